@@ -1,0 +1,75 @@
+//! Scoring many completions at once, and summarising the verdicts.
+
+use crate::{Reason, RewardRule, Verdict};
+use std::collections::BTreeMap;
+
+/// Scores `(completion, truth)` pairs in order on the current thread.
+pub fn score_batch<T: ?Sized>(rule: &dyn RewardRule<T>, items: &[(&str, &T)]) -> Vec<Verdict> {
+    items.iter().map(|(c, t)| rule.score(c, t)).collect()
+}
+
+/// Scores `(completion, truth)` pairs in parallel on rayon's pool; the
+/// results are in input order.
+///
+/// ```
+/// use toolgym_reward::{par_score_batch, rule_by_name, Call};
+/// let rule = rule_by_name("binary").unwrap();
+/// let truth: Vec<Call> = vec![];
+/// let items = vec![("<think>.</think><tool_call>[]</tool_call>", &truth[..]); 100];
+/// let verdicts = par_score_batch(&*rule, &items);
+/// assert!(verdicts.iter().all(|v| v.reward == 1.0));
+/// ```
+#[cfg(feature = "rayon")]
+pub fn par_score_batch<T: ?Sized + Sync>(
+    rule: &dyn RewardRule<T>,
+    items: &[(&str, &T)],
+) -> Vec<Verdict> {
+    use rayon::prelude::*;
+    items.par_iter().map(|(c, t)| rule.score(c, t)).collect()
+}
+
+/// Count, mean reward and a histogram of reasons over many verdicts.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Number of verdicts.
+    pub count: usize,
+    /// Mean reward (0 when empty).
+    pub mean_reward: f64,
+    /// Share of verdicts with reason `ok`.
+    pub accuracy: f64,
+    /// Verdicts per reason.
+    pub reasons: BTreeMap<Reason, usize>,
+}
+
+impl Summary {
+    /// Summarises verdicts.
+    pub fn of<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Self {
+        let mut s = Summary::default();
+        let mut total = 0.0;
+        for v in verdicts {
+            s.count += 1;
+            total += v.reward;
+            *s.reasons.entry(v.reason).or_default() += 1;
+        }
+        if s.count > 0 {
+            s.mean_reward = total / s.count as f64;
+            s.accuracy = s.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64 / s.count as f64;
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "scored {} completions: mean reward {:.4}, accuracy {:.4}",
+            self.count, self.mean_reward, self.accuracy
+        )?;
+        for (reason, n) in &self.reasons {
+            let share = *n as f64 / self.count.max(1) as f64 * 100.0;
+            writeln!(f, "  {:<14} {:>8}  {:>6.2}%", reason.as_str(), n, share)?;
+        }
+        Ok(())
+    }
+}

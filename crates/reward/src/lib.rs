@@ -1,0 +1,84 @@
+//! # toolgym-reward
+//!
+//! The rule-based reward of *Nemotron-Research-Tool-N1* (arXiv 2505.00024):
+//! read a model's completion, find its `<think>` and `<tool_call>` blocks,
+//! parse the calls, compare them with the ground truth, and return a
+//! [`Verdict`] — a reward and a [`Reason`]. No ML dependencies; never panics;
+//! linear in the input.
+//!
+//! ```
+//! use toolgym_reward::{rule_by_name, Call, Reason};
+//! use serde_json::json;
+//!
+//! let truth = vec![Call::new("get_weather", json!({"city": "Paris", "days": 3})).unwrap()];
+//! let reply = "<think>The user wants the weather.</think>\n\
+//!              <tool_call>[{\"name\": \"get_weather\", \"arguments\": {\"days\": 3, \"city\": \"Paris\"}}]</tool_call>";
+//! let rule = rule_by_name("binary").unwrap();
+//! let v = rule.score(reply, &truth);
+//! assert_eq!((v.reward, v.reason), (1.0, Reason::Ok));
+//! ```
+//!
+//! ## Rules
+//! - [`BinaryRule`] (`binary`): the paper's reward. 1 iff the format is right
+//!   — one `<think>…</think>` block, then one or more `<tool_call>…</tool_call>`
+//!   blocks, nothing but whitespace (and `<|im_end|>` / `<|endoftext|>`)
+//!   around them — and the calls match the ground truth as an order-free
+//!   multiset (names equal, arguments equal as JSON values: key order ignored,
+//!   array order kept, `1` ≠ `1.0`). Options: no think block
+//!   (`binary-no-think`), free text outside blocks, a reply without any
+//!   tool-call block accepted as "no call", numeric tolerance
+//!   ([`Matcher::tolerant`], `binary-tolerant`).
+//! - [`FineGrainedRule`] (`fine-grained`, `fine-grained-names`): the paper's
+//!   Table 4 partial-credit ablations on the same parser.
+//! - [`ToolN1Rule`] (`tool-n1`, `tool-n1-no-think`, `tool-n1-fine`,
+//!   `tool-n1-fine-names`): the released script (`compute_score_v0`, `v2`,
+//!   `v3`, `v4` of `verl/verl/utils/reward_score/toolcall.py` in
+//!   NVlabs/Tool-N1), reproduced bit for bit on Python semantics, tested
+//!   against the script's own outputs.
+//! - [`AllOf`] and [`WeightedSum`] compose any rules, yours included
+//!   (implement [`RewardRule`]).
+//!
+//! ## How `binary` differs from the released script, and why
+//! | | `binary` | `tool-n1` (script) | why `binary` differs |
+//! |---|---|---|---|
+//! | think | one closed `<think>` block, first, not repeated, before the calls | the substrings `<think>` and `</think>` anywhere (even after the call, or inside arguments) | the script is known to be reward-hacked by endless `<think>` tags |
+//! | blocks | every `<tool_call>` block is read (Qwen2.5 / Hermes native form: one call per block) | only the last block; earlier ones are ignored, even broken ones | a broken earlier call is a wrong answer |
+//! | tags | unterminated, nested, stray closing tags and stray text are format errors | ignored | the format is part of the reward |
+//! | JSON | RFC 8259 (serde_json): no `NaN` / `Infinity`, nesting ≤ 128 | Python `json`: `NaN`, `Infinity` accepted; `NaN` equals `NaN` (compared as dumped text); nesting to ~1000 then `RecursionError` | a model must emit valid JSON; no ground truth holds NaN or deep nesting, so the reward cannot differ except for invalid JSON |
+//! | `arguments` as a JSON string | decoded | compared as a string, so never equal to the object | both forms occur in model outputs and mean the same call |
+//! | `0.0` vs `-0.0` | equal (compared as numbers) | different (`"0.0"` vs `"-0.0"`) | they are the same number |
+//! | payload `"\"\""` (a JSON string holding an empty string) | schema error | an empty call list (reward 1 when no call is expected) | a quirk |
+//! | a number or bool as payload | schema error, 0 | the script raises `TypeError` (the run crashes); `tool-n1` scores 0 | no panics |
+//! | surrounding whitespace | Rust `trim` (Unicode `White_Space`) | Python `str.strip()` (also U+001C–U+001F); `tool-n1` follows Python | only control characters differ |
+//! | no call expected, no `<tool_call>` block | 0 by default; 1 with [`FormatPolicy::no_call_without_block`] | 0 | natural replies without a call are common |
+//! | integers beyond 64 bits | read as floats by serde_json | exact Python ints; `tool-n1` keeps them exact in the completion (ground truth goes through serde_json, so beyond 64 bits it is a float there too) | serde_json's number model |
+//!
+//! Both score `1` ≠ `1.0` and `true` ≠ `1`, compare call lists as multisets,
+//! ignore object key order, keep array order, and let a repeated key's last
+//! value win.
+
+mod batch;
+mod call;
+mod matcher;
+mod parse;
+pub mod pyjson;
+mod registry;
+mod rule;
+mod rules;
+pub mod tooln1;
+mod verdict;
+
+#[cfg(feature = "rayon")]
+pub use batch::par_score_batch;
+pub use batch::{score_batch, Summary};
+pub use call::{json_type_name, Call, CallShapeError};
+pub use matcher::{MatchOutcome, Matcher, NumberMatch, GREEDY_LIMIT, KUHN_LIMIT};
+pub use parse::{
+    cut_at_marker, Completion, Diagnostic, ParseOptions, Severity, ASSISTANT_MARKER, END_TOKENS,
+    THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
+};
+pub use registry::{rule_by_name, UnknownRule, RULES};
+pub use rule::RewardRule;
+pub use rules::{AllOf, BinaryRule, FineGrainedRule, FormatPolicy, Judgement, WeightedSum};
+pub use tooln1::{ScriptVariant, ToolN1Rule};
+pub use verdict::{Reason, Verdict};

@@ -1,0 +1,250 @@
+//! Matching predicted calls against the ground truth, as the paper defines
+//! it: an order-free multiset of calls, each matched by name and by
+//! arguments compared as JSON values (object key order ignored, array order
+//! kept).
+
+use crate::{Call, Reason};
+use serde_json::{Number, Value};
+
+/// How numbers compare.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum NumberMatch {
+    /// JSON values as written: `1` and `1.0` differ (an integer is not a
+    /// float), as in the paper and the released script. Floats compare by
+    /// value.
+    #[default]
+    Exact,
+    /// Numbers compare by numeric value: `1 == 1.0`, and two numbers are
+    /// equal when `|a - b| <= max(abs_tol, rel_tol * max(|a|, |b|))`.
+    /// `Tolerant { abs_tol: 0.0, rel_tol: 0.0 }` only unifies ints and floats.
+    Tolerant {
+        /// Absolute tolerance.
+        abs_tol: f64,
+        /// Relative tolerance.
+        rel_tol: f64,
+    },
+}
+
+/// Compares calls and argument values.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Matcher {
+    /// How numbers compare.
+    pub numbers: NumberMatch,
+}
+
+/// The result of comparing predicted calls with the ground truth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchOutcome {
+    /// The multisets are equal.
+    Match,
+    /// Fewer predicted calls than expected.
+    Missing,
+    /// More predicted calls than expected.
+    Extra,
+    /// Same count, but the multisets of names differ.
+    WrongName,
+    /// Same names, but some arguments differ.
+    WrongArgs,
+}
+
+impl MatchOutcome {
+    /// The verdict reason for this outcome.
+    pub fn reason(self) -> Reason {
+        match self {
+            MatchOutcome::Match => Reason::Ok,
+            MatchOutcome::Missing => Reason::MissingCall,
+            MatchOutcome::Extra => Reason::ExtraCall,
+            MatchOutcome::WrongName => Reason::WrongName,
+            MatchOutcome::WrongArgs => Reason::WrongArgs,
+        }
+    }
+
+    /// Whether the multiset of tool names matched (always true for
+    /// [`MatchOutcome::Match`] and [`MatchOutcome::WrongArgs`]).
+    pub fn names_match(self) -> bool {
+        matches!(self, MatchOutcome::Match | MatchOutcome::WrongArgs)
+    }
+}
+
+impl Matcher {
+    /// Exact JSON matching (the paper's).
+    pub const EXACT: Matcher = Matcher {
+        numbers: NumberMatch::Exact,
+    };
+
+    /// Tolerant numeric matching: ints equal floats, with the given tolerances.
+    pub fn tolerant(abs_tol: f64, rel_tol: f64) -> Self {
+        Matcher {
+            numbers: NumberMatch::Tolerant { abs_tol, rel_tol },
+        }
+    }
+
+    /// Compares predicted calls with the ground truth as multisets.
+    ///
+    /// ```
+    /// use toolgym_reward::{Call, Matcher, MatchOutcome};
+    /// use serde_json::json;
+    /// let a = Call::new("f", json!({"x": 1, "y": [1, 2]})).unwrap();
+    /// let b = Call::new("g", json!({})).unwrap();
+    /// let truth = [a.clone(), b.clone()];
+    /// assert_eq!(Matcher::EXACT.compare(&[b, a.clone()], &truth), MatchOutcome::Match);
+    /// assert_eq!(Matcher::EXACT.compare(&[a], &truth), MatchOutcome::Missing);
+    /// ```
+    pub fn compare(&self, predicted: &[Call], truth: &[Call]) -> MatchOutcome {
+        use std::cmp::Ordering::*;
+        match predicted.len().cmp(&truth.len()) {
+            Less => return MatchOutcome::Missing,
+            Greater => return MatchOutcome::Extra,
+            Equal => {}
+        }
+        if self.perfect_matching(predicted, truth, false) {
+            MatchOutcome::Match
+        } else if self.perfect_matching(predicted, truth, true) {
+            MatchOutcome::WrongArgs
+        } else {
+            MatchOutcome::WrongName
+        }
+    }
+
+    /// Whether two calls match: same name, equal arguments.
+    pub fn calls_equal(&self, a: &Call, b: &Call) -> bool {
+        a.name == b.name
+            && a.arguments.len() == b.arguments.len()
+            && a.arguments
+                .iter()
+                .all(|(k, v)| b.arguments.get(k).is_some_and(|w| self.values_equal(v, w)))
+    }
+
+    /// Whether two JSON values are equal under this matcher: object key order
+    /// ignored, array order kept, numbers per [`NumberMatch`].
+    pub fn values_equal(&self, a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => self.numbers_equal(x, y),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(u, v)| self.values_equal(u, v))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| self.values_equal(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    fn numbers_equal(&self, x: &Number, y: &Number) -> bool {
+        match self.numbers {
+            NumberMatch::Exact => x == y,
+            NumberMatch::Tolerant { abs_tol, rel_tol } => {
+                if let (Some(a), Some(b)) = (as_i128(x), as_i128(y)) {
+                    return a == b || (abs_tol > 0.0 || rel_tol > 0.0) && close(a as f64, b as f64, abs_tol, rel_tol);
+                }
+                match (x.as_f64(), y.as_f64()) {
+                    (Some(a), Some(b)) => a == b || close(a, b, abs_tol, rel_tol),
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// Whether a perfect matching exists between `a` and `b` (same length),
+    /// comparing whole calls or only names.
+    ///
+    /// Exact equality is an equivalence, so a greedy pass is optimal for small
+    /// lists; long lists (more than [`GREEDY_LIMIT`] calls) are compared by
+    /// sorting canonical keys, keeping the cost `O(n log n)` whatever the input.
+    /// Tolerant equality is not transitive, so it uses augmenting paths
+    /// (Kuhn's algorithm), which is exact; beyond [`KUHN_LIMIT`] calls it falls
+    /// back to a greedy pass, which may miss a matching that exists.
+    fn perfect_matching(&self, a: &[Call], b: &[Call], names_only: bool) -> bool {
+        let eq = |x: &Call, y: &Call| {
+            if names_only {
+                x.name == y.name
+            } else {
+                self.calls_equal(x, y)
+            }
+        };
+        let n = a.len();
+        let exact = matches!(self.numbers, NumberMatch::Exact);
+        if exact && n > GREEDY_LIMIT {
+            let keys = |calls: &[Call]| {
+                let mut k: Vec<String> = calls
+                    .iter()
+                    .map(|c| {
+                        if names_only {
+                            c.name.clone()
+                        } else {
+                            format!("{}\u{0}{}", c.name, canonical(&Value::Object(c.arguments.clone())))
+                        }
+                    })
+                    .collect();
+                k.sort_unstable();
+                k
+            };
+            return keys(a) == keys(b);
+        }
+        if exact || n > KUHN_LIMIT {
+            let mut used = vec![false; n];
+            return a.iter().all(|x| match (0..n).find(|&j| !used[j] && eq(x, &b[j])) {
+                Some(j) => {
+                    used[j] = true;
+                    true
+                }
+                None => false,
+            });
+        }
+        let adj: Vec<Vec<usize>> = a
+            .iter()
+            .map(|x| (0..n).filter(|&j| eq(x, &b[j])).collect())
+            .collect();
+        let mut owner: Vec<Option<usize>> = vec![None; n];
+        (0..n).all(|i| {
+            let mut seen = vec![false; n];
+            augment(i, &adj, &mut owner, &mut seen)
+        })
+    }
+}
+
+/// Above this many calls, exact matching compares sorted canonical keys.
+pub const GREEDY_LIMIT: usize = 32;
+/// Above this many calls, tolerant matching is greedy (see [`Matcher::compare`]).
+pub const KUHN_LIMIT: usize = 64;
+
+/// Canonical text of a value for exact comparison: keys sorted (serde_json's
+/// map is ordered), `-0.0` written as `0.0` so that it equals `0.0` as in
+/// [`Matcher::values_equal`].
+fn canonical(v: &Value) -> String {
+    fn norm(v: &Value) -> Value {
+        match v {
+            Value::Number(n) if n.as_f64() == Some(0.0) && n.is_f64() => Value::from(0.0),
+            Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), norm(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    norm(v).to_string()
+}
+
+fn augment(i: usize, adj: &[Vec<usize>], owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
+    for &j in &adj[i] {
+        if seen[j] {
+            continue;
+        }
+        seen[j] = true;
+        if owner[j].is_none_or(|k| augment(k, adj, owner, seen)) {
+            owner[j] = Some(i);
+            return true;
+        }
+    }
+    false
+}
+
+fn as_i128(n: &Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+fn close(a: f64, b: f64, abs_tol: f64, rel_tol: f64) -> bool {
+    (a - b).abs() <= abs_tol.max(rel_tol * a.abs().max(b.abs()))
+}

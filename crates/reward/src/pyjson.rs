@@ -1,0 +1,625 @@
+//! JSON with the semantics of Python's `json` module, for the `tool-n1`
+//! rules that must agree bit for bit with the released Python reward script.
+//!
+//! Where Python's `json` and RFC 8259 (serde_json) disagree, this module
+//! follows Python:
+//! - `NaN`, `Infinity` and `-Infinity` are accepted; `1e400` overflows to
+//!   infinity.
+//! - Integers have arbitrary precision (kept as their decimal text beyond
+//!   `i64`); `-0` is the integer 0; more than [`MAX_INT_DIGITS`] digits is an
+//!   error (Python raises `ValueError`).
+//! - `\uD800`-style lone surrogates in strings are kept (stored as WTF-8).
+//! - Duplicate object keys: the last value wins.
+//! - Nesting deeper than [`MAX_DEPTH`] is an error (Python raises
+//!   `RecursionError`; the exact depth depends on the caller's stack, so any
+//!   such input scores 0 either way: no ground truth can be that deep).
+//!
+//! The parser is iterative (no recursion on the Rust stack) and linear-time,
+//! so no input can overflow the stack or hang it.
+
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Nesting depth beyond which parsing fails like Python's `RecursionError`.
+pub const MAX_DEPTH: usize = 990;
+
+/// Most digits an integer literal may have (Python 3.11's
+/// `sys.get_int_max_str_digits()` default); beyond it Python raises
+/// `ValueError`.
+pub const MAX_INT_DIGITS: usize = 4300;
+
+/// A string as Python holds it: any sequence of code points, including lone
+/// surrogates, stored as WTF-8 bytes. Equal strings have equal bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PyStr(pub Box<[u8]>);
+
+impl PyStr {
+    /// Number of code points (Python's `len`).
+    pub fn char_len(&self) -> usize {
+        // Every code point starts with a non-continuation byte, in WTF-8 too.
+        self.0.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
+    }
+}
+
+/// A Python integer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PyInt {
+    /// Fits in `i64`.
+    Small(i64),
+    /// Outside `i64`: the canonical decimal text (no leading zeros).
+    Big(Box<str>),
+}
+
+/// A value as Python's `json.loads` returns it.
+#[derive(Clone, Debug)]
+pub enum PyValue {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// `int`.
+    Int(PyInt),
+    /// `float`.
+    Float(f64),
+    /// `str`.
+    Str(PyStr),
+    /// `list`.
+    List(Vec<PyValue>),
+    /// `dict` with unique keys in first-insertion order.
+    Dict(Vec<(PyStr, PyValue)>),
+}
+
+/// Why Python's `json.loads` would not return a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PyJsonError {
+    /// `json.JSONDecodeError` at byte `pos`.
+    Decode {
+        /// Byte offset.
+        pos: usize,
+        /// Python's message.
+        msg: &'static str,
+    },
+    /// `RecursionError`: nesting deeper than [`MAX_DEPTH`].
+    Recursion,
+    /// `ValueError`: an integer with more than [`MAX_INT_DIGITS`] digits.
+    IntTooLong,
+}
+
+impl PyJsonError {
+    /// The Python exception class this corresponds to.
+    pub fn python_exception(&self) -> &'static str {
+        match self {
+            PyJsonError::Decode { .. } => "JSONDecodeError",
+            PyJsonError::Recursion => "RecursionError",
+            PyJsonError::IntTooLong => "ValueError",
+        }
+    }
+}
+
+impl PyValue {
+    /// Equality of `json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)`:
+    /// types must agree (`1` ≠ `1.0`, `True` ≠ `1`), `NaN` equals `NaN`,
+    /// `-0.0` differs from `0.0`, dict key order is ignored, list order kept.
+    pub fn dumps_eq(&self, other: &PyValue) -> bool {
+        use PyValue::*;
+        match (self, other) {
+            (None, None) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (Float(a), Float(b)) => (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits(),
+            (Str(a), Str(b)) => a == b,
+            (List(a), List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.dumps_eq(y)),
+            (Dict(a), Dict(b)) => dict_dumps_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Whether Python could hash it (lists and dicts cannot).
+    pub fn is_hashable(&self) -> bool {
+        !matches!(self, PyValue::List(_) | PyValue::Dict(_))
+    }
+
+    /// The dict entry for `key`, if this is a dict.
+    pub fn get(&self, key: &str) -> Option<&PyValue> {
+        match self {
+            PyValue::Dict(items) => items
+                .iter()
+                .find(|(k, _)| &*k.0 == key.as_bytes())
+                .map(|(_, v)| v),
+            _ => Option::None,
+        }
+    }
+
+    /// Converts a serde_json value (ground truth) into Python's view of it.
+    /// Integers beyond 64 bits have already become floats in serde_json.
+    pub fn from_serde(v: &Value) -> PyValue {
+        match v {
+            Value::Null => PyValue::None,
+            Value::Bool(b) => PyValue::Bool(*b),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    PyValue::Int(PyInt::Small(i))
+                } else if let Some(u) = n.as_u64() {
+                    PyValue::Int(PyInt::Big(u.to_string().into()))
+                } else {
+                    PyValue::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Value::String(s) => PyValue::Str(PyStr(s.as_bytes().into())),
+            Value::Array(a) => PyValue::List(a.iter().map(PyValue::from_serde).collect()),
+            Value::Object(o) => PyValue::from_serde_map(o),
+        }
+    }
+
+    /// Converts a serde_json object into a Python dict.
+    pub fn from_serde_map(o: &serde_json::Map<String, Value>) -> PyValue {
+        PyValue::Dict(
+            o.iter()
+                .map(|(k, v)| (PyStr(k.as_bytes().into()), PyValue::from_serde(v)))
+                .collect(),
+        )
+    }
+}
+
+fn dict_dumps_eq(a: &[(PyStr, PyValue)], b: &[(PyStr, PyValue)]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        return a
+            .iter()
+            .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v.dumps_eq(v2)));
+    }
+    let index: HashMap<&[u8], &PyValue> = b.iter().map(|(k, v)| (&*k.0, v)).collect();
+    a.iter()
+        .all(|(k, v)| index.get(&*k.0).is_some_and(|w| v.dumps_eq(w)))
+}
+
+/// Python's `str.isspace()` for one character (what `str.strip()` removes).
+pub fn is_py_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n'
+            | '\u{0B}'
+            | '\u{0C}'
+            | '\r'
+            | '\u{1C}'..='\u{1F}'
+            | ' '
+            | '\u{85}'
+            | '\u{A0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200A}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202F}'
+            | '\u{205F}'
+            | '\u{3000}'
+    )
+}
+
+/// Python's `str.strip()` with no arguments.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_space)
+}
+
+/// Python's `json.loads(s)` for a `str` given as UTF-8.
+pub fn loads(s: &str) -> Result<PyValue, PyJsonError> {
+    loads_bytes(s.as_bytes())
+}
+
+/// `json.loads` over WTF-8 bytes (a Python string that may hold lone
+/// surrogates, e.g. one decoded from a JSON string literal).
+pub fn loads_bytes(s: &[u8]) -> Result<PyValue, PyJsonError> {
+    let mut p = Parser { s, pos: 0 };
+    p.skip_ws();
+    let v = p.value()?;
+    p.skip_ws();
+    if p.pos != s.len() {
+        return Err(p.err("Extra data"));
+    }
+    Ok(v)
+}
+
+/// A container being filled while parsing.
+enum Frame {
+    List(Vec<PyValue>),
+    Dict {
+        items: Vec<(PyStr, PyValue)>,
+        /// Index of keys, built once the dict grows large.
+        index: Option<HashMap<PyStr, usize>>,
+        key: PyStr,
+    },
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, msg: &'static str) -> PyJsonError {
+        PyJsonError::Decode { pos: self.pos, msg }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.pos..].starts_with(lit) {
+            self.pos += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Parses one value (iteratively, with an explicit stack of containers).
+    fn value(&mut self) -> Result<PyValue, PyJsonError> {
+        let mut stack: Vec<Frame> = Vec::new();
+        'value: loop {
+            // Parse a scalar, or open a container and continue with its first
+            // element.
+            let mut v = match self.s.get(self.pos) {
+                Some(b'{') | Some(b'[') => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(PyJsonError::Recursion);
+                    }
+                    let is_dict = self.s[self.pos] == b'{';
+                    self.pos += 1;
+                    self.skip_ws();
+                    if is_dict {
+                        if self.s.get(self.pos) == Some(&b'}') {
+                            self.pos += 1;
+                            PyValue::Dict(Vec::new())
+                        } else {
+                            let key = self.key()?;
+                            stack.push(Frame::Dict {
+                                items: Vec::new(),
+                                index: None,
+                                key,
+                            });
+                            continue 'value;
+                        }
+                    } else if self.s.get(self.pos) == Some(&b']') {
+                        self.pos += 1;
+                        PyValue::List(Vec::new())
+                    } else {
+                        stack.push(Frame::List(Vec::new()));
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => PyValue::Str(self.string()?),
+                Some(b'n') if self.eat(b"null") => PyValue::None,
+                Some(b't') if self.eat(b"true") => PyValue::Bool(true),
+                Some(b'f') if self.eat(b"false") => PyValue::Bool(false),
+                Some(b'N') if self.eat(b"NaN") => PyValue::Float(f64::NAN),
+                Some(b'I') if self.eat(b"Infinity") => PyValue::Float(f64::INFINITY),
+                Some(b'-') if self.s[self.pos..].starts_with(b"-Infinity") => {
+                    self.pos += 9;
+                    PyValue::Float(f64::NEG_INFINITY)
+                }
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                _ => return Err(self.err("Expecting value")),
+            };
+            // Hand the value to its container; close containers that end here.
+            loop {
+                let Some(top) = stack.last_mut() else {
+                    return Ok(v);
+                };
+                self.skip_ws();
+                match top {
+                    Frame::List(items) => {
+                        items.push(v);
+                        match self.s.get(self.pos) {
+                            Some(b',') => {
+                                self.pos += 1;
+                                self.skip_ws();
+                                continue 'value;
+                            }
+                            Some(b']') => {
+                                self.pos += 1;
+                                let Some(Frame::List(items)) = stack.pop() else {
+                                    unreachable!("top of stack is a list")
+                                };
+                                v = PyValue::List(items);
+                            }
+                            _ => return Err(self.err("Expecting ',' delimiter")),
+                        }
+                    }
+                    Frame::Dict { items, index, key } => {
+                        let key = std::mem::replace(key, PyStr(Box::default()));
+                        insert_last_wins(items, index, key, v);
+                        match self.s.get(self.pos) {
+                            Some(b',') => {
+                                self.pos += 1;
+                                self.skip_ws();
+                                let next = self.key()?;
+                                if let Some(Frame::Dict { key, .. }) = stack.last_mut() {
+                                    *key = next;
+                                }
+                                continue 'value;
+                            }
+                            Some(b'}') => {
+                                self.pos += 1;
+                                let Some(Frame::Dict { items, .. }) = stack.pop() else {
+                                    unreachable!("top of stack is a dict")
+                                };
+                                v = PyValue::Dict(items);
+                            }
+                            _ => return Err(self.err("Expecting ',' delimiter")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A dict key and the `:` after it; leaves `pos` at the value.
+    fn key(&mut self) -> Result<PyStr, PyJsonError> {
+        if self.s.get(self.pos) != Some(&b'"') {
+            return Err(self.err("Expecting property name enclosed in double quotes"));
+        }
+        let k = self.string()?;
+        self.skip_ws();
+        if self.s.get(self.pos) != Some(&b':') {
+            return Err(self.err("Expecting ':' delimiter"));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Ok(k)
+    }
+
+    /// A string literal starting at the opening quote (strict mode: raw
+    /// control characters are errors).
+    fn string(&mut self) -> Result<PyStr, PyJsonError> {
+        self.pos += 1;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let start = self.pos;
+            while let Some(&b) = self.s.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.extend_from_slice(&self.s[start..self.pos]);
+            match self.s.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(PyStr(out.into_boxed_slice()));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let Some(&e) = self.s.get(self.pos) else {
+                        return Err(self.err("Unterminated string starting at"));
+                    };
+                    self.pos += 1;
+                    let simple = match e {
+                        b'"' => Some(b'"'),
+                        b'\\' => Some(b'\\'),
+                        b'/' => Some(b'/'),
+                        b'b' => Some(0x08),
+                        b'f' => Some(0x0C),
+                        b'n' => Some(b'\n'),
+                        b'r' => Some(b'\r'),
+                        b't' => Some(b'\t'),
+                        b'u' => None,
+                        _ => return Err(self.err("Invalid \\escape")),
+                    };
+                    if let Some(b) = simple {
+                        out.push(b);
+                        continue;
+                    }
+                    let mut cp = self.hex4()?;
+                    if (0xD800..0xDC00).contains(&cp)
+                        && self.s[self.pos..].starts_with(b"\\u")
+                    {
+                        let save = self.pos;
+                        self.pos += 2;
+                        match self.hex4() {
+                            Ok(lo) if (0xDC00..0xE000).contains(&lo) => {
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            }
+                            _ => self.pos = save,
+                        }
+                    }
+                    push_wtf8(&mut out, cp);
+                }
+                Some(_) => return Err(self.err("Invalid control character at")),
+                None => return Err(self.err("Unterminated string starting at")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, PyJsonError> {
+        let digits = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("Invalid \\uXXXX escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let x = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err("Invalid \\uXXXX escape"))?;
+            v = v * 16 + x;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// A number, following CPython's `_match_number_unicode`.
+    fn number(&mut self) -> Result<PyValue, PyJsonError> {
+        let s = self.s;
+        let start = self.pos;
+        let mut i = start;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match s.get(i) {
+            Some(b'1'..=b'9') => {
+                i += 1;
+                while s.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            Some(b'0') => i += 1,
+            _ => return Err(self.err("Expecting value")),
+        }
+        let int_end = i;
+        let mut is_float = false;
+        if s.get(i) == Some(&b'.') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            is_float = true;
+            i += 2;
+            while s.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = s.get(i) {
+            let mut j = i + 1;
+            if let Some(b'+' | b'-') = s.get(j) {
+                j += 1;
+            }
+            let digits_start = j;
+            while s.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            if j > digits_start {
+                is_float = true;
+                i = j;
+            }
+        }
+        self.pos = i;
+        // The matched text is ASCII by construction.
+        let text = std::str::from_utf8(&s[start..i]).unwrap_or("0");
+        if is_float {
+            return Ok(PyValue::Float(text.parse().unwrap_or(f64::NAN)));
+        }
+        debug_assert_eq!(int_end, i);
+        let digits = text.trim_start_matches('-').len();
+        if digits > MAX_INT_DIGITS {
+            return Err(PyJsonError::IntTooLong);
+        }
+        Ok(PyValue::Int(match text.parse::<i64>() {
+            Ok(v) => PyInt::Small(v),
+            Err(_) => PyInt::Big(text.into()),
+        }))
+    }
+}
+
+/// Python's `d[key] = value`: a repeated key keeps its first position and
+/// takes the last value.
+fn insert_last_wins(
+    items: &mut Vec<(PyStr, PyValue)>,
+    index: &mut Option<HashMap<PyStr, usize>>,
+    key: PyStr,
+    value: PyValue,
+) {
+    const INDEX_FROM: usize = 16;
+    if index.is_none() && items.len() >= INDEX_FROM {
+        *index = Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect(),
+        );
+    }
+    let found = match index {
+        Some(map) => map.get(&key).copied(),
+        None => items.iter().position(|(k, _)| *k == key),
+    };
+    match found {
+        Some(i) => items[i].1 = value,
+        None => {
+            if let Some(map) = index {
+                map.insert(key.clone(), items.len());
+            }
+            items.push((key, value));
+        }
+    }
+}
+
+/// Appends code point `cp` (possibly a lone surrogate) as WTF-8.
+fn push_wtf8(out: &mut Vec<u8>, cp: u32) {
+    match cp {
+        0..=0x7F => out.push(cp as u8),
+        0x80..=0x7FF => out.extend_from_slice(&[0xC0 | (cp >> 6) as u8, 0x80 | (cp & 0x3F) as u8]),
+        0x800..=0xFFFF => out.extend_from_slice(&[
+            0xE0 | (cp >> 12) as u8,
+            0x80 | ((cp >> 6) & 0x3F) as u8,
+            0x80 | (cp & 0x3F) as u8,
+        ]),
+        _ => out.extend_from_slice(&[
+            0xF0 | (cp >> 18) as u8,
+            0x80 | ((cp >> 12) & 0x3F) as u8,
+            0x80 | ((cp >> 6) & 0x3F) as u8,
+            0x80 | (cp & 0x3F) as u8,
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> PyValue {
+        loads(s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"))
+    }
+
+    #[test]
+    fn scalars_follow_python() {
+        assert!(matches!(ok("-0"), PyValue::Int(PyInt::Small(0))));
+        assert!(matches!(ok("-0.0"), PyValue::Float(f) if f == 0.0 && f.is_sign_negative()));
+        assert!(matches!(ok("1e400"), PyValue::Float(f) if f == f64::INFINITY));
+        assert!(matches!(ok(" NaN "), PyValue::Float(f) if f.is_nan()));
+        assert!(matches!(ok("-Infinity"), PyValue::Float(f) if f == f64::NEG_INFINITY));
+        assert!(matches!(ok("123456789012345678901234567890"), PyValue::Int(PyInt::Big(ref s)) if &**s == "123456789012345678901234567890"));
+        assert!(!ok("1").dumps_eq(&ok("1.0")));
+        assert!(!ok("true").dumps_eq(&ok("1")));
+        assert!(ok("NaN").dumps_eq(&ok("NaN")));
+        assert!(!ok("0.0").dumps_eq(&ok("-0.0")));
+        assert!(ok("1e2").dumps_eq(&ok("100.0")));
+    }
+
+    #[test]
+    fn errors_follow_python() {
+        for bad in ["", "1.", "01", "[1,]", "{\"a\" 1}", "\"\\x\"", "\"a\nb\"", "[1] x", "\u{feff}1", "nul"] {
+            assert!(matches!(loads(bad), Err(PyJsonError::Decode { .. })), "{bad:?}");
+        }
+        let long = "9".repeat(MAX_INT_DIGITS + 1);
+        assert_eq!(loads(&long).unwrap_err(), PyJsonError::IntTooLong);
+        assert!(loads(&"9".repeat(MAX_INT_DIGITS)).is_ok());
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(loads(&deep).unwrap_err(), PyJsonError::Recursion);
+        let deep_ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(loads(&deep_ok).is_ok());
+        // A million levels must neither overflow the stack nor be slow.
+        let very = "[".repeat(1_000_000);
+        assert_eq!(loads(&very).unwrap_err(), PyJsonError::Recursion);
+    }
+
+    #[test]
+    fn strings_and_dicts() {
+        let v = ok(r#"{"a": 1, "b": 2, "a": 3}"#);
+        let PyValue::Dict(items) = &v else { panic!() };
+        assert_eq!(items.len(), 2);
+        assert!(matches!(items[0].1, PyValue::Int(PyInt::Small(3))));
+        assert!(ok(r#""\u00e9""#).dumps_eq(&ok("\"é\"")));
+        assert!(ok(r#""\ud83d\ude00""#).dumps_eq(&ok("\"😀\"")));
+        let PyValue::Str(lone) = ok(r#""\ud800x""#) else { panic!() };
+        assert_eq!(&*lone.0, &[0xED, 0xA0, 0x80, b'x']);
+        assert_eq!(lone.char_len(), 2);
+        assert!(ok(r#"{"x": [1, {"y": 2, "z": 3}]}"#).dumps_eq(&ok(r#"{"x": [1, {"z": 3, "y": 2}]}"#)));
+        assert!(!ok("[1, 2]").dumps_eq(&ok("[2, 1]")));
+    }
+
+    #[test]
+    fn strip_matches_python_isspace() {
+        assert_eq!(py_strip("\u{1c}\u{a0} x \u{3000}\u{85}"), "x");
+        assert_eq!(py_strip("\u{200b}x"), "\u{200b}x");
+        assert_eq!(py_strip("\u{feff}x"), "\u{feff}x");
+    }
+}
