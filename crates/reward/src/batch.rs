@@ -45,17 +45,19 @@ impl Summary {
     /// Summarises verdicts.
     pub fn of<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Self {
         let mut s = Summary::default();
-        let mut total = 0.0;
         for v in verdicts {
-            s.count += 1;
-            total += v.reward;
-            *s.reasons.entry(v.reason).or_default() += 1;
-        }
-        if s.count > 0 {
-            s.mean_reward = total / s.count as f64;
-            s.accuracy = s.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64 / s.count as f64;
+            s.add(v);
         }
         s
+    }
+
+    /// Adds one verdict (running mean, so no verdict needs to be kept).
+    pub fn add(&mut self, v: &Verdict) {
+        self.count += 1;
+        self.mean_reward += (v.reward - self.mean_reward) / self.count as f64;
+        *self.reasons.entry(v.reason).or_default() += 1;
+        self.accuracy =
+            self.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64 / self.count as f64;
     }
 }
 

@@ -59,12 +59,14 @@
 
 mod batch;
 mod call;
+pub mod jsonl;
 mod matcher;
 mod parse;
 pub mod pyjson;
 mod registry;
 mod rule;
 mod rules;
+mod search;
 pub mod tooln1;
 mod verdict;
 
@@ -74,8 +76,8 @@ pub use batch::{score_batch, Summary};
 pub use call::{json_type_name, Call, CallShapeError};
 pub use matcher::{MatchOutcome, Matcher, NumberMatch, GREEDY_LIMIT, KUHN_LIMIT};
 pub use parse::{
-    cut_at_marker, Completion, Diagnostic, ParseOptions, Severity, ASSISTANT_MARKER, END_TOKENS,
-    THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
+    after_marker, cut_at_marker, Completion, Diagnostic, ParseOptions, Severity, ASSISTANT_MARKER,
+    END_TOKENS, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
 };
 pub use registry::{rule_by_name, UnknownRule, RULES};
 pub use rule::RewardRule;

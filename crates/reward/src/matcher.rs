@@ -11,7 +11,9 @@ use serde_json::{Number, Value};
 pub enum NumberMatch {
     /// JSON values as written: `1` and `1.0` differ (an integer is not a
     /// float), as in the paper and the released script. Floats compare by
-    /// value.
+    /// value (`-0.0 == 0.0`). `-0` is the integer 0; as serde_json reads it
+    /// as the float -0.0, a float -0.0 also equals the integer 0 — the one
+    /// place where an integer and a float compare equal.
     #[default]
     Exact,
     /// Numbers compare by numeric value: `1 == 1.0`, and two numbers are
@@ -134,10 +136,18 @@ impl Matcher {
 
     fn numbers_equal(&self, x: &Number, y: &Number) -> bool {
         match self.numbers {
-            NumberMatch::Exact => x == y,
+            // serde_json reads the integer `-0` as the float -0.0; it must
+            // still equal the integer 0.
+            NumberMatch::Exact => {
+                x == y
+                    || (is_neg_zero(x) && y.as_u64() == Some(0))
+                    || (is_neg_zero(y) && x.as_u64() == Some(0))
+            }
             NumberMatch::Tolerant { abs_tol, rel_tol } => {
                 if let (Some(a), Some(b)) = (as_i128(x), as_i128(y)) {
-                    return a == b || (abs_tol > 0.0 || rel_tol > 0.0) && close(a as f64, b as f64, abs_tol, rel_tol);
+                    return a == b
+                        || (abs_tol > 0.0 || rel_tol > 0.0)
+                            && close(a as f64, b as f64, abs_tol, rel_tol);
                 }
                 match (x.as_f64(), y.as_f64()) {
                     (Some(a), Some(b)) => a == b || close(a, b, abs_tol, rel_tol),
@@ -174,7 +184,11 @@ impl Matcher {
                         if names_only {
                             c.name.clone()
                         } else {
-                            format!("{}\u{0}{}", c.name, canonical(&Value::Object(c.arguments.clone())))
+                            format!(
+                                "{}\u{0}{}",
+                                c.name,
+                                canonical(&Value::Object(c.arguments.clone()))
+                            )
                         }
                     })
                     .collect();
@@ -185,13 +199,15 @@ impl Matcher {
         }
         if exact || n > KUHN_LIMIT {
             let mut used = vec![false; n];
-            return a.iter().all(|x| match (0..n).find(|&j| !used[j] && eq(x, &b[j])) {
-                Some(j) => {
-                    used[j] = true;
-                    true
-                }
-                None => false,
-            });
+            return a
+                .iter()
+                .all(|x| match (0..n).find(|&j| !used[j] && eq(x, &b[j])) {
+                    Some(j) => {
+                        used[j] = true;
+                        true
+                    }
+                    None => false,
+                });
         }
         let adj: Vec<Vec<usize>> = a
             .iter()
@@ -218,7 +234,9 @@ fn canonical(v: &Value) -> String {
         match v {
             Value::Number(n) if n.as_f64() == Some(0.0) && n.is_f64() => Value::from(0.0),
             Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
-            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), norm(v))).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), norm(v))).collect())
+            }
             other => other.clone(),
         }
     }
@@ -237,6 +255,10 @@ fn augment(i: usize, adj: &[Vec<usize>], owner: &mut [Option<usize>], seen: &mut
         }
     }
     false
+}
+
+fn is_neg_zero(n: &Number) -> bool {
+    n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative())
 }
 
 fn as_i128(n: &Number) -> Option<i128> {

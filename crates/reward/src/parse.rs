@@ -6,6 +6,9 @@
 //! nesting at 128 levels), and nothing is evaluated.
 
 use crate::call::{json_type_name, Call, CallShapeError};
+use crate::search::{
+    Tag, THINK_CLOSE_TAG, THINK_OPEN_TAG, TOOL_CALL_CLOSE_TAG, TOOL_CALL_OPEN_TAG,
+};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -27,8 +30,8 @@ pub const END_TOKENS: [&str; 2] = ["<|im_end|>", "<|endoftext|>"];
 /// How to read a completion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseOptions {
-    /// Cut the text at the last [`ASSISTANT_MARKER`] (when the completion
-    /// still contains the prompt). Default: true.
+    /// Read only what follows the last [`ASSISTANT_MARKER`] (when the
+    /// completion still contains the prompt). Default: true.
     pub cut_at_assistant_marker: bool,
 }
 
@@ -155,13 +158,18 @@ impl fmt::Display for Diagnostic {
             UnterminatedThink { offset } => write!(f, "<think> at byte {offset} is never closed"),
             RepeatedThink { offset } => write!(f, "second <think> block at byte {offset}"),
             ThinkAfterToolCall { offset } => {
-                write!(f, "<think> block at byte {offset} comes after a <tool_call> block")
+                write!(
+                    f,
+                    "<think> block at byte {offset} comes after a <tool_call> block"
+                )
             }
             MissingToolCall => write!(f, "no <tool_call> block"),
             UnterminatedToolCall { offset } => {
                 write!(f, "<tool_call> at byte {offset} is never closed")
             }
-            NestedTag { tag, offset } => write!(f, "{tag} nested inside its own block at byte {offset}"),
+            NestedTag { tag, offset } => {
+                write!(f, "{tag} nested inside its own block at byte {offset}")
+            }
             StrayClosingTag { tag, offset } => write!(f, "{tag} at byte {offset} closes nothing"),
             TextOutsideBlocks { offset, excerpt } => {
                 write!(f, "text outside the blocks at byte {offset}: {excerpt:?}")
@@ -177,7 +185,10 @@ impl fmt::Display for Diagnostic {
             ),
             BadCallShape { block, error } => write!(f, "tool_call block {block}: {error}"),
             PayloadWasString { block } => {
-                write!(f, "tool_call block {block}: payload was a JSON string; decoded it")
+                write!(
+                    f,
+                    "tool_call block {block}: payload was a JSON string; decoded it"
+                )
             }
             ArgumentsWasString { block, call } => write!(
                 f,
@@ -222,7 +233,7 @@ impl<'a> Completion<'a> {
     /// Parses with explicit options.
     pub fn parse_with(text: &'a str, options: &ParseOptions) -> Self {
         let text = if options.cut_at_assistant_marker {
-            cut_at_marker(text)
+            after_marker(text)
         } else {
             text
         };
@@ -272,13 +283,14 @@ impl<'a> Completion<'a> {
                 self.note_text(run, at);
                 think_blocks += 1;
                 if think_blocks == 2 {
-                    self.diagnostics.push(Diagnostic::RepeatedThink { offset: at });
+                    self.diagnostics
+                        .push(Diagnostic::RepeatedThink { offset: at });
                 }
                 if seen_tool_call {
                     self.diagnostics
                         .push(Diagnostic::ThinkAfterToolCall { offset: at });
                 }
-                let Some(body) = self.block_body(at, THINK_OPEN, THINK_CLOSE) else {
+                let Some(body) = self.block_body(at, &THINK_OPEN_TAG, &THINK_CLOSE_TAG) else {
                     self.diagnostics
                         .push(Diagnostic::UnterminatedThink { offset: at });
                     return;
@@ -291,7 +303,8 @@ impl<'a> Completion<'a> {
             } else if rest.starts_with(TOOL_CALL_OPEN) {
                 self.note_text(run, at);
                 seen_tool_call = true;
-                let Some(body) = self.block_body(at, TOOL_CALL_OPEN, TOOL_CALL_CLOSE) else {
+                let Some(body) = self.block_body(at, &TOOL_CALL_OPEN_TAG, &TOOL_CALL_CLOSE_TAG)
+                else {
                     self.diagnostics
                         .push(Diagnostic::UnterminatedToolCall { offset: at });
                     return;
@@ -323,14 +336,14 @@ impl<'a> Completion<'a> {
 
     /// The body of the block whose `open` tag starts at `at`, up to the first
     /// `close` tag; `None` if never closed. Notes an `open` tag nested inside.
-    fn block_body(&mut self, at: usize, open: &'static str, close: &str) -> Option<&'a str> {
+    fn block_body(&mut self, at: usize, open: &Tag, close: &Tag) -> Option<&'a str> {
         let text = self.text;
         let body_start = at + open.len();
-        let end = body_start + text[body_start..].find(close)?;
+        let end = close.find(text, body_start)?;
         let body = &text[body_start..end];
-        if let Some(nested) = body.find(open) {
+        if let Some(nested) = open.find(body, 0) {
             self.diagnostics.push(Diagnostic::NestedTag {
-                tag: open,
+                tag: open.text(),
                 offset: body_start + nested,
             });
         }
@@ -392,10 +405,9 @@ impl<'a> Completion<'a> {
                     line,
                     column,
                 }),
-                Err(PayloadError::Shape(error)) => {
-                    self.diagnostics
-                        .push(Diagnostic::BadCallShape { block, error })
-                }
+                Err(PayloadError::Shape(error)) => self
+                    .diagnostics
+                    .push(Diagnostic::BadCallShape { block, error }),
             }
             for note in info {
                 self.diagnostics.push(match note {
@@ -410,9 +422,22 @@ impl<'a> Completion<'a> {
     }
 }
 
-/// The text from the last assistant marker on, or all of it.
+/// The text after the last assistant marker (and the newline after it), or
+/// all of it.
+pub fn after_marker(text: &str) -> &str {
+    match crate::search::rfind_marker(text) {
+        Some(i) => {
+            let rest = &text[i + ASSISTANT_MARKER.len()..];
+            rest.strip_prefix('\n').unwrap_or(rest)
+        }
+        None => text,
+    }
+}
+
+/// The text from the last assistant marker on (marker included, as the
+/// released script keeps it), or all of it.
 pub fn cut_at_marker(text: &str) -> &str {
-    match text.rfind(ASSISTANT_MARKER) {
+    match crate::search::rfind_marker(text) {
         Some(i) => &text[i..],
         None => text,
     }
@@ -499,9 +524,7 @@ fn call_from_object(
                 info.push(InfoNote::ArgumentsWasString(index));
                 map
             }
-            Ok(other) => {
-                return Err(CallShapeError::ArgumentsNotObject(json_type_name(&other)))
-            }
+            Ok(other) => return Err(CallShapeError::ArgumentsNotObject(json_type_name(&other))),
             Err(_) => return Err(CallShapeError::ArgumentsNotObject("a string")),
         },
         Some(other) => return Err(CallShapeError::ArgumentsNotObject(json_type_name(&other))),

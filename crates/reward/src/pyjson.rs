@@ -18,6 +18,7 @@
 //! so no input can overflow the stack or hang it.
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Nesting depth beyond which parsing fails like Python's `RecursionError`.
@@ -29,11 +30,12 @@ pub const MAX_DEPTH: usize = 990;
 pub const MAX_INT_DIGITS: usize = 4300;
 
 /// A string as Python holds it: any sequence of code points, including lone
-/// surrogates, stored as WTF-8 bytes. Equal strings have equal bytes.
+/// surrogates, stored as WTF-8 bytes (borrowed from the input when it has no
+/// escapes). Equal strings have equal bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PyStr(pub Box<[u8]>);
+pub struct PyStr<'a>(pub Cow<'a, [u8]>);
 
-impl PyStr {
+impl PyStr<'_> {
     /// Number of code points (Python's `len`).
     pub fn char_len(&self) -> usize {
         // Every code point starts with a non-continuation byte, in WTF-8 too.
@@ -52,7 +54,7 @@ pub enum PyInt {
 
 /// A value as Python's `json.loads` returns it.
 #[derive(Clone, Debug)]
-pub enum PyValue {
+pub enum PyValue<'a> {
     /// `None`.
     None,
     /// `True` / `False`.
@@ -62,11 +64,11 @@ pub enum PyValue {
     /// `float`.
     Float(f64),
     /// `str`.
-    Str(PyStr),
+    Str(PyStr<'a>),
     /// `list`.
-    List(Vec<PyValue>),
+    List(Vec<PyValue<'a>>),
     /// `dict` with unique keys in first-insertion order.
-    Dict(Vec<(PyStr, PyValue)>),
+    Dict(Vec<(PyStr<'a>, PyValue<'a>)>),
 }
 
 /// Why Python's `json.loads` would not return a value.
@@ -96,11 +98,11 @@ impl PyJsonError {
     }
 }
 
-impl PyValue {
+impl<'a> PyValue<'a> {
     /// Equality of `json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)`:
     /// types must agree (`1` ≠ `1.0`, `True` ≠ `1`), `NaN` equals `NaN`,
     /// `-0.0` differs from `0.0`, dict key order is ignored, list order kept.
-    pub fn dumps_eq(&self, other: &PyValue) -> bool {
+    pub fn dumps_eq(&self, other: &PyValue<'_>) -> bool {
         use PyValue::*;
         match (self, other) {
             (None, None) => true,
@@ -120,11 +122,11 @@ impl PyValue {
     }
 
     /// The dict entry for `key`, if this is a dict.
-    pub fn get(&self, key: &str) -> Option<&PyValue> {
+    pub fn get(&self, key: &str) -> Option<&PyValue<'a>> {
         match self {
             PyValue::Dict(items) => items
                 .iter()
-                .find(|(k, _)| &*k.0 == key.as_bytes())
+                .find(|(k, _)| *k.0 == *key.as_bytes())
                 .map(|(_, v)| v),
             _ => Option::None,
         }
@@ -132,7 +134,7 @@ impl PyValue {
 
     /// Converts a serde_json value (ground truth) into Python's view of it.
     /// Integers beyond 64 bits have already become floats in serde_json.
-    pub fn from_serde(v: &Value) -> PyValue {
+    pub fn from_serde(v: &'a Value) -> PyValue<'a> {
         match v {
             Value::Null => PyValue::None,
             Value::Bool(b) => PyValue::Bool(*b),
@@ -145,23 +147,107 @@ impl PyValue {
                     PyValue::Float(n.as_f64().unwrap_or(f64::NAN))
                 }
             }
-            Value::String(s) => PyValue::Str(PyStr(s.as_bytes().into())),
+            Value::String(s) => PyValue::Str(PyStr(Cow::Borrowed(s.as_bytes()))),
             Value::Array(a) => PyValue::List(a.iter().map(PyValue::from_serde).collect()),
             Value::Object(o) => PyValue::from_serde_map(o),
         }
     }
 
     /// Converts a serde_json object into a Python dict.
-    pub fn from_serde_map(o: &serde_json::Map<String, Value>) -> PyValue {
+    pub fn from_serde_map(o: &'a serde_json::Map<String, Value>) -> PyValue<'a> {
         PyValue::Dict(
             o.iter()
-                .map(|(k, v)| (PyStr(k.as_bytes().into()), PyValue::from_serde(v)))
+                .map(|(k, v)| (PyStr(Cow::Borrowed(k.as_bytes())), PyValue::from_serde(v)))
                 .collect(),
         )
     }
+
+    /// [`PyValue::dumps_eq`] against a serde_json value read as
+    /// [`PyValue::from_serde`] would, without converting it.
+    pub fn dumps_eq_serde(&self, v: &Value) -> bool {
+        match (self, v) {
+            (PyValue::None, Value::Null) => true,
+            (PyValue::Bool(a), Value::Bool(b)) => a == b,
+            (PyValue::Int(i), Value::Number(n)) => match (i, n.as_i64(), n.as_u64()) {
+                (PyInt::Small(a), Some(b), _) => *a == b,
+                (PyInt::Big(a), None, Some(b)) => a.parse::<u64>() == Ok(b),
+                _ => false,
+            },
+            (PyValue::Float(a), Value::Number(n)) => {
+                n.is_f64() && n.as_f64().is_some_and(|b| a.to_bits() == b.to_bits())
+            }
+            (PyValue::Str(a), Value::String(b)) => *a.0 == *b.as_bytes(),
+            (PyValue::List(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.dumps_eq_serde(y))
+            }
+            (PyValue::Dict(a), Value::Object(b)) => {
+                a.len() == b.len()
+                    && a.iter().all(|(k, x)| {
+                        std::str::from_utf8(&k.0)
+                            .ok()
+                            .and_then(|k| b.get(k))
+                            .is_some_and(|y| x.dumps_eq_serde(y))
+                    })
+            }
+            _ => false,
+        }
+    }
 }
 
-fn dict_dumps_eq(a: &[(PyStr, PyValue)], b: &[(PyStr, PyValue)]) -> bool {
+/// Appends a canonical encoding of `v`: two values get the same bytes
+/// exactly when [`PyValue::dumps_eq`] holds (keys sorted, NaN unified).
+pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
+    fn str_into(s: &PyStr<'_>, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(s.0.len() as u64).to_le_bytes());
+        out.extend_from_slice(&s.0);
+    }
+    match v {
+        PyValue::None => out.push(b'n'),
+        PyValue::Bool(b) => out.extend_from_slice(if *b { b"T" } else { b"F" }),
+        PyValue::Int(PyInt::Small(i)) => {
+            out.push(b'i');
+            out.extend_from_slice(i.to_string().as_bytes());
+            out.push(b';');
+        }
+        PyValue::Int(PyInt::Big(s)) => {
+            out.push(b'i');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b';');
+        }
+        PyValue::Float(f) => {
+            out.push(b'f');
+            let bits = if f.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                f.to_bits()
+            };
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+        PyValue::Str(s) => {
+            out.push(b's');
+            str_into(s, out);
+        }
+        PyValue::List(items) => {
+            out.push(b'[');
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            for it in items {
+                canonical(it, out);
+            }
+        }
+        PyValue::Dict(items) => {
+            out.push(b'{');
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            let mut sorted: Vec<&(PyStr<'_>, PyValue<'_>)> = items.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
+            for (k, v) in sorted {
+                str_into(k, out);
+                canonical(v, out);
+            }
+        }
+    }
+}
+
+fn dict_dumps_eq(a: &[(PyStr<'_>, PyValue<'_>)], b: &[(PyStr<'_>, PyValue<'_>)]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -170,7 +256,7 @@ fn dict_dumps_eq(a: &[(PyStr, PyValue)], b: &[(PyStr, PyValue)]) -> bool {
             .iter()
             .all(|(k, v)| b.iter().any(|(k2, v2)| k == k2 && v.dumps_eq(v2)));
     }
-    let index: HashMap<&[u8], &PyValue> = b.iter().map(|(k, v)| (&*k.0, v)).collect();
+    let index: HashMap<&[u8], &PyValue<'_>> = b.iter().map(|(k, v)| (&*k.0, v)).collect();
     a.iter()
         .all(|(k, v)| index.get(&*k.0).is_some_and(|w| v.dumps_eq(w)))
 }
@@ -203,13 +289,13 @@ pub fn py_strip(s: &str) -> &str {
 }
 
 /// Python's `json.loads(s)` for a `str` given as UTF-8.
-pub fn loads(s: &str) -> Result<PyValue, PyJsonError> {
+pub fn loads(s: &str) -> Result<PyValue<'_>, PyJsonError> {
     loads_bytes(s.as_bytes())
 }
 
 /// `json.loads` over WTF-8 bytes (a Python string that may hold lone
 /// surrogates, e.g. one decoded from a JSON string literal).
-pub fn loads_bytes(s: &[u8]) -> Result<PyValue, PyJsonError> {
+pub fn loads_bytes(s: &[u8]) -> Result<PyValue<'_>, PyJsonError> {
     let mut p = Parser { s, pos: 0 };
     p.skip_ws();
     let v = p.value()?;
@@ -221,13 +307,13 @@ pub fn loads_bytes(s: &[u8]) -> Result<PyValue, PyJsonError> {
 }
 
 /// A container being filled while parsing.
-enum Frame {
-    List(Vec<PyValue>),
+enum Frame<'a> {
+    List(Vec<PyValue<'a>>),
     Dict {
-        items: Vec<(PyStr, PyValue)>,
+        items: Vec<(PyStr<'a>, PyValue<'a>)>,
         /// Index of keys, built once the dict grows large.
-        index: Option<HashMap<PyStr, usize>>,
-        key: PyStr,
+        index: Option<HashMap<PyStr<'a>, usize>>,
+        key: PyStr<'a>,
     },
 }
 
@@ -236,7 +322,7 @@ struct Parser<'a> {
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn err(&self, msg: &'static str) -> PyJsonError {
         PyJsonError::Decode { pos: self.pos, msg }
     }
@@ -257,8 +343,8 @@ impl Parser<'_> {
     }
 
     /// Parses one value (iteratively, with an explicit stack of containers).
-    fn value(&mut self) -> Result<PyValue, PyJsonError> {
-        let mut stack: Vec<Frame> = Vec::new();
+    fn value(&mut self) -> Result<PyValue<'a>, PyJsonError> {
+        let mut stack: Vec<Frame<'a>> = Vec::new();
         'value: loop {
             // Parse a scalar, or open a container and continue with its first
             // element.
@@ -330,7 +416,7 @@ impl Parser<'_> {
                         }
                     }
                     Frame::Dict { items, index, key } => {
-                        let key = std::mem::replace(key, PyStr(Box::default()));
+                        let key = std::mem::replace(key, PyStr(Cow::Borrowed(&[])));
                         insert_last_wins(items, index, key, v);
                         match self.s.get(self.pos) {
                             Some(b',') => {
@@ -358,7 +444,7 @@ impl Parser<'_> {
     }
 
     /// A dict key and the `:` after it; leaves `pos` at the value.
-    fn key(&mut self) -> Result<PyStr, PyJsonError> {
+    fn key(&mut self) -> Result<PyStr<'a>, PyJsonError> {
         if self.s.get(self.pos) != Some(&b'"') {
             return Err(self.err("Expecting property name enclosed in double quotes"));
         }
@@ -374,9 +460,23 @@ impl Parser<'_> {
 
     /// A string literal starting at the opening quote (strict mode: raw
     /// control characters are errors).
-    fn string(&mut self) -> Result<PyStr, PyJsonError> {
+    fn string(&mut self) -> Result<PyStr<'a>, PyJsonError> {
         self.pos += 1;
-        let mut out: Vec<u8> = Vec::new();
+        let s = self.s;
+        // Fast path: no escapes, so borrow the bytes.
+        let start = self.pos;
+        let mut i = start;
+        while let Some(&b) = s.get(i) {
+            if b == b'"' {
+                self.pos = i + 1;
+                return Ok(PyStr(Cow::Borrowed(&s[start..i])));
+            }
+            if b == b'\\' || b < 0x20 {
+                break;
+            }
+            i += 1;
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(i - start + 16);
         loop {
             let start = self.pos;
             while let Some(&b) = self.s.get(self.pos) {
@@ -389,7 +489,7 @@ impl Parser<'_> {
             match self.s.get(self.pos) {
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(PyStr(out.into_boxed_slice()));
+                    return Ok(PyStr(Cow::Owned(out)));
                 }
                 Some(b'\\') => {
                     self.pos += 1;
@@ -414,9 +514,7 @@ impl Parser<'_> {
                         continue;
                     }
                     let mut cp = self.hex4()?;
-                    if (0xD800..0xDC00).contains(&cp)
-                        && self.s[self.pos..].starts_with(b"\\u")
-                    {
+                    if (0xD800..0xDC00).contains(&cp) && self.s[self.pos..].starts_with(b"\\u") {
                         let save = self.pos;
                         self.pos += 2;
                         match self.hex4() {
@@ -451,7 +549,7 @@ impl Parser<'_> {
     }
 
     /// A number, following CPython's `_match_number_unicode`.
-    fn number(&mut self) -> Result<PyValue, PyJsonError> {
+    fn number(&mut self) -> Result<PyValue<'a>, PyJsonError> {
         let s = self.s;
         let start = self.pos;
         let mut i = start;
@@ -511,11 +609,11 @@ impl Parser<'_> {
 
 /// Python's `d[key] = value`: a repeated key keeps its first position and
 /// takes the last value.
-fn insert_last_wins(
-    items: &mut Vec<(PyStr, PyValue)>,
-    index: &mut Option<HashMap<PyStr, usize>>,
-    key: PyStr,
-    value: PyValue,
+fn insert_last_wins<'a>(
+    items: &mut Vec<(PyStr<'a>, PyValue<'a>)>,
+    index: &mut Option<HashMap<PyStr<'a>, usize>>,
+    key: PyStr<'a>,
+    value: PyValue<'a>,
 ) {
     const INDEX_FROM: usize = 16;
     if index.is_none() && items.len() >= INDEX_FROM {
@@ -565,7 +663,7 @@ fn push_wtf8(out: &mut Vec<u8>, cp: u32) {
 mod tests {
     use super::*;
 
-    fn ok(s: &str) -> PyValue {
+    fn ok(s: &str) -> PyValue<'_> {
         loads(s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"))
     }
 
@@ -576,7 +674,9 @@ mod tests {
         assert!(matches!(ok("1e400"), PyValue::Float(f) if f == f64::INFINITY));
         assert!(matches!(ok(" NaN "), PyValue::Float(f) if f.is_nan()));
         assert!(matches!(ok("-Infinity"), PyValue::Float(f) if f == f64::NEG_INFINITY));
-        assert!(matches!(ok("123456789012345678901234567890"), PyValue::Int(PyInt::Big(ref s)) if &**s == "123456789012345678901234567890"));
+        assert!(
+            matches!(ok("123456789012345678901234567890"), PyValue::Int(PyInt::Big(ref s)) if &**s == "123456789012345678901234567890")
+        );
         assert!(!ok("1").dumps_eq(&ok("1.0")));
         assert!(!ok("true").dumps_eq(&ok("1")));
         assert!(ok("NaN").dumps_eq(&ok("NaN")));
@@ -586,8 +686,22 @@ mod tests {
 
     #[test]
     fn errors_follow_python() {
-        for bad in ["", "1.", "01", "[1,]", "{\"a\" 1}", "\"\\x\"", "\"a\nb\"", "[1] x", "\u{feff}1", "nul"] {
-            assert!(matches!(loads(bad), Err(PyJsonError::Decode { .. })), "{bad:?}");
+        for bad in [
+            "",
+            "1.",
+            "01",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"\\x\"",
+            "\"a\nb\"",
+            "[1] x",
+            "\u{feff}1",
+            "nul",
+        ] {
+            assert!(
+                matches!(loads(bad), Err(PyJsonError::Decode { .. })),
+                "{bad:?}"
+            );
         }
         let long = "9".repeat(MAX_INT_DIGITS + 1);
         assert_eq!(loads(&long).unwrap_err(), PyJsonError::IntTooLong);
@@ -609,10 +723,14 @@ mod tests {
         assert!(matches!(items[0].1, PyValue::Int(PyInt::Small(3))));
         assert!(ok(r#""\u00e9""#).dumps_eq(&ok("\"é\"")));
         assert!(ok(r#""\ud83d\ude00""#).dumps_eq(&ok("\"😀\"")));
-        let PyValue::Str(lone) = ok(r#""\ud800x""#) else { panic!() };
-        assert_eq!(&*lone.0, &[0xED, 0xA0, 0x80, b'x']);
+        let PyValue::Str(lone) = ok(r#""\ud800x""#) else {
+            panic!()
+        };
+        assert_eq!(&*lone.0, &[0xED, 0xA0, 0x80, b'x'][..]);
         assert_eq!(lone.char_len(), 2);
-        assert!(ok(r#"{"x": [1, {"y": 2, "z": 3}]}"#).dumps_eq(&ok(r#"{"x": [1, {"z": 3, "y": 2}]}"#)));
+        assert!(
+            ok(r#"{"x": [1, {"y": 2, "z": 3}]}"#).dumps_eq(&ok(r#"{"x": [1, {"z": 3, "y": 2}]}"#))
+        );
         assert!(!ok("[1, 2]").dumps_eq(&ok("[2, 1]")));
     }
 

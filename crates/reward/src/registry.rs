@@ -4,15 +4,42 @@ use crate::{BinaryRule, Call, FineGrainedRule, Matcher, RewardRule, ScriptVarian
 
 /// Names accepted by [`rule_by_name`], with a one-line description each.
 pub const RULES: [(&str, &str); 9] = [
-    ("binary", "the paper's reward: think block then tool_call block(s), calls match exactly"),
-    ("binary-no-think", "Table 4 ablation: binary without the reasoning format"),
-    ("binary-tolerant", "binary, numbers compared by value (1 == 1.0)"),
-    ("fine-grained", "Table 4 ablation: 0.2 for the format + 0.8 for a full match"),
-    ("fine-grained-names", "Table 4 ablation: 0.2 format + 0.8 full match, or + 0.2 for right names"),
-    ("tool-n1", "the released script's compute_score_v0, bit for bit"),
-    ("tool-n1-no-think", "the released script's compute_score_v2 (no think check)"),
-    ("tool-n1-fine", "the released script's compute_score_v3 (0.2 think + 0.8 match)"),
-    ("tool-n1-fine-names", "the released script's compute_score_v4 (+0.2 for names)"),
+    (
+        "binary",
+        "the paper's reward: think block then tool_call block(s), calls match exactly",
+    ),
+    (
+        "binary-no-think",
+        "Table 4 ablation: binary without the reasoning format",
+    ),
+    (
+        "binary-tolerant",
+        "binary, numbers compared by value (1 == 1.0)",
+    ),
+    (
+        "fine-grained",
+        "Table 4 ablation: 0.2 for the format + 0.8 for a full match",
+    ),
+    (
+        "fine-grained-names",
+        "Table 4 ablation: 0.2 format + 0.8 full match, or + 0.2 for right names",
+    ),
+    (
+        "tool-n1",
+        "the released script's compute_score_v0, bit for bit",
+    ),
+    (
+        "tool-n1-no-think",
+        "the released script's compute_score_v2 (no think check)",
+    ),
+    (
+        "tool-n1-fine",
+        "the released script's compute_score_v3 (0.2 think + 0.8 match)",
+    ),
+    (
+        "tool-n1-fine-names",
+        "the released script's compute_score_v4 (+0.2 for names)",
+    ),
 ];
 
 /// An unknown rule name.

@@ -50,7 +50,8 @@ impl Judgement {
     /// Judges `completion` against `truth` under `policy` and `matcher`.
     pub fn of(completion: &str, truth: &[Call], policy: &FormatPolicy, matcher: &Matcher) -> Self {
         let c = Completion::parse_with(completion, &policy.parse);
-        let no_block_ok = truth.is_empty() && policy.no_call_without_block && c.tool_call_blocks.is_empty();
+        let no_block_ok =
+            truth.is_empty() && policy.no_call_without_block && c.tool_call_blocks.is_empty();
         let relevant = |d: &&Diagnostic| match d {
             Diagnostic::MissingThink => policy.require_think,
             Diagnostic::TextOutsideBlocks { .. } => !policy.allow_text_outside && !no_block_ok,
@@ -149,7 +150,8 @@ impl RewardRule for BinaryRule {
     }
 
     fn score(&self, completion: &str, truth: &[Call]) -> Verdict {
-        let (reason, detail) = Judgement::of(completion, truth, &self.format, &self.matcher).reason();
+        let (reason, detail) =
+            Judgement::of(completion, truth, &self.format, &self.matcher).reason();
         if reason == Reason::Ok {
             Verdict::ok()
         } else {

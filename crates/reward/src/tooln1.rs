@@ -22,9 +22,11 @@
 //! over 4300 digits), training would crash; here the score is 0 and the
 //! verdict's detail names the exception.
 
-use crate::parse::{cut_at_marker, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
+use crate::parse::cut_at_marker;
 use crate::pyjson::{self, py_strip, PyJsonError, PyStr, PyValue};
+use crate::search::{THINK_CLOSE_TAG, THINK_OPEN_TAG, TOOL_CALL_CLOSE_TAG, TOOL_CALL_OPEN_TAG};
 use crate::{Call, MatchOutcome, Reason, RewardRule, Verdict};
+use serde_json::{Map, Value};
 
 /// Which function of the released script to reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,19 +55,9 @@ impl ToolN1Rule {
     };
 }
 
-/// What the script computes on the way to its score.
-#[derive(Clone, Debug)]
-pub struct ScriptTrace {
-    /// `"<think>" in s and "</think>" in s`.
-    pub think: bool,
-    /// The extracted result (after the second decode and dict wrapping), or
-    /// why there is none.
-    pub result: Result<PyValue, NoResult>,
-}
-
 /// Why the script has no result.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NoResult {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NoResult {
     /// No `<tool_call>…</tool_call>` match.
     NoBlock,
     /// `json.JSONDecodeError` (or `null`): the script's `None`.
@@ -74,9 +66,11 @@ pub enum NoResult {
     Raises(&'static str),
 }
 
-/// `validate_result`'s verdict plus the exception cases.
+/// What the script found, up to `validate_result`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Validation {
+enum Found {
+    /// No usable result.
+    Nothing(NoResult),
     /// `validate_format` returned 0.
     BadFormat,
     /// `validate_format` raised `TypeError` (payload a number or bool).
@@ -85,49 +79,55 @@ enum Validation {
     Level(u8, MatchOutcome),
 }
 
-impl ScriptTrace {
-    /// Runs the extraction half of the script on `solution_str`.
-    pub fn extract(solution_str: &str) -> ScriptTrace {
-        let out = cut_at_marker(solution_str);
-        let think = out.contains(THINK_OPEN) && out.contains(THINK_CLOSE);
-        let result = match last_block(out) {
-            None => Err(NoResult::NoBlock),
-            Some(content) => decode(pyjson::loads(py_strip(content))).and_then(|v| match v {
-                PyValue::Str(s) => decode(pyjson::loads_bytes(&s.0)),
-                v => Ok(v),
-            }),
-        };
-        let result = result.map(|v| match v {
-            PyValue::Dict(_) => PyValue::List(vec![v]),
-            v => v,
-        });
-        ScriptTrace { think, result }
-    }
-
-    fn validate(&self, truth: &[Call]) -> Validation {
-        let Ok(result) = &self.result else {
-            return Validation::BadFormat;
-        };
-        let items: &[PyValue] = match result {
-            PyValue::List(items) => items,
-            // Iterating a str yields 1-char strs, never dicts: only "" passes.
-            PyValue::Str(s) if s.0.is_empty() => &[],
-            PyValue::Str(_) => return Validation::BadFormat,
-            // `for item in 5` raises TypeError.
-            _ => return Validation::Raises,
-        };
-        let well_formed = items.iter().all(|it| {
-            matches!(it, PyValue::Dict(_)) && it.get("name").is_some() && it.get("arguments").is_some()
-        });
-        if !well_formed {
-            return Validation::BadFormat;
-        }
-        let level = validate_result(items, truth);
-        Validation::Level(level, outcome(items.len(), truth.len(), level))
-    }
+/// Runs the script's extraction and validation on `solution_str`; returns
+/// whether think tags are present and what was found.
+fn evaluate(solution_str: &str, truth: &[Call]) -> (bool, Found) {
+    let out = cut_at_marker(solution_str);
+    let think = THINK_OPEN_TAG.occurs_in(out) && THINK_CLOSE_TAG.occurs_in(out);
+    let Some(content) = last_block(out) else {
+        return (think, Found::Nothing(NoResult::NoBlock));
+    };
+    let first = match decode(pyjson::loads(py_strip(content))) {
+        Ok(v) => v,
+        Err(e) => return (think, Found::Nothing(e)),
+    };
+    // A str result is decoded once more (it borrows from `first`).
+    let second;
+    let result = match &first {
+        PyValue::Str(s) => match decode(pyjson::loads_bytes(&s.0)) {
+            Ok(v) => {
+                second = v;
+                &second
+            }
+            Err(e) => return (think, Found::Nothing(e)),
+        },
+        v => v,
+    };
+    (think, validate(result, truth))
 }
 
-fn decode(r: Result<PyValue, PyJsonError>) -> Result<PyValue, NoResult> {
+/// `validate_format` then `validate_result`; a lone dict counts as `[dict]`.
+fn validate(result: &PyValue<'_>, truth: &[Call]) -> Found {
+    let items: &[PyValue<'_>] = match result {
+        PyValue::List(items) => items,
+        PyValue::Dict(_) => std::slice::from_ref(result),
+        // Iterating a str yields 1-char strs, never dicts: only "" passes.
+        PyValue::Str(s) if s.0.is_empty() => &[],
+        PyValue::Str(_) => return Found::BadFormat,
+        // `for item in 5` raises TypeError.
+        _ => return Found::Raises,
+    };
+    let well_formed = items.iter().all(|it| {
+        matches!(it, PyValue::Dict(_)) && it.get("name").is_some() && it.get("arguments").is_some()
+    });
+    if !well_formed {
+        return Found::BadFormat;
+    }
+    let level = validate_result(items, truth);
+    Found::Level(level, outcome(items.len(), truth.len(), level))
+}
+
+fn decode(r: Result<PyValue<'_>, PyJsonError>) -> Result<PyValue<'_>, NoResult> {
     match r {
         Ok(PyValue::None) | Err(PyJsonError::Decode { .. }) => Err(NoResult::Decode),
         Ok(v) => Ok(v),
@@ -140,25 +140,26 @@ fn decode(r: Result<PyValue, PyJsonError>) -> Result<PyValue, NoResult> {
 fn last_block(s: &str) -> Option<&str> {
     let mut pos = 0;
     let mut last = None;
-    while let Some(open) = s[pos..].find(TOOL_CALL_OPEN) {
-        let body = pos + open + TOOL_CALL_OPEN.len();
-        let Some(close) = s[body..].find(TOOL_CALL_CLOSE) else {
+    while let Some(open) = TOOL_CALL_OPEN_TAG.find(s, pos) {
+        let body = open + TOOL_CALL_OPEN_TAG.len();
+        let Some(close) = TOOL_CALL_CLOSE_TAG.find(s, body) else {
             break;
         };
-        last = Some(&s[body..body + close]);
-        pos = body + close + TOOL_CALL_CLOSE.len();
+        last = Some(&s[body..close]);
+        pos = close + TOOL_CALL_CLOSE_TAG.len();
     }
     last
 }
 
 /// `validate_result`: 2 = Counters of (name, dumps(arguments)) equal,
 /// 1 = Counters of names equal, 0 = otherwise (or a name is unhashable).
-fn validate_result(items: &[PyValue], truth: &[Call]) -> u8 {
+fn validate_result(items: &[PyValue<'_>], truth: &[Call]) -> u8 {
     if items.is_empty() || truth.is_empty() {
         return if items.len() == truth.len() { 2 } else { 0 };
     }
-    let names: Vec<&PyValue> = items.iter().map(|it| it.get("name").unwrap_or(&PyValue::None)).collect();
-    if names.iter().any(|n| !n.is_hashable()) {
+    let name = |i: usize| items[i].get("name").unwrap_or(&PyValue::None);
+    let args = |i: usize| items[i].get("arguments").unwrap_or(&PyValue::None);
+    if (0..items.len()).any(|i| !name(i).is_hashable()) {
         return 0; // Counter raises TypeError; the script returns 0.
     }
     if items.len() != truth.len() {
@@ -166,31 +167,65 @@ fn validate_result(items: &[PyValue], truth: &[Call]) -> u8 {
     }
     // Ground-truth names are strings; a str key equals only an equal str
     // (Python compares numbers across int/float/bool, never with str).
-    let truth_args: Vec<PyValue> = truth
-        .iter()
-        .map(|c| PyValue::from_serde_map(&c.arguments))
-        .collect();
-    let name_is = |n: &PyValue, c: &Call| matches!(n, PyValue::Str(PyStr(b)) if **b == *c.name.as_bytes());
-    let full = greedy_multiset(items.len(), |i, j| {
-        name_is(names[i], &truth[j])
-            && items[i]
-                .get("arguments")
-                .is_some_and(|a| a.dumps_eq(&truth_args[j]))
-    });
+    let name_is =
+        |i: usize, c: &Call| matches!(name(i), PyValue::Str(s) if *s.0 == *c.name.as_bytes());
+    let truth_key = |j: usize, with_args: bool| {
+        let t = &truth[j];
+        let args = PyValue::from_serde_map(&t.arguments);
+        key_of(
+            &PyValue::Str(PyStr(t.name.as_bytes().into())),
+            with_args.then_some(&args),
+        )
+    };
+    let full = multiset_eq(
+        items.len(),
+        |i, j| name_is(i, &truth[j]) && dict_eq_map(args(i), &truth[j].arguments),
+        |i| key_of(name(i), Some(args(i))),
+        |j| truth_key(j, true),
+    );
     if full {
         return 2;
     }
-    if greedy_multiset(items.len(), |i, j| name_is(names[i], &truth[j])) {
-        1
-    } else {
-        0
-    }
+    let names_match = multiset_eq(
+        items.len(),
+        |i, j| name_is(i, &truth[j]),
+        |i| key_of(name(i), None),
+        |j| truth_key(j, false),
+    );
+    u8::from(names_match)
 }
 
-/// Whether a perfect matching exists under an equivalence relation `eq`
-/// (greedy is exact for equivalences).
-fn greedy_multiset(n: usize, eq: impl Fn(usize, usize) -> bool) -> bool {
-    let mut used = vec![false; n];
+/// `dumps_eq` between predicted arguments and a ground-truth object.
+fn dict_eq_map(a: &PyValue<'_>, b: &Map<String, Value>) -> bool {
+    let PyValue::Dict(items) = a else {
+        return false;
+    };
+    items.len() == b.len()
+        && items.iter().all(|(k, x)| {
+            std::str::from_utf8(&k.0)
+                .ok()
+                .and_then(|k| b.get(k))
+                .is_some_and(|y| x.dumps_eq_serde(y))
+        })
+}
+
+/// Whether two lists of `n` items are equal as multisets under an
+/// equivalence `eq`: greedily for short lists, by sorting canonical keys for
+/// long ones (so the cost stays `O(n log n)` on hostile inputs).
+fn multiset_eq(
+    n: usize,
+    eq: impl Fn(usize, usize) -> bool,
+    key_a: impl Fn(usize) -> Vec<u8>,
+    key_b: impl Fn(usize) -> Vec<u8>,
+) -> bool {
+    if n > crate::GREEDY_LIMIT {
+        let mut a: Vec<Vec<u8>> = (0..n).map(key_a).collect();
+        let mut b: Vec<Vec<u8>> = (0..n).map(key_b).collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        return a == b;
+    }
+    let mut used = [false; crate::GREEDY_LIMIT];
     (0..n).all(|i| match (0..n).find(|&j| !used[j] && eq(i, j)) {
         Some(j) => {
             used[j] = true;
@@ -198,6 +233,28 @@ fn greedy_multiset(n: usize, eq: impl Fn(usize, usize) -> bool) -> bool {
         }
         None => false,
     })
+}
+
+/// A byte string equal for two (name, arguments) pairs exactly when the
+/// script's Counter keys are equal (for str names; other names get a key no
+/// str name can have).
+fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match name {
+        PyValue::Str(s) => {
+            out.push(b's');
+            out.extend_from_slice(&s.0);
+        }
+        other => {
+            out.push(b'x');
+            pyjson::canonical(other, &mut out);
+        }
+    }
+    out.push(0);
+    if let Some(a) = args {
+        pyjson::canonical(a, &mut out);
+    }
+    out
 }
 
 /// The closest [`MatchOutcome`], for the reason code.
@@ -223,49 +280,60 @@ impl RewardRule for ToolN1Rule {
     }
 
     fn score(&self, completion: &str, truth: &[Call]) -> Verdict {
-        let trace = ScriptTrace::extract(completion);
+        use ScriptVariant::*;
+        let (think, found) = evaluate(completion, truth);
         // Exceptions from json.loads happen before any check.
-        if let Err(NoResult::Raises(exc)) = &trace.result {
+        if let Found::Nothing(NoResult::Raises(exc)) = found {
             return Verdict::fail(
                 Reason::JsonError,
                 format!("the released script raises {exc} in json.loads here; scored 0"),
             );
         }
-        let think_part = match self.variant {
-            ScriptVariant::V3 | ScriptVariant::V4 if trace.think => 0.2,
-            _ => 0.0,
-        };
-        let no_think = || Verdict::fail(Reason::FormatError, "no <think> and </think> in the reply");
-        if self.variant == ScriptVariant::V0 && trace.result.is_ok() && !trace.think {
-            return no_think();
+        let no_think = "no <think> and </think> in the reply";
+        let has_result = !matches!(found, Found::Nothing(_));
+        if self.variant == V0 && has_result && !think {
+            return Verdict::fail(Reason::FormatError, no_think);
         }
         // v3/v4 keep their 0.2 for think whatever else goes wrong.
-        let fail = |reason: Reason, detail: String| Verdict::new(think_part, reason, detail);
-        match &trace.result {
-            Err(NoResult::NoBlock) => {
-                return fail(Reason::FormatError, "no <tool_call>...</tool_call> block".into())
+        let base = if matches!(self.variant, V3 | V4) && think {
+            0.2
+        } else {
+            0.0
+        };
+        let partial = |reason: Reason, detail: &str| Verdict::new(base, reason, detail);
+        match found {
+            Found::Nothing(NoResult::NoBlock) => {
+                partial(Reason::FormatError, "no <tool_call>...</tool_call> block")
             }
-            Err(_) => return fail(Reason::JsonError, "last <tool_call> payload is not JSON (or null)".into()),
-            Ok(_) => {}
-        }
-        match trace.validate(truth) {
-            Validation::Raises => Verdict::fail(
+            Found::Nothing(_) => partial(
+                Reason::JsonError,
+                "last <tool_call> payload is not JSON (or is null)",
+            ),
+            Found::Raises => Verdict::fail(
                 Reason::SchemaError,
                 "payload is a number or bool: the released script raises TypeError here; scored 0",
             ),
-            Validation::BadFormat => fail(
+            Found::BadFormat => partial(
                 Reason::SchemaError,
-                "payload is not a list of objects with \"name\" and \"arguments\"".into(),
+                "payload is not a list of objects with \"name\" and \"arguments\"",
             ),
-            Validation::Level(2, _) => match self.variant {
-                ScriptVariant::V0 | ScriptVariant::V2 => Verdict::ok(),
-                _ if trace.think => Verdict::new(think_part + 0.8, Reason::Ok, ""),
-                _ => Verdict::new(0.8, Reason::FormatError, "no <think> and </think> in the reply"),
+            Found::Level(2, _) => match self.variant {
+                V0 | V2 => Verdict::ok(),
+                _ if think => Verdict::new(base + 0.8, Reason::Ok, ""),
+                _ => Verdict::new(0.8, Reason::FormatError, no_think),
             },
-            Validation::Level(level, outcome) => {
-                let names = if self.variant == ScriptVariant::V4 && level == 1 { 0.2 } else { 0.0 };
-                let v = fail(outcome.reason(), format!("calls do not match ({})", outcome.reason()));
-                Verdict { reward: v.reward + names, ..v }
+            Found::Level(level, outcome) => {
+                let names = if self.variant == V4 && level == 1 {
+                    0.2
+                } else {
+                    0.0
+                };
+                let reason = outcome.reason();
+                Verdict::new(
+                    base + names,
+                    reason,
+                    format!("calls do not match ({reason})"),
+                )
             }
         }
     }

@@ -35,7 +35,9 @@ fn ground_truth(text: &str) -> Option<Vec<Call>> {
         .into_iter()
         .map(|item| match item {
             Value::Object(mut o) => match (o.remove("name"), o.remove("arguments")) {
-                (Some(Value::String(name)), Some(Value::Object(arguments))) => Some(Call { name, arguments }),
+                (Some(Value::String(name)), Some(Value::Object(arguments))) => {
+                    Some(Call { name, arguments })
+                }
                 _ => None,
             },
             _ => None,
@@ -52,9 +54,24 @@ fn expected(v: &Value) -> f64 {
 fn tool_n1_rules_agree_with_the_released_script() {
     let rules = [
         ("reward", ToolN1Rule::V0),
-        ("v2", ToolN1Rule { variant: ScriptVariant::V2 }),
-        ("v3", ToolN1Rule { variant: ScriptVariant::V3 }),
-        ("v4", ToolN1Rule { variant: ScriptVariant::V4 }),
+        (
+            "v2",
+            ToolN1Rule {
+                variant: ScriptVariant::V2,
+            },
+        ),
+        (
+            "v3",
+            ToolN1Rule {
+                variant: ScriptVariant::V3,
+            },
+        ),
+        (
+            "v4",
+            ToolN1Rule {
+                variant: ScriptVariant::V4,
+            },
+        ),
     ];
     let (mut checked, mut skipped, mut failures) = (0, 0, Vec::new());
     let mut deviations = std::collections::BTreeSet::new();
@@ -64,12 +81,21 @@ fn tool_n1_rules_agree_with_the_released_script() {
             Err(e) => {
                 // Only completions holding a raw lone surrogate cannot be a Rust
                 // string; the fixture tags them.
-                assert!(line.contains("raw_lone_surrogate"), "line {}: {e}", lineno + 1);
+                assert!(
+                    line.contains("raw_lone_surrogate"),
+                    "line {}: {e}",
+                    lineno + 1
+                );
                 skipped += 1;
                 continue;
             }
         };
-        let tags: Vec<&str> = case["tags"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let tags: Vec<&str> = case["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         let completion = case["completion"].as_str().unwrap();
         // Ground truth in toolgym is a list of calls read by serde_json; cases
         // probing other shapes (null / list arguments, `Infinity`, >4300-digit
@@ -89,7 +115,10 @@ fn tool_n1_rules_agree_with_the_released_script() {
             let id = case["id"].as_str().unwrap();
             if KNOWN_DEVIATIONS.contains(&id) {
                 deviations.insert(id.to_string());
-                assert_ne!(v.reward, want, "{id} now agrees: drop it from KNOWN_DEVIATIONS");
+                assert_ne!(
+                    v.reward, want,
+                    "{id} now agrees: drop it from KNOWN_DEVIATIONS"
+                );
                 continue;
             }
             if v.reward != want {
@@ -101,7 +130,12 @@ fn tool_n1_rules_agree_with_the_released_script() {
             checked += 1;
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(deviations.len(), KNOWN_DEVIATIONS.len());
     assert!(checked > 3500, "only {checked} scores checked");
     assert!(skipped <= 75, "{skipped} cases skipped");

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""transformers (PyTorch eager) counterpart of
+crates/model/examples/bench_generate.rs: same architecture (Qwen2.5-0.5B,
+random weights), same prompt lengths / new tokens / measurements, same JSON
+lines (`{"impl": "transformers", ...}`).
+
+  /work/ref/venv-torch/bin/python scripts/bench/model_hf_generate_bench.py \
+      [--batch-sizes 1,32] [--prompt-len 64] [--new-tokens 32] [--prefill-len 128] \
+      [--repeats 3] [--threads N] [--tiny]
+
+Greedy, exactly `new-tokens` tokens (eos disabled), f32, CPU, no_grad,
+attn_implementation="eager" (sdpa gives similar numbers on CPU).
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+
+def config(tiny):
+    if tiny:
+        return Qwen2Config(vocab_size=2048, hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                           num_attention_heads=8, num_key_value_heads=2, tie_word_embeddings=True,
+                           rope_theta=10000.0, rms_norm_eps=1e-6)
+    return Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                       num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True,
+                       rope_theta=1e6, rms_norm_eps=1e-6, max_position_embeddings=32768)
+
+
+def timed(repeats, f):
+    f()
+    xs = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        f()
+        xs.append(time.perf_counter() - t)
+    return statistics.median(xs)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch-sizes", default="1,32")
+    ap.add_argument("--prompt-len", type=int, default=64)
+    ap.add_argument("--new-tokens", type=int, default=32)
+    ap.add_argument("--prefill-len", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    ap.add_argument("--attn", default="eager")
+    ap.add_argument("--tiny", action="store_true")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    cfg = config(a.tiny)
+    cfg.eos_token_id = None
+    t = time.perf_counter()
+    model = Qwen2ForCausalLM._from_config(cfg, attn_implementation=a.attn, dtype=torch.float32).eval()
+    print(f"transformers: {sum(p.numel() for p in model.parameters())} parameters, init "
+          f"{time.perf_counter() - t:.1f}s, {torch.get_num_threads()} threads, torch {torch.__version__}",
+          file=sys.stderr)
+    g = torch.Generator().manual_seed(1)
+
+    def prefill(ids):
+        with torch.no_grad():
+            model(ids, attention_mask=torch.ones_like(ids), use_cache=True)
+
+    ids = torch.randint(0, cfg.vocab_size, (1, a.prefill_len), generator=g)
+    secs = timed(a.repeats, lambda: prefill(ids))
+    print(json.dumps({"impl": "transformers", "metric": "prefill", "batch": 1, "tokens": a.prefill_len,
+                      "seconds": round(secs, 4), "tokens_per_s": round(a.prefill_len / secs, 2)}))
+    for b in [int(x) for x in a.batch_sizes.split(",") if x]:
+        ids = torch.randint(0, cfg.vocab_size, (b, a.prompt_len), generator=g)
+        mask = torch.ones_like(ids)
+        t_prefill = timed(a.repeats, lambda: prefill(ids))
+
+        def gen():
+            with torch.no_grad():
+                out = model.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=a.new_tokens,
+                                     min_new_tokens=a.new_tokens, pad_token_id=0, eos_token_id=None)
+            assert out.shape[1] == a.prompt_len + a.new_tokens
+
+        t_gen = timed(a.repeats, gen)
+        decode = b * (a.new_tokens - 1) / max(t_gen - t_prefill, 1e-9)
+        print(json.dumps({"impl": "transformers", "metric": "generate", "batch": b, "prompt_len": a.prompt_len,
+                          "new_tokens": a.new_tokens, "seconds": round(t_gen, 4),
+                          "prefill_seconds": round(t_prefill, 4),
+                          "tokens_per_s": round(b * a.new_tokens / t_gen, 2),
+                          "decode_tokens_per_s": round(decode, 2)}))
+
+
+if __name__ == "__main__":
+    main()
