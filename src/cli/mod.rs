@@ -1,7 +1,11 @@
 //! Subcommands, one module each; each parses flags and calls the crates.
 
+mod generate;
 mod io;
+mod plot;
+mod prepare;
 mod score;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +21,14 @@ pub struct Cli {
 enum Command {
     /// Score completions (JSONL in, JSONL out) with a reward rule.
     Score(score::ScoreArgs),
+    /// Turn xLAM / ToolACE files into train/validation task JSONL.
+    Prepare(prepare::PrepareCmd),
+    /// Generate from a local Qwen2 model directory.
+    Generate(generate::GenerateCmd),
+    /// Train with GRPO or SFT from a TOML config.
+    Train(train::TrainCmd),
+    /// Plot a run's training curves to a PNG.
+    Plot(plot::PlotCmd),
 }
 
 /// A boxed error with context, printed by `main`.
@@ -26,5 +38,9 @@ pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>
 pub fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Score(a) => score::run(a),
+        Command::Prepare(a) => prepare::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Plot(a) => plot::run(a),
     }
 }

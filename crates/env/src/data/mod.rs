@@ -1,0 +1,219 @@
+//! Public tool-calling datasets as tasks: xLAM function-calling-60k and
+//! ToolACE for training ([`xlam`], [`toolace`]), BFCL for evaluation
+//! ([`bfcl`]), and the Python call syntax parser they need ([`pycall`]).
+//!
+//! Converters never panic and never drop anything silently: a record or a
+//! step that cannot become a task yields a [`DropReason`] and a detail,
+//! which [`crate::prepare()`] counts and writes out.
+
+pub mod bfcl;
+pub mod pycall;
+pub mod toolace;
+pub mod xlam;
+
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why a record (or one step of it) did not become a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The record is not an object or lacks a required field (or has it
+    /// with the wrong type), or is not valid JSON (JSON Lines input).
+    BadRecord,
+    /// The candidate tools cannot be read (invalid JSON, a spec without a
+    /// name, unreadable parameters).
+    BadTools,
+    /// The record offers no candidate tool.
+    NoTools,
+    /// The ground-truth answers cannot be read (xLAM `answers`).
+    BadAnswers,
+    /// An assistant call turn is not valid call syntax.
+    CallParseError,
+    /// A call names a tool that is not among the candidates.
+    UnknownTool,
+    /// An assistant call turn holds an empty call list.
+    EmptyCallList,
+    /// The conversation is unusable (an unknown role, a turn without text,
+    /// a call before any user turn).
+    BadConversation,
+}
+
+impl DropReason {
+    /// Every reason, in a fixed order (for tables).
+    pub const ALL: [DropReason; 8] = [
+        DropReason::BadRecord,
+        DropReason::BadTools,
+        DropReason::NoTools,
+        DropReason::BadAnswers,
+        DropReason::CallParseError,
+        DropReason::UnknownTool,
+        DropReason::EmptyCallList,
+        DropReason::BadConversation,
+    ];
+
+    /// The snake_case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::BadRecord => "bad_record",
+            DropReason::BadTools => "bad_tools",
+            DropReason::NoTools => "no_tools",
+            DropReason::BadAnswers => "bad_answers",
+            DropReason::CallParseError => "call_parse_error",
+            DropReason::UnknownTool => "unknown_tool",
+            DropReason::EmptyCallList => "empty_call_list",
+            DropReason::BadConversation => "bad_conversation",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing that was dropped, and where it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    /// The dataset (`xlam`, `toolace`, …).
+    pub source: String,
+    /// 0-based index of the record in its file.
+    pub index: usize,
+    /// The record's own id, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// For a dropped step of a conversation: the 0-based turn index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<usize>,
+    /// Why.
+    pub reason: DropReason,
+    /// Details (the parser's message, the unknown tool's name, …).
+    pub detail: String,
+}
+
+/// A dataset file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a JSON list (or JSON Lines) of records.
+    #[error("{path}: not a JSON list of records: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// serde_json's message (with line and column).
+        message: String,
+    },
+}
+
+/// Calls `f(index, record)` for every record of a dataset file: a JSON list
+/// (read one element at a time) or JSON Lines (a line that is not JSON
+/// comes as `Err(message)`; blank lines are skipped but keep their index).
+/// Returns the number of records.
+pub fn for_each_record(
+    path: &Path,
+    mut f: impl FnMut(usize, Result<Value, String>),
+) -> Result<usize, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first == Some(b'[') {
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let json_err = |e: serde_json::Error| DataError::Json {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let n = serde::Deserializer::deserialize_seq(&mut de, Records(&mut f)).map_err(json_err)?;
+        de.end().map_err(json_err)?;
+        return Ok(n);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        n += 1;
+        f(
+            i,
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1)),
+        );
+    }
+    Ok(n)
+}
+
+struct Records<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(usize, Result<Value, String>)> Visitor<'de> for Records<'_, F> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON list of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut i = 0;
+        while let Some(v) = seq.next_element::<Value>()? {
+            (self.0)(i, Ok(v));
+            i += 1;
+        }
+        Ok(i)
+    }
+}
+
+/// A string field of a record, or a description of what is wrong.
+pub(crate) fn str_field<'a>(record: &'a Value, field: &str) -> Result<&'a str, String> {
+    match record.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!(
+            "field {field:?} is {}, not a string",
+            toolgym_reward::json_type_name(other)
+        )),
+        None => Err(format!("missing field {field:?}")),
+    }
+}
+
+/// A field that holds JSON either directly or as a JSON-encoded string
+/// (xLAM stores `tools` and `answers` as strings).
+pub(crate) fn json_field(record: &Value, field: &str) -> Result<Value, String> {
+    match record.get(field) {
+        Some(Value::String(s)) => {
+            serde_json::from_str(s).map_err(|e| format!("field {field:?} is not valid JSON: {e}"))
+        }
+        Some(v) => Ok(v.clone()),
+        None => Err(format!("missing field {field:?}")),
+    }
+}
+
+/// The record's `id` as text, when it has one.
+pub(crate) fn record_id(record: &Value) -> Option<String> {
+    match record.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// What a converter made of a file: the tasks, everything dropped, and the
+/// number of raw records read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loaded {
+    /// Records in the file.
+    pub raw_records: usize,
+    /// The tasks, in file order.
+    pub tasks: Vec<crate::Task>,
+    /// Everything dropped, in file order.
+    pub dropped: Vec<Dropped>,
+}

@@ -1,0 +1,276 @@
+//! ToolACE (`Team-ACE/ToolACE`): a JSON list of
+//! `{"system", "conversations": [{"from", "value"}, ...]}` dialogues.
+//!
+//! The candidate tools are a JSON list inside the system prompt, after
+//! `Here is a list of functions in JSON format that you can invoke:\n` and
+//! before `. \nShould you decide to return the function call(s)...`.
+//! Speakers are `user`/`assistant`/`tool` (or `human`/`gpt`/`observation`,
+//! and `function_call` turns holding JSON calls). An assistant turn that is
+//! a bracketed list of Python calls — `[get_weather(city="Paris")]` — is a
+//! tool call, read with [`super::pycall`].
+//!
+//! As in the paper, every call turn becomes one single-step task whose
+//! context is the turns before it (earlier calls as structured assistant
+//! messages, tool results as tool messages). The system text before the
+//! tool list is kept as the task's system message when it differs from
+//! [`crate::template::TOOL_N1_DEFAULT_SYSTEM`].
+
+use super::{for_each_record, pycall, DataError, DropReason, Dropped, Loaded};
+use crate::message::{Message, Role};
+use crate::task::Task;
+use crate::template::TOOL_N1_DEFAULT_SYSTEM;
+use crate::tool::ToolSpec;
+use serde_json::Value;
+use std::path::Path;
+use toolgym_reward::Call;
+
+/// The `source` of ToolACE tasks.
+pub const SOURCE: &str = "toolace";
+
+/// The text that introduces the tool list in ToolACE system prompts.
+pub const TOOLS_MARKER: &str = "Here is a list of functions in JSON format that you can invoke:";
+
+/// Options for [`convert_record`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ToolAceOptions {
+    /// Also make a "no call" task (empty ground truth) of every plain-text
+    /// assistant turn that follows a user turn (Tool-N1's `include_nocall`,
+    /// off by default as in the paper's main runs).
+    pub no_call_tasks: bool,
+}
+
+/// What one record gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Converted {
+    /// One task per usable call turn.
+    pub tasks: Vec<Task>,
+    /// The record (`turn: None`) or the steps that were dropped.
+    pub dropped: Vec<Dropped>,
+}
+
+/// The tools listed in a ToolACE system prompt, and the system text up to
+/// and including the marker line.
+///
+/// ```
+/// let system = "You are an expert. \nHere is a list of functions in JSON format that you can invoke:\n\
+///     [{\"name\": \"GetCompetitions\", \"description\": \"List competitions.\", \"parameters\": {\"type\": \"dict\", \"properties\": {}, \"required\": []}, \"required\": null}]. \
+///     \nShould you decide to return the function call(s). \nPut it in the format of [func1(params_name=params_value)]\n";
+/// let (preamble, tools) = toolgym_env::data::toolace::tools_from_system(system).unwrap();
+/// assert_eq!(tools[0].name, "GetCompetitions");
+/// assert_eq!(tools[0].parameters["type"], "object");
+/// assert!(preamble.ends_with("invoke:\n"));
+/// ```
+pub fn tools_from_system(system: &str) -> Result<(String, Vec<ToolSpec>), (DropReason, String)> {
+    let Some(at) = system.find(TOOLS_MARKER) else {
+        return Err((
+            DropReason::NoTools,
+            "no tool list in the system prompt".into(),
+        ));
+    };
+    let mut end = at + TOOLS_MARKER.len();
+    if system[end..].starts_with('\n') {
+        end += 1;
+    }
+    let preamble = system[..end].to_string();
+    let rest = &system[end..];
+    let Some(open) = rest.find('[') else {
+        return Err((
+            DropReason::NoTools,
+            "no JSON list after the tool marker".into(),
+        ));
+    };
+    let mut stream = serde_json::Deserializer::from_str(&rest[open..]).into_iter::<Value>();
+    let list = match stream.next() {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            return Err((
+                DropReason::BadTools,
+                format!("tool list is not valid JSON: {e}"),
+            ))
+        }
+        None => return Err((DropReason::NoTools, "empty tool list".into())),
+    };
+    let tools =
+        ToolSpec::list_from_json(&list).map_err(|e| (DropReason::BadTools, e.to_string()))?;
+    if tools.is_empty() {
+        return Err((DropReason::NoTools, "empty tool list".into()));
+    }
+    Ok((preamble, tools))
+}
+
+/// Converts one dialogue into tasks (one per call turn), reporting every
+/// dropped record or step.
+pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> Converted {
+    let mut out = Converted::default();
+    let drop = |turn: Option<usize>, reason, detail: String| Dropped {
+        source: SOURCE.into(),
+        index,
+        id: super::record_id(record),
+        turn,
+        reason,
+        detail,
+    };
+    let (system, turns) = match (record.get("system"), record.get("conversations")) {
+        (Some(Value::String(s)), Some(Value::Array(t))) => (s.as_str(), t),
+        _ => {
+            out.dropped.push(drop(
+                None,
+                DropReason::BadRecord,
+                "expected an object with a string \"system\" and a list \"conversations\"".into(),
+            ));
+            return out;
+        }
+    };
+    let (preamble, tools) = match tools_from_system(system) {
+        Ok(x) => x,
+        Err((reason, detail)) => {
+            out.dropped.push(drop(None, reason, detail));
+            return out;
+        }
+    };
+    // Read every turn first: one unreadable turn spoils the whole dialogue.
+    let mut parsed = Vec::with_capacity(turns.len());
+    for (i, turn) in turns.iter().enumerate() {
+        let speaker = turn
+            .get("from")
+            .or_else(|| turn.get("role"))
+            .and_then(Value::as_str);
+        let text = turn
+            .get("value")
+            .or_else(|| turn.get("content"))
+            .and_then(Value::as_str);
+        match (speaker, text) {
+            (Some(speaker), Some(text)) => match Role::parse(speaker) {
+                Some(role) => {
+                    parsed.push((role, speaker.eq_ignore_ascii_case("function_call"), text))
+                }
+                None => {
+                    out.dropped.push(drop(
+                        Some(i),
+                        DropReason::BadConversation,
+                        format!("unknown speaker {speaker:?}"),
+                    ));
+                    return out;
+                }
+            },
+            _ => {
+                out.dropped.push(drop(
+                    Some(i),
+                    DropReason::BadConversation,
+                    "turn without a string \"from\" and \"value\"".into(),
+                ));
+                return out;
+            }
+        }
+    }
+
+    let mut context: Vec<Message> = Vec::new();
+    if preamble != TOOL_N1_DEFAULT_SYSTEM {
+        context.push(Message::system(preamble));
+    }
+    let known = |c: &Call| tools.iter().any(|t| t.name == c.name);
+    for (i, (role, json_call, text)) in parsed.into_iter().enumerate() {
+        let has_user = context.iter().any(|m| m.role == Role::User);
+        if role != Role::Assistant {
+            context.push(Message::new(role, text));
+            continue;
+        }
+        let trimmed = text.trim();
+        let looks_like_calls = json_call || (trimmed.starts_with('[') && trimmed.ends_with(']'));
+        if !looks_like_calls {
+            if options.no_call_tasks && has_user {
+                out.tasks.push(task(index, i, &tools, &context, Vec::new()));
+            }
+            context.push(Message::assistant(text));
+            continue;
+        }
+        let calls = if json_call {
+            Call::list_from_json(trimmed).map_err(|e| e.to_string())
+        } else {
+            pycall::parse_calls(trimmed).map_err(|e| e.to_string())
+        };
+        match calls {
+            Err(e) => {
+                out.dropped.push(drop(
+                    Some(i),
+                    DropReason::CallParseError,
+                    format!("{e}: {}", excerpt(trimmed)),
+                ));
+                context.push(Message::assistant(text));
+            }
+            Ok(calls) => {
+                if calls.is_empty() {
+                    out.dropped
+                        .push(drop(Some(i), DropReason::EmptyCallList, excerpt(trimmed)));
+                } else if let Some(c) = calls.iter().find(|c| !known(c)) {
+                    out.dropped.push(drop(
+                        Some(i),
+                        DropReason::UnknownTool,
+                        format!("calls {:?}, not among the candidate tools", c.name),
+                    ));
+                } else if !has_user {
+                    out.dropped.push(drop(
+                        Some(i),
+                        DropReason::BadConversation,
+                        "a call before any user turn".into(),
+                    ));
+                } else {
+                    out.tasks
+                        .push(task(index, i, &tools, &context, calls.clone()));
+                }
+                context.push(Message::assistant_calls("", calls));
+            }
+        }
+    }
+    out
+}
+
+fn task(
+    index: usize,
+    turn: usize,
+    tools: &[ToolSpec],
+    context: &[Message],
+    calls: Vec<Call>,
+) -> Task {
+    Task::new(
+        format!("{SOURCE}-{index}-{turn}"),
+        SOURCE,
+        tools.to_vec(),
+        context.to_vec(),
+        calls,
+    )
+}
+
+fn excerpt(s: &str) -> String {
+    let mut e: String = s.chars().take(120).collect();
+    if e.len() < s.len() {
+        e.push('…');
+    }
+    e
+}
+
+/// Reads and converts a ToolACE file (a JSON list, or JSON Lines).
+pub fn load(path: &Path, options: ToolAceOptions) -> Result<Loaded, DataError> {
+    let mut tasks = Vec::new();
+    let mut dropped = Vec::new();
+    let raw_records = for_each_record(path, |index, record| match record {
+        Ok(r) => {
+            let c = convert_record(index, &r, options);
+            tasks.extend(c.tasks);
+            dropped.extend(c.dropped);
+        }
+        Err(message) => dropped.push(Dropped {
+            source: SOURCE.into(),
+            index,
+            id: None,
+            turn: None,
+            reason: DropReason::BadRecord,
+            detail: message,
+        }),
+    })?;
+    Ok(Loaded {
+        raw_records,
+        tasks,
+        dropped,
+    })
+}

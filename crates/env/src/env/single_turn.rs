@@ -1,0 +1,186 @@
+//! The paper's setting: one completion per task, scored by a reward rule
+//! against the ground-truth calls.
+
+use super::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
+use crate::task::Task;
+use crate::template::{ChatMlTemplate, ChatTemplate};
+use rayon::prelude::*;
+use std::sync::Arc;
+use toolgym_reward::{BinaryRule, Completion, RewardRule, Verdict};
+
+/// How single-turn episodes are rendered and scored: a reward rule and a
+/// chat template. Cheap to clone; builds a [`SingleTurnEnv`] per task, and
+/// scores completions directly (G completions of one task in parallel with
+/// [`SingleTurnSpec::score_group`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::json;
+/// use toolgym_env::{ChatTemplate, Message, SingleTurnSpec, Task, ToolSpec};
+/// use toolgym_reward::{Call, Reason};
+///
+/// let task = Task::new("t", "demo",
+///     vec![ToolSpec::builder("add", "Adds.").required("a", "integer", "").required("b", "integer", "").build()],
+///     vec![Message::user("2 plus 3?")],
+///     vec![Call::new("add", json!({"a": 2, "b": 3})).unwrap()]);
+/// let spec = SingleTurnSpec::tool_n1();
+/// let good = spec.target(&task);
+/// assert_eq!(good, "<think>I need to call add.</think>\n<tool_call>\n[{\"name\": \"add\", \"arguments\": {\"a\": 2, \"b\": 3}}]\n</tool_call><|im_end|>");
+/// let bad = "<think>hm</think><tool_call>[{\"name\": \"add\", \"arguments\": {\"a\": 3, \"b\": 3}}]</tool_call>".to_string();
+/// let v = spec.score_group(&task, &[good, bad]);
+/// assert_eq!((v[0].reward, v[1].reason), (1.0, Reason::WrongArgs));
+/// ```
+#[derive(Clone)]
+pub struct SingleTurnSpec {
+    /// The reward rule.
+    pub rule: Arc<dyn RewardRule>,
+    /// The prompt template.
+    pub template: Arc<dyn ChatTemplate>,
+}
+
+impl SingleTurnSpec {
+    /// A spec from a rule and a template.
+    pub fn new(rule: Arc<dyn RewardRule>, template: Arc<dyn ChatTemplate>) -> Self {
+        Self { rule, template }
+    }
+
+    /// A template with the matching paper rule: `binary` when its replies
+    /// think, `binary-no-think` otherwise.
+    pub fn for_template(template: ChatMlTemplate) -> Self {
+        let rule: Arc<dyn RewardRule> = if template.uses_reasoning() {
+            Arc::new(BinaryRule::default())
+        } else {
+            Arc::new(BinaryRule::without_think())
+        };
+        Self::new(rule, Arc::new(template))
+    }
+
+    /// The paper: Tool-N1 prompt, `binary` reward.
+    pub fn tool_n1() -> Self {
+        Self::for_template(ChatMlTemplate::tool_n1())
+    }
+
+    /// The compact prompt for tiny models, `binary` reward.
+    pub fn compact() -> Self {
+        Self::for_template(ChatMlTemplate::compact())
+    }
+
+    /// An environment for one task.
+    pub fn env(&self, task: Arc<Task>) -> SingleTurnEnv {
+        SingleTurnEnv {
+            task,
+            spec: self.clone(),
+            done: false,
+        }
+    }
+
+    /// The prompt of a task.
+    pub fn prompt(&self, task: &Task) -> String {
+        self.template.prompt(task)
+    }
+
+    /// The SFT target of a task (canonical reply + end-of-turn token).
+    pub fn target(&self, task: &Task) -> String {
+        self.template.target(task)
+    }
+
+    /// Scores one completion of a task.
+    pub fn score(&self, task: &Task, completion: &str) -> Verdict {
+        self.rule.score(completion, &task.ground_truth)
+    }
+
+    /// Scores completions of one task in parallel (rayon); verdicts in input
+    /// order.
+    pub fn score_group<S: AsRef<str> + Sync>(
+        &self,
+        task: &Task,
+        completions: &[S],
+    ) -> Vec<Verdict> {
+        completions
+            .par_iter()
+            .map(|c| self.score(task, c.as_ref()))
+            .collect()
+    }
+
+    /// Scores `(task, completion)` pairs in parallel; verdicts in input order.
+    pub fn score_batch<S: AsRef<str> + Sync>(&self, items: &[(Arc<Task>, S)]) -> Vec<Verdict> {
+        items
+            .par_iter()
+            .map(|(t, c)| self.score(t, c.as_ref()))
+            .collect()
+    }
+}
+
+impl EnvFactory for SingleTurnSpec {
+    type Env = SingleTurnEnv;
+    fn make(&self, task: Arc<Task>) -> SingleTurnEnv {
+        self.env(task)
+    }
+}
+
+/// One task, one completion, one reward. `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct SingleTurnEnv {
+    task: Arc<Task>,
+    spec: SingleTurnSpec,
+    done: bool,
+}
+
+impl SingleTurnEnv {
+    /// The first observation (without resetting).
+    pub fn observation(&self) -> Observation {
+        Observation {
+            messages: self.task.messages.clone(),
+            tools: self.task.tools.clone(),
+            prompt: self.spec.prompt(&self.task),
+        }
+    }
+}
+
+impl ToolEnv for SingleTurnEnv {
+    fn reset(&mut self, _seed: Option<u64>) -> Observation {
+        self.done = false;
+        self.observation()
+    }
+
+    fn step(&mut self, action: &str) -> Step {
+        let turn = 1;
+        if self.done {
+            return Step {
+                observation: self.observation(),
+                reward: 0.0,
+                terminated: true,
+                truncated: false,
+                info: StepInfo {
+                    turn: turn + 1,
+                    end: Some(EndReason::AlreadyOver),
+                    ..StepInfo::default()
+                },
+            };
+        }
+        self.done = true;
+        let verdict = self.spec.score(&self.task, action);
+        let calls = Completion::parse(action).calls;
+        Step {
+            observation: self.observation(),
+            reward: verdict.reward,
+            terminated: true,
+            truncated: false,
+            info: StepInfo {
+                turn,
+                verdicts: vec![RuleVerdict {
+                    rule: self.spec.rule.name().to_string(),
+                    weight: 1.0,
+                    verdict,
+                }],
+                calls,
+                results: Vec::new(),
+                end: Some(EndReason::Scored),
+            },
+        }
+    }
+
+    fn task(&self) -> &Arc<Task> {
+        &self.task
+    }
+}

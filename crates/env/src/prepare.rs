@@ -1,0 +1,489 @@
+//! The paper's data preparation (Section 4.1, Table 1): xLAM and ToolACE
+//! files → single-step tasks → optional irrelevance augmentation → a
+//! seeded train/validation split, with every dropped record counted.
+//!
+//! The root CLI's `toolgym prepare --xlam FILE --toolace FILE --out DIR
+//! [--val-fraction F] [--irrelevance-rate R] [--seed S]` is [`prepare()`];
+//! it writes `train.jsonl`, `validation.jsonl`, `dropped.jsonl` (every
+//! dropped record or step, with its index, id and reason) and
+//! `report.json`, and returns a [`PrepareReport`] whose `Display` is the
+//! Table-1-style summary.
+
+use crate::data::toolace::{self, ToolAceOptions};
+use crate::data::{xlam, DataError, DropReason, Dropped, Loaded};
+use crate::message::Role;
+use crate::rng::{mix, Rng};
+use crate::task::{write_jsonl, Task, TaskIoError};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What to prepare and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrepareOptions {
+    /// xLAM files (JSON list of `{id, query, tools, answers}`).
+    pub xlam: Vec<PathBuf>,
+    /// ToolACE files (JSON list of `{system, conversations}`).
+    pub toolace: Vec<PathBuf>,
+    /// Where to write the outputs (created if missing).
+    pub out_dir: PathBuf,
+    /// Share of tasks held out for validation, split by source record so
+    /// that the steps of one dialogue stay together. Default 0.1 (the
+    /// released pipeline's 90/10).
+    pub val_fraction: f64,
+    /// Share of eligible tasks copied as irrelevance tasks: the called tools
+    /// removed from the candidates, no call expected. Eligible: single-turn
+    /// tasks with at least one call and at least one other candidate tool.
+    /// Default 0 (off).
+    pub irrelevance_rate: f64,
+    /// Seed of the augmentation and the split. Default 0.
+    pub seed: u64,
+    /// ToolACE conversion options.
+    pub toolace_options: ToolAceOptions,
+}
+
+impl PrepareOptions {
+    /// Defaults (no input files yet) writing to `out_dir`.
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            xlam: Vec::new(),
+            toolace: Vec::new(),
+            out_dir: out_dir.into(),
+            val_fraction: 0.1,
+            irrelevance_rate: 0.0,
+            seed: 0,
+            toolace_options: ToolAceOptions::default(),
+        }
+    }
+}
+
+/// Preparation could not run or finish (bad records never cause this;
+/// they are dropped and counted).
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// No input file was given.
+    #[error("no input: give at least one xLAM or ToolACE file")]
+    NoInput,
+    /// An option is out of range.
+    #[error("invalid option {name}: {message}")]
+    Option {
+        /// The option.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// An input file could not be read as a list of records.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Write(#[from] TaskIoError),
+    /// The output folder or a report file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Counts for one source (a row of Table 1).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SourceCounts {
+    /// `xlam` or `toolace`.
+    pub source: String,
+    /// Raw records read.
+    pub raw_records: usize,
+    /// Records that gave at least one task.
+    pub kept_records: usize,
+    /// Tasks whose context is one user turn.
+    pub single_turn: usize,
+    /// Tasks with a longer context.
+    pub multi_turn: usize,
+    /// Dropped records or steps, by reason.
+    pub dropped: BTreeMap<DropReason, usize>,
+}
+
+impl SourceCounts {
+    /// All tasks of the source.
+    pub fn tasks(&self) -> usize {
+        self.single_turn + self.multi_turn
+    }
+
+    /// All drops of the source.
+    pub fn dropped_total(&self) -> usize {
+        self.dropped.values().sum()
+    }
+}
+
+/// What [`prepare()`] did. `Display` prints the Table-1-style summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PrepareReport {
+    /// Per source.
+    pub sources: Vec<SourceCounts>,
+    /// Irrelevance tasks added.
+    pub irrelevance_added: usize,
+    /// Tasks eligible for irrelevance augmentation.
+    pub irrelevance_eligible: usize,
+    /// Tasks in the training split.
+    pub train: usize,
+    /// Tasks in the validation split.
+    pub validation: usize,
+    /// The options' seed, fraction and rate, for the record.
+    pub seed: u64,
+    /// Validation fraction asked for.
+    pub val_fraction: f64,
+    /// Irrelevance rate asked for.
+    pub irrelevance_rate: f64,
+    /// Up to three dropped examples per (source, reason), for the summary.
+    pub examples: Vec<Dropped>,
+    /// The files written (empty for [`prepare_in_memory`]).
+    pub files: Vec<PathBuf>,
+}
+
+/// The result of [`prepare_in_memory`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Prepared {
+    /// Training tasks.
+    pub train: Vec<Task>,
+    /// Validation tasks.
+    pub validation: Vec<Task>,
+    /// Everything dropped.
+    pub dropped: Vec<Dropped>,
+    /// The counts.
+    pub report: PrepareReport,
+}
+
+/// Reads, converts, augments and splits, without writing anything.
+pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareError> {
+    if options.xlam.is_empty() && options.toolace.is_empty() {
+        return Err(PrepareError::NoInput);
+    }
+    for (name, v) in [
+        ("val_fraction", options.val_fraction),
+        ("irrelevance_rate", options.irrelevance_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(PrepareError::Option {
+                name,
+                message: format!("{v} is not in [0, 1]"),
+            });
+        }
+    }
+    let mut report = PrepareReport {
+        seed: options.seed,
+        val_fraction: options.val_fraction,
+        irrelevance_rate: options.irrelevance_rate,
+        ..PrepareReport::default()
+    };
+    // (group key, task): a group is one source record.
+    let mut tasks: Vec<(String, Task)> = Vec::new();
+    let mut dropped = Vec::new();
+    let mut loads: Vec<(&str, Loaded)> = Vec::new();
+    for (i, path) in options.xlam.iter().enumerate() {
+        loads.push((xlam::SOURCE, tag_file(xlam::load(path)?, i)));
+    }
+    for (i, path) in options.toolace.iter().enumerate() {
+        loads.push((
+            toolace::SOURCE,
+            tag_file(toolace::load(path, options.toolace_options)?, i),
+        ));
+    }
+    let mut by_source: BTreeMap<&str, SourceCounts> = BTreeMap::new();
+    for (source, loaded) in loads {
+        let counts = by_source.entry(source).or_insert_with(|| SourceCounts {
+            source: source.to_string(),
+            ..SourceCounts::default()
+        });
+        counts.raw_records += loaded.raw_records;
+        let mut kept = std::collections::HashSet::new();
+        for task in loaded.tasks {
+            let group = group_of(&task);
+            kept.insert(group.clone());
+            if task.is_multi_turn() {
+                counts.multi_turn += 1;
+            } else {
+                counts.single_turn += 1;
+            }
+            tasks.push((group, task));
+        }
+        counts.kept_records += kept.len();
+        for d in loaded.dropped {
+            *counts.dropped.entry(d.reason).or_default() += 1;
+            dropped.push(d);
+        }
+    }
+    // Keep source order stable: xlam first, then toolace, as in Table 1.
+    let order = [xlam::SOURCE, toolace::SOURCE];
+    report.sources = order.iter().filter_map(|s| by_source.remove(s)).collect();
+
+    let (added, eligible) = augment_irrelevance(&mut tasks, options.irrelevance_rate, options.seed);
+    report.irrelevance_added = added;
+    report.irrelevance_eligible = eligible;
+
+    let (train, validation) = split_by_group(tasks, options.val_fraction, options.seed);
+    report.train = train.len();
+    report.validation = validation.len();
+    report.examples = examples(&dropped, 3);
+    Ok(Prepared {
+        train,
+        validation,
+        dropped,
+        report,
+    })
+}
+
+/// Prepares and writes `train.jsonl`, `validation.jsonl`, `dropped.jsonl`
+/// and `report.json` into `options.out_dir`.
+///
+/// ```no_run
+/// use toolgym_env::{prepare, PrepareOptions};
+/// let mut opts = PrepareOptions::new("data/prepared");
+/// opts.xlam.push("xlam_function_calling_60k.json".into());
+/// opts.toolace.push("toolace/data.json".into());
+/// opts.irrelevance_rate = 0.1;
+/// let report = prepare(&opts)?;
+/// println!("{report}");
+/// # Ok::<(), toolgym_env::PrepareError>(())
+/// ```
+pub fn prepare(options: &PrepareOptions) -> Result<PrepareReport, PrepareError> {
+    let mut p = prepare_in_memory(options)?;
+    let dir = &options.out_dir;
+    std::fs::create_dir_all(dir).map_err(|source| PrepareError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let train = dir.join("train.jsonl");
+    let validation = dir.join("validation.jsonl");
+    write_jsonl(&train, &p.train)?;
+    write_jsonl(&validation, &p.validation)?;
+    let dropped = dir.join("dropped.jsonl");
+    write_lines(
+        &dropped,
+        p.dropped
+            .iter()
+            .map(|d| serde_json::to_string(d).unwrap_or_default()),
+    )?;
+    let report_path = dir.join("report.json");
+    p.report.files = vec![train, validation, dropped, report_path.clone()];
+    let text = serde_json::to_string_pretty(&p.report)
+        .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string());
+    write_lines(&report_path, std::iter::once(text))?;
+    Ok(p.report)
+}
+
+fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> Result<(), PrepareError> {
+    use std::io::Write;
+    let io = |source| PrepareError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    for line in lines {
+        w.write_all(line.as_bytes()).map_err(io)?;
+        w.write_all(b"\n").map_err(io)?;
+    }
+    w.flush().map_err(io)
+}
+
+/// Makes task ids unique across several files of one source.
+fn tag_file(mut loaded: Loaded, file: usize) -> Loaded {
+    if file > 0 {
+        for t in &mut loaded.tasks {
+            t.id = format!("{}@{file}", t.id);
+        }
+    }
+    loaded
+}
+
+/// The source record a task came from: its id up to the turn suffix.
+fn group_of(task: &Task) -> String {
+    if task.source == toolace::SOURCE {
+        // toolace-<index>-<turn>[@file]
+        let (base, file) = task.id.split_once('@').unwrap_or((&task.id, ""));
+        let record = base.rsplit_once('-').map(|(r, _)| r).unwrap_or(base);
+        format!("{record}@{file}")
+    } else {
+        task.id.clone()
+    }
+}
+
+fn augment_irrelevance(tasks: &mut Vec<(String, Task)>, rate: f64, seed: u64) -> (usize, usize) {
+    let eligible: Vec<usize> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, t))| {
+            let single = t.messages.iter().filter(|m| m.role != Role::System).count() == 1;
+            single
+                && !t.ground_truth.is_empty()
+                && t.tools
+                    .iter()
+                    .any(|s| !t.ground_truth.iter().any(|c| c.name == s.name))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let n = (rate * eligible.len() as f64).floor() as usize;
+    if n == 0 {
+        return (0, eligible.len());
+    }
+    let mut pick = eligible.clone();
+    Rng::new(mix(seed, 1)).shuffle(&mut pick);
+    pick.truncate(n);
+    pick.sort_unstable();
+    for i in pick {
+        let (group, original) = &tasks[i];
+        let mut t = original.clone();
+        t.tools
+            .retain(|s| !original.ground_truth.iter().any(|c| c.name == s.name));
+        t.ground_truth.clear();
+        t.reasoning = None;
+        t.id = format!("{}-irrelevant", original.id);
+        t.meta.insert("augmented".into(), json!("irrelevance"));
+        tasks.push((group.clone(), t));
+    }
+    (n, eligible.len())
+}
+
+fn split_by_group(
+    tasks: Vec<(String, Task)>,
+    val_fraction: f64,
+    seed: u64,
+) -> (Vec<Task>, Vec<Task>) {
+    let mut sizes: HashMap<&str, usize> = HashMap::new();
+    let mut groups: Vec<&str> = Vec::new();
+    for (g, _) in &tasks {
+        let e = sizes.entry(g.as_str()).or_insert(0);
+        if *e == 0 {
+            groups.push(g.as_str());
+        }
+        *e += 1;
+    }
+    Rng::new(mix(seed, 2)).shuffle(&mut groups);
+    let want = (val_fraction * tasks.len() as f64).round() as usize;
+    let mut val_groups = std::collections::HashSet::new();
+    let mut n = 0;
+    for g in groups {
+        if n >= want {
+            break;
+        }
+        n += sizes[g];
+        val_groups.insert(g.to_string());
+    }
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for (g, t) in tasks {
+        if val_groups.contains(&g) {
+            val.push(t);
+        } else {
+            train.push(t);
+        }
+    }
+    (train, val)
+}
+
+fn examples(dropped: &[Dropped], per_kind: usize) -> Vec<Dropped> {
+    let mut seen: HashMap<(&str, DropReason), usize> = HashMap::new();
+    dropped
+        .iter()
+        .filter(|d| {
+            let n = seen.entry((d.source.as_str(), d.reason)).or_insert(0);
+            *n += 1;
+            *n <= per_kind
+        })
+        .cloned()
+        .collect()
+}
+
+impl fmt::Display for PrepareReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<12} {:>12} {:>12} {:>10} {:>12} {:>11} {:>9}",
+            "source",
+            "raw records",
+            "kept records",
+            "tasks",
+            "single-turn",
+            "multi-turn",
+            "dropped"
+        )?;
+        let mut total = SourceCounts {
+            source: "total".into(),
+            ..SourceCounts::default()
+        };
+        for s in &self.sources {
+            write_row(f, s)?;
+            total.raw_records += s.raw_records;
+            total.kept_records += s.kept_records;
+            total.single_turn += s.single_turn;
+            total.multi_turn += s.multi_turn;
+            for (r, n) in &s.dropped {
+                *total.dropped.entry(*r).or_default() += n;
+            }
+        }
+        if self.sources.len() > 1 {
+            write_row(f, &total)?;
+        }
+        writeln!(
+            f,
+            "irrelevance augmentation: +{} tasks (rate {} of {} eligible single-turn tasks)",
+            self.irrelevance_added, self.irrelevance_rate, self.irrelevance_eligible
+        )?;
+        writeln!(
+            f,
+            "split (seed {}, by source record): train {}, validation {} (fraction {})",
+            self.seed, self.train, self.validation, self.val_fraction
+        )?;
+        let drops: Vec<(&str, DropReason, usize)> = self
+            .sources
+            .iter()
+            .flat_map(|s| {
+                s.dropped
+                    .iter()
+                    .map(move |(r, n)| (s.source.as_str(), *r, *n))
+            })
+            .collect();
+        if drops.is_empty() {
+            writeln!(f, "dropped: nothing")?;
+        } else {
+            writeln!(f, "dropped, by reason:")?;
+            for (source, reason, n) in drops {
+                writeln!(f, "  {source:<10} {:<18} {n:>8}", reason.as_str())?;
+                for e in self
+                    .examples
+                    .iter()
+                    .filter(|e| e.source == source && e.reason == reason)
+                {
+                    let id =
+                        e.id.as_ref()
+                            .map(|i| format!(" (id {i})"))
+                            .unwrap_or_default();
+                    let turn = e.turn.map(|t| format!(" turn {t}")).unwrap_or_default();
+                    let detail: String = e.detail.chars().take(100).collect();
+                    writeln!(f, "      e.g. record #{}{id}{turn}: {detail}", e.index)?;
+                }
+            }
+        }
+        if !self.files.is_empty() {
+            let names: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
+            writeln!(f, "wrote {}", names.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn write_row(f: &mut fmt::Formatter<'_>, s: &SourceCounts) -> fmt::Result {
+    writeln!(
+        f,
+        "{:<12} {:>12} {:>12} {:>10} {:>12} {:>11} {:>9}",
+        s.source,
+        s.raw_records,
+        s.kept_records,
+        s.tasks(),
+        s.single_turn,
+        s.multi_turn,
+        s.dropped_total()
+    )
+}

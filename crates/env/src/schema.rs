@@ -1,0 +1,587 @@
+//! Normalising the parameter schemas found in the wild to JSON Schema.
+//!
+//! Tool definitions come in three shapes:
+//!
+//! * **JSON Schema** (OpenAI, Qwen, the synthetic environment):
+//!   `{"type": "object", "properties": {...}, "required": [...]}`.
+//! * **BFCL / ToolACE**: the same, but with Python type names:
+//!   `"type": "dict"` for objects, `"float"` for numbers, `"tuple"` for
+//!   arrays, `"any"` for anything. Unrecognised names are read as Python
+//!   annotations (below).
+//! * **xLAM**: no wrapper, one entry per parameter with a Python annotation
+//!   as its type: `{"nums": {"description": "...", "type": "List[int]",
+//!   "default": ...}}`.
+//!
+//! [`normalize_parameters`] maps all three to JSON Schema (draft 2020-12):
+//!
+//! | source type | JSON Schema |
+//! |---|---|
+//! | `dict`, `Dict[K, V]`, `Mapping[..]` | `{"type": "object"}` (`additionalProperties` from `V`) |
+//! | `str`, `String` | `{"type": "string"}` |
+//! | `int` | `{"type": "integer"}` |
+//! | `float`, `double`, `complex`-free numbers | `{"type": "number"}` |
+//! | `bool`, `Boolean` | `{"type": "boolean"}` |
+//! | `list`, `List[X]`, `Sequence[X]`, `Iterable[X]`, `set`, `Set[X]` | `{"type": "array", "items": X}` |
+//! | `tuple`, `Tuple[X, ...]` | `{"type": "array"}` (`prefixItems` when typed) |
+//! | `Union[A, B]`, `A \| B`, `A or B` | `{"anyOf": [A, B]}` |
+//! | `Optional[X]` | `{"anyOf": [X, {"type": "null"}]}` |
+//! | `None`, `NoneType` | `{"type": "null"}` |
+//! | `any`, `Any`, `object`, `Callable`, anything unknown | `{}` (any value) |
+//!
+//! For xLAM, a parameter is required unless its type ends in `, optional`
+//! (or says `Optional[...]`) or it has a `default`. Elsewhere `required`
+//! lists are kept; malformed keywords (`"required": null`, a non-list
+//! `enum`, a non-object `properties`) are dropped, and a list-valued
+//! `items` becomes `prefixItems`.
+//!
+//! The original is never lost: [`crate::ToolSpec::original_parameters`] keeps
+//! it whenever normalisation changed anything.
+
+use serde_json::{json, Map, Value};
+
+/// Why a parameters value cannot be read as a schema at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// The parameters are not a JSON object (nor null).
+    #[error("parameters must be a JSON object, found {0}")]
+    NotAnObject(&'static str),
+}
+
+/// The result of [`normalize_parameters`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalized {
+    /// The JSON Schema of the arguments object.
+    pub schema: Value,
+    /// Whether it differs from the input (so the original is worth keeping).
+    pub changed: bool,
+}
+
+/// An empty object schema: a tool without parameters.
+pub fn empty_object_schema() -> Value {
+    json!({"type": "object", "properties": {}})
+}
+
+/// Normalises a tool's `parameters` (JSON Schema, BFCL/ToolACE or xLAM
+/// form) to a JSON Schema for the arguments object.
+///
+/// ```
+/// use serde_json::json;
+/// use toolgym_env::schema::normalize_parameters;
+/// let xlam = json!({"nums": {"description": "The list.", "type": "List[int]"},
+///                   "k": {"description": "How many.", "type": "int, optional", "default": 1}});
+/// let n = normalize_parameters(&xlam).unwrap();
+/// assert!(n.changed);
+/// assert_eq!(n.schema["properties"]["nums"]["items"]["type"], "integer");
+/// assert_eq!(n.schema["required"], json!(["nums"]));
+///
+/// let bfcl = json!({"type": "dict", "properties": {"x": {"type": "float"}}, "required": ["x"]});
+/// let n = normalize_parameters(&bfcl).unwrap();
+/// assert_eq!(n.schema["type"], "object");
+/// assert_eq!(n.schema["properties"]["x"]["type"], "number");
+/// ```
+pub fn normalize_parameters(params: &Value) -> Result<Normalized, SchemaError> {
+    let schema = match params {
+        Value::Null => empty_object_schema(),
+        Value::Object(map) if looks_like_json_schema(map) => {
+            let mut s = normalize_schema(params);
+            if let Value::Object(m) = &mut s {
+                // An arguments schema must describe an object.
+                if !m.contains_key("type") && !m.contains_key("anyOf") {
+                    m.insert("type".into(), json!("object"));
+                }
+            }
+            s
+        }
+        Value::Object(map) => xlam_parameters(map),
+        other => {
+            return Err(SchemaError::NotAnObject(toolgym_reward::json_type_name(
+                other,
+            )))
+        }
+    };
+    let changed = &schema != params;
+    Ok(Normalized { schema, changed })
+}
+
+/// Whether an object is a JSON Schema rather than xLAM's per-parameter map:
+/// it has a string (or list) `type`, or `properties`, and no entry that is
+/// itself an xLAM parameter description.
+fn looks_like_json_schema(map: &Map<String, Value>) -> bool {
+    if map.is_empty() {
+        return false;
+    }
+    let typed = matches!(map.get("type"), Some(Value::String(_) | Value::Array(_)));
+    let has_props = matches!(map.get("properties"), Some(Value::Object(_)));
+    typed || has_props
+}
+
+fn xlam_parameters(map: &Map<String, Value>) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (name, entry) in map {
+        let (schema, optional) = match entry {
+            Value::Object(e) => {
+                let type_text = e.get("type").and_then(Value::as_str).unwrap_or("");
+                let (mut schema, optional) = python_annotation(type_text);
+                if let Value::Object(s) = &mut schema {
+                    for (k, v) in e {
+                        if k != "type" {
+                            s.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                (schema, optional || e.contains_key("default"))
+            }
+            // A bare type string as the entry.
+            Value::String(t) => python_annotation(t),
+            _ => (json!({}), true),
+        };
+        if !optional {
+            required.push(Value::String(name.clone()));
+        }
+        properties.insert(name.clone(), schema);
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), json!("object"));
+    out.insert("properties".into(), Value::Object(properties));
+    if !required.is_empty() {
+        out.insert("required".into(), Value::Array(required));
+    }
+    Value::Object(out)
+}
+
+/// Normalises one (sub)schema in the JSON-Schema-like forms.
+pub fn normalize_schema(s: &Value) -> Value {
+    let map = match s {
+        Value::Bool(_) => return s.clone(),
+        Value::Object(m) => m,
+        _ => return json!({}),
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        match k.as_str() {
+            "type" => match v {
+                Value::String(t) => merge_type(&mut out, t),
+                Value::Array(ts) => {
+                    let names: Vec<Value> = ts
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(simple_type)
+                        .map(|t| Value::String(t.to_string()))
+                        .collect();
+                    if !names.is_empty() && names.len() == ts.len() {
+                        out.insert("type".into(), Value::Array(names));
+                    }
+                }
+                _ => {}
+            },
+            "properties" | "patternProperties" | "$defs" | "definitions" => {
+                if let Value::Object(props) = v {
+                    let props = props
+                        .iter()
+                        .map(|(name, p)| (name.clone(), normalize_schema(p)))
+                        .collect();
+                    out.insert(k.clone(), Value::Object(props));
+                }
+            }
+            "items" => match v {
+                Value::Array(list) => {
+                    out.insert(
+                        "prefixItems".into(),
+                        Value::Array(list.iter().map(normalize_schema).collect()),
+                    );
+                }
+                Value::Object(_) | Value::Bool(_) => {
+                    out.insert(k.clone(), normalize_schema(v));
+                }
+                _ => {}
+            },
+            "additionalProperties" | "additionalItems" | "not" | "contains" => {
+                if v.is_object() || v.is_boolean() {
+                    out.insert(k.clone(), normalize_schema(v));
+                }
+            }
+            "prefixItems" | "anyOf" | "oneOf" | "allOf" => {
+                if let Value::Array(list) = v {
+                    if !list.is_empty() {
+                        out.insert(
+                            k.clone(),
+                            Value::Array(list.iter().map(normalize_schema).collect()),
+                        );
+                    }
+                }
+            }
+            "required" => {
+                if let Value::Array(list) = v {
+                    if list.iter().all(Value::is_string) {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            "enum" => {
+                if v.is_array() {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            "$ref" => {
+                // Local references only; remote ones cannot be resolved
+                // offline and would fail to compile.
+                if v.as_str().is_some_and(|r| r.starts_with('#')) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => {
+                if v.is_number() {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties"
+            | "maxProperties" => {
+                if v.as_u64().is_some() {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            "pattern" => {
+                if v.is_string() {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Puts the JSON Schema reading of type name `t` into `out`.
+fn merge_type(out: &mut Map<String, Value>, t: &str) {
+    if let Some(simple) = simple_type(t) {
+        out.insert("type".into(), json!(simple));
+        return;
+    }
+    if is_any(t) {
+        return;
+    }
+    // A Python annotation such as "List[int]" or "str, optional".
+    let (schema, _) = python_annotation(t);
+    if let Value::Object(m) = schema {
+        for (k, v) in m {
+            out.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// The JSON Schema type for a plain type name, if it is one.
+fn simple_type(t: &str) -> Option<&'static str> {
+    Some(match t.trim().to_ascii_lowercase().as_str() {
+        "object" | "dict" | "dictionary" | "map" | "mapping" | "hashmap" => "object",
+        "string" | "str" | "text" | "char" | "date" | "datetime" | "time" => "string",
+        "integer" | "int" | "long" | "short" | "int32" | "int64" => "integer",
+        "number" | "float" | "double" | "decimal" | "real" => "number",
+        "boolean" | "bool" => "boolean",
+        "array" | "list" | "tuple" | "set" | "arraylist" | "hashset" => "array",
+        "null" | "none" | "nonetype" => "null",
+        _ => return None,
+    })
+}
+
+fn is_any(t: &str) -> bool {
+    matches!(
+        t.trim().to_ascii_lowercase().as_str(),
+        "any" | "" | "callable" | "function" | "typing.any"
+    )
+}
+
+/// Reads a Python type annotation as JSON Schema; the flag says whether it
+/// marks the parameter optional (`", optional"` or `Optional[...]`).
+///
+/// ```
+/// use toolgym_env::schema::python_annotation;
+/// use serde_json::json;
+/// assert_eq!(python_annotation("List[str]").0, json!({"type": "array", "items": {"type": "string"}}));
+/// assert_eq!(python_annotation("float, optional"), (json!({"type": "number"}), true));
+/// assert_eq!(python_annotation("Dict[str, int]").0,
+///            json!({"type": "object", "additionalProperties": {"type": "integer"}}));
+/// assert_eq!(python_annotation("weird<type>").0, json!({}));
+/// ```
+pub fn python_annotation(text: &str) -> (Value, bool) {
+    let mut t = text.trim();
+    let mut optional = false;
+    let lower = t.to_ascii_lowercase();
+    for suffix in [", optional", ",optional", " optional", "(optional)"] {
+        if lower.ends_with(suffix) {
+            t = t[..t.len() - suffix.len()].trim_end();
+            optional = true;
+            break;
+        }
+    }
+    let mut p = AnnotationParser {
+        s: t.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    let parsed = p.union();
+    let schema = match parsed {
+        Some(s) if p.at_end() => s,
+        _ => json!({}),
+    };
+    let optional = optional || is_optional_wrapper(&schema);
+    (schema, optional)
+}
+
+fn is_optional_wrapper(s: &Value) -> bool {
+    s.get("anyOf")
+        .and_then(Value::as_array)
+        .is_some_and(|alts| alts.iter().any(|a| a.get("type") == Some(&json!("null"))))
+}
+
+/// A tiny recursive-descent reader of Python annotations: names,
+/// subscripts `[..]`, unions with `|` or ` or `.
+struct AnnotationParser<'a> {
+    s: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl AnnotationParser<'_> {
+    fn skip_ws(&mut self) {
+        while self.pos < self.s.len() && self.s[self.pos].is_ascii_whitespace() {
+            self.pos += 1;
+        }
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos >= self.s.len()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_ws();
+        if self.s.get(self.pos) == Some(&c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_word(&mut self, w: &str) -> bool {
+        self.skip_ws();
+        let end = self.pos + w.len();
+        let boundary = self.s.get(end).is_none_or(|c| !c.is_ascii_alphanumeric());
+        if end <= self.s.len() && &self.s[self.pos..end] == w.as_bytes() && boundary {
+            self.pos = end;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn union(&mut self) -> Option<Value> {
+        let first = self.term()?;
+        let mut alts = vec![first];
+        while self.eat(b'|') || self.eat_word("or") {
+            alts.push(self.term()?);
+        }
+        Some(any_of(alts))
+    }
+
+    fn term(&mut self) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > 32 {
+            return None;
+        }
+        self.skip_ws();
+        let start = self.pos;
+        while self.pos < self.s.len()
+            && (self.s[self.pos].is_ascii_alphanumeric() || matches!(self.s[self.pos], b'_' | b'.'))
+        {
+            self.pos += 1;
+        }
+        let name = std::str::from_utf8(&self.s[start..self.pos])
+            .ok()?
+            .to_string();
+        if name.is_empty() {
+            return None;
+        }
+        let mut args = Vec::new();
+        let mut ellipsis = false;
+        if self.eat(b'[') && !self.eat(b']') {
+            loop {
+                // `Callable[[int], str]` has a list as an argument.
+                if self.eat(b'[') {
+                    while !self.eat(b']') {
+                        self.union()?;
+                        self.eat(b',');
+                    }
+                    args.push(json!({}));
+                } else if self.eat(b'.') {
+                    while self.eat(b'.') {}
+                    ellipsis = true;
+                } else {
+                    args.push(self.union()?);
+                }
+                if self.eat(b']') {
+                    break;
+                }
+                if !self.eat(b',') {
+                    return None;
+                }
+            }
+        }
+        self.depth -= 1;
+        let base = name
+            .rsplit('.')
+            .next()
+            .unwrap_or(&name)
+            .to_ascii_lowercase();
+        let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| json!({}));
+        Some(match base.as_str() {
+            "list" | "sequence" | "iterable" | "set" | "frozenset" | "array" | "collection" => {
+                let items = arg(0);
+                if items == json!({}) {
+                    json!({"type": "array"})
+                } else {
+                    json!({"type": "array", "items": items})
+                }
+            }
+            "tuple" if ellipsis && args.len() == 1 => json!({"type": "array", "items": arg(0)}),
+            "tuple" => {
+                if args.is_empty() || args.iter().all(|a| a == &json!({})) {
+                    json!({"type": "array"})
+                } else {
+                    json!({"type": "array", "prefixItems": args})
+                }
+            }
+            "dict" | "mapping" | "object" if !args.is_empty() => {
+                let values = arg(1);
+                if values == json!({}) {
+                    json!({"type": "object"})
+                } else {
+                    json!({"type": "object", "additionalProperties": values})
+                }
+            }
+            "union" => any_of(args),
+            "optional" => any_of(vec![arg(0), json!({"type": "null"})]),
+            "literal" => json!({}),
+            _ => match simple_type(&base) {
+                Some(t) => json!({ "type": t }),
+                None => json!({}),
+            },
+        })
+    }
+}
+
+/// `anyOf` of the alternatives, flattened to one schema when possible.
+fn any_of(mut alts: Vec<Value>) -> Value {
+    if alts.len() == 1 {
+        return alts.pop().unwrap_or_else(|| json!({}));
+    }
+    if alts.iter().any(|a| a == &json!({})) {
+        return json!({});
+    }
+    json!({ "anyOf": alts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations() {
+        let cases = [
+            ("str", json!({"type": "string"})),
+            ("int", json!({"type": "integer"})),
+            (
+                "List[int]",
+                json!({"type": "array", "items": {"type": "integer"}}),
+            ),
+            (
+                "List[List[float]]",
+                json!({"type": "array", "items": {"type": "array", "items": {"type": "number"}}}),
+            ),
+            (
+                "Tuple[int, int]",
+                json!({"type": "array", "prefixItems": [{"type": "integer"}, {"type": "integer"}]}),
+            ),
+            (
+                "Union[int, float]",
+                json!({"anyOf": [{"type": "integer"}, {"type": "number"}]}),
+            ),
+            (
+                "int | None",
+                json!({"anyOf": [{"type": "integer"}, {"type": "null"}]}),
+            ),
+            ("Dict[str, Any]", json!({"type": "object"})),
+            ("Callable[[int], int]", json!({})),
+            (
+                "Tuple[int, ...]",
+                json!({"type": "array", "items": {"type": "integer"}}),
+            ),
+            (
+                "typing.List[str]",
+                json!({"type": "array", "items": {"type": "string"}}),
+            ),
+            (
+                "List[Union[int, float]]",
+                json!({"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "number"}]}}),
+            ),
+            ("[[[[", json!({})),
+            ("", json!({})),
+        ];
+        for (text, want) in cases {
+            assert_eq!(python_annotation(text).0, want, "{text}");
+        }
+        assert!(python_annotation("Optional[str]").1);
+        assert!(python_annotation("str, optional").1);
+        assert!(!python_annotation("str").1);
+        // Deep nesting never overflows.
+        let deep = "List[".repeat(10_000);
+        assert_eq!(python_annotation(&deep).0, json!({}));
+    }
+
+    #[test]
+    fn bfcl_types() {
+        let p = json!({"type": "dict", "properties": {
+            "t": {"type": "tuple", "items": {"type": "integer"}},
+            "a": {"type": "any"},
+            "d": {"type": "dict", "properties": {"f": {"type": "float"}}},
+            "l": {"type": "array", "items": [{"type": "string"}]}
+        }, "required": ["t"]});
+        let n = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(n["type"], "object");
+        assert_eq!(
+            n["properties"]["t"],
+            json!({"type": "array", "items": {"type": "integer"}})
+        );
+        assert_eq!(n["properties"]["a"], json!({}));
+        assert_eq!(n["properties"]["d"]["properties"]["f"]["type"], "number");
+        assert_eq!(n["properties"]["l"]["prefixItems"][0]["type"], "string");
+        assert_eq!(n["required"], json!(["t"]));
+    }
+
+    #[test]
+    fn json_schema_is_unchanged() {
+        let p = json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+        let n = normalize_parameters(&p).unwrap();
+        assert!(!n.changed);
+        assert_eq!(n.schema, p);
+    }
+
+    #[test]
+    fn malformed_keywords_are_dropped() {
+        let p = json!({"type": "dict", "properties": {}, "required": null, "enum": 3});
+        let n = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(n, json!({"type": "object", "properties": {}}));
+        assert!(normalize_parameters(&json!([1])).is_err());
+        assert_eq!(
+            normalize_parameters(&Value::Null).unwrap().schema,
+            empty_object_schema()
+        );
+        assert_eq!(
+            normalize_parameters(&json!({})).unwrap().schema,
+            empty_object_schema()
+        );
+    }
+}

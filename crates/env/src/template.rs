@@ -1,0 +1,507 @@
+//! Prompts: rendering tools and conversations into the text a model reads
+//! (Qwen2.5 ChatML), and the reply text it should write.
+//!
+//! [`ChatMlTemplate::tool_n1`] reproduces the Tool-N1 prompt: the system
+//! message is the dataset's system text (or xLAM's default one) followed by
+//! the Tool-N1 tool instructions, tools listed one JSON object per line
+//! inside `<tools></tools>`; the conversation is laid out as Qwen2.5's chat
+//! template does (tool results grouped into a user turn of
+//! `<tool_response>` blocks); the prompt ends with `<|im_start|>assistant\n`.
+//!
+//! Two known differences from the released pipeline: JSON object keys
+//! below `parameters` come out sorted (serde_json's map order), and earlier
+//! assistant call turns in a task's context (ToolACE dialogues) are
+//! rendered as `<tool_call>\n[...]\n</tool_call>`, where the released
+//! script wrote them as `json.dumps` of the already JSON-encoded call list
+//! (a quoted, escaped string).
+//!
+//! Implement [`ChatTemplate`] for any other format, or build a
+//! [`ChatMlTemplate`] with your own texts.
+
+use crate::json::{dumps, write_string};
+use crate::message::{Message, Role};
+use crate::task::Task;
+use crate::tool::ToolSpec;
+use serde_json::Value;
+use toolgym_reward::Call;
+
+/// ChatML turn start.
+pub const IM_START: &str = "<|im_start|>";
+/// ChatML turn end.
+pub const IM_END: &str = "<|im_end|>";
+
+/// The default system text of the Tool-N1 data pipeline (used for xLAM,
+/// whose records carry none), verbatim from `DEFAULT_PROMPT` in
+/// `data_process/data_process.py` of NVlabs/Tool-N1 (read from the public
+/// fork `jiangxin3/Tool-N1`). It is ToolACE's own system preamble, with
+/// one newline turned into a space as in the script.
+pub const TOOL_N1_DEFAULT_SYSTEM: &str = "You are an expert in composing functions. You are given a question and a set of possible functions. \nBased on the question, you will need to make one or more function/tool calls to achieve the purpose. \nIf none of the function can be used, point it out. If the given question lacks the parameters required by the function,\nalso point it out. You should only return the function call in tools call sections. Here is a list of functions in JSON format that you can invoke:\n";
+
+/// The Tool-N1 tool instructions appended to the system text, verbatim
+/// from `qwen_tool_prompts` in
+/// `verl/examples/data_preprocess/toolcall_preprocess.py` of NVlabs/Tool-N1
+/// (read from the public fork `jiangxin3/Tool-N1`), after Python's
+/// `str.format` (so `{{` became `{`). `{tools}` marks where the tools go.
+pub const TOOL_N1_INSTRUCTIONS: &str = "# Tool\n\nYou are provided with function signatures within <tools></tools> XML tags:\n\n<tools>\n{tools}\n</tools>\n\nIn each action step, you MUST: \n1. Think about the reasoning process in the mind and enclosed your reasoning within <think> </think> XML tags.\n2. Then, provide a json object with function names and arguments within <tool_call></tool_call> XML tags. i.e., <tool_call>[{\"name\": <function-name>, \"arguments\": <args-json-object>}, {\"name\": <function-name2>, \"arguments\": <args-json-object2>}, ...]</tool_call>\n3. Make sure both the reasoning and the tool call steps are included together in one single reply.\nA complete reply example is: <think>To address the query, I need to send the email to Bob and then buy the banana through walmart. </think> <tool_call> [{\"name\": \"email\", \"arguments\": {\"receiver\": \"Bob\", \"content\": \"I will bug banana through walmart\"}}, {\"name\": \"walmart\", \"arguments\": {\"input\": \"banana\"}}]</tool_call>. Please make sure the type of the arguments is correct. \n";
+
+/// The tool instructions of the paper's "w/o reasoning format" ablation.
+/// The released code does not include this prompt; it is
+/// [`TOOL_N1_INSTRUCTIONS`] with the reasoning step and the think block of
+/// the example removed, nothing else changed.
+pub const TOOL_N1_NO_REASONING_INSTRUCTIONS: &str = "# Tool\n\nYou are provided with function signatures within <tools></tools> XML tags:\n\n<tools>\n{tools}\n</tools>\n\nIn each action step, you MUST: \n1. Provide a json object with function names and arguments within <tool_call></tool_call> XML tags. i.e., <tool_call>[{\"name\": <function-name>, \"arguments\": <args-json-object>}, {\"name\": <function-name2>, \"arguments\": <args-json-object2>}, ...]</tool_call>\n2. Make sure the tool call step is included in one single reply.\nA complete reply example is: <tool_call> [{\"name\": \"email\", \"arguments\": {\"receiver\": \"Bob\", \"content\": \"I will bug banana through walmart\"}}, {\"name\": \"walmart\", \"arguments\": {\"input\": \"banana\"}}]</tool_call>. Please make sure the type of the arguments is correct. \n";
+
+/// A short system text for tiny models (the built-in demo).
+pub const COMPACT_SYSTEM: &str = "You can call tools.\n";
+
+/// Short tool instructions for tiny models, with reasoning.
+pub const COMPACT_INSTRUCTIONS: &str = "<tools>\n{tools}\n</tools>\nReply <think>why</think> then <tool_call>[{\"name\": ..., \"arguments\": {...}}]</tool_call>. Use [] if no tool fits.\n";
+
+/// Short tool instructions for tiny models, without reasoning.
+pub const COMPACT_NO_REASONING_INSTRUCTIONS: &str = "<tools>\n{tools}\n</tools>\nReply <tool_call>[{\"name\": ..., \"arguments\": {...}}]</tool_call>. Use [] if no tool fits.\n";
+
+/// Turns tools and a conversation into prompt text, and calls into the
+/// reply text a model should produce. Implement it for a custom format.
+///
+/// ```
+/// use toolgym_env::{ChatTemplate, Message, ToolSpec};
+/// use toolgym_reward::Call;
+///
+/// /// A bare-bones template: tool names, then the question.
+/// struct Plain;
+/// impl ChatTemplate for Plain {
+///     fn name(&self) -> &str { "plain" }
+///     fn render_prompt(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
+///         let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+///         let last = messages.last().map(|m| m.content.as_str()).unwrap_or("");
+///         format!("tools: {}\nQ: {last}\nA: ", names.join(", "))
+///     }
+///     fn render_reply(&self, _reasoning: Option<&str>, calls: &[Call]) -> String {
+///         toolgym_env::template::calls_json(calls)
+///     }
+///     fn end_of_turn(&self) -> &str { "\n" }
+///     fn uses_reasoning(&self) -> bool { false }
+/// }
+/// assert_eq!(Plain.render_prompt(&[], &[Message::user("hi")]), "tools: \nQ: hi\nA: ");
+/// ```
+pub trait ChatTemplate: Send + Sync {
+    /// A short name (`tool-n1`, `compact`, …).
+    fn name(&self) -> &str;
+
+    /// The prompt for generation: tools and the conversation so far, ending
+    /// where the model's reply starts.
+    fn render_prompt(&self, tools: &[ToolSpec], messages: &[Message]) -> String;
+
+    /// The reply that makes `calls` (none: the "no tool fits" reply), with
+    /// `reasoning` in the think block when the template uses one; without
+    /// the end-of-turn token.
+    fn render_reply(&self, reasoning: Option<&str>, calls: &[Call]) -> String;
+
+    /// The token that ends a reply (appended to SFT targets; generation
+    /// stops there).
+    fn end_of_turn(&self) -> &str;
+
+    /// Whether replies carry a `<think>` block (so the `binary` rule fits;
+    /// otherwise `binary-no-think`).
+    fn uses_reasoning(&self) -> bool;
+
+    /// The prompt of a task.
+    fn prompt(&self, task: &Task) -> String {
+        self.render_prompt(&task.tools, &task.messages)
+    }
+
+    /// The SFT target of a task: the canonical reply plus the end-of-turn
+    /// token. The think block holds the task's reasoning, or
+    /// [`default_reasoning`].
+    fn target(&self, task: &Task) -> String {
+        let reasoning = task
+            .reasoning
+            .clone()
+            .unwrap_or_else(|| default_reasoning(&task.ground_truth));
+        let mut out = self.render_reply(Some(&reasoning), &task.ground_truth);
+        out.push_str(self.end_of_turn());
+        out
+    }
+}
+
+/// A reasoning text for tasks that have none: `I need to call f and g.`,
+/// or `No tool fits the request.`
+pub fn default_reasoning(calls: &[Call]) -> String {
+    if calls.is_empty() {
+        return "No tool fits the request.".to_string();
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for c in calls {
+        if !names.contains(&c.name.as_str()) {
+            names.push(&c.name);
+        }
+    }
+    format!("I need to call {}.", names.join(" and "))
+}
+
+/// Calls as the JSON list a reply carries: `[{"name": ..., "arguments":
+/// {...}}, ...]`, `name` first, Python `json.dumps` spacing, non-ASCII kept.
+///
+/// ```
+/// use toolgym_reward::Call;
+/// let c = Call::new("add", serde_json::json!({"b": 2, "a": 1})).unwrap();
+/// assert_eq!(toolgym_env::template::calls_json(&[c]),
+///            r#"[{"name": "add", "arguments": {"a": 1, "b": 2}}]"#);
+/// ```
+pub fn calls_json(calls: &[Call]) -> String {
+    let mut out = String::from("[");
+    for (i, c) in calls.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str("{\"name\": ");
+        write_string(&mut out, &c.name, false);
+        out.push_str(", \"arguments\": ");
+        out.push_str(&dumps(&Value::Object(c.arguments.clone()), false));
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+/// How a [`ChatMlTemplate`] lists tools inside `<tools></tools>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolFormat {
+    /// One `{"type": "function", "function": {...}}` JSON object per line,
+    /// written by Python's `json.dumps` (Tool-N1).
+    OpenAiJson {
+        /// Render the parameters as the source gave them (xLAM / BFCL
+        /// forms), as the released pipeline did; else the normalised schema.
+        original_parameters: bool,
+        /// Escape non-ASCII as `\uXXXX` (Python's default).
+        ensure_ascii: bool,
+    },
+    /// One `name(param: type, optional?: type) - description` line per tool:
+    /// short, for tiny models.
+    Signature,
+}
+
+/// Qwen2.5-style ChatML: `<|im_start|>role\n…<|im_end|>\n` turns, a system
+/// turn of `system text + tool instructions`, ending with
+/// `<|im_start|>assistant\n`. Its public fields are the hook for custom
+/// texts.
+///
+/// ```
+/// use toolgym_env::{ChatMlTemplate, ChatTemplate, Message, ToolSpec};
+/// let t = ChatMlTemplate::compact();
+/// let tools = [ToolSpec::builder("add", "Adds.").required("a", "integer", "").required("b", "integer", "").build()];
+/// let p = t.render_prompt(&tools, &[Message::user("2+3?")]);
+/// assert_eq!(p, "<|im_start|>system\nYou can call tools.\n<tools>\nadd(a: integer, b: integer) - Adds.\n</tools>\n\
+/// Reply <think>why</think> then <tool_call>[{\"name\": ..., \"arguments\": {...}}]</tool_call>. Use [] if no tool fits.\n<|im_end|>\n\
+/// <|im_start|>user\n2+3?<|im_end|>\n<|im_start|>assistant\n");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatMlTemplate {
+    /// The template's name.
+    pub name: String,
+    /// The system text when the conversation has no system message of its
+    /// own (a leading system message replaces it).
+    pub default_system: String,
+    /// The tool instructions appended to the system text; `{tools}` is
+    /// replaced by the tool list.
+    pub tool_instructions: String,
+    /// How tools are listed.
+    pub tool_format: ToolFormat,
+    /// Whether replies carry a think block.
+    pub reasoning: bool,
+}
+
+impl ChatMlTemplate {
+    /// The Tool-N1 prompt (see the module docs), replies
+    /// `<think>…</think>\n<tool_call>\n[...]\n</tool_call>`.
+    pub fn tool_n1() -> Self {
+        Self {
+            name: "tool-n1".into(),
+            default_system: TOOL_N1_DEFAULT_SYSTEM.into(),
+            tool_instructions: TOOL_N1_INSTRUCTIONS.into(),
+            tool_format: ToolFormat::OpenAiJson {
+                original_parameters: true,
+                ensure_ascii: true,
+            },
+            reasoning: true,
+        }
+    }
+
+    /// The paper's "w/o reasoning format" ablation: no think instruction,
+    /// replies `<tool_call>\n[...]\n</tool_call>`.
+    pub fn tool_n1_no_reasoning() -> Self {
+        Self {
+            name: "tool-n1-no-think".into(),
+            tool_instructions: TOOL_N1_NO_REASONING_INSTRUCTIONS.into(),
+            reasoning: false,
+            ..Self::tool_n1()
+        }
+    }
+
+    /// A short prompt for tiny models: signature lines, one-line
+    /// instructions, same reply format as [`ChatMlTemplate::tool_n1`].
+    pub fn compact() -> Self {
+        Self {
+            name: "compact".into(),
+            default_system: COMPACT_SYSTEM.into(),
+            tool_instructions: COMPACT_INSTRUCTIONS.into(),
+            tool_format: ToolFormat::Signature,
+            reasoning: true,
+        }
+    }
+
+    /// [`ChatMlTemplate::compact`] without the think block.
+    pub fn compact_no_reasoning() -> Self {
+        Self {
+            name: "compact-no-think".into(),
+            tool_instructions: COMPACT_NO_REASONING_INSTRUCTIONS.into(),
+            reasoning: false,
+            ..Self::compact()
+        }
+    }
+
+    /// The tool list as it goes inside `<tools></tools>`.
+    pub fn render_tools(&self, tools: &[ToolSpec]) -> String {
+        let lines: Vec<String> = tools
+            .iter()
+            .map(|t| match self.tool_format {
+                ToolFormat::OpenAiJson {
+                    original_parameters,
+                    ensure_ascii,
+                } => openai_line(t, original_parameters, ensure_ascii),
+                ToolFormat::Signature => signature_line(t),
+            })
+            .collect();
+        lines.join("\n")
+    }
+
+    fn system_text(&self, own: Option<&str>, tools: &[ToolSpec]) -> String {
+        let mut s = own.unwrap_or(&self.default_system).to_string();
+        s.push_str(
+            &self
+                .tool_instructions
+                .replacen("{tools}", &self.render_tools(tools), 1),
+        );
+        s
+    }
+}
+
+/// The template names [`template_by_name`] knows, with a description.
+pub const TEMPLATES: [(&str, &str); 4] = [
+    (
+        "tool-n1",
+        "the Tool-N1 prompt (Qwen2.5 ChatML, JSON tools, think + tool_call)",
+    ),
+    (
+        "tool-n1-no-think",
+        "the Tool-N1 prompt without the reasoning instruction (ablation)",
+    ),
+    (
+        "compact",
+        "a short prompt for tiny models: signature lines, think + tool_call",
+    ),
+    (
+        "compact-no-think",
+        "the short prompt without the reasoning block",
+    ),
+];
+
+/// A built-in template by name (see [`TEMPLATES`]).
+///
+/// ```
+/// use toolgym_env::template::template_by_name;
+/// use toolgym_env::ChatTemplate;
+/// assert!(template_by_name("tool-n1").unwrap().uses_reasoning());
+/// assert!(template_by_name("nope").is_none());
+/// ```
+pub fn template_by_name(name: &str) -> Option<ChatMlTemplate> {
+    Some(match name {
+        "tool-n1" => ChatMlTemplate::tool_n1(),
+        "tool-n1-no-think" => ChatMlTemplate::tool_n1_no_reasoning(),
+        "compact" => ChatMlTemplate::compact(),
+        "compact-no-think" => ChatMlTemplate::compact_no_reasoning(),
+        _ => return None,
+    })
+}
+
+impl ChatTemplate for ChatMlTemplate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn render_prompt(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
+        let (own_system, rest) = match messages.split_first() {
+            Some((first, rest)) if first.role == Role::System => {
+                (Some(first.content.as_str()), rest)
+            }
+            _ => (None, messages),
+        };
+        let mut out = String::new();
+        push_turn(&mut out, "system", &self.system_text(own_system, tools));
+        for (i, m) in rest.iter().enumerate() {
+            match (m.role, &m.tool_calls) {
+                (Role::Tool, _) => {
+                    if i == 0 || rest[i - 1].role != Role::Tool {
+                        out.push_str(IM_START);
+                        out.push_str("user");
+                    }
+                    out.push_str("\n<tool_response>\n");
+                    out.push_str(&m.content);
+                    out.push_str("\n</tool_response>");
+                    if rest.get(i + 1).is_none_or(|n| n.role != Role::Tool) {
+                        out.push_str(IM_END);
+                        out.push('\n');
+                    }
+                }
+                (Role::Assistant, Some(calls)) if m.content.is_empty() => {
+                    push_turn(&mut out, "assistant", &self.render_reply(None, calls));
+                }
+                (role, _) => push_turn(&mut out, role.as_str(), &m.content),
+            }
+        }
+        out.push_str(IM_START);
+        out.push_str("assistant\n");
+        out
+    }
+
+    fn render_reply(&self, reasoning: Option<&str>, calls: &[Call]) -> String {
+        let block = format!("<tool_call>\n{}\n</tool_call>", calls_json(calls));
+        match reasoning {
+            Some(r) if self.reasoning => format!("<think>{r}</think>\n{block}"),
+            _ => block,
+        }
+    }
+
+    fn end_of_turn(&self) -> &str {
+        IM_END
+    }
+
+    fn uses_reasoning(&self) -> bool {
+        self.reasoning
+    }
+}
+
+fn push_turn(out: &mut String, role: &str, content: &str) {
+    out.push_str(IM_START);
+    out.push_str(role);
+    out.push('\n');
+    out.push_str(content);
+    out.push_str(IM_END);
+    out.push('\n');
+}
+
+/// `{"type": "function", "function": {"name": …, "description": …,
+/// "parameters": …}}` as `json.dumps` writes it.
+fn openai_line(t: &ToolSpec, original: bool, ascii: bool) -> String {
+    let params = if original {
+        t.source_parameters()
+    } else {
+        &t.parameters
+    };
+    let mut out = String::from("{\"type\": \"function\", \"function\": {\"name\": ");
+    write_string(&mut out, &t.name, ascii);
+    out.push_str(", \"description\": ");
+    write_string(&mut out, &t.description, ascii);
+    out.push_str(", \"parameters\": ");
+    out.push_str(&dumps(params, ascii));
+    out.push_str("}}");
+    out
+}
+
+/// `name(a: integer, b?: string) - description`.
+fn signature_line(t: &ToolSpec) -> String {
+    let props = t.parameters.get("properties").and_then(Value::as_object);
+    let params: Vec<String> = t
+        .parameter_names()
+        .into_iter()
+        .map(|(name, required)| {
+            let schema = props.and_then(|p| p.get(&name));
+            let ty = schema.map(type_hint).unwrap_or_else(|| "any".into());
+            format!("{name}{}: {ty}", if required { "" } else { "?" })
+        })
+        .collect();
+    let mut line = format!("{}({})", t.name, params.join(", "));
+    if !t.description.is_empty() {
+        line.push_str(" - ");
+        line.push_str(&t.description);
+    }
+    line
+}
+
+fn type_hint(schema: &Value) -> String {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let vals: Vec<String> = values
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect();
+        return vals.join("|");
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) if t == "array" => match schema.get("items") {
+            Some(items) => format!("array[{}]", type_hint(items)),
+            None => "array".into(),
+        },
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
+        _ => "any".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tool_results_are_grouped_into_one_user_turn() {
+        let t = ChatMlTemplate::compact_no_reasoning();
+        let call = Call::new("f", json!({})).unwrap();
+        let msgs = vec![
+            Message::user("go"),
+            Message::assistant_calls("", vec![call.clone(), call]),
+            Message::tool("f", "1"),
+            Message::tool("f", "2"),
+            Message::assistant("done"),
+            Message::user("again"),
+        ];
+        let p = t.render_prompt(&[], &msgs);
+        let body = p.split_once("<|im_end|>\n").unwrap().1;
+        assert_eq!(
+            body,
+            "<|im_start|>user\ngo<|im_end|>\n\
+             <|im_start|>assistant\n<tool_call>\n[{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"f\", \"arguments\": {}}]\n</tool_call><|im_end|>\n\
+             <|im_start|>user\n<tool_response>\n1\n</tool_response>\n<tool_response>\n2\n</tool_response><|im_end|>\n\
+             <|im_start|>assistant\ndone<|im_end|>\n\
+             <|im_start|>user\nagain<|im_end|>\n\
+             <|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn signatures() {
+        let spec = ToolSpec::builder("convert", "Converts.")
+            .required("value", "number", "")
+            .param(
+                "unit",
+                json!({"type": "string", "enum": ["km", "mi"]}),
+                true,
+            )
+            .param(
+                "tags",
+                json!({"type": "array", "items": {"type": "string"}}),
+                false,
+            )
+            .build();
+        assert_eq!(
+            signature_line(&spec),
+            "convert(tags?: array[string], unit: km|mi, value: number) - Converts."
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! xLAM, ToolACE and BFCL conversion on fixture files in the real formats,
+//! and the whole `prepare` pipeline with its counts.
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toolgym_env::data::bfcl;
+use toolgym_env::data::toolace::{self, ToolAceOptions};
+use toolgym_env::data::{xlam, DropReason};
+use toolgym_env::{prepare, read_jsonl, PrepareOptions, Role, SingleTurnSpec};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn reasons(dropped: &[toolgym_env::data::Dropped]) -> BTreeMap<DropReason, usize> {
+    let mut m = BTreeMap::new();
+    for d in dropped {
+        *m.entry(d.reason).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn xlam_records_become_tasks_and_bad_ones_are_reported() {
+    let loaded = xlam::load(&fixture("xlam_sample.json")).unwrap();
+    assert_eq!(loaded.raw_records, 9);
+    let ids: Vec<&str> = loaded.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["xlam-0", "xlam-8", "xlam-1234", "xlam-2001"]);
+    assert_eq!(
+        reasons(&loaded.dropped),
+        BTreeMap::from([
+            (DropReason::BadRecord, 2),
+            (DropReason::BadTools, 1),
+            (DropReason::BadAnswers, 1),
+            (DropReason::UnknownTool, 1),
+        ])
+    );
+    let unknown = loaded
+        .dropped
+        .iter()
+        .find(|d| d.reason == DropReason::UnknownTool)
+        .unwrap();
+    assert_eq!((unknown.index, unknown.id.as_deref()), (4, Some("3001")));
+    assert!(
+        unknown.detail.contains("get_stock_quote"),
+        "{}",
+        unknown.detail
+    );
+    let not_object = loaded.dropped.iter().find(|d| d.index == 7).unwrap();
+    assert_eq!(not_object.reason, DropReason::BadRecord);
+
+    // Parallel calls to the same tool, and xLAM types normalised.
+    let t0 = &loaded.tasks[0];
+    assert_eq!(t0.ground_truth.len(), 2);
+    assert_eq!(t0.messages.len(), 1);
+    let t8 = &loaded.tasks[1];
+    let peak = &t8.tools[0];
+    assert_eq!(peak.parameters["properties"]["nums"]["type"], "array");
+    assert_eq!(
+        peak.parameters["properties"]["nums"]["items"]["type"],
+        "integer"
+    );
+    assert_eq!(peak.parameters["required"], json!(["nums"]));
+    assert_eq!(
+        peak.original_parameters.as_ref().unwrap()["nums"]["type"],
+        "List[int]"
+    );
+    // Parameters with a default are optional.
+    assert!(t8.tools[1].parameters.get("required").is_none());
+    let fr = &loaded.tasks[3];
+    assert_eq!(fr.query(), Some("Quelle est la météo à Montréal ?"));
+    let props = &fr.tools[0].parameters["properties"];
+    assert_eq!(props["units"]["type"], "string");
+    assert_eq!(props["hours"]["anyOf"][1]["type"], "null");
+    assert_eq!(fr.tools[0].parameters["required"], json!(["city"]));
+}
+
+#[test]
+fn xlam_ground_truth_passes_its_own_schemas() {
+    let loaded = xlam::load(&fixture("xlam_sample.json")).unwrap();
+    for task in &loaded.tasks {
+        let mut reg: toolgym_env::ToolRegistry = toolgym_env::ToolRegistry::new();
+        for t in &task.tools {
+            reg.register_spec(t.clone()).unwrap();
+        }
+        for call in &task.ground_truth {
+            reg.validate(call)
+                .unwrap_or_else(|e| panic!("{}: {e}", task.id));
+        }
+    }
+}
+
+#[test]
+fn toolace_dialogues_split_into_one_task_per_call() {
+    let loaded = toolace::load(&fixture("toolace_sample.json"), ToolAceOptions::default()).unwrap();
+    assert_eq!(loaded.raw_records, 6);
+    let ids: Vec<&str> = loaded.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "toolace-0-1",
+            "toolace-0-5",
+            "toolace-1-1",
+            "toolace-1-5",
+            "toolace-2-7"
+        ]
+    );
+    let multi: Vec<bool> = loaded.tasks.iter().map(|t| t.is_multi_turn()).collect();
+    assert_eq!(multi, [false, true, false, true, true]);
+    assert_eq!(
+        reasons(&loaded.dropped),
+        BTreeMap::from([
+            (DropReason::BadRecord, 1),
+            (DropReason::NoTools, 1),
+            (DropReason::CallParseError, 1),
+            (DropReason::UnknownTool, 1),
+            (DropReason::EmptyCallList, 1),
+            (DropReason::BadConversation, 1),
+        ])
+    );
+    let parse = loaded
+        .dropped
+        .iter()
+        .find(|d| d.reason == DropReason::CallParseError)
+        .unwrap();
+    assert_eq!((parse.index, parse.turn), (2, Some(3)));
+    assert!(parse.detail.contains("CHF"), "{}", parse.detail);
+
+    // Context: ToolACE's own system text, then the turns before the call.
+    let t = &loaded.tasks[1];
+    assert_eq!(t.messages[0].role, Role::System);
+    assert!(t.messages[0]
+        .content
+        .ends_with("JSON format that you can invoke:\n"));
+    let roles: Vec<Role> = t.messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::System,
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Assistant,
+            Role::User
+        ]
+    );
+    assert_eq!(
+        t.messages[2].tool_calls.as_ref().unwrap()[0].name,
+        "GetCompetitions"
+    );
+    assert_eq!(t.ground_truth[0].name, "Get Manager Placeholder Image");
+    assert_eq!(t.ground_truth[0].arguments["sport"], "football");
+    // "dict" parameters normalised, spaces in tool names kept.
+    assert_eq!(t.tools[1].parameters["type"], "object");
+
+    // Tricky Python syntax: quotes, commas, dicts, lists, floats, None, escapes.
+    let c = &loaded.tasks[2].ground_truth;
+    assert_eq!(c[0].name, "Company Search");
+    assert_eq!(c[0].arguments["query"], "fintech, \"europe\"");
+    assert_eq!(
+        c[0].arguments["filters"],
+        json!({"region": "Europe", "size": "large"})
+    );
+    assert_eq!(c[0].arguments["min_score"], json!(0.75));
+    assert_eq!(c[0].arguments["tags"], json!(["ai", "b2b"]));
+    assert_eq!(
+        c[1].arguments,
+        json!({"base": "USD", "target": "EUR"})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    let later = &loaded.tasks[3].ground_truth;
+    assert_eq!(later[1].arguments["query"], "it's été");
+    assert_eq!(later[1].arguments["limit"], json!(null));
+    // Human/gpt/observation roles map to user/assistant/tool.
+    assert_eq!(loaded.tasks[3].messages[3].role, Role::Tool);
+}
+
+#[test]
+fn toolace_no_call_option_adds_no_call_tasks() {
+    let opts = ToolAceOptions {
+        no_call_tasks: true,
+    };
+    let loaded = toolace::load(&fixture("toolace_sample.json"), opts).unwrap();
+    let no_call: Vec<&str> = loaded
+        .tasks
+        .iter()
+        .filter(|t| t.expects_no_call())
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(no_call, ["toolace-0-3", "toolace-0-7", "toolace-1-3"]);
+}
+
+#[test]
+fn prepare_writes_splits_and_counts_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = PrepareOptions::new(dir.path().join("out"));
+    opts.xlam.push(fixture("xlam_sample.json"));
+    opts.toolace.push(fixture("toolace_sample.json"));
+    opts.val_fraction = 0.3;
+    opts.irrelevance_rate = 0.5;
+    opts.seed = 3;
+    let report = prepare(&opts).unwrap();
+
+    let x = &report.sources[0];
+    assert_eq!(
+        (
+            x.source.as_str(),
+            x.raw_records,
+            x.kept_records,
+            x.single_turn,
+            x.multi_turn
+        ),
+        ("xlam", 9, 4, 4, 0)
+    );
+    assert_eq!(x.dropped_total(), 5);
+    let t = &report.sources[1];
+    assert_eq!(
+        (
+            t.source.as_str(),
+            t.raw_records,
+            t.kept_records,
+            t.single_turn,
+            t.multi_turn
+        ),
+        ("toolace", 6, 3, 2, 3)
+    );
+    assert_eq!(t.dropped_total(), 6);
+    // Eligible: single-turn tasks with a tool left after removing the called
+    // ones: xlam-1234, xlam-2001, toolace-0-1.
+    assert_eq!(
+        (report.irrelevance_eligible, report.irrelevance_added),
+        (3, 1)
+    );
+    assert_eq!(report.train + report.validation, 4 + 5 + 1);
+
+    let train = read_jsonl(dir.path().join("out/train.jsonl")).unwrap();
+    let val = read_jsonl(dir.path().join("out/validation.jsonl")).unwrap();
+    assert_eq!((train.len(), val.len()), (report.train, report.validation));
+    assert!(!val.is_empty());
+    // The steps of one dialogue stay on one side.
+    for v in &val {
+        if let Some(rest) = v.id.strip_prefix("toolace-") {
+            let record = rest.split('-').next().unwrap();
+            assert!(!train
+                .iter()
+                .any(|t| t.id.starts_with(&format!("toolace-{record}-"))));
+        }
+    }
+    let aug: Vec<_> = train
+        .iter()
+        .chain(&val)
+        .filter(|t| t.meta.contains_key("augmented"))
+        .collect();
+    assert_eq!(aug.len(), 1);
+    assert!(aug[0].ground_truth.is_empty());
+    assert!(!aug[0].tools.is_empty());
+
+    let dropped = std::fs::read_to_string(dir.path().join("out/dropped.jsonl")).unwrap();
+    assert_eq!(dropped.lines().count(), 11);
+    let report_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report_json["sources"][0]["dropped"]["unknown_tool"], 1);
+
+    let table = report.to_string();
+    for needle in [
+        "xlam",
+        "toolace",
+        "total",
+        "unknown_tool",
+        "call_parse_error",
+        "record #4 (id 3001)",
+        "train.jsonl",
+    ] {
+        assert!(table.contains(needle), "{needle} missing from:\n{table}");
+    }
+
+    // Same seed, same result; the canonical reply of every task scores 1.
+    let again = toolgym_env::prepare::prepare_in_memory(&opts).unwrap();
+    assert_eq!(again.train, train);
+    let spec = SingleTurnSpec::tool_n1();
+    for task in train.iter().chain(&val) {
+        assert_eq!(
+            spec.score(task, &spec.target(task)).reward,
+            1.0,
+            "{}",
+            task.id
+        );
+    }
+}
+
+#[test]
+fn prepare_rejects_bad_options_and_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = PrepareOptions::new(dir.path());
+    assert!(matches!(
+        prepare(&opts),
+        Err(toolgym_env::PrepareError::NoInput)
+    ));
+    let mut bad = PrepareOptions::new(dir.path());
+    bad.xlam.push(fixture("xlam_sample.json"));
+    bad.val_fraction = 1.5;
+    assert!(matches!(
+        prepare(&bad),
+        Err(toolgym_env::PrepareError::Option { .. })
+    ));
+    let mut missing = PrepareOptions::new(dir.path());
+    missing.xlam.push(dir.path().join("nope.json"));
+    let e = prepare(&missing).unwrap_err().to_string();
+    assert!(e.contains("nope.json"), "{e}");
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "[{\"id\": 1}, {oops").unwrap();
+    let mut b = PrepareOptions::new(dir.path());
+    b.toolace.push(broken);
+    let e = prepare(&b).unwrap_err().to_string();
+    assert!(e.contains("broken.json") && e.contains("line 1"), "{e}");
+}
+
+#[test]
+fn jsonl_input_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.jsonl");
+    let good = json!({"id": 5, "query": "q", "tools": "[{\"name\": \"f\", \"description\": \"\", \"parameters\": {}}]", "answers": "[{\"name\": \"f\", \"arguments\": {}}]"});
+    std::fs::write(&path, format!("{good}\n\n{{not json\n{good}\n")).unwrap();
+    let loaded = xlam::load(&path).unwrap();
+    assert_eq!(loaded.raw_records, 3);
+    assert_eq!(loaded.tasks.len(), 2);
+    assert_eq!(loaded.dropped[0].index, 2);
+    assert!(loaded.dropped[0].detail.starts_with("line 3"));
+}
+
+/// The BFCL excerpts another helper generated for the reward crate, in the
+/// official layout (read-only here).
+fn bfcl_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../reward/tests/fixtures/bfcl")
+}
+
+#[test]
+fn bfcl_cases_load_with_answers_and_convert_to_tasks() {
+    let dir = bfcl_fixtures();
+    if !dir.is_dir() {
+        eprintln!("skipping: {} not present", dir.display());
+        return;
+    }
+    let cases = bfcl::load_dir(&dir).unwrap();
+    assert!(cases.len() >= 100, "{}", cases.len());
+    let spec = SingleTurnSpec::tool_n1();
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for case in &cases {
+        *by_category.entry(case.category.as_str()).or_default() += 1;
+        assert!(case.functions.is_array(), "{}", case.id);
+        if case.is_irrelevance() {
+            assert!(case.possible_answer.is_none());
+        } else {
+            assert!(case.possible_answer.is_some(), "{} has no answer", case.id);
+        }
+        let task = case.to_task().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(task.meta["bfcl_category"], json!(case.category));
+        assert_eq!(task.expects_no_call(), case.is_irrelevance());
+        assert_eq!(task.tools.len(), case.functions.as_array().unwrap().len());
+        for t in &task.tools {
+            assert_ne!(t.parameters["type"], "dict");
+        }
+        // The canonical answer is consistent with its own format.
+        assert_eq!(
+            spec.score(&task, &spec.target(&task)).reward,
+            1.0,
+            "{}",
+            task.id
+        );
+    }
+    assert!(by_category.contains_key("simple_python") && by_category.contains_key("irrelevance"));
+
+    let simple = cases.iter().find(|c| c.id == "simple_python_16").unwrap();
+    let task = simple.to_task().unwrap();
+    assert_eq!(task.ground_truth[0].name, "calculus.derivative");
+    // ["2x**2", ...] → first value; ["x", ""] → "x"; [1] → 1.
+    assert_eq!(
+        serde_json::Value::Object(task.ground_truth[0].arguments.clone()),
+        json!({"function": "2x**2", "value": 1, "function_variable": "x"})
+    );
+}
+
+#[test]
+fn bfcl_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("BFCL_v4_simple_python.json");
+    std::fs::write(&path, "{\"id\": \"a\", \"question\": [[{\"role\": \"user\", \"content\": \"q\"}]], \"function\": []}\n{\"question\": []}\n").unwrap();
+    let e = bfcl::load_file(&path).unwrap_err().to_string();
+    assert!(e.contains("BFCL_v4_simple_python.json:2"), "{e}");
+    assert!(bfcl::load_file(&dir.path().join("other.json")).is_err());
+    std::fs::write(&path, "{\"id\": \"a\", \"question\": [[{\"role\": \"user\", \"content\": \"q\"}], [{\"role\": \"user\", \"content\": \"r\"}]], \"function\": []}\n").unwrap();
+    let cases = bfcl::load_file(&path).unwrap();
+    assert!(cases[0]
+        .to_task()
+        .unwrap_err()
+        .to_string()
+        .contains("multi-turn"));
+}

@@ -1,0 +1,366 @@
+//! Single- and multi-turn episodes through the `ToolEnv` API.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use toolgym_env::env::{
+    run_episode, CallsMatch, EnvFactory, FnRule, FormatErrorPolicy, ReplyFormat, StepRule,
+};
+use toolgym_env::{
+    ChatMlTemplate, EndReason, Message, MultiTurnConfig, MultiTurnSpec, Role, SingleTurnSpec, Task,
+    ToolEnv, ToolError, ToolRegistry, ToolSpec,
+};
+use toolgym_reward::{rule_by_name, Call, Reason, Verdict};
+
+fn add_task() -> Arc<Task> {
+    Arc::new(Task::new(
+        "add-1",
+        "test",
+        vec![ToolSpec::builder("add", "Adds.")
+            .required("a", "integer", "")
+            .required("b", "integer", "")
+            .build()],
+        vec![Message::user("What is 2 plus 3?")],
+        vec![Call::new("add", json!({"a": 2, "b": 3})).unwrap()],
+    ))
+}
+
+#[test]
+fn single_turn_episode() {
+    let spec = SingleTurnSpec::tool_n1();
+    let mut env = spec.make(add_task());
+    let obs = env.reset(None);
+    assert_eq!(obs.messages, add_task().messages);
+    assert_eq!(obs.prompt, spec.prompt(&add_task()));
+
+    let good = "<think>add</think>\n<tool_call>[{\"name\": \"add\", \"arguments\": {\"b\": 3, \"a\": 2}}]</tool_call><|im_end|>";
+    let step = env.step(good);
+    assert_eq!(
+        (step.reward, step.terminated, step.truncated),
+        (1.0, true, false)
+    );
+    assert_eq!(step.info.end, Some(EndReason::Scored));
+    assert_eq!(step.info.reason(), Reason::Ok);
+    assert_eq!(step.info.calls.as_ref().unwrap()[0].name, "add");
+
+    // After the end: no reward, no panic.
+    let again = env.step(good);
+    assert_eq!(
+        (again.reward, again.info.end),
+        (0.0, Some(EndReason::AlreadyOver))
+    );
+    // Reset starts over.
+    env.reset(Some(9));
+    assert_eq!(
+        env.step("<tool_call>[]</tool_call>").info.reason(),
+        Reason::FormatError
+    );
+
+    // Each failure has its reason.
+    let cases = [
+        ("<think>x</think><tool_call>[{\"name\": \"add\", \"arguments\": {\"a\": 2}}]</tool_call>", Reason::WrongArgs),
+        ("<think>x</think><tool_call>[{\"name\": \"sub\", \"arguments\": {\"a\": 2, \"b\": 3}}]</tool_call>", Reason::WrongName),
+        ("<think>x</think><tool_call>[]</tool_call>", Reason::MissingCall),
+        ("<think>x</think><tool_call>[{\"name\": \"add\"</tool_call>", Reason::JsonError),
+        ("", Reason::FormatError),
+    ];
+    for (completion, reason) in cases {
+        let mut env = spec.env(add_task());
+        env.reset(None);
+        let s = env.step(completion);
+        assert_eq!((s.reward, s.info.reason()), (0.0, reason), "{completion}");
+    }
+}
+
+#[test]
+fn group_scoring_is_parallel_and_ordered() {
+    let spec = SingleTurnSpec::new(
+        rule_by_name("tool-n1").unwrap().into(),
+        Arc::new(ChatMlTemplate::tool_n1()),
+    );
+    let task = add_task();
+    let mut completions = Vec::new();
+    for i in 0..64 {
+        completions.push(if i % 3 == 0 {
+            spec.target(&task)
+        } else {
+            format!("junk {i}")
+        });
+    }
+    let verdicts = spec.score_group(&task, &completions);
+    for (i, v) in verdicts.iter().enumerate() {
+        assert_eq!(v.reward, if i % 3 == 0 { 1.0 } else { 0.0 });
+    }
+    let batch: Vec<(Arc<Task>, String)> = completions
+        .iter()
+        .map(|c| (task.clone(), c.clone()))
+        .collect();
+    assert_eq!(spec.score_batch(&batch), verdicts);
+}
+
+/// A tiny bank: balances by account.
+type Bank = BTreeMap<String, i64>;
+
+fn bank_spec(config: MultiTurnConfig<Bank>) -> MultiTurnSpec<Bank> {
+    let mut reg = ToolRegistry::<Bank>::new();
+    reg.register_stateful(
+        ToolSpec::builder("balance", "Balance of an account.")
+            .required("account", "string", "")
+            .build(),
+        |a, bank| {
+            let acct = a["account"].as_str().unwrap_or("");
+            bank.get(acct)
+                .map(|b| json!(b))
+                .ok_or_else(|| ToolError::failed(format!("no account {acct}")))
+        },
+    )
+    .unwrap();
+    reg.register_stateful(
+        ToolSpec::builder("transfer", "Moves money.")
+            .required("from", "string", "")
+            .required("to", "string", "")
+            .required("amount", "integer", "")
+            .build(),
+        |a, bank| {
+            let (from, to) = (
+                a["from"].as_str().unwrap_or(""),
+                a["to"].as_str().unwrap_or(""),
+            );
+            let amount = a["amount"].as_i64().unwrap_or(0);
+            let have = *bank
+                .get(from)
+                .ok_or_else(|| ToolError::failed("unknown payer"))?;
+            if amount <= 0 || have < amount {
+                return Err(ToolError::failed("insufficient funds"));
+            }
+            *bank.entry(from.to_string()).or_default() -= amount;
+            *bank.entry(to.to_string()).or_default() += amount;
+            Ok(json!({"ok": true}))
+        },
+    )
+    .unwrap();
+    MultiTurnSpec::new(
+        reg,
+        Arc::new(ChatMlTemplate::compact()),
+        config,
+        |task: &Task| {
+            task.meta["balances"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        },
+    )
+}
+
+fn bank_task() -> Arc<Task> {
+    let mut t = Task::new(
+        "bank-1",
+        "test",
+        vec![],
+        vec![Message::user("Send 30 from alice to bob.")],
+        vec![Call::new(
+            "transfer",
+            json!({"from": "alice", "to": "bob", "amount": 30}),
+        )
+        .unwrap()],
+    );
+    t.meta
+        .insert("balances".into(), json!({"alice": 100, "bob": 5}));
+    Arc::new(t)
+}
+
+fn reply(think: &str, calls: Value) -> String {
+    format!("<think>{think}</think>\n<tool_call>\n{calls}\n</tool_call><|im_end|>")
+}
+
+#[test]
+fn multi_turn_episode_runs_tools_and_rewards_state() {
+    let state_rule = FnRule::new(
+        "bob-has-35",
+        |v: &toolgym_env::env::EpisodeView<'_, Bank>| {
+            if v.state.get("bob") == Some(&35) {
+                Verdict::ok()
+            } else {
+                Verdict::fail(Reason::WrongArgs, "bob does not have 35")
+            }
+        },
+    );
+    let config = MultiTurnConfig::empty()
+        .max_turns(4)
+        .step_rule(
+            0.1,
+            ReplyFormat {
+                require_think: true,
+            },
+        )
+        .final_rule(1.0, state_rule);
+    let spec = bank_spec(config);
+    let mut env = spec.env(bank_task());
+    let obs = env.reset(None);
+    // The task offers no tools of its own: the registry's are shown.
+    assert_eq!(obs.tools.len(), 2);
+    assert!(obs
+        .prompt
+        .contains("transfer(amount: integer, from: string, to: string)"));
+
+    let s1 = env.step(&reply("check", json!([{"name": "balance", "arguments": {"account": "alice"}}, {"name": "balance", "arguments": {"account": "zed"}}])));
+    assert!(!s1.done());
+    assert!((s1.reward - 0.1).abs() < 1e-12);
+    assert_eq!(s1.info.results.len(), 2);
+    assert_eq!(s1.info.results[0].outcome, Ok(json!(100)));
+    let tool_msgs: Vec<&Message> = s1
+        .observation
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .collect();
+    assert_eq!(
+        tool_msgs[0].content,
+        "{\"name\": \"balance\", \"result\": 100}"
+    );
+    assert!(tool_msgs[1].content.contains("\"kind\": \"tool_error\""));
+    assert!(s1.observation.prompt.contains("<tool_response>\n{\"name\": \"balance\", \"result\": 100}\n</tool_response>\n<tool_response>"));
+
+    let s2 = env.step(&reply(
+        "send",
+        json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]),
+    ));
+    assert!(!s2.done());
+    assert_eq!(env.state()["bob"], 35);
+
+    let s3 = env.step("<think>done</think>\nSent 30 to bob.<|im_end|>");
+    assert!(s3.terminated && !s3.truncated);
+    assert_eq!(s3.info.end, Some(EndReason::Answered));
+    // Format 0.1 + the state rule 1.0.
+    assert!((s3.reward - 1.1).abs() < 1e-12, "{:?}", s3.info.verdicts);
+    assert_eq!(s3.info.verdicts.len(), 2);
+    assert_eq!(env.episode_calls().len(), 3);
+    // The assistant messages keep the raw replies (without the end token).
+    assert_eq!(
+        env.messages().last().unwrap().content,
+        "<think>done</think>\nSent 30 to bob."
+    );
+
+    // Reset restores the initial state.
+    env.reset(None);
+    assert_eq!(env.state()["bob"], 5);
+}
+
+#[test]
+fn invalid_calls_are_observations_and_turn_limit_truncates() {
+    let spec = bank_spec(MultiTurnConfig::default().max_turns(2));
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    let s1 = env.step(&reply("x", json!([{"name": "transfer", "arguments": {"from": "alice", "amount": "lots"}}, {"name": "rob", "arguments": {}}])));
+    assert!(!s1.done());
+    let kinds: Vec<&str> = s1
+        .info
+        .results
+        .iter()
+        .map(|r| r.outcome.as_ref().unwrap_err().kind())
+        .collect();
+    assert_eq!(kinds, ["invalid_arguments", "unknown_tool"]);
+    let s2 = env.step(&reply(
+        "x",
+        json!([{"name": "balance", "arguments": {"account": "bob"}}]),
+    ));
+    assert!(s2.truncated && !s2.terminated);
+    assert_eq!(s2.info.end, Some(EndReason::TurnLimit));
+    // Default final rule: the episode's calls vs the ground truth.
+    assert_eq!(s2.reward, 0.0);
+    assert_eq!(s2.info.reason(), Reason::ExtraCall);
+}
+
+#[test]
+fn format_errors_end_or_feed_back_and_end_condition_stops() {
+    let broken = "<think>x</think><tool_call>[{\"name\": \"balance\",</tool_call>";
+    let end_spec = bank_spec(MultiTurnConfig::default());
+    let mut env = end_spec.env(bank_task());
+    env.reset(None);
+    let s = env.step(broken);
+    assert_eq!(
+        (s.terminated, s.info.end),
+        (true, Some(EndReason::FormatError))
+    );
+
+    let config = MultiTurnConfig::default()
+        .on_format_error(FormatErrorPolicy::Feedback)
+        .end_when(|bank: &Bank, _msgs: &[Message]| bank.get("bob") == Some(&35))
+        .final_rule(0.5, CallsMatch::default())
+        .step_rule(1.0, StepRule(rule_by_name("binary").unwrap().into()));
+    let spec = bank_spec(config);
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    let s1 = env.step(broken);
+    assert!(!s1.done());
+    let last = s1.observation.messages.last().unwrap();
+    assert_eq!(last.role, Role::Tool);
+    assert!(last.content.contains("format_error"));
+    let s2 = env.step(&reply(
+        "send",
+        json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]),
+    ));
+    assert_eq!((s2.terminated, s2.info.end), (true, Some(EndReason::Done)));
+    // Step rule binary (1.0), then the default final rule (1.0) and the added one (0.5).
+    let names: Vec<&str> = s2.info.verdicts.iter().map(|v| v.rule.as_str()).collect();
+    assert_eq!(names, ["binary", "calls-match", "calls-match"]);
+    assert!((s2.reward - 2.5).abs() < 1e-12);
+}
+
+#[test]
+fn run_episode_drives_any_env() {
+    let spec = bank_spec(MultiTurnConfig::default());
+    let mut env = spec.env(bank_task());
+    let mut turn = 0;
+    let ep = run_episode(&mut env, 10, |obs| {
+        turn += 1;
+        assert!(obs.prompt.ends_with("<|im_start|>assistant\n"));
+        if turn == 1 {
+            reply(
+                "send",
+                json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]),
+            )
+        } else {
+            "<think>ok</think>Done.".to_string()
+        }
+    });
+    assert_eq!(ep.steps.len(), 2);
+    assert_eq!(ep.total_reward(), 1.0);
+    assert_eq!(ep.end(), Some(EndReason::Answered));
+}
+
+#[test]
+fn rollouts_run_in_parallel_threads() {
+    let spec = bank_spec(MultiTurnConfig::default());
+    let task = bank_task();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let spec = spec.clone();
+            let task = task.clone();
+            std::thread::spawn(move || {
+                let mut env = spec.env(task);
+                let amount = if i % 2 == 0 { 30 } else { 31 };
+                let mut turn = 0;
+                let ep = run_episode(&mut env, 5, |_| {
+                    turn += 1;
+                    if turn == 1 {
+                        reply("send", json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": amount}}]))
+                    } else {
+                        "<think>ok</think>Done.".to_string()
+                    }
+                });
+                (env.state()["bob"], ep.total_reward())
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (bob, reward) = h.join().unwrap();
+        // Each rollout has its own state.
+        assert_eq!(bob, if i % 2 == 0 { 35 } else { 36 });
+        assert_eq!(reward, if i % 2 == 0 { 1.0 } else { 0.0 });
+    }
+}

@@ -1,0 +1,152 @@
+//! Tool specs in their different forms, and registry validation errors as
+//! the model sees them.
+
+use serde_json::{json, Value};
+use toolgym_env::{RegistryError, Tool, ToolError, ToolRegistry, ToolResult, ToolSpec};
+use toolgym_reward::Call;
+
+fn call(name: &str, args: Value) -> Call {
+    Call::new(name, args).unwrap()
+}
+
+#[test]
+fn specs_read_openai_bare_bfcl_and_xlam_forms() {
+    let bare = json!({"name": "f", "description": "d", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}});
+    let openai = json!({"type": "function", "function": bare.clone()});
+    let a = ToolSpec::from_json(&bare).unwrap();
+    let b = ToolSpec::from_json(&openai).unwrap();
+    assert_eq!(a, b);
+    assert!(a.original_parameters.is_none());
+    assert_eq!(a.to_openai(), openai);
+    assert_eq!(a.to_bare(), bare);
+    // Serde form (task files) round-trips, original kept.
+    let xlam = ToolSpec::from_json(&json!({"name": "g", "description": "", "parameters": {"n": {"type": "int", "description": "N."}}})).unwrap();
+    let back: ToolSpec = serde_json::from_str(&serde_json::to_string(&xlam).unwrap()).unwrap();
+    assert_eq!(back, xlam);
+    assert_eq!(xlam.source_parameters()["n"]["type"], "int");
+
+    let bfcl = ToolSpec::from_json(&json!({"name": "math.hypot", "description": "Hypotenuse.", "parameters": {
+        "type": "dict", "properties": {"x": {"type": "float"}, "y": {"type": "float"}, "z": {"type": "any"}, "pt": {"type": "tuple", "items": {"type": "integer"}}},
+        "required": ["x", "y"]}})).unwrap();
+    let mut reg: ToolRegistry = ToolRegistry::new();
+    reg.register_spec(bfcl).unwrap();
+    assert!(reg
+        .validate(&call(
+            "math.hypot",
+            json!({"x": 3, "y": 4.5, "z": [1], "pt": [1, 2]})
+        ))
+        .is_ok());
+    assert!(reg
+        .validate(&call("math.hypot", json!({"x": "3", "y": 4})))
+        .is_err());
+
+    for bad in [
+        json!(3),
+        json!({"description": "no name"}),
+        json!({"name": "f", "description": 5}),
+        json!({"name": "f", "parameters": [1]}),
+    ] {
+        assert!(ToolSpec::from_json(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn invalid_calls_become_structured_observations() {
+    let mut reg: ToolRegistry = ToolRegistry::new();
+    let spec = ToolSpec::builder("transfer", "Moves money.")
+        .required("amount", "integer", "Cents.")
+        .param(
+            "currency",
+            json!({"type": "string", "enum": ["USD", "EUR"]}),
+            true,
+        )
+        .build();
+    reg.register_fn(spec, |a| Ok(json!({"moved": a["amount"]})))
+        .unwrap();
+
+    let r = ToolResult {
+        call: call(
+            "transfer",
+            json!({"amount": "ten", "currency": "GBP", "extra": 1}),
+        ),
+        outcome: reg.call(
+            &call(
+                "transfer",
+                json!({"amount": "ten", "currency": "GBP", "extra": 1}),
+            ),
+            &mut (),
+        ),
+    };
+    let obs = r.to_observation();
+    assert_eq!(obs["name"], "transfer");
+    assert_eq!(obs["error"]["kind"], "invalid_arguments");
+    let paths: Vec<&str> = obs["error"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"/amount") && paths.contains(&"/currency"),
+        "{paths:?}"
+    );
+
+    let unknown = reg.call(&call("transfr", json!({})), &mut ()).unwrap_err();
+    assert_eq!(
+        unknown.to_observation()["error"]["available_tools"],
+        json!(["transfer"])
+    );
+    assert!(unknown.to_string().contains("transfr"));
+
+    let ok = reg
+        .call(
+            &call("transfer", json!({"amount": 5, "currency": "EUR"})),
+            &mut (),
+        )
+        .unwrap();
+    assert_eq!(ok, json!({"moved": 5}));
+}
+
+struct Counter;
+
+impl Tool<u32> for Counter {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec::builder("tick", "Counts.")
+            .optional("by", "integer", "")
+            .build()
+    }
+    fn call(&self, args: &Value, state: &mut u32) -> Result<Value, ToolError> {
+        let by = args.get("by").and_then(Value::as_u64).unwrap_or(1) as u32;
+        *state = state
+            .checked_add(by)
+            .ok_or_else(|| ToolError::failed("overflow"))?;
+        Ok(json!(*state))
+    }
+}
+
+#[test]
+fn tool_trait_with_state_and_duplicates() {
+    let mut reg = ToolRegistry::<u32>::new();
+    reg.register(Counter).unwrap();
+    assert!(matches!(reg.register(Counter), Err(RegistryError::Duplicate(n)) if n == "tick"));
+    let mut state = u32::MAX - 1;
+    assert_eq!(
+        reg.call(&call("tick", json!({})), &mut state).unwrap(),
+        json!(u32::MAX)
+    );
+    let e = reg.call(&call("tick", json!({})), &mut state).unwrap_err();
+    assert_eq!(e, ToolError::failed("overflow"));
+    assert_eq!(reg.names(), ["tick"]);
+    assert!(reg.get("tick").is_some());
+}
+
+#[test]
+fn registry_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ToolRegistry<Vec<u8>>>();
+    check::<toolgym_env::SingleTurnEnv>();
+    check::<toolgym_env::SingleTurnSpec>();
+    check::<toolgym_env::MultiTurnSpec<Vec<u8>>>();
+    fn send<T: Send>() {}
+    send::<toolgym_env::MultiTurnEnv<Vec<u8>>>();
+}

@@ -1,0 +1,73 @@
+//! Group-relative advantages (GRPO, the paper's Eq. 3): each completion's
+//! reward is normalised by the mean and standard deviation of the rewards of
+//! its own group (the G completions of one prompt).
+
+/// Advantages of one group: `(r - mean) / (std + eps)`, or `r - mean` when
+/// `scale_by_std` is false (Dr. GRPO's variant).
+///
+/// `std` is the unbiased (N-1) standard deviation, as `torch.std` computes it
+/// in verl's `compute_grpo_outcome_advantage`; a group of one gets mean 0 and
+/// std 1 there, and here. A group whose rewards are all equal gets zero
+/// advantages: it carries no learning signal.
+///
+/// ```
+/// let adv = toolgym_grpo::group_advantages(&[1.0, 0.0, 0.0, 0.0, 1.0], true, 1e-6);
+/// assert!((adv[0] - 1.0954).abs() < 1e-3 && (adv[1] + 0.7303).abs() < 1e-3);
+/// assert_eq!(toolgym_grpo::group_advantages(&[1.0, 1.0], true, 1e-6), vec![0.0, 0.0]);
+/// ```
+pub fn group_advantages(rewards: &[f64], scale_by_std: bool, eps: f64) -> Vec<f64> {
+    let n = rewards.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let (mean, std) = if n == 1 {
+        (0.0, 1.0)
+    } else {
+        let mean = rewards.iter().sum::<f64>() / n as f64;
+        let var = rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, var.sqrt())
+    };
+    rewards
+        .iter()
+        .map(|r| {
+            let centred = r - mean;
+            if scale_by_std {
+                centred / (std + eps)
+            } else {
+                centred
+            }
+        })
+        .collect()
+}
+
+/// Advantages for many groups laid out consecutively (`rewards.len()` must
+/// be a multiple of `group_size`).
+pub fn batch_advantages(rewards: &[f64], group_size: usize, scale_by_std: bool, eps: f64) -> Vec<f64> {
+    rewards
+        .chunks(group_size.max(1))
+        .flat_map(|g| group_advantages(g, scale_by_std, eps))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_hand_computed_values() {
+        // mean 0.4, unbiased std sqrt(0.3) = 0.5477226
+        let a = group_advantages(&[1.0, 0.0, 0.0, 0.0, 1.0], true, 1e-6);
+        let std = 0.3f64.sqrt();
+        assert!((a[0] - 0.6 / (std + 1e-6)).abs() < 1e-12);
+        assert!((a[1] + 0.4 / (std + 1e-6)).abs() < 1e-12);
+        assert!((a.iter().sum::<f64>()).abs() < 1e-9);
+        let b = group_advantages(&[1.0, 0.0, 0.0, 0.0, 1.0], false, 1e-6);
+        assert!((b[0] - 0.6).abs() < 1e-12 && (b[1] + 0.4).abs() < 1e-12);
+        assert_eq!(group_advantages(&[0.0; 5], true, 1e-6), vec![0.0; 5]);
+        // A group of one: mean 0, std 1 (verl).
+        assert_eq!(group_advantages(&[0.7], true, 1e-6), vec![0.7 / (1.0 + 1e-6)]);
+        let batch = batch_advantages(&[1.0, 0.0, 0.5, 0.5], 2, true, 1e-6);
+        assert!((batch[0] - 0.5 / (0.5f64.sqrt() + 1e-6)).abs() < 1e-9);
+        assert_eq!(&batch[2..], &[0.0, 0.0]);
+    }
+}

@@ -1,0 +1,159 @@
+//! Checkpoints: the policy in Hugging Face layout, the optimiser state and
+//! the trainer state (step, data position, seeds), written atomically.
+//!
+//! Layout under a run directory:
+//! ```text
+//! checkpoints/
+//!   step-00000020/        model files (config.json, model.safetensors, tokenizer.json, …)
+//!     optimizer.safetensors
+//!     trainer_state.json
+//!   latest                "step-00000020" (replaced by rename)
+//! ```
+//! A checkpoint is written to `.tmp-step-…`, fsynced and renamed into place
+//! before `latest` is switched (also by rename), so a run killed at any
+//! moment leaves `latest` naming a complete checkpoint. Leftover `.tmp-*`
+//! directories are removed when the next checkpoint is written.
+
+use crate::TrainError;
+use candle_core::{Device, Tensor};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Name of the file inside `checkpoints/` naming the newest checkpoint.
+pub const LATEST: &str = "latest";
+/// Optimiser moments inside a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// Trainer state inside a checkpoint.
+pub const STATE_FILE: &str = "trainer_state.json";
+
+/// The `checkpoints/` directory of a run.
+pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+/// Directory name of the checkpoint after `step` steps.
+pub fn step_dir_name(step: usize) -> String {
+    format!("step-{step:08}")
+}
+
+/// Writes a checkpoint atomically. `write_model` fills the directory with the
+/// model files; then the optimiser tensors and the state are added.
+/// Keeps the newest `keep` checkpoints (0 = all). Returns its directory.
+pub fn save<S: Serialize>(
+    run_dir: &Path,
+    step: usize,
+    write_model: impl FnOnce(&Path) -> Result<(), TrainError>,
+    optimizer: &HashMap<String, Tensor>,
+    state: &S,
+    keep: usize,
+) -> Result<PathBuf, TrainError> {
+    let root = checkpoints_dir(run_dir);
+    fs::create_dir_all(&root).map_err(|e| TrainError::io("create", &root, e))?;
+    remove_temporaries(&root)?;
+    let name = step_dir_name(step);
+    let tmp = root.join(format!(".tmp-{name}"));
+    write_model(&tmp)?;
+    let opt_path = tmp.join(OPTIMIZER_FILE);
+    candle_core::safetensors::save(optimizer, &opt_path).map_err(|e| TrainError::Candle(format!("writing {}: {e}", opt_path.display())))?;
+    write_json(&tmp.join(STATE_FILE), state)?;
+    sync_dir_files(&tmp)?;
+    let dest = root.join(&name);
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(|e| TrainError::io("remove", &dest, e))?;
+    }
+    fs::rename(&tmp, &dest).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    write_atomically(&root.join(LATEST), name.as_bytes())?;
+    if keep > 0 {
+        prune(&root, keep)?;
+    }
+    Ok(dest)
+}
+
+/// The newest complete checkpoint of a run, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+    let path = checkpoints_dir(run_dir).join(LATEST);
+    match fs::read_to_string(&path) {
+        Ok(name) => {
+            let dir = checkpoints_dir(run_dir).join(name.trim());
+            if dir.join(STATE_FILE).is_file() {
+                Ok(Some(dir))
+            } else {
+                Err(TrainError::Checkpoint(format!(
+                    "{} names {}, which is not a complete checkpoint",
+                    path.display(),
+                    dir.display()
+                )))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TrainError::io("read", &path, e)),
+    }
+}
+
+/// Reads the trainer state of a checkpoint.
+pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S, TrainError> {
+    let path = dir.join(STATE_FILE);
+    let text = fs::read_to_string(&path).map_err(|e| TrainError::io("read", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
+}
+
+/// Reads the optimiser tensors of a checkpoint.
+pub fn load_optimizer(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, TrainError> {
+    let path = dir.join(OPTIMIZER_FILE);
+    candle_core::safetensors::load(&path, device).map_err(|e| TrainError::Candle(format!("reading {}: {e}", path.display())))
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub fn write_json<S: Serialize>(path: &Path, value: &S) -> Result<(), TrainError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
+    write_atomically(path, text.as_bytes())
+}
+
+/// Writes a file by writing a sibling temporary, fsyncing and renaming it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp-write");
+    let mut f = File::create(&tmp).map_err(|e| TrainError::io("create", &tmp, e))?;
+    f.write_all(bytes).map_err(|e| TrainError::io("write", &tmp, e))?;
+    f.sync_all().map_err(|e| TrainError::io("sync", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e))
+}
+
+fn sync_dir_files(dir: &Path) -> Result<(), TrainError> {
+    for entry in fs::read_dir(dir).map_err(|e| TrainError::io("list", dir, e))? {
+        let path = entry.map_err(|e| TrainError::io("list", dir, e))?.path();
+        if path.is_file() {
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| TrainError::io("sync", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_temporaries(root: &Path) -> Result<(), TrainError> {
+    for entry in fs::read_dir(root).map_err(|e| TrainError::io("list", root, e))? {
+        let path = entry.map_err(|e| TrainError::io("list", root, e))?.path();
+        let is_tmp = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".tmp-"));
+        if is_tmp && path.is_dir() {
+            fs::remove_dir_all(&path).map_err(|e| TrainError::io("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
+    let mut steps: Vec<PathBuf> = fs::read_dir(root)
+        .map_err(|e| TrainError::io("list", root, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
+        .collect();
+    steps.sort();
+    let excess = steps.len().saturating_sub(keep);
+    for old in &steps[..excess] {
+        fs::remove_dir_all(old).map_err(|e| TrainError::io("remove", old, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The policy being trained: a Qwen2 model with trainable weights, its
+//! tokenizer and its stop ids.
+
+use crate::TrainError;
+use std::path::Path;
+use toolgym_model::candle_core::{DType, Device};
+use toolgym_model::{
+    load_pretrained, save_pretrained, train_bpe_tokenizer, ModelOptions, Qwen2Config, Qwen2ForCausalLM, RandomInit,
+    Tokenizer,
+};
+
+/// A trainable policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The model (weights are `Var`s).
+    pub model: Qwen2ForCausalLM,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Ids that end a reply (`<|im_end|>`, `<|endoftext|>`, …).
+    pub eos_token_ids: Vec<u32>,
+    /// Padding id.
+    pub pad_token_id: u32,
+}
+
+/// Settings of the built-in tiny policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuiltinPolicy {
+    /// Tokenizer vocabulary size.
+    pub vocab_size: usize,
+    /// Model width.
+    pub hidden_size: usize,
+    /// MLP width.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Initialisation seed.
+    pub seed: u64,
+}
+
+impl Default for BuiltinPolicy {
+    fn default() -> Self {
+        Self {
+            vocab_size: 1024,
+            hidden_size: 192,
+            intermediate_size: 512,
+            layers: 4,
+            heads: 6,
+            kv_heads: 2,
+            seed: 0,
+        }
+    }
+}
+
+/// Parses `f32` / `bf16` / `f16`.
+pub fn parse_dtype(s: &str) -> Result<DType, TrainError> {
+    toolgym_model::cli::parse_dtype(s).map_err(TrainError::from)
+}
+
+/// Parses `cpu` / `cuda` / `cuda:N`.
+pub fn parse_device(s: &str) -> Result<Device, TrainError> {
+    toolgym_model::cli::parse_device(s).map_err(TrainError::from)
+}
+
+impl Policy {
+    /// Loads a Hugging Face model directory as a trainable policy.
+    pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Self, TrainError> {
+        let opts = ModelOptions {
+            dtype,
+            device: device.clone(),
+            trainable: true,
+        };
+        let p = load_pretrained(dir, &opts)?;
+        let tokenizer = p.tokenizer.ok_or_else(|| {
+            TrainError::Config(format!("{} has no tokenizer.json; training needs one", dir.display()))
+        })?;
+        let mut eos = p.eos_token_ids;
+        for id in tokenizer.eos_token_ids() {
+            if !eos.contains(id) {
+                eos.push(*id);
+            }
+        }
+        if eos.is_empty() {
+            return Err(TrainError::Config(format!("{}: no eos token id found", dir.display())));
+        }
+        Ok(Self {
+            model: p.model,
+            tokenizer,
+            eos_token_ids: eos,
+            pad_token_id: p.pad_token_id,
+        })
+    }
+
+    /// The built-in tiny Qwen2 with a byte-level BPE tokenizer trained on
+    /// `corpus` (deterministic: same corpus and settings, same policy).
+    pub fn builtin<S: AsRef<str>>(corpus: &[S], b: &BuiltinPolicy, device: &Device) -> Result<Self, TrainError> {
+        let tokenizer = train_bpe_tokenizer(corpus, b.vocab_size, &[])?;
+        let vocab = tokenizer.vocab_size();
+        let mut cfg = Qwen2Config::tiny_default(vocab);
+        cfg.hidden_size = b.hidden_size;
+        cfg.intermediate_size = b.intermediate_size;
+        cfg.num_hidden_layers = b.layers;
+        cfg.num_attention_heads = b.heads;
+        cfg.num_key_value_heads = b.kv_heads;
+        cfg.max_position_embeddings = 4096;
+        cfg.eos_token_id = tokenizer.eos_token_ids().to_vec();
+        let opts = ModelOptions {
+            dtype: DType::F32,
+            device: device.clone(),
+            trainable: true,
+        };
+        let model = Qwen2ForCausalLM::random(&cfg, &RandomInit::hf(&cfg, b.seed), &opts)?;
+        let mut eos = tokenizer.eos_token_ids().to_vec();
+        if let Some(end) = tokenizer.token_to_id("<|endoftext|>") {
+            if !eos.contains(&end) {
+                eos.push(end);
+            }
+        }
+        let pad_token_id = tokenizer.pad_token_id().unwrap_or(0);
+        Ok(Self {
+            model,
+            tokenizer,
+            eos_token_ids: eos,
+            pad_token_id,
+        })
+    }
+
+    /// Saves in Hugging Face layout (config.json, model.safetensors,
+    /// tokenizer files, generation_config.json).
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        save_pretrained(dir, &self.model, Some(&self.tokenizer), None, &self.eos_token_ids)?;
+        Ok(())
+    }
+
+    /// Token ids of `text`, keeping the last `max_tokens` (left truncation, as
+    /// the paper's verl config); the flag says whether it was cut.
+    pub fn encode_truncated(&self, text: &str, max_tokens: usize) -> Result<(Vec<u32>, bool), TrainError> {
+        let mut ids = self.tokenizer.encode(text)?;
+        let cut = max_tokens > 0 && ids.len() > max_tokens;
+        if cut {
+            ids.drain(..ids.len() - max_tokens);
+        }
+        Ok((ids, cut))
+    }
+}

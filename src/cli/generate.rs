@@ -1,0 +1,64 @@
+//! `toolgym generate`: sample from a local Qwen2 model directory.
+
+use super::CliResult;
+use clap::Args;
+use std::path::PathBuf;
+use toolgym_model::cli::{generate, parse_prompt_ids, GenerateArgs};
+
+#[derive(Args, Debug)]
+pub struct GenerateCmd {
+    /// Hugging Face model directory (config.json, safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompt text (encoded as is: no chat template is applied).
+    #[arg(long, conflicts_with = "prompt_ids", required_unless_present = "prompt_ids")]
+    prompt: Option<String>,
+    /// Prompt token ids, comma-separated.
+    #[arg(long)]
+    prompt_ids: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Top-k sampling (0 = off).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Greedy decoding.
+    #[arg(long)]
+    greedy: bool,
+    /// Weights dtype: f32, bf16, f16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Device: cpu or cuda (needs the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print {"token_ids", "logprobs", "text", "finish_reason"}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: GenerateCmd) -> CliResult {
+    let mut args = GenerateArgs::new(a.model);
+    args.prompt = a.prompt;
+    args.prompt_ids = a.prompt_ids.as_deref().map(parse_prompt_ids).transpose()?;
+    args.max_new_tokens = a.max_new_tokens;
+    args.temperature = a.temperature;
+    args.top_p = a.top_p;
+    args.top_k = a.top_k;
+    args.seed = a.seed;
+    args.greedy = a.greedy;
+    args.dtype = a.dtype;
+    args.device = a.device;
+    args.json = a.json;
+    let out = generate(&args)?;
+    println!("{}", out.render(args.json)?);
+    Ok(())
+}
