@@ -11,7 +11,11 @@ pub struct GenerateCmd {
     #[arg(long)]
     model: PathBuf,
     /// Prompt text (encoded as is: no chat template is applied).
-    #[arg(long, conflicts_with = "prompt_ids", required_unless_present = "prompt_ids")]
+    #[arg(
+        long,
+        conflicts_with = "prompt_ids",
+        required_unless_present = "prompt_ids"
+    )]
     prompt: Option<String>,
     /// Prompt token ids, comma-separated.
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! Subcommands, one module each; each parses flags and calls the crates.
 
+mod eval;
 mod generate;
 mod io;
 mod plot;
@@ -29,6 +30,8 @@ enum Command {
     Train(train::TrainCmd),
     /// Plot a run's training curves to a PNG.
     Plot(plot::PlotCmd),
+    /// Evaluate on a benchmark with its official semantics (BFCL).
+    Eval(eval::EvalCmd),
 }
 
 /// A boxed error with context, printed by `main`.
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Generate(a) => generate::run(a),
         Command::Train(a) => train::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }

@@ -3,16 +3,21 @@
 use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
-use toolgym_reward::{jsonl, rule_by_name, RULES};
+use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
+use toolgym_reward::{jsonl, rule_by_name, Call, RewardRule, RULES};
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
     /// Reward rule (binary, binary-no-think, binary-tolerant, fine-grained,
     /// fine-grained-names, tool-n1, tool-n1-no-think, tool-n1-fine,
-    /// tool-n1-fine-names).
+    /// tool-n1-fine-names; BFCL's checker: bfcl-ast, bfcl-ast-strict,
+    /// bfcl-ast-python, bfcl-ast-python-strict).
     #[arg(long, default_value = "binary")]
     rule: String,
-    /// Input JSONL: {"id"?, "completion", "ground_truth": [calls]} per line; `-` = stdin.
+    /// Input JSONL; `-` = stdin. Per line {"id"?, "completion",
+    /// "ground_truth": [calls]}; for the bfcl-* rules {"id"?, "completion",
+    /// "functions": [docs], "possible_answer": [BFCL ground_truth],
+    /// "category"? (else from the id)}.
     #[arg(long, default_value = "-")]
     input: PathBuf,
     /// Output JSONL: {"id", "line", "reward", "reason", "detail"?} per line; `-` = stdout.
@@ -26,14 +31,27 @@ pub struct ScoreArgs {
     list_rules: bool,
 }
 
+/// A rule and the ground-truth type its records carry.
+enum Rule {
+    /// Call-list rules (`ground_truth`).
+    Calls(Box<dyn RewardRule<[Call]>>),
+    /// BFCL's checker (`functions`, `possible_answer`, `category`).
+    Bfcl(Box<dyn RewardRule<BfclExpected>>),
+}
+
 pub fn run(a: ScoreArgs) -> CliResult {
     if a.list_rules {
-        for (name, about) in RULES {
-            println!("{name:<20} {about}");
+        for (name, about) in RULES.iter().chain(BFCL_RULES.iter()) {
+            println!("{name:<24} {about}");
         }
         return Ok(());
     }
-    let rule = rule_by_name(&a.rule)?;
+    // Unknown names fail here, before any input is read.
+    let rule = if a.rule.starts_with("bfcl-") {
+        Rule::Bfcl(bfcl_rule_by_name(&a.rule)?)
+    } else {
+        Rule::Calls(rule_by_name(&a.rule)?)
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))
         .build()?;
@@ -41,12 +59,13 @@ pub fn run(a: ScoreArgs) -> CliResult {
     let report = pool.install(|| -> CliResult<jsonl::RunReport> {
         let input = io::open_input(&a.input)?;
         let output = io::open_output(&a.output)?;
-        Ok(jsonl::score_jsonl(
-            &*rule,
-            input,
-            output,
-            jsonl::JsonlOptions::default(),
-        )?)
+        let options = jsonl::JsonlOptions::default();
+        Ok(match &rule {
+            Rule::Bfcl(r) => {
+                jsonl::score_jsonl_with(&**r, jsonl::bfcl_truth, input, output, options)?
+            }
+            Rule::Calls(r) => jsonl::score_jsonl(&**r, input, output, options)?,
+        })
     })?;
     eprint!("{}", report.summary);
     if report.input_errors > 0 {

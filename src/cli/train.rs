@@ -4,7 +4,7 @@ use super::CliResult;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use toolgym_grpo::pipeline::{self, Phases};
-use toolgym_grpo::{BuiltinPolicy, TrainConfig};
+use toolgym_grpo::TrainConfig;
 
 #[derive(Args, Debug)]
 pub struct TrainCmd {
@@ -48,7 +48,7 @@ pub fn run(a: TrainCmd) -> CliResult {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_prefix(if phase == Phases::Sft { "sft" } else { "grpo" });
-    let report = pipeline::run(&cfg, phase, &BuiltinPolicy::default(), |m| {
+    let report = pipeline::run(&cfg, phase, |m| {
         bar.set_position(m.step as u64);
         let mut msg = match m.reward_mean {
             Some(r) => format!("reward {r:.3} kl {:.4}", m.kl.unwrap_or(0.0)),
@@ -62,12 +62,22 @@ pub fn run(a: TrainCmd) -> CliResult {
     bar.finish();
     let line = |name: &str, r: &Option<toolgym_grpo::EvalReport>| {
         if let Some(r) = r {
-            println!("{name}: validation accuracy {:.4} (mean reward {:.4}, {} tasks)", r.accuracy, r.mean_reward, r.summary.count);
+            println!(
+                "{name}: validation accuracy {:.4} (mean reward {:.4}, {} tasks)",
+                r.accuracy, r.mean_reward, r.summary.count
+            );
         }
     };
-    line("before", if phase == Phases::Sft { &report.initial } else { &report.before_grpo });
-    line("after", if phase == Phases::Sft { &report.after_sft } else { &report.after_grpo });
-    println!("metrics: {}", cfg.run.out_dir.join("metrics.jsonl").display());
+    if phase == Phases::Grpo {
+        line("before", &report.before_grpo);
+        line("after", &report.after_grpo);
+    } else {
+        line("after", &report.after_sft);
+    }
+    println!(
+        "metrics: {}",
+        cfg.run.out_dir.join("metrics.jsonl").display()
+    );
     println!("final policy: {}", cfg.run.out_dir.join("final").display());
     Ok(())
 }

@@ -42,7 +42,12 @@ pub fn group_advantages(rewards: &[f64], scale_by_std: bool, eps: f64) -> Vec<f6
 
 /// Advantages for many groups laid out consecutively (`rewards.len()` must
 /// be a multiple of `group_size`).
-pub fn batch_advantages(rewards: &[f64], group_size: usize, scale_by_std: bool, eps: f64) -> Vec<f64> {
+pub fn batch_advantages(
+    rewards: &[f64],
+    group_size: usize,
+    scale_by_std: bool,
+    eps: f64,
+) -> Vec<f64> {
     rewards
         .chunks(group_size.max(1))
         .flat_map(|g| group_advantages(g, scale_by_std, eps))
@@ -65,7 +70,10 @@ mod tests {
         assert!((b[0] - 0.6).abs() < 1e-12 && (b[1] + 0.4).abs() < 1e-12);
         assert_eq!(group_advantages(&[0.0; 5], true, 1e-6), vec![0.0; 5]);
         // A group of one: mean 0, std 1 (verl).
-        assert_eq!(group_advantages(&[0.7], true, 1e-6), vec![0.7 / (1.0 + 1e-6)]);
+        assert_eq!(
+            group_advantages(&[0.7], true, 1e-6),
+            vec![0.7 / (1.0 + 1e-6)]
+        );
         let batch = batch_advantages(&[1.0, 0.0, 0.5, 0.5], 2, true, 1e-6);
         assert!((batch[0] - 0.5 / (0.5f64.sqrt() + 1e-6)).abs() < 1e-9);
         assert_eq!(&batch[2..], &[0.0, 0.0]);

@@ -49,7 +49,10 @@ pub fn score_seqs(
         model,
         &prompts,
         &completions,
-        &ScoreOptions { temperature, entropy },
+        &ScoreOptions {
+            temperature,
+            entropy,
+        },
     )?)
 }
 

@@ -57,7 +57,8 @@ pub fn save<S: Serialize>(
     let tmp = root.join(format!(".tmp-{name}"));
     write_model(&tmp)?;
     let opt_path = tmp.join(OPTIMIZER_FILE);
-    candle_core::safetensors::save(optimizer, &opt_path).map_err(|e| TrainError::Candle(format!("writing {}: {e}", opt_path.display())))?;
+    candle_core::safetensors::save(optimizer, &opt_path)
+        .map_err(|e| TrainError::Candle(format!("writing {}: {e}", opt_path.display())))?;
     write_json(&tmp.join(STATE_FILE), state)?;
     sync_dir_files(&tmp)?;
     let dest = root.join(&name);
@@ -97,18 +98,21 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
 pub fn load_state<S: DeserializeOwned>(dir: &Path) -> Result<S, TrainError> {
     let path = dir.join(STATE_FILE);
     let text = fs::read_to_string(&path).map_err(|e| TrainError::io("read", &path, e))?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
+    serde_json::from_str(&text)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
 }
 
 /// Reads the optimiser tensors of a checkpoint.
 pub fn load_optimizer(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>, TrainError> {
     let path = dir.join(OPTIMIZER_FILE);
-    candle_core::safetensors::load(&path, device).map_err(|e| TrainError::Candle(format!("reading {}: {e}", path.display())))
+    candle_core::safetensors::load(&path, device)
+        .map_err(|e| TrainError::Candle(format!("reading {}: {e}", path.display())))
 }
 
 /// Writes `value` as pretty JSON, atomically.
 pub fn write_json<S: Serialize>(path: &Path, value: &S) -> Result<(), TrainError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
     write_atomically(path, text.as_bytes())
 }
 
@@ -116,7 +120,8 @@ pub fn write_json<S: Serialize>(path: &Path, value: &S) -> Result<(), TrainError
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let tmp = path.with_extension("tmp-write");
     let mut f = File::create(&tmp).map_err(|e| TrainError::io("create", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| TrainError::io("write", &tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| TrainError::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| TrainError::io("sync", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e))
 }
@@ -136,7 +141,10 @@ fn sync_dir_files(dir: &Path) -> Result<(), TrainError> {
 fn remove_temporaries(root: &Path) -> Result<(), TrainError> {
     for entry in fs::read_dir(root).map_err(|e| TrainError::io("list", root, e))? {
         let path = entry.map_err(|e| TrainError::io("list", root, e))?.path();
-        let is_tmp = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".tmp-"));
+        let is_tmp = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(".tmp-"));
         if is_tmp && path.is_dir() {
             fs::remove_dir_all(&path).map_err(|e| TrainError::io("remove", &path, e))?;
         }
@@ -148,7 +156,12 @@ fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
     let mut steps: Vec<PathBuf> = fs::read_dir(root)
         .map_err(|e| TrainError::io("list", root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-")))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("step-"))
+        })
         .collect();
     steps.sort();
     let excess = steps.len().saturating_sub(keep);

@@ -36,6 +36,8 @@ pub struct ModelSection {
     pub dtype: String,
     /// cpu or cuda (cuda needs the `cuda` feature).
     pub device: String,
+    /// Shape of the built-in tiny model (used when `path` is absent).
+    pub builtin: crate::BuiltinPolicy,
 }
 
 impl Default for ModelSection {
@@ -44,6 +46,7 @@ impl Default for ModelSection {
             path: None,
             dtype: "f32".into(),
             device: "cpu".into(),
+            builtin: crate::BuiltinPolicy::default(),
         }
     }
 }
@@ -58,8 +61,10 @@ pub struct DataSection {
     /// Validation tasks (JSONL). Absent: the synthetic validation split, or
     /// none for file-based training.
     pub validation: Option<PathBuf>,
-    /// Prompt template: `tool-n1`, `tool-n1-no-reasoning`, `compact`, …
+    /// Prompt template: `tool-n1`, `tool-n1-no-think`, `compact`, …
     pub template: String,
+    /// The built-in synthetic environment (used when `train` is absent).
+    pub synthetic: SyntheticSection,
 }
 
 impl Default for DataSection {
@@ -68,7 +73,105 @@ impl Default for DataSection {
             train: None,
             validation: None,
             template: "tool-n1".into(),
+            synthetic: SyntheticSection::default(),
         }
+    }
+}
+
+/// The built-in synthetic environment: a preset and any knob to change
+/// (see `toolgym_env::synthetic::SyntheticConfig` for their meaning).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyntheticSection {
+    /// `tiny`, `standard` or `hard`.
+    pub preset: String,
+    /// Tool families to use (empty: the preset's).
+    pub families: Option<Vec<String>>,
+    /// Distractor tools per task, inclusive range.
+    pub distractors: Option<(usize, usize)>,
+    /// Share of tasks with several calls.
+    pub parallel_share: Option<f64>,
+    /// Most calls in a parallel task.
+    pub max_parallel: Option<usize>,
+    /// Share of tasks where no offered tool fits.
+    pub no_call_share: Option<f64>,
+    /// Words per vocabulary.
+    pub vocab_limit: Option<usize>,
+    /// Largest number in queries.
+    pub number_max: Option<i64>,
+    /// Share of query templates held out for validation.
+    pub template_holdout: Option<f64>,
+    /// Share of each vocabulary held out for validation.
+    pub value_holdout: Option<f64>,
+    /// How validation tasks are held out: `both` (template and values),
+    /// `either` (one of the two per task) or `tasks` (unseen queries of known
+    /// templates and values).
+    pub validation_holdout: Option<String>,
+    /// Validation tasks drawn from the held-out split.
+    pub validation_tasks: usize,
+}
+
+impl Default for SyntheticSection {
+    fn default() -> Self {
+        Self {
+            preset: "tiny".into(),
+            families: None,
+            distractors: None,
+            parallel_share: None,
+            max_parallel: None,
+            no_call_share: None,
+            vocab_limit: None,
+            number_max: None,
+            template_holdout: None,
+            value_holdout: None,
+            validation_holdout: None,
+            validation_tasks: 200,
+        }
+    }
+}
+
+impl SyntheticSection {
+    /// The environment's config for `seed`.
+    pub fn to_config(
+        &self,
+        seed: u64,
+    ) -> Result<toolgym_env::synthetic::SyntheticConfig, TrainError> {
+        use toolgym_env::synthetic::{Holdout, SyntheticConfig};
+        let mut c = match self.preset.as_str() {
+            "tiny" => SyntheticConfig::tiny(seed),
+            "standard" => SyntheticConfig::standard(seed),
+            "hard" => SyntheticConfig::hard(seed),
+            other => {
+                return Err(TrainError::Config(format!(
+                    "data.synthetic.preset: unknown preset {other:?} (tiny, standard, hard)"
+                )))
+            }
+        };
+        if let Some(v) = &self.families {
+            c.families = v.clone();
+        }
+        c.distractors = self.distractors.unwrap_or(c.distractors);
+        c.parallel_share = self.parallel_share.unwrap_or(c.parallel_share);
+        c.max_parallel = self.max_parallel.unwrap_or(c.max_parallel);
+        c.no_call_share = self.no_call_share.unwrap_or(c.no_call_share);
+        if self.vocab_limit.is_some() {
+            c.vocab_limit = self.vocab_limit;
+        }
+        c.number_max = self.number_max.unwrap_or(c.number_max);
+        c.template_holdout = self.template_holdout.unwrap_or(c.template_holdout);
+        c.value_holdout = self.value_holdout.unwrap_or(c.value_holdout);
+        match self.validation_holdout.as_deref() {
+            None => {}
+            Some("both") => c.validation_holdout = Holdout::Both,
+            Some("either") => c.validation_holdout = Holdout::Either,
+            Some("tasks") => c.validation_holdout = Holdout::Tasks,
+            Some(other) => {
+                return Err(TrainError::Config(format!(
+                    "data.synthetic.validation_holdout: {other:?} is not `both`, `either` or `tasks`"
+                )))
+            }
+        }
+        Ok(c)
     }
 }
 
@@ -246,19 +349,29 @@ impl TrainConfig {
         let g = &self.grpo;
         let bad = |m: String| Err(TrainError::Config(m));
         if g.group_size < 2 {
-            return bad(format!("grpo.group_size must be at least 2 (got {})", g.group_size));
+            return bad(format!(
+                "grpo.group_size must be at least 2 (got {})",
+                g.group_size
+            ));
         }
         if g.prompts_per_step == 0 || g.mini_batch_prompts == 0 || g.micro_batch_seqs == 0 {
-            return bad("grpo.prompts_per_step, mini_batch_prompts and micro_batch_seqs must be positive".into());
+            return bad(
+                "grpo.prompts_per_step, mini_batch_prompts and micro_batch_seqs must be positive"
+                    .into(),
+            );
         }
-        if g.prompts_per_step % g.mini_batch_prompts != 0 {
+        if !g.prompts_per_step.is_multiple_of(g.mini_batch_prompts) {
             return bad(format!(
                 "grpo.prompts_per_step ({}) must be a multiple of grpo.mini_batch_prompts ({})",
                 g.prompts_per_step, g.mini_batch_prompts
             ));
         }
-        if !(g.temperature >= 0.0) || !(0.0 < g.top_p && g.top_p <= 1.0) {
-            return bad(format!("grpo.temperature must be ≥ 0 and top_p in (0, 1] (got {}, {})", g.temperature, g.top_p));
+        let sampling_ok = g.temperature >= 0.0 && g.top_p > 0.0 && g.top_p <= 1.0;
+        if !sampling_ok {
+            return bad(format!(
+                "grpo.temperature must be ≥ 0 and top_p in (0, 1] (got {}, {})",
+                g.temperature, g.top_p
+            ));
         }
         if g.clip_low < 0.0 || g.clip_high < 0.0 || g.clip_low >= 1.0 {
             return bad("grpo.clip_low must be in [0, 1) and clip_high ≥ 0".into());
@@ -284,10 +397,14 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), TrainError>
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     let parts: Vec<&str> = key.trim().split('.').collect();
-    let (last, path) = parts.split_last().ok_or_else(|| TrainError::Config(format!("empty key in {spec:?}")))?;
+    let (last, path) = parts
+        .split_last()
+        .ok_or_else(|| TrainError::Config(format!("empty key in {spec:?}")))?;
     let mut cur = table;
     for p in path {
-        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = entry
             .as_table_mut()
             .ok_or_else(|| TrainError::Config(format!("{key}: {p} is not a section")))?;
@@ -310,7 +427,10 @@ mod tests {
         assert_eq!(c.grpo.entropy_coef, 0.0);
         assert_eq!(c.grpo.optim.lr, 1e-6);
         assert_eq!(c.grpo.loss_agg, LossAgg::TokenMean);
-        assert_eq!((c.grpo.prompts_per_step, c.grpo.mini_batch_prompts), (1024, 64));
+        assert_eq!(
+            (c.grpo.prompts_per_step, c.grpo.mini_batch_prompts),
+            (1024, 64)
+        );
     }
 
     #[test]
@@ -318,8 +438,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("toolgym-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("c.toml");
-        std::fs::write(&p, "[grpo]\nkl_coef = 0.0\nloss_agg = \"seq-mean\"\n[grpo.optim]\nlr = 3e-4\n").unwrap();
-        let c = TrainConfig::load(Some(&p), &["grpo.group_size=8".into(), "run.out_dir=runs/x".into()]).unwrap();
+        std::fs::write(
+            &p,
+            "[grpo]\nkl_coef = 0.0\nloss_agg = \"seq-mean\"\n[grpo.optim]\nlr = 3e-4\n",
+        )
+        .unwrap();
+        let c = TrainConfig::load(
+            Some(&p),
+            &["grpo.group_size=8".into(), "run.out_dir=runs/x".into()],
+        )
+        .unwrap();
         assert_eq!(c.grpo.kl_coef, 0.0);
         assert_eq!(c.grpo.loss_agg, LossAgg::SeqMean);
         assert_eq!(c.grpo.optim.lr, 3e-4);
@@ -329,7 +457,9 @@ mod tests {
         std::fs::write(&p, "[grpo]\nkl_coeff = 0.0\n").unwrap();
         let e = TrainConfig::load(Some(&p), &[]).unwrap_err().to_string();
         assert!(e.contains("kl_coeff"), "{e}");
-        let e = TrainConfig::load(None, &["grpo.group_size=1".into()]).unwrap_err().to_string();
+        let e = TrainConfig::load(None, &["grpo.group_size=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("group_size"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -53,7 +53,11 @@ pub fn evaluate(
             replies.push(c.and_then(|c| c.text).unwrap_or_default());
         }
     }
-    let items: Vec<(Arc<Task>, &str)> = tasks.iter().cloned().zip(replies.iter().map(String::as_str)).collect();
+    let items: Vec<(Arc<Task>, &str)> = tasks
+        .iter()
+        .cloned()
+        .zip(replies.iter().map(String::as_str))
+        .collect();
     let verdicts = spec.score_batch(&items);
     let summary = Summary::of(&verdicts);
     Ok(EvalReport {

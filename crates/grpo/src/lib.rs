@@ -30,14 +30,18 @@ mod trainer;
 
 pub use advantage::{batch_advantages, group_advantages};
 pub use batching::Sequence;
-pub use config::{DataSection, GrpoConfig, ModelSection, RunSection, SftConfig, TrainConfig};
+pub use config::{
+    DataSection, GrpoConfig, ModelSection, RunSection, SftConfig, SyntheticSection, TrainConfig,
+};
 pub use error::TrainError;
 pub use evaluate::{evaluate, EvalReport};
-pub use loss::{aggregation_weights, low_var_kl, policy_loss, LossAgg, LossCoefs, LossInputs, LossOutput};
+pub use loss::{
+    aggregation_weights, low_var_kl, policy_loss, LossAgg, LossCoefs, LossInputs, LossOutput,
+};
 pub use metrics::StepMetrics;
 pub use optim::{AdamW, GradAccumulator, OptimConfig, Schedule, StepStats};
-pub use policy::{parse_device, parse_dtype, BuiltinPolicy, Policy};
+pub use pipeline::{Phases, PipelineReport};
+pub use policy::{configure_cpu_threads, parse_device, parse_dtype, BuiltinPolicy, Policy};
 pub use sft::SftTrainer;
 pub use state::TrainerState;
-pub use pipeline::{Phases, PipelineReport};
 pub use trainer::{GrpoTrainer, RunSummary};

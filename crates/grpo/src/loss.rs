@@ -70,12 +70,18 @@ pub struct LossOutput {
 /// the mini-batch loss's gradient exactly.
 ///
 /// `minibatch_tokens` / `minibatch_seqs`: totals over the mini-batch.
-pub fn aggregation_weights(mask: &Tensor, agg: LossAgg, minibatch_tokens: usize, minibatch_seqs: usize) -> Result<Tensor> {
+pub fn aggregation_weights(
+    mask: &Tensor,
+    agg: LossAgg,
+    minibatch_tokens: usize,
+    minibatch_seqs: usize,
+) -> Result<Tensor> {
     match agg {
         LossAgg::TokenMean => mask.affine(1.0 / minibatch_tokens.max(1) as f64, 0.0),
         LossAgg::SeqMean => {
             let lens = mask.sum_keepdim(D::Minus1)?.clamp(1.0, f64::INFINITY)?;
-            mask.broadcast_div(&lens)?.affine(1.0 / minibatch_seqs.max(1) as f64, 0.0)
+            mask.broadcast_div(&lens)?
+                .affine(1.0 / minibatch_seqs.max(1) as f64, 0.0)
         }
     }
 }
@@ -93,8 +99,12 @@ pub fn low_var_kl(logprobs: &Tensor, ref_logprobs: &Tensor) -> Result<Tensor> {
 ///
 /// Per token: `ratio = exp(logp − old)` (log-ratio clamped to ±20 as in verl),
 /// `pg = max(−A·ratio, −A·clip(ratio, 1−ε_low, 1+ε_high))`.
-pub fn policy_loss(inp: &LossInputs<'_>, coefs: &LossCoefs, weights: &Tensor) -> Result<LossOutput> {
-    let adv = inp.advantages.to_dtype(DType::F32)?.unsqueeze(1)?;
+pub fn policy_loss(
+    inp: &LossInputs<'_>,
+    coefs: &LossCoefs,
+    weights: &Tensor,
+) -> Result<LossOutput> {
+    let adv = inp.advantages.to_dtype(inp.logprobs.dtype())?.unsqueeze(1)?;
     let log_ratio = (inp.logprobs - inp.old_logprobs)?.clamp(-20.0, 20.0)?;
     let ratio = log_ratio.exp()?;
     let neg_adv = adv.neg()?;
@@ -110,7 +120,11 @@ pub fn policy_loss(inp: &LossInputs<'_>, coefs: &LossCoefs, weights: &Tensor) ->
     let tokens = mask_vals.iter().filter(|&&m| m > 0.0).count();
     let token_mean = |t: &Tensor| -> Result<f64> {
         let v = flat(t)?;
-        Ok(v.iter().zip(&mask_vals).map(|(x, m)| (x * m) as f64).sum::<f64>() / tokens.max(1) as f64)
+        Ok(v.iter()
+            .zip(&mask_vals)
+            .map(|(x, m)| (x * m) as f64)
+            .sum::<f64>()
+            / tokens.max(1) as f64)
     };
 
     let mut kl = 0.0;
@@ -151,7 +165,10 @@ pub fn policy_loss(inp: &LossInputs<'_>, coefs: &LossCoefs, weights: &Tensor) ->
 }
 
 fn flat(t: &Tensor) -> Result<Vec<f32>> {
-    t.detach().to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+    t.detach()
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()
 }
 
 #[cfg(test)]
@@ -184,7 +201,12 @@ mod tests {
         let rf = t(&[-1.1, -0.6, -2.0, -0.3, -1.0, 0.0], (2, 3));
         let mask = t(&[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], (2, 3));
         let adv = Tensor::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu).unwrap();
-        let coefs = LossCoefs { clip_low: 0.2, clip_high: 0.2, kl_coef: 0.1, entropy_coef: 0.0 };
+        let coefs = LossCoefs {
+            clip_low: 0.2,
+            clip_high: 0.2,
+            kl_coef: 0.1,
+            entropy_coef: 0.0,
+        };
         let w = aggregation_weights(&mask, LossAgg::TokenMean, 5, 2).unwrap();
         let out = policy_loss(
             &LossInputs {
@@ -200,10 +222,10 @@ mod tests {
         )
         .unwrap();
         // Hand computation in f64.
-        let lp = [[-1.0, -0.5, -2.0], [-0.2, -1.0, 0.0]];
-        let ol = [[-1.2, -0.5, -1.0], [-0.5, -1.0, 0.0]];
+        let lp: [[f64; 3]; 2] = [[-1.0, -0.5, -2.0], [-0.2, -1.0, 0.0]];
+        let ol: [[f64; 3]; 2] = [[-1.2, -0.5, -1.0], [-0.5, -1.0, 0.0]];
         let rv = [[-1.1, -0.6, -2.0], [-0.3, -1.0, 0.0]];
-        let a = [1.0, -2.0];
+        let a: [f64; 2] = [1.0, -2.0];
         let (mut pg, mut kl, mut clipped) = (0.0, 0.0, 0);
         let mut grads = [[0.0f64; 3]; 2];
         for b in 0..2 {
@@ -211,7 +233,7 @@ mod tests {
                 if b == 1 && j == 2 {
                     continue;
                 }
-                let ratio: f64 = (lp[b][j] - ol[b][j] as f64).exp();
+                let ratio: f64 = (lp[b][j] - ol[b][j]).exp();
                 let p1 = -a[b] * ratio;
                 let p2 = -a[b] * ratio.clamp(0.8, 1.2);
                 pg += p1.max(p2);
@@ -236,7 +258,12 @@ mod tests {
         let g = g.get(logp.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
         for b in 0..2 {
             for j in 0..3 {
-                assert!((g[b][j] as f64 - grads[b][j]).abs() < 1e-5, "grad[{b}][{j}] {} vs {}", g[b][j], grads[b][j]);
+                assert!(
+                    (g[b][j] as f64 - grads[b][j]).abs() < 1e-5,
+                    "grad[{b}][{j}] {} vs {}",
+                    g[b][j],
+                    grads[b][j]
+                );
             }
         }
     }
@@ -244,9 +271,15 @@ mod tests {
     #[test]
     fn seq_mean_weights() {
         let mask = t(&[1.0, 1.0, 0.0, 1.0, 0.0, 0.0], (2, 3));
-        let w = aggregation_weights(&mask, LossAgg::SeqMean, 3, 2).unwrap().to_vec2::<f32>().unwrap();
+        let w = aggregation_weights(&mask, LossAgg::SeqMean, 3, 2)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(w, vec![vec![0.25, 0.25, 0.0], vec![0.5, 0.0, 0.0]]);
-        let w = aggregation_weights(&mask, LossAgg::TokenMean, 3, 2).unwrap().to_vec2::<f32>().unwrap();
+        let w = aggregation_weights(&mask, LossAgg::TokenMean, 3, 2)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert!((w[0][0] - 1.0 / 3.0).abs() < 1e-7 && w[0][2] == 0.0);
     }
 }

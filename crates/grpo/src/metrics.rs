@@ -93,7 +93,11 @@ impl MetricsLog {
     /// Opens `RUN_DIR/metrics.jsonl` for appending. When resuming, lines of
     /// `phase` past `keep_until_step` (written after the checkpoint the run
     /// resumes from) are dropped first, so the log reads as one run.
-    pub fn open(run_dir: &Path, phase: &str, keep_until_step: Option<usize>) -> Result<Self, TrainError> {
+    pub fn open(
+        run_dir: &Path,
+        phase: &str,
+        keep_until_step: Option<usize>,
+    ) -> Result<Self, TrainError> {
         fs::create_dir_all(run_dir).map_err(|e| TrainError::io("create", run_dir, e))?;
         let path = run_dir.join(METRICS_FILE);
         if let Some(limit) = keep_until_step {
@@ -117,7 +121,9 @@ impl MetricsLog {
             let kept: Vec<String> = read_lines(&path)?
                 .into_iter()
                 .filter(|l| !l.trim().is_empty())
-                .filter(|l| serde_json::from_str::<StepMetrics>(l).map_or(true, |m| m.phase != phase))
+                .filter(|l| {
+                    serde_json::from_str::<StepMetrics>(l).map_or(true, |m| m.phase != phase)
+                })
                 .collect();
             let mut text = kept.join("\n");
             if !text.is_empty() {
@@ -137,7 +143,9 @@ impl MetricsLog {
     pub fn write(&mut self, m: &StepMetrics) -> Result<(), TrainError> {
         let line = serde_json::to_string(m).map_err(|e| TrainError::Data(e.to_string()))?;
         writeln!(self.file, "{line}").map_err(|e| TrainError::io("write", &self.path, e))?;
-        self.file.flush().map_err(|e| TrainError::io("write", &self.path, e))
+        self.file
+            .flush()
+            .map_err(|e| TrainError::io("write", &self.path, e))
     }
 }
 

@@ -106,7 +106,11 @@ impl GradAccumulator {
     pub fn norm(&self) -> Result<f64> {
         let mut sq = 0.0f64;
         for g in self.grads.values() {
-            sq += g.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            sq += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
         }
         Ok(sq.sqrt())
     }
@@ -157,7 +161,12 @@ impl AdamW {
     /// Clips the gradients to `max_grad_norm`, then updates every parameter
     /// in place. `total_steps` drives the schedule. A non-finite gradient
     /// norm skips the update (as verl does) but still counts the step.
-    pub fn step(&mut self, params: &[(String, Var)], grads: &GradAccumulator, total_steps: usize) -> Result<StepStats> {
+    pub fn step(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &GradAccumulator,
+        total_steps: usize,
+    ) -> Result<StepStats> {
         let grad_norm = grads.norm()?;
         let lr = self.config.lr_at(self.step, total_steps);
         self.step += 1;
@@ -262,7 +271,8 @@ mod tests {
         };
         let mut opt = AdamW::new(cfg);
         let mut acc = GradAccumulator::default();
-        acc.backward(&x.as_tensor().sqr().unwrap().sum_all().unwrap(), &params).unwrap();
+        acc.backward(&x.as_tensor().sqr().unwrap().sum_all().unwrap(), &params)
+            .unwrap();
         let s = opt.step(&params, &acc, 10).unwrap();
         assert!((s.grad_norm - 6.0).abs() < 1e-6);
         // m = 0.6, v = 0.036; m̂ = 6, v̂ = 36 → update 6/(6+1e-8) ≈ 1.
@@ -272,9 +282,13 @@ mod tests {
         // Clipping scales the gradient before the moments.
         let y = Var::from_tensor(&Tensor::new(&[3.0f32], &Device::Cpu).unwrap()).unwrap();
         let params = vec![("y".to_string(), y.clone())];
-        let mut opt = AdamW::new(OptimConfig { max_grad_norm: 1.0, ..OptimConfig::default() });
+        let mut opt = AdamW::new(OptimConfig {
+            max_grad_norm: 1.0,
+            ..OptimConfig::default()
+        });
         let mut acc = GradAccumulator::default();
-        acc.backward(&y.as_tensor().sqr().unwrap().sum_all().unwrap(), &params).unwrap();
+        acc.backward(&y.as_tensor().sqr().unwrap().sum_all().unwrap(), &params)
+            .unwrap();
         opt.step(&params, &acc, 10).unwrap();
         let m = opt.state_tensors()["m.y"].to_vec1::<f32>().unwrap()[0];
         assert!((m as f64 - 0.1 * 6.0 / (6.0 + 1e-6)).abs() < 1e-6);

@@ -4,11 +4,11 @@
 //! run SFT and/or GRPO, resuming whatever a previous invocation left.
 
 use crate::{
-    parse_device, parse_dtype, BuiltinPolicy, EvalReport, GrpoTrainer, Policy, SftTrainer, StepMetrics, TrainConfig,
-    TrainError,
+    parse_device, parse_dtype, EvalReport, GrpoTrainer, Policy, SftTrainer, StepMetrics,
+    TrainConfig, TrainError,
 };
 use std::sync::Arc;
-use toolgym_env::synthetic::{Split, SyntheticConfig, SyntheticTasks};
+use toolgym_env::synthetic::{Split, SyntheticTasks};
 use toolgym_env::template::{template_by_name, ChatTemplate};
 use toolgym_env::{Dataset, SingleTurnSpec, Task, TaskSource};
 use toolgym_reward::rule_by_name;
@@ -27,9 +27,6 @@ pub enum Phases {
 /// Validation accuracies along the way.
 #[derive(Clone, Debug, Default)]
 pub struct PipelineReport {
-    /// Before any training in this run directory (None when resuming past it
-    /// or without validation tasks).
-    pub initial: Option<EvalReport>,
     /// After SFT.
     pub after_sft: Option<EvalReport>,
     /// Before GRPO (the warm-started policy).
@@ -50,9 +47,6 @@ pub struct TaskSetup {
     pub synthetic: Option<SyntheticTasks>,
 }
 
-/// Size of the built-in synthetic validation set.
-pub const SYNTHETIC_VALIDATION_TASKS: usize = 200;
-
 /// Builds tasks and spec from the config's `data` section and reward rule.
 pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
     let template = template_by_name(&cfg.data.template).ok_or_else(|| {
@@ -61,7 +55,8 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
             cfg.data.template
         ))
     })?;
-    let rule = rule_by_name(&cfg.grpo.reward_rule).map_err(|e| TrainError::Config(format!("grpo.reward_rule: {e}")))?;
+    let rule = rule_by_name(&cfg.grpo.reward_rule)
+        .map_err(|e| TrainError::Config(format!("grpo.reward_rule: {e}")))?;
     let spec = SingleTurnSpec::new(Arc::from(rule), Arc::new(template));
     let load = |p: &std::path::Path| {
         Dataset::from_jsonl(p).map_err(|e| TrainError::Data(format!("{}: {e}", p.display())))
@@ -84,11 +79,14 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
             }
         }
         None => {
-            let gen = SyntheticTasks::new(SyntheticConfig::tiny(cfg.run.seed))
-                .map_err(|e| TrainError::Config(format!("synthetic environment: {e}")))?;
+            let gen = SyntheticTasks::new(cfg.data.synthetic.to_config(cfg.run.seed)?)
+                .map_err(|e| TrainError::Config(format!("data.synthetic: {e}")))?;
             let validation = match &cfg.data.validation {
                 Some(v) => load(v)?.tasks().to_vec(),
-                None => gen.dataset(Split::Validation, SYNTHETIC_VALIDATION_TASKS).tasks().to_vec(),
+                None => gen
+                    .dataset(Split::Validation, cfg.data.synthetic.validation_tasks)
+                    .tasks()
+                    .to_vec(),
             };
             TaskSetup {
                 train: Arc::new(gen.split(Split::Train)),
@@ -102,7 +100,8 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
 
 /// Builds the policy: the configured model directory, or the built-in tiny
 /// Qwen2 whose tokenizer is trained on rendered training tasks.
-pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup, builtin: &BuiltinPolicy) -> Result<Policy, TrainError> {
+pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, TrainError> {
+    let builtin = &cfg.model.builtin;
     let device = parse_device(&cfg.model.device)?;
     match &cfg.model.path {
         Some(dir) => Policy::load(dir, parse_dtype(&cfg.model.dtype)?, &device),
@@ -124,11 +123,10 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup, builtin: &BuiltinPolic
 pub fn run(
     cfg: &TrainConfig,
     phases: Phases,
-    builtin: &BuiltinPolicy,
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     let setup = task_setup(cfg)?;
-    let mut policy = build_policy(cfg, &setup, builtin)?;
+    let mut policy = build_policy(cfg, &setup)?;
     let mut report = PipelineReport::default();
     let grpo_started = crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some();
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
@@ -141,9 +139,6 @@ pub fn run(
             cfg.run.clone(),
         )?;
         sft.eval_limits = (cfg.grpo.max_prompt_tokens, cfg.grpo.max_response_tokens);
-        if sft.step_count() == 0 {
-            report.initial = sft.validate()?;
-        }
         report.after_sft = sft.run(&mut on_step)?;
         if report.after_sft.is_none() {
             report.after_sft = sft.validate()?;
@@ -159,6 +154,11 @@ pub fn run(
             cfg.grpo.clone(),
             cfg.run.clone(),
         )?;
+        if let Some(r) = &report.after_sft {
+            if grpo.step_count() == 0 {
+                grpo.set_baseline(r.clone());
+            }
+        }
         let summary = grpo.run(&mut on_step)?;
         report.before_grpo = summary.before;
         report.after_grpo = summary.after;

@@ -20,14 +20,23 @@ const FONT_CANDIDATES: [&str; 4] = [
 pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<String>), TrainError> {
     let (metrics, bad) = read_metrics(run_dir)?;
     let grpo: Vec<&StepMetrics> = metrics.iter().filter(|m| m.phase == "grpo").collect();
-    let rows: Vec<&StepMetrics> = if grpo.is_empty() { metrics.iter().collect() } else { grpo };
+    let rows: Vec<&StepMetrics> = if grpo.is_empty() {
+        metrics.iter().collect()
+    } else {
+        grpo
+    };
     if rows.is_empty() {
-        return Err(TrainError::Data(format!("{} has no metrics to plot", run_dir.display())));
+        return Err(TrainError::Data(format!(
+            "{} has no metrics to plot",
+            run_dir.display()
+        )));
     }
     let path = out.map_or_else(|| run_dir.join("training_curves.png"), Path::to_path_buf);
     let text = load_font();
     let series = |f: &dyn Fn(&StepMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-        rows.iter().filter_map(|m| f(m).map(|v| (m.step as f64, v))).collect()
+        rows.iter()
+            .filter_map(|m| f(m).map(|v| (m.step as f64, v)))
+            .collect()
     };
     let panels: [(&str, Vec<(f64, f64)>); 4] = [
         ("reward (mean)", series(&|m| m.reward_mean)),
@@ -35,7 +44,8 @@ pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<Stri
         ("response length (tokens)", series(&|m| m.response_len_mean)),
         ("validation accuracy", series(&|m| m.val_accuracy)),
     ];
-    let err = |e: &dyn std::fmt::Display| TrainError::Data(format!("plotting {}: {e}", path.display()));
+    let err =
+        |e: &dyn std::fmt::Display| TrainError::Data(format!("plotting {}: {e}", path.display()));
     {
         let root = BitMapBackend::new(&path, (1200, 900)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;

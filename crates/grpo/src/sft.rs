@@ -5,7 +5,7 @@
 use crate::batching::{micro_batches, score_seqs, Sequence};
 use crate::evaluate::{evaluate, EvalReport};
 use crate::metrics::{MetricsLog, StepMetrics};
-use crate::state::{load_checkpoint, save_checkpoint, TrainerState};
+use crate::state::{due, load_checkpoint, save_checkpoint, TrainerState};
 use crate::{AdamW, GradAccumulator, Policy, RunSection, SftConfig, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,7 +93,13 @@ impl SftTrainer {
 
     /// Writes a checkpoint of the current state.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
-        save_checkpoint(&self.phase_dir, &self.policy, &self.optimizer, &self.state(), self.run.keep_checkpoints)
+        save_checkpoint(
+            &self.phase_dir,
+            &self.policy,
+            &self.optimizer,
+            &self.state(),
+            self.run.keep_checkpoints,
+        )
     }
 
     /// Greedy validation accuracy.
@@ -105,7 +111,15 @@ impl SftTrainer {
             0 => self.validation.len(),
             n => n.min(self.validation.len()),
         };
-        evaluate(&self.policy, &self.spec, &self.validation[..n], self.eval_limits.0, self.eval_limits.1, 64).map(Some)
+        evaluate(
+            &self.policy,
+            &self.spec,
+            &self.validation[..n],
+            self.eval_limits.0,
+            self.eval_limits.1,
+            64,
+        )
+        .map(Some)
     }
 
     /// One optimiser step on `batch_size` examples.
@@ -119,10 +133,17 @@ impl SftTrainer {
         let mut truncated = 0;
         for t in &tasks {
             let target = self.policy.tokenizer.encode(&self.spec.target(t))?;
-            let budget = self.config.max_seq_tokens.saturating_sub(target.len()).max(1);
+            let budget = self
+                .config
+                .max_seq_tokens
+                .saturating_sub(target.len())
+                .max(1);
             let (prompt, cut) = self.policy.encode_truncated(&self.spec.prompt(t), budget)?;
             truncated += usize::from(cut);
-            seqs.push(Sequence { prompt, completion: target });
+            seqs.push(Sequence {
+                prompt,
+                completion: target,
+            });
         }
         let all: Vec<usize> = (0..seqs.len()).collect();
         let total_tokens: usize = seqs.iter().map(|s| s.completion.len()).sum();
@@ -147,7 +168,8 @@ impl SftTrainer {
             grad_norm: s.grad_norm,
             step_seconds: seconds,
             update_seconds: seconds,
-            train_tokens_per_s: seqs.iter().map(Sequence::len).sum::<usize>() as f64 / seconds.max(1e-9),
+            train_tokens_per_s: seqs.iter().map(Sequence::len).sum::<usize>() as f64
+                / seconds.max(1e-9),
             response_len_mean: Some(lens.iter().sum::<usize>() as f64 / lens.len() as f64),
             response_len_max: lens.iter().copied().max(),
             truncated_prompts: Some(truncated),
@@ -156,12 +178,15 @@ impl SftTrainer {
     }
 
     /// Runs the remaining steps with periodic validation and checkpoints.
-    pub fn run(&mut self, mut on_step: impl FnMut(&StepMetrics)) -> Result<Option<EvalReport>, TrainError> {
+    pub fn run(
+        &mut self,
+        mut on_step: impl FnMut(&StepMetrics),
+    ) -> Result<Option<EvalReport>, TrainError> {
         let mut last_eval = None;
         while self.step < self.config.steps {
             let mut m = self.step()?;
             let last = self.step >= self.config.steps;
-            if last || (self.run.eval_every > 0 && self.step % self.run.eval_every == 0) {
+            if due(self.step, self.run.eval_every, last) {
                 if let Some(r) = self.validate()? {
                     m.val_accuracy = Some(r.accuracy);
                     m.val_reward = Some(r.mean_reward);
@@ -170,7 +195,7 @@ impl SftTrainer {
             }
             self.metrics.write(&m)?;
             on_step(&m);
-            if last || (self.run.save_every > 0 && self.step % self.run.save_every == 0) {
+            if due(self.step, self.run.save_every, last) {
                 self.save_checkpoint()?;
             }
         }

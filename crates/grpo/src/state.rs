@@ -63,3 +63,9 @@ pub fn load_checkpoint(
     optimizer.load_state(moments, state.optimizer_steps);
     Ok(Some((policy, state)))
 }
+
+/// Whether a periodic action (validation, checkpoint) is due after `step`:
+/// every `every` steps (0 = never periodically) and always after the last.
+pub fn due(step: usize, every: usize, last: bool) -> bool {
+    last || (every > 0 && step.is_multiple_of(every))
+}

@@ -18,10 +18,10 @@ use crate::advantage::batch_advantages;
 use crate::batching::{logprobs_of, micro_batches, padded, score_seqs, Sequence};
 use crate::evaluate::{evaluate, EvalReport};
 use crate::metrics::{MetricsLog, StepMetrics};
-use crate::state::{load_checkpoint, save_checkpoint, TrainerState};
+use crate::state::{due, load_checkpoint, save_checkpoint, TrainerState};
 use crate::{
-    aggregation_weights, policy_loss, AdamW, GradAccumulator, GrpoConfig, LossCoefs, LossInputs, Policy, RunSection,
-    TrainError,
+    aggregation_weights, policy_loss, AdamW, GradAccumulator, GrpoConfig, LossCoefs, LossInputs,
+    Policy, RunSection, TrainError,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +30,9 @@ use toolgym_env::rng::Rng as EnvRng;
 use toolgym_env::{Sampler, SingleTurnSpec, Task, TaskSource};
 use toolgym_model::candle_core::{Tensor, Var};
 use toolgym_model::rng::mix_seed;
-use toolgym_model::{generate, FinishReason, GenerateRequest, GenerationConfig, Qwen2ForCausalLM, SamplingParams};
+use toolgym_model::{
+    generate, FinishReason, GenerateRequest, GenerationConfig, Qwen2ForCausalLM, SamplingParams,
+};
 use toolgym_reward::Summary;
 
 /// Most prompts generated in one batch during rollouts and validation.
@@ -53,6 +55,7 @@ pub struct GrpoTrainer {
     step: usize,
     phase_dir: PathBuf,
     metrics: MetricsLog,
+    baseline: Option<EvalReport>,
 }
 
 /// What [`GrpoTrainer::run`] returns.
@@ -102,7 +105,8 @@ impl GrpoTrainer {
             }
             policy.save(&tmp)?;
             if ref_dir.exists() {
-                std::fs::remove_dir_all(&ref_dir).map_err(|e| TrainError::io("remove", &ref_dir, e))?;
+                std::fs::remove_dir_all(&ref_dir)
+                    .map_err(|e| TrainError::io("remove", &ref_dir, e))?;
             }
             std::fs::rename(&tmp, &ref_dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
         }
@@ -133,7 +137,14 @@ impl GrpoTrainer {
             step,
             phase_dir,
             metrics,
+            baseline: None,
         })
+    }
+
+    /// Uses `report` as the validation "before" of [`GrpoTrainer::run`]
+    /// instead of computing it (e.g. the SFT warm start's final validation).
+    pub fn set_baseline(&mut self, report: EvalReport) {
+        self.baseline = Some(report);
     }
 
     /// Completed steps.
@@ -164,7 +175,13 @@ impl GrpoTrainer {
 
     /// Writes a checkpoint of the current state.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
-        save_checkpoint(&self.phase_dir, &self.policy, &self.optimizer, &self.state(), self.run.keep_checkpoints)
+        save_checkpoint(
+            &self.phase_dir,
+            &self.policy,
+            &self.optimizer,
+            &self.state(),
+            self.run.keep_checkpoints,
+        )
     }
 
     /// Greedy validation accuracy on the validation tasks (`run.eval_tasks`
@@ -204,7 +221,9 @@ impl GrpoTrainer {
         let mut truncated_prompts = 0;
         let mut requests = Vec::with_capacity(tasks.len());
         for (i, t) in tasks.iter().enumerate() {
-            let (ids, cut) = self.policy.encode_truncated(&self.spec.prompt(t), c.max_prompt_tokens)?;
+            let (ids, cut) = self
+                .policy
+                .encode_truncated(&self.spec.prompt(t), c.max_prompt_tokens)?;
             truncated_prompts += usize::from(cut);
             requests.push(GenerateRequest::new(ids, g, mix_seed(step_seed, i as u64)));
         }
@@ -222,7 +241,12 @@ impl GrpoTrainer {
             ..GenerationConfig::default()
         };
         let t_gen = Instant::now();
-        let outputs = generate(&rollout_model, &requests, &gen_config, Some(&self.policy.tokenizer))?;
+        let outputs = generate(
+            &rollout_model,
+            &requests,
+            &gen_config,
+            Some(&self.policy.tokenizer),
+        )?;
         let rollout_seconds = t_gen.elapsed().as_secs_f64();
 
         // 3. Rewards.
@@ -252,13 +276,22 @@ impl GrpoTrainer {
 
         // 5. Old and reference log-probs.
         let t_lp = Instant::now();
-        let score_t = c.score_temperature.unwrap_or(if c.temperature > 0.0 { c.temperature } else { 1.0 });
+        let score_t = c.score_temperature.unwrap_or(if c.temperature > 0.0 {
+            c.temperature
+        } else {
+            1.0
+        });
         let mini_batches = (tasks.len() / c.mini_batch_prompts).max(1);
         let single_update = c.epochs == 1 && mini_batches == 1;
         let old = if single_update {
             None
         } else {
-            Some(logprobs_of(&rollout_model, &seqs, c.micro_batch_seqs, score_t)?)
+            Some(logprobs_of(
+                &rollout_model,
+                &seqs,
+                c.micro_batch_seqs,
+                score_t,
+            )?)
         };
         let reference = match &self.reference {
             Some(r) => Some(logprobs_of(r, &seqs, c.micro_batch_seqs, score_t)?),
@@ -278,7 +311,12 @@ impl GrpoTrainer {
         let total_opt_steps = self.optimizer_steps_total();
         let (mut loss_sum, mut n_updates) = (0.0, 0usize);
         let (mut kl_tok, mut clip_tok, mut ent_tok, mut tokens) = (0.0, 0.0, 0.0, 0usize);
-        let (mut last_lr, mut last_norm) = (self.optimizer.config.lr_at(self.optimizer.step, total_opt_steps), 0.0);
+        let (mut last_lr, mut last_norm) = (
+            self.optimizer
+                .config
+                .lr_at(self.optimizer.step, total_opt_steps),
+            0.0,
+        );
         let mut trained_tokens = 0usize;
         let groups: Vec<usize> = (0..tasks.len()).collect();
         for epoch in 0..c.epochs {
@@ -293,11 +331,19 @@ impl GrpoTrainer {
                     let out = score_seqs(&self.policy.model, &seqs, &micro, score_t, true)?;
                     let width = out.mask.dims()[1];
                     let old_t = match &old {
-                        Some(o) => padded(&micro.iter().map(|&i| o[i].as_slice()).collect::<Vec<_>>(), width, &device)?,
+                        Some(o) => padded(
+                            &micro.iter().map(|&i| o[i].as_slice()).collect::<Vec<_>>(),
+                            width,
+                            &device,
+                        )?,
                         None => out.logprobs.detach(),
                     };
                     let ref_t = match &reference {
-                        Some(r) => Some(padded(&micro.iter().map(|&i| r[i].as_slice()).collect::<Vec<_>>(), width, &device)?),
+                        Some(r) => Some(padded(
+                            &micro.iter().map(|&i| r[i].as_slice()).collect::<Vec<_>>(),
+                            width,
+                            &device,
+                        )?),
                         None => None,
                     };
                     let adv: Vec<f32> = micro.iter().map(|&i| advantages[i] as f32).collect();
@@ -336,7 +382,8 @@ impl GrpoTrainer {
         let lens: Vec<usize> = seqs.iter().map(|s| s.completion.len()).collect();
         let generated: usize = lens.iter().sum();
         let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
-        let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rewards.len() as f64).sqrt();
+        let std =
+            (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rewards.len() as f64).sqrt();
         let tok = tokens.max(1) as f64;
         let m = StepMetrics {
             phase: "grpo".into(),
@@ -344,7 +391,11 @@ impl GrpoTrainer {
             reward_mean: Some(mean),
             reward_std: Some(std),
             accuracy: Some(summary.accuracy),
-            reasons: summary.reasons.iter().map(|(r, n)| (r.as_str().to_string(), *n)).collect(),
+            reasons: summary
+                .reasons
+                .iter()
+                .map(|(r, n)| (r.as_str().to_string(), *n))
+                .collect(),
             zero_variance_groups: Some(zero_var as f64 / tasks.len() as f64),
             loss: loss_sum / n_updates.max(1) as f64,
             kl: self.reference.as_ref().map(|_| kl_tok / tok),
@@ -373,12 +424,15 @@ impl GrpoTrainer {
     /// `run.save_every` steps and at the end. `on_step` sees each step's
     /// metrics (for progress display).
     pub fn run(&mut self, mut on_step: impl FnMut(&StepMetrics)) -> Result<RunSummary, TrainError> {
-        let before = self.validate()?;
+        let before = match self.baseline.take() {
+            Some(b) => Some(b),
+            None => self.validate()?,
+        };
         let mut after = None;
         while self.step < self.config.steps {
             let mut m = self.step()?;
             let last = self.step >= self.config.steps;
-            if last || (self.run.eval_every > 0 && self.step % self.run.eval_every == 0) {
+            if due(self.step, self.run.eval_every, last) {
                 if let Some(r) = self.validate()? {
                     m.val_accuracy = Some(r.accuracy);
                     m.val_reward = Some(r.mean_reward);
@@ -389,7 +443,7 @@ impl GrpoTrainer {
             }
             self.metrics.write(&m)?;
             on_step(&m);
-            if last || (self.run.save_every > 0 && self.step % self.run.save_every == 0) {
+            if due(self.step, self.run.save_every, last) {
                 self.save_checkpoint()?;
             }
         }

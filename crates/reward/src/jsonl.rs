@@ -2,13 +2,23 @@
 //! out, in the same order. A bad line becomes an `input_error` verdict and
 //! the run goes on; nothing is dropped.
 //!
-//! Input line: `{"id"?: any, "completion": string, "ground_truth": [calls]}`
-//! (`ground_truth` may also be a JSON string holding the list, as in xLAM).
+//! Input line: `{"id"?: any, "completion": string, <truth fields>}`; the
+//! truth is read from the record by a closure ([`score_jsonl_with`]), so
+//! any rule's ground-truth type can be streamed:
+//! - call lists ([`score_jsonl`], [`call_truth`]): `"ground_truth": [calls]`
+//!   (may also be a JSON string holding the list, as in xLAM);
+//! - BFCL cases ([`bfcl_truth`]): `"functions"` (or `"function"`),
+//!   `"possible_answer"` (or `"ground_truth"`: BFCL's `ground_truth` list of
+//!   `{func: {param: [allowed values]}}`), `"category"` (else derived from
+//!   the string `id`).
+//!
 //! Output line: `{"id", "line", "reward", "reason", "detail"?}`.
 
+use crate::bfcl::{BfclExpected, Category};
 use crate::{Call, Reason, RewardRule, Summary, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Borrow;
 use std::io::{self, BufRead, Write};
 
 /// One input record.
@@ -50,11 +60,39 @@ pub enum RecordError {
     /// `ground_truth` is not a list of calls.
     #[error("bad ground_truth: {0}")]
     GroundTruth(#[from] crate::CallShapeError),
+    /// The truth fields do not make a usable ground truth for the rule
+    /// (e.g. a BFCL case that cannot be read).
+    #[error("bad {field}: {message}")]
+    Truth {
+        /// The field (or fields) at fault.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
-impl ScoreRecord {
-    /// Parses one line. On error, also returns the `id` if it could be read.
-    pub fn parse(line: &[u8]) -> Result<ScoreRecord, (Value, RecordError)> {
+/// A record read with a custom truth type: the id, the completion, the
+/// truth, and the fields nobody consumed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record<T> {
+    /// The record's `id` (null when absent).
+    pub id: Value,
+    /// The model's raw completion.
+    pub completion: String,
+    /// The ground truth, as the reader made it.
+    pub truth: T,
+    /// Every field the truth reader left in the record.
+    pub extra: Map<String, Value>,
+}
+
+impl<T> Record<T> {
+    /// Parses one line: `id` and `completion` are taken out of the object,
+    /// then `truth` reads (and takes) what it needs from the rest. On
+    /// error, also returns the `id` if it could be read.
+    pub fn parse_with(
+        line: &[u8],
+        truth: impl FnOnce(&Value, &mut Map<String, Value>) -> Result<T, RecordError>,
+    ) -> Result<Record<T>, (Value, RecordError)> {
         let text = std::str::from_utf8(line)
             .map_err(|e| (Value::Null, RecordError::InvalidUtf8(e.valid_up_to())))?;
         let value: Value = serde_json::from_str(text)
@@ -63,29 +101,121 @@ impl ScoreRecord {
             return Err((Value::Null, RecordError::NotObject));
         };
         let id = obj.remove("id").unwrap_or(Value::Null);
-        let fail = |e| Err((id.clone(), e));
         let completion = match obj.remove("completion") {
             Some(Value::String(s)) => s,
             Some(_) => {
-                return fail(RecordError::WrongType {
-                    field: "completion",
-                    expected: "a string",
-                })
+                return Err((
+                    id,
+                    RecordError::WrongType {
+                        field: "completion",
+                        expected: "a string",
+                    },
+                ))
             }
-            None => return fail(RecordError::MissingField("completion")),
+            None => return Err((id, RecordError::MissingField("completion"))),
         };
-        let ground_truth = match obj.remove("ground_truth") {
-            Some(v) => match Call::list_from_value(v) {
-                Ok(calls) => calls,
-                Err(e) => return fail(RecordError::GroundTruth(e)),
-            },
-            None => return fail(RecordError::MissingField("ground_truth")),
-        };
+        match truth(&id, &mut obj) {
+            Ok(truth) => Ok(Record {
+                id,
+                completion,
+                truth,
+                extra: obj,
+            }),
+            Err(e) => Err((id, e)),
+        }
+    }
+}
+
+/// The truth reader of the call-list rules: takes `ground_truth` (a list
+/// of calls, or a JSON string holding one).
+pub fn call_truth(_id: &Value, record: &mut Map<String, Value>) -> Result<Vec<Call>, RecordError> {
+    match record.remove("ground_truth") {
+        Some(v) => Call::list_from_value(v).map_err(RecordError::GroundTruth),
+        None => Err(RecordError::MissingField("ground_truth")),
+    }
+}
+
+/// The truth reader of the BFCL rules ([`crate::bfcl::BfclAstRule`]):
+/// a [`BfclExpected`] from `functions` (or BFCL's own `function`),
+/// `possible_answer` (or `ground_truth`; BFCL's list of
+/// `{func: {param: [allowed values]}}`) and `category` (an official name;
+/// when absent, derived from the string `id` as BFCL does). The
+/// (ir)relevance categories need neither functions nor answers.
+///
+/// ```
+/// use serde_json::{json, Value};
+/// use toolgym_reward::jsonl::bfcl_truth;
+/// use toolgym_reward::bfcl::Category;
+/// let mut rec = json!({"functions": [{"name": "f", "parameters": {"type": "dict",
+///     "properties": {"x": {"type": "integer"}}, "required": ["x"]}}],
+///     "possible_answer": [{"f": {"x": [1]}}]}).as_object().unwrap().clone();
+/// let case = bfcl_truth(&json!("simple_python_7"), &mut rec).unwrap();
+/// assert_eq!(case.category, Category::SimplePython);
+/// assert!(bfcl_truth(&Value::Null, &mut Default::default()).is_err()); // no category
+/// ```
+pub fn bfcl_truth(
+    id: &Value,
+    record: &mut Map<String, Value>,
+) -> Result<BfclExpected, RecordError> {
+    let id_text = match id {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let category = match record.remove("category") {
+        Some(Value::String(name)) => {
+            Category::from_name(&name).ok_or_else(|| RecordError::Truth {
+                field: "category",
+                message: format!(
+                    "unknown BFCL category {name:?}; known: {}",
+                    Category::ALL.map(Category::as_str).join(", ")
+                ),
+            })?
+        }
+        Some(_) => {
+            return Err(RecordError::WrongType {
+                field: "category",
+                expected: "a string",
+            })
+        }
+        None => Category::from_id(&id_text).ok_or_else(|| RecordError::Truth {
+            field: "category",
+            message: format!(
+                "no \"category\" field, and the id {id} does not name a BFCL category"
+            ),
+        })?,
+    };
+    let functions = record
+        .remove("functions")
+        .or_else(|| record.remove("function"))
+        .unwrap_or(Value::Null);
+    let answer = record
+        .remove("possible_answer")
+        .or_else(|| record.remove("ground_truth"));
+    if category.has_answers() {
+        if functions.is_null() {
+            return Err(RecordError::MissingField("functions"));
+        }
+        if answer.is_none() {
+            return Err(RecordError::MissingField("possible_answer"));
+        }
+    }
+    let name = if id_text.is_empty() { "?" } else { &id_text };
+    BfclExpected::new(name, category, &functions, answer.as_ref()).map_err(|e| RecordError::Truth {
+        field: "functions/possible_answer",
+        message: e.what,
+    })
+}
+
+impl ScoreRecord {
+    /// Parses one line. On error, also returns the `id` if it could be read.
+    pub fn parse(line: &[u8]) -> Result<ScoreRecord, (Value, RecordError)> {
+        let r = Record::parse_with(line, call_truth)?;
         Ok(ScoreRecord {
-            id,
-            completion,
-            ground_truth,
-            extra: obj,
+            id: r.id,
+            completion: r.completion,
+            ground_truth: r.truth,
+            extra: r.extra,
         })
     }
 }
@@ -133,7 +263,8 @@ impl Default for JsonlOptions {
 }
 
 /// Scores every line of `input` with `rule`, writing one JSON line per
-/// non-blank input line to `output`, in order.
+/// non-blank input line to `output`, in order. Records are read with
+/// [`call_truth`].
 ///
 /// ```
 /// use toolgym_reward::{jsonl, rule_by_name};
@@ -150,10 +281,45 @@ impl Default for JsonlOptions {
 /// ```
 pub fn score_jsonl(
     rule: &dyn RewardRule<[Call]>,
+    input: impl BufRead,
+    output: impl Write,
+    options: JsonlOptions,
+) -> io::Result<RunReport> {
+    score_jsonl_with(rule, call_truth, input, output, options)
+}
+
+/// [`score_jsonl`] for any rule: `truth` reads the rule's ground truth
+/// from each record (after `id` and `completion` are taken out; see
+/// [`Record::parse_with`]); its error makes the line an `input_error`.
+///
+/// ```
+/// use toolgym_reward::bfcl::BfclAstRule;
+/// use toolgym_reward::jsonl;
+/// let input = concat!(
+///     r#"{"id": "simple_python_0", "completion": "<tool_call>[{\"name\": \"f\", \"arguments\": {\"x\": 1}}]</tool_call>", "#,
+///     r#""functions": [{"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}], "#,
+///     r#""possible_answer": [{"f": {"x": [1]}}]}"#, "\n",
+///     r#"{"id": "irrelevance_3", "completion": "<think>no tool fits</think>"}"#, "\n",
+///     r#"{"id": "simple_python_1", "completion": ""}"#, "\n",
+/// );
+/// let mut out = Vec::new();
+/// let rule = BfclAstRule::official();
+/// let report = jsonl::score_jsonl_with(&rule, jsonl::bfcl_truth, input.as_bytes(), &mut out, Default::default()).unwrap();
+/// assert_eq!((report.summary.count, report.input_errors), (3, 1));
+/// assert_eq!(report.summary.accuracy, 2.0 / 3.0);
+/// ```
+pub fn score_jsonl_with<T, O, F>(
+    rule: &dyn RewardRule<T>,
+    truth: F,
     mut input: impl BufRead,
     mut output: impl Write,
     options: JsonlOptions,
-) -> io::Result<RunReport> {
+) -> io::Result<RunReport>
+where
+    T: ?Sized,
+    O: Borrow<T>,
+    F: Fn(&Value, &mut Map<String, Value>) -> Result<O, RecordError> + Sync,
+{
     let mut report = RunReport::default();
     let mut lineno = 0usize;
     let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(options.chunk_lines);
@@ -172,7 +338,7 @@ pub fn score_jsonl(
             }
         }
         if chunk.len() >= options.chunk_lines.max(1) || (n == 0 && !chunk.is_empty()) {
-            let scored = score_chunk(rule, &chunk, options.parallel);
+            let scored = score_chunk(rule, &truth, &chunk, options.parallel);
             for s in &scored {
                 serde_json::to_writer(&mut output, s)?;
                 output.write_all(b"\n")?;
@@ -191,12 +357,21 @@ pub fn score_jsonl(
     Ok(report)
 }
 
-fn score_line(rule: &dyn RewardRule<[Call]>, line: usize, bytes: &[u8]) -> ScoredLine {
-    match ScoreRecord::parse(bytes) {
+/// A truth reader as [`score_jsonl_with`] takes it.
+type TruthReader<'a, O> =
+    dyn Fn(&Value, &mut Map<String, Value>) -> Result<O, RecordError> + Sync + 'a;
+
+fn score_line<T: ?Sized, O: Borrow<T>>(
+    rule: &dyn RewardRule<T>,
+    truth: &TruthReader<'_, O>,
+    line: usize,
+    bytes: &[u8],
+) -> ScoredLine {
+    match Record::parse_with(bytes, truth) {
         Ok(r) => ScoredLine {
             id: r.id,
             line,
-            verdict: rule.score(&r.completion, &r.ground_truth),
+            verdict: rule.score(&r.completion, r.truth.borrow()),
         },
         Err((id, e)) => ScoredLine {
             id,
@@ -206,8 +381,9 @@ fn score_line(rule: &dyn RewardRule<[Call]>, line: usize, bytes: &[u8]) -> Score
     }
 }
 
-fn score_chunk(
-    rule: &dyn RewardRule<[Call]>,
+fn score_chunk<T: ?Sized, O: Borrow<T>>(
+    rule: &dyn RewardRule<T>,
+    truth: &TruthReader<'_, O>,
     chunk: &[(usize, Vec<u8>)],
     parallel: bool,
 ) -> Vec<ScoredLine> {
@@ -216,9 +392,12 @@ fn score_chunk(
         use rayon::prelude::*;
         return chunk
             .par_iter()
-            .map(|(n, b)| score_line(rule, *n, b))
+            .map(|(n, b)| score_line(rule, truth, *n, b))
             .collect();
     }
     let _ = parallel;
-    chunk.iter().map(|(n, b)| score_line(rule, *n, b)).collect()
+    chunk
+        .iter()
+        .map(|(n, b)| score_line(rule, truth, *n, b))
+        .collect()
 }

@@ -58,10 +58,12 @@
 //! value win.
 
 mod batch;
+pub mod bfcl;
 mod call;
 pub mod jsonl;
 mod matcher;
 mod parse;
+pub mod pycall;
 pub mod pyjson;
 mod registry;
 mod rule;

@@ -1,12 +1,14 @@
 //! Public tool-calling datasets as tasks: xLAM function-calling-60k and
 //! ToolACE for training ([`xlam`], [`toolace`]), BFCL for evaluation
-//! ([`bfcl`]), and the Python call syntax parser they need ([`pycall`]).
+//! ([`bfcl`], judged with the official semantics by [`bfcl_eval`]), and
+//! the Python call syntax they need ([`pycall`]).
 //!
 //! Converters never panic and never drop anything silently: a record or a
 //! step that cannot become a task yields a [`DropReason`] and a detail,
 //! which [`crate::prepare()`] counts and writes out.
 
 pub mod bfcl;
+pub mod bfcl_eval;
 pub mod pycall;
 pub mod toolace;
 pub mod xlam;

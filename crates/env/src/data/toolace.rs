@@ -7,7 +7,9 @@
 //! Speakers are `user`/`assistant`/`tool` (or `human`/`gpt`/`observation`,
 //! and `function_call` turns holding JSON calls). An assistant turn that is
 //! a bracketed list of Python calls — `[get_weather(city="Paris")]` — is a
-//! tool call, read with [`super::pycall`].
+//! tool call, read with [`super::pycall`] (the reward crate's Python
+//! parser with ToolACE's relaxations: free-form tool and parameter names,
+//! JSON constants).
 //!
 //! As in the paper, every call turn becomes one single-step task whose
 //! context is the turns before it (earlier calls as structured assistant

@@ -90,6 +90,35 @@ pub struct SyntheticConfig {
     pub template_holdout: f64,
     /// Share of each vocabulary (and number range) held out for validation.
     pub value_holdout: f64,
+    /// How validation tasks are held out: by template and values at once
+    /// (the default), or by one of the two, chosen per task.
+    pub validation_holdout: Holdout,
+}
+
+/// How validation tasks differ from training tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Holdout {
+    /// A held-out query template filled with held-out values.
+    #[default]
+    Both,
+    /// Per task, at random: a held-out template with training values, or a
+    /// training template with held-out values. Every task is still new in
+    /// one way; each way can be learned separately.
+    Either,
+    /// In distribution: training templates and values, but only queries
+    /// that training never produces (one query in [`RESERVED_ONE_IN`], by
+    /// hash, is reserved for validation and skipped by the training split).
+    /// Measures learning on unseen tasks without asking for generalisation
+    /// to new phrasings or values.
+    Tasks,
+}
+
+/// Under [`Holdout::Tasks`], one query in this many is reserved for validation.
+pub const RESERVED_ONE_IN: u64 = 8;
+
+/// Whether a query is reserved for validation under [`Holdout::Tasks`].
+pub fn is_reserved_query(query: &str) -> bool {
+    fnv1a(query) % RESERVED_ONE_IN == 0
 }
 
 impl SyntheticConfig {
@@ -111,6 +140,7 @@ impl SyntheticConfig {
             number_max: 20,
             template_holdout: 0.25,
             value_holdout: 0.2,
+            validation_holdout: Holdout::Both,
         }
     }
 
@@ -127,6 +157,7 @@ impl SyntheticConfig {
             number_max: 100,
             template_holdout: 0.25,
             value_holdout: 0.2,
+            validation_holdout: Holdout::Both,
         }
     }
 
@@ -148,6 +179,13 @@ impl Default for SyntheticConfig {
     fn default() -> Self {
         Self::standard(0)
     }
+}
+
+/// Which parts of a task come from the held-out sets.
+#[derive(Clone, Copy, Debug, Default)]
+struct Held {
+    template: bool,
+    values: bool,
 }
 
 /// A config that cannot generate tasks.
@@ -333,12 +371,48 @@ impl SyntheticTasks {
     /// The task at `index` of a split: a pure function of the config, the
     /// split and the index.
     pub fn task(&self, split: Split, index: u64) -> Task {
+        if self.config.validation_holdout != Holdout::Tasks {
+            return self.draw(split, index, 0);
+        }
+        // Redraw until the query falls on its split's side of the hash.
+        let want = split == Split::Validation;
+        for attempt in 0..512 {
+            let t = self.draw(split, index, attempt);
+            if is_reserved_query(t.query().unwrap_or("")) == want {
+                return t;
+            }
+        }
+        // (7/8)^512: unreachable in practice; keep the function total.
+        self.draw(split, index, 0)
+    }
+
+    /// One random task of a split (attempt 0 is the task of `index`).
+    fn draw(&self, split: Split, index: u64, attempt: u64) -> Task {
         let stream = match split {
             Split::Train => 1,
             Split::Validation => 2,
         };
-        let mut rng = Rng::new(mix(mix(self.config.seed, stream), index));
+        let mut seed = mix(mix(self.config.seed, stream), index);
+        if attempt > 0 {
+            seed = mix(seed, attempt);
+        }
+        let mut rng = Rng::new(seed);
         let c = &self.config;
+        let hold = match (split, c.validation_holdout) {
+            (Split::Train, _) => Held::default(),
+            (Split::Validation, Holdout::Both) => Held {
+                template: true,
+                values: true,
+            },
+            (Split::Validation, Holdout::Tasks) => Held::default(),
+            (Split::Validation, Holdout::Either) => {
+                let template = rng.chance(0.5);
+                Held {
+                    template,
+                    values: !template,
+                }
+            }
+        };
         let roll = rng.next_f64();
         let kind_calls = if roll < c.no_call_share {
             0
@@ -354,7 +428,7 @@ impl SyntheticTasks {
         let mut excluded: Vec<usize> = Vec::new();
         if kind_calls == 0 {
             let asked = rng.below(n_tools);
-            let (q, _) = self.fill(asked, split, &mut rng);
+            let (q, _) = self.fill(asked, hold, &mut rng);
             queries.push(q);
             excluded.push(asked);
         } else {
@@ -362,7 +436,7 @@ impl SyntheticTasks {
             while calls.len() < kind_calls && attempts < 20 {
                 attempts += 1;
                 let tool = rng.below(n_tools);
-                let (q, call) = self.fill(tool, split, &mut rng);
+                let (q, call) = self.fill(tool, hold, &mut rng);
                 if calls.contains(&call) {
                     continue;
                 }
@@ -401,13 +475,14 @@ impl SyntheticTasks {
         task
     }
 
-    /// A query for tool `i` and its call, with a split's templates and values.
-    fn fill(&self, i: usize, split: Split, rng: &mut Rng) -> (String, Call) {
+    /// A query for tool `i` and its call, with held-out templates and/or
+    /// values as `hold` says.
+    fn fill(&self, i: usize, hold: Held, rng: &mut Rng) -> (String, Call) {
         let plan = &self.tools[i];
-        let templates = match split {
-            Split::Train => &plan.train_templates,
-            Split::Validation if plan.val_templates.is_empty() => &plan.train_templates,
-            Split::Validation => &plan.val_templates,
+        let templates = if hold.template && !plan.val_templates.is_empty() {
+            &plan.val_templates
+        } else {
+            &plan.train_templates
         };
         let template = rng.choose(templates).copied().unwrap_or("");
         let mut args = Map::new();
@@ -420,9 +495,10 @@ impl SyntheticTasks {
                 Some(v) => v,
                 None => continue,
             };
-            let pool = match split {
-                Split::Validation if !val.is_empty() => val,
-                _ => train,
+            let pool = if hold.values && !val.is_empty() {
+                val
+            } else {
+                train
             };
             // Distinct values for slots sharing a vocabulary (from/to units).
             let fresh: Vec<&Value> = pool.iter().filter(|v| !used.contains(v)).collect();

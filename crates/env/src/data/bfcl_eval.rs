@@ -1,0 +1,756 @@
+//! Evaluating a model on the Berkeley Function-Calling Leaderboard with the
+//! official semantics: the logic of `toolgym eval bfcl`, free of any
+//! model.
+//!
+//! 1. [`load_cases`]: the test cases of a BFCL data folder (the `data`
+//!    folder of the `bfcl-eval` package: `BFCL_v4_<category>.json` plus
+//!    `possible_answer/BFCL_v4_<category>.json`), each with the checker's
+//!    view of it ([`BfclExpected`]).
+//! 2. Completions: [`read_completions`] reads `{"id", "completion"}` JSON
+//!    Lines (from vLLM or any other system); [`prompt`] renders a case with
+//!    a [`ChatTemplate`] (the Tool-N1 prompt) for a local model.
+//! 3. [`Judge::judge`]: decode the completion and run the official AST
+//!    checker ([`toolgym_reward::bfcl`]), giving a [`CaseVerdict`] —
+//!    `{"id", "category", "valid", "error_type", "error", "model_output"}`
+//!    as the official score files have them.
+//! 4. [`summarize`]: per-category counts, the official leaderboard
+//!    aggregates ([`leaderboard`]) and the Python-only view
+//!    ([`python_only`], not official); [`EvalReport`] prints them as a
+//!    table.
+//!
+//! ```
+//! use toolgym_env::data::bfcl_eval::{read_completions, summarize, Judge};
+//! use toolgym_reward::bfcl::{BfclExpected, Category};
+//! let case = BfclExpected::new("irrelevance_0", Category::Irrelevance, &serde_json::Value::Null, None).unwrap();
+//! let done = read_completions(&b"{\"id\": \"irrelevance_0\", \"completion\": \"<think>No tool fits.</think>\"}\n"[..]).unwrap();
+//! let v = Judge::official().judge(&case, done.get("irrelevance_0"));
+//! assert!(v.valid);
+//! let report = summarize(&[v]);
+//! assert_eq!(report.counts[&Category::Irrelevance].valid, 1);
+//! ```
+
+use super::bfcl::{category_of, load_file, BfclCase, BfclError};
+use crate::template::ChatTemplate;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+use toolgym_reward::bfcl::{
+    check, decode, leaderboard, python_only, BfclExpected, Category, CategoryScore, CheckOptions,
+    Decoder, Leaderboard, Metric, PythonOnly,
+};
+
+/// The categories evaluated by default (those present in the folder): the
+/// single-turn Python AST categories and the two irrelevance ones.
+pub const DEFAULT_CATEGORIES: [Category; 10] = [
+    Category::SimplePython,
+    Category::Multiple,
+    Category::Parallel,
+    Category::ParallelMultiple,
+    Category::LiveSimple,
+    Category::LiveMultiple,
+    Category::LiveParallel,
+    Category::LiveParallelMultiple,
+    Category::Irrelevance,
+    Category::LiveIrrelevance,
+];
+
+/// The `error_type` of a case that has no completion.
+pub const NO_COMPLETION: &str = "toolgym:no_completion";
+
+/// Why an evaluation cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A BFCL file could not be read.
+    #[error(transparent)]
+    Data(#[from] BfclError),
+    /// A folder or file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A category name is not one of the supported ones.
+    #[error("unknown BFCL category {name:?}; supported: {known}")]
+    UnknownCategory {
+        /// The name given.
+        name: String,
+        /// The supported names, comma-separated.
+        known: String,
+    },
+    /// A category asked for has no file in the folder.
+    #[error("{dir}: no BFCL_v<N>_{category}.json for the requested category {category}")]
+    MissingCategory {
+        /// The data folder.
+        dir: PathBuf,
+        /// The category.
+        category: Category,
+    },
+    /// None of the default categories has a file in the folder.
+    #[error(
+        "{0}: no BFCL_v<N>_<category>.json file of a supported category (is this bfcl_eval/data?)"
+    )]
+    NoData(PathBuf),
+    /// A case cannot be judged (e.g. its possible answer is missing).
+    #[error("{path}: case {id}: {message}")]
+    Case {
+        /// The file at fault.
+        path: PathBuf,
+        /// The case id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses category names (`simple_python`, `live_multiple`, …; `all` for
+/// [`DEFAULT_CATEGORIES`]), keeping their order and dropping repeats.
+///
+/// ```
+/// use toolgym_env::data::bfcl_eval::parse_categories;
+/// use toolgym_reward::bfcl::Category;
+/// assert_eq!(parse_categories(&["multiple", "irrelevance"]).unwrap(), [Category::Multiple, Category::Irrelevance]);
+/// assert!(parse_categories(&["simple_java"]).is_err());
+/// ```
+pub fn parse_categories<S: AsRef<str>>(names: &[S]) -> Result<Vec<Category>, EvalError> {
+    let mut out: Vec<Category> = Vec::new();
+    for name in names {
+        let name = name.as_ref().trim();
+        let found = if name == "all" {
+            DEFAULT_CATEGORIES.to_vec()
+        } else {
+            vec![
+                Category::from_name(name).ok_or_else(|| EvalError::UnknownCategory {
+                    name: name.to_string(),
+                    known: Category::ALL.map(Category::as_str).join(", "),
+                })?,
+            ]
+        };
+        for c in found {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The file of `category` in `dir`: `BFCL_v<N>_<category>.json` with the
+/// highest `N`.
+pub fn category_file(dir: &Path, category: Category) -> Result<Option<PathBuf>, EvalError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| EvalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_file() || category_of(&path).as_deref() != Some(category.as_str()) {
+            continue;
+        }
+        let version = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("BFCL_v"))
+            .and_then(|n| n.split('_').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        if best.as_ref().is_none_or(|(v, _)| version > *v) {
+            best = Some((version, path));
+        }
+    }
+    Ok(best.map(|(_, p)| p))
+}
+
+/// One test case ready to judge: the raw case (for prompts) and the
+/// checker's view of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalCase {
+    /// The case as loaded (question, functions, raw entry).
+    pub case: BfclCase,
+    /// Category, function docs and possible answer for the checker.
+    pub expected: BfclExpected,
+}
+
+impl EvalCase {
+    /// The case id.
+    pub fn id(&self) -> &str {
+        &self.case.id
+    }
+
+    /// The category.
+    pub fn category(&self) -> Category {
+        self.expected.category
+    }
+}
+
+/// Loads the cases of `categories` from a BFCL data folder (none given:
+/// every category of [`DEFAULT_CATEGORIES`] that has a file), at most
+/// `limit` per category (the first ones, in file order).
+///
+/// A requested category without a file, an unreadable file, an AST case
+/// without a possible answer, or one the checker cannot read is an error
+/// naming the file and the case: the numbers would not be comparable
+/// otherwise.
+pub fn load_cases(
+    dir: &Path,
+    categories: &[Category],
+    limit: Option<usize>,
+) -> Result<Vec<EvalCase>, EvalError> {
+    let explicit = !categories.is_empty();
+    let wanted: &[Category] = if explicit {
+        categories
+    } else {
+        &DEFAULT_CATEGORIES
+    };
+    let mut out = Vec::new();
+    let mut found = 0;
+    for &category in wanted {
+        let Some(path) = category_file(dir, category)? else {
+            if explicit {
+                return Err(EvalError::MissingCategory {
+                    dir: dir.to_path_buf(),
+                    category,
+                });
+            }
+            continue;
+        };
+        found += 1;
+        let answers = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("possible_answer")
+            .join(path.file_name().unwrap_or_default());
+        let mut cases = load_file(&path)?;
+        cases.truncate(limit.unwrap_or(usize::MAX));
+        for case in cases {
+            let case_err = |path: &Path, message: String| EvalError::Case {
+                path: path.to_path_buf(),
+                id: case.id.clone(),
+                message,
+            };
+            if category.has_answers() && case.possible_answer.is_none() {
+                return Err(case_err(
+                    &answers,
+                    "no possible answer with this id (the AST categories need one)".into(),
+                ));
+            }
+            let expected = BfclExpected::new(
+                &case.id,
+                category,
+                &case.functions,
+                case.possible_answer.as_ref(),
+            )
+            .map_err(|e| case_err(&path, e.what))?;
+            out.push(EvalCase { case, expected });
+        }
+    }
+    if found == 0 {
+        return Err(EvalError::NoData(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
+/// The prompt of a case: its first question turn and functions as a task
+/// ([`BfclCase::to_task`]) rendered by `template`.
+pub fn prompt(case: &BfclCase, template: &dyn ChatTemplate) -> Result<String, BfclError> {
+    Ok(template.prompt(&case.to_task()?))
+}
+
+/// A line of a completions file that was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The completions of a `{"id", "completion"}` JSON Lines file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Completions {
+    /// Completion by case id (a repeated id: the last line wins).
+    pub by_id: HashMap<String, String>,
+    /// The line of each id.
+    pub line_of: HashMap<String, usize>,
+    /// Lines that were skipped, with why.
+    pub bad_lines: Vec<BadLine>,
+    /// Ids given more than once (each listed once, in order of repeat).
+    pub repeated_ids: Vec<String>,
+    /// Blank lines skipped.
+    pub blank_lines: usize,
+}
+
+impl Completions {
+    /// The completion of `id`.
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.by_id.get(id).map(String::as_str)
+    }
+
+    /// Ids that are not among `cases`, sorted by line.
+    pub fn unknown_ids(&self, cases: &[EvalCase]) -> Vec<(usize, String)> {
+        let known: std::collections::HashSet<&str> = cases.iter().map(EvalCase::id).collect();
+        let mut out: Vec<(usize, String)> = self
+            .by_id
+            .keys()
+            .filter(|id| !known.contains(id.as_str()))
+            .map(|id| (self.line_of.get(id).copied().unwrap_or(0), id.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Reads `{"id": string, "completion": string}` lines (other fields are
+/// ignored). A line that is not such an object is recorded in
+/// [`Completions::bad_lines`] with its number and skipped; only an I/O
+/// error fails.
+pub fn read_completions(mut input: impl BufRead) -> io::Result<Completions> {
+    let mut out = Completions::default();
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line += 1;
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim(),
+            Err(e) => {
+                out.bad_lines.push(BadLine {
+                    line,
+                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                });
+                continue;
+            }
+        };
+        if text.is_empty() {
+            out.blank_lines += 1;
+            continue;
+        }
+        match completion_line(text) {
+            Ok((id, completion)) => {
+                if out.by_id.insert(id.clone(), completion).is_some()
+                    && !out.repeated_ids.contains(&id)
+                {
+                    out.repeated_ids.push(id.clone());
+                }
+                out.line_of.insert(id, line);
+            }
+            Err(message) => out.bad_lines.push(BadLine { line, message }),
+        }
+    }
+    Ok(out)
+}
+
+fn completion_line(text: &str) -> Result<(String, String), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut obj) = v else {
+        return Err("not a JSON object".into());
+    };
+    let id = match obj.remove("id") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err("\"id\" is not a string".into()),
+        None => return Err("no \"id\"".into()),
+    };
+    match obj.remove("completion") {
+        Some(Value::String(s)) => Ok((id, s)),
+        Some(_) => Err(format!("{id}: \"completion\" is not a string")),
+        None => Err(format!("{id}: no \"completion\"")),
+    }
+}
+
+/// Reads a completions file ([`read_completions`]).
+pub fn read_completions_file(path: &Path) -> Result<Completions, EvalError> {
+    let io_err = |source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    read_completions(io::BufReader::new(file)).map_err(io_err)
+}
+
+/// The verdict on one case, as a line of the verdicts file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CaseVerdict {
+    /// The case id.
+    pub id: String,
+    /// The category.
+    #[serde(serialize_with = "category_name")]
+    pub category: Category,
+    /// Whether the case counts as correct.
+    pub valid: bool,
+    /// The official error type (`None` when valid; [`NO_COMPLETION`] when
+    /// there was no completion).
+    pub error_type: Option<String>,
+    /// The official error messages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    /// What the decoder made of the completion (BFCL's
+    /// `model_result_decoded`, as a Python repr); absent when decoding
+    /// failed or there was no completion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_output: Option<String>,
+}
+
+fn category_name<S: serde::Serializer>(c: &Category, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(c.as_str())
+}
+
+/// How completions are judged: checker options and decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judge {
+    /// The checker ([`CheckOptions::official`] for leaderboard numbers).
+    pub options: CheckOptions,
+    /// How completions become calls ([`Decoder::ToolN1`] for Tool-N1
+    /// models).
+    pub decoder: Decoder,
+}
+
+impl Judge {
+    /// The official checker on Tool-N1 `<tool_call>` output (`bfcl-ast`).
+    pub fn official() -> Self {
+        Self {
+            options: CheckOptions::official(),
+            decoder: Decoder::ToolN1,
+        }
+    }
+
+    /// The checker with its quirks fixed (`bfcl-ast-strict`).
+    pub fn strict() -> Self {
+        Self {
+            options: CheckOptions::strict(),
+            ..Self::official()
+        }
+    }
+
+    /// By rule name: `bfcl-ast` / `bfcl-ast-strict` (Tool-N1 output),
+    /// `bfcl-ast-python` / `bfcl-ast-python-strict` (Python call syntax
+    /// after `</think>`).
+    pub fn by_rule(name: &str) -> Option<Self> {
+        let python = Decoder::PythonAfterThink;
+        Some(match name {
+            "bfcl-ast" => Self::official(),
+            "bfcl-ast-strict" => Self::strict(),
+            "bfcl-ast-python" => Self {
+                decoder: python,
+                ..Self::official()
+            },
+            "bfcl-ast-python-strict" => Self {
+                decoder: python,
+                ..Self::strict()
+            },
+            _ => return None,
+        })
+    }
+
+    /// Judges one completion (`None`: the case has none, which counts as
+    /// invalid with error type [`NO_COMPLETION`]).
+    pub fn judge(&self, case: &BfclExpected, completion: Option<&str>) -> CaseVerdict {
+        let Some(text) = completion else {
+            return CaseVerdict {
+                id: case.id.clone(),
+                category: case.category,
+                valid: false,
+                error_type: Some(NO_COMPLETION.into()),
+                error: vec!["no completion for this case".into()],
+                model_output: None,
+            };
+        };
+        let decoded = decode(text, self.decoder);
+        let out = check(case, decoded.as_ref(), &self.options);
+        CaseVerdict {
+            id: case.id.clone(),
+            category: case.category,
+            valid: out.valid,
+            error_type: out.error_type.map(|t| t.as_str().to_string()),
+            error: out.error,
+            model_output: decoded.ok().map(|d| d.repr()),
+        }
+    }
+
+    /// Judges every case (in parallel on rayon's pool), in order, with
+    /// `completion(index, case)`.
+    pub fn judge_all<'c>(
+        &self,
+        cases: &[EvalCase],
+        completion: impl Fn(usize, &EvalCase) -> Option<&'c str> + Sync,
+    ) -> Vec<CaseVerdict> {
+        use rayon::prelude::*;
+        cases
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| self.judge(&c.expected, completion(i, c)))
+            .collect()
+    }
+}
+
+/// Cases and valid ones in a category.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CategoryCount {
+    /// Cases judged.
+    pub cases: usize,
+    /// Cases judged valid.
+    pub valid: usize,
+    /// Cases that had no completion (counted as invalid).
+    pub no_completion: usize,
+}
+
+impl CategoryCount {
+    /// valid / cases (0 when empty).
+    pub fn accuracy(&self) -> f64 {
+        CategoryScore::from_counts(self.valid, self.cases).accuracy
+    }
+}
+
+/// The aggregate of an evaluation: per-category counts, the official
+/// leaderboard, and the (non-official) Python-only view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalReport {
+    /// Counts per category (only the categories judged).
+    pub counts: BTreeMap<Category, CategoryCount>,
+    /// The official aggregates ([`leaderboard`]).
+    pub leaderboard: Leaderboard,
+    /// The Python-only view ([`python_only`]): not the official formula.
+    pub python_only: PythonOnly,
+}
+
+/// Aggregates verdicts: counts per category, then the official formulas
+/// over the category accuracies.
+pub fn summarize(verdicts: &[CaseVerdict]) -> EvalReport {
+    let mut counts: BTreeMap<Category, CategoryCount> = BTreeMap::new();
+    for v in verdicts {
+        let c = counts.entry(v.category).or_default();
+        c.cases += 1;
+        c.valid += usize::from(v.valid);
+        c.no_completion += usize::from(v.error_type.as_deref() == Some(NO_COMPLETION));
+    }
+    let scores = scores(&counts);
+    EvalReport {
+        leaderboard: leaderboard(&scores),
+        python_only: python_only(&scores),
+        counts,
+    }
+}
+
+fn scores(counts: &BTreeMap<Category, CategoryCount>) -> BTreeMap<String, CategoryScore> {
+    counts
+        .iter()
+        .map(|(c, n)| {
+            (
+                c.as_str().to_string(),
+                CategoryScore::from_counts(n.valid, n.cases),
+            )
+        })
+        .collect()
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.2}%", v * 100.0)
+}
+
+fn metric_json(m: &Metric) -> Value {
+    json!({"value": m.value, "display": m.display, "total_count": m.total_count})
+}
+
+impl EvalReport {
+    /// The category scores the leaderboard was computed from, keyed by the
+    /// official names.
+    pub fn scores(&self) -> BTreeMap<String, CategoryScore> {
+        scores(&self.counts)
+    }
+
+    /// Cases without a completion, over all categories.
+    pub fn no_completion(&self) -> usize {
+        self.counts.values().map(|c| c.no_completion).sum()
+    }
+
+    /// The Python-only view as `(label, metric)` rows.
+    pub fn python_only_columns(&self) -> [(&'static str, Metric); 4] {
+        let p = &self.python_only;
+        [
+            ("Non-Live AST (simple = Python only)", p.non_live),
+            ("Live AST", p.live),
+            ("Irrelevance", p.irrelevance),
+            ("Summary (mean of the three)", p.summary),
+        ]
+    }
+
+    /// Everything as JSON: `{"categories": {name: {cases, valid,
+    /// no_completion, accuracy}}, "non_live" | "live" | "overall" |
+    /// "python_only": {column: {value, display, total_count}}}`
+    /// (`display` null = `N/A`).
+    pub fn to_json(&self) -> Value {
+        let cols = |rows: &[(&str, Metric)]| -> Value {
+            Value::Object(
+                rows.iter()
+                    .map(|(n, m)| (n.to_string(), metric_json(m)))
+                    .collect(),
+            )
+        };
+        let categories: serde_json::Map<String, Value> = self
+            .counts
+            .iter()
+            .map(|(c, n)| {
+                (
+                    c.as_str().to_string(),
+                    json!({"cases": n.cases, "valid": n.valid, "no_completion": n.no_completion, "accuracy": n.accuracy()}),
+                )
+            })
+            .collect();
+        json!({
+            "categories": categories,
+            "non_live": cols(&self.leaderboard.non_live_columns()),
+            "live": cols(&self.leaderboard.live_columns()),
+            "overall": cols(&self.leaderboard.overall_columns()),
+            "python_only": cols(&self.python_only_columns()),
+        })
+    }
+}
+
+impl fmt::Display for EvalReport {
+    /// The table printed by `toolgym eval bfcl`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<24} {:>6} {:>6} {:>9}",
+            "category", "cases", "valid", "accuracy"
+        );
+        let (mut cases, mut valid) = (0, 0);
+        for (c, n) in &self.counts {
+            cases += n.cases;
+            valid += n.valid;
+            let _ = writeln!(
+                s,
+                "{:<24} {:>6} {:>6} {:>9}",
+                c.as_str(),
+                n.cases,
+                n.valid,
+                pct(n.accuracy())
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:<24} {:>6} {:>6} {:>9}",
+            "all (micro)",
+            cases,
+            valid,
+            pct(CategoryScore::from_counts(valid, cases).accuracy)
+        );
+        let section = |s: &mut String, title: &str, rows: &[(&str, Metric)]| {
+            let _ = writeln!(s, "\n{title}");
+            for (name, m) in rows {
+                let _ = writeln!(s, "  {name:<38} {:>9}", m.formatted());
+            }
+        };
+        let lb = &self.leaderboard;
+        let _ = writeln!(
+            s,
+            "\nOfficial leaderboard formulas (bfcl-eval 2026.3.23): a category not judged counts as 0 and is shown N/A"
+        );
+        section(&mut s, "Non-Live", &lb.non_live_columns());
+        section(&mut s, "Live", &lb.live_columns());
+        section(&mut s, "Overall", &lb.overall_columns());
+        section(
+            &mut s,
+            "Python-only view (NOT the official formula; see docs/bfcl.md)",
+            &self.python_only_columns(),
+        );
+        f.write_str(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../reward/tests/fixtures/bfcl");
+
+    #[test]
+    fn completions_report_bad_repeated_and_unknown_lines() {
+        let input = b"{\"id\": \"a\", \"completion\": \"1\"}\n\n[1]\n{\"id\": \"a\", \"completion\": \"2\"}\n\
+                     {\"id\": \"b\", \"completion\": 3}\n\xff\n{\"id\": \"simple_python_16\", \"completion\": \"\"}\n";
+        let c = read_completions(&input[..]).unwrap();
+        assert_eq!(c.get("a"), Some("2"));
+        assert_eq!(c.repeated_ids, ["a"]);
+        assert_eq!(c.blank_lines, 1);
+        let bad: Vec<String> = c.bad_lines.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            bad,
+            [
+                "line 3: not a JSON object",
+                "line 5: b: \"completion\" is not a string",
+                "line 6: invalid UTF-8 at byte 0",
+            ]
+        );
+        let cases = load_cases(Path::new(DATA), &[Category::SimplePython], Some(1)).unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].id(), "simple_python_16");
+        assert_eq!(c.unknown_ids(&cases), [(4, "a".to_string())]);
+    }
+
+    #[test]
+    fn loads_every_default_category_and_judges() {
+        let cases = load_cases(Path::new(DATA), &[], None).unwrap();
+        assert_eq!(cases.len(), 280);
+        let verdicts = Judge::official().judge_all(&cases, |_, c| {
+            // Right for the irrelevance categories, wrong elsewhere.
+            Some(if c.expected.category.has_answers() {
+                "<tool_call>[]</tool_call>"
+            } else {
+                "no call"
+            })
+        });
+        let report = summarize(&verdicts);
+        assert_eq!(report.counts.len(), 10);
+        assert_eq!(report.counts[&Category::LiveIrrelevance].valid, 30);
+        assert_eq!(report.counts[&Category::Multiple].valid, 0);
+        assert_eq!(report.leaderboard.total_irrelevance.value, 1.0);
+        assert_eq!(report.leaderboard.overall.value, 0.1);
+        assert_eq!(report.no_completion(), 0);
+        let table = report.to_string();
+        let line = format!("  {:<38} {:>9}\n", "Irrelevance Detection", "100.00%");
+        assert_eq!(table.matches(&line).count(), 3, "{table}");
+        assert_eq!(
+            report.to_json()["categories"]["irrelevance"]["accuracy"],
+            1.0
+        );
+        let tmpl = crate::ChatMlTemplate::tool_n1();
+        let p = prompt(&cases[0].case, &tmpl).unwrap();
+        assert!(p.starts_with("<|im_start|>system\n") && p.ends_with("<|im_start|>assistant\n"));
+        assert!(p.contains("calculus.derivative"), "{p}");
+    }
+
+    #[test]
+    fn categories_and_rules_by_name() {
+        assert_eq!(parse_categories(&["all"]).unwrap().len(), 10);
+        assert_eq!(
+            parse_categories(&["irrelevance", " live_relevance", "irrelevance"]).unwrap(),
+            [Category::Irrelevance, Category::LiveRelevance]
+        );
+        let e = parse_categories(&["multi_turn_base"]).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("unknown BFCL category \"multi_turn_base\""));
+        assert_eq!(Judge::by_rule("bfcl-ast"), Some(Judge::official()));
+        assert_eq!(
+            Judge::by_rule("bfcl-ast-python-strict").map(|j| (j.options, j.decoder)),
+            Some((CheckOptions::strict(), Decoder::PythonAfterThink))
+        );
+        assert!(Judge::by_rule("binary").is_none());
+        let e = load_cases(Path::new(DATA), &[Category::LiveRelevance], None).unwrap_err();
+        assert!(matches!(e, EvalError::MissingCategory { .. }), "{e}");
+    }
+}

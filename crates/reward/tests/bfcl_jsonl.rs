@@ -1,0 +1,294 @@
+//! `score --rule bfcl-*` through the library: [`jsonl::score_jsonl_with`]
+//! with [`jsonl::bfcl_truth`] on records built from the official fixtures
+//! (every decoded model output of `verdicts.jsonl` written as a Tool-N1
+//! completion, argument order kept, with the case's functions and possible
+//! answer), plus bad records.
+
+#[path = "bfcl_common.rs"]
+mod bfcl_common;
+
+use bfcl_common::{lines, DIR};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use toolgym_reward::bfcl::{BfclAstRule, Category};
+use toolgym_reward::jsonl::{
+    bfcl_truth, call_truth, score_jsonl_with, JsonlOptions, Record, RecordError,
+};
+use toolgym_reward::pycall::PyVal;
+use toolgym_reward::{rule_by_name, Reason};
+
+/// `(functions, possible answer)` of every case, by id.
+fn case_parts() -> HashMap<String, (Value, Option<Value>)> {
+    let mut out = HashMap::new();
+    for cat in bfcl_common::CATEGORIES {
+        let answers: HashMap<String, Value> =
+            std::fs::read_to_string(format!("{DIR}/possible_answer/BFCL_v4_{cat}.json"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let v: Value = serde_json::from_str(l).unwrap();
+                    (
+                        v["id"].as_str().unwrap().to_string(),
+                        v["ground_truth"].clone(),
+                    )
+                })
+                .collect();
+        for l in lines(&format!("BFCL_v4_{cat}.json")) {
+            let e: Value = serde_json::from_str(&l).unwrap();
+            let id = e["id"].as_str().unwrap().to_string();
+            let answer = answers.get(&id).cloned();
+            out.insert(id, (e["function"].clone(), answer));
+        }
+    }
+    out
+}
+
+/// JSON text of a value, dict keys in their order.
+fn json_text(v: &PyVal) -> String {
+    match v {
+        PyVal::None => "null".into(),
+        PyVal::Bool(b) => b.to_string(),
+        PyVal::Int(i) => i.to_string(),
+        PyVal::Float(f) => serde_json::to_string(f).unwrap(),
+        PyVal::Str(s) => serde_json::to_string(s).unwrap(),
+        PyVal::List(items) | PyVal::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(json_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        PyVal::Dict(entries) => {
+            let items: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", json_text(k), json_text(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => panic!("not JSON: {other:?}"),
+    }
+}
+
+/// A Tool-N1 completion of a `model_output` (read with key order kept),
+/// when it is expressible.
+fn completion(model_output: &PyVal) -> Option<String> {
+    let PyVal::List(items) = model_output else {
+        return None;
+    };
+    let mut calls = Vec::new();
+    for c in items {
+        let PyVal::Dict(entries) = c else { return None };
+        let [(PyVal::Str(name), args @ PyVal::Dict(_))] = entries.as_slice() else {
+            return None;
+        };
+        calls.push(format!(
+            "{{\"name\": {}, \"arguments\": {}}}",
+            serde_json::to_string(name).unwrap(),
+            json_text(args)
+        ));
+    }
+    Some(format!(
+        "<think>x</think><tool_call>[{}]</tool_call>",
+        calls.join(", ")
+    ))
+}
+
+#[test]
+fn bfcl_records_score_with_the_official_verdicts() {
+    let parts = case_parts();
+    let mut input = String::new();
+    let mut want: Vec<(bool, Option<String>)> = Vec::new();
+    for (n, l) in bfcl_common::verdict_lines().iter().enumerate() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        if v["underscore_to_dot"] != json!(false) {
+            continue;
+        }
+        let ordered = bfcl_common::ordered_json(l);
+        let Some(text) = ordered.dict_get("model_output").and_then(completion) else {
+            continue;
+        };
+        let id = v["id"].as_str().unwrap();
+        let (functions, answer) = &parts[id];
+        // Alternate the accepted spellings: category given or from the id,
+        // `functions` or BFCL's `function`, `possible_answer` or
+        // `ground_truth`.
+        let mut rec = Map::new();
+        rec.insert("id".into(), json!(id));
+        rec.insert("completion".into(), json!(text));
+        if n % 2 == 0 {
+            rec.insert("category".into(), v["category"].clone());
+        }
+        let (f_key, a_key) = if n % 3 == 0 {
+            ("function", "ground_truth")
+        } else {
+            ("functions", "possible_answer")
+        };
+        rec.insert(f_key.into(), functions.clone());
+        if let Some(a) = answer {
+            rec.insert(a_key.into(), a.clone());
+        }
+        input.push_str(&Value::Object(rec).to_string());
+        input.push('\n');
+        want.push((
+            v["valid"].as_bool().unwrap(),
+            v["error_type"].as_str().map(String::from),
+        ));
+    }
+    assert!(want.len() > 2000, "{}", want.len());
+    let mut out = Vec::new();
+    let rule = BfclAstRule::official();
+    let report = score_jsonl_with(
+        &rule,
+        bfcl_truth,
+        input.as_bytes(),
+        &mut out,
+        JsonlOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.summary.count, want.len());
+    assert_eq!(report.input_errors, 0);
+    let scored: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, (s, (valid, error_type))) in scored.iter().zip(&want).enumerate() {
+        assert_eq!(s["line"], json!(i + 1));
+        assert_eq!(s["reward"] == json!(1.0), *valid, "{s}");
+        if let Some(t) = error_type {
+            let detail = s["detail"].as_str().unwrap();
+            assert!(detail.starts_with(&format!("{t}:")), "{t} vs {detail}");
+        }
+    }
+    let valid = want.iter().filter(|w| w.0).count();
+    assert_eq!(report.summary.accuracy, valid as f64 / want.len() as f64);
+}
+
+#[test]
+fn bad_bfcl_records_are_input_errors_and_the_run_goes_on() {
+    let doc = json!([{"name": "f", "parameters": {"type": "dict",
+        "properties": {"x": {"type": "integer"}}, "required": ["x"]}}]);
+    let ok = "<tool_call>[{\"name\": \"f\", \"arguments\": {\"x\": 1}}]</tool_call>";
+    let input = [
+        json!({"id": "simple_python_1", "completion": ok, "functions": doc, "possible_answer": [{"f": {"x": [1]}}]}),
+        json!({"id": "simple_python_2", "completion": ok, "functions": doc}),
+        json!({"id": "simple_python_3", "completion": ok, "possible_answer": [{"f": {"x": [1]}}]}),
+        json!({"id": "x", "completion": ok, "category": "simple_java", "functions": doc, "possible_answer": []}),
+        json!({"id": 5, "completion": ok, "functions": doc, "possible_answer": [{"f": {"x": [1]}}]}),
+        json!({"id": 6, "completion": ok, "category": 3}),
+        json!({"id": "multiple_7", "completion": ok, "functions": doc, "possible_answer": [{"g": {"x": [1]}}]}),
+        json!({"id": "live_irrelevance_8", "completion": "no call"}),
+        json!({"id": "simple_python_9", "functions": doc, "possible_answer": [{"f": {"x": [1]}}]}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .chain(["{not json".to_string(), "   ".to_string(), "[1]".to_string()])
+    .collect::<Vec<_>>()
+    .join("\n");
+    let mut out = Vec::new();
+    let report = score_jsonl_with(
+        &BfclAstRule::strict(),
+        bfcl_truth,
+        input.as_bytes(),
+        &mut out,
+        JsonlOptions {
+            chunk_lines: 2,
+            parallel: false,
+        },
+    )
+    .unwrap();
+    let scored: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reasons: Vec<&str> = scored
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "ok",
+            "input_error",
+            "input_error",
+            "input_error",
+            "input_error",
+            "input_error",
+            "input_error",
+            "ok",
+            "input_error",
+            "input_error",
+            "input_error"
+        ]
+    );
+    let detail = |i: usize| scored[i]["detail"].as_str().unwrap().to_string();
+    assert_eq!(detail(1), "missing field \"possible_answer\"");
+    assert_eq!(detail(2), "missing field \"functions\"");
+    assert!(detail(3).contains("unknown BFCL category \"simple_java\""));
+    assert!(
+        detail(4).contains("the id 5 does not name a BFCL category"),
+        "{}",
+        detail(4)
+    );
+    assert_eq!(detail(5), "field \"category\" must be a string");
+    assert!(
+        detail(6).contains("function \"g\" has no doc"),
+        "{}",
+        detail(6)
+    );
+    assert_eq!(detail(8), "missing field \"completion\"");
+    assert!(detail(9).starts_with("not JSON"));
+    assert_eq!(
+        scored[10]["line"], 12,
+        "blank line 11 skipped, numbering kept"
+    );
+    assert_eq!(scored[4]["id"], 5);
+    assert_eq!(
+        (
+            report.summary.count,
+            report.input_errors,
+            report.blank_lines
+        ),
+        (11, 9, 1)
+    );
+}
+
+#[test]
+fn record_parsing_is_generic_over_the_truth() {
+    let line = br#"{"id": "a", "completion": "c", "ground_truth": [], "extra": 1}"#;
+    let r = Record::parse_with(line, call_truth).unwrap();
+    assert_eq!(
+        (r.id, r.completion.as_str(), r.truth.len()),
+        (json!("a"), "c", 0)
+    );
+    assert_eq!(r.extra["extra"], 1);
+    let r = Record::parse_with(line, |id, rec| {
+        rec.remove("extra")
+            .and_then(|v| v.as_u64())
+            .map(|n| format!("{id}:{n}"))
+            .ok_or(RecordError::MissingField("extra"))
+    })
+    .unwrap();
+    assert_eq!(r.truth, "\"a\":1");
+    let (id, e) = Record::parse_with(br#"{"id": 3, "completion": "c"}"#, call_truth).unwrap_err();
+    assert_eq!(
+        (id, e),
+        (json!(3), RecordError::MissingField("ground_truth"))
+    );
+    // The call-list rules go through the same loop.
+    let mut out = Vec::new();
+    let rule = rule_by_name("binary").unwrap();
+    let r = score_jsonl_with(
+        &*rule,
+        call_truth,
+        &b"{\"completion\": \"<think>x</think><tool_call>[]</tool_call>\", \"ground_truth\": []}\n"
+            [..],
+        &mut out,
+        JsonlOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.summary.reasons.get(&Reason::Ok), Some(&1));
+    assert_eq!(
+        Category::from_id("live_multiple_3-1-0"),
+        Some(Category::LiveMultiple)
+    );
+}

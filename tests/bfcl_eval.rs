@@ -1,0 +1,675 @@
+//! `toolgym eval bfcl` and `toolgym score --rule bfcl-*` end to end, on the
+//! official BFCL excerpt of the reward crate's fixtures
+//! (`crates/reward/tests/fixtures/bfcl/`): completions are built from model
+//! outputs whose official verdicts are known (`verdicts.jsonl`, produced by
+//! bfcl-eval's own checker), so every per-case verdict and every aggregate
+//! is checked against independent numbers.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use toolgym_reward::pycall::PyVal;
+use toolgym_reward::pyjson;
+
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/reward/tests/fixtures/bfcl"
+);
+
+const CATEGORIES: [&str; 10] = [
+    "simple_python",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "live_simple",
+    "live_multiple",
+    "live_parallel",
+    "live_parallel_multiple",
+    "irrelevance",
+    "live_irrelevance",
+];
+
+fn toolgym(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_toolgym"))
+        .args(args)
+        .output()
+        .expect("run toolgym")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Case ids per category, in file order.
+fn case_ids() -> BTreeMap<&'static str, Vec<String>> {
+    CATEGORIES
+        .iter()
+        .map(|c| {
+            let ids = json_lines(&Path::new(DATA).join(format!("BFCL_v4_{c}.json")))
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect();
+            (*c, ids)
+        })
+        .collect()
+}
+
+/// JSON text of a value, dict keys in their order.
+fn json_text(v: &PyVal) -> String {
+    match v {
+        PyVal::None => "null".into(),
+        PyVal::Bool(b) => b.to_string(),
+        PyVal::Int(i) => i.to_string(),
+        PyVal::Float(f) => serde_json::to_string(f).unwrap(),
+        PyVal::Str(s) => serde_json::to_string(s).unwrap(),
+        PyVal::List(items) | PyVal::Tuple(items) => {
+            let items: Vec<String> = items.iter().map(json_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        PyVal::Dict(entries) => {
+            let items: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", json_text(k), json_text(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => panic!("not JSON: {other:?}"),
+    }
+}
+
+/// A Tool-N1 completion making the calls of a BFCL `model_output`
+/// (`[{func: {param: value}}]`, argument order kept: it decides which
+/// error the checker reports first), or `None` when Tool-N1's format
+/// cannot express it (e.g. parameters that are not an object).
+fn tool_n1_completion(model_output: &PyVal) -> Option<String> {
+    let PyVal::List(items) = model_output else {
+        return None;
+    };
+    let mut calls = Vec::new();
+    for c in items {
+        let PyVal::Dict(entries) = c else { return None };
+        let [(PyVal::Str(name), args @ PyVal::Dict(_))] = entries.as_slice() else {
+            return None;
+        };
+        calls.push(format!(
+            "{{\"name\": {}, \"arguments\": {}}}",
+            serde_json::to_string(name).unwrap(),
+            json_text(args)
+        ));
+    }
+    Some(if calls.is_empty() {
+        "<think>No function fits the request.</think>".to_string()
+    } else {
+        format!(
+            "<think>I will call the functions.</think>\n<tool_call>\n[{}]\n</tool_call>",
+            calls.join(", ")
+        )
+    })
+}
+
+/// The test's pick per case: (completion, official valid, official
+/// error_type).
+type Pick = (String, bool, Option<String>);
+
+/// For each case, one model output of `verdicts.jsonl` with its official
+/// verdict (prompt-mode setting): a valid one for two cases out of three,
+/// an invalid one for the third (when the fixture has such outputs).
+fn picks() -> HashMap<String, Pick> {
+    let lines = std::fs::read_to_string(Path::new(DATA).join("verdicts.jsonl")).unwrap();
+    let mut by_id: HashMap<String, Vec<(Value, String)>> = HashMap::new();
+    for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let ordered = PyVal::from_pyjson(&pyjson::loads(line).unwrap());
+        let completion = ordered
+            .dict_get("model_output")
+            .and_then(tool_n1_completion);
+        if let (Some(c), false) = (completion, v["underscore_to_dot"] == json!(true)) {
+            by_id
+                .entry(v["id"].as_str().unwrap().to_string())
+                .or_default()
+                .push((v, c));
+        }
+    }
+    let mut out = HashMap::new();
+    for ids in case_ids().values() {
+        for (k, id) in ids.iter().enumerate() {
+            let Some(entries) = by_id.get(id) else {
+                continue;
+            };
+            let want_valid = k % 3 != 2;
+            let chosen = entries
+                .iter()
+                .find(|(e, _)| e["valid"] == json!(want_valid))
+                .or_else(|| entries.first());
+            if let Some((e, c)) = chosen {
+                out.insert(
+                    id.clone(),
+                    (
+                        c.clone(),
+                        e["valid"].as_bool().unwrap(),
+                        e["error_type"].as_str().map(String::from),
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    picks: HashMap<String, Pick>,
+    /// The case left without a completion.
+    missing: String,
+}
+
+impl Fixture {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Writes `completions.jsonl`: every picked case but one, plus an unknown
+/// id and three bad lines.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut picks = picks();
+    let missing = "simple_python_27".to_string();
+    assert!(picks.contains_key(&missing));
+    let mut lines = vec![
+        "this is not json".to_string(),
+        r#"{"id": "multiple_4"}"#.to_string(),
+    ];
+    let mut ids: Vec<&String> = picks.keys().filter(|id| **id != missing).collect();
+    ids.sort();
+    for id in ids {
+        lines.push(json!({"id": id, "completion": picks[id].0}).to_string());
+    }
+    lines.push(String::new());
+    lines.push(json!({"id": "simple_python_99999", "completion": "x"}).to_string());
+    lines.push(r#"{"id": 7, "completion": "x"}"#.to_string());
+    std::fs::write(dir.path().join("completions.jsonl"), lines.join("\n")).unwrap();
+    // The missing case counts as invalid.
+    if let Some(p) = picks.get_mut(&missing) {
+        p.1 = false;
+        p.2 = Some("toolgym:no_completion".into());
+    }
+    Fixture {
+        dir,
+        picks,
+        missing,
+    }
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+#[test]
+fn eval_bfcl_judges_completions_with_the_official_verdicts_and_aggregates() {
+    let fx = fixture();
+    let (out, summary) = (fx.path("verdicts.jsonl"), fx.path("summary.json"));
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        fx.path("completions.jsonl").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{stderr}");
+
+    // Bad lines are reported with their numbers, and skipped.
+    assert!(stderr.contains("skipped line 1: not JSON"), "{stderr}");
+    assert!(
+        stderr.contains("skipped line 2: multiple_4: no \"completion\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\"id\" is not a string"), "{stderr}");
+    assert!(stderr.contains("3 bad line(s) skipped"), "{stderr}");
+    assert!(stderr.contains("simple_python_99999 (line"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "1 case(s) have no completion and count as wrong: {}",
+            fx.missing
+        )),
+        "{stderr}"
+    );
+
+    // Every case judged, with the official verdict.
+    let verdicts = json_lines(&out);
+    let ids = case_ids();
+    assert_eq!(verdicts.len(), ids.values().map(Vec::len).sum::<usize>());
+    let mut checked = 0;
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let (mut n_valid, mut n_invalid) = (0, 0);
+    for v in &verdicts {
+        let id = v["id"].as_str().unwrap();
+        let cat = v["category"].as_str().unwrap();
+        let valid = v["valid"].as_bool().unwrap();
+        let e = counts.entry(cat.to_string()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(valid);
+        let Some((_, want_valid, want_type)) = fx.picks.get(id) else {
+            // No usable model output in the fixture: no completion.
+            assert_eq!(v["error_type"], "toolgym:no_completion", "{id}");
+            continue;
+        };
+        assert_eq!(valid, *want_valid, "{id}: {v}");
+        assert_eq!(v["error_type"].as_str(), want_type.as_deref(), "{id}: {v}");
+        if valid {
+            n_valid += 1;
+            assert!(v.get("error").is_none(), "{v}");
+        } else {
+            n_invalid += 1;
+            assert!(!v["error"].as_array().unwrap().is_empty(), "{v}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 270, "{checked}");
+    assert!(
+        n_valid > 150 && n_invalid > 60,
+        "{n_valid} valid, {n_invalid} invalid"
+    );
+    let first = &verdicts[0];
+    assert_eq!(first["category"], "simple_python");
+    assert!(
+        first["model_output"].as_str().unwrap().starts_with("[{'"),
+        "{first}"
+    );
+
+    // Aggregates, from the counts with the leaderboard's formulas.
+    let acc = |c: &str| {
+        let (n, ok) = counts[c];
+        ok as f64 / n as f64
+    };
+    let non_live = mean(&[
+        acc("simple_python") / 3.0,
+        acc("multiple"),
+        acc("parallel"),
+        acc("parallel_multiple"),
+    ]);
+    let live_cats = [
+        "live_simple",
+        "live_multiple",
+        "live_parallel",
+        "live_parallel_multiple",
+    ];
+    let live_n: usize = live_cats.iter().map(|c| counts[*c].0).sum();
+    let live_ok: usize = live_cats.iter().map(|c| counts[*c].1).sum();
+    let live = live_ok as f64 / live_n as f64;
+    let irrelevance = mean(&[acc("irrelevance"), acc("live_irrelevance")]);
+    let overall = 0.1 * (non_live + live + irrelevance);
+    let py_non_live = mean(&[
+        acc("simple_python"),
+        acc("multiple"),
+        acc("parallel"),
+        acc("parallel_multiple"),
+    ]);
+
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    for c in CATEGORIES {
+        assert_eq!(s["categories"][c]["cases"], json!(counts[c].0), "{c}");
+        assert_eq!(s["categories"][c]["valid"], json!(counts[c].1), "{c}");
+    }
+    assert_eq!(s["categories"]["simple_python"]["no_completion"], 1);
+    let value = |section: &str, col: &str| s[section][col]["value"].as_f64().unwrap();
+    assert!(close(value("non_live", "Non-Live Overall Acc"), non_live));
+    assert!(
+        s["non_live"]["AST Summary"]["display"].is_null(),
+        "Java/JS missing: N/A"
+    );
+    assert!(close(
+        value("non_live", "Python Simple AST"),
+        acc("simple_python")
+    ));
+    assert!(close(value("live", "Live Overall Acc"), live));
+    assert!(close(value("live", "AST Summary"), live));
+    assert!(close(
+        value("overall", "Irrelevance Detection"),
+        irrelevance
+    ));
+    assert!(close(value("overall", "Overall Acc"), overall));
+    assert!(close(
+        value("python_only", "Non-Live AST (simple = Python only)"),
+        py_non_live
+    ));
+    assert!(close(
+        value("python_only", "Summary (mean of the three)"),
+        mean(&[py_non_live, live, irrelevance])
+    ));
+
+    // The table.
+    let pct = |v: f64| format!("{:.2}%", v * 100.0);
+    let row = format!(
+        "{:<24} {:>6} {:>6} {:>9}",
+        "simple_python",
+        counts["simple_python"].0,
+        counts["simple_python"].1,
+        pct(acc("simple_python"))
+    );
+    assert!(stdout.contains(&row), "{row:?}\n{stdout}");
+    for (name, v) in [("Non-Live Overall Acc", non_live), ("Overall Acc", overall)] {
+        let line = format!("  {name:<38} {:>9}\n", pct(v));
+        assert!(stdout.contains(&line), "{line:?}\n{stdout}");
+    }
+    assert!(
+        stdout.contains("Python-only view (NOT the official formula"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn eval_bfcl_selects_categories_limits_and_skips_missing() {
+    let fx = fixture();
+    let out = fx.path("v.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        fx.path("completions.jsonl").to_str().unwrap(),
+        "--categories",
+        "simple_python,irrelevance",
+        "--limit",
+        "3",
+        "--skip-missing",
+        "--rule",
+        "bfcl-ast-strict",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let verdicts = json_lines(&out);
+    let ids: Vec<&str> = verdicts.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    // simple_python_27 (the 2nd case) has no completion and is skipped.
+    let cases = case_ids();
+    let mut want: Vec<&str> = cases["simple_python"][..3]
+        .iter()
+        .chain(&cases["irrelevance"][..3])
+        .map(String::as_str)
+        .filter(|id| *id != fx.missing)
+        .collect();
+    want.sort_by_key(|id| !id.starts_with("simple"));
+    assert_eq!(ids, want);
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("--limit 3: partial categories"), "{stdout}");
+    assert!(!stdout.contains("\nmultiple "), "{stdout}");
+}
+
+#[test]
+fn eval_bfcl_reports_bad_inputs_clearly() {
+    let fx = fixture();
+    let completions = fx.path("completions.jsonl");
+    let c = completions.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["eval", "bfcl", "--completions", c];
+        all.extend_from_slice(args);
+        let o = toolgym(&all);
+        assert!(!o.status.success(), "{args:?} should fail");
+        text(&o.stderr)
+    };
+    let e = run(&["--data-dir", DATA, "--categories", "simple_java"]);
+    assert!(
+        e.contains("unknown BFCL category \"simple_java\"") && e.contains("live_multiple"),
+        "{e}"
+    );
+    let e = run(&["--data-dir", DATA, "--rule", "binary"]);
+    assert!(e.contains("unknown rule \"binary\""), "{e}");
+    let e = run(&["--data-dir", DATA, "--decoder", "xml"]);
+    assert!(e.contains("unknown decoder"), "{e}");
+
+    // A data folder with one possible answer missing, and no live_simple.
+    let data = fx.path("data");
+    std::fs::create_dir_all(data.join("possible_answer")).unwrap();
+    let name = "BFCL_v4_simple_python.json";
+    std::fs::copy(Path::new(DATA).join(name), data.join(name)).unwrap();
+    let answers =
+        std::fs::read_to_string(Path::new(DATA).join("possible_answer").join(name)).unwrap();
+    let kept: Vec<&str> = answers
+        .lines()
+        .filter(|l| !l.contains("\"simple_python_50\""))
+        .collect();
+    std::fs::write(data.join("possible_answer").join(name), kept.join("\n")).unwrap();
+    let d = data.to_str().unwrap();
+    let e = run(&["--data-dir", d]);
+    assert!(
+        e.contains(
+            "possible_answer/BFCL_v4_simple_python.json: case simple_python_50: no possible answer"
+        ),
+        "{e}"
+    );
+    let e = run(&["--data-dir", d, "--categories", "live_simple"]);
+    assert!(e.contains("no BFCL_v<N>_live_simple.json"), "{e}");
+    let e = run(&["--data-dir", fx.path("nowhere").to_str().unwrap()]);
+    assert!(e.contains("nowhere"), "{e}");
+    // Neither --model nor --completions.
+    let o = toolgym(&["eval", "bfcl", "--data-dir", DATA]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn score_with_a_bfcl_rule_reads_bfcl_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry: Value = serde_json::from_str(
+        std::fs::read_to_string(Path::new(DATA).join("BFCL_v4_simple_python.json"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let answer: Value = serde_json::from_str(
+        std::fs::read_to_string(Path::new(DATA).join("possible_answer/BFCL_v4_simple_python.json"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = entry["id"].as_str().unwrap();
+    let fx = picks();
+    let (good, valid, _) = &fx[id];
+    assert!(valid, "the first case's pick is a right answer");
+    let record = |completion: &str| {
+        json!({"id": id, "completion": completion, "functions": entry["function"],
+               "possible_answer": answer["ground_truth"]})
+        .to_string()
+    };
+    let lines = [
+        record(good),
+        record("<think>hm</think>"),
+        json!({"id": "irrelevance_1", "completion": "<think>No tool fits.</think>"}).to_string(),
+        json!({"completion": "x", "category": "simple_java", "functions": [], "possible_answer": []}).to_string(),
+        json!({"id": id, "completion": "x", "functions": entry["function"]}).to_string(),
+        "{broken".to_string(),
+    ];
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let output = dir.path().join("out.jsonl");
+    let o = toolgym(&[
+        "score",
+        "--rule",
+        "bfcl-ast",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = json_lines(&output);
+    let rewards: Vec<f64> = out.iter().map(|v| v["reward"].as_f64().unwrap()).collect();
+    assert_eq!(rewards, [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+    let reasons: Vec<&str> = out.iter().map(|v| v["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "ok",
+            "missing_call",
+            "ok",
+            "input_error",
+            "input_error",
+            "input_error"
+        ]
+    );
+    assert!(out[1]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("simple_function_checker:wrong_count"));
+    assert!(out[3]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("unknown BFCL category \"simple_java\""));
+    assert_eq!(out[4]["detail"], "missing field \"possible_answer\"");
+    assert_eq!(out[5]["line"], 6);
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("scored 6 completions"), "{stderr}");
+    assert!(
+        stderr.contains("3 line(s) were not usable records"),
+        "{stderr}"
+    );
+
+    // The rule list names the BFCL rules; an unknown bfcl-* rule fails.
+    let o = toolgym(&["score", "--list-rules"]);
+    assert!(text(&o.stdout).contains("bfcl-ast-python-strict"));
+    let o = toolgym(&[
+        "score",
+        "--rule",
+        "bfcl-nope",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("bfcl-ast"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn eval_bfcl_generates_with_a_local_model() {
+    use toolgym_model::{
+        save_pretrained, train_bpe_tokenizer, ModelOptions, Qwen2Config, Qwen2ForCausalLM,
+        RandomInit,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tk = train_bpe_tokenizer(
+        &["<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n<|im_start|>assistant\n<think>weather</think><tool_call>[{\"name\": \"f\"}]</tool_call><|im_end|>"; 8],
+        400,
+        &[],
+    )
+    .unwrap();
+    let mut cfg = Qwen2Config::tiny_default(tk.vocab_size());
+    cfg.hidden_size = 32;
+    cfg.intermediate_size = 48;
+    cfg.num_hidden_layers = 1;
+    cfg.num_attention_heads = 4;
+    cfg.num_key_value_heads = 2;
+    cfg.head_dim = 8;
+    let model =
+        Qwen2ForCausalLM::random(&cfg, &RandomInit::peaked(5), &ModelOptions::default()).unwrap();
+    let model_dir = dir.path().join("model");
+    save_pretrained(&model_dir, &model, Some(&tk), None, tk.eos_token_ids()).unwrap();
+    let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--categories",
+        "simple_python,irrelevance",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--batch-size",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--save-completions",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let verdicts = json_lines(&out);
+    assert_eq!(verdicts.len(), 4);
+    // A random model makes no valid call: the simple cases fail.
+    assert!(verdicts[..2].iter().all(|v| v["valid"] == json!(false)));
+    let saved = json_lines(&saved);
+    assert_eq!(saved.len(), 4);
+    assert!(saved.iter().all(|c| c["completion"].is_string()));
+    assert!(text(&o.stdout).contains("(greedy)"));
+
+    // The saved completions judge the same way.
+    let again = dir.path().join("again.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        dir.path().join("c.jsonl").to_str().unwrap(),
+        "--categories",
+        "simple_python,irrelevance",
+        "--limit",
+        "2",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(json_lines(&again), verdicts);
+}
+
+#[test]
+fn eval_bfcl_writes_tool_n1_prompts_for_external_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prompts.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--categories",
+        "multiple,live_irrelevance",
+        "--limit",
+        "2",
+        "--write-prompts",
+        path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("wrote 4 prompt(s) (tool-n1 template)"));
+    let prompts = json_lines(&path);
+    let ids = case_ids();
+    let want: Vec<&str> = ids["multiple"][..2]
+        .iter()
+        .chain(&ids["live_irrelevance"][..2])
+        .map(String::as_str)
+        .collect();
+    let got: Vec<&str> = prompts.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(got, want);
+    for p in &prompts {
+        let t = p["prompt"].as_str().unwrap();
+        assert!(t.starts_with("<|im_start|>system\n"), "{t}");
+        assert!(t.contains("<tools>\n{\"type\": \"function\""), "{t}");
+        assert!(t.ends_with("<|im_end|>\n<|im_start|>assistant\n"), "{t}");
+    }
+    assert_eq!(prompts[0]["category"], "multiple");
+}
