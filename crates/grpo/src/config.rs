@@ -165,11 +165,9 @@ impl SyntheticSection {
             Some("both") => c.validation_holdout = Holdout::Both,
             Some("either") => c.validation_holdout = Holdout::Either,
             Some("tasks") => c.validation_holdout = Holdout::Tasks,
-            Some(other) => {
-                return Err(TrainError::Config(format!(
-                    "data.synthetic.validation_holdout: {other:?} is not `both`, `either` or `tasks`"
-                )))
-            }
+            Some(other) => return Err(TrainError::Config(format!(
+                "data.synthetic.validation_holdout: {other:?} is not `both`, `either` or `tasks`"
+            ))),
         }
         Ok(c)
     }
@@ -300,6 +298,11 @@ pub struct RunSection {
     pub eval_every: usize,
     /// Validation tasks to use (0 = all).
     pub eval_tasks: usize,
+    /// Besides greedy replies, score this many sampled replies per
+    /// validation task (0 = greedy only).
+    pub eval_samples: usize,
+    /// Temperature of the sampled validation replies.
+    pub eval_temperature: f64,
     /// Resume from the latest checkpoint in `out_dir` if there is one.
     pub resume: bool,
     /// Show a progress bar on a terminal.
@@ -315,6 +318,8 @@ impl Default for RunSection {
             keep_checkpoints: 3,
             eval_every: 10,
             eval_tasks: 0,
+            eval_samples: 0,
+            eval_temperature: 0.7,
             resume: true,
             progress: true,
         }

@@ -21,6 +21,7 @@ mod evaluate;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+mod phase;
 pub mod pipeline;
 pub mod plot;
 mod policy;
@@ -34,7 +35,7 @@ pub use config::{
     DataSection, GrpoConfig, ModelSection, RunSection, SftConfig, SyntheticSection, TrainConfig,
 };
 pub use error::TrainError;
-pub use evaluate::{evaluate, EvalReport};
+pub use evaluate::{evaluate, EvalLimits, EvalReport, Sampled};
 pub use loss::{
     aggregation_weights, low_var_kl, policy_loss, LossAgg, LossCoefs, LossInputs, LossOutput,
 };

@@ -104,7 +104,10 @@ pub fn policy_loss(
     coefs: &LossCoefs,
     weights: &Tensor,
 ) -> Result<LossOutput> {
-    let adv = inp.advantages.to_dtype(inp.logprobs.dtype())?.unsqueeze(1)?;
+    let adv = inp
+        .advantages
+        .to_dtype(inp.logprobs.dtype())?
+        .unsqueeze(1)?;
     let log_ratio = (inp.logprobs - inp.old_logprobs)?.clamp(-20.0, 20.0)?;
     let ratio = log_ratio.exp()?;
     let neg_adv = adv.neg()?;

@@ -81,6 +81,10 @@ pub struct StepMetrics {
     /// Validation mean reward, when validation ran after this step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_reward: Option<f64>,
+    /// Validation accuracy of sampled replies (`run.eval_samples` per task
+    /// at `run.eval_temperature`), when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_sampled_accuracy: Option<f64>,
 }
 
 /// Append-only metrics log.

@@ -138,12 +138,12 @@ pub fn run(
             cfg.sft.clone(),
             cfg.run.clone(),
         )?;
-        sft.eval_limits = (cfg.grpo.max_prompt_tokens, cfg.grpo.max_response_tokens);
+        sft.set_eval_limits(cfg.grpo.max_prompt_tokens, cfg.grpo.max_response_tokens);
         report.after_sft = sft.run(&mut on_step)?;
         if report.after_sft.is_none() {
             report.after_sft = sft.validate()?;
         }
-        policy = sft.policy;
+        policy = sft.into_policy();
     }
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         let mut grpo = GrpoTrainer::new(
@@ -162,7 +162,7 @@ pub fn run(
         let summary = grpo.run(&mut on_step)?;
         report.before_grpo = summary.before;
         report.after_grpo = summary.after;
-        grpo.policy.save(&cfg.run.out_dir.join("final"))?;
+        grpo.policy().save(&cfg.run.out_dir.join("final"))?;
     } else {
         policy.save(&cfg.run.out_dir.join("final"))?;
     }

@@ -16,45 +16,34 @@
 
 use crate::advantage::batch_advantages;
 use crate::batching::{logprobs_of, micro_batches, padded, score_seqs, Sequence};
-use crate::evaluate::{evaluate, EvalReport};
-use crate::metrics::{MetricsLog, StepMetrics};
-use crate::state::{due, load_checkpoint, save_checkpoint, TrainerState};
+use crate::evaluate::EvalReport;
+use crate::metrics::StepMetrics;
+use crate::phase::{Phase, PhaseSetup};
 use crate::{
-    aggregation_weights, policy_loss, AdamW, GradAccumulator, GrpoConfig, LossCoefs, LossInputs,
-    Policy, RunSection, TrainError,
+    aggregation_weights, policy_loss, GradAccumulator, GrpoConfig, LossCoefs, LossInputs, Policy,
+    RunSection, TrainError,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use toolgym_env::rng::Rng as EnvRng;
-use toolgym_env::{Sampler, SingleTurnSpec, Task, TaskSource};
-use toolgym_model::candle_core::{Tensor, Var};
+use toolgym_env::{SingleTurnSpec, Task, TaskSource};
+use toolgym_model::candle_core::Tensor;
 use toolgym_model::rng::mix_seed;
 use toolgym_model::{
     generate, FinishReason, GenerateRequest, GenerationConfig, Qwen2ForCausalLM, SamplingParams,
 };
 use toolgym_reward::Summary;
 
-/// Most prompts generated in one batch during rollouts and validation.
+/// Most prompts generated in one batch during rollouts.
 const GENERATION_BATCH: usize = 64;
 
 /// A GRPO training run.
 pub struct GrpoTrainer {
     /// Hyperparameters.
     pub config: GrpoConfig,
-    /// Run settings.
-    pub run: RunSection,
-    /// The policy being trained.
-    pub policy: Policy,
+    phase: Phase,
     reference: Option<Qwen2ForCausalLM>,
-    params: Vec<(String, Var)>,
-    optimizer: AdamW,
-    spec: SingleTurnSpec,
-    sampler: Sampler,
-    validation: Vec<Arc<Task>>,
-    step: usize,
-    phase_dir: PathBuf,
-    metrics: MetricsLog,
     baseline: Option<EvalReport>,
 }
 
@@ -82,61 +71,44 @@ impl GrpoTrainer {
         config: GrpoConfig,
         run: RunSection,
     ) -> Result<Self, TrainError> {
-        let phase_dir = run.out_dir.join("grpo");
-        let mut optimizer = AdamW::new(config.optim.clone());
-        let mut sampler = Sampler::new(train, mix_seed(run.seed, 0x6772_706f));
-        let mut step = 0;
-        let mut policy = policy;
-        let resumed = if run.resume {
-            load_checkpoint(&phase_dir, &policy, &mut optimizer)?
-        } else {
-            None
-        };
-        let ref_dir = phase_dir.join("reference");
-        if let Some((p, state)) = resumed {
-            policy = p;
-            step = state.step;
-            sampler.set_position(state.data_position);
-        } else if config.kl_coef != 0.0 {
-            // Keep the reference on disk so a resumed run penalises the same KL.
-            let tmp = phase_dir.join(".tmp-reference");
-            if tmp.exists() {
-                std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io("remove", &tmp, e))?;
-            }
-            policy.save(&tmp)?;
-            if ref_dir.exists() {
-                std::fs::remove_dir_all(&ref_dir)
-                    .map_err(|e| TrainError::io("remove", &ref_dir, e))?;
-            }
-            std::fs::rename(&tmp, &ref_dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
-        }
+        let phase = Phase::open(PhaseSetup {
+            name: "grpo",
+            policy,
+            spec,
+            train,
+            validation,
+            optim: config.optim.clone(),
+            run,
+            total_steps: config.steps,
+            eval_limits: (config.max_prompt_tokens, config.max_response_tokens),
+        })?;
         let reference = if config.kl_coef != 0.0 {
-            let dtype = policy.model.dtype();
-            let device = policy.model.device().clone();
+            let ref_dir = phase.dir.join("reference");
+            if !phase.resumed {
+                // Keep the reference on disk so a resumed run penalises the
+                // same KL; written to a temporary directory, then renamed.
+                let tmp = phase.dir.join(".tmp-reference");
+                for d in [&tmp, &ref_dir] {
+                    if d.exists() {
+                        std::fs::remove_dir_all(d).map_err(|e| TrainError::io("remove", d, e))?;
+                    }
+                }
+                phase.policy.save(&tmp)?;
+                std::fs::rename(&tmp, &ref_dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
+            }
             let opts = toolgym_model::ModelOptions {
-                dtype,
-                device,
+                dtype: phase.policy.model.dtype(),
+                device: phase.policy.model.device().clone(),
                 trainable: false,
             };
             Some(Qwen2ForCausalLM::load(&ref_dir, &opts)?)
         } else {
             None
         };
-        let params = policy.model.named_vars()?;
-        let metrics = MetricsLog::open(&run.out_dir, "grpo", (step > 0).then_some(step))?;
         Ok(Self {
             config,
-            run,
-            policy,
+            phase,
             reference,
-            params,
-            optimizer,
-            spec,
-            sampler,
-            validation,
-            step,
-            phase_dir,
-            metrics,
             baseline: None,
         })
     }
@@ -147,14 +119,24 @@ impl GrpoTrainer {
         self.baseline = Some(report);
     }
 
+    /// The policy being trained.
+    pub fn policy(&self) -> &Policy {
+        &self.phase.policy
+    }
+
+    /// The policy, ending the run.
+    pub fn into_policy(self) -> Policy {
+        self.phase.policy
+    }
+
     /// Completed steps.
     pub fn step_count(&self) -> usize {
-        self.step
+        self.phase.step
     }
 
     /// The phase directory (`out_dir/grpo`).
     pub fn phase_dir(&self) -> &Path {
-        &self.phase_dir
+        &self.phase.dir
     }
 
     fn optimizer_steps_total(&self) -> usize {
@@ -162,47 +144,15 @@ impl GrpoTrainer {
         c.steps * c.epochs * (c.prompts_per_step / c.mini_batch_prompts).max(1)
     }
 
-    fn state(&self) -> TrainerState {
-        TrainerState {
-            phase: "grpo".into(),
-            step: self.step,
-            data_position: self.sampler.position(),
-            seed: self.run.seed,
-            optimizer_steps: self.optimizer.step,
-            finished: self.step >= self.config.steps,
-        }
-    }
-
     /// Writes a checkpoint of the current state.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
-        save_checkpoint(
-            &self.phase_dir,
-            &self.policy,
-            &self.optimizer,
-            &self.state(),
-            self.run.keep_checkpoints,
-        )
+        self.phase.save_checkpoint()
     }
 
     /// Greedy validation accuracy on the validation tasks (`run.eval_tasks`
     /// of them, all if 0).
     pub fn validate(&self) -> Result<Option<EvalReport>, TrainError> {
-        if self.validation.is_empty() {
-            return Ok(None);
-        }
-        let n = match self.run.eval_tasks {
-            0 => self.validation.len(),
-            n => n.min(self.validation.len()),
-        };
-        evaluate(
-            &self.policy,
-            &self.spec,
-            &self.validation[..n],
-            self.config.max_prompt_tokens,
-            self.config.max_response_tokens,
-            GENERATION_BATCH,
-        )
-        .map(Some)
+        self.phase.validate()
     }
 
     /// One GRPO step (rollouts, rewards, updates); returns its metrics (also
@@ -210,24 +160,26 @@ impl GrpoTrainer {
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let c = self.config.clone();
+        let total_opt_steps = self.optimizer_steps_total();
+        let p = &mut self.phase;
         let g = c.group_size;
-        let step_seed = mix_seed(self.run.seed, self.step as u64 + 1);
+        let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
 
         // 1-2. Tasks and rollouts.
-        let tasks = self.sampler.next_batch(c.prompts_per_step);
+        let tasks = p.sampler.next_batch(c.prompts_per_step);
         if tasks.is_empty() {
             return Err(TrainError::Data("the training source has no tasks".into()));
         }
         let mut truncated_prompts = 0;
         let mut requests = Vec::with_capacity(tasks.len());
         for (i, t) in tasks.iter().enumerate() {
-            let (ids, cut) = self
+            let (ids, cut) = p
                 .policy
-                .encode_truncated(&self.spec.prompt(t), c.max_prompt_tokens)?;
+                .encode_truncated(&p.spec.prompt(t), c.max_prompt_tokens)?;
             truncated_prompts += usize::from(cut);
             requests.push(GenerateRequest::new(ids, g, mix_seed(step_seed, i as u64)));
         }
-        let rollout_model = self.policy.model.detached()?;
+        let rollout_model = p.policy.model.detached()?;
         let gen_config = GenerationConfig {
             max_new_tokens: c.max_response_tokens,
             sampling: SamplingParams {
@@ -236,7 +188,7 @@ impl GrpoTrainer {
                 top_p: c.top_p,
                 top_k: c.top_k,
             },
-            eos_token_ids: self.policy.eos_token_ids.clone(),
+            eos_token_ids: p.policy.eos_token_ids.clone(),
             max_batch_size: GENERATION_BATCH * g,
             ..GenerationConfig::default()
         };
@@ -245,7 +197,7 @@ impl GrpoTrainer {
             &rollout_model,
             &requests,
             &gen_config,
-            Some(&self.policy.tokenizer),
+            Some(&p.policy.tokenizer),
         )?;
         let rollout_seconds = t_gen.elapsed().as_secs_f64();
 
@@ -263,7 +215,7 @@ impl GrpoTrainer {
                 });
             }
         }
-        let verdicts = self.spec.score_batch(&items);
+        let verdicts = p.spec.score_batch(&items);
         let rewards: Vec<f64> = verdicts.iter().map(|v| v.reward).collect();
         let summary = Summary::of(&verdicts);
 
@@ -307,14 +259,11 @@ impl GrpoTrainer {
             kl_coef: c.kl_coef,
             entropy_coef: c.entropy_coef,
         };
-        let device = self.policy.model.device().clone();
-        let total_opt_steps = self.optimizer_steps_total();
+        let device = p.policy.model.device().clone();
         let (mut loss_sum, mut n_updates) = (0.0, 0usize);
         let (mut kl_tok, mut clip_tok, mut ent_tok, mut tokens) = (0.0, 0.0, 0.0, 0usize);
         let (mut last_lr, mut last_norm) = (
-            self.optimizer
-                .config
-                .lr_at(self.optimizer.step, total_opt_steps),
+            p.optimizer.config.lr_at(p.optimizer.step, total_opt_steps),
             0.0,
         );
         let mut trained_tokens = 0usize;
@@ -328,7 +277,7 @@ impl GrpoTrainer {
                 let mut acc = GradAccumulator::default();
                 let mut mb_loss = 0.0;
                 for micro in micro_batches(&mb, &seqs, c.micro_batch_seqs) {
-                    let out = score_seqs(&self.policy.model, &seqs, &micro, score_t, true)?;
+                    let out = score_seqs(&p.policy.model, &seqs, &micro, score_t, true)?;
                     let width = out.mask.dims()[1];
                     let old_t = match &old {
                         Some(o) => padded(
@@ -367,9 +316,9 @@ impl GrpoTrainer {
                     ent_tok += l.entropy * l.tokens as f64;
                     tokens += l.tokens;
                     trained_tokens += micro.iter().map(|&i| seqs[i].len()).sum::<usize>();
-                    acc.backward(&l.loss, &self.params)?;
+                    acc.backward(&l.loss, &p.params)?;
                 }
-                let s = self.optimizer.step(&self.params, &acc, total_opt_steps)?;
+                let s = p.optimizer.step(&p.params, &acc, total_opt_steps)?;
                 last_lr = s.lr;
                 last_norm = s.grad_norm;
                 loss_sum += mb_loss;
@@ -377,7 +326,7 @@ impl GrpoTrainer {
             }
         }
         let update_seconds = t_up.elapsed().as_secs_f64();
-        self.step += 1;
+        p.step += 1;
 
         let lens: Vec<usize> = seqs.iter().map(|s| s.completion.len()).collect();
         let generated: usize = lens.iter().sum();
@@ -387,7 +336,7 @@ impl GrpoTrainer {
         let tok = tokens.max(1) as f64;
         let m = StepMetrics {
             phase: "grpo".into(),
-            step: self.step,
+            step: p.step,
             reward_mean: Some(mean),
             reward_std: Some(std),
             accuracy: Some(summary.accuracy),
@@ -415,45 +364,28 @@ impl GrpoTrainer {
             train_tokens_per_s: trained_tokens as f64 / update_seconds.max(1e-9),
             val_accuracy: None,
             val_reward: None,
+            val_sampled_accuracy: None,
         };
         Ok(m)
     }
 
-    /// Runs the remaining steps: validation before (when starting fresh) and
-    /// every `run.eval_every` steps and at the end, checkpoints every
-    /// `run.save_every` steps and at the end. `on_step` sees each step's
-    /// metrics (for progress display).
-    pub fn run(&mut self, mut on_step: impl FnMut(&StepMetrics)) -> Result<RunSummary, TrainError> {
+    /// Runs the remaining steps: validation before (unless a baseline was
+    /// set), every `run.eval_every` steps and after the last, checkpoints
+    /// every `run.save_every` steps and after the last. `on_step` sees each
+    /// step's metrics (for progress display).
+    pub fn run(&mut self, on_step: impl FnMut(&StepMetrics)) -> Result<RunSummary, TrainError> {
         let before = match self.baseline.take() {
             Some(b) => Some(b),
             None => self.validate()?,
         };
-        let mut after = None;
-        while self.step < self.config.steps {
-            let mut m = self.step()?;
-            let last = self.step >= self.config.steps;
-            if due(self.step, self.run.eval_every, last) {
-                if let Some(r) = self.validate()? {
-                    m.val_accuracy = Some(r.accuracy);
-                    m.val_reward = Some(r.mean_reward);
-                    if last {
-                        after = Some(r);
-                    }
-                }
-            }
-            self.metrics.write(&m)?;
-            on_step(&m);
-            if due(self.step, self.run.save_every, last) {
-                self.save_checkpoint()?;
-            }
-        }
+        let mut after = Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step)?;
         if after.is_none() {
             after = self.validate()?;
         }
         Ok(RunSummary {
             before,
             after,
-            steps: self.step,
+            steps: self.phase.step,
         })
     }
 }

@@ -44,7 +44,11 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     assert!(grpo[1].val_accuracy.is_some());
     assert!(checkpoint::latest(&dir.join("grpo")).unwrap().is_some());
     assert!(dir.join("grpo/reference/model.safetensors").is_file());
-    assert_ne!(params_of(&t.policy), before, "GRPO must change the weights");
+    assert_ne!(
+        params_of(t.policy()),
+        before,
+        "GRPO must change the weights"
+    );
     let (png, _) = toolgym_grpo::plot::plot_run(&dir, None).unwrap();
     assert!(std::fs::metadata(png).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).ok();
@@ -69,7 +73,7 @@ fn grpo_resume_after_kill_matches_uninterrupted_run() {
     )
     .unwrap();
     full.run(|_| {}).unwrap();
-    let want = params_of(&full.policy);
+    let want = params_of(full.policy());
 
     let dir = run_dir("killed");
     {
@@ -103,7 +107,7 @@ fn grpo_resume_after_kill_matches_uninterrupted_run() {
     assert_eq!(resumed.step_count(), 2);
     resumed.run(|_| {}).unwrap();
     assert_eq!(
-        params_of(&resumed.policy),
+        params_of(resumed.policy()),
         want,
         "resumed run diverged from the uninterrupted one"
     );

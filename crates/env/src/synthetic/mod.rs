@@ -118,7 +118,7 @@ pub const RESERVED_ONE_IN: u64 = 8;
 
 /// Whether a query is reserved for validation under [`Holdout::Tasks`].
 pub fn is_reserved_query(query: &str) -> bool {
-    fnv1a(query) % RESERVED_ONE_IN == 0
+    fnv1a(query).is_multiple_of(RESERVED_ONE_IN)
 }
 
 impl SyntheticConfig {

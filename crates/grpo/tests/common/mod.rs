@@ -73,6 +73,8 @@ pub fn run_section(dir: PathBuf, save_every: usize) -> RunSection {
         keep_checkpoints: 0,
         eval_every: 0,
         eval_tasks: 2,
+        eval_samples: 2,
+        eval_temperature: 1.0,
         resume: true,
         progress: false,
     }

@@ -1,0 +1,187 @@
+//! What SFT and GRPO runs share: the policy and its optimiser, the task
+//! sampler, validation, checkpoints, resumption and the metrics log.
+
+use crate::evaluate::{evaluate, EvalLimits, EvalReport, Sampled};
+use crate::metrics::{MetricsLog, StepMetrics};
+use crate::state::{due, load_checkpoint, save_checkpoint, TrainerState};
+use crate::{AdamW, OptimConfig, Policy, RunSection, TrainError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use toolgym_env::{Sampler, SingleTurnSpec, Task, TaskSource};
+use toolgym_model::candle_core::Var;
+use toolgym_model::rng::mix_seed;
+
+/// Most prompts generated together during validation.
+pub(crate) const EVAL_BATCH: usize = 64;
+
+/// One training phase (`sft` or `grpo`) in `run.out_dir/<phase>`.
+pub(crate) struct Phase {
+    /// `sft` or `grpo`.
+    pub name: &'static str,
+    /// Run settings.
+    pub run: RunSection,
+    /// The policy being trained.
+    pub policy: Policy,
+    /// Its trainable parameters.
+    pub params: Vec<(String, Var)>,
+    /// The optimiser.
+    pub optimizer: AdamW,
+    /// Template + reward rule.
+    pub spec: SingleTurnSpec,
+    /// Training tasks, seeded and resumable.
+    pub sampler: Sampler,
+    /// Held-out tasks.
+    pub validation: Vec<Arc<Task>>,
+    /// Completed steps.
+    pub step: usize,
+    /// Steps the phase runs for.
+    pub total_steps: usize,
+    /// `run.out_dir/<name>`.
+    pub dir: PathBuf,
+    /// `run.out_dir/metrics.jsonl`.
+    pub metrics: MetricsLog,
+    /// Prompt and reply token limits of validation.
+    pub eval_limits: (usize, usize),
+    /// Whether the phase continues from a checkpoint.
+    pub resumed: bool,
+}
+
+/// What a phase is built from.
+pub(crate) struct PhaseSetup {
+    pub name: &'static str,
+    pub policy: Policy,
+    pub spec: SingleTurnSpec,
+    pub train: Arc<dyn TaskSource>,
+    pub validation: Vec<Arc<Task>>,
+    pub optim: OptimConfig,
+    pub run: RunSection,
+    pub total_steps: usize,
+    pub eval_limits: (usize, usize),
+}
+
+impl Phase {
+    /// Opens the phase; with `run.resume` and a checkpoint in its directory,
+    /// continues from it (policy, optimiser, step and data position).
+    pub fn open(s: PhaseSetup) -> Result<Self, TrainError> {
+        let dir = s.run.out_dir.join(s.name);
+        let mut optimizer = AdamW::new(s.optim);
+        let stream = toolgym_env::rng::fnv1a(s.name);
+        let mut sampler = Sampler::new(s.train, mix_seed(s.run.seed, stream));
+        let mut policy = s.policy;
+        let mut step = 0;
+        let mut resumed = false;
+        if s.run.resume {
+            if let Some((p, state)) = load_checkpoint(&dir, &policy, &mut optimizer)? {
+                policy = p;
+                step = state.step;
+                sampler.set_position(state.data_position);
+                resumed = true;
+            }
+        }
+        let params = policy.model.named_vars()?;
+        let metrics = MetricsLog::open(&s.run.out_dir, s.name, resumed.then_some(step))?;
+        Ok(Self {
+            name: s.name,
+            run: s.run,
+            policy,
+            params,
+            optimizer,
+            spec: s.spec,
+            sampler,
+            validation: s.validation,
+            step,
+            total_steps: s.total_steps,
+            dir,
+            metrics,
+            eval_limits: s.eval_limits,
+            resumed,
+        })
+    }
+
+    /// The state a checkpoint records.
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            phase: self.name.into(),
+            step: self.step,
+            data_position: self.sampler.position(),
+            seed: self.run.seed,
+            optimizer_steps: self.optimizer.step,
+            finished: self.step >= self.total_steps,
+        }
+    }
+
+    /// Writes a checkpoint of the current state.
+    pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
+        save_checkpoint(
+            &self.dir,
+            &self.policy,
+            &self.optimizer,
+            &self.state(),
+            self.run.keep_checkpoints,
+        )
+    }
+
+    /// Greedy validation on `run.eval_tasks` validation tasks (all if 0).
+    pub fn validate(&self) -> Result<Option<EvalReport>, TrainError> {
+        if self.validation.is_empty() {
+            return Ok(None);
+        }
+        let n = match self.run.eval_tasks {
+            0 => self.validation.len(),
+            n => n.min(self.validation.len()),
+        };
+        let (max_prompt_tokens, max_new_tokens) = self.eval_limits;
+        let limits = EvalLimits {
+            max_prompt_tokens,
+            max_new_tokens,
+            batch: EVAL_BATCH,
+        };
+        let sampled = (self.run.eval_samples > 0).then(|| Sampled {
+            samples: self.run.eval_samples,
+            temperature: self.run.eval_temperature,
+            seed: mix_seed(self.run.seed, 0x0076_616c),
+        });
+        evaluate(
+            &self.policy,
+            &self.spec,
+            &self.validation[..n],
+            limits,
+            sampled,
+        )
+        .map(Some)
+    }
+
+    /// Runs `step` until the phase is complete: validation every
+    /// `run.eval_every` steps and after the last, a checkpoint every
+    /// `run.save_every` steps and after the last, one metrics line per step.
+    /// Returns the validation after the last step, if any ran.
+    pub fn run_steps<T>(
+        trainer: &mut T,
+        phase: impl Fn(&mut T) -> &mut Phase,
+        step: impl Fn(&mut T) -> Result<StepMetrics, TrainError>,
+        mut on_step: impl FnMut(&StepMetrics),
+    ) -> Result<Option<EvalReport>, TrainError> {
+        let mut last_eval = None;
+        while phase(trainer).step < phase(trainer).total_steps {
+            let mut m = step(trainer)?;
+            let p = phase(trainer);
+            let last = p.step >= p.total_steps;
+            if due(p.step, p.run.eval_every, last) {
+                if let Some(r) = p.validate()? {
+                    m.val_accuracy = Some(r.accuracy);
+                    m.val_reward = Some(r.mean_reward);
+                    m.val_sampled_accuracy = r.sampled_accuracy;
+                    if last {
+                        last_eval = Some(r);
+                    }
+                }
+            }
+            p.metrics.write(&m)?;
+            on_step(&m);
+            if due(p.step, p.run.save_every, last) {
+                p.save_checkpoint()?;
+            }
+        }
+        Ok(last_eval)
+    }
+}
