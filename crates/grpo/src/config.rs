@@ -165,9 +165,11 @@ impl SyntheticSection {
             Some("both") => c.validation_holdout = Holdout::Both,
             Some("either") => c.validation_holdout = Holdout::Either,
             Some("tasks") => c.validation_holdout = Holdout::Tasks,
-            Some(other) => return Err(TrainError::Config(format!(
+            Some(other) => {
+                return Err(TrainError::Config(format!(
                 "data.synthetic.validation_holdout: {other:?} is not `both`, `either` or `tasks`"
-            ))),
+            )))
+            }
         }
         Ok(c)
     }

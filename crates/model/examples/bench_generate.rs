@@ -1,0 +1,190 @@
+//! Generation / prefill throughput of the Qwen2.5-0.5B architecture with
+//! random weights (CPU by default).
+//!
+//! ```text
+//! cargo run -p toolgym-model --release --example bench_generate -- \
+//!     [--batch-sizes 1,32] [--prompt-len 64] [--new-tokens 32] [--prefill-len 128] \
+//!     [--repeats 3] [--dtype f32] [--device cpu] [--tiny]
+//! ```
+//!
+//! Prints one JSON object per measurement (`{"impl":"candle",...}`), the same
+//! format as scripts/bench/model_hf_generate_bench.py; scripts/bench/model_bench.sh
+//! runs both and prints a comparison table.
+//!
+//! * prefill: one sequence of `prefill-len` tokens through a fresh KV cache;
+//! * generate: `batch` prompts of `prompt-len` tokens, greedy, exactly
+//!   `new-tokens` new tokens (no eos), end to end;
+//! * decode: `batch * (new_tokens - 1) / (t_generate(new_tokens) - t_generate(1))`,
+//!   the steady-state rate of the decode loop (prefill and first token excluded).
+//!
+//! Times are the best (minimum) of `repeats` runs after one warm-up run: the
+//! minimum is the estimate least disturbed by other processes on the machine.
+
+use std::time::Instant;
+
+use toolgym_model::cli::{parse_device, parse_dtype};
+use toolgym_model::{
+    generate, GenerateRequest, GenerationConfig, KvCache, ModelOptions, Qwen2Config,
+    Qwen2ForCausalLM, RandomInit, Rng, SamplingParams, TokenBatch,
+};
+
+struct Args {
+    batch_sizes: Vec<usize>,
+    prompt_len: usize,
+    new_tokens: usize,
+    prefill_len: usize,
+    repeats: usize,
+    dtype: String,
+    device: String,
+    tiny: bool,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        batch_sizes: vec![1, 32],
+        prompt_len: 64,
+        new_tokens: 32,
+        prefill_len: 128,
+        repeats: 3,
+        dtype: "f32".into(),
+        device: "cpu".into(),
+        tiny: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let val = || argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--batch-sizes" => {
+                a.batch_sizes = val()
+                    .split(',')
+                    .filter_map(|s| s.trim().parse().ok())
+                    .collect()
+            }
+            "--prompt-len" => a.prompt_len = val().parse().unwrap_or(a.prompt_len),
+            "--new-tokens" => a.new_tokens = val().parse().unwrap_or(a.new_tokens),
+            "--prefill-len" => a.prefill_len = val().parse().unwrap_or(a.prefill_len),
+            "--repeats" => a.repeats = val().parse().unwrap_or(a.repeats),
+            "--dtype" => a.dtype = val(),
+            "--device" => a.device = val(),
+            "--tiny" => {
+                a.tiny = true;
+                i += 1;
+                continue;
+            }
+            other => {
+                eprintln!("unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn best(xs: Vec<f64>) -> f64 {
+    xs.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+fn time<F: FnMut()>(repeats: usize, mut f: F) -> f64 {
+    f();
+    best(
+        (0..repeats.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn prompts(batch: usize, len: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
+    let mut rng = Rng::new(seed);
+    (0..batch)
+        .map(|_| (0..len).map(|_| rng.below(vocab as u64) as u32).collect())
+        .collect()
+}
+
+fn prefill(model: &Qwen2ForCausalLM, ps: &[Vec<u32>]) {
+    let batch = TokenBatch::left_padded(ps, 0).expect("batch");
+    let mut cache = KvCache::new(
+        model.config(),
+        ps.len(),
+        batch.seq_len + 1,
+        model.dtype(),
+        model.device(),
+    )
+    .expect("cache");
+    let logits = model
+        .forward_last(&batch, Some(&mut cache))
+        .expect("forward");
+    // Force completion on asynchronous devices.
+    let _ = logits
+        .to_dtype(candle_core::DType::F32)
+        .and_then(|l| l.sum_all())
+        .and_then(|s| s.to_scalar::<f32>());
+}
+
+fn main() {
+    let a = parse_args();
+    let cfg = if a.tiny {
+        Qwen2Config::tiny_default(2048)
+    } else {
+        Qwen2Config::qwen2_5_0_5b()
+    };
+    let opts = ModelOptions {
+        dtype: parse_dtype(&a.dtype).expect("dtype"),
+        device: parse_device(&a.device).expect("device"),
+        trainable: false,
+    };
+    let t = Instant::now();
+    let model = Qwen2ForCausalLM::random(&cfg, &RandomInit::hf(&cfg, 0), &opts).expect("model");
+    eprintln!(
+        "candle: {} parameters, random init {:.1}s, {} threads",
+        model.num_parameters(),
+        t.elapsed().as_secs_f64(),
+        candle_core::utils::get_num_threads()
+    );
+    let vocab = cfg.vocab_size;
+    let p = prompts(1, a.prefill_len, vocab, 1);
+    let secs = time(a.repeats, || prefill(&model, &p));
+    println!(
+        "{{\"impl\":\"candle\",\"metric\":\"prefill\",\"batch\":1,\"tokens\":{},\"seconds\":{secs:.4},\"tokens_per_s\":{:.2}}}",
+        a.prefill_len,
+        a.prefill_len as f64 / secs
+    );
+    for &b in &a.batch_sizes {
+        let ps = prompts(b, a.prompt_len, vocab, 2 + b as u64);
+        let reqs: Vec<GenerateRequest> = ps
+            .iter()
+            .map(|p| GenerateRequest::new(p.clone(), 1, 0))
+            .collect();
+        let run = |new_tokens: usize| {
+            let gc = GenerationConfig {
+                max_new_tokens: new_tokens,
+                sampling: SamplingParams::greedy(),
+                ..GenerationConfig::default()
+            };
+            time(a.repeats, || {
+                let out = generate(&model, &reqs, &gc, None).expect("generate");
+                assert!(out.iter().all(|c| c[0].token_ids.len() == new_tokens));
+            })
+        };
+        // One new token = prefill + first sample; the difference to `new_tokens`
+        // is the decode loop.
+        let t_first = run(1);
+        let t_gen = run(a.new_tokens);
+        let decode = if t_gen > t_first {
+            format!("{:.2}", (b * (a.new_tokens - 1)) as f64 / (t_gen - t_first))
+        } else {
+            "null".to_string()
+        };
+        println!(
+            "{{\"impl\":\"candle\",\"metric\":\"generate\",\"batch\":{b},\"prompt_len\":{},\"new_tokens\":{},\"seconds\":{t_gen:.4},\"first_token_seconds\":{t_first:.4},\"tokens_per_s\":{:.2},\"decode_tokens_per_s\":{decode}}}",
+            a.prompt_len,
+            a.new_tokens,
+            (b * a.new_tokens) as f64 / t_gen,
+        );
+    }
+}

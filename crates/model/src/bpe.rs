@@ -1,0 +1,191 @@
+//! Training a small byte-level BPE tokenizer (the built-in default tokenizer).
+
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::{ModelWrapper, TrainerWrapper};
+use tokenizers::normalizers::unicode::NFC;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior};
+
+use crate::error::{ModelError, Result};
+use crate::tokenizer::{Tokenizer, ENDOFTEXT, IM_END, IM_START};
+
+/// ChatML special tokens (ids 0, 1, 2 of a trained tokenizer).
+pub const CHATML_SPECIAL_TOKENS: [&str; 3] = [ENDOFTEXT, IM_START, IM_END];
+
+/// Reasoning / tool-call tags: single ids, decoded back into the text (not
+/// special, so `decode(.., skip_special_tokens = true)` keeps them).
+pub const TOOL_TAG_TOKENS: [&str; 4] = ["<think>", "</think>", "<tool_call>", "</tool_call>"];
+
+/// Qwen2's pre-tokenization regex (contractions, letter runs, single digits,
+/// punctuation runs, newlines, whitespace), as in its tokenizer.json.
+pub const QWEN2_PRETOKENIZE_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// A tokenizer with Qwen2's pipeline (NFC normalizer, regex split, byte-level
+/// pre-tokenizer and decoder) around `model`. transformers' `Qwen2Tokenizer`
+/// rebuilds exactly this pipeline, so directories saved with such a tokenizer
+/// tokenize identically in Python.
+fn qwen2_pipeline(model: ModelWrapper) -> Result<tokenizers::Tokenizer> {
+    let split = Split::new(
+        SplitPattern::Regex(QWEN2_PRETOKENIZE_REGEX.to_string()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(|e| ModelError::Tokenizer {
+        context: "pre-tokenizer regex".into(),
+        message: e.to_string(),
+    })?;
+    let mut tok = tokenizers::Tokenizer::new(model);
+    tok.with_normalizer(Some(NFC))
+        .map_err(|e| ModelError::Tokenizer {
+            context: "normalizer".into(),
+            message: e.to_string(),
+        })?;
+    tok.with_pre_tokenizer(Some(Sequence::new(vec![
+        split.into(),
+        ByteLevel::new(false, false, false).into(),
+    ])));
+    tok.with_decoder(Some(ByteLevelDecoder::default()));
+    Ok(tok)
+}
+
+/// Settings of [`train_bpe_tokenizer_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BpeOptions {
+    /// Total vocabulary size (special and added tokens and the 256 byte
+    /// symbols included); training stops earlier when no pair occurs
+    /// `min_frequency` times.
+    pub vocab_size: usize,
+    /// Special tokens, in id order from 0.
+    pub special_tokens: Vec<String>,
+    /// Non-special added tokens (single ids, kept when decoding).
+    pub added_tokens: Vec<String>,
+    /// Minimum count of a pair to be merged.
+    pub min_frequency: u64,
+}
+
+impl BpeOptions {
+    /// ChatML special tokens, the tool tags, `min_frequency` 2.
+    pub fn chatml(vocab_size: usize) -> Self {
+        BpeOptions {
+            vocab_size,
+            special_tokens: CHATML_SPECIAL_TOKENS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            added_tokens: TOOL_TAG_TOKENS.iter().map(|s| s.to_string()).collect(),
+            min_frequency: 2,
+        }
+    }
+}
+
+/// Trains a byte-level BPE tokenizer on `texts` with the ChatML special
+/// tokens (`<|endoftext|>` = 0 = pad, `<|im_start|>` = 1, `<|im_end|>` = 2 =
+/// eos), the tool tags `<think>`, `</think>`, `<tool_call>`, `</tool_call>`,
+/// and any `extra_special_tokens`. Qwen2's text pipeline (NFC, its split
+/// regex, byte-level BPE): `decode(encode(t)) == t` for every NFC-normalised
+/// string (any bytes are representable). Deterministic: the same texts always
+/// give the same tokenizer.
+pub fn train_bpe_tokenizer<S: AsRef<str>>(
+    texts: &[S],
+    vocab_size: usize,
+    extra_special_tokens: &[&str],
+) -> Result<Tokenizer> {
+    let mut opts = BpeOptions::chatml(vocab_size);
+    for t in extra_special_tokens {
+        if !opts.special_tokens.iter().any(|s| s == t) {
+            opts.special_tokens.push(t.to_string());
+        }
+    }
+    train_bpe_tokenizer_with(texts, &opts)
+}
+
+/// Splits `text` around occurrences of any of `tokens` (which are dropped).
+fn split_out<'a>(text: &'a str, tokens: &[String], out: &mut Vec<&'a str>) {
+    let mut rest = text;
+    loop {
+        let next = tokens
+            .iter()
+            .filter(|t| !t.is_empty())
+            .filter_map(|t| rest.find(t.as_str()).map(|p| (p, t.len())))
+            .min();
+        match next {
+            Some((p, len)) => {
+                if p > 0 {
+                    out.push(&rest[..p]);
+                }
+                rest = &rest[p + len..];
+            }
+            None => {
+                if !rest.is_empty() {
+                    out.push(rest);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// [`train_bpe_tokenizer`] with explicit options.
+pub fn train_bpe_tokenizer_with<S: AsRef<str>>(
+    texts: &[S],
+    opts: &BpeOptions,
+) -> Result<Tokenizer> {
+    let err = |e: tokenizers::Error| ModelError::Tokenizer {
+        context: "training BPE".into(),
+        message: e.to_string(),
+    };
+    let reserved: Vec<String> = opts
+        .special_tokens
+        .iter()
+        .chain(&opts.added_tokens)
+        .cloned()
+        .collect();
+    let alphabet = ByteLevel::alphabet();
+    let min_vocab = alphabet.len() + reserved.len();
+    if opts.vocab_size < min_vocab {
+        return Err(ModelError::input(format!(
+            "BPE vocab_size {} is below the {min_vocab} byte symbols and reserved tokens",
+            opts.vocab_size
+        )));
+    }
+    // Reserved tokens take the first ids of the BPE vocabulary; they are cut
+    // out of the corpus so no merge is spent on their pieces.
+    let trainer = BpeTrainerBuilder::new()
+        .vocab_size(opts.vocab_size)
+        .min_frequency(opts.min_frequency)
+        .show_progress(false)
+        .special_tokens(
+            reserved
+                .iter()
+                .map(|t| AddedToken::from(t.clone(), true))
+                .collect(),
+        )
+        .initial_alphabet(alphabet.into_iter().collect())
+        .build();
+    let mut trainer: TrainerWrapper = trainer.into();
+    let mut pieces = Vec::new();
+    for t in texts {
+        split_out(t.as_ref(), &reserved, &mut pieces);
+    }
+    let mut trained = qwen2_pipeline(BPE::default().into())?;
+    trained.train(&mut trainer, pieces.iter()).map_err(err)?;
+    // `train` registers every reserved token as special; start again from the
+    // trained model so the tool tags can be plain added tokens.
+    let mut tok = qwen2_pipeline(trained.get_model().clone())?;
+    let specials: Vec<AddedToken> = opts
+        .special_tokens
+        .iter()
+        .map(|t| AddedToken::from(t.clone(), true))
+        .collect();
+    tok.add_special_tokens(specials).map_err(err)?;
+    let added: Vec<AddedToken> = opts
+        .added_tokens
+        .iter()
+        .map(|t| AddedToken::from(t.clone(), false).normalized(false))
+        .collect();
+    tok.add_tokens(added).map_err(err)?;
+    Ok(Tokenizer::new(tok, None))
+}

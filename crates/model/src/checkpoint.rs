@@ -1,0 +1,285 @@
+//! Hugging Face model directories: loading and saving.
+//!
+//! A directory holds `config.json`, the weights (`model.safetensors`, or
+//! shards listed in `model.safetensors.index.json`), and optionally
+//! `tokenizer.json`, `tokenizer_config.json` and `generation_config.json`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+
+use crate::config::Qwen2Config;
+use crate::error::{ModelError, Result};
+use crate::params::{validate_tensors, ModelOptions};
+use crate::qwen2::Qwen2ForCausalLM;
+use crate::tokenizer::Tokenizer;
+
+/// Weights file of an unsharded checkpoint.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Index of a sharded checkpoint.
+pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// A model directory loaded with everything generation needs.
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    /// The model.
+    pub model: Qwen2ForCausalLM,
+    /// tokenizer.json (+ tokenizer_config.json), when present.
+    pub tokenizer: Option<Tokenizer>,
+    /// generation_config.json as read, when present.
+    pub generation_config: Option<Value>,
+    /// Union of the eos ids of generation_config.json, the tokenizer and
+    /// config.json (in that order, without duplicates).
+    pub eos_token_ids: Vec<u32>,
+    /// Padding id: generation_config / tokenizer / 0.
+    pub pad_token_id: u32,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io("read", path, e))?;
+    serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn json_ids(v: Option<&Value>) -> Vec<u32> {
+    match v {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .into_iter()
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn st_dtype(dtype: safetensors::Dtype) -> Option<DType> {
+    Some(match dtype {
+        safetensors::Dtype::F32 => DType::F32,
+        safetensors::Dtype::F16 => DType::F16,
+        safetensors::Dtype::BF16 => DType::BF16,
+        safetensors::Dtype::F64 => DType::F64,
+        _ => return None,
+    })
+}
+
+/// Reads every tensor of one safetensors file onto the CPU, in its stored dtype.
+pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ModelError::MissingFile {
+                path: path.to_path_buf(),
+                what: "a weights file".into(),
+            }
+        } else {
+            ModelError::io("read", path, e)
+        }
+    })?;
+    let bad = |reason: String| ModelError::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        let dtype = st_dtype(view.dtype()).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` has unsupported dtype {:?}",
+                view.dtype()
+            ))
+        })?;
+        let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
+            .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// Reads the weights of a model directory (single file or shards).
+pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
+    let single = dir.join(WEIGHTS_FILE);
+    let index = dir.join(WEIGHTS_INDEX_FILE);
+    if single.is_file() {
+        return read_safetensors(&single);
+    }
+    if !index.is_file() {
+        return Err(ModelError::MissingFile {
+            path: single,
+            what: format!(
+                "the model weights ({WEIGHTS_FILE} or {WEIGHTS_INDEX_FILE}; pytorch .bin checkpoints are not supported)"
+            ),
+        });
+    }
+    let idx = read_json(&index)?;
+    let map = idx
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ModelError::Safetensors {
+            path: index.clone(),
+            reason: "no `weight_map` object".into(),
+        })?;
+    let files: BTreeSet<&str> = map.values().filter_map(Value::as_str).collect();
+    let mut out = HashMap::new();
+    for f in files {
+        if f.contains("..") || Path::new(f).is_absolute() {
+            return Err(ModelError::Safetensors {
+                path: index.clone(),
+                reason: format!("shard path `{f}` leaves the model directory"),
+            });
+        }
+        out.extend(read_safetensors(&dir.join(f))?);
+    }
+    Ok(out)
+}
+
+impl Qwen2ForCausalLM {
+    /// Loads config.json and the weights of a HF model directory.
+    pub fn load(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(ModelError::MissingFile {
+                path: dir.to_path_buf(),
+                what: "the model directory".into(),
+            });
+        }
+        let config = Qwen2Config::from_file(dir.join("config.json"))?;
+        let tensors = read_weights(dir)?;
+        validate_tensors(&config, &tensors, &dir.display().to_string())?;
+        Self::from_tensors(&config, tensors, opts)
+    }
+
+    /// Writes config.json and model.safetensors (HF layout, weights in the
+    /// model dtype, tied head omitted) into `dir`, creating it if needed.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| ModelError::io("create", dir, e))?;
+        let mut config = self.config.clone();
+        let dtype_name = match self.dtype() {
+            DType::F32 => "float32",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            _ => "float32",
+        };
+        let keys: Vec<&str> = ["torch_dtype", "dtype"]
+            .into_iter()
+            .filter(|k| config.extra.contains_key(*k))
+            .collect();
+        for k in if keys.is_empty() {
+            vec!["torch_dtype"]
+        } else {
+            keys
+        } {
+            config
+                .extra
+                .insert(k.to_string(), Value::String(dtype_name.into()));
+        }
+        let cfg_path = dir.join("config.json");
+        std::fs::write(&cfg_path, config.to_json_string()?)
+            .map_err(|e| ModelError::io("write", &cfg_path, e))?;
+        let tensors: Vec<(String, Tensor)> = self
+            .params
+            .iter()
+            .map(|(n, t)| Ok((n.clone(), t.detach().to_device(&Device::Cpu)?.contiguous()?)))
+            .collect::<Result<_>>()?;
+        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let path = dir.join(WEIGHTS_FILE);
+        safetensors::serialize_to_file(tensors, Some(meta), &path).map_err(|e| {
+            ModelError::Safetensors {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })
+    }
+}
+
+/// Loads a model directory with its tokenizer and generation settings.
+pub fn load_pretrained(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Pretrained> {
+    let dir = dir.as_ref();
+    let model = Qwen2ForCausalLM::load(dir, opts)?;
+    let tok_path = dir.join("tokenizer.json");
+    let tokenizer = if tok_path.is_file() {
+        Some(Tokenizer::from_file(&tok_path)?)
+    } else {
+        None
+    };
+    let gen_path = dir.join("generation_config.json");
+    let generation_config = if gen_path.is_file() {
+        Some(read_json(&gen_path)?)
+    } else {
+        None
+    };
+    let mut eos = json_ids(
+        generation_config
+            .as_ref()
+            .and_then(|g| g.get("eos_token_id")),
+    );
+    let more = tokenizer
+        .iter()
+        .flat_map(|t| t.eos_token_ids().iter().copied())
+        .chain(model.config().eos_token_id.iter().copied());
+    for id in more {
+        if !eos.contains(&id) {
+            eos.push(id);
+        }
+    }
+    let vocab = model.config().vocab_size;
+    eos.retain(|&id| (id as usize) < vocab);
+    let pad_token_id = json_ids(
+        generation_config
+            .as_ref()
+            .and_then(|g| g.get("pad_token_id")),
+    )
+    .first()
+    .copied()
+    .or_else(|| tokenizer.as_ref().and_then(Tokenizer::pad_token_id))
+    .filter(|&id| (id as usize) < vocab)
+    .unwrap_or(0);
+    Ok(Pretrained {
+        model,
+        tokenizer,
+        generation_config,
+        eos_token_ids: eos,
+        pad_token_id,
+    })
+}
+
+/// Saves a model directory: config.json, model.safetensors, the tokenizer
+/// files when a tokenizer is given, and generation_config.json (the given
+/// one, else one naming `eos_token_ids`).
+pub fn save_pretrained(
+    dir: impl AsRef<Path>,
+    model: &Qwen2ForCausalLM,
+    tokenizer: Option<&Tokenizer>,
+    generation_config: Option<&Value>,
+    eos_token_ids: &[u32],
+) -> Result<PathBuf> {
+    let dir = dir.as_ref();
+    model.save(dir)?;
+    if let Some(tk) = tokenizer {
+        tk.save(dir)?;
+    }
+    let gen = match generation_config {
+        Some(g) => Some(g.clone()),
+        None if !eos_token_ids.is_empty() => Some(serde_json::json!({
+            "eos_token_id": eos_token_ids,
+            "pad_token_id": tokenizer.and_then(Tokenizer::pad_token_id),
+        })),
+        None => None,
+    };
+    if let Some(g) = gen {
+        let path = dir.join("generation_config.json");
+        let text = serde_json::to_string_pretty(&g).map_err(|source| ModelError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&path, text).map_err(|e| ModelError::io("write", &path, e))?;
+    }
+    Ok(dir.to_path_buf())
+}

@@ -1,0 +1,198 @@
+//! Logic of `toolgym generate`, free of any argument-parsing crate.
+//!
+//! The binary maps its flags onto [`GenerateArgs`], calls [`generate`] and
+//! prints [`GenerateOutput::render`].
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device};
+use serde::Serialize;
+
+use crate::checkpoint::load_pretrained;
+use crate::error::{ModelError, Result};
+use crate::generate::{generate as run_generate, FinishReason, GenerateRequest, GenerationConfig};
+use crate::params::ModelOptions;
+use crate::sampling::SamplingParams;
+
+/// Arguments of `toolgym generate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateArgs {
+    /// `--model DIR`: a Hugging Face Qwen2 directory.
+    pub model: PathBuf,
+    /// `--prompt TEXT`: encoded as is (no chat template, no special tokens
+    /// added); needs tokenizer.json in the model directory.
+    pub prompt: Option<String>,
+    /// `--prompt-ids 1,2,3` (see [`parse_prompt_ids`]).
+    pub prompt_ids: Option<Vec<u32>>,
+    /// `--max-new-tokens N` (default 128).
+    pub max_new_tokens: usize,
+    /// `--temperature T` (default 1.0).
+    pub temperature: f64,
+    /// `--top-p P` (default 1.0).
+    pub top_p: f64,
+    /// `--top-k K` (default 0 = off).
+    pub top_k: usize,
+    /// `--seed S` (default 0).
+    pub seed: u64,
+    /// `--greedy`.
+    pub greedy: bool,
+    /// `--dtype f32|bf16|f16` (default f32).
+    pub dtype: String,
+    /// `--device cpu|cuda|cuda:N` (default cpu).
+    pub device: String,
+    /// `--json`: print a JSON object instead of the text.
+    pub json: bool,
+}
+
+impl GenerateArgs {
+    /// Defaults for everything but the model directory.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        GenerateArgs {
+            model: model.into(),
+            prompt: None,
+            prompt_ids: None,
+            max_new_tokens: 128,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+            greedy: false,
+            dtype: "f32".into(),
+            device: "cpu".into(),
+            json: false,
+        }
+    }
+}
+
+/// Result of `toolgym generate`; serialises to
+/// `{"token_ids", "logprobs", "text", "finish_reason"}` (`text` omitted when
+/// the model directory has no tokenizer).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerateOutput {
+    /// Generated ids (eos included when it ended the completion).
+    pub token_ids: Vec<u32>,
+    /// Temperature-1 log-probability of each generated id.
+    pub logprobs: Vec<f32>,
+    /// Decoded completion (eos excluded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// `stop` or `length`.
+    pub finish_reason: FinishReason,
+}
+
+impl GenerateOutput {
+    /// The JSON object (one line) when `json`, else the text (or the ids,
+    /// comma-separated, when there is no tokenizer).
+    pub fn render(&self, json: bool) -> Result<String> {
+        if json {
+            return serde_json::to_string(self)
+                .map_err(|e| ModelError::input(format!("cannot serialise output: {e}")));
+        }
+        Ok(match &self.text {
+            Some(t) => t.clone(),
+            None => self
+                .token_ids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+    }
+}
+
+/// Parses `1,2,3` (spaces allowed) into ids.
+pub fn parse_prompt_ids(text: &str) -> Result<Vec<u32>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u32>()
+                .map_err(|_| ModelError::input(format!("`{s}` in --prompt-ids is not a token id")))
+        })
+        .collect()
+}
+
+/// Parses `f32`, `bf16` or `f16` (also `float32`, `bfloat16`, `float16`).
+pub fn parse_dtype(text: &str) -> Result<DType> {
+    match text.to_ascii_lowercase().as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        "f16" | "float16" | "half" => Ok(DType::F16),
+        other => Err(ModelError::Unsupported(format!(
+            "unknown dtype `{other}` (expected f32, bf16 or f16)"
+        ))),
+    }
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N` and opens the device.
+pub fn parse_device(text: &str) -> Result<Device> {
+    let lower = text.to_ascii_lowercase();
+    let ordinal = match lower.as_str() {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" | "gpu" => 0,
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => n,
+            _ => {
+                return Err(ModelError::Unsupported(format!(
+                    "unknown device `{text}` (expected cpu, cuda or cuda:N)"
+                )))
+            }
+        },
+    };
+    Device::new_cuda(ordinal).map_err(|e| {
+        ModelError::Unsupported(format!(
+            "cannot open cuda:{ordinal} ({e}); build with `--features cuda` on a machine with a GPU"
+        ))
+    })
+}
+
+/// Runs `toolgym generate`.
+pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
+    let opts = ModelOptions {
+        dtype: parse_dtype(&args.dtype)?,
+        device: parse_device(&args.device)?,
+        trainable: false,
+    };
+    let pre = load_pretrained(&args.model, &opts)?;
+    let prompt_ids = match (&args.prompt, &args.prompt_ids) {
+        (Some(_), Some(_)) => {
+            return Err(ModelError::input(
+                "give either --prompt or --prompt-ids, not both",
+            ))
+        }
+        (None, None) => return Err(ModelError::input("give --prompt TEXT or --prompt-ids IDS")),
+        (None, Some(ids)) => ids.clone(),
+        (Some(text), None) => match &pre.tokenizer {
+            Some(tk) => tk.encode(text)?,
+            None => {
+                return Err(ModelError::MissingFile {
+                    path: args.model.join("tokenizer.json"),
+                    what: "the tokenizer, needed to encode --prompt (or pass --prompt-ids)".into(),
+                })
+            }
+        },
+    };
+    let config = GenerationConfig {
+        max_new_tokens: args.max_new_tokens,
+        sampling: SamplingParams {
+            greedy: args.greedy,
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+        },
+        eos_token_ids: pre.eos_token_ids.clone(),
+        ..GenerationConfig::default()
+    };
+    let request = GenerateRequest::new(prompt_ids, 1, args.seed);
+    let mut out = run_generate(&pre.model, &[request], &config, pre.tokenizer.as_ref())?;
+    let c = out
+        .pop()
+        .and_then(|mut v| v.pop())
+        .ok_or_else(|| ModelError::input("generation returned nothing"))?;
+    Ok(GenerateOutput {
+        token_ids: c.token_ids,
+        logprobs: c.logprobs,
+        text: c.text,
+        finish_reason: c.finish_reason,
+    })
+}

@@ -1,0 +1,369 @@
+//! `config.json` of a Qwen2 / Qwen2.5 checkpoint.
+//!
+//! Both the transformers 4.x layout (`rope_theta` at the top level) and the
+//! 5.x layout (`rope_parameters.rope_theta`) are read; on writing both are
+//! emitted so that either major version loads the directory. Fields this crate
+//! does not interpret are kept verbatim in [`Qwen2Config::extra`] and written
+//! back unchanged.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{ModelError, Result};
+
+/// Hyper-parameters of a Qwen2 causal LM, as in Hugging Face's `Qwen2Config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawConfig", into = "RawConfig")]
+pub struct Qwen2Config {
+    /// Number of token embeddings (rows of `model.embed_tokens.weight`).
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Number of decoder layers.
+    pub num_hidden_layers: usize,
+    /// Number of query heads.
+    pub num_attention_heads: usize,
+    /// Number of key/value heads (grouped-query attention).
+    pub num_key_value_heads: usize,
+    /// Per-head width; `hidden_size / num_attention_heads` unless config.json says otherwise.
+    pub head_dim: usize,
+    /// Longest sequence the rotary embedding was trained for (informational).
+    pub max_position_embeddings: usize,
+    /// Epsilon of every RMSNorm.
+    pub rms_norm_eps: f64,
+    /// Base of the rotary embedding frequencies.
+    pub rope_theta: f64,
+    /// Whether `lm_head` reuses `model.embed_tokens.weight`.
+    pub tie_word_embeddings: bool,
+    /// Standard deviation of the random initialisation (HF `initializer_range`).
+    pub initializer_range: f64,
+    /// Beginning-of-sequence id, when the config names one.
+    pub bos_token_id: Option<u32>,
+    /// End-of-sequence id(s) named by the config (may be empty).
+    pub eos_token_id: Vec<u32>,
+    /// Every other key of config.json, kept for writing back.
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawConfig {
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    num_key_value_heads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    head_dim: Option<usize>,
+    #[serde(default = "default_max_pos")]
+    max_position_embeddings: usize,
+    #[serde(default = "default_eps")]
+    rms_norm_eps: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rope_theta: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rope_parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rope_scaling: Option<Value>,
+    #[serde(default)]
+    tie_word_embeddings: bool,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    #[serde(default = "default_init")]
+    initializer_range: f64,
+    #[serde(default)]
+    use_sliding_window: bool,
+    #[serde(default)]
+    bos_token_id: Option<u32>,
+    #[serde(default)]
+    eos_token_id: Option<OneOrMany>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+fn default_max_pos() -> usize {
+    32768
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_act() -> String {
+    "silu".to_string()
+}
+fn default_init() -> f64 {
+    0.02
+}
+
+impl TryFrom<RawConfig> for Qwen2Config {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> std::result::Result<Self, String> {
+        if raw.hidden_act != "silu" {
+            return Err(format!(
+                "hidden_act `{}` is not supported (Qwen2 uses silu)",
+                raw.hidden_act
+            ));
+        }
+        if raw.use_sliding_window {
+            return Err("use_sliding_window = true is not supported".to_string());
+        }
+        if let Some(types) = raw.extra.get("layer_types").and_then(Value::as_array) {
+            if types.iter().any(|t| t.as_str() != Some("full_attention")) {
+                return Err("layer_types other than full_attention are not supported".into());
+            }
+        }
+        let rope_type_ok = |v: &Value| {
+            v.is_null()
+                || matches!(
+                    v.get("rope_type")
+                        .or_else(|| v.get("type"))
+                        .and_then(Value::as_str),
+                    None | Some("default")
+                )
+        };
+        let params_theta = raw
+            .rope_parameters
+            .as_ref()
+            .and_then(|p| p.get("rope_theta"))
+            .and_then(Value::as_f64);
+        for (key, v) in [
+            ("rope_parameters", &raw.rope_parameters),
+            ("rope_scaling", &raw.rope_scaling),
+        ] {
+            if let Some(v) = v {
+                if !rope_type_ok(v) {
+                    return Err(format!(
+                        "{key} = {v} is not supported (only default rotary embeddings)"
+                    ));
+                }
+            }
+        }
+        let rope_theta = params_theta.or(raw.rope_theta).unwrap_or(10000.0);
+        let mut extra = raw.extra;
+        extra.insert("hidden_act".into(), Value::String(raw.hidden_act));
+        extra.insert("use_sliding_window".into(), Value::Bool(false));
+        let heads = raw.num_attention_heads;
+        let cfg = Qwen2Config {
+            vocab_size: raw.vocab_size,
+            hidden_size: raw.hidden_size,
+            intermediate_size: raw.intermediate_size,
+            num_hidden_layers: raw.num_hidden_layers,
+            num_attention_heads: heads,
+            num_key_value_heads: raw.num_key_value_heads.unwrap_or(heads),
+            head_dim: raw
+                .head_dim
+                .unwrap_or(raw.hidden_size.checked_div(heads).unwrap_or(0)),
+            max_position_embeddings: raw.max_position_embeddings,
+            rms_norm_eps: raw.rms_norm_eps,
+            rope_theta,
+            tie_word_embeddings: raw.tie_word_embeddings,
+            initializer_range: raw.initializer_range,
+            bos_token_id: raw.bos_token_id,
+            eos_token_id: match raw.eos_token_id {
+                None => vec![],
+                Some(OneOrMany::One(id)) => vec![id],
+                Some(OneOrMany::Many(ids)) => ids,
+            },
+            extra,
+        };
+        cfg.validate().map_err(|e| match e {
+            ModelError::InvalidConfig { reason, .. } => reason,
+            other => other.to_string(),
+        })?;
+        Ok(cfg)
+    }
+}
+
+impl From<Qwen2Config> for RawConfig {
+    fn from(c: Qwen2Config) -> Self {
+        let mut extra = c.extra;
+        let hidden_act = match extra.remove("hidden_act") {
+            Some(Value::String(s)) => s,
+            _ => default_act(),
+        };
+        extra.remove("use_sliding_window");
+        extra
+            .entry("model_type")
+            .or_insert_with(|| Value::String("qwen2".into()));
+        extra
+            .entry("architectures")
+            .or_insert_with(|| serde_json::json!(["Qwen2ForCausalLM"]));
+        let default_head_dim = c.hidden_size / c.num_attention_heads.max(1);
+        RawConfig {
+            vocab_size: c.vocab_size,
+            hidden_size: c.hidden_size,
+            intermediate_size: c.intermediate_size,
+            num_hidden_layers: c.num_hidden_layers,
+            num_attention_heads: c.num_attention_heads,
+            num_key_value_heads: Some(c.num_key_value_heads),
+            head_dim: (c.head_dim != default_head_dim).then_some(c.head_dim),
+            max_position_embeddings: c.max_position_embeddings,
+            rms_norm_eps: c.rms_norm_eps,
+            rope_theta: Some(c.rope_theta),
+            rope_parameters: Some(serde_json::json!({
+                "rope_theta": c.rope_theta,
+                "rope_type": "default",
+            })),
+            rope_scaling: None,
+            tie_word_embeddings: c.tie_word_embeddings,
+            hidden_act,
+            initializer_range: c.initializer_range,
+            use_sliding_window: false,
+            bos_token_id: c.bos_token_id,
+            eos_token_id: match c.eos_token_id.as_slice() {
+                [] => None,
+                [one] => Some(OneOrMany::One(*one)),
+                many => Some(OneOrMany::Many(many.to_vec())),
+            },
+            extra,
+        }
+    }
+}
+
+impl Qwen2Config {
+    /// Reads and validates `config.json`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                ModelError::MissingFile {
+                    path: path.to_path_buf(),
+                    what: "the model configuration (config.json)".into(),
+                }
+            } else {
+                ModelError::io("read", path, e)
+            }
+        })?;
+        Self::from_json_str(&text).map_err(|e| match e {
+            ModelError::InvalidConfig { reason, .. } => ModelError::InvalidConfig {
+                location: Some(path.to_path_buf()),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates a config.json document.
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| ModelError::config(e.to_string()))
+    }
+
+    /// Serialises to the config.json layout (pretty-printed).
+    pub fn to_json_string(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| ModelError::config(e.to_string()))
+    }
+
+    /// Checks the internal consistency of the hyper-parameters.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(ModelError::config(format!("{name} must be positive")));
+            }
+        }
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
+            return Err(ModelError::config(format!(
+                "num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
+                self.num_attention_heads, self.num_key_value_heads
+            )));
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(ModelError::config(format!(
+                "head_dim ({}) must be even for rotary embeddings",
+                self.head_dim
+            )));
+        }
+        if u32::try_from(self.vocab_size).is_err() {
+            return Err(ModelError::config("vocab_size does not fit in u32"));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
+            return Err(ModelError::config("rms_norm_eps must be finite and >= 0"));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(ModelError::config("rope_theta must be finite and positive"));
+        }
+        Ok(())
+    }
+
+    /// Number of query heads per key/value head.
+    pub fn gqa_group_size(&self) -> usize {
+        self.num_attention_heads / self.num_key_value_heads
+    }
+
+    /// Total number of parameters (tied embeddings counted once).
+    pub fn num_parameters(&self) -> usize {
+        crate::qwen2::expected_tensors(self)
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>())
+            .sum()
+    }
+
+    fn with_dims(
+        vocab_size: usize,
+        hidden_size: usize,
+        intermediate_size: usize,
+        num_hidden_layers: usize,
+        heads: (usize, usize),
+        rope_theta: f64,
+        tie_word_embeddings: bool,
+    ) -> Self {
+        Qwen2Config {
+            vocab_size,
+            hidden_size,
+            intermediate_size,
+            num_hidden_layers,
+            num_attention_heads: heads.0,
+            num_key_value_heads: heads.1,
+            head_dim: hidden_size / heads.0,
+            max_position_embeddings: 32768,
+            rms_norm_eps: 1e-6,
+            rope_theta,
+            tie_word_embeddings,
+            initializer_range: 0.02,
+            bos_token_id: None,
+            eos_token_id: vec![],
+            extra: Map::new(),
+        }
+    }
+
+    /// The built-in tiny policy: Qwen2 architecture, about 3.5 million
+    /// parameters (hidden 256, 4 layers, 8 query / 2 key-value heads,
+    /// intermediate 768, tied embeddings) for a vocabulary of `vocab_size`
+    /// tokens (pass the tokenizer's `vocab_size()`; the parameter count is
+    /// for 2048).
+    pub fn tiny_default(vocab_size: usize) -> Self {
+        Self::with_dims(vocab_size, 256, 768, 4, (8, 2), 10000.0, true)
+    }
+
+    /// The architecture of Qwen2.5-0.5B-Instruct (494M parameters).
+    pub fn qwen2_5_0_5b() -> Self {
+        let mut c = Self::with_dims(151936, 896, 4864, 24, (14, 2), 1_000_000.0, true);
+        c.bos_token_id = Some(151643);
+        c.eos_token_id = vec![151645];
+        c.max_position_embeddings = 32768;
+        c
+    }
+}

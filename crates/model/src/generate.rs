@@ -1,0 +1,355 @@
+//! Batched generation for rollouts: left-padded prompts, KV cache, several
+//! samples per prompt sharing one prefill, per-request seeds, stop conditions.
+//!
+//! * **Log-probs**: `Completion::logprobs[i]` is `log softmax(logits)[token_i]`
+//!   at temperature 1, whatever the sampling temperature / top-k / top-p: the
+//!   model's own distribution, which is what GRPO's `old_log_prob` recomputes
+//!   (see [`crate::scoring::score`] with temperature 1).
+//! * **Seeds**: sample `s` of a request draws from the stream
+//!   `Rng::with_stream(request.seed, s)`, one uniform per token, so a
+//!   completion depends only on its request, never on what else is in the
+//!   batch (up to float rounding of differently shaped matmuls).
+//! * **Stop strings** are matched on the decoded completion. The returned
+//!   `token_ids` / `logprobs` hold every sampled token up to and including the
+//!   one that completed the stop string; `text` is cut *before* the stop
+//!   string unless `include_stop_str_in_output` (vLLM's convention).
+//! * **EOS**: the eos token is the last entry of `token_ids` / `logprobs`
+//!   (training must see it) and is not part of `text`.
+//! * No autograd graph is built: a trainable model is used through
+//!   [`Qwen2ForCausalLM::detached`].
+
+use candle_core::DType;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::batch::TokenBatch;
+use crate::error::{ModelError, Result};
+use crate::kv_cache::KvCache;
+use crate::qwen2::Qwen2ForCausalLM;
+use crate::rng::Rng;
+use crate::sampling::{sample_token, token_logprob, SamplingParams};
+use crate::tokenizer::Tokenizer;
+
+/// Settings shared by every request of a [`generate`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    /// Maximum number of generated tokens per completion.
+    pub max_new_tokens: usize,
+    /// Token selection.
+    pub sampling: SamplingParams,
+    /// Generation stops after sampling any of these ids.
+    pub eos_token_ids: Vec<u32>,
+    /// Generation stops when the decoded completion contains any of these
+    /// (needs a tokenizer).
+    pub stop_strings: Vec<String>,
+    /// Keep the matched stop string at the end of `text`.
+    pub include_stop_str_in_output: bool,
+    /// Most sequences decoded together (0: all requests in one batch).
+    /// Requests are never split across batches.
+    pub max_batch_size: usize,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        GenerationConfig {
+            max_new_tokens: 256,
+            sampling: SamplingParams::default(),
+            eos_token_ids: vec![],
+            stop_strings: vec![],
+            include_stop_str_in_output: false,
+            max_batch_size: 0,
+        }
+    }
+}
+
+/// One prompt to complete `n` times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    /// Prompt token ids (non-empty).
+    pub prompt_ids: Vec<u32>,
+    /// Number of completions (samples) to draw; they share one prefill.
+    pub n: usize,
+    /// Seed of this request's sampling streams.
+    pub seed: u64,
+}
+
+impl GenerateRequest {
+    /// `n` samples of `prompt_ids` seeded with `seed`.
+    pub fn new(prompt_ids: Vec<u32>, n: usize, seed: u64) -> Self {
+        GenerateRequest {
+            prompt_ids,
+            n,
+            seed,
+        }
+    }
+}
+
+/// Why a completion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// An eos id or a stop string.
+    Stop,
+    /// `max_new_tokens` reached.
+    Length,
+}
+
+/// What triggered [`FinishReason::Stop`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// This eos id was sampled.
+    Eos(u32),
+    /// This stop string appeared in the text.
+    StopString(String),
+}
+
+/// One generated completion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    /// Sampled ids (eos / stop-completing token included).
+    pub token_ids: Vec<u32>,
+    /// Temperature-1 log-probability of each sampled id.
+    pub logprobs: Vec<f32>,
+    /// Decoded completion, when a tokenizer was given (see module docs).
+    pub text: Option<String>,
+    /// Stop or length.
+    pub finish_reason: FinishReason,
+    /// The eos id or stop string, for [`FinishReason::Stop`].
+    pub stop_cause: Option<StopCause>,
+}
+
+/// Decoding state of one sequence.
+struct Row {
+    request: usize,
+    rng: Rng,
+    tokens: Vec<u32>,
+    logprobs: Vec<f32>,
+    done: Option<(FinishReason, Option<StopCause>)>,
+    /// Byte offset where a stop string begins in the decoded text.
+    stop_at: Option<(usize, usize)>,
+}
+
+/// Completes every request `n` times. Returns, per request, its `n`
+/// completions in sample order.
+pub fn generate(
+    model: &Qwen2ForCausalLM,
+    requests: &[GenerateRequest],
+    config: &GenerationConfig,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<Vec<Vec<Completion>>> {
+    config.sampling.validate()?;
+    if !config.stop_strings.is_empty() && tokenizer.is_none() {
+        return Err(ModelError::input("stop strings need a tokenizer"));
+    }
+    if config.stop_strings.iter().any(String::is_empty) {
+        return Err(ModelError::input("empty stop string"));
+    }
+    let vocab = model.config().vocab_size;
+    for (i, r) in requests.iter().enumerate() {
+        if r.prompt_ids.is_empty() {
+            return Err(ModelError::input(format!("request {i}: empty prompt")));
+        }
+        if r.n == 0 {
+            return Err(ModelError::input(format!(
+                "request {i}: n must be at least 1"
+            )));
+        }
+        let max_pos = model.config().max_position_embeddings;
+        if r.prompt_ids.len() + config.max_new_tokens > max_pos {
+            return Err(ModelError::input(format!(
+                "request {i}: {} prompt tokens + max_new_tokens {} exceed max_position_embeddings {max_pos}",
+                r.prompt_ids.len(),
+                config.max_new_tokens
+            )));
+        }
+        if let Some(&bad) = r.prompt_ids.iter().find(|&&t| t as usize >= vocab) {
+            return Err(ModelError::input(format!(
+                "request {i}: token id {bad} out of range for vocab_size {vocab}"
+            )));
+        }
+    }
+    let model = model.detached()?;
+    let mut out = Vec::with_capacity(requests.len());
+    let mut start = 0;
+    while start < requests.len() {
+        let mut end = start + 1;
+        let mut rows = requests[start].n;
+        while end < requests.len()
+            && (config.max_batch_size == 0 || rows + requests[end].n <= config.max_batch_size)
+        {
+            rows += requests[end].n;
+            end += 1;
+        }
+        out.extend(generate_batch(
+            &model,
+            &requests[start..end],
+            config,
+            tokenizer,
+        )?);
+        start = end;
+    }
+    Ok(out)
+}
+
+fn host_logits(logits: &candle_core::Tensor) -> Result<Vec<f32>> {
+    Ok(logits
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
+fn generate_batch(
+    model: &Qwen2ForCausalLM,
+    requests: &[GenerateRequest],
+    config: &GenerationConfig,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<Vec<Vec<Completion>>> {
+    let vocab = model.config().vocab_size;
+    let mut rows: Vec<Row> = requests
+        .iter()
+        .enumerate()
+        .flat_map(|(ri, r)| {
+            (0..r.n).map(move |s| Row {
+                request: ri,
+                rng: Rng::with_stream(r.seed, s as u64),
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                done: None,
+                stop_at: None,
+            })
+        })
+        .collect();
+    if config.max_new_tokens > 0 {
+        let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt_ids.as_slice()).collect();
+        let prefill = TokenBatch::left_padded(&prompts, 0)?;
+        let capacity = prefill.seq_len + config.max_new_tokens;
+        let mut cache = KvCache::new(
+            model.config(),
+            requests.len(),
+            capacity,
+            model.dtype(),
+            model.device(),
+        )?;
+        let first = host_logits(&model.forward_last(&prefill, Some(&mut cache))?)?;
+        // Batch slot -> row index; row i starts in slot i.
+        let mut slots: Vec<usize> = (0..rows.len()).collect();
+        let prompt_of_row: Vec<usize> = rows.iter().map(|r| r.request).collect();
+        if prompt_of_row.len() != requests.len() {
+            cache = cache.select_rows(&prompt_of_row)?;
+        }
+        let mut pad_left: Vec<usize> = prompt_of_row.iter().map(|&p| prefill.pad_left[p]).collect();
+        let mut logits: Vec<f32> = prompt_of_row
+            .iter()
+            .flat_map(|&p| first[p * vocab..(p + 1) * vocab].iter().copied())
+            .collect();
+        loop {
+            // Choose one token for every live slot (rows are independent).
+            let mut live: Vec<(usize, &mut Row)> = Vec::new();
+            {
+                let mut by_row: Vec<Option<&mut Row>> = rows.iter_mut().map(Some).collect();
+                for (slot, &ri) in slots.iter().enumerate() {
+                    if let Some(row) = by_row[ri].take() {
+                        if row.done.is_none() {
+                            live.push((slot, row));
+                        }
+                    }
+                }
+            }
+            let step = |(slot, row): &mut (usize, &mut Row)| {
+                let l = &logits[*slot * vocab..(*slot + 1) * vocab];
+                let tok = sample_token(l, &config.sampling, &mut row.rng);
+                row.tokens.push(tok);
+                row.logprobs.push(token_logprob(l, tok));
+                if config.eos_token_ids.contains(&tok) {
+                    row.done = Some((FinishReason::Stop, Some(StopCause::Eos(tok))));
+                } else if let Some(tk) = tokenizer.filter(|_| !config.stop_strings.is_empty()) {
+                    if let Ok(text) = tk.decode(&row.tokens, false) {
+                        let hit = config
+                            .stop_strings
+                            .iter()
+                            .filter_map(|s| text.find(s.as_str()).map(|p| (p, s)))
+                            .min_by_key(|(p, _)| *p);
+                        if let Some((p, s)) = hit {
+                            row.stop_at = Some((p, s.len()));
+                            row.done =
+                                Some((FinishReason::Stop, Some(StopCause::StopString(s.clone()))));
+                        }
+                    }
+                }
+                if row.done.is_none() && row.tokens.len() >= config.max_new_tokens {
+                    row.done = Some((FinishReason::Length, None));
+                }
+            };
+            if live.len() > 1 {
+                live.par_iter_mut().for_each(step);
+            } else {
+                live.iter_mut().for_each(step);
+            }
+            drop(live);
+            let active: Vec<usize> = (0..slots.len())
+                .filter(|&s| rows[slots[s]].done.is_none())
+                .collect();
+            if active.is_empty() {
+                break;
+            }
+            // Compact finished rows away once a quarter of the batch is idle.
+            if active.len() * 4 <= slots.len() * 3 {
+                cache = cache.select_rows(&active)?;
+                slots = active.iter().map(|&s| slots[s]).collect();
+                pad_left = active.iter().map(|&s| pad_left[s]).collect();
+            }
+            let ids: Vec<u32> = slots
+                .iter()
+                .map(|&ri| rows[ri].tokens.last().copied().unwrap_or(0))
+                .collect();
+            let batch = TokenBatch::new(ids, slots.len(), 1, pad_left.clone())?;
+            logits = host_logits(&model.forward_last(&batch, Some(&mut cache))?)?;
+        }
+    }
+    let mut out: Vec<Vec<Completion>> = requests.iter().map(|r| Vec::with_capacity(r.n)).collect();
+    for row in rows {
+        let (finish_reason, stop_cause) = row.done.unwrap_or((FinishReason::Length, None));
+        let text = match tokenizer {
+            None => None,
+            Some(tk) => Some(completion_text(
+                tk,
+                &row.tokens,
+                &stop_cause,
+                row.stop_at,
+                config,
+            )?),
+        };
+        out[row.request].push(Completion {
+            token_ids: row.tokens,
+            logprobs: row.logprobs,
+            text,
+            finish_reason,
+            stop_cause,
+        });
+    }
+    Ok(out)
+}
+
+fn completion_text(
+    tk: &Tokenizer,
+    tokens: &[u32],
+    cause: &Option<StopCause>,
+    stop_at: Option<(usize, usize)>,
+    config: &GenerationConfig,
+) -> Result<String> {
+    match cause {
+        Some(StopCause::Eos(_)) => tk.decode(&tokens[..tokens.len().saturating_sub(1)], false),
+        Some(StopCause::StopString(_)) => {
+            let text = tk.decode(tokens, false)?;
+            let (p, len) = stop_at.unwrap_or((text.len(), 0));
+            let end = if config.include_stop_str_in_output {
+                p + len
+            } else {
+                p
+            };
+            Ok(text.get(..end).unwrap_or(&text).to_string())
+        }
+        None => tk.decode(tokens, false),
+    }
+}

@@ -1,0 +1,613 @@
+//! The Qwen2 / Qwen2.5 decoder-only transformer, laid out like its checkpoint.
+//!
+//! ```text
+//! model.embed_tokens.weight                      [vocab, hidden]
+//! model.layers.N.input_layernorm.weight          [hidden]
+//! model.layers.N.self_attn.{q,k,v}_proj.{weight,bias}
+//! model.layers.N.self_attn.o_proj.weight         (no bias)
+//! model.layers.N.post_attention_layernorm.weight [hidden]
+//! model.layers.N.mlp.{gate,up,down}_proj.weight  (SwiGLU, no biases)
+//! model.norm.weight                              [hidden]
+//! lm_head.weight                                 [vocab, hidden] (absent when tied)
+//! ```
+//!
+//! Two numerically equivalent code paths exist: when the weights are trainable
+//! `Var`s every op is one candle can differentiate (composed RMSNorm, rotary
+//! embedding and softmax); otherwise the fused candle-nn kernels are used.
+//! Attention scores and softmax are computed in f32 whatever the model dtype.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::batch::TokenBatch;
+use crate::config::Qwen2Config;
+use crate::error::{ModelError, Result};
+use crate::kv_cache::KvCache;
+
+/// Value added to masked attention scores (finite, so a fully masked padding
+/// row yields a uniform distribution instead of NaN).
+const MASKED: f32 = f32::MIN;
+
+/// Name and shape of every tensor the architecture reads, in the order of the
+/// Hugging Face state dict (`lm_head.weight` only when untied).
+pub fn expected_tensors(cfg: &Qwen2Config) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let q = cfg.num_attention_heads * cfg.head_dim;
+    let kv = cfg.num_key_value_heads * cfg.head_dim;
+    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
+    for n in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{n}");
+        out.extend([
+            (format!("{p}.self_attn.q_proj.weight"), vec![q, h]),
+            (format!("{p}.self_attn.q_proj.bias"), vec![q]),
+            (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.k_proj.bias"), vec![kv]),
+            (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.v_proj.bias"), vec![kv]),
+            (format!("{p}.self_attn.o_proj.weight"), vec![h, q]),
+            (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
+            (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
+            (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+            (format!("{p}.input_layernorm.weight"), vec![h]),
+            (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+        ]);
+    }
+    out.push(("model.norm.weight".to_string(), vec![h]));
+    if !cfg.tie_word_embeddings {
+        out.push(("lm_head.weight".to_string(), vec![v, h]));
+    }
+    out
+}
+
+/// Records every tensor taken from the VarBuilder under its full HF name.
+struct Registry(Vec<(String, Tensor)>);
+
+impl Registry {
+    fn get(&mut self, vb: &VarBuilder, shape: &[usize], name: &str) -> Result<Tensor> {
+        let t = vb.get(shape, name)?;
+        let prefix = vb.prefix();
+        let full = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        self.0.push((full, t.clone()));
+        Ok(t)
+    }
+}
+
+/// `y = x W^T (+ b)` over the last dimension.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn load(
+        vb: VarBuilder,
+        reg: &mut Registry,
+        out_dim: usize,
+        in_dim: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        let weight = reg.get(&vb, &[out_dim, in_dim], "weight")?;
+        let bias = if bias {
+            Some(reg.get(&vb, &[out_dim], "bias")?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_dim;
+        let y = matmul_weight_t(&x.reshape((rows, in_dim))?, &self.weight)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out = dims;
+        let last = out.len() - 1;
+        out[last] = self.weight.dim(0)?;
+        Ok(y.reshape(out)?)
+    }
+}
+
+/// Below this many rows, `x W^T` is computed as `(W x^T)^T`: candle's CPU
+/// gemm is about twice as fast with the large weight as its left operand
+/// when the other side is thin (decoding), and no slower on other devices.
+const SMALL_BATCH_ROWS: usize = 32;
+
+/// `x W^T` for `x: [rows, in]`, `W: [out, in]`; returns `[rows, out]`.
+fn matmul_weight_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let rows = x.dim(0)?;
+    if rows <= SMALL_BATCH_ROWS {
+        Ok(w.matmul(&x.t()?)?.t()?)
+    } else {
+        Ok(x.matmul(&w.t()?)?)
+    }
+}
+
+/// Root-mean-square layer norm, statistics in f32 (as transformers does).
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(vb: VarBuilder, reg: &mut Registry, dim: usize, eps: f64) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: reg.get(&vb, &[dim], "weight")?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, grad: bool) -> Result<Tensor> {
+        if !grad {
+            return Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?);
+        }
+        let dtype = x.dtype();
+        let x32 = x.to_dtype(compute_dtype(dtype))?;
+        let var = x32.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = x32.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed.to_dtype(dtype)?.broadcast_mul(&self.weight)?)
+    }
+}
+
+/// The dtype of norms and attention scores: f32, or f64 for f64 models
+/// (half-precision models are upcast; f64 ones keep their precision, e.g.
+/// for gradient checks).
+fn compute_dtype(dtype: DType) -> DType {
+    if dtype == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    }
+}
+
+/// Rotary position embedding with Hugging Face's `rotate_half` convention:
+/// the first and second halves of each head form the rotated pairs.
+#[derive(Debug, Clone)]
+struct RotaryEmbedding {
+    inv_freq: Vec<f32>,
+}
+
+/// Per-token cosines and sines, `[batch, seq, head_dim / 2]` in the model dtype.
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl RotaryEmbedding {
+    fn new(cfg: &Qwen2Config) -> Self {
+        let d = cfg.head_dim;
+        let base = cfg.rope_theta as f32;
+        let inv_freq = (0..d / 2)
+            .map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32))
+            .collect();
+        RotaryEmbedding { inv_freq }
+    }
+
+    fn tables(
+        &self,
+        positions: &[f32],
+        b: usize,
+        t: usize,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Rope> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(positions.len() * half);
+        let mut sin = Vec::with_capacity(positions.len() * half);
+        for &p in positions {
+            for &f in &self.inv_freq {
+                let a = p * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        let cos = Tensor::from_vec(cos, (b, t, half), dev)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (b, t, half), dev)?.to_dtype(dtype)?;
+        Ok(Rope { cos, sin })
+    }
+}
+
+impl Rope {
+    /// Rotates `x` of shape `[batch, seq, heads, head_dim]` (contiguous).
+    fn apply(&self, x: &Tensor, grad: bool) -> Result<Tensor> {
+        if !grad {
+            return Ok(candle_nn::rotary_emb::rope_thd(x, &self.cos, &self.sin)?);
+        }
+        let half = x.dim(D::Minus1)? / 2;
+        let cos = Tensor::cat(&[&self.cos, &self.cos], D::Minus1)?.unsqueeze(2)?;
+        let sin = Tensor::cat(&[&self.sin, &self.sin], D::Minus1)?.unsqueeze(2)?;
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
+    }
+}
+
+/// Differentiable softmax over the last dimension.
+fn softmax_last(x: &Tensor, grad: bool) -> Result<Tensor> {
+    if !grad {
+        return Ok(candle_nn::ops::softmax_last_dim(x)?);
+    }
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+}
+
+/// Grouped-query self-attention with q/k/v biases.
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, reg: &mut Registry, cfg: &Qwen2Config) -> Result<Self> {
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        Ok(Attention {
+            q_proj: Linear::load(vb.pp("q_proj"), reg, nh * hd, h, true)?,
+            k_proj: Linear::load(vb.pp("k_proj"), reg, nkv * hd, h, true)?,
+            v_proj: Linear::load(vb.pp("v_proj"), reg, nkv * hd, h, true)?,
+            o_proj: Linear::load(vb.pp("o_proj"), reg, h, nh * hd, false)?,
+            num_heads: nh,
+            num_kv_heads: nkv,
+            head_dim: hd,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: Option<&Tensor>,
+        cache: Option<(&KvCache, usize)>,
+        grad: bool,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let q = self.q_proj.forward(x)?.reshape((b, t, nh, hd))?;
+        let k = self.k_proj.forward(x)?.reshape((b, t, nkv, hd))?;
+        let v = self.v_proj.forward(x)?.reshape((b, t, nkv, hd))?;
+        let q = rope.apply(&q, grad)?.transpose(1, 2)?.contiguous()?;
+        let k = rope.apply(&k, grad)?.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, &k, &v)?,
+            None => (k, v),
+        };
+        let s = k.dim(2)?;
+        // Query heads sharing a kv head are stacked along the row axis, so one
+        // batched matmul per kv head serves the whole group (no repeat_kv copy).
+        let rep = nh / nkv;
+        let q = q.reshape((b, nkv, rep * t, hd))?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(compute_dtype(q.dtype()))?;
+        let scores = (scores * (1.0 / (hd as f64).sqrt()))?;
+        let scores = match mask {
+            Some(m) => scores
+                .reshape((b, nkv, rep, t, s))?
+                .broadcast_add(&m.to_dtype(scores.dtype())?)?
+                .reshape((b, nkv, rep * t, s))?,
+            None => scores,
+        };
+        let probs = softmax_last(&scores, grad)?.to_dtype(v.dtype())?;
+        let y = probs.matmul(&v)?; // [b, nkv, rep * t, hd]
+        let y = y
+            .reshape((b, nh, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b, t, nh * hd))?;
+        self.o_proj.forward(&y)
+    }
+}
+
+/// SwiGLU feed-forward block: `down(silu(gate(x)) * up(x))`.
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn load(vb: VarBuilder, reg: &mut Registry, cfg: &Qwen2Config) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Mlp {
+            gate_proj: Linear::load(vb.pp("gate_proj"), reg, i, h, false)?,
+            up_proj: Linear::load(vb.pp("up_proj"), reg, i, h, false)?,
+            down_proj: Linear::load(vb.pp("down_proj"), reg, h, i, false)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let hidden = dims[dims.len() - 1];
+        let rows = x.elem_count() / hidden;
+        if rows > SMALL_BATCH_ROWS {
+            let gate = self.gate_proj.forward(x)?.silu()?;
+            let up = self.up_proj.forward(x)?;
+            return self.down_proj.forward(&(gate * up)?);
+        }
+        // Few rows (decoding): stay in the transposed space, `h^T = W x^T`,
+        // so every matmul has the large weight on the left and the wide
+        // intermediate activations are never transposed back.
+        let xt = x.reshape((rows, hidden))?.t()?;
+        let gate = self.gate_proj.weight.matmul(&xt)?.silu()?;
+        let up = self.up_proj.weight.matmul(&xt)?;
+        let y = self.down_proj.weight.matmul(&(gate * up)?)?;
+        Ok(y.t()?.reshape(dims)?)
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl DecoderLayer {
+    fn load(vb: VarBuilder, reg: &mut Registry, cfg: &Qwen2Config) -> Result<Self> {
+        // Registration order follows the HF state dict: attention, mlp, norms.
+        let self_attn = Attention::load(vb.pp("self_attn"), reg, cfg)?;
+        let mlp = Mlp::load(vb.pp("mlp"), reg, cfg)?;
+        let h = cfg.hidden_size;
+        let input_layernorm = RmsNorm::load(vb.pp("input_layernorm"), reg, h, cfg.rms_norm_eps)?;
+        let post_attention_layernorm =
+            RmsNorm::load(vb.pp("post_attention_layernorm"), reg, h, cfg.rms_norm_eps)?;
+        Ok(DecoderLayer {
+            input_layernorm,
+            self_attn,
+            post_attention_layernorm,
+            mlp,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: Option<&Tensor>,
+        cache: Option<(&KvCache, usize)>,
+        grad: bool,
+    ) -> Result<Tensor> {
+        let h = self.input_layernorm.forward(x, grad)?;
+        let x = (x + self.self_attn.forward(&h, rope, mask, cache, grad)?)?;
+        let h = self.post_attention_layernorm.forward(&x, grad)?;
+        Ok((&x + self.mlp.forward(&h)?)?)
+    }
+}
+
+/// A Qwen2 causal language model (`Qwen2ForCausalLM`).
+///
+/// Weights are either plain tensors (frozen: inference, reference model) or
+/// candle `Var`s (trainable: gradients flow through [`crate::scoring`]).
+/// Cloning is cheap and shares the weights.
+#[derive(Debug, Clone)]
+pub struct Qwen2ForCausalLM {
+    pub(crate) config: Qwen2Config,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `None` when the head is tied to the embeddings.
+    lm_head: Option<Tensor>,
+    rotary: RotaryEmbedding,
+    /// Every parameter under its HF name, in state-dict order.
+    pub(crate) params: Vec<(String, Tensor)>,
+    pub(crate) trainable: bool,
+    dtype: DType,
+    device: Device,
+}
+
+impl Qwen2ForCausalLM {
+    /// Builds the model from a VarBuilder whose paths are HF tensor names.
+    ///
+    /// `trainable` says whether the tensors the builder yields are `Var`s; it
+    /// selects the differentiable code path. Shapes are checked by the builder;
+    /// for friendlier errors validate first (see [`crate::checkpoint`]).
+    pub fn from_var_builder(cfg: &Qwen2Config, vb: VarBuilder, trainable: bool) -> Result<Self> {
+        cfg.validate()?;
+        let mut reg = Registry(Vec::new());
+        let m = vb.pp("model");
+        let embed_tokens = reg.get(
+            &m.pp("embed_tokens"),
+            &[cfg.vocab_size, cfg.hidden_size],
+            "weight",
+        )?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        let lv = m.pp("layers");
+        for n in 0..cfg.num_hidden_layers {
+            layers.push(DecoderLayer::load(lv.pp(n), &mut reg, cfg)?);
+        }
+        let norm = RmsNorm::load(m.pp("norm"), &mut reg, cfg.hidden_size, cfg.rms_norm_eps)?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(reg.get(
+                &vb.pp("lm_head"),
+                &[cfg.vocab_size, cfg.hidden_size],
+                "weight",
+            )?)
+        };
+        Ok(Qwen2ForCausalLM {
+            config: cfg.clone(),
+            rotary: RotaryEmbedding::new(cfg),
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            params: reg.0,
+            trainable,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Qwen2Config {
+        &self.config
+    }
+
+    /// The dtype of the weights.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device holding the weights.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether the weights are trainable `Var`s.
+    pub fn is_trainable(&self) -> bool {
+        self.trainable
+    }
+
+    /// Runs the decoder and returns the final-normed hidden states
+    /// `[batch, seq_len, hidden]`.
+    ///
+    /// With a cache, the batch's slots continue at `cache.len()` (its
+    /// `pad_left` then counts cache slots) and the new keys/values are stored.
+    pub fn forward_hidden(
+        &self,
+        batch: &TokenBatch,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (b, t) = (batch.batch, batch.seq_len);
+        if batch.ids.len() != b * t || batch.pad_left.len() != b {
+            return Err(ModelError::input("malformed TokenBatch"));
+        }
+        if let Some(&bad) = batch
+            .ids
+            .iter()
+            .find(|&&id| id as usize >= self.config.vocab_size)
+        {
+            return Err(ModelError::input(format!(
+                "token id {bad} out of range for vocab_size {}",
+                self.config.vocab_size
+            )));
+        }
+        let offset = match cache.as_deref() {
+            Some(c) => {
+                c.check_room(b, t)?;
+                if c.num_layers() != self.layers.len() {
+                    return Err(ModelError::input("KV cache built for another model"));
+                }
+                c.len()
+            }
+            None => 0,
+        };
+        let grad = self.trainable;
+        let positions: Vec<f32> = (0..b)
+            .flat_map(|r| {
+                (0..t).map(move |i| (offset + i).saturating_sub(batch.pad_left[r]) as f32)
+            })
+            .collect();
+        let rope = self
+            .rotary
+            .tables(&positions, b, t, self.dtype, &self.device)?;
+        let mask = attention_mask(&batch.pad_left, t, offset, &self.device)?;
+        let ids = Tensor::from_slice(&batch.ids, b * t, &self.device)?;
+        let mut x =
+            self.embed_tokens
+                .index_select(&ids, 0)?
+                .reshape((b, t, self.config.hidden_size))?;
+        for (n, layer) in self.layers.iter().enumerate() {
+            let c = cache.as_deref().map(|c| (c, n));
+            x = layer.forward(&x, &rope, mask.as_ref(), c, grad)?;
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        self.norm.forward(&x, grad)
+    }
+
+    /// Projects hidden states `[..., hidden]` to logits `[..., vocab]` in the
+    /// model dtype.
+    pub fn logits_from_hidden(&self, hidden: &Tensor) -> Result<Tensor> {
+        let w = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        let dims = hidden.dims().to_vec();
+        let h = dims[dims.len() - 1];
+        let rows = hidden.elem_count() / h;
+        // Plain orientation: the transposed product would need a transposed
+        // copy of the (rows x vocab) logits, which costs more than it saves.
+        let y = hidden.reshape((rows, h))?.matmul(&w.t()?)?;
+        let mut out = dims;
+        let last = out.len() - 1;
+        out[last] = self.config.vocab_size;
+        Ok(y.reshape(out)?)
+    }
+
+    /// Logits `[batch, seq_len, vocab]` for every slot of the batch.
+    pub fn forward(&self, batch: &TokenBatch, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let hidden = self.forward_hidden(batch, cache)?;
+        self.logits_from_hidden(&hidden)
+    }
+
+    /// Logits `[batch, vocab]` of the last slot of each row only (what
+    /// generation needs; skips the LM head on every other position).
+    pub fn forward_last(&self, batch: &TokenBatch, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let hidden = self.forward_hidden(batch, cache)?;
+        let t = hidden.dim(1)?;
+        let last = hidden.narrow(1, t - 1, 1)?.squeeze(1)?.contiguous()?;
+        self.logits_from_hidden(&last)
+    }
+
+    /// Rebuilds the model with every parameter transformed by `f`.
+    pub(crate) fn map_params(
+        &self,
+        trainable: bool,
+        mut f: impl FnMut(&str, &Tensor) -> Result<Tensor>,
+    ) -> Result<Self> {
+        let mut map = std::collections::HashMap::with_capacity(self.params.len());
+        let mut dtype = self.dtype;
+        let mut device = self.device.clone();
+        for (name, t) in &self.params {
+            let nt = f(name, t)?;
+            dtype = nt.dtype();
+            device = nt.device().clone();
+            map.insert(name.clone(), nt);
+        }
+        let vb = VarBuilder::from_tensors(map, dtype, &device);
+        Self::from_var_builder(&self.config, vb, trainable)
+    }
+}
+
+/// Additive attention mask `[batch | 1, 1, 1, t, offset + t]` (f32), or `None`
+/// when plain causal attention over all keys is already right (one new token
+/// per row and no padding).
+fn attention_mask(
+    pad_left: &[usize],
+    t: usize,
+    offset: usize,
+    dev: &Device,
+) -> Result<Option<Tensor>> {
+    let s = offset + t;
+    let padded = pad_left.iter().any(|&p| p > 0);
+    if !padded && t == 1 {
+        return Ok(None);
+    }
+    let rows: &[usize] = if padded { pad_left } else { &[0] };
+    let mut m = Vec::with_capacity(rows.len() * t * s);
+    for &pad in rows {
+        for i in 0..t {
+            let q = offset + i;
+            m.extend((0..s).map(|j| if j <= q && j >= pad { 0.0 } else { MASKED }));
+        }
+    }
+    Ok(Some(Tensor::from_vec(m, (rows.len(), 1, 1, t, s), dev)?))
+}

@@ -1,0 +1,143 @@
+//! Log-probabilities and entropies of given completions, for training.
+//!
+//! Layout: prompts are left-padded and completions right-padded, so every
+//! completion starts at the same slot; position ids count from each row's
+//! first real token. With a trainable model the outputs are differentiable
+//! with respect to its `Var`s; with a frozen one (reference model) no graph is
+//! built.
+
+use candle_core::{DType, Tensor, D};
+
+use crate::batch::TokenBatch;
+use crate::error::{ModelError, Result};
+use crate::qwen2::Qwen2ForCausalLM;
+
+/// Settings of [`score`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreOptions {
+    /// Logits are divided by this before the softmax (verl scores at the
+    /// rollout temperature; use 1.0 to match generation's log-probs).
+    pub temperature: f64,
+    /// Also compute the entropy of each next-token distribution (costs one
+    /// more `[batch, tokens, vocab]` tensor).
+    pub entropy: bool,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            temperature: 1.0,
+            entropy: false,
+        }
+    }
+}
+
+/// Output of [`score`]; every tensor is `[batch, max_completion_len]`, f32 (f64 for f64 models).
+#[derive(Debug, Clone)]
+pub struct ScoreOutput {
+    /// `log p(completion[j] | prompt, completion[..j])`; 0 on padding.
+    pub logprobs: Tensor,
+    /// Entropy of each next-token distribution (0 on padding), if requested.
+    pub entropies: Option<Tensor>,
+    /// 1 for real completion tokens, 0 for padding.
+    pub mask: Tensor,
+    /// Number of real tokens of each completion.
+    pub completion_lens: Vec<usize>,
+}
+
+/// Differentiable log-softmax over the last dimension (the max shift is a
+/// constant for autograd).
+pub fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let shifted = x.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(shifted.broadcast_sub(&lse)?)
+}
+
+/// Scores `completions[i]` given `prompts[i]`.
+///
+/// Prompts must be non-empty; completions may be empty (fully masked row)
+/// but not all of them.
+pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
+    model: &Qwen2ForCausalLM,
+    prompts: &[P],
+    completions: &[C],
+    opts: &ScoreOptions,
+) -> Result<ScoreOutput> {
+    if prompts.len() != completions.len() {
+        return Err(ModelError::input(format!(
+            "{} prompts for {} completions",
+            prompts.len(),
+            completions.len()
+        )));
+    }
+    if prompts.is_empty() {
+        return Err(ModelError::input("nothing to score"));
+    }
+    if !(opts.temperature.is_finite() && opts.temperature > 0.0) {
+        return Err(ModelError::input(format!(
+            "scoring temperature must be positive, got {}",
+            opts.temperature
+        )));
+    }
+    if let Some(i) = prompts.iter().position(|p| p.as_ref().is_empty()) {
+        return Err(ModelError::input(format!("prompt {i} is empty")));
+    }
+    let b = prompts.len();
+    let p_len = prompts.iter().map(|p| p.as_ref().len()).max().unwrap_or(0);
+    let c_len = completions
+        .iter()
+        .map(|c| c.as_ref().len())
+        .max()
+        .unwrap_or(0);
+    if c_len == 0 {
+        return Err(ModelError::input("every completion is empty"));
+    }
+    let t = p_len + c_len;
+    let mut ids = Vec::with_capacity(b * t);
+    let mut targets = Vec::with_capacity(b * c_len);
+    let mut mask = Vec::with_capacity(b * c_len);
+    let mut pad_left = Vec::with_capacity(b);
+    for (p, c) in prompts.iter().zip(completions) {
+        let (p, c) = (p.as_ref(), c.as_ref());
+        pad_left.push(p_len - p.len());
+        ids.extend(std::iter::repeat_n(0u32, p_len - p.len()));
+        ids.extend_from_slice(p);
+        ids.extend_from_slice(c);
+        ids.extend(std::iter::repeat_n(0u32, c_len - c.len()));
+        targets.extend_from_slice(c);
+        targets.extend(std::iter::repeat_n(0u32, c_len - c.len()));
+        mask.extend((0..c_len).map(|j| if j < c.len() { 1f32 } else { 0f32 }));
+    }
+    let batch = TokenBatch::new(ids, b, t, pad_left)?;
+    let dev = model.device().clone();
+    let hidden = model.forward_hidden(&batch, None)?;
+    // Slot p_len - 1 + j predicts completion token j.
+    let hidden = hidden.narrow(1, p_len - 1, c_len)?.contiguous()?;
+    // Softmax in f32 (f64 models stay in f64, e.g. for gradient checks).
+    let compute = if model.dtype() == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    };
+    let mut logits = model.logits_from_hidden(&hidden)?.to_dtype(compute)?;
+    if opts.temperature != 1.0 {
+        logits = (logits / opts.temperature)?;
+    }
+    let logp = log_softmax_last(&logits)?;
+    let targets = Tensor::from_vec(targets, (b, c_len, 1), &dev)?;
+    let mask_t = Tensor::from_vec(mask, (b, c_len), &dev)?.to_dtype(compute)?;
+    let logprobs = (logp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)? * &mask_t)?;
+    let entropies = if opts.entropy {
+        let ent = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
+        Some((ent * &mask_t)?)
+    } else {
+        None
+    };
+    Ok(ScoreOutput {
+        logprobs,
+        entropies,
+        mask: mask_t,
+        completion_lens: completions.iter().map(|c| c.as_ref().len()).collect(),
+    })
+}

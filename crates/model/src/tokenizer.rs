@@ -1,0 +1,213 @@
+//! Tokenizer wrapper: tokenizer.json plus the special-token conventions of
+//! tokenizer_config.json.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{ModelError, Result};
+
+/// ChatML end-of-turn token: the end-of-sequence token of chat models.
+pub const IM_END: &str = "<|im_end|>";
+/// ChatML start-of-turn token.
+pub const IM_START: &str = "<|im_start|>";
+/// Qwen2's document separator, used as padding.
+pub const ENDOFTEXT: &str = "<|endoftext|>";
+
+/// A Hugging Face `tokenizers` tokenizer with its eos/pad conventions.
+#[derive(Debug, Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    eos_token_ids: Vec<u32>,
+    pad_token_id: Option<u32>,
+    /// tokenizer_config.json as read (written back on save).
+    config: Option<Value>,
+}
+
+fn tok_err(context: impl Into<String>, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Tokenizer {
+        context: context.into(),
+        message: e.to_string(),
+    }
+}
+
+/// `"<tok>"` or `{"content": "<tok>", ...}` in tokenizer_config.json.
+fn token_content(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("content").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+impl Tokenizer {
+    /// Wraps a tokenizer; eos/pad follow `tokenizer_config` when given
+    /// (`eos_token`, `pad_token`), else the Qwen2 conventions: eos =
+    /// `<|im_end|>` (or `<|endoftext|>` when the vocabulary has no ChatML
+    /// tokens), pad = `<|endoftext|>`.
+    pub fn new(inner: tokenizers::Tokenizer, tokenizer_config: Option<Value>) -> Self {
+        let lookup = |name: &str| -> Option<u32> {
+            let v = tokenizer_config.as_ref()?.get(name)?;
+            inner.token_to_id(token_content(v)?)
+        };
+        let eos = lookup("eos_token")
+            .or_else(|| inner.token_to_id(IM_END))
+            .or_else(|| inner.token_to_id(ENDOFTEXT));
+        let pad = lookup("pad_token").or_else(|| inner.token_to_id(ENDOFTEXT));
+        Tokenizer {
+            eos_token_ids: eos.into_iter().collect(),
+            pad_token_id: pad,
+            inner,
+            config: tokenizer_config,
+        }
+    }
+
+    /// Loads `tokenizer.json` (and `tokenizer_config.json` next to it, when present).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+                what: "the tokenizer (tokenizer.json)".into(),
+            });
+        }
+        let inner = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| tok_err(path.display().to_string(), e))?;
+        let config_path = path.with_file_name("tokenizer_config.json");
+        let config = if config_path.is_file() {
+            let text = std::fs::read_to_string(&config_path)
+                .map_err(|e| ModelError::io("read", &config_path, e))?;
+            Some(
+                serde_json::from_str(&text).map_err(|source| ModelError::Json {
+                    path: config_path.clone(),
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
+        Ok(Self::new(inner, config))
+    }
+
+    /// Encodes text without adding any special token (the chat template, if
+    /// any, is part of the text).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| tok_err("encode", e))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Decodes ids; special tokens are kept unless `skip_special_tokens`.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| tok_err("decode", e))
+    }
+
+    /// Id of a token string (added and special tokens included).
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Token string of an id.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Number of ids, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// End-of-sequence ids (usually `<|im_end|>`).
+    pub fn eos_token_ids(&self) -> &[u32] {
+        &self.eos_token_ids
+    }
+
+    /// Padding id (usually `<|endoftext|>`).
+    pub fn pad_token_id(&self) -> Option<u32> {
+        self.pad_token_id
+    }
+
+    /// Overrides the end-of-sequence ids.
+    pub fn set_eos_token_ids(&mut self, ids: Vec<u32>) {
+        self.eos_token_ids = ids;
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
+    /// tokenizer_config.json as read, if any.
+    pub fn tokenizer_config(&self) -> Option<&Value> {
+        self.config.as_ref()
+    }
+
+    /// Serialises tokenizer.json.
+    pub fn to_json_string(&self) -> Result<String> {
+        self.inner
+            .to_string(false)
+            .map_err(|e| tok_err("serialise tokenizer.json", e))
+    }
+
+    /// Writes `tokenizer.json` and `tokenizer_config.json` into `dir` (the
+    /// config read at load time, else a minimal one naming eos/pad and the
+    /// added tokens so that transformers' `AutoTokenizer` can load the dir).
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let tok_path = dir.join("tokenizer.json");
+        std::fs::write(&tok_path, self.to_json_string()?)
+            .map_err(|e| ModelError::io("write", &tok_path, e))?;
+        let config = match &self.config {
+            Some(c) => c.clone(),
+            None => self.default_config(),
+        };
+        let cfg_path = dir.join("tokenizer_config.json");
+        let text = serde_json::to_string_pretty(&config).map_err(|source| ModelError::Json {
+            path: cfg_path.clone(),
+            source,
+        })?;
+        std::fs::write(&cfg_path, text).map_err(|e| ModelError::io("write", &cfg_path, e))
+    }
+
+    fn default_config(&self) -> Value {
+        let mut added = serde_json::Map::new();
+        for (id, tok) in self.inner.get_added_tokens_decoder() {
+            {
+                added.insert(
+                    id.to_string(),
+                    serde_json::json!({
+                        "content": tok.content,
+                        "lstrip": tok.lstrip,
+                        "rstrip": tok.rstrip,
+                        "normalized": tok.normalized,
+                        "single_word": tok.single_word,
+                        "special": tok.special,
+                    }),
+                );
+            }
+        }
+        let name = |id: Option<u32>| -> Value {
+            id.and_then(|i| self.inner.id_to_token(i))
+                .map(Value::String)
+                .unwrap_or(Value::Null)
+        };
+        serde_json::json!({
+            "tokenizer_class": "Qwen2Tokenizer",
+            "added_tokens_decoder": added,
+            "eos_token": name(self.eos_token_ids.first().copied()),
+            "pad_token": name(self.pad_token_id),
+            "bos_token": Value::Null,
+            "clean_up_tokenization_spaces": false,
+            "model_max_length": 32768,
+            "chat_template": CHATML_TEMPLATE,
+        })
+    }
+}
+
+/// A minimal ChatML chat template (Jinja) written into generated
+/// tokenizer_config.json files.
+pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";

@@ -1,0 +1,276 @@
+//! Loading and saving Hugging Face directories, and their error messages.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Tensor};
+use common::*;
+use toolgym_model::checkpoint::read_safetensors;
+use toolgym_model::{
+    load_pretrained, save_pretrained, train_bpe_tokenizer, ModelError, ModelOptions, Qwen2Config,
+    Qwen2ForCausalLM, TokenBatch,
+};
+
+fn logits(m: &Qwen2ForCausalLM) -> Vec<f32> {
+    let b = TokenBatch::left_padded(&[vec![1u32, 2, 3, 4, 5], vec![7, 8]], 0).unwrap();
+    flat(&m.forward(&b, None).unwrap())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn write_st(path: &Path, tensors: &HashMap<String, Tensor>) {
+    candle_core::safetensors::save(tensors, path).unwrap();
+}
+
+#[test]
+fn save_then_load_gives_identical_logits() {
+    for v in VARIANTS {
+        let f = fixture(v, true);
+        let tmp = tempfile::tempdir().unwrap();
+        f.model.save(tmp.path()).unwrap();
+        let opts = ModelOptions {
+            trainable: true,
+            ..ModelOptions::default()
+        };
+        let back = Qwen2ForCausalLM::load(tmp.path(), &opts).unwrap();
+        assert!(logits(&back) == logits(&f.model), "{v}: logits changed");
+        assert_eq!(
+            back.config().tie_word_embeddings,
+            f.model.config().tie_word_embeddings
+        );
+        let saved = read_safetensors(&tmp.path().join("model.safetensors")).unwrap();
+        assert_eq!(
+            saved.contains_key("lm_head.weight"),
+            !f.model.config().tie_word_embeddings
+        );
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(tmp.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(cfg["rope_parameters"]["rope_theta"], cfg["rope_theta"]);
+        assert_eq!(cfg["model_type"], "qwen2");
+    }
+}
+
+#[test]
+fn bf16_weights_load_and_run() {
+    let f = fixture("qwen2_tiny_untied", false);
+    let opts = ModelOptions {
+        dtype: DType::BF16,
+        ..ModelOptions::default()
+    };
+    let m = Qwen2ForCausalLM::load(fixture_dir("qwen2_tiny_untied"), &opts).unwrap();
+    let d = max_abs_diff(&logits(&m), &logits(&f.model));
+    assert!(d < 0.5, "bf16 vs f32 logits differ by {d}");
+    // Scoring and generation log-probs come out in f32 whatever the dtype.
+    let s =
+        toolgym_model::score(&m, &[vec![1u32, 2]], &[vec![3u32, 4]], &Default::default()).unwrap();
+    assert_eq!(s.logprobs.dtype(), DType::F32);
+}
+
+#[test]
+fn f16_weights_load_and_run() {
+    let f = fixture("qwen2_tiny_tied", false);
+    let opts = ModelOptions {
+        dtype: DType::F16,
+        ..ModelOptions::default()
+    };
+    let m16 = Qwen2ForCausalLM::load(fixture_dir("qwen2_tiny_tied"), &opts).unwrap();
+    let d = max_abs_diff(&logits(&m16), &logits(&f.model));
+    assert!(d < 0.1, "f16 vs f32 logits differ by {d}");
+    let tmp = tempfile::tempdir().unwrap();
+    m16.save(tmp.path()).unwrap();
+    let saved = read_safetensors(&tmp.path().join("model.safetensors")).unwrap();
+    assert_eq!(saved["model.norm.weight"].dtype(), DType::F16);
+    let back = Qwen2ForCausalLM::load(tmp.path(), &opts).unwrap();
+    assert!(logits(&back) == logits(&m16));
+}
+
+#[test]
+fn sharded_checkpoints_load() {
+    let dir = fixture_dir("qwen2_tiny_untied");
+    let all = read_safetensors(&dir.join("model.safetensors")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("config.json"), tmp.path().join("config.json")).unwrap();
+    let mut shards = [HashMap::new(), HashMap::new()];
+    let mut map = serde_json::Map::new();
+    for (i, (name, t)) in all.into_iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", i % 2 + 1);
+        map.insert(name.clone(), file.into());
+        shards[i % 2].insert(name, t);
+    }
+    for (i, s) in shards.iter().enumerate() {
+        write_st(
+            &tmp.path()
+                .join(format!("model-0000{}-of-00002.safetensors", i + 1)),
+            s,
+        );
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(
+        tmp.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let m = Qwen2ForCausalLM::load(tmp.path(), &ModelOptions::default()).unwrap();
+    let f = fixture("qwen2_tiny_untied", false);
+    assert!(logits(&m) == logits(&f.model));
+}
+
+#[test]
+fn errors_name_the_missing_file_tensor_and_shapes() {
+    let src = fixture_dir("qwen2_tiny_untied");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("m");
+    let opts = ModelOptions::default();
+
+    // Missing directory / config / weights.
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(matches!(e, ModelError::MissingFile { .. }), "{e}");
+    std::fs::create_dir_all(&d).unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(e.to_string().contains("config.json"), "{e}");
+    std::fs::copy(src.join("config.json"), d.join("config.json")).unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(e.to_string().contains("model.safetensors"), "{e}");
+
+    // Missing tensor.
+    let mut all = read_safetensors(&src.join("model.safetensors")).unwrap();
+    let bias = "model.layers.1.self_attn.v_proj.bias";
+    let kept = all.remove(bias).unwrap();
+    write_st(&d.join("model.safetensors"), &all);
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(
+        matches!(&e, ModelError::MissingTensor { name, .. } if name == bias),
+        "{e}"
+    );
+    assert!(e.to_string().contains(bias));
+
+    // Shape mismatch: both shapes in the message.
+    all.insert(bias.to_string(), kept);
+    let w = "model.layers.0.mlp.up_proj.weight";
+    all.insert(
+        w.to_string(),
+        Tensor::zeros((96, 63), DType::F32, &candle_core::Device::Cpu).unwrap(),
+    );
+    write_st(&d.join("model.safetensors"), &all);
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(w) && msg.contains("[96, 63]") && msg.contains("[96, 64]"),
+        "{msg}"
+    );
+
+    // Corrupt weights file.
+    std::fs::write(d.join("model.safetensors"), b"not a safetensors file").unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(matches!(e, ModelError::Safetensors { .. }), "{e}");
+
+    // Invalid and inconsistent configs.
+    std::fs::write(d.join("config.json"), "{ nope").unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(e.to_string().contains("config.json"), "{e}");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    cfg["num_key_value_heads"] = 3.into();
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(e.to_string().contains("num_key_value_heads"), "{e}");
+
+    // Sharded index pointing at a missing shard.
+    copy_dir(&src, &d);
+    std::fs::remove_file(d.join("model.safetensors")).unwrap();
+    std::fs::write(
+        d.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"model.norm.weight": "shard-1.safetensors"}}"#,
+    )
+    .unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(e.to_string().contains("shard-1.safetensors"), "{e}");
+}
+
+#[test]
+fn config_reads_transformers_4_and_5_layouts() {
+    let v4 = r#"{"architectures":["Qwen2ForCausalLM"],"bos_token_id":151643,"eos_token_id":[151645,151643],
+        "hidden_act":"silu","hidden_size":896,"initializer_range":0.02,"intermediate_size":4864,
+        "max_position_embeddings":32768,"max_window_layers":21,"model_type":"qwen2","num_attention_heads":14,
+        "num_hidden_layers":24,"num_key_value_heads":2,"rms_norm_eps":1e-06,"rope_theta":1000000.0,
+        "sliding_window":32768,"tie_word_embeddings":true,"torch_dtype":"bfloat16","use_cache":true,
+        "use_sliding_window":false,"vocab_size":151936}"#;
+    let c = Qwen2Config::from_json_str(v4).unwrap();
+    let mut reference = Qwen2Config::qwen2_5_0_5b();
+    reference.eos_token_id = vec![151645, 151643];
+    assert_eq!(c.rope_theta, 1e6);
+    assert_eq!(c.head_dim, 64);
+    assert_eq!(c.eos_token_id, vec![151645, 151643]);
+    assert_eq!(c.num_parameters(), reference.num_parameters());
+    assert_eq!(c.num_parameters(), 494_032_768);
+    // Round trip keeps unknown keys.
+    let back = Qwen2Config::from_json_str(&c.to_json_string().unwrap()).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.extra["max_window_layers"], 21);
+    let v5 = std::fs::read_to_string(fixture_dir("qwen2_tiny_untied").join("config.json")).unwrap();
+    let c5 = Qwen2Config::from_json_str(&v5).unwrap();
+    assert_eq!(c5.rope_theta, 1e6);
+    assert_eq!(c5.rms_norm_eps, 1e-5);
+    for bad in [
+        v4.replace("\"silu\"", "\"gelu\""),
+        v4.replace(
+            "\"use_sliding_window\":false",
+            "\"use_sliding_window\":true",
+        ),
+        v4.replace(
+            "\"rope_theta\":1000000.0",
+            "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}",
+        ),
+    ] {
+        assert!(Qwen2Config::from_json_str(&bad).is_err());
+    }
+}
+
+#[test]
+fn save_pretrained_round_trips_tokenizer_and_eos() {
+    let texts = [
+        "<|im_start|>user\nhi there<|im_end|>\n",
+        "<tool_call>{\"name\": \"x\"}</tool_call>",
+    ];
+    let tk = train_bpe_tokenizer(&texts, 300, &[]).unwrap();
+    let mut cfg = small_config(true);
+    cfg.vocab_size = tk.vocab_size();
+    let model = Qwen2ForCausalLM::random(
+        &cfg,
+        &toolgym_model::RandomInit::peaked(1),
+        &ModelOptions::default(),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    save_pretrained(tmp.path(), &model, Some(&tk), None, tk.eos_token_ids()).unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        assert!(tmp.path().join(f).is_file(), "{f}");
+    }
+    let pre = load_pretrained(tmp.path(), &ModelOptions::default()).unwrap();
+    let tk2 = pre.tokenizer.unwrap();
+    assert_eq!(
+        pre.eos_token_ids,
+        vec![tk.token_to_id("<|im_end|>").unwrap()]
+    );
+    assert_eq!(pre.pad_token_id, tk.token_to_id("<|endoftext|>").unwrap());
+    assert_eq!(tk2.encode(texts[1]).unwrap(), tk.encode(texts[1]).unwrap());
+    assert!(logits(&pre.model) == logits(&model));
+    // Fixture directories have no tokenizer.
+    let pre = load_pretrained(fixture_dir("qwen2_tiny_tied"), &ModelOptions::default()).unwrap();
+    assert!(pre.tokenizer.is_none());
+}

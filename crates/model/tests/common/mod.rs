@@ -1,0 +1,92 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+use serde_json::Value;
+use toolgym_model::checkpoint::read_safetensors;
+use toolgym_model::{ModelOptions, Qwen2Config, Qwen2ForCausalLM, RandomInit};
+
+pub const VARIANTS: [&str; 2] = ["qwen2_tiny_tied", "qwen2_tiny_untied"];
+
+pub fn fixture_dir(variant: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(variant)
+}
+
+pub struct Fixture {
+    pub model: Qwen2ForCausalLM,
+    pub json: Value,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+pub fn fixture(variant: &str, trainable: bool) -> Fixture {
+    let dir = fixture_dir(variant);
+    let opts = ModelOptions {
+        trainable,
+        ..ModelOptions::default()
+    };
+    let model = Qwen2ForCausalLM::load(&dir, &opts).expect("load fixture");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let tensors = read_safetensors(&dir.join("reference.safetensors")).unwrap();
+    Fixture {
+        model,
+        json,
+        tensors,
+    }
+}
+
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+pub fn id_lists(v: &Value) -> Vec<Vec<u32>> {
+    v.as_array().unwrap().iter().map(ids).collect()
+}
+
+pub fn flat(t: &Tensor) -> Vec<f32> {
+    t.to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// A small random model with peaked distributions (for tests without fixtures).
+pub fn small_config(tied: bool) -> Qwen2Config {
+    let mut c = Qwen2Config::tiny_default(96);
+    c.hidden_size = 48;
+    c.intermediate_size = 64;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 6;
+    c.num_key_value_heads = 2;
+    c.head_dim = 8;
+    c.tie_word_embeddings = tied;
+    c
+}
+
+pub fn small_model(tied: bool, trainable: bool, seed: u64) -> Qwen2ForCausalLM {
+    let opts = ModelOptions {
+        trainable,
+        ..ModelOptions::default()
+    };
+    Qwen2ForCausalLM::random(&small_config(tied), &RandomInit::peaked(seed), &opts).unwrap()
+}

@@ -1,0 +1,107 @@
+//! Parity with Hugging Face transformers (fixtures from
+//! scripts/fixtures/qwen2_parity.py): logits, greedy tokens, log-probs.
+
+mod common;
+
+use common::*;
+use toolgym_model::{
+    generate, score, GenerateRequest, GenerationConfig, SamplingParams, ScoreOptions, TokenBatch,
+};
+
+const TOL: f32 = 1e-4;
+
+#[test]
+fn single_sequence_logits_match_transformers() {
+    for v in VARIANTS {
+        let f = fixture(v, false);
+        let ids = ids(&f.json["single_ids"]);
+        let logits = f
+            .model
+            .forward(&TokenBatch::single(&ids).unwrap(), None)
+            .unwrap();
+        let d = max_abs_diff(&flat(&logits), &flat(&f.tensors["single_logits"]));
+        assert!(d < TOL, "{v}: max diff {d}");
+    }
+}
+
+#[test]
+fn padded_batch_logits_match_transformers() {
+    for trainable in [false, true] {
+        for v in VARIANTS {
+            let f = fixture(v, trainable);
+            let prompts = id_lists(&f.json["padded_prompts"]);
+            let batch = TokenBatch::left_padded(&prompts, 0).unwrap();
+            let ours = flat(&f.model.forward(&batch, None).unwrap());
+            let theirs = flat(&f.tensors["padded_logits"]);
+            let vocab = f.model.config().vocab_size;
+            let t = batch.seq_len;
+            let mut d = 0f32;
+            for (b, &pad) in batch.pad_left.iter().enumerate() {
+                let r = (b * t + pad) * vocab..(b + 1) * t * vocab;
+                d = d.max(max_abs_diff(&ours[r.clone()], &theirs[r]));
+            }
+            assert!(d < TOL, "{v} (trainable {trainable}): max diff {d}");
+        }
+    }
+}
+
+#[test]
+fn greedy_tokens_and_logprobs_match_transformers() {
+    for v in VARIANTS {
+        let f = fixture(v, false);
+        let g = &f.json["greedy"];
+        let prompts = id_lists(&g["prompts"]);
+        let expected = id_lists(&g["tokens"]);
+        let lp = flat(&f.tensors["greedy_logprobs"]);
+        let cfg = GenerationConfig {
+            max_new_tokens: g["max_new_tokens"].as_u64().unwrap() as usize,
+            sampling: SamplingParams::greedy(),
+            ..GenerationConfig::default()
+        };
+        let reqs: Vec<_> = prompts
+            .iter()
+            .map(|p| GenerateRequest::new(p.clone(), 1, 0))
+            .collect();
+        // Batched (left-padded) and one prompt at a time.
+        let batched = generate(&f.model, &reqs, &cfg, None).unwrap();
+        for (i, r) in reqs.iter().enumerate() {
+            let alone = generate(&f.model, std::slice::from_ref(r), &cfg, None).unwrap();
+            for c in [&batched[i][0], &alone[0][0]] {
+                assert_eq!(c.token_ids, expected[i], "{v}: prompt {i}");
+                let n = c.logprobs.len();
+                let d = max_abs_diff(&c.logprobs, &lp[i * n..(i + 1) * n]);
+                assert!(d < TOL, "{v}: prompt {i} logprob diff {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn scoring_matches_transformers() {
+    for trainable in [false, true] {
+        for v in VARIANTS {
+            let f = fixture(v, trainable);
+            let prompts = id_lists(&f.json["score"]["prompts"]);
+            let comps = id_lists(&f.json["score"]["completions"]);
+            for (key, temperature) in [("score", 1.0), ("score_t07", 0.7)] {
+                let opts = ScoreOptions {
+                    temperature,
+                    entropy: true,
+                };
+                let out = score(&f.model, &prompts, &comps, &opts).unwrap();
+                let d = max_abs_diff(
+                    &flat(&out.logprobs),
+                    &flat(&f.tensors[&format!("{key}_logprobs")]),
+                );
+                assert!(d < TOL, "{v} {key} trainable {trainable}: logprob diff {d}");
+                let ent = out.entropies.unwrap();
+                let d = max_abs_diff(&flat(&ent), &flat(&f.tensors[&format!("{key}_entropies")]));
+                assert!(d < TOL, "{v} {key} trainable {trainable}: entropy diff {d}");
+                let lens: Vec<usize> = comps.iter().map(Vec::len).collect();
+                assert_eq!(out.completion_lens, lens);
+                let m = flat(&out.mask);
+                assert_eq!(m.iter().sum::<f32>() as usize, lens.iter().sum::<usize>());
+            }
+        }
+    }
+}

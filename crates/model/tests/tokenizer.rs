@@ -1,0 +1,99 @@
+//! The built-in byte-level BPE tokenizer and the Tokenizer wrapper.
+
+use std::time::Instant;
+
+use toolgym_model::bpe::{BpeOptions, CHATML_SPECIAL_TOKENS, TOOL_TAG_TOKENS};
+use toolgym_model::{train_bpe_tokenizer, train_bpe_tokenizer_with, Tokenizer};
+
+/// A synthetic ChatML tool-calling corpus.
+fn corpus(n: usize) -> Vec<String> {
+    let tools = [
+        "get_weather",
+        "search_flights",
+        "convert_currency",
+        "lookup_user",
+    ];
+    let cities = ["Paris", "São Paulo", "東京", "New York", "Zürich"];
+    (0..n)
+        .map(|i| {
+            let tool = tools[i % tools.len()];
+            let city = cities[i % cities.len()];
+            format!(
+                "<|im_start|>system\nYou may call tools.<|im_end|>\n<|im_start|>user\nWhat about {city} on day {i}?<|im_end|>\n\
+                 <|im_start|>assistant\n<think>The user asks about {city}; call {tool}.</think>\n\
+                 <tool_call>\n{{\"name\": \"{tool}\", \"arguments\": {{\"city\": \"{city}\", \"day\": {i}, \"units\": [\"c\", \"f\"]}}}}\n</tool_call><|im_end|>"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn trains_quickly_and_deterministically() {
+    let texts = corpus(10_000);
+    let t0 = Instant::now();
+    let a = train_bpe_tokenizer(&texts, 2048, &[]).unwrap();
+    let elapsed = t0.elapsed();
+    assert!(elapsed.as_secs_f64() < 20.0, "training took {elapsed:?}");
+    let small = &texts[..2000];
+    let b = train_bpe_tokenizer(small, 1024, &[]).unwrap();
+    let c = train_bpe_tokenizer(small, 1024, &[]).unwrap();
+    assert_eq!(b.to_json_string().unwrap(), c.to_json_string().unwrap());
+    assert!(
+        a.vocab_size() <= 2048 && a.vocab_size() > 300,
+        "{}",
+        a.vocab_size()
+    );
+}
+
+#[test]
+fn special_tokens_and_round_trips() {
+    let tk = train_bpe_tokenizer(&corpus(500), 600, &["<extra>"]).unwrap();
+    for (i, t) in CHATML_SPECIAL_TOKENS.iter().enumerate() {
+        assert_eq!(tk.token_to_id(t), Some(i as u32), "{t}");
+    }
+    assert_eq!(tk.eos_token_ids(), &[2]);
+    assert_eq!(tk.pad_token_id(), Some(0));
+    for t in TOOL_TAG_TOKENS.iter().chain(&["<extra>"]) {
+        let ids = tk.encode(t).unwrap();
+        assert_eq!(ids.len(), 1, "{t} is one id");
+        assert_eq!(tk.decode(&ids, false).unwrap(), *t);
+        assert_eq!(tk.id_to_token(ids[0]).as_deref(), Some(*t));
+    }
+    let samples = [
+        corpus(3)[2].clone(),
+        "<|im_start|>assistant\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"q\": \"a  b\\n\\t c\", \"n\": -1.5e3, \"ok\": true, \"x\": null}}\n</tool_call><|im_end|>".to_string(),
+        "  leading spaces, trailing \n\n and unseen unicode: ñ, Ω, 🚀 <think></think>".to_string(),
+        String::new(),
+    ];
+    for s in &samples {
+        let ids = tk.encode(s).unwrap();
+        assert_eq!(&tk.decode(&ids, false).unwrap(), s);
+    }
+    // skip_special_tokens drops ChatML markers but keeps the tool tags.
+    let ids = tk
+        .encode("<|im_start|>a<tool_call>b</tool_call><|im_end|>")
+        .unwrap();
+    assert_eq!(tk.decode(&ids, true).unwrap(), "a<tool_call>b</tool_call>");
+    // Saved and reloaded: same ids.
+    let tmp = tempfile::tempdir().unwrap();
+    tk.save(tmp.path()).unwrap();
+    let back = Tokenizer::from_file(tmp.path().join("tokenizer.json")).unwrap();
+    assert_eq!(
+        back.encode(&samples[1]).unwrap(),
+        tk.encode(&samples[1]).unwrap()
+    );
+    assert_eq!(back.eos_token_ids(), tk.eos_token_ids());
+    assert_eq!(back.pad_token_id(), tk.pad_token_id());
+}
+
+#[test]
+fn options_are_checked() {
+    let texts = corpus(10);
+    let too_small = BpeOptions {
+        vocab_size: 100,
+        ..BpeOptions::chatml(100)
+    };
+    assert!(train_bpe_tokenizer_with(&texts, &too_small).is_err());
+    let e = Tokenizer::from_file("/nonexistent/tokenizer.json").unwrap_err();
+    assert!(e.to_string().contains("tokenizer.json"), "{e}");
+}
