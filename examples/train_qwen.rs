@@ -152,14 +152,26 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let show = |name: &str, r: &Option<EvalReport>| {
         if let Some(r) = r {
+            let sampled = r
+                .sampled_accuracy
+                .map(|a| format!("  sampled accuracy {a:.3}"))
+                .unwrap_or_default();
             println!(
-                "{name:<28} accuracy {:.3}  mean reward {:.3}  ({} tasks)",
+                "{name:<28} accuracy {:.3}  mean reward {:.3}{sampled}  ({} tasks)",
                 r.accuracy, r.mean_reward, r.summary.count
             );
         }
     };
+    let sampled = if cfg.run.eval_samples > 0 {
+        format!(
+            "; sampled: {} replies per task at T = {}",
+            cfg.run.eval_samples, cfg.run.eval_temperature
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "\nvalidation (greedy decoding, {} held-out tasks):",
+        "\nvalidation ({} held-out tasks; accuracy: greedy{sampled}):",
         report.after_grpo.as_ref().map_or(0, |r| r.summary.count)
     );
     if report.before_grpo != report.after_sft {

@@ -65,8 +65,9 @@ def main():
     g = torch.Generator().manual_seed(1)
 
     def prefill(ids):
+        # Last-position logits only, as generate's prefill and the candle side do.
         with torch.no_grad():
-            model(ids, attention_mask=torch.ones_like(ids), use_cache=True)
+            model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
 
     ids = torch.randint(0, cfg.vocab_size, (1, a.prefill_len), generator=g)
     secs = timed(a.repeats, lambda: prefill(ids))

@@ -4,7 +4,7 @@
 //! kept).
 
 use crate::{Call, Reason};
-use serde_json::{Number, Value};
+use serde_json::{Map, Number, Value};
 
 /// How numbers compare.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -110,11 +110,30 @@ impl Matcher {
 
     /// Whether two calls match: same name, equal arguments.
     pub fn calls_equal(&self, a: &Call, b: &Call) -> bool {
-        a.name == b.name
-            && a.arguments.len() == b.arguments.len()
-            && a.arguments
-                .iter()
-                .all(|(k, v)| b.arguments.get(k).is_some_and(|w| self.values_equal(v, w)))
+        a.name == b.name && self.maps_equal(&a.arguments, &b.arguments)
+    }
+
+    /// Objects equal as maps: same keys, equal values. Walks both maps in
+    /// step (serde_json's default map iterates in key order, so equal key
+    /// sets line up) and falls back to lookups when the orders differ (as
+    /// with serde_json's `preserve_order` feature).
+    fn maps_equal(&self, x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
+        if x.len() != y.len() {
+            return false;
+        }
+        let mut in_step = true;
+        for ((k, v), (l, w)) in x.iter().zip(y) {
+            if k != l {
+                in_step = false;
+                break;
+            }
+            if !self.values_equal(v, w) {
+                return false;
+            }
+        }
+        in_step
+            || x.iter()
+                .all(|(k, v)| y.get(k).is_some_and(|w| self.values_equal(v, w)))
     }
 
     /// Whether two JSON values are equal under this matcher: object key order
@@ -125,11 +144,7 @@ impl Matcher {
             (Value::Array(x), Value::Array(y)) => {
                 x.len() == y.len() && x.iter().zip(y).all(|(u, v)| self.values_equal(u, v))
             }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| self.values_equal(v, w)))
-            }
+            (Value::Object(x), Value::Object(y)) => self.maps_equal(x, y),
             _ => a == b,
         }
     }
