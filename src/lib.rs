@@ -6,11 +6,13 @@
 //!
 //! - [`reward`]: parse a completion and score it (the Tool-N1 rule and its
 //!   ablations, bit-exact with the released script).
-//! - [`env`]: tools, tasks, prompts, datasets and gym-like environments.
+//! - [`env`](mod@crate::env): tools, tasks, prompts, datasets and gym-like environments.
 //! - [`model`]: Qwen2 / Qwen2.5 in candle — load, sample, score, save.
 //! - [`grpo`]: GRPO and SFT trainers.
 //!
 //! The `toolgym` binary (`src/main.rs`) is a thin CLI over these crates.
+
+#![warn(missing_docs)]
 
 pub use toolgym_env as env;
 pub use toolgym_grpo as grpo;

@@ -12,6 +12,8 @@
 //!   [`plot`]s of them;
 //! - [`config`]: one TOML file whose defaults are the paper's.
 
+#![warn(missing_docs)]
+
 pub mod advantage;
 mod batching;
 pub mod checkpoint;

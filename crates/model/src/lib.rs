@@ -13,6 +13,8 @@
 //! * [`tokenizer`], [`bpe`]: tokenizer wrapper and a built-in byte-level BPE;
 //! * [`cli`]: the logic of `toolgym generate`.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod bpe;
 pub mod checkpoint;

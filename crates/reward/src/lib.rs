@@ -57,6 +57,8 @@
 //! ignore object key order, keep array order, and let a repeated key's last
 //! value win.
 
+#![warn(missing_docs)]
+
 mod batch;
 pub mod bfcl;
 mod call;
