@@ -12,6 +12,10 @@ use std::process::{Command, Output};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::pyjson;
 
+#[path = "../crates/reward/tests/support/bfcl_calls.rs"]
+mod bfcl_calls;
+use bfcl_calls::call_texts;
+
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/crates/reward/tests/fixtures/bfcl"
@@ -64,49 +68,10 @@ fn case_ids() -> BTreeMap<&'static str, Vec<String>> {
         .collect()
 }
 
-/// JSON text of a value, dict keys in their order.
-fn json_text(v: &PyVal) -> String {
-    match v {
-        PyVal::None => "null".into(),
-        PyVal::Bool(b) => b.to_string(),
-        PyVal::Int(i) => i.to_string(),
-        PyVal::Float(f) => serde_json::to_string(f).unwrap(),
-        PyVal::Str(s) => serde_json::to_string(s).unwrap(),
-        PyVal::List(items) | PyVal::Tuple(items) => {
-            let items: Vec<String> = items.iter().map(json_text).collect();
-            format!("[{}]", items.join(", "))
-        }
-        PyVal::Dict(entries) => {
-            let items: Vec<String> = entries
-                .iter()
-                .map(|(k, v)| format!("{}: {}", json_text(k), json_text(v)))
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        other => panic!("not JSON: {other:?}"),
-    }
-}
-
-/// A Tool-N1 completion making the calls of a BFCL `model_output`
-/// (`[{func: {param: value}}]`, argument order kept: it decides which
-/// error the checker reports first), or `None` when Tool-N1's format
-/// cannot express it (e.g. parameters that are not an object).
+/// A Tool-N1 completion making the calls of a BFCL `model_output`, or
+/// `None` when Tool-N1's format cannot express it.
 fn tool_n1_completion(model_output: &PyVal) -> Option<String> {
-    let PyVal::List(items) = model_output else {
-        return None;
-    };
-    let mut calls = Vec::new();
-    for c in items {
-        let PyVal::Dict(entries) = c else { return None };
-        let [(PyVal::Str(name), args @ PyVal::Dict(_))] = entries.as_slice() else {
-            return None;
-        };
-        calls.push(format!(
-            "{{\"name\": {}, \"arguments\": {}}}",
-            serde_json::to_string(name).unwrap(),
-            json_text(args)
-        ));
-    }
+    let calls = call_texts(model_output)?;
     Some(if calls.is_empty() {
         "<think>No function fits the request.</think>".to_string()
     } else {

@@ -325,6 +325,20 @@ impl PyVal {
     /// `json.dumps` writes them; everything else (bytes, complex, `...`,
     /// non-finite floats, other keys) is an error.
     pub fn to_json(&self) -> Result<Value, NotJson> {
+        self.to_json_with(&|_| None)
+    }
+
+    /// [`PyVal::to_json`] with a hook: `leaf` sees every value first (the
+    /// containers' elements included) and may convert it itself, e.g. to
+    /// accept bytes or big integers that `to_json` refuses; `None` falls
+    /// back to the standard conversion.
+    pub fn to_json_with(
+        &self,
+        leaf: &dyn Fn(&PyVal) -> Option<Result<Value, NotJson>>,
+    ) -> Result<Value, NotJson> {
+        if let Some(converted) = leaf(self) {
+            return converted;
+        }
         Ok(match self {
             PyVal::None => Value::Null,
             PyVal::Bool(b) => Value::Bool(*b),
@@ -341,9 +355,12 @@ impl PyVal {
                 .map(Value::Number)
                 .ok_or_else(|| NotJson(format!("non-finite float {}", float_repr(*f))))?,
             PyVal::Str(s) => Value::String(s.clone()),
-            PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => {
-                Value::Array(items.iter().map(PyVal::to_json).collect::<Result<_, _>>()?)
-            }
+            PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| v.to_json_with(leaf))
+                    .collect::<Result<_, _>>()?,
+            ),
             PyVal::Dict(entries) => {
                 let mut map = Map::new();
                 for (k, v) in entries {
@@ -361,7 +378,7 @@ impl PyVal {
                             )))
                         }
                     };
-                    map.insert(key, v.to_json()?);
+                    map.insert(key, v.to_json_with(leaf)?);
                 }
                 Value::Object(map)
             }

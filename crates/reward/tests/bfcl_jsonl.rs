@@ -4,9 +4,12 @@
 //! completion, argument order kept, with the case's functions and possible
 //! answer), plus bad records.
 
+#[path = "support/bfcl_calls.rs"]
+mod bfcl_calls;
 #[path = "bfcl_common.rs"]
 mod bfcl_common;
 
+use bfcl_calls::call_texts;
 use bfcl_common::{lines, DIR};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -44,47 +47,9 @@ fn case_parts() -> HashMap<String, (Value, Option<Value>)> {
     out
 }
 
-/// JSON text of a value, dict keys in their order.
-fn json_text(v: &PyVal) -> String {
-    match v {
-        PyVal::None => "null".into(),
-        PyVal::Bool(b) => b.to_string(),
-        PyVal::Int(i) => i.to_string(),
-        PyVal::Float(f) => serde_json::to_string(f).unwrap(),
-        PyVal::Str(s) => serde_json::to_string(s).unwrap(),
-        PyVal::List(items) | PyVal::Tuple(items) => {
-            let items: Vec<String> = items.iter().map(json_text).collect();
-            format!("[{}]", items.join(", "))
-        }
-        PyVal::Dict(entries) => {
-            let items: Vec<String> = entries
-                .iter()
-                .map(|(k, v)| format!("{}: {}", json_text(k), json_text(v)))
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        other => panic!("not JSON: {other:?}"),
-    }
-}
-
-/// A Tool-N1 completion of a `model_output` (read with key order kept),
-/// when it is expressible.
+/// A Tool-N1 completion of a `model_output`, when it is expressible.
 fn completion(model_output: &PyVal) -> Option<String> {
-    let PyVal::List(items) = model_output else {
-        return None;
-    };
-    let mut calls = Vec::new();
-    for c in items {
-        let PyVal::Dict(entries) = c else { return None };
-        let [(PyVal::Str(name), args @ PyVal::Dict(_))] = entries.as_slice() else {
-            return None;
-        };
-        calls.push(format!(
-            "{{\"name\": {}, \"arguments\": {}}}",
-            serde_json::to_string(name).unwrap(),
-            json_text(args)
-        ));
-    }
+    let calls = call_texts(model_output)?;
     Some(format!(
         "<think>x</think><tool_call>[{}]</tool_call>",
         calls.join(", ")

@@ -29,7 +29,7 @@
 //! ```
 
 use serde_json::{Map, Number, Value};
-use toolgym_reward::pycall::{self, float_repr, CallSyntax, PyCall, PyVal};
+use toolgym_reward::pycall::{self, CallSyntax, NotJson, PyCall, PyVal};
 use toolgym_reward::Call;
 
 pub use toolgym_reward::pycall::{PyCallError, PyCallErrorKind};
@@ -95,33 +95,16 @@ fn to_call(c: &PyCall) -> Result<Call, PyCallError> {
 /// A value as `json.dumps` writes it, with bytes as text and big integers
 /// as floats.
 fn json_of(v: &PyVal) -> Result<Value, String> {
-    Ok(match v {
-        PyVal::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => {
+    v.to_json_with(&|v| match v {
+        PyVal::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => Some(
             Number::from_f64(*i as f64)
                 .map(Value::Number)
-                .ok_or_else(|| format!("integer {i} out of range"))?
-        }
-        PyVal::Bytes(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-        PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => {
-            Value::Array(items.iter().map(json_of).collect::<Result<_, _>>()?)
-        }
-        PyVal::Dict(entries) => {
-            let mut map = Map::new();
-            for (k, v) in entries {
-                let key = match k {
-                    PyVal::Str(s) => s.clone(),
-                    PyVal::Int(i) => i.to_string(),
-                    PyVal::Float(f) if f.is_finite() => float_repr(*f),
-                    PyVal::Bool(b) => b.to_string(),
-                    PyVal::None => "null".into(),
-                    other => return Err(format!("a dict key of type {}", other.py_type().name())),
-                };
-                map.insert(key, json_of(v)?);
-            }
-            Value::Object(map)
-        }
-        other => other.to_json().map_err(|e| e.to_string())?,
+                .ok_or_else(|| NotJson(format!("integer {i} out of range"))),
+        ),
+        PyVal::Bytes(b) => Some(Ok(Value::String(String::from_utf8_lossy(b).into_owned()))),
+        _ => None,
     })
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
