@@ -32,7 +32,9 @@ pub struct ModelSection {
     /// A Hugging Face model directory (config.json, safetensors, tokenizer.json).
     /// Absent: the built-in tiny Qwen2 and tokenizer.
     pub path: Option<PathBuf>,
-    /// Weights dtype: f32, bf16 or f16.
+    /// Weights dtype: f32, bf16 or f16 (also for the built-in model). With
+    /// bf16 / f16 the forward and backward passes run in that dtype and the
+    /// optimiser keeps f32 master weights and moments.
     pub dtype: String,
     /// cpu or cuda (cuda needs the `cuda` feature).
     pub device: String,

@@ -103,8 +103,9 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
 pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, TrainError> {
     let builtin = &cfg.model.builtin;
     let device = parse_device(&cfg.model.device)?;
+    let dtype = parse_dtype(&cfg.model.dtype)?;
     match &cfg.model.path {
-        Some(dir) => Policy::load(dir, parse_dtype(&cfg.model.dtype)?, &device),
+        Some(dir) => Policy::load(dir, dtype, &device),
         None => {
             let template: &dyn ChatTemplate = setup.spec.template.as_ref();
             let corpus: Vec<String> = match &setup.synthetic {
@@ -114,7 +115,7 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
                     .map(|t| format!("{}{}", template.prompt(&t), template.target(&t)))
                     .collect(),
             };
-            Policy::builtin(&corpus, builtin, &device)
+            Policy::builtin(&corpus, builtin, dtype, &device)
         }
     }
 }

@@ -102,10 +102,12 @@ impl Policy {
     }
 
     /// The built-in tiny Qwen2 with a byte-level BPE tokenizer trained on
-    /// `corpus` (deterministic: same corpus and settings, same policy).
+    /// `corpus` (deterministic: same corpus and settings, same policy). The
+    /// weights are drawn in f32 and then held in `dtype`.
     pub fn builtin<S: AsRef<str>>(
         corpus: &[S],
         b: &BuiltinPolicy,
+        dtype: DType,
         device: &Device,
     ) -> Result<Self, TrainError> {
         let tokenizer = train_bpe_tokenizer(corpus, b.vocab_size, &[])?;
@@ -119,7 +121,7 @@ impl Policy {
         cfg.max_position_embeddings = 4096;
         cfg.eos_token_id = tokenizer.eos_token_ids().to_vec();
         let opts = ModelOptions {
-            dtype: DType::F32,
+            dtype,
             device: device.clone(),
             trainable: true,
         };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use toolgym_grpo::checkpoint;
 use toolgym_grpo::metrics::read_metrics;
 use toolgym_grpo::{GrpoTrainer, SftConfig, SftTrainer};
+use toolgym_model::candle_core::DType;
 
 #[test]
 fn grpo_smoke_run_writes_metrics_and_checkpoints() {
@@ -59,30 +60,66 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
 /// exactly the weights of an uninterrupted run.
 #[test]
 fn grpo_resume_after_kill_matches_uninterrupted_run() {
+    resume_after_kill(DType::F32, 1e-3, "f32");
+}
+
+/// The same in bf16. The optimiser keeps f32 master weights and they are
+/// checkpointed, so the resumed run matches bit for bit. At lr 1e-5 a single
+/// update is below half a bf16 ulp of any weight with |w| ≥ 512·lr, so
+/// without masters none of those weights could ever move (measured: 0 of
+/// ~38k); with them, the updates accumulate until they cross (~110 do).
+#[test]
+fn grpo_bf16_resume_after_kill_matches_uninterrupted_run() {
+    let gen = tasks();
+    let start = params_of(&policy_in(&gen, DType::BF16));
+    let end = resume_after_kill(DType::BF16, 1e-5, "bf16");
+    let (mut moved, mut total) = (0usize, 0usize);
+    for ((_, a), (_, b)) in start.iter().zip(&end) {
+        for (x, y) in a.iter().zip(b) {
+            if x.abs() >= 512.0 * 1e-5 {
+                total += 1;
+                moved += usize::from(x != y);
+            }
+        }
+    }
+    assert!(
+        moved >= 20,
+        "only {moved} of {total} bf16 weights with |w| >= 512 lr changed in 4 steps"
+    );
+}
+
+/// Runs 4 uninterrupted steps and a killed-and-resumed run; asserts they end
+/// with identical weights and returns them.
+fn resume_after_kill(dtype: DType, lr: f64, tag: &str) -> Vec<(String, Vec<f32>)> {
     let gen = tasks();
     let train = || Arc::new(gen.split(toolgym_env::synthetic::Split::Train));
+    let config = || {
+        let mut c = grpo_config(4);
+        c.optim.lr = lr;
+        c
+    };
 
-    let full_dir = run_dir("full");
+    let full_dir = run_dir(&format!("full-{tag}"));
     let mut full = GrpoTrainer::new(
-        policy(&gen),
+        policy_in(&gen, dtype),
         spec(),
         train(),
         vec![],
-        grpo_config(4),
+        config(),
         run_section(full_dir.clone(), 2),
     )
     .unwrap();
     full.run(|_| {}).unwrap();
     let want = params_of(full.policy());
 
-    let dir = run_dir("killed");
+    let dir = run_dir(&format!("killed-{tag}"));
     {
         let mut t = GrpoTrainer::new(
-            policy(&gen),
+            policy_in(&gen, dtype),
             spec(),
             train(),
             vec![],
-            grpo_config(4),
+            config(),
             run_section(dir.clone(), 2),
         )
         .unwrap();
@@ -96,11 +133,11 @@ fn grpo_resume_after_kill_matches_uninterrupted_run() {
         std::fs::write(tmp.join("model.safetensors"), b"half").unwrap();
     }
     let mut resumed = GrpoTrainer::new(
-        policy(&gen),
+        policy_in(&gen, dtype),
         spec(),
         train(),
         vec![],
-        grpo_config(4),
+        config(),
         run_section(dir.clone(), 2),
     )
     .unwrap();
@@ -121,6 +158,7 @@ fn grpo_resume_after_kill_matches_uninterrupted_run() {
     assert!(!dir.join("grpo/checkpoints/.tmp-step-00000003").exists());
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&full_dir).ok();
+    want
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use toolgym_env::synthetic::{Split, SyntheticConfig, SyntheticTasks};
 use toolgym_env::{SingleTurnSpec, Task};
 use toolgym_grpo::{BuiltinPolicy, GrpoConfig, Policy, RunSection};
-use toolgym_model::candle_core::Device;
+use toolgym_model::candle_core::{DType, Device};
 
 /// The synthetic tasks of the tiny preset.
 pub fn tasks() -> SyntheticTasks {
@@ -19,8 +19,13 @@ pub fn spec() -> SingleTurnSpec {
     SingleTurnSpec::compact()
 }
 
-/// A very small built-in policy (fast to train in tests).
+/// A very small built-in policy (fast to train in tests), in f32.
 pub fn policy(gen: &SyntheticTasks) -> Policy {
+    policy_in(gen, DType::F32)
+}
+
+/// The same policy with its weights held in `dtype`.
+pub fn policy_in(gen: &SyntheticTasks, dtype: DType) -> Policy {
     let corpus = gen.tokenizer_corpus(spec().template.as_ref(), 300);
     let b = BuiltinPolicy {
         vocab_size: 320,
@@ -31,7 +36,7 @@ pub fn policy(gen: &SyntheticTasks) -> Policy {
         kv_heads: 2,
         seed: 5,
     };
-    Policy::builtin(&corpus, &b, &Device::Cpu).unwrap()
+    Policy::builtin(&corpus, &b, dtype, &Device::Cpu).unwrap()
 }
 
 /// A few validation tasks.
@@ -85,6 +90,9 @@ pub fn params_of(p: &Policy) -> Vec<(String, Vec<f32>)> {
     p.model
         .named_tensors()
         .into_iter()
-        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .map(|(n, t)| {
+            let t = t.flatten_all().unwrap().to_dtype(DType::F32).unwrap();
+            (n, t.to_vec1::<f32>().unwrap())
+        })
         .collect()
 }
