@@ -4,7 +4,12 @@
 # with random weights, same prompt lengths / new tokens / measurements.
 #
 #   scripts/bench/model_bench.sh [--batch-sizes 1,32] [--prompt-len 64] \
-#       [--new-tokens 32] [--prefill-len 128] [--repeats 3] [--tiny]
+#       [--new-tokens 32] [--prefill-len 128] [--repeats 3] [--tiny] \
+#       [--device cpu|cuda] [--dtype f32|bf16] [--peak-gbps G]
+#
+# The arguments go to both sides. BENCH_BIN names a prebuilt bench_generate
+# (a `--features cuda` build carried to a GPU machine, see docs/gpu.md);
+# unset, it is built here with cargo.
 #
 # PYTHON (default /work/ref/venv-torch/bin/python) must have torch and
 # transformers (scripts/fixtures/requirements-qwen2.txt). Both sides use all
@@ -27,18 +32,21 @@ fi
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-cargo build -q -p toolgym-model --release --example bench_generate
+if [[ -z "${BENCH_BIN:-}" ]]; then
+  cargo build -q -p toolgym-model --release --example bench_generate
+  BENCH_BIN=target/release/examples/bench_generate
+fi
 echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r: candle (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  target/release/examples/bench_generate "$@" | tee -a "$OUT/candle.jsonl" >&2
+  "$BENCH_BIN" "$@" | tee -a "$OUT/candle.jsonl" >&2
   echo "== round $r: transformers (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   "$PYTHON" scripts/bench/model_hf_generate_bench.py "$@" "${PY_THREADS[@]}" 2> >(grep -v -i warn >&2) | tee -a "$OUT/hf.jsonl" >&2
 done
 
 "$PYTHON" - "$OUT/candle.jsonl" "$OUT/hf.jsonl" <<'PY'
 import json, sys
-FIELDS = ("tokens_per_s", "decode_tokens_per_s")
+FIELDS = ("tokens_per_s", "decode_tokens_per_s", "decode_gb_per_s", "bandwidth_fraction")
 def load(p):
     best = {}
     for line in open(p):
@@ -67,4 +75,8 @@ for key in sorted(c, key=lambda k: (k[0] != "prefill", k[1])):
             print(f"{label:34} {'n/a':>10} {'n/a':>13}")
             continue
         print(f"{label:34} {x:10.1f} {y:13.1f} {x / y:6.2f}x")
+    if "decode_gb_per_s" in c[key]:
+        frac = c[key].get("bandwidth_fraction")
+        frac = f", {frac:.1%} of peak" if frac is not None else ""
+        print(f"  (candle decode reads {c[key]['decode_gb_per_s']:.1f} GB/s at batch {b}{frac})")
 PY

@@ -6,10 +6,13 @@ lines (`{"impl": "transformers", ...}`).
 
   /work/ref/venv-torch/bin/python scripts/bench/model_hf_generate_bench.py \
       [--batch-sizes 1,32] [--prompt-len 64] [--new-tokens 32] [--prefill-len 128] \
-      [--repeats 3] [--threads N] [--tiny]
+      [--repeats 3] [--threads N] [--tiny] [--device cpu|cuda] [--dtype f32|bf16|f16]
+      [--peak-gbps G]
 
-Greedy, exactly `new-tokens` tokens (eos disabled), f32, CPU, no_grad,
-attn_implementation="eager" (sdpa gives similar numbers on CPU).
+Greedy, exactly `new-tokens` tokens (eos disabled), no_grad,
+attn_implementation="eager" (sdpa gives similar numbers on CPU). Defaults:
+f32 on the CPU. On CUDA every timed call ends with torch.cuda.synchronize().
+The decode bandwidth figures use the same byte count as bench_generate.rs.
 """
 
 import argparse
@@ -31,14 +34,40 @@ def config(tiny):
                        rope_theta=1e6, rms_norm_eps=1e-6, max_position_embeddings=32768)
 
 
-def timed(repeats, f):
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(repeats, f, device):
     f()
+    sync(device)
     xs = []
     for _ in range(max(1, repeats)):
         t = time.perf_counter()
         f()
+        sync(device)
         xs.append(time.perf_counter() - t)
     return min(xs)  # best of `repeats`: least disturbed by other processes
+
+
+def decode_step_bytes(cfg, elem_bytes, batch, positions):
+    """Weights read once per decode step (an untied input embedding is only
+    gathered, so it is left out) plus the KV cache; as in bench_generate.rs."""
+    n = (cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
+         + cfg.hidden_size)  # embeddings (+ LM head) and the final norm
+    h, i = cfg.hidden_size, cfg.intermediate_size
+    hd = h // cfg.num_attention_heads
+    kv = cfg.num_key_value_heads * hd
+    per_layer = (h * h + h) + 2 * (h * kv + kv) + h * h + 3 * h * i + 2 * h
+    n += cfg.num_hidden_layers * per_layer
+    if not cfg.tie_word_embeddings:
+        n -= cfg.vocab_size * cfg.hidden_size
+    cache = cfg.num_hidden_layers * 2 * kv * positions * batch
+    return (n + cache) * elem_bytes
 
 
 def main():
@@ -51,17 +80,23 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     ap.add_argument("--attn", default="eager")
     ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    ap.add_argument("--peak-gbps", type=float, default=None)
     a = ap.parse_args()
+    device = torch.device(a.device)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     cfg = config(a.tiny)
     cfg.eos_token_id = None
     t = time.perf_counter()
-    model = Qwen2ForCausalLM._from_config(cfg, attn_implementation=a.attn, dtype=torch.float32).eval()
-    print(f"transformers: {sum(p.numel() for p in model.parameters())} parameters, init "
-          f"{time.perf_counter() - t:.1f}s, {torch.get_num_threads()} threads, torch {torch.__version__}",
-          file=sys.stderr)
+    model = Qwen2ForCausalLM._from_config(cfg, attn_implementation=a.attn, dtype=DTYPES[a.dtype])
+    model = model.to(device).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"transformers: {n_params} parameters, init "
+          f"{time.perf_counter() - t:.1f}s, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"{device} {a.dtype}", file=sys.stderr)
     g = torch.Generator().manual_seed(1)
 
     def prefill(ids):
@@ -69,12 +104,12 @@ def main():
         with torch.no_grad():
             model(ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
 
-    ids = torch.randint(0, cfg.vocab_size, (1, a.prefill_len), generator=g)
-    secs = timed(a.repeats, lambda: prefill(ids))
+    ids = torch.randint(0, cfg.vocab_size, (1, a.prefill_len), generator=g).to(device)
+    secs = timed(a.repeats, lambda: prefill(ids), device)
     print(json.dumps({"impl": "transformers", "metric": "prefill", "batch": 1, "tokens": a.prefill_len,
                       "seconds": round(secs, 4), "tokens_per_s": round(a.prefill_len / secs, 2)}))
     for b in [int(x) for x in a.batch_sizes.split(",") if x]:
-        ids = torch.randint(0, cfg.vocab_size, (b, a.prompt_len), generator=g)
+        ids = torch.randint(0, cfg.vocab_size, (b, a.prompt_len), generator=g).to(device)
         mask = torch.ones_like(ids)
 
         def gen(n):
@@ -86,14 +121,23 @@ def main():
             return f
 
         # One new token = prefill + first sample; the difference is the decode loop.
-        t_first = timed(a.repeats, gen(1))
-        t_gen = timed(a.repeats, gen(a.new_tokens))
+        t_first = timed(a.repeats, gen(1), device)
+        t_gen = timed(a.repeats, gen(a.new_tokens), device)
         decode = b * (a.new_tokens - 1) / (t_gen - t_first) if t_gen > t_first else None
-        print(json.dumps({"impl": "transformers", "metric": "generate", "batch": b, "prompt_len": a.prompt_len,
-                          "new_tokens": a.new_tokens, "seconds": round(t_gen, 4),
-                          "first_token_seconds": round(t_first, 4),
-                          "tokens_per_s": round(b * a.new_tokens / t_gen, 2),
-                          "decode_tokens_per_s": None if decode is None else round(decode, 2)}))
+        rec = {"impl": "transformers", "metric": "generate", "batch": b, "prompt_len": a.prompt_len,
+               "new_tokens": a.new_tokens, "seconds": round(t_gen, 4),
+               "first_token_seconds": round(t_first, 4),
+               "tokens_per_s": round(b * a.new_tokens / t_gen, 2),
+               "decode_tokens_per_s": None if decode is None else round(decode, 2)}
+        if decode is not None:
+            elem = torch.tensor([], dtype=DTYPES[a.dtype]).element_size()
+            step_bytes = decode_step_bytes(cfg, elem, b, a.prompt_len + a.new_tokens // 2)
+            gbps = step_bytes * decode / b / 1e9
+            rec["decode_step_bytes"] = step_bytes
+            rec["decode_gb_per_s"] = round(gbps, 2)
+            if a.peak_gbps:
+                rec["bandwidth_fraction"] = round(gbps / a.peak_gbps, 3)
+        print(json.dumps(rec))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ pub struct BuiltinPolicy {
     pub kv_heads: usize,
     /// Initialisation seed.
     pub seed: u64,
+    /// Rows of the embedding / LM head when larger than the tokenizer's
+    /// vocabulary (0 = the tokenizer's size). Qwen2.5 pads its 151,665
+    /// tokens to 151,936; setting that here gives a built-in model whose
+    /// LM head costs what a real Qwen2.5's does, for timing runs.
+    pub padded_vocab_size: usize,
 }
 
 impl Default for BuiltinPolicy {
@@ -52,6 +57,7 @@ impl Default for BuiltinPolicy {
             heads: 6,
             kv_heads: 2,
             seed: 0,
+            padded_vocab_size: 0,
         }
     }
 }
@@ -111,7 +117,7 @@ impl Policy {
         device: &Device,
     ) -> Result<Self, TrainError> {
         let tokenizer = train_bpe_tokenizer(corpus, b.vocab_size, &[])?;
-        let vocab = tokenizer.vocab_size();
+        let vocab = tokenizer.vocab_size().max(b.padded_vocab_size);
         let mut cfg = Qwen2Config::tiny_default(vocab);
         cfg.hidden_size = b.hidden_size;
         cfg.intermediate_size = b.intermediate_size;

@@ -55,6 +55,47 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A built-in policy whose vocabulary is padded beyond the tokenizer's (as
+/// Qwen2.5's is) trains: rollouts that sample padding ids decode and score.
+#[test]
+fn grpo_step_with_padded_vocabulary() {
+    let gen = tasks();
+    let corpus = gen.tokenizer_corpus(spec().template.as_ref(), 300);
+    let b = toolgym_grpo::BuiltinPolicy {
+        vocab_size: 320,
+        hidden_size: 32,
+        intermediate_size: 64,
+        layers: 1,
+        heads: 4,
+        kv_heads: 2,
+        seed: 5,
+        padded_vocab_size: 4096,
+    };
+    let policy = toolgym_grpo::Policy::builtin(
+        &corpus,
+        &b,
+        DType::F32,
+        &toolgym_model::candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(policy.model.config().vocab_size, 4096);
+    assert!(policy.tokenizer.vocab_size() < 4096);
+    let dir = run_dir("padded");
+    let mut t = GrpoTrainer::new(
+        policy,
+        spec(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        grpo_config(1),
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let m = t.step().unwrap();
+    assert!(m.loss.is_finite() && m.grad_norm.is_finite(), "{m:?}");
+    assert_eq!(m.reasons.values().sum::<usize>(), 12);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A run killed after its step-2 checkpoint (with a third step done but not
 /// saved, and a half-written checkpoint left behind) resumes and ends with
 /// exactly the weights of an uninterrupted run.

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run -p toolgym-model --release --example bench_generate -- \
 //!     [--batch-sizes 1,32] [--prompt-len 64] [--new-tokens 32] [--prefill-len 128] \
-//!     [--repeats 3] [--dtype f32] [--device cpu] [--tiny]
+//!     [--repeats 3] [--dtype f32] [--device cpu] [--tiny] [--peak-gbps 3350]
 //! ```
 //!
 //! Prints one JSON object per measurement (`{"impl":"candle",...}`), the same
@@ -16,6 +16,13 @@
 //!   `new-tokens` new tokens (no eos), end to end;
 //! * decode: `batch * (new_tokens - 1) / (t_generate(new_tokens) - t_generate(1))`,
 //!   the steady-state rate of the decode loop (prefill and first token excluded).
+//!
+//! Memory bandwidth of the decode loop: every decode step reads all weights
+//! once (the LM head too; an untied input embedding is only gathered, so it
+//! is left out) plus the KV cache. `decode_gb_per_s` is those bytes per step
+//! times steps per second; with `--peak-gbps` (the device's memory bandwidth
+//! in GB/s, e.g. 3350 for an H100 SXM) it also prints `bandwidth_fraction`.
+//! Batch-1 decode cannot beat `peak / bytes_per_step` steps per second.
 //!
 //! Times are the best (minimum) of `repeats` runs after one warm-up run: the
 //! minimum is the estimate least disturbed by other processes on the machine.
@@ -37,6 +44,7 @@ struct Args {
     dtype: String,
     device: String,
     tiny: bool,
+    peak_gbps: Option<f64>,
 }
 
 fn parse_args() -> Args {
@@ -49,6 +57,7 @@ fn parse_args() -> Args {
         dtype: "f32".into(),
         device: "cpu".into(),
         tiny: false,
+        peak_gbps: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -67,6 +76,7 @@ fn parse_args() -> Args {
             "--repeats" => a.repeats = val().parse().unwrap_or(a.repeats),
             "--dtype" => a.dtype = val(),
             "--device" => a.device = val(),
+            "--peak-gbps" => a.peak_gbps = val().parse().ok(),
             "--tiny" => {
                 a.tiny = true;
                 i += 1;
@@ -126,6 +136,25 @@ fn prefill(model: &Qwen2ForCausalLM, ps: &[Vec<u32>]) {
         .and_then(|s| s.to_scalar::<f32>());
 }
 
+/// Bytes one decode step reads: the weights (without an untied input
+/// embedding, which is gathered row by row) and the KV cache of `batch`
+/// rows at `positions` cached positions.
+fn decode_step_bytes(
+    cfg: &Qwen2Config,
+    dtype: candle_core::DType,
+    batch: usize,
+    positions: usize,
+) -> f64 {
+    let gathered = if cfg.tie_word_embeddings {
+        0
+    } else {
+        cfg.vocab_size * cfg.hidden_size
+    };
+    let weights = cfg.num_parameters() - gathered;
+    let kv = cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * positions * batch;
+    ((weights + kv) * dtype.size_in_bytes()) as f64
+}
+
 fn main() {
     let a = parse_args();
     let cfg = if a.tiny {
@@ -175,13 +204,22 @@ fn main() {
         // is the decode loop.
         let t_first = run(1);
         let t_gen = run(a.new_tokens);
-        let decode = if t_gen > t_first {
-            format!("{:.2}", (b * (a.new_tokens - 1)) as f64 / (t_gen - t_first))
-        } else {
-            "null".to_string()
-        };
+        let mut decode = "null".to_string();
+        let mut bandwidth = String::new();
+        if t_gen > t_first {
+            let tokens_per_s = (b * (a.new_tokens - 1)) as f64 / (t_gen - t_first);
+            decode = format!("{tokens_per_s:.2}");
+            // Mean cached length over the decode steps.
+            let positions = a.prompt_len + a.new_tokens / 2;
+            let bytes = decode_step_bytes(&cfg, model.dtype(), b, positions);
+            let gbps = bytes * tokens_per_s / b as f64 / 1e9;
+            bandwidth = format!(",\"decode_step_bytes\":{bytes:.0},\"decode_gb_per_s\":{gbps:.2}");
+            if let Some(peak) = a.peak_gbps {
+                bandwidth += &format!(",\"bandwidth_fraction\":{:.3}", gbps / peak);
+            }
+        }
         println!(
-            "{{\"impl\":\"candle\",\"metric\":\"generate\",\"batch\":{b},\"prompt_len\":{},\"new_tokens\":{},\"seconds\":{t_gen:.4},\"first_token_seconds\":{t_first:.4},\"tokens_per_s\":{:.2},\"decode_tokens_per_s\":{decode}}}",
+            "{{\"impl\":\"candle\",\"metric\":\"generate\",\"batch\":{b},\"prompt_len\":{},\"new_tokens\":{},\"seconds\":{t_gen:.4},\"first_token_seconds\":{t_first:.4},\"tokens_per_s\":{:.2},\"decode_tokens_per_s\":{decode}{bandwidth}}}",
             a.prompt_len,
             a.new_tokens,
             (b * a.new_tokens) as f64 / t_gen,

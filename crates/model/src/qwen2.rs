@@ -120,13 +120,19 @@ impl Linear {
 /// weight as its left operand, candle's CPU gemm (AVX-512 kernels) runs a
 /// 128-token prefill about 25% faster and batch-64 decoding about 25%
 /// faster; from about 512 rows on the two orders are even (measured with
-/// `examples/bench_generate.rs` on 2 cores, 2026-11-24).
+/// `examples/bench_generate.rs` on 2 cores, 2026-11-24). CPU only: cuBLAS
+/// takes either order without copies, and there the transposed result would
+/// only add a copy kernel.
 const SMALL_BATCH_ROWS: usize = 256;
+
+/// Whether `x` (with `rows` rows) takes the weight-on-the-left order.
+fn weight_left(x: &Tensor, rows: usize) -> bool {
+    rows <= SMALL_BATCH_ROWS && x.device().is_cpu()
+}
 
 /// `x W^T` for `x: [rows, in]`, `W: [out, in]`; returns `[rows, out]`.
 fn matmul_weight_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let rows = x.dim(0)?;
-    if rows <= SMALL_BATCH_ROWS {
+    if weight_left(x, x.dim(0)?) {
         Ok(w.matmul(&x.t()?)?.t()?)
     } else {
         Ok(x.matmul(&w.t()?)?)
@@ -337,7 +343,7 @@ impl Mlp {
         let dims = x.dims().to_vec();
         let hidden = dims[dims.len() - 1];
         let rows = x.elem_count() / hidden;
-        if rows > SMALL_BATCH_ROWS {
+        if !weight_left(x, rows) {
             let gate = self.gate_proj.forward(x)?.silu()?;
             let up = self.up_proj.forward(x)?;
             return self.down_proj.forward(&(gate * up)?);

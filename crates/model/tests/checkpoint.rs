@@ -64,7 +64,7 @@ fn bf16_weights_load_and_run() {
     let f = fixture("qwen2_tiny_untied", false);
     let opts = ModelOptions {
         dtype: DType::BF16,
-        ..ModelOptions::default()
+        ..options(false)
     };
     let m = Qwen2ForCausalLM::load(fixture_dir("qwen2_tiny_untied"), &opts).unwrap();
     let d = max_abs_diff(&logits(&m), &logits(&f.model));
@@ -80,7 +80,7 @@ fn f16_weights_load_and_run() {
     let f = fixture("qwen2_tiny_tied", false);
     let opts = ModelOptions {
         dtype: DType::F16,
-        ..ModelOptions::default()
+        ..options(false)
     };
     let m16 = Qwen2ForCausalLM::load(fixture_dir("qwen2_tiny_tied"), &opts).unwrap();
     let d = max_abs_diff(&logits(&m16), &logits(&f.model));

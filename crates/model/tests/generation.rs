@@ -6,8 +6,7 @@ use common::*;
 use toolgym_model::sampling::{sample_token, token_logprob};
 use toolgym_model::{
     generate, score, train_bpe_tokenizer, Completion, FinishReason, GenerateRequest,
-    GenerationConfig, ModelOptions, Qwen2ForCausalLM, RandomInit, Rng, SamplingParams,
-    ScoreOptions, StopCause,
+    GenerationConfig, Qwen2ForCausalLM, RandomInit, Rng, SamplingParams, ScoreOptions, StopCause,
 };
 
 /// Same tokens, text and finish; log-probs equal up to float rounding of
@@ -338,8 +337,7 @@ fn stop_strings_cut_the_text_before_the_match() {
     let tk = train_bpe_tokenizer(&corpus, 400, &[]).unwrap();
     let mut c = small_config(true);
     c.vocab_size = tk.vocab_size();
-    let model =
-        Qwen2ForCausalLM::random(&c, &RandomInit::peaked(11), &ModelOptions::default()).unwrap();
+    let model = Qwen2ForCausalLM::random(&c, &RandomInit::peaked(11), &options(false)).unwrap();
     let prompt = tk.encode("<|im_start|>user\nhello").unwrap();
     let base = cfg(24, SamplingParams::greedy());
     let free = generate(

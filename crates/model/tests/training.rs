@@ -5,9 +5,7 @@ mod common;
 use candle_core::{DType, Tensor};
 use common::*;
 use toolgym_model::qwen2::expected_tensors;
-use toolgym_model::{
-    score, ModelError, ModelOptions, Qwen2ForCausalLM, RandomInit, ScoreOptions, TokenBatch,
-};
+use toolgym_model::{score, ModelError, Qwen2ForCausalLM, RandomInit, ScoreOptions, TokenBatch};
 
 #[test]
 fn gradients_reach_every_var_through_scoring() {
@@ -83,7 +81,7 @@ fn gradient_matches_finite_difference() {
     let eval = |delta: f32| -> f32 {
         let mut v = base.clone();
         v[i] += delta;
-        var.set(&Tensor::from_vec(v, var.dims(), &candle_core::Device::Cpu).unwrap())
+        var.set(&Tensor::from_vec(v, var.dims(), var.device()).unwrap())
             .unwrap();
         loss_of(&policy).to_scalar::<f32>().unwrap()
     };
@@ -154,7 +152,7 @@ fn frozen_copy_detached_view_and_var_updates() {
 #[test]
 fn random_init_is_deterministic() {
     let cfg = small_config(false);
-    let opts = ModelOptions::default();
+    let opts = options(false);
     let a = Qwen2ForCausalLM::random(&cfg, &RandomInit::peaked(7), &opts).unwrap();
     let b = Qwen2ForCausalLM::random(&cfg, &RandomInit::peaked(7), &opts).unwrap();
     let c = Qwen2ForCausalLM::random(&cfg, &RandomInit::peaked(8), &opts).unwrap();
@@ -188,8 +186,7 @@ fn tiny_default_is_a_few_million_parameters() {
     let cfg = toolgym_model::Qwen2Config::tiny_default(2048);
     let n = cfg.num_parameters();
     assert!((2_000_000..6_000_000).contains(&n), "{n}");
-    let m =
-        Qwen2ForCausalLM::random(&cfg, &RandomInit::hf(&cfg, 0), &ModelOptions::default()).unwrap();
+    let m = Qwen2ForCausalLM::random(&cfg, &RandomInit::hf(&cfg, 0), &options(false)).unwrap();
     let out = m
         .forward(&TokenBatch::single(&[1, 2, 3]).unwrap(), None)
         .unwrap();

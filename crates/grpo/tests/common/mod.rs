@@ -35,6 +35,7 @@ pub fn policy_in(gen: &SyntheticTasks, dtype: DType) -> Policy {
         heads: 4,
         kv_heads: 2,
         seed: 5,
+        padded_vocab_size: 0,
     };
     Policy::builtin(&corpus, &b, dtype, &Device::Cpu).unwrap()
 }

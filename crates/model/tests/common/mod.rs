@@ -1,20 +1,46 @@
 //! Shared helpers of the integration tests.
+//!
+//! The parity, generation and training tests run on the device named by
+//! `TOOLGYM_TEST_DEVICE` (`cpu` when unset; `cuda` needs a `--features cuda`
+//! build). docs/gpu.md shows how to run them on a lent GPU machine.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use serde_json::Value;
 use toolgym_model::checkpoint::read_safetensors;
 use toolgym_model::{ModelOptions, Qwen2Config, Qwen2ForCausalLM, RandomInit};
 
 pub const VARIANTS: [&str; 2] = ["qwen2_tiny_tied", "qwen2_tiny_untied"];
 
+/// The device the tests run on: `TOOLGYM_TEST_DEVICE` (default cpu).
+pub fn test_device() -> Device {
+    let name = std::env::var("TOOLGYM_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    toolgym_model::cli::parse_device(&name).expect("TOOLGYM_TEST_DEVICE")
+}
+
+/// f32 model options on the test device.
+pub fn options(trainable: bool) -> ModelOptions {
+    ModelOptions {
+        trainable,
+        device: test_device(),
+        ..ModelOptions::default()
+    }
+}
+
+/// The crate directory: `CARGO_MANIFEST_DIR` at run time when set (a test
+/// binary copied to another machine runs from a checkout elsewhere), else
+/// where it was built.
+fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn fixture_dir(variant: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(variant)
+    crate_dir().join("tests/fixtures").join(variant)
 }
 
 pub struct Fixture {
@@ -25,11 +51,7 @@ pub struct Fixture {
 
 pub fn fixture(variant: &str, trainable: bool) -> Fixture {
     let dir = fixture_dir(variant);
-    let opts = ModelOptions {
-        trainable,
-        ..ModelOptions::default()
-    };
-    let model = Qwen2ForCausalLM::load(&dir, &opts).expect("load fixture");
+    let model = Qwen2ForCausalLM::load(&dir, &options(trainable)).expect("load fixture");
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
             .unwrap();
@@ -84,9 +106,10 @@ pub fn small_config(tied: bool) -> Qwen2Config {
 }
 
 pub fn small_model(tied: bool, trainable: bool, seed: u64) -> Qwen2ForCausalLM {
-    let opts = ModelOptions {
-        trainable,
-        ..ModelOptions::default()
-    };
-    Qwen2ForCausalLM::random(&small_config(tied), &RandomInit::peaked(seed), &opts).unwrap()
+    Qwen2ForCausalLM::random(
+        &small_config(tied),
+        &RandomInit::peaked(seed),
+        &options(trainable),
+    )
+    .unwrap()
 }
