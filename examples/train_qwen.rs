@@ -82,7 +82,7 @@ const DEMO_OVERRIDES: &[&str] = &[
 ];
 
 fn main() {
-    toolgym::grpo::configure_cpu_threads();
+    toolgym::grpo::configure_cpu();
     if let Err(e) = run() {
         eprintln!("error: {e}");
         std::process::exit(1);

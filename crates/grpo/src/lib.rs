@@ -44,7 +44,8 @@ pub use loss::{
 pub use metrics::StepMetrics;
 pub use optim::{AdamW, GradAccumulator, OptimConfig, Schedule, StepStats};
 pub use pipeline::{Phases, PipelineReport};
-pub use policy::{configure_cpu_threads, parse_device, parse_dtype, BuiltinPolicy, Policy};
+pub use policy::{parse_device, parse_dtype, BuiltinPolicy, Policy};
 pub use sft::SftTrainer;
 pub use state::TrainerState;
+pub use toolgym_model::runtime::configure_cpu;
 pub use trainer::{GrpoTrainer, RunSummary};

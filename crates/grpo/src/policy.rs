@@ -175,19 +175,3 @@ impl Policy {
         Ok((ids, cut))
     }
 }
-
-/// Sets candle's element-wise thread pool to one thread unless
-/// `CANDLE_NUM_THREADS` is already set. Call it at the start of `main`,
-/// before any tensor work.
-///
-/// candle 0.11 parallelises element-wise kernels with a spinning barrier
-/// pool; with the small tensors of a tiny policy on a few cores, waiting on
-/// that barrier costs more than it saves (measured: an SFT step of the
-/// built-in model is ~25% faster with one element-wise thread). Matrix
-/// multiplications still use every core.
-pub fn configure_cpu_threads() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // Safe: called at start-up, before other threads read the environment.
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-}

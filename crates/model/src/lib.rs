@@ -11,7 +11,8 @@
 //!   (policy) or no-grad ones (reference model);
 //! * [`params`]: random initialisation, named trainable `Var`s, frozen copies;
 //! * [`tokenizer`], [`bpe`]: tokenizer wrapper and a built-in byte-level BPE;
-//! * [`cli`]: the logic of `toolgym generate`.
+//! * [`cli`]: the logic of `toolgym generate`;
+//! * [`runtime`]: process-wide CPU settings for binaries (threads, allocator).
 
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod kv_cache;
 pub mod params;
 pub mod qwen2;
 pub mod rng;
+pub mod runtime;
 pub mod sampling;
 pub mod scoring;
 pub mod tokenizer;
