@@ -19,8 +19,16 @@
 # ROUNDS (default 2) alternates candle / transformers runs; each figure is the
 # best over rounds and repeats, which keeps interference from other processes
 # out of the comparison as far as possible. Prefer an otherwise idle machine.
+#
+# Both sides run with the glibc malloc settings that toolgym's binaries set
+# for themselves (toolgym_model::runtime::configure_allocator: mmap threshold
+# 1 GiB, trim threshold 2 GiB), so neither pays for re-faulting freed
+# buffers; SAME_MALLOC=0 leaves the allocator defaults to both.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [[ "${SAME_MALLOC:-1}" != 0 ]]; then
+  export MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647
+fi
 PYTHON=${PYTHON:-/work/ref/venv-torch/bin/python}
 ROUNDS=${ROUNDS:-2}
 THREADS=${THREADS:-}

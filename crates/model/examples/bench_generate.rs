@@ -26,6 +26,11 @@
 //!
 //! Times are the best (minimum) of `repeats` runs after one warm-up run: the
 //! minimum is the estimate least disturbed by other processes on the machine.
+//!
+//! Like the `toolgym` CLI, it first calls
+//! [`toolgym_model::runtime::configure_allocator`] (freed tensor buffers stay
+//! in the process); scripts/bench/model_bench.sh gives PyTorch the same
+//! malloc settings.
 
 use std::time::Instant;
 
@@ -156,6 +161,7 @@ fn decode_step_bytes(
 }
 
 fn main() {
+    toolgym_model::runtime::configure_allocator();
     let a = parse_args();
     let cfg = if a.tiny {
         Qwen2Config::tiny_default(2048)
