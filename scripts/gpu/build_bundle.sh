@@ -15,7 +15,9 @@
 # CUDA_TOOLCHAIN names the toolchain recipe (default ../shared/gpu/cuda-toolchain.sh),
 # CUDA_PREFIX where it installs (default /opt/cuda-pip), CARGO_TARGET_DIR the
 # build directory (default /tmp/cuda-target, kept apart from the CPU build:
-# a clean build takes ~10 min on 2 cores, a rebuild after source edits ~2 min).
+# a clean build takes 15-20 min on 2 cores, because the CLI and
+# toolgym-model alone resolve features differently and candle's kernels are
+# built for each; a rebuild after source edits takes 1-2 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOOLCHAIN=${CUDA_TOOLCHAIN:-../shared/gpu/cuda-toolchain.sh}
