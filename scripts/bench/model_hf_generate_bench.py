@@ -54,20 +54,14 @@ def timed(repeats, f, device):
     return min(xs)  # best of `repeats`: least disturbed by other processes
 
 
-def decode_step_bytes(cfg, elem_bytes, batch, positions):
+def decode_step_bytes(cfg, n_params, elem_bytes, batch, positions):
     """Weights read once per decode step (an untied input embedding is only
-    gathered, so it is left out) plus the KV cache; as in bench_generate.rs."""
-    n = (cfg.vocab_size * cfg.hidden_size * (1 if cfg.tie_word_embeddings else 2)
-         + cfg.hidden_size)  # embeddings (+ LM head) and the final norm
-    h, i = cfg.hidden_size, cfg.intermediate_size
-    hd = h // cfg.num_attention_heads
-    kv = cfg.num_key_value_heads * hd
-    per_layer = (h * h + h) + 2 * (h * kv + kv) + h * h + 3 * h * i + 2 * h
-    n += cfg.num_hidden_layers * per_layer
-    if not cfg.tie_word_embeddings:
-        n -= cfg.vocab_size * cfg.hidden_size
+    gathered, so it is left out) plus the KV cache; as in bench_generate.rs.
+    `n_params` counts a tied embedding once, as the model's parameters do."""
+    weights = n_params - (0 if cfg.tie_word_embeddings else cfg.vocab_size * cfg.hidden_size)
+    kv = cfg.num_key_value_heads * (cfg.hidden_size // cfg.num_attention_heads)
     cache = cfg.num_hidden_layers * 2 * kv * positions * batch
-    return (n + cache) * elem_bytes
+    return (weights + cache) * elem_bytes
 
 
 def main():
@@ -131,7 +125,7 @@ def main():
                "decode_tokens_per_s": None if decode is None else round(decode, 2)}
         if decode is not None:
             elem = torch.tensor([], dtype=DTYPES[a.dtype]).element_size()
-            step_bytes = decode_step_bytes(cfg, elem, b, a.prompt_len + a.new_tokens // 2)
+            step_bytes = decode_step_bytes(cfg, n_params, elem, b, a.prompt_len + a.new_tokens // 2)
             gbps = step_bytes * decode / b / 1e9
             rec["decode_step_bytes"] = step_bytes
             rec["decode_gb_per_s"] = round(gbps, 2)

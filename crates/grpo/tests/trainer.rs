@@ -60,24 +60,12 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
 #[test]
 fn grpo_step_with_padded_vocabulary() {
     let gen = tasks();
-    let corpus = gen.tokenizer_corpus(spec().template.as_ref(), 300);
     let b = toolgym_grpo::BuiltinPolicy {
-        vocab_size: 320,
-        hidden_size: 32,
-        intermediate_size: 64,
         layers: 1,
-        heads: 4,
-        kv_heads: 2,
-        seed: 5,
         padded_vocab_size: 4096,
+        ..builtin_spec()
     };
-    let policy = toolgym_grpo::Policy::builtin(
-        &corpus,
-        &b,
-        DType::F32,
-        &toolgym_model::candle_core::Device::Cpu,
-    )
-    .unwrap();
+    let policy = builtin_policy(&gen, &b, DType::F32);
     assert_eq!(policy.model.config().vocab_size, 4096);
     assert!(policy.tokenizer.vocab_size() < 4096);
     let dir = run_dir("padded");

@@ -38,13 +38,16 @@ pub fn configure_cpu_threads() {
 /// SFT step ~35% faster. The cost is that the process keeps its peak heap
 /// size until it exits.
 pub fn configure_allocator() -> bool {
-    if std::env::vars_os().any(|(k, _)| {
+    !user_set_malloc_variables() && glibc::tune()
+}
+
+/// Whether the environment holds a glibc malloc tunable (`MALLOC_*_`): the
+/// user chose the allocator's settings, and [`configure_allocator`] keeps out.
+fn user_set_malloc_variables() -> bool {
+    std::env::vars_os().any(|(k, _)| {
         k.to_str()
             .is_some_and(|k| k.starts_with("MALLOC_") && k.ends_with('_'))
-    }) {
-        return false;
-    }
-    glibc::tune()
+    })
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -78,10 +81,7 @@ mod glibc {
 mod tests {
     #[test]
     fn allocator_is_tuned_on_glibc_unless_the_user_set_malloc_variables() {
-        let user_set = std::env::vars_os().any(|(k, _)| {
-            k.to_str()
-                .is_some_and(|k| k.starts_with("MALLOC_") && k.ends_with('_'))
-        });
+        let user_set = super::user_set_malloc_variables();
         let tuned = super::configure_allocator();
         if cfg!(all(target_os = "linux", target_env = "gnu")) {
             assert_eq!(tuned, !user_set);

@@ -26,8 +26,12 @@ pub fn policy(gen: &SyntheticTasks) -> Policy {
 
 /// The same policy with its weights held in `dtype`.
 pub fn policy_in(gen: &SyntheticTasks, dtype: DType) -> Policy {
-    let corpus = gen.tokenizer_corpus(spec().template.as_ref(), 300);
-    let b = BuiltinPolicy {
+    builtin_policy(gen, &builtin_spec(), dtype)
+}
+
+/// The shape of the tests' built-in policy.
+pub fn builtin_spec() -> BuiltinPolicy {
+    BuiltinPolicy {
         vocab_size: 320,
         hidden_size: 32,
         intermediate_size: 64,
@@ -36,8 +40,13 @@ pub fn policy_in(gen: &SyntheticTasks, dtype: DType) -> Policy {
         kv_heads: 2,
         seed: 5,
         padded_vocab_size: 0,
-    };
-    Policy::builtin(&corpus, &b, dtype, &Device::Cpu).unwrap()
+    }
+}
+
+/// A built-in policy of shape `b` with a tokenizer trained on the tasks.
+pub fn builtin_policy(gen: &SyntheticTasks, b: &BuiltinPolicy, dtype: DType) -> Policy {
+    let corpus = gen.tokenizer_corpus(spec().template.as_ref(), 300);
+    Policy::builtin(&corpus, b, dtype, &Device::Cpu).unwrap()
 }
 
 /// A few validation tasks.
