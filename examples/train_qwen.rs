@@ -45,6 +45,9 @@ struct Args {
     /// Start over instead of resuming from checkpoints in the run directory.
     #[arg(long)]
     fresh: bool,
+    /// Resume even though the run directory was started with other settings.
+    #[arg(long)]
+    force: bool,
 }
 
 /// The built-in demo's settings: what differs from the paper for a
@@ -116,6 +119,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if out.exists() {
             std::fs::remove_dir_all(&out)?;
         }
+    }
+    if args.force {
+        overrides.push("run.force=true".into());
     }
     overrides.extend(args.overrides.iter().cloned());
     let cfg = TrainConfig::load(args.config.as_deref(), &overrides)?;

@@ -6,6 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_broken_pipes();
     toolgym_grpo::configure_cpu();
     let args = cli::Cli::parse();
     match cli::run(args) {
@@ -14,5 +15,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `toolgym score … | head` ends quietly: the default SIGPIPE action
+/// (Rust ignores the signal, so every write would fail with an error, and
+/// `print!` would panic) ends the process when the reader goes away.
+fn quiet_broken_pipes() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread starts;
+    // restoring a signal's default action has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

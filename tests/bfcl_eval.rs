@@ -400,9 +400,15 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         "{e}"
     );
     let e = run(&["--data-dir", DATA, "--rule", "binary"]);
-    assert!(e.contains("unknown rule \"binary\""), "{e}");
+    assert!(
+        e.contains("invalid value 'binary' for '--rule <RULE>'") && e.contains("bfcl-ast-strict"),
+        "{e}"
+    );
     let e = run(&["--data-dir", DATA, "--decoder", "xml"]);
-    assert!(e.contains("unknown decoder"), "{e}");
+    assert!(
+        e.contains("invalid value 'xml' for '--decoder") && e.contains("possible values"),
+        "{e}"
+    );
 
     // A data folder with one possible answer missing, and no live_simple.
     let data = fx.path("data");

@@ -9,14 +9,14 @@ use super::{io, CliResult};
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toolgym_env::data::bfcl_eval::{
-    load_cases, parse_categories, prompt, read_completions_file, summarize, EvalCase, Judge,
+    load_cases, parse_categories, prompt, read_completions, read_completions_file, summarize,
+    BfclEnvs, EvalCase, Judge,
 };
 use toolgym_env::template::{template_by_name, ChatMlTemplate, TEMPLATES};
-use toolgym_model::cli::{parse_device, parse_dtype};
-use toolgym_model::{
-    generate, load_pretrained, GenerateRequest, GenerationConfig, ModelOptions, SamplingParams,
-};
+use toolgym_env::{ChatTemplate, Task};
+use toolgym_grpo::{evaluate, parse_device, parse_dtype, EpisodeReward, Policy, RolloutLimits};
 use toolgym_reward::bfcl::{Decoder, BFCL_RULES};
 
 #[derive(Args, Debug)]
@@ -46,7 +46,8 @@ struct BfclArgs {
     /// Generate with this local Qwen2 model directory (greedy).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Judge these completions: JSON Lines of {"id", "completion"}.
+    /// Judge these completions: JSON Lines of {"id", "completion"}; `-` =
+    /// standard input.
     #[arg(long)]
     completions: Option<PathBuf>,
     /// Only write the prompts, JSON Lines of {"id", "category", "prompt"}
@@ -64,12 +65,12 @@ struct BfclArgs {
     /// Checker: bfcl-ast (official, quirks included), bfcl-ast-strict
     /// (quirks fixed: not comparable with the leaderboard), or their
     /// Python-syntax forms bfcl-ast-python, bfcl-ast-python-strict.
-    #[arg(long, default_value = "bfcl-ast")]
+    #[arg(long, default_value = "bfcl-ast", value_parser = clap::builder::PossibleValuesParser::new(BFCL_RULES.map(|(n, _)| n)))]
     rule: String,
     /// Decoder, overriding the rule's: tool-n1 (<tool_call> JSON), python
     /// (BFCL prompt-mode Python call syntax), python-after-think (the same
     /// after the last </think>).
-    #[arg(long)]
+    #[arg(long, value_parser = ["tool-n1", "python", "python-after-think"])]
     decoder: Option<String>,
     /// Function names with dots must be called with `_` (the official
     /// setting of OpenAI-style FC models); off for prompt-mode models.
@@ -87,9 +88,8 @@ struct BfclArgs {
     /// (by default a missing completion counts as a wrong answer).
     #[arg(long)]
     skip_missing: bool,
-    /// With --model or --write-prompts: prompt template (tool-n1,
-    /// tool-n1-no-think, compact, compact-no-think).
-    #[arg(long, default_value = "tool-n1")]
+    /// With --model or --write-prompts: prompt template.
+    #[arg(long, default_value = "tool-n1", value_parser = super::templates())]
     template: String,
     /// With --model: most tokens generated per case.
     #[arg(long, default_value_t = 1024)]
@@ -97,8 +97,8 @@ struct BfclArgs {
     /// With --model: prompts decoded together.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
-    /// With --model: weights dtype (f32, bf16, f16).
-    #[arg(long, default_value = "f32")]
+    /// With --model: weights dtype.
+    #[arg(long, default_value = "f32", value_parser = super::dtypes())]
     dtype: String,
     /// With --model: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
@@ -163,7 +163,11 @@ fn bfcl(a: BfclArgs) -> CliResult {
     }
     let completions: Vec<Option<String>> = match (&a.model, &a.completions) {
         (_, Some(path)) => {
-            let done = read_completions_file(path)?;
+            let done = if path.as_os_str() == "-" {
+                read_completions(std::io::stdin().lock())?
+            } else {
+                read_completions_file(path)?
+            };
             for bad in &done.bad_lines {
                 eprintln!("warning: {}: skipped {bad}", path.display());
             }
@@ -218,7 +222,7 @@ fn bfcl(a: BfclArgs) -> CliResult {
                 .map(|c| done.get(c.id()).map(String::from))
                 .collect()
         }
-        (Some(model), None) => generate_completions(&a, model, &cases)?,
+        (Some(model), None) => generate_completions(&a, model, &cases, judge)?,
         (None, None) => {
             return Err("give --model DIR, --completions FILE or --write-prompts FILE".into())
         }
@@ -314,64 +318,45 @@ fn preview<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
 }
 
 /// Greedy completions of every case with a local model, in case order
-/// (`None` for a case that could not be prompted).
+/// (`None` for a case that could not be prompted or whose prompt does not
+/// fit), generated through the rollout engine with BFCL cases as
+/// environments.
 fn generate_completions(
     a: &BfclArgs,
     model_dir: &Path,
     cases: &[EvalCase],
+    judge: Judge,
 ) -> CliResult<Vec<Option<String>>> {
-    let template = template(&a.template)?;
-    let opts = ModelOptions {
-        dtype: parse_dtype(&a.dtype)?,
-        device: parse_device(&a.device)?,
-        trainable: false,
+    let template = Arc::new(template(&a.template)?);
+    let envs = Arc::new(BfclEnvs::new(cases, judge, template.clone()));
+    let policy = Policy::load_frozen(model_dir, parse_dtype(&a.dtype)?, &parse_device(&a.device)?)?;
+    let max_pos = policy.model.config().max_position_embeddings;
+    let limits = RolloutLimits {
+        max_prompt_tokens: max_pos.saturating_sub(a.max_new_tokens),
+        truncate_prompts: false,
+        max_response_tokens: a.max_new_tokens,
+        max_turns: 1,
+        max_episode_tokens: 0,
+        reward: EpisodeReward::Sum,
     };
-    let pre = load_pretrained(model_dir, &opts)?;
-    let tokenizer = pre.tokenizer.as_ref().ok_or_else(|| {
-        format!(
-            "{}: no tokenizer.json (needed to encode the prompts)",
-            model_dir.display()
-        )
-    })?;
-    let max_pos = pre.model.config().max_position_embeddings;
-    let mut requests: Vec<(usize, Vec<u32>)> = Vec::with_capacity(cases.len());
+    let mut todo: Vec<(usize, usize, Arc<Task>)> = Vec::with_capacity(cases.len());
     let mut unusable = 0;
-    for (i, c) in cases.iter().enumerate() {
-        let text = match prompt(&c.case, &template) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("warning: {}: cannot build the prompt: {e}", c.id());
-                unusable += 1;
-                continue;
+    for (i, task) in envs.tasks().iter().enumerate() {
+        match task {
+            Ok(t) => {
+                let len = policy.tokenizer.encode(&template.prompt(t))?.len();
+                todo.push((i, len, t.clone()));
             }
-        };
-        let ids = tokenizer.encode(&text)?;
-        if ids.is_empty() || ids.len() + a.max_new_tokens > max_pos {
-            eprintln!(
-                "warning: {}: {} prompt tokens + --max-new-tokens {} exceed the model's {max_pos} positions",
-                c.id(),
-                ids.len(),
-                a.max_new_tokens
-            );
-            unusable += 1;
-            continue;
+            Err(e) => {
+                eprintln!("warning: {}: cannot build the prompt: {e}", cases[i].id());
+                unusable += 1;
+            }
         }
-        requests.push((i, ids));
-    }
-    if unusable > 0 {
-        eprintln!("warning: {unusable} case(s) not generated count as wrong");
     }
     // Longest first: similar lengths share a batch (less padding), and an
     // out-of-memory batch shows up at once.
-    requests.sort_by(|x, y| y.1.len().cmp(&x.1.len()).then(x.0.cmp(&y.0)));
-    let config = GenerationConfig {
-        max_new_tokens: a.max_new_tokens,
-        sampling: SamplingParams::greedy(),
-        eos_token_ids: pre.eos_token_ids.clone(),
-        max_batch_size: a.batch_size,
-        ..GenerationConfig::default()
-    };
-    let bar = indicatif::ProgressBar::new(requests.len() as u64);
+    todo.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let bar = indicatif::ProgressBar::new(todo.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} ({eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -381,18 +366,16 @@ fn generate_completions(
         Some(p) => Some(io::open_output(p)?),
         None => None,
     };
-    for chunk in requests.chunks(a.batch_size) {
-        let batch: Vec<GenerateRequest> = chunk
-            .iter()
-            .map(|(_, ids)| GenerateRequest::new(ids.clone(), 1, 0))
-            .collect();
-        let done = generate(&pre.model, &batch, &config, Some(tokenizer))?;
-        for ((i, _), completions) in chunk.iter().zip(done) {
-            let text = completions
-                .into_iter()
-                .next()
-                .and_then(|c| c.text)
-                .unwrap_or_default();
+    for chunk in todo.chunks(a.batch_size * 4) {
+        let tasks: Vec<Arc<Task>> = chunk.iter().map(|(_, _, t)| t.clone()).collect();
+        let report = evaluate(&policy, envs.as_ref(), &tasks, &limits, a.batch_size, None)?;
+        for ((i, _, _), episode) in chunk.iter().zip(&report.episodes) {
+            if let Some(e) = &episode.error {
+                eprintln!("warning: {}: {e}", cases[*i].id());
+                unusable += 1;
+                continue;
+            }
+            let text = episode.last_reply().to_string();
             if let Some(w) = saved.as_mut() {
                 serde_json::to_writer(
                     &mut *w,
@@ -405,6 +388,9 @@ fn generate_completions(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if unusable > 0 {
+        eprintln!("warning: {unusable} case(s) not generated count as wrong");
+    }
     if let Some(mut w) = saved {
         w.flush()?;
     }

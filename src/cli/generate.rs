@@ -38,10 +38,10 @@ pub struct GenerateCmd {
     /// Greedy decoding.
     #[arg(long)]
     greedy: bool,
-    /// Weights dtype: f32, bf16, f16.
-    #[arg(long, default_value = "f32")]
+    /// Weights dtype.
+    #[arg(long, default_value = "f32", value_parser = super::dtypes())]
     dtype: String,
-    /// Device: cpu or cuda (needs the `cuda` feature).
+    /// Device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Print {"token_ids", "logprobs", "text", "finish_reason"}.

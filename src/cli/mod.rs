@@ -34,6 +34,18 @@ enum Command {
     Eval(eval::EvalCmd),
 }
 
+/// `--dtype` values.
+pub fn dtypes() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(["f32", "bf16", "f16"])
+}
+
+/// `--template` values: the built-in templates.
+pub fn templates() -> clap::builder::PossibleValuesParser {
+    let names =
+        toolgym_env::template::TEMPLATES.map(|(n, d)| clap::builder::PossibleValue::new(n).help(d));
+    clap::builder::PossibleValuesParser::new(names)
+}
+
 /// A boxed error with context, printed by `main`.
 pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

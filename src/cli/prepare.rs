@@ -10,7 +10,8 @@ pub struct PrepareCmd {
     /// xLAM function-calling-60k JSON file(s).
     #[arg(long)]
     xlam: Vec<PathBuf>,
-    /// ToolACE JSON file(s).
+    /// ToolACE JSON file(s). One input (xLAM or ToolACE) may be `-`,
+    /// standard input.
     #[arg(long)]
     toolace: Vec<PathBuf>,
     /// Output directory (train.jsonl, validation.jsonl, report).
@@ -28,6 +29,15 @@ pub struct PrepareCmd {
 }
 
 pub fn run(a: PrepareCmd) -> CliResult {
+    let stdin_inputs = a
+        .xlam
+        .iter()
+        .chain(&a.toolace)
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    if stdin_inputs > 1 {
+        return Err("only one input can be `-` (standard input)".into());
+    }
     let mut opts = PrepareOptions::new(a.out);
     opts.xlam = a.xlam;
     opts.toolace = a.toolace;

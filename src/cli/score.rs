@@ -12,7 +12,7 @@ pub struct ScoreArgs {
     /// fine-grained-names, tool-n1, tool-n1-no-think, tool-n1-fine,
     /// tool-n1-fine-names; BFCL's checker: bfcl-ast, bfcl-ast-strict,
     /// bfcl-ast-python, bfcl-ast-python-strict).
-    #[arg(long, default_value = "binary")]
+    #[arg(long, default_value = "binary", value_parser = rule_names())]
     rule: String,
     /// Input JSONL; `-` = stdin. Per line {"id"?, "completion",
     /// "ground_truth": [calls]}; for the bfcl-* rules {"id"?, "completion",
@@ -78,4 +78,13 @@ pub fn run(a: ScoreArgs) -> CliResult {
         eprintln!("{} blank line(s) skipped", report.blank_lines);
     }
     Ok(())
+}
+
+/// `--rule` values: the reward rules and the BFCL ones.
+fn rule_names() -> clap::builder::PossibleValuesParser {
+    let rules = toolgym_reward::RULES
+        .iter()
+        .chain(toolgym_reward::bfcl::BFCL_RULES.iter())
+        .map(|(n, d)| clap::builder::PossibleValue::new(*n).help(*d));
+    clap::builder::PossibleValuesParser::new(rules)
 }

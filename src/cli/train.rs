@@ -28,6 +28,10 @@ struct PhaseArgs {
     /// Overrides such as `grpo.kl_coef=0` or `run.out_dir="runs/x"`.
     #[arg(long = "set")]
     overrides: Vec<String>,
+    /// Resume even though the run directory's recorded config differs
+    /// (`run.force=true`).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(a: TrainCmd) -> CliResult {
@@ -35,10 +39,16 @@ pub fn run(a: TrainCmd) -> CliResult {
         PhaseCmd::Grpo(p) => (Phases::Grpo, p),
         PhaseCmd::Sft(p) => (Phases::Sft, p),
     };
-    let cfg = TrainConfig::load(args.config.as_deref(), &args.overrides)?;
+    let mut overrides = args.overrides;
+    if args.force {
+        overrides.push("run.force=true".into());
+    }
+    let cfg = TrainConfig::load(args.config.as_deref(), &overrides)?;
+    // GRPO without `grpo.steps` runs `grpo.data_epochs` over the task file:
+    // the total is known once the data is loaded, so the bar shows no length.
     let bar = indicatif::ProgressBar::new(match phase {
         Phases::Sft => cfg.sft.steps as u64,
-        _ => cfg.grpo.steps as u64,
+        _ => cfg.grpo.steps.unwrap_or(0) as u64,
     });
     if !cfg.run.progress {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -10,14 +10,17 @@
 //!   [`schema`]), the [`ToolRegistry`] of specs, compiled validators and
 //!   handlers ([`Tool`] or plain closures), structured [`ToolError`]s.
 //! * **Tasks** — [`Task`] `{id, source, tools, messages, ground_truth}` in
-//!   JSONL; [`TaskSource`] for datasets ([`Dataset`]) and generators, a
-//!   seeded resumable [`Sampler`].
+//!   JSONL; [`TaskSource`] for datasets ([`Dataset`]) and generators
+//!   ([`Generator`]), a seeded resumable [`Sampler`].
 //! * **Prompts** — [`ChatTemplate`]; [`ChatMlTemplate::tool_n1`] is the
 //!   Tool-N1 Qwen2.5 prompt, with its no-reasoning ablation and a compact
 //!   variant for tiny models.
-//! * **Environments** — [`env::ToolEnv`] (`reset` / `step`),
-//!   [`SingleTurnEnv`] (the paper's setting), [`MultiTurnEnv`] (tools
-//!   executed, state-aware rewards), [`env::SampledEnv`].
+//! * **Environments** — [`env::ToolEnv`] (`reset` / `step`, plus
+//!   `truncate` and `demonstration` for trainers), [`SingleTurnEnv`] (the
+//!   paper's setting), [`MultiTurnEnv`] (tools executed, seeded state,
+//!   rules over the whole episode that compose, a reference solver),
+//!   [`env::SampledEnv`]; an [`env::EnvFactory`] makes one per episode, and
+//!   toolgym-grpo trains against any of them (guide: `docs/multi_turn.md`).
 //! * **Data** — xLAM, ToolACE (with a real parser for Python call syntax,
 //!   [`data::pycall`]) and BFCL loaders, and [`prepare()`], the paper's
 //!   preprocessing pipeline with Table-1 counts.
@@ -44,6 +47,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod data;
 pub mod env;
@@ -66,7 +70,7 @@ pub use env::{
 pub use message::{Message, Role};
 pub use prepare::{prepare, PrepareError, PrepareOptions, PrepareReport};
 pub use registry::{RegistryError, ToolRegistry, ToolResult};
-pub use source::{Dataset, Sampler, TaskSource};
+pub use source::{Dataset, Generator, Sampler, TaskSource};
 pub use task::{read_jsonl, write_jsonl, Task, TaskIoError};
-pub use template::{ChatMlTemplate, ChatTemplate, ToolFormat};
+pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};
 pub use tool::{ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder};

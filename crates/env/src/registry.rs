@@ -160,6 +160,50 @@ impl<S: 'static> ToolRegistry<S> {
         self.insert(spec, Some(Arc::new(f)))
     }
 
+    /// Registers a closure that takes typed arguments: after schema
+    /// validation the arguments object is deserialised into `A` (a serde
+    /// struct), so the handler reads fields instead of picking a JSON value
+    /// apart. A value the schema accepts but `A` does not becomes
+    /// [`ToolError::InvalidArguments`].
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use serde_json::json;
+    /// use toolgym_env::{ToolError, ToolRegistry, ToolSpec};
+    /// use toolgym_reward::Call;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Deposit { account: String, amount: i64 }
+    ///
+    /// let mut reg: ToolRegistry<i64> = ToolRegistry::new();
+    /// let spec = ToolSpec::builder("deposit", "Adds money.")
+    ///     .required("account", "string", "").required("amount", "integer", "").build();
+    /// reg.register_typed(spec, |a: Deposit, total: &mut i64| {
+    ///     *total += a.amount;
+    ///     Ok(json!({"account": a.account, "total": *total}))
+    /// }).unwrap();
+    /// let mut total = 10;
+    /// let call = Call::new("deposit", json!({"account": "x", "amount": 5})).unwrap();
+    /// assert_eq!(reg.call(&call, &mut total).unwrap()["total"], 15);
+    /// ```
+    pub fn register_typed<A, F>(&mut self, spec: ToolSpec, f: F) -> Result<&mut Self, RegistryError>
+    where
+        A: serde::de::DeserializeOwned,
+        F: Fn(A, &mut S) -> Result<Value, ToolError> + Send + Sync + 'static,
+    {
+        let tool = spec.name.clone();
+        self.register_stateful(spec, move |args, state| {
+            let typed = A::deserialize(args).map_err(|e| ToolError::InvalidArguments {
+                tool: tool.clone(),
+                problems: vec![ArgumentProblem {
+                    path: String::new(),
+                    message: e.to_string(),
+                }],
+            })?;
+            f(typed, state)
+        })
+    }
+
     /// Registers a spec without a handler: calls are validated, and running
     /// one gives [`ToolError::NotExecutable`].
     pub fn register_spec(&mut self, spec: ToolSpec) -> Result<&mut Self, RegistryError> {

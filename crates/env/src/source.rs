@@ -137,6 +137,46 @@ impl TaskSource for Dataset {
     }
 }
 
+/// An unbounded source from a function of the index: the easy way to
+/// train on a task generator of your own.
+///
+/// ```
+/// use toolgym_env::{Generator, Message, Task, TaskSource};
+/// let tasks = Generator::new("sums", |i| {
+///     Task::new(format!("sum-{i}"), "sums", vec![], vec![Message::user(format!("{i} + 1?"))], vec![])
+/// });
+/// assert_eq!(tasks.len(), None);
+/// assert_eq!(tasks.get(41).unwrap().query(), Some("41 + 1?"));
+/// ```
+pub struct Generator<F> {
+    name: String,
+    make: F,
+}
+
+impl<F: Fn(u64) -> Task + Send + Sync> Generator<F> {
+    /// A source whose task `i` is `make(i)` (it must be deterministic).
+    pub fn new(name: impl Into<String>, make: F) -> Self {
+        Self {
+            name: name.into(),
+            make,
+        }
+    }
+}
+
+impl<F: Fn(u64) -> Task + Send + Sync> TaskSource for Generator<F> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn len(&self) -> Option<usize> {
+        None
+    }
+
+    fn get(&self, index: u64) -> Option<Arc<Task>> {
+        Some(Arc::new((self.make)(index)))
+    }
+}
+
 impl<T: TaskSource + ?Sized> TaskSource for Arc<T> {
     fn name(&self) -> &str {
         (**self).name()

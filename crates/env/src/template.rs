@@ -50,6 +50,25 @@ pub const TOOL_N1_INSTRUCTIONS: &str = "# Tool\n\nYou are provided with function
 /// the example removed, nothing else changed.
 pub const TOOL_N1_NO_REASONING_INSTRUCTIONS: &str = "# Tool\n\nYou are provided with function signatures within <tools></tools> XML tags:\n\n<tools>\n{tools}\n</tools>\n\nIn each action step, you MUST: \n1. Provide a json object with function names and arguments within <tool_call></tool_call> XML tags. i.e., <tool_call>[{\"name\": <function-name>, \"arguments\": <args-json-object>}, {\"name\": <function-name2>, \"arguments\": <args-json-object2>}, ...]</tool_call>\n2. Make sure the tool call step is included in one single reply.\nA complete reply example is: <tool_call> [{\"name\": \"email\", \"arguments\": {\"receiver\": \"Bob\", \"content\": \"I will bug banana through walmart\"}}, {\"name\": \"walmart\", \"arguments\": {\"input\": \"banana\"}}]</tool_call>. Please make sure the type of the arguments is correct. \n";
 
+/// The Tool-N1 tool instructions adapted to multi-turn episodes: the
+/// paper's text says every step MUST call a tool, but an episode ends on a
+/// reply without one. Here each step either calls tools and waits for
+/// their results, or answers in plain text, which ends the episode. The
+/// rest of [`TOOL_N1_INSTRUCTIONS`] is unchanged.
+pub const TOOL_N1_MULTI_TURN_INSTRUCTIONS: &str = "# Tool\n\nYou are provided with function signatures within <tools></tools> XML tags:\n\n<tools>\n{tools}\n</tools>\n\nIn each action step, you MUST: \n1. Think about the reasoning process in the mind and enclosed your reasoning within <think> </think> XML tags.\n2. Then, either provide a json object with function names and arguments within <tool_call></tool_call> XML tags, i.e., <tool_call>[{\"name\": <function-name>, \"arguments\": <args-json-object>}, {\"name\": <function-name2>, \"arguments\": <args-json-object2>}, ...]</tool_call>, and wait: the results come back within <tool_response></tool_response> XML tags; or, once no further call is needed, answer the user in plain text without any <tool_call>, which ends the conversation.\n3. Make sure both the reasoning and the tool call (or the answer) are included together in one single reply.\nA complete reply example is: <think>To address the query, I need to send the email to Bob and then buy the banana through walmart. </think> <tool_call> [{\"name\": \"email\", \"arguments\": {\"receiver\": \"Bob\", \"content\": \"I will bug banana through walmart\"}}, {\"name\": \"walmart\", \"arguments\": {\"input\": \"banana\"}}]</tool_call>. Please make sure the type of the arguments is correct. \n";
+
+/// Short multi-turn tool instructions for tiny models: call tools and read
+/// their results, then answer without a call to finish.
+pub const COMPACT_MULTI_TURN_INSTRUCTIONS: &str = "<tools>\n{tools}\n</tools>\nReply <think>why</think> then <tool_call>[{\"name\": ..., \"arguments\": {...}}]</tool_call>; results come back in <tool_response>. When done, reply <think>why</think> then the answer, without a tool call.\n";
+
+/// Qwen2.5-Instruct's default system text.
+pub const QWEN2_5_DEFAULT_SYSTEM: &str =
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+
+/// Qwen2.5-Instruct's tool instructions, as its chat template appends them
+/// to the system text when tools are given.
+pub const QWEN2_5_TOOL_INSTRUCTIONS: &str = "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{tools}\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>";
+
 /// A short system text for tiny models (the built-in demo).
 pub const COMPACT_SYSTEM: &str = "You can call tools.\n";
 
@@ -103,6 +122,24 @@ pub trait ChatTemplate: Send + Sync {
     /// Whether replies carry a `<think>` block (so the `binary` rule fits;
     /// otherwise `binary-no-think`).
     fn uses_reasoning(&self) -> bool;
+
+    /// The reply that answers in plain text (no call), with `reasoning` in
+    /// the think block when the template uses one; without the end-of-turn
+    /// token. Default: `<think>reasoning</think>\ntext`.
+    fn render_answer(&self, reasoning: Option<&str>, text: &str) -> String {
+        match reasoning {
+            Some(r) if self.uses_reasoning() => format!("<think>{r}</think>\n{text}"),
+            _ => text.to_string(),
+        }
+    }
+
+    /// The finished conversation, without the header that invites the next
+    /// reply (what an episode's last observation shows). Default: the
+    /// prompt; templates whose prompt ends with a generation header
+    /// should leave it out.
+    fn render_transcript(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
+        self.render_prompt(tools, messages)
+    }
 
     /// The prompt of a task.
     fn prompt(&self, task: &Task) -> String {
@@ -163,6 +200,18 @@ pub fn calls_json(calls: &[Call]) -> String {
     out
 }
 
+/// How a [`ChatMlTemplate`] writes a reply's calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallFormat {
+    /// One block holding the JSON list of calls (Tool-N1):
+    /// `<tool_call>\n[{"name": …, "arguments": …}, …]\n</tool_call>`.
+    List,
+    /// One block per call (Qwen2.5 / Hermes), joined by newlines:
+    /// `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`. A reply
+    /// without calls is the reasoning text as a plain answer.
+    PerCall,
+}
+
 /// How a [`ChatMlTemplate`] lists tools inside `<tools></tools>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ToolFormat {
@@ -206,6 +255,11 @@ pub struct ChatMlTemplate {
     pub tool_instructions: String,
     /// How tools are listed.
     pub tool_format: ToolFormat,
+    /// How a reply's calls are written.
+    pub call_format: CallFormat,
+    /// Leave the tool instructions out when there are no tools (Qwen2.5);
+    /// otherwise they are always there.
+    pub instructions_only_with_tools: bool,
     /// Whether replies carry a think block.
     pub reasoning: bool,
 }
@@ -222,6 +276,8 @@ impl ChatMlTemplate {
                 original_parameters: true,
                 ensure_ascii: true,
             },
+            call_format: CallFormat::List,
+            instructions_only_with_tools: false,
             reasoning: true,
         }
     }
@@ -245,7 +301,52 @@ impl ChatMlTemplate {
             default_system: COMPACT_SYSTEM.into(),
             tool_instructions: COMPACT_INSTRUCTIONS.into(),
             tool_format: ToolFormat::Signature,
+            call_format: CallFormat::List,
+            instructions_only_with_tools: false,
             reasoning: true,
+        }
+    }
+
+    /// Qwen2.5-Instruct's own tool format, as its Hugging Face chat
+    /// template renders it: the default system text "You are Qwen, …", the
+    /// tool section only when there are tools (one
+    /// `{"type": "function", "function": …}` JSON line each, non-ASCII
+    /// kept), one `<tool_call>` block per call, no think block. For
+    /// Qwen2.5-Instruct checkpoints used with their native format; the
+    /// paper's prompt is [`ChatMlTemplate::tool_n1`].
+    pub fn qwen2_5() -> Self {
+        Self {
+            name: "qwen2.5".into(),
+            default_system: QWEN2_5_DEFAULT_SYSTEM.into(),
+            tool_instructions: QWEN2_5_TOOL_INSTRUCTIONS.into(),
+            tool_format: ToolFormat::OpenAiJson {
+                original_parameters: false,
+                ensure_ascii: false,
+            },
+            call_format: CallFormat::PerCall,
+            instructions_only_with_tools: true,
+            reasoning: false,
+        }
+    }
+
+    /// The Tool-N1 prompt for multi-turn episodes
+    /// ([`TOOL_N1_MULTI_TURN_INSTRUCTIONS`]): call tools and read their
+    /// results, answer without a call to finish.
+    pub fn tool_n1_multi_turn() -> Self {
+        Self {
+            name: "tool-n1-multi-turn".into(),
+            tool_instructions: TOOL_N1_MULTI_TURN_INSTRUCTIONS.into(),
+            ..Self::tool_n1()
+        }
+    }
+
+    /// The compact prompt for multi-turn episodes
+    /// ([`COMPACT_MULTI_TURN_INSTRUCTIONS`]).
+    pub fn compact_multi_turn() -> Self {
+        Self {
+            name: "compact-multi-turn".into(),
+            tool_instructions: COMPACT_MULTI_TURN_INSTRUCTIONS.into(),
+            ..Self::compact()
         }
     }
 
@@ -276,6 +377,9 @@ impl ChatMlTemplate {
 
     fn system_text(&self, own: Option<&str>, tools: &[ToolSpec]) -> String {
         let mut s = own.unwrap_or(&self.default_system).to_string();
+        if tools.is_empty() && self.instructions_only_with_tools {
+            return s;
+        }
         s.push_str(
             &self
                 .tool_instructions
@@ -286,7 +390,7 @@ impl ChatMlTemplate {
 }
 
 /// The template names [`template_by_name`] knows, with a description.
-pub const TEMPLATES: [(&str, &str); 4] = [
+pub const TEMPLATES: [(&str, &str); 7] = [
     (
         "tool-n1",
         "the Tool-N1 prompt (Qwen2.5 ChatML, JSON tools, think + tool_call)",
@@ -302,6 +406,18 @@ pub const TEMPLATES: [(&str, &str); 4] = [
     (
         "compact-no-think",
         "the short prompt without the reasoning block",
+    ),
+    (
+        "tool-n1-multi-turn",
+        "the Tool-N1 prompt for multi-turn episodes (call, read results, answer to finish)",
+    ),
+    (
+        "compact-multi-turn",
+        "the short prompt for multi-turn episodes",
+    ),
+    (
+        "qwen2.5",
+        "Qwen2.5-Instruct's own tool format (one <tool_call> block per call, no think)",
     ),
 ];
 
@@ -319,6 +435,9 @@ pub fn template_by_name(name: &str) -> Option<ChatMlTemplate> {
         "tool-n1-no-think" => ChatMlTemplate::tool_n1_no_reasoning(),
         "compact" => ChatMlTemplate::compact(),
         "compact-no-think" => ChatMlTemplate::compact_no_reasoning(),
+        "tool-n1-multi-turn" => ChatMlTemplate::tool_n1_multi_turn(),
+        "compact-multi-turn" => ChatMlTemplate::compact_multi_turn(),
+        "qwen2.5" => ChatMlTemplate::qwen2_5(),
         _ => return None,
     })
 }
@@ -329,6 +448,13 @@ impl ChatTemplate for ChatMlTemplate {
     }
 
     fn render_prompt(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
+        let mut out = self.render_transcript(tools, messages);
+        out.push_str(IM_START);
+        out.push_str("assistant\n");
+        out
+    }
+
+    fn render_transcript(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
         let (own_system, rest) = match messages.split_first() {
             Some((first, rest)) if first.role == Role::System => {
                 (Some(first.content.as_str()), rest)
@@ -358,13 +484,24 @@ impl ChatTemplate for ChatMlTemplate {
                 (role, _) => push_turn(&mut out, role.as_str(), &m.content),
             }
         }
-        out.push_str(IM_START);
-        out.push_str("assistant\n");
         out
     }
 
     fn render_reply(&self, reasoning: Option<&str>, calls: &[Call]) -> String {
-        let block = format!("<tool_call>\n{}\n</tool_call>", calls_json(calls));
+        let block = match self.call_format {
+            CallFormat::List => format!("<tool_call>\n{}\n</tool_call>", calls_json(calls)),
+            CallFormat::PerCall if calls.is_empty() => {
+                return reasoning.unwrap_or_default().to_string()
+            }
+            CallFormat::PerCall => calls
+                .iter()
+                .map(|c| {
+                    let list = calls_json(std::slice::from_ref(c));
+                    format!("<tool_call>\n{}\n</tool_call>", &list[1..list.len() - 1])
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
         match reasoning {
             Some(r) if self.reasoning => format!("<think>{r}</think>\n{block}"),
             _ => block,

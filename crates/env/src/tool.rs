@@ -206,6 +206,59 @@ impl ToolSpecBuilder {
         self.param(name, param_schema(json_type, description), false)
     }
 
+    /// Adds a required string parameter that takes one of `values`.
+    pub fn required_enum(self, name: &str, values: &[&str], description: &str) -> Self {
+        self.param(name, enum_schema(values, description), true)
+    }
+
+    /// Adds an optional string parameter that takes one of `values`.
+    pub fn optional_enum(self, name: &str, values: &[&str], description: &str) -> Self {
+        self.param(name, enum_schema(values, description), false)
+    }
+
+    /// Bounds a numeric parameter added before: `minimum` and/or `maximum`
+    /// (inclusive). Integral bounds are written as integers.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use toolgym_env::ToolSpec;
+    /// let spec = ToolSpec::builder("reserve", "Reserves items.")
+    ///     .required("quantity", "integer", "How many.")
+    ///     .bounds("quantity", Some(1.0), Some(99.0))
+    ///     .required_enum("unit", &["box", "piece"], "")
+    ///     .strict()
+    ///     .build();
+    /// assert_eq!(spec.parameters["properties"]["quantity"]["minimum"], json!(1));
+    /// assert_eq!(spec.parameters["additionalProperties"], json!(false));
+    /// assert_eq!(spec.parameters["properties"]["unit"]["enum"], json!(["box", "piece"]));
+    /// ```
+    pub fn bounds(mut self, name: &str, minimum: Option<f64>, maximum: Option<f64>) -> Self {
+        let prop = self
+            .spec
+            .parameters
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(name))
+            .and_then(Value::as_object_mut);
+        if let Some(prop) = prop {
+            for (key, bound) in [("minimum", minimum), ("maximum", maximum)] {
+                if let Some(b) = bound {
+                    prop.insert(key.into(), number(b));
+                }
+            }
+        }
+        self
+    }
+
+    /// Rejects arguments the schema does not declare
+    /// (`"additionalProperties": false`): a made-up key becomes an
+    /// `invalid_arguments` error instead of passing silently.
+    pub fn strict(mut self) -> Self {
+        if let Some(p) = self.spec.parameters.as_object_mut() {
+            p.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        self
+    }
+
     /// Adds a parameter with a full schema (enums, arrays, …).
     pub fn param(mut self, name: &str, schema: Value, required: bool) -> Self {
         if let Some(props) = self
@@ -230,6 +283,25 @@ impl ToolSpecBuilder {
             }
         }
         self.spec
+    }
+}
+
+fn enum_schema(values: &[&str], description: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("type".into(), json!("string"));
+    m.insert("enum".into(), json!(values));
+    if !description.is_empty() {
+        m.insert("description".into(), json!(description));
+    }
+    Value::Object(m)
+}
+
+/// An integral float as a JSON integer, else as a float.
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
     }
 }
 

@@ -209,7 +209,9 @@ fn multi_turn_episode_runs_tools_and_rewards_state() {
 
     let s1 = env.step(&reply("check", json!([{"name": "balance", "arguments": {"account": "alice"}}, {"name": "balance", "arguments": {"account": "zed"}}])));
     assert!(!s1.done());
-    assert!((s1.reward - 0.1).abs() < 1e-12);
+    // Step rules are paid as their mean, at the end (by default).
+    assert_eq!(s1.reward, 0.0);
+    assert_eq!(s1.info.verdicts[0].verdict.reward, 1.0);
     assert_eq!(s1.info.results.len(), 2);
     assert_eq!(s1.info.results[0].outcome, Ok(json!(100)));
     let tool_msgs: Vec<&Message> = s1
@@ -235,7 +237,7 @@ fn multi_turn_episode_runs_tools_and_rewards_state() {
     let s3 = env.step("<think>done</think>\nSent 30 to bob.<|im_end|>");
     assert!(s3.terminated && !s3.truncated);
     assert_eq!(s3.info.end, Some(EndReason::Answered));
-    // Format 0.1 + the state rule 1.0.
+    // Format 0.1 (the mean over the three replies) + the state rule 1.0.
     assert!((s3.reward - 1.1).abs() < 1e-12, "{:?}", s3.info.verdicts);
     assert_eq!(s3.info.verdicts.len(), 2);
     assert_eq!(env.episode_calls().len(), 3);
@@ -305,10 +307,11 @@ fn format_errors_end_or_feed_back_and_end_condition_stops() {
         json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]),
     ));
     assert_eq!((s2.terminated, s2.info.end), (true, Some(EndReason::Done)));
-    // Step rule binary (1.0), then the default final rule (1.0) and the added one (0.5).
+    // Step rule binary (0 then 1: mean 0.5), then the default final rule
+    // (1.0) and the added one (0.5).
     let names: Vec<&str> = s2.info.verdicts.iter().map(|v| v.rule.as_str()).collect();
     assert_eq!(names, ["binary", "calls-match", "calls-match"]);
-    assert!((s2.reward - 2.5).abs() < 1e-12);
+    assert!((s2.reward - 2.0).abs() < 1e-12, "{}", s2.reward);
 }
 
 #[test]

@@ -1,10 +1,18 @@
 //! Training configuration: one TOML file whose defaults are the paper's
-//! hyperparameters (its released verl script: G = 5 at temperature 0.7,
-//! ε = 0.2, β = 1e-3 with the low-variance KL, lr 1e-6, entropy 0, 1024
-//! prompts per step in mini-batches of 64, responses up to 1024 tokens), so a
-//! file states only what differs. Any key can be overridden on the command
-//! line as `section.key=value`.
+//! setup, so a file states only what differs. Any key can be overridden on
+//! the command line as `section.key=value`.
+//!
+//! The GRPO defaults come from the paper's Table 6 (appendix B) and its
+//! released training scripts (`qwen_rl.sh`, which sets the variables read by
+//! `verl/examples/agent/qwen.sh`, over the `ppo_trainer.yaml` of the verl
+//! copy shipped with it): G = 5 at temperature 0.7, ε = 0.2, β = 1e-3 with
+//! the low-variance (k3) KL, lr 1e-6 constant, entropy 0, 1024 prompts per
+//! step in mini-batches of 256 (verl's default: the script sets none),
+//! prompts up to 4096 tokens (longer ones dropped), responses up to 8192,
+//! 7 epochs over the data. Each field's documentation names its source; the
+//! few deliberate differences say why.
 
+use crate::rollout::{EpisodeReward, RolloutLimits};
 use crate::{LossAgg, OptimConfig, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -177,44 +185,94 @@ impl SyntheticSection {
     }
 }
 
-/// GRPO hyperparameters (defaults: the paper's).
+/// What happens to a first prompt longer than `max_prompt_tokens`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverlongPrompts {
+    /// Left out: a finite task file is filtered when training starts (a
+    /// count per source is printed and recorded in the first metrics line),
+    /// and any prompt still over the limit at rollout is not run and is
+    /// counted (`skipped_episodes`). The released verl config does this
+    /// (`filter_overlong_prompts`, truncation `'error'`).
+    #[default]
+    Drop,
+    /// Kept, with their first tokens cut off (so the system prompt and the
+    /// tool list go first); counted and warned about. Only as an explicit
+    /// choice: the model then never sees the tools of those tasks.
+    TruncateLeft,
+}
+
+/// GRPO hyperparameters (defaults: the paper's; sources in each field).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GrpoConfig {
-    /// Optimisation steps (rollout batches) to run.
-    pub steps: usize,
-    /// G, completions per prompt (paper: 5).
+    /// Optimisation steps (rollout batches) to run. Absent: as many as
+    /// `data_epochs` passes over a finite task file take,
+    /// `ceil(data_epochs × tasks / prompts_per_step)`; a generator (an
+    /// unbounded source) needs it set.
+    pub steps: Option<usize>,
+    /// Passes over the training tasks when `steps` is absent (paper: 7,
+    /// Table 6 and `EPOCH=7` in `qwen_rl.sh`).
+    pub data_epochs: usize,
+    /// G, completions per prompt (paper: 5, Table 6; `rollout.n=5` in
+    /// `qwen.sh`).
     pub group_size: usize,
-    /// Prompts per rollout batch (paper: 1024).
+    /// Prompts per rollout batch (paper: 1024, Table 6; `BA_SIZE=1024`).
     pub prompts_per_step: usize,
-    /// Rollout temperature (paper: 0.7).
+    /// Rollout temperature (paper: 0.7, Table 6; `TEMPERATURE=0.7`).
     pub temperature: f64,
-    /// Nucleus sampling (1 = off).
+    /// Nucleus sampling (1 = off; verl's default).
     pub top_p: f64,
-    /// Top-k sampling (0 = off).
+    /// Top-k sampling (0 = off; verl's default -1 means the same).
     pub top_k: usize,
-    /// Longer prompts are left-truncated to this many tokens and counted.
+    /// Longest first prompt in tokens (paper: 4096, Table 6;
+    /// `MAX_PROMPT_LEN=4096`); see `overlong_prompts` for longer ones.
     pub max_prompt_tokens: usize,
-    /// Responses stop after this many tokens (counted as truncated).
+    /// What happens to longer first prompts: `drop` (default, as the
+    /// released verl config) or `truncate-left` (explicit opt-in).
+    pub overlong_prompts: OverlongPrompts,
+    /// Each reply stops after this many tokens, counted as truncated
+    /// (paper: 8192, Table 6; `MAX_RES=8192`).
     pub max_response_tokens: usize,
-    /// ε_low of the clipped ratio (paper: 0.2).
+    /// Most model turns per episode (multi-turn environments); an episode
+    /// still running then is truncated and gets the reward the env gives a
+    /// truncated episode. Single-turn tasks take one.
+    pub max_turns: usize,
+    /// Most tokens per episode: the prompt plus every turn, environment
+    /// tokens included; an episode that runs out is truncated likewise.
+    /// Default: `max_prompt_tokens + max_response_tokens`, the paper's
+    /// sequence length.
+    pub max_episode_tokens: usize,
+    /// An episode's reward: `sum` of its steps' rewards, or the `last`
+    /// step's.
+    pub episode_reward: EpisodeReward,
+    /// ε_low of the clipped ratio (paper: 0.2, Table 6; verl's
+    /// `clip_ratio: 0.2`).
     pub clip_low: f64,
-    /// ε_high of the clipped ratio (paper: 0.2).
+    /// ε_high of the clipped ratio (paper: 0.2, as ε_low).
     pub clip_high: f64,
-    /// β, KL-to-reference weight with the k3 estimator (paper: 1e-3; 0 skips
-    /// the reference model).
+    /// β, KL-to-reference weight with the k3 estimator (paper: 1e-3, Table
+    /// 6; `KL_COE=0.001`, `kl_loss_type=low_var_kl`; 0 skips the reference
+    /// model).
     pub kl_coef: f64,
-    /// Entropy bonus (paper: 0).
+    /// Entropy bonus (paper: 0; `ENTROPY=0`).
     pub entropy_coef: f64,
-    /// Divide group-centred rewards by the group's std (paper: yes).
+    /// Divide group-centred rewards by the group's std (GRPO as in verl's
+    /// `compute_grpo_outcome_advantage`: yes).
     pub scale_rewards_by_std: bool,
-    /// ε in `(r − mean) / (std + ε)`.
+    /// ε in `(r − mean) / (std + ε)` (verl: 1e-6).
     pub advantage_eps: f64,
-    /// Loss aggregation: `token-mean` (paper) or `seq-mean`.
+    /// Loss aggregation: `token-mean` over the mini-batch (default),
+    /// `seq-mean`, or `verl-micro-token-mean`, the released verl's (see
+    /// [`LossAgg`] for the difference).
     pub loss_agg: LossAgg,
-    /// Optimisation epochs over each rollout batch (paper: 1).
+    /// Optimisation epochs over each rollout batch (verl's `ppo_epochs: 1`).
     pub epochs: usize,
-    /// Prompts per optimiser step (paper: 64, i.e. 320 sequences).
+    /// Prompts per optimiser step: 256 (verl's default
+    /// `ppo_mini_batch_size: 256`, which the released script does not
+    /// change), i.e. 1280 sequences and 4 updates per 1024-prompt step. Need
+    /// not divide `prompts_per_step`: a last, smaller mini-batch still uses
+    /// the rollout policy as π_old.
     pub mini_batch_prompts: usize,
     /// Sequences per forward/backward pass (gradient accumulation).
     pub micro_batch_seqs: usize,
@@ -230,14 +288,19 @@ pub struct GrpoConfig {
 impl Default for GrpoConfig {
     fn default() -> Self {
         Self {
-            steps: 100,
+            steps: None,
+            data_epochs: 7,
             group_size: 5,
             prompts_per_step: 1024,
             temperature: 0.7,
             top_p: 1.0,
             top_k: 0,
-            max_prompt_tokens: 8192,
-            max_response_tokens: 1024,
+            max_prompt_tokens: 4096,
+            overlong_prompts: OverlongPrompts::Drop,
+            max_response_tokens: 8192,
+            max_turns: 8,
+            max_episode_tokens: 12288,
+            episode_reward: EpisodeReward::Sum,
             clip_low: 0.2,
             clip_high: 0.2,
             kl_coef: 1e-3,
@@ -246,12 +309,77 @@ impl Default for GrpoConfig {
             advantage_eps: 1e-6,
             loss_agg: LossAgg::TokenMean,
             epochs: 1,
-            mini_batch_prompts: 64,
+            mini_batch_prompts: 256,
             micro_batch_seqs: 8,
             score_temperature: None,
             reward_rule: "binary".into(),
             optim: OptimConfig::default(),
         }
+    }
+}
+
+impl GrpoConfig {
+    /// The limits of this config's rollouts.
+    pub fn rollout_limits(&self) -> RolloutLimits {
+        RolloutLimits {
+            max_prompt_tokens: self.max_prompt_tokens,
+            truncate_prompts: self.overlong_prompts == OverlongPrompts::TruncateLeft,
+            max_response_tokens: self.max_response_tokens,
+            max_turns: self.max_turns,
+            max_episode_tokens: self.max_episode_tokens,
+            reward: self.episode_reward,
+        }
+    }
+
+    /// The steps to run on a source of `tasks` tasks (`None`: unbounded):
+    /// `steps`, or `ceil(data_epochs × tasks / prompts_per_step)`.
+    pub fn total_steps(&self, tasks: Option<usize>) -> Result<usize, TrainError> {
+        match (self.steps, tasks) {
+            (Some(s), _) => Ok(s),
+            (None, Some(n)) => Ok((self.data_epochs * n).div_ceil(self.prompts_per_step.max(1))),
+            (None, None) => Err(TrainError::Config(
+                "grpo.steps must be set when the training tasks come from a generator \
+                 (grpo.data_epochs needs a finite task file)"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Checks values that would make a run meaningless.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.group_size < 2 {
+            return bad(format!(
+                "grpo.group_size must be at least 2 (got {})",
+                self.group_size
+            ));
+        }
+        if self.prompts_per_step == 0 || self.mini_batch_prompts == 0 || self.micro_batch_seqs == 0
+        {
+            return bad(
+                "grpo.prompts_per_step, mini_batch_prompts and micro_batch_seqs must be positive"
+                    .into(),
+            );
+        }
+        let sampling_ok = self.temperature >= 0.0 && self.top_p > 0.0 && self.top_p <= 1.0;
+        if !sampling_ok {
+            return bad(format!(
+                "grpo.temperature must be ≥ 0 and top_p in (0, 1] (got {}, {})",
+                self.temperature, self.top_p
+            ));
+        }
+        if self.clip_low < 0.0 || self.clip_high < 0.0 || self.clip_low >= 1.0 {
+            return bad("grpo.clip_low must be in [0, 1) and clip_high ≥ 0".into());
+        }
+        if self.epochs == 0 || self.max_response_tokens == 0 || self.max_turns == 0 {
+            return bad(
+                "grpo.epochs, grpo.max_response_tokens and grpo.max_turns must be positive".into(),
+            );
+        }
+        if self.max_prompt_tokens == 0 || self.data_epochs == 0 {
+            return bad("grpo.max_prompt_tokens and grpo.data_epochs must be positive".into());
+        }
+        Ok(())
     }
 }
 
@@ -265,8 +393,11 @@ pub struct SftConfig {
     pub batch_size: usize,
     /// Examples per forward/backward pass.
     pub micro_batch_seqs: usize,
-    /// Longer examples are left-truncated (prompt side) to this many tokens.
+    /// Most tokens per example (prompt plus demonstration, every turn of a
+    /// multi-turn one); longer examples are left out and counted.
     pub max_seq_tokens: usize,
+    /// Most turns of a demonstration episode.
+    pub max_turns: usize,
     /// Optimiser (SFT default lr 1e-5).
     pub optim: OptimConfig,
 }
@@ -278,11 +409,24 @@ impl Default for SftConfig {
             batch_size: 32,
             micro_batch_seqs: 8,
             max_seq_tokens: 4096,
+            max_turns: 8,
             optim: OptimConfig {
                 lr: 1e-5,
                 ..OptimConfig::default()
             },
         }
+    }
+}
+
+impl SftConfig {
+    /// Checks values that would make a run meaningless.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if self.batch_size == 0 || self.micro_batch_seqs == 0 || self.max_turns == 0 {
+            return Err(TrainError::Config(
+                "sft.batch_size, sft.micro_batch_seqs and sft.max_turns must be positive".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -311,6 +455,9 @@ pub struct RunSection {
     pub resume: bool,
     /// Show a progress bar on a terminal.
     pub progress: bool,
+    /// Resume even when the run directory's recorded config differs from
+    /// this one in more than run bookkeeping (`--force`).
+    pub force: bool,
 }
 
 impl Default for RunSection {
@@ -326,6 +473,7 @@ impl Default for RunSection {
             eval_temperature: 0.7,
             resume: true,
             progress: true,
+            force: false,
         }
     }
 }
@@ -355,43 +503,90 @@ impl TrainConfig {
 
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let g = &self.grpo;
-        let bad = |m: String| Err(TrainError::Config(m));
-        if g.group_size < 2 {
-            return bad(format!(
-                "grpo.group_size must be at least 2 (got {})",
-                g.group_size
-            ));
+        self.grpo.validate()?;
+        self.sft.validate()
+    }
+}
+
+/// Keys that may change between invocations of one run: where it writes,
+/// how often it checkpoints and validates, how it reports.
+pub const BOOKKEEPING_KEYS: [&str; 10] = [
+    "run.out_dir",
+    "run.resume",
+    "run.progress",
+    "run.force",
+    "run.save_every",
+    "run.keep_checkpoints",
+    "run.eval_every",
+    "run.eval_tasks",
+    "run.eval_samples",
+    "run.eval_temperature",
+];
+
+/// The file a run directory records its resolved config in.
+pub const CONFIG_FILE: &str = "config.toml";
+
+impl TrainConfig {
+    /// The config as TOML, every key resolved (defaults included).
+    pub fn to_toml(&self) -> Result<String, TrainError> {
+        toml::to_string(self).map_err(|e| TrainError::Config(format!("writing the config: {e}")))
+    }
+
+    /// The keys (dotted paths) whose values differ from `other`, run
+    /// bookkeeping left out.
+    pub fn differing_keys(&self, other: &TrainConfig) -> Result<Vec<String>, TrainError> {
+        let as_table = |c: &TrainConfig| {
+            toml::Table::try_from(c).map_err(|e| TrainError::Config(e.to_string()))
+        };
+        let (a, b) = (as_table(self)?, as_table(other)?);
+        let mut out = Vec::new();
+        diff_tables("", &a, &b, &mut out);
+        out.retain(|k| !BOOKKEEPING_KEYS.contains(&k.as_str()));
+        Ok(out)
+    }
+
+    /// Records the config in `run.out_dir/config.toml`; when the run
+    /// resumes (`resuming`) and one is recorded, refuses to go on if they
+    /// differ in anything but run bookkeeping (unless `run.force`), naming
+    /// the keys.
+    pub fn record(&self, resuming: bool) -> Result<(), TrainError> {
+        let dir = &self.run.out_dir;
+        let path = dir.join(CONFIG_FILE);
+        if resuming && path.is_file() {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| TrainError::io("read", &path, e))?;
+            let recorded: TrainConfig = toml::from_str(&text)
+                .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+            let differ = self.differing_keys(&recorded)?;
+            if !differ.is_empty() && !self.run.force {
+                return Err(TrainError::Config(format!(
+                    "{} holds a run with a different config ({}); resume with the same \
+                     settings, start a new run directory, or pass --force (run.force=true)",
+                    dir.display(),
+                    differ.join(", ")
+                )));
+            }
         }
-        if g.prompts_per_step == 0 || g.mini_batch_prompts == 0 || g.micro_batch_seqs == 0 {
-            return bad(
-                "grpo.prompts_per_step, mini_batch_prompts and micro_batch_seqs must be positive"
-                    .into(),
-            );
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
+        crate::checkpoint::write_atomically(&path, self.to_toml()?.as_bytes())
+    }
+}
+
+fn diff_tables(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<String>) {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (a.get(k), b.get(k)) {
+            (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) => {
+                diff_tables(&path, x, y, out)
+            }
+            (x, y) if x != y => out.push(path),
+            _ => {}
         }
-        if !g.prompts_per_step.is_multiple_of(g.mini_batch_prompts) {
-            return bad(format!(
-                "grpo.prompts_per_step ({}) must be a multiple of grpo.mini_batch_prompts ({})",
-                g.prompts_per_step, g.mini_batch_prompts
-            ));
-        }
-        let sampling_ok = g.temperature >= 0.0 && g.top_p > 0.0 && g.top_p <= 1.0;
-        if !sampling_ok {
-            return bad(format!(
-                "grpo.temperature must be ≥ 0 and top_p in (0, 1] (got {}, {})",
-                g.temperature, g.top_p
-            ));
-        }
-        if g.clip_low < 0.0 || g.clip_high < 0.0 || g.clip_low >= 1.0 {
-            return bad("grpo.clip_low must be in [0, 1) and clip_high ≥ 0".into());
-        }
-        if g.epochs == 0 || g.max_response_tokens == 0 {
-            return bad("grpo.epochs and grpo.max_response_tokens must be positive".into());
-        }
-        if self.sft.batch_size == 0 || self.sft.micro_batch_seqs == 0 {
-            return bad("sft.batch_size and sft.micro_batch_seqs must be positive".into());
-        }
-        Ok(())
     }
 }
 
@@ -438,8 +633,53 @@ mod tests {
         assert_eq!(c.grpo.loss_agg, LossAgg::TokenMean);
         assert_eq!(
             (c.grpo.prompts_per_step, c.grpo.mini_batch_prompts),
-            (1024, 64)
+            (1024, 256)
         );
+        assert_eq!(
+            (c.grpo.max_prompt_tokens, c.grpo.max_response_tokens),
+            (4096, 8192)
+        );
+        assert_eq!(c.grpo.max_episode_tokens, 4096 + 8192);
+        assert_eq!(c.grpo.overlong_prompts, OverlongPrompts::Drop);
+        assert_eq!((c.grpo.steps, c.grpo.data_epochs), (None, 7));
+        assert_eq!(c.grpo.optim.schedule, crate::Schedule::Constant);
+        // 7 epochs of xLAM + ToolACE as the paper prepared them (Table 1's
+        // 60k + 12.6k single-step tasks, before filtering) in 1024-prompt
+        // steps; a generator needs explicit steps.
+        assert_eq!(c.grpo.total_steps(Some(1024)).unwrap(), 7);
+        assert_eq!(c.grpo.total_steps(Some(1025)).unwrap(), 8);
+        assert!(c.grpo.total_steps(None).is_err());
+    }
+
+    #[test]
+    fn a_resumed_run_with_another_config_is_refused() {
+        let dir = std::env::temp_dir().join(format!("toolgym-rec-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = format!("run.out_dir={:?}", dir.display().to_string());
+        let cfg = TrainConfig::load(None, std::slice::from_ref(&out)).unwrap();
+        cfg.record(false).unwrap();
+        assert!(dir.join(CONFIG_FILE).is_file());
+        // Bookkeeping may change.
+        let more = TrainConfig::load(None, &[out.clone(), "run.eval_every=3".into()]).unwrap();
+        more.record(true).unwrap();
+        // Anything else may not, and the error names the keys.
+        let other = TrainConfig::load(
+            None,
+            &[out.clone(), "grpo.kl_coef=0.0".into(), "run.seed=4".into()],
+        )
+        .unwrap();
+        let e = other.record(true).unwrap_err().to_string();
+        assert!(e.contains("grpo.kl_coef") && e.contains("run.seed"), "{e}");
+        assert!(!e.contains("eval_every"), "{e}");
+        // Unless forced; a fresh run simply records.
+        let forced = TrainConfig::load(
+            None,
+            &[out, "grpo.kl_coef=0.0".into(), "run.force=true".into()],
+        )
+        .unwrap();
+        forced.record(true).unwrap();
+        other.record(false).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

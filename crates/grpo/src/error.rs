@@ -30,6 +30,10 @@ pub enum TrainError {
     /// Data could not be loaded.
     #[error("data: {0}")]
     Data(String),
+    /// An environment broke a contract the trainer relies on (e.g. its
+    /// template's prompts do not extend each other).
+    #[error("environment: {0}")]
+    Env(String),
 }
 
 impl TrainError {

@@ -1,36 +1,46 @@
-//! Validation: greedy replies to held-out tasks, scored by the training rule.
+//! Validation: greedy episodes on held-out tasks through the rollout
+//! engine, judged by the environment (for single-turn tasks, the training
+//! rule on the one reply).
 
+use crate::rollout::{run_episodes, EpisodeGroup, RolloutLimits, Sampler, Trajectory};
 use crate::{Policy, TrainError};
 use std::sync::Arc;
-use toolgym_env::{SingleTurnSpec, Task};
+use toolgym_env::env::DynEnvFactory;
+use toolgym_env::Task;
 use toolgym_model::rng::mix_seed;
-use toolgym_model::{generate, GenerateRequest, GenerationConfig, SamplingParams};
+use toolgym_model::SamplingParams;
 use toolgym_reward::{Summary, Verdict};
 
 /// Result of a validation pass.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct EvalReport {
-    /// Share of tasks answered with reward 1 by greedy decoding.
+    /// Share of tasks whose greedy episode succeeded (verdict `ok`).
     pub accuracy: f64,
-    /// Mean reward of the greedy replies.
+    /// Mean episode reward of the greedy episodes.
     pub mean_reward: f64,
-    /// Reasons histogram of the greedy replies.
+    /// Reasons histogram of the greedy episodes' verdicts.
     pub summary: Summary,
-    /// With [`Sampled`] settings: the share of sampled replies with reward 1
-    /// (pass@1 at that temperature, averaged over the samples).
+    /// With [`Sampled`] settings: the share of sampled episodes that
+    /// succeeded (pass@1 at that temperature, averaged over the samples).
     pub sampled_accuracy: Option<f64>,
-    /// Per-task verdicts of the greedy replies, in task order.
+    /// Mean model turns of the greedy episodes.
+    pub turns_mean: f64,
+    /// Per-task verdicts of the greedy episodes, in task order.
     #[serde(skip)]
     pub verdicts: Vec<Verdict>,
-    /// Per-task greedy replies, in task order.
+    /// Per-task last reply of the greedy episodes, in task order.
     #[serde(skip)]
     pub replies: Vec<String>,
+    /// The greedy episodes, in task order.
+    #[serde(skip)]
+    pub episodes: Vec<Trajectory>,
 }
 
-/// Optional sampled evaluation: `samples` replies per task at `temperature`.
+/// Optional sampled evaluation: `samples` episodes per task at
+/// `temperature`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sampled {
-    /// Replies per task.
+    /// Episodes per task.
     pub samples: usize,
     /// Sampling temperature.
     pub temperature: f64,
@@ -38,78 +48,44 @@ pub struct Sampled {
     pub seed: u64,
 }
 
-/// Generation limits of a validation pass.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EvalLimits {
-    /// Prompts are left-truncated to this many tokens.
-    pub max_prompt_tokens: usize,
-    /// Replies stop after this many tokens.
-    pub max_new_tokens: usize,
-    /// Most prompts generated together.
-    pub batch: usize,
-}
-
-/// Greedy-decodes a reply to every task and scores it with `spec`'s rule;
-/// with `sampled`, also scores that many sampled replies per task.
+/// Greedy episodes of `policy` on `tasks` in environments from `factory`,
+/// generated `batch` tasks at a time; with `sampled`, also that many
+/// sampled episodes per task. Every env is reset with a seed derived from
+/// the task's position, so a report is reproducible.
 pub fn evaluate(
     policy: &Policy,
-    spec: &SingleTurnSpec,
+    factory: &dyn DynEnvFactory,
     tasks: &[Arc<Task>],
-    limits: EvalLimits,
+    limits: &RolloutLimits,
+    batch: usize,
     sampled: Option<Sampled>,
 ) -> Result<EvalReport, TrainError> {
-    let model = policy.model.detached()?;
-    let mut prompts = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        prompts.push(
-            policy
-                .encode_truncated(&spec.prompt(t), limits.max_prompt_tokens)?
-                .0,
-        );
-    }
-    let replies_of =
-        |sampling: SamplingParams, n: usize, seed: u64| -> Result<Vec<Vec<String>>, TrainError> {
-            let config = GenerationConfig {
-                max_new_tokens: limits.max_new_tokens,
-                sampling,
-                eos_token_ids: policy.eos_token_ids.clone(),
-                max_batch_size: limits.batch * n,
-                ..GenerationConfig::default()
-            };
-            let mut out = Vec::with_capacity(tasks.len());
-            for (c, chunk) in prompts.chunks(limits.batch.max(1)).enumerate() {
-                let requests: Vec<GenerateRequest> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ids)| {
-                        GenerateRequest::new(
-                            ids.clone(),
-                            n,
-                            mix_seed(seed, (c * limits.batch + i) as u64),
-                        )
-                    })
-                    .collect();
-                for group in generate(&model, &requests, &config, Some(&policy.tokenizer))? {
-                    out.push(
-                        group
-                            .into_iter()
-                            .map(|c| c.text.unwrap_or_default())
-                            .collect(),
-                    );
-                }
-            }
-            Ok(out)
-        };
-    let replies: Vec<String> = replies_of(SamplingParams::greedy(), 1, 0)?
+    let episodes = |sampling: SamplingParams, n: usize, seed: u64| {
+        let groups: Vec<EpisodeGroup> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| EpisodeGroup {
+                task: t.clone(),
+                n,
+                reset_seed: mix_seed(0x0065_7661_6c00, i as u64),
+                sample_seed: mix_seed(seed, i as u64),
+            })
+            .collect();
+        let mut actor = Sampler::new(
+            &policy.model,
+            &policy.tokenizer,
+            &policy.eos_token_ids,
+            sampling,
+            limits.max_response_tokens,
+            batch.max(1) * n,
+        )?;
+        run_episodes(factory, &groups, &mut actor, policy.token_space(), limits)
+    };
+    let greedy: Vec<Trajectory> = episodes(SamplingParams::greedy(), 1, 0)?
         .into_iter()
-        .map(|g| g.into_iter().next().unwrap_or_default())
+        .flatten()
         .collect();
-    let items: Vec<(Arc<Task>, &str)> = tasks
-        .iter()
-        .cloned()
-        .zip(replies.iter().map(String::as_str))
-        .collect();
-    let verdicts = spec.score_batch(&items);
+    let verdicts: Vec<Verdict> = greedy.iter().map(Trajectory::verdict).collect();
     let summary = Summary::of(&verdicts);
     let sampled_accuracy = match sampled {
         Some(s) if s.samples > 0 => {
@@ -118,22 +94,21 @@ pub fn evaluate(
                 temperature: s.temperature,
                 ..SamplingParams::default()
             };
-            let groups = replies_of(sampling, s.samples, s.seed)?;
-            let items: Vec<(Arc<Task>, &str)> = tasks
-                .iter()
-                .zip(&groups)
-                .flat_map(|(t, g)| g.iter().map(move |r| (t.clone(), r.as_str())))
-                .collect();
-            Some(Summary::of(&spec.score_batch(&items)).accuracy)
+            let all = episodes(sampling, s.samples, s.seed)?;
+            let verdicts: Vec<Verdict> = all.iter().flatten().map(Trajectory::verdict).collect();
+            Some(Summary::of(&verdicts).accuracy)
         }
         _ => None,
     };
+    let turns = greedy.iter().map(Trajectory::turns).sum::<usize>();
     Ok(EvalReport {
         accuracy: summary.accuracy,
         mean_reward: summary.mean_reward,
         summary,
         sampled_accuracy,
+        turns_mean: turns as f64 / greedy.len().max(1) as f64,
+        replies: greedy.iter().map(|t| t.last_reply().to_string()).collect(),
         verdicts,
-        replies,
+        episodes: greedy,
     })
 }

@@ -3,6 +3,9 @@
 //! GRPO (the paper's Eq. 3–4, as in its released verl configuration) and SFT
 //! for tool-calling policies:
 //!
+//! - [`rollout`]: the rollout engine, which drives any `ToolEnv` (single-
+//!   or multi-turn) in lockstep and records token-level trajectories with a
+//!   train mask;
 //! - [`advantage`]: group-relative advantages;
 //! - [`loss`]: the clipped surrogate, the k3 KL to the reference, entropy,
 //!   token- or sequence-mean aggregation;
@@ -13,6 +16,7 @@
 //! - [`config`]: one TOML file whose defaults are the paper's.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod advantage;
 mod batching;
@@ -27,6 +31,8 @@ mod phase;
 pub mod pipeline;
 pub mod plot;
 mod policy;
+pub mod prompt_filter;
+pub mod rollout;
 mod sft;
 mod state;
 mod trainer;
@@ -37,14 +43,15 @@ pub use config::{
     DataSection, GrpoConfig, ModelSection, RunSection, SftConfig, SyntheticSection, TrainConfig,
 };
 pub use error::TrainError;
-pub use evaluate::{evaluate, EvalLimits, EvalReport, Sampled};
+pub use evaluate::{evaluate, EvalReport, Sampled};
 pub use loss::{
     aggregation_weights, low_var_kl, policy_loss, LossAgg, LossCoefs, LossInputs, LossOutput,
 };
 pub use metrics::StepMetrics;
-pub use optim::{AdamW, GradAccumulator, OptimConfig, Schedule, StepStats};
+pub use optim::{AdamW, GradAccumulator, OptimConfig, Schedule, StepStats, WarmupStyle};
 pub use pipeline::{Phases, PipelineReport};
 pub use policy::{parse_device, parse_dtype, BuiltinPolicy, Policy};
+pub use rollout::{EpisodeReward, RolloutLimits, Trajectory};
 pub use sft::SftTrainer;
 pub use state::TrainerState;
 pub use toolgym_model::runtime::configure_cpu;

@@ -10,12 +10,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossAgg {
-    /// Mean over every completion token of the mini-batch (verl's
-    /// `token-mean`, the default).
+    /// Mean over every model token of the mini-batch (the default): each
+    /// token weighs `1 / tokens of the mini-batch`, however the mini-batch
+    /// is split into micro-batches, so gradient accumulation gives exactly
+    /// the mini-batch's gradient.
     #[default]
     TokenMean,
     /// Mean over sequences of each sequence's token mean (`seq-mean-token-mean`).
     SeqMean,
+    /// The released verl's weighting (`use_dynamic_bsz=True` in the paper's
+    /// script): a token mean per micro-batch, times the micro-batch's share
+    /// of the mini-batch's sequences. A token then weighs
+    /// `(seqs in its micro-batch / seqs in the mini-batch) / tokens in its
+    /// micro-batch`, which depends on how the mini-batch was split: with
+    /// micro-batches sorted by length (as both trainers do), tokens of short
+    /// sequences weigh more. Two micro-batches of two sequences, one with
+    /// 10 tokens per sequence and one with 2, weigh a short-sequence token
+    /// 5× a long-sequence one, where `token-mean` weighs them equally (the
+    /// unit test `verl_micro_weighting` pins these numbers).
+    VerlMicroTokenMean,
 }
 
 /// Coefficients of the objective.
@@ -78,6 +91,11 @@ pub fn aggregation_weights(
 ) -> Result<Tensor> {
     match agg {
         LossAgg::TokenMean => mask.affine(1.0 / minibatch_tokens.max(1) as f64, 0.0),
+        LossAgg::VerlMicroTokenMean => {
+            let micro_tokens = mask.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let share = mask.dims()[0] as f64 / minibatch_seqs.max(1) as f64;
+            mask.affine(share / micro_tokens.max(1.0), 0.0)
+        }
         LossAgg::SeqMean => {
             let lens = mask.sum_keepdim(D::Minus1)?.clamp(1.0, f64::INFINITY)?;
             mask.broadcast_div(&lens)?
@@ -97,7 +115,9 @@ pub fn low_var_kl(logprobs: &Tensor, ref_logprobs: &Tensor) -> Result<Tensor> {
 /// The GRPO loss of one micro-batch: `pg + β·kl − c_ent·entropy`, each term
 /// aggregated with `weights` (see [`aggregation_weights`]).
 ///
-/// Per token: `ratio = exp(logp − old)` (log-ratio clamped to ±20 as in verl),
+/// Per token: `ratio = exp(logp − old)` (log-ratio clamped to ±20, as later
+/// verl versions do; the released one does not clamp, and overflows to inf
+/// on a large enough log-ratio),
 /// `pg = max(−A·ratio, −A·clip(ratio, 1−ε_low, 1+ε_high))`.
 pub fn policy_loss(
     inp: &LossInputs<'_>,
@@ -269,6 +289,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn verl_micro_weighting() {
+        // Micro-batch A: two sequences of 10 tokens; B: two of 2 tokens.
+        let long = Tensor::ones((2, 10), DType::F32, &Device::Cpu).unwrap();
+        let short = Tensor::ones((2, 2), DType::F32, &Device::Cpu).unwrap();
+        let at = |t: &Tensor, agg| {
+            let w = aggregation_weights(t, agg, 24, 4).unwrap();
+            w.to_vec2::<f32>().unwrap()[0][0] as f64
+        };
+        let (a, b) = (
+            at(&long, LossAgg::TokenMean),
+            at(&short, LossAgg::TokenMean),
+        );
+        assert!((a - 1.0 / 24.0).abs() < 1e-7 && (b - 1.0 / 24.0).abs() < 1e-7);
+        let (a, b) = (
+            at(&long, LossAgg::VerlMicroTokenMean),
+            at(&short, LossAgg::VerlMicroTokenMean),
+        );
+        assert!((a - 1.0 / 40.0).abs() < 1e-7, "{a}");
+        assert!((b - 1.0 / 8.0).abs() < 1e-7, "{b}");
+        // Both sum to 1 over the mini-batch.
+        assert!((20.0 * (1.0 / 40.0) + 4.0 * (1.0 / 8.0) - 1.0f64).abs() < 1e-12);
     }
 
     #[test]

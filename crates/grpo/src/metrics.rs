@@ -1,11 +1,13 @@
 //! Per-step metrics, one JSON line each in `RUN_DIR/metrics.jsonl`.
 
+use crate::rollout::Trajectory;
 use crate::TrainError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use toolgym_env::EndReason;
 
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -44,18 +46,58 @@ pub struct StepMetrics {
     /// Mean per-token entropy of the policy on its rollouts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entropy: Option<f64>,
-    /// Mean response length in tokens.
+    /// Mean model tokens per episode (the reply, for single-turn tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_len_mean: Option<f64>,
-    /// Longest response in tokens.
+    /// Most model tokens in an episode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_len_max: Option<usize>,
-    /// Share of responses cut at `max_response_tokens`.
+    /// Share of replies cut at `max_response_tokens`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncation_rate: Option<f64>,
-    /// Prompts left-truncated to `max_prompt_tokens` this step.
+    /// Episodes not run because their first prompt was over
+    /// `max_prompt_tokens` (SFT: examples left out as over
+    /// `max_seq_tokens`, or without a complete demonstration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_episodes: Option<usize>,
+    /// First prompts cut to `max_prompt_tokens` (only with
+    /// `grpo.overlong_prompts = "truncate-left"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated_prompts: Option<usize>,
+    /// Tasks of the training file left out before the phase started, their
+    /// first prompt being over `max_prompt_tokens`, by source (written on
+    /// the phase's first step).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped_overlong: BTreeMap<String, usize>,
+    /// Mean model turns per episode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turns_mean: Option<f64>,
+    /// Most model turns in an episode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turns_max: Option<usize>,
+    /// Episodes per end reason (`scored`, `answered`, `turn_limit`,
+    /// `token_limit`, `env_error`, …).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub end_reasons: BTreeMap<String, usize>,
+    /// Episodes cut short by the turn limit or the token budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated_episodes: Option<usize>,
+    /// Failed tool calls by kind (`unknown_tool`, `invalid_arguments`,
+    /// `tool_error`, `tool_crashed`, `not_executable`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tool_errors: BTreeMap<String, usize>,
+    /// Episodes whose environment failed (returned an error or panicked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_failures: Option<usize>,
+    /// Seconds spent inside environments (summed over worker threads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_seconds: Option<f64>,
+    /// Model tokens (trained on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trained_tokens: Option<usize>,
+    /// Environment tokens (masked out of the loss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_tokens: Option<usize>,
     /// Learning rate of the last optimiser step.
     pub lr: f64,
     /// Gradient norm (before clipping) of the last optimiser step.
@@ -85,6 +127,99 @@ pub struct StepMetrics {
     /// at `run.eval_temperature`), when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_sampled_accuracy: Option<f64>,
+}
+
+/// What a batch of episodes did, for the metrics of the step.
+pub(crate) struct EpisodeStats {
+    pub accuracy: f64,
+    pub reasons: BTreeMap<String, usize>,
+    pub end_reasons: BTreeMap<String, usize>,
+    pub tool_errors: BTreeMap<String, usize>,
+    pub turns_mean: f64,
+    pub turns_max: usize,
+    pub env_failures: usize,
+    pub env_seconds: f64,
+    pub model_tokens: usize,
+    pub env_tokens: usize,
+    pub truncated: usize,
+    pub skipped: usize,
+    pub prompts_cut: usize,
+    pub len_mean: f64,
+    pub len_max: usize,
+    pub cut_rate: f64,
+}
+
+impl EpisodeStats {
+    /// The statistics of `episodes`. Reasons count every step's verdicts.
+    pub fn of(episodes: &[Trajectory]) -> Self {
+        let n = episodes.len().max(1) as f64;
+        let mut reasons = BTreeMap::new();
+        let mut end_reasons = BTreeMap::new();
+        let mut tool_errors = BTreeMap::new();
+        let mut ok = 0;
+        for e in episodes {
+            for v in e.all_verdicts() {
+                *reasons.entry(v.reason.as_str().to_string()).or_default() += 1;
+            }
+            let end = e.end.map_or("stopped", EndReason::as_str);
+            *end_reasons.entry(end.to_string()).or_default() += 1;
+            for kind in e.tool_errors() {
+                *tool_errors.entry(kind.to_string()).or_default() += 1;
+            }
+            ok += usize::from(e.success());
+        }
+        let replies: usize = episodes.iter().map(Trajectory::turns).sum();
+        let model_tokens: usize = episodes.iter().map(Trajectory::model_tokens).sum();
+        Self {
+            accuracy: ok as f64 / n,
+            reasons,
+            end_reasons,
+            tool_errors,
+            turns_mean: replies as f64 / n,
+            turns_max: episodes.iter().map(Trajectory::turns).max().unwrap_or(0),
+            env_failures: episodes.iter().filter(|e| e.env_failed()).count(),
+            env_seconds: episodes.iter().map(|e| e.env_seconds).sum(),
+            model_tokens,
+            env_tokens: episodes.iter().map(Trajectory::env_tokens).sum(),
+            truncated: episodes
+                .iter()
+                .filter(|e| e.end.is_some_and(EndReason::is_truncation) && e.error.is_none())
+                .count(),
+            skipped: episodes
+                .iter()
+                .filter(|e| e.error.is_some() && !e.env_failed())
+                .count(),
+            prompts_cut: episodes.iter().filter(|e| e.prompt_cut > 0).count(),
+            len_mean: model_tokens as f64 / n,
+            len_max: episodes
+                .iter()
+                .map(Trajectory::model_tokens)
+                .max()
+                .unwrap_or(0),
+            cut_rate: episodes.iter().map(|e| e.cut_replies).sum::<usize>() as f64
+                / replies.max(1) as f64,
+        }
+    }
+
+    /// Writes them into a step's metrics.
+    pub fn fill(self, m: &mut StepMetrics) {
+        m.accuracy = Some(self.accuracy);
+        m.reasons = self.reasons;
+        m.end_reasons = self.end_reasons;
+        m.tool_errors = self.tool_errors;
+        m.turns_mean = Some(self.turns_mean);
+        m.turns_max = Some(self.turns_max);
+        m.env_failures = Some(self.env_failures);
+        m.env_seconds = Some(self.env_seconds);
+        m.trained_tokens = Some(self.model_tokens);
+        m.masked_tokens = Some(self.env_tokens);
+        m.truncated_episodes = Some(self.truncated);
+        m.skipped_episodes = Some(self.skipped);
+        m.truncated_prompts = Some(self.prompts_cut);
+        m.response_len_mean = Some(self.len_mean);
+        m.response_len_max = Some(self.len_max);
+        m.truncation_rate = Some(self.cut_rate);
+    }
 }
 
 /// Append-only metrics log.

@@ -29,8 +29,14 @@ pub struct OptimConfig {
     pub eps: f64,
     /// Clip the global gradient norm to this (verl: 1.0; 0 = off).
     pub max_grad_norm: f64,
-    /// Linear warm-up steps.
+    /// Linear warm-up steps (paper: 0).
     pub warmup_steps: usize,
+    /// How warm-up counts: `linear` (default: step k of n has
+    /// `lr·(k+1)/n`, so no step is wasted) or `verl`, the released verl's
+    /// `min(1, k / max(1, n))`, whose first step has lr 0 even with no
+    /// warm-up: the paper's run spent its first update that way (Adam's
+    /// moments still took that step's gradient).
+    pub warmup_style: WarmupStyle,
     /// After warm-up: constant (verl's default) or cosine decay to `min_lr_ratio * lr`.
     pub schedule: Schedule,
     /// Floor of the cosine schedule, as a fraction of `lr`.
@@ -47,10 +53,22 @@ impl Default for OptimConfig {
             eps: 1e-8,
             max_grad_norm: 1.0,
             warmup_steps: 0,
+            warmup_style: WarmupStyle::Linear,
             schedule: Schedule::Constant,
             min_lr_ratio: 0.0,
         }
     }
+}
+
+/// How the warm-up ramp counts (see [`OptimConfig::warmup_style`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WarmupStyle {
+    /// `lr·(k+1)/n` for step k < n.
+    #[default]
+    Linear,
+    /// The released verl's `lr·min(1, k / max(1, n))`: lr 0 at step 0.
+    Verl,
 }
 
 /// Learning-rate shape after warm-up.
@@ -66,8 +84,14 @@ pub enum Schedule {
 impl OptimConfig {
     /// The learning rate at optimiser step `step` (0-based) of `total` steps.
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
-        if self.warmup_steps > 0 && step < self.warmup_steps {
-            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        match self.warmup_style {
+            WarmupStyle::Linear if step < self.warmup_steps => {
+                return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+            }
+            WarmupStyle::Verl if step < self.warmup_steps.max(1) => {
+                return self.lr * step as f64 / self.warmup_steps.max(1) as f64;
+            }
+            _ => {}
         }
         match self.schedule {
             Schedule::Constant => self.lr,
@@ -170,7 +194,9 @@ impl AdamW {
 
     /// Clips the gradients to `max_grad_norm`, then updates every parameter
     /// in place. `total_steps` drives the schedule. A non-finite gradient
-    /// norm skips the update (as verl does) but still counts the step.
+    /// norm skips the update but still counts the step (later verl
+    /// versions do this; the released one stepped anyway, which would turn
+    /// every weight into NaN).
     pub fn step(
         &mut self,
         params: &[(String, Var)],
@@ -287,6 +313,25 @@ mod tests {
         assert!((c.lr_at(9, 14) - 0.5).abs() < 1e-12);
         assert!(c.lr_at(14, 14).abs() < 1e-12);
         assert_eq!(OptimConfig::default().lr_at(100, 10), 1e-6);
+    }
+
+    #[test]
+    fn verl_warmup_starts_at_zero() {
+        // The released verl: min(1, k / max(1, n)); with no warm-up the
+        // first step has lr 0 (the paper's run), ours starts at full lr.
+        let verl = OptimConfig {
+            warmup_style: WarmupStyle::Verl,
+            ..OptimConfig::default()
+        };
+        assert_eq!((verl.lr_at(0, 10), verl.lr_at(1, 10)), (0.0, 1e-6));
+        assert_eq!(OptimConfig::default().lr_at(0, 10), 1e-6);
+        let four = OptimConfig {
+            lr: 1.0,
+            warmup_steps: 4,
+            ..verl
+        };
+        let got: Vec<f64> = (0..6).map(|k| four.lr_at(k, 10)).collect();
+        assert_eq!(got, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]);
     }
 
     #[test]

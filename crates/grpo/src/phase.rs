@@ -1,13 +1,15 @@
 //! What SFT and GRPO runs share: the policy and its optimiser, the task
 //! sampler, validation, checkpoints, resumption and the metrics log.
 
-use crate::evaluate::{evaluate, EvalLimits, EvalReport, Sampled};
+use crate::evaluate::{evaluate, EvalReport, Sampled};
 use crate::metrics::{MetricsLog, StepMetrics};
+use crate::rollout::RolloutLimits;
 use crate::state::{due, load_checkpoint, save_checkpoint, TrainerState};
 use crate::{AdamW, OptimConfig, Policy, RunSection, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use toolgym_env::{Sampler, SingleTurnSpec, Task, TaskSource};
+use toolgym_env::env::DynEnvFactory;
+use toolgym_env::{Sampler, Task, TaskSource};
 use toolgym_model::candle_core::Var;
 use toolgym_model::rng::mix_seed;
 
@@ -26,8 +28,8 @@ pub(crate) struct Phase {
     pub params: Vec<(String, Var)>,
     /// The optimiser.
     pub optimizer: AdamW,
-    /// Template + reward rule.
-    pub spec: SingleTurnSpec,
+    /// Makes one environment per episode.
+    pub factory: Arc<dyn DynEnvFactory>,
     /// Training tasks, seeded and resumable.
     pub sampler: Sampler,
     /// Held-out tasks.
@@ -40,8 +42,8 @@ pub(crate) struct Phase {
     pub dir: PathBuf,
     /// `run.out_dir/metrics.jsonl`.
     pub metrics: MetricsLog,
-    /// Prompt and reply token limits of validation.
-    pub eval_limits: (usize, usize),
+    /// Limits of validation episodes.
+    pub eval_limits: RolloutLimits,
     /// Whether the phase continues from a checkpoint.
     pub resumed: bool,
 }
@@ -50,13 +52,13 @@ pub(crate) struct Phase {
 pub(crate) struct PhaseSetup {
     pub name: &'static str,
     pub policy: Policy,
-    pub spec: SingleTurnSpec,
+    pub factory: Arc<dyn DynEnvFactory>,
     pub train: Arc<dyn TaskSource>,
     pub validation: Vec<Arc<Task>>,
     pub optim: OptimConfig,
     pub run: RunSection,
     pub total_steps: usize,
-    pub eval_limits: (usize, usize),
+    pub eval_limits: RolloutLimits,
 }
 
 impl Phase {
@@ -86,7 +88,7 @@ impl Phase {
             policy,
             params,
             optimizer,
-            spec: s.spec,
+            factory: s.factory,
             sampler,
             validation: s.validation,
             step,
@@ -121,7 +123,8 @@ impl Phase {
         )
     }
 
-    /// Greedy validation on `run.eval_tasks` validation tasks (all if 0).
+    /// Greedy validation episodes on `run.eval_tasks` validation tasks (all
+    /// if 0).
     pub fn validate(&self) -> Result<Option<EvalReport>, TrainError> {
         if self.validation.is_empty() {
             return Ok(None);
@@ -130,12 +133,6 @@ impl Phase {
             0 => self.validation.len(),
             n => n.min(self.validation.len()),
         };
-        let (max_prompt_tokens, max_new_tokens) = self.eval_limits;
-        let limits = EvalLimits {
-            max_prompt_tokens,
-            max_new_tokens,
-            batch: EVAL_BATCH,
-        };
         let sampled = (self.run.eval_samples > 0).then(|| Sampled {
             samples: self.run.eval_samples,
             temperature: self.run.eval_temperature,
@@ -143,9 +140,10 @@ impl Phase {
         });
         evaluate(
             &self.policy,
-            &self.spec,
+            self.factory.as_ref(),
             &self.validation[..n],
-            limits,
+            &self.eval_limits,
+            EVAL_BATCH,
             sampled,
         )
         .map(Some)

@@ -1,15 +1,19 @@
 //! From a [`TrainConfig`] to a trained policy: build the policy (a Hugging
-//! Face directory or the built-in tiny model), the tasks (JSONL files or the
-//! built-in synthetic environment), the prompt template and reward rule, then
-//! run SFT and/or GRPO, resuming whatever a previous invocation left.
+//! Face directory or the built-in tiny model), the environments and tasks
+//! (JSONL files or the built-in synthetic environment with the configured
+//! template and reward rule — or any environment of your own through
+//! [`run_with`]), then run SFT and/or GRPO, resuming whatever a previous
+//! invocation left.
 
 use crate::{
     parse_device, parse_dtype, EvalReport, GrpoTrainer, Policy, SftTrainer, StepMetrics,
     TrainConfig, TrainError,
 };
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use toolgym_env::env::DynEnvFactory;
 use toolgym_env::synthetic::{Split, SyntheticTasks};
-use toolgym_env::template::{template_by_name, ChatTemplate};
+use toolgym_env::template::{template_by_name, TEMPLATES};
 use toolgym_env::{Dataset, SingleTurnSpec, Task, TaskSource};
 use toolgym_reward::rule_by_name;
 
@@ -35,24 +39,31 @@ pub struct PipelineReport {
     pub after_grpo: Option<EvalReport>,
 }
 
-/// Training and validation tasks, and the spec that renders and scores them.
+/// What a run trains on: environments, training and validation tasks, and
+/// the text a built-in tokenizer is trained on.
 pub struct TaskSetup {
+    /// Makes one environment per episode.
+    pub factory: Arc<dyn DynEnvFactory>,
     /// Where training tasks come from.
     pub train: Arc<dyn TaskSource>,
     /// Held-out tasks.
     pub validation: Vec<Arc<Task>>,
-    /// Template + reward rule.
-    pub spec: SingleTurnSpec,
-    /// The synthetic generator, when the built-in environment is used.
-    pub synthetic: Option<SyntheticTasks>,
+    /// Texts for the built-in model's tokenizer (`None`: transcripts of
+    /// demonstration episodes of the first training tasks, see
+    /// [`demonstration_corpus`]).
+    pub tokenizer_corpus: Option<Vec<String>>,
 }
 
-/// Builds tasks and spec from the config's `data` section and reward rule.
+/// Builds tasks and environments from the config's `data` section and
+/// reward rule: single-turn episodes with the configured template and rule,
+/// on JSONL task files or the built-in synthetic environment.
 pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
     let template = template_by_name(&cfg.data.template).ok_or_else(|| {
+        let known: Vec<&str> = TEMPLATES.iter().map(|(n, _)| *n).collect();
         TrainError::Config(format!(
-            "data.template: unknown template {:?} (tool-n1, tool-n1-no-think, compact, compact-no-think)",
-            cfg.data.template
+            "data.template: unknown template {:?} ({})",
+            cfg.data.template,
+            known.join(", ")
         ))
     })?;
     let rule = rule_by_name(&cfg.grpo.reward_rule)
@@ -72,10 +83,10 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
                 None => Vec::new(),
             };
             TaskSetup {
+                factory: Arc::new(spec),
                 train: Arc::new(train),
                 validation,
-                spec,
-                synthetic: None,
+                tokenizer_corpus: None,
             }
         }
         None => {
@@ -89,17 +100,50 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
                     .to_vec(),
             };
             TaskSetup {
+                tokenizer_corpus: Some(gen.tokenizer_corpus(spec.template.as_ref(), 4000)),
+                factory: Arc::new(spec),
                 train: Arc::new(gen.split(Split::Train)),
                 validation,
-                spec,
-                synthetic: Some(gen),
             }
         }
     })
 }
 
+/// Transcripts of demonstration episodes of the first `n` tasks of
+/// `source` (each env reset with its task's index as seed, then stepped
+/// with its own demonstrations), or their first prompts when an env has
+/// none: the text a built-in tokenizer learns from.
+pub fn demonstration_corpus(
+    factory: &dyn DynEnvFactory,
+    source: &dyn TaskSource,
+    n: usize,
+) -> Vec<String> {
+    (0..n as u64)
+        .map_while(|i| source.get(i).map(|t| (i, t)))
+        .filter_map(|(i, task)| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut env = factory.make_env(task);
+                let mut text = env.reset(Some(i)).prompt;
+                for _ in 0..64 {
+                    let Some(reply) = env.demonstration() else {
+                        break;
+                    };
+                    let step = env.step(&reply);
+                    let done = step.done();
+                    text = step.observation.prompt;
+                    if done {
+                        break;
+                    }
+                }
+                text
+            }))
+            .ok()
+        })
+        .collect()
+}
+
 /// Builds the policy: the configured model directory, or the built-in tiny
-/// Qwen2 whose tokenizer is trained on rendered training tasks.
+/// Qwen2 whose tokenizer is trained on the setup's corpus.
 pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, TrainError> {
     let builtin = &cfg.model.builtin;
     let device = parse_device(&cfg.model.device)?;
@@ -107,39 +151,61 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
     match &cfg.model.path {
         Some(dir) => Policy::load(dir, dtype, &device),
         None => {
-            let template: &dyn ChatTemplate = setup.spec.template.as_ref();
-            let corpus: Vec<String> = match &setup.synthetic {
-                Some(gen) => gen.tokenizer_corpus(template, 4000),
-                None => (0..4000u64)
-                    .map_while(|i| setup.train.get(i))
-                    .map(|t| format!("{}{}", template.prompt(&t), template.target(&t)))
-                    .collect(),
+            let corpus = match &setup.tokenizer_corpus {
+                Some(c) => c.clone(),
+                None => demonstration_corpus(setup.factory.as_ref(), setup.train.as_ref(), 4000),
             };
+            if corpus.is_empty() {
+                return Err(TrainError::Data(
+                    "no text to train the built-in tokenizer on: the training source has no tasks"
+                        .into(),
+                ));
+            }
             Policy::builtin(&corpus, builtin, dtype, &device)
         }
     }
 }
 
-/// Runs the phases; `on_step` sees every step's metrics.
+/// Runs the phases on the config's tasks ([`task_setup`]); `on_step` sees
+/// every step's metrics.
 pub fn run(
     cfg: &TrainConfig,
     phases: Phases,
+    on_step: impl FnMut(&StepMetrics),
+) -> Result<PipelineReport, TrainError> {
+    run_with(cfg, task_setup(cfg)?, phases, on_step)
+}
+
+/// Runs the phases on any environments and tasks: SFT on their
+/// demonstrations, then GRPO, resuming whatever a previous invocation left
+/// in `run.out_dir`; the final policy goes to `run.out_dir/final`. The
+/// resolved config is recorded in `run.out_dir/config.toml`, and a resumed
+/// run whose config differs in more than bookkeeping is refused (see
+/// [`TrainConfig::record`]).
+pub fn run_with(
+    cfg: &TrainConfig,
+    setup: TaskSetup,
+    phases: Phases,
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
-    let setup = task_setup(cfg)?;
+    cfg.validate()?;
+    let resuming = cfg.run.resume
+        && (crate::checkpoint::latest(&cfg.run.out_dir.join("sft"))?.is_some()
+            || crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some());
+    cfg.record(resuming)?;
     let mut policy = build_policy(cfg, &setup)?;
     let mut report = PipelineReport::default();
     let grpo_started = crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some();
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
         let mut sft = SftTrainer::new(
             policy,
-            setup.spec.clone(),
+            setup.factory.clone(),
             setup.train.clone(),
             setup.validation.clone(),
             cfg.sft.clone(),
             cfg.run.clone(),
         )?;
-        sft.set_eval_limits(cfg.grpo.max_prompt_tokens, cfg.grpo.max_response_tokens);
+        sft.set_eval_limits(cfg.grpo.rollout_limits());
         report.after_sft = sft.run(&mut on_step)?;
         if report.after_sft.is_none() {
             report.after_sft = sft.validate()?;
@@ -149,7 +215,7 @@ pub fn run(
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         let mut grpo = GrpoTrainer::new(
             policy,
-            setup.spec.clone(),
+            setup.factory.clone(),
             setup.train.clone(),
             setup.validation.clone(),
             cfg.grpo.clone(),

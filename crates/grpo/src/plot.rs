@@ -1,5 +1,6 @@
 //! `toolgym plot`: the paper's Figure 6 for a run — reward, KL, response
-//! length and validation accuracy per step — as one PNG.
+//! length and validation accuracy per step — as one PNG; for runs against
+//! multi-turn environments also turns and failed tool calls per episode.
 
 use crate::metrics::{read_metrics, StepMetrics};
 use crate::TrainError;
@@ -38,18 +39,31 @@ pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<Stri
             .filter_map(|m| f(m).map(|v| (m.step as f64, v)))
             .collect()
     };
-    let panels: [(&str, Vec<(f64, f64)>); 4] = [
+    let mut panels: Vec<(&str, Vec<(f64, f64)>)> = vec![
         ("reward (mean)", series(&|m| m.reward_mean)),
         ("KL to reference", series(&|m| m.kl)),
-        ("response length (tokens)", series(&|m| m.response_len_mean)),
+        ("model tokens per episode", series(&|m| m.response_len_mean)),
         ("validation accuracy", series(&|m| m.val_accuracy)),
     ];
+    let multi_turn = rows.iter().any(|m| m.turns_max.is_some_and(|t| t > 1));
+    if multi_turn {
+        panels.push(("turns per episode (mean)", series(&|m| m.turns_mean)));
+        panels.push((
+            "failed tool calls per episode",
+            series(&|m| {
+                let episodes: usize = m.end_reasons.values().sum();
+                (episodes > 0)
+                    .then(|| m.tool_errors.values().sum::<usize>() as f64 / episodes as f64)
+            }),
+        ));
+    }
+    let grid = if multi_turn { (3, 2) } else { (2, 2) };
     let err =
         |e: &dyn std::fmt::Display| TrainError::Data(format!("plotting {}: {e}", path.display()));
     {
-        let root = BitMapBackend::new(&path, (1200, 900)).into_drawing_area();
+        let root = BitMapBackend::new(&path, (1200, 450 * grid.0 as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        for (area, (title, pts)) in root.split_evenly((2, 2)).iter().zip(panels) {
+        for (area, (title, pts)) in root.split_evenly(grid).iter().zip(panels) {
             draw_panel(area, title, &pts, text).map_err(|e| err(&e))?;
         }
         root.present().map_err(|e| err(&e))?;

@@ -1,16 +1,25 @@
-//! Supervised fine-tuning: cross-entropy on the assistant reply only (the
-//! prompt is masked), for the paper's SFT baselines and for warm-starting
-//! small models before GRPO.
+//! Supervised fine-tuning on demonstration episodes: cross-entropy on the
+//! model's turns only (the prompt and everything the environment adds are
+//! masked), for the paper's SFT baselines and for warm-starting small
+//! models before GRPO.
+//!
+//! A demonstration is an episode whose replies come from the env's
+//! reference solver ([`toolgym_env::ToolEnv::demonstration`]), run through
+//! the rollout engine, tools executed: for a single-turn task, the prompt
+//! and the canonical reply; for a multi-turn env with a solver, every turn.
 
-use crate::batching::{micro_batches, score_seqs, Sequence};
+use crate::batching::{micro_batches, score_seqs, Entropy, Sequence};
 use crate::evaluate::EvalReport;
 use crate::metrics::StepMetrics;
 use crate::phase::{Phase, PhaseSetup};
+use crate::rollout::{run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits};
 use crate::{GradAccumulator, Policy, RunSection, SftConfig, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use toolgym_env::{SingleTurnSpec, Task, TaskSource};
+use toolgym_env::env::DynEnvFactory;
+use toolgym_env::{Task, TaskSource};
+use toolgym_model::rng::mix_seed;
 
 /// An SFT run in `run.out_dir/sft`.
 pub struct SftTrainer {
@@ -20,34 +29,44 @@ pub struct SftTrainer {
 }
 
 impl SftTrainer {
-    /// Sets up an SFT run; resumes from `out_dir/sft` when `run.resume` and a
-    /// checkpoint exists. Validation replies are limited to 256 tokens (see
-    /// [`SftTrainer::set_eval_limits`]).
+    /// Sets up an SFT run on demonstrations of the environments `factory`
+    /// makes, for tasks from `train`; resumes from `out_dir/sft` when
+    /// `run.resume` and a checkpoint exists. Validation replies are limited
+    /// to 256 tokens (see [`SftTrainer::set_eval_limits`]).
     pub fn new(
         policy: Policy,
-        spec: SingleTurnSpec,
+        factory: Arc<dyn DynEnvFactory>,
         train: Arc<dyn TaskSource>,
         validation: Vec<Arc<Task>>,
         config: SftConfig,
         run: RunSection,
     ) -> Result<Self, TrainError> {
+        config.validate()?;
+        let eval_limits = RolloutLimits {
+            max_prompt_tokens: config.max_seq_tokens,
+            truncate_prompts: false,
+            max_response_tokens: 256,
+            max_turns: config.max_turns,
+            max_episode_tokens: 0,
+            reward: EpisodeReward::Sum,
+        };
         let phase = Phase::open(PhaseSetup {
             name: "sft",
             policy,
-            spec,
+            factory,
             train,
             validation,
             optim: config.optim.clone(),
             run,
             total_steps: config.steps,
-            eval_limits: (config.max_seq_tokens, 256),
+            eval_limits,
         })?;
         Ok(Self { config, phase })
     }
 
-    /// Sets the prompt and reply token limits of validation.
-    pub fn set_eval_limits(&mut self, max_prompt_tokens: usize, max_reply_tokens: usize) {
-        self.phase.eval_limits = (max_prompt_tokens, max_reply_tokens);
+    /// Sets the limits of validation episodes.
+    pub fn set_eval_limits(&mut self, limits: RolloutLimits) {
+        self.phase.eval_limits = limits;
     }
 
     /// The policy being trained.
@@ -75,49 +94,93 @@ impl SftTrainer {
         self.phase.validate()
     }
 
-    /// One optimiser step on `batch_size` examples.
+    /// One optimiser step on `batch_size` demonstration episodes. Examples
+    /// over `max_seq_tokens`, and tasks whose env has no complete
+    /// demonstration, are left out and counted (`skipped_episodes`).
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let p = &mut self.phase;
-        let tasks = p.sampler.next_batch(self.config.batch_size);
+        let c = &self.config;
+        let tasks = p.sampler.next_batch(c.batch_size);
         if tasks.is_empty() {
             return Err(TrainError::Data("the training source has no tasks".into()));
         }
-        let mut seqs = Vec::with_capacity(tasks.len());
-        let mut truncated = 0;
-        for t in &tasks {
-            let target = p.policy.tokenizer.encode(&p.spec.target(t))?;
-            let budget = self
-                .config
-                .max_seq_tokens
-                .saturating_sub(target.len())
-                .max(1);
-            let (prompt, cut) = p.policy.encode_truncated(&p.spec.prompt(t), budget)?;
-            truncated += usize::from(cut);
-            seqs.push(Sequence {
-                prompt,
-                completion: target,
-            });
+        let step_seed = mix_seed(p.run.seed, 0x0073_6674_0000 + p.step as u64);
+        let groups: Vec<EpisodeGroup> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| EpisodeGroup {
+                task: t.clone(),
+                n: 1,
+                reset_seed: mix_seed(step_seed, i as u64),
+                sample_seed: 0,
+            })
+            .collect();
+        let limits = RolloutLimits {
+            max_prompt_tokens: c.max_seq_tokens,
+            truncate_prompts: false,
+            max_response_tokens: c.max_seq_tokens,
+            max_turns: c.max_turns,
+            max_episode_tokens: c.max_seq_tokens,
+            reward: EpisodeReward::Sum,
+        };
+        let mut actor = Demonstrator::new(&p.policy.tokenizer, &p.policy.eos_token_ids);
+        let episodes = run_episodes(
+            p.factory.as_ref(),
+            &groups,
+            &mut actor,
+            p.policy.token_space(),
+            &limits,
+        )?;
+        let complete = |e: &crate::rollout::Trajectory| {
+            e.error.is_none()
+                && e.end.is_some_and(|end| !end.is_truncation())
+                && e.model_tokens() > 0
+                && e.len() <= c.max_seq_tokens
+        };
+        let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);
+        for e in episodes.into_iter().flatten() {
+            if complete(&e) {
+                solved += usize::from(e.success());
+                seqs.push(Sequence {
+                    prompt: e.prompt,
+                    completion: e.tokens,
+                    mask: e.train_mask,
+                });
+            } else {
+                skipped += 1;
+            }
+        }
+        if seqs.is_empty() {
+            return Err(TrainError::Data(format!(
+                "sft step {}: none of {} tasks has a complete demonstration within \
+                 sft.max_seq_tokens = {} and sft.max_turns = {}",
+                p.step + 1,
+                tasks.len(),
+                c.max_seq_tokens,
+                c.max_turns
+            )));
         }
         let all: Vec<usize> = (0..seqs.len()).collect();
-        let total_tokens: usize = seqs.iter().map(|s| s.completion.len()).sum();
+        let total_tokens: usize = seqs.iter().map(Sequence::model_tokens).sum();
         let mut acc = GradAccumulator::default();
         let mut loss_sum = 0.0;
-        for micro in micro_batches(&all, &seqs, self.config.micro_batch_seqs) {
-            let out = score_seqs(&p.policy.model, &seqs, &micro, 1.0, false)?;
-            // Token-mean cross-entropy over the whole batch.
+        for micro in micro_batches(&all, &seqs, c.micro_batch_seqs) {
+            let out = score_seqs(&p.policy.model, &seqs, &micro, 1.0, Entropy::Skip)?;
+            // Token-mean cross-entropy over the model tokens of the batch.
             let loss = (out.logprobs.sum_all()? * (-1.0 / total_tokens.max(1) as f64))?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             acc.backward(&loss, &p.params)?;
         }
-        let s = p.optimizer.step(&p.params, &acc, self.config.steps)?;
+        let s = p.optimizer.step(&p.params, &acc, c.steps)?;
         p.step += 1;
         let seconds = start.elapsed().as_secs_f64();
-        let lens: Vec<usize> = seqs.iter().map(|s| s.completion.len()).collect();
+        let lens: Vec<usize> = seqs.iter().map(Sequence::model_tokens).collect();
         Ok(StepMetrics {
             phase: "sft".into(),
             step: p.step,
             loss: loss_sum,
+            accuracy: Some(solved as f64 / seqs.len() as f64),
             lr: s.lr,
             grad_norm: s.grad_norm,
             step_seconds: seconds,
@@ -126,7 +189,11 @@ impl SftTrainer {
                 / seconds.max(1e-9),
             response_len_mean: Some(lens.iter().sum::<usize>() as f64 / lens.len() as f64),
             response_len_max: lens.iter().copied().max(),
-            truncated_prompts: Some(truncated),
+            skipped_episodes: Some(skipped),
+            trained_tokens: Some(total_tokens),
+            masked_tokens: Some(
+                seqs.iter().map(|s| s.completion.len()).sum::<usize>() - total_tokens,
+            ),
             ..StepMetrics::default()
         })
     }

@@ -1,39 +1,46 @@
-//! The GRPO trainer: rollouts in groups, rule-based rewards, group-relative
-//! advantages, clipped-ratio updates with a KL penalty to a frozen reference.
+//! The GRPO trainer: episodes in groups through the rollout engine,
+//! environment rewards, group-relative advantages, clipped-ratio updates
+//! with a KL penalty to a frozen reference, on the model's tokens only.
 //!
 //! One [`GrpoTrainer::step`]:
-//! 1. draw `prompts_per_step` tasks (seeded, resumable sampler) and render
-//!    their prompts (left-truncated to `max_prompt_tokens`);
-//! 2. sample G completions per prompt from the current policy (seed derived
-//!    from the run seed, the step and the prompt's index);
-//! 3. score every completion with the environment's rule (in parallel);
+//! 1. draw `prompts_per_step` tasks (seeded, resumable sampler);
+//! 2. run G episodes per task in environments from the factory, all in
+//!    lockstep ([`crate::rollout`]): one batched `generate` per turn, env
+//!    steps on worker threads; the G episodes of a task are reset with the
+//!    same seed, and sampling seeds derive from the run seed, the step and
+//!    the task's index;
+//! 3. each episode's reward is its steps' rewards (`episode_reward`);
 //! 4. advantages `(r − mean) / (std + ε)` within each group;
 //! 5. log-probs of the reference (β > 0) and of the rollout policy (only when
 //!    several optimiser steps share one rollout batch; otherwise π_old = π
-//!    and the ratio is exactly 1 at the single update);
+//!    and the ratio is exactly 1 at the single update), on every token;
 //! 6. for each epoch, for each mini-batch of `mini_batch_prompts` groups:
 //!    accumulate the gradient of the loss over micro-batches, clip, AdamW.
+//!    Environment tokens (train mask 0) take no part in the loss, the KL,
+//!    the entropy or any token-mean denominator.
 
 use crate::advantage::batch_advantages;
-use crate::batching::{logprobs_of, micro_batches, padded, score_seqs, Sequence};
+use crate::batching::{logprobs_of, micro_batches, padded, score_seqs, Entropy, Sequence};
+use crate::config::OverlongPrompts;
 use crate::evaluate::EvalReport;
-use crate::metrics::StepMetrics;
+use crate::metrics::{EpisodeStats, StepMetrics};
 use crate::phase::{Phase, PhaseSetup};
+use crate::prompt_filter::drop_overlong;
+use crate::rollout::{run_episodes, EpisodeGroup, Sampler, Trajectory};
 use crate::{
     aggregation_weights, policy_loss, GradAccumulator, GrpoConfig, LossCoefs, LossInputs, Policy,
     RunSection, TrainError,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use toolgym_env::env::DynEnvFactory;
 use toolgym_env::rng::Rng as EnvRng;
-use toolgym_env::{SingleTurnSpec, Task, TaskSource};
+use toolgym_env::{Task, TaskSource};
 use toolgym_model::candle_core::Tensor;
 use toolgym_model::rng::mix_seed;
-use toolgym_model::{
-    generate, FinishReason, GenerateRequest, GenerationConfig, Qwen2ForCausalLM, SamplingParams,
-};
-use toolgym_reward::Summary;
+use toolgym_model::{Qwen2ForCausalLM, SamplingParams};
 
 /// Most prompts generated in one batch during rollouts.
 const GENERATION_BATCH: usize = 64;
@@ -45,6 +52,9 @@ pub struct GrpoTrainer {
     phase: Phase,
     reference: Option<Qwen2ForCausalLM>,
     baseline: Option<EvalReport>,
+    /// Tasks left out as over `max_prompt_tokens`, by source, for the
+    /// first step's metrics.
+    dropped: BTreeMap<String, usize>,
 }
 
 /// What [`GrpoTrainer::run`] returns.
@@ -60,27 +70,78 @@ pub struct RunSummary {
 }
 
 impl GrpoTrainer {
-    /// Sets up a run in `run.out_dir/grpo`. The reference model is a frozen
-    /// copy of `policy` (saved once, so a resumed run keeps the same one).
-    /// With `run.resume` and a checkpoint there, training continues from it.
+    /// Sets up a run in `run.out_dir/grpo`: episodes of the environments
+    /// `factory` makes (a [`toolgym_env::SingleTurnSpec`], a
+    /// [`toolgym_env::MultiTurnSpec`] or any [`toolgym_env::env::EnvFactory`])
+    /// on tasks from `train`, validated on `validation`. The reference model
+    /// is a frozen copy of `policy` (saved once, so a resumed run keeps the
+    /// same one). With `run.resume` and a checkpoint there, training
+    /// continues from it.
+    ///
+    /// A finite `train` source is filtered first: tasks whose first prompt
+    /// is over `max_prompt_tokens` are left out, counted per source on
+    /// stderr and in the first step's metrics (`dropped_overlong`) — unless
+    /// `overlong_prompts = "truncate-left"` was chosen.
     pub fn new(
         policy: Policy,
-        spec: SingleTurnSpec,
+        factory: Arc<dyn DynEnvFactory>,
         train: Arc<dyn TaskSource>,
         validation: Vec<Arc<Task>>,
         config: GrpoConfig,
         run: RunSection,
     ) -> Result<Self, TrainError> {
+        config.validate()?;
+        let mut dropped = BTreeMap::new();
+        let train: Arc<dyn TaskSource> = match train.len() {
+            Some(n) if config.overlong_prompts == OverlongPrompts::Drop => {
+                let (kept, d) = drop_overlong(
+                    &policy,
+                    factory.as_ref(),
+                    train.as_ref(),
+                    config.max_prompt_tokens,
+                );
+                if !d.is_empty() {
+                    let counts: Vec<String> = d.iter().map(|(s, k)| format!("{s} {k}")).collect();
+                    eprintln!(
+                        "grpo: left out {} of {n} training tasks whose first prompt is over \
+                         grpo.max_prompt_tokens = {} ({})",
+                        d.values().sum::<usize>(),
+                        config.max_prompt_tokens,
+                        counts.join(", ")
+                    );
+                }
+                if kept.size() == 0 {
+                    return Err(TrainError::Data(format!(
+                        "every one of the {n} training tasks has a first prompt over \
+                         grpo.max_prompt_tokens = {}",
+                        config.max_prompt_tokens
+                    )));
+                }
+                dropped = d;
+                Arc::new(kept)
+            }
+            Some(_) => {
+                eprintln!(
+                    "grpo: warning: first prompts over grpo.max_prompt_tokens = {} lose their \
+                     first tokens (overlong_prompts = \"truncate-left\"): the model may not see \
+                     the tools of those tasks",
+                    config.max_prompt_tokens
+                );
+                train
+            }
+            None => train,
+        };
+        let total_steps = config.total_steps(train.len())?;
         let phase = Phase::open(PhaseSetup {
             name: "grpo",
             policy,
-            spec,
+            factory,
             train,
             validation,
             optim: config.optim.clone(),
             run,
-            total_steps: config.steps,
-            eval_limits: (config.max_prompt_tokens, config.max_response_tokens),
+            total_steps,
+            eval_limits: config.rollout_limits(),
         })?;
         let reference = if config.kl_coef != 0.0 {
             let ref_dir = phase.dir.join("reference");
@@ -110,6 +171,7 @@ impl GrpoTrainer {
             phase,
             reference,
             baseline: None,
+            dropped,
         })
     }
 
@@ -141,7 +203,7 @@ impl GrpoTrainer {
 
     fn optimizer_steps_total(&self) -> usize {
         let c = &self.config;
-        c.steps * c.epochs * (c.prompts_per_step / c.mini_batch_prompts).max(1)
+        self.phase.total_steps * c.epochs * c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1)
     }
 
     /// Writes a checkpoint of the current state.
@@ -156,7 +218,7 @@ impl GrpoTrainer {
     }
 
     /// One GRPO step (rollouts, rewards, updates); returns its metrics (also
-    /// appended to `metrics.jsonl`).
+    /// appended to `metrics.jsonl` by [`GrpoTrainer::run`]).
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let c = self.config.clone();
@@ -165,59 +227,65 @@ impl GrpoTrainer {
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
 
-        // 1-2. Tasks and rollouts.
+        // 1-3. Tasks, episodes, rewards.
         let tasks = p.sampler.next_batch(c.prompts_per_step);
         if tasks.is_empty() {
             return Err(TrainError::Data("the training source has no tasks".into()));
         }
-        let mut truncated_prompts = 0;
-        let mut requests = Vec::with_capacity(tasks.len());
-        for (i, t) in tasks.iter().enumerate() {
-            let (ids, cut) = p
-                .policy
-                .encode_truncated(&p.spec.prompt(t), c.max_prompt_tokens)?;
-            truncated_prompts += usize::from(cut);
-            requests.push(GenerateRequest::new(ids, g, mix_seed(step_seed, i as u64)));
-        }
-        let rollout_model = p.policy.model.detached()?;
-        let gen_config = GenerationConfig {
-            max_new_tokens: c.max_response_tokens,
-            sampling: SamplingParams {
-                greedy: false,
-                temperature: c.temperature,
-                top_p: c.top_p,
-                top_k: c.top_k,
-            },
-            eos_token_ids: p.policy.eos_token_ids.clone(),
-            max_batch_size: GENERATION_BATCH * g,
-            ..GenerationConfig::default()
+        let groups: Vec<EpisodeGroup> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| EpisodeGroup {
+                task: t.clone(),
+                n: g,
+                reset_seed: mix_seed(mix_seed(step_seed, 0x7265_7365_7400), i as u64),
+                sample_seed: mix_seed(step_seed, i as u64),
+            })
+            .collect();
+        let sampling = SamplingParams {
+            greedy: false,
+            temperature: c.temperature,
+            top_p: c.top_p,
+            top_k: c.top_k,
         };
         let t_gen = Instant::now();
-        let outputs = generate(
-            &rollout_model,
-            &requests,
-            &gen_config,
-            Some(&p.policy.tokenizer),
-        )?;
+        let episodes: Vec<Trajectory> = {
+            let mut actor = Sampler::new(
+                &p.policy.model,
+                &p.policy.tokenizer,
+                &p.policy.eos_token_ids,
+                sampling,
+                c.max_response_tokens,
+                GENERATION_BATCH * g,
+            )?;
+            run_episodes(
+                p.factory.as_ref(),
+                &groups,
+                &mut actor,
+                p.policy.token_space(),
+                &c.rollout_limits(),
+            )?
+            .into_iter()
+            .flatten()
+            .collect()
+        };
         let rollout_seconds = t_gen.elapsed().as_secs_f64();
-
-        // 3. Rewards.
-        let mut seqs = Vec::with_capacity(tasks.len() * g);
-        let mut items: Vec<(Arc<Task>, String)> = Vec::with_capacity(tasks.len() * g);
-        let mut truncated = 0;
-        for ((task, req), outs) in tasks.iter().zip(&requests).zip(outputs) {
-            for o in outs {
-                truncated += usize::from(o.finish_reason == FinishReason::Length);
-                items.push((task.clone(), o.text.clone().unwrap_or_default()));
-                seqs.push(Sequence {
-                    prompt: req.prompt_ids.clone(),
-                    completion: o.token_ids,
-                });
-            }
-        }
-        let verdicts = p.spec.score_batch(&items);
-        let rewards: Vec<f64> = verdicts.iter().map(|v| v.reward).collect();
-        let summary = Summary::of(&verdicts);
+        let stats = EpisodeStats::of(&episodes);
+        let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
+        let seqs: Vec<Sequence> = episodes
+            .iter()
+            .map(|e| Sequence {
+                prompt: e.prompt.clone(),
+                completion: e.tokens.clone(),
+                mask: e.train_mask.clone(),
+            })
+            .collect();
+        // Episodes without a model token (a prompt over the limit, an env
+        // that failed at reset) count in their group's advantages but are
+        // not scored.
+        let trainable: Vec<usize> = (0..seqs.len())
+            .filter(|&i| !seqs[i].prompt.is_empty() && seqs[i].model_tokens() > 0)
+            .collect();
 
         // 4. Advantages.
         let advantages = batch_advantages(&rewards, g, c.scale_rewards_by_std, c.advantage_eps);
@@ -233,7 +301,8 @@ impl GrpoTrainer {
         } else {
             1.0
         });
-        let mini_batches = (tasks.len() / c.mini_batch_prompts).max(1);
+        let rollout_model = p.policy.model.detached()?;
+        let mini_batches = tasks.len().div_ceil(c.mini_batch_prompts);
         let single_update = c.epochs == 1 && mini_batches == 1;
         let old = if single_update {
             None
@@ -241,12 +310,19 @@ impl GrpoTrainer {
             Some(logprobs_of(
                 &rollout_model,
                 &seqs,
+                &trainable,
                 c.micro_batch_seqs,
                 score_t,
             )?)
         };
         let reference = match &self.reference {
-            Some(r) => Some(logprobs_of(r, &seqs, c.micro_batch_seqs, score_t)?),
+            Some(r) => Some(logprobs_of(
+                r,
+                &seqs,
+                &trainable,
+                c.micro_batch_seqs,
+                score_t,
+            )?),
             None => None,
         };
         let logprob_seconds = t_lp.elapsed().as_secs_f64();
@@ -267,17 +343,35 @@ impl GrpoTrainer {
             0.0,
         );
         let mut trained_tokens = 0usize;
+        // The entropy is a metric unless a bonus puts it in the loss.
+        let entropy = if c.entropy_coef != 0.0 {
+            Entropy::Differentiable
+        } else {
+            Entropy::Metric
+        };
+        let is_trainable: Vec<bool> = {
+            let mut v = vec![false; seqs.len()];
+            trainable.iter().for_each(|&i| v[i] = true);
+            v
+        };
         let groups: Vec<usize> = (0..tasks.len()).collect();
         for epoch in 0..c.epochs {
             let mut order = groups.clone();
             EnvRng::new(mix_seed(step_seed, 0x65706f63 + epoch as u64)).shuffle(&mut order);
             for mb_groups in order.chunks(c.mini_batch_prompts) {
-                let mb: Vec<usize> = mb_groups.iter().flat_map(|&p| p * g..p * g + g).collect();
-                let mb_tokens: usize = mb.iter().map(|&i| seqs[i].completion.len()).sum();
+                let mb: Vec<usize> = mb_groups
+                    .iter()
+                    .flat_map(|&p| p * g..p * g + g)
+                    .filter(|&i| is_trainable[i])
+                    .collect();
+                if mb.is_empty() {
+                    continue;
+                }
+                let mb_tokens: usize = mb.iter().map(|&i| seqs[i].model_tokens()).sum();
                 let mut acc = GradAccumulator::default();
                 let mut mb_loss = 0.0;
                 for micro in micro_batches(&mb, &seqs, c.micro_batch_seqs) {
-                    let out = score_seqs(&p.policy.model, &seqs, &micro, score_t, true)?;
+                    let out = score_seqs(&p.policy.model, &seqs, &micro, score_t, entropy)?;
                     let width = out.mask.dims()[1];
                     let old_t = match &old {
                         Some(o) => padded(
@@ -328,44 +422,32 @@ impl GrpoTrainer {
         let update_seconds = t_up.elapsed().as_secs_f64();
         p.step += 1;
 
-        let lens: Vec<usize> = seqs.iter().map(|s| s.completion.len()).collect();
-        let generated: usize = lens.iter().sum();
         let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
         let std =
             (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rewards.len() as f64).sqrt();
         let tok = tokens.max(1) as f64;
-        let m = StepMetrics {
+        let mut m = StepMetrics {
             phase: "grpo".into(),
             step: p.step,
             reward_mean: Some(mean),
             reward_std: Some(std),
-            accuracy: Some(summary.accuracy),
-            reasons: summary
-                .reasons
-                .iter()
-                .map(|(r, n)| (r.as_str().to_string(), *n))
-                .collect(),
             zero_variance_groups: Some(zero_var as f64 / tasks.len() as f64),
             loss: loss_sum / n_updates.max(1) as f64,
             kl: self.reference.as_ref().map(|_| kl_tok / tok),
             clip_fraction: Some(clip_tok / tok),
             entropy: Some(ent_tok / tok),
-            response_len_mean: Some(generated as f64 / lens.len() as f64),
-            response_len_max: lens.iter().copied().max(),
-            truncation_rate: Some(truncated as f64 / lens.len() as f64),
-            truncated_prompts: Some(truncated_prompts),
             lr: last_lr,
             grad_norm: last_norm,
             step_seconds: start.elapsed().as_secs_f64(),
             rollout_seconds: Some(rollout_seconds),
             logprob_seconds: Some(logprob_seconds),
             update_seconds,
-            rollout_tokens_per_s: Some(generated as f64 / rollout_seconds.max(1e-9)),
+            rollout_tokens_per_s: Some(stats.model_tokens as f64 / rollout_seconds.max(1e-9)),
             train_tokens_per_s: trained_tokens as f64 / update_seconds.max(1e-9),
-            val_accuracy: None,
-            val_reward: None,
-            val_sampled_accuracy: None,
+            ..StepMetrics::default()
         };
+        stats.fill(&mut m);
+        m.dropped_overlong = std::mem::take(&mut self.dropped);
         Ok(m)
     }
 

@@ -29,6 +29,7 @@ fn policy_loss_gradient_matches_finite_differences() {
     let opts = ScoreOptions {
         temperature: 0.7,
         entropy: true,
+        entropy_grad: true,
     };
     let base = score(&model, &prompts, &completions, &opts).unwrap();
     let lp = base

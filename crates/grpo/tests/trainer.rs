@@ -18,7 +18,7 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     let before = params_of(&policy);
     let mut t = GrpoTrainer::new(
         policy,
-        spec(),
+        factory(),
         Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
         validation(&gen),
         grpo_config(2),
@@ -71,7 +71,7 @@ fn grpo_step_with_padded_vocabulary() {
     let dir = run_dir("padded");
     let mut t = GrpoTrainer::new(
         policy,
-        spec(),
+        factory(),
         Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
         vec![],
         grpo_config(1),
@@ -131,7 +131,7 @@ fn resume_after_kill(dtype: DType, lr: f64, tag: &str) -> Vec<(String, Vec<f32>)
     let full_dir = run_dir(&format!("full-{tag}"));
     let mut full = GrpoTrainer::new(
         policy_in(&gen, dtype),
-        spec(),
+        factory(),
         train(),
         vec![],
         config(),
@@ -145,7 +145,7 @@ fn resume_after_kill(dtype: DType, lr: f64, tag: &str) -> Vec<(String, Vec<f32>)
     {
         let mut t = GrpoTrainer::new(
             policy_in(&gen, dtype),
-            spec(),
+            factory(),
             train(),
             vec![],
             config(),
@@ -163,7 +163,7 @@ fn resume_after_kill(dtype: DType, lr: f64, tag: &str) -> Vec<(String, Vec<f32>)
     }
     let mut resumed = GrpoTrainer::new(
         policy_in(&gen, dtype),
-        spec(),
+        factory(),
         train(),
         vec![],
         config(),
@@ -203,7 +203,7 @@ fn sft_learns_the_reply_format() {
     cfg.optim.lr = 1e-2;
     let mut t = SftTrainer::new(
         policy(&gen),
-        spec(),
+        factory(),
         Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
         vec![],
         cfg,
@@ -217,5 +217,100 @@ fn sft_learns_the_reply_format() {
     let last: f64 = losses[27..].iter().sum::<f64>() / 3.0;
     assert!(last < first - 1.5, "SFT loss {first} -> {last}");
     assert!(checkpoint::latest(&dir.join("sft")).unwrap().is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// With 1.5× `mini_batch_prompts` tasks the last mini-batch is smaller; it
+/// must still see the rollout policy as π_old (an earlier version took the
+/// already-updated policy there, so its ratio was 1 and clipping never
+/// acted).
+#[test]
+fn a_partial_last_mini_batch_uses_the_rollout_policy_as_pi_old() {
+    let gen = tasks();
+    let dir = run_dir("partial-mini-batch");
+    let mut c = grpo_config(1);
+    c.prompts_per_step = 3;
+    c.mini_batch_prompts = 2;
+    c.max_response_tokens = 24;
+    c.optim.lr = 3e-2;
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        Arc::new(length_spec()),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        c,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let m = t.step().unwrap();
+    // The first mini-batch starts at π_old = π (ratio 1, nothing clipped);
+    // only the second, after a large update, can clip.
+    assert!(m.clip_fraction.unwrap() > 0.0, "{m:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Every public trainer constructor checks its config.
+#[test]
+fn trainers_refuse_invalid_configs() {
+    let gen = tasks();
+    let train = || Arc::new(gen.split(toolgym_env::synthetic::Split::Train));
+    let mut c = grpo_config(1);
+    c.group_size = 1;
+    let e = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        train(),
+        vec![],
+        c,
+        run_section(run_dir("bad-grpo"), 0),
+    );
+    assert!(e.err().unwrap().to_string().contains("group_size"));
+    let s = SftConfig {
+        batch_size: 0,
+        ..SftConfig::default()
+    };
+    let e = SftTrainer::new(
+        policy(&gen),
+        factory(),
+        train(),
+        vec![],
+        s,
+        run_section(run_dir("bad-sft"), 0),
+    );
+    assert!(e.err().unwrap().to_string().contains("batch_size"));
+}
+
+/// Tasks of a finite file whose first prompt is over the limit are left
+/// out before training, counted per source, never cut.
+#[test]
+fn overlong_prompts_are_left_out_and_counted() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let data = gen.dataset(toolgym_env::synthetic::Split::Train, 24);
+    let mut lens: Vec<usize> = data
+        .tasks()
+        .iter()
+        .map(|t| policy.tokenizer.encode(&spec().prompt(t)).unwrap().len())
+        .collect();
+    lens.sort();
+    let limit = lens[12];
+    let over = lens.iter().filter(|&&l| l > limit).count();
+    assert!(over > 0 && over < 24);
+    let dir = run_dir("overlong");
+    let mut c = grpo_config(1);
+    c.max_prompt_tokens = limit;
+    let mut t = GrpoTrainer::new(
+        policy,
+        factory(),
+        Arc::new(data),
+        vec![],
+        c,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let m = t.step().unwrap();
+    assert_eq!(m.dropped_overlong.get("synthetic"), Some(&over), "{m:?}");
+    assert_eq!(m.skipped_episodes, Some(0));
+    assert_eq!(t.step_count(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -71,6 +71,9 @@ pub struct GenerateRequest {
     pub n: usize,
     /// Seed of this request's sampling streams.
     pub seed: u64,
+    /// A tighter token limit for this request's completions than the
+    /// config's `max_new_tokens` (e.g. what is left of an episode's budget).
+    pub max_new_tokens: Option<usize>,
 }
 
 impl GenerateRequest {
@@ -80,7 +83,21 @@ impl GenerateRequest {
             prompt_ids,
             n,
             seed,
+            max_new_tokens: None,
         }
+    }
+
+    /// Limits this request's completions to `limit` tokens (never more
+    /// than the config's `max_new_tokens`).
+    pub fn with_max_new_tokens(mut self, limit: usize) -> Self {
+        self.max_new_tokens = Some(limit);
+        self
+    }
+
+    /// The token limit of this request under `config`.
+    pub fn limit(&self, config: &GenerationConfig) -> usize {
+        self.max_new_tokens
+            .map_or(config.max_new_tokens, |l| l.min(config.max_new_tokens))
     }
 }
 
@@ -122,6 +139,7 @@ pub struct Completion {
 /// Decoding state of one sequence.
 struct Row {
     request: usize,
+    limit: usize,
     rng: Rng,
     tokens: Vec<u32>,
     logprobs: Vec<f32>,
@@ -156,11 +174,11 @@ pub fn generate(
             )));
         }
         let max_pos = model.config().max_position_embeddings;
-        if r.prompt_ids.len() + config.max_new_tokens > max_pos {
+        if r.prompt_ids.len() + r.limit(config) > max_pos {
             return Err(ModelError::input(format!(
                 "request {i}: {} prompt tokens + max_new_tokens {} exceed max_position_embeddings {max_pos}",
                 r.prompt_ids.len(),
-                config.max_new_tokens
+                r.limit(config)
             )));
         }
         if let Some(&bad) = r.prompt_ids.iter().find(|&&t| t as usize >= vocab) {
@@ -212,6 +230,7 @@ fn generate_batch(
         .flat_map(|(ri, r)| {
             (0..r.n).map(move |s| Row {
                 request: ri,
+                limit: r.limit(config),
                 rng: Rng::with_stream(r.seed, s as u64),
                 tokens: Vec::new(),
                 logprobs: Vec::new(),
@@ -220,10 +239,14 @@ fn generate_batch(
             })
         })
         .collect();
-    if config.max_new_tokens > 0 {
+    for row in rows.iter_mut().filter(|r| r.limit == 0) {
+        row.done = Some((FinishReason::Length, None));
+    }
+    let longest = rows.iter().map(|r| r.limit).max().unwrap_or(0);
+    if longest > 0 {
         let prompts: Vec<&[u32]> = requests.iter().map(|r| r.prompt_ids.as_slice()).collect();
         let prefill = TokenBatch::left_padded(&prompts, 0)?;
-        let capacity = prefill.seq_len + config.max_new_tokens;
+        let capacity = prefill.seq_len + longest;
         let mut cache = KvCache::new(
             model.config(),
             requests.len(),
@@ -277,7 +300,7 @@ fn generate_batch(
                         }
                     }
                 }
-                if row.done.is_none() && row.tokens.len() >= config.max_new_tokens {
+                if row.done.is_none() && row.tokens.len() >= row.limit {
                     row.done = Some((FinishReason::Length, None));
                 }
             };

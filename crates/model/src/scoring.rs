@@ -21,6 +21,11 @@ pub struct ScoreOptions {
     /// Also compute the entropy of each next-token distribution (costs one
     /// more `[batch, tokens, vocab]` tensor).
     pub entropy: bool,
+    /// Make the entropy differentiable (for an entropy bonus). Without it
+    /// the entropy is computed from detached log-probs: a metric that
+    /// builds no gradient graph, and keeps no `[batch, tokens, vocab]`
+    /// tensor alive for the backward pass.
+    pub entropy_grad: bool,
 }
 
 impl Default for ScoreOptions {
@@ -28,6 +33,7 @@ impl Default for ScoreOptions {
         ScoreOptions {
             temperature: 1.0,
             entropy: false,
+            entropy_grad: false,
         }
     }
 }
@@ -129,7 +135,12 @@ pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
     let mask_t = Tensor::from_vec(mask, (b, c_len), &dev)?.to_dtype(compute)?;
     let logprobs = (logp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)? * &mask_t)?;
     let entropies = if opts.entropy {
-        let ent = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
+        let lp = if opts.entropy_grad {
+            logp.clone()
+        } else {
+            logp.detach()
+        };
+        let ent = (lp.exp()? * &lp)?.sum(D::Minus1)?.neg()?;
         Some((ent * &mask_t)?)
     } else {
         None

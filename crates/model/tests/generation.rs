@@ -427,3 +427,38 @@ fn bad_requests_are_rejected() {
     };
     assert!(generate(&model, &[GenerateRequest::new(vec![1], 1, 0)], &bad, None).is_err());
 }
+
+#[test]
+fn per_request_token_limits() {
+    let model = small_model(false, false, 6);
+    let sampling = SamplingParams {
+        temperature: 1.0,
+        ..SamplingParams::default()
+    };
+    let c = cfg(10, sampling);
+    let full: Vec<_> = prompts()
+        .into_iter()
+        .map(|p| GenerateRequest::new(p, 2, 3))
+        .collect();
+    let limits = [3, 0, 10, 25];
+    let limited: Vec<_> = full
+        .iter()
+        .zip(limits)
+        .map(|(r, l)| r.clone().with_max_new_tokens(l))
+        .collect();
+    let a = generate(&model, &full, &c, None).unwrap();
+    let b = generate(&model, &limited, &c, None).unwrap();
+    for ((x, y), l) in a.iter().zip(&b).zip(limits) {
+        for (x, y) in x.iter().zip(y) {
+            // A limit above the config's is the config's.
+            let l = l.min(10);
+            assert_eq!(y.token_ids.len(), l.min(x.token_ids.len()));
+            // Sampling streams are per request: a limited completion is a
+            // prefix of the unlimited one.
+            assert_eq!(y.token_ids[..], x.token_ids[..y.token_ids.len()]);
+            if y.token_ids.len() == l {
+                assert_eq!(y.finish_reason, FinishReason::Length);
+            }
+        }
+    }
+}

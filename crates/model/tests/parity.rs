@@ -87,6 +87,7 @@ fn scoring_matches_transformers() {
                 let opts = ScoreOptions {
                     temperature,
                     entropy: true,
+                    entropy_grad: false,
                 };
                 let out = score(&f.model, &prompts, &comps, &opts).unwrap();
                 let d = max_abs_diff(

@@ -23,6 +23,7 @@ fn gradients_reach_every_var_through_scoring() {
         let opts = ScoreOptions {
             temperature: 0.8,
             entropy: true,
+            entropy_grad: true,
         };
         let out = score(&policy, &prompts, &comps, &opts).unwrap();
         assert!(out.logprobs.track_op());

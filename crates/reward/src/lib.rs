@@ -58,6 +58,7 @@
 //! value win.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod batch;
 pub mod bfcl;

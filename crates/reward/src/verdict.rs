@@ -29,11 +29,25 @@ pub enum Reason {
     /// The input record itself is unusable (CLI / batch input), not the
     /// model's fault.
     InputError,
+    /// Episodes: a tool call failed (unknown tool, arguments that break the
+    /// tool's schema, or the handler refused or crashed).
+    ToolError,
+    /// Episodes: the turn limit ended the episode before the model finished.
+    TurnLimit,
+    /// Episodes: the token budget (a reply's or the episode's) ran out.
+    TokenLimit,
+    /// Episodes: the environment's state is not what the task asked for.
+    StateMismatch,
+    /// Episodes: the model repeated itself (the same calls turn after turn).
+    Loop,
+    /// Episodes: the environment itself failed (returned an error or
+    /// panicked); not the model's fault.
+    EnvError,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (for histograms).
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Ok,
         Reason::FormatError,
         Reason::JsonError,
@@ -43,6 +57,12 @@ impl Reason {
         Reason::MissingCall,
         Reason::ExtraCall,
         Reason::InputError,
+        Reason::ToolError,
+        Reason::TurnLimit,
+        Reason::TokenLimit,
+        Reason::StateMismatch,
+        Reason::Loop,
+        Reason::EnvError,
     ];
 
     /// The snake_case code used in JSON output.
@@ -57,6 +77,12 @@ impl Reason {
             Reason::MissingCall => "missing_call",
             Reason::ExtraCall => "extra_call",
             Reason::InputError => "input_error",
+            Reason::ToolError => "tool_error",
+            Reason::TurnLimit => "turn_limit",
+            Reason::TokenLimit => "token_limit",
+            Reason::StateMismatch => "state_mismatch",
+            Reason::Loop => "loop",
+            Reason::EnvError => "env_error",
         }
     }
 }

@@ -30,6 +30,8 @@
 //! ```
 
 use super::bfcl::{category_of, load_file, BfclCase, BfclError};
+use crate::env::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
+use crate::task::Task;
 use crate::template::ChatTemplate;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -37,10 +39,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toolgym_reward::bfcl::{
     check, decode, leaderboard, python_only, BfclExpected, Category, CategoryScore, CheckOptions,
     Decoder, Leaderboard, Metric, PythonOnly,
 };
+use toolgym_reward::{Reason, Verdict};
 
 /// The categories evaluated by default (those present in the folder): the
 /// single-turn Python AST categories and the two irrelevance ones.
@@ -493,6 +497,149 @@ impl Judge {
             .enumerate()
             .map(|(i, c)| self.judge(&c.expected, completion(i, c)))
             .collect()
+    }
+}
+
+/// BFCL cases as environments, for generating (and judging) through the
+/// same rollout engine that trains: one single-turn episode per case, its
+/// prompt rendered by a template, its reply judged by [`Judge`] (reward 1
+/// when the case counts as correct). `toolgym eval bfcl --model` runs its
+/// generation this way.
+///
+/// ```
+/// use std::sync::Arc;
+/// use toolgym_env::data::bfcl_eval::{BfclEnvs, Judge};
+/// use toolgym_env::env::EnvFactory;
+/// use toolgym_env::{ChatMlTemplate, ToolEnv};
+/// let envs = BfclEnvs::new(&[], Judge::official(), Arc::new(ChatMlTemplate::tool_n1()));
+/// assert!(envs.tasks().is_empty());
+/// ```
+pub struct BfclEnvs {
+    cases: HashMap<String, Arc<BfclExpected>>,
+    tasks: Vec<Result<Arc<Task>, BfclError>>,
+    judge: Judge,
+    template: Arc<dyn ChatTemplate>,
+}
+
+impl BfclEnvs {
+    /// Environments for `cases`.
+    pub fn new(cases: &[EvalCase], judge: Judge, template: Arc<dyn ChatTemplate>) -> Self {
+        Self {
+            cases: cases
+                .iter()
+                .map(|c| (c.id().to_string(), Arc::new(c.expected.clone())))
+                .collect(),
+            tasks: cases
+                .iter()
+                .map(|c| c.case.to_task().map(Arc::new))
+                .collect(),
+            judge,
+            template,
+        }
+    }
+
+    /// One task per case, in case order (an error for a case that cannot
+    /// be prompted, e.g. a multi-turn one).
+    pub fn tasks(&self) -> &[Result<Arc<Task>, BfclError>] {
+        &self.tasks
+    }
+}
+
+impl EnvFactory for BfclEnvs {
+    type Env = BfclEnv;
+
+    fn make(&self, task: Arc<Task>) -> BfclEnv {
+        BfclEnv {
+            expected: self.cases.get(&task.id).cloned(),
+            task,
+            judge: self.judge,
+            template: self.template.clone(),
+            done: false,
+        }
+    }
+}
+
+/// One BFCL case as a single-turn environment (see [`BfclEnvs`]).
+pub struct BfclEnv {
+    task: Arc<Task>,
+    expected: Option<Arc<BfclExpected>>,
+    judge: Judge,
+    template: Arc<dyn ChatTemplate>,
+    done: bool,
+}
+
+impl BfclEnv {
+    fn observation(&self) -> Observation {
+        Observation {
+            messages: self.task.messages.clone(),
+            tools: self.task.tools.clone(),
+            prompt: self.template.prompt(&self.task),
+        }
+    }
+}
+
+impl ToolEnv for BfclEnv {
+    fn reset(&mut self, _seed: Option<u64>) -> Observation {
+        self.done = false;
+        self.observation()
+    }
+
+    fn step(&mut self, action: &str) -> Step {
+        if std::mem::replace(&mut self.done, true) {
+            return Step {
+                observation: self.observation(),
+                reward: 0.0,
+                terminated: true,
+                truncated: false,
+                info: StepInfo {
+                    turn: 2,
+                    end: Some(EndReason::AlreadyOver),
+                    ..StepInfo::default()
+                },
+            };
+        }
+        let verdict = match &self.expected {
+            None => Verdict::fail(
+                Reason::InputError,
+                format!("no BFCL case with id {:?}", self.task.id),
+            ),
+            Some(expected) => {
+                let v = self.judge.judge(expected, Some(action));
+                let reason = match v.error_type.as_deref() {
+                    None => Reason::Ok,
+                    Some(t) if t.contains("decoder") => Reason::FormatError,
+                    Some(t) if t.contains("wrong_func_name") => Reason::WrongName,
+                    Some(t) if t.contains("wrong_count") => Reason::MissingCall,
+                    Some(_) => Reason::WrongArgs,
+                };
+                let reward = if v.valid { 1.0 } else { 0.0 };
+                Verdict::new(reward, reason, v.error.join("; "))
+            }
+        };
+        Step {
+            observation: self.observation(),
+            reward: verdict.reward,
+            terminated: true,
+            truncated: false,
+            info: StepInfo {
+                turn: 1,
+                verdicts: vec![RuleVerdict {
+                    rule: "bfcl".into(),
+                    weight: 1.0,
+                    verdict,
+                }],
+                end: Some(EndReason::Scored),
+                ..StepInfo::default()
+            },
+        }
+    }
+
+    fn task(&self) -> &Arc<Task> {
+        &self.task
+    }
+
+    fn name(&self) -> &str {
+        "bfcl"
     }
 }
 

@@ -118,18 +118,25 @@ pub enum DataError {
     },
 }
 
-/// Calls `f(index, record)` for every record of a dataset file: a JSON list
-/// (read one element at a time) or JSON Lines (a line that is not JSON
-/// comes as `Err(message)`; blank lines are skipped but keep their index).
-/// Returns the number of records.
+/// Calls `f(index, record)` for every record of a dataset file (`-`:
+/// standard input): a JSON list (read one element at a time) or JSON Lines
+/// (a line that is not JSON comes as `Err(message)`; blank lines are
+/// skipped but keep their index). Returns the number of records.
 pub fn for_each_record(
     path: &Path,
     mut f: impl FnMut(usize, Result<Value, String>),
 ) -> Result<usize, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let bytes = if path.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b).map_err(io_err)?;
+        b
+    } else {
+        std::fs::read(path).map_err(io_err)?
+    };
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'[') {
         let mut de = serde_json::Deserializer::from_slice(&bytes);

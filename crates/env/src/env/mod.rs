@@ -13,13 +13,30 @@
 //!   come back as tool messages, until the model answers without a call,
 //!   a user-defined end, or the turn limit.
 //! * [`SampledEnv`]: draws a new task from a [`TaskSource`] on each reset.
+//!
+//! A trainer drives any [`ToolEnv`] the same way (toolgym-grpo's rollout
+//! engine): it builds one env per episode with an [`EnvFactory`], resets
+//! the G episodes of a task with the same seed, feeds each reply to
+//! [`ToolEnv::step`] until the episode is done, and ends episodes that hit
+//! its own turn or token limits with [`ToolEnv::truncate`], which gives the
+//! reward of a cut-short episode. [`ToolEnv::demonstration`] lets an env
+//! offer reference replies for supervised warm starts.
+//!
+//! The guide `docs/multi_turn.md` walks through writing one.
 
+mod compose;
 mod multi_turn;
 mod rules;
 mod single_turn;
 
-pub use multi_turn::{FormatErrorPolicy, MultiTurnConfig, MultiTurnEnv, MultiTurnSpec};
-pub use rules::{CallsMatch, EpisodeRule, EpisodeView, FnRule, ReplyFormat, StepRule};
+pub use compose::{AllOf, Gate, WeightedSum};
+pub use multi_turn::{
+    Action, FormatErrorPolicy, MultiTurnConfig, MultiTurnEnv, MultiTurnSpec, StepRewards,
+};
+pub use rules::{
+    CallsMatch, EpisodeRule, EpisodeView, EveryReply, Finished, FnRule, NoLoop, NoToolErrors,
+    ReplyFormat, StepRecord, StepRule,
+};
 pub use single_turn::{SingleTurnEnv, SingleTurnSpec};
 
 use crate::message::Message;
@@ -32,13 +49,20 @@ use std::sync::Arc;
 use toolgym_reward::{Call, Reason, Verdict};
 
 /// What the model sees before it acts.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
     /// The conversation so far (the task's context plus the episode's turns).
     pub messages: Vec<Message>,
     /// The tools available.
     pub tools: Vec<ToolSpec>,
-    /// The prompt text for generation, rendered by the env's template.
+    /// The prompt text for generation, rendered by the env's template: it
+    /// ends where the model's next reply starts. Once the episode is over
+    /// it is the finished transcript instead, without a generation header.
+    ///
+    /// Between turns each prompt extends the previous one: it starts with
+    /// the previous prompt, then the reply exactly as the model wrote it,
+    /// then the end-of-turn token; what follows (tool results, the next
+    /// assistant header) is what a trainer appends as environment tokens.
     pub prompt: String,
 }
 
@@ -57,8 +81,42 @@ pub enum EndReason {
     FormatError,
     /// The turn limit was reached (the episode is truncated).
     TurnLimit,
+    /// The token budget ran out: a trainer's episode budget, or a reply cut
+    /// at its length limit (the episode is truncated).
+    TokenLimit,
+    /// The environment failed (returned an error or panicked); the episode
+    /// is over and its reward is 0.
+    EnvError,
     /// `step` was called after the episode had ended.
     AlreadyOver,
+}
+
+impl EndReason {
+    /// The snake_case code used in logs and metrics (`answered`,
+    /// `turn_limit`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Scored => "scored",
+            EndReason::Answered => "answered",
+            EndReason::Done => "done",
+            EndReason::FormatError => "format_error",
+            EndReason::TurnLimit => "turn_limit",
+            EndReason::TokenLimit => "token_limit",
+            EndReason::EnvError => "env_error",
+            EndReason::AlreadyOver => "already_over",
+        }
+    }
+
+    /// Whether the episode was cut short rather than ending on its own.
+    pub fn is_truncation(self) -> bool {
+        matches!(self, EndReason::TurnLimit | EndReason::TokenLimit)
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One rule's verdict in a step, with its weight in the reward.
@@ -89,14 +147,30 @@ pub struct StepInfo {
 }
 
 impl StepInfo {
-    /// The first failing verdict, else the first verdict (the "reason" of
-    /// the step for logs).
+    /// The "reason" of the step for logs: the first failing verdict of a
+    /// rule that counts (non-zero weight), else the first verdict that
+    /// counts. Rules of weight 0 (kept for logging) decide only when no
+    /// rule counts.
     pub fn main_verdict(&self) -> Option<&Verdict> {
-        self.verdicts
+        let any_counts = self.verdicts.iter().any(|v| v.weight != 0.0);
+        let considered: Vec<&RuleVerdict> = self
+            .verdicts
             .iter()
+            .filter(|v| !any_counts || v.weight != 0.0)
+            .collect();
+        considered
+            .iter()
+            .find(|v| !v.verdict.is_ok())
+            .or(considered.first())
             .map(|v| &v.verdict)
-            .find(|v| !v.is_ok())
-            .or_else(|| self.verdicts.first().map(|v| &v.verdict))
+    }
+
+    /// The calls of this step that failed, with the error kind
+    /// (`unknown_tool`, `invalid_arguments`, `tool_error`, …).
+    pub fn tool_errors(&self) -> impl Iterator<Item = (&Call, &'static str)> {
+        self.results
+            .iter()
+            .filter_map(|r| r.outcome.as_ref().err().map(|e| (&r.call, e.kind())))
     }
 
     /// The reason of [`StepInfo::main_verdict`] (`ok` when there is none).
@@ -129,17 +203,57 @@ impl Step {
 
 /// A tool-calling environment. `Send`, so rollouts can run on worker
 /// threads; build one per rollout from its task.
+///
+/// Only `reset`, `step` and `task` are required. A trainer also calls
+/// [`ToolEnv::truncate`] when its own turn or token limit cuts an episode
+/// short, and [`ToolEnv::demonstration`] for supervised warm starts.
+/// A trainer catches panics of every method at this boundary: the episode
+/// then ends with [`EndReason::EnvError`] and reward 0, and training goes on.
 pub trait ToolEnv: Send {
-    /// Starts (or restarts) the episode. Per-task environments ignore the
-    /// seed; [`SampledEnv`] uses it to draw a task.
+    /// Starts (or restarts) the episode. The G episodes of a task that a
+    /// trainer compares are reset with the same seed, so an env with
+    /// randomness of its own should draw it from the seed (`None`: a seed
+    /// derived from the task). [`SampledEnv`] uses it to draw a task.
     fn reset(&mut self, seed: Option<u64>) -> Observation;
 
-    /// Takes the model's raw completion. Never panics; after the end it
-    /// returns a terminal step with no reward.
+    /// Takes the model's raw completion (the reply as generated, without
+    /// the end-of-turn token; a trailing end-of-turn token is ignored).
+    /// After the end it returns a terminal step with no reward.
     fn step(&mut self, action: &str) -> Step;
 
     /// The current task.
     fn task(&self) -> &Arc<Task>;
+
+    /// A short name for logs and errors (default: the type's name).
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+
+    /// Ends the episode from outside: a trainer's turn or token limit
+    /// ([`EndReason::TurnLimit`] / [`EndReason::TokenLimit`]) cut it short
+    /// before the env ended it. The returned step (`truncated`, with
+    /// `info.end` set to `reason`) carries the reward of the truncated
+    /// episode, e.g. the env's final rules. The default gives reward 0.
+    fn truncate(&mut self, reason: EndReason) -> Step {
+        Step {
+            observation: Observation::default(),
+            reward: 0.0,
+            terminated: false,
+            truncated: true,
+            info: StepInfo {
+                end: Some(reason),
+                ..StepInfo::default()
+            },
+        }
+    }
+
+    /// The reply a reference solver would give now, end-of-turn token
+    /// included (an SFT target), or `None` when the env has no solver or
+    /// the episode is over. Stepping with it and asking again gives a whole
+    /// demonstration episode.
+    fn demonstration(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<E: ToolEnv + ?Sized> ToolEnv for Box<E> {
@@ -152,16 +266,46 @@ impl<E: ToolEnv + ?Sized> ToolEnv for Box<E> {
     fn task(&self) -> &Arc<Task> {
         (**self).task()
     }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn truncate(&mut self, reason: EndReason) -> Step {
+        (**self).truncate(reason)
+    }
+    fn demonstration(&self) -> Option<String> {
+        (**self).demonstration()
+    }
 }
 
 /// Builds an environment for a task; what a trainer holds to make one env
-/// per rollout.
+/// per episode. [`SingleTurnSpec`] and [`MultiTurnSpec`] are factories, and
+/// so is any `Fn(Arc<Task>) -> E` closure.
 pub trait EnvFactory: Send + Sync {
     /// The environment type.
-    type Env: ToolEnv;
+    type Env: ToolEnv + 'static;
 
     /// A fresh environment for `task` (not yet reset).
     fn make(&self, task: Arc<Task>) -> Self::Env;
+}
+
+impl<E: ToolEnv + 'static, F: Fn(Arc<Task>) -> E + Send + Sync> EnvFactory for F {
+    type Env = E;
+    fn make(&self, task: Arc<Task>) -> E {
+        self(task)
+    }
+}
+
+/// The object-safe form of [`EnvFactory`], for holding any factory behind
+/// an `Arc<dyn DynEnvFactory>` (every `EnvFactory` is one).
+pub trait DynEnvFactory: Send + Sync {
+    /// A fresh, boxed environment for `task` (not yet reset).
+    fn make_env(&self, task: Arc<Task>) -> Box<dyn ToolEnv>;
+}
+
+impl<F: EnvFactory> DynEnvFactory for F {
+    fn make_env(&self, task: Arc<Task>) -> Box<dyn ToolEnv> {
+        Box::new(self.make(task))
+    }
 }
 
 /// A finished episode.
@@ -185,8 +329,11 @@ impl Episode {
     }
 }
 
-/// Runs one episode: reset, then `policy(observation)` → completion →
-/// step, until the episode ends or `max_steps` steps were taken.
+/// Runs one episode: reset (with no seed), then `policy(observation)` →
+/// completion → step, until the episode ends. When `max_steps` steps were
+/// taken first, the episode is ended with [`ToolEnv::truncate`]
+/// ([`EndReason::TurnLimit`]), whose step is the last one (so a
+/// multi-turn env's final rules still run). See [`run_episode_seeded`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -208,12 +355,26 @@ impl Episode {
 pub fn run_episode(
     env: &mut dyn ToolEnv,
     max_steps: usize,
+    policy: impl FnMut(&Observation) -> String,
+) -> Episode {
+    run_episode_seeded(env, None, max_steps, policy)
+}
+
+/// [`run_episode`] with a reset seed.
+pub fn run_episode_seeded(
+    env: &mut dyn ToolEnv,
+    seed: Option<u64>,
+    max_steps: usize,
     mut policy: impl FnMut(&Observation) -> String,
 ) -> Episode {
-    let first = env.reset(None);
+    let first = env.reset(seed);
     let mut obs = first.clone();
     let mut steps = Vec::new();
-    for _ in 0..max_steps {
+    loop {
+        if steps.len() >= max_steps {
+            steps.push(env.truncate(EndReason::TurnLimit));
+            break;
+        }
         let action = policy(&obs);
         let step = env.step(&action);
         obs = step.observation.clone();
@@ -304,15 +465,29 @@ where
             }
         }
     }
+
+    fn name(&self) -> &str {
+        match &self.inner {
+            Some(env) => env.name(),
+            None => "SampledEnv",
+        }
+    }
+
+    fn truncate(&mut self, reason: EndReason) -> Step {
+        match self.inner.as_mut() {
+            Some(env) => env.truncate(reason),
+            None => unreachable_step(),
+        }
+    }
+
+    fn demonstration(&self) -> Option<String> {
+        self.inner.as_ref().and_then(|env| env.demonstration())
+    }
 }
 
 fn unreachable_step() -> Step {
     Step {
-        observation: Observation {
-            messages: vec![],
-            tools: vec![],
-            prompt: String::new(),
-        },
+        observation: Observation::default(),
         reward: 0.0,
         terminated: true,
         truncated: false,

@@ -1,11 +1,12 @@
 //! Episodes of several turns: calls run through a tool registry, results
 //! come back as tool messages, rewards come from pluggable rules.
 
-use super::rules::{CallsMatch, EpisodeRule, EpisodeView};
+use super::rules::{CallsMatch, EpisodeRule, EpisodeView, StepRecord};
 use super::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
 use crate::json::dumps;
 use crate::message::Message;
 use crate::registry::{ToolRegistry, ToolResult};
+use crate::rng::fnv1a;
 use crate::task::Task;
 use crate::template::ChatTemplate;
 use crate::tool::ToolSpec;
@@ -23,6 +24,19 @@ pub enum FormatErrorPolicy {
     Feedback,
 }
 
+/// How the step rules' rewards reach the episode's reward.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StepRewards {
+    /// Their mean over the episode's steps is paid once, at the end (the
+    /// default): taking more turns does not earn more. Intermediate steps
+    /// have reward 0 (their verdicts are still logged).
+    #[default]
+    MeanAtEnd,
+    /// Each step is paid its own step-rule reward at once (dense rewards).
+    /// A policy can then earn more by padding the episode with turns.
+    EveryStep,
+}
+
 /// A user-defined end condition: the state and the conversation so far.
 pub type EndCondition<S> = Arc<dyn Fn(&S, &[Message]) -> bool + Send + Sync>;
 
@@ -33,9 +47,13 @@ pub type WeightedRule<S> = (f64, Arc<dyn EpisodeRule<S>>);
 pub struct MultiTurnConfig<S> {
     /// Most model turns per episode; reaching it truncates the episode.
     pub max_turns: usize,
-    /// Rules scored after every step, weighted into that step's reward.
+    /// Rules scored after every step, weighted (see `step_rewards` for how
+    /// they are paid).
     pub step_rules: Vec<WeightedRule<S>>,
-    /// Rules scored once when the episode ends, added to the last reward.
+    /// How step-rule rewards are paid.
+    pub step_rewards: StepRewards,
+    /// Rules scored once when the episode ends (on its own or truncated),
+    /// weighted and added to the last step's reward.
     pub final_rules: Vec<WeightedRule<S>>,
     /// Ends the episode (terminated, [`EndReason::Done`]) when true.
     pub end_when: Option<EndCondition<S>>,
@@ -50,6 +68,7 @@ impl<S> Default for MultiTurnConfig<S> {
         Self {
             max_turns: 8,
             step_rules: Vec::new(),
+            step_rewards: StepRewards::default(),
             final_rules: vec![(1.0, Arc::new(CallsMatch::default()))],
             end_when: None,
             on_format_error: FormatErrorPolicy::End,
@@ -78,6 +97,12 @@ impl<S> MultiTurnConfig<S> {
         self
     }
 
+    /// Sets how step rules are paid.
+    pub fn step_rewards(mut self, mode: StepRewards) -> Self {
+        self.step_rewards = mode;
+        self
+    }
+
     /// Adds a final rule with a weight.
     pub fn final_rule(mut self, weight: f64, rule: impl EpisodeRule<S> + 'static) -> Self {
         self.final_rules.push((weight, Arc::new(rule)));
@@ -97,11 +122,51 @@ impl<S> MultiTurnConfig<S> {
     }
 }
 
-type StateInit<S> = Arc<dyn Fn(&Task) -> S + Send + Sync>;
+/// A reference solver's reply, rendered by the env's template into a
+/// demonstration ([`ToolEnv::demonstration`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Call tools, with a reasoning text for the think block.
+    Call {
+        /// The think block's text.
+        think: String,
+        /// The calls.
+        calls: Vec<Call>,
+    },
+    /// Answer without a call (ends the episode).
+    Answer {
+        /// The think block's text.
+        think: String,
+        /// The answer.
+        text: String,
+    },
+}
+
+impl Action {
+    /// Calls with a reasoning text.
+    pub fn call(think: impl Into<String>, calls: Vec<Call>) -> Self {
+        Action::Call {
+            think: think.into(),
+            calls,
+        }
+    }
+
+    /// An answer with a reasoning text.
+    pub fn answer(think: impl Into<String>, text: impl Into<String>) -> Self {
+        Action::Answer {
+            think: think.into(),
+            text: text.into(),
+        }
+    }
+}
+
+type StateInit<S> = Arc<dyn Fn(&Task, u64) -> S + Send + Sync>;
+type Solver<S> = Arc<dyn Fn(&EpisodeView<'_, S>) -> Option<Action> + Send + Sync>;
 
 /// Everything shared by the episodes of an environment family: registry,
-/// template, config and how to build the initial state from a task.
-/// Cheap to clone; builds a [`MultiTurnEnv`] per rollout.
+/// template, config, how to build the initial state from a task and a
+/// seed, and optionally a reference solver. Cheap to clone; builds a
+/// [`MultiTurnEnv`] per episode (it is an [`EnvFactory`]).
 pub struct MultiTurnSpec<S> {
     /// The tools and their handlers.
     pub registry: Arc<ToolRegistry<S>>,
@@ -109,7 +174,9 @@ pub struct MultiTurnSpec<S> {
     pub template: Arc<dyn ChatTemplate>,
     /// Turn limit, rules, end condition.
     pub config: Arc<MultiTurnConfig<S>>,
+    name: Arc<str>,
     init: StateInit<S>,
+    solver: Option<Solver<S>>,
 }
 
 impl<S> Clone for MultiTurnSpec<S> {
@@ -118,7 +185,9 @@ impl<S> Clone for MultiTurnSpec<S> {
             registry: self.registry.clone(),
             template: self.template.clone(),
             config: self.config.clone(),
+            name: self.name.clone(),
             init: self.init.clone(),
+            solver: self.solver.clone(),
         }
     }
 }
@@ -131,24 +200,58 @@ impl<S: Send + 'static> MultiTurnSpec<S> {
         config: MultiTurnConfig<S>,
         init: impl Fn(&Task) -> S + Send + Sync + 'static,
     ) -> Self {
+        Self::seeded(registry, template, config, move |task, _| init(task))
+    }
+
+    /// A spec whose initial state also depends on the reset seed (an
+    /// environment with randomness of its own: the G episodes of a task
+    /// share the seed, so they start from the same state).
+    pub fn seeded(
+        registry: ToolRegistry<S>,
+        template: Arc<dyn ChatTemplate>,
+        config: MultiTurnConfig<S>,
+        init: impl Fn(&Task, u64) -> S + Send + Sync + 'static,
+    ) -> Self {
         Self {
             registry: Arc::new(registry),
             template,
             config: Arc::new(config),
+            name: Arc::from("multi-turn"),
             init: Arc::new(init),
+            solver: None,
         }
+    }
+
+    /// Names the environment (in logs and errors).
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Arc::from(name);
+        self
+    }
+
+    /// Adds a reference solver: given the episode so far (no steps at the
+    /// start), the action it would take, or `None` to give up. Its replies
+    /// are the env's demonstrations, for SFT warm starts.
+    pub fn with_solver(
+        mut self,
+        solver: impl Fn(&EpisodeView<'_, S>) -> Option<Action> + Send + Sync + 'static,
+    ) -> Self {
+        self.solver = Some(Arc::new(solver));
+        self
     }
 
     /// An environment for one task (call [`ToolEnv::reset`] before use).
     pub fn env(&self, task: Arc<Task>) -> MultiTurnEnv<S> {
-        let state = (self.init)(&task);
+        let seed = default_seed(&task);
+        let state = (self.init)(&task, seed);
         MultiTurnEnv {
             messages: task.messages.clone(),
             task,
             spec: self.clone(),
+            seed,
             state,
+            steps: Vec::new(),
             episode_calls: Vec::new(),
-            turn: 0,
+            step_scores: Vec::new(),
             done: false,
         }
     }
@@ -161,21 +264,37 @@ impl<S: Send + 'static> EnvFactory for MultiTurnSpec<S> {
     }
 }
 
+/// The seed of a reset without one: a hash of the task id.
+fn default_seed(task: &Task) -> u64 {
+    fnv1a(&task.id)
+}
+
 /// A multi-turn episode over one task, with its own state `S`.
 ///
-/// Each step appends the model's reply, runs its calls through the
-/// registry (invalid calls become error results, never panics) and appends
-/// one tool message per result. The episode ends when the model replies
-/// without a call ([`EndReason::Answered`]), when the config's end
-/// condition holds ([`EndReason::Done`]), on an unreadable reply under
-/// [`FormatErrorPolicy::End`], or at the turn limit (truncated).
+/// Each step appends the model's reply (exactly as written, so that each
+/// prompt extends the previous one), runs its calls through the registry
+/// (invalid calls become error results, never panics) and appends one tool
+/// message per result, whose content is the result's JSON:
+/// `{"name": tool, "result": value}` or `{"name": tool, "error": {"kind",
+/// "message", …}}` (see [`ToolResult::to_observation`]). The episode ends
+/// when the model replies without a call ([`EndReason::Answered`]), when the
+/// config's end condition holds ([`EndReason::Done`]), on an unreadable
+/// reply under [`FormatErrorPolicy::End`], at the turn limit (truncated),
+/// or when a trainer truncates it ([`ToolEnv::truncate`]); the final rules
+/// run in every case.
+///
+/// The tools shown are the task's own (`Task.tools`), or the registry's
+/// when the task lists none.
 pub struct MultiTurnEnv<S> {
     task: Arc<Task>,
     spec: MultiTurnSpec<S>,
+    seed: u64,
     state: S,
     messages: Vec<Message>,
+    steps: Vec<StepRecord>,
     episode_calls: Vec<Call>,
-    turn: usize,
+    /// Weighted step-rule reward of each step (for [`StepRewards::MeanAtEnd`]).
+    step_scores: Vec<f64>,
     done: bool,
 }
 
@@ -195,6 +314,16 @@ impl<S> MultiTurnEnv<S> {
         &self.episode_calls
     }
 
+    /// Every step so far.
+    pub fn steps(&self) -> &[StepRecord] {
+        &self.steps
+    }
+
+    /// The seed of the last reset.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     fn tools(&self) -> Vec<ToolSpec> {
         if self.task.tools.is_empty() {
             self.spec.registry.specs()
@@ -205,22 +334,40 @@ impl<S> MultiTurnEnv<S> {
 
     fn observation(&self) -> Observation {
         let tools = self.tools();
+        let template = &self.spec.template;
         Observation {
-            prompt: self.spec.template.render_prompt(&tools, &self.messages),
+            prompt: if self.done {
+                template.render_transcript(&tools, &self.messages)
+            } else {
+                template.render_prompt(&tools, &self.messages)
+            },
             messages: self.messages.clone(),
             tools,
+        }
+    }
+
+    fn view(&self, end: Option<EndReason>) -> EpisodeView<'_, S> {
+        EpisodeView {
+            task: &self.task,
+            seed: self.seed,
+            state: &self.state,
+            messages: &self.messages,
+            steps: &self.steps,
+            episode_calls: &self.episode_calls,
+            end,
         }
     }
 
     fn score(
         &self,
         rules: &[WeightedRule<S>],
-        view: &EpisodeView<'_, S>,
+        end: Option<EndReason>,
         out: &mut Vec<RuleVerdict>,
     ) -> f64 {
+        let view = self.view(end);
         let mut reward = 0.0;
         for (weight, rule) in rules {
-            let verdict = rule.score(view);
+            let verdict = rule.score(&view);
             reward += weight * verdict.reward;
             out.push(RuleVerdict {
                 rule: rule.name().to_string(),
@@ -230,62 +377,82 @@ impl<S> MultiTurnEnv<S> {
         }
         reward
     }
+
+    /// The end-of-episode reward: the step rules' mean (when paid at the
+    /// end) plus the final rules.
+    fn finish(&mut self, end: EndReason, verdicts: &mut Vec<RuleVerdict>) -> f64 {
+        self.done = true;
+        let config = self.spec.config.clone();
+        let mut reward = 0.0;
+        if config.step_rewards == StepRewards::MeanAtEnd && !self.step_scores.is_empty() {
+            reward += self.step_scores.iter().sum::<f64>() / self.step_scores.len() as f64;
+        }
+        reward + self.score(&config.final_rules, Some(end), verdicts)
+    }
+
+    fn over(&self) -> Step {
+        Step {
+            observation: self.observation(),
+            reward: 0.0,
+            terminated: true,
+            truncated: false,
+            info: StepInfo {
+                turn: self.steps.len() + 1,
+                end: Some(EndReason::AlreadyOver),
+                ..StepInfo::default()
+            },
+        }
+    }
 }
 
-/// The reply without trailing end-of-turn tokens and whitespace.
-fn strip_end_tokens(action: &str) -> &str {
-    let mut s = action.trim_end();
-    while let Some(t) = END_TOKENS.iter().find(|t| s.ends_with(**t)) {
-        s = s[..s.len() - t.len()].trim_end();
-    }
-    s
+/// The reply without one trailing end-of-turn token (whitespace is kept:
+/// the next prompt must extend the previous one with the reply as written).
+fn strip_end_token(action: &str) -> &str {
+    END_TOKENS
+        .iter()
+        .find_map(|t| action.strip_suffix(t))
+        .unwrap_or(action)
 }
 
 impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
-    fn reset(&mut self, _seed: Option<u64>) -> Observation {
-        self.state = (self.spec.init)(&self.task);
+    fn reset(&mut self, seed: Option<u64>) -> Observation {
+        self.seed = seed.unwrap_or_else(|| default_seed(&self.task));
+        self.state = (self.spec.init)(&self.task, self.seed);
         self.messages = self.task.messages.clone();
+        self.steps.clear();
         self.episode_calls.clear();
-        self.turn = 0;
+        self.step_scores.clear();
         self.done = false;
         self.observation()
     }
 
     fn step(&mut self, action: &str) -> Step {
         if self.done {
-            return Step {
-                observation: self.observation(),
-                reward: 0.0,
-                terminated: true,
-                truncated: false,
-                info: StepInfo {
-                    turn: self.turn + 1,
-                    end: Some(EndReason::AlreadyOver),
-                    ..StepInfo::default()
-                },
-            };
+            return self.over();
         }
-        self.turn += 1;
-        let parsed = Completion::parse(action);
-        let unreadable = parsed
+        let turn = self.steps.len() + 1;
+        let reply = strip_end_token(action);
+        let parsed = Completion::parse(reply);
+        let format_error = parsed
             .diagnostics
             .iter()
             .find(|d| matches!(d.severity(), Severity::Json | Severity::Shape))
             .map(|d| d.to_string());
-        let calls = if unreadable.is_some() {
+        let calls = if format_error.is_some() {
             None
         } else {
             parsed.calls.clone()
         };
         self.messages.push(Message {
             tool_calls: calls.clone(),
-            ..Message::assistant(strip_end_tokens(action))
+            ..Message::assistant(reply)
         });
 
+        let config = self.spec.config.clone();
         let mut end = None;
         let mut results: Vec<ToolResult> = Vec::new();
-        if let Some(problem) = unreadable {
-            match self.spec.config.on_format_error {
+        if let Some(problem) = &format_error {
+            match config.on_format_error {
                 FormatErrorPolicy::End => end = Some(EndReason::FormatError),
                 FormatErrorPolicy::Feedback => {
                     let obs = json!({"error": {"kind": "format_error", "message": problem}});
@@ -309,33 +476,34 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
             }
         }
         if end.is_none() {
-            if let Some(f) = &self.spec.config.end_when {
+            if let Some(f) = &config.end_when {
                 if f(&self.state, &self.messages) {
                     end = Some(EndReason::Done);
                 }
             }
         }
-        if end.is_none() && self.turn >= self.spec.config.max_turns {
+        if end.is_none() && turn >= config.max_turns {
             end = Some(EndReason::TurnLimit);
         }
-        self.done = end.is_some();
+        self.steps.push(StepRecord {
+            turn,
+            action: reply.to_string(),
+            calls: calls.clone(),
+            results: results.clone(),
+            format_error,
+        });
 
-        let config = self.spec.config.clone();
-        let view = EpisodeView {
-            task: &self.task,
-            state: &self.state,
-            messages: &self.messages,
-            action,
-            calls: calls.as_deref(),
-            results: &results,
-            episode_calls: &self.episode_calls,
-            turn: self.turn,
-            end,
-        };
         let mut verdicts = Vec::new();
-        let mut reward = self.score(&config.step_rules, &view, &mut verdicts);
-        if end.is_some() {
-            reward += self.score(&config.final_rules, &view, &mut verdicts);
+        let step_reward = self.score(&config.step_rules, end, &mut verdicts);
+        let mut reward = match config.step_rewards {
+            StepRewards::EveryStep => step_reward,
+            StepRewards::MeanAtEnd => {
+                self.step_scores.push(step_reward);
+                0.0
+            }
+        };
+        if let Some(e) = end {
+            reward += self.finish(e, &mut verdicts);
         }
         Step {
             observation: self.observation(),
@@ -346,7 +514,7 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
             ),
             truncated: end == Some(EndReason::TurnLimit),
             info: StepInfo {
-                turn: self.turn,
+                turn,
                 verdicts,
                 calls,
                 results,
@@ -357,5 +525,43 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
 
     fn task(&self) -> &Arc<Task> {
         &self.task
+    }
+
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn truncate(&mut self, reason: EndReason) -> Step {
+        if self.done {
+            return self.over();
+        }
+        let mut verdicts = Vec::new();
+        let reward = self.finish(reason, &mut verdicts);
+        Step {
+            observation: self.observation(),
+            reward,
+            terminated: !reason.is_truncation(),
+            truncated: reason.is_truncation(),
+            info: StepInfo {
+                turn: self.steps.len(),
+                verdicts,
+                end: Some(reason),
+                ..StepInfo::default()
+            },
+        }
+    }
+
+    fn demonstration(&self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let solver = self.spec.solver.as_ref()?;
+        let template = &self.spec.template;
+        let mut reply = match solver(&self.view(None))? {
+            Action::Call { think, calls } => template.render_reply(Some(&think), &calls),
+            Action::Answer { think, text } => template.render_answer(Some(&think), &text),
+        };
+        reply.push_str(template.end_of_turn());
+        Some(reply)
     }
 }

@@ -2,11 +2,12 @@
 //! against the ground-truth calls.
 
 use super::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
+use crate::message::Message;
 use crate::task::Task;
 use crate::template::{ChatMlTemplate, ChatTemplate};
 use rayon::prelude::*;
 use std::sync::Arc;
-use toolgym_reward::{BinaryRule, Completion, RewardRule, Verdict};
+use toolgym_reward::{BinaryRule, Completion, RewardRule, Verdict, END_TOKENS};
 
 /// How single-turn episodes are rendered and scored: a reward rule and a
 /// chat template. Cheap to clone; builds a [`SingleTurnEnv`] per task, and
@@ -70,7 +71,7 @@ impl SingleTurnSpec {
         SingleTurnEnv {
             task,
             spec: self.clone(),
-            done: false,
+            reply: None,
         }
     }
 
@@ -119,33 +120,52 @@ impl EnvFactory for SingleTurnSpec {
 }
 
 /// One task, one completion, one reward. `Clone + Send + Sync`.
+///
+/// Its demonstration is the task's canonical reply
+/// ([`ChatTemplate::target`](crate::ChatTemplate::target)).
 #[derive(Clone)]
 pub struct SingleTurnEnv {
     task: Arc<Task>,
     spec: SingleTurnSpec,
-    done: bool,
+    /// The scored reply, once the episode is over.
+    reply: Option<String>,
 }
 
 impl SingleTurnEnv {
-    /// The first observation (without resetting).
+    /// The current observation (the first one until a reply is scored,
+    /// then the transcript with the reply).
     pub fn observation(&self) -> Observation {
-        Observation {
-            messages: self.task.messages.clone(),
-            tools: self.task.tools.clone(),
-            prompt: self.spec.prompt(&self.task),
+        match &self.reply {
+            None => Observation {
+                messages: self.task.messages.clone(),
+                tools: self.task.tools.clone(),
+                prompt: self.spec.prompt(&self.task),
+            },
+            Some(reply) => {
+                let mut messages = self.task.messages.clone();
+                messages.push(Message::assistant(reply.clone()));
+                Observation {
+                    prompt: self
+                        .spec
+                        .template
+                        .render_transcript(&self.task.tools, &messages),
+                    messages,
+                    tools: self.task.tools.clone(),
+                }
+            }
         }
     }
 }
 
 impl ToolEnv for SingleTurnEnv {
     fn reset(&mut self, _seed: Option<u64>) -> Observation {
-        self.done = false;
+        self.reply = None;
         self.observation()
     }
 
     fn step(&mut self, action: &str) -> Step {
         let turn = 1;
-        if self.done {
+        if self.reply.is_some() {
             return Step {
                 observation: self.observation(),
                 reward: 0.0,
@@ -158,9 +178,10 @@ impl ToolEnv for SingleTurnEnv {
                 },
             };
         }
-        self.done = true;
         let verdict = self.spec.score(&self.task, action);
         let calls = Completion::parse(action).calls;
+        let reply = END_TOKENS.iter().find_map(|t| action.strip_suffix(t));
+        self.reply = Some(reply.unwrap_or(action).to_string());
         Step {
             observation: self.observation(),
             reward: verdict.reward,
@@ -182,5 +203,13 @@ impl ToolEnv for SingleTurnEnv {
 
     fn task(&self) -> &Arc<Task> {
         &self.task
+    }
+
+    fn name(&self) -> &str {
+        "single-turn"
+    }
+
+    fn demonstration(&self) -> Option<String> {
+        self.reply.is_none().then(|| self.spec.target(&self.task))
     }
 }

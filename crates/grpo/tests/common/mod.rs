@@ -1,13 +1,21 @@
-//! Shared set-up for the trainer tests: a tiny policy and tiny tasks.
+//! Shared set-up for the trainer tests: a tiny policy, tiny tasks, and two
+//! multi-turn environments (a hand-written one and an SDK one).
 
 #![allow(dead_code)]
 
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use toolgym_env::env::{Action, AllOf, DynEnvFactory, EpisodeView, Finished, FnRule, NoToolErrors};
 use toolgym_env::synthetic::{Split, SyntheticConfig, SyntheticTasks};
-use toolgym_env::{SingleTurnSpec, Task};
+use toolgym_env::{
+    ChatMlTemplate, ChatTemplate, Dataset, EndReason, Message, MultiTurnConfig, MultiTurnSpec,
+    Observation, SingleTurnSpec, Step, StepInfo, Task, ToolEnv, ToolError, ToolRegistry, ToolSpec,
+};
 use toolgym_grpo::{BuiltinPolicy, GrpoConfig, Policy, RunSection};
 use toolgym_model::candle_core::{DType, Device};
+use toolgym_reward::{Call, Reason, Verdict};
 
 /// The synthetic tasks of the tiny preset.
 pub fn tasks() -> SyntheticTasks {
@@ -17,6 +25,11 @@ pub fn tasks() -> SyntheticTasks {
 /// The compact template with the `binary` rule.
 pub fn spec() -> SingleTurnSpec {
     SingleTurnSpec::compact()
+}
+
+/// [`spec`] as the trainers hold it.
+pub fn factory() -> Arc<dyn DynEnvFactory> {
+    Arc::new(spec())
 }
 
 /// A very small built-in policy (fast to train in tests), in f32.
@@ -40,6 +53,8 @@ pub fn builtin_spec() -> BuiltinPolicy {
         kv_heads: 2,
         seed: 5,
         padded_vocab_size: 0,
+        // Hugging Face's scheme, as when the pinned numbers were recorded.
+        init_std: Some(0.02),
     }
 }
 
@@ -58,7 +73,7 @@ pub fn validation(gen: &SyntheticTasks) -> Vec<Arc<Task>> {
 /// the second), short replies.
 pub fn grpo_config(steps: usize) -> GrpoConfig {
     let mut c = GrpoConfig {
-        steps,
+        steps: Some(steps),
         group_size: 3,
         prompts_per_step: 4,
         mini_batch_prompts: 2,
@@ -92,6 +107,7 @@ pub fn run_section(dir: PathBuf, save_every: usize) -> RunSection {
         eval_temperature: 1.0,
         resume: true,
         progress: false,
+        force: false,
     }
 }
 
@@ -105,4 +121,236 @@ pub fn params_of(p: &Policy) -> Vec<(String, Vec<f32>)> {
             (n, t.to_vec1::<f32>().unwrap())
         })
         .collect()
+}
+
+/// A hand-written multi-turn [`ToolEnv`] (no SDK helpers): the user says
+/// "go", then "more N" after each reply, for `turns` turns; the reward,
+/// paid at the end, depends on the replies' lengths (varied and
+/// deterministic). It panics in `step` when a reply contains `panic_on`.
+pub struct EchoEnv {
+    pub task: Arc<Task>,
+    pub turns: usize,
+    pub panic_on: Option<&'static str>,
+    messages: Vec<Message>,
+    taken: usize,
+    total: usize,
+}
+
+impl EchoEnv {
+    pub fn new(task: Arc<Task>, turns: usize) -> Self {
+        Self {
+            messages: task.messages.clone(),
+            task,
+            turns,
+            panic_on: None,
+            taken: 0,
+            total: 0,
+        }
+    }
+
+    fn observation(&self, done: bool) -> Observation {
+        let t = ChatMlTemplate::compact_multi_turn();
+        Observation {
+            prompt: if done {
+                t.render_transcript(&[], &self.messages)
+            } else {
+                t.render_prompt(&[], &self.messages)
+            },
+            messages: self.messages.clone(),
+            tools: vec![],
+        }
+    }
+}
+
+impl ToolEnv for EchoEnv {
+    fn reset(&mut self, _seed: Option<u64>) -> Observation {
+        self.messages = self.task.messages.clone();
+        self.taken = 0;
+        self.total = 0;
+        self.observation(false)
+    }
+
+    fn step(&mut self, action: &str) -> Step {
+        if let Some(p) = self.panic_on {
+            if action.contains(p) {
+                panic!("echo env cannot take {p:?}");
+            }
+        }
+        self.taken += 1;
+        self.total += action.len();
+        self.messages.push(Message::assistant(action));
+        let done = self.taken >= self.turns;
+        if !done {
+            self.messages
+                .push(Message::user(format!("more {}", self.taken)));
+        }
+        let reward = if done {
+            (self.total % 5) as f64 / 4.0
+        } else {
+            0.0
+        };
+        Step {
+            observation: self.observation(done),
+            reward,
+            terminated: done,
+            truncated: false,
+            info: StepInfo {
+                turn: self.taken,
+                end: done.then_some(EndReason::Done),
+                ..StepInfo::default()
+            },
+        }
+    }
+
+    fn task(&self) -> &Arc<Task> {
+        &self.task
+    }
+
+    fn name(&self) -> &str {
+        "echo"
+    }
+}
+
+/// Tasks for [`EchoEnv`]: "go N".
+pub fn echo_tasks(n: usize) -> Arc<Dataset> {
+    let tasks = (0..n)
+        .map(|i| {
+            Task::new(
+                format!("echo-{i}"),
+                "test",
+                vec![],
+                vec![Message::user(format!("go {i}"))],
+                vec![],
+            )
+        })
+        .collect();
+    Arc::new(Dataset::new("echo", tasks))
+}
+
+/// A vault world: `find_vault(name)` reveals a code drawn from the reset
+/// seed, `open_vault(code)` opens it; success needs both, with no failed
+/// call, then an answer. A reference solver plays it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Vaults {
+    pub codes: BTreeMap<String, i64>,
+    pub opened: Vec<String>,
+}
+
+pub fn vault_spec() -> MultiTurnSpec<Vaults> {
+    let mut reg: ToolRegistry<Vaults> = ToolRegistry::new();
+    reg.register_stateful(
+        ToolSpec::builder("find_vault", "The code of a vault.")
+            .required("name", "string", "")
+            .strict()
+            .build(),
+        |a, s| {
+            let name = a["name"].as_str().unwrap_or("");
+            s.codes
+                .get(name)
+                .map(|c| json!({ "code": c }))
+                .ok_or_else(|| ToolError::failed("no such vault"))
+        },
+    )
+    .unwrap();
+    reg.register_stateful(
+        ToolSpec::builder("open_vault", "Opens a vault.")
+            .required("name", "string", "")
+            .required("code", "integer", "")
+            .strict()
+            .build(),
+        |a, s| {
+            let name = a["name"].as_str().unwrap_or("").to_string();
+            if s.codes.get(&name) == a["code"].as_i64().as_ref() {
+                s.opened.push(name);
+                Ok(json!({ "opened": true }))
+            } else {
+                Err(ToolError::failed("wrong code"))
+            }
+        },
+    )
+    .unwrap();
+    let opened = FnRule::new("opened", |v: &EpisodeView<'_, Vaults>| {
+        let want = v.task.meta["vault"].as_str().unwrap_or("");
+        if v.state.opened.iter().any(|o| o == want) {
+            Verdict::ok()
+        } else {
+            Verdict::fail(Reason::StateMismatch, "the vault is closed")
+        }
+    });
+    let reward = AllOf::new("vault")
+        .with(Finished)
+        .with(NoToolErrors::strict())
+        .with(opened);
+    MultiTurnSpec::seeded(
+        reg,
+        Arc::new(ChatMlTemplate::compact_multi_turn()),
+        MultiTurnConfig::empty()
+            .max_turns(6)
+            .final_rule(1.0, reward),
+        |task, seed| {
+            let name = task.meta["vault"].as_str().unwrap_or("").to_string();
+            Vaults {
+                codes: [(name, 100 + (seed % 900) as i64)].into(),
+                opened: vec![],
+            }
+        },
+    )
+    .named("vaults")
+    .with_solver(|v: &EpisodeView<'_, Vaults>| {
+        let name = v.task.meta["vault"].as_str()?.to_string();
+        match v.results_of("find_vault").next() {
+            None => Some(Action::call(
+                "Find the code.",
+                vec![Call::new("find_vault", json!({ "name": name })).ok()?],
+            )),
+            Some(r) if v.state.opened.is_empty() => Some(Action::call(
+                "Open it.",
+                vec![Call::new("open_vault", json!({"name": name, "code": r["code"]})).ok()?],
+            )),
+            Some(_) => Some(Action::answer("Done.", "Opened.")),
+        }
+    })
+}
+
+/// Tasks for [`vault_spec`]: "Open vault X".
+pub fn vault_tasks(n: usize) -> Arc<Dataset> {
+    let names = ["red", "blue", "green", "gold"];
+    let tasks = (0..n)
+        .map(|i| {
+            let name = names[i % names.len()];
+            let mut t = Task::new(
+                format!("vault-{i}"),
+                "test",
+                vec![],
+                vec![Message::user(format!("Open the {name} vault."))],
+                vec![],
+            );
+            t.meta.insert("vault".into(), json!(name));
+            t
+        })
+        .collect();
+    Arc::new(Dataset::new("vaults", tasks))
+}
+
+/// Reward from the reply's length: varied within groups, deterministic.
+pub struct LengthRule;
+
+impl toolgym_reward::RewardRule for LengthRule {
+    fn name(&self) -> &str {
+        "length"
+    }
+    fn score(&self, completion: &str, _truth: &[Call]) -> Verdict {
+        let r = (completion.len() % 5) as f64 / 4.0;
+        let reason = if r == 1.0 {
+            Reason::Ok
+        } else {
+            Reason::WrongArgs
+        };
+        Verdict::new(r, reason, "")
+    }
+}
+
+/// The compact template scored by [`LengthRule`].
+pub fn length_spec() -> SingleTurnSpec {
+    SingleTurnSpec::new(Arc::new(LengthRule), spec().template)
 }

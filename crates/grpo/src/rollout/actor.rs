@@ -1,0 +1,205 @@
+//! Who writes the replies of a rollout: the policy sampling (GRPO,
+//! validation, evaluation), an env's reference solver (SFT), or anything
+//! else that implements [`Actor`] (a scripted policy in tests).
+
+use crate::TrainError;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use toolgym_env::ToolEnv;
+use toolgym_model::rng::mix_seed;
+use toolgym_model::{
+    generate, FinishReason, GenerateRequest, GenerationConfig, Qwen2ForCausalLM, SamplingParams,
+    StopCause, Tokenizer,
+};
+
+/// A live episode waiting for its next reply.
+pub struct LiveEpisode<'a> {
+    /// The prompt and every token since (what the model conditions on).
+    pub context: &'a [u32],
+    /// Which group (task) it belongs to.
+    pub group: usize,
+    /// Its index within the group.
+    pub member: usize,
+    /// The group's sampling seed.
+    pub seed: u64,
+    /// 1-based turn number of the reply asked for.
+    pub turn: usize,
+    /// Most tokens the reply may have (the per-turn limit, or less when the
+    /// episode's budget is nearly spent).
+    pub max_tokens: usize,
+    /// The environment (for demonstrations).
+    pub env: &'a dyn ToolEnv,
+}
+
+/// How a reply ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyEnd {
+    /// The model wrote this end-of-turn id (the last of `tokens`).
+    Eos(u32),
+    /// The token limit cut it.
+    Length,
+}
+
+/// One reply: its ids exactly as produced, the text the env receives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// The ids, end-of-turn id included when there is one.
+    pub tokens: Vec<u32>,
+    /// The temperature-1 log-prob of each id, when sampled.
+    pub logprobs: Option<Vec<f32>>,
+    /// The reply's text without the end-of-turn token (what
+    /// [`ToolEnv::step`] receives).
+    pub text: String,
+    /// How it ended.
+    pub end: ReplyEnd,
+}
+
+/// Writes the next reply of every live episode, in order (`None`: nothing
+/// to say for that episode, which ends it).
+pub trait Actor {
+    /// The replies for `live`, one per entry.
+    fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError>;
+}
+
+/// The policy sampling replies: one batched `generate` call per turn over
+/// every live episode. Episodes of one group whose contexts are identical
+/// (the first turn of the G episodes of a task) share one request and its
+/// prefill, sample `k` drawing from stream `k` of the group's seed; later
+/// turns draw from seeds derived from the group seed, the member and the
+/// turn. A rollout is therefore a function of its seeds alone.
+pub struct Sampler<'a> {
+    model: Qwen2ForCausalLM,
+    tokenizer: &'a Tokenizer,
+    config: GenerationConfig,
+}
+
+impl<'a> Sampler<'a> {
+    /// A sampler over `model` (used without autograd).
+    pub fn new(
+        model: &Qwen2ForCausalLM,
+        tokenizer: &'a Tokenizer,
+        eos_token_ids: &[u32],
+        sampling: SamplingParams,
+        max_response_tokens: usize,
+        max_batch_size: usize,
+    ) -> Result<Self, TrainError> {
+        Ok(Self {
+            model: model.detached()?,
+            tokenizer,
+            config: GenerationConfig {
+                max_new_tokens: max_response_tokens,
+                sampling,
+                eos_token_ids: eos_token_ids.to_vec(),
+                max_batch_size,
+                ..GenerationConfig::default()
+            },
+        })
+    }
+}
+
+impl Actor for Sampler<'_> {
+    fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+        // Runs of identical contexts within a group share a request.
+        let mut requests: Vec<GenerateRequest> = Vec::new();
+        let mut owners: Vec<Vec<usize>> = Vec::new();
+        for (k, ep) in live.iter().enumerate() {
+            let joins = owners.last().is_some_and(|o| {
+                let head = &live[o[0]];
+                head.group == ep.group
+                    && head.turn == ep.turn
+                    && head.max_tokens == ep.max_tokens
+                    && head.context == ep.context
+            });
+            if joins {
+                if let (Some(r), Some(o)) = (requests.last_mut(), owners.last_mut()) {
+                    r.n += 1;
+                    o.push(k);
+                }
+                continue;
+            }
+            let seed = if ep.turn == 1 && ep.member == 0 {
+                ep.seed
+            } else {
+                mix_seed(
+                    mix_seed(ep.seed, ep.turn as u64),
+                    0x6d65_6d00 + ep.member as u64,
+                )
+            };
+            requests.push(
+                GenerateRequest::new(ep.context.to_vec(), 1, seed)
+                    .with_max_new_tokens(ep.max_tokens),
+            );
+            owners.push(vec![k]);
+        }
+        let outputs = generate(&self.model, &requests, &self.config, Some(self.tokenizer))?;
+        let mut replies: Vec<Option<Reply>> = vec![None; live.len()];
+        for (outs, owner) in outputs.into_iter().zip(owners) {
+            for (o, k) in outs.into_iter().zip(owner) {
+                let end = match (o.finish_reason, &o.stop_cause) {
+                    (FinishReason::Stop, Some(StopCause::Eos(id))) => ReplyEnd::Eos(*id),
+                    _ => ReplyEnd::Length,
+                };
+                replies[k] = Some(Reply {
+                    tokens: o.token_ids,
+                    logprobs: Some(o.logprobs),
+                    text: o.text.unwrap_or_default(),
+                    end,
+                });
+            }
+        }
+        Ok(replies)
+    }
+}
+
+/// The env's reference solver ([`ToolEnv::demonstration`]) writes the
+/// replies, tokenised as SFT targets. An episode whose env has no
+/// demonstration (or whose solver panics) gets none.
+pub struct Demonstrator<'a> {
+    tokenizer: &'a Tokenizer,
+    eos_token_ids: Vec<u32>,
+}
+
+impl<'a> Demonstrator<'a> {
+    /// A demonstrator tokenising with `tokenizer`; `eos_token_ids` mark a
+    /// reply's end.
+    pub fn new(tokenizer: &'a Tokenizer, eos_token_ids: &[u32]) -> Self {
+        Self {
+            tokenizer,
+            eos_token_ids: eos_token_ids.to_vec(),
+        }
+    }
+
+    /// A demonstration as a reply: its ids, and its text without a final
+    /// end-of-turn token.
+    pub fn reply(&self, demo: &str) -> Result<Reply, TrainError> {
+        let tokens = self.tokenizer.encode(demo)?;
+        let last = tokens.last().copied();
+        let (end, text) = match last.filter(|t| self.eos_token_ids.contains(t)) {
+            Some(id) => {
+                let eos = self.tokenizer.decode(&[id], false)?;
+                let text = demo.strip_suffix(eos.as_str()).unwrap_or(demo);
+                (ReplyEnd::Eos(id), text.to_string())
+            }
+            None => (ReplyEnd::Length, demo.to_string()),
+        };
+        Ok(Reply {
+            tokens,
+            logprobs: None,
+            text,
+            end,
+        })
+    }
+}
+
+impl Actor for Demonstrator<'_> {
+    fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+        live.iter()
+            .map(|ep| {
+                let demo = catch_unwind(AssertUnwindSafe(|| ep.env.demonstration()));
+                match demo {
+                    Ok(Some(d)) if !d.is_empty() => self.reply(&d).map(Some),
+                    _ => Ok(None),
+                }
+            })
+            .collect()
+    }
+}

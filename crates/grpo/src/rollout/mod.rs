@@ -1,0 +1,486 @@
+//! The rollout engine: runs the episodes of any [`ToolEnv`] (made by an
+//! [`EnvFactory`](toolgym_env::env::EnvFactory)) in lockstep and records
+//! them as token-level [`Trajectory`]s. GRPO, SFT, validation and the
+//! evaluation CLI all generate through it; single-turn tasks are the
+//! one-step case.
+//!
+//! Each turn:
+//! 1. the [`Actor`] writes one reply for every live episode — for the
+//!    policy, one batched `generate` call over all of them ([`Sampler`]);
+//! 2. each env `step`s on a worker thread (`ToolEnv: Send`), panics caught
+//!    at this boundary: a failing env ends its episode with
+//!    [`EndReason::EnvError`] and reward 0, and the rollout goes on;
+//! 3. an episode that goes on gets the environment's tokens appended with
+//!    train mask 0: the new prompt must start with the old prompt, the
+//!    reply exactly as the model wrote it and its end-of-turn token, and
+//!    only the rest is tokenised. Model tokens are never re-tokenised. A
+//!    template that breaks this stops the rollout with an error naming the
+//!    env, the task and the turn.
+//!
+//! Episodes end when the env ends them, at `max_turns`, or when the token
+//! budget runs out (`max_episode_tokens`, prompt plus every turn); the last
+//! two are handed to [`ToolEnv::truncate`], whose reward is the truncated
+//! episode's. A first prompt over `max_prompt_tokens` is not run: its
+//! trajectory is empty, counted, and judged `token_limit` (or, only when
+//! asked for with `truncate_prompts`, its first tokens are cut off).
+//!
+//! If the model ends a reply with an end-of-turn id other than the one the
+//! template writes (`<|endoftext|>` where ChatML has `<|im_end|>`), the
+//! sampled id stays in the trajectory in place of the template's.
+
+mod actor;
+mod trajectory;
+
+pub use actor::{Actor, Demonstrator, LiveEpisode, Reply, ReplyEnd, Sampler};
+pub use trajectory::{EpisodeReward, StepOutcome, Trajectory};
+
+use crate::TrainError;
+use rayon::prelude::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+use toolgym_env::env::DynEnvFactory;
+use toolgym_env::{EndReason, Step, Task, ToolEnv};
+use toolgym_model::Tokenizer;
+
+/// Limits of a rollout.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RolloutLimits {
+    /// Longest first prompt, in tokens (a longer one is not run, unless
+    /// `truncate_prompts`).
+    pub max_prompt_tokens: usize,
+    /// Keep the last `max_prompt_tokens` of a longer first prompt instead
+    /// of leaving the episode out (counted in the trajectory's
+    /// `prompt_cut`).
+    pub truncate_prompts: bool,
+    /// Longest reply per turn, in tokens.
+    pub max_response_tokens: usize,
+    /// Most model turns per episode.
+    pub max_turns: usize,
+    /// Most tokens per episode: the prompt plus every turn (0 = no limit
+    /// but the model's context).
+    pub max_episode_tokens: usize,
+    /// How an episode's reward is made from its steps'.
+    pub reward: EpisodeReward,
+}
+
+/// The episodes of one task: `n` of them, reset with one seed.
+#[derive(Clone, Debug)]
+pub struct EpisodeGroup {
+    /// The task.
+    pub task: Arc<Task>,
+    /// Episodes to run.
+    pub n: usize,
+    /// The seed every episode of the group is reset with.
+    pub reset_seed: u64,
+    /// The seed the actor samples the group's replies from.
+    pub sample_seed: u64,
+}
+
+/// What the engine needs of the model side: its tokenizer, end-of-turn ids
+/// and context length.
+#[derive(Clone, Copy)]
+pub struct TokenSpace<'a> {
+    /// Encodes prompts and environment text; decodes end-of-turn ids.
+    pub tokenizer: &'a Tokenizer,
+    /// Ids that end a reply.
+    pub eos_token_ids: &'a [u32],
+    /// The model's context length (`max_position_embeddings`).
+    pub max_context: usize,
+}
+
+/// One episode in flight.
+struct Slot {
+    env: Option<Box<dyn ToolEnv>>,
+    group: usize,
+    member: usize,
+    seed: u64,
+    traj: Trajectory,
+    /// The text the context's tokens stand for.
+    text: String,
+    /// Whether the episode still takes turns.
+    live: bool,
+    /// The per-turn limit of the reply being written (to tell a budget cut
+    /// from a per-turn cut).
+    budget: usize,
+}
+
+impl Slot {
+    fn context(&self) -> Vec<u32> {
+        let mut c = self.traj.prompt.clone();
+        c.extend_from_slice(&self.traj.tokens);
+        c
+    }
+}
+
+/// Runs every episode of `groups` to its end; returns, per group, its
+/// trajectories in member order. Errors only when the model fails or an
+/// env breaks the prompt-extension contract; env failures and panics end
+/// their episode and are recorded in it.
+pub fn run_episodes(
+    factory: &dyn DynEnvFactory,
+    groups: &[EpisodeGroup],
+    actor: &mut dyn Actor,
+    tokens: TokenSpace<'_>,
+    limits: &RolloutLimits,
+) -> Result<Vec<Vec<Trajectory>>, TrainError> {
+    let mut slots: Vec<Slot> = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        for member in 0..group.n {
+            slots.push(Slot {
+                env: None,
+                group: g,
+                member,
+                seed: group.sample_seed,
+                traj: Trajectory::new(group.task.clone(), group.reset_seed),
+                text: String::new(),
+                live: true,
+                budget: 0,
+            });
+        }
+    }
+    slots
+        .par_iter_mut()
+        .try_for_each(|s| start(s, factory, tokens, limits))?;
+
+    let mut turn = 0;
+    loop {
+        turn += 1;
+        let mut live: Vec<(usize, Vec<u32>, usize)> = Vec::new();
+        for (i, s) in slots.iter_mut().enumerate().filter(|(_, s)| s.live) {
+            let context = s.context();
+            let budget = reply_budget(context.len(), tokens.max_context, limits);
+            if budget == 0 || turn > limits.max_turns {
+                let why = if budget == 0 {
+                    EndReason::TokenLimit
+                } else {
+                    EndReason::TurnLimit
+                };
+                truncate(s, why);
+                continue;
+            }
+            s.budget = budget;
+            live.push((i, context, budget));
+        }
+        if live.is_empty() {
+            break;
+        }
+        let replies = {
+            let episodes: Vec<LiveEpisode<'_>> = live
+                .iter()
+                .map(|(i, context, budget)| {
+                    let s = &slots[*i];
+                    LiveEpisode {
+                        context,
+                        group: s.group,
+                        member: s.member,
+                        seed: s.seed,
+                        turn,
+                        max_tokens: *budget,
+                        env: s.env.as_deref().expect("a live episode has an env"),
+                    }
+                })
+                .collect();
+            actor.act(&episodes)?
+        };
+        if replies.len() != live.len() {
+            return Err(TrainError::Env(format!(
+                "the actor gave {} replies for {} live episodes",
+                replies.len(),
+                live.len()
+            )));
+        }
+        let mut todo: Vec<(&mut Slot, Option<Reply>)> = Vec::with_capacity(live.len());
+        let mut replies = replies.into_iter();
+        let mut wanted = live.iter().map(|(i, _, _)| *i).peekable();
+        for (i, s) in slots.iter_mut().enumerate() {
+            if wanted.peek() == Some(&i) {
+                wanted.next();
+                todo.push((s, replies.next().flatten()));
+            }
+        }
+        todo.into_par_iter()
+            .try_for_each(|(s, reply)| take_turn(s, reply, turn, tokens, limits))?;
+    }
+
+    let mut out: Vec<Vec<Trajectory>> = groups.iter().map(|g| Vec::with_capacity(g.n)).collect();
+    for mut s in slots {
+        finish(&mut s.traj, limits);
+        out[s.group].push(s.traj);
+    }
+    Ok(out)
+}
+
+/// Tokens the next reply may have: the per-turn limit, capped by what is
+/// left of the episode budget and of the model's context.
+fn reply_budget(context: usize, max_context: usize, limits: &RolloutLimits) -> usize {
+    let mut budget = limits.max_response_tokens;
+    if limits.max_episode_tokens > 0 {
+        budget = budget.min(limits.max_episode_tokens.saturating_sub(context));
+    }
+    budget.min(max_context.saturating_sub(context))
+}
+
+/// Runs `f` on the env, catching a panic; `None` means it panicked (the
+/// message is in the trajectory and the episode is over).
+fn guarded<T>(s: &mut Slot, what: &str, f: impl FnOnce(&mut dyn ToolEnv) -> T) -> Option<T> {
+    let started = Instant::now();
+    let env = s.env.as_deref_mut()?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(env)));
+    s.traj.env_seconds += started.elapsed().as_secs_f64();
+    match result {
+        Ok(v) => Some(v),
+        Err(panic) => {
+            fail(s, format!("{what} panicked: {}", panic_text(&panic)));
+            None
+        }
+    }
+}
+
+/// Ends the episode as an env failure (reward 0).
+fn fail(s: &mut Slot, message: String) {
+    s.traj.error = Some(format!(
+        "env {} on task {}: {message}",
+        s.traj.env, s.traj.task.id
+    ));
+    s.traj.end = Some(EndReason::EnvError);
+    s.live = false;
+    s.env = None;
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// Makes and resets the env, and tokenises the first prompt.
+fn start(
+    s: &mut Slot,
+    factory: &dyn DynEnvFactory,
+    tokens: TokenSpace<'_>,
+    limits: &RolloutLimits,
+) -> Result<(), TrainError> {
+    let task = s.traj.task.clone();
+    let started = Instant::now();
+    let made = catch_unwind(AssertUnwindSafe(|| factory.make_env(task)));
+    s.traj.env_seconds += started.elapsed().as_secs_f64();
+    match made {
+        Ok(env) => {
+            s.traj.env = env.name().to_string();
+            s.env = Some(env);
+        }
+        Err(panic) => {
+            s.traj.env = "(unmade)".into();
+            fail(
+                s,
+                format!("making the env panicked: {}", panic_text(&panic)),
+            );
+            return Ok(());
+        }
+    }
+    let seed = s.traj.reset_seed;
+    let Some(obs) = guarded(s, "reset", |env| env.reset(Some(seed))) else {
+        return Ok(());
+    };
+    let ids = tokens.tokenizer.encode(&obs.prompt)?;
+    if ids.is_empty() {
+        fail(s, "reset gave an empty prompt".into());
+        return Ok(());
+    }
+    let limit = limits.max_prompt_tokens.min(tokens.max_context);
+    if ids.len() > limit && limits.truncate_prompts {
+        s.traj.prompt_cut = ids.len() - limit;
+        s.traj.prompt = ids[ids.len() - limit..].to_vec();
+        s.text = obs.prompt;
+        return Ok(());
+    }
+    if ids.len() > limit {
+        s.traj.error = Some(format!(
+            "task {}: prompt of {} tokens is over the limit of {limit}",
+            s.traj.task.id,
+            ids.len()
+        ));
+        s.traj.end = Some(EndReason::TokenLimit);
+        s.live = false;
+        s.env = None;
+        return Ok(());
+    }
+    s.traj.prompt = ids;
+    s.text = obs.prompt;
+    Ok(())
+}
+
+/// Records a step's outcome; returns whether the episode ended.
+fn record(s: &mut Slot, step: Step) -> bool {
+    let done = step.done();
+    if done {
+        s.traj.end = Some(step.info.end.unwrap_or(EndReason::Done));
+        s.live = false;
+    }
+    s.traj.steps.push(StepOutcome {
+        reward: step.reward,
+        info: step.info,
+    });
+    done
+}
+
+/// Ends a live episode from outside (turn limit or token budget).
+fn truncate(s: &mut Slot, why: EndReason) {
+    if let Some(step) = guarded(s, "truncate", |env| env.truncate(why)) {
+        record(s, step);
+        s.traj.end = Some(why);
+    }
+    s.live = false;
+    s.env = None;
+}
+
+/// Appends one reply, steps the env, and appends the environment's tokens.
+fn take_turn(
+    s: &mut Slot,
+    reply: Option<Reply>,
+    turn: usize,
+    tokens: TokenSpace<'_>,
+    limits: &RolloutLimits,
+) -> Result<(), TrainError> {
+    let per_turn = limits.max_response_tokens;
+    let Some(reply) = reply else {
+        // The actor has nothing to say: the episode stops here.
+        s.live = false;
+        s.env = None;
+        return Ok(());
+    };
+    let n = reply.tokens.len();
+    s.traj.tokens.extend_from_slice(&reply.tokens);
+    s.traj.train_mask.extend(std::iter::repeat_n(1u8, n));
+    match &reply.logprobs {
+        Some(lp) if lp.len() == n => s.traj.logprobs.extend_from_slice(lp),
+        _ => s.traj.logprobs.extend(std::iter::repeat_n(0.0, n)),
+    }
+    s.traj.replies.push(reply.text.clone());
+    let cut = reply.end == ReplyEnd::Length;
+    if cut && n >= per_turn {
+        s.traj.cut_replies += 1;
+    }
+    let text = reply.text.clone();
+    let Some(step) = guarded(s, "step", |env| env.step(&text)) else {
+        return Ok(());
+    };
+    let next_prompt = step.observation.prompt.clone();
+    if record(s, step) {
+        s.env = None;
+        return Ok(());
+    }
+    if cut && n < per_turn && n >= s.budget {
+        // The episode's budget, not the per-turn limit, cut the reply.
+        truncate(s, EndReason::TokenLimit);
+        return Ok(());
+    }
+    if turn >= limits.max_turns {
+        truncate(s, EndReason::TurnLimit);
+        return Ok(());
+    }
+    let delta = env_delta(&s.text, &reply, &next_prompt, tokens).map_err(|why| {
+        TrainError::Env(format!(
+            "env {} on task {}, turn {turn}: the prompt after the reply does not extend the \
+             prompt before it plus the reply as written ({why}); token-level training needs \
+             every prompt to extend the last one (see docs/multi_turn.md)",
+            s.traj.env, s.traj.task.id
+        ))
+    })?;
+    let added = tokens.tokenizer.encode(delta)?;
+    let room = if limits.max_episode_tokens > 0 {
+        limits.max_episode_tokens.min(tokens.max_context)
+    } else {
+        tokens.max_context
+    };
+    if s.traj.len() + added.len() >= room {
+        truncate(s, EndReason::TokenLimit);
+        return Ok(());
+    }
+    s.traj.tokens.extend_from_slice(&added);
+    s.traj
+        .train_mask
+        .extend(std::iter::repeat_n(0u8, added.len()));
+    s.traj
+        .logprobs
+        .extend(std::iter::repeat_n(0.0, added.len()));
+    s.text = next_prompt;
+    Ok(())
+}
+
+/// What the environment added after the reply: `next` must be `before`,
+/// the reply's text, its end-of-turn token (for a reply that has one: the
+/// sampled one, or another of the model's end-of-turn tokens standing for
+/// it), then the environment's part, which is returned.
+fn env_delta<'n>(
+    before: &str,
+    reply: &Reply,
+    next: &'n str,
+    tokens: TokenSpace<'_>,
+) -> Result<&'n str, String> {
+    let mismatch = |at: usize, expected: &str| {
+        let found: String = next[at.min(next.len())..].chars().take(40).collect();
+        let expected: String = expected.chars().take(40).collect();
+        format!("at byte {at}: expected {expected:?}, found {found:?}")
+    };
+    if !next.starts_with(before) {
+        let at = common_prefix(before, next);
+        return Err(mismatch(at, &before[at..]));
+    }
+    let rest = &next[before.len()..];
+    if !rest.starts_with(&reply.text) {
+        let at = common_prefix(&reply.text, rest);
+        return Err(mismatch(before.len() + at, &reply.text[at..]));
+    }
+    let rest = &rest[reply.text.len()..];
+    let ReplyEnd::Eos(sampled) = reply.end else {
+        return Ok(rest);
+    };
+    let mut candidates = vec![sampled];
+    candidates.extend(tokens.eos_token_ids.iter().filter(|&&e| e != sampled));
+    for id in candidates {
+        let Ok(eos) = tokens.tokenizer.decode(&[id], false) else {
+            continue;
+        };
+        if !eos.is_empty() && rest.starts_with(&eos) {
+            return Ok(&rest[eos.len()..]);
+        }
+    }
+    let at = next.len() - rest.len();
+    let eos = tokens
+        .tokenizer
+        .decode(&[sampled], false)
+        .unwrap_or_default();
+    Err(mismatch(at, &eos))
+}
+
+/// Byte length of the longest common prefix (on a char boundary).
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i)
+}
+
+/// Trailing environment tokens carry no training signal: drop them; set
+/// the episode's reward from its steps.
+fn finish(t: &mut Trajectory, limits: &RolloutLimits) {
+    while t.train_mask.last() == Some(&0) {
+        t.train_mask.pop();
+        t.tokens.pop();
+        t.logprobs.pop();
+    }
+    t.reward = if t.error.is_some() {
+        0.0
+    } else {
+        match limits.reward {
+            EpisodeReward::Sum => t.steps.iter().map(|s| s.reward).sum(),
+            EpisodeReward::Last => t.steps.last().map_or(0.0, |s| s.reward),
+        }
+    };
+}

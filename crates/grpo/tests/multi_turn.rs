@@ -1,0 +1,524 @@
+//! Training against multi-turn environments through the rollout engine:
+//! exact token trajectories and masks, sampler/trainer log-prob agreement,
+//! limits, failures that do not stop a run, the prompt-extension contract,
+//! SFT on demonstrations, and exact resumption.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use toolgym_env::env::{run_episode_seeded, DynEnvFactory, EnvFactory};
+use toolgym_env::{
+    ChatMlTemplate, ChatTemplate, EndReason, Message, MultiTurnConfig, MultiTurnSpec, Task,
+    TaskSource, ToolRegistry, ToolSpec,
+};
+use toolgym_grpo::metrics::read_metrics;
+use toolgym_grpo::rollout::{
+    run_episodes, Actor, Demonstrator, EpisodeGroup, EpisodeReward, LiveEpisode, Reply,
+    RolloutLimits, Sampler, Trajectory,
+};
+use toolgym_grpo::{GrpoTrainer, SftConfig, SftTrainer, TrainError};
+use toolgym_model::candle_core::DType;
+use toolgym_model::{score, SamplingParams, ScoreOptions};
+use toolgym_reward::{Call, Reason};
+
+fn limits() -> RolloutLimits {
+    RolloutLimits {
+        max_prompt_tokens: 1024,
+        truncate_prompts: false,
+        max_response_tokens: 48,
+        max_turns: 8,
+        max_episode_tokens: 2048,
+        reward: EpisodeReward::Sum,
+    }
+}
+
+fn groups(source: &dyn TaskSource, n_tasks: usize, g: usize) -> Vec<EpisodeGroup> {
+    (0..n_tasks as u64)
+        .map(|i| EpisodeGroup {
+            task: source.get(i).unwrap(),
+            n: g,
+            reset_seed: 1000 + i,
+            sample_seed: 7 + i,
+        })
+        .collect()
+}
+
+/// Plays fixed replies (end-of-turn token appended), whatever the context.
+struct Scripted<'a> {
+    demo: Demonstrator<'a>,
+    script: Vec<String>,
+}
+
+impl Actor for Scripted<'_> {
+    fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+        live.iter()
+            .map(|ep| match self.script.get(ep.turn - 1) {
+                Some(r) => self.demo.reply(&format!("{r}<|im_end|>")).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+}
+
+fn find(name: &str) -> String {
+    let c = Call::new("find_vault", serde_json::json!({ "name": name })).unwrap();
+    ChatMlTemplate::compact().render_reply(Some("find"), &[c])
+}
+
+#[test]
+fn a_scripted_episode_yields_the_expected_tokens_and_masks() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let tok = &policy.tokenizer;
+    let spec = vault_spec();
+    let source = vault_tasks(1);
+    // Trailing whitespace in a reply must survive: the env stores it as
+    // written and the engine never re-tokenises it.
+    let script = vec![
+        format!("{} ", find("red")),
+        "<think>ok</think>\nNo.\n".to_string(),
+    ];
+
+    // The expected trajectory, built by hand from the env's prompts.
+    let mut env = spec.make(source.get(0).unwrap());
+    let mut prompts = vec![];
+    let mut turn = 0;
+    let ep = run_episode_seeded(&mut env, Some(1000), 8, |obs| {
+        prompts.push(obs.prompt.clone());
+        turn += 1;
+        format!("{}<|im_end|>", script[turn - 1])
+    });
+    assert_eq!(ep.steps.len(), 2);
+    let mut want_tokens = vec![];
+    let mut want_mask = vec![];
+    let mut push = |ids: Vec<u32>, m: u8| {
+        want_mask.extend(std::iter::repeat_n(m, ids.len()));
+        want_tokens.extend(ids);
+    };
+    push(tok.encode(&format!("{}<|im_end|>", script[0])).unwrap(), 1);
+    let after_reply = format!("{}{}<|im_end|>", prompts[0], script[0]);
+    assert!(prompts[1].starts_with(&after_reply));
+    push(tok.encode(&prompts[1][after_reply.len()..]).unwrap(), 0);
+    push(tok.encode(&format!("{}<|im_end|>", script[1])).unwrap(), 1);
+
+    let mut actor = Scripted {
+        demo: Demonstrator::new(tok, &policy.eos_token_ids),
+        script: script.clone(),
+    };
+    let out = run_episodes(
+        &spec,
+        &groups(source.as_ref(), 1, 1),
+        &mut actor,
+        policy.token_space(),
+        &limits(),
+    )
+    .unwrap();
+    let t = &out[0][0];
+    assert_eq!(t.prompt, tok.encode(&prompts[0]).unwrap());
+    assert_eq!(t.tokens, want_tokens);
+    assert_eq!(t.train_mask, want_mask);
+    assert_eq!(t.replies, script);
+    assert_eq!((t.turns(), t.end), (2, Some(EndReason::Answered)));
+    // The vault was not opened: reward 0, and the env says why.
+    assert_eq!((t.reward, t.verdict().reason), (0.0, Reason::StateMismatch));
+    // The tokens decode to the env's own transcript.
+    let mut all = t.prompt.clone();
+    all.extend(&t.tokens);
+    let text = tok.decode(&all, false).unwrap();
+    assert!(ep.steps[1].observation.prompt.starts_with(&text), "{text}");
+}
+
+#[test]
+fn sampled_logprobs_match_the_training_forward_pass() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let factory = |task: Arc<Task>| EchoEnv::new(task, 3);
+    let source = echo_tasks(3);
+    let mut sampler = Sampler::new(
+        &policy.model,
+        &policy.tokenizer,
+        &policy.eos_token_ids,
+        SamplingParams {
+            greedy: false,
+            temperature: 1.0,
+            ..SamplingParams::default()
+        },
+        24,
+        0,
+    )
+    .unwrap();
+    let out = run_episodes(
+        &factory,
+        &groups(source.as_ref(), 3, 2),
+        &mut sampler,
+        policy.token_space(),
+        &limits(),
+    )
+    .unwrap();
+    let trajs: Vec<&Trajectory> = out.iter().flatten().collect();
+    assert!(trajs.iter().all(|t| t.turns() == 3 && t.env_tokens() > 0));
+    let prompts: Vec<&[u32]> = trajs.iter().map(|t| t.prompt.as_slice()).collect();
+    let completions: Vec<&[u32]> = trajs.iter().map(|t| t.tokens.as_slice()).collect();
+    let scored = score(
+        &policy.model,
+        &prompts,
+        &completions,
+        &ScoreOptions {
+            temperature: 1.0,
+            entropy: false,
+            entropy_grad: false,
+        },
+    )
+    .unwrap();
+    let rows = scored.logprobs.to_vec2::<f32>().unwrap();
+    let mut checked = 0;
+    for (t, row) in trajs.iter().zip(rows) {
+        for (j, &m) in t.train_mask.iter().enumerate() {
+            if m == 1 {
+                let d = (row[j] - t.logprobs[j]).abs();
+                assert!(
+                    d < 1e-4,
+                    "token {j}: trainer {} vs sampler {}",
+                    row[j],
+                    t.logprobs[j]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} model tokens checked");
+}
+
+#[test]
+fn the_g_episodes_of_a_task_share_their_start_and_differ_after() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let spec = vault_spec();
+    let source = vault_tasks(2);
+    let mut sampler = Sampler::new(
+        &policy.model,
+        &policy.tokenizer,
+        &policy.eos_token_ids,
+        SamplingParams::default(),
+        16,
+        0,
+    )
+    .unwrap();
+    let out = run_episodes(
+        &spec,
+        &groups(source.as_ref(), 2, 4),
+        &mut sampler,
+        policy.token_space(),
+        &limits(),
+    )
+    .unwrap();
+    for group in &out {
+        assert_eq!(group.len(), 4);
+        assert!(group.iter().all(|t| t.prompt == group[0].prompt));
+        assert!(group.iter().all(|t| t.reset_seed == group[0].reset_seed));
+        let distinct: std::collections::BTreeSet<&Vec<u32>> =
+            group.iter().map(|t| &t.tokens).collect();
+        assert!(distinct.len() > 1, "samples of a group differ");
+    }
+}
+
+#[test]
+fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let spec = vault_spec();
+    let source = vault_tasks(1);
+    let finds = vec![find("red"); 8];
+    let run = |limits: RolloutLimits| {
+        let mut actor = Scripted {
+            demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+            script: finds.clone(),
+        };
+        run_episodes(
+            &spec,
+            &groups(source.as_ref(), 1, 1),
+            &mut actor,
+            policy.token_space(),
+            &limits,
+        )
+        .unwrap()
+        .remove(0)
+        .remove(0)
+    };
+    let t = run(RolloutLimits {
+        max_turns: 3,
+        ..limits()
+    });
+    assert_eq!((t.turns(), t.end), (3, Some(EndReason::TurnLimit)));
+    // The env's final rules judged the truncated episode.
+    assert_eq!(t.verdict().reason, Reason::TurnLimit);
+    assert_eq!(t.steps.len(), 4, "three steps and the truncation");
+    // The token budget: the prompt plus one turn fits, two do not.
+    let one = run(RolloutLimits {
+        max_turns: 1,
+        ..limits()
+    });
+    let t = run(RolloutLimits {
+        max_episode_tokens: one.len() + 20,
+        ..limits()
+    });
+    assert_eq!((t.turns(), t.end), (1, Some(EndReason::TokenLimit)));
+    assert_eq!(t.verdict().reason, Reason::TokenLimit);
+    assert!(t.len() <= one.len() + 20);
+    // A first prompt over the limit is not run.
+    let t = run(RolloutLimits {
+        max_prompt_tokens: 10,
+        truncate_prompts: false,
+        ..limits()
+    });
+    assert!(t.tokens.is_empty() && t.error.is_some());
+    assert_eq!((t.verdict().reason, t.reward), (Reason::TokenLimit, 0.0));
+    // Unless truncation was asked for: the prompt loses its first tokens.
+    let t = run(RolloutLimits {
+        max_prompt_tokens: 10,
+        truncate_prompts: true,
+        ..limits()
+    });
+    assert_eq!(t.prompt.len(), 10);
+    assert!(t.prompt_cut > 0 && t.error.is_none() && t.turns() > 0);
+}
+
+#[test]
+fn a_template_that_does_not_extend_stops_with_a_clear_error() {
+    /// Re-renders earlier replies without their trailing whitespace (as
+    /// some chat templates strip or rewrite past assistant turns).
+    struct Trimming(ChatMlTemplate);
+    impl ChatTemplate for Trimming {
+        fn name(&self) -> &str {
+            "trimming"
+        }
+        fn render_prompt(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
+            let trimmed: Vec<Message> = messages
+                .iter()
+                .map(|m| Message {
+                    content: m.content.trim_end().to_string(),
+                    ..m.clone()
+                })
+                .collect();
+            self.0.render_prompt(tools, &trimmed)
+        }
+        fn render_reply(&self, reasoning: Option<&str>, calls: &[Call]) -> String {
+            self.0.render_reply(reasoning, calls)
+        }
+        fn end_of_turn(&self) -> &str {
+            self.0.end_of_turn()
+        }
+        fn uses_reasoning(&self) -> bool {
+            true
+        }
+    }
+    let gen = tasks();
+    let policy = policy(&gen);
+    let spec = MultiTurnSpec::new(
+        ToolRegistry::<()>::new(),
+        Arc::new(Trimming(ChatMlTemplate::compact_multi_turn())),
+        MultiTurnConfig::empty().on_format_error(toolgym_env::env::FormatErrorPolicy::Feedback),
+        |_| (),
+    )
+    .named("trimming-env");
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec![format!("{}  ", find("red")), "<think>x</think>ok".into()],
+    };
+    let source = vault_tasks(1);
+    let err = run_episodes(
+        &spec,
+        &groups(source.as_ref(), 1, 1),
+        &mut actor,
+        policy.token_space(),
+        &limits(),
+    )
+    .unwrap_err()
+    .to_string();
+    for part in ["trimming-env", "vault-0", "turn 1", "does not extend"] {
+        assert!(err.contains(part), "{part} missing from: {err}");
+    }
+}
+
+#[test]
+fn failing_envs_and_tools_do_not_stop_training() {
+    let gen = tasks();
+    // Every reply with a "<" panics in the env; random replies often have one.
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
+        let mut env = EchoEnv::new(task, 2);
+        env.panic_on = Some("<");
+        env
+    });
+    let dir = run_dir("failing-envs");
+    let mut config = grpo_config(2);
+    config.max_response_tokens = 16;
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory,
+        echo_tasks(8),
+        vec![],
+        config,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let mut failures = 0;
+    for _ in 0..2 {
+        let m = t.step().unwrap();
+        failures += m.env_failures.unwrap();
+        assert!(m.loss.is_finite());
+        if m.env_failures.unwrap() > 0 {
+            assert!(m.reasons.contains_key("env_error"), "{m:?}");
+            assert!(m.end_reasons.contains_key("env_error"));
+        }
+    }
+    assert!(failures > 0, "some replies made the env panic");
+
+    // A tool handler that panics is a tool error the env reports.
+    let mut reg: ToolRegistry<Vaults> = ToolRegistry::new();
+    reg.register_fn(ToolSpec::builder("find_vault", "").build(), |_| {
+        panic!("handler bug")
+    })
+    .unwrap();
+    let spec = MultiTurnSpec::new(
+        reg,
+        Arc::new(ChatMlTemplate::compact_multi_turn()),
+        MultiTurnConfig::empty()
+            .max_turns(2)
+            .final_rule(1.0, toolgym_env::env::NoToolErrors::strict()),
+        |_| Vaults::default(),
+    );
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&t.policy().tokenizer, &t.policy().eos_token_ids),
+        script: vec![find("red"), "<think>x</think>done".into()],
+    };
+    let source = vault_tasks(1);
+    let out = run_episodes(
+        &spec,
+        &groups(source.as_ref(), 1, 1),
+        &mut actor,
+        t.policy().token_space(),
+        &limits(),
+    )
+    .unwrap();
+    let ep = &out[0][0];
+    assert_eq!(ep.tool_errors().collect::<Vec<_>>(), ["tool_crashed"]);
+    assert_eq!(ep.verdict().reason, Reason::ToolError);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sft_trains_on_demonstrated_model_turns_only() {
+    let gen = tasks();
+    let dir = run_dir("sft-multi");
+    let mut cfg = SftConfig {
+        steps: 12,
+        batch_size: 4,
+        micro_batch_seqs: 4,
+        max_seq_tokens: 1024,
+        ..SftConfig::default()
+    };
+    cfg.optim.lr = 1e-2;
+    let mut t = SftTrainer::new(
+        policy(&gen),
+        Arc::new(vault_spec()),
+        vault_tasks(8),
+        vec![],
+        cfg,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let mut losses = vec![];
+    for _ in 0..12 {
+        let m = t.step().unwrap();
+        // Three model turns per demonstration, tool results in between.
+        assert!(m.masked_tokens.unwrap() > 0 && m.trained_tokens.unwrap() > 0);
+        assert_eq!((m.skipped_episodes, m.accuracy), (Some(0), Some(1.0)));
+        losses.push(m.loss);
+    }
+    assert!(losses[11] < losses[0] - 1.0, "{losses:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Two runs against a multi-turn env: uninterrupted, and killed after a
+/// checkpoint then resumed, end with identical weights.
+#[test]
+fn a_multi_turn_run_resumes_bit_identically() {
+    let gen = tasks();
+    let factory =
+        || -> Arc<dyn DynEnvFactory> { Arc::new(|task: Arc<Task>| EchoEnv::new(task, 2)) };
+    let config = || {
+        let mut c = grpo_config(3);
+        c.max_response_tokens = 12;
+        c
+    };
+    let full_dir = run_dir("mt-full");
+    let mut full = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        echo_tasks(16),
+        vec![],
+        config(),
+        run_section(full_dir.clone(), 1),
+    )
+    .unwrap();
+    full.run(|_| {}).unwrap();
+    let want = params_of(full.policy());
+    assert_ne!(want, params_of(&policy(&gen)));
+
+    let dir = run_dir("mt-killed");
+    {
+        let mut t = GrpoTrainer::new(
+            policy(&gen),
+            factory(),
+            echo_tasks(16),
+            vec![],
+            config(),
+            run_section(dir.clone(), 1),
+        )
+        .unwrap();
+        t.step().unwrap();
+        t.save_checkpoint().unwrap();
+        t.step().unwrap(); // lost with the kill
+    }
+    let mut resumed = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        echo_tasks(16),
+        vec![],
+        config(),
+        run_section(dir.clone(), 1),
+    )
+    .unwrap();
+    assert_eq!(resumed.step_count(), 1);
+    resumed.run(|_| {}).unwrap();
+    assert_eq!(params_of(resumed.policy()), want);
+    let (metrics, _) = read_metrics(&dir).unwrap();
+    let m = metrics.iter().find(|m| m.phase == "grpo").unwrap();
+    assert_eq!(m.turns_mean, Some(2.0));
+    assert!(m.masked_tokens.unwrap() > 0);
+    for d in [dir, full_dir] {
+        std::fs::remove_dir_all(&d).ok();
+    }
+}
+
+#[test]
+fn bf16_policies_take_multi_turn_steps() {
+    let gen = tasks();
+    let dir = run_dir("mt-bf16");
+    let mut c = grpo_config(1);
+    c.max_response_tokens = 8;
+    let mut t = GrpoTrainer::new(
+        policy_in(&gen, DType::BF16),
+        Arc::new(vault_spec()),
+        vault_tasks(4),
+        vault_tasks(2).tasks().to_vec(),
+        c,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let summary = t.run(|_| {}).unwrap();
+    assert_eq!(summary.steps, 1);
+    assert!(summary.after.is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
