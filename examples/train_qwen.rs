@@ -11,6 +11,7 @@
 //!
 //! ```text
 //! cargo run --release --example train_qwen
+//! cargo run --release --example train_qwen -- --seed 3 --fresh
 //! cargo run --release --example train_qwen -- --model Qwen2.5-0.5B-Instruct --train data/train.jsonl \
 //!     --validation data/validation.jsonl --set grpo.prompts_per_step=64 --set grpo.mini_batch_prompts=16
 //! ```
@@ -36,6 +37,11 @@ struct Args {
     /// TOML config (defaults: the paper's; the built-in demo's when no model is given).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Seed of everything: the built-in environment and its held-out
+    /// tasks, the tiny model's initialisation, task order and sampling
+    /// (`run.seed`, and `model.builtin.seed` for the built-in model).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Overrides, e.g. `--set grpo.steps=50`.
     #[arg(long = "set")]
     overrides: Vec<String>,
@@ -100,8 +106,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         vec![]
     };
-    if let Some(m) = &args.model {
-        overrides.push(format!("model.path={:?}", m.display().to_string()));
+    overrides.push(format!("run.seed={}", args.seed));
+    match &args.model {
+        Some(m) => overrides.push(format!("model.path={:?}", m.display().to_string())),
+        None => overrides.push(format!("model.builtin.seed={}", args.seed)),
     }
     if let Some(t) = &args.train {
         overrides.push(format!("data.train={:?}", t.display().to_string()));

@@ -54,24 +54,21 @@ fn tools() -> ToolRegistry<Bank> {
         Ok(json!({ "account_id": id.ok_or_else(|| ToolError::failed("no such customer"))? }))
     })
     .expect("valid tool");
-    reg.register_stateful(
-        by_id("get_balance", "The balance of an account."),
-        |a, bank| {
-            let b = bank.balances.get(a["account_id"].as_str().unwrap_or(""));
-            Ok(json!({ "balance": b.ok_or_else(|| ToolError::failed("no such account"))? }))
-        },
-    )
+    let no_account = || ToolError::failed("no such account");
+    let balance = by_id("get_balance", "The balance of an account.");
+    reg.register_stateful(balance, move |a, bank| {
+        let b = bank.balances.get(a["account_id"].as_str().unwrap_or(""));
+        Ok(json!({ "balance": b.ok_or_else(no_account)? }))
+    })
     .expect("valid tool");
-    reg.register_stateful(
-        by_id(
-            "close_account",
-            "Closes an account, paying out its balance.",
-        ),
-        |a, bank| {
-            let paid = bank.balances.remove(a["account_id"].as_str().unwrap_or(""));
-            Ok(json!({ "paid_out": paid.ok_or_else(|| ToolError::failed("no such account"))? }))
-        },
-    )
+    let close = by_id(
+        "close_account",
+        "Closes an account, paying out its balance.",
+    );
+    reg.register_stateful(close, move |a, bank| {
+        let paid = bank.balances.remove(a["account_id"].as_str().unwrap_or(""));
+        Ok(json!({ "paid_out": paid.ok_or_else(no_account)? }))
+    })
     .expect("valid tool");
     let withdraw = ToolSpec::builder("withdraw", "Pays out cash from an account.")
         .required("account_id", "string", "")
@@ -79,11 +76,11 @@ fn tools() -> ToolRegistry<Bank> {
         .bounds("amount", Some(1.0), None)
         .strict()
         .build();
-    reg.register_typed(withdraw, |w: Withdrawal, bank: &mut Bank| {
+    reg.register_typed(withdraw, move |w: Withdrawal, bank: &mut Bank| {
         let have = bank
             .balances
             .get_mut(&w.account_id)
-            .ok_or_else(|| ToolError::failed("no such account"))?;
+            .ok_or_else(no_account)?;
         if *have < w.amount {
             return Err(ToolError::failed("insufficient funds"));
         }

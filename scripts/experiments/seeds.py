@@ -6,9 +6,9 @@ Usage (from the repository root, after `cargo build --release --examples`):
     python3 scripts/experiments/seeds.py train_qwen --seeds 0 1 2 3 4 [--set key=value ...] [--jobs 2]
     python3 scripts/experiments/seeds.py train_custom_env --seeds 0 1 2 [--jobs 2]
 
-Each seed runs `target/release/examples/<example> --fresh --out runs/seeds/<tag>/seed-N`
-with `--set run.seed=N` (train_qwen) or `--seed N` (train_custom_env), plus the
-given overrides. The script reads the example's final report (before/after
+Each seed runs `target/release/examples/<example> --seed N --fresh --out
+runs/seeds/<tag>/seed-N` plus the given overrides (`--set key=value`).
+The script reads the example's final report (before/after
 GRPO, greedy and sampled) and the run's metrics.jsonl (SFT loss at a few
 steps, the step where SFT loss first falls below 0.1, GRPO reward per decile),
 then prints a Markdown table with the mean and the population standard
@@ -36,7 +36,7 @@ REPORT = re.compile(
 def run_one(example, seed, tag, overrides):
     out = os.path.join("runs", "seeds", tag, f"seed-{seed}")
     cmd = [os.path.join("target", "release", "examples", example), "--fresh", "--out", out]
-    cmd += ["--seed", str(seed)] if example == "train_custom_env" else ["--set", f"run.seed={seed}"]
+    cmd += ["--seed", str(seed)]
     for o in overrides:
         cmd += ["--set", o]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -55,7 +55,7 @@ def run_one(example, seed, tag, overrides):
             result["seconds"] = float(t.group(1))
     metrics = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
     sft = [m for m in metrics if m["phase"] == "sft"]
-    grpo = [m for m in metrics if m["phase"] == "grpo"]
+    grpo = [m for m in metrics if m["phase"] == "grpo" and m["step"] > 0]
     result["sft_loss"] = {m["step"]: round(m["loss"], 4) for m in sft if m["step"] % 40 == 0}
     result["sft_loss_below_0.1_at"] = next((m["step"] for m in sft if m["loss"] < 0.1), None)
     if grpo:

@@ -1,5 +1,6 @@
 //! Per-step metrics, one JSON line each in `RUN_DIR/metrics.jsonl`.
 
+use crate::evaluate::EvalReport;
 use crate::rollout::Trajectory;
 use crate::TrainError;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub struct StepMetrics {
     /// `grpo` or `sft`.
     pub phase: String,
-    /// 1-based step within the phase.
+    /// 1-based step within the phase; step 0 is a validation-only line (the
+    /// held-out accuracy before the phase's first step).
     pub step: usize,
     /// Mean reward of the rollouts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,6 +129,31 @@ pub struct StepMetrics {
     /// at `run.eval_temperature`), when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_sampled_accuracy: Option<f64>,
+}
+
+impl StepMetrics {
+    /// A validation-only line: `phase` at `step` (0 = before its first step).
+    pub fn validation_only(phase: &str, step: usize, report: &EvalReport) -> Self {
+        let mut m = StepMetrics {
+            phase: phase.to_string(),
+            step,
+            ..Default::default()
+        };
+        m.set_validation(report);
+        m
+    }
+
+    /// Records `report` as the validation that ran after this step.
+    pub fn set_validation(&mut self, report: &EvalReport) {
+        self.val_accuracy = Some(report.accuracy);
+        self.val_reward = Some(report.mean_reward);
+        self.val_sampled_accuracy = report.sampled_accuracy;
+    }
+
+    /// Whether the line is a training step (not a validation-only line).
+    pub fn is_step(&self) -> bool {
+        self.step > 0
+    }
 }
 
 /// What a batch of episodes did, for the metrics of the step.

@@ -166,9 +166,7 @@ impl Phase {
             let last = p.step >= p.total_steps;
             if due(p.step, p.run.eval_every, last) {
                 if let Some(r) = p.validate()? {
-                    m.val_accuracy = Some(r.accuracy);
-                    m.val_reward = Some(r.mean_reward);
-                    m.val_sampled_accuracy = r.sampled_accuracy;
+                    m.set_validation(&r);
                     if last {
                         last_eval = Some(r);
                     }

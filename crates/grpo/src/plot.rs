@@ -1,6 +1,7 @@
 //! `toolgym plot`: the paper's Figure 6 for a run — reward, KL, response
-//! length and validation accuracy per step — as one PNG; for runs against
-//! multi-turn environments also turns and failed tool calls per episode.
+//! length and held-out accuracy per step — as one PNG, with the SFT loss
+//! when SFT ran, and for runs against multi-turn environments turns and
+//! failed tool calls per episode.
 
 use crate::metrics::{read_metrics, StepMetrics};
 use crate::TrainError;
@@ -16,59 +17,173 @@ const FONT_CANDIDATES: [&str; 4] = [
     "/System/Library/Fonts/Supplemental/Arial.ttf",
 ];
 
+/// One curve of a panel.
+struct Curve {
+    label: &'static str,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    /// Thin, light line with dots (raw per-step values) or a bold line.
+    raw: bool,
+}
+
+/// One chart: a title and its curves.
+struct Panel {
+    title: &'static str,
+    curves: Vec<Curve>,
+    /// Fixed axis ranges; otherwise the data's.
+    x_range: Option<(f64, f64)>,
+    y_range: Option<(f64, f64)>,
+}
+
+impl Panel {
+    fn new(title: &'static str, curves: Vec<Curve>) -> Self {
+        Panel {
+            title,
+            curves,
+            x_range: None,
+            y_range: None,
+        }
+    }
+}
+
+const BLUE: RGBColor = RGBColor(31, 119, 180);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const LIGHT_BLUE: RGBColor = RGBColor(177, 207, 229);
+
 /// Draws `RUN_DIR/training_curves.png` (or `out`) from `RUN_DIR/metrics.jsonl`;
 /// returns the path and any unreadable metrics lines.
+///
+/// Panels: the GRPO reward per step with a moving average over it; KL;
+/// model tokens per episode; held-out accuracy (greedy and, when
+/// configured, sampled) before GRPO (step 0), at every `run.eval_every`
+/// and after the last step; the SFT loss when SFT ran; and for multi-turn
+/// environments turns and failed tool calls per episode.
 pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<String>), TrainError> {
     let (metrics, bad) = read_metrics(run_dir)?;
     let grpo: Vec<&StepMetrics> = metrics.iter().filter(|m| m.phase == "grpo").collect();
-    let rows: Vec<&StepMetrics> = if grpo.is_empty() {
-        metrics.iter().collect()
-    } else {
-        grpo
-    };
-    if rows.is_empty() {
+    let sft: Vec<&StepMetrics> = metrics
+        .iter()
+        .filter(|m| m.phase == "sft" && m.is_step())
+        .collect();
+    if grpo.is_empty() && sft.is_empty() {
         return Err(TrainError::Data(format!(
             "{} has no metrics to plot",
             run_dir.display()
         )));
     }
+    let rows = if grpo.is_empty() { &sft } else { &grpo };
     let path = out.map_or_else(|| run_dir.join("training_curves.png"), Path::to_path_buf);
     let text = load_font();
-    let series = |f: &dyn Fn(&StepMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+    let series = |rows: &[&StepMetrics], f: &dyn Fn(&StepMetrics) -> Option<f64>| {
         rows.iter()
             .filter_map(|m| f(m).map(|v| (m.step as f64, v)))
-            .collect()
+            .collect::<Vec<_>>()
     };
-    let mut panels: Vec<(&str, Vec<(f64, f64)>)> = vec![
-        ("reward (mean)", series(&|m| m.reward_mean)),
-        ("KL to reference", series(&|m| m.kl)),
-        ("model tokens per episode", series(&|m| m.response_len_mean)),
-        ("validation accuracy", series(&|m| m.val_accuracy)),
-    ];
-    let multi_turn = rows.iter().any(|m| m.turns_max.is_some_and(|t| t > 1));
-    if multi_turn {
-        panels.push(("turns per episode (mean)", series(&|m| m.turns_mean)));
-        panels.push((
-            "failed tool calls per episode",
-            series(&|m| {
-                let episodes: usize = m.end_reasons.values().sum();
-                (episodes > 0)
-                    .then(|| m.tool_errors.values().sum::<usize>() as f64 / episodes as f64)
-            }),
+    let raw_and_mean = |label: &'static str, points: Vec<(f64, f64)>| {
+        let smooth = moving_average(&points);
+        vec![
+            Curve {
+                label,
+                points,
+                color: LIGHT_BLUE,
+                raw: true,
+            },
+            Curve {
+                label: "moving average",
+                points: smooth,
+                color: BLUE,
+                raw: false,
+            },
+        ]
+    };
+    let line = |label: &'static str, points: Vec<(f64, f64)>, color: RGBColor| Curve {
+        label,
+        points,
+        color,
+        raw: false,
+    };
+    let mut panels = Vec::new();
+    if !grpo.is_empty() {
+        let reward = series(&grpo, &|m| m.reward_mean);
+        panels.push(Panel::new(
+            "GRPO reward (mean per step)",
+            raw_and_mean("per step", reward),
+        ));
+        let kl = series(&grpo, &|m| m.kl);
+        panels.push(Panel::new(
+            "KL to reference",
+            vec![line("per step", kl, BLUE)],
+        ));
+        let len = series(&grpo, &|m| m.response_len_mean);
+        panels.push(Panel::new(
+            "model tokens per episode",
+            vec![line("per step", len, BLUE)],
         ));
     }
-    let grid = if multi_turn { (3, 2) } else { (2, 2) };
+    let last_step = rows.iter().map(|m| m.step).max().unwrap_or(0) as f64;
+    panels.push(Panel {
+        x_range: Some((-0.02 * last_step, 1.02 * last_step.max(1.0))),
+        y_range: Some((-0.02, 1.02)),
+        ..Panel::new(
+            "held-out accuracy (step 0: before)",
+            vec![
+                line("greedy", series(rows, &|m| m.val_accuracy), BLUE),
+                line("sampled", series(rows, &|m| m.val_sampled_accuracy), ORANGE),
+            ],
+        )
+    });
+    if !sft.is_empty() {
+        let loss = series(&sft, &|m| (m.loss > 0.0).then(|| m.loss.log10()));
+        panels.push(Panel::new(
+            "SFT loss (log10, per token)",
+            raw_and_mean("per step", loss),
+        ));
+    }
+    if grpo.iter().any(|m| m.turns_max.is_some_and(|t| t > 1)) {
+        let turns = series(&grpo, &|m| m.turns_mean);
+        panels.push(Panel::new(
+            "turns per episode (mean)",
+            vec![line("per step", turns, BLUE)],
+        ));
+        let failed = series(&grpo, &|m| {
+            let episodes: usize = m.end_reasons.values().sum();
+            (episodes > 0).then(|| m.tool_errors.values().sum::<usize>() as f64 / episodes as f64)
+        });
+        panels.push(Panel::new(
+            "failed tool calls per episode",
+            vec![line("per step", failed, BLUE)],
+        ));
+    }
+    let rows_of_panels = panels.len().div_ceil(2);
     let err =
         |e: &dyn std::fmt::Display| TrainError::Data(format!("plotting {}: {e}", path.display()));
     {
-        let root = BitMapBackend::new(&path, (1200, 450 * grid.0 as u32)).into_drawing_area();
+        let root =
+            BitMapBackend::new(&path, (1200, 450 * rows_of_panels as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        for (area, (title, pts)) in root.split_evenly(grid).iter().zip(panels) {
-            draw_panel(area, title, &pts, text).map_err(|e| err(&e))?;
+        for (area, panel) in root.split_evenly((rows_of_panels, 2)).iter().zip(&panels) {
+            draw_panel(area, panel, text).map_err(|e| err(&e))?;
         }
         root.present().map_err(|e| err(&e))?;
     }
     Ok((path, bad))
+}
+
+/// Trailing mean over a window of a tenth of the points (at least 1).
+fn moving_average(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let w = (points.len() / 10).max(1);
+    let mut sum = 0.0;
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, y))| {
+            sum += y;
+            if i >= w {
+                sum -= points[i - w].1;
+            }
+            (x, sum / (i + 1).min(w) as f64)
+        })
+        .collect()
 }
 
 fn load_font() -> bool {
@@ -88,17 +203,17 @@ fn load_font() -> bool {
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    pts: &[(f64, f64)],
+    panel: &Panel,
     text: bool,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (x0, x1) = bounds(pts.iter().map(|p| p.0));
-    let (y0, y1) = bounds(pts.iter().map(|p| p.1));
+    let all = || panel.curves.iter().flat_map(|c| c.points.iter());
+    let (x0, x1) = panel.x_range.unwrap_or_else(|| bounds(all().map(|p| p.0)));
+    let (y0, y1) = panel.y_range.unwrap_or_else(|| bounds(all().map(|p| p.1)));
     let mut builder = ChartBuilder::on(area);
     builder.margin(16);
     if text {
         builder
-            .caption(title, ("sans-serif", 22))
+            .caption(panel.title, ("sans-serif", 22))
             .x_label_area_size(36)
             .y_label_area_size(56);
     }
@@ -109,9 +224,45 @@ fn draw_panel<DB: DrawingBackend>(
         mesh.disable_x_axis().disable_y_axis();
     }
     mesh.draw()?;
-    let color = RGBColor(31, 119, 180);
-    chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?;
-    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    let drawn: Vec<&Curve> = panel
+        .curves
+        .iter()
+        .filter(|c| !c.points.is_empty())
+        .collect();
+    for c in &drawn {
+        let color = c.color;
+        let width = if c.raw { 1 } else { 2 };
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().copied(),
+                color.stroke_width(width),
+            ))?
+            .label(c.label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        let radius = if c.raw { 2 } else { 3 };
+        chart.draw_series(
+            c.points
+                .iter()
+                .map(|&p| Circle::new(p, radius, color.filled())),
+        )?;
+    }
+    if text && drawn.len() > 1 {
+        // The legend goes where the curves are not: above falling ones.
+        let falling = drawn
+            .last()
+            .is_some_and(|c| c.points.last().map(|p| p.1) < c.points.first().map(|p| p.1));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 16))
+            .position(if falling {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
+            })
+            .draw()?;
+    }
     Ok(())
 }
 
@@ -129,4 +280,23 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
     let pad = (hi - lo) * 0.05;
     (lo - pad, hi + pad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::moving_average;
+
+    #[test]
+    fn the_moving_average_trails_over_a_tenth_of_the_points() {
+        let pts: Vec<(f64, f64)> = (0..20).map(|i| (i as f64, (i % 2) as f64)).collect();
+        let avg = moving_average(&pts);
+        assert_eq!(avg.len(), 20);
+        assert_eq!(avg[0], (0.0, 0.0));
+        assert_eq!(avg[1], (1.0, 0.5));
+        assert!(avg[2..].iter().all(|&(_, y)| y == 0.5));
+        assert_eq!(
+            moving_average(&pts[..3]),
+            vec![(0.0, 0.0), (1.0, 1.0), (2.0, 0.0)]
+        );
+    }
 }

@@ -460,6 +460,11 @@ impl GrpoTrainer {
             Some(b) => Some(b),
             None => self.validate()?,
         };
+        if let (Some(b), 0) = (&before, self.phase.step) {
+            self.phase
+                .metrics
+                .write(&StepMetrics::validation_only("grpo", 0, b))?;
+        }
         let mut after = Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step)?;
         if after.is_none() {
             after = self.validate()?;

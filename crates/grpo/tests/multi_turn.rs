@@ -17,7 +17,7 @@ use toolgym_grpo::rollout::{
     run_episodes, Actor, Demonstrator, EpisodeGroup, EpisodeReward, LiveEpisode, Reply,
     RolloutLimits, Sampler, Trajectory,
 };
-use toolgym_grpo::{GrpoTrainer, SftConfig, SftTrainer, TrainError};
+use toolgym_grpo::{GrpoTrainer, Policy, SftConfig, SftTrainer, TrainError};
 use toolgym_model::candle_core::DType;
 use toolgym_model::{score, SamplingParams, ScoreOptions};
 use toolgym_reward::{Call, Reason};
@@ -129,33 +129,45 @@ fn a_scripted_episode_yields_the_expected_tokens_and_masks() {
     assert!(ep.steps[1].observation.prompt.starts_with(&text), "{text}");
 }
 
+/// Runs `groups` of `factory`'s envs with `policy` sampling at `params`,
+/// `max_new` tokens per turn, generation seed 0.
+fn sample(
+    policy: &Policy,
+    factory: &dyn DynEnvFactory,
+    groups: &[EpisodeGroup],
+    params: SamplingParams,
+    max_new: usize,
+) -> Vec<Vec<Trajectory>> {
+    let (model, tok, eos) = (&policy.model, &policy.tokenizer, &policy.eos_token_ids);
+    let mut sampler = Sampler::new(model, tok, eos, params, max_new, 0).unwrap();
+    run_episodes(
+        factory,
+        groups,
+        &mut sampler,
+        policy.token_space(),
+        &limits(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn sampled_logprobs_match_the_training_forward_pass() {
     let gen = tasks();
     let policy = policy(&gen);
     let factory = |task: Arc<Task>| EchoEnv::new(task, 3);
     let source = echo_tasks(3);
-    let mut sampler = Sampler::new(
-        &policy.model,
-        &policy.tokenizer,
-        &policy.eos_token_ids,
-        SamplingParams {
-            greedy: false,
-            temperature: 1.0,
-            ..SamplingParams::default()
-        },
-        24,
-        0,
-    )
-    .unwrap();
-    let out = run_episodes(
+    let params = SamplingParams {
+        greedy: false,
+        temperature: 1.0,
+        ..SamplingParams::default()
+    };
+    let out = sample(
+        &policy,
         &factory,
         &groups(source.as_ref(), 3, 2),
-        &mut sampler,
-        policy.token_space(),
-        &limits(),
-    )
-    .unwrap();
+        params,
+        24,
+    );
     let trajs: Vec<&Trajectory> = out.iter().flatten().collect();
     assert!(trajs.iter().all(|t| t.turns() == 3 && t.env_tokens() > 0));
     let prompts: Vec<&[u32]> = trajs.iter().map(|t| t.prompt.as_slice()).collect();
@@ -196,23 +208,8 @@ fn the_g_episodes_of_a_task_share_their_start_and_differ_after() {
     let policy = policy(&gen);
     let spec = vault_spec();
     let source = vault_tasks(2);
-    let mut sampler = Sampler::new(
-        &policy.model,
-        &policy.tokenizer,
-        &policy.eos_token_ids,
-        SamplingParams::default(),
-        16,
-        0,
-    )
-    .unwrap();
-    let out = run_episodes(
-        &spec,
-        &groups(source.as_ref(), 2, 4),
-        &mut sampler,
-        policy.token_space(),
-        &limits(),
-    )
-    .unwrap();
+    let params = SamplingParams::default();
+    let out = sample(&policy, &spec, &groups(source.as_ref(), 2, 4), params, 16);
     for group in &out {
         assert_eq!(group.len(), 4);
         assert!(group.iter().all(|t| t.prompt == group[0].prompt));

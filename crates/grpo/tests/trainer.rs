@@ -30,7 +30,12 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     assert!(summary.before.is_some() && summary.after.is_some());
     let (metrics, bad) = read_metrics(&dir).unwrap();
     assert!(bad.is_empty());
-    let grpo: Vec<_> = metrics.iter().filter(|m| m.phase == "grpo").collect();
+    let all: Vec<_> = metrics.iter().filter(|m| m.phase == "grpo").collect();
+    // Step 0 records the validation before the first step, and only that.
+    assert_eq!(all[0].step, 0);
+    assert_eq!(all[0].val_accuracy, Some(summary.before.unwrap().accuracy));
+    assert!(all[0].reward_mean.is_none() && !all[0].is_step());
+    let grpo: Vec<_> = all.into_iter().filter(|m| m.is_step()).collect();
     assert_eq!(grpo.len(), 2);
     for m in &grpo {
         assert!(

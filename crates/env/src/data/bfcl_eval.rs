@@ -586,17 +586,7 @@ impl ToolEnv for BfclEnv {
 
     fn step(&mut self, action: &str) -> Step {
         if std::mem::replace(&mut self.done, true) {
-            return Step {
-                observation: self.observation(),
-                reward: 0.0,
-                terminated: true,
-                truncated: false,
-                info: StepInfo {
-                    turn: 2,
-                    end: Some(EndReason::AlreadyOver),
-                    ..StepInfo::default()
-                },
-            };
+            return Step::already_over(self.observation(), 2);
         }
         let verdict = match &self.expected {
             None => Verdict::fail(

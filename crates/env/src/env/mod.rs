@@ -195,6 +195,23 @@ pub struct Step {
 }
 
 impl Step {
+    /// What `step` returns when called after the episode ended: reward 0,
+    /// terminated, end reason [`EndReason::AlreadyOver`], at model turn
+    /// `turn`, with the unchanged `observation`.
+    pub fn already_over(observation: Observation, turn: usize) -> Self {
+        Step {
+            observation,
+            reward: 0.0,
+            terminated: true,
+            truncated: false,
+            info: StepInfo {
+                turn,
+                end: Some(EndReason::AlreadyOver),
+                ..StepInfo::default()
+            },
+        }
+    }
+
     /// Whether the episode is over.
     pub fn done(&self) -> bool {
         self.terminated || self.truncated
@@ -452,7 +469,7 @@ where
         }
         match self.inner.as_mut() {
             Some(env) => env.step(action),
-            None => unreachable_step(),
+            None => Step::already_over(Observation::default(), 0),
         }
     }
 
@@ -476,24 +493,11 @@ where
     fn truncate(&mut self, reason: EndReason) -> Step {
         match self.inner.as_mut() {
             Some(env) => env.truncate(reason),
-            None => unreachable_step(),
+            None => Step::already_over(Observation::default(), 0),
         }
     }
 
     fn demonstration(&self) -> Option<String> {
         self.inner.as_ref().and_then(|env| env.demonstration())
-    }
-}
-
-fn unreachable_step() -> Step {
-    Step {
-        observation: Observation::default(),
-        reward: 0.0,
-        terminated: true,
-        truncated: false,
-        info: StepInfo {
-            end: Some(EndReason::AlreadyOver),
-            ..StepInfo::default()
-        },
     }
 }

@@ -391,17 +391,7 @@ impl<S> MultiTurnEnv<S> {
     }
 
     fn over(&self) -> Step {
-        Step {
-            observation: self.observation(),
-            reward: 0.0,
-            terminated: true,
-            truncated: false,
-            info: StepInfo {
-                turn: self.steps.len() + 1,
-                end: Some(EndReason::AlreadyOver),
-                ..StepInfo::default()
-            },
-        }
+        Step::already_over(self.observation(), self.steps.len() + 1)
     }
 }
 

@@ -166,17 +166,7 @@ impl ToolEnv for SingleTurnEnv {
     fn step(&mut self, action: &str) -> Step {
         let turn = 1;
         if self.reply.is_some() {
-            return Step {
-                observation: self.observation(),
-                reward: 0.0,
-                terminated: true,
-                truncated: false,
-                info: StepInfo {
-                    turn: turn + 1,
-                    end: Some(EndReason::AlreadyOver),
-                    ..StepInfo::default()
-                },
-            };
+            return Step::already_over(self.observation(), turn + 1);
         }
         let verdict = self.spec.score(&self.task, action);
         let calls = Completion::parse(action).calls;
