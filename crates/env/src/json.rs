@@ -91,9 +91,11 @@ pub fn write_string(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
 }
 
-/// Python's `repr` of a finite float: the shortest round-tripping digits,
-/// positional when the decimal exponent is in `-4..16`, otherwise
-/// scientific with a signed, at least two-digit exponent.
+/// A float as Python's `json.dumps` writes it: `repr` for finite values
+/// (shortest round-tripping digits, positional when the decimal exponent is
+/// in `-4..16`, otherwise scientific with a signed, at least two-digit
+/// exponent; [`toolgym_reward::pycall::float_repr`] is the one
+/// implementation), `NaN` / `Infinity` / `-Infinity` otherwise.
 ///
 /// ```
 /// use toolgym_env::json::py_float_repr;
@@ -115,33 +117,7 @@ pub fn py_float_repr(x: f64) -> String {
             "-Infinity".into()
         };
     }
-    // Rust's `{:e}` gives the shortest round-tripping digits: "d.ddde-x".
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    let n = digits.len() as i32;
-    if (-4..16).contains(&exp) {
-        let body = if exp < 0 {
-            format!("0.{}{}", "0".repeat((-exp - 1) as usize), digits)
-        } else if exp + 1 >= n {
-            format!("{}{}.0", digits, "0".repeat((exp + 1 - n) as usize))
-        } else {
-            let (int, frac) = digits.split_at((exp + 1) as usize);
-            format!("{int}.{frac}")
-        };
-        format!("{sign}{body}")
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
-    }
+    toolgym_reward::pycall::float_repr(x)
 }
 
 #[cfg(test)]

@@ -2627,24 +2627,27 @@ impl PyCall {
     /// assert_eq!(c.arguments["days"], serde_json::json!([1, 2]));
     /// ```
     pub fn to_call(&self) -> Result<crate::Call, PyCallError> {
+        self.to_call_with(|v| v.to_json().map_err(|e| e.to_string()))
+    }
+
+    /// As [`PyCall::to_call`], with each argument value converted by
+    /// `convert` (its error message is reported with the argument's name).
+    pub fn to_call_with(
+        &self,
+        convert: impl Fn(&PyVal) -> Result<Value, String>,
+    ) -> Result<crate::Call, PyCallError> {
+        let not_json = |m: String| PyCallError::new(PyCallErrorKind::NotJson(m), self.offset);
         if !self.positional.is_empty() {
-            return Err(PyCallError::new(
-                PyCallErrorKind::NotJson(format!(
-                    "call {} has {} positional argument(s), which cannot be named",
-                    self.name,
-                    self.positional.len()
-                )),
-                self.offset,
-            ));
+            return Err(not_json(format!(
+                "call {} has {} positional argument(s), which cannot be named",
+                self.name,
+                self.positional.len()
+            )));
         }
         let mut arguments = Map::new();
         for (k, v) in &self.args {
-            let v = v.to_json().map_err(|e| {
-                PyCallError::new(
-                    PyCallErrorKind::NotJson(format!("argument {k} of {}: {e}", self.name)),
-                    self.offset,
-                )
-            })?;
+            let v =
+                convert(v).map_err(|e| not_json(format!("argument {k} of {}: {e}", self.name)))?;
             arguments.insert(k.clone(), v);
         }
         Ok(crate::Call {

@@ -28,7 +28,7 @@
 //! assert!(parse_calls("[f(x=__import__('os'))]").is_err());
 //! ```
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use toolgym_reward::pycall::{self, CallSyntax, NotJson, PyCall, PyVal};
 use toolgym_reward::Call;
 
@@ -68,28 +68,10 @@ fn not_json(message: String, offset: usize) -> PyCallError {
     }
 }
 
-/// One parsed call as a [`Call`] (keyword arguments only).
+/// One parsed call as a [`Call`] (keyword arguments only), values as
+/// [`json_of`] writes them.
 fn to_call(c: &PyCall) -> Result<Call, PyCallError> {
-    if !c.positional.is_empty() {
-        return Err(not_json(
-            format!(
-                "call {} has {} positional argument(s); only name=value arguments can be named",
-                c.name,
-                c.positional.len()
-            ),
-            c.offset,
-        ));
-    }
-    let mut arguments = Map::new();
-    for (k, v) in &c.args {
-        let v = json_of(v)
-            .map_err(|m| not_json(format!("argument {k} of {}: {m}", c.name), c.offset))?;
-        arguments.insert(k.clone(), v);
-    }
-    Ok(Call {
-        name: c.name.clone(),
-        arguments,
-    })
+    c.to_call_with(json_of)
 }
 
 /// A value as `json.dumps` writes it, with bytes as text and big integers
