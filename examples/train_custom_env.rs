@@ -44,18 +44,13 @@ const SETTINGS: &[&str] = &[
     "model.builtin.hidden_size=128",
     "model.builtin.intermediate_size=384",
     "model.builtin.heads=4",
-    // A short SFT warm start on the solver's episodes (the protocol and
-    // the format, not yet reliable copying of ids and balances), its
-    // learning rate decayed to 0 so the last step does not spoil it ...
-    "sft.steps=90",
+    "sft.steps=180",
     "sft.batch_size=16",
     "sft.micro_batch_seqs=16",
     "sft.max_seq_tokens=1024",
     "sft.optim.lr=3e-3",
     "sft.optim.warmup_steps=10",
-    "sft.optim.schedule=\"cosine\"",
-    // ... then GRPO at the paper's G = 5, T = 0.7, clip 0.2, β = 1e-3.
-    "grpo.steps=40",
+    "grpo.steps=30",
     "grpo.prompts_per_step=8",
     "grpo.mini_batch_prompts=8",
     "grpo.micro_batch_seqs=20",
@@ -64,7 +59,7 @@ const SETTINGS: &[&str] = &[
     "grpo.max_turns=6",
     "grpo.max_episode_tokens=1024",
     "grpo.optim.lr=2e-4",
-    "run.eval_every=10",
+    "run.eval_every=0",
     "run.save_every=10",
 ];
 
