@@ -30,7 +30,7 @@
 //! ```
 
 use super::bfcl::{category_of, load_file, BfclCase, BfclError};
-use crate::env::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
+use crate::env::{EnvFactory, Observation, Step, ToolEnv};
 use crate::task::Task;
 use crate::template::ChatTemplate;
 use serde::Serialize;
@@ -606,22 +606,7 @@ impl ToolEnv for BfclEnv {
                 Verdict::new(reward, reason, v.error.join("; "))
             }
         };
-        Step {
-            observation: self.observation(),
-            reward: verdict.reward,
-            terminated: true,
-            truncated: false,
-            info: StepInfo {
-                turn: 1,
-                verdicts: vec![RuleVerdict {
-                    rule: "bfcl".into(),
-                    weight: 1.0,
-                    verdict,
-                }],
-                end: Some(EndReason::Scored),
-                ..StepInfo::default()
-            },
-        }
+        Step::scored(self.observation(), "bfcl", verdict, None)
     }
 
     fn task(&self) -> &Arc<Task> {

@@ -212,6 +212,35 @@ impl Step {
         }
     }
 
+    /// The one step of a single-turn episode: `verdict` of rule `rule`
+    /// (weight 1) is the reward, the episode ends with
+    /// [`EndReason::Scored`], `calls` are the reply's parsed calls (None
+    /// when it had no parsable call list).
+    pub fn scored(
+        observation: Observation,
+        rule: impl Into<String>,
+        verdict: Verdict,
+        calls: Option<Vec<Call>>,
+    ) -> Self {
+        Step {
+            observation,
+            reward: verdict.reward,
+            terminated: true,
+            truncated: false,
+            info: StepInfo {
+                turn: 1,
+                verdicts: vec![RuleVerdict {
+                    rule: rule.into(),
+                    weight: 1.0,
+                    verdict,
+                }],
+                calls,
+                results: Vec::new(),
+                end: Some(EndReason::Scored),
+            },
+        }
+    }
+
     /// Whether the episode is over.
     pub fn done(&self) -> bool {
         self.terminated || self.truncated

@@ -1,7 +1,7 @@
 //! The paper's setting: one completion per task, scored by a reward rule
 //! against the ground-truth calls.
 
-use super::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
+use super::{EnvFactory, Observation, Step, ToolEnv};
 use crate::message::Message;
 use crate::task::Task;
 use crate::template::{ChatMlTemplate, ChatTemplate};
@@ -172,23 +172,7 @@ impl ToolEnv for SingleTurnEnv {
         let calls = Completion::parse(action).calls;
         let reply = END_TOKENS.iter().find_map(|t| action.strip_suffix(t));
         self.reply = Some(reply.unwrap_or(action).to_string());
-        Step {
-            observation: self.observation(),
-            reward: verdict.reward,
-            terminated: true,
-            truncated: false,
-            info: StepInfo {
-                turn,
-                verdicts: vec![RuleVerdict {
-                    rule: self.spec.rule.name().to_string(),
-                    weight: 1.0,
-                    verdict,
-                }],
-                calls,
-                results: Vec::new(),
-                end: Some(EndReason::Scored),
-            },
-        }
+        Step::scored(self.observation(), self.spec.rule.name(), verdict, calls)
     }
 
     fn task(&self) -> &Arc<Task> {
