@@ -10,9 +10,10 @@
 //! ```
 
 mod bank;
+mod run_args;
 
 use clap::Parser;
-use std::path::PathBuf;
+use run_args::RunArgs;
 use std::sync::Arc;
 use std::time::Instant;
 use toolgym::grpo::pipeline::{self, Phases, TaskSetup};
@@ -21,21 +22,8 @@ use toolgym::grpo::{EvalReport, StepMetrics, TrainConfig};
 #[derive(Parser, Debug)]
 #[command(about = "SFT + GRPO of the built-in tiny model against the multi-turn bank environment")]
 struct Args {
-    /// Seed of everything: model initialisation, task order, sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Overrides, e.g. `--set grpo.steps=10`.
-    #[arg(long = "set")]
-    overrides: Vec<String>,
-    /// Run directory (default: runs/train_custom_env/seed-N).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Start over instead of resuming from checkpoints in the run directory.
-    #[arg(long)]
-    fresh: bool,
-    /// Resume even though the run directory was started with other settings.
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// What differs from the paper's settings for a tiny model trained from
@@ -77,27 +65,19 @@ fn main() {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let seed = args.run.seed;
     let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("runs/train_custom_env/seed-{}", args.seed)));
-    if args.fresh && out.exists() {
-        std::fs::remove_dir_all(&out)?;
-    }
+        .run
+        .out_dir(format!("runs/train_custom_env/seed-{seed}"));
     let mut overrides: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
-    overrides.push(format!("run.seed={}", args.seed));
-    overrides.push(format!("model.builtin.seed={}", args.seed));
-    overrides.push(format!("run.out_dir={:?}", out.display().to_string()));
-    if args.force {
-        overrides.push("run.force=true".into());
-    }
-    overrides.extend(args.overrides);
+    overrides.extend(args.run.overrides(&out, true)?);
     let cfg = TrainConfig::load(None, &overrides)?;
 
     // The environment, its training stream and held-out tasks: that is all
     // the trainer needs.
     let setup = TaskSetup {
         factory: Arc::new(bank::spec()),
-        train: Arc::new(bank::tasks(args.seed)),
+        train: Arc::new(bank::tasks(seed)),
         validation: (0..VALIDATION_TASKS)
             .map(|i| Arc::new(bank::task(VALIDATION_STREAM, i)))
             .collect(),

@@ -16,7 +16,10 @@
 //!     --validation data/validation.jsonl --set grpo.prompts_per_step=64 --set grpo.mini_batch_prompts=16
 //! ```
 
+mod run_args;
+
 use clap::Parser;
+use run_args::RunArgs;
 use std::path::PathBuf;
 use std::time::Instant;
 use toolgym::grpo::pipeline::{self, Phases};
@@ -37,23 +40,8 @@ struct Args {
     /// TOML config (defaults: the paper's; the built-in demo's when no model is given).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Seed of everything: the built-in environment and its held-out
-    /// tasks, the tiny model's initialisation, task order and sampling
-    /// (`run.seed`, and `model.builtin.seed` for the built-in model).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Overrides, e.g. `--set grpo.steps=50`.
-    #[arg(long = "set")]
-    overrides: Vec<String>,
-    /// Run directory (default: runs/train_qwen).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Start over instead of resuming from checkpoints in the run directory.
-    #[arg(long)]
-    fresh: bool,
-    /// Resume even though the run directory was started with other settings.
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// The built-in demo's settings: what differs from the paper for a
@@ -108,10 +96,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         vec![]
     };
-    overrides.push(format!("run.seed={}", args.seed));
-    match &args.model {
-        Some(m) => overrides.push(format!("model.path={:?}", m.display().to_string())),
-        None => overrides.push(format!("model.builtin.seed={}", args.seed)),
+    if let Some(m) = &args.model {
+        overrides.push(format!("model.path={:?}", m.display().to_string()));
     }
     if let Some(t) = &args.train {
         overrides.push(format!("data.train={:?}", t.display().to_string()));
@@ -119,21 +105,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(v) = &args.validation {
         overrides.push(format!("data.validation={:?}", v.display().to_string()));
     }
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs/train_qwen"));
-    overrides.push(format!("run.out_dir={:?}", out.display().to_string()));
-    if args.fresh {
-        overrides.push("run.resume=false".into());
-        if out.exists() {
-            std::fs::remove_dir_all(&out)?;
-        }
-    }
-    if args.force {
-        overrides.push("run.force=true".into());
-    }
-    overrides.extend(args.overrides.iter().cloned());
+    let out = args.run.out_dir("runs/train_qwen");
+    overrides.extend(args.run.overrides(&out, builtin)?);
     let cfg = TrainConfig::load(args.config.as_deref(), &overrides)?;
     let phases = if builtin || cfg.data.train.is_none() {
         Phases::SftThenGrpo
