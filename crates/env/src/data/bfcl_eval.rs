@@ -41,8 +41,8 @@ use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgym_reward::bfcl::{
-    check, decode, leaderboard, python_only, BfclExpected, Category, CategoryScore, CheckOptions,
-    Decoder, Leaderboard, Metric, PythonOnly,
+    check, check_completion, decode, leaderboard, python_only, BfclExpected, Category,
+    CategoryScore, CheckOptions, Decoder, Leaderboard, Metric, PythonOnly,
 };
 use toolgym_reward::{Reason, Verdict};
 
@@ -594,16 +594,15 @@ impl ToolEnv for BfclEnv {
                 format!("no BFCL case with id {:?}", self.task.id),
             ),
             Some(expected) => {
-                let v = self.judge.judge(expected, Some(action));
-                let reason = match v.error_type.as_deref() {
-                    None => Reason::Ok,
-                    Some(t) if t.contains("decoder") => Reason::FormatError,
-                    Some(t) if t.contains("wrong_func_name") => Reason::WrongName,
-                    Some(t) if t.contains("wrong_count") => Reason::MissingCall,
-                    Some(_) => Reason::WrongArgs,
-                };
-                let reward = if v.valid { 1.0 } else { 0.0 };
-                Verdict::new(reward, reason, v.error.join("; "))
+                // The `bfcl-ast` rule's verdict: same decode and check as
+                // `Judge::judge`, with the checker's own reason.
+                let out =
+                    check_completion(action, expected, self.judge.decoder, &self.judge.options);
+                if out.valid {
+                    Verdict::ok()
+                } else {
+                    Verdict::fail(out.reason, out.detail())
+                }
             }
         };
         Step::scored(self.observation(), "bfcl", verdict, None)
