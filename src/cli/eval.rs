@@ -98,7 +98,7 @@ struct BfclArgs {
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     /// With --model: weights dtype.
-    #[arg(long, default_value = "f32", value_parser = super::dtypes())]
+    #[arg(long, default_value = "f32", value_parser = super::dtypes(), ignore_case = true)]
     dtype: String,
     /// With --model: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]

@@ -39,7 +39,7 @@ pub struct GenerateCmd {
     #[arg(long)]
     greedy: bool,
     /// Weights dtype.
-    #[arg(long, default_value = "f32", value_parser = super::dtypes())]
+    #[arg(long, default_value = "f32", value_parser = super::dtypes(), ignore_case = true)]
     dtype: String,
     /// Device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]

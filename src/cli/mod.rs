@@ -34,9 +34,15 @@ enum Command {
     Eval(eval::EvalCmd),
 }
 
-/// `--dtype` values.
+/// `--dtype` values, with the aliases `parse_dtype` accepts (use with
+/// `ignore_case = true`: `parse_dtype` ignores case too).
 pub fn dtypes() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(["f32", "bf16", "f16"])
+    use clap::builder::PossibleValue;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("f32").alias("float32"),
+        PossibleValue::new("bf16").alias("bfloat16"),
+        PossibleValue::new("f16").aliases(["float16", "half"]),
+    ])
 }
 
 /// `--template` values: the built-in templates.
