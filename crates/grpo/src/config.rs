@@ -240,8 +240,9 @@ pub struct GrpoConfig {
     pub max_turns: usize,
     /// Most tokens per episode: the prompt plus every turn, environment
     /// tokens included; an episode that runs out is truncated likewise.
-    /// Default: `max_prompt_tokens + max_response_tokens`, the paper's
-    /// sequence length.
+    /// Default 12288: the paper's `max_prompt_tokens + max_response_tokens`
+    /// (4096 + 8192), a fixed number, not recomputed when those two are
+    /// overridden: raise it with them.
     pub max_episode_tokens: usize,
     /// An episode's reward: `sum` of its steps' rewards, or the `last`
     /// step's.

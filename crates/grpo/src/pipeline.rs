@@ -100,7 +100,12 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
                     .to_vec(),
             };
             TaskSetup {
-                tokenizer_corpus: Some(gen.tokenizer_corpus(spec.template.as_ref(), 4000)),
+                // Only the built-in model trains a tokenizer.
+                tokenizer_corpus: cfg
+                    .model
+                    .path
+                    .is_none()
+                    .then(|| gen.tokenizer_corpus(spec.template.as_ref(), 4000)),
                 factory: Arc::new(spec),
                 train: Arc::new(gen.split(Split::Train)),
                 validation,
@@ -189,13 +194,12 @@ pub fn run_with(
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     cfg.validate()?;
+    let grpo_started = crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some();
     let resuming = cfg.run.resume
-        && (crate::checkpoint::latest(&cfg.run.out_dir.join("sft"))?.is_some()
-            || crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some());
+        && (grpo_started || crate::checkpoint::latest(&cfg.run.out_dir.join("sft"))?.is_some());
     cfg.record(resuming)?;
     let mut policy = build_policy(cfg, &setup)?;
     let mut report = PipelineReport::default();
-    let grpo_started = crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some();
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
         let mut sft = SftTrainer::new(
             policy,

@@ -273,11 +273,11 @@ impl GrpoTrainer {
         let stats = EpisodeStats::of(&episodes);
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
         let seqs: Vec<Sequence> = episodes
-            .iter()
+            .into_iter()
             .map(|e| Sequence {
-                prompt: e.prompt.clone(),
-                completion: e.tokens.clone(),
-                mask: e.train_mask.clone(),
+                prompt: e.prompt,
+                completion: e.tokens,
+                mask: e.train_mask,
             })
             .collect();
         // Episodes without a model token (a prompt over the limit, an env
@@ -301,14 +301,13 @@ impl GrpoTrainer {
         } else {
             1.0
         });
-        let rollout_model = p.policy.model.detached()?;
         let mini_batches = tasks.len().div_ceil(c.mini_batch_prompts);
         let single_update = c.epochs == 1 && mini_batches == 1;
         let old = if single_update {
             None
         } else {
             Some(logprobs_of(
-                &rollout_model,
+                &p.policy.model.detached()?,
                 &seqs,
                 &trainable,
                 c.micro_batch_seqs,

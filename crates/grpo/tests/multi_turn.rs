@@ -449,44 +449,31 @@ fn a_multi_turn_run_resumes_bit_identically() {
         c.max_response_tokens = 12;
         c
     };
+    let trainer = |dir: &std::path::Path| {
+        GrpoTrainer::new(
+            policy(&gen),
+            factory(),
+            echo_tasks(16),
+            vec![],
+            config(),
+            run_section(dir.to_path_buf(), 1),
+        )
+        .unwrap()
+    };
     let full_dir = run_dir("mt-full");
-    let mut full = GrpoTrainer::new(
-        policy(&gen),
-        factory(),
-        echo_tasks(16),
-        vec![],
-        config(),
-        run_section(full_dir.clone(), 1),
-    )
-    .unwrap();
+    let mut full = trainer(&full_dir);
     full.run(|_| {}).unwrap();
     let want = params_of(full.policy());
     assert_ne!(want, params_of(&policy(&gen)));
 
     let dir = run_dir("mt-killed");
     {
-        let mut t = GrpoTrainer::new(
-            policy(&gen),
-            factory(),
-            echo_tasks(16),
-            vec![],
-            config(),
-            run_section(dir.clone(), 1),
-        )
-        .unwrap();
+        let mut t = trainer(&dir);
         t.step().unwrap();
         t.save_checkpoint().unwrap();
         t.step().unwrap(); // lost with the kill
     }
-    let mut resumed = GrpoTrainer::new(
-        policy(&gen),
-        factory(),
-        echo_tasks(16),
-        vec![],
-        config(),
-        run_section(dir.clone(), 1),
-    )
-    .unwrap();
+    let mut resumed = trainer(&dir);
     assert_eq!(resumed.step_count(), 1);
     resumed.run(|_| {}).unwrap();
     assert_eq!(params_of(resumed.policy()), want);

@@ -153,15 +153,14 @@ impl StepInfo {
     /// rule counts.
     pub fn main_verdict(&self) -> Option<&Verdict> {
         let any_counts = self.verdicts.iter().any(|v| v.weight != 0.0);
-        let considered: Vec<&RuleVerdict> = self
+        let mut considered = self
             .verdicts
             .iter()
-            .filter(|v| !any_counts || v.weight != 0.0)
-            .collect();
+            .filter(move |v| !any_counts || v.weight != 0.0);
         considered
-            .iter()
+            .clone()
             .find(|v| !v.verdict.is_ok())
-            .or(considered.first())
+            .or_else(|| considered.next())
             .map(|v| &v.verdict)
     }
 
@@ -192,6 +191,15 @@ pub struct Step {
     pub truncated: bool,
     /// Why, and what happened.
     pub info: StepInfo,
+}
+
+/// The reply without one trailing end-of-turn token (whitespace is kept:
+/// the next prompt must extend the previous one with the reply as written).
+pub(crate) fn strip_end_token(action: &str) -> &str {
+    toolgym_reward::END_TOKENS
+        .iter()
+        .find_map(|t| action.strip_suffix(t))
+        .unwrap_or(action)
 }
 
 impl Step {

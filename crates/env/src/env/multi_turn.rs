@@ -2,7 +2,9 @@
 //! come back as tool messages, rewards come from pluggable rules.
 
 use super::rules::{CallsMatch, EpisodeRule, EpisodeView, StepRecord};
-use super::{EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv};
+use super::{
+    strip_end_token, EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv,
+};
 use crate::json::dumps;
 use crate::message::Message;
 use crate::registry::{ToolRegistry, ToolResult};
@@ -12,7 +14,7 @@ use crate::template::ChatTemplate;
 use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
-use toolgym_reward::{Call, Completion, Severity, END_TOKENS};
+use toolgym_reward::{Call, Completion, Severity};
 
 /// What to do when a reply has a tool-call block that cannot be read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -395,15 +397,6 @@ impl<S> MultiTurnEnv<S> {
     }
 }
 
-/// The reply without one trailing end-of-turn token (whitespace is kept:
-/// the next prompt must extend the previous one with the reply as written).
-fn strip_end_token(action: &str) -> &str {
-    END_TOKENS
-        .iter()
-        .find_map(|t| action.strip_suffix(t))
-        .unwrap_or(action)
-}
-
 impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
     fn reset(&mut self, seed: Option<u64>) -> Observation {
         self.seed = seed.unwrap_or_else(|| default_seed(&self.task));
@@ -498,11 +491,8 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
         Step {
             observation: self.observation(),
             reward,
-            terminated: matches!(
-                end,
-                Some(EndReason::Answered | EndReason::Done | EndReason::FormatError)
-            ),
-            truncated: end == Some(EndReason::TurnLimit),
+            terminated: end.is_some_and(|e| !e.is_truncation()),
+            truncated: end.is_some_and(EndReason::is_truncation),
             info: StepInfo {
                 turn,
                 verdicts,

@@ -7,7 +7,7 @@ use crate::task::Task;
 use crate::template::{ChatMlTemplate, ChatTemplate};
 use rayon::prelude::*;
 use std::sync::Arc;
-use toolgym_reward::{BinaryRule, Completion, RewardRule, Verdict, END_TOKENS};
+use toolgym_reward::{BinaryRule, Completion, RewardRule, Verdict};
 
 /// How single-turn episodes are rendered and scored: a reward rule and a
 /// chat template. Cheap to clone; builds a [`SingleTurnEnv`] per task, and
@@ -170,8 +170,7 @@ impl ToolEnv for SingleTurnEnv {
         }
         let verdict = self.spec.score(&self.task, action);
         let calls = Completion::parse(action).calls;
-        let reply = END_TOKENS.iter().find_map(|t| action.strip_suffix(t));
-        self.reply = Some(reply.unwrap_or(action).to_string());
+        self.reply = Some(super::strip_end_token(action).to_string());
         Step::scored(self.observation(), self.spec.rule.name(), verdict, calls)
     }
 

@@ -366,11 +366,10 @@ fn take_turn(
     if cut && n >= per_turn {
         s.traj.cut_replies += 1;
     }
-    let text = reply.text.clone();
-    let Some(step) = guarded(s, "step", |env| env.step(&text)) else {
+    let Some(mut step) = guarded(s, "step", |env| env.step(&reply.text)) else {
         return Ok(());
     };
-    let next_prompt = step.observation.prompt.clone();
+    let next_prompt = std::mem::take(&mut step.observation.prompt);
     if record(s, step) {
         s.env = None;
         return Ok(());
