@@ -69,7 +69,7 @@ pub use env::{
 };
 pub use message::{Message, Role};
 pub use prepare::{prepare, PrepareError, PrepareOptions, PrepareReport};
-pub use registry::{RegistryError, ToolRegistry, ToolResult};
+pub use registry::{panic_message, RegistryError, ToolRegistry, ToolResult};
 pub use source::{Dataset, Generator, Sampler, TaskSource};
 pub use task::{read_jsonl, write_jsonl, Task, TaskIoError};
 pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};

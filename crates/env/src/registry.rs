@@ -335,13 +335,15 @@ impl<S> ToolRegistry<S> {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The message of a caught panic (`catch_unwind`'s payload), or
+/// `(no message)` when it carries none.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {
         s.clone()
     } else {
-        "panic".to_string()
+        "(no message)".to_string()
     }
 }
 

@@ -54,6 +54,14 @@ impl Dataset {
         }
     }
 
+    /// A dataset of tasks already shared (no copies).
+    pub fn from_shared(name: impl Into<String>, tasks: Vec<Arc<Task>>) -> Self {
+        Self {
+            name: name.into(),
+            tasks,
+        }
+    }
+
     /// Reads a JSONL task file (as written by [`crate::prepare()`]).
     pub fn from_jsonl(path: impl AsRef<Path>) -> Result<Self, TaskIoError> {
         let path = path.as_ref();

@@ -40,10 +40,10 @@ pub fn drop_overlong(
     let mut kept = Vec::with_capacity(judged.len());
     for (task, fits) in judged {
         if fits {
-            kept.push(Arc::unwrap_or_clone(task));
+            kept.push(task);
         } else {
             *dropped.entry(task.source.clone()).or_default() += 1;
         }
     }
-    (Dataset::new(source.name(), kept), dropped)
+    (Dataset::from_shared(source.name(), kept), dropped)
 }

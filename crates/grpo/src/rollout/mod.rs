@@ -231,7 +231,10 @@ fn guarded<T>(s: &mut Slot, what: &str, f: impl FnOnce(&mut dyn ToolEnv) -> T) -
     match result {
         Ok(v) => Some(v),
         Err(panic) => {
-            fail(s, format!("{what} panicked: {}", panic_text(&panic)));
+            fail(
+                s,
+                format!("{what} panicked: {}", toolgym_env::panic_message(&panic)),
+            );
             None
         }
     }
@@ -246,16 +249,6 @@ fn fail(s: &mut Slot, message: String) {
     s.traj.end = Some(EndReason::EnvError);
     s.live = false;
     s.env = None;
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
-    }
 }
 
 /// Makes and resets the env, and tokenises the first prompt.
@@ -278,7 +271,10 @@ fn start(
             s.traj.env = "(unmade)".into();
             fail(
                 s,
-                format!("making the env panicked: {}", panic_text(&panic)),
+                format!(
+                    "making the env panicked: {}",
+                    toolgym_env::panic_message(&panic)
+                ),
             );
             return Ok(());
         }
