@@ -17,7 +17,9 @@ pub struct ScoreArgs {
     /// Input JSONL; `-` = stdin. Per line {"id"?, "completion",
     /// "ground_truth": [calls]}; for the bfcl-* rules {"id"?, "completion",
     /// "functions": [docs], "possible_answer": [BFCL ground_truth],
-    /// "category"? (else from the id)}.
+    /// "category"? (else from the id)}. A completion may also be an
+    /// OpenAI-style assistant message {"content", "reasoning_content"?,
+    /// "tool_calls"} or a list of messages (the last assistant one).
     #[arg(long, default_value = "-")]
     input: PathBuf,
     /// Output JSONL: {"id", "line", "reward", "reason", "detail"?} per line; `-` = stdout.

@@ -375,6 +375,26 @@ impl ChatMlTemplate {
         lines.join("\n")
     }
 
+    /// The prompt as chat messages, for engines that apply the model's own
+    /// chat template (verl's and TRL's datasets): one system message with
+    /// the system text and the tool instructions, then the conversation
+    /// (its own leading system message, if any, becomes the system text).
+    ///
+    /// ```
+    /// use toolgym_env::{ChatMlTemplate, Message, Role};
+    /// let t = ChatMlTemplate::tool_n1();
+    /// let chat = t.chat_messages(&[], &[Message::user("hi")]);
+    /// assert_eq!((chat[0].role, chat[1].role), (Role::System, Role::User));
+    /// assert!(chat[0].content.contains("<tool_call>"));
+    /// ```
+    pub fn chat_messages(&self, tools: &[ToolSpec], messages: &[Message]) -> Vec<Message> {
+        let (own_system, rest) = split_system(messages);
+        let mut out = Vec::with_capacity(rest.len() + 1);
+        out.push(Message::system(self.system_text(own_system, tools)));
+        out.extend_from_slice(rest);
+        out
+    }
+
     fn system_text(&self, own: Option<&str>, tools: &[ToolSpec]) -> String {
         let mut s = own.unwrap_or(&self.default_system).to_string();
         if tools.is_empty() && self.instructions_only_with_tools {
@@ -386,6 +406,14 @@ impl ChatMlTemplate {
                 .replacen("{tools}", &self.render_tools(tools), 1),
         );
         s
+    }
+}
+
+/// A leading system message's text, and the rest of the conversation.
+fn split_system(messages: &[Message]) -> (Option<&str>, &[Message]) {
+    match messages.split_first() {
+        Some((first, rest)) if first.role == Role::System => (Some(first.content.as_str()), rest),
+        _ => (None, messages),
     }
 }
 
@@ -455,12 +483,7 @@ impl ChatTemplate for ChatMlTemplate {
     }
 
     fn render_transcript(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
-        let (own_system, rest) = match messages.split_first() {
-            Some((first, rest)) if first.role == Role::System => {
-                (Some(first.content.as_str()), rest)
-            }
-            _ => (None, messages),
-        };
+        let (own_system, rest) = split_system(messages);
         let mut out = String::new();
         push_turn(&mut out, "system", &self.system_text(own_system, tools));
         for (i, m) in rest.iter().enumerate() {

@@ -2,7 +2,9 @@
 //! out, in the same order. A bad line becomes an `input_error` verdict and
 //! the run goes on; nothing is dropped.
 //!
-//! Input line: `{"id"?: any, "completion": string, <truth fields>}`; the
+//! Input line: `{"id"?: any, "completion": string | assistant message |
+//! [messages], <truth fields>}` (an OpenAI-style assistant message, with
+//! `tool_calls`, or a transcript, is read by [`completion_text`]); the
 //! truth is read from the record by a closure ([`score_jsonl_with`]), so
 //! any rule's ground-truth type can be streamed:
 //! - call lists ([`score_jsonl`], [`call_truth`]): `"ground_truth": [calls]`
@@ -15,7 +17,7 @@
 //! Output line: `{"id", "line", "reward", "reason", "detail"?}`.
 
 use crate::bfcl::{BfclExpected, Category};
-use crate::{Call, Reason, RewardRule, Summary, Verdict};
+use crate::{completion_text, Call, CompletionError, Reason, RewardRule, Summary, Verdict};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Borrow;
@@ -57,6 +59,10 @@ pub enum RecordError {
         /// What it must be.
         expected: &'static str,
     },
+    /// `completion` is neither text nor an assistant message (see
+    /// [`completion_text`]).
+    #[error("bad completion: {0}")]
+    Completion(#[from] CompletionError),
     /// `ground_truth` is not a list of calls.
     #[error("bad ground_truth: {0}")]
     GroundTruth(#[from] crate::CallShapeError),
@@ -103,15 +109,10 @@ impl<T> Record<T> {
         let id = obj.remove("id").unwrap_or(Value::Null);
         let completion = match obj.remove("completion") {
             Some(Value::String(s)) => s,
-            Some(_) => {
-                return Err((
-                    id,
-                    RecordError::WrongType {
-                        field: "completion",
-                        expected: "a string",
-                    },
-                ))
-            }
+            Some(message) => match completion_text(&message) {
+                Ok(text) => text.into_owned(),
+                Err(e) => return Err((id, RecordError::Completion(e))),
+            },
             None => return Err((id, RecordError::MissingField("completion"))),
         };
         match truth(&id, &mut obj) {
@@ -400,4 +401,37 @@ fn score_chunk<T: ?Sized, O: Borrow<T>>(
         .iter()
         .map(|(n, b)| score_line(rule, truth, *n, b))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule_by_name;
+
+    #[test]
+    fn openai_messages_and_transcripts_are_completions() {
+        let input = concat!(
+            r#"{"id": 1, "completion": {"role": "assistant", "reasoning_content": "r", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}}]}, "ground_truth": [{"name": "f", "arguments": {"x": 1}}]}"#,
+            "\n",
+            r#"{"id": 2, "completion": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>r</think><tool_call>[]</tool_call>"}], "ground_truth": []}"#,
+            "\n",
+            r#"{"id": 3, "completion": {"tool_calls": 5}, "ground_truth": []}"#,
+            "\n",
+        );
+        let mut out = Vec::new();
+        let rule = rule_by_name("binary").unwrap();
+        let report = score_jsonl(&*rule, input.as_bytes(), &mut out, Default::default()).unwrap();
+        assert_eq!((report.summary.count, report.input_errors), (3, 1));
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["reason"], "ok");
+        assert_eq!(lines[1]["reason"], "ok");
+        assert_eq!(
+            lines[2]["detail"],
+            "bad completion: message field \"tool_calls\" must be a list"
+        );
+    }
 }

@@ -38,6 +38,12 @@
 //! - [`AllOf`] and [`WeightedSum`] compose any rules, yours included
 //!   (implement [`RewardRule`]).
 //!
+//! ## Completions from inference servers
+//! Servers with a tool parser (vLLM, SGLang, OpenAI-compatible) return an
+//! assistant message with `tool_calls` instead of the model's text;
+//! [`completion_text`] reads such a message (or a chat transcript) back into
+//! the text every rule scores. The JSONL scorer ([`jsonl`]) accepts both.
+//!
 //! ## How `binary` differs from the released script, and why
 //! | | `binary` | `tool-n1` (script) | why `binary` differs |
 //! |---|---|---|---|
@@ -65,6 +71,7 @@ pub mod bfcl;
 mod call;
 pub mod jsonl;
 mod matcher;
+mod message;
 mod parse;
 pub mod pycall;
 pub mod pyjson;
@@ -80,11 +87,14 @@ pub use batch::par_score_batch;
 pub use batch::{score_batch, Summary};
 pub use call::{json_type_name, Call, CallShapeError};
 pub use matcher::{MatchOutcome, Matcher, NumberMatch, GREEDY_LIMIT, KUHN_LIMIT};
+pub use message::{completion_text, CompletionError};
 pub use parse::{
     after_marker, cut_at_marker, Completion, Diagnostic, ParseOptions, Severity, ASSISTANT_MARKER,
     END_TOKENS, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
 };
-pub use registry::{rule_by_name, UnknownRule, RULES};
+pub use registry::{
+    rule_by_name, rule_with_options, RuleOptionError, RuleOptions, UnknownRule, RULES,
+};
 pub use rule::RewardRule;
 pub use rules::{AllOf, BinaryRule, FineGrainedRule, FormatPolicy, Judgement, WeightedSum};
 pub use tooln1::{ScriptVariant, ToolN1Rule};

@@ -61,15 +61,10 @@ pub struct UnknownRule {
 /// ```
 pub fn rule_by_name(name: &str) -> Result<Box<dyn RewardRule<[Call]>>, UnknownRule> {
     let tool_n1 = |variant| Box::new(ToolN1Rule { variant });
+    if let Some(rule) = adjustable(name) {
+        return Ok(rule.boxed());
+    }
     Ok(match name {
-        "binary" => Box::new(BinaryRule::default()),
-        "binary-no-think" => Box::new(BinaryRule::without_think()),
-        "binary-tolerant" => Box::new(BinaryRule {
-            matcher: Matcher::tolerant(0.0, 0.0),
-            ..BinaryRule::default()
-        }),
-        "fine-grained" => Box::new(FineGrainedRule::format_and_match()),
-        "fine-grained-names" => Box::new(FineGrainedRule::format_and_names()),
         "tool-n1" => tool_n1(ScriptVariant::V0),
         "tool-n1-no-think" => tool_n1(ScriptVariant::V2),
         "tool-n1-fine" => tool_n1(ScriptVariant::V3),
@@ -80,5 +75,136 @@ pub fn rule_by_name(name: &str) -> Result<Box<dyn RewardRule<[Call]>>, UnknownRu
                 known: RULES.map(|(n, _)| n).join(", "),
             })
         }
+    })
+}
+
+/// Options that adjust a built-in rule of the `binary` and `fine-grained`
+/// families (the `tool-n1` rules are the released script and take none).
+/// `None` keeps the rule's own setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RuleOptions {
+    /// Require the `<think>` block ([`FormatPolicy::require_think`](crate::FormatPolicy)).
+    pub think: Option<bool>,
+    /// Allow free text outside the blocks
+    /// ([`FormatPolicy::allow_text_outside`](crate::FormatPolicy)).
+    pub free_text: Option<bool>,
+    /// Accept a reply without any tool-call block as "no call"
+    /// ([`FormatPolicy::no_call_without_block`](crate::FormatPolicy)).
+    pub no_call_without_block: Option<bool>,
+    /// Compare numbers with this absolute tolerance (with `rel_tol`:
+    /// [`Matcher::tolerant`]).
+    pub abs_tol: Option<f64>,
+    /// Compare numbers with this relative tolerance.
+    pub rel_tol: Option<f64>,
+}
+
+impl RuleOptions {
+    /// Whether no option is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Why [`rule_with_options`] refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RuleOptionError {
+    /// The name is not a rule.
+    #[error(transparent)]
+    Unknown(#[from] UnknownRule),
+    /// The rule takes no options (the `tool-n1` rules are the released
+    /// script, bit for bit).
+    #[error("rule {0:?} takes no options (it reproduces the released script exactly)")]
+    NoOptions(String),
+    /// A tolerance is negative or not a number.
+    #[error("{name} must be a finite number >= 0, got {value}")]
+    BadTolerance {
+        /// `abs_tol` or `rel_tol`.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+}
+
+/// A built-in rule by name with [`RuleOptions`] applied.
+///
+/// ```
+/// use toolgym_reward::{rule_with_options, Call, RuleOptions};
+/// use serde_json::json;
+/// let truth = vec![Call::new("f", json!({"x": 1})).unwrap()];
+/// let reply = "Sure!<tool_call>[{\"name\": \"f\", \"arguments\": {\"x\": 1.0}}]</tool_call>";
+/// let options = RuleOptions { think: Some(false), free_text: Some(true), abs_tol: Some(0.0), ..Default::default() };
+/// let rule = rule_with_options("binary", &options).unwrap();
+/// assert_eq!(rule.score(reply, &truth).reward, 1.0);
+/// assert!(rule_with_options("tool-n1", &options).is_err());
+/// ```
+pub fn rule_with_options(
+    name: &str,
+    options: &RuleOptions,
+) -> Result<Box<dyn RewardRule<[Call]>>, RuleOptionError> {
+    if options.is_empty() {
+        return Ok(rule_by_name(name)?);
+    }
+    for (label, value) in [("abs_tol", options.abs_tol), ("rel_tol", options.rel_tol)] {
+        if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(RuleOptionError::BadTolerance {
+                name: label,
+                value: v,
+            });
+        }
+    }
+    let Some(mut rule) = adjustable(name) else {
+        rule_by_name(name)?;
+        return Err(RuleOptionError::NoOptions(name.to_string()));
+    };
+    let (format, matcher) = match &mut rule {
+        Adjustable::Binary(r) => (&mut r.format, &mut r.matcher),
+        Adjustable::Fine(r) => (&mut r.format, &mut r.matcher),
+    };
+    {
+        if let Some(v) = options.think {
+            format.require_think = v;
+        }
+        if let Some(v) = options.free_text {
+            format.allow_text_outside = v;
+        }
+        if let Some(v) = options.no_call_without_block {
+            format.no_call_without_block = v;
+        }
+        if options.abs_tol.is_some() || options.rel_tol.is_some() {
+            *matcher = Matcher::tolerant(
+                options.abs_tol.unwrap_or(0.0),
+                options.rel_tol.unwrap_or(0.0),
+            );
+        }
+    }
+    Ok(rule.boxed())
+}
+
+/// The rules whose format policy and matcher can be adjusted.
+enum Adjustable {
+    Binary(BinaryRule),
+    Fine(FineGrainedRule),
+}
+
+impl Adjustable {
+    fn boxed(self) -> Box<dyn RewardRule<[Call]>> {
+        match self {
+            Adjustable::Binary(r) => Box::new(r),
+            Adjustable::Fine(r) => Box::new(r),
+        }
+    }
+}
+
+fn adjustable(name: &str) -> Option<Adjustable> {
+    Some(match name {
+        "binary" => Adjustable::Binary(BinaryRule::default()),
+        "binary-no-think" => Adjustable::Binary(BinaryRule::without_think()),
+        "binary-tolerant" => Adjustable::Binary(BinaryRule {
+            matcher: Matcher::tolerant(0.0, 0.0),
+            ..BinaryRule::default()
+        }),
+        "fine-grained" => Adjustable::Fine(FineGrainedRule::format_and_match()),
+        "fine-grained-names" => Adjustable::Fine(FineGrainedRule::format_and_names()),
+        _ => return None,
     })
 }

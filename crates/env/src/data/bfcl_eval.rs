@@ -315,8 +315,9 @@ impl Completions {
     }
 }
 
-/// Reads `{"id": string, "completion": string}` lines (other fields are
-/// ignored). A line that is not such an object is recorded in
+/// Reads `{"id": string, "completion": string | assistant message}` lines
+/// (other fields are ignored; a message is read by
+/// [`toolgym_reward::completion_text`]). A line that is not such an object is recorded in
 /// [`Completions::bad_lines`] with its number and skipped; only an I/O
 /// error fails.
 pub fn read_completions(mut input: impl BufRead) -> io::Result<Completions> {
@@ -370,7 +371,11 @@ fn completion_line(text: &str) -> Result<(String, String), String> {
     };
     match obj.remove("completion") {
         Some(Value::String(s)) => Ok((id, s)),
-        Some(_) => Err(format!("{id}: \"completion\" is not a string")),
+        // An OpenAI-style assistant message (or a transcript), read as the
+        // model's text.
+        Some(message) => toolgym_reward::completion_text(&message)
+            .map(|t| (id.clone(), t.into_owned()))
+            .map_err(|e| format!("{id}: \"completion\": {e}")),
         None => Err(format!("{id}: no \"completion\"")),
     }
 }
@@ -812,7 +817,7 @@ mod tests {
             bad,
             [
                 "line 3: not a JSON object",
-                "line 5: b: \"completion\" is not a string",
+                "line 5: b: \"completion\": a completion must be a string, an assistant message object or a list of messages, not a number",
                 "line 6: invalid UTF-8 at byte 0",
             ]
         );
@@ -820,6 +825,17 @@ mod tests {
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].id(), "simple_python_16");
         assert_eq!(c.unknown_ids(&cases), [(4, "a".to_string())]);
+    }
+
+    #[test]
+    fn completions_may_be_openai_messages() {
+        let input = br#"{"id": "m", "completion": {"role": "assistant", "content": "<think>t</think>", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}}]}}"#;
+        let c = read_completions(&input[..]).unwrap();
+        assert_eq!(
+            c.get("m"),
+            Some("<think>t</think>\n<tool_call>\n[{\"name\":\"f\",\"arguments\":{\"x\": 1}}]\n</tool_call>")
+        );
+        assert!(c.bad_lines.is_empty());
     }
 
     #[test]

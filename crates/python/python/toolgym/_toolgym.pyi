@@ -1,0 +1,173 @@
+"""Type stubs of toolgym's native module (the API is re-exported by
+``toolgym``)."""
+
+from os import PathLike
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+__version__: str
+
+JSON = Any
+Completion = Union[str, bytes, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+"""Raw text, UTF-8 bytes, an OpenAI-style assistant message (``content``,
+``reasoning_content``, ``tool_calls``) or a list of chat messages (the last
+assistant message is scored)."""
+GroundTruth = Union[str, Sequence[Mapping[str, Any]], Mapping[str, Any]]
+"""A list of ``{"name", "arguments"}`` dicts (or one), or its JSON text; for
+the ``bfcl-*`` rules a BFCL case dict (``functions``, ``possible_answer``,
+``category`` or ``id``) or its JSON text."""
+Observation = Dict[str, Any]
+"""``{"prompt": str, "messages": list[dict], "tools": list[dict]}``."""
+StepResult = Tuple[Observation, float, bool, bool, Dict[str, Any]]
+"""``(observation, reward, terminated, truncated, info)``; ``info`` holds
+``turn``, ``reason``, ``detail``, ``end``, ``verdicts``, ``calls`` and
+``results``."""
+
+class Verdict:
+    """A rule's judgement: ``reward``, ``reason`` (``ok``, ``format_error``,
+    ``json_error``, ``schema_error``, ``wrong_name``, ``wrong_args``,
+    ``missing_call``, ``extra_call``, ``input_error``, …) and ``detail``."""
+
+    reward: float
+    reason: str
+    detail: str
+    def __init__(self, reward: float, reason: str, detail: str = "") -> None: ...
+    @property
+    def ok(self) -> bool:
+        """True when the reason is ``ok``."""
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"reward", "reason", "detail"}``."""
+    def __float__(self) -> float: ...
+
+class Rule:
+    """A reward rule by name (see ``rules()``): ``Rule("binary")`` is the
+    paper's reward, ``Rule("tool-n1")`` the released script bit for bit.
+
+    Options of the ``binary`` and ``fine-grained`` families: ``think``,
+    ``free_text``, ``no_call_without_block`` (bool), ``abs_tol``,
+    ``rel_tol`` (float). A wrong type raises ``TypeError`` / ``ValueError``
+    naming the argument; a bad completion is a verdict, never an exception.
+    """
+
+    def __init__(
+        self,
+        name: str = "binary",
+        *,
+        think: bool = ...,
+        free_text: bool = ...,
+        no_call_without_block: bool = ...,
+        abs_tol: float = ...,
+        rel_tol: float = ...,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    def score(self, completion: Completion, ground_truth: GroundTruth) -> Verdict:
+        """Scores one completion."""
+    def score_batch(
+        self,
+        completions: Sequence[Completion],
+        ground_truths: Sequence[GroundTruth],
+        threads: Optional[int] = None,
+    ) -> List[Verdict]:
+        """Scores pairs in parallel without the GIL; verdicts in input order."""
+    def rewards(
+        self,
+        completions: Sequence[Completion],
+        ground_truths: Sequence[GroundTruth],
+        threads: Optional[int] = None,
+    ) -> List[float]:
+        """``score_batch``, the rewards only."""
+
+def rules() -> List[Tuple[str, str]]:
+    """The built-in rules: ``(name, description)`` pairs."""
+
+class Task:
+    """One task (``toolgym prepare``'s JSONL form)."""
+
+    def __init__(
+        self,
+        messages: Union[str, Sequence[Mapping[str, Any]]],
+        ground_truth: Optional[GroundTruth] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        id: str = "task",
+        source: str = "python",
+    ) -> None: ...
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "Task": ...
+    @staticmethod
+    def from_json(line: str) -> "Task": ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def tools(self) -> List[Dict[str, Any]]: ...
+    @property
+    def messages(self) -> List[Dict[str, Any]]: ...
+    @property
+    def ground_truth(self) -> List[Dict[str, Any]]: ...
+    @property
+    def meta(self) -> Dict[str, Any]: ...
+    @property
+    def query(self) -> Optional[str]: ...
+    def ground_truth_json(self) -> str:
+        """The expected calls as JSON text."""
+    def to_dict(self) -> Dict[str, Any]: ...
+    def to_json(self) -> str: ...
+    def prompt(self, template: str = "tool-n1") -> str:
+        """The prompt text for generation."""
+    def chat(self, template: str = "tool-n1") -> List[Dict[str, str]]:
+        """The prompt as ``{"role", "content"}`` messages (system message
+        with the instructions and tools first)."""
+    def target(self, template: str = "tool-n1") -> str:
+        """The reference reply, without the end-of-turn token."""
+
+def load_tasks(path: Union[str, PathLike[str]], strict: bool = False) -> List[Task]:
+    """Tasks from JSONL; bad lines are skipped with one warning (or raise
+    ``ValueError`` with ``strict=True``)."""
+
+def write_tasks(tasks: Sequence[Task], path: Union[str, PathLike[str]]) -> int: ...
+def synthetic_tasks(
+    n: int = 100, split: str = "train", seed: int = 0, difficulty: str = "standard"
+) -> List[Task]:
+    """Tasks of the built-in synthetic environment (deterministic)."""
+
+def load_bfcl(path: Union[str, PathLike[str]]) -> List[Task]:
+    """BFCL cases (a ``BFCL_v*_<category>.json`` file or a folder) as tasks."""
+
+def templates() -> List[Tuple[str, str]]:
+    """The prompt templates: ``(name, description)`` pairs."""
+
+class SingleTurnEnv:
+    """One task, one completion, one reward (the paper's setting)."""
+
+    def __init__(self, task: Task, rule: str = "binary", template: str = "tool-n1") -> None: ...
+    def reset(self, seed: Optional[int] = None) -> Tuple[Observation, Dict[str, Any]]: ...
+    def step(self, action: Completion) -> StepResult: ...
+    def demonstration(self) -> Optional[str]: ...
+
+class Tool:
+    """A Python tool: JSON-Schema ``parameters`` (checked in Rust) and a
+    ``handler(**arguments)`` whose exceptions become tool-error results."""
+
+    def __init__(
+        self, name: str, description: str, parameters: Mapping[str, Any], handler: Callable[..., JSON]
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    def to_openai(self) -> Dict[str, Any]: ...
+
+class MultiTurnEnv:
+    """A multi-turn episode with Python tools; reward 1 at the end when the
+    episode's calls match the task's ground truth."""
+
+    def __init__(
+        self,
+        task: Task,
+        tools: Sequence[Union[Tool, Mapping[str, Any]]],
+        template: str = "tool-n1-multi-turn",
+        max_turns: int = 8,
+    ) -> None: ...
+    def reset(self, seed: Optional[int] = None) -> Tuple[Observation, Dict[str, Any]]: ...
+    def step(self, action: Completion) -> StepResult: ...
+    @property
+    def messages(self) -> List[Dict[str, Any]]: ...

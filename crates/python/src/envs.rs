@@ -1,0 +1,359 @@
+//! `toolgym.SingleTurnEnv`, `toolgym.MultiTurnEnv` and `toolgym.Tool`:
+//! toolgym's environments with the Gymnasium shape, `reset(seed=None) ->
+//! (observation, info)` and `step(action) -> (observation, reward,
+//! terminated, truncated, info)`.
+
+use crate::convert::{self, to_json, to_py, CompletionArg, Label};
+use crate::reward::PyRule;
+use crate::tasks::{template, PyTask};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use toolgym_env::env::EnvFactory;
+use toolgym_env::{
+    MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv, ToolError,
+    ToolRegistry, ToolSpec,
+};
+
+/// The observation as a dict: `prompt` (text for generation), `messages`
+/// and `tools`.
+fn observation<'py>(py: Python<'py>, o: &Observation) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("prompt", &o.prompt)?;
+    d.set_item(
+        "messages",
+        to_py(py, &serde_json::to_value(&o.messages).unwrap_or_default())?,
+    )?;
+    d.set_item(
+        "tools",
+        to_py(py, &serde_json::to_value(&o.tools).unwrap_or_default())?,
+    )?;
+    Ok(d)
+}
+
+/// The info dict of a step: `turn`, `reason`, `detail`, `end` (why the
+/// episode ended, or None), `verdicts` (each rule's), `calls` (read from
+/// the reply, or None) and `results` (tool results of the step).
+fn info<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py, PyDict>> {
+    let i = &step.info;
+    let d = PyDict::new(py);
+    d.set_item("turn", i.turn)?;
+    d.set_item("reason", i.reason().as_str())?;
+    d.set_item(
+        "detail",
+        i.main_verdict().map(|v| v.detail.as_str()).unwrap_or(""),
+    )?;
+    d.set_item("end", i.end.map(|e| e.as_str()))?;
+    let verdicts: Vec<Value> = i
+        .verdicts
+        .iter()
+        .map(|v| {
+            json!({"rule": v.rule, "weight": v.weight, "reward": v.verdict.reward,
+                   "reason": v.verdict.reason.as_str(), "detail": v.verdict.detail})
+        })
+        .collect();
+    d.set_item("verdicts", to_py(py, &Value::Array(verdicts))?)?;
+    let calls = i
+        .calls
+        .as_ref()
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    d.set_item("calls", to_py(py, &calls)?)?;
+    let results: Vec<Value> = i
+        .results
+        .iter()
+        .map(|r| {
+            let mut v = r.to_observation();
+            if let Value::Object(m) = &mut v {
+                m.insert("ok".into(), Value::Bool(r.is_ok()));
+            }
+            v
+        })
+        .collect();
+    d.set_item("results", to_py(py, &Value::Array(results))?)?;
+    Ok(d)
+}
+
+type StepTuple<'py> = (Bound<'py, PyDict>, f64, bool, bool, Bound<'py, PyDict>);
+
+fn step_tuple<'py>(py: Python<'py>, step: &Step) -> PyResult<StepTuple<'py>> {
+    Ok((
+        observation(py, &step.observation)?,
+        step.reward,
+        step.terminated,
+        step.truncated,
+        info(py, step)?,
+    ))
+}
+
+/// The action text: a string, UTF-8 bytes, or an OpenAI-style assistant
+/// message (rendered as the model's text). Unreadable input is a
+/// `ValueError`: unlike a reward, an env cannot step on nothing.
+fn action_text(action: &Bound<'_, PyAny>) -> PyResult<String> {
+    match CompletionArg::read(action, Label::Arg("action"))? {
+        CompletionArg::Text(t) => Ok(t),
+        CompletionArg::Json(v) => toolgym_reward::completion_text(&v)
+            .map(|t| t.into_owned())
+            .map_err(|e| PyValueError::new_err(format!("action: {e}"))),
+        CompletionArg::Bad(why) => Err(PyValueError::new_err(why)),
+    }
+}
+
+/// A seed argument: None, or an int that fits in 64 bits.
+fn seed_arg(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    match seed {
+        None => Ok(None),
+        Some(s) if s.is_none() => Ok(None),
+        Some(s) => s
+            .extract::<u64>()
+            .map(Some)
+            .map_err(|_| PyValueError::new_err("seed must be None or an int in [0, 2**64)")),
+    }
+}
+
+/// The paper's setting: one task, one completion, one reward.
+///
+/// `SingleTurnEnv(task, rule="binary", template="tool-n1")`.
+#[pyclass(module = "toolgym", name = "SingleTurnEnv")]
+pub struct PySingleTurnEnv {
+    env: toolgym_env::SingleTurnEnv,
+}
+
+#[pymethods]
+impl PySingleTurnEnv {
+    #[new]
+    #[pyo3(signature = (task, rule = "binary", template = "tool-n1"))]
+    fn new(task: PyRef<'_, PyTask>, rule: &str, template: &str) -> PyResult<Self> {
+        let rule = PyRule::named(rule)?.calls_rule()?;
+        let spec = SingleTurnSpec::new(rule, Arc::new(self::template(template)?));
+        Ok(Self {
+            env: spec.make(task.inner.clone()),
+        })
+    }
+
+    /// Starts the episode: `(observation, info)`.
+    #[pyo3(signature = (seed = None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seed: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let o = self.env.reset(seed_arg(seed)?);
+        Ok((observation(py, &o)?, PyDict::new(py)))
+    }
+
+    /// Scores the completion: `(observation, reward, terminated, truncated,
+    /// info)`.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        action: &Bound<'py, PyAny>,
+    ) -> PyResult<StepTuple<'py>> {
+        let text = action_text(action)?;
+        let step = self.env.step(&text);
+        step_tuple(py, &step)
+    }
+
+    /// The reference reply (for SFT), if the env has one.
+    fn demonstration(&self) -> Option<String> {
+        self.env.demonstration()
+    }
+}
+
+/// A tool for `MultiTurnEnv`: a name, a description, JSON-Schema
+/// `parameters`, and a Python `handler` called as `handler(**arguments)`
+/// after the arguments pass the schema (checked in Rust). Its return value
+/// (anything JSON-like) is the result the model reads; an exception
+/// becomes a tool error result (`{"kind": "tool_error", "message": …}`),
+/// never a crash.
+#[pyclass(frozen, module = "toolgym", name = "Tool")]
+pub struct PyTool {
+    spec: ToolSpec,
+    handler: Py<PyAny>,
+}
+
+#[pymethods]
+impl PyTool {
+    #[new]
+    #[pyo3(signature = (name, description, parameters, handler))]
+    fn new(
+        name: &str,
+        description: &str,
+        parameters: &Bound<'_, PyAny>,
+        handler: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        if !handler.is_callable() {
+            return Err(PyTypeError::new_err("handler must be callable"));
+        }
+        let spec = ToolSpec::from_json(&json!({
+            "name": name,
+            "description": description,
+            "parameters": to_json(parameters, Label::Arg("parameters"))?,
+        }))
+        .map_err(|e| PyValueError::new_err(format!("tool {name:?}: {e}")))?;
+        Ok(Self {
+            spec,
+            handler: handler.unbind(),
+        })
+    }
+
+    /// The tool's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The spec in OpenAI form (`{"type": "function", "function": {…}}`).
+    fn to_openai<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.spec.to_openai())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Tool({:?})", self.spec.name)
+    }
+}
+
+/// A `Tool`, or a dict `{"name", "description", "parameters", "handler"}`
+/// (the spec may also be OpenAI's `{"type": "function", "function": …}`).
+fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<PyAny>)> {
+    if let Ok(t) = item.cast::<PyTool>() {
+        let t = t.get();
+        return Ok((t.spec.clone(), t.handler.clone_ref(item.py())));
+    }
+    let what = Label::Item("tools", index);
+    let d = item.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} must be a toolgym.Tool or a dict with a \"handler\", not {}",
+            convert::type_name(item)
+        ))
+    })?;
+    let d = d.copy()?;
+    let handler = d
+        .get_item("handler")?
+        .ok_or_else(|| PyValueError::new_err(format!("{what}: no \"handler\"")))?;
+    if !handler.is_callable() {
+        return Err(PyTypeError::new_err(format!(
+            "{what}: handler must be callable"
+        )));
+    }
+    d.del_item("handler")?;
+    let spec = ToolSpec::from_json(&to_json(d.as_any(), what)?)
+        .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+    Ok((spec, handler.unbind()))
+}
+
+/// Calls a Python handler with the validated arguments.
+fn call_handler(handler: &Py<PyAny>, tool: &str, args: &Value) -> Result<Value, ToolError> {
+    Python::attach(|py| {
+        let kwargs = match to_py(py, args).and_then(|a| Ok(a.cast_into::<PyDict>()?)) {
+            Ok(d) => d,
+            Err(_) => PyDict::new(py),
+        };
+        let out = handler
+            .bind(py)
+            .call((), Some(&kwargs))
+            .map_err(|e| ToolError::failed(exception_text(py, &e)))?;
+        to_json(&out, Label::Arg(&format!("the result of {tool}"))).map_err(|e| {
+            ToolError::failed(format!(
+                "the handler returned a value that is not JSON: {e}"
+            ))
+        })
+    })
+}
+
+/// `TypeName: message` of a Python exception.
+fn exception_text(py: Python<'_>, e: &PyErr) -> String {
+    let name = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    format!("{name}: {}", e.value(py))
+}
+
+/// A multi-turn episode with Python tools: the model calls tools, the
+/// handlers run, their results come back as tool messages, until the
+/// model answers without a call or `max_turns` is reached. The reward at
+/// the end is 1 when the episode's calls match the task's ground truth
+/// (order-free), like the single-turn rule over the whole episode.
+///
+/// `MultiTurnEnv(task, tools, template="tool-n1-multi-turn", max_turns=8)`:
+/// `tools` is a list of `Tool`s or dicts with a `handler`. The tools shown
+/// to the model are the task's, or these when the task lists none.
+#[pyclass(module = "toolgym", name = "MultiTurnEnv")]
+pub struct PyMultiTurnEnv {
+    env: toolgym_env::MultiTurnEnv<()>,
+}
+
+#[pymethods]
+impl PyMultiTurnEnv {
+    #[new]
+    #[pyo3(signature = (task, tools, template = "tool-n1-multi-turn", max_turns = 8))]
+    fn new(
+        task: PyRef<'_, PyTask>,
+        tools: &Bound<'_, PyAny>,
+        template: &str,
+        max_turns: usize,
+    ) -> PyResult<Self> {
+        if tools.cast::<PyString>().is_ok() {
+            return Err(PyTypeError::new_err("tools must be a list of tools"));
+        }
+        let mut registry: ToolRegistry<()> = ToolRegistry::new();
+        for (i, item) in tools.try_iter()?.enumerate() {
+            let (spec, handler) = read_tool(&item?, i)?;
+            let name = spec.name.clone();
+            registry
+                .register_fn(spec, move |args| call_handler(&handler, &name, args))
+                .map_err(|e| PyValueError::new_err(format!("tools[{i}]: {e}")))?;
+        }
+        if max_turns == 0 {
+            return Err(PyValueError::new_err("max_turns must be at least 1"));
+        }
+        let spec = MultiTurnSpec::new(
+            registry,
+            Arc::new(self::template(template)?),
+            MultiTurnConfig::default().max_turns(max_turns),
+            |_| (),
+        )
+        .named("python");
+        Ok(Self {
+            env: spec.make(task.inner.clone()),
+        })
+    }
+
+    /// Starts (or restarts) the episode: `(observation, info)`.
+    #[pyo3(signature = (seed = None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seed: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let o = self.env.reset(seed_arg(seed)?);
+        let info = PyDict::new(py);
+        info.set_item("seed", self.env.seed())?;
+        Ok((observation(py, &o)?, info))
+    }
+
+    /// Takes the model's reply, runs its calls: `(observation, reward,
+    /// terminated, truncated, info)`.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        action: &Bound<'py, PyAny>,
+    ) -> PyResult<StepTuple<'py>> {
+        let text = action_text(action)?;
+        let step = self.env.step(&text);
+        step_tuple(py, &step)
+    }
+
+    /// The conversation so far.
+    #[getter]
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(
+            py,
+            &serde_json::to_value(self.env.messages()).unwrap_or_default(),
+        )
+    }
+}

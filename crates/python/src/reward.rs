@@ -1,0 +1,467 @@
+//! `toolgym.Rule`, `toolgym.Verdict` and `toolgym.rules()`.
+
+use crate::convert::{self, CompletionArg, Label};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
+use toolgym_reward::{
+    completion_text, jsonl, rule_with_options, Call, Reason, RewardRule, RuleOptions, RULES,
+};
+
+/// A rule's judgement of one completion: `reward`, `reason` (a snake_case
+/// code such as `ok`, `format_error`, `wrong_args`) and `detail` (a short
+/// explanation, empty when the reason is `ok`).
+#[pyclass(frozen, eq, module = "toolgym", name = "Verdict")]
+#[derive(Clone, PartialEq)]
+pub struct PyVerdict {
+    /// The scalar reward.
+    #[pyo3(get)]
+    reward: f64,
+    /// Why (snake_case code).
+    #[pyo3(get)]
+    reason: String,
+    /// A short explanation.
+    #[pyo3(get)]
+    detail: String,
+}
+
+impl From<toolgym_reward::Verdict> for PyVerdict {
+    fn from(v: toolgym_reward::Verdict) -> Self {
+        Self {
+            reward: v.reward,
+            reason: v.reason.as_str().to_string(),
+            detail: v.detail,
+        }
+    }
+}
+
+#[pymethods]
+impl PyVerdict {
+    #[new]
+    #[pyo3(signature = (reward, reason, detail = String::new()))]
+    fn new(reward: f64, reason: String, detail: String) -> Self {
+        Self {
+            reward,
+            reason,
+            detail,
+        }
+    }
+
+    /// True when the reason is `ok`.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.reason == "ok"
+    }
+
+    /// `{"reward", "reason", "detail"}`.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("reward", self.reward)?;
+        d.set_item("reason", &self.reason)?;
+        d.set_item("detail", &self.detail)?;
+        Ok(d)
+    }
+
+    fn __float__(&self) -> f64 {
+        self.reward
+    }
+
+    fn __getnewargs__(&self) -> (f64, String, String) {
+        (self.reward, self.reason.clone(), self.detail.clone())
+    }
+
+    fn __repr__(&self) -> String {
+        if self.detail.is_empty() {
+            format!(
+                "Verdict(reward={:?}, reason={:?})",
+                self.reward, self.reason
+            )
+        } else {
+            format!(
+                "Verdict(reward={:?}, reason={:?}, detail={:?})",
+                self.reward, self.reason, self.detail
+            )
+        }
+    }
+}
+
+/// The built-in rules: `(name, description)` pairs, the call-list rules
+/// then BFCL's checker.
+#[pyfunction]
+pub fn rules() -> Vec<(&'static str, &'static str)> {
+    RULES.iter().chain(BFCL_RULES.iter()).copied().collect()
+}
+
+/// A rule and the ground-truth type it reads.
+#[derive(Clone)]
+enum Kind {
+    Calls(Arc<dyn RewardRule<[Call]>>),
+    Bfcl(Arc<dyn RewardRule<BfclExpected>>),
+}
+
+/// A ground truth read under the GIL; JSON text is parsed later, in
+/// parallel.
+enum TruthArg {
+    Text(String),
+    Json(Value),
+}
+
+/// A ground truth ready for the rule.
+enum Truth {
+    Calls(Vec<Call>),
+    Bfcl(Box<BfclExpected>),
+}
+
+/// A reward rule by name: `Rule("binary")`, `Rule("tool-n1")`,
+/// `Rule("binary", think=False, free_text=True)`, `Rule("bfcl-ast")`.
+///
+/// Options (the `binary` and `fine-grained` families only): `think` (bool,
+/// require the think block), `free_text` (bool, allow text outside the
+/// blocks), `no_call_without_block` (bool, a reply without a tool-call
+/// block means "no call"), `abs_tol` / `rel_tol` (float, compare numbers
+/// with tolerance). The `tool-n1` rules reproduce the released script and
+/// take none.
+///
+/// A completion is a `str`, UTF-8 `bytes`, an OpenAI-style assistant message
+/// `dict` (`content`, `reasoning_content`, `tool_calls`) or a list of chat
+/// messages (the last assistant message is scored). A ground truth is a
+/// list of `{"name", "arguments"}` dicts (or one dict) or its JSON text;
+/// for the `bfcl-*` rules, a BFCL case dict (`functions`,
+/// `possible_answer`, `category` or `id`) or its JSON text.
+#[pyclass(frozen, module = "toolgym", name = "Rule")]
+pub struct PyRule {
+    name: String,
+    options: RuleOptions,
+    kind: Kind,
+}
+
+impl PyRule {
+    /// A rule by name, without options (for the env classes).
+    pub fn named(name: &str) -> PyResult<Self> {
+        Self::build(name, RuleOptions::default())
+    }
+
+    /// The call-list rule, or a `ValueError` for the BFCL rules.
+    pub fn calls_rule(&self) -> PyResult<Arc<dyn RewardRule<[Call]>>> {
+        match &self.kind {
+            Kind::Calls(r) => Ok(r.clone()),
+            Kind::Bfcl(_) => Err(PyValueError::new_err(format!(
+                "rule {:?} checks BFCL cases, not call lists; use a call-list rule here",
+                self.name
+            ))),
+        }
+    }
+
+    fn build(name: &str, options: RuleOptions) -> PyResult<Self> {
+        let kind = if name.starts_with("bfcl-") {
+            if !options.is_empty() {
+                return Err(PyTypeError::new_err(format!(
+                    "rule {name:?} takes no options"
+                )));
+            }
+            Kind::Bfcl(Arc::from(
+                bfcl_rule_by_name(name).map_err(|e| PyValueError::new_err(e.to_string()))?,
+            ))
+        } else {
+            Kind::Calls(Arc::from(rule_with_options(name, &options).map_err(
+                |e| match e {
+                    toolgym_reward::RuleOptionError::NoOptions(_) => {
+                        PyTypeError::new_err(e.to_string())
+                    }
+                    _ => PyValueError::new_err(e.to_string()),
+                },
+            )?))
+        };
+        Ok(Self {
+            name: name.to_string(),
+            options,
+            kind,
+        })
+    }
+
+    fn read_truth(&self, obj: &Bound<'_, PyAny>, what: Label<'_>) -> PyResult<TruthArg> {
+        if let Ok(s) = obj.cast::<PyString>() {
+            return s
+                .to_cow()
+                .map(|t| TruthArg::Text(t.into_owned()))
+                .map_err(|e| PyValueError::new_err(format!("{what}: not valid Unicode ({e})")));
+        }
+        convert::to_json(obj, what).map(TruthArg::Json)
+    }
+
+    fn parse_truth(&self, arg: &TruthArg, what: Label<'_>) -> Result<Truth, String> {
+        let value = match arg {
+            TruthArg::Json(v) => v.clone(),
+            TruthArg::Text(t) => match &self.kind {
+                Kind::Calls(_) => {
+                    return Call::list_from_json(t)
+                        .map(Truth::Calls)
+                        .map_err(|e| format!("{what}: {e}"))
+                }
+                Kind::Bfcl(_) => {
+                    serde_json::from_str(t).map_err(|e| format!("{what}: not JSON: {e}"))?
+                }
+            },
+        };
+        match &self.kind {
+            Kind::Calls(_) => Call::list_from_value(value)
+                .map(Truth::Calls)
+                .map_err(|e| format!("{what}: {e}")),
+            Kind::Bfcl(_) => {
+                let Value::Object(mut case) = value else {
+                    return Err(format!("{what}: a BFCL case must be a dict"));
+                };
+                let id = case.remove("id").unwrap_or(Value::Null);
+                jsonl::bfcl_truth(&id, &mut case)
+                    .map(|c| Truth::Bfcl(Box::new(c)))
+                    .map_err(|e| format!("{what}: {e}"))
+            }
+        }
+    }
+
+    fn judge(&self, completion: &CompletionArg, truth: &Truth) -> toolgym_reward::Verdict {
+        let text = match completion {
+            CompletionArg::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
+            CompletionArg::Json(v) => match completion_text(v) {
+                Ok(t) => t,
+                Err(e) => return toolgym_reward::Verdict::fail(Reason::InputError, e.to_string()),
+            },
+            CompletionArg::Bad(why) => {
+                return toolgym_reward::Verdict::fail(Reason::InputError, why.clone())
+            }
+        };
+        match (&self.kind, truth) {
+            (Kind::Calls(r), Truth::Calls(t)) => r.score(&text, t),
+            (Kind::Bfcl(r), Truth::Bfcl(t)) => r.score(&text, t),
+            _ => toolgym_reward::Verdict::fail(Reason::InputError, "ground truth of another rule"),
+        }
+    }
+
+    /// Reads and scores pairs: inputs are read under the GIL, then parsed
+    /// and scored in parallel without it. A ground truth object that
+    /// recurs (GRPO repeats a prompt's ground truth for its G samples, as
+    /// verl and TRL pass it) is read and parsed once.
+    fn score_pairs(
+        &self,
+        py: Python<'_>,
+        completions: &Bound<'_, PyAny>,
+        ground_truths: &Bound<'_, PyAny>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<toolgym_reward::Verdict>> {
+        let completions = sequence(completions, "completions")?;
+        let truths = sequence(ground_truths, "ground_truths")?;
+        if completions.len() != truths.len() {
+            return Err(PyValueError::new_err(format!(
+                "completions and ground_truths differ in length ({} vs {})",
+                completions.len(),
+                truths.len()
+            )));
+        }
+        let mut inputs = Vec::with_capacity(completions.len());
+        for (i, c) in completions.iter().enumerate() {
+            inputs.push(CompletionArg::read(c, Label::Item("completions", i))?);
+        }
+        // One slot per distinct ground-truth object (`truths` keeps them
+        // alive, so their addresses are stable keys).
+        let mut slots: Vec<(usize, TruthArg)> = Vec::new();
+        let mut slot_of = Vec::with_capacity(truths.len());
+        let mut by_object: HashMap<usize, usize> = HashMap::new();
+        for (i, t) in truths.iter().enumerate() {
+            let slot = match by_object.entry(t.as_ptr() as usize) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    slots.push((i, self.read_truth(t, Label::Item("ground_truths", i))?));
+                    *e.insert(slots.len() - 1)
+                }
+            };
+            slot_of.push(slot);
+        }
+        let pool = pool(threads)?;
+        // The inputs are borrowed by the workers, not moved: they are freed
+        // afterwards on this thread (frees on the workers of memory
+        // allocated here contend on the allocator and cost the parallelism).
+        let scored: Result<Vec<toolgym_reward::Verdict>, String> = py.detach(|| {
+            let work = || {
+                // Each distinct ground truth is parsed once, by the first
+                // worker that needs it, and freed on the workers too.
+                let parsed: Vec<OnceLock<Result<Truth, String>>> =
+                    slots.iter().map(|_| OnceLock::new()).collect();
+                let verdicts = inputs
+                    .par_iter()
+                    .zip(slot_of.par_iter())
+                    .map(|(c, &s)| {
+                        let (first, arg) = &slots[s];
+                        let truth = parsed[s].get_or_init(|| {
+                            self.parse_truth(arg, Label::Item("ground_truths", *first))
+                        });
+                        truth
+                            .as_ref()
+                            .map(|t| self.judge(c, t))
+                            .map_err(Clone::clone)
+                    })
+                    .collect::<Vec<_>>();
+                parsed.into_par_iter().for_each(drop);
+                // In input order, so the error raised is the first bad item's,
+                // whatever the threads.
+                verdicts.into_iter().collect::<Result<Vec<_>, String>>()
+            };
+            match &pool {
+                Some(p) => p.install(work),
+                None => work(),
+            }
+        });
+        scored.map_err(PyValueError::new_err)
+    }
+}
+
+#[pymethods]
+impl PyRule {
+    #[new]
+    #[pyo3(signature = (name = "binary", **options))]
+    fn new(name: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut opts = RuleOptions::default();
+        for (key, value) in options.into_iter().flat_map(|d| d.iter()) {
+            let key: String = key.extract()?;
+            let flag = |v: &Bound<'_, PyAny>| -> PyResult<bool> {
+                v.cast::<pyo3::types::PyBool>()
+                    .map(|b| b.is_true())
+                    .map_err(|_| PyTypeError::new_err(format!("option {key}= must be a bool")))
+            };
+            let number = |v: &Bound<'_, PyAny>| -> PyResult<f64> {
+                v.extract::<f64>()
+                    .map_err(|_| PyTypeError::new_err(format!("option {key}= must be a number")))
+            };
+            match key.as_str() {
+                "think" => opts.think = Some(flag(&value)?),
+                "free_text" => opts.free_text = Some(flag(&value)?),
+                "no_call_without_block" => opts.no_call_without_block = Some(flag(&value)?),
+                "abs_tol" => opts.abs_tol = Some(number(&value)?),
+                "rel_tol" => opts.rel_tol = Some(number(&value)?),
+                other => {
+                    return Err(PyTypeError::new_err(format!(
+                        "Rule() got an unknown option {other:?}; options: think, free_text, \
+                         no_call_without_block, abs_tol, rel_tol"
+                    )))
+                }
+            }
+        }
+        Self::build(name, opts)
+    }
+
+    /// The rule's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Scores one completion against its ground truth.
+    fn score(
+        &self,
+        completion: &Bound<'_, PyAny>,
+        ground_truth: &Bound<'_, PyAny>,
+    ) -> PyResult<PyVerdict> {
+        let c = CompletionArg::read(completion, Label::Arg("completion"))?;
+        let t = self.read_truth(ground_truth, Label::Arg("ground_truth"))?;
+        let truth = self
+            .parse_truth(&t, Label::Arg("ground_truth"))
+            .map_err(PyValueError::new_err)?;
+        Ok(self.judge(&c, &truth).into())
+    }
+
+    /// Scores completions against their ground truths (two sequences of the
+    /// same length) in parallel, without the GIL; verdicts in input order.
+    /// `threads`: worker threads (default: all cores).
+    #[pyo3(signature = (completions, ground_truths, threads = None))]
+    fn score_batch(
+        &self,
+        py: Python<'_>,
+        completions: &Bound<'_, PyAny>,
+        ground_truths: &Bound<'_, PyAny>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<PyVerdict>> {
+        let verdicts = self.score_pairs(py, completions, ground_truths, threads)?;
+        Ok(verdicts.into_iter().map(PyVerdict::from).collect())
+    }
+
+    /// Like `score_batch`, the rewards only.
+    #[pyo3(signature = (completions, ground_truths, threads = None))]
+    fn rewards(
+        &self,
+        py: Python<'_>,
+        completions: &Bound<'_, PyAny>,
+        ground_truths: &Bound<'_, PyAny>,
+        threads: Option<usize>,
+    ) -> PyResult<Vec<f64>> {
+        let verdicts = self.score_pairs(py, completions, ground_truths, threads)?;
+        Ok(verdicts.into_iter().map(|v| v.reward).collect())
+    }
+
+    fn __getnewargs_ex__<'py>(&self, py: Python<'py>) -> PyResult<((String,), Bound<'py, PyDict>)> {
+        let kwargs = PyDict::new(py);
+        let o = &self.options;
+        for (k, v) in [
+            ("think", o.think),
+            ("free_text", o.free_text),
+            ("no_call_without_block", o.no_call_without_block),
+        ] {
+            if let Some(v) = v {
+                kwargs.set_item(k, v)?;
+            }
+        }
+        for (k, v) in [("abs_tol", o.abs_tol), ("rel_tol", o.rel_tol)] {
+            if let Some(v) = v {
+                kwargs.set_item(k, v)?;
+            }
+        }
+        Ok(((self.name.clone(),), kwargs))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Rule({:?})", self.name)
+    }
+}
+
+/// The items of a sequence argument, or a `TypeError` naming it.
+fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    if obj.cast::<PyString>().is_ok() || obj.cast::<PyDict>().is_ok() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a sequence (list, tuple, …), not {}",
+            convert::type_name(obj)
+        )));
+    }
+    obj.try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be a sequence, not {}",
+                convert::type_name(obj)
+            ))
+        })?
+        .collect()
+}
+
+/// A rayon pool of `threads` workers (cached), or `None` for the global
+/// pool.
+fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
+    static POOLS: Mutex<Option<HashMap<usize, Arc<rayon::ThreadPool>>>> = Mutex::new(None);
+    let Some(n) = threads.filter(|&n| n > 0) else {
+        return Ok(None);
+    };
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let pools = pools.get_or_insert_with(HashMap::new);
+    if let Some(p) = pools.get(&n) {
+        return Ok(Some(p.clone()));
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("threads={n}: {e}")))?,
+    );
+    pools.insert(n, p.clone());
+    Ok(Some(p))
+}

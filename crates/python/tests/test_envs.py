@@ -1,0 +1,178 @@
+"""Tasks and environments from Python: loaders, SingleTurnEnv,
+MultiTurnEnv with Python tools (including tools that raise)."""
+
+import json
+import pickle
+import warnings
+
+import pytest
+
+import toolgym
+from conftest import REWARD_FIXTURES
+
+ADD = {
+    "type": "object",
+    "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+    "required": ["a", "b"],
+}
+
+
+def reply(calls, think="ok"):
+    return f"<think>{think}</think>\n<tool_call>\n{json.dumps(calls)}\n</tool_call>"
+
+
+def test_synthetic_tasks_are_deterministic_and_round_trip(tmp_path):
+    tasks = toolgym.synthetic_tasks(20, split="validation", seed=3)
+    assert len(tasks) == 20 and tasks == toolgym.synthetic_tasks(20, split="validation", seed=3)
+    assert tasks != toolgym.synthetic_tasks(20, split="validation", seed=4)
+    t = tasks[0]
+    assert t.source == "synthetic" and t.tools and t.query
+    assert toolgym.Task.from_dict(t.to_dict()) == t == toolgym.Task.from_json(t.to_json())
+    assert pickle.loads(pickle.dumps(t)) == t
+    path = tmp_path / "tasks.jsonl"
+    assert toolgym.write_tasks(tasks, str(path)) == 20
+    assert toolgym.load_tasks(str(path)) == tasks
+    # The reference reply earns the reward, under the task's own rule.
+    assert toolgym.Rule("binary").score(t.target(), t.ground_truth).ok
+    assert t.prompt().endswith("<|im_start|>assistant\n")
+    with pytest.raises(ValueError, match="split"):
+        toolgym.synthetic_tasks(2, split="test")
+    with pytest.raises(ValueError, match="unknown template"):
+        t.prompt("nope")
+
+
+def test_load_tasks_skips_bad_lines_with_one_warning(tmp_path):
+    good = toolgym.synthetic_tasks(3)
+    path = tmp_path / "t.jsonl"
+    lines = [good[0].to_json(), "{not json", "", good[1].to_json(), '{"id": 3}', good[2].to_json()]
+    path.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tasks = toolgym.load_tasks(str(path))
+    assert tasks == good
+    assert len(caught) == 1 and "skipped 2 bad line(s)" in str(caught[0].message)
+    assert "t.jsonl:2:" in str(caught[0].message)
+    with pytest.raises(ValueError, match=r"t\.jsonl:2:"):
+        toolgym.load_tasks(str(path), strict=True)
+    with pytest.raises(OSError):
+        toolgym.load_tasks(str(tmp_path / "missing.jsonl"))
+
+
+def test_bfcl_tasks_load_and_score():
+    path = REWARD_FIXTURES / "bfcl" / "BFCL_v4_simple_python.json"
+    tasks = toolgym.load_bfcl(str(path))
+    assert len(tasks) > 10 and all(t.source == "bfcl" for t in tasks)
+    t = tasks[0]
+    assert t.meta["bfcl_category"] == "simple_python" and t.meta["bfcl_possible_answer"]
+    assert toolgym.Rule("binary").score(t.target(), t.ground_truth).ok
+    assert len(toolgym.load_bfcl(str(REWARD_FIXTURES / "bfcl"))) > len(tasks)
+
+
+def test_task_from_python_and_chat_messages():
+    task = toolgym.Task(
+        "What is 2 plus 3?",
+        ground_truth=[{"name": "add", "arguments": {"a": 2, "b": 3}}],
+        tools=[{"name": "add", "description": "Adds.", "parameters": ADD}],
+    )
+    chat = task.chat()
+    assert [m["role"] for m in chat] == ["system", "user"]
+    assert '"name": "add"' in chat[0]["content"] and "<tool_call>" in chat[0]["content"]
+    assert set(chat[0]) == {"role", "content"}
+    assert task.prompt() == (
+        "<|im_start|>system\n" + chat[0]["content"] + "<|im_end|>\n"
+        "<|im_start|>user\nWhat is 2 plus 3?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    with pytest.raises(ValueError, match="ground_truth"):
+        toolgym.Task("q", ground_truth=[{"arguments": {}}])
+    with pytest.raises(ValueError, match="tools"):
+        toolgym.Task("q", tools=[{"description": "no name"}])
+
+
+def test_single_turn_env_has_the_gymnasium_shape():
+    task = toolgym.synthetic_tasks(1)[0]
+    env = toolgym.SingleTurnEnv(task)
+    obs, info = env.reset(seed=7)
+    assert obs["prompt"] == task.prompt() and obs["messages"] == task.messages and info == {}
+    obs, reward, terminated, truncated, info = env.step(env.demonstration())
+    assert (reward, terminated, truncated) == (1.0, True, False)
+    assert info["reason"] == "ok" and info["end"] == "scored" and info["calls"] == task.ground_truth
+    env.reset()
+    _, reward, _, _, info = env.step("<think>hm</think>")
+    assert reward == 0.0 and info["reason"] == "format_error" and info["detail"]
+    # OpenAI-format actions are read like completions.
+    env.reset()
+    message = {"role": "assistant", "reasoning_content": "r", "tool_calls": task.ground_truth}
+    assert env.step(message)[1] == 1.0
+    with pytest.raises(ValueError, match="rule"):
+        toolgym.SingleTurnEnv(task, rule="bfcl-ast")
+    with pytest.raises(ValueError, match="seed"):
+        env.reset(seed=-1)
+
+
+def bank_task():
+    return toolgym.Task(
+        "Add 2 and 3, then add 4 to the result.",
+        ground_truth=[{"name": "add", "arguments": {"a": 2, "b": 3}}, {"name": "add", "arguments": {"a": 5, "b": 4}}],
+    )
+
+
+def test_multi_turn_env_runs_python_tools():
+    calls = []
+
+    def add(a, b):
+        calls.append((a, b))
+        return {"sum": a + b}
+
+    env = toolgym.MultiTurnEnv(bank_task(), [toolgym.Tool("add", "Adds two integers.", ADD, add)], max_turns=4)
+    obs, info = env.reset()
+    assert [t["name"] for t in obs["tools"]] == ["add"] and "seed" in info
+    obs, reward, terminated, truncated, info = env.step(reply([{"name": "add", "arguments": {"a": 2, "b": 3}}]))
+    assert not terminated and info["results"] == [{"name": "add", "result": {"sum": 5}, "ok": True}]
+    assert obs["messages"][-1]["role"] == "tool" and obs["prompt"].endswith("<|im_start|>assistant\n")
+    env.step(reply([{"name": "add", "arguments": {"a": 5, "b": 4}}]))
+    obs, reward, terminated, truncated, info = env.step("<think>done</think>\nThe result is 9.")
+    assert (reward, terminated, truncated, info["end"]) == (1.0, True, False, "answered")
+    assert calls == [(2, 3), (5, 4)]
+    assert env.messages[-1]["content"].endswith("The result is 9.")
+
+
+def test_tools_that_raise_or_misbehave_never_crash_the_env():
+    def boom(a, b):
+        raise RuntimeError("the bank is closed")
+
+    def not_json(a, b):
+        return object()
+
+    tools = [
+        {"name": "add", "description": "Raises.", "parameters": ADD, "handler": boom},
+        {"type": "function", "function": {"name": "odd", "description": "Returns junk.", "parameters": ADD}, "handler": not_json},
+    ]
+    env = toolgym.MultiTurnEnv(bank_task(), tools, max_turns=3)
+    env.reset()
+    _, _, terminated, _, info = env.step(
+        reply([{"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "odd", "arguments": {"a": 1, "b": 2}},
+               {"name": "add", "arguments": {"a": "x", "b": 2}}, {"name": "nope", "arguments": {}}])
+    )
+    assert not terminated
+    kinds = [(r["ok"], r["error"]["kind"]) for r in info["results"]]
+    assert kinds == [(False, "tool_error"), (False, "tool_error"), (False, "invalid_arguments"), (False, "unknown_tool")]
+    assert "RuntimeError: the bank is closed" in info["results"][0]["error"]["message"]
+    assert "not JSON" in info["results"][1]["error"]["message"]
+    # The episode goes on to the turn limit and ends truncated, reward 0.
+    env.step(reply([{"name": "add", "arguments": {"a": 1, "b": 2}}]))
+    _, reward, terminated, truncated, info = env.step(reply([{"name": "add", "arguments": {"a": 1, "b": 2}}]))
+    assert (reward, truncated, info["end"]) == (0.0, True, "turn_limit")
+
+
+def test_bad_tool_definitions_are_clear_errors():
+    with pytest.raises(TypeError, match="callable"):
+        toolgym.Tool("add", "Adds.", ADD, 3)
+    with pytest.raises(ValueError, match="handler"):
+        toolgym.MultiTurnEnv(bank_task(), [{"name": "add", "description": "", "parameters": ADD}])
+    with pytest.raises(TypeError, match=r"tools\[0\]"):
+        toolgym.MultiTurnEnv(bank_task(), ["add"])
+    with pytest.raises(ValueError, match=r"tools\[1\]"):
+        t = toolgym.Tool("add", "Adds.", ADD, lambda a, b: a + b)
+        toolgym.MultiTurnEnv(bank_task(), [t, t])
+    with pytest.raises(ValueError, match="max_turns"):
+        toolgym.MultiTurnEnv(bank_task(), [], max_turns=0)

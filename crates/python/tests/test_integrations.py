@@ -1,0 +1,92 @@
+"""toolgym.verl and toolgym.trl: their contracts, without the engines
+(scripts/integration/engines_check.py runs them against the real ones)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import toolgym
+import toolgym.trl
+import toolgym.verl
+
+
+def test_integrations_import_nothing_heavy():
+    code = (
+        "import sys, toolgym, toolgym.verl, toolgym.trl\n"
+        "heavy = {'torch', 'transformers', 'datasets', 'pyarrow', 'verl', 'trl', 'numpy', 'pandas'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
+def solutions(task):
+    return [task.target() + "<|im_end|>", "<think>no</think>", "\udc80 not text", ""]
+
+
+def test_verl_compute_score():
+    task = toolgym.synthetic_tasks(1)[0]
+    truth = task.ground_truth_json()
+    got = [toolgym.verl.compute_score("toolgym", s, truth, {"index": 0}) for s in solutions(task)]
+    assert got == [1.0, 0.0, 0.0, 0.0]
+    # Keyword call, as verl's reward managers make it, and the rule options.
+    kw = dict(data_source="x", solution_str=task.target(), ground_truth=truth, extra_info=None)
+    assert toolgym.verl.compute_score(**kw, rule="tool-n1") == 1.0
+    assert toolgym.verl.compute_score(**kw, rule="fine-grained") == 1.0
+    no_think = task.target().split("</think>", 1)[1]
+    assert toolgym.verl.compute_score(**{**kw, "solution_str": no_think}) == 0.0
+    assert toolgym.verl.compute_score(**{**kw, "solution_str": no_think, "extra_info": {"reward_rule": "binary-no-think"}}) == 1.0
+    tasks = toolgym.synthetic_tasks(50)
+    sols = [t.target() if i % 3 else "x" for i, t in enumerate(tasks)]
+    truths = [t.ground_truth_json() for t in tasks]
+    infos = [{"reward_rule": "tool-n1"} if i % 2 else {} for i in range(50)]
+    batch = toolgym.verl.compute_score_batch(["toolgym"] * 50, sols, truths, infos)
+    assert batch == [toolgym.verl.compute_score("toolgym", s, g, e) for s, g, e in zip(sols, truths, infos)]
+    assert sum(batch) == sum(1 for i in range(50) if i % 3)
+
+
+def test_verl_parquet_has_verls_schema(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    tasks = toolgym.synthetic_tasks(12)
+    path = tmp_path / "train.parquet"
+    assert toolgym.verl.write_parquet(tasks, str(path)) == 12
+    table = pq.read_table(str(path))
+    assert table.column_names == ["data_source", "prompt", "ability", "reward_model", "extra_info"]
+    row = table.to_pylist()[3]
+    assert row["data_source"] == "toolgym" and row["ability"] == "tool_call"
+    assert row["prompt"] == tasks[3].chat()
+    assert row["reward_model"] == {"style": "rule", "ground_truth": tasks[3].ground_truth_json()}
+    assert row["extra_info"] == {"index": 3, "id": tasks[3].id, "source": "synthetic", "split": "train"}
+    assert toolgym.verl.compute_score(row["data_source"], tasks[3].target(), row["reward_model"]["ground_truth"], row["extra_info"]) == 1.0
+    with pytest.raises(TypeError, match=r"tasks\[0\]"):
+        toolgym.verl.rows([{"id": 1}])
+
+
+def test_trl_reward_function_contract():
+    f = toolgym.trl.reward_function("binary")
+    assert f.__name__ == "toolgym_binary"
+    tasks = toolgym.synthetic_tasks(4)
+    truths = [t.ground_truth_json() for t in tasks]
+    prompts = [t.chat() for t in tasks]
+    text = [tasks[0].target(), "nope", tasks[2].target(), ""]
+    assert f(prompts=prompts, completions=text, ground_truth=truths, id=[t.id for t in tasks]) == [1.0, 0.0, 1.0, 0.0]
+    conversational = [[{"role": "assistant", "content": c}] for c in text]
+    assert f(prompts=prompts, completions=conversational, ground_truth=truths) == [1.0, 0.0, 1.0, 0.0]
+    with pytest.raises(KeyError, match="ground_truth"):
+        f(prompts=prompts, completions=text, answer=truths)
+    g = toolgym.trl.reward_function("tool-n1", column="answer")
+    assert g.__name__ == "toolgym_tool_n1"
+    assert g(prompts=prompts, completions=text, answer=truths) == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_trl_dataset(tmp_path):
+    pytest.importorskip("datasets")
+    tasks = toolgym.synthetic_tasks(6)
+    ds = toolgym.trl.to_dataset(tasks)
+    assert ds.column_names == ["prompt", "ground_truth", "id", "source"] and len(ds) == 6
+    assert ds[2]["prompt"] == tasks[2].chat()
+    assert json.loads(ds[2]["ground_truth"]) == tasks[2].ground_truth
+    flat = toolgym.trl.to_dataset(tasks, conversational=False)
+    assert flat[0]["prompt"] == tasks[0].prompt()

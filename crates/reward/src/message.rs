@@ -1,0 +1,317 @@
+//! Completions as inference servers return them: OpenAI-style assistant
+//! messages (vLLM, SGLang, any OpenAI-compatible server with a tool parser)
+//! and chat transcripts (TRL's conversational completions), read into the
+//! raw-text form every rule scores.
+//!
+//! A server that parses tool calls returns
+//! `{"role": "assistant", "content": …, "reasoning_content": …,
+//! "tool_calls": [{"type": "function", "function": {"name": …,
+//! "arguments": "<JSON string>"}}]}` instead of the model's text. Such a
+//! message is rendered back into the Hermes / Tool-N1 text the model wrote:
+//!
+//! ```text
+//! <think>{reasoning_content}</think>      (only when reasoning is present)
+//! {content}                               (as is, may hold its own <think>)
+//! <tool_call>
+//! [{"name": …, "arguments": …}, …]         (all calls, in order, one block)
+//! </tool_call>
+//! ```
+//!
+//! and the rule scores that text, so every rule treats a message exactly as
+//! it treats the equivalent raw reply:
+//! - the `<think>` format check reads `reasoning_content` (or `reasoning`,
+//!   vLLM's newer name) when present, else the `<think>` block in `content`;
+//! - `binary` reads every `<tool_call>` block, so a `content` that still
+//!   holds a block besides `tool_calls` counts both; `tool-n1` reads only
+//!   the last, which is the `tool_calls` block;
+//! - text in `content` besides a think block is "text outside the blocks"
+//!   (a format error for `binary`, allowed by its free-text policy);
+//! - `arguments` given as a JSON string (the OpenAI form) is embedded as the
+//!   JSON it holds, verbatim (numbers keep their spelling: `1.0` stays a
+//!   float); a string that is not JSON stays a string, which no rule
+//!   matches against an object;
+//! - a call without `name` keeps its shape, and the rule reports the schema
+//!   error.
+//!
+//! `content` may also be OpenAI's list of parts (`[{"type": "text",
+//! "text": …}]`); the text parts are joined. A list of messages is read as a
+//! transcript: its last assistant message (a message without `role` counts
+//! as one) is the completion.
+
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// Why a JSON value is not a completion.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompletionError {
+    /// The value is neither a string, a message object, nor a list of
+    /// messages.
+    #[error(
+        "a completion must be a string, an assistant message object or a list of messages, not {0}"
+    )]
+    WrongType(&'static str),
+    /// A message field has the wrong type.
+    #[error("message field {field:?} must be {expected}")]
+    Field {
+        /// The field (`content`, `tool_calls`, `tool_calls[2]`, …).
+        field: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A list of messages holds no assistant message.
+    #[error("the list of {0} message(s) holds no assistant message")]
+    NoAssistant(usize),
+}
+
+/// The raw completion text of a JSON value: a string as is, an assistant
+/// message or a transcript rendered as described in the [module
+/// docs](self).
+///
+/// ```
+/// use serde_json::json;
+/// use toolgym_reward::{completion_text, rule_by_name, Call};
+///
+/// let message = json!({
+///     "role": "assistant",
+///     "reasoning_content": "The user wants the weather.",
+///     "content": "",
+///     "tool_calls": [{"id": "c1", "type": "function", "function": {
+///         "name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}],
+/// });
+/// let text = completion_text(&message).unwrap();
+/// assert_eq!(text, "<think>The user wants the weather.</think>\n\
+///                   <tool_call>\n[{\"name\":\"get_weather\",\"arguments\":{\"city\": \"Paris\"}}]\n</tool_call>");
+/// let truth = vec![Call::new("get_weather", json!({"city": "Paris"})).unwrap()];
+/// assert_eq!(rule_by_name("binary").unwrap().score(&text, &truth).reward, 1.0);
+/// assert_eq!(rule_by_name("tool-n1").unwrap().score(&text, &truth).reward, 1.0);
+/// ```
+pub fn completion_text(value: &Value) -> Result<Cow<'_, str>, CompletionError> {
+    match value {
+        Value::String(s) => Ok(Cow::Borrowed(s)),
+        Value::Object(message) => render_message(message).map(Cow::Owned),
+        Value::Array(messages) => {
+            let last = messages
+                .iter()
+                .rev()
+                .find_map(assistant)
+                .ok_or(CompletionError::NoAssistant(messages.len()))?;
+            render_message(last).map(Cow::Owned)
+        }
+        other => Err(CompletionError::WrongType(crate::json_type_name(other))),
+    }
+}
+
+/// The message as an object when it is an assistant's (or has no role).
+fn assistant(message: &Value) -> Option<&Map<String, Value>> {
+    let m = message.as_object()?;
+    match m.get("role") {
+        None | Some(Value::Null) => Some(m),
+        Some(role) => (role == "assistant").then_some(m),
+    }
+}
+
+/// Renders one assistant message (see the module docs).
+fn render_message(message: &Map<String, Value>) -> Result<String, CompletionError> {
+    let mut out = String::new();
+    let reasoning = ["reasoning_content", "reasoning"]
+        .into_iter()
+        .map(|key| text_field(message, key))
+        .find(|r| !matches!(r, Ok(None)) && !matches!(r, Ok(Some(t)) if t.is_empty()));
+    if let Some(reasoning) = reasoning {
+        out.push_str(crate::THINK_OPEN);
+        out.push_str(&reasoning?.unwrap_or_default());
+        out.push_str(crate::THINK_CLOSE);
+        out.push('\n');
+    }
+    if let Some(content) = text_field(message, "content")? {
+        out.push_str(&content);
+    }
+    match message.get("tool_calls") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(calls)) if calls.is_empty() => {}
+        Some(Value::Array(calls)) => {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(crate::TOOL_CALL_OPEN);
+            out.push_str("\n[");
+            for (i, call) in calls.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                render_call(call, i, &mut out)?;
+            }
+            out.push_str("]\n");
+            out.push_str(crate::TOOL_CALL_CLOSE);
+        }
+        Some(_) => {
+            return Err(CompletionError::Field {
+                field: "tool_calls".into(),
+                expected: "a list",
+            })
+        }
+    }
+    Ok(out)
+}
+
+/// A string field, or OpenAI's list of content parts (text parts joined).
+fn text_field<'a>(
+    message: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<Cow<'a, str>>, CompletionError> {
+    match message.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match part.get("text") {
+                    Some(Value::String(t)) => text.push_str(t),
+                    _ if part.get("type").is_some_and(|t| t != "text") => {}
+                    _ => {
+                        return Err(CompletionError::Field {
+                            field: key.to_string(),
+                            expected:
+                                "a string or a list of {\"type\": \"text\", \"text\": …} parts",
+                        })
+                    }
+                }
+            }
+            Ok(Some(Cow::Owned(text)))
+        }
+        Some(_) => Err(CompletionError::Field {
+            field: key.to_string(),
+            expected: "a string or a list of text parts",
+        }),
+    }
+}
+
+/// One call as `{"name": …, "arguments": …}`, from OpenAI's
+/// `{"type": "function", "function": {…}}` or the flat form.
+fn render_call(call: &Value, index: usize, out: &mut String) -> Result<(), CompletionError> {
+    let not_a_call = || CompletionError::Field {
+        field: format!("tool_calls[{index}]"),
+        expected: "an object",
+    };
+    let Value::Object(call) = call else {
+        return Err(not_a_call());
+    };
+    let body = match call.get("function") {
+        Some(Value::Object(f)) => f,
+        Some(_) => {
+            return Err(CompletionError::Field {
+                field: format!("tool_calls[{index}].function"),
+                expected: "an object",
+            })
+        }
+        None => call,
+    };
+    out.push('{');
+    let mut first = true;
+    if let Some(name) = body.get("name") {
+        out.push_str("\"name\":");
+        out.push_str(&name.to_string());
+        first = false;
+    }
+    if let Some(arguments) = body.get("arguments") {
+        if !first {
+            out.push(',');
+        }
+        out.push_str("\"arguments\":");
+        match arguments {
+            // The OpenAI form: JSON text, embedded verbatim when it is JSON.
+            Value::String(text) if is_json(text) => out.push_str(text.trim()),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{rule_by_name, Call, Reason};
+    use serde_json::json;
+
+    fn truth() -> Vec<Call> {
+        vec![Call::new("f", json!({"x": 1})).unwrap()]
+    }
+
+    fn score(rule: &str, value: Value) -> (f64, Reason) {
+        let text = completion_text(&value).unwrap();
+        let v = rule_by_name(rule).unwrap().score(&text, &truth());
+        (v.reward, v.reason)
+    }
+
+    #[test]
+    fn openai_message_with_think_in_content() {
+        let m = json!({"role": "assistant", "content": "<think>ok</think>\n",
+            "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}}]});
+        assert_eq!(score("binary", m.clone()), (1.0, Reason::Ok));
+        assert_eq!(score("tool-n1", m), (1.0, Reason::Ok));
+    }
+
+    #[test]
+    fn arguments_as_object_and_flat_calls() {
+        let m =
+            json!({"reasoning_content": "r", "tool_calls": [{"name": "f", "arguments": {"x": 1}}]});
+        assert_eq!(score("binary", m), (1.0, Reason::Ok));
+    }
+
+    #[test]
+    fn float_spelling_is_kept() {
+        let m = json!({"reasoning_content": "r",
+            "tool_calls": [{"function": {"name": "f", "arguments": "{\"x\": 1.0}"}}]});
+        assert_eq!(score("binary", m).1, Reason::WrongArgs);
+    }
+
+    #[test]
+    fn no_reasoning_is_a_format_error_for_binary_only() {
+        let m = json!({"content": null, "tool_calls": [{"function": {"name": "f", "arguments": "{\"x\": 1}"}}]});
+        assert_eq!(score("binary", m.clone()).1, Reason::FormatError);
+        assert_eq!(score("binary-no-think", m).0, 1.0);
+    }
+
+    #[test]
+    fn broken_arguments_and_missing_name_score_zero() {
+        let m = json!({"reasoning_content": "r",
+            "tool_calls": [{"function": {"name": "f", "arguments": "{\"x\": 1"}}]});
+        assert_eq!(score("binary", m.clone()).0, 0.0);
+        assert_eq!(score("tool-n1", m).0, 0.0);
+        let m =
+            json!({"reasoning_content": "r", "tool_calls": [{"function": {"arguments": "{}"}}]});
+        assert_eq!(score("binary", m).1, Reason::SchemaError);
+    }
+
+    #[test]
+    fn transcripts_use_the_last_assistant_message() {
+        let t = json!([
+            {"role": "assistant", "content": "<think>a</think><tool_call>[]</tool_call>"},
+            {"role": "tool", "content": "{}"},
+            {"role": "assistant", "content": [{"type": "text", "text": "<think>b</think>"},
+                {"type": "text", "text": "<tool_call>[{\"name\": \"f\", \"arguments\": {\"x\": 1}}]</tool_call>"}]},
+        ]);
+        assert_eq!(score("binary", t), (1.0, Reason::Ok));
+        assert_eq!(
+            completion_text(&json!([{"role": "user", "content": "hi"}])),
+            Err(CompletionError::NoAssistant(1))
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        assert_eq!(
+            completion_text(&json!(3)),
+            Err(CompletionError::WrongType("a number"))
+        );
+        assert!(completion_text(&json!({"content": 3})).is_err());
+        assert!(completion_text(&json!({"tool_calls": {}})).is_err());
+        assert!(completion_text(&json!({"tool_calls": [3]})).is_err());
+        assert!(completion_text(&json!({"tool_calls": [{"function": 3}]})).is_err());
+    }
+}
