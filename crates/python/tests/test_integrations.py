@@ -90,3 +90,15 @@ def test_trl_dataset(tmp_path):
     assert json.loads(ds[2]["ground_truth"]) == tasks[2].ground_truth
     flat = toolgym.trl.to_dataset(tasks, conversational=False)
     assert flat[0]["prompt"] == tasks[0].prompt()
+
+
+def test_verl_loads_the_reward_file_by_path():
+    # verl's custom_reward_function.path loads the file as a standalone
+    # module (no parent package), so it must not import relatively.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("custom_module_toolgym", toolgym.verl.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    task = toolgym.synthetic_tasks(1)[0]
+    assert module.compute_score("toolgym", task.target(), task.ground_truth_json(), {}) == 1.0

@@ -53,9 +53,14 @@ impl Summary {
 
     /// Adds one verdict (running mean, so no verdict needs to be kept).
     pub fn add(&mut self, v: &Verdict) {
+        self.add_reward(v.reward, v.reason);
+    }
+
+    /// Adds one verdict given by its reward and reason.
+    pub fn add_reward(&mut self, reward: f64, reason: Reason) {
         self.count += 1;
-        self.mean_reward += (v.reward - self.mean_reward) / self.count as f64;
-        *self.reasons.entry(v.reason).or_default() += 1;
+        self.mean_reward += (reward - self.mean_reward) / self.count as f64;
+        *self.reasons.entry(reason).or_default() += 1;
         self.accuracy =
             self.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64 / self.count as f64;
     }

@@ -267,6 +267,12 @@ impl Default for JsonlOptions {
 /// non-blank input line to `output`, in order. Records are read with
 /// [`call_truth`].
 ///
+/// Records with exactly the fields `id`, `completion` (a string) and
+/// `ground_truth` take a fast path (the completion borrowed from the line,
+/// no JSON tree for the record); every other line goes through
+/// [`Record::parse_with`], so verdicts, errors included, are the same
+/// either way.
+///
 /// ```
 /// use toolgym_reward::{jsonl, rule_by_name};
 /// let input = concat!(
@@ -286,7 +292,10 @@ pub fn score_jsonl(
     output: impl Write,
     options: JsonlOptions,
 ) -> io::Result<RunReport> {
-    score_jsonl_with(rule, call_truth, input, output, options)
+    run(input, output, options, |line, bytes| {
+        fast_call_line(rule, line, bytes)
+            .unwrap_or_else(|| score_line(rule, &call_truth, line, bytes))
+    })
 }
 
 /// [`score_jsonl`] for any rule: `truth` reads the rule's ground truth
@@ -312,8 +321,8 @@ pub fn score_jsonl(
 pub fn score_jsonl_with<T, O, F>(
     rule: &dyn RewardRule<T>,
     truth: F,
-    mut input: impl BufRead,
-    mut output: impl Write,
+    input: impl BufRead,
+    output: impl Write,
     options: JsonlOptions,
 ) -> io::Result<RunReport>
 where
@@ -321,34 +330,60 @@ where
     O: Borrow<T>,
     F: Fn(&Value, &mut Map<String, Value>) -> Result<O, RecordError> + Sync,
 {
+    run(input, output, options, |line, bytes| {
+        score_line(rule, &truth, line, bytes)
+    })
+}
+
+/// Lines scored and serialised by one task of a chunk.
+const LINES_PER_TASK: usize = 64;
+
+/// The streaming loop: lines are read into one buffer per chunk (no
+/// allocation per line), scored and serialised in parallel in sub-chunks,
+/// and written in input order. Memory is bounded by the chunk: at most
+/// `chunk_lines` lines and their output are held at once.
+fn run<S>(
+    mut input: impl BufRead,
+    mut output: impl Write,
+    options: JsonlOptions,
+    score: S,
+) -> io::Result<RunReport>
+where
+    S: Fn(usize, &[u8]) -> ScoredLine + Sync,
+{
     let mut report = RunReport::default();
     let mut lineno = 0usize;
-    let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(options.chunk_lines);
+    let chunk_lines = options.chunk_lines.max(1);
+    let mut text: Vec<u8> = Vec::new();
+    let mut lines: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(chunk_lines);
     loop {
-        let mut buf = Vec::new();
-        let n = input.read_until(b'\n', &mut buf)?;
+        let start = text.len();
+        let n = input.read_until(b'\n', &mut text)?;
         if n > 0 {
             lineno += 1;
-            while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                buf.pop();
+            let mut end = text.len();
+            while end > start && matches!(text[end - 1], b'\n' | b'\r') {
+                end -= 1;
             }
-            if buf.iter().all(u8::is_ascii_whitespace) {
+            if text[start..end].iter().all(u8::is_ascii_whitespace) {
                 report.blank_lines += 1;
+                text.truncate(start);
             } else {
-                chunk.push((lineno, buf));
+                lines.push((lineno, start..end));
             }
         }
-        if chunk.len() >= options.chunk_lines.max(1) || (n == 0 && !chunk.is_empty()) {
-            let scored = score_chunk(rule, &truth, &chunk, options.parallel);
-            for s in &scored {
-                serde_json::to_writer(&mut output, s)?;
-                output.write_all(b"\n")?;
-                if s.verdict.reason == Reason::InputError {
-                    report.input_errors += 1;
+        if lines.len() >= chunk_lines || (n == 0 && !lines.is_empty()) {
+            for (bytes, verdicts) in score_chunk(&score, &text, &lines, options.parallel)? {
+                output.write_all(&bytes)?;
+                for (reward, reason) in verdicts {
+                    if reason == Reason::InputError {
+                        report.input_errors += 1;
+                    }
+                    report.summary.add_reward(reward, reason);
                 }
-                report.summary.add(&s.verdict);
             }
-            chunk.clear();
+            lines.clear();
+            text.clear();
         }
         if n == 0 {
             break;
@@ -356,6 +391,32 @@ where
     }
     output.flush()?;
     Ok(report)
+}
+
+/// The fields the call-list rules read, the completion borrowed from the
+/// line. Any other shape (more fields, a message completion, a repeated
+/// key) is left to the general reader.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallRecord<'a> {
+    #[serde(default)]
+    id: Value,
+    #[serde(borrow)]
+    completion: std::borrow::Cow<'a, str>,
+    ground_truth: Value,
+}
+
+/// The fast path of [`score_jsonl`]: `None` when the line is not a plain
+/// call record (the general reader then scores it, errors included).
+fn fast_call_line(rule: &dyn RewardRule<[Call]>, line: usize, bytes: &[u8]) -> Option<ScoredLine> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let record: CallRecord<'_> = serde_json::from_str(text).ok()?;
+    let truth = Call::list_from_value(record.ground_truth).ok()?;
+    Some(ScoredLine {
+        id: record.id,
+        line,
+        verdict: rule.score(&record.completion, &truth),
+    })
 }
 
 /// A truth reader as [`score_jsonl_with`] takes it.
@@ -382,25 +443,37 @@ fn score_line<T: ?Sized, O: Borrow<T>>(
     }
 }
 
-fn score_chunk<T: ?Sized, O: Borrow<T>>(
-    rule: &dyn RewardRule<T>,
-    truth: &TruthReader<'_, O>,
-    chunk: &[(usize, Vec<u8>)],
+/// One sub-chunk's output lines and each verdict's reward and reason.
+type Scored = (Vec<u8>, Vec<(f64, Reason)>);
+
+/// Scores and serialises the lines of a chunk, in order.
+fn score_chunk<S>(
+    score: &S,
+    text: &[u8],
+    lines: &[(usize, std::ops::Range<usize>)],
     parallel: bool,
-) -> Vec<ScoredLine> {
+) -> io::Result<Vec<Scored>>
+where
+    S: Fn(usize, &[u8]) -> ScoredLine + Sync,
+{
+    let task = |sub: &[(usize, std::ops::Range<usize>)]| -> io::Result<Scored> {
+        let mut bytes = Vec::with_capacity(sub.len() * 64);
+        let mut verdicts = Vec::with_capacity(sub.len());
+        for (n, range) in sub {
+            let s = score(*n, &text[range.clone()]);
+            serde_json::to_writer(&mut bytes, &s)?;
+            bytes.push(b'\n');
+            verdicts.push((s.verdict.reward, s.verdict.reason));
+        }
+        Ok((bytes, verdicts))
+    };
     #[cfg(feature = "rayon")]
     if parallel {
         use rayon::prelude::*;
-        return chunk
-            .par_iter()
-            .map(|(n, b)| score_line(rule, truth, *n, b))
-            .collect();
+        return lines.par_chunks(LINES_PER_TASK).map(task).collect();
     }
     let _ = parallel;
-    chunk
-        .iter()
-        .map(|(n, b)| score_line(rule, truth, *n, b))
-        .collect()
+    lines.chunks(LINES_PER_TASK).map(task).collect()
 }
 
 #[cfg(test)]

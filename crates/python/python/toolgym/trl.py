@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, List, Optional
 
-from . import _toolgym
+from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 
 __all__ = ["reward_function", "rows", "to_dataset"]
 

@@ -1,12 +1,16 @@
 """toolgym inside verl: the reward function and the RL dataset.
 
-Reward -- name it in verl's config (``custom_reward_function``)::
+Reward -- name it in verl's trainer config (verl 0.9 reads
+``reward.custom_reward_function``; checked against verl 0.9.1 by
+``scripts/integration/engines_check.py``)::
 
-    custom_reward_function:
-      path: <site-packages>/toolgym/verl.py   # python -c "import toolgym.verl as m; print(m.__file__)"
-      name: compute_score
-      reward_kwargs:
-        rule: binary                          # or tool-n1 (the released script, bit for bit)
+    reward.custom_reward_function.path=pkg://toolgym.verl       # or the file: toolgym.verl.__file__
+    reward.custom_reward_function.name=compute_score
+    +reward.custom_reward_function.reward_kwargs.rule=binary    # or tool-n1
+
+``compute_score_batch`` has the contract of verl's ``BatchRewardManager``
+(``verl.workers.reward_manager.BatchRewardManager``; the reward-loop
+registry of verl 0.9 has no ``batch`` manager).
 
 Dataset -- write verl's RL parquet from prepared tasks::
 
@@ -27,7 +31,7 @@ import json
 from functools import lru_cache
 from typing import Any, Iterable, List, Optional, Sequence
 
-from . import _toolgym
+from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 
 __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 

@@ -1,0 +1,572 @@
+#!/usr/bin/env python3
+"""Integration check of the toolgym Python package against the REAL engines.
+
+Runs, on CPU, with no network (no model hub):
+
+* trl-reward     toolgym.trl.reward_function called the way TRL calls it
+                 (plain-text and conversational completions, TRL's extra kwargs).
+* trl-reward-parsed  a completion in the shape TRL's response parser produces
+                 (reasoning_content + tool_calls, empty content).
+* trl-grpo       TRL's GRPOTrainer, 2 optimizer steps on a tiny random
+                 Qwen2ForCausalLM, dataset from toolgym.trl.to_dataset, reward
+                 toolgym.trl.reward_function("binary"); the metric
+                 rewards/<func name>/mean must be in trainer.state.log_history.
+* verl-custom-fn verl's own loader verl.trainer.ppo.reward.get_custom_reward_fn
+                 with custom_reward_function.path = toolgym/verl.py (by file
+                 path, as a verl user configures it) and name compute_score;
+                 reward_kwargs are passed through.
+* verl-naive     verl.workers.reward_manager.NaiveRewardManager on a DataProto.
+* verl-batch     toolgym.verl.compute_score_batch via verl.workers.reward_manager.BatchRewardManager.
+* verl-rewardloop verl.trainer.ppo.reward.load_reward_manager -> the reward-loop
+                 NaiveRewardManager.run_single (what RewardLoopWorker calls),
+                 driven here without ray.
+* verl-dataset   toolgym.verl.write_parquet read back by
+                 verl.utils.dataset.rl_dataset.RLHFDataset (+ collate_fn, DataProto).
+
+Usage (venv from scripts/integration/requirements-engines.txt, toolgym installed):
+
+    python scripts/integration/engines_check.py            # all checks
+    python scripts/integration/engines_check.py --only verl-custom-fn trl-reward
+    python scripts/integration/engines_check.py --verl-path pkg://toolgym.verl   # load by module name
+
+Prints one PASS/FAIL line per check and exits 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+# No hub, no telemetry, no tokenizer thread pools fighting the trainer.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU run even on a GPU box
+
+import toolgym  # noqa: E402
+import toolgym.trl  # noqa: E402
+import toolgym.verl  # noqa: E402
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+WORK = tempfile.mkdtemp(prefix="toolgym-engines-")
+# custom_reward_function.path; --verl-path overrides (e.g. pkg://toolgym.verl).
+VERL_PATH = [toolgym.verl.__file__]
+RESULTS: list[tuple[str, bool, str]] = []
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def calls_of(task) -> list[dict]:
+    """The task's ground-truth calls as [{"name", "arguments"}, ...]."""
+    gt = task.ground_truth
+    if isinstance(gt, str):
+        gt = json.loads(gt)
+    return [{"name": c["name"], "arguments": c["arguments"]} for c in gt]
+
+
+def correct_reply(calls: list[dict], think: bool = True) -> str:
+    """A Tool-N1 style reply that makes exactly `calls`."""
+    names = " and ".join(dict.fromkeys(c["name"] for c in calls)) or "nothing"
+    head = f"<think>I need to call {names}.</think>\n" if think else ""
+    return head + "<tool_call>\n" + json.dumps(calls) + "\n</tool_call>"
+
+
+def wrong_reply(calls: list[dict]) -> str:
+    bad = [dict(c, name=c["name"] + "_wrong") for c in calls] or [{"name": "nope", "arguments": {}}]
+    return correct_reply(bad)
+
+
+MALFORMED_REPLY = '<think>hmm</think>\n<tool_call>\n[{"name": "x", "arguments": \n</tool_call>'
+
+
+def replies(task) -> list[tuple[str, str, float]]:
+    c = calls_of(task)
+    return [("correct", correct_reply(c), 1.0), ("wrong", wrong_reply(c), 0.0), ("malformed", MALFORMED_REPLY, 0.0)]
+
+
+_TOKENIZER = None
+
+
+def tokenizer():
+    """A small byte-level BPE trained on the task texts, wrapped as a Qwen-like
+    (ChatML, <|im_end|> eos, <|endoftext|> pad) PreTrainedTokenizerFast. No hub."""
+    global _TOKENIZER
+    if _TOKENIZER is not None:
+        return _TOKENIZER
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = []
+    for t in toolgym.synthetic_tasks(32):
+        for m in toolgym.trl.to_dataset([t])[0]["prompt"]:
+            corpus.append(m["content"])
+        corpus.append(correct_reply(calls_of(t)))
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=800,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+        padding_side="left",
+        model_max_length=4096,
+    )
+    hf.chat_template = CHATML_TEMPLATE
+    # Round trip: a reply must decode back unchanged (skip_special_tokens=True as verl decodes).
+    probe = correct_reply([{"name": "f", "arguments": {"a": 1, "s": "é ü"}}])
+    assert hf.decode(hf(probe)["input_ids"], skip_special_tokens=True) == probe, "tokenizer round trip"
+    _TOKENIZER = hf
+    return hf
+
+
+def tiny_model(tok):
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    return model
+
+
+def verl_trainer_config():
+    """verl's own PPO trainer config (the Hydra-composed defaults shipped as
+    verl/trainer/config/_generated_ppo_trainer.yaml), so the checks use the real key layout."""
+    import verl
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(os.path.join(os.path.dirname(verl.__file__), "trainer", "config",
+                                       "_generated_ppo_trainer.yaml"))
+
+
+def custom_reward_config(**reward_kwargs):
+    """The trainer config with toolgym as the custom reward, set the way a verl 0.9 user does:
+        reward.custom_reward_function.path=<toolgym/verl.py> reward.custom_reward_function.name=compute_score
+        +reward.custom_reward_function.reward_kwargs.rule=...
+    (verl 0.9 reads `reward.custom_reward_function`; the legacy top-level `custom_reward_function`
+    is only migrated there by verl.experimental.reward_loop.migrate_legacy_reward_impl.)"""
+    from omegaconf import OmegaConf
+
+    cfg = verl_trainer_config()
+    OmegaConf.update(cfg, "reward.custom_reward_function.path", VERL_PATH[0])
+    OmegaConf.update(cfg, "reward.custom_reward_function.name", "compute_score")
+    if reward_kwargs:
+        OmegaConf.update(cfg, "reward.custom_reward_function.reward_kwargs", dict(reward_kwargs), force_add=True)
+    assert cfg.reward.reward_manager.source == "register" and cfg.reward.reward_manager.name == "naive"
+    return cfg
+
+
+def dataproto_batch(tok, prompt_texts, response_texts, task_list, ground_truth_as="json"):
+    """A verl rollout batch: left-padded prompts, right-padded responses,
+    attention_mask over both, plus the non-tensor columns the parquet carries."""
+    import numpy as np
+    import torch
+    from verl import DataProto
+
+    p_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompt_texts]
+    r_ids = [tok(r, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for r in response_texts]
+    P, R, pad = max(map(len, p_ids)), max(map(len, r_ids)), tok.pad_token_id
+    prompts = torch.tensor([[pad] * (P - len(x)) + x for x in p_ids])
+    responses = torch.tensor([x + [pad] * (R - len(x)) for x in r_ids])
+    p_mask = torch.tensor([[0] * (P - len(x)) + [1] * len(x) for x in p_ids])
+    r_mask = torch.tensor([[1] * len(x) + [0] * (R - len(x)) for x in r_ids])
+    gts = [json.dumps(calls_of(t)) if ground_truth_as == "json" else calls_of(t) for t in task_list]
+    obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]  # noqa: E731  (keep dicts/lists as objects)
+    return DataProto.from_dict(
+        tensors={
+            "prompts": prompts,
+            "responses": responses,
+            "input_ids": torch.cat([prompts, responses], dim=1),
+            "attention_mask": torch.cat([p_mask, r_mask], dim=1),
+        },
+        non_tensors={
+            "data_source": obj(["toolgym"] * len(task_list)),
+            "reward_model": obj([{"style": "rule", "ground_truth": g} for g in gts]),
+            "extra_info": obj([{"index": i, "id": t.id} for i, t in enumerate(task_list)]),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------
+# checks
+# ---------------------------------------------------------------------------
+
+def check_trl_reward():
+    fn = toolgym.trl.reward_function("binary")
+    assert fn.__name__ == "toolgym_binary", fn.__name__
+    tasks = toolgym.synthetic_tasks(4)
+    ds = toolgym.trl.to_dataset(tasks)
+    assert len(ds) == 4 and {"prompt", "ground_truth", "id", "source"} <= set(ds.column_names), ds.column_names
+    row = ds[0]
+    assert isinstance(row["prompt"], list) and all({"role", "content"} <= set(m) for m in row["prompt"]), row["prompt"]
+    assert isinstance(row["ground_truth"], str) and json.loads(row["ground_truth"]) == calls_of(tasks[0])
+
+    cases = [r for t in tasks for r in replies(t)]
+    gts = [row["ground_truth"] for row in ds for _ in range(3)]
+    prompts = [row["prompt"] for row in ds for _ in range(3)]
+    want = [w for _, _, w in cases]
+    # What TRL passes besides prompts/completions (grpo_trainer._calculate_rewards).
+    extra = dict(completion_ids=[[0]] * len(cases), trainer_state=None, log_extra=lambda *a, **k: None,
+                 log_metric=lambda *a, **k: None, id=[r["id"] for r in ds for _ in range(3)],
+                 source=[r["source"] for r in ds for _ in range(3)])
+    conv = [[{"role": "assistant", "content": text}] for _, text, _ in cases]
+    got_conv = fn(prompts=prompts, completions=conv, ground_truth=gts, **extra)
+    assert got_conv == want, f"conversational {got_conv} != {want}"
+    plain = [text for _, text, _ in cases]
+    got_plain = fn(prompts=[p[-1]["content"] for p in prompts], completions=plain, ground_truth=gts, **extra)
+    assert got_plain == want, f"plain {got_plain} != {want}"
+    return f"conversational+plain {len(cases)} completions scored {want[:3]}..., __name__={fn.__name__}"
+
+
+def check_trl_reward_parsed():
+    """TRL parses completions into tool_calls (transformers>=5 parse_response) when GRPOTrainer gets
+    `tools=` or the tokenizer carries a response_schema/response_template (Qwen3 schema: think ->
+    reasoning_content, each <tool_call> -> tool_calls[i] = {"type": "function", "function": {...}},
+    content = the rest). toolgym's reward must score that shape like the text it came from."""
+    fn = toolgym.trl.reward_function("binary")
+    t = toolgym.synthetic_tasks(1)[0]
+    calls = calls_of(t)
+    parsed = [[{
+        "role": "assistant",
+        "reasoning_content": "I need to call " + calls[0]["name"] + ".",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": c} for c in calls],
+    }]]
+    got = fn(prompts=[[]], completions=parsed, ground_truth=[json.dumps(calls)])
+    assert got == [1.0], f"a correct call in TRL's parsed tool_calls shape scored {got} (content is empty there)"
+    return "parsed tool_calls/reasoning_content completion scored 1.0"
+
+
+def check_trl_grpo():
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    tok = tokenizer()
+    model = tiny_model(tok)
+    ds = toolgym.trl.to_dataset(toolgym.synthetic_tasks(16))
+    reward = toolgym.trl.reward_function("binary")
+    seen = {}
+
+    def spy(prompts, completions, **kwargs):
+        """Records what TRL hands a reward function and re-scores it with toolgym."""
+        seen.setdefault("completion", completions[0])
+        seen.setdefault("kwargs", sorted(kwargs))
+        seen.setdefault("toolgym", reward(prompts=prompts, completions=completions, **kwargs))
+        return [0.0] * len(completions)
+
+    args = GRPOConfig(
+        output_dir=os.path.join(WORK, "grpo"),
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        num_generations=4,
+        max_completion_length=12,
+        max_steps=2,
+        logging_steps=1,
+        learning_rate=1e-4,
+        report_to="none",
+        save_strategy="no",
+        dataloader_num_workers=0,
+        seed=0,
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward, spy], args=args, train_dataset=ds,
+                          processing_class=tok)
+    trainer.train()
+    logs = trainer.state.log_history
+    key = f"rewards/{reward.__name__}/mean"
+    steps = [h for h in logs if key in h]
+    assert trainer.state.global_step == 2, trainer.state.global_step
+    assert len(steps) == 2, f"{key} not logged per step: {logs}"
+    assert all(0.0 <= h[key] <= 1.0 for h in steps), steps
+    comp = seen["completion"]
+    assert isinstance(comp, list) and comp[0]["role"] == "assistant", comp
+    assert {"ground_truth", "id", "source", "completion_ids", "trainer_state"} <= set(seen["kwargs"]), seen
+    assert len(seen["toolgym"]) == args.per_device_train_batch_size, seen["toolgym"]
+    metrics = sorted(k for k in steps[0] if k.startswith("rewards/") or k.startswith("reward"))
+    return f"2 steps; {key}={[h[key] for h in steps]}; logged {metrics}; reward kwargs {seen['kwargs']}"
+
+
+def check_verl_custom_fn():
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    fn = get_custom_reward_fn(custom_reward_config())
+    assert fn is not None
+    tasks = toolgym.synthetic_tasks(3)
+    got, want = [], []
+    for t in tasks:
+        for as_json in (True, False):  # ground truth as the parquet stores it (JSON str) and as a list
+            gt = json.dumps(calls_of(t)) if as_json else calls_of(t)
+            for label, text, w in replies(t):
+                r = fn(data_source="toolgym", solution_str=text, ground_truth=gt, extra_info={"index": 0})
+                assert isinstance(r, (float, int)) and not isinstance(r, bool), (label, type(r))
+                got.append(float(r))
+                want.append(w)
+    assert got == want, f"{got} != {want}"
+    # reward_kwargs reach compute_score (`rule=`): a think-less correct reply.
+    t = tasks[0]
+    no_think = correct_reply(calls_of(t), think=False)
+    gt = json.dumps(calls_of(t))
+    plain = fn(data_source="toolgym", solution_str=no_think, ground_truth=gt, extra_info=None)
+    fn2 = get_custom_reward_fn(custom_reward_config(rule="binary-no-think"))
+    relaxed = fn2(data_source="toolgym", solution_str=no_think, ground_truth=gt, extra_info=None)
+    assert (plain, relaxed) == (0.0, 1.0), (plain, relaxed)
+    # pkg:// form of the path works as well.
+    from omegaconf import OmegaConf
+
+    cfg = custom_reward_config()
+    OmegaConf.update(cfg, "reward.custom_reward_function.path", "pkg://toolgym.verl")
+    fn3 = get_custom_reward_fn(cfg)
+    assert fn3(data_source="toolgym", solution_str=replies(t)[0][1], ground_truth=gt) == 1.0
+    # The legacy top-level key: ignored by get_custom_reward_fn until migrated (main_ppo does not migrate).
+    from verl.experimental.reward_loop import migrate_legacy_reward_impl
+
+    legacy = verl_trainer_config()
+    OmegaConf.update(legacy, "custom_reward_function.path", VERL_PATH[0])
+    OmegaConf.update(legacy, "custom_reward_function.name", "compute_score")
+    ignored = get_custom_reward_fn(legacy) is None
+    fn4 = get_custom_reward_fn(migrate_legacy_reward_impl(legacy))
+    assert fn4(data_source="toolgym", solution_str=replies(t)[0][1], ground_truth=gt) == 1.0
+    return (f"path={VERL_PATH[0]}; {len(got)} calls -> 1/0/0 per task; reward_kwargs rule= honoured; "
+            f"pkg:// ok; legacy top-level custom_reward_function ignored unless migrated: {ignored}")
+
+
+def check_verl_naive():
+    from verl.workers.reward_manager import NaiveRewardManager
+
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    tok = tokenizer()
+    fn = get_custom_reward_fn(custom_reward_config())
+    tasks = toolgym.synthetic_tasks(3)
+    rows = [(t, text, w) for t in tasks for _, text, w in replies(t)]
+    prompts = [tok.apply_chat_template(toolgym.trl.to_dataset([t])[0]["prompt"], add_generation_prompt=True,
+                                       tokenize=False) for t, _, _ in rows]
+    data = dataproto_batch(tok, prompts, [x for _, x, _ in rows], [t for t, _, _ in rows])
+    mgr = NaiveRewardManager(tokenizer=tok, num_examine=0, compute_score=fn)
+    out = mgr(data, return_dict=True)
+    rt = out["reward_tensor"]
+    got = rt.sum(-1).tolist()
+    want = [w for _, _, w in rows]
+    assert got == want, f"{got} != {want}"
+    # The score sits on the last valid response token.
+    last = data.batch["attention_mask"][:, data.batch["prompts"].shape[1]:].sum(-1) - 1
+    assert all(rt[i, last[i]] == want[i] for i in range(len(rows)))
+    return f"reward_tensor {tuple(rt.shape)} row sums {got}"
+
+
+def check_verl_batch():
+    """toolgym.verl.compute_score_batch through verl's BatchRewardManager (verl.workers.reward_manager,
+    the pre-reward-loop manager). verl 0.9's trainer resolves reward managers from the reward-loop
+    registry, which has no "batch" entry; reported in the message."""
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.workers.reward_manager import BatchRewardManager
+    from omegaconf import OmegaConf
+
+    if not hasattr(toolgym.verl, "compute_score_batch"):
+        return "skipped: toolgym.verl has no compute_score_batch"
+    cfg = custom_reward_config()
+    OmegaConf.update(cfg, "reward.custom_reward_function.name", "compute_score_batch")
+    fn = get_custom_reward_fn(cfg)
+    tok = tokenizer()
+    tasks = toolgym.synthetic_tasks(3)
+    rows = [(t, text, w) for t in tasks for _, text, w in replies(t)]
+    prompts = [tok.apply_chat_template(toolgym.trl.to_dataset([t])[0]["prompt"], add_generation_prompt=True,
+                                       tokenize=False) for t, _, _ in rows]
+    data = dataproto_batch(tok, prompts, [x for _, x, _ in rows], [t for t, _, _ in rows])
+    mgr = BatchRewardManager(tokenizer=tok, num_examine=0, compute_score=fn)
+    got = mgr(data, return_dict=True)["reward_tensor"].sum(-1).tolist()
+    want = [w for _, _, w in rows]
+    assert got == want, f"{got} != {want}"
+    try:
+        get_reward_manager_cls("batch")
+        in_loop = "registered"
+    except ValueError as e:
+        in_loop = f"not in the reward-loop registry ({e})"
+    return f"BatchRewardManager row sums {got}; reward_manager.name=batch: {in_loop}"
+
+
+def check_verl_rewardloop():
+    import torch
+
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    tok = tokenizer()
+    mgr = load_reward_manager(custom_reward_config(), tok)
+    tasks = toolgym.synthetic_tasks(2)
+    rows = [(t, text, w) for t in tasks for _, text, w in replies(t)]
+    prompts = [tok.apply_chat_template(toolgym.trl.to_dataset([t])[0]["prompt"], add_generation_prompt=True,
+                                       tokenize=False) for t, _, _ in rows]
+    data = dataproto_batch(tok, prompts, [x for _, x, _ in rows], [t for t, _, _ in rows], ground_truth_as="json")
+    outs = [mgr.loop.run_until_complete(mgr.run_single(data[i:i + 1])) for i in range(len(data))]
+    got = [o["reward_score"] for o in outs]
+    want = [w for _, _, w in rows]
+    assert got == want, f"{got} != {want}"
+    assert all(o["reward_extra_info"].get("acc") == o["reward_score"] for o in outs), outs[0]
+    rm = type(mgr).assemble_rm_scores(data, got)
+    assert torch.equal(rm.sum(-1), torch.tensor(want, dtype=torch.float32))
+    return f"{type(mgr).__module__}.{type(mgr).__name__}.run_single -> {got}"
+
+
+def check_verl_dataset():
+    import numpy as np
+    from omegaconf import OmegaConf
+    from verl import DataProto
+    from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
+
+    tok = tokenizer()
+    tasks = toolgym.synthetic_tasks(12, split="train", seed=1)
+    path = os.path.join(WORK, "train.parquet")
+    n = toolgym.verl.write_parquet(tasks, path, split="train")
+    assert n == len(tasks), n
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    assert {"data_source", "prompt", "ability", "reward_model", "extra_info"} <= set(table.column_names), table.schema
+    written_prompts = table.column("prompt").to_pylist()
+
+    def cfg(max_len):
+        return OmegaConf.create({
+            "prompt_key": "prompt",
+            "max_prompt_length": max_len,
+            "truncation": "error",
+            "filter_overlong_prompts": True,
+            "filter_overlong_prompts_workers": 1,
+            "return_raw_chat": True,
+            "cache_dir": os.path.join(WORK, "verl-cache"),
+        })
+
+    ds = RLHFDataset(data_files=path, tokenizer=tok, config=cfg(4096))
+    assert len(ds) == len(tasks), len(ds)
+    lens = []
+    for i in range(len(ds)):
+        item = ds[i]
+        t = tasks[i]
+        assert item["data_source"] == "toolgym" and item["ability"] == "tool_call", item
+        assert json.loads(item["reward_model"]["ground_truth"]) == calls_of(t), item["reward_model"]
+        assert item["reward_model"]["style"] == "rule"
+        assert item["extra_info"]["index"] == i and item["extra_info"]["id"] == t.id, item["extra_info"]
+        assert item["index"] == i
+        raw = item["raw_prompt"]
+        assert raw == written_prompts[i], (raw, written_prompts[i])
+        assert raw[0]["role"] == "system" and raw[-1]["role"] == "user", raw
+        ids = tok.apply_chat_template(raw, add_generation_prompt=True, tokenize=True)
+        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+        lens.append(len(ids))
+    # verl 0.9 returns raw_prompt (tokenised later by the agent loop); older verl returned input_ids.
+    has_ids = "input_ids" in ds[0]
+    # The overlong filter tokenises with the same chat template: a limit below every prompt drops all.
+    short = RLHFDataset(data_files=path, tokenizer=tok, config=cfg(min(lens) - 1))
+    assert len(short) == 0, len(short)
+    batch = collate_fn([ds[i] for i in range(4)])
+    dp = DataProto.from_single_dict(batch)
+    assert len(dp) == 4 and isinstance(dp.non_tensor_batch["reward_model"], np.ndarray)
+    return (f"{n} rows -> RLHFDataset len {len(ds)}; prompt tokens {min(lens)}..{max(lens)}; "
+            f"item keys incl. raw_prompt/reward_model/extra_info (input_ids in item: {has_ids}); "
+            f"overlong filter ok; collate_fn->DataProto ok")
+
+
+CHECKS = {
+    "trl-reward": check_trl_reward,
+    "verl-custom-fn": check_verl_custom_fn,
+    "verl-naive": check_verl_naive,
+    "verl-batch": check_verl_batch,
+    "verl-rewardloop": check_verl_rewardloop,
+    "verl-dataset": check_verl_dataset,
+    "trl-reward-parsed": check_trl_reward_parsed,
+    "trl-grpo": check_trl_grpo,
+}
+
+
+def versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for d in ("toolgym", "torch", "transformers", "trl", "datasets", "verl", "pyarrow"):
+        try:
+            out.append(f"{d}=={version(d)}")
+        except PackageNotFoundError:
+            out.append(f"{d}=(missing)")
+    return " ".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", nargs="*", choices=sorted(CHECKS), help="run only these checks")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failures")
+    ap.add_argument("--verl-path", default=VERL_PATH[0],
+                    help="custom_reward_function.path for the verl checks (default: the toolgym/verl.py file)")
+    a = ap.parse_args()
+    VERL_PATH[0] = a.verl_path
+    print(versions(), flush=True)
+    for name, fn in CHECKS.items():
+        if a.only and name not in a.only:
+            continue
+        t0 = time.time()
+        try:
+            msg = fn()
+            RESULTS.append((name, True, msg))
+        except Exception as e:  # noqa: BLE001
+            tb = traceback.format_exc()
+            msg = f"{type(e).__name__}: {e}"
+            if e.__cause__ is not None:  # verl wraps import errors of the reward file
+                msg += f" <- {type(e.__cause__).__name__}: {e.__cause__}"
+            msg = msg[:600]
+            RESULTS.append((name, False, msg))
+            if a.verbose:
+                print(tb, file=sys.stderr)
+        ok = RESULTS[-1][1]
+        print(f"{'PASS' if ok else 'FAIL'} {name} ({time.time() - t0:.1f}s): {RESULTS[-1][2]}", flush=True)
+    passed = sum(ok for _, ok, _ in RESULTS)
+    failed = len(RESULTS) - passed
+    print(f"engines_check: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
