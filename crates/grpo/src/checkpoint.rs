@@ -9,10 +9,16 @@
 //!     trainer_state.json
 //!   latest                "step-00000020" (replaced by rename)
 //! ```
-//! A checkpoint is written to `.tmp-step-…`, fsynced and renamed into place
-//! before `latest` is switched (also by rename), so a run killed at any
-//! moment leaves `latest` naming a complete checkpoint. Leftover `.tmp-*`
+//! A checkpoint is written to `.tmp-step-…`, its files fsynced, renamed into
+//! place and the directory fsynced before `latest` is switched (also by
+//! rename, then fsync), so a run killed at any moment, or a machine losing
+//! power, leaves `latest` naming a complete checkpoint. Leftover `.tmp-*`
 //! directories are removed when the next checkpoint is written.
+//!
+//! Loading checks what it reads ([`crate::state::load_checkpoint`]): a
+//! truncated or corrupt file, or `latest` naming nothing, is an error naming
+//! the file; with `run.resume_fallback` the run resumes from the newest
+//! older checkpoint that loads instead.
 
 use crate::TrainError;
 use candle_core::{Device, Tensor};
@@ -66,6 +72,7 @@ pub fn save<S: Serialize>(
         fs::remove_dir_all(&dest).map_err(|e| TrainError::io("remove", &dest, e))?;
     }
     fs::rename(&tmp, &dest).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    sync_dir(&root)?;
     write_atomically(&root.join(LATEST), name.as_bytes())?;
     if keep > 0 {
         prune(&root, keep)?;
@@ -92,6 +99,35 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(TrainError::io("read", &path, e)),
     }
+}
+
+/// Whether the run has a `latest` pointer (a checkpoint was completed,
+/// even if it cannot be read now).
+pub fn exists(run_dir: &Path) -> bool {
+    checkpoints_dir(run_dir).join(LATEST).is_file()
+}
+
+/// The checkpoint directory `latest` names (whether or not it is
+/// complete), if `latest` exists.
+pub fn latest_named(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+    let path = checkpoints_dir(run_dir).join(LATEST);
+    match fs::read_to_string(&path) {
+        Ok(name) => Ok(Some(checkpoints_dir(run_dir).join(name.trim()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TrainError::io("read", &path, e)),
+    }
+}
+
+/// The checkpoint directories of a run (`step-*`), newest step first.
+pub fn all(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let root = checkpoints_dir(run_dir);
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut steps = step_dirs(&root)?;
+    steps.sort();
+    steps.reverse();
+    Ok(steps)
 }
 
 /// Reads the trainer state of a checkpoint.
@@ -123,7 +159,23 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     f.write_all(bytes)
         .map_err(|e| TrainError::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| TrainError::io("sync", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e))
+    fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Makes a directory's entries (renames into it) durable: fsync of the
+/// directory itself. Unix only; elsewhere renames are left to the OS.
+fn sync_dir(dir: &Path) -> Result<(), TrainError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| TrainError::io("sync", dir, e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn sync_dir_files(dir: &Path) -> Result<(), TrainError> {
@@ -152,8 +204,8 @@ fn remove_temporaries(root: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
-    let mut steps: Vec<PathBuf> = fs::read_dir(root)
+fn step_dirs(root: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    Ok(fs::read_dir(root)
         .map_err(|e| TrainError::io("list", root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -162,7 +214,11 @@ fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with("step-"))
         })
-        .collect();
+        .collect())
+}
+
+fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
+    let mut steps = step_dirs(root)?;
     steps.sort();
     let excess = steps.len().saturating_sub(keep);
     for old in &steps[..excess] {

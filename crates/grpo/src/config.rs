@@ -454,6 +454,10 @@ pub struct RunSection {
     pub eval_temperature: f64,
     /// Resume from the latest checkpoint in `out_dir` if there is one.
     pub resume: bool,
+    /// When the latest checkpoint cannot be read (truncated, corrupt,
+    /// `latest` naming nothing), resume from the newest older one that
+    /// loads instead of stopping with the error.
+    pub resume_fallback: bool,
     /// Show a progress bar on a terminal.
     pub progress: bool,
     /// Resume even when the run directory's recorded config differs from
@@ -473,6 +477,7 @@ impl Default for RunSection {
             eval_samples: 0,
             eval_temperature: 0.7,
             resume: true,
+            resume_fallback: false,
             progress: true,
             force: false,
         }
@@ -511,9 +516,10 @@ impl TrainConfig {
 
 /// Keys that may change between invocations of one run: where it writes,
 /// how often it checkpoints and validates, how it reports.
-pub const BOOKKEEPING_KEYS: [&str; 10] = [
+pub const BOOKKEEPING_KEYS: [&str; 11] = [
     "run.out_dir",
     "run.resume",
+    "run.resume_fallback",
     "run.progress",
     "run.force",
     "run.save_every",

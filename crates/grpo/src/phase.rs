@@ -73,7 +73,10 @@ impl Phase {
         let mut step = 0;
         let mut resumed = false;
         if s.run.resume {
-            if let Some((p, state)) = load_checkpoint(&dir, &policy, &mut optimizer)? {
+            let fallback = s.run.resume_fallback;
+            if let Some((p, state)) =
+                load_checkpoint(&dir, &policy, &mut optimizer, s.name, fallback)?
+            {
                 policy = p;
                 step = state.step;
                 sampler.set_position(state.data_position);

@@ -194,9 +194,9 @@ pub fn run_with(
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     cfg.validate()?;
-    let grpo_started = crate::checkpoint::latest(&cfg.run.out_dir.join("grpo"))?.is_some();
-    let resuming = cfg.run.resume
-        && (grpo_started || crate::checkpoint::latest(&cfg.run.out_dir.join("sft"))?.is_some());
+    let grpo_started = crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
+    let resuming =
+        cfg.run.resume && (grpo_started || crate::checkpoint::exists(&cfg.run.out_dir.join("sft")));
     cfg.record(resuming)?;
     let mut policy = build_policy(cfg, &setup)?;
     let mut report = PipelineReport::default();

@@ -6,8 +6,9 @@
 use crate::checkpoint;
 use crate::{AdamW, Policy, TrainError};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use toolgym_model::candle_core::DType;
+use toolgym_model::candle_core::{DType, Tensor};
 
 /// Trainer state saved in `trainer_state.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,21 +48,170 @@ pub fn save_checkpoint(
 
 /// Loads the newest checkpoint of a phase, if any: the policy (as the same
 /// dtype/device), the optimiser moments into `optimizer`, and the state.
+///
+/// What it reads is checked: a missing, truncated or corrupt file, or
+/// `latest` naming nothing, is an error naming the file. With `fallback`
+/// (`run.resume_fallback`), the newest older checkpoint that loads is used
+/// instead, with a warning on stderr: resuming from it is as exact as from
+/// the newest (every random draw derives from the seed and the step), it
+/// only repeats steps. A checkpoint that loads but does not fit the run
+/// (another phase, tensors of other shapes) is always an error: an older
+/// one would not fit either.
 pub fn load_checkpoint(
     phase_dir: &Path,
     like: &Policy,
     optimizer: &mut AdamW,
+    phase: &str,
+    fallback: bool,
 ) -> Result<Option<(Policy, TrainerState)>, TrainError> {
-    let Some(dir) = checkpoint::latest(phase_dir)? else {
+    let Some(newest) = checkpoint::latest_named(phase_dir)? else {
         return Ok(None);
     };
-    let state: TrainerState = checkpoint::load_state(&dir)?;
+    let problem = match load_dir(&newest, like, phase) {
+        Ok((policy, state, moments)) => {
+            optimizer.load_state(moments, state.optimizer_steps);
+            return Ok(Some((policy, state)));
+        }
+        Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
+        Err(LoadError::Corrupt(m)) => m,
+    };
+    let newest_step = step_of(&newest);
+    let older: Vec<PathBuf> = checkpoint::all(phase_dir)?
+        .into_iter()
+        .filter(|d| match (step_of(d), newest_step) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            _ => false,
+        })
+        .collect();
+    if !fallback {
+        let hint = older
+            .first()
+            .map(|d| {
+                format!(
+                    "; set run.resume_fallback=true to resume from {} instead",
+                    d.display()
+                )
+            })
+            .unwrap_or_default();
+        return Err(TrainError::Checkpoint(format!(
+            "cannot resume: {problem}{hint}"
+        )));
+    }
+    let mut failures = Vec::new();
+    for dir in &older {
+        match load_dir(dir, like, phase) {
+            Ok((policy, state, moments)) => {
+                eprintln!(
+                    "warning: {problem}; resuming from the previous checkpoint {} instead",
+                    dir.display()
+                );
+                optimizer.load_state(moments, state.optimizer_steps);
+                return Ok(Some((policy, state)));
+            }
+            Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
+            Err(LoadError::Corrupt(m)) => failures.push(m),
+        }
+    }
+    let older_text = if failures.is_empty() {
+        "no older checkpoint exists".to_string()
+    } else {
+        format!("no older checkpoint loads either ({})", failures.join("; "))
+    };
+    Err(TrainError::Checkpoint(format!(
+        "cannot resume: {problem}; {older_text}"
+    )))
+}
+
+/// Why a checkpoint cannot be resumed from.
+enum LoadError {
+    /// A file is missing, truncated or corrupt: an older checkpoint may do.
+    Corrupt(String),
+    /// It loads but does not fit this run.
+    Incompatible(String),
+}
+
+type Loaded = (Policy, TrainerState, HashMap<String, Tensor>);
+
+/// Loads and checks one checkpoint directory.
+fn load_dir(dir: &Path, like: &Policy, phase: &str) -> Result<Loaded, LoadError> {
+    let state_path = dir.join(checkpoint::STATE_FILE);
+    if !state_path.is_file() {
+        return Err(LoadError::Corrupt(format!(
+            "{} is not a complete checkpoint (no {})",
+            dir.display(),
+            checkpoint::STATE_FILE
+        )));
+    }
+    let state: TrainerState =
+        checkpoint::load_state(dir).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    if state.phase != phase {
+        return Err(LoadError::Incompatible(format!(
+            "{}: a checkpoint of phase {:?}, not {phase:?}",
+            state_path.display(),
+            state.phase
+        )));
+    }
     let device = like.model.device().clone();
     let dtype: DType = like.model.dtype();
-    let policy = Policy::load(&dir, dtype, &device)?;
-    let moments = checkpoint::load_optimizer(&dir, &device)?;
-    optimizer.load_state(moments, state.optimizer_steps);
-    Ok(Some((policy, state)))
+    let policy = Policy::load(dir, dtype, &device)
+        .map_err(|e| LoadError::Corrupt(format!("{}: the model: {e}", dir.display())))?;
+    let shapes = |p: &Policy| -> HashMap<String, Vec<usize>> {
+        p.model
+            .named_vars()
+            .map(|vars| {
+                vars.into_iter()
+                    .map(|(n, v)| (n, v.as_tensor().dims().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let want = shapes(like);
+    let got = shapes(&policy);
+    let model_file = dir.join("model.safetensors");
+    for (name, dims) in &want {
+        match got.get(name) {
+            Some(d) if d == dims => {}
+            Some(d) => {
+                return Err(LoadError::Incompatible(format!(
+                    "{}: tensor {name} has shape {d:?}, this run's model has {dims:?}",
+                    model_file.display()
+                )))
+            }
+            None => {
+                return Err(LoadError::Incompatible(format!(
+                    "{}: no tensor {name}, which this run's model has",
+                    model_file.display()
+                )))
+            }
+        }
+    }
+    let moments =
+        checkpoint::load_optimizer(dir, &device).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    let optimizer_file = dir.join(checkpoint::OPTIMIZER_FILE);
+    for (key, tensor) in &moments {
+        let name = key.split_once('.').map(|(_, n)| n).unwrap_or(key);
+        let fits = want
+            .get(name)
+            .is_some_and(|d| d.as_slice() == tensor.dims());
+        if !want.is_empty() && !fits {
+            return Err(LoadError::Incompatible(format!(
+                "{}: optimiser state {key} (shape {:?}) fits no parameter of this run's model",
+                optimizer_file.display(),
+                tensor.dims()
+            )));
+        }
+    }
+    Ok((policy, state, moments))
+}
+
+/// The step of a `step-00000020` directory.
+fn step_of(dir: &Path) -> Option<usize> {
+    dir.file_name()?
+        .to_str()?
+        .strip_prefix("step-")?
+        .parse()
+        .ok()
 }
 
 /// Whether a periodic action (validation, checkpoint) is due after `step`:

@@ -108,6 +108,7 @@ pub fn run_section(dir: PathBuf, save_every: usize) -> RunSection {
         resume: true,
         progress: false,
         force: false,
+        resume_fallback: false,
     }
 }
 

@@ -1,0 +1,152 @@
+//! Resuming from damaged checkpoints: a truncated safetensors file, invalid
+//! JSON, `latest` naming nothing, and a checkpoint of another model shape.
+//! Each is an error naming the file; with `run.resume_fallback` a damaged
+//! newest checkpoint gives way to the previous one, an incompatible one
+//! never does.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toolgym_grpo::{BuiltinPolicy, SftConfig, SftTrainer};
+use toolgym_model::candle_core::DType;
+
+fn config(steps: usize) -> SftConfig {
+    SftConfig {
+        steps,
+        batch_size: 2,
+        micro_batch_seqs: 2,
+        ..SftConfig::default()
+    }
+}
+
+/// Opens (resumes) an SFT run in `dir`: its step, or the error text.
+fn open(dir: &Path, fallback: bool, shape: &BuiltinPolicy) -> Result<usize, String> {
+    let gen = tasks();
+    let mut run = run_section(dir.to_path_buf(), 1);
+    run.resume_fallback = fallback;
+    SftTrainer::new(
+        builtin_policy(&gen, shape, DType::F32),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config(3),
+        run,
+    )
+    .map(|t| t.step_count())
+    .map_err(|e| e.to_string())
+}
+
+/// A run with checkpoints after steps 1, 2 and 3.
+fn three_checkpoints(name: &str) -> PathBuf {
+    let dir = run_dir(name);
+    let gen = tasks();
+    let mut t = SftTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config(3),
+        run_section(dir.clone(), 1),
+    )
+    .unwrap();
+    t.run(|_| {}).unwrap();
+    assert_eq!(open(&dir, false, &builtin_spec()), Ok(3));
+    dir
+}
+
+fn step_dir(dir: &Path, step: usize) -> PathBuf {
+    dir.join("sft/checkpoints").join(format!("step-{step:08}"))
+}
+
+fn truncate(path: &Path) {
+    let bytes = fs::read(path).unwrap();
+    fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+#[test]
+fn a_truncated_model_file_is_named_and_the_previous_checkpoint_resumes() {
+    let dir = three_checkpoints("ckpt-model");
+    truncate(&step_dir(&dir, 3).join("model.safetensors"));
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("step-00000003") && e.contains("the model"),
+        "{e}"
+    );
+    assert!(
+        e.contains("run.resume_fallback=true") && e.contains("step-00000002"),
+        "{e}"
+    );
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(2));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_truncated_optimizer_file_is_named() {
+    let dir = three_checkpoints("ckpt-optim");
+    truncate(&step_dir(&dir, 3).join("optimizer.safetensors"));
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(e.contains("step-00000003/optimizer.safetensors"), "{e}");
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(2));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_invalid_trainer_state_is_named() {
+    let dir = three_checkpoints("ckpt-state");
+    fs::write(
+        step_dir(&dir, 3).join("trainer_state.json"),
+        "{\"phase\": \"sft\", ",
+    )
+    .unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(e.contains("step-00000003/trainer_state.json"), "{e}");
+    // Damage the previous one too: the fallback goes back to step 1.
+    truncate(&step_dir(&dir, 2).join("model.safetensors"));
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(1));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn latest_naming_nothing_is_named() {
+    let dir = three_checkpoints("ckpt-latest");
+    fs::write(dir.join("sft/checkpoints/latest"), "step-00000009").unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("step-00000009 is not a complete checkpoint"),
+        "{e}"
+    );
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(3));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn when_every_checkpoint_is_damaged_the_fallback_says_so() {
+    let dir = three_checkpoints("ckpt-all");
+    for step in 1..=3 {
+        truncate(&step_dir(&dir, step).join("optimizer.safetensors"));
+    }
+    let e = open(&dir, true, &builtin_spec()).unwrap_err();
+    assert!(e.contains("no older checkpoint loads either"), "{e}");
+    assert!(e.contains("step-00000001/optimizer.safetensors"), "{e}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_checkpoint_of_another_shape_is_refused_even_with_fallback() {
+    let dir = three_checkpoints("ckpt-shape");
+    let wider = BuiltinPolicy {
+        hidden_size: 48,
+        ..builtin_spec()
+    };
+    for fallback in [false, true] {
+        let e = open(&dir, fallback, &wider).unwrap_err();
+        assert!(
+            e.contains("step-00000003/model.safetensors") && e.contains("shape"),
+            "{e}"
+        );
+    }
+    fs::remove_dir_all(&dir).ok();
+}
