@@ -174,8 +174,8 @@ pub enum CompletionArg {
 }
 
 impl CompletionArg {
-    /// Reads `str`, `bytes` (UTF-8), a message `dict` or a `list` of
-    /// messages. Other types are a `TypeError` naming `what`; contents that
+    /// Reads `str`, `bytes` (UTF-8), a message `dict` or a `list` / `tuple`
+    /// of messages. Other types are a `TypeError` naming `what`; contents that
     /// cannot be read become [`CompletionArg::Bad`].
     pub fn read(obj: &Bound<'_, PyAny>, what: Label<'_>) -> PyResult<Self> {
         if let Ok(s) = obj.cast::<PyString>() {
@@ -196,7 +196,10 @@ impl CompletionArg {
                 }
             });
         }
-        if obj.cast::<PyDict>().is_ok() || obj.cast::<PyList>().is_ok() {
+        if obj.cast::<PyDict>().is_ok()
+            || obj.cast::<PyList>().is_ok()
+            || obj.cast::<PyTuple>().is_ok()
+        {
             return Ok(match to_json(obj, what) {
                 Ok(v) => CompletionArg::Json(v),
                 Err(e) => CompletionArg::Bad(e.to_string()),

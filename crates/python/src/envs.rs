@@ -6,11 +6,11 @@
 use crate::convert::{self, to_json, to_py, CompletionArg, Label};
 use crate::reward::PyRule;
 use crate::tasks::{template, PyTask};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use toolgym_env::env::EnvFactory;
 use toolgym_env::{
     MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv, ToolError,
@@ -244,17 +244,34 @@ fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<Py
     Ok((spec, handler.unbind()))
 }
 
-/// Calls a Python handler with the validated arguments.
-fn call_handler(handler: &Py<PyAny>, tool: &str, args: &Value) -> Result<Value, ToolError> {
+/// Where a handler's `KeyboardInterrupt` / `SystemExit` (a
+/// `BaseException` that is not an `Exception`) waits to be raised again
+/// once the env's step returns: those must stop the program, not become a
+/// tool error.
+type Interrupt = Arc<Mutex<Option<PyErr>>>;
+
+/// Calls a Python handler with the validated arguments. An `Exception` is
+/// a tool error the model reads; any other `BaseException` is kept in
+/// `interrupt` (and the call fails).
+fn call_handler(
+    handler: &Py<PyAny>,
+    tool: &str,
+    args: &Value,
+    interrupt: &Interrupt,
+) -> Result<Value, ToolError> {
     Python::attach(|py| {
         let kwargs = match to_py(py, args).and_then(|a| Ok(a.cast_into::<PyDict>()?)) {
             Ok(d) => d,
             Err(_) => PyDict::new(py),
         };
-        let out = handler
-            .bind(py)
-            .call((), Some(&kwargs))
-            .map_err(|e| ToolError::failed(exception_text(py, &e)))?;
+        let out = handler.bind(py).call((), Some(&kwargs)).map_err(|e| {
+            let text = exception_text(py, &e);
+            if !e.is_instance_of::<PyException>(py) {
+                let mut slot = interrupt.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(e);
+            }
+            ToolError::failed(text)
+        })?;
         to_json(&out, Label::Arg(&format!("the result of {tool}"))).map_err(|e| {
             ToolError::failed(format!(
                 "the handler returned a value that is not JSON: {e}"
@@ -285,6 +302,7 @@ fn exception_text(py: Python<'_>, e: &PyErr) -> String {
 #[pyclass(module = "toolgym", name = "MultiTurnEnv")]
 pub struct PyMultiTurnEnv {
     env: toolgym_env::MultiTurnEnv<()>,
+    interrupt: Interrupt,
 }
 
 #[pymethods]
@@ -301,11 +319,13 @@ impl PyMultiTurnEnv {
             return Err(PyTypeError::new_err("tools must be a list of tools"));
         }
         let mut registry: ToolRegistry<()> = ToolRegistry::new();
+        let interrupt = Interrupt::default();
         for (i, item) in tools.try_iter()?.enumerate() {
             let (spec, handler) = read_tool(&item?, i)?;
             let name = spec.name.clone();
+            let slot = interrupt.clone();
             registry
-                .register_fn(spec, move |args| call_handler(&handler, &name, args))
+                .register_fn(spec, move |args| call_handler(&handler, &name, args, &slot))
                 .map_err(|e| PyValueError::new_err(format!("tools[{i}]: {e}")))?;
         }
         if max_turns == 0 {
@@ -320,6 +340,7 @@ impl PyMultiTurnEnv {
         .named("python");
         Ok(Self {
             env: spec.make(task.inner.clone()),
+            interrupt,
         })
     }
 
@@ -337,7 +358,8 @@ impl PyMultiTurnEnv {
     }
 
     /// Takes the model's reply, runs its calls: `(observation, reward,
-    /// terminated, truncated, info)`.
+    /// terminated, truncated, info)`. A handler's `KeyboardInterrupt` or
+    /// `SystemExit` is raised again here, after the step.
     fn step<'py>(
         &mut self,
         py: Python<'py>,
@@ -345,6 +367,14 @@ impl PyMultiTurnEnv {
     ) -> PyResult<StepTuple<'py>> {
         let text = action_text(action)?;
         let step = self.env.step(&text);
+        let pending = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(e) = pending {
+            return Err(e);
+        }
         step_tuple(py, &step)
     }
 

@@ -422,7 +422,25 @@ impl PyRule {
     }
 
     fn __repr__(&self) -> String {
-        format!("Rule({:?})", self.name)
+        let o = &self.options;
+        let mut out = format!("Rule({:?}", self.name);
+        let py_bool = |b: bool| if b { "True" } else { "False" };
+        for (k, v) in [
+            ("think", o.think),
+            ("free_text", o.free_text),
+            ("no_call_without_block", o.no_call_without_block),
+        ] {
+            if let Some(v) = v {
+                out.push_str(&format!(", {k}={}", py_bool(v)));
+            }
+        }
+        for (k, v) in [("abs_tol", o.abs_tol), ("rel_tol", o.rel_tol)] {
+            if let Some(v) = v {
+                out.push_str(&format!(", {k}={v:?}"));
+            }
+        }
+        out.push(')');
+        out
     }
 }
 

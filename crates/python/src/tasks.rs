@@ -303,6 +303,12 @@ pub fn synthetic_tasks(
     seed: u64,
     difficulty: &str,
 ) -> PyResult<Vec<PyTask>> {
+    const MOST: usize = 1_000_000;
+    if n > MOST {
+        return Err(PyValueError::new_err(format!(
+            "n must be at most {MOST} (got {n})"
+        )));
+    }
     let split = match split {
         "train" => Split::Train,
         "validation" | "val" => Split::Validation,

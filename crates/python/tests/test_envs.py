@@ -176,3 +176,18 @@ def test_bad_tool_definitions_are_clear_errors():
         toolgym.MultiTurnEnv(bank_task(), [t, t])
     with pytest.raises(ValueError, match="max_turns"):
         toolgym.MultiTurnEnv(bank_task(), [], max_turns=0)
+
+
+def test_a_keyboard_interrupt_in_a_tool_is_raised_not_swallowed():
+    def stop(a, b):
+        raise KeyboardInterrupt
+
+    env = toolgym.MultiTurnEnv(bank_task(), [toolgym.Tool("add", "Stops.", ADD, stop)])
+    env.reset()
+    with pytest.raises(KeyboardInterrupt):
+        env.step(reply([{"name": "add", "arguments": {"a": 1, "b": 2}}]))
+
+
+def test_synthetic_tasks_refuses_absurd_sizes():
+    with pytest.raises(ValueError, match="at most"):
+        toolgym.synthetic_tasks(10**11)

@@ -290,3 +290,20 @@ def test_verdicts_and_rules_pickle_and_compare():
     assert r.score('<tool_call>[{"name": "f", "arguments": {"x": 1.4}}]</tool_call>', [{"name": "f", "arguments": {"x": 1}}]).ok
     names = [n for n, _ in toolgym.rules()]
     assert names[:2] == ["binary", "binary-no-think"] and "tool-n1" in names and "bfcl-ast" in names
+
+
+def test_message_edge_cases():
+    rule = toolgym.Rule("binary")
+    closing = {"x": "a</tool_call>b"}
+    m = {"reasoning_content": "r", "tool_calls": [{"function": {"name": "f", "arguments": json.dumps(closing)}}]}
+    assert rule.score(m, [{"name": "f", "arguments": closing}]).ok
+    assert toolgym.Rule("tool-n1").score(m, [{"name": "f", "arguments": closing}]).ok
+    empty = {"reasoning_content": "r", "tool_calls": [{"function": {"name": "g", "arguments": ""}}]}
+    assert rule.score(empty, [{"name": "g", "arguments": {}}]).ok
+    transcript = ({"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>t</think><tool_call>[]</tool_call>"})
+    assert rule.score(transcript, []).ok
+
+
+def test_rule_repr_shows_options():
+    assert repr(toolgym.Rule("binary", think=False, abs_tol=0.5)) == 'Rule("binary", think=False, abs_tol=0.5)'
+    assert repr(toolgym.Rule()) == 'Rule("binary")'

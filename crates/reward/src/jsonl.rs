@@ -409,6 +409,11 @@ struct CallRecord<'a> {
 /// The fast path of [`score_jsonl`]: `None` when the line is not a plain
 /// call record (the general reader then scores it, errors included).
 fn fast_call_line(rule: &dyn RewardRule<[Call]>, line: usize, bytes: &[u8]) -> Option<ScoredLine> {
+    // serde reads a struct from a JSON array too; the general reader
+    // rejects anything but an object.
+    if bytes.iter().find(|b| !b" \t\r\n".contains(b)) != Some(&b'{') {
+        return None;
+    }
     let text = std::str::from_utf8(bytes).ok()?;
     let record: CallRecord<'_> = serde_json::from_str(text).ok()?;
     let truth = Call::list_from_value(record.ground_truth).ok()?;
@@ -490,11 +495,13 @@ mod tests {
             "\n",
             r#"{"id": 3, "completion": {"tool_calls": 5}, "ground_truth": []}"#,
             "\n",
+            r#"[7, "<think>x</think><tool_call>[]</tool_call>", []]"#,
+            "\n",
         );
         let mut out = Vec::new();
         let rule = rule_by_name("binary").unwrap();
         let report = score_jsonl(&*rule, input.as_bytes(), &mut out, Default::default()).unwrap();
-        assert_eq!((report.summary.count, report.input_errors), (3, 1));
+        assert_eq!((report.summary.count, report.input_errors), (4, 2));
         let lines: Vec<Value> = String::from_utf8(out)
             .unwrap()
             .lines()
@@ -506,5 +513,7 @@ mod tests {
             lines[2]["detail"],
             "bad completion: message field \"tool_calls\" must be a list"
         );
+        // A record shaped as an array is not read as one (serde would).
+        assert_eq!(lines[3]["detail"], "the record is not a JSON object");
     }
 }

@@ -17,8 +17,8 @@
 //! </tool_call>
 //! ```
 //!
-//! and the rule scores that text, so every rule treats a message exactly as
-//! it treats the equivalent raw reply:
+//! and the rule scores that text, so every rule of the JSON format treats a
+//! message exactly as it treats the equivalent raw reply:
 //! - the `<think>` format check reads `reasoning_content` (or `reasoning`,
 //!   vLLM's newer name) when present, else the `<think>` block in `content`;
 //! - `binary` reads every `<tool_call>` block, so a `content` that still
@@ -30,8 +30,16 @@
 //!   JSON it holds, verbatim (numbers keep their spelling: `1.0` stays a
 //!   float); a string that is not JSON stays a string, which no rule
 //!   matches against an object;
+//! - `arguments: ""` (sent by some servers for a call without arguments)
+//!   is `{}`;
+//! - `</` inside a name or arguments is written `<\/` (the same JSON
+//!   value), so a string holding `</tool_call>` cannot end the block;
 //! - a call without `name` keeps its shape, and the rule reports the schema
 //!   error.
+//!
+//! The rendering is the Hermes / Tool-N1 JSON form, so the rules that read
+//! Python call syntax (`bfcl-ast-python`, `bfcl-ast-python-strict`) find no
+//! Python calls in it and score a message 0; give those rules text.
 //!
 //! `content` may also be OpenAI's list of parts (`[{"type": "text",
 //! "text": …}]`); the text parts are joined. A list of messages is read as a
@@ -210,7 +218,7 @@ fn render_call(call: &Value, index: usize, out: &mut String) -> Result<(), Compl
     let mut first = true;
     if let Some(name) = body.get("name") {
         out.push_str("\"name\":");
-        out.push_str(&name.to_string());
+        push_json(out, &name.to_string());
         first = false;
     }
     if let Some(arguments) = body.get("arguments") {
@@ -219,13 +227,28 @@ fn render_call(call: &Value, index: usize, out: &mut String) -> Result<(), Compl
         }
         out.push_str("\"arguments\":");
         match arguments {
+            // Servers send "" for a call without arguments.
+            Value::String(text) if text.trim().is_empty() => out.push_str("{}"),
             // The OpenAI form: JSON text, embedded verbatim when it is JSON.
-            Value::String(text) if is_json(text) => out.push_str(text.trim()),
-            other => out.push_str(&other.to_string()),
+            Value::String(text) if is_json(text) => push_json(out, text.trim()),
+            other => push_json(out, &other.to_string()),
         }
     }
     out.push('}');
     Ok(())
+}
+
+/// Appends JSON text with `</` written `<\/` (the same JSON value), so a
+/// string holding `</tool_call>` cannot close the block it sits in. In JSON
+/// `<` occurs only inside strings, so nothing else changes.
+fn push_json(out: &mut String, json: &str) {
+    let mut rest = json;
+    while let Some(i) = rest.find("</") {
+        out.push_str(&rest[..i]);
+        out.push_str("<\\/");
+        rest = &rest[i + 2..];
+    }
+    out.push_str(rest);
 }
 
 fn is_json(text: &str) -> bool {
@@ -286,6 +309,29 @@ mod tests {
         let m =
             json!({"reasoning_content": "r", "tool_calls": [{"function": {"arguments": "{}"}}]});
         assert_eq!(score("binary", m).1, Reason::SchemaError);
+    }
+
+    #[test]
+    fn closing_tags_in_arguments_and_empty_arguments() {
+        let args = serde_json::to_string(&json!({"x": "a</tool_call>b"})).unwrap();
+        let m = json!({"reasoning_content": "r", "tool_calls": [{"function": {"name": "f", "arguments": args}}]});
+        let truth = vec![Call::new("f", json!({"x": "a</tool_call>b"})).unwrap()];
+        let text = completion_text(&m).unwrap();
+        for rule in ["binary", "tool-n1"] {
+            let v = rule_by_name(rule).unwrap().score(&text, &truth);
+            assert_eq!(v.reason, Reason::Ok, "{rule}: {v:?}");
+        }
+        let m = json!({"reasoning_content": "r", "tool_calls": [{"function": {"name": "g", "arguments": ""}}]});
+        let truth = vec![Call::new("g", json!({})).unwrap()];
+        let text = completion_text(&m).unwrap();
+        assert_eq!(
+            rule_by_name("binary").unwrap().score(&text, &truth).reason,
+            Reason::Ok
+        );
+        assert_eq!(
+            rule_by_name("tool-n1").unwrap().score(&text, &truth).reason,
+            Reason::Ok
+        );
     }
 
     #[test]

@@ -341,7 +341,7 @@ impl SyntheticTasks {
     /// set. Gives fewer if the split has fewer distinct tasks.
     pub fn dataset(&self, split: Split, n: usize) -> Dataset {
         let mut seen = HashSet::new();
-        let mut tasks = Vec::with_capacity(n);
+        let mut tasks = Vec::with_capacity(n.min(1 << 16));
         let mut index = 0u64;
         let budget = (n as u64).saturating_mul(50).max(1000);
         while tasks.len() < n && index < budget {

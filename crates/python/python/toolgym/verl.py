@@ -62,8 +62,11 @@ def compute_score(
     stores) or a list of ``{"name", "arguments"}`` dicts. ``rule``
     (``binary`` by default; ``tool-n1`` is the released Tool-N1 script bit
     for bit) comes from ``custom_reward_function.reward_kwargs``; a row's
-    ``extra_info["reward_rule"]`` overrides it. A malformed response scores
-    0, never raises.
+    ``extra_info["reward_rule"]`` overrides it. A malformed response (any
+    text) scores 0, never raises; a ground truth that is not a list of
+    calls raises ``ValueError``. ``tool-n1`` equals the released script on
+    every ground truth serde_json reads exactly: integers beyond 64 bits
+    become floats there, where the script keeps them exact.
     """
     return _rule(_rule_name(rule, extra_info)).score(solution_str, ground_truth).reward
 
