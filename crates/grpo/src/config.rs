@@ -488,21 +488,34 @@ impl TrainConfig {
     /// Reads a TOML file, then applies `section.key=value` overrides (values
     /// are TOML literals; bare words are strings).
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, TrainError> {
-        let mut table = match path {
+        match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| TrainError::io("read", p, e))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| TrainError::Config(format!("{}: {e}", p.display())))?
+                Self::parse(&text, &p.display().to_string(), overrides)
             }
-            None => toml::Table::new(),
-        };
+            None => Self::parse("", "the overrides", overrides),
+        }
+    }
+
+    /// Parses TOML text (`origin` names it in errors), then applies the
+    /// overrides, as [`TrainConfig::load`] does.
+    ///
+    /// ```
+    /// use toolgym_grpo::TrainConfig;
+    /// let c = TrainConfig::parse("[grpo]\ngroup_size = 4", "inline", &["run.seed=3".into()]).unwrap();
+    /// assert_eq!((c.grpo.group_size, c.run.seed), (4, 3));
+    /// assert!(TrainConfig::parse("[grpo]\ngroup_size = -1", "inline", &[]).unwrap_err().to_string().contains("inline"));
+    /// ```
+    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, TrainError> {
+        let mut table = text
+            .parse::<toml::Table>()
+            .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let where_ = path.map_or("the overrides".to_string(), |p| p.display().to_string());
         let cfg: TrainConfig = toml::Value::Table(table)
             .try_into()
-            .map_err(|e| TrainError::Config(format!("{where_}: {e}")))?;
+            .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -32,8 +32,8 @@
 //!   matches against an object;
 //! - `arguments: ""` (sent by some servers for a call without arguments)
 //!   is `{}`;
-//! - `</` inside a name or arguments is written `<\/` (the same JSON
-//!   value), so a string holding `</tool_call>` cannot end the block;
+//! - `<` inside a name or arguments is written `\u003c` (the same JSON
+//!   value), so a string holding a tag cannot open or end a block;
 //! - a call without `name` keeps its shape, and the rule reports the schema
 //!   error.
 //!
@@ -238,15 +238,16 @@ fn render_call(call: &Value, index: usize, out: &mut String) -> Result<(), Compl
     Ok(())
 }
 
-/// Appends JSON text with `</` written `<\/` (the same JSON value), so a
-/// string holding `</tool_call>` cannot close the block it sits in. In JSON
-/// `<` occurs only inside strings, so nothing else changes.
+/// Appends JSON text with every `<` written `\u003c` (the same JSON
+/// value), so a name or argument holding `<tool_call>`, `</tool_call>` or
+/// `<think>` cannot open or close a block. In JSON `<` occurs only inside
+/// strings, so numbers keep their spelling.
 fn push_json(out: &mut String, json: &str) {
     let mut rest = json;
-    while let Some(i) = rest.find("</") {
+    while let Some(i) = rest.find('<') {
         out.push_str(&rest[..i]);
-        out.push_str("<\\/");
-        rest = &rest[i + 2..];
+        out.push_str("\\u003c");
+        rest = &rest[i + 1..];
     }
     out.push_str(rest);
 }
@@ -313,9 +314,11 @@ mod tests {
 
     #[test]
     fn closing_tags_in_arguments_and_empty_arguments() {
-        let args = serde_json::to_string(&json!({"x": "a</tool_call>b"})).unwrap();
+        // Found by fuzzing (completion_message): an opening tag in a key.
+        let value = json!({"x": "a</tool_call>b", "<tool_call>'h": "<think>"});
+        let args = serde_json::to_string(&value).unwrap();
         let m = json!({"reasoning_content": "r", "tool_calls": [{"function": {"name": "f", "arguments": args}}]});
-        let truth = vec![Call::new("f", json!({"x": "a</tool_call>b"})).unwrap()];
+        let truth = vec![Call::new("f", value).unwrap()];
         let text = completion_text(&m).unwrap();
         for rule in ["binary", "tool-n1"] {
             let v = rule_by_name(rule).unwrap().score(&text, &truth);

@@ -2765,6 +2765,27 @@ impl Expr {
                     _ => PyVal::None,
                 })
             }
+            // `ast.literal_eval` also reads `real ± imaginary` (how Python
+            // writes complex numbers: repr(-3j) is "(-0-3j)").
+            ExprKind::Binary(op @ (BinOp::Add | BinOp::Sub), left, right) => {
+                let real = match (&left.kind, left.literal(json_constants)) {
+                    (ExprKind::Const { .. } | ExprKind::Unary(..), Ok(PyVal::Int(i))) => i as f64,
+                    (ExprKind::Const { .. } | ExprKind::Unary(..), Ok(PyVal::Float(f))) => f,
+                    _ => return not_lit(self, "a BinOp expression"),
+                };
+                let ExprKind::Const {
+                    value: PyVal::Complex(re, im),
+                    ..
+                } = &right.kind
+                else {
+                    return not_lit(self, "a BinOp expression");
+                };
+                // int/float ± complex: the real side becomes complex(real, 0).
+                Ok(match op {
+                    BinOp::Add => PyVal::Complex(real + re, 0.0 + im),
+                    _ => PyVal::Complex(real - re, 0.0 - im),
+                })
+            }
             ExprKind::Name(n) => not_lit(self, &format!("the name {n}")),
             other => not_lit(self, &format!("a {} expression", other.ast_class())),
         }
@@ -3138,6 +3159,13 @@ mod tests {
         assert_eq!(lit("-3"), PyVal::Int(-3));
         assert_eq!(lit("+3"), PyVal::Int(3));
         assert_eq!(lit("2j"), PyVal::Complex(0.0, 2.0));
+        // Complex numbers as Python writes them (found by fuzzing: repr(-3J)).
+        assert_eq!(lit("(-0-3j)"), PyVal::Complex(0.0, -3.0));
+        assert_eq!(lit("1.5+2j"), PyVal::Complex(1.5, 2.0));
+        assert!(lit("(-0-3j)").py_eq(&lit("-3J")));
+        assert!(parse_literal("1+2").is_err());
+        assert!(parse_literal("2j+1").is_err());
+        assert!(parse_literal("True+1j").is_err());
         assert_eq!(lit("'a' \"b\" '''c'''"), PyVal::Str("abc".into()));
         assert_eq!(lit(r"'\x41\u00e9\n\t\\'"), PyVal::Str("Aé\n\t\\".into()));
         assert_eq!(lit(r"r'\n'"), PyVal::Str("\\n".into()));

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, List, Optional
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
+from toolgym._tasks import checked
 
 __all__ = ["reward_function", "rows", "to_dataset"]
 
@@ -63,9 +64,7 @@ def rows(
 ) -> List[dict]:
     """The dataset rows of ``to_dataset``, as dicts."""
     out = []
-    for index, task in enumerate(tasks):
-        if not isinstance(task, _toolgym.Task):
-            raise TypeError(f"tasks[{index}] must be a toolgym.Task, not {type(task).__name__}")
+    for _, task in checked(tasks):
         out.append(
             {
                 "prompt": task.chat(template) if conversational else task.prompt(template),

@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Any, Iterable, List, Optional, Sequence
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
+from toolgym._tasks import checked
 
 __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 
@@ -107,9 +108,7 @@ def rows(
 ) -> List[dict]:
     """The parquet rows of ``write_parquet``, as dicts."""
     out = []
-    for index, task in enumerate(tasks):
-        if not isinstance(task, _toolgym.Task):
-            raise TypeError(f"tasks[{index}] must be a toolgym.Task, not {type(task).__name__}")
+    for index, task in checked(tasks):
         out.append(
             {
                 "data_source": data_source,

@@ -1,0 +1,42 @@
+//! Inputs the fuzz targets (`fuzz/fuzz_targets/`) found, kept as tests of
+//! the contract they broke.
+
+use toolgym_reward::pycall::{parse_literal, PyVal};
+use toolgym_reward::{completion_text, rule_by_name, Call, Reason};
+
+/// `pycall`: a literal's repr parses back to an equal value. `-3J` is
+/// `Complex(-0.0, -3.0)`, whose repr `(-0-3j)` is the `real - imaginary`
+/// form that `ast.literal_eval` reads and the parser once refused.
+#[test]
+fn pycall_complex_repr_round_trips() {
+    for text in ["-3J", "(1-2j)", "-1.5e3+0j", "[1j, -2j, (3+4j)]"] {
+        let v = parse_literal(text).unwrap();
+        let back = parse_literal(&v.repr()).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        assert!(back.py_eq(&v), "{text} -> {} -> {back:?}", v.repr());
+    }
+}
+
+/// `pycall`: `...` is a literal (Ellipsis) whose repr, `Ellipsis`, is a
+/// name, as in CPython; the target skips the round trip for it.
+#[test]
+fn pycall_ellipsis_is_a_literal_without_a_literal_repr() {
+    let v = parse_literal("...\n").unwrap();
+    assert_eq!(v, PyVal::Ellipsis);
+    assert!(parse_literal(&v.repr()).is_err());
+}
+
+/// `completion_message`: a message whose calls are well formed renders to
+/// text in which `binary-no-think` finds exactly those calls. A key holding
+/// `<tool_call>` once opened a nested block in the rendered text.
+#[test]
+fn completion_message_tags_inside_arguments_stay_inside() {
+    let input = r#"{"role": "assistant", "tool_calls": [{"name": "g", "arguments": {"a   yyyyyyyy\\\\\\\\<|<<<[re<<tool_call>'h(o>>ent</toc~l_alolwwwwwwwwwwww<<i |<|[all><<too/<|<[//": [1, {"b": "assistant", "tool_calls":null}]}}]}"#;
+    let message: serde_json::Value = serde_json::from_str(input).unwrap();
+    let call = &message["tool_calls"][0];
+    let truth = vec![Call::new(call["name"].as_str().unwrap(), call["arguments"].clone()).unwrap()];
+    let text = completion_text(&message).unwrap();
+    let v = rule_by_name("binary-no-think")
+        .unwrap()
+        .score(&text, &truth);
+    assert_eq!(v.reason, Reason::Ok, "{text}: {v:?}");
+}

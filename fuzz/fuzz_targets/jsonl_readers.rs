@@ -1,0 +1,58 @@
+//! Fuzzes the JSONL readers on arbitrary bytes: `toolgym score`'s records
+//! (call rules and BFCL's), BFCL completion files and task lines.
+//! Contract: one verdict line per non-blank input line, in order, each
+//! valid JSON; counts add up; a task line that parses round-trips.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use toolgym_env::data::bfcl_eval::read_completions;
+use toolgym_env::Task;
+use toolgym_reward::bfcl::BfclAstRule;
+use toolgym_reward::{jsonl, rule_by_name};
+
+fn non_blank_lines(data: &[u8]) -> usize {
+    data.split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(i, l)| {
+            // The last piece after a final newline is not a line.
+            !(l.is_empty() && *i == data.split(|b| *b == b'\n').count() - 1)
+        })
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .count()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let want = non_blank_lines(data);
+    let options = jsonl::JsonlOptions {
+        chunk_lines: 3,
+        parallel: false,
+    };
+    let rule = rule_by_name("binary").unwrap();
+    let mut out = Vec::new();
+    let report = jsonl::score_jsonl(&*rule, data, &mut out, options).unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("verdict lines are JSON"))
+        .collect();
+    assert_eq!(lines.len(), want);
+    assert_eq!(report.summary.count, want);
+    let numbers: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+
+    let mut out = Vec::new();
+    let bfcl = BfclAstRule::official();
+    let report =
+        jsonl::score_jsonl_with(&bfcl, jsonl::bfcl_truth, data, &mut out, options).unwrap();
+    assert_eq!(report.summary.count, want);
+
+    let c = read_completions(data).unwrap();
+    assert!(c.by_id.len() + c.bad_lines.len() <= want + c.blank_lines);
+
+    for line in data.split(|b| *b == b'\n') {
+        if let Ok(task) = serde_json::from_slice::<Task>(line) {
+            let again: Task = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
+            assert_eq!(again, task);
+        }
+    }
+});

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora (fuzz/corpus/<target>/, ignored by
+git) from the committed fixtures, so every run starts from real inputs.
+
+    python3 scripts/fuzz/seed.py
+
+Standard library only. Idempotent: files are named by a hash of their
+content.
+"""
+
+import hashlib
+import json
+import pathlib
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FIX = REPO / "crates" / "reward" / "tests" / "fixtures"
+ENV_FIX = REPO / "crates" / "env" / "tests" / "fixtures"
+CORPUS = REPO / "fuzz" / "corpus"
+
+
+def jsonl(path):
+    out = []
+    with open(path, encoding="utf-8", errors="surrogatepass") as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def put(target, data):
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def main():
+    tooln1 = jsonl(FIX / "tooln1_parity.jsonl")
+    decode = jsonl(FIX / "bfcl" / "decode.jsonl")
+    toolace = json.loads((ENV_FIX / "toolace_sample.json").read_text())
+    xlam = json.loads((ENV_FIX / "xlam_sample.json").read_text())
+
+    for case in tooln1:
+        put("score_completion", case["ground_truth"] + "\n" + case["completion"])
+    for case in decode:
+        put("bfcl_decode", case["text"])
+        put("pycall", case["text"])
+    for record in toolace:
+        for turn in record.get("conversations", []):
+            if turn.get("from") == "assistant":
+                put("pycall", turn.get("value", ""))
+        put("dataset_records", json.dumps(record))
+    for record in xlam:
+        put("dataset_records", json.dumps(record))
+    for i in range(0, len(tooln1), 7):
+        lines = [json.dumps({"id": c["id"], "completion": c["completion"], "ground_truth": c["ground_truth"]})
+                 for c in tooln1[i:i + 7]]
+        put("jsonl_readers", "\n".join(lines) + "\n")
+    put("jsonl_readers", '{"id": "simple_python_0", "completion": "<tool_call>[]</tool_call>", "functions": [], '
+                         '"possible_answer": []}\n[1, "x", []]\n\n{"id": "a", "completion": {"tool_calls": []}}\n')
+    for cfg in ["[grpo]\ngroup_size = 5\ntemperature = 0.7\n[run]\nseed = 3\n",
+                "@grpo.kl_coef=0.001\n@sft.steps=10\n[model]\ndtype = \"f32\"\n",
+                '{"phase": "grpo", "step": 20, "data_position": 640, "seed": 0, "optimizer_steps": 20, "finished": false}']:
+        put("train_config", cfg)
+    call = {"type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}}
+    for m in [
+        {"role": "assistant", "reasoning_content": "r", "content": "", "tool_calls": [call]},
+        {"role": "assistant", "tool_calls": [{"name": "g", "arguments": {"a": [1, {"b": None}]}}]},
+        [{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": "<think>t</think>"}]}],
+        {"role": "assistant", "tool_calls": [{"function": {"name": "h", "arguments": ""}}]},
+    ]:
+        put("completion_message", json.dumps(m))
+    for target in sorted(p.name for p in CORPUS.iterdir()):
+        print(f"{target}: {len(list((CORPUS / target).iterdir()))} seeds")
+
+
+if __name__ == "__main__":
+    main()
