@@ -1,0 +1,60 @@
+//! Fuzzes the file-based readers: a BFCL category file with its
+//! `possible_answer/` file (the input split at its first NUL byte), and a
+//! run's `metrics.jsonl` (the first part). Contract: a BFCL error names a
+//! line that exists; every case that loads becomes a task or a clear error,
+//! and a task round-trips; the metrics reader accounts for every non-blank
+//! line (parsed or reported).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use toolgym_env::data::bfcl::{load_file, BfclError};
+use toolgym_env::Task;
+use toolgym_grpo::metrics::read_metrics;
+
+fn dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("toolgym-fuzz-data-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("possible_answer")).unwrap();
+        d
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (cases, answers) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &data[..0]),
+    };
+    let d = dir();
+    let file = d.join("BFCL_v4_simple_python.json");
+    std::fs::write(&file, cases).unwrap();
+    std::fs::write(d.join("possible_answer/BFCL_v4_simple_python.json"), answers).unwrap();
+    let lines = |b: &[u8]| b.split(|c| *c == b'\n').count();
+    match load_file(&file) {
+        Ok(loaded) => {
+            for case in &loaded {
+                if let Ok(task) = case.to_task() {
+                    let line = serde_json::to_string(&task).unwrap();
+                    assert_eq!(serde_json::from_str::<Task>(&line).unwrap(), task);
+                }
+            }
+        }
+        Err(BfclError::Entry { line, path, .. }) => {
+            let n = if path.ends_with("possible_answer/BFCL_v4_simple_python.json") {
+                lines(answers)
+            } else {
+                lines(cases)
+            };
+            assert!(line >= 1 && line <= n, "line {line} of {n}");
+        }
+        Err(_) => {}
+    }
+    std::fs::write(d.join("metrics.jsonl"), cases).unwrap();
+    if let Ok(text) = std::str::from_utf8(cases) {
+        let (ok, bad) = read_metrics(d).unwrap();
+        let non_blank = text.lines().filter(|l| !l.trim().is_empty()).count();
+        assert_eq!(ok.len() + bad.len(), non_blank);
+    }
+});
