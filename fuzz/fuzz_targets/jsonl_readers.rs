@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let options = jsonl::JsonlOptions {
         chunk_lines: 3,
         parallel: false,
+        ..Default::default()
     };
     let rule = rule_by_name("binary").unwrap();
     let mut out = Vec::new();

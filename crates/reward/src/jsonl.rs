@@ -252,13 +252,21 @@ pub struct JsonlOptions {
     /// Score in parallel on rayon's current pool (needs the `rayon` feature;
     /// ignored without it).
     pub parallel: bool,
+    /// Longest line read (bytes, newline included). A longer line is not
+    /// held in memory: it is skipped and scored as an `input_error` naming
+    /// its length, so no single line can exhaust memory.
+    pub max_line_bytes: usize,
 }
+
+/// The default [`JsonlOptions::max_line_bytes`]: 256 MiB.
+pub const MAX_LINE_BYTES: usize = 256 << 20;
 
 impl Default for JsonlOptions {
     fn default() -> Self {
         Self {
             chunk_lines: 4096,
             parallel: true,
+            max_line_bytes: MAX_LINE_BYTES,
         }
     }
 }
@@ -355,25 +363,35 @@ where
     let mut lineno = 0usize;
     let chunk_lines = options.chunk_lines.max(1);
     let mut text: Vec<u8> = Vec::new();
-    let mut lines: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(chunk_lines);
+    let mut lines: Vec<Line> = Vec::with_capacity(chunk_lines);
     loop {
         let start = text.len();
-        let n = input.read_until(b'\n', &mut text)?;
+        let (n, overlong) = read_line(&mut input, &mut text, options.max_line_bytes)?;
         if n > 0 {
             lineno += 1;
             let mut end = text.len();
             while end > start && matches!(text[end - 1], b'\n' | b'\r') {
                 end -= 1;
             }
-            if text[start..end].iter().all(u8::is_ascii_whitespace) {
+            if overlong {
+                lines.push(Line {
+                    number: lineno,
+                    bytes: start..start,
+                    overlong: Some(n),
+                });
+            } else if text[start..end].iter().all(u8::is_ascii_whitespace) {
                 report.blank_lines += 1;
                 text.truncate(start);
             } else {
-                lines.push((lineno, start..end));
+                lines.push(Line {
+                    number: lineno,
+                    bytes: start..end,
+                    overlong: None,
+                });
             }
         }
         if lines.len() >= chunk_lines || (n == 0 && !lines.is_empty()) {
-            for (bytes, verdicts) in score_chunk(&score, &text, &lines, options.parallel)? {
+            for (bytes, verdicts) in score_chunk(&score, &text, &lines, options)? {
                 output.write_all(&bytes)?;
                 for (reward, reason) in verdicts {
                     if reason == Reason::InputError {
@@ -391,6 +409,49 @@ where
     }
     output.flush()?;
     Ok(report)
+}
+
+/// A line of the current chunk: its number and bytes in the chunk buffer,
+/// or its length when it was too long to keep.
+struct Line {
+    number: usize,
+    bytes: std::ops::Range<usize>,
+    overlong: Option<usize>,
+}
+
+/// Reads one line (newline included) into `text`, keeping at most `limit`
+/// bytes: a longer line is consumed without being stored. Returns the
+/// bytes consumed (0 at the end) and whether the line was too long.
+fn read_line(
+    input: &mut impl BufRead,
+    text: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<(usize, bool)> {
+    let start = text.len();
+    let (mut total, mut overlong) = (0usize, false);
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let (len, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if !overlong && total + len > limit {
+            overlong = true;
+            text.truncate(start);
+        }
+        if !overlong {
+            text.extend_from_slice(&buf[..len]);
+        }
+        total += len;
+        input.consume(len);
+        if done {
+            break;
+        }
+    }
+    Ok((total, overlong))
 }
 
 /// The fields the call-list rules read, the completion borrowed from the
@@ -455,17 +516,30 @@ type Scored = (Vec<u8>, Vec<(f64, Reason)>);
 fn score_chunk<S>(
     score: &S,
     text: &[u8],
-    lines: &[(usize, std::ops::Range<usize>)],
-    parallel: bool,
+    lines: &[Line],
+    options: JsonlOptions,
 ) -> io::Result<Vec<Scored>>
 where
     S: Fn(usize, &[u8]) -> ScoredLine + Sync,
 {
-    let task = |sub: &[(usize, std::ops::Range<usize>)]| -> io::Result<Scored> {
+    let task = |sub: &[Line]| -> io::Result<Scored> {
         let mut bytes = Vec::with_capacity(sub.len() * 64);
         let mut verdicts = Vec::with_capacity(sub.len());
-        for (n, range) in sub {
-            let s = score(*n, &text[range.clone()]);
+        for line in sub {
+            let s = match line.overlong {
+                None => score(line.number, &text[line.bytes.clone()]),
+                Some(len) => ScoredLine {
+                    id: Value::Null,
+                    line: line.number,
+                    verdict: Verdict::fail(
+                        Reason::InputError,
+                        format!(
+                            "the line is {len} bytes, over the limit of {} (max_line_bytes)",
+                            options.max_line_bytes
+                        ),
+                    ),
+                },
+            };
             serde_json::to_writer(&mut bytes, &s)?;
             bytes.push(b'\n');
             verdicts.push((s.verdict.reward, s.verdict.reason));
@@ -473,11 +547,10 @@ where
         Ok((bytes, verdicts))
     };
     #[cfg(feature = "rayon")]
-    if parallel {
+    if options.parallel {
         use rayon::prelude::*;
         return lines.par_chunks(LINES_PER_TASK).map(task).collect();
     }
-    let _ = parallel;
     lines.chunks(LINES_PER_TASK).map(task).collect()
 }
 

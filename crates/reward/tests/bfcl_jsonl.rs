@@ -157,6 +157,7 @@ fn bad_bfcl_records_are_input_errors_and_the_run_goes_on() {
         JsonlOptions {
             chunk_lines: 2,
             parallel: false,
+            ..Default::default()
         },
     )
     .unwrap();

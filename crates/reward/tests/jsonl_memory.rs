@@ -1,5 +1,6 @@
 //! `score_jsonl` streams: scoring far more input than it may hold keeps the
-//! heap bounded by one chunk. A counting global allocator measures the peak
+//! heap bounded by one chunk, and a line over `max_line_bytes` is skipped,
+//! not held. A counting global allocator measures the peak
 //! of live heap bytes while 256 MB of records flow from a generating reader
 //! to a discarding writer.
 
@@ -28,6 +29,9 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// The counters are global: one measuring test at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Yields `total` bytes of JSONL records, one line at a time, never holding
 /// more than one line.
@@ -68,6 +72,7 @@ impl Write for Sink {
 
 #[test]
 fn a_256_mb_input_streams_in_bounded_memory() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let think = "x".repeat(900);
     let line = format!(
         "{{\"id\": 1, \"completion\": \"<think>{think}</think><tool_call>[{{\\\"name\\\": \\\"f\\\", \\\"arguments\\\": {{\\\"a\\\": 1}}}}]</tool_call>\", \"ground_truth\": [{{\"name\": \"f\", \"arguments\": {{\"a\": 1}}}}]}}\n"
@@ -89,6 +94,7 @@ fn a_256_mb_input_streams_in_bounded_memory() {
     let options = jsonl::JsonlOptions {
         chunk_lines: 4096,
         parallel: false,
+        ..Default::default()
     };
     let report = jsonl::score_jsonl(&*rule, input, &mut sink, options).unwrap();
     assert_eq!(report.summary.count, lines);
@@ -101,4 +107,41 @@ fn a_256_mb_input_streams_in_bounded_memory() {
         peak < 16 << 20,
         "peak heap {peak} bytes while streaming {total} bytes"
     );
+}
+
+#[test]
+fn a_line_over_the_limit_is_an_input_error_not_held_in_memory() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // 300 MB without a newline, then a normal record.
+    let long = Records {
+        line: vec![b'x'; 1 << 20],
+        pos: 0,
+        left: 300 << 20,
+    };
+    let tail = io::Cursor::new(
+        b"\n{\"id\": 2, \"completion\": \"<think>t</think><tool_call>[]</tool_call>\", \"ground_truth\": []}\n"
+            .to_vec(),
+    );
+    let input = BufReader::with_capacity(1 << 16, long.chain(tail));
+    let rule = rule_by_name("binary").unwrap();
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let mut out = Vec::new();
+    let options = jsonl::JsonlOptions {
+        parallel: false,
+        max_line_bytes: 1 << 20,
+        ..Default::default()
+    };
+    let report = jsonl::score_jsonl(&*rule, input, &mut out, options).unwrap();
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    assert!(peak < 8 << 20, "peak heap {peak} bytes");
+    assert_eq!((report.summary.count, report.input_errors), (2, 1));
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains("the line is 314572801 bytes, over the limit of 1048576"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("\"reason\":\"ok\""), "{}", lines[1]);
 }
