@@ -15,7 +15,7 @@
 //! power, leaves `latest` naming a complete checkpoint. Leftover `.tmp-*`
 //! directories are removed when the next checkpoint is written.
 //!
-//! Loading checks what it reads ([`crate::state::load_checkpoint`]): a
+//! Loading checks what it reads (`state::load_checkpoint`, used when a trainer resumes): a
 //! truncated or corrupt file, or `latest` naming nothing, is an error naming
 //! the file; with `run.resume_fallback` the run resumes from the newest
 //! older checkpoint that loads instead.

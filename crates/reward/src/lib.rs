@@ -71,7 +71,7 @@ pub mod bfcl;
 mod call;
 pub mod jsonl;
 mod matcher;
-mod message;
+pub mod message;
 mod parse;
 pub mod pycall;
 pub mod pyjson;
