@@ -45,6 +45,15 @@ pub fn step_dir_name(step: usize) -> String {
     format!("step-{step:08}")
 }
 
+/// The step of a checkpoint directory named by [`step_dir_name`].
+pub fn step_of(dir: &Path) -> Option<usize> {
+    dir.file_name()?
+        .to_str()?
+        .strip_prefix("step-")?
+        .parse()
+        .ok()
+}
+
 /// Writes a checkpoint atomically. `write_model` fills the directory with the
 /// model files; then the optimiser tensors and the state are added.
 /// Keeps the newest `keep` checkpoints (0 = all). Returns its directory.
@@ -82,22 +91,13 @@ pub fn save<S: Serialize>(
 
 /// The newest complete checkpoint of a run, if any.
 pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
-    let path = checkpoints_dir(run_dir).join(LATEST);
-    match fs::read_to_string(&path) {
-        Ok(name) => {
-            let dir = checkpoints_dir(run_dir).join(name.trim());
-            if dir.join(STATE_FILE).is_file() {
-                Ok(Some(dir))
-            } else {
-                Err(TrainError::Checkpoint(format!(
-                    "{} names {}, which is not a complete checkpoint",
-                    path.display(),
-                    dir.display()
-                )))
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(TrainError::io("read", &path, e)),
+    match latest_named(run_dir)? {
+        Some(dir) if !dir.join(STATE_FILE).is_file() => Err(TrainError::Checkpoint(format!(
+            "{} names {}, which is not a complete checkpoint",
+            checkpoints_dir(run_dir).join(LATEST).display(),
+            dir.display()
+        ))),
+        named => Ok(named),
     }
 }
 

@@ -67,18 +67,20 @@ pub fn load_checkpoint(
     let Some(newest) = checkpoint::latest_named(phase_dir)? else {
         return Ok(None);
     };
-    let problem = match load_dir(&newest, like, phase) {
-        Ok((policy, state, moments)) => {
-            optimizer.load_state(moments, state.optimizer_steps);
-            return Ok(Some((policy, state)));
-        }
+    let want = shapes(like);
+    let mut resume = |(policy, state, moments): Loaded| {
+        optimizer.load_state(moments, state.optimizer_steps);
+        Ok(Some((policy, state)))
+    };
+    let problem = match load_dir(&newest, like, &want, phase) {
+        Ok(loaded) => return resume(loaded),
         Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
         Err(LoadError::Corrupt(m)) => m,
     };
-    let newest_step = step_of(&newest);
+    let newest_step = checkpoint::step_of(&newest);
     let older: Vec<PathBuf> = checkpoint::all(phase_dir)?
         .into_iter()
-        .filter(|d| match (step_of(d), newest_step) {
+        .filter(|d| match (checkpoint::step_of(d), newest_step) {
             (Some(a), Some(b)) => a < b,
             (Some(_), None) => true,
             _ => false,
@@ -100,14 +102,13 @@ pub fn load_checkpoint(
     }
     let mut failures = Vec::new();
     for dir in &older {
-        match load_dir(dir, like, phase) {
-            Ok((policy, state, moments)) => {
+        match load_dir(dir, like, &want, phase) {
+            Ok(loaded) => {
                 eprintln!(
                     "warning: {problem}; resuming from the previous checkpoint {} instead",
                     dir.display()
                 );
-                optimizer.load_state(moments, state.optimizer_steps);
-                return Ok(Some((policy, state)));
+                return resume(loaded);
             }
             Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
             Err(LoadError::Corrupt(m)) => failures.push(m),
@@ -133,8 +134,26 @@ enum LoadError {
 
 type Loaded = (Policy, TrainerState, HashMap<String, Tensor>);
 
-/// Loads and checks one checkpoint directory.
-fn load_dir(dir: &Path, like: &Policy, phase: &str) -> Result<Loaded, LoadError> {
+/// Each parameter's shape, by name (none for a frozen model).
+fn shapes(p: &Policy) -> HashMap<String, Vec<usize>> {
+    p.model
+        .named_vars()
+        .map(|vars| {
+            vars.into_iter()
+                .map(|(n, v)| (n, v.as_tensor().dims().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Loads one checkpoint directory and checks it against the run's model
+/// (`like`, whose parameter shapes are `want`).
+fn load_dir(
+    dir: &Path,
+    like: &Policy,
+    want: &HashMap<String, Vec<usize>>,
+    phase: &str,
+) -> Result<Loaded, LoadError> {
     let state_path = dir.join(checkpoint::STATE_FILE);
     if !state_path.is_file() {
         return Err(LoadError::Corrupt(format!(
@@ -156,20 +175,9 @@ fn load_dir(dir: &Path, like: &Policy, phase: &str) -> Result<Loaded, LoadError>
     let dtype: DType = like.model.dtype();
     let policy = Policy::load(dir, dtype, &device)
         .map_err(|e| LoadError::Corrupt(format!("{}: the model: {e}", dir.display())))?;
-    let shapes = |p: &Policy| -> HashMap<String, Vec<usize>> {
-        p.model
-            .named_vars()
-            .map(|vars| {
-                vars.into_iter()
-                    .map(|(n, v)| (n, v.as_tensor().dims().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let want = shapes(like);
     let got = shapes(&policy);
     let model_file = dir.join("model.safetensors");
-    for (name, dims) in &want {
+    for (name, dims) in want {
         match got.get(name) {
             Some(d) if d == dims => {}
             Some(d) => {
@@ -203,15 +211,6 @@ fn load_dir(dir: &Path, like: &Policy, phase: &str) -> Result<Loaded, LoadError>
         }
     }
     Ok((policy, state, moments))
-}
-
-/// The step of a `step-00000020` directory.
-fn step_of(dir: &Path) -> Option<usize> {
-    dir.file_name()?
-        .to_str()?
-        .strip_prefix("step-")?
-        .parse()
-        .ok()
 }
 
 /// Whether a periodic action (validation, checkpoint) is due after `step`:
