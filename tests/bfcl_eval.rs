@@ -12,6 +12,9 @@ use std::process::{Command, Output};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::pyjson;
 
+#[path = "support/tiny_model.rs"]
+mod tiny_model;
+
 #[path = "../crates/reward/tests/support/bfcl_calls.rs"]
 mod bfcl_calls;
 use bfcl_calls::call_texts;
@@ -536,28 +539,8 @@ fn score_with_a_bfcl_rule_reads_bfcl_records() {
 
 #[test]
 fn eval_bfcl_generates_with_a_local_model() {
-    use toolgym_model::{
-        save_pretrained, train_bpe_tokenizer, ModelOptions, Qwen2Config, Qwen2ForCausalLM,
-        RandomInit,
-    };
     let dir = tempfile::tempdir().unwrap();
-    let tk = train_bpe_tokenizer(
-        &["<|im_start|>user\nWhat is the weather in Paris?<|im_end|>\n<|im_start|>assistant\n<think>weather</think><tool_call>[{\"name\": \"f\"}]</tool_call><|im_end|>"; 8],
-        400,
-        &[],
-    )
-    .unwrap();
-    let mut cfg = Qwen2Config::tiny_default(tk.vocab_size());
-    cfg.hidden_size = 32;
-    cfg.intermediate_size = 48;
-    cfg.num_hidden_layers = 1;
-    cfg.num_attention_heads = 4;
-    cfg.num_key_value_heads = 2;
-    cfg.head_dim = 8;
-    let model =
-        Qwen2ForCausalLM::random(&cfg, &RandomInit::peaked(5), &ModelOptions::default()).unwrap();
-    let model_dir = dir.path().join("model");
-    save_pretrained(&model_dir, &model, Some(&tk), None, tk.eos_token_ids()).unwrap();
+    let model_dir = tiny_model::save_tiny_model(dir.path());
     let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
     let o = toolgym(&[
         "eval",

@@ -66,6 +66,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod acebench;
 mod batch;
 pub mod bfcl;
 mod call;

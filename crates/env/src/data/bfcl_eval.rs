@@ -30,6 +30,9 @@
 //! ```
 
 use super::bfcl::{category_of, load_file, BfclCase, BfclError};
+pub use super::completions::{
+    read_completions, read_completions_file, BadLine, Completions, CompletionsError,
+};
 use crate::env::{EnvFactory, Observation, Step, ToolEnv};
 use crate::task::Task;
 use crate::template::ChatTemplate;
@@ -37,7 +40,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
-use std::io::{self, BufRead};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgym_reward::bfcl::{
@@ -263,131 +266,6 @@ pub fn load_cases(
 /// ([`BfclCase::to_task`]) rendered by `template`.
 pub fn prompt(case: &BfclCase, template: &dyn ChatTemplate) -> Result<String, BfclError> {
     Ok(template.prompt(&case.to_task()?))
-}
-
-/// A line of a completions file that was not used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BadLine {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl fmt::Display for BadLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-/// The completions of a `{"id", "completion"}` JSON Lines file.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Completions {
-    /// Completion by case id (a repeated id: the last line wins).
-    pub by_id: HashMap<String, String>,
-    /// The line of each id.
-    pub line_of: HashMap<String, usize>,
-    /// Lines that were skipped, with why.
-    pub bad_lines: Vec<BadLine>,
-    /// Ids given more than once (each listed once, in order of repeat).
-    pub repeated_ids: Vec<String>,
-    /// Blank lines skipped.
-    pub blank_lines: usize,
-}
-
-impl Completions {
-    /// The completion of `id`.
-    pub fn get(&self, id: &str) -> Option<&str> {
-        self.by_id.get(id).map(String::as_str)
-    }
-
-    /// Ids that are not among `cases`, sorted by line.
-    pub fn unknown_ids(&self, cases: &[EvalCase]) -> Vec<(usize, String)> {
-        let known: std::collections::HashSet<&str> = cases.iter().map(EvalCase::id).collect();
-        let mut out: Vec<(usize, String)> = self
-            .by_id
-            .keys()
-            .filter(|id| !known.contains(id.as_str()))
-            .map(|id| (self.line_of.get(id).copied().unwrap_or(0), id.clone()))
-            .collect();
-        out.sort();
-        out
-    }
-}
-
-/// Reads `{"id": string, "completion": string | assistant message}` lines
-/// (other fields are ignored; a message is read by
-/// [`toolgym_reward::completion_text`]). A line that is not such an object is recorded in
-/// [`Completions::bad_lines`] with its number and skipped; only an I/O
-/// error fails.
-pub fn read_completions(mut input: impl BufRead) -> io::Result<Completions> {
-    let mut out = Completions::default();
-    let mut buf = Vec::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        line += 1;
-        let text = match std::str::from_utf8(&buf) {
-            Ok(t) => t.trim(),
-            Err(e) => {
-                out.bad_lines.push(BadLine {
-                    line,
-                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                });
-                continue;
-            }
-        };
-        if text.is_empty() {
-            out.blank_lines += 1;
-            continue;
-        }
-        match completion_line(text) {
-            Ok((id, completion)) => {
-                if out.by_id.insert(id.clone(), completion).is_some()
-                    && !out.repeated_ids.contains(&id)
-                {
-                    out.repeated_ids.push(id.clone());
-                }
-                out.line_of.insert(id, line);
-            }
-            Err(message) => out.bad_lines.push(BadLine { line, message }),
-        }
-    }
-    Ok(out)
-}
-
-fn completion_line(text: &str) -> Result<(String, String), String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(mut obj) = v else {
-        return Err("not a JSON object".into());
-    };
-    let id = match obj.remove("id") {
-        Some(Value::String(s)) => s,
-        Some(_) => return Err("\"id\" is not a string".into()),
-        None => return Err("no \"id\"".into()),
-    };
-    match obj.remove("completion") {
-        Some(Value::String(s)) => Ok((id, s)),
-        // An OpenAI-style assistant message (or a transcript), read as the
-        // model's text.
-        Some(message) => toolgym_reward::completion_text(&message)
-            .map(|t| (id.clone(), t.into_owned()))
-            .map_err(|e| format!("{id}: \"completion\": {e}")),
-        None => Err(format!("{id}: no \"completion\"")),
-    }
-}
-
-/// Reads a completions file ([`read_completions`]).
-pub fn read_completions_file(path: &Path) -> Result<Completions, EvalError> {
-    let io_err = |source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    read_completions(io::BufReader::new(file)).map_err(io_err)
 }
 
 /// The verdict on one case, as a line of the verdicts file.
@@ -824,7 +702,10 @@ mod tests {
         let cases = load_cases(Path::new(DATA), &[Category::SimplePython], Some(1)).unwrap();
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].id(), "simple_python_16");
-        assert_eq!(c.unknown_ids(&cases), [(4, "a".to_string())]);
+        assert_eq!(
+            c.unknown_ids(cases.iter().map(EvalCase::id)),
+            [(4, "a".to_string())]
+        );
     }
 
     #[test]

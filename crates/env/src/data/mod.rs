@@ -7,8 +7,10 @@
 //! step that cannot become a task yields a [`DropReason`] and a detail,
 //! which [`crate::prepare()`] counts and writes out.
 
+pub mod acebench;
 pub mod bfcl;
 pub mod bfcl_eval;
+pub mod completions;
 pub mod pycall;
 pub mod toolace;
 pub mod xlam;

@@ -13,7 +13,9 @@
 
 use super::pyeval;
 use crate::parse::{Completion, Diagnostic, Severity};
-use crate::pycall::{parse_expression, DictBuilder, Expr, ExprKind, PyCallErrorKind, PyVal};
+use crate::pycall::{
+    parse_expression, DictBuilder, Expr, ExprKind, PyCallError, PyCallErrorKind, PyVal,
+};
 use crate::pyjson;
 
 /// Decoding failed: what the official decoder would raise (the Python
@@ -122,26 +124,17 @@ pub fn decode_python_prompt(text: &str) -> Result<PyVal, DecodeError> {
     }
     let expr = parse_expression(&src).map_err(|e| {
         let offset = (e.offset + lead).saturating_sub(prefix).min(text.len());
-        let exception = e.python_exception().unwrap_or("Unsupported");
-        let message = match e.kind {
-            PyCallErrorKind::Syntax(m) => m,
-            other => other.to_string(),
-        };
-        DecodeError {
-            exception: exception.to_string(),
-            message,
-            offset: Some(offset),
-        }
+        parse_failure(e, offset)
     })?;
     let calls = match &expr.kind {
-        ExprKind::Call { .. } => vec![resolve_call(&expr)?],
+        ExprKind::Call { .. } => vec![resolve_call(&expr, Dialect::Bfcl)?],
         ExprKind::List(elts) | ExprKind::Tuple(elts) | ExprKind::Set(elts) => {
             let mut out = Vec::with_capacity(elts.len());
             for e in elts {
                 if !matches!(e.kind, ExprKind::Call { .. }) {
                     return Err(DecodeError::new("AssertionError", ""));
                 }
-                out.push(resolve_call(e)?);
+                out.push(resolve_call(e, Dialect::Bfcl)?);
             }
             out
         }
@@ -155,8 +148,33 @@ pub fn decode_python_prompt(text: &str) -> Result<PyVal, DecodeError> {
     Ok(PyVal::List(calls))
 }
 
+/// What `ast.parse` raises for `e`, at byte `offset` of the decoded text.
+pub(crate) fn parse_failure(e: PyCallError, offset: usize) -> DecodeError {
+    let exception = e.python_exception().unwrap_or("Unsupported");
+    let message = match e.kind {
+        PyCallErrorKind::Syntax(m) => m,
+        other => other.to_string(),
+    };
+    DecodeError {
+        exception: exception.to_string(),
+        message,
+        offset: Some(offset),
+    }
+}
+
+/// Whose `resolve_ast_by_type` to follow. BFCL's and ACEBench's copies
+/// differ in one place: a keyword-less call used as a value is its source
+/// text in BFCL (`float('nan')`) and `{name: {}}` in ACEBench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `bfcl_eval/model_handler/utils.py`.
+    Bfcl,
+    /// ACEBench's `model_inference/utils.py`.
+    AceBench,
+}
+
 /// `resolve_ast_call`: `{dotted.name: {keyword: value}}`.
-fn resolve_call(e: &Expr) -> Result<PyVal, DecodeError> {
+pub(crate) fn resolve_call(e: &Expr, dialect: Dialect) -> Result<PyVal, DecodeError> {
     let ExprKind::Call { func, keywords, .. } = &e.kind else {
         return Err(DecodeError::new("AssertionError", ""));
     };
@@ -172,7 +190,7 @@ fn resolve_call(e: &Expr) -> Result<PyVal, DecodeError> {
     parts.reverse();
     let mut args = DictBuilder::default();
     for k in keywords {
-        let v = resolve_value(&k.value)?;
+        let v = resolve_value(&k.value, dialect)?;
         let key = k.name.clone().map_or(PyVal::None, PyVal::Str);
         args.insert(key, v);
     }
@@ -195,7 +213,8 @@ fn unparse(e: &Expr) -> Result<String, DecodeError> {
 }
 
 /// `resolve_ast_by_type`.
-fn resolve_value(e: &Expr) -> Result<PyVal, DecodeError> {
+fn resolve_value(e: &Expr, dialect: Dialect) -> Result<PyVal, DecodeError> {
+    let resolve = |x: &Expr| resolve_value(x, dialect);
     Ok(match &e.kind {
         ExprKind::Const {
             value: PyVal::Ellipsis,
@@ -236,11 +255,9 @@ fn resolve_value(e: &Expr) -> Result<PyVal, DecodeError> {
                 ))
             }
         },
-        ExprKind::List(items) => {
-            PyVal::List(items.iter().map(resolve_value).collect::<Result<_, _>>()?)
-        }
+        ExprKind::List(items) => PyVal::List(items.iter().map(resolve).collect::<Result<_, _>>()?),
         ExprKind::Tuple(items) => {
-            PyVal::Tuple(items.iter().map(resolve_value).collect::<Result<_, _>>()?)
+            PyVal::Tuple(items.iter().map(resolve).collect::<Result<_, _>>()?)
         }
         ExprKind::Dict(items) => {
             let mut d = DictBuilder::default();
@@ -251,8 +268,8 @@ fn resolve_value(e: &Expr) -> Result<PyVal, DecodeError> {
                         "Unsupported AST type: <class 'NoneType'>",
                     ));
                 };
-                let key = resolve_value(k)?;
-                let val = resolve_value(v)?;
+                let key = resolve(k)?;
+                let val = resolve(v)?;
                 let type_name = key.py_type().name();
                 if !d.insert(key, val) {
                     return Err(DecodeError::new(
@@ -266,10 +283,10 @@ fn resolve_value(e: &Expr) -> Result<PyVal, DecodeError> {
         ExprKind::Binary(..) => pyeval::eval(e)?,
         ExprKind::Name(n) => PyVal::Str(n.clone()),
         ExprKind::Call { keywords, .. } => {
-            if keywords.is_empty() {
+            if keywords.is_empty() && dialect == Dialect::Bfcl {
                 PyVal::Str(unparse(e)?)
             } else {
-                resolve_call(e)?
+                resolve_call(e, dialect)?
             }
         }
         ExprKind::Lambda(body) => {

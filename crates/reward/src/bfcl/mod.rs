@@ -45,7 +45,7 @@
 mod aggregate;
 mod case;
 mod checker;
-mod decode;
+pub(crate) mod decode;
 mod pyeval;
 mod rule;
 

@@ -1,0 +1,156 @@
+//! Model completions to judge, from any generator (vLLM, an API, another
+//! toolgym run): JSON Lines of `{"id", "completion"}`, shared by every
+//! `toolgym eval` benchmark.
+//!
+//! ```
+//! use toolgym_env::data::completions::read_completions;
+//! let done = read_completions(&b"{\"id\": \"a\", \"completion\": \"[f(x=1)]\"}\nnot json\n"[..]).unwrap();
+//! assert_eq!(done.get("a"), Some("[f(x=1)]"));
+//! assert_eq!(done.bad_lines.len(), 1);
+//! assert_eq!(done.unknown_ids(["b"]), vec![(1, "a".to_string())]);
+//! ```
+
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+
+/// A line of a completions file that was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The completions of a `{"id", "completion"}` JSON Lines file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Completions {
+    /// Completion by case id (a repeated id: the last line wins).
+    pub by_id: HashMap<String, String>,
+    /// The line of each id.
+    pub line_of: HashMap<String, usize>,
+    /// Lines that were skipped, with why.
+    pub bad_lines: Vec<BadLine>,
+    /// Ids given more than once (each listed once, in order of repeat).
+    pub repeated_ids: Vec<String>,
+    /// Blank lines skipped.
+    pub blank_lines: usize,
+}
+
+impl Completions {
+    /// The completion of `id`.
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.by_id.get(id).map(String::as_str)
+    }
+
+    /// Ids that are not among `known` (the judged cases), with their line,
+    /// sorted by line.
+    pub fn unknown_ids<'a>(
+        &self,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(usize, String)> {
+        let known: HashSet<&str> = known.into_iter().collect();
+        let mut out: Vec<(usize, String)> = self
+            .by_id
+            .keys()
+            .filter(|id| !known.contains(id.as_str()))
+            .map(|id| (self.line_of.get(id).copied().unwrap_or(0), id.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Reads `{"id": string, "completion": string | assistant message}` lines
+/// (other fields are ignored; a message is read by
+/// [`toolgym_reward::completion_text`]). A line that is not such an object is recorded in
+/// [`Completions::bad_lines`] with its number and skipped; only an I/O
+/// error fails.
+pub fn read_completions(mut input: impl BufRead) -> io::Result<Completions> {
+    let mut out = Completions::default();
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line += 1;
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim(),
+            Err(e) => {
+                out.bad_lines.push(BadLine {
+                    line,
+                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                });
+                continue;
+            }
+        };
+        if text.is_empty() {
+            out.blank_lines += 1;
+            continue;
+        }
+        match completion_line(text) {
+            Ok((id, completion)) => {
+                if out.by_id.insert(id.clone(), completion).is_some()
+                    && !out.repeated_ids.contains(&id)
+                {
+                    out.repeated_ids.push(id.clone());
+                }
+                out.line_of.insert(id, line);
+            }
+            Err(message) => out.bad_lines.push(BadLine { line, message }),
+        }
+    }
+    Ok(out)
+}
+
+fn completion_line(text: &str) -> Result<(String, String), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut obj) = v else {
+        return Err("not a JSON object".into());
+    };
+    let id = match obj.remove("id") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err("\"id\" is not a string".into()),
+        None => return Err("no \"id\"".into()),
+    };
+    match obj.remove("completion") {
+        Some(Value::String(s)) => Ok((id, s)),
+        // An OpenAI-style assistant message (or a transcript), read as the
+        // model's text.
+        Some(message) => toolgym_reward::completion_text(&message)
+            .map(|t| (id.clone(), t.into_owned()))
+            .map_err(|e| format!("{id}: \"completion\": {e}")),
+        None => Err(format!("{id}: no \"completion\"")),
+    }
+}
+
+/// A completions file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct CompletionsError {
+    /// The file.
+    pub path: PathBuf,
+    /// The I/O error.
+    pub source: io::Error,
+}
+
+/// Reads a completions file ([`read_completions`]).
+pub fn read_completions_file(path: &Path) -> Result<Completions, CompletionsError> {
+    let io_err = |source| CompletionsError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    read_completions(io::BufReader::new(file)).map_err(io_err)
+}

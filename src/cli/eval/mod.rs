@@ -1,0 +1,288 @@
+//! `toolgym eval <benchmark>`: benchmarks with their official semantics,
+//! on completions from a file or from a local model. One module per
+//! benchmark; this one holds what they share: reading completions, greedy
+//! generation through the rollout engine, and writing verdict lines.
+//!
+//! The logic of each benchmark lives in the env crate
+//! (`toolgym_env::data::{bfcl_eval, acebench}`).
+
+mod acebench;
+mod bfcl;
+
+use super::{io, CliResult};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toolgym_env::data::completions::{read_completions, read_completions_file, Completions};
+use toolgym_env::env::DynEnvFactory;
+use toolgym_env::{ChatTemplate, Task};
+use toolgym_grpo::{evaluate, parse_device, parse_dtype, EpisodeReward, Policy, RolloutLimits};
+
+#[derive(Args, Debug)]
+pub struct EvalCmd {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand, Debug)]
+enum Bench {
+    /// Berkeley Function-Calling Leaderboard (single-turn Python AST and
+    /// irrelevance categories) with the official checker and aggregates.
+    Bfcl(bfcl::BfclArgs),
+    /// ACEBench (atom, single-turn, multi-turn, similar API, preference and
+    /// special categories) with the official checker and aggregates.
+    Acebench(acebench::AceArgs),
+}
+
+pub fn run(a: EvalCmd) -> CliResult {
+    match a.bench {
+        Bench::Bfcl(b) => bfcl::run(b),
+        Bench::Acebench(b) => acebench::run(b),
+    }
+}
+
+/// The flags of generation with a local model, shared by every benchmark.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// With --model: most tokens generated per case.
+    #[arg(long, default_value_t = 1024)]
+    pub max_new_tokens: usize,
+    /// With --model: prompts decoded together.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// With --model: weights dtype.
+    #[arg(long, default_value = "f32", value_parser = super::dtypes(), ignore_case = true)]
+    pub dtype: String,
+    /// With --model: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// With --model: also write the generated {"id", "completion"} lines
+    /// here (judge them again later with --completions).
+    #[arg(long)]
+    pub save_completions: Option<PathBuf>,
+}
+
+/// Reads a completions file (`-` = stdin), warning about bad lines,
+/// repeated ids and ids that are not among `known`.
+fn load_completions<'a>(
+    path: &Path,
+    known: impl IntoIterator<Item = &'a str>,
+) -> CliResult<Completions> {
+    let done = if path.as_os_str() == "-" {
+        read_completions(std::io::stdin().lock())?
+    } else {
+        read_completions_file(path)?
+    };
+    for bad in &done.bad_lines {
+        eprintln!("warning: {}: skipped {bad}", path.display());
+    }
+    if !done.bad_lines.is_empty() {
+        eprintln!(
+            "warning: {}: {} bad line(s) skipped",
+            path.display(),
+            done.bad_lines.len()
+        );
+    }
+    if !done.repeated_ids.is_empty() {
+        eprintln!(
+            "warning: {}: {} id(s) given more than once (the last line wins): {}",
+            path.display(),
+            done.repeated_ids.len(),
+            preview(done.repeated_ids.iter().map(String::as_str))
+        );
+    }
+    let unknown = done.unknown_ids(known);
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: {}: {} completion(s) for ids not among the judged cases (ignored): {}",
+            path.display(),
+            unknown.len(),
+            preview(
+                unknown
+                    .iter()
+                    .map(|(line, id)| format!("{id} (line {line})"))
+            )
+        );
+    }
+    Ok(done)
+}
+
+/// The completion of each id (`None`: missing, warned about; it counts as
+/// a wrong answer).
+fn completions_for(done: &Completions, ids: &[&str]) -> Vec<Option<String>> {
+    let missing: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| done.get(id).is_none())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {} case(s) have no completion and count as wrong: {}",
+            missing.len(),
+            preview(missing.iter().copied())
+        );
+    }
+    ids.iter()
+        .map(|id| done.get(id).map(String::from))
+        .collect()
+}
+
+/// The first few items, then `… (N more)`.
+fn preview<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
+    let mut shown = Vec::new();
+    let mut more = 0;
+    for item in items {
+        if shown.len() < 5 {
+            shown.push(item.as_ref().to_string());
+        } else {
+            more += 1;
+        }
+    }
+    let mut s = shown.join(", ");
+    if more > 0 {
+        s.push_str(&format!(", … ({more} more)"));
+    }
+    s
+}
+
+/// Writes one JSON line per item to `path` (`-` = stdout).
+fn write_lines<T: Serialize>(path: &Path, items: &[T]) -> CliResult {
+    let mut out = io::open_output(path)?;
+    for v in items {
+        serde_json::to_writer(&mut out, v)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON to `path` (`-` = stdout).
+fn write_json(path: &Path, value: &serde_json::Value) -> CliResult {
+    let mut out = io::open_output(path)?;
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints the table to stdout, or to stderr when a JSON output owns stdout.
+fn print_table(table: &str, outputs: &[Option<&Path>]) {
+    if outputs.iter().any(|p| *p == Some(Path::new("-"))) {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
+}
+
+/// Writes `{"id", …extra, "prompt"}` lines: each task rendered by
+/// `template` (named `template_name` in the message).
+fn write_prompts(
+    path: &Path,
+    ids: &[&str],
+    tasks: &[Result<Arc<Task>, String>],
+    (template, template_name): (&dyn ChatTemplate, &str),
+    extra: impl Fn(usize) -> serde_json::Map<String, serde_json::Value>,
+) -> CliResult {
+    let mut out = io::open_output(path)?;
+    for (i, (id, t)) in ids.iter().zip(tasks).enumerate() {
+        let t = t.as_ref().map_err(|e| format!("{id}: {e}"))?;
+        let mut line = serde_json::Map::new();
+        line.insert("id".into(), (*id).into());
+        line.extend(extra(i));
+        line.insert("prompt".into(), template.prompt(t).into());
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    eprintln!(
+        "wrote {} prompt(s) ({template_name} template) to {}",
+        ids.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Greedy completions of every task with a local model, in task order
+/// (`None` for a task that could not be prompted or whose prompt does not
+/// fit), generated through the rollout engine with `envs` (which make one
+/// single-turn env per task).
+fn generate_completions(
+    a: &ModelArgs,
+    model_dir: &Path,
+    ids: &[&str],
+    tasks: &[Result<Arc<Task>, String>],
+    template: &dyn ChatTemplate,
+    envs: &dyn DynEnvFactory,
+) -> CliResult<Vec<Option<String>>> {
+    if a.batch_size == 0 {
+        return Err("--batch-size must be at least 1".into());
+    }
+    let policy = Policy::load_frozen(model_dir, parse_dtype(&a.dtype)?, &parse_device(&a.device)?)?;
+    let max_pos = policy.model.config().max_position_embeddings;
+    let limits = RolloutLimits {
+        max_prompt_tokens: max_pos.saturating_sub(a.max_new_tokens),
+        truncate_prompts: false,
+        max_response_tokens: a.max_new_tokens,
+        max_turns: 1,
+        max_episode_tokens: 0,
+        reward: EpisodeReward::Sum,
+    };
+    let mut todo: Vec<(usize, usize, Arc<Task>)> = Vec::with_capacity(tasks.len());
+    let mut unusable = 0;
+    for (i, task) in tasks.iter().enumerate() {
+        match task {
+            Ok(t) => {
+                let len = policy.tokenizer.encode(&template.prompt(t))?.len();
+                todo.push((i, len, t.clone()));
+            }
+            Err(e) => {
+                eprintln!("warning: {}: cannot build the prompt: {e}", ids[i]);
+                unusable += 1;
+            }
+        }
+    }
+    // Longest first: similar lengths share a batch (less padding), and an
+    // out-of-memory batch shows up at once.
+    todo.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let bar = indicatif::ProgressBar::new(todo.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("generating [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut out: Vec<Option<String>> = vec![None; tasks.len()];
+    let mut saved = match &a.save_completions {
+        Some(p) => Some(io::open_output(p)?),
+        None => None,
+    };
+    for chunk in todo.chunks(a.batch_size * 4) {
+        let batch: Vec<Arc<Task>> = chunk.iter().map(|(_, _, t)| t.clone()).collect();
+        let report = evaluate(&policy, envs, &batch, &limits, a.batch_size, None)?;
+        for ((i, _, _), episode) in chunk.iter().zip(&report.episodes) {
+            if let Some(e) = &episode.error {
+                eprintln!("warning: {}: {e}", ids[*i]);
+                unusable += 1;
+                continue;
+            }
+            let text = episode.last_reply().to_string();
+            if let Some(w) = saved.as_mut() {
+                serde_json::to_writer(
+                    &mut *w,
+                    &serde_json::json!({"id": ids[*i], "completion": text}),
+                )?;
+                w.write_all(b"\n")?;
+            }
+            out[*i] = Some(text);
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    if unusable > 0 {
+        eprintln!("warning: {unusable} case(s) not generated count as wrong");
+    }
+    if let Some(mut w) = saved {
+        w.flush()?;
+    }
+    Ok(out)
+}

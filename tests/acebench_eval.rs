@@ -1,0 +1,317 @@
+//! `toolgym eval acebench` end to end on the official excerpt of the reward
+//! crate's fixtures (`crates/reward/tests/fixtures/acebench/`, written by
+//! `scripts/fixtures/acebench_verdicts.py` with ACEBench's own evaluation,
+//! `data_en/` laid out as ACEBench's data folder): the replies of
+//! `aggregate.json` are judged, and every verdict and column is compared
+//! with the official numbers.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
+
+#[path = "support/tiny_model.rs"]
+mod tiny_model;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/reward/tests/fixtures/acebench"
+);
+
+fn toolgym(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_toolgym"))
+        .args(args)
+        .output()
+        .expect("run toolgym")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn eval_acebench_judges_completions_with_the_official_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(FIXTURES);
+    let agg: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(FIXTURES).join("aggregate.json")).unwrap(),
+    )
+    .unwrap();
+    let completions = dir.path().join("c.jsonl");
+    let mut lines = String::new();
+    for (id, reply) in agg["replies"].as_object().unwrap() {
+        lines.push_str(&json!({"id": id, "completion": reply}).to_string());
+        lines.push('\n');
+    }
+    lines.push_str("not json\n");
+    std::fs::write(&completions, lines).unwrap();
+    let (out, summary) = (dir.path().join("v.jsonl"), dir.path().join("s.json"));
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--completions",
+        completions.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("1 bad line(s) skipped"),
+        "{}",
+        text(&o.stderr)
+    );
+    let table = text(&o.stdout);
+    assert!(table.contains("normal_summary"), "{table}");
+    let verdicts = json_lines(&out);
+    assert_eq!(verdicts.len(), agg["replies"].as_object().unwrap().len());
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    for (cat, header) in agg["categories"].as_object().unwrap() {
+        let ours = &s["categories"][cat];
+        assert_eq!(ours["accuracy"], header["accuracy"], "{cat}");
+        assert_eq!(ours["correct"], header["correct_count"], "{cat}");
+        let valid = verdicts
+            .iter()
+            .filter(|v| v["category"] == json!(cat) && v["valid"] == json!(true))
+            .count();
+        assert_eq!(json!(valid), header["correct_count"], "{cat}");
+    }
+    let t = &agg["table"];
+    for (ours, official) in [
+        ("atom", "atom"),
+        ("single_turn", "single_turn"),
+        ("multi_turn", "multiple_turn"),
+        ("normal_summary", "normal_summary"),
+        ("special_summary", "special_summary"),
+        ("summary", "Summary"),
+    ] {
+        assert_eq!(s[ours].as_f64(), t[official].as_f64(), "{ours}");
+    }
+}
+
+#[test]
+fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = FIXTURES;
+    // One completion only: --skip-missing judges that case alone.
+    let completions = dir.path().join("c.jsonl");
+    std::fs::write(
+        &completions,
+        "{\"id\": \"special_irrelevant_0\", \"completion\": \"[\\\"Due to the limitations of the function, I cannot solve this problem.\\\"]\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("v.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data,
+        "--completions",
+        completions.to_str().unwrap(),
+        "--categories",
+        "special",
+        "--skip-missing",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["valid"], json!(true));
+    // Without --skip-missing the other cases count as wrong.
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data,
+        "--completions",
+        completions.to_str().unwrap(),
+        "--categories",
+        "special_irrelevant",
+        "--limit",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("2 case(s) have no completion"),
+        "{}",
+        text(&o.stderr)
+    );
+    let v = json_lines(&out);
+    assert_eq!(v[1]["error_type"], json!("toolgym:no_completion"));
+
+    // Official prompts: the ACEBench system prompt, functions as a repr.
+    let prompts = dir.path().join("p.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data,
+        "--categories",
+        "normal_preference,special_incomplete",
+        "--limit",
+        "1",
+        "--write-prompts",
+        prompts.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let p = json_lines(&prompts);
+    assert_eq!(p.len(), 2);
+    let first = p[0]["prompt"].as_str().unwrap();
+    assert!(
+        first.starts_with(
+            "<|im_start|>system\nYou are an AI assistant, and your role is called assistant."
+        ),
+        "{first}"
+    );
+    assert!(
+        first.contains("Character Profile:\n") && first.contains("[{'name': '"),
+        "{first}"
+    );
+    assert!(
+        first.contains("<|im_start|>user\nConversation history 1..t:\nuser: "),
+        "{first}"
+    );
+    assert!(p[1]["prompt"]
+        .as_str()
+        .unwrap()
+        .contains("Missing necessary parameters (key1, key2, ...)"));
+    // A toolgym template: the functions become tools.
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data,
+        "--categories",
+        "normal_atom_bool",
+        "--limit",
+        "1",
+        "--template",
+        "tool-n1",
+        "--write-prompts",
+        prompts.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let p = json_lines(&prompts);
+    assert!(
+        p[0]["prompt"].as_str().unwrap().contains("<tools>"),
+        "{}",
+        p[0]["prompt"]
+    );
+}
+
+#[test]
+fn eval_acebench_reports_bad_inputs_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--completions",
+        "-",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no data_<category>.json"),
+        "{}",
+        text(&o.stderr)
+    );
+    let data = Path::new(FIXTURES);
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--completions",
+        "-",
+        "--categories",
+        "agent_multi_step",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("unknown ACEBench category \"agent_multi_step\""),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--completions",
+        "-",
+        "--template",
+        "nope",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("unknown template \"nope\""),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn eval_acebench_generates_with_a_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = tiny_model::save_tiny_model(dir.path());
+    let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "eval",
+            "acebench",
+            "--data-dir",
+            FIXTURES,
+            "--categories",
+            "normal_atom_enum,special_irrelevant",
+            "--limit",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| toolgym(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&[
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--max-new-tokens",
+        "4",
+        "--batch-size",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--save-completions",
+        saved.to_str().unwrap(),
+    ]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("(greedy)"));
+    let verdicts = json_lines(&out);
+    assert_eq!(verdicts.len(), 2);
+    // A random model answers nothing right.
+    assert!(verdicts.iter().all(|v| v["valid"] == json!(false)));
+    assert_eq!(json_lines(&saved).len(), 2);
+    // The saved completions judge the same way.
+    let again = dir.path().join("again.jsonl");
+    let o = run(args(&[
+        "--completions",
+        saved.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(json_lines(&again), verdicts);
+}
