@@ -1,17 +1,32 @@
-//! `toolgym prepare`: xLAM / ToolACE files to train/validation task JSONL.
+//! `toolgym prepare`: training data files (xLAM, ToolACE, or any
+//! registered source) to train/validation task JSONL.
 
 use super::CliResult;
 use clap::Args;
 use std::path::PathBuf;
+use toolgym_env::data::sources::SOURCES;
 use toolgym_env::prepare::{prepare, PrepareOptions};
+
+/// `--input`'s help: the syntax and the registered sources.
+fn input_help() -> String {
+    let list: Vec<String> = SOURCES
+        .iter()
+        .map(|s| format!("{} ({})", s.name(), s.description()))
+        .collect();
+    format!(
+        "An input file as SOURCE=FILE (repeatable; FILE may be `-`, standard input, for one input). Sources: {}",
+        list.join("; ")
+    )
+}
 
 #[derive(Args, Debug)]
 pub struct PrepareCmd {
-    /// xLAM function-calling-60k JSON file(s).
+    #[arg(long, value_name = "SOURCE=FILE", help = input_help())]
+    input: Vec<String>,
+    /// Shorthand for --input xlam=FILE.
     #[arg(long)]
     xlam: Vec<PathBuf>,
-    /// ToolACE JSON file(s). One input (xLAM or ToolACE) may be `-`,
-    /// standard input.
+    /// Shorthand for --input toolace=FILE.
     #[arg(long)]
     toolace: Vec<PathBuf>,
     /// Output directory (train.jsonl, validation.jsonl, report).
@@ -29,18 +44,27 @@ pub struct PrepareCmd {
 }
 
 pub fn run(a: PrepareCmd) -> CliResult {
-    let stdin_inputs = a
-        .xlam
+    let mut opts = PrepareOptions::new(a.out);
+    for p in a.xlam {
+        opts.add("xlam", p)?;
+    }
+    for p in a.toolace {
+        opts.add("toolace", p)?;
+    }
+    for spec in &a.input {
+        let (source, path) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--input {spec:?}: expected SOURCE=FILE"))?;
+        opts.add(source, path)?;
+    }
+    let stdin_inputs = opts
+        .inputs
         .iter()
-        .chain(&a.toolace)
-        .filter(|p| p.as_os_str() == "-")
+        .filter(|i| i.path.as_os_str() == "-")
         .count();
     if stdin_inputs > 1 {
         return Err("only one input can be `-` (standard input)".into());
     }
-    let mut opts = PrepareOptions::new(a.out);
-    opts.xlam = a.xlam;
-    opts.toolace = a.toolace;
     opts.val_fraction = a.val_fraction;
     opts.irrelevance_rate = a.irrelevance_rate;
     opts.seed = a.seed;

@@ -2,15 +2,19 @@
 //! files → single-step tasks → optional irrelevance augmentation → a
 //! seeded train/validation split, with every dropped record counted.
 //!
-//! The root CLI's `toolgym prepare --xlam FILE --toolace FILE --out DIR
-//! [--val-fraction F] [--irrelevance-rate R] [--seed S]` is [`prepare()`];
+//! Sources are [`TrainingSource`]s ([`crate::data::sources`]): xLAM and
+//! ToolACE are built in, and any other format plugs in the same way.
+//!
+//! The root CLI's `toolgym prepare --input xlam=FILE --input toolace=FILE
+//! --out DIR [--val-fraction F] [--irrelevance-rate R] [--seed S]` is
+//! [`prepare()`];
 //! it writes `train.jsonl`, `validation.jsonl`, `dropped.jsonl` (every
 //! dropped record or step, with its index, id and reason) and
 //! `report.json`, and returns a [`PrepareReport`] whose `Display` is the
 //! Table-1-style summary.
 
-use crate::data::toolace::{self, ToolAceOptions};
-use crate::data::{xlam, DataError, DropReason, Dropped, Loaded};
+use crate::data::sources::{source_by_name, source_names, TrainingSource, SOURCES};
+use crate::data::{DataError, DropReason, Dropped, Loaded};
 use crate::message::Role;
 use crate::rng::{mix, Rng};
 use crate::task::{write_jsonl, Task, TaskIoError};
@@ -19,14 +23,35 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One input file and the source that reads it.
+#[derive(Clone)]
+pub struct SourceInput {
+    /// The format.
+    pub source: Arc<dyn TrainingSource>,
+    /// The file (`-` = standard input).
+    pub path: PathBuf,
+}
+
+impl fmt::Debug for SourceInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.source.name(), self.path.display())
+    }
+}
+
+impl PartialEq for SourceInput {
+    fn eq(&self, other: &Self) -> bool {
+        self.source.name() == other.source.name() && self.path == other.path
+    }
+}
 
 /// What to prepare and how.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PrepareOptions {
-    /// xLAM files (JSON list of `{id, query, tools, answers}`).
-    pub xlam: Vec<PathBuf>,
-    /// ToolACE files (JSON list of `{system, conversations}`).
-    pub toolace: Vec<PathBuf>,
+    /// The input files with their sources, in order (files of one source
+    /// after the first get `@N` appended to their task ids).
+    pub inputs: Vec<SourceInput>,
     /// Where to write the outputs (created if missing).
     pub out_dir: PathBuf,
     /// Share of tasks held out for validation, split by source record so
@@ -40,22 +65,57 @@ pub struct PrepareOptions {
     pub irrelevance_rate: f64,
     /// Seed of the augmentation and the split. Default 0.
     pub seed: u64,
-    /// ToolACE conversion options.
-    pub toolace_options: ToolAceOptions,
 }
 
 impl PrepareOptions {
     /// Defaults (no input files yet) writing to `out_dir`.
     pub fn new(out_dir: impl Into<PathBuf>) -> Self {
         Self {
-            xlam: Vec::new(),
-            toolace: Vec::new(),
+            inputs: Vec::new(),
             out_dir: out_dir.into(),
             val_fraction: 0.1,
             irrelevance_rate: 0.0,
             seed: 0,
-            toolace_options: ToolAceOptions::default(),
         }
+    }
+
+    /// Adds a file of the built-in source `source` (`xlam`, `toolace`).
+    pub fn add(&mut self, source: &str, path: impl Into<PathBuf>) -> Result<(), PrepareError> {
+        let s = source_by_name(source).ok_or_else(|| PrepareError::UnknownSource {
+            name: source.to_string(),
+            known: source_names(),
+        })?;
+        self.inputs.push(SourceInput {
+            source: Arc::new(BuiltIn(s)),
+            path: path.into(),
+        });
+        Ok(())
+    }
+
+    /// Adds a file of any source (a user's own [`TrainingSource`]).
+    pub fn add_source(&mut self, source: Arc<dyn TrainingSource>, path: impl Into<PathBuf>) {
+        self.inputs.push(SourceInput {
+            source,
+            path: path.into(),
+        });
+    }
+}
+
+/// A built-in source, borrowed from the static registry.
+struct BuiltIn(&'static dyn TrainingSource);
+
+impl TrainingSource for BuiltIn {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn description(&self) -> &'static str {
+        self.0.description()
+    }
+    fn load(&self, path: &Path) -> Result<Loaded, DataError> {
+        self.0.load(path)
+    }
+    fn group_of(&self, task: &Task) -> String {
+        self.0.group_of(task)
     }
 }
 
@@ -64,8 +124,16 @@ impl PrepareOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
     /// No input file was given.
-    #[error("no input: give at least one xLAM or ToolACE file")]
+    #[error("no input: give at least one file of a source ({})", source_names())]
     NoInput,
+    /// A source name is not a built-in source.
+    #[error("unknown source {name:?}; built in: {known}")]
+    UnknownSource {
+        /// The name given.
+        name: String,
+        /// The built-in names, comma-separated.
+        known: String,
+    },
     /// An option is out of range.
     #[error("invalid option {name}: {message}")]
     Option {
@@ -159,7 +227,7 @@ pub struct Prepared {
 
 /// Reads, converts, augments and splits, without writing anything.
 pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareError> {
-    if options.xlam.is_empty() && options.toolace.is_empty() {
+    if options.inputs.is_empty() {
         return Err(PrepareError::NoInput);
     }
     for (name, v) in [
@@ -182,18 +250,18 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
     // (group key, task): a group is one source record.
     let mut tasks: Vec<(String, Task)> = Vec::new();
     let mut dropped = Vec::new();
-    let mut loads: Vec<(&str, Loaded)> = Vec::new();
-    for (i, path) in options.xlam.iter().enumerate() {
-        loads.push((xlam::SOURCE, tag_file(xlam::load(path)?, i)));
-    }
-    for (i, path) in options.toolace.iter().enumerate() {
-        loads.push((
-            toolace::SOURCE,
-            tag_file(toolace::load(path, options.toolace_options)?, i),
-        ));
-    }
+    // Files of one source after its first get `@N` on their task ids.
+    let mut files_seen: HashMap<&str, usize> = HashMap::new();
     let mut by_source: BTreeMap<&str, SourceCounts> = BTreeMap::new();
-    for (source, loaded) in loads {
+    let mut first_seen: Vec<&str> = Vec::new();
+    for input in &options.inputs {
+        let source = input.source.name();
+        let file = files_seen.entry(source).or_default();
+        let loaded = tag_file(input.source.load(&input.path)?, *file);
+        *file += 1;
+        if !first_seen.contains(&source) {
+            first_seen.push(source);
+        }
         let counts = by_source.entry(source).or_insert_with(|| SourceCounts {
             source: source.to_string(),
             ..SourceCounts::default()
@@ -201,7 +269,7 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
         counts.raw_records += loaded.raw_records;
         let mut kept = std::collections::HashSet::new();
         for task in loaded.tasks {
-            let group = group_of(&task);
+            let group = input.source.group_of(&task);
             kept.insert(group.clone());
             if task.is_multi_turn() {
                 counts.multi_turn += 1;
@@ -216,8 +284,19 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
             dropped.push(d);
         }
     }
-    // Keep source order stable: xlam first, then toolace, as in Table 1.
-    let order = [xlam::SOURCE, toolace::SOURCE];
+    // Built-in sources in registry order (Table 1: xLAM, then ToolACE),
+    // then the others in input order.
+    let registry = SOURCES.iter().map(|s| s.name());
+    let order: Vec<&str> = registry
+        .clone()
+        .filter(|n| first_seen.contains(n))
+        .chain(
+            first_seen
+                .iter()
+                .copied()
+                .filter(|n| !registry.clone().any(|r| r == *n)),
+        )
+        .collect();
     report.sources = order.iter().filter_map(|s| by_source.remove(s)).collect();
 
     let (added, eligible) = augment_irrelevance(&mut tasks, options.irrelevance_rate, options.seed);
@@ -242,8 +321,8 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
 /// ```no_run
 /// use toolgym_env::{prepare, PrepareOptions};
 /// let mut opts = PrepareOptions::new("data/prepared");
-/// opts.xlam.push("xlam_function_calling_60k.json".into());
-/// opts.toolace.push("toolace/data.json".into());
+/// opts.add("xlam", "xlam_function_calling_60k.json")?;
+/// opts.add("toolace", "toolace/data.json")?;
 /// opts.irrelevance_rate = 0.1;
 /// let report = prepare(&opts)?;
 /// println!("{report}");
@@ -297,18 +376,6 @@ fn tag_file(mut loaded: Loaded, file: usize) -> Loaded {
         }
     }
     loaded
-}
-
-/// The source record a task came from: its id up to the turn suffix.
-fn group_of(task: &Task) -> String {
-    if task.source == toolace::SOURCE {
-        // toolace-<index>-<turn>[@file]
-        let (base, file) = task.id.split_once('@').unwrap_or((&task.id, ""));
-        let record = base.rsplit_once('-').map(|(r, _)| r).unwrap_or(base);
-        format!("{record}@{file}")
-    } else {
-        task.id.clone()
-    }
 }
 
 fn augment_irrelevance(tasks: &mut Vec<(String, Task)>, rate: f64, seed: u64) -> (usize, usize) {

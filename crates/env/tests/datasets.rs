@@ -199,8 +199,8 @@ fn toolace_no_call_option_adds_no_call_tasks() {
 fn prepare_writes_splits_and_counts_everything() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = PrepareOptions::new(dir.path().join("out"));
-    opts.xlam.push(fixture("xlam_sample.json"));
-    opts.toolace.push(fixture("toolace_sample.json"));
+    opts.add("xlam", fixture("xlam_sample.json")).unwrap();
+    opts.add("toolace", fixture("toolace_sample.json")).unwrap();
     opts.val_fraction = 0.3;
     opts.irrelevance_rate = 0.5;
     opts.seed = 3;
@@ -303,22 +303,24 @@ fn prepare_rejects_bad_options_and_unreadable_files() {
         Err(toolgym_env::PrepareError::NoInput)
     ));
     let mut bad = PrepareOptions::new(dir.path());
-    bad.xlam.push(fixture("xlam_sample.json"));
+    bad.add("xlam", fixture("xlam_sample.json")).unwrap();
     bad.val_fraction = 1.5;
     assert!(matches!(
         prepare(&bad),
         Err(toolgym_env::PrepareError::Option { .. })
     ));
     let mut missing = PrepareOptions::new(dir.path());
-    missing.xlam.push(dir.path().join("nope.json"));
+    missing.add("xlam", dir.path().join("nope.json")).unwrap();
     let e = prepare(&missing).unwrap_err().to_string();
     assert!(e.contains("nope.json"), "{e}");
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "[{\"id\": 1}, {oops").unwrap();
     let mut b = PrepareOptions::new(dir.path());
-    b.toolace.push(broken);
+    b.add("toolace", broken).unwrap();
     let e = prepare(&b).unwrap_err().to_string();
     assert!(e.contains("broken.json") && e.contains("line 1"), "{e}");
+    let e = b.add("glaive", "g.json").unwrap_err().to_string();
+    assert!(e.contains("glaive") && e.contains("xlam, toolace"), "{e}");
 }
 
 #[test]
@@ -401,4 +403,54 @@ fn bfcl_errors_name_file_and_line() {
         .unwrap_err()
         .to_string()
         .contains("multi-turn"));
+}
+
+/// A user's own format joins `prepare` through the [`TrainingSource`]
+/// trait alone: its tasks are counted, grouped and split like the built-in
+/// ones, and its report row comes after the built-in sources.
+#[test]
+fn prepare_takes_a_user_source() {
+    use std::sync::Arc;
+    use toolgym_env::data::sources::TrainingSource;
+    use toolgym_env::data::{DataError, Loaded};
+    use toolgym_env::{Message, Task};
+    /// One task per non-empty line: `<query>`, no tools, no call.
+    struct Lines;
+    impl TrainingSource for Lines {
+        fn name(&self) -> &'static str {
+            "lines"
+        }
+        fn description(&self) -> &'static str {
+            "one query per line"
+        }
+        fn load(&self, path: &std::path::Path) -> Result<Loaded, DataError> {
+            let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+            let mut out = Loaded::default();
+            for (i, line) in text.lines().filter(|l| !l.is_empty()).enumerate() {
+                out.raw_records += 1;
+                out.tasks.push(Task::new(
+                    format!("lines-{i}"),
+                    "lines",
+                    vec![],
+                    vec![Message::user(line)],
+                    vec![],
+                ));
+            }
+            Ok(out)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("q.txt");
+    std::fs::write(&input, "a\nb\nc\n").unwrap();
+    let mut opts = PrepareOptions::new(dir.path().join("out"));
+    opts.add_source(Arc::new(Lines), &input);
+    opts.add("xlam", fixture("xlam_sample.json")).unwrap();
+    let report = prepare(&opts).unwrap();
+    let names: Vec<&str> = report.sources.iter().map(|s| s.source.as_str()).collect();
+    assert_eq!(names, ["xlam", "lines"]);
+    assert_eq!(report.sources[1].raw_records, 3);
+    assert_eq!(report.sources[1].single_turn, 3);
 }
