@@ -43,6 +43,14 @@ def main():
     toolace = json.loads((ENV_FIX / "toolace_sample.json").read_text())
     xlam = json.loads((ENV_FIX / "xlam_sample.json").read_text())
 
+    ace = FIX / "acebench"
+    for line in jsonl(ace / "verdicts.jsonl")[::5]:
+        put("acebench", "\n" + line["reply"])
+    for path in sorted((ace / "data_en").glob("data_*.json"))[:4]:
+        answers = (ace / "data_en" / "possible_answer" / path.name).read_text().splitlines()
+        for q, a in list(zip(path.read_text().splitlines(), answers))[:3]:
+            case = {"function": json.loads(q)["function"], "ground_truth": json.loads(a)["ground_truth"]}
+            put("acebench", json.dumps(case) + "\n[f(a='x')]")
     for case in tooln1:
         put("score_completion", case["ground_truth"] + "\n" + case["completion"])
     for case in decode:
