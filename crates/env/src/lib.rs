@@ -71,6 +71,6 @@ pub use message::{Message, Role};
 pub use prepare::{prepare, PrepareError, PrepareOptions, PrepareReport};
 pub use registry::{panic_message, RegistryError, ToolRegistry, ToolResult};
 pub use source::{Dataset, Generator, Sampler, TaskSource};
-pub use task::{read_jsonl, write_jsonl, Task, TaskIoError};
+pub use task::{read_jsonl, read_jsonl_lenient, write_jsonl, Task, TaskFile, TaskIoError};
 pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};
 pub use tool::{ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder};

@@ -6,8 +6,9 @@ use crate::tool::ToolSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 use toolgym_reward::Call;
 
 /// One single-step tool-calling task.
@@ -135,29 +136,68 @@ pub enum TaskIoError {
     },
 }
 
-/// Reads tasks from a JSONL file (blank lines skipped). Fails on the first
-/// bad line, naming it.
-pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Task>, TaskIoError> {
+/// The tasks of a JSONL file and the lines that are not tasks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskFile {
+    /// The tasks, in file order.
+    pub tasks: Vec<Task>,
+    /// `(1-based line, why)` of every line that is not a task (not JSON,
+    /// not a task object, not UTF-8, or over
+    /// [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES), which is
+    /// never held in memory).
+    pub bad_lines: Vec<(usize, String)>,
+    /// Lines read, blank ones included.
+    pub lines: usize,
+}
+
+/// Reads a JSONL task file, keeping going past bad lines (listed in
+/// [`TaskFile::bad_lines`]; blank lines skipped). Only an I/O error fails.
+/// The one reader of task files: [`read_jsonl`] and the Python package's
+/// `load_tasks` build on it.
+pub fn read_jsonl_lenient(path: impl AsRef<Path>) -> Result<TaskFile, TaskIoError> {
     let path = path.as_ref();
     let io = |source| TaskIoError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let reader = BufReader::new(File::open(path).map_err(io)?);
-    let mut tasks = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
+    let mut reader = LineReader::new(
+        BufReader::new(File::open(path).map_err(io)?),
+        MAX_LINE_BYTES,
+    );
+    let mut out = TaskFile::default();
+    while let Some((line, text)) = reader.next_line().map_err(io)? {
+        out.lines = line;
+        let text = match text {
+            Ok(t) => t,
+            Err(e) => {
+                out.bad_lines.push((line, e.to_string()));
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
             continue;
         }
-        let task = serde_json::from_str(&line).map_err(|e| TaskIoError::Parse {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message: e.to_string(),
-        })?;
-        tasks.push(task);
+        match serde_json::from_str(text) {
+            Ok(task) => out.tasks.push(task),
+            Err(e) => out.bad_lines.push((line, e.to_string())),
+        }
     }
-    Ok(tasks)
+    Ok(out)
+}
+
+/// Reads tasks from a JSONL file (blank lines skipped). Fails on a bad
+/// line, naming the first ([`read_jsonl_lenient`] keeps going instead).
+pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Task>, TaskIoError> {
+    let path = path.as_ref();
+    let file = read_jsonl_lenient(path)?;
+    match file.bad_lines.into_iter().next() {
+        Some((line, message)) => Err(TaskIoError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }),
+        None => Ok(file.tasks),
+    }
 }
 
 /// Writes tasks as JSONL, one per line.

@@ -6,9 +6,10 @@ use crate::TrainError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use toolgym_env::EndReason;
+use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -268,8 +269,10 @@ impl MetricsLog {
         let path = run_dir.join(METRICS_FILE);
         if let Some(limit) = keep_until_step {
             if path.is_file() {
+                // Unusable lines (not UTF-8, overlong) are dropped.
                 let kept: Vec<String> = read_lines(&path)?
                     .into_iter()
+                    .flatten()
                     .filter(|l| !l.trim().is_empty())
                     .filter(|l| match serde_json::from_str::<StepMetrics>(l) {
                         Ok(m) => m.phase != phase || m.step <= limit,
@@ -286,6 +289,7 @@ impl MetricsLog {
             // A fresh run of this phase replaces the phase's old lines.
             let kept: Vec<String> = read_lines(&path)?
                 .into_iter()
+                .flatten()
                 .filter(|l| !l.trim().is_empty())
                 .filter(|l| {
                     serde_json::from_str::<StepMetrics>(l).map_or(true, |m| m.phase != phase)
@@ -315,12 +319,19 @@ impl MetricsLog {
     }
 }
 
-fn read_lines(path: &Path) -> Result<Vec<String>, TrainError> {
+/// The lines of a metrics file: text, or why a line is unusable (not
+/// UTF-8, or over [`MAX_LINE_BYTES`], which is never held in memory).
+fn read_lines(path: &Path) -> Result<Vec<Result<String, String>>, TrainError> {
     let f = File::open(path).map_err(|e| TrainError::io("open", path, e))?;
-    BufReader::new(f)
-        .lines()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrainError::io("read", path, e))
+    let mut reader = LineReader::new(BufReader::new(f), MAX_LINE_BYTES);
+    let mut out = Vec::new();
+    while let Some((_, text)) = reader
+        .next_line()
+        .map_err(|e| TrainError::io("read", path, e))?
+    {
+        out.push(text.map(String::from).map_err(|e| e.to_string()));
+    }
+    Ok(out)
 }
 
 /// Reads every metrics line of a run (unparseable lines are reported with
@@ -330,6 +341,13 @@ pub fn read_metrics(run_dir: &Path) -> Result<(Vec<StepMetrics>, Vec<String>), T
     let mut out = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in read_lines(&path)?.iter().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(why) => {
+                bad.push(format!("{}:{}: {why}", path.display(), i + 1));
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }

@@ -4,7 +4,6 @@ use crate::convert::{to_json, to_py, Label};
 use pyo3::exceptions::{PyIOError, PyValueError, PyWarning};
 use pyo3::prelude::*;
 use serde_json::Value;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 use toolgym_env::synthetic::{Split, SyntheticConfig, SyntheticTasks};
@@ -240,45 +239,27 @@ fn warn(py: Python<'_>, message: &str) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (path, strict = false))]
 pub fn load_tasks(py: Python<'_>, path: PathBuf, strict: bool) -> PyResult<Vec<PyTask>> {
-    let file = std::fs::File::open(&path)
-        .map_err(|e| PyIOError::new_err(format!("{}: {e}", path.display())))?;
-    let mut tasks = Vec::new();
-    let mut bad = 0usize;
-    let mut first_bad = None;
-    let mut reader = std::io::BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut lineno = 0usize;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| PyIOError::new_err(format!("{}: {e}", path.display())))?;
-        if n == 0 {
-            break;
+    let file =
+        toolgym_env::read_jsonl_lenient(&path).map_err(|e| PyIOError::new_err(e.to_string()))?;
+    if let Some((line, why)) = file.bad_lines.first() {
+        let first = format!("{}:{line}: {why}", path.display());
+        if strict {
+            return Err(PyValueError::new_err(first));
         }
-        lineno += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<Task>(&buf) {
-            Ok(t) => tasks.push(PyTask { inner: Arc::new(t) }),
-            Err(e) => {
-                let why = format!("{}:{lineno}: {e}", path.display());
-                if strict {
-                    return Err(PyValueError::new_err(why));
-                }
-                bad += 1;
-                first_bad.get_or_insert(why);
-            }
-        }
-    }
-    if let Some(first) = first_bad {
         warn(
             py,
-            &format!("skipped {bad} bad line(s) of {lineno}; first: {first}"),
+            &format!(
+                "skipped {} bad line(s) of {}; first: {first}",
+                file.bad_lines.len(),
+                file.lines
+            ),
         )?;
     }
-    Ok(tasks)
+    Ok(file
+        .tasks
+        .into_iter()
+        .map(|t| PyTask { inner: Arc::new(t) })
+        .collect())
 }
 
 /// Writes tasks as JSONL (the form `load_tasks` and `toolgym train`

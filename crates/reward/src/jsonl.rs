@@ -419,6 +419,98 @@ struct Line {
     overlong: Option<usize>,
 }
 
+/// Why a line of a JSON Lines input cannot be used as text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// Longer than the reader's limit: skipped without being held in
+    /// memory.
+    #[error("the line is {bytes} bytes, over the limit of {limit}")]
+    TooLong {
+        /// Its length (newline included).
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not UTF-8.
+    #[error("invalid UTF-8 at byte {valid_up_to} of the line")]
+    NotUtf8 {
+        /// Bytes before the first invalid one.
+        valid_up_to: usize,
+        /// The line with invalid bytes replaced by U+FFFD (for readers that
+        /// accept that).
+        lossy: String,
+    },
+}
+
+/// Reads JSON Lines one line at a time, never holding more than `limit`
+/// bytes of a line: the one home of the line limit for every JSON Lines
+/// reader (tasks, completions, benchmark data, metrics). A longer line is
+/// consumed and reported as [`LineError::TooLong`], so no line can exhaust
+/// memory.
+///
+/// ```
+/// use toolgym_reward::jsonl::{LineError, LineReader};
+/// let mut r = LineReader::new(&b"{\"a\": 1}\r\n\n0123456789\n"[..], 8 + 2);
+/// assert_eq!(r.next_line().unwrap().unwrap(), (1, Ok("{\"a\": 1}")));
+/// assert_eq!(r.next_line().unwrap().unwrap(), (2, Ok("")));
+/// assert_eq!(r.next_line().unwrap().unwrap(), (3, Err(LineError::TooLong { bytes: 11, limit: 10 })));
+/// assert!(r.next_line().unwrap().is_none());
+/// ```
+pub struct LineReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    line: usize,
+    limit: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// A reader of `input` with lines of at most `limit` bytes (newline
+    /// included; [`MAX_LINE_BYTES`] is the project's default).
+    pub fn new(input: R, limit: usize) -> Self {
+        Self {
+            input,
+            buf: Vec::new(),
+            line: 0,
+            limit,
+        }
+    }
+
+    /// The next line: its 1-based number and its text without the line
+    /// end (`\n` or `\r\n`), or why it is unusable; `None` at the end.
+    /// Only an I/O error fails.
+    #[allow(clippy::type_complexity)]
+    pub fn next_line(&mut self) -> io::Result<Option<(usize, Result<&str, LineError>)>> {
+        self.buf.clear();
+        let (n, overlong) = read_line(&mut self.input, &mut self.buf, self.limit)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        if overlong {
+            return Ok(Some((
+                self.line,
+                Err(LineError::TooLong {
+                    bytes: n,
+                    limit: self.limit,
+                }),
+            )));
+        }
+        let mut end = self.buf.len();
+        if end > 0 && self.buf[end - 1] == b'\n' {
+            end -= 1;
+            if end > 0 && self.buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
+        let line = &self.buf[..end];
+        let text = std::str::from_utf8(line).map_err(|e| LineError::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
+            lossy: String::from_utf8_lossy(line).into_owned(),
+        });
+        Ok(Some((self.line, text)))
+    }
+}
+
 /// Reads one line (newline included) into `text`, keeping at most `limit`
 /// bytes: a longer line is consumed without being stored. Returns the
 /// bytes consumed (0 at the end) and whether the line was too long.

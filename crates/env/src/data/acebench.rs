@@ -43,12 +43,13 @@ use crate::Message;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
-use std::io::{self, BufRead};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgym_reward::acebench::{
     judge, score_category, summarize_scores, AceCategory, AceDecoder, AceSummary, CategoryScore,
 };
+use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::{pyjson, Reason, Verdict};
 
@@ -193,32 +194,31 @@ fn data_folder(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// The records of a JSON Lines file, key order kept. A bad line (not JSON,
+/// not an object, not UTF-8, over [`MAX_LINE_BYTES`]) is an error naming
+/// it: the scores would not be comparable with a case left out.
 fn read_records(path: &Path) -> Result<Vec<PyVal>, AceError> {
-    let file = std::fs::File::open(path).map_err(|source| AceError::Io {
+    let io_err = |source| AceError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let mut reader = LineReader::new(io::BufReader::new(file), MAX_LINE_BYTES);
     let mut out = Vec::new();
-    for (i, line) in io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| AceError::Io {
+    while let Some((line, text)) = reader.next_line().map_err(io_err)? {
+        let bad = |message: String| AceError::Record {
             path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
+            line,
+            message,
+        };
+        let text = text.map_err(|e| bad(e.to_string()))?;
+        if text.trim().is_empty() {
             continue;
         }
-        let v = pyjson::loads(&line).map_err(|e| AceError::Record {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message: format!("not JSON: {e:?}"),
-        })?;
+        let v = pyjson::loads(text).map_err(|e| bad(format!("not JSON: {e:?}")))?;
         let v = PyVal::from_pyjson(&v);
         if !matches!(v, PyVal::Dict(_)) {
-            return Err(AceError::Record {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: "not a JSON object".into(),
-            });
+            return Err(bad("not a JSON object".into()));
         }
         out.push(v);
     }

@@ -21,6 +21,7 @@ use crate::tool::ToolSpec;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 use toolgym_reward::Call;
 
 /// The `source` of BFCL tasks.
@@ -98,22 +99,29 @@ pub fn category_of(path: &Path) -> Option<String> {
         .then(|| category.to_string())
 }
 
+/// The JSON lines of a BFCL file with their numbers. A line that is not
+/// JSON, not UTF-8, or over [`MAX_LINE_BYTES`] (never held in memory) is an
+/// error naming it.
 fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>, BfclError> {
-    let text = std::fs::read_to_string(path).map_err(|source| BfclError::Io {
+    let io_err = |source| BfclError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let mut reader = LineReader::new(std::io::BufReader::new(file), MAX_LINE_BYTES);
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    while let Some((line, text)) = reader.next_line().map_err(io_err)? {
+        let bad = |message: String| BfclError::Entry {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let text = text.map_err(|e| bad(e.to_string()))?;
+        if text.trim().is_empty() {
             continue;
         }
-        let v = serde_json::from_str(line).map_err(|e| BfclError::Entry {
-            path: path.to_path_buf(),
-            line: i + 1,
-            message: format!("not JSON: {e}"),
-        })?;
-        out.push((i + 1, v));
+        let v = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        out.push((line, v));
     }
     Ok(out)
 }

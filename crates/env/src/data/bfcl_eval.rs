@@ -696,7 +696,7 @@ mod tests {
             [
                 "line 3: not a JSON object",
                 "line 5: b: \"completion\": a completion must be a string, an assistant message object or a list of messages, not a number",
-                "line 6: invalid UTF-8 at byte 0",
+                "line 6: invalid UTF-8 at byte 0 of the line",
             ]
         );
         let cases = load_cases(Path::new(DATA), &[Category::SimplePython], Some(1)).unwrap();

@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
+use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 
 /// A line of a completions file that was not used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,24 +74,19 @@ impl Completions {
 /// Reads `{"id": string, "completion": string | assistant message}` lines
 /// (other fields are ignored; a message is read by
 /// [`toolgym_reward::completion_text`]). A line that is not such an object is recorded in
-/// [`Completions::bad_lines`] with its number and skipped; only an I/O
+/// [`Completions::bad_lines`] with its number and skipped, as is a line
+/// over [`MAX_LINE_BYTES`] (256 MiB, never held in memory); only an I/O
 /// error fails.
-pub fn read_completions(mut input: impl BufRead) -> io::Result<Completions> {
+pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
     let mut out = Completions::default();
-    let mut buf = Vec::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        line += 1;
-        let text = match std::str::from_utf8(&buf) {
+    let mut reader = LineReader::new(input, MAX_LINE_BYTES);
+    while let Some((line, text)) = reader.next_line()? {
+        let text = match text {
             Ok(t) => t.trim(),
             Err(e) => {
                 out.bad_lines.push(BadLine {
                     line,
-                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                    message: e.to_string(),
                 });
                 continue;
             }

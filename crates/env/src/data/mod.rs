@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use toolgym_reward::jsonl::{LineError, LineReader, MAX_LINE_BYTES};
 
 /// Why a record (or one step of it) did not become a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -111,6 +112,16 @@ pub enum DataError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is larger than [`MAX_DATASET_BYTES`].
+    #[error("{path}: {bytes} bytes, over the limit of {limit} for a dataset file (split it)")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size (at least; standard input is read up to the limit).
+        bytes: u64,
+        /// [`MAX_DATASET_BYTES`].
+        limit: u64,
+    },
     /// The file is not a JSON list (or JSON Lines) of records.
     #[error("{path}: not a JSON list of records: {message}")]
     Json {
@@ -121,10 +132,17 @@ pub enum DataError {
     },
 }
 
+/// The largest dataset file [`for_each_record`] reads (8 GiB): the file is
+/// held in memory (a JSON list needs it), so a larger one is refused with
+/// [`DataError::TooLarge`] instead of exhausting memory.
+pub const MAX_DATASET_BYTES: u64 = 8 << 30;
+
 /// Calls `f(index, record)` for every record of a dataset file (`-`:
 /// standard input): a JSON list (read one element at a time) or JSON Lines
-/// (a line that is not JSON comes as `Err(message)`; blank lines are
-/// skipped but keep their index). Returns the number of records.
+/// (a line that is not JSON, or longer than
+/// [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES), comes as
+/// `Err(message)`; blank lines are skipped but keep their index). Returns
+/// the number of records. A file over [`MAX_DATASET_BYTES`] is an error.
 pub fn for_each_record(
     path: &Path,
     mut f: impl FnMut(usize, Result<Value, String>),
@@ -133,13 +151,34 @@ pub fn for_each_record(
         path: path.to_path_buf(),
         source,
     };
-    let bytes = if path.as_os_str() == "-" {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b).map_err(io_err)?;
-        b
-    } else {
-        std::fs::read(path).map_err(io_err)?
+    let too_large = |bytes| DataError::TooLarge {
+        path: path.to_path_buf(),
+        bytes,
+        limit: MAX_DATASET_BYTES,
     };
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        let stdin = std::io::stdin().lock();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(stdin, MAX_DATASET_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(io_err)?;
+    } else {
+        let file = std::fs::File::open(path).map_err(io_err)?;
+        let size = file.metadata().map_err(io_err)?.len();
+        if size > MAX_DATASET_BYTES {
+            return Err(too_large(size));
+        }
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_DATASET_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(io_err)?;
+    }
+    if bytes.len() as u64 > MAX_DATASET_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'[') {
         let mut de = serde_json::Deserializer::from_slice(&bytes);
@@ -151,16 +190,27 @@ pub fn for_each_record(
         de.end().map_err(json_err)?;
         return Ok(n);
     }
-    let text = String::from_utf8_lossy(&bytes);
+    let mut reader = LineReader::new(&bytes[..], MAX_LINE_BYTES);
     let mut n = 0;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    while let Some((line, text)) = reader.next_line().map_err(io_err)? {
+        let i = line - 1;
+        let text = match text {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            // Kept readable: invalid bytes become U+FFFD.
+            Err(LineError::NotUtf8 { lossy, .. }) => std::borrow::Cow::Owned(lossy),
+            Err(e) => {
+                n += 1;
+                f(i, Err(format!("line {line}: {e}")));
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
             continue;
         }
         n += 1;
         f(
             i,
-            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1)),
+            serde_json::from_str(&text).map_err(|e| format!("line {line}: {e}")),
         );
     }
     Ok(n)
