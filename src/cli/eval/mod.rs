@@ -43,6 +43,144 @@ pub fn run(a: EvalCmd) -> CliResult {
     }
 }
 
+/// Where replies come from and where verdicts go: the flags every
+/// benchmark shares.
+#[derive(Args, Debug)]
+#[command(group(
+    clap::ArgGroup::new("source")
+        .required(true)
+        .args(["model", "completions", "write_prompts"])
+))]
+pub struct CaseArgs {
+    /// Generate with this local Qwen2 model directory (greedy).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Judge these completions: JSON Lines of {"id", "completion"}; `-` =
+    /// standard input.
+    #[arg(long)]
+    pub completions: Option<PathBuf>,
+    /// Only write the prompts, JSON Lines of {"id", "category", "prompt"}
+    /// rendered with --template, for generation elsewhere (vLLM, …); `-` =
+    /// stdout.
+    #[arg(long)]
+    pub write_prompts: Option<PathBuf>,
+    /// Judge only the first N cases of each category.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Per-case verdicts as JSON Lines (`{"id", "category", "valid",
+    /// "error_type", …}`); `-` = stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The scores as JSON (per category and the official columns); `-` =
+    /// stdout.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// With --completions: judge only the cases that have a completion
+    /// (by default a missing completion counts as a wrong answer).
+    #[arg(long)]
+    pub skip_missing: bool,
+    #[command(flatten)]
+    pub gen: ModelArgs,
+}
+
+impl CaseArgs {
+    /// `completions FILE` or `model DIR (greedy)`, for the table's title.
+    fn source(&self) -> String {
+        match (&self.model, &self.completions) {
+            (_, Some(p)) => format!("completions {}", p.display()),
+            (Some(m), None) => format!("model {} (greedy)", m.display()),
+            _ => String::new(),
+        }
+    }
+
+    /// ` | --limit N: …` when the categories are partial.
+    fn limit_note(&self) -> String {
+        match self.limit {
+            Some(n) => format!(" | --limit {n}: partial categories, not comparable"),
+            None => String::new(),
+        }
+    }
+}
+
+/// A benchmark's cases, ready for the shared flow: ids, their prompts
+/// and the environments that generate replies.
+pub struct Prompted<'a> {
+    /// Case ids, in case order.
+    pub ids: Vec<&'a str>,
+    /// Category of each case (written with the prompts).
+    pub categories: Vec<&'a str>,
+    /// Task of each case (an error for a case that cannot be prompted).
+    pub tasks: &'a [Result<Arc<Task>, String>],
+    /// The template the tasks are rendered with, and its name.
+    pub template: (&'a dyn ChatTemplate, &'a str),
+    /// Single-turn environments for generation.
+    pub envs: &'a dyn DynEnvFactory,
+}
+
+/// The indices of the cases to judge and their replies, aligned.
+type Judged = (Vec<usize>, Vec<Option<String>>);
+
+/// Runs the flow every benchmark shares: write the prompts (then `None`),
+/// or read the completions / generate them. Returns the indices of the
+/// cases to judge (all of them unless `--skip-missing` dropped some) and
+/// their replies, aligned.
+fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
+    if let Some(path) = &a.write_prompts {
+        write_prompts(path, &p.ids, p.tasks, p.template, |i| {
+            let mut m = serde_json::Map::new();
+            m.insert("category".into(), p.categories[i].into());
+            m
+        })?;
+        return Ok(None);
+    }
+    let all: Vec<usize> = (0..p.ids.len()).collect();
+    match (&a.model, &a.completions) {
+        (_, Some(path)) => {
+            let done = load_completions(path, p.ids.iter().copied())?;
+            let kept: Vec<usize> = if a.skip_missing {
+                all.into_iter()
+                    .filter(|&i| done.get(p.ids[i]).is_some())
+                    .collect()
+            } else {
+                all
+            };
+            if kept.is_empty() {
+                return Err(format!(
+                    "{}: no completion for any of the selected cases",
+                    path.display()
+                )
+                .into());
+            }
+            let ids: Vec<&str> = kept.iter().map(|&i| p.ids[i]).collect();
+            Ok(Some((kept, completions_for(&done, &ids))))
+        }
+        (Some(model), None) => {
+            let replies =
+                generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, p.envs)?;
+            Ok(Some((all, replies)))
+        }
+        (None, None) => Err("give --model DIR, --completions FILE or --write-prompts FILE".into()),
+    }
+}
+
+/// Writes the verdicts (`--out`) and the summary (`--summary`), then
+/// prints the table (to stderr when a JSON output owns stdout).
+fn report<T: Serialize>(
+    a: &CaseArgs,
+    verdicts: &[T],
+    summary: &serde_json::Value,
+    table: &str,
+) -> CliResult {
+    if let Some(path) = &a.out {
+        write_lines(path, verdicts)?;
+    }
+    if let Some(path) = &a.summary {
+        write_json(path, summary)?;
+    }
+    print_table(table, &[a.out.as_deref(), a.summary.as_deref()]);
+    Ok(())
+}
+
 /// The flags of generation with a local model, shared by every benchmark.
 #[derive(Args, Debug)]
 pub struct ModelArgs {

@@ -35,7 +35,7 @@
 //! ```
 
 use super::completions::CompletionsError;
-use crate::env::{EnvFactory, Observation, Step, ToolEnv};
+use super::reply_env::ReplyEnvs;
 use crate::task::Task;
 use crate::template::ChatTemplate;
 use crate::tool::ToolSpec;
@@ -585,115 +585,34 @@ impl fmt::Display for AceReport {
 }
 
 /// ACEBench cases as single-turn environments, to generate replies with a
-/// local model through the rollout engine: the env renders the case's
+/// local model through the rollout engine: each env renders its case's
 /// prompt and scores one reply with the official judge.
-pub struct AceEnvs {
-    cases: HashMap<String, Arc<AceCase>>,
-    tasks: Vec<Result<Arc<Task>, String>>,
+pub type AceEnvs = ReplyEnvs<AceCase>;
+
+/// [`AceEnvs`] for `cases`, prompted with `prompt`: for
+/// [`AcePrompt::Official`] the tasks are rendered with `render` (a
+/// template that adds nothing to a system message without tools, e.g.
+/// `qwen2.5`), for a template with that template.
+pub fn ace_envs(
+    cases: &[AceCase],
+    prompt: &AcePrompt,
     judge: AceJudge,
-    template: Arc<dyn ChatTemplate>,
-}
-
-impl AceEnvs {
-    /// Environments for `cases`, prompted with `prompt`; `template`
-    /// renders the tasks (for [`AcePrompt::Official`], a template that adds
-    /// nothing to a system message without tools, e.g. `qwen2.5`).
-    pub fn new(
-        cases: &[AceCase],
-        prompt: &AcePrompt,
-        judge: AceJudge,
-        template: Arc<dyn ChatTemplate>,
-    ) -> Self {
-        let template = match prompt {
-            AcePrompt::Template(t) => t.clone(),
-            AcePrompt::Official => template,
-        };
-        Self {
-            cases: cases
-                .iter()
-                .map(|c| (c.id.clone(), Arc::new(c.clone())))
-                .collect(),
-            tasks: cases
-                .iter()
-                .map(|c| task(c, prompt).map(Arc::new))
-                .collect(),
-            judge,
-            template,
-        }
-    }
-
-    /// One task per case, in case order (an error for a case that cannot
-    /// be prompted).
-    pub fn tasks(&self) -> &[Result<Arc<Task>, String>] {
-        &self.tasks
-    }
-
-    /// The template the tasks are rendered with.
-    pub fn template(&self) -> &Arc<dyn ChatTemplate> {
-        &self.template
-    }
-}
-
-impl EnvFactory for AceEnvs {
-    type Env = AceEnv;
-
-    fn make(&self, task: Arc<Task>) -> AceEnv {
-        AceEnv {
-            case: self.cases.get(&task.id).cloned(),
-            task,
-            judge: self.judge,
-            template: self.template.clone(),
-            done: false,
-        }
-    }
-}
-
-/// One ACEBench case as a single-turn environment (see [`AceEnvs`]).
-pub struct AceEnv {
-    task: Arc<Task>,
-    case: Option<Arc<AceCase>>,
-    judge: AceJudge,
-    template: Arc<dyn ChatTemplate>,
-    done: bool,
-}
-
-impl AceEnv {
-    fn observation(&self) -> Observation {
-        Observation {
-            messages: self.task.messages.clone(),
-            tools: self.task.tools.clone(),
-            prompt: self.template.prompt(&self.task),
-        }
-    }
-}
-
-impl ToolEnv for AceEnv {
-    fn reset(&mut self, _seed: Option<u64>) -> Observation {
-        self.done = false;
-        self.observation()
-    }
-
-    fn step(&mut self, action: &str) -> Step {
-        if std::mem::replace(&mut self.done, true) {
-            return Step::already_over(self.observation(), 2);
-        }
-        let verdict = match &self.case {
-            Some(case) => self.judge.verdict(case, action),
-            None => Verdict::fail(
-                Reason::InputError,
-                format!("no ACEBench case with id {:?}", self.task.id),
-            ),
-        };
-        Step::scored(self.observation(), "acebench", verdict, None)
-    }
-
-    fn task(&self) -> &Arc<Task> {
-        &self.task
-    }
-
-    fn name(&self) -> &str {
-        "acebench"
-    }
+    render: Arc<dyn ChatTemplate>,
+) -> AceEnvs {
+    let template = match prompt {
+        AcePrompt::Template(t) => t.clone(),
+        AcePrompt::Official => render,
+    };
+    ReplyEnvs::new(
+        "acebench",
+        cases.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+        cases
+            .iter()
+            .map(|c| task(c, prompt).map(Arc::new))
+            .collect(),
+        template,
+        Arc::new(move |case: &AceCase, reply: &str| judge.verdict(case, reply)),
+    )
 }
 
 #[cfg(test)]

@@ -33,12 +33,11 @@ use super::bfcl::{category_of, load_file, BfclCase, BfclError};
 pub use super::completions::{
     read_completions, read_completions_file, BadLine, Completions, CompletionsError,
 };
-use crate::env::{EnvFactory, Observation, Step, ToolEnv};
-use crate::task::Task;
+use super::reply_env::ReplyEnvs;
 use crate::template::ChatTemplate;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,7 +46,7 @@ use toolgym_reward::bfcl::{
     check, check_completion, decode, leaderboard, python_only, BfclExpected, Category,
     CategoryScore, CheckOptions, Decoder, Leaderboard, Metric, PythonOnly,
 };
-use toolgym_reward::{Reason, Verdict};
+use toolgym_reward::Verdict;
 
 /// The categories evaluated by default (those present in the folder): the
 /// single-turn Python AST categories and the two irrelevance ones.
@@ -388,116 +387,41 @@ impl Judge {
 /// prompt rendered by a template, its reply judged by [`Judge`] (reward 1
 /// when the case counts as correct). `toolgym eval bfcl --model` runs its
 /// generation this way.
+pub type BfclEnvs = ReplyEnvs<BfclExpected>;
+
+/// [`BfclEnvs`] for `cases`: each case's task
+/// ([`BfclCase::to_task`]) rendered with `template`, its reply judged the
+/// way the `bfcl-ast` rule does (same decode and check as
+/// [`Judge::judge`], with the checker's own reason).
 ///
 /// ```
 /// use std::sync::Arc;
-/// use toolgym_env::data::bfcl_eval::{BfclEnvs, Judge};
-/// use toolgym_env::env::EnvFactory;
-/// use toolgym_env::{ChatMlTemplate, ToolEnv};
-/// let envs = BfclEnvs::new(&[], Judge::official(), Arc::new(ChatMlTemplate::tool_n1()));
+/// use toolgym_env::data::bfcl_eval::{bfcl_envs, Judge};
+/// use toolgym_env::ChatMlTemplate;
+/// let envs = bfcl_envs(&[], Judge::official(), Arc::new(ChatMlTemplate::tool_n1()));
 /// assert!(envs.tasks().is_empty());
 /// ```
-pub struct BfclEnvs {
-    cases: HashMap<String, Arc<BfclExpected>>,
-    tasks: Vec<Result<Arc<Task>, BfclError>>,
-    judge: Judge,
-    template: Arc<dyn ChatTemplate>,
-}
-
-impl BfclEnvs {
-    /// Environments for `cases`.
-    pub fn new(cases: &[EvalCase], judge: Judge, template: Arc<dyn ChatTemplate>) -> Self {
-        Self {
-            cases: cases
-                .iter()
-                .map(|c| (c.id().to_string(), Arc::new(c.expected.clone())))
-                .collect(),
-            tasks: cases
-                .iter()
-                .map(|c| c.case.to_task().map(Arc::new))
-                .collect(),
-            judge,
-            template,
-        }
-    }
-
-    /// One task per case, in case order (an error for a case that cannot
-    /// be prompted, e.g. a multi-turn one).
-    pub fn tasks(&self) -> &[Result<Arc<Task>, BfclError>] {
-        &self.tasks
-    }
-}
-
-impl EnvFactory for BfclEnvs {
-    type Env = BfclEnv;
-
-    fn make(&self, task: Arc<Task>) -> BfclEnv {
-        BfclEnv {
-            expected: self.cases.get(&task.id).cloned(),
-            task,
-            judge: self.judge,
-            template: self.template.clone(),
-            done: false,
-        }
-    }
-}
-
-/// One BFCL case as a single-turn environment (see [`BfclEnvs`]).
-pub struct BfclEnv {
-    task: Arc<Task>,
-    expected: Option<Arc<BfclExpected>>,
-    judge: Judge,
-    template: Arc<dyn ChatTemplate>,
-    done: bool,
-}
-
-impl BfclEnv {
-    fn observation(&self) -> Observation {
-        Observation {
-            messages: self.task.messages.clone(),
-            tools: self.task.tools.clone(),
-            prompt: self.template.prompt(&self.task),
-        }
-    }
-}
-
-impl ToolEnv for BfclEnv {
-    fn reset(&mut self, _seed: Option<u64>) -> Observation {
-        self.done = false;
-        self.observation()
-    }
-
-    fn step(&mut self, action: &str) -> Step {
-        if std::mem::replace(&mut self.done, true) {
-            return Step::already_over(self.observation(), 2);
-        }
-        let verdict = match &self.expected {
-            None => Verdict::fail(
-                Reason::InputError,
-                format!("no BFCL case with id {:?}", self.task.id),
-            ),
-            Some(expected) => {
-                // The `bfcl-ast` rule's verdict: same decode and check as
-                // `Judge::judge`, with the checker's own reason.
-                let out =
-                    check_completion(action, expected, self.judge.decoder, &self.judge.options);
-                if out.valid {
-                    Verdict::ok()
-                } else {
-                    Verdict::fail(out.reason, out.detail())
-                }
+pub fn bfcl_envs(cases: &[EvalCase], judge: Judge, template: Arc<dyn ChatTemplate>) -> BfclEnvs {
+    ReplyEnvs::new(
+        "bfcl",
+        cases
+            .iter()
+            .map(|c| (c.id().to_string(), c.expected.clone()))
+            .collect(),
+        cases
+            .iter()
+            .map(|c| c.case.to_task().map(Arc::new).map_err(|e| e.to_string()))
+            .collect(),
+        template,
+        Arc::new(move |expected: &BfclExpected, reply: &str| {
+            let out = check_completion(reply, expected, judge.decoder, &judge.options);
+            if out.valid {
+                Verdict::ok()
+            } else {
+                Verdict::fail(out.reason, out.detail())
             }
-        };
-        Step::scored(self.observation(), "bfcl", verdict, None)
-    }
-
-    fn task(&self) -> &Arc<Task> {
-        &self.task
-    }
-
-    fn name(&self) -> &str {
-        "bfcl"
-    }
+        }),
+    )
 }
 
 /// Cases and valid ones in a category.

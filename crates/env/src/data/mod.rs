@@ -12,6 +12,7 @@ pub mod bfcl;
 pub mod bfcl_eval;
 pub mod completions;
 pub mod pycall;
+pub mod reply_env;
 pub mod sources;
 pub mod toolace;
 pub mod xlam;
