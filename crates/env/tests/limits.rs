@@ -31,8 +31,14 @@ fn file_with_overlong_line(first: &str, last: &str) -> tempfile::NamedTempFile {
 #[test]
 fn readers_report_a_line_over_the_limit_and_go_on() {
     let task = |id: &str| {
-        serde_json::to_string(&Task::new(id, "t", vec![], vec![Message::user("hi")], vec![]))
-            .unwrap()
+        serde_json::to_string(&Task::new(
+            id,
+            "t",
+            vec![],
+            vec![Message::user("hi")],
+            vec![],
+        ))
+        .unwrap()
     };
     let f = file_with_overlong_line(&task("a"), &task("b"));
 
@@ -44,7 +50,10 @@ fn readers_report_a_line_over_the_limit_and_go_on() {
     assert_eq!(*line, 2);
     assert!(why.contains("over the limit of 268435456"), "{why}");
     let err = read_jsonl(f.path()).unwrap_err().to_string();
-    assert!(err.contains(":2:") && err.contains("over the limit"), "{err}");
+    assert!(
+        err.contains(":2:") && err.contains("over the limit"),
+        "{err}"
+    );
 
     let mut records = Vec::new();
     let n = for_each_record(f.path(), |i, r| records.push((i, r.is_ok()))).unwrap();
@@ -55,8 +64,10 @@ fn readers_report_a_line_over_the_limit_and_go_on() {
         r#"{"id": "a", "completion": "x"}"#,
         r#"{"id": "b", "completion": "y"}"#,
     );
-    let done = read_completions(std::io::BufReader::new(std::fs::File::open(c.path()).unwrap()))
-        .unwrap();
+    let done = read_completions(std::io::BufReader::new(
+        std::fs::File::open(c.path()).unwrap(),
+    ))
+    .unwrap();
     assert_eq!((done.get("a"), done.get("b")), (Some("x"), Some("y")));
     assert_eq!(done.bad_lines.len(), 1);
     assert_eq!(done.bad_lines[0].line, 2);
