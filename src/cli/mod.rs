@@ -30,7 +30,7 @@ enum Command {
     Train(train::TrainCmd),
     /// Plot a run's training curves to a PNG.
     Plot(plot::PlotCmd),
-    /// Evaluate on a benchmark with its official semantics (BFCL, ACEBench).
+    /// Evaluate on a benchmark with its official semantics (BFCL, ACEBench, API-Bank).
     Eval(eval::EvalCmd),
 }
 

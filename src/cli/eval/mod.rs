@@ -4,9 +4,11 @@
 //! generation through the rollout engine, and writing verdict lines.
 //!
 //! The logic of each benchmark lives in the env crate
-//! (`toolgym_env::data::{bfcl_eval, acebench}`).
+//! (`toolgym_env::data::{bfcl_eval, acebench, apibank}`). A new benchmark is
+//! its library module there, one file here, and one `Bench` variant.
 
 mod acebench;
+mod api_bank;
 mod bfcl;
 
 use super::{io, CliResult};
@@ -34,12 +36,16 @@ enum Bench {
     /// ACEBench (atom, single-turn, multi-turn, similar API, preference and
     /// special categories) with the official checker and aggregates.
     Acebench(acebench::AceArgs),
+    /// API-Bank level-1 Call mode: each call executed on fresh databases
+    /// and checked by the API's own rule.
+    ApiBank(api_bank::ApiBankArgs),
 }
 
 pub fn run(a: EvalCmd) -> CliResult {
     match a.bench {
         Bench::Bfcl(b) => bfcl::run(b),
         Bench::Acebench(b) => acebench::run(b),
+        Bench::ApiBank(b) => api_bank::run(b),
     }
 }
 

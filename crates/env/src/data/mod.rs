@@ -1,13 +1,17 @@
 //! Public tool-calling datasets as tasks: xLAM function-calling-60k and
-//! ToolACE for training ([`xlam`], [`toolace`]), BFCL for evaluation
-//! ([`bfcl`], judged with the official semantics by [`bfcl_eval`]), and
-//! the Python call syntax they need ([`pycall`]).
+//! ToolACE for training ([`xlam`], [`toolace`], behind the
+//! [`sources::TrainingSource`] trait), the benchmarks with their official
+//! semantics — BFCL ([`bfcl`], [`bfcl_eval`]), ACEBench ([`acebench`]) and
+//! API-Bank ([`apibank`], whose 49 APIs are also executable tools) — with
+//! what they share ([`completions`], [`reply_env`]), and the Python call
+//! syntax they need ([`pycall`]).
 //!
 //! Converters never panic and never drop anything silently: a record or a
 //! step that cannot become a task yields a [`DropReason`] and a detail,
 //! which [`crate::prepare()`] counts and writes out.
 
 pub mod acebench;
+pub mod apibank;
 pub mod bfcl;
 pub mod bfcl_eval;
 pub mod completions;
@@ -141,7 +145,7 @@ pub const MAX_DATASET_BYTES: u64 = 8 << 30;
 /// Calls `f(index, record)` for every record of a dataset file (`-`:
 /// standard input): a JSON list (read one element at a time) or JSON Lines
 /// (a line that is not JSON, or longer than
-/// [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES), comes as
+/// [`MAX_LINE_BYTES`], comes as
 /// `Err(message)`; blank lines are skipped but keep their index). Returns
 /// the number of records. A file over [`MAX_DATASET_BYTES`] is an error.
 pub fn for_each_record(

@@ -1,5 +1,6 @@
 //! Benchmark cases as single-turn environments: the one home of "render a
-//! case's prompt, score one reply", which the rollout engine needs to
+//! case's prompt, score one reply" (a trailing end-of-turn token is
+//! removed before judging), which the rollout engine needs to
 //! generate a benchmark's completions with a local model
 //! (`toolgym eval … --model`). Each benchmark supplies its tasks and a
 //! judge; [`ReplyEnvs`] does the rest.
@@ -120,8 +121,9 @@ impl<C: Send + Sync + 'static> ToolEnv for ReplyEnv<C> {
         if std::mem::replace(&mut self.done, true) {
             return Step::already_over(self.observation(), 2);
         }
+        let reply = crate::env::strip_end_token(action);
         let verdict = match &self.case {
-            Some(case) => (self.judge)(case, action),
+            Some(case) => (self.judge)(case, reply),
             None => Verdict::fail(
                 Reason::InputError,
                 format!("no {} case with id {:?}", self.name, self.task.id),
@@ -136,5 +138,11 @@ impl<C: Send + Sync + 'static> ToolEnv for ReplyEnv<C> {
 
     fn name(&self) -> &str {
         self.name
+    }
+
+    /// The task's reference reply (its ground truth in the template's
+    /// format), for SFT from episodes.
+    fn demonstration(&self) -> Option<String> {
+        (!self.done).then(|| self.template.target(&self.task))
     }
 }
