@@ -7,7 +7,10 @@
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{json_lines, text, toolgym};
 
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
@@ -16,26 +19,6 @@ const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/crates/reward/tests/fixtures/acebench"
 );
-
-fn toolgym(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgym"))
-        .args(args)
-        .output()
-        .expect("run toolgym")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[test]
 fn eval_acebench_judges_completions_with_the_official_numbers() {

@@ -6,7 +6,10 @@
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{json_lines, text, toolgym};
 
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
@@ -15,26 +18,6 @@ const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/crates/env/tests/fixtures/apibank"
 );
-
-fn toolgym(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgym"))
-        .args(args)
-        .output()
-        .expect("run toolgym")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// The official verdict of each fixture reply of `form` (`b` bracket, `t`
 /// Tool-N1) and `variant`, by sample id: (reply, correct).

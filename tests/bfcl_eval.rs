@@ -8,9 +8,12 @@
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::pyjson;
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{json_lines, text, toolgym};
 
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
@@ -36,26 +39,6 @@ const CATEGORIES: [&str; 10] = [
     "irrelevance",
     "live_irrelevance",
 ];
-
-fn toolgym(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgym"))
-        .args(args)
-        .output()
-        .expect("run toolgym")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// Case ids per category, in file order.
 fn case_ids() -> BTreeMap<&'static str, Vec<String>> {

@@ -5,7 +5,7 @@
 //! `input['time']` that does not exist.
 
 use super::{
-    check_token, gt_field, gt_input, jaccard, py_int, text_of, ApiInfo, ApiResult, Args, Crash,
+    check_token, gt_field, gt_input, jaccard, next_id, text_of, ApiInfo, ApiResult, Args, Crash,
     Ctx, Output, Raised,
 };
 use crate::data::apibank::pytime::strptime_datetime;
@@ -37,18 +37,7 @@ fn add(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     if py_strip(a.text("meeting_topic")?).is_empty() {
         return Err("Meeting Topic should not be null".into());
     }
-    let keys = value::keys(cx.state.table("Meeting"));
-    let id = if keys.is_empty() {
-        0
-    } else {
-        let mut max = i128::MIN;
-        for k in &keys {
-            let n = py_int(k)
-                .ok_or_else(|| format!("invalid literal for int(): {}", value::py_str(k)))?;
-            max = max.max(n);
-        }
-        max + 1
-    };
+    let id = next_id(cx.state, "Meeting")?;
     let username = check_token(cx.state, &a.value("token"))?;
     let row = dict([
         ("username", s(&username)),

@@ -578,6 +578,20 @@ pub(crate) fn check_token(state: &ApiBankState, token: &PyVal) -> Result<String,
 }
 
 /// Python's `int(text)` for dict keys (`max(int(i) for i in keys)`).
+/// The id a new row of `table` gets, as the Add APIs compute it:
+/// `max(int(key) for key in table) + 1`, or 0 for an empty table (a key
+/// that is not an integer raises, as `int()` does).
+pub(crate) fn next_id(state: &ApiBankState, table: &str) -> Result<i128, String> {
+    let keys = value::keys(state.table(table));
+    let mut max: Option<i128> = None;
+    for k in &keys {
+        let n =
+            py_int(k).ok_or_else(|| format!("invalid literal for int(): {}", value::py_str(k)))?;
+        max = Some(max.map_or(n, |m| m.max(n)));
+    }
+    Ok(max.map_or(0, |m| m + 1))
+}
+
 pub(crate) fn py_int(v: &PyVal) -> Option<i128> {
     match v {
         PyVal::Int(i) => Some(*i),

@@ -3,7 +3,7 @@
 //! exact content or time.
 
 use super::{
-    check_token, gt_field, gt_input, jaccard, py_int, text_of, ApiInfo, ApiResult, Args, Crash,
+    check_token, gt_field, gt_input, jaccard, next_id, text_of, ApiInfo, ApiResult, Args, Crash,
     Ctx, Output, Raised,
 };
 use crate::data::apibank::pytime::strptime_datetime;
@@ -179,18 +179,7 @@ fn add_reminder(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     if py_strip(a.text("content")?).is_empty() {
         return Err("Content should not be null".into());
     }
-    let keys = value::keys(cx.state.table("Reminder"));
-    let id = if keys.is_empty() {
-        0
-    } else {
-        let mut max = i128::MIN;
-        for k in &keys {
-            let n = py_int(k)
-                .ok_or_else(|| format!("invalid literal for int(): {}", value::py_str(k)))?;
-            max = max.max(n);
-        }
-        max + 1
-    };
+    let id = next_id(cx.state, "Reminder")?;
     let username = check_token(cx.state, &a.value("token"))?;
     let row = dict([
         ("username", s(&username)),
