@@ -261,6 +261,15 @@ pub struct GrpoConfig {
     /// Divide group-centred rewards by the group's std (GRPO as in verl's
     /// `compute_grpo_outcome_advantage`: yes).
     pub scale_rewards_by_std: bool,
+    /// Dynamic sampling (DAPO; verl's `algorithm.filter_groups`): groups
+    /// whose G rewards are all equal carry no policy gradient, so they are
+    /// dropped and more prompts are drawn, up to `max_sampling_rounds`
+    /// rollout rounds, until `prompts_per_step` groups with signal are
+    /// collected (fewer if the rounds run out). Paper: off.
+    pub dynamic_sampling: bool,
+    /// With `dynamic_sampling`: rollout rounds per step at most, each of
+    /// `prompts_per_step` new prompts (verl's `max_num_gen_batches`).
+    pub max_sampling_rounds: usize,
     /// ε in `(r − mean) / (std + ε)` (verl: 1e-6).
     pub advantage_eps: f64,
     /// Loss aggregation: `token-mean` over the mini-batch (default),
@@ -307,6 +316,8 @@ impl Default for GrpoConfig {
             kl_coef: 1e-3,
             entropy_coef: 0.0,
             scale_rewards_by_std: true,
+            dynamic_sampling: false,
+            max_sampling_rounds: 4,
             advantage_eps: 1e-6,
             loss_agg: LossAgg::TokenMean,
             epochs: 1,
@@ -353,6 +364,11 @@ impl GrpoConfig {
             return bad(format!(
                 "grpo.group_size must be at least 2 (got {})",
                 self.group_size
+            ));
+        }
+        if self.dynamic_sampling && self.max_sampling_rounds == 0 {
+            return Err(TrainError::Config(
+                "grpo.max_sampling_rounds must be at least 1 with grpo.dynamic_sampling".into(),
             ));
         }
         if self.prompts_per_step == 0 || self.mini_batch_prompts == 0 || self.micro_batch_seqs == 0

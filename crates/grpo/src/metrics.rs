@@ -35,9 +35,17 @@ pub struct StepMetrics {
     /// Rollouts per reward reason.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, usize>,
-    /// Share of groups whose rewards all agree (no learning signal).
+    /// Share of groups whose rewards all agree (no learning signal), over
+    /// every group generated in the step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zero_variance_groups: Option<f64>,
+    /// With dynamic sampling: rollout rounds the step ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_rounds: Option<usize>,
+    /// With dynamic sampling: groups kept for the update (those whose
+    /// rewards differ, at most `prompts_per_step`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_groups: Option<usize>,
     /// Policy loss (the optimised scalar, averaged over optimiser steps).
     pub loss: f64,
     /// Mean k3 KL to the reference per token.

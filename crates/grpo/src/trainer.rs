@@ -227,50 +227,92 @@ impl GrpoTrainer {
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
 
-        // 1-3. Tasks, episodes, rewards.
-        let tasks = p.sampler.next_batch(c.prompts_per_step);
-        if tasks.is_empty() {
-            return Err(TrainError::Data("the training source has no tasks".into()));
-        }
-        let groups: Vec<EpisodeGroup> = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| EpisodeGroup {
-                task: t.clone(),
-                n: g,
-                reset_seed: mix_seed(mix_seed(step_seed, 0x7265_7365_7400), i as u64),
-                sample_seed: mix_seed(step_seed, i as u64),
-            })
-            .collect();
+        // 1-3. Tasks, episodes, rewards: one rollout round, or with dynamic
+        // sampling as many as it takes (up to `max_sampling_rounds`) to
+        // collect `prompts_per_step` groups whose rewards differ.
         let sampling = SamplingParams {
             greedy: false,
             temperature: c.temperature,
             top_p: c.top_p,
             top_k: c.top_k,
         };
+        let rounds = if c.dynamic_sampling {
+            c.max_sampling_rounds.max(1)
+        } else {
+            1
+        };
         let t_gen = Instant::now();
-        let episodes: Vec<Trajectory> = {
+        let mut tasks: Vec<Arc<Task>> = Vec::new();
+        let mut episodes: Vec<Trajectory> = Vec::new();
+        let mut all_episodes: Vec<Trajectory> = Vec::new();
+        let mut generated_groups = 0usize;
+        let mut zero_var = 0usize;
+        let mut rounds_run = 0usize;
+        for round in 0..rounds {
+            if round > 0 && tasks.len() >= c.prompts_per_step {
+                break;
+            }
+            let batch = p.sampler.next_batch(c.prompts_per_step);
+            if batch.is_empty() {
+                if round == 0 {
+                    return Err(TrainError::Data("the training source has no tasks".into()));
+                }
+                break;
+            }
+            // Round 0 keeps the seeds of a run without dynamic sampling.
+            let round_seed = if round == 0 {
+                step_seed
+            } else {
+                mix_seed(step_seed, 0x726f_756e_6400 + round as u64)
+            };
+            let groups: Vec<EpisodeGroup> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, t)| EpisodeGroup {
+                    task: t.clone(),
+                    n: g,
+                    reset_seed: mix_seed(mix_seed(round_seed, 0x7265_7365_7400), i as u64),
+                    sample_seed: mix_seed(round_seed, i as u64),
+                })
+                .collect();
             let mut actor = Sampler::new(
                 &p.policy.model,
                 &p.policy.tokenizer,
                 &p.policy.eos_token_ids,
-                sampling,
+                sampling.clone(),
                 c.max_response_tokens,
                 GENERATION_BATCH * g,
             )?;
-            run_episodes(
+            let rolled = run_episodes(
                 p.factory.as_ref(),
                 &groups,
                 &mut actor,
                 p.policy.token_space(),
                 &c.rollout_limits(),
-            )?
-            .into_iter()
-            .flatten()
-            .collect()
-        };
+            )?;
+            rounds_run += 1;
+            for (task, group) in batch.into_iter().zip(rolled) {
+                generated_groups += 1;
+                let flat = group
+                    .iter()
+                    .all(|e| (e.reward - group[0].reward).abs() < 1e-12);
+                zero_var += usize::from(flat);
+                all_episodes.extend(group.iter().cloned());
+                if !c.dynamic_sampling {
+                    tasks.push(task);
+                    episodes.extend(group);
+                } else if !flat && tasks.len() < c.prompts_per_step {
+                    tasks.push(task);
+                    episodes.extend(group);
+                }
+            }
+        }
         let rollout_seconds = t_gen.elapsed().as_secs_f64();
-        let stats = EpisodeStats::of(&episodes);
+        // Metrics describe every episode generated; the update sees the kept
+        // groups.
+        let stats = EpisodeStats::of(&all_episodes);
+        let all_rewards: Vec<f64> = all_episodes.iter().map(|e| e.reward).collect();
+        drop(all_episodes);
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
         let seqs: Vec<Sequence> = episodes
             .into_iter()
@@ -289,10 +331,6 @@ impl GrpoTrainer {
 
         // 4. Advantages.
         let advantages = batch_advantages(&rewards, g, c.scale_rewards_by_std, c.advantage_eps);
-        let zero_var = rewards
-            .chunks(g)
-            .filter(|grp| grp.iter().all(|r| (r - grp[0]).abs() < 1e-12))
-            .count();
 
         // 5. Old and reference log-probs.
         let t_lp = Instant::now();
@@ -421,16 +459,19 @@ impl GrpoTrainer {
         let update_seconds = t_up.elapsed().as_secs_f64();
         p.step += 1;
 
-        let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
-        let std =
-            (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rewards.len() as f64).sqrt();
+        let mean = all_rewards.iter().sum::<f64>() / all_rewards.len() as f64;
+        let std = (all_rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
+            / all_rewards.len() as f64)
+            .sqrt();
         let tok = tokens.max(1) as f64;
         let mut m = StepMetrics {
             phase: "grpo".into(),
             step: p.step,
             reward_mean: Some(mean),
             reward_std: Some(std),
-            zero_variance_groups: Some(zero_var as f64 / tasks.len() as f64),
+            zero_variance_groups: Some(zero_var as f64 / generated_groups.max(1) as f64),
+            sampling_rounds: c.dynamic_sampling.then_some(rounds_run),
+            kept_groups: c.dynamic_sampling.then_some(tasks.len()),
             loss: loss_sum / n_updates.max(1) as f64,
             kl: self.reference.as_ref().map(|_| kl_tok / tok),
             clip_fraction: Some(clip_tok / tok),

@@ -319,3 +319,93 @@ fn overlong_prompts_are_left_out_and_counted() {
     assert_eq!(t.step_count(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A reward that is flat for some tasks (no learning signal) and varies
+/// with the reply's length for the others.
+struct HalfFlat;
+
+impl toolgym_reward::RewardRule for HalfFlat {
+    fn name(&self) -> &str {
+        "half-flat"
+    }
+    fn score(&self, completion: &str, truth: &[toolgym_reward::Call]) -> toolgym_reward::Verdict {
+        let flat = truth.first().is_none_or(|c| c.name.len() % 2 == 0);
+        let r = if flat {
+            0.0
+        } else {
+            (completion.len() % 5) as f64 / 4.0
+        };
+        let reason = if r == 1.0 {
+            toolgym_reward::Reason::Ok
+        } else {
+            toolgym_reward::Reason::WrongArgs
+        };
+        toolgym_reward::Verdict::new(r, reason, "")
+    }
+}
+
+/// The same reward for every reply.
+struct Flat;
+
+impl toolgym_reward::RewardRule for Flat {
+    fn name(&self) -> &str {
+        "flat"
+    }
+    fn score(&self, _completion: &str, _truth: &[toolgym_reward::Call]) -> toolgym_reward::Verdict {
+        toolgym_reward::Verdict::new(0.0, toolgym_reward::Reason::WrongArgs, "")
+    }
+}
+
+/// Dynamic sampling keeps only groups whose rewards differ, drawing more
+/// prompts when needed; with no signal at all the step makes no update and
+/// the run goes on.
+#[test]
+fn dynamic_sampling_keeps_groups_with_signal() {
+    let gen = tasks();
+    let run = |rule: Arc<dyn toolgym_reward::RewardRule>, name: &str| {
+        let dir = run_dir(name);
+        let policy = policy(&gen);
+        let before = params_of(&policy);
+        let mut c = grpo_config(2);
+        c.dynamic_sampling = true;
+        c.max_sampling_rounds = 3;
+        let spec = toolgym_env::SingleTurnSpec::new(rule, spec().template);
+        let mut t = GrpoTrainer::new(
+            policy,
+            Arc::new(spec),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            vec![],
+            c,
+            run_section(dir.clone(), 0),
+        )
+        .unwrap();
+        let steps = [t.step().unwrap(), t.step().unwrap()];
+        let changed = params_of(t.policy()) != before;
+        std::fs::remove_dir_all(&dir).ok();
+        (steps, changed)
+    };
+    let (steps, changed) = run(Arc::new(HalfFlat), "dyn-half");
+    for m in &steps {
+        let (rounds, kept) = (m.sampling_rounds.unwrap(), m.kept_groups.unwrap());
+        assert!((1..=3).contains(&rounds) && kept <= 4, "{m:?}");
+        // Every group generated is counted: 4 prompts per round.
+        assert_eq!(m.reasons.values().sum::<usize>(), rounds * 4 * 3, "{m:?}");
+        assert!(
+            kept == 4 || rounds == 3,
+            "stopped early without 4 groups: {m:?}"
+        );
+    }
+    assert!(steps.iter().any(|m| m.zero_variance_groups.unwrap() > 0.0));
+    assert!(changed, "groups with signal must move the weights");
+
+    let (steps, changed) = run(Arc::new(Flat), "dyn-flat");
+    for m in &steps {
+        assert_eq!(
+            (m.sampling_rounds, m.kept_groups),
+            (Some(3), Some(0)),
+            "{m:?}"
+        );
+        assert_eq!(m.zero_variance_groups, Some(1.0));
+    }
+    assert!(!changed, "no group with signal: no update");
+}
