@@ -70,7 +70,8 @@ pub struct CaseArgs {
     /// stdout.
     #[arg(long)]
     pub write_prompts: Option<PathBuf>,
-    /// Judge only the first N cases of each category.
+    /// Judge only the first N cases of each category (API-Bank: the first
+    /// N samples, files in name order).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Per-case verdicts as JSON Lines (`{"id", "category", "valid",
