@@ -298,10 +298,8 @@ impl GrpoTrainer {
                     .all(|e| (e.reward - group[0].reward).abs() < 1e-12);
                 zero_var += usize::from(flat);
                 all_episodes.extend(group.iter().cloned());
-                if !c.dynamic_sampling {
-                    tasks.push(task);
-                    episodes.extend(group);
-                } else if !flat && tasks.len() < c.prompts_per_step {
+                let keep = !c.dynamic_sampling || (!flat && tasks.len() < c.prompts_per_step);
+                if keep {
                     tasks.push(task);
                     episodes.extend(group);
                 }

@@ -141,6 +141,18 @@ pub struct PyRule {
 }
 
 impl PyRule {
+    /// [`PyRule::score`]'s verdict as `reward reason detail` text (for the
+    /// fuzz target).
+    #[cfg(feature = "fuzzing")]
+    pub fn score_value(
+        &self,
+        completion: &Bound<'_, PyAny>,
+        ground_truth: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
+        let v = self.score(completion, ground_truth)?;
+        Ok(format!("{} {} {}", v.reward, v.reason, v.detail))
+    }
+
     /// A rule by name, without options (for the env classes).
     pub fn named(name: &str) -> PyResult<Self> {
         Self::build(name, RuleOptions::default())
