@@ -219,6 +219,24 @@ impl PyVal {
         }
     }
 
+    /// Python's `str(self)`: a `str` is itself, anything else its
+    /// [`PyVal::repr`].
+    pub fn py_str(&self) -> String {
+        match self {
+            PyVal::Str(s) => s.clone(),
+            other => other.repr(),
+        }
+    }
+
+    /// The value of key `key` of a `Dict`, keys compared with Python's `==`
+    /// (what hashing and equality give for hashable keys).
+    pub fn dict_get_key(&self, key: &PyVal) -> Option<&PyVal> {
+        match self {
+            PyVal::Dict(entries) => entries.iter().find(|(k, _)| k.py_eq(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     /// Python's `self == other`: numbers compare by value across `bool`,
     /// `int`, `float` and `complex` (`True == 1 == 1.0`); a list never
     /// equals a tuple; dicts and sets ignore order; NaN equals nothing.

@@ -36,6 +36,7 @@
 
 use super::completions::CompletionsError;
 use super::reply_env::ReplyEnvs;
+use super::{read_strict_lines, StrictLinesError};
 use crate::task::Task;
 use crate::template::ChatTemplate;
 use crate::tool::ToolSpec;
@@ -49,7 +50,6 @@ use std::sync::Arc;
 use toolgym_reward::acebench::{
     judge, score_category, summarize_scores, AceCategory, AceDecoder, AceSummary, CategoryScore,
 };
-use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::{pyjson, Reason, Verdict};
 
@@ -195,34 +195,29 @@ fn data_folder(dir: &Path) -> PathBuf {
 }
 
 /// The records of a JSON Lines file, key order kept. A bad line (not JSON,
-/// not an object, not UTF-8, over [`MAX_LINE_BYTES`]) is an error naming
-/// it: the scores would not be comparable with a case left out.
+/// not an object, not UTF-8, over
+/// [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES)) is an error
+/// naming it: the scores would not be comparable with a case left out.
 fn read_records(path: &Path) -> Result<Vec<PyVal>, AceError> {
-    let io_err = |source| AceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    let mut reader = LineReader::new(io::BufReader::new(file), MAX_LINE_BYTES);
-    let mut out = Vec::new();
-    while let Some((line, text)) = reader.next_line().map_err(io_err)? {
-        let bad = |message: String| AceError::Record {
+    let records = read_strict_lines(path, |text| {
+        let v = pyjson::loads(text).map_err(|e| format!("not JSON: {e:?}"))?;
+        match PyVal::from_pyjson(&v) {
+            d @ PyVal::Dict(_) => Ok(d),
+            _ => Err("not a JSON object".to_string()),
+        }
+    })
+    .map_err(|e| match e {
+        StrictLinesError::Io(source) => AceError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        StrictLinesError::Line { line, message } => AceError::Record {
             path: path.to_path_buf(),
             line,
             message,
-        };
-        let text = text.map_err(|e| bad(e.to_string()))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let v = pyjson::loads(text).map_err(|e| bad(format!("not JSON: {e:?}")))?;
-        let v = PyVal::from_pyjson(&v);
-        if !matches!(v, PyVal::Dict(_)) {
-            return Err(bad("not a JSON object".into()));
-        }
-        out.push(v);
-    }
-    Ok(out)
+        },
+    })?;
+    Ok(records.into_iter().map(|(_, v)| v).collect())
 }
 
 /// Loads the cases of `categories` (none: every category with a file),

@@ -15,13 +15,13 @@
 //! paper's exact-match reward on it is stricter than BFCL's checker; the
 //! full possible answer rides along in `meta.bfcl_possible_answer`.
 
+use super::{read_strict_lines, StrictLinesError};
 use crate::message::{Message, Role};
 use crate::task::Task;
 use crate::tool::ToolSpec;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
 use toolgym_reward::Call;
 
 /// The `source` of BFCL tasks.
@@ -100,30 +100,23 @@ pub fn category_of(path: &Path) -> Option<String> {
 }
 
 /// The JSON lines of a BFCL file with their numbers. A line that is not
-/// JSON, not UTF-8, or over [`MAX_LINE_BYTES`] (never held in memory) is an
-/// error naming it.
+/// JSON, not UTF-8, or over [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES)
+/// (never held in memory) is an error naming it.
 fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>, BfclError> {
-    let io_err = |source| BfclError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    let mut reader = LineReader::new(std::io::BufReader::new(file), MAX_LINE_BYTES);
-    let mut out = Vec::new();
-    while let Some((line, text)) = reader.next_line().map_err(io_err)? {
-        let bad = |message: String| BfclError::Entry {
+    read_strict_lines(path, |text| {
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+    })
+    .map_err(|e| match e {
+        StrictLinesError::Io(source) => BfclError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        StrictLinesError::Line { line, message } => BfclError::Entry {
             path: path.to_path_buf(),
             line,
             message,
-        };
-        let text = text.map_err(|e| bad(e.to_string()))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let v = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        out.push((line, v));
-    }
-    Ok(out)
+        },
+    })
 }
 
 /// Loads one category file and, if present, its answers from

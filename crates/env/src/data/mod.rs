@@ -137,6 +137,42 @@ pub enum DataError {
     },
 }
 
+/// Why [`read_strict_lines`] stopped.
+pub(crate) enum StrictLinesError {
+    /// The file could not be opened or read.
+    Io(std::io::Error),
+    /// A line is unusable: not UTF-8, over [`MAX_LINE_BYTES`], or refused by
+    /// the parser.
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Every non-blank line of a JSON Lines file, parsed by `parse`, with its
+/// number; the first unusable line stops the read (for benchmark data,
+/// where a case left out would make the figures incomparable). Lines are
+/// read through [`LineReader`], so none is held over [`MAX_LINE_BYTES`].
+pub(crate) fn read_strict_lines<T>(
+    path: &Path,
+    mut parse: impl FnMut(&str) -> Result<T, String>,
+) -> Result<Vec<(usize, T)>, StrictLinesError> {
+    let file = std::fs::File::open(path).map_err(StrictLinesError::Io)?;
+    let mut reader = LineReader::new(std::io::BufReader::new(file), MAX_LINE_BYTES);
+    let mut out = Vec::new();
+    while let Some((line, text)) = reader.next_line().map_err(StrictLinesError::Io)? {
+        let bad = |message: String| StrictLinesError::Line { line, message };
+        let text = text.map_err(|e| bad(e.to_string()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        out.push((line, parse(text).map_err(bad)?));
+    }
+    Ok(out)
+}
+
 /// The largest dataset file [`for_each_record`] reads (8 GiB): the file is
 /// held in memory (a JSON list needs it), so a larger one is refused with
 /// [`DataError::TooLarge`] instead of exhausting memory.

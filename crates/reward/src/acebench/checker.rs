@@ -128,14 +128,6 @@ const NESTED_TYPES: [&str; 6] = [
     "objectArray",
 ];
 
-/// Python's `str(v)`.
-fn py_str(v: &PyVal) -> String {
-    match v {
-        PyVal::Str(s) => s.clone(),
-        other => other.repr(),
-    }
-}
-
 /// `d[key]` for a string key, raising as Python would.
 fn index<'a>(d: &'a PyVal, key: &str) -> Checked<&'a PyVal> {
     match d {
@@ -163,14 +155,6 @@ fn dict_has(d: &PyVal, key: &PyVal) -> Checked<bool> {
                 other.py_type().name()
             ),
         )),
-    }
-}
-
-/// `d[key]` for a dict and any key.
-fn dict_value<'a>(d: &'a PyVal, key: &PyVal) -> Option<&'a PyVal> {
-    match d {
-        PyVal::Dict(entries) => entries.iter().find(|(k, _)| k.py_eq(key)).map(|(_, v)| v),
-        _ => None,
     }
 }
 
@@ -353,7 +337,7 @@ fn list_checker(param: &str, value: &PyVal, answer: &PyVal, func_name: &str) -> 
             format!(
                 "wrong value for parameter ({}) of api ({func_name}): [expected {}, real: [{}]]",
                 PyVal::Str(param.to_string()).repr(),
-                py_str(answer),
+                answer.py_str(),
                 value.repr()
             ),
         ));
@@ -370,8 +354,8 @@ fn dict_checker(param: &str, value: &PyVal, answer: &PyVal, func_name: &str) -> 
             kind,
             format!(
                 "wrong value for parameter ({param}) of api ({func_name}): [excepted: {}, real: [{}]]",
-                py_str(answer),
-                py_str(value)
+                answer.py_str(),
+                value.py_str()
             ),
         )
     };
@@ -393,7 +377,7 @@ fn dict_checker(param: &str, value: &PyVal, answer: &PyVal, func_name: &str) -> 
     let mut result = AceOutcome::ok();
     for (key, v) in entries {
         let v = unquote_bool(v);
-        let Some(expected) = dict_value(answer, key) else {
+        let Some(expected) = answer.dict_get_key(key) else {
             return Ok(wrong("value_error"));
         };
         if let PyVal::Dict(_) = expected {
@@ -410,7 +394,7 @@ fn dict_checker(param: &str, value: &PyVal, answer: &PyVal, func_name: &str) -> 
                 PyVal::Str(s) => PyVal::Str(standardize_string(s)),
                 other => other.clone(),
             };
-            if !py_str(&got).contains(&py_str(&want)) {
+            if !got.py_str().contains(&want.py_str()) {
                 return Ok(wrong("value_error"));
             }
         }
@@ -426,8 +410,8 @@ fn list_dict_checker(param: &str, value: &PyVal, answer: &PyVal, func_name: &str
             "value_error:list_dict_count",
             format!(
                 "wrong value for parameter ({param}) of api ({func_name}): [excepted: {}, real: [{}]]",
-                py_str(answer),
-                py_str(value)
+                answer.py_str(),
+                value.py_str()
             ),
         ));
     }
@@ -473,20 +457,20 @@ fn simple_function_checker(description: &PyVal, call: &PyVal, expected: &PyVal) 
         return Ok(wrong_param());
     }
     let name_value = index(description, "name")?;
-    let func_name = py_str(name_value);
+    let func_name = name_value.py_str();
     if !dict_has(call, name_value)? {
         let (got, _) = first_entry(call)?;
         return Ok(AceOutcome::fail(
             "wrong_function_name",
-            format!("expected {func_name}, real {}", py_str(got)),
+            format!("expected {func_name}, real {}", got.py_str()),
         ));
     }
-    let model_params = dict_value(call, name_value).unwrap_or(model_params);
+    let model_params = call.dict_get_key(name_value).unwrap_or(model_params);
     for required in py_iter(index(parameters, "required")?)? {
         if !dict_has(model_params, &required)? {
             return Ok(AceOutcome::fail(
                 "lack_args",
-                format!("lack required_params: {}", py_str(&required)),
+                format!("lack required_params: {}", required.py_str()),
             ));
         }
     }
@@ -497,12 +481,12 @@ fn simple_function_checker(description: &PyVal, call: &PyVal, expected: &PyVal) 
         if !dict_has(properties, key)? || !dict_has(answer, key)? {
             return Ok(AceOutcome::fail(
                 "addition_args",
-                format!("addition params: {}", py_str(key)),
+                format!("addition params: {}", key.py_str()),
             ));
         }
-        let param = py_str(key);
-        let details = dict_value(properties, key).unwrap_or(&PyVal::None);
-        let expected_answer = dict_value(answer, key).unwrap_or(&PyVal::None);
+        let param = key.py_str();
+        let details = properties.dict_get_key(key).unwrap_or(&PyVal::None);
+        let expected_answer = answer.dict_get_key(key).unwrap_or(&PyVal::None);
         let type_value = index(details, "type")?;
         let Some(type_name) = type_value.as_str() else {
             return Err(crash(
@@ -712,7 +696,7 @@ pub fn normal_checker(functions: &PyVal, output: &PyVal, answer: &PyVal) -> Chec
                 "function_mismatch",
                 format!(
                     "extra function detected: {} is not in the ground truth",
-                    py_str(name)
+                    name.py_str()
                 ),
             ));
         }
@@ -735,7 +719,7 @@ pub fn normal_checker(functions: &PyVal, output: &PyVal, answer: &PyVal) -> Chec
                 "function_mismatch",
                 format!(
                     "incorrect count for function {}: [expected: {want}, actual: {count}]",
-                    py_str(name)
+                    name.py_str()
                 ),
             ));
         }

@@ -285,14 +285,6 @@ fn crash<T>(what: &str) -> Result<T, Fail> {
 
 type Check = Result<(), Fail>;
 
-/// Python's `str(x)` for the values that reach messages.
-fn py_str(v: &PyVal) -> String {
-    match v {
-        PyVal::Str(s) => s.clone(),
-        other => other.repr(),
-    }
-}
-
 fn list_repr(items: &[PyVal]) -> String {
     PyVal::List(items.to_vec()).repr()
 }
@@ -601,7 +593,7 @@ impl Ctx<'_> {
                 let Some((_, vals)) = answer.iter().find(|(ak, _)| ak.py_eq(k)) else {
                     result
                         .error
-                        .push(format!("Unexpected dict key parameter: '{}'.", py_str(k)));
+                        .push(format!("Unexpected dict key parameter: '{}'.", k.py_str()));
                     result.error_type = ErrorType::ValueErrorDictKey;
                     ok = false;
                     break;
@@ -635,7 +627,7 @@ impl Ctx<'_> {
                     if !optional {
                         result
                             .error
-                            .push(format!("Missing dict key parameter: '{}'.", py_str(k)));
+                            .push(format!("Missing dict key parameter: '{}'.", k.py_str()));
                         result.error_type = ErrorType::ValueErrorDictKey;
                         ok = false;
                         break;

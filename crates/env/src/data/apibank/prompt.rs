@@ -50,9 +50,9 @@ pub fn system_prompt(sample: &ApiBankSample) -> String {
 pub fn history_call_line(api_name: &str, param_dict: &[(String, PyVal)], result: &PyVal) -> String {
     let params: Vec<String> = param_dict
         .iter()
-        .map(|(k, v)| format!("{k}='{}'", value::py_str(v)))
+        .map(|(k, v)| format!("{k}='{}'", v.py_str()))
         .collect();
-    let output = get(result, "output").map(value::py_str).unwrap_or_default();
+    let output = get(result, "output").map(PyVal::py_str).unwrap_or_default();
     format!("[{api_name}({})] Response: {output}", params.join(", "))
 }
 

@@ -104,7 +104,7 @@ impl ApiBankSample {
             params: self
                 .param_dict
                 .iter()
-                .map(|(k, v)| (k.clone(), value::py_str(v)))
+                .map(|(k, v)| (k.clone(), v.py_str()))
                 .collect(),
         }
     }
@@ -137,7 +137,7 @@ pub(crate) fn tool_call_of(api_name: &str, param_dict: &[(String, PyVal)], resul
     let typed = get(result, "input");
     let mut args = serde_json::Map::new();
     for (k, v) in param_dict {
-        let text = value::py_str(v);
+        let text = v.py_str();
         let ty = info.and_then(|i| i.param(k)).map(|p| p.ty);
         let json = match ty {
             Some(apis::ParamType::Int) => text
@@ -225,10 +225,7 @@ fn turn(item: &PyVal) -> Result<Turn, String> {
                 ));
             }
             let param_dict = match get(item, "param_dict") {
-                Some(PyVal::Dict(e)) => e
-                    .iter()
-                    .map(|(k, v)| (value::py_str(k), v.clone()))
-                    .collect(),
+                Some(PyVal::Dict(e)) => e.iter().map(|(k, v)| (k.py_str(), v.clone())).collect(),
                 _ => return Err("an API line needs a \"param_dict\" object".into()),
             };
             let result = get(item, "result").cloned().unwrap_or(PyVal::None);

@@ -15,14 +15,6 @@ pub(crate) fn loads(text: &str) -> Result<PyVal, String> {
         .map_err(|e| format!("{e:?}"))
 }
 
-/// Python's `str(v)`: a `str` is itself, anything else its `repr`.
-pub(crate) fn py_str(v: &PyVal) -> String {
-    match v {
-        PyVal::Str(s) => s.clone(),
-        other => other.repr(),
-    }
-}
-
 /// `repr` of a string (for messages).
 pub(crate) fn quoted(s: &str) -> String {
     str_repr(s)
@@ -32,15 +24,6 @@ pub(crate) fn quoted(s: &str) -> String {
 /// when `d` is not a dict).
 pub(crate) fn get<'a>(d: &'a PyVal, key: &str) -> Option<&'a PyVal> {
     d.dict_get(key)
-}
-
-/// `d[key]` with any key (Python's `==` on keys, which is what hashing
-/// and equality give for the str / int keys used here).
-pub(crate) fn get_key<'a>(d: &'a PyVal, key: &PyVal) -> Option<&'a PyVal> {
-    match d {
-        PyVal::Dict(entries) => entries.iter().find(|(k, _)| k.py_eq(key)).map(|(_, v)| v),
-        _ => None,
-    }
 }
 
 /// `d[key]` for writing.
@@ -117,7 +100,7 @@ pub(crate) fn to_json(v: &PyVal) -> Value {
             .unwrap_or_else(|_| Value::String(i.to_string())),
         PyVal::Float(f) => serde_json::Number::from_f64(*f)
             .map(Value::Number)
-            .unwrap_or_else(|| Value::String(py_str(v))),
+            .unwrap_or_else(|| Value::String(v.py_str())),
         PyVal::Str(s) => Value::String(s.clone()),
         PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => {
             Value::Array(items.iter().map(to_json).collect())
@@ -125,7 +108,7 @@ pub(crate) fn to_json(v: &PyVal) -> Value {
         PyVal::Dict(entries) => {
             let mut m = Map::new();
             for (k, v) in entries {
-                m.insert(py_str(k), to_json(v));
+                m.insert(k.py_str(), to_json(v));
             }
             Value::Object(m)
         }
@@ -140,17 +123,17 @@ mod tests {
     #[test]
     fn python_dict_semantics() {
         let mut d = loads(r#"{"b": 1, "a": [1.0, "x"], "1": null}"#).unwrap();
-        assert_eq!(py_str(&d), "{'b': 1, 'a': [1.0, 'x'], '1': None}");
+        assert_eq!(d.py_str(), "{'b': 1, 'a': [1.0, 'x'], '1': None}");
         set_key(&mut d, PyVal::Int(1), s("int key"));
         set_key(&mut d, s("b"), PyVal::Bool(true));
         assert_eq!(
-            py_str(&d),
+            d.py_str(),
             "{'b': True, 'a': [1.0, 'x'], '1': None, 1: 'int key'}"
         );
         del_key(&mut d, &s("a"));
         assert_eq!(len(&d), 3);
-        assert!(get_key(&d, &PyVal::Float(1.0)).is_some());
+        assert!(d.dict_get_key(&PyVal::Float(1.0)).is_some());
         assert_eq!(to_json(&d)["1"], Value::String("int key".into()));
-        assert_eq!(py_str(&s("top")), "top");
+        assert_eq!((s("top")).py_str(), "top");
     }
 }

@@ -3,7 +3,7 @@
 //! in-memory database), QueryBalance (`Bank.json`).
 
 use super::{check_token, gt_input, strip, ApiInfo, ApiResult, Args, Crash, Ctx, Output, Raised};
-use crate::data::apibank::value::{self, dict, get, get_key, s};
+use crate::data::apibank::value::{self, dict, get, s};
 use toolgym_reward::pycall::PyVal;
 
 /// ForgotPassword's fixed code (`970420 # random.randint(100000, 999999)`).
@@ -24,7 +24,9 @@ pub(crate) fn call(api: &'static ApiInfo, a: &Args, cx: &mut Ctx<'_>) -> Result<
 
 fn get_user_token(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     let db = cx.state.table("Account");
-    let user = get_key(db, &a.value("username")).ok_or("The username does not exist.")?;
+    let user = db
+        .dict_get_key(&a.value("username"))
+        .ok_or("The username does not exist.")?;
     if !get(user, "password").is_some_and(|p| p.py_eq(&a.value("password"))) {
         return Err("The password is incorrect.".into());
     }
@@ -36,7 +38,7 @@ fn delete_account(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     let username = check_token(cx.state, &a.value("token"))?;
     let key = s(&username);
     let db = cx.state.table_mut("Account");
-    if get_key(db, &key).is_none() {
+    if db.dict_get_key(&key).is_none() {
         return Err("No such user.".into());
     }
     value::del_key(db, &key);
@@ -57,7 +59,7 @@ fn modify_password(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
 
 fn register_user(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     let username = a.value("username");
-    if get_key(cx.state.table("Account"), &username).is_some() {
+    if cx.state.table("Account").dict_get_key(&username).is_some() {
         return Err("The username already exists.".into());
     }
     // `random.choices(ascii_letters + digits, k=18).lower()`; the check
@@ -83,12 +85,15 @@ fn forgot_password(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
         let (Some(username), Some(email)) = (a.get("username"), a.get("email")) else {
             return Err("The username and email are required for the first call.".into());
         };
-        let user =
-            get_key(cx.state.table("Account"), username).ok_or("The username does not exist.")?;
+        let user = cx
+            .state
+            .table("Account")
+            .dict_get_key(username)
+            .ok_or("The username does not exist.")?;
         if !get(user, "email").ok_or("KeyError: 'email'")?.py_eq(email) {
             return Err("The email is incorrect.".into());
         }
-        cx.state.forgot = Some((PyVal::Int(VERIFICATION_CODE), value::py_str(username)));
+        cx.state.forgot = Some((PyVal::Int(VERIFICATION_CODE), username.py_str()));
         Ok(Output::Value(PyVal::Int(VERIFICATION_CODE)))
     } else if status.py_eq(&s("Verification Code")) {
         let Some((code, username)) = cx.state.forgot.clone() else {
@@ -141,7 +146,10 @@ fn query_balance(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     }
     let username =
         check_token(cx.state, &token).map_err(|_| "The token is incorrect.".to_string())?;
-    let row = get_key(cx.state.table("Bank"), &s(&username))
+    let row = cx
+        .state
+        .table("Bank")
+        .dict_get_key(&s(&username))
         .ok_or("The user does not have an account.")?;
     get(row, "balance")
         .cloned()

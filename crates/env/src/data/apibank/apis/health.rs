@@ -11,7 +11,7 @@ use super::{
 use crate::data::apibank::pytime::{
     format_datetime, format_datetime_value, strptime_datetime, DateTime,
 };
-use crate::data::apibank::value::{self, dict, get, get_key, s};
+use crate::data::apibank::value::{self, dict, get, s};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::pyjson::py_strip;
 
@@ -172,7 +172,7 @@ fn emergency(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
         return Err("'Exception' object has no attribute 'lower'".into());
     }
     let symptom = symptom.to_lowercase();
-    let Some(PyVal::List(items)) = get_key(cx.state.table("Symptom"), &s(&symptom)) else {
+    let Some(PyVal::List(items)) = cx.state.table("Symptom").dict_get_key(&s(&symptom)) else {
         return Err("The symptom does not exist.".into());
     };
     let mut out = Vec::new();
@@ -187,7 +187,7 @@ fn emergency(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
 pub(crate) fn check(api: &'static ApiInfo, r: &ApiResult, gt: &PyVal) -> Result<bool, Crash> {
     match api.name {
         "RecordHealthData" => {
-            let ru = py_strip(&upper(&value::py_str(r.input("user_id")?))).to_string();
+            let ru = py_strip(&upper(&(r.input("user_id")?).py_str())).to_string();
             let gu = py_strip(&upper(text_of(gt_input(gt, "user_id")?)?)).to_string();
             let rt = format_datetime(text_of(r.input("time")?)?);
             let gt_time = format_datetime(text_of(gt_input(gt, "time")?)?);

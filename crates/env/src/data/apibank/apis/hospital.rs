@@ -7,7 +7,7 @@ use super::{
     gt_field, gt_input, strip, text_of, ApiInfo, ApiResult, Args, Crash, Ctx, Output, Raised,
 };
 use crate::data::apibank::pytime::format_date;
-use crate::data::apibank::value::{self, dict, get, get_key, s};
+use crate::data::apibank::value::{self, dict, get, s};
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::pyjson::py_strip;
 
@@ -79,7 +79,7 @@ fn register(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
 fn cancel(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     let id = s(py_strip(a.text("appointment_id")?));
     let db = cx.state.table_mut("Appointments");
-    if get_key(db, &id).is_none() {
+    if db.dict_get_key(&id).is_none() {
         return Err("The appointment ID is incorrect.".into());
     }
     value::del_key(db, &id);
@@ -88,7 +88,7 @@ fn cancel(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
 
 fn modify(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     let id = s(py_strip(a.text("appointment_id")?));
-    let Some(row) = get_key(cx.state.table("Appointments"), &id) else {
+    let Some(row) = cx.state.table("Appointments").dict_get_key(&id) else {
         return Err("The appointment ID does not exist.".into());
     };
     // `None` = not given; `Some(Err)` = an invalid date (exception object).
@@ -207,7 +207,7 @@ pub(crate) fn check(api: &'static ApiInfo, r: &ApiResult, gt: &PyVal) -> Result<
             Ok(mine == theirs && r.output_eq(gt)? && r.exception_eq(gt)?)
         }
         "ModifyRegistration" => {
-            let rid = py_strip(&value::py_str(r.input("appointment_id")?)).to_string();
+            let rid = py_strip(&(r.input("appointment_id")?).py_str()).to_string();
             let gid_v = gt_input(gt, "appointment_id")?;
             let rdate = r.input("new_appointment_date")?;
             let gdate = gt_input(gt, "new_appointment_date")?;

@@ -105,7 +105,7 @@ fn document_qa(a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
     // `question in self.database[url]`: the database holds a list of
     // {question, answer} dicts, so a string is never in it.
     Ok(Output::Value(match doc {
-        PyVal::Dict(_) => match value::get_key(doc, &question) {
+        PyVal::Dict(_) => match doc.dict_get_key(&question) {
             Some(answer) => answer.clone(),
             None => s(DOCUMENT_QA_ANSWER),
         },

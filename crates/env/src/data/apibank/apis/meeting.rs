@@ -94,7 +94,7 @@ fn change(name: &str, a: &Args, cx: &mut Ctx<'_>) -> Result<Output, String> {
                 }
                 s("success")
             }
-            "QueryMeeting" => value::get_key(db, &key).cloned().unwrap_or(PyVal::None),
+            "QueryMeeting" => db.dict_get_key(&key).cloned().unwrap_or(PyVal::None),
             _ => {
                 value::del_key(db, &key);
                 s("success")

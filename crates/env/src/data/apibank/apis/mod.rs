@@ -307,7 +307,7 @@ impl Output {
     /// `str(output)`.
     pub(crate) fn text(&self) -> String {
         match self {
-            Output::Value(v) => value::py_str(v),
+            Output::Value(v) => v.py_str(),
             Output::ExceptionObject(m) => m.clone(),
         }
     }
@@ -570,7 +570,7 @@ pub(crate) fn check_token(state: &ApiBankState, token: &PyVal) -> Result<String,
         for (name, row) in users {
             let t = get(row, "token").ok_or_else(|| "KeyError: 'token'".to_string())?;
             if t.py_eq(token) {
-                return Ok(value::py_str(name));
+                return Ok(name.py_str());
             }
         }
     }
@@ -585,8 +585,7 @@ pub(crate) fn next_id(state: &ApiBankState, table: &str) -> Result<i128, String>
     let keys = value::keys(state.table(table));
     let mut max: Option<i128> = None;
     for k in &keys {
-        let n =
-            py_int(k).ok_or_else(|| format!("invalid literal for int(): {}", value::py_str(k)))?;
+        let n = py_int(k).ok_or_else(|| format!("invalid literal for int(): {}", k.py_str()))?;
         max = Some(max.map_or(n, |m| m.max(n)));
     }
     Ok(max.map_or(0, |m| m + 1))

@@ -15,7 +15,7 @@
 //! [`Network::Unavailable`]: crate::data::apibank::Network::Unavailable
 
 use super::{gt_input, ApiInfo, ApiResult, Args, Crash, Ctx, Output, Raised};
-use crate::data::apibank::value::{self, get};
+use crate::data::apibank::value::get;
 use crate::data::apibank::Network;
 use std::collections::HashMap;
 use toolgym_reward::pycall::PyVal;
@@ -173,7 +173,7 @@ fn translate_key(args: &[(String, PyVal)]) -> Result<TranslateKey, String> {
     };
     let src = match args.iter().find(|(n, _)| n == "src").map(|(_, v)| v) {
         Some(PyVal::Str(t)) => t.clone(),
-        other => value::py_str(other.unwrap_or(&PyVal::None)),
+        other => (other.unwrap_or(&PyVal::None)).py_str(),
     };
     let src_lang = get_text("src_lang")?.map(|l| l.to_lowercase());
     let tgt_lang = get_text("tgt_lang")?.map(|l| l.to_lowercase());
@@ -215,7 +215,7 @@ impl Recorded {
                 let PyVal::Dict(entries) = input else { return };
                 let args: Vec<(String, PyVal)> = entries
                     .iter()
-                    .map(|(k, v)| (value::py_str(k), v.clone()))
+                    .map(|(k, v)| (k.py_str(), v.clone()))
                     .collect();
                 if let Ok(key) = translate_key(&args) {
                     self.translate.entry(key).or_insert_with(|| output.clone());

@@ -98,9 +98,7 @@ fn change_agenda(a: &Args, cx: &mut Ctx<'_>, change: Change) -> Result<Output, S
                 value::set_key(db, key, row);
                 Output::Value(s("success"))
             }
-            Change::Query => {
-                Output::Value(value::get_key(db, &key).cloned().unwrap_or(PyVal::None))
-            }
+            Change::Query => Output::Value(db.dict_get_key(&key).cloned().unwrap_or(PyVal::None)),
             Change::Delete => {
                 value::del_key(db, &key);
                 Output::Value(s("success"))
@@ -166,7 +164,7 @@ fn alarm(a: &Args, cx: &mut Ctx<'_>, change: Change) -> Result<Output, String> {
             );
             s("success")
         }
-        Change::Query => value::get_key(db, &key).cloned().unwrap_or(PyVal::None),
+        Change::Query => db.dict_get_key(&key).cloned().unwrap_or(PyVal::None),
         Change::Delete => {
             value::del_key(db, &key);
             s("success")
@@ -214,7 +212,7 @@ fn reminder(a: &Args, cx: &mut Ctx<'_>, change: Change) -> Result<Output, String
             }
             s("success")
         }
-        Change::Query => value::get_key(db, &key).cloned().unwrap_or(PyVal::None),
+        Change::Query => db.dict_get_key(&key).cloned().unwrap_or(PyVal::None),
         Change::Delete => {
             value::del_key(db, &key);
             s("success")

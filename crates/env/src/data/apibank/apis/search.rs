@@ -11,7 +11,7 @@
 
 use super::tokenize::word_tokenize;
 use super::{gt_field, ApiInfo, ApiResult, Args, Crash, Ctx, Output, Raised};
-use crate::data::apibank::value::{self, dict, get};
+use crate::data::apibank::value::{dict, get};
 use std::collections::HashMap;
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::pyjson::py_strip;
@@ -40,7 +40,7 @@ impl Bm25 {
         let mut corpus: Vec<Vec<String>> = Vec::with_capacity(docs.len());
         for d in docs {
             let PyVal::List(words) = d else { return None };
-            corpus.push(words.iter().map(value::py_str).collect());
+            corpus.push(words.iter().map(PyVal::py_str).collect());
         }
         Some(Self::new(&corpus))
     }
