@@ -243,8 +243,9 @@ impl GrpoTrainer {
         };
         let t_gen = Instant::now();
         let mut tasks: Vec<Arc<Task>> = Vec::new();
-        let mut episodes: Vec<Trajectory> = Vec::new();
-        let mut all_episodes: Vec<Trajectory> = Vec::new();
+        // Every episode generated, and whether its group is kept.
+        let mut generated: Vec<Trajectory> = Vec::new();
+        let mut kept: Vec<bool> = Vec::new();
         let mut generated_groups = 0usize;
         let mut zero_var = 0usize;
         let mut rounds_run = 0usize;
@@ -297,20 +298,24 @@ impl GrpoTrainer {
                     .iter()
                     .all(|e| (e.reward - group[0].reward).abs() < 1e-12);
                 zero_var += usize::from(flat);
-                all_episodes.extend(group.iter().cloned());
                 let keep = !c.dynamic_sampling || (!flat && tasks.len() < c.prompts_per_step);
                 if keep {
                     tasks.push(task);
-                    episodes.extend(group);
                 }
+                kept.extend(std::iter::repeat_n(keep, group.len()));
+                generated.extend(group);
             }
         }
         let rollout_seconds = t_gen.elapsed().as_secs_f64();
         // Metrics describe every episode generated; the update sees the kept
         // groups.
-        let stats = EpisodeStats::of(&all_episodes);
-        let all_rewards: Vec<f64> = all_episodes.iter().map(|e| e.reward).collect();
-        drop(all_episodes);
+        let stats = EpisodeStats::of(&generated);
+        let all_rewards: Vec<f64> = generated.iter().map(|e| e.reward).collect();
+        let episodes: Vec<Trajectory> = generated
+            .into_iter()
+            .zip(kept)
+            .filter_map(|(e, keep)| keep.then_some(e))
+            .collect();
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
         let seqs: Vec<Sequence> = episodes
             .into_iter()
