@@ -12,7 +12,7 @@ use toolgym_env::env::{run_episode_seeded, EnvFactory};
 use toolgym_env::{TaskSource, ToolEnv};
 
 fn main() {
-    let spec = bank::spec();
+    let spec = bank::spec(0);
     let tasks = bank::tasks(7);
 
     // The reference solver plays three tasks: an amount, more than there

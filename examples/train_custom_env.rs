@@ -2,11 +2,15 @@
 //! scratch and with nothing downloaded, learns the multi-turn bank of
 //! `examples/bank/mod.rs` — an SFT warm start on the environment's
 //! reference solutions, then GRPO — and prints held-out task success
-//! before and after GRPO.
+//! before and after GRPO. The solutions come from a hurried teller who
+//! closes the account instead of emptying it in 60% of the
+//! withdraw-everything tasks (`--shortcut-percent`); SFT learns the habit,
+//! and the environment's reward is what GRPO unlearns it from.
 //!
 //! ```text
 //! cargo run --release --example train_custom_env                # seed 0
 //! cargo run --release --example train_custom_env -- --seed 1 --fresh
+//! cargo run --release --example train_custom_env -- --shortcut-percent 0 --fresh
 //! ```
 
 mod bank;
@@ -24,6 +28,11 @@ use toolgym::grpo::{EvalReport, StepMetrics, TrainConfig};
 struct Args {
     #[command(flatten)]
     run: RunArgs,
+    /// Share (in %) of the withdraw-everything demonstrations in which the
+    /// teller closes the account instead of checking the balance and
+    /// withdrawing it (0: every demonstration is exact).
+    #[arg(long, default_value_t = 60)]
+    shortcut_percent: usize,
 }
 
 /// What differs from the paper's settings for a tiny model trained from
@@ -38,7 +47,16 @@ const SETTINGS: &[&str] = &[
     "sft.max_seq_tokens=1024",
     "sft.optim.lr=3e-3",
     "sft.optim.warmup_steps=10",
-    "grpo.steps=30",
+    "sft.optim.schedule=\"cosine\"",
+    "sft.optim.min_lr_ratio=0.1",
+    // GRPO samples at T = 1.0 so that the teller's two habits are both
+    // tried, and refills groups whose five episodes all scored the same
+    // (no signal) with up to two more rounds of rollouts: rollouts are
+    // cheap next to the update.
+    "grpo.steps=40",
+    "grpo.temperature=1.0",
+    "grpo.dynamic_sampling=true",
+    "grpo.max_sampling_rounds=3",
     "grpo.prompts_per_step=8",
     "grpo.mini_batch_prompts=8",
     "grpo.micro_batch_seqs=20",
@@ -46,7 +64,7 @@ const SETTINGS: &[&str] = &[
     "grpo.max_prompt_tokens=512",
     "grpo.max_turns=6",
     "grpo.max_episode_tokens=1024",
-    "grpo.optim.lr=2e-4",
+    "grpo.optim.lr=3e-4",
     "run.eval_every=0",
     "run.save_every=10",
 ];
@@ -76,7 +94,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The environment, its training stream and held-out tasks: that is all
     // the trainer needs.
     let setup = TaskSetup {
-        factory: Arc::new(bank::spec()),
+        factory: Arc::new(bank::spec(args.shortcut_percent)),
         train: Arc::new(bank::tasks(seed)),
         validation: (0..VALIDATION_TASKS)
             .map(|i| Arc::new(bank::task(VALIDATION_STREAM, i)))

@@ -163,48 +163,51 @@ fn reward() -> AllOf<Bank> {
 }
 
 /// The reference solver: find the account, check the balance when
-/// emptying it, act, then report.
-fn solve(v: &EpisodeView<'_, Bank>) -> Option<Action> {
-    let (owner, kind) = request(v.task);
-    let call = |name: &str, args: Value| Call::new(name, args).ok();
-    if v.all_results()
-        .any(|(_, r)| ["close_account", "withdraw"].contains(&r.call.name.as_str()))
-    {
-        return Some(Action::answer("The request is done.", "Done."));
+/// emptying it, act, then report. A hurried teller (`shortcut_percent` of
+/// the `empty` episodes, drawn from the episode's seed) closes the account
+/// instead: the money is paid out too, but the customer asked to withdraw
+/// it, not to lose the account, so the episode fails.
+fn solver(shortcut_percent: usize) -> impl Fn(&EpisodeView<'_, Bank>) -> Option<Action> {
+    move |v| {
+        let (owner, kind) = request(v.task);
+        let call = |name: &str, args: Value| Call::new(name, args).ok();
+        if v.all_results()
+            .any(|(_, r)| ["close_account", "withdraw"].contains(&r.call.name.as_str()))
+        {
+            return Some(Action::answer("The request is done.", "Done."));
+        }
+        let Some(found) = v.results_of("find_account").next() else {
+            let find = call("find_account", json!({ "owner": owner }))?;
+            return Some(Action::call(format!("Find {owner}'s account."), vec![find]));
+        };
+        let id = found["account_id"].as_str()?;
+        let on_account = |name: &str| call(name, json!({ "account_id": id }));
+        let hurried = Rng::new(mix(v.seed, 0x5107)).below(100) < shortcut_percent;
+        let Some(balance) = v.results_of("get_balance").next() else {
+            let next = if kind == "close" || hurried {
+                "close_account"
+            } else {
+                "get_balance"
+            };
+            return Some(Action::call("Found the account.", vec![on_account(next)?]));
+        };
+        let amount = balance["balance"].clone();
+        let w = call("withdraw", json!({ "account_id": id, "amount": amount }))?;
+        Some(Action::call("Withdraw it all.", vec![w]))
     }
-    let Some(found) = v.results_of("find_account").next() else {
-        let find = call("find_account", json!({ "owner": owner }))?;
-        return Some(Action::call(format!("Find {owner}'s account."), vec![find]));
-    };
-    let id = found["account_id"].as_str()?;
-    if kind == "close" {
-        return Some(Action::call(
-            "Close it.",
-            vec![call("close_account", json!({ "account_id": id }))?],
-        ));
-    }
-    let Some(balance) = v.results_of("get_balance").next() else {
-        return Some(Action::call(
-            "Check the balance.",
-            vec![call("get_balance", json!({ "account_id": id }))?],
-        ));
-    };
-    let w = call(
-        "withdraw",
-        json!({ "account_id": id, "amount": balance["balance"] }),
-    )?;
-    Some(Action::call("Withdraw it all.", vec![w]))
 }
 
-/// The environment: tools, the multi-turn prompt, the reward, the solver.
-pub fn spec() -> MultiTurnSpec<Bank> {
+/// The environment: tools, the multi-turn prompt, the reward, and the
+/// reference solver, hurried in `shortcut_percent` of the `empty` episodes
+/// (0: always exact).
+pub fn spec(shortcut_percent: usize) -> MultiTurnSpec<Bank> {
     let config = MultiTurnConfig::empty()
         .max_turns(6)
         .final_rule(1.0, reward());
     let template = Arc::new(ChatMlTemplate::compact_multi_turn());
     MultiTurnSpec::seeded(tools(), template, config, open)
         .named("bank")
-        .with_solver(solve)
+        .with_solver(solver(shortcut_percent))
 }
 
 /// Task `index` of the stream `seed`: close a customer's account, or

@@ -4,7 +4,7 @@
 Usage (from the repository root, after `cargo build --release --examples`):
 
     python3 scripts/experiments/seeds.py train_qwen --seeds 0 1 2 3 4 [--set key=value ...] [--jobs 2]
-    python3 scripts/experiments/seeds.py train_custom_env --seeds 0 1 2 [--jobs 2]
+    python3 scripts/experiments/seeds.py train_custom_env --seeds 0 1 2 [--jobs 2] [--arg=--shortcut-percent=0]
 
 Each seed runs `target/release/examples/<example> --seed N --fresh --out
 runs/seeds/<tag>/seed-N` plus the given overrides (`--set key=value`).
@@ -33,12 +33,13 @@ REPORT = re.compile(
 )
 
 
-def run_one(example, seed, tag, overrides):
+def run_one(example, seed, tag, overrides, args=()):
     out = os.path.join("runs", "seeds", tag, f"seed-{seed}")
     cmd = [os.path.join("target", "release", "examples", example), "--fresh", "--out", out]
     cmd += ["--seed", str(seed)]
     for o in overrides:
         cmd += ["--set", o]
+    cmd += list(args)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"seed {seed} failed:\n{proc.stderr[-2000:]}")
@@ -81,10 +82,14 @@ def main():
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--tag", default=None)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument(
+        "--arg", dest="args", action="append", default=[],
+        help="an argument passed to the example as is, e.g. --arg=--shortcut-percent=0",
+    )
     a = ap.parse_args()
     tag = a.tag or a.example
     with ThreadPoolExecutor(a.jobs) as pool:
-        results = list(pool.map(lambda s: run_one(a.example, s, tag, a.overrides), a.seeds))
+        results = list(pool.map(lambda s: run_one(a.example, s, tag, a.overrides, a.args), a.seeds))
     cols = ["before_GRPO", "after_GRPO", "before_GRPO_sampled", "after_GRPO_sampled"]
     print(f"| seed | {' | '.join(cols)} | gain (greedy) | SFT loss < 0.1 at | seconds |")
     print("|" + "---|" * (len(cols) + 4))
