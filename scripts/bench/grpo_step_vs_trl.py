@@ -113,7 +113,6 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
     import torch
     import toolgym
     import toolgym.trl
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
@@ -122,9 +121,8 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     policy = AutoModelForCausalLM.from_pretrained(model, torch_dtype=torch.float32)
-    loaded = toolgym.load_tasks(tasks, strict=True)
-    ds = Dataset.from_list(
-        [{"prompt": t.prompt("compact"), "ground_truth": t.ground_truth_json()} for t in loaded]
+    ds = toolgym.trl.to_dataset(
+        toolgym.load_tasks(tasks, strict=True), template="compact", conversational=False
     )
     times: list[float] = []
 
