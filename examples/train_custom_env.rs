@@ -11,6 +11,7 @@
 //! cargo run --release --example train_custom_env                # seed 0
 //! cargo run --release --example train_custom_env -- --seed 1 --fresh
 //! cargo run --release --example train_custom_env -- --shortcut-percent 0 --fresh
+//! cargo run --release --example train_custom_env -- --show-failures 5   # what still fails
 //! ```
 
 mod bank;
@@ -21,7 +22,7 @@ use run_args::RunArgs;
 use std::sync::Arc;
 use std::time::Instant;
 use toolgym::grpo::pipeline::{self, Phases, TaskSetup};
-use toolgym::grpo::{EvalReport, StepMetrics, TrainConfig};
+use toolgym::grpo::{EvalReport, StepMetrics, TrainConfig, Trajectory};
 
 #[derive(Parser, Debug)]
 #[command(about = "SFT + GRPO of the built-in tiny model against the multi-turn bank environment")]
@@ -33,6 +34,9 @@ struct Args {
     /// withdrawing it (0: every demonstration is exact).
     #[arg(long, default_value_t = 60)]
     shortcut_percent: usize,
+    /// Print this many failing held-out episodes after GRPO, turn by turn.
+    #[arg(long, default_value_t = 0)]
+    show_failures: usize,
 }
 
 /// What differs from the paper's settings for a tiny model trained from
@@ -123,9 +127,34 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
         println!("  reasons after GRPO: {}", reasons.join(", "));
+        for ep in r
+            .episodes
+            .iter()
+            .filter(|e| !e.success())
+            .take(args.show_failures)
+        {
+            print_episode(ep);
+        }
     }
     println!("total time {:.1}s", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// One episode, turn by turn: the query, each reply, the tool results it
+/// got, and the verdict.
+fn print_episode(ep: &Trajectory) {
+    let query = ep.task.messages.last().map_or("", |m| m.content.as_str());
+    let v = ep.verdict();
+    println!(
+        "\n--- {}: {query}  [{:?}: {}]",
+        ep.task.id, v.reason, v.detail
+    );
+    for (reply, step) in ep.replies.iter().zip(&ep.steps) {
+        println!("  model: {}", reply.replace('\n', " "));
+        for r in &step.info.results {
+            println!("  tool:  {}", r.to_observation());
+        }
+    }
 }
 
 fn print_step(m: &StepMetrics) {

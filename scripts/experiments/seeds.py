@@ -7,7 +7,8 @@ Usage (from the repository root, after `cargo build --release --examples`):
     python3 scripts/experiments/seeds.py train_custom_env --seeds 0 1 2 [--jobs 2] [--arg=--shortcut-percent=0]
 
 Each seed runs `target/release/examples/<example> --seed N --fresh --out
-runs/seeds/<tag>/seed-N` plus the given overrides (`--set key=value`).
+runs/seeds/<tag>/seed-N` plus the given overrides (`--set key=value`); its
+output is kept in runs/seeds/<tag>/seed-N/log.txt.
 The script reads the example's final report (before/after
 GRPO, greedy and sampled) and the run's metrics.jsonl (SFT loss at a few
 steps, the step where SFT loss first falls below 0.1, GRPO reward per decile),
@@ -41,6 +42,12 @@ def run_one(example, seed, tag, overrides, args=()):
         cmd += ["--set", o]
     cmd += list(args)
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    # The example's own report, kept next to the run (the summary below
+    # reads only part of it).
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "log.txt"), "w") as log:
+        log.write(proc.stdout)
+        log.write(proc.stderr)
     if proc.returncode != 0:
         sys.exit(f"seed {seed} failed:\n{proc.stderr[-2000:]}")
     result = {"seed": seed}
