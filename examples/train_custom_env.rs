@@ -146,7 +146,7 @@ fn print_episode(ep: &Trajectory) {
     let query = ep.task.messages.last().map_or("", |m| m.content.as_str());
     let v = ep.verdict();
     println!(
-        "\n--- {}: {query}  [{:?}: {}]",
+        "\n--- {}: {query}  [{}: {}]",
         ep.task.id, v.reason, v.detail
     );
     for (reply, step) in ep.replies.iter().zip(&ep.steps) {
