@@ -101,8 +101,8 @@ fn a_256_mb_input_streams_in_bounded_memory() {
     assert_eq!(report.summary.accuracy, 1.0);
     assert!(sink.0 > lines * 30);
     let peak = PEAK.load(Ordering::Relaxed) - before;
-    // One chunk of 4096 ~1 KB lines and its output: a few MB, whatever the
-    // input size (256 MB here).
+    // Two chunks of 4096 ~1 KB lines (one scored, one read) and one
+    // chunk's output: a few MB, whatever the input size (256 MB here).
     assert!(
         peak < 16 << 20,
         "peak heap {peak} bytes while streaming {total} bytes"

@@ -16,8 +16,11 @@
 //!
 //! Output line: `{"id", "line", "reward", "reason", "detail"?}`.
 
+mod plain;
+
 use crate::bfcl::{BfclExpected, Category};
 use crate::{completion_text, Call, CompletionError, Reason, RewardRule, Summary, Verdict};
+use plain::Scratch;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Borrow;
@@ -233,6 +236,28 @@ pub struct ScoredLine {
     pub verdict: Verdict,
 }
 
+impl ScoredLine {
+    /// Writes the line as JSON, as serde serialises it (the same bytes),
+    /// without serde's map machinery for the flattened verdict.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"id\":");
+        serde_json::to_writer(&mut *out, &self.id)?;
+        out.extend_from_slice(b",\"line\":");
+        serde_json::to_writer(&mut *out, &self.line)?;
+        out.extend_from_slice(b",\"reward\":");
+        serde_json::to_writer(&mut *out, &self.verdict.reward)?;
+        out.extend_from_slice(b",\"reason\":\"");
+        out.extend_from_slice(self.verdict.reason.as_str().as_bytes());
+        out.push(b'"');
+        if !self.verdict.detail.is_empty() {
+            out.extend_from_slice(b",\"detail\":");
+            serde_json::to_writer(&mut *out, &self.verdict.detail)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RunReport {
@@ -275,9 +300,10 @@ impl Default for JsonlOptions {
 /// non-blank input line to `output`, in order. Records are read with
 /// [`call_truth`].
 ///
-/// Records with exactly the fields `id`, `completion` (a string) and
-/// `ground_truth` take a fast path (the completion borrowed from the line,
-/// no JSON tree for the record); every other line goes through
+/// Records with exactly the fields `id` (a scalar), `completion` (a
+/// string) and `ground_truth` take a fast path (no JSON tree for the
+/// record, an unescaped completion borrowed from the line, calls read
+/// straight from the text); every other line goes through
 /// [`Record::parse_with`], so verdicts, errors included, are the same
 /// either way.
 ///
@@ -300,8 +326,8 @@ pub fn score_jsonl(
     output: impl Write,
     options: JsonlOptions,
 ) -> io::Result<RunReport> {
-    run(input, output, options, |line, bytes| {
-        fast_call_line(rule, line, bytes)
+    run(input, output, options, |line, bytes, scratch| {
+        fast_call_line(rule, line, bytes, scratch)
             .unwrap_or_else(|| score_line(rule, &call_truth, line, bytes))
     })
 }
@@ -338,7 +364,7 @@ where
     O: Borrow<T>,
     F: Fn(&Value, &mut Map<String, Value>) -> Result<O, RecordError> + Sync,
 {
-    run(input, output, options, |line, bytes| {
+    run(input, output, options, |line, bytes, _| {
         score_line(rule, &truth, line, bytes)
     })
 }
@@ -348,8 +374,9 @@ const LINES_PER_TASK: usize = 64;
 
 /// The streaming loop: lines are read into one buffer per chunk (no
 /// allocation per line), scored and serialised in parallel in sub-chunks,
-/// and written in input order. Memory is bounded by the chunk: at most
-/// `chunk_lines` lines and their output are held at once.
+/// and written in input order. While one chunk is scored, this thread
+/// reads the next. Memory is bounded by two chunks: at most
+/// `2 * chunk_lines` lines and one chunk's output are held at once.
 fn run<S>(
     mut input: impl BufRead,
     mut output: impl Write,
@@ -357,25 +384,102 @@ fn run<S>(
     score: S,
 ) -> io::Result<RunReport>
 where
-    S: Fn(usize, &[u8]) -> ScoredLine + Sync,
+    S: Fn(usize, &[u8], &mut Scratch) -> ScoredLine + Sync,
 {
     let mut report = RunReport::default();
-    let mut lineno = 0usize;
-    let chunk_lines = options.chunk_lines.max(1);
-    let mut text: Vec<u8> = Vec::new();
-    let mut lines: Vec<Line> = Vec::with_capacity(chunk_lines);
-    loop {
-        let start = text.len();
-        let (n, overlong) = read_line(&mut input, &mut text, options.max_line_bytes)?;
-        if n > 0 {
-            lineno += 1;
+    let mut reader = ChunkReader {
+        lineno: 0,
+        chunk_lines: options.chunk_lines.max(1),
+        max_line_bytes: options.max_line_bytes,
+        eof: false,
+    };
+    let (mut current, mut next) = (Chunk::default(), Chunk::default());
+    reader.fill(&mut input, &mut current, &mut report)?;
+    while !current.lines.is_empty() {
+        let (scored, read) = score_while_reading(
+            options.parallel,
+            || score_chunk(&score, &current.text, &current.lines, options),
+            || reader.fill(&mut input, &mut next, &mut report),
+        );
+        read?;
+        for (bytes, verdicts) in scored? {
+            output.write_all(&bytes)?;
+            for (reward, reason) in verdicts {
+                if reason == Reason::InputError {
+                    report.input_errors += 1;
+                }
+                report.summary.add_reward(reward, reason);
+            }
+        }
+        std::mem::swap(&mut current, &mut next);
+    }
+    output.flush()?;
+    Ok(report)
+}
+
+/// When `parallel`, runs `score` on rayon's current pool while this
+/// thread runs `read` (the input need not be `Send`); otherwise, or
+/// without the `rayon` feature, one after the other.
+fn score_while_reading<A: Send, B>(
+    parallel: bool,
+    score: impl FnOnce() -> A + Send,
+    read: impl FnOnce() -> B,
+) -> (A, B) {
+    #[cfg(feature = "rayon")]
+    if parallel {
+        let mut scored = None;
+        let read = rayon::in_place_scope(|s| {
+            s.spawn(|_| scored = Some(score()));
+            read()
+        });
+        return (scored.expect("the scope ran the scoring job"), read);
+    }
+    let _ = parallel;
+    (score(), read())
+}
+
+/// Lines read into one buffer.
+#[derive(Default)]
+struct Chunk {
+    text: Vec<u8>,
+    lines: Vec<Line>,
+}
+
+/// Reads the input chunk by chunk, numbering lines across chunks.
+struct ChunkReader {
+    lineno: usize,
+    chunk_lines: usize,
+    max_line_bytes: usize,
+    eof: bool,
+}
+
+impl ChunkReader {
+    /// Replaces `chunk`'s contents with up to `chunk_lines` non-blank
+    /// lines (fewer only at the end of the input); counts blank lines.
+    fn fill(
+        &mut self,
+        input: &mut impl BufRead,
+        chunk: &mut Chunk,
+        report: &mut RunReport,
+    ) -> io::Result<()> {
+        let Chunk { text, lines } = chunk;
+        text.clear();
+        lines.clear();
+        while !self.eof && lines.len() < self.chunk_lines {
+            let start = text.len();
+            let (n, overlong) = read_line(input, text, self.max_line_bytes)?;
+            if n == 0 {
+                self.eof = true;
+                break;
+            }
+            self.lineno += 1;
             let mut end = text.len();
             while end > start && matches!(text[end - 1], b'\n' | b'\r') {
                 end -= 1;
             }
             if overlong {
                 lines.push(Line {
-                    number: lineno,
+                    number: self.lineno,
                     bytes: start..start,
                     overlong: Some(n),
                 });
@@ -384,31 +488,14 @@ where
                 text.truncate(start);
             } else {
                 lines.push(Line {
-                    number: lineno,
+                    number: self.lineno,
                     bytes: start..end,
                     overlong: None,
                 });
             }
         }
-        if lines.len() >= chunk_lines || (n == 0 && !lines.is_empty()) {
-            for (bytes, verdicts) in score_chunk(&score, &text, &lines, options)? {
-                output.write_all(&bytes)?;
-                for (reward, reason) in verdicts {
-                    if reason == Reason::InputError {
-                        report.input_errors += 1;
-                    }
-                    report.summary.add_reward(reward, reason);
-                }
-            }
-            lines.clear();
-            text.clear();
-        }
-        if n == 0 {
-            break;
-        }
+        Ok(())
     }
-    output.flush()?;
-    Ok(report)
 }
 
 /// A line of the current chunk: its number and bytes in the chunk buffer,
@@ -546,34 +633,20 @@ fn read_line(
     Ok((total, overlong))
 }
 
-/// The fields the call-list rules read, the completion borrowed from the
-/// line. Any other shape (more fields, a message completion, a repeated
-/// key) is left to the general reader.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallRecord<'a> {
-    #[serde(default)]
-    id: Value,
-    #[serde(borrow)]
-    completion: std::borrow::Cow<'a, str>,
-    ground_truth: Value,
-}
-
 /// The fast path of [`score_jsonl`]: `None` when the line is not a plain
 /// call record (the general reader then scores it, errors included).
-fn fast_call_line(rule: &dyn RewardRule<[Call]>, line: usize, bytes: &[u8]) -> Option<ScoredLine> {
-    // serde reads a struct from a JSON array too; the general reader
-    // rejects anything but an object.
-    if bytes.iter().find(|b| !b" \t\r\n".contains(b)) != Some(&b'{') {
-        return None;
-    }
+fn fast_call_line(
+    rule: &dyn RewardRule<[Call]>,
+    line: usize,
+    bytes: &[u8],
+    scratch: &mut Scratch,
+) -> Option<ScoredLine> {
     let text = std::str::from_utf8(bytes).ok()?;
-    let record: CallRecord<'_> = serde_json::from_str(text).ok()?;
-    let truth = Call::list_from_value(record.ground_truth).ok()?;
+    let record = plain::read(text, scratch)?;
     Some(ScoredLine {
         id: record.id,
         line,
-        verdict: rule.score(&record.completion, &truth),
+        verdict: rule.score(record.completion, &record.truth),
     })
 }
 
@@ -612,14 +685,15 @@ fn score_chunk<S>(
     options: JsonlOptions,
 ) -> io::Result<Vec<Scored>>
 where
-    S: Fn(usize, &[u8]) -> ScoredLine + Sync,
+    S: Fn(usize, &[u8], &mut Scratch) -> ScoredLine + Sync,
 {
     let task = |sub: &[Line]| -> io::Result<Scored> {
         let mut bytes = Vec::with_capacity(sub.len() * 64);
         let mut verdicts = Vec::with_capacity(sub.len());
+        let mut scratch = Scratch::default();
         for line in sub {
             let s = match line.overlong {
-                None => score(line.number, &text[line.bytes.clone()]),
+                None => score(line.number, &text[line.bytes.clone()], &mut scratch),
                 Some(len) => ScoredLine {
                     id: Value::Null,
                     line: line.number,
@@ -632,7 +706,7 @@ where
                     ),
                 },
             };
-            serde_json::to_writer(&mut bytes, &s)?;
+            s.write_json(&mut bytes)?;
             bytes.push(b'\n');
             verdicts.push((s.verdict.reward, s.verdict.reason));
         }
@@ -650,6 +724,37 @@ where
 mod tests {
     use super::*;
     use crate::rule_by_name;
+    use serde_json::json;
+
+    #[test]
+    fn output_lines_are_serdes_bytes() {
+        let ids = [
+            Value::Null,
+            json!(7),
+            json!(-1.5),
+            json!("a\"é\n"),
+            json!({"k": [1]}),
+        ];
+        let verdicts = [
+            Verdict::ok(),
+            Verdict::fail(Reason::InputError, "bad \"line\"\u{1}\t\\"),
+            Verdict::new(0.2, Reason::FormatError, ""),
+            Verdict::new(f64::NAN, Reason::EnvError, "x"),
+            Verdict::new(1e-300, Reason::Loop, "ü"),
+        ];
+        for (i, id) in ids.iter().enumerate() {
+            for verdict in &verdicts {
+                let s = ScoredLine {
+                    id: id.clone(),
+                    line: i * 1_000_003,
+                    verdict: verdict.clone(),
+                };
+                let mut out = Vec::new();
+                s.write_json(&mut out).unwrap();
+                assert_eq!(out, serde_json::to_vec(&s).unwrap());
+            }
+        }
+    }
 
     #[test]
     fn openai_messages_and_transcripts_are_completions() {
