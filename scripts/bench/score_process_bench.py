@@ -58,8 +58,11 @@ def call(rng):
     return {"name": rng.choice(TOOLS), "arguments": args}
 
 
-def line(rng, i):
-    truth = [call(rng) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
+def line(rng, i, truth=None):
+    """One record; with `truth` given (a group's), it stays the line's ground truth."""
+    fixed = truth is not None
+    if not fixed:
+        truth = [call(rng) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
     think = reasoning(rng, rng.randint(700, 1100))
     kind = rng.random()
     calls = json.loads(json.dumps(truth))
@@ -73,7 +76,9 @@ def line(rng, i):
         body = json.dumps(calls)[:-3]  # broken JSON
         return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{body}\n</tool_call>", "ground_truth": json.dumps(truth)}
     elif kind < 0.9:
-        truth, calls = [], []
+        calls = []
+        if not fixed:
+            truth = []
         if rng.random() < 0.5:
             return {"id": i, "completion": f"<think>{think}</think>\nNo tool fits this request.", "ground_truth": "[]"}
     else:
@@ -92,6 +97,8 @@ def main():
     ap.add_argument("--toolcall", required=True)
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--group", type=int, default=1,
+                    help="consecutive lines sharing one ground truth (5: GRPO's G completions per prompt)")
     ap.add_argument("--toolgym", default=str(REPO / "target" / "release" / "toolgym"))
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
@@ -101,7 +108,13 @@ def main():
     rng = random.Random(7)
     with open(corpus, "w", encoding="utf-8") as f:
         for i in range(args.lines):
-            f.write(json.dumps(line(rng, i), ensure_ascii=False) + "\n")
+            if args.group == 1:
+                record = line(rng, i)
+            else:
+                if i % args.group == 0:
+                    truth = [call(rng) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
+                record = line(rng, i, truth)
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
     size = corpus.stat().st_size
     cores = os.cpu_count()
     runs = {
@@ -133,7 +146,8 @@ def main():
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"Whole process, file to file: {args.lines:,} lines, {size / 1e6:.0f} MB ({size / args.lines:,.0f} B/line); "
-          f"{cores} cores, {cpu}; Python {platform.python_version()}; {datetime.date.today()}; "
+          f"{args.group} line(s) per ground truth; {cores} cores, {cpu}; Python {platform.python_version()}; "
+          f"{datetime.date.today()}; "
           f"median of {args.rounds} alternating rounds. tool-n1 rewards equal the script's on every line.\n")
     base = statistics.median(times[next(iter(runs))])
     print("| process | lines/s | MB/s | vs Python |")

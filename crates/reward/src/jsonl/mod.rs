@@ -303,7 +303,8 @@ impl Default for JsonlOptions {
 /// Records with exactly the fields `id` (a scalar), `completion` (a
 /// string) and `ground_truth` take a fast path (no JSON tree for the
 /// record, an unescaped completion borrowed from the line, calls read
-/// straight from the text); every other line goes through
+/// straight from the text and kept for the next line when its ground
+/// truth is the same bytes); every other line goes through
 /// [`Record::parse_with`], so verdicts, errors included, are the same
 /// either way.
 ///

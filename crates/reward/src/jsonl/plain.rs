@@ -3,7 +3,8 @@
 //! from the line's bytes. No JSON tree is built for the record, a
 //! completion without escapes is borrowed from the line, an escaped one is
 //! decoded into a buffer reused from line to line, and the ground truth is
-//! deserialised straight into [`Call`]s.
+//! deserialised straight into [`Call`]s, or kept from the line before when
+//! its bytes are the same (the G completions of a prompt).
 //!
 //! The reader only accepts what the general reader
 //! ([`super::Record::parse_with`] with [`super::call_truth`]) reads to the
@@ -20,13 +21,18 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::ops::Range;
 
-/// Buffers reused from line to line by one worker.
+/// Buffers reused from line to line by one worker, and the last ground
+/// truth read.
 #[derive(Default)]
 pub(super) struct Scratch {
     /// The decoded completion, when it had escapes.
     completion: String,
     /// The decoded ground-truth text, when it was a JSON string.
-    truth: String,
+    truth_text: String,
+    /// The last ground truth's JSON value, as it stood in its line.
+    truth_raw: Vec<u8>,
+    /// The calls read from it.
+    truth: Vec<Call>,
 }
 
 /// Where a plain record's completion text is.
@@ -44,7 +50,7 @@ pub(super) struct Plain<'a> {
     /// The completion text.
     pub completion: &'a str,
     /// The expected calls.
-    pub truth: Vec<Call>,
+    pub truth: &'a [Call],
 }
 
 /// Reads `line` as a plain call record, or `None` when the general reader
@@ -91,9 +97,8 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
                 end
             }
             b"ground_truth" if truth.is_none() => {
-                let (calls, end) = ground_truth(line, p, &mut scratch.truth)?;
-                truth = Some(calls);
-                end
+                truth = Some(());
+                cached_truth(line, p, scratch)?
             }
             _ => return None,
         };
@@ -111,10 +116,11 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
         Text::Line(r) => &line[r],
         Text::Scratch => scratch.completion.as_str(),
     };
+    truth?;
     Some(Plain {
         id: id.unwrap_or(Value::Null),
         completion,
-        truth: truth?,
+        truth: &scratch.truth,
     })
 }
 
@@ -270,6 +276,25 @@ fn hex4(b: &[u8], p: usize) -> Option<u32> {
     })
 }
 
+/// Reads the ground truth at `p` into `scratch.truth` and returns the
+/// position after it. The G completions of a prompt usually sit on
+/// consecutive lines with the same ground truth: when the line holds the
+/// last one's exact bytes at `p`, its calls are kept. (A string, list or
+/// object ends with its last byte, so those bytes are the whole value.)
+fn cached_truth(line: &str, p: usize, scratch: &mut Scratch) -> Option<usize> {
+    let rest = &line.as_bytes()[p..];
+    if !scratch.truth_raw.is_empty() && rest.starts_with(&scratch.truth_raw) {
+        return Some(p + scratch.truth_raw.len());
+    }
+    scratch.truth_raw.clear();
+    let (calls, end) = ground_truth(line, p, &mut scratch.truth_text)?;
+    scratch.truth = calls;
+    scratch
+        .truth_raw
+        .extend_from_slice(&line.as_bytes()[p..end]);
+    Some(end)
+}
+
 /// The ground truth at `p`: a JSON string holding the calls (xLAM's
 /// form), a list of calls or one call. Returns the calls and the position
 /// after the value.
@@ -373,18 +398,17 @@ mod tests {
     use crate::jsonl::{call_truth, Record};
 
     /// The plain reader either declines or reads what the general reader
-    /// reads.
-    fn check(line: &str) -> bool {
-        let mut scratch = Scratch::default();
+    /// reads, with whatever `scratch` holds from earlier lines.
+    fn check(line: &str, scratch: &mut Scratch) -> bool {
         let general = Record::parse_with(line.as_bytes(), call_truth);
-        match read(line, &mut scratch) {
+        match read(line, scratch) {
             None => false,
             Some(plain) => {
                 let r = general.unwrap_or_else(|e| panic!("{line}: general reader refused: {e:?}"));
                 assert!(r.extra.is_empty(), "{line}");
                 assert_eq!(
-                    (&plain.id, plain.completion, &plain.truth),
-                    (&r.id, r.completion.as_str(), &r.truth),
+                    (&plain.id, plain.completion, plain.truth),
+                    (&r.id, r.completion.as_str(), &r.truth[..]),
                     "{line}"
                 );
                 true
@@ -403,8 +427,10 @@ mod tests {
             r#"{"id": true, "completion": "x", "ground_truth": "\u005b\u005d"}"#,
             r#"{"id": null, "completion": "x", "ground_truth": []}"#,
         ];
-        for line in read_plainly {
-            assert!(check(line), "declined: {line}");
+        // One scratch throughout: a line may meet the last one's truth.
+        let mut scratch = Scratch::default();
+        for line in read_plainly.iter().chain(&read_plainly) {
+            assert!(check(line, &mut scratch), "declined: {line}");
         }
         let declined = [
             r#"{"id": 1, "completion": "x", "ground_truth": [], "extra": 1}"#,
@@ -439,7 +465,8 @@ mod tests {
             "{",
         ];
         for line in declined {
-            assert!(!check(line), "read plainly: {line}");
+            check(r#"{"completion": "x", "ground_truth": []}"#, &mut scratch);
+            assert!(!check(line, &mut scratch), "read plainly: {line}");
         }
     }
 
@@ -494,7 +521,8 @@ mod tests {
             }
             let line = format!("{{{}}}", fields.join(", "));
             // Every well-formed record with a scalar id is read plainly.
-            proptest::prop_assert_eq!(check(&line), id != "[1]");
+            let mut scratch = Scratch::default();
+            proptest::prop_assert_eq!(check(&line, &mut scratch), id != "[1]");
             // A mutated one is read plainly only when that is right.
             let mut bytes = line.into_bytes();
             let at = cut % bytes.len();
@@ -503,8 +531,11 @@ mod tests {
             } else {
                 bytes.insert(at, byte);
             }
+            // (With the original's truth in the scratch: a mutation after
+            // it must not be hidden by the cache.)
             if let Ok(mutated) = String::from_utf8(bytes) {
-                check(&mutated);
+                check(&mutated, &mut scratch);
+                check(&mutated, &mut Scratch::default());
             }
         }
     }
