@@ -647,7 +647,7 @@ fn fast_call_line(
     Some(ScoredLine {
         id: record.id,
         line,
-        verdict: rule.score(record.completion, &record.truth),
+        verdict: rule.score(record.completion, record.truth),
     })
 }
 
