@@ -30,8 +30,8 @@ struct Args {
     #[command(flatten)]
     run: RunArgs,
     /// Share (in %) of the withdraw-everything demonstrations in which the
-    /// teller closes the account instead of checking the balance and
-    /// withdrawing it (0: every demonstration is exact).
+    /// teller closes the account instead of emptying it with `withdraw_all`
+    /// (0: every demonstration is exact).
     #[arg(long, default_value_t = 60)]
     shortcut_percent: usize,
     /// Print this many failing held-out episodes after GRPO, turn by turn.

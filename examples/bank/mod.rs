@@ -1,8 +1,8 @@
 //! A user-written multi-turn tool environment, in plain SDK code: a bank
 //! teller whose account ids (and balances) are drawn at every reset, so no
-//! task can be solved in one turn — the model must look the account up, and
-//! sometimes its balance, before it can act on it. Shared by `custom_env`
-//! (scripted episodes) and `train_custom_env` (SFT + GRPO against it).
+//! task can be solved in one turn — the model must look the account up
+//! before it can act on it. Shared by `custom_env` (scripted episodes) and
+//! `train_custom_env` (SFT + GRPO against it).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -88,10 +88,24 @@ fn tools() -> ToolRegistry<Bank> {
         Ok(json!({ "ok": true }))
     })
     .expect("valid tool");
+    let withdraw_all = by_id(
+        "withdraw_all",
+        "Pays out the whole balance; the account stays open.",
+    );
+    reg.register_stateful(withdraw_all, move |a, bank| {
+        let have = bank
+            .balances
+            .get_mut(a["account_id"].as_str().unwrap_or(""))
+            .ok_or_else(no_account)?;
+        Ok(json!({ "paid_out": std::mem::take(have) }))
+    })
+    .expect("valid tool");
     reg
 }
 
-/// A task asks to `close` an account, or to `empty` it (withdraw all).
+/// A task asks to `close` an account, or to `empty` it (`withdraw_all`,
+/// keeping the account). `get_balance` and `withdraw` (an amount) are
+/// there too; no task needs them.
 fn request(task: &Task) -> (String, String) {
     let field = |k: &str| task.meta[k].as_str().unwrap_or("").to_string();
     (field("owner"), field("kind"))
@@ -119,11 +133,7 @@ fn wanted(task: &Task, bank: &Bank) -> Option<Call> {
     let id = bank.ids.get(&owner)?;
     match kind.as_str() {
         "close" => Call::new("close_account", json!({ "account_id": id })).ok(),
-        _ => Call::new(
-            "withdraw",
-            json!({ "account_id": id, "amount": bank.balances[id] }),
-        )
-        .ok(),
+        _ => Call::new("withdraw_all", json!({ "account_id": id })).ok(),
     }
 }
 
@@ -162,17 +172,17 @@ fn reward() -> AllOf<Bank> {
         .with(done)
 }
 
-/// The reference solver: find the account, check the balance when
-/// emptying it, act, then report. A hurried teller (`shortcut_percent` of
-/// the `empty` episodes, drawn from the episode's seed) closes the account
-/// instead: the money is paid out too, but the customer asked to withdraw
-/// it, not to lose the account, so the episode fails.
+/// The reference solver: find the account, act on it, then report. A
+/// hurried teller (`shortcut_percent` of the `empty` episodes, drawn from
+/// the episode's seed) closes the account instead of emptying it: the
+/// money is paid out too, but the customer asked to withdraw it, not to
+/// lose the account, so the episode fails.
 fn solver(shortcut_percent: usize) -> impl Fn(&EpisodeView<'_, Bank>) -> Option<Action> {
     move |v| {
         let (owner, kind) = request(v.task);
         let call = |name: &str, args: Value| Call::new(name, args).ok();
         if v.all_results()
-            .any(|(_, r)| ["close_account", "withdraw"].contains(&r.call.name.as_str()))
+            .any(|(_, r)| ["close_account", "withdraw_all"].contains(&r.call.name.as_str()))
         {
             return Some(Action::answer("The request is done.", "Done."));
         }
@@ -181,19 +191,14 @@ fn solver(shortcut_percent: usize) -> impl Fn(&EpisodeView<'_, Bank>) -> Option<
             return Some(Action::call(format!("Find {owner}'s account."), vec![find]));
         };
         let id = found["account_id"].as_str()?;
-        let on_account = |name: &str| call(name, json!({ "account_id": id }));
         let hurried = Rng::new(mix(v.seed, 0x5107)).below(100) < shortcut_percent;
-        let Some(balance) = v.results_of("get_balance").next() else {
-            let next = if kind == "close" || hurried {
-                "close_account"
-            } else {
-                "get_balance"
-            };
-            return Some(Action::call("Found the account.", vec![on_account(next)?]));
+        let act = if kind == "close" || hurried {
+            "close_account"
+        } else {
+            "withdraw_all"
         };
-        let amount = balance["balance"].clone();
-        let w = call("withdraw", json!({ "account_id": id, "amount": amount }))?;
-        Some(Action::call("Withdraw it all.", vec![w]))
+        let act = call(act, json!({ "account_id": id }))?;
+        Some(Action::call("Found the account.", vec![act]))
     }
 }
 
