@@ -24,11 +24,6 @@ impl Tag {
         self.finder.find(&hay.as_bytes()[from..]).map(|i| from + i)
     }
 
-    /// Whether it occurs anywhere.
-    pub(crate) fn occurs_in(&self, hay: &str) -> bool {
-        self.finder.find(hay.as_bytes()).is_some()
-    }
-
     /// The tag's text.
     pub(crate) fn text(&self) -> &'static str {
         self.text

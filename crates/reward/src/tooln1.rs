@@ -22,9 +22,8 @@
 //! over 4300 digits), training would crash; here the score is 0 and the
 //! verdict's detail names the exception.
 
-use crate::parse::cut_at_marker;
+use crate::parse::{ASSISTANT_MARKER, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
 use crate::pyjson::{self, py_strip, PyJsonError, PyStr, PyValue};
-use crate::search::{THINK_CLOSE_TAG, THINK_OPEN_TAG, TOOL_CALL_CLOSE_TAG, TOOL_CALL_OPEN_TAG};
 use crate::{Call, MatchOutcome, Reason, RewardRule, Verdict};
 use serde_json::{Map, Value};
 
@@ -82,9 +81,8 @@ enum Found {
 /// Runs the script's extraction and validation on `solution_str`; returns
 /// whether think tags are present and what was found.
 fn evaluate(solution_str: &str, truth: &[Call]) -> (bool, Found) {
-    let out = cut_at_marker(solution_str);
-    let think = THINK_OPEN_TAG.occurs_in(out) && THINK_CLOSE_TAG.occurs_in(out);
-    let Some(content) = last_block(out) else {
+    let (think, block) = scan(solution_str);
+    let Some(content) = block else {
         return (think, Found::Nothing(NoResult::NoBlock));
     };
     let first = match decode(pyjson::loads(py_strip(content))) {
@@ -135,20 +133,50 @@ fn decode(r: Result<PyValue<'_>, PyJsonError>) -> Result<PyValue<'_>, NoResult> 
     }
 }
 
-/// The content of the last non-overlapping `<tool_call>(.*?)</tool_call>`
-/// match, as Python's `re.finditer` finds them.
-fn last_block(s: &str) -> Option<&str> {
-    let mut pos = 0;
-    let mut last = None;
-    while let Some(open) = TOOL_CALL_OPEN_TAG.find(s, pos) {
-        let body = open + TOOL_CALL_OPEN_TAG.len();
-        let Some(close) = TOOL_CALL_CLOSE_TAG.find(s, body) else {
+/// Steps 1, 2 and 4 in one pass over the text's `<`s (every tag starts
+/// with one): whether `<think>` and `</think>` both occur after the last
+/// assistant marker, and the content of the last non-overlapping
+/// `<tool_call>(.*?)</tool_call>` match there, as Python's `re.finditer`
+/// finds them.
+fn scan(s: &str) -> (bool, Option<&str>) {
+    let b = s.as_bytes();
+    let (mut think_open, mut think_close) = (None, None);
+    let (mut opens, mut closes) = (Vec::new(), Vec::new());
+    for at in memchr::memchr_iter(b'<', b) {
+        let rest = &b[at..];
+        if rest.starts_with(ASSISTANT_MARKER.as_bytes()) {
+            // Everything before the last marker is cut off.
+            (think_open, think_close) = (None, None);
+            opens.clear();
+            closes.clear();
+        } else if rest.starts_with(THINK_OPEN.as_bytes()) {
+            think_open = Some(at);
+        } else if rest.starts_with(THINK_CLOSE.as_bytes()) {
+            think_close = Some(at);
+        } else if rest.starts_with(TOOL_CALL_OPEN.as_bytes()) {
+            opens.push(at);
+        } else if rest.starts_with(TOOL_CALL_CLOSE.as_bytes()) {
+            closes.push(at);
+        }
+    }
+    // Lazy matching: each open takes the first close after it; the next
+    // match starts after that close.
+    let (mut last, mut pos, mut c) = (None, 0, 0);
+    for &open in &opens {
+        if open < pos {
+            continue;
+        }
+        let body = open + TOOL_CALL_OPEN.len();
+        while c < closes.len() && closes[c] < body {
+            c += 1;
+        }
+        let Some(&close) = closes.get(c) else {
             break;
         };
         last = Some(&s[body..close]);
-        pos = close + TOOL_CALL_CLOSE_TAG.len();
+        pos = close + TOOL_CALL_CLOSE.len();
     }
-    last
+    (think_open.is_some() && think_close.is_some(), last)
 }
 
 /// `validate_result`: 2 = Counters of (name, dumps(arguments)) equal,
@@ -335,6 +363,42 @@ impl RewardRule for ToolN1Rule {
                     format!("calls do not match ({reason})"),
                 )
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The script's steps 1, 2 and 4 as it writes them: cut at the last
+    /// marker, substring checks, `re.finditer` for the blocks.
+    fn reference(s: &str) -> (bool, Option<&str>) {
+        let out = s.rfind(ASSISTANT_MARKER).map_or(s, |i| &s[i..]);
+        let think = out.contains(THINK_OPEN) && out.contains(THINK_CLOSE);
+        let (mut pos, mut last) = (0, None);
+        while let Some(open) = out[pos..].find(TOOL_CALL_OPEN).map(|i| pos + i) {
+            let body = open + TOOL_CALL_OPEN.len();
+            let Some(close) = out[body..].find(TOOL_CALL_CLOSE).map(|i| body + i) else {
+                break;
+            };
+            last = Some(&out[body..close]);
+            pos = close + TOOL_CALL_CLOSE.len();
+        }
+        (think, last)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_scan_is_the_scripts_search(pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "<think>", "</think>", "<tool_call>", "</tool_call>", "<|im_start|>assistant",
+                "<|im_start|>", "<tool_", "</tool_call", "<", ">", "x", "é", "[1]", " ",
+            ]),
+            0..24,
+        )) {
+            let s = pieces.concat();
+            proptest::prop_assert_eq!(scan(&s), reference(&s));
         }
     }
 }
