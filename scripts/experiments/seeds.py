@@ -98,6 +98,8 @@ def main():
     with ThreadPoolExecutor(a.jobs) as pool:
         results = list(pool.map(lambda s: run_one(a.example, s, tag, a.overrides, a.args), a.seeds))
     cols = ["before_GRPO", "after_GRPO", "before_GRPO_sampled", "after_GRPO_sampled"]
+    # Only the columns some run reported (train_custom_env has no sampled ones).
+    cols = [c for c in cols if any(c in r for r in results)]
     print(f"| seed | {' | '.join(cols)} | gain (greedy) | SFT loss < 0.1 at | seconds |")
     print("|" + "---|" * (len(cols) + 4))
     for r in results:
