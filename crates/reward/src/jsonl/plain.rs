@@ -314,10 +314,50 @@ fn ground_truth(line: &str, p: usize, text: &mut String) -> Option<(Vec<Call>, u
         b'[' | b'{' => {
             let mut stream = serde_json::Deserializer::from_str(&line[p..]).into_iter::<Calls>();
             let calls = stream.next()?.ok()?;
-            Some((calls.0, p + stream.byte_offset()))
+            let end = p + stream.byte_offset();
+            // serde's nesting limit (127 levels) counted the record's own
+            // braces in the general reader, not in this fresh parse.
+            if nests_deeper_than(&line.as_bytes()[p..end], SERDE_MAX_DEPTH - 1) {
+                return None;
+            }
+            Some((calls.0, end))
         }
         _ => None,
     }
+}
+
+/// The most levels of lists and objects serde_json reads in one document.
+const SERDE_MAX_DEPTH: usize = 127;
+
+/// Whether the JSON value `b` nests lists and objects more than `limit`
+/// levels deep (brackets inside strings do not count).
+fn nests_deeper_than(b: &[u8], limit: usize) -> bool {
+    // Each level takes two bytes.
+    if b.len() <= 2 * limit {
+        return false;
+    }
+    let (mut depth, mut i) = (0usize, 0);
+    while i < b.len() {
+        match b[i] {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // Skip the string, escapes included.
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Calls deserialised without a JSON tree for the call objects: a list
@@ -464,6 +504,17 @@ mod tests {
             "",
             "{",
         ];
+        // The general reader's nesting limit counts the record's braces.
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"completion": "x", "ground_truth": {{"name": "f", "arguments": {{"a": {}{}}}}}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(check(&nested(124), &mut scratch));
+        assert!(!check(&nested(125), &mut scratch));
+        assert!(Record::parse_with(nested(125).as_bytes(), call_truth).is_err());
         for line in declined {
             check(r#"{"completion": "x", "ground_truth": []}"#, &mut scratch);
             assert!(!check(line, &mut scratch), "read plainly: {line}");
