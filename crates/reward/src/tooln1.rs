@@ -140,19 +140,19 @@ fn decode(r: Result<PyValue<'_>, PyJsonError>) -> Result<PyValue<'_>, NoResult> 
 /// finds them.
 fn scan(s: &str) -> (bool, Option<&str>) {
     let b = s.as_bytes();
-    let (mut think_open, mut think_close) = (None, None);
+    let (mut think_open, mut think_close) = (false, false);
     let (mut opens, mut closes) = (Vec::new(), Vec::new());
     for at in memchr::memchr_iter(b'<', b) {
         let rest = &b[at..];
         if rest.starts_with(ASSISTANT_MARKER.as_bytes()) {
             // Everything before the last marker is cut off.
-            (think_open, think_close) = (None, None);
+            (think_open, think_close) = (false, false);
             opens.clear();
             closes.clear();
         } else if rest.starts_with(THINK_OPEN.as_bytes()) {
-            think_open = Some(at);
+            think_open = true;
         } else if rest.starts_with(THINK_CLOSE.as_bytes()) {
-            think_close = Some(at);
+            think_close = true;
         } else if rest.starts_with(TOOL_CALL_OPEN.as_bytes()) {
             opens.push(at);
         } else if rest.starts_with(TOOL_CALL_CLOSE.as_bytes()) {
@@ -176,7 +176,7 @@ fn scan(s: &str) -> (bool, Option<&str>) {
         last = Some(&s[body..close]);
         pos = close + TOOL_CALL_CLOSE.len();
     }
-    (think_open.is_some() && think_close.is_some(), last)
+    (think_open && think_close, last)
 }
 
 /// `validate_result`: 2 = Counters of (name, dumps(arguments)) equal,

@@ -62,7 +62,7 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
         return None;
     }
     p = skip_ws(b, p + 1);
-    let (mut id, mut completion, mut truth) = (None, None, None);
+    let (mut id, mut completion, mut has_truth) = (None, None, false);
     loop {
         // A key without escapes.
         if b.get(p) != Some(&b'"') {
@@ -96,8 +96,8 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
                 });
                 end
             }
-            b"ground_truth" if truth.is_none() => {
-                truth = Some(());
+            b"ground_truth" if !has_truth => {
+                has_truth = true;
                 cached_truth(line, p, scratch)?
             }
             _ => return None,
@@ -116,7 +116,9 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
         Text::Line(r) => &line[r],
         Text::Scratch => scratch.completion.as_str(),
     };
-    truth?;
+    if !has_truth {
+        return None;
+    }
     Some(Plain {
         id: id.unwrap_or(Value::Null),
         completion,
