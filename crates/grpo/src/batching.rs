@@ -1,6 +1,8 @@
 //! Packing sequences into micro-batches and scoring them.
 
 use crate::TrainError;
+use rayon::prelude::*;
+use std::collections::HashMap;
 use toolgym_model::candle_core::{Device, Tensor};
 use toolgym_model::{score, Qwen2ForCausalLM, ScoreOptions, ScoreOutput};
 
@@ -46,13 +48,89 @@ impl Sequence {
     }
 }
 
-/// Splits `indices` into micro-batches of at most `size`, after sorting them
-/// by sequence length so that each micro-batch pads little. Gradients are
-/// summed over micro-batches, so the grouping does not change the result.
+/// Splits `indices` into micro-batches of at most `size` sequences.
+///
+/// Sequences with the same prompt (a GRPO group) go to the same
+/// micro-batch, so that scoring runs their prompt once (see
+/// [`toolgym_model::score`]); a group larger than `size` is split. Groups
+/// are taken in order of their longest sequence, so that each micro-batch
+/// pads little. With distinct prompts this is a sort by length, then
+/// chunks of `size`. Gradients are summed over micro-batches, so the
+/// grouping changes the result only by float rounding.
 pub fn micro_batches(indices: &[usize], seqs: &[Sequence], size: usize) -> Vec<Vec<usize>> {
-    let mut sorted = indices.to_vec();
-    sorted.sort_by_key(|&i| (seqs[i].len(), i));
-    sorted.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
+    let size = size.max(1);
+    let mut by_prompt: HashMap<&[u32], usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &i in indices {
+        let g = *by_prompt
+            .entry(seqs[i].prompt.as_slice())
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[g].push(i);
+    }
+    for g in &mut groups {
+        g.sort_by_key(|&i| (seqs[i].len(), i));
+    }
+    let key = |g: &Vec<usize>| g.last().map(|&i| (seqs[i].len(), g[0]));
+    groups.sort_by_key(key);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for g in groups {
+        if current.len() + g.len() > size && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        for chunk in g.chunks(size) {
+            if current.len() + chunk.len() > size {
+                out.push(std::mem::take(&mut current));
+            }
+            current.extend_from_slice(chunk);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// How many micro-batches run at once on `device`: one per rayon thread on
+/// the CPU, one on an accelerator.
+///
+/// On the CPU a small policy's matrix multiplications are too small to
+/// split well across cores (each one wakes the other threads and waits for
+/// them), so whole micro-batches run side by side instead, each on one
+/// thread; the matrix multiplications still split when a thread is free.
+/// Results are folded in micro-batch order, so sums are the same bit for
+/// bit whatever the thread count.
+pub fn micro_workers(device: &Device) -> usize {
+    if device.is_cpu() {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    }
+}
+
+/// Runs `work` on each micro-batch, up to `workers` of them at a time, and
+/// hands each result to `fold` in micro-batch order (the first error
+/// stops the run). At most `workers` micro-batches are in memory at once.
+pub fn run_micro_batches<T: Send>(
+    micros: &[Vec<usize>],
+    workers: usize,
+    work: impl Fn(&[usize]) -> Result<T, TrainError> + Sync,
+    mut fold: impl FnMut(&[usize], T) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    for chunk in micros.chunks(workers.max(1)) {
+        let results: Vec<Result<T, TrainError>> = if chunk.len() == 1 {
+            vec![work(&chunk[0])]
+        } else {
+            chunk.par_iter().map(|m| work(m)).collect()
+        };
+        for (m, r) in chunk.iter().zip(results) {
+            fold(m, r?)?;
+        }
+    }
+    Ok(())
 }
 
 /// What [`score_seqs`] computes besides log-probs.
@@ -118,13 +196,21 @@ pub fn logprobs_of(
     temperature: f64,
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     let mut out = vec![Vec::new(); seqs.len()];
-    for mb in micro_batches(indices, seqs, micro) {
-        let s = score_seqs(model, seqs, &mb, temperature, Entropy::Skip)?;
-        let rows = s.logprobs.to_vec2::<f32>()?;
-        for (row, &i) in rows.into_iter().zip(&mb) {
-            out[i] = row[..seqs[i].completion.len()].to_vec();
-        }
-    }
+    let micros = micro_batches(indices, seqs, micro);
+    run_micro_batches(
+        &micros,
+        micro_workers(model.device()),
+        |mb| {
+            let s = score_seqs(model, seqs, mb, temperature, Entropy::Skip)?;
+            Ok(s.logprobs.to_vec2::<f32>()?)
+        },
+        |mb, rows| {
+            for (row, &i) in rows.into_iter().zip(mb) {
+                out[i] = row[..seqs[i].completion.len()].to_vec();
+            }
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
@@ -136,4 +222,60 @@ pub fn padded(rows: &[&[f32]], width: usize, device: &Device) -> Result<Tensor, 
         data.extend(std::iter::repeat_n(0.0, width.saturating_sub(r.len())));
     }
     Ok(Tensor::from_vec(data, (rows.len(), width), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(prompt: &[u32], completion_len: usize) -> Sequence {
+        Sequence::reply(prompt.to_vec(), vec![1; completion_len])
+    }
+
+    #[test]
+    fn distinct_prompts_are_sorted_by_length_and_chunked() {
+        let seqs: Vec<Sequence> = [5, 2, 9, 2, 7]
+            .iter()
+            .map(|&n| seq(&[n as u32], n))
+            .collect();
+        let got = micro_batches(&[0, 1, 2, 3, 4], &seqs, 2);
+        assert_eq!(got, vec![vec![1, 3], vec![0, 4], vec![2]]);
+    }
+
+    #[test]
+    fn a_prompt_s_sequences_share_a_micro_batch() {
+        // Two groups of three on prompts A and B, one lone sequence on C.
+        let (a, b, c) = ([1u32, 2], [3u32, 4, 5], [6u32]);
+        let seqs = vec![
+            seq(&a, 4),
+            seq(&b, 1),
+            seq(&a, 2),
+            seq(&c, 1),
+            seq(&b, 2),
+            seq(&a, 3),
+            seq(&b, 3),
+        ];
+        let all: Vec<usize> = (0..seqs.len()).collect();
+        // Groups ordered by their longest sequence (C: 2 tokens, B and A:
+        // 6), each sorted by length; whole groups are packed while they fit.
+        assert_eq!(
+            micro_batches(&all, &seqs, 4),
+            vec![vec![3, 1, 4, 6], vec![2, 5, 0]]
+        );
+        assert_eq!(
+            micro_batches(&all, &seqs, 6),
+            vec![vec![3, 1, 4, 6], vec![2, 5, 0]]
+        );
+        assert_eq!(
+            micro_batches(&all, &seqs, 7),
+            vec![vec![3, 1, 4, 6, 2, 5, 0]]
+        );
+        // A group larger than the micro-batch is split.
+        assert_eq!(
+            micro_batches(&all, &seqs, 2),
+            vec![vec![3], vec![1, 4], vec![6], vec![2, 5], vec![0]]
+        );
+        // Only the given indices.
+        assert_eq!(micro_batches(&[6, 5], &seqs, 8), vec![vec![5, 6]]);
+    }
 }

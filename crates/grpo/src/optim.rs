@@ -9,6 +9,7 @@
 //! bf16 rounding (one bf16 ulp of a weight near 0.02 is about 1.2e-4), and
 //! the bf16 policy would never move.
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -114,7 +115,13 @@ pub struct GradAccumulator {
 impl GradAccumulator {
     /// Adds the gradients of `loss` (one micro-batch) for `params`.
     pub fn backward(&mut self, loss: &Tensor, params: &[(String, Var)]) -> Result<()> {
-        let store = loss.backward()?;
+        self.add(&loss.backward()?, params)
+    }
+
+    /// Adds one micro-batch's gradients (`loss.backward()`, computed
+    /// elsewhere, e.g. on another thread) for `params`. Adding the same
+    /// stores in the same order gives the same sums, bit for bit.
+    pub fn add(&mut self, store: &GradStore, params: &[(String, Var)]) -> Result<()> {
         for (name, var) in params {
             if let Some(g) = store.get(var.as_tensor()) {
                 let g = g.to_dtype(DType::F32)?;

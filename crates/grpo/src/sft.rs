@@ -8,7 +8,9 @@
 //! the rollout engine, tools executed: for a single-turn task, the prompt
 //! and the canonical reply; for a multi-turn env with a solver, every turn.
 
-use crate::batching::{micro_batches, score_seqs, Entropy, Sequence};
+use crate::batching::{
+    micro_batches, micro_workers, run_micro_batches, score_seqs, Entropy, Sequence,
+};
 use crate::evaluate::EvalReport;
 use crate::metrics::StepMetrics;
 use crate::phase::{Phase, PhaseSetup};
@@ -165,13 +167,25 @@ impl SftTrainer {
         let total_tokens: usize = seqs.iter().map(Sequence::model_tokens).sum();
         let mut acc = GradAccumulator::default();
         let mut loss_sum = 0.0;
-        for micro in micro_batches(&all, &seqs, c.micro_batch_seqs) {
-            let out = score_seqs(&p.policy.model, &seqs, &micro, 1.0, Entropy::Skip)?;
+        let model = &p.policy.model;
+        let micros = micro_batches(&all, &seqs, c.micro_batch_seqs);
+        let work = |micro: &[usize]| -> Result<_, TrainError> {
+            let out = score_seqs(model, &seqs, micro, 1.0, Entropy::Skip)?;
             // Token-mean cross-entropy over the model tokens of the batch.
             let loss = (out.logprobs.sum_all()? * (-1.0 / total_tokens.max(1) as f64))?;
-            loss_sum += loss.to_scalar::<f32>()? as f64;
-            acc.backward(&loss, &p.params)?;
-        }
+            let grads = loss.backward()?;
+            Ok((loss, grads))
+        };
+        run_micro_batches(
+            &micros,
+            micro_workers(model.device()),
+            work,
+            |_, (loss, grads)| {
+                loss_sum += loss.to_scalar::<f32>()? as f64;
+                acc.add(&grads, &p.params)?;
+                Ok(())
+            },
+        )?;
         let s = p.optimizer.step(&p.params, &acc, c.steps)?;
         p.step += 1;
         let seconds = start.elapsed().as_secs_f64();

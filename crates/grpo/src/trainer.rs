@@ -20,7 +20,10 @@
 //!    the entropy or any token-mean denominator.
 
 use crate::advantage::batch_advantages;
-use crate::batching::{logprobs_of, micro_batches, padded, score_seqs, Entropy, Sequence};
+use crate::batching::{
+    logprobs_of, micro_batches, micro_workers, padded, run_micro_batches, score_seqs, Entropy,
+    Sequence,
+};
 use crate::config::OverlongPrompts;
 use crate::evaluate::EvalReport;
 use crate::metrics::{EpisodeStats, StepMetrics};
@@ -410,8 +413,10 @@ impl GrpoTrainer {
                 let mb_tokens: usize = mb.iter().map(|&i| seqs[i].model_tokens()).sum();
                 let mut acc = GradAccumulator::default();
                 let mut mb_loss = 0.0;
-                for micro in micro_batches(&mb, &seqs, c.micro_batch_seqs) {
-                    let out = score_seqs(&p.policy.model, &seqs, &micro, score_t, entropy)?;
+                let micros = micro_batches(&mb, &seqs, c.micro_batch_seqs);
+                let model = &p.policy.model;
+                let work = |micro: &[usize]| -> Result<_, TrainError> {
+                    let out = score_seqs(model, &seqs, micro, score_t, entropy)?;
                     let width = out.mask.dims()[1];
                     let old_t = match &old {
                         Some(o) => padded(
@@ -444,14 +449,24 @@ impl GrpoTrainer {
                         &coefs,
                         &weights,
                     )?;
-                    mb_loss += l.loss.to_scalar::<f32>()? as f64;
-                    kl_tok += l.kl * l.tokens as f64;
-                    clip_tok += l.clip_fraction * l.tokens as f64;
-                    ent_tok += l.entropy * l.tokens as f64;
-                    tokens += l.tokens;
-                    trained_tokens += micro.iter().map(|&i| seqs[i].len()).sum::<usize>();
-                    acc.backward(&l.loss, &p.params)?;
-                }
+                    let grads = l.loss.backward()?;
+                    Ok((l, grads))
+                };
+                run_micro_batches(
+                    &micros,
+                    micro_workers(&device),
+                    work,
+                    |micro, (l, grads)| {
+                        mb_loss += l.loss.to_scalar::<f32>()? as f64;
+                        kl_tok += l.kl * l.tokens as f64;
+                        clip_tok += l.clip_fraction * l.tokens as f64;
+                        ent_tok += l.entropy * l.tokens as f64;
+                        tokens += l.tokens;
+                        trained_tokens += micro.iter().map(|&i| seqs[i].len()).sum::<usize>();
+                        acc.add(&grads, &p.params)?;
+                        Ok(())
+                    },
+                )?;
                 let s = p.optimizer.step(&p.params, &acc, total_opt_steps)?;
                 last_lr = s.lr;
                 last_norm = s.grad_norm;

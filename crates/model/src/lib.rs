@@ -42,7 +42,7 @@ pub use generate::{
 };
 pub use kv_cache::KvCache;
 pub use params::{ModelOptions, RandomInit};
-pub use qwen2::Qwen2ForCausalLM;
+pub use qwen2::{PrefixKv, Qwen2ForCausalLM};
 pub use rng::Rng;
 pub use sampling::SamplingParams;
 pub use scoring::{score, ScoreOptions, ScoreOutput};

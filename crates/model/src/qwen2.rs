@@ -103,11 +103,11 @@ impl Linear {
         Ok(Linear { weight, bias })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, grad: bool) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim;
-        let y = matmul_weight_t(&x.reshape((rows, in_dim))?, &self.weight)?;
+        let y = matmul_weight_t(&x.reshape((rows, in_dim))?, &self.weight, grad)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -129,13 +129,13 @@ impl Linear {
 const SMALL_BATCH_ROWS: usize = 256;
 
 /// Whether `x` (with `rows` rows) takes the weight-on-the-left order.
-fn weight_left(x: &Tensor, rows: usize) -> bool {
-    rows <= SMALL_BATCH_ROWS && x.device().is_cpu()
+fn weight_left(x: &Tensor, rows: usize, grad: bool) -> bool {
+    !grad && rows <= SMALL_BATCH_ROWS && x.device().is_cpu()
 }
 
 /// `x W^T` for `x: [rows, in]`, `W: [out, in]`; returns `[rows, out]`.
-fn matmul_weight_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if weight_left(x, x.dim(0)?) {
+fn matmul_weight_t(x: &Tensor, w: &Tensor, grad: bool) -> Result<Tensor> {
+    if weight_left(x, x.dim(0)?, grad) {
         Ok(w.matmul(&x.t()?)?.t()?)
     } else {
         Ok(x.matmul(&w.t()?)?)
@@ -280,25 +280,42 @@ impl Attention {
         })
     }
 
+    /// This pass's keys (rotated) and values, `[batch, kv_heads, seq, head_dim]`.
+    fn keys_values(&self, x: &Tensor, rope: &Rope, grad: bool) -> Result<(Tensor, Tensor)> {
+        let (b, t, _) = x.dims3()?;
+        let (nkv, hd) = (self.num_kv_heads, self.head_dim);
+        let k = self.k_proj.forward(x, grad)?.reshape((b, t, nkv, hd))?;
+        let v = self.v_proj.forward(x, grad)?.reshape((b, t, nkv, hd))?;
+        let k = rope.apply(&k, grad)?.transpose(1, 2)?.contiguous()?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        Ok((k, v))
+    }
+
+    /// The attention output, and this pass's own keys and values (what a
+    /// prefix pass keeps for its continuations).
     fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         mask: Option<&Tensor>,
-        cache: Option<(&KvCache, usize)>,
+        past: Past<'_>,
         grad: bool,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x)?.reshape((b, t, nh, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((b, t, nkv, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((b, t, nkv, hd))?;
+        let q = self.q_proj.forward(x, grad)?.reshape((b, t, nh, hd))?;
         let q = rope.apply(&q, grad)?.transpose(1, 2)?.contiguous()?;
-        let k = rope.apply(&k, grad)?.transpose(1, 2)?.contiguous()?;
-        let v = v.transpose(1, 2)?.contiguous()?;
-        let (k, v) = match cache {
-            Some((c, layer)) => c.append(layer, &k, &v)?,
-            None => (k, v),
+        let (k_new, v_new) = self.keys_values(x, rope, grad)?;
+        let (k, v) = match past {
+            Past::None => (k_new.clone(), v_new.clone()),
+            Past::Cache(c, layer) => c.append(layer, &k_new, &v_new)?,
+            Past::Prefix(p, layer) => {
+                let (pk, pv) = p.layer(layer)?;
+                (
+                    Tensor::cat(&[&pk, &k_new], 2)?,
+                    Tensor::cat(&[&pv, &v_new], 2)?,
+                )
+            }
         };
         let s = k.dim(2)?;
         // Query heads sharing a kv head are stacked along the row axis, so one
@@ -320,7 +337,7 @@ impl Attention {
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b, t, nh * hd))?;
-        self.o_proj.forward(&y)
+        Ok((self.o_proj.forward(&y, grad)?, k_new, v_new))
     }
 }
 
@@ -342,14 +359,14 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, grad: bool) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let hidden = dims[dims.len() - 1];
         let rows = x.elem_count() / hidden;
-        if !weight_left(x, rows) {
-            let gate = self.gate_proj.forward(x)?.silu()?;
-            let up = self.up_proj.forward(x)?;
-            return self.down_proj.forward(&(gate * up)?);
+        if !weight_left(x, rows, grad) {
+            let gate = self.gate_proj.forward(x, grad)?.silu()?;
+            let up = self.up_proj.forward(x, grad)?;
+            return self.down_proj.forward(&(gate * up)?, grad);
         }
         // Few rows (decoding): stay in the transposed space, `h^T = W x^T`,
         // so every matmul has the large weight on the left and the wide
@@ -388,18 +405,94 @@ impl DecoderLayer {
         })
     }
 
+    /// The block's output and its attention's own keys and values.
     fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         mask: Option<&Tensor>,
-        cache: Option<(&KvCache, usize)>,
+        past: Past<'_>,
         grad: bool,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         let h = self.input_layernorm.forward(x, grad)?;
-        let x = (x + self.self_attn.forward(&h, rope, mask, cache, grad)?)?;
+        let (a, k, v) = self.self_attn.forward(&h, rope, mask, past, grad)?;
+        let x = (x + a)?;
         let h = self.post_attention_layernorm.forward(&x, grad)?;
-        Ok((&x + self.mlp.forward(&h)?)?)
+        Ok(((&x + self.mlp.forward(&h, grad)?)?, k, v))
+    }
+
+    /// Only the keys and values the block's attention would compute (a
+    /// prefix pass needs no more of the last block).
+    fn keys_values(&self, x: &Tensor, rope: &Rope, grad: bool) -> Result<(Tensor, Tensor)> {
+        let h = self.input_layernorm.forward(x, grad)?;
+        self.self_attn.keys_values(&h, rope, grad)
+    }
+}
+
+/// What one layer's attention sees before the batch's own tokens.
+#[derive(Clone, Copy)]
+enum Past<'a> {
+    /// Nothing: the batch starts at position 0.
+    None,
+    /// A generation cache (layer index); the batch's keys and values are
+    /// written into it.
+    Cache(&'a KvCache, usize),
+    /// A prefix pass's keys and values (layer index), gathered for the
+    /// batch's rows.
+    Prefix(&'a RowPrefix<'a>, usize),
+}
+
+/// Keys and values of a batch of token prefixes (typically prompts), one
+/// pair per layer, computed once by [`Qwen2ForCausalLM::forward_prefix`]
+/// and attended to by any number of continuations
+/// ([`Qwen2ForCausalLM::forward_hidden_after`]). With a trainable model
+/// they are part of the gradient graph: the continuations' gradients flow
+/// back into the prefix pass, so scoring G completions of one prompt this
+/// way gives the gradient of scoring each after its own copy of the prompt,
+/// at the cost of one prompt pass instead of G.
+#[derive(Debug, Clone)]
+pub struct PrefixKv {
+    /// Per layer, `[prefixes, kv_heads, len, head_dim]`.
+    k: Vec<Tensor>,
+    v: Vec<Tensor>,
+    /// Left padding of each prefix (its first `pad_left` slots are masked).
+    pad_left: Vec<usize>,
+    /// Slots per prefix, padding included.
+    len: usize,
+}
+
+impl PrefixKv {
+    /// Number of prefixes.
+    pub fn batch_size(&self) -> usize {
+        self.pad_left.len()
+    }
+
+    /// Slots per prefix, padding included.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the prefixes have no slots.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A [`PrefixKv`] seen from a continuation batch: row `r` continues prefix
+/// `rows[r]` (`None`: row `r` continues prefix `r`).
+struct RowPrefix<'a> {
+    kv: &'a PrefixKv,
+    rows: Option<Tensor>,
+}
+
+impl RowPrefix<'_> {
+    /// Layer `layer`'s prefix keys and values, one row per batch row.
+    fn layer(&self, layer: usize) -> Result<(Tensor, Tensor)> {
+        let (k, v) = (&self.kv.k[layer], &self.kv.v[layer]);
+        Ok(match &self.rows {
+            None => (k.clone(), v.clone()),
+            Some(idx) => (k.index_select(idx, 0)?, v.index_select(idx, 0)?),
+        })
     }
 }
 
@@ -498,8 +591,121 @@ impl Qwen2ForCausalLM {
         batch: &TokenBatch,
         cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
+        self.check_batch(batch)?;
         let (b, t) = (batch.batch, batch.seq_len);
-        if batch.ids.len() != b * t || batch.pad_left.len() != b {
+        let offset = match cache.as_deref() {
+            Some(c) => {
+                c.check_room(b, t)?;
+                if c.num_layers() != self.layers.len() {
+                    return Err(ModelError::input("KV cache built for another model"));
+                }
+                c.len()
+            }
+            None => 0,
+        };
+        let (mut x, rope, mask) = self.prepare(batch, &batch.pad_left, offset)?;
+        let shared = cache.as_deref();
+        for (n, layer) in self.layers.iter().enumerate() {
+            let past = shared.map_or(Past::None, |c| Past::Cache(c, n));
+            x = layer
+                .forward(&x, &rope, mask.as_ref(), past, self.trainable)?
+                .0;
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        self.norm.forward(&x, self.trainable)
+    }
+
+    /// Runs a batch of prefixes (left-padded, like a prompt batch) and keeps
+    /// every layer's keys and values for continuations
+    /// ([`Self::forward_hidden_after`]). The last layer computes only its
+    /// keys and values: nothing reads the prefix's own outputs.
+    pub fn forward_prefix(&self, batch: &TokenBatch) -> Result<PrefixKv> {
+        self.check_batch(batch)?;
+        let (mut x, rope, mask) = self.prepare(batch, &batch.pad_left, 0)?;
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        let last = self.layers.len() - 1;
+        for (n, layer) in self.layers.iter().enumerate() {
+            let (kn, vn) = if n == last {
+                layer.keys_values(&x, &rope, self.trainable)?
+            } else {
+                let (y, kn, vn) =
+                    layer.forward(&x, &rope, mask.as_ref(), Past::None, self.trainable)?;
+                x = y;
+                (kn, vn)
+            };
+            k.push(kn);
+            v.push(vn);
+        }
+        Ok(PrefixKv {
+            k,
+            v,
+            pad_left: batch.pad_left.clone(),
+            len: batch.seq_len,
+        })
+    }
+
+    /// Runs `batch` as the continuation of prefixes: row `r` follows prefix
+    /// `prefix_of_row[r]` of `prefix` (any prefix may be continued by any
+    /// number of rows) and returns the final-normed hidden states
+    /// `[batch, seq_len, hidden]` of the batch's own slots. The batch must
+    /// have no left padding (pad its rows on the right: a padding slot sees
+    /// only real slots before it and is never seen by one).
+    ///
+    /// The result equals running each row after its own copy of the
+    /// prefix through [`Self::forward_hidden`], up to float rounding.
+    pub fn forward_hidden_after(
+        &self,
+        batch: &TokenBatch,
+        prefix: &PrefixKv,
+        prefix_of_row: &[usize],
+    ) -> Result<Tensor> {
+        self.check_batch(batch)?;
+        if batch.has_padding() {
+            return Err(ModelError::input(
+                "a continuation batch must not be left-padded",
+            ));
+        }
+        if prefix.k.len() != self.layers.len() {
+            return Err(ModelError::input("prefix computed by another model"));
+        }
+        if prefix_of_row.len() != batch.batch {
+            return Err(ModelError::input(format!(
+                "{} prefix indices for {} rows",
+                prefix_of_row.len(),
+                batch.batch
+            )));
+        }
+        if let Some(&bad) = prefix_of_row.iter().find(|&&p| p >= prefix.batch_size()) {
+            return Err(ModelError::input(format!(
+                "prefix index {bad} out of range for {} prefixes",
+                prefix.batch_size()
+            )));
+        }
+        let identity = prefix_of_row.len() == prefix.batch_size()
+            && prefix_of_row.iter().enumerate().all(|(r, &p)| r == p);
+        let rows = if identity {
+            None
+        } else {
+            let idx: Vec<u32> = prefix_of_row.iter().map(|&p| p as u32).collect();
+            Some(Tensor::from_vec(idx, prefix_of_row.len(), &self.device)?)
+        };
+        let past = RowPrefix { kv: prefix, rows };
+        let pad_left: Vec<usize> = prefix_of_row.iter().map(|&p| prefix.pad_left[p]).collect();
+        let (mut x, rope, mask) = self.prepare(batch, &pad_left, prefix.len)?;
+        for (n, layer) in self.layers.iter().enumerate() {
+            let p = Past::Prefix(&past, n);
+            x = layer
+                .forward(&x, &rope, mask.as_ref(), p, self.trainable)?
+                .0;
+        }
+        self.norm.forward(&x, self.trainable)
+    }
+
+    /// Checks a batch's shape and token ids.
+    fn check_batch(&self, batch: &TokenBatch) -> Result<()> {
+        if batch.ids.len() != batch.batch * batch.seq_len || batch.pad_left.len() != batch.batch {
             return Err(ModelError::input("malformed TokenBatch"));
         }
         if let Some(&bad) = batch
@@ -512,39 +718,33 @@ impl Qwen2ForCausalLM {
                 self.config.vocab_size
             )));
         }
-        let offset = match cache.as_deref() {
-            Some(c) => {
-                c.check_room(b, t)?;
-                if c.num_layers() != self.layers.len() {
-                    return Err(ModelError::input("KV cache built for another model"));
-                }
-                c.len()
-            }
-            None => 0,
-        };
-        let grad = self.trainable;
+        Ok(())
+    }
+
+    /// The embedded batch, its rotary tables and its attention mask, for a
+    /// batch whose slots start at `offset` and whose rows' first
+    /// `pad_left[r]` slots (counted from slot 0 of whatever precedes) are
+    /// padding.
+    fn prepare(
+        &self,
+        batch: &TokenBatch,
+        pad_left: &[usize],
+        offset: usize,
+    ) -> Result<(Tensor, Rope, Option<Tensor>)> {
+        let (b, t) = (batch.batch, batch.seq_len);
         let positions: Vec<f32> = (0..b)
-            .flat_map(|r| {
-                (0..t).map(move |i| (offset + i).saturating_sub(batch.pad_left[r]) as f32)
-            })
+            .flat_map(|r| (0..t).map(move |i| (offset + i).saturating_sub(pad_left[r]) as f32))
             .collect();
         let rope = self
             .rotary
             .tables(&positions, b, t, self.dtype, &self.device)?;
-        let mask = attention_mask(&batch.pad_left, t, offset, &self.device)?;
+        let mask = attention_mask(pad_left, t, offset, &self.device)?;
         let ids = Tensor::from_slice(&batch.ids, b * t, &self.device)?;
-        let mut x =
+        let x =
             self.embed_tokens
                 .index_select(&ids, 0)?
                 .reshape((b, t, self.config.hidden_size))?;
-        for (n, layer) in self.layers.iter().enumerate() {
-            let c = cache.as_deref().map(|c| (c, n));
-            x = layer.forward(&x, &rope, mask.as_ref(), c, grad)?;
-        }
-        if let Some(c) = cache {
-            c.advance(t);
-        }
-        self.norm.forward(&x, grad)
+        Ok((x, rope, mask))
     }
 
     /// Projects hidden states `[..., hidden]` to logits `[..., vocab]` in the

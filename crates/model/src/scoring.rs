@@ -2,9 +2,16 @@
 //!
 //! Layout: prompts are left-padded and completions right-padded, so every
 //! completion starts at the same slot; position ids count from each row's
-//! first real token. With a trainable model the outputs are differentiable
+//! first real token. Rows that share a prompt (the G completions of a GRPO
+//! group) run it once: a prefix pass over the distinct prompts, then the
+//! completions as its continuations (see
+//! [`Qwen2ForCausalLM::forward_hidden_after`]); the log-probs, entropies
+//! and gradients are those of scoring every row after its own copy of the
+//! prompt, up to float rounding. With a trainable model the outputs are differentiable
 //! with respect to its `Var`s; with a frozen one (reference model) no graph is
 //! built.
+
+use std::collections::HashMap;
 
 use candle_core::{DType, Tensor, D};
 
@@ -89,7 +96,6 @@ pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
     if let Some(i) = prompts.iter().position(|p| p.as_ref().is_empty()) {
         return Err(ModelError::input(format!("prompt {i} is empty")));
     }
-    let b = prompts.len();
     let p_len = prompts.iter().map(|p| p.as_ref().len()).max().unwrap_or(0);
     let c_len = completions
         .iter()
@@ -99,27 +105,22 @@ pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
     if c_len == 0 {
         return Err(ModelError::input("every completion is empty"));
     }
-    let t = p_len + c_len;
-    let mut ids = Vec::with_capacity(b * t);
+    let hidden = match shared_prompts(prompts) {
+        Some((distinct, prompt_of_row)) => {
+            hidden_shared(model, &distinct, &prompt_of_row, completions, c_len)?
+        }
+        None => hidden_each(model, prompts, completions, p_len, c_len)?,
+    };
+    let b = prompts.len();
+    let dev = model.device().clone();
     let mut targets = Vec::with_capacity(b * c_len);
     let mut mask = Vec::with_capacity(b * c_len);
-    let mut pad_left = Vec::with_capacity(b);
-    for (p, c) in prompts.iter().zip(completions) {
-        let (p, c) = (p.as_ref(), c.as_ref());
-        pad_left.push(p_len - p.len());
-        ids.extend(std::iter::repeat_n(0u32, p_len - p.len()));
-        ids.extend_from_slice(p);
-        ids.extend_from_slice(c);
-        ids.extend(std::iter::repeat_n(0u32, c_len - c.len()));
+    for c in completions {
+        let c = c.as_ref();
         targets.extend_from_slice(c);
         targets.extend(std::iter::repeat_n(0u32, c_len - c.len()));
         mask.extend((0..c_len).map(|j| if j < c.len() { 1f32 } else { 0f32 }));
     }
-    let batch = TokenBatch::new(ids, b, t, pad_left)?;
-    let dev = model.device().clone();
-    let hidden = model.forward_hidden(&batch, None)?;
-    // Slot p_len - 1 + j predicts completion token j.
-    let hidden = hidden.narrow(1, p_len - 1, c_len)?.contiguous()?;
     // Softmax in f32 (f64 models stay in f64, e.g. for gradient checks).
     let compute = if model.dtype() == DType::F64 {
         DType::F64
@@ -151,4 +152,86 @@ pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
         mask: mask_t,
         completion_lens: completions.iter().map(|c| c.as_ref().len()).collect(),
     })
+}
+
+/// When some rows share a prompt (the G completions of a GRPO group): the
+/// distinct prompts, in order of first use, and each row's index among
+/// them. `None` when every prompt is distinct, or when every prompt is a
+/// single token (the prefix pass would be empty).
+fn shared_prompts<P: AsRef<[u32]>>(prompts: &[P]) -> Option<(Vec<&[u32]>, Vec<usize>)> {
+    let mut index: HashMap<&[u32], usize> = HashMap::with_capacity(prompts.len());
+    let mut distinct = Vec::new();
+    let prompt_of_row: Vec<usize> = prompts
+        .iter()
+        .map(|p| {
+            *index.entry(p.as_ref()).or_insert_with(|| {
+                distinct.push(p.as_ref());
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let shared = distinct.len() < prompts.len() && distinct.iter().any(|p| p.len() > 1);
+    shared.then_some((distinct, prompt_of_row))
+}
+
+/// Hidden states `[b, c_len, hidden]` of the slots that predict each
+/// completion token, with every row run after its own left-padded prompt:
+/// slot `p_len - 1 + j` predicts completion token `j`.
+fn hidden_each<P: AsRef<[u32]>, C: AsRef<[u32]>>(
+    model: &Qwen2ForCausalLM,
+    prompts: &[P],
+    completions: &[C],
+    p_len: usize,
+    c_len: usize,
+) -> Result<Tensor> {
+    let (b, t) = (prompts.len(), p_len + c_len);
+    let mut ids = Vec::with_capacity(b * t);
+    let mut pad_left = Vec::with_capacity(b);
+    for (p, c) in prompts.iter().zip(completions) {
+        let (p, c) = (p.as_ref(), c.as_ref());
+        pad_left.push(p_len - p.len());
+        ids.extend(std::iter::repeat_n(0u32, p_len - p.len()));
+        ids.extend_from_slice(p);
+        ids.extend_from_slice(c);
+        ids.extend(std::iter::repeat_n(0u32, c_len - c.len()));
+    }
+    let batch = TokenBatch::new(ids, b, t, pad_left)?;
+    let hidden = model.forward_hidden(&batch, None)?;
+    Ok(hidden.narrow(1, p_len - 1, c_len)?.contiguous()?)
+}
+
+/// Hidden states `[b, c_len, hidden]` as [`hidden_each`] gives them, with
+/// each distinct prompt run once: a prefix pass over every prompt but its
+/// last token, then one continuation row per completion (the prompt's last
+/// token, then the completion, right-padded), so that slot `j` predicts
+/// completion token `j`. Gradients of the rows sharing a prompt meet in its
+/// prefix pass.
+fn hidden_shared<C: AsRef<[u32]>>(
+    model: &Qwen2ForCausalLM,
+    distinct: &[&[u32]],
+    prompt_of_row: &[usize],
+    completions: &[C],
+    c_len: usize,
+) -> Result<Tensor> {
+    let len = distinct.iter().map(|p| p.len() - 1).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(distinct.len() * len);
+    let mut pad_left = Vec::with_capacity(distinct.len());
+    for p in distinct {
+        let body = &p[..p.len() - 1];
+        pad_left.push(len - body.len());
+        ids.extend(std::iter::repeat_n(0u32, len - body.len()));
+        ids.extend_from_slice(body);
+    }
+    let prefix = model.forward_prefix(&TokenBatch::new(ids, distinct.len(), len, pad_left)?)?;
+    let (b, t) = (prompt_of_row.len(), 1 + c_len);
+    let mut ids = Vec::with_capacity(b * t);
+    for (&p, c) in prompt_of_row.iter().zip(completions) {
+        let c = c.as_ref();
+        ids.push(distinct[p][distinct[p].len() - 1]);
+        ids.extend_from_slice(c);
+        ids.extend(std::iter::repeat_n(0u32, c_len - c.len()));
+    }
+    let batch = TokenBatch::new(ids, b, t, vec![0; b])?;
+    let hidden = model.forward_hidden_after(&batch, &prefix, prompt_of_row)?;
+    Ok(hidden.narrow(1, 0, c_len)?.contiguous()?)
 }

@@ -102,6 +102,21 @@ fn scoring_matches_transformers() {
                 assert_eq!(out.completion_lens, lens);
                 let m = flat(&out.mask);
                 assert_eq!(m.iter().sum::<f32>() as usize, lens.iter().sum::<usize>());
+                // Rows sharing a prompt take the prefix path (the prompt
+                // runs once); each row must still match transformers' own.
+                let picks = [0usize, 2, 0, 1, 2, 0];
+                let rows = |l: &[Vec<u32>]| picks.iter().map(|&i| l[i].clone()).collect::<Vec<_>>();
+                let shared = score(&f.model, &rows(&prompts), &rows(&comps), &opts).unwrap();
+                let expected = f.tensors[&format!("{key}_logprobs")].clone();
+                let width = expected.dim(1).unwrap();
+                for (r, &i) in picks.iter().enumerate() {
+                    let got = flat(&shared.logprobs.get(r).unwrap().narrow(0, 0, width).unwrap());
+                    let d = max_abs_diff(&got, &flat(&expected.get(i).unwrap()));
+                    assert!(
+                        d < TOL,
+                        "{v} {key} trainable {trainable}: shared row {r} diff {d}"
+                    );
+                }
             }
         }
     }

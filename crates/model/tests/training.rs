@@ -194,3 +194,119 @@ fn tiny_default_is_a_few_million_parameters() {
     assert_eq!(out.dims(), &[1, 3, 2048]);
     assert_eq!(out.dtype(), DType::F32);
 }
+
+/// Scores `rows` (prompt, completion) one at a time, so that no prompt is
+/// shared: the reference for the shared-prompt path.
+fn score_each(
+    m: &Qwen2ForCausalLM,
+    rows: &[(Vec<u32>, Vec<u32>)],
+    opts: &ScoreOptions,
+    width: usize,
+) -> (Tensor, Tensor) {
+    let (mut lp, mut ent) = (Vec::new(), Vec::new());
+    let zeros = || Tensor::zeros((1, width), DType::F32, &test_device()).unwrap();
+    for (p, c) in rows {
+        if c.is_empty() {
+            lp.push(zeros());
+            ent.push(zeros());
+            continue;
+        }
+        let out = score(m, &[p], &[c], opts).unwrap();
+        let pad = |t: &Tensor| {
+            Tensor::cat(&[t, &zeros().narrow(1, 0, width - c.len()).unwrap()], 1).unwrap()
+        };
+        lp.push(pad(&out.logprobs));
+        ent.push(pad(out.entropies.as_ref().unwrap()));
+    }
+    (Tensor::cat(&lp, 0).unwrap(), Tensor::cat(&ent, 0).unwrap())
+}
+
+#[test]
+fn shared_prompts_score_and_differentiate_like_separate_rows() {
+    let policy = small_model(false, true, 24);
+    // Three rows on one prompt, two on another, two on a one-token prompt
+    // (an empty prefix row), one alone; completions of mixed lengths, one
+    // empty.
+    let a = vec![1u32, 2, 3, 4, 5];
+    let b = vec![7u32, 8];
+    let rows: Vec<(Vec<u32>, Vec<u32>)> = vec![
+        (a.clone(), vec![6, 7, 8]),
+        (b.clone(), vec![9]),
+        (a.clone(), vec![6, 2]),
+        (vec![9], vec![3, 3, 3, 3]),
+        (vec![4, 4, 4], vec![1, 2]),
+        (a.clone(), vec![]),
+        (b.clone(), vec![5, 6, 7, 8, 9]),
+        (vec![9], vec![2]),
+    ];
+    let opts = ScoreOptions {
+        temperature: 0.7,
+        entropy: true,
+        entropy_grad: true,
+    };
+    let prompts: Vec<&[u32]> = rows.iter().map(|r| r.0.as_slice()).collect();
+    let comps: Vec<&[u32]> = rows.iter().map(|r| r.1.as_slice()).collect();
+    let shared = score(&policy, &prompts, &comps, &opts).unwrap();
+    let width = shared.logprobs.dim(1).unwrap();
+    let (lp_each, ent_each) = score_each(&policy, &rows, &opts, width);
+    let d = max_abs_diff(&flat(&shared.logprobs), &flat(&lp_each));
+    assert!(d < 1e-5, "log-probs differ by {d}");
+    let d = max_abs_diff(&flat(shared.entropies.as_ref().unwrap()), &flat(&ent_each));
+    assert!(d < 1e-5, "entropies differ by {d}");
+    assert!(
+        flat(&shared.logprobs).iter().any(|&x| x < -0.5),
+        "not trivial"
+    );
+
+    // Gradients of one weighted loss, both ways.
+    let w = Tensor::from_vec(
+        (0..rows.len() * width)
+            .map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.4)
+            .collect::<Vec<_>>(),
+        (rows.len(), width),
+        &test_device(),
+    )
+    .unwrap();
+    let loss = |lp: &Tensor, ent: &Tensor| {
+        ((lp * &w).unwrap().sum_all().unwrap() + (ent * &w).unwrap().sum_all().unwrap() * 0.3)
+            .unwrap()
+    };
+    let g_shared = loss(&shared.logprobs, shared.entropies.as_ref().unwrap())
+        .backward()
+        .unwrap();
+    let g_each = loss(&lp_each, &ent_each).backward().unwrap();
+    for (name, var) in policy.named_vars().unwrap() {
+        let (x, y) = (
+            flat(g_shared.get(var.as_tensor()).unwrap()),
+            flat(g_each.get(var.as_tensor()).unwrap()),
+        );
+        let scale = y.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = max_abs_diff(&x, &y);
+        assert!(
+            scale > 0.0 && d <= 1e-4 * scale.max(1.0),
+            "{name}: gradients differ by {d} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn continuation_batches_are_checked() {
+    let model = small_model(true, false, 25);
+    let prefix = model
+        .forward_prefix(&TokenBatch::left_padded(&[vec![1u32, 2, 3], vec![4]], 0).unwrap())
+        .unwrap();
+    assert_eq!((prefix.batch_size(), prefix.len()), (2, 3));
+    let cont = TokenBatch::new(vec![5, 6, 7, 8], 2, 2, vec![0, 0]).unwrap();
+    let h = model.forward_hidden_after(&cont, &prefix, &[1, 1]).unwrap();
+    assert_eq!(h.dims()[..2], [2, 2]);
+    let err = |r: toolgym_model::Result<Tensor>| r.unwrap_err().to_string();
+    assert!(err(model.forward_hidden_after(&cont, &prefix, &[0, 2])).contains("prefix index 2"));
+    assert!(err(model.forward_hidden_after(&cont, &prefix, &[0])).contains("1 prefix indices"));
+    let padded = TokenBatch::new(vec![0, 6, 7, 8], 2, 2, vec![1, 0]).unwrap();
+    assert!(err(model.forward_hidden_after(&padded, &prefix, &[0, 1])).contains("left-padded"));
+    let other = small_model(true, false, 26);
+    let mut cfg = other.config().clone();
+    cfg.num_hidden_layers += 1;
+    let deeper = Qwen2ForCausalLM::random(&cfg, &RandomInit::hf(&cfg, 1), &options(false)).unwrap();
+    assert!(err(deeper.forward_hidden_after(&cont, &prefix, &[0, 1])).contains("another model"));
+}
