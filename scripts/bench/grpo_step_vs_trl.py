@@ -18,6 +18,13 @@ same settings:
 * glibc malloc tuned alike (the thresholds `toolgym` sets for itself, given
   to both processes), PyTorch on all cores.
 
+With `--phase sft` (or `both`) it also times the SFT step: `toolgym train
+sft` against TRL's `SFTTrainer`, both on the same tasks' prompts and
+reference replies (`Task.prompt` / `Task.target` in the `compact`
+template, loss on the reply only), 32 examples per optimiser step, lr 3e-4
+constant; toolgym with its default micro-batches of 8, TRL with one
+forward/backward over the 32.
+
 Rounds alternate (toolgym, TRL, toolgym, TRL, ...) so that both sides see
 the same machine; the first step of each run is warm-up and left out. It
 prints, per side, the median seconds per step (steps 2..N) of each round,
@@ -55,6 +62,7 @@ MAX_COMPLETION = 64
 TEMPERATURE = 0.7
 BETA = 1e-3
 LR = 3e-4
+SFT_BATCH = 32
 
 
 def write_tasks(path: str, n: int) -> None:
@@ -190,6 +198,98 @@ def run_trl(model: str, tasks: str, steps: int, work: str) -> dict:
     return {"step": statistics.median(data["times"][1:]), "reward": data["reward"]}
 
 
+def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str) -> dict:
+    out = os.path.join(work, "toolgym-sft")
+    sets = [
+        f"model.path={json.dumps(model)}",
+        f"data.train={json.dumps(tasks)}",
+        'data.template="compact"',
+        f"sft.steps={steps}",
+        f"sft.batch_size={SFT_BATCH}",
+        f"sft.optim.lr={LR}",
+        "sft.optim.warmup_steps=0",
+        'sft.optim.schedule="constant"',
+        "run.eval_every=0",
+        f"run.save_every={steps + 1}",
+        f"run.out_dir={json.dumps(out)}",
+        "run.resume=false",
+    ]
+    cmd = [binary, "train", "sft"]
+    for s in sets:
+        cmd += ["--set", s]
+    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC}, stdout=subprocess.DEVNULL)
+    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
+    steps_ = [r for r in rows if r.get("phase") == "sft" and r.get("step_seconds") is not None]
+    return {"step": statistics.median(r["step_seconds"] for r in steps_[1:]),
+            "loss": [round(r["loss"], 3) for r in steps_]}
+
+
+def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str) -> None:
+    """Runs TRL's SFTTrainer (called in a fresh process) and writes step times."""
+    import torch
+    import toolgym
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    tok = AutoTokenizer.from_pretrained(model)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    policy = AutoModelForCausalLM.from_pretrained(model, torch_dtype=torch.float32)
+    rows = [{"prompt": t.prompt("compact"), "completion": t.target("compact")}
+            for t in toolgym.load_tasks(tasks, strict=True)]
+    times: list[float] = []
+    losses: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.t0)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                losses.append(round(float(logs["loss"]), 3))
+
+    args = SFTConfig(
+        output_dir=os.path.join(work, "trl-sft"),
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        per_device_train_batch_size=SFT_BATCH,
+        gradient_accumulation_steps=1,
+        completion_only_loss=True,
+        packing=False,
+        max_length=1024,
+        learning_rate=LR,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_steps=steps,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        dataloader_num_workers=0,
+        seed=0,
+    )
+    trainer = SFTTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=tok, callbacks=[StepTimer()])
+    trainer.train()
+    with open(result, "w") as f:
+        json.dump({"times": times, "loss": losses}, f)
+
+
+def run_trl_sft(model: str, tasks: str, steps: int, work: str) -> dict:
+    result = os.path.join(work, "trl-sft.json")
+    cmd = [sys.executable, __file__, "--trl-sft-worker", "--model", model, "--tasks-path", tasks,
+           "--steps", str(steps), "--work", work, "--result", result]
+    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    data = json.load(open(result))
+    return {"step": statistics.median(data["times"][1:]), "loss": data["loss"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="runs/train_qwen/final")
@@ -197,7 +297,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--tasks", type=int, default=64)
+    ap.add_argument("--phase", choices=["grpo", "sft", "both"], default="grpo")
     ap.add_argument("--trl-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--trl-sft-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tasks-path", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -206,27 +308,54 @@ def main() -> None:
     if a.trl_worker:
         trl_worker(model, a.tasks_path, a.steps, a.work, a.result)
         return
+    if a.trl_sft_worker:
+        trl_sft_worker(model, a.tasks_path, a.steps, a.work, a.result)
+        return
     if not os.path.isfile(os.path.join(model, "config.json")):
         sys.exit(f"{model} is not a model directory; run `cargo run --release --example train_qwen` "
                  "first, or pass --model")
     with tempfile.TemporaryDirectory(prefix="grpo-vs-trl-") as work:
         tasks = os.path.join(work, "tasks.jsonl")
         write_tasks(tasks, a.tasks)
-        print(f"model {model}; {a.tasks} tasks; {PROMPTS_PER_STEP} prompts x G={GROUP}; "
-              f"<= {MAX_COMPLETION} tokens; {a.steps} steps per run (median of steps 2..{a.steps})")
-        print("| round | side | s/step | rollout | log-probs | update | reward per step |")
-        print("|---|---|---:|---:|---:|---:|---|")
-        ours, theirs = [], []
-        for r in range(1, a.rounds + 1):
-            t = run_toolgym(os.path.abspath(a.toolgym), model, tasks, a.steps, work)
-            ours.append(t["step"])
-            print(f"| {r} | toolgym | {t['step']:.2f} | {t['rollout']:.2f} | {t['logprob']:.2f} | "
-                  f"{t['update']:.2f} | {t['reward']} |", flush=True)
-            p = run_trl(model, tasks, a.steps, work)
-            theirs.append(p["step"])
-            print(f"| {r} | TRL | {p['step']:.2f} | | | | {p['reward']} |", flush=True)
-        o, p = statistics.median(ours), statistics.median(theirs)
-        print(f"\nmedian s/step: toolgym {o:.2f}, TRL {p:.2f}; toolgym is {p / o:.2f}x TRL's speed")
+        if a.phase in ("grpo", "both"):
+            grpo_rounds(a, model, tasks, work)
+        if a.phase in ("sft", "both"):
+            sft_rounds(a, model, tasks, work)
+
+
+def grpo_rounds(a, model: str, tasks: str, work: str) -> None:
+    print(f"GRPO: model {model}; {a.tasks} tasks; {PROMPTS_PER_STEP} prompts x G={GROUP}; "
+          f"<= {MAX_COMPLETION} tokens; {a.steps} steps per run (median of steps 2..{a.steps})")
+    print("| round | side | s/step | rollout | log-probs | update | reward per step |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    ours, theirs = [], []
+    for r in range(1, a.rounds + 1):
+        t = run_toolgym(os.path.abspath(a.toolgym), model, tasks, a.steps, work)
+        ours.append(t["step"])
+        print(f"| {r} | toolgym | {t['step']:.2f} | {t['rollout']:.2f} | {t['logprob']:.2f} | "
+              f"{t['update']:.2f} | {t['reward']} |", flush=True)
+        p = run_trl(model, tasks, a.steps, work)
+        theirs.append(p["step"])
+        print(f"| {r} | TRL | {p['step']:.2f} | | | | {p['reward']} |", flush=True)
+    o, p = statistics.median(ours), statistics.median(theirs)
+    print(f"\nGRPO median s/step: toolgym {o:.2f}, TRL {p:.2f}; toolgym is {p / o:.2f}x TRL's speed\n")
+
+
+def sft_rounds(a, model: str, tasks: str, work: str) -> None:
+    print(f"SFT: model {model}; {a.tasks} tasks; {SFT_BATCH} examples per step; "
+          f"{a.steps} steps per run (median of steps 2..{a.steps})")
+    print("| round | side | s/step | loss per step |")
+    print("|---|---|---:|---|")
+    ours, theirs = [], []
+    for r in range(1, a.rounds + 1):
+        t = run_toolgym_sft(os.path.abspath(a.toolgym), model, tasks, a.steps, work)
+        ours.append(t["step"])
+        print(f"| {r} | toolgym | {t['step']:.2f} | {t['loss']} |", flush=True)
+        p = run_trl_sft(model, tasks, a.steps, work)
+        theirs.append(p["step"])
+        print(f"| {r} | TRL | {p['step']:.2f} | {p['loss']} |", flush=True)
+    o, p = statistics.median(ours), statistics.median(theirs)
+    print(f"\nSFT median s/step: toolgym {o:.2f}, TRL {p:.2f}; toolgym is {p / o:.2f}x TRL's speed")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ impl Linear {
 /// faster; from about 512 rows on the two orders are even (measured with
 /// `examples/bench_generate.rs` on 2 cores, 2026-11-24). CPU only: cuBLAS
 /// takes either order without copies, and there the transposed result would
-/// only add a copy kernel.
+/// only add a copy kernel. Not under autograd either: the backward pass of
+/// the transposed product transposes and copies every gradient, which made
+/// a GRPO update of the built-in model twice as slow on small micro-batches.
 const SMALL_BATCH_ROWS: usize = 256;
 
 /// Whether `x` (with `rows` rows) takes the weight-on-the-left order.
