@@ -22,8 +22,8 @@ With `--phase sft` (or `both`) it also times the SFT step: `toolgym train
 sft` against TRL's `SFTTrainer`, both on the same tasks' prompts and
 reference replies (`Task.prompt` / `Task.target` in the `compact`
 template, loss on the reply only), 32 examples per optimiser step, lr 3e-4
-constant; toolgym with its default micro-batches of 8, TRL with one
-forward/backward over the 32.
+constant, in micro-batches of `--sft-micro` examples on both sides (TRL
+accumulates gradients over them).
 
 Rounds alternate (toolgym, TRL, toolgym, TRL, ...) so that both sides see
 the same machine; the first step of each run is warm-up and left out. It
@@ -198,7 +198,8 @@ def run_trl(model: str, tasks: str, steps: int, work: str) -> dict:
     return {"step": statistics.median(data["times"][1:]), "reward": data["reward"]}
 
 
-def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str) -> dict:
+def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str,
+                    micro: int) -> dict:
     out = os.path.join(work, "toolgym-sft")
     sets = [
         f"model.path={json.dumps(model)}",
@@ -206,6 +207,7 @@ def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str) 
         'data.template="compact"',
         f"sft.steps={steps}",
         f"sft.batch_size={SFT_BATCH}",
+        f"sft.micro_batch_seqs={micro}",
         f"sft.optim.lr={LR}",
         "sft.optim.warmup_steps=0",
         'sft.optim.schedule="constant"',
@@ -224,7 +226,8 @@ def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str) 
             "loss": [round(r["loss"], 3) for r in steps_]}
 
 
-def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str) -> None:
+def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str,
+                   micro: int) -> None:
     """Runs TRL's SFTTrainer (called in a fresh process) and writes step times."""
     import torch
     import toolgym
@@ -258,8 +261,8 @@ def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str) -
         use_cpu=True,
         bf16=False,
         fp16=False,
-        per_device_train_batch_size=SFT_BATCH,
-        gradient_accumulation_steps=1,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=SFT_BATCH // micro,
         completion_only_loss=True,
         packing=False,
         max_length=1024,
@@ -280,10 +283,10 @@ def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str) -
         json.dump({"times": times, "loss": losses}, f)
 
 
-def run_trl_sft(model: str, tasks: str, steps: int, work: str) -> dict:
+def run_trl_sft(model: str, tasks: str, steps: int, work: str, micro: int) -> dict:
     result = os.path.join(work, "trl-sft.json")
     cmd = [sys.executable, __file__, "--trl-sft-worker", "--model", model, "--tasks-path", tasks,
-           "--steps", str(steps), "--work", work, "--result", result]
+           "--steps", str(steps), "--work", work, "--result", result, "--sft-micro", str(micro)]
     subprocess.run(cmd, check=True, env={**os.environ, **MALLOC},
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     data = json.load(open(result))
@@ -298,6 +301,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--tasks", type=int, default=64)
     ap.add_argument("--phase", choices=["grpo", "sft", "both"], default="grpo")
+    ap.add_argument("--sft-micro", type=int, default=4,
+                    help="SFT examples per forward/backward on both sides (a divisor of "
+                         f"{SFT_BATCH}; TRL accumulates {SFT_BATCH} // this micro-batches)")
     ap.add_argument("--trl-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--trl-sft-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tasks-path", help=argparse.SUPPRESS)
@@ -309,7 +315,7 @@ def main() -> None:
         trl_worker(model, a.tasks_path, a.steps, a.work, a.result)
         return
     if a.trl_sft_worker:
-        trl_sft_worker(model, a.tasks_path, a.steps, a.work, a.result)
+        trl_sft_worker(model, a.tasks_path, a.steps, a.work, a.result, a.sft_micro)
         return
     if not os.path.isfile(os.path.join(model, "config.json")):
         sys.exit(f"{model} is not a model directory; run `cargo run --release --example train_qwen` "
@@ -342,16 +348,17 @@ def grpo_rounds(a, model: str, tasks: str, work: str) -> None:
 
 
 def sft_rounds(a, model: str, tasks: str, work: str) -> None:
-    print(f"SFT: model {model}; {a.tasks} tasks; {SFT_BATCH} examples per step; "
+    print(f"SFT: model {model}; {a.tasks} tasks; {SFT_BATCH} examples per step in "
+          f"micro-batches of {a.sft_micro}; "
           f"{a.steps} steps per run (median of steps 2..{a.steps})")
     print("| round | side | s/step | loss per step |")
     print("|---|---|---:|---|")
     ours, theirs = [], []
     for r in range(1, a.rounds + 1):
-        t = run_toolgym_sft(os.path.abspath(a.toolgym), model, tasks, a.steps, work)
+        t = run_toolgym_sft(os.path.abspath(a.toolgym), model, tasks, a.steps, work, a.sft_micro)
         ours.append(t["step"])
         print(f"| {r} | toolgym | {t['step']:.2f} | {t['loss']} |", flush=True)
-        p = run_trl_sft(model, tasks, a.steps, work)
+        p = run_trl_sft(model, tasks, a.steps, work, a.sft_micro)
         theirs.append(p["step"])
         print(f"| {r} | TRL | {p['step']:.2f} | {p['loss']} |", flush=True)
     o, p = statistics.median(ours), statistics.median(theirs)
