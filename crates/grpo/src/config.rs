@@ -284,7 +284,11 @@ pub struct GrpoConfig {
     /// not divide `prompts_per_step`: a last, smaller mini-batch still uses
     /// the rollout policy as π_old.
     pub mini_batch_prompts: usize,
-    /// Sequences per forward/backward pass (gradient accumulation).
+    /// Sequences per forward/backward pass (gradient accumulation). A
+    /// prompt's G sequences go to the same micro-batch where they fit, so
+    /// that the prompt runs once. On the CPU one micro-batch per rayon
+    /// thread runs at a time, so peak activation memory is that many
+    /// micro-batches'.
     pub micro_batch_seqs: usize,
     /// Temperature at which log-probs are scored (verl scores at the rollout
     /// temperature). Absent: `temperature`.
@@ -408,7 +412,9 @@ pub struct SftConfig {
     pub steps: usize,
     /// Examples per optimiser step.
     pub batch_size: usize,
-    /// Examples per forward/backward pass.
+    /// Examples per forward/backward pass. On the CPU one micro-batch per
+    /// rayon thread runs at a time; for the built-in model small ones are
+    /// fastest (README, "SFT step against TRL").
     pub micro_batch_seqs: usize,
     /// Most tokens per example (prompt plus demonstration, every turn of a
     /// multi-turn one); longer examples are left out and counted.
