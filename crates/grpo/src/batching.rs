@@ -2,9 +2,8 @@
 
 use crate::TrainError;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use toolgym_model::candle_core::{Device, Tensor};
-use toolgym_model::{score, Qwen2ForCausalLM, ScoreOptions, ScoreOutput};
+use toolgym_model::{distinct_prompts, score, Qwen2ForCausalLM, ScoreOptions, ScoreOutput};
 
 /// A prompt and what follows it, as token ids, with a per-token train
 /// mask: 1 for the model's tokens (trained on), 0 for tokens the
@@ -59,15 +58,10 @@ impl Sequence {
 /// grouping changes the result only by float rounding.
 pub fn micro_batches(indices: &[usize], seqs: &[Sequence], size: usize) -> Vec<Vec<usize>> {
     let size = size.max(1);
-    let mut by_prompt: HashMap<&[u32], usize> = HashMap::new();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for &i in indices {
-        let g = *by_prompt
-            .entry(seqs[i].prompt.as_slice())
-            .or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
+    let prompts: Vec<&[u32]> = indices.iter().map(|&i| seqs[i].prompt.as_slice()).collect();
+    let (distinct, prompt_of) = distinct_prompts(&prompts);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); distinct.len()];
+    for (&i, &g) in indices.iter().zip(&prompt_of) {
         groups[g].push(i);
     }
     for g in &mut groups {

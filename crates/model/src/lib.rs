@@ -45,7 +45,7 @@ pub use params::{ModelOptions, RandomInit};
 pub use qwen2::{PrefixKv, Qwen2ForCausalLM};
 pub use rng::Rng;
 pub use sampling::SamplingParams;
-pub use scoring::{score, ScoreOptions, ScoreOutput};
+pub use scoring::{distinct_prompts, score, ScoreOptions, ScoreOutput};
 pub use tokenizer::Tokenizer;
 
 /// Re-exported so dependents use the same candle as this crate.

@@ -7,9 +7,9 @@
 //! completions as its continuations (see
 //! [`Qwen2ForCausalLM::forward_hidden_after`]); the log-probs, entropies
 //! and gradients are those of scoring every row after its own copy of the
-//! prompt, up to float rounding. With a trainable model the outputs are differentiable
-//! with respect to its `Var`s; with a frozen one (reference model) no graph is
-//! built.
+//! prompt, up to float rounding. With a trainable model the outputs are
+//! differentiable with respect to its `Var`s; with a frozen one (reference
+//! model) no graph is built.
 
 use std::collections::HashMap;
 
@@ -154,11 +154,9 @@ pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
     })
 }
 
-/// When some rows share a prompt (the G completions of a GRPO group): the
-/// distinct prompts, in order of first use, and each row's index among
-/// them. `None` when every prompt is distinct, or when every prompt is a
-/// single token (the prefix pass would be empty).
-fn shared_prompts<P: AsRef<[u32]>>(prompts: &[P]) -> Option<(Vec<&[u32]>, Vec<usize>)> {
+/// The distinct prompts of `prompts`, in order of first use, and each
+/// row's index among them (rows with equal ids share an index).
+pub fn distinct_prompts<P: AsRef<[u32]>>(prompts: &[P]) -> (Vec<&[u32]>, Vec<usize>) {
     let mut index: HashMap<&[u32], usize> = HashMap::with_capacity(prompts.len());
     let mut distinct = Vec::new();
     let prompt_of_row: Vec<usize> = prompts
@@ -170,6 +168,14 @@ fn shared_prompts<P: AsRef<[u32]>>(prompts: &[P]) -> Option<(Vec<&[u32]>, Vec<us
             })
         })
         .collect();
+    (distinct, prompt_of_row)
+}
+
+/// [`distinct_prompts`] when some rows share a prompt (the G completions of
+/// a GRPO group); `None` when every prompt is distinct, or when every
+/// prompt is a single token (the prefix pass would be empty).
+fn shared_prompts<P: AsRef<[u32]>>(prompts: &[P]) -> Option<(Vec<&[u32]>, Vec<usize>)> {
+    let (distinct, prompt_of_row) = distinct_prompts(prompts);
     let shared = distinct.len() < prompts.len() && distinct.iter().any(|p| p.len() > 1);
     shared.then_some((distinct, prompt_of_row))
 }
