@@ -72,12 +72,31 @@ def write_tasks(path: str, n: int) -> None:
     toolgym.write_tasks(tasks, path)
 
 
-def run_toolgym(binary: str, model: str, tasks: str, steps: int, work: str) -> dict:
-    out = os.path.join(work, "toolgym-run")
+def train_toolgym(binary: str, phase: str, model: str, tasks: str, steps: int, work: str,
+                  phase_sets: list[str]) -> list[dict]:
+    """Runs `toolgym train <phase>` on the shared model and tasks with
+    `phase_sets` added; returns that phase's rows of metrics.jsonl."""
+    out = os.path.join(work, f"toolgym-{phase}")
     sets = [
         f"model.path={json.dumps(model)}",
         f"data.train={json.dumps(tasks)}",
         'data.template="compact"',
+        *phase_sets,
+        "run.eval_every=0",
+        f"run.save_every={steps + 1}",
+        f"run.out_dir={json.dumps(out)}",
+        "run.resume=false",
+    ]
+    cmd = [binary, "train", phase]
+    for s in sets:
+        cmd += ["--set", s]
+    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC}, stdout=subprocess.DEVNULL)
+    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
+    return [r for r in rows if r.get("phase") == phase]
+
+
+def run_toolgym(binary: str, model: str, tasks: str, steps: int, work: str) -> dict:
+    sets = [
         f"grpo.steps={steps}",
         f"grpo.prompts_per_step={PROMPTS_PER_STEP}",
         f"grpo.mini_batch_prompts={PROMPTS_PER_STEP}",
@@ -94,17 +113,9 @@ def run_toolgym(binary: str, model: str, tasks: str, steps: int, work: str) -> d
         "grpo.optim.warmup_steps=0",
         'grpo.optim.schedule="constant"',
         'grpo.reward_rule="binary"',
-        "run.eval_every=0",
-        f"run.save_every={steps + 1}",
-        f"run.out_dir={json.dumps(out)}",
-        "run.resume=false",
     ]
-    cmd = [binary, "train", "grpo"]
-    for s in sets:
-        cmd += ["--set", s]
-    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC}, stdout=subprocess.DEVNULL)
-    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
-    steps_ = [r for r in rows if r.get("phase") == "grpo" and r.get("reward_mean") is not None]
+    rows = train_toolgym(binary, "grpo", model, tasks, steps, work, sets)
+    steps_ = [r for r in rows if r.get("reward_mean") is not None]
     later = steps_[1:]
     med = lambda k: statistics.median(r[k] for r in later)
     return {
@@ -200,28 +211,16 @@ def run_trl(model: str, tasks: str, steps: int, work: str) -> dict:
 
 def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str,
                     micro: int) -> dict:
-    out = os.path.join(work, "toolgym-sft")
     sets = [
-        f"model.path={json.dumps(model)}",
-        f"data.train={json.dumps(tasks)}",
-        'data.template="compact"',
         f"sft.steps={steps}",
         f"sft.batch_size={SFT_BATCH}",
         f"sft.micro_batch_seqs={micro}",
         f"sft.optim.lr={LR}",
         "sft.optim.warmup_steps=0",
         'sft.optim.schedule="constant"',
-        "run.eval_every=0",
-        f"run.save_every={steps + 1}",
-        f"run.out_dir={json.dumps(out)}",
-        "run.resume=false",
     ]
-    cmd = [binary, "train", "sft"]
-    for s in sets:
-        cmd += ["--set", s]
-    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC}, stdout=subprocess.DEVNULL)
-    rows = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
-    steps_ = [r for r in rows if r.get("phase") == "sft" and r.get("step_seconds") is not None]
+    rows = train_toolgym(binary, "sft", model, tasks, steps, work, sets)
+    steps_ = [r for r in rows if r.get("step_seconds") is not None]
     return {"step": statistics.median(r["step_seconds"] for r in steps_[1:]),
             "loss": [round(r["loss"], 3) for r in steps_]}
 
