@@ -127,23 +127,24 @@ def run_toolgym(binary: str, model: str, tasks: str, steps: int, work: str) -> d
     }
 
 
-def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> None:
-    """Runs TRL's GRPOTrainer (called in a fresh process) and writes step times."""
+def load_for_trl(model: str):
+    """The tokenizer and the float32 policy both TRL workers start from, with
+    PyTorch on all cores."""
     import torch
-    import toolgym
-    import toolgym.trl
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(os.cpu_count() or 1)
     tok = AutoTokenizer.from_pretrained(model)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     policy = AutoModelForCausalLM.from_pretrained(model, torch_dtype=torch.float32)
-    ds = toolgym.trl.to_dataset(
-        toolgym.load_tasks(tasks, strict=True), template="compact", conversational=False
-    )
-    times: list[float] = []
+    return tok, policy
+
+
+def step_timer(times: list[float], losses: list[float] | None = None):
+    """A TrainerCallback that appends each optimiser step's wall time to
+    `times` (and, given `losses`, each logged loss)."""
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
@@ -152,6 +153,35 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
         def on_step_end(self, args, state, control, **kw):
             times.append(time.perf_counter() - self.t0)
 
+        def on_log(self, args, state, control, logs=None, **kw):
+            if losses is not None and logs and "loss" in logs:
+                losses.append(round(float(logs["loss"]), 3))
+
+    return StepTimer()
+
+
+def run_worker(flag: str, model: str, tasks: str, steps: int, work: str, result: str,
+               extra: tuple[str, ...] = ()) -> dict:
+    """Runs this script as a TRL worker (`flag`) in a fresh process and
+    returns the JSON it writes to `result`."""
+    cmd = [sys.executable, __file__, flag, "--model", model, "--tasks-path", tasks,
+           "--steps", str(steps), "--work", work, "--result", result, *extra]
+    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return json.load(open(result))
+
+
+def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> None:
+    """Runs TRL's GRPOTrainer (called in a fresh process) and writes step times."""
+    import toolgym
+    import toolgym.trl
+    from trl import GRPOConfig, GRPOTrainer
+
+    tok, policy = load_for_trl(model)
+    ds = toolgym.trl.to_dataset(
+        toolgym.load_tasks(tasks, strict=True), template="compact", conversational=False
+    )
+    times: list[float] = []
     rewards: list[float] = []
     score = toolgym.trl.reward_function("binary")
 
@@ -192,7 +222,7 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
         args=args,
         train_dataset=ds,
         processing_class=tok,
-        callbacks=[StepTimer()],
+        callbacks=[step_timer(times)],
     )
     trainer.train()
     with open(result, "w") as f:
@@ -200,12 +230,7 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
 
 
 def run_trl(model: str, tasks: str, steps: int, work: str) -> dict:
-    result = os.path.join(work, "trl.json")
-    cmd = [sys.executable, __file__, "--trl-worker", "--model", model, "--tasks-path", tasks,
-           "--steps", str(steps), "--work", work, "--result", result]
-    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    data = json.load(open(result))
+    data = run_worker("--trl-worker", model, tasks, steps, work, os.path.join(work, "trl.json"))
     return {"step": statistics.median(data["times"][1:]), "reward": data["reward"]}
 
 
@@ -228,33 +253,15 @@ def run_toolgym_sft(binary: str, model: str, tasks: str, steps: int, work: str,
 def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str,
                    micro: int) -> None:
     """Runs TRL's SFTTrainer (called in a fresh process) and writes step times."""
-    import torch
     import toolgym
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    tok = AutoTokenizer.from_pretrained(model)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    policy = AutoModelForCausalLM.from_pretrained(model, torch_dtype=torch.float32)
+    tok, policy = load_for_trl(model)
     rows = [{"prompt": t.prompt("compact"), "completion": t.target("compact")}
             for t in toolgym.load_tasks(tasks, strict=True)]
     times: list[float] = []
     losses: list[float] = []
-
-    class StepTimer(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kw):
-            self.t0 = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kw):
-            times.append(time.perf_counter() - self.t0)
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "loss" in logs:
-                losses.append(round(float(logs["loss"]), 3))
-
     args = SFTConfig(
         output_dir=os.path.join(work, "trl-sft"),
         use_cpu=True,
@@ -276,19 +283,15 @@ def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str,
         seed=0,
     )
     trainer = SFTTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=tok, callbacks=[StepTimer()])
+                         processing_class=tok, callbacks=[step_timer(times, losses)])
     trainer.train()
     with open(result, "w") as f:
         json.dump({"times": times, "loss": losses}, f)
 
 
 def run_trl_sft(model: str, tasks: str, steps: int, work: str, micro: int) -> dict:
-    result = os.path.join(work, "trl-sft.json")
-    cmd = [sys.executable, __file__, "--trl-sft-worker", "--model", model, "--tasks-path", tasks,
-           "--steps", str(steps), "--work", work, "--result", result, "--sft-micro", str(micro)]
-    subprocess.run(cmd, check=True, env={**os.environ, **MALLOC},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    data = json.load(open(result))
+    data = run_worker("--trl-sft-worker", model, tasks, steps, work,
+                      os.path.join(work, "trl-sft.json"), ("--sft-micro", str(micro)))
     return {"step": statistics.median(data["times"][1:]), "loss": data["loss"]}
 
 
