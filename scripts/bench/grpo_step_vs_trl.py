@@ -160,6 +160,16 @@ def step_timer(times: list[float], losses: list[float] | None = None):
     return StepTimer()
 
 
+def trainer_args(work: str, steps: int) -> dict:
+    """The TrainingArguments both TRL workers share: CPU in float32, lr
+    constant at LR, `steps` optimiser steps, a log line per step, nothing
+    saved or reported."""
+    return dict(use_cpu=True, bf16=False, fp16=False, learning_rate=LR,
+                lr_scheduler_type="constant", warmup_steps=0, max_steps=steps,
+                logging_steps=1, report_to="none", save_strategy="no",
+                dataloader_num_workers=0, seed=0)
+
+
 def run_worker(flag: str, model: str, tasks: str, steps: int, work: str, result: str,
                extra: tuple[str, ...] = ()) -> dict:
     """Runs this script as a TRL worker (`flag`) in a fresh process and
@@ -193,9 +203,6 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
     reward.__name__ = score.__name__
     args = GRPOConfig(
         output_dir=os.path.join(work, "trl-run"),
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
         per_device_train_batch_size=PROMPTS_PER_STEP * GROUP,
         gradient_accumulation_steps=1,
         num_generations=GROUP,
@@ -206,15 +213,7 @@ def trl_worker(model: str, tasks: str, steps: int, work: str, result: str) -> No
         epsilon=0.2,
         loss_type="dapo",
         num_iterations=1,
-        learning_rate=LR,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        max_steps=steps,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        dataloader_num_workers=0,
-        seed=0,
+        **trainer_args(work, steps),
     )
     trainer = GRPOTrainer(
         model=policy,
@@ -264,23 +263,12 @@ def trl_sft_worker(model: str, tasks: str, steps: int, work: str, result: str,
     losses: list[float] = []
     args = SFTConfig(
         output_dir=os.path.join(work, "trl-sft"),
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=SFT_BATCH // micro,
         completion_only_loss=True,
         packing=False,
         max_length=1024,
-        learning_rate=LR,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        max_steps=steps,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        dataloader_num_workers=0,
-        seed=0,
+        **trainer_args(work, steps),
     )
     trainer = SFTTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tok, callbacks=[step_timer(times, losses)])
@@ -331,22 +319,38 @@ def main() -> None:
             sft_rounds(a, model, tasks, work)
 
 
+def alternate(label: str, rounds: int, ours, theirs) -> None:
+    """Runs `rounds` rounds of `ours()` then `theirs()` (each returns its
+    median s/step and the rest of its table row), prints a row per run and
+    the ratio of the medians."""
+    steps: dict[str, list[float]] = {"toolgym": [], "TRL": []}
+    for r in range(1, rounds + 1):
+        for side, run in (("toolgym", ours), ("TRL", theirs)):
+            step, cells = run()
+            steps[side].append(step)
+            print(f"| {r} | {side} | {step:.2f} | {cells} |", flush=True)
+    o, p = statistics.median(steps["toolgym"]), statistics.median(steps["TRL"])
+    print(f"\n{label} median s/step: toolgym {o:.2f}, TRL {p:.2f}; "
+          f"toolgym is {p / o:.2f}x TRL's speed")
+
+
 def grpo_rounds(a, model: str, tasks: str, work: str) -> None:
     print(f"GRPO: model {model}; {a.tasks} tasks; {PROMPTS_PER_STEP} prompts x G={GROUP}; "
           f"<= {MAX_COMPLETION} tokens; {a.steps} steps per run (median of steps 2..{a.steps})")
     print("| round | side | s/step | rollout | log-probs | update | reward per step |")
     print("|---|---|---:|---:|---:|---:|---|")
-    ours, theirs = [], []
-    for r in range(1, a.rounds + 1):
+
+    def ours():
         t = run_toolgym(os.path.abspath(a.toolgym), model, tasks, a.steps, work)
-        ours.append(t["step"])
-        print(f"| {r} | toolgym | {t['step']:.2f} | {t['rollout']:.2f} | {t['logprob']:.2f} | "
-              f"{t['update']:.2f} | {t['reward']} |", flush=True)
+        return t["step"], (f"{t['rollout']:.2f} | {t['logprob']:.2f} | {t['update']:.2f} | "
+                           f"{t['reward']}")
+
+    def theirs():
         p = run_trl(model, tasks, a.steps, work)
-        theirs.append(p["step"])
-        print(f"| {r} | TRL | {p['step']:.2f} | | | | {p['reward']} |", flush=True)
-    o, p = statistics.median(ours), statistics.median(theirs)
-    print(f"\nGRPO median s/step: toolgym {o:.2f}, TRL {p:.2f}; toolgym is {p / o:.2f}x TRL's speed\n")
+        return p["step"], f"| | | {p['reward']}"
+
+    alternate("GRPO", a.rounds, ours, theirs)
+    print()
 
 
 def sft_rounds(a, model: str, tasks: str, work: str) -> None:
@@ -355,17 +359,16 @@ def sft_rounds(a, model: str, tasks: str, work: str) -> None:
           f"{a.steps} steps per run (median of steps 2..{a.steps})")
     print("| round | side | s/step | loss per step |")
     print("|---|---|---:|---|")
-    ours, theirs = [], []
-    for r in range(1, a.rounds + 1):
-        t = run_toolgym_sft(os.path.abspath(a.toolgym), model, tasks, a.steps, work, a.sft_micro)
-        ours.append(t["step"])
-        print(f"| {r} | toolgym | {t['step']:.2f} | {t['loss']} |", flush=True)
-        p = run_trl_sft(model, tasks, a.steps, work, a.sft_micro)
-        theirs.append(p["step"])
-        print(f"| {r} | TRL | {p['step']:.2f} | {p['loss']} |", flush=True)
-    o, p = statistics.median(ours), statistics.median(theirs)
-    print(f"\nSFT median s/step: toolgym {o:.2f}, TRL {p:.2f}; toolgym is {p / o:.2f}x TRL's speed")
 
+    def ours():
+        t = run_toolgym_sft(os.path.abspath(a.toolgym), model, tasks, a.steps, work, a.sft_micro)
+        return t["step"], f"{t['loss']}"
+
+    def theirs():
+        p = run_trl_sft(model, tasks, a.steps, work, a.sft_micro)
+        return p["step"], f"{p['loss']}"
+
+    alternate("SFT", a.rounds, ours, theirs)
 
 if __name__ == "__main__":
     main()
