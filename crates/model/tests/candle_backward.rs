@@ -13,6 +13,7 @@
 //! - the unary, reduction, matmul and index-select rules of a transformer.
 
 use toolgym_model::candle_core::{Device, Tensor, Var, D};
+use toolgym_model::Rng;
 
 /// The scalar function under test, built from `a` ([3, 4]), `b` ([3, 4])
 /// and `w` ([4, 2]).
@@ -35,7 +36,7 @@ fn f(a: &Tensor, b: &Tensor, w: &Tensor) -> Tensor {
     let proj = (proj + at.narrow(0, 1, 2).unwrap().t().unwrap().sqr().unwrap()).unwrap();
     let picked = proj.index_select(&ids, 0).unwrap(); // row 2 twice
     let soft = candle_softmax(&picked);
-    (soft * picked.sqrt_abs()).unwrap().sum_all().unwrap()
+    (soft * smooth_abs(&picked)).unwrap().sum_all().unwrap()
 }
 
 fn candle_softmax(x: &Tensor) -> Tensor {
@@ -44,27 +45,15 @@ fn candle_softmax(x: &Tensor) -> Tensor {
     e.broadcast_div(&e.sum_keepdim(D::Minus1).unwrap()).unwrap()
 }
 
-trait SqrtAbs {
-    fn sqrt_abs(&self) -> Tensor;
+/// `sqrt(x² + 1)`: smooth, and through the `sqrt` and `sqr` rules.
+fn smooth_abs(x: &Tensor) -> Tensor {
+    (x.sqr().unwrap() + 1.0).unwrap().sqrt().unwrap()
 }
 
-impl SqrtAbs for Tensor {
-    /// `sqrt(x² + 1)`: smooth, and through the `sqrt` and `sqr` rules.
-    fn sqrt_abs(&self) -> Tensor {
-        (self.sqr().unwrap() + 1.0).unwrap().sqrt().unwrap()
-    }
-}
-
+/// `n` values uniform in [-1, 1).
 fn values(seed: u64, n: usize) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.next_f64() * 2.0 - 1.0).collect()
 }
 
 #[test]
