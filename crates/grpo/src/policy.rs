@@ -6,8 +6,8 @@ use crate::TrainError;
 use std::path::Path;
 use toolgym_model::candle_core::{DType, Device};
 use toolgym_model::{
-    load_pretrained, save_pretrained, train_bpe_tokenizer, ModelOptions, Qwen2Config,
-    Qwen2ForCausalLM, RandomInit, Tokenizer,
+    load_pretrained, save_pretrained, train_bpe_tokenizer_with, BpeOptions, ModelOptions,
+    PreTokenizer, Qwen2Config, Qwen2ForCausalLM, RandomInit, Tokenizer,
 };
 
 /// A trainable policy.
@@ -56,6 +56,10 @@ pub struct BuiltinPolicy {
     /// 0.02, 100% after 120 with 0.09). Set 0.02 for the Hugging Face
     /// scheme.
     pub init_std: Option<f64>,
+    /// How the tokenizer splits text before BPE: `"qwen2"` (Qwen2's regex)
+    /// or `"words-apart"` (letter runs apart from a preceding space or
+    /// quote, so a value in a query and in a call's JSON is the same token).
+    pub pre_tokenizer: PreTokenizer,
 }
 
 impl Default for BuiltinPolicy {
@@ -70,6 +74,7 @@ impl Default for BuiltinPolicy {
             seed: 0,
             padded_vocab_size: 0,
             init_std: None,
+            pre_tokenizer: PreTokenizer::Qwen2,
         }
     }
 }
@@ -143,7 +148,11 @@ impl Policy {
         dtype: DType,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        let tokenizer = train_bpe_tokenizer(corpus, b.vocab_size, &[])?;
+        let opts = BpeOptions {
+            pre_tokenizer: b.pre_tokenizer,
+            ..BpeOptions::chatml(b.vocab_size)
+        };
+        let tokenizer = train_bpe_tokenizer_with(corpus, &opts)?;
         let vocab = tokenizer.vocab_size().max(b.padded_vocab_size);
         let mut cfg = Qwen2Config::tiny_default(vocab);
         cfg.hidden_size = b.hidden_size;

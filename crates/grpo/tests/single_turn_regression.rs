@@ -3,11 +3,21 @@
 //! bfeb5a6 (separate single-turn generation loops) with this same set-up
 //! and came out bit for bit until scoring learned to run a prompt shared
 //! by a group's rows once (a prefix pass and its continuations, with
-//! micro-batches that keep a group together). That changes float rounding
-//! only: the GRPO numbers are now pinned bit for bit at their new values,
-//! and checked against bfeb5a6's to a relative 1e-5 (rewards, reasons and
-//! clip fractions are still exactly bfeb5a6's). SFT, whose prompts are
-//! distinct, is still bit for bit bfeb5a6's.
+//! micro-batches that keep a group together), which changed GRPO's float
+//! rounding only.
+//!
+//! Since the fused CPU kernels (attention softmax, RMSNorm, SwiGLU gate and
+//! token log-probs with their own backward passes, `toolgym_model`'s
+//! `fused` module), forward values are still the same bits but gradients
+//! round differently:
+//! - SFT: the losses are still bfeb5a6's bit for bit, the gradient norms
+//!   agree with bfeb5a6's to a relative 1e-8 (they differ by ~6e-9: f32
+//!   gradients summed in another order), and the pins are the new bits;
+//! - GRPO: its 60-step warm start at lr 1e-2 amplifies that rounding into a
+//!   different policy (parameters 0.1% apart), so its samples and rewards
+//!   differ from bfeb5a6's; the values are pinned at their new bits and the
+//!   fused ops are checked against the composed chains in the model crate.
+//!   The pins before the fused kernels are kept below for the record.
 //!
 //! Set-up: the tests' tiny policy, 60 single-turn SFT steps, then two GRPO
 //! steps (4 prompts × G = 3, two mini-batches, so π_old ≠ π on the second;
@@ -59,16 +69,24 @@ fn sft(steps: usize, micro: usize, name: &str) -> SftTrainer {
 fn single_turn_sft_is_unchanged() {
     let mut t = sft(2, 4, "regress-sft");
     let want = [
-        (4618161420360482816u64, 4607799579981167004u64),
-        (4617899762094440448, 4608288020256525987),
+        (4618161420360482816u64, 4607799579951750008u64),
+        (4617899762094440448, 4608288020229005556),
     ];
-    for (loss, grad) in want {
+    // bfeb5a6's gradient norms (its losses are the pinned ones).
+    let bfeb5a6 = [4607799579981167004u64, 4608288020256525987];
+    for ((loss, grad), old) in want.into_iter().zip(bfeb5a6) {
         let m = t.step().unwrap();
         assert_eq!((m.loss.to_bits(), m.grad_norm.to_bits()), (loss, grad));
+        let old = f64::from_bits(old);
+        assert!(
+            (m.grad_norm - old).abs() <= 1e-8 * old,
+            "{} vs {old}",
+            m.grad_norm
+        );
     }
     assert_eq!(
         checksum(t.policy()),
-        (4648826791541262080, 4640910812840342110)
+        (4648826791337255296, 4640910812838873234)
     );
 }
 
@@ -98,43 +116,33 @@ fn single_turn_grpo_is_unchanged() {
     let want: [StepBits; 2] = [
         (
             [
-                4602866469157120683,
-                13805687897996656640,
-                4611931615322385901,
-                4569213313434746775,
-                4574064308356942410,
+                4601928219234751829,
+                13820754041572950016,
+                4607629745964225620,
+                4573151095419350312,
+                4584060439372030692,
             ],
             [("ok", 2), ("wrong_args", 10)],
         ),
         (
             [
-                4599676419421066581,
-                13817910132064911360,
-                4604362337446469686,
-                4579547749055214868,
-                0,
+                4601177619296856747,
+                13813817780506132480,
+                4602932489940967439,
+                4580500368483267868,
+                4575253913979107175,
             ],
-            [("ok", 1), ("wrong_args", 11)],
+            [("ok", 2), ("wrong_args", 10)],
         ),
     ];
-    // The same at bfeb5a6, before prompts were shared.
-    let bfeb5a6: [[u64; 5]; 2] = [
-        [
-            4602866469157120683,
-            13805687896386043904,
-            4611931616107798528,
-            4569213322273264683,
-            4574064308356942410,
-        ],
-        [
-            4599676419421066581,
-            13817910129883873280,
-            4604362337311754669,
-            4579547747274148517,
-            0,
-        ],
-    ];
-    for ((bits, reasons), old) in want.into_iter().zip(bfeb5a6) {
+    // Pinned before the fused kernels (composed backward passes), for the
+    // record: step 1 [4602866469157120683, 13805687897996656640,
+    // 4611931615322385901, 4569213313434746775, 4574064308356942410] with
+    // ok 2 / wrong_args 10; step 2 [4599676419421066581,
+    // 13817910132064911360, 4604362337446469686, 4579547749055214868, 0]
+    // with ok 1 / wrong_args 11; parameter sums (4641974820464514560,
+    // 4649743959815158352). Those matched bfeb5a6's to a relative 1e-5.
+    for (bits, reasons) in want {
         let m = t.step().unwrap();
         let got = [
             m.reward_mean.unwrap().to_bits(),
@@ -144,15 +152,6 @@ fn single_turn_grpo_is_unchanged() {
             m.clip_fraction.unwrap().to_bits(),
         ];
         assert_eq!(got, bits, "{m:?}");
-        for (k, (g, o)) in got.iter().zip(old).enumerate() {
-            let (g, o) = (f64::from_bits(*g), f64::from_bits(o));
-            let exact = k == 0 || k == 4;
-            let close = (g - o).abs() <= 1e-5 * o.abs();
-            assert!(
-                if exact { g == o } else { close },
-                "value {k}: {g} vs bfeb5a6's {o}"
-            );
-        }
         let reasons: Vec<(String, usize)> =
             reasons.iter().map(|(r, n)| (r.to_string(), *n)).collect();
         let got: Vec<(String, usize)> = m.reasons.clone().into_iter().collect();
@@ -160,12 +159,6 @@ fn single_turn_grpo_is_unchanged() {
         assert_eq!((m.turns_mean, m.masked_tokens), (Some(1.0), Some(0)));
     }
     let sums = checksum(t.policy());
-    assert_eq!(sums, (4641974820464514560, 4649743959815158352));
-    let old = (
-        f64::from_bits(4641974823162158976),
-        f64::from_bits(4649743959857550116),
-    );
-    let rel = |a: u64, b: f64| (f64::from_bits(a) - b).abs() / b.abs();
-    assert!(rel(sums.0, old.0) < 1e-6 && rel(sums.1, old.1) < 1e-6);
+    assert_eq!(sums, (4641988678549466496, 4649752442899000615));
     std::fs::remove_dir_all(&dir).ok();
 }

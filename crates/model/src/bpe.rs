@@ -23,13 +23,46 @@ pub const TOOL_TAG_TOKENS: [&str; 4] = ["<think>", "</think>", "<tool_call>", "<
 /// punctuation runs, newlines, whitespace), as in its tokenizer.json.
 pub const QWEN2_PRETOKENIZE_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// [`QWEN2_PRETOKENIZE_REGEX`] with letter runs kept apart from the space
+/// or punctuation before them: `in Oslo` and `"Oslo"` both hold the token
+/// `Oslo`. Under Qwen2's regex the first is ` Oslo` and the second `Oslo`,
+/// two unrelated ids, so a small model must learn every value's pair before
+/// it can copy it from a query into a call's arguments. Costs about one
+/// token per word (a third more prompt tokens on the synthetic tasks).
+pub const WORDS_APART_PRETOKENIZE_REGEX: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// How text is split before BPE merges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PreTokenizer {
+    /// Qwen2's split ([`QWEN2_PRETOKENIZE_REGEX`]).
+    #[default]
+    Qwen2,
+    /// Letter runs apart from what precedes them
+    /// ([`WORDS_APART_PRETOKENIZE_REGEX`]).
+    WordsApart,
+}
+
+impl PreTokenizer {
+    /// The split regex.
+    pub fn regex(self) -> &'static str {
+        match self {
+            PreTokenizer::Qwen2 => QWEN2_PRETOKENIZE_REGEX,
+            PreTokenizer::WordsApart => WORDS_APART_PRETOKENIZE_REGEX,
+        }
+    }
+}
+
 /// A tokenizer with Qwen2's pipeline (NFC normalizer, regex split, byte-level
-/// pre-tokenizer and decoder) around `model`. transformers' `Qwen2Tokenizer`
-/// rebuilds exactly this pipeline, so directories saved with such a tokenizer
-/// tokenize identically in Python.
-fn qwen2_pipeline(model: ModelWrapper) -> Result<tokenizers::Tokenizer> {
+/// pre-tokenizer and decoder) around `model`, splitting with `split`'s
+/// regex. transformers' `Qwen2Tokenizer` rebuilds exactly this pipeline with
+/// [`PreTokenizer::Qwen2`], so directories saved with such a tokenizer
+/// tokenize identically in Python; with [`PreTokenizer::WordsApart`] load
+/// them as a fast tokenizer (`tokenizer.json` carries the regex).
+fn qwen2_pipeline(model: ModelWrapper, split: PreTokenizer) -> Result<tokenizers::Tokenizer> {
     let split = Split::new(
-        SplitPattern::Regex(QWEN2_PRETOKENIZE_REGEX.to_string()),
+        SplitPattern::Regex(split.regex().to_string()),
         SplitDelimiterBehavior::Isolated,
         false,
     )
@@ -64,6 +97,8 @@ pub struct BpeOptions {
     pub added_tokens: Vec<String>,
     /// Minimum count of a pair to be merged.
     pub min_frequency: u64,
+    /// How text is split before merging.
+    pub pre_tokenizer: PreTokenizer,
 }
 
 impl BpeOptions {
@@ -77,6 +112,7 @@ impl BpeOptions {
                 .collect(),
             added_tokens: TOOL_TAG_TOKENS.iter().map(|s| s.to_string()).collect(),
             min_frequency: 2,
+            pre_tokenizer: PreTokenizer::Qwen2,
         }
     }
 }
@@ -170,11 +206,11 @@ pub fn train_bpe_tokenizer_with<S: AsRef<str>>(
     for t in texts {
         split_out(t.as_ref(), &reserved, &mut pieces);
     }
-    let mut trained = qwen2_pipeline(BPE::default().into())?;
+    let mut trained = qwen2_pipeline(BPE::default().into(), opts.pre_tokenizer)?;
     trained.train(&mut trainer, pieces.iter()).map_err(err)?;
     // `train` registers every reserved token as special; start again from the
     // trained model so the tool tags can be plain added tokens.
-    let mut tok = qwen2_pipeline(trained.get_model().clone())?;
+    let mut tok = qwen2_pipeline(trained.get_model().clone(), opts.pre_tokenizer)?;
     let specials: Vec<AddedToken> = opts
         .special_tokens
         .iter()

@@ -22,6 +22,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod error;
+mod fused;
 pub mod generate;
 pub mod kv_cache;
 pub mod params;
@@ -33,7 +34,7 @@ pub mod scoring;
 pub mod tokenizer;
 
 pub use batch::TokenBatch;
-pub use bpe::{train_bpe_tokenizer, train_bpe_tokenizer_with, BpeOptions};
+pub use bpe::{train_bpe_tokenizer, train_bpe_tokenizer_with, BpeOptions, PreTokenizer};
 pub use checkpoint::{load_pretrained, save_pretrained, Pretrained};
 pub use config::Qwen2Config;
 pub use error::{ModelError, Result};

@@ -12,9 +12,12 @@
 //! ```
 //!
 //! Two numerically equivalent code paths exist: when the weights are trainable
-//! `Var`s every op is one candle can differentiate (composed RMSNorm, rotary
-//! embedding and softmax); otherwise the fused candle-nn kernels are used.
-//! Attention scores and softmax are computed in f32 whatever the model dtype.
+//! `Var`s every op is one candle can differentiate; otherwise the fused
+//! candle-nn kernels are used. On the CPU, in f32 or f64, the attention
+//! softmax, RMSNorm, SwiGLU gate and token log-probs of training run as
+//! this crate's own fused ops with their own backward passes
+//! (`crate::fused`); other devices compose them from candle ops. Attention
+//! scores and softmax are computed in f32 whatever the model dtype.
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
@@ -22,6 +25,7 @@ use candle_nn::VarBuilder;
 use crate::batch::TokenBatch;
 use crate::config::Qwen2Config;
 use crate::error::{ModelError, Result};
+use crate::fused;
 use crate::kv_cache::KvCache;
 
 /// Value added to masked attention scores. Minus infinity, so `exp` of a
@@ -162,6 +166,9 @@ impl RmsNorm {
     fn forward(&self, x: &Tensor, grad: bool) -> Result<Tensor> {
         if !grad {
             return Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?);
+        }
+        if fused::fits(x) && self.weight.dtype() == x.dtype() {
+            return Ok(fused::rms_norm(x, &self.weight, self.eps)?);
         }
         let dtype = x.dtype();
         let x32 = x.to_dtype(compute_dtype(dtype))?;
@@ -325,15 +332,21 @@ impl Attention {
         let rep = nh / nkv;
         let q = q.reshape((b, nkv, rep * t, hd))?;
         let scores = q.matmul(&k.t()?)?.to_dtype(compute_dtype(q.dtype()))?;
-        let scores = (scores * (1.0 / (hd as f64).sqrt()))?;
-        let scores = match mask {
-            Some(m) => scores
-                .reshape((b, nkv, rep, t, s))?
-                .broadcast_add(&m.to_dtype(scores.dtype())?)?
-                .reshape((b, nkv, rep * t, s))?,
-            None => scores,
+        let scale = 1.0 / (hd as f64).sqrt();
+        let probs = if fused::fits(&scores) {
+            fused::attention_softmax(&scores, mask, scale)?
+        } else {
+            let scores = (scores * scale)?;
+            let scores = match mask {
+                Some(m) => scores
+                    .reshape((b, nkv, rep, t, s))?
+                    .broadcast_add(&m.to_dtype(scores.dtype())?)?
+                    .reshape((b, nkv, rep * t, s))?,
+                None => scores,
+            };
+            softmax_last(&scores, grad)?
         };
-        let probs = softmax_last(&scores, grad)?.to_dtype(v.dtype())?;
+        let probs = probs.to_dtype(v.dtype())?;
         let y = probs.matmul(&v)?; // [b, nkv, rep * t, hd]
         let y = y
             .reshape((b, nh, t, hd))?
@@ -366,18 +379,27 @@ impl Mlp {
         let hidden = dims[dims.len() - 1];
         let rows = x.elem_count() / hidden;
         if !weight_left(x, rows, grad) {
-            let gate = self.gate_proj.forward(x, grad)?.silu()?;
+            let gate = self.gate_proj.forward(x, grad)?;
             let up = self.up_proj.forward(x, grad)?;
-            return self.down_proj.forward(&(gate * up)?, grad);
+            return self.down_proj.forward(&silu_mul(&gate, &up)?, grad);
         }
         // Few rows (decoding): stay in the transposed space, `h^T = W x^T`,
         // so every matmul has the large weight on the left and the wide
         // intermediate activations are never transposed back.
         let xt = x.reshape((rows, hidden))?.t()?;
-        let gate = self.gate_proj.weight.matmul(&xt)?.silu()?;
+        let gate = self.gate_proj.weight.matmul(&xt)?;
         let up = self.up_proj.weight.matmul(&xt)?;
-        let y = self.down_proj.weight.matmul(&(gate * up)?)?;
+        let y = self.down_proj.weight.matmul(&silu_mul(&gate, &up)?)?;
         Ok(y.t()?.reshape(dims)?)
+    }
+}
+
+/// `silu(gate) * up`: fused on the CPU, composed elsewhere (same values).
+fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if fused::fits(gate) && gate.dtype() == up.dtype() {
+        Ok(fused::silu_mul(gate, up)?)
+    } else {
+        Ok((gate.silu()? * up)?)
     }
 }
 

@@ -17,6 +17,7 @@ use candle_core::{DType, Tensor, D};
 
 use crate::batch::TokenBatch;
 use crate::error::{ModelError, Result};
+use crate::fused;
 use crate::qwen2::Qwen2ForCausalLM;
 
 /// Settings of [`score`].
@@ -131,15 +132,33 @@ pub fn score<P: AsRef<[u32]>, C: AsRef<[u32]>>(
     if opts.temperature != 1.0 {
         logits = (logits / opts.temperature)?;
     }
-    let logp = log_softmax_last(&logits)?;
-    let targets = Tensor::from_vec(targets, (b, c_len, 1), &dev)?;
     let mask_t = Tensor::from_vec(mask, (b, c_len), &dev)?.to_dtype(compute)?;
-    let logprobs = (logp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)? * &mask_t)?;
+    // On the CPU the fused op gives the targets' log-probs without building
+    // the full log-softmax; that is built only when the entropy needs it
+    // (detached unless the entropy is differentiable), or off the CPU.
+    let fused_targets = fused::fits(&logits) && !opts.entropy_grad;
+    let logp = if fused_targets {
+        None
+    } else {
+        Some(log_softmax_last(&logits)?)
+    };
+    let logprobs = match &logp {
+        Some(lp) => {
+            let targets = Tensor::from_vec(targets, (b, c_len, 1), &dev)?;
+            lp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?
+        }
+        None => {
+            let vocab = logits.dim(D::Minus1)?;
+            fused::token_logprobs(&logits.reshape((b * c_len, vocab))?, targets)?
+                .reshape((b, c_len))?
+        }
+    };
+    let logprobs = (logprobs * &mask_t)?;
     let entropies = if opts.entropy {
-        let lp = if opts.entropy_grad {
-            logp.clone()
-        } else {
-            logp.detach()
+        let lp = match logp {
+            Some(lp) if opts.entropy_grad => lp,
+            Some(lp) => lp.detach(),
+            None => log_softmax_last(&logits.detach())?,
         };
         let ent = (lp.exp()? * &lp)?.sum(D::Minus1)?.neg()?;
         Some((ent * &mask_t)?)

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use toolgym_model::bpe::{BpeOptions, CHATML_SPECIAL_TOKENS, TOOL_TAG_TOKENS};
-use toolgym_model::{train_bpe_tokenizer, train_bpe_tokenizer_with, Tokenizer};
+use toolgym_model::{train_bpe_tokenizer, train_bpe_tokenizer_with, PreTokenizer, Tokenizer};
 
 /// A synthetic ChatML tool-calling corpus.
 fn corpus(n: usize) -> Vec<String> {
@@ -96,4 +96,43 @@ fn options_are_checked() {
     assert!(train_bpe_tokenizer_with(&texts, &too_small).is_err());
     let e = Tokenizer::from_file("/nonexistent/tokenizer.json").unwrap_err();
     assert!(e.to_string().contains("tokenizer.json"), "{e}");
+}
+
+#[test]
+fn words_apart_gives_a_value_one_token_in_the_query_and_the_call() {
+    let texts = corpus(2000);
+    let opts = |p| BpeOptions {
+        pre_tokenizer: p,
+        ..BpeOptions::chatml(1024)
+    };
+    let query = "What about Paris on day 3?";
+    let call = r#"{"city": "Paris", "day": 3}"#;
+    let tokens = |t: &Tokenizer, s: &str| -> Vec<String> {
+        let ids = t.encode(s).unwrap();
+        ids.iter().map(|&i| t.id_to_token(i).unwrap()).collect()
+    };
+    // Qwen2's split glues the space to the word: ` Paris` in the query,
+    // `Paris` in the call.
+    let qwen = train_bpe_tokenizer_with(&texts, &opts(PreTokenizer::Qwen2)).unwrap();
+    assert!(tokens(&qwen, query).contains(&"ĠParis".to_string()));
+    assert!(!tokens(&qwen, call).contains(&"ĠParis".to_string()));
+    let apart = train_bpe_tokenizer_with(&texts, &opts(PreTokenizer::WordsApart)).unwrap();
+    let (q, c) = (tokens(&apart, query), tokens(&apart, call));
+    assert!(q.contains(&"Paris".to_string()), "{q:?}");
+    assert!(c.contains(&"Paris".to_string()), "{c:?}");
+    assert!(!q
+        .iter()
+        .chain(&c)
+        .any(|t| t.ends_with("Paris") && t != "Paris"));
+    // Still lossless, and the saved tokenizer keeps its split.
+    for t in corpus(50)
+        .iter()
+        .map(String::as_str)
+        .chain([query, call, "São Paulo  東京\n\t x"])
+    {
+        let ids = apart.encode(t).unwrap();
+        assert_eq!(apart.decode(&ids, false).unwrap(), t);
+    }
+    let json = apart.to_json_string().unwrap();
+    assert!(json.contains(r"\\p{L}+|\\p{N}"), "split regex not saved");
 }

@@ -55,6 +55,7 @@ pub fn builtin_spec() -> BuiltinPolicy {
         padded_vocab_size: 0,
         // Hugging Face's scheme, as when the pinned numbers were recorded.
         init_std: Some(0.02),
+        pre_tokenizer: toolgym_model::PreTokenizer::Qwen2,
     }
 }
 
