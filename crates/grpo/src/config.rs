@@ -754,4 +754,26 @@ mod tests {
         assert!(e.contains("group_size"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    #[test]
+    fn the_builtin_pre_tokenizer_is_chosen_by_name() {
+        let c = TrainConfig::load(
+            None,
+            &["model.builtin.pre_tokenizer=\"words-apart\"".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            c.model.builtin.pre_tokenizer,
+            toolgym_model::PreTokenizer::WordsApart
+        );
+        let c = TrainConfig::load(None, &[]).unwrap();
+        assert_eq!(
+            c.model.builtin.pre_tokenizer,
+            toolgym_model::PreTokenizer::Qwen2
+        );
+        let e = TrainConfig::load(None, &["model.builtin.pre_tokenizer=\"words\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("words"), "{e}");
+    }
 }
