@@ -12,7 +12,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Optimiser settings. Defaults are the paper's (verl's) actor settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,10 +106,13 @@ impl OptimConfig {
     }
 }
 
-/// Gradients by parameter name, summed over micro-batches.
+/// Gradients by parameter name, summed over micro-batches. Ordered by
+/// name, so the global norm sums the same terms in the same order in every
+/// process (a hash map's order changed the norm's last bit, and with it
+/// the clipping factor, from run to run).
 #[derive(Default)]
 pub struct GradAccumulator {
-    grads: HashMap<String, Tensor>,
+    grads: BTreeMap<String, Tensor>,
 }
 
 impl GradAccumulator {
@@ -140,7 +143,8 @@ impl GradAccumulator {
         self.grads.get(name)
     }
 
-    /// Global L2 norm of all gradients.
+    /// Global L2 norm of all gradients, summed in name order
+    /// (deterministic).
     pub fn norm(&self) -> Result<f64> {
         let mut sq = 0.0f64;
         for g in self.grads.values() {
@@ -339,6 +343,40 @@ mod tests {
         };
         let got: Vec<f64> = (0..6).map(|k| four.lr_at(k, 10)).collect();
         assert_eq!(got, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn the_gradient_norm_does_not_depend_on_parameter_order() {
+        // Squared gradients 4 and seven times 2^-52: added to 4 one by one
+        // each rounds away, added together first they do not. With a hash
+        // map the order (and the norm's last bit) changed between
+        // accumulators.
+        let tiny = 2f32.powi(-27);
+        let vals = [1.0f32, tiny, tiny, tiny, tiny, tiny, tiny, tiny];
+        let params: Vec<(String, Var)> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let t = Tensor::new(&[v], &Device::Cpu).unwrap();
+                (format!("p{i}"), Var::from_tensor(&t).unwrap())
+            })
+            .collect();
+        let loss = |ps: &[(String, Var)]| {
+            let mut l = ps[0].1.as_tensor().sqr().unwrap().sum_all().unwrap();
+            for (_, p) in &ps[1..] {
+                l = (l + p.as_tensor().sqr().unwrap().sum_all().unwrap()).unwrap();
+            }
+            l
+        };
+        let mut norms = vec![];
+        for rotation in 0..params.len() {
+            let mut ps = params.clone();
+            ps.rotate_left(rotation);
+            let mut acc = GradAccumulator::default();
+            acc.backward(&loss(&ps), &ps).unwrap();
+            norms.push(acc.norm().unwrap().to_bits());
+        }
+        assert!(norms.windows(2).all(|w| w[0] == w[1]), "{norms:?}");
     }
 
     #[test]
