@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
+use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES};
 use toolgym_reward::Call;
 
 /// One single-step tool-calling task.
@@ -174,7 +174,7 @@ pub fn read_jsonl_lenient(path: impl AsRef<Path>) -> Result<TaskFile, TaskIoErro
                 continue;
             }
         };
-        if text.trim().is_empty() {
+        if is_blank(text.as_bytes()) {
             continue;
         }
         match serde_json::from_str(text) {

@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use toolgym_env::EndReason;
-use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
+use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES};
 
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -281,7 +281,7 @@ impl MetricsLog {
                 let kept: Vec<String> = read_lines(&path)?
                     .into_iter()
                     .flatten()
-                    .filter(|l| !l.trim().is_empty())
+                    .filter(|l| !is_blank(l.as_bytes()))
                     .filter(|l| match serde_json::from_str::<StepMetrics>(l) {
                         Ok(m) => m.phase != phase || m.step <= limit,
                         Err(_) => true,
@@ -298,7 +298,7 @@ impl MetricsLog {
             let kept: Vec<String> = read_lines(&path)?
                 .into_iter()
                 .flatten()
-                .filter(|l| !l.trim().is_empty())
+                .filter(|l| !is_blank(l.as_bytes()))
                 .filter(|l| {
                     serde_json::from_str::<StepMetrics>(l).map_or(true, |m| m.phase != phase)
                 })
@@ -356,7 +356,7 @@ pub fn read_metrics(run_dir: &Path) -> Result<(Vec<StepMetrics>, Vec<String>), T
                 continue;
             }
         };
-        if line.trim().is_empty() {
+        if is_blank(line.as_bytes()) {
             continue;
         }
         match serde_json::from_str(line) {

@@ -609,12 +609,16 @@ mod tests {
     #[test]
     fn completions_report_bad_repeated_and_unknown_lines() {
         let input = b"{\"id\": \"a\", \"completion\": \"1\"}\n\n[1]\n{\"id\": \"a\", \"completion\": \"2\"}\n\
-                     {\"id\": \"b\", \"completion\": 3}\n\xff\n{\"id\": \"simple_python_16\", \"completion\": \"\"}\n";
+                     {\"id\": \"b\", \"completion\": 3}\n\xff\n{\"id\": \"simple_python_16\", \"completion\": \"\"}\n\
+                     \x0c\n \t\r\n";
         let c = read_completions(&input[..]).unwrap();
         assert_eq!(c.get("a"), Some("2"));
         assert_eq!(c.repeated_ids, ["a"]);
-        assert_eq!(c.blank_lines, 1);
-        let bad: Vec<String> = c.bad_lines.iter().map(ToString::to_string).collect();
+        // JSON whitespace is blank; a form feed is not (json.loads agrees).
+        assert_eq!(c.blank_lines, 2);
+        let mut bad: Vec<String> = c.bad_lines.iter().map(ToString::to_string).collect();
+        let form_feed = bad.pop().unwrap();
+        assert!(form_feed.starts_with("line 8: not JSON"), "{form_feed}");
         assert_eq!(
             bad,
             [

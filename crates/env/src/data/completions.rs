@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
-use toolgym_reward::jsonl::{LineReader, MAX_LINE_BYTES};
+use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES};
 
 /// A line of a completions file that was not used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
     let mut reader = LineReader::new(input, MAX_LINE_BYTES);
     while let Some((line, text)) = reader.next_line()? {
         let text = match text {
-            Ok(t) => t.trim(),
+            Ok(t) => t,
             Err(e) => {
                 out.bad_lines.push(BadLine {
                     line,
@@ -91,7 +91,7 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
                 continue;
             }
         };
-        if text.is_empty() {
+        if is_blank(text.as_bytes()) {
             out.blank_lines += 1;
             continue;
         }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use toolgym_reward::jsonl::{LineError, LineReader, MAX_LINE_BYTES};
+use toolgym_reward::jsonl::{is_blank, LineError, LineReader, MAX_LINE_BYTES};
 
 /// Why a record (or one step of it) did not become a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -165,7 +165,7 @@ pub(crate) fn read_strict_lines<T>(
     while let Some((line, text)) = reader.next_line().map_err(StrictLinesError::Io)? {
         let bad = |message: String| StrictLinesError::Line { line, message };
         let text = text.map_err(|e| bad(e.to_string()))?;
-        if text.trim().is_empty() {
+        if is_blank(text.as_bytes()) {
             continue;
         }
         out.push((line, parse(text).map_err(bad)?));
@@ -245,7 +245,7 @@ pub fn for_each_record(
                 continue;
             }
         };
-        if text.trim().is_empty() {
+        if is_blank(text.as_bytes()) {
             continue;
         }
         n += 1;

@@ -19,9 +19,11 @@ use super::{backward2, last_dim, max, op1, op2, same_shape, sum, Kernel, Real};
 ///
 /// * `scores`: `[batch, ..., query, key]`, f32 or f64 on the CPU;
 /// * `mask`: additive biases (0 or `-inf`) of shape
-///   `[mask_batch, ..., query', key]`, where `mask_batch` is 1 or `batch`
-///   and each batch element's score rows cycle through the mask's `query'`
-///   rows (grouped heads stacked along the query axis). It gets no gradient.
+///   `[mask_batch, 1, ..., 1, query', key]` (rank 3 or more, every axis
+///   between the first and the last two of size 1), where `mask_batch` is 1
+///   or `batch` and each batch element's score rows cycle through the mask's
+///   `query'` rows (grouped heads stacked along the query axis). Any other
+///   shape is an error, not a guess. It gets no gradient.
 pub(crate) fn attention_softmax(
     scores: &Tensor,
     mask: Option<&Tensor>,
@@ -67,14 +69,16 @@ impl MaskRows {
         let key = last_dim(NAME, scores)?;
         let bad =
             || candle_core::Error::Msg(format!("{NAME}: mask {md:?} does not fit scores {sd:?}"));
-        if sd.len() < 2 || md.len() < 2 || md[md.len() - 1] != key {
+        // `[mask_batch, 1, ..., 1, query, key]`: a mask without its batch
+        // axis, or with heads of its own, would otherwise be indexed as one.
+        let r = md.len();
+        if sd.len() < 2 || r < 3 || md[r - 1] != key || md[1..r - 2].iter().any(|&d| d != 1) {
             return Err(bad());
         }
-        let (batch, mask_batch) = (sd[0], md[0]);
+        let (batch, mask_batch, query) = (sd[0], md[0], md[r - 2]);
         if mask_batch == 0 || (mask_batch != 1 && mask_batch != batch) {
             return Err(bad());
         }
-        let query = mask.shape().elem_count() / key / mask_batch;
         let rows_per_batch = scores.shape().elem_count() / key / batch.max(1);
         if query == 0 || !rows_per_batch.is_multiple_of(query) {
             return Err(bad());

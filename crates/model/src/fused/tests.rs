@@ -181,6 +181,38 @@ fn token_logprobs_leave_rows_without_gradient_at_zero() {
 }
 
 #[test]
+fn token_logprobs_give_nan_gradients_where_the_chain_does() {
+    // Rows: finite with a gradient, finite without, a NaN logit without, a
+    // +inf logit without. The chain's `0 · NaN` makes the last two NaN, so
+    // a diverged model must not come back with clean zeros there.
+    let mut v: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
+    v[9] = f32::NAN;
+    v[14] = f32::INFINITY;
+    let x = Var::from_tensor(&Tensor::from_vec(v, (4, 4), &Device::Cpu).unwrap()).unwrap();
+    let targets = vec![0u32, 1, 2, 3];
+    let keep = Tensor::new(&[1f32, 0.0, 0.0, 0.0], &Device::Cpu).unwrap();
+    let grad_of = |y: Tensor| -> Vec<Vec<f32>> {
+        let g = (y * &keep).unwrap().sum_all().unwrap().backward().unwrap();
+        g.get(&x).unwrap().to_vec2().unwrap()
+    };
+    let fused = grad_of(super::token_logprobs(x.as_tensor(), targets.clone()).unwrap());
+    let t = Tensor::from_vec(targets, (4, 1), &Device::Cpu).unwrap();
+    let lp = log_softmax_last(x.as_tensor()).unwrap();
+    let chain = grad_of(
+        lp.gather(&t, D::Minus1)
+            .unwrap()
+            .squeeze(D::Minus1)
+            .unwrap(),
+    );
+    for (r, (a, b)) in fused.iter().zip(&chain).enumerate() {
+        let nan = |row: &[f32]| row.iter().map(|v| v.is_nan()).collect::<Vec<_>>();
+        assert_eq!(nan(a), nan(b), "row {r}: {a:?} vs {b:?}");
+    }
+    assert!(fused[1].iter().all(|&v| v == 0.0));
+    assert!(fused[2].iter().chain(&fused[3]).all(|v| v.is_nan()));
+}
+
+#[test]
 fn bad_shapes_and_targets_are_errors_naming_the_op() {
     let x = var(8, &[2, 4], DType::F32);
     let err = super::token_logprobs(x.as_tensor(), vec![1, 4]).unwrap_err();
@@ -195,6 +227,16 @@ fn bad_shapes_and_targets_are_errors_naming_the_op() {
     let m = mask(&[0, 0, 0], 3, 4, DType::F32);
     let err = super::attention_softmax(s.as_tensor(), Some(&m), 1.0).unwrap_err();
     assert!(err.to_string().contains("attention-softmax: mask"), "{err}");
+    // Masks whose row counts divide but whose axes are not
+    // `[batch|1, 1, .., query, key]`: without a batch axis (its query
+    // length equal to the batch), and with kv heads of their own.
+    let s = var(11, &[3, 2, 6, 4], DType::F32);
+    let no_batch = Tensor::zeros((3, 4), DType::F32, &Device::Cpu).unwrap();
+    let per_head = Tensor::zeros((3, 2, 3, 4), DType::F32, &Device::Cpu).unwrap();
+    for m in [no_batch, per_head] {
+        let err = super::attention_softmax(s.as_tensor(), Some(&m), 1.0).unwrap_err();
+        assert!(err.to_string().contains("does not fit scores"), "{err}");
+    }
     let w = var(10, &[3], DType::F32);
     let err = super::rms_norm(x.as_tensor(), w.as_tensor(), 1e-6).unwrap_err();
     assert!(err.to_string().contains("rms-norm: weight [3]"), "{err}");

@@ -6,8 +6,10 @@
 //! passes over it for the backward pass, whose gather step scatters into a
 //! zeroed tensor. Fused, the forward pass keeps nothing but its `[rows]`
 //! result, and the backward pass writes `∂x = g · (onehot(t) − softmax(x))`
-//! in one pass per row (rows whose gradient is 0, such as padding, are
-//! left at zero).
+//! in one pass per row. Rows whose gradient is 0, such as padding, are left
+//! at zero without the `exp` pass, unless their softmax is not a number (a
+//! NaN logit, or a maximum of ±inf): there the composed chain's `0 · NaN`
+//! gives NaN, and so does this op, so a diverged model is not hidden.
 
 use std::sync::Arc;
 
@@ -71,6 +73,12 @@ fn shifted_exp<T: Real>(x: &[T], e: &mut [T]) -> (T, T) {
     (top, sum(e))
 }
 
+/// Whether `softmax(x)` is NaN: `x` holds a NaN, or its maximum is not
+/// finite (`+inf − +inf`, or every entry `-inf`).
+fn softmax_is_nan<T: Real>(x: &[T]) -> bool {
+    x.iter().any(|v| v.is_nan()) || !max(x).is_finite()
+}
+
 impl Kernel for Forward {
     const NAME: &'static str = NAME;
 
@@ -124,6 +132,9 @@ impl Kernel for Backward {
             )
             .for_each(|(dx, (x, (&g, &t)))| {
                 if g == T::zero() {
+                    if softmax_is_nan(x) {
+                        dx.fill(T::nan());
+                    }
                     return;
                 }
                 let (_, total) = shifted_exp(x, dx);

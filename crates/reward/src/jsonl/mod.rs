@@ -284,6 +284,22 @@ pub struct JsonlOptions {
 /// The default [`JsonlOptions::max_line_bytes`]: 256 MiB.
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
+/// Whether a line holds JSON whitespace only (space, tab, CR, LF: RFC 8259
+/// §2): the one definition of a blank line, skipped and counted by every
+/// JSON Lines reader. Anything else, a form feed or a no-break space
+/// included, is a line to parse, and to report when it is not a record
+/// (`json.loads` rejects it too).
+///
+/// ```
+/// use toolgym_reward::jsonl::is_blank;
+/// assert!(is_blank(b"") && is_blank(b" \t\r\n"));
+/// assert!(!is_blank(b"\x0c") && !is_blank("\u{a0}".as_bytes()) && !is_blank(b" {}"));
+/// ```
+pub fn is_blank(line: &[u8]) -> bool {
+    line.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
 impl Default for JsonlOptions {
     fn default() -> Self {
         Self {
@@ -482,7 +498,7 @@ impl ChunkReader {
                     bytes: start..start,
                     overlong: Some(n),
                 });
-            } else if text[start..end].iter().all(u8::is_ascii_whitespace) {
+            } else if is_blank(&text[start..end]) {
                 report.blank_lines += 1;
                 text.truncate(start);
             } else {
@@ -799,5 +815,31 @@ mod tests {
         );
         // A record shaped as an array is not read as one (serde would).
         assert_eq!(lines[3]["detail"], "the record is not a JSON object");
+    }
+
+    #[test]
+    fn only_json_whitespace_makes_a_line_blank() {
+        let ok = r#"{"id": 1, "completion": "<think>r</think><tool_call>[]</tool_call>", "ground_truth": []}"#;
+        let input = format!("{ok}\n \t\r\n\n\x0c\n\u{a0}\n{ok}\n");
+        let mut out = Vec::new();
+        let rule = rule_by_name("tool-n1").unwrap();
+        let report = score_jsonl(&*rule, input.as_bytes(), &mut out, Default::default()).unwrap();
+        assert_eq!(
+            (
+                report.summary.count,
+                report.input_errors,
+                report.blank_lines
+            ),
+            (4, 2, 2)
+        );
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let numbers: Vec<&Value> = lines.iter().map(|l| &l["line"]).collect();
+        assert_eq!(numbers, [1, 4, 5, 6]);
+        assert_eq!(lines[1]["reason"], "input_error");
+        assert_eq!(lines[2]["reason"], "input_error");
     }
 }
