@@ -147,20 +147,23 @@ fn silu_mul_matches_the_composed_chain() {
     }
 }
 
+/// The chain `token_logprobs` replaces: log-softmax, then gather.
+fn token_logprobs_composed(x: &Tensor, targets: &[u32]) -> Tensor {
+    let t = Tensor::from_vec(targets.to_vec(), (targets.len(), 1), &Device::Cpu).unwrap();
+    let lp = log_softmax_last(x).unwrap();
+    lp.gather(&t, D::Minus1)
+        .unwrap()
+        .squeeze(D::Minus1)
+        .unwrap()
+}
+
 #[test]
 fn token_logprobs_match_the_composed_chain() {
     let targets = vec![3u32, 0, 10, 7, 7];
     for (dtype, tol) in TOL {
         let x = var(6, &[5, 11], dtype);
         let fused = || super::token_logprobs(x.as_tensor(), targets.clone()).unwrap();
-        let composed = || {
-            let t = Tensor::from_vec(targets.clone(), (5, 1), &Device::Cpu).unwrap();
-            let lp = log_softmax_last(x.as_tensor()).unwrap();
-            lp.gather(&t, D::Minus1)
-                .unwrap()
-                .squeeze(D::Minus1)
-                .unwrap()
-        };
+        let composed = || token_logprobs_composed(x.as_tensor(), &targets);
         check(&[&x], fused, composed, tol);
     }
 }
@@ -196,14 +199,7 @@ fn token_logprobs_give_nan_gradients_where_the_chain_does() {
         g.get(&x).unwrap().to_vec2().unwrap()
     };
     let fused = grad_of(super::token_logprobs(x.as_tensor(), targets.clone()).unwrap());
-    let t = Tensor::from_vec(targets, (4, 1), &Device::Cpu).unwrap();
-    let lp = log_softmax_last(x.as_tensor()).unwrap();
-    let chain = grad_of(
-        lp.gather(&t, D::Minus1)
-            .unwrap()
-            .squeeze(D::Minus1)
-            .unwrap(),
-    );
+    let chain = grad_of(token_logprobs_composed(x.as_tensor(), &targets));
     for (r, (a, b)) in fused.iter().zip(&chain).enumerate() {
         let nan = |row: &[f32]| row.iter().map(|v| v.is_nan()).collect::<Vec<_>>();
         assert_eq!(nan(a), nan(b), "row {r}: {a:?} vs {b:?}");
