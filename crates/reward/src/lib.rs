@@ -98,5 +98,5 @@ pub use registry::{
 };
 pub use rule::RewardRule;
 pub use rules::{AllOf, BinaryRule, FineGrainedRule, FormatPolicy, Judgement, WeightedSum};
-pub use tooln1::{ScriptVariant, ToolN1Rule};
+pub use tooln1::{CanonicalCalls, ScriptVariant, ToolN1Rule};
 pub use verdict::{Reason, Verdict};

@@ -206,7 +206,7 @@ pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
         PyValue::Bool(b) => out.extend_from_slice(if *b { b"T" } else { b"F" }),
         PyValue::Int(PyInt::Small(i)) => {
             out.push(b'i');
-            out.extend_from_slice(i.to_string().as_bytes());
+            push_decimal(*i, out);
             out.push(b';');
         }
         PyValue::Int(PyInt::Big(s)) => {
@@ -237,14 +237,47 @@ pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
         PyValue::Dict(items) => {
             out.push(b'{');
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-            let mut sorted: Vec<&(PyStr<'_>, PyValue<'_>)> = items.iter().collect();
-            sorted.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
-            for (k, v) in sorted {
-                str_into(k, out);
-                canonical(v, out);
+            let by_key = |a: &usize, b: &usize| items[*a].0 .0.cmp(&items[*b].0 .0);
+            let mut write = |order: &[usize]| {
+                for &i in order {
+                    str_into(&items[i].0, out);
+                    canonical(&items[i].1, out);
+                }
+            };
+            // Small dicts (nearly all) sort on the stack.
+            const SMALL: usize = 16;
+            if items.len() <= SMALL {
+                let mut order = [0usize; SMALL];
+                let order = &mut order[..items.len()];
+                order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+                order.sort_unstable_by(by_key);
+                write(order);
+            } else {
+                let mut order: Vec<usize> = (0..items.len()).collect();
+                order.sort_unstable_by(by_key);
+                write(&order);
             }
         }
     }
+}
+
+/// Appends `i` in decimal, as `i.to_string()` writes it.
+fn push_decimal(i: i64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 fn dict_dumps_eq(a: &[(PyStr<'_>, PyValue<'_>)], b: &[(PyStr<'_>, PyValue<'_>)]) -> bool {
@@ -304,6 +337,32 @@ pub fn loads_bytes(s: &[u8]) -> Result<PyValue<'_>, PyJsonError> {
         return Err(p.err("Extra data"));
     }
     Ok(v)
+}
+
+/// `json.JSONDecoder().raw_decode(s)` after leading JSON whitespace: the
+/// first value in `s` and the byte offset where it ends (what follows is
+/// not looked at).
+pub fn loads_prefix(s: &[u8]) -> Result<(PyValue<'_>, usize), PyJsonError> {
+    let mut p = Parser { s, pos: 0 };
+    p.skip_ws();
+    let v = p.value()?;
+    Ok((v, p.pos))
+}
+
+/// The number at the start of `s`, as `json.loads` reads it, and where
+/// it ends; for readers that walk JSON themselves.
+pub(crate) fn number_prefix(s: &[u8]) -> Result<(PyValue<'_>, usize), PyJsonError> {
+    let mut p = Parser { s, pos: 0 };
+    let v = p.number()?;
+    Ok((v, p.pos))
+}
+
+/// The string literal at the start of `s` (at its quote), decoded as
+/// `json.loads` decodes it, and where it ends.
+pub(crate) fn string_prefix(s: &[u8]) -> Result<(PyStr<'_>, usize), PyJsonError> {
+    let mut p = Parser { s, pos: 0 };
+    let v = p.string()?;
+    Ok((v, p.pos))
 }
 
 /// A container being filled while parsing.
@@ -668,6 +727,15 @@ mod tests {
 
     fn ok(s: &str) -> PyValue<'_> {
         loads(s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"))
+    }
+
+    #[test]
+    fn decimals_are_to_string() {
+        for i in [0, 1, -1, 9, 10, -10, 123_456_789, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_decimal(i, &mut out);
+            assert_eq!(out, i.to_string().as_bytes());
+        }
     }
 
     #[test]

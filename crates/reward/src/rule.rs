@@ -1,6 +1,6 @@
 //! The [`RewardRule`] trait that every rule implements, built-in or yours.
 
-use crate::{Call, Verdict};
+use crate::{Call, ToolN1Rule, Verdict};
 
 /// A rule that scores a model's raw completion against what was expected.
 ///
@@ -29,6 +29,14 @@ pub trait RewardRule<T: ?Sized = [Call]>: Send + Sync {
 
     /// Scores one completion. Must not panic on any input.
     fn score(&self, completion: &str, truth: &T) -> Verdict;
+
+    /// The released script's rule, when this is one: batch scorers then
+    /// read ground truths straight into its canonical form
+    /// ([`ToolN1Rule::score_canonical`]) instead of into [`Call`]s.
+    /// Wrappers forward it; other rules keep the default, `None`.
+    fn as_tool_n1(&self) -> Option<ToolN1Rule> {
+        None
+    }
 }
 
 impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for Box<R> {
@@ -38,6 +46,9 @@ impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for Box<R> {
     fn score(&self, completion: &str, truth: &T) -> Verdict {
         (**self).score(completion, truth)
     }
+    fn as_tool_n1(&self) -> Option<ToolN1Rule> {
+        (**self).as_tool_n1()
+    }
 }
 
 impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for std::sync::Arc<R> {
@@ -46,5 +57,8 @@ impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for std::sync::Arc<R> {
     }
     fn score(&self, completion: &str, truth: &T) -> Verdict {
         (**self).score(completion, truth)
+    }
+    fn as_tool_n1(&self) -> Option<ToolN1Rule> {
+        (**self).as_tool_n1()
     }
 }

@@ -1,5 +1,5 @@
-//! Fast substring search for the fixed tags (SIMD via `memchr::memmem`,
-//! searchers built once).
+//! Fast searches: for the fixed tags (SIMD via `memchr::memmem`,
+//! searchers built once) and for the end of a JSON string's plain run.
 
 use crate::parse::{ASSISTANT_MARKER, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
 use memchr::memmem::Finder;
@@ -52,4 +52,29 @@ static MARKER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(ASSISTAN
 /// hit is the last one.
 pub(crate) fn rfind_marker(hay: &str) -> Option<usize> {
     MARKER.find_iter(hay.as_bytes()).last()
+}
+
+/// The first quote, backslash or control character at or after `p`,
+/// eight bytes at a time.
+pub(crate) fn special(b: &[u8], mut p: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
+    while let Some(word) = b.get(p..p + 8) {
+        let x = u64::from_le_bytes(word.try_into().ok()?);
+        // The lowest flagged byte of each test is exact (higher ones may
+        // be borrows), so the lowest of all three is the first hit.
+        let hits = (zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x))
+            & HIGH;
+        if hits != 0 {
+            return Some(p + hits.trailing_zeros() as usize / 8);
+        }
+        p += 8;
+    }
+    b[p..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|i| p + i)
 }

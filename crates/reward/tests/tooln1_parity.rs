@@ -7,7 +7,7 @@
 //! script did (a case where the script raises must score 0).
 
 use serde_json::Value;
-use toolgym_reward::{Call, RewardRule, ScriptVariant, ToolN1Rule};
+use toolgym_reward::{Call, CanonicalCalls, RewardRule, ScriptVariant, ToolN1Rule};
 
 const FIXTURE: &str = include_str!("fixtures/tooln1_parity.jsonl");
 
@@ -74,6 +74,7 @@ fn tool_n1_rules_agree_with_the_released_script() {
         ),
     ];
     let (mut checked, mut skipped, mut failures) = (0, 0, Vec::new());
+    let mut canonical_reads = 0;
     let mut deviations = std::collections::BTreeSet::new();
     for (lineno, line) in FIXTURE.lines().enumerate() {
         let case: Value = match serde_json::from_str(line) {
@@ -104,8 +105,22 @@ fn tool_n1_rules_agree_with_the_released_script() {
             skipped += 1;
             continue;
         };
+        // Batch scorers compare ground truths by key, read from the text
+        // where they can: the same keys, the same verdicts.
+        let keys = CanonicalCalls::from_calls(&truth);
+        let text = case["ground_truth"].as_str().unwrap();
+        if let Some(read) = CanonicalCalls::from_json(text) {
+            assert_eq!(read, keys, "line {}: keys read from the text", lineno + 1);
+            canonical_reads += 1;
+        }
         for (field, rule) in &rules {
             let v = rule.score(completion, &truth);
+            assert_eq!(
+                rule.score_canonical(completion, &keys),
+                v,
+                "line {}: {field} by key",
+                lineno + 1
+            );
             // Python's recursion limit depends on the caller's stack depth, so
             // these cases only need to score without panicking.
             if tags.contains(&"depth_sensitive") {
@@ -139,4 +154,8 @@ fn tool_n1_rules_agree_with_the_released_script() {
     assert_eq!(deviations.len(), KNOWN_DEVIATIONS.len());
     assert!(checked > 3500, "only {checked} scores checked");
     assert!(skipped <= 75, "{skipped} cases skipped");
+    assert!(
+        canonical_reads > 800,
+        "keys read from {canonical_reads} texts"
+    );
 }

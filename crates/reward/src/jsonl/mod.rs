@@ -20,7 +20,7 @@ mod plain;
 
 use crate::bfcl::{BfclExpected, Category};
 use crate::{completion_text, Call, CompletionError, Reason, RewardRule, Summary, Verdict};
-use plain::Scratch;
+use plain::{Escapes, Plain, Scratch, TruthForm};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Borrow;
@@ -341,10 +341,39 @@ pub fn score_jsonl(
     output: impl Write,
     options: JsonlOptions,
 ) -> io::Result<RunReport> {
-    run(input, output, options, |line, bytes, scratch| {
-        fast_call_line(rule, line, bytes, scratch)
-            .unwrap_or_else(|| score_line(rule, &call_truth, line, bytes))
-    })
+    let general = |line, bytes: &[u8]| score_line(rule, &call_truth, line, bytes);
+    // The released script's rules compare canonical keys: its fast path
+    // reads ground truths straight into them.
+    match rule.as_tool_n1() {
+        Some(n1) => run(input, output, options, |line, bytes, utf8, scratch| {
+            fast_call_line(line, bytes, utf8, scratch, |record| {
+                // Most replies score straight from the line; the rest once
+                // decoded.
+                if record.escapes != Escapes::Any {
+                    let body = &record.line[record.body.clone()];
+                    if let Some(v) = n1.score_in_string(body, record.truth, record.predicted) {
+                        return v;
+                    }
+                }
+                let truth = record.truth;
+                n1.score_canonical(record.completion(), truth)
+            })
+            .unwrap_or_else(|| general(line, bytes))
+        }),
+        None => run(input, output, options, |line, bytes, utf8, scratch| {
+            fast_call_line(
+                line,
+                bytes,
+                utf8,
+                scratch,
+                |record: &mut Plain<'_, Vec<Call>>| {
+                    let truth = record.truth;
+                    rule.score(record.completion(), truth)
+                },
+            )
+            .unwrap_or_else(|| general(line, bytes))
+        }),
+    }
 }
 
 /// [`score_jsonl`] for any rule: `truth` reads the rule's ground truth
@@ -379,7 +408,7 @@ where
     O: Borrow<T>,
     F: Fn(&Value, &mut Map<String, Value>) -> Result<O, RecordError> + Sync,
 {
-    run(input, output, options, |line, bytes, _| {
+    run(input, output, options, |line, bytes, _, _: &mut ()| {
         score_line(rule, &truth, line, bytes)
     })
 }
@@ -392,14 +421,14 @@ const LINES_PER_TASK: usize = 64;
 /// and written in input order. While one chunk is scored, this thread
 /// reads the next. Memory is bounded by two chunks: at most
 /// `2 * chunk_lines` lines and one chunk's output are held at once.
-fn run<S>(
+fn run<S, Sc: Default>(
     mut input: impl BufRead,
     mut output: impl Write,
     options: JsonlOptions,
     score: S,
 ) -> io::Result<RunReport>
 where
-    S: Fn(usize, &[u8], &mut Scratch) -> ScoredLine + Sync,
+    S: Fn(usize, &[u8], Option<&str>, &mut Sc) -> ScoredLine + Sync,
 {
     let mut report = RunReport::default();
     let mut reader = ChunkReader {
@@ -650,18 +679,23 @@ fn read_line(
 
 /// The fast path of [`score_jsonl`]: `None` when the line is not a plain
 /// call record (the general reader then scores it, errors included).
-fn fast_call_line(
-    rule: &dyn RewardRule<[Call]>,
+fn fast_call_line<T: TruthForm>(
     line: usize,
     bytes: &[u8],
-    scratch: &mut Scratch,
+    utf8: Option<&str>,
+    scratch: &mut Scratch<T>,
+    score: impl Fn(&mut Plain<'_, T>) -> Verdict,
 ) -> Option<ScoredLine> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let record = plain::read(text, scratch)?;
+    let text = match utf8 {
+        Some(text) => text,
+        None => std::str::from_utf8(bytes).ok()?,
+    };
+    let mut record = plain::read(text, scratch)?;
+    let verdict = score(&mut record);
     Some(ScoredLine {
         id: record.id,
         line,
-        verdict: rule.score(record.completion, record.truth),
+        verdict,
     })
 }
 
@@ -693,22 +727,31 @@ fn score_line<T: ?Sized, O: Borrow<T>>(
 type Scored = (Vec<u8>, Vec<(f64, Reason)>);
 
 /// Scores and serialises the lines of a chunk, in order.
-fn score_chunk<S>(
+fn score_chunk<S, Sc: Default>(
     score: &S,
     text: &[u8],
     lines: &[Line],
     options: JsonlOptions,
 ) -> io::Result<Vec<Scored>>
 where
-    S: Fn(usize, &[u8], &mut Scratch) -> ScoredLine + Sync,
+    S: Fn(usize, &[u8], Option<&str>, &mut Sc) -> ScoredLine + Sync,
 {
     let task = |sub: &[Line]| -> io::Result<Scored> {
         let mut bytes = Vec::with_capacity(sub.len() * 64);
         let mut verdicts = Vec::with_capacity(sub.len());
-        let mut scratch = Scratch::default();
+        let mut scratch = Sc::default();
+        // One UTF-8 check for the task's lines (the text between them is
+        // line ends); a line is then a slice of it.
+        let span = sub.first().map_or(0, |l| l.bytes.start)..sub.last().map_or(0, |l| l.bytes.end);
+        let valid = simdutf8::basic::from_utf8(&text[span.clone()]).ok();
         for line in sub {
             let s = match line.overlong {
-                None => score(line.number, &text[line.bytes.clone()], &mut scratch),
+                None => {
+                    let bytes = &text[line.bytes.clone()];
+                    let (from, to) = (line.bytes.start - span.start, line.bytes.end - span.start);
+                    let utf8 = valid.and_then(|v| v.get(from..to));
+                    score(line.number, bytes, utf8, &mut scratch)
+                }
                 Some(len) => ScoredLine {
                     id: Value::Null,
                     line: line.number,

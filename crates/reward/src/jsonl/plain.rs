@@ -1,9 +1,11 @@
 //! The fast reader of plain call records: `{"id"?, "completion": string,
 //! "ground_truth": calls or JSON text}` and nothing else, read straight
-//! from the line's bytes. No JSON tree is built for the record, a
-//! completion without escapes is borrowed from the line, an escaped one is
-//! decoded into a buffer reused from line to line, and the ground truth is
-//! deserialised straight into [`Call`]s, or kept from the line before when
+//! from the line's bytes. No JSON tree is built for the record; the
+//! completion's literal is checked and left in the line (decoded into a
+//! buffer reused from line to line only when a rule needs the text); the
+//! ground truth is read straight into its [`TruthForm`] ([`Call`]s, or
+//! the released script's keys, [`CanonicalCalls`], read inside a string
+//! literal as it stands where it can), or kept from the line before when
 //! its bytes are the same (the G completions of a prompt).
 //!
 //! The reader only accepts what the general reader
@@ -13,18 +15,20 @@
 //! truth the typed reader refuses, any JSON error) returns `None`, and the
 //! general reader then scores the line, errors included. So the verdicts
 //! are the same either way; `tests::agrees_with_the_general_reader` and
-//! the crate's `jsonl_plain` test check that on hostile lines.
+//! `tests::random_records_and_their_mutations_agree` check that on
+//! hostile lines, for both forms of ground truth.
 
-use crate::Call;
+use crate::search::special;
+use crate::{Call, CanonicalCalls};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::ops::Range;
 
 /// Buffers reused from line to line by one worker, and the last ground
-/// truth read.
+/// truth read, in form `T`.
 #[derive(Default)]
-pub(super) struct Scratch {
+pub(super) struct Scratch<T> {
     /// The decoded completion, when it had escapes.
     completion: String,
     /// The decoded ground-truth text, when it was a JSON string.
@@ -32,30 +36,123 @@ pub(super) struct Scratch {
     /// The last ground truth's JSON value, as it stood in its line.
     truth_raw: Vec<u8>,
     /// The calls read from it.
-    truth: Vec<Call>,
+    truth: T,
+    /// A reply's calls, by key (for the released script's rules).
+    predicted: CanonicalCalls,
 }
 
-/// Where a plain record's completion text is.
-enum Text {
-    /// Borrowed from the line (it had no escapes).
-    Line(Range<usize>),
-    /// Decoded into [`Scratch::completion`].
-    Scratch,
+/// A form a fast reader keeps ground truths in: [`Call`]s for any rule,
+/// [`CanonicalCalls`] for the released script's. Either reader fails
+/// where the general reader might read the ground truth differently or
+/// refuse it, and may then leave anything in `self`.
+pub(super) trait TruthForm: Default {
+    /// Reads the decoded text of a ground truth given as a JSON string.
+    fn read_text(&mut self, text: &str) -> Option<()>;
+    /// Reads the list or object that `rest` starts with; returns its
+    /// length.
+    fn read_value(&mut self, rest: &str) -> Option<usize>;
+    /// Reads a ground truth given as a JSON string straight from the
+    /// literal's `body` (after its opening quote), without decoding it;
+    /// returns the literal's length from there. `None` where the literal
+    /// must be decoded for [`TruthForm::read_text`] (the default).
+    fn read_in_string(&mut self, body: &str) -> Option<usize> {
+        let _ = body;
+        None
+    }
+}
+
+impl TruthForm for Vec<Call> {
+    fn read_text(&mut self, text: &str) -> Option<()> {
+        // As `Call::list_from_value` reads a string: trimmed, then JSON.
+        *self = serde_json::from_str::<Calls>(text.trim()).ok()?.0;
+        Some(())
+    }
+
+    fn read_value(&mut self, rest: &str) -> Option<usize> {
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Calls>();
+        let calls = stream.next()?.ok()?;
+        let end = stream.byte_offset();
+        // serde's nesting limit (127 levels) counted the record's own
+        // braces in the general reader, not in this fresh parse.
+        if nests_deeper_than(&rest.as_bytes()[..end], SERDE_MAX_DEPTH - 1) {
+            return None;
+        }
+        *self = calls.0;
+        Some(end)
+    }
+}
+
+impl TruthForm for CanonicalCalls {
+    fn read_text(&mut self, text: &str) -> Option<()> {
+        self.read_json(text.trim()).then_some(())
+    }
+
+    fn read_value(&mut self, rest: &str) -> Option<usize> {
+        // Its nesting limit is well within serde's, record included.
+        self.read_json_prefix(rest)
+    }
+
+    fn read_in_string(&mut self, body: &str) -> Option<usize> {
+        self.read_json_in_string(body)
+    }
+}
+
+/// What escapes a string literal's body holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Escapes {
+    /// None: the body is the text.
+    None,
+    /// No `\u` or `\/` (no escape spells a tag's character).
+    NoUnicode,
+    /// Any.
+    Any,
 }
 
 /// A plain record: its id, completion and ground truth.
-pub(super) struct Plain<'a> {
+pub(super) struct Plain<'a, T> {
     /// The record's `id` (null when absent).
     pub id: Value,
-    /// The completion text.
-    pub completion: &'a str,
+    /// The line.
+    pub line: &'a str,
+    /// Where the completion literal's body is in it (between its quotes;
+    /// valid JSON string content).
+    pub body: Range<usize>,
+    /// What escapes `body` holds.
+    pub escapes: Escapes,
     /// The expected calls.
-    pub truth: &'a [Call],
+    pub truth: &'a T,
+    /// Room for a reply's calls, kept from line to line.
+    pub predicted: &'a mut CanonicalCalls,
+    /// Room to decode the completion into.
+    decoded: &'a mut String,
+}
+
+impl<T> Plain<'_, T> {
+    /// The completion text (decoded if it has escapes).
+    pub fn completion(&mut self) -> &str {
+        if self.escapes != Escapes::None {
+            // The body was checked as `string` checks it: this succeeds.
+            if let Some((_, true)) = string(self.line, self.body.start, self.decoded) {
+                return self.decoded;
+            }
+        }
+        &self.line[self.body.clone()]
+    }
 }
 
 /// Reads `line` as a plain call record, or `None` when the general reader
 /// must (see the module docs).
-pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<'a>> {
+pub(super) fn read<'a, T: TruthForm>(
+    line: &'a str,
+    scratch: &'a mut Scratch<T>,
+) -> Option<Plain<'a, T>> {
+    let Scratch {
+        completion: decoded,
+        truth_text,
+        truth_raw,
+        truth,
+        predicted,
+    } = scratch;
     let b = line.as_bytes();
     let mut p = skip_ws(b, 0);
     if b.get(p) != Some(&b'{') {
@@ -88,17 +185,13 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
                 if b.get(p) != Some(&b'"') {
                     return None; // a message or a transcript
                 }
-                let (end, escaped) = string(line, p + 1, &mut scratch.completion)?;
-                completion = Some(if escaped {
-                    Text::Scratch
-                } else {
-                    Text::Line(p + 1..end - 1)
-                });
+                let (end, escapes) = check_string(b, p + 1)?;
+                completion = Some((p + 1..end - 1, escapes));
                 end
             }
             b"ground_truth" if !has_truth => {
                 has_truth = true;
-                cached_truth(line, p, scratch)?
+                cached_truth(line, p, truth_text, truth_raw, truth)?
             }
             _ => return None,
         };
@@ -112,17 +205,18 @@ pub(super) fn read<'a>(line: &'a str, scratch: &'a mut Scratch) -> Option<Plain<
     if skip_ws(b, p + 1) != b.len() {
         return None;
     }
-    let completion = match completion? {
-        Text::Line(r) => &line[r],
-        Text::Scratch => scratch.completion.as_str(),
-    };
+    let (body, escapes) = completion?;
     if !has_truth {
         return None;
     }
     Some(Plain {
         id: id.unwrap_or(Value::Null),
-        completion,
-        truth: &scratch.truth,
+        line,
+        body,
+        escapes,
+        truth,
+        predicted,
+        decoded,
     })
 }
 
@@ -202,12 +296,49 @@ fn string(line: &str, start: usize, out: &mut String) -> Option<(usize, bool)> {
             escaped = true;
         }
         out.push_str(&line[seg..i]);
+        if let Some(b'"' | b'\\' | b'/') = b.get(i + 1) {
+            // The escaped character is itself: it starts the next run.
+            seg = i + 1;
+            i = special(b, i + 2)?;
+            continue;
+        }
         let (c, len) = escape(b, i)?;
         out.push(c);
         seg = i + len;
         // Escaped text has short runs between escapes: a word-at-a-time
         // scan beats a SIMD search's set-up there.
         i = special(b, seg)?;
+    }
+}
+
+/// Checks the JSON string body starting at `start` (after the opening
+/// quote) as [`string`] does, without decoding it: the position after the
+/// closing quote and what escapes it holds.
+fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
+    let first = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
+    if b[start..first]
+        .iter()
+        .fold(0u8, |m, &c| m | u8::from(c < 0x20))
+        != 0
+    {
+        return None;
+    }
+    let (mut i, mut escapes) = (first, Escapes::None);
+    loop {
+        match b[i] {
+            b'"' => return Some((i + 1, escapes)),
+            b'\\' => {}
+            _ => return None, // a control character
+        }
+        let len = match b.get(i + 1) {
+            Some(b'"' | b'\\' | b'n' | b't' | b'r' | b'b' | b'f') => 2,
+            _ => escape(b, i)?.1,
+        };
+        escapes = match (escapes, b[i + 1]) {
+            (_, b'u' | b'/') | (Escapes::Any, _) => Escapes::Any,
+            _ => Escapes::NoUnicode,
+        };
+        i = special(b, i + len)?;
     }
 }
 
@@ -244,31 +375,6 @@ fn escape(b: &[u8], i: usize) -> Option<(char, usize)> {
     })
 }
 
-/// The first quote, backslash or control character at or after `p`,
-/// eight bytes at a time.
-fn special(b: &[u8], mut p: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x;
-    while let Some(word) = b.get(p..p + 8) {
-        let x = u64::from_le_bytes(word.try_into().ok()?);
-        // The lowest flagged byte of each test is exact (higher ones may
-        // be borrows), so the lowest of all three is the first hit.
-        let hits = (zero_byte(x ^ (ONES * u64::from(b'"')))
-            | zero_byte(x ^ (ONES * u64::from(b'\\')))
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGH;
-        if hits != 0 {
-            return Some(p + hits.trailing_zeros() as usize / 8);
-        }
-        p += 8;
-    }
-    b[p..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|i| p + i)
-}
-
 /// Four hex digits at `p`.
 fn hex4(b: &[u8], p: usize) -> Option<u32> {
     let digits = b.get(p..p + 4)?;
@@ -283,47 +389,47 @@ fn hex4(b: &[u8], p: usize) -> Option<u32> {
 /// consecutive lines with the same ground truth: when the line holds the
 /// last one's exact bytes at `p`, its calls are kept. (A string, list or
 /// object ends with its last byte, so those bytes are the whole value.)
-fn cached_truth(line: &str, p: usize, scratch: &mut Scratch) -> Option<usize> {
+fn cached_truth<T: TruthForm>(
+    line: &str,
+    p: usize,
+    text: &mut String,
+    raw: &mut Vec<u8>,
+    truth: &mut T,
+) -> Option<usize> {
     let rest = &line.as_bytes()[p..];
-    if !scratch.truth_raw.is_empty() && rest.starts_with(&scratch.truth_raw) {
-        return Some(p + scratch.truth_raw.len());
+    if !raw.is_empty() && rest.starts_with(raw) {
+        return Some(p + raw.len());
     }
-    scratch.truth_raw.clear();
-    let (calls, end) = ground_truth(line, p, &mut scratch.truth_text)?;
-    scratch.truth = calls;
-    scratch
-        .truth_raw
-        .extend_from_slice(&line.as_bytes()[p..end]);
+    raw.clear();
+    let end = ground_truth(line, p, text, truth)?;
+    raw.extend_from_slice(&line.as_bytes()[p..end]);
     Some(end)
 }
 
-/// The ground truth at `p`: a JSON string holding the calls (xLAM's
-/// form), a list of calls or one call. Returns the calls and the position
+/// Reads the ground truth at `p` into `truth`: a JSON string holding the
+/// calls (xLAM's form), a list of calls or one call. Returns the position
 /// after the value.
-fn ground_truth(line: &str, p: usize, text: &mut String) -> Option<(Vec<Call>, usize)> {
+fn ground_truth<T: TruthForm>(
+    line: &str,
+    p: usize,
+    text: &mut String,
+    truth: &mut T,
+) -> Option<usize> {
     match *line.as_bytes().get(p)? {
         b'"' => {
+            if let Some(len) = truth.read_in_string(&line[p + 1..]) {
+                return Some(p + 1 + len);
+            }
             let (end, escaped) = string(line, p + 1, text)?;
             let inner = if escaped {
                 &text[..]
             } else {
                 &line[p + 1..end - 1]
             };
-            // As `Call::list_from_value` reads a string: trimmed, then JSON.
-            let calls = serde_json::from_str::<Calls>(inner.trim()).ok()?;
-            Some((calls.0, end))
+            truth.read_text(inner)?;
+            Some(end)
         }
-        b'[' | b'{' => {
-            let mut stream = serde_json::Deserializer::from_str(&line[p..]).into_iter::<Calls>();
-            let calls = stream.next()?.ok()?;
-            let end = p + stream.byte_offset();
-            // serde's nesting limit (127 levels) counted the record's own
-            // braces in the general reader, not in this fresh parse.
-            if nests_deeper_than(&line.as_bytes()[p..end], SERDE_MAX_DEPTH - 1) {
-                return None;
-            }
-            Some((calls.0, end))
-        }
+        b'[' | b'{' => Some(p + truth.read_value(&line[p..])?),
         _ => None,
     }
 }
@@ -439,23 +545,68 @@ mod tests {
     use super::*;
     use crate::jsonl::{call_truth, Record};
 
-    /// The plain reader either declines or reads what the general reader
-    /// reads, with whatever `scratch` holds from earlier lines.
-    fn check(line: &str, scratch: &mut Scratch) -> bool {
+    /// Scratch for both forms of ground truth, kept across lines.
+    #[derive(Default)]
+    struct Scratches {
+        calls: Scratch<Vec<Call>>,
+        canonical: Scratch<CanonicalCalls>,
+    }
+
+    /// Each plain reader (ground truth as calls, and canonical) either
+    /// declines or reads what the general reader reads, with whatever the
+    /// scratch holds from earlier lines. Returns whether each read it.
+    fn check_forms(line: &str, scratch: &mut Scratches) -> (bool, bool) {
         let general = Record::parse_with(line.as_bytes(), call_truth);
-        match read(line, scratch) {
-            None => false,
-            Some(plain) => {
-                let r = general.unwrap_or_else(|e| panic!("{line}: general reader refused: {e:?}"));
-                assert!(r.extra.is_empty(), "{line}");
-                assert_eq!(
-                    (&plain.id, plain.completion, plain.truth),
-                    (&r.id, r.completion.as_str(), &r.truth[..]),
-                    "{line}"
-                );
-                true
-            }
-        }
+        let accepted = || {
+            let r = general
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{line}: general reader refused: {e:?}"));
+            assert!(r.extra.is_empty(), "{line}");
+            r
+        };
+        let calls = read(line, &mut scratch.calls).map(|mut plain| {
+            let r = accepted();
+            let body = &plain.line[plain.body.clone()];
+            let escapes = match (
+                body.contains('\\'),
+                body.contains("\\u") || body.contains("\\/"),
+            ) {
+                (false, _) => Escapes::None,
+                (true, false) => Escapes::NoUnicode,
+                (true, true) => Escapes::Any,
+            };
+            // (An escaped backslash before a `u` or `/` counts too: a
+            // harmless overstatement the reader may make or not.)
+            assert!(
+                plain.escapes == escapes || plain.escapes == Escapes::NoUnicode,
+                "{line}"
+            );
+            let truth = plain.truth;
+            assert_eq!(
+                (&plain.id.clone(), plain.completion(), &truth[..]),
+                (&r.id, r.completion.as_str(), &r.truth[..]),
+                "{line}"
+            );
+        });
+        let canonical = read(line, &mut scratch.canonical).map(|mut plain| {
+            let r = accepted();
+            let truth = plain.truth;
+            assert_eq!(
+                (&plain.id.clone(), plain.completion(), truth),
+                (
+                    &r.id,
+                    r.completion.as_str(),
+                    &CanonicalCalls::from_calls(&r.truth)
+                ),
+                "{line}"
+            );
+        });
+        (calls.is_some(), canonical.is_some())
+    }
+
+    /// [`check_forms`]: whether the calls form read it plainly.
+    fn check(line: &str, scratch: &mut Scratches) -> bool {
+        check_forms(line, scratch).0
     }
 
     #[test]
@@ -468,11 +619,16 @@ mod tests {
             r#"{"id": 12345678901234567890, "completion": "x", "ground_truth": []}"#,
             r#"{"id": true, "completion": "x", "ground_truth": "\u005b\u005d"}"#,
             r#"{"id": null, "completion": "x", "ground_truth": []}"#,
+            r#"{"completion": "x", "ground_truth": "[{\"name\": \"f\", \"arguments\": {\"a\": 1E-400, \"b\": -0.0, \"c\": [1.5e300, -7]}}]"}"#,
         ];
         // One scratch throughout: a line may meet the last one's truth.
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratches::default();
         for line in read_plainly.iter().chain(&read_plainly) {
-            assert!(check(line, &mut scratch), "declined: {line}");
+            assert_eq!(
+                check_forms(line, &mut scratch),
+                (true, true),
+                "declined: {line}"
+            );
         }
         let declined = [
             r#"{"id": 1, "completion": "x", "ground_truth": [], "extra": 1}"#,
@@ -514,7 +670,9 @@ mod tests {
                 "]".repeat(levels)
             )
         };
-        assert!(check(&nested(124), &mut scratch));
+        // (The canonical form stops at 64 levels.)
+        assert_eq!(check_forms(&nested(124), &mut scratch), (true, false));
+        assert_eq!(check_forms(&nested(50), &mut scratch), (true, true));
         assert!(!check(&nested(125), &mut scratch));
         assert!(Record::parse_with(nested(125).as_bytes(), call_truth).is_err());
         for line in declined {
@@ -574,8 +732,9 @@ mod tests {
             }
             let line = format!("{{{}}}", fields.join(", "));
             // Every well-formed record with a scalar id is read plainly.
-            let mut scratch = Scratch::default();
-            proptest::prop_assert_eq!(check(&line, &mut scratch), id != "[1]");
+            let mut scratch = Scratches::default();
+            let plain = id != "[1]";
+            proptest::prop_assert_eq!(check_forms(&line, &mut scratch), (plain, plain));
             // A mutated one is read plainly only when that is right.
             let mut bytes = line.into_bytes();
             let at = cut % bytes.len();
@@ -587,8 +746,8 @@ mod tests {
             // (With the original's truth in the scratch: a mutation after
             // it must not be hidden by the cache.)
             if let Ok(mutated) = String::from_utf8(bytes) {
-                check(&mutated, &mut scratch);
-                check(&mutated, &mut Scratch::default());
+                check_forms(&mutated, &mut scratch);
+                check_forms(&mutated, &mut Scratches::default());
             }
         }
     }

@@ -22,6 +22,11 @@
 //! over 4300 digits), training would crash; here the score is 0 and the
 //! verdict's detail names the exception.
 
+mod truth;
+
+use truth::key_of;
+pub use truth::CanonicalCalls;
+
 use crate::parse::{ASSISTANT_MARKER, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
 use crate::pyjson::{self, py_strip, PyJsonError, PyStr, PyValue};
 use crate::{Call, MatchOutcome, Reason, RewardRule, Verdict};
@@ -80,7 +85,7 @@ enum Found {
 
 /// Runs the script's extraction and validation on `solution_str`; returns
 /// whether think tags are present and what was found.
-fn evaluate(solution_str: &str, truth: &[Call]) -> (bool, Found) {
+fn evaluate(solution_str: &str, truth: Truth<'_>) -> (bool, Found) {
     let (think, block) = scan(solution_str);
     let Some(content) = block else {
         return (think, Found::Nothing(NoResult::NoBlock));
@@ -104,8 +109,26 @@ fn evaluate(solution_str: &str, truth: &[Call]) -> (bool, Found) {
     (think, validate(result, truth))
 }
 
+/// The ground truth in either form.
+#[derive(Clone, Copy)]
+enum Truth<'t> {
+    /// Compared with each predicted call as it stands (no allocation).
+    Calls(&'t [Call]),
+    /// Compared by key.
+    Canonical(&'t CanonicalCalls),
+}
+
+impl Truth<'_> {
+    fn len(self) -> usize {
+        match self {
+            Truth::Calls(c) => c.len(),
+            Truth::Canonical(c) => c.len(),
+        }
+    }
+}
+
 /// `validate_format` then `validate_result`; a lone dict counts as `[dict]`.
-fn validate(result: &PyValue<'_>, truth: &[Call]) -> Found {
+fn validate(result: &PyValue<'_>, truth: Truth<'_>) -> Found {
     let items: &[PyValue<'_>] = match result {
         PyValue::List(items) => items,
         PyValue::Dict(_) => std::slice::from_ref(result),
@@ -181,46 +204,65 @@ fn scan(s: &str) -> (bool, Option<&str>) {
 
 /// `validate_result`: 2 = Counters of (name, dumps(arguments)) equal,
 /// 1 = Counters of names equal, 0 = otherwise (or a name is unhashable).
-fn validate_result(items: &[PyValue<'_>], truth: &[Call]) -> u8 {
-    if items.is_empty() || truth.is_empty() {
-        return if items.len() == truth.len() { 2 } else { 0 };
+fn validate_result(items: &[PyValue<'_>], truth: Truth<'_>) -> u8 {
+    let n = items.len();
+    if n == 0 || truth.len() == 0 {
+        return if n == truth.len() { 2 } else { 0 };
     }
     let name = |i: usize| items[i].get("name").unwrap_or(&PyValue::None);
     let args = |i: usize| items[i].get("arguments").unwrap_or(&PyValue::None);
-    if (0..items.len()).any(|i| !name(i).is_hashable()) {
+    if (0..n).any(|i| !name(i).is_hashable()) {
         return 0; // Counter raises TypeError; the script returns 0.
     }
-    if items.len() != truth.len() {
+    if n != truth.len() {
         return 0;
     }
-    // Ground-truth names are strings; a str key equals only an equal str
-    // (Python compares numbers across int/float/bool, never with str).
-    let name_is =
-        |i: usize, c: &Call| matches!(name(i), PyValue::Str(s) if *s.0 == *c.name.as_bytes());
-    let truth_key = |j: usize, with_args: bool| {
-        let t = &truth[j];
-        let args = PyValue::from_serde_map(&t.arguments);
-        key_of(
-            &PyValue::Str(PyStr(t.name.as_bytes().into())),
-            with_args.then_some(&args),
-        )
+    let key = |i: usize, with_args: bool| key_of(name(i), with_args.then(|| args(i)));
+    // Whether the Counters agree, with or without the arguments.
+    let same = |with_args: bool| match truth {
+        Truth::Calls(calls) => {
+            // Ground-truth names are strings; a str key equals only an
+            // equal str (Python compares numbers across int/float/bool,
+            // never with str).
+            let eq = |i: usize, c: &Call| {
+                matches!(name(i), PyValue::Str(s) if *s.0 == *c.name.as_bytes())
+                    && (!with_args || dict_eq_map(args(i), &c.arguments))
+            };
+            let truth_key = |j: usize| {
+                let t = &calls[j];
+                let args = PyValue::from_serde_map(&t.arguments);
+                key_of(
+                    &PyValue::Str(PyStr(t.name.as_bytes().into())),
+                    with_args.then_some(&args),
+                )
+            };
+            multiset_eq(n, |i, j| eq(i, &calls[j]), |i| key(i, with_args), truth_key)
+        }
+        Truth::Canonical(t) => {
+            let keys: Vec<Vec<u8>> = (0..n).map(|i| key(i, with_args)).collect();
+            let truth_key = |j: usize| if with_args { t.key(j) } else { t.name_key(j) };
+            same_keys(n, |i| &keys[i], truth_key)
+        }
     };
-    let full = multiset_eq(
-        items.len(),
-        |i, j| name_is(i, &truth[j]) && dict_eq_map(args(i), &truth[j].arguments),
-        |i| key_of(name(i), Some(args(i))),
-        |j| truth_key(j, true),
-    );
-    if full {
-        return 2;
+    if same(true) {
+        2
+    } else {
+        u8::from(same(false))
     }
-    let names_match = multiset_eq(
-        items.len(),
-        |i, j| name_is(i, &truth[j]),
-        |i| key_of(name(i), None),
-        |j| truth_key(j, false),
-    );
-    u8::from(names_match)
+}
+
+/// Whether two lists of `n` keys are equal as multisets.
+fn same_keys<'k>(
+    n: usize,
+    key_a: impl Fn(usize) -> &'k [u8],
+    key_b: impl Fn(usize) -> &'k [u8],
+) -> bool {
+    multiset_eq(
+        n,
+        |i, j| key_a(i) == key_b(j),
+        |i| key_a(i).to_vec(),
+        |j| key_b(j).to_vec(),
+    )
 }
 
 /// `dumps_eq` between predicted arguments and a ground-truth object.
@@ -263,28 +305,6 @@ fn multiset_eq(
     })
 }
 
-/// A byte string equal for two (name, arguments) pairs exactly when the
-/// script's Counter keys are equal (for str names; other names get a key no
-/// str name can have).
-fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> {
-    let mut out = Vec::new();
-    match name {
-        PyValue::Str(s) => {
-            out.push(b's');
-            out.extend_from_slice(&s.0);
-        }
-        other => {
-            out.push(b'x');
-            pyjson::canonical(other, &mut out);
-        }
-    }
-    out.push(0);
-    if let Some(a) = args {
-        pyjson::canonical(a, &mut out);
-    }
-    out
-}
-
 /// The closest [`MatchOutcome`], for the reason code.
 fn outcome(predicted: usize, expected: usize, level: u8) -> MatchOutcome {
     use std::cmp::Ordering::*;
@@ -308,8 +328,70 @@ impl RewardRule for ToolN1Rule {
     }
 
     fn score(&self, completion: &str, truth: &[Call]) -> Verdict {
-        use ScriptVariant::*;
+        self.score_truth(completion, Truth::Calls(truth))
+    }
+
+    fn as_tool_n1(&self) -> Option<ToolN1Rule> {
+        Some(*self)
+    }
+}
+
+impl ToolN1Rule {
+    /// [`RewardRule::score`] against a ground truth already in canonical
+    /// form (what batch scorers read straight from JSON text).
+    pub fn score_canonical(&self, completion: &str, truth: &CanonicalCalls) -> Verdict {
+        self.score_truth(completion, Truth::Canonical(truth))
+    }
+
+    /// [`ToolN1Rule::score_canonical`] of the completion that a JSON
+    /// string literal holds, read from the literal's `body` (between its
+    /// quotes) as it stands, without decoding it; `predicted` is room for
+    /// the reply's calls. `None` where the body must be decoded first: a
+    /// payload the one-pass reader leaves to Python's `json` (an error, an
+    /// unusual value or shape, an escape other than `\"`, `\n`, `\t`,
+    /// `\r` in it). The body must hold no `\u` or `\/` escape (they
+    /// could spell a tag; every other escape decodes to a character no tag
+    /// holds, so the tags are where they are in the decoded text).
+    pub(crate) fn score_in_string(
+        &self,
+        body: &str,
+        truth: &CanonicalCalls,
+        predicted: &mut CanonicalCalls,
+    ) -> Option<Verdict> {
+        let (think, block) = scan(body);
+        let found = match block {
+            None => Found::Nothing(NoResult::NoBlock),
+            Some(content) => {
+                if !predicted.read_escaped_piece(content) {
+                    return None;
+                }
+                // Every call has a str name and dict arguments.
+                let n = predicted.len();
+                let level = if n == 0 || truth.is_empty() || n != truth.len() {
+                    u8::from(n == truth.len()) * 2
+                } else if same_keys(n, |i| predicted.key(i), |j| truth.key(j)) {
+                    2
+                } else {
+                    u8::from(same_keys(
+                        n,
+                        |i| predicted.name_key(i),
+                        |j| truth.name_key(j),
+                    ))
+                };
+                Found::Level(level, outcome(n, truth.len(), level))
+            }
+        };
+        Some(self.verdict(think, found))
+    }
+
+    fn score_truth(&self, completion: &str, truth: Truth<'_>) -> Verdict {
         let (think, found) = evaluate(completion, truth);
+        self.verdict(think, found)
+    }
+
+    /// The script's score for what it found.
+    fn verdict(&self, think: bool, found: Found) -> Verdict {
+        use ScriptVariant::*;
         // Exceptions from json.loads happen before any check.
         if let Found::Nothing(NoResult::Raises(exc)) = found {
             return Verdict::fail(
@@ -370,6 +452,92 @@ impl RewardRule for ToolN1Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VARIANTS: [ScriptVariant; 4] = [
+        ScriptVariant::V0,
+        ScriptVariant::V2,
+        ScriptVariant::V3,
+        ScriptVariant::V4,
+    ];
+
+    /// Scores `completion` from its JSON string literal's body (when the
+    /// body qualifies) and checks the verdict is the decoded text's;
+    /// returns whether it scored from the body.
+    fn scores_alike_in_string(completion: &str, truth: &CanonicalCalls) -> bool {
+        let literal = serde_json::to_string(completion).unwrap();
+        let body = &literal[1..literal.len() - 1];
+        if body.contains("\\u") || body.contains("\\/") {
+            return false;
+        }
+        let mut predicted = CanonicalCalls::default();
+        let mut read = false;
+        for variant in VARIANTS {
+            let rule = ToolN1Rule { variant };
+            if let Some(v) = rule.score_in_string(body, truth, &mut predicted) {
+                assert_eq!(
+                    v,
+                    rule.score_canonical(completion, truth),
+                    "{variant:?} {body}"
+                );
+                read = true;
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn replies_score_alike_from_their_literals() {
+        let fixture = include_str!("../../tests/fixtures/tooln1_parity.jsonl");
+        let mut read = 0;
+        for line in fixture.lines() {
+            let Ok(case) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue; // a raw lone surrogate
+            };
+            let (Some(completion), Some(truth)) =
+                (case["completion"].as_str(), case["ground_truth"].as_str())
+            else {
+                continue;
+            };
+            let Ok(truth) = Call::list_from_json(truth) else {
+                continue;
+            };
+            read += usize::from(scores_alike_in_string(
+                completion,
+                &CanonicalCalls::from_calls(&truth),
+            ));
+        }
+        assert!(read > 300, "only {read} replies scored from their literals");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_replies_score_alike_from_their_literals(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "<think>", "</think>", "<tool_call>", "</tool_call>", "<|im_start|>assistant",
+                    "[", "]", "{", "}", ",", ":", " ", "\n", "\t", "\u{c}", "\"", "\\", "é",
+                    "\"name\"", "\"arguments\"", "\"f\"", "\"g\"", "1", "-0", "2.5", "null",
+                    "[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]",
+                    "{\"name\": \"g\", \"arguments\": {}}",
+                ]),
+                0..24,
+            ),
+            truth in proptest::sample::select(vec![
+                "[]", "[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]",
+                "[{\"name\": \"g\", \"arguments\": {}}, {\"name\": \"f\", \"arguments\": {\"a\": 1}}]",
+            ]),
+        ) {
+            let truth = CanonicalCalls::from_json(truth).unwrap();
+            let reply = pieces.concat();
+            scores_alike_in_string(&reply, &truth);
+            // A well-formed reply is always read from its literal.
+            let good = format!(
+                "<think>x</think>\n<tool_call>\n[{{\"name\": \"f\", \"arguments\": {{\"a\": 1}}}}]\n</tool_call>{}",
+                pieces.concat().replace(['<', '\\', '\u{c}'], "")
+            );
+            proptest::prop_assert!(scores_alike_in_string(&good, &truth), "{}", good);
+        }
+    }
 
     /// The script's steps 1, 2 and 4 as it writes them: cut at the last
     /// marker, substring checks, `re.finditer` for the blocks.

@@ -1,0 +1,799 @@
+//! Ground truths in the form the released script compares them: one
+//! Counter key per call, `(name, json.dumps(arguments, sort_keys=True))`,
+//! as bytes ([`key_of`]). Batch scorers read them straight from JSON text
+//! ([`CanonicalCalls::from_json`]: one pass, no JSON tree), the rule
+//! builds them from [`Call`]s otherwise.
+
+use crate::pyjson::{self, PyInt, PyValue};
+use crate::search::special;
+use crate::Call;
+
+/// Ground-truth calls as the released script compares them: each call's
+/// Counter key, as the same bytes a predicted call's key is written in.
+/// Built once per ground truth, then compared byte for byte.
+///
+/// ```
+/// use toolgym_reward::{CanonicalCalls, Call, RewardRule, ToolN1Rule};
+/// let calls = Call::list_from_json(r#"[{"name": "f", "arguments": {"b": 1, "a": [2.5]}}]"#).unwrap();
+/// let truth = CanonicalCalls::from_calls(&calls);
+/// assert_eq!(CanonicalCalls::from_json(r#"[{"arguments": {"a": [2.5], "b": 1}, "name": "f"}]"#), Some(truth.clone()));
+/// let reply = r#"<think>x</think><tool_call>[{"name": "f", "arguments": {"a": [2.5], "b": 1}}]</tool_call>"#;
+/// assert_eq!(ToolN1Rule::V0.score_canonical(reply, &truth), ToolN1Rule::V0.score(reply, &calls));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CanonicalCalls {
+    /// The keys, one after another.
+    bytes: Vec<u8>,
+    /// Per call: where its name key ends and where its whole key ends.
+    ends: Vec<(usize, usize)>,
+    /// Buffers kept for the next read (no part of the value).
+    work: Work,
+}
+
+impl PartialEq for CanonicalCalls {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.bytes, &self.ends) == (&other.bytes, &other.ends)
+    }
+}
+
+impl Eq for CanonicalCalls {}
+
+/// A reader's buffers, kept from one ground truth to the next.
+#[derive(Clone, Debug, Default)]
+struct Work {
+    /// The members of the objects being read, innermost last.
+    members: Vec<Member>,
+    /// Room to lay out an object's sorted members.
+    sorted: Vec<u8>,
+    /// A call object's members.
+    call: Vec<u8>,
+}
+
+/// Deepest ground truth [`CanonicalCalls::from_json`] reads (deeper ones
+/// are left to the general reader, whose limit is serde_json's).
+const MAX_DEPTH: usize = 64;
+
+impl CanonicalCalls {
+    /// The keys of `calls`.
+    pub fn from_calls(calls: &[Call]) -> Self {
+        let mut out = Self::default();
+        for c in calls {
+            out.start_call(c.name.as_bytes());
+            pyjson::canonical(&PyValue::from_serde_map(&c.arguments), &mut out.bytes);
+            out.end_call();
+        }
+        out
+    }
+
+    /// The keys of the calls in JSON text, as [`Call::list_from_json`]
+    /// reads it (a list of `{"name": string, "arguments": object}`
+    /// objects, or one; other fields ignored; the last of repeated keys
+    /// wins), or `None` when it might read the text differently or
+    /// refuse it: not that shape (arguments as a string included), bad
+    /// JSON, or anything where Python's `json` and serde_json disagree
+    /// (`NaN`/`Infinity`, integers beyond `i64`, floats that overflow,
+    /// lone surrogates, the integer `-0`, nesting over 64 levels).
+    pub fn from_json(text: &str) -> Option<Self> {
+        let mut calls = Self::default();
+        calls.read_json(text).then_some(calls)
+    }
+
+    /// [`CanonicalCalls::from_json`] into `self`, reusing its buffers;
+    /// `false` (and no calls) where that returns `None`.
+    pub fn read_json(&mut self, text: &str) -> bool {
+        let b = text.as_bytes();
+        let whole = self
+            .read_json_prefix(text)
+            .is_some_and(|end| skip_ws(b, end) == b.len());
+        if !whole {
+            self.clear();
+        }
+        whole
+    }
+
+    /// [`CanonicalCalls::read_json`] for the JSON value at the start of
+    /// `text` (after JSON whitespace): where it ends, or `None`.
+    pub fn read_json_prefix(&mut self, text: &str) -> Option<usize> {
+        self.clear();
+        let mut work = std::mem::take(&mut self.work);
+        let mut r = Reader {
+            s: text.as_bytes(),
+            pos: 0,
+            work: &mut work,
+            in_string: false,
+        };
+        r.skip_ws();
+        let read = r.calls(self).map(|()| r.pos);
+        self.work = work;
+        if read.is_none() {
+            self.clear();
+        }
+        read
+    }
+
+    /// [`CanonicalCalls::read_json`] of the text a JSON string literal
+    /// holds, read straight from the literal's body as it stands in
+    /// `line` (after the opening quote; xLAM's ground truths are such
+    /// strings): where the literal ends (after its closing quote), or
+    /// `None` (and no calls), also when it holds escapes other than `\"`,
+    /// `\n`, `\t` and `\r` (decode it and use `read_json` then).
+    /// Leading and trailing whitespace is trimmed, as
+    /// [`Call::list_from_json`]'s callers trim such text.
+    pub fn read_json_in_string(&mut self, body: &str) -> Option<usize> {
+        self.read_escaped(body, |r| {
+            (r.s.get(r.pos) == Some(&b'"')).then_some(r.pos + 1)
+        })
+    }
+
+    /// [`CanonicalCalls::read_json_in_string`] of a whole piece of a
+    /// literal's body (its whitespace trimmed): whether it read it.
+    pub(super) fn read_escaped_piece(&mut self, piece: &str) -> bool {
+        self.read_escaped(piece, |r| (r.pos == r.s.len()).then_some(r.pos))
+            .is_some()
+    }
+
+    /// Reads escaped text with `end` checking the reader after the calls
+    /// and trailing whitespace.
+    fn read_escaped(
+        &mut self,
+        text: &str,
+        end: impl FnOnce(&Reader<'_, '_>) -> Option<usize>,
+    ) -> Option<usize> {
+        self.clear();
+        let mut work = std::mem::take(&mut self.work);
+        let mut r = Reader {
+            s: text.as_bytes(),
+            pos: 0,
+            work: &mut work,
+            in_string: true,
+        };
+        r.skip_ws();
+        let read = r.calls(self).and_then(|()| {
+            r.skip_ws();
+            end(&r)
+        });
+        self.work = work;
+        if read.is_none() {
+            self.clear();
+        }
+        read
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    fn start_call(&mut self, name: &[u8]) {
+        self.bytes.push(b's');
+        self.bytes.extend_from_slice(name);
+        self.bytes.push(0);
+        let name_end = self.bytes.len();
+        self.ends.push((name_end, name_end));
+    }
+
+    fn end_call(&mut self) {
+        if let Some(last) = self.ends.last_mut() {
+            last.1 = self.bytes.len();
+        }
+    }
+
+    /// How many calls.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no calls.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn start(&self, j: usize) -> usize {
+        j.checked_sub(1).map_or(0, |p| self.ends[p].1)
+    }
+
+    /// Call `j`'s key with its arguments.
+    pub(super) fn key(&self, j: usize) -> &[u8] {
+        &self.bytes[self.start(j)..self.ends[j].1]
+    }
+
+    /// Call `j`'s key without its arguments.
+    pub(super) fn name_key(&self, j: usize) -> &[u8] {
+        &self.bytes[self.start(j)..self.ends[j].0]
+    }
+}
+
+/// A byte string equal for two (name, arguments) pairs exactly when the
+/// script's Counter keys are equal (for str names; other names get a key no
+/// str name can have).
+pub(super) fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match name {
+        PyValue::Str(s) => {
+            out.push(b's');
+            out.extend_from_slice(&s.0);
+        }
+        other => {
+            out.push(b'x');
+            pyjson::canonical(other, &mut out);
+        }
+    }
+    out.push(0);
+    if let Some(a) = args {
+        pyjson::canonical(a, &mut out);
+    }
+    out
+}
+
+/// The first byte at or after `p` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut p: usize) -> usize {
+    while matches!(b.get(p), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        p += 1;
+    }
+    p
+}
+
+/// One pass over JSON text, writing [`pyjson::canonical`]'s bytes for each
+/// value without building it. Every method returns `None` on anything the
+/// general reader might read differently (see
+/// [`CanonicalCalls::from_json`]).
+struct Reader<'t, 'w> {
+    s: &'t [u8],
+    pos: usize,
+    work: &'w mut Work,
+    /// The text is the body of a JSON string, read as it stands: `\"` is
+    /// a quote, `\n`, `\t` and `\r` are whitespace, and any other escape
+    /// (or a bare quote or control character) stops the reader.
+    in_string: bool,
+}
+
+/// An object member being read: where its decoded key is in the output
+/// buffer, and where the whole member (key length, key, canonical value).
+#[derive(Clone, Copy, Debug)]
+struct Member {
+    key: (usize, usize),
+    whole: (usize, usize),
+}
+
+/// What a call object's `name` or `arguments` member held last.
+enum Field {
+    Missing,
+    Bad,
+    /// A range of the scratch buffer.
+    At(usize, usize),
+}
+
+impl Reader<'_, '_> {
+    /// Moves past whitespace.
+    fn skip_ws(&mut self) {
+        if !self.in_string {
+            self.pos = skip_ws(self.s, self.pos);
+            return;
+        }
+        loop {
+            match self.s.get(self.pos..self.pos + 2) {
+                Some([b' ', _]) => self.pos += 1,
+                Some([b'\\', b'n' | b't' | b'r']) => self.pos += 2,
+                _ if self.s.get(self.pos) == Some(&b' ') => self.pos += 1,
+                _ => return,
+            }
+        }
+    }
+
+    /// Whether a string literal starts here.
+    fn at_quote(&self) -> bool {
+        if self.in_string {
+            self.s.get(self.pos..self.pos + 2) == Some(b"\\\"")
+        } else {
+            self.s.get(self.pos) == Some(&b'"')
+        }
+    }
+
+    /// A list of call objects or one call object, into `out`.
+    fn calls(&mut self, out: &mut CanonicalCalls) -> Option<()> {
+        match self.s.get(self.pos)? {
+            b'[' => {
+                self.pos += 1;
+                if self.list_next(true)? {
+                    loop {
+                        self.call(out)?;
+                        if !self.list_next(false)? {
+                            break;
+                        }
+                    }
+                }
+                Some(())
+            }
+            b'{' => self.call(out),
+            _ => None,
+        }
+    }
+
+    /// After `[` (`first`) or an element: whether another element follows
+    /// (positioned at it), or the list ended (positioned after `]`).
+    fn list_next(&mut self, first: bool) -> Option<bool> {
+        self.skip_ws();
+        match *self.s.get(self.pos)? {
+            b']' => {
+                self.pos += 1;
+                Some(false)
+            }
+            b',' if !first => {
+                self.pos += 1;
+                self.skip_ws();
+                Some(true)
+            }
+            _ if first => Some(true),
+            _ => None,
+        }
+    }
+
+    /// After `{` (`first`) or a member: the next key, decoded into `out`,
+    /// with the reader at its value; `None` inside the `Option` when the
+    /// object ended.
+    fn object_next(&mut self, first: bool, out: &mut Vec<u8>) -> Option<Option<(usize, usize)>> {
+        self.skip_ws();
+        match *self.s.get(self.pos)? {
+            b'}' => {
+                self.pos += 1;
+                return Some(None);
+            }
+            b',' if !first => {
+                self.pos += 1;
+                self.skip_ws();
+            }
+            _ if first => {}
+            _ => return None,
+        }
+        let start = out.len();
+        self.string_into(out)?;
+        self.skip_ws();
+        if self.s.get(self.pos) != Some(&b':') {
+            return None;
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Some(Some((start, out.len())))
+    }
+
+    /// A call object at `{`: its name and arguments go to `calls`.
+    fn call(&mut self, calls: &mut CanonicalCalls) -> Option<()> {
+        if self.s.get(self.pos) != Some(&b'{') {
+            return None;
+        }
+        self.pos += 1;
+        let mut scratch = std::mem::take(&mut self.work.call);
+        scratch.clear();
+        let read = self.call_members(&mut scratch);
+        if let Some(((n0, n1), (a0, a1))) = read {
+            calls.start_call(&scratch[n0..n1]);
+            calls.bytes.extend_from_slice(&scratch[a0..a1]);
+            calls.end_call();
+        }
+        self.work.call = scratch;
+        read.map(|_| ())
+    }
+
+    /// A call object's members after its `{`, into `scratch`: where its
+    /// (last) name and arguments are.
+    #[allow(clippy::type_complexity)]
+    fn call_members(&mut self, scratch: &mut Vec<u8>) -> Option<((usize, usize), (usize, usize))> {
+        let (mut name, mut args) = (Field::Missing, Field::Missing);
+        let mut first = true;
+        while let Some((k0, k1)) = self.object_next(first, scratch)? {
+            first = false;
+            let is_name = &scratch[k0..k1] == b"name";
+            let is_args = &scratch[k0..k1] == b"arguments";
+            let v0 = scratch.len();
+            let string = self.at_quote();
+            let object = self.s.get(self.pos) == Some(&b'{');
+            if is_name && string {
+                self.string_into(scratch)?;
+            } else {
+                self.value(scratch, 1)?;
+            }
+            let field = if (is_name && string) || (is_args && object) {
+                Field::At(v0, scratch.len())
+            } else {
+                Field::Bad
+            };
+            if is_name {
+                name = field;
+            } else if is_args {
+                args = field;
+            }
+        }
+        match (name, args) {
+            (Field::At(n0, n1), Field::At(a0, a1)) => Some(((n0, n1), (a0, a1))),
+            _ => None,
+        }
+    }
+
+    /// Appends the canonical bytes of the value at the reader.
+    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        match *self.s.get(self.pos)? {
+            b'"' | b'\\' => {
+                out.push(b's');
+                let len_at = out.len();
+                out.extend_from_slice(&[0; 8]);
+                self.string_into(out)?;
+                let len = (out.len() - len_at - 8) as u64;
+                out[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                out.push(b'[');
+                let len_at = out.len();
+                out.extend_from_slice(&[0; 8]);
+                let mut n = 0u64;
+                if self.list_next(true)? {
+                    loop {
+                        self.value(out, depth + 1)?;
+                        n += 1;
+                        if !self.list_next(false)? {
+                            break;
+                        }
+                    }
+                }
+                out[len_at..len_at + 8].copy_from_slice(&n.to_le_bytes());
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.object(out, depth)?;
+            }
+            b't' => self.literal(b"true", b"T", out)?,
+            b'f' => self.literal(b"false", b"F", out)?,
+            b'n' => self.literal(b"null", b"n", out)?,
+            b'-' | b'0'..=b'9' => {
+                // Python's number grammar and values, from pyjson.
+                let (v, len) = pyjson::number_prefix(&self.s[self.pos..]).ok()?;
+                let finite = match &v {
+                    PyValue::Int(PyInt::Small(0)) => self.s[self.pos] != b'-',
+                    PyValue::Int(PyInt::Small(_)) => true,
+                    PyValue::Float(f) => f.is_finite(),
+                    _ => false,
+                };
+                if !finite {
+                    return None;
+                }
+                pyjson::canonical(&v, out);
+                self.pos += len;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// An object after its `{`: `{`, the member count, then the members
+    /// (key length, key, value) sorted by key, the last of repeated keys
+    /// kept. Members are written as they are read; only when their keys
+    /// were not already in strictly increasing order are they laid out
+    /// again.
+    fn object(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        let start = out.len();
+        out.push(b'{');
+        out.extend_from_slice(&[0; 8]);
+        let base = self.work.members.len();
+        let (mut first, mut in_order) = (true, true);
+        loop {
+            let m0 = out.len();
+            out.extend_from_slice(&[0; 8]);
+            let Some((k0, k1)) = self.object_next(first, out)? else {
+                out.truncate(m0);
+                break;
+            };
+            first = false;
+            out[m0..m0 + 8].copy_from_slice(&((k1 - k0) as u64).to_le_bytes());
+            self.value(out, depth + 1)?;
+            if let Some(prev) = self.work.members[base..].last() {
+                in_order &= out[prev.key.0..prev.key.1] < out[k0..k1];
+            }
+            self.work.members.push(Member {
+                key: (k0, k1),
+                whole: (m0, out.len()),
+            });
+        }
+        let Work {
+            members, sorted, ..
+        } = &mut *self.work;
+        let members = &mut members[base..];
+        if in_order {
+            let n = members.len() as u64;
+            out[start + 1..start + 9].copy_from_slice(&n.to_le_bytes());
+            self.work.members.truncate(base);
+            return Some(());
+        }
+        // Stable: of repeated keys, the last read sorts last.
+        members.sort_by(|a, b| out[a.key.0..a.key.1].cmp(&out[b.key.0..b.key.1]));
+        sorted.clear();
+        sorted.push(b'{');
+        sorted.extend_from_slice(&[0; 8]);
+        let mut n = 0u64;
+        for (i, m) in members.iter().enumerate() {
+            let key = &out[m.key.0..m.key.1];
+            if members
+                .get(i + 1)
+                .is_some_and(|next| out[next.key.0..next.key.1] == *key)
+            {
+                continue; // a later value for the same key wins
+            }
+            n += 1;
+            sorted.extend_from_slice(&out[m.whole.0..m.whole.1]);
+        }
+        sorted[1..9].copy_from_slice(&n.to_le_bytes());
+        self.work.members.truncate(base);
+        out.truncate(start);
+        out.extend_from_slice(&self.work.sorted);
+        Some(())
+    }
+
+    fn literal(&mut self, text: &[u8], canonical: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        if !self.s[self.pos..].starts_with(text) {
+            return None;
+        }
+        self.pos += text.len();
+        out.extend_from_slice(canonical);
+        Some(())
+    }
+
+    /// Appends the decoded bytes of the string at the reader (at its
+    /// quote) and moves past it; `None` if they are not UTF-8 (a lone
+    /// surrogate).
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        if !self.at_quote() {
+            return None;
+        }
+        if self.in_string {
+            // Up to the next backslash, which must open `\"`: the text
+            // between is the string's (no bare quote or control character).
+            let body = self.pos + 2;
+            let end = special(self.s, body)?;
+            if self.s.get(end..end + 2) != Some(b"\\\"") {
+                return None;
+            }
+            out.extend_from_slice(&self.s[body..end]);
+            self.pos = end + 2;
+            return Some(());
+        }
+        let body = self.pos + 1;
+        // Strings here are short: a word-at-a-time scan beats a SIMD
+        // search's set-up.
+        let end = special(self.s, body)?;
+        if self.s[end] == b'"' {
+            // Part of the UTF-8 text, between ASCII quotes: UTF-8 itself.
+            out.extend_from_slice(&self.s[body..end]);
+            self.pos = end + 1;
+            return Some(());
+        }
+        // Escapes (or a control character): Python's decoding, from pyjson.
+        let (s, len) = pyjson::string_prefix(&self.s[self.pos..]).ok()?;
+        std::str::from_utf8(&s.0).ok()?;
+        out.extend_from_slice(&s.0);
+        self.pos += len;
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pyjson::PyStr;
+
+    /// The reference reader: Python's `json` into a tree, then its keys.
+    fn via_tree(text: &str) -> Option<CanonicalCalls> {
+        let value = pyjson::loads(text).ok()?;
+        let minus_zero = memchr::memmem::find_iter(text.as_bytes(), b"-0").any(|at| {
+            !matches!(
+                text.as_bytes().get(at + 2),
+                Some(b'0'..=b'9' | b'.' | b'e' | b'E')
+            )
+        });
+        if minus_zero || !serde_reads_alike(&value, 0) {
+            return None;
+        }
+        let items = match &value {
+            PyValue::List(items) => items.as_slice(),
+            PyValue::Dict(_) => std::slice::from_ref(&value),
+            _ => return None,
+        };
+        let mut out = CanonicalCalls::default();
+        for item in items {
+            let (Some(PyValue::Str(name)), Some(args @ PyValue::Dict(_))) =
+                (item.get("name"), item.get("arguments"))
+            else {
+                return None;
+            };
+            out.start_call(&name.0);
+            pyjson::canonical(args, &mut out.bytes);
+            out.end_call();
+        }
+        Some(out)
+    }
+
+    /// Finite floats, small integers, UTF-8 strings, bounded depth.
+    fn serde_reads_alike(v: &PyValue<'_>, depth: usize) -> bool {
+        let utf8 = |s: &PyStr<'_>| std::str::from_utf8(&s.0).is_ok();
+        match v {
+            PyValue::None | PyValue::Bool(_) | PyValue::Int(PyInt::Small(_)) => true,
+            PyValue::Int(PyInt::Big(_)) => false,
+            PyValue::Float(f) => f.is_finite(),
+            PyValue::Str(s) => utf8(s),
+            PyValue::List(items) => {
+                depth < MAX_DEPTH && items.iter().all(|x| serde_reads_alike(x, depth + 1))
+            }
+            PyValue::Dict(items) => {
+                depth < MAX_DEPTH
+                    && items
+                        .iter()
+                        .all(|(k, x)| utf8(k) && serde_reads_alike(x, depth + 1))
+            }
+        }
+    }
+
+    #[test]
+    fn reads_what_the_tree_reads() {
+        let agree = [
+            r#"[]"#,
+            r#" [ ] "#,
+            r#"{"name": "f", "arguments": {}}"#,
+            r#"[{"name": "f", "arguments": {"b": [1, 2.5, -3, 1e2, true, false, null], "a": {"y": "é", "x": ""}}, "extra": [1, {"z": 0}]}]"#,
+            r#"[{"name": "f", "arguments": {"k": 1, "k": 2}}, {"arguments": {}, "name": "g", "name": "h"}]"#,
+            r#"[{"n\u0061me": "f\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "arguments": {"\u006b": "2024-05-01"}}]"#,
+            r#"[{"name": "f", "arguments": {"x": -0.0, "y": 0, "z": -10, "w": 1E-400}}]"#,
+        ];
+        for text in agree {
+            let fast = CanonicalCalls::from_json(text);
+            assert!(fast.is_some(), "declined: {text}");
+            assert_eq!(fast, via_tree(text), "{text}");
+        }
+        let declined = [
+            "",
+            "[",
+            "[,]",
+            "[1]",
+            "[{}]",
+            r#""[]""#,
+            r#"[{"name": "f", "arguments": {}},]"#,
+            r#"[{"name": "f", "arguments": {}} {"name": "g", "arguments": {}}]"#,
+            r#"[{"name": "f", "arguments": "{}"}]"#,
+            r#"[{"name": "f", "arguments": {}, "name": 1}]"#,
+            r#"[{"name": "f", "arguments": {"x": -0}}]"#,
+            r#"[{"name": "f", "arguments": {"x": NaN}}]"#,
+            r#"[{"name": "f", "arguments": {"x": -Infinity}}]"#,
+            r#"[{"name": "f", "arguments": {"x": 1e400}}]"#,
+            r#"[{"name": "f", "arguments": {"x": 9223372036854775808}}]"#,
+            r#"[{"name": "f", "arguments": {"x": "\ud800"}}]"#,
+            r#"[{"name": "f", "arguments": {"\udc00": 1}}]"#,
+            r#"[{"name": "f", "arguments": {"x": 01}}]"#,
+            r#"[{"name": "f", "arguments": {"x": tru}}]"#,
+            "[{\"name\": \"f\", \"arguments\": {\"x\": \"a\tb\"}}]",
+            r#"[{"name": "f", "arguments": {"x": 1}} x"#,
+        ];
+        for text in declined {
+            assert_eq!(CanonicalCalls::from_json(text), None, "{text}");
+        }
+        let deep = |n: usize| {
+            format!(
+                r#"[{{"name": "f", "arguments": {{"a": {}{}}}}}]"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(CanonicalCalls::from_json(&deep(60)).is_some());
+        assert!(CanonicalCalls::from_json(&deep(70)).is_none());
+    }
+
+    /// Reads the literal at the start of `literal` as it stands; checks
+    /// that what it read is what decoding it and reading the text gives.
+    fn read_literal(literal: &str) -> Option<CanonicalCalls> {
+        let mut calls = CanonicalCalls::default();
+        let len = calls.read_json_in_string(literal.strip_prefix('"')?)?;
+        let decoded: String = serde_json::from_str(&literal[..1 + len])
+            .unwrap_or_else(|e| panic!("{literal}: read a literal serde refuses: {e}"));
+        assert_eq!(
+            Some(&calls),
+            CanonicalCalls::from_json(decoded.trim()).as_ref(),
+            "{literal}"
+        );
+        Some(calls)
+    }
+
+    #[test]
+    fn reads_string_literals_as_they_stand() {
+        let read = [
+            r#""[]""#,
+            r#"" \n[{\"name\": \"f\", \"arguments\": {\"k\": [1, \"é\"]}}]\r\t " tail"#,
+        ];
+        for literal in read {
+            assert!(read_literal(literal).is_some(), "{literal}");
+        }
+        let declined = [
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"\\u00e9\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"a\\\"b\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {}}]\u00a0""#,
+            r#""\/[]""#,
+            r#""[]"#,
+            r#""["]""#,
+            "\"[\t]\"",
+        ];
+        for literal in declined {
+            assert_eq!(read_literal(literal), None, "{literal}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Random ground truths and their one-byte mutations: whatever the
+        /// one-pass reader reads, the tree reads to the same keys; valid
+        /// ones it does not decline.
+        #[test]
+        fn agrees_with_the_tree(
+            names in proptest::collection::vec("[a-zé\"\\\\]{1,4}", 0..4),
+            keys in proptest::collection::vec("[abk\"é]{0,3}", 0..5),
+            values in proptest::collection::vec(proptest::sample::select(vec![
+                "1", "-2", "0", "2.5", "-0.0", "1e3", "true", "null", "\"x\"", "\"\\u00e9\"",
+                "[]", "[1, [2]]", "{}", "{\"b\": 1, \"a\": 2}", "{\"a\": 1, \"a\": 2}",
+            ]), 0..5),
+            single: bool,
+            cut in 0usize..300,
+            byte in proptest::sample::select(b"[]{}\",:\\ 0-.eEnt\x01".to_vec()),
+            insert: bool,
+        ) {
+            let args: Vec<String> = keys
+                .iter()
+                .zip(values.iter().cycle())
+                .map(|(k, v)| format!("{}: {v}", serde_json::to_string(k).unwrap()))
+                .collect();
+            let calls: Vec<String> = names
+                .iter()
+                .map(|n| format!(
+                    r#"{{"name": {}, "arguments": {{{}}}}}"#,
+                    serde_json::to_string(n).unwrap(),
+                    args.join(", ")
+                ))
+                .collect();
+            let text = if single && calls.len() == 1 {
+                calls[0].clone()
+            } else {
+                format!("[{}]", calls.join(", "))
+            };
+            let fast = CanonicalCalls::from_json(&text);
+            proptest::prop_assert!(fast.is_some(), "declined {}", text);
+            proptest::prop_assert_eq!(&fast, &via_tree(&text), "{}", text);
+            // The same text as a JSON string literal, read as it stands,
+            // and the literal mutated.
+            let literal = serde_json::to_string(&format!(" \n{text}\t")).unwrap();
+            let in_string = read_literal(&literal);
+            if !text.contains('\\') {
+                proptest::prop_assert_eq!(in_string, Some(fast.clone().unwrap()), "{}", literal);
+            }
+            let mut bytes = literal.clone().into_bytes();
+            let at = cut % bytes.len();
+            if insert {
+                bytes.insert(at, byte);
+            } else {
+                bytes.remove(at);
+            }
+            if let Ok(mutated) = String::from_utf8(bytes) {
+                read_literal(&mutated);
+            }
+            let mut bytes = text.into_bytes();
+            let at = cut % bytes.len();
+            if insert {
+                bytes.insert(at, byte);
+            } else {
+                bytes.remove(at);
+            }
+            if let Ok(mutated) = String::from_utf8(bytes) {
+                if let Some(fast) = CanonicalCalls::from_json(&mutated) {
+                    proptest::prop_assert_eq!(Some(fast), via_tree(&mutated), "{}", mutated);
+                }
+            }
+        }
+    }
+}
