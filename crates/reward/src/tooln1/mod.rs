@@ -21,6 +21,12 @@
 //! `for item in result`; `json.loads` hits `RecursionError` or an integer
 //! over 4300 digits), training would crash; here the score is 0 and the
 //! verdict's detail names the exception.
+//!
+//! The ground truth comes as [`Call`]s ([`RewardRule::score`]: compared
+//! with each predicted call as it stands, no allocation) or as
+//! [`CanonicalCalls`] ([`ToolN1Rule::score_canonical`]: compared by key;
+//! batch scorers read those straight from JSON text, and score most
+//! replies from their JSON string literal without decoding them).
 
 mod truth;
 

@@ -94,33 +94,20 @@ impl CanonicalCalls {
     /// [`CanonicalCalls::read_json`] for the JSON value at the start of
     /// `text` (after JSON whitespace): where it ends, or `None`.
     pub fn read_json_prefix(&mut self, text: &str) -> Option<usize> {
-        self.clear();
-        let mut work = std::mem::take(&mut self.work);
-        let mut r = Reader {
-            s: text.as_bytes(),
-            pos: 0,
-            work: &mut work,
-            in_string: false,
-        };
-        r.skip_ws();
-        let read = r.calls(self).map(|()| r.pos);
-        self.work = work;
-        if read.is_none() {
-            self.clear();
-        }
-        read
+        self.read_with(text, false, |r| Some(r.pos))
     }
 
     /// [`CanonicalCalls::read_json`] of the text a JSON string literal
-    /// holds, read straight from the literal's body as it stands in
-    /// `line` (after the opening quote; xLAM's ground truths are such
-    /// strings): where the literal ends (after its closing quote), or
+    /// holds, read from the literal's `body` (what follows its opening
+    /// quote) as it stands, without decoding it (xLAM's ground truths are
+    /// such strings): where the literal ends (after its closing quote), or
     /// `None` (and no calls), also when it holds escapes other than `\"`,
     /// `\n`, `\t` and `\r` (decode it and use `read_json` then).
     /// Leading and trailing whitespace is trimmed, as
     /// [`Call::list_from_json`]'s callers trim such text.
     pub fn read_json_in_string(&mut self, body: &str) -> Option<usize> {
-        self.read_escaped(body, |r| {
+        self.read_with(body, true, |r| {
+            r.skip_ws();
             (r.s.get(r.pos) == Some(&b'"')).then_some(r.pos + 1)
         })
     }
@@ -128,16 +115,21 @@ impl CanonicalCalls {
     /// [`CanonicalCalls::read_json_in_string`] of a whole piece of a
     /// literal's body (its whitespace trimmed): whether it read it.
     pub(super) fn read_escaped_piece(&mut self, piece: &str) -> bool {
-        self.read_escaped(piece, |r| (r.pos == r.s.len()).then_some(r.pos))
-            .is_some()
+        self.read_with(piece, true, |r| {
+            r.skip_ws();
+            (r.pos == r.s.len()).then_some(r.pos)
+        })
+        .is_some()
     }
 
-    /// Reads escaped text with `end` checking the reader after the calls
-    /// and trailing whitespace.
-    fn read_escaped(
+    /// Reads the calls at the start of `text` (after whitespace), as it
+    /// stands or as a literal's body (`in_string`); `end` checks what
+    /// follows and gives the length read. No calls unless it succeeds.
+    fn read_with(
         &mut self,
         text: &str,
-        end: impl FnOnce(&Reader<'_, '_>) -> Option<usize>,
+        in_string: bool,
+        end: impl FnOnce(&mut Reader<'_, '_>) -> Option<usize>,
     ) -> Option<usize> {
         self.clear();
         let mut work = std::mem::take(&mut self.work);
@@ -145,13 +137,10 @@ impl CanonicalCalls {
             s: text.as_bytes(),
             pos: 0,
             work: &mut work,
-            in_string: true,
+            in_string,
         };
         r.skip_ws();
-        let read = r.calls(self).and_then(|()| {
-            r.skip_ws();
-            end(&r)
-        });
+        let read = r.calls(self).and_then(|()| end(&mut r));
         self.work = work;
         if read.is_none() {
             self.clear();
