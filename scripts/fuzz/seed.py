@@ -70,6 +70,10 @@ def main():
         lines = [json.dumps({"id": c["id"], "completion": c["completion"], "ground_truth": c["ground_truth"]})
                  for c in tooln1[i:i + 7]]
         put("jsonl_readers", "\n".join(lines) + "\n")
+        put("fast_readers", "\n".join(lines) + "\n")
+    for case in tooln1[::11]:
+        put("fast_readers", case["ground_truth"])
+        put("fast_readers", json.dumps(case["ground_truth"], ensure_ascii=False))
     put("jsonl_readers", '{"id": "simple_python_0", "completion": "<tool_call>[]</tool_call>", "functions": [], '
                          '"possible_answer": []}\n[1, "x", []]\n\n{"id": "a", "completion": {"tool_calls": []}}\n')
     for cfg in ["[grpo]\ngroup_size = 5\ntemperature = 0.7\n[run]\nseed = 3\n",
