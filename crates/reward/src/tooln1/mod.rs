@@ -30,8 +30,8 @@
 
 mod truth;
 
-use truth::key_of;
 pub use truth::CanonicalCalls;
+use truth::{key_of, Piece};
 
 use crate::parse::{ASSISTANT_MARKER, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
 use crate::pyjson::{self, py_strip, PyJsonError, PyStr, PyValue};
@@ -367,25 +367,26 @@ impl ToolN1Rule {
         let (think, block) = scan(body);
         let found = match block {
             None => Found::Nothing(NoResult::NoBlock),
-            Some(content) => {
-                if !predicted.read_escaped_piece(content) {
-                    return None;
+            Some(content) => match predicted.read_escaped_piece(content) {
+                Piece::Declined => return None,
+                Piece::CutOff => Found::Nothing(NoResult::Decode),
+                Piece::Read => {
+                    // Every call has a str name and dict arguments.
+                    let n = predicted.len();
+                    let level = if n == 0 || truth.is_empty() || n != truth.len() {
+                        u8::from(n == truth.len()) * 2
+                    } else if same_keys(n, |i| predicted.key(i), |j| truth.key(j)) {
+                        2
+                    } else {
+                        u8::from(same_keys(
+                            n,
+                            |i| predicted.name_key(i),
+                            |j| truth.name_key(j),
+                        ))
+                    };
+                    Found::Level(level, outcome(n, truth.len(), level))
                 }
-                // Every call has a str name and dict arguments.
-                let n = predicted.len();
-                let level = if n == 0 || truth.is_empty() || n != truth.len() {
-                    u8::from(n == truth.len()) * 2
-                } else if same_keys(n, |i| predicted.key(i), |j| truth.key(j)) {
-                    2
-                } else {
-                    u8::from(same_keys(
-                        n,
-                        |i| predicted.name_key(i),
-                        |j| truth.name_key(j),
-                    ))
-                };
-                Found::Level(level, outcome(n, truth.len(), level))
-            }
+            },
         };
         Some(self.verdict(think, found))
     }
@@ -472,8 +473,14 @@ mod tests {
     fn scores_alike_in_string(completion: &str, truth: &CanonicalCalls) -> bool {
         let literal = serde_json::to_string(completion).unwrap();
         let body = &literal[1..literal.len() - 1];
-        if body.contains("\\u") || body.contains("\\/") {
-            return false;
+        // The literal's own escapes (in `\\u`, a backslash is escaped).
+        let b = body.as_bytes();
+        let mut i = 0;
+        while let Some(at) = memchr::memchr(b'\\', &b[i..]) {
+            if matches!(b[i + at + 1], b'u' | b'/') {
+                return false;
+            }
+            i += at + 2;
         }
         let mut predicted = CanonicalCalls::default();
         let mut read = false;
@@ -515,6 +522,45 @@ mod tests {
         assert!(read > 300, "only {read} replies scored from their literals");
     }
 
+    #[test]
+    fn escaped_and_cut_off_replies_score_alike_from_their_literals() {
+        // Strings with escapes of their own (`\u00e9`, a surrogate pair,
+        // `\"`, `\\`, `\n`), and every prefix of the payload: a cut-off one
+        // is the script's JSON error without decoding the literal.
+        let payload = r#"[{"name": "f", "arguments": {"q": "a\"b\\c\u00e9\ud83d\ude00\n\t\/", "n": [1, {"k": null}]}}, {"name": "g\u00e9", "arguments": {}}]"#;
+        let truth = CanonicalCalls::from_json(payload).unwrap();
+        let other = CanonicalCalls::from_json(r#"{"name": "f", "arguments": {"q": 1}}"#).unwrap();
+        let mut read = 0;
+        for cut in 0..=payload.len() {
+            let reply = format!("<think>x</think><tool_call>\n{}\n</tool_call>", &payload[..cut]);
+            let mut all = true;
+            for t in [&truth, &other] {
+                all &= scores_alike_in_string(&reply, t);
+            }
+            let literal = serde_json::to_string(&reply).unwrap();
+            let mut predicted = CanonicalCalls::default();
+            let body = &literal[1..literal.len() - 1];
+            let v = ToolN1Rule::V0.score_in_string(body, &truth, &mut predicted);
+            let expected = if cut == payload.len() { Reason::Ok } else { Reason::JsonError };
+            if let Some(v) = v {
+                assert_eq!(v.reason, expected, "{reply}");
+            }
+            read += usize::from(all);
+        }
+        // Only prefixes cut inside `null` (the general reader decides
+        // those) are declined.
+        assert_eq!(read, payload.len() + 1 - 3, "of {} prefixes", payload.len() + 1);
+        // A string cut inside its escape, and a raw newline in a string:
+        // still the script's verdicts (read or declined).
+        for reply in [
+            r#"<think></think><tool_call>[{"name": "f\</tool_call>"#,
+            "<think></think><tool_call>[{\"name\": \"f\nx\", \"arguments\": {}}]</tool_call>",
+            r#"<think></think><tool_call>[{"name": "f\u00", "arguments": {}}]</tool_call>"#,
+        ] {
+            scores_alike_in_string(reply, &truth);
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn random_replies_score_alike_from_their_literals(
@@ -524,6 +570,7 @@ mod tests {
                     "[", "]", "{", "}", ",", ":", " ", "\n", "\t", "\u{c}", "\"", "\\", "é",
                     "\"name\"", "\"arguments\"", "\"f\"", "\"g\"", "1", "-0", "2.5", "null",
                     "[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]",
+                    "\"\\u00e9\"", "\"\\\"\"", "\"\\\\\"", "\"\\n\"", "\\u",
                     "{\"name\": \"g\", \"arguments\": {}}",
                 ]),
                 0..24,

@@ -38,9 +38,25 @@ impl PartialEq for CanonicalCalls {
 
 impl Eq for CanonicalCalls {}
 
+/// What [`CanonicalCalls::read_escaped_piece`] made of a piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Piece {
+    /// Read: the calls are in `self`.
+    Read,
+    /// Valid JSON up to where the piece ends too soon: not JSON for
+    /// Python's `json` either (a `JSONDecodeError`).
+    CutOff,
+    /// Left to the general reader.
+    Declined,
+}
+
 /// A reader's buffers, kept from one ground truth to the next.
 #[derive(Clone, Debug, Default)]
 struct Work {
+    /// Whether the last read failed at the end of its text.
+    stopped_at_end: bool,
+    /// A string's own text with the literal's escapes undone.
+    inner: Vec<u8>,
     /// The members of the objects being read, innermost last.
     members: Vec<Member>,
     /// Room to lay out an object's sorted members.
@@ -101,8 +117,9 @@ impl CanonicalCalls {
     /// holds, read from the literal's `body` (what follows its opening
     /// quote) as it stands, without decoding it (xLAM's ground truths are
     /// such strings): where the literal ends (after its closing quote), or
-    /// `None` (and no calls), also when it holds escapes other than `\"`,
-    /// `\n`, `\t` and `\r` (decode it and use `read_json` then).
+    /// `None` (and no calls), also where it holds a `\u` escape outside the
+    /// text's own escapes (decode it and use `read_json` then). The
+    /// text's escapes (`\\u00e9`, `\\\"` in the literal) are read.
     /// Leading and trailing whitespace is trimmed, as
     /// [`Call::list_from_json`]'s callers trim such text.
     pub fn read_json_in_string(&mut self, body: &str) -> Option<usize> {
@@ -113,13 +130,24 @@ impl CanonicalCalls {
     }
 
     /// [`CanonicalCalls::read_json_in_string`] of a whole piece of a
-    /// literal's body (its whitespace trimmed): whether it read it.
-    pub(super) fn read_escaped_piece(&mut self, piece: &str) -> bool {
-        self.read_with(piece, true, |r| {
+    /// literal's body (its whitespace trimmed).
+    pub(super) fn read_escaped_piece(&mut self, piece: &str) -> Piece {
+        let mut at_end = false;
+        let read = self.read_with(piece, true, |r| {
             r.skip_ws();
             (r.pos == r.s.len()).then_some(r.pos)
-        })
-        .is_some()
+        });
+        if read.is_none() {
+            // Stopped by the end of the text, not by a byte it declined:
+            // what came before was valid JSON, so the text is a cut-off
+            // prefix of some, which Python's `json` refuses too.
+            at_end = self.work.stopped_at_end;
+        }
+        match (read, at_end) {
+            (Some(_), _) => Piece::Read,
+            (None, true) => Piece::CutOff,
+            (None, false) => Piece::Declined,
+        }
     }
 
     /// Reads the calls at the start of `text` (after whitespace), as it
@@ -141,6 +169,7 @@ impl CanonicalCalls {
         };
         r.skip_ws();
         let read = r.calls(self).and_then(|()| end(&mut r));
+        work.stopped_at_end = read.is_none() && r.pos >= r.s.len();
         self.work = work;
         if read.is_none() {
             self.clear();
@@ -539,12 +568,15 @@ impl Reader<'_, '_> {
             return None;
         }
         if self.in_string {
-            // Up to the next backslash, which must open `\"`: the text
+            // Up to the next backslash: when it opens `\"`, the text
             // between is the string's (no bare quote or control character).
             let body = self.pos + 2;
-            let end = special(self.s, body)?;
-            if self.s.get(end..end + 2) != Some(b"\\\"") {
+            let Some(end) = special(self.s, body) else {
+                self.pos = self.s.len(); // unterminated
                 return None;
+            };
+            if self.s.get(end..end + 2) != Some(b"\\\"") {
+                return self.escaped_in_string(out);
             }
             out.extend_from_slice(&self.s[body..end]);
             self.pos = end + 2;
@@ -553,7 +585,10 @@ impl Reader<'_, '_> {
         let body = self.pos + 1;
         // Strings here are short: a word-at-a-time scan beats a SIMD
         // search's set-up.
-        let end = special(self.s, body)?;
+        let Some(end) = special(self.s, body) else {
+            self.pos = self.s.len(); // unterminated
+            return None;
+        };
         if self.s[end] == b'"' {
             // Part of the UTF-8 text, between ASCII quotes: UTF-8 itself.
             out.extend_from_slice(&self.s[body..end]);
@@ -566,6 +601,56 @@ impl Reader<'_, '_> {
         out.extend_from_slice(&s.0);
         self.pos += len;
         Some(())
+    }
+
+    /// A string with escapes of its own inside a literal's body (at its
+    /// `\"`): the literal's escapes are undone up to the string's closing
+    /// quote, then Python's decoding reads it. `None` on a `\u` of the
+    /// literal (the text may be anything then) or anything invalid.
+    fn escaped_in_string(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let s = self.s;
+        let mut inner = std::mem::take(&mut self.work.inner);
+        inner.clear();
+        inner.push(b'"');
+        let (mut p, mut backslashes) = (self.pos + 2, 0usize);
+        let closed = loop {
+            let Some(&c) = s.get(p) else {
+                self.pos = s.len(); // unterminated
+                break false;
+            };
+            let byte = match c {
+                b'\\' => match s.get(p + 1) {
+                    Some(b'"') => b'"',
+                    Some(b'\\') => b'\\',
+                    Some(b'/') => b'/',
+                    Some(b'n') => b'\n',
+                    Some(b't') => b'\t',
+                    Some(b'r') => b'\r',
+                    Some(b'b') => 0x08,
+                    Some(b'f') => 0x0c,
+                    _ => break false,
+                },
+                b'"' | 0..=0x1f => break false,
+                _ => c,
+            };
+            p += if c == b'\\' { 2 } else { 1 };
+            inner.push(byte);
+            match byte {
+                b'\\' => backslashes += 1,
+                b'"' if backslashes % 2 == 0 => break true,
+                _ => backslashes = 0,
+            }
+        };
+        let read = closed
+            .then(|| pyjson::string_prefix(&inner).ok())
+            .flatten()
+            .filter(|(text, len)| *len == inner.len() && std::str::from_utf8(&text.0).is_ok())
+            .map(|(text, _)| out.extend_from_slice(&text.0));
+        if read.is_some() {
+            self.pos = p;
+        }
+        self.work.inner = inner;
+        read
     }
 }
 
@@ -698,13 +783,18 @@ mod tests {
         let read = [
             r#""[]""#,
             r#"" \n[{\"name\": \"f\", \"arguments\": {\"k\": [1, \"é\"]}}]\r\t " tail"#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"\\u00e9\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"a\\\"b\"}}]""#,
+            r#""[{\"name\": \"f\\\\\", \"arguments\": {\"\\ud83d\\ude00\\n\": \"\\/\"}}]""#,
         ];
         for literal in read {
             assert!(read_literal(literal).is_some(), "{literal}");
         }
         let declined = [
-            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"\\u00e9\"}}]""#,
-            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"a\\\"b\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"\u00e9\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"\\ud800\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"a\nb\"}}]""#,
+            r#""[{\"name\": \"f\", \"arguments\": {\"k\": \"\\x\"}}]""#,
             r#""[{\"name\": \"f\", \"arguments\": {}}]\u00a0""#,
             r#""\/[]""#,
             r#""[]"#,
@@ -758,8 +848,26 @@ mod tests {
             // and the literal mutated.
             let literal = serde_json::to_string(&format!(" \n{text}\t")).unwrap();
             let in_string = read_literal(&literal);
-            if !text.contains('\\') {
-                proptest::prop_assert_eq!(in_string, Some(fast.clone().unwrap()), "{}", literal);
+            proptest::prop_assert_eq!(in_string, Some(fast.clone().unwrap()), "{}", literal);
+            // Cut off: a piece read to its end before failing is one
+            // Python's `json` refuses as well.
+            let body = &literal[1..literal.len() - 1];
+            let piece = &body[..body.floor_char_boundary(cut % (body.len() + 1))];
+            if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{piece}\"")) {
+                let mut calls = CanonicalCalls::default();
+                match calls.read_escaped_piece(piece) {
+                    Piece::CutOff => proptest::prop_assert!(
+                        matches!(
+                            pyjson::loads(pyjson::py_strip(&decoded)),
+                            Err(pyjson::PyJsonError::Decode { .. })
+                        ),
+                        "{}", piece
+                    ),
+                    Piece::Read => proptest::prop_assert_eq!(
+                        Some(calls), via_tree(decoded.trim()), "{}", piece
+                    ),
+                    Piece::Declined => {}
+                }
             }
             let mut bytes = literal.clone().into_bytes();
             let at = cut % bytes.len();
