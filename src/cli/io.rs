@@ -12,7 +12,7 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
         let f = File::open(path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
         })?;
-        Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+        Ok(Box::new(BufReader::with_capacity(64 << 10, f)))
     }
 }
 

@@ -24,7 +24,7 @@ use plain::{Escapes, Plain, Scratch, TruthForm};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Borrow;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 
 /// One input record.
 #[derive(Clone, Debug, PartialEq)]
@@ -416,13 +416,14 @@ where
 /// Lines scored and serialised by one task of a chunk.
 const LINES_PER_TASK: usize = 64;
 
-/// The streaming loop: lines are read into one buffer per chunk (no
-/// allocation per line), scored and serialised in parallel in sub-chunks,
-/// and written in input order. While one chunk is scored, this thread
-/// reads the next. Memory is bounded by two chunks: at most
-/// `2 * chunk_lines` lines and one chunk's output are held at once.
+/// The streaming loop: the input is read in blocks straight into one
+/// buffer per chunk (no copy or allocation per line), scored and
+/// serialised in parallel in sub-chunks, and written in input order.
+/// While one chunk is scored, this thread reads the next. Memory is
+/// bounded by two chunks: at most `2 * chunk_lines` lines, a read block
+/// each, and one chunk's output are held at once.
 fn run<S, Sc: Default>(
-    mut input: impl BufRead,
+    mut input: impl Read,
     mut output: impl Write,
     options: JsonlOptions,
     score: S,
@@ -431,18 +432,20 @@ where
     S: Fn(usize, &[u8], Option<&str>, &mut Sc) -> ScoredLine + Sync,
 {
     let mut report = RunReport::default();
-    let mut reader = ChunkReader {
-        lineno: 0,
-        chunk_lines: options.chunk_lines.max(1),
-        max_line_bytes: options.max_line_bytes,
-        eof: false,
-    };
+    let mut reader = ChunkReader::new(&options);
     let (mut current, mut next) = (Chunk::default(), Chunk::default());
     reader.fill(&mut input, &mut current, &mut report)?;
     while !current.lines.is_empty() {
         let (scored, read) = score_while_reading(
             options.parallel,
-            || score_chunk(&score, &current.text, &current.lines, options),
+            || {
+                score_chunk(
+                    &score,
+                    &current.text[..current.len],
+                    &current.lines,
+                    options,
+                )
+            },
             || reader.fill(&mut input, &mut next, &mut report),
         );
         read?;
@@ -485,60 +488,151 @@ fn score_while_reading<A: Send, B>(
 /// Lines read into one buffer.
 #[derive(Default)]
 struct Chunk {
+    /// The buffer: `text[..len]` holds the lines (the rest is room for
+    /// reads, kept initialised so it is zeroed only when it grows).
     text: Vec<u8>,
+    len: usize,
     lines: Vec<Line>,
 }
 
-/// Reads the input chunk by chunk, numbering lines across chunks.
+/// Bytes asked of the input per read: large enough to pass a `BufReader`
+/// of up to this capacity by (no copy through its buffer), small next to
+/// a chunk.
+const READ_BLOCK: usize = 256 << 10;
+
+/// Reads the input chunk by chunk, in blocks straight into the chunk's
+/// buffer, numbering lines across chunks.
 struct ChunkReader {
     lineno: usize,
     chunk_lines: usize,
     max_line_bytes: usize,
     eof: bool,
+    /// Bytes per read.
+    block: usize,
+    /// Input read past the last chunk's last line.
+    carry: Vec<u8>,
 }
 
 impl ChunkReader {
+    fn new(options: &JsonlOptions) -> Self {
+        ChunkReader {
+            lineno: 0,
+            chunk_lines: options.chunk_lines.max(1),
+            max_line_bytes: options.max_line_bytes,
+            eof: false,
+            block: READ_BLOCK,
+            carry: Vec::new(),
+        }
+    }
+
     /// Replaces `chunk`'s contents with up to `chunk_lines` non-blank
-    /// lines (fewer only at the end of the input); counts blank lines.
+    /// lines (fewer only at the end of the input); counts blank lines. A
+    /// line longer than `max_line_bytes` is kept as its length only: its
+    /// bytes are dropped as they arrive, so it never fills memory.
     fn fill(
         &mut self,
-        input: &mut impl BufRead,
+        input: &mut impl Read,
         chunk: &mut Chunk,
         report: &mut RunReport,
     ) -> io::Result<()> {
-        let Chunk { text, lines } = chunk;
-        text.clear();
+        let Chunk { text, len, lines } = chunk;
         lines.clear();
-        while !self.eof && lines.len() < self.chunk_lines {
-            let start = text.len();
-            let (n, overlong) = read_line(input, text, self.max_line_bytes)?;
-            if n == 0 {
-                self.eof = true;
+        *len = 0;
+        append(text, len, &self.carry);
+        self.carry.clear();
+        // The line being read starts at `start`; `searched` of its bytes
+        // hold no newline; `dropped` of its bytes were over the limit.
+        let (mut start, mut searched, mut dropped) = (0, 0, 0);
+        while lines.len() < self.chunk_lines {
+            if let Some(i) = memchr::memchr(b'\n', &text[start + searched..*len]) {
+                let end = start + searched + i + 1;
+                self.line(&text[start..end], start, dropped, lines, report);
+                (start, searched, dropped) = (end, 0, 0);
+                continue;
+            }
+            searched = *len - start;
+            if dropped + searched > self.max_line_bytes {
+                // Too long already: keep none of it.
+                dropped += searched;
+                (*len, searched) = (start, 0);
+            }
+            if self.eof {
+                if *len > start || dropped > 0 {
+                    self.line(&text[start..*len], start, dropped, lines, report);
+                    start = *len;
+                }
                 break;
             }
-            self.lineno += 1;
-            let mut end = text.len();
-            while end > start && matches!(text[end - 1], b'\n' | b'\r') {
-                end -= 1;
+            let need = *len + self.block;
+            if text.len() < need {
+                // Grown by an eighth at least (not doubled): a chunk's
+                // buffer stays near its lines' size.
+                if text.capacity() < need {
+                    text.reserve_exact((need - text.len()).max(*len / 8));
+                }
+                text.resize(need, 0);
             }
-            if overlong {
-                lines.push(Line {
-                    number: self.lineno,
-                    bytes: start..start,
-                    overlong: Some(n),
-                });
-            } else if is_blank(&text[start..end]) {
-                report.blank_lines += 1;
-                text.truncate(start);
-            } else {
-                lines.push(Line {
-                    number: self.lineno,
-                    bytes: start..end,
-                    overlong: None,
-                });
-            }
+            let n = read_some(input, &mut text[*len..*len + self.block])?;
+            *len += n;
+            self.eof = n == 0;
         }
+        self.carry.extend_from_slice(&text[start..*len]);
+        *len = start;
         Ok(())
+    }
+
+    /// Records the line `bytes` (line end included) found at `at`, after
+    /// `dropped` bytes of it that were not kept.
+    fn line(
+        &mut self,
+        bytes: &[u8],
+        at: usize,
+        dropped: usize,
+        lines: &mut Vec<Line>,
+        report: &mut RunReport,
+    ) {
+        self.lineno += 1;
+        let total = dropped + bytes.len();
+        let mut end = bytes.len();
+        while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        if total > self.max_line_bytes {
+            lines.push(Line {
+                number: self.lineno,
+                bytes: at..at,
+                overlong: Some(total),
+            });
+        } else if is_blank(&bytes[..end]) {
+            report.blank_lines += 1;
+        } else {
+            lines.push(Line {
+                number: self.lineno,
+                bytes: at..at + end,
+                overlong: None,
+            });
+        }
+    }
+}
+
+/// Appends `bytes` to the filled part `text[..len]` (the rest of `text`
+/// stays initialised).
+fn append(text: &mut Vec<u8>, len: &mut usize, bytes: &[u8]) {
+    let end = *len + bytes.len();
+    if text.len() < end {
+        text.resize(end, 0);
+    }
+    text[*len..end].copy_from_slice(bytes);
+    *len = end;
+}
+
+/// One `read` into `buf`, retried when interrupted.
+fn read_some(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match input.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
     }
 }
 
@@ -858,6 +952,73 @@ mod tests {
         );
         // A record shaped as an array is not read as one (serde would).
         assert_eq!(lines[3]["detail"], "the record is not a JSON object");
+    }
+
+    /// Yields its bytes in reads of the given sizes, in turn.
+    struct Pieces<'a> {
+        bytes: &'a [u8],
+        sizes: &'a [usize],
+        turn: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    proptest::proptest! {
+        /// The block reader finds the lines [`LineReader`] finds (blank
+        /// ones counted, long ones reported by length), whatever the read
+        /// sizes, block size, chunk size and line limit.
+        #[test]
+        fn chunks_hold_the_lines_a_line_reader_reads(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "{}", "x", "\n", "\r\n", "\r", " ", "\t", "é", "0123456789abcdef",
+            ]), 0..60),
+            sizes in proptest::collection::vec(1usize..40, 1..5),
+            block in 1usize..50,
+            chunk_lines in 1usize..5,
+            limit in 1usize..40,
+        ) {
+            let input = parts.concat();
+            let mut expected = Vec::new();
+            let mut blank = 0;
+            let mut lines = LineReader::new(input.as_bytes(), limit);
+            while let Some((n, line)) = lines.next_line().unwrap() {
+                match line {
+                    Ok(text) if is_blank(text.as_bytes()) => blank += 1,
+                    Ok(text) => expected.push((n, Ok(text.trim_end_matches('\r').to_string()))),
+                    Err(LineError::TooLong { bytes, .. }) => expected.push((n, Err(bytes))),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            let options = JsonlOptions { chunk_lines, max_line_bytes: limit, ..Default::default() };
+            let mut reader = ChunkReader { block, ..ChunkReader::new(&options) };
+            let mut input = Pieces { bytes: input.as_bytes(), sizes: &sizes, turn: 0 };
+            let (mut got, mut report, mut chunk) = (Vec::new(), RunReport::default(), Chunk::default());
+            loop {
+                reader.fill(&mut input, &mut chunk, &mut report).unwrap();
+                if chunk.lines.is_empty() {
+                    break;
+                }
+                proptest::prop_assert!(chunk.lines.len() <= chunk_lines);
+                for l in &chunk.lines {
+                    let text = &chunk.text[..chunk.len][l.bytes.clone()];
+                    got.push((l.number, match l.overlong {
+                        Some(bytes) => Err(bytes),
+                        None => Ok(String::from_utf8(text.to_vec()).unwrap()),
+                    }));
+                }
+            }
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(report.blank_lines, blank);
+        }
     }
 
     #[test]

@@ -532,7 +532,10 @@ mod tests {
         let other = CanonicalCalls::from_json(r#"{"name": "f", "arguments": {"q": 1}}"#).unwrap();
         let mut read = 0;
         for cut in 0..=payload.len() {
-            let reply = format!("<think>x</think><tool_call>\n{}\n</tool_call>", &payload[..cut]);
+            let reply = format!(
+                "<think>x</think><tool_call>\n{}\n</tool_call>",
+                &payload[..cut]
+            );
             let mut all = true;
             for t in [&truth, &other] {
                 all &= scores_alike_in_string(&reply, t);
@@ -541,7 +544,11 @@ mod tests {
             let mut predicted = CanonicalCalls::default();
             let body = &literal[1..literal.len() - 1];
             let v = ToolN1Rule::V0.score_in_string(body, &truth, &mut predicted);
-            let expected = if cut == payload.len() { Reason::Ok } else { Reason::JsonError };
+            let expected = if cut == payload.len() {
+                Reason::Ok
+            } else {
+                Reason::JsonError
+            };
             if let Some(v) = v {
                 assert_eq!(v.reason, expected, "{reply}");
             }
@@ -549,7 +556,12 @@ mod tests {
         }
         // Only prefixes cut inside `null` (the general reader decides
         // those) are declined.
-        assert_eq!(read, payload.len() + 1 - 3, "of {} prefixes", payload.len() + 1);
+        assert_eq!(
+            read,
+            payload.len() + 1 - 3,
+            "of {} prefixes",
+            payload.len() + 1
+        );
         // A string cut inside its escape, and a raw newline in a string:
         // still the script's verdicts (read or declined).
         for reply in [

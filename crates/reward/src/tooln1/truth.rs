@@ -251,6 +251,53 @@ fn skip_ws(b: &[u8], mut p: usize) -> usize {
     p
 }
 
+/// Appends `src[from..to]`. Runs here are short: one that fits is
+/// copied as a fixed 16-byte move (the excess cut off again), which
+/// beats a `memcpy` call.
+#[inline]
+fn push_run(out: &mut Vec<u8>, src: &[u8], from: usize, to: usize) {
+    let len = to - from;
+    if len <= 16 {
+        if let Some(word) = src[from..].first_chunk::<16>() {
+            let at = out.len();
+            out.extend_from_slice(word);
+            out.truncate(at + len);
+            return;
+        }
+    }
+    out.extend_from_slice(&src[from..to]);
+}
+
+/// `a < b` for short byte strings, without a `memcmp` call.
+#[inline]
+fn less(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
+}
+
+/// The length of the integer that `s` starts with when it is one whose
+/// text is its canonical decimal: `0` or `-?[1-9][0-9]*` of at most 18
+/// digits (an `i64`), not followed by a fraction or an exponent. `None`
+/// otherwise (`-0`, a float, a long or malformed number).
+#[inline]
+fn plain_int(s: &[u8]) -> Option<usize> {
+    let sign = usize::from(s.first() == Some(&b'-'));
+    let digits = s[sign..]
+        .iter()
+        .take(19)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let len = sign + digits;
+    let ok = matches!(digits, 1..=18)
+        && (s[sign] != b'0' || (digits == 1 && sign == 0))
+        && !matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
+    ok.then_some(len)
+}
+
 /// One pass over JSON text, writing [`pyjson::canonical`]'s bytes for each
 /// value without building it. Every method returns `None` on anything the
 /// general reader might read differently (see
@@ -469,6 +516,14 @@ impl Reader<'_, '_> {
             b'f' => self.literal(b"false", b"F", out)?,
             b'n' => self.literal(b"null", b"n", out)?,
             b'-' | b'0'..=b'9' => {
+                if let Some(len) = plain_int(&self.s[self.pos..]) {
+                    // Its canonical bytes are its text.
+                    out.push(b'i');
+                    push_run(out, self.s, self.pos, self.pos + len);
+                    out.push(b';');
+                    self.pos += len;
+                    return Some(());
+                }
                 // Python's number grammar and values, from pyjson.
                 let (v, len) = pyjson::number_prefix(&self.s[self.pos..]).ok()?;
                 let finite = match &v {
@@ -510,7 +565,7 @@ impl Reader<'_, '_> {
             out[m0..m0 + 8].copy_from_slice(&((k1 - k0) as u64).to_le_bytes());
             self.value(out, depth + 1)?;
             if let Some(prev) = self.work.members[base..].last() {
-                in_order &= out[prev.key.0..prev.key.1] < out[k0..k1];
+                in_order &= less(&out[prev.key.0..prev.key.1], &out[k0..k1]);
             }
             self.work.members.push(Member {
                 key: (k0, k1),
@@ -578,7 +633,7 @@ impl Reader<'_, '_> {
             if self.s.get(end..end + 2) != Some(b"\\\"") {
                 return self.escaped_in_string(out);
             }
-            out.extend_from_slice(&self.s[body..end]);
+            push_run(out, self.s, body, end);
             self.pos = end + 2;
             return Some(());
         }
@@ -591,7 +646,7 @@ impl Reader<'_, '_> {
         };
         if self.s[end] == b'"' {
             // Part of the UTF-8 text, between ASCII quotes: UTF-8 itself.
-            out.extend_from_slice(&self.s[body..end]);
+            push_run(out, self.s, body, end);
             self.pos = end + 1;
             return Some(());
         }
