@@ -74,6 +74,17 @@ def main():
     for case in tooln1[::11]:
         put("fast_readers", case["ground_truth"])
         put("fast_readers", json.dumps(case["ground_truth"], ensure_ascii=False))
+    # Strings with escapes of their own (read inside the literals) and
+    # payloads cut off at every few bytes (the script's JSON error).
+    tricky = [{"name": "f", "arguments": {"q": 'a"b\\c', "é": ["😀", "x\ny", "/"], "n": [1, None]}},
+              {"name": "g\u00e9", "arguments": {}}]
+    for ascii_ in (True, False):
+        payload = json.dumps(tricky, ensure_ascii=ascii_)
+        lines = [json.dumps({"id": i, "completion": f"<think>t</think><tool_call>\n{payload[:cut]}\n</tool_call>",
+                             "ground_truth": json.dumps(tricky, ensure_ascii=not ascii_)}, ensure_ascii=False)
+                 for i, cut in enumerate(range(0, len(payload) + 1, 7))]
+        put("fast_readers", "\n".join(lines) + "\n")
+        put("fast_readers", json.dumps(payload))
     put("jsonl_readers", '{"id": "simple_python_0", "completion": "<tool_call>[]</tool_call>", "functions": [], '
                          '"possible_answer": []}\n[1, "x", []]\n\n{"id": "a", "completion": {"tool_calls": []}}\n')
     for cfg in ["[grpo]\ngroup_size = 5\ntemperature = 0.7\n[run]\nseed = 3\n",

@@ -262,7 +262,7 @@ pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
 }
 
 /// Appends `i` in decimal, as `i.to_string()` writes it.
-fn push_decimal(i: i64, out: &mut Vec<u8>) {
+pub(crate) fn push_decimal(i: i64, out: &mut Vec<u8>) {
     let mut digits = [0u8; 20];
     let mut n = i.unsigned_abs();
     let mut at = digits.len();

@@ -256,6 +256,57 @@ impl Serialize for ScoredLine {
     }
 }
 
+impl ScoredLine {
+    /// Appends the bytes `serde_json::to_writer` writes for the line,
+    /// its common fields (an integer id, the line number, a reward of 0
+    /// or 1, the reason, a detail needing no escapes) without serde's
+    /// machinery.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::pyjson::push_decimal;
+        out.extend_from_slice(b"{\"id\":");
+        match self.id.as_u64().and_then(|n| i64::try_from(n).ok()) {
+            Some(n) => push_decimal(n, out),
+            None => serde_into(out, &self.id),
+        }
+        out.extend_from_slice(b",\"line\":");
+        match i64::try_from(self.line) {
+            Ok(n) => push_decimal(n, out),
+            Err(_) => serde_into(out, &self.line),
+        }
+        out.extend_from_slice(b",\"reward\":");
+        let v = &self.verdict;
+        match v.reward.to_bits() {
+            b if b == 1f64.to_bits() => out.extend_from_slice(b"1.0"),
+            b if b == 0f64.to_bits() => out.extend_from_slice(b"0.0"),
+            _ => serde_into(out, &v.reward),
+        }
+        out.extend_from_slice(b",\"reason\":\"");
+        out.extend_from_slice(v.reason.as_str().as_bytes());
+        out.push(b'"');
+        if !v.detail.is_empty() {
+            out.extend_from_slice(b",\"detail\":");
+            // serde_json escapes control characters, quotes, backslashes.
+            if v.detail
+                .bytes()
+                .all(|c| c >= 0x20 && c != b'"' && c != b'\\')
+            {
+                out.push(b'"');
+                out.extend_from_slice(v.detail.as_bytes());
+                out.push(b'"');
+            } else {
+                serde_into(out, &v.detail);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `v` as serde_json writes it.
+fn serde_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Ids, numbers and strings always serialise into a Vec.
+    serde_json::to_writer(out, v).expect("serde_json writes ids, numbers and strings");
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RunReport {
@@ -858,7 +909,7 @@ where
                     ),
                 },
             };
-            serde_json::to_writer(&mut bytes, &s)?;
+            s.write_json(&mut bytes);
             bytes.push(b'\n');
             verdicts.push((s.verdict.reward, s.verdict.reason));
         }
@@ -895,6 +946,9 @@ mod tests {
             json!(-1.5),
             json!("a\"é\n"),
             json!({"k": [1]}),
+            json!(u64::MAX),
+            json!(-3),
+            json!(0),
         ];
         let verdicts = [
             Verdict::ok(),
@@ -902,12 +956,15 @@ mod tests {
             Verdict::new(0.2, Reason::FormatError, ""),
             Verdict::new(f64::NAN, Reason::EnvError, "x"),
             Verdict::new(1e-300, Reason::Loop, "ü"),
+            Verdict::new(-0.0, Reason::WrongArgs, "calls do not match (wrong_args)"),
+            Verdict::new(0.8, Reason::Ok, "\u{7f}\u{2028}/"),
+            Verdict::fail(Reason::JsonError, "x"),
         ];
         for (i, id) in ids.iter().enumerate() {
             for verdict in &verdicts {
                 let s = ScoredLine {
                     id: id.clone(),
-                    line: i * 1_000_003,
+                    line: if i == 5 { usize::MAX } else { i * 1_000_003 },
                     verdict: verdict.clone(),
                 };
                 let flat = Flattened {
@@ -915,9 +972,13 @@ mod tests {
                     line: s.line,
                     verdict: &s.verdict,
                 };
+                let bytes = serde_json::to_vec(&flat).unwrap();
+                assert_eq!(serde_json::to_vec(&s).unwrap(), bytes);
+                let mut written = Vec::new();
+                s.write_json(&mut written);
                 assert_eq!(
-                    serde_json::to_vec(&s).unwrap(),
-                    serde_json::to_vec(&flat).unwrap()
+                    String::from_utf8(written).unwrap(),
+                    String::from_utf8(bytes).unwrap()
                 );
             }
         }

@@ -249,6 +249,11 @@ fn scalar(line: &str, p: usize) -> Option<(Value, usize)> {
             }
             Some((Value::String(text), end))
         }
+        b'0'..=b'9' if plain_u64(&b[p..]).is_some() => {
+            // A small non-negative integer: the value serde reads.
+            let (n, len) = plain_u64(&b[p..])?;
+            Some((Value::from(n), p + len))
+        }
         b'-' | b'0'..=b'9' => {
             let len = b[p..]
                 .iter()
@@ -260,6 +265,17 @@ fn scalar(line: &str, p: usize) -> Option<(Value, usize)> {
         }
         _ => None,
     }
+}
+
+/// The integer `0` or `[1-9][0-9]*` (at most 18 digits) that `s` starts
+/// with, when no fraction, exponent or further digit follows, and its
+/// length.
+fn plain_u64(s: &[u8]) -> Option<(u64, usize)> {
+    let len = s.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
+    let ok = matches!(len, 1..=18)
+        && (s[0] != b'0' || len == 1)
+        && !matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
+    ok.then(|| (s[..len].iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')), len))
 }
 
 /// Reads a JSON string body starting at `start` (after the opening quote).
