@@ -5,7 +5,7 @@ generated JSONL corpus.
 
     cargo build --release
     python3 scripts/bench/score_process_bench.py --toolcall PATH/TO/toolcall.py \
-        [--lines 200000] [--rounds 3] [--toolgym target/release/toolgym]
+        [--lines 200000] [--rounds 3] [--toolgym target/release/toolgym] [--previous OTHER_BUILD]
 
 The corpus (seeded) mixes long reasoning (about 1.4 KB per line), parallel
 calls, wrong arguments and names, broken JSON, format errors and no-call
@@ -101,6 +101,8 @@ def main():
                     help="consecutive lines sharing one ground truth (5: GRPO's G completions per prompt)")
     ap.add_argument("--toolgym", default=str(REPO / "target" / "release" / "toolgym"))
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--previous", help="another toolgym build (e.g. the last commit's) timed in the same rounds, "
+                                       "tool-n1 on 1 thread and on all cores")
     args = ap.parse_args()
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="toolgym-score-bench-"))
@@ -129,6 +131,11 @@ def main():
                                                            str(cores), "--input", str(corpus), "--output",
                                                            str(work / "bn.jsonl")],
     }
+    if args.previous:
+        for t in (1, cores):
+            runs[f"previous build: toolgym score --rule tool-n1 --threads {t}"] = [
+                args.previous, "score", "--rule", "tool-n1", "--threads", str(t),
+                "--input", str(corpus), "--output", str(work / f"prev{t}.jsonl")]
     times = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, cmd in runs.items():
@@ -138,7 +145,7 @@ def main():
         return [json.loads(l)["reward"] for l in open(path, encoding="utf-8")]
 
     ref = rewards(work / "py.jsonl")
-    for out in ("t1.jsonl", "tn.jsonl"):
+    for out in ("t1.jsonl", "tn.jsonl") + (("prev1.jsonl",) if args.previous else ()):
         got = rewards(work / out)
         bad = sum(float(a) != float(b) for a, b in zip(ref, got)) + abs(len(ref) - len(got))
         if bad:
