@@ -10,8 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
 use toolgym_reward::{
-    completion_text, jsonl, rule_with_options, Call, CanonicalCalls, Reason, RewardRule,
-    RuleOptions, RULES,
+    completion_text, jsonl, rule_with_options, Call, Reason, RewardRule, RuleOptions, RULES,
 };
 
 /// A rule's judgement of one completion: `reward`, `reason` (a snake_case
@@ -115,9 +114,6 @@ enum TruthArg {
 /// A ground truth ready for the rule.
 enum Truth {
     Calls(Vec<Call>),
-    /// For the released script's rules, read from JSON text straight into
-    /// the keys they compare (see [`CanonicalCalls`]).
-    Canonical(CanonicalCalls),
     Bfcl(Box<BfclExpected>),
 }
 
@@ -214,17 +210,10 @@ impl PyRule {
         let value = match arg {
             TruthArg::Json(v) => v.clone(),
             TruthArg::Text(t) => match &self.kind {
-                Kind::Calls(r) => {
-                    // The same keys the calls would give, where it reads
-                    // the text; otherwise the general reader decides.
-                    if r.as_tool_n1().is_some() {
-                        if let Some(keys) = CanonicalCalls::from_json(t) {
-                            return Ok(Truth::Canonical(keys));
-                        }
-                    }
+                Kind::Calls(_) => {
                     return Call::list_from_json(t)
                         .map(Truth::Calls)
-                        .map_err(|e| format!("{what}: {e}"));
+                        .map_err(|e| format!("{what}: {e}"))
                 }
                 Kind::Bfcl(_) => {
                     serde_json::from_str(t).map_err(|e| format!("{what}: not JSON: {e}"))?
@@ -260,13 +249,6 @@ impl PyRule {
         };
         match (&self.kind, truth) {
             (Kind::Calls(r), Truth::Calls(t)) => r.score(&text, t),
-            (Kind::Calls(r), Truth::Canonical(t)) => match r.as_tool_n1() {
-                Some(n1) => n1.score_canonical(&text, t),
-                None => toolgym_reward::Verdict::fail(
-                    Reason::InputError,
-                    "ground truth of another rule",
-                ),
-            },
             (Kind::Bfcl(r), Truth::Bfcl(t)) => r.score(&text, t),
             _ => toolgym_reward::Verdict::fail(Reason::InputError, "ground truth of another rule"),
         }
