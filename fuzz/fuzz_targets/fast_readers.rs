@@ -1,9 +1,11 @@
 //! Fuzzes the fast readers of `toolgym score` against the general ones on
 //! arbitrary bytes. Contracts: ground-truth keys read in one pass
 //! (`CanonicalCalls`, from text and from inside a string literal) equal
-//! the keys of the calls the general reader reads; `tool-n1` scoring a
-//! JSONL input by keys (replies scored from their literals) writes the
-//! same bytes as scoring it through `Call`s.
+//! the keys of the calls the general reader reads; `toolgym score`'s fast
+//! paths (by keys for `tool-n1`, replies scored from their literals; the
+//! plain record scanner with `Call`s for `binary`) write the same bytes
+//! as the general reader alone, and `tool-n1` by keys the same as through
+//! `Call`s.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -44,15 +46,22 @@ fuzz_target!(|data: &[u8]| {
         parallel: false,
         ..Default::default()
     };
-    for name in ["tool-n1", "tool-n1-fine-names"] {
-        let (mut by_keys, mut by_calls) = (Vec::new(), Vec::new());
+    for name in ["tool-n1", "tool-n1-fine-names", "binary"] {
         let rule = rule_by_name(name).unwrap();
-        jsonl::score_jsonl(&*rule, data, &mut by_keys, options).unwrap();
-        let calls_only = CallsOnly(rule_by_name(name).unwrap());
-        jsonl::score_jsonl(&calls_only, data, &mut by_calls, options).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&by_keys),
-            String::from_utf8_lossy(&by_calls)
-        );
+        // The fast path: keys for the released script's rules, the plain
+        // scanner with `Call`s for the others.
+        let mut fast = Vec::new();
+        jsonl::score_jsonl(&*rule, data, &mut fast, options).unwrap();
+        let fast = String::from_utf8_lossy(&fast);
+        // The general reader alone (a JSON tree per record).
+        let mut general = Vec::new();
+        jsonl::score_jsonl_with(&*rule, jsonl::call_truth, data, &mut general, options).unwrap();
+        assert_eq!(fast, String::from_utf8_lossy(&general), "{name}: fast vs general");
+        if rule.as_tool_n1().is_some() {
+            let mut by_calls = Vec::new();
+            let calls_only = CallsOnly(rule_by_name(name).unwrap());
+            jsonl::score_jsonl(&calls_only, data, &mut by_calls, options).unwrap();
+            assert_eq!(fast, String::from_utf8_lossy(&by_calls), "{name}: keys vs calls");
+        }
     }
 });

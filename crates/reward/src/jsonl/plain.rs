@@ -275,7 +275,12 @@ fn plain_u64(s: &[u8]) -> Option<(u64, usize)> {
     let ok = matches!(len, 1..=18)
         && (s[0] != b'0' || len == 1)
         && !matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
-    ok.then(|| (s[..len].iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')), len))
+    ok.then(|| {
+        (
+            s[..len].iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')),
+            len,
+        )
+    })
 }
 
 /// Reads a JSON string body starting at `start` (after the opening quote).
