@@ -79,8 +79,7 @@ pub fn run(a: AceArgs) -> CliResult {
         .zip(&replies)
         .map(|(c, r)| judge.judge(c, r.as_deref()))
         .collect();
-    let judged: Vec<AceCase> = cases.into_iter().cloned().collect();
-    let summary = summarize(&judged, &verdicts);
+    let summary = summarize(&cases, &verdicts);
     let decoder_name = match decoder {
         AceDecoder::Official => "official",
         AceDecoder::ToolN1 => "tool-n1",

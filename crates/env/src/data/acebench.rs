@@ -489,10 +489,14 @@ pub struct AceReport {
 
 /// Scores `verdicts` (one per case of `cases`, any order) per category
 /// the official way (multi-turn conversations from the cases' file order).
-pub fn summarize(cases: &[AceCase], verdicts: &[AceVerdict]) -> AceReport {
+/// The cases may be owned or borrowed (`&[AceCase]`, `&[&AceCase]`).
+pub fn summarize<C: std::borrow::Borrow<AceCase>>(
+    cases: &[C],
+    verdicts: &[AceVerdict],
+) -> AceReport {
     let valid: HashMap<&str, bool> = verdicts.iter().map(|v| (v.id.as_str(), v.valid)).collect();
     let mut per: BTreeMap<AceCategory, Vec<(&str, bool)>> = BTreeMap::new();
-    for c in cases {
+    for c in cases.iter().map(|c| c.borrow()) {
         if let Some(ok) = valid.get(c.id.as_str()) {
             per.entry(c.category)
                 .or_default()
