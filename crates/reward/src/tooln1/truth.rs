@@ -335,11 +335,13 @@ impl Reader<'_, '_> {
             self.pos = skip_ws(self.s, self.pos);
             return;
         }
+        // Most tokens follow one space or none: one byte decides.
         loop {
-            match self.s.get(self.pos..self.pos + 2) {
-                Some([b' ', _]) => self.pos += 1,
-                Some([b'\\', b'n' | b't' | b'r']) => self.pos += 2,
-                _ if self.s.get(self.pos) == Some(&b' ') => self.pos += 1,
+            match self.s.get(self.pos) {
+                Some(b' ') => self.pos += 1,
+                Some(b'\\') if matches!(self.s.get(self.pos + 1), Some(b'n' | b't' | b'r')) => {
+                    self.pos += 2
+                }
                 _ => return,
             }
         }
@@ -478,9 +480,8 @@ impl Reader<'_, '_> {
     fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
         match *self.s.get(self.pos)? {
             b'"' | b'\\' => {
-                out.push(b's');
-                let len_at = out.len();
-                out.extend_from_slice(&[0; 8]);
+                out.extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
+                let len_at = out.len() - 8;
                 self.string_into(out)?;
                 let len = (out.len() - len_at - 8) as u64;
                 out[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
