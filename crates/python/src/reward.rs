@@ -138,6 +138,10 @@ pub struct PyRule {
     name: String,
     options: RuleOptions,
     kind: Kind,
+    /// The last ground truth `score` read from JSON text, and what it
+    /// parsed to: verl's per-sample reward manager passes the G responses
+    /// of a prompt one after another with the same ground-truth text.
+    last_truth: Mutex<Option<(String, Arc<Truth>)>>,
 }
 
 impl PyRule {
@@ -193,6 +197,7 @@ impl PyRule {
             name: name.to_string(),
             options,
             kind,
+            last_truth: Mutex::new(None),
         })
     }
 
@@ -234,6 +239,26 @@ impl PyRule {
                     .map_err(|e| format!("{what}: {e}"))
             }
         }
+    }
+
+    /// [`PyRule::parse_truth`] for `score`, reusing the last ground truth
+    /// read from the same JSON text.
+    fn truth_of(&self, arg: &TruthArg) -> Result<Arc<Truth>, String> {
+        let what = Label::Arg("ground_truth");
+        let TruthArg::Text(text) = arg else {
+            return self.parse_truth(arg, what).map(Arc::new);
+        };
+        // A poisoned lock only means another call panicked: the cache is
+        // still a valid (text, truth) pair or empty.
+        let mut last = self.last_truth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, truth)) = last.as_ref() {
+            if seen == text {
+                return Ok(truth.clone());
+            }
+        }
+        let truth = Arc::new(self.parse_truth(arg, what)?);
+        *last = Some((text.clone(), truth.clone()));
+        Ok(truth)
     }
 
     fn judge(&self, completion: &CompletionArg, truth: &Truth) -> toolgym_reward::Verdict {
@@ -379,9 +404,7 @@ impl PyRule {
     ) -> PyResult<PyVerdict> {
         let c = CompletionArg::read(completion, Label::Arg("completion"))?;
         let t = self.read_truth(ground_truth, Label::Arg("ground_truth"))?;
-        let truth = self
-            .parse_truth(&t, Label::Arg("ground_truth"))
-            .map_err(PyValueError::new_err)?;
+        let truth = self.truth_of(&t).map_err(PyValueError::new_err)?;
         Ok(self.judge(&c, &truth).into())
     }
 

@@ -75,6 +75,27 @@ def test_tool_n1_rules_match_the_released_script(rule):
     assert len(cases) > 800
 
 
+@pytest.mark.parametrize("rule", sorted(SCRIPT_FIELDS) + ["binary"])
+def test_score_one_by_one_matches_the_batch(rule):
+    # Rule.score keeps the last ground truth read from text (verl's
+    # per-sample manager repeats it for a prompt's G responses): scoring
+    # one by one, in groups and interleaved, gives the batch's verdicts.
+    cases = script_cases()[:300]
+    r = toolgym.Rule(rule)
+    batch = r.score_batch([c["completion"] for c in cases], [c["ground_truth"] for c in cases])
+    for order in (range(len(cases)), [i for i in range(len(cases)) for _ in range(3)], range(len(cases) - 1, -1, -1)):
+        for i in order:
+            v = r.score(cases[i]["completion"], cases[i]["ground_truth"])
+            assert (v.reward, v.reason, v.detail) == (batch[i].reward, batch[i].reason, batch[i].detail), cases[i]["id"]
+    # A ground truth that fails still fails after a good one, and the other way.
+    truth = '[{"name": "f", "arguments": {"x": 1}}]'
+    reply = '<think>t</think><tool_call>[{"name": "f", "arguments": {"x": 1}}]</tool_call>'
+    for _ in range(2):
+        assert r.score(reply, truth).reward == 1.0
+        with pytest.raises(ValueError):
+            r.score(reply, '[{"name": 1}]')
+
+
 def test_lone_surrogates_are_verdicts_not_exceptions():
     # Python can hold them, Rust strings cannot: an input_error verdict.
     v = toolgym.Rule("tool-n1").score("<think>\udc80</think>", "[]")
