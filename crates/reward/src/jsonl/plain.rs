@@ -97,8 +97,8 @@ impl TruthForm for CanonicalCalls {
     }
 }
 
-/// What escapes a string literal's body holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What escapes a string literal's body holds (in increasing order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Escapes {
     /// None: the body is the text.
     None,
@@ -336,6 +336,8 @@ fn string(line: &str, start: usize, out: &mut String) -> Option<(usize, bool)> {
 /// quote) as [`string`] does, without decoding it: the position after the
 /// closing quote and what escapes it holds.
 fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
+    // Up to the first quote or backslash the run is long and plain: a
+    // SIMD search, then a check for control characters.
     let first = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
     if b[start..first]
         .iter()
@@ -344,7 +346,49 @@ fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
     {
         return None;
     }
-    let (mut i, mut escapes) = (first, Escapes::None);
+    // Escaped text follows: 64 bytes at a time, by bitmasks.
+    let (mut p, mut escapes) = (first, Escapes::None);
+    let (mut carry, mut skip_to) = (0u64, 0usize);
+    while let Some(block) = b.get(p..p + 64) {
+        let Classes { quotes, backslashes, controls } = Classes::of(block);
+        let escaped = escaped_bytes(backslashes, &mut carry);
+        let ends = quotes & !escaped;
+        // The bytes before the closing quote (all, if none here).
+        let inside = (ends & ends.wrapping_neg()).wrapping_sub(1);
+        if controls & inside != 0 {
+            return None; // a control character, escaped or not
+        }
+        if escaped & inside != 0 {
+            escapes = escapes.max(Escapes::NoUnicode);
+        }
+        // Escapes other than `\"` and `\\`: checked one by one.
+        let mut rare = escaped & inside & !(quotes | backslashes);
+        while rare != 0 {
+            let at = p + rare.trailing_zeros() as usize;
+            rare &= rare - 1;
+            if at < skip_to {
+                continue; // the low half of a surrogate pair
+            }
+            let (_, len) = escape(b, at - 1)?;
+            if matches!(b[at], b'u' | b'/') {
+                escapes = Escapes::Any;
+            }
+            skip_to = at - 1 + len;
+        }
+        if ends != 0 {
+            return Some((p + ends.trailing_zeros() as usize + 1, escapes));
+        }
+        p += 64;
+    }
+    // The last bytes one special at a time (from the backslash when the
+    // block's last one escapes the next byte).
+    let mut i = if skip_to > p {
+        special(b, skip_to)? // past a surrogate pair read in the block
+    } else if carry != 0 {
+        p - 1
+    } else {
+        special(b, p)?
+    };
     loop {
         match b[i] {
             b'"' => return Some((i + 1, escapes)),
@@ -361,6 +405,58 @@ fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
         };
         i = special(b, i + len)?;
     }
+}
+
+/// Where a 64-byte block holds quotes, backslashes and control
+/// characters: bit `i` for byte `i`.
+struct Classes {
+    quotes: u64,
+    backslashes: u64,
+    controls: u64,
+}
+
+impl Classes {
+    /// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64).
+    #[inline]
+    fn of(block: &[u8]) -> Self {
+        use wide::u8x16;
+        let (quote, backslash, space) = (
+            u8x16::splat(b'"'),
+            u8x16::splat(b'\\'),
+            u8x16::splat(0x1f),
+        );
+        let mut out = Self {
+            quotes: 0,
+            backslashes: 0,
+            controls: 0,
+        };
+        for (i, lane) in block.chunks_exact(16).enumerate() {
+            let v = u8x16::from(*lane.first_chunk::<16>().expect("16 bytes"));
+            let shift = 16 * i;
+            out.quotes |= u64::from(v.simd_eq(quote).to_bitmask()) << shift;
+            out.backslashes |= u64::from(v.simd_eq(backslash).to_bitmask()) << shift;
+            out.controls |= u64::from(v.min(space).simd_eq(v).to_bitmask()) << shift;
+        }
+        out
+    }
+}
+
+/// The bytes a backslash escapes, given a block's backslashes: the byte
+/// after each odd-length run's last backslash. `carry` says whether the
+/// block's first byte is escaped (from the block before) and is set for
+/// the next block.
+#[inline]
+fn escaped_bytes(backslashes: u64, carry: &mut u64) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    // A backslash escaped by the block before starts no run.
+    let backslashes = backslashes & !*carry;
+    let follows = (backslashes << 1) | *carry;
+    // Runs starting on odd bits, then the carry of adding each run to its
+    // start shows where odd-length runs end.
+    let odd_starts = backslashes & !EVEN & !follows;
+    let (sum, overflow) = odd_starts.overflowing_add(backslashes);
+    *carry = u64::from(overflow);
+    (EVEN ^ (sum << 1)) & follows
 }
 
 /// The character of the escape at `i` (a backslash) and its length.
@@ -770,6 +866,85 @@ mod tests {
                 check_forms(&mutated, &mut scratch);
                 check_forms(&mutated, &mut Scratches::default());
             }
+        }
+    }
+
+    /// The escaped bytes of a backslash mask, one byte at a time.
+    fn escaped_one_by_one(backslashes: &[bool]) -> Vec<bool> {
+        let mut out = vec![false; backslashes.len()];
+        let mut i = 0;
+        while i < backslashes.len() {
+            if backslashes[i] && i + 1 < backslashes.len() {
+                out[i + 1] = true;
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// [`check_string`] as it was before it read 64-byte blocks: one
+    /// special byte at a time (the reference for the block reader).
+    fn check_string_by_escapes(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
+        let mut i = special(b, start)?;
+        let mut escapes = Escapes::None;
+        loop {
+            match b[i] {
+                b'"' => return Some((i + 1, escapes)),
+                b'\\' => {}
+                _ => return None,
+            }
+            let len = escape(b, i)?.1;
+            escapes = match (escapes, b[i + 1]) {
+                (_, b'u' | b'/') | (Escapes::Any, _) => Escapes::Any,
+                _ => Escapes::NoUnicode,
+            };
+            i = special(b, i + len)?;
+        }
+    }
+
+    proptest::proptest! {
+        /// Backslash runs of any length, across blocks: the bitmask finds
+        /// the bytes a one-by-one reading finds escaped.
+        #[test]
+        fn escaped_bytes_are_the_escaped_bytes(bits in proptest::collection::vec(
+            proptest::sample::select(vec![false, false, true]), 0..400,
+        )) {
+            let expected = escaped_one_by_one(&bits);
+            let mut carry = 0u64;
+            for (block, want) in bits.chunks(64).zip(expected.chunks(64)) {
+                let mask = block
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, &bit)| m | (u64::from(bit) << i));
+                let got = escaped_bytes(mask, &mut carry);
+                for (i, &w) in want.iter().enumerate() {
+                    proptest::prop_assert_eq!(got >> i & 1 == 1, w, "bit {}", i);
+                }
+            }
+        }
+
+        /// Literals of escapes (valid, invalid, surrogate pairs split
+        /// anywhere across blocks), quotes and control characters: the
+        /// block reader ends and classifies each as the one-by-one reader
+        /// does.
+        #[test]
+        fn block_check_is_the_one_by_one_check(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "é", "the user wants ", "\\\"", "\\\\", "\\n", "\\t", "\\/", "\\u00e9",
+                "\\ud83d\\ude00", "\\ud800", "\\udc00x", "\\x", "\\u12", "\\", "\"", "\u{1}",
+                "\\\\\\\"", "\\\\\\\\",
+            ]), 0..60),
+            shift in 0usize..70,
+        ) {
+            let text = format!("{{\"c\": \"{}{}\"}}", "x".repeat(shift), pieces.concat());
+            let b = text.as_bytes();
+            proptest::prop_assert_eq!(
+                check_string(b, 7),
+                check_string_by_escapes(b, 7),
+                "{}", text
+            );
         }
     }
 }

@@ -170,40 +170,26 @@ fn decode(r: Result<PyValue<'_>, PyJsonError>) -> Result<PyValue<'_>, NoResult> 
 fn scan(s: &str) -> (bool, Option<&str>) {
     let b = s.as_bytes();
     let (mut think_open, mut think_close) = (false, false);
-    let (mut opens, mut closes) = (Vec::new(), Vec::new());
+    // Lazy matching as the search goes: an open takes the first close
+    // after it, and the next match starts after that close (no tag holds
+    // a `<` inside, so every later `<` is past the open tag).
+    let (mut last, mut open) = (None, None);
     for at in memchr::memchr_iter(b'<', b) {
         let rest = &b[at..];
         if rest.starts_with(ASSISTANT_MARKER.as_bytes()) {
             // Everything before the last marker is cut off.
-            (think_open, think_close) = (false, false);
-            opens.clear();
-            closes.clear();
+            (think_open, think_close, last, open) = (false, false, None, None);
         } else if rest.starts_with(THINK_OPEN.as_bytes()) {
             think_open = true;
         } else if rest.starts_with(THINK_CLOSE.as_bytes()) {
             think_close = true;
         } else if rest.starts_with(TOOL_CALL_OPEN.as_bytes()) {
-            opens.push(at);
+            open = open.or(Some(at + TOOL_CALL_OPEN.len()));
         } else if rest.starts_with(TOOL_CALL_CLOSE.as_bytes()) {
-            closes.push(at);
+            if let Some(body) = open.take() {
+                last = Some(&s[body..at]);
+            }
         }
-    }
-    // Lazy matching: each open takes the first close after it; the next
-    // match starts after that close.
-    let (mut last, mut pos, mut c) = (None, 0, 0);
-    for &open in &opens {
-        if open < pos {
-            continue;
-        }
-        let body = open + TOOL_CALL_OPEN.len();
-        while c < closes.len() && closes[c] < body {
-            c += 1;
-        }
-        let Some(&close) = closes.get(c) else {
-            break;
-        };
-        last = Some(&s[body..close]);
-        pos = close + TOOL_CALL_CLOSE.len();
     }
     (think_open && think_close, last)
 }
