@@ -495,7 +495,7 @@ where
         reader.chunk_lines = reader.chunk_lines.min(SERIAL_CHUNK_LINES);
     }
     let (mut current, mut next) = (Chunk::default(), Chunk::default());
-    reader.fill(&mut input, &mut current, &mut report)?;
+    reader.fill(&mut input, &[], &mut current, &mut report)?;
     while !current.lines.is_empty() {
         let (scored, read) = score_while_reading(
             options.parallel,
@@ -507,7 +507,7 @@ where
                     options,
                 )
             },
-            || reader.fill(&mut input, &mut next, &mut report),
+            || reader.fill(&mut input, current.tail(), &mut next, &mut report),
         );
         read?;
         for (bytes, verdicts) in scored? {
@@ -561,11 +561,20 @@ fn score_while_reading<A: Send, B>(
 /// Lines read into one buffer.
 #[derive(Default)]
 struct Chunk {
-    /// The buffer: `text[..len]` holds the lines (the rest is room for
-    /// reads, kept initialised so it is zeroed only when it grows).
+    /// The buffer: `text[..len]` holds the lines, then `tail` bytes read
+    /// past the last one follow (the rest is room for reads, kept
+    /// initialised so it is zeroed only when it grows).
     text: Vec<u8>,
     len: usize,
+    tail: usize,
     lines: Vec<Line>,
+}
+
+impl Chunk {
+    /// What was read past the last line: where the next chunk starts.
+    fn tail(&self) -> &[u8] {
+        &self.text[self.len..self.len + self.tail]
+    }
 }
 
 /// Bytes asked of the input per read: large enough to pass a `BufReader`
@@ -582,8 +591,6 @@ struct ChunkReader {
     eof: bool,
     /// Bytes per read.
     block: usize,
-    /// Input read past the last chunk's last line.
-    carry: Vec<u8>,
 }
 
 impl ChunkReader {
@@ -594,25 +601,30 @@ impl ChunkReader {
             max_line_bytes: options.max_line_bytes,
             eof: false,
             block: READ_BLOCK,
-            carry: Vec::new(),
         }
     }
 
     /// Replaces `chunk`'s contents with up to `chunk_lines` non-blank
-    /// lines (fewer only at the end of the input); counts blank lines. A
-    /// line longer than `max_line_bytes` is kept as its length only: its
-    /// bytes are dropped as they arrive, so it never fills memory.
+    /// lines (fewer only at the end of the input), starting with `tail`,
+    /// the last chunk's [`Chunk::tail`]; counts blank lines. A line longer
+    /// than `max_line_bytes` is kept as its length only: its bytes are
+    /// dropped as they arrive, so it never fills memory.
     fn fill(
         &mut self,
         input: &mut impl Read,
+        tail: &[u8],
         chunk: &mut Chunk,
         report: &mut RunReport,
     ) -> io::Result<()> {
-        let Chunk { text, len, lines } = chunk;
+        let Chunk {
+            text,
+            len,
+            tail: read_past,
+            lines,
+        } = chunk;
         lines.clear();
         *len = 0;
-        append(text, len, &self.carry);
-        self.carry.clear();
+        append(text, len, tail);
         // The line being read starts at `start`; `searched` of its bytes
         // hold no newline; `dropped` of its bytes were over the limit.
         let (mut start, mut searched, mut dropped) = (0, 0, 0);
@@ -649,7 +661,7 @@ impl ChunkReader {
             *len += n;
             self.eof = n == 0;
         }
-        self.carry.extend_from_slice(&text[start..*len]);
+        *read_past = *len - start;
         *len = start;
         Ok(())
     }
@@ -1084,9 +1096,13 @@ mod tests {
             let options = JsonlOptions { chunk_lines, max_line_bytes: limit, ..Default::default() };
             let mut reader = ChunkReader { block, ..ChunkReader::new(&options) };
             let mut input = Pieces { bytes: input.as_bytes(), sizes: &sizes, turn: 0 };
-            let (mut got, mut report, mut chunk) = (Vec::new(), RunReport::default(), Chunk::default());
+            let (mut got, mut report) = (Vec::new(), RunReport::default());
+            // Two chunks in turn, each starting with the other's tail.
+            let (mut chunk, mut last) = (Chunk::default(), Chunk::default());
             loop {
-                reader.fill(&mut input, &mut chunk, &mut report).unwrap();
+                reader.fill(&mut input, last.tail(), &mut chunk, &mut report).unwrap();
+                std::mem::swap(&mut chunk, &mut last);
+                let chunk = &last;
                 if chunk.lines.is_empty() {
                     break;
                 }

@@ -350,7 +350,11 @@ fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
     let (mut p, mut escapes) = (first, Escapes::None);
     let (mut carry, mut skip_to) = (0u64, 0usize);
     while let Some(block) = b.get(p..p + 64) {
-        let Classes { quotes, backslashes, controls } = Classes::of(block);
+        let Classes {
+            quotes,
+            backslashes,
+            controls,
+        } = Classes::of(block);
         let escaped = escaped_bytes(backslashes, &mut carry);
         let ends = quotes & !escaped;
         // The bytes before the closing quote (all, if none here).
@@ -420,11 +424,8 @@ impl Classes {
     #[inline]
     fn of(block: &[u8]) -> Self {
         use wide::u8x16;
-        let (quote, backslash, space) = (
-            u8x16::splat(b'"'),
-            u8x16::splat(b'\\'),
-            u8x16::splat(0x1f),
-        );
+        let (quote, backslash, space) =
+            (u8x16::splat(b'"'), u8x16::splat(b'\\'), u8x16::splat(0x1f));
         let mut out = Self {
             quotes: 0,
             backslashes: 0,
