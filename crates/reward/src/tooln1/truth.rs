@@ -161,6 +161,7 @@ impl CanonicalCalls {
     ) -> Option<usize> {
         self.clear();
         let mut work = std::mem::take(&mut self.work);
+        work.members.clear(); // what a failed read left
         let mut r = Reader {
             s: text.as_bytes(),
             pos: 0,
@@ -429,6 +430,14 @@ impl Reader<'_, '_> {
             return None;
         }
         self.pos += 1;
+        let (pos, len, ends) = (self.pos, calls.bytes.len(), calls.ends.len());
+        if self.name_then_arguments(calls).is_some() {
+            return Some(());
+        }
+        // Any other object: members into scratch, then name and arguments.
+        self.pos = pos;
+        calls.bytes.truncate(len);
+        calls.ends.truncate(ends);
         let mut scratch = std::mem::take(&mut self.work.call);
         scratch.clear();
         let read = self.call_members(&mut scratch);
@@ -439,6 +448,66 @@ impl Reader<'_, '_> {
         }
         self.work.call = scratch;
         read.map(|_| ())
+    }
+
+    /// The usual call object after its `{`: `"name"` with a string, then
+    /// `"arguments"` with an object, and nothing else, written straight
+    /// into `calls`. `None` on anything else (left to the caller to read
+    /// again from the start).
+    fn name_then_arguments(&mut self, calls: &mut CanonicalCalls) -> Option<()> {
+        self.skip_ws();
+        if !self.at_key(b"name") {
+            return None;
+        }
+        calls.bytes.push(b's');
+        self.string_into(&mut calls.bytes)?;
+        calls.bytes.push(0);
+        let name_end = calls.bytes.len();
+        self.skip_ws();
+        if self.s.get(self.pos) != Some(&b',') {
+            return None;
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if !self.at_key(b"arguments") || self.s.get(self.pos) != Some(&b'{') {
+            return None;
+        }
+        self.value(&mut calls.bytes, 1)?;
+        self.skip_ws();
+        if self.s.get(self.pos) != Some(&b'}') {
+            return None;
+        }
+        self.pos += 1;
+        calls.ends.push((name_end, calls.bytes.len()));
+        Some(())
+    }
+
+    /// Whether the key `key` (written without escapes), its colon and
+    /// whitespace come next and a string value follows for `name` or any
+    /// value for others; moves past them if so.
+    fn at_key(&mut self, key: &[u8]) -> bool {
+        let quote: &[u8] = if self.in_string { b"\\\"" } else { b"\"" };
+        let q = quote.len();
+        let at = self.pos;
+        let matches = self.s.get(at..at + q) == Some(quote)
+            && self.s.get(at + q..at + q + key.len()) == Some(key)
+            && self.s.get(at + q + key.len()..at + 2 * q + key.len()) == Some(quote);
+        if !matches {
+            return false;
+        }
+        self.pos = at + 2 * q + key.len();
+        self.skip_ws();
+        if self.s.get(self.pos) != Some(&b':') {
+            self.pos = at;
+            return false;
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if key == b"name" && !self.at_quote() {
+            self.pos = at;
+            return false;
+        }
+        true
     }
 
     /// A call object's members after its `{`, into `scratch`: where its
@@ -774,6 +843,10 @@ mod tests {
             r#"{"name": "f", "arguments": {}}"#,
             r#"[{"name": "f", "arguments": {"b": [1, 2.5, -3, 1e2, true, false, null], "a": {"y": "é", "x": ""}}, "extra": [1, {"z": 0}]}]"#,
             r#"[{"name": "f", "arguments": {"k": 1, "k": 2}}, {"arguments": {}, "name": "g", "name": "h"}]"#,
+            // Name then arguments, then more: the usual shape's reading
+            // starts over on the general one.
+            r#"[{"name": "f", "arguments": {"a": 1}, "name": "g"}, {"name" : "f","arguments":{"a": 1}, "arguments": {"b": 2}}]"#,
+            r#"{"name": "f", "arguments": {"a": 1}, "x": [1, {"name": 2}]}"#,
             r#"[{"n\u0061me": "f\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "arguments": {"\u006b": "2024-05-01"}}]"#,
             r#"[{"name": "f", "arguments": {"x": -0.0, "y": 0, "z": -10, "w": 1E-400}}]"#,
         ];
@@ -792,6 +865,9 @@ mod tests {
             r#"[{"name": "f", "arguments": {}},]"#,
             r#"[{"name": "f", "arguments": {}} {"name": "g", "arguments": {}}]"#,
             r#"[{"name": "f", "arguments": "{}"}]"#,
+            r#"[{"name": "f", "arguments": [1]}]"#,
+            r#"[{"name": 1, "arguments": {}}]"#,
+            r#"[{"name": "f", "arguments": {}, "name": null}]"#,
             r#"[{"name": "f", "arguments": {}, "name": 1}]"#,
             r#"[{"name": "f", "arguments": {"x": -0}}]"#,
             r#"[{"name": "f", "arguments": {"x": NaN}}]"#,
