@@ -261,6 +261,25 @@ pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// The length of the integer that `s` starts with when it is one whose
+/// text is its canonical decimal: `0` or `-?[1-9][0-9]*` of at most 18
+/// digits (an `i64`), not followed by a fraction or an exponent. `None`
+/// otherwise (`-0`, a float, a long or malformed number).
+#[inline]
+pub(crate) fn plain_int(s: &[u8]) -> Option<usize> {
+    let sign = usize::from(s.first() == Some(&b'-'));
+    let digits = s[sign..]
+        .iter()
+        .take(19)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let len = sign + digits;
+    let ok = matches!(digits, 1..=18)
+        && (s[sign] != b'0' || (digits == 1 && sign == 0))
+        && !matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
+    ok.then_some(len)
+}
+
 /// Appends `i` in decimal, as `i.to_string()` writes it.
 pub(crate) fn push_decimal(i: i64, out: &mut Vec<u8>) {
     let mut digits = [0u8; 20];

@@ -18,6 +18,7 @@
 //! `tests::random_records_and_their_mutations_agree` check that on
 //! hostile lines, for both forms of ground truth.
 
+use crate::pyjson;
 use crate::search::special;
 use crate::{Call, CanonicalCalls};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -249,12 +250,13 @@ fn scalar(line: &str, p: usize) -> Option<(Value, usize)> {
             }
             Some((Value::String(text), end))
         }
-        b'0'..=b'9' if plain_u64(&b[p..]).is_some() => {
-            // A small non-negative integer: the value serde reads.
-            let (n, len) = plain_u64(&b[p..])?;
-            Some((Value::from(n), p + len))
-        }
         b'-' | b'0'..=b'9' => {
+            if let Some(len) = pyjson::plain_int(&b[p..]) {
+                // An `i64` written as its canonical decimal: the value
+                // serde reads, without serde.
+                let n: i64 = line[p..p + len].parse().ok()?;
+                return Some((Value::from(n), p + len));
+            }
             let len = b[p..]
                 .iter()
                 .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
@@ -265,22 +267,6 @@ fn scalar(line: &str, p: usize) -> Option<(Value, usize)> {
         }
         _ => None,
     }
-}
-
-/// The integer `0` or `[1-9][0-9]*` (at most 18 digits) that `s` starts
-/// with, when no fraction, exponent or further digit follows, and its
-/// length.
-fn plain_u64(s: &[u8]) -> Option<(u64, usize)> {
-    let len = s.iter().take(19).take_while(|c| c.is_ascii_digit()).count();
-    let ok = matches!(len, 1..=18)
-        && (s[0] != b'0' || len == 1)
-        && !matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
-    ok.then(|| {
-        (
-            s[..len].iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')),
-            len,
-        )
-    })
 }
 
 /// Reads a JSON string body starting at `start` (after the opening quote).
@@ -386,13 +372,20 @@ fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
     }
     // The last bytes one special at a time (from the backslash when the
     // block's last one escapes the next byte).
-    let mut i = if skip_to > p {
+    let i = if skip_to > p {
         special(b, skip_to)? // past a surrogate pair read in the block
     } else if carry != 0 {
         p - 1
     } else {
         special(b, p)?
     };
+    check_escapes_from(b, i, escapes)
+}
+
+/// The rest of [`check_string`] one special byte at a time, from `i` (a
+/// quote, backslash or control character), with the `escapes` seen so
+/// far.
+fn check_escapes_from(b: &[u8], mut i: usize, mut escapes: Escapes) -> Option<(usize, Escapes)> {
     loop {
         match b[i] {
             b'"' => return Some((i + 1, escapes)),
@@ -886,23 +879,10 @@ mod tests {
     }
 
     /// [`check_string`] as it was before it read 64-byte blocks: one
-    /// special byte at a time (the reference for the block reader).
+    /// special byte at a time from the start (the reference for the block
+    /// reader).
     fn check_string_by_escapes(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
-        let mut i = special(b, start)?;
-        let mut escapes = Escapes::None;
-        loop {
-            match b[i] {
-                b'"' => return Some((i + 1, escapes)),
-                b'\\' => {}
-                _ => return None,
-            }
-            let len = escape(b, i)?.1;
-            escapes = match (escapes, b[i + 1]) {
-                (_, b'u' | b'/') | (Escapes::Any, _) => Escapes::Any,
-                _ => Escapes::NoUnicode,
-            };
-            i = special(b, i + len)?;
-        }
+        check_escapes_from(b, special(b, start)?, Escapes::None)
     }
 
     proptest::proptest! {

@@ -280,25 +280,6 @@ fn less(a: &[u8], b: &[u8]) -> bool {
     a.len() < b.len()
 }
 
-/// The length of the integer that `s` starts with when it is one whose
-/// text is its canonical decimal: `0` or `-?[1-9][0-9]*` of at most 18
-/// digits (an `i64`), not followed by a fraction or an exponent. `None`
-/// otherwise (`-0`, a float, a long or malformed number).
-#[inline]
-fn plain_int(s: &[u8]) -> Option<usize> {
-    let sign = usize::from(s.first() == Some(&b'-'));
-    let digits = s[sign..]
-        .iter()
-        .take(19)
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    let len = sign + digits;
-    let ok = matches!(digits, 1..=18)
-        && (s[sign] != b'0' || (digits == 1 && sign == 0))
-        && !matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'));
-    ok.then_some(len)
-}
-
 /// One pass over JSON text, writing [`pyjson::canonical`]'s bytes for each
 /// value without building it. Every method returns `None` on anything the
 /// general reader might read differently (see
@@ -456,7 +437,7 @@ impl Reader<'_, '_> {
     /// again from the start).
     fn name_then_arguments(&mut self, calls: &mut CanonicalCalls) -> Option<()> {
         self.skip_ws();
-        if !self.at_key(b"name") {
+        if !self.at_key(b"name") || !self.at_quote() {
             return None;
         }
         calls.bytes.push(b's');
@@ -482,13 +463,12 @@ impl Reader<'_, '_> {
         Some(())
     }
 
-    /// Whether the key `key` (written without escapes), its colon and
-    /// whitespace come next and a string value follows for `name` or any
-    /// value for others; moves past them if so.
+    /// Whether the key `key` (written without escapes) and its colon come
+    /// next; moves past them and the whitespace after if so (and may have
+    /// moved if not: the caller reads again from where it started).
     fn at_key(&mut self, key: &[u8]) -> bool {
         let quote: &[u8] = if self.in_string { b"\\\"" } else { b"\"" };
-        let q = quote.len();
-        let at = self.pos;
+        let (at, q) = (self.pos, quote.len());
         let matches = self.s.get(at..at + q) == Some(quote)
             && self.s.get(at + q..at + q + key.len()) == Some(key)
             && self.s.get(at + q + key.len()..at + 2 * q + key.len()) == Some(quote);
@@ -498,15 +478,10 @@ impl Reader<'_, '_> {
         self.pos = at + 2 * q + key.len();
         self.skip_ws();
         if self.s.get(self.pos) != Some(&b':') {
-            self.pos = at;
             return false;
         }
         self.pos += 1;
         self.skip_ws();
-        if key == b"name" && !self.at_quote() {
-            self.pos = at;
-            return false;
-        }
         true
     }
 
@@ -586,7 +561,7 @@ impl Reader<'_, '_> {
             b'f' => self.literal(b"false", b"F", out)?,
             b'n' => self.literal(b"null", b"n", out)?,
             b'-' | b'0'..=b'9' => {
-                if let Some(len) = plain_int(&self.s[self.pos..]) {
+                if let Some(len) = pyjson::plain_int(&self.s[self.pos..]) {
                     // Its canonical bytes are its text.
                     out.push(b'i');
                     push_run(out, self.s, self.pos, self.pos + len);
