@@ -123,6 +123,18 @@ pub struct StepMetrics {
     pub logprob_seconds: Option<f64>,
     /// Time spent in forward/backward and optimiser updates.
     pub update_seconds: f64,
+    /// On a CUDA device: GB (10^9 bytes) held by live tensors at the end
+    /// of the step (see [`toolgym_model::device_memory`]). Growing from
+    /// step to step, it is a leak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_mem_used_gb: Option<f64>,
+    /// On a CUDA device: the most GB live tensors held during the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_mem_peak_gb: Option<f64>,
+    /// On a CUDA device: GB the memory pool held from the device at the end
+    /// of the step (what `nvidia-smi` shows, less the context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_mem_reserved_gb: Option<f64>,
     /// Generated tokens per second during rollout.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_tokens_per_s: Option<f64>,

@@ -42,6 +42,7 @@ use toolgym_env::env::DynEnvFactory;
 use toolgym_env::rng::Rng as EnvRng;
 use toolgym_env::{Task, TaskSource};
 use toolgym_model::candle_core::Tensor;
+use toolgym_model::device_memory::{device_memory, gigabytes, reset_peaks};
 use toolgym_model::rng::mix_seed;
 use toolgym_model::{Qwen2ForCausalLM, SamplingParams};
 
@@ -229,6 +230,7 @@ impl GrpoTrainer {
         let p = &mut self.phase;
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
+        reset_peaks(p.policy.model.device());
 
         // 1-3. Tasks, episodes, rewards: one rollout round, or with dynamic
         // sampling as many as it takes (up to `max_sampling_rounds`) to
@@ -505,6 +507,11 @@ impl GrpoTrainer {
             ..StepMetrics::default()
         };
         stats.fill(&mut m);
+        if let Some(mem) = device_memory(&device) {
+            m.device_mem_used_gb = Some(gigabytes(mem.used));
+            m.device_mem_peak_gb = Some(gigabytes(mem.used_peak));
+            m.device_mem_reserved_gb = Some(gigabytes(mem.reserved));
+        }
         m.dropped_overlong = std::mem::take(&mut self.dropped);
         Ok(m)
     }

@@ -12,7 +12,8 @@
 //! * [`params`]: random initialisation, named trainable `Var`s, frozen copies;
 //! * [`tokenizer`], [`bpe`]: tokenizer wrapper and a built-in byte-level BPE;
 //! * [`cli`]: the logic of `toolgym generate`;
-//! * [`runtime`]: process-wide CPU settings for binaries (threads, allocator).
+//! * [`runtime`]: process-wide CPU settings for binaries (threads, allocator);
+//! * [`device_memory`]: what a CUDA device's memory pool holds (for metrics).
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod bpe;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod device_memory;
 pub mod error;
 mod fused;
 pub mod generate;
