@@ -15,7 +15,8 @@
 # time is scarce, so each part has a time limit and a part that overruns is
 # killed and reported, not waited for: TEST_TIMEOUT (seconds per test
 # binary, default 60), BENCH_TIMEOUT (default 200), GRPO_TIMEOUT (default
-# 240; three steps took ~3 min on an H200).
+# 240; three steps took ~3 min on an H200 with host sampling, ~1.5 min
+# with device sampling).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-gpu-results}
@@ -87,17 +88,18 @@ if [[ " $STEPS " == *" grpo "* ]]; then
   # 151,936 rows, so the LM head costs what the real one does), bf16 on cuda,
   # the paper's GRPO settings (G = 5, temperature 0.7, KL 1e-3, lr 1e-6) on
   # a batch of 64 prompts (the paper: 1024) with replies up to 256 tokens,
-  # 3 steps. Micro-batches of 4 sequences (GRPO_MICRO): with 16, the second
-  # step ran out of the H200's memory on 2026-12-04, through a leak in
-  # AdamW fixed since (docs/gpu.md, "Measured"); 16 is yet to be retried.
-  # grpo.jsonl carries device_mem_used_gb per step: it should stay flat.
+  # GRPO_STEPS steps (default 3). Micro-batches of 4 sequences (GRPO_MICRO):
+  # 16 peaks at 85 GB within a step and runs out of the H200's memory in
+  # step 2, because the CUDA log-prob pass materialises the full-vocabulary
+  # log-softmax (docs/gpu.md, "Measured, second session").
+  # grpo.jsonl carries device_mem_used_gb per step: it stays flat (7.55 GB).
   RUN=$(mktemp -d)
   timeout "${GRPO_TIMEOUT:-240}" "$B/toolgym" train grpo \
     --set 'model.device="cuda"' --set 'model.dtype="bf16"' \
     --set model.builtin.hidden_size=896 --set model.builtin.intermediate_size=4864 \
     --set model.builtin.layers=24 --set model.builtin.heads=14 --set model.builtin.kv_heads=2 \
     --set model.builtin.padded_vocab_size=151936 \
-    --set grpo.steps=3 --set grpo.prompts_per_step=64 --set grpo.mini_batch_prompts=32 \
+    --set grpo.steps=${GRPO_STEPS:-3} --set grpo.prompts_per_step=64 --set grpo.mini_batch_prompts=32 \
     --set grpo.micro_batch_seqs=${GRPO_MICRO:-4} --set grpo.max_response_tokens=256 \
     --set run.progress=false --set run.eval_every=0 --set run.eval_tasks=8 --set run.save_every=0 \
     --set "run.out_dir=\"$RUN\"" 2>&1 | tee "$OUT/grpo.log" || status=1

@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run -p toolgym-model --release --example bench_generate -- \
 //!     [--batch-sizes 1,32] [--prompt-len 64] [--new-tokens 32] [--prefill-len 128] \
-//!     [--repeats 3] [--dtype f32] [--device cpu] [--tiny] [--peak-gbps 3350]
+//!     [--repeats 3] [--dtype f32] [--device cpu] [--tiny] [--peak-gbps 3350] \
+//!     [--breakdown 32] [--sampling-place auto|host|device]
 //! ```
 //!
 //! Prints one JSON object per measurement (`{"impl":"candle",...}`), the same
@@ -24,6 +25,18 @@
 //! in GB/s, e.g. 3350 for an H100 SXM) it also prints `bandwidth_fraction`.
 //! Batch-1 decode cannot beat `peak / bytes_per_step` steps per second.
 //!
+//! With `--breakdown STEPS`, it also prints, per batch size, where a decode
+//! step's time goes (`"metric":"decode_breakdown"`): the forward pass up to
+//! the last position's logits (`forward_ms`, the device synchronised after
+//! it), the logits' copy to the host as f32 (`copy_ms`) and host-side
+//! greedy sampling with the token's log-prob (`sample_ms`), each the mean
+//! over `STEPS` decode steps after a prefill of `prompt-len` tokens; and
+//! what choosing the tokens on the device costs instead of the last two
+//! ([`toolgym_model::device_sampling`]): greedy (`device_greedy_ms`) and
+//! at temperature 0.7 (`device_sample_ms`). `generate` chooses on the
+//! device on an accelerator and on the host on the CPU;
+//! `--sampling-place` overrides that for the `generate` measurements.
+//!
 //! Times are the best (minimum) of `repeats` runs after one warm-up run: the
 //! minimum is the estimate least disturbed by other processes on the machine.
 //!
@@ -35,9 +48,10 @@
 use std::time::Instant;
 
 use toolgym_model::cli::{parse_device, parse_dtype};
+use toolgym_model::device_sampling::pick_tokens;
 use toolgym_model::{
     generate, GenerateRequest, GenerationConfig, KvCache, ModelOptions, Qwen2Config,
-    Qwen2ForCausalLM, RandomInit, Rng, SamplingParams, TokenBatch,
+    Qwen2ForCausalLM, RandomInit, Rng, SamplingParams, SamplingPlace, TokenBatch,
 };
 
 struct Args {
@@ -50,6 +64,8 @@ struct Args {
     device: String,
     tiny: bool,
     peak_gbps: Option<f64>,
+    breakdown: usize,
+    sampling_place: SamplingPlace,
 }
 
 fn parse_args() -> Args {
@@ -63,6 +79,8 @@ fn parse_args() -> Args {
         device: "cpu".into(),
         tiny: false,
         peak_gbps: None,
+        breakdown: 0,
+        sampling_place: SamplingPlace::Auto,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -82,6 +100,18 @@ fn parse_args() -> Args {
             "--dtype" => a.dtype = val(),
             "--device" => a.device = val(),
             "--peak-gbps" => a.peak_gbps = val().parse().ok(),
+            "--breakdown" => a.breakdown = val().parse().unwrap_or(0),
+            "--sampling-place" => {
+                a.sampling_place = match val().as_str() {
+                    "auto" => SamplingPlace::Auto,
+                    "host" => SamplingPlace::Host,
+                    "device" => SamplingPlace::Device,
+                    other => {
+                        eprintln!("unknown --sampling-place {other} (auto, host or device)");
+                        std::process::exit(2);
+                    }
+                }
+            }
             "--tiny" => {
                 a.tiny = true;
                 i += 1;
@@ -160,6 +190,73 @@ fn decode_step_bytes(
     ((weights + kv) * dtype.size_in_bytes()) as f64
 }
 
+/// Mean milliseconds per decode step spent in the forward pass, the logits'
+/// copy to the host and host-side sampling (see the module documentation).
+fn decode_breakdown(model: &Qwen2ForCausalLM, ps: &[Vec<u32>], steps: usize) -> [f64; 5] {
+    let vocab = model.config().vocab_size;
+    let batch = TokenBatch::left_padded(ps, 0).expect("batch");
+    let mut cache = KvCache::new(
+        model.config(),
+        ps.len(),
+        batch.seq_len + steps + 1,
+        model.dtype(),
+        model.device(),
+    )
+    .expect("cache");
+    let sync = || model.device().synchronize().expect("synchronize");
+    let mut logits = model
+        .forward_last(&batch, Some(&mut cache))
+        .expect("forward");
+    let mut ms = [0.0f64; 5];
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let uniforms = vec![0.5; ps.len()];
+    let warm = SamplingParams {
+        temperature: 0.7,
+        ..SamplingParams::default()
+    };
+    let pick = |logits: &candle_core::Tensor, params: &SamplingParams| {
+        let t = Instant::now();
+        let picks = pick_tokens(logits, &all, params, &uniforms).expect("pick");
+        std::hint::black_box(picks);
+        t.elapsed().as_secs_f64()
+    };
+    for _ in 0..steps {
+        let t_greedy = pick(&logits, &SamplingParams::greedy());
+        let t_warm = pick(&logits, &warm);
+        let t = Instant::now();
+        let host: Vec<f32> = logits
+            .to_dtype(candle_core::DType::F32)
+            .and_then(|l| l.flatten_all())
+            .and_then(|l| l.to_vec1())
+            .expect("copy");
+        let t_copy = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let ids: Vec<u32> = host
+            .chunks(vocab)
+            .map(|row| {
+                let tok = toolgym_model::sampling::argmax(row);
+                std::hint::black_box(toolgym_model::sampling::token_logprob(row, tok));
+                tok
+            })
+            .collect();
+        let t_sample = t.elapsed().as_secs_f64();
+        let step = TokenBatch::new(ids, ps.len(), 1, vec![0; ps.len()]).expect("batch");
+        let t = Instant::now();
+        logits = model
+            .forward_last(&step, Some(&mut cache))
+            .expect("forward");
+        sync();
+        let t_forward = t.elapsed().as_secs_f64();
+        for (m, x) in ms
+            .iter_mut()
+            .zip([t_forward, t_copy, t_sample, t_greedy, t_warm])
+        {
+            *m += x * 1e3 / steps as f64;
+        }
+    }
+    ms
+}
+
 fn main() {
     toolgym_model::runtime::configure_allocator();
     let a = parse_args();
@@ -199,6 +296,7 @@ fn main() {
             let gc = GenerationConfig {
                 max_new_tokens: new_tokens,
                 sampling: SamplingParams::greedy(),
+                sampling_place: a.sampling_place,
                 ..GenerationConfig::default()
             };
             time(a.repeats, || {
@@ -230,5 +328,13 @@ fn main() {
             a.new_tokens,
             (b * a.new_tokens) as f64 / t_gen,
         );
+        if a.breakdown > 0 {
+            decode_breakdown(&model, &ps, 2);
+            let [forward, copy, sample, greedy, warm] = decode_breakdown(&model, &ps, a.breakdown);
+            println!(
+                "{{\"impl\":\"candle\",\"metric\":\"decode_breakdown\",\"batch\":{b},\"steps\":{},\"forward_ms\":{forward:.3},\"copy_ms\":{copy:.3},\"sample_ms\":{sample:.3},\"device_greedy_ms\":{greedy:.3},\"device_sample_ms\":{warm:.3}}}",
+                a.breakdown
+            );
+        }
     }
 }

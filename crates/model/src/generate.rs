@@ -15,19 +15,26 @@
 //!   string unless `include_stop_str_in_output` (vLLM's convention).
 //! * **EOS**: the eos token is the last entry of `token_ids` / `logprobs`
 //!   (training must see it) and is not part of `text`.
+//! * **Where tokens are chosen**: on an accelerator, greedy selection and
+//!   plain temperature sampling run on the device
+//!   ([`crate::device_sampling`]): the same draws from the same streams,
+//!   with f32 instead of f64 sums. On the CPU, and for top-k / top-p, the
+//!   host sampler sees every logit. [`GenerationConfig::sampling_place`]
+//!   overrides the choice.
 //! * No autograd graph is built: a trainable model is used through
 //!   [`Qwen2ForCausalLM::detached`].
 
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::batch::TokenBatch;
+use crate::device_sampling::{pick_tokens, Pick, SamplingPlace};
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
 use crate::qwen2::Qwen2ForCausalLM;
 use crate::rng::Rng;
-use crate::sampling::{sample_token, token_logprob, SamplingParams};
+use crate::sampling::{sample_token, sample_token_by, token_logprob, SamplingParams};
 use crate::tokenizer::Tokenizer;
 
 /// Settings shared by every request of a [`generate`] call.
@@ -47,6 +54,8 @@ pub struct GenerationConfig {
     /// Most sequences decoded together (0: all requests in one batch).
     /// Requests are never split across batches.
     pub max_batch_size: usize,
+    /// Host or device token selection (see the module documentation).
+    pub sampling_place: SamplingPlace,
 }
 
 impl Default for GenerationConfig {
@@ -58,6 +67,7 @@ impl Default for GenerationConfig {
             stop_strings: vec![],
             include_stop_str_in_output: false,
             max_batch_size: 0,
+            sampling_place: SamplingPlace::Auto,
         }
     }
 }
@@ -210,11 +220,106 @@ pub fn generate(
     Ok(out)
 }
 
-fn host_logits(logits: &candle_core::Tensor) -> Result<Vec<f32>> {
+fn host_logits(logits: &Tensor) -> Result<Vec<f32>> {
     Ok(logits
         .to_dtype(DType::F32)?
         .flatten_all()?
         .to_vec1::<f32>()?)
+}
+
+/// One decode step's logits, `[n, vocab]`, and each batch slot's row in
+/// them (the prefill has one row per request, shared by its samples).
+enum StepLogits {
+    /// Copied to the host: slot `s`'s logits are `rows[s]`.
+    Host { rows: Vec<f32>, vocab: usize },
+    /// Left on the device for [`pick_tokens`].
+    Device {
+        logits: Tensor,
+        row_of_slot: Vec<usize>,
+    },
+}
+
+impl StepLogits {
+    fn new(logits: Tensor, row_of_slot: Vec<usize>, on_device: bool, vocab: usize) -> Result<Self> {
+        if on_device {
+            return Ok(StepLogits::Device {
+                logits,
+                row_of_slot,
+            });
+        }
+        let all = host_logits(&logits)?;
+        let identity = row_of_slot.iter().enumerate().all(|(s, &r)| s == r)
+            && row_of_slot.len() * vocab == all.len();
+        let rows = if identity {
+            all
+        } else {
+            row_of_slot
+                .iter()
+                .flat_map(|&r| all[r * vocab..(r + 1) * vocab].iter().copied())
+                .collect()
+        };
+        Ok(StepLogits::Host { rows, vocab })
+    }
+
+    /// Slot `slot`'s logits (host logits only).
+    fn host_row(&self, slot: usize) -> &[f32] {
+        match self {
+            StepLogits::Host { rows, vocab } => &rows[slot * vocab..(slot + 1) * vocab],
+            StepLogits::Device { .. } => unreachable!("host_row on device logits"),
+        }
+    }
+
+    /// For device logits, every live slot's token, in `live` order: one
+    /// uniform drawn from each row's stream (none when greedy), the choice
+    /// made on the device, and rows it leaves undecided (non-finite logits)
+    /// sampled on the host with the same draw. `None` for host logits.
+    fn device_picks(
+        &self,
+        live: &mut [(usize, &mut Row)],
+        params: &SamplingParams,
+    ) -> Result<Option<Vec<Pick>>> {
+        let StepLogits::Device {
+            logits,
+            row_of_slot,
+        } = self
+        else {
+            return Ok(None);
+        };
+        let rows: Vec<usize> = live.iter().map(|(s, _)| row_of_slot[*s]).collect();
+        let uniforms: Vec<f64> = live
+            .iter_mut()
+            .map(|(_, row)| {
+                if params.is_greedy() {
+                    0.0
+                } else {
+                    row.rng.next_f64()
+                }
+            })
+            .collect();
+        let picks = pick_tokens(logits, &rows, params, &uniforms)?;
+        let mut host: Option<(Vec<f32>, usize)> = None;
+        let mut out = Vec::with_capacity(picks.len());
+        for (i, p) in picks.into_iter().enumerate() {
+            let pick = match p {
+                Some(p) => p,
+                None => {
+                    if host.is_none() {
+                        let (_, vocab) = logits.dims2()?;
+                        host = Some((host_logits(logits)?, vocab));
+                    }
+                    let (all, vocab) = host.as_ref().expect("just set");
+                    let l = &all[rows[i] * vocab..(rows[i] + 1) * vocab];
+                    let token = sample_token_by(l, params, || uniforms[i]);
+                    Pick {
+                        token,
+                        logprob: token_logprob(l, token),
+                    }
+                }
+            };
+            out.push(pick);
+        }
+        Ok(Some(out))
+    }
 }
 
 fn generate_batch(
@@ -254,7 +359,10 @@ fn generate_batch(
             model.dtype(),
             model.device(),
         )?;
-        let first = host_logits(&model.forward_last(&prefill, Some(&mut cache))?)?;
+        let on_device = config
+            .sampling_place
+            .on_device(model.device(), &config.sampling);
+        let first = model.forward_last(&prefill, Some(&mut cache))?;
         // Batch slot -> row index; row i starts in slot i.
         let mut slots: Vec<usize> = (0..rows.len()).collect();
         let prompt_of_row: Vec<usize> = rows.iter().map(|r| r.request).collect();
@@ -262,10 +370,8 @@ fn generate_batch(
             cache = cache.select_rows(&prompt_of_row)?;
         }
         let mut pad_left: Vec<usize> = prompt_of_row.iter().map(|&p| prefill.pad_left[p]).collect();
-        let mut logits: Vec<f32> = prompt_of_row
-            .iter()
-            .flat_map(|&p| first[p * vocab..(p + 1) * vocab].iter().copied())
-            .collect();
+        // This step's logits and, per slot, its row in them.
+        let mut logits = StepLogits::new(first, prompt_of_row, on_device, vocab)?;
         loop {
             // Choose one token for every live slot (rows are independent).
             let mut live: Vec<(usize, &mut Row)> = Vec::new();
@@ -279,11 +385,18 @@ fn generate_batch(
                     }
                 }
             }
-            let step = |(slot, row): &mut (usize, &mut Row)| {
-                let l = &logits[*slot * vocab..(*slot + 1) * vocab];
-                let tok = sample_token(l, &config.sampling, &mut row.rng);
+            let picks = logits.device_picks(&mut live, &config.sampling)?;
+            let step = |(i, (slot, row)): (usize, &mut (usize, &mut Row))| {
+                let (tok, logprob) = match &picks {
+                    Some(p) => (p[i].token, p[i].logprob),
+                    None => {
+                        let l = logits.host_row(*slot);
+                        let tok = sample_token(l, &config.sampling, &mut row.rng);
+                        (tok, token_logprob(l, tok))
+                    }
+                };
                 row.tokens.push(tok);
-                row.logprobs.push(token_logprob(l, tok));
+                row.logprobs.push(logprob);
                 if config.eos_token_ids.contains(&tok) {
                     row.done = Some((FinishReason::Stop, Some(StopCause::Eos(tok))));
                 } else if let Some(tk) = tokenizer.filter(|_| !config.stop_strings.is_empty()) {
@@ -305,9 +418,9 @@ fn generate_batch(
                 }
             };
             if live.len() > 1 {
-                live.par_iter_mut().for_each(step);
+                live.par_iter_mut().enumerate().for_each(step);
             } else {
-                live.iter_mut().for_each(step);
+                live.iter_mut().enumerate().for_each(step);
             }
             drop(live);
             let active: Vec<usize> = (0..slots.len())
@@ -327,7 +440,8 @@ fn generate_batch(
                 .map(|&ri| rows[ri].tokens.last().copied().unwrap_or(0))
                 .collect();
             let batch = TokenBatch::new(ids, slots.len(), 1, pad_left.clone())?;
-            logits = host_logits(&model.forward_last(&batch, Some(&mut cache))?)?;
+            let next = model.forward_last(&batch, Some(&mut cache))?;
+            logits = StepLogits::new(next, (0..slots.len()).collect(), on_device, vocab)?;
         }
     }
     let mut out: Vec<Vec<Completion>> = requests.iter().map(|r| Vec::with_capacity(r.n)).collect();

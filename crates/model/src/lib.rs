@@ -23,6 +23,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod device_memory;
+pub mod device_sampling;
 pub mod error;
 mod fused;
 pub mod generate;
@@ -39,6 +40,7 @@ pub use batch::TokenBatch;
 pub use bpe::{train_bpe_tokenizer, train_bpe_tokenizer_with, BpeOptions, PreTokenizer};
 pub use checkpoint::{load_pretrained, save_pretrained, Pretrained};
 pub use config::Qwen2Config;
+pub use device_sampling::SamplingPlace;
 pub use error::{ModelError, Result};
 pub use generate::{
     generate, Completion, FinishReason, GenerateRequest, GenerationConfig, StopCause,

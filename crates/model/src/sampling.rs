@@ -115,6 +115,13 @@ fn by_weight_desc(a: &(u32, f64), b: &(u32, f64)) -> Ordering {
 
 /// Chooses the next token from one row of logits.
 pub fn sample_token(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> u32 {
+    sample_token_by(logits, params, || rng.next_f64())
+}
+
+/// [`sample_token`] with the uniform draw in `[0, 1)` supplied by `draw`,
+/// which is called at most once (never for greedy selection, a one-token
+/// vocabulary or a row with no finite logit).
+pub fn sample_token_by(logits: &[f32], params: &SamplingParams, draw: impl FnOnce() -> f64) -> u32 {
     if params.is_greedy() || logits.len() <= 1 {
         return argmax(logits);
     }
@@ -173,7 +180,7 @@ pub fn sample_token(logits: &[f32], params: &SamplingParams, rng: &mut Rng) -> u
         &cands
     };
     let mass: f64 = kept.iter().map(|c| c.1).sum();
-    let mut u = rng.next_f64() * mass;
+    let mut u = draw() * mass;
     for c in kept {
         if u < c.1 {
             return c.0;

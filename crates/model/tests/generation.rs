@@ -6,7 +6,8 @@ use common::*;
 use toolgym_model::sampling::{sample_token, token_logprob};
 use toolgym_model::{
     generate, score, train_bpe_tokenizer, Completion, FinishReason, GenerateRequest,
-    GenerationConfig, Qwen2ForCausalLM, RandomInit, Rng, SamplingParams, ScoreOptions, StopCause,
+    GenerationConfig, Qwen2ForCausalLM, RandomInit, Rng, SamplingParams, SamplingPlace,
+    ScoreOptions, StopCause,
 };
 
 /// Same tokens, text and finish; log-probs equal up to float rounding of
@@ -119,6 +120,43 @@ fn seeded_sampling_is_reproducible_and_batch_independent() {
     )
     .unwrap();
     assert_ne!(other[0], alone[0]);
+}
+
+/// Tokens chosen on the device (`toolgym_model::device_sampling`) are the
+/// host sampler's, draw for draw, for greedy selection and for temperature
+/// sampling: with several samples per prompt sharing a prefill, rows
+/// finishing early at an eos, and finished rows compacted away.
+#[test]
+fn device_sampling_agrees_with_host_sampling() {
+    let model = small_model(false, false, 5);
+    let reqs: Vec<_> = prompts()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| GenerateRequest::new(p, 1 + i % 3, 500 + i as u64))
+        .collect();
+    for sampling in [
+        SamplingParams::greedy(),
+        SamplingParams {
+            temperature: 0.7,
+            ..SamplingParams::default()
+        },
+        SamplingParams::default(),
+    ] {
+        let mut c = cfg(16, sampling.clone());
+        c.sampling_place = SamplingPlace::Host;
+        let probe = generate(&model, &reqs, &c, None).unwrap();
+        c.eos_token_ids = vec![probe[0][0].token_ids[3]];
+        let host = generate(&model, &reqs, &c, None).unwrap();
+        c.sampling_place = SamplingPlace::Device;
+        let device = generate(&model, &reqs, &c, None).unwrap();
+        for (i, (h, d)) in host.iter().zip(&device).enumerate() {
+            assert_same(h, d, &format!("{sampling:?}, request {i}"));
+        }
+        assert!(host
+            .iter()
+            .flatten()
+            .any(|c| c.finish_reason == FinishReason::Stop));
+    }
 }
 
 #[test]
