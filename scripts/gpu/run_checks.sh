@@ -88,10 +88,11 @@ if [[ " $STEPS " == *" grpo "* ]]; then
   # 151,936 rows, so the LM head costs what the real one does), bf16 on cuda,
   # the paper's GRPO settings (G = 5, temperature 0.7, KL 1e-3, lr 1e-6) on
   # a batch of 64 prompts (the paper: 1024) with replies up to 256 tokens,
-  # GRPO_STEPS steps (default 3). Micro-batches of 4 sequences (GRPO_MICRO):
-  # 16 peaks at 85 GB within a step and runs out of the H200's memory in
-  # step 2, because the CUDA log-prob pass materialises the full-vocabulary
-  # log-softmax (docs/gpu.md, "Measured, second session").
+  # GRPO_STEPS steps (default 3). Micro-batches of 8 sequences (GRPO_MICRO;
+  # peak 43 GB): 4 is 25% slower, and 16 peaks at 85 GB within a step and
+  # runs out of the H200's memory in step 2, because the CUDA log-prob pass
+  # materialises the full-vocabulary log-softmax (docs/gpu.md, "Measured,
+  # second session").
   # grpo.jsonl carries device_mem_used_gb per step: it stays flat (7.55 GB).
   RUN=$(mktemp -d)
   timeout "${GRPO_TIMEOUT:-240}" "$B/toolgym" train grpo \
@@ -100,7 +101,7 @@ if [[ " $STEPS " == *" grpo "* ]]; then
     --set model.builtin.layers=24 --set model.builtin.heads=14 --set model.builtin.kv_heads=2 \
     --set model.builtin.padded_vocab_size=151936 \
     --set grpo.steps=${GRPO_STEPS:-3} --set grpo.prompts_per_step=64 --set grpo.mini_batch_prompts=32 \
-    --set grpo.micro_batch_seqs=${GRPO_MICRO:-4} --set grpo.max_response_tokens=256 \
+    --set grpo.micro_batch_seqs=${GRPO_MICRO:-8} --set grpo.max_response_tokens=256 \
     --set run.progress=false --set run.eval_every=0 --set run.eval_tasks=8 --set run.save_every=0 \
     --set "run.out_dir=\"$RUN\"" 2>&1 | tee "$OUT/grpo.log" || status=1
   cp "$RUN/metrics.jsonl" "$OUT/grpo.jsonl" 2>/dev/null || status=1

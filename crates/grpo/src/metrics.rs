@@ -123,6 +123,18 @@ pub struct StepMetrics {
     pub logprob_seconds: Option<f64>,
     /// Time spent in forward/backward and optimiser updates.
     pub update_seconds: f64,
+    /// Of `update_seconds`, host time in the micro-batches' forward passes
+    /// and losses, summed over micro-batches (more than the wall time when
+    /// the CPU runs micro-batches side by side). On an accelerator work is
+    /// queued, so this is launch time: close to `update_seconds`, the
+    /// step is bound by the host; small, by the device (the wait is then
+    /// in the rest of the update, where losses are read back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_forward_seconds: Option<f64>,
+    /// Of `update_seconds`, host time in the backward passes, summed as
+    /// `update_forward_seconds` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_backward_seconds: Option<f64>,
     /// On a CUDA device: GB (10^9 bytes) held by live tensors at the end
     /// of the step (see [`toolgym_model::device_memory`]). Growing from
     /// step to step, it is a leak.

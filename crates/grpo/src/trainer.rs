@@ -388,6 +388,7 @@ impl GrpoTrainer {
             0.0,
         );
         let mut trained_tokens = 0usize;
+        let (mut forward_secs, mut backward_secs) = (0.0, 0.0);
         // The entropy is a metric unless a bonus puts it in the loss.
         let entropy = if c.entropy_coef != 0.0 {
             Entropy::Differentiable
@@ -418,6 +419,7 @@ impl GrpoTrainer {
                 let micros = micro_batches(&mb, &seqs, c.micro_batch_seqs);
                 let model = &p.policy.model;
                 let work = |micro: &[usize]| -> Result<_, TrainError> {
+                    let t_forward = Instant::now();
                     let out = score_seqs(model, &seqs, micro, score_t, entropy)?;
                     let width = out.mask.dims()[1];
                     let old_t = match &old {
@@ -451,14 +453,18 @@ impl GrpoTrainer {
                         &coefs,
                         &weights,
                     )?;
+                    let forward = t_forward.elapsed().as_secs_f64();
+                    let t_backward = Instant::now();
                     let grads = l.loss.backward()?;
-                    Ok((l, grads))
+                    Ok((l, grads, [forward, t_backward.elapsed().as_secs_f64()]))
                 };
                 run_micro_batches(
                     &micros,
                     micro_workers(&device),
                     work,
-                    |micro, (l, grads)| {
+                    |micro, (l, grads, secs)| {
+                        forward_secs += secs[0];
+                        backward_secs += secs[1];
                         mb_loss += l.loss.to_scalar::<f32>()? as f64;
                         kl_tok += l.kl * l.tokens as f64;
                         clip_tok += l.clip_fraction * l.tokens as f64;
@@ -502,6 +508,8 @@ impl GrpoTrainer {
             rollout_seconds: Some(rollout_seconds),
             logprob_seconds: Some(logprob_seconds),
             update_seconds,
+            update_forward_seconds: Some(forward_secs),
+            update_backward_seconds: Some(backward_secs),
             rollout_tokens_per_s: Some(stats.model_tokens as f64 / rollout_seconds.max(1e-9)),
             train_tokens_per_s: trained_tokens as f64 / update_seconds.max(1e-9),
             ..StepMetrics::default()
