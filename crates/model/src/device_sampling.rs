@@ -34,7 +34,7 @@ use crate::sampling::SamplingParams;
 /// Tokens per block of the two-level inverse-CDF walk.
 pub const BLOCK: usize = 128;
 
-/// Where [`crate::generate`] chooses the next token.
+/// Where [`crate::generate()`] chooses the next token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SamplingPlace {
     /// On the model's device when it is an accelerator and [`reducible`]
