@@ -44,6 +44,10 @@ pub struct GenerateCmd {
     /// Device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Where tokens are chosen: auto (on the device on a GPU, on the host
+    /// on the CPU), host (the CPU's sampler everywhere) or device.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "host", "device"], ignore_case = true)]
+    sampling_place: String,
     /// Print {"token_ids", "logprobs", "text", "finish_reason"}.
     #[arg(long)]
     json: bool,
@@ -61,6 +65,7 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.greedy = a.greedy;
     args.dtype = a.dtype;
     args.device = a.device;
+    args.sampling_place = a.sampling_place.parse()?;
     args.json = a.json;
     let out = generate(&args)?;
     println!("{}", out.render(args.json)?);

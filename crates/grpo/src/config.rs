@@ -16,6 +16,7 @@ use crate::rollout::{EpisodeReward, RolloutLimits};
 use crate::{LossAgg, OptimConfig, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use toolgym_model::SamplingPlace;
 
 /// Everything a run needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -225,6 +226,12 @@ pub struct GrpoConfig {
     pub top_p: f64,
     /// Top-k sampling (0 = off; verl's default -1 means the same).
     pub top_k: usize,
+    /// Where rollout tokens are chosen: `auto` (default: on the device on
+    /// an accelerator, on the host on the CPU), `host` (the CPU's sampler
+    /// everywhere, so a GPU run draws the tokens a CPU run would, up to
+    /// the logits' rounding) or `device` (see
+    /// `toolgym_model::device_sampling`).
+    pub sampling_place: SamplingPlace,
     /// Longest first prompt in tokens (paper: 4096, Table 6;
     /// `MAX_PROMPT_LEN=4096`); see `overlong_prompts` for longer ones.
     pub max_prompt_tokens: usize,
@@ -309,6 +316,7 @@ impl Default for GrpoConfig {
             temperature: 0.7,
             top_p: 1.0,
             top_k: 0,
+            sampling_place: SamplingPlace::Auto,
             max_prompt_tokens: 4096,
             overlong_prompts: OverlongPrompts::Drop,
             max_response_tokens: 8192,
@@ -753,6 +761,20 @@ mod tests {
             .to_string();
         assert!(e.contains("group_size"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_rollout_sampling_place_is_chosen_by_name() {
+        assert_eq!(
+            TrainConfig::load(None, &[]).unwrap().grpo.sampling_place,
+            SamplingPlace::Auto
+        );
+        let c = TrainConfig::load(None, &["grpo.sampling_place=\"host\"".into()]).unwrap();
+        assert_eq!(c.grpo.sampling_place, SamplingPlace::Host);
+        let e = TrainConfig::load(None, &["grpo.sampling_place=\"gpu\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gpu"), "{e}");
     }
 
     #[test]

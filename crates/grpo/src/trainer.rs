@@ -288,7 +288,8 @@ impl GrpoTrainer {
                 sampling.clone(),
                 c.max_response_tokens,
                 GENERATION_BATCH * g,
-            )?;
+            )?
+            .with_sampling_place(c.sampling_place);
             let rolled = run_episodes(
                 p.factory.as_ref(),
                 &groups,

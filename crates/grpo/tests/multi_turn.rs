@@ -19,7 +19,7 @@ use toolgym_grpo::rollout::{
 };
 use toolgym_grpo::{GrpoTrainer, Policy, SftConfig, SftTrainer, TrainError};
 use toolgym_model::candle_core::DType;
-use toolgym_model::{score, SamplingParams, ScoreOptions};
+use toolgym_model::{score, SamplingParams, SamplingPlace, ScoreOptions};
 use toolgym_reward::{Call, Reason};
 
 fn limits() -> RolloutLimits {
@@ -217,6 +217,55 @@ fn the_g_episodes_of_a_task_share_their_start_and_differ_after() {
         let distinct: std::collections::BTreeSet<&Vec<u32>> =
             group.iter().map(|t| &t.tokens).collect();
         assert!(distinct.len() > 1, "samples of a group differ");
+    }
+}
+
+/// Multi-turn rollouts with tokens chosen by `device_sampling` (forced
+/// on the CPU here; the default on accelerators) are the host sampler's:
+/// the same draws from the same streams, turn after turn.
+#[test]
+fn device_sampling_rolls_out_what_host_sampling_does() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let factory = |task: Arc<Task>| EchoEnv::new(task, 3);
+    let source = echo_tasks(3);
+    let groups = groups(source.as_ref(), 3, 3);
+    let params = SamplingParams {
+        temperature: 0.7,
+        ..SamplingParams::default()
+    };
+    let (model, tok, eos) = (&policy.model, &policy.tokenizer, &policy.eos_token_ids);
+    let run = |place: SamplingPlace| {
+        let mut sampler = Sampler::new(model, tok, eos, params.clone(), 16, 0)
+            .unwrap()
+            .with_sampling_place(place);
+        run_episodes(
+            &factory,
+            &groups,
+            &mut sampler,
+            policy.token_space(),
+            &limits(),
+        )
+        .unwrap()
+    };
+    let (host, device) = (run(SamplingPlace::Host), run(SamplingPlace::Device));
+    let trajs =
+        |out: &Vec<Vec<Trajectory>>| -> Vec<Trajectory> { out.iter().flatten().cloned().collect() };
+    let (host, device) = (trajs(&host), trajs(&device));
+    assert!(host.iter().any(|t| t.turns() > 1), "multi-turn episodes");
+    for (h, d) in host.iter().zip(&device) {
+        assert_eq!(
+            (&h.tokens, &h.train_mask, h.turns()),
+            (&d.tokens, &d.train_mask, d.turns())
+        );
+        assert_eq!(h.reward, d.reward);
+        let diff = h
+            .logprobs
+            .iter()
+            .zip(&d.logprobs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "logprob diff {diff}");
     }
 }
 

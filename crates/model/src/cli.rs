@@ -9,6 +9,7 @@ use candle_core::{DType, Device};
 use serde::Serialize;
 
 use crate::checkpoint::load_pretrained;
+use crate::device_sampling::SamplingPlace;
 use crate::error::{ModelError, Result};
 use crate::generate::{generate as run_generate, FinishReason, GenerateRequest, GenerationConfig};
 use crate::params::ModelOptions;
@@ -40,6 +41,9 @@ pub struct GenerateArgs {
     pub dtype: String,
     /// `--device cpu|cuda|cuda:N` (default cpu).
     pub device: String,
+    /// `--sampling-place auto|host|device` (default auto: on the device on
+    /// an accelerator; see [`crate::device_sampling`]).
+    pub sampling_place: SamplingPlace,
     /// `--json`: print a JSON object instead of the text.
     pub json: bool,
 }
@@ -59,6 +63,7 @@ impl GenerateArgs {
             greedy: false,
             dtype: "f32".into(),
             device: "cpu".into(),
+            sampling_place: SamplingPlace::Auto,
             json: false,
         }
     }
@@ -181,6 +186,7 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
             top_k: args.top_k,
         },
         eos_token_ids: pre.eos_token_ids.clone(),
+        sampling_place: args.sampling_place,
         ..GenerationConfig::default()
     };
     let request = GenerateRequest::new(prompt_ids, 1, args.seed);

@@ -27,15 +27,18 @@
 //! top-p < 1 need a sort of the row, so they stay on the host.
 
 use candle_core::{DType, Tensor, D};
+use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 use crate::sampling::SamplingParams;
 
 /// Tokens per block of the two-level inverse-CDF walk.
 pub const BLOCK: usize = 128;
 
-/// Where [`crate::generate()`] chooses the next token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where [`crate::generate()`] chooses the next token. Written `auto`,
+/// `host` or `device` in configs and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SamplingPlace {
     /// On the model's device when it is an accelerator and [`reducible`]
     /// allows; on the host otherwise (bit for bit the host sampler).
@@ -46,6 +49,21 @@ pub enum SamplingPlace {
     /// On the model's device whenever [`reducible`] allows, the CPU
     /// included (there it checks this module against the host sampler).
     Device,
+}
+
+impl std::str::FromStr for SamplingPlace {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(SamplingPlace::Auto),
+            "host" => Ok(SamplingPlace::Host),
+            "device" => Ok(SamplingPlace::Device),
+            _ => Err(ModelError::input(format!(
+                "unknown sampling place `{s}` (expected auto, host or device)"
+            ))),
+        }
+    }
 }
 
 impl SamplingPlace {
@@ -333,5 +351,32 @@ mod tests {
         assert!(!SamplingPlace::Auto.on_device(&cpu, &SamplingParams::default()));
         assert!(SamplingPlace::Device.on_device(&cpu, &SamplingParams::default()));
         assert!(!SamplingPlace::Device.on_device(&cpu, &top_p));
+    }
+
+    #[test]
+    fn places_parse_by_name() {
+        assert_eq!(
+            "auto".parse::<SamplingPlace>().unwrap(),
+            SamplingPlace::Auto
+        );
+        assert_eq!(
+            "Host".parse::<SamplingPlace>().unwrap(),
+            SamplingPlace::Host
+        );
+        assert_eq!(
+            "device".parse::<SamplingPlace>().unwrap(),
+            SamplingPlace::Device
+        );
+        let err = "gpu".parse::<SamplingPlace>().unwrap_err().to_string();
+        assert!(
+            err.contains("`gpu`") && err.contains("auto, host or device"),
+            "{err}"
+        );
+        let json: SamplingPlace = serde_json::from_str("\"device\"").unwrap();
+        assert_eq!(json, SamplingPlace::Device);
+        assert_eq!(
+            serde_json::to_string(&SamplingPlace::Host).unwrap(),
+            "\"host\""
+        );
     }
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use toolgym_model::cli::{generate, parse_device, parse_dtype, parse_prompt_ids, GenerateArgs};
 use toolgym_model::{
-    save_pretrained, train_bpe_tokenizer, ModelOptions, Qwen2ForCausalLM, RandomInit,
+    save_pretrained, train_bpe_tokenizer, ModelOptions, Qwen2ForCausalLM, RandomInit, SamplingPlace,
 };
 
 #[test]
@@ -54,6 +54,26 @@ fn generates_from_ids_and_text() {
     assert_eq!(a.render(false).unwrap(), a.text.clone().unwrap());
     args.prompt_ids = Some(vec![1]);
     assert!(generate(&args).is_err(), "both prompt kinds");
+}
+
+/// `--sampling-place device` on the CPU draws what the host sampler draws.
+#[test]
+fn sampling_place_is_passed_through() {
+    let mut args = GenerateArgs::new(fixture_dir("qwen2_tiny_untied"));
+    args.prompt_ids = Some(vec![3, 1, 4, 1, 5]);
+    args.max_new_tokens = 8;
+    args.temperature = 0.7;
+    args.seed = 11;
+    args.sampling_place = SamplingPlace::Host;
+    let host = generate(&args).unwrap();
+    args.sampling_place = SamplingPlace::Device;
+    let device = generate(&args).unwrap();
+    assert_eq!(host.token_ids, device.token_ids);
+    assert!(max_abs_diff(&host.logprobs, &device.logprobs) < 1e-4);
+    assert_eq!(
+        "device".parse::<SamplingPlace>().unwrap(),
+        SamplingPlace::Device
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use toolgym_env::ToolEnv;
 use toolgym_model::rng::mix_seed;
 use toolgym_model::{
     generate, FinishReason, GenerateRequest, GenerationConfig, Qwen2ForCausalLM, SamplingParams,
-    StopCause, Tokenizer,
+    SamplingPlace, StopCause, Tokenizer,
 };
 
 /// A live episode waiting for its next reply.
@@ -93,6 +93,12 @@ impl<'a> Sampler<'a> {
                 ..GenerationConfig::default()
             },
         })
+    }
+
+    /// Chooses tokens where `place` says (default: [`SamplingPlace::Auto`]).
+    pub fn with_sampling_place(mut self, place: SamplingPlace) -> Self {
+        self.config.sampling_place = place;
+        self
     }
 }
 
