@@ -102,15 +102,10 @@ fn parse_args() -> Args {
             "--peak-gbps" => a.peak_gbps = val().parse().ok(),
             "--breakdown" => a.breakdown = val().parse().unwrap_or(0),
             "--sampling-place" => {
-                a.sampling_place = match val().as_str() {
-                    "auto" => SamplingPlace::Auto,
-                    "host" => SamplingPlace::Host,
-                    "device" => SamplingPlace::Device,
-                    other => {
-                        eprintln!("unknown --sampling-place {other} (auto, host or device)");
-                        std::process::exit(2);
-                    }
-                }
+                a.sampling_place = val().parse().unwrap_or_else(|e| {
+                    eprintln!("--sampling-place: {e}");
+                    std::process::exit(2);
+                })
             }
             "--tiny" => {
                 a.tiny = true;

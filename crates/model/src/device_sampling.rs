@@ -133,7 +133,7 @@ pub fn pick_tokens(
         let lse = lse.flatten_all()?.to_vec1::<f32>()?;
         return Ok((0..rows.len())
             .map(|i| {
-                finite(lse[i]).then(|| Pick {
+                lse[i].is_finite().then(|| Pick {
                     token: arg[i],
                     logprob: (f64::from(m[i]) - f64::from(lse[i])) as f32,
                 })
@@ -165,7 +165,7 @@ pub fn pick_tokens(
         let sums = &block_sums[i * blocks..(i + 1) * blocks];
         let total: f64 = sums.iter().map(|&s| f64::from(s)).sum();
         chosen.push(
-            (finite(lse[i]) && total.is_finite() && total > 0.0)
+            (lse[i].is_finite() && total.is_finite() && total > 0.0)
                 .then(|| walk(sums, uniforms[i] * total)),
         );
     }
@@ -197,10 +197,6 @@ pub fn pick_tokens(
             })
         })
         .collect())
-}
-
-fn finite(v: f32) -> bool {
-    v.is_finite()
 }
 
 /// The first index whose weight `target` falls in, walking the cumulative

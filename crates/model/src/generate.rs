@@ -34,7 +34,7 @@ use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
 use crate::qwen2::Qwen2ForCausalLM;
 use crate::rng::Rng;
-use crate::sampling::{sample_token, sample_token_by, token_logprob, SamplingParams};
+use crate::sampling::{sample_token_by, token_logprob, SamplingParams};
 use crate::tokenizer::Tokenizer;
 
 /// Settings shared by every request of a [`generate`] call.
@@ -227,6 +227,17 @@ fn host_logits(logits: &Tensor) -> Result<Vec<f32>> {
         .to_vec1::<f32>()?)
 }
 
+/// The host sampler's token for one row of logits, with its
+/// temperature-1 log-prob; `draw` gives the uniform (see
+/// [`sample_token_by`]).
+fn host_pick(logits: &[f32], params: &SamplingParams, draw: impl FnOnce() -> f64) -> Pick {
+    let token = sample_token_by(logits, params, draw);
+    Pick {
+        token,
+        logprob: token_logprob(logits, token),
+    }
+}
+
 /// One decode step's logits, `[n, vocab]`, and each batch slot's row in
 /// them (the prefill has one row per request, shared by its samples).
 enum StepLogits {
@@ -308,12 +319,9 @@ impl StepLogits {
                         host = Some((host_logits(logits)?, vocab));
                     }
                     let (all, vocab) = host.as_ref().expect("just set");
-                    let l = &all[rows[i] * vocab..(rows[i] + 1) * vocab];
-                    let token = sample_token_by(l, params, || uniforms[i]);
-                    Pick {
-                        token,
-                        logprob: token_logprob(l, token),
-                    }
+                    host_pick(&all[rows[i] * vocab..(rows[i] + 1) * vocab], params, || {
+                        uniforms[i]
+                    })
                 }
             };
             out.push(pick);
@@ -390,9 +398,10 @@ fn generate_batch(
                 let (tok, logprob) = match &picks {
                     Some(p) => (p[i].token, p[i].logprob),
                     None => {
-                        let l = logits.host_row(*slot);
-                        let tok = sample_token(l, &config.sampling, &mut row.rng);
-                        (tok, token_logprob(l, tok))
+                        let p = host_pick(logits.host_row(*slot), &config.sampling, || {
+                            row.rng.next_f64()
+                        });
+                        (p.token, p.logprob)
                     }
                 };
                 row.tokens.push(tok);
