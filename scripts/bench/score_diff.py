@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Differential check of two `toolgym score` builds: the same verdict lines
 and the same run summary, byte for byte, on generated hostile corpora and
-on any JSONL files given.
+on any JSONL files given, on one thread and on two.
 
     python3 scripts/bench/score_diff.py --old OLD_BUILD --new target/release/toolgym \
         [--lines 60000] [--seed 1] [--rules tool-n1 binary ...] [EXTRA.jsonl ...]
@@ -19,6 +19,7 @@ import argparse
 import json
 import pathlib
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,9 +68,9 @@ def corpus(rng, lines):
         yield json.dumps({"id": i, "completion": completion, "ground_truth": gt}, ensure_ascii=rng.random() < 0.3)
 
 
-def run(binary, rule, path, out):
-    p = subprocess.run([binary, "score", "--rule", rule, "--threads", "2", "--input", str(path), "--output", str(out)],
-                       capture_output=True)
+def run(binary, rule, path, out, threads):
+    p = subprocess.run([binary, "score", "--rule", rule, "--threads", str(threads), "--input", str(path),
+                        "--output", str(out)], capture_output=True)
     return p.returncode, p.stderr, out.read_bytes()
 
 
@@ -90,12 +91,16 @@ def main():
     differ = 0
     for path in [generated, *args.extra]:
         for rule in args.rules:
-            old = run(args.old, rule, path, work / "old.jsonl")
-            new = run(args.new, rule, path, work / "new.jsonl")
-            same = old == new
-            differ += not same
-            print(f"{'same' if same else 'DIFFERENT'}  {rule:20} {path}")
-    sys.exit(f"{differ} run(s) differ" if differ else 0)
+            # One thread (one worker's buffers for the whole run) and two.
+            for threads in (1, 2):
+                old = run(args.old, rule, path, work / "old.jsonl", threads)
+                new = run(args.new, rule, path, work / "new.jsonl", threads)
+                same = old == new
+                differ += not same
+                print(f"{'same' if same else 'DIFFERENT'}  {rule:20} {threads} thread(s)  {path}")
+    if differ:
+        sys.exit(f"{differ} run(s) differ; the corpus is in {work}")
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,16 @@ generated JSONL corpus.
 
     cargo build --release
     python3 scripts/bench/score_process_bench.py --toolcall PATH/TO/toolcall.py \
-        [--lines 200000] [--rounds 3] [--toolgym target/release/toolgym] [--previous OTHER_BUILD]
+        [--lines 200000] [--rounds 3] [--group 5] [--compact-truths] \
+        [--toolgym target/release/toolgym] [--previous OTHER_BUILD]
 
 The corpus (seeded) mixes long reasoning (about 1.4 KB per line), parallel
 calls, wrong arguments and names, broken JSON, format errors and no-call
-cases; ground truths are JSON text (as xLAM and verl's parquet hold them).
+cases; ground truths are JSON text (as xLAM and verl's parquet hold them),
+written as `json.dumps` writes them, as the replies are (a reply's right
+call then repeats its ground truth's text, which toolgym copies instead of
+reading again), or with `--compact-truths` without spaces (no call
+repeats; every reply is read).
 Measured, alternating in each round (median reported): the Python process
 (`tooln1_score_process.py`: json.loads + compute_score_v0 per line) and
 `toolgym score --rule tool-n1` with --threads 1 and with all cores. The
@@ -23,6 +28,7 @@ import os
 import pathlib
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,6 +64,15 @@ def call(rng):
     return {"name": rng.choice(TOOLS), "arguments": args}
 
 
+def dumps_compact(value):
+    return json.dumps(value, separators=(",", ":"))
+
+
+# How ground truths are written: as `json.dumps` writes them (xLAM's
+# form, and the replies'), or compact (`--compact-truths`).
+TRUTH_TEXT = json.dumps
+
+
 def line(rng, i, truth=None):
     """One record; with `truth` given (a group's), it stays the line's ground truth."""
     fixed = truth is not None
@@ -74,7 +89,7 @@ def line(rng, i, truth=None):
         calls[-1]["name"] = "lookup"
     elif kind < 0.8:
         body = json.dumps(calls)[:-3]  # broken JSON
-        return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{body}\n</tool_call>", "ground_truth": json.dumps(truth)}
+        return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{body}\n</tool_call>", "ground_truth": TRUTH_TEXT(truth)}
     elif kind < 0.9:
         calls = []
         if not fixed:
@@ -82,8 +97,8 @@ def line(rng, i, truth=None):
         if rng.random() < 0.5:
             return {"id": i, "completion": f"<think>{think}</think>\nNo tool fits this request.", "ground_truth": "[]"}
     else:
-        return {"id": i, "completion": f"{think}\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": json.dumps(truth)}
-    return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": json.dumps(truth)}
+        return {"id": i, "completion": f"{think}\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": TRUTH_TEXT(truth)}
+    return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": TRUTH_TEXT(truth)}
 
 
 def timed(cmd):
@@ -103,7 +118,13 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--previous", help="another toolgym build (e.g. the last commit's) timed in the same rounds, "
                                        "tool-n1 on 1 thread and on all cores")
+    ap.add_argument("--compact-truths", action="store_true",
+                    help="write ground truths without spaces (`separators=(',', ':')`), so that no reply's call "
+                         "repeats its ground truth's text byte for byte")
     args = ap.parse_args()
+    global TRUTH_TEXT
+    if args.compact_truths:
+        TRUTH_TEXT = dumps_compact
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="toolgym-score-bench-"))
     corpus = work / "corpus.jsonl"
@@ -153,7 +174,8 @@ def main():
 
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"Whole process, file to file: {args.lines:,} lines, {size / 1e6:.0f} MB ({size / args.lines:,.0f} B/line); "
-          f"{args.group} line(s) per ground truth; {cores} cores, {cpu}; Python {platform.python_version()}; "
+          f"{args.group} line(s) per ground truth; "
+          f"{'compact' if args.compact_truths else 'json.dumps'} ground truths; {cores} cores, {cpu}; Python {platform.python_version()}; "
           f"{datetime.date.today()}; "
           f"median of {args.rounds} alternating rounds. tool-n1 rewards equal the script's on every line.\n")
     base = statistics.median(times[next(iter(runs))])
@@ -162,6 +184,7 @@ def main():
     for name, ts in times.items():
         t = statistics.median(ts)
         print(f"| `{name}` | {args.lines / t:,.0f} | {size / t / 1e6:,.0f} | {base / t:.1f}x |")
+    shutil.rmtree(work)  # the corpus and outputs: some 350 MB
 
 
 if __name__ == "__main__":

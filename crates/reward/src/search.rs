@@ -78,3 +78,21 @@ pub(crate) fn special(b: &[u8], mut p: usize) -> Option<usize> {
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
         .map(|i| p + i)
 }
+
+/// [`special`] with the first sixteen bytes checked at once (SIMD): most
+/// JSON strings end within them.
+#[inline]
+pub(crate) fn special_short(b: &[u8], p: usize) -> Option<usize> {
+    use wide::u8x16;
+    let Some(block) = b.get(p..).and_then(|rest| rest.first_chunk::<16>()) else {
+        return special(b, p);
+    };
+    let v = u8x16::from(*block);
+    let hits = v.simd_eq(u8x16::splat(b'"'))
+        | v.simd_eq(u8x16::splat(b'\\'))
+        | v.min(u8x16::splat(0x1f)).simd_eq(v);
+    match hits.to_bitmask() {
+        0 => special(b, p + 16),
+        mask => Some(p + mask.trailing_zeros() as usize),
+    }
+}

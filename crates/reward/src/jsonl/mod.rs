@@ -480,7 +480,7 @@ const LINES_PER_TASK: usize = 64;
 /// While one chunk is scored, this thread reads the next. Memory is
 /// bounded by two chunks: at most `2 * chunk_lines` lines, a read block
 /// each, and one chunk's output are held at once.
-fn run<S, Sc: Default>(
+fn run<S, Sc: Default + Send>(
     mut input: impl Read,
     mut output: impl Write,
     options: JsonlOptions,
@@ -495,6 +495,7 @@ where
         reader.chunk_lines = reader.chunk_lines.min(SERIAL_CHUNK_LINES);
     }
     let (mut current, mut next) = (Chunk::default(), Chunk::default());
+    let mut serial = Sc::default();
     reader.fill(&mut input, &[], &mut current, &mut report)?;
     while !current.lines.is_empty() {
         let (scored, read) = score_while_reading(
@@ -505,6 +506,7 @@ where
                     &current.text[..current.len],
                     &current.lines,
                     options,
+                    &mut serial,
                 )
             },
             || reader.fill(&mut input, current.tail(), &mut next, &mut report),
@@ -582,6 +584,9 @@ impl Chunk {
 /// a chunk.
 const READ_BLOCK: usize = 256 << 10;
 
+/// Fewest bytes asked of the input per read (unless the block is smaller).
+const MIN_READ: usize = 16 << 10;
+
 /// Reads the input chunk by chunk, in blocks straight into the chunk's
 /// buffer, numbering lines across chunks.
 struct ChunkReader {
@@ -589,8 +594,12 @@ struct ChunkReader {
     chunk_lines: usize,
     max_line_bytes: usize,
     eof: bool,
-    /// Bytes per read.
+    /// Most bytes per read.
     block: usize,
+    /// Fewest bytes per read (unless `block` is fewer).
+    min_read: usize,
+    /// Bytes and lines read so far (for the average line's length).
+    seen: (usize, usize),
 }
 
 impl ChunkReader {
@@ -601,7 +610,24 @@ impl ChunkReader {
             max_line_bytes: options.max_line_bytes,
             eof: false,
             block: READ_BLOCK,
+            min_read: MIN_READ,
+            seen: (0, 0),
         }
+    }
+
+    /// Bytes to ask for when `missing` lines are still wanted: about
+    /// what they hold at the average length so far (and a line more), so
+    /// that little is read past the chunk's last line (what is, is copied
+    /// to the next chunk); a whole block before the first line.
+    fn read_size(&self, missing: usize) -> usize {
+        let (bytes, lines) = self.seen;
+        if lines == 0 {
+            return self.block;
+        }
+        let average = bytes / lines + 1;
+        average
+            .saturating_mul(missing + 1)
+            .clamp(self.min_read.min(self.block), self.block)
     }
 
     /// Replaces `chunk`'s contents with up to `chunk_lines` non-blank
@@ -648,7 +674,8 @@ impl ChunkReader {
                 }
                 break;
             }
-            let need = *len + self.block;
+            let want = self.read_size(self.chunk_lines - lines.len());
+            let need = *len + want;
             if text.len() < need {
                 // Grown by an eighth at least (not doubled): a chunk's
                 // buffer stays near its lines' size.
@@ -657,7 +684,7 @@ impl ChunkReader {
                 }
                 text.resize(need, 0);
             }
-            let n = read_some(input, &mut text[*len..*len + self.block])?;
+            let n = read_some(input, &mut text[*len..*len + want])?;
             *len += n;
             self.eof = n == 0;
         }
@@ -678,6 +705,7 @@ impl ChunkReader {
     ) {
         self.lineno += 1;
         let total = dropped + bytes.len();
+        self.seen = (self.seen.0 + total, self.seen.1 + 1);
         let mut end = bytes.len();
         while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {
             end -= 1;
@@ -906,19 +934,23 @@ fn score_line<T: ?Sized, O: Borrow<T>>(
 type Scored = (Vec<u8>, Vec<(f64, Reason)>);
 
 /// Scores and serialises the lines of a chunk, in order.
-fn score_chunk<S, Sc: Default>(
+/// On one thread the tasks share `serial` (a worker's buffers, and the
+/// last ground truth, carry from chunk to chunk); on a pool each worker
+/// makes its own.
+fn score_chunk<S, Sc: Default + Send>(
     score: &S,
     text: &[u8],
     lines: &[Line],
     options: JsonlOptions,
+    serial: &mut Sc,
 ) -> io::Result<Vec<Scored>>
 where
     S: Fn(usize, &[u8], Option<&str>, &mut Sc) -> ScoredLine + Sync,
 {
-    let task = |sub: &[Line]| -> io::Result<Scored> {
-        let mut bytes = Vec::with_capacity(sub.len() * 64);
+    let task = |scratch: &mut Sc, sub: &[Line]| -> io::Result<Scored> {
+        // Room for a verdict line of about a hundred bytes each.
+        let mut bytes = Vec::with_capacity(sub.len() * 128);
         let mut verdicts = Vec::with_capacity(sub.len());
-        let mut scratch = Sc::default();
         // One UTF-8 check for the task's lines (the text between them is
         // line ends); a line is then a slice of it.
         let span = sub.first().map_or(0, |l| l.bytes.start)..sub.last().map_or(0, |l| l.bytes.end);
@@ -929,7 +961,7 @@ where
                     let bytes = &text[line.bytes.clone()];
                     let (from, to) = (line.bytes.start - span.start, line.bytes.end - span.start);
                     let utf8 = valid.and_then(|v| v.get(from..to));
-                    score(line.number, bytes, utf8, &mut scratch)
+                    score(line.number, bytes, utf8, scratch)
                 }
                 Some(len) => ScoredLine {
                     id: Value::Null,
@@ -950,11 +982,17 @@ where
         Ok((bytes, verdicts))
     };
     #[cfg(feature = "rayon")]
-    if options.parallel {
+    if parallel_pool(options.parallel) {
         use rayon::prelude::*;
-        return lines.par_chunks(LINES_PER_TASK).map(task).collect();
+        return lines
+            .par_chunks(LINES_PER_TASK)
+            .map_init(Sc::default, task)
+            .collect();
     }
-    lines.chunks(LINES_PER_TASK).map(task).collect()
+    lines
+        .chunks(LINES_PER_TASK)
+        .map(|sub| task(serial, sub))
+        .collect()
 }
 
 #[cfg(test)]
@@ -1070,7 +1108,7 @@ mod tests {
     proptest::proptest! {
         /// The block reader finds the lines [`LineReader`] finds (blank
         /// ones counted, long ones reported by length), whatever the read
-        /// sizes, block size, chunk size and line limit.
+        /// sizes, block and smallest read sizes, chunk size and line limit.
         #[test]
         fn chunks_hold_the_lines_a_line_reader_reads(
             parts in proptest::collection::vec(proptest::sample::select(vec![
@@ -1078,6 +1116,7 @@ mod tests {
             ]), 0..60),
             sizes in proptest::collection::vec(1usize..40, 1..5),
             block in 1usize..50,
+            min_read in 1usize..50,
             chunk_lines in 1usize..5,
             limit in 1usize..40,
         ) {
@@ -1094,7 +1133,7 @@ mod tests {
                 }
             }
             let options = JsonlOptions { chunk_lines, max_line_bytes: limit, ..Default::default() };
-            let mut reader = ChunkReader { block, ..ChunkReader::new(&options) };
+            let mut reader = ChunkReader { block, min_read, ..ChunkReader::new(&options) };
             let mut input = Pieces { bytes: input.as_bytes(), sizes: &sizes, turn: 0 };
             let (mut got, mut report) = (Vec::new(), RunReport::default());
             // Two chunks in turn, each starting with the other's tail.

@@ -166,7 +166,8 @@ pub(super) fn read<'a, T: TruthForm>(
         if b.get(p) != Some(&b'"') {
             return None;
         }
-        let key_end = p + 1 + memchr::memchr2(b'"', b'\\', &b[p + 1..])?;
+        // Keys are short: a byte loop beats a SIMD search's set-up.
+        let key_end = p + 1 + b[p + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
         if b[key_end] != b'"' {
             return None;
         }

@@ -353,7 +353,7 @@ impl ToolN1Rule {
         let (think, block) = scan(body);
         let found = match block {
             None => Found::Nothing(NoResult::NoBlock),
-            Some(content) => match predicted.read_escaped_piece(content) {
+            Some(content) => match predicted.read_escaped_piece(content, truth) {
                 Piece::Declined => return None,
                 Piece::CutOff => Found::Nothing(NoResult::Decode),
                 Piece::Read => {
@@ -453,6 +453,43 @@ mod tests {
         ScriptVariant::V4,
     ];
 
+    /// The calls in `text`, read from its JSON string literal (so their
+    /// texts are kept).
+    fn from_literal(text: &str) -> Option<CanonicalCalls> {
+        let literal = serde_json::to_string(text).unwrap();
+        let mut calls = CanonicalCalls::default();
+        calls.read_json_in_string(&literal[1..])?;
+        Some(calls)
+    }
+
+    #[test]
+    fn calls_repeating_the_truths_texts_are_copied_alike() {
+        let truth = r#"[{"name": "f", "arguments": {"b": [1, 2.5], "a": "x\u00e9"}}, {"name": "g", "arguments": {}}]"#;
+        let known = from_literal(truth).unwrap();
+        assert_eq!(known, CanonicalCalls::from_json(truth).unwrap());
+        let f = r#"{\"name\": \"f\", \"arguments\": {\"b\": [1, 2.5], \"a\": \"x\\u00e9\"}}"#;
+        let g = r#"{\"name\": \"g\", \"arguments\": {}}"#;
+        assert_eq!(
+            known.known_call(format!("{g}, ").as_bytes(), 0),
+            Some((1, g.len()))
+        );
+        assert_eq!(known.known_call(f.as_bytes(), 1), Some((0, f.len())));
+        assert_eq!(known.known_call(&f.as_bytes()[..f.len() - 1], 0), None);
+        // Shuffled, repeated, reformatted, renamed, cut off: each scored
+        // as the decoded reply is.
+        for payload in [
+            r#"[{"name": "g", "arguments": {}}, {"name": "f", "arguments": {"b": [1, 2.5], "a": "x\u00e9"}}]"#,
+            r#"[{"name": "g", "arguments": {}}, {"name": "g", "arguments": {}}]"#,
+            r#"[{"name": "g", "arguments": {}}, {"name": "f", "arguments": {"a": "x\u00e9", "b": [1, 2.5]}}]"#,
+            r#"[{"name": "g", "arguments": {}}, {"name": "h", "arguments": {"b": [1, 2.5], "a": "x\u00e9"}}]"#,
+            r#"[{"name": "g", "arguments": {}}, {"name": "f", "arguments": {"b": [1, 2.5], "a": "x\u00e9"}"#,
+            r#"{"name": "g", "arguments": {}}"#,
+        ] {
+            let reply = format!("<think>x</think><tool_call>{payload}</tool_call>");
+            assert!(scores_alike_in_string(&reply, &known), "{payload}");
+        }
+    }
+
     /// Scores `completion` from its JSON string literal's body (when the
     /// body qualifies) and checks the verdict is the decoded text's;
     /// returns whether it scored from the body.
@@ -497,13 +534,18 @@ mod tests {
             else {
                 continue;
             };
-            let Ok(truth) = Call::list_from_json(truth) else {
+            let Ok(calls) = Call::list_from_json(truth) else {
                 continue;
             };
             read += usize::from(scores_alike_in_string(
                 completion,
-                &CanonicalCalls::from_calls(&truth),
+                &CanonicalCalls::from_calls(&calls),
             ));
+            // The ground truth read from its own literal keeps its calls'
+            // texts: replies repeating them are scored alike too.
+            if let Some(truth) = from_literal(truth) {
+                scores_alike_in_string(completion, &truth);
+            }
         }
         assert!(read > 300, "only {read} replies scored from their literals");
     }
@@ -516,6 +558,10 @@ mod tests {
         let payload = r#"[{"name": "f", "arguments": {"q": "a\"b\\c\u00e9\ud83d\ude00\n\t\/", "n": [1, {"k": null}]}}, {"name": "g\u00e9", "arguments": {}}]"#;
         let truth = CanonicalCalls::from_json(payload).unwrap();
         let other = CanonicalCalls::from_json(r#"{"name": "f", "arguments": {"q": 1}}"#).unwrap();
+        // Read from its literal: a prefix holding its first call whole has
+        // that call copied.
+        let same_text = from_literal(payload).unwrap();
+        assert_eq!(same_text, truth);
         let mut read = 0;
         for cut in 0..=payload.len() {
             let reply = format!(
@@ -523,7 +569,7 @@ mod tests {
                 &payload[..cut]
             );
             let mut all = true;
-            for t in [&truth, &other] {
+            for t in [&truth, &other, &same_text] {
                 all &= scores_alike_in_string(&reply, t);
             }
             let literal = serde_json::to_string(&reply).unwrap();

@@ -5,7 +5,7 @@
 //! builds them from [`Call`]s otherwise.
 
 use crate::pyjson::{self, PyInt, PyValue};
-use crate::search::special;
+use crate::search::special_short;
 use crate::Call;
 
 /// Ground-truth calls as the released script compares them: each call's
@@ -26,6 +26,14 @@ pub struct CanonicalCalls {
     bytes: Vec<u8>,
     /// Per call: where its name key ends and where its whole key ends.
     ends: Vec<(usize, usize)>,
+    /// Each call's text as it stood in a literal's body (from its `{` to
+    /// its `}`), one after another, when read by
+    /// [`CanonicalCalls::read_json_in_string`]: a reply's call written
+    /// with the same bytes has the same key ([`CanonicalCalls::known_call`]).
+    /// Empty otherwise; no part of the value.
+    sources: Vec<u8>,
+    /// Where each call's text ends in `sources`.
+    source_ends: Vec<usize>,
     /// Buffers kept for the next read (no part of the value).
     work: Work,
 }
@@ -48,6 +56,18 @@ pub(super) enum Piece {
     CutOff,
     /// Left to the general reader.
     Declined,
+}
+
+/// What text a read is of.
+#[derive(Clone, Copy)]
+enum Mode<'k> {
+    /// JSON text.
+    Text,
+    /// A ground truth in a literal's body: each call's text is kept.
+    Truth,
+    /// A reply's payload in a literal's body, and the ground truth whose
+    /// calls' texts a call may repeat.
+    Reply(&'k CanonicalCalls),
 }
 
 /// A reader's buffers, kept from one ground truth to the next.
@@ -110,7 +130,7 @@ impl CanonicalCalls {
     /// [`CanonicalCalls::read_json`] for the JSON value at the start of
     /// `text` (after JSON whitespace): where it ends, or `None`.
     pub fn read_json_prefix(&mut self, text: &str) -> Option<usize> {
-        self.read_with(text, false, |r| Some(r.pos))
+        self.read_with(text, Mode::Text, |r| Some(r.pos))
     }
 
     /// [`CanonicalCalls::read_json`] of the text a JSON string literal
@@ -123,17 +143,19 @@ impl CanonicalCalls {
     /// Leading and trailing whitespace is trimmed, as
     /// [`Call::list_from_json`]'s callers trim such text.
     pub fn read_json_in_string(&mut self, body: &str) -> Option<usize> {
-        self.read_with(body, true, |r| {
+        self.read_with(body, Mode::Truth, |r| {
             r.skip_ws();
             (r.s.get(r.pos) == Some(&b'"')).then_some(r.pos + 1)
         })
     }
 
     /// [`CanonicalCalls::read_json_in_string`] of a whole piece of a
-    /// literal's body (its whitespace trimmed).
-    pub(super) fn read_escaped_piece(&mut self, piece: &str) -> Piece {
+    /// literal's body (its whitespace trimmed). A call written with the
+    /// same bytes as one of `known`'s (read from a literal's body too) is
+    /// given that call's key without being read again.
+    pub(super) fn read_escaped_piece(&mut self, piece: &str, known: &CanonicalCalls) -> Piece {
         let mut at_end = false;
-        let read = self.read_with(piece, true, |r| {
+        let read = self.read_with(piece, Mode::Reply(known), |r| {
             r.skip_ws();
             (r.pos == r.s.len()).then_some(r.pos)
         });
@@ -150,23 +172,34 @@ impl CanonicalCalls {
         }
     }
 
-    /// Reads the calls at the start of `text` (after whitespace), as it
-    /// stands or as a literal's body (`in_string`); `end` checks what
-    /// follows and gives the length read. No calls unless it succeeds.
+    /// Reads the calls at the start of `text` (after whitespace), as
+    /// `mode` says; `end` checks what follows and gives the length read.
+    /// No calls unless it succeeds.
     fn read_with(
         &mut self,
         text: &str,
-        in_string: bool,
+        mode: Mode<'_>,
         end: impl FnOnce(&mut Reader<'_, '_>) -> Option<usize>,
     ) -> Option<usize> {
         self.clear();
         let mut work = std::mem::take(&mut self.work);
         work.members.clear(); // what a failed read left
+        let (in_string, keep_sources, known) = match mode {
+            Mode::Text => (false, false, None),
+            Mode::Truth => (true, true, None),
+            Mode::Reply(known) => (
+                true,
+                false,
+                Some(known).filter(|k| !k.source_ends.is_empty()),
+            ),
+        };
         let mut r = Reader {
             s: text.as_bytes(),
             pos: 0,
             work: &mut work,
             in_string,
+            keep_sources,
+            known,
         };
         r.skip_ws();
         let read = r.calls(self).and_then(|()| end(&mut r));
@@ -181,6 +214,31 @@ impl CanonicalCalls {
     fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
+        self.sources.clear();
+        self.source_ends.clear();
+    }
+
+    /// Appends call `j` of `other` (its key).
+    fn push_call_of(&mut self, other: &CanonicalCalls, j: usize) {
+        let start = self.bytes.len();
+        let (from, (name_end, end)) = (other.start(j), other.ends[j]);
+        self.bytes.extend_from_slice(&other.bytes[from..end]);
+        self.ends
+            .push((start + name_end - from, start + end - from));
+    }
+
+    /// The call of these whose text `text` starts with (trying call
+    /// `hint` first), and that text's length.
+    pub(super) fn known_call(&self, text: &[u8], hint: usize) -> Option<(usize, usize)> {
+        let source = |j: usize| {
+            let from = j.checked_sub(1).map_or(0, |p| self.source_ends[p]);
+            &self.sources[from..self.source_ends[j]]
+        };
+        let n = self.source_ends.len();
+        (0..n)
+            .map(|i| (hint + i) % n)
+            .find(|&j| text.starts_with(source(j)))
+            .map(|j| (j, source(j).len()))
     }
 
     fn start_call(&mut self, name: &[u8]) {
@@ -292,6 +350,10 @@ struct Reader<'t, 'w> {
     /// a quote, `\n`, `\t` and `\r` are whitespace, and any other escape
     /// (or a bare quote or control character) stops the reader.
     in_string: bool,
+    /// Whether each call's text is copied to the calls' `sources`.
+    keep_sources: bool,
+    /// Calls read before (with their texts) that a call here may repeat.
+    known: Option<&'t CanonicalCalls>,
 }
 
 /// An object member being read: where its decoded key is in the output
@@ -330,6 +392,7 @@ impl Reader<'_, '_> {
     }
 
     /// Whether a string literal starts here.
+    #[inline(always)]
     fn at_quote(&self) -> bool {
         if self.in_string {
             self.s.get(self.pos..self.pos + 2) == Some(b"\\\"")
@@ -344,8 +407,10 @@ impl Reader<'_, '_> {
             b'[' => {
                 self.pos += 1;
                 if self.list_next(true)? {
+                    let mut i = 0;
                     loop {
-                        self.call(out)?;
+                        self.call_at(out, i)?;
+                        i += 1;
                         if !self.list_next(false)? {
                             break;
                         }
@@ -353,9 +418,31 @@ impl Reader<'_, '_> {
                 }
                 Some(())
             }
-            b'{' => self.call(out),
+            b'{' => self.call_at(out, 0),
             _ => None,
         }
+    }
+
+    /// Call `i` of the list: the key of a known call with the same text
+    /// (the same bytes read the same way), else read; its text kept when
+    /// asked.
+    fn call_at(&mut self, out: &mut CanonicalCalls, i: usize) -> Option<()> {
+        let start = self.pos;
+        match self
+            .known
+            .and_then(|k| Some((k, k.known_call(&self.s[start..], i)?)))
+        {
+            Some((known, (j, len))) => {
+                out.push_call_of(known, j);
+                self.pos += len;
+            }
+            None => self.call(out)?,
+        }
+        if self.keep_sources {
+            out.sources.extend_from_slice(&self.s[start..self.pos]);
+            out.source_ends.push(out.sources.len());
+        }
+        Some(())
     }
 
     /// After `[` (`first`) or an element: whether another element follows
@@ -466,16 +553,21 @@ impl Reader<'_, '_> {
     /// Whether the key `key` (written without escapes) and its colon come
     /// next; moves past them and the whitespace after if so (and may have
     /// moved if not: the caller reads again from where it started).
-    fn at_key(&mut self, key: &[u8]) -> bool {
+    #[inline]
+    fn at_key<const N: usize>(&mut self, key: &[u8; N]) -> bool {
         let quote: &[u8] = if self.in_string { b"\\\"" } else { b"\"" };
         let (at, q) = (self.pos, quote.len());
-        let matches = self.s.get(at..at + q) == Some(quote)
-            && self.s.get(at + q..at + q + key.len()) == Some(key)
-            && self.s.get(at + q + key.len()..at + 2 * q + key.len()) == Some(quote);
-        if !matches {
+        // Byte by byte: the lengths are known here, and a `memcmp` call
+        // for a few bytes costs more than the compare.
+        let same = |from: usize, want: &[u8]| {
+            self.s
+                .get(from..from + want.len())
+                .is_some_and(|have| have.iter().zip(want).all(|(a, b)| a == b))
+        };
+        if !(same(at, quote) && same(at + q, key) && same(at + q + N, quote)) {
             return false;
         }
-        self.pos = at + 2 * q + key.len();
+        self.pos = at + 2 * q + N;
         self.skip_ws();
         if self.s.get(self.pos) != Some(&b':') {
             return false;
@@ -628,7 +720,16 @@ impl Reader<'_, '_> {
             return Some(());
         }
         // Stable: of repeated keys, the last read sorts last.
-        members.sort_by(|a, b| out[a.key.0..a.key.1].cmp(&out[b.key.0..b.key.1]));
+        members.sort_by(|a, b| {
+            let (a, b) = (&out[a.key.0..a.key.1], &out[b.key.0..b.key.1]);
+            if less(a, b) {
+                std::cmp::Ordering::Less
+            } else if a == b {
+                std::cmp::Ordering::Equal
+            } else {
+                std::cmp::Ordering::Greater
+            }
+        });
         sorted.clear();
         sorted.push(b'{');
         sorted.extend_from_slice(&[0; 8]);
@@ -671,7 +772,7 @@ impl Reader<'_, '_> {
             // Up to the next backslash: when it opens `\"`, the text
             // between is the string's (no bare quote or control character).
             let body = self.pos + 2;
-            let Some(end) = special(self.s, body) else {
+            let Some(end) = special_short(self.s, body) else {
                 self.pos = self.s.len(); // unterminated
                 return None;
             };
@@ -685,7 +786,7 @@ impl Reader<'_, '_> {
         let body = self.pos + 1;
         // Strings here are short: a word-at-a-time scan beats a SIMD
         // search's set-up.
-        let Some(end) = special(self.s, body) else {
+        let Some(end) = special_short(self.s, body) else {
             self.pos = self.s.len(); // unterminated
             return None;
         };
@@ -955,14 +1056,23 @@ mod tests {
             // and the literal mutated.
             let literal = serde_json::to_string(&format!(" \n{text}\t")).unwrap();
             let in_string = read_literal(&literal);
-            proptest::prop_assert_eq!(in_string, Some(fast.clone().unwrap()), "{}", literal);
+            proptest::prop_assert_eq!(&in_string, &Some(fast.clone().unwrap()), "{}", literal);
             // Cut off: a piece read to its end before failing is one
             // Python's `json` refuses as well.
             let body = &literal[1..literal.len() - 1];
             let piece = &body[..body.floor_char_boundary(cut % (body.len() + 1))];
             if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{piece}\"")) {
                 let mut calls = CanonicalCalls::default();
-                match calls.read_escaped_piece(piece) {
+                let read = calls.read_escaped_piece(piece, &CanonicalCalls::default());
+                // Given the ground truth's call texts, a reply's calls
+                // with the same bytes are copied, to the same keys.
+                let truth = in_string.as_ref().unwrap();
+                let mut copied = CanonicalCalls::default();
+                proptest::prop_assert_eq!(
+                    copied.read_escaped_piece(piece, truth), read, "{}", piece
+                );
+                proptest::prop_assert_eq!(&copied, &calls, "{}", piece);
+                match read {
                     Piece::CutOff => proptest::prop_assert!(
                         matches!(
                             pyjson::loads(pyjson::py_strip(&decoded)),
