@@ -282,9 +282,11 @@ pub(crate) fn plain_int(s: &[u8]) -> Option<usize> {
 
 /// Appends `i` in decimal, as `i.to_string()` writes it.
 pub(crate) fn push_decimal(i: i64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
+    // Written right to left, ending at 20 (16 spare bytes after: short
+    // numbers are copied as one fixed move).
+    let mut digits = [0u8; 36];
     let mut n = i.unsigned_abs();
-    let mut at = digits.len();
+    let mut at = 20;
     loop {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
@@ -296,7 +298,24 @@ pub(crate) fn push_decimal(i: i64, out: &mut Vec<u8>) {
     if i < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&digits[at..]);
+    push_run(out, &digits, at, 20);
+}
+
+/// Appends `src[from..to]`. Runs here are short: one that fits is
+/// copied as a fixed 16-byte move (the excess cut off again), which
+/// beats a `memcpy` call.
+#[inline]
+pub(crate) fn push_run(out: &mut Vec<u8>, src: &[u8], from: usize, to: usize) {
+    let len = to - from;
+    if len <= 16 {
+        if let Some(word) = src[from..].first_chunk::<16>() {
+            let at = out.len();
+            out.extend_from_slice(word);
+            out.truncate(at + len);
+            return;
+        }
+    }
+    out.extend_from_slice(&src[from..to]);
 }
 
 fn dict_dumps_eq(a: &[(PyStr<'_>, PyValue<'_>)], b: &[(PyStr<'_>, PyValue<'_>)]) -> bool {

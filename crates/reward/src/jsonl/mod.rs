@@ -935,8 +935,8 @@ type Scored = (Vec<u8>, Vec<(f64, Reason)>);
 
 /// Scores and serialises the lines of a chunk, in order.
 /// On one thread the tasks share `serial` (a worker's buffers, and the
-/// last ground truth, carry from chunk to chunk); on a pool each worker
-/// makes its own.
+/// last ground truth, carry from chunk to chunk); on a pool, buffers are
+/// made per piece of work rayon splits off (`map_init`).
 fn score_chunk<S, Sc: Default + Send>(
     score: &S,
     text: &[u8],
@@ -1085,6 +1085,74 @@ mod tests {
         );
         // A record shaped as an array is not read as one (serde would).
         assert_eq!(lines[3]["detail"], "the record is not a JSON object");
+    }
+
+    #[test]
+    fn one_thread_keeps_ground_truths_across_chunks_alike() {
+        // Groups of lines sharing a ground truth (as text), replies that
+        // repeat its calls' texts, reorder them, change one, or break;
+        // a bad line between. Every chunk size on one thread gives the
+        // same output, and each verdict is the rule's on the line alone.
+        // (The first two are as long as each other: only their bytes tell
+        // them apart.)
+        let truths: [&[&str]; 3] = [
+            &[r#"{"name": "g", "arguments": {"k": [1, 2.5]}}"#],
+            &[r#"{"name": "g", "arguments": {"k": [1, 3.5]}}"#],
+            &[
+                r#"{"name": "f", "arguments": {"b": 1, "a": "x\u00e9"}}"#,
+                r#"{"name": "g", "arguments": {}}"#,
+            ],
+        ];
+        let changed = r#"{"name": "g", "arguments": {"k": [1, 2.5], "z": 0}}"#;
+        let list = |calls: &[&str]| format!("[{}]", calls.join(", "));
+        let mut input = String::new();
+        let mut expected = Vec::new();
+        let rule = rule_by_name("tool-n1").unwrap();
+        for (t, calls) in truths.iter().cycle().take(8).enumerate() {
+            let truth = list(calls);
+            let reversed: Vec<&str> = calls.iter().rev().copied().collect();
+            let mut other = calls.to_vec();
+            other[0] = changed;
+            for reply in [
+                list(calls),
+                list(&reversed),
+                list(&other),
+                truth[..20].to_string(),
+            ] {
+                let completion = format!("<think>r</think><tool_call>{reply}</tool_call>");
+                let record = json!({"id": t, "completion": completion, "ground_truth": truth});
+                input.push_str(&format!("{record}\n"));
+                let truth_calls = Call::list_from_json(&truth).unwrap();
+                expected.push(rule.score(&completion, &truth_calls));
+            }
+            input.push_str("{\"id\": 1, \"completion\": 5}\n");
+            expected.push(Verdict::fail(Reason::InputError, ""));
+        }
+        let mut outputs = Vec::new();
+        for chunk_lines in [1, 2, 3, 256] {
+            let options = JsonlOptions {
+                chunk_lines,
+                parallel: false,
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            score_jsonl(&*rule, input.as_bytes(), &mut out, options).unwrap();
+            outputs.push(out);
+        }
+        assert!(outputs.iter().all(|o| *o == outputs[0]));
+        let lines: Vec<Value> = String::from_utf8(outputs.remove(0))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), expected.len());
+        for (got, want) in lines.iter().zip(&expected) {
+            assert_eq!(got["reward"], json!(want.reward), "{got}");
+            assert_eq!(got["reason"], json!(want.reason.as_str()), "{got}");
+        }
+        for reason in [Reason::Ok, Reason::WrongArgs, Reason::JsonError] {
+            assert!(expected.iter().any(|v| v.reason == reason), "{reason:?}");
+        }
     }
 
     /// Yields its bytes in reads of the given sizes, in turn.

@@ -475,6 +475,11 @@ mod tests {
         );
         assert_eq!(known.known_call(f.as_bytes(), 1), Some((0, f.len())));
         assert_eq!(known.known_call(&f.as_bytes()[..f.len() - 1], 0), None);
+        // Read again as plain JSON: no texts kept, nothing copied.
+        let mut plain = known.clone();
+        assert!(plain.read_json(truth));
+        assert_eq!(plain, known);
+        assert_eq!(plain.known_call(g.as_bytes(), 0), None);
         // Shuffled, repeated, reformatted, renamed, cut off: each scored
         // as the decoded reply is.
         for payload in [

@@ -4,7 +4,7 @@
 //! ([`CanonicalCalls::from_json`]: one pass, no JSON tree), the rule
 //! builds them from [`Call`]s otherwise.
 
-use crate::pyjson::{self, PyInt, PyValue};
+use crate::pyjson::{self, push_run, PyInt, PyValue};
 use crate::search::special_short;
 use crate::Call;
 
@@ -228,14 +228,17 @@ impl CanonicalCalls {
     }
 
     /// The call of these whose text `text` starts with (trying call
-    /// `hint` first), and that text's length.
+    /// `hint` first), and that text's length. Beyond
+    /// [`crate::GREEDY_LIMIT`] calls only `hint` is tried, so a long
+    /// reply costs a bounded number of compares per call.
     pub(super) fn known_call(&self, text: &[u8], hint: usize) -> Option<(usize, usize)> {
         let source = |j: usize| {
             let from = j.checked_sub(1).map_or(0, |p| self.source_ends[p]);
             &self.sources[from..self.source_ends[j]]
         };
         let n = self.source_ends.len();
-        (0..n)
+        let tries = if n > crate::GREEDY_LIMIT { 1 } else { n };
+        (0..tries)
             .map(|i| (hint + i) % n)
             .find(|&j| text.starts_with(source(j)))
             .map(|j| (j, source(j).len()))
@@ -310,23 +313,6 @@ fn skip_ws(b: &[u8], mut p: usize) -> usize {
     p
 }
 
-/// Appends `src[from..to]`. Runs here are short: one that fits is
-/// copied as a fixed 16-byte move (the excess cut off again), which
-/// beats a `memcpy` call.
-#[inline]
-fn push_run(out: &mut Vec<u8>, src: &[u8], from: usize, to: usize) {
-    let len = to - from;
-    if len <= 16 {
-        if let Some(word) = src[from..].first_chunk::<16>() {
-            let at = out.len();
-            out.extend_from_slice(word);
-            out.truncate(at + len);
-            return;
-        }
-    }
-    out.extend_from_slice(&src[from..to]);
-}
-
 /// `a < b` for short byte strings, without a `memcmp` call.
 #[inline]
 fn less(a: &[u8], b: &[u8]) -> bool {
@@ -374,6 +360,7 @@ enum Field {
 
 impl Reader<'_, '_> {
     /// Moves past whitespace.
+    #[inline(always)]
     fn skip_ws(&mut self) {
         if !self.in_string {
             self.pos = skip_ws(self.s, self.pos);
@@ -482,7 +469,10 @@ impl Reader<'_, '_> {
             _ => return None,
         }
         let start = out.len();
-        self.string_into(out)?;
+        match self.plain_string() {
+            Some((from, to)) => push_run(out, self.s, from, to),
+            None => self.string_into(out)?,
+        }
         self.skip_ws();
         if self.s.get(self.pos) != Some(&b':') {
             return None;
@@ -616,6 +606,12 @@ impl Reader<'_, '_> {
     fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
         match *self.s.get(self.pos)? {
             b'"' | b'\\' => {
+                if let Some((from, to)) = self.plain_string() {
+                    out.push(b's');
+                    out.extend_from_slice(&((to - from) as u64).to_le_bytes());
+                    push_run(out, self.s, from, to);
+                    return Some(());
+                }
                 out.extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
                 let len_at = out.len() - 8;
                 self.string_into(out)?;
@@ -724,10 +720,10 @@ impl Reader<'_, '_> {
             let (a, b) = (&out[a.key.0..a.key.1], &out[b.key.0..b.key.1]);
             if less(a, b) {
                 std::cmp::Ordering::Less
-            } else if a == b {
-                std::cmp::Ordering::Equal
-            } else {
+            } else if less(b, a) {
                 std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
             }
         });
         sorted.clear();
@@ -761,40 +757,48 @@ impl Reader<'_, '_> {
         Some(())
     }
 
+    /// Where the text of the string at the reader is, when it has no
+    /// escapes of its own (most strings): the string is its text then,
+    /// and the reader moves past it. `None` (and no move) otherwise:
+    /// [`Reader::string_into`] reads it.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<(usize, usize)> {
+        let q = if self.in_string { 2 } else { 1 };
+        if !self.at_quote() {
+            return None;
+        }
+        let body = self.pos + q;
+        let end = special_short(self.s, body)?;
+        let closes = if self.in_string {
+            self.s.get(end..end + 2) == Some(b"\\\"")
+        } else {
+            self.s[end] == b'"'
+        };
+        if !closes {
+            return None;
+        }
+        self.pos = end + q;
+        Some((body, end))
+    }
+
     /// Appends the decoded bytes of the string at the reader (at its
     /// quote) and moves past it; `None` if they are not UTF-8 (a lone
     /// surrogate).
     fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        if let Some((from, to)) = self.plain_string() {
+            push_run(out, self.s, from, to);
+            return Some(());
+        }
         if !self.at_quote() {
             return None;
         }
-        if self.in_string {
-            // Up to the next backslash: when it opens `\"`, the text
-            // between is the string's (no bare quote or control character).
-            let body = self.pos + 2;
-            let Some(end) = special_short(self.s, body) else {
-                self.pos = self.s.len(); // unterminated
-                return None;
-            };
-            if self.s.get(end..end + 2) != Some(b"\\\"") {
-                return self.escaped_in_string(out);
-            }
-            push_run(out, self.s, body, end);
-            self.pos = end + 2;
-            return Some(());
-        }
-        let body = self.pos + 1;
-        // Strings here are short: a word-at-a-time scan beats a SIMD
-        // search's set-up.
-        let Some(end) = special_short(self.s, body) else {
+        let body = self.pos + if self.in_string { 2 } else { 1 };
+        if special_short(self.s, body).is_none() {
             self.pos = self.s.len(); // unterminated
             return None;
-        };
-        if self.s[end] == b'"' {
-            // Part of the UTF-8 text, between ASCII quotes: UTF-8 itself.
-            push_run(out, self.s, body, end);
-            self.pos = end + 1;
-            return Some(());
+        }
+        if self.in_string {
+            return self.escaped_in_string(out);
         }
         // Escapes (or a control character): Python's decoding, from pyjson.
         let (s, len) = pyjson::string_prefix(&self.s[self.pos..]).ok()?;
@@ -1086,6 +1090,17 @@ mod tests {
                     Piece::Declined => {}
                 }
             }
+            // The calls in reverse order: each copied from the truth's
+            // text, to the keys a read gives.
+            let reversed: Vec<String> = calls.iter().rev().cloned().collect();
+            let reply = serde_json::to_string(&format!("[{}]", reversed.join(", "))).unwrap();
+            let body = &reply[1..reply.len() - 1];
+            let (mut read, mut copied) = (CanonicalCalls::default(), CanonicalCalls::default());
+            proptest::prop_assert_eq!(
+                read.read_escaped_piece(body, &CanonicalCalls::default()),
+                copied.read_escaped_piece(body, in_string.as_ref().unwrap())
+            );
+            proptest::prop_assert_eq!(&read, &copied, "{}", body);
             let mut bytes = literal.clone().into_bytes();
             let at = cut % bytes.len();
             if insert {
