@@ -68,13 +68,10 @@ def dumps_compact(value):
     return json.dumps(value, separators=(",", ":"))
 
 
-# How ground truths are written: as `json.dumps` writes them (xLAM's
-# form, and the replies'), or compact (`--compact-truths`).
-TRUTH_TEXT = json.dumps
-
-
-def line(rng, i, truth=None):
-    """One record; with `truth` given (a group's), it stays the line's ground truth."""
+def line(rng, i, truth=None, truth_text=json.dumps):
+    """One record; with `truth` given (a group's), it stays the line's ground truth.
+    `truth_text` writes the ground truth: as `json.dumps` does (xLAM's form,
+    and the replies'), or compact (`--compact-truths`)."""
     fixed = truth is not None
     if not fixed:
         truth = [call(rng) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
@@ -89,7 +86,7 @@ def line(rng, i, truth=None):
         calls[-1]["name"] = "lookup"
     elif kind < 0.8:
         body = json.dumps(calls)[:-3]  # broken JSON
-        return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{body}\n</tool_call>", "ground_truth": TRUTH_TEXT(truth)}
+        return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{body}\n</tool_call>", "ground_truth": truth_text(truth)}
     elif kind < 0.9:
         calls = []
         if not fixed:
@@ -97,8 +94,8 @@ def line(rng, i, truth=None):
         if rng.random() < 0.5:
             return {"id": i, "completion": f"<think>{think}</think>\nNo tool fits this request.", "ground_truth": "[]"}
     else:
-        return {"id": i, "completion": f"{think}\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": TRUTH_TEXT(truth)}
-    return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": TRUTH_TEXT(truth)}
+        return {"id": i, "completion": f"{think}\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": truth_text(truth)}
+    return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": truth_text(truth)}
 
 
 def timed(cmd):
@@ -122,9 +119,7 @@ def main():
                     help="write ground truths without spaces (`separators=(',', ':')`), so that no reply's call "
                          "repeats its ground truth's text byte for byte")
     args = ap.parse_args()
-    global TRUTH_TEXT
-    if args.compact_truths:
-        TRUTH_TEXT = dumps_compact
+    truth_text = dumps_compact if args.compact_truths else json.dumps
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="toolgym-score-bench-"))
     corpus = work / "corpus.jsonl"
@@ -132,11 +127,11 @@ def main():
     with open(corpus, "w", encoding="utf-8") as f:
         for i in range(args.lines):
             if args.group == 1:
-                record = line(rng, i)
+                record = line(rng, i, truth_text=truth_text)
             else:
                 if i % args.group == 0:
                     truth = [call(rng) for _ in range(rng.choice([1, 1, 1, 2, 3]))]
-                record = line(rng, i, truth)
+                record = line(rng, i, truth, truth_text)
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     size = corpus.stat().st_size
     cores = os.cpu_count()
