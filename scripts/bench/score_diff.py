@@ -8,7 +8,7 @@ on any JSONL files given, on one thread and on two.
 
 The generated corpus (seeded) stresses the fast readers: argument strings
 with quotes, backslashes, surrogate pairs, raw and escaped newlines, `/`,
-tags inside strings; payloads cut off at random or with a byte inserted;
+tags inside strings; floats of every length, spelt otherwise in some replies; payloads cut off at random or with a byte inserted;
 whitespace (and a no-break space) around payloads; ground truths written
 with and without `ensure_ascii`, a few cut off; records written with and
 without `ensure_ascii` (the literal's own `\\u` escapes). Use it before a
@@ -40,6 +40,11 @@ def corpus(rng, lines):
             return [value(depth + 1) for _ in range(rng.randint(0, 3))]
         if k < 0.8:
             return {rng.choice(STRINGS): value(depth + 1) for _ in range(rng.randint(0, 3))}
+        if k < 0.9:
+            # Floats of every length (short ones are read without a general
+            # parse), exponents, zeros, halfway-looking values.
+            return rng.choice([round(rng.uniform(-1e4, 1e4), rng.randint(0, 12)), rng.random(),
+                               rng.uniform(-1e16, 1e16), 1e-07, 1e22, 123456789012345.6, 0.1, 0.3, -0.0, 5e-324])
         return rng.choice([True, None, 2.5, -0.0])
 
     def call():
@@ -54,6 +59,9 @@ def corpus(rng, lines):
         if rng.random() < 0.2 and calls:
             calls[0]["arguments"]["x"] = 1
         body = json.dumps(calls, ensure_ascii=rng.random() < 0.5)
+        if rng.random() < 0.1:
+            # The same values spelt otherwise: trailing zeros, exponents.
+            body = body.replace(".5", ".50").replace("e-07", "E-7").replace(".1,", ".10e0,")
         r = rng.random()
         if r < 0.3:
             body = body[:rng.randint(0, len(body))]

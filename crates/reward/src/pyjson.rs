@@ -280,6 +280,36 @@ pub(crate) fn plain_int(s: &[u8]) -> Option<usize> {
     ok.then_some(len)
 }
 
+/// The value and length of the number that `s` starts with when it is a
+/// plain decimal fraction: `-?(0|[1-9][0-9]*)\.[0-9]+` of at most 15
+/// digits, not followed by an exponent or more digits (Python's `json`
+/// reads it as [`short_decimal`] does). `None` otherwise.
+#[inline]
+pub(crate) fn plain_float(s: &[u8]) -> Option<(f64, usize)> {
+    let digits_from = |at: usize| {
+        s.get(at..).map_or(0, |rest| {
+            rest.iter()
+                .take(16)
+                .take_while(|c| c.is_ascii_digit())
+                .count()
+        })
+    };
+    let sign = usize::from(s.first() == Some(&b'-'));
+    let whole = digits_from(sign);
+    if whole == 0 || (s[sign] == b'0' && whole > 1) || s.get(sign + whole) != Some(&b'.') {
+        return None;
+    }
+    let fraction = digits_from(sign + whole + 1);
+    let len = sign + whole + 1 + fraction;
+    if fraction == 0
+        || whole + fraction > 15
+        || matches!(s.get(len), Some(b'.' | b'e' | b'E' | b'0'..=b'9'))
+    {
+        return None;
+    }
+    Some((short_decimal(&s[..len])?, len))
+}
+
 /// Appends `i` in decimal, as `i.to_string()` writes it.
 pub(crate) fn push_decimal(i: i64, out: &mut Vec<u8>) {
     // Written right to left, ending at 20 (16 spare bytes after: short
@@ -393,6 +423,38 @@ pub(crate) fn number_prefix(s: &[u8]) -> Result<(PyValue<'_>, usize), PyJsonErro
     let mut p = Parser { s, pos: 0 };
     let v = p.number()?;
     Ok((v, p.pos))
+}
+
+/// Powers of ten a double holds exactly.
+const EXACT_POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The value of a JSON number with a fraction and no exponent (`text`,
+/// as the grammar matched it) of at most 15 digits, without a general
+/// parse: its digits are an integer a double holds exactly and so is the
+/// power of ten, so their quotient is one correctly rounded division,
+/// the double nearest the decimal (Clinger's fast path), which is what
+/// `str::parse` and Python's `float` give. `None` for any other text.
+fn short_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    // Fifteen digits and the point at most: the integer is below 2^53.
+    if digits.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut fraction) = (0u64, None);
+    for (k, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(c - b'0'),
+            b'.' if fraction.is_none() => fraction = Some(digits.len() - k - 1),
+            _ => return None,
+        }
+    }
+    let value = mantissa as f64 / EXACT_POW10[fraction?];
+    Some(if negative { -value } else { value })
 }
 
 /// The string literal at the start of `s` (at its quote), decoded as
@@ -693,7 +755,9 @@ impl<'a> Parser<'a> {
         // The matched text is ASCII by construction.
         let text = std::str::from_utf8(&s[start..i]).unwrap_or("0");
         if is_float {
-            return Ok(PyValue::Float(text.parse().unwrap_or(f64::NAN)));
+            let value =
+                short_decimal(&s[start..i]).unwrap_or_else(|| text.parse().unwrap_or(f64::NAN));
+            return Ok(PyValue::Float(value));
         }
         debug_assert_eq!(int_end, i);
         let digits = text.trim_start_matches('-').len();
@@ -765,6 +829,89 @@ mod tests {
 
     fn ok(s: &str) -> PyValue<'_> {
         loads(s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"))
+    }
+
+    /// Short decimals take the fast path and give the bits a full parse
+    /// gives: every length up to the limit and past it, every place of
+    /// the point, signs, zeros, and the halfway-looking cases.
+    #[test]
+    fn short_decimals_are_what_a_full_parse_reads() {
+        let mut texts: Vec<String> = [
+            "0.0",
+            "-0.0",
+            "0.1",
+            "0.3",
+            "-1.5",
+            "53.59",
+            "9007199254740.993",
+            "123456789012.345",
+            "0.000000000000001",
+            "999999999999999.9",
+            "1.7976931348623157",
+            "2.2250738585072014",
+            "1234567890123456.7",
+            "0.1234567890123456",
+        ]
+        .map(String::from)
+        .into();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let digits = (seed % 18 + 2) as usize;
+            let mut text: String = (0..digits)
+                .map(|k| char::from(b'0' + ((seed >> (k * 3 % 60)) % 10) as u8))
+                .collect();
+            let point = 1 + (seed >> 40) as usize % (digits - 1);
+            text.insert(point, '.');
+            if seed >> 63 == 1 {
+                text.insert(0, '-');
+            }
+            texts.push(text);
+        }
+        let mut fast = 0;
+        for text in &texts {
+            let parsed: f64 = text.parse().unwrap();
+            if let Some(v) = short_decimal(text.as_bytes()) {
+                fast += 1;
+                assert_eq!(v.to_bits(), parsed.to_bits(), "{text}");
+            }
+            let (value, len) = number_prefix(text.as_bytes()).unwrap();
+            if len == text.len() {
+                assert!(
+                    matches!(value, PyValue::Float(f) if f.to_bits() == parsed.to_bits()),
+                    "{text}"
+                );
+            }
+        }
+        assert!(fast > texts.len() / 2, "{fast} of {}", texts.len());
+        // The reader's plain fractions are what the grammar reads, where
+        // it takes them: whatever follows.
+        for text in &texts {
+            for tail in ["", ",", "]", "}", " ", "e5", "E-1", ".5", "5", "x"] {
+                let whole = format!("{text}{tail}");
+                if let Some((v, len)) = plain_float(whole.as_bytes()) {
+                    let (value, grammar_len) = number_prefix(whole.as_bytes()).unwrap();
+                    assert_eq!(len, grammar_len, "{whole}");
+                    assert!(
+                        matches!(value, PyValue::Float(f) if f.to_bits() == v.to_bits()),
+                        "{whole}"
+                    );
+                    assert!(!matches!(tail, "e5" | "E-1" | ".5"), "{whole}");
+                }
+            }
+        }
+        for text in [
+            "-", "", "1", "-1", "1.", "01.5", "-01.5", ".5", "-.5", "1.5e3", "00.0",
+        ] {
+            assert_eq!(plain_float(text.as_bytes()), None, "{text}");
+        }
+        assert_eq!(plain_float(b"-0.0,"), Some((-0.0, 4)));
+        assert_eq!(plain_float(b"0.25]"), Some((0.25, 4)));
+        assert_eq!(short_decimal(b"1e5"), None);
+        assert_eq!(short_decimal(b"15"), None);
+        assert_eq!(short_decimal(b"1234567890123456.7"), None);
     }
 
     #[test]

@@ -141,6 +141,9 @@ impl<T> Plain<'_, T> {
     }
 }
 
+/// A plain record's keys, each with its closing quote.
+const KEYS: [&[u8]; 3] = [b"id\"", b"completion\"", b"ground_truth\""];
+
 /// Reads `line` as a plain call record, or `None` when the general reader
 /// must (see the module docs).
 pub(super) fn read<'a, T: TruthForm>(
@@ -166,8 +169,12 @@ pub(super) fn read<'a, T: TruthForm>(
         if b.get(p) != Some(&b'"') {
             return None;
         }
-        // Keys are short: a byte loop beats a SIMD search's set-up.
-        let key_end = p + 1 + b[p + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
+        // The usual keys by one compare each; others by a byte loop (keys
+        // are short: it beats a SIMD search's set-up).
+        let key_end = match KEYS.iter().find(|k| b[p + 1..].starts_with(k)) {
+            Some(k) => p + k.len(),
+            None => p + 1 + b[p + 1..].iter().position(|&c| c == b'"' || c == b'\\')?,
+        };
         if b[key_end] != b'"' {
             return None;
         }
@@ -280,11 +287,7 @@ fn string(line: &str, start: usize, out: &mut String) -> Option<(usize, bool)> {
     // Up to the first quote or backslash, the run is long and plain: a
     // SIMD search, then a check for control characters.
     let first = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
-    if b[start..first]
-        .iter()
-        .fold(0u8, |m, &c| m | u8::from(c < 0x20))
-        != 0
-    {
+    if has_control(&b[start..first]) {
         return None;
     }
     let (mut i, mut seg, mut escaped) = (first, start, false);
@@ -326,11 +329,7 @@ fn check_string(b: &[u8], start: usize) -> Option<(usize, Escapes)> {
     // Up to the first quote or backslash the run is long and plain: a
     // SIMD search, then a check for control characters.
     let first = start + memchr::memchr2(b'"', b'\\', &b[start..])?;
-    if b[start..first]
-        .iter()
-        .fold(0u8, |m, &c| m | u8::from(c < 0x20))
-        != 0
-    {
+    if has_control(&b[start..first]) {
         return None;
     }
     // Escaped text follows: 64 bytes at a time, by bitmasks.
@@ -405,6 +404,23 @@ fn check_escapes_from(b: &[u8], mut i: usize, mut escapes: Escapes) -> Option<(u
     }
 }
 
+/// Whether `run` holds a control character (a byte below 0x20): the
+/// least byte, sixty-four at a time in four lanes (one `min` per sixteen
+/// bytes, where an or of comparisons takes three).
+fn has_control(run: &[u8]) -> bool {
+    use wide::u8x16;
+    let lane = |c: &[u8]| u8x16::from(*c.first_chunk::<16>().expect("16 bytes"));
+    let mut blocks = run.chunks_exact(64);
+    let mut least = [u8x16::splat(0xff); 4];
+    for block in &mut blocks {
+        for (m, c) in least.iter_mut().zip(block.chunks_exact(16)) {
+            *m = m.min(lane(c));
+        }
+    }
+    let least = least[0].min(least[1]).min(least[2].min(least[3]));
+    least.to_array().into_iter().any(|c| c < 0x20) || blocks.remainder().iter().any(|&c| c < 0x20)
+}
+
 /// Where a 64-byte block holds quotes, backslashes and control
 /// characters: bit `i` for byte `i`.
 struct Classes {
@@ -414,7 +430,8 @@ struct Classes {
 }
 
 impl Classes {
-    /// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64).
+    /// Sixteen bytes at a time (SSE2 on x86-64, NEON on aarch64) of a
+    /// 64-byte block.
     #[inline]
     fn of(block: &[u8]) -> Self {
         use wide::u8x16;
@@ -425,12 +442,21 @@ impl Classes {
             backslashes: 0,
             controls: 0,
         };
-        for (i, lane) in block.chunks_exact(16).enumerate() {
-            let v = u8x16::from(*lane.first_chunk::<16>().expect("16 bytes"));
+        let lanes: [u8x16; 4] = std::array::from_fn(|i| {
+            u8x16::from(*block[16 * i..].first_chunk::<16>().expect("16 bytes"))
+        });
+        for (i, &v) in lanes.iter().enumerate() {
             let shift = 16 * i;
             out.quotes |= u64::from(v.simd_eq(quote).to_bitmask()) << shift;
             out.backslashes |= u64::from(v.simd_eq(backslash).to_bitmask()) << shift;
-            out.controls |= u64::from(v.min(space).simd_eq(v).to_bitmask()) << shift;
+        }
+        // Control characters are rare: their mask only when the least
+        // byte is one.
+        let least = lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3]));
+        if least.min(space).simd_eq(least).to_bitmask() != 0 {
+            for (i, &v) in lanes.iter().enumerate() {
+                out.controls |= u64::from(v.min(space).simd_eq(v).to_bitmask()) << (16 * i);
+            }
         }
         out
     }
@@ -860,6 +886,37 @@ mod tests {
             if let Ok(mutated) = String::from_utf8(bytes) {
                 check_forms(&mutated, &mut scratch);
                 check_forms(&mutated, &mut Scratches::default());
+            }
+        }
+    }
+
+    /// Every position of runs of every length up to a few blocks, in each
+    /// lane and in the remainder: the least-byte search flags exactly the
+    /// bytes below 0x20, and a block's control mask has exactly their
+    /// bits.
+    #[test]
+    fn control_characters_are_found_wherever_they_are() {
+        for len in 0..200 {
+            let run = vec![b'a'; len];
+            assert!(!has_control(&run), "{len}");
+            for at in 0..len {
+                for (byte, control) in [
+                    (0x00, true),
+                    (0x0a, true),
+                    (0x1f, true),
+                    (0x20, false),
+                    (0x7f, false),
+                    (0x80, false),
+                    (0xff, false),
+                ] {
+                    let mut run = run.clone();
+                    run[at] = byte;
+                    assert_eq!(has_control(&run), control, "{len} {at} {byte:#x}");
+                    if len == 64 {
+                        let want = if control { 1u64 << at } else { 0 };
+                        assert_eq!(Classes::of(&run).controls, want, "{at} {byte:#x}");
+                    }
+                }
             }
         }
     }

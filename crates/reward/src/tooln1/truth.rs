@@ -58,18 +58,6 @@ pub(super) enum Piece {
     Declined,
 }
 
-/// What text a read is of.
-#[derive(Clone, Copy)]
-enum Mode<'k> {
-    /// JSON text.
-    Text,
-    /// A ground truth in a literal's body: each call's text is kept.
-    Truth,
-    /// A reply's payload in a literal's body, and the ground truth whose
-    /// calls' texts a call may repeat.
-    Reply(&'k CanonicalCalls),
-}
-
 /// A reader's buffers, kept from one ground truth to the next.
 #[derive(Clone, Debug, Default)]
 struct Work {
@@ -130,7 +118,7 @@ impl CanonicalCalls {
     /// [`CanonicalCalls::read_json`] for the JSON value at the start of
     /// `text` (after JSON whitespace): where it ends, or `None`.
     pub fn read_json_prefix(&mut self, text: &str) -> Option<usize> {
-        self.read_with(text, Mode::Text, |r| Some(r.pos))
+        self.read_with::<false>(text, false, None, |r| Some(r.pos))
     }
 
     /// [`CanonicalCalls::read_json`] of the text a JSON string literal
@@ -143,7 +131,7 @@ impl CanonicalCalls {
     /// Leading and trailing whitespace is trimmed, as
     /// [`Call::list_from_json`]'s callers trim such text.
     pub fn read_json_in_string(&mut self, body: &str) -> Option<usize> {
-        self.read_with(body, Mode::Truth, |r| {
+        self.read_with::<true>(body, true, None, |r| {
             r.skip_ws();
             (r.s.get(r.pos) == Some(&b'"')).then_some(r.pos + 1)
         })
@@ -155,7 +143,9 @@ impl CanonicalCalls {
     /// given that call's key without being read again.
     pub(super) fn read_escaped_piece(&mut self, piece: &str, known: &CanonicalCalls) -> Piece {
         let mut at_end = false;
-        let read = self.read_with(piece, Mode::Reply(known), |r| {
+        // Only a literal's calls have texts to repeat.
+        let known = Some(known).filter(|k| !k.source_ends.is_empty());
+        let read = self.read_with::<true>(piece, false, known, |r| {
             r.skip_ws();
             (r.pos == r.s.len()).then_some(r.pos)
         });
@@ -172,32 +162,25 @@ impl CanonicalCalls {
         }
     }
 
-    /// Reads the calls at the start of `text` (after whitespace), as
-    /// `mode` says; `end` checks what follows and gives the length read.
-    /// No calls unless it succeeds.
-    fn read_with(
+    /// Reads the calls at the start of `text` (after whitespace): a
+    /// literal's body when `IN` (see [`Reader`]), each call's text kept
+    /// when `keep_sources`, `known`'s calls' texts tried first; `end`
+    /// checks what follows and gives the length read. No calls unless it
+    /// succeeds.
+    fn read_with<const IN: bool>(
         &mut self,
         text: &str,
-        mode: Mode<'_>,
-        end: impl FnOnce(&mut Reader<'_, '_>) -> Option<usize>,
+        keep_sources: bool,
+        known: Option<&CanonicalCalls>,
+        end: impl FnOnce(&mut Reader<'_, '_, IN>) -> Option<usize>,
     ) -> Option<usize> {
         self.clear();
         let mut work = std::mem::take(&mut self.work);
         work.members.clear(); // what a failed read left
-        let (in_string, keep_sources, known) = match mode {
-            Mode::Text => (false, false, None),
-            Mode::Truth => (true, true, None),
-            Mode::Reply(known) => (
-                true,
-                false,
-                Some(known).filter(|k| !k.source_ends.is_empty()),
-            ),
-        };
-        let mut r = Reader {
+        let mut r = Reader::<IN> {
             s: text.as_bytes(),
             pos: 0,
             work: &mut work,
-            in_string,
             keep_sources,
             known,
         };
@@ -316,6 +299,10 @@ fn skip_ws(b: &[u8], mut p: usize) -> usize {
     p
 }
 
+/// Most members an object may have for [`Reader::object`] to sort them
+/// by insertion.
+const SMALL_OBJECT: usize = 12;
+
 /// `a < b` for short byte strings, without a `memcmp` call.
 #[inline]
 fn less(a: &[u8], b: &[u8]) -> bool {
@@ -331,14 +318,15 @@ fn less(a: &[u8], b: &[u8]) -> bool {
 /// value without building it. Every method returns `None` on anything the
 /// general reader might read differently (see
 /// [`CanonicalCalls::from_json`]).
-struct Reader<'t, 'w> {
+///
+/// With `IN`, the text is the body of a JSON string, read as it stands:
+/// `\"` is a quote, `\n`, `\t` and `\r` are whitespace, and any other
+/// escape (or a bare quote or control character) stops the reader. (A
+/// parameter, not a field: each mode's reader is compiled on its own.)
+struct Reader<'t, 'w, const IN: bool> {
     s: &'t [u8],
     pos: usize,
     work: &'w mut Work,
-    /// The text is the body of a JSON string, read as it stands: `\"` is
-    /// a quote, `\n`, `\t` and `\r` are whitespace, and any other escape
-    /// (or a bare quote or control character) stops the reader.
-    in_string: bool,
     /// Whether each call's text is copied to the calls' `sources`.
     keep_sources: bool,
     /// Calls read before (with their texts) that a call here may repeat.
@@ -361,11 +349,11 @@ enum Field {
     At(usize, usize),
 }
 
-impl Reader<'_, '_> {
+impl<const IN: bool> Reader<'_, '_, IN> {
     /// Moves past whitespace.
     #[inline(always)]
     fn skip_ws(&mut self) {
-        if !self.in_string {
+        if !IN {
             self.pos = skip_ws(self.s, self.pos);
             return;
         }
@@ -384,7 +372,7 @@ impl Reader<'_, '_> {
     /// Whether a string literal starts here.
     #[inline(always)]
     fn at_quote(&self) -> bool {
-        if self.in_string {
+        if IN {
             self.s.get(self.pos..self.pos + 2) == Some(b"\\\"")
         } else {
             self.s.get(self.pos) == Some(&b'"')
@@ -550,7 +538,7 @@ impl Reader<'_, '_> {
     /// moved if not: the caller reads again from where it started).
     #[inline]
     fn at_key<const N: usize>(&mut self, key: &[u8; N]) -> bool {
-        let quote: &[u8] = if self.in_string { b"\\\"" } else { b"\"" };
+        let quote: &[u8] = if IN { b"\\\"" } else { b"\"" };
         let (at, q) = (self.pos, quote.len());
         // Byte by byte: the lengths are known here, and a `memcmp` call
         // for a few bytes costs more than the compare.
@@ -607,16 +595,37 @@ impl Reader<'_, '_> {
         }
     }
 
+    /// Appends the canonical bytes of the value at the reader: plain
+    /// strings and integers (most values) here, without a call; the rest
+    /// by [`Reader::value`].
+    #[inline(always)]
+    fn element(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        if let Some((from, to)) = self.plain_string() {
+            out.push(b's');
+            out.extend_from_slice(&((to - from) as u64).to_le_bytes());
+            push_run(out, self.s, from, to);
+            return Some(());
+        }
+        if let Some(len) = self
+            .s
+            .get(self.pos)
+            .filter(|c| matches!(c, b'-' | b'0'..=b'9'))
+            .and_then(|_| pyjson::plain_int(&self.s[self.pos..]))
+        {
+            // Its canonical bytes are its text.
+            out.push(b'i');
+            push_run(out, self.s, self.pos, self.pos + len);
+            out.push(b';');
+            self.pos += len;
+            return Some(());
+        }
+        self.value(out, depth)
+    }
+
     /// Appends the canonical bytes of the value at the reader.
     fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
         match *self.s.get(self.pos)? {
             b'"' | b'\\' => {
-                if let Some((from, to)) = self.plain_string() {
-                    out.push(b's');
-                    out.extend_from_slice(&((to - from) as u64).to_le_bytes());
-                    push_run(out, self.s, from, to);
-                    return Some(());
-                }
                 out.extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
                 let len_at = out.len() - 8;
                 self.string_into(out)?;
@@ -634,7 +643,7 @@ impl Reader<'_, '_> {
                 let mut n = 0u64;
                 if self.list_next(true)? {
                     loop {
-                        self.value(out, depth + 1)?;
+                        self.element(out, depth + 1)?;
                         n += 1;
                         if !self.list_next(false)? {
                             break;
@@ -654,11 +663,10 @@ impl Reader<'_, '_> {
             b'f' => self.literal(b"false", b"F", out)?,
             b'n' => self.literal(b"null", b"n", out)?,
             b'-' | b'0'..=b'9' => {
-                if let Some(len) = pyjson::plain_int(&self.s[self.pos..]) {
-                    // Its canonical bytes are its text.
-                    out.push(b'i');
-                    push_run(out, self.s, self.pos, self.pos + len);
-                    out.push(b';');
+                if let Some((v, len)) = pyjson::plain_float(&self.s[self.pos..]) {
+                    // A plain fraction: `canonical`'s bytes for its value.
+                    out.push(b'f');
+                    out.extend_from_slice(&v.to_bits().to_le_bytes());
                     self.pos += len;
                     return Some(());
                 }
@@ -701,7 +709,7 @@ impl Reader<'_, '_> {
             };
             first = false;
             out[m0..m0 + 8].copy_from_slice(&((k1 - k0) as u64).to_le_bytes());
-            self.value(out, depth + 1)?;
+            self.element(out, depth + 1)?;
             if let Some(prev) = self.work.members[base..].last() {
                 in_order &= less(&out[prev.key.0..prev.key.1], &out[k0..k1]);
             }
@@ -721,16 +729,28 @@ impl Reader<'_, '_> {
             return Some(());
         }
         // Stable: of repeated keys, the last read sorts last.
-        members.sort_by(|a, b| {
-            let (a, b) = (&out[a.key.0..a.key.1], &out[b.key.0..b.key.1]);
-            if less(a, b) {
-                std::cmp::Ordering::Less
-            } else if less(b, a) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
+        let key = |m: &Member| &out[m.key.0..m.key.1];
+        if members.len() <= SMALL_OBJECT {
+            // Insertion: a few compares, no sort machinery.
+            for i in 1..members.len() {
+                let mut j = i;
+                while j > 0 && less(key(&members[j]), key(&members[j - 1])) {
+                    members.swap(j, j - 1);
+                    j -= 1;
+                }
             }
-        });
+        } else {
+            members.sort_by(|a, b| {
+                let (a, b) = (key(a), key(b));
+                if less(a, b) {
+                    std::cmp::Ordering::Less
+                } else if less(b, a) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+        }
         sorted.clear();
         sorted.push(b'{');
         sorted.extend_from_slice(&[0; 8]);
@@ -768,13 +788,13 @@ impl Reader<'_, '_> {
     /// [`Reader::string_into`] reads it.
     #[inline(always)]
     fn plain_string(&mut self) -> Option<(usize, usize)> {
-        let q = if self.in_string { 2 } else { 1 };
+        let q = if IN { 2 } else { 1 };
         if !self.at_quote() {
             return None;
         }
         let body = self.pos + q;
         let end = special_short(self.s, body)?;
-        let closes = if self.in_string {
+        let closes = if IN {
             self.s.get(end..end + 2) == Some(b"\\\"")
         } else {
             self.s[end] == b'"'
@@ -797,12 +817,12 @@ impl Reader<'_, '_> {
         if !self.at_quote() {
             return None;
         }
-        let body = self.pos + if self.in_string { 2 } else { 1 };
+        let body = self.pos + if IN { 2 } else { 1 };
         if special_short(self.s, body).is_none() {
             self.pos = self.s.len(); // unterminated
             return None;
         }
-        if self.in_string {
+        if IN {
             return self.escaped_in_string(out);
         }
         // Escapes (or a control character): Python's decoding, from pyjson.
