@@ -15,7 +15,8 @@ written as `json.dumps` writes them, as the replies are (a reply's right
 call then repeats its ground truth's text, which toolgym copies instead of
 reading again), or with `--compact-truths` without spaces (no call
 repeats; every reply is read).
-Measured, alternating in each round (median reported): the Python process
+Measured, alternating in each round (median reported; the builds' order
+rotates from round to round): the Python process
 (`tooln1_score_process.py`: json.loads + compute_score_v0 per line) and
 `toolgym score --rule tool-n1` with --threads 1 and with all cores. The
 toolgym rewards must equal the script's on every line.
@@ -153,9 +154,15 @@ def main():
                 args.previous, "score", "--rule", "tool-n1", "--threads", str(t),
                 "--input", str(corpus), "--output", str(work / f"prev{t}.jsonl")]
     times = {name: [] for name in runs}
-    for _ in range(args.rounds):
-        for name, cmd in runs.items():
-            times[name].append(timed(cmd))
+    names = list(runs)
+    for r in range(args.rounds):
+        # The Python process first, then the builds in an order rotated
+        # each round: no build always follows the same run (on a shared
+        # 2-core machine, what ran just before moves a run's time).
+        rest = names[1:]
+        shift = r % len(rest)
+        for name in names[:1] + rest[shift:] + rest[:shift]:
+            times[name].append(timed(runs[name]))
 
     def rewards(path):
         return [json.loads(l)["reward"] for l in open(path, encoding="utf-8")]
