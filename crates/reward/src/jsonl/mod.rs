@@ -409,7 +409,10 @@ pub fn score_jsonl(
                 // decoded.
                 if record.escapes != Escapes::Any {
                     let body = &record.line[record.body.clone()];
-                    if let Some(v) = n1.score_in_string(body, record.truth, record.predicted) {
+                    let truth_body = record.truth_literal_body();
+                    if let Some(v) =
+                        n1.score_in_string(body, record.truth, truth_body, record.predicted)
+                    {
                         return v;
                     }
                 }

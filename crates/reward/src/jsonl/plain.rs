@@ -124,11 +124,21 @@ pub(super) struct Plain<'a, T> {
     pub truth: &'a T,
     /// Room for a reply's calls, kept from line to line.
     pub predicted: &'a mut CanonicalCalls,
+    /// Where the ground truth's JSON value is in the line.
+    pub truth_at: Range<usize>,
     /// Room to decode the completion into.
     decoded: &'a mut String,
 }
 
-impl<T> Plain<'_, T> {
+impl<'a, T> Plain<'a, T> {
+    /// The ground truth's literal body (between its quotes, as it stands),
+    /// when it was given as a JSON string.
+    pub fn truth_literal_body(&self) -> Option<&'a str> {
+        let at = self.truth_at.clone();
+        (self.line.as_bytes().get(at.start) == Some(&b'"'))
+            .then(|| &self.line[at.start + 1..at.end - 1])
+    }
+
     /// The completion text (decoded if it has escapes).
     pub fn completion(&mut self) -> &str {
         if self.escapes != Escapes::None {
@@ -163,7 +173,7 @@ pub(super) fn read<'a, T: TruthForm>(
         return None;
     }
     p = skip_ws(b, p + 1);
-    let (mut id, mut completion, mut has_truth) = (None, None, false);
+    let (mut id, mut completion, mut truth_at) = (None, None, None);
     loop {
         // A key without escapes.
         if b.get(p) != Some(&b'"') {
@@ -198,9 +208,10 @@ pub(super) fn read<'a, T: TruthForm>(
                 completion = Some((p + 1..end - 1, escapes));
                 end
             }
-            b"ground_truth" if !has_truth => {
-                has_truth = true;
-                cached_truth(line, p, truth_text, truth_raw, truth)?
+            b"ground_truth" if truth_at.is_none() => {
+                let end = cached_truth(line, p, truth_text, truth_raw, truth)?;
+                truth_at = Some(p..end);
+                end
             }
             _ => return None,
         };
@@ -215,9 +226,7 @@ pub(super) fn read<'a, T: TruthForm>(
         return None;
     }
     let (body, escapes) = completion?;
-    if !has_truth {
-        return None;
-    }
+    let truth_at = truth_at?;
     Some(Plain {
         id: id.unwrap_or(Value::Null),
         line,
@@ -225,6 +234,7 @@ pub(super) fn read<'a, T: TruthForm>(
         escapes,
         truth,
         predicted,
+        truth_at,
         decoded,
     })
 }

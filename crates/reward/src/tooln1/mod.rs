@@ -344,15 +344,23 @@ impl ToolN1Rule {
     /// `\r` in it). The body must hold no `\u` or `\/` escape (they
     /// could spell a tag; every other escape decodes to a character no tag
     /// holds, so the tags are where they are in the decoded text).
+    /// `truth_body`, where given, is the literal body `truth` was read
+    /// from: a payload that repeats it is scored without being read.
     pub(crate) fn score_in_string(
         &self,
         body: &str,
         truth: &CanonicalCalls,
+        truth_body: Option<&str>,
         predicted: &mut CanonicalCalls,
     ) -> Option<Verdict> {
         let (think, block) = scan(body);
         let found = match block {
             None => Found::Nothing(NoResult::NoBlock),
+            Some(content) if truth_body.is_some_and(|t| truth.is_read_from(t, content)) => {
+                // The ground truth's own text: its calls, keys equal.
+                let n = truth.len();
+                Found::Level(2, outcome(n, n, 2))
+            }
             Some(content) => match predicted.read_escaped_piece(content, truth) {
                 Piece::Declined => return None,
                 Piece::CutOff => Found::Nothing(NoResult::Decode),
@@ -514,7 +522,7 @@ mod tests {
         let mut read = false;
         for variant in VARIANTS {
             let rule = ToolN1Rule { variant };
-            if let Some(v) = rule.score_in_string(body, truth, &mut predicted) {
+            if let Some(v) = rule.score_in_string(body, truth, None, &mut predicted) {
                 assert_eq!(
                     v,
                     rule.score_canonical(completion, truth),
@@ -580,7 +588,7 @@ mod tests {
             let literal = serde_json::to_string(&reply).unwrap();
             let mut predicted = CanonicalCalls::default();
             let body = &literal[1..literal.len() - 1];
-            let v = ToolN1Rule::V0.score_in_string(body, &truth, &mut predicted);
+            let v = ToolN1Rule::V0.score_in_string(body, &truth, None, &mut predicted);
             let expected = if cut == payload.len() {
                 Reason::Ok
             } else {

@@ -223,6 +223,17 @@ impl CanonicalCalls {
             .map(|j| (j, self.source(j).len()))
     }
 
+    /// Whether the payload text `piece` is, whitespace aside, the text
+    /// these calls were read from: `literal_body`, a ground truth's
+    /// literal body read by [`CanonicalCalls::read_json_in_string`] (with
+    /// at least one call). Then reading `piece` as a reply gives these
+    /// calls' keys in this order (the same bytes, read the same way, each
+    /// call copied), so a caller may skip the read.
+    pub(super) fn is_read_from(&self, literal_body: &str, piece: &str) -> bool {
+        !self.source_ends.is_empty()
+            && trim_in_string(piece.as_bytes()) == trim_in_string(literal_body.as_bytes())
+    }
+
     /// Call `j`'s text (see `sources`), as [`CanonicalCalls::key`] is
     /// its key.
     fn source(&self, j: usize) -> &[u8] {
@@ -289,6 +300,41 @@ pub(super) fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> 
         pyjson::canonical(a, &mut out);
     }
     out
+}
+
+/// A literal body's text without the whitespace a reader of it skips at
+/// either end (spaces, and `\n`, `\t`, `\r` escapes: a trailing letter
+/// only when an odd run of backslashes escapes it).
+fn trim_in_string(b: &[u8]) -> &[u8] {
+    let mut from = 0;
+    loop {
+        match b.get(from..from + 2) {
+            Some([b' ', _]) => from += 1,
+            Some([b'\\', b'n' | b't' | b'r']) => from += 2,
+            _ if b.get(from) == Some(&b' ') => from += 1,
+            _ => break,
+        }
+    }
+    let mut to = b.len();
+    while to > from {
+        if b[to - 1] == b' ' {
+            to -= 1;
+            continue;
+        }
+        let escaped = matches!(b[to - 1], b'n' | b't' | b'r')
+            && b[from..to - 1]
+                .iter()
+                .rev()
+                .take_while(|&&c| c == b'\\')
+                .count()
+                % 2
+                == 1;
+        if !escaped {
+            break;
+        }
+        to -= 2;
+    }
+    &b[from..to]
 }
 
 /// The first byte at or after `p` that is not JSON whitespace.
@@ -1013,6 +1059,45 @@ mod tests {
             "{literal}"
         );
         Some(calls)
+    }
+
+    /// The whitespace a literal's reader skips, and only that, is trimmed
+    /// at either end: spaces and `\n`, `\t`, `\r` escapes, not an escaped
+    /// backslash followed by a letter.
+    #[test]
+    fn literal_whitespace_is_trimmed_as_the_reader_skips_it() {
+        for (text, trimmed) in [
+            ("", ""),
+            ("  ", ""),
+            (r"\n[1]\t ", "[1]"),
+            (r" \r\n [1] \n\n", "[1]"),
+            (r"[1]\\n", r"[1]\\n"),
+            (r"[1]\\\n", r"[1]\\"),
+            (r"\\n[1]", r"\\n[1]"),
+            (r"n", "n"),
+            (r"\n", ""),
+            (r"\x", r"\x"),
+        ] {
+            assert_eq!(
+                trim_in_string(text.as_bytes()),
+                trimmed.as_bytes(),
+                "{text}"
+            );
+        }
+        // A payload that is the literal's text, whitespace aside, is known
+        // to be it; any other is not, nor is anything for a truth read
+        // otherwise (no texts kept).
+        let body = r#" [{\"name\": \"f\", \"arguments\": {\"a\": 1}}]\n"#;
+        let mut truth = CanonicalCalls::default();
+        truth.read_json_in_string(&format!("{body}\"")).unwrap();
+        assert!(truth.is_read_from(
+            body,
+            r#"\n[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]  "#
+        ));
+        assert!(!truth.is_read_from(body, r#"[{\"name\": \"f\", \"arguments\": {\"a\": 2}}]"#));
+        assert!(!truth.is_read_from(body, r#"[{\"name\": \"f\",  \"arguments\": {\"a\": 1}}]"#));
+        let plain = CanonicalCalls::from_json(r#"[{"name": "f", "arguments": {"a": 1}}]"#).unwrap();
+        assert!(!plain.is_read_from(body, body));
     }
 
     #[test]
