@@ -306,15 +306,7 @@ pub(super) fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> 
 /// either end (spaces, and `\n`, `\t`, `\r` escapes: a trailing letter
 /// only when an odd run of backslashes escapes it).
 fn trim_in_string(b: &[u8]) -> &[u8] {
-    let mut from = 0;
-    loop {
-        match b.get(from..from + 2) {
-            Some([b' ', _]) => from += 1,
-            Some([b'\\', b'n' | b't' | b'r']) => from += 2,
-            _ if b.get(from) == Some(&b' ') => from += 1,
-            _ => break,
-        }
-    }
+    let from = skip_ws_in_string(b, 0);
     let mut to = b.len();
     while to > from {
         if b[to - 1] == b' ' {
@@ -335,6 +327,20 @@ fn trim_in_string(b: &[u8]) -> &[u8] {
         to -= 2;
     }
     &b[from..to]
+}
+
+/// The first byte at or after `p` of a literal's body that is not
+/// whitespace of the text it holds: a space, or a `\n`, `\t` or `\r`
+/// escape (most tokens follow one space or none: one byte decides).
+#[inline(always)]
+fn skip_ws_in_string(b: &[u8], mut p: usize) -> usize {
+    loop {
+        match b.get(p) {
+            Some(b' ') => p += 1,
+            Some(b'\\') if matches!(b.get(p + 1), Some(b'n' | b't' | b'r')) => p += 2,
+            _ => return p,
+        }
+    }
 }
 
 /// The first byte at or after `p` that is not JSON whitespace.
@@ -399,20 +405,11 @@ impl<const IN: bool> Reader<'_, '_, IN> {
     /// Moves past whitespace.
     #[inline(always)]
     fn skip_ws(&mut self) {
-        if !IN {
-            self.pos = skip_ws(self.s, self.pos);
-            return;
-        }
-        // Most tokens follow one space or none: one byte decides.
-        loop {
-            match self.s.get(self.pos) {
-                Some(b' ') => self.pos += 1,
-                Some(b'\\') if matches!(self.s.get(self.pos + 1), Some(b'n' | b't' | b'r')) => {
-                    self.pos += 2
-                }
-                _ => return,
-            }
-        }
+        self.pos = if IN {
+            skip_ws_in_string(self.s, self.pos)
+        } else {
+            skip_ws(self.s, self.pos)
+        };
     }
 
     /// Whether a string literal starts here.
@@ -786,16 +783,7 @@ impl<const IN: bool> Reader<'_, '_, IN> {
                 }
             }
         } else {
-            members.sort_by(|a, b| {
-                let (a, b) = (key(a), key(b));
-                if less(a, b) {
-                    std::cmp::Ordering::Less
-                } else if less(b, a) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            });
+            members.sort_by(|a, b| key(a).cmp(key(b)));
         }
         sorted.clear();
         sorted.push(b'{');
