@@ -8,8 +8,9 @@ on any JSONL files given, on one thread and on two.
 
 The generated corpus (seeded) stresses the fast readers: argument strings
 with quotes, backslashes, surrogate pairs, raw and escaped newlines, `/`,
-tags inside strings; floats of every length, spelt otherwise in some replies; payloads cut off at random or with a byte inserted;
-whitespace (and a no-break space) around payloads; ground truths written
+tags inside strings; floats of every length, spelt otherwise in some
+replies; payloads cut off at random or with a byte inserted; whitespace
+(and a no-break space) around payloads; ground truths written
 with and without `ensure_ascii`, a few cut off; records written with and
 without `ensure_ascii` (the literal's own `\\u` escapes). Use it before a
 change to the JSONL path lands: the fast paths must never change a verdict.
