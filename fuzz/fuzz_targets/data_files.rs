@@ -54,7 +54,12 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(d.join("metrics.jsonl"), cases).unwrap();
     if let Ok(text) = std::str::from_utf8(cases) {
         let (ok, bad) = read_metrics(d).unwrap();
-        let non_blank = text.lines().filter(|l| !l.trim().is_empty()).count();
+        // Blank as the readers define it (`jsonl::is_blank`: JSON
+        // whitespace only; `str::trim` also strips a form feed or U+00A0).
+        let non_blank = text
+            .lines()
+            .filter(|l| !toolgym_reward::jsonl::is_blank(l.as_bytes()))
+            .count();
         assert_eq!(ok.len() + bad.len(), non_blank);
     }
 });

@@ -17,7 +17,9 @@ fn non_blank_lines(data: &[u8]) -> usize {
             // The last piece after a final newline is not a line.
             !(l.is_empty() && *i == data.split(|b| *b == b'\n').count() - 1)
         })
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        // The readers' one definition of blank: JSON whitespace only (a
+        // form feed is not; `u8::is_ascii_whitespace` says it is).
+        .filter(|(_, l)| !jsonl::is_blank(l))
         .count()
 }
 

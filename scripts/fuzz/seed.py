@@ -85,6 +85,28 @@ def main():
                  for i, cut in enumerate(range(0, len(payload) + 1, 7))]
         put("fast_readers", "\n".join(lines) + "\n")
         put("fast_readers", json.dumps(payload))
+    # The one-pass readers' shortcuts: short decimals of every length (and
+    # replies spelling them otherwise), objects around the insertion-sort
+    # limit of 12 members (keys out of order, one repeated), a payload that
+    # is its ground truth's text with other whitespace (`\n`, `\t`, `\r`
+    # escapes in the literal), ground truths repeated on the next line but
+    # for their last bytes, and HTML-safe escapes of the tags.
+    floats = ["0.5", "53.59", "1.25", "-0.001", "123456789.123456", "0.30000000000000004", "1e-07", "2.5E+3",
+              "9007199254740993.0", "1.7976931348623157e308"]
+    for width in (11, 12, 13, 14):
+        members = ", ".join(f'"k{(5 * i) % width:02d}": {floats[i % len(floats)]}' for i in range(width))
+        truth = f'[{{"name": "f", "arguments": {{{members}, "k00": "again"}}}}]'
+        spaced = truth.replace(", ", ",\n  ").replace(": ", ":\t")
+        respelled = truth.replace("0.5", "0.50").replace("1e-07", "1E-7").replace("53.59", "5359e-2")
+        lines = [json.dumps({"id": i, "completion": f"<think>t</think><tool_call>{reply}</tool_call>",
+                             "ground_truth": gt})
+                 for i, (reply, gt) in enumerate([(truth, truth), (spaced, truth), (respelled, truth),
+                                                  (truth, truth[:-2] + " }]"), (f" \r\n{truth}\t", truth)])]
+        html_safe = json.dumps({"id": 9, "completion": f"<think>t</think><tool_call>{truth}</tool_call>",
+                                "ground_truth": truth})
+        lines.append(html_safe.replace("<", "\\u003c"))
+        put("fast_readers", "\n".join(lines) + "\n")
+        put("fast_readers", json.dumps(truth))
     put("jsonl_readers", '{"id": "simple_python_0", "completion": "<tool_call>[]</tool_call>", "functions": [], '
                          '"possible_answer": []}\n[1, "x", []]\n\n{"id": "a", "completion": {"tool_calls": []}}\n')
     for cfg in ["[grpo]\ngroup_size = 5\ntemperature = 0.7\n[run]\nseed = 3\n",

@@ -40,3 +40,35 @@ fn completion_message_tags_inside_arguments_stay_inside() {
         .score(&text, &truth);
     assert_eq!(v.reason, Reason::Ok, "{text}: {v:?}");
 }
+
+/// `jsonl_readers`, 2026-12-05: its harness counted a line of form feeds
+/// as blank. The readers score it (an input error: `json.loads` refuses
+/// it), as `jsonl::is_blank` defines blank; this input, the one it
+/// stopped on, keeps that contract.
+#[test]
+fn jsonl_form_feed_lines_are_scored_not_skipped() {
+    use toolgym_reward::jsonl;
+    let data = b"\x0c \x0c\n m}\n\x00";
+    let rule = rule_by_name("binary").unwrap();
+    let options = jsonl::JsonlOptions {
+        chunk_lines: 3,
+        parallel: false,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let report = jsonl::score_jsonl(&*rule, &data[..], &mut out, options).unwrap();
+    assert_eq!(
+        (
+            report.summary.count,
+            report.input_errors,
+            report.blank_lines
+        ),
+        (3, 3, 0)
+    );
+    let text = String::from_utf8(out).unwrap();
+    let numbers: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].clone())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3], "{text}");
+}
