@@ -72,3 +72,52 @@ fn jsonl_form_feed_lines_are_scored_not_skipped() {
         .collect();
     assert_eq!(numbers, [1, 2, 3], "{text}");
 }
+
+/// `fast_readers`, 2026-12-05: a reply's payload `{}` (a whole object, not
+/// a call) at the end of the payload was taken for a cut-off text (a JSON
+/// error) by the fast path; the general reader, as the script, calls it a
+/// schema error. Both readers agree now.
+#[test]
+fn tool_n1_payload_of_a_whole_non_call_object_is_a_schema_error() {
+    use toolgym_reward::jsonl;
+    let input = [
+        r#"{"id": 1, "completion": "<think>t</think>\n<tool_call>\n{}</tool_call>", "ground_truth": "[]"}"#,
+        r#"{"id": 2, "completion": "<think>t</think><tool_call>{\n}</tool_call>", "ground_truth": "[]"}"#,
+        r#"{"id": 3, "completion": "<think>t</think><tool_call>{\"name\": \"f\"}</tool_call>", "ground_truth": [{"name": "f", "arguments": {}}]}"#,
+        r#"{"id": 4, "completion": "<think>t</think><tool_call>{\"name\": \"f\"</tool_call>", "ground_truth": "[]"}"#,
+    ]
+    .join("\n");
+    let rule = rule_by_name("tool-n1").unwrap();
+    let options = jsonl::JsonlOptions {
+        parallel: false,
+        ..Default::default()
+    };
+    let (mut fast, mut general) = (Vec::new(), Vec::new());
+    jsonl::score_jsonl(&*rule, input.as_bytes(), &mut fast, options).unwrap();
+    jsonl::score_jsonl_with(
+        &*rule,
+        jsonl::call_truth,
+        input.as_bytes(),
+        &mut general,
+        options,
+    )
+    .unwrap();
+    let (fast, general) = (
+        String::from_utf8(fast).unwrap(),
+        String::from_utf8(general).unwrap(),
+    );
+    assert_eq!(fast, general);
+    let reasons: Vec<String> = fast
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "\"schema_error\"",
+            "\"schema_error\"",
+            "\"schema_error\"",
+            "\"json_error\""
+        ]
+    );
+}

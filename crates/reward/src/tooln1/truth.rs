@@ -535,13 +535,20 @@ impl<const IN: bool> Reader<'_, '_, IN> {
         let mut scratch = std::mem::take(&mut self.work.call);
         scratch.clear();
         let read = self.call_members(&mut scratch);
-        if let Some(((n0, n1), (a0, a1))) = read {
-            calls.start_call(&scratch[n0..n1]);
-            calls.bytes.extend_from_slice(&scratch[a0..a1]);
-            calls.end_call();
+        match read {
+            Some(Some(((n0, n1), (a0, a1)))) => {
+                calls.start_call(&scratch[n0..n1]);
+                calls.bytes.extend_from_slice(&scratch[a0..a1]);
+                calls.end_call();
+            }
+            // A whole object, not a call: declined here, at its `{`, not
+            // where the text ends (a reply `{}` is the script's schema
+            // error, not a payload cut off).
+            Some(None) => self.pos = pos - 1,
+            None => {}
         }
         self.work.call = scratch;
-        read.map(|_| ())
+        read.flatten().map(|_| ())
     }
 
     /// The usual call object after its `{`: `"name"` with a string, then
@@ -604,9 +611,13 @@ impl<const IN: bool> Reader<'_, '_, IN> {
     }
 
     /// A call object's members after its `{`, into `scratch`: where its
-    /// (last) name and arguments are.
+    /// (last) name and arguments are; `Some(None)` for a whole object
+    /// without a string name and object arguments.
     #[allow(clippy::type_complexity)]
-    fn call_members(&mut self, scratch: &mut Vec<u8>) -> Option<((usize, usize), (usize, usize))> {
+    fn call_members(
+        &mut self,
+        scratch: &mut Vec<u8>,
+    ) -> Option<Option<((usize, usize), (usize, usize))>> {
         let (mut name, mut args) = (Field::Missing, Field::Missing);
         let mut first = true;
         while let Some((k0, k1)) = self.object_next(first, scratch)? {
@@ -632,10 +643,10 @@ impl<const IN: bool> Reader<'_, '_, IN> {
                 args = field;
             }
         }
-        match (name, args) {
+        Some(match (name, args) {
             (Field::At(n0, n1), Field::At(a0, a1)) => Some(((n0, n1), (a0, a1))),
             _ => None,
-        }
+        })
     }
 
     /// Appends the canonical bytes of the value at the reader: plain
@@ -1086,6 +1097,33 @@ mod tests {
         assert!(!truth.is_read_from(body, r#"[{\"name\": \"f\",  \"arguments\": {\"a\": 1}}]"#));
         let plain = CanonicalCalls::from_json(r#"[{"name": "f", "arguments": {"a": 1}}]"#).unwrap();
         assert!(!plain.is_read_from(body, body));
+    }
+
+    /// A reply's payload that is a whole object but not a call is the
+    /// script's schema error: declined (read by the general reader), not
+    /// taken for a cut-off text, even where it ends the piece (found by the
+    /// `fast_readers` fuzz target, 2026-12-05).
+    #[test]
+    fn a_whole_object_that_is_not_a_call_is_not_cut_off() {
+        let read = |piece: &str| {
+            CanonicalCalls::default().read_escaped_piece(piece, &CanonicalCalls::default())
+        };
+        for piece in [
+            "{}",
+            "{\\n}",
+            "{\\\"name\\\": 1}",
+            "{\\\"name\\\": \\\"f\\\"}",
+            "{\\\"x\\\": [1], \\\"arguments\\\": {}}",
+        ] {
+            assert_eq!(read(piece), Piece::Declined, "{piece}");
+        }
+        for piece in [
+            "{",
+            "{\\\"name\\\": \\\"f\\\"",
+            "[{\\\"name\\\": \\\"f\\\", \\\"arguments\\\": {}}",
+        ] {
+            assert_eq!(read(piece), Piece::CutOff, "{piece}");
+        }
     }
 
     #[test]
