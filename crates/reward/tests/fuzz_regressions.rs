@@ -2,7 +2,7 @@
 //! the contract they broke.
 
 use toolgym_reward::pycall::{parse_literal, PyVal};
-use toolgym_reward::{completion_text, rule_by_name, Call, Reason};
+use toolgym_reward::{completion_text, jsonl, rule_by_name, Call, Reason};
 
 /// `pycall`: a literal's repr parses back to an equal value. `-3J` is
 /// `Complex(-0.0, -3.0)`, whose repr `(-0-3j)` is the `real - imaginary`
@@ -47,7 +47,6 @@ fn completion_message_tags_inside_arguments_stay_inside() {
 /// stopped on, keeps that contract.
 #[test]
 fn jsonl_form_feed_lines_are_scored_not_skipped() {
-    use toolgym_reward::jsonl;
     let data = b"\x0c \x0c\n m}\n\x00";
     let rule = rule_by_name("binary").unwrap();
     let options = jsonl::JsonlOptions {
@@ -79,7 +78,6 @@ fn jsonl_form_feed_lines_are_scored_not_skipped() {
 /// schema error. Both readers agree now.
 #[test]
 fn tool_n1_payload_of_a_whole_non_call_object_is_a_schema_error() {
-    use toolgym_reward::jsonl;
     let input = [
         r#"{"id": 1, "completion": "<think>t</think>\n<tool_call>\n{}</tool_call>", "ground_truth": "[]"}"#,
         r#"{"id": 2, "completion": "<think>t</think><tool_call>{\n}</tool_call>", "ground_truth": "[]"}"#,
@@ -107,17 +105,12 @@ fn tool_n1_payload_of_a_whole_non_call_object_is_a_schema_error() {
         String::from_utf8(general).unwrap(),
     );
     assert_eq!(fast, general);
-    let reasons: Vec<String> = fast
+    let reasons: Vec<serde_json::Value> = fast
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].to_string())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].clone())
         .collect();
     assert_eq!(
         reasons,
-        [
-            "\"schema_error\"",
-            "\"schema_error\"",
-            "\"schema_error\"",
-            "\"json_error\""
-        ]
+        ["schema_error", "schema_error", "schema_error", "json_error"]
     );
 }
