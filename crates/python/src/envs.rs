@@ -41,10 +41,7 @@ fn info<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("turn", i.turn)?;
     d.set_item("reason", i.reason().as_str())?;
-    d.set_item(
-        "detail",
-        i.main_verdict().map(|v| v.detail.as_str()).unwrap_or(""),
-    )?;
+    d.set_item("detail", i.main_verdict().map(|v| &*v.detail).unwrap_or(""))?;
     d.set_item("end", i.end.map(|e| e.as_str()))?;
     let verdicts: Vec<Value> = i
         .verdicts

@@ -35,7 +35,7 @@ impl From<toolgym_reward::Verdict> for PyVerdict {
         Self {
             reward: v.reward,
             reason: v.reason.as_str().to_string(),
-            detail: v.detail,
+            detail: v.detail.into_owned(),
         }
     }
 }

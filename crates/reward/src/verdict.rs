@@ -1,6 +1,7 @@
 //! What a rule says about one completion: a reward and why.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a completion got its reward. Every [`Verdict`] carries one, so a
@@ -101,23 +102,25 @@ pub struct Verdict {
     /// The main reason for the reward.
     pub reason: Reason,
     /// A short human-readable explanation (empty when `reason` is `ok`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub detail: String,
+    /// Borrowed when it is a fixed text, so that scoring a line whose
+    /// explanation needs no formatting allocates nothing.
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub detail: Cow<'static, str>,
 }
 
 impl Verdict {
     /// Reward 1, reason `ok`.
     pub fn ok() -> Self {
-        Self::new(1.0, Reason::Ok, String::new())
+        Self::new(1.0, Reason::Ok, "")
     }
 
     /// Reward 0 for `reason`, with an explanation.
-    pub fn fail(reason: Reason, detail: impl Into<String>) -> Self {
-        Self::new(0.0, reason, detail.into())
+    pub fn fail(reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(0.0, reason, detail)
     }
 
     /// Any reward with a reason and explanation.
-    pub fn new(reward: f64, reason: Reason, detail: impl Into<String>) -> Self {
+    pub fn new(reward: f64, reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
         Self {
             reward,
             reason,

@@ -411,7 +411,7 @@ impl ToolN1Rule {
         } else {
             0.0
         };
-        let partial = |reason: Reason, detail: &str| Verdict::new(base, reason, detail);
+        let partial = |reason: Reason, detail: &'static str| Verdict::new(base, reason, detail);
         match found {
             Found::Nothing(NoResult::NoBlock) => {
                 partial(Reason::FormatError, "no <tool_call>...</tool_call> block")
@@ -440,13 +440,21 @@ impl ToolN1Rule {
                     0.0
                 };
                 let reason = outcome.reason();
-                Verdict::new(
-                    base + names,
-                    reason,
-                    format!("calls do not match ({reason})"),
-                )
+                Verdict::new(base + names, reason, mismatch_detail(reason))
             }
         }
+    }
+}
+
+/// "calls do not match (REASON)": a fixed text for the reasons a
+/// mismatch has (no allocation per line).
+fn mismatch_detail(reason: Reason) -> std::borrow::Cow<'static, str> {
+    match reason {
+        Reason::MissingCall => "calls do not match (missing_call)".into(),
+        Reason::ExtraCall => "calls do not match (extra_call)".into(),
+        Reason::WrongName => "calls do not match (wrong_name)".into(),
+        Reason::WrongArgs => "calls do not match (wrong_args)".into(),
+        other => format!("calls do not match ({other})").into(),
     }
 }
 
@@ -468,6 +476,23 @@ mod tests {
         let mut calls = CanonicalCalls::default();
         calls.read_json_in_string(&literal[1..])?;
         Some(calls)
+    }
+
+    #[test]
+    fn mismatch_details_name_their_reason() {
+        for reason in Reason::ALL {
+            let detail = mismatch_detail(reason);
+            assert_eq!(detail, format!("calls do not match ({reason})"));
+            let fixed = matches!(
+                reason,
+                Reason::MissingCall | Reason::ExtraCall | Reason::WrongName | Reason::WrongArgs
+            );
+            assert_eq!(
+                matches!(detail, std::borrow::Cow::Borrowed(_)),
+                fixed,
+                "{reason}"
+            );
+        }
     }
 
     #[test]
