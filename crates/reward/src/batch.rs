@@ -64,6 +64,28 @@ impl Summary {
         self.accuracy =
             self.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64 / self.count as f64;
     }
+
+    /// [`Summary::add_reward`] for each verdict in turn (the same figures,
+    /// bit for bit), counting reasons in an array and updating the map
+    /// once per reason seen.
+    pub fn add_rewards(&mut self, verdicts: &[(f64, Reason)]) {
+        if verdicts.is_empty() {
+            return;
+        }
+        let mut counts = [0usize; Reason::ALL.len()];
+        for &(reward, reason) in verdicts {
+            self.count += 1;
+            self.mean_reward += (reward - self.mean_reward) / self.count as f64;
+            counts[reason as usize] += 1;
+        }
+        for (reason, n) in Reason::ALL.into_iter().zip(counts) {
+            if n > 0 {
+                *self.reasons.entry(reason).or_default() += n;
+            }
+        }
+        self.accuracy =
+            self.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64 / self.count as f64;
+    }
 }
 
 impl std::fmt::Display for Summary {
@@ -78,5 +100,46 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  {:<14} {:>8}  {:>6.2}%", reason.as_str(), n, share)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_index_their_place_in_all() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i, "{reason}");
+        }
+    }
+
+    #[test]
+    fn adding_many_rewards_is_adding_each() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let verdicts: Vec<(f64, Reason)> = (0..1000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let reward = [0.0, 1.0, 0.2, 0.8, 1.0 / 3.0][(seed % 5) as usize];
+                (
+                    reward,
+                    Reason::ALL[(seed >> 8) as usize % Reason::ALL.len()],
+                )
+            })
+            .collect();
+        let (mut each, mut many) = (Summary::default(), Summary::default());
+        for part in verdicts.chunks(37) {
+            for &(reward, reason) in part {
+                each.add_reward(reward, reason);
+            }
+            many.add_rewards(part);
+        }
+        many.add_rewards(&[]);
+        assert_eq!(each.count, many.count);
+        assert_eq!(each.mean_reward.to_bits(), many.mean_reward.to_bits());
+        assert_eq!(each.accuracy.to_bits(), many.accuracy.to_bits());
+        assert_eq!(each.reasons, many.reasons);
     }
 }

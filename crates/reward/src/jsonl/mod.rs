@@ -286,10 +286,7 @@ impl ScoredLine {
         if !v.detail.is_empty() {
             out.extend_from_slice(b",\"detail\":");
             // serde_json escapes control characters, quotes, backslashes.
-            if v.detail
-                .bytes()
-                .all(|c| c >= 0x20 && c != b'"' && c != b'\\')
-            {
+            if crate::search::special(v.detail.as_bytes(), 0).is_none() {
                 out.push(b'"');
                 out.extend_from_slice(v.detail.as_bytes());
                 out.push(b'"');
@@ -517,12 +514,11 @@ where
         read?;
         for (bytes, verdicts) in scored? {
             output.write_all(&bytes)?;
-            for (reward, reason) in verdicts {
-                if reason == Reason::InputError {
-                    report.input_errors += 1;
-                }
-                report.summary.add_reward(reward, reason);
-            }
+            report.input_errors += verdicts
+                .iter()
+                .filter(|(_, reason)| *reason == Reason::InputError)
+                .count();
+            report.summary.add_rewards(&verdicts);
         }
         std::mem::swap(&mut current, &mut next);
     }
