@@ -5,7 +5,7 @@
 //! builds them from [`Call`]s otherwise.
 
 use crate::pyjson::{self, push_run, PyInt, PyValue};
-use crate::search::special_short;
+use crate::search::{special, special_short};
 use crate::Call;
 
 /// Ground-truth calls as the released script compares them: each call's
@@ -63,8 +63,6 @@ pub(super) enum Piece {
 struct Work {
     /// Whether the last read failed at the end of its text.
     stopped_at_end: bool,
-    /// A string's own text with the literal's escapes undone.
-    inner: Vec<u8>,
     /// The members of the objects being read, innermost last.
     members: Vec<Member>,
     /// Room to lay out an object's sorted members.
@@ -879,54 +877,139 @@ impl<const IN: bool> Reader<'_, '_, IN> {
     }
 
     /// A string with escapes of its own inside a literal's body (at its
-    /// `\"`): the literal's escapes are undone up to the string's closing
-    /// quote, then Python's decoding reads it. `None` on a `\u` of the
-    /// literal (the text may be anything then) or anything invalid.
+    /// `\"`), decoded as Python's `json` decodes the text the literal
+    /// holds, in one walk: the literal's escapes (`\"`, `\\`, `\/`) and
+    /// the string's own (`\\n`, `\\u00e9` and the like in the body) at
+    /// once. `None` on a `\u` of the literal (the text may be anything
+    /// then), a control character, a lone surrogate or anything invalid.
     fn escaped_in_string(&mut self, out: &mut Vec<u8>) -> Option<()> {
-        let s = self.s;
-        let mut inner = std::mem::take(&mut self.work.inner);
-        inner.clear();
-        inner.push(b'"');
-        let (mut p, mut backslashes) = (self.pos + 2, 0usize);
-        let closed = loop {
-            let Some(&c) = s.get(p) else {
-                self.pos = s.len(); // unterminated
-                break false;
-            };
-            let byte = match c {
-                b'\\' => match s.get(p + 1) {
-                    Some(b'"') => b'"',
-                    Some(b'\\') => b'\\',
-                    Some(b'/') => b'/',
-                    Some(b'n') => b'\n',
-                    Some(b't') => b'\t',
-                    Some(b'r') => b'\r',
-                    Some(b'b') => 0x08,
-                    Some(b'f') => 0x0c,
-                    _ => break false,
-                },
-                b'"' | 0..=0x1f => break false,
-                _ => c,
-            };
-            p += if c == b'\\' { 2 } else { 1 };
-            inner.push(byte);
-            match byte {
-                b'\\' => backslashes += 1,
-                b'"' if backslashes % 2 == 0 => break true,
-                _ => backslashes = 0,
+        let start = out.len();
+        let read = self.decode_in_string(out);
+        if read.is_none() {
+            out.truncate(start);
+            if runs_out(self.s, self.pos + 2) {
+                self.pos = self.s.len(); // unterminated
             }
-        };
-        let read = closed
-            .then(|| pyjson::string_prefix(&inner).ok())
-            .flatten()
-            .filter(|(text, len)| *len == inner.len() && std::str::from_utf8(&text.0).is_ok())
-            .map(|(text, _)| out.extend_from_slice(&text.0));
-        if read.is_some() {
-            self.pos = p;
         }
-        self.work.inner = inner;
         read
     }
+
+    /// [`Reader::escaped_in_string`]'s walk; may leave part of the
+    /// string in `out` when it fails.
+    fn decode_in_string(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        let s = self.s;
+        let mut p = self.pos + 2;
+        loop {
+            // A plain run, then the byte that ends it.
+            let to = special(s, p).unwrap_or(s.len());
+            out.extend_from_slice(&s[p..to]);
+            p = to;
+            let Some(&c) = s.get(p) else {
+                self.pos = s.len(); // unterminated
+                return None;
+            };
+            if c != b'\\' {
+                return None; // a bare quote or a control character
+            }
+            match *s.get(p + 1)? {
+                b'"' => {
+                    self.pos = p + 2; // the closing quote
+                    return Some(());
+                }
+                b'/' => {
+                    out.push(b'/');
+                    p += 2;
+                }
+                b'\\' => {
+                    // The text's own escape: its letter, itself written
+                    // plain or escaped in the literal.
+                    let (escape, len) = literal_byte(s, p + 2)?;
+                    p += 2 + len;
+                    match escape {
+                        b'"' | b'\\' | b'/' => out.push(escape),
+                        b'b' => out.push(0x08),
+                        b'f' => out.push(0x0c),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let mut cp = hex4(s, p)?;
+                            p += 4;
+                            if (0xD800..0xDC00).contains(&cp) {
+                                // Only a low surrogate's escape makes it a
+                                // pair; a lone one is not UTF-8.
+                                let low = s
+                                    .get(p..p + 3)
+                                    .filter(|u| *u == b"\\\\u")
+                                    .and_then(|_| hex4(s, p + 3))
+                                    .filter(|lo| (0xDC00..0xE000).contains(lo))?;
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                                p += 7;
+                            }
+                            let c = char::from_u32(cp)?; // a lone low surrogate
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                        }
+                        _ => return None,
+                    }
+                }
+                // `\n`, `\t`... put a control character in the text's
+                // string; `\u` may be anything.
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Whether the string whose text starts at `p` in a literal's body runs
+/// past the body's end: its characters, the literal's escapes undone
+/// (any of `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), reach the
+/// end without a quote that closes it (one not escaped by a backslash of
+/// the text) and without a byte no literal holds there (another escape,
+/// a bare quote, a control character). A string cut off so is a cut-off
+/// text, not one the reader declines (see [`CanonicalCalls::read_escaped_piece`]).
+fn runs_out(s: &[u8], mut p: usize) -> bool {
+    let mut backslashes = 0usize;
+    loop {
+        let Some(&c) = s.get(p) else {
+            return true;
+        };
+        let byte = match c {
+            b'\\' => match s.get(p + 1) {
+                Some(&e @ (b'"' | b'\\' | b'/')) => e,
+                Some(b'b' | b'f' | b'n' | b'r' | b't') => 0,
+                _ => return false,
+            },
+            b'"' | 0..=0x1f => return false,
+            _ => c,
+        };
+        p += if c == b'\\' { 2 } else { 1 };
+        match byte {
+            b'\\' => backslashes += 1,
+            b'"' if backslashes.is_multiple_of(2) => return false,
+            _ => backslashes = 0,
+        }
+    }
+}
+
+/// The byte of the text a literal's body holds at `p`, and how many bytes
+/// of the body spell it: itself, or `\"`, `\\`, `\/` (`None` for any
+/// other escape, a bare quote or the end of the body).
+fn literal_byte(s: &[u8], p: usize) -> Option<(u8, usize)> {
+    match *s.get(p)? {
+        b'\\' => match *s.get(p + 1)? {
+            c @ (b'"' | b'\\' | b'/') => Some((c, 2)),
+            _ => None,
+        },
+        b'"' => None,
+        c => Some((c, 1)),
+    }
+}
+
+/// Four hex digits at `p` (as Python's `json` reads a `\u` escape's).
+fn hex4(s: &[u8], p: usize) -> Option<u32> {
+    s.get(p..p + 4)?
+        .iter()
+        .try_fold(0, |v, &d| Some(v * 16 + char::from(d).to_digit(16)?))
 }
 
 #[cfg(test)]
@@ -1155,6 +1238,57 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Strings with escapes of their own, every kind and some invalid
+        /// ones, in a literal's body (`/` sometimes escaped there too):
+        /// decoded in one walk to the keys the tree reads, or declined
+        /// where it refuses them; cut off anywhere, a piece taken for cut
+        /// off is one Python's `json` refuses too.
+        #[test]
+        fn escaped_strings_in_literals_read_as_the_tree_reads(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "é", "/", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\b", "\\f",
+                "\\r", "\\u00e9", "\\u00E9", "\\u0000", "\\ud83d\\ude00", "\\ud800",
+                "\\udc00", "\\ud83d\\u0041", "\\ud83d\\uzz00", "\\u12", "\\x",
+                "\\uZZZZ", "\\ud83d",
+            ]), 0..6),
+            in_key: bool,
+            escape_slashes: bool,
+            cut in 0usize..200,
+        ) {
+            let string = parts.concat();
+            let text = if in_key {
+                format!(r#"[{{"name": "f", "arguments": {{"{string}": 1}}}}]"#)
+            } else {
+                format!(r#"[{{"name": "f{string}", "arguments": {{"k": "{string}"}}}}]"#)
+            };
+            let mut literal = serde_json::to_string(&text).unwrap();
+            if escape_slashes {
+                literal = literal.replace('/', "\\/");
+            }
+            let mut calls = CanonicalCalls::default();
+            let read = calls
+                .read_json_in_string(&literal[1..])
+                .map(|_| calls.clone());
+            proptest::prop_assert_eq!(&read, &via_tree(&text), "{}", literal);
+            let body = &literal[1..literal.len() - 1];
+            let piece = &body[..body.floor_char_boundary(cut % (body.len() + 1))];
+            if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{piece}\"")) {
+                match calls.read_escaped_piece(piece, &CanonicalCalls::default()) {
+                    Piece::CutOff => proptest::prop_assert!(
+                        matches!(
+                            pyjson::loads(pyjson::py_strip(&decoded)),
+                            Err(pyjson::PyJsonError::Decode { .. })
+                        ),
+                        "{}", piece
+                    ),
+                    Piece::Read => proptest::prop_assert_eq!(
+                        Some(calls), via_tree(decoded.trim()), "{}", piece
+                    ),
+                    Piece::Declined => {}
+                }
+            }
+        }
+
         /// Random ground truths and their one-byte mutations: whatever the
         /// one-pass reader reads, the tree reads to the same keys; valid
         /// ones it does not decline.
