@@ -179,9 +179,15 @@ pub(super) fn read<'a, T: TruthForm>(
         if b.get(p) != Some(&b'"') {
             return None;
         }
-        // The usual keys by one compare each; others by a byte loop (keys
-        // are short: it beats a SIMD search's set-up).
-        let key_end = match KEYS.iter().find(|k| b[p + 1..].starts_with(k)) {
+        // A usual key by its first letter and one compare; others by a
+        // byte loop (keys are short: it beats a SIMD search's set-up).
+        let usual = match b.get(p + 1) {
+            Some(b'i') => Some(KEYS[0]),
+            Some(b'c') => Some(KEYS[1]),
+            Some(b'g') => Some(KEYS[2]),
+            _ => None,
+        };
+        let key_end = match usual.filter(|k| b[p + 1..].starts_with(k)) {
             Some(k) => p + k.len(),
             None => p + 1 + b[p + 1..].iter().position(|&c| c == b'"' || c == b'\\')?,
         };
@@ -270,9 +276,14 @@ fn scalar(line: &str, p: usize) -> Option<(Value, usize)> {
         }
         b'-' | b'0'..=b'9' => {
             if let Some(len) = pyjson::plain_int(&b[p..]) {
-                // An `i64` written as its canonical decimal: the value
-                // serde reads, without serde.
-                let n: i64 = line[p..p + len].parse().ok()?;
+                // An `i64` written as its canonical decimal (18 digits at
+                // most: no overflow): the value serde reads, without serde.
+                let negative = b[p] == b'-';
+                let digits = &b[p + usize::from(negative)..p + len];
+                let n = digits
+                    .iter()
+                    .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+                let n = if negative { -n } else { n };
                 return Some((Value::from(n), p + len));
             }
             let len = b[p..]
