@@ -19,13 +19,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (head, reply) = text.split_once('\n').unwrap_or(("", text));
-    let case = if head.trim().is_empty() { BUILT_IN } else { head };
+    let case = if head.trim().is_empty() {
+        BUILT_IN
+    } else {
+        head
+    };
     let Ok(case) = pyjson::loads(case) else {
         return;
     };
     let case = PyVal::from_pyjson(&case);
     let functions = case.dict_get("function").cloned().unwrap_or(PyVal::None);
-    let answer = case.dict_get("ground_truth").cloned().unwrap_or(PyVal::None);
+    let answer = case
+        .dict_get("ground_truth")
+        .cloned()
+        .unwrap_or(PyVal::None);
     match decode(reply) {
         Ok(PyVal::List(calls)) => {
             for c in &calls {

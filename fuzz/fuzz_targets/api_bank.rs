@@ -13,7 +13,8 @@ use toolgym_env::data::apibank::{load_samples, parse_bracket, ApiBankSample, Jud
 fn samples() -> &'static [ApiBankSample] {
     static S: OnceLock<Vec<ApiBankSample>> = OnceLock::new();
     S.get_or_init(|| {
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/env/tests/fixtures/apibank/data");
+        let data =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/env/tests/fixtures/apibank/data");
         load_samples(&data, None).expect("the fixture data loads")
     })
 }

@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let text = completion_text(&value);
-    assert_eq!(format!("{text:?}"), format!("{:?}", completion_text(&value)));
+    assert_eq!(
+        format!("{text:?}"),
+        format!("{:?}", completion_text(&value))
+    );
     let Ok(text) = text else {
         return;
     };

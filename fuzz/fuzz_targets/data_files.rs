@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
     let d = dir();
     let file = d.join("BFCL_v4_simple_python.json");
     std::fs::write(&file, cases).unwrap();
-    std::fs::write(d.join("possible_answer/BFCL_v4_simple_python.json"), answers).unwrap();
+    std::fs::write(
+        d.join("possible_answer/BFCL_v4_simple_python.json"),
+        answers,
+    )
+    .unwrap();
     let lines = |b: &[u8]| b.split(|c| *c == b'\n').count();
     match load_file(&file) {
         Ok(loaded) => {

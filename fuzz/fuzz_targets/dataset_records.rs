@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(task) = &x {
         round_trip(task);
     }
-    assert_eq!(format!("{x:?}"), format!("{:?}", xlam::convert_record(0, &record)));
+    assert_eq!(
+        format!("{x:?}"),
+        format!("{:?}", xlam::convert_record(0, &record))
+    );
     for no_call_tasks in [false, true] {
         let options = toolace::ToolAceOptions { no_call_tasks };
         let t = toolace::convert_record(0, &record, options);

@@ -56,12 +56,20 @@ fuzz_target!(|data: &[u8]| {
         // The general reader alone (a JSON tree per record).
         let mut general = Vec::new();
         jsonl::score_jsonl_with(&*rule, jsonl::call_truth, data, &mut general, options).unwrap();
-        assert_eq!(fast, String::from_utf8_lossy(&general), "{name}: fast vs general");
+        assert_eq!(
+            fast,
+            String::from_utf8_lossy(&general),
+            "{name}: fast vs general"
+        );
         if rule.as_tool_n1().is_some() {
             let mut by_calls = Vec::new();
             let calls_only = CallsOnly(rule_by_name(name).unwrap());
             jsonl::score_jsonl(&calls_only, data, &mut by_calls, options).unwrap();
-            assert_eq!(fast, String::from_utf8_lossy(&by_calls), "{name}: keys vs calls");
+            assert_eq!(
+                fast,
+                String::from_utf8_lossy(&by_calls),
+                "{name}: keys vs calls"
+            );
         }
     }
 });

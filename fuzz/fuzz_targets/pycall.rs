@@ -32,13 +32,21 @@ fuzz_target!(|data: &[u8]| {
     };
     match pycall::parse_expression(text) {
         Ok(_) => {}
-        Err(e) => assert!(e.offset <= text.len(), "offset {} > {}", e.offset, text.len()),
+        Err(e) => assert!(
+            e.offset <= text.len(),
+            "offset {} > {}",
+            e.offset,
+            text.len()
+        ),
     }
     let calls = pycall::parse_calls(text);
     if let Err(e) = &calls {
         assert!(e.offset <= text.len(), "{e:?}");
     }
-    assert_eq!(format!("{calls:?}"), format!("{:?}", pycall::parse_calls(text)));
+    assert_eq!(
+        format!("{calls:?}"),
+        format!("{:?}", pycall::parse_calls(text))
+    );
     match pycall::parse_literal(text) {
         Ok(v) if has_literal_repr(&v) => {
             let repr = v.repr();

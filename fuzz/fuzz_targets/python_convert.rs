@@ -27,8 +27,15 @@ fn build<'py>(py: Python<'py>, data: &mut &[u8], depth: usize) -> Bound<'py, PyA
     let leaf = depth >= 200;
     match op % 13 {
         0 => py.None().into_bound(py),
-        1 => (op & 0x10 != 0).into_pyobject(py).unwrap().to_owned().into_any(),
-        2 => i64::from(take(1).first().copied().unwrap_or(0) as i8).into_pyobject(py).unwrap().into_any(),
+        1 => (op & 0x10 != 0)
+            .into_pyobject(py)
+            .unwrap()
+            .to_owned()
+            .into_any(),
+        2 => i64::from(take(1).first().copied().unwrap_or(0) as i8)
+            .into_pyobject(py)
+            .unwrap()
+            .into_any(),
         3 => {
             let mut b = [0u8; 16];
             let t = take(16);
@@ -51,14 +58,18 @@ fn build<'py>(py: Python<'py>, data: &mut &[u8], depth: usize) -> Bound<'py, PyA
         }
         7 | 8 | 9 | 10 if !leaf => {
             let n = take(1).first().copied().unwrap_or(0) as usize % 6;
-            let items: Vec<Bound<'py, PyAny>> = (0..n).map(|_| build(py, data, depth + 1)).collect();
+            let items: Vec<Bound<'py, PyAny>> =
+                (0..n).map(|_| build(py, data, depth + 1)).collect();
             match op % 13 {
                 7 => PyList::new(py, items).unwrap().into_any(),
                 8 => PyTuple::new(py, items).unwrap().into_any(),
                 9 => {
                     let d = PyDict::new(py);
                     for pair in items.chunks(2) {
-                        let v = pair.get(1).cloned().unwrap_or_else(|| py.None().into_bound(py));
+                        let v = pair
+                            .get(1)
+                            .cloned()
+                            .unwrap_or_else(|| py.None().into_bound(py));
                         let _ = d.set_item(&pair[0], v); // unhashable keys are skipped
                     }
                     d.into_any()
@@ -71,7 +82,11 @@ fn build<'py>(py: Python<'py>, data: &mut &[u8], depth: usize) -> Bound<'py, PyA
         }
         11 => py.eval(c"1+2j", None, None).unwrap(),
         12 => py.get_type::<PyDict>().into_any(),
-        _ => PyString::new(py, "<tool_call>[{\"name\": \"f\", \"arguments\": {}}]</tool_call>").into_any(),
+        _ => PyString::new(
+            py,
+            "<tool_call>[{\"name\": \"f\", \"arguments\": {}}]</tool_call>",
+        )
+        .into_any(),
     }
 }
 

@@ -25,7 +25,15 @@ fuzz_target!(|data: &[u8]| {
         let rule = rule_by_name(name).expect("built-in rule");
         let v = rule.score(completion, &truth);
         assert!((0.0..=1.0 + 1e-12).contains(&v.reward), "{name}: {v:?}");
-        assert_eq!(v.reward >= 1.0 - 1e-12, v.reason == Reason::Ok, "{name}: {v:?}");
-        assert_eq!(&v, &rule.score(completion, &truth), "{name} not deterministic");
+        assert_eq!(
+            v.reward >= 1.0 - 1e-12,
+            v.reason == Reason::Ok,
+            "{name}: {v:?}"
+        );
+        assert_eq!(
+            &v,
+            &rule.score(completion, &truth),
+            "{name} not deterministic"
+        );
     }
 });
