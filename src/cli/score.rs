@@ -25,6 +25,15 @@ pub struct ScoreArgs {
     /// Output JSONL: {"id", "line", "reward", "reason", "detail"?} per line; `-` = stdout.
     #[arg(long, default_value = "-")]
     output: PathBuf,
+    /// Longest input line kept, in bytes (newline included). A longer line is skipped as it is read, without being held
+    /// in memory, and scored as an `input_error` naming its length.
+    #[arg(long, default_value_t = jsonl::MAX_LINE_BYTES, value_parser = at_least_one)]
+    max_line_bytes: usize,
+    /// Lines read and scored per batch on several threads (one thread
+    /// reads at most 256 at a time). Memory holds two
+    /// batches, so lower it for huge lines on a small machine.
+    #[arg(long, default_value_t = jsonl::CHUNK_LINES, value_parser = at_least_one)]
+    chunk_lines: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -61,7 +70,11 @@ pub fn run(a: ScoreArgs) -> CliResult {
     let report = pool.install(|| -> CliResult<jsonl::RunReport> {
         let input = io::open_input(&a.input)?;
         let output = io::open_output(&a.output)?;
-        let options = jsonl::JsonlOptions::default();
+        let options = jsonl::JsonlOptions {
+            max_line_bytes: a.max_line_bytes,
+            chunk_lines: a.chunk_lines,
+            ..Default::default()
+        };
         Ok(match &rule {
             Rule::Bfcl(r) => {
                 jsonl::score_jsonl_with(&**r, jsonl::bfcl_truth, input, output, options)?
@@ -80,6 +93,15 @@ pub fn run(a: ScoreArgs) -> CliResult {
         eprintln!("{} blank line(s) skipped", report.blank_lines);
     }
     Ok(())
+}
+
+/// A count that must be at least 1 (`--max-line-bytes`, `--chunk-lines`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `--rule` values: the reward rules and the BFCL ones.

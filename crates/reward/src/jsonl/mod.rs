@@ -336,6 +336,9 @@ pub struct JsonlOptions {
 /// lines is not: about 8% slower as a whole process).
 pub const SERIAL_CHUNK_LINES: usize = 256;
 
+/// The default [`JsonlOptions::chunk_lines`]: lines per chunk on a pool.
+pub const CHUNK_LINES: usize = 4096;
+
 /// The default [`JsonlOptions::max_line_bytes`]: 256 MiB.
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
@@ -358,7 +361,7 @@ pub fn is_blank(line: &[u8]) -> bool {
 impl Default for JsonlOptions {
     fn default() -> Self {
         Self {
-            chunk_lines: 4096,
+            chunk_lines: CHUNK_LINES,
             parallel: true,
             max_line_bytes: MAX_LINE_BYTES,
         }

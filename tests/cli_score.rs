@@ -1,0 +1,71 @@
+//! `toolgym score`'s reading limits from the command line: a line over
+//! `--max-line-bytes` is an `input_error` naming its length and the limit,
+//! the lines around it are scored, and `--chunk-lines` changes batches,
+//! not verdicts.
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{json_lines, text, toolgym};
+
+fn record(id: usize, think: &str) -> String {
+    format!(
+        "{{\"id\": {id}, \"completion\": \"<think>{think}</think><tool_call>[{{\\\"name\\\": \\\"f\\\", \\\"arguments\\\": {{}}}}]</tool_call>\", \"ground_truth\": [{{\"name\": \"f\", \"arguments\": {{}}}}]}}\n"
+    )
+}
+
+#[test]
+fn lines_over_the_limit_are_input_errors_and_chunks_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = record(2, &"x".repeat(500));
+    let input_text = [record(1, "a"), long.clone(), record(3, "b")].concat();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, &input_text).unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let output = dir.path().join(out);
+        let mut args = vec!["score", "--rule", "tool-n1", "--input"];
+        args.push(input.to_str().unwrap());
+        args.extend(["--output", output.to_str().unwrap()]);
+        args.extend(extra);
+        let o = toolgym(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (json_lines(&output), text(&o.stderr))
+    };
+
+    let (all, _) = run(&[], "all.jsonl");
+    assert!(all.iter().all(|v| v["reward"] == 1.0), "{all:?}");
+
+    let (limited, err) = run(&["--max-line-bytes", "200"], "limited.jsonl");
+    assert_eq!(limited.len(), 3);
+    assert_eq!(limited[0]["reward"], 1.0);
+    assert_eq!(limited[2]["reward"], 1.0);
+    assert_eq!(limited[1]["line"], 2);
+    assert_eq!(limited[1]["reason"], "input_error");
+    let detail = limited[1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("{} bytes", long.len())) && detail.contains("200"),
+        "{detail}"
+    );
+    assert!(err.contains("1 line(s) were not usable records"), "{err}");
+
+    for threads in ["1", "2"] {
+        let (chunked, _) = run(
+            &["--chunk-lines", "1", "--threads", threads],
+            "chunked.jsonl",
+        );
+        assert_eq!(chunked, all, "{threads} thread(s)");
+    }
+
+    let o = toolgym(&[
+        "score",
+        "--max-line-bytes",
+        "0",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--max-line-bytes"),
+        "{}",
+        text(&o.stderr)
+    );
+}
