@@ -1237,6 +1237,45 @@ mod tests {
         }
     }
 
+    /// The body of the JSON string `literal` cut at `cut` (modulo its
+    /// length, on a character boundary), with the text it decodes to;
+    /// `None` where the piece is no valid string body.
+    fn cut_body(literal: &str, cut: usize) -> Option<(&str, String)> {
+        let body = &literal[1..literal.len() - 1];
+        let piece = &body[..body.floor_char_boundary(cut % (body.len() + 1))];
+        let decoded = serde_json::from_str::<String>(&format!("\"{piece}\"")).ok()?;
+        Some((piece, decoded))
+    }
+
+    /// What reading a piece of a literal's body may give: a cut-off text
+    /// only where Python's `json` refuses the decoded text too, and keys
+    /// only the tree's for it (declining is always allowed).
+    fn check_piece(
+        piece: &str,
+        decoded: &str,
+        read: Piece,
+        calls: &CanonicalCalls,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        match read {
+            Piece::CutOff => proptest::prop_assert!(
+                matches!(
+                    pyjson::loads(pyjson::py_strip(decoded)),
+                    Err(pyjson::PyJsonError::Decode { .. })
+                ),
+                "{}",
+                piece
+            ),
+            Piece::Read => proptest::prop_assert_eq!(
+                Some(calls.clone()),
+                via_tree(decoded.trim()),
+                "{}",
+                piece
+            ),
+            Piece::Declined => {}
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
         /// Strings with escapes of their own, every kind and some invalid
         /// ones, in a literal's body (`/` sometimes escaped there too):
@@ -1270,22 +1309,9 @@ mod tests {
                 .read_json_in_string(&literal[1..])
                 .map(|_| calls.clone());
             proptest::prop_assert_eq!(&read, &via_tree(&text), "{}", literal);
-            let body = &literal[1..literal.len() - 1];
-            let piece = &body[..body.floor_char_boundary(cut % (body.len() + 1))];
-            if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{piece}\"")) {
-                match calls.read_escaped_piece(piece, &CanonicalCalls::default()) {
-                    Piece::CutOff => proptest::prop_assert!(
-                        matches!(
-                            pyjson::loads(pyjson::py_strip(&decoded)),
-                            Err(pyjson::PyJsonError::Decode { .. })
-                        ),
-                        "{}", piece
-                    ),
-                    Piece::Read => proptest::prop_assert_eq!(
-                        Some(calls), via_tree(decoded.trim()), "{}", piece
-                    ),
-                    Piece::Declined => {}
-                }
+            if let Some((piece, decoded)) = cut_body(&literal, cut) {
+                let read = calls.read_escaped_piece(piece, &CanonicalCalls::default());
+                check_piece(piece, &decoded, read, &calls)?;
             }
         }
 
@@ -1333,9 +1359,7 @@ mod tests {
             proptest::prop_assert_eq!(&in_string, &Some(fast.clone().unwrap()), "{}", literal);
             // Cut off: a piece read to its end before failing is one
             // Python's `json` refuses as well.
-            let body = &literal[1..literal.len() - 1];
-            let piece = &body[..body.floor_char_boundary(cut % (body.len() + 1))];
-            if let Ok(decoded) = serde_json::from_str::<String>(&format!("\"{piece}\"")) {
+            if let Some((piece, decoded)) = cut_body(&literal, cut) {
                 let mut calls = CanonicalCalls::default();
                 let read = calls.read_escaped_piece(piece, &CanonicalCalls::default());
                 // Given the ground truth's call texts, a reply's calls
@@ -1346,19 +1370,7 @@ mod tests {
                     copied.read_escaped_piece(piece, truth), read, "{}", piece
                 );
                 proptest::prop_assert_eq!(&copied, &calls, "{}", piece);
-                match read {
-                    Piece::CutOff => proptest::prop_assert!(
-                        matches!(
-                            pyjson::loads(pyjson::py_strip(&decoded)),
-                            Err(pyjson::PyJsonError::Decode { .. })
-                        ),
-                        "{}", piece
-                    ),
-                    Piece::Read => proptest::prop_assert_eq!(
-                        Some(calls), via_tree(decoded.trim()), "{}", piece
-                    ),
-                    Piece::Declined => {}
-                }
+                check_piece(piece, &decoded, read, &calls)?;
             }
             // The calls in reverse order: each copied from the truth's
             // text, to the keys a read gives.
