@@ -10,7 +10,7 @@ use std::path::Path;
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{json_lines, text, toolgym};
+use cli::{fails_naming, json_lines, text, toolgym};
 
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
@@ -199,53 +199,19 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
 #[test]
 fn eval_acebench_reports_bad_inputs_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let o = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--completions",
-        "-",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("no data_<category>.json"),
-        "{}",
-        text(&o.stderr)
+    let fails = |data: &str, extra: &[&str], needle: &str| {
+        let mut args = vec!["eval", "acebench", "--data-dir", data, "--completions", "-"];
+        args.extend(extra);
+        fails_naming(&args, needle);
+    };
+    fails(dir.path().to_str().unwrap(), &[], "no data_<category>.json");
+    let data = FIXTURES;
+    fails(
+        data,
+        &["--categories", "agent_multi_step"],
+        "unknown ACEBench category \"agent_multi_step\"",
     );
-    let data = Path::new(FIXTURES);
-    let o = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--completions",
-        "-",
-        "--categories",
-        "agent_multi_step",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("unknown ACEBench category \"agent_multi_step\""),
-        "{}",
-        text(&o.stderr)
-    );
-    let o = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--completions",
-        "-",
-        "--template",
-        "nope",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("unknown template \"nope\""),
-        "{}",
-        text(&o.stderr)
-    );
+    fails(data, &["--template", "nope"], "unknown template \"nope\"");
 }
 
 #[test]

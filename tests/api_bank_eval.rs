@@ -9,7 +9,7 @@ use std::path::Path;
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{json_lines, text, toolgym};
+use cli::{fails_naming, json_lines, text, toolgym};
 
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
@@ -127,35 +127,17 @@ fn eval_api_bank_writes_prompts_and_reports_bad_input() {
         .unwrap()
         .contains("<tools>"));
 
-    let o = toolgym(&[
-        "eval",
-        "api-bank",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--completions",
-        "-",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains(dir.path().to_str().unwrap()),
-        "{}",
-        text(&o.stderr)
-    );
-    let o = toolgym(&[
-        "eval",
-        "api-bank",
-        "--data-dir",
+    let fails = |data: &str, extra: &[&str], needle: &str| {
+        let mut args = vec!["eval", "api-bank", "--data-dir", data, "--completions", "-"];
+        args.extend(extra);
+        fails_naming(&args, needle);
+    };
+    let empty = dir.path().to_str().unwrap();
+    fails(empty, &[], empty);
+    fails(
         data.to_str().unwrap(),
-        "--completions",
-        "-",
-        "--template",
-        "nope",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("unknown template \"nope\""),
-        "{}",
-        text(&o.stderr)
+        &["--template", "nope"],
+        "unknown template \"nope\"",
     );
 }
 

@@ -13,7 +13,7 @@ use toolgym_reward::pyjson;
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::{json_lines, text, toolgym};
+use cli::{fails_naming, json_lines, text, toolgym};
 
 #[path = "support/tiny_model.rs"]
 mod tiny_model;
@@ -509,15 +509,16 @@ fn score_with_a_bfcl_rule_reads_bfcl_records() {
     // The rule list names the BFCL rules; an unknown bfcl-* rule fails.
     let o = toolgym(&["score", "--list-rules"]);
     assert!(text(&o.stdout).contains("bfcl-ast-python-strict"));
-    let o = toolgym(&[
-        "score",
-        "--rule",
-        "bfcl-nope",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("bfcl-ast"), "{}", text(&o.stderr));
+    fails_naming(
+        &[
+            "score",
+            "--rule",
+            "bfcl-nope",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        "bfcl-ast",
+    );
 }
 
 #[test]

@@ -25,13 +25,14 @@ pub struct ScoreArgs {
     /// Output JSONL: {"id", "line", "reward", "reason", "detail"?} per line; `-` = stdout.
     #[arg(long, default_value = "-")]
     output: PathBuf,
-    /// Longest input line kept, in bytes (newline included). A longer line is skipped as it is read, without being held
-    /// in memory, and scored as an `input_error` naming its length.
+    /// Longest input line kept, in bytes (newline included). A longer
+    /// line is skipped as it is read, without being held in memory, and
+    /// scored as an `input_error` naming its length.
     #[arg(long, default_value_t = jsonl::MAX_LINE_BYTES, value_parser = at_least_one)]
     max_line_bytes: usize,
     /// Lines read and scored per batch on several threads (one thread
-    /// reads at most 256 at a time). Memory holds two
-    /// batches, so lower it for huge lines on a small machine.
+    /// reads at most 256 at a time). Memory holds two batches, so lower
+    /// it for huge lines on a small machine.
     #[arg(long, default_value_t = jsonl::CHUNK_LINES, value_parser = at_least_one)]
     chunk_lines: usize,
     /// Worker threads (default: all cores).

@@ -27,3 +27,12 @@ pub fn json_lines(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Runs `toolgym args…`, which must fail with an error that names
+/// `needle` on stderr.
+pub fn fails_naming(args: &[&str], needle: &str) {
+    let o = toolgym(args);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "{args:?} succeeded: {err}");
+    assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+}
