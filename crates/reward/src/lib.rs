@@ -62,6 +62,15 @@
 //! Both score `1` ≠ `1.0` and `true` ≠ `1`, compare call lists as multisets,
 //! ignore object key order, keep array order, and let a repeated key's last
 //! value win.
+//!
+//! Where `tool-n1` itself departs from the script, all in the ground truth
+//! (tested on the parity fixture, `tests/tooln1_parity.rs`): a ground truth
+//! is read by serde_json, so one the script reads but serde_json refuses
+//! (`NaN`, `Infinity`, lone surrogates) or that is not a list of calls with
+//! str names and object arguments is an input error (reward 0) where the
+//! script may score 1; and a ground truth that is one call object is read
+//! as a list of that call, where the script iterates the dict's keys and
+//! scores a wrong answer.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

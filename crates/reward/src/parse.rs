@@ -476,11 +476,12 @@ fn parse_payload(payload: &str, info: &mut Vec<InfoNote>) -> Result<Vec<Call>, P
 }
 
 /// Reads calls from a JSON value (a list of call objects, one object, or a
-/// JSON string encoding either).
+/// JSON string encoding either: JSON text, whitespace around it as JSON
+/// allows, as Python's `json.loads` reads it).
 pub(crate) fn calls_from_value(value: Value) -> Result<Vec<Call>, CallShapeError> {
     let value = match value {
         Value::String(inner) => {
-            serde_json::from_str(inner.trim()).map_err(|e| CallShapeError::Json(e.to_string()))?
+            serde_json::from_str(&inner).map_err(|e| CallShapeError::Json(e.to_string()))?
         }
         v => v,
     };

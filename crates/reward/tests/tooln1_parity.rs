@@ -4,9 +4,12 @@
 //! `scripts/fixtures/tooln1_reward_fixtures.py`, which runs the script's own
 //! `compute_score_v0` / `v2` / `v3` / `v4` on ~1000 varied completions. Every
 //! case whose ground truth is a list of calls must score exactly as the
-//! script did (a case where the script raises must score 0).
+//! script did (a case where the script raises must score 0), by the rule
+//! on parsed calls, by key, and as a JSONL record scored by `score_jsonl`
+//! (its fast readers score most records straight from their text).
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use toolgym_reward::jsonl::{score_jsonl, JsonlOptions};
 use toolgym_reward::{Call, CanonicalCalls, RewardRule, ScriptVariant, ToolN1Rule};
 
 const FIXTURE: &str = include_str!("fixtures/tooln1_parity.jsonl");
@@ -22,6 +25,11 @@ const KNOWN_DEVIATIONS: [&str; 5] = [
     "arg_u64max_plus1_eq",
     "arg_i64min_minus1_eq",
 ];
+
+/// Cases where a JSONL record deliberately scores otherwise: toolgym reads
+/// a ground truth that is one call object as a list of that call; the
+/// script iterates the dict's keys and scores a wrong answer.
+const JSONL_DEVIATIONS: [&str; 2] = ["gt_dict_not_list", "gt_dict_vs_dict_payload"];
 
 /// The ground truth as the script reads it (`json.loads`, and once more if
 /// that gave a string), if it is a list of `{"name": str, "arguments": {}}`.
@@ -76,6 +84,10 @@ fn tool_n1_rules_agree_with_the_released_script() {
     let (mut checked, mut skipped, mut failures) = (0, 0, Vec::new());
     let mut canonical_reads = 0;
     let mut deviations = std::collections::BTreeSet::new();
+    // `compute_score_v0` cases as JSONL records (the ground truth as its
+    // text and as the value it holds), with the script's reward.
+    let (mut records, mut record_wants) = (String::new(), Vec::new());
+    let mut jsonl_deviations = Vec::new();
     for (lineno, line) in FIXTURE.lines().enumerate() {
         let case: Value = match serde_json::from_str(line) {
             Ok(v) => v,
@@ -98,6 +110,28 @@ fn tool_n1_rules_agree_with_the_released_script() {
             .filter_map(Value::as_str)
             .collect();
         let completion = case["completion"].as_str().unwrap();
+        // As a JSONL record with the ground truth's text, a case scores what
+        // the script's process gives (0 where the script raises) where
+        // toolgym reads the ground truth, and 0 wherever the script gives 0
+        // (odd ground truths too: an input error).
+        let id = case["id"].as_str().unwrap();
+        let text = case["ground_truth"].as_str().unwrap();
+        let script_zero = case.get("reward").map(expected).unwrap_or(0.0) == 0.0;
+        if !tags.contains(&"depth_sensitive")
+            && !KNOWN_DEVIATIONS.contains(&id)
+            && (script_zero || ground_truth(text).is_some())
+        {
+            if JSONL_DEVIATIONS.contains(&id) {
+                jsonl_deviations.push(records.lines().count());
+            }
+            let record =
+                json!({"id": id, "completion": completion, "ground_truth": case["ground_truth"]});
+            records.push_str(&format!("{record}\n"));
+            record_wants.push((
+                id.to_string(),
+                case.get("reward").map(expected).unwrap_or(0.0),
+            ));
+        }
         // Ground truth in toolgym is a list of calls read by serde_json; cases
         // probing other shapes (null / list arguments, `Infinity`, >4300-digit
         // ints) cannot arise and are skipped.
@@ -108,7 +142,6 @@ fn tool_n1_rules_agree_with_the_released_script() {
         // Batch scorers compare ground truths by key, read from the text
         // where they can: the same keys, the same verdicts.
         let keys = CanonicalCalls::from_calls(&truth);
-        let text = case["ground_truth"].as_str().unwrap();
         if let Some(read) = CanonicalCalls::from_json(text) {
             assert_eq!(read, keys, "line {}: keys read from the text", lineno + 1);
             canonical_reads += 1;
@@ -127,7 +160,6 @@ fn tool_n1_rules_agree_with_the_released_script() {
                 continue;
             }
             let want = case.get(*field).map(expected).unwrap_or(0.0);
-            let id = case["id"].as_str().unwrap();
             if KNOWN_DEVIATIONS.contains(&id) {
                 deviations.insert(id.to_string());
                 assert_ne!(
@@ -135,6 +167,13 @@ fn tool_n1_rules_agree_with_the_released_script() {
                     "{id} now agrees: drop it from KNOWN_DEVIATIONS"
                 );
                 continue;
+            }
+            if *field == "reward" {
+                // As its value too (a list of calls or a string holding one).
+                let record = json!({"id": id, "completion": completion,
+                    "ground_truth": serde_json::from_str::<Value>(text).unwrap()});
+                records.push_str(&format!("{record}\n"));
+                record_wants.push((id.to_string(), want));
             }
             if v.reward != want {
                 failures.push(format!(
@@ -145,6 +184,30 @@ fn tool_n1_rules_agree_with_the_released_script() {
             checked += 1;
         }
     }
+    let options = JsonlOptions {
+        parallel: false,
+        ..JsonlOptions::default()
+    };
+    let mut scored = Vec::new();
+    score_jsonl(&ToolN1Rule::V0, records.as_bytes(), &mut scored, options).unwrap();
+    let scored = String::from_utf8(scored).unwrap();
+    assert_eq!(scored.lines().count(), record_wants.len());
+    for (i, (line, (id, want))) in scored.lines().zip(&record_wants).enumerate() {
+        let got: Value = serde_json::from_str(line).unwrap();
+        if jsonl_deviations.contains(&i) {
+            assert_ne!(got["reward"].as_f64(), Some(*want), "{id} now agrees");
+            continue;
+        }
+        if got["reward"].as_f64() != Some(*want) {
+            failures.push(format!("{id} as a JSONL record: {got}, script {want}"));
+        }
+    }
+    assert!(
+        record_wants.len() > 1600,
+        "{} records scored",
+        record_wants.len()
+    );
+    assert_eq!(jsonl_deviations.len(), JSONL_DEVIATIONS.len());
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",

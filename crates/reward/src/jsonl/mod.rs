@@ -131,9 +131,12 @@ impl<T> Record<T> {
 }
 
 /// The truth reader of the call-list rules: takes `ground_truth` (a list
-/// of calls, or a JSON string holding one).
+/// of calls, or JSON text holding one). Text is read as the released
+/// Tool-N1 script reads it ([`Call::list_from_json`]): decoded, and
+/// decoded once more when that gives a string.
 pub fn call_truth(_id: &Value, record: &mut Map<String, Value>) -> Result<Vec<Call>, RecordError> {
     match record.remove("ground_truth") {
+        Some(Value::String(text)) => Call::list_from_json(&text).map_err(RecordError::GroundTruth),
         Some(v) => Call::list_from_value(v).map_err(RecordError::GroundTruth),
         None => Err(RecordError::MissingField("ground_truth")),
     }

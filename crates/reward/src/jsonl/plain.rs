@@ -64,8 +64,9 @@ pub(super) trait TruthForm: Default {
 
 impl TruthForm for Vec<Call> {
     fn read_text(&mut self, text: &str) -> Option<()> {
-        // As `Call::list_from_value` reads a string: trimmed, then JSON.
-        *self = serde_json::from_str::<Calls>(text.trim()).ok()?.0;
+        // As `Call::list_from_json` reads text: JSON, whitespace as JSON
+        // has it (a string holding calls is left to it).
+        *self = serde_json::from_str::<Calls>(text).ok()?.0;
         Some(())
     }
 
@@ -85,7 +86,7 @@ impl TruthForm for Vec<Call> {
 
 impl TruthForm for CanonicalCalls {
     fn read_text(&mut self, text: &str) -> Option<()> {
-        self.read_json(text.trim()).then_some(())
+        self.read_json(text).then_some(())
     }
 
     fn read_value(&mut self, rest: &str) -> Option<usize> {

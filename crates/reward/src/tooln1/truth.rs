@@ -126,8 +126,8 @@ impl CanonicalCalls {
     /// `None` (and no calls), also where it holds a `\u` escape outside the
     /// text's own escapes (decode it and use `read_json` then). The
     /// text's escapes (`\\u00e9`, `\\\"` in the literal) are read.
-    /// Leading and trailing whitespace is trimmed, as
-    /// [`Call::list_from_json`]'s callers trim such text.
+    /// JSON whitespace around the text is skipped, as
+    /// [`Call::list_from_json`] (and Python's `json.loads`) skip it.
     pub fn read_json_in_string(&mut self, body: &str) -> Option<usize> {
         self.read_with::<true>(body, true, None, |r| {
             r.skip_ws();
@@ -240,9 +240,7 @@ impl CanonicalCalls {
     }
 
     fn start_call(&mut self, name: &[u8]) {
-        self.bytes.push(b's');
-        self.bytes.extend_from_slice(name);
-        self.bytes.push(0);
+        push_str_key(&mut self.bytes, name);
         let name_end = self.bytes.len();
         self.ends.push((name_end, name_end));
     }
@@ -280,24 +278,31 @@ impl CanonicalCalls {
 
 /// A byte string equal for two (name, arguments) pairs exactly when the
 /// script's Counter keys are equal (for str names; other names get a key no
-/// str name can have).
+/// str name can have). The name's part ends where its own bytes say (a
+/// str's length comes first; other values are self-delimiting), so no
+/// name, whatever bytes it holds (`\u0000` included), can run on into
+/// the arguments' part.
 pub(super) fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> {
     let mut out = Vec::new();
     match name {
-        PyValue::Str(s) => {
-            out.push(b's');
-            out.extend_from_slice(&s.0);
-        }
+        PyValue::Str(s) => push_str_key(&mut out, &s.0),
         other => {
             out.push(b'x');
             pyjson::canonical(other, &mut out);
         }
     }
-    out.push(0);
     if let Some(a) = args {
         pyjson::canonical(a, &mut out);
     }
     out
+}
+
+/// A str name's part of a key: `s`, its length in bytes (eight, little
+/// endian), its bytes; a string value's canonical bytes are the same.
+fn push_str_key(out: &mut Vec<u8>, name: &[u8]) {
+    out.push(b's');
+    out.extend_from_slice(&(name.len() as u64).to_le_bytes());
+    out.extend_from_slice(name);
 }
 
 /// A literal body's text without the whitespace a reader of it skips at
@@ -558,9 +563,14 @@ impl<const IN: bool> Reader<'_, '_, IN> {
         if !self.at_key(b"name") || !self.at_quote() {
             return None;
         }
-        calls.bytes.push(b's');
+        // The name's key (`push_str_key`), its length filled in once read.
+        calls
+            .bytes
+            .extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
+        let len_at = calls.bytes.len() - 8;
         self.string_into(&mut calls.bytes)?;
-        calls.bytes.push(0);
+        let len = (calls.bytes.len() - len_at - 8) as u64;
+        calls.bytes[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
         let name_end = calls.bytes.len();
         self.skip_ws();
         if self.s.get(self.pos) != Some(&b',') {
