@@ -420,9 +420,14 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     assert!(e.contains("no BFCL_v<N>_live_simple.json"), "{e}");
     let e = run(&["--data-dir", fx.path("nowhere").to_str().unwrap()]);
     assert!(e.contains("nowhere"), "{e}");
-    // Neither --model nor --completions.
-    let o = toolgym(&["eval", "bfcl", "--data-dir", DATA]);
-    assert!(!o.status.success());
+    // Neither --model nor --completions (nor --write-prompts): clap names
+    // the choice.
+    let e = toolgym(&["eval", "bfcl", "--data-dir", DATA]);
+    let e = text(&e.stderr);
+    assert!(
+        e.contains("--model <MODEL>|--completions <COMPLETIONS>|--write-prompts"),
+        "{e}"
+    );
 }
 
 #[test]

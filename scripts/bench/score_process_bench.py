@@ -6,7 +6,8 @@ generated JSONL corpus.
     cargo build --release
     python3 scripts/bench/score_process_bench.py --toolcall PATH/TO/toolcall.py \
         [--lines 200000] [--rounds 3] [--group 5] [--compact-truths] \
-        [--toolgym target/release/toolgym] [--previous OTHER_BUILD]
+        [--toolgym target/release/toolgym] [--previous OTHER_BUILD] \
+        [--page-cache as-written|reread]
 
 The corpus (seeded) mixes long reasoning (about 1.4 KB per line), parallel
 calls, wrong arguments and names, broken JSON, format errors and no-call
@@ -15,6 +16,14 @@ written as `json.dumps` writes them, as the replies are (a reply's right
 call then repeats its ground truth's text, which toolgym copies instead of
 reading again), or with `--compact-truths` without spaces (no call
 repeats; every reply is read).
+The corpus is read from the page cache by both processes. How it got
+there matters to the kernel's share: on Linux 6.16+ with ext4 (large
+folios), a file written line by line (8 KB writes, as Python writes the
+corpus: `--page-cache as-written`, the default) is cached in small folios
+and read about half as fast as one that was read back from disk
+(`--page-cache reread`: the corpus is synced, dropped from the cache and
+read once, as a file read from disk or copied with large writes is
+cached). On kernels without large folios both are the slow kind.
 Measured, alternating in each round (median reported; the builds' order
 rotates from round to round): the Python process
 (`tooln1_score_process.py`: json.loads + compute_score_v0 per line) and
@@ -99,6 +108,19 @@ def line(rng, i, truth=None, truth_text=json.dumps):
     return {"id": i, "completion": f"<think>{think}</think>\n<tool_call>\n{json.dumps(calls)}\n</tool_call>", "ground_truth": truth_text(truth)}
 
 
+def reread(path):
+    """Drops `path` from the page cache and reads it back once: cached as
+    the kernel caches a file read from disk (large folios where it can)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+
+
 def timed(cmd):
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -119,6 +141,9 @@ def main():
     ap.add_argument("--compact-truths", action="store_true",
                     help="write ground truths without spaces (`separators=(',', ':')`), so that no reply's call "
                          "repeats its ground truth's text byte for byte")
+    ap.add_argument("--page-cache", choices=["as-written", "reread"], default="as-written",
+                    help="leave the corpus cached as written (default), or drop it from the page cache and read "
+                         "it back once first (see above)")
     args = ap.parse_args()
     truth_text = dumps_compact if args.compact_truths else json.dumps
 
@@ -135,6 +160,8 @@ def main():
                 record = line(rng, i, truth, truth_text)
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     size = corpus.stat().st_size
+    if args.page_cache == "reread":
+        reread(corpus)
     cores = os.cpu_count()
     runs = {
         "Python: json.loads + compute_score_v0": [args.python, str(HERE / "tooln1_score_process.py"),
@@ -177,7 +204,8 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"Whole process, file to file: {args.lines:,} lines, {size / 1e6:.0f} MB ({size / args.lines:,.0f} B/line); "
           f"{args.group} line(s) per ground truth; "
-          f"{'compact' if args.compact_truths else 'json.dumps'} ground truths; {cores} cores, {cpu}; Python {platform.python_version()}; "
+          f"{'compact' if args.compact_truths else 'json.dumps'} ground truths; page cache {args.page_cache} "
+          f"(Linux {platform.release()}); {cores} cores, {cpu}; Python {platform.python_version()}; "
           f"{datetime.date.today()}; "
           f"median of {args.rounds} alternating rounds. tool-n1 rewards equal the script's on every line.\n")
     base = statistics.median(times[next(iter(runs))])
