@@ -64,13 +64,19 @@
 //! value win.
 //!
 //! Where `tool-n1` itself departs from the script, all in the ground truth
-//! (tested on the parity fixture, `tests/tooln1_parity.rs`): a ground truth
-//! is read by serde_json, so one the script reads but serde_json refuses
-//! (`NaN`, `Infinity`, lone surrogates) or that is not a list of calls with
-//! str names and object arguments is an input error (reward 0) where the
-//! script may score 1; and a ground truth that is one call object is read
-//! as a list of that call, where the script iterates the dict's keys and
-//! scores a wrong answer.
+//! (each pinned on the parity fixture, `tests/tooln1_parity.rs`):
+//! - a ground truth is read by serde_json: one the script reads but
+//!   serde_json refuses (`NaN`, `Infinity`, lone surrogates, nesting past
+//!   128 levels) is an input error (reward 0) where the script may score 1,
+//!   and so is one whose calls have a name that is not a str or `arguments`
+//!   that are neither an object nor a JSON string;
+//! - `arguments` written as a JSON string holding an object are decoded
+//!   into the object (as for every call-list rule), where the script
+//!   compares the string itself: a reply's object matches them here, not
+//!   in the script, and the same string matches there, not here;
+//! - a ground truth that is one call object is read as a list of that call,
+//!   where the script iterates the dict's keys and scores a wrong answer;
+//! - integers beyond 64 bits become floats (the table above).
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
