@@ -129,24 +129,36 @@ fn tool_n1_rules_agree_with_the_released_script() {
             .collect();
         let completion = case["completion"].as_str().unwrap();
         // As a JSONL record with the ground truth's text, a case scores what
-        // the script's process gives (0 where the script raises), odd ground
-        // truths included: 0 wherever the script gives 0, an input error
-        // where toolgym does not read the ground truth and the script scores.
+        // the script's process gives under each variant (0 where the script
+        // raises), odd ground truths included: 0 wherever the script gives
+        // 0, an input error where toolgym does not read the ground truth and
+        // the script scores. Where the ground truth is a list of calls as the
+        // script reads it, the record with the value the text holds (the
+        // list, or a string holding it) scores the same.
         let id = case["id"].as_str().unwrap();
         let text = case["ground_truth"].as_str().unwrap();
-        let script = case.get("reward").map(expected).unwrap_or(0.0);
         if !tags.contains(&"depth_sensitive") && !KNOWN_DEVIATIONS.contains(&id) {
-            let want = if JSONL_DEVIATIONS.contains(&id) {
-                Want::Not(script)
-            } else if script != 0.0 && ground_truth(text).is_none() {
-                Want::InputError
-            } else {
-                Want::Reward(script)
-            };
-            let record =
-                json!({"id": id, "completion": completion, "ground_truth": case["ground_truth"]});
+            let scripts = rules.map(|(field, _)| case.get(field).map(expected).unwrap_or(0.0));
+            // What toolgym reads (string-encoded arguments decoded too).
+            let reads = Call::list_from_json(text).is_ok();
+            let wants = scripts.map(|script| {
+                if JSONL_DEVIATIONS.contains(&id) {
+                    Want::Not(script)
+                } else if script != 0.0 && !reads {
+                    Want::InputError
+                } else {
+                    Want::Reward(script)
+                }
+            });
+            let record = json!({"id": id, "completion": completion, "ground_truth": text});
             records.push_str(&format!("{record}\n"));
-            record_wants.push((id.to_string(), want));
+            record_wants.push((id.to_string(), wants));
+            if ground_truth(text).is_some() {
+                let value: Value = serde_json::from_str(text).unwrap();
+                let record = json!({"id": id, "completion": completion, "ground_truth": value});
+                records.push_str(&format!("{record}\n"));
+                record_wants.push((id.to_string(), scripts.map(Want::Reward)));
+            }
         }
         // Ground truth in toolgym is a list of calls read by serde_json; cases
         // probing other shapes (null / list arguments, `Infinity`, >4300-digit
@@ -184,13 +196,6 @@ fn tool_n1_rules_agree_with_the_released_script() {
                 );
                 continue;
             }
-            if *field == "reward" {
-                // As its value too (a list of calls or a string holding one).
-                let record = json!({"id": id, "completion": completion,
-                    "ground_truth": serde_json::from_str::<Value>(text).unwrap()});
-                records.push_str(&format!("{record}\n"));
-                record_wants.push((id.to_string(), Want::Reward(want)));
-            }
             if v.reward != want {
                 failures.push(format!(
                     "{} [{}] {field}: got {} ({}: {}), script {}",
@@ -204,33 +209,34 @@ fn tool_n1_rules_agree_with_the_released_script() {
         parallel: false,
         ..JsonlOptions::default()
     };
-    let mut scored = Vec::new();
-    score_jsonl(&ToolN1Rule::V0, records.as_bytes(), &mut scored, options).unwrap();
-    let scored = String::from_utf8(scored).unwrap();
-    assert_eq!(scored.lines().count(), record_wants.len());
     let mut counts = [0; 3];
-    for (line, (id, want)) in scored.lines().zip(&record_wants) {
-        let got: Value = serde_json::from_str(line).unwrap();
-        let reward = got["reward"].as_f64();
-        let ok = match *want {
-            Want::Reward(r) => reward == Some(r),
-            Want::InputError => got["reason"] == "input_error" && reward == Some(0.0),
-            Want::Not(r) => {
-                assert_ne!(
-                    reward,
-                    Some(r),
-                    "{id} now agrees: drop it from JSONL_DEVIATIONS"
-                );
-                true
+    for (v, (field, rule)) in rules.iter().enumerate() {
+        let mut scored = Vec::new();
+        score_jsonl(rule, records.as_bytes(), &mut scored, options).unwrap();
+        let scored = String::from_utf8(scored).unwrap();
+        assert_eq!(scored.lines().count(), record_wants.len());
+        for (line, (id, wants)) in scored.lines().zip(&record_wants) {
+            let got: Value = serde_json::from_str(line).unwrap();
+            let reward = got["reward"].as_f64();
+            let (ok, kind) = match wants[v] {
+                Want::Reward(r) => (reward == Some(r), 0),
+                Want::InputError => (got["reason"] == "input_error" && reward == Some(0.0), 1),
+                Want::Not(r) => {
+                    assert_ne!(
+                        reward,
+                        Some(r),
+                        "{id} {field} now agrees: drop it from JSONL_DEVIATIONS"
+                    );
+                    (true, 2)
+                }
+            };
+            counts[kind] += 1;
+            if !ok {
+                failures.push(format!(
+                    "{id} {field} as a JSONL record: {got}, want {:?}",
+                    wants[v]
+                ));
             }
-        };
-        counts[match want {
-            Want::Reward(_) => 0,
-            Want::InputError => 1,
-            Want::Not(_) => 2,
-        }] += 1;
-        if !ok {
-            failures.push(format!("{id} as a JSONL record: {got}, want {want:?}"));
         }
     }
     assert!(
@@ -238,8 +244,8 @@ fn tool_n1_rules_agree_with_the_released_script() {
         "{} records scored",
         record_wants.len()
     );
-    assert_eq!(counts[2], JSONL_DEVIATIONS.len());
-    assert!(counts[1] > 30, "{} unread ground truths", counts[1]);
+    assert_eq!(counts[2], 4 * JSONL_DEVIATIONS.len());
+    assert!(counts[1] > 100, "{} unread ground truths", counts[1]);
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
