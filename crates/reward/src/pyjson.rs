@@ -194,6 +194,15 @@ impl<'a> PyValue<'a> {
     }
 }
 
+/// Appends [`canonical`]'s bytes for a str of UTF-8 bytes `s`: `s`, its
+/// length (eight bytes, little endian), the bytes. Self-delimiting, so a
+/// call's key may put one before the arguments' bytes.
+pub(crate) fn push_canonical_str(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b's');
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s);
+}
+
 /// Appends a canonical encoding of `v`: two values get the same bytes
 /// exactly when [`PyValue::dumps_eq`] holds (keys sorted, NaN unified).
 pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
@@ -223,10 +232,7 @@ pub fn canonical(v: &PyValue<'_>, out: &mut Vec<u8>) {
             };
             out.extend_from_slice(&bits.to_le_bytes());
         }
-        PyValue::Str(s) => {
-            out.push(b's');
-            str_into(s, out);
-        }
+        PyValue::Str(s) => push_canonical_str(&s.0, out),
         PyValue::List(items) => {
             out.push(b'[');
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());

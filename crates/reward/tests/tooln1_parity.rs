@@ -103,8 +103,8 @@ fn tool_n1_rules_agree_with_the_released_script() {
     let (mut checked, mut skipped, mut failures) = (0, 0, Vec::new());
     let mut canonical_reads = 0;
     let mut deviations = std::collections::BTreeSet::new();
-    // `compute_score_v0` cases as JSONL records (the ground truth as its
-    // text and as the value it holds), with the script's reward.
+    // The cases as JSONL records (the ground truth as its text, and as the
+    // value it holds), with what each script variant's verdict must be.
     let (mut records, mut record_wants) = (String::new(), Vec::new());
     for (lineno, line) in FIXTURE.lines().enumerate() {
         let case: Value = match serde_json::from_str(line) {
@@ -162,7 +162,7 @@ fn tool_n1_rules_agree_with_the_released_script() {
         }
         // Ground truth in toolgym is a list of calls read by serde_json; cases
         // probing other shapes (null / list arguments, `Infinity`, >4300-digit
-        // ints) cannot arise and are skipped.
+        // ints) are skipped here (the JSONL records above check them).
         let Some(truth) = ground_truth(case["ground_truth"].as_str().unwrap()) else {
             skipped += 1;
             continue;

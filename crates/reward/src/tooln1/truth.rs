@@ -240,7 +240,7 @@ impl CanonicalCalls {
     }
 
     fn start_call(&mut self, name: &[u8]) {
-        push_str_key(&mut self.bytes, name);
+        pyjson::push_canonical_str(name, &mut self.bytes);
         let name_end = self.bytes.len();
         self.ends.push((name_end, name_end));
     }
@@ -285,7 +285,7 @@ impl CanonicalCalls {
 pub(super) fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> {
     let mut out = Vec::new();
     match name {
-        PyValue::Str(s) => push_str_key(&mut out, &s.0),
+        PyValue::Str(s) => pyjson::push_canonical_str(&s.0, &mut out),
         other => {
             out.push(b'x');
             pyjson::canonical(other, &mut out);
@@ -295,14 +295,6 @@ pub(super) fn key_of(name: &PyValue<'_>, args: Option<&PyValue<'_>>) -> Vec<u8> 
         pyjson::canonical(a, &mut out);
     }
     out
-}
-
-/// A str name's part of a key: `s`, its length in bytes (eight, little
-/// endian), its bytes; a string value's canonical bytes are the same.
-fn push_str_key(out: &mut Vec<u8>, name: &[u8]) {
-    out.push(b's');
-    out.extend_from_slice(&(name.len() as u64).to_le_bytes());
-    out.extend_from_slice(name);
 }
 
 /// A literal body's text without the whitespace a reader of it skips at
@@ -563,14 +555,7 @@ impl<const IN: bool> Reader<'_, '_, IN> {
         if !self.at_key(b"name") || !self.at_quote() {
             return None;
         }
-        // The name's key (`push_str_key`), its length filled in once read.
-        calls
-            .bytes
-            .extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
-        let len_at = calls.bytes.len() - 8;
-        self.string_into(&mut calls.bytes)?;
-        let len = (calls.bytes.len() - len_at - 8) as u64;
-        calls.bytes[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
+        self.string_value(&mut calls.bytes)?;
         let name_end = calls.bytes.len();
         self.skip_ws();
         if self.s.get(self.pos) != Some(&b',') {
@@ -687,13 +672,7 @@ impl<const IN: bool> Reader<'_, '_, IN> {
     /// Appends the canonical bytes of the value at the reader.
     fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
         match *self.s.get(self.pos)? {
-            b'"' | b'\\' => {
-                out.extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
-                let len_at = out.len() - 8;
-                self.string_into(out)?;
-                let len = (out.len() - len_at - 8) as u64;
-                out[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
-            }
+            b'"' | b'\\' => self.string_value(out)?,
             b'[' => {
                 if depth >= MAX_DEPTH {
                     return None;
@@ -857,6 +836,18 @@ impl<const IN: bool> Reader<'_, '_, IN> {
         }
         self.pos = end + q;
         Some((body, end))
+    }
+
+    /// Appends the canonical bytes of the string at the reader
+    /// ([`pyjson::push_canonical_str`]'s; its length filled in once it is
+    /// decoded): a string value, or a call's name in its key.
+    fn string_value(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        out.extend_from_slice(&[b's', 0, 0, 0, 0, 0, 0, 0, 0]);
+        let len_at = out.len() - 8;
+        self.string_into(out)?;
+        let len = (out.len() - len_at - 8) as u64;
+        out[len_at..len_at + 8].copy_from_slice(&len.to_le_bytes());
+        Some(())
     }
 
     /// Appends the decoded bytes of the string at the reader (at its
