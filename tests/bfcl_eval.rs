@@ -420,6 +420,14 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     assert!(e.contains("no BFCL_v<N>_live_simple.json"), "{e}");
     let e = run(&["--data-dir", fx.path("nowhere").to_str().unwrap()]);
     assert!(e.contains("nowhere"), "{e}");
+    // The verdicts may not overwrite the completions they judge; an
+    // output that cannot be created fails before anything is judged.
+    let before = std::fs::read(&completions).unwrap();
+    let e = run(&["--data-dir", DATA, "--out", c]);
+    assert!(e.contains("would erase"), "{e}");
+    assert_eq!(std::fs::read(&completions).unwrap(), before);
+    let e = run(&["--data-dir", DATA, "--summary", "/nonexistent-dir/s.json"]);
+    assert!(e.contains("cannot create /nonexistent-dir/s.json"), "{e}");
     // Neither --model nor --completions (nor --write-prompts): clap names
     // the choice.
     let e = toolgym(&["eval", "bfcl", "--data-dir", DATA]);

@@ -66,3 +66,63 @@ fn lines_over_the_limit_are_input_errors_and_chunks_change_nothing() {
         "--max-line-bytes",
     );
 }
+
+#[test]
+fn the_input_is_never_the_output_and_a_byte_order_mark_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = [record(1, "a"), record(2, "b")].concat();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, &body).unwrap();
+    let path = input.to_str().unwrap();
+    // The same file, by name or through a link: refused, the input kept.
+    fails_naming(&["score", "--input", path, "--output", path], "would erase");
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    fails_naming(
+        &["score", "--input", path, "--output", link.to_str().unwrap()],
+        "would erase",
+    );
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), body);
+    // A directory is named as such.
+    fails_naming(
+        &["score", "--input", dir.path().to_str().unwrap()],
+        "is a directory",
+    );
+    // A UTF-8 byte-order mark before the first record is not an error.
+    let bom = dir.path().join("bom.jsonl");
+    std::fs::write(&bom, [b"\xEF\xBB\xBF".as_slice(), body.as_bytes()].concat()).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let o = toolgym(&[
+        "score",
+        "--rule",
+        "tool-n1",
+        "--input",
+        bom.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|v| v["reward"] == 1.0), "{lines:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_toolgym"))
+        .args(["score", "--list-rules"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write to stdout") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -1,6 +1,6 @@
 //! `toolgym generate`: sample from a local Qwen2 model directory.
 
-use super::CliResult;
+use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use toolgym_model::cli::{generate, parse_prompt_ids, GenerateArgs};
@@ -68,6 +68,5 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.sampling_place = a.sampling_place.parse()?;
     args.json = a.json;
     let out = generate(&args)?;
-    println!("{}", out.render(args.json)?);
-    Ok(())
+    Ok(io::print_stdout(&format!("{}\n", out.render(args.json)?))?)
 }

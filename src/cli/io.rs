@@ -1,19 +1,38 @@
-//! Opening inputs and outputs named on the command line (`-` = stdio).
+//! Opening inputs and outputs named on the command line (`-` = stdio), and
+//! writing to stdout without panicking when it cannot be written.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-/// A buffered reader over a file, or stdin for `-`.
+/// The UTF-8 byte-order mark some editors (and PowerShell) write first.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
+/// mark at the start is skipped (it is not JSON, and says nothing more
+/// than "UTF-8").
 pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
-    if path.as_os_str() == "-" {
-        Ok(Box::new(BufReader::new(io::stdin().lock())))
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(BufReader::new(io::stdin().lock()))
     } else {
-        let f = File::open(path).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
-        })?;
-        Ok(Box::new(BufReader::with_capacity(64 << 10, f)))
+        let cannot =
+            |e: io::Error| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));
+        let f = File::open(path).map_err(cannot)?;
+        if f.metadata().map_err(cannot)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot read {}: it is a directory", path.display()),
+            ));
+        }
+        Box::new(BufReader::with_capacity(64 << 10, f))
+    };
+    let start = reader
+        .fill_buf()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
+    if start.starts_with(BOM) {
+        reader.consume(BOM.len());
     }
+    Ok(reader)
 }
 
 /// A buffered writer to a file (created or truncated), or stdout for `-`.
@@ -26,4 +45,50 @@ pub fn open_output(path: &Path) -> io::Result<Box<dyn Write>> {
         })?;
         Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
     }
+}
+
+/// Refuses an `output` that is the same file as one of `inputs` (also
+/// through a link): creating it would erase the input before it is read.
+/// `-` and files that do not exist yet are never the same.
+pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
+    if output.as_os_str() == "-" {
+        return Ok(());
+    }
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for input in inputs.iter().filter(|p| p.as_os_str() != "-") {
+        if std::fs::metadata(input).is_ok_and(|m| same_file(&m, &out)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the output {} is the input {}: writing it would erase what is to be \
+                     read; choose another output",
+                    output.display(),
+                    input.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// Writes `text` to stdout: an error (not a panic, as `print!` has) when
+/// stdout cannot be written.
+pub fn print_stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write to stdout: {e}")))
 }

@@ -1,7 +1,7 @@
 //! `toolgym plot RUN_DIR`: reward, KL, response length and validation
 //! accuracy curves (the paper's Figure 6) as a PNG.
 
-use super::CliResult;
+use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -19,6 +19,5 @@ pub fn run(a: PlotCmd) -> CliResult {
     for b in &bad {
         eprintln!("skipped unreadable metrics line {b}");
     }
-    println!("{}", path.display());
-    Ok(())
+    Ok(io::print_stdout(&format!("{}\n", path.display()))?)
 }

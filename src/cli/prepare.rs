@@ -1,7 +1,7 @@
 //! `toolgym prepare`: training data files (xLAM, ToolACE, or any
 //! registered source) to train/validation task JSONL.
 
-use super::CliResult;
+use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use toolgym_env::data::sources::SOURCES;
@@ -69,6 +69,13 @@ pub fn run(a: PrepareCmd) -> CliResult {
     opts.irrelevance_rate = a.irrelevance_rate;
     opts.seed = a.seed;
     let report = prepare(&opts)?;
-    print!("{report}");
+    io::print_stdout(&report.to_string())?;
+    if report.train + report.validation == 0 {
+        return Err(
+            "no task was kept from any input (the counts above say why): the training \
+                    and validation files are empty"
+                .into(),
+        );
+    }
     Ok(())
 }

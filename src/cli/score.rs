@@ -53,10 +53,12 @@ enum Rule {
 
 pub fn run(a: ScoreArgs) -> CliResult {
     if a.list_rules {
-        for (name, about) in RULES.iter().chain(BFCL_RULES.iter()) {
-            println!("{name:<24} {about}");
-        }
-        return Ok(());
+        let list: String = RULES
+            .iter()
+            .chain(BFCL_RULES.iter())
+            .map(|(name, about)| format!("{name:<24} {about}\n"))
+            .collect();
+        return Ok(io::print_stdout(&list)?);
     }
     // Unknown names fail here, before any input is read.
     let rule = if a.rule.starts_with("bfcl-") {
@@ -64,6 +66,7 @@ pub fn run(a: ScoreArgs) -> CliResult {
     } else {
         Rule::Calls(rule_by_name(&a.rule)?)
     };
+    io::check_not_an_input(&a.output, &[&a.input])?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))
         .build()?;

@@ -1,6 +1,6 @@
 //! `toolgym train {grpo,sft}`: run a training phase from a TOML config.
 
-use super::CliResult;
+use super::{io, CliResult};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use toolgym_grpo::pipeline::{self, Phases};
@@ -70,12 +70,13 @@ pub fn run(a: TrainCmd) -> CliResult {
         bar.set_message(msg);
     })?;
     bar.finish();
-    let line = |name: &str, r: &Option<toolgym_grpo::EvalReport>| {
+    let mut text = String::new();
+    let mut line = |name: &str, r: &Option<toolgym_grpo::EvalReport>| {
         if let Some(r) = r {
-            println!(
-                "{name}: validation accuracy {:.4} (mean reward {:.4}, {} tasks)",
+            text.push_str(&format!(
+                "{name}: validation accuracy {:.4} (mean reward {:.4}, {} tasks)\n",
                 r.accuracy, r.mean_reward, r.summary.count
-            );
+            ));
         }
     };
     if phase == Phases::Grpo {
@@ -84,10 +85,10 @@ pub fn run(a: TrainCmd) -> CliResult {
     } else {
         line("after", &report.after_sft);
     }
-    println!(
-        "metrics: {}",
-        cfg.run.out_dir.join("metrics.jsonl").display()
-    );
-    println!("final policy: {}", cfg.run.out_dir.join("final").display());
-    Ok(())
+    text.push_str(&format!(
+        "metrics: {}\nfinal policy: {}\n",
+        cfg.run.out_dir.join("metrics.jsonl").display(),
+        cfg.run.out_dir.join("final").display()
+    ));
+    Ok(io::print_stdout(&text)?)
 }

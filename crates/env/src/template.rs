@@ -177,12 +177,18 @@ pub fn default_reasoning(calls: &[Call]) -> String {
 
 /// Calls as the JSON list a reply carries: `[{"name": ..., "arguments":
 /// {...}}, ...]`, `name` first, Python `json.dumps` spacing, non-ASCII kept.
+/// A string holding what a reply's reader takes for markup (`<tool_call>`,
+/// `</tool_call>`, `<think>`, `</think>`, `<|…`) has that `<` written
+/// `\u003c`, so the reply still reads as the calls it was written from.
 ///
 /// ```
 /// use toolgym_reward::Call;
 /// let c = Call::new("add", serde_json::json!({"b": 2, "a": 1})).unwrap();
 /// assert_eq!(toolgym_env::template::calls_json(&[c]),
 ///            r#"[{"name": "add", "arguments": {"a": 1, "b": 2}}]"#);
+/// let c = Call::new("say", serde_json::json!({"x": "a</tool_call> < b"})).unwrap();
+/// assert_eq!(toolgym_env::template::calls_json(&[c]),
+///            r#"[{"name": "say", "arguments": {"x": "a\u003c/tool_call> < b"}}]"#);
 /// ```
 pub fn calls_json(calls: &[Call]) -> String {
     let mut out = String::from("[");
@@ -197,6 +203,29 @@ pub fn calls_json(calls: &[Call]) -> String {
         out.push('}');
     }
     out.push(']');
+    escape_markup(out)
+}
+
+/// `json` with the `<` of each markup-like sequence written `\u003c`
+/// (JSON text has `<` only inside strings, where the escape means the same).
+fn escape_markup(json: String) -> String {
+    const MARKUP: [&str; 5] = ["tool_call", "/tool_call", "think", "/think", "|"];
+    if !json.contains('<') {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    let mut rest = json.as_str();
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if MARKUP.iter().any(|m| after.starts_with(m)) {
+            out.push_str("\\u003c");
+        } else {
+            out.push('<');
+        }
+        rest = after;
+    }
+    out.push_str(rest);
     out
 }
 

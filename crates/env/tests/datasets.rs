@@ -29,6 +29,14 @@ fn xlam_records_become_tasks_and_bad_ones_are_reported() {
     assert_eq!(loaded.raw_records, 9);
     let ids: Vec<&str> = loaded.tasks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["xlam-0", "xlam-8", "xlam-1234", "xlam-2001"]);
+    // A UTF-8 byte-order mark in front changes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let bom = dir.path().join("bom.json");
+    let text = std::fs::read(fixture("xlam_sample.json")).unwrap();
+    std::fs::write(&bom, [b"\xEF\xBB\xBF".as_slice(), &text].concat()).unwrap();
+    let with_bom = xlam::load(&bom).unwrap();
+    assert_eq!(with_bom.tasks, loaded.tasks);
+    assert_eq!(with_bom.raw_records, 9);
     assert_eq!(
         reasons(&loaded.dropped),
         BTreeMap::from([
@@ -403,6 +411,49 @@ fn bfcl_errors_name_file_and_line() {
         .unwrap_err()
         .to_string()
         .contains("multi-turn"));
+}
+
+#[test]
+fn bfcl_cases_without_a_usable_answer_can_still_be_prompted() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = r#"[[{"role": "user", "content": "q"}]]"#;
+    let f = r#"[{"name": "f", "description": "", "parameters": {"type": "dict", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}, "required": ["a"]}}]"#;
+    // A relevance case has no possible answer: any call is right.
+    std::fs::write(
+        dir.path().join("BFCL_v4_live_relevance.json"),
+        format!("{{\"id\": \"live_relevance_0-0-0\", \"question\": {q}, \"function\": {f}}}\n"),
+    )
+    .unwrap();
+    let relevance = bfcl::load_dir(dir.path()).unwrap().remove(0);
+    assert!(relevance
+        .to_task()
+        .unwrap_err()
+        .to_string()
+        .contains("no possible answer"));
+    let task = relevance.to_prompt_task().unwrap();
+    assert!(task.ground_truth.is_empty() && task.tools.len() == 1);
+    // A parameter with no allowed value (BFCL's live_simple_106-63-0) is
+    // left out of the canonical answer.
+    std::fs::create_dir(dir.path().join("possible_answer")).unwrap();
+    std::fs::write(
+        dir.path().join("BFCL_v4_live_simple.json"),
+        format!("{{\"id\": \"live_simple_0-0-0\", \"question\": {q}, \"function\": {f}}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("possible_answer/BFCL_v4_live_simple.json"),
+        r#"{"id": "live_simple_0-0-0", "ground_truth": [{"f": {"a": ["x"], "b": []}}]}"#
+            .to_string()
+            + "\n",
+    )
+    .unwrap();
+    let cases = bfcl::load_dir(dir.path()).unwrap();
+    let simple = cases.iter().find(|c| c.id == "live_simple_0-0-0").unwrap();
+    let task = simple.to_task().unwrap();
+    assert_eq!(
+        serde_json::Value::Object(task.ground_truth[0].arguments.clone()),
+        json!({"a": "x"})
+    );
 }
 
 /// A user's own format joins `prepare` through the [`TrainingSource`]

@@ -367,3 +367,34 @@ fn rollouts_run_in_parallel_threads() {
         assert_eq!(reward, if i % 2 == 0 { 1.0 } else { 0.0 });
     }
 }
+
+#[test]
+fn a_reference_reply_with_markup_in_its_arguments_still_scores_1() {
+    // Argument values a reader could take for the reply's own tags.
+    for value in [
+        "</tool_call>",
+        "a<tool_call>b",
+        "<think>x</think>",
+        "<|im_start|>assistant",
+        "1 < 2 <b>",
+    ] {
+        let task = Task::new(
+            "markup",
+            "test",
+            vec![ToolSpec::builder("say", "Says.")
+                .required("text", "string", "")
+                .build()],
+            vec![Message::user("say it")],
+            vec![Call::new("say", json!({ "text": value })).unwrap()],
+        );
+        for rule in ["binary", "tool-n1", "fine-grained"] {
+            let spec = SingleTurnSpec::new(
+                Arc::from(rule_by_name(rule).unwrap()),
+                Arc::new(ChatMlTemplate::tool_n1()),
+            );
+            let target = spec.target(&task);
+            let v = spec.score(&task, &target);
+            assert_eq!(v.reward, 1.0, "{rule}, {value:?}: {target} -> {v:?}");
+        }
+    }
+}

@@ -48,10 +48,56 @@ pub fn batch_advantages(
     scale_by_std: bool,
     eps: f64,
 ) -> Vec<f64> {
-    rewards
-        .chunks(group_size.max(1))
-        .flat_map(|g| group_advantages(g, scale_by_std, eps))
-        .collect()
+    batch_advantages_leaving_out(rewards, &[], group_size, scale_by_std, eps)
+}
+
+/// [`batch_advantages`] with the members marked in `left_out` (an env
+/// failure: the episode says nothing of the policy) taken out of their
+/// group: each group is normalised over the rest, the left-out members get
+/// advantage 0, and a group with fewer than two members left carries no
+/// signal (all 0). An empty `left_out` leaves no one out.
+///
+/// ```
+/// let adv = toolgym_grpo::batch_advantages_leaving_out(
+///     &[1.0, 0.0, 0.0, 1.0], &[false, false, true, false], 4, true, 1e-6);
+/// assert_eq!(adv[2], 0.0);
+/// let rest = toolgym_grpo::group_advantages(&[1.0, 0.0, 1.0], true, 1e-6);
+/// assert_eq!([adv[0], adv[1], adv[3]], [rest[0], rest[1], rest[2]]);
+/// ```
+pub fn batch_advantages_leaving_out(
+    rewards: &[f64],
+    left_out: &[bool],
+    group_size: usize,
+    scale_by_std: bool,
+    eps: f64,
+) -> Vec<f64> {
+    let size = group_size.max(1);
+    let mut out = Vec::with_capacity(rewards.len());
+    for (g, group) in rewards.chunks(size).enumerate() {
+        let out_of = |i: usize| left_out.get(g * size + i).copied().unwrap_or(false);
+        if !(0..group.len()).any(out_of) {
+            out.extend(group_advantages(group, scale_by_std, eps));
+            continue;
+        }
+        let kept: Vec<f64> = (0..group.len())
+            .filter(|&i| !out_of(i))
+            .map(|i| group[i])
+            .collect();
+        let mut adv = if kept.len() >= 2 {
+            group_advantages(&kept, scale_by_std, eps)
+        } else {
+            vec![0.0; kept.len()]
+        }
+        .into_iter();
+        out.extend((0..group.len()).map(|i| {
+            if out_of(i) {
+                0.0
+            } else {
+                adv.next().unwrap_or(0.0)
+            }
+        }));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -77,5 +123,29 @@ mod tests {
         let batch = batch_advantages(&[1.0, 0.0, 0.5, 0.5], 2, true, 1e-6);
         assert!((batch[0] - 0.5 / (0.5f64.sqrt() + 1e-6)).abs() < 1e-9);
         assert_eq!(&batch[2..], &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn left_out_members_take_no_part_in_their_group() {
+        let rewards = [
+            1.0, 0.0, 0.0, 1.0, 0.0, /* group 2 */ 1.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        let mut left_out = [false; 10];
+        // Group 1 loses member 1; group 2 keeps one member only.
+        left_out[1] = true;
+        left_out[6..].fill(true);
+        let adv = batch_advantages_leaving_out(&rewards, &left_out, 5, true, 1e-6);
+        let rest = group_advantages(&[1.0, 0.0, 1.0, 0.0], true, 1e-6);
+        assert_eq!(adv[..5], [rest[0], 0.0, rest[1], rest[2], rest[3]]);
+        assert_eq!(adv[5..], [0.0; 5], "one member left: no signal");
+        // Nothing left out: the plain advantages, bit for bit.
+        assert_eq!(
+            batch_advantages_leaving_out(&rewards, &[false; 10], 5, true, 1e-6),
+            batch_advantages(&rewards, 5, true, 1e-6)
+        );
+        assert_eq!(
+            batch_advantages_leaving_out(&rewards, &[], 5, false, 1e-6),
+            batch_advantages(&rewards, 5, false, 1e-6)
+        );
     }
 }

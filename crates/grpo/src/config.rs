@@ -254,6 +254,11 @@ pub struct GrpoConfig {
     /// An episode's reward: `sum` of its steps' rewards, or the `last`
     /// step's.
     pub episode_reward: EpisodeReward,
+    /// Seconds an env's `reset`, `step` or `truncate` may take before its
+    /// episode fails as an env error and the run goes on without it (the
+    /// call is left running on a thread of its own); 0: no limit, calls run
+    /// in place. Default 600.
+    pub env_timeout_s: f64,
     /// ε_low of the clipped ratio (paper: 0.2, Table 6; verl's
     /// `clip_ratio: 0.2`).
     pub clip_low: f64,
@@ -323,6 +328,7 @@ impl Default for GrpoConfig {
             max_turns: 8,
             max_episode_tokens: 12288,
             episode_reward: EpisodeReward::Sum,
+            env_timeout_s: 600.0,
             clip_low: 0.2,
             clip_high: 0.2,
             kl_coef: 1e-3,
@@ -352,6 +358,7 @@ impl GrpoConfig {
             max_turns: self.max_turns,
             max_episode_tokens: self.max_episode_tokens,
             reward: self.episode_reward,
+            env_timeout: env_timeout(self.env_timeout_s),
         }
     }
 
@@ -372,6 +379,7 @@ impl GrpoConfig {
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
+        check_env_timeout("grpo.env_timeout_s", self.env_timeout_s)?;
         if self.group_size < 2 {
             return bad(format!(
                 "grpo.group_size must be at least 2 (got {})",
@@ -429,6 +437,9 @@ pub struct SftConfig {
     pub max_seq_tokens: usize,
     /// Most turns of a demonstration episode.
     pub max_turns: usize,
+    /// Seconds an env call may take (as `grpo.env_timeout_s`); 0: no
+    /// limit. Default 600.
+    pub env_timeout_s: f64,
     /// Optimiser (SFT default lr 1e-5).
     pub optim: OptimConfig,
 }
@@ -441,6 +452,7 @@ impl Default for SftConfig {
             micro_batch_seqs: 8,
             max_seq_tokens: 4096,
             max_turns: 8,
+            env_timeout_s: 600.0,
             optim: OptimConfig {
                 lr: 1e-5,
                 ..OptimConfig::default()
@@ -450,6 +462,11 @@ impl Default for SftConfig {
 }
 
 impl SftConfig {
+    /// The env-call limit of its rollouts.
+    pub fn env_timeout(&self) -> Option<std::time::Duration> {
+        env_timeout(self.env_timeout_s)
+    }
+
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
         if self.batch_size == 0 || self.micro_batch_seqs == 0 || self.max_turns == 0 {
@@ -457,7 +474,7 @@ impl SftConfig {
                 "sft.batch_size, sft.micro_batch_seqs and sft.max_turns must be positive".into(),
             ));
         }
-        Ok(())
+        check_env_timeout("sft.env_timeout_s", self.env_timeout_s)
     }
 }
 
@@ -558,8 +575,9 @@ impl TrainConfig {
 }
 
 /// Keys that may change between invocations of one run: where it writes,
-/// how often it checkpoints and validates, how it reports.
-pub const BOOKKEEPING_KEYS: [&str; 11] = [
+/// how often it checkpoints and validates, how it reports, how long it
+/// waits for an env.
+pub const BOOKKEEPING_KEYS: [&str; 13] = [
     "run.out_dir",
     "run.resume",
     "run.resume_fallback",
@@ -571,7 +589,25 @@ pub const BOOKKEEPING_KEYS: [&str; 11] = [
     "run.eval_tasks",
     "run.eval_samples",
     "run.eval_temperature",
+    "grpo.env_timeout_s",
+    "sft.env_timeout_s",
 ];
+
+/// `env_timeout_s` as a rollout's limit (0: none).
+fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
+    (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+}
+
+/// Checks an `env_timeout_s` value.
+fn check_env_timeout(key: &str, seconds: f64) -> Result<(), TrainError> {
+    if seconds.is_finite() && (0.0..=1e9).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(TrainError::Config(format!(
+            "{key} must be between 0 (no limit) and 1e9 seconds (got {seconds})"
+        )))
+    }
+}
 
 /// The file a run directory records its resolved config in.
 pub const CONFIG_FILE: &str = "config.toml";

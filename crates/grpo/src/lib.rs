@@ -37,7 +37,7 @@ mod sft;
 mod state;
 mod trainer;
 
-pub use advantage::{batch_advantages, group_advantages};
+pub use advantage::{batch_advantages, batch_advantages_leaving_out, group_advantages};
 pub use batching::Sequence;
 pub use config::{
     DataSection, GrpoConfig, ModelSection, RunSection, SftConfig, SyntheticSection, TrainConfig,

@@ -97,9 +97,15 @@ pub struct StepMetrics {
     /// `tool_error`, `tool_crashed`, `not_executable`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tool_errors: BTreeMap<String, usize>,
-    /// Episodes whose environment failed (returned an error or panicked).
+    /// Episodes whose environment failed (panicked, timed out, gave a
+    /// non-finite reward or an observation that does not extend the last
+    /// one). They get reward 0 and are left out of their group's
+    /// advantages and of the loss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_failures: Option<usize>,
+    /// The first env failure's message this step (env, task, what).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_error: Option<String>,
     /// Seconds spent inside environments (summed over worker threads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_seconds: Option<f64>,
@@ -113,6 +119,9 @@ pub struct StepMetrics {
     pub lr: f64,
     /// Gradient norm (before clipping) of the last optimiser step.
     pub grad_norm: f64,
+    /// Optimiser steps skipped because the gradient was not finite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_updates: Option<usize>,
     /// Wall time of the step.
     pub step_seconds: f64,
     /// Time spent generating rollouts.
@@ -198,6 +207,7 @@ pub(crate) struct EpisodeStats {
     pub turns_mean: f64,
     pub turns_max: usize,
     pub env_failures: usize,
+    pub env_error: Option<String>,
     pub env_seconds: f64,
     pub model_tokens: usize,
     pub env_tokens: usize,
@@ -238,6 +248,10 @@ impl EpisodeStats {
             turns_mean: replies as f64 / n,
             turns_max: episodes.iter().map(Trajectory::turns).max().unwrap_or(0),
             env_failures: episodes.iter().filter(|e| e.env_failed()).count(),
+            env_error: episodes
+                .iter()
+                .filter(|e| e.env_failed())
+                .find_map(|e| e.error.clone()),
             env_seconds: episodes.iter().map(|e| e.env_seconds).sum(),
             model_tokens,
             env_tokens: episodes.iter().map(Trajectory::env_tokens).sum(),
@@ -270,6 +284,7 @@ impl EpisodeStats {
         m.turns_mean = Some(self.turns_mean);
         m.turns_max = Some(self.turns_max);
         m.env_failures = Some(self.env_failures);
+        m.env_error = self.env_error;
         m.env_seconds = Some(self.env_seconds);
         m.trained_tokens = Some(self.model_tokens);
         m.masked_tokens = Some(self.env_tokens);

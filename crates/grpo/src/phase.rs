@@ -176,6 +176,14 @@ impl Phase {
                 }
             }
             p.metrics.write(&m)?;
+            if let (Some(n @ 1..), Some(first)) = (m.env_failures, &m.env_error) {
+                // The run goes on; what failed is said once per step.
+                eprintln!(
+                    "{}: step {}: {n} episode(s) ended by an env failure (left out of the \
+                     update); the first: {first}",
+                    m.phase, m.step
+                );
+            }
             on_step(&m);
             if due(p.step, p.run.save_every, last) {
                 p.save_checkpoint()?;

@@ -14,6 +14,12 @@ use toolgym_env::{Dataset, TaskSource};
 /// observation, tokenised by `policy`) fits in `max_tokens`, and the number
 /// left out per task source (`Task::source`). A task whose env panics at
 /// reset is kept: the rollout engine reports that failure itself.
+///
+/// The first prompt is measured from a reset with seed 0. Training resets
+/// with other seeds, so an env whose first prompt's length depends on the
+/// seed can still give a longer one at run time; the rollout engine then
+/// does not run that episode (an empty trajectory judged `token_limit`,
+/// counted in `skipped_episodes`).
 pub fn drop_overlong(
     policy: &Policy,
     factory: &dyn DynEnvFactory,

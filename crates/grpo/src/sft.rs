@@ -51,6 +51,7 @@ impl SftTrainer {
             max_turns: config.max_turns,
             max_episode_tokens: 0,
             reward: EpisodeReward::Sum,
+            env_timeout: config.env_timeout(),
         };
         let phase = Phase::open(PhaseSetup {
             name: "sft",
@@ -125,6 +126,7 @@ impl SftTrainer {
             max_turns: c.max_turns,
             max_episode_tokens: c.max_seq_tokens,
             reward: EpisodeReward::Sum,
+            env_timeout: c.env_timeout(),
         };
         let mut actor = Demonstrator::new(&p.policy.tokenizer, &p.policy.eos_token_ids);
         let episodes = run_episodes(
@@ -196,6 +198,7 @@ impl SftTrainer {
             loss: loss_sum,
             accuracy: Some(solved as f64 / seqs.len() as f64),
             lr: s.lr,
+            skipped_updates: Some(usize::from(!s.applied)),
             grad_norm: s.grad_norm,
             step_seconds: seconds,
             update_seconds: seconds,

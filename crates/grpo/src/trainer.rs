@@ -19,7 +19,7 @@
 //!    Environment tokens (train mask 0) take no part in the loss, the KL,
 //!    the entropy or any token-mean denominator.
 
-use crate::advantage::batch_advantages;
+use crate::advantage::batch_advantages_leaving_out;
 use crate::batching::{
     logprobs_of, micro_batches, micro_workers, padded, run_micro_batches, score_seqs, Entropy,
     Sequence,
@@ -300,9 +300,14 @@ impl GrpoTrainer {
             rounds_run += 1;
             for (task, group) in batch.into_iter().zip(rolled) {
                 generated_groups += 1;
-                let flat = group
+                // Env failures say nothing of the policy: the group's signal
+                // is in the episodes that ran.
+                let ran: Vec<f64> = group
                     .iter()
-                    .all(|e| (e.reward - group[0].reward).abs() < 1e-12);
+                    .filter(|e| !e.env_failed())
+                    .map(|e| e.reward)
+                    .collect();
+                let flat = ran.len() < 2 || ran.iter().all(|r| (r - ran[0]).abs() < 1e-12);
                 zero_var += usize::from(flat);
                 let keep = !c.dynamic_sampling || (!flat && tasks.len() < c.prompts_per_step);
                 if keep {
@@ -323,6 +328,7 @@ impl GrpoTrainer {
             .filter_map(|(e, keep)| keep.then_some(e))
             .collect();
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
+        let failed: Vec<bool> = episodes.iter().map(Trajectory::env_failed).collect();
         let seqs: Vec<Sequence> = episodes
             .into_iter()
             .map(|e| Sequence {
@@ -331,15 +337,22 @@ impl GrpoTrainer {
                 mask: e.train_mask,
             })
             .collect();
-        // Episodes without a model token (a prompt over the limit, an env
-        // that failed at reset) count in their group's advantages but are
-        // not scored.
+        // Episodes without a model token (a prompt over the limit) count in
+        // their group's advantages but are not scored. An env failure is
+        // neither: the env's bug is not the policy's doing, so its episode
+        // is left out of its group's statistics and of the loss.
         let trainable: Vec<usize> = (0..seqs.len())
-            .filter(|&i| !seqs[i].prompt.is_empty() && seqs[i].model_tokens() > 0)
+            .filter(|&i| !failed[i] && !seqs[i].prompt.is_empty() && seqs[i].model_tokens() > 0)
             .collect();
 
         // 4. Advantages.
-        let advantages = batch_advantages(&rewards, g, c.scale_rewards_by_std, c.advantage_eps);
+        let advantages = batch_advantages_leaving_out(
+            &rewards,
+            &failed,
+            g,
+            c.scale_rewards_by_std,
+            c.advantage_eps,
+        );
 
         // 5. Old and reference log-probs.
         let t_lp = Instant::now();
@@ -389,6 +402,7 @@ impl GrpoTrainer {
             0.0,
         );
         let mut trained_tokens = 0usize;
+        let mut skipped_updates = 0usize;
         let (mut forward_secs, mut backward_secs) = (0.0, 0.0);
         // The entropy is a metric unless a bonus puts it in the loss.
         let entropy = if c.entropy_coef != 0.0 {
@@ -477,6 +491,7 @@ impl GrpoTrainer {
                     },
                 )?;
                 let s = p.optimizer.step(&p.params, &acc, total_opt_steps)?;
+                skipped_updates += usize::from(!s.applied);
                 last_lr = s.lr;
                 last_norm = s.grad_norm;
                 loss_sum += mb_loss;
@@ -505,6 +520,7 @@ impl GrpoTrainer {
             entropy: Some(ent_tok / tok),
             lr: last_lr,
             grad_norm: last_norm,
+            skipped_updates: Some(skipped_updates),
             step_seconds: start.elapsed().as_secs_f64(),
             rollout_seconds: Some(rollout_seconds),
             logprob_seconds: Some(logprob_seconds),

@@ -30,6 +30,7 @@ fn limits() -> RolloutLimits {
         max_turns: 8,
         max_episode_tokens: 2048,
         reward: EpisodeReward::Sum,
+        env_timeout: None,
     }
 }
 
@@ -331,7 +332,7 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
 }
 
 #[test]
-fn a_template_that_does_not_extend_stops_with_a_clear_error() {
+fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
     /// Re-renders earlier replies without their trailing whitespace (as
     /// some chat templates strip or rewrite past assistant turns).
     struct Trimming(ChatMlTemplate);
@@ -373,18 +374,147 @@ fn a_template_that_does_not_extend_stops_with_a_clear_error() {
         script: vec![format!("{}  ", find("red")), "<think>x</think>ok".into()],
     };
     let source = vault_tasks(1);
-    let err = run_episodes(
+    // The rollout goes on: the episode is an env failure that says where.
+    let out = run_episodes(
         &spec,
         &groups(source.as_ref(), 1, 1),
         &mut actor,
         policy.token_space(),
         &limits(),
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    let ep = &out[0][0];
+    assert_eq!((ep.end, ep.reward), (Some(EndReason::EnvError), 0.0));
+    assert!(ep.env_failed() && ep.turns() == 1);
+    let err = ep.error.as_deref().unwrap();
     for part in ["trimming-env", "vault-0", "turn 1", "does not extend"] {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
+}
+
+/// Runs one episode of each of two echo tasks with `limits`, the env of
+/// the first made by `first`; returns both trajectories.
+fn two_echo_episodes(first: fn(&mut EchoEnv), limits: &RolloutLimits) -> Vec<Trajectory> {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let factory = move |task: Arc<Task>| {
+        let mut env = EchoEnv::new(task.clone(), 2);
+        if task.id == "echo-0" {
+            first(&mut env);
+        }
+        env
+    };
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec!["one".into(), "two".into()],
+    };
+    let source = echo_tasks(2);
+    run_episodes(
+        &factory,
+        &groups(source.as_ref(), 2, 1),
+        &mut actor,
+        policy.token_space(),
+        limits,
+    )
+    .unwrap()
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+#[test]
+fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
+    let timed = RolloutLimits {
+        env_timeout: Some(std::time::Duration::from_millis(300)),
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let eps = two_echo_episodes(|env| env.hangs = true, &timed);
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the rollout waited for the env"
+    );
+    let (hung, fine) = (&eps[0], &eps[1]);
+    assert_eq!((hung.end, hung.reward), (Some(EndReason::EnvError), 0.0));
+    let err = hung.error.as_deref().unwrap();
+    assert!(
+        err.contains("echo-0") && err.contains("step did not return within 0.3 s"),
+        "{err}"
+    );
+    // The other episode ran on, through the same timed calls.
+    assert_eq!((fine.end, fine.turns()), (Some(EndReason::Done), 2));
+    assert!(fine.error.is_none());
+    // Without a timeout the calls run in place, to the same result.
+    let in_place = two_echo_episodes(|_| {}, &limits());
+    let timed = two_echo_episodes(|_| {}, &timed);
+    assert_eq!(in_place[1].tokens, timed[1].tokens);
+    assert_eq!(in_place[1].reward, timed[1].reward);
+    assert_eq!(in_place[1].tokens, fine.tokens);
+}
+
+#[test]
+fn a_non_finite_reward_fails_its_episode() {
+    for bad in [f64::NAN, f64::INFINITY] {
+        let eps = two_echo_episodes(
+            if bad.is_nan() {
+                |env: &mut EchoEnv| env.final_reward = Some(f64::NAN)
+            } else {
+                |env: &mut EchoEnv| env.final_reward = Some(f64::INFINITY)
+            },
+            &limits(),
+        );
+        assert_eq!(
+            (eps[0].end, eps[0].reward),
+            (Some(EndReason::EnvError), 0.0)
+        );
+        let err = eps[0].error.as_deref().unwrap();
+        assert!(err.contains("turn 2 gave a non-finite reward"), "{err}");
+        assert!(eps[1].error.is_none() && eps[1].reward.is_finite());
+    }
+}
+
+#[test]
+fn env_failures_are_left_out_of_the_update() {
+    // Every episode that runs pays 1; those whose reply has a "<" make
+    // the env panic. Counted in with reward 0 they would push the policy
+    // away from its "<"s; left out, every group is all 1s: no signal, and
+    // the weights stay as they were (no KL term, no weight decay).
+    let gen = tasks();
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
+        let mut env = EchoEnv::new(task, 1);
+        env.panic_on = Some("<");
+        env.final_reward = Some(1.0);
+        env
+    });
+    let dir = run_dir("left-out-failures");
+    let mut config = grpo_config(1);
+    config.max_response_tokens = 16;
+    config.kl_coef = 0.0;
+    config.optim.weight_decay = 0.0;
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory,
+        echo_tasks(8),
+        vec![],
+        config,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let before = params_of(t.policy());
+    let m = t.step().unwrap();
+    let failures = m.env_failures.unwrap();
+    assert!(failures > 0 && failures < 12, "{m:?}");
+    assert!(
+        m.env_error.as_deref().unwrap().contains("panicked"),
+        "{m:?}"
+    );
+    assert_eq!(m.skipped_updates, Some(0));
+    assert_eq!(m.zero_variance_groups, Some(1.0), "{m:?}");
+    assert!(
+        params_of(t.policy()) == before,
+        "env failures moved the policy"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

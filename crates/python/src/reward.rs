@@ -347,10 +347,7 @@ impl PyRule {
                 // whatever the threads.
                 verdicts.into_iter().collect::<Result<Vec<_>, String>>()
             };
-            match &pool {
-                Some(p) => p.install(work),
-                None => work(),
-            }
+            pool.install(work)
         });
         scored.map_err(PyValueError::new_err)
     }
@@ -497,24 +494,56 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
         .collect()
 }
 
-/// A rayon pool of `threads` workers (cached), or `None` for the global
-/// pool.
-fn pool(threads: Option<usize>) -> PyResult<Option<Arc<rayon::ThreadPool>>> {
-    static POOLS: Mutex<Option<HashMap<usize, Arc<rayon::ThreadPool>>>> = Mutex::new(None);
-    let Some(n) = threads.filter(|&n| n > 0) else {
-        return Ok(None);
+/// A rayon pool of `threads` workers (`None` or 0: one per CPU), cached.
+///
+/// Never rayon's global pool, and never a pool made before a `fork`: a
+/// child process has none of its parent's threads, so waiting on a pool
+/// the parent made never returns (a `multiprocessing` or
+/// `datasets.map(num_proc=…)` worker would hang). The cache is per
+/// process, and holds a few pools at most (each `threads` value would
+/// otherwise keep its threads for good).
+fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
+    /// Pools kept: the most recently used.
+    const KEPT: usize = 4;
+    struct Pools {
+        pid: u32,
+        /// Most recently used last.
+        pools: Vec<(usize, Arc<rayon::ThreadPool>)>,
+    }
+    static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
+    let n = match threads.filter(|&n| n > 0) {
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let pools = pools.get_or_insert_with(HashMap::new);
-    if let Some(p) = pools.get(&n) {
-        return Ok(Some(p.clone()));
+    let pid = std::process::id();
+    let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.as_ref().is_some_and(|p| p.pid != pid) {
+        // Made by the parent before a fork: their threads are not in this
+        // process, and dropping them would wait on nothing. Leaked.
+        if let Some(stale) = guard.take() {
+            std::mem::forget(stale.pools);
+        }
+    }
+    let cache = guard.get_or_insert_with(|| Pools {
+        pid,
+        pools: Vec::new(),
+    });
+    if let Some(i) = cache.pools.iter().position(|(k, _)| *k == n) {
+        let hit = cache.pools.remove(i);
+        cache.pools.push(hit.clone());
+        return Ok(hit.1);
     }
     let p = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
+            .thread_name(|i| format!("toolgym-score-{i}"))
             .build()
             .map_err(|e| PyValueError::new_err(format!("threads={n}: {e}")))?,
     );
-    pools.insert(n, p.clone());
-    Ok(Some(p))
+    if cache.pools.len() >= KEPT {
+        // Its threads end once no call is using it.
+        cache.pools.remove(0);
+    }
+    cache.pools.push((n, p.clone()));
+    Ok(p)
 }

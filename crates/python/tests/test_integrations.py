@@ -4,6 +4,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -45,6 +46,56 @@ def test_verl_compute_score():
     batch = toolgym.verl.compute_score_batch(["toolgym"] * 50, sols, truths, infos)
     assert batch == [toolgym.verl.compute_score("toolgym", s, g, e) for s, g, e in zip(sols, truths, infos)]
     assert sum(batch) == sum(1 for i in range(50) if i % 3)
+
+
+def test_verl_reward_kwargs_reach_the_rule_and_lengths_are_checked():
+    task = toolgym.synthetic_tasks(1)[0]
+    truth = task.ground_truth_json()
+    no_think = task.target().split("</think>", 1)[1]
+    kw = dict(data_source="x", solution_str=no_think, ground_truth=truth, extra_info=None)
+    # A Rule option in reward_kwargs is the rule's option.
+    assert toolgym.verl.compute_score(**kw) == 0.0
+    assert toolgym.verl.compute_score(**kw, think=False) == 1.0
+    assert toolgym.verl.compute_score_batch(["x"], [no_think], [truth], think=False) == [1.0]
+    # What verl's reward loop passes is taken quietly; a misspelt option is
+    # named, once.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert toolgym.verl.compute_score(**kw, reward_router_address=None) == 0.0
+    with pytest.warns(UserWarning, match="'thnik'"):
+        toolgym.verl.compute_score(**kw, thnik=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        toolgym.verl.compute_score(**kw, thnik=False)
+    # One item per response in every sequence.
+    good = task.target()
+    with pytest.raises(ValueError, match="3 solution_strs but 1 extra_infos"):
+        toolgym.verl.compute_score_batch(["d"] * 3, [good] * 3, [truth] * 3, [{}])
+    with pytest.raises(ValueError, match="2 ground_truths"):
+        toolgym.verl.compute_score_batch(["d"] * 3, [good] * 3, [truth] * 2)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_batch_scoring_works_in_a_forked_child():
+    # A pool made in the parent has no threads in a fork's child: waiting
+    # on it would never return (multiprocessing, datasets.map(num_proc=…)).
+    import multiprocessing
+
+    task = toolgym.synthetic_tasks(1)[0]
+    rule = toolgym.Rule("binary")
+    pairs = ([task.target()] * 50, [task.ground_truth_json()] * 50)
+    assert sum(rule.rewards(*pairs)) == 50.0
+    assert sum(rule.rewards(*pairs, threads=2)) == 50.0
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        got = pool.starmap_async(_score_in_child, [(None,), (2,)]).get(timeout=60)
+    assert got == [50.0, 50.0]
+
+
+def _score_in_child(threads):
+    task = toolgym.synthetic_tasks(1)[0]
+    pairs = ([task.target()] * 50, [task.ground_truth_json()] * 50)
+    return sum(toolgym.Rule("binary").rewards(*pairs, threads=threads))
 
 
 def test_verl_parquet_has_verls_schema(tmp_path):

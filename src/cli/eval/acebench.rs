@@ -2,7 +2,7 @@
 //! official checker and aggregation, on completions from a file or from a
 //! local model. The logic lives in `toolgym_env::data::acebench`.
 
-use super::{obtain_replies, report, CaseArgs, Prompted};
+use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
 use std::path::PathBuf;
@@ -70,7 +70,12 @@ pub fn run(a: AceArgs) -> CliResult {
         template: (envs.template().as_ref(), &a.template),
         envs: &envs,
     };
-    let Some((kept, replies)) = obtain_replies(&a.cases, &prompted)? else {
+    let Some(Judged {
+        kept,
+        replies,
+        outputs,
+    }) = obtain_replies(&a.cases, &prompted)?
+    else {
         return Ok(());
     };
     let cases: Vec<&AceCase> = kept.iter().map(|&i| &cases[i]).collect();
@@ -91,5 +96,5 @@ pub fn run(a: AceArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(&a.cases, &verdicts, &summary.to_json(), &table)
+    report(outputs, &verdicts, &summary.to_json(), &table)
 }

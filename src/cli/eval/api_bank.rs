@@ -3,7 +3,7 @@
 //! correctness check), on completions from a file or from a local model.
 //! The logic lives in `toolgym_env::data::apibank`.
 
-use super::{obtain_replies, report, CaseArgs, Prompted};
+use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
 use std::path::PathBuf;
@@ -79,7 +79,12 @@ pub fn run(a: ApiBankArgs) -> CliResult {
         template: (template.as_ref(), &a.template),
         envs: &envs,
     };
-    let Some((kept, replies)) = obtain_replies(&a.cases, &prompted)? else {
+    let Some(Judged {
+        kept,
+        replies,
+        outputs,
+    }) = obtain_replies(&a.cases, &prompted)?
+    else {
         return Ok(());
     };
     let judged: Vec<ApiBankSample> = kept.iter().map(|&i| samples[i].clone()).collect();
@@ -100,5 +105,5 @@ pub fn run(a: ApiBankArgs) -> CliResult {
             None => String::new(),
         },
     );
-    report(&a.cases, &verdicts, &summary.to_json(), &table)
+    report(outputs, &verdicts, &summary.to_json(), &table)
 }

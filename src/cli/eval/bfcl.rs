@@ -5,7 +5,7 @@
 //! aggregating, the table); this module parses flags, runs the model when
 //! asked to, and reports.
 
-use super::{obtain_replies, report, CaseArgs, Prompted};
+use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
 use std::path::PathBuf;
@@ -96,7 +96,12 @@ pub fn run(a: BfclArgs) -> CliResult {
         template: (template.as_ref(), &a.template),
         envs: &envs,
     };
-    let Some((kept, replies)) = obtain_replies(&a.cases, &prompted)? else {
+    let Some(Judged {
+        kept,
+        replies,
+        outputs,
+    }) = obtain_replies(&a.cases, &prompted)?
+    else {
         return Ok(());
     };
     let cases: Vec<EvalCase> = kept.iter().map(|&i| cases[i].clone()).collect();
@@ -110,7 +115,7 @@ pub fn run(a: BfclArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(&a.cases, &verdicts, &summary.to_json(), &table)
+    report(outputs, &verdicts, &summary.to_json(), &table)
 }
 
 fn template(name: &str) -> CliResult<ChatMlTemplate> {

@@ -124,13 +124,53 @@ pub struct Prompted<'a> {
     pub envs: &'a dyn DynEnvFactory,
 }
 
-/// The indices of the cases to judge and their replies, aligned.
-type Judged = (Vec<usize>, Vec<Option<String>>);
+/// The cases to judge, their replies, and where the verdicts go.
+pub struct Judged {
+    /// The indices of the cases to judge (all of them unless
+    /// `--skip-missing` dropped some).
+    pub kept: Vec<usize>,
+    /// Their replies, aligned (`None`: missing, a wrong answer).
+    pub replies: Vec<Option<String>>,
+    /// `--out` and `--summary`, already open.
+    pub outputs: Outputs,
+}
+
+/// `--out` and `--summary`, opened before any case is judged or generated:
+/// a path that cannot be written fails at once, not after the work.
+pub struct Outputs {
+    out: Option<Box<dyn Write>>,
+    summary: Option<Box<dyn Write>>,
+    /// Whether one of them is stdout (the table then goes to stderr).
+    stdout_taken: bool,
+}
+
+impl Outputs {
+    fn open(a: &CaseArgs) -> CliResult<Self> {
+        let inputs: Vec<&Path> = a.completions.iter().map(PathBuf::as_path).collect();
+        let open = |path: &Option<PathBuf>| -> CliResult<Option<Box<dyn Write>>> {
+            match path {
+                Some(p) => {
+                    io::check_not_an_input(p, &inputs)?;
+                    Ok(Some(io::open_output(p)?))
+                }
+                None => Ok(None),
+            }
+        };
+        if let Some(p) = &a.gen.save_completions {
+            io::check_not_an_input(p, &inputs)?;
+        }
+        Ok(Self {
+            out: open(&a.out)?,
+            summary: open(&a.summary)?,
+            stdout_taken: [&a.out, &a.summary]
+                .iter()
+                .any(|p| p.as_deref() == Some(Path::new("-"))),
+        })
+    }
+}
 
 /// Runs the flow every benchmark shares: write the prompts (then `None`),
-/// or read the completions / generate them. Returns the indices of the
-/// cases to judge (all of them unless `--skip-missing` dropped some) and
-/// their replies, aligned.
+/// or read the completions / generate them, the outputs opened first.
 fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
     if let Some(path) = &a.write_prompts {
         write_prompts(path, &p.ids, p.tasks, p.template, |i| {
@@ -140,6 +180,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
         })?;
         return Ok(None);
     }
+    let outputs = Outputs::open(a)?;
     let all: Vec<usize> = (0..p.ids.len()).collect();
     match (&a.model, &a.completions) {
         (_, Some(path)) => {
@@ -159,12 +200,21 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 .into());
             }
             let ids: Vec<&str> = kept.iter().map(|&i| p.ids[i]).collect();
-            Ok(Some((kept, completions_for(&done, &ids))))
+            let replies = completions_for(&done, &ids);
+            Ok(Some(Judged {
+                kept,
+                replies,
+                outputs,
+            }))
         }
         (Some(model), None) => {
             let replies =
                 generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, p.envs)?;
-            Ok(Some((all, replies)))
+            Ok(Some(Judged {
+                kept: all,
+                replies,
+                outputs,
+            }))
         }
         (None, None) => Err("give --model DIR, --completions FILE or --write-prompts FILE".into()),
     }
@@ -173,18 +223,28 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
 /// Writes the verdicts (`--out`) and the summary (`--summary`), then
 /// prints the table (to stderr when a JSON output owns stdout).
 fn report<T: Serialize>(
-    a: &CaseArgs,
+    outputs: Outputs,
     verdicts: &[T],
     summary: &serde_json::Value,
     table: &str,
 ) -> CliResult {
-    if let Some(path) = &a.out {
-        write_lines(path, verdicts)?;
+    if let Some(mut out) = outputs.out {
+        for v in verdicts {
+            serde_json::to_writer(&mut out, v)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
     }
-    if let Some(path) = &a.summary {
-        write_json(path, summary)?;
+    if let Some(mut out) = outputs.summary {
+        serde_json::to_writer_pretty(&mut out, summary)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
     }
-    print_table(table, &[a.out.as_deref(), a.summary.as_deref()]);
+    if outputs.stdout_taken {
+        eprint!("{table}");
+    } else {
+        io::print_stdout(table)?;
+    }
     Ok(())
 }
 
@@ -292,37 +352,9 @@ fn preview<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
     s
 }
 
-/// Writes one JSON line per item to `path` (`-` = stdout).
-fn write_lines<T: Serialize>(path: &Path, items: &[T]) -> CliResult {
-    let mut out = io::open_output(path)?;
-    for v in items {
-        serde_json::to_writer(&mut out, v)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// Writes `value` as pretty JSON to `path` (`-` = stdout).
-fn write_json(path: &Path, value: &serde_json::Value) -> CliResult {
-    let mut out = io::open_output(path)?;
-    serde_json::to_writer_pretty(&mut out, value)?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(())
-}
-
-/// Prints the table to stdout, or to stderr when a JSON output owns stdout.
-fn print_table(table: &str, outputs: &[Option<&Path>]) {
-    if outputs.iter().any(|p| *p == Some(Path::new("-"))) {
-        eprint!("{table}");
-    } else {
-        print!("{table}");
-    }
-}
-
 /// Writes `{"id", …extra, "prompt"}` lines: each task rendered by
-/// `template` (named `template_name` in the message).
+/// `template` (named `template_name` in the message). A case that cannot be
+/// prompted is skipped with a warning, and counted.
 fn write_prompts(
     path: &Path,
     ids: &[&str],
@@ -331,8 +363,16 @@ fn write_prompts(
     extra: impl Fn(usize) -> serde_json::Map<String, serde_json::Value>,
 ) -> CliResult {
     let mut out = io::open_output(path)?;
+    let mut skipped = 0;
     for (i, (id, t)) in ids.iter().zip(tasks).enumerate() {
-        let t = t.as_ref().map_err(|e| format!("{id}: {e}"))?;
+        let t = match t {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("warning: {id}: cannot build the prompt (skipped): {e}");
+                skipped += 1;
+                continue;
+            }
+        };
         let mut line = serde_json::Map::new();
         line.insert("id".into(), (*id).into());
         line.extend(extra(i));
@@ -343,9 +383,12 @@ fn write_prompts(
     out.flush()?;
     eprintln!(
         "wrote {} prompt(s) ({template_name} template) to {}",
-        ids.len(),
+        ids.len() - skipped,
         path.display()
     );
+    if skipped > 0 {
+        eprintln!("warning: {skipped} case(s) could not be prompted and were skipped");
+    }
     Ok(())
 }
 
@@ -373,6 +416,8 @@ fn generate_completions(
         max_turns: 1,
         max_episode_tokens: 0,
         reward: EpisodeReward::Sum,
+        // The built-in single-turn env only records the reply: no limit.
+        env_timeout: None,
     };
     let mut todo: Vec<(usize, usize, Arc<Task>)> = Vec::with_capacity(tasks.len());
     let mut unusable = 0;

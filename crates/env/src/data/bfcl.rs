@@ -230,6 +230,18 @@ impl BfclCase {
     /// Multi-turn cases and cases without an answer (other than the
     /// irrelevance categories) are refused.
     pub fn to_task(&self) -> Result<Task, BfclError> {
+        self.task_with(false)
+    }
+
+    /// The case as a task to prompt with, judged by BFCL's checker and not
+    /// by the task's ground truth: as [`BfclCase::to_task`], but a case
+    /// without a possible answer (the relevance categories: any call is
+    /// right) is a task too, with no ground truth.
+    pub fn to_prompt_task(&self) -> Result<Task, BfclError> {
+        self.task_with(true)
+    }
+
+    fn task_with(&self, for_prompt: bool) -> Result<Task, BfclError> {
         let err = |message: String| BfclError::Convert {
             id: self.id.clone(),
             message,
@@ -244,8 +256,8 @@ impl BfclCase {
             .map_err(|e| err(format!("functions: {e}")))?;
         let ground_truth = match (&self.possible_answer, self.is_irrelevance()) {
             (Some(answer), _) => canonical_calls(answer).map_err(err)?,
-            (None, true) => Vec::new(),
-            (None, false) => return Err(err("no possible answer".into())),
+            (None, irrelevance) if irrelevance || for_prompt => Vec::new(),
+            (None, _) => return Err(err("no possible answer".into())),
         };
         let mut task = Task::new(
             self.id.clone(),
@@ -265,8 +277,9 @@ impl BfclCase {
 }
 
 /// One canonical call list from a BFCL `ground_truth`: for each parameter
-/// the first allowed value, omitted when that is `""`; nested dicts of
-/// allowed values are resolved the same way.
+/// the first allowed value, omitted when that is `""` or when no value is
+/// allowed (`[]`: BFCL's data has such cases, which no answer passes);
+/// nested dicts of allowed values are resolved the same way.
 ///
 /// ```
 /// use serde_json::json;
@@ -303,10 +316,12 @@ pub fn canonical_calls(ground_truth: &Value) -> Result<Vec<Call>, String> {
 fn canonical_params(params: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (k, options) in params {
-        let first = options
+        let options = options
             .as_array()
-            .and_then(|o| o.first())
             .ok_or_else(|| format!("parameter {k:?} has no list of allowed values"))?;
+        let Some(first) = options.first() else {
+            continue;
+        };
         if first == &json!("") {
             continue;
         }

@@ -262,9 +262,9 @@ pub fn load_cases(
 }
 
 /// The prompt of a case: its first question turn and functions as a task
-/// ([`BfclCase::to_task`]) rendered by `template`.
+/// ([`BfclCase::to_prompt_task`]) rendered by `template`.
 pub fn prompt(case: &BfclCase, template: &dyn ChatTemplate) -> Result<String, BfclError> {
-    Ok(template.prompt(&case.to_task()?))
+    Ok(template.prompt(&case.to_prompt_task()?))
 }
 
 /// The verdict on one case, as a line of the verdicts file.
@@ -390,7 +390,7 @@ impl Judge {
 pub type BfclEnvs = ReplyEnvs<BfclExpected>;
 
 /// [`BfclEnvs`] for `cases`: each case's task
-/// ([`BfclCase::to_task`]) rendered with `template`, its reply judged the
+/// ([`BfclCase::to_prompt_task`]) rendered with `template`, its reply judged the
 /// way the `bfcl-ast` rule does (same decode and check as
 /// [`Judge::judge`], with the checker's own reason).
 ///
@@ -410,7 +410,12 @@ pub fn bfcl_envs(cases: &[EvalCase], judge: Judge, template: Arc<dyn ChatTemplat
             .collect(),
         cases
             .iter()
-            .map(|c| c.case.to_task().map(Arc::new).map_err(|e| e.to_string()))
+            .map(|c| {
+                c.case
+                    .to_prompt_task()
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .collect(),
         template,
         Arc::new(move |expected: &BfclExpected, reply: &str| {

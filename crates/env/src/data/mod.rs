@@ -220,9 +220,12 @@ pub fn for_each_record(
     if bytes.len() as u64 > MAX_DATASET_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
+    // A UTF-8 byte-order mark (some editors and PowerShell write one) is
+    // not JSON: skipped.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'[') {
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let mut de = serde_json::Deserializer::from_slice(bytes);
         let json_err = |e: serde_json::Error| DataError::Json {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -231,7 +234,7 @@ pub fn for_each_record(
         de.end().map_err(json_err)?;
         return Ok(n);
     }
-    let mut reader = LineReader::new(&bytes[..], MAX_LINE_BYTES);
+    let mut reader = LineReader::new(bytes, MAX_LINE_BYTES);
     let mut n = 0;
     while let Some((line, text)) = reader.next_line().map_err(io_err)? {
         let i = line - 1;

@@ -261,8 +261,10 @@ impl Step {
 /// Only `reset`, `step` and `task` are required. A trainer also calls
 /// [`ToolEnv::truncate`] when its own turn or token limit cuts an episode
 /// short, and [`ToolEnv::demonstration`] for supervised warm starts.
-/// A trainer catches panics of every method at this boundary: the episode
-/// then ends with [`EndReason::EnvError`] and reward 0, and training goes on.
+/// A trainer catches panics of every method (and of `Drop`) at this
+/// boundary, and gives `reset`, `step` and `truncate` a time limit: the
+/// episode then ends with [`EndReason::EnvError`] and reward 0, is left out
+/// of the update, and training goes on.
 pub trait ToolEnv: Send {
     /// Starts (or restarts) the episode. The G episodes of a task that a
     /// trainer compares are reset with the same seed, so an env with

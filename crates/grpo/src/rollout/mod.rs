@@ -9,13 +9,18 @@
 //!    policy, one batched `generate` call over all of them ([`Sampler`]);
 //! 2. each env `step`s on a worker thread (`ToolEnv: Send`), panics caught
 //!    at this boundary: a failing env ends its episode with
-//!    [`EndReason::EnvError`] and reward 0, and the rollout goes on;
+//!    [`EndReason::EnvError`] and reward 0, and the rollout goes on. With
+//!    [`RolloutLimits::env_timeout`], a `reset`, `step` or `truncate` that
+//!    has not returned by then fails its episode the same way (the env is
+//!    abandoned on its thread); a non-finite reward fails it too;
 //! 3. an episode that goes on gets the environment's tokens appended with
 //!    train mask 0: the new prompt must start with the old prompt, the
 //!    reply exactly as the model wrote it and its end-of-turn token, and
-//!    only the rest is tokenised. Model tokens are never re-tokenised. A
-//!    template that breaks this stops the rollout with an error naming the
-//!    env, the task and the turn.
+//!    only the rest is tokenised. Model tokens are never re-tokenised. An
+//!    observation that breaks this fails its episode as an env error whose
+//!    message names the env, the task, the turn and the byte where the two
+//!    texts part (a template bug fails every episode: `env_failures` and
+//!    `env_error` in the step's metrics show it).
 //!
 //! Episodes end when the env ends them, at `max_turns`, or when the token
 //! budget runs out (`max_episode_tokens`, prompt plus every turn); the last
@@ -37,8 +42,8 @@ pub use trajectory::{EpisodeReward, StepOutcome, Trajectory};
 use crate::TrainError;
 use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::{EndReason, Step, Task, ToolEnv};
 use toolgym_model::Tokenizer;
@@ -62,6 +67,13 @@ pub struct RolloutLimits {
     pub max_episode_tokens: usize,
     /// How an episode's reward is made from its steps'.
     pub reward: EpisodeReward,
+    /// Longest an env's `reset`, `step` or `truncate` may take: a call
+    /// still running then fails its episode ([`EndReason::EnvError`]) and
+    /// the rollout goes on without it. The call runs on a thread of its
+    /// own, which is left running (a call cannot be stopped from outside),
+    /// and the env is dropped with it. `None`: calls run in place and are
+    /// waited for however long they take.
+    pub env_timeout: Option<Duration>,
 }
 
 /// The episodes of one task: `n` of them, reset with one seed.
@@ -114,9 +126,10 @@ impl Slot {
 }
 
 /// Runs every episode of `groups` to its end; returns, per group, its
-/// trajectories in member order. Errors only when the model fails or an
-/// env breaks the prompt-extension contract; env failures and panics end
-/// their episode and are recorded in it.
+/// trajectories in member order. Errors only when the model (or the
+/// actor) fails; env failures (panics, time-outs, non-finite rewards,
+/// observations that break the prompt-extension contract) end their
+/// episode and are recorded in it.
 pub fn run_episodes(
     factory: &dyn DynEnvFactory,
     groups: &[EpisodeGroup],
@@ -156,7 +169,7 @@ pub fn run_episodes(
                 } else {
                     EndReason::TurnLimit
                 };
-                truncate(s, why);
+                truncate(s, why, limits.env_timeout);
                 continue;
             }
             s.budget = budget;
@@ -221,12 +234,57 @@ fn reply_budget(context: usize, max_context: usize, limits: &RolloutLimits) -> u
     budget.min(max_context.saturating_sub(context))
 }
 
-/// Runs `f` on the env, catching a panic; `None` means it panicked (the
-/// message is in the trajectory and the episode is over).
-fn guarded<T>(s: &mut Slot, what: &str, f: impl FnOnce(&mut dyn ToolEnv) -> T) -> Option<T> {
+/// Runs `f` on the env, catching a panic and, with `timeout`, giving up
+/// after it; `None` means it failed (the message is in the trajectory and
+/// the episode is over).
+fn guarded<T: Send + 'static>(
+    s: &mut Slot,
+    what: &str,
+    timeout: Option<Duration>,
+    f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
+) -> Option<T> {
     let started = Instant::now();
-    let env = s.env.as_deref_mut()?;
-    let result = catch_unwind(AssertUnwindSafe(|| f(env)));
+    let result = match timeout {
+        None => {
+            let env = s.env.as_deref_mut()?;
+            catch_unwind(AssertUnwindSafe(|| f(env)))
+        }
+        Some(limit) => {
+            let mut env = s.env.take()?;
+            let (tx, rx) = mpsc::sync_channel(1);
+            let spawned = std::thread::Builder::new()
+                .name(format!("toolgym-env-{what}"))
+                .spawn(move || {
+                    let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
+                    // The rollout may have given up on this call: then
+                    // nobody receives, and the env is dropped here.
+                    let _ = tx.send((env, result));
+                });
+            if let Err(e) = spawned {
+                s.traj.env_seconds += started.elapsed().as_secs_f64();
+                fail(s, format!("{what} could not start a thread: {e}"));
+                return None;
+            }
+            match rx.recv_timeout(limit) {
+                Ok((env, result)) => {
+                    s.env = Some(env);
+                    result
+                }
+                Err(_) => {
+                    s.traj.env_seconds += started.elapsed().as_secs_f64();
+                    fail(
+                        s,
+                        format!(
+                            "{what} did not return within {} s (env_timeout); the env was \
+                             abandoned on its thread",
+                            limit.as_secs_f64()
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
     s.traj.env_seconds += started.elapsed().as_secs_f64();
     match result {
         Ok(v) => Some(v),
@@ -248,7 +306,15 @@ fn fail(s: &mut Slot, message: String) {
     ));
     s.traj.end = Some(EndReason::EnvError);
     s.live = false;
-    s.env = None;
+    drop_env(s);
+}
+
+/// Drops the episode's env (its `Drop` may panic: caught, the episode is
+/// over anyway).
+fn drop_env(s: &mut Slot) {
+    if let Some(env) = s.env.take() {
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(env)));
+    }
 }
 
 /// Makes and resets the env, and tokenises the first prompt.
@@ -264,8 +330,19 @@ fn start(
     s.traj.env_seconds += started.elapsed().as_secs_f64();
     match made {
         Ok(env) => {
-            s.traj.env = env.name().to_string();
+            let name = catch_unwind(AssertUnwindSafe(|| env.name().to_string()));
             s.env = Some(env);
+            match name {
+                Ok(name) => s.traj.env = name,
+                Err(panic) => {
+                    s.traj.env = "(unnamed)".into();
+                    fail(
+                        s,
+                        format!("name panicked: {}", toolgym_env::panic_message(&panic)),
+                    );
+                    return Ok(());
+                }
+            }
         }
         Err(panic) => {
             s.traj.env = "(unmade)".into();
@@ -280,10 +357,18 @@ fn start(
         }
     }
     let seed = s.traj.reset_seed;
-    let Some(obs) = guarded(s, "reset", |env| env.reset(Some(seed))) else {
+    let Some(obs) = guarded(s, "reset", limits.env_timeout, move |env| {
+        env.reset(Some(seed))
+    }) else {
         return Ok(());
     };
-    let ids = tokens.tokenizer.encode(&obs.prompt)?;
+    let ids = match tokens.tokenizer.encode(&obs.prompt) {
+        Ok(ids) => ids,
+        Err(e) => {
+            fail(s, format!("the first prompt could not be tokenised: {e}"));
+            return Ok(());
+        }
+    };
     if ids.is_empty() {
         fail(s, "reset gave an empty prompt".into());
         return Ok(());
@@ -303,7 +388,7 @@ fn start(
         ));
         s.traj.end = Some(EndReason::TokenLimit);
         s.live = false;
-        s.env = None;
+        drop_env(s);
         return Ok(());
     }
     s.traj.prompt = ids;
@@ -311,11 +396,28 @@ fn start(
     Ok(())
 }
 
-/// Records a step's outcome; returns whether the episode ended.
+/// Records a step's outcome; returns whether the episode ended (a
+/// non-finite reward ends it as an env failure).
 fn record(s: &mut Slot, step: Step) -> bool {
+    if !step.reward.is_finite() {
+        fail(
+            s,
+            format!(
+                "turn {} gave a non-finite reward ({})",
+                step.info.turn, step.reward
+            ),
+        );
+        return true;
+    }
     let done = step.done();
     if done {
-        s.traj.end = Some(step.info.end.unwrap_or(EndReason::Done));
+        // A step cut short without saying why counts as a truncation.
+        let default = if step.terminated {
+            EndReason::Done
+        } else {
+            EndReason::TurnLimit
+        };
+        s.traj.end = Some(step.info.end.unwrap_or(default));
         s.live = false;
     }
     s.traj.steps.push(StepOutcome {
@@ -326,13 +428,15 @@ fn record(s: &mut Slot, step: Step) -> bool {
 }
 
 /// Ends a live episode from outside (turn limit or token budget).
-fn truncate(s: &mut Slot, why: EndReason) {
-    if let Some(step) = guarded(s, "truncate", |env| env.truncate(why)) {
+fn truncate(s: &mut Slot, why: EndReason, timeout: Option<Duration>) {
+    if let Some(step) = guarded(s, "truncate", timeout, move |env| env.truncate(why)) {
         record(s, step);
-        s.traj.end = Some(why);
+        if s.traj.error.is_none() {
+            s.traj.end = Some(why);
+        }
     }
     s.live = false;
-    s.env = None;
+    drop_env(s);
 }
 
 /// Appends one reply, steps the env, and appends the environment's tokens.
@@ -347,7 +451,7 @@ fn take_turn(
     let Some(reply) = reply else {
         // The actor has nothing to say: the episode stops here.
         s.live = false;
-        s.env = None;
+        drop_env(s);
         return Ok(());
     };
     let n = reply.tokens.len();
@@ -362,39 +466,56 @@ fn take_turn(
     if cut && n >= per_turn {
         s.traj.cut_replies += 1;
     }
-    let Some(mut step) = guarded(s, "step", |env| env.step(&reply.text)) else {
+    let action = reply.text.clone();
+    let Some(mut step) = guarded(s, "step", limits.env_timeout, move |env| env.step(&action))
+    else {
         return Ok(());
     };
     let next_prompt = std::mem::take(&mut step.observation.prompt);
     if record(s, step) {
-        s.env = None;
+        drop_env(s);
         return Ok(());
     }
     if cut && n < per_turn && n >= s.budget {
         // The episode's budget, not the per-turn limit, cut the reply.
-        truncate(s, EndReason::TokenLimit);
+        truncate(s, EndReason::TokenLimit, limits.env_timeout);
         return Ok(());
     }
     if turn >= limits.max_turns {
-        truncate(s, EndReason::TurnLimit);
+        truncate(s, EndReason::TurnLimit, limits.env_timeout);
         return Ok(());
     }
-    let delta = env_delta(&s.text, &reply, &next_prompt, tokens).map_err(|why| {
-        TrainError::Env(format!(
-            "env {} on task {}, turn {turn}: the prompt after the reply does not extend the \
-             prompt before it plus the reply as written ({why}); token-level training needs \
-             every prompt to extend the last one (see docs/multi_turn.md)",
-            s.traj.env, s.traj.task.id
-        ))
-    })?;
-    let added = tokens.tokenizer.encode(delta)?;
+    let delta = match env_delta(&s.text, &reply, &next_prompt, tokens) {
+        Ok(delta) => delta,
+        Err(why) => {
+            fail(
+                s,
+                format!(
+                    "turn {turn}: the prompt after the reply does not extend the prompt \
+                     before it plus the reply as written ({why}); token-level training needs \
+                     every prompt to extend the last one (see docs/multi_turn.md)"
+                ),
+            );
+            return Ok(());
+        }
+    };
+    let added = match tokens.tokenizer.encode(delta) {
+        Ok(added) => added,
+        Err(e) => {
+            fail(
+                s,
+                format!("turn {turn}: the environment's text could not be tokenised: {e}"),
+            );
+            return Ok(());
+        }
+    };
     let room = if limits.max_episode_tokens > 0 {
         limits.max_episode_tokens.min(tokens.max_context)
     } else {
         tokens.max_context
     };
     if s.traj.len() + added.len() >= room {
-        truncate(s, EndReason::TokenLimit);
+        truncate(s, EndReason::TokenLimit, limits.env_timeout);
         return Ok(());
     }
     s.traj.tokens.extend_from_slice(&added);
@@ -478,4 +599,13 @@ fn finish(t: &mut Trajectory, limits: &RolloutLimits) {
             EpisodeReward::Last => t.steps.last().map_or(0.0, |s| s.reward),
         }
     };
+    if !t.reward.is_finite() {
+        // Finite step rewards whose sum overflows.
+        t.error = Some(format!(
+            "env {} on task {}: the episode's reward is not finite ({})",
+            t.env, t.task.id, t.reward
+        ));
+        t.end = Some(EndReason::EnvError);
+        t.reward = 0.0;
+    }
 }

@@ -128,11 +128,15 @@ pub fn params_of(p: &Policy) -> Vec<(String, Vec<f32>)> {
 /// A hand-written multi-turn [`ToolEnv`] (no SDK helpers): the user says
 /// "go", then "more N" after each reply, for `turns` turns; the reward,
 /// paid at the end, depends on the replies' lengths (varied and
-/// deterministic). It panics in `step` when a reply contains `panic_on`.
+/// deterministic). It panics in `step` when a reply contains `panic_on`,
+/// sleeps for an hour in `step` when `hangs`, and pays `final_reward`
+/// instead when that is set.
 pub struct EchoEnv {
     pub task: Arc<Task>,
     pub turns: usize,
     pub panic_on: Option<&'static str>,
+    pub hangs: bool,
+    pub final_reward: Option<f64>,
     messages: Vec<Message>,
     taken: usize,
     total: usize,
@@ -145,6 +149,8 @@ impl EchoEnv {
             task,
             turns,
             panic_on: None,
+            hangs: false,
+            final_reward: None,
             taken: 0,
             total: 0,
         }
@@ -178,6 +184,9 @@ impl ToolEnv for EchoEnv {
                 panic!("echo env cannot take {p:?}");
             }
         }
+        if self.hangs {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         self.taken += 1;
         self.total += action.len();
         self.messages.push(Message::assistant(action));
@@ -187,7 +196,7 @@ impl ToolEnv for EchoEnv {
                 .push(Message::user(format!("more {}", self.taken)));
         }
         let reward = if done {
-            (self.total % 5) as f64 / 4.0
+            self.final_reward.unwrap_or((self.total % 5) as f64 / 4.0)
         } else {
             0.0
         };

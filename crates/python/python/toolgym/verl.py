@@ -28,8 +28,9 @@ needed only by the writer (``pip install toolgym[verl]``).
 from __future__ import annotations
 
 import json
+import warnings
 from functools import lru_cache
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 from toolgym._tasks import checked
@@ -37,9 +38,32 @@ from toolgym._tasks import checked
 __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 
 
+#: ``Rule`` options a ``reward_kwargs`` entry may set (passed on to ``Rule``).
+RULE_OPTIONS = ("think", "free_text", "no_call_without_block", "abs_tol", "rel_tol")
+#: Keyword arguments verl's reward loop passes besides ``reward_kwargs``:
+#: accepted and not used.
+ENGINE_KWARGS = ("reward_router_address", "reward_model_tokenizer", "return_dict")
+_warned: set = set()
+
+
 @lru_cache(maxsize=None)
-def _rule(name: str) -> _toolgym.Rule:
-    return _toolgym.Rule(name)
+def _rule(name: str, options: Tuple[Tuple[str, Any], ...] = ()) -> _toolgym.Rule:
+    return _toolgym.Rule(name, **dict(options))
+
+
+def _options(kwargs: Dict[str, Any]) -> Tuple[Tuple[str, Any], ...]:
+    """The ``Rule`` options among ``kwargs``; warns once about any keyword
+    that is neither an option nor one verl passes (a misspelt option would
+    otherwise train on another reward without a word)."""
+    for key in kwargs:
+        if key not in RULE_OPTIONS and key not in ENGINE_KWARGS and key not in _warned:
+            _warned.add(key)
+            warnings.warn(
+                f"toolgym.verl: ignoring the unknown keyword {key!r} (reward options: rule, "
+                f"{', '.join(RULE_OPTIONS)})",
+                stacklevel=3,
+            )
+    return tuple(sorted((k, v) for k, v in kwargs.items() if k in RULE_OPTIONS))
 
 
 def _rule_name(rule: str, extra_info: Any) -> str:
@@ -62,14 +86,18 @@ def compute_score(
     ``ground_truth`` the calls, as JSON text (what ``write_parquet``
     stores) or a list of ``{"name", "arguments"}`` dicts. ``rule``
     (``binary`` by default; ``tool-n1`` is the released Tool-N1 script bit
-    for bit) comes from ``custom_reward_function.reward_kwargs``; a row's
-    ``extra_info["reward_rule"]`` overrides it. A malformed response (any
-    text) scores 0, never raises; a ground truth that is not a list of
+    for bit) and the ``Rule`` options (``think``, ``free_text``,
+    ``no_call_without_block``, ``abs_tol``, ``rel_tol``) come from
+    ``custom_reward_function.reward_kwargs``; any other keyword is ignored
+    with a warning (once), except those verl's reward loop passes. A row's
+    ``extra_info["reward_rule"]`` overrides the rule. A malformed response
+    (any text) scores 0, never raises; a ground truth that is not a list of
     calls raises ``ValueError``. ``tool-n1`` equals the released script on
     every ground truth serde_json reads exactly: integers beyond 64 bits
     become floats there, where the script keeps them exact.
     """
-    return _rule(_rule_name(rule, extra_info)).score(solution_str, ground_truth).reward
+    rule_of = _rule(_rule_name(rule, extra_info), _options(kwargs))
+    return rule_of.score(solution_str, ground_truth).reward
 
 
 def compute_score_batch(
@@ -84,14 +112,25 @@ def compute_score_batch(
     """verl's batch reward-function contract (``reward_model.reward_manager:
     batch``): the rewards of many responses, scored in parallel in Rust.
     Rows whose ``extra_info`` names another ``reward_rule`` are scored with
-    it."""
+    it; options as for ``compute_score``. The sequences must have one item
+    per response (``ValueError`` naming them otherwise)."""
     n = len(solution_strs)
+    lengths = {"data_sources": len(data_sources), "ground_truths": len(ground_truths)}
+    if extra_infos is not None:
+        lengths["extra_infos"] = len(extra_infos)
+    wrong = {k: v for k, v in lengths.items() if v != n}
+    if wrong:
+        raise ValueError(
+            f"compute_score_batch: {n} solution_strs but "
+            + ", ".join(f"{v} {k}" for k, v in wrong.items())
+        )
+    options = _options(kwargs)
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     names = [_rule_name(rule, info) for info in infos]
     out = [0.0] * n
     for name in sorted(set(names)):
         idx = [i for i, m in enumerate(names) if m == name]
-        rewards = _rule(name).rewards(
+        rewards = _rule(name, options).rewards(
             [solution_strs[i] for i in idx], [ground_truths[i] for i in idx], threads=threads
         )
         for i, r in zip(idx, rewards):
