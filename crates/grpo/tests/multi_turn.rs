@@ -473,25 +473,25 @@ fn a_non_finite_reward_fails_its_episode() {
     }
 }
 
-#[test]
-fn env_failures_are_left_out_of_the_update() {
-    // Every episode that runs pays 1; those whose reply has a "<" make
-    // the env panic. Counted in with reward 0 they would push the policy
-    // away from its "<"s; left out, every group is all 1s: no signal, and
-    // the weights stay as they were (no KL term, no weight decay).
+/// A trainer on eight echo tasks of `turns` turns (replies of up to 16
+/// tokens) whose envs panic on a reply with a "<" and pay `final_reward`;
+/// and its run directory.
+fn panicking_echo_trainer(
+    name: &str,
+    turns: usize,
+    final_reward: Option<f64>,
+    mut config: toolgym_grpo::GrpoConfig,
+) -> (GrpoTrainer, std::path::PathBuf) {
     let gen = tasks();
-    let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
-        let mut env = EchoEnv::new(task, 1);
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(move |task: Arc<Task>| {
+        let mut env = EchoEnv::new(task, turns);
         env.panic_on = Some("<");
-        env.final_reward = Some(1.0);
+        env.final_reward = final_reward;
         env
     });
-    let dir = run_dir("left-out-failures");
-    let mut config = grpo_config(1);
+    let dir = run_dir(name);
     config.max_response_tokens = 16;
-    config.kl_coef = 0.0;
-    config.optim.weight_decay = 0.0;
-    let mut t = GrpoTrainer::new(
+    let t = GrpoTrainer::new(
         policy(&gen),
         factory,
         echo_tasks(8),
@@ -500,6 +500,19 @@ fn env_failures_are_left_out_of_the_update() {
         run_section(dir.clone(), 0),
     )
     .unwrap();
+    (t, dir)
+}
+
+#[test]
+fn env_failures_are_left_out_of_the_update() {
+    // Every episode that runs pays 1; those whose reply has a "<" make
+    // the env panic. Counted in with reward 0 they would push the policy
+    // away from its "<"s; left out, every group is all 1s: no signal, and
+    // the weights stay as they were (no KL term, no weight decay).
+    let mut config = grpo_config(1);
+    config.kl_coef = 0.0;
+    config.optim.weight_decay = 0.0;
+    let (mut t, dir) = panicking_echo_trainer("left-out-failures", 1, Some(1.0), config);
     let before = params_of(t.policy());
     let m = t.step().unwrap();
     let failures = m.env_failures.unwrap();
@@ -519,25 +532,8 @@ fn env_failures_are_left_out_of_the_update() {
 
 #[test]
 fn failing_envs_and_tools_do_not_stop_training() {
-    let gen = tasks();
     // Every reply with a "<" panics in the env; random replies often have one.
-    let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
-        let mut env = EchoEnv::new(task, 2);
-        env.panic_on = Some("<");
-        env
-    });
-    let dir = run_dir("failing-envs");
-    let mut config = grpo_config(2);
-    config.max_response_tokens = 16;
-    let mut t = GrpoTrainer::new(
-        policy(&gen),
-        factory,
-        echo_tasks(8),
-        vec![],
-        config,
-        run_section(dir.clone(), 0),
-    )
-    .unwrap();
+    let (mut t, dir) = panicking_echo_trainer("failing-envs", 2, None, grpo_config(2));
     let mut failures = 0;
     for _ in 0..2 {
         let m = t.step().unwrap();
