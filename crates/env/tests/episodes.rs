@@ -455,6 +455,36 @@ fn seeds_reach_the_state_and_the_rules() {
 }
 
 #[test]
+fn an_episode_builds_its_state_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+    let spec = MultiTurnSpec::seeded(
+        registry(),
+        Arc::new(ChatMlTemplate::compact_multi_turn()),
+        MultiTurnConfig::empty(),
+        |task, seed| {
+            BUILT.fetch_add(1, Ordering::SeqCst);
+            store(task, seed)
+        },
+    );
+    let t = task(1, 5);
+    // Made, then reset with the trainer's seed: one build, with that seed.
+    let mut env = spec.env(t.clone());
+    assert_eq!(BUILT.load(Ordering::SeqCst), 0);
+    env.reset(Some(7));
+    assert_eq!(BUILT.load(Ordering::SeqCst), 1);
+    assert_eq!(env.state(), &store(&t, 7));
+    env.step(DONE);
+    assert_eq!(BUILT.load(Ordering::SeqCst), 1);
+    // Used without a reset: built on first use, from the task's seed.
+    let fresh = spec.env(t.clone());
+    let mut reset = spec.env(t.clone());
+    reset.reset(None);
+    assert_eq!(fresh.state(), reset.state());
+    assert_eq!(BUILT.load(Ordering::SeqCst), 3);
+}
+
+#[test]
 fn strict_schemas_bounds_and_typed_handlers_reject_bad_arguments() {
     let reg = registry();
     let mut s = store(&task(1, 5), 0);

@@ -90,6 +90,10 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
         l.iter().collect()
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         t.iter().collect()
+    } else if let Some(plain) = numpy_plain(obj)? {
+        // numpy scalars and arrays (what pandas and parquet readers give)
+        // as the Python values they hold.
+        return convert(&plain, path, depth + 1);
     } else {
         return Err(PyTypeError::new_err(format!(
             "{path}: {} is not JSON (expected dict, list, tuple, str, int, float, bool or None)",
@@ -104,6 +108,20 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<
         path.truncate(len);
     }
     Ok(Value::Array(out))
+}
+
+/// A numpy scalar or array (`numpy.int64`, `numpy.bool_`, `ndarray`, …)
+/// as plain Python values (`tolist()`), or `None` for anything else.
+fn numpy_plain<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let module = obj.get_type().module()?;
+    let from_numpy = module
+        .to_cow()
+        .is_ok_and(|m| m == "numpy" || m.starts_with("numpy."));
+    if from_numpy && obj.hasattr("tolist")? {
+        Ok(Some(obj.call_method0("tolist")?))
+    } else {
+        Ok(None)
+    }
 }
 
 fn finite(v: f64, path: &str) -> PyResult<Value> {
@@ -123,7 +141,7 @@ fn text(s: &Bound<'_, PyString>, path: &str) -> PyResult<String> {
 /// The type name of a Python object, for messages.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
-        .name()
+        .fully_qualified_name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
 }

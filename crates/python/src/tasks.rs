@@ -40,6 +40,53 @@ pub fn template(name: &str) -> PyResult<ChatMlTemplate> {
     })
 }
 
+/// `Task(messages=…)`: a user's text, or a list of message dicts, each
+/// read on its own (an error names `messages[i]`). OpenAI's form is read
+/// too: `content: None`, and `tool_calls` as `{"type": "function",
+/// "function": {"name", "arguments": <JSON text>}}`.
+fn messages_from(value: Value) -> PyResult<Vec<Message>> {
+    let items = match value {
+        Value::String(text) => return Ok(vec![Message::user(text)]),
+        Value::Array(items) => items,
+        _ => {
+            return Err(PyValueError::new_err(
+                "messages: expected a str or a list of message dicts",
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, mut m) in items.into_iter().enumerate() {
+        let bad = |what: String| PyValueError::new_err(format!("messages[{i}]{what}"));
+        if let Value::Object(obj) = &mut m {
+            if obj.get("content") == Some(&Value::Null) {
+                obj.insert("content".into(), Value::String(String::new()));
+            }
+            match obj.remove("tool_calls") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(calls)) => {
+                    let mut read = Vec::with_capacity(calls.len());
+                    for (j, call) in calls.into_iter().enumerate() {
+                        let body = match call {
+                            Value::Object(mut c) if c.contains_key("function") => {
+                                c.remove("function").unwrap_or_default()
+                            }
+                            other => other,
+                        };
+                        let mut one = Call::list_from_value(Value::Array(vec![body]))
+                            .map_err(|e| bad(format!(".tool_calls[{j}]: {e}")))?;
+                        read.push(one.remove(0));
+                    }
+                    let calls = serde_json::to_value(read).map_err(|e| bad(format!(": {e}")))?;
+                    obj.insert("tool_calls".into(), calls);
+                }
+                Some(_) => return Err(bad(".tool_calls: expected a list of calls".into())),
+            }
+        }
+        out.push(serde_json::from_value(m).map_err(|e| bad(format!(": {e}")))?);
+    }
+    Ok(out)
+}
+
 fn json_err(what: &str) -> impl Fn(serde_json::Error) -> PyErr + '_ {
     move |e| PyValueError::new_err(format!("{what}: {e}"))
 }
@@ -55,10 +102,7 @@ impl PyTask {
         id: &str,
         source: &str,
     ) -> PyResult<Self> {
-        let messages: Vec<Message> = match to_json(messages, Label::Arg("messages"))? {
-            Value::String(text) => vec![Message::user(text)],
-            other => serde_json::from_value(other).map_err(json_err("messages"))?,
-        };
+        let messages = messages_from(to_json(messages, Label::Arg("messages"))?)?;
         let ground_truth = match ground_truth {
             None => Vec::new(),
             Some(g) => Call::list_from_value(to_json(g, Label::Arg("ground_truth"))?)

@@ -88,6 +88,22 @@ def test_task_from_python_and_chat_messages():
         toolgym.Task("q", tools=[{"description": "no name"}])
 
 
+def test_task_messages_in_openai_form():
+    user = {"role": "user", "content": "2 plus 3?"}
+    openai = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]}
+    result = {"role": "tool", "name": "add", "content": "5"}
+    flat = {"role": "assistant", "content": "", "tool_calls": [{"name": "add", "arguments": {"a": 2, "b": 3}}]}
+    a = toolgym.Task([user, openai, result, {"role": "user", "content": "and 4?"}])
+    b = toolgym.Task([user, flat, result, {"role": "user", "content": "and 4?"}])
+    assert a.prompt() == b.prompt()
+    # A bad message is named by its place.
+    with pytest.raises(ValueError, match=r"messages\[1\]\.tool_calls\[0\]"):
+        toolgym.Task([user, {"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}])
+    with pytest.raises(ValueError, match=r"messages\[1\]: unknown variant `robot`"):
+        toolgym.Task([user, {"role": "robot", "content": "x"}])
+
+
 def test_single_turn_env_has_the_gymnasium_shape():
     task = toolgym.synthetic_tasks(1)[0]
     env = toolgym.SingleTurnEnv(task)

@@ -179,6 +179,23 @@ def test_ground_truth_forms_agree():
     assert rule.score(reply.encode(), truth).ok
 
 
+def test_numpy_values_are_read_as_the_values_they_hold():
+    # What pandas / parquet readers hand a reward function.
+    np = pytest.importorskip("numpy")
+    rule = toolgym.Rule("binary")
+    reply = '<think>.</think><tool_call>[{"name": "f", "arguments": {"n": 1, "b": true, "x": 2.5, "l": [1, 2]}}]</tool_call>'
+    args = {"n": np.int64(1), "b": np.bool_(True), "x": np.float32(2.5), "l": np.array([1, 2])}
+    truth = [{"name": np.str_("f"), "arguments": args}]
+    assert rule.score(reply, truth).reward == 1.0
+    assert rule.score(reply, np.array(truth, dtype=object)).reward == 1.0
+    assert rule.rewards([reply], [np.array(truth, dtype=object)]) == [1.0]
+    # Other objects are still refused, their type named in full.
+    with pytest.raises(TypeError, match="decimal.Decimal is not JSON"):
+        import decimal
+
+        rule.score(reply, [{"name": "f", "arguments": {"n": decimal.Decimal(1)}}])
+
+
 def test_wrong_types_raise_naming_the_argument():
     rule = toolgym.Rule("binary")
     with pytest.raises(TypeError, match="completion"):

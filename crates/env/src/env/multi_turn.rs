@@ -14,6 +14,7 @@ use crate::template::ChatTemplate;
 use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use toolgym_reward::{Call, Completion, Severity};
 
 /// What to do when a reply has a tool-call block that cannot be read.
@@ -242,15 +243,16 @@ impl<S: Send + 'static> MultiTurnSpec<S> {
     }
 
     /// An environment for one task (call [`ToolEnv::reset`] before use).
+    /// Its state is built by `reset` (with the reset's seed), or on first
+    /// use without one: `init` runs once per episode.
     pub fn env(&self, task: Arc<Task>) -> MultiTurnEnv<S> {
         let seed = default_seed(&task);
-        let state = (self.init)(&task, seed);
         MultiTurnEnv {
             messages: task.messages.clone(),
             task,
             spec: self.clone(),
             seed,
-            state,
+            state: OnceLock::new(),
             steps: Vec::new(),
             episode_calls: Vec::new(),
             step_scores: Vec::new(),
@@ -291,7 +293,8 @@ pub struct MultiTurnEnv<S> {
     task: Arc<Task>,
     spec: MultiTurnSpec<S>,
     seed: u64,
-    state: S,
+    /// Built by `reset`, or on first use before one (see `state`).
+    state: OnceLock<S>,
     messages: Vec<Message>,
     steps: Vec<StepRecord>,
     episode_calls: Vec<Call>,
@@ -301,9 +304,19 @@ pub struct MultiTurnEnv<S> {
 }
 
 impl<S> MultiTurnEnv<S> {
-    /// The environment state.
+    /// The environment state (built from the task's default seed if the
+    /// env has not been reset).
     pub fn state(&self) -> &S {
-        &self.state
+        self.state
+            .get_or_init(|| (self.spec.init)(&self.task, self.seed))
+    }
+
+    fn state_mut(&mut self) -> &mut S {
+        if self.state.get().is_none() {
+            let built = (self.spec.init)(&self.task, self.seed);
+            let _ = self.state.set(built);
+        }
+        self.state.get_mut().expect("the state was just built")
     }
 
     /// The conversation so far.
@@ -352,7 +365,7 @@ impl<S> MultiTurnEnv<S> {
         EpisodeView {
             task: &self.task,
             seed: self.seed,
-            state: &self.state,
+            state: self.state(),
             messages: &self.messages,
             steps: &self.steps,
             episode_calls: &self.episode_calls,
@@ -400,7 +413,7 @@ impl<S> MultiTurnEnv<S> {
 impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
     fn reset(&mut self, seed: Option<u64>) -> Observation {
         self.seed = seed.unwrap_or_else(|| default_seed(&self.task));
-        self.state = (self.spec.init)(&self.task, self.seed);
+        self.state = OnceLock::from((self.spec.init)(&self.task, self.seed));
         self.messages = self.task.messages.clone();
         self.steps.clear();
         self.episode_calls.clear();
@@ -446,7 +459,8 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
         } else {
             match &calls {
                 Some(cs) if !cs.is_empty() => {
-                    results = self.spec.registry.call_all(cs, &mut self.state);
+                    let registry = self.spec.registry.clone();
+                    results = registry.call_all(cs, self.state_mut());
                     self.episode_calls.extend(cs.iter().cloned());
                     for r in &results {
                         self.messages.push(Message::tool(
@@ -460,7 +474,7 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
         }
         if end.is_none() {
             if let Some(f) = &config.end_when {
-                if f(&self.state, &self.messages) {
+                if f(self.state(), &self.messages) {
                     end = Some(EndReason::Done);
                 }
             }

@@ -81,7 +81,14 @@ def rules() -> List[Tuple[str, str]]:
     """The built-in rules: ``(name, description)`` pairs."""
 
 class Task:
-    """One task (``toolgym prepare``'s JSONL form)."""
+    """One task (``toolgym prepare``'s JSONL form).
+
+    ``messages`` is the user's text, or a list of message dicts
+    (``role``, ``content``, an assistant's ``tool_calls`` as
+    ``{"name", "arguments"}`` or in OpenAI's ``{"type": "function",
+    "function": {"name", "arguments": <JSON text>}}`` form; ``content``
+    may be ``None``). A message that cannot be read is named by its place
+    (``messages[2]``)."""
 
     def __init__(
         self,
