@@ -2,18 +2,21 @@
 //! starts, as the released verl config does (`filter_overlong_prompts`):
 //! never cut silently, counted per source.
 
+use crate::rollout::{call_env, drop_quietly};
 use crate::Policy;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::{Dataset, TaskSource};
 
 /// The tasks of a finite `source` whose first prompt (the env's reset
 /// observation, tokenised by `policy`) fits in `max_tokens`, and the number
 /// left out per task source (`Task::source`). A task whose env panics at
-/// reset is kept: the rollout engine reports that failure itself.
+/// reset, or whose reset does not return within `env_timeout`, is kept:
+/// the rollout engine reports that failure itself.
 ///
 /// The first prompt is measured from a reset with seed 0. Training resets
 /// with other seeds, so an env whose first prompt's length depends on the
@@ -25,20 +28,27 @@ pub fn drop_overlong(
     factory: &dyn DynEnvFactory,
     source: &dyn TaskSource,
     max_tokens: usize,
+    env_timeout: Option<Duration>,
 ) -> (Dataset, BTreeMap<String, usize>) {
     let n = source.len().unwrap_or(0) as u64;
     let judged: Vec<(Arc<toolgym_env::Task>, bool)> = (0..n)
         .into_par_iter()
         .filter_map(|i| source.get(i))
         .map(|task| {
-            let fits = catch_unwind(AssertUnwindSafe(|| {
-                let prompt = factory.make_env(task.clone()).reset(Some(0)).prompt;
+            let Ok(env) = catch_unwind(AssertUnwindSafe(|| factory.make_env(task.clone()))) else {
+                return (task, true);
+            };
+            // A reset that fails (or does not return in time) keeps the task.
+            let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
+            if let Some(env) = env {
+                drop_quietly(env);
+            }
+            let fits = prompt.map_or(true, |p| {
                 policy
                     .tokenizer
-                    .encode(&prompt)
+                    .encode(&p)
                     .map_or(true, |ids| ids.len() <= max_tokens)
-            }))
-            .unwrap_or(true);
+            });
             (task, fits)
         })
         .collect();

@@ -103,6 +103,7 @@ impl GrpoTrainer {
                     factory.as_ref(),
                     train.as_ref(),
                     config.max_prompt_tokens,
+                    config.rollout_limits().env_timeout,
                 );
                 if !d.is_empty() {
                     let counts: Vec<String> = d.iter().map(|(s, k)| format!("{s} {k}")).collect();

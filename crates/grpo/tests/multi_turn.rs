@@ -453,6 +453,40 @@ fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
 }
 
 #[test]
+fn resets_that_do_not_return_neither_stall_the_start_nor_the_step() {
+    // The trainer measures every first prompt before it starts, then
+    // resets each episode: both give up after the timeout.
+    let gen = tasks();
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
+        let mut env = EchoEnv::new(task, 1);
+        env.reset_hangs = true;
+        env
+    });
+    let mut config = grpo_config(1);
+    config.env_timeout_s = 0.2;
+    let dir = run_dir("hung-resets");
+    let started = std::time::Instant::now();
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory,
+        echo_tasks(8),
+        vec![],
+        config,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let m = t.step().unwrap();
+    assert!(started.elapsed().as_secs() < 120, "waited for the envs");
+    assert_eq!(m.env_failures, Some(12), "{m:?}");
+    let first = m.env_error.unwrap();
+    assert!(
+        first.contains("reset did not return within 0.2 s"),
+        "{first}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_non_finite_reward_fails_its_episode() {
     for bad in [f64::NAN, f64::INFINITY] {
         let eps = two_echo_episodes(

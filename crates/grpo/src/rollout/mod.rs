@@ -234,9 +234,67 @@ fn reply_budget(context: usize, max_context: usize, limits: &RolloutLimits) -> u
     budget.min(max_context.saturating_sub(context))
 }
 
-/// Runs `f` on the env, catching a panic and, with `timeout`, giving up
-/// after it; `None` means it failed (the message is in the trajectory and
-/// the episode is over).
+/// How a call into an env failed.
+pub(crate) enum CallFailure {
+    /// It panicked (the message).
+    Panicked(String),
+    /// It had not returned after this long (the env was abandoned on the
+    /// call's thread).
+    TimedOut(Duration),
+    /// No thread could be started for it.
+    NoThread(std::io::Error),
+}
+
+impl CallFailure {
+    /// What failed, for a trajectory's error: `{what} panicked: …`.
+    pub(crate) fn describe(&self, what: &str) -> String {
+        match self {
+            CallFailure::Panicked(m) => format!("{what} panicked: {m}"),
+            CallFailure::TimedOut(limit) => format!(
+                "{what} did not return within {} s (env_timeout); the env was abandoned on its \
+                 thread",
+                limit.as_secs_f64()
+            ),
+            CallFailure::NoThread(e) => format!("{what} could not start a thread: {e}"),
+        }
+    }
+}
+
+/// Runs `f` on `env`, catching a panic and, with `timeout`, giving up after
+/// it: then `f` runs on a thread of its own (about 35 µs a call), which is
+/// left running with the env if the time runs out. Returns the env (`None`
+/// when it was abandoned) and what `f` returned.
+pub(crate) fn call_env<T: Send + 'static>(
+    mut env: Box<dyn ToolEnv>,
+    timeout: Option<Duration>,
+    f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
+) -> (Option<Box<dyn ToolEnv>>, Result<T, CallFailure>) {
+    let panicked =
+        |p: Box<dyn std::any::Any + Send>| CallFailure::Panicked(toolgym_env::panic_message(&p));
+    let Some(limit) = timeout else {
+        let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
+        return (Some(env), result.map_err(panicked));
+    };
+    let (tx, rx) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("toolgym-env".into())
+        .spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
+            // The caller may have given up on this call: then nobody
+            // receives, and the env is dropped here.
+            let _ = tx.send((env, result));
+        });
+    if let Err(e) = spawned {
+        return (None, Err(CallFailure::NoThread(e)));
+    }
+    match rx.recv_timeout(limit) {
+        Ok((env, result)) => (Some(env), result.map_err(panicked)),
+        Err(_) => (None, Err(CallFailure::TimedOut(limit))),
+    }
+}
+
+/// Runs `f` on the slot's env ([`call_env`]); `None` means it failed (the
+/// message is in the trajectory and the episode is over).
 fn guarded<T: Send + 'static>(
     s: &mut Slot,
     what: &str,
@@ -244,55 +302,14 @@ fn guarded<T: Send + 'static>(
     f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
 ) -> Option<T> {
     let started = Instant::now();
-    let result = match timeout {
-        None => {
-            let env = s.env.as_deref_mut()?;
-            catch_unwind(AssertUnwindSafe(|| f(env)))
-        }
-        Some(limit) => {
-            let mut env = s.env.take()?;
-            let (tx, rx) = mpsc::sync_channel(1);
-            let spawned = std::thread::Builder::new()
-                .name(format!("toolgym-env-{what}"))
-                .spawn(move || {
-                    let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
-                    // The rollout may have given up on this call: then
-                    // nobody receives, and the env is dropped here.
-                    let _ = tx.send((env, result));
-                });
-            if let Err(e) = spawned {
-                s.traj.env_seconds += started.elapsed().as_secs_f64();
-                fail(s, format!("{what} could not start a thread: {e}"));
-                return None;
-            }
-            match rx.recv_timeout(limit) {
-                Ok((env, result)) => {
-                    s.env = Some(env);
-                    result
-                }
-                Err(_) => {
-                    s.traj.env_seconds += started.elapsed().as_secs_f64();
-                    fail(
-                        s,
-                        format!(
-                            "{what} did not return within {} s (env_timeout); the env was \
-                             abandoned on its thread",
-                            limit.as_secs_f64()
-                        ),
-                    );
-                    return None;
-                }
-            }
-        }
-    };
+    let env = s.env.take()?;
+    let (env, result) = call_env(env, timeout, f);
+    s.env = env;
     s.traj.env_seconds += started.elapsed().as_secs_f64();
     match result {
         Ok(v) => Some(v),
-        Err(panic) => {
-            fail(
-                s,
-                format!("{what} panicked: {}", toolgym_env::panic_message(&panic)),
-            );
+        Err(failure) => {
+            fail(s, failure.describe(what));
             None
         }
     }
@@ -309,12 +326,17 @@ fn fail(s: &mut Slot, message: String) {
     drop_env(s);
 }
 
-/// Drops the episode's env (its `Drop` may panic: caught, the episode is
-/// over anyway).
+/// Drops the episode's env ([`drop_quietly`]).
 fn drop_env(s: &mut Slot) {
     if let Some(env) = s.env.take() {
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(env)));
+        drop_quietly(env);
     }
+}
+
+/// Drops an env; a panic in its `Drop` is caught (whatever it was doing is
+/// over anyway).
+pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(env)));
 }
 
 /// Makes and resets the env, and tokenises the first prompt.

@@ -129,13 +129,14 @@ pub fn params_of(p: &Policy) -> Vec<(String, Vec<f32>)> {
 /// "go", then "more N" after each reply, for `turns` turns; the reward,
 /// paid at the end, depends on the replies' lengths (varied and
 /// deterministic). It panics in `step` when a reply contains `panic_on`,
-/// sleeps for an hour in `step` when `hangs`, and pays `final_reward`
-/// instead when that is set.
+/// sleeps for an hour in `step` when `hangs` (in `reset` when
+/// `reset_hangs`), and pays `final_reward` instead when that is set.
 pub struct EchoEnv {
     pub task: Arc<Task>,
     pub turns: usize,
     pub panic_on: Option<&'static str>,
     pub hangs: bool,
+    pub reset_hangs: bool,
     pub final_reward: Option<f64>,
     messages: Vec<Message>,
     taken: usize,
@@ -150,6 +151,7 @@ impl EchoEnv {
             turns,
             panic_on: None,
             hangs: false,
+            reset_hangs: false,
             final_reward: None,
             taken: 0,
             total: 0,
@@ -172,6 +174,9 @@ impl EchoEnv {
 
 impl ToolEnv for EchoEnv {
     fn reset(&mut self, _seed: Option<u64>) -> Observation {
+        if self.reset_hangs {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         self.messages = self.task.messages.clone();
         self.taken = 0;
         self.total = 0;
