@@ -73,6 +73,14 @@ pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether two existing paths name the same file (also through a link).
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => same_file(&a, &b),
+        _ => false,
+    }
+}
+
 #[cfg(unix)]
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;

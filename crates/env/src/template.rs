@@ -8,12 +8,14 @@
 //! template does (tool results grouped into a user turn of
 //! `<tool_response>` blocks); the prompt ends with `<|im_start|>assistant\n`.
 //!
-//! Two known differences from the released pipeline: JSON object keys
-//! below `parameters` come out sorted (serde_json's map order), and earlier
+//! Three known differences from the released pipeline: JSON object keys
+//! below `parameters` come out sorted (serde_json's map order); earlier
 //! assistant call turns in a task's context (ToolACE dialogues) are
 //! rendered as `<tool_call>\n[...]\n</tool_call>`, where the released
 //! script wrote them as `json.dumps` of the already JSON-encoded call list
-//! (a quoted, escaped string).
+//! (a quoted, escaped string); and a call argument holding markup-like
+//! text (`</tool_call>`, `<think>`, `<|…`) has that `<` written `\u003c`
+//! ([`calls_json`]), so the reply reads back as its calls.
 //!
 //! Implement [`ChatTemplate`] for any other format, or build a
 //! [`ChatMlTemplate`] with your own texts.

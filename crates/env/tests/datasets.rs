@@ -432,8 +432,8 @@ fn bfcl_cases_without_a_usable_answer_can_still_be_prompted() {
         .contains("no possible answer"));
     let task = relevance.to_prompt_task().unwrap();
     assert!(task.ground_truth.is_empty() && task.tools.len() == 1);
-    // A parameter with no allowed value (BFCL's live_simple_106-63-0) is
-    // left out of the canonical answer.
+    // A parameter with no allowed value (BFCL's live_simple_106-63-0): no
+    // answer passes, so no training task, but a prompt.
     std::fs::create_dir(dir.path().join("possible_answer")).unwrap();
     std::fs::write(
         dir.path().join("BFCL_v4_live_simple.json"),
@@ -449,11 +449,10 @@ fn bfcl_cases_without_a_usable_answer_can_still_be_prompted() {
     .unwrap();
     let cases = bfcl::load_dir(dir.path()).unwrap();
     let simple = cases.iter().find(|c| c.id == "live_simple_0-0-0").unwrap();
-    let task = simple.to_task().unwrap();
-    assert_eq!(
-        serde_json::Value::Object(task.ground_truth[0].arguments.clone()),
-        json!({"a": "x"})
-    );
+    let e = simple.to_task().unwrap_err().to_string();
+    assert!(e.contains("\"b\" has no list of allowed values"), "{e}");
+    let task = simple.to_prompt_task().unwrap();
+    assert!(task.ground_truth.is_empty() && task.tools.len() == 1);
 }
 
 /// A user's own format joins `prepare` through the [`TrainingSource`]

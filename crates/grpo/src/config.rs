@@ -259,6 +259,11 @@ pub struct GrpoConfig {
     /// call is left running on a thread of its own); 0: no limit, calls run
     /// in place. Default 600.
     pub env_timeout_s: f64,
+    /// The run stops with an error when at least this share of a step's
+    /// episodes failed in their env (a broken env or template fails them
+    /// all; a run that went on would train on nothing). Default 1: only
+    /// when every episode failed; above 1: never.
+    pub stop_at_env_failure_share: f64,
     /// ε_low of the clipped ratio (paper: 0.2, Table 6; verl's
     /// `clip_ratio: 0.2`).
     pub clip_low: f64,
@@ -329,6 +334,7 @@ impl Default for GrpoConfig {
             max_episode_tokens: 12288,
             episode_reward: EpisodeReward::Sum,
             env_timeout_s: 600.0,
+            stop_at_env_failure_share: 1.0,
             clip_low: 0.2,
             clip_high: 0.2,
             kl_coef: 1e-3,
@@ -380,6 +386,12 @@ impl GrpoConfig {
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
         check_env_timeout("grpo.env_timeout_s", self.env_timeout_s)?;
+        if self.stop_at_env_failure_share.is_nan() || self.stop_at_env_failure_share <= 0.0 {
+            return bad(format!(
+                "grpo.stop_at_env_failure_share must be above 0 (got {}; above 1 never stops)",
+                self.stop_at_env_failure_share
+            ));
+        }
         if self.group_size < 2 {
             return bad(format!(
                 "grpo.group_size must be at least 2 (got {})",
@@ -593,18 +605,22 @@ pub const BOOKKEEPING_KEYS: [&str; 13] = [
     "sft.env_timeout_s",
 ];
 
-/// `env_timeout_s` as a rollout's limit (0: none).
+/// `env_timeout_s` as a rollout's limit (0, or a value no `Duration`
+/// holds: none).
 fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
-    (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds))
+    std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
-/// Checks an `env_timeout_s` value.
+/// Checks an `env_timeout_s` value: 0, or a time from a millisecond to
+/// 1e9 seconds.
 fn check_env_timeout(key: &str, seconds: f64) -> Result<(), TrainError> {
-    if seconds.is_finite() && (0.0..=1e9).contains(&seconds) {
+    if seconds == 0.0 || (1e-3..=1e9).contains(&seconds) {
         Ok(())
     } else {
         Err(TrainError::Config(format!(
-            "{key} must be between 0 (no limit) and 1e9 seconds (got {seconds})"
+            "{key} must be 0 (no limit) or between 0.001 and 1e9 seconds (got {seconds})"
         )))
     }
 }

@@ -2,11 +2,12 @@
 //! starts, as the released verl config does (`filter_overlong_prompts`):
 //! never cut silently, counted per source.
 
-use crate::rollout::{call_env, drop_quietly};
+use crate::rollout::{call_env, drop_quietly, in_env_pool, CallFailure};
 use crate::Policy;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use toolgym_env::env::DynEnvFactory;
@@ -16,7 +17,8 @@ use toolgym_env::{Dataset, TaskSource};
 /// observation, tokenised by `policy`) fits in `max_tokens`, and the number
 /// left out per task source (`Task::source`). A task whose env panics at
 /// reset, or whose reset does not return within `env_timeout`, is kept:
-/// the rollout engine reports that failure itself.
+/// the rollout engine reports that failure itself. After the first reset
+/// that times out, the remaining tasks are kept without being measured.
 ///
 /// The first prompt is measured from a reset with seed 0. Training resets
 /// with other seeds, so an env whose first prompt's length depends on the
@@ -31,27 +33,44 @@ pub fn drop_overlong(
     env_timeout: Option<Duration>,
 ) -> (Dataset, BTreeMap<String, usize>) {
     let n = source.len().unwrap_or(0) as u64;
-    let judged: Vec<(Arc<toolgym_env::Task>, bool)> = (0..n)
-        .into_par_iter()
-        .filter_map(|i| source.get(i))
-        .map(|task| {
-            let Ok(env) = catch_unwind(AssertUnwindSafe(|| factory.make_env(task.clone()))) else {
-                return (task, true);
-            };
-            // A reset that fails (or does not return in time) keeps the task.
-            let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
-            if let Some(env) = env {
-                drop_quietly(env);
-            }
-            let fits = prompt.map_or(true, |p| {
-                policy
-                    .tokenizer
-                    .encode(&p)
-                    .map_or(true, |ids| ids.len() <= max_tokens)
-            });
-            (task, fits)
-        })
-        .collect();
+    let gave_up = AtomicBool::new(false);
+    let judge = |task: Arc<toolgym_env::Task>| {
+        // A reset that fails (or does not return in time) keeps the task.
+        // After one time-out the rest are kept unmeasured: each would wait
+        // as long.
+        if gave_up.load(Ordering::Relaxed) {
+            return (task, true);
+        }
+        let Ok(env) = catch_unwind(AssertUnwindSafe(|| factory.make_env(task.clone()))) else {
+            return (task, true);
+        };
+        let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
+        if let Some(env) = env {
+            drop_quietly(env);
+        }
+        if matches!(prompt, Err(CallFailure::TimedOut(_))) && !gave_up.swap(true, Ordering::Relaxed)
+        {
+            eprintln!(
+                "grpo: a reset did not return within the env timeout while measuring first \
+                 prompts (task {}); the remaining tasks are kept unmeasured",
+                task.id
+            );
+        }
+        let fits = prompt.map_or(true, |p| {
+            policy
+                .tokenizer
+                .encode(&p)
+                .map_or(true, |ids| ids.len() <= max_tokens)
+        });
+        (task, fits)
+    };
+    let judged: Vec<(Arc<toolgym_env::Task>, bool)> = in_env_pool(env_timeout, || {
+        (0..n)
+            .into_par_iter()
+            .filter_map(|i| source.get(i))
+            .map(judge)
+            .collect()
+    });
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     let mut kept = Vec::with_capacity(judged.len());
     for (task, fits) in judged {

@@ -322,6 +322,20 @@ impl GrpoTrainer {
         // Metrics describe every episode generated; the update sees the kept
         // groups.
         let stats = EpisodeStats::of(&generated);
+        if stats.env_failures > 0
+            && stats.env_failures as f64 >= c.stop_at_env_failure_share * generated.len() as f64
+        {
+            return Err(TrainError::Env(format!(
+                "step {}: {} of {} episodes failed in their env, at least \
+                 grpo.stop_at_env_failure_share = {} of them (a broken env or template; raise it \
+                 above 1 to go on regardless); the first: {}",
+                p.step + 1,
+                stats.env_failures,
+                generated.len(),
+                c.stop_at_env_failure_share,
+                stats.env_error.as_deref().unwrap_or("?")
+            )));
+        }
         let all_rewards: Vec<f64> = generated.iter().map(|e| e.reward).collect();
         let episodes: Vec<Trajectory> = generated
             .into_iter()

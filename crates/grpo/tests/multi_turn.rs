@@ -425,7 +425,7 @@ fn two_echo_episodes(first: fn(&mut EchoEnv), limits: &RolloutLimits) -> Vec<Tra
 #[test]
 fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
     let timed = RolloutLimits {
-        env_timeout: Some(std::time::Duration::from_millis(300)),
+        env_timeout: Some(std::time::Duration::from_secs(3)),
         ..limits()
     };
     let started = std::time::Instant::now();
@@ -438,7 +438,7 @@ fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
     assert_eq!((hung.end, hung.reward), (Some(EndReason::EnvError), 0.0));
     let err = hung.error.as_deref().unwrap();
     assert!(
-        err.contains("echo-0") && err.contains("step did not return within 0.3 s"),
+        err.contains("echo-0") && err.contains("step did not return within 3 s"),
         "{err}"
     );
     // The other episode ran on, through the same timed calls.
@@ -454,36 +454,87 @@ fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
 
 #[test]
 fn resets_that_do_not_return_neither_stall_the_start_nor_the_step() {
-    // The trainer measures every first prompt before it starts, then
-    // resets each episode: both give up after the timeout.
-    let gen = tasks();
-    let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
-        let mut env = EchoEnv::new(task, 1);
-        env.reset_hangs = true;
-        env
-    });
-    let mut config = grpo_config(1);
-    config.env_timeout_s = 0.2;
-    let dir = run_dir("hung-resets");
+    // The trainer measures the first prompts before it starts (giving up
+    // after one time-out), then resets each episode: both give up after
+    // the timeout. Every episode failing stops the run, unless asked not
+    // to.
+    let trainer = |share: f64| {
+        let gen = tasks();
+        let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
+            let mut env = EchoEnv::new(task, 1);
+            env.reset_hangs = true;
+            env
+        });
+        let mut config = grpo_config(1);
+        config.env_timeout_s = 0.2;
+        config.stop_at_env_failure_share = share;
+        let dir = run_dir(&format!("hung-resets-{share}"));
+        let t = GrpoTrainer::new(
+            policy(&gen),
+            factory,
+            echo_tasks(8),
+            vec![],
+            config,
+            run_section(dir.clone(), 0),
+        )
+        .unwrap();
+        (t, dir)
+    };
     let started = std::time::Instant::now();
-    let mut t = GrpoTrainer::new(
-        policy(&gen),
-        factory,
-        echo_tasks(8),
-        vec![],
-        config,
-        run_section(dir.clone(), 0),
+    let (mut t, dir) = trainer(1.0);
+    let err = t.step().unwrap_err().to_string();
+    for part in [
+        "12 of 12 episodes failed",
+        "stop_at_env_failure_share",
+        "reset did not return within 0.2 s",
+    ] {
+        assert!(err.contains(part), "{part:?} not in {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let (mut t, dir) = trainer(2.0);
+    let m = t.step().unwrap();
+    assert_eq!(m.env_failures, Some(12), "{m:?}");
+    assert!(started.elapsed().as_secs() < 120, "waited for the envs");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn timed_env_calls_that_use_rayon_are_not_starved() {
+    // More episodes than rayon threads, each env step running a parallel
+    // job: the workers waiting for the calls must not be the ones the jobs
+    // need.
+    let gen = tasks();
+    let policy = policy(&gen);
+    let factory = |task: Arc<Task>| {
+        let mut env = EchoEnv::new(task, 2);
+        env.parallel_step = true;
+        env
+    };
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec!["one".into(), "two".into()],
+    };
+    let source = echo_tasks(8);
+    let limits = RolloutLimits {
+        env_timeout: Some(std::time::Duration::from_secs(20)),
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let eps = run_episodes(
+        &factory,
+        &groups(source.as_ref(), 8, 2),
+        &mut actor,
+        policy.token_space(),
+        &limits,
     )
     .unwrap();
-    let m = t.step().unwrap();
-    assert!(started.elapsed().as_secs() < 120, "waited for the envs");
-    assert_eq!(m.env_failures, Some(12), "{m:?}");
-    let first = m.env_error.unwrap();
+    for ep in eps.iter().flatten() {
+        assert_eq!((ep.end, ep.error.as_deref()), (Some(EndReason::Done), None));
+    }
     assert!(
-        first.contains("reset did not return within 0.2 s"),
-        "{first}"
+        started.elapsed().as_secs() < 15,
+        "the env calls waited for the workers"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -494,7 +494,8 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
         .collect()
 }
 
-/// A rayon pool of `threads` workers (`None` or 0: one per CPU), cached.
+/// A rayon pool of `threads` workers (`None` or 0: rayon's default, one
+/// per CPU or `RAYON_NUM_THREADS`), cached.
 ///
 /// Never rayon's global pool, and never a pool made before a `fork`: a
 /// child process has none of its parent's threads, so waiting on a pool
@@ -511,10 +512,8 @@ fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
         pools: Vec<(usize, Arc<rayon::ThreadPool>)>,
     }
     static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
-    let n = match threads.filter(|&n| n > 0) {
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    // 0 lets rayon choose (it reads RAYON_NUM_THREADS).
+    let n = threads.unwrap_or(0);
     let pid = std::process::id();
     let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if guard.as_ref().is_some_and(|p| p.pid != pid) {

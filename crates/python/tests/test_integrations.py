@@ -57,6 +57,10 @@ def test_verl_reward_kwargs_reach_the_rule_and_lengths_are_checked():
     assert toolgym.verl.compute_score(**kw) == 0.0
     assert toolgym.verl.compute_score(**kw, think=False) == 1.0
     assert toolgym.verl.compute_score_batch(["x"], [no_think], [truth], think=False) == [1.0]
+    # A row's own rule does not take them (tool-n1 has no options).
+    own = {"reward_rule": "tool-n1"}
+    assert toolgym.verl.compute_score(**{**kw, "extra_info": own}, think=False) == 0.0
+    assert toolgym.verl.compute_score_batch(["x"], [no_think], [truth], [own], think=False) == [0.0]
     # What verl's reward loop passes is taken quietly; a misspelt option is
     # named, once.
     with warnings.catch_warnings():

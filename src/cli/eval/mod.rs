@@ -159,6 +159,15 @@ impl Outputs {
         if let Some(p) = &a.gen.save_completions {
             io::check_not_an_input(p, &inputs)?;
         }
+        if let (Some(out), Some(summary)) = (&a.out, &a.summary) {
+            if out.as_os_str() != "-" && (out == summary || io::same_path(out, summary)) {
+                return Err(format!(
+                    "--out and --summary are the same file ({}): give each its own",
+                    out.display()
+                )
+                .into());
+            }
+        }
         Ok(Self {
             out: open(&a.out)?,
             summary: open(&a.summary)?,

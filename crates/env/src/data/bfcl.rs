@@ -236,7 +236,8 @@ impl BfclCase {
     /// The case as a task to prompt with, judged by BFCL's checker and not
     /// by the task's ground truth: as [`BfclCase::to_task`], but a case
     /// without a possible answer (the relevance categories: any call is
-    /// right) is a task too, with no ground truth.
+    /// right) or with one no call passes (an empty list of allowed values)
+    /// is a task too, with no ground truth.
     pub fn to_prompt_task(&self) -> Result<Task, BfclError> {
         self.task_with(true)
     }
@@ -255,7 +256,12 @@ impl BfclCase {
         let tools = ToolSpec::list_from_json(&self.functions)
             .map_err(|e| err(format!("functions: {e}")))?;
         let ground_truth = match (&self.possible_answer, self.is_irrelevance()) {
-            (Some(answer), _) => canonical_calls(answer).map_err(err)?,
+            (Some(answer), _) => match canonical_calls(answer) {
+                Ok(calls) => calls,
+                // A prompt needs no answer (BFCL's checker judges the reply).
+                Err(_) if for_prompt => Vec::new(),
+                Err(e) => return Err(err(e)),
+            },
             (None, irrelevance) if irrelevance || for_prompt => Vec::new(),
             (None, _) => return Err(err("no possible answer".into())),
         };
@@ -277,9 +283,10 @@ impl BfclCase {
 }
 
 /// One canonical call list from a BFCL `ground_truth`: for each parameter
-/// the first allowed value, omitted when that is `""` or when no value is
-/// allowed (`[]`: BFCL's data has such cases, which no answer passes);
-/// nested dicts of allowed values are resolved the same way.
+/// the first allowed value, omitted when that is `""`; nested dicts of
+/// allowed values are resolved the same way. A parameter with no allowed
+/// value (`[]`: BFCL's data has such cases, which no answer passes) is an
+/// error.
 ///
 /// ```
 /// use serde_json::json;
@@ -316,12 +323,10 @@ pub fn canonical_calls(ground_truth: &Value) -> Result<Vec<Call>, String> {
 fn canonical_params(params: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (k, options) in params {
-        let options = options
+        let first = options
             .as_array()
+            .and_then(|o| o.first())
             .ok_or_else(|| format!("parameter {k:?} has no list of allowed values"))?;
-        let Some(first) = options.first() else {
-            continue;
-        };
         if first == &json!("") {
             continue;
         }

@@ -152,9 +152,11 @@ pub fn run_episodes(
             });
         }
     }
-    slots
-        .par_iter_mut()
-        .try_for_each(|s| start(s, factory, tokens, limits))?;
+    in_env_pool(limits.env_timeout, || {
+        slots
+            .par_iter_mut()
+            .try_for_each(|s| start(s, factory, tokens, limits))
+    })?;
 
     let mut turn = 0;
     loop {
@@ -212,8 +214,10 @@ pub fn run_episodes(
                 todo.push((s, replies.next().flatten()));
             }
         }
-        todo.into_par_iter()
-            .try_for_each(|(s, reply)| take_turn(s, reply, turn, tokens, limits))?;
+        in_env_pool(limits.env_timeout, || {
+            todo.into_par_iter()
+                .try_for_each(|(s, reply)| take_turn(s, reply, turn, tokens, limits))
+        })?;
     }
 
     let mut out: Vec<Vec<Trajectory>> = groups.iter().map(|g| Vec::with_capacity(g.n)).collect();
@@ -290,6 +294,32 @@ pub(crate) fn call_env<T: Send + 'static>(
     match rx.recv_timeout(limit) {
         Ok((env, result)) => (Some(env), result.map_err(panicked)),
         Err(_) => (None, Err(CallFailure::TimedOut(limit))),
+    }
+}
+
+/// Runs `work` where a timed env call can wait without starving the env:
+/// with a time limit, env calls run on threads of their own and the
+/// workers that wait for them block, so the waiting is done by a pool of
+/// its own, and rayon's global pool stays free for env code that uses
+/// rayon itself. Without a limit, `work` runs in place.
+pub(crate) fn in_env_pool<R: Send>(
+    timeout: Option<Duration>,
+    work: impl FnOnce() -> R + Send,
+) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = match timeout {
+        Some(_) => POOL.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(rayon::current_num_threads())
+                .thread_name(|i| format!("toolgym-rollout-{i}"))
+                .build()
+                .ok()
+        }),
+        None => &None,
+    };
+    match pool {
+        Some(p) => p.install(work),
+        None => work(),
     }
 }
 
@@ -433,13 +463,7 @@ fn record(s: &mut Slot, step: Step) -> bool {
     }
     let done = step.done();
     if done {
-        // A step cut short without saying why counts as a truncation.
-        let default = if step.terminated {
-            EndReason::Done
-        } else {
-            EndReason::TurnLimit
-        };
-        s.traj.end = Some(step.info.end.unwrap_or(default));
+        s.traj.end = Some(step.info.end.unwrap_or(EndReason::Done));
         s.live = false;
     }
     s.traj.steps.push(StepOutcome {

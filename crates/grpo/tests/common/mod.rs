@@ -137,6 +137,8 @@ pub struct EchoEnv {
     pub panic_on: Option<&'static str>,
     pub hangs: bool,
     pub reset_hangs: bool,
+    /// `step` does some work on rayon's global pool.
+    pub parallel_step: bool,
     pub final_reward: Option<f64>,
     messages: Vec<Message>,
     taken: usize,
@@ -152,6 +154,7 @@ impl EchoEnv {
             panic_on: None,
             hangs: false,
             reset_hangs: false,
+            parallel_step: false,
             final_reward: None,
             taken: 0,
             total: 0,
@@ -191,6 +194,11 @@ impl ToolEnv for EchoEnv {
         }
         if self.hangs {
             std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+        if self.parallel_step {
+            use rayon::prelude::*;
+            let n: u64 = (0..10_000u64).into_par_iter().map(|i| i % 7).sum();
+            assert!(n > 0);
         }
         self.taken += 1;
         self.total += action.len();

@@ -90,14 +90,17 @@ def compute_score(
     ``no_call_without_block``, ``abs_tol``, ``rel_tol``) come from
     ``custom_reward_function.reward_kwargs``; any other keyword is ignored
     with a warning (once), except those verl's reward loop passes. A row's
-    ``extra_info["reward_rule"]`` overrides the rule. A malformed response
+    ``extra_info["reward_rule"]`` overrides the rule (without the options,
+    which are the ``rule`` keyword's). A malformed response
     (any text) scores 0, never raises; a ground truth that is not a list of
     calls raises ``ValueError``. ``tool-n1`` equals the released script on
     every ground truth serde_json reads exactly: integers beyond 64 bits
     become floats there, where the script keeps them exact.
     """
-    rule_of = _rule(_rule_name(rule, extra_info), _options(kwargs))
-    return rule_of.score(solution_str, ground_truth).reward
+    name = _rule_name(rule, extra_info)
+    # The options are the `rule` keyword's; a row's own rule takes none.
+    options = _options(kwargs) if name == rule else ()
+    return _rule(name, options).score(solution_str, ground_truth).reward
 
 
 def compute_score_batch(
@@ -130,7 +133,7 @@ def compute_score_batch(
     out = [0.0] * n
     for name in sorted(set(names)):
         idx = [i for i, m in enumerate(names) if m == name]
-        rewards = _rule(name, options).rewards(
+        rewards = _rule(name, options if name == rule else ()).rewards(
             [solution_strs[i] for i in idx], [ground_truths[i] for i in idx], threads=threads
         )
         for i, r in zip(idx, rewards):
