@@ -31,9 +31,10 @@ struct Args {
     run: RunArgs,
     /// Share (in %) of the withdraw-everything demonstrations in which the
     /// teller closes the account instead of emptying it with `withdraw_all`
-    /// (0: every demonstration is exact).
-    #[arg(long, default_value_t = 60)]
-    shortcut_percent: usize,
+    /// (0: every demonstration is exact). Not recorded with the run: resume
+    /// with the same value.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u8).range(0..=100))]
+    shortcut_percent: u8,
     /// Print this many failing held-out episodes after GRPO, turn by turn.
     #[arg(long, default_value_t = 0)]
     show_failures: usize,
@@ -92,13 +93,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .run
         .out_dir(format!("runs/train_custom_env/seed-{seed}"));
     let mut overrides: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
-    overrides.extend(args.run.overrides(&out, true)?);
+    overrides.extend(args.run.overrides(&out, true));
     let cfg = TrainConfig::load(None, &overrides)?;
+    // Loaded means checked: only now may --fresh remove anything.
+    args.run.start_fresh(&out)?;
 
     // The environment, its training stream and held-out tasks: that is all
     // the trainer needs.
     let setup = TaskSetup {
-        factory: Arc::new(bank::spec(args.shortcut_percent)),
+        factory: Arc::new(bank::spec(usize::from(args.shortcut_percent))),
         train: Arc::new(bank::tasks(seed)),
         validation: (0..VALIDATION_TASKS)
             .map(|i| Arc::new(bank::task(VALIDATION_STREAM, i)))
@@ -111,13 +114,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let show = |name: &str, r: &Option<EvalReport>| {
         if let Some(r) = r {
             println!(
-                "  {name:<12} success {:.3}  mean reward {:.3}  turns {:.2}  ({} tasks)",
+                "  {name:<26} success {:.3}  mean reward {:.3}  turns {:.2}  ({} tasks)",
                 r.accuracy, r.mean_reward, r.turns_mean, r.summary.count
             );
         }
     };
     println!("\nheld-out bank tasks (greedy episodes):");
-    show("before GRPO", &report.before_grpo);
+    show(&report.before_grpo_label(), &report.before_grpo);
     show("after GRPO", &report.after_grpo);
     if let Some(r) = &report.after_grpo {
         let reasons: Vec<String> = r

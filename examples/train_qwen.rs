@@ -112,8 +112,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         overrides.push(format!("data.validation={:?}", v.display().to_string()));
     }
     let out = args.run.out_dir("runs/train_qwen");
-    overrides.extend(args.run.overrides(&out, builtin)?);
+    overrides.extend(args.run.overrides(&out, builtin));
     let cfg = TrainConfig::load(args.config.as_deref(), &overrides)?;
+    // Loaded means checked: only now may --fresh remove anything.
+    args.run.start_fresh(&out)?;
     let phases = if builtin || cfg.data.train.is_none() {
         Phases::SftThenGrpo
     } else {
@@ -172,7 +174,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if report.before_grpo != report.after_sft {
         show("  after SFT warm start", &report.after_sft);
     }
-    show("  before GRPO", &report.before_grpo);
+    show(
+        &format!("  {}", report.before_grpo_label()),
+        &report.before_grpo,
+    );
     show("  after GRPO", &report.after_grpo);
     println!(
         "total time {:.1}s; final policy in {}",

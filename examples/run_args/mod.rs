@@ -32,11 +32,11 @@ impl RunArgs {
         self.out.clone().unwrap_or_else(|| default.into())
     }
 
-    /// Prepares the run directory `out` (removed first with `--fresh`) and
-    /// returns the overrides that go after the example's own settings: the
-    /// seed (`run.seed`, and `model.builtin.seed` when the model is the
-    /// built-in one), the run directory, `--force`, then the user's `--set`s.
-    pub fn overrides(&self, out: &Path, builtin_model: bool) -> std::io::Result<Vec<String>> {
+    /// The overrides that go after the example's own settings: the seed
+    /// (`run.seed`, and `model.builtin.seed` when the model is the built-in
+    /// one), the run directory, `--fresh`, `--force`, then the user's
+    /// `--set`s.
+    pub fn overrides(&self, out: &Path, builtin_model: bool) -> Vec<String> {
         let mut o = vec![format!("run.seed={}", self.seed)];
         if builtin_model {
             o.push(format!("model.builtin.seed={}", self.seed));
@@ -44,14 +44,34 @@ impl RunArgs {
         o.push(format!("run.out_dir={:?}", out.display().to_string()));
         if self.fresh {
             o.push("run.resume=false".into());
-            if out.exists() {
-                std::fs::remove_dir_all(out)?;
-            }
         }
         if self.force {
             o.push("run.force=true".into());
         }
         o.extend(self.overrides.iter().cloned());
-        Ok(o)
+        o
+    }
+
+    /// With `--fresh`, removes the run directory `out`, once the config is
+    /// known to be good: only a run directory (one that holds the config
+    /// file a run records) or an empty one, never another folder given by
+    /// mistake.
+    pub fn start_fresh(&self, out: &Path) -> Result<(), String> {
+        if !self.fresh || !out.exists() {
+            return Ok(());
+        }
+        let is_run = out.join(toolgym_grpo::config::CONFIG_FILE).is_file();
+        let is_empty = std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !is_run && !is_empty {
+            return Err(format!(
+                "--fresh: {} is not a run directory (no {}); not removing it",
+                out.display(),
+                toolgym_grpo::config::CONFIG_FILE
+            ));
+        }
+        std::fs::remove_dir_all(out)
+            .map_err(|e| format!("--fresh: removing {}: {e}", out.display()))
     }
 }

@@ -80,7 +80,11 @@ pub fn run(a: TrainCmd) -> CliResult {
         }
     };
     if phase == Phases::Grpo {
-        line("before", &report.before_grpo);
+        let before = match report.grpo_resumed_at {
+            0 => "before".to_string(),
+            n => format!("at resume (step {n})"),
+        };
+        line(&before, &report.before_grpo);
         line("after", &report.after_grpo);
     } else {
         line("after", &report.after_sft);

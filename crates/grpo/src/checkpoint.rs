@@ -34,6 +34,10 @@ pub const LATEST: &str = "latest";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// Trainer state inside a checkpoint.
 pub const STATE_FILE: &str = "trainer_state.json";
+/// File of a checkpoint that records every other file's CRC-32, so that
+/// bytes changed after writing (a disk error, a stray write) are found
+/// when it is loaded, not trained on.
+pub const CHECKSUMS_FILE: &str = "checksums.json";
 
 /// The `checkpoints/` directory of a run.
 pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
@@ -74,6 +78,7 @@ pub fn save<S: Serialize>(
     let opt_path = tmp.join(OPTIMIZER_FILE);
     candle_core::safetensors::save(optimizer, &opt_path)
         .map_err(|e| TrainError::Candle(format!("writing {}: {e}", opt_path.display())))?;
+    write_json(&tmp.join(CHECKSUMS_FILE), &checksums(&tmp)?)?;
     write_json(&tmp.join(STATE_FILE), state)?;
     sync_dir_files(&tmp)?;
     let dest = root.join(&name);
@@ -87,6 +92,64 @@ pub fn save<S: Serialize>(
         prune(&root, keep)?;
     }
     Ok(dest)
+}
+
+/// The CRC-32 of each file in `dir` (the checksum file itself and the state
+/// file aside), by name.
+fn checksums(dir: &Path) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in fs::read_dir(dir).map_err(|e| TrainError::io("list", dir, e))? {
+        let path = entry.map_err(|e| TrainError::io("list", dir, e))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !path.is_file() || name == CHECKSUMS_FILE || name == STATE_FILE {
+            continue;
+        }
+        out.insert(name.to_string(), crc_of(&path)?);
+    }
+    Ok(out)
+}
+
+fn crc_of(path: &Path) -> Result<String, TrainError> {
+    use std::io::Read;
+    let mut f = fs::File::open(path).map_err(|e| TrainError::io("open", path, e))?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| TrainError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:08x}", h.finalize()))
+}
+
+/// Checks a checkpoint's files against its recorded checksums (one written
+/// before checksums were recorded passes); the error names the file.
+pub fn verify_checksums(dir: &Path) -> Result<(), String> {
+    let path = dir.join(CHECKSUMS_FILE);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let recorded: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (name, want) in &recorded {
+        let file = dir.join(name);
+        let got = crc_of(&file).map_err(|e| e.to_string())?;
+        if &got != want {
+            return Err(format!(
+                "{}: its bytes changed after the checkpoint was written (CRC-32 {got}, recorded \
+                 {want})",
+                file.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The newest complete checkpoint of a run, if any.

@@ -417,9 +417,44 @@ impl GrpoConfig {
                 self.temperature, self.top_p
             ));
         }
-        if self.clip_low < 0.0 || self.clip_high < 0.0 || self.clip_low >= 1.0 {
-            return bad("grpo.clip_low must be in [0, 1) and clip_high ≥ 0".into());
+        if !((0.0..1.0).contains(&self.clip_low)
+            && self.clip_high >= 0.0
+            && self.clip_high.is_finite())
+        {
+            return bad(format!(
+                "grpo.clip_low must be in [0, 1) and clip_high ≥ 0 (got {}, {})",
+                self.clip_low, self.clip_high
+            ));
         }
+        number(
+            "grpo.temperature",
+            self.temperature,
+            self.temperature.is_finite(),
+            "finite",
+        )?;
+        number(
+            "grpo.kl_coef",
+            self.kl_coef,
+            self.kl_coef >= 0.0 && self.kl_coef.is_finite(),
+            "≥ 0",
+        )?;
+        number(
+            "grpo.entropy_coef",
+            self.entropy_coef,
+            self.entropy_coef.is_finite(),
+            "finite",
+        )?;
+        let eps = self.advantage_eps;
+        number(
+            "grpo.advantage_eps",
+            eps,
+            eps >= 0.0 && eps.is_finite(),
+            "≥ 0",
+        )?;
+        if let Some(t) = self.score_temperature {
+            number("grpo.score_temperature", t, t > 0.0 && t.is_finite(), "> 0")?;
+        }
+        self.optim.validate("grpo.optim")?;
         if self.epochs == 0 || self.max_response_tokens == 0 || self.max_turns == 0 {
             return bad(
                 "grpo.epochs, grpo.max_response_tokens and grpo.max_turns must be positive".into(),
@@ -486,6 +521,7 @@ impl SftConfig {
                 "sft.batch_size, sft.micro_batch_seqs and sft.max_turns must be positive".into(),
             ));
         }
+        self.optim.validate("sft.optim")?;
         check_env_timeout("sft.env_timeout_s", self.env_timeout_s)
     }
 }
@@ -581,6 +617,8 @@ impl TrainConfig {
 
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
+        let t = self.run.eval_temperature;
+        number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
         self.grpo.validate()?;
         self.sft.validate()
     }
@@ -611,6 +649,18 @@ fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|d| !d.is_zero())
+}
+
+/// `Ok` when `ok`, else an error naming `key`, what it must be and what it
+/// is (NaN and infinities fail every range).
+pub(crate) fn number(key: &str, value: f64, ok: bool, must_be: &str) -> Result<(), TrainError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(TrainError::Config(format!(
+            "{key} must be {must_be} (got {value})"
+        )))
+    }
 }
 
 /// Checks an `env_timeout_s` value: 0, or a time from a millisecond to
@@ -652,6 +702,14 @@ impl TrainConfig {
     /// differ in anything but run bookkeeping (unless `run.force`), naming
     /// the keys.
     pub fn record(&self, resuming: bool) -> Result<(), TrainError> {
+        self.check_recorded(resuming)?;
+        self.write_record()
+    }
+
+    /// The check of [`TrainConfig::record`] alone: when resuming, the
+    /// recorded config must not differ (but in bookkeeping) unless
+    /// `run.force`.
+    pub fn check_recorded(&self, resuming: bool) -> Result<(), TrainError> {
         let dir = &self.run.out_dir;
         let path = dir.join(CONFIG_FILE);
         if resuming && path.is_file() {
@@ -669,8 +727,14 @@ impl TrainConfig {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Writes the config to `run.out_dir/config.toml` (atomically).
+    pub fn write_record(&self) -> Result<(), TrainError> {
+        let dir = &self.run.out_dir;
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
-        crate::checkpoint::write_atomically(&path, self.to_toml()?.as_bytes())
+        crate::checkpoint::write_atomically(&dir.join(CONFIG_FILE), self.to_toml()?.as_bytes())
     }
 }
 
@@ -813,6 +877,48 @@ mod tests {
             .to_string();
         assert!(e.contains("group_size"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn numbers_that_make_no_sense_are_refused_by_name() {
+        for (set, key) in [
+            ("grpo.optim.lr=nan", "grpo.optim.lr"),
+            ("grpo.optim.lr=-1.0", "grpo.optim.lr"),
+            ("grpo.optim.lr=inf", "grpo.optim.lr"),
+            ("grpo.optim.beta1=1.0", "grpo.optim.beta1"),
+            ("grpo.optim.beta2=1.5", "grpo.optim.beta2"),
+            ("grpo.optim.eps=0.0", "grpo.optim.eps"),
+            ("grpo.optim.min_lr_ratio=5.0", "grpo.optim.min_lr_ratio"),
+            ("sft.optim.weight_decay=-0.1", "sft.optim.weight_decay"),
+            ("grpo.kl_coef=-1.0", "grpo.kl_coef"),
+            ("grpo.kl_coef=nan", "grpo.kl_coef"),
+            ("grpo.entropy_coef=nan", "grpo.entropy_coef"),
+            ("grpo.clip_low=nan", "grpo.clip_low"),
+            ("grpo.clip_high=inf", "grpo.clip_low"),
+            ("grpo.advantage_eps=-1.0", "grpo.advantage_eps"),
+            ("grpo.score_temperature=0.0", "grpo.score_temperature"),
+            ("grpo.temperature=inf", "grpo.temperature"),
+            ("run.eval_temperature=-1.0", "run.eval_temperature"),
+            ("grpo.env_timeout_s=1e-12", "grpo.env_timeout_s"),
+            (
+                "grpo.stop_at_env_failure_share=0.0",
+                "grpo.stop_at_env_failure_share",
+            ),
+        ] {
+            let e = TrainConfig::load(None, &[set.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{set}: {e}");
+        }
+        // The edges that are meaningful pass.
+        for set in [
+            "grpo.optim.lr=0.0",
+            "grpo.kl_coef=0.0",
+            "grpo.env_timeout_s=0.0",
+            "grpo.entropy_coef=-0.01",
+        ] {
+            TrainConfig::load(None, &[set.into()]).unwrap_or_else(|e| panic!("{set}: {e}"));
+        }
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub struct StepMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_groups: Option<usize>,
     /// Policy loss (the optimised scalar, averaged over optimiser steps).
+    #[serde(deserialize_with = "nan_if_null")]
     pub loss: f64,
     /// Mean k3 KL to the reference per token.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,13 +117,16 @@ pub struct StepMetrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masked_tokens: Option<usize>,
     /// Learning rate of the last optimiser step.
+    #[serde(deserialize_with = "nan_if_null")]
     pub lr: f64,
     /// Gradient norm (before clipping) of the last optimiser step.
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_norm: f64,
     /// Optimiser steps skipped because the gradient was not finite.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_updates: Option<usize>,
     /// Wall time of the step.
+    #[serde(deserialize_with = "nan_if_null")]
     pub step_seconds: f64,
     /// Time spent generating rollouts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,6 +135,7 @@ pub struct StepMetrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logprob_seconds: Option<f64>,
     /// Time spent in forward/backward and optimiser updates.
+    #[serde(deserialize_with = "nan_if_null")]
     pub update_seconds: f64,
     /// Of `update_seconds`, host time in the micro-batches' forward passes
     /// and losses, summed over micro-batches (more than the wall time when
@@ -160,6 +165,7 @@ pub struct StepMetrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_tokens_per_s: Option<f64>,
     /// Tokens (prompt + response) per second through training passes.
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_tokens_per_s: f64,
     /// Validation accuracy, when validation ran after this step.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,6 +303,12 @@ impl EpisodeStats {
     }
 }
 
+/// An `f64` field that JSON wrote as `null` (serde_json writes NaN and
+/// infinities so) reads back as NaN, so that such a line still parses.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Append-only metrics log.
 pub struct MetricsLog {
     path: PathBuf,
@@ -316,14 +328,15 @@ impl MetricsLog {
         let path = run_dir.join(METRICS_FILE);
         if let Some(limit) = keep_until_step {
             if path.is_file() {
-                // Unusable lines (not UTF-8, overlong) are dropped.
+                // Unusable lines (not UTF-8, overlong, not a metrics line:
+                // one a kill cut short) are dropped.
                 let kept: Vec<String> = read_lines(&path)?
                     .into_iter()
                     .flatten()
                     .filter(|l| !is_blank(l.as_bytes()))
                     .filter(|l| match serde_json::from_str::<StepMetrics>(l) {
                         Ok(m) => m.phase != phase || m.step <= limit,
-                        Err(_) => true,
+                        Err(_) => false,
                     })
                     .collect();
                 let mut text = kept.join("\n");
@@ -338,9 +351,7 @@ impl MetricsLog {
                 .into_iter()
                 .flatten()
                 .filter(|l| !is_blank(l.as_bytes()))
-                .filter(|l| {
-                    serde_json::from_str::<StepMetrics>(l).map_or(true, |m| m.phase != phase)
-                })
+                .filter(|l| serde_json::from_str::<StepMetrics>(l).is_ok_and(|m| m.phase != phase))
                 .collect();
             let mut text = kept.join("\n");
             if !text.is_empty() {
@@ -404,4 +415,41 @@ pub fn read_metrics(run_dir: &Path) -> Result<(Vec<StepMetrics>, Vec<String>), T
         }
     }
     Ok((out, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_numbers_read_back_and_torn_lines_go_on_resume() {
+        let dir = std::env::temp_dir().join(format!("toolgym-metrics-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut log = MetricsLog::open(&dir, "grpo", None).unwrap();
+        for step in 1..=3 {
+            let m = StepMetrics {
+                phase: "grpo".into(),
+                step,
+                loss: if step == 2 { f64::NAN } else { 0.5 },
+                ..StepMetrics::default()
+            };
+            log.write(&m).unwrap();
+        }
+        drop(log);
+        // NaN was written as null; it reads back as NaN.
+        let (read, bad) = read_metrics(&dir).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(read.len(), 3);
+        assert!(read[1].loss.is_nan());
+        // A kill cut the last line short; resuming from step 2 keeps 1 and 2.
+        let path = dir.join(METRICS_FILE);
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"phase\": \"grpo\", \"st");
+        fs::write(&path, text).unwrap();
+        MetricsLog::open(&dir, "grpo", Some(2)).unwrap();
+        let (read, bad) = read_metrics(&dir).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(read.iter().map(|m| m.step).collect::<Vec<_>>(), [1, 2]);
+        fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -44,6 +44,38 @@ pub struct OptimConfig {
     pub min_lr_ratio: f64,
 }
 
+impl OptimConfig {
+    /// Checks the values (`section` names them in the error, e.g.
+    /// `grpo.optim`): finite, the rates ≥ 0, the βs in [0, 1), ε > 0, the
+    /// cosine floor in [0, 1].
+    pub fn validate(&self, section: &str) -> std::result::Result<(), crate::TrainError> {
+        use crate::config::number;
+        let key = |k: &str| format!("{section}.{k}");
+        let nonneg = |v: f64| v >= 0.0 && v.is_finite();
+        number(&key("lr"), self.lr, nonneg(self.lr), "≥ 0 and finite")?;
+        let wd = self.weight_decay;
+        number(&key("weight_decay"), wd, nonneg(wd), "≥ 0 and finite")?;
+        for (k, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            number(&key(k), b, (0.0..1.0).contains(&b), "in [0, 1)")?;
+        }
+        number(
+            &key("eps"),
+            self.eps,
+            self.eps > 0.0 && self.eps.is_finite(),
+            "> 0",
+        )?;
+        let norm = self.max_grad_norm;
+        number(&key("max_grad_norm"), norm, nonneg(norm), "≥ 0 (0 = off)")?;
+        let floor = self.min_lr_ratio;
+        number(
+            &key("min_lr_ratio"),
+            floor,
+            (0.0..=1.0).contains(&floor),
+            "in [0, 1]",
+        )
+    }
+}
+
 impl Default for OptimConfig {
     fn default() -> Self {
         Self {

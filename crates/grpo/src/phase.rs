@@ -83,6 +83,20 @@ impl Phase {
                 resumed = true;
             }
         }
+        if !resumed {
+            // Starting over: checkpoints an earlier run left here would
+            // outnumber this run's and be kept in their place (and `latest`
+            // would point at one of this run's, pruned).
+            let old = crate::checkpoint::checkpoints_dir(&dir);
+            if old.is_dir() {
+                eprintln!(
+                    "{}: starting over: removing the earlier run's checkpoints in {}",
+                    s.name,
+                    old.display()
+                );
+                std::fs::remove_dir_all(&old).map_err(|e| TrainError::io("remove", &old, e))?;
+            }
+        }
         let params = policy.model.named_vars()?;
         let metrics = MetricsLog::open(&s.run.out_dir, s.name, resumed.then_some(step))?;
         Ok(Self {

@@ -33,10 +33,24 @@ pub enum Phases {
 pub struct PipelineReport {
     /// After SFT.
     pub after_sft: Option<EvalReport>,
-    /// Before GRPO (the warm-started policy).
+    /// Before GRPO (the warm-started policy) — or, when GRPO resumed from
+    /// a checkpoint, the resumed policy (see `grpo_resumed_at`).
     pub before_grpo: Option<EvalReport>,
+    /// The GRPO step this invocation resumed from (0: it started GRPO).
+    pub grpo_resumed_at: usize,
     /// After GRPO.
     pub after_grpo: Option<EvalReport>,
+}
+
+impl PipelineReport {
+    /// How to label `before_grpo`: `before GRPO`, or `at resume (GRPO step
+    /// N)` when this invocation resumed GRPO from a checkpoint.
+    pub fn before_grpo_label(&self) -> String {
+        match self.grpo_resumed_at {
+            0 => "before GRPO".into(),
+            n => format!("at resume (GRPO step {n})"),
+        }
+    }
 }
 
 /// What a run trains on: environments, training and validation tasks, and
@@ -184,9 +198,10 @@ pub fn run(
 /// Runs the phases on any environments and tasks: SFT on their
 /// demonstrations, then GRPO, resuming whatever a previous invocation left
 /// in `run.out_dir`; the final policy goes to `run.out_dir/final`. The
-/// resolved config is recorded in `run.out_dir/config.toml`, and a resumed
-/// run whose config differs in more than bookkeeping is refused (see
-/// [`TrainConfig::record`]).
+/// resolved config is recorded in `run.out_dir/config.toml` once the first
+/// phase has opened, and a resumed run whose config differs in more than
+/// bookkeeping is refused before anything is done (see
+/// [`TrainConfig::check_recorded`]).
 pub fn run_with(
     cfg: &TrainConfig,
     setup: TaskSetup,
@@ -197,9 +212,17 @@ pub fn run_with(
     let grpo_started = crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
     let resuming =
         cfg.run.resume && (grpo_started || crate::checkpoint::exists(&cfg.run.out_dir.join("sft")));
-    cfg.record(resuming)?;
+    cfg.check_recorded(resuming)?;
+    if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
+        // Before any work: a GRPO phase needs a step count.
+        cfg.grpo.total_steps(setup.train.len())?;
+    }
     let mut policy = build_policy(cfg, &setup)?;
     let mut report = PipelineReport::default();
+    // The config is recorded once the first phase has opened (and loaded
+    // its checkpoint when resuming): a resume that fails, `--force` or not,
+    // leaves the recorded config as it was.
+    let mut recorded = false;
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
         let mut sft = SftTrainer::new(
             policy,
@@ -209,11 +232,43 @@ pub fn run_with(
             cfg.sft.clone(),
             cfg.run.clone(),
         )?;
+        cfg.write_record()?;
+        recorded = true;
         sft.set_eval_limits(cfg.grpo.rollout_limits());
         report.after_sft = sft.run(&mut on_step)?;
         if report.after_sft.is_none() {
             report.after_sft = sft.validate()?;
         }
+        policy = sft.into_policy();
+    }
+    let sft_done_here = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
+    if phases == Phases::Grpo && !grpo_started && sft_done_here && cfg.run.resume {
+        // `train sft` then `train grpo` in one run directory: GRPO starts
+        // from the SFT result, as `train all` would, not from scratch.
+        let sft = SftTrainer::new(
+            policy,
+            setup.factory.clone(),
+            setup.train.clone(),
+            setup.validation.clone(),
+            cfg.sft.clone(),
+            cfg.run.clone(),
+        )?;
+        if sft.step_count() < cfg.sft.steps {
+            return Err(TrainError::Config(format!(
+                "{} holds an unfinished SFT phase (step {} of {}): finish it (train sft) or \
+                 run both phases (train all) before GRPO",
+                cfg.run.out_dir.display(),
+                sft.step_count(),
+                cfg.sft.steps
+            )));
+        }
+        eprintln!(
+            "grpo: starting from the SFT phase's final checkpoint (step {}) in {}",
+            sft.step_count(),
+            cfg.run.out_dir.join("sft").display()
+        );
+        cfg.write_record()?;
+        recorded = true;
         policy = sft.into_policy();
     }
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
@@ -225,6 +280,10 @@ pub fn run_with(
             cfg.grpo.clone(),
             cfg.run.clone(),
         )?;
+        if !recorded {
+            cfg.write_record()?;
+        }
+        report.grpo_resumed_at = grpo.step_count();
         if let Some(r) = &report.after_sft {
             if grpo.step_count() == 0 {
                 grpo.set_baseline(r.clone());

@@ -210,6 +210,8 @@ fn load_dir(
             )));
         }
     }
+    // Files that read as well-formed may still hold changed bytes.
+    checkpoint::verify_checksums(dir).map_err(LoadError::Corrupt)?;
     Ok((policy, state, moments))
 }
 

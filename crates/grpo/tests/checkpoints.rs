@@ -1,5 +1,6 @@
-//! Resuming from damaged checkpoints: a truncated safetensors file, invalid
-//! JSON, `latest` naming nothing, and a checkpoint of another model shape.
+//! Resuming from damaged checkpoints: a truncated safetensors file, bytes
+//! changed in place (checksums), invalid JSON, `latest` naming nothing, and
+//! a checkpoint of another model shape.
 //! Each is an error naming the file; with `run.resume_fallback` a damaged
 //! newest checkpoint gives way to the previous one, an incompatible one
 //! never does.
@@ -84,6 +85,28 @@ fn a_truncated_model_file_is_named_and_the_previous_checkpoint_resumes() {
 }
 
 #[test]
+fn bytes_changed_in_place_are_found_by_their_checksum() {
+    // The size and the structure are intact, the values are not (a disk
+    // error): found on load, not trained on.
+    let dir = three_checkpoints("ckpt-bytes");
+    for (file, step) in [("model.safetensors", 3), ("optimizer.safetensors", 2)] {
+        let path = step_dir(&dir, step).join(file);
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 400..].fill(0xFF);
+        fs::write(&path, &bytes).unwrap();
+    }
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("step-00000003/model.safetensors") && e.contains("bytes changed"),
+        "{e}"
+    );
+    // The fallback skips both damaged checkpoints.
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(1));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_truncated_optimizer_file_is_named() {
     let dir = three_checkpoints("ckpt-optim");
     truncate(&step_dir(&dir, 3).join("optimizer.safetensors"));
@@ -148,5 +171,44 @@ fn a_checkpoint_of_another_shape_is_refused_even_with_fallback() {
             "{e}"
         );
     }
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
+    // An earlier run left checkpoints 1-3; a new one (resume off) that
+    // keeps one checkpoint must keep its own, not the earlier run's.
+    let dir = three_checkpoints("start-over");
+    let gen = tasks();
+    let mut run = run_section(dir.clone(), 1);
+    run.resume = false;
+    run.keep_checkpoints = 1;
+    let mut t = SftTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config(1),
+        run,
+    )
+    .unwrap();
+    t.run(|_| {}).unwrap();
+    assert!(step_dir(&dir, 1).is_dir());
+    assert!(
+        !step_dir(&dir, 3).exists(),
+        "the earlier run's checkpoint was kept"
+    );
+    let mut resumed = run_section(dir.clone(), 1);
+    resumed.resume = true;
+    let t = SftTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config(1),
+        resumed,
+    )
+    .unwrap();
+    assert_eq!(t.step_count(), 1);
     fs::remove_dir_all(&dir).ok();
 }
