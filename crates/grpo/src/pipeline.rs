@@ -223,15 +223,18 @@ pub fn run_with(
     // its checkpoint when resuming): a resume that fails, `--force` or not,
     // leaves the recorded config as it was.
     let mut recorded = false;
-    if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
-        let mut sft = SftTrainer::new(
+    let open_sft = |policy| {
+        SftTrainer::new(
             policy,
             setup.factory.clone(),
             setup.train.clone(),
             setup.validation.clone(),
             cfg.sft.clone(),
             cfg.run.clone(),
-        )?;
+        )
+    };
+    if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
+        let mut sft = open_sft(policy)?;
         cfg.write_record()?;
         recorded = true;
         sft.set_eval_limits(cfg.grpo.rollout_limits());
@@ -245,14 +248,7 @@ pub fn run_with(
     if phases == Phases::Grpo && !grpo_started && sft_done_here && cfg.run.resume {
         // `train sft` then `train grpo` in one run directory: GRPO starts
         // from the SFT result, as `train all` would, not from scratch.
-        let sft = SftTrainer::new(
-            policy,
-            setup.factory.clone(),
-            setup.train.clone(),
-            setup.validation.clone(),
-            cfg.sft.clone(),
-            cfg.run.clone(),
-        )?;
+        let sft = open_sft(policy)?;
         if sft.step_count() < cfg.sft.steps {
             return Err(TrainError::Config(format!(
                 "{} holds an unfinished SFT phase (step {} of {}): finish it (train sft) or \

@@ -459,26 +459,14 @@ fn resets_that_do_not_return_neither_stall_the_start_nor_the_step() {
     // the timeout. Every episode failing stops the run, unless asked not
     // to.
     let trainer = |share: f64| {
-        let gen = tasks();
-        let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
-            let mut env = EchoEnv::new(task, 1);
-            env.reset_hangs = true;
-            env
-        });
         let mut config = grpo_config(1);
         config.env_timeout_s = 0.2;
         config.stop_at_env_failure_share = share;
-        let dir = run_dir(&format!("hung-resets-{share}"));
-        let t = GrpoTrainer::new(
-            policy(&gen),
-            factory,
-            echo_tasks(8),
-            vec![],
-            config,
-            run_section(dir.clone(), 0),
-        )
-        .unwrap();
-        (t, dir)
+        echo_trainer(&format!("hung-resets-{share}"), config, |task| {
+            let mut env = EchoEnv::new(task, 1);
+            env.reset_hangs = true;
+            env
+        })
     };
     let started = std::time::Instant::now();
     let (mut t, dir) = trainer(1.0);
@@ -567,15 +555,25 @@ fn panicking_echo_trainer(
     final_reward: Option<f64>,
     mut config: toolgym_grpo::GrpoConfig,
 ) -> (GrpoTrainer, std::path::PathBuf) {
-    let gen = tasks();
-    let factory: Arc<dyn DynEnvFactory> = Arc::new(move |task: Arc<Task>| {
+    config.max_response_tokens = 16;
+    echo_trainer(name, config, move |task| {
         let mut env = EchoEnv::new(task, turns);
         env.panic_on = Some("<");
         env.final_reward = final_reward;
         env
-    });
+    })
+}
+
+/// A trainer on eight echo tasks whose envs `make` builds; and its run
+/// directory.
+fn echo_trainer(
+    name: &str,
+    config: toolgym_grpo::GrpoConfig,
+    make: impl Fn(Arc<Task>) -> EchoEnv + Send + Sync + 'static,
+) -> (GrpoTrainer, std::path::PathBuf) {
+    let gen = tasks();
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(make);
     let dir = run_dir(name);
-    config.max_response_tokens = 16;
     let t = GrpoTrainer::new(
         policy(&gen),
         factory,
