@@ -83,19 +83,29 @@ impl Phase {
                 resumed = true;
             }
         }
-        if !resumed {
+        let old = crate::checkpoint::all(&dir)?;
+        if !resumed && !old.is_empty() {
+            if s.run.resume {
+                // Checkpoints but no `latest` naming one: not resumed
+                // silently from scratch, and not removed.
+                return Err(TrainError::Checkpoint(format!(
+                    "{} holds checkpoints ({} …) but no `{}` naming one: restore it, or start \
+                     over with run.resume=false (which removes them)",
+                    crate::checkpoint::checkpoints_dir(&dir).display(),
+                    old[0].display(),
+                    crate::checkpoint::LATEST
+                )));
+            }
             // Starting over: checkpoints an earlier run left here would
             // outnumber this run's and be kept in their place (and `latest`
             // would point at one of this run's, pruned).
-            let old = crate::checkpoint::checkpoints_dir(&dir);
-            if old.is_dir() {
-                eprintln!(
-                    "{}: starting over: removing the earlier run's checkpoints in {}",
-                    s.name,
-                    old.display()
-                );
-                std::fs::remove_dir_all(&old).map_err(|e| TrainError::io("remove", &old, e))?;
-            }
+            let root = crate::checkpoint::checkpoints_dir(&dir);
+            eprintln!(
+                "{}: starting over: removing the earlier run's checkpoints in {}",
+                s.name,
+                root.display()
+            );
+            std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
         }
         let params = policy.model.named_vars()?;
         let metrics = MetricsLog::open(&s.run.out_dir, s.name, resumed.then_some(step))?;

@@ -179,6 +179,18 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
     // An earlier run left checkpoints 1-3; a new one (resume off) that
     // keeps one checkpoint must keep its own, not the earlier run's.
     let dir = three_checkpoints("start-over");
+    // Without `latest`, resuming neither starts from scratch nor removes
+    // them: an error says what to do.
+    let latest = dir.join("sft/checkpoints/latest");
+    let kept = fs::read(&latest).unwrap();
+    fs::remove_file(&latest).unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("no `latest`") && e.contains("run.resume=false"),
+        "{e}"
+    );
+    assert!(step_dir(&dir, 3).is_dir());
+    fs::write(&latest, kept).unwrap();
     let gen = tasks();
     let mut run = run_section(dir.clone(), 1);
     run.resume = false;
