@@ -78,8 +78,12 @@ pub fn save<S: Serialize>(
     let opt_path = tmp.join(OPTIMIZER_FILE);
     candle_core::safetensors::save(optimizer, &opt_path)
         .map_err(|e| TrainError::Candle(format!("writing {}: {e}", opt_path.display())))?;
-    write_json(&tmp.join(CHECKSUMS_FILE), &checksums(&tmp)?)?;
-    write_json(&tmp.join(STATE_FILE), state)?;
+    let state_text = serde_json::to_string_pretty(state)
+        .map_err(|e| TrainError::Checkpoint(format!("{STATE_FILE}: {e}")))?;
+    let mut sums = checksums(&tmp)?;
+    sums.insert(STATE_FILE.into(), crc_hex(state_text.as_bytes()));
+    write_json(&tmp.join(CHECKSUMS_FILE), &sums)?;
+    write_atomically(&tmp.join(STATE_FILE), state_text.as_bytes())?;
     sync_dir_files(&tmp)?;
     let dest = root.join(&name);
     if dest.exists() {
@@ -95,7 +99,7 @@ pub fn save<S: Serialize>(
 }
 
 /// The CRC-32 of each file in `dir` (the checksum file itself and the state
-/// file aside), by name.
+/// file, written after it, aside), by name.
 fn checksums(dir: &Path) -> Result<std::collections::BTreeMap<String, String>, TrainError> {
     let mut out = std::collections::BTreeMap::new();
     for entry in fs::read_dir(dir).map_err(|e| TrainError::io("list", dir, e))? {
@@ -126,6 +130,10 @@ fn crc_of(path: &Path) -> Result<String, TrainError> {
         h.update(&buf[..n]);
     }
     Ok(format!("{:08x}", h.finalize()))
+}
+
+fn crc_hex(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
 }
 
 /// Checks a checkpoint's files against its recorded checksums (one written

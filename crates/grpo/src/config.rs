@@ -417,15 +417,19 @@ impl GrpoConfig {
                 self.temperature, self.top_p
             ));
         }
-        if !((0.0..1.0).contains(&self.clip_low)
-            && self.clip_high >= 0.0
-            && self.clip_high.is_finite())
-        {
-            return bad(format!(
-                "grpo.clip_low must be in [0, 1) and clip_high ≥ 0 (got {}, {})",
-                self.clip_low, self.clip_high
-            ));
-        }
+        let clip_high = self.clip_high;
+        number(
+            "grpo.clip_low",
+            self.clip_low,
+            (0.0..1.0).contains(&self.clip_low),
+            "in [0, 1)",
+        )?;
+        number(
+            "grpo.clip_high",
+            clip_high,
+            clip_high >= 0.0 && clip_high.is_finite(),
+            "≥ 0 and finite",
+        )?;
         number(
             "grpo.temperature",
             self.temperature,
@@ -894,7 +898,7 @@ mod tests {
             ("grpo.kl_coef=nan", "grpo.kl_coef"),
             ("grpo.entropy_coef=nan", "grpo.entropy_coef"),
             ("grpo.clip_low=nan", "grpo.clip_low"),
-            ("grpo.clip_high=inf", "grpo.clip_low"),
+            ("grpo.clip_high=inf", "grpo.clip_high"),
             ("grpo.advantage_eps=-1.0", "grpo.advantage_eps"),
             ("grpo.score_temperature=0.0", "grpo.score_temperature"),
             ("grpo.temperature=inf", "grpo.temperature"),

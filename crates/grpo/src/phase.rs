@@ -88,12 +88,16 @@ impl Phase {
             if s.run.resume {
                 // Checkpoints but no `latest` naming one: not resumed
                 // silently from scratch, and not removed.
+                let root = crate::checkpoint::checkpoints_dir(&dir);
+                let newest = old[0].file_name().map(|n| n.to_string_lossy().into_owned());
                 return Err(TrainError::Checkpoint(format!(
-                    "{} holds checkpoints ({} …) but no `{}` naming one: restore it, or start \
-                     over with run.resume=false (which removes them)",
-                    crate::checkpoint::checkpoints_dir(&dir).display(),
-                    old[0].display(),
-                    crate::checkpoint::LATEST
+                    "{} holds checkpoints but no `{}` naming one (a run killed while writing its \
+                     first): name the newest to resume from it (echo {} > {}), or start over \
+                     with run.resume=false (which removes them)",
+                    root.display(),
+                    crate::checkpoint::LATEST,
+                    newest.unwrap_or_default(),
+                    root.join(crate::checkpoint::LATEST).display()
                 )));
             }
             // Starting over: checkpoints an earlier run left here would

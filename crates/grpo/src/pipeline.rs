@@ -209,7 +209,16 @@ pub fn run_with(
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     cfg.validate()?;
-    let grpo_started = crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
+    // GRPO has started here, and this run goes on from it (a run that
+    // starts over, `run.resume = false`, redoes every phase).
+    let grpo_started = cfg.run.resume && crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
+    if phases == Phases::Sft && grpo_started {
+        return Err(TrainError::Config(format!(
+            "{} holds a GRPO phase that started from its SFT result: SFT is done there (start \
+             over with run.resume=false, or use another run directory)",
+            cfg.run.out_dir.display()
+        )));
+    }
     let resuming =
         cfg.run.resume && (grpo_started || crate::checkpoint::exists(&cfg.run.out_dir.join("sft")));
     cfg.check_recorded(resuming)?;
@@ -248,11 +257,16 @@ pub fn run_with(
     if phases == Phases::Grpo && !grpo_started && sft_done_here && cfg.run.resume {
         // `train sft` then `train grpo` in one run directory: GRPO starts
         // from the SFT result, as `train all` would, not from scratch.
-        let sft = open_sft(policy)?;
+        let sft = open_sft(policy).map_err(|e| {
+            TrainError::Checkpoint(format!(
+                "loading the finished SFT phase to start GRPO from it: {e}"
+            ))
+        })?;
         if sft.step_count() < cfg.sft.steps {
             return Err(TrainError::Config(format!(
-                "{} holds an unfinished SFT phase (step {} of {}): finish it (train sft) or \
-                 run both phases (train all) before GRPO",
+                "{} holds an unfinished SFT phase (step {} of {}): finish it (toolgym train sft) \
+                 before GRPO starts from it, or start GRPO over from the base model \
+                 (run.resume=false)",
                 cfg.run.out_dir.display(),
                 sft.step_count(),
                 cfg.sft.steps

@@ -103,6 +103,41 @@ fn bytes_changed_in_place_are_found_by_their_checksum() {
     );
     // The fallback skips both damaged checkpoints.
     assert_eq!(open(&dir, true, &builtin_spec()), Ok(1));
+    // A changed digit in the trainer state still parses: its checksum
+    // finds it too.
+    let state = step_dir(&dir, 1).join("trainer_state.json");
+    let text = fs::read_to_string(&state).unwrap();
+    fs::write(&state, text.replace("\"step\": 1", "\"step\": 7")).unwrap();
+    let e = open(&dir, true, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("trainer_state.json") && e.contains("bytes changed"),
+        "{e}"
+    );
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sft_is_refused_where_grpo_has_started_from_it() {
+    // Re-running `train sft` there would have saved the untrained model as
+    // the run's final policy.
+    let dir = run_dir("sft-after-grpo");
+    fs::create_dir_all(dir.join("grpo/checkpoints")).unwrap();
+    fs::write(dir.join("grpo/checkpoints/latest"), "step-00000001").unwrap();
+    let gen = tasks();
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.clone();
+    let setup = toolgym_grpo::pipeline::TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: None,
+    };
+    let e =
+        toolgym_grpo::pipeline::run_with(&cfg, setup, toolgym_grpo::pipeline::Phases::Sft, |_| {})
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("holds a GRPO phase"), "{e}");
+    assert!(!dir.join("final").exists());
     fs::remove_dir_all(&dir).ok();
 }
 
