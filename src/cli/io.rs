@@ -4,9 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-
-/// The UTF-8 byte-order mark some editors (and PowerShell) write first.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+use toolgym_reward::jsonl::UTF8_BOM;
 
 /// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
 /// mark at the start is skipped (it is not JSON, and says nothing more
@@ -29,8 +27,8 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let start = reader
         .fill_buf()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
-    if start.starts_with(BOM) {
-        reader.consume(BOM.len());
+    if start.starts_with(UTF8_BOM) {
+        reader.consume(UTF8_BOM.len());
     }
     Ok(reader)
 }
@@ -54,27 +52,26 @@ pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
     if output.as_os_str() == "-" {
         return Ok(());
     }
-    let Ok(out) = std::fs::metadata(output) else {
-        return Ok(());
-    };
-    for input in inputs.iter().filter(|p| p.as_os_str() != "-") {
-        if std::fs::metadata(input).is_ok_and(|m| same_file(&m, &out)) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "the output {} is the input {}: writing it would erase what is to be \
-                     read; choose another output",
-                    output.display(),
-                    input.display()
-                ),
-            ));
-        }
+    match inputs.iter().find(|input| same_path(output, input)) {
+        Some(input) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the output {} is the input {}: writing it would erase what is to be read; \
+                 choose another output",
+                output.display(),
+                input.display()
+            ),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Whether two existing paths name the same file (also through a link).
+/// Whether two existing paths name the same file (also through a link);
+/// `-` (stdio) and a path that does not exist name none.
 pub fn same_path(a: &Path, b: &Path) -> bool {
+    if a.as_os_str() == "-" || b.as_os_str() == "-" {
+        return false;
+    }
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => same_file(&a, &b),
         _ => false,

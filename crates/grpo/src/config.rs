@@ -386,12 +386,13 @@ impl GrpoConfig {
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
         check_env_timeout("grpo.env_timeout_s", self.env_timeout_s)?;
-        if self.stop_at_env_failure_share.is_nan() || self.stop_at_env_failure_share <= 0.0 {
-            return bad(format!(
-                "grpo.stop_at_env_failure_share must be above 0 (got {}; above 1 never stops)",
-                self.stop_at_env_failure_share
-            ));
-        }
+        let share = self.stop_at_env_failure_share;
+        number(
+            "grpo.stop_at_env_failure_share",
+            share,
+            share > 0.0,
+            "above 0 (above 1 never stops)",
+        )?;
         if self.group_size < 2 {
             return bad(format!(
                 "grpo.group_size must be at least 2 (got {})",
@@ -670,13 +671,13 @@ pub(crate) fn number(key: &str, value: f64, ok: bool, must_be: &str) -> Result<(
 /// Checks an `env_timeout_s` value: 0, or a time from a millisecond to
 /// 1e9 seconds.
 fn check_env_timeout(key: &str, seconds: f64) -> Result<(), TrainError> {
-    if seconds == 0.0 || (1e-3..=1e9).contains(&seconds) {
-        Ok(())
-    } else {
-        Err(TrainError::Config(format!(
-            "{key} must be 0 (no limit) or between 0.001 and 1e9 seconds (got {seconds})"
-        )))
-    }
+    let ok = seconds == 0.0 || (1e-3..=1e9).contains(&seconds);
+    number(
+        key,
+        seconds,
+        ok,
+        "0 (no limit) or between 0.001 and 1e9 seconds",
+    )
 }
 
 /// The file a run directory records its resolved config in.

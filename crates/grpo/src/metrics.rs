@@ -326,32 +326,20 @@ impl MetricsLog {
     ) -> Result<Self, TrainError> {
         fs::create_dir_all(run_dir).map_err(|e| TrainError::io("create", run_dir, e))?;
         let path = run_dir.join(METRICS_FILE);
-        if let Some(limit) = keep_until_step {
-            if path.is_file() {
-                // Unusable lines (not UTF-8, overlong, not a metrics line:
-                // one a kill cut short) are dropped.
-                let kept: Vec<String> = read_lines(&path)?
-                    .into_iter()
-                    .flatten()
-                    .filter(|l| !is_blank(l.as_bytes()))
-                    .filter(|l| match serde_json::from_str::<StepMetrics>(l) {
-                        Ok(m) => m.phase != phase || m.step <= limit,
-                        Err(_) => false,
-                    })
-                    .collect();
-                let mut text = kept.join("\n");
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                crate::checkpoint::write_atomically(&path, text.as_bytes())?;
-            }
-        } else if path.is_file() {
-            // A fresh run of this phase replaces the phase's old lines.
+        if path.is_file() {
+            // Other phases' lines stay; this phase's stay up to the step the
+            // run resumes from (none when it starts over). Unusable lines
+            // (not UTF-8, overlong, not a metrics line: one a kill cut
+            // short) are dropped.
             let kept: Vec<String> = read_lines(&path)?
                 .into_iter()
                 .flatten()
                 .filter(|l| !is_blank(l.as_bytes()))
-                .filter(|l| serde_json::from_str::<StepMetrics>(l).is_ok_and(|m| m.phase != phase))
+                .filter(|l| {
+                    serde_json::from_str::<StepMetrics>(l).is_ok_and(|m| {
+                        m.phase != phase || keep_until_step.is_some_and(|limit| m.step <= limit)
+                    })
+                })
                 .collect();
             let mut text = kept.join("\n");
             if !text.is_empty() {

@@ -85,10 +85,10 @@ impl Phase {
         }
         let old = crate::checkpoint::all(&dir)?;
         if !resumed && !old.is_empty() {
+            let root = crate::checkpoint::checkpoints_dir(&dir);
             if s.run.resume {
                 // Checkpoints but no `latest` naming one: not resumed
                 // silently from scratch, and not removed.
-                let root = crate::checkpoint::checkpoints_dir(&dir);
                 let newest = old[0].file_name().map(|n| n.to_string_lossy().into_owned());
                 return Err(TrainError::Checkpoint(format!(
                     "{} holds checkpoints but no `{}` naming one (a run killed while writing its \
@@ -103,7 +103,6 @@ impl Phase {
             // Starting over: checkpoints an earlier run left here would
             // outnumber this run's and be kept in their place (and `latest`
             // would point at one of this run's, pruned).
-            let root = crate::checkpoint::checkpoints_dir(&dir);
             eprintln!(
                 "{}: starting over: removing the earlier run's checkpoints in {}",
                 s.name,

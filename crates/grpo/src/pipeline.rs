@@ -219,8 +219,8 @@ pub fn run_with(
             cfg.run.out_dir.display()
         )));
     }
-    let resuming =
-        cfg.run.resume && (grpo_started || crate::checkpoint::exists(&cfg.run.out_dir.join("sft")));
+    let sft_started = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
+    let resuming = cfg.run.resume && (grpo_started || sft_started);
     cfg.check_recorded(resuming)?;
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         // Before any work: a GRPO phase needs a step count.
@@ -253,8 +253,7 @@ pub fn run_with(
         }
         policy = sft.into_policy();
     }
-    let sft_done_here = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
-    if phases == Phases::Grpo && !grpo_started && sft_done_here && cfg.run.resume {
+    if phases == Phases::Grpo && !grpo_started && sft_started && cfg.run.resume {
         // `train sft` then `train grpo` in one run directory: GRPO starts
         // from the SFT result, as `train all` would, not from scratch.
         let sft = open_sft(policy).map_err(|e| {

@@ -516,12 +516,10 @@ fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
     let n = threads.unwrap_or(0);
     let pid = std::process::id();
     let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.as_ref().is_some_and(|p| p.pid != pid) {
+    if let Some(stale) = guard.take_if(|p| p.pid != pid) {
         // Made by the parent before a fork: their threads are not in this
         // process, and dropping them would wait on nothing. Leaked.
-        if let Some(stale) = guard.take() {
-            std::mem::forget(stale.pools);
-        }
+        std::mem::forget(stale.pools);
     }
     let cache = guard.get_or_insert_with(|| Pools {
         pid,

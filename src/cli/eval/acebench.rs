@@ -2,7 +2,7 @@
 //! official checker and aggregation, on completions from a file or from a
 //! local model. The logic lives in `toolgym_env::data::acebench`.
 
-use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
+use super::{obtain_replies, report, CaseArgs, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
 use std::path::PathBuf;
@@ -70,18 +70,13 @@ pub fn run(a: AceArgs) -> CliResult {
         template: (envs.template().as_ref(), &a.template),
         envs: &envs,
     };
-    let Some(Judged {
-        kept,
-        replies,
-        outputs,
-    }) = obtain_replies(&a.cases, &prompted)?
-    else {
+    let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
     };
-    let cases: Vec<&AceCase> = kept.iter().map(|&i| &cases[i]).collect();
+    let cases: Vec<&AceCase> = obtained.kept.iter().map(|&i| &cases[i]).collect();
     let verdicts: Vec<_> = cases
         .iter()
-        .zip(&replies)
+        .zip(&obtained.replies)
         .map(|(c, r)| judge.judge(c, r.as_deref()))
         .collect();
     let summary = summarize(&cases, &verdicts);
@@ -96,5 +91,5 @@ pub fn run(a: AceArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(outputs, &verdicts, &summary.to_json(), &table)
+    report(obtained.outputs, &verdicts, &summary.to_json(), &table)
 }

@@ -3,7 +3,7 @@
 //! correctness check), on completions from a file or from a local model.
 //! The logic lives in `toolgym_env::data::apibank`.
 
-use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
+use super::{obtain_replies, report, CaseArgs, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
 use std::path::PathBuf;
@@ -79,16 +79,13 @@ pub fn run(a: ApiBankArgs) -> CliResult {
         template: (template.as_ref(), &a.template),
         envs: &envs,
     };
-    let Some(Judged {
-        kept,
-        replies,
-        outputs,
-    }) = obtain_replies(&a.cases, &prompted)?
-    else {
+    let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
     };
-    let judged: Vec<ApiBankSample> = kept.iter().map(|&i| samples[i].clone()).collect();
-    let verdicts = judge.judge_all(&judged, |i, _| replies.get(i).and_then(|r| r.as_deref()));
+    let judged: Vec<ApiBankSample> = obtained.kept.iter().map(|&i| samples[i].clone()).collect();
+    let verdicts = judge.judge_all(&judged, |i, _| {
+        obtained.replies.get(i).and_then(|r| r.as_deref())
+    });
     let summary = summarize(&verdicts);
     let table = format!(
         "API-Bank {} (level-1-given-desc, Call) | prompt {} | format {} | network {} | {}{}\n\n{summary}",
@@ -105,5 +102,5 @@ pub fn run(a: ApiBankArgs) -> CliResult {
             None => String::new(),
         },
     );
-    report(outputs, &verdicts, &summary.to_json(), &table)
+    report(obtained.outputs, &verdicts, &summary.to_json(), &table)
 }

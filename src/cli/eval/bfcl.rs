@@ -5,7 +5,7 @@
 //! aggregating, the table); this module parses flags, runs the model when
 //! asked to, and reports.
 
-use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
+use super::{obtain_replies, report, CaseArgs, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
 use std::path::PathBuf;
@@ -96,16 +96,13 @@ pub fn run(a: BfclArgs) -> CliResult {
         template: (template.as_ref(), &a.template),
         envs: &envs,
     };
-    let Some(Judged {
-        kept,
-        replies,
-        outputs,
-    }) = obtain_replies(&a.cases, &prompted)?
-    else {
+    let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
     };
-    let cases: Vec<EvalCase> = kept.iter().map(|&i| cases[i].clone()).collect();
-    let verdicts = judge.judge_all(&cases, |i, _| replies.get(i).and_then(|s| s.as_deref()));
+    let cases: Vec<EvalCase> = obtained.kept.iter().map(|&i| cases[i].clone()).collect();
+    let verdicts = judge.judge_all(&cases, |i, _| {
+        obtained.replies.get(i).and_then(|s| s.as_deref())
+    });
     let summary = summarize(&verdicts);
     let table = format!(
         "BFCL {} | rule {} | decoder {} | {}{}\n\n{summary}",
@@ -115,7 +112,7 @@ pub fn run(a: BfclArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(outputs, &verdicts, &summary.to_json(), &table)
+    report(obtained.outputs, &verdicts, &summary.to_json(), &table)
 }
 
 fn template(name: &str) -> CliResult<ChatMlTemplate> {

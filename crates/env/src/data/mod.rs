@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use toolgym_reward::jsonl::{is_blank, LineError, LineReader, MAX_LINE_BYTES};
+use toolgym_reward::jsonl::{is_blank, LineError, LineReader, MAX_LINE_BYTES, UTF8_BOM};
 
 /// Why a record (or one step of it) did not become a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -222,7 +222,7 @@ pub fn for_each_record(
     }
     // A UTF-8 byte-order mark (some editors and PowerShell write one) is
     // not JSON: skipped.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'[') {
         let mut de = serde_json::Deserializer::from_slice(bytes);

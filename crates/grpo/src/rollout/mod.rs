@@ -347,11 +347,7 @@ fn guarded<T: Send + 'static>(
 
 /// Ends the episode as an env failure (reward 0).
 fn fail(s: &mut Slot, message: String) {
-    s.traj.error = Some(format!(
-        "env {} on task {}: {message}",
-        s.traj.env, s.traj.task.id
-    ));
-    s.traj.end = Some(EndReason::EnvError);
+    s.traj.fail_env(message);
     s.live = false;
     drop_env(s);
 }
@@ -647,11 +643,10 @@ fn finish(t: &mut Trajectory, limits: &RolloutLimits) {
     };
     if !t.reward.is_finite() {
         // Finite step rewards whose sum overflows.
-        t.error = Some(format!(
-            "env {} on task {}: the episode's reward is not finite ({})",
-            t.env, t.task.id, t.reward
+        let reward = t.reward;
+        t.fail_env(format_args!(
+            "the episode's reward is not finite ({reward})"
         ));
-        t.end = Some(EndReason::EnvError);
         t.reward = 0.0;
     }
 }

@@ -113,6 +113,16 @@ impl Trajectory {
         self.len() == 0
     }
 
+    /// Ends the episode as an env failure: `message` (prefixed with the
+    /// env and the task) is its error.
+    pub(crate) fn fail_env(&mut self, message: impl std::fmt::Display) {
+        self.error = Some(format!(
+            "env {} on task {}: {message}",
+            self.env, self.task.id
+        ));
+        self.end = Some(EndReason::EnvError);
+    }
+
     /// Whether the env failed during the episode.
     pub fn env_failed(&self) -> bool {
         self.end == Some(EndReason::EnvError)

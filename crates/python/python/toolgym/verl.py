@@ -66,6 +66,12 @@ def _options(kwargs: Dict[str, Any]) -> Tuple[Tuple[str, Any], ...]:
     return tuple(sorted((k, v) for k, v in kwargs.items() if k in RULE_OPTIONS))
 
 
+def _rule_for(name: str, rule: str, options: Tuple[Tuple[str, Any], ...]) -> _toolgym.Rule:
+    """Rule ``name``: with ``options`` when it is the ``rule`` keyword's
+    own, without them when a row named another."""
+    return _rule(name, options if name == rule else ())
+
+
 def _rule_name(rule: str, extra_info: Any) -> str:
     if isinstance(extra_info, dict) and extra_info.get("reward_rule"):
         return str(extra_info["reward_rule"])
@@ -97,10 +103,8 @@ def compute_score(
     every ground truth serde_json reads exactly: integers beyond 64 bits
     become floats there, where the script keeps them exact.
     """
-    name = _rule_name(rule, extra_info)
-    # The options are the `rule` keyword's; a row's own rule takes none.
-    options = _options(kwargs) if name == rule else ()
-    return _rule(name, options).score(solution_str, ground_truth).reward
+    rule_of = _rule_for(_rule_name(rule, extra_info), rule, _options(kwargs))
+    return rule_of.score(solution_str, ground_truth).reward
 
 
 def compute_score_batch(
@@ -133,7 +137,7 @@ def compute_score_batch(
     out = [0.0] * n
     for name in sorted(set(names)):
         idx = [i for i, m in enumerate(names) if m == name]
-        rewards = _rule(name, options if name == rule else ()).rewards(
+        rewards = _rule_for(name, rule, options).rewards(
             [solution_strs[i] for i in idx], [ground_truths[i] for i in idx], threads=threads
         )
         for i, r in zip(idx, rewards):

@@ -345,6 +345,11 @@ pub const CHUNK_LINES: usize = 4096;
 /// The default [`JsonlOptions::max_line_bytes`]: 256 MiB.
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
+/// The UTF-8 byte-order mark some editors (and PowerShell) write at the
+/// start of a file. It is not JSON: file readers skip it
+/// ([`score_jsonl`] does not; it reads what it is given).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Whether a line holds JSON whitespace only (space, tab, CR, LF: RFC 8259
 /// §2): the one definition of a blank line, skipped and counted by every
 /// JSON Lines reader. Anything else, a form feed or a no-break space
