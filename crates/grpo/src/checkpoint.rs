@@ -18,7 +18,9 @@
 //! Loading checks what it reads (`state::load_checkpoint`, used when a trainer resumes): a
 //! truncated or corrupt file, or `latest` naming nothing, is an error naming
 //! the file; with `run.resume_fallback` the run resumes from the newest
-//! older checkpoint that loads instead.
+//! older checkpoint that loads instead. Without `latest` (a run killed
+//! between renaming its first checkpoint into place and naming it), the
+//! newest step directory is resumed from.
 
 use crate::TrainError;
 use candle_core::{Device, Tensor};
@@ -172,10 +174,11 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     }
 }
 
-/// Whether the run has a `latest` pointer (a checkpoint was completed,
-/// even if it cannot be read now).
+/// Whether the run has a checkpoint: a `latest` pointer or a step
+/// directory (one was completed, even if it cannot be read now).
 pub fn exists(run_dir: &Path) -> bool {
     checkpoints_dir(run_dir).join(LATEST).is_file()
+        || all(run_dir).is_ok_and(|dirs| !dirs.is_empty())
 }
 
 /// The checkpoint directory `latest` names (whether or not it is

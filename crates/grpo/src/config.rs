@@ -254,7 +254,7 @@ pub struct GrpoConfig {
     /// An episode's reward: `sum` of its steps' rewards, or the `last`
     /// step's.
     pub episode_reward: EpisodeReward,
-    /// Seconds an env's `reset`, `step` or `truncate` may take before its
+    /// Seconds a call into an env (`make`, `reset`, `step`, `truncate`) may take before its
     /// episode fails as an env error and the run goes on without it (the
     /// call is left running on a thread of its own); 0: no limit, calls run
     /// in place. Default 600.

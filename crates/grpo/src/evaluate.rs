@@ -54,7 +54,7 @@ pub struct Sampled {
 /// the task's position, so a report is reproducible.
 pub fn evaluate(
     policy: &Policy,
-    factory: &dyn DynEnvFactory,
+    factory: &Arc<dyn DynEnvFactory>,
     tasks: &[Arc<Task>],
     limits: &RolloutLimits,
     batch: usize,

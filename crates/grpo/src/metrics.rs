@@ -107,6 +107,11 @@ pub struct StepMetrics {
     /// The first env failure's message this step (env, task, what).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_error: Option<String>,
+    /// Env calls given up on after `env_timeout` that are still running
+    /// on their threads, in the whole process (each holds a thread and
+    /// its env; [`crate::rollout::stuck_env_calls`]). Written when not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_calls_stuck: Option<usize>,
     /// Seconds spent inside environments (summed over worker threads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_seconds: Option<f64>,
@@ -291,6 +296,7 @@ impl EpisodeStats {
         m.turns_max = Some(self.turns_max);
         m.env_failures = Some(self.env_failures);
         m.env_error = self.env_error;
+        m.env_calls_stuck = Some(crate::rollout::stuck_env_calls()).filter(|&n| n > 0);
         m.env_seconds = Some(self.env_seconds);
         m.trained_tokens = Some(self.model_tokens);
         m.masked_tokens = Some(self.env_tokens);

@@ -84,22 +84,10 @@ impl Phase {
             }
         }
         let old = crate::checkpoint::all(&dir)?;
-        if !resumed && !old.is_empty() {
+        // With `run.resume`, step directories were resumed from (or refused
+        // by name) above; they are removed only when starting over.
+        if !s.run.resume && !old.is_empty() {
             let root = crate::checkpoint::checkpoints_dir(&dir);
-            if s.run.resume {
-                // Checkpoints but no `latest` naming one: not resumed
-                // silently from scratch, and not removed.
-                let newest = old[0].file_name().map(|n| n.to_string_lossy().into_owned());
-                return Err(TrainError::Checkpoint(format!(
-                    "{} holds checkpoints but no `{}` naming one (a run killed while writing its \
-                     first): name the newest to resume from it (echo {} > {}), or start over \
-                     with run.resume=false (which removes them)",
-                    root.display(),
-                    crate::checkpoint::LATEST,
-                    newest.unwrap_or_default(),
-                    root.join(crate::checkpoint::LATEST).display()
-                )));
-            }
             // Starting over: checkpoints an earlier run left here would
             // outnumber this run's and be kept in their place (and `latest`
             // would point at one of this run's, pruned).
@@ -170,7 +158,7 @@ impl Phase {
         });
         evaluate(
             &self.policy,
-            self.factory.as_ref(),
+            &self.factory,
             &self.validation[..n],
             &self.eval_limits,
             EVAL_BATCH,
@@ -208,6 +196,13 @@ impl Phase {
                 eprintln!(
                     "{}: step {}: {n} episode(s) ended by an env failure (left out of the \
                      update); the first: {first}",
+                    m.phase, m.step
+                );
+            }
+            if let Some(n) = m.env_calls_stuck {
+                eprintln!(
+                    "{}: step {}: {n} env call(s) that ran past env_timeout are still running \
+                     (each holds a thread and its env)",
                     m.phase, m.step
                 );
             }

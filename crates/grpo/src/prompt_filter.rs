@@ -2,11 +2,10 @@
 //! starts, as the released verl config does (`filter_overlong_prompts`):
 //! never cut silently, counted per source.
 
-use crate::rollout::{call_env, drop_quietly, in_env_pool, CallFailure};
+use crate::rollout::{call_env, drop_quietly, in_env_pool, make_env, CallFailure};
 use crate::Policy;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +14,10 @@ use toolgym_env::{Dataset, TaskSource};
 
 /// The tasks of a finite `source` whose first prompt (the env's reset
 /// observation, tokenised by `policy`) fits in `max_tokens`, and the number
-/// left out per task source (`Task::source`). A task whose env panics at
-/// reset, or whose reset does not return within `env_timeout`, is kept:
-/// the rollout engine reports that failure itself. After the first reset
-/// that times out, the remaining tasks are kept without being measured.
+/// left out per task source (`Task::source`). A task whose env panics
+/// when made or reset, or does not return within `env_timeout`, is kept:
+/// the rollout engine reports that failure itself. After the first such
+/// time-out, the remaining tasks are kept without being measured.
 ///
 /// The first prompt is measured from a reset with seed 0. Training resets
 /// with other seeds, so an env whose first prompt's length depends on the
@@ -27,7 +26,7 @@ use toolgym_env::{Dataset, TaskSource};
 /// counted in `skipped_episodes`).
 pub fn drop_overlong(
     policy: &Policy,
-    factory: &dyn DynEnvFactory,
+    factory: &Arc<dyn DynEnvFactory>,
     source: &dyn TaskSource,
     max_tokens: usize,
     env_timeout: Option<Duration>,
@@ -41,18 +40,18 @@ pub fn drop_overlong(
         if gave_up.load(Ordering::Relaxed) {
             return (task, true);
         }
-        let Ok(env) = catch_unwind(AssertUnwindSafe(|| factory.make_env(task.clone()))) else {
-            return (task, true);
-        };
-        let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
-        if let Some(env) = env {
-            drop_quietly(env);
-        }
+        let prompt = make_env(factory, task.clone(), env_timeout).and_then(|env| {
+            let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
+            if let Some(env) = env {
+                drop_quietly(env);
+            }
+            prompt
+        });
         if matches!(prompt, Err(CallFailure::TimedOut(_))) && !gave_up.swap(true, Ordering::Relaxed)
         {
             eprintln!(
-                "grpo: a reset did not return within the env timeout while measuring first \
-                 prompts (task {}); the remaining tasks are kept unmeasured",
+                "grpo: making or resetting an env did not return within the env timeout while \
+                 measuring first prompts (task {}); the remaining tasks are kept unmeasured",
                 task.id
             );
         }

@@ -130,7 +130,7 @@ impl SftTrainer {
         };
         let mut actor = Demonstrator::new(&p.policy.tokenizer, &p.policy.eos_token_ids);
         let episodes = run_episodes(
-            p.factory.as_ref(),
+            &p.factory,
             &groups,
             &mut actor,
             p.policy.token_space(),

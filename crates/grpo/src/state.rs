@@ -49,6 +49,9 @@ pub fn save_checkpoint(
 /// Loads the newest checkpoint of a phase, if any: the policy (as the same
 /// dtype/device), the optimiser moments into `optimizer`, and the state.
 ///
+/// Without `latest` (a run killed while naming its first checkpoint), the
+/// newest step directory is the newest checkpoint, with a warning.
+///
 /// What it reads is checked: a missing, truncated or corrupt file, or
 /// `latest` naming nothing, is an error naming the file. With `fallback`
 /// (`run.resume_fallback`), the newest older checkpoint that loads is used
@@ -64,8 +67,15 @@ pub fn load_checkpoint(
     phase: &str,
     fallback: bool,
 ) -> Result<Option<(Policy, TrainerState)>, TrainError> {
-    let Some(newest) = checkpoint::latest_named(phase_dir)? else {
-        return Ok(None);
+    let (newest, named) = match checkpoint::latest_named(phase_dir)? {
+        Some(dir) => (dir, true),
+        // Step directories but no `latest` (a run killed between renaming
+        // its first checkpoint into place and naming it): a step directory
+        // is complete once it has its name, and is checked as it loads.
+        None => match checkpoint::all(phase_dir)?.into_iter().next() {
+            Some(dir) => (dir, false),
+            None => return Ok(None),
+        },
     };
     let want = shapes(like);
     let mut resume = |(policy, state, moments): Loaded| {
@@ -73,7 +83,17 @@ pub fn load_checkpoint(
         Ok(Some((policy, state)))
     };
     let problem = match load_dir(&newest, like, &want, phase) {
-        Ok(loaded) => return resume(loaded),
+        Ok(loaded) => {
+            if !named {
+                eprintln!(
+                    "warning: {} has no `{}`; resuming from its newest checkpoint, {}",
+                    checkpoint::checkpoints_dir(phase_dir).display(),
+                    checkpoint::LATEST,
+                    newest.display()
+                );
+            }
+            return resume(loaded);
+        }
         Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
         Err(LoadError::Corrupt(m)) => m,
     };

@@ -100,7 +100,7 @@ impl GrpoTrainer {
             Some(n) if config.overlong_prompts == OverlongPrompts::Drop => {
                 let (kept, d) = drop_overlong(
                     &policy,
-                    factory.as_ref(),
+                    &factory,
                     train.as_ref(),
                     config.max_prompt_tokens,
                     config.rollout_limits().env_timeout,
@@ -292,7 +292,7 @@ impl GrpoTrainer {
             )?
             .with_sampling_place(c.sampling_place);
             let rolled = run_episodes(
-                p.factory.as_ref(),
+                &p.factory,
                 &groups,
                 &mut actor,
                 p.policy.token_space(),

@@ -181,6 +181,26 @@ fn latest_naming_nothing_is_named() {
 }
 
 #[test]
+fn without_latest_the_newest_step_directory_is_resumed_from() {
+    // A run killed between renaming a checkpoint into place and naming it
+    // in `latest` (or a `latest` lost since): resuming neither starts from
+    // scratch nor removes the checkpoints.
+    let dir = three_checkpoints("ckpt-no-latest");
+    fs::remove_file(dir.join("sft/checkpoints/latest")).unwrap();
+    assert_eq!(open(&dir, false, &builtin_spec()), Ok(3));
+    assert!(step_dir(&dir, 3).is_dir() && step_dir(&dir, 1).is_dir());
+    // The newest is checked as `latest`'s would be; the fallback applies.
+    truncate(&step_dir(&dir, 3).join("model.safetensors"));
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("step-00000003") && e.contains("run.resume_fallback"),
+        "{e}"
+    );
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(2));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn when_every_checkpoint_is_damaged_the_fallback_says_so() {
     let dir = three_checkpoints("ckpt-all");
     for step in 1..=3 {
@@ -214,18 +234,6 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
     // An earlier run left checkpoints 1-3; a new one (resume off) that
     // keeps one checkpoint must keep its own, not the earlier run's.
     let dir = three_checkpoints("start-over");
-    // Without `latest`, resuming neither starts from scratch nor removes
-    // them: an error says what to do.
-    let latest = dir.join("sft/checkpoints/latest");
-    let kept = fs::read(&latest).unwrap();
-    fs::remove_file(&latest).unwrap();
-    let e = open(&dir, false, &builtin_spec()).unwrap_err();
-    assert!(
-        e.contains("no `latest`") && e.contains("run.resume=false"),
-        "{e}"
-    );
-    assert!(step_dir(&dir, 3).is_dir());
-    fs::write(&latest, kept).unwrap();
     let gen = tasks();
     let mut run = run_section(dir.clone(), 1);
     run.resume = false;

@@ -108,7 +108,7 @@ fn a_scripted_episode_yields_the_expected_tokens_and_masks() {
         script: script.clone(),
     };
     let out = run_episodes(
-        &spec,
+        &shared(spec.clone()),
         &groups(source.as_ref(), 1, 1),
         &mut actor,
         policy.token_space(),
@@ -134,7 +134,7 @@ fn a_scripted_episode_yields_the_expected_tokens_and_masks() {
 /// `max_new` tokens per turn, generation seed 0.
 fn sample(
     policy: &Policy,
-    factory: &dyn DynEnvFactory,
+    factory: &Arc<dyn DynEnvFactory>,
     groups: &[EpisodeGroup],
     params: SamplingParams,
     max_new: usize,
@@ -164,7 +164,7 @@ fn sampled_logprobs_match_the_training_forward_pass() {
     };
     let out = sample(
         &policy,
-        &factory,
+        &shared(factory),
         &groups(source.as_ref(), 3, 2),
         params,
         24,
@@ -210,7 +210,13 @@ fn the_g_episodes_of_a_task_share_their_start_and_differ_after() {
     let spec = vault_spec();
     let source = vault_tasks(2);
     let params = SamplingParams::default();
-    let out = sample(&policy, &spec, &groups(source.as_ref(), 2, 4), params, 16);
+    let out = sample(
+        &policy,
+        &shared(spec.clone()),
+        &groups(source.as_ref(), 2, 4),
+        params,
+        16,
+    );
     for group in &out {
         assert_eq!(group.len(), 4);
         assert!(group.iter().all(|t| t.prompt == group[0].prompt));
@@ -241,7 +247,7 @@ fn device_sampling_rolls_out_what_host_sampling_does() {
             .unwrap()
             .with_sampling_place(place);
         run_episodes(
-            &factory,
+            &shared(factory),
             &groups,
             &mut sampler,
             policy.token_space(),
@@ -283,7 +289,7 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
             script: finds.clone(),
         };
         run_episodes(
-            &spec,
+            &shared(spec.clone()),
             &groups(source.as_ref(), 1, 1),
             &mut actor,
             policy.token_space(),
@@ -376,7 +382,7 @@ fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
     let source = vault_tasks(1);
     // The rollout goes on: the episode is an env failure that says where.
     let out = run_episodes(
-        &spec,
+        &shared(spec.clone()),
         &groups(source.as_ref(), 1, 1),
         &mut actor,
         policy.token_space(),
@@ -410,7 +416,7 @@ fn two_echo_episodes(first: fn(&mut EchoEnv), limits: &RolloutLimits) -> Vec<Tra
     };
     let source = echo_tasks(2);
     run_episodes(
-        &factory,
+        &shared(factory),
         &groups(source.as_ref(), 2, 1),
         &mut actor,
         policy.token_space(),
@@ -487,6 +493,52 @@ fn resets_that_do_not_return_neither_stall_the_start_nor_the_step() {
 }
 
 #[test]
+fn a_factory_that_does_not_return_fails_only_its_episodes() {
+    // `make` runs user code too (a closure factory may start a process):
+    // one that hangs fails its episodes at the time limit, is counted as a
+    // stuck call while it hangs, and the others run.
+    static HANG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let gen = tasks();
+    let policy = policy(&gen);
+    let factory = |task: Arc<Task>| {
+        while task.id == "echo-0" && HANG.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        EchoEnv::new(task, 1)
+    };
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec!["one".into()],
+    };
+    let source = echo_tasks(2);
+    let limits = RolloutLimits {
+        env_timeout: Some(std::time::Duration::from_millis(200)),
+        ..limits()
+    };
+    let eps = run_episodes(
+        &shared(factory),
+        &groups(source.as_ref(), 2, 2),
+        &mut actor,
+        policy.token_space(),
+        &limits,
+    )
+    .unwrap();
+    for ep in &eps[0] {
+        assert_eq!((ep.end, ep.reward), (Some(EndReason::EnvError), 0.0));
+        let err = ep.error.as_deref().unwrap();
+        assert!(
+            err.contains("making the env did not return within 0.2 s"),
+            "{err}"
+        );
+    }
+    for ep in &eps[1] {
+        assert_eq!((ep.end, ep.error.as_deref()), (Some(EndReason::Done), None));
+    }
+    assert!(toolgym_grpo::rollout::stuck_env_calls() >= 2);
+    HANG.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[test]
 fn timed_env_calls_that_use_rayon_are_not_starved() {
     // More episodes than rayon threads, each env step running a parallel
     // job: the workers waiting for the calls must not be the ones the jobs
@@ -509,7 +561,7 @@ fn timed_env_calls_that_use_rayon_are_not_starved() {
     };
     let started = std::time::Instant::now();
     let eps = run_episodes(
-        &factory,
+        &shared(factory),
         &groups(source.as_ref(), 8, 2),
         &mut actor,
         policy.token_space(),
@@ -649,7 +701,7 @@ fn failing_envs_and_tools_do_not_stop_training() {
     };
     let source = vault_tasks(1);
     let out = run_episodes(
-        &spec,
+        &shared(spec.clone()),
         &groups(source.as_ref(), 1, 1),
         &mut actor,
         t.policy().token_space(),

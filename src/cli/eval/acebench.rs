@@ -62,13 +62,13 @@ pub fn run(a: AceArgs) -> CliResult {
     }
     // The official prompt is two plain ChatML messages.
     let render: Arc<dyn ChatTemplate> = Arc::new(ChatMlTemplate::qwen2_5());
-    let envs = ace_envs(&cases, &prompt, judge, render);
+    let envs = Arc::new(ace_envs(&cases, &prompt, judge, render));
     let prompted = Prompted {
         ids: cases.iter().map(|c| c.id.as_str()).collect(),
         categories: cases.iter().map(|c| c.category.as_str()).collect(),
         tasks: envs.tasks(),
         template: (envs.template().as_ref(), &a.template),
-        envs: &envs,
+        envs: envs.clone(),
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

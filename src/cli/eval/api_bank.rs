@@ -71,13 +71,13 @@ pub fn run(a: ApiBankArgs) -> CliResult {
     if samples.is_empty() {
         return Err(format!("{}: no samples to judge", a.data_dir.display()).into());
     }
-    let envs = apibank_envs(&samples, judge, style, template.clone());
+    let envs = Arc::new(apibank_envs(&samples, judge, style, template.clone()));
     let prompted = Prompted {
         ids: samples.iter().map(|s| s.id.as_str()).collect(),
         categories: samples.iter().map(|s| s.api_name.as_str()).collect(),
         tasks: envs.tasks(),
         template: (template.as_ref(), &a.template),
-        envs: &envs,
+        envs: envs.clone(),
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

@@ -88,13 +88,13 @@ pub fn run(a: BfclArgs) -> CliResult {
         return Err(format!("{}: no cases to judge", a.data_dir.display()).into());
     }
     let template = Arc::new(template(&a.template)?);
-    let envs = bfcl_envs(&cases, judge, template.clone());
+    let envs = Arc::new(bfcl_envs(&cases, judge, template.clone()));
     let prompted = Prompted {
         ids: cases.iter().map(EvalCase::id).collect(),
         categories: cases.iter().map(|c| c.category().as_str()).collect(),
         tasks: envs.tasks(),
         template: (template.as_ref(), &a.template),
-        envs: &envs,
+        envs: envs.clone(),
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

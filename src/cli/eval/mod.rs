@@ -121,7 +121,7 @@ pub struct Prompted<'a> {
     /// The template the tasks are rendered with, and its name.
     pub template: (&'a dyn ChatTemplate, &'a str),
     /// Single-turn environments for generation.
-    pub envs: &'a dyn DynEnvFactory,
+    pub envs: Arc<dyn DynEnvFactory>,
 }
 
 /// The cases to judge, their replies, and where the verdicts go.
@@ -218,7 +218,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
         }
         (Some(model), None) => {
             let replies =
-                generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, p.envs)?;
+                generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, &p.envs)?;
             Ok(Some(Judged {
                 kept: all,
                 replies,
@@ -411,7 +411,7 @@ fn generate_completions(
     ids: &[&str],
     tasks: &[Result<Arc<Task>, String>],
     template: &dyn ChatTemplate,
-    envs: &dyn DynEnvFactory,
+    envs: &Arc<dyn DynEnvFactory>,
 ) -> CliResult<Vec<Option<String>>> {
     if a.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());

@@ -262,7 +262,8 @@ impl Step {
 /// [`ToolEnv::truncate`] when its own turn or token limit cuts an episode
 /// short, and [`ToolEnv::demonstration`] for supervised warm starts.
 /// A trainer catches panics of every method (and of `Drop`) at this
-/// boundary, and gives `reset`, `step` and `truncate` a time limit: the
+/// boundary, and gives `reset`, `step` and `truncate` (and the
+/// [`EnvFactory`]'s `make`) a time limit: the
 /// episode then ends with [`EndReason::EnvError`] and reward 0, is left out
 /// of the update, and training goes on.
 pub trait ToolEnv: Send {

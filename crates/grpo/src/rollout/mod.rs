@@ -10,9 +10,11 @@
 //! 2. each env `step`s on a worker thread (`ToolEnv: Send`), panics caught
 //!    at this boundary: a failing env ends its episode with
 //!    [`EndReason::EnvError`] and reward 0, and the rollout goes on. With
-//!    [`RolloutLimits::env_timeout`], a `reset`, `step` or `truncate` that
-//!    has not returned by then fails its episode the same way (the env is
-//!    abandoned on its thread); a non-finite reward fails it too;
+//!    [`RolloutLimits::env_timeout`], a `make` (the factory's), `reset`,
+//!    `step` or `truncate` that has not returned by then fails its episode
+//!    the same way (the call is abandoned on its thread and counted by
+//!    [`stuck_env_calls`] until it returns); a non-finite reward fails it
+//!    too;
 //! 3. an episode that goes on gets the environment's tokens appended with
 //!    train mask 0: the new prompt must start with the old prompt, the
 //!    reply exactly as the model wrote it and its end-of-turn token, and
@@ -42,6 +44,7 @@ pub use trajectory::{EpisodeReward, StepOutcome, Trajectory};
 use crate::TrainError;
 use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use toolgym_env::env::DynEnvFactory;
@@ -67,7 +70,8 @@ pub struct RolloutLimits {
     pub max_episode_tokens: usize,
     /// How an episode's reward is made from its steps'.
     pub reward: EpisodeReward,
-    /// Longest an env's `reset`, `step` or `truncate` may take: a call
+    /// Longest a call into an env (the factory's `make`, `reset`, `step`,
+    /// `truncate`) may take: a call
     /// still running then fails its episode ([`EndReason::EnvError`]) and
     /// the rollout goes on without it. The call runs on a thread of its
     /// own, which is left running (a call cannot be stopped from outside),
@@ -131,7 +135,7 @@ impl Slot {
 /// observations that break the prompt-extension contract) end their
 /// episode and are recorded in it.
 pub fn run_episodes(
-    factory: &dyn DynEnvFactory,
+    factory: &Arc<dyn DynEnvFactory>,
     groups: &[EpisodeGroup],
     actor: &mut dyn Actor,
     tokens: TokenSpace<'_>,
@@ -255,7 +259,7 @@ impl CallFailure {
         match self {
             CallFailure::Panicked(m) => format!("{what} panicked: {m}"),
             CallFailure::TimedOut(limit) => format!(
-                "{what} did not return within {} s (env_timeout); the env was abandoned on its \
+                "{what} did not return within {} s (env_timeout); it was left running on its \
                  thread",
                 limit.as_secs_f64()
             ),
@@ -264,37 +268,107 @@ impl CallFailure {
     }
 }
 
-/// Runs `f` on `env`, catching a panic and, with `timeout`, giving up after
-/// it: then `f` runs on a thread of its own (about 35 µs a call), which is
-/// left running with the env if the time runs out. Returns the env (`None`
-/// when it was abandoned) and what `f` returned.
+/// Env calls that were given up on (they ran past the time limit) and
+/// have not returned since, in this process.
+static STUCK_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many env calls (`make`, `reset`, `step`, `truncate`) were given up
+/// on after the time limit and are still running on their threads, in
+/// this process. Each holds a thread and its env; the number stays up
+/// while an env is hung, and comes down as late calls return.
+pub fn stuck_env_calls() -> usize {
+    STUCK_CALLS.load(Ordering::Relaxed)
+}
+
+/// Runs `f`, catching a panic and, with `timeout`, giving up after it:
+/// then `f` runs on a thread of its own (about 35 µs a call), which is
+/// left running if the time runs out (counted by [`stuck_env_calls`] until
+/// it returns; what it returns is then dropped there).
+pub(crate) fn timed<T: Send + 'static>(
+    timeout: Option<Duration>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CallFailure> {
+    let Some(limit) = timeout else {
+        return catch_unwind(AssertUnwindSafe(f)).map_err(panicked);
+    };
+    const RUNNING: u8 = 0;
+    const DONE: u8 = 1;
+    const ABANDONED: u8 = 2;
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let theirs = state.clone();
+    let (tx, rx) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("toolgym-env".into())
+        .spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(f));
+            if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
+                // Nobody waits: drop what it returned here (a panic in an
+                // env's `Drop` ends only this thread).
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
+                STUCK_CALLS.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                let _ = tx.send(result);
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(CallFailure::NoThread(e));
+    }
+    let result = match rx.recv_timeout(limit) {
+        Ok(result) => result,
+        Err(_) => {
+            STUCK_CALLS.fetch_add(1, Ordering::Relaxed);
+            if state
+                .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Err(CallFailure::TimedOut(limit));
+            }
+            // It returned just as the time ran out: its result is on the way.
+            STUCK_CALLS.fetch_sub(1, Ordering::Relaxed);
+            match rx.recv() {
+                Ok(result) => result,
+                Err(_) => return Err(CallFailure::TimedOut(limit)),
+            }
+        }
+    };
+    result.map_err(panicked)
+}
+
+/// Runs `f` on `env` ([`timed`]). Returns the env (`None` when it was
+/// abandoned, or could not be handed to a thread) and what `f` returned.
 pub(crate) fn call_env<T: Send + 'static>(
     mut env: Box<dyn ToolEnv>,
     timeout: Option<Duration>,
     f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
 ) -> (Option<Box<dyn ToolEnv>>, Result<T, CallFailure>) {
-    let panicked =
-        |p: Box<dyn std::any::Any + Send>| CallFailure::Panicked(toolgym_env::panic_message(&p));
-    let Some(limit) = timeout else {
+    if timeout.is_none() {
         let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
         return (Some(env), result.map_err(panicked));
-    };
-    let (tx, rx) = mpsc::sync_channel(1);
-    let spawned = std::thread::Builder::new()
-        .name("toolgym-env".into())
-        .spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
-            // The caller may have given up on this call: then nobody
-            // receives, and the env is dropped here.
-            let _ = tx.send((env, result));
-        });
-    if let Err(e) = spawned {
-        return (None, Err(CallFailure::NoThread(e)));
     }
-    match rx.recv_timeout(limit) {
+    let ran = timed(timeout, move || {
+        let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
+        (env, result)
+    });
+    match ran {
         Ok((env, result)) => (Some(env), result.map_err(panicked)),
-        Err(_) => (None, Err(CallFailure::TimedOut(limit))),
+        Err(failure) => (None, Err(failure)),
     }
+}
+
+/// A caught panic as a call's failure.
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> CallFailure {
+    CallFailure::Panicked(toolgym_env::panic_message(&payload))
+}
+
+/// Makes the env for `task` ([`timed`]); `make` runs user code too (a
+/// closure factory may start a process or open a connection).
+pub(crate) fn make_env(
+    factory: &Arc<dyn DynEnvFactory>,
+    task: Arc<Task>,
+    timeout: Option<Duration>,
+) -> Result<Box<dyn ToolEnv>, CallFailure> {
+    let factory = factory.clone();
+    timed(timeout, move || factory.make_env(task))
 }
 
 /// Runs `work` where a timed env call can wait without starving the env:
@@ -368,13 +442,13 @@ pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>) {
 /// Makes and resets the env, and tokenises the first prompt.
 fn start(
     s: &mut Slot,
-    factory: &dyn DynEnvFactory,
+    factory: &Arc<dyn DynEnvFactory>,
     tokens: TokenSpace<'_>,
     limits: &RolloutLimits,
 ) -> Result<(), TrainError> {
     let task = s.traj.task.clone();
     let started = Instant::now();
-    let made = catch_unwind(AssertUnwindSafe(|| factory.make_env(task)));
+    let made = make_env(factory, task, limits.env_timeout);
     s.traj.env_seconds += started.elapsed().as_secs_f64();
     match made {
         Ok(env) => {
@@ -392,15 +466,9 @@ fn start(
                 }
             }
         }
-        Err(panic) => {
+        Err(failure) => {
             s.traj.env = "(unmade)".into();
-            fail(
-                s,
-                format!(
-                    "making the env panicked: {}",
-                    toolgym_env::panic_message(&panic)
-                ),
-            );
+            fail(s, failure.describe("making the env"));
             return Ok(());
         }
     }
@@ -648,5 +716,43 @@ fn finish(t: &mut Trajectory, limits: &RolloutLimits) {
             "the episode's reward is not finite ({reward})"
         ));
         t.reward = 0.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_given_up_on_is_counted_until_it_returns() {
+        // No other unit test of this crate times env calls out, so the
+        // count is this test's.
+        let (release, wait) = mpsc::channel::<()>();
+        let (dropped, was_dropped) = mpsc::channel::<()>();
+        struct Tell(mpsc::Sender<()>);
+        impl Drop for Tell {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let late = timed(Some(Duration::from_millis(50)), move || {
+            let _ = wait.recv();
+            Tell(dropped)
+        });
+        assert!(matches!(late, Err(CallFailure::TimedOut(_))));
+        assert_eq!(stuck_env_calls(), 1);
+        release.send(()).unwrap();
+        // What the late call returned is dropped on its own thread.
+        was_dropped.recv_timeout(Duration::from_secs(10)).unwrap();
+        let started = Instant::now();
+        while stuck_env_calls() > 0 && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(stuck_env_calls(), 0);
+        // Calls in time, and panics, are not counted.
+        assert_eq!(timed(Some(Duration::from_secs(10)), || 7).ok(), Some(7));
+        let p = timed(Some(Duration::from_secs(10)), || -> u8 { panic!("boom") });
+        assert!(matches!(p, Err(CallFailure::Panicked(m)) if m.contains("boom")));
+        assert_eq!(stuck_env_calls(), 0);
     }
 }

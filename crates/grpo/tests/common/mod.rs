@@ -27,6 +27,11 @@ pub fn spec() -> SingleTurnSpec {
     SingleTurnSpec::compact()
 }
 
+/// `f` shared, as trainers and the rollout engine hold a factory.
+pub fn shared(f: impl DynEnvFactory + 'static) -> Arc<dyn DynEnvFactory> {
+    Arc::new(f)
+}
+
 /// [`spec`] as the trainers hold it.
 pub fn factory() -> Arc<dyn DynEnvFactory> {
     Arc::new(spec())
