@@ -186,10 +186,16 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// A validation-only line: `phase` at `step` (0 = before its first step).
+    /// No update ran, so the loss, learning rate, gradient norm and step
+    /// time are NaN (`null` in `metrics.jsonl`), not 0.
     pub fn validation_only(phase: &str, step: usize, report: &EvalReport) -> Self {
         let mut m = StepMetrics {
             phase: phase.to_string(),
             step,
+            loss: f64::NAN,
+            lr: f64::NAN,
+            grad_norm: f64::NAN,
+            step_seconds: f64::NAN,
             ..Default::default()
         };
         m.set_validation(report);

@@ -35,6 +35,12 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     assert_eq!(all[0].step, 0);
     assert_eq!(all[0].val_accuracy, Some(summary.before.unwrap().accuracy));
     assert!(all[0].reward_mean.is_none() && !all[0].is_step());
+    // No update ran: nothing of one is written as if measured.
+    let m0 = all[0];
+    assert!(
+        m0.loss.is_nan() && m0.lr.is_nan() && m0.grad_norm.is_nan() && m0.step_seconds.is_nan(),
+        "{m0:?}"
+    );
     let grpo: Vec<_> = all.into_iter().filter(|m| m.is_step()).collect();
     assert_eq!(grpo.len(), 2);
     for m in &grpo {
