@@ -428,6 +428,30 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     assert_eq!(std::fs::read(&completions).unwrap(), before);
     let e = run(&["--data-dir", DATA, "--summary", "/nonexistent-dir/s.json"]);
     assert!(e.contains("cannot create /nonexistent-dir/s.json"), "{e}");
+    // A run that fails after its outputs were opened leaves what was there
+    // before (an output gets its name only when it is complete).
+    let out = fx.path("kept.jsonl");
+    std::fs::write(&out, "earlier\n").unwrap();
+    let missing = fx.path("no-such-completions.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        missing.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("no-such-completions.jsonl"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "earlier\n");
+    let left: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "a temporary was left: {left:?}");
     // Neither --model nor --completions (nor --write-prompts): clap names
     // the choice.
     let e = toolgym(&["eval", "bfcl", "--data-dir", DATA]);

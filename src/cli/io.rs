@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
+use toolgym_env::output::AtomicFile;
 use toolgym_reward::jsonl::UTF8_BOM;
 
 /// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
@@ -33,15 +34,68 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
     Ok(reader)
 }
 
-/// A buffered writer to a file (created or truncated), or stdout for `-`.
-pub fn open_output(path: &Path) -> io::Result<Box<dyn Write>> {
+/// Where a command writes: stdout for `-`, otherwise a file that gets its
+/// name only when [`Output::finish`] is called ([`AtomicFile`]): a command
+/// that fails or is killed half-way leaves no half-written file, and an
+/// earlier file of that name is kept.
+pub enum Output {
+    /// Standard output.
+    Stdout(BufWriter<io::StdoutLock<'static>>),
+    /// A file.
+    File(AtomicFile),
+}
+
+impl Output {
+    /// Flushes, and gives a file its name.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            Output::Stdout(mut w) => w.flush(),
+            Output::File(f) => f.finish(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File(f) => f.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.write_all(buf),
+            Output::File(f) => f.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File(f) => f.flush(),
+        }
+    }
+}
+
+/// A buffered file written in place (created or truncated), or stdout for
+/// `-`: for outputs whose every line is worth keeping even when the
+/// command stops half-way (completions saved as they are generated).
+pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
     if path.as_os_str() == "-" {
-        Ok(Box::new(BufWriter::new(io::stdout().lock())))
+        return Ok(Box::new(BufWriter::new(io::stdout().lock())));
+    }
+    let f = File::create(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
+    Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
+}
+
+/// Opens an output named on the command line ([`Output`]).
+pub fn open_output(path: &Path) -> io::Result<Output> {
+    if path.as_os_str() == "-" {
+        Ok(Output::Stdout(BufWriter::new(io::stdout().lock())))
     } else {
-        let f = File::create(path).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-        })?;
-        Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
+        AtomicFile::create(path).map(Output::File)
     }
 }
 

@@ -73,18 +73,20 @@ pub fn run(a: ScoreArgs) -> CliResult {
     // stdin/stdout locks are not Send: open them on the pool's thread.
     let report = pool.install(|| -> CliResult<jsonl::RunReport> {
         let input = io::open_input(&a.input)?;
-        let output = io::open_output(&a.output)?;
+        let mut output = io::open_output(&a.output)?;
         let options = jsonl::JsonlOptions {
             max_line_bytes: a.max_line_bytes,
             chunk_lines: a.chunk_lines,
             ..Default::default()
         };
-        Ok(match &rule {
+        let report = match &rule {
             Rule::Bfcl(r) => {
-                jsonl::score_jsonl_with(&**r, jsonl::bfcl_truth, input, output, options)?
+                jsonl::score_jsonl_with(&**r, jsonl::bfcl_truth, input, &mut output, options)?
             }
-            Rule::Calls(r) => jsonl::score_jsonl(&**r, input, output, options)?,
-        })
+            Rule::Calls(r) => jsonl::score_jsonl(&**r, input, &mut output, options)?,
+        };
+        output.finish()?;
+        Ok(report)
     })?;
     eprint!("{}", report.summary);
     if report.input_errors > 0 {

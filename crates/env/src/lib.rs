@@ -53,6 +53,7 @@ pub mod data;
 pub mod env;
 pub mod json;
 mod message;
+pub mod output;
 pub mod prepare;
 mod registry;
 pub mod rng;

@@ -138,8 +138,8 @@ pub struct Judged {
 /// `--out` and `--summary`, opened before any case is judged or generated:
 /// a path that cannot be written fails at once, not after the work.
 pub struct Outputs {
-    out: Option<Box<dyn Write>>,
-    summary: Option<Box<dyn Write>>,
+    out: Option<io::Output>,
+    summary: Option<io::Output>,
     /// Whether one of them is stdout (the table then goes to stderr).
     stdout_taken: bool,
 }
@@ -147,7 +147,7 @@ pub struct Outputs {
 impl Outputs {
     fn open(a: &CaseArgs) -> CliResult<Self> {
         let inputs: Vec<&Path> = a.completions.iter().map(PathBuf::as_path).collect();
-        let open = |path: &Option<PathBuf>| -> CliResult<Option<Box<dyn Write>>> {
+        let open = |path: &Option<PathBuf>| -> CliResult<Option<io::Output>> {
             match path {
                 Some(p) => {
                     io::check_not_an_input(p, &inputs)?;
@@ -242,12 +242,12 @@ fn report<T: Serialize>(
             serde_json::to_writer(&mut out, v)?;
             out.write_all(b"\n")?;
         }
-        out.flush()?;
+        out.finish()?;
     }
     if let Some(mut out) = outputs.summary {
         serde_json::to_writer_pretty(&mut out, summary)?;
         out.write_all(b"\n")?;
-        out.flush()?;
+        out.finish()?;
     }
     if outputs.stdout_taken {
         eprint!("{table}");
@@ -389,7 +389,7 @@ fn write_prompts(
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
     }
-    out.flush()?;
+    out.finish()?;
     eprintln!(
         "wrote {} prompt(s) ({template_name} template) to {}",
         ids.len() - skipped,
@@ -451,8 +451,10 @@ fn generate_completions(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut out: Vec<Option<String>> = vec![None; tasks.len()];
+    // Written in place as they are generated, a chunk at a time: a
+    // generation stopped half-way keeps what it made.
     let mut saved = match &a.save_completions {
-        Some(p) => Some(io::open_output(p)?),
+        Some(p) => Some(io::open_in_place(p)?),
         None => None,
     };
     for chunk in todo.chunks(a.batch_size * 4) {
@@ -473,6 +475,9 @@ fn generate_completions(
                 w.write_all(b"\n")?;
             }
             out[*i] = Some(text);
+        }
+        if let Some(w) = saved.as_mut() {
+            w.flush()?;
         }
         bar.inc(chunk.len() as u64);
     }

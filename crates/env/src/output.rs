@@ -1,0 +1,195 @@
+//! Output files written whole or not at all.
+//!
+//! [`AtomicFile`] writes under a temporary name beside the file asked for
+//! and renames it into place when [`AtomicFile::finish`] is called. A run
+//! that fails or is killed half-way leaves no half-written file under the
+//! name a user (or the next program in a pipeline) reads, and a file of
+//! that name from an earlier run is kept until the new one is complete.
+//!
+//! ```
+//! use std::io::Write;
+//! use toolgym_env::output::AtomicFile;
+//!
+//! let path = std::env::temp_dir().join(format!("toolgym-doc-{}.jsonl", std::process::id()));
+//! let mut out = AtomicFile::create(&path).unwrap();
+//! out.write_all(b"{\"id\": 1}\n").unwrap();
+//! assert!(!path.exists(), "nothing under the name until it is finished");
+//! out.finish().unwrap();
+//! assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\": 1}\n");
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A buffered file written under a temporary name (`.NAME.partial-PID`
+/// in the same directory) and renamed to its name by [`finish`]
+/// (`AtomicFile::finish`); dropped unfinished, the temporary is removed.
+///
+/// Where the name is not a regular file already (a device such as
+/// `/dev/null`, a pipe), it is written in place: such a file cannot be
+/// replaced. A symbolic link is followed, and the file it names replaced.
+pub struct AtomicFile {
+    writer: Option<BufWriter<File>>,
+    /// The file's name (a link followed).
+    dest: PathBuf,
+    /// The temporary it is written under (`None`: written in place, or
+    /// renamed already).
+    tmp: Option<PathBuf>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`. The error names the path.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let cannot = |e: io::Error| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+        };
+        let dest = match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(cannot)?,
+            _ => path.to_path_buf(),
+        };
+        let in_place = fs::metadata(&dest).is_ok_and(|m| !m.is_file());
+        let name = dest.file_name().filter(|_| !in_place);
+        let Some(name) = name else {
+            let file = File::create(&dest).map_err(cannot)?;
+            return Ok(Self {
+                writer: Some(BufWriter::with_capacity(1 << 20, file)),
+                dest,
+                tmp: None,
+            });
+        };
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".partial-{}", std::process::id()));
+        let tmp = dest.with_file_name(tmp_name);
+        let file = File::create(&tmp).map_err(cannot)?;
+        Ok(Self {
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            dest,
+            tmp: Some(tmp),
+        })
+    }
+
+    /// Flushes the file and gives it its name. The error names the path.
+    pub fn finish(mut self) -> io::Result<()> {
+        let writer = self.writer.take().expect("an AtomicFile is finished once");
+        let result = writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| match &self.tmp {
+                Some(tmp) => {
+                    drop(file);
+                    fs::rename(tmp, &self.dest)
+                }
+                None => Ok(()),
+            });
+        if result.is_ok() {
+            self.tmp = None;
+        }
+        result.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write {}: {e}", self.dest.display()),
+            )
+        })
+    }
+
+    fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer
+            .as_mut()
+            .expect("an AtomicFile is not written after finish")
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer().flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Unfinished (an error, a panic): the partial file goes.
+        if let Some(tmp) = self.tmp.take() {
+            drop(self.writer.take());
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("toolgym-output-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn an_unfinished_file_leaves_the_earlier_one_and_no_temporary() {
+        let d = dir("unfinished");
+        let path = d.join("out.jsonl");
+        fs::write(&path, "earlier\n").unwrap();
+        {
+            let mut out = AtomicFile::create(&path).unwrap();
+            out.write_all(b"half of the new").unwrap();
+            out.flush().unwrap();
+        }
+        assert_eq!(fs::read_to_string(&path).unwrap(), "earlier\n");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "a temporary was left");
+        let mut out = AtomicFile::create(&path).unwrap();
+        out.write_all(b"new\n").unwrap();
+        out.finish().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn links_are_followed_and_devices_written_in_place() {
+        let d = dir("links");
+        let target = d.join("target.jsonl");
+        fs::write(&target, "old").unwrap();
+        let link = d.join("link.jsonl");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let mut out = AtomicFile::create(&link).unwrap();
+            out.write_all(b"through the link").unwrap();
+            out.finish().unwrap();
+            assert!(fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(fs::read_to_string(&target).unwrap(), "through the link");
+            let mut null = AtomicFile::create(Path::new("/dev/null")).unwrap();
+            null.write_all(b"gone").unwrap();
+            null.finish().unwrap();
+            assert!(!fs::metadata("/dev/null").unwrap().is_file());
+        }
+        let _ = link;
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_named() {
+        let path = std::env::temp_dir().join("toolgym-no-such-dir/x/out.jsonl");
+        let e = AtomicFile::create(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("cannot create") && e.contains("out.jsonl"),
+            "{e}"
+        );
+    }
+}
