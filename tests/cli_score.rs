@@ -55,6 +55,25 @@ fn lines_over_the_limit_are_input_errors_and_chunks_change_nothing() {
         assert_eq!(chunked, all, "{threads} thread(s)");
     }
 
+    // A file without one usable record is an error (the verdicts are
+    // still written, each saying why).
+    let wrong = dir.path().join("wrong.jsonl");
+    std::fs::write(&wrong, "{\"text\": \"a\"}\n[1, 2]\n").unwrap();
+    let wrong_out = dir.path().join("wrong-out.jsonl");
+    let o = toolgym(&[
+        "score",
+        "--input",
+        wrong.to_str().unwrap(),
+        "--output",
+        wrong_out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("none of the 2 line(s)"), "{err}");
+    let verdicts = json_lines(&wrong_out);
+    assert_eq!(verdicts.len(), 2);
+    assert!(verdicts.iter().all(|v| v["reason"] == "input_error"));
+
     fails_naming(
         &[
             "score",

@@ -98,6 +98,16 @@ pub fn run(a: ScoreArgs) -> CliResult {
     if report.blank_lines > 0 {
         eprintln!("{} blank line(s) skipped", report.blank_lines);
     }
+    if report.input_errors > 0 && report.input_errors == report.summary.count {
+        // Not one record: the wrong file or the wrong fields, not a run
+        // whose rewards are all 0.
+        return Err(format!(
+            "none of the {} line(s) of {} is a usable record (each line's detail in the output              says why; a record holds `completion` and `ground_truth`)",
+            report.input_errors,
+            a.input.display()
+        )
+        .into());
+    }
     Ok(())
 }
 
