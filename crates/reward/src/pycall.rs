@@ -54,8 +54,11 @@ use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-/// Deepest nesting of brackets (and of operators inside one expression)
-/// the parser accepts.
+/// Deepest nesting of brackets (and of operators inside one expression:
+/// each link of an operator, call, subscript or attribute chain counts as
+/// one level) the parser accepts. Python's parser stops at 200 nested
+/// brackets too, but takes chains of up to about 3,000 links; longer ones
+/// are refused here so that no input can overflow a thread's stack.
 pub const MAX_DEPTH: usize = 200;
 
 // ---------------------------------------------------------------------------
@@ -1783,14 +1786,21 @@ impl Parser {
     fn binary(&mut self, min_prec: u8) -> PResult<Expr> {
         let start = self.offset();
         let mut left = self.factor()?;
+        // Each operator nests the tree one level deeper on the left: a
+        // chain counts against MAX_DEPTH like brackets do (trees are
+        // walked and dropped recursively).
+        let mut links = 0;
         while let Some((op, prec)) = match self.tok() {
             Tok::Op(sym) => BinOp::from_symbol(sym).filter(|(_, p)| *p >= min_prec),
             _ => None,
         } {
             self.bump();
+            self.enter()?;
+            links += 1;
             let right = self.binary(prec + 1)?;
             left = Self::mk(ExprKind::Binary(op, boxed(left), boxed(right)), start);
         }
+        self.depth -= links;
         Ok(left)
     }
 
@@ -1835,7 +1845,17 @@ impl Parser {
     fn primary(&mut self) -> PResult<Expr> {
         let start = self.offset();
         let mut e = self.atom()?;
+        // Attribute, call and subscript chains nest on the left: each link
+        // after the first counts against MAX_DEPTH (see `binary`).
+        let (mut links, mut entered) = (0, 0);
         loop {
+            if self.is_op(".") || self.is_op("(") || self.is_op("[") {
+                if links > 0 {
+                    self.enter()?;
+                    entered += 1;
+                }
+                links += 1;
+            }
             if self.is_op(".") {
                 self.bump();
                 match self.tok().clone() {
@@ -1861,6 +1881,7 @@ impl Parser {
                 let index = self.subscript()?;
                 e = Self::mk(ExprKind::Subscript(boxed(e), boxed(index)), start);
             } else {
+                self.depth -= entered;
                 return Ok(e);
             }
         }
@@ -3256,6 +3277,22 @@ mod tests {
         assert!(parse_expression(&pow).is_err());
         let ok = "[".repeat(100) + &"]".repeat(100);
         assert!(parse_literal(&ok).is_ok());
+        // Chains nest on the left without brackets: each link counts.
+        for chain in [
+            "1".to_string() + &"+1".repeat(50_000),
+            "y".to_string() + &"[0]".repeat(50_000),
+            "g".to_string() + &"()".repeat(50_000),
+            "a".to_string() + &".b".repeat(50_000),
+        ] {
+            let call = format!("[f(x={chain})]");
+            let e = parse_calls(&call).unwrap_err();
+            assert!(matches!(e.kind, PyCallErrorKind::TooDeep), "{e}");
+        }
+        // A short chain parses (and is then no literal, as in Python).
+        let e = parse_calls(&format!("[f(x=1{})]", "+1".repeat(150))).unwrap_err();
+        assert!(matches!(e.kind, PyCallErrorKind::NotALiteral(_)), "{e}");
+        let nested_calls = "f(x=".repeat(150) + "1" + &")".repeat(150);
+        assert!(parse_expression(&nested_calls).is_ok());
     }
 
     #[test]
