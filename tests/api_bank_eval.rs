@@ -109,6 +109,10 @@ fn eval_api_bank_writes_prompts_and_reports_bad_input() {
         "{first}"
     );
     assert!(first.ends_with("<|im_start|>assistant\n"), "{first}");
+    // The category is the sample's dialogue file, not the API it must
+    // call (that would hand the answer to the generator).
+    let category = p[0]["category"].as_str().unwrap();
+    assert!(category.contains("-level-"), "{category}");
     let o = toolgym(&[
         "eval",
         "api-bank",

@@ -366,6 +366,12 @@ fn eval_bfcl_selects_categories_limits_and_skips_missing() {
     let stdout = text(&o.stdout);
     assert!(stdout.contains("--limit 3: partial categories"), "{stdout}");
     assert!(!stdout.contains("\nmultiple "), "{stdout}");
+    // The case left out is said, in the table and on stderr.
+    assert!(
+        stdout.contains("--skip-missing: 5 of 6 case(s) judged"),
+        "{stdout}"
+    );
+    assert!(text(&o.stderr).contains("partial scores"));
 }
 
 #[test]
@@ -428,6 +434,52 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     assert_eq!(std::fs::read(&completions).unwrap(), before);
     let e = run(&["--data-dir", DATA, "--summary", "/nonexistent-dir/s.json"]);
     assert!(e.contains("cannot create /nonexistent-dir/s.json"), "{e}");
+    // Outputs may not overwrite each other (two spellings of a new file)
+    // or the benchmark's data.
+    let new = fx.path("new.json");
+    let dotted = format!("{}/./new.json", new.parent().unwrap().display());
+    let e = run(&[
+        "--data-dir",
+        DATA,
+        "--out",
+        new.to_str().unwrap(),
+        "--summary",
+        &dotted,
+    ]);
+    assert!(e.contains("--out and --summary are the same file"), "{e}");
+    let inside = format!("{DATA}/prompts.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--write-prompts",
+        &inside,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("inside the benchmark's data directory"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!Path::new(&inside).exists());
+    // A file with no completion for any case is an error, not a score of 0.
+    let prompts = fx.path("prompts-by-mistake.jsonl");
+    std::fs::write(&prompts, "{\"id\": \"x\", \"prompt\": \"p\"}\n").unwrap();
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        prompts.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no completion for any of the selected cases"),
+        "{}",
+        text(&o.stderr)
+    );
     // A run that fails after its outputs were opened leaves what was there
     // before (an output gets its name only when it is complete).
     let out = fx.path("kept.jsonl");

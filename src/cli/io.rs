@@ -120,16 +120,67 @@ pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
     }
 }
 
-/// Whether two existing paths name the same file (also through a link);
-/// `-` (stdio) and a path that does not exist name none.
+/// Whether two paths name the same file (also through a link, or as
+/// two spellings of a file that does not exist yet: `new.json` and
+/// `./new.json`); `-` (stdio) names none.
 pub fn same_path(a: &Path, b: &Path) -> bool {
     if a.as_os_str() == "-" || b.as_os_str() == "-" {
         return false;
     }
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => same_file(&a, &b),
-        _ => false,
+        _ => matches!((resolved(a), resolved(b)), (Some(a), Some(b)) if a == b),
     }
+}
+
+/// The absolute path `p` names, links resolved; for a file that does not
+/// exist yet, its directory's resolved path and its name. `None` when
+/// neither resolves.
+pub fn resolved(p: &Path) -> Option<std::path::PathBuf> {
+    if let Ok(full) = std::fs::canonicalize(p) {
+        return Some(full);
+    }
+    let name = p.file_name()?;
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+}
+
+/// Refuses outputs that would overwrite each other or the benchmark's own
+/// data (`data_dir`): each `(flag, path)` must name its own file, outside
+/// `data_dir`. `-` (stdout) may be named once.
+pub fn check_outputs(outputs: &[(&str, &Path)], data_dir: Option<&Path>) -> io::Result<()> {
+    let refuse = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+    let data = data_dir.and_then(|d| std::fs::canonicalize(d).ok());
+    for (i, (flag, path)) in outputs.iter().enumerate() {
+        if path.as_os_str() == "-" {
+            if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| p.as_os_str() == "-") {
+                return refuse(format!(
+                    "{other} and {flag} both write to stdout (-): give one of them a file"
+                ));
+            }
+            continue;
+        }
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same_path(p, path)) {
+            return refuse(format!(
+                "{other} and {flag} are the same file ({}): give each its own",
+                path.display()
+            ));
+        }
+        if let (Some(data), Some(full)) = (&data, resolved(path)) {
+            if full.starts_with(data) {
+                return refuse(format!(
+                    "{flag} {} is inside the benchmark's data directory {}: writing there \
+                     could replace its data; choose another place",
+                    path.display(),
+                    data.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

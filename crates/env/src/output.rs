@@ -95,6 +95,14 @@ impl AtomicFile {
         })
     }
 
+    /// `e`, saying which file it is about.
+    fn named(&self, e: io::Error) -> io::Error {
+        io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", self.dest.display()),
+        )
+    }
+
     fn writer(&mut self) -> &mut BufWriter<File> {
         self.writer
             .as_mut()
@@ -102,17 +110,21 @@ impl AtomicFile {
     }
 }
 
+/// Errors name the file being written.
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer().write(buf)
+        let r = self.writer().write(buf);
+        r.map_err(|e| self.named(e))
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.writer().write_all(buf)
+        let r = self.writer().write_all(buf);
+        r.map_err(|e| self.named(e))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.writer().flush()
+        let r = self.writer().flush();
+        r.map_err(|e| self.named(e))
     }
 }
 

@@ -73,3 +73,11 @@ fn readers_report_a_line_over_the_limit_and_go_on() {
     assert_eq!(done.bad_lines[0].line, 2);
     assert!(done.bad_lines[0].message.contains("over the limit"));
 }
+
+#[test]
+fn a_byte_order_mark_before_the_first_completion_is_skipped() {
+    let text = "\u{feff}{\"id\": \"a\", \"completion\": \"x\"}\r\n{\"id\": \"b\", \"completion\": \"y\"}\n";
+    let done = read_completions(text.as_bytes()).unwrap();
+    assert!(done.bad_lines.is_empty(), "{:?}", done.bad_lines);
+    assert_eq!((done.get("a"), done.get("b")), (Some("x"), Some("y")));
+}

@@ -69,6 +69,7 @@ pub fn run(a: AceArgs) -> CliResult {
         tasks: envs.tasks(),
         template: (envs.template().as_ref(), &a.template),
         envs: envs.clone(),
+        data_dir: &a.data_dir,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
@@ -91,5 +92,5 @@ pub fn run(a: AceArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(obtained.outputs, &verdicts, &summary.to_json(), &table)
+    report(obtained, &verdicts, &summary.to_json(), &table)
 }

@@ -74,10 +74,11 @@ pub fn run(a: ApiBankArgs) -> CliResult {
     let envs = Arc::new(apibank_envs(&samples, judge, style, template.clone()));
     let prompted = Prompted {
         ids: samples.iter().map(|s| s.id.as_str()).collect(),
-        categories: samples.iter().map(|s| s.api_name.as_str()).collect(),
+        categories: samples.iter().map(|s| s.file.as_str()).collect(),
         tasks: envs.tasks(),
         template: (template.as_ref(), &a.template),
         envs: envs.clone(),
+        data_dir: &a.data_dir,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
@@ -102,5 +103,5 @@ pub fn run(a: ApiBankArgs) -> CliResult {
             None => String::new(),
         },
     );
-    report(obtained.outputs, &verdicts, &summary.to_json(), &table)
+    report(obtained, &verdicts, &summary.to_json(), &table)
 }

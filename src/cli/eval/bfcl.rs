@@ -95,6 +95,7 @@ pub fn run(a: BfclArgs) -> CliResult {
         tasks: envs.tasks(),
         template: (template.as_ref(), &a.template),
         envs: envs.clone(),
+        data_dir: &a.data_dir,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
@@ -112,7 +113,7 @@ pub fn run(a: BfclArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(obtained.outputs, &verdicts, &summary.to_json(), &table)
+    report(obtained, &verdicts, &summary.to_json(), &table)
 }
 
 fn template(name: &str) -> CliResult<ChatMlTemplate> {

@@ -76,15 +76,15 @@ pub struct CaseArgs {
     pub limit: Option<usize>,
     /// Per-case verdicts as JSON Lines (`{"id", "category", "valid",
     /// "error_type", …}`); `-` = stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "write_prompts")]
     pub out: Option<PathBuf>,
     /// The scores as JSON (per category and the official columns); `-` =
     /// stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "write_prompts")]
     pub summary: Option<PathBuf>,
     /// With --completions: judge only the cases that have a completion
     /// (by default a missing completion counts as a wrong answer).
-    #[arg(long)]
+    #[arg(long, requires = "completions")]
     pub skip_missing: bool,
     #[command(flatten)]
     pub gen: ModelArgs,
@@ -122,6 +122,8 @@ pub struct Prompted<'a> {
     pub template: (&'a dyn ChatTemplate, &'a str),
     /// Single-turn environments for generation.
     pub envs: Arc<dyn DynEnvFactory>,
+    /// The benchmark's data directory (no output may be written there).
+    pub data_dir: &'a Path,
 }
 
 /// The cases to judge, their replies, and where the verdicts go.
@@ -133,6 +135,9 @@ pub struct Judged {
     pub replies: Vec<Option<String>>,
     /// `--out` and `--summary`, already open.
     pub outputs: Outputs,
+    /// Why the scores are partial (`--skip-missing` left cases out), for
+    /// the table and the summary.
+    pub partial: Option<String>,
 }
 
 /// `--out` and `--summary`, opened before any case is judged or generated:
@@ -159,15 +164,6 @@ impl Outputs {
         if let Some(p) = &a.gen.save_completions {
             io::check_not_an_input(p, &inputs)?;
         }
-        if let (Some(out), Some(summary)) = (&a.out, &a.summary) {
-            if out.as_os_str() != "-" && (out == summary || io::same_path(out, summary)) {
-                return Err(format!(
-                    "--out and --summary are the same file ({}): give each its own",
-                    out.display()
-                )
-                .into());
-            }
-        }
         Ok(Self {
             out: open(&a.out)?,
             summary: open(&a.summary)?,
@@ -181,6 +177,16 @@ impl Outputs {
 /// Runs the flow every benchmark shares: write the prompts (then `None`),
 /// or read the completions / generate them, the outputs opened first.
 fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
+    let outputs: Vec<(&str, &Path)> = [
+        ("--write-prompts", &a.write_prompts),
+        ("--out", &a.out),
+        ("--summary", &a.summary),
+        ("--save-completions", &a.gen.save_completions),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
+    .collect();
+    io::check_outputs(&outputs, Some(p.data_dir))?;
     if let Some(path) = &a.write_prompts {
         write_prompts(path, &p.ids, p.tasks, p.template, |i| {
             let mut m = serde_json::Map::new();
@@ -194,26 +200,45 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
     match (&a.model, &a.completions) {
         (_, Some(path)) => {
             let done = load_completions(path, p.ids.iter().copied())?;
-            let kept: Vec<usize> = if a.skip_missing {
-                all.into_iter()
-                    .filter(|&i| done.get(p.ids[i]).is_some())
-                    .collect()
-            } else {
-                all
-            };
-            if kept.is_empty() {
+            let answered: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&i| done.get(p.ids[i]).is_some())
+                .collect();
+            if answered.is_empty() {
+                // The wrong file (or the wrong benchmark): not a score of 0.
                 return Err(format!(
-                    "{}: no completion for any of the selected cases",
-                    path.display()
+                    "{}: no completion for any of the selected cases ({} usable line(s), {} bad)",
+                    path.display(),
+                    done.by_id.len(),
+                    done.bad_lines.len()
                 )
                 .into());
             }
+            let mut partial = None;
+            let kept = if a.skip_missing {
+                if answered.len() < all.len() {
+                    let note = format!(
+                        "--skip-missing: {} of {} case(s) judged, {} without a completion left \
+                         out: partial scores, not comparable",
+                        answered.len(),
+                        all.len(),
+                        all.len() - answered.len()
+                    );
+                    eprintln!("warning: {note}");
+                    partial = Some(note);
+                }
+                answered
+            } else {
+                all
+            };
             let ids: Vec<&str> = kept.iter().map(|&i| p.ids[i]).collect();
             let replies = completions_for(&done, &ids);
             Ok(Some(Judged {
                 kept,
                 replies,
                 outputs,
+                partial,
             }))
         }
         (Some(model), None) => {
@@ -223,6 +248,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 kept: all,
                 replies,
                 outputs,
+                partial: None,
             }))
         }
         (None, None) => Err("give --model DIR, --completions FILE or --write-prompts FILE".into()),
@@ -232,11 +258,19 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
 /// Writes the verdicts (`--out`) and the summary (`--summary`), then
 /// prints the table (to stderr when a JSON output owns stdout).
 fn report<T: Serialize>(
-    outputs: Outputs,
+    judged: Judged,
     verdicts: &[T],
     summary: &serde_json::Value,
     table: &str,
 ) -> CliResult {
+    let (outputs, mut summary, mut table) = (judged.outputs, summary.clone(), table.to_string());
+    if let Some(note) = judged.partial {
+        if let serde_json::Value::Object(m) = &mut summary {
+            m.insert("partial".into(), note.clone().into());
+        }
+        table.push_str(&format!("\nnote: {note}\n"));
+    }
+    let (summary, table) = (&summary, table.as_str());
     if let Some(mut out) = outputs.out {
         for v in verdicts {
             serde_json::to_writer(&mut out, v)?;
@@ -274,7 +308,7 @@ pub struct ModelArgs {
     pub device: String,
     /// With --model: also write the generated {"id", "completion"} lines
     /// here (judge them again later with --completions).
-    #[arg(long)]
+    #[arg(long, requires = "model")]
     pub save_completions: Option<PathBuf>,
 }
 

@@ -76,7 +76,7 @@ impl Completions {
 /// [`toolgym_reward::completion_text`]). A line that is not such an object is recorded in
 /// [`Completions::bad_lines`] with its number and skipped, as is a line
 /// over [`MAX_LINE_BYTES`] (256 MiB, never held in memory); only an I/O
-/// error fails.
+/// error fails. A UTF-8 byte-order mark at the start is skipped.
 pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
     let mut out = Completions::default();
     let mut reader = LineReader::new(input, MAX_LINE_BYTES);
@@ -90,6 +90,12 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
                 });
                 continue;
             }
+        };
+        // A UTF-8 byte-order mark before the first line is not JSON.
+        let text = if line == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
         };
         if is_blank(text.as_bytes()) {
             out.blank_lines += 1;
