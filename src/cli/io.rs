@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use toolgym_env::output::AtomicFile;
+pub use toolgym_env::output::{resolved, same_path};
 use toolgym_reward::jsonl::UTF8_BOM;
 
 /// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
@@ -120,34 +121,6 @@ pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
     }
 }
 
-/// Whether two paths name the same file (also through a link, or as
-/// two spellings of a file that does not exist yet: `new.json` and
-/// `./new.json`); `-` (stdio) names none.
-pub fn same_path(a: &Path, b: &Path) -> bool {
-    if a.as_os_str() == "-" || b.as_os_str() == "-" {
-        return false;
-    }
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => same_file(&a, &b),
-        _ => matches!((resolved(a), resolved(b)), (Some(a), Some(b)) if a == b),
-    }
-}
-
-/// The absolute path `p` names, links resolved; for a file that does not
-/// exist yet, its directory's resolved path and its name. `None` when
-/// neither resolves.
-pub fn resolved(p: &Path) -> Option<std::path::PathBuf> {
-    if let Ok(full) = std::fs::canonicalize(p) {
-        return Some(full);
-    }
-    let name = p.file_name()?;
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
-}
-
 /// Refuses outputs that would overwrite each other or the benchmark's own
 /// data (`data_dir`): each `(flag, path)` must name its own file, outside
 /// `data_dir`. `-` (stdout) may be named once.
@@ -181,17 +154,6 @@ pub fn check_outputs(outputs: &[(&str, &Path)], data_dir: Option<&Path>) -> io::
         }
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    (a.dev(), a.ino()) == (b.dev(), b.ino())
-}
-
-#[cfg(not(unix))]
-fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
-    false
 }
 
 /// Writes `text` to stdout: an error (not a panic, as `print!` has) when

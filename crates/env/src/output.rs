@@ -1,4 +1,5 @@
-//! Output files written whole or not at all.
+//! Output files written whole or not at all, and telling whether two
+//! paths name one file ([`same_path`]).
 //!
 //! [`AtomicFile`] writes under a temporary name beside the file asked for
 //! and renames it into place when [`AtomicFile::finish`] is called. A run
@@ -136,6 +137,45 @@ impl Drop for AtomicFile {
             let _ = fs::remove_file(tmp);
         }
     }
+}
+
+/// Whether two paths name the same file (also through a link, or as
+/// two spellings of a file that does not exist yet: `new.json` and
+/// `./new.json`); `-` (stdio) names none.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    if a.as_os_str() == "-" || b.as_os_str() == "-" {
+        return false;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => same_file(&a, &b),
+        _ => matches!((resolved(a), resolved(b)), (Some(a), Some(b)) if a == b),
+    }
+}
+
+/// The absolute path `p` names, links resolved; for a file that does not
+/// exist yet, its directory's resolved path and its name. `None` when
+/// neither resolves.
+pub fn resolved(p: &Path) -> Option<PathBuf> {
+    if let Ok(full) = std::fs::canonicalize(p) {
+        return Some(full);
+    }
+    let name = p.file_name()?;
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir).ok().map(|d| d.join(name))
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
+    false
 }
 
 #[cfg(test)]

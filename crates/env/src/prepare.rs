@@ -16,6 +16,7 @@
 use crate::data::sources::{source_by_name, source_names, TrainingSource, SOURCES};
 use crate::data::{DataError, DropReason, Dropped, Loaded};
 use crate::message::Role;
+use crate::output::{same_path, AtomicFile};
 use crate::rng::{mix, Rng};
 use crate::task::{write_jsonl, Task, TaskIoError};
 use serde::Serialize;
@@ -142,6 +143,22 @@ pub enum PrepareError {
         /// Why.
         message: String,
     },
+    /// One file given twice as input (its records would count twice and
+    /// land in both splits).
+    #[error("{0} is given twice as input: its records would be counted twice and land in both the training and the validation split")]
+    SameInput(PathBuf),
+    /// An input is one of the files the run writes.
+    #[error("the input {input} is the output {output}: writing it would erase it; choose another output directory")]
+    InputIsOutput {
+        /// The input.
+        input: PathBuf,
+        /// The output it would be overwritten by.
+        output: PathBuf,
+    },
+    /// No task was kept from any input; nothing was written (an earlier
+    /// run's files in the output directory are left as they were).
+    #[error("no task was kept from any input, so nothing was written (the counts say why):\n{0}")]
+    NothingKept(Box<PrepareReport>),
     /// An input file could not be read as a list of records.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -173,6 +190,14 @@ pub struct SourceCounts {
     pub multi_turn: usize,
     /// Dropped records or steps, by reason.
     pub dropped: BTreeMap<DropReason, usize>,
+    /// Tasks whose id another task had already (two records with one id):
+    /// renamed `ID~N`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub renamed_ids: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl SourceCounts {
@@ -254,6 +279,17 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
     let mut files_seen: HashMap<&str, usize> = HashMap::new();
     let mut by_source: BTreeMap<&str, SourceCounts> = BTreeMap::new();
     let mut first_seen: Vec<&str> = Vec::new();
+    for (i, input) in options.inputs.iter().enumerate() {
+        if options.inputs[..i]
+            .iter()
+            .any(|earlier| same_path(&earlier.path, &input.path))
+        {
+            return Err(PrepareError::SameInput(input.path.clone()));
+        }
+    }
+    // Task ids are unique: a repeated one (two records with one id, or an
+    // id equal to another record's index) gets `~N`, and is counted.
+    let mut ids: HashMap<String, usize> = HashMap::new();
     for input in &options.inputs {
         let source = input.source.name();
         let file = files_seen.entry(source).or_default();
@@ -268,7 +304,13 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
         });
         counts.raw_records += loaded.raw_records;
         let mut kept = std::collections::HashSet::new();
-        for task in loaded.tasks {
+        for mut task in loaded.tasks {
+            let seen = ids.entry(task.id.clone()).or_default();
+            *seen += 1;
+            if *seen > 1 {
+                task.id = format!("{}~{seen}", task.id);
+                counts.renamed_ids += 1;
+            }
             let group = input.source.group_of(&task);
             kept.insert(group.clone());
             if task.is_multi_turn() {
@@ -279,8 +321,9 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
             tasks.push((group, task));
         }
         counts.kept_records += kept.len();
-        for d in loaded.dropped {
+        for mut d in loaded.dropped {
             *counts.dropped.entry(d.reason).or_default() += 1;
+            d.file = Some(input.path.display().to_string());
             dropped.push(d);
         }
     }
@@ -329,24 +372,47 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
 /// # Ok::<(), toolgym_env::PrepareError>(())
 /// ```
 pub fn prepare(options: &PrepareOptions) -> Result<PrepareReport, PrepareError> {
-    let mut p = prepare_in_memory(options)?;
     let dir = &options.out_dir;
+    let train = dir.join("train.jsonl");
+    let validation = dir.join("validation.jsonl");
+    let dropped = dir.join("dropped.jsonl");
+    let report_path = dir.join("report.json");
+    for input in &options.inputs {
+        let outputs = [&train, &validation, &dropped, &report_path];
+        if let Some(output) = outputs.iter().find(|o| same_path(&input.path, o)) {
+            return Err(PrepareError::InputIsOutput {
+                input: input.path.clone(),
+                output: output.to_path_buf(),
+            });
+        }
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(PrepareError::Io {
+            path: dir.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file, not a directory: the output directory must be a directory",
+            ),
+        });
+    }
+    let mut p = prepare_in_memory(options)?;
+    if p.train.is_empty() && p.validation.is_empty() {
+        return Err(PrepareError::NothingKept(Box::new(p.report)));
+    }
     std::fs::create_dir_all(dir).map_err(|source| PrepareError::Io {
         path: dir.clone(),
         source,
     })?;
-    let train = dir.join("train.jsonl");
-    let validation = dir.join("validation.jsonl");
+    // Each file gets its name only when complete (an earlier run's stays
+    // until then).
     write_jsonl(&train, &p.train)?;
     write_jsonl(&validation, &p.validation)?;
-    let dropped = dir.join("dropped.jsonl");
     write_lines(
         &dropped,
         p.dropped
             .iter()
             .map(|d| serde_json::to_string(d).unwrap_or_default()),
     )?;
-    let report_path = dir.join("report.json");
     p.report.files = vec![train, validation, dropped, report_path.clone()];
     let text = serde_json::to_string_pretty(&p.report)
         .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string());
@@ -360,12 +426,12 @@ fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> Result<(), P
         path: path.to_path_buf(),
         source,
     };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let mut w = AtomicFile::create(path).map_err(io)?;
     for line in lines {
         w.write_all(line.as_bytes()).map_err(io)?;
         w.write_all(b"\n").map_err(io)?;
     }
-    w.flush().map_err(io)
+    w.finish().map_err(io)
 }
 
 /// Makes task ids unique across several files of one source.
@@ -493,6 +559,14 @@ impl fmt::Display for PrepareReport {
         if self.sources.len() > 1 {
             write_row(f, &total)?;
         }
+        for s in self.sources.iter().filter(|s| s.renamed_ids > 0) {
+            writeln!(
+                f,
+                "{}: {} task id(s) were another task's too (two records with one id); renamed \
+                 ID~N",
+                s.source, s.renamed_ids
+            )?;
+        }
         writeln!(
             f,
             "irrelevance augmentation: +{} tasks (rate {} of {} eligible single-turn tasks)",
@@ -528,8 +602,17 @@ impl fmt::Display for PrepareReport {
                             .map(|i| format!(" (id {i})"))
                             .unwrap_or_default();
                     let turn = e.turn.map(|t| format!(" turn {t}")).unwrap_or_default();
+                    let file = e
+                        .file
+                        .as_ref()
+                        .map(|p| format!(" of {p}"))
+                        .unwrap_or_default();
                     let detail: String = e.detail.chars().take(100).collect();
-                    writeln!(f, "      e.g. record #{}{id}{turn}: {detail}", e.index)?;
+                    writeln!(
+                        f,
+                        "      e.g. record #{}{file}{id}{turn}: {detail}",
+                        e.index
+                    )?;
                 }
             }
         }

@@ -6,7 +6,7 @@ use crate::tool::ToolSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES};
 use toolgym_reward::Call;
@@ -200,7 +200,8 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Task>, TaskIoError> {
     }
 }
 
-/// Writes tasks as JSONL, one per line.
+/// Writes tasks as JSONL, one per line. The file gets its name only once
+/// complete ([`crate::output::AtomicFile`]).
 pub fn write_jsonl<'a>(
     path: impl AsRef<Path>,
     tasks: impl IntoIterator<Item = &'a Task>,
@@ -210,13 +211,13 @@ pub fn write_jsonl<'a>(
         path: path.to_path_buf(),
         source,
     };
-    let mut w = BufWriter::new(File::create(path).map_err(io)?);
+    let mut w = crate::output::AtomicFile::create(path).map_err(io)?;
     let mut n = 0;
     for task in tasks {
         serde_json::to_writer(&mut w, task).map_err(|e| io(e.into()))?;
         w.write_all(b"\n").map_err(io)?;
         n += 1;
     }
-    w.flush().map_err(io)?;
+    w.finish().map_err(io)?;
     Ok(n)
 }

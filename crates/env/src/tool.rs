@@ -50,6 +50,17 @@ pub enum SpecError {
     /// The value is not an object.
     #[error("a tool spec must be a JSON object, found {0}")]
     NotAnObject(&'static str),
+    /// A list of specs is not a JSON list.
+    #[error("the tools must be a JSON list of specs, found {0}")]
+    NotAList(&'static str),
+    /// One spec of a list is wrong.
+    #[error("tool {index} of the list: {source}")]
+    InList {
+        /// Its 0-based place in the list.
+        index: usize,
+        /// What is wrong with it.
+        source: Box<SpecError>,
+    },
     /// No non-empty string `name`.
     #[error("tool spec has no string \"name\"")]
     MissingName,
@@ -136,10 +147,17 @@ impl ToolSpec {
     /// Reads a list of specs (a JSON array in either form).
     pub fn list_from_json(value: &Value) -> Result<Vec<Self>, SpecError> {
         match value {
-            Value::Array(items) => items.iter().map(Self::from_json).collect(),
-            other => Err(SpecError::NotAnObject(toolgym_reward::json_type_name(
-                other,
-            ))),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    Self::from_json(item).map_err(|e| SpecError::InList {
+                        index,
+                        source: Box::new(e),
+                    })
+                })
+                .collect(),
+            other => Err(SpecError::NotAList(toolgym_reward::json_type_name(other))),
         }
     }
 

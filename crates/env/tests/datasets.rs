@@ -282,7 +282,8 @@ fn prepare_writes_splits_and_counts_everything() {
         "total",
         "unknown_tool",
         "call_parse_error",
-        "record #4 (id 3001)",
+        "record #4 of ",
+        "xlam_sample.json (id 3001)",
         "train.jsonl",
     ] {
         assert!(table.contains(needle), "{needle} missing from:\n{table}");
@@ -503,4 +504,155 @@ fn prepare_takes_a_user_source() {
     assert_eq!(names, ["xlam", "lines"]);
     assert_eq!(report.sources[1].raw_records, 3);
     assert_eq!(report.sources[1].single_turn, 3);
+}
+
+/// An xLAM record (tools and answers as JSON text, as the dataset has
+/// them) with `id`.
+fn xlam_record(id: serde_json::Value, query: &str) -> serde_json::Value {
+    json!({
+        "id": id,
+        "query": query,
+        "tools": "[{\"name\": \"f\", \"description\": \"\", \"parameters\": {\"x\": {\"type\": \"int\"}}}]",
+        "answers": "[{\"name\": \"f\", \"arguments\": {\"x\": 1}}]",
+    })
+}
+
+#[test]
+fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let good: Vec<String> = (0..4)
+        .map(|i| xlam_record(json!(i), &format!("q{i}")).to_string())
+        .collect();
+
+    // A JSON list with a NaN record (Python's json.dump writes one) and a
+    // lone surrogate: those two are dropped by number, the rest read.
+    let list = dir.path().join("list.json");
+    let bad_nan = r#"{"id": 9, "score": NaN}"#;
+    let bad_surrogate = r#"{"id": 10, "query": "\ud800"}"#;
+    std::fs::write(
+        &list,
+        format!(
+            "[{}, {bad_nan}, {},\n {bad_surrogate}, {}]",
+            good[0], good[1], good[2]
+        ),
+    )
+    .unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!((loaded.raw_records, loaded.tasks.len()), (5, 3));
+    assert_eq!(loaded.dropped[0].index, 1);
+    assert!(loaded.dropped[0].detail.starts_with("record 1 (line 1)"));
+    assert!(loaded.dropped[1].detail.starts_with("record 3 (line 2)"));
+    // Cut off inside a record: the ones before it are read.
+    std::fs::write(
+        &list,
+        format!("[{}, {}, {{\"id\": 7, \"qu", good[0], good[1]),
+    )
+    .unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!((loaded.raw_records, loaded.tasks.len()), (3, 2));
+    assert!(
+        loaded.dropped[0].detail.contains("cut-off"),
+        "{:?}",
+        loaded.dropped
+    );
+
+    // JSON Lines whose first line is a list; a line that is not UTF-8.
+    let lines = dir.path().join("lines.jsonl");
+    let mut bytes = format!("[1, 2]\n{}\n", good[0]).into_bytes();
+    bytes.extend_from_slice(b"{\"id\": \"x\xff\"}\n");
+    bytes.extend_from_slice(format!("{}\n", good[1]).as_bytes());
+    std::fs::write(&lines, bytes).unwrap();
+    let loaded = xlam::load(&lines).unwrap();
+    assert_eq!((loaded.raw_records, loaded.tasks.len()), (4, 2));
+    assert!(
+        loaded.dropped[1].detail.contains("UTF-8"),
+        "{:?}",
+        loaded.dropped
+    );
+    // One object over several lines is not records.
+    let pretty = dir.path().join("pretty.json");
+    std::fs::write(&pretty, "{\n  \"data\": [1, 2]\n}\n").unwrap();
+    let e = xlam::load(&pretty).unwrap_err().to_string();
+    assert!(e.contains("one JSON object over several lines"), "{e}");
+
+    // Two records with one id: both kept, the second renamed and counted.
+    let twice = dir.path().join("twice.jsonl");
+    std::fs::write(
+        &twice,
+        format!(
+            "{}\n{}\n{}\n",
+            xlam_record(json!("ok"), "a"),
+            xlam_record(json!("ok"), "b"),
+            good[3]
+        ),
+    )
+    .unwrap();
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &twice).unwrap();
+    opts.add("xlam", &lines).unwrap();
+    let report = prepare(&opts).unwrap();
+    let x = &report.sources[0];
+    assert_eq!((x.kept_records, x.renamed_ids), (5, 1));
+    assert!(report.to_string().contains("renamed ID~N"));
+    let all: Vec<String> = ["train.jsonl", "validation.jsonl"]
+        .iter()
+        .flat_map(|f| read_jsonl(out.join(f)).unwrap())
+        .map(|t| t.id)
+        .collect();
+    assert!(all.contains(&"xlam-ok".to_string()) && all.contains(&"xlam-ok~2".to_string()));
+    // Drops say which file they are in.
+    let dropped = std::fs::read_to_string(out.join("dropped.jsonl")).unwrap();
+    assert!(dropped.contains("lines.jsonl"), "{dropped}");
+
+    // The same file twice, or an input among the outputs: refused, and
+    // nothing is written.
+    let before = std::fs::read(out.join("train.jsonl")).unwrap();
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &twice).unwrap();
+    opts.add("xlam", dir.path().join(".").join("twice.jsonl"))
+        .unwrap();
+    let e = prepare(&opts).unwrap_err().to_string();
+    assert!(e.contains("given twice"), "{e}");
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", out.join("train.jsonl")).unwrap();
+    let e = prepare(&opts).unwrap_err().to_string();
+    assert!(e.contains("is the output"), "{e}");
+    assert_eq!(std::fs::read(out.join("train.jsonl")).unwrap(), before);
+    // A run that keeps nothing writes nothing: the earlier files stay.
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "[]").unwrap();
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &empty).unwrap();
+    let e = prepare(&opts).unwrap_err().to_string();
+    assert!(e.contains("no task was kept"), "{e}");
+    assert_eq!(std::fs::read(out.join("train.jsonl")).unwrap(), before);
+    let temporaries = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("partial")
+        })
+        .count();
+    assert_eq!(temporaries, 0);
+}
+
+#[test]
+fn a_toolace_dialogue_without_a_call_is_counted() {
+    let record = json!({
+        "system": "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]",
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": "assistant", "value": "Let me look. [f()]"},
+        ],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    assert!(c.tasks.is_empty());
+    assert_eq!(
+        reasons(&c.dropped),
+        BTreeMap::from([(DropReason::NoCall, 1)])
+    );
 }

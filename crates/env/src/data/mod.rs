@@ -21,12 +21,11 @@ pub mod sources;
 pub mod toolace;
 pub mod xlam;
 
-use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use toolgym_reward::jsonl::{is_blank, LineError, LineReader, MAX_LINE_BYTES, UTF8_BOM};
+use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES, UTF8_BOM};
 
 /// Why a record (or one step of it) did not become a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,11 +50,14 @@ pub enum DropReason {
     /// The conversation is unusable (an unknown role, a turn without text,
     /// a call before any user turn).
     BadConversation,
+    /// A dialogue none of whose assistant turns is a tool call (text
+    /// turns only): it gives no task.
+    NoCall,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (for tables).
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::BadRecord,
         DropReason::BadTools,
         DropReason::NoTools,
@@ -64,6 +66,7 @@ impl DropReason {
         DropReason::UnknownTool,
         DropReason::EmptyCallList,
         DropReason::BadConversation,
+        DropReason::NoCall,
     ];
 
     /// The snake_case code.
@@ -77,6 +80,7 @@ impl DropReason {
             DropReason::UnknownTool => "unknown_tool",
             DropReason::EmptyCallList => "empty_call_list",
             DropReason::BadConversation => "bad_conversation",
+            DropReason::NoCall => "no_call",
         }
     }
 }
@@ -104,6 +108,9 @@ pub struct Dropped {
     pub reason: DropReason,
     /// Details (the parser's message, the unknown tool's name, …).
     pub detail: String,
+    /// The file it is in (set by [`crate::prepare()`], which reads several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// A dataset file could not be read at all.
@@ -179,11 +186,14 @@ pub(crate) fn read_strict_lines<T>(
 pub const MAX_DATASET_BYTES: u64 = 8 << 30;
 
 /// Calls `f(index, record)` for every record of a dataset file (`-`:
-/// standard input): a JSON list (read one element at a time) or JSON Lines
-/// (a line that is not JSON, or longer than
-/// [`MAX_LINE_BYTES`], comes as
-/// `Err(message)`; blank lines are skipped but keep their index). Returns
-/// the number of records. A file over [`MAX_DATASET_BYTES`] is an error.
+/// standard input): a JSON list (each element read on its own: one that is
+/// not valid JSON, `NaN` or a lone surrogate say, comes as `Err(message)`
+/// naming its index and line, and the others are read) or JSON Lines (a
+/// line that is not JSON, not UTF-8, or longer than [`MAX_LINE_BYTES`],
+/// comes as `Err(message)`; blank lines are skipped but keep their index).
+/// A file whose first line is a list followed by more lines is JSON Lines.
+/// Returns the number of records. A file over [`MAX_DATASET_BYTES`], or one
+/// JSON object over several lines (not records), is an error.
 pub fn for_each_record(
     path: &Path,
     mut f: impl FnMut(usize, Result<Value, String>),
@@ -223,25 +233,51 @@ pub fn for_each_record(
     // A UTF-8 byte-order mark (some editors and PowerShell write one) is
     // not JSON: skipped.
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    if first == Some(b'[') {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let json_err = |e: serde_json::Error| DataError::Json {
+    let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if let Some(start) = first {
+        let json_err = |message: String| DataError::Json {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         };
-        let n = serde::Deserializer::deserialize_seq(&mut de, Records(&mut f)).map_err(json_err)?;
-        de.end().map_err(json_err)?;
-        return Ok(n);
+        match scan_value(bytes, start) {
+            // A JSON list (not JSON Lines whose first record is a list):
+            // each element read on its own, so one bad record is dropped
+            // and counted, not the whole file.
+            Scanned::Ends(end)
+                if bytes[start] == b'['
+                    && (is_blank(&bytes[end..]) || bytes[start..end].contains(&b'\n')) =>
+            {
+                return Ok(for_each_element(bytes, start, &mut f));
+            }
+            Scanned::Open if bytes[start] == b'[' => {
+                return Ok(for_each_element(bytes, start, &mut f));
+            }
+            // One value over several lines: a pretty-printed object, not
+            // records.
+            Scanned::Ends(end)
+                if bytes[start] == b'{'
+                    && is_blank(&bytes[end..])
+                    && bytes[start..end].contains(&b'\n')
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes[start..end])
+                        .is_ok() =>
+            {
+                return Err(json_err(
+                    "the file is one JSON object over several lines, not records: give a JSON \
+                     list of records or JSON Lines (one record per line)"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
     }
     let mut reader = LineReader::new(bytes, MAX_LINE_BYTES);
     let mut n = 0;
     while let Some((line, text)) = reader.next_line().map_err(io_err)? {
         let i = line - 1;
         let text = match text {
-            Ok(t) => std::borrow::Cow::Borrowed(t),
-            // Kept readable: invalid bytes become U+FFFD.
-            Err(LineError::NotUtf8 { lossy, .. }) => std::borrow::Cow::Owned(lossy),
+            Ok(t) => t,
+            // Not UTF-8 (the record would be changed to be read): dropped
+            // and counted, like any line that is not a record.
             Err(e) => {
                 n += 1;
                 f(i, Err(format!("line {line}: {e}")));
@@ -254,28 +290,149 @@ pub fn for_each_record(
         n += 1;
         f(
             i,
-            serde_json::from_str(&text).map_err(|e| format!("line {line}: {e}")),
+            serde_json::from_str(text).map_err(|e| format!("line {line}: {e}")),
         );
     }
     Ok(n)
 }
 
-struct Records<'f, F>(&'f mut F);
+/// How far a JSON value starting at some byte goes.
+enum Scanned {
+    /// It ends just before this byte (its brackets balance).
+    Ends(usize),
+    /// The text ends inside it.
+    Open,
+}
 
-impl<'de, F: FnMut(usize, Result<Value, String>)> Visitor<'de> for Records<'_, F> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON list of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut i = 0;
-        while let Some(v) = seq.next_element::<Value>()? {
-            (self.0)(i, Ok(v));
-            i += 1;
+/// Where the JSON value starting at `bytes[start]` ends, by its brackets
+/// and strings alone (not validated: a parser reads it afterwards).
+fn scan_value(bytes: &[u8], start: usize) -> Scanned {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
         }
-        Ok(i)
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => {
+                if depth == 0 {
+                    // It closes a list around this value.
+                    return Scanned::Ends(i);
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return Scanned::Ends(i + 1);
+                }
+            }
+            _ if depth == 0 && i > start && (b.is_ascii_whitespace() || b == b',') => {
+                return Scanned::Ends(i);
+            }
+            _ => {}
+        }
+    }
+    if depth == 0 && !in_string {
+        Scanned::Ends(bytes.len())
+    } else {
+        Scanned::Open
+    }
+}
+
+/// Calls `f` for each element of the JSON list at `bytes[open]` (`[`),
+/// each parsed on its own: an element that is not valid JSON (`NaN`, a
+/// lone surrogate, a cut-off end) comes as `Err` naming its index and line,
+/// and the others are read. Returns the number of elements.
+fn for_each_element(
+    bytes: &[u8],
+    open: usize,
+    f: &mut impl FnMut(usize, Result<Value, String>),
+) -> usize {
+    let mut at = open + 1;
+    let mut line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+    let mut index = 0;
+    let skip_space = |at: &mut usize, line: &mut usize| {
+        while let Some(&b) = bytes.get(*at) {
+            if !b.is_ascii_whitespace() {
+                break;
+            }
+            *line += usize::from(b == b'\n');
+            *at += 1;
+        }
+    };
+    skip_space(&mut at, &mut line);
+    if bytes.get(at) == Some(&b']') {
+        return 0;
+    }
+    loop {
+        skip_space(&mut at, &mut line);
+        let start_line = line;
+        let end = match bytes.get(at) {
+            None => {
+                f(index, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
+                return index + 1;
+            }
+            Some(b',' | b']') => at,
+            Some(_) => match scan_value(bytes, at) {
+                Scanned::Ends(end) => end,
+                Scanned::Open => {
+                    // Cut off inside this record: it is the last.
+                    f(
+                        index,
+                        Err(format!(
+                            "record {index} (line {start_line}): the file ends inside it (a \
+                             cut-off file?)"
+                        )),
+                    );
+                    return index + 1;
+                }
+            },
+        };
+        let element = &bytes[at..end];
+        line += element.iter().filter(|&&b| b == b'\n').count();
+        let parsed = if element.is_empty() {
+            Err(format!(
+                "record {index} (line {start_line}): no value before the comma"
+            ))
+        } else {
+            serde_json::from_slice(element)
+                .map_err(|e| format!("record {index} (line {start_line}): {e}"))
+        };
+        f(index, parsed);
+        index += 1;
+        at = end;
+        skip_space(&mut at, &mut line);
+        match bytes.get(at) {
+            Some(b',') => at += 1,
+            Some(b']') if is_blank(&bytes[at + 1..]) => return index,
+            Some(b']') => {
+                f(
+                    index,
+                    Err(format!("line {line}: text after the end of the list")),
+                );
+                return index + 1;
+            }
+            None => {
+                f(
+                    index,
+                    Err(format!(
+                        "line {line}: the list is not closed (a cut-off file?)"
+                    )),
+                );
+                return index + 1;
+            }
+            Some(_) => {
+                // Something after a value other than `,` or `]`: the rest
+                // is not a list of records; it is dropped as one.
+                f(index, Err(format!("record {index} (line {line}): expected `,` or `]` after the previous record")));
+                return index + 1;
+            }
+        }
     }
 }
 

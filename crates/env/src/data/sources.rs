@@ -59,7 +59,7 @@ impl TrainingSource for ToolAce {
     }
 
     fn description(&self) -> &'static str {
-        "ToolACE: a JSON list of {system, conversations}, one task per call turn"
+        "ToolACE: a JSON list (or JSON Lines) of {system, conversations}, one task per call turn"
     }
 
     fn load(&self, path: &Path) -> Result<Loaded, DataError> {

@@ -111,6 +111,7 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         turn,
         reason,
         detail,
+        file: None,
     };
     let (system, turns) = match (record.get("system"), record.get("conversations")) {
         (Some(Value::String(s)), Some(Value::Array(t))) => (s.as_str(), t),
@@ -224,6 +225,14 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
             }
         }
     }
+    if out.tasks.is_empty() && out.dropped.is_empty() {
+        // Counted, so that raw records = kept + dropped ones.
+        out.dropped.push(drop(
+            None,
+            DropReason::NoCall,
+            "no assistant turn is a tool call (a bracketed call list alone)".into(),
+        ));
+    }
     out
 }
 
@@ -268,6 +277,7 @@ pub fn load(path: &Path, options: ToolAceOptions) -> Result<Loaded, DataError> {
             turn: None,
             reason: DropReason::BadRecord,
             detail: message,
+            file: None,
         }),
     })?;
     Ok(Loaded {

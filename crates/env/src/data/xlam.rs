@@ -34,6 +34,8 @@ pub const SOURCE: &str = "xlam";
 /// assert_eq!(task.query(), Some("Peak of [1, 3, 2]?"));
 /// assert_eq!(task.ground_truth[0].arguments["nums"], json!([1, 3, 2]));
 /// ```
+// A dropped record (the rare path) is returned by value, like a task.
+#[allow(clippy::result_large_err)]
 pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
     let id = record_id(record);
     let drop = |reason, detail: String| Dropped {
@@ -43,6 +45,7 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
         turn: None,
         reason,
         detail,
+        file: None,
     };
     if !record.is_object() {
         return Err(drop(
@@ -98,6 +101,7 @@ pub fn load(path: &Path) -> Result<Loaded, DataError> {
                 turn: None,
                 reason: DropReason::BadRecord,
                 detail: message,
+                file: None,
             }),
         };
         match result {
