@@ -87,6 +87,29 @@ pub enum PyJsonError {
     IntTooLong,
 }
 
+/// As Python would say it (`Expecting value at byte 0`), with the class.
+impl std::fmt::Display for PyJsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PyJsonError::Decode { pos, msg } => {
+                write!(f, "{}: {msg} at byte {pos}", self.python_exception())
+            }
+            PyJsonError::Recursion => write!(
+                f,
+                "{}: nesting deeper than {MAX_DEPTH} levels",
+                self.python_exception()
+            ),
+            PyJsonError::IntTooLong => write!(
+                f,
+                "{}: an integer of more than {MAX_INT_DIGITS} digits",
+                self.python_exception()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PyJsonError {}
+
 impl PyJsonError {
     /// The Python exception class this corresponds to.
     pub fn python_exception(&self) -> &'static str {
@@ -838,6 +861,14 @@ mod tests {
     /// Digit runs counted sixteen bytes at a time are the runs counted
     /// one by one: every start, caps either side of sixteen, runs longer
     /// than a block, bytes next to '0'..'9' and past ASCII.
+    #[test]
+    fn errors_read_as_python_says_them() {
+        assert_eq!(
+            loads("x").unwrap_err().to_string(),
+            "JSONDecodeError: Expecting value at byte 0"
+        );
+    }
+
     #[test]
     fn digit_runs_are_counted_digit_by_digit() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;

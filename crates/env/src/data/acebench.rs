@@ -200,7 +200,7 @@ fn data_folder(dir: &Path) -> PathBuf {
 /// naming it: the scores would not be comparable with a case left out.
 fn read_records(path: &Path) -> Result<Vec<PyVal>, AceError> {
     let records = read_strict_lines(path, |text| {
-        let v = pyjson::loads(text).map_err(|e| format!("not JSON: {e:?}"))?;
+        let v = pyjson::loads(text).map_err(|e| format!("not JSON: {e}"))?;
         match PyVal::from_pyjson(&v) {
             d @ PyVal::Dict(_) => Ok(d),
             _ => Err("not a JSON object".to_string()),

@@ -12,7 +12,7 @@ use toolgym_reward::pyjson;
 pub(crate) fn loads(text: &str) -> Result<PyVal, String> {
     pyjson::loads(text)
         .map(|v| PyVal::from_pyjson(&v))
-        .map_err(|e| format!("{e:?}"))
+        .map_err(|e| e.to_string())
 }
 
 /// `repr` of a string (for messages).
