@@ -133,6 +133,32 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
         "{}",
         text(&o.stderr)
     );
+    // A completion given as a chat message is read back as Tool-N1 text,
+    // which the official decoder does not read: said, not silent.
+    let messages = dir.path().join("m.jsonl");
+    std::fs::write(
+        &messages,
+        "{\"id\": \"special_irrelevant_0\", \"completion\": {\"role\": \"assistant\", \"content\": \"x\", \"reasoning_content\": \"r\"}}\n",
+    )
+    .unwrap();
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data,
+        "--completions",
+        messages.to_str().unwrap(),
+        "--categories",
+        "special_irrelevant",
+        "--limit",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("1 completion(s) are chat messages"),
+        "{}",
+        text(&o.stderr)
+    );
     let v = json_lines(&out);
     assert_eq!(v[1]["error_type"], json!("toolgym:no_completion"));
 

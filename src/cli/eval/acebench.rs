@@ -70,6 +70,7 @@ pub fn run(a: AceArgs) -> CliResult {
         template: (envs.template().as_ref(), &a.template),
         envs: envs.clone(),
         data_dir: &a.data_dir,
+        reads_tool_n1: decoder == AceDecoder::ToolN1,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

@@ -79,6 +79,7 @@ pub fn run(a: ApiBankArgs) -> CliResult {
         template: (template.as_ref(), &a.template),
         envs: envs.clone(),
         data_dir: &a.data_dir,
+        reads_tool_n1: format != ReplyFormat::Bracket,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

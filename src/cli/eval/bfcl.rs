@@ -96,6 +96,7 @@ pub fn run(a: BfclArgs) -> CliResult {
         template: (template.as_ref(), &a.template),
         envs: envs.clone(),
         data_dir: &a.data_dir,
+        reads_tool_n1: judge.decoder == Decoder::ToolN1,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

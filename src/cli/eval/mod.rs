@@ -124,6 +124,10 @@ pub struct Prompted<'a> {
     pub envs: Arc<dyn DynEnvFactory>,
     /// The benchmark's data directory (no output may be written there).
     pub data_dir: &'a Path,
+    /// Whether the judge reads Tool-N1 text (what a completion given as a
+    /// chat message is read back as); if not, such completions are warned
+    /// about.
+    pub reads_tool_n1: bool,
 }
 
 /// The cases to judge, their replies, and where the verdicts go.
@@ -200,6 +204,16 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
     match (&a.model, &a.completions) {
         (_, Some(path)) => {
             let done = load_completions(path, p.ids.iter().copied())?;
+            if done.messages > 0 && !p.reads_tool_n1 {
+                eprintln!(
+                    "warning: {}: {} completion(s) are chat messages, read back as Tool-N1 text \
+                     (<think>…</think><tool_call>[…]</tool_call>), which this decoder does not \
+                     read: they score 0 here; judge them with the tool-n1 decoder, or give the \
+                     model's own text",
+                    path.display(),
+                    done.messages
+                );
+            }
             let answered: Vec<usize> = all
                 .iter()
                 .copied()

@@ -45,6 +45,9 @@ pub struct Completions {
     pub repeated_ids: Vec<String>,
     /// Blank lines skipped.
     pub blank_lines: usize,
+    /// Completions given as chat messages (read back as Tool-N1 text by
+    /// [`toolgym_reward::completion_text`]).
+    pub messages: usize,
 }
 
 impl Completions {
@@ -102,7 +105,8 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
             continue;
         }
         match completion_line(text) {
-            Ok((id, completion)) => {
+            Ok((id, completion, message)) => {
+                out.messages += usize::from(message);
                 if out.by_id.insert(id.clone(), completion).is_some()
                     && !out.repeated_ids.contains(&id)
                 {
@@ -116,7 +120,8 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
     Ok(out)
 }
 
-fn completion_line(text: &str) -> Result<(String, String), String> {
+/// The id, the completion's text, and whether it was a chat message.
+fn completion_line(text: &str) -> Result<(String, String, bool), String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(mut obj) = v else {
         return Err("not a JSON object".into());
@@ -127,11 +132,11 @@ fn completion_line(text: &str) -> Result<(String, String), String> {
         None => return Err("no \"id\"".into()),
     };
     match obj.remove("completion") {
-        Some(Value::String(s)) => Ok((id, s)),
+        Some(Value::String(s)) => Ok((id, s, false)),
         // An OpenAI-style assistant message (or a transcript), read as the
         // model's text.
         Some(message) => toolgym_reward::completion_text(&message)
-            .map(|t| (id.clone(), t.into_owned()))
+            .map(|t| (id.clone(), t.into_owned(), true))
             .map_err(|e| format!("{id}: \"completion\": {e}")),
         None => Err(format!("{id}: no \"completion\"")),
     }
