@@ -3,13 +3,16 @@
 //! run's `metrics.jsonl` (the first part). Contract: a BFCL error names a
 //! line that exists; every case that loads becomes a task or a clear error,
 //! and a task round-trips; the metrics reader accounts for every non-blank
-//! line (parsed or reported).
+//! line (parsed or reported); the dataset reader (`for_each_record`) gives
+//! each record once, in order, and reads a valid JSON list's elements as
+//! serde_json reads the whole list.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use toolgym_env::data::bfcl::{load_file, BfclError};
+use toolgym_env::data::for_each_record;
 use toolgym_env::Task;
 use toolgym_grpo::metrics::read_metrics;
 
@@ -54,6 +57,22 @@ fuzz_target!(|data: &[u8]| {
             assert!(line >= 1 && line <= n, "line {line} of {n}");
         }
         Err(_) => {}
+    }
+    let records = d.join("records.json");
+    std::fs::write(&records, data).unwrap();
+    let mut seen = Vec::new();
+    if let Ok(n) = for_each_record(&records, |i, r| seen.push((i, r))) {
+        assert_eq!(n, seen.len());
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+        let body = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        if let Ok(list) = serde_json::from_slice::<Vec<serde_json::Value>>(body) {
+            // A valid list: every element, as serde_json reads it.
+            let got: Vec<serde_json::Value> = seen
+                .into_iter()
+                .map(|(_, r)| r.expect("an element of a valid list reads"))
+                .collect();
+            assert_eq!(got, list);
+        }
     }
     std::fs::write(d.join("metrics.jsonl"), cases).unwrap();
     if let Ok(text) = std::str::from_utf8(cases) {
