@@ -126,6 +126,8 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
         "3",
         "--out",
         out.to_str().unwrap(),
+        "--summary",
+        dir.path().join("s3.json").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
@@ -161,6 +163,19 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
     );
     let v = json_lines(&out);
     assert_eq!(v[1]["error_type"], json!("toolgym:no_completion"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s3.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["categories"]["special_irrelevant"]["no_completion"],
+        json!(2)
+    );
+    // The summary says what was run.
+    let run = summary["run"].as_str().unwrap();
+    assert!(
+        run.starts_with("ACEBench ") && run.contains("--limit 3"),
+        "{run}"
+    );
 
     // Official prompts: the ACEBench system prompt, functions as a repr.
     let prompts = dir.path().join("p.jsonl");

@@ -220,6 +220,18 @@ fn every_api_accepts_its_recorded_calls() {
         )))
     });
     assert_eq!(summarize(&t).all.correct, 347);
+    // A subset with no sample shows N/A, not 0%.
+    let level1_only: Vec<_> = v
+        .iter()
+        .filter(|x| x.file.contains("-level-1-"))
+        .cloned()
+        .collect();
+    let table = summarize(&level1_only).to_string();
+    let row = table
+        .lines()
+        .find(|l| l.contains("-level-2- files"))
+        .unwrap();
+    assert!(row.trim_end().ends_with("N/A"), "{table}");
 }
 
 // ---------------------------------------------------------------------------

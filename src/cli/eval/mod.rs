@@ -278,6 +278,12 @@ fn report<T: Serialize>(
     table: &str,
 ) -> CliResult {
     let (outputs, mut summary, mut table) = (judged.outputs, summary.clone(), table.to_string());
+    if let serde_json::Value::Object(m) = &mut summary {
+        // What was run (data, rule or decoder, source, limits): the
+        // table's title line.
+        let title = table.lines().next().unwrap_or_default();
+        m.insert("run".into(), title.into());
+    }
     if let Some(note) = judged.partial {
         if let serde_json::Value::Object(m) = &mut summary {
             m.insert("partial".into(), note.clone().into());

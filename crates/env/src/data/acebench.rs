@@ -485,6 +485,9 @@ impl AceJudge {
 pub struct AceReport {
     /// The official summary (per-category scores inside).
     pub summary: AceSummary,
+    /// Cases judged without a completion ([`NO_COMPLETION`]), per category
+    /// (categories without any left out).
+    pub no_completion: BTreeMap<AceCategory, usize>,
 }
 
 /// Scores `verdicts` (one per case of `cases`, any order) per category
@@ -495,6 +498,12 @@ pub fn summarize<C: std::borrow::Borrow<AceCase>>(
     verdicts: &[AceVerdict],
 ) -> AceReport {
     let valid: HashMap<&str, bool> = verdicts.iter().map(|v| (v.id.as_str(), v.valid)).collect();
+    let mut no_completion = BTreeMap::new();
+    for v in verdicts {
+        if v.error_type.as_deref() == Some(NO_COMPLETION) {
+            *no_completion.entry(v.category).or_default() += 1;
+        }
+    }
     let mut per: BTreeMap<AceCategory, Vec<(&str, bool)>> = BTreeMap::new();
     for c in cases.iter().map(|c| c.borrow()) {
         if let Some(ok) = valid.get(c.id.as_str()) {
@@ -509,6 +518,7 @@ pub fn summarize<C: std::borrow::Borrow<AceCase>>(
         .collect();
     AceReport {
         summary: summarize_scores(&scores),
+        no_completion,
     }
 }
 
@@ -518,8 +528,8 @@ fn pct(x: Option<f64>) -> String {
 
 impl AceReport {
     /// The report as JSON: per category `{accuracy, correct, total,
-    /// process?, conversations?}` and the summary columns (`null` when not
-    /// computable).
+    /// no_completion, process?, conversations?}` and the summary columns
+    /// (`null` when not computable).
     pub fn to_json(&self) -> serde_json::Value {
         let s = &self.summary;
         let cats: serde_json::Map<String, serde_json::Value> = s
@@ -529,6 +539,7 @@ impl AceReport {
                 (
                     c.as_str().to_string(),
                     serde_json::json!({"accuracy": sc.accuracy, "correct": sc.correct, "total": sc.total,
+                        "no_completion": self.no_completion.get(c).copied().unwrap_or(0),
                         "process_accuracy": sc.process, "conversations": sc.conversations}),
                 )
             })

@@ -162,12 +162,16 @@ impl fmt::Display for ApiBankReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         let row = |s: &mut String, name: &str, c: Count, note: &str| {
+            // No sample: no accuracy (not 0%).
+            let accuracy = if c.samples == 0 {
+                "N/A".to_string()
+            } else {
+                pct(c.accuracy())
+            };
             let _ = writeln!(
                 s,
-                "{name:<36} {:>7} {:>7} {:>9}  {note}",
-                c.samples,
-                c.correct,
-                pct(c.accuracy())
+                "{name:<36} {:>7} {:>7} {accuracy:>9}  {note}",
+                c.samples, c.correct
             );
         };
         let _ = writeln!(
