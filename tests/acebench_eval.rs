@@ -305,3 +305,54 @@ fn eval_acebench_generates_with_a_local_model() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(json_lines(&again), verdicts);
 }
+
+#[test]
+fn skip_missing_leaves_a_conversation_with_a_missing_turn_out_whole() {
+    // A conversation counts as solved only when every turn is: judging the
+    // turns that are there would overstate it.
+    let dir = tempfile::tempdir().unwrap();
+    let agg: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(FIXTURES).join("aggregate.json")).unwrap(),
+    )
+    .unwrap();
+    let completions = dir.path().join("c.jsonl");
+    let mut lines = String::new();
+    for (id, reply) in agg["replies"].as_object().unwrap() {
+        if id.starts_with("normal_multi_turn_user_switch")
+            && id != "normal_multi_turn_user_switch_6_0"
+        {
+            lines.push_str(&json!({"id": id, "completion": reply}).to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(&completions, lines).unwrap();
+    let out = dir.path().join("v.jsonl");
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        FIXTURES,
+        "--completions",
+        completions.to_str().unwrap(),
+        "--categories",
+        "normal_multi_turn_user_switch",
+        "--skip-missing",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ids: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 18, "{ids:?}");
+    assert!(!ids
+        .iter()
+        .any(|id| id.starts_with("normal_multi_turn_user_switch_6_")));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("1 multi-turn conversation(s) with a turn missing left out whole"),
+        "{err}"
+    );
+    assert!(text(&o.stdout).contains("left out whole"));
+}

@@ -2,9 +2,10 @@
 //! official checker and aggregation, on completions from a file or from a
 //! local model. The logic lives in `toolgym_env::data::acebench`.
 
-use super::{obtain_replies, report, CaseArgs, Prompted};
+use super::{obtain_replies, report, CaseArgs, Judged, Prompted};
 use crate::cli::CliResult;
 use clap::Args;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use toolgym_env::data::acebench::{
@@ -72,9 +73,10 @@ pub fn run(a: AceArgs) -> CliResult {
         data_dir: &a.data_dir,
         reads_tool_n1: decoder == AceDecoder::ToolN1,
     };
-    let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
+    let Some(mut obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
     };
+    whole_conversations_only(&mut obtained, &cases);
     let cases: Vec<&AceCase> = obtained.kept.iter().map(|&i| &cases[i]).collect();
     let verdicts: Vec<_> = cases
         .iter()
@@ -94,4 +96,47 @@ pub fn run(a: AceArgs) -> CliResult {
         a.cases.limit_note(),
     );
     report(obtained, &verdicts, &summary.to_json(), &table)
+}
+
+/// With `--skip-missing`, a multi-turn conversation that lost a turn is
+/// left out whole: a conversation counts as solved only when every turn
+/// is, so judging the turns that are there would overstate it.
+fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) {
+    let conversation = |c: &AceCase| {
+        c.category.is_multi_turn().then(|| {
+            (
+                c.category,
+                c.id.rsplit('_').nth(1).unwrap_or("").to_string(),
+            )
+        })
+    };
+    let kept: HashSet<usize> = judged.kept.iter().copied().collect();
+    let broken: HashSet<_> = (0..cases.len())
+        .filter(|i| !kept.contains(i))
+        .filter_map(|i| conversation(&cases[i]))
+        .collect();
+    if broken.is_empty() {
+        return;
+    }
+    let before = judged.kept.len();
+    let (kept, replies): (Vec<usize>, Vec<Option<String>>) = judged
+        .kept
+        .iter()
+        .copied()
+        .zip(judged.replies.drain(..))
+        .filter(|(i, _)| conversation(&cases[*i]).is_none_or(|k| !broken.contains(&k)))
+        .unzip();
+    let note = format!(
+        "{} multi-turn conversation(s) with a turn missing left out whole ({} turn(s) with a \
+         completion not judged)",
+        broken.len(),
+        before - kept.len()
+    );
+    eprintln!("warning: --skip-missing: {note}");
+    judged.kept = kept;
+    judged.replies = replies;
+    judged.partial = Some(match judged.partial.take() {
+        Some(p) => format!("{p}; {note}"),
+        None => note,
+    });
 }
