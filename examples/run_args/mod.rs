@@ -61,8 +61,12 @@ impl RunArgs {
             return Ok(());
         }
         let is_run = out.join(toolgym_grpo::config::CONFIG_FILE).is_file();
+        // Empty, but for the lock a run that stopped early left.
         let is_empty = std::fs::read_dir(out)
-            .map(|mut d| d.next().is_none())
+            .map(|d| {
+                d.flatten()
+                    .all(|e| e.file_name() == toolgym_grpo::run_lock::LOCK_FILE)
+            })
             .unwrap_or(false);
         if !is_run && !is_empty {
             return Err(format!(

@@ -12,6 +12,7 @@
 //! 7 epochs over the data. Each field's documentation names its source; the
 //! few deliberate differences say why.
 
+use crate::metrics::METRICS_FILE;
 use crate::rollout::{EpisodeReward, RolloutLimits};
 use crate::{LossAgg, OptimConfig, TrainError};
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,8 @@ impl Default for DataSection {
 pub struct SyntheticSection {
     /// `tiny`, `standard` or `hard`.
     pub preset: String,
-    /// Tool families to use (empty: the preset's).
+    /// Tool families to use (absent: the preset's; an empty list: all of
+    /// them).
     pub families: Option<Vec<String>>,
     /// Distractor tools per task, inclusive range.
     pub distractors: Option<(usize, usize)>,
@@ -613,15 +615,26 @@ impl TrainConfig {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        // After overrides, an error may be theirs: say so.
+        let whence = if overrides.is_empty() {
+            origin.to_string()
+        } else {
+            format!("{origin} with --set {}", overrides.join(" --set "))
+        };
         let cfg: TrainConfig = toml::Value::Table(table)
             .try_into()
-            .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
+            .map_err(|e| TrainError::Config(format!("{whence}: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
+        if self.run.out_dir.as_os_str().is_empty() {
+            return Err(TrainError::Config(
+                "run.out_dir is empty: name the run directory (\".\" for this one)".into(),
+            ));
+        }
         let t = self.run.eval_temperature;
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
         self.grpo.validate()?;
@@ -682,6 +695,10 @@ fn check_env_timeout(key: &str, seconds: f64) -> Result<(), TrainError> {
 
 /// The file a run directory records its resolved config in.
 pub const CONFIG_FILE: &str = "config.toml";
+/// The first line of a recorded config: how a run directory's
+/// `config.toml` is told from a user's own file.
+pub const RECORD_HEADER: &str =
+    "# The resolved config of this run, recorded by toolgym (resume checks against it).\n";
 
 impl TrainConfig {
     /// The config as TOML, every key resolved (defaults included).
@@ -715,14 +732,48 @@ impl TrainConfig {
     /// recorded config must not differ (but in bookkeeping) unless
     /// `run.force`.
     pub fn check_recorded(&self, resuming: bool) -> Result<(), TrainError> {
+        self.check_recorded_for(resuming, false)
+    }
+
+    /// [`TrainConfig::check_recorded`]; with `sft_only`, only keys that
+    /// can have changed the SFT phase count (GRPO starts from a finished
+    /// SFT phase and has not run yet: its own settings are free).
+    pub fn check_recorded_for(&self, resuming: bool, sft_only: bool) -> Result<(), TrainError> {
         let dir = &self.run.out_dir;
         let path = dir.join(CONFIG_FILE);
+        // A run records its config there: a file that is not such a record
+        // (no header, and no run has written metrics beside it) is the
+        // user's own, and is not replaced.
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let a_run = text.starts_with(RECORD_HEADER) || dir.join(METRICS_FILE).is_file();
+            if !a_run && !self.run.force {
+                return Err(TrainError::Config(format!(
+                    "{} is not a run's recorded config (toolgym writes the resolved config of \
+                     a run there): keep your own config elsewhere, choose another \
+                     run.out_dir, or pass --force to replace it",
+                    path.display()
+                )));
+            }
+        }
         if resuming && path.is_file() {
             let text =
                 std::fs::read_to_string(&path).map_err(|e| TrainError::io("read", &path, e))?;
-            let recorded: TrainConfig = toml::from_str(&text)
-                .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
-            let differ = self.differing_keys(&recorded)?;
+            let recorded: TrainConfig = match toml::from_str(&text) {
+                Ok(r) => r,
+                // A record that does not parse (a newer version's) is
+                // replaced under --force.
+                Err(_) if self.run.force => return Ok(()),
+                Err(e) => {
+                    return Err(TrainError::Config(format!(
+                        "{}: {e} (pass --force to replace it)",
+                        path.display()
+                    )))
+                }
+            };
+            let mut differ = self.differing_keys(&recorded)?;
+            if sft_only {
+                differ.retain(|k| !k.starts_with("grpo."));
+            }
             if !differ.is_empty() && !self.run.force {
                 return Err(TrainError::Config(format!(
                     "{} holds a run with a different config ({}); resume with the same \
@@ -735,11 +786,15 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Writes the config to `run.out_dir/config.toml` (atomically).
+    /// Writes the config to `run.out_dir/config.toml` (atomically), after
+    /// [`RECORD_HEADER`] ([`TrainConfig::check_recorded`] has refused to
+    /// replace a user's own file there).
     pub fn write_record(&self) -> Result<(), TrainError> {
         let dir = &self.run.out_dir;
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
-        crate::checkpoint::write_atomically(&dir.join(CONFIG_FILE), self.to_toml()?.as_bytes())
+        let path = dir.join(CONFIG_FILE);
+        let text = format!("{RECORD_HEADER}{}", self.to_toml()?);
+        crate::checkpoint::write_atomically(&path, text.as_bytes())
     }
 }
 
@@ -791,6 +846,53 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), TrainError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_configs_are_told_from_users_and_grpo_keys_are_free_before_grpo() {
+        let dir = std::env::temp_dir().join(format!("toolgym-record-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cfg = TrainConfig::default();
+        cfg.run.out_dir = dir.clone();
+        // A user's own config.toml in a directory no run has used: kept.
+        let mine = "# my settings\n[grpo]\nkl_coef = 0.0\n";
+        std::fs::write(dir.join(CONFIG_FILE), mine).unwrap();
+        let e = cfg.check_recorded(false).unwrap_err().to_string();
+        assert!(e.contains("is not a run's recorded config"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join(CONFIG_FILE)).unwrap(),
+            mine
+        );
+        // A record: GRPO's own keys may change until GRPO has started.
+        cfg.write_record().unwrap();
+        let mut changed = cfg.clone();
+        changed.grpo.kl_coef = 0.0;
+        changed.check_recorded_for(true, true).unwrap();
+        let e = changed
+            .check_recorded_for(true, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("grpo.kl_coef"), "{e}");
+        changed.sft.optim.lr = 1.0;
+        let e = changed
+            .check_recorded_for(true, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sft.optim.lr") && !e.contains("grpo.kl_coef"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        // Errors after --set name the overrides, not only the file.
+        let e = TrainConfig::parse("", "ok.toml", &["grpo.kl_coeff=0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ok.toml with --set grpo.kl_coeff=0"), "{e}");
+        let e = TrainConfig::parse("", "x", &["run.out_dir=\"\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("run.out_dir is empty"), "{e}");
+    }
 
     #[test]
     fn defaults_are_the_papers() {

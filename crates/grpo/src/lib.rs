@@ -33,6 +33,7 @@ pub mod plot;
 mod policy;
 pub mod prompt_filter;
 pub mod rollout;
+pub mod run_lock;
 mod sft;
 mod state;
 mod trainer;

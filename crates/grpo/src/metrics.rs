@@ -340,24 +340,31 @@ impl MetricsLog {
         let path = run_dir.join(METRICS_FILE);
         if path.is_file() {
             // Other phases' lines stay; this phase's stay up to the step the
-            // run resumes from (none when it starts over). Unusable lines
-            // (not UTF-8, overlong, not a metrics line: one a kill cut
-            // short) are dropped.
-            let kept: Vec<String> = read_lines(&path)?
-                .into_iter()
-                .flatten()
-                .filter(|l| !is_blank(l.as_bytes()))
-                .filter(|l| {
-                    serde_json::from_str::<StepMetrics>(l).is_ok_and(|m| {
+            // run resumes from (none when it starts over). A last line
+            // without its newline that is no metrics line is one a kill
+            // cut short: dropped. Any other line that is no metrics line
+            // (a note, another tool's) is kept as it is.
+            let bytes = fs::read(&path).map_err(|e| TrainError::io("read", &path, e))?;
+            let torn_end = !bytes.is_empty() && !bytes.ends_with(b"\n");
+            let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            let last = lines.len() - 1;
+            let mut text = Vec::with_capacity(bytes.len());
+            for (i, line) in lines.into_iter().enumerate() {
+                if is_blank(line) {
+                    continue;
+                }
+                let keep = match serde_json::from_slice::<StepMetrics>(line) {
+                    Ok(m) => {
                         m.phase != phase || keep_until_step.is_some_and(|limit| m.step <= limit)
-                    })
-                })
-                .collect();
-            let mut text = kept.join("\n");
-            if !text.is_empty() {
-                text.push('\n');
+                    }
+                    Err(_) => !(torn_end && i == last),
+                };
+                if keep {
+                    text.extend_from_slice(line);
+                    text.push(b'\n');
+                }
             }
-            crate::checkpoint::write_atomically(&path, text.as_bytes())?;
+            crate::checkpoint::write_atomically(&path, &text)?;
         }
         let file = OpenOptions::new()
             .create(true)
@@ -422,7 +429,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn null_numbers_read_back_and_torn_lines_go_on_resume() {
+    fn null_numbers_read_back_torn_lines_go_on_resume_and_others_stay() {
         let dir = std::env::temp_dir().join(format!("toolgym-metrics-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let mut log = MetricsLog::open(&dir, "grpo", None).unwrap();
@@ -441,15 +448,21 @@ mod tests {
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(read.len(), 3);
         assert!(read[1].loss.is_nan());
-        // A kill cut the last line short; resuming from step 2 keeps 1 and 2.
+        // A kill cut the last line short; resuming from step 2 keeps 1 and
+        // 2, and a line that is no metrics line (a user's note) in the
+        // middle stays as it was.
         let path = dir.join(METRICS_FILE);
         let mut text = fs::read_to_string(&path).unwrap();
+        text.insert_str(0, "# my note\n");
         text.push_str("{\"phase\": \"grpo\", \"st");
         fs::write(&path, text).unwrap();
         MetricsLog::open(&dir, "grpo", Some(2)).unwrap();
         let (read, bad) = read_metrics(&dir).unwrap();
-        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(bad.len(), 1, "{bad:?}");
         assert_eq!(read.iter().map(|m| m.step).collect::<Vec<_>>(), [1, 2]);
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("# my note\n"));
         fs::remove_dir_all(&dir).ok();
     }
 }

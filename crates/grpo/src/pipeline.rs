@@ -209,6 +209,8 @@ pub fn run_with(
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     cfg.validate()?;
+    // One run per directory at a time, held to the end of the run.
+    let _lock = crate::run_lock::RunLock::acquire(&cfg.run.out_dir)?;
     // GRPO has started here, and this run goes on from it (a run that
     // starts over, `run.resume = false`, redoes every phase).
     let grpo_started = cfg.run.resume && crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
@@ -221,7 +223,9 @@ pub fn run_with(
     }
     let sft_started = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
     let resuming = cfg.run.resume && (grpo_started || sft_started);
-    cfg.check_recorded(resuming)?;
+    // Until GRPO has started, its own settings may change: they cannot
+    // have changed the SFT phase recorded here.
+    cfg.check_recorded_for(resuming, !grpo_started)?;
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         // Before any work: a GRPO phase needs a step count.
         cfg.grpo.total_steps(setup.train.len())?;

@@ -3,7 +3,7 @@
 //! when SFT ran, and for runs against multi-turn environments turns and
 //! failed tool calls per episode.
 
-use crate::metrics::{read_metrics, StepMetrics};
+use crate::metrics::{read_metrics, StepMetrics, METRICS_FILE};
 use crate::TrainError;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,12 @@ const LIGHT_BLUE: RGBColor = RGBColor(177, 207, 229);
 /// and after the last step; the SFT loss when SFT ran; and for multi-turn
 /// environments turns and failed tool calls per episode.
 pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<String>), TrainError> {
+    if run_dir.is_file() {
+        return Err(TrainError::Data(format!(
+            "{} is a file: give the run directory that holds {METRICS_FILE}",
+            run_dir.display()
+        )));
+    }
     let (metrics, bad) = read_metrics(run_dir)?;
     let grpo: Vec<&StepMetrics> = metrics.iter().filter(|m| m.phase == "grpo").collect();
     let sft: Vec<&StepMetrics> = metrics
@@ -66,13 +72,38 @@ pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<Stri
         .filter(|m| m.phase == "sft" && m.is_step())
         .collect();
     if grpo.is_empty() && sft.is_empty() {
+        let why = match bad.first() {
+            Some(first) => format!(" ({} unreadable line(s); the first: {first})", bad.len()),
+            None => String::new(),
+        };
         return Err(TrainError::Data(format!(
-            "{} has no metrics to plot",
+            "{} has no metrics to plot{why}",
             run_dir.display()
         )));
     }
     let rows = if grpo.is_empty() { &sft } else { &grpo };
     let path = out.map_or_else(|| run_dir.join("training_curves.png"), Path::to_path_buf);
+    // Checked before drawing: the image library's own errors do not say
+    // what to change.
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg" | "bmp")) || path.is_dir() {
+        return Err(TrainError::Data(format!(
+            "{}: the plot is written as an image file: give a path ending in .png",
+            path.display()
+        )));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(TrainError::Data(format!(
+                "{}: no directory {} to write the plot in",
+                path.display(),
+                parent.display()
+            )));
+        }
+    }
     let text = load_font();
     let series = |rows: &[&StepMetrics], f: &dyn Fn(&StepMetrics) -> Option<f64>| {
         rows.iter()
@@ -279,12 +310,51 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
         return (lo - 0.5, hi + 0.5);
     }
     let pad = (hi - lo) * 0.05;
+    if !(lo - pad).is_finite() || !(hi + pad).is_finite() {
+        // Values near f64's limits (a hand-edited file): no padding, and a
+        // span the axis code can divide (with an infinite one it never
+        // ends).
+        let (mut lo, mut hi) = (lo, hi);
+        while !(hi - lo).is_finite() {
+            lo /= 2.0;
+            hi /= 2.0;
+        }
+        return (lo, hi);
+    }
     (lo - pad, hi + pad)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::moving_average;
+    use super::{bounds, moving_average, plot_run};
+
+    #[test]
+    fn ranges_near_the_limits_of_f64_stay_finite() {
+        for values in [[0.0, 1.75e308], [-1e308, 1e308], [f64::MAX, -f64::MAX]] {
+            let (lo, hi) = bounds(values.into_iter());
+            assert!((hi - lo).is_finite() && lo < hi, "{values:?}: {lo} {hi}");
+        }
+        assert_eq!(bounds([1.0, 1.0].into_iter()), (0.5, 1.5));
+    }
+
+    #[test]
+    fn paths_the_plot_cannot_be_written_to_are_named() {
+        let dir = std::env::temp_dir().join(format!("toolgym-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let metrics = dir.join(super::METRICS_FILE);
+        std::fs::write(&metrics, "{\"phase\": \"sft\", \"step\": 1, \"loss\": 0.5, \"lr\": 0.1, \"grad_norm\": 1, \"step_seconds\": 1}\n").unwrap();
+        let fails = |out: Option<&std::path::Path>, run: &std::path::Path, needle: &str| {
+            let e = plot_run(run, out).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        fails(Some(&dir.join("x")), &dir, "give a path ending in .png");
+        fails(Some(&dir), &dir, "give a path ending in .png");
+        fails(Some(&dir.join("no/such/x.png")), &dir, "no directory");
+        fails(None, &metrics, "give the run directory");
+        std::fs::write(&metrics, "not json\n").unwrap();
+        fails(None, &dir, "1 unreadable line(s); the first");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn the_moving_average_trails_over_a_tenth_of_the_points() {

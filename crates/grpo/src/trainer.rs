@@ -336,6 +336,21 @@ impl GrpoTrainer {
                 stats.env_error.as_deref().unwrap_or("?")
             )));
         }
+        if stats.model_tokens == 0 && stats.skipped + stats.truncated > 0 {
+            // Nothing the model wrote: every episode left out for its
+            // prompt's length or cut before a reply. Training on nothing
+            // for the rest of the run is no run.
+            return Err(TrainError::Config(format!(
+                "step {}: none of its {} episodes has a model token to train on ({} left out \
+                 as over grpo.max_prompt_tokens = {}, {} cut by the token budget): raise \
+                 grpo.max_prompt_tokens / grpo.max_episode_tokens / grpo.max_response_tokens",
+                p.step + 1,
+                generated.len(),
+                stats.skipped,
+                c.max_prompt_tokens,
+                stats.truncated
+            )));
+        }
         let all_rewards: Vec<f64> = generated.iter().map(|e| e.reward).collect();
         let episodes: Vec<Trajectory> = generated
             .into_iter()

@@ -267,3 +267,27 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
     assert_eq!(t.step_count(), 1);
     fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_run_directory_in_use_is_refused() {
+    // Two runs in one directory would overwrite each other and both exit 0.
+    let dir = run_dir("in-use");
+    let held = toolgym_grpo::run_lock::RunLock::acquire(&dir).unwrap();
+    let gen = tasks();
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.clone();
+    let setup = toolgym_grpo::pipeline::TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: None,
+    };
+    let e =
+        toolgym_grpo::pipeline::run_with(&cfg, setup, toolgym_grpo::pipeline::Phases::Sft, |_| {})
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("in use by another toolgym run"), "{e}");
+    assert!(!dir.join("config.toml").exists());
+    drop(held);
+    fs::remove_dir_all(&dir).ok();
+}

@@ -415,3 +415,28 @@ fn dynamic_sampling_keeps_groups_with_signal() {
     }
     assert!(!changed, "no group with signal: no update");
 }
+
+#[test]
+fn a_step_with_nothing_to_train_on_stops_the_run() {
+    // Every first prompt over the limit: each episode is left out, and a
+    // run that would train on nothing says so instead of exiting 0.
+    let gen = tasks();
+    let dir = run_dir("nothing-to-train");
+    let mut config = grpo_config(2);
+    config.max_prompt_tokens = 4;
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config,
+        run_section(dir.clone(), 1),
+    )
+    .unwrap();
+    let e = t.step().unwrap_err().to_string();
+    assert!(
+        e.contains("has a model token to train on") && e.contains("grpo.max_prompt_tokens = 4"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

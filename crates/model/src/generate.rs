@@ -184,7 +184,7 @@ pub fn generate(
             )));
         }
         let max_pos = model.config().max_position_embeddings;
-        if r.prompt_ids.len() + r.limit(config) > max_pos {
+        if r.prompt_ids.len().saturating_add(r.limit(config)) > max_pos {
             return Err(ModelError::input(format!(
                 "request {i}: {} prompt tokens + max_new_tokens {} exceed max_position_embeddings {max_pos}",
                 r.prompt_ids.len(),

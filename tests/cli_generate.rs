@@ -1,0 +1,48 @@
+//! `toolgym generate` on a model whose weights are not numbers: an error,
+//! not a completion that reads as a normal stop.
+
+#[path = "support/cli.rs"]
+mod cli;
+#[path = "support/tiny_model.rs"]
+mod tiny_model;
+use cli::{text, toolgym};
+use toolgym_model::candle_core::{safetensors, Device, Tensor};
+
+#[test]
+fn nan_weights_are_an_error_not_a_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model::save_tiny_model(dir.path());
+    let m = model.to_str().unwrap();
+    let o = toolgym(&[
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let file = model.join("model.safetensors");
+    let mut tensors = safetensors::load(&file, &Device::Cpu).unwrap();
+    let norm = tensors.get("model.norm.weight").unwrap();
+    let nan = Tensor::full(f32::NAN, norm.dims(), &Device::Cpu)
+        .unwrap()
+        .to_dtype(norm.dtype())
+        .unwrap();
+    tensors.insert("model.norm.weight".into(), nan);
+    safetensors::save(&tensors, &file).unwrap();
+    for greedy in [false, true] {
+        let mut args = vec!["generate", "--model", m, "--prompt", "hi", "--json"];
+        if greedy {
+            args.push("--greedy");
+        }
+        let o = toolgym(&args);
+        assert!(!o.status.success(), "{}", text(&o.stdout));
+        assert!(
+            text(&o.stderr).contains("logits are not finite"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+}
