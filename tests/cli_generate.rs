@@ -1,6 +1,8 @@
 //! `toolgym generate` on a model whose weights are not numbers: an error,
 //! not a completion that reads as a normal stop.
 
+// Only part of the shared helpers is used here.
+#[allow(dead_code)]
 #[path = "support/cli.rs"]
 mod cli;
 #[path = "support/tiny_model.rs"]
