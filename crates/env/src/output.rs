@@ -25,8 +25,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// A buffered file written under a temporary name (`.NAME.partial-PID`
-/// in the same directory) and renamed to its name by [`finish`]
-/// (`AtomicFile::finish`); dropped unfinished, the temporary is removed.
+/// in the same directory) and renamed to its name by
+/// [`finish`](AtomicFile::finish); dropped unfinished, the temporary is
+/// removed.
 ///
 /// Where the name is not a regular file already (a device such as
 /// `/dev/null`, a pipe), it is written in place: such a file cannot be

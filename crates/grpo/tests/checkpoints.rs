@@ -116,6 +116,23 @@ fn bytes_changed_in_place_are_found_by_their_checksum() {
     fs::remove_dir_all(&dir).ok();
 }
 
+/// The error of `train sft` (the pipeline, default config, synthetic
+/// tasks) in `dir`.
+fn sft_run_error(dir: &Path) -> String {
+    let gen = tasks();
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.to_path_buf();
+    let setup = toolgym_grpo::pipeline::TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: None,
+    };
+    toolgym_grpo::pipeline::run_with(&cfg, setup, toolgym_grpo::pipeline::Phases::Sft, |_| {})
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn sft_is_refused_where_grpo_has_started_from_it() {
     // Re-running `train sft` there would have saved the untrained model as
@@ -123,19 +140,7 @@ fn sft_is_refused_where_grpo_has_started_from_it() {
     let dir = run_dir("sft-after-grpo");
     fs::create_dir_all(dir.join("grpo/checkpoints")).unwrap();
     fs::write(dir.join("grpo/checkpoints/latest"), "step-00000001").unwrap();
-    let gen = tasks();
-    let mut cfg = toolgym_grpo::TrainConfig::default();
-    cfg.run.out_dir = dir.clone();
-    let setup = toolgym_grpo::pipeline::TaskSetup {
-        factory: factory(),
-        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
-        validation: vec![],
-        tokenizer_corpus: None,
-    };
-    let e =
-        toolgym_grpo::pipeline::run_with(&cfg, setup, toolgym_grpo::pipeline::Phases::Sft, |_| {})
-            .unwrap_err()
-            .to_string();
+    let e = sft_run_error(&dir);
     assert!(e.contains("holds a GRPO phase"), "{e}");
     assert!(!dir.join("final").exists());
     fs::remove_dir_all(&dir).ok();
@@ -273,19 +278,7 @@ fn a_run_directory_in_use_is_refused() {
     // Two runs in one directory would overwrite each other and both exit 0.
     let dir = run_dir("in-use");
     let held = toolgym_grpo::run_lock::RunLock::acquire(&dir).unwrap();
-    let gen = tasks();
-    let mut cfg = toolgym_grpo::TrainConfig::default();
-    cfg.run.out_dir = dir.clone();
-    let setup = toolgym_grpo::pipeline::TaskSetup {
-        factory: factory(),
-        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
-        validation: vec![],
-        tokenizer_corpus: None,
-    };
-    let e =
-        toolgym_grpo::pipeline::run_with(&cfg, setup, toolgym_grpo::pipeline::Phases::Sft, |_| {})
-            .unwrap_err()
-            .to_string();
+    let e = sft_run_error(&dir);
     assert!(e.contains("in use by another toolgym run"), "{e}");
     assert!(!dir.join("config.toml").exists());
     drop(held);
