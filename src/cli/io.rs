@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use toolgym_env::output::AtomicFile;
-pub use toolgym_env::output::{resolved, same_path};
+use toolgym_env::output::{resolved, same_path};
 use toolgym_reward::jsonl::UTF8_BOM;
 
 /// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
@@ -124,9 +124,9 @@ pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
 /// Refuses outputs that would overwrite each other or the benchmark's own
 /// data (`data_dir`): each `(flag, path)` must name its own file, outside
 /// `data_dir`. `-` (stdout) may be named once.
-pub fn check_outputs(outputs: &[(&str, &Path)], data_dir: Option<&Path>) -> io::Result<()> {
+pub fn check_outputs(outputs: &[(&str, &Path)], data_dir: &Path) -> io::Result<()> {
     let refuse = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
-    let data = data_dir.and_then(|d| std::fs::canonicalize(d).ok());
+    let data = std::fs::canonicalize(data_dir).ok();
     for (i, (flag, path)) in outputs.iter().enumerate() {
         if path.as_os_str() == "-" {
             if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| p.as_os_str() == "-") {

@@ -89,12 +89,7 @@ impl AtomicFile {
         if result.is_ok() {
             self.tmp = None;
         }
-        result.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot write {}: {e}", self.dest.display()),
-            )
-        })
+        result.map_err(|e| self.named(e))
     }
 
     /// `e`, saying which file it is about.

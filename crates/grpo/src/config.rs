@@ -741,23 +741,24 @@ impl TrainConfig {
     pub fn check_recorded_for(&self, resuming: bool, sft_only: bool) -> Result<(), TrainError> {
         let dir = &self.run.out_dir;
         let path = dir.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if resuming && path.is_file() => return Err(TrainError::io("read", &path, e)),
+            Err(_) => return Ok(()),
+        };
         // A run records its config there: a file that is not such a record
         // (no header, and no run has written metrics beside it) is the
         // user's own, and is not replaced.
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            let a_run = text.starts_with(RECORD_HEADER) || dir.join(METRICS_FILE).is_file();
-            if !a_run && !self.run.force {
-                return Err(TrainError::Config(format!(
-                    "{} is not a run's recorded config (toolgym writes the resolved config of \
-                     a run there): keep your own config elsewhere, choose another \
-                     run.out_dir, or pass --force to replace it",
-                    path.display()
-                )));
-            }
+        let a_run = text.starts_with(RECORD_HEADER) || dir.join(METRICS_FILE).is_file();
+        if !a_run && !self.run.force {
+            return Err(TrainError::Config(format!(
+                "{} is not a run's recorded config (toolgym writes the resolved config of a run \
+                 there): keep your own config elsewhere, choose another run.out_dir, or pass \
+                 --force to replace it",
+                path.display()
+            )));
         }
-        if resuming && path.is_file() {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| TrainError::io("read", &path, e))?;
+        if resuming {
             let recorded: TrainConfig = match toml::from_str(&text) {
                 Ok(r) => r,
                 // A record that does not parse (a newer version's) is

@@ -190,7 +190,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
     .into_iter()
     .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
     .collect();
-    io::check_outputs(&outputs, Some(p.data_dir))?;
+    io::check_outputs(&outputs, p.data_dir)?;
     if let Some(path) = &a.write_prompts {
         write_prompts(path, &p.ids, p.tasks, p.template, |i| {
             let mut m = serde_json::Map::new();
@@ -280,14 +280,14 @@ fn report<T: Serialize>(
     let (outputs, mut summary, mut table) = (judged.outputs, summary.clone(), table.to_string());
     if let serde_json::Value::Object(m) = &mut summary {
         // What was run (data, rule or decoder, source, limits): the
-        // table's title line.
+        // table's title line; and why the scores are partial.
         let title = table.lines().next().unwrap_or_default();
         m.insert("run".into(), title.into());
-    }
-    if let Some(note) = judged.partial {
-        if let serde_json::Value::Object(m) = &mut summary {
-            m.insert("partial".into(), note.clone().into());
+        if let Some(note) = &judged.partial {
+            m.insert("partial".into(), note.as_str().into());
         }
+    }
+    if let Some(note) = &judged.partial {
         table.push_str(&format!("\nnote: {note}\n"));
     }
     let (summary, table) = (&summary, table.as_str());

@@ -334,17 +334,14 @@ pub(crate) fn timed<T: Send + 'static>(
     result.map_err(panicked)
 }
 
-/// Runs `f` on `env` ([`timed`]). Returns the env (`None` when it was
-/// abandoned, or could not be handed to a thread) and what `f` returned.
+/// Runs `f` on `env` ([`timed`]; without a limit, in place). Returns the
+/// env (`None` when it was abandoned, or could not be handed to a thread)
+/// and what `f` returned.
 pub(crate) fn call_env<T: Send + 'static>(
     mut env: Box<dyn ToolEnv>,
     timeout: Option<Duration>,
     f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
 ) -> (Option<Box<dyn ToolEnv>>, Result<T, CallFailure>) {
-    if timeout.is_none() {
-        let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
-        return (Some(env), result.map_err(panicked));
-    }
     let ran = timed(timeout, move || {
         let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
         (env, result)
