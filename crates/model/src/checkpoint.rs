@@ -45,18 +45,24 @@ fn read_json(path: &Path) -> Result<Value> {
     })
 }
 
-fn json_ids(v: Option<&Value>) -> Vec<u32> {
-    match v {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|x| u32::try_from(x).ok())
-            .into_iter()
-            .collect(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
-            .collect(),
-        _ => vec![],
+/// The token id(s) under `key` of generation_config.json: absent or null is
+/// none; anything else must be ids of the model's vocabulary, or the file is
+/// named as wrong (an eos id the model cannot emit would never stop it).
+fn generation_ids(gen: Option<&Value>, key: &str, path: &Path, vocab: usize) -> Result<Vec<u32>> {
+    let bad = |what: &Value| ModelError::InvalidConfig {
+        location: Some(path.to_path_buf()),
+        reason: format!("{key} {what} is not a token id of this model (vocab_size {vocab})"),
+    };
+    let id = |v: &Value| {
+        v.as_u64()
+            .filter(|&x| x < vocab as u64)
+            .map(|x| x as u32)
+            .ok_or_else(|| bad(v))
+    };
+    match gen.and_then(|g| g.get(key)) {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(a)) => a.iter().map(id).collect(),
+        Some(v) => Ok(vec![id(v)?]),
     }
 }
 
@@ -139,10 +145,110 @@ pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(out)
 }
 
+/// The error for a file given where a model directory belongs. A small file
+/// naming a directory beside it (a checkpoint's `latest`) gets that
+/// directory as a hint.
+fn not_a_directory(path: &Path) -> ModelError {
+    let named = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.len() <= 256)
+        .and_then(|_| std::fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_string())
+        .filter(|name| !name.is_empty() && !name.contains(['/', '\\']))
+        .and_then(|name| Some(path.parent()?.join(name)))
+        .filter(|dir| dir.join("config.json").is_file());
+    let hint = match named {
+        Some(dir) => format!("; it names {}, the model directory to give", dir.display()),
+        None => String::new(),
+    };
+    ModelError::InvalidInput(format!(
+        "{} is a file, not a model directory (one holding config.json and the weights){hint}",
+        path.display()
+    ))
+}
+
+/// Refuses weights that config.json leaves unused, as loading them would
+/// silently run (and, once trained and saved, keep) another model: layers
+/// past `num_hidden_layers`, an `lm_head.weight` that differs from the
+/// embedding it is tied to, or tensors of another architecture. Rotary
+/// `inv_freq` buffers (older exports) and a tied head equal to the
+/// embedding are not weights and pass.
+fn check_all_used(
+    config: &Qwen2Config,
+    tensors: &HashMap<String, Tensor>,
+    location: &str,
+) -> Result<()> {
+    let expected: std::collections::HashSet<String> = crate::qwen2::expected_tensors(config)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut unused: Vec<&str> = tensors
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !expected.contains(*name) && !name.ends_with(".rotary_emb.inv_freq"))
+        .collect();
+    if config.tie_word_embeddings {
+        if let (Some(head), Some(embed)) = (
+            tensors.get("lm_head.weight"),
+            tensors.get("model.embed_tokens.weight"),
+        ) {
+            let same = head.dims() == embed.dims()
+                && head.dtype() == embed.dtype()
+                && head.eq(embed)?.flatten_all()?.min(0)?.to_scalar::<u8>()? == 1;
+            if same {
+                unused.retain(|name| *name != "lm_head.weight");
+            }
+        }
+    }
+    if unused.is_empty() {
+        return Ok(());
+    }
+    unused.sort_unstable();
+    let layers = unused
+        .iter()
+        .filter_map(|name| {
+            name.strip_prefix("model.layers.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .map(|top: usize| top + 1);
+    let hint = if unused.contains(&"lm_head.weight") && config.tie_word_embeddings {
+        " (config.json ties lm_head to the embedding, tie_word_embeddings = true, but the \
+         weights hold an lm_head.weight that differs from it)"
+            .to_string()
+    } else if let Some(n) = layers.filter(|&n| n > config.num_hidden_layers) {
+        format!(
+            " (config.json's num_hidden_layers is {} but the weights hold {n} layers)",
+            config.num_hidden_layers
+        )
+    } else {
+        String::new()
+    };
+    let shown: Vec<String> = unused.iter().take(3).map(|n| format!("`{n}`")).collect();
+    let more = match unused.len() {
+        n if n > 3 => format!(" and {} more", n - 3),
+        _ => String::new(),
+    };
+    Err(ModelError::InvalidConfig {
+        location: Some(Path::new(location).join("config.json")),
+        reason: format!(
+            "{} tensor(s) of the weights would be left unused: {}{more}{hint}",
+            unused.len(),
+            shown.join(", ")
+        ),
+    })
+}
+
 impl Qwen2ForCausalLM {
     /// Loads config.json and the weights of a HF model directory.
     pub fn load(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Self> {
         let dir = dir.as_ref();
+        if dir.is_file() {
+            return Err(not_a_directory(dir));
+        }
         if !dir.is_dir() {
             return Err(ModelError::MissingFile {
                 path: dir.to_path_buf(),
@@ -151,7 +257,9 @@ impl Qwen2ForCausalLM {
         }
         let config = Qwen2Config::from_file(dir.join("config.json"))?;
         let tensors = read_weights(dir)?;
-        validate_tensors(&config, &tensors, &dir.display().to_string())?;
+        let location = dir.display().to_string();
+        validate_tensors(&config, &tensors, &location)?;
+        check_all_used(&config, &tensors, &location)?;
         Self::from_tensors(&config, tensors, opts)
     }
 
@@ -215,11 +323,9 @@ pub fn load_pretrained(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Pre
     } else {
         None
     };
-    let mut eos = json_ids(
-        generation_config
-            .as_ref()
-            .and_then(|g| g.get("eos_token_id")),
-    );
+    let vocab = model.config().vocab_size;
+    let gen = generation_config.as_ref();
+    let mut eos = generation_ids(gen, "eos_token_id", &gen_path, vocab)?;
     let more = tokenizer
         .iter()
         .flat_map(|t| t.eos_token_ids().iter().copied())
@@ -229,18 +335,15 @@ pub fn load_pretrained(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Pre
             eos.push(id);
         }
     }
-    let vocab = model.config().vocab_size;
+    // A tokenizer may name special tokens past the embedding rows of a
+    // smaller model; the model cannot emit those, so they are not eos ids.
     eos.retain(|&id| (id as usize) < vocab);
-    let pad_token_id = json_ids(
-        generation_config
-            .as_ref()
-            .and_then(|g| g.get("pad_token_id")),
-    )
-    .first()
-    .copied()
-    .or_else(|| tokenizer.as_ref().and_then(Tokenizer::pad_token_id))
-    .filter(|&id| (id as usize) < vocab)
-    .unwrap_or(0);
+    let pad_token_id = generation_ids(gen, "pad_token_id", &gen_path, vocab)?
+        .first()
+        .copied()
+        .or_else(|| tokenizer.as_ref().and_then(Tokenizer::pad_token_id))
+        .filter(|&id| (id as usize) < vocab)
+        .unwrap_or(0);
     Ok(Pretrained {
         model,
         tokenizer,

@@ -190,20 +190,18 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
         ..GenerationConfig::default()
     };
     let request = GenerateRequest::new(prompt_ids, 1, args.seed);
-    let mut out = run_generate(&pre.model, &[request], &config, pre.tokenizer.as_ref())?;
+    let mut out = run_generate(&pre.model, &[request], &config, pre.tokenizer.as_ref()).map_err(
+        |e| match e {
+            ModelError::NonFiniteLogits { .. } => {
+                ModelError::input(format!("{}: {e}", args.model.display()))
+            }
+            other => other,
+        },
+    )?;
     let c = out
         .pop()
         .and_then(|mut v| v.pop())
         .ok_or_else(|| ModelError::input("generation returned nothing"))?;
-    // A token drawn from logits that are not numbers (NaN or infinite
-    // weights) would read as a normal completion: said instead.
-    if let Some(step) = c.logprobs.iter().position(|lp| lp.is_nan()) {
-        return Err(ModelError::input(format!(
-            "{}: the model's logits are not finite at generated token {step} (NaN or infinite \
-             weights?): no completion",
-            args.model.display()
-        )));
-    }
     Ok(GenerateOutput {
         token_ids: c.token_ids,
         logprobs: c.logprobs,

@@ -116,6 +116,13 @@ impl TryFrom<RawConfig> for Qwen2Config {
                 raw.hidden_act
             ));
         }
+        if let Some(kind) = raw.extra.get("model_type") {
+            if kind.as_str() != Some("qwen2") {
+                return Err(format!(
+                    "model_type {kind} is not supported (this crate runs Qwen2 / Qwen2.5: \"qwen2\")"
+                ));
+            }
+        }
         if raw.use_sliding_window {
             return Err("use_sliding_window = true is not supported".to_string());
         }
@@ -298,6 +305,15 @@ impl Qwen2Config {
         }
         if u32::try_from(self.vocab_size).is_err() {
             return Err(ModelError::config("vocab_size does not fit in u32"));
+        }
+        let ids = self.bos_token_id.iter().map(|id| ("bos_token_id", id));
+        for (name, &id) in ids.chain(self.eos_token_id.iter().map(|id| ("eos_token_id", id))) {
+            if id as usize >= self.vocab_size {
+                return Err(ModelError::config(format!(
+                    "{name} {id} is not a token: vocab_size is {}",
+                    self.vocab_size
+                )));
+            }
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return Err(ModelError::config("rms_norm_eps must be finite and >= 0"));

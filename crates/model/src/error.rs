@@ -82,6 +82,18 @@ pub enum ModelError {
         /// The tokenizers-crate message.
         message: String,
     },
+    /// Generation met logits that are not numbers (NaN, or infinities
+    /// that make the softmax undefined): the weights are not finite.
+    #[error(
+        "the model's logits are not finite at generated token {step} of request {request} \
+         (NaN or infinite weights?): no completion"
+    )]
+    NonFiniteLogits {
+        /// 0-based index of the request.
+        request: usize,
+        /// 0-based index of the generated token.
+        step: usize,
+    },
     /// A caller-supplied argument is invalid (empty prompt, token id out of range, ...).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -160,6 +160,10 @@ struct Row {
 
 /// Completes every request `n` times. Returns, per request, its `n`
 /// completions in sample order.
+///
+/// A model whose logits are not numbers (NaN or infinite weights) fails
+/// with [`ModelError::NonFiniteLogits`] instead of returning tokens drawn
+/// from them, which would read as a normal completion.
 pub fn generate(
     model: &Qwen2ForCausalLM,
     requests: &[GenerateRequest],
@@ -406,7 +410,11 @@ fn generate_batch(
                 };
                 row.tokens.push(tok);
                 row.logprobs.push(logprob);
-                if config.eos_token_ids.contains(&tok) {
+                if logprob.is_nan() {
+                    // Logits that are not numbers: the row stops here and
+                    // `generate` fails (see its assembly of the results).
+                    row.done = Some((FinishReason::Stop, None));
+                } else if config.eos_token_ids.contains(&tok) {
                     row.done = Some((FinishReason::Stop, Some(StopCause::Eos(tok))));
                 } else if let Some(tk) = tokenizer.filter(|_| !config.stop_strings.is_empty()) {
                     if let Ok(text) = tk.decode(&row.tokens, false) {
@@ -455,6 +463,12 @@ fn generate_batch(
     }
     let mut out: Vec<Vec<Completion>> = requests.iter().map(|r| Vec::with_capacity(r.n)).collect();
     for row in rows {
+        if let Some(step) = row.logprobs.iter().position(|lp| lp.is_nan()) {
+            return Err(ModelError::NonFiniteLogits {
+                request: row.request,
+                step,
+            });
+        }
         let (finish_reason, stop_cause) = row.done.unwrap_or((FinishReason::Length, None));
         let text = match tokenizer {
             None => None,

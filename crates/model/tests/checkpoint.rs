@@ -193,6 +193,118 @@ fn errors_name_the_missing_file_tensor_and_shapes() {
     assert!(e.to_string().contains("shard-1.safetensors"), "{e}");
 }
 
+/// Weights config.json would leave unused, a config of another
+/// architecture, token ids past the vocabulary and a file given as the
+/// directory are refused by name; harmless extras load.
+#[test]
+fn a_config_that_does_not_match_its_weights_is_refused() {
+    let src = fixture_dir("qwen2_tiny_tied");
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ModelOptions::default();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let weights = read_safetensors(&src.join("model.safetensors")).unwrap();
+    let variant =
+        |name: &str, edit: &dyn Fn(&mut serde_json::Value, &mut HashMap<String, Tensor>)| {
+            let d = tmp.path().join(name);
+            copy_dir(&src, &d);
+            let (mut c, mut w) = (config.clone(), weights.clone());
+            edit(&mut c, &mut w);
+            std::fs::write(d.join("config.json"), c.to_string()).unwrap();
+            write_st(&d.join("model.safetensors"), &w);
+            d
+        };
+    let refused = |d: &Path| Qwen2ForCausalLM::load(d, &opts).unwrap_err().to_string();
+
+    // Fewer layers in the config than in the weights: a truncated model.
+    let d = variant("fewer_layers", &|c, _| c["num_hidden_layers"] = 2.into());
+    let e = refused(&d);
+    assert!(
+        e.contains("`model.layers.2.input_layernorm.weight`")
+            && e.contains("num_hidden_layers is 2 but the weights hold 3 layers")
+            && e.contains("config.json"),
+        "{e}"
+    );
+
+    // A tied config with a head of its own that differs from the embedding.
+    let d = variant("tied_other_head", &|_, w| {
+        let embed = &w["model.embed_tokens.weight"];
+        w.insert("lm_head.weight".into(), (embed + 1.0).unwrap());
+    });
+    let e = refused(&d);
+    assert!(
+        e.contains("`lm_head.weight`") && e.contains("tie_word_embeddings"),
+        "{e}"
+    );
+
+    // Tensors of another architecture.
+    let d = variant("other_tensors", &|_, w| {
+        let norm = w["model.norm.weight"].clone();
+        w.insert(
+            "model.layers.0.self_attn.q_norm.weight".into(),
+            norm.clone(),
+        );
+        w.insert("score.weight".into(), norm);
+    });
+    let e = refused(&d);
+    assert!(
+        e.starts_with("invalid config") && e.contains("2 tensor(s)"),
+        "{e}"
+    );
+    assert!(e.contains("`score.weight`") && e.contains("q_norm"), "{e}");
+
+    // Harmless extras: the tied head equal to the embedding, rotary buffers.
+    let d = variant("harmless", &|_, w| {
+        let embed = w["model.embed_tokens.weight"].clone();
+        w.insert("lm_head.weight".into(), embed);
+        let inv = Tensor::ones(8, DType::F32, &candle_core::Device::Cpu).unwrap();
+        w.insert("model.layers.0.self_attn.rotary_emb.inv_freq".into(), inv);
+    });
+    let loaded = Qwen2ForCausalLM::load(&d, &opts).unwrap();
+    let f = fixture("qwen2_tiny_tied", false);
+    assert!(logits(&loaded) == logits(&f.model));
+
+    // Another architecture's config, and token ids the model cannot emit.
+    let d = variant("llama", &|c, _| c["model_type"] = "llama".into());
+    assert!(refused(&d).contains("model_type \"llama\" is not supported"));
+    let d = variant("eos", &|c, _| {
+        c["eos_token_id"] = serde_json::json!([3, 256])
+    });
+    let e = refused(&d);
+    assert!(
+        e.contains("eos_token_id 256") && e.contains("vocab_size is 256"),
+        "{e}"
+    );
+    let d = variant("generation_eos", &|_, _| {});
+    let gen = d.join("generation_config.json");
+    for (value, shown) in [("999", "eos_token_id 999"), ("\"2\"", "eos_token_id \"2\"")] {
+        std::fs::write(&gen, format!("{{\"eos_token_id\": [1, {value}]}}")).unwrap();
+        let e = load_pretrained(&d, &opts).unwrap_err().to_string();
+        assert!(
+            e.contains(shown) && e.contains("generation_config.json"),
+            "{e}"
+        );
+    }
+    std::fs::write(&gen, r#"{"eos_token_id": 5, "pad_token_id": null}"#).unwrap();
+    let pre = load_pretrained(&d, &opts).unwrap();
+    assert_eq!((pre.eos_token_ids, pre.pad_token_id), (vec![5], 0));
+
+    // A file where the directory belongs; a checkpoint's `latest` names its directory.
+    let latest = tmp.path().join("latest");
+    std::fs::write(&latest, "harmless\n").unwrap();
+    let e = refused(&latest);
+    assert!(e.contains("is a file, not a model directory"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "it names {}",
+            tmp.path().join("harmless").display()
+        )),
+        "{e}"
+    );
+    std::fs::write(&latest, "no-such-step").unwrap();
+    assert!(!refused(&latest).contains("it names"));
+}
+
 #[test]
 fn config_reads_transformers_4_and_5_layouts() {
     let v4 = r#"{"architectures":["Qwen2ForCausalLM"],"bos_token_id":151643,"eos_token_id":[151645,151643],

@@ -500,3 +500,46 @@ fn per_request_token_limits() {
         }
     }
 }
+
+/// A model whose logits are not numbers fails generation, on either
+/// sampler and greedy or not, instead of returning token 0 as a completion.
+#[test]
+fn logits_that_are_not_numbers_fail_generation() {
+    let model = small_model(false, false, 5);
+    let tensors = model
+        .named_tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let t = if name == "model.norm.weight" {
+                (t * f64::NAN).unwrap()
+            } else {
+                t
+            };
+            (name, t)
+        })
+        .collect();
+    let nan = Qwen2ForCausalLM::from_tensors(model.config(), tensors, &options(false)).unwrap();
+    let reqs: Vec<_> = prompts()
+        .into_iter()
+        .map(|p| GenerateRequest::new(p, 2, 9))
+        .collect();
+    for sampling in [SamplingParams::greedy(), SamplingParams::default()] {
+        for place in [SamplingPlace::Host, SamplingPlace::Device] {
+            let mut c = cfg(6, sampling.clone());
+            c.sampling_place = place;
+            assert!(generate(&model, &reqs, &c, None).is_ok());
+            let e = generate(&nan, &reqs, &c, None).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    toolgym_model::ModelError::NonFiniteLogits {
+                        request: 0,
+                        step: 0
+                    }
+                ),
+                "{sampling:?} {place:?}: {e}"
+            );
+            assert!(e.to_string().contains("logits are not finite"), "{e}");
+        }
+    }
+}
