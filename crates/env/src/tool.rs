@@ -61,6 +61,17 @@ pub enum SpecError {
         /// What is wrong with it.
         source: Box<SpecError>,
     },
+    /// Two specs of one list share a name, so a call could not say which
+    /// of them it means.
+    #[error("tool {again} of the list repeats the name {name:?} of tool {first}")]
+    RepeatedName {
+        /// The name.
+        name: String,
+        /// 0-based place of its first spec.
+        first: usize,
+        /// 0-based place of the spec that repeats it.
+        again: usize,
+    },
     /// No non-empty string `name`.
     #[error("tool spec has no string \"name\"")]
     MissingName,
@@ -144,19 +155,30 @@ impl ToolSpec {
         })
     }
 
-    /// Reads a list of specs (a JSON array in either form).
+    /// Reads a list of specs (a JSON array in either form). Names must be
+    /// unique within the list: a call names the tool it means.
     pub fn list_from_json(value: &Value) -> Result<Vec<Self>, SpecError> {
         match value {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| {
-                    Self::from_json(item).map_err(|e| SpecError::InList {
+            Value::Array(items) => {
+                let mut seen = std::collections::HashMap::with_capacity(items.len());
+                let mut specs = Vec::with_capacity(items.len());
+                for (index, item) in items.iter().enumerate() {
+                    let spec = Self::from_json(item).map_err(|e| SpecError::InList {
                         index,
                         source: Box::new(e),
-                    })
-                })
-                .collect(),
+                    })?;
+                    if let Some(&first) = seen.get(spec.name.as_str()) {
+                        return Err(SpecError::RepeatedName {
+                            name: spec.name,
+                            first,
+                            again: index,
+                        });
+                    }
+                    seen.insert(spec.name.clone(), index);
+                    specs.push(spec);
+                }
+                Ok(specs)
+            }
             other => Err(SpecError::NotAList(toolgym_reward::json_type_name(other))),
         }
     }

@@ -150,3 +150,26 @@ fn registry_is_send_and_sync() {
     fn send<T: Send>() {}
     send::<toolgym_env::MultiTurnEnv<Vec<u8>>>();
 }
+
+/// A list offering two tools under one name is refused, naming both
+/// places; a call could not say which one it means.
+#[test]
+fn a_tool_list_with_a_repeated_name_is_refused() {
+    let spec = |name: &str| json!({"name": name, "parameters": {}});
+    let list = json!([spec("a"), spec("b"), {"type": "function", "function": spec("a")}]);
+    let e = ToolSpec::list_from_json(&list).unwrap_err();
+    assert!(
+        matches!(&e, toolgym_env::SpecError::RepeatedName { name, first: 0, again: 2 } if name == "a"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "tool 2 of the list repeats the name \"a\" of tool 0"
+    );
+    let names: Vec<String> = ToolSpec::list_from_json(&json!([spec("a"), spec("b")]))
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+}
