@@ -81,7 +81,9 @@ pub const COMPACT_INSTRUCTIONS: &str = "<tools>\n{tools}\n</tools>\nReply <think
 pub const COMPACT_NO_REASONING_INSTRUCTIONS: &str = "<tools>\n{tools}\n</tools>\nReply <tool_call>[{\"name\": ..., \"arguments\": {...}}]</tool_call>. Use [] if no tool fits.\n";
 
 /// Turns tools and a conversation into prompt text, and calls into the
-/// reply text a model should produce. Implement it for a custom format.
+/// reply text a model should produce. Implement it for a custom format
+/// (for training, see [`ChatTemplate::end_of_turn`]; the `"\n"` below
+/// suits scoring and prompts only).
 ///
 /// ```
 /// use toolgym_env::{ChatTemplate, Message, ToolSpec};
@@ -117,8 +119,12 @@ pub trait ChatTemplate: Send + Sync {
     /// the end-of-turn token.
     fn render_reply(&self, reasoning: Option<&str>, calls: &[Call]) -> String;
 
-    /// The token that ends a reply (appended to SFT targets; generation
-    /// stops there).
+    /// The token that ends a reply, appended to SFT targets. To train
+    /// against the template it must be the text of one of the tokenizer's
+    /// end-of-sequence tokens (`<|im_end|>` for ChatML): generation stops
+    /// at those ids, not at this text, and the rollout engine expects the
+    /// next prompt to continue with the decoded end token (an episode
+    /// whose prompt does not is an env failure naming the mismatch).
     fn end_of_turn(&self) -> &str;
 
     /// Whether replies carry a `<think>` block (so the `binary` rule fits;
@@ -210,7 +216,7 @@ pub fn calls_json(calls: &[Call]) -> String {
 
 /// `json` with the `<` of each markup-like sequence written `\u003c`
 /// (JSON text has `<` only inside strings, where the escape means the same).
-fn escape_markup(json: String) -> String {
+pub(crate) fn escape_markup(json: String) -> String {
     const MARKUP: [&str; 5] = ["tool_call", "/tool_call", "think", "/think", "|"];
     if !json.contains('<') {
         return json;

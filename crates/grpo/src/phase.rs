@@ -48,6 +48,25 @@ pub(crate) struct Phase {
     pub resumed: bool,
 }
 
+/// Runs one of the env factory's state hooks; its error or panic is a
+/// [`TrainError::Env`] naming the hook (a checkpoint without the state, or
+/// a resume without it, would not continue the run exactly).
+fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, TrainError> {
+    let failed = |why: String| {
+        TrainError::Env(format!(
+            "the env factory's {hook} failed: {why} (the run's checkpoints hold the factory's \
+             state so that a resumed run continues exactly)"
+        ))
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(failed),
+        Err(panic) => Err(failed(format!(
+            "panicked: {}",
+            toolgym_env::panic_message(&panic)
+        ))),
+    }
+}
+
 /// What a phase is built from.
 pub(crate) struct PhaseSetup {
     pub name: &'static str,
@@ -77,6 +96,9 @@ impl Phase {
             if let Some((p, state)) =
                 load_checkpoint(&dir, &policy, &mut optimizer, s.name, fallback)?
             {
+                if let Some(env_state) = &state.env_state {
+                    factory_hook("restore_state", || s.factory.restore_state(env_state))?;
+                }
                 policy = p;
                 step = state.step;
                 sampler.set_position(state.data_position);
@@ -118,16 +140,18 @@ impl Phase {
         })
     }
 
-    /// The state a checkpoint records.
-    pub fn state(&self) -> TrainerState {
-        TrainerState {
+    /// The state a checkpoint records (the env factory's included).
+    pub fn state(&self) -> Result<TrainerState, TrainError> {
+        let env_state = factory_hook("checkpoint_state", || self.factory.checkpoint_state())?;
+        Ok(TrainerState {
             phase: self.name.into(),
             step: self.step,
             data_position: self.sampler.position(),
             seed: self.run.seed,
             optimizer_steps: self.optimizer.step,
             finished: self.step >= self.total_steps,
-        }
+            env_state,
+        })
     }
 
     /// Writes a checkpoint of the current state.
@@ -136,7 +160,7 @@ impl Phase {
             &self.dir,
             &self.policy,
             &self.optimizer,
-            &self.state(),
+            &self.state()?,
             self.run.keep_checkpoints,
         )
     }

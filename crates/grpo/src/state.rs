@@ -25,6 +25,10 @@ pub struct TrainerState {
     pub optimizer_steps: usize,
     /// Whether the phase ran to its last step.
     pub finished: bool,
+    /// What the env factory saved ([`toolgym_env::env::EnvFactory::checkpoint_state`]);
+    /// absent for a stateless factory (and in checkpoints of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_state: Option<serde_json::Value>,
 }
 
 /// Saves policy, optimiser and state as one atomic checkpoint under

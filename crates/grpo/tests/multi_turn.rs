@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::sync::Arc;
-use toolgym_env::env::{run_episode_seeded, DynEnvFactory, EnvFactory};
+use toolgym_env::env::{run_episode_seeded, DynEnvFactory, EnvFactory, ToolEnv};
 use toolgym_env::{
     ChatMlTemplate, ChatTemplate, EndReason, Message, MultiTurnConfig, MultiTurnSpec, Task,
     TaskSource, ToolRegistry, ToolSpec,
@@ -337,6 +337,77 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
     assert!(t.prompt_cut > 0 && t.error.is_none() && t.turns() > 0);
 }
 
+/// Plays the env's reference replies, cutting the one of turn `cut_turn`
+/// off before its end (no end-of-turn token), as a length limit does.
+struct CutAt<'a> {
+    demo: Demonstrator<'a>,
+    cut_turn: usize,
+}
+
+impl Actor for CutAt<'_> {
+    fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+        live.iter()
+            .map(|ep| {
+                let Some(text) = ep.env.demonstration() else {
+                    return Ok(None);
+                };
+                if ep.turn != self.cut_turn {
+                    return self.demo.reply(&text).map(Some);
+                }
+                let text = text.strip_suffix("<|im_end|>").unwrap();
+                let reply = self.demo.reply(&text[..text.len() - 3])?;
+                assert_eq!(reply.end, toolgym_grpo::rollout::ReplyEnd::Length);
+                Ok(Some(reply))
+            })
+            .collect()
+    }
+}
+
+/// A reply cut off by a length limit does not end an episode as an answer
+/// (the env's `Finished` rule would pay it): it ends at the token limit;
+/// the calls a cut reply completed still run.
+#[test]
+fn a_cut_off_reply_ends_the_episode_at_the_token_limit() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let source = vault_tasks(1);
+    let run = |cut_turn: usize| {
+        let mut actor = CutAt {
+            demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+            cut_turn,
+        };
+        run_episodes(
+            &shared(vault_spec()),
+            &groups(source.as_ref(), 1, 1),
+            &mut actor,
+            policy.token_space(),
+            &limits(),
+        )
+        .unwrap()
+        .remove(0)
+        .remove(0)
+    };
+    // Find, open, answer: solved.
+    let t = run(0);
+    assert_eq!(
+        (t.turns(), t.end, t.reward),
+        (3, Some(EndReason::Answered), 1.0)
+    );
+    // The answer cut off: the vault is open, but the episode did not finish.
+    let t = run(3);
+    assert_eq!(
+        (t.turns(), t.end, t.reward),
+        (3, Some(EndReason::TokenLimit), 0.0)
+    );
+    assert_eq!(t.verdict().reason, Reason::TokenLimit);
+    // A call cut off mid-way is not the model's format error.
+    let t = run(1);
+    assert_eq!(
+        (t.turns(), t.end, t.reward),
+        (1, Some(EndReason::TokenLimit), 0.0)
+    );
+}
+
 #[test]
 fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
     /// Re-renders earlier replies without their trailing whitespace (as
@@ -596,6 +667,18 @@ fn a_non_finite_reward_fails_its_episode() {
         assert!(err.contains("turn 2 gave a non-finite reward"), "{err}");
         assert!(eps[1].error.is_none() && eps[1].reward.is_finite());
     }
+    // Finite but huge: a group's variance (f64) or advantages (f32) would
+    // not be, and one such episode would make the whole update NaN.
+    let eps = two_echo_episodes(|env| env.final_reward = Some(-f64::MAX), &limits());
+    assert_eq!(
+        (eps[0].end, eps[0].reward),
+        (Some(EndReason::EnvError), 0.0)
+    );
+    let err = eps[0].error.as_deref().unwrap();
+    assert!(err.contains("is out of range (|reward| ≤ 1e12)"), "{err}");
+    assert!(eps[1].error.is_none());
+    let eps = two_echo_episodes(|env| env.final_reward = Some(1e12), &limits());
+    assert!(eps[0].error.is_none() && eps[0].reward == 1e12);
 }
 
 /// A trainer on eight echo tasks of `turns` turns (replies of up to 16
@@ -815,4 +898,159 @@ fn bf16_policies_take_multi_turn_steps() {
     assert_eq!(summary.steps, 1);
     assert!(summary.after.is_some());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A curriculum: episodes get a second turn once `after` episodes of the
+/// run have ended, counted in state the factory shares with its envs
+/// (what the factory checkpoints and restores).
+struct Curriculum {
+    steps_taken: Arc<std::sync::atomic::AtomicUsize>,
+    after: usize,
+    fail_save: bool,
+}
+
+struct CountingEnv {
+    inner: EchoEnv,
+    steps_taken: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ToolEnv for CountingEnv {
+    fn reset(&mut self, seed: Option<u64>) -> toolgym_env::Observation {
+        self.inner.reset(seed)
+    }
+    fn step(&mut self, action: &str) -> toolgym_env::Step {
+        let step = self.inner.step(action);
+        if step.terminated || step.truncated {
+            self.ended();
+        }
+        step
+    }
+    fn truncate(&mut self, reason: EndReason) -> toolgym_env::Step {
+        self.ended();
+        self.inner.truncate(reason)
+    }
+    fn task(&self) -> &Arc<Task> {
+        self.inner.task()
+    }
+}
+
+impl CountingEnv {
+    fn ended(&self) {
+        self.steps_taken
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl EnvFactory for Curriculum {
+    type Env = CountingEnv;
+    fn make(&self, task: Arc<Task>) -> CountingEnv {
+        let taken = self.steps_taken.load(std::sync::atomic::Ordering::SeqCst);
+        CountingEnv {
+            inner: EchoEnv::new(task, if taken >= self.after { 2 } else { 1 }),
+            steps_taken: self.steps_taken.clone(),
+        }
+    }
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+        if self.fail_save {
+            return Err("cannot serialise the curriculum".into());
+        }
+        let taken = self.steps_taken.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(serde_json::json!({ "steps_taken": taken })))
+    }
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        let taken = state["steps_taken"].as_u64().ok_or("no steps_taken")?;
+        self.steps_taken
+            .store(taken as usize, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A factory with state of its own (a curriculum) is checkpointed with the
+/// run: a killed and resumed run ends as the uninterrupted one, weights and
+/// factory state alike. A hook that fails stops the checkpoint, naming it;
+/// a stateless factory cannot resume a checkpoint that holds state.
+#[test]
+fn a_curriculum_factory_resumes_with_its_state() {
+    let gen = tasks();
+    // A step ends 4 prompts x 3 samples = 12 episodes.
+    let curriculum = |fail_save: bool| {
+        let c = Curriculum {
+            steps_taken: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            after: 12,
+            fail_save,
+        };
+        let taken = c.steps_taken.clone();
+        (Arc::new(c) as Arc<dyn DynEnvFactory>, taken)
+    };
+    let trainer = |dir: &std::path::Path, factory: Arc<dyn DynEnvFactory>| {
+        let mut c = grpo_config(3);
+        c.max_response_tokens = 12;
+        GrpoTrainer::new(
+            policy(&gen),
+            factory,
+            echo_tasks(16),
+            vec![],
+            c,
+            run_section(dir.to_path_buf(), 1),
+        )
+        .unwrap()
+    };
+    let load = std::sync::atomic::Ordering::SeqCst;
+    let full_dir = run_dir("curriculum-full");
+    let (factory, full_taken) = curriculum(false);
+    let mut full = trainer(&full_dir, factory);
+    full.run(|_| {}).unwrap();
+    assert_eq!(full_taken.load(load), 36);
+    let want = params_of(full.policy());
+
+    let dir = run_dir("curriculum-killed");
+    {
+        let (factory, _) = curriculum(false);
+        let mut t = trainer(&dir, factory);
+        t.step().unwrap();
+        t.save_checkpoint().unwrap();
+        t.step().unwrap(); // lost with the kill
+    }
+    let state =
+        std::fs::read_to_string(dir.join("grpo/checkpoints/step-00000001/trainer_state.json"))
+            .unwrap();
+    assert!(state.contains("\"steps_taken\": 12"), "{state}");
+    let (factory, taken) = curriculum(false);
+    let mut resumed = trainer(&dir, factory);
+    assert_eq!((resumed.step_count(), taken.load(load)), (1, 12));
+    resumed.run(|_| {}).unwrap();
+    assert_eq!(taken.load(load), 36);
+    assert_eq!(params_of(resumed.policy()), want);
+
+    // A stateless factory (a closure) cannot take the checkpoint's state.
+    let closure: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| EchoEnv::new(task, 1));
+    let e = GrpoTrainer::new(
+        policy(&gen),
+        closure,
+        echo_tasks(16),
+        vec![],
+        grpo_config(3),
+        run_section(dir.clone(), 1),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        e.contains("restore_state") && e.contains("keeps no state"),
+        "{e}"
+    );
+
+    // A checkpoint hook that fails stops the checkpoint, naming the hook.
+    let fail_dir = run_dir("curriculum-fail");
+    let (factory, _) = curriculum(true);
+    let mut t = trainer(&fail_dir, factory);
+    t.step().unwrap();
+    let e = t.save_checkpoint().unwrap_err().to_string();
+    assert!(
+        e.contains("checkpoint_state failed: cannot serialise the curriculum"),
+        "{e}"
+    );
+    for d in [dir, full_dir, fail_dir] {
+        std::fs::remove_dir_all(&d).ok();
+    }
 }

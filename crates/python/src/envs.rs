@@ -142,14 +142,21 @@ impl PySingleTurnEnv {
     }
 
     /// Scores the completion: `(observation, reward, terminated, truncated,
-    /// info)`.
+    /// info)`. `cut=True` says a length limit cut it off (scored as
+    /// written, as verl scores a truncated response).
+    #[pyo3(signature = (action, cut = false))]
     fn step<'py>(
         &mut self,
         py: Python<'py>,
         action: &Bound<'py, PyAny>,
+        cut: bool,
     ) -> PyResult<StepTuple<'py>> {
         let text = action_text(action)?;
-        let step = self.env.step(&text);
+        let step = if cut {
+            self.env.step_cut(&text)
+        } else {
+            self.env.step(&text)
+        };
         step_tuple(py, &step)
     }
 
@@ -355,15 +362,25 @@ impl PyMultiTurnEnv {
     }
 
     /// Takes the model's reply, runs its calls: `(observation, reward,
-    /// terminated, truncated, info)`. A handler's `KeyboardInterrupt` or
-    /// `SystemExit` is raised again here, after the step.
+    /// terminated, truncated, info)`. `cut=True` says a length limit cut
+    /// the reply off: the calls it completed run, and where it would have
+    /// ended the episode (no call, unreadable calls) the episode is
+    /// truncated as `token_limit` instead of answered. A handler's
+    /// `KeyboardInterrupt` or `SystemExit` is raised again here, after
+    /// the step.
+    #[pyo3(signature = (action, cut = false))]
     fn step<'py>(
         &mut self,
         py: Python<'py>,
         action: &Bound<'py, PyAny>,
+        cut: bool,
     ) -> PyResult<StepTuple<'py>> {
         let text = action_text(action)?;
-        let step = self.env.step(&text);
+        let step = if cut {
+            self.env.step_cut(&text)
+        } else {
+            self.env.step(&text)
+        };
         let pending = self
             .interrupt
             .lock()

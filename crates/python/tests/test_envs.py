@@ -111,6 +111,8 @@ def test_single_turn_env_has_the_gymnasium_shape():
     assert obs["prompt"] == task.prompt() and obs["messages"] == task.messages and info == {}
     obs, reward, terminated, truncated, info = env.step(env.demonstration())
     assert (reward, terminated, truncated) == (1.0, True, False)
+    env.reset()
+    assert env.step(env.demonstration(), cut=True)[1:4] == (1.0, True, False)  # scored as written
     assert info["reason"] == "ok" and info["end"] == "scored" and info["calls"] == task.ground_truth
     env.reset()
     _, reward, _, _, info = env.step("<think>hm</think>")
@@ -150,6 +152,17 @@ def test_multi_turn_env_runs_python_tools():
     assert (reward, terminated, truncated, info["end"]) == (1.0, True, False, "answered")
     assert calls == [(2, 3), (5, 4)]
     assert env.messages[-1]["content"].endswith("The result is 9.")
+    # A reply a length limit cut off: its complete calls run, but a cut-off
+    # answer ends the episode at the token limit, not as answered.
+    env.reset()
+    _, _, terminated, truncated, info = env.step(reply([{"name": "add", "arguments": {"a": 2, "b": 3}}]), cut=True)
+    assert (terminated, truncated, info["end"]) == (False, False, None) and len(calls) == 3
+    env.step(reply([{"name": "add", "arguments": {"a": 5, "b": 4}}]))
+    _, reward, terminated, truncated, info = env.step("<think>done</think>\nThe res", cut=True)
+    assert (reward, terminated, truncated, info["end"]) == (1.0, False, True, "token_limit")
+    env.reset()
+    _, reward, terminated, truncated, info = env.step('<think>x</think>\n<tool_call>\n[{"name": "ad', cut=True)
+    assert (reward, truncated, info["end"]) == (0.0, True, "token_limit")
 
 
 def test_tools_that_raise_or_misbehave_never_crash_the_env():

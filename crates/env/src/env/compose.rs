@@ -108,8 +108,12 @@ impl<S> EpisodeRule<S> for WeightedSum<S> {
         let mut failed: Option<Verdict> = None;
         for (w, rule) in &self.rules {
             let v = rule.score(view);
+            if *w == 0.0 {
+                // Kept for logging only: its reward (NaN included) is not summed.
+                continue;
+            }
             reward += w * v.reward;
-            if failed.is_none() && *w != 0.0 && !v.is_ok() {
+            if failed.is_none() && !v.is_ok() {
                 failed = Some(Verdict::fail(
                     v.reason,
                     format!("{}: {}", rule.name(), v.detail),

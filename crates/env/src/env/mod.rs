@@ -278,6 +278,19 @@ pub trait ToolEnv: Send {
     /// After the end it returns a terminal step with no reward.
     fn step(&mut self, action: &str) -> Step;
 
+    /// Takes a reply that a length limit cut off (the model's per-reply
+    /// limit or the trainer's episode budget: no end-of-turn token). The
+    /// default steps it as written, as verl scores a truncated response
+    /// (a single-turn scorer finds its missing closing tag).
+    /// [`MultiTurnEnv`] reads it, runs the calls it completed, and ends the
+    /// episode as [`EndReason::TokenLimit`] where the reply would have
+    /// ended it (an answer without a call, unreadable calls): a cut-off
+    /// answer is not a finished one. Override it where a cut reply must be
+    /// judged otherwise.
+    fn step_cut(&mut self, action: &str) -> Step {
+        self.step(action)
+    }
+
     /// The current task.
     fn task(&self) -> &Arc<Task>;
 
@@ -320,6 +333,9 @@ impl<E: ToolEnv + ?Sized> ToolEnv for Box<E> {
     fn step(&mut self, action: &str) -> Step {
         (**self).step(action)
     }
+    fn step_cut(&mut self, action: &str) -> Step {
+        (**self).step_cut(action)
+    }
     fn task(&self) -> &Arc<Task> {
         (**self).task()
     }
@@ -343,6 +359,28 @@ pub trait EnvFactory: Send + Sync {
 
     /// A fresh environment for `task` (not yet reset).
     fn make(&self, task: Arc<Task>) -> Self::Env;
+
+    /// State of the factory that later episodes depend on (a curriculum's
+    /// level, counters its envs update through shared state), saved with
+    /// every training checkpoint so that a resumed run continues exactly.
+    /// `Ok(None)`, the default, is a stateless factory. An error stops the
+    /// run at the checkpoint, naming it: a checkpoint without the state
+    /// would resume another run.
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+        Ok(None)
+    }
+
+    /// Restores what [`EnvFactory::checkpoint_state`] saved, when a run
+    /// resumes from a checkpoint holding it, before any episode of the
+    /// resumed run. An error stops the resume, naming it.
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        let _ = state;
+        Err(
+            "this factory keeps no state (EnvFactory::restore_state is not implemented), \
+             but the checkpoint holds some"
+                .into(),
+        )
+    }
 }
 
 impl<E: ToolEnv + 'static, F: Fn(Arc<Task>) -> E + Send + Sync> EnvFactory for F {
@@ -357,11 +395,23 @@ impl<E: ToolEnv + 'static, F: Fn(Arc<Task>) -> E + Send + Sync> EnvFactory for F
 pub trait DynEnvFactory: Send + Sync {
     /// A fresh, boxed environment for `task` (not yet reset).
     fn make_env(&self, task: Arc<Task>) -> Box<dyn ToolEnv>;
+
+    /// [`EnvFactory::checkpoint_state`].
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String>;
+
+    /// [`EnvFactory::restore_state`].
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String>;
 }
 
 impl<F: EnvFactory> DynEnvFactory for F {
     fn make_env(&self, task: Arc<Task>) -> Box<dyn ToolEnv> {
         Box::new(self.make(task))
+    }
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+        EnvFactory::checkpoint_state(self)
+    }
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        EnvFactory::restore_state(self, state)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::message::Message;
 use crate::registry::{ToolRegistry, ToolResult};
 use crate::rng::fnv1a;
 use crate::task::Task;
-use crate::template::ChatTemplate;
+use crate::template::{escape_markup, ChatTemplate};
 use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
@@ -383,7 +383,11 @@ impl<S> MultiTurnEnv<S> {
         let mut reward = 0.0;
         for (weight, rule) in rules {
             let verdict = rule.score(&view);
-            reward += weight * verdict.reward;
+            // A weight-0 rule is kept for logging: its reward, even a NaN
+            // one, takes no part in the sum.
+            if *weight != 0.0 {
+                reward += weight * verdict.reward;
+            }
             out.push(RuleVerdict {
                 rule: rule.name().to_string(),
                 weight: *weight,
@@ -408,21 +412,11 @@ impl<S> MultiTurnEnv<S> {
     fn over(&self) -> Step {
         Step::already_over(self.observation(), self.steps.len() + 1)
     }
-}
 
-impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
-    fn reset(&mut self, seed: Option<u64>) -> Observation {
-        self.seed = seed.unwrap_or_else(|| default_seed(&self.task));
-        self.state = OnceLock::from((self.spec.init)(&self.task, self.seed));
-        self.messages = self.task.messages.clone();
-        self.steps.clear();
-        self.episode_calls.clear();
-        self.step_scores.clear();
-        self.done = false;
-        self.observation()
-    }
-
-    fn step(&mut self, action: &str) -> Step {
+    /// One turn: `cut` when a length limit cut the reply off, which then
+    /// ends the episode as [`EndReason::TokenLimit`] wherever it would
+    /// have ended it (see [`ToolEnv::step_cut`]).
+    fn take(&mut self, action: &str, cut: bool) -> Step {
         if self.done {
             return self.over();
         }
@@ -449,11 +443,12 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
         let mut results: Vec<ToolResult> = Vec::new();
         if let Some(problem) = &format_error {
             match config.on_format_error {
+                // JSON a length limit cut off is not the model's format.
+                _ if cut => end = Some(EndReason::TokenLimit),
                 FormatErrorPolicy::End => end = Some(EndReason::FormatError),
                 FormatErrorPolicy::Feedback => {
                     let obs = json!({"error": {"kind": "format_error", "message": problem}});
-                    self.messages
-                        .push(Message::tool("format", dumps(&obs, false)));
+                    self.messages.push(Message::tool("format", tool_text(&obs)));
                 }
             }
         } else {
@@ -465,10 +460,11 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
                     for r in &results {
                         self.messages.push(Message::tool(
                             r.call.name.clone(),
-                            dumps(&r.to_observation(), false),
+                            tool_text(&r.to_observation()),
                         ));
                     }
                 }
+                _ if cut => end = Some(EndReason::TokenLimit),
                 _ => end = Some(EndReason::Answered),
             }
         }
@@ -515,6 +511,36 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
                 end,
             },
         }
+    }
+}
+
+/// A tool result (or format feedback) as the model reads it: JSON, with
+/// the `<` of markup-like text (`<|im_end|>`, `<tool_call>`) written
+/// `\u003c`, the same string to a JSON reader. A tool's output, or the
+/// model's own text echoed back (an unknown tool's name), then cannot
+/// become a control token or a fake call block in the model's context.
+fn tool_text(value: &serde_json::Value) -> String {
+    escape_markup(dumps(value, false))
+}
+
+impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
+    fn reset(&mut self, seed: Option<u64>) -> Observation {
+        self.seed = seed.unwrap_or_else(|| default_seed(&self.task));
+        self.state = OnceLock::from((self.spec.init)(&self.task, self.seed));
+        self.messages = self.task.messages.clone();
+        self.steps.clear();
+        self.episode_calls.clear();
+        self.step_scores.clear();
+        self.done = false;
+        self.observation()
+    }
+
+    fn step(&mut self, action: &str) -> Step {
+        self.take(action, false)
+    }
+
+    fn step_cut(&mut self, action: &str) -> Step {
+        self.take(action, true)
     }
 
     fn task(&self) -> &Arc<Task> {

@@ -13,8 +13,8 @@
 //!    [`RolloutLimits::env_timeout`], a `make` (the factory's), `reset`,
 //!    `step` or `truncate` that has not returned by then fails its episode
 //!    the same way (the call is abandoned on its thread and counted by
-//!    [`stuck_env_calls`] until it returns); a non-finite reward fails it
-//!    too;
+//!    [`stuck_env_calls`] until it returns); a non-finite reward, or one
+//!    beyond [`MAX_EPISODE_REWARD`] in magnitude, fails it too;
 //! 3. an episode that goes on gets the environment's tokens appended with
 //!    train mask 0: the new prompt must start with the old prompt, the
 //!    reply exactly as the model wrote it and its end-of-turn token, and
@@ -524,7 +524,14 @@ fn record(s: &mut Slot, step: Step) -> bool {
     }
     let done = step.done();
     if done {
-        s.traj.end = Some(step.info.end.unwrap_or(EndReason::Done));
+        // An env that gives no reason: Gymnasium's `truncated` is a time
+        // (turn) limit, `terminated` its own end.
+        let unsaid = if step.truncated {
+            EndReason::TurnLimit
+        } else {
+            EndReason::Done
+        };
+        s.traj.end = Some(step.info.end.unwrap_or(unsaid));
         s.live = false;
     }
     s.traj.steps.push(StepOutcome {
@@ -574,8 +581,16 @@ fn take_turn(
         s.traj.cut_replies += 1;
     }
     let action = reply.text.clone();
-    let Some(mut step) = guarded(s, "step", limits.env_timeout, move |env| env.step(&action))
-    else {
+    // A reply a length limit cut off goes to `step_cut`: the env decides
+    // whether a cut-off answer may end the episode (MultiTurnEnv: not as
+    // an answer).
+    let Some(mut step) = guarded(s, "step", limits.env_timeout, move |env| {
+        if cut {
+            env.step_cut(&action)
+        } else {
+            env.step(&action)
+        }
+    }) else {
         return Ok(());
     };
     let next_prompt = std::mem::take(&mut step.observation.prompt);
@@ -713,8 +728,21 @@ fn finish(t: &mut Trajectory, limits: &RolloutLimits) {
             "the episode's reward is not finite ({reward})"
         ));
         t.reward = 0.0;
+    } else if t.reward.abs() > MAX_EPISODE_REWARD {
+        // Finite, but a group's mean, variance or f32 advantages would not
+        // be: one such episode would turn a whole update into NaN.
+        let reward = t.reward;
+        t.fail_env(format_args!(
+            "the episode's reward {reward:e} is out of range (|reward| ≤ {MAX_EPISODE_REWARD:e})"
+        ));
+        t.reward = 0.0;
     }
 }
+
+/// Largest episode reward a rollout takes, in magnitude: beyond it a
+/// group's variance overflows f64 or its advantages f32, so a larger one
+/// fails its episode like a non-finite one.
+pub const MAX_EPISODE_REWARD: f64 = 1e12;
 
 #[cfg(test)]
 mod tests {
