@@ -648,6 +648,25 @@ fn timed_env_calls_that_use_rayon_are_not_starved() {
     );
 }
 
+/// An env that ends its episode the Gymnasium way, `truncated` without an
+/// end reason, is recorded at the turn limit (its own time limit), not as
+/// done; `terminated` without a reason is done.
+#[test]
+fn gymnasium_truncation_without_a_reason_is_a_turn_limit() {
+    for (truncated, want) in [(true, EndReason::TurnLimit), (false, EndReason::Done)] {
+        let eps = two_echo_episodes(
+            if truncated {
+                |env: &mut EchoEnv| env.gym_end = Some(true)
+            } else {
+                |env: &mut EchoEnv| env.gym_end = Some(false)
+            },
+            &limits(),
+        );
+        assert_eq!((eps[0].end, eps[0].turns()), (Some(want), 1));
+        assert_eq!(eps[1].end, Some(EndReason::Done));
+    }
+}
+
 #[test]
 fn a_non_finite_reward_fails_its_episode() {
     for bad in [f64::NAN, f64::INFINITY] {

@@ -145,6 +145,10 @@ pub struct EchoEnv {
     /// `step` does some work on rayon's global pool.
     pub parallel_step: bool,
     pub final_reward: Option<f64>,
+    /// Ends the episode after the first reply the Gymnasium way, without
+    /// an end reason: `truncated` when `Some(true)`, `terminated` when
+    /// `Some(false)`.
+    pub gym_end: Option<bool>,
     messages: Vec<Message>,
     taken: usize,
     total: usize,
@@ -161,6 +165,7 @@ impl EchoEnv {
             reset_hangs: false,
             parallel_step: false,
             final_reward: None,
+            gym_end: None,
             taken: 0,
             total: 0,
         }
@@ -208,6 +213,18 @@ impl ToolEnv for EchoEnv {
         self.taken += 1;
         self.total += action.len();
         self.messages.push(Message::assistant(action));
+        if let Some(truncated) = self.gym_end {
+            return Step {
+                observation: self.observation(true),
+                reward: 0.5,
+                terminated: !truncated,
+                truncated,
+                info: StepInfo {
+                    turn: self.taken,
+                    ..StepInfo::default()
+                },
+            };
+        }
         let done = self.taken >= self.turns;
         if !done {
             self.messages
