@@ -289,7 +289,9 @@ impl PyRule {
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
+        on_error: OnError,
     ) -> PyResult<Vec<toolgym_reward::Verdict>> {
+        let verdict_mode = on_error == OnError::Verdict;
         let completions = sequence(completions, "completions")?;
         let truths = sequence(ground_truths, "ground_truths")?;
         if completions.len() != truths.len() {
@@ -301,18 +303,36 @@ impl PyRule {
         }
         let mut inputs = Vec::with_capacity(completions.len());
         for (i, c) in completions.iter().enumerate() {
-            inputs.push(CompletionArg::read(c, Label::Item("completions", i))?);
+            inputs.push(if verdict_mode {
+                // The caller knows the row: the message names the argument.
+                CompletionArg::read(c, Label::Arg("completion"))
+                    .unwrap_or_else(|e| CompletionArg::Bad(e.to_string()))
+            } else {
+                CompletionArg::read(c, Label::Item("completions", i))?
+            });
         }
         // One slot per distinct ground-truth object (`truths` keeps them
         // alive, so their addresses are stable keys).
-        let mut slots: Vec<(usize, TruthArg)> = Vec::new();
+        let label = |i: usize| {
+            if verdict_mode {
+                Label::Arg("ground_truth")
+            } else {
+                Label::Item("ground_truths", i)
+            }
+        };
+        let mut slots: Vec<(usize, Result<TruthArg, String>)> = Vec::new();
         let mut slot_of = Vec::with_capacity(truths.len());
         let mut by_object: HashMap<usize, usize> = HashMap::new();
         for (i, t) in truths.iter().enumerate() {
             let slot = match by_object.entry(t.as_ptr() as usize) {
                 std::collections::hash_map::Entry::Occupied(e) => *e.get(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    slots.push((i, self.read_truth(t, Label::Item("ground_truths", i))?));
+                    let read = match self.read_truth(t, label(i)) {
+                        Ok(arg) => Ok(arg),
+                        Err(e) if verdict_mode => Err(e.to_string()),
+                        Err(e) => return Err(e),
+                    };
+                    slots.push((i, read));
                     *e.insert(slots.len() - 1)
                 }
             };
@@ -334,12 +354,16 @@ impl PyRule {
                     .map(|(c, &s)| {
                         let (first, arg) = &slots[s];
                         let truth = parsed[s].get_or_init(|| {
-                            self.parse_truth(arg, Label::Item("ground_truths", *first))
+                            let arg = arg.as_ref().map_err(Clone::clone)?;
+                            self.parse_truth(arg, label(*first))
                         });
-                        truth
-                            .as_ref()
-                            .map(|t| self.judge(c, t))
-                            .map_err(Clone::clone)
+                        match truth {
+                            Ok(t) => Ok(self.judge(c, t)),
+                            Err(e) if verdict_mode => {
+                                Ok(toolgym_reward::Verdict::fail(Reason::InputError, e.clone()))
+                            }
+                            Err(e) => Err(e.clone()),
+                        }
                     })
                     .collect::<Vec<_>>();
                 parsed.into_par_iter().for_each(drop);
@@ -407,29 +431,37 @@ impl PyRule {
 
     /// Scores completions against their ground truths (two sequences of the
     /// same length) in parallel, without the GIL; verdicts in input order.
-    /// `threads`: worker threads (default: all cores).
-    #[pyo3(signature = (completions, ground_truths, threads = None))]
+    /// `threads`: worker threads (default: all cores). `errors`: what an
+    /// item that cannot be read (a ground truth that is not a list of
+    /// calls, a completion of another type) does: `"raise"` (default) a
+    /// `ValueError` / `TypeError` naming the first such item, `"verdict"`
+    /// an `input_error` verdict (reward 0) for that item alone.
+    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise"))]
     fn score_batch(
         &self,
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
+        errors: &str,
     ) -> PyResult<Vec<PyVerdict>> {
-        let verdicts = self.score_pairs(py, completions, ground_truths, threads)?;
+        let on_error = OnError::parse(errors)?;
+        let verdicts = self.score_pairs(py, completions, ground_truths, threads, on_error)?;
         Ok(verdicts.into_iter().map(PyVerdict::from).collect())
     }
 
     /// Like `score_batch`, the rewards only.
-    #[pyo3(signature = (completions, ground_truths, threads = None))]
+    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise"))]
     fn rewards(
         &self,
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
+        errors: &str,
     ) -> PyResult<Vec<f64>> {
-        let verdicts = self.score_pairs(py, completions, ground_truths, threads)?;
+        let on_error = OnError::parse(errors)?;
+        let verdicts = self.score_pairs(py, completions, ground_truths, threads, on_error)?;
         Ok(verdicts.into_iter().map(|v| v.reward).collect())
     }
 
@@ -477,6 +509,27 @@ impl PyRule {
 }
 
 /// The items of a sequence argument, or a `TypeError` naming it.
+/// What a batch does with an item it cannot read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnError {
+    /// Raise, naming the first such item.
+    Raise,
+    /// An `input_error` verdict for that item.
+    Verdict,
+}
+
+impl OnError {
+    fn parse(errors: &str) -> PyResult<Self> {
+        match errors {
+            "raise" => Ok(OnError::Raise),
+            "verdict" => Ok(OnError::Verdict),
+            other => Err(PyValueError::new_err(format!(
+                "errors={other:?}: expected \"raise\" or \"verdict\""
+            ))),
+        }
+    }
+}
+
 fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if obj.cast::<PyString>().is_ok() || obj.cast::<PyDict>().is_ok() {
         return Err(PyTypeError::new_err(format!(
@@ -493,6 +546,9 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
         })?
         .collect()
 }
+
+/// Most scoring threads a call may ask for.
+const MAX_THREADS: usize = 1024;
 
 /// A rayon pool of `threads` workers (`None` or 0: rayon's default, one
 /// per CPU or `RAYON_NUM_THREADS`), cached.
@@ -514,6 +570,13 @@ fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
     static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
     // 0 lets rayon choose (it reads RAYON_NUM_THREADS).
     let n = threads.unwrap_or(0);
+    if n > MAX_THREADS {
+        // Each is an OS thread started now: a million would take the
+        // machine down before the first item is scored.
+        return Err(PyValueError::new_err(format!(
+            "threads={n}: at most {MAX_THREADS} (more threads than cores do not score faster)"
+        )));
+    }
     let pid = std::process::id();
     let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(stale) = guard.take_if(|p| p.pid != pid) {

@@ -79,6 +79,55 @@ def test_verl_reward_kwargs_reach_the_rule_and_lengths_are_checked():
         toolgym.verl.compute_score_batch(["d"] * 3, [good] * 3, [truth] * 2)
 
 
+def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
+    task = toolgym.synthetic_tasks(1)[0]
+    good, truth = task.target(), task.ground_truth_json()
+    # verl: one row's ground truth is not calls, another's response is not
+    # text; the others keep their rewards, the warning names the rows (as
+    # rows of the whole batch, also when rows are split by reward_rule).
+    infos = [{}, {"reward_rule": "tool-n1"}, {}, {"reward_rule": "tool-n1"}, {}]
+    with pytest.warns(UserWarning, match=r"2 of 5 rows could not be scored and score 0: row 1: .*; row 3: "):
+        got = toolgym.verl.compute_score_batch(["d"] * 5, [good, None, good, good, good], [truth, truth, truth, '{"x": 1}', truth], infos)
+    assert got == [1.0, 0.0, 1.0, 0.0, 1.0]
+    for bad in [None, "", "not json", {"x": 1}, float("nan")]:
+        with pytest.warns(UserWarning, match="1 of 1 rows could not be scored"):
+            assert toolgym.verl.compute_score("d", good, bad) == 0.0
+    # A misspelt rule in a row's extra_info names the row.
+    with pytest.raises(ValueError, match=r"extra_infos\[1\]\['reward_rule'\]: .*bnary"):
+        toolgym.verl.compute_score_batch(["d"] * 2, [good] * 2, [truth] * 2, [{}, {"reward_rule": "bnary"}])
+    # TRL: None for the row (TRL leaves it out), a warning naming it.
+    f = toolgym.trl.reward_function("binary")
+    with pytest.warns(UserWarning, match=r"1 of 3 rows could not be scored .*row 1: "):
+        assert f(prompts=[0] * 3, completions=[good] * 3, ground_truth=[truth, '{"x": 1}', truth]) == [1.0, None, 1.0]
+    # The library call still raises by default, naming the item.
+    with pytest.raises(ValueError, match=r"ground_truths\[1\]"):
+        toolgym.Rule("binary").rewards([good] * 2, [truth, "[1]"])
+    with pytest.raises(ValueError, match="errors="):
+        toolgym.Rule("binary").rewards([good], [truth], errors="ignore")
+    with pytest.raises(ValueError, match="at most 1024"):
+        toolgym.Rule("binary").rewards([good], [truth], threads=10**6)
+
+
+def test_the_trl_reward_function_takes_rule_options_and_pickles():
+    import pickle
+
+    task = toolgym.synthetic_tasks(1)[0]
+    no_think = task.target().split("</think>", 1)[1]
+    f = toolgym.trl.reward_function("binary", think=False)
+    assert f(completions=[no_think], ground_truth=[task.ground_truth_json()]) == [1.0]
+    g = pickle.loads(pickle.dumps(f))
+    assert g.__name__ == "toolgym_binary" and g(completions=[no_think], ground_truth=[task.ground_truth_json()]) == [1.0]
+    with pytest.raises(TypeError):
+        toolgym.trl.reward_function("tool-n1", think=False)
+    # TRL's tool loop: the last assistant message is scored, said once.
+    loop = [{"role": "assistant", "content": task.target()}, {"role": "tool", "content": "42"}, {"role": "assistant", "content": "It is 42."}]
+    with pytest.warns(UserWarning, match="tool results"):
+        assert f(completions=[loop], ground_truth=[task.ground_truth_json()]) == [0.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f(completions=[loop], ground_truth=[task.ground_truth_json()])
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 def test_batch_scoring_works_in_a_forked_child():
     # A pool made in the parent has no threads in a fork's child: waiting

@@ -2,7 +2,7 @@
 ``toolgym``)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -67,13 +67,17 @@ class Rule:
         completions: Sequence[Completion],
         ground_truths: Sequence[GroundTruth],
         threads: Optional[int] = None,
+        errors: Literal["raise", "verdict"] = "raise",
     ) -> List[Verdict]:
-        """Scores pairs in parallel without the GIL; verdicts in input order."""
+        """Scores pairs in parallel without the GIL; verdicts in input order.
+        ``threads``: at most 1024. ``errors="verdict"``: an item that cannot be
+        read gets an ``input_error`` verdict instead of raising."""
     def rewards(
         self,
         completions: Sequence[Completion],
         ground_truths: Sequence[GroundTruth],
         threads: Optional[int] = None,
+        errors: Literal["raise", "verdict"] = "raise",
     ) -> List[float]:
         """``score_batch``, the rewards only."""
 

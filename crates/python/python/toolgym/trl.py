@@ -21,42 +21,104 @@ the reward function. ``datasets`` is needed only by ``to_dataset``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, List, Optional
+import warnings
+from typing import Any, Iterable, List, Optional
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 from toolgym._tasks import checked
 
-__all__ = ["reward_function", "rows", "to_dataset"]
+__all__ = ["RewardFunction", "reward_function", "rows", "to_dataset"]
+
+
+class RewardFunction:
+    """TRL's reward-function contract, ``f(prompts, completions, **columns)
+    -> list[float | None]``: scores each completion with a ``Rule`` against
+    the dataset column ``column``. Made by :func:`reward_function`; a
+    module-level class, so it pickles (``pickle`` and ``cloudpickle``)."""
+
+    def __init__(
+        self, rule: str = "binary", column: str = "ground_truth", threads: Optional[int] = None, **options: Any
+    ) -> None:
+        self.rule = rule
+        self.column = column
+        self.threads = threads
+        self.options = dict(options)
+        self._scorer = _toolgym.Rule(rule, **options)
+        self._warned_tools = False
+        # TRL names the logged metric after it (rewards/toolgym_binary/mean).
+        self.__name__ = "toolgym_" + rule.replace("-", "_")
+
+    def __getstate__(self) -> dict:
+        return {"rule": self.rule, "column": self.column, "threads": self.threads, "options": self.options}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["rule"], state["column"], state["threads"], **state["options"])
+
+    def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> List[Optional[float]]:
+        if completions is None:
+            raise TypeError("the reward function needs completions=")
+        if self.column not in kwargs:
+            raise KeyError(
+                f"the dataset has no {self.column!r} column (columns passed: {sorted(kwargs)}); "
+                "build it with toolgym.trl.to_dataset or name the column with column="
+            )
+        completions = list(completions)
+        if not self._warned_tools and any(_has_tool_results(c) for c in completions):
+            self._warned_tools = True
+            warnings.warn(
+                "toolgym.trl: completions hold tool results (TRL's tool loop); only each "
+                "completion's last assistant message is scored, so calls made before a final "
+                "answer score nothing",
+                stacklevel=2,
+            )
+        verdicts = self._scorer.score_batch(
+            completions, list(kwargs[self.column]), threads=self.threads, errors="verdict"
+        )
+        out: List[Optional[float]] = []
+        bad = []
+        for i, v in enumerate(verdicts):
+            if v.reason == "input_error":
+                bad.append((i, v.detail))
+                out.append(None)
+            else:
+                out.append(v.reward)
+        if bad:
+            shown = "; ".join(f"row {i}: {d}" for i, d in bad[:3])
+            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+            warnings.warn(
+                f"toolgym.trl: {len(bad)} of {len(verdicts)} rows could not be scored "
+                f"(reward None, which TRL leaves out): {shown}{more}",
+                stacklevel=2,
+            )
+        return out
+
+
+def _has_tool_results(completion: Any) -> bool:
+    return isinstance(completion, list) and any(
+        isinstance(m, dict) and m.get("role") == "tool" for m in completion
+    )
 
 
 def reward_function(
-    rule: str = "binary", column: str = "ground_truth", threads: Optional[int] = None
-) -> Callable[..., List[float]]:
+    rule: str = "binary", column: str = "ground_truth", threads: Optional[int] = None, **options: Any
+) -> RewardFunction:
     """A reward function with TRL's contract, ``f(prompts, completions,
-    **columns) -> list[float]``, that scores each completion with ``rule``
-    against the dataset column ``column``.
+    **columns) -> list[float | None]``, that scores each completion with
+    ``rule`` (and the ``Rule`` options: ``think``, ``free_text``,
+    ``no_call_without_block``, ``abs_tol``, ``rel_tol``) against the
+    dataset column ``column``.
 
     Completions may be plain text or conversational (a list of messages per
     completion: the last assistant message is scored, ``tool_calls``
-    included). Scoring runs in parallel in Rust. The function's
-    ``__name__`` (``toolgym_binary``, …) names TRL's logged metric
-    (``rewards/toolgym_binary/mean``).
+    included). Scoring runs in parallel in Rust (``threads``: default, one
+    per core or ``RAYON_NUM_THREADS``; set it where several processes share
+    a node). A row that cannot be scored (its ground truth is not a list
+    of calls) gets ``None``, which TRL leaves out of the reward, with a
+    warning naming the row: one bad row does not stop the step. The
+    function's ``__name__`` (``toolgym_binary``, …) names TRL's logged
+    metric (``rewards/toolgym_binary/mean``).
     """
-    scorer = _toolgym.Rule(rule)
-
-    def reward(prompts: Any = None, completions: Any = None, **kwargs: Any) -> List[float]:
-        if completions is None:
-            raise TypeError("the reward function needs completions=")
-        if column not in kwargs:
-            raise KeyError(
-                f"the dataset has no {column!r} column (columns passed: {sorted(kwargs)}); "
-                "build it with toolgym.trl.to_dataset or name the column with column="
-            )
-        return scorer.rewards(list(completions), list(kwargs[column]), threads=threads)
-
-    reward.__name__ = "toolgym_" + rule.replace("-", "_")
-    reward.__qualname__ = reward.__name__
-    return reward
+    return RewardFunction(rule, column, threads, **options)
 
 
 def rows(

@@ -78,6 +78,17 @@ def _rule_name(rule: str, extra_info: Any) -> str:
     return rule
 
 
+def _warn_unscored(where: str, total: int, bad: List[Tuple[int, str]]) -> None:
+    """Says which rows could not be scored (they score 0): a bad row of
+    data must not stop a training step, nor pass unnoticed."""
+    shown = "; ".join(f"row {i}: {detail}" for i, detail in bad[:3])
+    more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+    warnings.warn(
+        f"{where}: {len(bad)} of {total} rows could not be scored and score 0: {shown}{more}",
+        stacklevel=3,
+    )
+
+
 def compute_score(
     data_source: Any = None,
     solution_str: Any = None,
@@ -98,13 +109,20 @@ def compute_score(
     with a warning (once), except those verl's reward loop passes. A row's
     ``extra_info["reward_rule"]`` overrides the rule (without the options,
     which are the ``rule`` keyword's). A malformed response
-    (any text) scores 0, never raises; a ground truth that is not a list of
-    calls raises ``ValueError``. ``tool-n1`` equals the released script on
-    every ground truth serde_json reads exactly: integers beyond 64 bits
-    become floats there, where the script keeps them exact.
+    (any text) scores 0, never raises. A row that cannot be scored (a
+    ground truth that is not a list of calls, ``None``, a response that is
+    not text or messages) scores 0 with a warning naming the problem: one
+    bad row of data does not stop a training step. ``tool-n1`` equals the
+    released script on every ground truth serde_json reads exactly:
+    integers beyond 64 bits become floats there, where the script keeps
+    them exact.
     """
     rule_of = _rule_for(_rule_name(rule, extra_info), rule, _options(kwargs))
-    return rule_of.score(solution_str, ground_truth).reward
+    try:
+        return rule_of.score(solution_str, ground_truth).reward
+    except (TypeError, ValueError) as e:  # the row's data, not the configuration
+        _warn_unscored("toolgym.verl.compute_score", 1, [(0, str(e))])
+        return 0.0
 
 
 def compute_score_batch(
@@ -119,8 +137,11 @@ def compute_score_batch(
     """verl's batch reward-function contract (``reward_model.reward_manager:
     batch``): the rewards of many responses, scored in parallel in Rust.
     Rows whose ``extra_info`` names another ``reward_rule`` are scored with
-    it; options as for ``compute_score``. The sequences must have one item
-    per response (``ValueError`` naming them otherwise)."""
+    it (an unknown one is a ``ValueError`` naming the row); options as for
+    ``compute_score``. A row that cannot be scored scores 0, and one
+    warning per call names how many and the first three (row and problem).
+    The sequences must have one item per response (``ValueError`` naming
+    them otherwise)."""
     n = len(solution_strs)
     lengths = {"data_sources": len(data_sources), "ground_truths": len(ground_truths)}
     if extra_infos is not None:
@@ -135,13 +156,25 @@ def compute_score_batch(
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     names = [_rule_name(rule, info) for info in infos]
     out = [0.0] * n
+    bad: List[Tuple[int, str]] = []
     for name in sorted(set(names)):
         idx = [i for i, m in enumerate(names) if m == name]
-        rewards = _rule_for(name, rule, options).rewards(
-            [solution_strs[i] for i in idx], [ground_truths[i] for i in idx], threads=threads
+        try:
+            scorer = _rule_for(name, rule, options)
+        except ValueError as e:
+            raise ValueError(f"compute_score_batch: extra_infos[{idx[0]}]['reward_rule']: {e}") from e
+        verdicts = scorer.score_batch(
+            [solution_strs[i] for i in idx],
+            [ground_truths[i] for i in idx],
+            threads=threads,
+            errors="verdict",
         )
-        for i, r in zip(idx, rewards):
-            out[i] = r
+        for i, v in zip(idx, verdicts):
+            out[i] = v.reward
+            if v.reason == "input_error":
+                bad.append((i, v.detail))
+    if bad:
+        _warn_unscored("toolgym.verl.compute_score_batch", n, sorted(bad))
     return out
 
 
