@@ -217,7 +217,15 @@ pub fn calls_json(calls: &[Call]) -> String {
 /// `json` with the `<` of each markup-like sequence written `\u003c`
 /// (JSON text has `<` only inside strings, where the escape means the same).
 pub(crate) fn escape_markup(json: String) -> String {
-    const MARKUP: [&str; 5] = ["tool_call", "/tool_call", "think", "/think", "|"];
+    const MARKUP: [&str; 7] = [
+        "tool_call",
+        "/tool_call",
+        "tool_response",
+        "/tool_response",
+        "think",
+        "/think",
+        "|",
+    ];
     if !json.contains('<') {
         return json;
     }

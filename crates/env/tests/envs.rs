@@ -345,6 +345,18 @@ fn a_cut_off_reply_truncates_where_it_would_have_ended_the_episode() {
         (s.truncated, s.info.end),
         (true, Some(EndReason::TokenLimit))
     );
+    // A closed block of broken JSON before the cut is the model's format
+    // error (fed back here), not the limit's.
+    env.reset(None);
+    let s = env.step_cut("<think>x</think>\n<tool_call>\n[{\"name\": }]\n</tool_call> and mo");
+    assert!(!s.done(), "{:?}", s.info.end);
+    assert!(s
+        .observation
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .contains("format_error"));
     // Uncut, the same answer ends the episode as answered.
     env.reset(None);
     env.step(&reply("send", send));

@@ -338,9 +338,11 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
 }
 
 /// Plays the env's reference replies, cutting the one of turn `cut_turn`
-/// off before its end (no end-of-turn token), as a length limit does.
+/// off at the tokens it may have (`LiveEpisode::max_tokens`), as the
+/// sampler's length limit does.
 struct CutAt<'a> {
     demo: Demonstrator<'a>,
+    tokenizer: &'a toolgym_model::Tokenizer,
     cut_turn: usize,
 }
 
@@ -351,12 +353,13 @@ impl Actor for CutAt<'_> {
                 let Some(text) = ep.env.demonstration() else {
                     return Ok(None);
                 };
-                if ep.turn != self.cut_turn {
-                    return self.demo.reply(&text).map(Some);
+                let mut reply = self.demo.reply(&text)?;
+                if ep.turn == self.cut_turn {
+                    assert!(reply.tokens.len() > ep.max_tokens, "not long enough to cut");
+                    reply.tokens.truncate(ep.max_tokens);
+                    reply.text = self.tokenizer.decode(&reply.tokens, false)?;
+                    reply.end = toolgym_grpo::rollout::ReplyEnd::Length;
                 }
-                let text = text.strip_suffix("<|im_end|>").unwrap();
-                let reply = self.demo.reply(&text[..text.len() - 3])?;
-                assert_eq!(reply.end, toolgym_grpo::rollout::ReplyEnd::Length);
                 Ok(Some(reply))
             })
             .collect()
@@ -365,15 +368,17 @@ impl Actor for CutAt<'_> {
 
 /// A reply cut off by a length limit does not end an episode as an answer
 /// (the env's `Finished` rule would pay it): it ends at the token limit;
-/// the calls a cut reply completed still run.
+/// the calls a cut reply completed still run. A reply that only lacks an
+/// end token, shorter than its limit, was not cut.
 #[test]
 fn a_cut_off_reply_ends_the_episode_at_the_token_limit() {
     let gen = tasks();
     let policy = policy(&gen);
     let source = vault_tasks(1);
-    let run = |cut_turn: usize| {
+    let run = |cut_turn: usize, limits: RolloutLimits| {
         let mut actor = CutAt {
             demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+            tokenizer: &policy.tokenizer,
             cut_turn,
         };
         run_episodes(
@@ -381,31 +386,46 @@ fn a_cut_off_reply_ends_the_episode_at_the_token_limit() {
             &groups(source.as_ref(), 1, 1),
             &mut actor,
             policy.token_space(),
-            &limits(),
+            &limits,
         )
         .unwrap()
         .remove(0)
         .remove(0)
     };
     // Find, open, answer: solved.
-    let t = run(0);
+    let t = run(0, limits());
     assert_eq!(
         (t.turns(), t.end, t.reward),
         (3, Some(EndReason::Answered), 1.0)
     );
-    // The answer cut off: the vault is open, but the episode did not finish.
-    let t = run(3);
+    // The answer cut off by the episode's budget, three tokens short: the
+    // vault is open, but the episode did not finish.
+    let t = run(
+        3,
+        RolloutLimits {
+            max_episode_tokens: t.len() - 3,
+            ..limits()
+        },
+    );
     assert_eq!(
         (t.turns(), t.end, t.reward),
         (3, Some(EndReason::TokenLimit), 0.0)
     );
     assert_eq!(t.verdict().reason, Reason::TokenLimit);
-    // A call cut off mid-way is not the model's format error.
-    let t = run(1);
+    // A call cut off mid-way by the per-turn limit is not the model's
+    // format error.
+    let t = run(
+        1,
+        RolloutLimits {
+            max_response_tokens: 12,
+            ..limits()
+        },
+    );
     assert_eq!(
         (t.turns(), t.end, t.reward),
         (1, Some(EndReason::TokenLimit), 0.0)
     );
+    assert_eq!(t.cut_replies, 1);
 }
 
 #[test]
@@ -467,6 +487,52 @@ fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
     for part in ["trimming-env", "vault-0", "turn 1", "does not extend"] {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
+
+    /// Ends turns with a marker of its own instead of the model's end token.
+    struct OwnEnd(ChatMlTemplate);
+    impl ChatTemplate for OwnEnd {
+        fn name(&self) -> &str {
+            "own-end"
+        }
+        fn render_prompt(&self, tools: &[ToolSpec], messages: &[Message]) -> String {
+            self.0
+                .render_prompt(tools, messages)
+                .replace("<|im_end|>", "<END>")
+        }
+        fn render_reply(&self, reasoning: Option<&str>, calls: &[Call]) -> String {
+            self.0.render_reply(reasoning, calls)
+        }
+        fn end_of_turn(&self) -> &str {
+            "<END>"
+        }
+        fn uses_reasoning(&self) -> bool {
+            true
+        }
+    }
+    let spec = MultiTurnSpec::new(
+        ToolRegistry::<()>::new(),
+        Arc::new(OwnEnd(ChatMlTemplate::compact_multi_turn())),
+        MultiTurnConfig::empty().on_format_error(toolgym_env::env::FormatErrorPolicy::Feedback),
+        |_| (),
+    );
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec![find("red"), "<think>x</think>ok".into()],
+    };
+    let out = run_episodes(
+        &shared(spec),
+        &groups(source.as_ref(), 1, 1),
+        &mut actor,
+        policy.token_space(),
+        &limits(),
+    )
+    .unwrap();
+    let err = out[0][0].error.as_deref().unwrap();
+    assert!(
+        err.contains("expected \"<|im_end|>\", found \"<END>")
+            && err.contains("ChatTemplate::end_of_turn"),
+        "{err}"
+    );
 }
 
 /// Runs one episode of each of two echo tasks with `limits`, the env of
@@ -650,18 +716,20 @@ fn timed_env_calls_that_use_rayon_are_not_starved() {
 
 /// An env that ends its episode the Gymnasium way, `truncated` without an
 /// end reason, is recorded at the turn limit (its own time limit), not as
-/// done; `terminated` without a reason is done.
+/// done; `terminated` without a reason is done, and wins when both are set.
 #[test]
 fn gymnasium_truncation_without_a_reason_is_a_turn_limit() {
-    for (truncated, want) in [(true, EndReason::TurnLimit), (false, EndReason::Done)] {
-        let eps = two_echo_episodes(
-            if truncated {
-                |env: &mut EchoEnv| env.gym_end = Some(true)
-            } else {
-                |env: &mut EchoEnv| env.gym_end = Some(false)
-            },
-            &limits(),
-        );
+    type Setup = fn(&mut EchoEnv);
+    let cases: [(Setup, EndReason); 3] = [
+        (
+            |env| env.gym_end = Some((false, true)),
+            EndReason::TurnLimit,
+        ),
+        (|env| env.gym_end = Some((true, false)), EndReason::Done),
+        (|env| env.gym_end = Some((true, true)), EndReason::Done),
+    ];
+    for (first, want) in cases {
+        let eps = two_echo_episodes(first, &limits());
         assert_eq!((eps[0].end, eps[0].turns()), (Some(want), 1));
         assert_eq!(eps[1].end, Some(EndReason::Done));
     }

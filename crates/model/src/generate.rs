@@ -161,9 +161,11 @@ struct Row {
 /// Completes every request `n` times. Returns, per request, its `n`
 /// completions in sample order.
 ///
-/// A model whose logits are not numbers (NaN or infinite weights) fails
-/// with [`ModelError::NonFiniteLogits`] instead of returning tokens drawn
-/// from them, which would read as a normal completion.
+/// A token drawn from logits that give it no log-probability (every logit
+/// NaN, or an infinite one: NaN or infinite weights) fails the call with
+/// [`ModelError::NonFiniteLogits`] instead of returning it as part of a
+/// completion that would read as a normal one. NaNs among finite logits
+/// are passed over by the sampler.
 pub fn generate(
     model: &Qwen2ForCausalLM,
     requests: &[GenerateRequest],
@@ -213,12 +215,15 @@ pub fn generate(
             rows += requests[end].n;
             end += 1;
         }
-        out.extend(generate_batch(
-            &model,
-            &requests[start..end],
-            config,
-            tokenizer,
-        )?);
+        let batch = generate_batch(&model, &requests[start..end], config, tokenizer);
+        out.extend(batch.map_err(|e| match e {
+            // The batch counts its requests from 0; the caller from `start`.
+            ModelError::NonFiniteLogits { request, step } => ModelError::NonFiniteLogits {
+                request: start + request,
+                step,
+            },
+            other => other,
+        })?);
         start = end;
     }
     Ok(out)

@@ -542,4 +542,39 @@ fn logits_that_are_not_numbers_fail_generation() {
             assert!(e.to_string().contains("logits are not finite"), "{e}");
         }
     }
+    // Only prompts holding token 95 (its embedding row NaN) fail; with two
+    // rows a batch, the third request, in the second batch, is named as
+    // the third of the call.
+    let tensors = model
+        .named_tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            if name != "model.embed_tokens.weight" {
+                return (name, t);
+            }
+            let mut rows = t.to_vec2::<f32>().unwrap();
+            rows[95].fill(f32::NAN);
+            let t = candle_core::Tensor::new(rows, t.device()).unwrap();
+            (name, t)
+        })
+        .collect();
+    let one_bad = Qwen2ForCausalLM::from_tensors(model.config(), tensors, &options(false)).unwrap();
+    let reqs: Vec<_> = [vec![1u32, 2, 3], vec![4, 5, 6], vec![7, 95, 8]]
+        .into_iter()
+        .map(|p| GenerateRequest::new(p, 1, 3))
+        .collect();
+    let mut c = cfg(4, SamplingParams::greedy());
+    c.max_batch_size = 2;
+    assert!(generate(&one_bad, &reqs[..2], &c, None).is_ok());
+    let e = generate(&one_bad, &reqs, &c, None).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            toolgym_model::ModelError::NonFiniteLogits {
+                request: 2,
+                step: 0
+            }
+        ),
+        "{e}"
+    );
 }

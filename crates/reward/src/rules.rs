@@ -265,6 +265,7 @@ impl<T: ?Sized> RewardRule<T> for AllOf<T> {
 }
 
 /// A weighted sum of rules' rewards; the reason is the first non-ok one.
+/// Terms of weight 0 are skipped.
 ///
 /// ```
 /// use toolgym_reward::{BinaryRule, RewardRule, WeightedSum};
@@ -300,6 +301,11 @@ impl<T: ?Sized> RewardRule<T> for WeightedSum<T> {
         let mut out = Verdict::ok();
         let mut reward = 0.0;
         for (w, rule) in &self.terms {
+            if *w == 0.0 {
+                // A term of weight 0 takes no part: not its reward (a NaN
+                // one included), not its reason.
+                continue;
+            }
             let v = rule.score(completion, truth);
             reward += w * v.reward;
             if out.is_ok() && !v.is_ok() {

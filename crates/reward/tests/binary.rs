@@ -348,6 +348,25 @@ fn combinators_compose() {
     let v = sum.score(&right, &truth);
     assert!((v.reward - 0.7).abs() < 1e-12);
     assert_eq!(v.reason, Reason::FormatError);
+    // A term of weight 0 takes no part, not even a NaN reward or its reason.
+    struct Nan;
+    impl RewardRule for Nan {
+        fn name(&self) -> &str {
+            "nan"
+        }
+        fn score(&self, _: &str, _: &[Call]) -> toolgym_reward::Verdict {
+            toolgym_reward::Verdict::new(f64::NAN, Reason::FormatError, "not a number")
+        }
+    }
+    let sum = WeightedSum::new(
+        "logged",
+        vec![
+            (1.0, Box::new(BinaryRule::default()) as Box<dyn RewardRule>),
+            (0.0, Box::new(Nan)),
+        ],
+    );
+    let v = sum.score(&right, &truth);
+    assert_eq!((v.reward, v.reason), (1.0, Reason::Ok));
 }
 
 #[test]

@@ -107,11 +107,12 @@ impl<S> EpisodeRule<S> for WeightedSum<S> {
         let mut reward = 0.0;
         let mut failed: Option<Verdict> = None;
         for (w, rule) in &self.rules {
-            let v = rule.score(view);
             if *w == 0.0 {
-                // Kept for logging only: its reward (NaN included) is not summed.
+                // Takes no part: not its reward (a NaN one included), not
+                // its reason.
                 continue;
             }
+            let v = rule.score(view);
             reward += w * v.reward;
             if failed.is_none() && !v.is_ok() {
                 failed = Some(Verdict::fail(

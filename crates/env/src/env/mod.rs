@@ -259,10 +259,11 @@ impl Step {
 /// threads; build one per rollout from its task.
 ///
 /// Only `reset`, `step` and `task` are required. A trainer also calls
+/// [`ToolEnv::step_cut`] for a reply a length limit cut off,
 /// [`ToolEnv::truncate`] when its own turn or token limit cuts an episode
 /// short, and [`ToolEnv::demonstration`] for supervised warm starts.
 /// A trainer catches panics of every method (and of `Drop`) at this
-/// boundary, and gives `reset`, `step` and `truncate` (and the
+/// boundary, and gives `reset`, `step`, `step_cut` and `truncate` (and the
 /// [`EnvFactory`]'s `make`) a time limit: the
 /// episode then ends with [`EndReason::EnvError`] and reward 0, is left out
 /// of the update, and training goes on.
@@ -375,11 +376,7 @@ pub trait EnvFactory: Send + Sync {
     /// resumed run. An error stops the resume, naming it.
     fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
         let _ = state;
-        Err(
-            "this factory keeps no state (EnvFactory::restore_state is not implemented), \
-             but the checkpoint holds some"
-                .into(),
-        )
+        Err(NO_STATE.into())
     }
 }
 
@@ -396,12 +393,21 @@ pub trait DynEnvFactory: Send + Sync {
     /// A fresh, boxed environment for `task` (not yet reset).
     fn make_env(&self, task: Arc<Task>) -> Box<dyn ToolEnv>;
 
-    /// [`EnvFactory::checkpoint_state`].
-    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String>;
+    /// [`EnvFactory::checkpoint_state`] (default: stateless).
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+        Ok(None)
+    }
 
-    /// [`EnvFactory::restore_state`].
-    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String>;
+    /// [`EnvFactory::restore_state`] (default: refuses any state).
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        let _ = state;
+        Err(NO_STATE.into())
+    }
 }
+
+/// Why a stateless factory refuses a checkpoint's state.
+const NO_STATE: &str = "this factory keeps no state (EnvFactory::restore_state is not \
+                        implemented), but the checkpoint holds some";
 
 impl<F: EnvFactory> DynEnvFactory for F {
     fn make_env(&self, task: Arc<Task>) -> Box<dyn ToolEnv> {
@@ -559,6 +565,13 @@ where
         }
         match self.inner.as_mut() {
             Some(env) => env.step(action),
+            None => Step::already_over(Observation::default(), 0),
+        }
+    }
+
+    fn step_cut(&mut self, action: &str) -> Step {
+        match self.inner.as_mut() {
+            Some(env) => env.step_cut(action),
             None => Step::already_over(Observation::default(), 0),
         }
     }

@@ -47,7 +47,8 @@ pub struct Reply {
     /// The temperature-1 log-prob of each id, when sampled.
     pub logprobs: Option<Vec<f32>>,
     /// The reply's text without the end-of-turn token (what
-    /// [`ToolEnv::step`] receives).
+    /// [`ToolEnv::step`], or [`ToolEnv::step_cut`] for a reply a length
+    /// limit cut off, receives).
     pub text: String,
     /// How it ended.
     pub end: ReplyEnd,
@@ -203,7 +204,18 @@ impl Actor for Demonstrator<'_> {
                 let demo = catch_unwind(AssertUnwindSafe(|| ep.env.demonstration()));
                 match demo {
                     Ok(Some(d)) if !d.is_empty() => self.reply(&d).map(Some),
-                    _ => Ok(None),
+                    Ok(_) => Ok(None),
+                    Err(panic) => {
+                        // The episode ends without a demonstration (SFT
+                        // counts it in `skipped_episodes`); said, not silent.
+                        eprintln!(
+                            "the env's demonstration panicked (task {}, turn {}): {}",
+                            ep.env.task().id,
+                            ep.turn,
+                            toolgym_env::panic_message(&panic)
+                        );
+                        Ok(None)
+                    }
                 }
             })
             .collect()

@@ -525,8 +525,8 @@ fn record(s: &mut Slot, step: Step) -> bool {
     let done = step.done();
     if done {
         // An env that gives no reason: Gymnasium's `truncated` is a time
-        // (turn) limit, `terminated` its own end.
-        let unsaid = if step.truncated {
+        // (turn) limit, `terminated` its own end (which wins when both are set).
+        let unsaid = if step.truncated && !step.terminated {
             EndReason::TurnLimit
         } else {
             EndReason::Done
@@ -576,7 +576,10 @@ fn take_turn(
         _ => s.traj.logprobs.extend(std::iter::repeat_n(0.0, n)),
     }
     s.traj.replies.push(reply.text.clone());
-    let cut = reply.end == ReplyEnd::Length;
+    // Cut off by a limit: the per-turn one, or the episode's budget when
+    // that was less. A reply that only lacks an end token (a demonstration
+    // written without one) is not cut.
+    let cut = reply.end == ReplyEnd::Length && n >= s.budget;
     if cut && n >= per_turn {
         s.traj.cut_replies += 1;
     }
@@ -598,7 +601,7 @@ fn take_turn(
         drop_env(s);
         return Ok(());
     }
-    if cut && n < per_turn && n >= s.budget {
+    if cut && n < per_turn {
         // The episode's budget, not the per-turn limit, cut the reply.
         truncate(s, EndReason::TokenLimit, limits.env_timeout);
         return Ok(());
@@ -694,7 +697,11 @@ fn env_delta<'n>(
         .tokenizer
         .decode(&[sampled], false)
         .unwrap_or_default();
-    Err(mismatch(at, &eos))
+    Err(format!(
+        "{}: the reply ended at the model's end token, so the template's end of turn \
+         (ChatTemplate::end_of_turn) must be that token's text",
+        mismatch(at, &eos)
+    ))
 }
 
 /// Byte length of the longest common prefix (on a char boundary).

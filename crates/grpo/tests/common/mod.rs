@@ -146,9 +146,8 @@ pub struct EchoEnv {
     pub parallel_step: bool,
     pub final_reward: Option<f64>,
     /// Ends the episode after the first reply the Gymnasium way, without
-    /// an end reason: `truncated` when `Some(true)`, `terminated` when
-    /// `Some(false)`.
-    pub gym_end: Option<bool>,
+    /// an end reason: `(terminated, truncated)`.
+    pub gym_end: Option<(bool, bool)>,
     messages: Vec<Message>,
     taken: usize,
     total: usize,
@@ -213,11 +212,11 @@ impl ToolEnv for EchoEnv {
         self.taken += 1;
         self.total += action.len();
         self.messages.push(Message::assistant(action));
-        if let Some(truncated) = self.gym_end {
+        if let Some((terminated, truncated)) = self.gym_end {
             return Step {
                 observation: self.observation(true),
                 reward: 0.5,
-                terminated: !truncated,
+                terminated,
                 truncated,
                 info: StepInfo {
                     turn: self.taken,
