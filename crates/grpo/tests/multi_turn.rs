@@ -45,6 +45,26 @@ fn groups(source: &dyn TaskSource, n_tasks: usize, g: usize) -> Vec<EpisodeGroup
         .collect()
 }
 
+/// One episode of the first vault task, played by `actor`.
+fn one_vault_episode(
+    factory: impl DynEnvFactory + 'static,
+    actor: &mut dyn Actor,
+    policy: &Policy,
+    limits: &RolloutLimits,
+) -> Trajectory {
+    let source = vault_tasks(1);
+    run_episodes(
+        &shared(factory),
+        &groups(source.as_ref(), 1, 1),
+        actor,
+        policy.token_space(),
+        limits,
+    )
+    .unwrap()
+    .remove(0)
+    .remove(0)
+}
+
 /// Plays fixed replies (end-of-turn token appended), whatever the context.
 struct Scripted<'a> {
     demo: Demonstrator<'a>,
@@ -281,23 +301,13 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
     let gen = tasks();
     let policy = policy(&gen);
     let spec = vault_spec();
-    let source = vault_tasks(1);
     let finds = vec![find("red"); 8];
     let run = |limits: RolloutLimits| {
         let mut actor = Scripted {
             demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
             script: finds.clone(),
         };
-        run_episodes(
-            &shared(spec.clone()),
-            &groups(source.as_ref(), 1, 1),
-            &mut actor,
-            policy.token_space(),
-            &limits,
-        )
-        .unwrap()
-        .remove(0)
-        .remove(0)
+        one_vault_episode(spec.clone(), &mut actor, &policy, &limits)
     };
     let t = run(RolloutLimits {
         max_turns: 3,
@@ -374,23 +384,13 @@ impl Actor for CutAt<'_> {
 fn a_cut_off_reply_ends_the_episode_at_the_token_limit() {
     let gen = tasks();
     let policy = policy(&gen);
-    let source = vault_tasks(1);
     let run = |cut_turn: usize, limits: RolloutLimits| {
         let mut actor = CutAt {
             demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
             tokenizer: &policy.tokenizer,
             cut_turn,
         };
-        run_episodes(
-            &shared(vault_spec()),
-            &groups(source.as_ref(), 1, 1),
-            &mut actor,
-            policy.token_space(),
-            &limits,
-        )
-        .unwrap()
-        .remove(0)
-        .remove(0)
+        one_vault_episode(vault_spec(), &mut actor, &policy, &limits)
     };
     // Find, open, answer: solved.
     let t = run(0, limits());
@@ -470,17 +470,8 @@ fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
         demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
         script: vec![format!("{}  ", find("red")), "<think>x</think>ok".into()],
     };
-    let source = vault_tasks(1);
     // The rollout goes on: the episode is an env failure that says where.
-    let out = run_episodes(
-        &shared(spec.clone()),
-        &groups(source.as_ref(), 1, 1),
-        &mut actor,
-        policy.token_space(),
-        &limits(),
-    )
-    .unwrap();
-    let ep = &out[0][0];
+    let ep = &one_vault_episode(spec.clone(), &mut actor, &policy, &limits());
     assert_eq!((ep.end, ep.reward), (Some(EndReason::EnvError), 0.0));
     assert!(ep.env_failed() && ep.turns() == 1);
     let err = ep.error.as_deref().unwrap();
@@ -519,15 +510,8 @@ fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
         demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
         script: vec![find("red"), "<think>x</think>ok".into()],
     };
-    let out = run_episodes(
-        &shared(spec),
-        &groups(source.as_ref(), 1, 1),
-        &mut actor,
-        policy.token_space(),
-        &limits(),
-    )
-    .unwrap();
-    let err = out[0][0].error.as_deref().unwrap();
+    let ep = one_vault_episode(spec, &mut actor, &policy, &limits());
+    let err = ep.error.as_deref().unwrap();
     assert!(
         err.contains("expected \"<|im_end|>\", found \"<END>")
             && err.contains("ChatTemplate::end_of_turn"),
@@ -869,16 +853,7 @@ fn failing_envs_and_tools_do_not_stop_training() {
         demo: Demonstrator::new(&t.policy().tokenizer, &t.policy().eos_token_ids),
         script: vec![find("red"), "<think>x</think>done".into()],
     };
-    let source = vault_tasks(1);
-    let out = run_episodes(
-        &shared(spec.clone()),
-        &groups(source.as_ref(), 1, 1),
-        &mut actor,
-        t.policy().token_space(),
-        &limits(),
-    )
-    .unwrap();
-    let ep = &out[0][0];
+    let ep = &one_vault_episode(spec.clone(), &mut actor, t.policy(), &limits());
     assert_eq!(ep.tool_errors().collect::<Vec<_>>(), ["tool_crashed"]);
     assert_eq!(ep.verdict().reason, Reason::ToolError);
     std::fs::remove_dir_all(&dir).ok();

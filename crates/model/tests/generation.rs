@@ -501,24 +501,26 @@ fn per_request_token_limits() {
     }
 }
 
+/// `model` with its tensor `name` replaced by `edit` of it.
+fn edited(
+    model: &Qwen2ForCausalLM,
+    name: &str,
+    edit: impl Fn(candle_core::Tensor) -> candle_core::Tensor,
+) -> Qwen2ForCausalLM {
+    let tensors = model
+        .named_tensors()
+        .into_iter()
+        .map(|(n, t)| if n == name { (n, edit(t)) } else { (n, t) })
+        .collect();
+    Qwen2ForCausalLM::from_tensors(model.config(), tensors, &options(false)).unwrap()
+}
+
 /// A model whose logits are not numbers fails generation, on either
 /// sampler and greedy or not, instead of returning token 0 as a completion.
 #[test]
 fn logits_that_are_not_numbers_fail_generation() {
     let model = small_model(false, false, 5);
-    let tensors = model
-        .named_tensors()
-        .into_iter()
-        .map(|(name, t)| {
-            let t = if name == "model.norm.weight" {
-                (t * f64::NAN).unwrap()
-            } else {
-                t
-            };
-            (name, t)
-        })
-        .collect();
-    let nan = Qwen2ForCausalLM::from_tensors(model.config(), tensors, &options(false)).unwrap();
+    let nan = edited(&model, "model.norm.weight", |t| (t * f64::NAN).unwrap());
     let reqs: Vec<_> = prompts()
         .into_iter()
         .map(|p| GenerateRequest::new(p, 2, 9))
@@ -545,20 +547,11 @@ fn logits_that_are_not_numbers_fail_generation() {
     // Only prompts holding token 95 (its embedding row NaN) fail; with two
     // rows a batch, the third request, in the second batch, is named as
     // the third of the call.
-    let tensors = model
-        .named_tensors()
-        .into_iter()
-        .map(|(name, t)| {
-            if name != "model.embed_tokens.weight" {
-                return (name, t);
-            }
-            let mut rows = t.to_vec2::<f32>().unwrap();
-            rows[95].fill(f32::NAN);
-            let t = candle_core::Tensor::new(rows, t.device()).unwrap();
-            (name, t)
-        })
-        .collect();
-    let one_bad = Qwen2ForCausalLM::from_tensors(model.config(), tensors, &options(false)).unwrap();
+    let one_bad = edited(&model, "model.embed_tokens.weight", |t| {
+        let mut rows = t.to_vec2::<f32>().unwrap();
+        rows[95].fill(f32::NAN);
+        candle_core::Tensor::new(rows, t.device()).unwrap()
+    });
     let reqs: Vec<_> = [vec![1u32, 2, 3], vec![4, 5, 6], vec![7, 95, 8]]
         .into_iter()
         .map(|p| GenerateRequest::new(p, 1, 3))
