@@ -177,8 +177,11 @@ pub fn read_jsonl_lenient(path: impl AsRef<Path>) -> Result<TaskFile, TaskIoErro
         if is_blank(text.as_bytes()) {
             continue;
         }
-        match serde_json::from_str(text) {
-            Ok(task) => out.tasks.push(task),
+        match serde_json::from_str::<Task>(text) {
+            Ok(task) => match ToolSpec::check_unique(&task.tools) {
+                Ok(()) => out.tasks.push(task),
+                Err(e) => out.bad_lines.push((line, format!("task {}: {e}", task.id))),
+            },
             Err(e) => out.bad_lines.push((line, e.to_string())),
         }
     }

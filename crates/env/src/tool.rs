@@ -160,27 +160,38 @@ impl ToolSpec {
     pub fn list_from_json(value: &Value) -> Result<Vec<Self>, SpecError> {
         match value {
             Value::Array(items) => {
-                let mut seen = std::collections::HashMap::with_capacity(items.len());
-                let mut specs = Vec::with_capacity(items.len());
-                for (index, item) in items.iter().enumerate() {
-                    let spec = Self::from_json(item).map_err(|e| SpecError::InList {
-                        index,
-                        source: Box::new(e),
-                    })?;
-                    if let Some(&first) = seen.get(spec.name.as_str()) {
-                        return Err(SpecError::RepeatedName {
-                            name: spec.name,
-                            first,
-                            again: index,
-                        });
-                    }
-                    seen.insert(spec.name.clone(), index);
-                    specs.push(spec);
-                }
+                let specs = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        Self::from_json(item).map_err(|e| SpecError::InList {
+                            index,
+                            source: Box::new(e),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Self::check_unique(&specs)?;
                 Ok(specs)
             }
             other => Err(SpecError::NotAList(toolgym_reward::json_type_name(other))),
         }
+    }
+
+    /// [`SpecError::RepeatedName`] for the first spec of `specs` whose name
+    /// an earlier one has: a call could not say which of them it means.
+    pub fn check_unique(specs: &[ToolSpec]) -> Result<(), SpecError> {
+        let mut seen = std::collections::HashMap::with_capacity(specs.len());
+        for (again, spec) in specs.iter().enumerate() {
+            if let Some(&first) = seen.get(spec.name.as_str()) {
+                return Err(SpecError::RepeatedName {
+                    name: spec.name.clone(),
+                    first,
+                    again,
+                });
+            }
+            seen.insert(spec.name.as_str(), again);
+        }
+        Ok(())
     }
 
     /// The bare form `{"name", "description", "parameters"}` (normalised

@@ -173,3 +173,38 @@ fn a_tool_list_with_a_repeated_name_is_refused() {
         .collect();
     assert_eq!(names, ["a", "b"]);
 }
+
+/// A task file's task that offers two tools under one name is a bad line,
+/// named and skipped; the other tasks are read.
+#[test]
+fn a_task_file_task_with_a_repeated_tool_name_is_a_bad_line() {
+    let spec = |name: &str| ToolSpec::builder(name, "").build();
+    let task = |id: &str, tools: Vec<ToolSpec>| {
+        let t = toolgym_env::Task::new(
+            id,
+            "t",
+            tools,
+            vec![toolgym_env::Message::user("hi")],
+            vec![],
+        );
+        serde_json::to_string(&t).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tasks.jsonl");
+    let lines = [
+        task("a", vec![spec("f"), spec("g")]),
+        task("b", vec![spec("f"), spec("g"), spec("f")]),
+        task("c", vec![spec("f")]),
+    ];
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let file = toolgym_env::read_jsonl_lenient(&path).unwrap();
+    let ids: Vec<&str> = file.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(
+        file.bad_lines,
+        [(
+            2,
+            "task b: tool 2 of the list repeats the name \"f\" of tool 0".to_string()
+        )]
+    );
+}

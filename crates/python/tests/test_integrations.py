@@ -119,13 +119,25 @@ def test_the_trl_reward_function_takes_rule_options_and_pickles():
     assert g.__name__ == "toolgym_binary" and g(completions=[no_think], ground_truth=[task.ground_truth_json()]) == [1.0]
     with pytest.raises(TypeError):
         toolgym.trl.reward_function("tool-n1", think=False)
-    # TRL's tool loop: the last assistant message is scored, said once.
-    loop = [{"role": "assistant", "content": task.target()}, {"role": "tool", "content": "42"}, {"role": "assistant", "content": "It is 42."}]
-    with pytest.warns(UserWarning, match="tool results"):
-        assert f(completions=[loop], ground_truth=[task.ground_truth_json()]) == [0.0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        f(completions=[loop], ground_truth=[task.ground_truth_json()])
+    # TRL's tool loop: the turn that made the calls is scored, not the answer
+    # after the tool results (with turn="last" it is, said once).
+    truth = task.ground_truth_json()
+    calls = [{"type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}} for c in task.ground_truth]
+    parsed = {"role": "assistant", "reasoning_content": "r", "content": "", "tool_calls": calls}
+    for first in [{"role": "assistant", "content": task.target()}, parsed]:
+        loop = [first, {"role": "tool", "content": "42"}, {"role": "assistant", "content": "It is 42."}]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert toolgym.trl.reward_function("binary")(completions=[loop], ground_truth=[truth]) == [1.0]
+        last = toolgym.trl.reward_function("binary", turn="last")
+        with pytest.warns(UserWarning, match="tool results"):
+            assert last(completions=[loop], ground_truth=[truth]) == [0.0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            last(completions=[loop], ground_truth=[truth])
+    with pytest.raises(ValueError, match="turn="):
+        toolgym.trl.reward_function("binary", turn="all")
+    assert pickle.loads(pickle.dumps(last)).turn == "last"
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")

@@ -37,11 +37,19 @@ class RewardFunction:
     module-level class, so it pickles (``pickle`` and ``cloudpickle``)."""
 
     def __init__(
-        self, rule: str = "binary", column: str = "ground_truth", threads: Optional[int] = None, **options: Any
+        self,
+        rule: str = "binary",
+        column: str = "ground_truth",
+        threads: Optional[int] = None,
+        turn: str = "first",
+        **options: Any,
     ) -> None:
+        if turn not in ("first", "last"):
+            raise ValueError(f"turn={turn!r}: expected 'first' or 'last'")
         self.rule = rule
         self.column = column
         self.threads = threads
+        self.turn = turn
         self.options = dict(options)
         self._scorer = _toolgym.Rule(rule, **options)
         self._warned_tools = False
@@ -49,10 +57,16 @@ class RewardFunction:
         self.__name__ = "toolgym_" + rule.replace("-", "_")
 
     def __getstate__(self) -> dict:
-        return {"rule": self.rule, "column": self.column, "threads": self.threads, "options": self.options}
+        return {
+            "rule": self.rule,
+            "column": self.column,
+            "threads": self.threads,
+            "turn": self.turn,
+            "options": self.options,
+        }
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["rule"], state["column"], state["threads"], **state["options"])
+        self.__init__(state["rule"], state["column"], state["threads"], state["turn"], **state["options"])
 
     def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> List[Optional[float]]:
         if completions is None:
@@ -63,12 +77,14 @@ class RewardFunction:
                 "build it with toolgym.trl.to_dataset or name the column with column="
             )
         completions = list(completions)
-        if not self._warned_tools and any(_has_tool_results(c) for c in completions):
+        if self.turn == "first":
+            completions = [_first_assistant_turn(c) for c in completions]
+        elif not self._warned_tools and any(_has_tool_results(c) for c in completions):
             self._warned_tools = True
             warnings.warn(
-                "toolgym.trl: completions hold tool results (TRL's tool loop); only each "
-                "completion's last assistant message is scored, so calls made before a final "
-                "answer score nothing",
+                "toolgym.trl: completions hold tool results (TRL's tool loop) and turn='last' "
+                "scores each one's final assistant message, so a right call before the answer "
+                "scores nothing; turn='first' scores the turn that made the calls",
                 stacklevel=2,
             )
         verdicts = self._scorer.score_batch(
@@ -93,6 +109,21 @@ class RewardFunction:
         return out
 
 
+def _is_assistant(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("role", "assistant") in ("assistant", None)
+
+
+def _first_assistant_turn(completion: Any) -> Any:
+    """A conversational completion cut after its first assistant message
+    (what a Tool-N1 task asks for: the calls of this step); other
+    completions as they are."""
+    if isinstance(completion, list):
+        for message in completion:
+            if _is_assistant(message):
+                return [message]
+    return completion
+
+
 def _has_tool_results(completion: Any) -> bool:
     return isinstance(completion, list) and any(
         isinstance(m, dict) and m.get("role") == "tool" for m in completion
@@ -100,7 +131,11 @@ def _has_tool_results(completion: Any) -> bool:
 
 
 def reward_function(
-    rule: str = "binary", column: str = "ground_truth", threads: Optional[int] = None, **options: Any
+    rule: str = "binary",
+    column: str = "ground_truth",
+    threads: Optional[int] = None,
+    turn: str = "first",
+    **options: Any,
 ) -> RewardFunction:
     """A reward function with TRL's contract, ``f(prompts, completions,
     **columns) -> list[float | None]``, that scores each completion with
@@ -109,16 +144,23 @@ def reward_function(
     dataset column ``column``.
 
     Completions may be plain text or conversational (a list of messages per
-    completion: the last assistant message is scored, ``tool_calls``
-    included). Scoring runs in parallel in Rust (``threads``: default, one
-    per core or ``RAYON_NUM_THREADS``; set it where several processes share
-    a node). A row that cannot be scored (its ground truth is not a list
-    of calls) gets ``None``, which TRL leaves out of the reward, with a
-    warning naming the row: one bad row does not stop the step. The
-    function's ``__name__`` (``toolgym_binary``, …) names TRL's logged
-    metric (``rewards/toolgym_binary/mean``).
+    completion, ``tool_calls`` included). Of a conversational completion,
+    ``turn="first"`` (default) scores the first assistant message: under
+    TRL's tool loop (``GRPOTrainer(tools=…)``) that is the turn that made
+    the step's calls, which a Tool-N1 task's ground truth holds, while the
+    tool results and the answer after it are not scored; ``turn="last"``
+    scores the last assistant message instead (and warns when completions
+    hold tool results). Without tools both are the one message.
+
+    Scoring runs in parallel in Rust (``threads``: default, one per core or
+    ``RAYON_NUM_THREADS``; set it where several processes share a node). A
+    row that cannot be scored (its ground truth is not a list of calls)
+    gets ``None``, which TRL leaves out of the reward, with a warning naming
+    the row: one bad row does not stop the step. The function's
+    ``__name__`` (``toolgym_binary``, …) names TRL's logged metric
+    (``rewards/toolgym_binary/mean``).
     """
-    return RewardFunction(rule, column, threads, **options)
+    return RewardFunction(rule, column, threads, turn, **options)
 
 
 def rows(
