@@ -4,8 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-use toolgym_env::output::AtomicFile;
-use toolgym_env::output::{resolved, same_path};
+use toolgym_env::output::{resolved, same_path, AtomicFile};
 use toolgym_reward::jsonl::UTF8_BOM;
 
 /// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order

@@ -289,9 +289,19 @@ impl PyRule {
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
-        on_error: OnError,
+        errors: &str,
     ) -> PyResult<Vec<toolgym_reward::Verdict>> {
-        let verdict_mode = on_error == OnError::Verdict;
+        // What an item that cannot be read gives: an error naming the first
+        // such item, or an `input_error` verdict for it alone.
+        let verdict_mode = match errors {
+            "raise" => false,
+            "verdict" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "errors={other:?}: expected \"raise\" or \"verdict\""
+                )))
+            }
+        };
         let completions = sequence(completions, "completions")?;
         let truths = sequence(ground_truths, "ground_truths")?;
         if completions.len() != truths.len() {
@@ -445,8 +455,7 @@ impl PyRule {
         threads: Option<usize>,
         errors: &str,
     ) -> PyResult<Vec<PyVerdict>> {
-        let on_error = OnError::parse(errors)?;
-        let verdicts = self.score_pairs(py, completions, ground_truths, threads, on_error)?;
+        let verdicts = self.score_pairs(py, completions, ground_truths, threads, errors)?;
         Ok(verdicts.into_iter().map(PyVerdict::from).collect())
     }
 
@@ -460,8 +469,7 @@ impl PyRule {
         threads: Option<usize>,
         errors: &str,
     ) -> PyResult<Vec<f64>> {
-        let on_error = OnError::parse(errors)?;
-        let verdicts = self.score_pairs(py, completions, ground_truths, threads, on_error)?;
+        let verdicts = self.score_pairs(py, completions, ground_truths, threads, errors)?;
         Ok(verdicts.into_iter().map(|v| v.reward).collect())
     }
 
@@ -509,27 +517,6 @@ impl PyRule {
 }
 
 /// The items of a sequence argument, or a `TypeError` naming it.
-/// What a batch does with an item it cannot read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OnError {
-    /// Raise, naming the first such item.
-    Raise,
-    /// An `input_error` verdict for that item.
-    Verdict,
-}
-
-impl OnError {
-    fn parse(errors: &str) -> PyResult<Self> {
-        match errors {
-            "raise" => Ok(OnError::Raise),
-            "verdict" => Ok(OnError::Verdict),
-            other => Err(PyValueError::new_err(format!(
-                "errors={other:?}: expected \"raise\" or \"verdict\""
-            ))),
-        }
-    }
-}
-
 fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if obj.cast::<PyString>().is_ok() || obj.cast::<PyDict>().is_ok() {
         return Err(PyTypeError::new_err(format!(

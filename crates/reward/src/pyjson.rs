@@ -858,9 +858,6 @@ mod tests {
         loads(s).unwrap_or_else(|e| panic!("{s:?}: {e:?}"))
     }
 
-    /// Digit runs counted sixteen bytes at a time are the runs counted
-    /// one by one: every start, caps either side of sixteen, runs longer
-    /// than a block, bytes next to '0'..'9' and past ASCII.
     #[test]
     fn errors_read_as_python_says_them() {
         assert_eq!(
@@ -869,6 +866,9 @@ mod tests {
         );
     }
 
+    /// Digit runs counted sixteen bytes at a time are the runs counted
+    /// one by one: every start, caps either side of sixteen, runs longer
+    /// than a block, bytes next to '0'..'9' and past ASCII.
     #[test]
     fn digit_runs_are_counted_digit_by_digit() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;

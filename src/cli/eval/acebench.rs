@@ -95,7 +95,7 @@ pub fn run(a: AceArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(obtained, &verdicts, &summary.to_json(), &table)
+    report(obtained, &verdicts, summary.to_json(), table)
 }
 
 /// With `--skip-missing`, a multi-turn conversation that lost a turn is

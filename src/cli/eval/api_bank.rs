@@ -104,5 +104,5 @@ pub fn run(a: ApiBankArgs) -> CliResult {
             None => String::new(),
         },
     );
-    report(obtained, &verdicts, &summary.to_json(), &table)
+    report(obtained, &verdicts, summary.to_json(), table)
 }

@@ -114,7 +114,7 @@ pub fn run(a: BfclArgs) -> CliResult {
         a.cases.source(),
         a.cases.limit_note(),
     );
-    report(obtained, &verdicts, &summary.to_json(), &table)
+    report(obtained, &verdicts, summary.to_json(), table)
 }
 
 fn template(name: &str) -> CliResult<ChatMlTemplate> {

@@ -274,10 +274,10 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
 fn report<T: Serialize>(
     judged: Judged,
     verdicts: &[T],
-    summary: &serde_json::Value,
-    table: &str,
+    mut summary: serde_json::Value,
+    mut table: String,
 ) -> CliResult {
-    let (outputs, mut summary, mut table) = (judged.outputs, summary.clone(), table.to_string());
+    let outputs = judged.outputs;
     if let serde_json::Value::Object(m) = &mut summary {
         // What was run (data, rule or decoder, source, limits): the
         // table's title line; and why the scores are partial.
@@ -290,7 +290,6 @@ fn report<T: Serialize>(
     if let Some(note) = &judged.partial {
         table.push_str(&format!("\nnote: {note}\n"));
     }
-    let (summary, table) = (&summary, table.as_str());
     if let Some(mut out) = outputs.out {
         for v in verdicts {
             serde_json::to_writer(&mut out, v)?;
@@ -299,14 +298,14 @@ fn report<T: Serialize>(
         out.finish()?;
     }
     if let Some(mut out) = outputs.summary {
-        serde_json::to_writer_pretty(&mut out, summary)?;
+        serde_json::to_writer_pretty(&mut out, &summary)?;
         out.write_all(b"\n")?;
         out.finish()?;
     }
     if outputs.stdout_taken {
         eprint!("{table}");
     } else {
-        io::print_stdout(table)?;
+        io::print_stdout(&table)?;
     }
     Ok(())
 }

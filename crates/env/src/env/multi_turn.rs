@@ -442,11 +442,13 @@ impl<S> MultiTurnEnv<S> {
         let mut end = None;
         let mut results: Vec<ToolResult> = Vec::new();
         if let Some(problem) = &format_error {
-            // A call block a length limit cut off (opened, not closed) is
-            // not the model's format error; a closed one before the cut is.
-            let cut_in_call = reply.rfind("<tool_call>") > reply.rfind("</tool_call>");
             match config.on_format_error {
-                _ if cut && cut_in_call => end = Some(EndReason::TokenLimit),
+                // A call block a length limit cut off (opened, not closed)
+                // is not the model's format error; a closed one before the
+                // cut is.
+                _ if cut && reply.rfind("<tool_call>") > reply.rfind("</tool_call>") => {
+                    end = Some(EndReason::TokenLimit)
+                }
                 FormatErrorPolicy::End => end = Some(EndReason::FormatError),
                 FormatErrorPolicy::Feedback => {
                     let obs = json!({"error": {"kind": "format_error", "message": problem}});

@@ -25,7 +25,7 @@ import warnings
 from typing import Any, Iterable, List, Optional
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
-from toolgym._tasks import checked
+from toolgym._tasks import checked, warn_unscored
 
 __all__ = ["RewardFunction", "reward_function", "rows", "to_dataset"]
 
@@ -99,13 +99,7 @@ class RewardFunction:
             else:
                 out.append(v.reward)
         if bad:
-            shown = "; ".join(f"row {i}: {d}" for i, d in bad[:3])
-            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
-            warnings.warn(
-                f"toolgym.trl: {len(bad)} of {len(verdicts)} rows could not be scored "
-                f"(reward None, which TRL leaves out): {shown}{more}",
-                stacklevel=2,
-            )
+            warn_unscored("toolgym.trl", len(verdicts), bad, "(reward None, which TRL leaves out)")
         return out
 
 

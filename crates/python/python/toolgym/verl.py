@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
-from toolgym._tasks import checked
+from toolgym._tasks import checked, warn_unscored
 
 __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 
@@ -78,17 +78,6 @@ def _rule_name(rule: str, extra_info: Any) -> str:
     return rule
 
 
-def _warn_unscored(where: str, total: int, bad: List[Tuple[int, str]]) -> None:
-    """Says which rows could not be scored (they score 0): a bad row of
-    data must not stop a training step, nor pass unnoticed."""
-    shown = "; ".join(f"row {i}: {detail}" for i, detail in bad[:3])
-    more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
-    warnings.warn(
-        f"{where}: {len(bad)} of {total} rows could not be scored and score 0: {shown}{more}",
-        stacklevel=3,
-    )
-
-
 def compute_score(
     data_source: Any = None,
     solution_str: Any = None,
@@ -121,7 +110,7 @@ def compute_score(
     try:
         return rule_of.score(solution_str, ground_truth).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
-        _warn_unscored("toolgym.verl.compute_score", 1, [(0, str(e))])
+        warn_unscored("toolgym.verl.compute_score", 1, [(0, str(e))], "and score 0")
         return 0.0
 
 
@@ -174,7 +163,7 @@ def compute_score_batch(
             if v.reason == "input_error":
                 bad.append((i, v.detail))
     if bad:
-        _warn_unscored("toolgym.verl.compute_score_batch", n, sorted(bad))
+        warn_unscored("toolgym.verl.compute_score_batch", n, sorted(bad), "and score 0")
     return out
 
 
