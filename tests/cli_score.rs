@@ -70,6 +70,7 @@ fn lines_over_the_limit_are_input_errors_and_chunks_change_nothing() {
     assert!(!o.status.success());
     let err = text(&o.stderr);
     assert!(err.contains("none of the 2 line(s)"), "{err}");
+    assert!(err.contains("in the output says why"), "{err}");
     let verdicts = json_lines(&wrong_out);
     assert_eq!(verdicts.len(), 2);
     assert!(verdicts.iter().all(|v| v["reason"] == "input_error"));

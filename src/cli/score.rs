@@ -102,7 +102,8 @@ pub fn run(a: ScoreArgs) -> CliResult {
         // Not one record: the wrong file or the wrong fields, not a run
         // whose rewards are all 0.
         return Err(format!(
-            "none of the {} line(s) of {} is a usable record (each line's detail in the output              says why; a record holds `completion` and `ground_truth`)",
+            "none of the {} line(s) of {} is a usable record (each line's detail in the \
+             output says why; a record holds `completion` and `ground_truth`)",
             report.input_errors,
             a.input.display()
         )

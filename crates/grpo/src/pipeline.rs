@@ -5,12 +5,13 @@
 //! [`run_with`]), then run SFT and/or GRPO, resuming whatever a previous
 //! invocation left.
 
+use crate::rollout::{timed, CallFailure};
 use crate::{
     parse_device, parse_dtype, EvalReport, GrpoTrainer, Policy, SftTrainer, StepMetrics,
     TrainConfig, TrainError,
 };
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::synthetic::{Split, SyntheticTasks};
 use toolgym_env::template::{template_by_name, TEMPLATES};
@@ -132,33 +133,63 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
 /// `source` (each env reset with its task's index as seed, then stepped
 /// with its own demonstrations), or their first prompts when an env has
 /// none: the text a built-in tokenizer learns from.
+///
+/// Each episode runs as the rollout runs env calls: a panic leaves its
+/// task out, and with `timeout` an episode (making the env, resetting,
+/// at most 64 demonstrations and steps, dropping it) that has not ended
+/// by then is left running on its thread and the corpus ends there (each
+/// later task could wait as long). Both are said on stderr.
 pub fn demonstration_corpus(
-    factory: &dyn DynEnvFactory,
+    factory: &Arc<dyn DynEnvFactory>,
     source: &dyn TaskSource,
     n: usize,
+    timeout: Option<Duration>,
 ) -> Vec<String> {
-    (0..n as u64)
-        .map_while(|i| source.get(i).map(|t| (i, t)))
-        .filter_map(|(i, task)| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut env = factory.make_env(task);
-                let mut text = env.reset(Some(i)).prompt;
-                for _ in 0..64 {
-                    let Some(reply) = env.demonstration() else {
-                        break;
-                    };
-                    let step = env.step(&reply);
-                    let done = step.done();
-                    text = step.observation.prompt;
-                    if done {
-                        break;
-                    }
+    let mut corpus = Vec::new();
+    let (mut failed, mut first_failure) = (0, None);
+    for (i, task) in (0..n as u64).map_while(|i| source.get(i).map(|t| (i, t))) {
+        let (id, factory) = (task.id.clone(), factory.clone());
+        let episode = timed(timeout, move || {
+            let mut env = factory.make_env(task);
+            let mut text = env.reset(Some(i)).prompt;
+            for _ in 0..64 {
+                let Some(reply) = env.demonstration() else {
+                    break;
+                };
+                let step = env.step(&reply);
+                let done = step.done();
+                text = step.observation.prompt;
+                if done {
+                    break;
                 }
-                text
-            }))
-            .ok()
-        })
-        .collect()
+            }
+            text
+        });
+        match episode {
+            Ok(text) => corpus.push(text),
+            Err(failure @ CallFailure::TimedOut(_)) => {
+                eprintln!(
+                    "{}; the built-in tokenizer learns from the {} episode(s) before it",
+                    failure.describe(&format!("the demonstration episode of task {id}")),
+                    corpus.len()
+                );
+                break;
+            }
+            Err(failure) => {
+                failed += 1;
+                first_failure.get_or_insert_with(|| {
+                    failure.describe(&format!("the demonstration episode of task {id}"))
+                });
+            }
+        }
+    }
+    if let Some(first) = first_failure {
+        eprintln!(
+            "{failed} task(s) left out of the built-in tokenizer's corpus, their env failed; \
+             the first: {first}"
+        );
+    }
+    corpus
 }
 
 /// Builds the policy: the configured model directory, or the built-in tiny
@@ -172,11 +203,17 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
         None => {
             let corpus = match &setup.tokenizer_corpus {
                 Some(c) => c.clone(),
-                None => demonstration_corpus(setup.factory.as_ref(), setup.train.as_ref(), 4000),
+                None => demonstration_corpus(
+                    &setup.factory,
+                    setup.train.as_ref(),
+                    4000,
+                    cfg.grpo.rollout_limits().env_timeout,
+                ),
             };
             if corpus.is_empty() {
                 return Err(TrainError::Data(
-                    "no text to train the built-in tokenizer on: the training source has no tasks"
+                    "no text to train the built-in tokenizer on: the training source has no \
+                     tasks, or every env failed (see above)"
                         .into(),
                 ));
             }

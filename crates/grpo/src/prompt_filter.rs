@@ -43,7 +43,7 @@ pub fn drop_overlong(
         let prompt = make_env(factory, task.clone(), env_timeout).and_then(|env| {
             let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
             if let Some(env) = env {
-                drop_quietly(env);
+                drop_quietly(env, env_timeout);
             }
             prompt
         });

@@ -142,8 +142,12 @@ impl SftTrainer {
                 && e.model_tokens() > 0
                 && e.len() <= c.max_seq_tokens
         };
+        let episodes: Vec<_> = episodes.into_iter().flatten().collect();
+        // Env failures (a demonstration, step or reset that panicked or
+        // ran past sft.env_timeout_s) are said in the step's metrics.
+        let stats = crate::metrics::EpisodeStats::of(&episodes);
         let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);
-        for e in episodes.into_iter().flatten() {
+        for e in episodes {
             if complete(&e) {
                 solved += usize::from(e.success());
                 seqs.push(Sequence {
@@ -156,9 +160,16 @@ impl SftTrainer {
             }
         }
         if seqs.is_empty() {
+            let failures = match &stats.env_error {
+                Some(first) => format!(
+                    "; {} ended by an env failure, the first: {first}",
+                    stats.env_failures
+                ),
+                None => String::new(),
+            };
             return Err(TrainError::Data(format!(
                 "sft step {}: none of {} tasks has a complete demonstration within \
-                 sft.max_seq_tokens = {} and sft.max_turns = {}",
+                 sft.max_seq_tokens = {} and sft.max_turns = {}{failures}",
                 p.step + 1,
                 tasks.len(),
                 c.max_seq_tokens,
@@ -207,6 +218,11 @@ impl SftTrainer {
             response_len_mean: Some(lens.iter().sum::<usize>() as f64 / lens.len() as f64),
             response_len_max: lens.iter().copied().max(),
             skipped_episodes: Some(skipped),
+            end_reasons: stats.end_reasons,
+            env_failures: Some(stats.env_failures),
+            env_error: stats.env_error,
+            env_calls_stuck: Some(crate::rollout::stuck_env_calls()).filter(|&n| n > 0),
+            env_seconds: Some(stats.env_seconds),
             trained_tokens: Some(total_tokens),
             masked_tokens: Some(
                 seqs.iter().map(|s| s.completion.len()).sum::<usize>() - total_tokens,

@@ -659,6 +659,132 @@ fn a_factory_that_does_not_return_fails_only_its_episodes() {
     HANG.store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Echo envs whose solver says "one": echo-`hang` never returns from
+/// `demonstration`, echo-`drop` never returns from `Drop`, echo-`panic`'s
+/// solver panics.
+fn echo_solvers(hang: usize, drop: usize, panic: usize) -> impl DynEnvFactory + Clone {
+    move |task: Arc<Task>| {
+        let mut env = EchoEnv::new(task, 1);
+        let id = |i: usize| env.task.id == format!("echo-{i}");
+        (env.demo_hangs, env.drop_hangs, env.demo_panics) = (id(hang), id(drop), id(panic));
+        env.demo = Some("one<|im_end|>".into());
+        env
+    }
+}
+
+#[test]
+fn a_solver_or_a_drop_that_does_not_return_fails_only_its_episode() {
+    // SFT's demonstrations are env calls like `step`: timed and caught in
+    // the rollout. An env whose `Drop` hangs is left on its thread.
+    let gen = tasks();
+    let policy = policy(&gen);
+    let mut actor = Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids);
+    let limits = RolloutLimits {
+        env_timeout: Some(std::time::Duration::from_millis(200)),
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let eps = run_episodes(
+        &shared(echo_solvers(0, 1, 2)),
+        &groups(echo_tasks(4).as_ref(), 4, 1),
+        &mut actor,
+        policy.token_space(),
+        &limits,
+    )
+    .unwrap();
+    assert!(started.elapsed().as_secs() < 60, "waited for the env");
+    let eps: Vec<&Trajectory> = eps.iter().flatten().collect();
+    for (ep, want) in [
+        (eps[0], "demonstration (turn 1) did not return within 0.2 s"),
+        (
+            eps[2],
+            "demonstration (turn 1) panicked: the echo env's solver is broken",
+        ),
+    ] {
+        assert_eq!((ep.end, ep.reward), (Some(EndReason::EnvError), 0.0));
+        let err = ep.error.as_deref().unwrap();
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    // Demonstrated, whether or not the env could then be dropped.
+    let one = policy.tokenizer.encode("one<|im_end|>").unwrap();
+    for ep in [eps[1], eps[3]] {
+        assert_eq!((ep.end, ep.error.as_deref()), (Some(EndReason::Done), None));
+        assert_eq!(ep.tokens, one);
+    }
+    // The hung solver and the hung drop are still running.
+    assert!(toolgym_grpo::rollout::stuck_env_calls() >= 2);
+}
+
+#[test]
+fn sft_says_which_demonstrations_failed_and_goes_on() {
+    let gen = tasks();
+    let dir = run_dir("sft-failing-solver");
+    let cfg = SftConfig {
+        steps: 1,
+        batch_size: 4,
+        micro_batch_seqs: 4,
+        max_seq_tokens: 256,
+        env_timeout_s: 0.2,
+        ..SftConfig::default()
+    };
+    let trainer = |factory: Arc<dyn DynEnvFactory>, n: usize| {
+        SftTrainer::new(
+            policy(&gen),
+            factory,
+            echo_tasks(n),
+            vec![],
+            cfg.clone(),
+            run_section(dir.clone(), 0),
+        )
+        .unwrap()
+    };
+    let mut t = trainer(shared(echo_solvers(0, 9, 1)), 4);
+    let m = t.step().unwrap();
+    assert_eq!(
+        (m.env_failures, m.skipped_episodes, m.accuracy),
+        (Some(2), Some(2), Some(1.0)),
+        "{m:?}"
+    );
+    assert!(m
+        .env_error
+        .as_deref()
+        .unwrap()
+        .contains("demonstration (turn 1)"));
+    assert_eq!(m.end_reasons.get("env_error"), Some(&2), "{m:?}");
+    std::fs::remove_dir_all(&dir).ok();
+    // Every solver failing (one task, drawn four times): the step's error says why.
+    let mut t = trainer(shared(echo_solvers(9, 9, 0)), 1);
+    let err = t.step().unwrap_err().to_string();
+    assert!(
+        err.contains("4 ended by an env failure, the first: ")
+            && err.contains("the echo env's solver is broken"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_tokenizer_corpus_leaves_out_failing_envs_and_stops_at_a_hung_one() {
+    use toolgym_grpo::pipeline::demonstration_corpus;
+    let source = echo_tasks(5);
+    let started = std::time::Instant::now();
+    let corpus = demonstration_corpus(
+        &shared(echo_solvers(3, 9, 1)),
+        source.as_ref(),
+        5,
+        Some(std::time::Duration::from_millis(200)),
+    );
+    assert!(started.elapsed().as_secs() < 60, "waited for the env");
+    // echo-0 and echo-2: their transcripts; echo-1 panicked, echo-3 hung
+    // (and echo-4 was not tried).
+    assert_eq!(corpus.len(), 2, "{corpus:?}");
+    assert!(corpus[0].contains("go 0") && corpus[0].contains("one"));
+    assert!(corpus[1].contains("go 2"));
+    // Without a limit, the same episodes run in place.
+    let in_place = demonstration_corpus(&shared(echo_solvers(9, 9, 1)), source.as_ref(), 3, None);
+    assert_eq!(in_place, corpus);
+}
+
 #[test]
 fn timed_env_calls_that_use_rayon_are_not_starved() {
     // More episodes than rayon threads, each env step running a parallel

@@ -3,7 +3,6 @@
 //! else that implements [`Actor`] (a scripted policy in tests).
 
 use crate::TrainError;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use toolgym_env::ToolEnv;
 use toolgym_model::rng::mix_seed;
 use toolgym_model::{
@@ -26,8 +25,14 @@ pub struct LiveEpisode<'a> {
     /// Most tokens the reply may have (the per-turn limit, or less when the
     /// episode's budget is nearly spent).
     pub max_tokens: usize,
-    /// The environment (for demonstrations).
+    /// The environment (read-only: every call that may block or fail runs
+    /// in the rollout, timed and caught).
     pub env: &'a dyn ToolEnv,
+    /// The env's demonstration of this turn ([`ToolEnv::demonstration`]),
+    /// asked for by the rollout when the actor
+    /// [wants it](Actor::wants_demonstrations); `None` otherwise, or when
+    /// the env has none.
+    pub demonstration: Option<String>,
 }
 
 /// How a reply ended.
@@ -59,6 +64,15 @@ pub struct Reply {
 pub trait Actor {
     /// The replies for `live`, one per entry.
     fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError>;
+
+    /// Whether the rollout should ask each env for its demonstration
+    /// before every turn ([`LiveEpisode::demonstration`]). The rollout
+    /// makes that call as it makes `step`: on the env's thread, under
+    /// [`RolloutLimits::env_timeout`](crate::rollout::RolloutLimits), a
+    /// panic or a time-out failing only that episode. Default: no.
+    fn wants_demonstrations(&self) -> bool {
+        false
+    }
 }
 
 /// The policy sampling replies: one batched `generate` call per turn over
@@ -159,7 +173,8 @@ impl Actor for Sampler<'_> {
 
 /// The env's reference solver ([`ToolEnv::demonstration`]) writes the
 /// replies, tokenised as SFT targets. An episode whose env has no
-/// demonstration (or whose solver panics) gets none.
+/// demonstration gets none; one whose solver panics or does not return
+/// within the rollout's `env_timeout` ends as an env failure.
 pub struct Demonstrator<'a> {
     tokenizer: &'a Tokenizer,
     eos_token_ids: Vec<u32>,
@@ -200,24 +215,14 @@ impl<'a> Demonstrator<'a> {
 impl Actor for Demonstrator<'_> {
     fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
         live.iter()
-            .map(|ep| {
-                let demo = catch_unwind(AssertUnwindSafe(|| ep.env.demonstration()));
-                match demo {
-                    Ok(Some(d)) if !d.is_empty() => self.reply(&d).map(Some),
-                    Ok(_) => Ok(None),
-                    Err(panic) => {
-                        // The episode ends without a demonstration (SFT
-                        // counts it in `skipped_episodes`); said, not silent.
-                        eprintln!(
-                            "the env's demonstration panicked (task {}, turn {}): {}",
-                            ep.env.task().id,
-                            ep.turn,
-                            toolgym_env::panic_message(&panic)
-                        );
-                        Ok(None)
-                    }
-                }
+            .map(|ep| match ep.demonstration.as_deref() {
+                Some(d) if !d.is_empty() => self.reply(d).map(Some),
+                _ => Ok(None),
             })
             .collect()
+    }
+
+    fn wants_demonstrations(&self) -> bool {
+        true
     }
 }

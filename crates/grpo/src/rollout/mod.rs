@@ -11,9 +11,12 @@
 //!    at this boundary: a failing env ends its episode with
 //!    [`EndReason::EnvError`] and reward 0, and the rollout goes on. With
 //!    [`RolloutLimits::env_timeout`], a `make` (the factory's), `reset`,
+//!    `demonstration` (for an actor that asks for them, SFT's),
 //!    `step` or `truncate` that has not returned by then fails its episode
 //!    the same way (the call is abandoned on its thread and counted by
-//!    [`stuck_env_calls`] until it returns); a non-finite reward, or one
+//!    [`stuck_env_calls`] until it returns), and an env's `Drop` that has
+//!    not returned by then is left running on its thread (counted too);
+//!    a non-finite reward, or one
 //!    beyond [`MAX_EPISODE_REWARD`] in magnitude, fails it too;
 //! 3. an episode that goes on gets the environment's tokens appended with
 //!    train mask 0: the new prompt must start with the old prompt, the
@@ -70,8 +73,8 @@ pub struct RolloutLimits {
     pub max_episode_tokens: usize,
     /// How an episode's reward is made from its steps'.
     pub reward: EpisodeReward,
-    /// Longest a call into an env (the factory's `make`, `reset`, `step`,
-    /// `truncate`) may take: a call
+    /// Longest a call into an env (the factory's `make`, `reset`,
+    /// `demonstration`, `step`, `truncate`, and its `Drop`) may take: a call
     /// still running then fails its episode ([`EndReason::EnvError`]) and
     /// the rollout goes on without it. The call runs on a thread of its
     /// own, which is left running (a call cannot be stopped from outside),
@@ -119,6 +122,8 @@ struct Slot {
     /// The per-turn limit of the reply being written (to tell a budget cut
     /// from a per-turn cut).
     budget: usize,
+    /// The rollout's [`RolloutLimits::env_timeout`] (for dropping the env).
+    timeout: Option<Duration>,
 }
 
 impl Slot {
@@ -153,6 +158,7 @@ pub fn run_episodes(
                 text: String::new(),
                 live: true,
                 budget: 0,
+                timeout: limits.env_timeout,
             });
         }
     }
@@ -165,7 +171,7 @@ pub fn run_episodes(
     let mut turn = 0;
     loop {
         turn += 1;
-        let mut live: Vec<(usize, Vec<u32>, usize)> = Vec::new();
+        let mut live: Vec<(usize, Vec<u32>, usize, Option<String>)> = Vec::new();
         for (i, s) in slots.iter_mut().enumerate().filter(|(_, s)| s.live) {
             let context = s.context();
             let budget = reply_budget(context.len(), tokens.max_context, limits);
@@ -179,15 +185,18 @@ pub fn run_episodes(
                 continue;
             }
             s.budget = budget;
-            live.push((i, context, budget));
+            live.push((i, context, budget, None));
+        }
+        if actor.wants_demonstrations() {
+            demonstrate(&mut slots, &mut live, turn, limits.env_timeout);
         }
         if live.is_empty() {
             break;
         }
         let replies = {
             let episodes: Vec<LiveEpisode<'_>> = live
-                .iter()
-                .map(|(i, context, budget)| {
+                .iter_mut()
+                .map(|(i, context, budget, demonstration)| {
                     let s = &slots[*i];
                     LiveEpisode {
                         context,
@@ -197,6 +206,7 @@ pub fn run_episodes(
                         turn,
                         max_tokens: *budget,
                         env: s.env.as_deref().expect("a live episode has an env"),
+                        demonstration: demonstration.take(),
                     }
                 })
                 .collect();
@@ -211,7 +221,7 @@ pub fn run_episodes(
         }
         let mut todo: Vec<(&mut Slot, Option<Reply>)> = Vec::with_capacity(live.len());
         let mut replies = replies.into_iter();
-        let mut wanted = live.iter().map(|(i, _, _)| *i).peekable();
+        let mut wanted = live.iter().map(|(i, ..)| *i).peekable();
         for (i, s) in slots.iter_mut().enumerate() {
             if wanted.peek() == Some(&i) {
                 wanted.next();
@@ -230,6 +240,32 @@ pub fn run_episodes(
         out[s.group].push(s.traj);
     }
     Ok(out)
+}
+
+/// Asks the env of every `live` episode for its demonstration of this
+/// turn ([`ToolEnv::demonstration`], timed and caught like every env
+/// call), into each entry's last field. An episode whose env fails or does
+/// not return in time ends as an env failure and leaves `live`.
+fn demonstrate(
+    slots: &mut [Slot],
+    live: &mut Vec<(usize, Vec<u32>, usize, Option<String>)>,
+    turn: usize,
+    timeout: Option<Duration>,
+) {
+    let mut asked: Vec<(&mut Slot, &mut Option<String>)> = Vec::with_capacity(live.len());
+    let mut entries = live.iter_mut().peekable();
+    for (i, s) in slots.iter_mut().enumerate() {
+        if let Some((_, _, _, demo)) = entries.next_if(|(at, ..)| *at == i) {
+            asked.push((s, demo));
+        }
+    }
+    in_env_pool(timeout, || {
+        asked.into_par_iter().for_each(|(s, demo)| {
+            let what = format!("demonstration (turn {turn})");
+            *demo = guarded(s, &what, timeout, |env| env.demonstration()).flatten();
+        })
+    });
+    live.retain(|(i, ..)| slots[*i].live);
 }
 
 /// Tokens the next reply may have: the per-turn limit, capped by what is
@@ -272,9 +308,9 @@ impl CallFailure {
 /// have not returned since, in this process.
 static STUCK_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// How many env calls (`make`, `reset`, `step`, `truncate`) were given up
-/// on after the time limit and are still running on their threads, in
-/// this process. Each holds a thread and its env; the number stays up
+/// How many env calls (`make`, `reset`, `demonstration`, `step`,
+/// `truncate`, an env's `Drop`) were given up on after the time limit and
+/// are still running on their threads, in this process. Each holds a thread and its env; the number stays up
 /// while an env is hung, and comes down as late calls return.
 pub fn stuck_env_calls() -> usize {
     STUCK_CALLS.load(Ordering::Relaxed)
@@ -426,14 +462,17 @@ fn fail(s: &mut Slot, message: String) {
 /// Drops the episode's env ([`drop_quietly`]).
 fn drop_env(s: &mut Slot) {
     if let Some(env) = s.env.take() {
-        drop_quietly(env);
+        drop_quietly(env, s.timeout);
     }
 }
 
 /// Drops an env; a panic in its `Drop` is caught (whatever it was doing is
-/// over anyway).
-pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(env)));
+/// over anyway). With `timeout`, the drop runs on a thread of its own
+/// ([`timed`]) and a `Drop` still running then is left to finish there
+/// (counted by [`stuck_env_calls`] until it does), so an env whose
+/// clean-up hangs cannot hang the rollout.
+pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
+    let _ = timed(timeout, move || drop(env));
 }
 
 /// Makes and resets the env, and tokenises the first prompt.

@@ -148,6 +148,14 @@ pub struct EchoEnv {
     /// Ends the episode after the first reply the Gymnasium way, without
     /// an end reason: `(terminated, truncated)`.
     pub gym_end: Option<(bool, bool)>,
+    /// What `demonstration` says (`None`: no reference solver).
+    pub demo: Option<String>,
+    /// `demonstration` never returns.
+    pub demo_hangs: bool,
+    /// `demonstration` panics.
+    pub demo_panics: bool,
+    /// `Drop` never returns.
+    pub drop_hangs: bool,
     messages: Vec<Message>,
     taken: usize,
     total: usize,
@@ -165,6 +173,10 @@ impl EchoEnv {
             parallel_step: false,
             final_reward: None,
             gym_end: None,
+            demo: None,
+            demo_hangs: false,
+            demo_panics: false,
+            drop_hangs: false,
             taken: 0,
             total: 0,
         }
@@ -253,6 +265,22 @@ impl ToolEnv for EchoEnv {
 
     fn name(&self) -> &str {
         "echo"
+    }
+
+    fn demonstration(&self) -> Option<String> {
+        if self.demo_hangs {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+        assert!(!self.demo_panics, "the echo env's solver is broken");
+        self.demo.clone()
+    }
+}
+
+impl Drop for EchoEnv {
+    fn drop(&mut self) {
+        if self.drop_hangs {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
     }
 }
 
