@@ -5,7 +5,7 @@
 //! [`run_with`]), then run SFT and/or GRPO, resuming whatever a previous
 //! invocation left.
 
-use crate::rollout::{timed, CallFailure};
+use crate::rollout::{call_env, drop_quietly, make_env, CallFailure};
 use crate::{
     parse_device, parse_dtype, EvalReport, GrpoTrainer, Policy, SftTrainer, StepMetrics,
     TrainConfig, TrainError,
@@ -15,7 +15,7 @@ use std::time::Duration;
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::synthetic::{Split, SyntheticTasks};
 use toolgym_env::template::{template_by_name, TEMPLATES};
-use toolgym_env::{Dataset, SingleTurnSpec, Task, TaskSource};
+use toolgym_env::{Dataset, SingleTurnSpec, Task, TaskSource, ToolEnv};
 use toolgym_reward::rule_by_name;
 
 /// Which phases to run, in order.
@@ -131,14 +131,14 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
 
 /// Transcripts of demonstration episodes of the first `n` tasks of
 /// `source` (each env reset with its task's index as seed, then stepped
-/// with its own demonstrations), or their first prompts when an env has
-/// none: the text a built-in tokenizer learns from.
+/// with its own demonstrations, at most 64 turns), or their first prompts
+/// when an env has none: the text a built-in tokenizer learns from.
 ///
-/// Each episode runs as the rollout runs env calls: a panic leaves its
-/// task out, and with `timeout` an episode (making the env, resetting,
-/// at most 64 demonstrations and steps, dropping it) that has not ended
-/// by then is left running on its thread and the corpus ends there (each
-/// later task could wait as long). Both are said on stderr.
+/// Each call into an env is made as the rollout makes it (caught, and
+/// with `timeout` timed: making the env, `reset`, `demonstration`, `step`,
+/// its `Drop`). A task whose env panics is left out; at a time-out the
+/// corpus ends there (each later task could wait as long). Both are said
+/// on stderr.
 pub fn demonstration_corpus(
     factory: &Arc<dyn DynEnvFactory>,
     source: &dyn TaskSource,
@@ -148,29 +148,13 @@ pub fn demonstration_corpus(
     let mut corpus = Vec::new();
     let (mut failed, mut first_failure) = (0, None);
     for (i, task) in (0..n as u64).map_while(|i| source.get(i).map(|t| (i, t))) {
-        let (id, factory) = (task.id.clone(), factory.clone());
-        let episode = timed(timeout, move || {
-            let mut env = factory.make_env(task);
-            let mut text = env.reset(Some(i)).prompt;
-            for _ in 0..64 {
-                let Some(reply) = env.demonstration() else {
-                    break;
-                };
-                let step = env.step(&reply);
-                let done = step.done();
-                text = step.observation.prompt;
-                if done {
-                    break;
-                }
-            }
-            text
-        });
-        match episode {
+        let id = task.id.clone();
+        match corpus_episode(factory, task, i, timeout) {
             Ok(text) => corpus.push(text),
             Err(failure @ CallFailure::TimedOut(_)) => {
                 eprintln!(
                     "{}; the built-in tokenizer learns from the {} episode(s) before it",
-                    failure.describe(&format!("the demonstration episode of task {id}")),
+                    failure.describe(&format!("a call in the demonstration episode of task {id}")),
                     corpus.len()
                 );
                 break;
@@ -178,7 +162,7 @@ pub fn demonstration_corpus(
             Err(failure) => {
                 failed += 1;
                 first_failure.get_or_insert_with(|| {
-                    failure.describe(&format!("the demonstration episode of task {id}"))
+                    failure.describe(&format!("a call in the demonstration episode of task {id}"))
                 });
             }
         }
@@ -192,6 +176,60 @@ pub fn demonstration_corpus(
     corpus
 }
 
+/// One episode of [`demonstration_corpus`]: its last prompt.
+fn corpus_episode(
+    factory: &Arc<dyn DynEnvFactory>,
+    task: Arc<Task>,
+    seed: u64,
+    timeout: Option<Duration>,
+) -> Result<String, CallFailure> {
+    let mut held = HeldEnv {
+        env: Some(make_env(factory, task, timeout)?),
+        timeout,
+    };
+    let transcript = (|| {
+        let mut text = held.call(move |e| e.reset(Some(seed)).prompt)?;
+        for _ in 0..64 {
+            let Some(reply) = held.call(|e| e.demonstration())? else {
+                break;
+            };
+            let step = held.call(move |e| e.step(&reply))?;
+            text = step.observation.prompt;
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+        Ok(text)
+    })();
+    let dropped = held.env.take().is_none_or(|env| drop_quietly(env, timeout));
+    if !dropped {
+        return Err(CallFailure::TimedOut(timeout.unwrap_or_default()));
+    }
+    transcript
+}
+
+/// An env handed to each call ([`call_env`]) and taken back: `None` once
+/// a call was given up on (the env went with it).
+struct HeldEnv {
+    env: Option<Box<dyn ToolEnv>>,
+    timeout: Option<Duration>,
+}
+
+impl HeldEnv {
+    fn call<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
+    ) -> Result<T, CallFailure> {
+        let env = self
+            .env
+            .take()
+            .expect("no call after one that was given up on");
+        let (back, answer) = call_env(env, self.timeout, f);
+        self.env = back;
+        answer
+    }
+}
+
 /// Builds the policy: the configured model directory, or the built-in tiny
 /// Qwen2 whose tokenizer is trained on the setup's corpus.
 pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, TrainError> {
@@ -203,12 +241,17 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
         None => {
             let corpus = match &setup.tokenizer_corpus {
                 Some(c) => c.clone(),
-                None => demonstration_corpus(
-                    &setup.factory,
-                    setup.train.as_ref(),
-                    4000,
-                    cfg.grpo.rollout_limits().env_timeout,
-                ),
+                None => {
+                    // No limit when either phase has none (a run that must
+                    // repeat bit for bit); else the longer of the two.
+                    let timeout = cfg
+                        .grpo
+                        .rollout_limits()
+                        .env_timeout
+                        .zip(cfg.sft.env_timeout())
+                        .map(|(a, b)| a.max(b));
+                    demonstration_corpus(&setup.factory, setup.train.as_ref(), 4000, timeout)
+                }
             };
             if corpus.is_empty() {
                 return Err(TrainError::Data(

@@ -35,23 +35,26 @@ pub fn drop_overlong(
     let gave_up = AtomicBool::new(false);
     let judge = |task: Arc<toolgym_env::Task>| {
         // A reset that fails (or does not return in time) keeps the task.
-        // After one time-out the rest are kept unmeasured: each would wait
-        // as long.
+        // After one time-out (of the env's `make`, `reset` or `Drop`) the
+        // rest are kept unmeasured: each would wait as long.
         if gave_up.load(Ordering::Relaxed) {
             return (task, true);
         }
+        let mut dropped = true;
         let prompt = make_env(factory, task.clone(), env_timeout).and_then(|env| {
             let (env, prompt) = call_env(env, env_timeout, |e| e.reset(Some(0)).prompt);
             if let Some(env) = env {
-                drop_quietly(env, env_timeout);
+                dropped = drop_quietly(env, env_timeout);
             }
             prompt
         });
-        if matches!(prompt, Err(CallFailure::TimedOut(_))) && !gave_up.swap(true, Ordering::Relaxed)
-        {
+        // A `Drop` that hangs is a time-out like the others.
+        let timed_out = !dropped || matches!(prompt, Err(CallFailure::TimedOut(_)));
+        if timed_out && !gave_up.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "grpo: making or resetting an env did not return within the env timeout while \
-                 measuring first prompts (task {}); the remaining tasks are kept unmeasured",
+                "grpo: making, resetting or dropping an env did not return within the env \
+                 timeout while measuring first prompts (task {}); the remaining tasks are kept \
+                 unmeasured",
                 task.id
             );
         }

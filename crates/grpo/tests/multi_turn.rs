@@ -783,6 +783,60 @@ fn the_tokenizer_corpus_leaves_out_failing_envs_and_stops_at_a_hung_one() {
     // Without a limit, the same episodes run in place.
     let in_place = demonstration_corpus(&shared(echo_solvers(9, 9, 1)), source.as_ref(), 3, None);
     assert_eq!(in_place, corpus);
+    // A `Drop` that hangs is a time-out too: the corpus ends before it.
+    let corpus = demonstration_corpus(
+        &shared(echo_solvers(9, 1, 9)),
+        source.as_ref(),
+        5,
+        Some(std::time::Duration::from_millis(200)),
+    );
+    assert_eq!(corpus.len(), 1, "{corpus:?}");
+}
+
+#[test]
+fn envs_whose_drop_hangs_neither_stall_training_nor_hide_an_error() {
+    // GRPO: the first-prompt check and every episode drop their envs
+    // under the time limit; the episodes keep their results.
+    let mut config = grpo_config(1);
+    config.env_timeout_s = 0.2;
+    let started = std::time::Instant::now();
+    let (mut t, dir) = echo_trainer("hung-drops", config, |task| {
+        let mut env = EchoEnv::new(task, 1);
+        env.drop_hangs = true;
+        env
+    });
+    let m = t.step().unwrap();
+    assert_eq!(m.env_failures, Some(0), "{m:?}");
+    assert_eq!(m.end_reasons.get("done"), Some(&12), "{m:?}");
+    assert!(m.env_calls_stuck.unwrap() >= 12, "{m:?}");
+    assert!(started.elapsed().as_secs() < 120, "waited for the drops");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // An actor that fails: the envs still held are dropped (timed) and
+    // the error comes back.
+    struct Failing;
+    impl Actor for Failing {
+        fn act(&mut self, _: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+            Err(TrainError::Env("the actor broke".into()))
+        }
+    }
+    let gen = tasks();
+    let policy = policy(&gen);
+    let limits = RolloutLimits {
+        env_timeout: Some(std::time::Duration::from_millis(200)),
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let err = run_episodes(
+        &shared(echo_solvers(9, 0, 9)),
+        &groups(echo_tasks(1).as_ref(), 1, 2),
+        &mut Failing,
+        policy.token_space(),
+        &limits,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("the actor broke"), "{err}");
+    assert!(started.elapsed().as_secs() < 60, "waited for the drops");
 }
 
 #[test]

@@ -69,7 +69,8 @@ pub trait Actor {
     /// before every turn ([`LiveEpisode::demonstration`]). The rollout
     /// makes that call as it makes `step`: on the env's thread, under
     /// [`RolloutLimits::env_timeout`](crate::rollout::RolloutLimits), a
-    /// panic or a time-out failing only that episode. Default: no.
+    /// panic or a time-out failing only that episode. Default: no (an
+    /// actor that hands turns to a [`Demonstrator`] must say yes).
     fn wants_demonstrations(&self) -> bool {
         false
     }

@@ -74,12 +74,14 @@ pub struct RolloutLimits {
     /// How an episode's reward is made from its steps'.
     pub reward: EpisodeReward,
     /// Longest a call into an env (the factory's `make`, `reset`,
-    /// `demonstration`, `step`, `truncate`, and its `Drop`) may take: a call
+    /// `demonstration`, `step`, `truncate`) may take: a call
     /// still running then fails its episode ([`EndReason::EnvError`]) and
     /// the rollout goes on without it. The call runs on a thread of its
     /// own, which is left running (a call cannot be stopped from outside),
-    /// and the env is dropped with it. `None`: calls run in place and are
-    /// waited for however long they take.
+    /// and the env is dropped with it. The env's `Drop` gets as long (its
+    /// episode is over by then: one still running is left on its thread,
+    /// counted by [`stuck_env_calls`], and fails nothing). `None`: calls
+    /// run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
 }
 
@@ -162,12 +164,36 @@ pub fn run_episodes(
             });
         }
     }
+    let played = play(&mut slots, factory, actor, tokens, limits);
+    if played.is_err() {
+        // The rollout stops here: the envs still held go as every env
+        // goes (timed), so a `Drop` that hangs cannot hide the error.
+        in_env_pool(limits.env_timeout, || {
+            slots.par_iter_mut().for_each(drop_env)
+        });
+    }
+    played?;
+    let mut out: Vec<Vec<Trajectory>> = groups.iter().map(|g| Vec::with_capacity(g.n)).collect();
+    for mut s in slots {
+        finish(&mut s.traj, limits);
+        out[s.group].push(s.traj);
+    }
+    Ok(out)
+}
+
+/// Starts every slot's episode and plays turns until none is live.
+fn play(
+    slots: &mut [Slot],
+    factory: &Arc<dyn DynEnvFactory>,
+    actor: &mut dyn Actor,
+    tokens: TokenSpace<'_>,
+    limits: &RolloutLimits,
+) -> Result<(), TrainError> {
     in_env_pool(limits.env_timeout, || {
         slots
             .par_iter_mut()
             .try_for_each(|s| start(s, factory, tokens, limits))
     })?;
-
     let mut turn = 0;
     loop {
         turn += 1;
@@ -188,7 +214,7 @@ pub fn run_episodes(
             live.push((i, context, budget, None));
         }
         if actor.wants_demonstrations() {
-            demonstrate(&mut slots, &mut live, turn, limits.env_timeout);
+            demonstrate(slots, &mut live, turn, limits.env_timeout);
         }
         if live.is_empty() {
             break;
@@ -233,13 +259,7 @@ pub fn run_episodes(
                 .try_for_each(|(s, reply)| take_turn(s, reply, turn, tokens, limits))
         })?;
     }
-
-    let mut out: Vec<Vec<Trajectory>> = groups.iter().map(|g| Vec::with_capacity(g.n)).collect();
-    for mut s in slots {
-        finish(&mut s.traj, limits);
-        out[s.group].push(s.traj);
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Asks the env of every `live` episode for its demonstration of this
@@ -471,8 +491,12 @@ fn drop_env(s: &mut Slot) {
 /// ([`timed`]) and a `Drop` still running then is left to finish there
 /// (counted by [`stuck_env_calls`] until it does), so an env whose
 /// clean-up hangs cannot hang the rollout.
-pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
-    let _ = timed(timeout, move || drop(env));
+/// Returns `false` when the `Drop` was given up on.
+pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>, timeout: Option<Duration>) -> bool {
+    !matches!(
+        timed(timeout, move || drop(env)),
+        Err(CallFailure::TimedOut(_))
+    )
 }
 
 /// Makes and resets the env, and tokenises the first prompt.
