@@ -18,7 +18,7 @@ use crate::data::{DataError, DropReason, Dropped, Loaded};
 use crate::message::Role;
 use crate::output::{same_path, AtomicFile};
 use crate::rng::{mix, Rng};
-use crate::task::{write_jsonl, Task, TaskIoError};
+use crate::task::{Task, TaskIoError};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -159,6 +159,25 @@ pub enum PrepareError {
     /// run's files in the output directory are left as they were).
     #[error("no task was kept from any input, so nothing was written (the counts say why):\n{0}")]
     NothingKept(Box<PrepareReport>),
+    /// One input gave no task while others did (the wrong file, or a
+    /// file of another source); nothing was written.
+    #[error("{path} gave no task as a {dataset} file (is it one?), so nothing was written; the counts say why:\n{report}")]
+    InputKeptNothing {
+        /// The input.
+        path: PathBuf,
+        /// The source it was read as (`xlam`, `toolace`, …).
+        dataset: String,
+        /// The counts.
+        report: Box<PrepareReport>,
+    },
+    /// Every task went to the validation split; nothing was written.
+    #[error("val_fraction {val_fraction} leaves no training task (all {validation} go to validation, whole records at a time), so nothing was written")]
+    NoTraining {
+        /// The fraction asked for.
+        val_fraction: f64,
+        /// Tasks in the validation split.
+        validation: usize,
+    },
     /// An input file could not be read as a list of records.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -248,6 +267,8 @@ pub struct Prepared {
     pub dropped: Vec<Dropped>,
     /// The counts.
     pub report: PrepareReport,
+    /// The inputs that gave no task (path, source).
+    pub empty_inputs: Vec<(PathBuf, String)>,
 }
 
 /// Reads, converts, augments and splits, without writing anything.
@@ -289,7 +310,8 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
     }
     // Task ids are unique: a repeated one (two records with one id, or an
     // id equal to another record's index) gets `~N`, and is counted.
-    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut ids = UniqueIds::default();
+    let mut empty_inputs = Vec::new();
     for input in &options.inputs {
         let source = input.source.name();
         let file = files_seen.entry(source).or_default();
@@ -303,12 +325,13 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
             ..SourceCounts::default()
         });
         counts.raw_records += loaded.raw_records;
+        if loaded.tasks.is_empty() {
+            empty_inputs.push((input.path.clone(), source.to_string()));
+        }
         let mut kept = std::collections::HashSet::new();
         for mut task in loaded.tasks {
-            let seen = ids.entry(task.id.clone()).or_default();
-            *seen += 1;
-            if *seen > 1 {
-                task.id = format!("{}~{seen}", task.id);
+            if let Some(renamed) = ids.claim(&task.id) {
+                task.id = renamed;
                 counts.renamed_ids += 1;
             }
             let group = input.source.group_of(&task);
@@ -342,7 +365,8 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
         .collect();
     report.sources = order.iter().filter_map(|s| by_source.remove(s)).collect();
 
-    let (added, eligible) = augment_irrelevance(&mut tasks, options.irrelevance_rate, options.seed);
+    let (added, eligible) =
+        augment_irrelevance(&mut tasks, options.irrelevance_rate, options.seed, &mut ids);
     report.irrelevance_added = added;
     report.irrelevance_eligible = eligible;
 
@@ -355,7 +379,39 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
         validation,
         dropped,
         report,
+        empty_inputs,
     })
+}
+
+/// Task ids handed out so far.
+#[derive(Default)]
+struct UniqueIds {
+    taken: std::collections::HashSet<String>,
+    /// The next `~N` to try for an id given more than once.
+    next: HashMap<String, usize>,
+}
+
+impl UniqueIds {
+    /// Takes `id`; `Some(id~N)`, the first free `N` from 2, when it was
+    /// taken already (by another record, or by an earlier rename).
+    fn claim(&mut self, id: &str) -> Option<String> {
+        if self.taken.insert(id.to_string()) {
+            return None;
+        }
+        let n = self.next.entry(id.to_string()).or_insert(2);
+        loop {
+            let candidate = format!("{id}~{n}");
+            *n += 1;
+            if self.taken.insert(candidate.clone()) {
+                return Some(candidate);
+            }
+        }
+    }
+
+    /// [`UniqueIds::claim`], giving the id to use.
+    fn unique(&mut self, id: String) -> String {
+        self.claim(&id).unwrap_or(id)
+    }
 }
 
 /// Prepares and writes `train.jsonl`, `validation.jsonl`, `dropped.jsonl`
@@ -399,28 +455,72 @@ pub fn prepare(options: &PrepareOptions) -> Result<PrepareReport, PrepareError> 
     if p.train.is_empty() && p.validation.is_empty() {
         return Err(PrepareError::NothingKept(Box::new(p.report)));
     }
+    if let Some((path, source)) = p.empty_inputs.first() {
+        return Err(PrepareError::InputKeptNothing {
+            path: path.clone(),
+            dataset: source.clone(),
+            report: Box::new(p.report),
+        });
+    }
+    if p.train.is_empty() {
+        return Err(PrepareError::NoTraining {
+            val_fraction: options.val_fraction,
+            validation: p.validation.len(),
+        });
+    }
+    let outputs = [&train, &validation, &dropped, &report_path];
+    if let Some(dir_in_the_way) = outputs.iter().find(|o| o.is_dir()) {
+        return Err(PrepareError::Io {
+            path: dir_in_the_way.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a directory is where this output goes",
+            ),
+        });
+    }
     std::fs::create_dir_all(dir).map_err(|source| PrepareError::Io {
         path: dir.clone(),
         source,
     })?;
-    // Each file gets its name only when complete (an earlier run's stays
-    // until then).
-    write_jsonl(&train, &p.train)?;
-    write_jsonl(&validation, &p.validation)?;
-    write_lines(
-        &dropped,
-        p.dropped
-            .iter()
-            .map(|d| serde_json::to_string(d).unwrap_or_default()),
-    )?;
-    p.report.files = vec![train, validation, dropped, report_path.clone()];
-    let text = serde_json::to_string_pretty(&p.report)
+    p.report.files = outputs.iter().map(|o| o.to_path_buf()).collect();
+    let report_text = serde_json::to_string_pretty(&p.report)
         .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string());
-    write_lines(&report_path, std::iter::once(text))?;
+    // Every file is written in full under a temporary name, and all get
+    // their names only then: a failure while writing (a full disk) leaves
+    // an earlier run's set as it was, never a mix of two runs' splits.
+    let written = [
+        write_lines(&train, task_lines(&p.train))?,
+        write_lines(&validation, task_lines(&p.validation))?,
+        write_lines(
+            &dropped,
+            p.dropped
+                .iter()
+                .map(|d| serde_json::to_string(d).unwrap_or_default()),
+        )?,
+        write_lines(&report_path, std::iter::once(report_text))?,
+    ];
+    for (file, path) in written.into_iter().zip(outputs) {
+        file.finish().map_err(|source| PrepareError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
     Ok(p.report)
 }
 
-fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> Result<(), PrepareError> {
+/// Each task as its JSON line.
+fn task_lines(tasks: &[Task]) -> impl Iterator<Item = String> + '_ {
+    tasks
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap_or_default())
+}
+
+/// Writes `lines` to a temporary file that takes `path`'s name when
+/// finished ([`AtomicFile::finish`]).
+fn write_lines(
+    path: &Path,
+    lines: impl Iterator<Item = String>,
+) -> Result<AtomicFile, PrepareError> {
     use std::io::Write;
     let io = |source| PrepareError::Io {
         path: path.to_path_buf(),
@@ -431,7 +531,8 @@ fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> Result<(), P
         w.write_all(line.as_bytes()).map_err(io)?;
         w.write_all(b"\n").map_err(io)?;
     }
-    w.finish().map_err(io)
+    w.flush().map_err(io)?;
+    Ok(w)
 }
 
 /// Makes task ids unique across several files of one source.
@@ -444,7 +545,12 @@ fn tag_file(mut loaded: Loaded, file: usize) -> Loaded {
     loaded
 }
 
-fn augment_irrelevance(tasks: &mut Vec<(String, Task)>, rate: f64, seed: u64) -> (usize, usize) {
+fn augment_irrelevance(
+    tasks: &mut Vec<(String, Task)>,
+    rate: f64,
+    seed: u64,
+    ids: &mut UniqueIds,
+) -> (usize, usize) {
     let eligible: Vec<usize> = tasks
         .iter()
         .enumerate()
@@ -473,7 +579,7 @@ fn augment_irrelevance(tasks: &mut Vec<(String, Task)>, rate: f64, seed: u64) ->
             .retain(|s| !original.ground_truth.iter().any(|c| c.name == s.name));
         t.ground_truth.clear();
         t.reasoning = None;
-        t.id = format!("{}-irrelevant", original.id);
+        t.id = ids.unique(format!("{}-irrelevant", original.id));
         t.meta.insert("augmented".into(), json!("irrelevance"));
         tasks.push((group.clone(), t));
     }

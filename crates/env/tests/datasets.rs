@@ -557,6 +557,65 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         loaded.dropped
     );
 
+    // A pretty-printed list (json.dump(indent=2)) with a fault between
+    // records does not lose the rest of the file: a record written
+    // without the comma before it is dropped, named; a record holding an
+    // unescaped quote is dropped and the list read on from the next one.
+    let records: Vec<serde_json::Value> = (0..8)
+        .map(|i| xlam_record(json!(i), &format!("q{i}")))
+        .collect();
+    let pretty_list = serde_json::to_string_pretty(&records).unwrap();
+    let mut blocks: Vec<String> = pretty_list
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split("\n  },\n")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(blocks.len(), 8);
+    blocks[5] = blocks[5].replace("\"q5\"", "\"q\"5\"");
+    let mut text = String::from("[");
+    for (i, b) in blocks.iter().enumerate() {
+        text.push_str(b);
+        if i < 7 {
+            // No comma after record 1.
+            text.push_str(if i == 1 { "\n  }\n" } else { "\n  },\n" });
+        }
+    }
+    text.push(']');
+    std::fs::write(&list, &text).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    let dropped: Vec<(usize, &str)> = loaded
+        .dropped
+        .iter()
+        .map(|d| (d.index, d.detail.as_str()))
+        .collect();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (8, 6),
+        "{dropped:?}"
+    );
+    assert_eq!(dropped[0].0, 2);
+    assert!(
+        dropped[0]
+            .1
+            .contains("no `,` between it and the record before"),
+        "{dropped:?}"
+    );
+    assert_eq!(dropped[1].0, 5);
+    assert!(
+        dropped[1].1.contains("the list is read on from line"),
+        "{dropped:?}"
+    );
+    // On one line, a record without its comma is dropped all the same.
+    std::fs::write(
+        &list,
+        format!("[{}, {} {}, {}]", good[0], good[1], good[2], good[3]),
+    )
+    .unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!((loaded.raw_records, loaded.tasks.len()), (4, 3));
+    assert_eq!(loaded.dropped[0].index, 2);
+
     // JSON Lines whose first line is a list; a line that is not UTF-8.
     let lines = dir.path().join("lines.jsonl");
     let mut bytes = format!("[1, 2]\n{}\n", good[0]).into_bytes();
@@ -638,6 +697,109 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         })
         .count();
     assert_eq!(temporaries, 0);
+}
+
+#[test]
+fn prepare_refuses_runs_that_would_mislead_and_writes_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let write = |name: &str, records: &[serde_json::Value]| {
+        let path = dir.path().join(name);
+        let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Ids stay unique past renames and irrelevance copies (a record
+    // offering a tool it does not call can have one); an empty query is a
+    // bad record.
+    let two_tools = |id: &str, query: &str| {
+        let mut r = xlam_record(json!(id), query);
+        r["tools"] = json!(
+            "[{\"name\": \"f\", \"description\": \"\", \"parameters\": {}}, {\"name\": \"g\", \"description\": \"\", \"parameters\": {}}]"
+        );
+        r
+    };
+    let ids = write(
+        "ids.jsonl",
+        &[
+            xlam_record(json!("a"), "q"),
+            xlam_record(json!("a"), "q"),
+            xlam_record(json!("a~2"), "q"),
+            two_tools("5", "q"),
+            two_tools("5-irrelevant", "q"),
+            xlam_record(json!("e"), " "),
+        ],
+    );
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &ids).unwrap();
+    opts.irrelevance_rate = 1.0;
+    opts.val_fraction = 0.0;
+    let p = toolgym_env::prepare::prepare_in_memory(&opts).unwrap();
+    let all: Vec<&str> = p.train.iter().map(|t| t.id.as_str()).collect();
+    let unique: std::collections::BTreeSet<&str> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "{all:?}");
+    assert!(all.contains(&"xlam-5-irrelevant~2"), "{all:?}");
+    assert_eq!(p.dropped.len(), 1);
+    assert!(p.dropped[0].detail.contains("\"query\" is empty"));
+    prepare(&opts).unwrap();
+    let before = std::fs::read(out.join("train.jsonl")).unwrap();
+
+    // A file of another source next to a good one: refused by name.
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::copy(&ids, &copy).unwrap();
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &ids).unwrap();
+    opts.add("toolace", &copy).unwrap();
+    let e = prepare(&opts).unwrap_err().to_string();
+    assert!(
+        e.contains("copy.jsonl gave no task as a toolace file"),
+        "{e}"
+    );
+    // Every task in validation: refused.
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &ids).unwrap();
+    opts.val_fraction = 1.0;
+    let e = prepare(&opts).unwrap_err().to_string();
+    assert!(e.contains("leaves no training task"), "{e}");
+    // An output that cannot be written: none of the set is replaced.
+    std::fs::remove_file(out.join("validation.jsonl")).unwrap();
+    std::fs::create_dir(out.join("validation.jsonl")).unwrap();
+    let one = write("one.jsonl", &[xlam_record(json!("z"), "q")]);
+    let mut opts = PrepareOptions::new(&out);
+    opts.add("xlam", &one).unwrap();
+    let e = prepare(&opts).unwrap_err().to_string();
+    assert!(
+        e.contains("validation.jsonl") && e.contains("a directory"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(out.join("train.jsonl")).unwrap(), before);
+}
+
+#[test]
+fn a_call_nested_past_the_task_readers_limit_is_dropped_as_unreadable() {
+    let deep = format!("[f(x={}1{})]", "[".repeat(130), "]".repeat(130));
+    let record = json!({
+        "system": "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]",
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": "assistant", "value": deep},
+            {"from": "user", "value": "again"},
+            {"from": "assistant", "value": "[f(x=1)]"},
+        ],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    // The deep step, and the step after it (its context holds the deep
+    // call): neither would read back.
+    assert!(c.tasks.is_empty(), "{:?}", c.tasks);
+    assert_eq!(
+        reasons(&c.dropped),
+        BTreeMap::from([(DropReason::Unreadable, 2)])
+    );
+    assert!(
+        c.dropped[0].detail.contains("recursion limit"),
+        "{:?}",
+        c.dropped
+    );
 }
 
 #[test]

@@ -53,11 +53,15 @@ pub enum DropReason {
     /// A dialogue none of whose assistant turns is a tool call (text
     /// turns only): it gives no task.
     NoCall,
+    /// The task made of it would not read back from a task file (its
+    /// values nest deeper than the task reader's limit, say): dropped
+    /// here rather than written for training to refuse.
+    Unreadable,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (for tables).
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::BadRecord,
         DropReason::BadTools,
         DropReason::NoTools,
@@ -67,6 +71,7 @@ impl DropReason {
         DropReason::EmptyCallList,
         DropReason::BadConversation,
         DropReason::NoCall,
+        DropReason::Unreadable,
     ];
 
     /// The snake_case code.
@@ -81,6 +86,7 @@ impl DropReason {
             DropReason::EmptyCallList => "empty_call_list",
             DropReason::BadConversation => "bad_conversation",
             DropReason::NoCall => "no_call",
+            DropReason::Unreadable => "unreadable",
         }
     }
 }
@@ -348,30 +354,46 @@ fn scan_value(bytes: &[u8], start: usize) -> Scanned {
 /// each parsed on its own: an element that is not valid JSON (`NaN`, a
 /// lone surrogate, a cut-off end) comes as `Err` naming its index and line,
 /// and the others are read. Returns the number of elements.
+///
+/// A fault between records does not take the rest of the file with it: a
+/// record written without the `,` before it is dropped (named) and the
+/// list read on after it; a record whose brackets or strings do not close
+/// (an unescaped quote) is dropped and, in a list written one record per
+/// indented block (`json.dump(indent=…)`), the list is read on from the
+/// next record's first line ([`next_record_start`]).
 fn for_each_element(
     bytes: &[u8],
     open: usize,
     f: &mut impl FnMut(usize, Result<Value, String>),
 ) -> usize {
     let mut at = open + 1;
-    let mut line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-    let mut index = 0;
-    let skip_space = |at: &mut usize, line: &mut usize| {
-        while let Some(&b) = bytes.get(*at) {
-            if !b.is_ascii_whitespace() {
-                break;
-            }
-            *line += usize::from(b == b'\n');
+    // Line numbers counted on from the last one asked for (positions
+    // only move forward).
+    let (mut counted_to, mut lines) = (0, 1);
+    let mut line_of = |at: usize| {
+        if at < counted_to {
+            (counted_to, lines) = (0, 1);
+        }
+        lines += bytes[counted_to..at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted_to = at;
+        lines
+    };
+    let skip_space = |at: &mut usize| {
+        while bytes.get(*at).is_some_and(u8::is_ascii_whitespace) {
             *at += 1;
         }
     };
-    skip_space(&mut at, &mut line);
+    skip_space(&mut at);
     if bytes.get(at) == Some(&b']') {
         return 0;
     }
+    let mut index = 0;
     loop {
-        skip_space(&mut at, &mut line);
-        let start_line = line;
+        skip_space(&mut at);
+        let start_line = line_of(at);
         let end = match bytes.get(at) {
             None => {
                 f(index, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
@@ -381,20 +403,31 @@ fn for_each_element(
             Some(_) => match scan_value(bytes, at) {
                 Scanned::Ends(end) => end,
                 Scanned::Open => {
-                    // Cut off inside this record: it is the last.
+                    let Some(next) = next_record_start(bytes, at) else {
+                        // Cut off inside this record: it is the last.
+                        f(
+                            index,
+                            Err(format!(
+                                "record {index} (line {start_line}): the file ends inside it \
+                                 (a cut-off file?)"
+                            )),
+                        );
+                        return index + 1;
+                    };
                     f(
                         index,
                         Err(format!(
-                            "record {index} (line {start_line}): the file ends inside it (a \
-                             cut-off file?)"
-                        )),
+                        "record {index} (line {start_line}): a string, list or object in it is \
+                         not closed (an unescaped quote?); the list is read on from line {}",
+                        line_of(next)
+                    )),
                     );
-                    return index + 1;
+                    (index, at) = (index + 1, next);
+                    continue;
                 }
             },
         };
         let element = &bytes[at..end];
-        line += element.iter().filter(|&&b| b == b'\n').count();
         let parsed = if element.is_empty() {
             Err(format!(
                 "record {index} (line {start_line}): no value before the comma"
@@ -403,17 +436,35 @@ fn for_each_element(
             serde_json::from_slice(element)
                 .map_err(|e| format!("record {index} (line {start_line}): {e}"))
         };
+        if let Err(e) = &parsed {
+            // An unclosed string makes the scan end past the next records.
+            if let Some(next) = next_record_start(bytes, at).filter(|&n| n < end) {
+                f(
+                    index,
+                    Err(format!(
+                        "{e}; the list is read on from line {} (an unescaped quote?)",
+                        line_of(next)
+                    )),
+                );
+                (index, at) = (index + 1, next);
+                continue;
+            }
+        }
         f(index, parsed);
         index += 1;
+        let record = at;
         at = end;
-        skip_space(&mut at, &mut line);
+        skip_space(&mut at);
         match bytes.get(at) {
             Some(b',') => at += 1,
             Some(b']') if is_blank(&bytes[at + 1..]) => return index,
             Some(b']') => {
                 f(
                     index,
-                    Err(format!("line {line}: text after the end of the list")),
+                    Err(format!(
+                        "line {}: text after the end of the list",
+                        line_of(at)
+                    )),
                 );
                 return index + 1;
             }
@@ -421,19 +472,97 @@ fn for_each_element(
                 f(
                     index,
                     Err(format!(
-                        "line {line}: the list is not closed (a cut-off file?)"
+                        "line {}: the list is not closed (a cut-off file?)",
+                        line_of(at)
                     )),
                 );
                 return index + 1;
             }
-            Some(_) => {
-                // Something after a value other than `,` or `]`: the rest
-                // is not a list of records; it is dropped as one.
-                f(index, Err(format!("record {index} (line {line}): expected `,` or `]` after the previous record")));
-                return index + 1;
+            Some(b'{' | b'[') => {
+                // The next record, written without the `,` before it:
+                // dropped, named; the list goes on after it.
+                let next_end = match scan_value(bytes, at) {
+                    Scanned::Ends(e) => e,
+                    Scanned::Open => bytes.len(),
+                };
+                f(
+                    index,
+                    Err(format!(
+                        "record {index} (line {}): no `,` between it and the record before \
+                         (not read)",
+                        line_of(at)
+                    )),
+                );
+                (index, at) = (index + 1, next_end);
+                skip_space(&mut at);
+                match bytes.get(at) {
+                    Some(b',') => at += 1,
+                    Some(b']') if is_blank(&bytes[at + 1..]) => return index,
+                    _ => {}
+                }
             }
+            Some(_) => match next_record_start(bytes, record).filter(|&n| n > at) {
+                Some(next) => {
+                    f(
+                        index,
+                        Err(format!(
+                            "line {}: expected `,` or `]` after record {}; the list is read on \
+                             from line {}",
+                            line_of(at),
+                            index - 1,
+                            line_of(next)
+                        )),
+                    );
+                    (index, at) = (index + 1, next);
+                }
+                None => {
+                    // Something after a value other than `,` or `]`: the
+                    // rest is not a list of records; it is dropped as one.
+                    f(index, Err(format!("record {index} (line {}): expected `,` or `]` after the previous record", line_of(at))));
+                    return index + 1;
+                }
+            },
         }
     }
+}
+
+/// Where the record after the broken one at `at` starts, in a list written
+/// one record per indented block (as `json.dump(indent=…)` writes it): the
+/// first later line that holds the indentation `at`'s line holds before
+/// it, then the same opening bracket. `None` when the record does not
+/// start its line (a list on one line) or no such line follows. (JSON
+/// strings hold no raw line end, so a line start is always outside one.)
+fn next_record_start(bytes: &[u8], at: usize) -> Option<usize> {
+    let line_start = bytes[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let indent = &bytes[line_start..at];
+    if !indent.iter().all(|&b| b == b' ' || b == b'\t') {
+        return None;
+    }
+    let opener = *bytes.get(at)?;
+    let mut from = at;
+    while let Some(i) = bytes[from..].iter().position(|&b| b == b'\n') {
+        let start = from + i + 1;
+        let rest = &bytes[start..];
+        if rest.starts_with(indent) && rest.get(indent.len()) == Some(&opener) {
+            return Some(start + indent.len());
+        }
+        from = start;
+    }
+    None
+}
+
+/// Checks that `task` reads back from its JSON line as a task file's
+/// reader reads it ([`crate::task::read_jsonl`]): a converter can build
+/// values the reader refuses (nested past serde_json's limit of 128
+/// levels). The reader's message otherwise.
+pub(crate) fn reads_back(task: &crate::Task) -> Result<(), String> {
+    let line = serde_json::to_string(task).map_err(|e| e.to_string())?;
+    serde_json::from_str::<crate::Task>(&line)
+        .map(drop)
+        .map_err(|e| format!("the task would not read back from a task file: {e}"))
 }
 
 /// A string field of a record, or a description of what is wrong.

@@ -182,7 +182,8 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         let looks_like_calls = json_call || (trimmed.starts_with('[') && trimmed.ends_with(']'));
         if !looks_like_calls {
             if options.no_call_tasks && has_user {
-                out.tasks.push(task(index, i, &tools, &context, Vec::new()));
+                let t = task(index, i, &tools, &context, Vec::new());
+                out.keep_if_readable(t, |e| drop(Some(i), DropReason::Unreadable, e));
             }
             context.push(Message::assistant(text));
             continue;
@@ -218,8 +219,8 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
                         "a call before any user turn".into(),
                     ));
                 } else {
-                    out.tasks
-                        .push(task(index, i, &tools, &context, calls.clone()));
+                    let t = task(index, i, &tools, &context, calls.clone());
+                    out.keep_if_readable(t, |e| drop(Some(i), DropReason::Unreadable, e));
                 }
                 context.push(Message::assistant_calls("", calls));
             }
@@ -234,6 +235,17 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         ));
     }
     out
+}
+
+impl Converted {
+    /// Keeps `t`, or drops it (`dropped` of the reader's message) when it
+    /// would not read back from a task file.
+    fn keep_if_readable(&mut self, t: Task, dropped: impl FnOnce(String) -> Dropped) {
+        match super::reads_back(&t) {
+            Ok(()) => self.tasks.push(t),
+            Err(e) => self.dropped.push(dropped(e)),
+        }
+    }
 }
 
 fn task(

@@ -57,6 +57,12 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
         ));
     }
     let query = str_field(record, "query").map_err(|e| drop(DropReason::BadRecord, e))?;
+    if query.trim().is_empty() {
+        return Err(drop(
+            DropReason::BadRecord,
+            "field \"query\" is empty: no request to answer".into(),
+        ));
+    }
     let tools_json = json_field(record, "tools").map_err(|e| drop(DropReason::BadTools, e))?;
     let tools = ToolSpec::list_from_json(&tools_json)
         .map_err(|e| drop(DropReason::BadTools, e.to_string()))?;
@@ -79,13 +85,9 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
         "{SOURCE}-{}",
         id.clone().unwrap_or_else(|| index.to_string())
     );
-    Ok(Task::new(
-        task_id,
-        SOURCE,
-        tools,
-        vec![Message::user(query)],
-        calls,
-    ))
+    let task = Task::new(task_id, SOURCE, tools, vec![Message::user(query)], calls);
+    super::reads_back(&task).map_err(|e| drop(DropReason::Unreadable, e))?;
+    Ok(task)
 }
 
 /// Reads and converts an xLAM file (a JSON list, or JSON Lines).
