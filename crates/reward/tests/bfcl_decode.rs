@@ -205,3 +205,35 @@ mod fuzz {
         })
     }
 }
+
+#[test]
+fn a_reply_only_the_official_decoder_reads_holds_a_call_for_relevance() {
+    // `%` formatting and integers past 128 bits are evaluated there (a
+    // call found: an irrelevance error) and `Unsupported` here.
+    let irrelevance =
+        BfclExpected::new("irrelevance_0", Category::Irrelevance, &Value::Null, None).unwrap();
+    let relevance = BfclExpected::new(
+        "live_relevance_0",
+        Category::LiveRelevance,
+        &Value::Null,
+        None,
+    )
+    .unwrap();
+    let official = CheckOptions::official();
+    for text in ["[get_weather(city=\"%s\" % \"Paris\")]", "[f(n=2**128)]"] {
+        let got = decode_python_prompt(text);
+        let e = got.as_ref().unwrap_err();
+        assert!(e.is_unsupported_value(), "{text}: {e:?}");
+        let irr = check(&irrelevance, got.as_ref(), &official);
+        assert_eq!(
+            irr.error_type.map(ErrorType::as_str),
+            Some("irrelevance_error:decoder_success"),
+            "{text}"
+        );
+        assert!(check(&relevance, got.as_ref(), &official).valid, "{text}");
+    }
+    // Text that does not parse is no call, for both.
+    let got = decode_python_prompt("[f(a=)]");
+    assert!(check(&irrelevance, got.as_ref(), &official).valid);
+    assert!(!check(&relevance, got.as_ref(), &official).valid);
+}

@@ -351,6 +351,41 @@ pub fn official_messages(case: &AceCase) -> Vec<Message> {
     ]
 }
 
+/// What a case's official prompt gives the model besides the functions
+/// and the answer format, for a template's system turn: the special
+/// categories' instructions (which phrases to answer with when a
+/// parameter is missing or wrong, or no function fits: the checker looks
+/// for them), the user's profile (`normal_preference`: values are taken
+/// from it) and the current time (relative dates). `None` when the case
+/// has none of them.
+///
+/// ```
+/// use toolgym_env::data::acebench::{template_context, AceCase};
+/// use toolgym_reward::acebench::AceCategory;
+/// use toolgym_reward::pycall::PyVal;
+/// let case = AceCase { id: "special_incomplete_0".into(), category: AceCategory::Incomplete,
+///     question: "user: Hi".into(), functions: PyVal::List(vec![]), answer: PyVal::None,
+///     time: "The current time is July 20, 2021, Tuesday.".into(), profile: String::new() };
+/// let text = template_context(&case).unwrap();
+/// assert!(text.contains("Missing necessary parameters") && text.ends_with("Tuesday."));
+/// ```
+pub fn template_context(case: &AceCase) -> Option<String> {
+    let mut parts = Vec::new();
+    if case.category.is_special() {
+        // Scenario 2 of the official special prompt, as it is written.
+        let from = SYSTEM_PROMPT_SPECIAL.find("2. When the information")?;
+        let to = SYSTEM_PROMPT_SPECIAL.find("\n\n{time}")?;
+        parts.push(SYSTEM_PROMPT_SPECIAL[from + 3..to].to_string());
+    }
+    if case.category == AceCategory::Preference && !case.profile.is_empty() {
+        parts.push(format!("Character Profile:\n{}", case.profile));
+    }
+    if !case.time.is_empty() {
+        parts.push(case.time.clone());
+    }
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
 /// The case's functions as tool specs (`parameters`, or `arguments` where
 /// a description has that instead).
 pub fn tools(case: &AceCase) -> Result<Vec<ToolSpec>, String> {
@@ -378,11 +413,20 @@ pub fn tools(case: &AceCase) -> Result<Vec<ToolSpec>, String> {
 /// The [`Task`] a model is prompted with: for [`AcePrompt::Official`] the
 /// two official messages and no tools (render it with a template that
 /// adds nothing, such as `qwen2.5`); for a template, the functions as
-/// tools and the question as the user turn.
+/// tools, a system turn with what the case's official prompt tells the
+/// model besides the functions ([`template_context`]), and the question
+/// as the user turn.
 pub fn task(case: &AceCase, prompt: &AcePrompt) -> Result<Task, String> {
     let (tools, messages) = match prompt {
         AcePrompt::Official => (Vec::new(), official_messages(case)),
-        AcePrompt::Template(_) => (tools(case)?, vec![Message::user(case.question.clone())]),
+        AcePrompt::Template(_) => {
+            let mut messages: Vec<Message> = template_context(case)
+                .map(Message::system)
+                .into_iter()
+                .collect();
+            messages.push(Message::user(case.question.clone()));
+            (tools(case)?, messages)
+        }
     };
     let mut t = Task::new(case.id.clone(), "acebench", tools, messages, Vec::new());
     t.meta

@@ -47,6 +47,15 @@ impl DecodeError {
     pub(crate) fn unsupported(what: impl Into<String>) -> Self {
         Self::new("Unsupported", what)
     }
+
+    /// Whether the text parsed and the official decoder would have read
+    /// it where this one stopped: class `Unsupported` raised inside a
+    /// call's arguments (arithmetic it evaluates, `%` formatting, integers
+    /// past 128 bits), so it found a call. (An `Unsupported` parse, which
+    /// has an offset, may still fail there.)
+    pub fn is_unsupported_value(&self) -> bool {
+        self.exception == "Unsupported" && self.offset.is_none()
+    }
 }
 
 /// Which decoder turns a completion into `model_output`.
@@ -110,6 +119,7 @@ pub fn decode(text: &str, decoder: Decoder) -> Result<PyVal, DecodeError> {
 /// assert_eq!(err.exception, "SyntaxError");
 /// ```
 pub fn decode_python_prompt(text: &str) -> Result<PyVal, DecodeError> {
+    let _budget = pyeval::ReplyBudget::open();
     let stripped_front = text.trim_start_matches(['`', '\n', ' ']);
     let lead = text.len() - stripped_front.len();
     let t = stripped_front.trim_end_matches(['`', '\n', ' ']);

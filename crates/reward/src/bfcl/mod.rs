@@ -46,7 +46,7 @@ mod aggregate;
 mod case;
 mod checker;
 pub(crate) mod decode;
-mod pyeval;
+pub(crate) mod pyeval;
 mod rule;
 
 pub use aggregate::{

@@ -13,8 +13,72 @@
 use super::decode::DecodeError;
 use crate::pycall::{BinOp, DictBuilder, Expr, ExprKind, PyVal, UnaryOp};
 
-/// Longest sequence a repetition may build.
-const MAX_REPEAT_LEN: usize = 1 << 20;
+/// Most values (list items, characters, bytes, at every level) that
+/// repetitions and concatenations may build for one decoded reply: a
+/// reply of a few bytes (`[[0]*1048576]*2048`) must not ask for
+/// gigabytes (CPython shares the inner list; copies here would not).
+const MAX_BUILT: usize = 1 << 22;
+
+thread_local! {
+    /// Values built so far by the reply being decoded on this thread
+    /// (`None`: no [`ReplyBudget`] is open; each operation is then
+    /// limited on its own).
+    static BUILT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// While it lives, every evaluation on this thread draws on one budget of
+/// [`MAX_BUILT`] values: open one per decoded reply.
+pub(crate) struct ReplyBudget {
+    outer: Option<usize>,
+}
+
+impl ReplyBudget {
+    /// Opens a budget (the one open before comes back when this drops).
+    pub(crate) fn open() -> Self {
+        Self {
+            outer: BUILT.replace(Some(0)),
+        }
+    }
+}
+
+impl Drop for ReplyBudget {
+    fn drop(&mut self) {
+        BUILT.set(self.outer);
+    }
+}
+
+/// Takes `n` built values from the reply's budget.
+fn charge(n: usize) -> Result<(), DecodeError> {
+    let too_large = || DecodeError::unsupported("repetition too large");
+    let used = BUILT.get().unwrap_or(0);
+    let total = used
+        .checked_add(n)
+        .filter(|&t| t <= MAX_BUILT)
+        .ok_or_else(too_large)?;
+    if BUILT.get().is_some() {
+        BUILT.set(Some(total));
+    }
+    Ok(())
+}
+
+/// How many values `v` holds, itself included (characters for a `str`,
+/// bytes for `bytes`).
+fn weight(v: &PyVal) -> usize {
+    match v {
+        PyVal::Str(s) => 1 + s.len(),
+        PyVal::Bytes(b) => 1 + b.len(),
+        PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => {
+            1 + items.iter().map(weight).sum::<usize>()
+        }
+        PyVal::Dict(items) => {
+            1 + items
+                .iter()
+                .map(|(k, v)| weight(k) + weight(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
 
 fn overflow() -> DecodeError {
     DecodeError::unsupported("integer result beyond 128 bits")
@@ -120,21 +184,25 @@ fn type_error(op: BinOp, a: &PyVal, b: &PyVal) -> DecodeError {
     )
 }
 
-fn repeat<T: Clone>(items: &[T], n: i128) -> Result<Vec<T>, DecodeError> {
+/// `items * n`; `item_weight` is what the items hold in all (see
+/// [`weight`]), charged `n` times to the reply's budget.
+fn repeat<T: Clone>(items: &[T], item_weight: usize, n: i128) -> Result<Vec<T>, DecodeError> {
     if n <= 0 || items.is_empty() {
         return Ok(Vec::new());
     }
     let n = usize::try_from(n).map_err(|_| DecodeError::unsupported("repetition too large"))?;
-    match items.len().checked_mul(n) {
-        Some(len) if len <= MAX_REPEAT_LEN => {
-            let mut out = Vec::with_capacity(len);
-            for _ in 0..n {
-                out.extend_from_slice(items);
-            }
-            Ok(out)
-        }
-        _ => Err(DecodeError::unsupported("repetition too large")),
+    charge(item_weight.saturating_mul(n))?;
+    let mut out = Vec::with_capacity(items.len() * n);
+    for _ in 0..n {
+        out.extend_from_slice(items);
     }
+    Ok(out)
+}
+
+/// The items of `x` then `y`, charged to the reply's budget.
+fn concat<T: Clone>(x: &[T], y: &[T], weight: usize) -> Result<Vec<T>, DecodeError> {
+    charge(weight)?;
+    Ok([x, y].concat())
 }
 
 fn as_int(v: &PyVal) -> Option<i128> {
@@ -150,10 +218,19 @@ pub(crate) fn binop(op: BinOp, a: PyVal, b: PyVal) -> Result<PyVal, DecodeError>
     use PyVal as V;
     // Sequences.
     match (op, &a, &b) {
-        (BinOp::Add, V::Str(x), V::Str(y)) => return Ok(V::Str(format!("{x}{y}"))),
-        (BinOp::Add, V::Bytes(x), V::Bytes(y)) => return Ok(V::Bytes([x.as_slice(), y].concat())),
-        (BinOp::Add, V::List(x), V::List(y)) => return Ok(V::List([x.as_slice(), y].concat())),
-        (BinOp::Add, V::Tuple(x), V::Tuple(y)) => return Ok(V::Tuple([x.as_slice(), y].concat())),
+        (BinOp::Add, V::Str(x), V::Str(y)) => {
+            charge(x.len() + y.len())?;
+            return Ok(V::Str(format!("{x}{y}")));
+        }
+        (BinOp::Add, V::Bytes(x), V::Bytes(y)) => {
+            return Ok(V::Bytes(concat(x, y, x.len() + y.len())?))
+        }
+        (BinOp::Add, V::List(x), V::List(y)) => {
+            return Ok(V::List(concat(x, y, weight(&a) + weight(&b))?))
+        }
+        (BinOp::Add, V::Tuple(x), V::Tuple(y)) => {
+            return Ok(V::Tuple(concat(x, y, weight(&a) + weight(&b))?))
+        }
         (BinOp::Mul, s, n) | (BinOp::Mul, n, s)
             if as_int(n).is_some()
                 && matches!(s, V::Str(_) | V::Bytes(_) | V::List(_) | V::Tuple(_)) =>
@@ -162,11 +239,11 @@ pub(crate) fn binop(op: BinOp, a: PyVal, b: PyVal) -> Result<PyVal, DecodeError>
             return Ok(match s {
                 V::Str(x) => {
                     let chars: Vec<char> = x.chars().collect();
-                    V::Str(repeat(&chars, n)?.into_iter().collect())
+                    V::Str(repeat(&chars, x.len(), n)?.into_iter().collect())
                 }
-                V::Bytes(x) => V::Bytes(repeat(x, n)?),
-                V::List(x) => V::List(repeat(x, n)?),
-                V::Tuple(x) => V::Tuple(repeat(x, n)?),
+                V::Bytes(x) => V::Bytes(repeat(x, x.len(), n)?),
+                V::List(x) => V::List(repeat(x, weight(s), n)?),
+                V::Tuple(x) => V::Tuple(repeat(x, weight(s), n)?),
                 _ => return Err(type_error(op, &a, &b)),
             });
         }
@@ -351,6 +428,27 @@ mod tests {
 
     fn ev(s: &str) -> Result<PyVal, DecodeError> {
         eval(&parse_expression(s).unwrap())
+    }
+
+    #[test]
+    fn a_reply_cannot_build_more_than_its_budget() {
+        use crate::bfcl::decode_python_prompt;
+        // CPython shares the inner list; built here it would be 2^31
+        // values. Refused, as is the same budget spent in pieces.
+        let nested = decode_python_prompt("[f(a=[[0]*1048576]*2048)]").unwrap_err();
+        assert_eq!(nested.exception, "Unsupported");
+        let pieces: Vec<String> = (0..8).map(|i| format!("a{i}=[0]*1048576")).collect();
+        let many = decode_python_prompt(&format!("[f({})]", pieces.join(", "))).unwrap_err();
+        assert_eq!(many.exception, "Unsupported");
+        let calls: Vec<String> = (0..8).map(|i| format!("f{i}(a='ab'*1048576)")).collect();
+        let across = crate::acebench::decode(&format!("[{}]", calls.join(","))).unwrap_err();
+        assert_eq!(across.exception, "Unsupported");
+        // Each reply has a budget of its own; usual sizes are untouched.
+        for _ in 0..3 {
+            let one = decode_python_prompt("[f(a=[0]*1048576, b='x'*3 + 'y')]").unwrap();
+            assert!(one.repr().contains("'xxxy'"));
+        }
+        assert_eq!(ev("[1, 2] * 2 + [3]").unwrap().repr(), "[1, 2, 1, 2, 3]");
     }
 
     #[test]

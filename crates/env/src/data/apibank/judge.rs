@@ -81,7 +81,9 @@ pub struct ApiBankVerdict {
     pub result: Option<String>,
     /// The file is a `-level-1-` one.
     pub level1_file: bool,
-    /// No reply can pass this sample (see [`ApiBankSample::never_passes`]).
+    /// No reply can pass this sample (see [`ApiBankSample::never_passes`]),
+    /// or, with [`Network::Unavailable`], its expected API needs the
+    /// network.
     pub never_passes: bool,
     /// The expected API needs the network in the original and was answered
     /// from recorded results ([`Network::Recorded`]).
@@ -190,7 +192,10 @@ impl Judge {
             model_output: None,
             result: None,
             level1_file: sample.in_level1_file(),
-            never_passes: sample.never_passes.is_some(),
+            // Without the network, no Dictionary or Translate call can
+            // answer: such a sample cannot pass either.
+            never_passes: sample.never_passes.is_some()
+                || (sample.uses_network() && self.network == Network::Unavailable),
             offline_substitute: sample.uses_network() && self.network == Network::Recorded,
         };
         let fail = |v: &mut ApiBankVerdict, kind: &str, detail: String| {

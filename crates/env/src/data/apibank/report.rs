@@ -193,12 +193,14 @@ impl fmt::Display for ApiBankReport {
         row(&mut s, "all (official accuracy)", self.all, "");
         row(&mut s, "  -level-1- files", self.level1_files, "");
         row(&mut s, "  -level-2- files", self.level2_files, "");
-        row(
-            &mut s,
-            "without offline-substitute samples",
-            self.without_offline_substitute(),
-            "Dictionary, Translate left out",
-        );
+        if self.offline_substitute.samples > 0 {
+            row(
+                &mut s,
+                "without offline-substitute samples",
+                self.without_offline_substitute(),
+                "Dictionary, Translate left out",
+            );
+        }
         row(
             &mut s,
             "passable samples only",
