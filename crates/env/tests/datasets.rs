@@ -606,6 +606,21 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         dropped[1].1.contains("the list is read on from line"),
         "{dropped:?}"
     );
+    // `indent=0` (nested objects start lines too): a bad record with a
+    // nested object costs itself only, as before.
+    let nan = "{\n\"id\": 9,\n\"x\": NaN,\n\"tools\": [\n{\n\"name\": \"u\"\n}\n]\n}";
+    std::fs::write(
+        &list,
+        format!("[\n{},\n{nan},\n{},\n{}\n]", good[0], good[1], good[2]),
+    )
+    .unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (4, 3),
+        "{:?}",
+        loaded.dropped
+    );
     // On one line, a record without its comma is dropped all the same.
     std::fs::write(
         &list,

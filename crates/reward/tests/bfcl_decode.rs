@@ -208,8 +208,8 @@ mod fuzz {
 
 #[test]
 fn a_reply_only_the_official_decoder_reads_holds_a_call_for_relevance() {
-    // `%` formatting and integers past 128 bits are evaluated there (a
-    // call found: an irrelevance error) and `Unsupported` here.
+    // `%` formatting, integers past 128 bits, set algebra: evaluated
+    // there (a call found: an irrelevance error), `Unsupported` here.
     let irrelevance =
         BfclExpected::new("irrelevance_0", Category::Irrelevance, &Value::Null, None).unwrap();
     let relevance = BfclExpected::new(
@@ -220,20 +220,44 @@ fn a_reply_only_the_official_decoder_reads_holds_a_call_for_relevance() {
     )
     .unwrap();
     let official = CheckOptions::official();
-    for text in ["[get_weather(city=\"%s\" % \"Paris\")]", "[f(n=2**128)]"] {
+    let holds_call = |text: &str| {
         let got = decode_python_prompt(text);
-        let e = got.as_ref().unwrap_err();
-        assert!(e.is_unsupported_value(), "{text}: {e:?}");
         let irr = check(&irrelevance, got.as_ref(), &official);
-        assert_eq!(
-            irr.error_type.map(ErrorType::as_str),
-            Some("irrelevance_error:decoder_success"),
-            "{text}"
-        );
-        assert!(check(&relevance, got.as_ref(), &official).valid, "{text}");
+        let rel = check(&relevance, got.as_ref(), &official);
+        assert_eq!(irr.valid, !rel.valid, "{text}");
+        rel.valid
+    };
+    for text in [
+        "[get_weather(city=\"%s\" % \"Paris\")]",
+        "[f(n=2**128)]",
+        "[f(s={1, 2} | {3})]",
+        "[f(a=\"%s\" % \"x\"), g(b=2**200)]",
+    ] {
+        let e = decode_python_prompt(text).unwrap_err();
+        assert!(e.official_decoder_reads(), "{text}: {e:?}");
+        assert!(holds_call(text), "{text}");
     }
-    // Text that does not parse is no call, for both.
-    let got = decode_python_prompt("[f(a=)]");
-    assert!(check(&irrelevance, got.as_ref(), &official).valid);
-    assert!(!check(&relevance, got.as_ref(), &official).valid);
+    let irr = check(
+        &irrelevance,
+        decode_python_prompt("[f(n=2**128)]").as_ref(),
+        &official,
+    );
+    assert_eq!(
+        irr.error_type.map(ErrorType::as_str),
+        Some("irrelevance_error:decoder_success")
+    );
+    // Where the official decoder raises after all: names in arithmetic
+    // (`eval` has no `get_price`), or a later part of the reply that
+    // fails there too (`-y`: AttributeError; a bare name: AssertionError).
+    for (text, raised) in [
+        ("[f(total=get_price(\"x\") * 2)]", "Unsupported"),
+        ("[f(a=\"%s\" % \"x\", b=-y)]", "AttributeError"),
+        ("[f(a=2**200), g]", "AssertionError"),
+        ("[f(a=)]", "SyntaxError"),
+    ] {
+        let e = decode_python_prompt(text).unwrap_err();
+        assert_eq!(e.exception, raised, "{text}: {e:?}");
+        assert!(!e.official_decoder_reads(), "{text}");
+        assert!(!holds_call(text), "{text}");
+    }
 }

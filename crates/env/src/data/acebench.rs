@@ -352,7 +352,7 @@ pub fn official_messages(case: &AceCase) -> Vec<Message> {
 }
 
 /// What a case's official prompt gives the model besides the functions
-/// and the answer format, for a template's system turn: the special
+/// and the answer format, for a template's prompt: the special
 /// categories' instructions (which phrases to answer with when a
 /// parameter is missing or wrong, or no function fits: the checker looks
 /// for them), the user's profile (`normal_preference`: values are taken
@@ -413,19 +413,19 @@ pub fn tools(case: &AceCase) -> Result<Vec<ToolSpec>, String> {
 /// The [`Task`] a model is prompted with: for [`AcePrompt::Official`] the
 /// two official messages and no tools (render it with a template that
 /// adds nothing, such as `qwen2.5`); for a template, the functions as
-/// tools, a system turn with what the case's official prompt tells the
-/// model besides the functions ([`template_context`]), and the question
-/// as the user turn.
+/// tools and one user turn: what the case's official prompt tells the
+/// model besides the functions ([`template_context`]), then the question.
+/// (Not a system turn: a template's own system text, such as Tool-N1's,
+/// would give way to it.)
 pub fn task(case: &AceCase, prompt: &AcePrompt) -> Result<Task, String> {
     let (tools, messages) = match prompt {
         AcePrompt::Official => (Vec::new(), official_messages(case)),
         AcePrompt::Template(_) => {
-            let mut messages: Vec<Message> = template_context(case)
-                .map(Message::system)
-                .into_iter()
-                .collect();
-            messages.push(Message::user(case.question.clone()));
-            (tools(case)?, messages)
+            let turn = match template_context(case) {
+                Some(context) => format!("{context}\n\n{}", case.question),
+                None => case.question.clone(),
+            };
+            (tools(case)?, vec![Message::user(turn)])
         }
     };
     let mut t = Task::new(case.id.clone(), "acebench", tools, messages, Vec::new());

@@ -527,18 +527,20 @@ fn for_each_element(
 }
 
 /// Where the record after the broken one at `at` starts, in a list written
-/// one record per indented block (as `json.dump(indent=…)` writes it): the
+/// one record per indented block (as `json.dump(indent=2)` writes it): the
 /// first later line that holds the indentation `at`'s line holds before
 /// it, then the same opening bracket. `None` when the record does not
-/// start its line (a list on one line) or no such line follows. (JSON
-/// strings hold no raw line end, so a line start is always outside one.)
+/// start its line after some indentation (a list on one line; or
+/// `indent=0`, where nested objects start lines as records do) or no such
+/// line follows. (JSON strings hold no raw line end, so a line start is
+/// always outside one; lines inside a record are indented deeper.)
 fn next_record_start(bytes: &[u8], at: usize) -> Option<usize> {
     let line_start = bytes[..at]
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
     let indent = &bytes[line_start..at];
-    if !indent.iter().all(|&b| b == b' ' || b == b'\t') {
+    if indent.is_empty() || !indent.iter().all(|&b| b == b' ' || b == b'\t') {
         return None;
     }
     let opener = *bytes.get(at)?;

@@ -38,7 +38,12 @@ pub fn squeeze_whitespace(text: &str) -> String {
 /// assert_eq!(decode("get_weather(city='Paris')").unwrap_err().exception, "AttributeError");
 /// ```
 pub fn decode(text: &str) -> Result<PyVal, DecodeError> {
-    let _budget = crate::bfcl::pyeval::ReplyBudget::open();
+    let reply = crate::bfcl::pyeval::ReplyBudget::open();
+    reply.finish(calls(text))
+}
+
+/// [`decode`] within its reply's budget.
+fn calls(text: &str) -> Result<PyVal, DecodeError> {
     let src = squeeze_whitespace(text);
     let expr = parse_expression(&src).map_err(|e| {
         let offset = e.offset.min(src.len());

@@ -33,6 +33,9 @@ pub struct DecodeError {
     pub message: String,
     /// Byte offset into the decoded text, when known.
     pub offset: Option<usize>,
+    /// The official decoder reads this construct where this one stops
+    /// (see [`DecodeError::official_decoder_reads`]).
+    official_reads: bool,
 }
 
 impl DecodeError {
@@ -41,20 +44,34 @@ impl DecodeError {
             exception: exception.to_string(),
             message: message.into(),
             offset: None,
+            official_reads: false,
         }
     }
 
+    /// Class `Unsupported`: a construct the official decoder may read
+    /// (or may raise on: arithmetic on names and calls, which it `eval`s).
     pub(crate) fn unsupported(what: impl Into<String>) -> Self {
         Self::new("Unsupported", what)
     }
 
-    /// Whether the text parsed and the official decoder would have read
-    /// it where this one stopped: class `Unsupported` raised inside a
-    /// call's arguments (arithmetic it evaluates, `%` formatting, integers
-    /// past 128 bits), so it found a call. (An `Unsupported` parse, which
-    /// has an offset, may still fail there.)
-    pub fn is_unsupported_value(&self) -> bool {
-        self.exception == "Unsupported" && self.offset.is_none()
+    /// Class `Unsupported`, for a value the official decoder reads where
+    /// this one stops (integers past 128 bits, `%` formatting, large
+    /// repetitions, complex or set arithmetic, the source text of a
+    /// nested call this one cannot write back).
+    pub(crate) fn official_reads(what: impl Into<String>) -> Self {
+        Self {
+            official_reads: true,
+            ..Self::unsupported(what)
+        }
+    }
+
+    /// Whether the official decoder reads the whole reply where this one
+    /// stopped, so that it finds the calls this one could not finish: the
+    /// only failures were values it reads (the decoder carries on past
+    /// them and reports one only when nothing else in the reply fails, as
+    /// the official decoder would then raise that instead).
+    pub fn official_decoder_reads(&self) -> bool {
+        self.official_reads
     }
 }
 
@@ -119,7 +136,12 @@ pub fn decode(text: &str, decoder: Decoder) -> Result<PyVal, DecodeError> {
 /// assert_eq!(err.exception, "SyntaxError");
 /// ```
 pub fn decode_python_prompt(text: &str) -> Result<PyVal, DecodeError> {
-    let _budget = pyeval::ReplyBudget::open();
+    let reply = pyeval::ReplyBudget::open();
+    reply.finish(python_prompt_calls(text))
+}
+
+/// [`decode_python_prompt`] within its reply's budget.
+fn python_prompt_calls(text: &str) -> Result<PyVal, DecodeError> {
     let stripped_front = text.trim_start_matches(['`', '\n', ' ']);
     let lead = text.len() - stripped_front.len();
     let t = stripped_front.trim_end_matches(['`', '\n', ' ']);
@@ -166,9 +188,8 @@ pub(crate) fn parse_failure(e: PyCallError, offset: usize) -> DecodeError {
         other => other.to_string(),
     };
     DecodeError {
-        exception: exception.to_string(),
-        message,
         offset: Some(offset),
+        ..DecodeError::new(exception, message)
     }
 }
 
@@ -217,9 +238,11 @@ fn unsupported_ast(class: &str) -> DecodeError {
     )
 }
 
+/// The source text of `e`; a construct [`Expr::unparse`] cannot write
+/// back is one the official decoder writes (`ast.unparse`).
 fn unparse(e: &Expr) -> Result<String, DecodeError> {
     e.unparse()
-        .map_err(|err| DecodeError::unsupported(err.kind.to_string()))
+        .map_err(|err| DecodeError::official_reads(err.kind.to_string()))
 }
 
 /// `resolve_ast_by_type`.
@@ -290,11 +313,11 @@ fn resolve_value(e: &Expr, dialect: Dialect) -> Result<PyVal, DecodeError> {
             }
             d.into_dict()
         }
-        ExprKind::Binary(..) => pyeval::eval(e)?,
+        ExprKind::Binary(..) => pyeval::defer(pyeval::eval(e))?,
         ExprKind::Name(n) => PyVal::Str(n.clone()),
         ExprKind::Call { keywords, .. } => {
             if keywords.is_empty() && dialect == Dialect::Bfcl {
-                PyVal::Str(unparse(e)?)
+                pyeval::defer(unparse(e).map(PyVal::Str))?
             } else {
                 resolve_call(e, dialect)?
             }
@@ -305,9 +328,9 @@ fn resolve_value(e: &Expr, dialect: Dialect) -> Result<PyVal, DecodeError> {
                 format!("'{}' object is not subscriptable", body.kind.ast_class()),
             ))
         }
-        ExprKind::Subscript(value, index) => {
-            PyVal::Str(format!("{}[{}]", unparse(value)?, unparse(index)?))
-        }
+        ExprKind::Subscript(value, index) => pyeval::defer(
+            unparse(value).and_then(|v| Ok(PyVal::Str(format!("{v}[{}]", unparse(index)?)))),
+        )?,
         other => return Err(unsupported_ast(other.ast_class())),
     })
 }

@@ -7,8 +7,10 @@
 //! concatenation and repetition of `str` / `bytes` / `list` / `tuple`.
 //! Names raise `NameError` (CPython would also find builtins such as
 //! `len`); calls, subscripts, attributes, comparisons, complex numbers,
-//! `%` formatting and set algebra are `Unsupported` (CPython evaluates
-//! them); integers are limited to `i128`.
+//! `%` formatting, set algebra and dict `|` are `Unsupported` (CPython
+//! evaluates them; the ones it evaluates without names are
+//! [`DecodeError::official_decoder_reads`]); integers are limited to
+//! `i128`.
 
 use super::decode::DecodeError;
 use crate::pycall::{BinOp, DictBuilder, Expr, ExprKind, PyVal, UnaryOp};
@@ -24,32 +26,66 @@ thread_local! {
     /// (`None`: no [`ReplyBudget`] is open; each operation is then
     /// limited on its own).
     static BUILT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    /// The first value of the reply the official decoder reads and this
+    /// one could not ([`defer`]).
+    static DEFERRED: std::cell::RefCell<Option<DecodeError>> = const { std::cell::RefCell::new(None) };
 }
 
 /// While it lives, every evaluation on this thread draws on one budget of
-/// [`MAX_BUILT`] values: open one per decoded reply.
+/// [`MAX_BUILT`] values and defers what [`defer`] defers: open one per
+/// decoded reply, and hand its result to [`ReplyBudget::finish`].
 pub(crate) struct ReplyBudget {
-    outer: Option<usize>,
+    outer: (Option<usize>, Option<DecodeError>),
 }
 
 impl ReplyBudget {
     /// Opens a budget (the one open before comes back when this drops).
     pub(crate) fn open() -> Self {
         Self {
-            outer: BUILT.replace(Some(0)),
+            outer: (BUILT.replace(Some(0)), DEFERRED.take()),
+        }
+    }
+
+    /// The reply's result: an error, as raised; a value, unless a part
+    /// of it was deferred (then that part's error: the official decoder
+    /// read all of it, this one not).
+    pub(crate) fn finish(self, result: Result<PyVal, DecodeError>) -> Result<PyVal, DecodeError> {
+        let deferred = DEFERRED.take();
+        match (result, deferred) {
+            (Ok(_), Some(e)) | (Err(e), _) => Err(e),
+            (Ok(v), None) => Ok(v),
         }
     }
 }
 
 impl Drop for ReplyBudget {
     fn drop(&mut self) {
-        BUILT.set(self.outer);
+        BUILT.set(self.outer.0);
+        DEFERRED.set(self.outer.1.take());
+    }
+}
+
+/// `result`, or, for a value the official decoder reads and this one does
+/// not ([`DecodeError::official_decoder_reads`]) inside an open
+/// [`ReplyBudget`], a placeholder (`None`) while the error is kept: the
+/// official decoder goes on past that value, so a later error in the
+/// reply is what it raises, and the kept one stands only when there is
+/// none.
+pub(crate) fn defer(result: Result<PyVal, DecodeError>) -> Result<PyVal, DecodeError> {
+    match result {
+        Err(e) if e.official_decoder_reads() && BUILT.get().is_some() => {
+            DEFERRED.with_borrow_mut(|d| {
+                d.get_or_insert(e);
+            });
+            Ok(PyVal::None)
+        }
+        r => r,
     }
 }
 
 /// Takes `n` built values from the reply's budget.
 fn charge(n: usize) -> Result<(), DecodeError> {
-    let too_large = || DecodeError::unsupported("repetition too large");
+    let too_large = || DecodeError::official_reads("repetition too large");
     let used = BUILT.get().unwrap_or(0);
     let total = used
         .checked_add(n)
@@ -81,7 +117,7 @@ fn weight(v: &PyVal) -> usize {
 }
 
 fn overflow() -> DecodeError {
-    DecodeError::unsupported("integer result beyond 128 bits")
+    DecodeError::official_reads("integer result beyond 128 bits")
 }
 
 /// Evaluates a constant expression.
@@ -190,7 +226,7 @@ fn repeat<T: Clone>(items: &[T], item_weight: usize, n: i128) -> Result<Vec<T>, 
     if n <= 0 || items.is_empty() {
         return Ok(Vec::new());
     }
-    let n = usize::try_from(n).map_err(|_| DecodeError::unsupported("repetition too large"))?;
+    let n = usize::try_from(n).map_err(|_| DecodeError::official_reads("repetition too large"))?;
     charge(item_weight.saturating_mul(n))?;
     let mut out = Vec::with_capacity(items.len() * n);
     for _ in 0..n {
@@ -248,12 +284,16 @@ pub(crate) fn binop(op: BinOp, a: PyVal, b: PyVal) -> Result<PyVal, DecodeError>
             });
         }
         (BinOp::Mod, V::Str(_) | V::Bytes(_), _) => {
-            return Err(DecodeError::unsupported("% string formatting"))
+            return Err(DecodeError::official_reads("% string formatting"))
+        }
+        (BinOp::BitOr | BinOp::BitAnd | BinOp::BitXor | BinOp::Sub, V::Set(_), V::Set(_))
+        | (BinOp::BitOr, V::Dict(_), V::Dict(_)) => {
+            return Err(DecodeError::official_reads("set or dict algebra"))
         }
         _ => {}
     }
     if matches!(a, V::Complex(..)) || matches!(b, V::Complex(..)) {
-        return Err(DecodeError::unsupported("complex arithmetic"));
+        return Err(DecodeError::official_reads("complex arithmetic"));
     }
     if let (V::Bool(x), V::Bool(y)) = (&a, &b) {
         match op {
@@ -405,7 +445,7 @@ fn float_op(op: BinOp, x: f64, y: f64, a: &PyVal, b: &PyVal) -> Result<PyVal, De
             } else if x == 0.0 && y < 0.0 {
                 return zero("0.0 cannot be raised to a negative power");
             } else if x < 0.0 && x.is_finite() && y.is_finite() && y.fract() != 0.0 {
-                return Err(DecodeError::unsupported("complex result of **"));
+                return Err(DecodeError::official_reads("complex result of **"));
             } else {
                 let r = x.powf(y);
                 if r.is_infinite() && x.is_finite() && y.is_finite() {
