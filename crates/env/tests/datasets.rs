@@ -412,6 +412,29 @@ fn bfcl_errors_name_file_and_line() {
         .unwrap_err()
         .to_string()
         .contains("multi-turn"));
+    // An id given twice, in the questions or in the answers, is named
+    // with both lines (not judged against whichever came last).
+    let case = |id: &str| {
+        format!("{{\"id\": \"{id}\", \"question\": [[{{\"role\": \"user\", \"content\": \"q\"}}]], \"function\": []}}\n")
+    };
+    std::fs::write(&path, [case("a"), case("b"), case("a")].concat()).unwrap();
+    let e = bfcl::load_file(&path).unwrap_err().to_string();
+    assert!(e.contains(":3") && e.contains("repeats line 1"), "{e}");
+    std::fs::write(&path, [case("a"), case("b")].concat()).unwrap();
+    std::fs::create_dir(dir.path().join("possible_answer")).unwrap();
+    let answer = |id: &str| format!("{{\"id\": \"{id}\", \"ground_truth\": []}}\n");
+    std::fs::write(
+        dir.path()
+            .join("possible_answer")
+            .join("BFCL_v4_simple_python.json"),
+        [answer("b"), answer("b")].concat(),
+    )
+    .unwrap();
+    let e = bfcl::load_file(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("possible_answer") && e.contains("repeats line 1"),
+        "{e}"
+    );
 }
 
 #[test]

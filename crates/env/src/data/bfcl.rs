@@ -128,7 +128,9 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
         .unwrap_or(Path::new("."))
         .join("possible_answer")
         .join(path.file_name().unwrap_or_default());
-    let mut answers: HashMap<String, Value> = HashMap::new();
+    // Each id once per file: a repeated one would be judged against
+    // whichever line came last.
+    let mut answers: HashMap<String, (usize, Value)> = HashMap::new();
     if answer_path.is_file() {
         for (line, entry) in read_lines(&answer_path)? {
             let entry_err = |message: &str| BfclError::Entry {
@@ -143,9 +145,12 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
             let truth = entry
                 .get("ground_truth")
                 .ok_or_else(|| entry_err("no \"ground_truth\""))?;
-            answers.insert(id.to_string(), truth.clone());
+            if let Some((first, _)) = answers.insert(id.to_string(), (line, truth.clone())) {
+                return Err(entry_err(&format!("id {id:?} repeats line {first}")));
+            }
         }
     }
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut cases = Vec::new();
     for (line, entry) in read_lines(path)? {
         let entry_err = |message: String| BfclError::Entry {
@@ -158,9 +163,12 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
             .and_then(Value::as_str)
             .ok_or_else(|| entry_err("no string \"id\"".into()))?
             .to_string();
+        if let Some(first) = seen.insert(id.clone(), line) {
+            return Err(entry_err(format!("id {id:?} repeats line {first}")));
+        }
         let question = read_question(entry.get("question")).map_err(entry_err)?;
         cases.push(BfclCase {
-            possible_answer: answers.remove(&id),
+            possible_answer: answers.remove(&id).map(|(_, truth)| truth),
             id,
             category: category.clone(),
             functions: entry.get("function").cloned().unwrap_or(Value::Null),
