@@ -301,6 +301,15 @@ pub fn prepare_in_memory(options: &PrepareOptions) -> Result<Prepared, PrepareEr
     let mut by_source: BTreeMap<&str, SourceCounts> = BTreeMap::new();
     let mut first_seen: Vec<&str> = Vec::new();
     for (i, input) in options.inputs.iter().enumerate() {
+        if input.path.as_os_str().is_empty() {
+            return Err(PrepareError::Option {
+                name: "input",
+                message: format!(
+                    "the {} input has no file name (SOURCE=FILE with FILE empty?)",
+                    input.source.name()
+                ),
+            });
+        }
         if options.inputs[..i]
             .iter()
             .any(|earlier| same_path(&earlier.path, &input.path))

@@ -330,6 +330,11 @@ fn prepare_rejects_bad_options_and_unreadable_files() {
     assert!(e.contains("broken.json") && e.contains("line 1"), "{e}");
     let e = b.add("glaive", "g.json").unwrap_err().to_string();
     assert!(e.contains("glaive") && e.contains("xlam, toolace"), "{e}");
+    // `--input xlam=`: named, not ": No such file or directory".
+    let mut empty = PrepareOptions::new(dir.path());
+    empty.add("xlam", "").unwrap();
+    let e = prepare(&empty).unwrap_err().to_string();
+    assert!(e.contains("the xlam input has no file name"), "{e}");
 }
 
 #[test]

@@ -330,8 +330,9 @@ static STUCK_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 /// How many env calls (`make`, `reset`, `demonstration`, `step`,
 /// `truncate`, an env's `Drop`) were given up on after the time limit and
-/// are still running on their threads, in this process. Each holds a thread and its env; the number stays up
-/// while an env is hung, and comes down as late calls return.
+/// are still running on their threads, in this process. Each holds a
+/// thread and its env; the number stays up while an env is hung, and
+/// comes down as late calls return.
 pub fn stuck_env_calls() -> usize {
     STUCK_CALLS.load(Ordering::Relaxed)
 }
@@ -339,7 +340,9 @@ pub fn stuck_env_calls() -> usize {
 /// Runs `f`, catching a panic and, with `timeout`, giving up after it:
 /// then `f` runs on a thread of its own (about 35 µs a call), which is
 /// left running if the time runs out (counted by [`stuck_env_calls`] until
-/// it returns; what it returns is then dropped there).
+/// it returns; what it returns is then dropped there). When no thread can
+/// be started, `f` is leaked, not dropped: what it holds (an env whose
+/// `Drop` may hang) must not run here untimed.
 pub(crate) fn timed<T: Send + 'static>(
     timeout: Option<Duration>,
     f: impl FnOnce() -> T + Send + 'static,
@@ -353,9 +356,17 @@ pub(crate) fn timed<T: Send + 'static>(
     let state = Arc::new(AtomicU8::new(RUNNING));
     let theirs = state.clone();
     let (tx, rx) = mpsc::sync_channel(1);
+    // `f` travels in a slot both sides hold: std drops the closure of a
+    // thread it could not start, and `f` is taken back out of it then.
+    let slot = Arc::new(std::sync::Mutex::new(Some(f)));
+    let their_slot = slot.clone();
     let spawned = std::thread::Builder::new()
         .name("toolgym-env".into())
         .spawn(move || {
+            let f = their_slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Some(f) = f else {
+                return;
+            };
             let result = catch_unwind(AssertUnwindSafe(f));
             if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
                 // Nobody waits: drop what it returned here (a panic in an
@@ -367,6 +378,7 @@ pub(crate) fn timed<T: Send + 'static>(
             }
         });
     if let Err(e) = spawned {
+        std::mem::forget(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
         return Err(CallFailure::NoThread(e));
     }
     let result = match rx.recv_timeout(limit) {
