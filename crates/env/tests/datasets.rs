@@ -819,6 +819,33 @@ fn prepare_refuses_runs_that_would_mislead_and_writes_all_or_nothing() {
 }
 
 #[test]
+fn an_xlam_integer_past_64_bits_is_dropped_not_turned_into_a_float() {
+    let mut record = xlam_record(json!(1), "q");
+    record["answers"] =
+        json!("[{\"name\": \"f\", \"arguments\": {\"x\": 12345678901234567890123}}]");
+    let d = xlam::convert_record(0, &record).unwrap_err();
+    assert_eq!(d.reason, DropReason::BadAnswers);
+    assert!(
+        d.detail.contains("12345678901234567890123, past 64 bits"),
+        "{}",
+        d.detail
+    );
+    // In a string, or within u64 / i64, it is kept as written.
+    for x in [
+        "\"12345678901234567890123\"",
+        "18446744073709551615",
+        "-9223372036854775808",
+    ] {
+        record["answers"] = json!(format!(
+            "[{{\"name\": \"f\", \"arguments\": {{\"x\": {x}}}}}]"
+        ));
+        let task = xlam::convert_record(0, &record).unwrap();
+        let written = serde_json::to_string(&task.ground_truth[0].arguments["x"]).unwrap();
+        assert_eq!(written, x);
+    }
+}
+
+#[test]
 fn a_call_nested_past_the_task_readers_limit_is_dropped_as_unreadable() {
     let deep = format!("[f(x={}1{})]", "[".repeat(130), "]".repeat(130));
     let record = json!({

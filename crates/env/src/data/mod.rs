@@ -591,6 +591,46 @@ pub(crate) fn json_field(record: &Value, field: &str) -> Result<Value, String> {
     }
 }
 
+/// The first integer literal of the JSON text `s` (outside its strings)
+/// that fits neither `i64` nor `u64`: serde_json reads such a literal as a
+/// float, so a value read from `s` would differ from the record's.
+pub(crate) fn wide_integer(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < b.len() && matches!(b[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                i += 1;
+            }
+            let token = &s[start..i];
+            let integer = !token.contains(['.', 'e', 'E']);
+            if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                return Some(token);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The record's `id` as text, when it has one.
 pub(crate) fn record_id(record: &Value) -> Option<String> {
     match record.get("id")? {

@@ -70,6 +70,19 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
         return Err(drop(DropReason::NoTools, "empty tool list".into()));
     }
     let answers = json_field(record, "answers").map_err(|e| drop(DropReason::BadAnswers, e))?;
+    if let Some(n) = record
+        .get("answers")
+        .and_then(Value::as_str)
+        .and_then(super::wide_integer)
+    {
+        // Read as a float, the answer would no longer be the record's.
+        return Err(drop(
+            DropReason::BadAnswers,
+            format!(
+                "the integer {n}, past 64 bits: it would become a float (dropped, not changed)"
+            ),
+        ));
+    }
     let calls =
         Call::list_from_value(answers).map_err(|e| drop(DropReason::BadAnswers, e.to_string()))?;
     if let Some(c) = calls
