@@ -292,18 +292,24 @@ impl EpisodeStats {
         }
     }
 
+    /// Writes how the envs fared into a step's metrics: end reasons,
+    /// failures (and the first's message), calls still stuck, env time.
+    pub fn fill_env(&mut self, m: &mut StepMetrics) {
+        m.end_reasons = std::mem::take(&mut self.end_reasons);
+        m.env_failures = Some(self.env_failures);
+        m.env_error = self.env_error.take();
+        m.env_calls_stuck = Some(crate::rollout::stuck_env_calls()).filter(|&n| n > 0);
+        m.env_seconds = Some(self.env_seconds);
+    }
+
     /// Writes them into a step's metrics.
-    pub fn fill(self, m: &mut StepMetrics) {
+    pub fn fill(mut self, m: &mut StepMetrics) {
+        self.fill_env(m);
         m.accuracy = Some(self.accuracy);
         m.reasons = self.reasons;
-        m.end_reasons = self.end_reasons;
         m.tool_errors = self.tool_errors;
         m.turns_mean = Some(self.turns_mean);
         m.turns_max = Some(self.turns_max);
-        m.env_failures = Some(self.env_failures);
-        m.env_error = self.env_error;
-        m.env_calls_stuck = Some(crate::rollout::stuck_env_calls()).filter(|&n| n > 0);
-        m.env_seconds = Some(self.env_seconds);
         m.trained_tokens = Some(self.model_tokens);
         m.masked_tokens = Some(self.env_tokens);
         m.truncated_episodes = Some(self.truncated);

@@ -148,22 +148,20 @@ pub fn demonstration_corpus(
     let mut corpus = Vec::new();
     let (mut failed, mut first_failure) = (0, None);
     for (i, task) in (0..n as u64).map_while(|i| source.get(i).map(|t| (i, t))) {
-        let id = task.id.clone();
+        let what = format!("a call in the demonstration episode of task {}", task.id);
         match corpus_episode(factory, task, i, timeout) {
             Ok(text) => corpus.push(text),
             Err(failure @ CallFailure::TimedOut(_)) => {
                 eprintln!(
                     "{}; the built-in tokenizer learns from the {} episode(s) before it",
-                    failure.describe(&format!("a call in the demonstration episode of task {id}")),
+                    failure.describe(&what),
                     corpus.len()
                 );
                 break;
             }
             Err(failure) => {
                 failed += 1;
-                first_failure.get_or_insert_with(|| {
-                    failure.describe(&format!("a call in the demonstration episode of task {id}"))
-                });
+                first_failure.get_or_insert_with(|| failure.describe(&what));
             }
         }
     }
@@ -194,8 +192,9 @@ fn corpus_episode(
                 break;
             };
             let step = held.call(move |e| e.step(&reply))?;
+            let done = step.done();
             text = step.observation.prompt;
-            if step.terminated || step.truncated {
+            if done {
                 break;
             }
         }

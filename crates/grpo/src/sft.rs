@@ -143,9 +143,7 @@ impl SftTrainer {
                 && e.len() <= c.max_seq_tokens
         };
         let episodes: Vec<_> = episodes.into_iter().flatten().collect();
-        // Env failures (a demonstration, step or reset that panicked or
-        // ran past sft.env_timeout_s) are said in the step's metrics.
-        let stats = crate::metrics::EpisodeStats::of(&episodes);
+        let mut stats = crate::metrics::EpisodeStats::of(&episodes);
         let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);
         for e in episodes {
             if complete(&e) {
@@ -203,7 +201,7 @@ impl SftTrainer {
         p.step += 1;
         let seconds = start.elapsed().as_secs_f64();
         let lens: Vec<usize> = seqs.iter().map(Sequence::model_tokens).collect();
-        Ok(StepMetrics {
+        let mut m = StepMetrics {
             phase: "sft".into(),
             step: p.step,
             loss: loss_sum,
@@ -218,17 +216,16 @@ impl SftTrainer {
             response_len_mean: Some(lens.iter().sum::<usize>() as f64 / lens.len() as f64),
             response_len_max: lens.iter().copied().max(),
             skipped_episodes: Some(skipped),
-            end_reasons: stats.end_reasons,
-            env_failures: Some(stats.env_failures),
-            env_error: stats.env_error,
-            env_calls_stuck: Some(crate::rollout::stuck_env_calls()).filter(|&n| n > 0),
-            env_seconds: Some(stats.env_seconds),
             trained_tokens: Some(total_tokens),
             masked_tokens: Some(
                 seqs.iter().map(|s| s.completion.len()).sum::<usize>() - total_tokens,
             ),
             ..StepMetrics::default()
-        })
+        };
+        // Env failures (a demonstration, step or reset that panicked or
+        // ran past sft.env_timeout_s) are said in the step's metrics.
+        stats.fill_env(&mut m);
+        Ok(m)
     }
 
     /// Runs the remaining steps with periodic validation and checkpoints;

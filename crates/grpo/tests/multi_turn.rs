@@ -34,6 +34,14 @@ fn limits() -> RolloutLimits {
     }
 }
 
+/// [`limits`] with env calls timed out after `ms` milliseconds.
+fn limits_timed(ms: u64) -> RolloutLimits {
+    RolloutLimits {
+        env_timeout: Some(std::time::Duration::from_millis(ms)),
+        ..limits()
+    }
+}
+
 fn groups(source: &dyn TaskSource, n_tasks: usize, g: usize) -> Vec<EpisodeGroup> {
     (0..n_tasks as u64)
         .map(|i| EpisodeGroup {
@@ -551,10 +559,7 @@ fn two_echo_episodes(first: fn(&mut EchoEnv), limits: &RolloutLimits) -> Vec<Tra
 
 #[test]
 fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
-    let timed = RolloutLimits {
-        env_timeout: Some(std::time::Duration::from_secs(3)),
-        ..limits()
-    };
+    let timed = limits_timed(3000);
     let started = std::time::Instant::now();
     let eps = two_echo_episodes(|env| env.hangs = true, &timed);
     assert!(
@@ -632,10 +637,7 @@ fn a_factory_that_does_not_return_fails_only_its_episodes() {
         script: vec!["one".into()],
     };
     let source = echo_tasks(2);
-    let limits = RolloutLimits {
-        env_timeout: Some(std::time::Duration::from_millis(200)),
-        ..limits()
-    };
+    let limits = limits_timed(200);
     let eps = run_episodes(
         &shared(factory),
         &groups(source.as_ref(), 2, 2),
@@ -679,10 +681,7 @@ fn a_solver_or_a_drop_that_does_not_return_fails_only_its_episode() {
     let gen = tasks();
     let policy = policy(&gen);
     let mut actor = Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids);
-    let limits = RolloutLimits {
-        env_timeout: Some(std::time::Duration::from_millis(200)),
-        ..limits()
-    };
+    let limits = limits_timed(200);
     let started = std::time::Instant::now();
     let eps = run_episodes(
         &shared(echo_solvers(0, 1, 2)),
@@ -822,10 +821,7 @@ fn envs_whose_drop_hangs_neither_stall_training_nor_hide_an_error() {
     }
     let gen = tasks();
     let policy = policy(&gen);
-    let limits = RolloutLimits {
-        env_timeout: Some(std::time::Duration::from_millis(200)),
-        ..limits()
-    };
+    let limits = limits_timed(200);
     let started = std::time::Instant::now();
     let err = run_episodes(
         &shared(echo_solvers(9, 0, 9)),
@@ -856,10 +852,7 @@ fn timed_env_calls_that_use_rayon_are_not_starved() {
         script: vec!["one".into(), "two".into()],
     };
     let source = echo_tasks(8);
-    let limits = RolloutLimits {
-        env_timeout: Some(std::time::Duration::from_secs(20)),
-        ..limits()
-    };
+    let limits = limits_timed(20000);
     let started = std::time::Instant::now();
     let eps = run_episodes(
         &shared(factory),

@@ -245,15 +245,10 @@ fn play(
                 live.len()
             )));
         }
-        let mut todo: Vec<(&mut Slot, Option<Reply>)> = Vec::with_capacity(live.len());
-        let mut replies = replies.into_iter();
-        let mut wanted = live.iter().map(|(i, ..)| *i).peekable();
-        for (i, s) in slots.iter_mut().enumerate() {
-            if wanted.peek() == Some(&i) {
-                wanted.next();
-                todo.push((s, replies.next().flatten()));
-            }
-        }
+        let todo: Vec<(&mut Slot, Option<Reply>)> = slots_at(slots, live.iter().map(|(i, ..)| *i))
+            .into_iter()
+            .zip(replies)
+            .collect();
         in_env_pool(limits.env_timeout, || {
             todo.into_par_iter()
                 .try_for_each(|(s, reply)| take_turn(s, reply, turn, tokens, limits))
@@ -272,20 +267,29 @@ fn demonstrate(
     turn: usize,
     timeout: Option<Duration>,
 ) {
-    let mut asked: Vec<(&mut Slot, &mut Option<String>)> = Vec::with_capacity(live.len());
-    let mut entries = live.iter_mut().peekable();
-    for (i, s) in slots.iter_mut().enumerate() {
-        if let Some((_, _, _, demo)) = entries.next_if(|(at, ..)| *at == i) {
-            asked.push((s, demo));
-        }
-    }
+    let asked: Vec<(&mut Slot, &mut Option<String>)> =
+        slots_at(slots, live.iter().map(|(i, ..)| *i))
+            .into_iter()
+            .zip(live.iter_mut().map(|(.., demo)| demo))
+            .collect();
+    let what = format!("demonstration (turn {turn})");
     in_env_pool(timeout, || {
         asked.into_par_iter().for_each(|(s, demo)| {
-            let what = format!("demonstration (turn {turn})");
             *demo = guarded(s, &what, timeout, |env| env.demonstration()).flatten();
         })
     });
     live.retain(|(i, ..)| slots[*i].live);
+}
+
+/// The slots at `at` (indices in increasing order), each borrowed on its
+/// own.
+fn slots_at(slots: &mut [Slot], at: impl IntoIterator<Item = usize>) -> Vec<&mut Slot> {
+    let mut at = at.into_iter().peekable();
+    slots
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, s)| at.next_if_eq(&i).map(|_| s))
+        .collect()
 }
 
 /// Tokens the next reply may have: the per-turn limit, capped by what is

@@ -83,15 +83,19 @@ pub(crate) fn defer(result: Result<PyVal, DecodeError>) -> Result<PyVal, DecodeE
     }
 }
 
+fn too_large() -> DecodeError {
+    DecodeError::official_reads("repetition too large")
+}
+
 /// Takes `n` built values from the reply's budget.
 fn charge(n: usize) -> Result<(), DecodeError> {
-    let too_large = || DecodeError::official_reads("repetition too large");
-    let used = BUILT.get().unwrap_or(0);
+    let used = BUILT.get();
     let total = used
+        .unwrap_or(0)
         .checked_add(n)
         .filter(|&t| t <= MAX_BUILT)
         .ok_or_else(too_large)?;
-    if BUILT.get().is_some() {
+    if used.is_some() {
         BUILT.set(Some(total));
     }
     Ok(())
@@ -226,7 +230,7 @@ fn repeat<T: Clone>(items: &[T], item_weight: usize, n: i128) -> Result<Vec<T>, 
     if n <= 0 || items.is_empty() {
         return Ok(Vec::new());
     }
-    let n = usize::try_from(n).map_err(|_| DecodeError::official_reads("repetition too large"))?;
+    let n = usize::try_from(n).map_err(|_| too_large())?;
     charge(item_weight.saturating_mul(n))?;
     let mut out = Vec::with_capacity(items.len() * n);
     for _ in 0..n {
