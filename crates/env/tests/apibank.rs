@@ -492,6 +492,16 @@ fn prompt_is_the_official_one() {
     let rendered = ChatMlTemplate::tool_n1().prompt(&t);
     assert!(rendered.contains("\"name\": \"AddAlarm\""), "{rendered}");
     assert!(rendered.contains("<tool_response>"));
+    // The official prompt's year, once, at the head of the first user turn.
+    assert!(API_CALL_PROMPT.contains(THIS_YEAR));
+    let users: Vec<&str> = t
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert!(users[0].starts_with("This year is 2023.\n\n"), "{users:?}");
+    assert_eq!(rendered.matches(THIS_YEAR).count(), 1, "{rendered}");
 }
 
 // ---------------------------------------------------------------------------

@@ -888,3 +888,50 @@ fn a_toolace_dialogue_without_a_call_is_counted() {
         BTreeMap::from([(DropReason::NoCall, 1)])
     );
 }
+
+#[test]
+fn a_toolace_turn_that_cannot_be_read_drops_it_and_what_follows_only() {
+    let system = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+    let record = json!({
+        "system": system,
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": "assistant", "value": "[f(x=1)]"},
+            {"from": "narrator", "value": "meanwhile"},
+            {"from": "assistant", "value": "[f(x=2)]"},
+        ],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    let ids: Vec<&str> = c.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["toolace-0-1"]);
+    assert_eq!(c.dropped.len(), 1, "{:?}", c.dropped);
+    let d = &c.dropped[0];
+    assert_eq!((d.reason, d.turn), (DropReason::BadConversation, Some(2)));
+    assert!(
+        d.detail.contains("unknown speaker \"narrator\"")
+            && d.detail.contains("the 1 after it give no task"),
+        "{}",
+        d.detail
+    );
+
+    // A tool marker followed by no list is "no tools", even where a `[`
+    // comes later (the format line's).
+    let record = json!({
+        "system": "Here is a list of functions in JSON format that you can invoke:\n. \nPut it in the format of [func1(params_name=params_value)]",
+        "conversations": [{"from": "user", "value": "hi"}, {"from": "assistant", "value": "[f()]"}],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    assert_eq!(
+        reasons(&c.dropped),
+        BTreeMap::from([(DropReason::NoTools, 1)])
+    );
+}
+
+#[test]
+fn an_xlam_record_with_no_answer_is_dropped_as_an_empty_call_list() {
+    let mut record = xlam_record(json!(3), "q");
+    record["answers"] = json!("[]");
+    let d = xlam::convert_record(0, &record).unwrap_err();
+    assert_eq!(d.reason, DropReason::EmptyCallList);
+    assert!(d.detail.contains("empty call list"), "{}", d.detail);
+}

@@ -75,12 +75,15 @@ pub fn tools_from_system(system: &str) -> Result<(String, Vec<ToolSpec>), (DropR
     }
     let preamble = system[..end].to_string();
     let rest = &system[end..];
-    let Some(open) = rest.find('[') else {
+    // The list follows the marker (after whitespace): a `[` further on
+    // (the format line's `[func1(…)]`, say) is not a tool list.
+    let open = rest.len() - rest.trim_start().len();
+    if !rest[open..].starts_with('[') {
         return Err((
             DropReason::NoTools,
-            "no JSON list after the tool marker".into(),
+            "no JSON list right after the tool marker".into(),
         ));
-    };
+    }
     let mut stream = serde_json::Deserializer::from_str(&rest[open..]).into_iter::<Value>();
     let list = match stream.next() {
         Some(Ok(v)) => v,
@@ -131,8 +134,11 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
             return out;
         }
     };
-    // Read every turn first: one unreadable turn spoils the whole dialogue.
+    // Read the turns up to the first unreadable one: the steps before it
+    // make tasks; it and every step after it (whose context would lack
+    // it) are dropped as one, said so in the detail.
     let mut parsed = Vec::with_capacity(turns.len());
+    let mut unreadable = None;
     for (i, turn) in turns.iter().enumerate() {
         let speaker = turn
             .get("from")
@@ -148,21 +154,13 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
                     parsed.push((role, speaker.eq_ignore_ascii_case("function_call"), text))
                 }
                 None => {
-                    out.dropped.push(drop(
-                        Some(i),
-                        DropReason::BadConversation,
-                        format!("unknown speaker {speaker:?}"),
-                    ));
-                    return out;
+                    unreadable = Some((i, format!("unknown speaker {speaker:?}")));
+                    break;
                 }
             },
             _ => {
-                out.dropped.push(drop(
-                    Some(i),
-                    DropReason::BadConversation,
-                    "turn without a string \"from\" and \"value\"".into(),
-                ));
-                return out;
+                unreadable = Some((i, "turn without a string \"from\" and \"value\"".into()));
+                break;
             }
         }
     }
@@ -225,6 +223,17 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
                 context.push(Message::assistant_calls("", calls));
             }
         }
+    }
+    if let Some((i, problem)) = unreadable {
+        let later = turns.len() - i - 1;
+        out.dropped.push(drop(
+            Some(i),
+            DropReason::BadConversation,
+            format!(
+                "{problem}: this turn and the {later} after it give no task (their context would \
+                 lack it); the {i} before it are read"
+            ),
+        ));
     }
     if out.tasks.is_empty() && out.dropped.is_empty() {
         // Counted, so that raw records = kept + dropped ones.

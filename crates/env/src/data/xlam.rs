@@ -18,8 +18,9 @@ use toolgym_reward::Call;
 pub const SOURCE: &str = "xlam";
 
 /// Converts one record (`index` is its position in the file). Records whose
-/// tools or answers cannot be read, or whose answers call a tool not among
-/// the candidates, are dropped with a reason.
+/// tools or answers cannot be read, whose answers are an empty list, or
+/// whose answers call a tool not among the candidates, are dropped with a
+/// reason.
 ///
 /// ```
 /// use serde_json::json;
@@ -85,6 +86,15 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
     }
     let calls =
         Call::list_from_value(answers).map_err(|e| drop(DropReason::BadAnswers, e.to_string()))?;
+    if calls.is_empty() {
+        // As ToolACE's empty call turns: a task with no call to make is
+        // not what the record means to teach (irrelevance tasks are made
+        // on purpose, by `--irrelevance-rate`).
+        return Err(drop(
+            DropReason::EmptyCallList,
+            "\"answers\" is an empty call list".into(),
+        ));
+    }
     if let Some(c) = calls
         .iter()
         .find(|c| !tools.iter().any(|t| t.name == c.name))

@@ -59,6 +59,7 @@ pub use parse::{
 pub use prompt::{
     api_description, api_descriptions, history_call_line, official_task, prompt_messages,
     system_prompt, tool_n1_task, tool_specs, ApiBankTemplate, PromptStyle, API_CALL_PROMPT,
+    THIS_YEAR,
 };
 pub use report::{summarize, ApiBankReport, ApiCount, Count};
 pub use samples::{

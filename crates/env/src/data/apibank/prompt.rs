@@ -108,15 +108,30 @@ pub fn tool_specs(sample: &ApiBankSample) -> Vec<ToolSpec> {
         .collect()
 }
 
+/// What the official prompt ([`API_CALL_PROMPT`]) tells the model of the
+/// date: the dialogues' dates leave the year out ("March 5th"), and the
+/// expected calls hold 2023.
+pub const THIS_YEAR: &str = "This year is 2023.";
+
 /// The Tool-N1 variant: the file's APIs as tools ([`tool_specs`]), the
 /// dialogue as messages (an earlier call is an assistant message with that
 /// call, then a tool message `{"name": api, "result": output}`), the
 /// expected call as ground truth. Render it with any Tool-N1 template.
+/// The first user turn starts with [`THIS_YEAR`], as the official prompt
+/// says it (not a system turn: a template's own system text, such as
+/// Tool-N1's, would give way to it).
 pub fn tool_n1_task(sample: &ApiBankSample) -> Task {
     let mut messages = Vec::new();
     for t in &sample.history {
         match t {
-            Turn::User(text) => messages.push(Message::user(text.clone())),
+            Turn::User(text) => {
+                let text = if messages.iter().any(|m: &Message| m.role == Role::User) {
+                    text.clone()
+                } else {
+                    format!("{THIS_YEAR}\n\n{text}")
+                };
+                messages.push(Message::user(text))
+            }
             Turn::Ai(text) => messages.push(Message::assistant(text.clone())),
             Turn::Api {
                 api_name,
