@@ -502,3 +502,48 @@ fn a_reference_reply_with_markup_in_its_arguments_still_scores_1() {
         }
     }
 }
+
+/// Tool-call tags that make no block are a failed call, not an answer: a
+/// `<tool_call>` never closed, nested in another, or a stray `</tool_call>`.
+#[test]
+fn tool_call_tags_that_make_no_block_are_format_errors() {
+    let call = "[{\"name\": \"balance\", \"arguments\": {\"account\": \"bob\"}}]";
+    let replies = [
+        format!("<think>x</think><tool_call>{call}<|im_end|>"),
+        format!("<think>x</think><tool_call>{call}<tool_call>{call}</tool_call>"),
+        format!("<think>x</think><tool_call>{call}</tool_call></tool_call>"),
+    ];
+    for reply in &replies {
+        let spec = bank_spec(MultiTurnConfig::default());
+        let mut env = spec.env(bank_task());
+        env.reset(None);
+        let s = env.step(reply);
+        assert_eq!(
+            (s.terminated, s.info.end),
+            (true, Some(EndReason::FormatError)),
+            "{reply}"
+        );
+        let spec =
+            bank_spec(MultiTurnConfig::default().on_format_error(FormatErrorPolicy::Feedback));
+        let mut env = spec.env(bank_task());
+        env.reset(None);
+        let s = env.step(reply);
+        assert!(!s.done(), "{reply}");
+        let last = s.observation.messages.last().unwrap();
+        assert!(
+            last.role == Role::Tool && last.content.contains("tool_call>"),
+            "{reply}: {}",
+            last.content
+        );
+    }
+    // Cut off by a length limit, a call block left open is the limit's.
+    let spec = bank_spec(MultiTurnConfig::default());
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    let s = env.step_cut(&format!("<think>x</think><tool_call>{call}"));
+    assert_eq!(s.info.end, Some(EndReason::TokenLimit));
+    // A missing think block is the rules' business, not a format error.
+    env.reset(None);
+    let s = env.step("Bob has 5.");
+    assert_eq!(s.info.end, Some(EndReason::Answered));
+}

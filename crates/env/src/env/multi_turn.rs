@@ -15,9 +15,12 @@ use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use toolgym_reward::{Call, Completion, Severity};
+use toolgym_reward::{Call, Completion, Diagnostic, Severity};
 
-/// What to do when a reply has a tool-call block that cannot be read.
+/// What to do when a reply has a tool-call block that cannot be read
+/// (invalid JSON, not a call list) or tool-call tags that make no block
+/// (a `<tool_call>` never closed or nested in another, a stray
+/// `</tool_call>`): a reply that tried to call, not an answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FormatErrorPolicy {
     /// End the episode (terminated, [`EndReason::FormatError`]).
@@ -62,6 +65,23 @@ pub struct MultiTurnConfig<S> {
     pub end_when: Option<EndCondition<S>>,
     /// What an unreadable tool-call block does.
     pub on_format_error: FormatErrorPolicy,
+}
+
+/// What makes a reply's calls unreadable ([`FormatErrorPolicy`]): the
+/// first such diagnostic, as text. Problems with `<think>` or with text
+/// around the blocks are left to the rules.
+fn call_block_fault(parsed: &Completion<'_>) -> Option<String> {
+    parsed
+        .diagnostics
+        .iter()
+        .find(|d| match d {
+            Diagnostic::UnterminatedToolCall { .. } => true,
+            Diagnostic::NestedTag { tag, .. } | Diagnostic::StrayClosingTag { tag, .. } => {
+                tag.contains("tool_call")
+            }
+            _ => matches!(d.severity(), Severity::Json | Severity::Shape),
+        })
+        .map(|d| d.to_string())
 }
 
 impl<S> Default for MultiTurnConfig<S> {
@@ -423,11 +443,7 @@ impl<S> MultiTurnEnv<S> {
         let turn = self.steps.len() + 1;
         let reply = strip_end_token(action);
         let parsed = Completion::parse(reply);
-        let format_error = parsed
-            .diagnostics
-            .iter()
-            .find(|d| matches!(d.severity(), Severity::Json | Severity::Shape))
-            .map(|d| d.to_string());
+        let format_error = call_block_fault(&parsed);
         let calls = if format_error.is_some() {
             None
         } else {
