@@ -273,6 +273,9 @@ impl<'a> Completion<'a> {
     fn scan_structure(&mut self) {
         let text = self.text;
         let mut pos = 0; // where to look for the next '<'
+        // Whether stray text was reported (once is enough to fail; a flag,
+        // not a search of the diagnostics, keeps the scan linear).
+        let mut text_seen = false;
         let mut run = 0; // start of the text not yet inside a block
         let mut seen_tool_call = false;
         let mut think_blocks = 0usize;
@@ -280,7 +283,7 @@ impl<'a> Completion<'a> {
             let at = pos + rel;
             let rest = &text[at..];
             if rest.starts_with(THINK_OPEN) {
-                self.note_text(run, at);
+                self.note_text(run, at, &mut text_seen);
                 think_blocks += 1;
                 if think_blocks == 2 {
                     self.diagnostics
@@ -301,7 +304,7 @@ impl<'a> Completion<'a> {
                 pos = at + THINK_OPEN.len() + body.len() + THINK_CLOSE.len();
                 run = pos;
             } else if rest.starts_with(TOOL_CALL_OPEN) {
-                self.note_text(run, at);
+                self.note_text(run, at, &mut text_seen);
                 seen_tool_call = true;
                 let Some(body) = self.block_body(at, &TOOL_CALL_OPEN_TAG, &TOOL_CALL_CLOSE_TAG)
                 else {
@@ -316,7 +319,7 @@ impl<'a> Completion<'a> {
                 .into_iter()
                 .find(|t| rest.starts_with(t))
             {
-                self.note_text(run, at);
+                self.note_text(run, at, &mut text_seen);
                 self.diagnostics
                     .push(Diagnostic::StrayClosingTag { tag, offset: at });
                 pos = at + tag.len();
@@ -325,7 +328,7 @@ impl<'a> Completion<'a> {
                 pos = at + 1;
             }
         }
-        self.note_text(run, text.len());
+        self.note_text(run, text.len(), &mut text_seen);
         if think_blocks == 0 {
             self.diagnostics.insert(0, Diagnostic::MissingThink);
         }
@@ -351,7 +354,7 @@ impl<'a> Completion<'a> {
     }
 
     /// Records non-whitespace text in `start..end` (end tokens excepted).
-    fn note_text(&mut self, start: usize, end: usize) {
+    fn note_text(&mut self, start: usize, end: usize, text_seen: &mut bool) {
         if start >= end {
             return;
         }
@@ -373,11 +376,7 @@ impl<'a> Completion<'a> {
             return;
         }
         // Only the first stray text is reported; one is enough to fail.
-        if self
-            .diagnostics
-            .iter()
-            .any(|d| matches!(d, Diagnostic::TextOutsideBlocks { .. }))
-        {
+        if std::mem::replace(text_seen, true) {
             return;
         }
         let excerpt: String = s.chars().take(40).collect();

@@ -418,7 +418,15 @@ fn hostile_inputs_do_not_panic_or_hang() {
         "<think>{}</think><tool_call>[]</tool_call>",
         "a<b ".repeat(25_000_000)
     );
+    // Stray closing tags, then stray text: each text run was checked
+    // against every diagnostic before it (80k of each took 10 s).
+    let strays = format!(
+        "{}{}",
+        "</think>".repeat(150_000),
+        "x</think>".repeat(150_000)
+    );
     for text in [
+        strays,
         deep,
         deep_obj,
         many_opens,
