@@ -52,14 +52,14 @@
 //! | tags | unterminated, nested, stray closing tags and stray text are format errors | ignored | the format is part of the reward |
 //! | JSON | RFC 8259 (serde_json): no `NaN` / `Infinity`, nesting ≤ 128 | Python `json`: `NaN`, `Infinity` accepted; `NaN` equals `NaN` (compared as dumped text); nesting to ~1000 then `RecursionError` | a model must emit valid JSON; no ground truth holds NaN or deep nesting, so the reward cannot differ except for invalid JSON |
 //! | `arguments` as a JSON string | decoded | compared as a string, so never equal to the object | both forms occur in model outputs and mean the same call |
-//! | `0.0` vs `-0.0` | equal (compared as numbers) | different (`"0.0"` vs `"-0.0"`) | they are the same number |
+//! | zeros: `0`, `-0`, `0.0`, `-0.0` | all equal | `0` and `-0` equal, `0.0` and `-0.0` different (compared as dumped text: `"0"`, `"0.0"`, `"-0.0"`) | serde_json reads `-0` as the float -0.0, so it must equal both `0` and `0.0`; one zero keeps equality transitive (matching cannot depend on call order) |
 //! | payload `"\"\""` (a JSON string holding an empty string) | schema error | an empty call list (reward 1 when no call is expected) | a quirk |
 //! | a number or bool as payload | schema error, 0 | the script raises `TypeError` (the run crashes); `tool-n1` scores 0 | no panics |
 //! | surrounding whitespace | Rust `trim` (Unicode `White_Space`) | Python `str.strip()` (also U+001C–U+001F); `tool-n1` follows Python | only control characters differ |
 //! | no call expected, no `<tool_call>` block | 0 by default; 1 with [`FormatPolicy::no_call_without_block`] | 0 | natural replies without a call are common |
 //! | integers beyond 64 bits | read as floats by serde_json | exact Python ints; `tool-n1` keeps them exact in the completion (ground truth goes through serde_json, so beyond 64 bits it is a float there too) | serde_json's number model |
 //!
-//! Both score `1` ≠ `1.0` and `true` ≠ `1`, compare call lists as multisets,
+//! Both score `1` ≠ `1.0` (zeros aside) and `true` ≠ `1`, compare call lists as multisets,
 //! ignore object key order, keep array order, and let a repeated key's last
 //! value win.
 //!

@@ -11,9 +11,11 @@ use serde_json::{Map, Number, Value};
 pub enum NumberMatch {
     /// JSON values as written: `1` and `1.0` differ (an integer is not a
     /// float), as in the paper and the released script. Floats compare by
-    /// value (`-0.0 == 0.0`). `-0` is the integer 0; as serde_json reads it
-    /// as the float -0.0, a float -0.0 also equals the integer 0 — the one
-    /// place where an integer and a float compare equal.
+    /// value (`-0.0 == 0.0`). Zero is the one place where an integer and a
+    /// float compare equal: `0`, `-0`, `0.0` and `-0.0` are one zero.
+    /// (serde_json reads the integer `-0` as the float -0.0, so `-0` must
+    /// equal `0`; were `0.0` not also equal to `0`, equality would not be
+    /// transitive, and whether calls match would depend on their order.)
     #[default]
     Exact,
     /// Numbers compare by numeric value: `1 == 1.0`, and two numbers are
@@ -151,13 +153,8 @@ impl Matcher {
 
     fn numbers_equal(&self, x: &Number, y: &Number) -> bool {
         match self.numbers {
-            // serde_json reads the integer `-0` as the float -0.0; it must
-            // still equal the integer 0.
-            NumberMatch::Exact => {
-                x == y
-                    || (is_neg_zero(x) && y.as_u64() == Some(0))
-                    || (is_neg_zero(y) && x.as_u64() == Some(0))
-            }
+            // All zeros are one (see `NumberMatch::Exact`).
+            NumberMatch::Exact => x == y || (is_zero(x) && is_zero(y)),
             NumberMatch::Tolerant { abs_tol, rel_tol } => {
                 if let (Some(a), Some(b)) = (as_i128(x), as_i128(y)) {
                     return a == b
@@ -242,12 +239,12 @@ pub const GREEDY_LIMIT: usize = 32;
 pub const KUHN_LIMIT: usize = 64;
 
 /// Canonical text of a value for exact comparison: keys sorted (serde_json's
-/// map is ordered), `-0.0` written as `0.0` so that it equals `0.0` as in
-/// [`Matcher::values_equal`].
+/// map is ordered), every zero written `0`, as [`Matcher::values_equal`]
+/// compares them.
 fn canonical(v: &Value) -> String {
     fn norm(v: &Value) -> Value {
         match v {
-            Value::Number(n) if n.as_f64() == Some(0.0) && n.is_f64() => Value::from(0.0),
+            Value::Number(n) if is_zero(n) => Value::from(0),
             Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
             Value::Object(o) => {
                 Value::Object(o.iter().map(|(k, v)| (k.clone(), norm(v))).collect())
@@ -272,8 +269,9 @@ fn augment(i: usize, adj: &[Vec<usize>], owner: &mut [Option<usize>], seen: &mut
     false
 }
 
-fn is_neg_zero(n: &Number) -> bool {
-    n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative())
+/// Any zero: the integer, or the float of either sign.
+fn is_zero(n: &Number) -> bool {
+    n.as_f64() == Some(0.0)
 }
 
 fn as_i128(n: &Number) -> Option<i128> {

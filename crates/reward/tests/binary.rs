@@ -227,6 +227,25 @@ fn numbers_exact_or_tolerant() {
     let zero = vec![call("f", json!({"x": 0, "y": 0.0}))];
     let neg = reply(r#"[{"name": "f", "arguments": {"x": -0, "y": -0.0}}]"#);
     assert_eq!(score("binary", &neg, &zero).0, 1.0);
+    // All zeros are one, so neither call order nor the number of calls
+    // (greedy pairing up to 32, sorted keys past it) changes a match.
+    let zeros = |xs: &[&str]| {
+        let calls: Vec<String> = xs
+            .iter()
+            .map(|x| format!(r#"{{"name": "f", "arguments": {{"a": {x}}}}}"#))
+            .collect();
+        format!("[{}]", calls.join(", "))
+    };
+    let truth = Call::list_from_json(&zeros(&["0", "0.0"])).unwrap();
+    for order in [["-0.0", "0"], ["0", "-0.0"], ["0.0", "0"], ["-0", "-0.0"]] {
+        assert_eq!(score("binary", &reply(&zeros(&order)), &truth).0, 1.0, "{order:?}");
+    }
+    for n in [32, 33] {
+        let truth = Call::list_from_json(&zeros(&vec!["-0"; n])).unwrap();
+        for x in ["0", "0.0", "-0.0"] {
+            assert_eq!(score("binary", &reply(&zeros(&vec![x; n])), &truth).0, 1.0, "{n} {x}");
+        }
+    }
     // Tolerant matching finds a perfect assignment even when greedy would not.
     let truth = vec![call("f", json!({"x": 1.0})), call("f", json!({"x": 1.15}))];
     let pred = reply(
