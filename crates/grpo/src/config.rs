@@ -251,7 +251,8 @@ pub struct GrpoConfig {
     /// tokens included; an episode that runs out is truncated likewise.
     /// Default 12288: the paper's `max_prompt_tokens + max_response_tokens`
     /// (4096 + 8192), a fixed number, not recomputed when those two are
-    /// overridden: raise it with them.
+    /// overridden: raise it with them. It must exceed `max_prompt_tokens`
+    /// (checked when the config is read).
     pub max_episode_tokens: usize,
     /// An episode's reward: `sum` of its steps' rewards, or the `last`
     /// step's.
@@ -469,6 +470,18 @@ impl GrpoConfig {
         }
         if self.max_prompt_tokens == 0 || self.data_epochs == 0 {
             return bad("grpo.max_prompt_tokens and grpo.data_epochs must be positive".into());
+        }
+        if self.max_episode_tokens <= self.max_prompt_tokens {
+            // A first prompt of the longest length kept would leave the
+            // model no token: its episode would end before it began.
+            return bad(format!(
+                "grpo.max_episode_tokens ({}) must exceed grpo.max_prompt_tokens ({}): raise it \
+                 with max_prompt_tokens (the default is max_prompt_tokens + \
+                 max_response_tokens, here {})",
+                self.max_episode_tokens,
+                self.max_prompt_tokens,
+                self.max_prompt_tokens.saturating_add(self.max_response_tokens)
+            ));
         }
         Ok(())
     }
@@ -1012,6 +1025,8 @@ mod tests {
                 "grpo.stop_at_env_failure_share=0.0",
                 "grpo.stop_at_env_failure_share",
             ),
+            // The default episode budget left below a raised prompt limit.
+            ("grpo.max_prompt_tokens=16384", "grpo.max_episode_tokens"),
         ] {
             let e = TrainConfig::load(None, &[set.into()])
                 .unwrap_err()
