@@ -66,4 +66,19 @@ fn main() {
         let reason = ep.steps.last().map(|s| s.info.reason());
         println!("{what:<22} reward {:.1}  ({reason:?})", ep.total_reward());
     }
+
+    // The job's call made, then more: emptying an account, then closing
+    // it (the customer wanted it kept).
+    let empty = (0..)
+        .filter_map(|i| tasks.get(i))
+        .find(|t| t.meta["kind"] == "empty")
+        .expect("a task to empty an account");
+    let mut env = spec.make(empty.clone());
+    let ep = run_episode_seeded(&mut env, Some(0), 8, bank::empty_then_close(&empty));
+    let reason = ep.steps.last().map(|s| s.info.reason());
+    println!(
+        "{:<22} reward {:.1}  ({reason:?})",
+        "empty, then close",
+        ep.total_reward()
+    );
 }

@@ -139,18 +139,20 @@ fn wanted(task: &Task, bank: &Bank) -> Option<Call> {
 
 /// The reward: all of a clean finish, well-formed replies, no call the
 /// bank could not read, the job's call made with the looked-up id, and the
-/// right final state. Answering at once, guessing an id, or sending broken
-/// calls earns nothing.
+/// right final state: the account closed, or emptied and still open.
+/// Answering at once, guessing an id, sending broken calls, or closing an
+/// account that was to be emptied (even after emptying it) earns nothing.
 fn reward() -> AllOf<Bank> {
     let done = FnRule::new("job-done", |v: &EpisodeView<'_, Bank>| {
         let initial = open(v.task, v.seed);
         let want = wanted(v.task, &initial);
         if want.as_ref().is_some_and(|w| v.episode_calls.contains(w)) {
-            let (owner, _) = request(v.task);
-            let gone = initial
-                .ids
-                .get(&owner)
-                .is_some_and(|id| v.state.balances.get(id).is_none_or(|b| *b == 0));
+            let (owner, kind) = request(v.task);
+            let left = initial.ids.get(&owner).map(|id| v.state.balances.get(id));
+            let gone = match kind.as_str() {
+                "close" => left == Some(None),
+                _ => left == Some(Some(&0)),
+            };
             let others = initial
                 .balances
                 .iter()
@@ -239,4 +241,36 @@ pub fn task(seed: u64, index: u64) -> Task {
 /// The endless task stream `seed`.
 pub fn tasks(seed: u64) -> Generator<impl Fn(u64) -> Task + Send + Sync> {
     Generator::new("bank", move |i| task(seed, i))
+}
+
+/// A policy that games a careless reward: it finds the account, empties
+/// it as asked, then closes it too. (The reward checks the account is
+/// still open.) Used by `custom_env` and the bank test, not by training.
+#[allow(dead_code)]
+pub fn empty_then_close(task: &Task) -> impl FnMut(&toolgym_env::Observation) -> String {
+    let owner = request(task).0;
+    let mut turn = 0;
+    move |obs| {
+        turn += 1;
+        // The id, from the last tool result (the find_account call's).
+        let id = obs
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| CODES.iter().find(|c| m.content.contains(*c)))
+            .copied()
+            .unwrap_or("");
+        let call = |name: &str, args: Value| {
+            format!(
+                "<think>{name}.</think>\n<tool_call>\n[{}]\n</tool_call>",
+                json!({ "name": name, "arguments": args })
+            )
+        };
+        match turn {
+            1 => call("find_account", json!({ "owner": owner })),
+            2 => call("withdraw_all", json!({ "account_id": id })),
+            3 => call("close_account", json!({ "account_id": id })),
+            _ => "<think>Done.</think>\nDone.".into(),
+        }
+    }
 }

@@ -480,7 +480,8 @@ impl GrpoConfig {
                  max_response_tokens, here {})",
                 self.max_episode_tokens,
                 self.max_prompt_tokens,
-                self.max_prompt_tokens.saturating_add(self.max_response_tokens)
+                self.max_prompt_tokens
+                    .saturating_add(self.max_response_tokens)
             ));
         }
         Ok(())

@@ -273,8 +273,8 @@ impl<'a> Completion<'a> {
     fn scan_structure(&mut self) {
         let text = self.text;
         let mut pos = 0; // where to look for the next '<'
-        // Whether stray text was reported (once is enough to fail; a flag,
-        // not a search of the diagnostics, keeps the scan linear).
+                         // Whether stray text was reported (once is enough to fail; a flag,
+                         // not a search of the diagnostics, keeps the scan linear).
         let mut text_seen = false;
         let mut run = 0; // start of the text not yet inside a block
         let mut seen_tool_call = false;

@@ -238,12 +238,20 @@ fn numbers_exact_or_tolerant() {
     };
     let truth = Call::list_from_json(&zeros(&["0", "0.0"])).unwrap();
     for order in [["-0.0", "0"], ["0", "-0.0"], ["0.0", "0"], ["-0", "-0.0"]] {
-        assert_eq!(score("binary", &reply(&zeros(&order)), &truth).0, 1.0, "{order:?}");
+        assert_eq!(
+            score("binary", &reply(&zeros(&order)), &truth).0,
+            1.0,
+            "{order:?}"
+        );
     }
     for n in [32, 33] {
         let truth = Call::list_from_json(&zeros(&vec!["-0"; n])).unwrap();
         for x in ["0", "0.0", "-0.0"] {
-            assert_eq!(score("binary", &reply(&zeros(&vec![x; n])), &truth).0, 1.0, "{n} {x}");
+            assert_eq!(
+                score("binary", &reply(&zeros(&vec![x; n])), &truth).0,
+                1.0,
+                "{n} {x}"
+            );
         }
     }
     // Tolerant matching finds a perfect assignment even when greedy would not.
