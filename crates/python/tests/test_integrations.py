@@ -92,9 +92,25 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     for bad in [None, "", "not json", {"x": 1}, float("nan")]:
         with pytest.warns(UserWarning, match="1 of 1 rows could not be scored"):
             assert toolgym.verl.compute_score("d", good, bad) == 0.0
-    # A misspelt rule in a row's extra_info names the row.
-    with pytest.raises(ValueError, match=r"extra_infos\[1\]\['reward_rule'\]: .*bnary"):
-        toolgym.verl.compute_score_batch(["d"] * 2, [good] * 2, [truth] * 2, [{}, {"reward_rule": "bnary"}])
+    # compute_score names the row by its extra_info (index, id) and data
+    # source, and the running count makes each warning new (Python's
+    # filter shows a repeated text once).
+    for i in range(3):
+        with pytest.warns(UserWarning, match=rf"row with index {i}, id 'gsm-{i}', data_source 'gsm8k': .* unscored rows in this process so far"):
+            assert toolgym.verl.compute_score("gsm8k", "#### 72", "72", {"index": i, "id": f"gsm-{i}"}) == 0.0
+    # A misspelt rule in a row's extra_info: that row scores 0, named; the
+    # rest are scored. The rule keyword misspelt is the configuration's
+    # error, and raises.
+    with pytest.warns(UserWarning, match=r"row 1: extra_infos\[1\]\['reward_rule'\]: .*bnary"):
+        assert toolgym.verl.compute_score_batch(["d"] * 2, [good] * 2, [truth] * 2, [{}, {"reward_rule": "bnary"}]) == [1.0, 0.0]
+    with pytest.warns(UserWarning, match=r"row with index 17, data_source 'd': extra_info\['reward_rule'\]: .*binray"):
+        assert toolgym.verl.compute_score("d", good, truth, {"index": 17, "reward_rule": "binray"}) == 0.0
+    for call in (
+        lambda: toolgym.verl.compute_score("d", good, truth, {}, rule="binray"),
+        lambda: toolgym.verl.compute_score_batch(["d"], [good], [truth], rule="binray"),
+    ):
+        with pytest.raises(ValueError, match="binray"):
+            call()
     # TRL: None for the row (TRL leaves it out), a warning naming it.
     f = toolgym.trl.reward_function("binary")
     with pytest.warns(UserWarning, match=r"1 of 3 rows could not be scored .*row 1: "):

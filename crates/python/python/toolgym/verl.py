@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
-from toolgym._tasks import checked, warn_unscored
+from toolgym._tasks import checked, row_label, warn_unscored
 
 __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 
@@ -95,23 +95,44 @@ def compute_score(
     for bit) and the ``Rule`` options (``think``, ``free_text``,
     ``no_call_without_block``, ``abs_tol``, ``rel_tol``) come from
     ``custom_reward_function.reward_kwargs``; any other keyword is ignored
-    with a warning (once), except those verl's reward loop passes. A row's
-    ``extra_info["reward_rule"]`` overrides the rule (without the options,
-    which are the ``rule`` keyword's). A malformed response
-    (any text) scores 0, never raises. A row that cannot be scored (a
-    ground truth that is not a list of calls, ``None``, a response that is
-    not text or messages) scores 0 with a warning naming the problem: one
-    bad row of data does not stop a training step. ``tool-n1`` equals the
+    with a warning (once), except those verl's reward loop passes; an
+    unknown ``rule`` or a bad option raises (the configuration is wrong for
+    every row). A row's ``extra_info["reward_rule"]`` overrides the rule
+    (without the options, which are the ``rule`` keyword's). A malformed
+    response (any text) scores 0, never raises. A row that cannot be
+    scored (a ground truth that is not a list of calls, ``None``, a
+    response that is not text or messages, an unknown
+    ``extra_info["reward_rule"]``) scores 0 with a warning naming the row
+    (``extra_info``'s ``index`` and ``id``, as ``write_parquet`` stores
+    them, and the ``data_source``) and the problem: one bad row of data
+    does not stop a training step. Each warning holds the process's count
+    of unscored rows, so none is taken for a repeat and hidden. Keep
+    ground truths JSON text: a parquet column of call dicts is stored by
+    Arrow with every row's ``arguments`` keys merged (missing ones
+    ``None``), and right answers then score 0. ``tool-n1`` equals the
     released script on every ground truth serde_json reads exactly:
     integers beyond 64 bits become floats there, where the script keeps
     them exact.
     """
-    rule_of = _rule_for(_rule_name(rule, extra_info), rule, _options(kwargs))
+    options = _options(kwargs)
+    name = _rule_name(rule, extra_info)
+
+    def unscored(problem: str) -> float:
+        where = f"{row_label(extra_info)}, data_source {data_source!r}"
+        warn_unscored("toolgym.verl.compute_score", 1, [(where, problem)], "and score 0")
+        return 0.0
+
+    if name == rule:
+        rule_of = _rule_for(name, rule, options)  # the configuration's: its errors raise
+    else:
+        try:
+            rule_of = _rule_for(name, rule, options)
+        except ValueError as e:  # a row's own rule
+            return unscored(f"extra_info['reward_rule']: {e}")
     try:
         return rule_of.score(solution_str, ground_truth).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
-        warn_unscored("toolgym.verl.compute_score", 1, [(0, str(e))], "and score 0")
-        return 0.0
+        return unscored(str(e))
 
 
 def compute_score_batch(
@@ -123,10 +144,14 @@ def compute_score_batch(
     threads: Optional[int] = None,
     **kwargs: Any,
 ) -> List[float]:
-    """verl's batch reward-function contract (``reward_model.reward_manager:
-    batch``): the rewards of many responses, scored in parallel in Rust.
+    """verl's batch reward-function contract, that of its legacy
+    ``BatchRewardManager`` (``reward_model.reward_manager=batch`` in the
+    verl versions that have it; verl 0.9's reward loop has no batch
+    manager and calls ``compute_score`` per row): the rewards of many
+    responses, scored in parallel in Rust.
     Rows whose ``extra_info`` names another ``reward_rule`` are scored with
-    it (an unknown one is a ``ValueError`` naming the row); options as for
+    it (a row naming an unknown one scores 0, named in the warning; an
+    unknown ``rule`` keyword raises); options as for
     ``compute_score``. A row that cannot be scored scores 0, and one
     warning per call names how many and the first three (row and problem).
     The sequences must have one item per response (``ValueError`` naming
@@ -146,12 +171,14 @@ def compute_score_batch(
     names = [_rule_name(rule, info) for info in infos]
     out = [0.0] * n
     bad: List[Tuple[int, str]] = []
+    _rule_for(rule, rule, options)  # the configuration's rule and options: their errors raise
     for name in sorted(set(names)):
         idx = [i for i, m in enumerate(names) if m == name]
         try:
             scorer = _rule_for(name, rule, options)
-        except ValueError as e:
-            raise ValueError(f"compute_score_batch: extra_infos[{idx[0]}]['reward_rule']: {e}") from e
+        except ValueError as e:  # a row's own rule: those rows score 0
+            bad.extend((i, f"extra_infos[{i}]['reward_rule']: {e}") for i in idx)
+            continue
         verdicts = scorer.score_batch(
             [solution_strs[i] for i in idx],
             [ground_truths[i] for i in idx],
