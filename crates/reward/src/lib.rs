@@ -76,7 +76,10 @@
 //!   in the script, and the same string matches there, not here;
 //! - a ground truth that is one call object is read as a list of that call,
 //!   where the script iterates the dict's keys and scores a wrong answer;
-//! - integers beyond 64 bits become floats (the table above).
+//! - integers beyond 64 bits become floats (the table above);
+//! - the integer `-0` becomes the float -0.0 (serde_json's reading), so
+//!   only a reply's `-0.0` matches it, where the script reads the integer
+//!   0, matched by `0` and `-0` and not by `-0.0`.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

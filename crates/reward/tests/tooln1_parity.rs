@@ -260,3 +260,25 @@ fn tool_n1_rules_agree_with_the_released_script() {
         "keys read from {canonical_reads} texts"
     );
 }
+
+/// A pinned deviation outside the fixture: a ground-truth integer `-0`,
+/// which serde_json reads as the float -0.0 and Python as the integer 0.
+/// The script's rewards (`compute_score_v0`, run on 2026-12-05) for the
+/// replies `0`, `-0`, `-0.0`, `0.0` are 1, 1, 0, 0; toolgym's are 0, 0,
+/// 1, 0 (crate docs).
+#[test]
+fn a_ground_truth_minus_zero_is_the_float_minus_zero() {
+    let truth = Call::list_from_json(r#"[{"name": "f", "arguments": {"a": -0}}]"#).unwrap();
+    let rule = ToolN1Rule::V0;
+    let got: Vec<f64> = ["0", "-0", "-0.0", "0.0"]
+        .iter()
+        .map(|x| {
+            let reply = format!(
+                "<think>x</think>\n<tool_call>\n[{{\"name\": \"f\", \"arguments\": {{\"a\": {x}}}}}]\n</tool_call>"
+            );
+            rule.score(&reply, &truth).reward
+        })
+        .collect();
+    let script = [1.0, 1.0, 0.0, 0.0];
+    assert_eq!(got, [0.0, 0.0, 1.0, 0.0], "the script's: {script:?}");
+}
