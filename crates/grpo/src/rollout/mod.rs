@@ -14,8 +14,9 @@
 //!    `demonstration` (for an actor that asks for them, SFT's),
 //!    `step` or `truncate` that has not returned by then fails its episode
 //!    the same way (the call is abandoned on its thread and counted by
-//!    [`stuck_env_calls`] until it returns), and an env's `Drop` that has
-//!    not returned by then is left running on its thread (counted too);
+//!    [`stuck_env_calls`] until it returns), and an env whose episode is
+//!    over is dropped on a thread of its own, not waited for (a `Drop`
+//!    still running after the limit is counted too);
 //!    a non-finite reward, or one
 //!    beyond [`MAX_EPISODE_REWARD`] in magnitude, fails it too;
 //! 3. an episode that goes on gets the environment's tokens appended with
@@ -78,10 +79,11 @@ pub struct RolloutLimits {
     /// still running then fails its episode ([`EndReason::EnvError`]) and
     /// the rollout goes on without it. The call runs on a thread of its
     /// own, which is left running (a call cannot be stopped from outside),
-    /// and the env is dropped with it. The env's `Drop` gets as long (its
-    /// episode is over by then: one still running is left on its thread,
-    /// counted by [`stuck_env_calls`], and fails nothing). `None`: calls
-    /// run in place and are waited for however long they take.
+    /// and the env is dropped with it. An env's `Drop` runs on a thread of
+    /// its own once its episode is over, and the rollout does not wait for
+    /// it (one still running after this limit is counted by
+    /// [`stuck_env_calls`], and fails nothing). `None`: calls, drops
+    /// included, run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
 }
 
@@ -167,10 +169,9 @@ pub fn run_episodes(
     let played = play(&mut slots, factory, actor, tokens, limits);
     if played.is_err() {
         // The rollout stops here: the envs still held go as every env
-        // goes (timed), so a `Drop` that hangs cannot hide the error.
-        in_env_pool(limits.env_timeout, || {
-            slots.par_iter_mut().for_each(drop_env)
-        });
+        // goes (not waited for), so a `Drop` that hangs cannot hide the
+        // error.
+        slots.iter_mut().for_each(drop_env);
     }
     played?;
     let mut out: Vec<Vec<Trajectory>> = groups.iter().map(|g| Vec::with_capacity(g.n)).collect();
@@ -495,10 +496,38 @@ fn fail(s: &mut Slot, message: String) {
     drop_env(s);
 }
 
-/// Drops the episode's env ([`drop_quietly`]).
+/// Drops the episode's env without waiting for it ([`drop_detached`]).
 fn drop_env(s: &mut Slot) {
     if let Some(env) = s.env.take() {
-        drop_quietly(env, s.timeout);
+        drop_detached(env, s.timeout);
+    }
+}
+
+/// Drops an env whose episode is over, without waiting: with `timeout`,
+/// on a thread of its own that times the `Drop` ([`drop_quietly`]: one
+/// still running after the limit is counted by [`stuck_env_calls`]), so a
+/// `Drop` that hangs holds neither the rollout's turn nor a pool worker;
+/// without, in place. When no thread can be started the env is leaked, as
+/// [`timed`] leaks what it cannot start.
+fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
+    if timeout.is_none() {
+        drop_quietly(env, None);
+        return;
+    }
+    // The env travels in a slot both sides hold: std drops the closure of
+    // a thread it could not start, and the env is taken back out then.
+    let slot = Arc::new(std::sync::Mutex::new(Some(env)));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("toolgym-env-drop".into())
+        .spawn(move || {
+            let env = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(env) = env {
+                drop_quietly(env, timeout);
+            }
+        });
+    if spawned.is_err() {
+        std::mem::forget(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }
 
