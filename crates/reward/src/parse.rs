@@ -30,8 +30,12 @@ pub const END_TOKENS: [&str; 2] = ["<|im_end|>", "<|endoftext|>"];
 /// How to read a completion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseOptions {
-    /// Read only what follows the last [`ASSISTANT_MARKER`] (when the
-    /// completion still contains the prompt). Default: true.
+    /// Read only what follows the last [`ASSISTANT_MARKER`] that is a
+    /// turn header (when the completion still contains the prompt): one
+    /// that starts the text or a line and ends the text or a line, as
+    /// ChatML writes it, so that a string argument spelling the marker
+    /// (JSON strings hold no raw line end) cuts nothing ([`after_marker`]).
+    /// Default: true.
     pub cut_at_assistant_marker: bool,
 }
 
@@ -421,12 +425,31 @@ impl<'a> Completion<'a> {
     }
 }
 
-/// The text after the last assistant marker (and the newline after it), or
-/// all of it.
+/// The text after the last assistant marker that is a turn header (at
+/// the start of the text or of a line, and followed by a line end or the
+/// end of the text) and the newline after it, or all of it. A marker
+/// inside a line, such as one a JSON string argument spells, is text.
+///
+/// ```
+/// use toolgym_reward::after_marker;
+/// let transcript = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>x</think>";
+/// assert_eq!(after_marker(transcript), "<think>x</think>");
+/// let reply = r#"<tool_call>[{"name": "say", "arguments": {"t": "<|im_start|>assistant\nhi"}}]</tool_call>"#;
+/// assert_eq!(after_marker(reply), reply);
+/// ```
 pub fn after_marker(text: &str) -> &str {
-    match crate::search::rfind_marker(text) {
+    let b = text.as_bytes();
+    // A forward scan keeping the last header (see `rfind_marker`).
+    let header = crate::search::marker_positions(text)
+        .filter(|&i| {
+            let end = i + ASSISTANT_MARKER.len();
+            (i == 0 || b[i - 1] == b'\n') && matches!(b.get(end), None | Some(b'\n' | b'\r'))
+        })
+        .last();
+    match header {
         Some(i) => {
             let rest = &text[i + ASSISTANT_MARKER.len()..];
+            let rest = rest.strip_prefix('\r').unwrap_or(rest);
             rest.strip_prefix('\n').unwrap_or(rest)
         }
         None => text,

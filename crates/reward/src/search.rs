@@ -54,6 +54,11 @@ pub(crate) fn rfind_marker(hay: &str) -> Option<usize> {
     MARKER.find_iter(hay.as_bytes()).last()
 }
 
+/// Where the assistant markers are, in order (they cannot overlap).
+pub(crate) fn marker_positions(hay: &str) -> impl Iterator<Item = usize> + '_ {
+    MARKER.find_iter(hay.as_bytes())
+}
+
 /// The first quote, backslash or control character at or after `p`,
 /// eight bytes at a time.
 pub(crate) fn special(b: &[u8], mut p: usize) -> Option<usize> {

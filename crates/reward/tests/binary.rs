@@ -64,6 +64,12 @@ fn cuts_at_the_last_assistant_marker() {
         ..BinaryRule::default()
     };
     assert_eq!(rule.score(&full, &weather()).reason, Reason::FormatError);
+    // A marker a string argument spells is not a turn: nothing is cut.
+    let said = vec![call("say", json!({"t": "<|im_start|>assistant\nhi"}))];
+    let own = reply(r#"[{"name": "say", "arguments": {"t": "<|im_start|>assistant\nhi"}}]"#);
+    for text in [own.clone(), format!("{prompt}<|im_start|>assistant\n{own}")] {
+        assert_eq!(score("binary", &text, &said), (1.0, Reason::Ok), "{text}");
+    }
 }
 
 #[test]
