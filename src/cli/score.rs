@@ -101,9 +101,13 @@ pub fn run(a: ScoreArgs) -> CliResult {
     if report.input_errors > 0 && report.input_errors == report.summary.count {
         // Not one record: the wrong file or the wrong fields, not a run
         // whose rewards are all 0.
+        let fields = match rule {
+            Rule::Bfcl(_) => "`completion`, `functions` and `possible_answer` (or `ground_truth`)",
+            Rule::Calls(_) => "`completion` and `ground_truth`",
+        };
         return Err(format!(
             "none of the {} line(s) of {} is a usable record (each line's detail in the \
-             output says why; a record holds `completion` and `ground_truth`)",
+             output says why; a record holds {fields})",
             report.input_errors,
             a.input.display()
         )

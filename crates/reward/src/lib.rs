@@ -69,7 +69,9 @@
 //!   serde_json refuses (`NaN`, `Infinity`, lone surrogates, nesting past
 //!   128 levels) is an input error (reward 0) where the script may score 1,
 //!   and so is one whose calls have a name that is not a str or `arguments`
-//!   that are neither an object nor a JSON string;
+//!   that are neither an object nor a JSON string holding one (`null`,
+//!   `""`, `"abc"`, `[1]`: the script compares them as they are, and scores
+//!   1 where the reply's are the same);
 //! - `arguments` written as a JSON string holding an object are decoded
 //!   into the object (as for every call-list rule), where the script
 //!   compares the string itself: a reply's object matches them here, not
