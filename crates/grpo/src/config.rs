@@ -262,6 +262,11 @@ pub struct GrpoConfig {
     /// call is left running on a thread of its own); 0: no limit, calls run
     /// in place. Default 600.
     pub env_timeout_s: f64,
+    /// With a time limit (`env_timeout_s` > 0), how many episodes' env
+    /// calls run at once: raise it for envs that wait on I/O (an HTTP API,
+    /// a sandbox). At least the number of compute threads is used.
+    /// Default 64.
+    pub env_concurrency: usize,
     /// The run stops with an error when at least this share of a step's
     /// episodes failed in their env (a broken env or template fails them
     /// all; a run that went on would train on nothing). Default 1: only
@@ -337,6 +342,7 @@ impl Default for GrpoConfig {
             max_episode_tokens: 12288,
             episode_reward: EpisodeReward::Sum,
             env_timeout_s: 600.0,
+            env_concurrency: crate::rollout::ENV_CONCURRENCY,
             stop_at_env_failure_share: 1.0,
             clip_low: 0.2,
             clip_high: 0.2,
@@ -368,6 +374,7 @@ impl GrpoConfig {
             max_episode_tokens: self.max_episode_tokens,
             reward: self.episode_reward,
             env_timeout: env_timeout(self.env_timeout_s),
+            env_concurrency: self.env_concurrency,
         }
     }
 
@@ -468,8 +475,11 @@ impl GrpoConfig {
                 "grpo.epochs, grpo.max_response_tokens and grpo.max_turns must be positive".into(),
             );
         }
-        if self.max_prompt_tokens == 0 || self.data_epochs == 0 {
-            return bad("grpo.max_prompt_tokens and grpo.data_epochs must be positive".into());
+        if self.max_prompt_tokens == 0 || self.data_epochs == 0 || self.env_concurrency == 0 {
+            return bad(
+                "grpo.max_prompt_tokens, grpo.data_epochs and grpo.env_concurrency must be positive"
+                    .into(),
+            );
         }
         if self.max_episode_tokens <= self.max_prompt_tokens {
             // A first prompt of the longest length kept would leave the
@@ -659,7 +669,7 @@ impl TrainConfig {
 /// Keys that may change between invocations of one run: where it writes,
 /// how often it checkpoints and validates, how it reports, how long it
 /// waits for an env.
-pub const BOOKKEEPING_KEYS: [&str; 13] = [
+pub const BOOKKEEPING_KEYS: [&str; 14] = [
     "run.out_dir",
     "run.resume",
     "run.resume_fallback",
@@ -672,6 +682,7 @@ pub const BOOKKEEPING_KEYS: [&str; 13] = [
     "run.eval_samples",
     "run.eval_temperature",
     "grpo.env_timeout_s",
+    "grpo.env_concurrency",
     "sft.env_timeout_s",
 ];
 

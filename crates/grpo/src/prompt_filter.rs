@@ -2,20 +2,21 @@
 //! starts, as the released verl config does (`filter_overlong_prompts`):
 //! never cut silently, counted per source.
 
-use crate::rollout::{call_env, drop_quietly, in_env_pool, make_env, CallFailure};
+use crate::rollout::{call_env, drop_quietly, in_env_pool, make_env, CallFailure, RolloutLimits};
 use crate::Policy;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::{Dataset, TaskSource};
 
 /// The tasks of a finite `source` whose first prompt (the env's reset
-/// observation, tokenised by `policy`) fits in `max_tokens`, and the number
-/// left out per task source (`Task::source`). A task whose env panics
-/// when made or reset, or does not return within `env_timeout`, is kept:
+/// observation, tokenised by `policy`) fits in `limits.max_prompt_tokens`,
+/// and the number left out per task source (`Task::source`). Env calls
+/// run as in a rollout with `limits` (`env_timeout`, `env_concurrency`).
+/// A task whose env panics when made or reset, or does not return within
+/// `env_timeout`, is kept:
 /// the rollout engine reports that failure itself. After the first such
 /// time-out, the remaining tasks are kept without being measured.
 ///
@@ -28,9 +29,9 @@ pub fn drop_overlong(
     policy: &Policy,
     factory: &Arc<dyn DynEnvFactory>,
     source: &dyn TaskSource,
-    max_tokens: usize,
-    env_timeout: Option<Duration>,
+    limits: &RolloutLimits,
 ) -> (Dataset, BTreeMap<String, usize>) {
+    let (max_tokens, env_timeout) = (limits.max_prompt_tokens, limits.env_timeout);
     let n = source.len().unwrap_or(0) as u64;
     let gave_up = AtomicBool::new(false);
     let judge = |task: Arc<toolgym_env::Task>| {
@@ -66,7 +67,7 @@ pub fn drop_overlong(
         });
         (task, fits)
     };
-    let judged: Vec<(Arc<toolgym_env::Task>, bool)> = in_env_pool(env_timeout, || {
+    let judged: Vec<(Arc<toolgym_env::Task>, bool)> = in_env_pool(limits, || {
         (0..n)
             .into_par_iter()
             .filter_map(|i| source.get(i))

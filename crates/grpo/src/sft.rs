@@ -14,7 +14,9 @@ use crate::batching::{
 use crate::evaluate::EvalReport;
 use crate::metrics::StepMetrics;
 use crate::phase::{Phase, PhaseSetup};
-use crate::rollout::{run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits};
+use crate::rollout::{
+    run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits, ENV_CONCURRENCY,
+};
 use crate::{GradAccumulator, Policy, RunSection, SftConfig, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +54,7 @@ impl SftTrainer {
             max_episode_tokens: 0,
             reward: EpisodeReward::Sum,
             env_timeout: config.env_timeout(),
+            env_concurrency: ENV_CONCURRENCY,
         };
         let phase = Phase::open(PhaseSetup {
             name: "sft",
@@ -127,6 +130,7 @@ impl SftTrainer {
             max_episode_tokens: c.max_seq_tokens,
             reward: EpisodeReward::Sum,
             env_timeout: c.env_timeout(),
+            env_concurrency: ENV_CONCURRENCY,
         };
         let mut actor = Demonstrator::new(&p.policy.tokenizer, &p.policy.eos_token_ids);
         let episodes = run_episodes(

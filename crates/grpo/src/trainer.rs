@@ -98,13 +98,8 @@ impl GrpoTrainer {
         let mut dropped = BTreeMap::new();
         let train: Arc<dyn TaskSource> = match train.len() {
             Some(n) if config.overlong_prompts == OverlongPrompts::Drop => {
-                let (kept, d) = drop_overlong(
-                    &policy,
-                    &factory,
-                    train.as_ref(),
-                    config.max_prompt_tokens,
-                    config.rollout_limits().env_timeout,
-                );
+                let (kept, d) =
+                    drop_overlong(&policy, &factory, train.as_ref(), &config.rollout_limits());
                 if !d.is_empty() {
                     let counts: Vec<String> = d.iter().map(|(s, k)| format!("{s} {k}")).collect();
                     eprintln!(

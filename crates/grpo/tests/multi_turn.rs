@@ -31,6 +31,7 @@ fn limits() -> RolloutLimits {
         max_episode_tokens: 2048,
         reward: EpisodeReward::Sum,
         env_timeout: None,
+        env_concurrency: toolgym_grpo::rollout::ENV_CONCURRENCY,
     }
 }
 
@@ -888,6 +889,51 @@ fn timed_env_calls_that_use_rayon_are_not_starved() {
         started.elapsed().as_secs() < 15,
         "the env calls waited for the workers"
     );
+}
+
+#[test]
+fn env_calls_run_as_many_at_once_as_env_concurrency_says() {
+    // Env calls that wait (I/O): with a time limit, up to env_concurrency
+    // run at once, however few compute threads there are.
+    let gen = tasks();
+    let policy = policy(&gen);
+    let most_at_once = |concurrency: usize| {
+        type InFlight = (
+            std::sync::atomic::AtomicUsize,
+            std::sync::atomic::AtomicUsize,
+        );
+        let counts: Arc<InFlight> = Arc::new(Default::default());
+        let theirs = Arc::clone(&counts);
+        let factory = move |task: Arc<Task>| {
+            let mut env = EchoEnv::new(task, 1);
+            env.in_flight = Some(theirs.clone());
+            env
+        };
+        let mut actor = Scripted {
+            demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+            script: vec!["one".into()],
+        };
+        let limits = RolloutLimits {
+            env_concurrency: concurrency,
+            ..limits_timed(20000)
+        };
+        let eps = run_episodes(
+            &shared(factory),
+            &groups(echo_tasks(8).as_ref(), 8, 2),
+            &mut actor,
+            policy.token_space(),
+            &limits,
+        )
+        .unwrap();
+        assert!(eps
+            .iter()
+            .flatten()
+            .all(|ep| ep.end == Some(EndReason::Done)));
+        counts.1.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let threads = rayon::current_num_threads();
+    assert!(most_at_once(1) <= threads);
+    assert!(most_at_once(16) > threads.min(8), "{threads} threads");
 }
 
 /// An env that ends its episode the Gymnasium way, `truncated` without an

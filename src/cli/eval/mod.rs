@@ -480,6 +480,7 @@ fn generate_completions(
         reward: EpisodeReward::Sum,
         // The built-in single-turn env only records the reply: no limit.
         env_timeout: None,
+        env_concurrency: toolgym_grpo::rollout::ENV_CONCURRENCY,
     };
     let mut todo: Vec<(usize, usize, Arc<Task>)> = Vec::with_capacity(tasks.len());
     let mut unusable = 0;

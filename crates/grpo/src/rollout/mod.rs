@@ -85,7 +85,16 @@ pub struct RolloutLimits {
     /// [`stuck_env_calls`], and fails nothing). `None`: calls, drops
     /// included, run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
+    /// With `env_timeout`, how many episodes' env calls run at once (each
+    /// call on a thread of its own, a pool worker waiting for it): raise
+    /// it for envs that wait on I/O (an HTTP API, a sandbox). At least the
+    /// number of compute threads is used. Without a limit, env calls run
+    /// on the compute threads. Default [`ENV_CONCURRENCY`].
+    pub env_concurrency: usize,
 }
+
+/// The default [`RolloutLimits::env_concurrency`].
+pub const ENV_CONCURRENCY: usize = 64;
 
 /// The episodes of one task: `n` of them, reset with one seed.
 #[derive(Clone, Debug)]
@@ -190,7 +199,7 @@ fn play(
     tokens: TokenSpace<'_>,
     limits: &RolloutLimits,
 ) -> Result<(), TrainError> {
-    in_env_pool(limits.env_timeout, || {
+    in_env_pool(limits, || {
         slots
             .par_iter_mut()
             .try_for_each(|s| start(s, factory, tokens, limits))
@@ -215,7 +224,7 @@ fn play(
             live.push((i, context, budget, None));
         }
         if actor.wants_demonstrations() {
-            demonstrate(slots, &mut live, turn, limits.env_timeout);
+            demonstrate(slots, &mut live, turn, limits);
         }
         if live.is_empty() {
             break;
@@ -250,7 +259,7 @@ fn play(
             .into_iter()
             .zip(replies)
             .collect();
-        in_env_pool(limits.env_timeout, || {
+        in_env_pool(limits, || {
             todo.into_par_iter()
                 .try_for_each(|(s, reply)| take_turn(s, reply, turn, tokens, limits))
         })?;
@@ -266,15 +275,16 @@ fn demonstrate(
     slots: &mut [Slot],
     live: &mut Vec<(usize, Vec<u32>, usize, Option<String>)>,
     turn: usize,
-    timeout: Option<Duration>,
+    limits: &RolloutLimits,
 ) {
+    let timeout = limits.env_timeout;
     let asked: Vec<(&mut Slot, &mut Option<String>)> =
         slots_at(slots, live.iter().map(|(i, ..)| *i))
             .into_iter()
             .zip(live.iter_mut().map(|(.., demo)| demo))
             .collect();
     let what = format!("demonstration (turn {turn})");
-    in_env_pool(timeout, || {
+    in_env_pool(limits, || {
         asked.into_par_iter().for_each(|(s, demo)| {
             *demo = guarded(s, &what, timeout, |env| env.demonstration()).flatten();
         })
@@ -444,22 +454,34 @@ pub(crate) fn make_env(
 /// Runs `work` where a timed env call can wait without starving the env:
 /// with a time limit, env calls run on threads of their own and the
 /// workers that wait for them block, so the waiting is done by a pool of
-/// its own, and rayon's global pool stays free for env code that uses
-/// rayon itself. Without a limit, `work` runs in place.
-pub(crate) fn in_env_pool<R: Send>(
-    timeout: Option<Duration>,
-    work: impl FnOnce() -> R + Send,
-) -> R {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    let pool = match timeout {
-        Some(_) => POOL.get_or_init(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(rayon::current_num_threads())
-                .thread_name(|i| format!("toolgym-rollout-{i}"))
-                .build()
-                .ok()
-        }),
-        None => &None,
+/// its own (of [`RolloutLimits::env_concurrency`] workers, at least one
+/// per compute thread; one pool per size, kept), and rayon's global pool
+/// stays free for env code that uses rayon itself. Without a limit, `work`
+/// runs in place.
+pub(crate) fn in_env_pool<R: Send>(limits: &RolloutLimits, work: impl FnOnce() -> R + Send) -> R {
+    static POOLS: std::sync::Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> =
+        std::sync::Mutex::new(Vec::new());
+    if limits.env_timeout.is_none() {
+        return work();
+    }
+    let size = limits.env_concurrency.max(rayon::current_num_threads());
+    let pool = {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        match pools.iter().find(|(n, _)| *n == size) {
+            Some((_, p)) => Some(p.clone()),
+            None => {
+                let built = rayon::ThreadPoolBuilder::new()
+                    .num_threads(size)
+                    .thread_name(|i| format!("toolgym-rollout-{i}"))
+                    .build()
+                    .ok()
+                    .map(Arc::new);
+                if let Some(p) = &built {
+                    pools.push((size, p.clone()));
+                }
+                built
+            }
+        }
     };
     match pool {
         Some(p) => p.install(work),

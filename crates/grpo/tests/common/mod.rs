@@ -156,6 +156,14 @@ pub struct EchoEnv {
     pub demo_panics: bool,
     /// `Drop` never returns.
     pub drop_hangs: bool,
+    /// `step` takes 100 ms, counting the steps running at once here:
+    /// (now, most so far).
+    pub in_flight: Option<
+        Arc<(
+            std::sync::atomic::AtomicUsize,
+            std::sync::atomic::AtomicUsize,
+        )>,
+    >,
     messages: Vec<Message>,
     taken: usize,
     total: usize,
@@ -177,6 +185,7 @@ impl EchoEnv {
             demo_hangs: false,
             demo_panics: false,
             drop_hangs: false,
+            in_flight: None,
             taken: 0,
             total: 0,
         }
@@ -215,6 +224,13 @@ impl ToolEnv for EchoEnv {
         }
         if self.hangs {
             std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+        if let Some(counts) = &self.in_flight {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = counts.0.fetch_add(1, SeqCst) + 1;
+            counts.1.fetch_max(now, SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            counts.0.fetch_sub(1, SeqCst);
         }
         if self.parallel_step {
             use rayon::prelude::*;
