@@ -23,10 +23,12 @@ pub struct StepMetrics {
     /// 1-based step within the phase; step 0 is a validation-only line (the
     /// held-out accuracy before the phase's first step).
     pub step: usize,
-    /// Mean reward of the rollouts.
+    /// Mean reward of the rollouts whose env did not fail (an env failure
+    /// scores 0 but says nothing of the policy: it is counted in
+    /// `env_failures` instead; 0 when every episode failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_mean: Option<f64>,
-    /// Std of the rollout rewards.
+    /// Std of the same rewards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_std: Option<f64>,
     /// Share of rollouts with reward 1 (reason ok).

@@ -346,7 +346,13 @@ impl GrpoTrainer {
                 stats.truncated
             )));
         }
-        let all_rewards: Vec<f64> = generated.iter().map(|e| e.reward).collect();
+        // The policy's rewards: an env failure's 0 is the env's (counted
+        // in env_failures), not the policy's.
+        let all_rewards: Vec<f64> = generated
+            .iter()
+            .filter(|e| !e.env_failed())
+            .map(|e| e.reward)
+            .collect();
         let episodes: Vec<Trajectory> = generated
             .into_iter()
             .zip(kept)
@@ -526,10 +532,9 @@ impl GrpoTrainer {
         let update_seconds = t_up.elapsed().as_secs_f64();
         p.step += 1;
 
-        let mean = all_rewards.iter().sum::<f64>() / all_rewards.len() as f64;
-        let std = (all_rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
-            / all_rewards.len() as f64)
-            .sqrt();
+        let ran = all_rewards.len().max(1) as f64;
+        let mean = all_rewards.iter().sum::<f64>() / ran;
+        let std = (all_rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / ran).sqrt();
         let tok = tokens.max(1) as f64;
         let mut m = StepMetrics {
             phase: "grpo".into(),

@@ -1050,6 +1050,12 @@ fn env_failures_are_left_out_of_the_update() {
     );
     assert_eq!(m.skipped_updates, Some(0));
     assert_eq!(m.zero_variance_groups, Some(1.0), "{m:?}");
+    // Nor are they in the logged reward: every episode that ran paid 1.
+    assert_eq!(
+        (m.reward_mean, m.reward_std),
+        (Some(1.0), Some(0.0)),
+        "{m:?}"
+    );
     assert!(
         params_of(t.policy()) == before,
         "env failures moved the policy"
