@@ -60,31 +60,29 @@ fn lines_over_the_limit_are_input_errors_and_chunks_change_nothing() {
     let wrong = dir.path().join("wrong.jsonl");
     std::fs::write(&wrong, "{\"text\": \"a\"}\n[1, 2]\n").unwrap();
     let wrong_out = dir.path().join("wrong-out.jsonl");
-    let o = toolgym(&[
-        "score",
-        "--input",
-        wrong.to_str().unwrap(),
-        "--output",
-        wrong_out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
-    assert!(err.contains("none of the 2 line(s)"), "{err}");
-    assert!(err.contains("in the output says why"), "{err}");
-    assert!(err.contains("`completion` and `ground_truth`"), "{err}");
-    // A BFCL rule names BFCL's fields.
-    let o = toolgym(&[
-        "score",
-        "--rule",
-        "bfcl-ast",
-        "--input",
-        wrong.to_str().unwrap(),
-        "--output",
-        wrong_out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = text(&o.stderr);
-    assert!(err.contains("`functions` and `possible_answer`"), "{err}");
+    // Each rule's error names the fields its records hold.
+    for (rule, fields) in [
+        ("binary", "`completion` and `ground_truth`"),
+        (
+            "bfcl-ast",
+            "`completion`, `functions` and `possible_answer`",
+        ),
+    ] {
+        let o = toolgym(&[
+            "score",
+            "--rule",
+            rule,
+            "--input",
+            wrong.to_str().unwrap(),
+            "--output",
+            wrong_out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let err = text(&o.stderr);
+        assert!(err.contains("none of the 2 line(s)"), "{err}");
+        assert!(err.contains("in the output says why"), "{err}");
+        assert!(err.contains(fields), "{rule}: {err}");
+    }
     let verdicts = json_lines(&wrong_out);
     assert_eq!(verdicts.len(), 2);
     assert!(verdicts.iter().all(|v| v["reason"] == "input_error"));

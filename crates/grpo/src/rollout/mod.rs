@@ -371,29 +371,18 @@ pub(crate) fn timed<T: Send + 'static>(
     let state = Arc::new(AtomicU8::new(RUNNING));
     let theirs = state.clone();
     let (tx, rx) = mpsc::sync_channel(1);
-    // `f` travels in a slot both sides hold: std drops the closure of a
-    // thread it could not start, and `f` is taken back out of it then.
-    let slot = Arc::new(std::sync::Mutex::new(Some(f)));
-    let their_slot = slot.clone();
-    let spawned = std::thread::Builder::new()
-        .name("toolgym-env".into())
-        .spawn(move || {
-            let f = their_slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let Some(f) = f else {
-                return;
-            };
-            let result = catch_unwind(AssertUnwindSafe(f));
-            if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
-                // Nobody waits: drop what it returned here (a panic in an
-                // env's `Drop` ends only this thread).
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
-                STUCK_CALLS.fetch_sub(1, Ordering::Relaxed);
-            } else {
-                let _ = tx.send(result);
-            }
-        });
+    let spawned = spawn_or_leak("toolgym-env", f, move |f| {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
+            // Nobody waits: drop what it returned here (a panic in an
+            // env's `Drop` ends only this thread).
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
+            STUCK_CALLS.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            let _ = tx.send(result);
+        }
+    });
     if let Err(e) = spawned {
-        std::mem::forget(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
         return Err(CallFailure::NoThread(e));
     }
     let result = match rx.recv_timeout(limit) {
@@ -536,21 +525,36 @@ fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
         drop_quietly(env, None);
         return;
     }
-    // The env travels in a slot both sides hold: std drops the closure of
-    // a thread it could not start, and the env is taken back out then.
-    let slot = Arc::new(std::sync::Mutex::new(Some(env)));
+    let _ = spawn_or_leak("toolgym-env-drop", env, move |env| {
+        drop_quietly(env, timeout);
+    });
+}
+
+/// Runs `run(value)` on a new thread named `name`. When no thread can be
+/// started, `value` is leaked, not dropped: what it holds (an env whose
+/// `Drop` may hang) must not run here untimed. (It travels in a slot both
+/// sides hold, since std drops the closure of a thread it could not start,
+/// and is taken back out of it then.)
+fn spawn_or_leak<V: Send + 'static>(
+    name: &str,
+    value: V,
+    run: impl FnOnce(V) + Send + 'static,
+) -> std::io::Result<()> {
+    let slot = Arc::new(std::sync::Mutex::new(Some(value)));
     let theirs = slot.clone();
     let spawned = std::thread::Builder::new()
-        .name("toolgym-env-drop".into())
+        .name(name.into())
         .spawn(move || {
-            let env = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(env) = env {
-                drop_quietly(env, timeout);
+            let value = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(value) = value {
+                run(value);
             }
         });
-    if spawned.is_err() {
+    if let Err(e) = spawned {
         std::mem::forget(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+        return Err(e);
     }
+    Ok(())
 }
 
 /// Drops an env; a panic in its `Drop` is caught (whatever it was doing is
