@@ -252,7 +252,8 @@ pub struct GrpoConfig {
     /// Default 12288: the paper's `max_prompt_tokens + max_response_tokens`
     /// (4096 + 8192), a fixed number, not recomputed when those two are
     /// overridden: raise it with them. It must exceed `max_prompt_tokens`
-    /// (checked when the config is read).
+    /// (checked when the config is read), or be 0: no limit but the
+    /// model's context.
     pub max_episode_tokens: usize,
     /// An episode's reward: `sum` of its steps' rewards, or the `last`
     /// step's.
@@ -263,9 +264,11 @@ pub struct GrpoConfig {
     /// in place. Default 600.
     pub env_timeout_s: f64,
     /// With a time limit (`env_timeout_s` > 0), how many episodes' env
-    /// calls run at once: raise it for envs that wait on I/O (an HTTP API,
-    /// a sandbox). At least the number of compute threads is used.
-    /// Default 64.
+    /// calls run at once; 0 (the default): one per compute thread. Raise
+    /// it for envs that wait on I/O (an HTTP API, a sandbox), lower it to
+    /// spare a rate-limited service; envs that compute should stay near
+    /// the core count (a call's time limit runs from its start). At most
+    /// 4096. SFT's demonstrations run one per compute thread.
     pub env_concurrency: usize,
     /// The run stops with an error when at least this share of a step's
     /// episodes failed in their env (a broken env or template fails them
@@ -475,19 +478,23 @@ impl GrpoConfig {
                 "grpo.epochs, grpo.max_response_tokens and grpo.max_turns must be positive".into(),
             );
         }
-        if self.max_prompt_tokens == 0 || self.data_epochs == 0 || self.env_concurrency == 0 {
-            return bad(
-                "grpo.max_prompt_tokens, grpo.data_epochs and grpo.env_concurrency must be positive"
-                    .into(),
-            );
+        if self.max_prompt_tokens == 0 || self.data_epochs == 0 {
+            return bad("grpo.max_prompt_tokens and grpo.data_epochs must be positive".into());
         }
-        if self.max_episode_tokens <= self.max_prompt_tokens {
+        if self.env_concurrency > crate::rollout::MAX_ENV_CONCURRENCY {
+            return bad(format!(
+                "grpo.env_concurrency ({}) must be at most {} (0: one per compute thread)",
+                self.env_concurrency,
+                crate::rollout::MAX_ENV_CONCURRENCY
+            ));
+        }
+        if self.max_episode_tokens != 0 && self.max_episode_tokens <= self.max_prompt_tokens {
             // A first prompt of the longest length kept would leave the
             // model no token: its episode would end before it began.
             return bad(format!(
-                "grpo.max_episode_tokens ({}) must exceed grpo.max_prompt_tokens ({}): raise it \
-                 with max_prompt_tokens (the default is max_prompt_tokens + \
-                 max_response_tokens, here {})",
+                "grpo.max_episode_tokens ({}) must exceed grpo.max_prompt_tokens ({}), or be 0 \
+                 (no limit but the model's context): the default, 12288, is not raised with \
+                 max_prompt_tokens; max_prompt_tokens + max_response_tokens would be {}",
                 self.max_episode_tokens,
                 self.max_prompt_tokens,
                 self.max_prompt_tokens
@@ -1039,6 +1046,7 @@ mod tests {
             ),
             // The default episode budget left below a raised prompt limit.
             ("grpo.max_prompt_tokens=16384", "grpo.max_episode_tokens"),
+            ("grpo.env_concurrency=100000", "grpo.env_concurrency"),
         ] {
             let e = TrainConfig::load(None, &[set.into()])
                 .unwrap_err()
@@ -1051,6 +1059,8 @@ mod tests {
             "grpo.kl_coef=0.0",
             "grpo.env_timeout_s=0.0",
             "grpo.entropy_coef=-0.01",
+            "grpo.max_episode_tokens=0",
+            "grpo.env_concurrency=0",
         ] {
             TrainConfig::load(None, &[set.into()]).unwrap_or_else(|e| panic!("{set}: {e}"));
         }

@@ -25,13 +25,14 @@ pub struct StepMetrics {
     pub step: usize,
     /// Mean reward of the rollouts whose env did not fail (an env failure
     /// scores 0 but says nothing of the policy: it is counted in
-    /// `env_failures` instead; 0 when every episode failed).
+    /// `env_failures` instead; none when every episode failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_mean: Option<f64>,
     /// Std of the same rewards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_std: Option<f64>,
-    /// Share of rollouts with reward 1 (reason ok).
+    /// Share of rollouts with reward 1 (reason ok), of those whose env
+    /// did not fail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
     /// Rollouts per reward reason.
@@ -242,6 +243,7 @@ impl EpisodeStats {
     /// The statistics of `episodes`. Reasons count every step's verdicts.
     pub fn of(episodes: &[Trajectory]) -> Self {
         let n = episodes.len().max(1) as f64;
+        let ran = episodes.iter().filter(|e| !e.env_failed()).count().max(1) as f64;
         let mut reasons = BTreeMap::new();
         let mut end_reasons = BTreeMap::new();
         let mut tool_errors = BTreeMap::new();
@@ -260,7 +262,7 @@ impl EpisodeStats {
         let replies: usize = episodes.iter().map(Trajectory::turns).sum();
         let model_tokens: usize = episodes.iter().map(Trajectory::model_tokens).sum();
         Self {
-            accuracy: ok as f64 / n,
+            accuracy: ok as f64 / ran,
             reasons,
             end_reasons,
             tool_errors,

@@ -238,6 +238,11 @@ impl SftTrainer {
         &mut self,
         on_step: impl FnMut(&StepMetrics),
     ) -> Result<Option<EvalReport>, TrainError> {
-        Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step)
+        let after = Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step);
+        // As GRPO's `run`: the last envs' clean-up gets its time.
+        if let Some(limit) = self.config.env_timeout() {
+            crate::rollout::wait_for_env_drops(limit);
+        }
+        after
     }
 }

@@ -532,15 +532,20 @@ impl GrpoTrainer {
         let update_seconds = t_up.elapsed().as_secs_f64();
         p.step += 1;
 
-        let ran = all_rewards.len().max(1) as f64;
-        let mean = all_rewards.iter().sum::<f64>() / ran;
-        let std = (all_rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / ran).sqrt();
+        let (mean, std) = if all_rewards.is_empty() {
+            (None, None) // every episode's env failed: no reward of the policy's
+        } else {
+            let ran = all_rewards.len() as f64;
+            let mean = all_rewards.iter().sum::<f64>() / ran;
+            let var = all_rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / ran;
+            (Some(mean), Some(var.sqrt()))
+        };
         let tok = tokens.max(1) as f64;
         let mut m = StepMetrics {
             phase: "grpo".into(),
             step: p.step,
-            reward_mean: Some(mean),
-            reward_std: Some(std),
+            reward_mean: mean,
+            reward_std: std,
             zero_variance_groups: Some(zero_var as f64 / generated_groups.max(1) as f64),
             sampling_rounds: c.dynamic_sampling.then_some(rounds_run),
             kept_groups: c.dynamic_sampling.then_some(tasks.len()),
@@ -585,10 +590,19 @@ impl GrpoTrainer {
                 .metrics
                 .write(&StepMetrics::validation_only("grpo", 0, b))?;
         }
-        let mut after = Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step)?;
-        if after.is_none() {
-            after = self.validate()?;
+        let ran = Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step).and_then(|after| {
+            match after {
+                Some(a) => Ok(Some(a)),
+                None => self.validate(),
+            }
+        });
+        // The last episodes' envs are dropped on threads of their own:
+        // their clean-up gets its time before the program may end (after
+        // an error too).
+        if let Some(limit) = self.config.rollout_limits().env_timeout {
+            crate::rollout::wait_for_env_drops(limit);
         }
+        let after = ran?;
         Ok(RunSummary {
             before,
             after,

@@ -40,3 +40,13 @@ def cli():
     if found:
         return found
     pytest.skip("no toolgym CLI: set TOOLGYM_BIN or run `cargo build` first")
+
+
+@pytest.fixture(autouse=True)
+def fresh_unscored_count():
+    """Each test starts with no unscored rows counted, so the thinning of
+    per-row warnings (past 20 in a process) does not depend on test order."""
+    from toolgym import _tasks
+
+    _tasks._unscored["rows"] = 0
+    yield

@@ -2,6 +2,7 @@
 (scripts/integration/engines_check.py runs them against the real ones)."""
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -107,10 +108,25 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
         assert toolgym.verl.compute_score("d", good, truth, {"index": 17, "reward_rule": "binray"}) == 0.0
     for call in (
         lambda: toolgym.verl.compute_score("d", good, truth, {}, rule="binray"),
+        lambda: toolgym.verl.compute_score("d", good, truth, {"reward_rule": "binary"}, rule="binray"),
         lambda: toolgym.verl.compute_score_batch(["d"], [good], [truth], rule="binray"),
     ):
         with pytest.raises(ValueError, match="binray"):
             call()
+    # The warning points at compute_score's caller (verl's reward loop).
+    with pytest.warns(UserWarning) as caught:
+        toolgym.verl.compute_score("d", good, None, {"index": 3})
+    assert caught[0].filename == __file__
+    # Per-row warnings thin out past 20 unscored rows: the 50th, 100th, ...
+    from toolgym import _tasks
+
+    _tasks._unscored["rows"] = 0
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for i in range(120):
+            toolgym.verl.compute_score("gsm8k", "x", "72", {"index": i})
+    counts = [int(re.search(r"\[(\d+) unscored rows", str(w.message)).group(1)) for w in seen]
+    assert counts == list(range(1, 21)) + [50, 100], counts
     # TRL: None for the row (TRL leaves it out), a warning naming it.
     f = toolgym.trl.reward_function("binary")
     with pytest.warns(UserWarning, match=r"1 of 3 rows could not be scored .*row 1: "):

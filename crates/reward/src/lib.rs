@@ -59,12 +59,13 @@
 //! | no call expected, no `<tool_call>` block | 0 by default; 1 with [`FormatPolicy::no_call_without_block`] | 0 | natural replies without a call are common |
 //! | integers beyond 64 bits | read as floats by serde_json | exact Python ints; `tool-n1` keeps them exact in the completion (ground truth goes through serde_json, so beyond 64 bits it is a float there too) | serde_json's number model |
 //!
-//! Both score `1` ≠ `1.0` (zeros aside) and `true` ≠ `1`, compare call lists as multisets,
+//! Both score `1` ≠ `1.0` (`binary` aside from zeros) and `true` ≠ `1`, compare call lists as multisets,
 //! ignore object key order, keep array order, and let a repeated key's last
 //! value win.
 //!
 //! Where `tool-n1` itself departs from the script, all in the ground truth
-//! (each pinned on the parity fixture, `tests/tooln1_parity.rs`):
+//! (each pinned in `tests/tooln1_parity.rs`: on the parity fixture, the
+//! integer `-0` in a test of its own):
 //! - a ground truth is read by serde_json: one the script reads but
 //!   serde_json refuses (`NaN`, `Infinity`, lone surrogates, nesting past
 //!   128 levels) is an input error (reward 0) where the script may score 1,

@@ -267,7 +267,10 @@ fn line(rng: &mut Rng, i: usize, last: &mut Option<(Vec<V>, Style)>) -> String {
     let ws = rng.pick(&["", " ", "\n", " \n\t", "\u{a0}"]);
     let completion = match rng.below(20) {
         0 => format!("<tool_call>{ws}{body}{ws}</tool_call>"),
+        // A marker inside a line (the script cuts there, binary does not)
+        // and one that heads a turn (both cut there).
         1 => format!("<think>a</think><tool_call>[]</tool_call><|im_start|>assistant<think>t</think>\n<tool_call>{body}</tool_call>"),
+        3 => format!("<think>a</think><tool_call>[]</tool_call><|im_end|>\n<|im_start|>assistant\n<think>t</think>\n<tool_call>{body}</tool_call>"),
         2 => format!("<think>t</think><tool_call>{body}</tool_call> and <tool_call>{body}</tool_call>"),
         _ => format!("<think>t</think>\n<tool_call>{ws}{body}{ws}</tool_call>"),
     };

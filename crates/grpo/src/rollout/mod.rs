@@ -86,15 +86,22 @@ pub struct RolloutLimits {
     /// included, run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
     /// With `env_timeout`, how many episodes' env calls run at once (each
-    /// call on a thread of its own, a pool worker waiting for it): raise
-    /// it for envs that wait on I/O (an HTTP API, a sandbox). At least the
-    /// number of compute threads is used. Without a limit, env calls run
-    /// on the compute threads. Default [`ENV_CONCURRENCY`].
+    /// call on a thread of its own, a pool worker waiting for it); 0 (the
+    /// default, [`ENV_CONCURRENCY`]): one per compute thread. Raise it for
+    /// envs that wait on I/O (an HTTP API, a sandbox); lower it to spare
+    /// a rate-limited service. Calls of envs that compute should stay near
+    /// the core count: each call's time limit runs from its start, and
+    /// calls sharing the cores take longer. Without a limit, env calls run
+    /// on the compute threads.
     pub env_concurrency: usize,
 }
 
-/// The default [`RolloutLimits::env_concurrency`].
-pub const ENV_CONCURRENCY: usize = 64;
+/// The default [`RolloutLimits::env_concurrency`]: 0, one per compute
+/// thread.
+pub const ENV_CONCURRENCY: usize = 0;
+
+/// The most [`RolloutLimits::env_concurrency`] may ask for.
+pub const MAX_ENV_CONCURRENCY: usize = 4096;
 
 /// The episodes of one task: `n` of them, reset with one seed.
 #[derive(Clone, Debug)]
@@ -443,28 +450,42 @@ pub(crate) fn make_env(
 /// Runs `work` where a timed env call can wait without starving the env:
 /// with a time limit, env calls run on threads of their own and the
 /// workers that wait for them block, so the waiting is done by a pool of
-/// its own (of [`RolloutLimits::env_concurrency`] workers, at least one
-/// per compute thread; one pool per size, kept), and rayon's global pool
-/// stays free for env code that uses rayon itself. Without a limit, `work`
-/// runs in place.
+/// its own (of [`RolloutLimits::env_concurrency`] workers; one pool per
+/// size, kept), and rayon's global pool stays free for env code that uses
+/// rayon itself. Without a limit, `work` runs in place, and so it does,
+/// said once on stderr, when the pool cannot be built.
 pub(crate) fn in_env_pool<R: Send>(limits: &RolloutLimits, work: impl FnOnce() -> R + Send) -> R {
     static POOLS: std::sync::Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> =
         std::sync::Mutex::new(Vec::new());
     if limits.env_timeout.is_none() {
         return work();
     }
-    let size = limits.env_concurrency.max(rayon::current_num_threads());
+    let size = match limits.env_concurrency {
+        0 => rayon::current_num_threads(),
+        n => n.min(MAX_ENV_CONCURRENCY),
+    };
     let pool = {
         let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
         match pools.iter().find(|(n, _)| *n == size) {
             Some((_, p)) => Some(p.clone()),
             None => {
-                let built = rayon::ThreadPoolBuilder::new()
+                let built = match rayon::ThreadPoolBuilder::new()
                     .num_threads(size)
                     .thread_name(|i| format!("toolgym-rollout-{i}"))
                     .build()
-                    .ok()
-                    .map(Arc::new);
+                {
+                    Ok(p) => Some(Arc::new(p)),
+                    Err(e) => {
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| {
+                            eprintln!(
+                                "grpo: warning: no pool of {size} threads for env calls ({e}); \
+                                 they run on the compute threads"
+                            )
+                        });
+                        None
+                    }
+                };
                 if let Some(p) = &built {
                     pools.push((size, p.clone()));
                 }
@@ -525,9 +546,36 @@ fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
         drop_quietly(env, None);
         return;
     }
-    let _ = spawn_or_leak("toolgym-env-drop", env, move |env| {
+    DROPS_RUNNING.fetch_add(1, Ordering::AcqRel);
+    let spawned = spawn_or_leak("toolgym-env-drop", env, move |env| {
         drop_quietly(env, timeout);
+        DROPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
     });
+    if spawned.is_err() {
+        DROPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Envs being dropped on their own threads ([`drop_detached`]) that have
+/// neither finished nor run past their time limit.
+static DROPS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until the envs the rollouts left to drop on their own threads
+/// have been dropped, or have run past their time limit (then counted by
+/// [`stuck_env_calls`]), or `limit` has passed; returns how many are still
+/// being dropped. A rollout does not wait for its envs' `Drop`s, so a
+/// program that ends after its last rollout calls this first, or an env's
+/// clean-up (a sandbox killed, a file flushed) may never run: the trainers'
+/// `run` do.
+pub fn wait_for_env_drops(limit: Duration) -> usize {
+    let started = Instant::now();
+    loop {
+        let running = DROPS_RUNNING.load(Ordering::Acquire);
+        if running == 0 || started.elapsed() >= limit {
+            return running;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Runs `run(value)` on a new thread named `name`. When no thread can be

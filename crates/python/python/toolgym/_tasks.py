@@ -29,21 +29,47 @@ def row_label(extra_info: Any) -> str:
     return "row (no extra_info index or id)"
 
 
-def warn_unscored(where: str, total: int, bad: List[Tuple[Union[int, str], str]], outcome: str) -> None:
+#: Per-row warnings (``compute_score``'s) beyond this many unscored rows
+#: in a process are thinned to the 50th, 100th, 200th, 500th, 1000th… row.
+EVERY_ROW_UP_TO = 20
+
+
+def _milestone(n: int) -> bool:
+    """Whether ``n`` is 1, 2 or 5 times a power of ten."""
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n in (1, 2, 5)
+
+
+def warn_unscored(
+    where: str,
+    total: int,
+    bad: List[Tuple[Union[int, str], str]],
+    outcome: str,
+    per_row: bool = False,
+    stacklevel: int = 3,
+) -> None:
     """Says which rows (``(row, problem)`` pairs: a batch position or a
     label) could not be scored and what they got instead (``outcome``): a
     bad row of data must not stop a training step, nor pass unnoticed. The
     process's running count is in the text, so no warning is swallowed as
-    a repeat of an earlier one (Python shows a repeated text once). For
-    the caller's caller."""
+    a repeat of an earlier one (Python shows a repeated text once). A
+    ``per_row`` caller (one row a call) warns for the first
+    ``EVERY_ROW_UP_TO`` unscored rows, then at the 50th, 100th, 200th,
+    500th… (a mixed-source run would otherwise warn for every foreign
+    row). ``stacklevel`` as ``warnings.warn``'s, counted from here: 3 (the
+    default) is the caller's caller."""
     _unscored["rows"] += len(bad)
     so_far = _unscored["rows"]
+    if per_row and so_far > EVERY_ROW_UP_TO and not _milestone(so_far):
+        return
+    thinned = "; past 20, only the 50th, 100th, 200th, 500th… are warned about" if per_row else ""
     shown = "; ".join(
         f"row {row}: {detail}" if isinstance(row, int) else f"{row}: {detail}" for row, detail in bad[:3]
     )
     more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
     warnings.warn(
         f"{where}: {len(bad)} of {total} rows could not be scored {outcome}: {shown}{more} "
-        f"[{so_far} unscored rows in this process so far]",
-        stacklevel=3,
+        f"[{so_far} unscored rows in this process so far{thinned}]",
+        stacklevel=stacklevel,
     )

@@ -106,7 +106,8 @@ def compute_score(
     (``extra_info``'s ``index`` and ``id``, as ``write_parquet`` stores
     them, and the ``data_source``) and the problem: one bad row of data
     does not stop a training step. Each warning holds the process's count
-    of unscored rows, so none is taken for a repeat and hidden. Keep
+    of unscored rows, so none is taken for a repeat and hidden; past 20
+    such rows, only the 50th, 100th, 200th, 500th… are warned about. Keep
     ground truths JSON text: a parquet column of call dicts is stored by
     Arrow with every row's ``arguments`` keys merged (missing ones
     ``None``), and right answers then score 0. ``tool-n1`` equals the
@@ -119,12 +120,14 @@ def compute_score(
 
     def unscored(problem: str) -> float:
         where = f"{row_label(extra_info)}, data_source {data_source!r}"
-        warn_unscored("toolgym.verl.compute_score", 1, [(where, problem)], "and score 0")
+        # Attributed to compute_score's caller (verl's reward loop).
+        warn_unscored(
+            "toolgym.verl.compute_score", 1, [(where, problem)], "and score 0", per_row=True, stacklevel=4
+        )
         return 0.0
 
-    if name == rule:
-        rule_of = _rule_for(name, rule, options)  # the configuration's: its errors raise
-    else:
+    rule_of = _rule_for(rule, rule, options)  # the configuration's: its errors raise
+    if name != rule:
         try:
             rule_of = _rule_for(name, rule, options)
         except ValueError as e:  # a row's own rule
