@@ -146,6 +146,14 @@ def reward_function(
     scores the last assistant message instead (and warns when completions
     hold tool results). Without tools both are the one message.
 
+    TRL's tool loop runs a tool only where its response parser reads the
+    model's calls; TRL 1.16's Qwen schema reads one JSON object per
+    ``<tool_call>`` block, not the Tool-N1 form (a list in one block), so
+    with ``GRPOTrainer(tools=…)`` prompt with the ``qwen2.5`` template and
+    score with ``binary-no-think``. A ground truth holding the calls of
+    several turns (a multi-step episode) is not supported: each mode
+    scores one assistant message, so such an episode scores 0.
+
     Scoring runs in parallel in Rust (``threads``: default, one per core or
     ``RAYON_NUM_THREADS``; set it where several processes share a node). A
     row that cannot be scored (its ground truth is not a list of calls)
