@@ -268,7 +268,7 @@ pub struct GrpoConfig {
     /// it for envs that wait on I/O (an HTTP API, a sandbox), lower it to
     /// spare a rate-limited service; envs that compute should stay near
     /// the core count (a call's time limit runs from its start). At most
-    /// 4096. SFT's demonstrations run one per compute thread.
+    /// 4096. SFT's is `sft.env_concurrency`.
     pub env_concurrency: usize,
     /// The run stops with an error when at least this share of a step's
     /// episodes failed in their env (a broken env or template fails them
@@ -481,13 +481,7 @@ impl GrpoConfig {
         if self.max_prompt_tokens == 0 || self.data_epochs == 0 {
             return bad("grpo.max_prompt_tokens and grpo.data_epochs must be positive".into());
         }
-        if self.env_concurrency > crate::rollout::MAX_ENV_CONCURRENCY {
-            return bad(format!(
-                "grpo.env_concurrency ({}) must be at most {} (0: one per compute thread)",
-                self.env_concurrency,
-                crate::rollout::MAX_ENV_CONCURRENCY
-            ));
-        }
+        check_env_concurrency("grpo.env_concurrency", self.env_concurrency)?;
         if self.max_episode_tokens != 0 && self.max_episode_tokens <= self.max_prompt_tokens {
             // A first prompt of the longest length kept would leave the
             // model no token: its episode would end before it began.
@@ -525,6 +519,10 @@ pub struct SftConfig {
     /// Seconds an env call may take (as `grpo.env_timeout_s`); 0: no
     /// limit. Default 600.
     pub env_timeout_s: f64,
+    /// Demonstration episodes whose env calls run at once, with a time
+    /// limit (as `grpo.env_concurrency`); 0 (the default): one per compute
+    /// thread.
+    pub env_concurrency: usize,
     /// Optimiser (SFT default lr 1e-5).
     pub optim: OptimConfig,
 }
@@ -538,6 +536,7 @@ impl Default for SftConfig {
             max_seq_tokens: 4096,
             max_turns: 8,
             env_timeout_s: 600.0,
+            env_concurrency: crate::rollout::ENV_CONCURRENCY,
             optim: OptimConfig {
                 lr: 1e-5,
                 ..OptimConfig::default()
@@ -560,6 +559,7 @@ impl SftConfig {
             ));
         }
         self.optim.validate("sft.optim")?;
+        check_env_concurrency("sft.env_concurrency", self.env_concurrency)?;
         check_env_timeout("sft.env_timeout_s", self.env_timeout_s)
     }
 }
@@ -676,7 +676,7 @@ impl TrainConfig {
 /// Keys that may change between invocations of one run: where it writes,
 /// how often it checkpoints and validates, how it reports, how long it
 /// waits for an env.
-pub const BOOKKEEPING_KEYS: [&str; 14] = [
+pub const BOOKKEEPING_KEYS: [&str; 15] = [
     "run.out_dir",
     "run.resume",
     "run.resume_fallback",
@@ -691,6 +691,7 @@ pub const BOOKKEEPING_KEYS: [&str; 14] = [
     "grpo.env_timeout_s",
     "grpo.env_concurrency",
     "sft.env_timeout_s",
+    "sft.env_concurrency",
 ];
 
 /// `env_timeout_s` as a rollout's limit (0, or a value no `Duration`
@@ -723,6 +724,18 @@ fn check_env_timeout(key: &str, seconds: f64) -> Result<(), TrainError> {
         ok,
         "0 (no limit) or between 0.001 and 1e9 seconds",
     )
+}
+
+/// Checks an `env_concurrency` value: 0 (one per compute thread) up to
+/// [`crate::rollout::MAX_ENV_CONCURRENCY`].
+fn check_env_concurrency(key: &str, n: usize) -> Result<(), TrainError> {
+    let most = crate::rollout::MAX_ENV_CONCURRENCY;
+    if n > most {
+        return Err(TrainError::Config(format!(
+            "{key} ({n}) must be at most {most} (0: one per compute thread)"
+        )));
+    }
+    Ok(())
 }
 
 /// The file a run directory records its resolved config in.
@@ -1047,6 +1060,7 @@ mod tests {
             // The default episode budget left below a raised prompt limit.
             ("grpo.max_prompt_tokens=16384", "grpo.max_episode_tokens"),
             ("grpo.env_concurrency=100000", "grpo.env_concurrency"),
+            ("sft.env_concurrency=100000", "sft.env_concurrency"),
         ] {
             let e = TrainConfig::load(None, &[set.into()])
                 .unwrap_err()

@@ -14,9 +14,7 @@ use crate::batching::{
 use crate::evaluate::EvalReport;
 use crate::metrics::StepMetrics;
 use crate::phase::{Phase, PhaseSetup};
-use crate::rollout::{
-    run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits, ENV_CONCURRENCY,
-};
+use crate::rollout::{run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits};
 use crate::{GradAccumulator, Policy, RunSection, SftConfig, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,7 +52,7 @@ impl SftTrainer {
             max_episode_tokens: 0,
             reward: EpisodeReward::Sum,
             env_timeout: config.env_timeout(),
-            env_concurrency: ENV_CONCURRENCY,
+            env_concurrency: config.env_concurrency,
         };
         let phase = Phase::open(PhaseSetup {
             name: "sft",
@@ -130,7 +128,7 @@ impl SftTrainer {
             max_episode_tokens: c.max_seq_tokens,
             reward: EpisodeReward::Sum,
             env_timeout: c.env_timeout(),
-            env_concurrency: ENV_CONCURRENCY,
+            env_concurrency: c.env_concurrency,
         };
         let mut actor = Demonstrator::new(&p.policy.tokenizer, &p.policy.eos_token_ids);
         let episodes = run_episodes(
