@@ -149,7 +149,7 @@ fn reward() -> AllOf<Bank> {
         if want.as_ref().is_some_and(|w| v.episode_calls.contains(w)) {
             let (owner, kind) = request(v.task);
             let left = initial.ids.get(&owner).map(|id| v.state.balances.get(id));
-            let gone = match kind.as_str() {
+            let right_end = match kind.as_str() {
                 "close" => left == Some(None),
                 _ => left == Some(Some(&0)),
             };
@@ -158,7 +158,7 @@ fn reward() -> AllOf<Bank> {
                 .iter()
                 .filter(|(id, _)| Some(*id) != initial.ids.get(&owner))
                 .all(|(id, b)| v.state.balances.get(id) == Some(b));
-            if gone && others {
+            if right_end && others {
                 Verdict::ok()
             } else {
                 Verdict::fail(Reason::StateMismatch, "wrong balances")

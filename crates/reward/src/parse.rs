@@ -439,7 +439,8 @@ impl<'a> Completion<'a> {
 /// ```
 pub fn after_marker(text: &str) -> &str {
     let b = text.as_bytes();
-    // A forward scan keeping the last header (see `rfind_marker`).
+    // A forward scan keeping the last header (as `rfind_marker` keeps the
+    // last marker).
     let header = crate::search::marker_positions(text)
         .filter(|&i| {
             let end = i + ASSISTANT_MARKER.len();

@@ -51,7 +51,7 @@ static MARKER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(ASSISTAN
 /// cannot overlap (the marker has no border), so the last non-overlapping
 /// hit is the last one.
 pub(crate) fn rfind_marker(hay: &str) -> Option<usize> {
-    MARKER.find_iter(hay.as_bytes()).last()
+    marker_positions(hay).last()
 }
 
 /// Where the assistant markers are, in order (they cannot overlap).

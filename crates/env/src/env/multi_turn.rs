@@ -15,7 +15,7 @@ use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use toolgym_reward::{Call, Completion, Diagnostic, Severity};
+use toolgym_reward::{Call, Completion, Diagnostic, Severity, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
 
 /// What to do when a reply has a tool-call block that cannot be read
 /// (invalid JSON, not a call list) or tool-call tags that make no block
@@ -77,7 +77,7 @@ fn call_block_fault(parsed: &Completion<'_>) -> Option<String> {
         .find(|d| match d {
             Diagnostic::UnterminatedToolCall { .. } => true,
             Diagnostic::NestedTag { tag, .. } | Diagnostic::StrayClosingTag { tag, .. } => {
-                tag.contains("tool_call")
+                [TOOL_CALL_OPEN, TOOL_CALL_CLOSE].contains(tag)
             }
             _ => matches!(d.severity(), Severity::Json | Severity::Shape),
         })

@@ -63,7 +63,7 @@ def warn_unscored(
     so_far = _unscored["rows"]
     if per_row and so_far > EVERY_ROW_UP_TO and not _milestone(so_far):
         return
-    thinned = "; past 20, only the 50th, 100th, 200th, 500th… are warned about" if per_row else ""
+    thinned = f"; past {EVERY_ROW_UP_TO}, only the 50th, 100th, 200th, 500th… are warned about" if per_row else ""
     shown = "; ".join(
         f"row {row}: {detail}" if isinstance(row, int) else f"{row}: {detail}" for row, detail in bad[:3]
     )
