@@ -11,6 +11,10 @@ Runs, on CPU, with no network (no model hub):
                  Qwen2ForCausalLM, dataset from toolgym.trl.to_dataset, reward
                  toolgym.trl.reward_function("binary"); the metric
                  rewards/<func name>/mean must be in trainer.state.log_history.
+* trl-tool-episode  TRL's own tool loop (GRPOTrainer(tools=[...]), its parse_response, tool
+                 execution and completion assembly) on a scripted policy, with TRL's Qwen2.5
+                 template: multi-step episodes scored by reward_function("binary", turn="all")
+                 against ground truths holding every step's calls; one optimizer step.
 * verl-custom-fn verl's own loader verl.trainer.ppo.reward.get_custom_reward_fn
                  with custom_reward_function.path = toolgym/verl.py (by file
                  path, as a verl user configures it) and name compute_score;
@@ -330,6 +334,153 @@ def check_trl_grpo():
     return f"2 steps; {key}={[h[key] for h in steps]}; logged {metrics}; reward kwargs {seen['kwargs']}"
 
 
+# Two accounts; the episode's ground truth is both steps: look the account up, then withdraw.
+BANK = {"Ann Lee": 7, "Bo Chen": 9}
+
+
+def find_account(owner: str) -> dict:
+    """Finds a customer's account.
+
+    Args:
+        owner: The account holder's full name.
+    """
+    if owner not in BANK:
+        raise ValueError(f"no account for {owner}")
+    return {"account": BANK[owner]}
+
+
+def withdraw(account: int, amount: float) -> dict:
+    """Withdraws money from an account.
+
+    Args:
+        account: The account number.
+        amount: How much to withdraw.
+    """
+    return {"account": account, "withdrawn": amount}
+
+
+def scripted_reply(history: str) -> str:
+    """What the scripted policy writes next, given the conversation so far (rendered by the
+    Qwen2.5 template): Ann Lee's episode looks the account up, withdraws with the id the tool
+    returned, then answers; Bo Chen's answers right after the look-up (a step left out). One call
+    object per <tool_call> block, the form TRL's Qwen response parser reads."""
+    owner = "Ann Lee" if "Ann Lee" in history else "Bo Chen"
+    amount = 40.5 if owner == "Ann Lee" else 10
+    results = history.count("<tool_response>")
+    def block(name, args):
+        return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
+    if results == 0:
+        return f"<think>Find {owner}'s account first.</think>\n" + block("find_account", {"owner": owner})
+    if results == 1 and owner == "Ann Lee":
+        account = BANK[owner]
+        # TRL writes a tool's result as str(result) in a <tool_response> of the next prompt.
+        assert str({"account": account}) in history, "the tool's result is in the prompt"
+        return f"<think>Account {account}.</think>\n" + block("withdraw", {"account": account, "amount": amount})
+    return "<think>Done.</think>\nThe money was withdrawn."
+
+
+def check_trl_tool_episode():
+    """TRL's own tool loop (GRPOTrainer(tools=...), real parse_response, real tool execution,
+    real completion assembly) on a scripted policy: the model's generation is replaced by the
+    replies of `scripted_reply` (tokenized), everything else is TRL's. The reward with
+    turn="all" scores each episode's calls against a ground truth holding both steps."""
+    import pathlib
+
+    import torch
+    import trl
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    base = tokenizer()
+    tok = base.__class__(
+        tokenizer_object=base.backend_tokenizer,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+        padding_side="left",
+        model_max_length=4096,
+    )
+    # TRL's own Qwen2.5 template: add_response_schema then gives the tokenizer Qwen's parser.
+    tok.chat_template = (pathlib.Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    model = tiny_model(tok)
+    truth = {
+        "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
+                    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}],
+        "Bo Chen": [{"name": "find_account", "arguments": {"owner": "Bo Chen"}},
+                    {"name": "withdraw", "arguments": {"account": 9, "amount": 10}}],
+    }
+    rows = [{"prompt": [{"role": "user", "content": f"Withdraw {amount} from {owner}'s account."}],
+             "ground_truth": json.dumps(truth[owner]), "owner": owner}
+            for owner, amount in (("Ann Lee", 40.5), ("Bo Chen", 10))]
+    ds = Dataset.from_list(rows * 2)
+    episode = toolgym.trl.reward_function("binary", turn="all")
+    first = toolgym.trl.reward_function("binary", turn="first")
+    seen = []
+
+    def spy(prompts, completions, **kwargs):
+        """Records what TRL hands a reward function and scores it with toolgym both ways."""
+        seen.append({
+            "owner": list(kwargs["owner"]),
+            "completions": completions,
+            "all": episode(prompts=prompts, completions=completions, **kwargs),
+            "first": first(prompts=prompts, completions=completions, **kwargs),
+        })
+        return [0.0] * len(completions)
+
+    class Scripted(GRPOTrainer):
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            out = []
+            for ids in prompt_ids:
+                history = self._tokenizer.decode(ids)
+                reply = scripted_reply(history)
+                out.append(self._tokenizer(reply, add_special_tokens=False)["input_ids"]
+                           + [self._tokenizer.eos_token_id])
+            return out, None
+
+    args = GRPOConfig(
+        output_dir=os.path.join(WORK, "grpo-tools"),
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        num_generations=2,
+        max_completion_length=512,
+        max_steps=1,
+        logging_steps=1,
+        learning_rate=1e-4,
+        report_to="none",
+        save_strategy="no",
+        dataloader_num_workers=0,
+        seed=0,
+    )
+    trainer = Scripted(model=model, reward_funcs=[episode, spy], args=args, train_dataset=ds,
+                       processing_class=tok, tools=[find_account, withdraw])
+    trainer.train()
+    assert trainer.state.global_step == 1, trainer.state.global_step
+    assert seen, "the reward function was not called"
+    for batch in seen:
+        for owner, completion, all_, first_ in zip(batch["owner"], batch["completions"], batch["all"],
+                                                  batch["first"]):
+            roles = [m["role"] for m in completion]
+            if owner == "Ann Lee":
+                assert roles == ["assistant", "tool", "assistant", "tool", "assistant"], roles
+                assert completion[1]["content"] == str({"account": 7}), completion[1]
+                assert (all_, first_) == (1.0, 0.0), (owner, all_, first_, completion)
+            else:
+                assert roles == ["assistant", "tool", "assistant"], roles
+                assert (all_, first_) == (0.0, 0.0), (owner, all_, first_, completion)
+    key = f"rewards/{episode.__name__}/mean"
+    logged = [h[key] for h in trainer.state.log_history if key in h]
+    expected = [sum(owner == "Ann Lee" for owner in b["owner"]) / len(b["owner"]) for b in seen]
+    assert logged == expected, (key, logged, expected)
+    n = sum(len(b["owner"]) for b in seen)
+    return (f"{n} episodes through TRL's tool loop: Ann Lee's (find, withdraw, answer) 1.0 with "
+            f"turn='all' (0.0 with turn='first'), Bo Chen's (a step left out) 0.0; {key}={logged}")
+
+
 def check_verl_custom_fn():
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
@@ -520,6 +671,7 @@ CHECKS = {
     "verl-dataset": check_verl_dataset,
     "trl-reward-parsed": check_trl_reward_parsed,
     "trl-grpo": check_trl_grpo,
+    "trl-tool-episode": check_trl_tool_episode,
 }
 
 

@@ -541,3 +541,95 @@ fn a_solver_demonstrates_whole_episodes() {
         assert_eq!(last.info.end, Some(EndReason::Answered));
     }
 }
+
+/// An episode scored by the multi-turn env (every reply well formed, the
+/// episode's calls match the ground truth) and the same replies scored by
+/// the reward crate's `score_episode` (what TRL's `turn="all"` uses) agree.
+#[test]
+fn the_env_and_the_reward_crates_episode_scoring_agree() {
+    use toolgym_env::env::CallsMatch;
+    use toolgym_reward::{rule_by_name, RewardRule};
+    let config = MultiTurnConfig::empty().final_rule(
+        1.0,
+        AllOf::new("calls-and-format")
+            .with(EveryReply(ReplyFormat::default()))
+            .with(CallsMatch::default()),
+    );
+    let spec = spec(config);
+    let lamp = || json!({"name": "lamp"});
+    // The item id the store draws for seed 42 (see `store`).
+    let reserve = |id: i64| json!({"item_id": id, "quantity": 2});
+    let truth = vec![
+        Call::new("lookup", lamp()).unwrap(),
+        Call::new("reserve", reserve(142)).unwrap(),
+    ];
+    let lookup = call("lookup", lamp());
+    let reserve_id =
+        call("reserve", json!({"item_id": "ID", "quantity": 2})).replace("\"ID\"", "ID");
+    let both =
+        ChatMlTemplate::compact().render_reply(Some("both"), &[truth[1].clone(), truth[0].clone()]);
+    let scripts: Vec<(&str, Vec<String>, f64)> = vec![
+        (
+            "look up, reserve, answer",
+            vec![lookup.clone(), reserve_id.clone(), DONE.into()],
+            1.0,
+        ),
+        ("both calls in one reply", vec![both, DONE.into()], 1.0),
+        ("a step left out", vec![lookup.clone(), DONE.into()], 0.0),
+        (
+            "an answer without think",
+            vec![lookup.clone(), reserve_id.clone(), "Done.".into()],
+            0.0,
+        ),
+        (
+            "text beside a call",
+            vec![format!("Sure. {lookup}"), reserve_id.clone(), DONE.into()],
+            0.0,
+        ),
+        (
+            "a broken block",
+            vec!["<think>x</think><tool_call>[{\"name\": </tool_call>".into()],
+            0.0,
+        ),
+        (
+            "a wrong quantity",
+            vec![lookup.clone(), reserve_id.replace("2}", "3}"), DONE.into()],
+            0.0,
+        ),
+    ];
+    let binary = rule_by_name("binary").unwrap();
+    for (what, script, expected) in scripts {
+        let mut t = (*task(2, 5)).clone();
+        t.ground_truth = truth.clone();
+        let mut env = spec.env(Arc::new(t));
+        let mut replies = Vec::new();
+        let mut turn = 0;
+        let ep = run_episode_seeded(&mut env, Some(42), 8, |obs| {
+            turn += 1;
+            let id = obs
+                .messages
+                .iter()
+                .rev()
+                .find_map(|m| {
+                    serde_json::from_str::<Value>(&m.content).ok()?["result"]["item_id"].as_i64()
+                })
+                .unwrap_or(0);
+            let reply = script
+                .get(turn - 1)
+                .cloned()
+                .unwrap_or_else(|| DONE.into())
+                .replace("ID", &id.to_string());
+            replies.push(reply.clone());
+            reply
+        });
+        let turns: Vec<&str> = replies.iter().map(String::as_str).collect();
+        let scored = binary.score_episode(&turns, &truth).unwrap();
+        assert_eq!(
+            ep.total_reward(),
+            expected,
+            "{what}: env {:?}",
+            ep.steps.last().map(|s| &s.info)
+        );
+        assert_eq!(scored.reward, expected, "{what}: {scored:?}");
+    }
+}

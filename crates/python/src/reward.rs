@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
 use toolgym_reward::{
-    completion_text, jsonl, rule_with_options, Call, Reason, RewardRule, RuleOptions, RULES,
+    completion_text, episode_texts, jsonl, rule_with_options, Call, Reason, RewardRule,
+    RuleOptions, RULES,
 };
 
 /// A rule's judgement of one completion: `reward`, `reason` (a snake_case
@@ -153,7 +154,7 @@ impl PyRule {
         completion: &Bound<'_, PyAny>,
         ground_truth: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
-        let v = self.score(completion, ground_truth)?;
+        let v = self.score(completion, ground_truth, false)?;
         Ok(format!("{} {} {}", v.reward, v.reason, v.detail))
     }
 
@@ -261,6 +262,55 @@ impl PyRule {
         Ok(truth)
     }
 
+    /// Whether the rule scores multi-step episodes
+    /// ([`RewardRule::score_episode`]).
+    fn episodes(&self) -> bool {
+        match &self.kind {
+            Kind::Calls(r) => r.score_episode(&[], &[]).is_some(),
+            Kind::Bfcl(_) => false,
+        }
+    }
+
+    /// `Ok` when `episode` is false or the rule scores episodes, else the
+    /// `ValueError` saying which rules do.
+    fn check_episode(&self, episode: bool) -> PyResult<()> {
+        if !episode || self.episodes() {
+            return Ok(());
+        }
+        Err(PyValueError::new_err(format!(
+            "rule {:?} scores one reply, not an episode (the released script's and BFCL's \
+             rules have no episode semantics); episodes are scored by the binary and \
+             fine-grained rules",
+            self.name
+        )))
+    }
+
+    /// [`PyRule::judge`], or with `episode` every assistant message of a
+    /// list of messages as one reply of an episode
+    /// ([`RewardRule::score_episode`]; a string or one message is an
+    /// episode of one reply).
+    fn judge_as(
+        &self,
+        completion: &CompletionArg,
+        truth: &Truth,
+        episode: bool,
+    ) -> toolgym_reward::Verdict {
+        let (true, Kind::Calls(r), Truth::Calls(t)) = (episode, &self.kind, truth) else {
+            return self.judge(completion, truth);
+        };
+        let turns = match completion {
+            CompletionArg::Json(v) => match episode_texts(v) {
+                Ok(turns) => turns,
+                Err(e) => return toolgym_reward::Verdict::fail(Reason::InputError, e.to_string()),
+            },
+            _ => return self.judge(completion, truth),
+        };
+        let turns: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
+        r.score_episode(&turns, t).unwrap_or_else(|| {
+            toolgym_reward::Verdict::fail(Reason::InputError, "the rule scores no episodes")
+        })
+    }
+
     fn judge(&self, completion: &CompletionArg, truth: &Truth) -> toolgym_reward::Verdict {
         let text = match completion {
             CompletionArg::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
@@ -290,7 +340,9 @@ impl PyRule {
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
         errors: &str,
+        episode: bool,
     ) -> PyResult<Vec<toolgym_reward::Verdict>> {
+        self.check_episode(episode)?;
         // What an item that cannot be read gives: an error naming the first
         // such item, or an `input_error` verdict for it alone.
         let verdict_mode = match errors {
@@ -368,7 +420,7 @@ impl PyRule {
                             self.parse_truth(arg, label(*first))
                         });
                         match truth {
-                            Ok(t) => Ok(self.judge(c, t)),
+                            Ok(t) => Ok(self.judge_as(c, t, episode)),
                             Err(e) if verdict_mode => {
                                 Ok(toolgym_reward::Verdict::fail(Reason::InputError, e.clone()))
                             }
@@ -427,16 +479,35 @@ impl PyRule {
         &self.name
     }
 
+    /// Whether the rule scores multi-step episodes (`episode=True`): the
+    /// `binary` and `fine-grained` families do, the `tool-n1` and `bfcl-*`
+    /// rules score one reply.
+    #[getter]
+    fn scores_episodes(&self) -> bool {
+        self.episodes()
+    }
+
     /// Scores one completion against its ground truth.
+    ///
+    /// `episode=True` scores a list of messages as one multi-step episode:
+    /// every assistant message is a reply (tool results between them are
+    /// skipped), each reply that calls must be well formed, the last may
+    /// answer without a call, and the calls of all replies together must
+    /// match the ground truth, order-free. A string or one message is an
+    /// episode of one reply, scored as without `episode`. Rules without
+    /// episode semantics (`tool-n1*`, `bfcl-*`) raise `ValueError`.
+    #[pyo3(signature = (completion, ground_truth, episode = false))]
     fn score(
         &self,
         completion: &Bound<'_, PyAny>,
         ground_truth: &Bound<'_, PyAny>,
+        episode: bool,
     ) -> PyResult<PyVerdict> {
+        self.check_episode(episode)?;
         let c = CompletionArg::read(completion, Label::Arg("completion"))?;
         let t = self.read_truth(ground_truth, Label::Arg("ground_truth"))?;
         let truth = self.truth_of(&t).map_err(PyValueError::new_err)?;
-        Ok(self.judge(&c, &truth).into())
+        Ok(self.judge_as(&c, &truth, episode).into())
     }
 
     /// Scores completions against their ground truths (two sequences of the
@@ -445,8 +516,9 @@ impl PyRule {
     /// item that cannot be read (a ground truth that is not a list of
     /// calls, a completion of another type) does: `"raise"` (default) a
     /// `ValueError` / `TypeError` naming the first such item, `"verdict"`
-    /// an `input_error` verdict (reward 0) for that item alone.
-    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise"))]
+    /// an `input_error` verdict (reward 0) for that item alone. `episode`:
+    /// as for `score`.
+    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise", episode = false))]
     fn score_batch(
         &self,
         py: Python<'_>,
@@ -454,13 +526,15 @@ impl PyRule {
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
         errors: &str,
+        episode: bool,
     ) -> PyResult<Vec<PyVerdict>> {
-        let verdicts = self.score_pairs(py, completions, ground_truths, threads, errors)?;
+        let verdicts =
+            self.score_pairs(py, completions, ground_truths, threads, errors, episode)?;
         Ok(verdicts.into_iter().map(PyVerdict::from).collect())
     }
 
     /// Like `score_batch`, the rewards only.
-    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise"))]
+    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise", episode = false))]
     fn rewards(
         &self,
         py: Python<'_>,
@@ -468,8 +542,10 @@ impl PyRule {
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<usize>,
         errors: &str,
+        episode: bool,
     ) -> PyResult<Vec<f64>> {
-        let verdicts = self.score_pairs(py, completions, ground_truths, threads, errors)?;
+        let verdicts =
+            self.score_pairs(py, completions, ground_truths, threads, errors, episode)?;
         Ok(verdicts.into_iter().map(|v| v.reward).collect())
     }
 

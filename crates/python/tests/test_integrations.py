@@ -168,8 +168,92 @@ def test_the_trl_reward_function_takes_rule_options_and_pickles():
             warnings.simplefilter("error")
             last(completions=[loop], ground_truth=[truth])
     with pytest.raises(ValueError, match="turn="):
-        toolgym.trl.reward_function("binary", turn="all")
+        toolgym.trl.reward_function("binary", turn="every")
     assert pickle.loads(pickle.dumps(last)).turn == "last"
+
+
+def _episode(owner="Ann Lee", account=7, amount=40.5, answer=True, think=True):
+    """A TRL tool-loop completion, in the shape TRL builds it (parse_response:
+    reasoning_content, one tool_calls entry per <tool_call> block, arguments
+    as dicts; tool results as str(result)): look the account up, withdraw,
+    answer."""
+    def turn(reasoning, calls=(), content=""):
+        m = {"role": "assistant", "content": content}
+        if think:
+            m["reasoning_content"] = reasoning
+        if calls:
+            m["tool_calls"] = [{"type": "function", "function": {"name": n, "arguments": a}} for n, a in calls]
+        return m
+    out = [
+        turn("Find the account.", [("find_account", {"owner": owner})]),
+        {"role": "tool", "name": "find_account", "content": str({"account": account})},
+        turn("Withdraw.", [("withdraw", {"account": account, "amount": amount})]),
+        {"role": "tool", "name": "withdraw", "content": "ok"},
+    ]
+    if answer:
+        out.append(turn("Done.", content="The money was withdrawn."))
+    return out
+
+
+EPISODE_TRUTH = json.dumps([
+    {"name": "find_account", "arguments": {"owner": "Ann Lee"}},
+    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}},
+])
+
+
+def test_a_multi_step_episode_is_scored_as_one_with_turn_all():
+    import pickle
+
+    f = toolgym.trl.reward_function("binary", turn="all")
+    completions = [
+        _episode(),
+        _episode(answer=False),  # cut off after the last tool round: the calls count
+        _episode(amount=40),  # a wrong argument in the second step
+        _episode()[:2] + _episode()[4:],  # the withdrawal left out
+        _episode(think=False),  # binary wants <think> in every reply
+    ]
+    truths = [EPISODE_TRUTH] * len(completions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert f(completions=completions, ground_truth=truths) == [1.0, 1.0, 0.0, 0.0, 0.0]
+        # One reply's calls alone do not make the episode.
+        assert toolgym.trl.reward_function("binary")(completions=completions, ground_truth=truths) == [0.0] * 5
+    g = toolgym.trl.reward_function("binary-no-think", turn="all")
+    assert g(completions=completions[4:], ground_truth=truths[4:]) == [1.0]
+    assert pickle.loads(pickle.dumps(f)).turn == "all"
+    # The released script's rules score one reply: refused at once, not per row.
+    with pytest.raises(ValueError, match="episode"):
+        toolgym.trl.reward_function("tool-n1", turn="all")
+    with pytest.raises(ValueError, match="episode"):
+        toolgym.trl.reward_function("bfcl-ast", turn="all")
+
+
+def test_rule_episode_scoring_matches_one_by_one_and_explains_itself():
+    rule = toolgym.Rule("binary")
+    assert rule.scores_episodes and toolgym.Rule("fine-grained").scores_episodes
+    assert not toolgym.Rule("tool-n1").scores_episodes and not toolgym.Rule("bfcl-ast").scores_episodes
+    good = rule.score(_episode(), EPISODE_TRUTH, episode=True)
+    assert (good.reward, good.reason) == (1.0, "ok")
+    bad = rule.score(_episode(amount=40), EPISODE_TRUTH, episode=True)
+    assert (bad.reason, bad.detail) == ("wrong_args", "the episode's calls: right tools, wrong arguments")
+    no_think = rule.score(_episode(think=False), EPISODE_TRUTH, episode=True)
+    assert no_think.reason == "format_error" and no_think.detail.startswith("reply 1 of 3: "), no_think
+    # Partial credit over the episode.
+    assert toolgym.Rule("fine-grained").score(_episode(amount=40), EPISODE_TRUTH, episode=True).reward == pytest.approx(0.2)
+    # A string or one message is an episode of one reply: scored as without episode=.
+    task = toolgym.synthetic_tasks(1)[0]
+    for one in [task.target(), {"role": "assistant", "content": task.target()}, "nope"]:
+        assert rule.score(one, task.ground_truth_json(), episode=True) == rule.score(one, task.ground_truth_json())
+    # Batch scoring equals one by one, and a list without an assistant message is an input error.
+    items = [_episode(), _episode(amount=40), _episode(answer=False), [{"role": "tool", "content": "x"}]]
+    batch = rule.score_batch(items, [EPISODE_TRUTH] * 4, errors="verdict", episode=True)
+    assert batch[:3] == [rule.score(c, EPISODE_TRUTH, episode=True) for c in items[:3]]
+    assert batch[3].reason == "input_error" and "no assistant message" in batch[3].detail
+    assert rule.rewards(items[:3], [EPISODE_TRUTH] * 3, episode=True, threads=2) == [1.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="scores one reply"):
+        toolgym.Rule("tool-n1").score(_episode(), EPISODE_TRUTH, episode=True)
+    with pytest.raises(ValueError, match="scores one reply"):
+        toolgym.Rule("tool-n1").score_batch([_episode()], [EPISODE_TRUTH], episode=True)
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")

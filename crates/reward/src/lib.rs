@@ -44,6 +44,17 @@
 //! [`completion_text`] reads such a message (or a chat transcript) back into
 //! the text every rule scores. The JSONL scorer ([`jsonl`]) accepts both.
 //!
+//! ## Multi-step episodes
+//! An agent that calls, reads the results and calls again makes one call
+//! list over several replies. [`RewardRule::score_episode`] scores such an
+//! episode against the calls of all its steps: every reply that calls is
+//! held to the rule's format, the last may answer in words, and the calls
+//! of all the replies together are compared, order-free
+//! ([`EpisodeJudgement`]). [`episode_texts`] reads the replies out of a
+//! transcript (TRL's tool-loop completions). The `binary` and
+//! `fine-grained` rules score episodes; the `tool-n1` rules (the script
+//! scores one reply) and BFCL's do not (`None`).
+//!
 //! ## How `binary` differs from the released script, and why
 //! | | `binary` | `tool-n1` (script) | why `binary` differs |
 //! |---|---|---|---|
@@ -109,7 +120,7 @@ pub use batch::par_score_batch;
 pub use batch::{score_batch, Summary};
 pub use call::{json_type_name, Call, CallShapeError};
 pub use matcher::{MatchOutcome, Matcher, NumberMatch, GREEDY_LIMIT, KUHN_LIMIT};
-pub use message::{completion_text, CompletionError};
+pub use message::{completion_text, episode_texts, CompletionError};
 pub use parse::{
     after_marker, cut_at_marker, Completion, Diagnostic, ParseOptions, Severity, ASSISTANT_MARKER,
     END_TOKENS, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
@@ -118,6 +129,9 @@ pub use registry::{
     rule_by_name, rule_with_options, RuleOptionError, RuleOptions, UnknownRule, RULES,
 };
 pub use rule::RewardRule;
-pub use rules::{AllOf, BinaryRule, FineGrainedRule, FormatPolicy, Judgement, WeightedSum};
+pub use rules::{
+    is_payload_fault, AllOf, BinaryRule, EpisodeJudgement, FineGrainedRule, FormatPolicy,
+    Judgement, WeightedSum,
+};
 pub use tooln1::{CanonicalCalls, ScriptVariant, ToolN1Rule};
 pub use verdict::{Reason, Verdict};

@@ -44,7 +44,8 @@
 //! `content` may also be OpenAI's list of parts (`[{"type": "text",
 //! "text": …}]`); the text parts are joined. A list of messages is read as a
 //! transcript: its last assistant message (a message without `role` counts
-//! as one) is the completion.
+//! as one) is the completion, or, scored as an episode ([`episode_texts`]),
+//! each of its assistant messages is one reply.
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -106,6 +107,44 @@ pub fn completion_text(value: &Value) -> Result<Cow<'_, str>, CompletionError> {
             render_message(last).map(Cow::Owned)
         }
         other => Err(CompletionError::WrongType(crate::json_type_name(other))),
+    }
+}
+
+/// The model's replies of a completion, each as [`completion_text`]
+/// renders it, for [`RewardRule::score_episode`](crate::RewardRule::score_episode):
+/// a list of messages gives every assistant message (a message without
+/// `role` counts as one), in order, the tool results between them left
+/// out; a string or one message gives itself. Pass the completion, what
+/// the model wrote after the prompt (as TRL's tool loop returns it), not a
+/// transcript that repeats the prompt's earlier assistant messages.
+///
+/// ```
+/// use serde_json::json;
+/// use toolgym_reward::message::episode_texts;
+///
+/// let completion = json!([
+///     {"role": "assistant", "content": "<tool_call>\n{\"name\": \"find\", \"arguments\": {}}\n</tool_call>"},
+///     {"role": "tool", "name": "find", "content": "{\"id\": 7}"},
+///     {"role": "assistant", "content": "Found it: 7."},
+/// ]);
+/// let turns = episode_texts(&completion).unwrap();
+/// assert_eq!(turns.len(), 2);
+/// assert_eq!(turns[1], "Found it: 7.");
+/// ```
+pub fn episode_texts(value: &Value) -> Result<Vec<Cow<'_, str>>, CompletionError> {
+    match value {
+        Value::Array(messages) => {
+            let turns = messages
+                .iter()
+                .filter_map(assistant)
+                .map(|m| render_message(m).map(Cow::Owned))
+                .collect::<Result<Vec<_>, _>>()?;
+            if turns.is_empty() {
+                return Err(CompletionError::NoAssistant(messages.len()));
+            }
+            Ok(turns)
+        }
+        other => completion_text(other).map(|t| vec![t]),
     }
 }
 

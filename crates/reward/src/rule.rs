@@ -37,6 +37,33 @@ pub trait RewardRule<T: ?Sized = [Call]>: Send + Sync {
     fn as_tool_n1(&self) -> Option<ToolN1Rule> {
         None
     }
+
+    /// Scores a multi-step episode as one: `turns` are the model's replies
+    /// in order (each assistant message of a transcript; the tool results
+    /// between them are not the model's and are not scored), `truth` what
+    /// the whole episode must achieve. `None` (the default) when the rule
+    /// has no episode semantics: the released script's rules score one
+    /// reply, and so do BFCL's. The built-in `binary` and `fine-grained`
+    /// families judge episodes by [`EpisodeJudgement`](crate::EpisodeJudgement);
+    /// [`AllOf`](crate::AllOf) and [`WeightedSum`](crate::WeightedSum)
+    /// combine their rules' episode verdicts. Must not panic.
+    ///
+    /// ```
+    /// use toolgym_reward::{rule_by_name, Call};
+    /// use serde_json::json;
+    /// let truth = vec![Call::new("find", json!({"q": "x"})).unwrap()];
+    /// let turns = [
+    ///     "<think>search</think><tool_call>[{\"name\": \"find\", \"arguments\": {\"q\": \"x\"}}]</tool_call>",
+    ///     "<think>found it</think>It is there.",
+    /// ];
+    /// let binary = rule_by_name("binary").unwrap();
+    /// assert_eq!(binary.score_episode(&turns, &truth).unwrap().reward, 1.0);
+    /// assert!(rule_by_name("tool-n1").unwrap().score_episode(&turns, &truth).is_none());
+    /// ```
+    fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
+        let _ = (turns, truth);
+        None
+    }
 }
 
 impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for Box<R> {
@@ -49,6 +76,9 @@ impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for Box<R> {
     fn as_tool_n1(&self) -> Option<ToolN1Rule> {
         (**self).as_tool_n1()
     }
+    fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
+        (**self).score_episode(turns, truth)
+    }
 }
 
 impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for std::sync::Arc<R> {
@@ -60,5 +90,8 @@ impl<T: ?Sized, R: RewardRule<T> + ?Sized> RewardRule<T> for std::sync::Arc<R> {
     }
     fn as_tool_n1(&self) -> Option<ToolN1Rule> {
         (**self).as_tool_n1()
+    }
+    fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
+        (**self).score_episode(turns, truth)
     }
 }

@@ -24,6 +24,37 @@ pub struct FormatPolicy {
     pub parse: ParseOptions,
 }
 
+impl FormatPolicy {
+    /// Whether `d` breaks this format. `answer`: the reply is an answer
+    /// that needs no tool-call block (a "no call" reply where the policy
+    /// accepts one, or the closing answer of an episode), so a missing
+    /// block and its text are not faults. JSON and shape problems of a
+    /// payload are not format faults ([`is_payload_fault`] tells those).
+    ///
+    /// ```
+    /// use toolgym_reward::{Completion, FormatPolicy};
+    /// let policy = FormatPolicy::default();
+    /// let reply = Completion::parse("<think>done</think>\nYour balance is 40.");
+    /// // Fine as an episode's closing answer, not as a reply that must call.
+    /// assert!(!reply.diagnostics.iter().any(|d| policy.is_format_fault(d, true)));
+    /// assert!(reply.diagnostics.iter().any(|d| policy.is_format_fault(d, false)));
+    /// ```
+    pub fn is_format_fault(&self, d: &Diagnostic, answer: bool) -> bool {
+        match d {
+            Diagnostic::MissingThink => self.require_think,
+            Diagnostic::TextOutsideBlocks { .. } => !self.allow_text_outside && !answer,
+            Diagnostic::MissingToolCall => !answer,
+            d => d.severity() == Severity::Format,
+        }
+    }
+}
+
+/// Whether `d` is a payload problem: a tool-call block that is not JSON
+/// ([`Severity::Json`]) or not a call list ([`Severity::Shape`]).
+pub fn is_payload_fault(d: &Diagnostic) -> bool {
+    matches!(d.severity(), Severity::Json | Severity::Shape)
+}
+
 impl Default for FormatPolicy {
     fn default() -> Self {
         Self {
@@ -52,18 +83,12 @@ impl Judgement {
         let c = Completion::parse_with(completion, &policy.parse);
         let no_block_ok =
             truth.is_empty() && policy.no_call_without_block && c.tool_call_blocks.is_empty();
-        let relevant = |d: &&Diagnostic| match d {
-            Diagnostic::MissingThink => policy.require_think,
-            Diagnostic::TextOutsideBlocks { .. } => !policy.allow_text_outside && !no_block_ok,
-            Diagnostic::MissingToolCall => !no_block_ok,
-            d => d.severity() == Severity::Format,
-        };
-        let format_error = c.diagnostics.iter().find(relevant).cloned();
-        let payload_error = c
+        let format_error = c
             .diagnostics
             .iter()
-            .find(|d| matches!(d.severity(), Severity::Json | Severity::Shape))
+            .find(|d| policy.is_format_fault(d, no_block_ok))
             .cloned();
+        let payload_error = c.diagnostics.iter().find(|d| is_payload_fault(d)).cloned();
         let outcome = match (&c.calls, &payload_error) {
             (_, Some(_)) => None,
             (Some(calls), None) => Some(matcher.compare(calls, truth)),
@@ -94,6 +119,132 @@ impl Judgement {
             Some(MatchOutcome::Match) => (Reason::Ok, String::new()),
             Some(o) => (o.reason(), describe(o).to_string()),
             None => (Reason::FormatError, "no tool calls found".to_string()),
+        }
+    }
+}
+
+/// How a multi-step episode fared: the model's replies in order (calls,
+/// more calls after the tool results, then an answer), judged as one
+/// against the calls of the whole episode.
+///
+/// - Every reply that calls is held to the format a one-step reply is held
+///   to (think block when required, nothing outside the blocks unless
+///   allowed, readable call lists).
+/// - The last reply may be the answer instead: no tool-call block, so its
+///   text is not a fault, but the think block (when required) and the tags
+///   still are. A reply before the last without a block is a format error
+///   (only the last reply may answer).
+/// - The calls of all replies together are compared with the ground truth,
+///   order-free, as one reply's calls are.
+/// - An episode of one reply is judged exactly as [`Judgement::of`] judges
+///   that reply (a lone "no call" reply included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeJudgement {
+    /// The first fault over the replies, and how all the calls compare.
+    pub judgement: Judgement,
+    /// The reply (0-based) of `judgement.format_error`.
+    pub format_turn: Option<usize>,
+    /// The reply (0-based) of `judgement.payload_error`.
+    pub payload_turn: Option<usize>,
+    /// How many replies were judged.
+    pub turns: usize,
+}
+
+impl EpisodeJudgement {
+    /// Judges the replies `turns` against the episode's calls `truth`.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use toolgym_reward::{Call, EpisodeJudgement, FormatPolicy, Matcher, Reason};
+    ///
+    /// let truth = vec![
+    ///     Call::new("find", json!({"name": "Ann"})).unwrap(),
+    ///     Call::new("pay", json!({"to": 7})).unwrap(),
+    /// ];
+    /// let turns = [
+    ///     "<think>look her up</think><tool_call>[{\"name\": \"find\", \"arguments\": {\"name\": \"Ann\"}}]</tool_call>",
+    ///     "<think>id 7</think><tool_call>[{\"name\": \"pay\", \"arguments\": {\"to\": 7}}]</tool_call>",
+    ///     "<think>paid</think>Done: Ann was paid.",
+    /// ];
+    /// let policy = FormatPolicy::default();
+    /// let j = EpisodeJudgement::of(&turns, &truth, &policy, &Matcher::default());
+    /// assert_eq!(j.reason().0, Reason::Ok);
+    /// // The same calls in one reply, then a reply without its think block.
+    /// let j = EpisodeJudgement::of(&[turns[0], "Done."], &truth, &policy, &Matcher::default());
+    /// assert_eq!(j.reason().0, Reason::FormatError);
+    /// ```
+    pub fn of(turns: &[&str], truth: &[Call], policy: &FormatPolicy, matcher: &Matcher) -> Self {
+        if let [only] = turns {
+            let judgement = Judgement::of(only, truth, policy, matcher);
+            return Self {
+                format_turn: judgement.format_error.as_ref().map(|_| 0),
+                payload_turn: judgement.payload_error.as_ref().map(|_| 0),
+                judgement,
+                turns: 1,
+            };
+        }
+        let mut format_error = None;
+        let mut payload_error = None;
+        let mut calls: Option<Vec<Call>> = None;
+        for (i, turn) in turns.iter().enumerate() {
+            let c = Completion::parse_with(turn, &policy.parse);
+            let answer = i + 1 == turns.len() && c.tool_call_blocks.is_empty();
+            if format_error.is_none() {
+                format_error = c
+                    .diagnostics
+                    .iter()
+                    .find(|d| policy.is_format_fault(d, answer))
+                    .map(|d| (i, d.clone()));
+            }
+            if payload_error.is_none() {
+                payload_error = c
+                    .diagnostics
+                    .iter()
+                    .find(|d| is_payload_fault(d))
+                    .map(|d| (i, d.clone()));
+            }
+            if let Some(more) = c.calls {
+                calls.get_or_insert_with(Vec::new).extend(more);
+            }
+        }
+        let outcome = match (&calls, &payload_error) {
+            (Some(calls), None) => Some(matcher.compare(calls, truth)),
+            _ => None,
+        };
+        let (format_turn, format_error) = format_error.unzip();
+        let (payload_turn, payload_error) = payload_error.unzip();
+        Self {
+            judgement: Judgement {
+                format_error,
+                payload_error,
+                outcome,
+            },
+            format_turn,
+            payload_turn,
+            turns: turns.len(),
+        }
+    }
+
+    /// [`Judgement::reason`], its detail naming the reply at fault
+    /// (`reply 2 of 3: no <think> block`) in an episode of several.
+    pub fn reason(&self) -> (Reason, String) {
+        let (reason, detail) = self.judgement.reason();
+        let turn = if self.judgement.format_error.is_some() {
+            self.format_turn
+        } else if self.judgement.payload_error.is_some() {
+            self.payload_turn
+        } else {
+            None
+        };
+        match turn {
+            Some(i) if self.turns > 1 => (
+                reason,
+                format!("reply {} of {}: {detail}", i + 1, self.turns),
+            ),
+            _ if self.turns > 1 && reason != Reason::Ok => {
+                (reason, format!("the episode's calls: {detail}"))
+            }
+            _ => (reason, detail),
         }
     }
 }
@@ -150,13 +301,22 @@ impl RewardRule for BinaryRule {
     }
 
     fn score(&self, completion: &str, truth: &[Call]) -> Verdict {
-        let (reason, detail) =
-            Judgement::of(completion, truth, &self.format, &self.matcher).reason();
-        if reason == Reason::Ok {
-            Verdict::ok()
-        } else {
-            Verdict::fail(reason, detail)
-        }
+        binary_verdict(Judgement::of(completion, truth, &self.format, &self.matcher).reason())
+    }
+
+    /// 1 iff every reply is well formed and the calls of all replies
+    /// together match the ground truth ([`EpisodeJudgement`]).
+    fn score_episode(&self, turns: &[&str], truth: &[Call]) -> Option<Verdict> {
+        let j = EpisodeJudgement::of(turns, truth, &self.format, &self.matcher);
+        Some(binary_verdict(j.reason()))
+    }
+}
+
+fn binary_verdict((reason, detail): (Reason, String)) -> Verdict {
+    if reason == Reason::Ok {
+        Verdict::ok()
+    } else {
+        Verdict::fail(reason, detail)
     }
 }
 
@@ -212,7 +372,20 @@ impl RewardRule for FineGrainedRule {
 
     fn score(&self, completion: &str, truth: &[Call]) -> Verdict {
         let j = Judgement::of(completion, truth, &self.format, &self.matcher);
-        let (reason, detail) = j.reason();
+        self.weighted(&j, j.reason())
+    }
+
+    /// The format part when every reply is well formed, the match (or
+    /// names) part for the calls of all replies together
+    /// ([`EpisodeJudgement`]).
+    fn score_episode(&self, turns: &[&str], truth: &[Call]) -> Option<Verdict> {
+        let j = EpisodeJudgement::of(turns, truth, &self.format, &self.matcher);
+        Some(self.weighted(&j.judgement, j.reason()))
+    }
+}
+
+impl FineGrainedRule {
+    fn weighted(&self, j: &Judgement, (reason, detail): (Reason, String)) -> Verdict {
         let mut reward = if j.format_error.is_none() {
             self.format_weight
         } else {
@@ -250,17 +423,30 @@ impl<T: ?Sized> RewardRule<T> for AllOf<T> {
     }
 
     fn score(&self, completion: &str, truth: &T) -> Verdict {
+        self.combine(|rule| Some(rule.score(completion, truth)))
+            .unwrap_or_else(Verdict::ok)
+    }
+
+    /// Combines the rules' episode verdicts; `None` when one of them
+    /// scores no episodes.
+    fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
+        self.combine(|rule| rule.score_episode(turns, truth))
+    }
+}
+
+impl<T: ?Sized> AllOf<T> {
+    fn combine(&self, score: impl Fn(&dyn RewardRule<T>) -> Option<Verdict>) -> Option<Verdict> {
         let mut out = Verdict::ok();
         let mut reward = f64::INFINITY;
         for rule in &self.rules {
-            let v = rule.score(completion, truth);
+            let v = score(rule.as_ref())?;
             reward = reward.min(v.reward);
             if out.is_ok() && !v.is_ok() {
                 out = Verdict::new(0.0, v.reason, format!("{}: {}", rule.name(), v.detail));
             }
         }
         out.reward = if self.rules.is_empty() { 1.0 } else { reward };
-        out
+        Some(out)
     }
 }
 
@@ -298,6 +484,19 @@ impl<T: ?Sized> RewardRule<T> for WeightedSum<T> {
     }
 
     fn score(&self, completion: &str, truth: &T) -> Verdict {
+        self.combine(|rule| Some(rule.score(completion, truth)))
+            .unwrap_or_else(Verdict::ok)
+    }
+
+    /// Combines the terms' episode verdicts; `None` when one of them
+    /// scores no episodes.
+    fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
+        self.combine(|rule| rule.score_episode(turns, truth))
+    }
+}
+
+impl<T: ?Sized> WeightedSum<T> {
+    fn combine(&self, score: impl Fn(&dyn RewardRule<T>) -> Option<Verdict>) -> Option<Verdict> {
         let mut out = Verdict::ok();
         let mut reward = 0.0;
         for (w, rule) in &self.terms {
@@ -306,13 +505,13 @@ impl<T: ?Sized> RewardRule<T> for WeightedSum<T> {
                 // one included), not its reason.
                 continue;
             }
-            let v = rule.score(completion, truth);
+            let v = score(rule.as_ref())?;
             reward += w * v.reward;
             if out.is_ok() && !v.is_ok() {
                 out = Verdict::new(0.0, v.reason, format!("{}: {}", rule.name(), v.detail));
             }
         }
         out.reward = reward;
-        out
+        Some(out)
     }
 }

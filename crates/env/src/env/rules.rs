@@ -9,7 +9,8 @@ use crate::tool::ToolError;
 use serde_json::Value;
 use std::sync::Arc;
 use toolgym_reward::{
-    Call, Completion, Diagnostic, Matcher, Reason, RewardRule, Severity, Verdict,
+    is_payload_fault, Call, Completion, FormatPolicy, Matcher, Reason, RewardRule, Severity,
+    Verdict,
 };
 
 /// One step of an episode, as rules and solvers see it: the reply, the
@@ -194,11 +195,16 @@ impl ReplyFormat {
     pub fn check(&self, reply: &str) -> Verdict {
         let c = Completion::parse(reply);
         let answer = c.tool_call_blocks.is_empty();
-        let bad = c.diagnostics.iter().find(|d| match d {
-            Diagnostic::MissingThink => self.require_think,
-            Diagnostic::MissingToolCall | Diagnostic::TextOutsideBlocks { .. } => !answer,
-            d => d.severity() != Severity::Info,
-        });
+        // The same faults as a reply of an episode scored by the reward
+        // crate (`EpisodeJudgement`), in the order they were found.
+        let policy = FormatPolicy {
+            require_think: self.require_think,
+            ..FormatPolicy::default()
+        };
+        let bad = c
+            .diagnostics
+            .iter()
+            .find(|d| policy.is_format_fault(d, answer) || is_payload_fault(d));
         match bad {
             None => Verdict::ok(),
             Some(d) => {

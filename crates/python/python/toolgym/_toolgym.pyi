@@ -60,24 +60,34 @@ class Rule:
     ) -> None: ...
     @property
     def name(self) -> str: ...
-    def score(self, completion: Completion, ground_truth: GroundTruth) -> Verdict:
-        """Scores one completion."""
+    @property
+    def scores_episodes(self) -> bool:
+        """Whether ``episode=True`` is accepted (the ``binary`` and
+        ``fine-grained`` families; not ``tool-n1*`` or ``bfcl-*``)."""
+    def score(self, completion: Completion, ground_truth: GroundTruth, episode: bool = False) -> Verdict:
+        """Scores one completion. ``episode=True``: a list of messages is one
+        multi-step episode (every assistant message a reply, the calls of all
+        of them against the ground truth, the last reply may answer without a
+        call)."""
     def score_batch(
         self,
         completions: Sequence[Completion],
         ground_truths: Sequence[GroundTruth],
         threads: Optional[int] = None,
         errors: Literal["raise", "verdict"] = "raise",
+        episode: bool = False,
     ) -> List[Verdict]:
         """Scores pairs in parallel without the GIL; verdicts in input order.
         ``threads``: at most 1024. ``errors="verdict"``: an item that cannot be
-        read gets an ``input_error`` verdict instead of raising."""
+        read gets an ``input_error`` verdict instead of raising. ``episode``:
+        as for ``score``."""
     def rewards(
         self,
         completions: Sequence[Completion],
         ground_truths: Sequence[GroundTruth],
         threads: Optional[int] = None,
         errors: Literal["raise", "verdict"] = "raise",
+        episode: bool = False,
     ) -> List[float]:
         """``score_batch``, the rewards only."""
 

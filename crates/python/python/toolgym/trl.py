@@ -27,7 +27,11 @@ from typing import Any, Iterable, List, Optional
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 from toolgym._tasks import checked, warn_unscored
 
-__all__ = ["RewardFunction", "reward_function", "rows", "to_dataset"]
+__all__ = ["RewardFunction", "TURNS", "reward_function", "rows", "to_dataset"]
+
+#: What ``turn=`` may be: which assistant messages of a conversational
+#: completion are scored (see :func:`reward_function`).
+TURNS = ("first", "last", "all")
 
 
 class RewardFunction:
@@ -44,14 +48,20 @@ class RewardFunction:
         turn: str = "first",
         **options: Any,
     ) -> None:
-        if turn not in ("first", "last"):
-            raise ValueError(f"turn={turn!r}: expected 'first' or 'last'")
+        if turn not in TURNS:
+            raise ValueError(f"turn={turn!r}: expected one of {', '.join(map(repr, TURNS))}")
         self.rule = rule
         self.column = column
         self.threads = threads
         self.turn = turn
         self.options = dict(options)
         self._scorer = _toolgym.Rule(rule, **options)
+        if turn == "all" and not self._scorer.scores_episodes:
+            raise ValueError(
+                f"turn='all' scores a multi-step episode, which rule {rule!r} cannot: the "
+                "released script's rules (tool-n1*) and BFCL's score one reply; use binary, "
+                "binary-no-think or fine-grained"
+            )
         self._warned_tools = False
         # TRL names the logged metric after it (rewards/toolgym_binary/mean).
         self.__name__ = "toolgym_" + rule.replace("-", "_")
@@ -79,7 +89,7 @@ class RewardFunction:
         completions = list(completions)
         if self.turn == "first":
             completions = [_first_assistant_turn(c) for c in completions]
-        elif not self._warned_tools and any(_has_tool_results(c) for c in completions):
+        elif self.turn == "last" and not self._warned_tools and any(_has_tool_results(c) for c in completions):
             self._warned_tools = True
             warnings.warn(
                 "toolgym.trl: completions hold tool results (TRL's tool loop) and turn='last' "
@@ -88,7 +98,11 @@ class RewardFunction:
                 stacklevel=2,
             )
         verdicts = self._scorer.score_batch(
-            completions, list(kwargs[self.column]), threads=self.threads, errors="verdict"
+            completions,
+            list(kwargs[self.column]),
+            threads=self.threads,
+            errors="verdict",
+            episode=self.turn == "all",
         )
         out: List[Optional[float]] = []
         bad = []
@@ -138,21 +152,32 @@ def reward_function(
     dataset column ``column``.
 
     Completions may be plain text or conversational (a list of messages per
-    completion, ``tool_calls`` included). Of a conversational completion,
-    ``turn="first"`` (default) scores the first assistant message: under
-    TRL's tool loop (``GRPOTrainer(tools=…)``) that is the turn that made
-    the step's calls, which a Tool-N1 task's ground truth holds, while the
-    tool results and the answer after it are not scored; ``turn="last"``
-    scores the last assistant message instead (and warns when completions
-    hold tool results). Without tools both are the one message.
+    completion, ``tool_calls`` included). Of a conversational completion:
+
+    - ``turn="first"`` (default) scores the first assistant message: under
+      TRL's tool loop (``GRPOTrainer(tools=…)``) that is the turn that made
+      the step's calls, which a Tool-N1 task's ground truth holds (one task
+      per step, as ``toolgym prepare`` writes them), while the tool results
+      and the answer after it are not scored;
+    - ``turn="last"`` scores the last assistant message instead (and warns
+      when completions hold tool results);
+    - ``turn="all"`` scores the whole episode, for a ground truth that
+      holds the calls of every step (find the account, then withdraw):
+      every assistant message is a reply, each reply that calls must be
+      well formed, the last may answer in words, and the calls of all the
+      replies together must match the ground truth, order-free
+      (``Rule.score(…, episode=True)``; the multi-turn envs' ``CallsMatch``
+      and ``EveryReply``). The ``binary`` and ``fine-grained`` rules score
+      episodes; the ``tool-n1`` rules (the released script scores one
+      reply) raise ``ValueError``.
+
+    Without tools all three score the one message.
 
     TRL's tool loop runs a tool only where its response parser reads the
     model's calls; TRL 1.16's Qwen schema reads one JSON object per
     ``<tool_call>`` block, not the Tool-N1 form (a list in one block), so
     with ``GRPOTrainer(tools=…)`` prompt with the ``qwen2.5`` template and
-    score with ``binary-no-think``. A ground truth holding the calls of
-    several turns (a multi-step episode) is not supported: each mode
-    scores one assistant message, so such an episode scores 0.
+    score with ``binary-no-think``.
 
     Scoring runs in parallel in Rust (``threads``: default, one per core or
     ``RAYON_NUM_THREADS``; set it where several processes share a node). A

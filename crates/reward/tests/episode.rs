@@ -1,0 +1,297 @@
+//! Multi-step episodes scored as one (`RewardRule::score_episode`): the
+//! replies of an agent that calls, reads the results, calls again and
+//! answers, against the calls of the whole episode.
+
+use serde_json::{json, Value};
+use toolgym_reward::{
+    episode_texts, rule_by_name, rule_with_options, AllOf, BinaryRule, Call, CompletionError,
+    Reason, RewardRule, RuleOptions, Verdict, WeightedSum, RULES,
+};
+
+fn calls(reply: &[(&str, Value)]) -> String {
+    let list: Vec<Value> = reply
+        .iter()
+        .map(|(n, a)| json!({"name": n, "arguments": a}))
+        .collect();
+    format!(
+        "<think>next step</think>\n<tool_call>\n{}\n</tool_call>",
+        serde_json::to_string(&list).unwrap()
+    )
+}
+
+fn find() -> (&'static str, Value) {
+    ("find_account", json!({"owner": "Ann Lee"}))
+}
+
+fn withdraw() -> (&'static str, Value) {
+    ("withdraw", json!({"account": 7, "amount": 40.5}))
+}
+
+fn truth() -> Vec<Call> {
+    [find(), withdraw()]
+        .into_iter()
+        .map(|(n, a)| Call::new(n, a).unwrap())
+        .collect()
+}
+
+const ANSWER: &str = "<think>both done</think>\nI withdrew 40.5 from Ann Lee's account.";
+
+fn score(rule: &str, turns: &[&str]) -> Verdict {
+    rule_by_name(rule)
+        .unwrap()
+        .score_episode(turns, &truth())
+        .unwrap_or_else(|| panic!("{rule} scores no episodes"))
+}
+
+#[test]
+fn an_episode_whose_replies_make_the_calls_then_answer_scores_1() {
+    let (a, b) = (calls(&[find()]), calls(&[withdraw()]));
+    for turns in [
+        vec![a.as_str(), b.as_str(), ANSWER],
+        // Order-free across replies, as within one.
+        vec![b.as_str(), a.as_str(), ANSWER],
+        // Both calls in one reply, then the answer.
+        vec![&calls(&[find(), withdraw()]), ANSWER],
+    ] {
+        let v = score("binary", &turns);
+        assert_eq!((v.reward, v.reason), (1.0, Reason::Ok), "{turns:?}: {v:?}");
+        assert_eq!(score("fine-grained", &turns).reward, 1.0);
+    }
+    // Cut off before an answer (TRL's last tool round): the calls count.
+    assert_eq!(score("binary", &[&a, &b]).reward, 1.0);
+}
+
+#[test]
+fn wrong_calls_over_the_episode_are_named() {
+    let (a, b) = (calls(&[find()]), calls(&[withdraw()]));
+    let other_amount = calls(&[("withdraw", json!({"account": 7, "amount": 40}))]);
+    let deposit = calls(&[("deposit", withdraw().1)]);
+    let cases = [
+        (vec![a.as_str(), ANSWER], Reason::MissingCall),
+        (
+            vec![a.as_str(), b.as_str(), a.as_str(), ANSWER],
+            Reason::ExtraCall,
+        ),
+        (
+            vec![a.as_str(), other_amount.as_str(), ANSWER],
+            Reason::WrongArgs,
+        ),
+        (
+            vec![a.as_str(), deposit.as_str(), ANSWER],
+            Reason::WrongName,
+        ),
+    ];
+    for (turns, reason) in cases {
+        let v = score("binary", &turns);
+        assert_eq!((v.reward, v.reason), (0.0, reason), "{turns:?}: {v:?}");
+        assert!(v.detail.starts_with("the episode's calls: "), "{v:?}");
+    }
+    // Partial credit for the format, and for the names.
+    let wrong_args = [
+        a.as_str(),
+        &calls(&[("withdraw", json!({"account": 7, "amount": 4}))]),
+        ANSWER,
+    ];
+    assert!((score("fine-grained", &wrong_args).reward - 0.2).abs() < 1e-12);
+    assert!((score("fine-grained-names", &wrong_args).reward - 0.4).abs() < 1e-12);
+}
+
+#[test]
+fn every_reply_is_held_to_the_format_and_the_fault_names_its_reply() {
+    let (a, b) = (calls(&[find()]), calls(&[withdraw()]));
+    let no_think_answer = "I withdrew it.";
+    let chatty_call = format!("Let me check.\n{a}");
+    let broken = "<think>x</think><tool_call>[{\"name\": \"withdraw\", </tool_call>";
+    let unclosed = "<think>x</think><tool_call>[{\"name\": \"withdraw\"}]";
+    let cases: [(Vec<&str>, Reason, &str); 6] = [
+        // Only the last reply may answer without a call.
+        (
+            vec![ANSWER, a.as_str(), b.as_str()],
+            Reason::FormatError,
+            "reply 1 of 3: ",
+        ),
+        (
+            vec![a.as_str(), b.as_str(), no_think_answer],
+            Reason::FormatError,
+            "reply 3 of 3: no <think> block",
+        ),
+        (
+            vec![chatty_call.as_str(), b.as_str(), ANSWER],
+            Reason::FormatError,
+            "reply 1 of 3: ",
+        ),
+        (
+            vec![a.as_str(), broken, ANSWER],
+            Reason::JsonError,
+            "reply 2 of 3: ",
+        ),
+        (
+            vec![a.as_str(), unclosed],
+            Reason::FormatError,
+            "reply 2 of 2: ",
+        ),
+        (
+            vec![a.as_str(), b.as_str(), "<think>done</think> </think>"],
+            Reason::FormatError,
+            "reply 3 of 3: ",
+        ),
+    ];
+    for (turns, reason, detail) in cases {
+        let v = score("binary", &turns);
+        assert_eq!((v.reward, v.reason), (0.0, reason), "{turns:?}: {v:?}");
+        assert!(v.detail.starts_with(detail), "{turns:?}: {v:?}");
+        // A bad format costs the format part; the calls still count.
+        let fine = score("fine-grained", &turns).reward;
+        assert!(fine < 1.0, "{turns:?}: {fine}");
+    }
+    // The rule's options apply to every reply.
+    let relaxed = |think, free_text| {
+        let options = RuleOptions {
+            think: Some(think),
+            free_text: Some(free_text),
+            ..Default::default()
+        };
+        rule_with_options("binary", &options).unwrap()
+    };
+    let turns = [a.as_str(), b.as_str(), no_think_answer];
+    assert_eq!(
+        relaxed(false, false)
+            .score_episode(&turns, &truth())
+            .unwrap()
+            .reward,
+        1.0
+    );
+    let turns = [chatty_call.as_str(), b.as_str(), ANSWER];
+    assert_eq!(
+        relaxed(true, true)
+            .score_episode(&turns, &truth())
+            .unwrap()
+            .reward,
+        1.0
+    );
+    let no_think = [a.replace("<think>next step</think>\n", ""), b.clone()];
+    let no_think: Vec<&str> = no_think.iter().map(String::as_str).collect();
+    assert_eq!(score("binary", &no_think).reason, Reason::FormatError);
+    assert_eq!(score("binary-no-think", &no_think).reward, 1.0);
+}
+
+/// An episode of one reply is that reply, scored as `score` scores it:
+/// the "no call" replies and their options included.
+#[test]
+fn an_episode_of_one_reply_is_scored_as_the_reply() {
+    let replies = [
+        calls(&[find(), withdraw()]),
+        calls(&[find()]),
+        "<think>nothing to call</think>\n<tool_call>[]</tool_call>".to_string(),
+        "<think>nothing to call</think>\nNo tool fits.".to_string(),
+        "No tool fits.".to_string(),
+        "<think>x</think><tool_call>[{]</tool_call>".to_string(),
+        String::new(),
+    ];
+    let truths = [truth(), vec![]];
+    for (name, _) in RULES.iter().filter(|(n, _)| !n.starts_with("tool-n1")) {
+        for options in [
+            RuleOptions::default(),
+            RuleOptions {
+                no_call_without_block: Some(true),
+                free_text: Some(true),
+                ..Default::default()
+            },
+        ] {
+            let rule = rule_with_options(name, &options).unwrap();
+            for reply in &replies {
+                for truth in &truths {
+                    assert_eq!(
+                        rule.score_episode(&[reply], truth),
+                        Some(rule.score(reply, truth)),
+                        "{name} {options:?} {reply:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rules_without_episodes_say_so_and_combinators_follow_their_rules() {
+    let turns = [calls(&[find()]), calls(&[withdraw()])];
+    let turns: Vec<&str> = turns.iter().map(String::as_str).collect();
+    for name in [
+        "tool-n1",
+        "tool-n1-no-think",
+        "tool-n1-fine",
+        "tool-n1-fine-names",
+    ] {
+        assert!(
+            rule_by_name(name)
+                .unwrap()
+                .score_episode(&turns, &truth())
+                .is_none(),
+            "{name}"
+        );
+    }
+    let all = AllOf::<[Call]>::new(
+        "both",
+        vec![
+            Box::new(BinaryRule::default()),
+            Box::new(BinaryRule::without_think()),
+        ],
+    );
+    assert_eq!(all.score_episode(&turns, &truth()).unwrap().reward, 1.0);
+    let with_script = AllOf::<[Call]>::new(
+        "with-script",
+        vec![
+            Box::new(BinaryRule::default()),
+            rule_by_name("tool-n1").unwrap(),
+        ],
+    );
+    assert!(with_script.score_episode(&turns, &truth()).is_none());
+    let half = WeightedSum::<[Call]>::new(
+        "half",
+        vec![
+            (0.5, Box::new(BinaryRule::default())),
+            (0.5, rule_by_name("fine-grained").unwrap()),
+        ],
+    );
+    let v = half.score_episode(&turns[..1], &truth()).unwrap();
+    assert!((v.reward - 0.1).abs() < 1e-12, "{v:?}");
+    assert_eq!(v.reason, Reason::MissingCall);
+    // A rule of your own scores no episodes unless it says how.
+    struct Mine;
+    impl RewardRule for Mine {
+        fn name(&self) -> &str {
+            "mine"
+        }
+        fn score(&self, _: &str, _: &[Call]) -> Verdict {
+            Verdict::ok()
+        }
+    }
+    assert!(Mine.score_episode(&turns, &truth()).is_none());
+}
+
+#[test]
+fn a_transcript_gives_its_assistant_messages_in_order() {
+    let transcript = json!([
+        {"role": "assistant", "content": "", "reasoning_content": "find her",
+         "tool_calls": [{"type": "function", "function": {"name": "find_account", "arguments": {"owner": "Ann Lee"}}}]},
+        {"role": "tool", "name": "find_account", "content": "{\"account\": 7}"},
+        {"role": "assistant", "content": "<think>take it</think>",
+         "tool_calls": [{"type": "function", "function": {"name": "withdraw", "arguments": "{\"account\": 7, \"amount\": 40.5}"}}]},
+        {"role": "tool", "name": "withdraw", "content": "ok"},
+        {"role": "assistant", "content": ANSWER},
+    ]);
+    let turns = episode_texts(&transcript).unwrap();
+    assert_eq!(turns.len(), 3);
+    assert_eq!(turns[2], ANSWER);
+    let turns: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
+    assert_eq!(score("binary", &turns).reward, 1.0);
+    // A string or one message is an episode of one reply.
+    assert_eq!(episode_texts(&json!("text")).unwrap(), ["text"]);
+    assert_eq!(episode_texts(&json!({"content": "x"})).unwrap(), ["x"]);
+    assert_eq!(
+        episode_texts(&json!([{"role": "tool", "content": "x"}])),
+        Err(CompletionError::NoAssistant(1))
+    );
+    assert!(episode_texts(&json!([{"role": "assistant", "tool_calls": 3}])).is_err());
+    assert!(episode_texts(&json!(5)).is_err());
+}
