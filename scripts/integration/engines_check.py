@@ -24,6 +24,10 @@ Runs, on CPU, with no network (no model hub):
 * verl-rewardloop verl.trainer.ppo.reward.load_reward_manager -> the reward-loop
                  NaiveRewardManager.run_single (what RewardLoopWorker calls),
                  driven here without ray.
+* verl-episode   a multi-turn response built by verl's own Continuous Token builder for Qwen (as its
+                 ToolAgentLoop builds one: replies, tool results), scored as one episode by
+                 toolgym.verl_episode.EpisodeRewardManager (loaded with reward_manager.source=importlib)
+                 and compute_score with episode=true.
 * verl-dataset   toolgym.verl.write_parquet read back by
                  verl.utils.dataset.rl_dataset.RLHFDataset (+ collate_fn, DataProto).
 
@@ -373,25 +377,21 @@ def scripted_reply(history: str) -> str:
         return f"<think>Find {owner}'s account first.</think>\n" + block("find_account", {"owner": owner})
     if results == 1 and owner == "Ann Lee":
         account = BANK[owner]
-        # TRL writes a tool's result as str(result) in a <tool_response> of the next prompt.
-        assert str({"account": account}) in history, "the tool's result is in the prompt"
+        # The tool's result is in the prompt: TRL writes it as str(result), verl's tools as text (JSON here).
+        result = {"account": account}
+        assert str(result) in history or json.dumps(result) in history, history
         return f"<think>Account {account}.</think>\n" + block("withdraw", {"account": account, "amount": amount})
     return "<think>Done.</think>\nThe money was withdrawn."
 
 
-def check_trl_tool_episode():
-    """TRL's own tool loop (GRPOTrainer(tools=...), real parse_response, real tool execution,
-    real completion assembly) on a scripted policy: the model's generation is replaced by the
-    replies of `scripted_reply` (tokenized), everything else is TRL's. The reward with
-    turn="all" scores each episode's calls against a ground truth holding both steps."""
+def qwen25_tokenizer():
+    """The script's BPE tokenizer with TRL's copy of the Qwen2.5 chat template (tools in the
+    system prompt, tool results as <tool_response> in a user turn); with it, TRL's
+    add_response_schema gives the tokenizer Qwen's response parser."""
     import pathlib
 
-    import torch
     import trl
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     base = tokenizer()
     tok = base.__class__(
         tokenizer_object=base.backend_tokenizer,
@@ -401,8 +401,21 @@ def check_trl_tool_episode():
         padding_side="left",
         model_max_length=4096,
     )
-    # TRL's own Qwen2.5 template: add_response_schema then gives the tokenizer Qwen's parser.
     tok.chat_template = (pathlib.Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    return tok
+
+
+def check_trl_tool_episode():
+    """TRL's own tool loop (GRPOTrainer(tools=...), real parse_response, real tool execution,
+    real completion assembly) on a scripted policy: the model's generation is replaced by the
+    replies of `scripted_reply` (tokenized), everything else is TRL's. The reward with
+    turn="all" scores each episode's calls against a ground truth holding both steps."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    tok = qwen25_tokenizer()
     model = tiny_model(tok)
     truth = {
         "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
@@ -603,6 +616,95 @@ def check_verl_rewardloop():
     return f"{type(mgr).__module__}.{type(mgr).__name__}.run_single -> {got}"
 
 
+def check_verl_episode():
+    """verl's tool agent loop layout, scored as one episode: the prompt and response token ids are
+    built by verl's own Continuous Token builder for Qwen (what ToolAgentLoop uses: initial prompt,
+    each generated reply ending at <|im_end|>, each tool result merged as the chat template renders
+    it), the batch is scored by toolgym.verl_episode.EpisodeRewardManager loaded the way a verl user
+    configures it (reward_manager.source=importlib), with compute_score and episode=true."""
+    import numpy as np
+    import torch
+    from omegaconf import OmegaConf
+    from verl import DataProto
+    from verl.trainer.ppo.reward import load_reward_manager
+    from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
+
+    tok = qwen25_tokenizer()
+    builder = create_continuous_token_builder(tok, hf_model_type="qwen2")
+    assert type(builder).__name__ == "QwenContinuousTokenBuilder", type(builder)
+    schemas = [{"type": "function", "function": {"name": f.__name__, "description": f.__doc__.split("\n")[0],
+                                                  "parameters": {"type": "object", "properties": {}}}}
+               for f in (find_account, withdraw)]
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+
+    def episode(owner, amount):
+        """(prompt ids, response ids) of the scripted policy's episode, built as ToolAgentLoop does."""
+        messages = [{"role": "user", "content": f"Withdraw {amount} from {owner}'s account."}]
+        prompt_ids = builder.build_initial_tokens(messages, tools=schemas)
+        runtime = list(prompt_ids)
+        while True:
+            history = tok.decode(runtime)
+            reply = scripted_reply(history)
+            ids = tok(reply, add_special_tokens=False)["input_ids"] + [im_end]
+            runtime = builder.merge_assistant_tokens(runtime, ids).token_ids
+            messages.append({"role": "assistant", "content": reply})
+            if "<tool_call>" not in reply:
+                return prompt_ids, runtime[len(prompt_ids):]
+            call = json.loads(reply.split("<tool_call>")[1].split("</tool_call>")[0])
+            result = {"find_account": find_account, "withdraw": withdraw}[call["name"]](**call["arguments"])
+            previous = list(messages)
+            messages.append({"role": "tool", "content": json.dumps(result)})
+            runtime = builder.merge_context_tokens(previous, messages, runtime, tools=schemas).token_ids
+
+    truth = {
+        "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
+                    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}],
+        "Bo Chen": [{"name": "find_account", "arguments": {"owner": "Bo Chen"}},
+                    {"name": "withdraw", "arguments": {"account": 9, "amount": 10}}],
+    }
+    owners = [("Ann Lee", 40.5), ("Bo Chen", 10)]
+    built = [episode(o, a) for o, a in owners]
+    P = max(len(p) for p, _ in built)
+    R = max(len(r) for _, r in built)
+    pad = tok.pad_token_id
+    prompts = torch.tensor([[pad] * (P - len(p)) + p for p, _ in built])
+    responses = torch.tensor([r + [pad] * (R - len(r)) for _, r in built])
+    mask = torch.tensor([[0] * (P - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (R - len(r)) for p, r in built])
+    obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]  # noqa: E731
+    data = DataProto.from_dict(
+        tensors={"prompts": prompts, "responses": responses,
+                 "input_ids": torch.cat([prompts, responses], dim=1), "attention_mask": mask},
+        non_tensors={
+            "data_source": obj(["toolgym"] * 2),
+            "reward_model": obj([{"style": "rule", "ground_truth": json.dumps(truth[o])} for o, _ in owners]),
+            "extra_info": obj([{"index": i} for i in range(2)]),
+        },
+    )
+    response_text = tok.decode(built[0][1])
+    assert response_text.count("<tool_response>") == 2 and response_text.count("<|im_start|>assistant") == 2, response_text
+
+    def scores(cfg):
+        mgr = load_reward_manager(cfg, tok)
+        return type(mgr).__name__, [mgr.loop.run_until_complete(mgr.run_single(data[i:i + 1]))["reward_score"]
+                                    for i in range(len(data))]
+
+    manager_file = os.path.join(os.path.dirname(toolgym.verl.__file__), "verl_episode.py")
+    got = {}
+    for path in (manager_file, "pkg://toolgym.verl_episode"):
+        cfg = custom_reward_config(episode=True)
+        OmegaConf.update(cfg, "reward.reward_manager.source", "importlib")
+        OmegaConf.update(cfg, "reward.reward_manager.module.path", path)
+        OmegaConf.update(cfg, "reward.reward_manager.name", "EpisodeRewardManager")
+        got[path] = scores(cfg)
+        assert got[path] == ("EpisodeRewardManager", [1.0, 0.0]), (path, got[path])
+    # verl's own manager decodes without special tokens: the turns run together, nothing scores.
+    naive = scores(custom_reward_config(episode=True))
+    assert naive == ("NaiveRewardManager", [0.0, 0.0]), naive
+    return (f"verl Continuous Token (Qwen) responses of {R} tokens max, 2 tool rounds: "
+            f"EpisodeRewardManager (file and pkg://) -> {got[manager_file][1]}; "
+            f"NaiveRewardManager (special tokens skipped) -> {naive[1]}")
+
+
 def check_verl_dataset():
     import numpy as np
     from omegaconf import OmegaConf
@@ -672,6 +774,7 @@ CHECKS = {
     "trl-reward-parsed": check_trl_reward_parsed,
     "trl-grpo": check_trl_grpo,
     "trl-tool-episode": check_trl_tool_episode,
+    "verl-episode": check_verl_episode,
 }
 
 

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
 use toolgym_reward::{
-    completion_text, episode_texts, jsonl, rule_with_options, Call, Reason, RewardRule,
-    RuleOptions, RULES,
+    chatml_replies, completion_text, episode_texts, jsonl, rule_with_options, Call, Reason,
+    RewardRule, RuleOptions, RULES,
 };
 
 /// A rule's judgement of one completion: `reward`, `reason` (a snake_case
@@ -286,9 +286,10 @@ impl PyRule {
     }
 
     /// [`PyRule::judge`], or with `episode` every assistant message of a
-    /// list of messages as one reply of an episode
-    /// ([`RewardRule::score_episode`]; a string or one message is an
-    /// episode of one reply).
+    /// list of messages, or every assistant turn of a ChatML text
+    /// ([`chatml_replies`]), as one reply of an episode
+    /// ([`RewardRule::score_episode`]; one message, or text without turn
+    /// headers, is an episode of one reply).
     fn judge_as(
         &self,
         completion: &CompletionArg,
@@ -303,7 +304,11 @@ impl PyRule {
                 Ok(turns) => turns,
                 Err(e) => return toolgym_reward::Verdict::fail(Reason::InputError, e.to_string()),
             },
-            _ => return self.judge(completion, truth),
+            CompletionArg::Text(text) => chatml_replies(text)
+                .into_iter()
+                .map(std::borrow::Cow::Borrowed)
+                .collect(),
+            CompletionArg::Bad(_) => return self.judge(completion, truth),
         };
         let turns: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
         r.score_episode(&turns, t).unwrap_or_else(|| {
@@ -493,9 +498,13 @@ impl PyRule {
     /// every assistant message is a reply (tool results between them are
     /// skipped), each reply that calls must be well formed, the last may
     /// answer without a call, and the calls of all replies together must
-    /// match the ground truth, order-free. A string or one message is an
-    /// episode of one reply, scored as without `episode`. Rules without
-    /// episode semantics (`tool-n1*`, `bfcl-*`) raise `ValueError`.
+    /// match the ground truth, order-free. A string is split at its ChatML
+    /// turn headers (`<|im_start|>assistant\n`: a multi-turn response
+    /// decoded with its special tokens kept, as verl's tool loop lays it
+    /// out; pass the response, not the prompt); a string without headers
+    /// or one message is an episode of one reply, scored as without
+    /// `episode`. Rules without episode semantics (`tool-n1*`, `bfcl-*`)
+    /// raise `ValueError`.
     #[pyo3(signature = (completion, ground_truth, episode = false))]
     fn score(
         &self,

@@ -228,6 +228,64 @@ def test_a_multi_step_episode_is_scored_as_one_with_turn_all():
         toolgym.trl.reward_function("bfcl-ast", turn="all")
 
 
+def _chatml_response(replies, results):
+    """A multi-turn response as verl's tool agent loop lays it out with the
+    Qwen template (decoded with its special tokens kept): each reply ends at
+    <|im_end|>, the tool results come back in a user turn, the next reply
+    follows an assistant header."""
+    out = replies[0] + "<|im_end|>"
+    for result, reply in zip(results, replies[1:]):
+        out += (f"\n<|im_start|>user\n<tool_response>\n{result}\n</tool_response><|im_end|>\n"
+                f"<|im_start|>assistant\n{reply}<|im_end|>")
+    return out
+
+
+def _block(name, args):
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
+
+
+def test_verl_scores_a_chatml_multi_turn_response_as_one_episode():
+    find = "<think>Find her account.</think>\n" + _block("find_account", {"owner": "Ann Lee"})
+    take = "<think>Account 7.</think>\n" + _block("withdraw", {"account": 7, "amount": 40.5})
+    done = "<think>Done.</think>\nThe money was withdrawn."
+    right = _chatml_response([find, take, done], ['{"account": 7}', '{"ok": true}'])
+    short = _chatml_response([find, done], ['{"account": 7}'])
+    score = toolgym.verl.compute_score
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert score("toolgym", right, EPISODE_TRUTH, {"index": 0}, episode=True) == 1.0
+        assert score("toolgym", short, EPISODE_TRUTH, {"index": 1}, episode=True) == 0.0
+        # Without episode=, the text's last reply alone is read (cut at the last
+        # assistant header): the answer, which makes no call.
+        assert score("toolgym", right, EPISODE_TRUTH, {"index": 0}) == 0.0
+        assert toolgym.verl.compute_score_batch(
+            ["toolgym"] * 2, [right, short], [EPISODE_TRUTH] * 2, episode=True
+        ) == [1.0, 0.0]
+    # Decoded without special tokens (verl's own managers) the turns run together.
+    erased = right.replace("<|im_start|>", "").replace("<|im_end|>", "")
+    assert score("toolgym", erased, EPISODE_TRUTH, {"index": 0}, episode=True) == 0.0
+    # A header spelled inside a call's JSON string splits nothing.
+    spelled = _chatml_response(
+        ["<think>x</think>\n" + _block("find_account", {"owner": "<|im_start|>assistant Ann"}), done],
+        ["{}"],
+    )
+    replies = toolgym.Rule("binary").score(spelled, json.dumps([
+        {"name": "find_account", "arguments": {"owner": "<|im_start|>assistant Ann"}}]), episode=True)
+    assert replies.ok, replies
+    # The configuration's rule must score episodes; a row's own rule that cannot scores 0.
+    with pytest.raises(ValueError, match="scores one reply"):
+        score("toolgym", right, EPISODE_TRUTH, None, rule="tool-n1", episode=True)
+    with pytest.raises(ValueError, match="scores one reply"):
+        toolgym.verl.compute_score_batch(["toolgym"], [right], [EPISODE_TRUTH], rule="tool-n1", episode=True)
+    with pytest.warns(UserWarning, match="scores one reply"):
+        assert score("toolgym", right, EPISODE_TRUTH, {"index": 3, "reward_rule": "tool-n1"}, episode=True) == 0.0
+    with pytest.warns(UserWarning, match="scores one reply"):
+        assert toolgym.verl.compute_score_batch(
+            ["toolgym"] * 2, [right, right], [EPISODE_TRUTH] * 2,
+            [{"index": 0}, {"index": 1, "reward_rule": "tool-n1"}], episode=True,
+        ) == [1.0, 0.0]
+
+
 def test_rule_episode_scoring_matches_one_by_one_and_explains_itself():
     rule = toolgym.Rule("binary")
     assert rule.scores_episodes and toolgym.Rule("fine-grained").scores_episodes

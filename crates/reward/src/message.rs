@@ -114,7 +114,8 @@ pub fn completion_text(value: &Value) -> Result<Cow<'_, str>, CompletionError> {
 /// renders it, for [`RewardRule::score_episode`](crate::RewardRule::score_episode):
 /// a list of messages gives every assistant message (a message without
 /// `role` counts as one), in order, the tool results between them left
-/// out; a string or one message gives itself. Pass the completion, what
+/// out; a string gives its replies by [`chatml_replies`] (itself when it
+/// holds no ChatML turn header); one message gives itself. Pass the completion, what
 /// the model wrote after the prompt (as TRL's tool loop returns it), not a
 /// transcript that repeats the prompt's earlier assistant messages.
 ///
@@ -133,6 +134,10 @@ pub fn completion_text(value: &Value) -> Result<Cow<'_, str>, CompletionError> {
 /// ```
 pub fn episode_texts(value: &Value) -> Result<Vec<Cow<'_, str>>, CompletionError> {
     match value {
+        Value::String(text) => Ok(chatml_replies(text)
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect()),
         Value::Array(messages) => {
             let turns = messages
                 .iter()
@@ -146,6 +151,65 @@ pub fn episode_texts(value: &Value) -> Result<Vec<Cow<'_, str>>, CompletionError
         }
         other => completion_text(other).map(|t| vec![t]),
     }
+}
+
+/// Opens a ChatML turn: `<|im_start|>{role}\n`.
+const TURN_START: &str = "<|im_start|>";
+
+/// The model's replies in a multi-turn response written in ChatML (Qwen's
+/// template) with its special tokens kept, as an RL engine's tool loop
+/// lays a response out (verl's agent loop: the first reply, then
+/// `<|im_start|>user\n<tool_response>…<|im_end|>`, then
+/// `<|im_start|>assistant\n` and the next reply, …): the text before the
+/// first turn header, when not blank, and the body of every `assistant`
+/// turn, in order; turns of other roles (tool results, user messages) are
+/// left out. A header is `<|im_start|>` at the start of the text or of a
+/// line, then a role and a line end (a JSON string holds no raw line end,
+/// so a call argument spelling a header splits nothing). Text without a
+/// header is one reply. The end tokens stay in each reply (rules read
+/// them as whitespace).
+///
+/// ```
+/// use toolgym_reward::message::chatml_replies;
+///
+/// let response = "<tool_call>\n{\"name\": \"find\", \"arguments\": {}}\n</tool_call><|im_end|>\n\
+///                 <|im_start|>user\n<tool_response>\n{\"id\": 7}\n</tool_response><|im_end|>\n\
+///                 <|im_start|>assistant\nFound it.<|im_end|>";
+/// let replies = chatml_replies(response);
+/// assert_eq!(replies.len(), 2);
+/// assert!(replies[0].starts_with("<tool_call>"));
+/// assert_eq!(replies[1], "Found it.<|im_end|>");
+/// assert_eq!(chatml_replies("no headers"), ["no headers"]);
+/// ```
+pub fn chatml_replies(text: &str) -> Vec<&str> {
+    let b = text.as_bytes();
+    // (header start, body start, role) of each turn header.
+    let headers: Vec<(usize, usize, &str)> = text
+        .match_indices(TURN_START)
+        .filter(|&(i, _)| i == 0 || b[i - 1] == b'\n')
+        .filter_map(|(i, _)| {
+            let after = &text[i + TURN_START.len()..];
+            let line = after.find('\n')?;
+            let role = after[..line].trim_end_matches('\r');
+            let plain =
+                !role.is_empty() && role.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+            plain.then_some((i, i + TURN_START.len() + line + 1, role))
+        })
+        .collect();
+    let Some(&(first, _, _)) = headers.first() else {
+        return vec![text];
+    };
+    let mut out = Vec::with_capacity(headers.len() + 1);
+    if !text[..first].trim().is_empty() {
+        out.push(&text[..first]);
+    }
+    for (k, &(_, body, role)) in headers.iter().enumerate() {
+        let end = headers.get(k + 1).map_or(text.len(), |h| h.0);
+        if role == "assistant" {
+            out.push(&text[body..end]);
+        }
+    }
+    out
 }
 
 /// The message as an object when it is an assistant's (or has no role).

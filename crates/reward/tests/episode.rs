@@ -295,3 +295,66 @@ fn a_transcript_gives_its_assistant_messages_in_order() {
     assert!(episode_texts(&json!([{"role": "assistant", "tool_calls": 3}])).is_err());
     assert!(episode_texts(&json!(5)).is_err());
 }
+
+/// A multi-turn response as verl's tool agent loop lays it out with the
+/// Qwen template, decoded with its special tokens kept.
+fn chatml(replies: &[&str], results: &[&str]) -> String {
+    let mut out = format!("{}<|im_end|>", replies[0]);
+    for (result, reply) in results.iter().zip(&replies[1..]) {
+        out.push_str(&format!(
+            "\n<|im_start|>user\n<tool_response>\n{result}\n</tool_response><|im_end|>\n\
+             <|im_start|>assistant\n{reply}<|im_end|>"
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_chatml_response_splits_into_its_replies_at_turn_headers_only() {
+    let (a, b) = (calls(&[find()]), calls(&[withdraw()]));
+    let response = chatml(&[&a, &b, ANSWER], &["{\"account\": 7}", "ok"]);
+    let replies = toolgym_reward::chatml_replies(&response);
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert!(
+        replies[0].starts_with(&a) && replies[1].starts_with(&b) && replies[2].starts_with(ANSWER)
+    );
+    assert!(replies.iter().all(|r| !r.contains("tool_response")));
+    assert_eq!(score("binary", &replies).reward, 1.0);
+    // Read from a JSON string, as the Python package and verl pass it.
+    let value = Value::String(response.clone());
+    assert_eq!(episode_texts(&value).unwrap().len(), 3);
+    // The whole response as one reply is its last turn (the cut at the last
+    // assistant header): the answer, no call.
+    assert_eq!(
+        rule_by_name("binary")
+            .unwrap()
+            .score(&response, &truth())
+            .reward,
+        0.0
+    );
+    // A step left out.
+    let short = chatml(&[&a, ANSWER], &["{\"account\": 7}"]);
+    let short = toolgym_reward::chatml_replies(&short);
+    assert_eq!(score("binary", &short).reason, Reason::MissingCall);
+    // Headers: at the start of the text or a line, a role, a line end. A
+    // call argument spelling one (JSON strings hold no raw line end) and a
+    // header glued to text split nothing; CRLF line ends do.
+    let spelled = calls(&[(
+        "find_account",
+        json!({"owner": "<|im_start|>assistant\nAnn"}),
+    )]);
+    assert!(spelled.contains("<|im_start|>assistant\\nAnn"));
+    assert_eq!(toolgym_reward::chatml_replies(&spelled), [spelled.as_str()]);
+    let glued = format!("{a} <|im_start|>assistant\n{ANSWER}");
+    assert_eq!(toolgym_reward::chatml_replies(&glued).len(), 1);
+    let crlf = format!("{a}<|im_end|>\r\n<|im_start|>assistant\r\n{ANSWER}");
+    assert_eq!(
+        toolgym_reward::chatml_replies(&crlf),
+        [format!("{a}<|im_end|>\r\n").as_str(), ANSWER]
+    );
+    // A response that opens with a header has no text before it; turns of
+    // other roles are left out.
+    let headed = format!("<|im_start|>assistant\n{a}<|im_end|>\n<|im_start|>tool\nok<|im_end|>\n<|im_start|>assistant\n{ANSWER}");
+    assert_eq!(toolgym_reward::chatml_replies(&headed).len(), 2);
+    assert_eq!(toolgym_reward::chatml_replies(""), [""]);
+}

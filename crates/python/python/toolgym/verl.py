@@ -12,6 +12,16 @@ Reward -- name it in verl's trainer config (verl 0.9 reads
 (``verl.workers.reward_manager.BatchRewardManager``; the reward-loop
 registry of verl 0.9 has no ``batch`` manager).
 
+Multi-turn episodes (verl's tool agent loop, a ground truth holding every
+step's calls): score them as one with ``episode=true`` and the reward
+manager of ``toolgym.verl_episode``, which decodes responses with their
+ChatML turn headers kept::
+
+    reward.reward_manager.source=importlib
+    reward.reward_manager.module.path=pkg://toolgym.verl_episode
+    reward.reward_manager.name=EpisodeRewardManager
+    +reward.custom_reward_function.reward_kwargs.episode=true
+
 Dataset -- write verl's RL parquet from prepared tasks::
 
     import toolgym, toolgym.verl
@@ -84,6 +94,7 @@ def compute_score(
     ground_truth: Any = None,
     extra_info: Any = None,
     rule: str = "binary",
+    episode: bool = False,
     **kwargs: Any,
 ) -> float:
     """verl's reward-function contract: the reward of one response.
@@ -114,6 +125,17 @@ def compute_score(
     released script on every ground truth serde_json reads exactly:
     integers beyond 64 bits become floats there, where the script keeps
     them exact.
+
+    ``episode=True`` (``reward_kwargs.episode=true``) scores a multi-turn
+    response of verl's tool agent loop as one episode against a ground
+    truth holding the calls of every step: the response, decoded with its
+    special tokens kept, is split at its ChatML turn headers, every
+    assistant turn is a reply, and the calls of all the replies together
+    must match (``Rule.score(…, episode=True)``). verl's own reward
+    managers decode without special tokens, which erases the turn
+    headers; use ``toolgym.verl_episode.EpisodeRewardManager``, which keeps
+    them. The rule must score episodes (``binary``, ``fine-grained``);
+    ``tool-n1`` raises.
     """
     options = _options(kwargs)
     name = _rule_name(rule, extra_info)
@@ -126,16 +148,28 @@ def compute_score(
         )
         return 0.0
 
-    rule_of = _rule_for(rule, rule, options)  # the configuration's: its errors raise
+    rule_of = _configured(rule, options, episode)  # the configuration's: its errors raise
     if name != rule:
         try:
             rule_of = _rule_for(name, rule, options)
         except ValueError as e:  # a row's own rule
             return unscored(f"extra_info['reward_rule']: {e}")
     try:
-        return rule_of.score(solution_str, ground_truth).reward
+        return rule_of.score(solution_str, ground_truth, episode=episode).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
         return unscored(str(e))
+
+
+def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: bool) -> _toolgym.Rule:
+    """The ``rule`` keyword's rule, with a ``ValueError`` when it is unknown,
+    an option is bad, or ``episode`` asks for episodes it cannot score."""
+    out = _rule_for(rule, rule, options)
+    if episode and not out.scores_episodes:
+        raise ValueError(
+            f"toolgym.verl: episode=True needs a rule that scores episodes (binary, "
+            f"binary-no-think, fine-grained, ...); {rule!r} scores one reply"
+        )
+    return out
 
 
 def compute_score_batch(
@@ -145,6 +179,7 @@ def compute_score_batch(
     extra_infos: Optional[Sequence[Any]] = None,
     rule: str = "binary",
     threads: Optional[int] = None,
+    episode: bool = False,
     **kwargs: Any,
 ) -> List[float]:
     """verl's batch reward-function contract, that of its legacy
@@ -154,7 +189,7 @@ def compute_score_batch(
     responses, scored in parallel in Rust.
     Rows whose ``extra_info`` names another ``reward_rule`` are scored with
     it (a row naming an unknown one scores 0, named in the warning; an
-    unknown ``rule`` keyword raises); options as for
+    unknown ``rule`` keyword raises); options and ``episode`` as for
     ``compute_score``. A row that cannot be scored scores 0, and one
     warning per call names how many and the first three (row and problem).
     The sequences must have one item per response (``ValueError`` naming
@@ -174,7 +209,7 @@ def compute_score_batch(
     names = [_rule_name(rule, info) for info in infos]
     out = [0.0] * n
     bad: List[Tuple[int, str]] = []
-    _rule_for(rule, rule, options)  # the configuration's rule and options: their errors raise
+    _configured(rule, options, episode)  # the configuration's rule and options: their errors raise
     for name in sorted(set(names)):
         idx = [i for i, m in enumerate(names) if m == name]
         try:
@@ -182,11 +217,15 @@ def compute_score_batch(
         except ValueError as e:  # a row's own rule: those rows score 0
             bad.extend((i, f"extra_infos[{i}]['reward_rule']: {e}") for i in idx)
             continue
+        if episode and not scorer.scores_episodes:  # a row's own rule, not the configuration's
+            bad.extend((i, f"extra_infos[{i}]['reward_rule']: {name!r} scores one reply, not an episode") for i in idx)
+            continue
         verdicts = scorer.score_batch(
             [solution_strs[i] for i in idx],
             [ground_truths[i] for i in idx],
             threads=threads,
             errors="verdict",
+            episode=episode,
         )
         for i, v in zip(idx, verdicts):
             out[i] = v.reward

@@ -1,0 +1,54 @@
+"""A verl reward-loop manager for multi-turn episodes: verl's own
+``NaiveRewardManager``, but responses are decoded with their special tokens
+kept, so that ``toolgym.verl.compute_score(..., episode=True)`` can split a
+tool agent loop's response at its ChatML turn headers (the model's replies,
+the tool results between them) and score the episode as one.
+
+verl's managers decode with ``skip_special_tokens=True``, which erases
+``<|im_start|>`` and ``<|im_end|>``: a response's replies and tool results
+then run together, and no rule can tell them apart. Configure (verl 0.9;
+checked against verl 0.9.1 by ``scripts/integration/engines_check.py``)::
+
+    reward.reward_manager.source=importlib
+    reward.reward_manager.module.path=pkg://toolgym.verl_episode   # or this file's path
+    reward.reward_manager.name=EpisodeRewardManager
+    reward.custom_reward_function.path=pkg://toolgym.verl
+    reward.custom_reward_function.name=compute_score
+    +reward.custom_reward_function.reward_kwargs.episode=true
+
+This module imports verl (it is loaded by verl's worker); the rest of
+toolgym does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
+
+__all__ = ["EpisodeRewardManager"]
+
+
+class _SpecialTokensKept:
+    """A tokenizer whose ``decode`` keeps special tokens; everything else is
+    the wrapped tokenizer's."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+
+    def decode(self, token_ids: Any, skip_special_tokens: bool = False, **kwargs: Any) -> str:
+        # The padding after a response is cut by verl (attention mask) before decoding.
+        return self._tokenizer.decode(token_ids, skip_special_tokens=False, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
+class EpisodeRewardManager(NaiveRewardManager):
+    """verl's ``NaiveRewardManager`` (one ``compute_score`` call per
+    response, with ``data_source``, ``ground_truth`` and ``extra_info``),
+    the response decoded with its special tokens kept. Use it with
+    ``toolgym.verl.compute_score`` and ``reward_kwargs.episode=true``."""
+
+    def __init__(self, config: Any, tokenizer: Any, compute_score: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, _SpecialTokensKept(tokenizer), compute_score, *args, **kwargs)
