@@ -143,6 +143,9 @@ pub struct PyRule {
     /// parsed to: verl's per-sample reward manager passes the G responses
     /// of a prompt one after another with the same ground-truth text.
     last_truth: Mutex<Option<(String, Arc<Truth>)>>,
+    /// Whether the rule scores multi-step episodes
+    /// ([`RewardRule::score_episode`] gives a verdict).
+    episodes: bool,
 }
 
 impl PyRule {
@@ -194,11 +197,18 @@ impl PyRule {
                 },
             )?))
         };
+        // Asked once: a rule without episode semantics answers `None`
+        // whatever the replies.
+        let episodes = match &kind {
+            Kind::Calls(r) => r.score_episode(&[], &[]).is_some(),
+            Kind::Bfcl(_) => false,
+        };
         Ok(Self {
             name: name.to_string(),
             options,
             kind,
             last_truth: Mutex::new(None),
+            episodes,
         })
     }
 
@@ -262,25 +272,16 @@ impl PyRule {
         Ok(truth)
     }
 
-    /// Whether the rule scores multi-step episodes
-    /// ([`RewardRule::score_episode`]).
-    fn episodes(&self) -> bool {
-        match &self.kind {
-            Kind::Calls(r) => r.score_episode(&[], &[]).is_some(),
-            Kind::Bfcl(_) => false,
-        }
-    }
-
     /// `Ok` when `episode` is false or the rule scores episodes, else the
     /// `ValueError` saying which rules do.
     fn check_episode(&self, episode: bool) -> PyResult<()> {
-        if !episode || self.episodes() {
+        if !episode || self.episodes {
             return Ok(());
         }
         Err(PyValueError::new_err(format!(
             "rule {:?} scores one reply, not an episode (the released script's and BFCL's \
-             rules have no episode semantics); episodes are scored by the binary and \
-             fine-grained rules",
+             rules have no episode semantics); episodes are scored by the rules of the binary \
+             and fine-grained families",
             self.name
         )))
     }
@@ -489,7 +490,7 @@ impl PyRule {
     /// rules score one reply.
     #[getter]
     fn scores_episodes(&self) -> bool {
-        self.episodes()
+        self.episodes
     }
 
     /// Scores one completion against its ground truth.

@@ -137,7 +137,18 @@ impl Judgement {
 /// - The calls of all replies together are compared with the ground truth,
 ///   order-free, as one reply's calls are.
 /// - An episode of one reply is judged exactly as [`Judgement::of`] judges
-///   that reply (a lone "no call" reply included).
+///   that reply, so scoring episodes agrees with scoring one reply on
+///   single-step tasks. A lone reply that answers in words is therefore a
+///   "no call" reply, right only under
+///   [`FormatPolicy::no_call_without_block`] (the multi-turn envs accept it
+///   as an answer): set that option where an episode may rightly make no
+///   call.
+/// - The calls are compared as a multiset: nothing checks that an argument
+///   taken from an earlier tool result (an account id) was read from it,
+///   nor in which reply a call was made. A policy that knows the id may
+///   make both calls in its first reply (so may the envs' `CallsMatch`);
+///   check the order or the results with a rule of your own where it
+///   matters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpisodeJudgement {
     /// The first fault over the replies, and how all the calls compare.
@@ -169,9 +180,12 @@ impl EpisodeJudgement {
     /// let policy = FormatPolicy::default();
     /// let j = EpisodeJudgement::of(&turns, &truth, &policy, &Matcher::default());
     /// assert_eq!(j.reason().0, Reason::Ok);
-    /// // The same calls in one reply, then a reply without its think block.
-    /// let j = EpisodeJudgement::of(&[turns[0], "Done."], &truth, &policy, &Matcher::default());
-    /// assert_eq!(j.reason().0, Reason::FormatError);
+    /// // The right calls, then an answer without its think block.
+    /// let j = EpisodeJudgement::of(&[turns[0], turns[1], "Done."], &truth, &policy, &Matcher::default());
+    /// assert_eq!(j.reason(), (Reason::FormatError, "reply 3 of 3: no <think> block".into()));
+    /// // A step left out.
+    /// let j = EpisodeJudgement::of(&[turns[0], turns[2]], &truth, &policy, &Matcher::default());
+    /// assert_eq!(j.reason().0, Reason::MissingCall);
     /// ```
     pub fn of(turns: &[&str], truth: &[Call], policy: &FormatPolicy, matcher: &Matcher) -> Self {
         if let [only] = turns {
@@ -489,7 +503,7 @@ impl<T: ?Sized> RewardRule<T> for WeightedSum<T> {
     }
 
     /// Combines the terms' episode verdicts; `None` when one of them
-    /// scores no episodes.
+    /// scores no episodes (terms of weight 0 are skipped, as in `score`).
     fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
         self.combine(|rule| rule.score_episode(turns, truth))
     }

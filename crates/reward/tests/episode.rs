@@ -103,46 +103,55 @@ fn every_reply_is_held_to_the_format_and_the_fault_names_its_reply() {
     let chatty_call = format!("Let me check.\n{a}");
     let broken = "<think>x</think><tool_call>[{\"name\": \"withdraw\", </tool_call>";
     let unclosed = "<think>x</think><tool_call>[{\"name\": \"withdraw\"}]";
-    let cases: [(Vec<&str>, Reason, &str); 6] = [
+    // (replies, reason, detail, fine-grained reward: 0.2 for the format of
+    // every reply, 0.8 for the calls of all of them).
+    let cases: [(Vec<&str>, Reason, &str, f64); 6] = [
         // Only the last reply may answer without a call.
         (
             vec![ANSWER, a.as_str(), b.as_str()],
             Reason::FormatError,
             "reply 1 of 3: ",
+            0.8,
         ),
         (
             vec![a.as_str(), b.as_str(), no_think_answer],
             Reason::FormatError,
             "reply 3 of 3: no <think> block",
+            0.8,
         ),
         (
             vec![chatty_call.as_str(), b.as_str(), ANSWER],
             Reason::FormatError,
             "reply 1 of 3: ",
+            0.8,
         ),
+        // An unreadable block: the format holds, the calls cannot be read.
         (
             vec![a.as_str(), broken, ANSWER],
             Reason::JsonError,
             "reply 2 of 3: ",
+            0.2,
         ),
+        // An unclosed block is no block: withdraw is not made.
         (
             vec![a.as_str(), unclosed],
             Reason::FormatError,
             "reply 2 of 2: ",
+            0.0,
         ),
         (
             vec![a.as_str(), b.as_str(), "<think>done</think> </think>"],
             Reason::FormatError,
             "reply 3 of 3: ",
+            0.8,
         ),
     ];
-    for (turns, reason, detail) in cases {
+    for (turns, reason, detail, fine) in cases {
         let v = score("binary", &turns);
         assert_eq!((v.reward, v.reason), (0.0, reason), "{turns:?}: {v:?}");
         assert!(v.detail.starts_with(detail), "{turns:?}: {v:?}");
-        // A bad format costs the format part; the calls still count.
-        let fine = score("fine-grained", &turns).reward;
-        assert!(fine < 1.0, "{turns:?}: {fine}");
+        let got = score("fine-grained", &turns).reward;
+        assert!((got - fine).abs() < 1e-12, "{turns:?}: {got}");
     }
     // The rule's options apply to every reply.
     let relaxed = |think, free_text| {
@@ -210,6 +219,29 @@ fn an_episode_of_one_reply_is_scored_as_the_reply() {
             }
         }
     }
+}
+
+/// A lone answer in words where no call is due: a "no call" reply, right
+/// only with `no_call_without_block` (the envs take it as an answer).
+#[test]
+fn a_lone_answer_is_a_no_call_reply() {
+    let answer = ["<think>nothing fits</think>\nNo tool can do that."];
+    let strict = rule_by_name("binary").unwrap();
+    assert_eq!(
+        strict.score_episode(&answer, &[]).unwrap().reason,
+        Reason::FormatError
+    );
+    let options = RuleOptions {
+        no_call_without_block: Some(true),
+        ..Default::default()
+    };
+    let lenient = rule_with_options("binary", &options).unwrap();
+    assert_eq!(lenient.score_episode(&answer, &[]).unwrap().reward, 1.0);
+    // Not where a call is due.
+    assert_eq!(
+        lenient.score_episode(&answer, &truth()).unwrap().reward,
+        0.0
+    );
 }
 
 #[test]

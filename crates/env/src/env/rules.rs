@@ -195,8 +195,10 @@ impl ReplyFormat {
     pub fn check(&self, reply: &str) -> Verdict {
         let c = Completion::parse(reply);
         let answer = c.tool_call_blocks.is_empty();
-        // The same faults as a reply of an episode scored by the reward
-        // crate (`EpisodeJudgement`), in the order they were found.
+        // What breaks a reply is the reward crate's rule for a reply of an
+        // episode (`EpisodeJudgement`), so the same replies fail; the first
+        // fault in the order found is reported (the episode verdict reports
+        // format faults before payload faults).
         let policy = FormatPolicy {
             require_think: self.require_think,
             ..FormatPolicy::default()

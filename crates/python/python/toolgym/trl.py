@@ -59,8 +59,8 @@ class RewardFunction:
         if turn == "all" and not self._scorer.scores_episodes:
             raise ValueError(
                 f"turn='all' scores a multi-step episode, which rule {rule!r} cannot: the "
-                "released script's rules (tool-n1*) and BFCL's score one reply; use binary, "
-                "binary-no-think or fine-grained"
+                "released script's rules (tool-n1*) and BFCL's score one reply; use a rule of the "
+                "binary or fine-grained family"
             )
         self._warned_tools = False
         # TRL names the logged metric after it (rewards/toolgym_binary/mean).
@@ -169,7 +169,11 @@ def reward_function(
       (``Rule.score(…, episode=True)``; the multi-turn envs' ``CallsMatch``
       and ``EveryReply``). The ``binary`` and ``fine-grained`` rules score
       episodes; the ``tool-n1`` rules (the released script scores one
-      reply) raise ``ValueError``.
+      reply) raise ``ValueError``. An episode of one reply is scored as
+      that reply is, so a lone answer in words is a "no call" reply: pass
+      ``no_call_without_block=True`` where an episode may rightly make no
+      call. Calls are compared as a multiset: nothing checks that an id
+      was read from an earlier tool result rather than known beforehand.
 
     Without tools all three score the one message.
 

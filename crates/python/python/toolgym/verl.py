@@ -166,8 +166,8 @@ def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: bool) 
     out = _rule_for(rule, rule, options)
     if episode and not out.scores_episodes:
         raise ValueError(
-            f"toolgym.verl: episode=True needs a rule that scores episodes (binary, "
-            f"binary-no-think, fine-grained, ...); {rule!r} scores one reply"
+            f"toolgym.verl: episode=True needs a rule that scores episodes (the binary or "
+            f"fine-grained family); {rule!r} scores one reply"
         )
     return out
 
