@@ -678,6 +678,8 @@ def check_verl_episode():
             "data_source": obj(["toolgym"] * 2),
             "reward_model": obj([{"style": "rule", "ground_truth": json.dumps(truth[o])} for o, _ in owners]),
             "extra_info": obj([{"index": i} for i in range(2)]),
+            # verl's count (ToolAgentLoop: user_turns + assistant_turns + 1), checked against the headers.
+            "__num_turns__": np.array([6, 4]),
         },
     )
     response_text = tok.decode(built[0][1])
@@ -688,6 +690,8 @@ def check_verl_episode():
         return type(mgr).__name__, [mgr.loop.run_until_complete(mgr.run_single(data[i:i + 1]))["reward_score"]
                                     for i in range(len(data))]
 
+    import warnings
+
     manager_file = os.path.join(os.path.dirname(toolgym.verl.__file__), "verl_episode.py")
     got = {}
     for path in (manager_file, "pkg://toolgym.verl_episode"):
@@ -695,11 +699,18 @@ def check_verl_episode():
         OmegaConf.update(cfg, "reward.reward_manager.source", "importlib")
         OmegaConf.update(cfg, "reward.reward_manager.module.path", path)
         OmegaConf.update(cfg, "reward.reward_manager.name", "EpisodeRewardManager")
-        got[path] = scores(cfg)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the headers agree with verl's num_turns: no warning
+            got[path] = scores(cfg)
         assert got[path] == ("EpisodeRewardManager", [1.0, 0.0]), (path, got[path])
-    # verl's own manager decodes without special tokens: the turns run together, nothing scores.
-    naive = scores(custom_reward_config(episode=True))
+    # verl's own manager decodes without special tokens: the turns run together, nothing scores,
+    # and the warning names the manager to use.
+    toolgym.verl._warned.discard("no-headers")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        naive = scores(custom_reward_config(episode=True))
     assert naive == ("NaiveRewardManager", [0.0, 0.0]), naive
+    assert any("EpisodeRewardManager" in str(w.message) for w in caught), [str(w.message) for w in caught]
     return (f"verl Continuous Token (Qwen) responses of {R} tokens max, 2 tool rounds: "
             f"EpisodeRewardManager (file and pkg://) -> {got[manager_file][1]}; "
             f"NaiveRewardManager (special tokens skipped) -> {naive[1]}")

@@ -98,6 +98,19 @@ pub fn rules() -> Vec<(&'static str, &'static str)> {
     RULES.iter().chain(BFCL_RULES.iter()).copied().collect()
 }
 
+/// The turns of a text written in ChatML with its special tokens kept (a
+/// multi-turn response as verl's tool loop lays it out): `(role, text)`
+/// pairs, `role` `None` for the text before the first header. A header is
+/// `<|im_start|>ROLE\n` at the start of the text or right after an end
+/// token; see `toolgym_reward::message::chatml_turns`.
+#[pyfunction]
+pub fn chatml_turns(text: &str) -> Vec<(Option<&str>, &str)> {
+    toolgym_reward::chatml_turns(text)
+        .into_iter()
+        .map(|t| (t.role, t.text))
+        .collect()
+}
+
 /// A rule and the ground-truth type it reads.
 #[derive(Clone)]
 enum Kind {

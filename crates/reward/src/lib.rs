@@ -120,7 +120,9 @@ pub use batch::par_score_batch;
 pub use batch::{score_batch, Summary};
 pub use call::{json_type_name, Call, CallShapeError};
 pub use matcher::{MatchOutcome, Matcher, NumberMatch, GREEDY_LIMIT, KUHN_LIMIT};
-pub use message::{chatml_replies, completion_text, episode_texts, CompletionError};
+pub use message::{
+    chatml_replies, chatml_turns, completion_text, episode_texts, ChatTurn, CompletionError,
+};
 pub use parse::{
     after_marker, cut_at_marker, Completion, Diagnostic, ParseOptions, Severity, ASSISTANT_MARKER,
     END_TOKENS, THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,

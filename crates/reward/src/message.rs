@@ -156,17 +156,96 @@ pub fn episode_texts(value: &Value) -> Result<Vec<Cow<'_, str>>, CompletionError
 /// Opens a ChatML turn: `<|im_start|>{role}\n`.
 const TURN_START: &str = "<|im_start|>";
 
-/// The model's replies in a multi-turn response written in ChatML (Qwen's
-/// template) with its special tokens kept, as an RL engine's tool loop
-/// lays a response out (verl's agent loop: the first reply, then
+/// One turn of a ChatML text ([`chatml_turns`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChatTurn<'a> {
+    /// The role its header names (`assistant`, `user`, `tool`, …); `None`
+    /// for the text before the first header (a response's first reply,
+    /// whose header ended the prompt).
+    pub role: Option<&'a str>,
+    /// The turn's text after its header, up to the next header (end tokens
+    /// and line ends included).
+    pub text: &'a str,
+}
+
+/// The turns of a text written in ChatML (Qwen's template) with its
+/// special tokens kept, as an RL engine's tool loop lays out a multi-turn
+/// response (verl's agent loop: the first reply, then
 /// `<|im_start|>user\n<tool_response>…<|im_end|>`, then
-/// `<|im_start|>assistant\n` and the next reply, …): the text before the
-/// first turn header, when not blank, and the body of every `assistant`
-/// turn, in order; turns of other roles (tool results, user messages) are
-/// left out. A header is `<|im_start|>` at the start of the text or of a
-/// line, then a role and a line end (a JSON string holds no raw line end,
-/// so a call argument spelling a header splits nothing). Text without a
-/// header is one reply. The end tokens stay in each reply (rules read
+/// `<|im_start|>assistant\n` and the next reply, …).
+///
+/// A header is `<|im_start|>`, a role (letters, digits, `_`) and a line
+/// end, at the start of the text or right after an end token
+/// (`<|im_end|>` or `<|endoftext|>`, then at most one line end): a turn
+/// ends with its end token, so a reply cannot open a turn in its middle
+/// without writing the end token, and a call argument spelling a header
+/// (a JSON string holds no raw line end) splits nothing. The text before
+/// the first header is a turn without a role when it is not blank.
+///
+/// Decoded text cannot tell a special token from the same characters
+/// written as plain tokens, so a policy can still spell an end token and a
+/// header inside a reply; compare the number of headers with the engine's
+/// own turn count where it gives one (`toolgym.verl` does, with verl's
+/// `num_turns`).
+///
+/// ```
+/// use toolgym_reward::message::{chatml_turns, ChatTurn};
+///
+/// let response = "<tool_call>\n{\"name\": \"find\", \"arguments\": {}}\n</tool_call><|im_end|>\n\
+///                 <|im_start|>user\n<tool_response>\n{\"id\": 7}\n</tool_response><|im_end|>\n\
+///                 <|im_start|>assistant\nFound it.<|im_end|>";
+/// let turns = chatml_turns(response);
+/// let roles: Vec<_> = turns.iter().map(|t| t.role).collect();
+/// assert_eq!(roles, [None, Some("user"), Some("assistant")]);
+/// assert_eq!(turns[2], ChatTurn { role: Some("assistant"), text: "Found it.<|im_end|>" });
+/// // A header not after an end token is text.
+/// assert_eq!(chatml_turns("Sure.\n<|im_start|>user\nhi").len(), 1);
+/// ```
+pub fn chatml_turns(text: &str) -> Vec<ChatTurn<'_>> {
+    // (header start, body start, role) of each header.
+    let headers: Vec<(usize, usize, &str)> = text
+        .match_indices(TURN_START)
+        .filter(|&(i, _)| i == 0 || ends_turn(&text[..i]))
+        .filter_map(|(i, _)| {
+            let after = &text[i + TURN_START.len()..];
+            let line = after.find('\n')?;
+            let role = after[..line].strip_suffix('\r').unwrap_or(&after[..line]);
+            let plain =
+                !role.is_empty() && role.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+            plain.then_some((i, i + TURN_START.len() + line + 1, role))
+        })
+        .collect();
+    let first = headers.first().map_or(text.len(), |h| h.0);
+    let mut out = Vec::with_capacity(headers.len() + 1);
+    if !text[..first].trim().is_empty() || headers.is_empty() {
+        out.push(ChatTurn {
+            role: None,
+            text: &text[..first],
+        });
+    }
+    for (k, &(_, body, role)) in headers.iter().enumerate() {
+        let end = headers.get(k + 1).map_or(text.len(), |h| h.0);
+        out.push(ChatTurn {
+            role: Some(role),
+            text: &text[body..end],
+        });
+    }
+    out
+}
+
+/// Whether `before` ends with an end token and at most one line end.
+fn ends_turn(before: &str) -> bool {
+    let before = before
+        .strip_suffix("\r\n")
+        .or_else(|| before.strip_suffix('\n'))
+        .unwrap_or(before);
+    crate::END_TOKENS.iter().any(|t| before.ends_with(t))
+}
+
+/// The model's replies in a ChatML text ([`chatml_turns`]): the turn
+/// before the first header, then every `assistant` turn, in order; turns
+/// of other roles (tool results, user messages) are left out. Text without
+/// a header is one reply. The end tokens stay in each reply (rules read
 /// them as whitespace).
 ///
 /// ```
@@ -182,34 +261,11 @@ const TURN_START: &str = "<|im_start|>";
 /// assert_eq!(chatml_replies("no headers"), ["no headers"]);
 /// ```
 pub fn chatml_replies(text: &str) -> Vec<&str> {
-    let b = text.as_bytes();
-    // (header start, body start, role) of each turn header.
-    let headers: Vec<(usize, usize, &str)> = text
-        .match_indices(TURN_START)
-        .filter(|&(i, _)| i == 0 || b[i - 1] == b'\n')
-        .filter_map(|(i, _)| {
-            let after = &text[i + TURN_START.len()..];
-            let line = after.find('\n')?;
-            let role = after[..line].trim_end_matches('\r');
-            let plain =
-                !role.is_empty() && role.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-            plain.then_some((i, i + TURN_START.len() + line + 1, role))
-        })
-        .collect();
-    let Some(&(first, _, _)) = headers.first() else {
-        return vec![text];
-    };
-    let mut out = Vec::with_capacity(headers.len() + 1);
-    if !text[..first].trim().is_empty() {
-        out.push(&text[..first]);
-    }
-    for (k, &(_, body, role)) in headers.iter().enumerate() {
-        let end = headers.get(k + 1).map_or(text.len(), |h| h.0);
-        if role == "assistant" {
-            out.push(&text[body..end]);
-        }
-    }
-    out
+    chatml_turns(text)
+        .into_iter()
+        .filter(|t| matches!(t.role, None | Some("assistant")))
+        .map(|t| t.text)
+        .collect()
 }
 
 /// The message as an object when it is an assistant's (or has no role).

@@ -94,6 +94,12 @@ class Rule:
 def rules() -> List[Tuple[str, str]]:
     """The built-in rules: ``(name, description)`` pairs."""
 
+def chatml_turns(text: str) -> List[Tuple[Optional[str], str]]:
+    """The turns of a ChatML text with its special tokens kept: ``(role,
+    text)`` pairs, ``role`` ``None`` for the text before the first header.
+    A header is ``<|im_start|>ROLE\\n`` at the start of the text or right
+    after an end token (``<|im_end|>``, ``<|endoftext|>``)."""
+
 class Task:
     """One task (``toolgym prepare``'s JSONL form).
 

@@ -129,13 +129,17 @@ def compute_score(
     ``episode=True`` (``reward_kwargs.episode=true``) scores a multi-turn
     response of verl's tool agent loop as one episode against a ground
     truth holding the calls of every step: the response, decoded with its
-    special tokens kept, is split at its ChatML turn headers, every
-    assistant turn is a reply, and the calls of all the replies together
-    must match (``Rule.score(…, episode=True)``). verl's own reward
-    managers decode without special tokens, which erases the turn
-    headers; use ``toolgym.verl_episode.EpisodeRewardManager``, which keeps
-    them. The rule must score episodes (``binary``, ``fine-grained``);
-    ``tool-n1`` raises.
+    special tokens kept, is split at its ChatML turn headers
+    (``toolgym.chatml_turns``), every assistant turn is a reply, and the
+    calls of all the replies together must match (``Rule.score(…,
+    episode=True)``). verl's own reward managers decode without special
+    tokens, which erases the turn headers; use
+    ``toolgym.verl_episode.EpisodeRewardManager``, which keeps them. A
+    response whose headers disagree with verl's ``num_turns`` (a reply that
+    wrote a header itself, or one decoded without special tokens) scores
+    0, said once. The rule must score episodes (the ``binary`` and
+    ``fine-grained`` families); ``tool-n1`` raises, and so does an
+    ``episode`` that is not a bool.
     """
     options = _options(kwargs)
     name = _rule_name(rule, extra_info)
@@ -149,20 +153,26 @@ def compute_score(
         return 0.0
 
     rule_of = _configured(rule, options, episode)  # the configuration's: its errors raise
+    episode = bool(episode)
     if name != rule:
         try:
             rule_of = _rule_for(name, rule, options)
         except ValueError as e:  # a row's own rule
             return unscored(f"extra_info['reward_rule']: {e}")
+    if episode and not _turns_agree(solution_str, extra_info):
+        return 0.0
     try:
         return rule_of.score(solution_str, ground_truth, episode=episode).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
         return unscored(str(e))
 
 
-def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: bool) -> _toolgym.Rule:
+def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: Any) -> _toolgym.Rule:
     """The ``rule`` keyword's rule, with a ``ValueError`` when it is unknown,
-    an option is bad, or ``episode`` asks for episodes it cannot score."""
+    an option is bad, or ``episode`` asks for episodes it cannot score (a
+    ``TypeError`` when ``episode`` is not a bool: ``"false"`` is truthy)."""
+    if not (isinstance(episode, bool) or type(episode).__name__ == "bool_"):
+        raise TypeError(f"toolgym.verl: episode must be true or false, not {episode!r}")
     out = _rule_for(rule, rule, options)
     if episode and not out.scores_episodes:
         raise ValueError(
@@ -170,6 +180,53 @@ def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: bool) 
             f"fine-grained family); {rule!r} scores one reply"
         )
     return out
+
+
+def _turns_agree(response: Any, extra_info: Any) -> bool:
+    """Whether a response's ChatML turn headers agree with verl's own count
+    of its turns (``extra_info["num_turns"]``: the prompt, then each reply
+    and each tool round, so a response of n turns has n - 2 headers, its
+    first reply's being the prompt's). A reply can write a header itself
+    (decoded text cannot tell a special token from the same characters
+    written as plain tokens), which would split it into turns and, say,
+    hide text or calls in a made-up tool turn: such a response has more
+    headers than verl counted and scores 0 (said once). A response with no
+    header where verl counted tool rounds was decoded without its special
+    tokens (verl's own reward managers): it cannot be split, so it scores
+    0, and the fix is said once (``EpisodeRewardManager``). Without a
+    count (not verl's agent loop), the headers are taken as they are."""
+    count = extra_info.get("num_turns") if isinstance(extra_info, dict) else None
+    if not isinstance(response, str) or isinstance(count, bool):
+        return True
+    try:
+        expected = int(count) - 2  # numpy integers too
+    except (TypeError, ValueError):
+        return True
+    headers = sum(role is not None for role, _ in _toolgym.chatml_turns(response))
+    if headers > expected:
+        _warn_once(
+            "forged-headers",
+            f"toolgym.verl: a response has {headers} ChatML turn headers where verl counted "
+            f"{expected + 2} turns ({expected} headers): a reply wrote turn headers itself; such "
+            "responses score 0 (said once)",
+        )
+        return False
+    if headers == 0 and expected > 0:
+        _warn_once(
+            "no-headers",
+            "toolgym.verl: episode=True, but a multi-turn response has no ChatML turn headers: it "
+            "was decoded without its special tokens (verl's own reward managers do that); set "
+            "reward.reward_manager.source=importlib, module.path=pkg://toolgym.verl_episode and "
+            "name=EpisodeRewardManager. Such responses score 0 (said once)",
+        )
+        return False
+    return True
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, stacklevel=4)
 
 
 def compute_score_batch(
@@ -210,7 +267,12 @@ def compute_score_batch(
     out = [0.0] * n
     bad: List[Tuple[int, str]] = []
     _configured(rule, options, episode)  # the configuration's rule and options: their errors raise
-    for name in sorted(set(names)):
+    episode = bool(episode)
+    if episode:
+        # Responses whose turn headers disagree with verl's count score 0.
+        agree = [_turns_agree(solution_strs[i], infos[i]) for i in range(n)]
+        names = [m if ok else None for m, ok in zip(names, agree)]
+    for name in sorted(set(m for m in names if m is not None)):
         idx = [i for i, m in enumerate(names) if m == name]
         try:
             scorer = _rule_for(name, rule, options)

@@ -40,8 +40,15 @@ class _SpecialTokensKept:
         # The padding after a response is cut by verl (attention mask) before decoding.
         return self._tokenizer.decode(token_ids, skip_special_tokens=False, **kwargs)
 
+    def batch_decode(self, sequences: Any, skip_special_tokens: bool = False, **kwargs: Any) -> list:
+        return self._tokenizer.batch_decode(sequences, skip_special_tokens=False, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._tokenizer, name)
+        # Only for names the proxy lacks; never for its own field or dunders, so a
+        # copy or an unpickling (which look them up before __init__ ran) does not recurse.
+        if name == "_tokenizer" or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)
+        return getattr(self.__dict__["_tokenizer"], name)
 
 
 class EpisodeRewardManager(NaiveRewardManager):
