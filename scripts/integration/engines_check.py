@@ -178,6 +178,27 @@ def tiny_model(tok):
     return model
 
 
+def grpo_args(name, **settings):
+    """TRL's GRPOConfig for a few CPU steps (4 completions a step, no saving, no reports)."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=os.path.join(WORK, name),
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        logging_steps=1,
+        learning_rate=1e-4,
+        report_to="none",
+        save_strategy="no",
+        dataloader_num_workers=0,
+        seed=0,
+        **settings,
+    )
+
+
 def verl_trainer_config():
     """verl's own PPO trainer config (the Hydra-composed defaults shipped as
     verl/trainer/config/_generated_ppo_trainer.yaml), so the checks use the real key layout."""
@@ -288,7 +309,7 @@ def check_trl_reward_parsed():
 
 def check_trl_grpo():
     import torch
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     tok = tokenizer()
@@ -304,23 +325,7 @@ def check_trl_grpo():
         seen.setdefault("toolgym", reward(prompts=prompts, completions=completions, **kwargs))
         return [0.0] * len(completions)
 
-    args = GRPOConfig(
-        output_dir=os.path.join(WORK, "grpo"),
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        num_generations=4,
-        max_completion_length=12,
-        max_steps=2,
-        logging_steps=1,
-        learning_rate=1e-4,
-        report_to="none",
-        save_strategy="no",
-        dataloader_num_workers=0,
-        seed=0,
-    )
+    args = grpo_args("grpo", num_generations=4, max_completion_length=12, max_steps=2)
     trainer = GRPOTrainer(model=model, reward_funcs=[reward, spy], args=args, train_dataset=ds,
                           processing_class=tok)
     trainer.train()
@@ -412,7 +417,7 @@ def check_trl_tool_episode():
     turn="all" scores each episode's calls against a ground truth holding both steps."""
     import torch
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     tok = qwen25_tokenizer()
@@ -452,23 +457,7 @@ def check_trl_tool_episode():
                            + [self._tokenizer.eos_token_id])
             return out, None
 
-    args = GRPOConfig(
-        output_dir=os.path.join(WORK, "grpo-tools"),
-        use_cpu=True,
-        bf16=False,
-        fp16=False,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        num_generations=2,
-        max_completion_length=512,
-        max_steps=1,
-        logging_steps=1,
-        learning_rate=1e-4,
-        report_to="none",
-        save_strategy="no",
-        dataloader_num_workers=0,
-        seed=0,
-    )
+    args = grpo_args("grpo-tools", num_generations=2, max_completion_length=512, max_steps=1)
     trainer = Scripted(model=model, reward_funcs=[episode, spy], args=args, train_dataset=ds,
                        processing_class=tok, tools=[find_account, withdraw])
     trainer.train()

@@ -162,10 +162,21 @@ const DONE: &str = "<think>done</think>\nDone.";
 
 /// Plays `script` (the item id is filled in from the lookup result).
 fn play(spec: &MultiTurnSpec<Store>, t: Arc<Task>, script: &[&str]) -> (f64, Vec<Reason>) {
+    let (ep, _) = play_recorded(spec, t, script);
+    let reasons = ep.steps.iter().map(|s| s.info.reason()).collect();
+    (ep.total_reward(), reasons)
+}
+
+/// Plays `script` (then `DONE`), filling in the item id from the lookup
+/// result: the episode and the replies the env was given.
+fn play_recorded(
+    spec: &MultiTurnSpec<Store>,
+    t: Arc<Task>,
+    script: &[&str],
+) -> (toolgym_env::env::Episode, Vec<String>) {
     let mut env = spec.env(t);
-    let mut turn = 0;
+    let mut replies = Vec::new();
     let ep = run_episode_seeded(&mut env, Some(42), 8, |obs| {
-        turn += 1;
         let id = obs
             .messages
             .iter()
@@ -174,14 +185,15 @@ fn play(spec: &MultiTurnSpec<Store>, t: Arc<Task>, script: &[&str]) -> (f64, Vec
                 serde_json::from_str::<Value>(&m.content).ok()?["result"]["item_id"].as_i64()
             })
             .unwrap_or(0);
-        script
-            .get(turn - 1)
+        let reply = script
+            .get(replies.len())
             .copied()
             .unwrap_or(DONE)
-            .replace("ID", &id.to_string())
+            .replace("ID", &id.to_string());
+        replies.push(reply.clone());
+        reply
     });
-    let reasons = ep.steps.iter().map(|s| s.info.reason()).collect();
-    (ep.total_reward(), reasons)
+    (ep, replies)
 }
 
 #[test]
@@ -601,27 +613,8 @@ fn the_env_and_the_reward_crates_episode_scoring_agree() {
     for (what, script, expected) in scripts {
         let mut t = (*task(2, 5)).clone();
         t.ground_truth = truth.clone();
-        let mut env = spec.env(Arc::new(t));
-        let mut replies = Vec::new();
-        let mut turn = 0;
-        let ep = run_episode_seeded(&mut env, Some(42), 8, |obs| {
-            turn += 1;
-            let id = obs
-                .messages
-                .iter()
-                .rev()
-                .find_map(|m| {
-                    serde_json::from_str::<Value>(&m.content).ok()?["result"]["item_id"].as_i64()
-                })
-                .unwrap_or(0);
-            let reply = script
-                .get(turn - 1)
-                .cloned()
-                .unwrap_or_else(|| DONE.into())
-                .replace("ID", &id.to_string());
-            replies.push(reply.clone());
-            reply
-        });
+        let script: Vec<&str> = script.iter().map(String::as_str).collect();
+        let (ep, replies) = play_recorded(&spec, Arc::new(t), &script);
         let turns: Vec<&str> = replies.iter().map(String::as_str).collect();
         let scored = binary.score_episode(&turns, &truth).unwrap();
         assert_eq!(
