@@ -556,10 +556,12 @@ fn a_solver_demonstrates_whole_episodes() {
 
 /// An episode scored by the multi-turn env (every reply well formed, the
 /// episode's calls match the ground truth) and the same replies scored by
-/// the reward crate's `score_episode` (what TRL's `turn="all"` uses) agree.
+/// the reward crate's `score_episode` (what TRL's `turn="all"` uses) agree;
+/// so does the env rule that wraps it (`EpisodeReward`), partial credit
+/// included.
 #[test]
 fn the_env_and_the_reward_crates_episode_scoring_agree() {
-    use toolgym_env::env::CallsMatch;
+    use toolgym_env::env::{CallsMatch, EpisodeReward};
     use toolgym_reward::{rule_by_name, RewardRule};
     let config = MultiTurnConfig::empty().final_rule(
         1.0,
@@ -568,6 +570,11 @@ fn the_env_and_the_reward_crates_episode_scoring_agree() {
             .with(CallsMatch::default()),
     );
     let spec = spec(config);
+    let wrapped = |name: &str| {
+        let rule = Arc::from(rule_by_name(name).unwrap());
+        self::spec(MultiTurnConfig::empty().final_rule(1.0, EpisodeReward(rule)))
+    };
+    let (binary_spec, fine_spec) = (wrapped("binary"), wrapped("fine-grained"));
     let lamp = || json!({"name": "lamp"});
     // The item id the store draws for seed 42 (see `store`).
     let reserve = |id: i64| json!({"item_id": id, "quantity": 2});
@@ -610,11 +617,14 @@ fn the_env_and_the_reward_crates_episode_scoring_agree() {
         ),
     ];
     let binary = rule_by_name("binary").unwrap();
+    let fine = rule_by_name("fine-grained").unwrap();
+    let mut partial = 0;
     for (what, script, expected) in scripts {
         let mut t = (*task(2, 5)).clone();
         t.ground_truth = truth.clone();
+        let t = Arc::new(t);
         let script: Vec<&str> = script.iter().map(String::as_str).collect();
-        let (ep, replies) = play_recorded(&spec, Arc::new(t), &script);
+        let (ep, replies) = play_recorded(&spec, t.clone(), &script);
         let turns: Vec<&str> = replies.iter().map(String::as_str).collect();
         let scored = binary.score_episode(&turns, &truth).unwrap();
         assert_eq!(
@@ -624,5 +634,26 @@ fn the_env_and_the_reward_crates_episode_scoring_agree() {
             ep.steps.last().map(|s| &s.info)
         );
         assert_eq!(scored.reward, expected, "{what}: {scored:?}");
+        let (wrapped_ep, same) = play_recorded(&binary_spec, t.clone(), &script);
+        assert_eq!(
+            (wrapped_ep.total_reward(), &same),
+            (expected, &replies),
+            "{what}"
+        );
+        let (fine_ep, _) = play_recorded(&fine_spec, t, &script);
+        let fine_scored = fine.score_episode(&turns, &truth).unwrap().reward;
+        assert_eq!(fine_ep.total_reward(), fine_scored, "{what}");
+        partial += usize::from(fine_scored > 0.0 && fine_scored < 1.0);
     }
+    assert!(partial > 0, "no script earned partial credit");
+    // A rule without episode semantics says so in the verdict.
+    let script_rule = Arc::from(rule_by_name("tool-n1").unwrap());
+    let spec = self::spec(MultiTurnConfig::empty().final_rule(1.0, EpisodeReward(script_rule)));
+    let (ep, _) = play_recorded(&spec, task(2, 5), &[]);
+    let last = &ep.steps.last().unwrap().info;
+    assert_eq!(
+        (ep.total_reward(), last.reason()),
+        (0.0, Reason::InputError),
+        "{last:?}"
+    );
 }

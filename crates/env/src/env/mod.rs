@@ -34,8 +34,8 @@ pub use multi_turn::{
     Action, FormatErrorPolicy, MultiTurnConfig, MultiTurnEnv, MultiTurnSpec, StepRewards,
 };
 pub use rules::{
-    CallsMatch, EpisodeRule, EpisodeView, EveryReply, Finished, FnRule, NoLoop, NoToolErrors,
-    ReplyFormat, StepRecord, StepRule,
+    CallsMatch, EpisodeReward, EpisodeRule, EpisodeView, EveryReply, Finished, FnRule, NoLoop,
+    NoToolErrors, ReplyFormat, StepRecord, StepRule,
 };
 pub use single_turn::{SingleTurnEnv, SingleTurnSpec};
 

@@ -259,6 +259,33 @@ impl<S> EpisodeRule<S> for StepRule {
     }
 }
 
+/// Final rule: a reward-crate rule scores the episode's replies as one
+/// ([`RewardRule::score_episode`]) against the task's ground truth: the
+/// reward TRL's `turn="all"` and verl's `episode=True` give the same
+/// replies, the rule's options and partial credit included (`binary` with
+/// `think=false`, `fine-grained`). A rule without episode semantics (the
+/// released script's) gives an `input_error` verdict: pick a `binary` or
+/// `fine-grained` rule.
+pub struct EpisodeReward(pub Arc<dyn RewardRule>);
+
+impl<S> EpisodeRule<S> for EpisodeReward {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn score(&self, view: &EpisodeView<'_, S>) -> Verdict {
+        let turns: Vec<&str> = view.steps.iter().map(|s| s.action.as_str()).collect();
+        self.0
+            .score_episode(&turns, &view.task.ground_truth)
+            .unwrap_or_else(|| {
+                Verdict::fail(
+                    Reason::InputError,
+                    format!("rule {:?} scores one reply, not an episode", self.0.name()),
+                )
+            })
+    }
+}
+
 /// Final rule: every reply of the episode passes [`ReplyFormat`] (the first
 /// that does not decides the verdict). Use it instead of a per-step format
 /// reward, which would pay a policy for padding episodes with turns.
