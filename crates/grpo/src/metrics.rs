@@ -118,10 +118,12 @@ pub struct StepMetrics {
     /// Seconds spent inside environments (summed over worker threads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_seconds: Option<f64>,
-    /// Model tokens (trained on).
+    /// Model tokens generated in the step (the loss covers them, except
+    /// those of failed episodes and of groups dynamic sampling dropped,
+    /// which it leaves out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trained_tokens: Option<usize>,
-    /// Environment tokens (masked out of the loss).
+    /// Environment tokens of the step's episodes (masked out of the loss).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masked_tokens: Option<usize>,
     /// Learning rate of the last optimiser step.

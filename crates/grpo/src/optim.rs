@@ -110,7 +110,11 @@ pub enum WarmupStyle {
 pub enum Schedule {
     /// Constant.
     Constant,
-    /// Cosine decay over the run.
+    /// Cosine decay over the run: over the optimiser steps it plans (GRPO:
+    /// steps × epochs × mini-batches per step). A mini-batch with nothing
+    /// to train on (every episode failed) takes no step, and dynamic
+    /// sampling may keep fewer groups than a step's mini-batches hold, so
+    /// such a run ends short of the floor.
     Cosine,
 }
 

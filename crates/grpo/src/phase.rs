@@ -166,7 +166,13 @@ impl Phase {
     }
 
     /// Greedy validation episodes on `run.eval_tasks` validation tasks (all
-    /// if 0).
+    /// if 0). Validation measures and leaves the env factory's state as it
+    /// found it ([`EnvFactory::checkpoint_state`] before, `restore_state`
+    /// after): a curriculum that counts ended episodes follows training
+    /// only, and a resumed run, which validates again at its start, goes
+    /// on as the uninterrupted run does.
+    ///
+    /// [`EnvFactory::checkpoint_state`]: toolgym_env::env::EnvFactory::checkpoint_state
     pub fn validate(&self) -> Result<Option<EvalReport>, TrainError> {
         if self.validation.is_empty() {
             return Ok(None);
@@ -180,15 +186,19 @@ impl Phase {
             temperature: self.run.eval_temperature,
             seed: mix_seed(self.run.seed, 0x0076_616c),
         });
-        evaluate(
+        let saved = factory_hook("checkpoint_state", || self.factory.checkpoint_state())?;
+        let report = evaluate(
             &self.policy,
             &self.factory,
             &self.validation[..n],
             &self.eval_limits,
             EVAL_BATCH,
             sampled,
-        )
-        .map(Some)
+        )?;
+        if let Some(state) = &saved {
+            factory_hook("restore_state", || self.factory.restore_state(state))?;
+        }
+        Ok(Some(report))
     }
 
     /// Runs `step` until the phase is complete: validation every

@@ -1281,8 +1281,10 @@ impl EnvFactory for Curriculum {
 
 /// A factory with state of its own (a curriculum) is checkpointed with the
 /// run: a killed and resumed run ends as the uninterrupted one, weights and
-/// factory state alike. A hook that fails stops the checkpoint, naming it;
-/// a stateless factory cannot resume a checkpoint that holds state.
+/// factory state alike, though the resumed run validates once more at its
+/// start (validation leaves the state as it found it). A hook that fails
+/// stops the checkpoint, naming it; a stateless factory cannot resume a
+/// checkpoint that holds state.
 #[test]
 fn a_curriculum_factory_resumes_with_its_state() {
     let gen = tasks();
@@ -1303,7 +1305,7 @@ fn a_curriculum_factory_resumes_with_its_state() {
             policy(&gen),
             factory,
             echo_tasks(16),
-            vec![],
+            echo_tasks(2).tasks().to_vec(),
             c,
             run_section(dir.to_path_buf(), 1),
         )
@@ -1313,7 +1315,10 @@ fn a_curriculum_factory_resumes_with_its_state() {
     let full_dir = run_dir("curriculum-full");
     let (factory, full_taken) = curriculum(false);
     let mut full = trainer(&full_dir, factory);
-    full.run(|_| {}).unwrap();
+    let summary = full.run(|_| {}).unwrap();
+    // Validation ran (before the first step and after the last), and only
+    // training episodes moved the curriculum.
+    assert!(summary.before.is_some() && summary.after.is_some());
     assert_eq!(full_taken.load(load), 36);
     let want = params_of(full.policy());
 
@@ -1332,7 +1337,8 @@ fn a_curriculum_factory_resumes_with_its_state() {
     let (factory, taken) = curriculum(false);
     let mut resumed = trainer(&dir, factory);
     assert_eq!((resumed.step_count(), taken.load(load)), (1, 12));
-    resumed.run(|_| {}).unwrap();
+    let summary = resumed.run(|_| {}).unwrap();
+    assert!(summary.before.is_some());
     assert_eq!(taken.load(load), 36);
     assert_eq!(params_of(resumed.policy()), want);
 
