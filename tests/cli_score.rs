@@ -158,3 +158,153 @@ fn a_full_stdout_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+/// `--episode`: a transcript's assistant messages (and a ChatML response's
+/// assistant turns) are one episode whose calls together must match;
+/// without it only the last reply is read. Rules without episodes are
+/// refused before the output is made.
+#[test]
+fn episode_mode_scores_every_reply_of_a_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = |name: &str, arg: &str| {
+        format!(
+            "<think>step</think><tool_call>[{{\"name\": \"{name}\", \"arguments\": {{\"x\": \"{arg}\"}}}}]</tool_call>"
+        )
+    };
+    let (first, second) = (call("find", "ann"), call("pay", "7"));
+    let answer = "<think>done</think>Paid.";
+    let truth = serde_json::json!([
+        {"name": "find", "arguments": {"x": "ann"}},
+        {"name": "pay", "arguments": {"x": "7"}},
+    ]);
+    let transcript = serde_json::json!([
+        {"role": "user", "content": "Pay Ann."},
+        {"role": "assistant", "content": first},
+        {"role": "tool", "content": "7"},
+        {"role": "assistant", "content": second},
+        {"role": "tool", "content": "ok"},
+        {"role": "assistant", "content": answer},
+    ]);
+    let chatml = format!(
+        "{first}<|im_end|>\n<|im_start|>user\n<tool_response>\n7\n</tool_response><|im_end|>\n\
+         <|im_start|>assistant\n{second}<|im_end|>"
+    );
+    let body: String = [
+        serde_json::json!({"id": "transcript", "completion": transcript, "ground_truth": truth}),
+        serde_json::json!({"id": "chatml", "completion": chatml, "ground_truth": truth}),
+        serde_json::json!({"id": "short", "completion": [{"role": "assistant", "content": first}], "ground_truth": truth}),
+    ]
+    .iter()
+    .map(|v| format!("{v}\n"))
+    .collect();
+    let input = dir.path().join("episodes.jsonl");
+    std::fs::write(&input, body).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let run_with_stderr = |args: &[&str]| {
+        let mut all = vec!["score", "--input", input.to_str().unwrap()];
+        all.extend(["--output", out.to_str().unwrap()]);
+        all.extend(args);
+        let o = toolgym(&all);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        (json_lines(&out), text(&o.stderr))
+    };
+    let run = |args: &[&str]| run_with_stderr(args).0;
+    let (lines, err) = run_with_stderr(&["--episode"]);
+    assert!(
+        err.contains("scored 3 completions") && err.contains("--episode: each completion"),
+        "{err}"
+    );
+    let ids: Vec<_> = lines.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["transcript", "chatml", "short"]);
+    for threads in ["1", "2"] {
+        let lines = run(&["--episode", "--threads", threads]);
+        let got: Vec<_> = lines
+            .iter()
+            .map(|v| (v["reward"].clone(), v["reason"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1.0.into(), "ok".into()),
+                (1.0.into(), "ok".into()),
+                (0.0.into(), "missing_call".into())
+            ],
+            "{lines:?}"
+        );
+    }
+    // Fine-grained gives the short episode partial credit.
+    let fine = run(&["--episode", "--rule", "fine-grained"]);
+    let partial = fine[2]["reward"].as_f64().unwrap();
+    assert!(partial > 0.0 && partial < 1.0, "{fine:?}");
+    // One reply at a time, the transcript is its answer and ChatML its
+    // last turn: neither makes both calls.
+    let single = run(&[]);
+    assert!(single.iter().all(|v| v["reward"] == 0.0), "{single:?}");
+
+    std::fs::remove_file(&out).unwrap();
+    for rule in ["tool-n1", "bfcl-ast"] {
+        fails_naming(
+            &[
+                "score",
+                "--episode",
+                "--rule",
+                rule,
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            &format!("--episode: rule \"{rule}\" scores one reply, not an episode"),
+        );
+        assert!(!out.exists());
+    }
+
+    // Read from stdin, as in a pipe.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_toolgym"))
+        .args(["score", "--episode"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = std::fs::read(&input).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &body).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let piped: Vec<f64> = text(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["reward"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(piped, [1.0, 1.0, 0.0]);
+
+    // Not one usable episode: an error that says what a record holds.
+    let wrong = dir.path().join("wrong.jsonl");
+    std::fs::write(
+        &wrong,
+        "{\"completion\": [{\"role\": \"model\", \"content\": \"x\"}], \"ground_truth\": []}\n",
+    )
+    .unwrap();
+    fails_naming(
+        &[
+            "score",
+            "--episode",
+            "--input",
+            wrong.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        "a list of messages with at least one assistant message",
+    );
+    let verdicts = json_lines(&out);
+    assert!(
+        verdicts[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no assistant message"),
+        "{verdicts:?}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Fuzzes the JSONL readers on arbitrary bytes: `toolgym score`'s records
-//! (call rules and BFCL's), BFCL completion files and task lines.
+//! (call rules, as single replies and as episodes, and BFCL's), BFCL
+//! completion files and task lines.
 //! Contract: one verdict line per non-blank input line, in order, each
 //! valid JSON; counts add up; a task line that parses round-trips.
 #![no_main]
@@ -42,6 +43,28 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(report.summary.count, want);
     let numbers: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+
+    // The same records read as episodes: the same lines, ids and line
+    // numbers; every line that is not a record one reply at a time is not
+    // one as an episode either (an episode reads every assistant message).
+    let mut episodes = Vec::new();
+    let report = jsonl::score_jsonl_episodes(&*rule, data, &mut episodes, options).unwrap();
+    assert_eq!(report.summary.count, want);
+    let episode_lines: Vec<serde_json::Value> = episodes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("verdict lines are JSON"))
+        .collect();
+    assert_eq!(episode_lines.len(), want);
+    for (one, episode) in lines.iter().zip(&episode_lines) {
+        assert_eq!(
+            (&one["id"], &one["line"]),
+            (&episode["id"], &episode["line"])
+        );
+        if one["reason"] == "input_error" {
+            assert_eq!(episode["reason"], "input_error", "{one} {episode}");
+        }
+    }
 
     let mut out = Vec::new();
     let bfcl = BfclAstRule::official();

@@ -4,7 +4,7 @@ use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
-use toolgym_reward::{jsonl, rule_by_name, Call, RewardRule, RULES};
+use toolgym_reward::{jsonl, rule_by_name, scores_episodes, Call, NoEpisodes, RewardRule, RULES};
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
@@ -19,7 +19,8 @@ pub struct ScoreArgs {
     /// "functions": [docs], "possible_answer": [BFCL ground_truth],
     /// "category"? (else from the id)}. A completion may also be an
     /// OpenAI-style assistant message {"content", "reasoning_content"?,
-    /// "tool_calls"} or a list of messages (the last assistant one).
+    /// "tool_calls"} or a list of messages (the last assistant one; with
+    /// `--episode`, every assistant one).
     #[arg(long, default_value = "-")]
     input: PathBuf,
     /// Output JSONL: {"id", "line", "reward", "reason", "detail"?} per line; `-` = stdout.
@@ -35,6 +36,15 @@ pub struct ScoreArgs {
     /// it for huge lines on a small machine.
     #[arg(long, default_value_t = jsonl::CHUNK_LINES, value_parser = at_least_one)]
     chunk_lines: usize,
+    /// Score each completion as a multi-step episode: every assistant
+    /// message of a list of messages, or every assistant turn of a ChatML
+    /// text decoded with its special tokens kept (as verl's agent loop
+    /// writes it), is one reply, and the calls of all replies together
+    /// must match `ground_truth`, order-free. Pass what the model wrote
+    /// after the prompt: an assistant message of the prompt's history would
+    /// be scored as a reply too. The binary and fine-grained families only.
+    #[arg(long)]
+    episode: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -66,6 +76,10 @@ pub fn run(a: ScoreArgs) -> CliResult {
     } else {
         Rule::Calls(rule_by_name(&a.rule)?)
     };
+    // Refused before any input is read or output created.
+    if a.episode && !matches!(&rule, Rule::Calls(r) if scores_episodes(&**r)) {
+        return Err(format!("--episode: {}", NoEpisodes::new(&a.rule)).into());
+    }
     io::check_not_an_input(&a.output, &[&a.input])?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))
@@ -83,12 +97,18 @@ pub fn run(a: ScoreArgs) -> CliResult {
             Rule::Bfcl(r) => {
                 jsonl::score_jsonl_with(&**r, jsonl::bfcl_truth, input, &mut output, options)?
             }
+            Rule::Calls(r) if a.episode => {
+                jsonl::score_jsonl_episodes(&**r, input, &mut output, options)?
+            }
             Rule::Calls(r) => jsonl::score_jsonl(&**r, input, &mut output, options)?,
         };
         output.finish()?;
         Ok(report)
     })?;
     eprint!("{}", report.summary);
+    if a.episode {
+        eprintln!("(--episode: each completion was scored as one multi-step episode)");
+    }
     if report.input_errors > 0 {
         eprintln!(
             "{} line(s) were not usable records (reason input_error in the output)",
@@ -103,6 +123,10 @@ pub fn run(a: ScoreArgs) -> CliResult {
         // whose rewards are all 0.
         let fields = match rule {
             Rule::Bfcl(_) => "`completion`, `functions` and `possible_answer` (or `ground_truth`)",
+            Rule::Calls(_) if a.episode => {
+                "`completion` (a list of messages with at least one assistant message, a \
+                 ChatML text or an assistant message) and `ground_truth`"
+            }
             Rule::Calls(_) => "`completion` and `ground_truth`",
         };
         return Err(format!(

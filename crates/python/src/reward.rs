@@ -213,7 +213,7 @@ impl PyRule {
         // Asked once: a rule without episode semantics answers `None`
         // whatever the replies.
         let episodes = match &kind {
-            Kind::Calls(r) => r.score_episode(&[], &[]).is_some(),
+            Kind::Calls(r) => toolgym_reward::scores_episodes(&**r),
             Kind::Bfcl(_) => false,
         };
         Ok(Self {
@@ -291,12 +291,9 @@ impl PyRule {
         if !episode || self.episodes {
             return Ok(());
         }
-        Err(PyValueError::new_err(format!(
-            "rule {:?} scores one reply, not an episode (the released script's and BFCL's \
-             rules have no episode semantics); episodes are scored by the rules of the binary \
-             and fine-grained families",
-            self.name
-        )))
+        Err(PyValueError::new_err(
+            toolgym_reward::NoEpisodes::new(&self.name).to_string(),
+        ))
     }
 
     /// [`PyRule::judge`], or with `episode` every assistant message of a
@@ -326,7 +323,10 @@ impl PyRule {
         };
         let turns: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
         r.score_episode(&turns, t).unwrap_or_else(|| {
-            toolgym_reward::Verdict::fail(Reason::InputError, "the rule scores no episodes")
+            toolgym_reward::Verdict::fail(
+                Reason::InputError,
+                toolgym_reward::NoEpisodes::new(&self.name).to_string(),
+            )
         })
     }
 

@@ -51,9 +51,12 @@
 //! held to the rule's format, the last may answer in words, and the calls
 //! of all the replies together are compared, order-free
 //! ([`EpisodeJudgement`]). [`episode_texts`] reads the replies out of a
-//! transcript (TRL's tool-loop completions). The `binary` and
-//! `fine-grained` rules score episodes; the `tool-n1` rules (the script
-//! scores one reply) and BFCL's do not (`None`).
+//! transcript (TRL's tool-loop completions) or a ChatML text decoded with
+//! its turn headers (verl's agent loop; [`chatml_replies`]), and
+//! [`jsonl::score_jsonl_episodes`] scores a JSONL file of such records.
+//! The `binary` and `fine-grained` rules score episodes; the `tool-n1`
+//! rules (the script scores one reply) and BFCL's do not (`None`,
+//! [`scores_episodes`]; asked anyway, they refuse with [`NoEpisodes`]).
 //!
 //! ## How `binary` differs from the released script, and why
 //! | | `binary` | `tool-n1` (script) | why `binary` differs |
@@ -130,7 +133,7 @@ pub use parse::{
 pub use registry::{
     rule_by_name, rule_with_options, RuleOptionError, RuleOptions, UnknownRule, RULES,
 };
-pub use rule::RewardRule;
+pub use rule::{scores_episodes, NoEpisodes, RewardRule};
 pub use rules::{
     is_payload_fault, AllOf, BinaryRule, EpisodeJudgement, FineGrainedRule, FormatPolicy,
     Judgement, WeightedSum,

@@ -46,7 +46,9 @@ pub trait RewardRule<T: ?Sized = [Call]>: Send + Sync {
     /// reply, and so do BFCL's. The built-in `binary` and `fine-grained`
     /// families judge episodes by [`EpisodeJudgement`](crate::EpisodeJudgement);
     /// [`AllOf`](crate::AllOf) and [`WeightedSum`](crate::WeightedSum)
-    /// combine their rules' episode verdicts. Must not panic.
+    /// combine their rules' episode verdicts. Whether it gives `None` must
+    /// not depend on `turns` or `truth` ([`scores_episodes`] asks once, with
+    /// none). Must not panic.
     ///
     /// ```
     /// use toolgym_reward::{rule_by_name, Call};
@@ -63,6 +65,46 @@ pub trait RewardRule<T: ?Sized = [Call]>: Send + Sync {
     fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
         let _ = (turns, truth);
         None
+    }
+}
+
+/// Whether `rule` scores multi-step episodes. Asked once, with no replies:
+/// whether [`RewardRule::score_episode`] gives a verdict must not depend
+/// on the input. For the call-list rules (`RewardRule<[Call]>`).
+///
+/// ```
+/// use toolgym_reward::{rule_by_name, scores_episodes};
+/// assert!(scores_episodes(&*rule_by_name("binary").unwrap()));
+/// assert!(!scores_episodes(&*rule_by_name("tool-n1").unwrap()));
+/// ```
+pub fn scores_episodes(rule: &dyn RewardRule<[Call]>) -> bool {
+    rule.score_episode(&[], &[]).is_some()
+}
+
+/// An episode asked of a rule that scores one reply: the error the
+/// episode scorers refuse with (the env crate's `EpisodeReward`,
+/// [`jsonl::score_jsonl_episodes`](crate::jsonl::score_jsonl_episodes),
+/// `toolgym score --episode`, the Python package's `Rule`).
+///
+/// ```
+/// let e = toolgym_reward::NoEpisodes::new("tool-n1");
+/// assert!(e.to_string().starts_with("rule \"tool-n1\" scores one reply, not an episode"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rule {rule:?} scores one reply, not an episode (the released script's rules, BFCL's and \
+     rules without `RewardRule::score_episode` have no episode semantics); episodes are \
+     scored by the rules of the binary and fine-grained families"
+)]
+pub struct NoEpisodes {
+    /// The rule's name.
+    pub rule: String,
+}
+
+impl NoEpisodes {
+    /// The error for the rule named `rule`.
+    pub fn new(rule: &str) -> Self {
+        Self { rule: rule.into() }
     }
 }
 

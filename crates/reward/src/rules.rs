@@ -6,6 +6,7 @@
 use crate::matcher::{MatchOutcome, Matcher};
 use crate::parse::{Completion, Diagnostic, ParseOptions, Severity};
 use crate::{Call, Reason, RewardRule, Verdict};
+use std::convert::Infallible;
 
 /// What a completion must look like, shared by [`BinaryRule`] and
 /// [`FineGrainedRule`].
@@ -138,8 +139,9 @@ impl Judgement {
 ///   order-free, as one reply's calls are.
 /// - An episode of one reply is judged exactly as [`Judgement::of`] judges
 ///   that reply, so scoring episodes agrees with scoring one reply on
-///   single-step tasks. A lone reply that answers in words is therefore a
-///   "no call" reply, right only under
+///   single-step tasks (an episode of no reply is judged as one empty
+///   reply). A lone reply that answers in words is therefore a "no call"
+///   reply, right only under
 ///   [`FormatPolicy::no_call_without_block`] (the multi-turn envs accept it
 ///   as an answer): set that option where an episode may rightly make no
 ///   call.
@@ -188,6 +190,9 @@ impl EpisodeJudgement {
     /// assert_eq!(j.reason().0, Reason::MissingCall);
     /// ```
     pub fn of(turns: &[&str], truth: &[Call], policy: &FormatPolicy, matcher: &Matcher) -> Self {
+        // No reply at all (a ChatML text without an assistant turn) is
+        // the empty reply: no format credit, no calls.
+        let turns: &[&str] = if turns.is_empty() { &[""] } else { turns };
         if let [only] = turns {
             let judgement = Judgement::of(only, truth, policy, matcher);
             return Self {
@@ -437,19 +442,25 @@ impl<T: ?Sized> RewardRule<T> for AllOf<T> {
     }
 
     fn score(&self, completion: &str, truth: &T) -> Verdict {
-        self.combine(|rule| Some(rule.score(completion, truth)))
-            .unwrap_or_else(Verdict::ok)
+        let Ok(v) = self.combine(|rule| Ok::<_, Infallible>(rule.score(completion, truth)));
+        v
     }
 
     /// Combines the rules' episode verdicts; `None` when one of them
     /// scores no episodes.
     fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
-        self.combine(|rule| rule.score_episode(turns, truth))
+        self.combine(|rule| rule.score_episode(turns, truth).ok_or(()))
+            .ok()
     }
 }
 
 impl<T: ?Sized> AllOf<T> {
-    fn combine(&self, score: impl Fn(&dyn RewardRule<T>) -> Option<Verdict>) -> Option<Verdict> {
+    /// The verdict of the rules' verdicts, or the first error `score`
+    /// gives (a rule that scores no episodes).
+    fn combine<E>(
+        &self,
+        score: impl Fn(&dyn RewardRule<T>) -> Result<Verdict, E>,
+    ) -> Result<Verdict, E> {
         let mut out = Verdict::ok();
         let mut reward = f64::INFINITY;
         for rule in &self.rules {
@@ -460,7 +471,7 @@ impl<T: ?Sized> AllOf<T> {
             }
         }
         out.reward = if self.rules.is_empty() { 1.0 } else { reward };
-        Some(out)
+        Ok(out)
     }
 }
 
@@ -498,19 +509,25 @@ impl<T: ?Sized> RewardRule<T> for WeightedSum<T> {
     }
 
     fn score(&self, completion: &str, truth: &T) -> Verdict {
-        self.combine(|rule| Some(rule.score(completion, truth)))
-            .unwrap_or_else(Verdict::ok)
+        let Ok(v) = self.combine(|rule| Ok::<_, Infallible>(rule.score(completion, truth)));
+        v
     }
 
     /// Combines the terms' episode verdicts; `None` when one of them
     /// scores no episodes (terms of weight 0 are skipped, as in `score`).
     fn score_episode(&self, turns: &[&str], truth: &T) -> Option<Verdict> {
-        self.combine(|rule| rule.score_episode(turns, truth))
+        self.combine(|rule| rule.score_episode(turns, truth).ok_or(()))
+            .ok()
     }
 }
 
 impl<T: ?Sized> WeightedSum<T> {
-    fn combine(&self, score: impl Fn(&dyn RewardRule<T>) -> Option<Verdict>) -> Option<Verdict> {
+    /// The verdict of the rules' verdicts, or the first error `score`
+    /// gives (a rule that scores no episodes).
+    fn combine<E>(
+        &self,
+        score: impl Fn(&dyn RewardRule<T>) -> Result<Verdict, E>,
+    ) -> Result<Verdict, E> {
         let mut out = Verdict::ok();
         let mut reward = 0.0;
         for (w, rule) in &self.terms {
@@ -526,6 +543,6 @@ impl<T: ?Sized> WeightedSum<T> {
             }
         }
         out.reward = reward;
-        Some(out)
+        Ok(out)
     }
 }

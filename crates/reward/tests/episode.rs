@@ -185,7 +185,8 @@ fn every_reply_is_held_to_the_format_and_the_fault_names_its_reply() {
 }
 
 /// An episode of one reply is that reply, scored as `score` scores it:
-/// the "no call" replies and their options included.
+/// the "no call" replies and their options included; an episode of none is
+/// the empty reply.
 #[test]
 fn an_episode_of_one_reply_is_scored_as_the_reply() {
     let replies = [
@@ -208,6 +209,14 @@ fn an_episode_of_one_reply_is_scored_as_the_reply() {
             },
         ] {
             let rule = rule_with_options(name, &options).unwrap();
+            // No reply at all is the empty reply.
+            for truth in &truths {
+                assert_eq!(
+                    rule.score_episode(&[], truth),
+                    Some(rule.score("", truth)),
+                    "{name} {options:?}"
+                );
+            }
             for reply in &replies {
                 for truth in &truths {
                     assert_eq!(
@@ -409,4 +418,173 @@ fn a_chatml_response_splits_into_its_replies_at_turn_headers_only() {
     let headed = format!("<|im_start|>assistant\n{a}<|im_end|>\n<|im_start|>tool\nok<|im_end|>\n<|im_start|>assistant\n{ANSWER}");
     assert_eq!(toolgym_reward::chatml_replies(&headed).len(), 2);
     assert_eq!(toolgym_reward::chatml_replies(""), [""]);
+}
+
+/// `score_jsonl_episodes` (what `toolgym score --episode` runs): each
+/// record's completion is an episode, a transcript or a ChatML text; bad
+/// records are input errors naming what is wrong, read in the general
+/// reader's order; the output does not depend on threads or chunks.
+#[test]
+fn a_jsonl_file_of_episodes_is_scored_record_by_record() {
+    use toolgym_reward::jsonl::{score_jsonl, score_jsonl_episodes, JsonlOptions};
+    let (a, b) = (calls(&[find()]), calls(&[withdraw()]));
+    let message = |content: &str| json!({"role": "assistant", "content": content});
+    let tool = |content: &str| json!({"role": "tool", "content": content});
+    let transcript = |replies: &[&str]| {
+        let mut messages = Vec::new();
+        for (i, r) in replies.iter().enumerate() {
+            if i > 0 {
+                messages.push(tool("ok"));
+            }
+            messages.push(message(r));
+        }
+        Value::Array(messages)
+    };
+    let truth_text = serde_json::to_string(&json!([
+        {"name": find().0, "arguments": find().1},
+        {"name": withdraw().0, "arguments": withdraw().1},
+    ]))
+    .unwrap();
+    // (completion, reward, reason, what the detail says).
+    let ok = (1.0, "ok", "");
+    let cases = [
+        (transcript(&[&a, &b, ANSWER]), ok),
+        // Cut off after its calls (TRL's last tool round).
+        (transcript(&[&b, &a]), ok),
+        (
+            transcript(&[&a, ANSWER]),
+            (0.0, "missing_call", "the episode's calls: fewer calls"),
+        ),
+        (
+            transcript(&[ANSWER, &a, &b]),
+            (0.0, "format_error", "reply 1 of 3: "),
+        ),
+        (
+            Value::String(chatml(&[&a, &b, ANSWER], &["{\"account\": 7}", "ok"])),
+            ok,
+        ),
+        (
+            Value::String(chatml(&[&a, ANSWER], &["{\"account\": 7}"])),
+            (0.0, "missing_call", "the episode's calls: "),
+        ),
+        (Value::String(calls(&[find(), withdraw()])), ok),
+        (message(&calls(&[find(), withdraw()])), ok),
+        // A ChatML text with no assistant turn: no reply, no credit.
+        (
+            Value::String("<|im_start|>user\nhi<|im_end|>".into()),
+            (0.0, "format_error", "no <think> block"),
+        ),
+    ];
+    let mut lines: Vec<String> = Vec::new();
+    for (i, (completion, _)) in cases.iter().enumerate() {
+        // Ground truths as a list and as xLAM's JSON text.
+        let truth_field = if i % 2 == 0 {
+            serde_json::from_str::<Value>(&truth_text).unwrap()
+        } else {
+            Value::String(truth_text.clone())
+        };
+        lines.push(
+            json!({"id": i, "completion": completion, "ground_truth": truth_field}).to_string(),
+        );
+    }
+    // Records that are not usable: each says what is wrong; the completion
+    // is read before the ground truth.
+    let bad = [
+        (
+            json!({"id": "no-assistant", "completion": [tool("x")]}),
+            "no assistant message",
+        ),
+        (
+            json!({"id": "no-truth", "completion": transcript(&[&a])}),
+            "missing field \"ground_truth\"",
+        ),
+        (
+            json!({"id": "bad-truth", "completion": a, "ground_truth": [{"name": 3}]}),
+            "bad ground_truth",
+        ),
+        (
+            json!({"id": "no-completion", "ground_truth": []}),
+            "missing field \"completion\"",
+        ),
+    ];
+    for (line, _) in &bad {
+        lines.push(line.to_string());
+    }
+    lines.push("{\"id\": 3, \"completion\": [".into());
+    let input = lines.join("\n") + "\n";
+
+    let binary = rule_by_name("binary").unwrap();
+    let run = |parallel: bool, chunk_lines: usize| {
+        let options = JsonlOptions {
+            parallel,
+            chunk_lines,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let report = score_jsonl_episodes(&*binary, input.as_bytes(), &mut out, options).unwrap();
+        (String::from_utf8(out).unwrap(), report)
+    };
+    let (out, report) = run(false, 256);
+    let got: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), cases.len() + bad.len() + 1);
+    for (i, (line, (_, (reward, reason, detail)))) in got.iter().zip(&cases).enumerate() {
+        assert_eq!((&line["id"], &line["line"]), (&json!(i), &json!(i + 1)));
+        assert_eq!(line["reward"], *reward, "{line}");
+        assert_eq!(line["reason"], *reason, "{line}");
+        let says = line["detail"].as_str().unwrap_or("");
+        assert!(says.starts_with(detail), "{line}");
+    }
+    for (line, (record, says)) in got[cases.len()..].iter().zip(&bad) {
+        assert_eq!(line["id"], record["id"]);
+        assert_eq!(line["reason"], "input_error", "{line}");
+        assert!(line["detail"].as_str().unwrap().contains(says), "{line}");
+    }
+    let last = got.last().unwrap();
+    assert_eq!(
+        (&last["id"], &last["reason"]),
+        (&Value::Null, &json!("input_error"))
+    );
+    assert!(
+        last["detail"].as_str().unwrap().starts_with("not JSON"),
+        "{last}"
+    );
+    assert_eq!((report.summary.count, report.input_errors), (14, 5));
+    assert_eq!(report.summary.accuracy, 5.0 / 14.0);
+    for (parallel, chunk_lines) in [(true, 1), (true, 4096), (false, 1)] {
+        assert_eq!(run(parallel, chunk_lines), (out.clone(), report.clone()));
+    }
+    // The same records scored one reply at a time: only the replies that
+    // make both calls at once are right.
+    let options = JsonlOptions::default();
+    let single = score_jsonl(&*binary, input.as_bytes(), Vec::new(), options).unwrap();
+    assert_eq!(single.summary.accuracy, 2.0 / 14.0);
+
+    // Fine-grained: partial credit per episode, none for no reply.
+    let fine = rule_by_name("fine-grained").unwrap();
+    let mut out = Vec::new();
+    score_jsonl_episodes(&*fine, input.as_bytes(), &mut out, options).unwrap();
+    let fine: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(fine[2]["reason"], "missing_call");
+    assert!(fine[2]["reward"].as_f64().unwrap() > 0.0, "{}", fine[2]);
+    assert_eq!(fine[8]["reward"], 0.0, "{}", fine[8]);
+
+    // The released script's rule has no episodes: refused before reading.
+    let tool_n1 = rule_by_name("tool-n1").unwrap();
+    let e = score_jsonl_episodes(&*tool_n1, input.as_bytes(), Vec::new(), options).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        e.into_inner()
+            .unwrap()
+            .downcast::<toolgym_reward::NoEpisodes>()
+            .unwrap()
+            .rule,
+        "tool-n1"
+    );
 }

@@ -280,7 +280,7 @@ impl<S> EpisodeRule<S> for EpisodeReward {
             .unwrap_or_else(|| {
                 Verdict::fail(
                     Reason::InputError,
-                    format!("rule {:?} scores one reply, not an episode", self.0.name()),
+                    toolgym_reward::NoEpisodes::new(self.0.name()).to_string(),
                 )
             })
     }

@@ -15,11 +15,18 @@
 //!   the string `id`).
 //!
 //! Output line: `{"id", "line", "reward", "reason", "detail"?}`.
+//!
+//! [`score_jsonl_episodes`] reads the same call records, each completion a
+//! whole multi-step episode (a transcript, or a ChatML text with its turn
+//! headers), and scores it with [`RewardRule::score_episode`].
 
 mod plain;
 
 use crate::bfcl::{BfclExpected, Category};
-use crate::{completion_text, Call, CompletionError, Reason, RewardRule, Summary, Verdict};
+use crate::{
+    completion_text, episode_texts, scores_episodes, Call, CompletionError, NoEpisodes, Reason,
+    RewardRule, Summary, Verdict,
+};
 use plain::{Escapes, Plain, Scratch, TruthForm};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -102,30 +109,62 @@ impl<T> Record<T> {
         line: &[u8],
         truth: impl FnOnce(&Value, &mut Map<String, Value>) -> Result<T, RecordError>,
     ) -> Result<Record<T>, (Value, RecordError)> {
-        let text = std::str::from_utf8(line)
-            .map_err(|e| (Value::Null, RecordError::InvalidUtf8(e.valid_up_to())))?;
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| (Value::Null, RecordError::Json(e.to_string())))?;
-        let Value::Object(mut obj) = value else {
-            return Err((Value::Null, RecordError::NotObject));
-        };
-        let id = obj.remove("id").unwrap_or(Value::Null);
-        let completion = match obj.remove("completion") {
-            Some(Value::String(s)) => s,
-            Some(message) => match completion_text(&message) {
+        let Fields {
+            id,
+            completion,
+            mut rest,
+        } = Fields::parse(line, None)?;
+        let completion = match completion {
+            Value::String(s) => s,
+            message => match completion_text(&message) {
                 Ok(text) => text.into_owned(),
                 Err(e) => return Err((id, RecordError::Completion(e))),
             },
-            None => return Err((id, RecordError::MissingField("completion"))),
         };
-        match truth(&id, &mut obj) {
+        match truth(&id, &mut rest) {
             Ok(truth) => Ok(Record {
                 id,
                 completion,
                 truth,
-                extra: obj,
+                extra: rest,
             }),
             Err(e) => Err((id, e)),
+        }
+    }
+}
+
+/// A record's envelope: its `id` and `completion` taken out of the
+/// object, the rest left for the truth reader. The one home of the errors
+/// the general record readers ([`Record::parse_with`] and
+/// [`score_jsonl_episodes`]) report first: UTF-8, JSON, not an object, no
+/// completion.
+struct Fields {
+    id: Value,
+    completion: Value,
+    rest: Map<String, Value>,
+}
+
+impl Fields {
+    /// Reads `line`; `utf8` is the line as text when it was already checked.
+    fn parse(line: &[u8], utf8: Option<&str>) -> Result<Fields, (Value, RecordError)> {
+        let text = match utf8 {
+            Some(text) => text,
+            None => std::str::from_utf8(line)
+                .map_err(|e| (Value::Null, RecordError::InvalidUtf8(e.valid_up_to())))?,
+        };
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| (Value::Null, RecordError::Json(e.to_string())))?;
+        let Value::Object(mut rest) = value else {
+            return Err((Value::Null, RecordError::NotObject));
+        };
+        let id = rest.remove("id").unwrap_or(Value::Null);
+        match rest.remove("completion") {
+            Some(completion) => Ok(Fields {
+                id,
+                completion,
+                rest,
+            }),
+            None => Err((id, RecordError::MissingField("completion"))),
         }
     }
 }
@@ -480,6 +519,115 @@ where
     run(input, output, options, |line, bytes, _, _: &mut ()| {
         score_line(rule, &truth, line, bytes)
     })
+}
+
+/// Scores every line of `input` as a multi-step episode
+/// ([`RewardRule::score_episode`]): a record is `{"id"?, "completion",
+/// "ground_truth"}` as for [`score_jsonl`], its completion the whole
+/// episode, read by [`episode_texts`]:
+/// - a list of messages (what the model wrote after the prompt, as TRL's
+///   tool loop keeps it): every assistant message is a reply, the tool
+///   results between them are not scored (an assistant message of the
+///   prompt's history passed along would be scored as a reply too);
+/// - a ChatML text decoded with its special tokens kept (verl's agent
+///   loop): split at its turn headers ([`crate::chatml_replies`]);
+/// - one assistant message, or text without turn headers: an episode of
+///   one reply, which the built-in rules score as [`RewardRule::score`]
+///   scores it.
+///
+/// The calls of all replies together must match `ground_truth`, order-free.
+/// Output lines, errors and the report are [`score_jsonl`]'s; the
+/// completion is read before the ground truth, as there. Every line goes
+/// through the general reader (a JSON tree per record). A rule without
+/// episode semantics (the released script's) is refused before any input
+/// is read: an [`io::ErrorKind::InvalidInput`] error holding
+/// [`NoEpisodes`].
+///
+/// ```
+/// use serde_json::{json, Value};
+/// use toolgym_reward::{jsonl, rule_by_name};
+/// let call = |name: &str, args: Value| {
+///     format!("<think>next</think><tool_call>[{}]</tool_call>", json!({"name": name, "arguments": args}))
+/// };
+/// let (find, pay) = (call("find", json!({"q": "ann"})), call("pay", json!({"to": 7})));
+/// let truth = json!([{"name": "find", "arguments": {"q": "ann"}}, {"name": "pay", "arguments": {"to": 7}}]);
+/// let records = [
+///     // A transcript: two replies, a tool result between them.
+///     json!([{"role": "assistant", "content": find}, {"role": "tool", "content": "7"},
+///            {"role": "assistant", "content": pay}]),
+///     // The same episode as verl's agent loop decodes it.
+///     json!(format!("{find}<|im_end|>\n<|im_start|>user\n<tool_response>\n7\n</tool_response><|im_end|>\n\
+///                    <|im_start|>assistant\n{pay}<|im_end|>")),
+///     // One reply that leaves a step out.
+///     json!(pay),
+/// ];
+/// let input: String = records.iter().enumerate()
+///     .map(|(i, c)| format!("{}\n", json!({"id": i, "completion": c, "ground_truth": truth})))
+///     .collect();
+/// let binary = rule_by_name("binary").unwrap();
+/// let mut out = Vec::new();
+/// jsonl::score_jsonl_episodes(&*binary, input.as_bytes(), &mut out, Default::default()).unwrap();
+/// let reasons: Vec<String> = String::from_utf8(out).unwrap().lines()
+///     .map(|l| serde_json::from_str::<Value>(l).unwrap()["reason"].as_str().unwrap().into())
+///     .collect();
+/// assert_eq!(reasons, ["ok", "ok", "missing_call"]);
+/// // One reply at a time, no record makes both calls.
+/// let mut out = Vec::new();
+/// let single = jsonl::score_jsonl(&*binary, input.as_bytes(), &mut out, Default::default()).unwrap();
+/// assert_eq!(single.summary.accuracy, 0.0);
+/// // The released script's rule scores one reply: refused, nothing written.
+/// let tool_n1 = rule_by_name("tool-n1").unwrap();
+/// let mut out = Vec::new();
+/// let e = jsonl::score_jsonl_episodes(&*tool_n1, input.as_bytes(), &mut out, Default::default()).unwrap_err();
+/// assert_eq!((e.kind(), out.len()), (std::io::ErrorKind::InvalidInput, 0));
+/// assert!(e.into_inner().unwrap().is::<toolgym_reward::NoEpisodes>());
+/// ```
+pub fn score_jsonl_episodes(
+    rule: &dyn RewardRule<[Call]>,
+    input: impl BufRead,
+    output: impl Write,
+    options: JsonlOptions,
+) -> io::Result<RunReport> {
+    if !scores_episodes(rule) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            NoEpisodes::new(rule.name()),
+        ));
+    }
+    run(input, output, options, |line, bytes, utf8, _: &mut ()| {
+        let (id, verdict) = match Fields::parse(bytes, utf8) {
+            Ok(Fields {
+                id,
+                completion,
+                mut rest,
+            }) => {
+                let verdict = score_episode_record(rule, &id, &completion, &mut rest);
+                (id, verdict)
+            }
+            Err((id, e)) => (id, Err(e)),
+        };
+        ScoredLine {
+            id,
+            line,
+            verdict: verdict.unwrap_or_else(|e| Verdict::fail(Reason::InputError, e.to_string())),
+        }
+    })
+}
+
+/// One record of [`score_jsonl_episodes`]: its replies, then its ground
+/// truth (the order [`Record::parse_with`] reads them in), then the verdict.
+fn score_episode_record(
+    rule: &dyn RewardRule<[Call]>,
+    id: &Value,
+    completion: &Value,
+    rest: &mut Map<String, Value>,
+) -> Result<Verdict, RecordError> {
+    let turns = episode_texts(completion)?;
+    let truth = call_truth(id, rest)?;
+    let replies: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
+    Ok(rule.score_episode(&replies, &truth).unwrap_or_else(|| {
+        Verdict::fail(Reason::InputError, NoEpisodes::new(rule.name()).to_string())
+    }))
 }
 
 /// Lines scored and serialised by one task of a chunk.
