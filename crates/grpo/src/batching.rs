@@ -272,4 +272,135 @@ mod tests {
         // Only the given indices.
         assert_eq!(micro_batches(&[6, 5], &seqs, 8), vec![vec![5, 6]]);
     }
+
+    /// Environment tokens (mask 0) between a multi-turn episode's replies
+    /// take no part in the loss or its gradient: `score_seqs` zeroes them
+    /// and gives the train mask, so whatever old or reference log-probs
+    /// stand there, the loss and every parameter's gradient are the same,
+    /// bit for bit; the model tokens after them are scored in place
+    /// (conditioned on the env tokens, as at generation).
+    #[test]
+    fn environment_tokens_add_nothing_to_the_loss_or_its_gradient() {
+        use crate::loss::{aggregation_weights, policy_loss, LossAgg, LossCoefs, LossInputs};
+        use toolgym_model::candle_core::DType;
+        use toolgym_model::{ModelOptions, Qwen2Config, RandomInit};
+        let mut cfg = Qwen2Config::tiny_default(40);
+        cfg.hidden_size = 16;
+        cfg.intermediate_size = 24;
+        cfg.num_hidden_layers = 2;
+        cfg.num_attention_heads = 4;
+        cfg.num_key_value_heads = 2;
+        let opts = ModelOptions {
+            dtype: DType::F32,
+            device: Device::Cpu,
+            trainable: true,
+        };
+        let model = Qwen2ForCausalLM::random(&cfg, &RandomInit::peaked(3), &opts).unwrap();
+        // Reply, tool result (mask 0), reply.
+        let seqs = vec![
+            Sequence {
+                prompt: vec![3, 9, 4],
+                completion: vec![5, 12, 30, 2, 7, 8, 21],
+                mask: vec![1, 1, 0, 0, 0, 1, 1],
+            },
+            Sequence {
+                prompt: vec![7, 1],
+                completion: vec![8, 2, 33, 17],
+                mask: vec![1, 0, 1, 1],
+            },
+        ];
+        let out = score_seqs(&model, &seqs, &[0, 1], 0.7, Entropy::Skip).unwrap();
+        let mask = out.mask.to_vec2::<f32>().unwrap();
+        assert_eq!(
+            mask,
+            [
+                vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0],
+                vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+            ]
+        );
+        // Model tokens keep the log-probs the plain scorer gives them.
+        let plain = score(
+            &model,
+            &[&seqs[0].prompt[..], &seqs[1].prompt[..]],
+            &[&seqs[0].completion[..], &seqs[1].completion[..]],
+            &ScoreOptions {
+                temperature: 0.7,
+                entropy: false,
+                entropy_grad: false,
+            },
+        )
+        .unwrap()
+        .logprobs
+        .to_vec2::<f32>()
+        .unwrap();
+        let lp = out.logprobs.to_vec2::<f32>().unwrap();
+        for b in 0..2 {
+            for j in 0..7 {
+                let want = if mask[b][j] == 1.0 { plain[b][j] } else { 0.0 };
+                assert_eq!(lp[b][j], want, "[{b}][{j}]");
+            }
+        }
+
+        let tokens = mask.iter().flatten().filter(|m| **m == 1.0).count();
+        let weights = aggregation_weights(&out.mask, LossAgg::TokenMean, tokens, 2).unwrap();
+        let coefs = LossCoefs {
+            clip_low: 0.2,
+            clip_high: 0.2,
+            kl_coef: 0.1,
+            entropy_coef: 0.0,
+        };
+        let advantages = Tensor::new(&[1.0f32, -0.7], &Device::Cpu).unwrap();
+        let vars = model.named_vars().unwrap();
+        // The loss and the gradient of every parameter, with `at_env` as
+        // the old and reference log-probs of env tokens (`at_model` of one
+        // model token, to see that the check can fail).
+        let loss_and_grads = |at_env: f32, at_model: f32| -> (f32, Vec<Vec<f32>>) {
+            let s = score_seqs(&model, &seqs, &[0, 1], 0.7, Entropy::Skip).unwrap();
+            let detached = s.logprobs.detach().to_vec2::<f32>().unwrap();
+            let shifted: Vec<f32> = (0..2)
+                .flat_map(|b| (0..7).map(move |j| (b, j)))
+                .map(|(b, j)| match (mask[b][j] == 1.0, (b, j)) {
+                    (true, (0, 5)) => detached[b][j] + at_model,
+                    (true, _) => detached[b][j] + 0.1,
+                    (false, _) => at_env,
+                })
+                .collect();
+            let old = Tensor::from_vec(shifted.clone(), (2, 7), &Device::Cpu).unwrap();
+            let reference = old.affine(1.0, -0.05).unwrap();
+            let out = policy_loss(
+                &LossInputs {
+                    logprobs: &s.logprobs,
+                    old_logprobs: &old,
+                    ref_logprobs: Some(&reference),
+                    entropies: None,
+                    advantages: &advantages,
+                    mask: &s.mask,
+                },
+                &coefs,
+                &weights,
+            )
+            .unwrap();
+            let grads = out.loss.backward().unwrap();
+            let g = vars
+                .iter()
+                .map(|(name, v)| {
+                    grads
+                        .get(v.as_tensor())
+                        .unwrap_or_else(|| panic!("no gradient for {name}"))
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                })
+                .collect();
+            (out.loss.to_scalar::<f32>().unwrap(), g)
+        };
+        let base = loss_and_grads(0.0, 0.1);
+        assert!(base.0.is_finite() && base.0 != 0.0, "{}", base.0);
+        for at_env in [-3.0, 2.5, -0.7] {
+            assert_eq!(loss_and_grads(at_env, 0.1), base, "env log-probs {at_env}");
+        }
+        // The same change on a model token moves the loss.
+        assert_ne!(loss_and_grads(0.0, -0.9).0, base.0);
+    }
 }

@@ -46,6 +46,8 @@ pub(crate) struct Phase {
     pub eval_limits: RolloutLimits,
     /// Whether the phase continues from a checkpoint.
     pub resumed: bool,
+    /// [`TrainerState::train_tasks`], when the trainer chose the tasks.
+    pub train_tasks: Option<String>,
 }
 
 /// Runs one of the env factory's state hooks; its error or panic is a
@@ -67,6 +69,38 @@ fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<
     }
 }
 
+/// Refuses to resume from a checkpoint whose run drew from other training
+/// tasks than this one (unless `force`): the data position would index
+/// another list, and the run would not go on as it would have.
+fn check_train_tasks(
+    saved: &TrainerState,
+    now: Option<&str>,
+    force: bool,
+) -> Result<(), TrainError> {
+    match (saved.train_tasks.as_deref(), now) {
+        (Some(then), Some(now)) if then != now && !force => Err(TrainError::Checkpoint(format!(
+            "{}: the checkpoint's run trained on other tasks ({then}) than this one ({now}): \
+             the first-prompt filter kept others (an env that did not make or reset its \
+             first prompt within grpo.env_timeout_s, or whose first prompt depends on state); \
+             resuming would not go on as that run would have. Start a new run directory, or \
+             pass --force (run.force=true) to resume anyway",
+            saved.phase
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The [`TrainerState::train_tasks`] of a list of tasks: their count and
+/// a hash of their ids in order.
+pub(crate) fn train_tasks_of(tasks: &[Arc<Task>]) -> String {
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    format!(
+        "{} tasks, ids {:016x}",
+        tasks.len(),
+        toolgym_env::rng::fnv1a(&ids.join("\n"))
+    )
+}
+
 /// What a phase is built from.
 pub(crate) struct PhaseSetup {
     pub name: &'static str,
@@ -78,6 +112,10 @@ pub(crate) struct PhaseSetup {
     pub run: RunSection,
     pub total_steps: usize,
     pub eval_limits: RolloutLimits,
+    /// [`TrainerState::train_tasks`] of `train`, when the trainer chose
+    /// its tasks (a resume from a checkpoint that chose others is refused,
+    /// unless `run.force`).
+    pub train_tasks: Option<String>,
 }
 
 impl Phase {
@@ -96,6 +134,7 @@ impl Phase {
             if let Some((p, state)) =
                 load_checkpoint(&dir, &policy, &mut optimizer, s.name, fallback)?
             {
+                check_train_tasks(&state, s.train_tasks.as_deref(), s.run.force)?;
                 if let Some(env_state) = &state.env_state {
                     factory_hook("restore_state", || s.factory.restore_state(env_state))?;
                 }
@@ -137,6 +176,7 @@ impl Phase {
             metrics,
             eval_limits: s.eval_limits,
             resumed,
+            train_tasks: s.train_tasks,
         })
     }
 
@@ -151,6 +191,7 @@ impl Phase {
             optimizer_steps: self.optimizer.step,
             finished: self.step >= self.total_steps,
             env_state,
+            train_tasks: self.train_tasks.clone(),
         })
     }
 

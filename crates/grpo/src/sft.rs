@@ -64,6 +64,7 @@ impl SftTrainer {
             run,
             total_steps: config.steps,
             eval_limits,
+            train_tasks: None,
         })?;
         Ok(Self { config, phase })
     }

@@ -96,6 +96,7 @@ impl GrpoTrainer {
     ) -> Result<Self, TrainError> {
         config.validate()?;
         let mut dropped = BTreeMap::new();
+        let mut train_tasks = None;
         let train: Arc<dyn TaskSource> = match train.len() {
             Some(n) if config.overlong_prompts == OverlongPrompts::Drop => {
                 let (kept, d) =
@@ -118,6 +119,7 @@ impl GrpoTrainer {
                     )));
                 }
                 dropped = d;
+                train_tasks = Some(crate::phase::train_tasks_of(kept.tasks()));
                 Arc::new(kept)
             }
             Some(_) => {
@@ -142,6 +144,7 @@ impl GrpoTrainer {
             run,
             total_steps,
             eval_limits: config.rollout_limits(),
+            train_tasks,
         })?;
         let reference = if config.kl_coef != 0.0 {
             let ref_dir = phase.dir.join("reference");

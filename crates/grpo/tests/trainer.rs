@@ -292,11 +292,14 @@ fn trainers_refuse_invalid_configs() {
 }
 
 /// Tasks of a finite file whose first prompt is over the limit are left
-/// out before training, counted per source, never cut.
+/// out before training, counted per source, never cut; the checkpoint
+/// records which tasks were kept, and a resume that would keep others is
+/// refused.
 #[test]
 fn overlong_prompts_are_left_out_and_counted() {
     let gen = tasks();
-    let policy = policy(&gen);
+    let policy_of = policy;
+    let policy = policy_of(&gen);
     let data = gen.dataset(toolgym_env::synthetic::Split::Train, 24);
     let mut lens: Vec<usize> = data
         .tasks()
@@ -323,6 +326,32 @@ fn overlong_prompts_are_left_out_and_counted() {
     assert_eq!(m.dropped_overlong.get("synthetic"), Some(&over), "{m:?}");
     assert_eq!(m.skipped_episodes, Some(0));
     assert_eq!(t.step_count(), 1);
+    t.save_checkpoint().unwrap();
+    drop(t);
+    let state =
+        std::fs::read_to_string(dir.join("grpo/checkpoints/step-00000001/trainer_state.json"))
+            .unwrap();
+    assert!(
+        state.contains(&format!("\"train_tasks\": \"{} tasks, ids ", 24 - over)),
+        "{state}"
+    );
+    // A resume whose filter keeps other tasks would index another list:
+    // refused, unless forced; the same tasks resume.
+    let resume = |limit: usize, force: bool| {
+        let mut c = grpo_config(1);
+        c.max_prompt_tokens = limit;
+        let mut run = run_section(dir.clone(), 0);
+        run.force = force;
+        let data = gen.dataset(toolgym_env::synthetic::Split::Train, 24);
+        GrpoTrainer::new(policy_of(&gen), factory(), Arc::new(data), vec![], c, run)
+    };
+    let e = resume(lens[20], false).err().expect("refused").to_string();
+    assert!(
+        e.contains("trained on other tasks") && e.contains("--force"),
+        "{e}"
+    );
+    assert_eq!(resume(lens[20], true).unwrap().step_count(), 1);
+    assert_eq!(resume(limit, false).unwrap().step_count(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
 
