@@ -594,7 +594,9 @@ pub struct RunSection {
     /// Show a progress bar on a terminal.
     pub progress: bool,
     /// Resume even when the run directory's recorded config differs from
-    /// this one in more than run bookkeeping (`--force`).
+    /// this one in more than run bookkeeping, or the checkpoint's run drew
+    /// from other training tasks (`--force`; the task mismatch is warned
+    /// about on stderr).
     pub force: bool,
 }
 

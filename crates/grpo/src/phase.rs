@@ -57,7 +57,8 @@ fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<
     let failed = |why: String| {
         TrainError::Env(format!(
             "the env factory's {hook} failed: {why} (the run's checkpoints hold the factory's \
-             state so that a resumed run continues exactly)"
+             state so that a resumed run continues exactly, and validation leaves it as it \
+             found it)"
         ))
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -77,17 +78,29 @@ fn check_train_tasks(
     now: Option<&str>,
     force: bool,
 ) -> Result<(), TrainError> {
-    match (saved.train_tasks.as_deref(), now) {
-        (Some(then), Some(now)) if then != now && !force => Err(TrainError::Checkpoint(format!(
-            "{}: the checkpoint's run trained on other tasks ({then}) than this one ({now}): \
-             the first-prompt filter kept others (an env that did not make or reset its \
-             first prompt within grpo.env_timeout_s, or whose first prompt depends on state); \
-             resuming would not go on as that run would have. Start a new run directory, or \
-             pass --force (run.force=true) to resume anyway",
-            saved.phase
-        ))),
-        _ => Ok(()),
+    // A checkpoint of an older build records nothing: nothing to compare.
+    let Some(then) = saved.train_tasks.as_deref() else {
+        return Ok(());
+    };
+    let now = now.unwrap_or("every task of the source, unfiltered");
+    if then == now {
+        return Ok(());
     }
+    let why = format!(
+        "{}: the checkpoint's run drew from other training tasks ({then}) than this one \
+         ({now}): the training data changed, or the first-prompt filter kept other tasks (an \
+         env that failed or did not return within grpo.env_timeout_s while it measured, a \
+         first prompt that depends on state, another max_prompt_tokens or tokenizer, another \
+         overlong_prompts); resuming would not go on as that run would have",
+        saved.phase
+    );
+    if force {
+        eprintln!("warning: {why}; resuming anyway (run.force)");
+        return Ok(());
+    }
+    Err(TrainError::Checkpoint(format!(
+        "{why}. Start a new run directory, or pass --force (run.force=true) to resume anyway"
+    )))
 }
 
 /// The [`TrainerState::train_tasks`] of a list of tasks: their count and
@@ -208,10 +221,10 @@ impl Phase {
 
     /// Greedy validation episodes on `run.eval_tasks` validation tasks (all
     /// if 0). Validation measures and leaves the env factory's state as it
-    /// found it ([`EnvFactory::checkpoint_state`] before, `restore_state`
-    /// after): a curriculum that counts ended episodes follows training
-    /// only, and a resumed run, which validates again at its start, goes
-    /// on as the uninterrupted run does.
+    /// found it ([`EnvFactory::checkpoint_state`] before and after,
+    /// `restore_state` when they differ): a curriculum that counts ended
+    /// episodes follows training only, and a resumed run, which validates
+    /// again at its start, goes on as the uninterrupted run does.
     ///
     /// [`EnvFactory::checkpoint_state`]: toolgym_env::env::EnvFactory::checkpoint_state
     pub fn validate(&self) -> Result<Option<EvalReport>, TrainError> {
@@ -227,7 +240,10 @@ impl Phase {
             temperature: self.run.eval_temperature,
             seed: mix_seed(self.run.seed, 0x0076_616c),
         });
-        let saved = factory_hook("checkpoint_state", || self.factory.checkpoint_state())?;
+        let hook = |name: &str| format!("{name} (around validation)");
+        let before = factory_hook(&hook("checkpoint_state"), || {
+            self.factory.checkpoint_state()
+        })?;
         let report = evaluate(
             &self.policy,
             &self.factory,
@@ -236,8 +252,16 @@ impl Phase {
             EVAL_BATCH,
             sampled,
         )?;
-        if let Some(state) = &saved {
-            factory_hook("restore_state", || self.factory.restore_state(state))?;
+        // Restored only where validation moved it: a factory that saves
+        // state but never restores (the default `restore_state`) validates
+        // as before as long as validation leaves its state alone.
+        if let Some(state) = &before {
+            let after = factory_hook(&hook("checkpoint_state"), || {
+                self.factory.checkpoint_state()
+            })?;
+            if after.as_ref() != Some(state) {
+                factory_hook(&hook("restore_state"), || self.factory.restore_state(state))?;
+            }
         }
         Ok(Some(report))
     }

@@ -1360,6 +1360,25 @@ fn a_curriculum_factory_resumes_with_its_state() {
         "{e}"
     );
 
+    // A factory that saves state but never restores it (the default
+    // `restore_state`) validates as before while validation leaves its
+    // state alone.
+    struct SavesOnly;
+    impl EnvFactory for SavesOnly {
+        type Env = EchoEnv;
+        fn make(&self, task: Arc<Task>) -> EchoEnv {
+            EchoEnv::new(task, 1)
+        }
+        fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+            Ok(Some(serde_json::json!({"kind": "echo"})))
+        }
+    }
+    let saves_dir = run_dir("curriculum-saves-only");
+    let summary = trainer(&saves_dir, Arc::new(SavesOnly))
+        .run(|_| {})
+        .unwrap();
+    assert!(summary.before.is_some() && summary.after.is_some());
+
     // A checkpoint hook that fails stops the checkpoint, naming the hook.
     let fail_dir = run_dir("curriculum-fail");
     let (factory, _) = curriculum(true);
@@ -1370,7 +1389,7 @@ fn a_curriculum_factory_resumes_with_its_state() {
         e.contains("checkpoint_state failed: cannot serialise the curriculum"),
         "{e}"
     );
-    for d in [dir, full_dir, fail_dir] {
+    for d in [dir, full_dir, fail_dir, saves_dir] {
         std::fs::remove_dir_all(&d).ok();
     }
 }

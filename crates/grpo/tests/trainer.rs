@@ -347,11 +347,22 @@ fn overlong_prompts_are_left_out_and_counted() {
     };
     let e = resume(lens[20], false).err().expect("refused").to_string();
     assert!(
-        e.contains("trained on other tasks") && e.contains("--force"),
+        e.contains("drew from other training tasks") && e.contains("--force"),
         "{e}"
     );
     assert_eq!(resume(lens[20], true).unwrap().step_count(), 1);
     assert_eq!(resume(limit, false).unwrap().step_count(), 1);
+    // Unfiltered (prompts cut instead) draws from every task: refused too.
+    let mut c = grpo_config(1);
+    c.max_prompt_tokens = limit;
+    c.overlong_prompts = toolgym_grpo::config::OverlongPrompts::TruncateLeft;
+    let data = gen.dataset(toolgym_env::synthetic::Split::Train, 24);
+    let run = run_section(dir.clone(), 0);
+    let e = GrpoTrainer::new(policy_of(&gen), factory(), Arc::new(data), vec![], c, run)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("every task of the source, unfiltered"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

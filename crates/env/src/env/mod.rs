@@ -364,16 +364,19 @@ pub trait EnvFactory: Send + Sync {
     /// State of the factory that later episodes depend on (a curriculum's
     /// level, counters its envs update through shared state), saved with
     /// every training checkpoint so that a resumed run continues exactly.
-    /// `Ok(None)`, the default, is a stateless factory. An error stops the
-    /// run at the checkpoint, naming it: a checkpoint without the state
-    /// would resume another run.
+    /// The trainers also take it before and after each validation, and
+    /// restore it when validation moved it. `Ok(None)`, the default, is a
+    /// stateless factory. An error stops the run where it was asked,
+    /// naming it: a checkpoint without the state would resume another run.
     fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
         Ok(None)
     }
 
-    /// Restores what [`EnvFactory::checkpoint_state`] saved, when a run
+    /// Restores what [`EnvFactory::checkpoint_state`] saved: when a run
     /// resumes from a checkpoint holding it, before any episode of the
-    /// resumed run. An error stops the resume, naming it.
+    /// resumed run, and mid-run after a validation that changed the state
+    /// (so it may be called more than once in a live run). An error stops
+    /// the run, naming it.
     fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
         let _ = state;
         Err(NO_STATE.into())
