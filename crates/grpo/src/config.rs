@@ -188,6 +188,23 @@ impl SyntheticSection {
     }
 }
 
+/// What GRPO makes of an episode that failed in its env (a panic, a
+/// time-out, a non-finite reward, a prompt that does not extend the last).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvFailures {
+    /// Left out: not in its group's statistics nor in the loss
+    /// (advantage 0), nor in the logged reward. Right when failures are
+    /// the env's own bugs, which say nothing of the policy.
+    #[default]
+    LeaveOut,
+    /// Scored 0 with the episodes that ran and trained on like them (the
+    /// model tokens up to the failure): a reply that makes the env fail (a
+    /// tool that hangs or panics on the arguments the model chose) is
+    /// pushed down. Right when the failures are the policy's doing.
+    ZeroReward,
+}
+
 /// What happens to a first prompt longer than `max_prompt_tokens`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -275,6 +292,10 @@ pub struct GrpoConfig {
     /// all; a run that went on would train on nothing). Default 1: only
     /// when every episode failed; above 1: never.
     pub stop_at_env_failure_share: f64,
+    /// Episodes that failed in their env: `leave-out` (default; the env's
+    /// bug says nothing of the policy) or `zero-reward` (scored 0 and
+    /// trained on, for failures a reply provokes). See [`EnvFailures`].
+    pub env_failures: EnvFailures,
     /// ε_low of the clipped ratio (paper: 0.2, Table 6; verl's
     /// `clip_ratio: 0.2`).
     pub clip_low: f64,
@@ -347,6 +368,7 @@ impl Default for GrpoConfig {
             env_timeout_s: 600.0,
             env_concurrency: crate::rollout::ENV_CONCURRENCY,
             stop_at_env_failure_share: 1.0,
+            env_failures: EnvFailures::LeaveOut,
             clip_low: 0.2,
             clip_high: 0.2,
             kl_coef: 1e-3,

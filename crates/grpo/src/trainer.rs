@@ -24,7 +24,7 @@ use crate::batching::{
     logprobs_of, micro_batches, micro_workers, padded, run_micro_batches, score_seqs, Entropy,
     Sequence,
 };
-use crate::config::OverlongPrompts;
+use crate::config::{EnvFailures, OverlongPrompts};
 use crate::evaluate::EvalReport;
 use crate::metrics::{EpisodeStats, StepMetrics};
 use crate::phase::{Phase, PhaseSetup};
@@ -229,6 +229,7 @@ impl GrpoTrainer {
         let p = &mut self.phase;
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
+        let left_out = |e: &Trajectory| e.env_failed() && c.env_failures == EnvFailures::LeaveOut;
         reset_peaks(p.policy.model.device());
 
         // 1-3. Tasks, episodes, rewards: one rollout round, or with dynamic
@@ -299,11 +300,11 @@ impl GrpoTrainer {
             rounds_run += 1;
             for (task, group) in batch.into_iter().zip(rolled) {
                 generated_groups += 1;
-                // Env failures say nothing of the policy: the group's signal
-                // is in the episodes that ran.
+                // Env failures left out say nothing of the policy: the
+                // group's signal is in the episodes that ran.
                 let ran: Vec<f64> = group
                     .iter()
-                    .filter(|e| !e.env_failed())
+                    .filter(|e| !left_out(e))
                     .map(|e| e.reward)
                     .collect();
                 let flat = ran.len() < 2 || ran.iter().all(|r| (r - ran[0]).abs() < 1e-12);
@@ -350,10 +351,10 @@ impl GrpoTrainer {
             )));
         }
         // The policy's rewards: an env failure's 0 is the env's (counted
-        // in env_failures), not the policy's.
+        // in env_failures), not the policy's, unless failures are scored.
         let all_rewards: Vec<f64> = generated
             .iter()
-            .filter(|e| !e.env_failed())
+            .filter(|e| !left_out(e))
             .map(|e| e.reward)
             .collect();
         let episodes: Vec<Trajectory> = generated
@@ -362,7 +363,7 @@ impl GrpoTrainer {
             .filter_map(|(e, keep)| keep.then_some(e))
             .collect();
         let rewards: Vec<f64> = episodes.iter().map(|e| e.reward).collect();
-        let failed: Vec<bool> = episodes.iter().map(Trajectory::env_failed).collect();
+        let failed: Vec<bool> = episodes.iter().map(left_out).collect();
         let seqs: Vec<Sequence> = episodes
             .into_iter()
             .map(|e| Sequence {
@@ -372,9 +373,10 @@ impl GrpoTrainer {
             })
             .collect();
         // Episodes without a model token (a prompt over the limit) count in
-        // their group's advantages but are not scored. An env failure is
-        // neither: the env's bug is not the policy's doing, so its episode
-        // is left out of its group's statistics and of the loss.
+        // their group's advantages but are not scored. An env failure left
+        // out is neither: the env's bug is not the policy's doing, so its
+        // episode is left out of its group's statistics and of the loss
+        // (with `env_failures = zero-reward` it is an episode like another).
         let trainable: Vec<usize> = (0..seqs.len())
             .filter(|&i| !failed[i] && !seqs[i].prompt.is_empty() && seqs[i].model_tokens() > 0)
             .collect();

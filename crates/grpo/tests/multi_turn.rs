@@ -1071,6 +1071,30 @@ fn env_failures_are_left_out_of_the_update() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `grpo.env_failures = "zero-reward"`: the same failures, provoked by the
+/// replies, scored 0 and trained on: the groups carry a signal against the
+/// "<"s, the logged reward counts them, and the policy moves.
+#[test]
+fn env_failures_scored_zero_push_the_policy_away_from_them() {
+    let mut config = grpo_config(1);
+    config.kl_coef = 0.0;
+    config.optim.weight_decay = 0.0;
+    config.env_failures = toolgym_grpo::config::EnvFailures::ZeroReward;
+    let (mut t, dir) = panicking_echo_trainer("scored-failures", 1, Some(1.0), config);
+    let before = params_of(t.policy());
+    let m = t.step().unwrap();
+    let failures = m.env_failures.unwrap();
+    assert!(failures > 0 && failures < 12, "{m:?}");
+    assert!(m.zero_variance_groups.unwrap() < 1.0, "{m:?}");
+    let mean = m.reward_mean.unwrap();
+    assert!((mean - (12 - failures) as f64 / 12.0).abs() < 1e-9, "{m:?}");
+    assert!(
+        params_of(t.policy()) != before,
+        "failures scored 0 left the policy as it was"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn failing_envs_and_tools_do_not_stop_training() {
     // Every reply with a "<" panics in the env; random replies often have one.
