@@ -577,6 +577,14 @@ fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
     // The other episode ran on, through the same timed calls.
     assert_eq!((fine.end, fine.turns()), (Some(EndReason::Done), 2));
     assert!(fine.error.is_none());
+    // The env's name is asked within the time limit too.
+    let eps = two_echo_episodes(|env| env.name_hangs = true, &limits_timed(300));
+    let err = eps[0].error.as_deref().unwrap();
+    assert!(
+        err.contains("echo-0") && err.contains("making the env did not return"),
+        "{err}"
+    );
+    assert_eq!(eps[1].end, Some(EndReason::Done));
     // Without a timeout the calls run in place, to the same result.
     let in_place = two_echo_episodes(|_| {}, &limits());
     let timed = two_echo_episodes(|_| {}, &timed);

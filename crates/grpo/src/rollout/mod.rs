@@ -627,20 +627,24 @@ fn start(
 ) -> Result<(), TrainError> {
     let task = s.traj.task.clone();
     let started = Instant::now();
-    let made = make_env(factory, task, limits.env_timeout);
+    // The env's name is asked within the same time limit as its making:
+    // every env call is timed.
+    let factory = factory.clone();
+    let made = timed(limits.env_timeout, move || {
+        let env = factory.make_env(task);
+        let name = catch_unwind(AssertUnwindSafe(|| env.name().to_string()))
+            .map_err(|panic| toolgym_env::panic_message(&panic).to_string());
+        (env, name)
+    });
     s.traj.env_seconds += started.elapsed().as_secs_f64();
     match made {
-        Ok(env) => {
-            let name = catch_unwind(AssertUnwindSafe(|| env.name().to_string()));
+        Ok((env, name)) => {
             s.env = Some(env);
             match name {
                 Ok(name) => s.traj.env = name,
                 Err(panic) => {
                     s.traj.env = "(unnamed)".into();
-                    fail(
-                        s,
-                        format!("name panicked: {}", toolgym_env::panic_message(&panic)),
-                    );
+                    fail(s, format!("name panicked: {panic}"));
                     return Ok(());
                 }
             }

@@ -142,6 +142,8 @@ pub struct EchoEnv {
     pub panic_on: Option<&'static str>,
     pub hangs: bool,
     pub reset_hangs: bool,
+    /// `name` never returns.
+    pub name_hangs: bool,
     /// `step` does some work on rayon's global pool.
     pub parallel_step: bool,
     pub final_reward: Option<f64>,
@@ -178,6 +180,7 @@ impl EchoEnv {
             panic_on: None,
             hangs: false,
             reset_hangs: false,
+            name_hangs: false,
             parallel_step: false,
             final_reward: None,
             gym_end: None,
@@ -280,6 +283,9 @@ impl ToolEnv for EchoEnv {
     }
 
     fn name(&self) -> &str {
+        if self.name_hangs {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         "echo"
     }
 
