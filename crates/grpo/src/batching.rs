@@ -284,12 +284,7 @@ mod tests {
         use crate::loss::{aggregation_weights, policy_loss, LossAgg, LossCoefs, LossInputs};
         use toolgym_model::candle_core::DType;
         use toolgym_model::{ModelOptions, Qwen2Config, RandomInit};
-        let mut cfg = Qwen2Config::tiny_default(40);
-        cfg.hidden_size = 16;
-        cfg.intermediate_size = 24;
-        cfg.num_hidden_layers = 2;
-        cfg.num_attention_heads = 4;
-        cfg.num_key_value_heads = 2;
+        let cfg = Qwen2Config::with_dims(40, 16, 24, 2, (4, 2), 10000.0, true);
         let opts = ModelOptions {
             dtype: DType::F32,
             device: Device::Cpu,

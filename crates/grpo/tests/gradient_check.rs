@@ -7,12 +7,7 @@ use toolgym_model::candle_core::{DType, Device, Tensor, Var};
 use toolgym_model::{score, ModelOptions, Qwen2Config, Qwen2ForCausalLM, RandomInit, ScoreOptions};
 
 fn tiny() -> Qwen2ForCausalLM {
-    let mut cfg = Qwen2Config::tiny_default(40);
-    cfg.hidden_size = 16;
-    cfg.intermediate_size = 24;
-    cfg.num_hidden_layers = 2;
-    cfg.num_attention_heads = 4;
-    cfg.num_key_value_heads = 2;
+    let cfg = Qwen2Config::with_dims(40, 16, 24, 2, (4, 2), 10000.0, true);
     let opts = ModelOptions {
         dtype: DType::F64,
         device: Device::Cpu,

@@ -337,7 +337,16 @@ impl Qwen2Config {
             .sum()
     }
 
-    fn with_dims(
+    /// A Qwen2 config of these dimensions (`heads`: query and key-value
+    /// heads; each head `hidden_size / heads.0` wide), as the presets
+    /// build theirs: for small random models in tests.
+    ///
+    /// ```
+    /// use toolgym_model::Qwen2Config;
+    /// let c = Qwen2Config::with_dims(40, 16, 24, 2, (4, 2), 10000.0, true);
+    /// assert_eq!((c.head_dim, c.num_key_value_heads), (4, 2));
+    /// ```
+    pub fn with_dims(
         vocab_size: usize,
         hidden_size: usize,
         intermediate_size: usize,

@@ -94,15 +94,7 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// A small random model with peaked distributions (for tests without fixtures).
 pub fn small_config(tied: bool) -> Qwen2Config {
-    let mut c = Qwen2Config::tiny_default(96);
-    c.hidden_size = 48;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 6;
-    c.num_key_value_heads = 2;
-    c.head_dim = 8;
-    c.tie_word_embeddings = tied;
-    c
+    Qwen2Config::with_dims(96, 48, 64, 2, (6, 2), 10000.0, tied)
 }
 
 pub fn small_model(tied: bool, trainable: bool, seed: u64) -> Qwen2ForCausalLM {
