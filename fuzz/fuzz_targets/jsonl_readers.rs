@@ -24,6 +24,14 @@ fn non_blank_lines(data: &[u8]) -> usize {
         .count()
 }
 
+/// The verdict lines a scorer wrote, each of which must be JSON.
+fn verdict_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("verdict lines are JSON"))
+        .collect()
+}
+
 fuzz_target!(|data: &[u8]| {
     let want = non_blank_lines(data);
     let options = jsonl::JsonlOptions {
@@ -34,11 +42,7 @@ fuzz_target!(|data: &[u8]| {
     let rule = rule_by_name("binary").unwrap();
     let mut out = Vec::new();
     let report = jsonl::score_jsonl(&*rule, data, &mut out, options).unwrap();
-    let lines: Vec<serde_json::Value> = out
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).expect("verdict lines are JSON"))
-        .collect();
+    let lines = verdict_lines(&out);
     assert_eq!(lines.len(), want);
     assert_eq!(report.summary.count, want);
     let numbers: Vec<u64> = lines.iter().map(|l| l["line"].as_u64().unwrap()).collect();
@@ -50,11 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let mut episodes = Vec::new();
     let report = jsonl::score_jsonl_episodes(&*rule, data, &mut episodes, options).unwrap();
     assert_eq!(report.summary.count, want);
-    let episode_lines: Vec<serde_json::Value> = episodes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).expect("verdict lines are JSON"))
-        .collect();
+    let episode_lines = verdict_lines(&episodes);
     assert_eq!(episode_lines.len(), want);
     for (one, episode) in lines.iter().zip(&episode_lines) {
         assert_eq!(
