@@ -339,8 +339,13 @@ def test_rule_episode_scoring_matches_one_by_one_and_explains_itself():
     assert (bad.reason, bad.detail) == ("wrong_args", "the episode's calls: right tools, wrong arguments")
     no_think = rule.score(_episode(think=False), EPISODE_TRUTH, episode=True)
     assert no_think.reason == "format_error" and no_think.detail.startswith("reply 1 of 3: "), no_think
-    # Partial credit over the episode.
-    assert toolgym.Rule("fine-grained").score(_episode(amount=40), EPISODE_TRUTH, episode=True).reward == pytest.approx(0.2)
+    # Partial credit over the episode; none for a ChatML text without an assistant turn (no reply).
+    fine = toolgym.Rule("fine-grained")
+    assert fine.score(_episode(amount=40), EPISODE_TRUTH, episode=True).reward == pytest.approx(0.2)
+    no_reply = "<|im_start|>user\nhi<|im_end|>"
+    assert toolgym.chatml_turns(no_reply) == [("user", "hi<|im_end|>")]
+    assert fine.score(no_reply, EPISODE_TRUTH, episode=True).reward == 0.0
+    assert rule.score(no_reply, EPISODE_TRUTH, episode=True) == rule.score("", EPISODE_TRUTH)
     # A string or one message is an episode of one reply: scored as without episode=.
     task = toolgym.synthetic_tasks(1)[0]
     for one in [task.target(), {"role": "assistant", "content": task.target()}, "nope"]:
