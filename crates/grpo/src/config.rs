@@ -201,7 +201,10 @@ pub enum EnvFailures {
     /// Scored 0 with the episodes that ran and trained on like them (the
     /// model tokens up to the failure): a reply that makes the env fail (a
     /// tool that hangs or panics on the arguments the model chose) is
-    /// pushed down. Right when the failures are the policy's doing.
+    /// pushed down. Right when the failures are the policy's doing, and
+    /// when 0 is the env's lowest reward (with negative rewards a failure
+    /// would beat a wrong answer). A failure before the first reply
+    /// (making or resetting the env) is left out all the same.
     ZeroReward,
 }
 
@@ -275,7 +278,7 @@ pub struct GrpoConfig {
     /// An episode's reward: `sum` of its steps' rewards, or the `last`
     /// step's.
     pub episode_reward: EpisodeReward,
-    /// Seconds a call into an env (`make`, `reset`, `step`, `truncate`) may take before its
+    /// Seconds a call into an env (`make` with `name`, `reset`, `step`, `truncate`) may take before its
     /// episode fails as an env error and the run goes on without it (the
     /// call is left running on a thread of its own); 0: no limit, calls run
     /// in place. Default 600.

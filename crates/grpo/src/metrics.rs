@@ -25,14 +25,17 @@ pub struct StepMetrics {
     pub step: usize,
     /// Mean reward of the rollouts whose env did not fail (an env failure
     /// scores 0 but says nothing of the policy: it is counted in
-    /// `env_failures` instead; none when every episode failed).
+    /// `env_failures` instead; none when every episode failed). With
+    /// `grpo.env_failures = "zero-reward"`, the failures after a reply are
+    /// scored and counted here too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_mean: Option<f64>,
     /// Std of the same rewards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_std: Option<f64>,
     /// Share of rollouts with reward 1 (reason ok), of those whose env
-    /// did not fail.
+    /// did not fail (and, with `grpo.env_failures = "zero-reward"`, the
+    /// failures after a reply, as unsolved).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
     /// Rollouts per reward reason.
@@ -104,7 +107,8 @@ pub struct StepMetrics {
     /// Episodes whose environment failed (panicked, timed out, gave a
     /// non-finite reward or an observation that does not extend the last
     /// one). They get reward 0 and are left out of their group's
-    /// advantages and of the loss.
+    /// advantages and of the loss (unless `grpo.env_failures =
+    /// "zero-reward"`, for those that failed after a reply).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_failures: Option<usize>,
     /// The first env failure's message this step (env, task, what).
@@ -242,10 +246,18 @@ pub(crate) struct EpisodeStats {
 }
 
 impl EpisodeStats {
-    /// The statistics of `episodes`. Reasons count every step's verdicts.
+    /// The statistics of `episodes`. Reasons count every step's verdicts;
+    /// `accuracy` is over the episodes whose env did not fail.
     pub fn of(episodes: &[Trajectory]) -> Self {
+        Self::leaving_out(episodes, Trajectory::env_failed)
+    }
+
+    /// [`EpisodeStats::of`] with `accuracy` over the episodes `left_out`
+    /// does not leave out (GRPO's `env_failures = "zero-reward"` counts the
+    /// failures it scores as unsolved).
+    pub fn leaving_out(episodes: &[Trajectory], left_out: impl Fn(&Trajectory) -> bool) -> Self {
         let n = episodes.len().max(1) as f64;
-        let ran = episodes.iter().filter(|e| !e.env_failed()).count().max(1) as f64;
+        let ran = episodes.iter().filter(|e| !left_out(e)).count().max(1) as f64;
         let mut reasons = BTreeMap::new();
         let mut end_reasons = BTreeMap::new();
         let mut tool_errors = BTreeMap::new();

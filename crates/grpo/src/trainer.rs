@@ -229,7 +229,11 @@ impl GrpoTrainer {
         let p = &mut self.phase;
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
-        let left_out = |e: &Trajectory| e.env_failed() && c.env_failures == EnvFailures::LeaveOut;
+        // Failures before any reply (making, naming or resetting the env)
+        // are the env's in either mode: no reply provoked them.
+        let left_out = |e: &Trajectory| {
+            e.env_failed() && (c.env_failures == EnvFailures::LeaveOut || e.model_tokens() == 0)
+        };
         reset_peaks(p.policy.model.device());
 
         // 1-3. Tasks, episodes, rewards: one rollout round, or with dynamic
@@ -320,7 +324,7 @@ impl GrpoTrainer {
         let rollout_seconds = t_gen.elapsed().as_secs_f64();
         // Metrics describe every episode generated; the update sees the kept
         // groups.
-        let stats = EpisodeStats::of(&generated);
+        let stats = EpisodeStats::leaving_out(&generated, left_out);
         if stats.env_failures > 0
             && stats.env_failures as f64 >= c.stop_at_env_failure_share * generated.len() as f64
         {

@@ -7,7 +7,9 @@ use toolgym_model::candle_core::{DType, Device, Tensor, Var};
 use toolgym_model::{score, ModelOptions, Qwen2Config, Qwen2ForCausalLM, RandomInit, ScoreOptions};
 
 fn tiny() -> Qwen2ForCausalLM {
-    let cfg = Qwen2Config::with_dims(40, 16, 24, 2, (4, 2), 10000.0, true);
+    // Heads wider than hidden / heads (config.json's `head_dim`).
+    let mut cfg = Qwen2Config::with_dims(40, 16, 24, 2, (4, 2), 10000.0, true);
+    cfg.head_dim = 32;
     let opts = ModelOptions {
         dtype: DType::F64,
         device: Device::Cpu,

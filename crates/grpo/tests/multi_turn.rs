@@ -581,7 +581,7 @@ fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
     let eps = two_echo_episodes(|env| env.name_hangs = true, &limits_timed(300));
     let err = eps[0].error.as_deref().unwrap();
     assert!(
-        err.contains("echo-0") && err.contains("making the env did not return"),
+        err.contains("echo-0") && err.contains("asking the env its name did not return"),
         "{err}"
     );
     assert_eq!(eps[1].end, Some(EndReason::Done));
@@ -1096,6 +1096,8 @@ fn env_failures_scored_zero_push_the_policy_away_from_them() {
     assert!(m.zero_variance_groups.unwrap() < 1.0, "{m:?}");
     let mean = m.reward_mean.unwrap();
     assert!((mean - (12 - failures) as f64 / 12.0).abs() < 1e-9, "{m:?}");
+    // Accuracy counts the scored failures as unsolved, as the reward does.
+    assert_eq!(m.accuracy, m.reward_mean, "{m:?}");
     assert!(
         params_of(t.policy()) != before,
         "failures scored 0 left the policy as it was"

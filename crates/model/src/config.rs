@@ -338,8 +338,10 @@ impl Qwen2Config {
     }
 
     /// A Qwen2 config of these dimensions (`heads`: query and key-value
-    /// heads; each head `hidden_size / heads.0` wide), as the presets
-    /// build theirs: for small random models in tests.
+    /// heads; each head `hidden_size / heads.0` wide, rounded down), as the
+    /// presets build theirs: for small random models in tests. The rest is
+    /// fixed (32,768 positions, RMS-norm ε 1e-6, initializer range 0.02, no
+    /// BOS or EOS ids) and nothing is checked (`heads.0` must not be 0).
     ///
     /// ```
     /// use toolgym_model::Qwen2Config;

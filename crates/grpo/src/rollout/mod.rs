@@ -10,7 +10,8 @@
 //! 2. each env `step`s on a worker thread (`ToolEnv: Send`), panics caught
 //!    at this boundary: a failing env ends its episode with
 //!    [`EndReason::EnvError`] and reward 0, and the rollout goes on. With
-//!    [`RolloutLimits::env_timeout`], a `make` (the factory's), `reset`,
+//!    [`RolloutLimits::env_timeout`], a `make` (the factory's, with the
+//!    env's `name`), `reset`,
 //!    `demonstration` (for an actor that asks for them, SFT's),
 //!    `step` or `truncate` that has not returned by then fails its episode
 //!    the same way (the call is abandoned on its thread and counted by
@@ -350,7 +351,7 @@ impl CallFailure {
 /// have not returned since, in this process.
 static STUCK_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// How many env calls (`make`, `reset`, `demonstration`, `step`,
+/// How many env calls (`make` with `name`, `reset`, `demonstration`, `step`,
 /// `truncate`, an env's `Drop`) were given up on after the time limit and
 /// are still running on their threads, in this process. Each holds a
 /// thread and its env; the number stays up while an env is hung, and
@@ -628,10 +629,13 @@ fn start(
     let task = s.traj.task.clone();
     let started = Instant::now();
     // The env's name is asked within the same time limit as its making:
-    // every env call is timed.
+    // every env call is timed (`made` tells which of the two hung).
     let factory = factory.clone();
+    let made_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = made_flag.clone();
     let made = timed(limits.env_timeout, move || {
         let env = factory.make_env(task);
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
         let name = catch_unwind(AssertUnwindSafe(|| env.name().to_string()))
             .map_err(|panic| toolgym_env::panic_message(&panic).to_string());
         (env, name)
@@ -650,8 +654,14 @@ fn start(
             }
         }
         Err(failure) => {
-            s.traj.env = "(unmade)".into();
-            fail(s, failure.describe("making the env"));
+            let what = if made_flag.load(std::sync::atomic::Ordering::SeqCst) {
+                s.traj.env = "(unnamed)".into();
+                "asking the env its name"
+            } else {
+                s.traj.env = "(unmade)".into();
+                "making the env"
+            };
+            fail(s, failure.describe(what));
             return Ok(());
         }
     }
