@@ -308,3 +308,60 @@ fn episode_mode_scores_every_reply_of_a_transcript() {
         "{verdicts:?}"
     );
 }
+
+/// The rule options on the command line (as in Python's `Rule(..., **options)`):
+/// an episode that rightly makes no call is right with
+/// `--no-call-without-block true`; the released script's and BFCL's rules
+/// take none, and a bad tolerance is named.
+#[test]
+fn rule_options_apply_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"id": 1, "completion": [{"role": "assistant", "content": "<think>no tool fits</think>I cannot do that."}], "ground_truth": []}"#,
+            "\n",
+            r#"{"id": 2, "completion": "<tool_call>[{\"name\": \"f\", \"arguments\": {\"x\": 1.0000001}}]</tool_call>", "ground_truth": [{"name": "f", "arguments": {"x": 1}}]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let rewards = |args: &[&str]| -> Vec<f64> {
+        let mut all = vec!["score", "--input", input.to_str().unwrap()];
+        all.extend(["--output", out.to_str().unwrap()]);
+        all.extend(args);
+        let o = toolgym(&all);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        json_lines(&out)
+            .iter()
+            .map(|v| v["reward"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(rewards(&["--episode"]), [0.0, 0.0]);
+    assert_eq!(
+        rewards(&["--episode", "--no-call-without-block", "true"]),
+        [1.0, 0.0]
+    );
+    // No think block and a near number: both options needed.
+    assert_eq!(
+        rewards(&["--think", "false", "--abs-tol", "1e-6"]),
+        [0.0, 1.0]
+    );
+    assert_eq!(rewards(&["--think", "false"]), [0.0, 0.0]);
+    let path = input.to_str().unwrap();
+    for (rule, says) in [
+        ("tool-n1", "takes no options"),
+        ("bfcl-ast", "takes no options"),
+    ] {
+        fails_naming(
+            &["score", "--rule", rule, "--think", "false", "--input", path],
+            says,
+        );
+    }
+    fails_naming(
+        &["score", "--abs-tol", "-1", "--input", path],
+        "abs_tol must be a finite number >= 0",
+    );
+}

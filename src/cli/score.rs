@@ -4,7 +4,9 @@ use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
-use toolgym_reward::{jsonl, rule_by_name, scores_episodes, Call, NoEpisodes, RewardRule, RULES};
+use toolgym_reward::{
+    jsonl, rule_with_options, scores_episodes, Call, NoEpisodes, RewardRule, RuleOptions, RULES,
+};
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
@@ -45,6 +47,24 @@ pub struct ScoreArgs {
     /// be scored as a reply too. The binary and fine-grained families only.
     #[arg(long)]
     episode: bool,
+    /// Rule option (binary and fine-grained families): require the
+    /// `<think>` block (`true`/`false`; default: the rule's own).
+    #[arg(long, value_name = "BOOL")]
+    think: Option<bool>,
+    /// Rule option: allow free text outside the blocks.
+    #[arg(long, value_name = "BOOL")]
+    free_text: Option<bool>,
+    /// Rule option: a reply without any tool-call block is "no call"
+    /// (right where no call is due; with `--episode`, an episode that
+    /// rightly makes no call).
+    #[arg(long, value_name = "BOOL")]
+    no_call_without_block: Option<bool>,
+    /// Rule option: compare numbers with this absolute tolerance.
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    abs_tol: Option<f64>,
+    /// Rule option: compare numbers with this relative tolerance.
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    rel_tol: Option<f64>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -70,11 +90,26 @@ pub fn run(a: ScoreArgs) -> CliResult {
             .collect();
         return Ok(io::print_stdout(&list)?);
     }
-    // Unknown names fail here, before any input is read.
+    // Unknown names, and options a rule does not take, fail here,
+    // before any input is read.
+    let options = RuleOptions {
+        think: a.think,
+        free_text: a.free_text,
+        no_call_without_block: a.no_call_without_block,
+        abs_tol: a.abs_tol,
+        rel_tol: a.rel_tol,
+    };
     let rule = if a.rule.starts_with("bfcl-") {
+        if !options.is_empty() {
+            return Err(format!(
+                "rule {:?} takes no options (BFCL's checker is reproduced as it is)",
+                a.rule
+            )
+            .into());
+        }
         Rule::Bfcl(bfcl_rule_by_name(&a.rule)?)
     } else {
-        Rule::Calls(rule_by_name(&a.rule)?)
+        Rule::Calls(rule_with_options(&a.rule, &options)?)
     };
     // Refused before any input is read or output created.
     if a.episode && !matches!(&rule, Rule::Calls(r) if scores_episodes(&**r)) {
