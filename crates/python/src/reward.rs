@@ -322,12 +322,7 @@ impl PyRule {
             CompletionArg::Bad(_) => return self.judge(completion, truth),
         };
         let turns: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
-        r.score_episode(&turns, t).unwrap_or_else(|| {
-            toolgym_reward::Verdict::fail(
-                Reason::InputError,
-                toolgym_reward::NoEpisodes::new(&self.name).to_string(),
-            )
-        })
+        toolgym_reward::episode_verdict(&**r, &turns, t)
     }
 
     fn judge(&self, completion: &CompletionArg, truth: &Truth) -> toolgym_reward::Verdict {

@@ -81,6 +81,24 @@ pub fn scores_episodes(rule: &dyn RewardRule<[Call]>) -> bool {
     rule.score_episode(&[], &[]).is_some()
 }
 
+/// [`RewardRule::score_episode`], or for a rule without episodes an
+/// `input_error` verdict saying so ([`NoEpisodes`]): what an episode
+/// scorer gives where it cannot refuse up front.
+///
+/// ```
+/// use toolgym_reward::{episode_verdict, rule_by_name, Reason};
+/// let v = episode_verdict(&*rule_by_name("tool-n1").unwrap(), &["<tool_call>[]</tool_call>"], &[]);
+/// assert_eq!(v.reason, Reason::InputError);
+/// ```
+pub fn episode_verdict(rule: &dyn RewardRule<[Call]>, turns: &[&str], truth: &[Call]) -> Verdict {
+    rule.score_episode(turns, truth).unwrap_or_else(|| {
+        Verdict::fail(
+            crate::Reason::InputError,
+            NoEpisodes::new(rule.name()).to_string(),
+        )
+    })
+}
+
 /// An episode asked of a rule that scores one reply: the error the
 /// episode scorers refuse with (the env crate's `EpisodeReward`,
 /// [`jsonl::score_jsonl_episodes`](crate::jsonl::score_jsonl_episodes),

@@ -48,6 +48,21 @@ impl FormatPolicy {
             d => d.severity() == Severity::Format,
         }
     }
+
+    /// The first format fault ([`FormatPolicy::is_format_fault`]) and the
+    /// first payload fault ([`is_payload_fault`]) of a parsed reply.
+    fn first_faults(
+        &self,
+        c: &Completion<'_>,
+        answer: bool,
+    ) -> (Option<Diagnostic>, Option<Diagnostic>) {
+        let find =
+            |fault: &dyn Fn(&Diagnostic) -> bool| c.diagnostics.iter().find(|d| fault(d)).cloned();
+        (
+            find(&|d| self.is_format_fault(d, answer)),
+            find(&is_payload_fault),
+        )
+    }
 }
 
 /// Whether `d` is a payload problem: a tool-call block that is not JSON
@@ -84,12 +99,7 @@ impl Judgement {
         let c = Completion::parse_with(completion, &policy.parse);
         let no_block_ok =
             truth.is_empty() && policy.no_call_without_block && c.tool_call_blocks.is_empty();
-        let format_error = c
-            .diagnostics
-            .iter()
-            .find(|d| policy.is_format_fault(d, no_block_ok))
-            .cloned();
-        let payload_error = c.diagnostics.iter().find(|d| is_payload_fault(d)).cloned();
+        let (format_error, payload_error) = policy.first_faults(&c, no_block_ok);
         let outcome = match (&c.calls, &payload_error) {
             (_, Some(_)) => None,
             (Some(calls), None) => Some(matcher.compare(calls, truth)),
@@ -208,20 +218,9 @@ impl EpisodeJudgement {
         for (i, turn) in turns.iter().enumerate() {
             let c = Completion::parse_with(turn, &policy.parse);
             let answer = i + 1 == turns.len() && c.tool_call_blocks.is_empty();
-            if format_error.is_none() {
-                format_error = c
-                    .diagnostics
-                    .iter()
-                    .find(|d| policy.is_format_fault(d, answer))
-                    .map(|d| (i, d.clone()));
-            }
-            if payload_error.is_none() {
-                payload_error = c
-                    .diagnostics
-                    .iter()
-                    .find(|d| is_payload_fault(d))
-                    .map(|d| (i, d.clone()));
-            }
+            let (format, payload) = policy.first_faults(&c, answer);
+            format_error = format_error.or(format.map(|d| (i, d)));
+            payload_error = payload_error.or(payload.map(|d| (i, d)));
             if let Some(more) = c.calls {
                 calls.get_or_insert_with(Vec::new).extend(more);
             }

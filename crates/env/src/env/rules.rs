@@ -275,14 +275,7 @@ impl<S> EpisodeRule<S> for EpisodeReward {
 
     fn score(&self, view: &EpisodeView<'_, S>) -> Verdict {
         let turns: Vec<&str> = view.steps.iter().map(|s| s.action.as_str()).collect();
-        self.0
-            .score_episode(&turns, &view.task.ground_truth)
-            .unwrap_or_else(|| {
-                Verdict::fail(
-                    Reason::InputError,
-                    toolgym_reward::NoEpisodes::new(self.0.name()).to_string(),
-                )
-            })
+        toolgym_reward::episode_verdict(&*self.0, &turns, &view.task.ground_truth)
     }
 }
 

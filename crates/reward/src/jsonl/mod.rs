@@ -24,8 +24,8 @@ mod plain;
 
 use crate::bfcl::{BfclExpected, Category};
 use crate::{
-    completion_text, episode_texts, scores_episodes, Call, CompletionError, NoEpisodes, Reason,
-    RewardRule, Summary, Verdict,
+    completion_text, episode_texts, episode_verdict, scores_episodes, Call, CompletionError,
+    NoEpisodes, Reason, RewardRule, Summary, Verdict,
 };
 use plain::{Escapes, Plain, Scratch, TruthForm};
 use serde::Serialize;
@@ -625,9 +625,7 @@ fn score_episode_record(
     let turns = episode_texts(completion)?;
     let truth = call_truth(id, rest)?;
     let replies: Vec<&str> = turns.iter().map(|t| t.as_ref()).collect();
-    Ok(rule.score_episode(&replies, &truth).unwrap_or_else(|| {
-        Verdict::fail(Reason::InputError, NoEpisodes::new(rule.name()).to_string())
-    }))
+    Ok(episode_verdict(rule, &replies, &truth))
 }
 
 /// Lines scored and serialised by one task of a chunk.
