@@ -198,14 +198,17 @@ pub enum EnvFailures {
     /// the env's own bugs, which say nothing of the policy.
     #[default]
     LeaveOut,
-    /// Scored 0 with the episodes that ran and trained on like them (the
-    /// model tokens up to the failure): a reply that makes the env fail (a
-    /// tool that hangs or panics on the arguments the model chose) is
-    /// pushed down. Right when the failures are the policy's doing, and
-    /// when 0 is the env's lowest reward (with negative rewards a failure
-    /// would beat a wrong answer). A failure before the first reply
-    /// (making or resetting the env) is left out all the same.
-    ZeroReward,
+    /// Scored `grpo.env_failure_reward` (default 0) with the episodes
+    /// that ran and trained on like them (the model tokens up to the
+    /// failure): a reply that makes the env fail (a tool that hangs or
+    /// panics on the arguments the model chose) is pushed down. Right
+    /// when the failures are the policy's doing; the failure reward
+    /// should be at or below the env's lowest reward (else a failure
+    /// beats a wrong answer). A failure before the first reply (making or
+    /// resetting the env) is left out all the same. Written `scored`;
+    /// `zero-reward`, its first name, is read as `scored`.
+    #[serde(alias = "zero-reward")]
+    Scored,
 }
 
 /// What happens to a first prompt longer than `max_prompt_tokens`.
@@ -296,9 +299,15 @@ pub struct GrpoConfig {
     /// when every episode failed; above 1: never.
     pub stop_at_env_failure_share: f64,
     /// Episodes that failed in their env: `leave-out` (default; the env's
-    /// bug says nothing of the policy) or `zero-reward` (scored 0 and
-    /// trained on, for failures a reply provokes). See [`EnvFailures`].
+    /// bug says nothing of the policy) or `scored` (scored
+    /// `env_failure_reward` and trained on, for failures a reply
+    /// provokes). See [`EnvFailures`].
     pub env_failures: EnvFailures,
+    /// The reward of an episode that failed in its env after a reply,
+    /// with `env_failures = "scored"` (default 0; at or below the env's
+    /// lowest reward, e.g. -1 for an env that gives -1 to a wrong
+    /// answer). Finite, at most 1e12 in magnitude; only with `scored`.
+    pub env_failure_reward: f64,
     /// ε_low of the clipped ratio (paper: 0.2, Table 6; verl's
     /// `clip_ratio: 0.2`).
     pub clip_low: f64,
@@ -372,6 +381,7 @@ impl Default for GrpoConfig {
             env_concurrency: crate::rollout::ENV_CONCURRENCY,
             stop_at_env_failure_share: 1.0,
             env_failures: EnvFailures::LeaveOut,
+            env_failure_reward: 0.0,
             clip_low: 0.2,
             clip_high: 0.2,
             kl_coef: 1e-3,
@@ -431,6 +441,19 @@ impl GrpoConfig {
             share > 0.0,
             "above 0 (above 1 never stops)",
         )?;
+        let failure = self.env_failure_reward;
+        number(
+            "grpo.env_failure_reward",
+            failure,
+            failure.is_finite() && failure.abs() <= 1e12,
+            "finite and at most 1e12 in magnitude",
+        )?;
+        if failure != 0.0 && self.env_failures == EnvFailures::LeaveOut {
+            return bad(format!(
+                "grpo.env_failure_reward = {failure} is only used with grpo.env_failures = \
+                 \"scored\"; with \"leave-out\" (the default) failures are not scored"
+            ));
+        }
         if self.group_size < 2 {
             return bad(format!(
                 "grpo.group_size must be at least 2 (got {})",
@@ -1060,6 +1083,36 @@ mod tests {
     }
 
     #[test]
+    fn failures_are_scored_by_either_name_at_their_reward() {
+        for name in ["scored", "zero-reward"] {
+            let c = TrainConfig::load(
+                None,
+                &[
+                    format!("grpo.env_failures=\"{name}\""),
+                    "grpo.env_failure_reward=-1.0".into(),
+                ],
+            )
+            .unwrap();
+            assert_eq!(c.grpo.env_failures, EnvFailures::Scored);
+            assert_eq!(c.grpo.env_failure_reward, -1.0);
+        }
+        let e = TrainConfig::load(
+            None,
+            &[
+                "grpo.env_failures=\"scored\"".into(),
+                "grpo.env_failure_reward=1e13".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("grpo.env_failure_reward"), "{e}");
+        let e = TrainConfig::load(None, &["grpo.env_failure_reward=-1.0".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"scored\""), "{e}");
+    }
+
+    #[test]
     fn numbers_that_make_no_sense_are_refused_by_name() {
         for (set, key) in [
             ("grpo.optim.lr=nan", "grpo.optim.lr"),
@@ -1088,6 +1141,9 @@ mod tests {
             ("grpo.max_prompt_tokens=16384", "grpo.max_episode_tokens"),
             ("grpo.env_concurrency=100000", "grpo.env_concurrency"),
             ("sft.env_concurrency=100000", "sft.env_concurrency"),
+            ("grpo.env_failure_reward=nan", "grpo.env_failure_reward"),
+            // Set while failures are left out: it would do nothing.
+            ("grpo.env_failure_reward=-1.0", "grpo.env_failure_reward"),
         ] {
             let e = TrainConfig::load(None, &[set.into()])
                 .unwrap_err()

@@ -26,15 +26,15 @@ pub struct StepMetrics {
     /// Mean reward of the rollouts whose env did not fail (an env failure
     /// scores 0 but says nothing of the policy: it is counted in
     /// `env_failures` instead; none when every episode failed). With
-    /// `grpo.env_failures = "zero-reward"`, the failures after a reply are
-    /// scored and counted here too.
+    /// `grpo.env_failures = "scored"`, the failures after a reply are
+    /// counted here too, at `grpo.env_failure_reward`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_mean: Option<f64>,
     /// Std of the same rewards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_std: Option<f64>,
     /// Share of rollouts with reward 1 (reason ok), of those whose env
-    /// did not fail (and, with `grpo.env_failures = "zero-reward"`, the
+    /// did not fail (and, with `grpo.env_failures = "scored"`, the
     /// failures after a reply, as unsolved).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
@@ -107,8 +107,9 @@ pub struct StepMetrics {
     /// Episodes whose environment failed (panicked, timed out, gave a
     /// non-finite reward or an observation that does not extend the last
     /// one). They get reward 0 and are left out of their group's
-    /// advantages and of the loss (unless `grpo.env_failures =
-    /// "zero-reward"`, for those that failed after a reply).
+    /// advantages and of the loss (unless `grpo.env_failures = "scored"`:
+    /// those that failed after a reply get `grpo.env_failure_reward` and
+    /// are trained on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_failures: Option<usize>,
     /// The first env failure's message this step (env, task, what).
@@ -253,7 +254,7 @@ impl EpisodeStats {
     }
 
     /// [`EpisodeStats::of`] with `accuracy` over the episodes `left_out`
-    /// does not leave out (GRPO's `env_failures = "zero-reward"` counts the
+    /// does not leave out (GRPO's `env_failures = "scored"` counts the
     /// failures it scores as unsolved).
     pub fn leaving_out(episodes: &[Trajectory], left_out: impl Fn(&Trajectory) -> bool) -> Self {
         let n = episodes.len().max(1) as f64;

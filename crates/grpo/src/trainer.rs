@@ -302,8 +302,13 @@ impl GrpoTrainer {
                 &c.rollout_limits(),
             )?;
             rounds_run += 1;
-            for (task, group) in batch.into_iter().zip(rolled) {
+            for (task, mut group) in batch.into_iter().zip(rolled) {
                 generated_groups += 1;
+                // Failures scored (`env_failures = "scored"`) get the
+                // failure reward in place of the rollout's 0.
+                for e in group.iter_mut().filter(|e| e.env_failed() && !left_out(e)) {
+                    e.reward = c.env_failure_reward;
+                }
                 // Env failures left out say nothing of the policy: the
                 // group's signal is in the episodes that ran.
                 let ran: Vec<f64> = group
@@ -380,7 +385,7 @@ impl GrpoTrainer {
         // their group's advantages but are not scored. An env failure left
         // out is neither: the env's bug is not the policy's doing, so its
         // episode is left out of its group's statistics and of the loss
-        // (with `env_failures = zero-reward` it is an episode like another).
+        // (with `env_failures = scored` it is an episode like another).
         let trainable: Vec<usize> = (0..seqs.len())
             .filter(|&i| !failed[i] && !seqs[i].prompt.is_empty() && seqs[i].model_tokens() > 0)
             .collect();

@@ -1079,15 +1079,17 @@ fn env_failures_are_left_out_of_the_update() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// `grpo.env_failures = "zero-reward"`: the same failures, provoked by the
-/// replies, scored 0 and trained on: the groups carry a signal against the
-/// "<"s, the logged reward counts them, and the policy moves.
+/// `grpo.env_failures = "scored"`: the same failures, provoked by the
+/// replies, scored `env_failure_reward` (here -0.5, below the env's 0 and
+/// 1) and trained on: the groups carry a signal against the "<"s, the
+/// logged reward counts them at that reward, and the policy moves.
 #[test]
-fn env_failures_scored_zero_push_the_policy_away_from_them() {
+fn env_failures_scored_push_the_policy_away_from_them() {
     let mut config = grpo_config(1);
     config.kl_coef = 0.0;
     config.optim.weight_decay = 0.0;
-    config.env_failures = toolgym_grpo::config::EnvFailures::ZeroReward;
+    config.env_failures = toolgym_grpo::config::EnvFailures::Scored;
+    config.env_failure_reward = -0.5;
     let (mut t, dir) = panicking_echo_trainer("scored-failures", 1, Some(1.0), config);
     let before = params_of(t.policy());
     let m = t.step().unwrap();
@@ -1095,12 +1097,17 @@ fn env_failures_scored_zero_push_the_policy_away_from_them() {
     assert!(failures > 0 && failures < 12, "{m:?}");
     assert!(m.zero_variance_groups.unwrap() < 1.0, "{m:?}");
     let mean = m.reward_mean.unwrap();
-    assert!((mean - (12 - failures) as f64 / 12.0).abs() < 1e-9, "{m:?}");
-    // Accuracy counts the scored failures as unsolved, as the reward does.
-    assert_eq!(m.accuracy, m.reward_mean, "{m:?}");
+    let expected = ((12 - failures) as f64 - 0.5 * failures as f64) / 12.0;
+    assert!((mean - expected).abs() < 1e-9, "{m:?}");
+    // Accuracy counts the scored failures as unsolved.
+    let accuracy = m.accuracy.unwrap();
+    assert!(
+        (accuracy - (12 - failures) as f64 / 12.0).abs() < 1e-9,
+        "{m:?}"
+    );
     assert!(
         params_of(t.policy()) != before,
-        "failures scored 0 left the policy as it was"
+        "scored failures left the policy as it was"
     );
     std::fs::remove_dir_all(&dir).ok();
 }
