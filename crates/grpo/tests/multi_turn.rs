@@ -1080,9 +1080,10 @@ fn env_failures_are_left_out_of_the_update() {
 }
 
 /// `grpo.env_failures = "scored"`: the same failures, provoked by the
-/// replies, scored `env_failure_reward` (here -0.5, below the env's 0 and
-/// 1) and trained on: the groups carry a signal against the "<"s, the
-/// logged reward counts them at that reward, and the policy moves.
+/// replies, scored `env_failure_reward` (here -0.5, below any reward the
+/// env gives) and trained on: the groups carry a signal against the
+/// "<"s, the logged reward counts them at that reward, and the policy
+/// moves.
 #[test]
 fn env_failures_scored_push_the_policy_away_from_them() {
     let mut config = grpo_config(1);
