@@ -867,6 +867,38 @@ fn envs_whose_drop_hangs_neither_stall_training_nor_hide_an_error() {
     .unwrap_err();
     assert!(err.to_string().contains("the actor broke"), "{err}");
     assert!(started.elapsed().as_secs() < 60, "waited for the drops");
+
+    // An actor whose log-probs do not match its tokens: an error naming
+    // both counts, not log-probs filled in with zeros.
+    struct ShortLogprobs;
+    impl Actor for ShortLogprobs {
+        fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+            Ok(live
+                .iter()
+                .map(|_| {
+                    Some(Reply {
+                        tokens: vec![5, 6, 7],
+                        logprobs: Some(vec![-0.5]),
+                        text: "one".into(),
+                        end: toolgym_grpo::rollout::ReplyEnd::Length,
+                    })
+                })
+                .collect())
+        }
+    }
+    let err = run_episodes(
+        &shared(echo_solvers(9, 0, 9)),
+        &groups(echo_tasks(1).as_ref(), 1, 2),
+        &mut ShortLogprobs,
+        policy.token_space(),
+        &limits,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the actor gave 1 log-probs for the 3 tokens of its reply in turn 1"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -49,7 +49,8 @@ pub enum ReplyEnd {
 pub struct Reply {
     /// The ids, end-of-turn id included when there is one.
     pub tokens: Vec<u32>,
-    /// The temperature-1 log-prob of each id, when sampled.
+    /// The temperature-1 log-prob of each id, when sampled: one per id
+    /// (the rollout refuses another count with an error).
     pub logprobs: Option<Vec<f32>>,
     /// The reply's text without the end-of-turn token (what
     /// [`ToolEnv::step`], or [`ToolEnv::step_cut`] for a reply a length

@@ -765,11 +765,20 @@ fn take_turn(
         return Ok(());
     };
     let n = reply.tokens.len();
+    // An actor's bug, as a wrong number of replies is: not papered over
+    // with zeros a caller would take for log-probs.
+    if let Some(lp) = reply.logprobs.as_ref().filter(|lp| lp.len() != n) {
+        return Err(TrainError::Env(format!(
+            "the actor gave {} log-probs for the {n} tokens of its reply in turn {turn} of task {}",
+            lp.len(),
+            s.traj.task.id
+        )));
+    }
     s.traj.tokens.extend_from_slice(&reply.tokens);
     s.traj.train_mask.extend(std::iter::repeat_n(1u8, n));
     match &reply.logprobs {
-        Some(lp) if lp.len() == n => s.traj.logprobs.extend_from_slice(lp),
-        _ => s.traj.logprobs.extend(std::iter::repeat_n(0.0, n)),
+        Some(lp) => s.traj.logprobs.extend_from_slice(lp),
+        None => s.traj.logprobs.extend(std::iter::repeat_n(0.0, n)),
     }
     s.traj.replies.push(reply.text.clone());
     // Cut off by a limit: the per-turn one, or the episode's budget when
