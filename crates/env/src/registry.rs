@@ -163,8 +163,9 @@ impl<S: 'static> ToolRegistry<S> {
     /// Registers a closure that takes typed arguments: after schema
     /// validation the arguments object is deserialised into `A` (a serde
     /// struct), so the handler reads fields instead of picking a JSON value
-    /// apart. A value the schema accepts but `A` does not becomes
-    /// [`ToolError::InvalidArguments`].
+    /// apart. A value the schema accepts but `A` does not (a number out of
+    /// a field's range) becomes [`ToolError::InvalidArguments`] with the
+    /// value's path (`/memo/lines/1`), as schema problems have theirs.
     ///
     /// ```
     /// use serde::Deserialize;
@@ -193,12 +194,14 @@ impl<S: 'static> ToolRegistry<S> {
     {
         let tool = spec.name.clone();
         self.register_stateful(spec, move |args, state| {
-            let typed = A::deserialize(args).map_err(|e| ToolError::InvalidArguments {
-                tool: tool.clone(),
-                problems: vec![ArgumentProblem {
-                    path: String::new(),
-                    message: e.to_string(),
-                }],
+            let typed = serde_path_to_error::deserialize(args).map_err(|e| {
+                ToolError::InvalidArguments {
+                    tool: tool.clone(),
+                    problems: vec![ArgumentProblem {
+                        path: json_pointer(e.path()),
+                        message: e.inner().to_string(),
+                    }],
+                }
             })?;
             f(typed, state)
         })
@@ -307,10 +310,13 @@ impl<S> ToolRegistry<S> {
 
     /// Validates and runs a call with the episode state. A handler panic is
     /// caught and reported as [`ToolError::Panicked`] (the state may then be
-    /// partly updated).
+    /// partly updated). A float that is a whole number (`30.0`, which JSON
+    /// Schema's `"integer"` accepts) reaches the handler as that integer.
     pub fn call(&self, call: &Call, state: &mut S) -> Result<Value, ToolError> {
         let args = Value::Object(call.arguments.clone());
         let entry = self.validate_value(&call.name, &args)?;
+        // JSON Schema's "integer" takes `30.0`: the handler gets `30`.
+        let args = whole_floats_as_integers(args);
         let Some(handler) = &entry.handler else {
             return Err(ToolError::NotExecutable(call.name.clone()));
         };
@@ -325,14 +331,78 @@ impl<S> ToolRegistry<S> {
 
     /// Runs calls in order, each one's result recorded (errors included).
     pub fn call_all(&self, calls: &[Call], state: &mut S) -> Vec<ToolResult> {
+        self.call_all_among(calls, state, None)
+    }
+
+    /// [`ToolRegistry::call_all`] where only the tools named in `shown`
+    /// may be called (the tools a task shows the model, when it lists
+    /// them): a call to another is [`ToolError::UnknownTool`] listing
+    /// `shown`, so a tool the model was not shown neither runs nor is
+    /// named to it. `None`: every registered tool.
+    pub fn call_all_among(
+        &self,
+        calls: &[Call],
+        state: &mut S,
+        shown: Option<&[String]>,
+    ) -> Vec<ToolResult> {
         calls
             .iter()
             .map(|c| ToolResult {
                 call: c.clone(),
-                outcome: self.call(c, state),
+                outcome: match shown {
+                    Some(names) if !names.contains(&c.name) => Err(ToolError::UnknownTool {
+                        name: c.name.clone(),
+                        available: names.to_vec(),
+                    }),
+                    _ => self.call(c, state),
+                },
             })
             .collect()
     }
+}
+
+/// `v` with every float that is a whole number within `i64` written as
+/// that integer: JSON Schema counts `30.0` as an `"integer"`, so a
+/// validated call may hold one where a typed handler's `i64` field (or a
+/// raw one's `as_i64`) wants an integer. Other values are kept.
+fn whole_floats_as_integers(v: Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            // The range test is exact: both bounds are powers of two.
+            Some(f)
+                if f.fract() == 0.0
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
+            {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => items.into_iter().map(whole_floats_as_integers).collect(),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, whole_floats_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// A `serde_path_to_error` path as a JSON pointer (`/accounts/0/id`), the
+/// form [`ArgumentProblem::path`] has for schema problems; `""` for the
+/// arguments object itself.
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => out.push_str(variant),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
 }
 
 /// The message of a caught panic (`catch_unwind`'s payload), or

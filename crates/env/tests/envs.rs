@@ -364,6 +364,112 @@ fn a_cut_off_reply_truncates_where_it_would_have_ended_the_episode() {
     assert_eq!((s.info.end, s.reward), (Some(EndReason::Answered), 2.0));
 }
 
+/// Cut off inside a second call block, a reply runs the sound block it
+/// completed before the cut (its calls are recorded and change the
+/// state), then the episode ends at the token limit.
+#[test]
+fn a_reply_cut_in_a_later_block_runs_the_blocks_it_completed() {
+    let spec = bank_spec(MultiTurnConfig::default());
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    let send =
+        json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]);
+    let s = env.step_cut(&format!(
+        "<think>x</think>\n<tool_call>\n{send}\n</tool_call>\n<tool_call>\n[{{\"name\": \"bal"
+    ));
+    assert_eq!(
+        (s.truncated, s.info.end),
+        (true, Some(EndReason::TokenLimit))
+    );
+    assert_eq!(s.info.calls.as_ref().map(Vec::len), Some(1));
+    assert_eq!(s.info.results.len(), 1);
+    assert_eq!(env.state()["bob"], 35);
+    // The calls match the ground truth: the final rule pays.
+    assert_eq!(s.reward, 1.0);
+    // An unsound block before the cut: nothing runs.
+    env.reset(None);
+    let s = env.step_cut(&format!(
+        "<think>x</think>\n<tool_call>\n{send}\n</tool_call>\n<tool_call>[}}]</tool_call>\n<tool_call>\n[{{"
+    ));
+    assert_eq!(s.info.end, Some(EndReason::TokenLimit));
+    assert!(s.info.results.is_empty() && env.state()["bob"] == 5);
+}
+
+/// A `<think>` never closed before a call block hides the block from the
+/// parser: the reply tried to call, so it is a format error (fed back
+/// under the feedback policy), not an answer, and nothing runs.
+#[test]
+fn a_call_inside_an_unclosed_think_is_a_format_error_not_an_answer() {
+    let call =
+        json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]);
+    let reply = format!("<think>I will send it <tool_call>\n{call}\n</tool_call><|im_end|>");
+    let spec = bank_spec(MultiTurnConfig::default());
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    let s = env.step(&reply);
+    assert_eq!(s.info.end, Some(EndReason::FormatError));
+    assert_eq!(env.state()["bob"], 5);
+    let spec = bank_spec(MultiTurnConfig::default().on_format_error(FormatErrorPolicy::Feedback));
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    let s = env.step(&reply);
+    assert!(!s.done());
+    let last = s.observation.messages.last().unwrap();
+    assert!(
+        last.content.contains("format_error") && last.content.contains("think"),
+        "{}",
+        last.content
+    );
+    // An unclosed think without a call block is an answer, as before.
+    env.reset(None);
+    let s = env.step("<think>Bob has 5.");
+    assert_eq!(s.info.end, Some(EndReason::Answered));
+}
+
+/// A task that lists its tools shows the model only those, and only those
+/// run: a call to another registered tool is an unknown tool that names
+/// the shown ones, and the state is left as it was.
+#[test]
+fn only_the_tools_a_task_shows_can_be_called() {
+    let spec = bank_spec(MultiTurnConfig::default());
+    let balance = spec.registry.get("balance").unwrap().clone();
+    let mut task = (*bank_task()).clone();
+    task.tools = vec![balance];
+    let mut env = spec.env(Arc::new(task));
+    env.reset(None);
+    let send =
+        json!([{"name": "transfer", "arguments": {"from": "alice", "to": "bob", "amount": 30}}]);
+    let s = env.step(&reply("send", send));
+    let error = s.info.results[0].outcome.as_ref().unwrap_err();
+    assert_eq!(error.kind(), "unknown_tool");
+    assert_eq!(
+        error.to_observation()["error"]["available_tools"],
+        json!(["balance"])
+    );
+    assert_eq!(env.state()["bob"], 5);
+    let s = env.step(&reply(
+        "look",
+        json!([{"name": "balance", "arguments": {"account": "bob"}}]),
+    ));
+    assert_eq!(s.info.results[0].outcome.as_ref().unwrap(), &json!(5));
+}
+
+/// `StepInfo::turn` is the step's 1-based number for a truncation too.
+#[test]
+fn a_truncation_is_numbered_as_the_next_step() {
+    let spec = bank_spec(MultiTurnConfig::default());
+    let mut env = spec.env(bank_task());
+    env.reset(None);
+    assert_eq!(env.truncate(EndReason::TokenLimit).info.turn, 1);
+    env.reset(None);
+    let s = env.step(&reply(
+        "look",
+        json!([{"name": "balance", "arguments": {"account": "bob"}}]),
+    ));
+    assert_eq!(s.info.turn, 1);
+    assert_eq!(env.truncate(EndReason::TurnLimit).info.turn, 2);
+}
+
 /// Text a tool result carries (here the model's own, echoed back by an
 /// unknown-tool error) cannot forge a turn boundary or a call block: its
 /// markup is JSON-escaped, so the prompt holds only the template's own.

@@ -208,3 +208,61 @@ fn a_task_file_task_with_a_repeated_tool_name_is_a_bad_line() {
         )]
     );
 }
+
+/// A typed handler gets what the schema let through: `30.0` is an
+/// integer to JSON Schema, so an `i64` field reads it as 30; a value the
+/// schema allows but the type does not is an invalid argument named by
+/// its path, as schema problems are.
+#[test]
+fn typed_handlers_read_whole_floats_as_integers_and_name_the_field_they_refuse() {
+    #[derive(serde::Deserialize)]
+    struct Pay {
+        amount: i64,
+        #[allow(dead_code)]
+        memo: Memo,
+    }
+    #[derive(serde::Deserialize)]
+    struct Memo {
+        #[allow(dead_code)]
+        lines: Vec<u8>,
+    }
+    let spec = ToolSpec::from_json(&json!({
+        "name": "pay",
+        "description": "Pays.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "amount": {"type": "integer"},
+                "memo": {"type": "object", "properties": {"lines": {"type": "array", "items": {"type": "integer"}}}},
+            },
+            "required": ["amount", "memo"],
+        },
+    }))
+    .unwrap();
+    let mut reg: ToolRegistry<i64> = ToolRegistry::new();
+    reg.register_typed(spec, |p: Pay, total: &mut i64| {
+        *total += p.amount;
+        Ok(json!(*total))
+    })
+    .unwrap();
+    let mut total = 0;
+    let ok = call("pay", json!({"amount": 30.0, "memo": {"lines": [1.0, 2]}}));
+    assert_eq!(reg.call(&ok, &mut total).unwrap(), json!(30));
+    // 300 is an integer to the schema, too big for a u8.
+    let big = call("pay", json!({"amount": 1, "memo": {"lines": [1, 300]}}));
+    match reg.call(&big, &mut total).unwrap_err() {
+        ToolError::InvalidArguments { problems, .. } => {
+            assert_eq!(problems.len(), 1);
+            assert_eq!(problems[0].path, "/memo/lines/1", "{problems:?}");
+            assert!(problems[0].message.contains("300"), "{problems:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Floats that are not whole, or beyond i64, stay floats.
+    let half = call("pay", json!({"amount": 2.5, "memo": {"lines": []}}));
+    assert_eq!(
+        reg.call(&half, &mut total).unwrap_err().kind(),
+        "invalid_arguments"
+    );
+    assert_eq!(total, 30);
+}

@@ -131,6 +131,20 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     f = toolgym.trl.reward_function("binary")
     with pytest.warns(UserWarning, match=r"1 of 3 rows could not be scored .*row 1: "):
         assert f(prompts=[0] * 3, completions=[good] * 3, ground_truth=[truth, '{"x": 1}', truth]) == [1.0, None, 1.0]
+    # A completion that cannot be read (TRL's parser, Python's json, lets
+    # NaN or a lone surrogate into tool_calls) is the model's: 0, not None
+    # (None would be left out of the advantages, better than a wrong
+    # answer), said once; a bad ground truth beside it is still None.
+    call = {"name": "x", "arguments": {"v": float("nan")}}
+    nan = [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]}]
+    surrogate = [{"role": "assistant", "content": "<think>\ud800</think>"}]
+    g = toolgym.trl.reward_function("binary")
+    with pytest.warns(UserWarning, match=r"2 of 4 completions could not be read .*score 0 \(said once\)"):
+        got = g(completions=[nan, surrogate, nan, good], ground_truth=[truth, truth, '{"x": 1}', truth])
+    assert got == [0.0, 0.0, None, 1.0], got
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert g(completions=[nan], ground_truth=[truth]) == [0.0]
     # The library call still raises by default, naming the item.
     with pytest.raises(ValueError, match=r"ground_truths\[1\]"):
         toolgym.Rule("binary").rewards([good] * 2, [truth, "[1]"])

@@ -67,21 +67,26 @@ pub struct MultiTurnConfig<S> {
     pub on_format_error: FormatErrorPolicy,
 }
 
-/// What makes a reply's calls unreadable ([`FormatErrorPolicy`]): the
-/// first such diagnostic, as text. Problems with `<think>` or with text
-/// around the blocks are left to the rules.
-fn call_block_fault(parsed: &Completion<'_>) -> Option<String> {
+/// What makes a reply's calls unreadable ([`FormatErrorPolicy`]), in the
+/// parser's order. Problems with `<think>` or with text around the blocks
+/// are left to the rules, but for a `<think>` never closed before a
+/// `<tool_call>` tag: the parser reads no block after it, so the reply
+/// tried to call (it is not an answer).
+fn call_block_faults<'p>(parsed: &'p Completion<'_>, reply: &str) -> Vec<&'p Diagnostic> {
     parsed
         .diagnostics
         .iter()
-        .find(|d| match d {
+        .filter(|d| match d {
             Diagnostic::UnterminatedToolCall { .. } => true,
+            Diagnostic::UnterminatedThink { offset } => reply
+                .get(*offset..)
+                .is_some_and(|r| r.contains(TOOL_CALL_OPEN)),
             Diagnostic::NestedTag { tag, .. } | Diagnostic::StrayClosingTag { tag, .. } => {
                 [TOOL_CALL_OPEN, TOOL_CALL_CLOSE].contains(tag)
             }
             _ => matches!(d.severity(), Severity::Json | Severity::Shape),
         })
-        .map(|d| d.to_string())
+        .collect()
 }
 
 impl<S> Default for MultiTurnConfig<S> {
@@ -308,7 +313,10 @@ fn default_seed(task: &Task) -> u64 {
 /// run in every case.
 ///
 /// The tools shown are the task's own (`Task.tools`), or the registry's
-/// when the task lists none.
+/// when the task lists none; only the tools shown can be called (another
+/// is an `unknown_tool` error naming the shown ones). A `<think>` left
+/// open before a `<tool_call>` tag is an unreadable reply (the parser
+/// reads no block after it), not an answer.
 pub struct MultiTurnEnv<S> {
     task: Arc<Task>,
     spec: MultiTurnSpec<S>,
@@ -365,6 +373,13 @@ impl<S> MultiTurnEnv<S> {
         } else {
             self.task.tools.clone()
         }
+    }
+
+    /// The names of the tools the task shows, when it lists them (else the
+    /// registry's are shown): only those may be called.
+    fn shown_names(&self) -> Option<Vec<String>> {
+        (!self.task.tools.is_empty())
+            .then(|| self.task.tools.iter().map(|t| t.name.clone()).collect())
     }
 
     fn observation(&self) -> Observation {
@@ -443,7 +458,19 @@ impl<S> MultiTurnEnv<S> {
         let turn = self.steps.len() + 1;
         let reply = strip_end_token(action);
         let parsed = Completion::parse(reply);
-        let format_error = call_block_fault(&parsed);
+        // A call block a length limit cut off (opened, not closed) is not
+        // the model's format error: the blocks it completed before run
+        // when they are sound, and the episode ends at the limit.
+        let cut_in_block = cut && reply.rfind(TOOL_CALL_OPEN) > reply.rfind(TOOL_CALL_CLOSE);
+        let faults = call_block_faults(&parsed, reply);
+        let only_the_cut = cut_in_block
+            && faults
+                .iter()
+                .all(|d| matches!(d, Diagnostic::UnterminatedToolCall { .. }));
+        let format_error = match faults.first() {
+            Some(d) if !only_the_cut => Some(d.to_string()),
+            _ => None,
+        };
         let calls = if format_error.is_some() {
             None
         } else {
@@ -459,12 +486,8 @@ impl<S> MultiTurnEnv<S> {
         let mut results: Vec<ToolResult> = Vec::new();
         if let Some(problem) = &format_error {
             match config.on_format_error {
-                // A call block a length limit cut off (opened, not closed)
-                // is not the model's format error; a closed one before the
-                // cut is.
-                _ if cut && reply.rfind("<tool_call>") > reply.rfind("</tool_call>") => {
-                    end = Some(EndReason::TokenLimit)
-                }
+                // Cut in a block after an unsound one: nothing runs.
+                _ if cut_in_block => end = Some(EndReason::TokenLimit),
                 FormatErrorPolicy::End => end = Some(EndReason::FormatError),
                 FormatErrorPolicy::Feedback => {
                     let obs = json!({"error": {"kind": "format_error", "message": problem}});
@@ -475,13 +498,17 @@ impl<S> MultiTurnEnv<S> {
             match &calls {
                 Some(cs) if !cs.is_empty() => {
                     let registry = self.spec.registry.clone();
-                    results = registry.call_all(cs, self.state_mut());
+                    let shown = self.shown_names();
+                    results = registry.call_all_among(cs, self.state_mut(), shown.as_deref());
                     self.episode_calls.extend(cs.iter().cloned());
                     for r in &results {
                         self.messages.push(Message::tool(
                             r.call.name.clone(),
                             tool_text(&r.to_observation()),
                         ));
+                    }
+                    if cut_in_block {
+                        end = Some(EndReason::TokenLimit);
                     }
                 }
                 _ if cut => end = Some(EndReason::TokenLimit),
@@ -583,7 +610,7 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
             terminated: !reason.is_truncation(),
             truncated: reason.is_truncation(),
             info: StepInfo {
-                turn: self.steps.len(),
+                turn: self.steps.len() + 1,
                 verdicts,
                 end: Some(reason),
                 ..StepInfo::default()

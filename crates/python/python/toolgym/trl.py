@@ -22,7 +22,7 @@ the reward function. ``datasets`` is needed only by ``to_dataset``.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 from toolgym._tasks import checked, warn_unscored
@@ -63,6 +63,7 @@ class RewardFunction:
                 "binary or fine-grained family"
             )
         self._warned_tools = False
+        self._warned_unreadable = False
         # TRL names the logged metric after it (rewards/toolgym_binary/mean).
         self.__name__ = "toolgym_" + rule.replace("-", "_")
 
@@ -97,23 +98,45 @@ class RewardFunction:
                 "scores nothing; turn='first' scores the turn that made the calls",
                 stacklevel=2,
             )
+        truths = list(kwargs[self.column])
+        episode = self.turn == "all"
         verdicts = self._scorer.score_batch(
-            completions,
-            list(kwargs[self.column]),
-            threads=self.threads,
-            errors="verdict",
-            episode=self.turn == "all",
+            completions, truths, threads=self.threads, errors="verdict", episode=episode
         )
         out: List[Optional[float]] = []
         bad = []
+        unreadable = []
+        # Whether each distinct ground truth object that met an input error
+        # reads at all (GRPO repeats a prompt's for its G completions).
+        truth_reads: Dict[int, bool] = {}
         for i, v in enumerate(verdicts):
-            if v.reason == "input_error":
+            if v.reason != "input_error":
+                out.append(v.reward)
+                continue
+            key = id(truths[i])
+            if key not in truth_reads:
+                probe = self._scorer.score_batch([""], [truths[i]], threads=1, errors="verdict", episode=episode)
+                truth_reads[key] = probe[0].reason != "input_error"
+            if truth_reads[key]:
+                # The completion could not be read (TRL's parser took a
+                # NaN, an infinity or a lone surrogate into its tool_calls):
+                # the model's output, scored 0 as unreadable text is. None
+                # would leave it out of the advantages, a way out of a 0.
+                unreadable.append((i, v.detail))
+                out.append(0.0)
+            else:
                 bad.append((i, v.detail))
                 out.append(None)
-            else:
-                out.append(v.reward)
         if bad:
             warn_unscored("toolgym.trl", len(verdicts), bad, "(reward None, which TRL leaves out)")
+        if unreadable and not self._warned_unreadable:
+            self._warned_unreadable = True
+            row, detail = unreadable[0]
+            warnings.warn(
+                f"toolgym.trl: {len(unreadable)} of {len(verdicts)} completions could not be read "
+                f"(completion {row}: {detail}); such completions score 0 (said once)",
+                stacklevel=2,
+            )
         return out
 
 
@@ -187,7 +210,12 @@ def reward_function(
     ``RAYON_NUM_THREADS``; set it where several processes share a node). A
     row that cannot be scored (its ground truth is not a list of calls)
     gets ``None``, which TRL leaves out of the reward, with a warning naming
-    the row: one bad row does not stop the step. The function's
+    the row: one bad row does not stop the step. A completion that cannot
+    be read (TRL's response parser, Python's ``json``, lets ``NaN``,
+    ``Infinity`` or a lone surrogate into its ``tool_calls``; JSON has
+    none of them) is the model's output and scores 0, as the same reply
+    given as text does (said once), never ``None``: a ``None`` is left out
+    of the advantages, so it would pay better than a wrong answer. The function's
     ``__name__`` (``toolgym_binary``, …) names TRL's logged metric
     (``rewards/toolgym_binary/mean``).
     """
