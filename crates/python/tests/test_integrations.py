@@ -139,9 +139,12 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     nan = [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]}]
     surrogate = [{"role": "assistant", "content": "<think>\ud800</think>"}]
     g = toolgym.trl.reward_function("binary")
-    with pytest.warns(UserWarning, match=r"2 of 4 completions could not be read .*score 0 \(said once\)"):
+    with pytest.warns(UserWarning) as caught:
         got = g(completions=[nan, surrogate, nan, good], ground_truth=[truth, truth, '{"x": 1}', truth])
     assert got == [0.0, 0.0, None, 1.0], got
+    said = [str(w.message) for w in caught]
+    assert any(re.search(r"1 of 4 rows could not be scored .*row 2: ", m) for m in said), said
+    assert any(re.search(r"2 of 4 completions could not be read .*score 0 \(said once\)", m) for m in said), said
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert g(completions=[nan], ground_truth=[truth]) == [0.0]

@@ -22,6 +22,10 @@ ChatML turn headers kept::
     reward.reward_manager.name=EpisodeRewardManager
     +reward.custom_reward_function.reward_kwargs.episode=true
 
+verl's tool parsers read one JSON object per ``<tool_call>`` block, not
+the Tool-N1 list: for its tool loop write the dataset with
+``template="qwen2.5"`` and score with ``binary-no-think`` or ``binary``.
+
 Dataset -- write verl's RL parquet from prepared tasks::
 
     import toolgym, toolgym.verl
