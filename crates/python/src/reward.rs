@@ -524,8 +524,13 @@ impl PyRule {
         self.check_episode(episode)?;
         let c = CompletionArg::read(completion, Label::Arg("completion"))?;
         let t = self.read_truth(ground_truth, Label::Arg("ground_truth"))?;
-        let truth = self.truth_of(&t).map_err(PyValueError::new_err)?;
-        Ok(self.judge_as(&c, &truth, episode).into())
+        // Parsed and scored without the GIL: engines that score rows on
+        // threads (verl 0.9's reward loop) score them at once.
+        let verdict = completion.py().detach(|| {
+            let truth = self.truth_of(&t)?;
+            Ok::<_, String>(self.judge_as(&c, &truth, episode))
+        });
+        Ok(verdict.map_err(PyValueError::new_err)?.into())
     }
 
     /// Scores completions against their ground truths (two sequences of the
