@@ -235,9 +235,15 @@ impl<S: 'static> ToolRegistry<S> {
             }
         }
         let validator = jsonschema::validator_for(&spec.parameters).map_err(|e| {
+            // Where in the schema: the message alone does not say.
+            let at = e.instance_path().to_string();
             RegistryError::InvalidSchema {
                 name: spec.name.clone(),
-                message: e.to_string(),
+                message: if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("at {at}: {e}")
+                },
             }
         })?;
         self.by_name.insert(spec.name.clone(), self.entries.len());
@@ -441,10 +447,13 @@ mod tests {
             "",
             json!({"type": "object", "properties": {"a": {"type": 5}}}),
         );
-        assert!(matches!(
-            r.register_spec(bad),
-            Err(RegistryError::InvalidSchema { .. })
-        ));
+        match r.register_spec(bad) {
+            // The message says where in the schema.
+            Err(RegistryError::InvalidSchema { message, .. }) => {
+                assert!(message.starts_with("at /properties/a/type: "), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
         let arr = ToolSpec::new("y", "", json!({"type": "array"}));
         assert!(matches!(
             r.register_spec(arr),

@@ -104,14 +104,21 @@ pub fn normalize_parameters(params: &Value) -> Result<Normalized, SchemaError> {
 }
 
 /// Whether an object is a JSON Schema rather than xLAM's per-parameter map:
-/// it has a string (or list) `type`, or `properties`, and no entry that is
-/// itself an xLAM parameter description.
+/// it has an object `type` (an arguments schema describes an object:
+/// `"object"`, BFCL's `"dict"`, or a list holding one), or `properties`
+/// whose entries are all schemas (objects or booleans). So an xLAM map
+/// with a parameter named `type` (`{"type": "str", "query": "str"}`) or
+/// `properties` (`{"properties": {"type": "str", "description": …}}`) is
+/// read as the parameters it lists.
 fn looks_like_json_schema(map: &Map<String, Value>) -> bool {
-    if map.is_empty() {
-        return false;
-    }
-    let typed = matches!(map.get("type"), Some(Value::String(_) | Value::Array(_)));
-    let has_props = matches!(map.get("properties"), Some(Value::Object(_)));
+    let is_object_type = |t: &Value| t.as_str().and_then(simple_type) == Some("object");
+    let typed = match map.get("type") {
+        Some(t @ Value::String(_)) => is_object_type(t),
+        Some(Value::Array(ts)) => ts.iter().any(is_object_type),
+        _ => false,
+    };
+    let has_props = matches!(map.get("properties"),
+        Some(Value::Object(p)) if p.values().all(|v| v.is_object() || v.is_boolean()));
     typed || has_props
 }
 
@@ -196,6 +203,13 @@ pub fn normalize_schema(s: &Value) -> Value {
                 }
                 _ => {}
             },
+            // Beside a list of `items` (a tuple, now `prefixItems`),
+            // `additionalItems` says what may follow: 2020-12's `items`.
+            "additionalItems" if map.get("items").is_some_and(Value::is_array) => {
+                if v.is_object() || v.is_boolean() {
+                    out.insert("items".into(), normalize_schema(v));
+                }
+            }
             "additionalProperties" | "additionalItems" | "not" | "contains" => {
                 if v.is_object() || v.is_boolean() {
                     out.insert(k.clone(), normalize_schema(v));
@@ -320,28 +334,26 @@ pub fn python_annotation(text: &str) -> (Value, bool) {
         s: t.as_bytes(),
         pos: 0,
         depth: 0,
+        none_at_top: false,
     };
     let parsed = p.union();
-    let schema = match parsed {
-        Some(s) if p.at_end() => s,
-        _ => json!({}),
+    let (schema, none) = match parsed {
+        Some(s) if p.at_end() => (s, p.none_at_top),
+        _ => (json!({}), false),
     };
-    let optional = optional || is_optional_wrapper(&schema);
-    (schema, optional)
-}
-
-fn is_optional_wrapper(s: &Value) -> bool {
-    s.get("anyOf")
-        .and_then(Value::as_array)
-        .is_some_and(|alts| alts.iter().any(|a| a.get("type") == Some(&json!("null"))))
+    (schema, optional || none)
 }
 
 /// A tiny recursive-descent reader of Python annotations: names,
-/// subscripts `[..]`, unions with `|` or ` or `.
+/// subscripts `[..]`, unions with `|` or ` or `, `Literal[...]` values.
 struct AnnotationParser<'a> {
     s: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Whether the annotation itself admits `None` (`Optional[X]`,
+    /// `X | None`, `Union[X, None]`): the parameter is optional. Read
+    /// here, not from the schema, where `Optional[Any]` is just `{}`.
+    none_at_top: bool,
 }
 
 impl AnnotationParser<'_> {
@@ -379,12 +391,62 @@ impl AnnotationParser<'_> {
     }
 
     fn union(&mut self) -> Option<Value> {
+        let top = self.depth == 0;
         let first = self.term()?;
         let mut alts = vec![first];
         while self.eat(b'|') || self.eat_word("or") {
             alts.push(self.term()?);
         }
+        if top && alts.len() > 1 && alts.contains(&json!({"type": "null"})) {
+            self.none_at_top = true;
+        }
         Some(any_of(alts))
+    }
+
+    /// The values of `Literal[...]` after its `[`, through its `]`:
+    /// quoted strings, numbers, `True`, `False`, `None`; `None` (the
+    /// whole annotation unread) on anything else.
+    fn literal_values(&mut self) -> Option<Vec<Value>> {
+        let mut values = Vec::new();
+        loop {
+            self.skip_ws();
+            let c = *self.s.get(self.pos)?;
+            let value = if c == b'\'' || c == b'"' {
+                let start = self.pos + 1;
+                let len = self.s[start..].iter().position(|&b| b == c || b == b'\\')?;
+                if self.s[start + len] != c {
+                    return None; // an escape: left unread
+                }
+                self.pos = start + len + 1;
+                Value::String(
+                    std::str::from_utf8(&self.s[start..start + len])
+                        .ok()?
+                        .to_string(),
+                )
+            } else {
+                let start = self.pos;
+                while self.s.get(self.pos).is_some_and(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.' | b'_')
+                }) {
+                    self.pos += 1;
+                }
+                match std::str::from_utf8(&self.s[start..self.pos]).ok()? {
+                    "True" => Value::Bool(true),
+                    "False" => Value::Bool(false),
+                    "None" => Value::Null,
+                    n => serde_json::from_str::<serde_json::Number>(n)
+                        .ok()
+                        .map(Value::Number)?,
+                }
+            };
+            values.push(value);
+            if self.eat(b']') {
+                return Some(values);
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
     }
 
     fn term(&mut self) -> Option<Value> {
@@ -407,6 +469,18 @@ impl AnnotationParser<'_> {
         }
         let mut args = Vec::new();
         let mut ellipsis = false;
+        let is_literal = name
+            .rsplit('.')
+            .next()
+            .is_some_and(|b| b.eq_ignore_ascii_case("literal"));
+        if is_literal && self.eat(b'[') {
+            let values = self.literal_values()?;
+            self.depth -= 1;
+            if self.depth == 0 && values.contains(&Value::Null) {
+                self.none_at_top = true;
+            }
+            return Some(json!({ "enum": values }));
+        }
         if self.eat(b'[') && !self.eat(b']') {
             loop {
                 // `Callable[[int], str]` has a list as an argument.
@@ -462,8 +536,18 @@ impl AnnotationParser<'_> {
                     json!({"type": "object", "additionalProperties": values})
                 }
             }
-            "union" => any_of(args),
-            "optional" => any_of(vec![arg(0), json!({"type": "null"})]),
+            "union" => {
+                if self.depth == 0 && args.contains(&json!({"type": "null"})) {
+                    self.none_at_top = true;
+                }
+                any_of(args)
+            }
+            "optional" => {
+                if self.depth == 0 {
+                    self.none_at_top = true;
+                }
+                any_of(vec![arg(0), json!({"type": "null"})])
+            }
             "literal" => json!({}),
             _ => match simple_type(&base) {
                 Some(t) => json!({ "type": t }),
@@ -536,6 +620,30 @@ mod tests {
         assert!(python_annotation("Optional[str]").1);
         assert!(python_annotation("str, optional").1);
         assert!(!python_annotation("str").1);
+        // Optional whatever the inner type reads as (`{}` for Any).
+        for text in [
+            "Optional[Any]",
+            "Optional[Callable]",
+            "Optional[SomeClass]",
+            "Any | None",
+            "Union[Any, None]",
+        ] {
+            assert!(python_annotation(text).1, "{text}");
+        }
+        // A None nested deeper does not make the parameter optional.
+        assert!(!python_annotation("List[Optional[int]]").1);
+        // Literal values are read, quotes included, not left to fail the type.
+        assert_eq!(
+            python_annotation("Literal['a', \"b\", 3]"),
+            (json!({"enum": ["a", "b", 3]}), false)
+        );
+        assert_eq!(
+            python_annotation("List[Literal['x']]").0,
+            json!({"type": "array", "items": {"enum": ["x"]}})
+        );
+        assert!(python_annotation("Optional[Literal['a']]").1);
+        assert!(python_annotation("Literal['a', None]").1);
+        assert_eq!(python_annotation("Literal['a\\'b']").0, json!({}));
         // Deep nesting never overflows.
         let deep = "List[".repeat(10_000);
         assert_eq!(python_annotation(&deep).0, json!({}));
@@ -559,6 +667,50 @@ mod tests {
         assert_eq!(n["properties"]["d"]["properties"]["f"]["type"], "number");
         assert_eq!(n["properties"]["l"]["prefixItems"][0]["type"], "string");
         assert_eq!(n["required"], json!(["t"]));
+    }
+
+    #[test]
+    fn xlam_maps_with_parameters_named_like_schema_keywords() {
+        // A parameter named `properties`, and one named `type`: xLAM maps.
+        let p = json!({"properties": {"description": "Fields", "type": "str"}, "id": {"description": "Id", "type": "int"}});
+        let n = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(n["properties"]["properties"]["type"], "string");
+        assert_eq!(n["properties"]["id"]["type"], "integer");
+        assert_eq!(n["required"], json!(["id", "properties"]));
+        let n = normalize_parameters(&json!({"type": "str", "query": "str"}))
+            .unwrap()
+            .schema;
+        assert_eq!(n["properties"]["type"], json!({"type": "string"}));
+        assert_eq!(n["properties"]["query"], json!({"type": "string"}));
+        // Object schemas, BFCL's dict included, are still schemas.
+        for (p, want) in [
+            (json!({"type": "dict", "properties": {}}), json!("object")),
+            (
+                json!({"properties": {"a": {"type": "string"}}}),
+                json!("object"),
+            ),
+            (json!({"type": ["object"]}), json!(["object"])),
+        ] {
+            assert_eq!(
+                normalize_parameters(&p).unwrap().schema["type"],
+                want,
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tuple_keeps_its_additional_items_rule() {
+        let p = json!({"type": "object", "properties": {"pair": {
+            "type": "array", "items": [{"type": "number"}, {"type": "number"}], "additionalItems": false}}});
+        let n = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(
+            n["properties"]["pair"],
+            json!({"type": "array", "prefixItems": [{"type": "number"}, {"type": "number"}], "items": false})
+        );
+        let v = jsonschema::validator_for(&n).unwrap();
+        assert!(v.is_valid(&json!({"pair": [1, 2]})));
+        assert!(!v.is_valid(&json!({"pair": [1, 2, 3]})));
     }
 
     #[test]
