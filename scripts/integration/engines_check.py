@@ -6,7 +6,8 @@ Runs, on CPU, with no network (no model hub):
 * trl-reward     toolgym.trl.reward_function called the way TRL calls it
                  (plain-text and conversational completions, TRL's extra kwargs).
 * trl-reward-parsed  a completion in the shape TRL's response parser produces
-                 (reasoning_content + tool_calls, empty content).
+                 (reasoning_content + tool_calls, empty content); a NaN argument that
+                 TRL's own parser (Qwen3 schema) lets in scores 0.0, not None.
 * trl-grpo       TRL's GRPOTrainer, 2 optimizer steps on a tiny random
                  Qwen2ForCausalLM, dataset from toolgym.trl.to_dataset, reward
                  toolgym.trl.reward_function("binary"); the metric
@@ -304,7 +305,24 @@ def check_trl_reward_parsed():
     }]]
     got = fn(prompts=[[]], completions=parsed, ground_truth=[json.dumps(calls)])
     assert got == [1.0], f"a correct call in TRL's parsed tool_calls shape scored {got} (content is empty there)"
-    return "parsed tool_calls/reasoning_content completion scored 1.0"
+    # TRL's own parser (Qwen3 schema, Python's json) takes NaN into the
+    # arguments: that completion is the model's and must score 0, not None
+    # (TRL leaves None out of the advantages).
+    import math
+    import warnings
+
+    from transformers.utils.chat_parsing_utils import recursive_parse
+    from trl.chat_template_utils import qwen3_schema
+
+    args = dict(calls[0]["arguments"], amount=float("nan"))
+    text = "<think>x</think>\n<tool_call>\n" + json.dumps({"name": calls[0]["name"], "arguments": args}) + "\n</tool_call>"
+    nan = recursive_parse(text, qwen3_schema)
+    assert math.isnan(nan["tool_calls"][0]["function"]["arguments"]["amount"]), nan
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        got = fn(prompts=[[]], completions=[[nan]], ground_truth=[json.dumps(calls)])
+    assert got == [0.0], f"a NaN argument parsed by TRL scored {got}, not 0.0"
+    return "parsed tool_calls/reasoning_content completion scored 1.0; a NaN argument TRL's parser let in scored 0.0"
 
 
 def check_trl_grpo():
