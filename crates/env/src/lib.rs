@@ -74,4 +74,6 @@ pub use registry::{panic_message, RegistryError, ToolRegistry, ToolResult};
 pub use source::{Dataset, Generator, Sampler, TaskSource};
 pub use task::{read_jsonl, read_jsonl_lenient, write_jsonl, Task, TaskFile, TaskIoError};
 pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};
-pub use tool::{ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder};
+pub use tool::{
+    ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder, PROBLEM_CHARS,
+};

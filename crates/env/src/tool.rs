@@ -375,6 +375,18 @@ pub struct ArgumentProblem {
     pub message: String,
 }
 
+/// Most characters of one argument problem's message in a tool message
+/// ([`ToolError::to_observation`]); longer ones end in `…`.
+pub const PROBLEM_CHARS: usize = 300;
+
+/// `text` cut to at most `max` characters (the last one `…` when cut).
+fn cut_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((at, _)) if text[at..].chars().count() > 1 => format!("{}…", &text[..at]),
+        _ => text.to_string(),
+    }
+}
+
 /// Why a tool call produced no result. Every variant becomes a structured
 /// observation for the model ([`ToolError::to_observation`]); none panics.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -445,17 +457,32 @@ impl ToolError {
     }
 
     /// The error as the JSON a model sees in the tool message:
-    /// `{"error": {"kind": ..., "message": ..., ...details}}`.
+    /// `{"error": {"kind": ..., "message": ..., ...details}}`. The problems
+    /// of invalid arguments are listed once, under `problems` (the message
+    /// names the tool), each message cut at [`PROBLEM_CHARS`] characters:
+    /// a schema message quotes the offending value, which the model wrote
+    /// and may have made long, and the context should not hold it twice.
     pub fn to_observation(&self) -> Value {
         let mut e = Map::new();
         e.insert("kind".into(), json!(self.kind()));
-        e.insert("message".into(), json!(self.to_string()));
+        let message = match self {
+            ToolError::InvalidArguments { tool, problems } => format!(
+                "invalid arguments for {tool}: {} problem(s), listed in problems",
+                problems.len()
+            ),
+            other => other.to_string(),
+        };
+        e.insert("message".into(), json!(message));
         match self {
             ToolError::UnknownTool { available, .. } => {
                 e.insert("available_tools".into(), json!(available));
             }
             ToolError::InvalidArguments { problems, .. } => {
-                e.insert("problems".into(), json!(problems));
+                let cut: Vec<Value> = problems
+                    .iter()
+                    .map(|p| json!({"path": p.path, "message": cut_chars(&p.message, PROBLEM_CHARS)}))
+                    .collect();
+                e.insert("problems".into(), Value::Array(cut));
             }
             ToolError::Failed { data: Some(d), .. } => {
                 e.insert("data".into(), d.clone());

@@ -91,6 +91,26 @@ fn invalid_calls_become_structured_observations() {
         "{paths:?}"
     );
 
+    // The problems are listed once (the message counts them), and a long
+    // value the model wrote is not quoted whole in the model's context.
+    let message = obs["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("/amount"), "{message}");
+    let long = "é".repeat(5000);
+    let e = reg
+        .call(
+            &call("transfer", json!({"amount": long, "currency": "EUR"})),
+            &mut (),
+        )
+        .unwrap_err();
+    let text = toolgym_env::json::dumps(&e.to_observation(), false);
+    assert!(text.chars().count() < 1000, "{}", text.chars().count());
+    let first = e.to_observation()["error"]["problems"][0]["message"].clone();
+    let first = first.as_str().unwrap();
+    assert_eq!(first.chars().count(), toolgym_env::PROBLEM_CHARS);
+    assert!(first.ends_with('…'), "{first}");
+    // The Rust error keeps every problem whole.
+    assert!(e.to_string().contains(&long));
+
     let unknown = reg.call(&call("transfr", json!({})), &mut ()).unwrap_err();
     assert_eq!(
         unknown.to_observation()["error"]["available_tools"],
