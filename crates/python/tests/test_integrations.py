@@ -436,6 +436,18 @@ def test_trl_reward_function_contract():
     assert g(prompts=prompts, completions=text, answer=truths) == [1.0, 0.0, 1.0, 0.0]
 
 
+def test_rows_can_keep_the_tasks_own_messages_for_engines_that_render_tools():
+    tasks = [t for t in toolgym.synthetic_tasks(6)]
+    for rows in (toolgym.trl.rows(tasks, template=None), toolgym.verl.rows(tasks, template=None)):
+        for row, task in zip(rows, tasks):
+            assert row["prompt"] == task.messages
+            assert not any(m["role"] == "system" and "<tools>" in m["content"] for m in row["prompt"])
+    # A template's system message lists the tools; that one does.
+    assert "<tools>" in toolgym.trl.rows(tasks[:1], template="qwen2.5")[0]["prompt"][0]["content"]
+    with pytest.raises(ValueError, match="conversational=True"):
+        toolgym.trl.rows(tasks, template=None, conversational=False)
+
+
 def test_trl_dataset(tmp_path):
     pytest.importorskip("datasets")
     tasks = toolgym.synthetic_tasks(6)

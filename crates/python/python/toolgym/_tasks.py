@@ -2,7 +2,7 @@
 warning for rows a reward function could not score."""
 
 import warnings
-from typing import Any, Iterable, Iterator, List, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
 from toolgym import _toolgym
 
@@ -73,3 +73,12 @@ def warn_unscored(
         f"[{so_far} unscored rows in this process so far{thinned}]",
         stacklevel=stacklevel,
     )
+
+
+def prompt_messages(task: _toolgym.Task, template: Optional[str]) -> List[dict]:
+    """A task's prompt as chat messages: ``template``'s (a system message
+    with its instructions and the task's tools first), or with ``None`` the
+    task's own messages as they are, for an engine that renders the tools
+    itself through the model's chat template (TRL's ``tools=``, verl's tool
+    config), which would otherwise list them a second time."""
+    return task.messages if template is None else task.chat(template)

@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Dict, Iterable, List, Optional
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
-from toolgym._tasks import checked, warn_unscored
+from toolgym._tasks import checked, prompt_messages, warn_unscored
 
 __all__ = ["RewardFunction", "TURNS", "reward_function", "rows", "to_dataset"]
 
@@ -224,14 +224,16 @@ def reward_function(
 
 
 def rows(
-    tasks: Iterable[_toolgym.Task], template: str = "tool-n1", conversational: bool = True
+    tasks: Iterable[_toolgym.Task], template: Optional[str] = "tool-n1", conversational: bool = True
 ) -> List[dict]:
     """The dataset rows of ``to_dataset``, as dicts."""
+    if template is None and not conversational:
+        raise ValueError("template=None keeps the task's own messages: it needs conversational=True")
     out = []
     for _, task in checked(tasks):
         out.append(
             {
-                "prompt": task.chat(template) if conversational else task.prompt(template),
+                "prompt": prompt_messages(task, template) if conversational else task.prompt(template),
                 "ground_truth": task.ground_truth_json(),
                 "id": task.id,
                 "source": task.source,
@@ -241,11 +243,15 @@ def rows(
 
 
 def to_dataset(
-    tasks: Iterable[_toolgym.Task], template: str = "tool-n1", conversational: bool = True
+    tasks: Iterable[_toolgym.Task], template: Optional[str] = "tool-n1", conversational: bool = True
 ):
     """A ``datasets.Dataset`` with columns ``prompt`` (chat messages, or the
     rendered prompt text with ``conversational=False``), ``ground_truth``
-    (JSON text), ``id`` and ``source``. Needs ``datasets``."""
+    (JSON text), ``id`` and ``source``. ``template=None`` keeps each task's
+    own messages, without a system message listing the tools: for
+    ``GRPOTrainer(tools=…)``, which renders its tools through the model's
+    chat template (a template's tool list would be a second one). Needs
+    ``datasets``."""
     try:
         from datasets import Dataset
     except ImportError as e:  # pragma: no cover - depends on the install

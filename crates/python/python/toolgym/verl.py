@@ -24,7 +24,9 @@ ChatML turn headers kept::
 
 verl's tool parsers read one JSON object per ``<tool_call>`` block, not
 the Tool-N1 list: for its tool loop write the dataset with
-``template="qwen2.5"`` and score with ``binary-no-think`` or ``binary``.
+``template="qwen2.5"`` and score with ``binary-no-think`` or ``binary``
+(or with ``template=None``, the tasks' own messages, where verl's chat
+template renders the tools of its tool config).
 
 Dataset -- write verl's RL parquet from prepared tasks::
 
@@ -47,7 +49,7 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
-from toolgym._tasks import checked, row_label, warn_unscored
+from toolgym._tasks import checked, prompt_messages, row_label, warn_unscored
 
 __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 
@@ -304,7 +306,7 @@ def compute_score_batch(
 
 def rows(
     tasks: Iterable[_toolgym.Task],
-    template: str = "tool-n1",
+    template: Optional[str] = "tool-n1",
     data_source: str = "toolgym",
     ability: str = "tool_call",
     split: str = "train",
@@ -315,7 +317,7 @@ def rows(
         out.append(
             {
                 "data_source": data_source,
-                "prompt": task.chat(template),
+                "prompt": prompt_messages(task, template),
                 "ability": ability,
                 "reward_model": {"style": "rule", "ground_truth": task.ground_truth_json()},
                 "extra_info": {
@@ -332,7 +334,7 @@ def rows(
 def write_parquet(
     tasks: Iterable[_toolgym.Task],
     path: str,
-    template: str = "tool-n1",
+    template: Optional[str] = "tool-n1",
     data_source: str = "toolgym",
     ability: str = "tool_call",
     split: str = "train",
