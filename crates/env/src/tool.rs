@@ -270,6 +270,12 @@ impl ToolSpecBuilder {
     /// Bounds a numeric parameter added before: `minimum` and/or `maximum`
     /// (inclusive). Integral bounds are written as integers.
     ///
+    /// # Panics
+    ///
+    /// When no parameter `name` was added before: a misspelt name would
+    /// otherwise leave the parameter unbounded without a word (a mistake
+    /// in the code that builds the spec, not in any input).
+    ///
     /// ```
     /// use serde_json::json;
     /// use toolgym_env::ToolSpec;
@@ -283,6 +289,7 @@ impl ToolSpecBuilder {
     /// assert_eq!(spec.parameters["additionalProperties"], json!(false));
     /// assert_eq!(spec.parameters["properties"]["unit"]["enum"], json!(["box", "piece"]));
     /// ```
+    #[track_caller]
     pub fn bounds(mut self, name: &str, minimum: Option<f64>, maximum: Option<f64>) -> Self {
         let prop = self
             .spec
@@ -290,11 +297,15 @@ impl ToolSpecBuilder {
             .get_mut("properties")
             .and_then(|p| p.get_mut(name))
             .and_then(Value::as_object_mut);
-        if let Some(prop) = prop {
-            for (key, bound) in [("minimum", minimum), ("maximum", maximum)] {
-                if let Some(b) = bound {
-                    prop.insert(key.into(), number(b));
-                }
+        let Some(prop) = prop else {
+            panic!(
+                "ToolSpecBuilder::bounds: tool {:?} has no parameter {name:?} (add it before bounding it)",
+                self.spec.name
+            );
+        };
+        for (key, bound) in [("minimum", minimum), ("maximum", maximum)] {
+            if let Some(b) = bound {
+                prop.insert(key.into(), number(b));
             }
         }
         self

@@ -286,3 +286,13 @@ fn typed_handlers_read_whole_floats_as_integers_and_name_the_field_they_refuse()
     );
     assert_eq!(total, 30);
 }
+
+/// Bounding a parameter that was never added is a mistake in the code
+/// that builds the spec: said at once, not left unbounded.
+#[test]
+#[should_panic(expected = "has no parameter \"amout\"")]
+fn bounds_on_a_parameter_never_added_is_refused() {
+    let _ = ToolSpec::builder("pay", "Pays.")
+        .required("amount", "integer", "")
+        .bounds("amout", Some(1.0), None);
+}
