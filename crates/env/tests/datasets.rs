@@ -649,6 +649,50 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
+    // A list of one record per line at column 0 (JSON Lines in brackets):
+    // a record with an unescaped quote is dropped and the list is read on
+    // from the next line.
+    let mut lines: Vec<String> = (0..10)
+        .map(|i| xlam_record(json!(i), &format!("q{i}")).to_string())
+        .collect();
+    lines[3] = lines[3].replace("\"q3\"", "\"q\"3\"");
+    std::fs::write(&list, format!("[\n{}\n]", lines.join(",\n"))).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (10, 9),
+        "{:?}",
+        loaded.dropped
+    );
+    assert!(
+        loaded.dropped[0].detail.contains("read on from line 6"),
+        "{:?}",
+        loaded.dropped
+    );
+    // The first record broken so (no layout seen yet): the rest is not
+    // read, and the message says so instead of blaming a cut-off file.
+    let mut first_bad = lines.clone();
+    first_bad[0] = first_bad[0].replace("\"q0\"", "\"q\"0\"");
+    first_bad[3] = lines[3].replace("\"q\"3\"", "\"q3\"");
+    std::fs::write(&list, format!("[\n{}\n]", first_bad.join(",\n"))).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(loaded.raw_records, 1, "{:?}", loaded.dropped);
+    assert!(
+        loaded.dropped[0]
+            .detail
+            .contains("the 10 line(s) after line 2 are not read"),
+        "{:?}",
+        loaded.dropped
+    );
+    // A comma before the closing bracket: no record is missing.
+    std::fs::write(&list, format!("[{}, {},\n]\n", good[0], good[1])).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (2, 2),
+        "{:?}",
+        loaded.dropped
+    );
     // On one line, a record without its comma is dropped all the same.
     std::fs::write(
         &list,

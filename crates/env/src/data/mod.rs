@@ -391,10 +391,17 @@ fn for_each_element(
         return 0;
     }
     let mut index = 0;
+    // Whether the last record read was written on one line (a list of
+    // JSON Lines-like rows): then a broken record at a line start is
+    // followed by the next line that starts as records do.
+    let mut one_per_line = false;
     loop {
         skip_space(&mut at);
         let start_line = line_of(at);
         let end = match bytes.get(at) {
+            // A comma before the closing bracket (as JavaScript and Python
+            // allow): no record is missing, none is counted.
+            Some(b']') if index > 0 && is_blank(&bytes[at + 1..]) => return index,
             None => {
                 f(index, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
                 return index + 1;
@@ -403,14 +410,23 @@ fn for_each_element(
             Some(_) => match scan_value(bytes, at) {
                 Scanned::Ends(end) => end,
                 Scanned::Open => {
-                    let Some(next) = next_record_start(bytes, at) else {
-                        // Cut off inside this record: it is the last.
+                    let Some(next) = next_record_start(bytes, at, one_per_line) else {
+                        // No later record start to read on from: this
+                        // record is the last one read, and what follows
+                        // it is said, not dropped in silence.
+                        let after = bytes[at..].iter().filter(|&&b| b == b'\n').count();
+                        let why = if after <= 1 {
+                            "the file ends inside it (a cut-off file?)".to_string()
+                        } else {
+                            format!(
+                                "a string, list or object in it is not closed (an unescaped \
+                                 quote?), and no later record start could be told apart: the \
+                                 {after} line(s) after line {start_line} are not read"
+                            )
+                        };
                         f(
                             index,
-                            Err(format!(
-                                "record {index} (line {start_line}): the file ends inside it \
-                                 (a cut-off file?)"
-                            )),
+                            Err(format!("record {index} (line {start_line}): {why}")),
                         );
                         return index + 1;
                     };
@@ -438,7 +454,7 @@ fn for_each_element(
         };
         if let Err(e) = &parsed {
             // An unclosed string makes the scan end past the next records.
-            if let Some(next) = next_record_start(bytes, at).filter(|&n| n < end) {
+            if let Some(next) = next_record_start(bytes, at, one_per_line).filter(|&n| n < end) {
                 f(
                     index,
                     Err(format!(
@@ -449,6 +465,9 @@ fn for_each_element(
                 (index, at) = (index + 1, next);
                 continue;
             }
+        }
+        if parsed.is_ok() {
+            one_per_line = !element.contains(&b'\n');
         }
         f(index, parsed);
         index += 1;
@@ -501,7 +520,7 @@ fn for_each_element(
                     _ => {}
                 }
             }
-            Some(_) => match next_record_start(bytes, record).filter(|&n| n > at) {
+            Some(_) => match next_record_start(bytes, record, one_per_line).filter(|&n| n > at) {
                 Some(next) => {
                     f(
                         index,
@@ -529,21 +548,30 @@ fn for_each_element(
 /// Where the record after the broken one at `at` starts, in a list written
 /// one record per indented block (as `json.dump(indent=2)` writes it): the
 /// first later line that holds the indentation `at`'s line holds before
-/// it, then the same opening bracket. `None` when the record does not
-/// start its line after some indentation (a list on one line; or
-/// `indent=0`, where nested objects start lines as records do) or no such
-/// line follows. (JSON strings hold no raw line end, so a line start is
-/// always outside one; lines inside a record are indented deeper.)
-fn next_record_start(bytes: &[u8], at: usize) -> Option<usize> {
+/// it, then the same opening bracket. At column 0 only when records are
+/// written `one_per_line` (the last one read was): then the very next
+/// line, when it starts with the bracket. `None` when the record does not start its line
+/// (a list on one line), starts it at column 0 otherwise (`indent=0`,
+/// where nested objects start lines as records do), or no such line
+/// follows. (JSON strings hold no raw line end, so a line start is always
+/// outside one; lines inside a record are indented deeper.)
+fn next_record_start(bytes: &[u8], at: usize, one_per_line: bool) -> Option<usize> {
     let line_start = bytes[..at]
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
     let indent = &bytes[line_start..at];
-    if indent.is_empty() || !indent.iter().all(|&b| b == b' ' || b == b'\t') {
+    if (indent.is_empty() && !one_per_line) || !indent.iter().all(|&b| b == b' ' || b == b'\t') {
         return None;
     }
     let opener = *bytes.get(at)?;
+    if indent.is_empty() {
+        // One record per line: the next one is on the next line, or
+        // there is none to tell apart (a record that itself runs over
+        // lines is not one of those).
+        let next = at + bytes[at..].iter().position(|&b| b == b'\n')? + 1;
+        return (bytes.get(next) == Some(&opener)).then_some(next);
+    }
     let mut from = at;
     while let Some(i) = bytes[from..].iter().position(|&b| b == b'\n') {
         let start = from + i + 1;
