@@ -971,6 +971,48 @@ fn a_toolace_turn_that_cannot_be_read_drops_it_and_what_follows_only() {
     );
 }
 
+/// A ToolACE call with an integer past 64 bits drops its step, named,
+/// as xLAM's answers are dropped: read as a float it would no longer be
+/// the record's value. Python call syntax and JSON function calls alike.
+#[test]
+fn a_toolace_integer_past_64_bits_drops_its_step_not_turned_into_a_float() {
+    let system = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+    let record = json!({
+        "system": system,
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": "assistant", "value": "[f(order=123456789012345678901)]"},
+            {"from": "tool", "value": "[]"},
+            {"from": "assistant", "value": "[f(order=12)]"},
+        ],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    let ids: Vec<&str> = c.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["toolace-0-3"], "{:?}", c.dropped);
+    assert_eq!(c.dropped.len(), 1, "{:?}", c.dropped);
+    assert_eq!(c.dropped[0].reason, DropReason::CallParseError);
+    assert!(
+        c.dropped[0].detail.contains("past 64 bits")
+            && c.dropped[0].detail.contains("123456789012345678901"),
+        "{}",
+        c.dropped[0].detail
+    );
+    let record = json!({
+        "system": system,
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": "function_call", "value": "{\"name\": \"f\", \"arguments\": {\"order\": 123456789012345678901}}"},
+        ],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    assert!(c.tasks.is_empty(), "{:?}", c.tasks);
+    assert!(
+        c.dropped[0].detail.contains("past 64 bits"),
+        "{:?}",
+        c.dropped
+    );
+}
+
 #[test]
 fn an_xlam_record_with_no_answer_is_dropped_as_an_empty_call_list() {
     let mut record = xlam_record(json!(3), "q");

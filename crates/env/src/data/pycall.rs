@@ -11,9 +11,10 @@
 //! Values map to JSON as Python's `json.dumps` would: tuples and sets
 //! become lists, dict keys become strings (`1` → `"1"`, `True` →
 //! `"true"`, `None` → `"null"`), bytes become text (lossy UTF-8).
-//! Integers beyond 64 bits become floats (serde_json's number model);
-//! integers beyond 128 bits, complex numbers, `...` and infinite floats
-//! are errors, as are names, expressions, nested calls, f-strings and
+//! Integers beyond 64 bits are errors (serde_json would hold them as
+//! floats, no longer the record's value: the step is dropped, not
+//! changed, as xLAM's answers are), as are complex numbers, `...` and
+//! infinite floats, names, expressions, nested calls, f-strings and
 //! positional arguments.
 //!
 //! ```
@@ -28,7 +29,7 @@
 //! assert!(parse_calls("[f(x=__import__('os'))]").is_err());
 //! ```
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 use toolgym_reward::pycall::{self, CallSyntax, NotJson, PyCall, PyVal};
 use toolgym_reward::Call;
 
@@ -74,15 +75,13 @@ fn to_call(c: &PyCall) -> Result<Call, PyCallError> {
     c.to_call_with(json_of)
 }
 
-/// A value as `json.dumps` writes it, with bytes as text and big integers
-/// as floats.
+/// A value as `json.dumps` writes it, with bytes as text; an integer
+/// beyond 64 bits is an error.
 fn json_of(v: &PyVal) -> Result<Value, String> {
     v.to_json_with(&|v| match v {
-        PyVal::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => Some(
-            Number::from_f64(*i as f64)
-                .map(Value::Number)
-                .ok_or_else(|| NotJson(format!("integer {i} out of range"))),
-        ),
+        PyVal::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => {
+            Some(Err(NotJson(format!("{}{i}", crate::data::WIDE_INTEGER))))
+        }
         PyVal::Bytes(b) => Some(Ok(Value::String(String::from_utf8_lossy(b).into_owned()))),
         _ => None,
     })
@@ -138,7 +137,15 @@ mod tests {
         );
         assert_eq!(args("f(a=-9223372036854775808)")["a"], json!(i64::MIN));
         assert_eq!(args("f(a=18446744073709551615)")["a"], json!(u64::MAX));
-        assert!(args("f(a=123456789012345678901234567890)")["a"].is_f64());
+        // Past 64 bits: an error naming the integer, not a float.
+        let e = parse_calls("[f(a=123456789012345678901234567890)]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("past 64 bits") && e.contains("123456789012345678901234567890"),
+            "{e}"
+        );
+        assert!(parse_calls("[f(a=18446744073709551616)]").is_err());
     }
 
     #[test]

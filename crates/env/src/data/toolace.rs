@@ -187,7 +187,10 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
             continue;
         }
         let calls = if json_call {
-            Call::list_from_json(trimmed).map_err(|e| e.to_string())
+            match super::wide_integer(trimmed) {
+                Some(n) => Err(format!("{}{n}", super::WIDE_INTEGER)),
+                None => Call::list_from_json(trimmed).map_err(|e| e.to_string()),
+            }
         } else {
             pycall::parse_calls(trimmed).map_err(|e| e.to_string())
         };
