@@ -23,10 +23,13 @@ fn input_help() -> String {
 pub struct PrepareCmd {
     #[arg(long, value_name = "SOURCE=FILE", help = input_help())]
     input: Vec<String>,
-    /// Shorthand for --input xlam=FILE.
+    /// Shorthand for --input xlam=FILE. Files are read in this order:
+    /// every --xlam, every --toolace, then every --input (the order of
+    /// tasks, and so the seeded split, follows it).
     #[arg(long)]
     xlam: Vec<PathBuf>,
-    /// Shorthand for --input toolace=FILE.
+    /// Shorthand for --input toolace=FILE (read after the --xlam files,
+    /// before the --input ones).
     #[arg(long)]
     toolace: Vec<PathBuf>,
     /// Output directory (train.jsonl, validation.jsonl, report).
