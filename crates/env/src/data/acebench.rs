@@ -450,6 +450,11 @@ pub struct AceVerdict {
     /// The official error text.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error: String,
+    /// The reply holds a construct the official decoder evaluates and
+    /// this port's does not ([`toolgym_reward::acebench::AceOutcome::decoder_gap`]):
+    /// the official verdict may differ.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub decoder_gap: bool,
 }
 
 fn category_name<S: serde::Serializer>(c: &AceCategory, s: S) -> Result<S::Ok, S::Error> {
@@ -472,6 +477,7 @@ impl AceJudge {
             valid: false,
             error_type: None,
             error: String::new(),
+            decoder_gap: false,
         };
         let Some(reply) = reply else {
             v.error_type = Some(NO_COMPLETION.into());
@@ -486,6 +492,7 @@ impl AceJudge {
         ) {
             Ok(o) => {
                 v.valid = o.valid;
+                v.decoder_gap = o.decoder_gap;
                 if !o.valid {
                     v.error_type = Some(o.error_type);
                     v.error = o.error;
@@ -532,6 +539,9 @@ pub struct AceReport {
     /// Cases judged without a completion ([`NO_COMPLETION`]), per category
     /// (categories without any left out).
     pub no_completion: BTreeMap<AceCategory, usize>,
+    /// Replies with a [decoder gap](AceVerdict::decoder_gap): judged wrong
+    /// here, possibly right by the official evaluation.
+    pub decoder_gaps: usize,
 }
 
 /// Scores `verdicts` (one per case of `cases`, any order) per category
@@ -563,6 +573,7 @@ pub fn summarize<C: std::borrow::Borrow<AceCase>>(
     AceReport {
         summary: summarize_scores(&scores),
         no_completion,
+        decoder_gaps: verdicts.iter().filter(|v| v.decoder_gap).count(),
     }
 }
 
@@ -592,6 +603,7 @@ impl AceReport {
             "categories": cats,
             "atom": s.atom, "single_turn": s.single_turn, "multi_turn": s.multi_turn,
             "normal_summary": s.normal, "special_summary": s.special, "summary": s.summary,
+            "decoder_gaps": self.decoder_gaps,
         })
     }
 }
@@ -634,6 +646,10 @@ impl fmt::Display for AceReport {
         ] {
             let _ = writeln!(out, "  {name:<38} {:>9}", pct(v));
         }
+        if self.decoder_gaps > 0 {
+            let note = toolgym_reward::bfcl::decoder_gap_note(self.decoder_gaps);
+            let _ = writeln!(out, "\n{note}");
+        }
         f.write_str(&out)
     }
 }
@@ -672,6 +688,67 @@ pub fn ace_envs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reply whose arithmetic holds a call (the official decoder `eval`s
+    /// it to 3) is judged wrong here and marked: the verdict, the report's
+    /// count, its table and its JSON say so.
+    #[test]
+    fn replies_the_official_decoder_reads_and_this_one_does_not_are_marked() {
+        use toolgym_reward::pycall::PyVal;
+        let case = AceCase {
+            id: "normal_single_turn_single_function_0".into(),
+            category: AceCategory::SingleFunction,
+            question: "user: Weather in Paris for 3 days.".into(),
+            functions: PyVal::from_json(
+                &serde_json::json!([{"name": "get_weather", "description": "Weather.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                "required": ["city", "days"]}}]),
+            ),
+            answer: PyVal::from_json(
+                &serde_json::json!({"get_weather": {"city": "Paris", "days": 3}}),
+            ),
+            time: String::new(),
+            profile: String::new(),
+        };
+        let judge = AceJudge::default();
+        let plain = judge.judge(&case, Some("[get_weather(city='Paris', days=3)]"));
+        assert!(plain.valid && !plain.decoder_gap);
+        let gap = judge.judge(&case, Some("[get_weather(city='Paris', days=int('3')+0)]"));
+        assert_eq!(gap.error_type.as_deref(), Some("wrong_output_format"));
+        assert!(gap.decoder_gap, "{gap:?}");
+        let wrong = judge.judge(&case, Some("[get_weather(city='Rome', days=3)]"));
+        assert!(!wrong.valid && !wrong.decoder_gap);
+        let cases = [case.clone(), case.clone(), case];
+        let mut verdicts = vec![plain, gap, wrong];
+        for (i, v) in verdicts.iter_mut().enumerate() {
+            v.id = format!("normal_single_turn_single_function_{i}");
+        }
+        let cases: Vec<AceCase> = cases
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                c.id = format!("normal_single_turn_single_function_{i}");
+                c
+            })
+            .collect();
+        let report = summarize(&cases, &verdicts);
+        assert_eq!(report.decoder_gaps, 1);
+        assert_eq!(report.to_json()["decoder_gaps"], 1);
+        assert!(
+            report
+                .to_string()
+                .contains("note: 1 reply holds a construct"),
+            "{report}"
+        );
+        assert_eq!(
+            serde_json::to_value(&verdicts[1]).unwrap()["decoder_gap"],
+            true
+        );
+        assert!(serde_json::to_value(&verdicts[0])
+            .unwrap()
+            .get("decoder_gap")
+            .is_none());
+    }
 
     const DATA: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -288,6 +288,11 @@ pub struct CaseVerdict {
     /// failed or there was no completion.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_output: Option<String>,
+    /// The decoder stopped at a construct the official one evaluates
+    /// ([`DecodeError::is_unsupported`](toolgym_reward::bfcl::DecodeError::is_unsupported)):
+    /// the official verdict may differ.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub decoder_gap: bool,
 }
 
 fn category_name<S: serde::Serializer>(c: &Category, s: S) -> Result<S::Ok, S::Error> {
@@ -352,6 +357,7 @@ impl Judge {
                 error_type: Some(NO_COMPLETION.into()),
                 error: vec!["no completion for this case".into()],
                 model_output: None,
+                decoder_gap: false,
             };
         };
         let decoded = decode(text, self.decoder);
@@ -362,6 +368,7 @@ impl Judge {
             valid: out.valid,
             error_type: out.error_type.map(|t| t.as_str().to_string()),
             error: out.error,
+            decoder_gap: decoded.as_ref().err().is_some_and(|e| e.is_unsupported()),
             model_output: decoded.ok().map(|d| d.repr()),
         }
     }
@@ -457,6 +464,8 @@ pub struct EvalReport {
     pub leaderboard: Leaderboard,
     /// The Python-only view ([`python_only`]): not the official formula.
     pub python_only: PythonOnly,
+    /// Verdicts with a [decoder gap](CaseVerdict::decoder_gap).
+    pub decoder_gaps: usize,
 }
 
 /// Aggregates verdicts: counts per category, then the official formulas
@@ -474,6 +483,7 @@ pub fn summarize(verdicts: &[CaseVerdict]) -> EvalReport {
         leaderboard: leaderboard(&scores),
         python_only: python_only(&scores),
         counts,
+        decoder_gaps: verdicts.iter().filter(|v| v.decoder_gap).count(),
     }
 }
 
@@ -548,6 +558,7 @@ impl EvalReport {
             "live": cols(&self.leaderboard.live_columns()),
             "overall": cols(&self.leaderboard.overall_columns()),
             "python_only": cols(&self.python_only_columns()),
+            "decoder_gaps": self.decoder_gaps,
         })
     }
 }
@@ -601,6 +612,13 @@ impl fmt::Display for EvalReport {
             "Python-only view (NOT the official formula; see docs/bfcl.md)",
             &self.python_only_columns(),
         );
+        if self.decoder_gaps > 0 {
+            let _ = writeln!(
+                s,
+                "\n{}",
+                toolgym_reward::bfcl::decoder_gap_note(self.decoder_gaps)
+            );
+        }
         f.write_str(&s)
     }
 }
@@ -682,6 +700,36 @@ mod tests {
         let p = prompt(&cases[0].case, &tmpl).unwrap();
         assert!(p.starts_with("<|im_start|>system\n") && p.ends_with("<|im_start|>assistant\n"));
         assert!(p.contains("calculus.derivative"), "{p}");
+    }
+
+    /// A reply whose argument holds a call inside arithmetic (the official
+    /// decoder `eval`s `int('1')+0` to 1) is judged a decoding failure
+    /// here and marked in the verdict, the report and its table.
+    #[test]
+    fn replies_the_official_decoder_reads_and_this_one_does_not_are_marked() {
+        let cases = load_cases(Path::new(DATA), &[Category::SimplePython], None).unwrap();
+        let case = cases.iter().find(|c| c.id() == "simple_python_16").unwrap();
+        let judge = Judge::by_rule("bfcl-ast-python").unwrap();
+        let gap = judge.judge(
+            &case.expected,
+            Some("[calculus.derivative(function='2x**2', value=int('1')+0)]"),
+        );
+        assert!(!gap.valid && gap.decoder_gap, "{gap:?}");
+        let plain = judge.judge(
+            &case.expected,
+            Some("[calculus.derivative(function='2x**2', value=2)]"),
+        );
+        assert!(!plain.decoder_gap, "{plain:?}");
+        let report = summarize(&[gap.clone(), plain]);
+        assert_eq!(report.decoder_gaps, 1);
+        assert_eq!(report.to_json()["decoder_gaps"], 1);
+        assert!(
+            report
+                .to_string()
+                .contains("note: 1 reply holds a construct"),
+            "{report}"
+        );
+        assert_eq!(serde_json::to_value(&gap).unwrap()["decoder_gap"], true);
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub struct AceOutcome {
     pub error_type: String,
     /// What is wrong, as the official message words it.
     pub error: String,
+    /// The reply holds a construct the official decoder evaluates (or
+    /// tries to, with Python's `eval`) and this port's decoder does not:
+    /// calls, subscripts or attributes inside arithmetic (`int('3')+0`),
+    /// `%` formatting, integers past 128 bits. Judged
+    /// `wrong_output_format` here; the official verdict may differ.
+    pub decoder_gap: bool,
 }
 
 impl AceOutcome {
@@ -28,6 +34,7 @@ impl AceOutcome {
             valid: true,
             error_type: String::new(),
             error: String::new(),
+            decoder_gap: false,
         }
     }
 
@@ -36,6 +43,7 @@ impl AceOutcome {
             valid: false,
             error_type: error_type.to_string(),
             error: error.into(),
+            decoder_gap: false,
         }
     }
 }

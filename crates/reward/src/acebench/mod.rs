@@ -139,13 +139,15 @@ pub fn judge(
     let output = match decoded {
         Ok(v) => v,
         Err(e) => {
-            return Ok(AceOutcome::fail(
+            let mut out = AceOutcome::fail(
                 "wrong_output_format",
                 format!(
                     "Invalid syntax. Failed to decode AST. {}: {}",
                     e.exception, e.message
                 ),
-            ))
+            );
+            out.decoder_gap = e.is_unsupported();
+            return Ok(out);
         }
     };
     let candidates: Vec<&PyVal> = match answer {

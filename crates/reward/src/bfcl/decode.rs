@@ -73,6 +73,29 @@ impl DecodeError {
     pub fn official_decoder_reads(&self) -> bool {
         self.official_reads
     }
+
+    /// Whether this decoder stopped at a construct the official one
+    /// evaluates, or tries to with Python's `eval` (class `Unsupported`,
+    /// [`DecodeError::official_decoder_reads`] included): the official
+    /// verdict on the reply may differ.
+    pub fn is_unsupported(&self) -> bool {
+        self.exception == "Unsupported"
+    }
+}
+
+/// The note an evaluation report adds when `replies` of its replies hit
+/// [`DecodeError::is_unsupported`] (BFCL's and ACEBench's reports).
+pub fn decoder_gap_note(replies: usize) -> String {
+    let which = match replies {
+        1 => "1 reply holds".to_string(),
+        n => format!("{n} replies hold"),
+    };
+    format!(
+        "note: {which} a construct the official decoder evaluates and this port's does not (a \
+         call, subscript or attribute inside arithmetic, % formatting, an integer past 128 \
+         bits): judged as a decoding failure here, possibly otherwise by the official \
+         evaluation (decoder_gap in the verdicts)"
+    )
 }
 
 /// Which decoder turns a completion into `model_output`.

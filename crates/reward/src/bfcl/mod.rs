@@ -60,5 +60,7 @@ pub use checker::{
     check, is_empty_output, is_function_calling_format, standardize_string, CandidateError,
     CheckOptions, CheckOutcome, ErrorType,
 };
-pub use decode::{decode, decode_python_prompt, decode_tool_n1, DecodeError, Decoder};
+pub use decode::{
+    decode, decode_python_prompt, decode_tool_n1, decoder_gap_note, DecodeError, Decoder,
+};
 pub use rule::{bfcl_rule_by_name, check_completion, BfclAstRule, BFCL_RULES};
