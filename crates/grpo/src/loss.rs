@@ -18,16 +18,22 @@ pub enum LossAgg {
     TokenMean,
     /// Mean over sequences of each sequence's token mean (`seq-mean-token-mean`).
     SeqMean,
-    /// The released verl's weighting (`use_dynamic_bsz=True` in the paper's
-    /// script): a token mean per micro-batch, times the micro-batch's share
-    /// of the mini-batch's sequences. A token then weighs
-    /// `(seqs in its micro-batch / seqs in the mini-batch) / tokens in its
-    /// micro-batch`, which depends on how the mini-batch was split: with
-    /// micro-batches sorted by length (as both trainers do), tokens of short
-    /// sequences weigh more. Two micro-batches of two sequences, one with
-    /// 10 tokens per sequence and one with 2, weigh a short-sequence token
-    /// 5× a long-sequence one, where `token-mean` weighs them equally (the
-    /// unit test `verl_micro_weighting` pins these numbers).
+    /// The released verl's per-micro-batch weighting: a token mean per
+    /// micro-batch, times the micro-batch's share of the mini-batch's
+    /// sequences. A token then weighs `(seqs in its micro-batch / seqs in
+    /// the mini-batch) / tokens in its micro-batch`, which depends on how
+    /// the mini-batch was split. toolgym's micro-batches hold a fixed
+    /// number of sequences, sorted by length with each group kept
+    /// together, so tokens of short sequences weigh more: two micro-batches
+    /// of two sequences, one with 10 tokens per sequence and one with 2,
+    /// weigh a short-sequence token 5× a long-sequence one, where
+    /// `token-mean` weighs them equally (the unit test
+    /// `verl_micro_weighting` pins these numbers). This is verl's weighting
+    /// for micro-batches of a fixed sequence count (`use_dynamic_bsz=False`),
+    /// not the paper's run: its script set `use_dynamic_bsz=True`, where
+    /// verl splits each GPU's share of a mini-batch into micro-batches of
+    /// balanced token counts (`ppo_max_token_len_per_gpu=30720`), which
+    /// weighs tokens close to `token-mean`, the default.
     VerlMicroTokenMean,
 }
 

@@ -32,11 +32,16 @@ pub struct OptimConfig {
     pub max_grad_norm: f64,
     /// Linear warm-up steps (paper: 0).
     pub warmup_steps: usize,
-    /// How warm-up counts: `linear` (default: step k of n has
+    /// How warm-up counts: `linear` (default: optimiser step k of n has
     /// `lr·(k+1)/n`, so no step is wasted) or `verl`, the released verl's
-    /// `min(1, k / max(1, n))`, whose first step has lr 0 even with no
-    /// warm-up: the paper's run spent its first update that way (Adam's
-    /// moments still took that step's gradient).
+    /// `min(1, k / max(1, n))` over *rollout* steps (its scheduler steps
+    /// once per actor update, whatever the mini-batches in it), whose
+    /// first rollout step has lr 0 even with no warm-up: the paper's run
+    /// spent every update of its first step that way (Adam's moments
+    /// still took their gradients). With `verl`, GRPO's `warmup_steps`
+    /// and cosine schedule count rollout steps; SFT's count optimiser
+    /// steps either way (verl's SFT trainer steps its scheduler per
+    /// update).
     pub warmup_style: WarmupStyle,
     /// After warm-up: constant (verl's default) or cosine decay to `min_lr_ratio * lr`.
     pub schedule: Schedule,
@@ -100,7 +105,9 @@ pub enum WarmupStyle {
     /// `lr·(k+1)/n` for step k < n.
     #[default]
     Linear,
-    /// The released verl's `lr·min(1, k / max(1, n))`: lr 0 at step 0.
+    /// The released verl's `lr·min(1, k / max(1, n))`: lr 0 at step 0
+    /// (GRPO counts its rollout steps here, see
+    /// [`OptimConfig::warmup_style`]).
     Verl,
 }
 
@@ -208,8 +215,13 @@ impl GradAccumulator {
 pub struct AdamW {
     /// Settings.
     pub config: OptimConfig,
-    /// Optimiser steps taken so far.
+    /// Optimiser steps taken so far (a skipped one included: the
+    /// schedule moves on).
     pub step: usize,
+    /// Updates applied so far: Adam's bias correction counts these, as
+    /// torch's per-parameter step does (a step skipped for a non-finite
+    /// gradient leaves it as it was).
+    pub applied: usize,
     m: HashMap<String, Tensor>,
     v: HashMap<String, Tensor>,
     /// f32 copies of the parameters that are not held in f32 or f64.
@@ -233,6 +245,7 @@ impl AdamW {
         Self {
             config,
             step: 0,
+            applied: 0,
             m: HashMap::new(),
             v: HashMap::new(),
             master: HashMap::new(),
@@ -240,18 +253,41 @@ impl AdamW {
     }
 
     /// Clips the gradients to `max_grad_norm`, then updates every parameter
-    /// in place. `total_steps` drives the schedule. A non-finite gradient
-    /// norm skips the update but still counts the step (later verl
-    /// versions do this; the released one stepped anyway, which would turn
-    /// every weight into NaN).
+    /// in place. `total_steps` optimiser steps drive the schedule. A
+    /// non-finite gradient norm skips the update but still counts the step
+    /// for the schedule (later verl versions do this; the released one
+    /// stepped anyway, which would turn every weight into NaN); Adam's
+    /// bias correction counts applied updates only.
     pub fn step(
         &mut self,
         params: &[(String, Var)],
         grads: &GradAccumulator,
         total_steps: usize,
     ) -> Result<StepStats> {
-        let grad_norm = grads.norm()?;
         let lr = self.config.lr_at(self.step, total_steps);
+        self.step_at_lr(params, grads, lr)
+    }
+
+    /// [`AdamW::step`] with the schedule read at `position` of `total` in
+    /// the caller's unit (GRPO's rollout steps for
+    /// [`WarmupStyle::Verl`]).
+    pub fn step_scheduled_at(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &GradAccumulator,
+        (position, total): (usize, usize),
+    ) -> Result<StepStats> {
+        let lr = self.config.lr_at(position, total);
+        self.step_at_lr(params, grads, lr)
+    }
+
+    fn step_at_lr(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &GradAccumulator,
+        lr: f64,
+    ) -> Result<StepStats> {
+        let grad_norm = grads.norm()?;
         self.step += 1;
         if !grad_norm.is_finite() {
             return Ok(StepStats {
@@ -260,13 +296,14 @@ impl AdamW {
                 applied: false,
             });
         }
+        self.applied += 1;
         let c = &self.config;
         let clip = if c.max_grad_norm > 0.0 && grad_norm > c.max_grad_norm {
             c.max_grad_norm / (grad_norm + 1e-6)
         } else {
             1.0
         };
-        let t = self.step as i32;
+        let t = i32::try_from(self.applied).unwrap_or(i32::MAX);
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2 = 1.0 - c.beta2.powi(t);
         for (name, var) in params {
@@ -327,8 +364,10 @@ impl AdamW {
     }
 
     /// Restores the state saved by [`AdamW::state_tensors`] and the step
-    /// count. Tensors with other names are ignored.
-    pub fn load_state(&mut self, tensors: HashMap<String, Tensor>, step: usize) {
+    /// counts (`applied`: the updates applied, `step` for checkpoints of
+    /// builds that did not record them). Tensors with other names are
+    /// ignored.
+    pub fn load_state(&mut self, tensors: HashMap<String, Tensor>, step: usize, applied: usize) {
         self.m.clear();
         self.v.clear();
         self.master.clear();
@@ -345,6 +384,7 @@ impl AdamW {
             map.insert(name.to_string(), t);
         }
         self.step = step;
+        self.applied = applied;
     }
 }
 
@@ -457,6 +497,70 @@ mod tests {
         assert!((m as f64 - 0.1 * 6.0 / (6.0 + 1e-6)).abs() < 1e-6);
     }
 
+    /// A step skipped for a non-finite gradient moves the schedule on but
+    /// not Adam's bias correction: the next update is a fresh optimiser's
+    /// first, as in torch, whose per-parameter step a skipped
+    /// `optimizer.step()` leaves as it was.
+    #[test]
+    fn a_skipped_step_leaves_the_bias_correction_as_it_was() {
+        let run = |skip_first: bool| {
+            let x = Var::from_tensor(&Tensor::new(&[3.0f32], &Device::Cpu).unwrap()).unwrap();
+            let params = vec![("x".to_string(), x.clone())];
+            let mut opt = AdamW::new(OptimConfig {
+                lr: 0.1,
+                max_grad_norm: 0.0,
+                ..OptimConfig::default()
+            });
+            if skip_first {
+                let mut acc = GradAccumulator::default();
+                let nan = (x.as_tensor() * f64::NAN).unwrap().sum_all().unwrap();
+                acc.backward(&nan, &params).unwrap();
+                assert!(!opt.step(&params, &acc, 10).unwrap().applied);
+            }
+            let mut acc = GradAccumulator::default();
+            acc.backward(&x.as_tensor().sqr().unwrap().sum_all().unwrap(), &params)
+                .unwrap();
+            assert!(opt.step(&params, &acc, 10).unwrap().applied);
+            (
+                x.as_tensor().to_vec1::<f32>().unwrap()[0],
+                opt.step,
+                opt.applied,
+            )
+        };
+        let (fresh, ..) = run(false);
+        let (after_skip, steps, applied) = run(true);
+        assert_eq!((steps, applied), (2, 1));
+        assert_eq!(after_skip.to_bits(), fresh.to_bits());
+    }
+
+    /// GRPO's `verl` warm-up reads the schedule at the rollout step: every
+    /// update of the first rollout step has lr 0 (the released verl's
+    /// scheduler steps once per actor update), the next step's full lr.
+    #[test]
+    fn the_verl_schedule_is_read_at_the_position_given() {
+        let x = Var::from_tensor(&Tensor::new(&[3.0f32], &Device::Cpu).unwrap()).unwrap();
+        let params = vec![("x".to_string(), x.clone())];
+        let mut opt = AdamW::new(OptimConfig {
+            warmup_style: WarmupStyle::Verl,
+            ..OptimConfig::default()
+        });
+        let mut lrs = Vec::new();
+        for rollout_step in 0..2 {
+            for _ in 0..4 {
+                let mut acc = GradAccumulator::default();
+                acc.backward(&x.as_tensor().sqr().unwrap().sum_all().unwrap(), &params)
+                    .unwrap();
+                lrs.push(
+                    opt.step_scheduled_at(&params, &acc, (rollout_step, 10))
+                        .unwrap()
+                        .lr,
+                );
+            }
+        }
+        assert_eq!(lrs, [0.0, 0.0, 0.0, 0.0, 1e-6, 1e-6, 1e-6, 1e-6]);
+        assert_eq!((opt.step, opt.applied), (8, 8));
+    }
+
     /// Runs `steps` AdamW steps on loss = sum(w · c) for a parameter starting
     /// at `init` in `dtype`; returns the parameter and the optimiser.
     fn descend(init: &[f32], dtype: DType, steps: usize, lr: f64) -> (Var, AdamW) {
@@ -541,7 +645,7 @@ mod tests {
                 && saved.contains_key("v.w")
         );
         let mut restored = AdamW::new(opt.config.clone());
-        restored.load_state(saved, opt.step);
+        restored.load_state(saved, opt.step, opt.applied);
         assert_eq!(restored.step, 3);
         assert_eq!(
             restored.master("w").unwrap().to_vec1::<f32>().unwrap(),

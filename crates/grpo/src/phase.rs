@@ -202,6 +202,7 @@ impl Phase {
             data_position: self.sampler.position(),
             seed: self.run.seed,
             optimizer_steps: self.optimizer.step,
+            optimizer_updates: Some(self.optimizer.applied),
             finished: self.step >= self.total_steps,
             env_state,
             train_tasks: self.train_tasks.clone(),

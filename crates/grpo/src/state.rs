@@ -23,6 +23,11 @@ pub struct TrainerState {
     pub seed: u64,
     /// Optimiser steps taken (drives the learning-rate schedule).
     pub optimizer_steps: usize,
+    /// Optimiser updates applied (Adam's bias correction): fewer than
+    /// `optimizer_steps` when a non-finite gradient skipped one. Absent in
+    /// checkpoints of older builds, which counted every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_updates: Option<usize>,
     /// Whether the phase ran to its last step.
     pub finished: bool,
     /// What the env factory saved ([`toolgym_env::env::EnvFactory::checkpoint_state`]);
@@ -89,7 +94,8 @@ pub fn load_checkpoint(
     };
     let want = shapes(like);
     let mut resume = |(policy, state, moments): Loaded| {
-        optimizer.load_state(moments, state.optimizer_steps);
+        let applied = state.optimizer_updates.unwrap_or(state.optimizer_steps);
+        optimizer.load_state(moments, state.optimizer_steps, applied);
         Ok(Some((policy, state)))
     };
     let problem = match load_dir(&newest, like, &want, phase) {

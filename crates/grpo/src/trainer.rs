@@ -27,6 +27,7 @@ use crate::batching::{
 use crate::config::{EnvFailures, OverlongPrompts};
 use crate::evaluate::EvalReport;
 use crate::metrics::{EpisodeStats, StepMetrics};
+use crate::optim::WarmupStyle;
 use crate::phase::{Phase, PhaseSetup};
 use crate::prompt_filter::drop_overlong;
 use crate::rollout::{run_episodes, EpisodeGroup, Sampler, Trajectory};
@@ -535,7 +536,14 @@ impl GrpoTrainer {
                         Ok(())
                     },
                 )?;
-                let s = p.optimizer.step(&p.params, &acc, total_opt_steps)?;
+                // The released verl's scheduler steps once per rollout
+                // step; otherwise the schedule counts optimiser steps.
+                let s = if c.optim.warmup_style == WarmupStyle::Verl {
+                    let at = (p.step, p.total_steps);
+                    p.optimizer.step_scheduled_at(&p.params, &acc, at)?
+                } else {
+                    p.optimizer.step(&p.params, &acc, total_opt_steps)?
+                };
                 skipped_updates += usize::from(!s.applied);
                 last_lr = s.lr;
                 last_norm = s.grad_norm;
