@@ -401,6 +401,32 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         e.contains("invalid value 'xml' for '--decoder") && e.contains("possible values"),
         "{e}"
     );
+    // Flags of another source are refused, not ignored (clap's `requires`
+    // takes any member of the source group).
+    let saved = fx.path("saved.jsonl");
+    let e = run(&[
+        "--data-dir",
+        DATA,
+        "--save-completions",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(e.contains("--save-completions needs --model"), "{e}");
+    assert!(!saved.exists());
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--model",
+        "/nonexistent",
+        "--skip-missing",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--skip-missing needs --completions"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // A data folder with one possible answer missing, and no live_simple.
     let data = fx.path("data");
@@ -663,6 +689,38 @@ fn eval_bfcl_generates_with_a_local_model() {
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(json_lines(&again), verdicts);
+
+    // Settings that leave no room, or ask for absurd batches, are refused
+    // by name (they used to judge every case wrong, or panic).
+    let m = model_dir.to_str().unwrap();
+    let base = [
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--model",
+        m,
+        "--limit",
+        "1",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--max-new-tokens", "100000"]);
+    let o = toolgym(&args);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--max-new-tokens 100000 leaves no room"),
+        "{}",
+        text(&o.stderr)
+    );
+    let mut args = base.to_vec();
+    args.extend(["--batch-size", "4611686018427387904"]);
+    let o = toolgym(&args);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--batch-size must be from 1 to 4096"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

@@ -365,3 +365,26 @@ fn rule_options_apply_from_the_command_line() {
         "abs_tol must be a finite number >= 0",
     );
 }
+
+/// Odd command lines get errors naming the flag: more threads than the
+/// cap, an output through a link to a pipe is written through.
+#[test]
+fn thread_counts_are_capped_and_links_to_pipes_are_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, record(1, "a")).unwrap();
+    let i = input.to_str().unwrap();
+    fails_naming(
+        &["score", "--input", i, "--output", "-", "--threads", "5000"],
+        "--threads must be at most 1024",
+    );
+    // /dev/stdout of a process whose stdout is a pipe: a link to
+    // `pipe:[N]`, which no path names.
+    let o = toolgym(&["score", "--input", i, "--output", "/dev/stdout"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("\"reward\":1.0"),
+        "{}",
+        text(&o.stdout)
+    );
+}

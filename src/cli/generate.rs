@@ -24,10 +24,10 @@ pub struct GenerateCmd {
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
     /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f64,
     /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     top_p: f64,
     /// Top-k sampling (0 = off).
     #[arg(long, default_value_t = 0)]

@@ -49,30 +49,36 @@ impl Output {
     /// Flushes, and gives a file its name.
     pub fn finish(self) -> io::Result<()> {
         match self {
-            Output::Stdout(mut w) => w.flush(),
+            Output::Stdout(mut w) => w.flush().map_err(on_stdout),
             Output::File(f) => f.finish(),
         }
     }
 }
 
+/// A failed write to stdout, said as such (the OS error alone, "No space
+/// left on device", does not say where).
+fn on_stdout(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot write to standard output: {e}"))
+}
+
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Output::Stdout(w) => w.write(buf),
+            Output::Stdout(w) => w.write(buf).map_err(on_stdout),
             Output::File(f) => f.write(buf),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
-            Output::Stdout(w) => w.write_all(buf),
+            Output::Stdout(w) => w.write_all(buf).map_err(on_stdout),
             Output::File(f) => f.write_all(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Output::Stdout(w) => w.flush(),
+            Output::Stdout(w) => w.flush().map_err(on_stdout),
             Output::File(f) => f.flush(),
         }
     }

@@ -14,10 +14,24 @@ pub struct PlotCmd {
     out: Option<PathBuf>,
 }
 
+/// Unreadable metrics lines named one by one before the count.
+const SHOWN: usize = 10;
+
 pub fn run(a: PlotCmd) -> CliResult {
     let (path, bad) = toolgym_grpo::plot::plot_run(&a.run_dir, a.out.as_deref())?;
-    for b in &bad {
+    // The first few by name, then the count: a damaged file does not
+    // bury the output under one line per bad line.
+    for b in bad.iter().take(SHOWN) {
         eprintln!("skipped unreadable metrics line {b}");
+    }
+    if !bad.is_empty() {
+        let more = bad.len().saturating_sub(SHOWN);
+        let rest = if more > 0 {
+            format!(" ({more} more not shown)")
+        } else {
+            String::new()
+        };
+        eprintln!("{} unreadable metrics line(s) skipped{rest}", bad.len());
     }
     Ok(io::print_stdout(&format!("{}\n", path.display()))?)
 }

@@ -36,10 +36,10 @@ pub struct PrepareCmd {
     #[arg(long)]
     out: PathBuf,
     /// Share held out for validation.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     val_fraction: f64,
     /// Share of eligible tasks copied as irrelevance (no-call) tasks.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     irrelevance_rate: f64,
     /// Seed of the split and the augmentation.
     #[arg(long, default_value_t = 0)]
@@ -47,6 +47,11 @@ pub struct PrepareCmd {
 }
 
 pub fn run(a: PrepareCmd) -> CliResult {
+    if a.out.as_os_str() == "-" {
+        return Err(
+            "--out is a directory (train.jsonl, validation.jsonl, report): `-` is not one".into(),
+        );
+    }
     let mut opts = PrepareOptions::new(a.out);
     for p in a.xlam {
         opts.add("xlam", p)?;

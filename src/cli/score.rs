@@ -65,13 +65,16 @@ pub struct ScoreArgs {
     /// Rule option: compare numbers with this relative tolerance.
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     rel_tol: Option<f64>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; at most 1024).
     #[arg(long)]
     threads: Option<usize>,
     /// List the rules and exit.
     #[arg(long)]
     list_rules: bool,
 }
+
+/// Most worker threads `--threads` may ask for (as Python's `threads=`).
+const MAX_THREADS: usize = 1024;
 
 /// A rule and the ground-truth type its records carry.
 enum Rule {
@@ -116,6 +119,9 @@ pub fn run(a: ScoreArgs) -> CliResult {
         return Err(format!("--episode: {}", NoEpisodes::new(&a.rule)).into());
     }
     io::check_not_an_input(&a.output, &[&a.input])?;
+    if let Some(t) = a.threads.filter(|&t| t > MAX_THREADS) {
+        return Err(format!("--threads must be at most {MAX_THREADS} (got {t})").into());
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))
         .build()?;

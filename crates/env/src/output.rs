@@ -31,7 +31,13 @@ use std::path::{Path, PathBuf};
 ///
 /// Where the name is not a regular file already (a device such as
 /// `/dev/null`, a pipe), it is written in place: such a file cannot be
-/// replaced. A symbolic link is followed, and the file it names replaced.
+/// replaced. A symbolic link to a regular file (or to none yet) is
+/// followed, and the file it names replaced; one to a pipe or a device
+/// (`/dev/stdout` in a pipeline, a shell's `>(…)`) is written through.
+///
+/// A killed run cannot remove its temporary; the next one that writes the
+/// same name removes those whose process is gone (on Linux, where
+/// `/proc` tells).
 pub struct AtomicFile {
     writer: Option<BufWriter<File>>,
     /// The file's name (a link followed).
@@ -48,7 +54,12 @@ impl AtomicFile {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         };
         let dest = match fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(cannot)?,
+            Ok(m) if m.file_type().is_symlink() => match fs::metadata(path) {
+                // A pipe or a device (`/dev/stdout` -> `pipe:[N]`, which
+                // no path names): written through the link, in place.
+                Ok(target) if !target.is_file() => path.to_path_buf(),
+                _ => fs::canonicalize(path).map_err(cannot)?,
+            },
             _ => path.to_path_buf(),
         };
         let in_place = fs::metadata(&dest).is_ok_and(|m| !m.is_file());
@@ -61,9 +72,12 @@ impl AtomicFile {
                 tmp: None,
             });
         };
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".partial-{}", std::process::id()));
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".partial-");
+        remove_orphans(&dest, &prefix);
+        let mut tmp_name = prefix;
+        tmp_name.push(std::process::id().to_string());
         let tmp = dest.with_file_name(tmp_name);
         let file = File::create(&tmp).map_err(cannot)?;
         Ok(Self {
@@ -174,9 +188,85 @@ fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     false
 }
 
+/// Removes the temporaries (`prefix` then a process id) beside `dest`
+/// that killed runs left, where the process that wrote one is gone: on
+/// Linux only, where `/proc/PID` tells; quietly, as a clean-up.
+fn remove_orphans(dest: &Path, prefix: &std::ffi::OsStr) {
+    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let (Ok(entries), Some(prefix)) = (fs::read_dir(dir), prefix.to_str()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let gone = pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
+        });
+        if gone && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A killed run's temporary is removed by the next run that writes
+    /// the same name, when its process is gone; a live one's is kept.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_temporaries_of_killed_runs_are_removed_by_the_next_one() {
+        let d = dir("orphans");
+        let dest = d.join("v.jsonl");
+        // No process has the largest pid Linux allows plus one.
+        let orphan = d.join(".v.jsonl.partial-4194305");
+        let live = d.join(format!(".v.jsonl.partial-{}", std::process::id()));
+        let other = d.join(".w.jsonl.partial-4194305");
+        for f in [&orphan, &other] {
+            fs::write(f, "half").unwrap();
+        }
+        let mut out = AtomicFile::create(&dest).unwrap();
+        assert!(!orphan.exists(), "the orphan is removed");
+        assert!(other.exists(), "another name's temporary is left alone");
+        assert!(live.exists(), "this run's own temporary is there");
+        out.write_all(b"x").unwrap();
+        out.finish().unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "x");
+        fs::remove_dir_all(&d).ok();
+    }
+
+    /// A link to a pipe (`/dev/stdout` in a pipeline) is written through,
+    /// not resolved to a name that does not exist.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_link_to_a_pipe_is_written_through() {
+        let d = dir("fifo");
+        let fifo = d.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo on this machine
+        }
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+        };
+        let mut out = AtomicFile::create(&link).unwrap();
+        out.write_all(b"through").unwrap();
+        out.finish().unwrap();
+        assert_eq!(reader.join().unwrap(), "through");
+        fs::remove_dir_all(&d).ok();
+    }
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("toolgym-output-{name}-{}", std::process::id()));

@@ -115,7 +115,7 @@ impl Policy {
         let p = load_pretrained(dir, &opts)?;
         let tokenizer = p.tokenizer.ok_or_else(|| {
             TrainError::Config(format!(
-                "{} has no tokenizer.json; training needs one",
+                "{} has no tokenizer.json; a policy (to train, or to generate with) needs one",
                 dir.display()
             ))
         })?;

@@ -105,12 +105,19 @@ impl GenerateOutput {
     }
 }
 
-/// Parses `1,2,3` (spaces allowed) into ids.
+/// Parses `1,2,3` (spaces allowed) into ids; an empty item (`1,,2`, a
+/// trailing comma) is an error, not skipped: it may be an id left out.
 pub fn parse_prompt_ids(text: &str) -> Result<Vec<u32>> {
     text.split(',')
         .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
+            if s.is_empty() {
+                return Err(ModelError::input(format!(
+                    "item {} of --prompt-ids `{text}` is empty",
+                    i + 1
+                )));
+            }
             s.parse::<u32>()
                 .map_err(|_| ModelError::input(format!("`{s}` in --prompt-ids is not a token id")))
         })

@@ -79,6 +79,11 @@ fn sampling_place_is_passed_through() {
 #[test]
 fn parses_flags() {
     assert!(parse_prompt_ids("1,x").is_err());
+    // An empty item may be an id left out: said, not skipped.
+    for bad in ["1,,2", "1,2,", ""] {
+        let e = parse_prompt_ids(bad).unwrap_err().to_string();
+        assert!(e.contains("is empty"), "{bad}: {e}");
+    }
     assert_eq!(parse_dtype("bf16").unwrap(), candle_core::DType::BF16);
     assert!(parse_dtype("int8").is_err());
     assert!(parse_device("cpu").unwrap().is_cpu());

@@ -171,7 +171,7 @@ impl Outputs {
         Ok(Self {
             out: open(&a.out)?,
             summary: open(&a.summary)?,
-            stdout_taken: [&a.out, &a.summary]
+            stdout_taken: [&a.out, &a.summary, &a.gen.save_completions]
                 .iter()
                 .any(|p| p.as_deref() == Some(Path::new("-"))),
         })
@@ -181,6 +181,14 @@ impl Outputs {
 /// Runs the flow every benchmark shares: write the prompts (then `None`),
 /// or read the completions / generate them, the outputs opened first.
 fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
+    // clap's `requires` takes any member of the source group for the one
+    // named, so these are checked here.
+    if a.gen.save_completions.is_some() && a.model.is_none() {
+        return Err("--save-completions needs --model (it writes what the model generates)".into());
+    }
+    if a.skip_missing && a.completions.is_none() {
+        return Err("--skip-missing needs --completions (it leaves out cases without one)".into());
+    }
     let outputs: Vec<(&str, &Path)> = [
         ("--write-prompts", &a.write_prompts),
         ("--out", &a.out),
@@ -454,6 +462,9 @@ fn write_prompts(
     Ok(())
 }
 
+/// Most sequences `--batch-size` may ask for in one generation batch.
+const MAX_BATCH: usize = 4096;
+
 /// Greedy completions of every task with a local model, in task order
 /// (`None` for a task that could not be prompted or whose prompt does not
 /// fit), generated through the rollout engine with `envs` (which make one
@@ -466,11 +477,23 @@ fn generate_completions(
     template: &dyn ChatTemplate,
     envs: &Arc<dyn DynEnvFactory>,
 ) -> CliResult<Vec<Option<String>>> {
-    if a.batch_size == 0 {
-        return Err("--batch-size must be at least 1".into());
+    if !(1..=MAX_BATCH).contains(&a.batch_size) {
+        return Err(format!(
+            "--batch-size must be from 1 to {MAX_BATCH} (got {})",
+            a.batch_size
+        )
+        .into());
     }
     let policy = Policy::load_frozen(model_dir, parse_dtype(&a.dtype)?, &parse_device(&a.device)?)?;
     let max_pos = policy.model.config().max_position_embeddings;
+    if a.max_new_tokens >= max_pos {
+        return Err(format!(
+            "--max-new-tokens {} leaves no room for a prompt: the model's context \
+             (max_position_embeddings) is {max_pos} tokens",
+            a.max_new_tokens
+        )
+        .into());
+    }
     let limits = RolloutLimits {
         max_prompt_tokens: max_pos.saturating_sub(a.max_new_tokens),
         truncate_prompts: false,

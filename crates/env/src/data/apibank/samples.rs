@@ -244,9 +244,23 @@ fn turn(item: &PyVal) -> Result<Turn, String> {
 
 /// Reads one dialogue file.
 pub(crate) fn read_dialogue(path: &Path) -> Result<Vec<Turn>, ApiBankError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ApiBankError::Io {
+    let bytes = std::fs::read(path).map_err(|source| ApiBankError::Io {
         path: path.to_path_buf(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Named by line, as the other faults of a dialogue file are.
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        ApiBankError::Line {
+            path: path.to_path_buf(),
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: format!("invalid UTF-8 at byte {} of the line", at - line_start + 1),
+        }
     })?;
     let mut out = Vec::new();
     for (n, line) in lines(&text).into_iter().enumerate() {
@@ -400,7 +414,25 @@ pub fn load_samples_from(
 
 #[cfg(test)]
 mod tests {
-    use super::lines;
+    use super::{lines, read_dialogue};
+
+    /// A byte that is not UTF-8 is named by its line, as a bad line is.
+    #[test]
+    fn a_dialogue_that_is_not_utf8_is_named_by_line() {
+        let path =
+            std::env::temp_dir().join(format!("toolgym-apibank-utf8-{}.jsonl", std::process::id()));
+        std::fs::write(
+            &path,
+            b"{\"role\": \"User\", \"text\": \"hi\"}\n{\"role\": \"AI\", \"text\": \"b\xff\"}\n",
+        )
+        .unwrap();
+        let e = read_dialogue(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).ok();
+        assert!(
+            e.contains(":2") && e.contains("invalid UTF-8 at byte 26 of the line"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn universal_newlines() {
