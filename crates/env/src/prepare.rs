@@ -61,8 +61,11 @@ pub struct PrepareOptions {
     pub val_fraction: f64,
     /// Share of eligible tasks copied as irrelevance tasks: the called tools
     /// removed from the candidates, no call expected. Eligible: single-turn
-    /// tasks with at least one call and at least one other candidate tool.
-    /// Default 0 (off).
+    /// tasks with at least one call and at least one other candidate tool,
+    /// of any source. Default 0 (off). The released `data_process.py`
+    /// (`data_augment_irrelevant`) differs: it samples xLAM items only and
+    /// sizes the sample as `rate × all tasks`; this samples every eligible
+    /// task, `floor(rate × eligible)` of them.
     pub irrelevance_rate: f64,
     /// Seed of the augmentation and the split. Default 0.
     pub seed: u64,
