@@ -75,5 +75,6 @@ pub use source::{Dataset, Generator, Sampler, TaskSource};
 pub use task::{read_jsonl, read_jsonl_lenient, write_jsonl, Task, TaskFile, TaskIoError};
 pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};
 pub use tool::{
-    ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder, PROBLEM_CHARS,
+    ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder, PROBLEMS_SHOWN,
+    PROBLEM_CHARS,
 };

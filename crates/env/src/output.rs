@@ -31,13 +31,15 @@ use std::path::{Path, PathBuf};
 ///
 /// Where the name is not a regular file already (a device such as
 /// `/dev/null`, a pipe), it is written in place: such a file cannot be
-/// replaced. A symbolic link to a regular file (or to none yet) is
-/// followed, and the file it names replaced; one to a pipe or a device
-/// (`/dev/stdout` in a pipeline, a shell's `>(…)`) is written through.
+/// replaced. A symbolic link to a regular file is followed, and the file
+/// it names replaced; one to a pipe or a device (`/dev/stdout` in a
+/// pipeline, a shell's `>(…)`) is written through; one that names no file
+/// is an error.
 ///
 /// A killed run cannot remove its temporary; the next one that writes the
-/// same name removes those whose process is gone (on Linux, where
-/// `/proc` tells).
+/// same name removes those whose process is gone and whose lock no one
+/// holds (on Linux, where `/proc` tells; each writer locks its temporary
+/// until it has its name).
 pub struct AtomicFile {
     writer: Option<BufWriter<File>>,
     /// The file's name (a link followed).
@@ -80,6 +82,10 @@ impl AtomicFile {
         tmp_name.push(std::process::id().to_string());
         let tmp = dest.with_file_name(tmp_name);
         let file = File::create(&tmp).map_err(cannot)?;
+        // Held until the file has its name: a sweep by another run
+        // ([`remove_orphans`]) leaves a locked temporary alone. Where the
+        // file system has no locks, nothing is swept.
+        let _ = file.lock();
         Ok(Self {
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
             dest,
@@ -94,10 +100,8 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| e.into_error())
             .and_then(|file| match &self.tmp {
-                Some(tmp) => {
-                    drop(file);
-                    fs::rename(tmp, &self.dest)
-                }
+                // Renamed while still open (and locked), then closed.
+                Some(tmp) => fs::rename(tmp, &self.dest).map(|()| drop(file)),
                 None => Ok(()),
             });
         if result.is_ok() {
@@ -189,8 +193,12 @@ fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
 }
 
 /// Removes the temporaries (`prefix` then a process id) beside `dest`
-/// that killed runs left, where the process that wrote one is gone: on
-/// Linux only, where `/proc/PID` tells; quietly, as a clean-up.
+/// that killed runs left: on Linux only, where `/proc/PID` tells that the
+/// process that wrote one is gone, and only when no one holds the lock
+/// every writer takes on its temporary (a run on another host, or in
+/// another PID namespace, sharing the directory still holds its own);
+/// where locks are not supported, nothing is removed. Quietly, as a
+/// clean-up.
 fn remove_orphans(dest: &Path, prefix: &std::ffi::OsStr) {
     if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
         return;
@@ -210,8 +218,15 @@ fn remove_orphans(dest: &Path, prefix: &std::ffi::OsStr) {
         let gone = pid.parse::<u32>().is_ok_and(|pid| {
             pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists()
         });
-        if gone && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = fs::remove_file(entry.path());
+        if !gone || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        // Removed while its lock is held here, so a writer cannot take it
+        // in between; a writer's rename into place needs no lock.
+        if let Ok(file) = File::open(entry.path()) {
+            if file.try_lock().is_ok() {
+                let _ = fs::remove_file(entry.path());
+            }
         }
     }
 }
@@ -231,11 +246,17 @@ mod tests {
         let orphan = d.join(".v.jsonl.partial-4194305");
         let live = d.join(format!(".v.jsonl.partial-{}", std::process::id()));
         let other = d.join(".w.jsonl.partial-4194305");
-        for f in [&orphan, &other] {
+        let held = d.join(".v.jsonl.partial-4194306");
+        for f in [&orphan, &other, &held] {
             fs::write(f, "half").unwrap();
         }
+        // A writer elsewhere (another host or PID namespace) holds its lock.
+        let holder = File::open(&held).unwrap();
+        holder.lock().unwrap();
         let mut out = AtomicFile::create(&dest).unwrap();
         assert!(!orphan.exists(), "the orphan is removed");
+        assert!(held.exists(), "a locked temporary is left alone");
+        drop(holder);
         assert!(other.exists(), "another name's temporary is left alone");
         assert!(live.exists(), "this run's own temporary is there");
         out.write_all(b"x").unwrap();

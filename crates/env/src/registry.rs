@@ -163,9 +163,11 @@ impl<S: 'static> ToolRegistry<S> {
     /// Registers a closure that takes typed arguments: after schema
     /// validation the arguments object is deserialised into `A` (a serde
     /// struct), so the handler reads fields instead of picking a JSON value
-    /// apart. A value the schema accepts but `A` does not (a number out of
-    /// a field's range) becomes [`ToolError::InvalidArguments`] with the
-    /// value's path (`/memo/lines/1`), as schema problems have theirs.
+    /// apart. A whole-number float (`30.0`, an `"integer"` to JSON Schema)
+    /// is read as that integer. A value the schema accepts but `A` does
+    /// not (a number out of a field's range) becomes
+    /// [`ToolError::InvalidArguments`] with the value's path
+    /// (`/memo/lines/1`), as schema problems have theirs.
     ///
     /// ```
     /// use serde::Deserialize;
@@ -194,7 +196,9 @@ impl<S: 'static> ToolRegistry<S> {
     {
         let tool = spec.name.clone();
         self.register_stateful(spec, move |args, state| {
-            let typed = serde_path_to_error::deserialize(args).map_err(|e| {
+            // JSON Schema's "integer" takes `30.0`: an integer field reads 30.
+            let args = whole_floats_as_integers(args.clone());
+            let typed = serde_path_to_error::deserialize(&args).map_err(|e| {
                 ToolError::InvalidArguments {
                     tool: tool.clone(),
                     problems: vec![ArgumentProblem {
@@ -316,13 +320,13 @@ impl<S> ToolRegistry<S> {
 
     /// Validates and runs a call with the episode state. A handler panic is
     /// caught and reported as [`ToolError::Panicked`] (the state may then be
-    /// partly updated). A float that is a whole number (`30.0`, which JSON
-    /// Schema's `"integer"` accepts) reaches the handler as that integer.
+    /// partly updated). The arguments reach a raw handler as the model
+    /// wrote them: JSON Schema's `"integer"` takes `30.0`, which
+    /// `as_i64` does not read (`as_f64` does); a typed handler
+    /// ([`ToolRegistry::register_typed`]) reads it as 30.
     pub fn call(&self, call: &Call, state: &mut S) -> Result<Value, ToolError> {
         let args = Value::Object(call.arguments.clone());
         let entry = self.validate_value(&call.name, &args)?;
-        // JSON Schema's "integer" takes `30.0`: the handler gets `30`.
-        let args = whole_floats_as_integers(args);
         let Some(handler) = &entry.handler else {
             return Err(ToolError::NotExecutable(call.name.clone()));
         };
@@ -360,26 +364,35 @@ impl<S> ToolRegistry<S> {
                         name: c.name.clone(),
                         available: names.to_vec(),
                     }),
-                    _ => self.call(c, state),
+                    // Shown but not registered (a spec's own mistake): the
+                    // error still names the shown tools only.
+                    Some(names) => self.call(c, state).map_err(|e| match e {
+                        ToolError::UnknownTool { name, .. } => ToolError::UnknownTool {
+                            name,
+                            available: names.to_vec(),
+                        },
+                        other => other,
+                    }),
+                    None => self.call(c, state),
                 },
             })
             .collect()
     }
 }
 
-/// `v` with every float that is a whole number within `i64` written as
-/// that integer: JSON Schema counts `30.0` as an `"integer"`, so a
-/// validated call may hold one where a typed handler's `i64` field (or a
-/// raw one's `as_i64`) wants an integer. Other values are kept.
+/// `v` with every float that is a whole number within `i64` or `u64`
+/// written as that integer: JSON Schema counts `30.0` as an `"integer"`,
+/// so a validated call may hold one where a typed handler's integer field
+/// wants an integer (a field of type `f64` reads the integer all the
+/// same). Other values are kept.
 fn whole_floats_as_integers(v: Value) -> Value {
+    // The range tests are exact: the bounds are powers of two.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     match v {
         Value::Number(n) if n.is_f64() => match n.as_f64() {
-            // The range test is exact: both bounds are powers of two.
-            Some(f)
-                if f.fract() == 0.0
-                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
-            {
-                Value::from(f as i64)
+            Some(f) if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) => Value::from(f as i64),
+            Some(f) if f.fract() == 0.0 && (TWO_63..2.0 * TWO_63).contains(&f) => {
+                Value::from(f as u64)
             }
             _ => Value::Number(n),
         },

@@ -386,9 +386,13 @@ pub struct ArgumentProblem {
     pub message: String,
 }
 
-/// Most characters of one argument problem's message in a tool message
-/// ([`ToolError::to_observation`]); longer ones end in `…`.
+/// Most characters of one argument problem's message or path in a tool
+/// message ([`ToolError::to_observation`]); longer ones end in `…`.
 pub const PROBLEM_CHARS: usize = 300;
+
+/// Most argument problems listed in a tool message; the rest are counted
+/// (`more_problems`).
+pub const PROBLEMS_SHOWN: usize = 20;
 
 /// `text` cut to at most `max` characters (the last one `…` when cut).
 fn cut_chars(text: &str, max: usize) -> String {
@@ -470,9 +474,11 @@ impl ToolError {
     /// The error as the JSON a model sees in the tool message:
     /// `{"error": {"kind": ..., "message": ..., ...details}}`. The problems
     /// of invalid arguments are listed once, under `problems` (the message
-    /// names the tool), each message cut at [`PROBLEM_CHARS`] characters:
-    /// a schema message quotes the offending value, which the model wrote
-    /// and may have made long, and the context should not hold it twice.
+    /// names the tool): the first [`PROBLEMS_SHOWN`], the rest counted in
+    /// `more_problems`, each path and message cut at [`PROBLEM_CHARS`]
+    /// characters: a schema message quotes the offending value and a path
+    /// the keys, which the model wrote and may have made long or many, and
+    /// the context should not hold them whole.
     pub fn to_observation(&self) -> Value {
         let mut e = Map::new();
         e.insert("kind".into(), json!(self.kind()));
@@ -491,9 +497,19 @@ impl ToolError {
             ToolError::InvalidArguments { problems, .. } => {
                 let cut: Vec<Value> = problems
                     .iter()
-                    .map(|p| json!({"path": p.path, "message": cut_chars(&p.message, PROBLEM_CHARS)}))
+                    .take(PROBLEMS_SHOWN)
+                    .map(|p| {
+                        json!({"path": cut_chars(&p.path, PROBLEM_CHARS),
+                               "message": cut_chars(&p.message, PROBLEM_CHARS)})
+                    })
                     .collect();
                 e.insert("problems".into(), Value::Array(cut));
+                if problems.len() > PROBLEMS_SHOWN {
+                    e.insert(
+                        "more_problems".into(),
+                        json!(problems.len() - PROBLEMS_SHOWN),
+                    );
+                }
             }
             ToolError::Failed { data: Some(d), .. } => {
                 e.insert("data".into(), d.clone());

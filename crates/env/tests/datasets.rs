@@ -684,6 +684,31 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
+    // A trailing newline is no line more.
+    std::fs::write(&list, format!("[\n{}\n]\n", first_bad.join(",\n"))).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert!(
+        loaded.dropped[0]
+            .detail
+            .contains("the 10 line(s) after line 2"),
+        "{:?}",
+        loaded.dropped
+    );
+    // An indented list cut off inside its last record is a cut-off file.
+    let mut cut = pretty_list.clone();
+    cut.truncate(pretty_list.len() - 40);
+    std::fs::write(&list, &cut).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert!(
+        loaded
+            .dropped
+            .last()
+            .unwrap()
+            .detail
+            .contains("a cut-off file?"),
+        "{:?}",
+        loaded.dropped
+    );
     // A comma before the closing bracket: no record is missing.
     std::fs::write(&list, format!("[{}, {},\n]\n", good[0], good[1])).unwrap();
     let loaded = xlam::load(&list).unwrap();

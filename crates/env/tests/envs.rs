@@ -424,6 +424,13 @@ fn a_call_inside_an_unclosed_think_is_a_format_error_not_an_answer() {
     env.reset(None);
     let s = env.step("<think>Bob has 5.");
     assert_eq!(s.info.end, Some(EndReason::Answered));
+    // Cut off inside its think (which shows the call format), a reply is
+    // the limit's, not a format error.
+    env.reset(None);
+    let s = env.step_cut(&format!(
+        "<think>I will answer as <tool_call>\n{call}\n</tool_call> once I kn"
+    ));
+    assert_eq!(s.info.end, Some(EndReason::TokenLimit));
 }
 
 /// A task that lists its tools shows the model only those, and only those

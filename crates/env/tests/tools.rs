@@ -278,13 +278,47 @@ fn typed_handlers_read_whole_floats_as_integers_and_name_the_field_they_refuse()
         }
         other => panic!("{other:?}"),
     }
-    // Floats that are not whole, or beyond i64, stay floats.
+    // Floats that are not whole stay floats (and the schema refuses 2.5).
     let half = call("pay", json!({"amount": 2.5, "memo": {"lines": []}}));
     assert_eq!(
         reg.call(&half, &mut total).unwrap_err().kind(),
         "invalid_arguments"
     );
     assert_eq!(total, 30);
+    // Past i64 but within u64, a whole float reads as a u64; past u64 it
+    // stays a float, which an integer field refuses by path.
+    #[derive(serde::Deserialize)]
+    struct Big {
+        n: u64,
+    }
+    let big = ToolSpec::builder("big", "")
+        .required("n", "integer", "")
+        .build();
+    let mut reg: ToolRegistry<()> = ToolRegistry::new();
+    reg.register_typed(big, |b: Big, _: &mut ()| Ok(json!(b.n)))
+        .unwrap();
+    assert_eq!(
+        reg.call(&call("big", json!({"n": 1e19})), &mut ()).unwrap(),
+        json!(10_000_000_000_000_000_000u64)
+    );
+    match reg
+        .call(&call("big", json!({"n": 1e20})), &mut ())
+        .unwrap_err()
+    {
+        ToolError::InvalidArguments { problems, .. } => assert_eq!(problems[0].path, "/n"),
+        other => panic!("{other:?}"),
+    }
+    // A raw handler gets the arguments as the model wrote them.
+    let echo = ToolSpec::builder("echo", "")
+        .required("n", "integer", "")
+        .build();
+    let mut raw: ToolRegistry<()> = ToolRegistry::new();
+    raw.register_fn(echo, |a| Ok(a["n"].clone())).unwrap();
+    assert_eq!(
+        raw.call(&call("echo", json!({"n": 30.0})), &mut ())
+            .unwrap(),
+        json!(30.0)
+    );
 }
 
 /// Bounding a parameter that was never added is a mistake in the code
@@ -295,4 +329,38 @@ fn bounds_on_a_parameter_never_added_is_refused() {
     let _ = ToolSpec::builder("pay", "Pays.")
         .required("amount", "integer", "")
         .bounds("amout", Some(1.0), None);
+}
+
+/// Many problems are listed up to PROBLEMS_SHOWN and the rest counted;
+/// a path made of a long key the model wrote is cut too.
+#[test]
+fn many_argument_problems_are_counted_past_the_first_few() {
+    let spec = ToolSpec::from_json(&json!({
+        "name": "sum", "description": "Adds.",
+        "parameters": {"type": "object", "properties": {"xs": {"type": "array", "items": {"type": "integer"}}},
+                       "required": ["xs"], "patternProperties": {"^k": {"type": "integer"}}},
+    }))
+    .unwrap();
+    let mut reg: ToolRegistry = ToolRegistry::new();
+    reg.register_fn(spec, |_| Ok(json!(0))).unwrap();
+    let strings: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
+    let long_key = format!("k{}", "y".repeat(1000));
+    let e = reg
+        .call(&call("sum", json!({"xs": strings, long_key.clone(): "x"})), &mut ())
+        .unwrap_err();
+    let obs = e.to_observation();
+    let problems = obs["error"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), toolgym_env::PROBLEMS_SHOWN);
+    assert_eq!(
+        obs["error"]["more_problems"],
+        31 - toolgym_env::PROBLEMS_SHOWN
+    );
+    // The path of a long key is cut as messages are.
+    let e = reg
+        .call(&call("sum", json!({"xs": [1], long_key: "x"})), &mut ())
+        .unwrap_err();
+    let obs = e.to_observation();
+    let path = obs["error"]["problems"][0]["path"].as_str().unwrap();
+    assert_eq!(path.chars().count(), toolgym_env::PROBLEM_CHARS, "{path}");
+    assert!(path.ends_with('…'));
 }

@@ -147,6 +147,9 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     assert any(re.search(r"2 of 4 completions could not be read .*score 0 \(said once\)", m) for m in said), said
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        assert g(completions=[nan, good], ground_truth=[truth, truth]) == [0.0, 1.0]
+    # When no completion of a call can be read, it is said every time.
+    with pytest.warns(UserWarning, match=r"1 of 1 completions could not be read .*check the completions' format"):
         assert g(completions=[nan], ground_truth=[truth]) == [0.0]
     # The library call still raises by default, naming the item.
     with pytest.raises(ValueError, match=r"ground_truths\[1\]"):

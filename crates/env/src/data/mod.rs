@@ -414,8 +414,15 @@ fn for_each_element(
                         // No later record start to read on from: this
                         // record is the last one read, and what follows
                         // it is said, not dropped in silence.
-                        let after = bytes[at..].iter().filter(|&&b| b == b'\n').count();
-                        let why = if after <= 1 {
+                        // Lines that start after the record's first one.
+                        let after = bytes[at..bytes.len().saturating_sub(1)]
+                            .iter()
+                            .filter(|&&b| b == b'\n')
+                            .count();
+                        // An indented record with no later start at its
+                        // indentation: every line after it is inside it.
+                        let indented = at > 0 && matches!(bytes[at - 1], b' ' | b'\t');
+                        let why = if after == 0 || indented {
                             "the file ends inside it (a cut-off file?)".to_string()
                         } else {
                             format!(
@@ -652,7 +659,10 @@ pub(crate) fn wide_integer(s: &str) -> Option<&str> {
                 i += 1;
             }
             let token = &s[start..i];
-            let integer = !token.contains(['.', 'e', 'E']);
+            // `-?[0-9]+` only (a lone `-`, as in `-Infinity`, or `1-2`
+            // is no integer literal).
+            let digits = token.strip_prefix('-').unwrap_or(token);
+            let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
             if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
                 return Some(token);
             }
@@ -682,4 +692,30 @@ pub struct Loaded {
     pub tasks: Vec<crate::Task>,
     /// Everything dropped, in file order.
     pub dropped: Vec<Dropped>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wide_integer;
+
+    #[test]
+    fn wide_integers_are_integer_literals_past_64_bits_outside_strings() {
+        assert_eq!(
+            wide_integer("[1, 123456789012345678901]"),
+            Some("123456789012345678901")
+        );
+        assert_eq!(
+            wide_integer("[-18446744073709551616]"),
+            Some("-18446744073709551616")
+        );
+        for fits in [
+            "[18446744073709551615, -9223372036854775808]",
+            "[1e30, 1.5]",
+            "[\"123456789012345678901\"]",
+        ] {
+            assert_eq!(wide_integer(fits), None, "{fits}");
+        }
+        // A lone minus (`-Infinity`, `1-2` in free text) is no integer.
+        assert_eq!(wide_integer("[-Infinity, 1-2]"), None);
+    }
 }

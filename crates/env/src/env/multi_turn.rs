@@ -71,16 +71,21 @@ pub struct MultiTurnConfig<S> {
 /// parser's order. Problems with `<think>` or with text around the blocks
 /// are left to the rules, but for a `<think>` never closed before a
 /// `<tool_call>` tag: the parser reads no block after it, so the reply
-/// tried to call (it is not an answer).
-fn call_block_faults<'p>(parsed: &'p Completion<'_>, reply: &str) -> Vec<&'p Diagnostic> {
+/// tried to call (it is not an answer). Not in a reply a length limit
+/// `cut`: its think is open because of the cut.
+fn call_block_faults<'p>(parsed: &'p Completion<'_>, cut: bool) -> Vec<&'p Diagnostic> {
     parsed
         .diagnostics
         .iter()
         .filter(|d| match d {
             Diagnostic::UnterminatedToolCall { .. } => true,
-            Diagnostic::UnterminatedThink { offset } => reply
-                .get(*offset..)
-                .is_some_and(|r| r.contains(TOOL_CALL_OPEN)),
+            // Offsets are into the parsed text (after any turn header).
+            Diagnostic::UnterminatedThink { offset } => {
+                !cut && parsed
+                    .text
+                    .get(*offset..)
+                    .is_some_and(|r| r.contains(TOOL_CALL_OPEN))
+            }
             Diagnostic::NestedTag { tag, .. } | Diagnostic::StrayClosingTag { tag, .. } => {
                 [TOOL_CALL_OPEN, TOOL_CALL_CLOSE].contains(tag)
             }
@@ -462,7 +467,7 @@ impl<S> MultiTurnEnv<S> {
         // the model's format error: the blocks it completed before run
         // when they are sound, and the episode ends at the limit.
         let cut_in_block = cut && reply.rfind(TOOL_CALL_OPEN) > reply.rfind(TOOL_CALL_CLOSE);
-        let faults = call_block_faults(&parsed, reply);
+        let faults = call_block_faults(&parsed, cut);
         let only_the_cut = cut_in_block
             && faults
                 .iter()

@@ -107,14 +107,15 @@ class RewardFunction:
         out: List[Optional[float]] = []
         bad = []
         unreadable = []
-        # Whether each distinct ground truth object that met an input error
-        # reads at all (GRPO repeats a prompt's for its G completions).
-        truth_reads: Dict[int, bool] = {}
+        # Whether each distinct ground truth that met an input error reads
+        # at all (GRPO repeats a prompt's for its G completions; datasets
+        # hand each row its own string, so text is the key where it is one).
+        truth_reads: Dict[Any, bool] = {}
         for i, v in enumerate(verdicts):
             if v.reason != "input_error":
                 out.append(v.reward)
                 continue
-            key = id(truths[i])
+            key = truths[i] if isinstance(truths[i], str) else id(truths[i])
             if key not in truth_reads:
                 probe = self._scorer.score_batch([""], [truths[i]], threads=1, errors="verdict", episode=episode)
                 truth_reads[key] = probe[0].reason != "input_error"
@@ -130,12 +131,16 @@ class RewardFunction:
                 out.append(None)
         if bad:
             warn_unscored("toolgym.trl", len(verdicts), bad, "(reward None, which TRL leaves out)")
-        if unreadable and not self._warned_unreadable:
+        # Said once; every time when no completion of a call could be read,
+        # which is a changed completion format more likely than the model.
+        everyone = len(unreadable) == len(verdicts)
+        if unreadable and (everyone or not self._warned_unreadable):
             self._warned_unreadable = True
             row, detail = unreadable[0]
+            said = "check the completions' format" if everyone else "said once"
             warnings.warn(
                 f"toolgym.trl: {len(unreadable)} of {len(verdicts)} completions could not be read "
-                f"(completion {row}: {detail}); such completions score 0 (said once)",
+                f"(completion {row}: {detail}); such completions score 0 ({said})",
                 stacklevel=2,
             )
         return out

@@ -252,13 +252,15 @@ pub(crate) fn read_dialogue(path: &Path) -> Result<Vec<Turn>, ApiBankError> {
         // Named by line, as the other faults of a dialogue file are.
         let at = e.utf8_error().valid_up_to();
         let before = &e.as_bytes()[..at];
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        // Line ends as `lines` reads them: `\n`, `\r\n` or a lone `\r`.
+        let ends = |i: usize| {
+            before[i] == b'\n' || (before[i] == b'\r' && e.as_bytes().get(i + 1) != Some(&b'\n'))
+        };
+        let breaks: Vec<usize> = (0..before.len()).filter(|&i| ends(i)).collect();
+        let line_start = breaks.last().map_or(0, |&i| i + 1);
         ApiBankError::Line {
             path: path.to_path_buf(),
-            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            line: breaks.len() + 1,
             message: format!("invalid UTF-8 at byte {} of the line", at - line_start + 1),
         }
     })?;
@@ -421,17 +423,20 @@ mod tests {
     fn a_dialogue_that_is_not_utf8_is_named_by_line() {
         let path =
             std::env::temp_dir().join(format!("toolgym-apibank-utf8-{}.jsonl", std::process::id()));
-        std::fs::write(
-            &path,
-            b"{\"role\": \"User\", \"text\": \"hi\"}\n{\"role\": \"AI\", \"text\": \"b\xff\"}\n",
-        )
-        .unwrap();
-        let e = read_dialogue(&path).unwrap_err().to_string();
+        for end in ["\n", "\r\n", "\r"] {
+            let text = [
+                format!("{{\"role\": \"User\", \"text\": \"hi\"}}{end}").into_bytes(),
+                b"{\"role\": \"AI\", \"text\": \"b\xff\"}\n".to_vec(),
+            ]
+            .concat();
+            std::fs::write(&path, text).unwrap();
+            let e = read_dialogue(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(":2:") && e.contains("invalid UTF-8 at byte 26 of the line"),
+                "{end:?}: {e}"
+            );
+        }
         std::fs::remove_file(&path).ok();
-        assert!(
-            e.contains(":2") && e.contains("invalid UTF-8 at byte 26 of the line"),
-            "{e}"
-        );
     }
 
     #[test]
