@@ -703,24 +703,22 @@ fn eval_bfcl_generates_with_a_local_model() {
         "--limit",
         "1",
     ];
-    let mut args = base.to_vec();
-    args.extend(["--max-new-tokens", "100000"]);
-    let o = toolgym(&args);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("--max-new-tokens 100000 leaves no room"),
-        "{}",
-        text(&o.stderr)
-    );
-    let mut args = base.to_vec();
-    args.extend(["--batch-size", "4611686018427387904"]);
-    let o = toolgym(&args);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("--batch-size must be from 1 to 4096"),
-        "{}",
-        text(&o.stderr)
-    );
+    for (flag, value, said) in [
+        (
+            "--max-new-tokens",
+            "100000",
+            "--max-new-tokens 100000 leaves no room",
+        ),
+        (
+            "--batch-size",
+            "4611686018427387904",
+            "--batch-size must be from 1 to 4096",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, value]);
+        fails_naming(&args, said);
+    }
 }
 
 #[test]

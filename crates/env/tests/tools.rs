@@ -346,7 +346,10 @@ fn many_argument_problems_are_counted_past_the_first_few() {
     let strings: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
     let long_key = format!("k{}", "y".repeat(1000));
     let e = reg
-        .call(&call("sum", json!({"xs": strings, long_key.clone(): "x"})), &mut ())
+        .call(
+            &call("sum", json!({"xs": strings, long_key.clone(): "x"})),
+            &mut (),
+        )
         .unwrap_err();
     let obs = e.to_observation();
     let problems = obs["error"]["problems"].as_array().unwrap();
