@@ -102,7 +102,9 @@ impl fmt::Display for DropReason {
 pub struct Dropped {
     /// The dataset (`xlam`, `toolace`, …).
     pub source: String,
-    /// 0-based index of the record in its file.
+    /// 0-based index of the record in its file: its element index in a
+    /// JSON list, its line number minus 1 in JSON Lines (blank lines
+    /// counted, so `record #2` of a report is line 3).
     pub index: usize,
     /// The record's own id, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
