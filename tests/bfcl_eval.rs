@@ -412,20 +412,17 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     ]);
     assert!(e.contains("--save-completions needs --model"), "{e}");
     assert!(!saved.exists());
-    let o = toolgym(&[
-        "eval",
-        "bfcl",
-        "--data-dir",
-        DATA,
-        "--model",
-        "/nonexistent",
-        "--skip-missing",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("--skip-missing needs --completions"),
-        "{}",
-        text(&o.stderr)
+    fails_naming(
+        &[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            DATA,
+            "--model",
+            "/nonexistent",
+            "--skip-missing",
+        ],
+        "--skip-missing needs --completions",
     );
 
     // A data folder with one possible answer missing, and no live_simple.

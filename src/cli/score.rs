@@ -73,9 +73,6 @@ pub struct ScoreArgs {
     list_rules: bool,
 }
 
-/// Most worker threads `--threads` may ask for (as Python's `threads=`).
-const MAX_THREADS: usize = 1024;
-
 /// A rule and the ground-truth type its records carry.
 enum Rule {
     /// Call-list rules (`ground_truth`).
@@ -119,8 +116,8 @@ pub fn run(a: ScoreArgs) -> CliResult {
         return Err(format!("--episode: {}", NoEpisodes::new(&a.rule)).into());
     }
     io::check_not_an_input(&a.output, &[&a.input])?;
-    if let Some(t) = a.threads.filter(|&t| t > MAX_THREADS) {
-        return Err(format!("--threads must be at most {MAX_THREADS} (got {t})").into());
+    if let Some(t) = a.threads.filter(|&t| t > jsonl::MAX_THREADS) {
+        return Err(format!("--threads must be at most {} (got {t})", jsonl::MAX_THREADS).into());
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))

@@ -391,16 +391,21 @@ impl AnnotationParser<'_> {
     }
 
     fn union(&mut self) -> Option<Value> {
-        let top = self.depth == 0;
         let first = self.term()?;
         let mut alts = vec![first];
         while self.eat(b'|') || self.eat_word("or") {
             alts.push(self.term()?);
         }
-        if top && alts.len() > 1 && alts.contains(&json!({"type": "null"})) {
+        self.note_none(alts.len() > 1 && alts.contains(&json!({"type": "null"})));
+        Some(any_of(alts))
+    }
+
+    /// Notes that the annotation itself admits `None` (`none_at_top`)
+    /// when `admits_none` holds of a type read at the top level.
+    fn note_none(&mut self, admits_none: bool) {
+        if self.depth == 0 && admits_none {
             self.none_at_top = true;
         }
-        Some(any_of(alts))
     }
 
     /// The values of `Literal[...]` after its `[`, through its `]`:
@@ -476,9 +481,7 @@ impl AnnotationParser<'_> {
         if is_literal && self.eat(b'[') {
             let values = self.literal_values()?;
             self.depth -= 1;
-            if self.depth == 0 && values.contains(&Value::Null) {
-                self.none_at_top = true;
-            }
+            self.note_none(values.contains(&Value::Null));
             return Some(json!({ "enum": values }));
         }
         if self.eat(b'[') && !self.eat(b']') {
@@ -537,15 +540,11 @@ impl AnnotationParser<'_> {
                 }
             }
             "union" => {
-                if self.depth == 0 && args.contains(&json!({"type": "null"})) {
-                    self.none_at_top = true;
-                }
+                self.note_none(args.contains(&json!({"type": "null"})));
                 any_of(args)
             }
             "optional" => {
-                if self.depth == 0 {
-                    self.none_at_top = true;
-                }
+                self.note_none(true);
                 any_of(vec![arg(0), json!({"type": "null"})])
             }
             "literal" => json!({}),

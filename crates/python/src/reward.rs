@@ -633,9 +633,6 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
         .collect()
 }
 
-/// Most scoring threads a call may ask for.
-const MAX_THREADS: usize = 1024;
-
 /// A rayon pool of `threads` workers (`None` or 0: rayon's default, one
 /// per CPU or `RAYON_NUM_THREADS`), cached.
 ///
@@ -656,11 +653,12 @@ fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
     static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
     // 0 lets rayon choose (it reads RAYON_NUM_THREADS).
     let n = threads.unwrap_or(0);
-    if n > MAX_THREADS {
+    if n > toolgym_reward::jsonl::MAX_THREADS {
         // Each is an OS thread started now: a million would take the
         // machine down before the first item is scored.
         return Err(PyValueError::new_err(format!(
-            "threads={n}: at most {MAX_THREADS} (more threads than cores do not score faster)"
+            "threads={n}: at most {} (more threads than cores do not score faster)",
+            toolgym_reward::jsonl::MAX_THREADS
         )));
     }
     let pid = std::process::id();

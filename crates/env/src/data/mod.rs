@@ -628,9 +628,11 @@ pub(crate) fn json_field(record: &Value, field: &str) -> Result<Value, String> {
     }
 }
 
-/// How a drop for an integer past 64 bits begins (the integer follows).
-pub(crate) const WIDE_INTEGER: &str =
-    "an integer past 64 bits would become a float (dropped, not changed): ";
+/// Why a record or step holding the integer `n` (past 64 bits, see
+/// [`wide_integer`]) is dropped: one wording for every reader.
+pub(crate) fn wide_integer_drop(n: &str) -> String {
+    format!("the integer {n}, past 64 bits: it would become a float (dropped, not changed)")
+}
 
 /// The first integer literal of the JSON text `s` (outside its strings)
 /// that fits neither `i64` nor `u64`: serde_json reads such a literal as a

@@ -80,7 +80,7 @@ fn to_call(c: &PyCall) -> Result<Call, PyCallError> {
 fn json_of(v: &PyVal) -> Result<Value, String> {
     v.to_json_with(&|v| match v {
         PyVal::Int(i) if i64::try_from(*i).is_err() && u64::try_from(*i).is_err() => {
-            Some(Err(NotJson(format!("{}{i}", crate::data::WIDE_INTEGER))))
+            Some(Err(NotJson(crate::data::wide_integer_drop(&i.to_string()))))
         }
         PyVal::Bytes(b) => Some(Ok(Value::String(String::from_utf8_lossy(b).into_owned()))),
         _ => None,

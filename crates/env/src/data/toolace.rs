@@ -188,7 +188,7 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         }
         let calls = if json_call {
             match super::wide_integer(trimmed) {
-                Some(n) => Err(format!("{}{n}", super::WIDE_INTEGER)),
+                Some(n) => Err(super::wide_integer_drop(n)),
                 None => Call::list_from_json(trimmed).map_err(|e| e.to_string()),
             }
         } else {

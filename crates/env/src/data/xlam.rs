@@ -77,12 +77,7 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
         .and_then(super::wide_integer)
     {
         // Read as a float, the answer would no longer be the record's.
-        return Err(drop(
-            DropReason::BadAnswers,
-            format!(
-                "the integer {n}, past 64 bits: it would become a float (dropped, not changed)"
-            ),
-        ));
+        return Err(drop(DropReason::BadAnswers, super::wide_integer_drop(n)));
     }
     let calls =
         Call::list_from_value(answers).map_err(|e| drop(DropReason::BadAnswers, e.to_string()))?;

@@ -384,6 +384,11 @@ pub const CHUNK_LINES: usize = 4096;
 /// The default [`JsonlOptions::max_line_bytes`]: 256 MiB.
 pub const MAX_LINE_BYTES: usize = 256 << 20;
 
+/// Most scoring threads a batch scorer lets a caller ask for (the CLI's
+/// `--threads`, Python's `threads=`): each is an OS thread started at
+/// once, and more threads than cores do not score faster.
+pub const MAX_THREADS: usize = 1024;
+
 /// The UTF-8 byte-order mark some editors (and PowerShell) write at the
 /// start of a file. It is not JSON: file readers skip it
 /// ([`score_jsonl`] does not; it reads what it is given).

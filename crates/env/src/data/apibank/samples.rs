@@ -250,18 +250,20 @@ pub(crate) fn read_dialogue(path: &Path) -> Result<Vec<Turn>, ApiBankError> {
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         // Named by line, as the other faults of a dialogue file are.
+        // The text before the bad byte is UTF-8; its lines are counted as
+        // `lines` reads them (a `\r\n` cannot be split there: `\n` is valid).
         let at = e.utf8_error().valid_up_to();
-        let before = &e.as_bytes()[..at];
-        // Line ends as `lines` reads them: `\n`, `\r\n` or a lone `\r`.
-        let ends = |i: usize| {
-            before[i] == b'\n' || (before[i] == b'\r' && e.as_bytes().get(i + 1) != Some(&b'\n'))
+        let before = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
+        let done = lines(before);
+        let (line, column) = if before.ends_with(['\n', '\r']) {
+            (done.len() + 1, 0)
+        } else {
+            (done.len().max(1), done.last().map_or(0, |l| l.len()))
         };
-        let breaks: Vec<usize> = (0..before.len()).filter(|&i| ends(i)).collect();
-        let line_start = breaks.last().map_or(0, |&i| i + 1);
         ApiBankError::Line {
             path: path.to_path_buf(),
-            line: breaks.len() + 1,
-            message: format!("invalid UTF-8 at byte {} of the line", at - line_start + 1),
+            line,
+            message: format!("invalid UTF-8 at byte {} of the line", column + 1),
         }
     })?;
     let mut out = Vec::new();
