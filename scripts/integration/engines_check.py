@@ -16,6 +16,9 @@ Runs, on CPU, with no network (no model hub):
                  execution and completion assembly) on a scripted policy, with TRL's Qwen2.5
                  template: multi-step episodes scored by reward_function("binary", turn="all")
                  against ground truths holding every step's calls; one optimizer step.
+* trl-environment  GRPOTrainer(environment_factory=toolgym.trl.environment(tools)): the tool
+                 methods' schemas as transformers renders them, TRL's tool loop running them on a
+                 scripted policy, and the environment's get_reward as TRL's reward.
 * verl-custom-fn verl's own loader verl.trainer.ppo.reward.get_custom_reward_fn
                  with custom_reward_function.path = toolgym/verl.py (by file
                  path, as a verl user configures it) and name compute_score;
@@ -177,6 +180,115 @@ def tiny_model(tok):
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
     )
     return model
+
+
+FIND_SCHEMA = {"type": "object", "required": ["owner"],
+               "properties": {"owner": {"type": "string", "description": "The account holder's full name."}}}
+WITHDRAW_SCHEMA = {
+    "type": "object", "required": ["account", "amount"],
+    "properties": {
+        "account": {"type": "integer", "description": "The account number."},
+        "amount": {"type": "number", "minimum": 0, "description": "How much to withdraw."},
+        "currency": {"type": "string", "enum": ["EUR", "USD"], "description": "The currency."},
+        "memo": {"type": "object", "properties": {"text": {"type": "string"}}, "description": "A memo."},
+    },
+}
+
+
+def check_trl_environment():
+    """TRL's environment_factory with toolgym.trl.environment (toolgym.Tools defined by JSON
+    Schema): transformers renders each tool method's schema from the signature and docstring
+    toolgym gives it; TRL's own tool loop runs the methods (toolgym checks the arguments, then
+    the handler runs) on a scripted policy; the environment's get_reward is TRL's reward
+    "Bank" (1.0 for the two-step episode, 0.0 for the one that leaves a step out)."""
+    import torch
+    from datasets import Dataset
+    from transformers.utils import get_json_schema
+    from trl import GRPOTrainer
+
+    os.environ["TRL_EXPERIMENTAL_SILENCE"] = "1"
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    handled = []
+
+    def tools():
+        def withdraw_handler(account, amount, **_):
+            handled.append(amount)
+            return withdraw(account, amount)
+
+        return [toolgym.Tool("find_account", "Finds a customer's account.", FIND_SCHEMA, find_account),
+                toolgym.Tool("withdraw", "Withdraws money from an account.", WITHDRAW_SCHEMA, withdraw_handler)]
+
+    Bank = toolgym.trl.environment(tools, name="Bank")
+    probe = Bank()
+    rendered = {m: get_json_schema(getattr(probe, m))["function"] for m in ("find_account", "withdraw")}
+    assert rendered["find_account"] == {"name": "find_account", "description": "Finds a customer's account.",
+                                        "parameters": FIND_SCHEMA}, rendered["find_account"]
+    got = rendered["withdraw"]["parameters"]
+    assert got["required"] == ["account", "amount"], got
+    assert got["properties"]["account"] == WITHDRAW_SCHEMA["properties"]["account"], got
+    assert got["properties"]["currency"] == WITHDRAW_SCHEMA["properties"]["currency"], got
+    # What a type hint cannot carry is in the description, as JSON Schema.
+    assert got["properties"]["amount"] == {"type": "number", "description":
+                                           'How much to withdraw. JSON Schema: {"minimum":0,"type":"number"}'}, got
+    memo = got["properties"]["memo"]
+    assert memo["type"] == "object" and json.loads(memo["description"].split("JSON Schema: ", 1)[1]) == {
+        "type": "object", "properties": {"text": {"type": "string"}}}, memo
+
+    tok = qwen25_tokenizer()
+    model = tiny_model(tok)
+    truth = {
+        "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
+                    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}],
+        "Bo Chen": [{"name": "find_account", "arguments": {"owner": "Bo Chen"}},
+                    {"name": "withdraw", "arguments": {"account": 9, "amount": 10}}],
+    }
+    rows = [{"prompt": [{"role": "user", "content": f"Withdraw {amount} from {owner}'s account."}],
+             "ground_truth": json.dumps(truth[owner]), "owner": owner}
+            for owner, amount in (("Ann Lee", 40.5), ("Bo Chen", 10))]
+    seen = []
+
+    def spy(prompts, completions, environments, **kwargs):
+        """What TRL hands a reward function: the rollouts' environments, as they ended."""
+        seen.append([(o, c, e.calls, e.verdict) for o, c, e in zip(kwargs["owner"], completions, environments)])
+        return [0.0] * len(completions)
+
+    class Scripted(GRPOTrainer):
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            out = []
+            for ids in prompt_ids:
+                reply = scripted_reply(self._tokenizer.decode(ids))
+                out.append(self._tokenizer(reply, add_special_tokens=False)["input_ids"]
+                           + [self._tokenizer.eos_token_id])
+            return out, None
+
+    args = grpo_args("grpo-env", num_generations=2, max_completion_length=512, max_steps=1)
+    episode = toolgym.trl.reward_function("binary", turn="all")  # the pairing the README advises
+    trainer = Scripted(model=model, reward_funcs=[episode, spy], args=args,
+                       train_dataset=Dataset.from_list(rows * 2), processing_class=tok, environment_factory=Bank)
+    trainer.train()
+    assert trainer.state.global_step == 1, trainer.state.global_step
+    assert seen, "the reward functions were not called"
+    for batch in seen:
+        for owner, completion, calls, verdict in batch:
+            roles = [m["role"] for m in completion]
+            assert calls == truth[owner][: 2 if owner == "Ann Lee" else 1], (owner, calls)
+            if owner == "Ann Lee":
+                assert roles == ["assistant", "tool", "assistant", "tool", "assistant"], roles
+                assert json.loads(completion[1]["content"]) == {"name": "find_account", "result": {"account": 7}}
+                assert verdict.reward == 1.0, (owner, verdict)
+            else:
+                assert roles == ["assistant", "tool", "assistant"], roles
+                assert (verdict.reward, verdict.reason) == (0.0, "missing_call"), (owner, verdict)
+    assert handled and set(handled) == {40.5}, handled
+    expected = [sum(o == "Ann Lee" for o, *_ in b) / len(b) for b in seen]
+    for key in ("rewards/Bank/mean", f"rewards/{episode.__name__}/mean"):
+        logged = [h[key] for h in trainer.state.log_history if key in h]
+        assert logged == expected, (key, logged, expected)
+    n = sum(len(b) for b in seen)
+    return (f"tool schemas rendered by transformers' get_json_schema as expected; {n} episodes through "
+            f"TRL's tool loop with environment_factory: Ann Lee's 1.0, Bo Chen's (a step left out) 0.0; "
+            f"rewards/Bank/mean and rewards/{episode.__name__}/mean both {logged}")
 
 
 def grpo_args(name, **settings):
@@ -793,6 +905,7 @@ CHECKS = {
     "trl-grpo": check_trl_grpo,
     "trl-tool-episode": check_trl_tool_episode,
     "verl-episode": check_verl_episode,
+    "trl-environment": check_trl_environment,
 }
 
 

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use toolgym_env::env::EnvFactory;
 use toolgym_env::{
     MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv, ToolError,
-    ToolRegistry, ToolSpec,
+    ToolRegistry, ToolResult, ToolSpec,
 };
+use toolgym_reward::Call;
 
 /// The observation as a dict: `prompt` (text for generation), `messages`
 /// and `tools`.
@@ -58,19 +59,18 @@ fn info<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py, PyDict>> {
         .map(|c| serde_json::to_value(c).unwrap_or_default())
         .unwrap_or(Value::Null);
     d.set_item("calls", to_py(py, &calls)?)?;
-    let results: Vec<Value> = i
-        .results
-        .iter()
-        .map(|r| {
-            let mut v = r.to_observation();
-            if let Value::Object(m) = &mut v {
-                m.insert("ok".into(), Value::Bool(r.is_ok()));
-            }
-            v
-        })
-        .collect();
+    let results: Vec<Value> = i.results.iter().map(result_json).collect();
     d.set_item("results", to_py(py, &Value::Array(results))?)?;
     Ok(d)
+}
+
+/// A tool result as the model reads it, with `ok`.
+fn result_json(r: &ToolResult) -> Value {
+    let mut v = r.to_observation();
+    if let Value::Object(m) = &mut v {
+        m.insert("ok".into(), Value::Bool(r.is_ok()));
+    }
+    v
 }
 
 type StepTuple<'py> = (Bound<'py, PyDict>, f64, bool, bool, Bound<'py, PyDict>);
@@ -166,16 +166,20 @@ impl PySingleTurnEnv {
     }
 }
 
-/// A tool for `MultiTurnEnv`: a name, a description, JSON-Schema
+/// A tool for `MultiTurnEnv` (and `toolgym.trl.environment`): a name, a description, JSON-Schema
 /// `parameters`, and a Python `handler` called as `handler(**arguments)`
 /// after the arguments pass the schema (checked in Rust). Its return value
 /// (anything JSON-like) is the result the model reads; an exception
 /// becomes a tool error result (`{"kind": "tool_error", "message": …}`),
-/// never a crash.
+/// never a crash. `call(arguments)` runs it alone, as an env would
+/// (`toolgym.trl.environment` runs TRL's calls through it).
 #[pyclass(frozen, module = "toolgym", name = "Tool")]
 pub struct PyTool {
     spec: ToolSpec,
     handler: Py<PyAny>,
+    /// The tool alone, for [`PyTool::call`].
+    registry: ToolRegistry<()>,
+    interrupt: Interrupt,
 }
 
 #[pymethods]
@@ -197,10 +201,58 @@ impl PyTool {
             "parameters": to_json(parameters, Label::Arg("parameters"))?,
         }))
         .map_err(|e| PyValueError::new_err(format!("tool {name:?}: {e}")))?;
+        let interrupt = Interrupt::default();
+        let mut registry = ToolRegistry::new();
+        let (run, slot, tool) = (
+            handler.clone().unbind(),
+            interrupt.clone(),
+            name.to_string(),
+        );
+        registry
+            .register_fn(spec.clone(), move |args| {
+                call_handler(&run, &tool, args, &slot)
+            })
+            .map_err(|e| PyValueError::new_err(format!("tool {name:?}: {e}")))?;
         Ok(Self {
             spec,
             handler: handler.unbind(),
+            registry,
+            interrupt,
         })
+    }
+
+    /// Runs the tool on `arguments` (a dict) as an env runs a call: the
+    /// arguments are checked against the schema first, and the handler
+    /// runs only when they pass. Returns what an env's step reports in
+    /// `info["results"]`: `{"name", "result", "ok": True}`, or `{"name",
+    /// "kind", "message", …, "ok": False}` for invalid arguments
+    /// (`problems` lists them) or a handler that raised (`tool_error`).
+    /// A handler's `KeyboardInterrupt` or `SystemExit` is raised again.
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        arguments: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Value::Object(arguments) = to_json(arguments, Label::Arg("arguments"))? else {
+            return Err(PyTypeError::new_err(format!(
+                "arguments must be a dict of argument names to values, not {}",
+                convert::type_name(arguments)
+            )));
+        };
+        let call = Call {
+            name: self.spec.name.clone(),
+            arguments,
+        };
+        let outcome = self.registry.call(&call, &mut ());
+        let pending = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(e) = pending {
+            return Err(e);
+        }
+        to_py(py, &result_json(&ToolResult { call, outcome }))
     }
 
     /// The tool's name.

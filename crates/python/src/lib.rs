@@ -53,6 +53,7 @@ fn _toolgym(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reward::PyRule>()?;
     m.add_function(wrap_pyfunction!(reward::rules, m)?)?;
     m.add_function(wrap_pyfunction!(reward::chatml_turns, m)?)?;
+    m.add_function(wrap_pyfunction!(reward::match_calls, m)?)?;
     m.add_class::<tasks::PyTask>()?;
     m.add_function(wrap_pyfunction!(tasks::load_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(tasks::write_tasks, m)?)?;

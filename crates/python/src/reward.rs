@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
 use toolgym_reward::{
-    chatml_replies, completion_text, episode_texts, jsonl, rule_with_options, Call, Reason,
-    RewardRule, RuleOptions, RULES,
+    chatml_replies, completion_text, episode_texts, jsonl, rule_with_options, Call, Matcher,
+    Reason, RewardRule, RuleOptions, RULES,
 };
 
 /// A rule's judgement of one completion: `reward`, `reason` (a snake_case
@@ -96,6 +96,45 @@ impl PyVerdict {
 #[pyfunction]
 pub fn rules() -> Vec<(&'static str, &'static str)> {
     RULES.iter().chain(BFCL_RULES.iter()).copied().collect()
+}
+
+/// Whether `calls` match `ground_truth` as multisets (order-free), as the
+/// multi-turn envs' `calls-match` rule compares an episode's calls:
+/// `Verdict(1.0, "ok")`, or 0 with `missing`, `extra`, `wrong_name` or
+/// `wrong_args`. Both are lists of `{"name", "arguments"}` dicts (or one
+/// dict) or their JSON text. Numbers compare as written (`1` is not
+/// `1.0`) unless `abs_tol` / `rel_tol` is given ([`RuleOptions::matcher`]).
+/// A list that is not calls is a `ValueError` naming it.
+#[pyfunction]
+#[pyo3(signature = (calls, ground_truth, abs_tol = None, rel_tol = None))]
+pub fn match_calls(
+    calls: &Bound<'_, PyAny>,
+    ground_truth: &Bound<'_, PyAny>,
+    abs_tol: Option<f64>,
+    rel_tol: Option<f64>,
+) -> PyResult<PyVerdict> {
+    let options = RuleOptions {
+        abs_tol,
+        rel_tol,
+        ..Default::default()
+    };
+    let matcher = options
+        .matcher()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?
+        .unwrap_or(Matcher::EXACT);
+    let read = |obj: &Bound<'_, PyAny>, what: &str| -> PyResult<Vec<Call>> {
+        let calls = match obj.cast::<PyString>() {
+            Ok(s) => Call::list_from_json(&s.to_cow()?),
+            Err(_) => Call::list_from_value(convert::to_json(obj, Label::Arg(what))?),
+        };
+        calls.map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+    };
+    let (predicted, truth) = (read(calls, "calls")?, read(ground_truth, "ground_truth")?);
+    Ok(match matcher.compare(&predicted, &truth).reason() {
+        Reason::Ok => toolgym_reward::Verdict::ok(),
+        r => toolgym_reward::Verdict::fail(r, format!("calls vs ground truth: {r}")),
+    }
+    .into())
 }
 
 /// The turns of a text written in ChatML with its special tokens kept (a

@@ -103,6 +103,30 @@ impl RuleOptions {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The matcher `abs_tol` and `rel_tol` ask for: `None` when neither
+    /// is set (a rule keeps its own), else [`Matcher::tolerant`] (an unset
+    /// one is 0). A negative or non-finite tolerance is refused.
+    ///
+    /// ```
+    /// use toolgym_reward::RuleOptions;
+    /// assert!(RuleOptions::default().matcher().unwrap().is_none());
+    /// let loose = RuleOptions { abs_tol: Some(0.01), ..Default::default() };
+    /// assert!(loose.matcher().unwrap().is_some());
+    /// assert!(RuleOptions { rel_tol: Some(-1.0), ..Default::default() }.matcher().is_err());
+    /// ```
+    pub fn matcher(&self) -> Result<Option<Matcher>, RuleOptionError> {
+        for (label, value) in [("abs_tol", self.abs_tol), ("rel_tol", self.rel_tol)] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(RuleOptionError::BadTolerance {
+                    name: label,
+                    value: v,
+                });
+            }
+        }
+        Ok((self.abs_tol.is_some() || self.rel_tol.is_some())
+            .then(|| Matcher::tolerant(self.abs_tol.unwrap_or(0.0), self.rel_tol.unwrap_or(0.0))))
+    }
 }
 
 /// Why [`rule_with_options`] refused.
@@ -144,14 +168,7 @@ pub fn rule_with_options(
     if options.is_empty() {
         return Ok(rule_by_name(name)?);
     }
-    for (label, value) in [("abs_tol", options.abs_tol), ("rel_tol", options.rel_tol)] {
-        if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(RuleOptionError::BadTolerance {
-                name: label,
-                value: v,
-            });
-        }
-    }
+    let tolerant = options.matcher()?;
     let Some(mut rule) = adjustable(name) else {
         rule_by_name(name)?;
         return Err(RuleOptionError::NoOptions(name.to_string()));
@@ -170,11 +187,8 @@ pub fn rule_with_options(
         if let Some(v) = options.no_call_without_block {
             format.no_call_without_block = v;
         }
-        if options.abs_tol.is_some() || options.rel_tol.is_some() {
-            *matcher = Matcher::tolerant(
-                options.abs_tol.unwrap_or(0.0),
-                options.rel_tol.unwrap_or(0.0),
-            );
+        if let Some(m) = tolerant {
+            *matcher = m;
         }
     }
     Ok(rule.boxed())

@@ -94,6 +94,13 @@ class Rule:
 def rules() -> List[Tuple[str, str]]:
     """The built-in rules: ``(name, description)`` pairs."""
 
+def match_calls(
+    calls: GroundTruth, ground_truth: GroundTruth, abs_tol: Optional[float] = None, rel_tol: Optional[float] = None
+) -> Verdict:
+    """Whether the calls match the ground truth order-free (the envs'
+    ``calls-match``): reason ``ok``, ``missing``, ``extra``, ``wrong_name``
+    or ``wrong_args``."""
+
 def chatml_turns(text: str) -> List[Tuple[Optional[str], str]]:
     """The turns of a ChatML text with its special tokens kept: ``(role,
     text)`` pairs, ``role`` ``None`` for the text before the first header.
@@ -183,6 +190,10 @@ class Tool:
     @property
     def name(self) -> str: ...
     def to_openai(self) -> Dict[str, Any]: ...
+    def call(self, arguments: Mapping[str, Any]) -> Dict[str, Any]:
+        """Runs the tool as an env runs a call (schema first, then the
+        handler): ``{"name", "result", "ok": True}`` or ``{"name", "error",
+        "ok": False}``."""
 
 class MultiTurnEnv:
     """A multi-turn episode with Python tools; reward 1 at the end when the

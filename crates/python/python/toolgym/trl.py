@@ -1,4 +1,6 @@
-"""toolgym inside TRL: a reward function for ``GRPOTrainer`` and a dataset.
+"""toolgym inside TRL: a reward function for ``GRPOTrainer``, a dataset, and
+toolgym tools as an ``environment_factory`` (:func:`environment`, from
+``toolgym.trl_env``).
 
 ::
 
@@ -27,8 +29,9 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 from toolgym._tasks import checked, prompt_messages, warn_unscored
+from toolgym.trl_env import ToolEnvironment, environment
 
-__all__ = ["RewardFunction", "TURNS", "reward_function", "rows", "to_dataset"]
+__all__ = ["RewardFunction", "TURNS", "ToolEnvironment", "environment", "reward_function", "rows", "to_dataset"]
 
 #: What ``turn=`` may be: which assistant messages of a conversational
 #: completion are scored (see :func:`reward_function`).

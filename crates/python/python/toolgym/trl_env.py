@@ -1,0 +1,340 @@
+"""toolgym tools as a TRL environment: ``GRPOTrainer(environment_factory=...)``.
+
+::
+
+    import toolgym, toolgym.trl
+
+    def find_account(owner):
+        return {"account": BANK[owner]}
+
+    Bank = toolgym.trl.environment([
+        toolgym.Tool("find_account", "Finds a customer's account.",
+                     {"type": "object", "properties": {"owner": {"type": "string"}},
+                      "required": ["owner"]},
+                     find_account),
+        ...
+    ])
+    trainer = GRPOTrainer(model=..., environment_factory=Bank, train_dataset=...,
+                          reward_funcs=[toolgym.trl.reward_function("binary", turn="all")])
+
+TRL makes one instance per rollout, calls ``reset(**row)`` before each, and
+exposes the class's public methods to the model as tools: here one method
+per toolgym tool. A call's arguments are checked against the tool's JSON
+Schema in Rust before its handler runs, exactly as toolgym's envs check
+them, and the model reads the same tool message (the result, or the
+problems). ``get_reward()`` is 1.0 when the episode's calls, as the tools
+received them, match the row's ground truth order-free (the multi-turn
+envs' ``calls-match``), else 0.0.
+
+TRL renders a method's tool schema for the chat template from its Python
+signature and docstring (``transformers.utils.get_json_schema``). Each
+method gets a signature and a Google-style docstring built from the tool's
+JSON Schema; what type hints cannot say (an object's properties, bounds,
+patterns, defaults) is written into the parameter's description as JSON
+Schema, so the model still reads it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import keyword
+import re
+import warnings
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+
+from toolgym import _toolgym
+
+__all__ = ["ToolEnvironment", "environment"]
+
+#: Method names TRL gives a meaning (``reset``, ``get_reward``) or that the
+#: environment's own attributes use: no tool may take them.
+RESERVED = frozenset({"reset", "get_reward", "calls", "results", "verdict", "ground_truth"})
+
+#: An argument's description when its schema has none (transformers'
+#: docstring parser needs one for every argument).
+NO_DESCRIPTION = "No description given."
+
+_SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
+_LITERALS = (str, int, float, bool, type(None))
+# Words transformers' docstring parser reads as section headers anywhere.
+_SECTION = re.compile(r"\b(Args|Returns|Raises):")
+
+
+def _hint(schema: Any) -> Tuple[Any, bool]:
+    """The Python type hint for a JSON Schema and whether it says all the
+    schema says (its description aside)."""
+    if not isinstance(schema, Mapping):
+        return Any, schema is True
+    rest = set(schema) - {"description"}
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum and all(type(v) in _LITERALS for v in enum):
+        return Literal[tuple(enum)], rest <= {"enum", "type"}
+    kind = schema.get("type")
+    if isinstance(kind, list) and kind:
+        hints = [_hint({"type": k}) for k in kind]
+        return Union[tuple(h for h, _ in hints)], rest == {"type"} and all(e for _, e in hints)
+    if kind in _SIMPLE:
+        return _SIMPLE[kind], rest == {"type"}
+    if kind == "array":
+        if "items" not in schema:
+            return list, rest == {"type"}
+        item, exact = _hint(schema["items"])
+        return List[item], exact and rest == {"type", "items"}
+    if kind == "object":
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, Mapping) and "properties" not in schema:
+            value, exact = _hint(extra)
+            return Dict[str, value], exact and rest == {"type", "additionalProperties"}
+        return dict, rest == {"type"}
+    if "anyOf" in schema and isinstance(schema["anyOf"], list) and schema["anyOf"]:
+        hints = [_hint(s) for s in schema["anyOf"]]
+        return Union[tuple(h for h, _ in hints)], rest == {"anyOf"} and all(e for _, e in hints)
+    return Any, not rest
+
+
+def _one_line(text: Any) -> str:
+    """A description on one line, with nothing transformers' docstring
+    parser would read as a section header."""
+    text = " ".join(str(text or "").split())
+    return _SECTION.sub(r"\1 :", text)
+
+
+def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
+    """The method TRL exposes for one tool: it hands its keyword arguments
+    to :meth:`ToolEnvironment._call`, and carries a signature and a
+    docstring made from the tool's schema."""
+    params = spec.get("parameters") or {}
+    properties = params.get("properties") or {}
+    required = set(params.get("required") or [])
+    signature = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    annotations: Dict[str, Any] = {}
+    lines = []
+    for name, schema in properties.items():
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(
+                f"tool {tool!r}: parameter {name!r} is not a Python identifier; TRL renders a tool from "
+                "a Python signature, which cannot name it (use toolgym's own trainer or verl for this tool)"
+            )
+        hint, exact = _hint(schema)
+        annotations[name] = hint
+        default = inspect.Parameter.empty if name in required else None
+        signature.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
+        text = _one_line(schema.get("description") if isinstance(schema, Mapping) else "")
+        if not exact:
+            rest = {k: v for k, v in schema.items() if k != "description"} if isinstance(schema, Mapping) else schema
+            text = f"{text} JSON Schema: {json.dumps(rest, ensure_ascii=False, separators=(',', ':'))}".strip()
+        # transformers needs a description for every argument.
+        lines.append(f"    {name}: {text or NO_DESCRIPTION}")
+    doc = _one_line(spec.get("description")) or tool
+    if lines:
+        doc += "\n\nArgs:\n" + "\n".join(lines)
+
+    def method(self: "ToolEnvironment", **arguments: Any) -> str:
+        return self._call(tool, arguments)
+
+    method.__name__ = method.__qualname__ = tool
+    method.__doc__ = doc
+    # No return annotation: transformers would render it as the tool's "return".
+    method.__annotations__ = annotations
+    method.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    return method
+
+
+def _tool(item: Any, index: int) -> Any:
+    """A ``toolgym.Tool``, or one made from a dict with a ``handler`` (the
+    spec plain or in OpenAI's ``{"type": "function", "function": …}``)."""
+    if isinstance(item, _toolgym.Tool):
+        return item
+    if not isinstance(item, Mapping) or "handler" not in item:
+        raise TypeError(f"tools[{index}] must be a toolgym.Tool or a dict with a \"handler\", not {type(item).__name__}")
+    spec = item["function"] if isinstance(item.get("function"), Mapping) else item
+    if "name" not in spec:
+        raise ValueError(f"tools[{index}]: no \"name\"")
+    parameters = spec.get("parameters", {"type": "object", "properties": {}})
+    return _toolgym.Tool(spec["name"], spec.get("description", ""), parameters, item["handler"])
+
+
+def _tool_list(tools: Any) -> List[Any]:
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+        raise TypeError(f"tools must be a list of toolgym.Tool (or a function returning one), not {type(tools).__name__}")
+    return [_tool(t, i) for i, t in enumerate(tools)]
+
+
+def _specs(tools: List[Any]) -> List[Dict[str, Any]]:
+    return [t.to_openai()["function"] for t in tools]
+
+
+class ToolEnvironment:
+    """The base of the classes :func:`environment` makes: one instance per
+    TRL rollout, reset before each. Its public methods are the tools (TRL
+    exposes every public function of the class); what it records is read
+    through properties, which TRL does not expose.
+
+    - ``calls``: the episode's calls as the tools received them
+      (``{"name", "arguments"}``), invalid ones included;
+    - ``results``: each call's result as toolgym's envs report it
+      (``{"name", "result", "ok"}`` or ``{"name", "error", "ok"}``);
+    - ``verdict``: the episode's calls against the row's ground truth (a
+      ``toolgym.Verdict``), or ``None`` when the row has none.
+    """
+
+    _source: Any = None  # the tools, or a function returning fresh ones
+    _specs: List[Dict[str, Any]] = []
+    _column = "ground_truth"
+    _tolerance: Dict[str, Optional[float]] = {}
+
+    def __init__(self) -> None:
+        self._tools: Dict[str, Any] = {}
+        self._calls: List[Dict[str, Any]] = []
+        self._results: List[Dict[str, Any]] = []
+        self._truth: Any = None
+        self._unreadable: Optional[str] = None
+        self._load_tools()
+
+    def _load_tools(self) -> None:
+        source = type(self)._source
+        if callable(source):
+            tools = _tool_list(source())
+            if _specs(tools) != type(self)._specs:
+                raise ValueError(
+                    f"{type(self).__name__}: the tool function returned other tools than at first "
+                    "(names or schemas changed); TRL renders the tools once, so they must stay the same"
+                )
+        else:
+            tools = source
+        self._tools = {t.name: t for t in tools}
+
+    def reset(self, **row: Any) -> None:
+        """Starts an episode for a dataset row (TRL passes its columns):
+        the calls are cleared, tools made by a function are made afresh,
+        and the ground truth is read from the row's column. Returns
+        ``None``: nothing is added to the prompt."""
+        if callable(type(self)._source):
+            self._load_tools()
+        self._calls, self._results, self._unreadable = [], [], None
+        self._truth = row.get(type(self)._column)
+        return None
+
+    def _call(self, tool: str, arguments: Dict[str, Any]) -> str:
+        """Runs one call the model made and records it; the text returned
+        is the tool message TRL gives the model."""
+        self._calls.append({"name": tool, "arguments": arguments})
+        try:
+            result = self._tools[tool].call(arguments)
+        except (TypeError, ValueError) as e:
+            # Arguments that are not JSON (NaN, a set, ...): no handler ran.
+            self._unreadable = self._unreadable or f"{tool}: {e}"
+            result = {"name": tool, "error": {"kind": "invalid_arguments", "message": str(e)}, "ok": False}
+        self._results.append(result)
+        return json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False)
+
+    @property
+    def calls(self) -> List[Dict[str, Any]]:
+        """The episode's calls so far."""
+        return list(self._calls)
+
+    @property
+    def results(self) -> List[Dict[str, Any]]:
+        """Each call's result, with ``ok``."""
+        return list(self._results)
+
+    @property
+    def ground_truth(self) -> Any:
+        """The row's ground truth, as TRL passed it."""
+        return self._truth
+
+    @property
+    def verdict(self) -> Optional[Any]:
+        """The episode's calls against the ground truth, or ``None`` when
+        the row has none or it cannot be read (said in a warning)."""
+        if self._truth is None:
+            _warn(f"{type(self).__name__}: the row has no {type(self)._column!r} column value; "
+                  "the episode is not scored (None, which TRL leaves out)")
+            return None
+        # With unreadable arguments the calls cannot match; the ground
+        # truth is still read, so a row that has none readable gives None.
+        calls = [] if self._unreadable else self._calls
+        try:
+            verdict = _toolgym.match_calls(calls, self._truth, **type(self)._tolerance)
+        except (TypeError, ValueError) as e:
+            _warn(f"{type(self).__name__}: the ground truth cannot be read ({e}); the episode is not scored")
+            return None
+        if self._unreadable is not None:
+            return _toolgym.Verdict(0.0, "wrong_args", f"a call's arguments are not JSON: {self._unreadable}")
+        return verdict
+
+
+def _get_reward(self: ToolEnvironment) -> Optional[float]:
+    """1.0 when the episode's calls match the row's ground truth
+    (order-free), else 0.0; ``None`` when the row has no readable ground
+    truth (TRL leaves it out)."""
+    verdict = self.verdict
+    return None if verdict is None else verdict.reward
+
+
+_warned: Dict[str, int] = {}
+
+
+def _warn(text: str) -> None:
+    """Warns with a running count in the text (so Python's filter does
+    not swallow the repeats as one), for the first 10 and then every
+    100th."""
+    n = _warned[text] = _warned.get(text, 0) + 1
+    if n <= 10 or n % 100 == 0:
+        warnings.warn(f"{text} (seen {n} times)", RuntimeWarning, stacklevel=3)
+
+
+def environment(
+    tools: Union[Sequence[Any], Callable[[], Sequence[Any]]],
+    *,
+    reward: bool = True,
+    column: str = "ground_truth",
+    abs_tol: Optional[float] = None,
+    rel_tol: Optional[float] = None,
+    name: str = "ToolgymEnvironment",
+) -> type:
+    """A :class:`ToolEnvironment` class for ``GRPOTrainer(environment_factory=...)``.
+
+    ``tools``: ``toolgym.Tool``s (or dicts with a ``handler``, as
+    ``MultiTurnEnv`` takes), or a function returning them, called for each
+    instance and at every ``reset`` so handlers can keep per-episode state
+    in a closure (the names and schemas must stay the same). ``reward``:
+    define ``get_reward`` (TRL then logs it under ``name`` as a reward with
+    weight 1); with ``False`` only ``reward_funcs`` score. ``column``: the
+    dataset column holding the ground truth (calls as JSON text, as
+    ``to_dataset`` writes them). ``abs_tol`` / ``rel_tol``: compare numbers
+    with tolerance (else as written: ``1`` is not ``1.0``).
+
+    Calls TRL cannot route to a method never reach the environment: a call
+    to a tool it does not have, arguments that are not a dict, a block TRL's
+    parser cannot read. ``get_reward`` compares only the calls that ran, so
+    pair it with ``reward_function(rule, turn="all")``, which reads the
+    whole completion, when such replies must score 0.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name={name!r} must be a Python identifier (TRL logs the reward under it)")
+    _toolgym.match_calls([], [], abs_tol=abs_tol, rel_tol=rel_tol)  # refuses a bad tolerance here
+    probe = _tool_list(tools() if callable(tools) else tools)
+    namespace: Dict[str, Any] = {
+        "__doc__": ToolEnvironment.__doc__,
+        "_source": tools if callable(tools) else probe,
+        "_specs": _specs(probe),
+        "_column": column,
+        "_tolerance": {"abs_tol": abs_tol, "rel_tol": rel_tol},
+    }
+    seen = set()
+    for spec in namespace["_specs"]:
+        tool = spec["name"]
+        if tool in seen:
+            raise ValueError(f"two tools are named {tool!r}")
+        seen.add(tool)
+        if tool in RESERVED or tool.startswith("_"):
+            raise ValueError(
+                f"tool {tool!r}: TRL gives methods named reset or get_reward, or starting with '_', "
+                f"their own meaning, and the environment uses {sorted(RESERVED - {'reset', 'get_reward'})}"
+            )
+        namespace[tool] = _method(tool, spec)
+    if reward:
+        namespace["get_reward"] = _get_reward
+    return type(name, (ToolEnvironment,), namespace)

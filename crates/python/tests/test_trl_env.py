@@ -1,0 +1,251 @@
+"""toolgym.trl.environment: toolgym tools as a TRL environment class,
+driven here as TRL drives one (scripts/integration/engines_check.py runs
+it inside TRL's GRPOTrainer)."""
+
+import inspect
+import json
+import typing
+
+import pytest
+
+import toolgym
+import toolgym.trl
+
+BANK = {"Ann Lee": 7, "Bo Chen": 9}
+
+
+def find_account(owner):
+    if owner not in BANK:
+        raise ValueError(f"no account for {owner}")
+    return {"account": BANK[owner]}
+
+
+FIND = {
+    "type": "object",
+    "properties": {"owner": {"type": "string", "description": "The account holder's\n  full name."}},
+    "required": ["owner"],
+}
+WITHDRAW = {
+    "type": "object",
+    "properties": {
+        "account": {"type": "integer", "description": "The account number."},
+        "amount": {"type": "number", "minimum": 0, "description": "How much. Returns: nothing"},
+        "currency": {"type": "string", "enum": ["EUR", "USD"], "description": "Currency."},
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "Labels."},
+        "memo": {"type": "object", "properties": {"text": {"type": "string"}}, "description": "A memo."},
+        "when": {"type": ["string", "null"], "description": "Date."},
+    },
+    "required": ["account", "amount"],
+}
+
+
+def bank_tools(log=None):
+    def withdraw(account, amount, **rest):
+        if log is not None:
+            log.append(amount)
+        return {"account": account, "withdrawn": amount}
+
+    return [
+        toolgym.Tool("find_account", "Finds a customer's account.", FIND, find_account),
+        {"type": "function", "function": {"name": "withdraw", "description": "Withdraws money.",
+                                          "parameters": WITHDRAW}, "handler": withdraw},
+    ]
+
+
+def truth(owner, amount):
+    return json.dumps([{"name": "find_account", "arguments": {"owner": owner}},
+                       {"name": "withdraw", "arguments": {"account": BANK[owner], "amount": amount}}])
+
+
+def tool_methods(cls):
+    """What TRL exposes as tools: the class's public functions but reset and get_reward."""
+    return sorted(n for n, _ in inspect.getmembers(cls, predicate=inspect.isfunction)
+                  if n not in ("reset", "get_reward") and not n.startswith("_"))
+
+
+def test_the_class_has_what_trl_looks_for():
+    Bank = toolgym.trl.environment(bank_tools())
+    assert Bank.__name__ == "ToolgymEnvironment" and issubclass(Bank, toolgym.trl.ToolEnvironment)
+    assert tool_methods(Bank) == ["find_account", "withdraw"]
+    assert callable(Bank.reset) and callable(Bank.get_reward)
+    assert not hasattr(toolgym.trl.environment(bank_tools(), reward=False, name="Quiet"), "get_reward")
+    env = Bank()
+    # Methods named after the tools, keyword-only parameters (in the order toolgym's own
+    # templates list them) with the schema's types; the optional ones default to None (so
+    # they are not required when rendered).
+    method = env.withdraw
+    assert method.__name__ == "withdraw"
+    params = inspect.signature(method).parameters
+    assert list(params) == ["account", "amount", "currency", "memo", "tags", "when"]
+    assert [n for n, p in params.items() if p.default is inspect.Parameter.empty] == ["account", "amount"]
+    hints = typing.get_type_hints(method)
+    assert hints["account"] is int and hints["amount"] is float
+    assert hints["currency"] == typing.Literal["EUR", "USD"]
+    assert hints["tags"] == typing.List[str] and hints["memo"] is dict
+    assert hints["when"] == typing.Optional[str]
+    # A Google-style docstring: one line per argument; what a hint cannot say is written as
+    # JSON Schema; nothing reads as a section header.
+    doc = inspect.getdoc(method)
+    assert doc.startswith("Withdraws money.\n\nArgs:\n"), doc
+    lines = doc.split("Args:\n", 1)[1].splitlines()
+    assert lines[0] == "    account: The account number."
+    assert lines[1] == '    amount: How much. Returns : nothing JSON Schema: {"minimum":0,"type":"number"}'
+    assert lines[2] == "    currency: Currency."
+    assert lines[3] == '    memo: A memo. JSON Schema: {"properties":{"text":{"type":"string"}},"type":"object"}'
+    assert inspect.getdoc(env.find_account).endswith("owner: The account holder's full name.")
+    # transformers needs a description for every argument: one is given where the schema has none.
+    bare = toolgym.Tool("f", "", {"type": "object", "properties": {"x": {"type": "string"}}}, lambda **_: 0)
+    assert inspect.getdoc(toolgym.trl.environment([bare])().f) == "f\n\nArgs:\n    x: No description given."
+
+
+def test_an_episode_runs_the_tools_and_scores_its_calls():
+    env = toolgym.trl.environment(bank_tools())()
+    assert env.reset(prompt=[{"role": "user", "content": "Withdraw 40.5"}], ground_truth=truth("Ann Lee", 40.5)) is None
+    # The tool message is toolgym's: the result, named.
+    assert json.loads(env.find_account(owner="Ann Lee")) == {"name": "find_account", "result": {"account": 7}}
+    assert env.get_reward() == 0.0 and env.verdict.reason == "missing_call"
+    assert json.loads(env.withdraw(account=7, amount=40.5))["result"] == {"account": 7, "withdrawn": 40.5}
+    assert env.get_reward() == 1.0 and env.verdict.ok
+    assert env.calls == [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
+                         {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}]
+    assert [r["ok"] for r in env.results] == [True, True]
+    # The instance is reused: reset clears the episode.
+    env.reset(ground_truth=truth("Bo Chen", 10))
+    assert env.calls == [] and env.results == []
+    env.find_account(owner="Bo Chen")
+    env.withdraw(account=9, amount=10.0)  # 10.0 is not 10: numbers compare as written
+    assert env.get_reward() == 0.0 and env.verdict.reason == "wrong_args"
+    loose = toolgym.trl.environment(bank_tools(), abs_tol=0.0)()
+    loose.reset(ground_truth=truth("Bo Chen", 10))
+    loose.find_account(owner="Bo Chen")
+    loose.withdraw(account=9, amount=10.0)
+    assert loose.get_reward() == 1.0
+    # Order-free, and a list of dicts is a ground truth too.
+    env.reset(ground_truth=json.loads(truth("Ann Lee", 40.5))[::-1])
+    env.withdraw(account=7, amount=40.5)
+    env.find_account(owner="Ann Lee")
+    assert env.get_reward() == 1.0
+
+
+def test_invalid_arguments_are_reported_and_the_handler_does_not_run():
+    log = []
+    env = toolgym.trl.environment(lambda: bank_tools(log))()
+    env.reset(ground_truth=truth("Ann Lee", 40.5))
+    out = json.loads(env.withdraw(account="7", amount=-1))
+    assert out["name"] == "withdraw" and out["error"]["kind"] == "invalid_arguments"
+    problems = {p["path"]: p["message"] for p in out["error"]["problems"]}
+    assert problems == {"/account": '"7" is not of type "integer"', "/amount": "-1 is less than the minimum of 0"}
+    assert log == [] and env.results[-1]["ok"] is False
+    # A handler that raises is a tool error the model reads; the episode goes on.
+    out = json.loads(env.find_account(owner="Nobody"))
+    assert out["error"] == {"kind": "tool_error", "message": "ValueError: no account for Nobody"}
+    # The calls as made count, invalid ones included.
+    assert len(env.calls) == 2 and env.get_reward() == 0.0
+    # Arguments that are not JSON (TRL's parser lets NaN through) run nothing and score 0.
+    env.reset(ground_truth=truth("Ann Lee", 40.5))
+    env.find_account(owner="Ann Lee")
+    out = json.loads(env.withdraw(account=7, amount=float("nan")))
+    assert out["error"]["kind"] == "invalid_arguments" and "NaN" in out["error"]["message"]
+    env.withdraw(account=7, amount=40.5)
+    v = env.verdict
+    assert (v.reward, v.reason) == (0.0, "wrong_args") and "not JSON" in v.detail
+    assert log == [40.5]
+
+
+def test_a_tool_function_gives_each_episode_fresh_state():
+    made = []
+
+    def tools():
+        state = {"balance": 100}
+
+        def spend(amount):
+            state["balance"] -= amount
+            return dict(state)
+
+        made.append(state)
+        return [toolgym.Tool("spend", "Spends.", {"type": "object", "properties": {"amount": {"type": "integer"}},
+                                                  "required": ["amount"]}, spend)]
+
+    Env = toolgym.trl.environment(tools)
+    env = Env()
+    env.reset(ground_truth="[]")
+    assert json.loads(env.spend(amount=30))["result"] == {"balance": 70}
+    env.reset(ground_truth="[]")
+    assert json.loads(env.spend(amount=30))["result"] == {"balance": 70}
+    # Made for the probe that reads the schemas, the instance, then each reset.
+    assert len(made) == 4
+
+    def changing():
+        changing.n = getattr(changing, "n", 0) + 1
+        name = "spend" if changing.n < 3 else "spent"
+        return [toolgym.Tool(name, "", {"type": "object", "properties": {}}, lambda: 0)]
+
+    Env = toolgym.trl.environment(changing)
+    env = Env()
+    with pytest.raises(ValueError, match="other tools than at first"):
+        env.reset(ground_truth="[]")
+
+
+def test_rows_without_a_readable_ground_truth_are_left_out_with_a_warning():
+    env = toolgym.trl.environment(bank_tools(), column="answer")()
+    env.reset(ground_truth=truth("Ann Lee", 1))  # not the configured column
+    with pytest.warns(RuntimeWarning, match="no 'answer' column value"):
+        assert env.get_reward() is None
+    env.reset(answer="not json")
+    with pytest.warns(RuntimeWarning, match="ground truth cannot be read"):
+        assert env.get_reward() is None
+    env.reset(answer="[]")
+    assert env.get_reward() == 1.0  # no call was due, none was made
+    env.find_account(owner="Ann Lee")
+    assert env.get_reward() == 0.0
+
+
+def test_tool_sets_trl_cannot_express_are_refused_clearly():
+    def tool(name, props=None):
+        return toolgym.Tool(name, "", {"type": "object", "properties": props or {}}, lambda **_: 0)
+
+    for name in ("reset", "get_reward", "calls", "verdict", "_hidden"):
+        with pytest.raises(ValueError, match=repr(name)):
+            toolgym.trl.environment([tool(name)])
+    with pytest.raises(ValueError, match="two tools are named 'f'"):
+        toolgym.trl.environment([tool("f"), tool("f")])
+    for param in ("from", "max-results"):
+        with pytest.raises(ValueError, match=f"parameter {param!r} is not a Python identifier"):
+            toolgym.trl.environment([tool("f", {param: {"type": "string"}})])
+    with pytest.raises(TypeError, match=r"tools\[0\] must be a toolgym.Tool"):
+        toolgym.trl.environment([lambda: 0])
+    with pytest.raises(TypeError, match="tools must be a list"):
+        toolgym.trl.environment("find_account")
+    with pytest.raises(ValueError, match="abs_tol must be a finite number"):
+        toolgym.trl.environment([tool("f")], abs_tol=-1)
+    with pytest.raises(ValueError, match="must be a Python identifier"):
+        toolgym.trl.environment([tool("f")], name="my env")
+
+
+def test_match_calls():
+    f1 = [{"name": "f", "arguments": {"x": 1}}]
+    assert toolgym.match_calls(f1, json.dumps(f1)).ok
+    assert toolgym.match_calls(f1, [{"name": "f", "arguments": {"x": 1.0}}]).reason == "wrong_args"
+    assert toolgym.match_calls(f1, [{"name": "f", "arguments": {"x": 1.0}}], abs_tol=0.0).ok
+    assert toolgym.match_calls(f1, [{"name": "g", "arguments": {"x": 1}}]).reason == "wrong_name"
+    assert toolgym.match_calls(f1 * 2, f1).reason == "extra_call"
+    assert toolgym.match_calls([], f1).reason == "missing_call"
+    with pytest.raises(ValueError, match="^calls: "):
+        toolgym.match_calls([{"arguments": {}}], f1)
+    with pytest.raises(ValueError, match="^ground_truth: "):
+        toolgym.match_calls(f1, "[{")
+
+
+def test_tool_call_runs_one_tool_as_an_env_does():
+    t = toolgym.Tool("find_account", "Finds.", FIND, find_account)
+    assert t.call({"owner": "Bo Chen"}) == {"name": "find_account", "result": {"account": 9}, "ok": True}
+    bad = t.call({})
+    assert bad["ok"] is False and bad["error"]["kind"] == "invalid_arguments"
+    with pytest.raises(TypeError, match="arguments must be a dict"):
+        t.call(["Bo Chen"])
+
+    def interrupt(**_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        toolgym.Tool("i", "", {"type": "object"}, interrupt).call({})
