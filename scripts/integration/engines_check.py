@@ -32,6 +32,8 @@ Runs, on CPU, with no network (no model hub):
                  ToolAgentLoop builds one: replies, tool results), scored as one episode by
                  toolgym.verl_episode.EpisodeRewardManager (loaded with reward_manager.source=importlib)
                  and compute_score with episode=true.
+* verl-function-tools  toolgym.verl_tools.register in a function-tool file loaded by verl's
+                 load_all_tools; the tools called as verl's tool agent loop calls function tools.
 * verl-dataset   toolgym.verl.write_parquet read back by
                  verl.utils.dataset.rl_dataset.RLHFDataset (+ collate_fn, DataProto).
 
@@ -835,6 +837,82 @@ def check_verl_episode():
             f"NaiveRewardManager (special tokens skipped) -> {naive[1]}")
 
 
+def check_verl_function_tools():
+    """toolgym.verl_tools.register in a function-tool file, loaded by verl's own load_all_tools
+    (what the agent loop worker does with rollout.multi_turn.function_tool_path); each tool is
+    called as ToolAgentLoop._call_tool calls a function tool (FunctionTool.call, then
+    normalize_function_tool_return). verl's agent loop module itself is not imported here (it
+    needs ray, hydra, fastapi, opentelemetry, ...)."""
+    import asyncio
+
+    import pyarrow.parquet as pq
+    from omegaconf import OmegaConf
+    from verl.tools.function_tool import normalize_function_tool_return
+    from verl.tools.tool_registry import load_all_tools
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    import toolgym.verl_tools
+
+    path = os.path.join(WORK, "bank_tools.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(
+            "import toolgym, toolgym.verl_tools\n"
+            f"BANK = {BANK!r}\n"
+            "def find_account(owner):\n"
+            "    if owner not in BANK:\n"
+            "        raise ValueError(f'no account for {owner}')\n"
+            "    return {'account': BANK[owner]}\n"
+            "def withdraw(account, amount, **_):\n"
+            "    return {'account': account, 'withdrawn': amount}\n"
+            "toolgym.verl_tools.register([\n"
+            f"    toolgym.Tool('find_account', \"Finds a customer's account.\", {FIND_SCHEMA!r}, find_account),\n"
+            f"    toolgym.Tool('withdraw', 'Withdraws money from an account.', {WITHDRAW_SCHEMA!r}, withdraw),\n"
+            "])\n"
+        )
+    tools = {t.name: t for t in load_all_tools(tool_config_path=None, function_tool_path=path)}
+    assert sorted(tools) == ["find_account", "withdraw"], sorted(tools)
+    # The schema verl renders: its model keeps type, description and enum; the rest is in the
+    # description as JSON Schema.
+    for name, schema in (("find_account", FIND_SCHEMA), ("withdraw", WITHDRAW_SCHEMA)):
+        got = tools[name].tool_schema.model_dump(exclude_unset=True, exclude_none=True)
+        assert got["function"]["parameters"]["required"] == schema["required"], got
+        for param, want in schema["properties"].items():
+            have = got["function"]["parameters"]["properties"][param]
+            assert have["type"] == want["type"] and have.get("enum") == want.get("enum"), (param, have)
+            assert have["description"].startswith(want["description"]), (param, have)
+            if set(want) - {"type", "description", "enum"}:
+                note = json.loads(have["description"].split("JSON Schema: ", 1)[1])
+                assert note == {k: v for k, v in want.items() if k != "description"}, (param, note)
+
+    async def call(name, arguments):
+        response, reward, metrics = normalize_function_tool_return(await tools[name].call(arguments))
+        return json.loads(response.text), reward
+
+    ok = asyncio.run(call("find_account", {"owner": "Ann Lee"}))
+    assert ok == ({"name": "find_account", "result": {"account": 7}}, 0.0), ok
+    bad, _ = asyncio.run(call("withdraw", {"account": "7", "amount": -1}))
+    problems = {p["path"] for p in bad["error"]["problems"]}
+    assert bad["error"]["kind"] == "invalid_arguments" and problems == {"/account", "/amount"}, bad
+    raised, _ = asyncio.run(call("find_account", {"owner": "Nobody"}))
+    assert raised["error"] == {"kind": "tool_error", "message": "ValueError: no account for Nobody"}, raised
+
+    # Each row's own tools, for verl's per-row tool_selection.
+    tasks = toolgym.synthetic_tasks(4, split="train", seed=3)
+    parquet = os.path.join(WORK, "selection.parquet")
+    toolgym.verl.write_parquet(tasks, parquet, template=None, tool_selection=True)
+    written = pq.read_table(parquet).column("extra_info").to_pylist()
+    ds = RLHFDataset(data_files=parquet, tokenizer=tokenizer(), config=OmegaConf.create({
+        "prompt_key": "prompt", "max_prompt_length": 4096, "truncation": "error", "filter_overlong_prompts": False,
+        "return_raw_chat": True, "cache_dir": os.path.join(WORK, "verl-cache")}))
+    for i, task in enumerate(tasks):
+        want = [t["name"] for t in task.tools]
+        assert written[i]["tool_selection"] == want and list(ds[i]["extra_info"]["tool_selection"]) == want, i
+    return ("function tools loaded by verl's load_all_tools from a file calling toolgym.verl_tools.register; "
+            "schemas as verl keeps them (rest as JSON Schema in descriptions); calls through FunctionTool.call "
+            "+ normalize_function_tool_return: result, invalid arguments listed (no handler run), handler "
+            "exception as tool_error; write_parquet(tool_selection=True) read back by RLHFDataset")
+
+
 def check_verl_dataset():
     import numpy as np
     from omegaconf import OmegaConf
@@ -906,6 +984,7 @@ CHECKS = {
     "trl-tool-episode": check_trl_tool_episode,
     "verl-episode": check_verl_episode,
     "trl-environment": check_trl_environment,
+    "verl-function-tools": check_verl_function_tools,
 }
 
 

@@ -16,7 +16,7 @@ import toolgym.verl
 
 def test_integrations_import_nothing_heavy():
     code = (
-        "import sys, toolgym, toolgym.verl, toolgym.trl\n"
+        "import sys, toolgym, toolgym.verl, toolgym.trl, toolgym.verl_tools\n"
         "heavy = {'torch', 'transformers', 'datasets', 'pyarrow', 'verl', 'trl', 'numpy', 'pandas'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )

@@ -37,13 +37,13 @@ Schema, so the model still reads it.
 from __future__ import annotations
 
 import inspect
-import json
 import keyword
 import re
 import warnings
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from toolgym import _toolgym
+from toolgym._tools import run, schema_note, tool_list
 
 __all__ = ["ToolEnvironment", "environment"]
 
@@ -122,8 +122,7 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
         signature.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
         text = _one_line(schema.get("description") if isinstance(schema, Mapping) else "")
         if not exact:
-            rest = {k: v for k, v in schema.items() if k != "description"} if isinstance(schema, Mapping) else schema
-            text = f"{text} JSON Schema: {json.dumps(rest, ensure_ascii=False, separators=(',', ':'))}".strip()
+            text = f"{text} {schema_note(schema)}".strip()
         # transformers needs a description for every argument.
         lines.append(f"    {name}: {text or NO_DESCRIPTION}")
     doc = _one_line(spec.get("description")) or tool
@@ -139,26 +138,6 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
     method.__annotations__ = annotations
     method.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
     return method
-
-
-def _tool(item: Any, index: int) -> Any:
-    """A ``toolgym.Tool``, or one made from a dict with a ``handler`` (the
-    spec plain or in OpenAI's ``{"type": "function", "function": …}``)."""
-    if isinstance(item, _toolgym.Tool):
-        return item
-    if not isinstance(item, Mapping) or "handler" not in item:
-        raise TypeError(f"tools[{index}] must be a toolgym.Tool or a dict with a \"handler\", not {type(item).__name__}")
-    spec = item["function"] if isinstance(item.get("function"), Mapping) else item
-    if "name" not in spec:
-        raise ValueError(f"tools[{index}]: no \"name\"")
-    parameters = spec.get("parameters", {"type": "object", "properties": {}})
-    return _toolgym.Tool(spec["name"], spec.get("description", ""), parameters, item["handler"])
-
-
-def _tool_list(tools: Any) -> List[Any]:
-    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
-        raise TypeError(f"tools must be a list of toolgym.Tool (or a function returning one), not {type(tools).__name__}")
-    return [_tool(t, i) for i, t in enumerate(tools)]
 
 
 def _specs(tools: List[Any]) -> List[Dict[str, Any]]:
@@ -195,7 +174,7 @@ class ToolEnvironment:
     def _load_tools(self) -> None:
         source = type(self)._source
         if callable(source):
-            tools = _tool_list(source())
+            tools = tool_list(source())
             if _specs(tools) != type(self)._specs:
                 raise ValueError(
                     f"{type(self).__name__}: the tool function returned other tools than at first "
@@ -220,14 +199,11 @@ class ToolEnvironment:
         """Runs one call the model made and records it; the text returned
         is the tool message TRL gives the model."""
         self._calls.append({"name": tool, "arguments": arguments})
-        try:
-            result = self._tools[tool].call(arguments)
-        except (TypeError, ValueError) as e:
-            # Arguments that are not JSON (NaN, a set, ...): no handler ran.
-            self._unreadable = self._unreadable or f"{tool}: {e}"
-            result = {"name": tool, "error": {"kind": "invalid_arguments", "message": str(e)}, "ok": False}
+        result, text, unreadable = run(self._tools[tool], arguments)
+        if unreadable is not None:
+            self._unreadable = self._unreadable or f"{tool}: {unreadable}"
         self._results.append(result)
-        return json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False)
+        return text
 
     @property
     def calls(self) -> List[Dict[str, Any]]:
@@ -315,7 +291,7 @@ def environment(
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name={name!r} must be a Python identifier (TRL logs the reward under it)")
     _toolgym.match_calls([], [], abs_tol=abs_tol, rel_tol=rel_tol)  # refuses a bad tolerance here
-    probe = _tool_list(tools() if callable(tools) else tools)
+    probe = tool_list(tools() if callable(tools) else tools)
     namespace: Dict[str, Any] = {
         "__doc__": ToolEnvironment.__doc__,
         "_source": tools if callable(tools) else probe,

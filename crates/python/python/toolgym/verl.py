@@ -37,8 +37,12 @@ Dataset -- write verl's RL parquet from prepared tasks::
 Each row holds ``data_source``, ``prompt`` (chat messages whose system
 message carries the Tool-N1 instructions and the tools), ``ability``,
 ``reward_model = {"style": "rule", "ground_truth": <calls as JSON text>}``
-and ``extra_info = {"index", "id", "source", "split"}``. ``pyarrow`` is
-needed only by the writer (``pip install toolgym[verl]``).
+and ``extra_info = {"index", "id", "source", "split"}`` (with
+``tool_selection=True`` also ``"tool_selection"``: the task's tool names).
+``pyarrow`` is needed only by the writer (``pip install toolgym[verl]``).
+
+Tools -- ``toolgym.verl_tools.register`` makes toolgym tools verl function
+tools for its tool agent loop.
 """
 
 from __future__ import annotations
@@ -310,22 +314,21 @@ def rows(
     data_source: str = "toolgym",
     ability: str = "tool_call",
     split: str = "train",
+    tool_selection: bool = False,
 ) -> List[dict]:
     """The parquet rows of ``write_parquet``, as dicts."""
     out = []
     for index, task in checked(tasks):
+        extra_info = {"index": index, "id": task.id, "source": task.source, "split": split}
+        if tool_selection:
+            extra_info["tool_selection"] = [tool["name"] for tool in task.tools]
         out.append(
             {
                 "data_source": data_source,
                 "prompt": prompt_messages(task, template),
                 "ability": ability,
                 "reward_model": {"style": "rule", "ground_truth": task.ground_truth_json()},
-                "extra_info": {
-                    "index": index,
-                    "id": task.id,
-                    "source": task.source,
-                    "split": split,
-                },
+                "extra_info": extra_info,
             }
         )
     return out
@@ -338,15 +341,19 @@ def write_parquet(
     data_source: str = "toolgym",
     ability: str = "tool_call",
     split: str = "train",
+    tool_selection: bool = False,
 ) -> int:
     """Writes tasks as verl's RL parquet (see the module docs); returns the
-    number of rows. Needs ``pyarrow``."""
+    number of rows. Needs ``pyarrow``. ``tool_selection=True`` adds each
+    task's tool names as ``extra_info["tool_selection"]``: verl's tool
+    agent loop then shows and runs only those of its tools
+    (``toolgym.verl_tools``)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError("toolgym.verl.write_parquet needs pyarrow: pip install pyarrow") from e
-    table = pa.Table.from_pylist(rows(tasks, template, data_source, ability, split))
+    table = pa.Table.from_pylist(rows(tasks, template, data_source, ability, split, tool_selection))
     pq.write_table(table, path)
     return table.num_rows
 

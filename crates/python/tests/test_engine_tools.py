@@ -1,15 +1,20 @@
-"""toolgym.trl.environment: toolgym tools as a TRL environment class,
-driven here as TRL drives one (scripts/integration/engines_check.py runs
-it inside TRL's GRPOTrainer)."""
+"""toolgym tools in the engines' tool loops: toolgym.trl.environment (a
+TRL environment class, driven here as TRL drives one) and
+toolgym.verl_tools (verl function tools). scripts/integration/engines_check.py
+runs both inside the real TRL and verl."""
 
 import inspect
 import json
+import sys
+import types
 import typing
 
 import pytest
 
 import toolgym
 import toolgym.trl
+import toolgym.verl
+import toolgym.verl_tools
 
 BANK = {"Ann Lee": 7, "Bo Chen": 9}
 
@@ -249,3 +254,62 @@ def test_tool_call_runs_one_tool_as_an_env_does():
 
     with pytest.raises(KeyboardInterrupt):
         toolgym.Tool("i", "", {"type": "object"}, interrupt).call({})
+
+
+def test_verl_schema_keeps_what_verl_keeps_and_describes_the_rest():
+    spec = toolgym.Tool("withdraw", "Withdraws money.", WITHDRAW, lambda **_: 0).to_openai()
+    got = toolgym.verl_tools.verl_schema(spec)
+    assert got["type"] == "function" and got["function"]["name"] == "withdraw"
+    assert got["function"]["description"] == "Withdraws money."
+    params = got["function"]["parameters"]
+    assert params["required"] == ["account", "amount"]
+    props = params["properties"]
+    # verl 0.9's property model: type, description, enum. Nothing else survives it.
+    assert all(set(p) <= {"type", "description", "enum"} for p in props.values()), props
+    assert props["account"] == {"type": "integer", "description": "The account number."}
+    assert props["currency"] == {"type": "string", "description": "Currency.", "enum": ["EUR", "USD"]}
+    assert props["when"] == {"type": ["string", "null"], "description": "Date."}
+    assert props["amount"]["description"] == 'How much. Returns: nothing JSON Schema: {"minimum":0,"type":"number"}'
+    assert props["tags"]["description"] == 'Labels. JSON Schema: {"items":{"type":"string"},"type":"array"}'
+    # verl requires a type: taken from anyOf branches or enum values, else every JSON type.
+    odd = {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                                            "b": {"enum": [1, "x"]}, "c": {}}}
+    spec = toolgym.Tool("odd", "", odd, lambda **_: 0).to_openai()
+    props = toolgym.verl_tools.verl_schema(spec)["function"]["parameters"]["properties"]
+    assert props["a"]["type"] == ["string", "integer"] and props["a"]["description"].startswith("JSON Schema: ")
+    assert props["b"] == {"type": ["integer", "string"], "enum": [1, "x"], "description": 'JSON Schema: {"enum":[1,"x"]}'}
+    assert props["c"]["type"] == ["string", "number", "integer", "boolean", "array", "object", "null"]
+
+
+def test_verl_register_hands_verl_functions_that_give_toolgym_messages(monkeypatch):
+    registered = {}
+
+    def function_tool(name, schema):  # verl.tools.function_tool.function_tool's contract
+        def decorator(fn):
+            registered[name] = (fn, schema)
+            return fn
+
+        return decorator
+
+    stub = types.ModuleType("verl.tools.function_tool")
+    stub.function_tool = function_tool
+    for name, module in (("verl", types.ModuleType("verl")), ("verl.tools", types.ModuleType("verl.tools")),
+                         ("verl.tools.function_tool", stub)):
+        monkeypatch.setitem(sys.modules, name, module)
+    assert toolgym.verl_tools.register(bank_tools()) == ["find_account", "withdraw"]
+    fn, schema = registered["find_account"]
+    assert schema == toolgym.verl_tools.verl_schema(toolgym.Tool("find_account", "Finds a customer's account.",
+                                                                 FIND, find_account).to_openai())
+    assert json.loads(fn(owner="Ann Lee")) == {"name": "find_account", "result": {"account": 7}}
+    assert json.loads(fn(owner="Nobody"))["error"]["kind"] == "tool_error"
+    withdraw = registered["withdraw"][0]
+    assert json.loads(withdraw(account=7))["error"]["kind"] == "invalid_arguments"  # amount is required
+    assert json.loads(withdraw(account=7, amount=float("inf")))["error"]["kind"] == "invalid_arguments"
+
+
+def test_verl_rows_list_each_tasks_tools_for_tool_selection():
+    tasks = toolgym.synthetic_tasks(3, seed=2)
+    plain = toolgym.verl.rows(tasks)
+    assert all("tool_selection" not in r["extra_info"] for r in plain)
+    selected = toolgym.verl.rows(tasks, template=None, tool_selection=True)
+    assert [r["extra_info"]["tool_selection"] for r in selected] == [[t["name"] for t in task.tools] for task in tasks]

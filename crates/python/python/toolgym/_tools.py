@@ -1,0 +1,55 @@
+"""Tools given to an engine bridge (``toolgym.trl_env``,
+``toolgym.verl_tools``): reading the list, running one call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from toolgym import _toolgym
+
+
+def tool(item: Any, index: int) -> Any:
+    """A ``toolgym.Tool``, or one made from a dict with a ``handler`` (the
+    spec plain or in OpenAI's ``{"type": "function", "function": …}``), as
+    ``MultiTurnEnv`` takes them."""
+    if isinstance(item, _toolgym.Tool):
+        return item
+    if not isinstance(item, Mapping) or "handler" not in item:
+        raise TypeError(f"tools[{index}] must be a toolgym.Tool or a dict with a \"handler\", not {type(item).__name__}")
+    spec = item["function"] if isinstance(item.get("function"), Mapping) else item
+    if "name" not in spec:
+        raise ValueError(f"tools[{index}]: no \"name\"")
+    parameters = spec.get("parameters", {"type": "object", "properties": {}})
+    return _toolgym.Tool(spec["name"], spec.get("description", ""), parameters, item["handler"])
+
+
+def tool_list(tools: Any) -> List[Any]:
+    """``tools`` as a list of ``toolgym.Tool``; a ``TypeError`` naming the
+    item that is not one."""
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+        raise TypeError(f"tools must be a list of toolgym.Tool (or a function returning one), not {type(tools).__name__}")
+    return [tool(t, i) for i, t in enumerate(tools)]
+
+
+def run(tool: Any, arguments: Dict[str, Any]) -> Tuple[Dict[str, Any], str, Optional[str]]:
+    """Runs one call of ``tool`` as toolgym's envs do (``Tool.call``: the
+    schema first, then the handler): the result with ``ok``, the tool
+    message the model reads (the result's JSON without ``ok``), and why
+    the arguments are not JSON (NaN, a set…; no handler ran) or ``None``."""
+    unreadable = None
+    try:
+        result = tool.call(arguments)
+    except (TypeError, ValueError) as e:
+        unreadable = str(e)
+        result = {"name": tool.name, "error": {"kind": "invalid_arguments", "message": unreadable}, "ok": False}
+    text = json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False)
+    return result, text, unreadable
+
+
+def schema_note(schema: Any) -> str:
+    """``JSON Schema: {…}`` of a parameter's schema less its description:
+    what an engine whose tool rendering cannot carry the whole schema
+    appends to the parameter's description, so the model still reads it."""
+    rest = {k: v for k, v in schema.items() if k != "description"} if isinstance(schema, Mapping) else schema
+    return "JSON Schema: " + json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
