@@ -238,15 +238,7 @@ def check_trl_environment():
 
     tok = qwen25_tokenizer()
     model = tiny_model(tok)
-    truth = {
-        "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
-                    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}],
-        "Bo Chen": [{"name": "find_account", "arguments": {"owner": "Bo Chen"}},
-                    {"name": "withdraw", "arguments": {"account": 9, "amount": 10}}],
-    }
-    rows = [{"prompt": [{"role": "user", "content": f"Withdraw {amount} from {owner}'s account."}],
-             "ground_truth": json.dumps(truth[owner]), "owner": owner}
-            for owner, amount in (("Ann Lee", 40.5), ("Bo Chen", 10))]
+    truth, rows = bank_episodes()
     seen = []
 
     def spy(prompts, completions, environments, **kwargs):
@@ -254,15 +246,7 @@ def check_trl_environment():
         seen.append([(o, c, e.calls, e.verdict) for o, c, e in zip(kwargs["owner"], completions, environments)])
         return [0.0] * len(completions)
 
-    class Scripted(GRPOTrainer):
-        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
-                                  has_tool_images=False):
-            out = []
-            for ids in prompt_ids:
-                reply = scripted_reply(self._tokenizer.decode(ids))
-                out.append(self._tokenizer(reply, add_special_tokens=False)["input_ids"]
-                           + [self._tokenizer.eos_token_id])
-            return out, None
+    Scripted = scripted(GRPOTrainer)
 
     args = grpo_args("grpo-env", num_generations=2, max_completion_length=512, max_steps=1)
     episode = toolgym.trl.reward_function("binary", turn="all")  # the pairing the README advises
@@ -521,6 +505,38 @@ def scripted_reply(history: str) -> str:
     return "<think>Done.</think>\nThe money was withdrawn."
 
 
+def bank_episodes():
+    """The two bank episodes' ground truths (by owner) and their dataset rows: Ann Lee's
+    holds both steps, and `scripted_reply` makes both; Bo Chen's reply leaves the withdrawal out."""
+    truth = {
+        "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
+                    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}],
+        "Bo Chen": [{"name": "find_account", "arguments": {"owner": "Bo Chen"}},
+                    {"name": "withdraw", "arguments": {"account": 9, "amount": 10}}],
+    }
+    rows = [{"prompt": [{"role": "user", "content": f"Withdraw {amount} from {owner}'s account."}],
+             "ground_truth": json.dumps(truth[owner]), "owner": owner}
+            for owner, amount in (("Ann Lee", 40.5), ("Bo Chen", 10))]
+    return truth, rows
+
+
+def scripted(trainer_class):
+    """TRL's trainer with the model's generation replaced by `scripted_reply` (tokenized);
+    everything else (tool parsing, tool calls, completion assembly, rewards) is TRL's."""
+
+    class Scripted(trainer_class):
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            out = []
+            for ids in prompt_ids:
+                reply = scripted_reply(self._tokenizer.decode(ids))
+                out.append(self._tokenizer(reply, add_special_tokens=False)["input_ids"]
+                           + [self._tokenizer.eos_token_id])
+            return out, None
+
+    return Scripted
+
+
 def qwen25_tokenizer():
     """The script's BPE tokenizer with TRL's copy of the Qwen2.5 chat template (tools in the
     system prompt, tool results as <tool_response> in a user turn); with it, TRL's
@@ -554,15 +570,7 @@ def check_trl_tool_episode():
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     tok = qwen25_tokenizer()
     model = tiny_model(tok)
-    truth = {
-        "Ann Lee": [{"name": "find_account", "arguments": {"owner": "Ann Lee"}},
-                    {"name": "withdraw", "arguments": {"account": 7, "amount": 40.5}}],
-        "Bo Chen": [{"name": "find_account", "arguments": {"owner": "Bo Chen"}},
-                    {"name": "withdraw", "arguments": {"account": 9, "amount": 10}}],
-    }
-    rows = [{"prompt": [{"role": "user", "content": f"Withdraw {amount} from {owner}'s account."}],
-             "ground_truth": json.dumps(truth[owner]), "owner": owner}
-            for owner, amount in (("Ann Lee", 40.5), ("Bo Chen", 10))]
+    truth, rows = bank_episodes()
     ds = Dataset.from_list(rows * 2)
     episode = toolgym.trl.reward_function("binary", turn="all")
     first = toolgym.trl.reward_function("binary", turn="first")
@@ -578,16 +586,7 @@ def check_trl_tool_episode():
         })
         return [0.0] * len(completions)
 
-    class Scripted(GRPOTrainer):
-        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
-                                  has_tool_images=False):
-            out = []
-            for ids in prompt_ids:
-                history = self._tokenizer.decode(ids)
-                reply = scripted_reply(history)
-                out.append(self._tokenizer(reply, add_special_tokens=False)["input_ids"]
-                           + [self._tokenizer.eos_token_id])
-            return out, None
+    Scripted = scripted(GRPOTrainer)
 
     args = grpo_args("grpo-tools", num_generations=2, max_completion_length=512, max_steps=1)
     trainer = Scripted(model=model, reward_funcs=[episode, spy], args=args, train_dataset=ds,

@@ -244,14 +244,7 @@ impl PyTool {
             arguments,
         };
         let outcome = self.registry.call(&call, &mut ());
-        let pending = self
-            .interrupt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(e) = pending {
-            return Err(e);
-        }
+        raise_pending(&self.interrupt)?;
         to_py(py, &result_json(&ToolResult { call, outcome }))
     }
 
@@ -305,6 +298,13 @@ fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<Py
 /// once the env's step returns: those must stop the program, not become a
 /// tool error.
 type Interrupt = Arc<Mutex<Option<PyErr>>>;
+
+/// Raises the `KeyboardInterrupt` / `SystemExit` a handler left in
+/// `interrupt`, if any.
+fn raise_pending(interrupt: &Interrupt) -> PyResult<()> {
+    let pending = interrupt.lock().unwrap_or_else(|p| p.into_inner()).take();
+    pending.map_or(Ok(()), Err)
+}
 
 /// Calls a Python handler with the validated arguments. An `Exception` is
 /// a tool error the model reads; any other `BaseException` is kept in
@@ -433,14 +433,7 @@ impl PyMultiTurnEnv {
         } else {
             self.env.step(&text)
         };
-        let pending = self
-            .interrupt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(e) = pending {
-            return Err(e);
-        }
+        raise_pending(&self.interrupt)?;
         step_tuple(py, &step)
     }
 
