@@ -214,8 +214,11 @@ def test_tool_sets_trl_cannot_express_are_refused_clearly():
             toolgym.trl.environment([tool(name)])
     with pytest.raises(ValueError, match="two tools are named 'f'"):
         toolgym.trl.environment([tool("f"), tool("f")])
-    for param in ("from", "max-results"):
+    for param in ("from", "max-results", "self"):
         with pytest.raises(ValueError, match=f"parameter {param!r} is not a Python identifier"):
+            toolgym.trl.environment([tool("f", {param: {"type": "string"}})])
+    for param in ("maxReturns", "onRaises"):  # `name:` would read as a docstring section header
+        with pytest.raises(ValueError, match=f"parameter {param!r} ends in a word transformers"):
             toolgym.trl.environment([tool("f", {param: {"type": "string"}})])
     with pytest.raises(TypeError, match=r"tools\[0\] must be a toolgym.Tool"):
         toolgym.trl.environment([lambda: 0])
@@ -286,6 +289,10 @@ def test_verl_register_hands_verl_functions_that_give_toolgym_messages(monkeypat
 
     def function_tool(name, schema):  # verl.tools.function_tool.function_tool's contract
         def decorator(fn):
+            existing = stub.FUNCTION_TOOL_REGISTRY.get(name)
+            if existing is not None and existing.fn is not fn:
+                raise ValueError(f"Function tool {name!r} is already registered")
+            stub.FUNCTION_TOOL_REGISTRY[name] = types.SimpleNamespace(fn=fn)
             registered[name] = (fn, schema)
             return fn
 
@@ -293,6 +300,7 @@ def test_verl_register_hands_verl_functions_that_give_toolgym_messages(monkeypat
 
     stub = types.ModuleType("verl.tools.function_tool")
     stub.function_tool = function_tool
+    stub.FUNCTION_TOOL_REGISTRY = {}
     for name, module in (("verl", types.ModuleType("verl")), ("verl.tools", types.ModuleType("verl.tools")),
                          ("verl.tools.function_tool", stub)):
         monkeypatch.setitem(sys.modules, name, module)
@@ -305,6 +313,15 @@ def test_verl_register_hands_verl_functions_that_give_toolgym_messages(monkeypat
     withdraw = registered["withdraw"][0]
     assert json.loads(withdraw(account=7))["error"]["kind"] == "invalid_arguments"  # amount is required
     assert json.loads(withdraw(account=7, amount=float("inf")))["error"]["kind"] == "invalid_arguments"
+    # The same tools again (verl's file run twice with the same objects) keep their functions;
+    # other tools under a registered name, or two tools of one name, are refused clearly.
+    tools = [toolgym.Tool("t", "", {"type": "object"}, lambda **_: 1)]
+    assert toolgym.verl_tools.register(tools) == toolgym.verl_tools.register(tools) == ["t"]
+    with pytest.raises(ValueError, match="'find_account' is registered already"):
+        toolgym.verl_tools.register(bank_tools())
+    with pytest.raises(ValueError, match="two tools are named 'u'"):
+        toolgym.verl_tools.register([toolgym.Tool("u", "", {"type": "object"}, lambda **_: 1)] * 2)
+    assert "u" not in stub.FUNCTION_TOOL_REGISTRY  # nothing of a refused list is registered
 
 
 def test_verl_rows_list_each_tasks_tools_for_tool_selection():
@@ -313,3 +330,39 @@ def test_verl_rows_list_each_tasks_tools_for_tool_selection():
     assert all("tool_selection" not in r["extra_info"] for r in plain)
     selected = toolgym.verl.rows(tasks, template=None, tool_selection=True)
     assert [r["extra_info"]["tool_selection"] for r in selected] == [[t["name"] for t in task.tools] for task in tasks]
+
+
+def test_schemas_hints_cannot_say_are_written_for_the_model():
+    props = {
+        "items_any": {"type": "array"},  # a bare list would render as an object
+        "ratio": {"type": "number", "enum": [1, 2]},  # Literal[1, 2] renders as integer
+        "titled": {"type": "string", "title": "Titled", "description": "Has a title."},
+        "speed": {"type": "string", "description": "How fast (choices: fast or slow)"},
+        "total": {"type": "integer", "description": "See totalReturns: the sum. Raises: never"},
+        "to": {"$ref": "#/$defs/Addr"},
+    }
+    params = {"type": "object", "properties": props, "$defs": {"Addr": {"type": "object", "required": ["zip"],
+                                                                          "properties": {"zip": {"type": "string"}}}}}
+    env = toolgym.trl.environment([toolgym.Tool("ship", "Ships.", params, lambda **_: 0)])()
+    hints = typing.get_type_hints(env.ship)
+    assert hints["items_any"] == typing.List[typing.Any] and hints["ratio"] == typing.Literal[1, 2]
+    doc = inspect.getdoc(env.ship)
+    head, args = doc.split("\n\nArgs:\n")
+    # The parameters object's $defs (where "to" points) are in the tool's description.
+    assert head == 'Ships. Parameters JSON Schema: {"$defs":{"Addr":{"properties":{"zip":{"type":"string"}},' \
+                   '"required":["zip"],"type":"object"}}}'
+    lines = dict(line.strip().split(": ", 1) for line in args.splitlines())
+    assert lines["items_any"] == "No description given."
+    assert lines["ratio"] == 'JSON Schema: {"enum":[1,2],"type":"number"}'
+    assert lines["titled"] == "Has a title."  # a title only annotates
+    # Nothing transformers would parse as a header or an enum: `Returns :`, `(choices :`.
+    assert lines["speed"] == "How fast (choices : fast or slow)"
+    assert lines["total"] == "See totalReturns : the sum. Raises : never"
+    assert lines["to"] == 'JSON Schema: {"$ref":"#/$defs/Addr"}'
+    spec = toolgym.Tool("ship", "Ships.", params, lambda **_: 0).to_openai()
+    verl = toolgym.verl_tools.verl_schema(spec)["function"]
+    assert verl["description"] == head
+    assert verl["parameters"]["properties"]["titled"] == {"type": "string", "description": "Has a title."}
+    odd = toolgym.Tool("odd", "", {"type": "object", "properties": {"never": False}}, lambda **_: 0).to_openai()
+    never = toolgym.verl_tools.verl_schema(odd)["function"]["parameters"]["properties"]["never"]
+    assert never["description"] == "JSON Schema: false"  # not `{}`, which would read as anything

@@ -47,9 +47,28 @@ def run(tool: Any, arguments: Dict[str, Any]) -> Tuple[Dict[str, Any], str, Opti
     return result, text, unreadable
 
 
+#: Schema keywords that only annotate (no engine needs to render them).
+ANNOTATIONS = frozenset({"description", "title", "$comment"})
+#: What the engines render of a tool's parameters object.
+RENDERED = frozenset({"type", "properties", "required"})
+
+
 def schema_note(schema: Any) -> str:
     """``JSON Schema: {…}`` of a parameter's schema less its description:
     what an engine whose tool rendering cannot carry the whole schema
     appends to the parameter's description, so the model still reads it."""
     rest = {k: v for k, v in schema.items() if k != "description"} if isinstance(schema, Mapping) else schema
     return "JSON Schema: " + json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
+
+
+def with_parameters_note(description: Any, parameters: Mapping[str, Any]) -> str:
+    """A tool's description, with what the engines do not render of its
+    parameters object (``$defs`` a property's ``$ref`` points into, a
+    top-level ``oneOf``, ``additionalProperties``, …) appended as
+    ``Parameters JSON Schema: {…}``."""
+    text = str(description or "")
+    rest = {k: v for k, v in parameters.items() if k not in RENDERED | ANNOTATIONS}
+    if not rest:
+        return text
+    note = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
+    return f"{text} Parameters JSON Schema: {note}".strip()

@@ -43,7 +43,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from toolgym import _toolgym
-from toolgym._tools import run, schema_note, tool_list
+from toolgym._tools import ANNOTATIONS, run, schema_note, tool_list, with_parameters_note
 
 __all__ = ["ToolEnvironment", "environment"]
 
@@ -56,31 +56,36 @@ RESERVED = frozenset({"reset", "get_reward", "calls", "results", "verdict", "gro
 NO_DESCRIPTION = "No description given."
 
 _SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
-_LITERALS = (str, int, float, bool, type(None))
-# Words transformers' docstring parser reads as section headers anywhere.
-_SECTION = re.compile(r"\b(Args|Returns|Raises):")
+_LITERALS = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+# What transformers' docstring parser reads as a section header or an enum
+# anywhere in the text (``Returns:`` even inside ``totalReturns:``; a
+# trailing ``(choices: …)`` is parsed as JSON).
+_PARSED = re.compile(r"(Args|Returns|Raises|\(choices)\s*:", re.IGNORECASE)
 
 
 def _hint(schema: Any) -> Tuple[Any, bool]:
     """The Python type hint for a JSON Schema and whether it says all the
-    schema says (its description aside)."""
+    schema says (its annotations aside: description, title, comment)."""
     if not isinstance(schema, Mapping):
         return Any, schema is True
-    rest = set(schema) - {"description"}
+    rest = set(schema) - ANNOTATIONS
     enum = schema.get("enum")
-    if isinstance(enum, list) and enum and all(type(v) in _LITERALS for v in enum):
-        return Literal[tuple(enum)], rest <= {"enum", "type"}
     kind = schema.get("type")
+    if isinstance(enum, list) and enum and all(type(v) in _LITERALS for v in enum):
+        # transformers renders the type Literal's values have: exact only
+        # where that is the declared type.
+        inferred = {_LITERALS[type(v)] for v in enum}
+        same = kind is None or inferred == ({kind} if isinstance(kind, str) else set(kind))
+        return Literal[tuple(enum)], rest <= {"enum", "type"} and same
     if isinstance(kind, list) and kind:
         hints = [_hint({"type": k}) for k in kind]
         return Union[tuple(h for h, _ in hints)], rest == {"type"} and all(e for _, e in hints)
     if kind in _SIMPLE:
         return _SIMPLE[kind], rest == {"type"}
     if kind == "array":
-        if "items" not in schema:
-            return list, rest == {"type"}
-        item, exact = _hint(schema["items"])
-        return List[item], exact and rest == {"type", "items"}
+        # A bare `list` would render as an object.
+        item, exact = _hint(schema["items"]) if "items" in schema else (Any, True)
+        return List[item], exact and rest <= {"type", "items"}
     if kind == "object":
         extra = schema.get("additionalProperties")
         if isinstance(extra, Mapping) and "properties" not in schema:
@@ -94,10 +99,10 @@ def _hint(schema: Any) -> Tuple[Any, bool]:
 
 
 def _one_line(text: Any) -> str:
-    """A description on one line, with nothing transformers' docstring
-    parser would read as a section header."""
+    """Text on one line, with nothing transformers' docstring parser would
+    read as a section header or an enum."""
     text = " ".join(str(text or "").split())
-    return _SECTION.sub(r"\1 :", text)
+    return _PARSED.sub(lambda m: f"{m.group(1)} :", text)
 
 
 def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
@@ -111,21 +116,27 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
     annotations: Dict[str, Any] = {}
     lines = []
     for name, schema in properties.items():
-        if not name.isidentifier() or keyword.iskeyword(name):
+        if not name.isidentifier() or keyword.iskeyword(name) or name == "self":
             raise ValueError(
-                f"tool {tool!r}: parameter {name!r} is not a Python identifier; TRL renders a tool from "
-                "a Python signature, which cannot name it (use toolgym's own trainer or verl for this tool)"
+                f"tool {tool!r}: parameter {name!r} is not a Python identifier (or is self); TRL renders a "
+                "tool from a Python signature, which cannot name it (use toolgym's own trainer or verl for "
+                "this tool)"
+            )
+        if _PARSED.search(f"{name}:"):
+            raise ValueError(
+                f"tool {tool!r}: parameter {name!r} ends in a word transformers' docstring parser reads as a "
+                "section header, so TRL cannot render it (use toolgym's own trainer or verl for this tool)"
             )
         hint, exact = _hint(schema)
         annotations[name] = hint
         default = inspect.Parameter.empty if name in required else None
         signature.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
-        text = _one_line(schema.get("description") if isinstance(schema, Mapping) else "")
+        text = schema.get("description") if isinstance(schema, Mapping) else ""
         if not exact:
-            text = f"{text} {schema_note(schema)}".strip()
+            text = f"{text or ''} {schema_note(schema)}"
         # transformers needs a description for every argument.
-        lines.append(f"    {name}: {text or NO_DESCRIPTION}")
-    doc = _one_line(spec.get("description")) or tool
+        lines.append(f"    {name}: {_one_line(text) or NO_DESCRIPTION}")
+    doc = _one_line(with_parameters_note(spec.get("description"), params)) or tool
     if lines:
         doc += "\n\nArgs:\n" + "\n".join(lines)
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
-from toolgym._tools import run, schema_note, tool_list
+from toolgym._tools import ANNOTATIONS, run, schema_note, tool_list, with_parameters_note
 
 __all__ = ["register", "verl_schema"]
 
@@ -79,12 +79,12 @@ def verl_schema(spec: Mapping[str, Any]) -> Dict[str, Any]:
     function = spec["function"]
     params = function.get("parameters") or {}
     properties = {}
-    for name, schema in (params.get("properties") or {}).items():
-        schema = schema if isinstance(schema, Mapping) else {}
+    for name, given in (params.get("properties") or {}).items():
+        schema = given if isinstance(given, Mapping) else {}
         out: Dict[str, Any] = {"type": _types(schema)}
         description = str(schema.get("description") or "")
-        if set(schema) - KEPT or "type" not in schema:
-            description = f"{description} {schema_note(schema)}".strip()
+        if set(schema) - KEPT - ANNOTATIONS or "type" not in schema:
+            description = f"{description} {schema_note(given)}".strip()
         if description:
             out["description"] = description
         if isinstance(schema.get("enum"), list):
@@ -92,7 +92,8 @@ def verl_schema(spec: Mapping[str, Any]) -> Dict[str, Any]:
         properties[name] = out
     parameters = {"type": "object", "properties": properties, "required": list(params.get("required") or [])}
     return {"type": "function",
-            "function": {"name": function["name"], "description": function.get("description") or "",
+            "function": {"name": function["name"],
+                         "description": with_parameters_note(function.get("description"), params),
                          "parameters": parameters}}
 
 
@@ -114,10 +115,28 @@ def register(tools: Sequence[Any]) -> List[str]:
     as verl keeps it (:func:`verl_schema`); returns their names. Call it once, from the file verl's
     ``function_tool_path`` names (verl loads each file once; it refuses a
     name already registered to another function)."""
-    from verl.tools.function_tool import function_tool
+    from verl.tools.function_tool import FUNCTION_TOOL_REGISTRY, function_tool
 
-    names = []
-    for t in tool_list(tools):
-        function_tool(t.name, schema=verl_schema(t.to_openai()))(_function(t))
-        names.append(t.name)
+    listed = tool_list(tools)
+    names = [t.name for t in listed]
+    for t in listed:
+        if names.count(t.name) > 1:
+            raise ValueError(f"two tools are named {t.name!r}")
+        entry = FUNCTION_TOOL_REGISTRY.get(t.name)
+        if entry is not None and _REGISTERED.get(t.name) != (t, entry.fn):
+            raise ValueError(
+                f"a verl function tool named {t.name!r} is registered already ({entry.fn.__module__}."
+                f"{entry.fn.__qualname__}); register each tool once per process: verl runs the "
+                "function_tool_path file once, so do not import that file elsewhere"
+            )
+    for t in listed:
+        tool, fn = _REGISTERED.get(t.name, (None, None))
+        if tool is not t:  # the same Tool again (the file run twice) keeps its function
+            fn = _function(t)
+            _REGISTERED[t.name] = (t, fn)
+        function_tool(t.name, schema=verl_schema(t.to_openai()))(fn)
     return names
+
+
+#: The functions ``register`` gave verl, by tool name, with their tools.
+_REGISTERED: Dict[str, Any] = {}
