@@ -295,9 +295,10 @@ def environment(
 
     Calls TRL cannot route to a method never reach the environment: a call
     to a tool it does not have, arguments that are not a dict, a block TRL's
-    parser cannot read. ``get_reward`` compares only the calls that ran, so
-    pair it with ``reward_function(rule, turn="all")``, which reads the
-    whole completion, when such replies must score 0.
+    parser cannot read. ``get_reward`` compares only the calls that ran;
+    ``reward_function("binary", turn="all")`` reads the whole completion
+    (every reply well formed, the calls right): use it alone
+    (``reward=False``) or beside this reward (TRL adds the two).
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name={name!r} must be a Python identifier (TRL logs the reward under it)")
