@@ -237,6 +237,15 @@ def check_trl_environment():
         "type": "object", "properties": {"text": {"type": "string"}}}, memo
 
     tok = qwen25_tokenizer()
+    # to_dataset(template=None) writes a past call as text: Qwen2.5's chat template renders
+    # it exactly as it renders the call from tool_calls.
+    past = [{"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "Let me look.", "tool_calls": [
+                {"type": "function", "function": {"name": "find_account", "arguments": {"owner": "Zoë"}}},
+                {"type": "function", "function": {"name": "withdraw", "arguments": {"account": 7, "amount": 1}}}]},
+            {"role": "tool", "name": "find_account", "content": '{"account": 7}'}]
+    written = toolgym.trl.rows([toolgym.Task(past, [], [])], template=None)[0]["prompt"]
+    assert tok.apply_chat_template(written, tokenize=False) == tok.apply_chat_template(past, tokenize=False)
     model = tiny_model(tok)
     truth, rows = bank_episodes()
     seen = []
@@ -272,7 +281,8 @@ def check_trl_environment():
         logged = [h[key] for h in trainer.state.log_history if key in h]
         assert logged == expected, (key, logged, expected)
     n = sum(len(b) for b in seen)
-    return (f"tool schemas rendered by transformers' get_json_schema as expected; {n} episodes through "
+    return (f"tool schemas rendered by transformers' get_json_schema as expected; template=None past calls "
+            f"render as Qwen2.5's template renders tool_calls; {n} episodes through "
             f"TRL's tool loop with environment_factory: Ann Lee's 1.0, Bo Chen's (a step left out) 0.0; "
             f"rewards/Bank/mean and rewards/{episode.__name__}/mean both {logged}")
 

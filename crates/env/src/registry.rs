@@ -348,7 +348,8 @@ impl<S> ToolRegistry<S> {
     /// may be called (the tools a task shows the model, when it lists
     /// them): a call to another is [`ToolError::UnknownTool`] listing
     /// `shown`, so a tool the model was not shown neither runs nor is
-    /// named to it. `None`: every registered tool.
+    /// named to it; a call to a shown tool that is not registered is
+    /// [`ToolError::NotExecutable`]. `None`: every registered tool.
     pub fn call_all_among(
         &self,
         calls: &[Call],
@@ -364,13 +365,11 @@ impl<S> ToolRegistry<S> {
                         name: c.name.clone(),
                         available: names.to_vec(),
                     }),
-                    // Shown but not registered (a spec's own mistake): the
-                    // error still names the shown tools only.
-                    Some(names) => self.call(c, state).map_err(|e| match e {
-                        ToolError::UnknownTool { name, .. } => ToolError::UnknownTool {
-                            name,
-                            available: names.to_vec(),
-                        },
+                    // Shown but not registered (the env's own mistake: no
+                    // handler for a tool its task lists): the model called
+                    // a tool it was shown, which cannot run here.
+                    Some(_) => self.call(c, state).map_err(|e| match e {
+                        ToolError::UnknownTool { name, .. } => ToolError::NotExecutable(name),
                         other => other,
                     }),
                     None => self.call(c, state),
@@ -500,6 +499,36 @@ mod tests {
         assert_eq!(
             run.unwrap_err(),
             ToolError::NotExecutable("get_weather".into())
+        );
+    }
+
+    #[test]
+    fn only_shown_tools_run_and_a_shown_tool_without_a_handler_says_so() {
+        let mut r: ToolRegistry<()> = ToolRegistry::new();
+        r.register_fn(weather(), |_| Ok(json!("sunny"))).unwrap();
+        r.register_fn(ToolSpec::builder("secret", "").build(), |_| Ok(json!(1)))
+            .unwrap();
+        let shown = ["get_weather".to_string(), "translate".to_string()];
+        let calls = [
+            Call::new("get_weather", json!({"city": "Paris"})).unwrap(),
+            Call::new("secret", json!({})).unwrap(),
+            Call::new("translate", json!({})).unwrap(),
+        ];
+        let results = r.call_all_among(&calls, &mut (), Some(&shown));
+        assert_eq!(results[0].outcome, Ok(json!("sunny")));
+        // Registered but not shown: unknown, and only the shown tools are named.
+        assert_eq!(
+            results[1].outcome,
+            Err(ToolError::UnknownTool {
+                name: "secret".into(),
+                available: shown.to_vec()
+            })
+        );
+        // Shown but not registered: it cannot run here (not "unknown", which
+        // would contradict the list the model was shown).
+        assert_eq!(
+            results[2].outcome,
+            Err(ToolError::NotExecutable("translate".into()))
         );
     }
 

@@ -200,7 +200,15 @@ impl PyTool {
             "description": description,
             "parameters": to_json(parameters, Label::Arg("parameters"))?,
         }))
-        .map_err(|e| PyValueError::new_err(format!("tool {name:?}: {e}")))?;
+        .map_err(|e| {
+            // Most spec errors name the tool already.
+            let (text, named) = (e.to_string(), format!("tool {name:?}"));
+            PyValueError::new_err(if text.starts_with(&named) {
+                text
+            } else {
+                format!("{named}: {text}")
+            })
+        })?;
         let interrupt = Interrupt::default();
         let mut registry = ToolRegistry::new();
         let (run, slot, tool) = (
@@ -225,8 +233,9 @@ impl PyTool {
     /// arguments are checked against the schema first, and the handler
     /// runs only when they pass. Returns what an env's step reports in
     /// `info["results"]`: `{"name", "result", "ok": True}`, or `{"name",
-    /// "kind", "message", …, "ok": False}` for invalid arguments
-    /// (`problems` lists them) or a handler that raised (`tool_error`).
+    /// "error": {"kind", "message", …}, "ok": False}` for invalid
+    /// arguments (kind `invalid_arguments`, `problems` lists them) or a
+    /// handler that raised (kind `tool_error`).
     /// A handler's `KeyboardInterrupt` or `SystemExit` is raised again.
     fn call<'py>(
         &self,
@@ -354,7 +363,10 @@ fn exception_text(py: Python<'_>, e: &PyErr) -> String {
 ///
 /// `MultiTurnEnv(task, tools, template="tool-n1-multi-turn", max_turns=8)`:
 /// `tools` is a list of `Tool`s or dicts with a `handler`. The tools shown
-/// to the model are the task's, or these when the task lists none.
+/// to the model are the task's, or these when the task lists none; every
+/// tool the task lists must be among them with the same parameters (a
+/// `ValueError` otherwise: the model could not run it, or would be
+/// checked against another schema than it was shown).
 #[pyclass(module = "toolgym", name = "MultiTurnEnv")]
 pub struct PyMultiTurnEnv {
     env: toolgym_env::MultiTurnEnv<()>,
@@ -383,6 +395,27 @@ impl PyMultiTurnEnv {
             registry
                 .register_fn(spec, move |args| call_handler(&handler, &name, args, &slot))
                 .map_err(|e| PyValueError::new_err(format!("tools[{i}]: {e}")))?;
+        }
+        // Every tool the task shows must run, on the schema it shows.
+        for shown in &task.inner.tools {
+            match registry.get(&shown.name) {
+                None => {
+                    return Err(PyValueError::new_err(format!(
+                        "the task shows the tool {:?}, which no tool in tools runs (tools: {}); \
+                         pass a handler for every tool the task lists",
+                        shown.name,
+                        registry.names().join(", ")
+                    )))
+                }
+                Some(spec) if spec.parameters != shown.parameters => {
+                    return Err(PyValueError::new_err(format!(
+                        "tools: {:?} has other parameters than the task's tool of that name; \
+                         the model would be shown one schema and checked against another",
+                        shown.name
+                    )))
+                }
+                Some(_) => {}
+            }
         }
         if max_turns == 0 {
             return Err(PyValueError::new_err("max_turns must be at least 1"));

@@ -100,8 +100,8 @@ pub fn rules() -> Vec<(&'static str, &'static str)> {
 
 /// Whether `calls` match `ground_truth` as multisets (order-free), as the
 /// multi-turn envs' `calls-match` rule compares an episode's calls:
-/// `Verdict(1.0, "ok")`, or 0 with `missing`, `extra`, `wrong_name` or
-/// `wrong_args`. Both are lists of `{"name", "arguments"}` dicts (or one
+/// `Verdict(1.0, "ok")`, or 0 with `missing_call`, `extra_call`,
+/// `wrong_name` or `wrong_args`. Both are lists of `{"name", "arguments"}` dicts (or one
 /// dict) or their JSON text. Numbers compare as written (`1` is not
 /// `1.0`) unless `abs_tol` / `rel_tol` is given ([`RuleOptions::matcher`]).
 /// A list that is not calls is a `ValueError` naming it.
@@ -391,7 +391,7 @@ impl PyRule {
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         errors: &str,
         episode: bool,
     ) -> PyResult<Vec<toolgym_reward::Verdict>> {
@@ -586,7 +586,7 @@ impl PyRule {
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         errors: &str,
         episode: bool,
     ) -> PyResult<Vec<PyVerdict>> {
@@ -602,7 +602,7 @@ impl PyRule {
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         errors: &str,
         episode: bool,
     ) -> PyResult<Vec<f64>> {
@@ -681,7 +681,7 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
 /// `datasets.map(num_proc=…)` worker would hang). The cache is per
 /// process, and holds a few pools at most (each `threads` value would
 /// otherwise keep its threads for good).
-fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
+fn pool(threads: Option<i64>) -> PyResult<Arc<rayon::ThreadPool>> {
     /// Pools kept: the most recently used.
     const KEPT: usize = 4;
     struct Pools {
@@ -691,7 +691,12 @@ fn pool(threads: Option<usize>) -> PyResult<Arc<rayon::ThreadPool>> {
     }
     static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
     // 0 lets rayon choose (it reads RAYON_NUM_THREADS).
-    let n = threads.unwrap_or(0);
+    let given = threads.unwrap_or(0);
+    let Ok(n) = usize::try_from(given) else {
+        return Err(PyValueError::new_err(format!(
+            "threads={given}: must be None or 0 (all cores), or a count of threads"
+        )));
+    };
     if n > toolgym_reward::jsonl::MAX_THREADS {
         // Each is an OS thread started now: a million would take the
         // machine down before the first item is scored.

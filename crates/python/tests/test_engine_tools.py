@@ -155,6 +155,11 @@ def test_invalid_arguments_are_reported_and_the_handler_does_not_run():
     v = env.verdict
     assert (v.reward, v.reason) == (0.0, "wrong_args") and "not JSON" in v.detail
     assert log == [40.5]
+    # An argument named like the receiver is the model's: recorded and passed on like any
+    # other (this handler does not take it: a tool error, not a crash of the method).
+    out = json.loads(env.find_account(**{"owner": "Ann Lee", "self": 1}))
+    assert out["error"]["kind"] == "tool_error" and "'self'" in out["error"]["message"], out
+    assert env.calls[-1]["arguments"] == {"owner": "Ann Lee", "self": 1}
 
 
 def test_a_tool_function_gives_each_episode_fresh_state():
@@ -222,6 +227,8 @@ def test_tool_sets_trl_cannot_express_are_refused_clearly():
             toolgym.trl.environment([tool("f", {param: {"type": "string"}})])
     with pytest.raises(TypeError, match=r"tools\[0\] must be a toolgym.Tool"):
         toolgym.trl.environment([lambda: 0])
+    with pytest.raises(ValueError, match=r'tools\[0\]: no "handler"'):
+        toolgym.trl.environment([toolgym.synthetic_tasks(1)[0].tools[0]])  # a spec alone
     with pytest.raises(TypeError, match="tools must be a list"):
         toolgym.trl.environment("find_account")
     with pytest.raises(ValueError, match="abs_tol must be a finite number"):

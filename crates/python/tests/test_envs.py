@@ -205,6 +205,20 @@ def test_bad_tool_definitions_are_clear_errors():
         toolgym.MultiTurnEnv(bank_task(), [t, t])
     with pytest.raises(ValueError, match="max_turns"):
         toolgym.MultiTurnEnv(bank_task(), [], max_turns=0)
+    # A spec error names the tool once.
+    with pytest.raises(ValueError, match=r'^tool "f": parameters must be a JSON object, found a string$'):
+        toolgym.Tool("f", "", "x", lambda: 0)
+    # Every tool the task shows must run, on the schema it shows.
+    shows = toolgym.Task("Translate hi.", [], [{"name": "translate", "description": "",
+                                                "parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}])
+    add = toolgym.Tool("add", "Adds.", ADD, lambda a, b: a + b)
+    with pytest.raises(ValueError, match=r'shows the tool "translate", which no tool in tools runs \(tools: add\)'):
+        toolgym.MultiTurnEnv(shows, [add])
+    other = toolgym.Tool("translate", "", {"type": "object", "properties": {"words": {"type": "string"}}}, lambda **_: 0)
+    with pytest.raises(ValueError, match='"translate" has other parameters than the task\'s tool'):
+        toolgym.MultiTurnEnv(shows, [other])
+    same = toolgym.Tool("translate", "Translates.", shows.tools[0]["parameters"], lambda text: text)
+    toolgym.MultiTurnEnv(shows, [same, add])  # extra tools are fine: only the task's are shown
 
 
 def test_a_keyboard_interrupt_in_a_tool_is_raised_not_swallowed():

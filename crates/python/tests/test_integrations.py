@@ -158,6 +158,9 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
         toolgym.Rule("binary").rewards([good], [truth], errors="ignore")
     with pytest.raises(ValueError, match="at most 1024"):
         toolgym.Rule("binary").rewards([good], [truth], threads=10**6)
+    # A negative count (as in "all cores" elsewhere) is named, not an OverflowError.
+    with pytest.raises(ValueError, match=r"threads=-1: must be None or 0 \(all cores\)"):
+        toolgym.Rule("binary").score_batch([good], [truth], threads=-1)
 
 
 def test_the_trl_reward_function_takes_rule_options_and_pickles():
@@ -472,3 +475,29 @@ def test_verl_loads_the_reward_file_by_path():
     spec.loader.exec_module(module)
     task = toolgym.synthetic_tasks(1)[0]
     assert module.compute_score("toolgym", task.target(), task.ground_truth_json(), {}) == 1.0
+
+
+def test_template_none_writes_past_calls_as_text_so_arrow_cannot_merge_their_arguments():
+    def task(args, gt):
+        return toolgym.Task(
+            [{"role": "user", "content": "hi"},
+             {"role": "assistant", "content": None, "tool_calls": [{"name": "f", "arguments": args}]},
+             {"role": "tool", "name": "f", "content": '{"x": 1}'}],
+            [{"name": "g", "arguments": gt}],
+            [{"name": "f", "description": "", "parameters": {"type": "object", "properties": {}}}],
+        )
+
+    tasks = [task({"a": 1}, {}), task({"b": "x"}, {"c": 2})]
+    for rows in (toolgym.trl.rows(tasks, template=None), toolgym.verl.rows(tasks, template=None)):
+        prompts = [r["prompt"] for r in rows]
+        # As the qwen2.5 template (and Qwen2.5's chat template) writes a past call.
+        assert [p[1]["content"] for p in prompts] == [t.chat("qwen2.5")[2]["content"] for t in tasks]
+        assert prompts[0][1]["content"] == '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+        assert all("tool_calls" not in p[1] for p in prompts)
+        assert prompts[0][2] == {"role": "tool", "name": "f", "content": '{"x": 1}'}
+    # Text before the calls stays first.
+    said = toolgym.Task([{"role": "user", "content": "hi"},
+                         {"role": "assistant", "content": "Let me look.", "tool_calls": [{"name": "f", "arguments": {}}]}],
+                        [], [])
+    assert toolgym.trl.rows([said], template=None)[0]["prompt"][1]["content"] == \
+        'Let me look.\n<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>'

@@ -1,6 +1,7 @@
 """Shared by the integrations: task lists checked item by item, and the
 warning for rows a reward function could not score."""
 
+import json
 import warnings
 from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -78,7 +79,27 @@ def warn_unscored(
 def prompt_messages(task: _toolgym.Task, template: Optional[str]) -> List[dict]:
     """A task's prompt as chat messages: ``template``'s (a system message
     with its instructions and the task's tools first), or with ``None`` the
-    task's own messages as they are, for an engine that renders the tools
-    itself through the model's chat template (TRL's ``tools=``, verl's tool
-    config), which would otherwise list them a second time."""
-    return task.messages if template is None else task.chat(template)
+    task's own messages, for an engine that renders the tools itself
+    through the model's chat template (TRL's ``tools=``, verl's tool
+    config), which would otherwise list them a second time. With ``None``,
+    an assistant message's ``tool_calls`` are written into its text as the
+    ``qwen2.5`` template writes them (one ``<tool_call>`` block per call,
+    as Qwen2.5's chat template renders ``tool_calls``): a dataset column
+    of messages is one Arrow type, which would give every call's
+    ``arguments`` every other row's keys (missing ones ``None``)."""
+    if template is not None:
+        return task.chat(template)
+    return [_calls_as_text(m) for m in task.messages]
+
+
+def _calls_as_text(message: dict) -> dict:
+    calls = message.get("tool_calls")
+    if message.get("role") != "assistant" or not calls:
+        return message
+    blocks = []
+    for call in calls:
+        call = call.get("function", call)  # OpenAI's form nests the call
+        body = json.dumps({"name": call.get("name"), "arguments": call.get("arguments")}, ensure_ascii=False)
+        blocks.append(f"<tool_call>\n{body}\n</tool_call>")
+    text = "\n".join(([message["content"]] if message.get("content") else []) + blocks)
+    return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": text}

@@ -98,8 +98,8 @@ def match_calls(
     calls: GroundTruth, ground_truth: GroundTruth, abs_tol: Optional[float] = None, rel_tol: Optional[float] = None
 ) -> Verdict:
     """Whether the calls match the ground truth order-free (the envs'
-    ``calls-match``): reason ``ok``, ``missing``, ``extra``, ``wrong_name``
-    or ``wrong_args``."""
+    ``calls-match``): reason ``ok``, ``missing_call``, ``extra_call``,
+    ``wrong_name`` or ``wrong_args``."""
 
 def chatml_turns(text: str) -> List[Tuple[Optional[str], str]]:
     """The turns of a ChatML text with its special tokens kept: ``(role,

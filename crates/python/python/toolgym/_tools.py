@@ -15,8 +15,11 @@ def tool(item: Any, index: int) -> Any:
     ``MultiTurnEnv`` takes them."""
     if isinstance(item, _toolgym.Tool):
         return item
-    if not isinstance(item, Mapping) or "handler" not in item:
+    if not isinstance(item, Mapping):
         raise TypeError(f"tools[{index}] must be a toolgym.Tool or a dict with a \"handler\", not {type(item).__name__}")
+    if "handler" not in item:
+        # A task's tool spec has none: the bridge cannot run it.
+        raise ValueError(f"tools[{index}]: no \"handler\" (a spec alone cannot run; add the function that runs it)")
     spec = item["function"] if isinstance(item.get("function"), Mapping) else item
     if "name" not in spec:
         raise ValueError(f"tools[{index}]: no \"name\"")

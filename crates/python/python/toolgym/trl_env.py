@@ -17,7 +17,8 @@
     trainer = GRPOTrainer(model=..., environment_factory=Bank, train_dataset=...,
                           reward_funcs=[toolgym.trl.reward_function("binary", turn="all")])
 
-TRL makes one instance per rollout, calls ``reset(**row)`` before each, and
+TRL keeps a pool of instances (one per rollout in flight), calls
+``reset(**row)`` before each rollout, and
 exposes the class's public methods to the model as tools: here one method
 per toolgym tool. A call's arguments are checked against the tool's JSON
 Schema in Rust before its handler runs, exactly as toolgym's envs check
@@ -140,7 +141,9 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
     if lines:
         doc += "\n\nArgs:\n" + "\n".join(lines)
 
-    def method(self: "ToolEnvironment", **arguments: Any) -> str:
+    # `self` positional-only: a model's argument named "self" reaches the
+    # schema check (and is refused there or passed on) instead of raising.
+    def method(self: "ToolEnvironment", /, **arguments: Any) -> str:
         return self._call(tool, arguments)
 
     method.__name__ = method.__qualname__ = tool
@@ -156,8 +159,8 @@ def _specs(tools: List[Any]) -> List[Dict[str, Any]]:
 
 
 class ToolEnvironment:
-    """The base of the classes :func:`environment` makes: one instance per
-    TRL rollout, reset before each. Its public methods are the tools (TRL
+    """The base of the classes :func:`environment` makes: TRL pools
+    instances and resets one before each rollout. Its public methods are the tools (TRL
     exposes every public function of the class); what it records is read
     through properties, which TRL does not expose.
 

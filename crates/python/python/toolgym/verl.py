@@ -24,7 +24,8 @@ ChatML turn headers kept::
 
 verl's tool parsers read one JSON object per ``<tool_call>`` block, not
 the Tool-N1 list: for its tool loop write the dataset with
-``template="qwen2.5"`` and score with ``binary-no-think`` or ``binary``
+``template="qwen2.5"`` and score with ``binary-no-think`` (that template
+does not ask for ``<think>``)
 (or with ``template=None``, the tasks' own messages, where verl's chat
 template renders the tools of its tool config).
 
