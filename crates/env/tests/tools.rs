@@ -227,6 +227,14 @@ fn a_task_file_task_with_a_repeated_tool_name_is_a_bad_line() {
             "task b: tool 2 of the list repeats the name \"f\" of tool 0".to_string()
         )]
     );
+    // A UTF-8 byte-order mark before the first line (some editors write
+    // one) is not a bad line 1; one anywhere else is data.
+    std::fs::write(&path, format!("\u{feff}{}\n\u{feff}{}", lines[0], lines[2])).unwrap();
+    let file = toolgym_env::read_jsonl_lenient(&path).unwrap();
+    let ids: Vec<&str> = file.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["a"]);
+    assert_eq!(file.bad_lines.len(), 1);
+    assert_eq!(file.bad_lines[0].0, 2);
 }
 
 /// A typed handler gets what the schema let through: `30.0` is an

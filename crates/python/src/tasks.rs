@@ -1,7 +1,7 @@
 //! `toolgym.Task`, the task loaders and the prompt templates.
 
 use crate::convert::{to_json, to_py, Label};
-use pyo3::exceptions::{PyIOError, PyValueError, PyWarning};
+use pyo3::exceptions::{PyIOError, PyUserWarning, PyValueError};
 use pyo3::prelude::*;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -268,7 +268,7 @@ impl PyTask {
 
 /// Emits a Python warning.
 fn warn(py: Python<'_>, message: &str) -> PyResult<()> {
-    let warning = py.get_type::<PyWarning>();
+    let warning = py.get_type::<PyUserWarning>();
     PyErr::warn(
         py,
         &warning,

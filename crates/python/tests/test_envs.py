@@ -51,6 +51,7 @@ def test_load_tasks_skips_bad_lines_with_one_warning(tmp_path):
         tasks = toolgym.load_tasks(str(path))
     assert tasks == good
     assert len(caught) == 1 and "skipped 2 bad line(s)" in str(caught[0].message)
+    assert caught[0].category is UserWarning  # filterable as Python's own warnings are
     assert "t.jsonl:2:" in str(caught[0].message)
     with pytest.raises(ValueError, match=r"t\.jsonl:2:"):
         toolgym.load_tasks(str(path), strict=True)
