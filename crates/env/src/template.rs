@@ -214,6 +214,28 @@ pub fn calls_json(calls: &[Call]) -> String {
     escape_markup(out)
 }
 
+/// Calls as Qwen2.5 and Hermes write them ([`CallFormat::PerCall`]):
+/// one `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>` block per
+/// call, joined by newlines, each object as [`calls_json`] writes it.
+///
+/// ```
+/// use toolgym_reward::Call;
+/// let c = Call::new("add", serde_json::json!({"a": 1})).unwrap();
+/// assert_eq!(toolgym_env::template::call_blocks(&[c.clone(), c]),
+///            "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1}}\n</tool_call>\n\
+///             <tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1}}\n</tool_call>");
+/// ```
+pub fn call_blocks(calls: &[Call]) -> String {
+    calls
+        .iter()
+        .map(|c| {
+            let list = calls_json(std::slice::from_ref(c));
+            format!("<tool_call>\n{}\n</tool_call>", &list[1..list.len() - 1])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `json` with the `<` of each markup-like sequence written `\u003c`
 /// (JSON text has `<` only inside strings, where the escape means the same).
 pub(crate) fn escape_markup(json: String) -> String {
@@ -561,14 +583,7 @@ impl ChatTemplate for ChatMlTemplate {
             CallFormat::PerCall if calls.is_empty() => {
                 return reasoning.unwrap_or_default().to_string()
             }
-            CallFormat::PerCall => calls
-                .iter()
-                .map(|c| {
-                    let list = calls_json(std::slice::from_ref(c));
-                    format!("<tool_call>\n{}\n</tool_call>", &list[1..list.len() - 1])
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+            CallFormat::PerCall => call_blocks(calls),
         };
         match reasoning {
             Some(r) if self.reasoning => format!("<think>{r}</think>\n{block}"),

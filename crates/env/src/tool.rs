@@ -438,7 +438,8 @@ pub enum ToolError {
         /// The panic message.
         message: String,
     },
-    /// The tool is known but has no handler (a spec-only registration).
+    /// The tool is known but has no handler: a spec-only registration, or
+    /// a tool the task shows that the env did not register.
     #[error("tool {0} cannot be executed here")]
     NotExecutable(String),
 }

@@ -182,6 +182,52 @@ pub struct PyTool {
     interrupt: Interrupt,
 }
 
+impl PyTool {
+    /// A tool from a checked spec and a callable handler.
+    fn from_parts(spec: ToolSpec, handler: Py<PyAny>) -> PyResult<Self> {
+        let interrupt = Interrupt::default();
+        let mut registry = ToolRegistry::new();
+        let (run, slot, tool) = (
+            Python::attach(|py| handler.clone_ref(py)),
+            interrupt.clone(),
+            spec.name.clone(),
+        );
+        registry
+            .register_fn(spec.clone(), move |args| {
+                call_handler(&run, &tool, args, &slot)
+            })
+            .map_err(|e| PyValueError::new_err(format!("tool {:?}: {e}", spec.name)))?;
+        Ok(Self {
+            spec,
+            handler,
+            registry,
+            interrupt,
+        })
+    }
+}
+
+/// `tools[index]` as a `Tool`: itself, or one made from a dict with a
+/// `handler` by [`read_tool`]'s rules and messages (the one reader of
+/// tool lists; the Python engine bridges call it).
+#[pyfunction]
+pub fn _tool_of(item: &Bound<'_, PyAny>, index: usize) -> PyResult<Py<PyTool>> {
+    if let Ok(t) = item.cast::<PyTool>() {
+        return Ok(t.clone().unbind());
+    }
+    let (spec, handler) = read_tool(item, index)?;
+    Py::new(item.py(), PyTool::from_parts(spec, handler)?)
+}
+
+/// Calls (a list of `{"name", "arguments"}` dicts) as Qwen2.5's chat
+/// template writes them in a reply: one `<tool_call>` block per call
+/// (`toolgym_env::template::call_blocks`).
+#[pyfunction]
+pub fn _call_blocks(calls: &Bound<'_, PyAny>) -> PyResult<String> {
+    let calls = toolgym_reward::Call::list_from_value(to_json(calls, Label::Arg("calls"))?)
+        .map_err(|e| PyValueError::new_err(format!("calls: {e}")))?;
+    Ok(toolgym_env::template::call_blocks(&calls))
+}
+
 #[pymethods]
 impl PyTool {
     #[new]
@@ -209,24 +255,7 @@ impl PyTool {
                 format!("{named}: {text}")
             })
         })?;
-        let interrupt = Interrupt::default();
-        let mut registry = ToolRegistry::new();
-        let (run, slot, tool) = (
-            handler.clone().unbind(),
-            interrupt.clone(),
-            name.to_string(),
-        );
-        registry
-            .register_fn(spec.clone(), move |args| {
-                call_handler(&run, &tool, args, &slot)
-            })
-            .map_err(|e| PyValueError::new_err(format!("tool {name:?}: {e}")))?;
-        Ok(Self {
-            spec,
-            handler: handler.unbind(),
-            registry,
-            interrupt,
-        })
+        Self::from_parts(spec, handler.unbind())
     }
 
     /// Runs the tool on `arguments` (a dict) as an env runs a call: the

@@ -63,5 +63,7 @@ fn _toolgym(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<envs::PySingleTurnEnv>()?;
     m.add_class::<envs::PyMultiTurnEnv>()?;
     m.add_class::<envs::PyTool>()?;
+    m.add_function(wrap_pyfunction!(envs::_tool_of, m)?)?;
+    m.add_function(wrap_pyfunction!(envs::_call_blocks, m)?)?;
     Ok(())
 }

@@ -130,11 +130,7 @@ pub fn match_calls(
         calls.map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
     };
     let (predicted, truth) = (read(calls, "calls")?, read(ground_truth, "ground_truth")?);
-    Ok(match matcher.compare(&predicted, &truth).reason() {
-        Reason::Ok => toolgym_reward::Verdict::ok(),
-        r => toolgym_reward::Verdict::fail(r, format!("calls vs ground truth: {r}")),
-    }
-    .into())
+    Ok(matcher.compare(&predicted, &truth).verdict("calls").into())
 }
 
 /// The turns of a text written in ChatML with its special tokens kept (a

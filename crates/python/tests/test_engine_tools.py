@@ -225,6 +225,9 @@ def test_tool_sets_trl_cannot_express_are_refused_clearly():
     for param in ("maxReturns", "onRaises"):  # `name:` would read as a docstring section header
         with pytest.raises(ValueError, match=f"parameter {param!r} ends in a word transformers"):
             toolgym.trl.environment([tool("f", {param: {"type": "string"}})])
+    # The parser is case-sensitive, and `Args:` ends nothing inside the block.
+    ok = toolgym.trl.environment([tool("f", {p: {"type": "string"} for p in ("args", "kwargs", "returns", "myArgs")})])
+    assert list(inspect.signature(ok().f).parameters) == ["args", "kwargs", "myArgs", "returns"]
     with pytest.raises(TypeError, match=r"tools\[0\] must be a toolgym.Tool"):
         toolgym.trl.environment([lambda: 0])
     with pytest.raises(ValueError, match=r'tools\[0\]: no "handler"'):
@@ -320,10 +323,13 @@ def test_verl_register_hands_verl_functions_that_give_toolgym_messages(monkeypat
     withdraw = registered["withdraw"][0]
     assert json.loads(withdraw(account=7))["error"]["kind"] == "invalid_arguments"  # amount is required
     assert json.loads(withdraw(account=7, amount=float("inf")))["error"]["kind"] == "invalid_arguments"
-    # The same tools again (verl's file run twice with the same objects) keep their functions;
-    # other tools under a registered name, or two tools of one name, are refused clearly.
+    # A name registered before (even by the same tools: verl's loader takes only what is
+    # registered while it runs the file, so they would be missing), or two tools of one
+    # name, are refused clearly.
     tools = [toolgym.Tool("t", "", {"type": "object"}, lambda **_: 1)]
-    assert toolgym.verl_tools.register(tools) == toolgym.verl_tools.register(tools) == ["t"]
+    assert toolgym.verl_tools.register(tools) == ["t"]
+    with pytest.raises(ValueError, match="'t' is registered already .*register each tool once"):
+        toolgym.verl_tools.register(tools)
     with pytest.raises(ValueError, match="'find_account' is registered already"):
         toolgym.verl_tools.register(bank_tools())
     with pytest.raises(ValueError, match="two tools are named 'u'"):
@@ -373,3 +379,20 @@ def test_schemas_hints_cannot_say_are_written_for_the_model():
     odd = toolgym.Tool("odd", "", {"type": "object", "properties": {"never": False}}, lambda **_: 0).to_openai()
     never = toolgym.verl_tools.verl_schema(odd)["function"]["parameters"]["properties"]["never"]
     assert never["description"] == "JSON Schema: false"  # not `{}`, which would read as anything
+
+
+def test_json_schema_notes_read_back_as_the_schema_checked():
+    props = {
+        "code": {"type": "string", "pattern": "^[A-Z]{2}  [0-9]+$"},  # two spaces: kept
+        "nested": {"type": "object", "properties": {"r": {"type": "string", "description": "Returns: x (choices: [1])"}}},
+    }
+    params = {"type": "object", "properties": props, "required": ["code", "hidden"]}
+    env = toolgym.trl.environment([toolgym.Tool("f", "Does f.", params, lambda **_: 0)])()
+    head, args = inspect.getdoc(env.f).split("\n\nArgs:\n")
+    lines = dict(line.strip().split(": ", 1) for line in args.splitlines())
+    for name in props:
+        note = lines[name].split("JSON Schema: ", 1)[1]
+        assert "Returns:" not in note and "(choices:" not in note  # nothing the docstring parser reads
+        assert json.loads(note) == {k: v for k, v in props[name].items() if k != "description"}
+    # A required name the properties do not list is told in the tool's description.
+    assert json.loads(head.split("Parameters JSON Schema: ", 1)[1]) == {"required": ["hidden"]}

@@ -3,7 +3,7 @@
 //! arguments compared as JSON values (object key order ignored, array order
 //! kept).
 
-use crate::{Call, Reason};
+use crate::{Call, Reason, Verdict};
 use serde_json::{Map, Number, Value};
 
 /// How numbers compare.
@@ -67,6 +67,21 @@ impl MatchOutcome {
     /// [`MatchOutcome::Match`] and [`MatchOutcome::WrongArgs`]).
     pub fn names_match(self) -> bool {
         matches!(self, MatchOutcome::Match | MatchOutcome::WrongArgs)
+    }
+
+    /// The outcome as a verdict: reward 1 for a match, else 0 with the
+    /// reason and `"{what} vs ground truth: {reason}"`.
+    ///
+    /// ```
+    /// use toolgym_reward::MatchOutcome;
+    /// assert_eq!(MatchOutcome::Match.verdict("calls").reward, 1.0);
+    /// assert_eq!(MatchOutcome::Missing.verdict("calls").detail, "calls vs ground truth: missing_call");
+    /// ```
+    pub fn verdict(self, what: &str) -> Verdict {
+        match self.reason() {
+            Reason::Ok => Verdict::ok(),
+            r => Verdict::fail(r, format!("{what} vs ground truth: {r}")),
+        }
     }
 }
 

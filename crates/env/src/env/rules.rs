@@ -235,13 +235,9 @@ impl<S> EpisodeRule<S> for CallsMatch {
     }
 
     fn score(&self, view: &EpisodeView<'_, S>) -> Verdict {
-        let outcome = self
-            .matcher
-            .compare(view.episode_calls, &view.task.ground_truth);
-        match outcome.reason() {
-            Reason::Ok => Verdict::ok(),
-            r => Verdict::fail(r, format!("episode calls vs ground truth: {r}")),
-        }
+        self.matcher
+            .compare(view.episode_calls, &view.task.ground_truth)
+            .verdict("episode calls")
     }
 }
 

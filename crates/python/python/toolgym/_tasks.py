@@ -1,7 +1,6 @@
 """Shared by the integrations: task lists checked item by item, and the
 warning for rows a reward function could not score."""
 
-import json
 import warnings
 from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -84,7 +83,9 @@ def prompt_messages(task: _toolgym.Task, template: Optional[str]) -> List[dict]:
     config), which would otherwise list them a second time. With ``None``,
     an assistant message's ``tool_calls`` are written into its text as the
     ``qwen2.5`` template writes them (one ``<tool_call>`` block per call,
-    as Qwen2.5's chat template renders ``tool_calls``): a dataset column
+    as Qwen2.5's and Hermes-style chat templates render ``tool_calls``;
+    a model whose template writes calls otherwise needs a template of
+    its own): a dataset column
     of messages is one Arrow type, which would give every call's
     ``arguments`` every other row's keys (missing ones ``None``)."""
     if template is not None:
@@ -96,10 +97,5 @@ def _calls_as_text(message: dict) -> dict:
     calls = message.get("tool_calls")
     if message.get("role") != "assistant" or not calls:
         return message
-    blocks = []
-    for call in calls:
-        call = call.get("function", call)  # OpenAI's form nests the call
-        body = json.dumps({"name": call.get("name"), "arguments": call.get("arguments")}, ensure_ascii=False)
-        blocks.append(f"<tool_call>\n{body}\n</tool_call>")
-    text = "\n".join(([message["content"]] if message.get("content") else []) + blocks)
+    text = "\n".join(([message["content"]] if message.get("content") else []) + [_toolgym._call_blocks(calls)])
     return {k: v for k, v in message.items() if k != "tool_calls"} | {"content": text}

@@ -190,14 +190,16 @@ class Tool:
     @property
     def name(self) -> str: ...
     def to_openai(self) -> Dict[str, Any]: ...
-    def call(self, arguments: Mapping[str, Any]) -> Dict[str, Any]:
+    def call(self, arguments: Dict[str, Any]) -> Dict[str, Any]:
         """Runs the tool as an env runs a call (schema first, then the
         handler): ``{"name", "result", "ok": True}`` or ``{"name", "error",
         "ok": False}``."""
 
 class MultiTurnEnv:
     """A multi-turn episode with Python tools; reward 1 at the end when the
-    episode's calls match the task's ground truth."""
+    episode's calls match the task's ground truth. Every tool the task
+    lists must be among ``tools`` with the same parameters (else
+    ``ValueError``)."""
 
     def __init__(
         self,

@@ -11,20 +11,9 @@ from toolgym import _toolgym
 
 def tool(item: Any, index: int) -> Any:
     """A ``toolgym.Tool``, or one made from a dict with a ``handler`` (the
-    spec plain or in OpenAI's ``{"type": "function", "function": …}``), as
-    ``MultiTurnEnv`` takes them."""
-    if isinstance(item, _toolgym.Tool):
-        return item
-    if not isinstance(item, Mapping):
-        raise TypeError(f"tools[{index}] must be a toolgym.Tool or a dict with a \"handler\", not {type(item).__name__}")
-    if "handler" not in item:
-        # A task's tool spec has none: the bridge cannot run it.
-        raise ValueError(f"tools[{index}]: no \"handler\" (a spec alone cannot run; add the function that runs it)")
-    spec = item["function"] if isinstance(item.get("function"), Mapping) else item
-    if "name" not in spec:
-        raise ValueError(f"tools[{index}]: no \"name\"")
-    parameters = spec.get("parameters", {"type": "object", "properties": {}})
-    return _toolgym.Tool(spec["name"], spec.get("description", ""), parameters, item["handler"])
+    spec plain or in OpenAI's ``{"type": "function", "function": …}``), by
+    the rules and messages ``MultiTurnEnv`` reads its tools with."""
+    return _toolgym._tool_of(item, index)
 
 
 def tool_list(tools: Any) -> List[Any]:
@@ -67,10 +56,15 @@ def schema_note(schema: Any) -> str:
 def with_parameters_note(description: Any, parameters: Mapping[str, Any]) -> str:
     """A tool's description, with what the engines do not render of its
     parameters object (``$defs`` a property's ``$ref`` points into, a
-    top-level ``oneOf``, ``additionalProperties``, …) appended as
-    ``Parameters JSON Schema: {…}``."""
+    top-level ``oneOf``, ``additionalProperties``, required names that
+    are not among its properties, …) appended as ``Parameters JSON
+    Schema: {…}``."""
     text = str(description or "")
     rest = {k: v for k, v in parameters.items() if k not in RENDERED | ANNOTATIONS}
+    properties = parameters.get("properties") or {}
+    unlisted = [r for r in parameters.get("required") or [] if r not in properties]
+    if unlisted:
+        rest["required"] = unlisted
     if not rest:
         return text
     note = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))

@@ -58,10 +58,13 @@ NO_DESCRIPTION = "No description given."
 
 _SIMPLE = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
 _LITERALS = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-# What transformers' docstring parser reads as a section header or an enum
-# anywhere in the text (``Returns:`` even inside ``totalReturns:``; a
-# trailing ``(choices: …)`` is parsed as JSON).
-_PARSED = re.compile(r"(Args|Returns|Raises|\(choices)\s*:", re.IGNORECASE)
+# What transformers' docstring parser reads as a section header anywhere
+# in the text (``Returns:`` even inside ``totalReturns:``; its regexes are
+# case-sensitive), or as an enum (a trailing ``(choices: …)``, parsed as
+# JSON; case-insensitive).
+_PARSED = re.compile(r"(Args|Returns|Raises|(?i:\(choices)):")
+# A parameter line is `name: text`: a name ending so ends the Args block.
+_ENDS_ARGS = ("Returns", "Raises")
 
 
 def _hint(schema: Any) -> Tuple[Any, bool]:
@@ -100,10 +103,18 @@ def _hint(schema: Any) -> Tuple[Any, bool]:
 
 
 def _one_line(text: Any) -> str:
-    """Text on one line, with nothing transformers' docstring parser would
-    read as a section header or an enum."""
+    """Free text on one line, with nothing transformers' docstring parser
+    would read as a section header or an enum."""
     text = " ".join(str(text or "").split())
     return _PARSED.sub(lambda m: f"{m.group(1)} :", text)
+
+
+def _json_note(note: str) -> str:
+    """A JSON Schema note made safe from the docstring parser without
+    changing the schema it reads as: the colon after a header word is
+    written ``\\u003a`` (such words occur only inside JSON strings, where
+    the escape means the same), and nothing else is touched."""
+    return _PARSED.sub(lambda m: f"{m.group(1)}\\u003a", note)
 
 
 def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
@@ -123,7 +134,7 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
                 "tool from a Python signature, which cannot name it (use toolgym's own trainer or verl for "
                 "this tool)"
             )
-        if _PARSED.search(f"{name}:"):
+        if name.endswith(_ENDS_ARGS):
             raise ValueError(
                 f"tool {tool!r}: parameter {name!r} ends in a word transformers' docstring parser reads as a "
                 "section header, so TRL cannot render it (use toolgym's own trainer or verl for this tool)"
@@ -132,12 +143,13 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
         annotations[name] = hint
         default = inspect.Parameter.empty if name in required else None
         signature.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
-        text = schema.get("description") if isinstance(schema, Mapping) else ""
+        text = _one_line(schema.get("description") if isinstance(schema, Mapping) else "")
         if not exact:
-            text = f"{text or ''} {schema_note(schema)}"
+            text = f"{text} {_json_note(schema_note(schema))}".strip()
         # transformers needs a description for every argument.
-        lines.append(f"    {name}: {_one_line(text) or NO_DESCRIPTION}")
-    doc = _one_line(with_parameters_note(spec.get("description"), params)) or tool
+        lines.append(f"    {name}: {text or NO_DESCRIPTION}")
+    note = with_parameters_note("", params)
+    doc = " ".join(filter(None, [_one_line(spec.get("description")), _json_note(note)])) or tool
     if lines:
         doc += "\n\nArgs:\n" + "\n".join(lines)
 
@@ -239,8 +251,8 @@ class ToolEnvironment:
         """The episode's calls against the ground truth, or ``None`` when
         the row has none or it cannot be read (said in a warning)."""
         if self._truth is None:
-            _warn(f"{type(self).__name__}: the row has no {type(self)._column!r} column value; "
-                  "the episode is not scored (None, which TRL leaves out)")
+            _warn("no ground truth", f"{type(self).__name__}: the row has no {type(self)._column!r} column "
+                  "value; the episode is not scored (None, which TRL leaves out)")
             return None
         # With unreadable arguments the calls cannot match; the ground
         # truth is still read, so a row that has none readable gives None.
@@ -248,7 +260,8 @@ class ToolEnvironment:
         try:
             verdict = _toolgym.match_calls(calls, self._truth, **type(self)._tolerance)
         except (TypeError, ValueError) as e:
-            _warn(f"{type(self).__name__}: the ground truth cannot be read ({e}); the episode is not scored")
+            _warn("unreadable ground truth",
+                  f"{type(self).__name__}: the ground truth cannot be read ({e}); the episode is not scored")
             return None
         if self._unreadable is not None:
             return _toolgym.Verdict(0.0, "wrong_args", f"a call's arguments are not JSON: {self._unreadable}")
@@ -266,13 +279,13 @@ def _get_reward(self: ToolEnvironment) -> Optional[float]:
 _warned: Dict[str, int] = {}
 
 
-def _warn(text: str) -> None:
-    """Warns with a running count in the text (so Python's filter does
-    not swallow the repeats as one), for the first 10 and then every
-    100th."""
-    n = _warned[text] = _warned.get(text, 0) + 1
+def _warn(kind: str, text: str) -> None:
+    """Warns about an episode of a ``kind`` of problem with a running
+    count of that kind in the text (so Python's filter does not swallow
+    the repeats as one), for the first 10 and then every 100th."""
+    n = _warned[kind] = _warned.get(kind, 0) + 1
     if n <= 10 or n % 100 == 0:
-        warnings.warn(f"{text} (seen {n} times)", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{text} ({kind}: {n} episodes so far)", RuntimeWarning, stacklevel=3)
 
 
 def environment(

@@ -112,31 +112,26 @@ def _function(tool: Any) -> Callable[..., str]:
 def register(tools: Sequence[Any]) -> List[str]:
     """Registers ``toolgym.Tool``s (or dicts with a ``handler``) as verl
     function tools (``verl.tools.function_tool``), each with its schema
-    as verl keeps it (:func:`verl_schema`); returns their names. Call it once, from the file verl's
-    ``function_tool_path`` names (verl loads each file once; it refuses a
-    name already registered to another function)."""
+    as verl keeps it (:func:`verl_schema`); returns their names. Call it
+    once, from the file verl's ``function_tool_path`` names: verl's loader
+    takes the tools registered while it runs that file, so a tool
+    registered before (the file, or a module calling this, imported
+    earlier in the process) is refused rather than silently missing."""
     from verl.tools.function_tool import FUNCTION_TOOL_REGISTRY, function_tool
 
     listed = tool_list(tools)
     names = [t.name for t in listed]
-    for t in listed:
-        if names.count(t.name) > 1:
-            raise ValueError(f"two tools are named {t.name!r}")
-        entry = FUNCTION_TOOL_REGISTRY.get(t.name)
-        if entry is not None and _REGISTERED.get(t.name) != (t, entry.fn):
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"two tools are named {name!r}")
+        if name in FUNCTION_TOOL_REGISTRY:
+            entry = FUNCTION_TOOL_REGISTRY[name]
             raise ValueError(
-                f"a verl function tool named {t.name!r} is registered already ({entry.fn.__module__}."
-                f"{entry.fn.__qualname__}); register each tool once per process: verl runs the "
-                "function_tool_path file once, so do not import that file elsewhere"
+                f"a verl function tool named {name!r} is registered already ({entry.fn.__module__}."
+                f"{entry.fn.__qualname__}): verl's loader takes only the tools registered while it runs the "
+                "function_tool_path file, so register each tool once, from that file, and do not import the "
+                "file (or call register) elsewhere first"
             )
     for t in listed:
-        tool, fn = _REGISTERED.get(t.name, (None, None))
-        if tool is not t:  # the same Tool again (the file run twice) keeps its function
-            fn = _function(t)
-            _REGISTERED[t.name] = (t, fn)
-        function_tool(t.name, schema=verl_schema(t.to_openai()))(fn)
+        function_tool(t.name, schema=verl_schema(t.to_openai()))(_function(t))
     return names
-
-
-#: The functions ``register`` gave verl, by tool name, with their tools.
-_REGISTERED: Dict[str, Any] = {}
