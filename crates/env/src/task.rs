@@ -152,7 +152,7 @@ pub struct TaskFile {
 
 /// Reads a JSONL task file, keeping going past bad lines (listed in
 /// [`TaskFile::bad_lines`]; blank lines and a leading UTF-8 byte-order
-/// mark skipped). Only an I/O error fails.
+/// mark skipped, by [`LineReader`]). Only an I/O error fails.
 /// The one reader of task files: [`read_jsonl`] and the Python package's
 /// `load_tasks` build on it.
 pub fn read_jsonl_lenient(path: impl AsRef<Path>) -> Result<TaskFile, TaskIoError> {
@@ -169,8 +169,6 @@ pub fn read_jsonl_lenient(path: impl AsRef<Path>) -> Result<TaskFile, TaskIoErro
     while let Some((line, text)) = reader.next_line().map_err(io)? {
         out.lines = line;
         let text = match text {
-            // A byte-order mark (as some editors write UTF-8) is not data.
-            Ok(t) if line == 1 => t.strip_prefix('\u{feff}').unwrap_or(t),
             Ok(t) => t,
             Err(e) => {
                 out.bad_lines.push((line, e.to_string()));

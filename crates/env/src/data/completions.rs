@@ -94,12 +94,6 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
                 continue;
             }
         };
-        // A UTF-8 byte-order mark before the first line is not JSON.
-        let text = if line == 1 {
-            text.strip_prefix('\u{feff}').unwrap_or(text)
-        } else {
-            text
-        };
         if is_blank(text.as_bytes()) {
             out.blank_lines += 1;
             continue;

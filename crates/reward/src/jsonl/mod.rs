@@ -390,8 +390,9 @@ pub const MAX_LINE_BYTES: usize = 256 << 20;
 pub const MAX_THREADS: usize = 1024;
 
 /// The UTF-8 byte-order mark some editors (and PowerShell) write at the
-/// start of a file. It is not JSON: file readers skip it
-/// ([`score_jsonl`] does not; it reads what it is given).
+/// start of a file. It is not JSON: file readers skip it ([`LineReader`]
+/// before its first line; [`score_jsonl`] does not, it reads what it is
+/// given).
 pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Whether a line holds JSON whitespace only (space, tab, CR, LF: RFC 8259
@@ -945,14 +946,15 @@ pub enum LineError {
 /// bytes of a line: the one home of the line limit for every JSON Lines
 /// reader (tasks, completions, benchmark data, metrics). A longer line is
 /// consumed and reported as [`LineError::TooLong`], so no line can exhaust
-/// memory.
+/// memory. A [`UTF8_BOM`] before the first line is skipped (one anywhere
+/// else is text).
 ///
 /// ```
 /// use toolgym_reward::jsonl::{LineError, LineReader};
-/// let mut r = LineReader::new(&b"{\"a\": 1}\r\n\n0123456789\n"[..], 8 + 2);
+/// let mut r = LineReader::new(&b"\xEF\xBB\xBF{\"a\": 1}\r\n\n0123456789abcd\n"[..], 3 + 8 + 2);
 /// assert_eq!(r.next_line().unwrap().unwrap(), (1, Ok("{\"a\": 1}")));
 /// assert_eq!(r.next_line().unwrap().unwrap(), (2, Ok("")));
-/// assert_eq!(r.next_line().unwrap().unwrap(), (3, Err(LineError::TooLong { bytes: 11, limit: 10 })));
+/// assert_eq!(r.next_line().unwrap().unwrap(), (3, Err(LineError::TooLong { bytes: 15, limit: 13 })));
 /// assert!(r.next_line().unwrap().is_none());
 /// ```
 pub struct LineReader<R> {
@@ -1001,7 +1003,11 @@ impl<R: BufRead> LineReader<R> {
                 end -= 1;
             }
         }
-        let line = &self.buf[..end];
+        let mut line = &self.buf[..end];
+        if self.line == 1 {
+            // A byte-order mark before the first line is not data.
+            line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+        }
         let text = std::str::from_utf8(line).map_err(|e| LineError::NotUtf8 {
             valid_up_to: e.valid_up_to(),
             lossy: String::from_utf8_lossy(line).into_owned(),
