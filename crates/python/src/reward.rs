@@ -101,8 +101,10 @@ pub fn rules() -> Vec<(&'static str, &'static str)> {
 /// Whether `calls` match `ground_truth` as multisets (order-free), as the
 /// multi-turn envs' `calls-match` rule compares an episode's calls:
 /// `Verdict(1.0, "ok")`, or 0 with `missing_call`, `extra_call`,
-/// `wrong_name` or `wrong_args`. Both are lists of `{"name", "arguments"}` dicts (or one
-/// dict) or their JSON text. Numbers compare as written (`1` is not
+/// `wrong_name` or `wrong_args`. Both are lists of `{"name", "arguments"}`
+/// dicts (or one dict; OpenAI's `{"type": "function", "function": …}`
+/// with arguments as JSON text, as TRL's parser gives calls, reads too)
+/// or their JSON text. Numbers compare as written (`1` is not
 /// `1.0`) unless `abs_tol` / `rel_tol` is given ([`RuleOptions::matcher`]).
 /// A list that is not calls is a `ValueError` naming it.
 #[pyfunction]
@@ -125,12 +127,42 @@ pub fn match_calls(
     let read = |obj: &Bound<'_, PyAny>, what: &str| -> PyResult<Vec<Call>> {
         let calls = match obj.cast::<PyString>() {
             Ok(s) => Call::list_from_json(&s.to_cow()?),
-            Err(_) => Call::list_from_value(convert::to_json(obj, Label::Arg(what))?),
+            Err(_) => Call::list_from_value(flat_calls(convert::to_json(obj, Label::Arg(what))?)),
         };
         calls.map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
     };
     let (predicted, truth) = (read(calls, "calls")?, read(ground_truth, "ground_truth")?);
     Ok(matcher.compare(&predicted, &truth).verdict("calls").into())
+}
+
+/// OpenAI's form of calls (`{"type": "function", "function": {"name",
+/// "arguments": JSON text}}`, as chat APIs and TRL's response parser give
+/// them) in the flat `{"name", "arguments"}` form, arguments read from
+/// their text (an empty text is no arguments); other values as they are.
+fn flat_calls(value: Value) -> Value {
+    let flat = |item: Value| {
+        let Value::Object(mut call) = item else {
+            return item;
+        };
+        let Some(Value::Object(mut function)) = call.remove("function") else {
+            return Value::Object(call);
+        };
+        if let Some(Value::String(text)) = function.get("arguments") {
+            let read = if text.trim().is_empty() {
+                Some(Value::Object(Default::default()))
+            } else {
+                serde_json::from_str(text).ok()
+            };
+            if let Some(arguments) = read {
+                function.insert("arguments".into(), arguments);
+            }
+        }
+        Value::Object(function)
+    };
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(flat).collect()),
+        other => flat(other),
+    }
 }
 
 /// The turns of a text written in ChatML with its special tokens kept (a

@@ -248,6 +248,13 @@ def test_match_calls():
     assert toolgym.match_calls(f1, [{"name": "g", "arguments": {"x": 1}}]).reason == "wrong_name"
     assert toolgym.match_calls(f1 * 2, f1).reason == "extra_call"
     assert toolgym.match_calls([], f1).reason == "missing_call"
+    # OpenAI's form, as TRL's parser gives a completion's tool_calls (arguments as text).
+    openai = [{"type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]
+    assert toolgym.match_calls(openai, f1).ok
+    assert toolgym.match_calls([{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}], f1).ok
+    assert toolgym.match_calls([{"function": {"name": "g", "arguments": ""}}], [{"name": "g", "arguments": {}}]).ok
+    with pytest.raises(ValueError, match="^calls: "):
+        toolgym.match_calls([{"function": {"name": "f", "arguments": "{not json"}}], f1)
     with pytest.raises(ValueError, match="^calls: "):
         toolgym.match_calls([{"arguments": {}}], f1)
     with pytest.raises(ValueError, match="^ground_truth: "):

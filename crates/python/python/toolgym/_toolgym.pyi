@@ -99,7 +99,9 @@ def match_calls(
 ) -> Verdict:
     """Whether the calls match the ground truth order-free (the envs'
     ``calls-match``): reason ``ok``, ``missing_call``, ``extra_call``,
-    ``wrong_name`` or ``wrong_args``."""
+    ``wrong_name`` or ``wrong_args``. Calls may be in OpenAI's
+    ``{"type": "function", "function": {...}}`` form (arguments as JSON
+    text), as TRL's parser gives them."""
 
 def chatml_turns(text: str) -> List[Tuple[Optional[str], str]]:
     """The turns of a ChatML text with its special tokens kept: ``(role,
