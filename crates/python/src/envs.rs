@@ -184,14 +184,10 @@ pub struct PyTool {
 
 impl PyTool {
     /// A tool from a checked spec and a callable handler.
-    fn from_parts(spec: ToolSpec, handler: Py<PyAny>) -> PyResult<Self> {
+    fn from_parts(py: Python<'_>, spec: ToolSpec, handler: Py<PyAny>) -> PyResult<Self> {
         let interrupt = Interrupt::default();
         let mut registry = ToolRegistry::new();
-        let (run, slot, tool) = (
-            Python::attach(|py| handler.clone_ref(py)),
-            interrupt.clone(),
-            spec.name.clone(),
-        );
+        let (run, slot, tool) = (handler.clone_ref(py), interrupt.clone(), spec.name.clone());
         registry
             .register_fn(spec.clone(), move |args| {
                 call_handler(&run, &tool, args, &slot)
@@ -215,7 +211,7 @@ pub fn _tool_of(item: &Bound<'_, PyAny>, index: usize) -> PyResult<Py<PyTool>> {
         return Ok(t.clone().unbind());
     }
     let (spec, handler) = read_tool(item, index)?;
-    Py::new(item.py(), PyTool::from_parts(spec, handler)?)
+    Py::new(item.py(), PyTool::from_parts(item.py(), spec, handler)?)
 }
 
 /// Calls (a list of `{"name", "arguments"}` dicts) as Qwen2.5's chat
@@ -255,7 +251,7 @@ impl PyTool {
                 format!("{named}: {text}")
             })
         })?;
-        Self::from_parts(spec, handler.unbind())
+        Self::from_parts(handler.py(), spec, handler.clone().unbind())
     }
 
     /// Runs the tool on `arguments` (a dict) as an env runs a call: the

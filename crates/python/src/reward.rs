@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use toolgym_reward::bfcl::{bfcl_rule_by_name, BfclExpected, BFCL_RULES};
 use toolgym_reward::{
-    chatml_replies, completion_text, episode_texts, jsonl, rule_with_options, Call, Matcher,
-    Reason, RewardRule, RuleOptions, RULES,
+    chatml_replies, completion_text, episode_texts, jsonl, rule_with_options, Call, CallShapeError,
+    Matcher, Reason, RewardRule, RuleOptions, RULES,
 };
 
 /// A rule's judgement of one completion: `reward`, `reason` (a snake_case
@@ -124,12 +124,15 @@ pub fn match_calls(
         .matcher()
         .map_err(|e| PyValueError::new_err(e.to_string()))?
         .unwrap_or(Matcher::EXACT);
+    // JSON text and Python values read alike (either in OpenAI's form).
     let read = |obj: &Bound<'_, PyAny>, what: &str| -> PyResult<Vec<Call>> {
-        let calls = match obj.cast::<PyString>() {
-            Ok(s) => Call::list_from_json(&s.to_cow()?),
-            Err(_) => Call::list_from_value(flat_calls(convert::to_json(obj, Label::Arg(what))?)),
+        let bad = |e: CallShapeError| PyValueError::new_err(format!("{what}: {e}"));
+        let value = match obj.cast::<PyString>() {
+            Ok(s) => serde_json::from_str(&s.to_cow()?)
+                .map_err(|e| bad(CallShapeError::Json(e.to_string())))?,
+            Err(_) => convert::to_json(obj, Label::Arg(what))?,
         };
-        calls.map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+        Call::list_from_value(flat_calls(value)).map_err(bad)
     };
     let (predicted, truth) = (read(calls, "calls")?, read(ground_truth, "ground_truth")?);
     Ok(matcher.compare(&predicted, &truth).verdict("calls").into())

@@ -251,6 +251,7 @@ def test_match_calls():
     # OpenAI's form, as TRL's parser gives a completion's tool_calls (arguments as text).
     openai = [{"type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]
     assert toolgym.match_calls(openai, f1).ok
+    assert toolgym.match_calls(json.dumps(openai), json.dumps(f1)).ok  # as JSON text alike
     assert toolgym.match_calls([{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}], f1).ok
     assert toolgym.match_calls([{"function": {"name": "g", "arguments": ""}}], [{"name": "g", "arguments": {}}]).ok
     with pytest.raises(ValueError, match="^calls: "):

@@ -53,19 +53,17 @@ def schema_note(schema: Any) -> str:
     return "JSON Schema: " + json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
 
 
-def with_parameters_note(description: Any, parameters: Mapping[str, Any]) -> str:
-    """A tool's description, with what the engines do not render of its
-    parameters object (``$defs`` a property's ``$ref`` points into, a
-    top-level ``oneOf``, ``additionalProperties``, required names that
-    are not among its properties, …) appended as ``Parameters JSON
-    Schema: {…}``."""
-    text = str(description or "")
+def parameters_note(parameters: Mapping[str, Any]) -> str:
+    """``Parameters JSON Schema: {…}`` of what the engines do not render of
+    a tool's parameters object (``$defs`` a property's ``$ref`` points
+    into, a top-level ``oneOf``, ``additionalProperties``, required names
+    that are not among its properties, …), for the tool's description;
+    ``""`` when they render it all."""
     rest = {k: v for k, v in parameters.items() if k not in RENDERED | ANNOTATIONS}
     properties = parameters.get("properties") or {}
     unlisted = [r for r in parameters.get("required") or [] if r not in properties]
     if unlisted:
         rest["required"] = unlisted
     if not rest:
-        return text
-    note = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
-    return f"{text} Parameters JSON Schema: {note}".strip()
+        return ""
+    return "Parameters JSON Schema: " + json.dumps(rest, ensure_ascii=False, separators=(",", ":"))

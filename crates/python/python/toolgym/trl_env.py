@@ -44,7 +44,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from toolgym import _toolgym
-from toolgym._tools import ANNOTATIONS, run, schema_note, tool_list, with_parameters_note
+from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tool_list
 
 __all__ = ["ToolEnvironment", "environment"]
 
@@ -148,8 +148,7 @@ def _method(tool: str, spec: Mapping[str, Any]) -> Callable[..., str]:
             text = f"{text} {_json_note(schema_note(schema))}".strip()
         # transformers needs a description for every argument.
         lines.append(f"    {name}: {text or NO_DESCRIPTION}")
-    note = with_parameters_note("", params)
-    doc = " ".join(filter(None, [_one_line(spec.get("description")), _json_note(note)])) or tool
+    doc = " ".join(filter(None, [_one_line(spec.get("description")), _json_note(parameters_note(params))])) or tool
     if lines:
         doc += "\n\nArgs:\n" + "\n".join(lines)
 

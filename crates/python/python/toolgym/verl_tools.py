@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
-from toolgym._tools import ANNOTATIONS, run, schema_note, tool_list, with_parameters_note
+from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tool_list
 
 __all__ = ["register", "verl_schema"]
 
@@ -93,7 +93,7 @@ def verl_schema(spec: Mapping[str, Any]) -> Dict[str, Any]:
     parameters = {"type": "object", "properties": properties, "required": list(params.get("required") or [])}
     return {"type": "function",
             "function": {"name": function["name"],
-                         "description": with_parameters_note(function.get("description"), params),
+                         "description": " ".join(filter(None, [function.get("description"), parameters_note(params)])),
                          "parameters": parameters}}
 
 
