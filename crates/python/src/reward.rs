@@ -3,7 +3,7 @@
 use crate::convert::{self, CompletionArg, Label};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -422,7 +422,7 @@ impl PyRule {
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
-        threads: Option<i64>,
+        threads: Option<Threads>,
         errors: &str,
         episode: bool,
     ) -> PyResult<Vec<toolgym_reward::Verdict>> {
@@ -617,7 +617,7 @@ impl PyRule {
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
-        threads: Option<i64>,
+        threads: Option<Threads>,
         errors: &str,
         episode: bool,
     ) -> PyResult<Vec<PyVerdict>> {
@@ -633,7 +633,7 @@ impl PyRule {
         py: Python<'_>,
         completions: &Bound<'_, PyAny>,
         ground_truths: &Bound<'_, PyAny>,
-        threads: Option<i64>,
+        threads: Option<Threads>,
         errors: &str,
         episode: bool,
     ) -> PyResult<Vec<f64>> {
@@ -660,6 +660,25 @@ impl PyRule {
             }
         }
         Ok(((self.name.clone(),), kwargs))
+    }
+
+    /// Rules are equal when their names and options are: they score alike.
+    fn __eq__(&self, other: PyRef<'_, Self>) -> bool {
+        self.name == other.name && self.options == other.options
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let o = &self.options;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.name.hash(&mut h);
+        (o.think, o.free_text, o.no_call_without_block).hash(&mut h);
+        // Equal options have equal bits: tolerances are finite and not
+        // negative, and 0.0 is the only zero a `-0.0` check would need.
+        for t in [o.abs_tol, o.rel_tol] {
+            t.map(|v| (v + 0.0).to_bits()).hash(&mut h);
+        }
+        h.finish()
     }
 
     fn __repr__(&self) -> String {
@@ -703,6 +722,41 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
         .collect()
 }
 
+/// A `threads` argument: `None` or 0 (all cores), or a count of threads
+/// up to [`toolgym_reward::jsonl::MAX_THREADS`]; anything else (a negative
+/// or huge int, another type) is an error naming `threads`.
+pub struct Threads(usize);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Threads {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {
+            return Err(PyTypeError::new_err(format!(
+                "threads must be None or an int, not {}",
+                convert::type_name(&obj)
+            )));
+        }
+        let max = toolgym_reward::jsonl::MAX_THREADS;
+        match obj
+            .extract::<i64>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+        {
+            Some(n) if n <= max => Ok(Self(n)),
+            // Each is an OS thread started at once: a million would take
+            // the machine down before the first item is scored.
+            Some(n) => Err(PyValueError::new_err(format!(
+                "threads={n}: at most {max} (more threads than cores do not score faster)"
+            ))),
+            None => Err(PyValueError::new_err(format!(
+                "threads={}: must be None or 0 (all cores), or a count of threads up to {max}",
+                &*obj
+            ))),
+        }
+    }
+}
+
 /// A rayon pool of `threads` workers (`None` or 0: rayon's default, one
 /// per CPU or `RAYON_NUM_THREADS`), cached.
 ///
@@ -712,7 +766,7 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
 /// `datasets.map(num_proc=…)` worker would hang). The cache is per
 /// process, and holds a few pools at most (each `threads` value would
 /// otherwise keep its threads for good).
-fn pool(threads: Option<i64>) -> PyResult<Arc<rayon::ThreadPool>> {
+fn pool(threads: Option<Threads>) -> PyResult<Arc<rayon::ThreadPool>> {
     /// Pools kept: the most recently used.
     const KEPT: usize = 4;
     struct Pools {
@@ -722,20 +776,7 @@ fn pool(threads: Option<i64>) -> PyResult<Arc<rayon::ThreadPool>> {
     }
     static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
     // 0 lets rayon choose (it reads RAYON_NUM_THREADS).
-    let given = threads.unwrap_or(0);
-    let Ok(n) = usize::try_from(given) else {
-        return Err(PyValueError::new_err(format!(
-            "threads={given}: must be None or 0 (all cores), or a count of threads"
-        )));
-    };
-    if n > toolgym_reward::jsonl::MAX_THREADS {
-        // Each is an OS thread started now: a million would take the
-        // machine down before the first item is scored.
-        return Err(PyValueError::new_err(format!(
-            "threads={n}: at most {} (more threads than cores do not score faster)",
-            toolgym_reward::jsonl::MAX_THREADS
-        )));
-    }
+    let n = threads.map_or(0, |t| t.0);
     let pid = std::process::id();
     let mut guard = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(stale) = guard.take_if(|p| p.pid != pid) {

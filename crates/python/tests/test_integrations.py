@@ -161,6 +161,12 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     # A negative count (as in "all cores" elsewhere) is named, not an OverflowError.
     with pytest.raises(ValueError, match=r"threads=-1: must be None or 0 \(all cores\)"):
         toolgym.Rule("binary").score_batch([good], [truth], threads=-1)
+    with pytest.raises(ValueError, match=r"threads=1180591620717411303424: must be None or 0"):
+        toolgym.Rule("binary").score_batch([good], [truth], threads=2**70)
+    for wrong in [1.5, "2", True]:
+        with pytest.raises(TypeError, match="threads must be None or an int"):
+            toolgym.Rule("binary").rewards([good], [truth], threads=wrong)
+    assert toolgym.Rule("binary").rewards([good], [truth], threads=0) == [1.0]
 
 
 def test_the_trl_reward_function_takes_rule_options_and_pickles():

@@ -326,6 +326,12 @@ def test_verdicts_and_rules_pickle_and_compare():
     assert float(v) == 0.0 and not v.ok
     r = pickle.loads(pickle.dumps(toolgym.Rule("binary", think=False, abs_tol=0.5)))
     assert r.score('<tool_call>[{"name": "f", "arguments": {"x": 1.4}}]</tool_call>', [{"name": "f", "arguments": {"x": 1}}]).ok
+    # Rules compare by name and options (a pickled one equals its original)
+    # and hash alike where equal.
+    assert r == toolgym.Rule("binary", think=False, abs_tol=0.5) and r != toolgym.Rule("binary", think=False)
+    assert toolgym.Rule("binary") != toolgym.Rule("tool-n1") and toolgym.Rule("binary") != "binary"
+    assert toolgym.Rule("binary", abs_tol=0.0) == toolgym.Rule("binary", abs_tol=-0.0)
+    assert len({toolgym.Rule("binary", abs_tol=0.0), toolgym.Rule("binary", abs_tol=-0.0), r, pickle.loads(pickle.dumps(r))}) == 2
     names = [n for n, _ in toolgym.rules()]
     assert names[:2] == ["binary", "binary-no-think"] and "tool-n1" in names and "bfcl-ast" in names
 

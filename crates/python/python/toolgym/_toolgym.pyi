@@ -46,6 +46,7 @@ class Rule:
     ``free_text``, ``no_call_without_block`` (bool), ``abs_tol``,
     ``rel_tol`` (float). A wrong type raises ``TypeError`` / ``ValueError``
     naming the argument; a bad completion is a verdict, never an exception.
+    Rules with the same name and options are equal (and hash alike).
     """
 
     def __init__(
