@@ -25,6 +25,39 @@ fn nan_weights_are_an_error_not_a_completion() {
         "3",
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    // No tokens to generate is refused, naming the flag (it printed an
+    // empty completion), here and in eval.
+    let o = toolgym(&[
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--max-new-tokens <MAX_NEW_TOKENS>")
+            && text(&o.stderr).contains("must be at least 1"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        ".",
+        "--model",
+        m,
+        "--max-new-tokens",
+        "0",
+    ]);
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("must be at least 1"),
+        "{}",
+        text(&o.stderr)
+    );
     let file = model.join("model.safetensors");
     let mut tensors = safetensors::load(&file, &Device::Cpu).unwrap();
     let norm = tensors.get("model.norm.weight").unwrap();

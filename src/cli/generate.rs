@@ -21,7 +21,7 @@ pub struct GenerateCmd {
     #[arg(long)]
     prompt_ids: Option<String>,
     /// Most tokens to generate.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     max_new_tokens: usize,
     /// Sampling temperature.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]

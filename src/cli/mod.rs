@@ -52,6 +52,16 @@ pub fn templates() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(names)
 }
 
+/// A count that must be at least 1 (`--max-new-tokens`, `--max-line-bytes`,
+/// `--chunk-lines`): clap names the flag in the error.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A boxed error with context, printed by `main`.
 pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -31,12 +31,12 @@ pub struct ScoreArgs {
     /// Longest input line kept, in bytes (newline included). A longer
     /// line is skipped as it is read, without being held in memory, and
     /// scored as an `input_error` naming its length.
-    #[arg(long, default_value_t = jsonl::MAX_LINE_BYTES, value_parser = at_least_one)]
+    #[arg(long, default_value_t = jsonl::MAX_LINE_BYTES, value_parser = super::at_least_one)]
     max_line_bytes: usize,
     /// Lines read and scored per batch on several threads (one thread
     /// reads at most 256 at a time). Memory holds two batches, so lower
     /// it for huge lines on a small machine.
-    #[arg(long, default_value_t = jsonl::CHUNK_LINES, value_parser = at_least_one)]
+    #[arg(long, default_value_t = jsonl::CHUNK_LINES, value_parser = super::at_least_one)]
     chunk_lines: usize,
     /// Score each completion as a multi-step episode: every assistant
     /// message of a list of messages, or every assistant turn of a ChatML
@@ -176,15 +176,6 @@ pub fn run(a: ScoreArgs) -> CliResult {
         .into());
     }
     Ok(())
-}
-
-/// A count that must be at least 1 (`--max-line-bytes`, `--chunk-lines`).
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// `--rule` values: the reward rules and the BFCL ones.

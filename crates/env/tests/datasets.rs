@@ -440,6 +440,26 @@ fn bfcl_errors_name_file_and_line() {
         e.contains("possible_answer") && e.contains("repeats line 1"),
         "{e}"
     );
+    // Answers left without their question (a category file cut short) are
+    // refused, naming the first of them, not scored as a complete category.
+    let answers = dir
+        .path()
+        .join("possible_answer")
+        .join("BFCL_v4_simple_python.json");
+    std::fs::write(
+        &answers,
+        [answer("a"), answer("c"), answer("b"), answer("d")].concat(),
+    )
+    .unwrap();
+    let e = bfcl::load_file(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("possible_answer/BFCL_v4_simple_python.json:2")
+            && e.contains("id \"c\" has no question")
+            && e.contains("(2 answer(s) have none)"),
+        "{e}"
+    );
+    std::fs::write(&answers, [answer("b"), answer("a")].concat()).unwrap();
+    assert_eq!(bfcl::load_file(&path).unwrap().len(), 2);
 }
 
 #[test]
@@ -912,6 +932,49 @@ fn an_xlam_integer_past_64_bits_is_dropped_not_turned_into_a_float() {
         let written = serde_json::to_string(&task.ground_truth[0].arguments["x"]).unwrap();
         assert_eq!(written, x);
     }
+    // In the tools' text too (an enum or default).
+    let mut record = xlam_record(json!(1), "q");
+    record["tools"] = json!("[{\"name\": \"f\", \"description\": \"\", \"parameters\": {\"x\": {\"type\": \"int\", \"default\": 18446744073709551616}}}]");
+    let d = xlam::convert_record(0, &record).unwrap_err();
+    assert_eq!(d.reason, DropReason::BadTools);
+    assert!(
+        d.detail.contains("18446744073709551616, past 64 bits"),
+        "{}",
+        d.detail
+    );
+}
+
+/// Answers and tools written as JSON in the record (not as text) are read
+/// with the record: an integer past 64 bits there drops the record, named,
+/// in JSON Lines and in a JSON list alike (it became a float, kept).
+#[test]
+fn an_inline_integer_past_64_bits_drops_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = json!([{"name": "f", "description": "", "parameters": {"x": {"type": "int"}}}]);
+    let record = |x: &str| {
+        format!(
+            "{{\"id\": 1, \"query\": \"q\", \"tools\": {tools}, \"answers\": [{{\"name\": \"f\", \"arguments\": {{\"x\": {x}}}}}]}}"
+        )
+    };
+    let (wide, fits) = (record("123456789012345678901"), record("12"));
+    for (name, text) in [
+        ("x.jsonl", format!("{fits}\n{wide}\n")),
+        ("x.json", format!("[\n{fits},\n{wide}\n]\n")),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let loaded = xlam::load(&path).unwrap();
+        assert_eq!((loaded.raw_records, loaded.tasks.len()), (2, 1), "{name}");
+        assert_eq!(loaded.tasks[0].ground_truth[0].arguments["x"], json!(12));
+        let d = &loaded.dropped[0];
+        assert_eq!(d.index, 1);
+        assert!(
+            d.detail
+                .contains("the integer 123456789012345678901, past 64 bits"),
+            "{name}: {}",
+            d.detail
+        );
+    }
 }
 
 #[test]
@@ -1031,6 +1094,23 @@ fn a_toolace_integer_past_64_bits_drops_its_step_not_turned_into_a_float() {
     });
     let c = toolace::convert_record(0, &record, ToolAceOptions::default());
     assert!(c.tasks.is_empty(), "{:?}", c.tasks);
+    // In the system prompt's tool list (an enum), the whole record goes:
+    // its tools would not be the record's.
+    let wide_tools = system.replace(
+        "\"properties\": {}",
+        "\"properties\": {\"n\": {\"type\": \"integer\", \"enum\": [18446744073709551616]}}",
+    );
+    let record2 = json!({"system": wide_tools, "conversations": [{"from": "user", "value": "hi"}, {"from": "assistant", "value": "[f(n=1)]"}]});
+    let c2 = toolace::convert_record(0, &record2, ToolAceOptions::default());
+    assert!(c2.tasks.is_empty(), "{:?}", c2.tasks);
+    assert_eq!(c2.dropped[0].reason, DropReason::BadTools);
+    assert!(
+        c2.dropped[0]
+            .detail
+            .contains("tool list: the integer 18446744073709551616, past 64 bits"),
+        "{:?}",
+        c2.dropped
+    );
     assert!(
         c.dropped[0].detail.contains("past 64 bits"),
         "{:?}",

@@ -166,6 +166,21 @@ fn bad_configs_are_rejected() {
     let mut c = SyntheticConfig::tiny(0);
     c.number_max = 1;
     assert!(SyntheticTasks::new(c).is_err());
+    // Refused, not capped: numbers past the listed range never appeared,
+    // and a vocabulary of fewer than 2 words was widened to 2.
+    let mut c = SyntheticConfig::tiny(0);
+    c.number_max = synthetic::MAX_NUMBER + 1;
+    let e = SyntheticTasks::new(c).err().unwrap().to_string();
+    assert_eq!(e, "number_max must be from 4 to 100000, got 100001");
+    let mut c = SyntheticConfig::tiny(0);
+    c.number_max = synthetic::MAX_NUMBER;
+    assert!(SyntheticTasks::new(c).is_ok());
+    for n in [0, 1] {
+        let mut c = SyntheticConfig::tiny(0);
+        c.vocab_limit = Some(n);
+        let e = SyntheticTasks::new(c).err().unwrap().to_string();
+        assert_eq!(e, format!("vocab_limit must be at least 2, got {n}"));
+    }
 }
 
 #[test]

@@ -441,8 +441,16 @@ pub fn read_metrics(run_dir: &Path) -> Result<(Vec<StepMetrics>, Vec<String>), T
         if is_blank(line.as_bytes()) {
             continue;
         }
-        match serde_json::from_str(line) {
-            Ok(m) => out.push(m),
+        match serde_json::from_str::<StepMetrics>(line) {
+            Ok(m) if m.phase == "grpo" || m.phase == "sft" => out.push(m),
+            // Every field has a default, so any JSON object reads: one of
+            // no known phase (`{}`, another tool's line) is not a step.
+            Ok(m) => bad.push(format!(
+                "{}:{}: not a step's metrics (phase {:?}, expected \"grpo\" or \"sft\")",
+                path.display(),
+                i + 1,
+                m.phase
+            )),
             Err(e) => bad.push(format!("{}:{}: {e}", path.display(), i + 1)),
         }
     }
@@ -478,16 +486,22 @@ mod tests {
         // middle stays as it was.
         let path = dir.join(METRICS_FILE);
         let mut text = fs::read_to_string(&path).unwrap();
-        text.insert_str(0, "# my note\n");
+        text.insert_str(0, "# my note\n{}\n{\"note\": \"hello\"}\n");
         text.push_str("{\"phase\": \"grpo\", \"st");
         fs::write(&path, text).unwrap();
         MetricsLog::open(&dir, "grpo", Some(2)).unwrap();
         let (read, bad) = read_metrics(&dir).unwrap();
-        assert_eq!(bad.len(), 1, "{bad:?}");
+        // The note and the two objects of no phase are reported, not read
+        // as steps.
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(
+            bad[1].ends_with(":2: not a step's metrics (phase \"\", expected \"grpo\" or \"sft\")"),
+            "{bad:?}"
+        );
         assert_eq!(read.iter().map(|m| m.step).collect::<Vec<_>>(), [1, 2]);
         assert!(fs::read_to_string(&path)
             .unwrap()
-            .starts_with("# my note\n"));
+            .starts_with("# my note\n{}\n"));
         fs::remove_dir_all(&dir).ok();
     }
 }

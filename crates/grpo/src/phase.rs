@@ -48,6 +48,9 @@ pub(crate) struct Phase {
     pub resumed: bool,
     /// [`TrainerState::train_tasks`], when the trainer chose the tasks.
     pub train_tasks: Option<String>,
+    /// What the update makes of an episode its env failed, for the
+    /// step's stderr line ([`PhaseSetup::env_failures`]).
+    pub env_failures: String,
 }
 
 /// Runs one of the env factory's state hooks; its error or panic is a
@@ -129,6 +132,9 @@ pub(crate) struct PhaseSetup {
     /// its tasks (a resume from a checkpoint that chose others is refused,
     /// unless `run.force`).
     pub train_tasks: Option<String>,
+    /// What the update makes of an episode its env failed ("left out of
+    /// the update", or how GRPO's `env_failures = "scored"` scores it).
+    pub env_failures: String,
 }
 
 impl Phase {
@@ -190,6 +196,7 @@ impl Phase {
             eval_limits: s.eval_limits,
             resumed,
             train_tasks: s.train_tasks,
+            env_failures: s.env_failures,
         })
     }
 
@@ -294,9 +301,8 @@ impl Phase {
             if let (Some(n @ 1..), Some(first)) = (m.env_failures, &m.env_error) {
                 // The run goes on; what failed is said once per step.
                 eprintln!(
-                    "{}: step {}: {n} episode(s) ended by an env failure (left out of the \
-                     update); the first: {first}",
-                    m.phase, m.step
+                    "{}: step {}: {n} episode(s) ended by an env failure ({}); the first: {first}",
+                    m.phase, m.step, p.env_failures
                 );
             }
             if let Some(n) = m.env_calls_stuck {

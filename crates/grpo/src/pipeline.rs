@@ -94,7 +94,7 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
                 return Err(TrainError::Data(format!("{} has no tasks", path.display())));
             }
             let validation = match &cfg.data.validation {
-                Some(v) => load(v)?.tasks().to_vec(),
+                Some(v) => validation_tasks(v, load(v)?),
                 None => Vec::new(),
             };
             TaskSetup {
@@ -108,7 +108,7 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
             let gen = SyntheticTasks::new(cfg.data.synthetic.to_config(cfg.run.seed)?)
                 .map_err(|e| TrainError::Config(format!("data.synthetic: {e}")))?;
             let validation = match &cfg.data.validation {
-                Some(v) => load(v)?.tasks().to_vec(),
+                Some(v) => validation_tasks(v, load(v)?),
                 None => gen
                     .dataset(Split::Validation, cfg.data.synthetic.validation_tasks)
                     .tasks()
@@ -127,6 +127,19 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
             }
         }
     })
+}
+
+/// The tasks of the validation file `path`, said on stderr when there are
+/// none (`prepare --val-fraction 0` writes an empty one): the run then
+/// reports no validation accuracy.
+fn validation_tasks(path: &std::path::Path, data: Dataset) -> Vec<Arc<Task>> {
+    if data.size() == 0 {
+        eprintln!(
+            "warning: data.validation {} has no tasks: the run is not validated",
+            path.display()
+        );
+    }
+    data.tasks().to_vec()
 }
 
 /// Transcripts of demonstration episodes of the first `n` tasks of
@@ -288,6 +301,22 @@ pub fn run_with(
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     cfg.validate()?;
+    // A phase of no steps would save the policy it started from (for SFT
+    // on the built-in model, random weights) as the run's final one.
+    let runs_sft = matches!(phases, Phases::Sft | Phases::SftThenGrpo);
+    let runs_grpo = matches!(phases, Phases::Grpo | Phases::SftThenGrpo);
+    if runs_sft && cfg.sft.steps == 0 {
+        return Err(TrainError::Config(
+            "sft.steps is 0: the SFT phase would train nothing (run `train grpo` to skip it)"
+                .into(),
+        ));
+    }
+    if runs_grpo && cfg.grpo.steps == Some(0) {
+        return Err(TrainError::Config(
+            "grpo.steps is 0: the GRPO phase would train nothing (run `train sft` to skip it)"
+                .into(),
+        ));
+    }
     // One run per directory at a time, held to the end of the run.
     let _lock = crate::run_lock::RunLock::acquire(&cfg.run.out_dir)?;
     // GRPO has started here, and this run goes on from it (a run that

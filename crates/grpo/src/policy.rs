@@ -39,6 +39,10 @@ pub struct BuiltinPolicy {
     pub heads: usize,
     /// Key/value heads.
     pub kv_heads: usize,
+    /// Width of each attention head. Absent: `hidden_size / heads` (which
+    /// must then divide), as in Hugging Face's Qwen2; set, it is written
+    /// into `config.json` as `head_dim`.
+    pub head_dim: Option<usize>,
     /// Initialisation seed.
     pub seed: u64,
     /// Rows of the embedding / LM head when larger than the tokenizer's
@@ -71,6 +75,7 @@ impl Default for BuiltinPolicy {
             layers: 4,
             heads: 6,
             kv_heads: 2,
+            head_dim: None,
             seed: 0,
             padded_vocab_size: 0,
             init_std: None,
@@ -152,14 +157,30 @@ impl Policy {
             pre_tokenizer: b.pre_tokenizer,
             ..BpeOptions::chatml(b.vocab_size)
         };
+        if b.head_dim.is_none() && (b.heads == 0 || !b.hidden_size.is_multiple_of(b.heads)) {
+            // Each head reads hidden_size / heads of the width, as in
+            // Hugging Face's Qwen2 config.
+            return Err(TrainError::Config(format!(
+                "model.builtin.heads ({}) must divide model.builtin.hidden_size ({}), or set \
+                 model.builtin.head_dim",
+                b.heads, b.hidden_size
+            )));
+        }
         let tokenizer = train_bpe_tokenizer_with(corpus, &opts)?;
         let vocab = tokenizer.vocab_size().max(b.padded_vocab_size);
-        let mut cfg = Qwen2Config::tiny_default(vocab);
-        cfg.hidden_size = b.hidden_size;
-        cfg.intermediate_size = b.intermediate_size;
-        cfg.num_hidden_layers = b.layers;
-        cfg.num_attention_heads = b.heads;
-        cfg.num_key_value_heads = b.kv_heads;
+        let tiny = Qwen2Config::tiny_default(vocab);
+        let mut cfg = Qwen2Config::with_dims(
+            vocab,
+            b.hidden_size,
+            b.intermediate_size,
+            b.layers,
+            (b.heads, b.kv_heads),
+            tiny.rope_theta,
+            tiny.tie_word_embeddings,
+        );
+        if let Some(d) = b.head_dim {
+            cfg.head_dim = d;
+        }
         cfg.max_position_embeddings = 4096;
         cfg.eos_token_id = tokenizer.eos_token_ids().to_vec();
         cfg.initializer_range = b

@@ -65,6 +65,7 @@ impl SftTrainer {
             total_steps: config.steps,
             eval_limits,
             train_tasks: None,
+            env_failures: "left out of the update".into(),
         })?;
         Ok(Self { config, phase })
     }

@@ -146,6 +146,14 @@ impl GrpoTrainer {
             total_steps,
             eval_limits: config.rollout_limits(),
             train_tasks,
+            env_failures: match config.env_failures {
+                EnvFailures::LeaveOut => "left out of the update".into(),
+                EnvFailures::Scored => format!(
+                    "scored grpo.env_failure_reward = {} and trained on, but for those before a \
+                     first reply, left out",
+                    config.env_failure_reward
+                ),
+            },
         })?;
         let reference = if config.kl_coef != 0.0 {
             let ref_dir = phase.dir.join("reference");

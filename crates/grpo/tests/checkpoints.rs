@@ -119,18 +119,48 @@ fn bytes_changed_in_place_are_found_by_their_checksum() {
 /// The error of `train sft` (the pipeline, default config, synthetic
 /// tasks) in `dir`.
 fn sft_run_error(dir: &Path) -> String {
-    let gen = tasks();
     let mut cfg = toolgym_grpo::TrainConfig::default();
     cfg.run.out_dir = dir.to_path_buf();
+    run_error(&cfg, toolgym_grpo::pipeline::Phases::Sft)
+}
+
+/// The error of running `phases` of the pipeline with `cfg` on synthetic
+/// tasks.
+fn run_error(cfg: &toolgym_grpo::TrainConfig, phases: toolgym_grpo::pipeline::Phases) -> String {
+    let gen = tasks();
     let setup = toolgym_grpo::pipeline::TaskSetup {
         factory: factory(),
         train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
         validation: vec![],
         tokenizer_corpus: None,
     };
-    toolgym_grpo::pipeline::run_with(&cfg, setup, toolgym_grpo::pipeline::Phases::Sft, |_| {})
+    toolgym_grpo::pipeline::run_with(cfg, setup, phases, |_| {})
         .unwrap_err()
         .to_string()
+}
+
+/// A phase of no steps is refused before anything is written: it would
+/// save the policy it started from (random weights, for SFT on the
+/// built-in model) as the run's final one. A phase that does not run may
+/// say 0.
+#[test]
+fn a_phase_of_no_steps_is_refused() {
+    use toolgym_grpo::pipeline::Phases;
+    let dir = run_dir("no-steps");
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.clone();
+    cfg.sft.steps = 0;
+    for phases in [Phases::Sft, Phases::SftThenGrpo] {
+        let e = run_error(&cfg, phases);
+        assert!(e.contains("sft.steps is 0"), "{e}");
+    }
+    cfg.sft.steps = 1;
+    cfg.grpo.steps = Some(0);
+    for phases in [Phases::Grpo, Phases::SftThenGrpo] {
+        let e = run_error(&cfg, phases);
+        assert!(e.contains("grpo.steps is 0"), "{e}");
+    }
+    assert!(!dir.exists());
 }
 
 #[test]

@@ -1005,6 +1005,29 @@ fn gymnasium_truncation_without_a_reason_is_a_turn_limit() {
     }
 }
 
+/// An env that reports `EnvError` itself (at its end, or when the trainer
+/// cuts it short) fails the episode as a panic does: reward 0, judged
+/// `env_error`, not solved, whatever reward it gave.
+#[test]
+fn an_env_that_says_it_failed_fails_its_episode() {
+    let cut_after_one = RolloutLimits {
+        max_turns: 1,
+        ..limits()
+    };
+    for limits in [limits(), cut_after_one] {
+        let eps = two_echo_episodes(|env| env.end_as = Some(EndReason::EnvError), &limits);
+        let failed = &eps[0];
+        assert!(failed.env_failed(), "{:?}", failed.end);
+        assert_eq!(failed.reward, 0.0);
+        let err = failed.error.as_deref().unwrap();
+        assert!(err.contains("ended the episode as env_error"), "{err}");
+        let v = failed.verdict();
+        assert_eq!((v.reward, v.reason), (0.0, Reason::EnvError));
+        assert!(!failed.success());
+        assert!(eps[1].error.is_none() && !eps[1].env_failed());
+    }
+}
+
 #[test]
 fn a_non_finite_reward_fails_its_episode() {
     for bad in [f64::NAN, f64::INFINITY] {

@@ -7,8 +7,8 @@ use common::*;
 use std::sync::Arc;
 use toolgym_grpo::checkpoint;
 use toolgym_grpo::metrics::read_metrics;
-use toolgym_grpo::{GrpoTrainer, SftConfig, SftTrainer};
-use toolgym_model::candle_core::DType;
+use toolgym_grpo::{GrpoTrainer, Policy, SftConfig, SftTrainer};
+use toolgym_model::candle_core::{DType, Device};
 
 #[test]
 fn grpo_smoke_run_writes_metrics_and_checkpoints() {
@@ -64,6 +64,34 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     let (png, _) = toolgym_grpo::plot::plot_run(&dir, None).unwrap();
     assert!(std::fs::metadata(png).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The built-in model's heads split its width as Hugging Face's Qwen2
+/// does (`hidden_size / heads`) unless `head_dim` says otherwise; heads
+/// that do not divide the width are refused by name.
+#[test]
+fn builtin_heads_split_the_width_unless_head_dim_is_set() {
+    let gen = tasks();
+    let corpus = gen.tokenizer_corpus(spec().template.as_ref(), 300);
+    let shape = |hidden_size, heads, head_dim| toolgym_grpo::BuiltinPolicy {
+        hidden_size,
+        heads,
+        kv_heads: 1,
+        head_dim,
+        layers: 1,
+        ..builtin_spec()
+    };
+    let head_dim = |b: &toolgym_grpo::BuiltinPolicy| {
+        Policy::builtin(&corpus, b, DType::F32, &Device::Cpu).map(|p| p.model.config().head_dim)
+    };
+    assert_eq!(head_dim(&shape(64, 4, None)).unwrap(), 16);
+    assert_eq!(head_dim(&shape(64, 4, Some(32))).unwrap(), 32);
+    let e = head_dim(&shape(64, 5, None)).unwrap_err().to_string();
+    assert!(
+        e.contains("model.builtin.heads (5) must divide model.builtin.hidden_size (64)"),
+        "{e}"
+    );
+    assert_eq!(head_dim(&shape(64, 5, Some(16))).unwrap(), 16);
 }
 
 /// A built-in policy whose vocabulary is padded beyond the tokenizer's (as

@@ -311,9 +311,23 @@ impl Qwen2ForCausalLM {
 pub fn load_pretrained(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Pretrained> {
     let dir = dir.as_ref();
     let model = Qwen2ForCausalLM::load(dir, opts)?;
+    let vocab = model.config().vocab_size;
     let tok_path = dir.join("tokenizer.json");
     let tokenizer = if tok_path.is_file() {
-        Some(Tokenizer::from_file(&tok_path)?)
+        let t = Tokenizer::from_file(&tok_path)?;
+        // Text would encode to ids past the embedding rows: found at the
+        // first prompt otherwise, naming no file.
+        if let Some(id) = t.max_regular_id().filter(|&id| id as usize >= vocab) {
+            return Err(ModelError::InvalidConfig {
+                location: Some(tok_path),
+                reason: format!(
+                    "token id {id} is past the model's vocab_size {vocab} ({}): the tokenizer \
+                     is not this model's",
+                    dir.join("config.json").display()
+                ),
+            });
+        }
+        Some(t)
     } else {
         None
     };
@@ -323,7 +337,6 @@ pub fn load_pretrained(dir: impl AsRef<Path>, opts: &ModelOptions) -> Result<Pre
     } else {
         None
     };
-    let vocab = model.config().vocab_size;
     let gen = generation_config.as_ref();
     let mut eos = generation_ids(gen, "eos_token_id", &gen_path, vocab)?;
     let more = tokenizer

@@ -39,7 +39,7 @@ pub enum ModelError {
     /// The model configuration is inconsistent or unsupported.
     #[error("invalid config{}: {reason}", location.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     InvalidConfig {
-        /// config.json, when the config came from a file.
+        /// The file it came from (config.json, tokenizer.json, tokenizer_config.json), when known.
         location: Option<PathBuf>,
         /// What is wrong.
         reason: String,

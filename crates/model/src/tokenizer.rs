@@ -86,7 +86,26 @@ impl Tokenizer {
         } else {
             None
         };
+        // A named token the vocabulary lacks would otherwise fall back to
+        // another (generation would stop elsewhere, or pad with another id).
+        for key in ["eos_token", "pad_token"] {
+            let named = config.as_ref().and_then(|c: &Value| c.get(key));
+            if let Some(token) = named.and_then(token_content) {
+                if inner.token_to_id(token).is_none() {
+                    return Err(ModelError::InvalidConfig {
+                        location: Some(config_path),
+                        reason: format!("{key} {token:?} is not a token of {}", path.display()),
+                    });
+                }
+            }
+        }
         Ok(Self::new(inner, config))
+    }
+
+    /// The largest id of the vocabulary proper (added tokens left out):
+    /// ordinary text encodes to ids up to it.
+    pub fn max_regular_id(&self) -> Option<u32> {
+        self.inner.get_vocab(false).into_values().max()
     }
 
     /// Encodes text without adding any special token (the chat template, if

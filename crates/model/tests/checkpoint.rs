@@ -382,4 +382,37 @@ fn save_pretrained_round_trips_tokenizer_and_eos() {
     // Fixture directories have no tokenizer.
     let pre = load_pretrained(fixture_dir("qwen2_tiny_tied"), &ModelOptions::default()).unwrap();
     assert!(pre.tokenizer.is_none());
+
+    // Another model's tokenizer (ids past the embedding rows) is refused at
+    // load, naming both files, not at the first prompt.
+    let other = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir("qwen2_tiny_tied"), other.path());
+    tk.save(other.path()).unwrap();
+    let e = load_pretrained(other.path(), &ModelOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tokenizer.json") && e.contains("vocab_size 256") && e.contains("config.json"),
+        "{e}"
+    );
+
+    // tokenizer_config.json naming an eos or pad token the vocabulary lacks
+    // is refused (it used to fall back to <|im_end|> / <|endoftext|>).
+    for key in ["eos_token", "pad_token"] {
+        let path = tmp.path().join("tokenizer_config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let kept = config.clone();
+        config[key] = "<|eot_id|>".into();
+        std::fs::write(&path, config.to_string()).unwrap();
+        let e = load_pretrained(tmp.path(), &ModelOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tokenizer_config.json")
+                && e.contains(&format!("{key} \"<|eot_id|>\" is not a token")),
+            "{e}"
+        );
+        std::fs::write(&path, kept.to_string()).unwrap();
+    }
 }

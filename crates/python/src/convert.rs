@@ -117,11 +117,13 @@ fn numpy_plain<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny
     let from_numpy = module
         .to_cow()
         .is_ok_and(|m| m == "numpy" || m.starts_with("numpy."));
-    if from_numpy && obj.hasattr("tolist")? {
-        Ok(Some(obj.call_method0("tolist")?))
-    } else {
-        Ok(None)
+    if !(from_numpy && obj.hasattr("tolist")?) {
+        return Ok(None);
     }
+    let plain = obj.call_method0("tolist")?;
+    // `tolist()` of a type with no Python equivalent (`longdouble`,
+    // `clongdouble`) gives the numpy scalar back: not JSON.
+    Ok((!plain.get_type().is(obj.get_type())).then_some(plain))
 }
 
 fn finite(v: f64, path: &str) -> PyResult<Value> {

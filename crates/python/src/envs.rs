@@ -192,7 +192,8 @@ impl PyTool {
             .register_fn(spec.clone(), move |args| {
                 call_handler(&run, &tool, args, &slot)
             })
-            .map_err(|e| PyValueError::new_err(format!("tool {:?}: {e}", spec.name)))?;
+            // The registry's errors name the tool themselves.
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             spec,
             handler,
@@ -261,7 +262,9 @@ impl PyTool {
     /// "error": {"kind", "message", …}, "ok": False}` for invalid
     /// arguments (kind `invalid_arguments`, `problems` lists them) or a
     /// handler that raised (kind `tool_error`).
-    /// A handler's `KeyboardInterrupt` or `SystemExit` is raised again.
+    /// A handler's `BaseException` that is not an `Exception`
+    /// (`KeyboardInterrupt`, `SystemExit`, `asyncio.CancelledError`) is
+    /// raised again.
     fn call<'py>(
         &self,
         py: Python<'py>,
@@ -327,13 +330,13 @@ fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<Py
     Ok((spec, handler.unbind()))
 }
 
-/// Where a handler's `KeyboardInterrupt` / `SystemExit` (a
-/// `BaseException` that is not an `Exception`) waits to be raised again
+/// Where a handler's `BaseException` that is not an `Exception`
+/// (`KeyboardInterrupt`, `SystemExit`, `asyncio.CancelledError`) waits to be raised again
 /// once the env's step returns: those must stop the program, not become a
 /// tool error.
 type Interrupt = Arc<Mutex<Option<PyErr>>>;
 
-/// Raises the `KeyboardInterrupt` / `SystemExit` a handler left in
+/// Raises the non-`Exception` `BaseException` a handler left in
 /// `interrupt`, if any.
 fn raise_pending(interrupt: &Interrupt) -> PyResult<()> {
     let pending = interrupt.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -476,7 +479,8 @@ impl PyMultiTurnEnv {
     /// the reply off: the calls it completed run, and where it would have
     /// ended the episode (no call, unreadable calls) the episode is
     /// truncated as `token_limit` instead of answered. A handler's
-    /// `KeyboardInterrupt` or `SystemExit` is raised again here, after
+    /// `BaseException` that is not an `Exception` (`KeyboardInterrupt`,
+    /// `SystemExit`, `asyncio.CancelledError`) is raised again here, after
     /// the step.
     #[pyo3(signature = (action, cut = false))]
     fn step<'py>(

@@ -91,6 +91,19 @@ fn json_err(what: &str) -> impl Fn(serde_json::Error) -> PyErr + '_ {
     move |e| PyValueError::new_err(format!("{what}: {e}"))
 }
 
+impl PyTask {
+    /// A task read from a record, refused where `load_tasks` would skip its
+    /// line (tools that repeat a name): else `write_tasks` would write a
+    /// line that reads back as nothing.
+    fn checked(task: Task) -> PyResult<Self> {
+        ToolSpec::check_unique(&task.tools)
+            .map_err(|e| PyValueError::new_err(format!("task {}: {e}", task.id)))?;
+        Ok(Self {
+            inner: Arc::new(task),
+        })
+    }
+}
+
 #[pymethods]
 impl PyTask {
     #[new]
@@ -123,18 +136,13 @@ impl PyTask {
     fn from_dict(d: &Bound<'_, PyAny>) -> PyResult<Self> {
         let task: Task =
             serde_json::from_value(to_json(d, Label::Arg("task"))?).map_err(json_err("task"))?;
-        Ok(Self {
-            inner: Arc::new(task),
-        })
+        Self::checked(task)
     }
 
     /// A task from one JSONL line.
     #[staticmethod]
     fn from_json(line: &str) -> PyResult<Self> {
-        let task: Task = serde_json::from_str(line).map_err(json_err("task"))?;
-        Ok(Self {
-            inner: Arc::new(task),
-        })
+        Self::checked(serde_json::from_str(line).map_err(json_err("task"))?)
     }
 
     /// The task id.
@@ -272,7 +280,8 @@ fn warn(py: Python<'_>, message: &str) -> PyResult<()> {
     PyErr::warn(
         py,
         &warning,
-        &std::ffi::CString::new(message).unwrap_or_default(),
+        // A NUL (from a task id, say) cannot be in a C string: shown escaped.
+        &std::ffi::CString::new(message.replace('\0', "\\0")).unwrap_or_default(),
         1,
     )
 }

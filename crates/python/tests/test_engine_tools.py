@@ -195,6 +195,16 @@ def test_a_tool_function_gives_each_episode_fresh_state():
     with pytest.raises(ValueError, match="other tools than at first"):
         env.reset(ground_truth="[]")
 
+    # A description that changes (today's date, say) is no other tool.
+    def dated():
+        dated.n = getattr(dated, "n", 0) + 1
+        return [toolgym.Tool("spend", f"day {dated.n}", {"type": "object", "properties": {}}, lambda: 0)]
+
+    env = toolgym.trl.environment(dated)()
+    for _ in range(3):
+        env.reset(ground_truth="[]")
+    assert json.loads(env.spend())["result"] == 0
+
 
 def test_rows_without_a_readable_ground_truth_are_left_out_with_a_warning():
     env = toolgym.trl.environment(bank_tools(), column="answer")()

@@ -57,6 +57,26 @@ def test_load_tasks_skips_bad_lines_with_one_warning(tmp_path):
         toolgym.load_tasks(str(path), strict=True)
     with pytest.raises(OSError):
         toolgym.load_tasks(str(tmp_path / "missing.jsonl"))
+    # A NUL in what the warning quotes (a task id) is shown escaped, not an empty warning.
+    tool = {"name": "f", "description": "", "parameters": {"type": "object", "properties": {}}}
+    path.write_text(json.dumps({"id": "a\u0000", "source": "s", "tools": [tool, tool], "messages": [], "ground_truth": []}) + "\n")
+    with pytest.warns(UserWarning, match=r"task a\\0: tool 1 of the list repeats the name"):
+        assert toolgym.load_tasks(str(path)) == []
+
+
+def test_tasks_built_from_records_refuse_what_load_tasks_would_skip(tmp_path):
+    tool = lambda d: {"name": "f", "description": d, "parameters": {"type": "object", "properties": {}}}  # noqa: E731
+    record = {"id": "a", "source": "s", "messages": [{"role": "user", "content": "q"}],
+              "ground_truth": [], "tools": [tool("one"), tool("two")]}
+    # Written, such a task would read back as nothing.
+    with pytest.raises(ValueError, match=r'task a: tool 1 of the list repeats the name "f" of tool 0'):
+        toolgym.Task.from_dict(record)
+    with pytest.raises(ValueError, match="repeats the name"):
+        toolgym.Task.from_json(json.dumps(record))
+    record["tools"] = [tool("one")]
+    t = toolgym.Task.from_dict(record)
+    toolgym.write_tasks([t], str(tmp_path / "t.jsonl"))
+    assert toolgym.load_tasks(str(tmp_path / "t.jsonl")) == [t]
 
 
 def test_bfcl_tasks_load_and_score():
@@ -230,6 +250,18 @@ def test_a_keyboard_interrupt_in_a_tool_is_raised_not_swallowed():
     env.reset()
     with pytest.raises(KeyboardInterrupt):
         env.step(reply([{"name": "add", "arguments": {"a": 1, "b": 2}}]))
+
+    # So is any BaseException that is not an Exception (asyncio's cancellation).
+    import asyncio
+
+    def cancelled(a, b):
+        raise asyncio.CancelledError()
+
+    with pytest.raises(asyncio.CancelledError):
+        toolgym.Tool("add", "Cancelled.", ADD, cancelled).call({"a": 1, "b": 2})
+    # A bad pattern names the tool once.
+    with pytest.raises(ValueError, match=r'^tool "f": invalid parameter schema'):
+        toolgym.Tool("f", "", {"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}, lambda a: a)
 
 
 def test_synthetic_tasks_refuses_absurd_sizes():

@@ -167,6 +167,11 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
         with pytest.raises(TypeError, match="threads must be None or an int"):
             toolgym.Rule("binary").rewards([good], [truth], threads=wrong)
     assert toolgym.Rule("binary").rewards([good], [truth], threads=0) == [1.0]
+    # TRL's reward function checks its threads and column when made, not at the first step.
+    with pytest.raises(ValueError, match="threads=-5"):
+        toolgym.trl.reward_function("binary", threads=-5)
+    with pytest.raises(TypeError, match="column=None"):
+        toolgym.trl.reward_function("binary", column=None)
 
 
 def test_the_trl_reward_function_takes_rule_options_and_pickles():
@@ -350,6 +355,20 @@ def test_verl_episode_scoring_checks_the_turn_headers_against_verls_count():
     # A single-turn response (num_turns 2) has no header to agree on.
     single = find.replace("find_account", "withdraw").replace('{"owner": "Ann Lee"}', '{"account": 7, "amount": 40.5}')
     assert verl.compute_score("toolgym", single + "<|im_end|>", one_withdrawal, info(2), episode=True) == 1.0
+    # Rows verl could hand over that the turn check cannot read score 0, never raise:
+    # a lone surrogate, an infinite count.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert verl.compute_score("toolgym", "ok \ud800", "[]", info(4), episode=True) == 0.0
+        assert verl.compute_score_batch(["toolgym"], ["\ud800"], ["[]"], [info(4)], episode=True) == [0.0]
+        assert verl.compute_score("toolgym", right, EPISODE_TRUTH, {"num_turns": float("inf")}, episode=True) == 1.0
+    # numpy's bools are bools (numpy 2 names the type numpy.bool).
+    np = pytest.importorskip("numpy")
+    assert verl.compute_score("toolgym", right, EPISODE_TRUTH, info(6), episode=np.True_) == 1.0
+    assert verl.compute_score_batch(["toolgym"], [right], [EPISODE_TRUTH], [info(6)], episode=np.False_) == [0.0]
+    # An option of the wrong type is named by the Rule, not lost in a cache's hashing.
+    with pytest.raises(TypeError, match="abs_tol"):
+        verl.compute_score("toolgym", right, EPISODE_TRUTH, info(6), abs_tol=[1])
     # episode must be a bool (Hydra's "false" is a truthy string), in both entry points.
     for bad in ("false", 1):
         with pytest.raises(TypeError, match="episode"):

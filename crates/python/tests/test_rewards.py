@@ -194,6 +194,11 @@ def test_numpy_values_are_read_as_the_values_they_hold():
         import decimal
 
         rule.score(reply, [{"name": "f", "arguments": {"n": decimal.Decimal(1)}}])
+    # numpy types with no Python equivalent (tolist() gives them back) are named too.
+    with pytest.raises(TypeError, match=r'\["n"\]: numpy.longdouble is not JSON'):
+        rule.score(reply, [{"name": "f", "arguments": {"n": np.longdouble(1)}}])
+    with pytest.raises(TypeError, match=r'\["l"\]\[0\]: numpy.longdouble is not JSON'):
+        rule.score(reply, [{"name": "f", "arguments": {"l": np.array([1, 2], dtype=np.longdouble)}}])
 
 
 def test_wrong_types_raise_naming_the_argument():

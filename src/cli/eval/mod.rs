@@ -322,7 +322,7 @@ fn report<T: Serialize>(
 #[derive(Args, Debug)]
 pub struct ModelArgs {
     /// With --model: most tokens generated per case.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = crate::cli::at_least_one)]
     pub max_new_tokens: usize,
     /// With --model: prompts decoded together.
     #[arg(long, default_value_t = 8)]

@@ -198,7 +198,8 @@ fn data_folder(dir: &Path) -> PathBuf {
 /// not an object, not UTF-8, over
 /// [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES)) is an error
 /// naming it: the scores would not be comparable with a case left out.
-fn read_records(path: &Path) -> Result<Vec<PyVal>, AceError> {
+/// Each record comes with its line number (blank lines are skipped).
+fn read_records(path: &Path) -> Result<Vec<(usize, PyVal)>, AceError> {
     let records = read_strict_lines(path, |text| {
         let v = pyjson::loads(text).map_err(|e| format!("not JSON: {e}"))?;
         match PyVal::from_pyjson(&v) {
@@ -217,15 +218,15 @@ fn read_records(path: &Path) -> Result<Vec<PyVal>, AceError> {
             message,
         },
     })?;
-    Ok(records.into_iter().map(|(_, v)| v).collect())
+    Ok(records)
 }
 
 /// Loads the cases of `categories` (none: every category with a file),
 /// at most `limit` per category, in file order. The question and answer
 /// files are paired line by line, as the official evaluation does; a
-/// missing answer file, a count or id mismatch, or a line that is not a
-/// record is an error naming the file and line (the figures would not be
-/// comparable otherwise).
+/// missing answer file, a count or id mismatch, an id that repeats, or a
+/// line that is not a record is an error naming the file and line (the
+/// figures would not be comparable otherwise).
 pub fn load_cases(
     dir: &Path,
     categories: &[AceCategory],
@@ -251,9 +252,16 @@ pub fn load_cases(
         let questions = read_records(&qpath)?;
         let answers = read_records(&apath)?;
         if questions.len() != answers.len() {
+            // The first record without a partner, or where the shorter
+            // file would hold it.
+            let paired = answers.len().min(questions.len());
+            let line = match answers.get(paired) {
+                Some((line, _)) => *line,
+                None => answers.last().map_or(1, |(line, _)| line + 1),
+            };
             return Err(AceError::Record {
                 path: apath,
-                line: answers.len().min(questions.len()) + 1,
+                line,
                 message: format!(
                     "{} answers for {} questions in {}",
                     answers.len(),
@@ -262,33 +270,38 @@ pub fn load_cases(
                 ),
             });
         }
-        for (i, (q, a)) in questions
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
+        for ((qline, q), (aline, a)) in questions
             .iter()
             .zip(&answers)
-            .enumerate()
             .take(limit.unwrap_or(usize::MAX))
         {
             let text = |v: &PyVal, k: &str| v.dict_get(k).and_then(PyVal::as_str).map(String::from);
-            let bad = |path: &Path, message: String| AceError::Record {
+            let bad = |path: &Path, line: usize, message: String| AceError::Record {
                 path: path.to_path_buf(),
-                line: i + 1,
+                line,
                 message,
             };
-            let id = text(q, "id").ok_or_else(|| bad(&qpath, "no string \"id\"".into()))?;
+            let in_q = |message: String| bad(&qpath, *qline, message);
+            let in_a = |message: String| bad(&apath, *aline, message);
+            let id = text(q, "id").ok_or_else(|| in_q("no string \"id\"".into()))?;
+            if let Some(first) = seen.insert(id.clone(), *qline) {
+                return Err(in_q(format!("id {id:?} repeats line {first}")));
+            }
             if text(a, "id").as_deref() != Some(id.as_str()) {
-                return Err(bad(&apath, format!("the answer's id is not {id:?}")));
+                return Err(in_a(format!("the answer's id is not {id:?}")));
             }
             let answer = a
                 .dict_get("ground_truth")
                 .cloned()
-                .ok_or_else(|| bad(&apath, format!("{id}: no \"ground_truth\"")))?;
+                .ok_or_else(|| in_a(format!("{id}: no \"ground_truth\"")))?;
             let functions = q
                 .dict_get("function")
                 .cloned()
-                .ok_or_else(|| bad(&qpath, format!("{id}: no \"function\"")))?;
+                .ok_or_else(|| in_q(format!("{id}: no \"function\"")))?;
             out.push(AceCase {
                 question: text(q, "question")
-                    .ok_or_else(|| bad(&qpath, format!("{id}: no string \"question\"")))?,
+                    .ok_or_else(|| in_q(format!("{id}: no string \"question\"")))?,
                 time: text(q, "time").unwrap_or_default(),
                 profile: text(q, "profile").unwrap_or_default(),
                 id,
@@ -805,6 +818,50 @@ mod tests {
         let err = load_cases(&dir, &[], None).unwrap_err().to_string();
         assert!(
             err.contains("data_normal_atom_bool.json:2") && err.contains("not JSON"),
+            "{err}"
+        );
+
+        // Errors name the record's own line, blank lines counted; a repeated
+        // id is refused (it would be judged twice); a count mismatch names
+        // the first answer without a question.
+        let fails = |questions: &str, answers: &str| {
+            std::fs::write(dir.join("data_normal_atom_bool.json"), questions).unwrap();
+            std::fs::write(
+                dir.join("possible_answer/data_normal_atom_bool.json"),
+                answers,
+            )
+            .unwrap();
+            load_cases(&dir, &[], None).unwrap_err().to_string()
+        };
+        let q = |id: &str| format!("{{\"id\": \"{id}\", \"question\": \"q\", \"function\": []}}\n");
+        let a = |id: &str| format!("{{\"id\": \"{id}\", \"ground_truth\": {{}}}}\n");
+        let err = fails(
+            &format!("{}\n\n{{\"id\": \"b\", \"function\": []}}\n", q("a")),
+            &format!("{}{}", a("a"), a("b")),
+        );
+        assert!(
+            err.contains("data_normal_atom_bool.json:4")
+                && err.contains("b: no string \"question\""),
+            "{err}"
+        );
+        let err = fails(
+            &format!("{}{}", q("a"), q("a")),
+            &format!("{}{}", a("a"), a("a")),
+        );
+        assert!(
+            err.contains("data_normal_atom_bool.json:2") && err.contains("id \"a\" repeats line 1"),
+            "{err}"
+        );
+        let err = fails(&q("a"), &format!("{}\n{}", a("a"), a("b")));
+        assert!(
+            err.contains("possible_answer/data_normal_atom_bool.json:3")
+                && err.contains("2 answers for 1 questions"),
+            "{err}"
+        );
+        let err = fails(&format!("{}{}", q("a"), q("b")), &a("a"));
+        assert!(
+            err.contains("possible_answer/data_normal_atom_bool.json:2")
+                && err.contains("1 answers for 2 questions"),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

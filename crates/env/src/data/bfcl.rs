@@ -176,6 +176,20 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
             raw: entry,
         });
     }
+    // An answer without its question: the category file is cut short or
+    // is another version's (the official checker refuses unequal counts),
+    // and its cases would be scored as if complete.
+    if let Some((id, (line, _))) = answers.iter().min_by_key(|(_, (line, _))| *line) {
+        return Err(BfclError::Entry {
+            path: answer_path,
+            line: *line,
+            message: format!(
+                "id {id:?} has no question in {} ({} answer(s) have none)",
+                path.display(),
+                answers.len()
+            ),
+        });
+    }
     Ok(cases)
 }
 

@@ -298,7 +298,7 @@ pub fn for_each_record(
         n += 1;
         f(
             i,
-            serde_json::from_str(text).map_err(|e| format!("line {line}: {e}")),
+            read_record(text.as_bytes()).map_err(|e| format!("line {line}: {e}")),
         );
     }
     Ok(n)
@@ -458,8 +458,7 @@ fn for_each_element(
                 "record {index} (line {start_line}): no value before the comma"
             ))
         } else {
-            serde_json::from_slice(element)
-                .map_err(|e| format!("record {index} (line {start_line}): {e}"))
+            read_record(element).map_err(|e| format!("record {index} (line {start_line}): {e}"))
         };
         if let Err(e) = &parsed {
             // An unclosed string makes the scan end past the next records.
@@ -621,11 +620,42 @@ pub(crate) fn str_field<'a>(record: &'a Value, field: &str) -> Result<&'a str, S
 pub(crate) fn json_field(record: &Value, field: &str) -> Result<Value, String> {
     match record.get(field) {
         Some(Value::String(s)) => {
-            serde_json::from_str(s).map_err(|e| format!("field {field:?} is not valid JSON: {e}"))
+            let value = serde_json::from_str(s)
+                .map_err(|e| format!("field {field:?} is not valid JSON: {e}"))?;
+            exactly_read(s, &value).map_err(|e| format!("field {field:?}: {e}"))?;
+            Ok(value)
         }
         Some(v) => Ok(v.clone()),
         None => Err(format!("missing field {field:?}")),
     }
+}
+
+/// `Ok` when `value`, parsed from the JSON text `text`, holds what the
+/// text says: else the [`wide_integer_drop`] of an integer literal past 64
+/// bits, which serde_json read as a float. (Only a value holding a float
+/// is searched.)
+pub(crate) fn exactly_read(text: &str, value: &Value) -> Result<(), String> {
+    fn has_float(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => n.is_f64(),
+            Value::Array(items) => items.iter().any(has_float),
+            Value::Object(m) => m.values().any(has_float),
+            _ => false,
+        }
+    }
+    match has_float(value).then(|| wide_integer(text)).flatten() {
+        Some(n) => Err(wide_integer_drop(n)),
+        None => Ok(()),
+    }
+}
+
+/// A record's JSON text parsed, refused where serde_json would change it
+/// ([`exactly_read`]).
+fn read_record(text: &[u8]) -> Result<Value, String> {
+    let value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    // Valid JSON is UTF-8.
+    exactly_read(std::str::from_utf8(text).unwrap_or_default(), &value)?;
+    Ok(value)
 }
 
 /// Why a record or step holding the integer `n` (past 64 bits, see

@@ -86,7 +86,12 @@ pub fn tools_from_system(system: &str) -> Result<(String, Vec<ToolSpec>), (DropR
     }
     let mut stream = serde_json::Deserializer::from_str(&rest[open..]).into_iter::<Value>();
     let list = match stream.next() {
-        Some(Ok(v)) => v,
+        Some(Ok(v)) => {
+            let text = &rest[open..open + stream.byte_offset()];
+            super::exactly_read(text, &v)
+                .map_err(|e| (DropReason::BadTools, format!("tool list: {e}")))?;
+            v
+        }
         Some(Err(e)) => {
             return Err((
                 DropReason::BadTools,

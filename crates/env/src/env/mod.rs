@@ -84,8 +84,9 @@ pub enum EndReason {
     /// The token budget ran out: a trainer's episode budget, or a reply cut
     /// at its length limit (the episode is truncated).
     TokenLimit,
-    /// The environment failed (returned an error or panicked); the episode
-    /// is over and its reward is 0.
+    /// The environment failed (returned an error or panicked, or says so
+    /// itself); the episode is over and judged `env_error` with reward 0
+    /// (a trainer leaves it out of the update, or scores it as configured).
     EnvError,
     /// `step` was called after the episode had ended.
     AlreadyOver,
@@ -265,8 +266,10 @@ impl Step {
 /// A trainer catches panics of every method (and of `Drop`) at this
 /// boundary, and gives `reset`, `step`, `step_cut` and `truncate` (and the
 /// [`EnvFactory`]'s `make`) a time limit: the
-/// episode then ends with [`EndReason::EnvError`] and reward 0, is left out
-/// of the update, and training goes on.
+/// episode then ends with [`EndReason::EnvError`] (as it does when the env
+/// reports that reason itself) and training goes on. By default such an
+/// episode is left out of the update; toolgym-grpo's `env_failures =
+/// "scored"` scores it `env_failure_reward` instead.
 pub trait ToolEnv: Send {
     /// Starts (or restarts) the episode. The G episodes of a task that a
     /// trainer compares are reset with the same seed, so an env with
@@ -285,9 +288,11 @@ pub trait ToolEnv: Send {
     /// (a single-turn scorer finds its missing closing tag).
     /// [`MultiTurnEnv`] reads it, runs the calls it completed, and ends the
     /// episode as [`EndReason::TokenLimit`] where the reply would have
-    /// ended it (an answer without a call, unreadable calls): a cut-off
-    /// answer is not a finished one. Override it where a cut reply must be
-    /// judged otherwise.
+    /// ended it as an answer without a call or as a tool-call block the
+    /// limit cut open: a cut-off answer is not a finished one. A block the
+    /// model closed and wrote unreadably is its own error, judged as in
+    /// `step` (a format error under `FormatErrorPolicy::End`). Override it
+    /// where a cut reply must be judged otherwise.
     fn step_cut(&mut self, action: &str) -> Step {
         self.step(action)
     }

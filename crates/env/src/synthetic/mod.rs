@@ -82,7 +82,8 @@ pub struct SyntheticConfig {
     pub no_call_share: f64,
     /// Keep only the first `n` words of each vocabulary (smaller is easier).
     pub vocab_limit: Option<usize>,
-    /// Free numbers (operands, amounts) are drawn from `1..=number_max`.
+    /// Free numbers (operands, amounts) are drawn from `1..=number_max`
+    /// (4 to [`MAX_NUMBER`]).
     pub number_max: i64,
     /// Share of each tool's query templates held out for validation (at
     /// least one when positive and the tool has two or more; training keeps
@@ -202,13 +203,22 @@ pub enum ConfigError {
     /// A share is outside `[0, 1]` or the shares add up to more than 1.
     #[error("invalid {0}: shares must be in [0, 1] and parallel + no-call at most 1")]
     Share(&'static str),
-    /// `number_max` is below the minimum the holdout needs.
-    #[error("number_max must be at least 4, got {0}")]
+    /// `number_max` is below the minimum the holdout needs, or above the
+    /// numbers listed for the train/held-out split.
+    #[error("number_max must be from 4 to {MAX_NUMBER}, got {0}")]
     NumberMax(i64),
+    /// `vocab_limit` leaves fewer words than the split needs (one for
+    /// training, one held out).
+    #[error("vocab_limit must be at least 2, got {0}")]
+    VocabLimit(usize),
     /// The distractor range is reversed.
     #[error("distractors: min {0} > max {1}")]
     Distractors(usize, usize),
 }
+
+/// The largest `number_max`: the numbers are listed once to split them
+/// into train and held-out values.
+pub const MAX_NUMBER: i64 = 100_000;
 
 /// One tool with its template split.
 #[derive(Clone, Debug)]
@@ -253,8 +263,11 @@ impl SyntheticTasks {
         if config.parallel_share + config.no_call_share > 1.0 {
             return Err(ConfigError::Share("parallel_share + no_call_share"));
         }
-        if config.number_max < 4 {
+        if !(4..=MAX_NUMBER).contains(&config.number_max) {
             return Err(ConfigError::NumberMax(config.number_max));
+        }
+        if let Some(n @ 0..2) = config.vocab_limit {
+            return Err(ConfigError::VocabLimit(n));
         }
         if config.distractors.0 > config.distractors.1 {
             return Err(ConfigError::Distractors(
@@ -552,11 +565,8 @@ fn spec_of(d: &ToolDef, config: &SyntheticConfig) -> ToolSpec {
 }
 
 fn limit<'a>(words: &'a [&'static str], config: &SyntheticConfig) -> &'a [&'static str] {
-    let n = config
-        .vocab_limit
-        .unwrap_or(words.len())
-        .max(2)
-        .min(words.len());
+    // At least 2 (checked by `SyntheticTasks::new`).
+    let n = config.vocab_limit.unwrap_or(words.len()).min(words.len());
     &words[..n]
 }
 
@@ -624,9 +634,7 @@ fn split_values(
             let values: Vec<Value> = match p.values {
                 Values::Words(_, words) => limit(words, config).iter().map(|w| json!(w)).collect(),
                 Values::Ints(lo, hi) => (lo..=hi).map(|n| json!(n)).collect(),
-                Values::Numbers => (1..=config.number_max.min(100_000))
-                    .map(|n| json!(n))
-                    .collect(),
+                Values::Numbers => (1..=config.number_max).map(|n| json!(n)).collect(),
             };
             let per_call = defs
                 .iter()

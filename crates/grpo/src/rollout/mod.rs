@@ -730,10 +730,28 @@ fn record(s: &mut Slot, step: Step) -> bool {
         s.traj.end = Some(step.info.end.unwrap_or(unsaid));
         s.live = false;
     }
+    // An env that says it failed (its backend died, say) fails the episode
+    // as one that panicked does: reward 0, judged `env_error`, left out of
+    // the update (or scored at `grpo.env_failure_reward`).
+    let failed = (step.info.end == Some(EndReason::EnvError)).then(|| {
+        let detail = step
+            .info
+            .main_verdict()
+            .map(|v| format!(": {}", v.detail))
+            .unwrap_or_default();
+        format!(
+            "turn {} ended the episode as env_error{detail}",
+            step.info.turn
+        )
+    });
     s.traj.steps.push(StepOutcome {
         reward: step.reward,
         info: step.info,
     });
+    if let Some(message) = failed {
+        fail(s, message);
+        return true;
+    }
     done
 }
 

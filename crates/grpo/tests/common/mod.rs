@@ -56,6 +56,9 @@ pub fn builtin_spec() -> BuiltinPolicy {
         layers: 2,
         heads: 4,
         kv_heads: 2,
+        // Wider than hidden_size / heads: every built-in model had 32 when
+        // the pinned numbers were recorded.
+        head_dim: Some(32),
         seed: 5,
         padded_vocab_size: 0,
         // Hugging Face's scheme, as when the pinned numbers were recorded.
@@ -150,6 +153,10 @@ pub struct EchoEnv {
     /// Ends the episode after the first reply the Gymnasium way, without
     /// an end reason: `(terminated, truncated)`.
     pub gym_end: Option<(bool, bool)>,
+    /// The end reason it reports (at its last turn and from `truncate`)
+    /// instead of `done` / the trainer's, with reward 1: `EnvError` for an
+    /// env whose backend failed.
+    pub end_as: Option<EndReason>,
     /// What `demonstration` says (`None`: no reference solver).
     pub demo: Option<String>,
     /// `demonstration` never returns.
@@ -184,6 +191,7 @@ impl EchoEnv {
             parallel_step: false,
             final_reward: None,
             gym_end: None,
+            end_as: None,
             demo: None,
             demo_hangs: false,
             demo_panics: false,
@@ -260,7 +268,9 @@ impl ToolEnv for EchoEnv {
             self.messages
                 .push(Message::user(format!("more {}", self.taken)));
         }
-        let reward = if done {
+        let reward = if done && self.end_as.is_some() {
+            1.0
+        } else if done {
             self.final_reward.unwrap_or((self.total % 5) as f64 / 4.0)
         } else {
             0.0
@@ -272,7 +282,21 @@ impl ToolEnv for EchoEnv {
             truncated: false,
             info: StepInfo {
                 turn: self.taken,
-                end: done.then_some(EndReason::Done),
+                end: done.then_some(self.end_as.unwrap_or(EndReason::Done)),
+                ..StepInfo::default()
+            },
+        }
+    }
+
+    fn truncate(&mut self, reason: EndReason) -> Step {
+        Step {
+            observation: Observation::default(),
+            reward: if self.end_as.is_some() { 1.0 } else { 0.0 },
+            terminated: false,
+            truncated: true,
+            info: StepInfo {
+                turn: self.taken,
+                end: Some(self.end_as.unwrap_or(reason)),
                 ..StepInfo::default()
             },
         }

@@ -185,7 +185,10 @@ class SingleTurnEnv:
 
 class Tool:
     """A Python tool: JSON-Schema ``parameters`` (checked in Rust) and a
-    ``handler(**arguments)`` whose exceptions become tool-error results."""
+    ``handler(**arguments)`` whose exceptions (``Exception`` subclasses)
+    become tool-error results; any other ``BaseException``
+    (``KeyboardInterrupt``, ``SystemExit``, ``asyncio.CancelledError``,
+    ``GeneratorExit``) is raised again after the call."""
 
     def __init__(
         self, name: str, description: str, parameters: Mapping[str, Any], handler: Callable[..., JSON]

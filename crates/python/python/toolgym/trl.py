@@ -60,6 +60,9 @@ class RewardFunction:
         self.turn = turn
         self.options = dict(options)
         self._scorer = _toolgym.Rule(rule, **options)
+        self._scorer.rewards([], [], threads=threads)  # a bad threads= raises here, not mid-training
+        if not isinstance(column, str):
+            raise TypeError(f"column={column!r}: expected the name of a dataset column")
         if turn == "all" and not self._scorer.scores_episodes:
             raise ValueError(
                 f"turn='all' scores a multi-step episode, which rule {rule!r} cannot: the "

@@ -200,10 +200,14 @@ class ToolEnvironment:
         source = type(self)._source
         if callable(source):
             tools = tool_list(source())
-            if _specs(tools) != type(self)._specs:
+            # Names and parameters decide what a call may be; a description
+            # that changes (a date, a count) is only not shown anew.
+            shapes = [(f["name"], f["parameters"]) for f in _specs(tools)]
+            if shapes != [(f["name"], f["parameters"]) for f in type(self)._specs]:
                 raise ValueError(
                     f"{type(self).__name__}: the tool function returned other tools than at first "
-                    "(names or schemas changed); TRL renders the tools once, so they must stay the same"
+                    "(names or parameter schemas changed); TRL renders the tools once, so they must "
+                    "stay the same"
                 )
         else:
             tools = source
@@ -301,7 +305,8 @@ def environment(
     ``tools``: ``toolgym.Tool``s (or dicts with a ``handler``, as
     ``MultiTurnEnv`` takes), or a function returning them, called for each
     instance and at every ``reset`` so handlers can keep per-episode state
-    in a closure (the names and schemas must stay the same). ``reward``:
+    in a closure (the names and parameter schemas must stay the same; descriptions
+    may change, but TRL shows the first). ``reward``:
     define ``get_reward`` (TRL then logs it under ``name`` as a reward with
     weight 1); with ``False`` only ``reward_funcs`` score. ``column``: the
     dataset column holding the ground truth (calls as JSON text, as
@@ -318,6 +323,8 @@ def environment(
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name={name!r} must be a Python identifier (TRL logs the reward under it)")
     _toolgym.match_calls([], [], abs_tol=abs_tol, rel_tol=rel_tol)  # refuses a bad tolerance here
+    if not isinstance(column, str):
+        raise TypeError(f"column={column!r}: expected the name of a dataset column")
     probe = tool_list(tools() if callable(tools) else tools)
     namespace: Dict[str, Any] = {
         "__doc__": ToolEnvironment.__doc__,

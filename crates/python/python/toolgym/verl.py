@@ -90,7 +90,12 @@ def _options(kwargs: Dict[str, Any]) -> Tuple[Tuple[str, Any], ...]:
 def _rule_for(name: str, rule: str, options: Tuple[Tuple[str, Any], ...]) -> _toolgym.Rule:
     """Rule ``name``: with ``options`` when it is the ``rule`` keyword's
     own, without them when a row named another."""
-    return _rule(name, options if name == rule else ())
+    options = options if name == rule else ()
+    try:
+        hash(options)
+    except TypeError:  # an unhashable option value: Rule names what is wrong with it
+        return _toolgym.Rule(name, **dict(options))
+    return _rule(name, options)
 
 
 def _rule_name(rule: str, extra_info: Any) -> str:
@@ -182,7 +187,8 @@ def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: Any) -
     """The ``rule`` keyword's rule, with a ``ValueError`` when it is unknown,
     an option is bad, or ``episode`` asks for episodes it cannot score (a
     ``TypeError`` when ``episode`` is not a bool: ``"false"`` is truthy)."""
-    if not (isinstance(episode, bool) or type(episode).__name__ == "bool_"):
+    numpy_bool = type(episode).__module__ == "numpy" and type(episode).__name__ in ("bool_", "bool")
+    if not (isinstance(episode, bool) or numpy_bool):
         raise TypeError(f"toolgym.verl: episode must be true or false, not {episode!r}")
     out = _rule_for(rule, rule, options)
     if episode and not out.scores_episodes:
@@ -211,9 +217,13 @@ def _turns_agree(response: Any, extra_info: Any) -> bool:
         return True
     try:
         expected = int(count) - 2  # numpy integers too
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not a count (inf, "x"): none given
         return True
-    headers = sum(role is not None for role, _ in _toolgym.chatml_turns(response))
+    try:
+        turns = _toolgym.chatml_turns(response)
+    except UnicodeEncodeError:  # a lone surrogate: not text the rule reads; it scores it 0
+        return True
+    headers = sum(role is not None for role, _ in turns)
     if headers > expected:
         _warn_once(
             "forged-headers",
