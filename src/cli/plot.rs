@@ -22,7 +22,7 @@ pub fn run(a: PlotCmd) -> CliResult {
     // The first few by name, then the count: a damaged file does not
     // bury the output under one line per bad line.
     for b in bad.iter().take(SHOWN) {
-        eprintln!("skipped unreadable metrics line {b}");
+        eprintln!("skipped metrics line {b}");
     }
     if !bad.is_empty() {
         let more = bad.len().saturating_sub(SHOWN);
@@ -31,7 +31,10 @@ pub fn run(a: PlotCmd) -> CliResult {
         } else {
             String::new()
         };
-        eprintln!("{} unreadable metrics line(s) skipped{rest}", bad.len());
+        eprintln!(
+            "{} metrics line(s) skipped (not JSON, or no step's metrics){rest}",
+            bad.len()
+        );
     }
     Ok(io::print_stdout(&format!("{}\n", path.display()))?)
 }

@@ -56,6 +56,13 @@ pub struct Task {
 }
 
 impl Task {
+    /// `Ok` when no two of the task's tools share a name (a call could not
+    /// say which it means); else what a task file reader reports for its
+    /// line, naming the task.
+    pub fn check_tools(&self) -> Result<(), String> {
+        ToolSpec::check_unique(&self.tools).map_err(|e| format!("task {}: {e}", self.id))
+    }
+
     /// A task without reasoning or meta.
     pub fn new(
         id: impl Into<String>,
@@ -179,9 +186,9 @@ pub fn read_jsonl_lenient(path: impl AsRef<Path>) -> Result<TaskFile, TaskIoErro
             continue;
         }
         match serde_json::from_str::<Task>(text) {
-            Ok(task) => match ToolSpec::check_unique(&task.tools) {
+            Ok(task) => match task.check_tools() {
                 Ok(()) => out.tasks.push(task),
-                Err(e) => out.bad_lines.push((line, format!("task {}: {e}", task.id))),
+                Err(e) => out.bad_lines.push((line, e)),
             },
             Err(e) => out.bad_lines.push((line, e.to_string())),
         }

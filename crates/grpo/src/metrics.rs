@@ -424,8 +424,9 @@ fn read_lines(path: &Path) -> Result<Vec<Result<String, String>>, TrainError> {
     Ok(out)
 }
 
-/// Reads every metrics line of a run (unparseable lines are reported with
-/// their line numbers, not silently skipped).
+/// Reads every metrics line of a run: lines that do not parse, and JSON
+/// objects that are no step's metrics (no `grpo` or `sft` phase), are
+/// reported with their line numbers, not silently skipped.
 pub fn read_metrics(run_dir: &Path) -> Result<(Vec<StepMetrics>, Vec<String>), TrainError> {
     let path = run_dir.join(METRICS_FILE);
     let mut out = Vec::new();

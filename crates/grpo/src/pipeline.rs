@@ -301,9 +301,15 @@ pub fn run_with(
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
     cfg.validate()?;
+    // One run per directory at a time, held to the end of the run.
+    let _lock = crate::run_lock::RunLock::acquire(&cfg.run.out_dir)?;
+    // GRPO has started here, and this run goes on from it (a run that
+    // starts over, `run.resume = false`, redoes every phase).
+    let grpo_started = cfg.run.resume && crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
     // A phase of no steps would save the policy it started from (for SFT
-    // on the built-in model, random weights) as the run's final one.
-    let runs_sft = matches!(phases, Phases::Sft | Phases::SftThenGrpo);
+    // on the built-in model, random weights) as the run's final one. (SFT
+    // does not run again once GRPO has started from it.)
+    let runs_sft = phases == Phases::Sft || (phases == Phases::SftThenGrpo && !grpo_started);
     let runs_grpo = matches!(phases, Phases::Grpo | Phases::SftThenGrpo);
     if runs_sft && cfg.sft.steps == 0 {
         return Err(TrainError::Config(
@@ -317,11 +323,6 @@ pub fn run_with(
                 .into(),
         ));
     }
-    // One run per directory at a time, held to the end of the run.
-    let _lock = crate::run_lock::RunLock::acquire(&cfg.run.out_dir)?;
-    // GRPO has started here, and this run goes on from it (a run that
-    // starts over, `run.resume = false`, redoes every phase).
-    let grpo_started = cfg.run.resume && crate::checkpoint::exists(&cfg.run.out_dir.join("grpo"));
     if phases == Phases::Sft && grpo_started {
         return Err(TrainError::Config(format!(
             "{} holds a GRPO phase that started from its SFT result: SFT is done there (start \

@@ -157,7 +157,12 @@ impl Policy {
             pre_tokenizer: b.pre_tokenizer,
             ..BpeOptions::chatml(b.vocab_size)
         };
-        if b.head_dim.is_none() && (b.heads == 0 || !b.hidden_size.is_multiple_of(b.heads)) {
+        if b.heads == 0 {
+            return Err(TrainError::Config(
+                "model.builtin.heads must be at least 1".into(),
+            ));
+        }
+        if b.head_dim.is_none() && !b.hidden_size.is_multiple_of(b.heads) {
             // Each head reads hidden_size / heads of the width, as in
             // Hugging Face's Qwen2 config.
             return Err(TrainError::Config(format!(

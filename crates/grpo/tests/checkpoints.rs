@@ -139,10 +139,9 @@ fn run_error(cfg: &toolgym_grpo::TrainConfig, phases: toolgym_grpo::pipeline::Ph
         .to_string()
 }
 
-/// A phase of no steps is refused before anything is written: it would
+/// A phase of no steps is refused before any model is written: it would
 /// save the policy it started from (random weights, for SFT on the
-/// built-in model) as the run's final one. A phase that does not run may
-/// say 0.
+/// built-in model) as the run's final one.
 #[test]
 fn a_phase_of_no_steps_is_refused() {
     use toolgym_grpo::pipeline::Phases;
@@ -160,7 +159,8 @@ fn a_phase_of_no_steps_is_refused() {
         let e = run_error(&cfg, phases);
         assert!(e.contains("grpo.steps is 0"), "{e}");
     }
-    assert!(!dir.exists());
+    assert!(!dir.join("final").exists() && !dir.join("sft").exists());
+    fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -92,6 +92,8 @@ fn builtin_heads_split_the_width_unless_head_dim_is_set() {
         "{e}"
     );
     assert_eq!(head_dim(&shape(64, 5, Some(16))).unwrap(), 16);
+    let e = head_dim(&shape(64, 0, Some(16))).unwrap_err().to_string();
+    assert!(e.contains("model.builtin.heads must be at least 1"), "{e}");
 }
 
 /// A built-in policy whose vocabulary is padded beyond the tokenizer's (as

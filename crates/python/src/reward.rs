@@ -3,7 +3,7 @@
 use crate::convert::{self, CompletionArg, Label};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyString};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -484,6 +484,10 @@ impl PyRule {
             };
             slot_of.push(slot);
         }
+        if inputs.is_empty() {
+            // No pool is made for nothing (`threads` is checked by its type).
+            return Ok(Vec::new());
+        }
         let pool = pool(threads)?;
         // The inputs are borrowed by the workers, not moved: they are freed
         // afterwards on this thread (frees on the workers of memory
@@ -731,7 +735,9 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Threads {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {
+        // An int, or an integer type of another library (numpy's): what
+        // `__index__` reads. Not a bool, nor a float (3.9 would truncate).
+        if obj.cast::<PyBool>().is_ok() || !obj.hasattr("__index__")? {
             return Err(PyTypeError::new_err(format!(
                 "threads must be None or an int, not {}",
                 convert::type_name(&obj)

@@ -96,8 +96,7 @@ impl PyTask {
     /// line (tools that repeat a name): else `write_tasks` would write a
     /// line that reads back as nothing.
     fn checked(task: Task) -> PyResult<Self> {
-        ToolSpec::check_unique(&task.tools)
-            .map_err(|e| PyValueError::new_err(format!("task {}: {e}", task.id)))?;
+        task.check_tools().map_err(PyValueError::new_err)?;
         Ok(Self {
             inner: Arc::new(task),
         })

@@ -167,6 +167,10 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
         with pytest.raises(TypeError, match="threads must be None or an int"):
             toolgym.Rule("binary").rewards([good], [truth], threads=wrong)
     assert toolgym.Rule("binary").rewards([good], [truth], threads=0) == [1.0]
+    np = pytest.importorskip("numpy")
+    assert toolgym.Rule("binary").rewards([good], [truth], threads=np.int64(2)) == [1.0]
+    with pytest.raises(TypeError, match="threads must be None or an int"):
+        toolgym.Rule("binary").rewards([good], [truth], threads=np.float64(2))
     # TRL's reward function checks its threads and column when made, not at the first step.
     with pytest.raises(ValueError, match="threads=-5"):
         toolgym.trl.reward_function("binary", threads=-5)

@@ -32,10 +32,11 @@ use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES, UTF8_BOM};
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// The record is not an object or lacks a required field (or has it
-    /// with the wrong type), or is not valid JSON (JSON Lines input).
+    /// with the wrong type), is not valid JSON, or holds an integer past
+    /// 64 bits (which would be read as a float).
     BadRecord,
     /// The candidate tools cannot be read (invalid JSON, a spec without a
-    /// name, unreadable parameters).
+    /// name, unreadable parameters, an integer past 64 bits in their text).
     BadTools,
     /// The record offers no candidate tool.
     NoTools,

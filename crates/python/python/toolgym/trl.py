@@ -60,7 +60,7 @@ class RewardFunction:
         self.turn = turn
         self.options = dict(options)
         self._scorer = _toolgym.Rule(rule, **options)
-        self._scorer.rewards([], [], threads=threads)  # a bad threads= raises here, not mid-training
+        self._scorer.rewards([], [], threads=threads)  # a bad threads= raises here (no pool is made)
         if not isinstance(column, str):
             raise TypeError(f"column={column!r}: expected the name of a dataset column")
         if turn == "all" and not self._scorer.scores_episodes:
