@@ -1,5 +1,6 @@
 //! `toolgym generate` on a model whose weights are not numbers: an error,
-//! not a completion that reads as a normal stop.
+//! not a completion that reads as a normal stop; and no tokens to generate
+//! is refused.
 
 // Only part of the shared helpers is used here.
 #[allow(dead_code)]
@@ -15,27 +16,22 @@ fn nan_weights_are_an_error_not_a_completion() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model::save_tiny_model(dir.path());
     let m = model.to_str().unwrap();
-    let o = toolgym(&[
-        "generate",
-        "--model",
-        m,
-        "--prompt",
-        "hi",
-        "--max-new-tokens",
-        "3",
-    ]);
+    let generate = |tokens: &str| {
+        toolgym(&[
+            "generate",
+            "--model",
+            m,
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            tokens,
+        ])
+    };
+    let o = generate("3");
     assert!(o.status.success(), "{}", text(&o.stderr));
     // No tokens to generate is refused, naming the flag (it printed an
     // empty completion), here and in eval.
-    let o = toolgym(&[
-        "generate",
-        "--model",
-        m,
-        "--prompt",
-        "hi",
-        "--max-new-tokens",
-        "0",
-    ]);
+    let o = generate("0");
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("--max-new-tokens <MAX_NEW_TOKENS>")

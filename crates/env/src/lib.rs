@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod caught;
 pub mod data;
 pub mod env;
 pub mod json;
@@ -64,13 +65,14 @@ mod task;
 pub mod template;
 mod tool;
 
+pub use caught::{catch_quietly, panic_message};
 pub use env::{
     EndReason, Episode, MultiTurnConfig, MultiTurnEnv, MultiTurnSpec, Observation, SingleTurnEnv,
     SingleTurnSpec, Step, StepInfo, ToolEnv,
 };
 pub use message::{Message, Role};
 pub use prepare::{prepare, PrepareError, PrepareOptions, PrepareReport};
-pub use registry::{panic_message, RegistryError, ToolRegistry, ToolResult};
+pub use registry::{RegistryError, ToolRegistry, ToolResult};
 pub use source::{Dataset, Generator, Sampler, TaskSource};
 pub use task::{read_jsonl, read_jsonl_lenient, write_jsonl, Task, TaskFile, TaskIoError};
 pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};

@@ -1,9 +1,9 @@
 //! The [`ToolRegistry`]: tool specs with compiled validators and handlers.
 
+use crate::caught::{catch_quietly, panic_message};
 use crate::tool::{ArgumentProblem, Tool, ToolError, ToolSpec};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use toolgym_reward::Call;
 
@@ -330,7 +330,7 @@ impl<S> ToolRegistry<S> {
         let Some(handler) = &entry.handler else {
             return Err(ToolError::NotExecutable(call.name.clone()));
         };
-        match catch_unwind(AssertUnwindSafe(|| handler(&args, state))) {
+        match catch_quietly(|| handler(&args, state)) {
             Ok(result) => result,
             Err(panic) => Err(ToolError::Panicked {
                 tool: call.name.clone(),
@@ -421,18 +421,6 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
-}
-
-/// The message of a caught panic (`catch_unwind`'s payload), or
-/// `(no message)` when it carries none.
-pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
-    }
 }
 
 #[cfg(test)]

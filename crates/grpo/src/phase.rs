@@ -73,6 +73,31 @@ fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<
     }
 }
 
+/// Runs `episodes` (validation, the built-in tokenizer's corpus: episodes
+/// outside training order) and gives the env factory back the state it
+/// had before ([`EnvFactory::checkpoint_state`]), restored only where
+/// they moved it: a factory that saves state but never restores (the
+/// default `restore_state`) runs as before as long as they leave its
+/// state alone. `what` names them in a hook's error.
+///
+/// [`EnvFactory::checkpoint_state`]: toolgym_env::env::EnvFactory::checkpoint_state
+pub(crate) fn keeping_factory_state<T>(
+    factory: &Arc<dyn DynEnvFactory>,
+    what: &str,
+    episodes: impl FnOnce() -> T,
+) -> Result<T, TrainError> {
+    let hook = |name: &str| format!("{name} (around {what})");
+    let before = factory_hook(&hook("checkpoint_state"), || factory.checkpoint_state())?;
+    let out = episodes();
+    if let Some(state) = &before {
+        let after = factory_hook(&hook("checkpoint_state"), || factory.checkpoint_state())?;
+        if after.as_ref() != Some(state) {
+            factory_hook(&hook("restore_state"), || factory.restore_state(state))?;
+        }
+    }
+    Ok(out)
+}
+
 /// Refuses to resume from a checkpoint whose run drew from other training
 /// tasks than this one (unless `force`): the data position would index
 /// another list, and the run would not go on as it would have.
@@ -248,29 +273,16 @@ impl Phase {
             temperature: self.run.eval_temperature,
             seed: mix_seed(self.run.seed, 0x0076_616c),
         });
-        let hook = |name: &str| format!("{name} (around validation)");
-        let before = factory_hook(&hook("checkpoint_state"), || {
-            self.factory.checkpoint_state()
-        })?;
-        let report = evaluate(
-            &self.policy,
-            &self.factory,
-            &self.validation[..n],
-            &self.eval_limits,
-            EVAL_BATCH,
-            sampled,
-        )?;
-        // Restored only where validation moved it: a factory that saves
-        // state but never restores (the default `restore_state`) validates
-        // as before as long as validation leaves its state alone.
-        if let Some(state) = &before {
-            let after = factory_hook(&hook("checkpoint_state"), || {
-                self.factory.checkpoint_state()
-            })?;
-            if after.as_ref() != Some(state) {
-                factory_hook(&hook("restore_state"), || self.factory.restore_state(state))?;
-            }
-        }
+        let report = keeping_factory_state(&self.factory, "validation", || {
+            evaluate(
+                &self.policy,
+                &self.factory,
+                &self.validation[..n],
+                &self.eval_limits,
+                EVAL_BATCH,
+                sampled,
+            )
+        })??;
         Ok(Some(report))
     }
 

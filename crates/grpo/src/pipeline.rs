@@ -262,7 +262,20 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
                         .env_timeout
                         .zip(cfg.sft.env_timeout())
                         .map(|(a, b)| a.max(b));
-                    demonstration_corpus(&setup.factory, setup.train.as_ref(), 4000, timeout)
+                    // Episodes outside training order: the factory's state
+                    // (a curriculum's level, say) is given back as it was.
+                    crate::phase::keeping_factory_state(
+                        &setup.factory,
+                        "the built-in tokenizer's corpus",
+                        || {
+                            demonstration_corpus(
+                                &setup.factory,
+                                setup.train.as_ref(),
+                                4000,
+                                timeout,
+                            )
+                        },
+                    )?
                 }
             };
             if corpus.is_empty() {
@@ -275,6 +288,36 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
             Policy::builtin(&corpus, builtin, dtype, &device)
         }
     }
+}
+
+/// The built-in model of a run being resumed, as its newest readable
+/// checkpoint (GRPO's, else SFT's) holds it, tokenizer included; `None`
+/// for a model directory (`model.path`), a fresh run, or no readable
+/// checkpoint. Not rebuilt: its tokenizer was trained on a corpus of env
+/// episodes, which costs those episodes again and may come out otherwise
+/// (an env that timed out then, replies that depend on the clock), and a
+/// rebuilt model of another vocabulary would refuse the run's own
+/// checkpoints. The phase still loads and checks its checkpoint itself.
+fn resumed_builtin(cfg: &TrainConfig, resuming: bool) -> Result<Option<Policy>, TrainError> {
+    if cfg.model.path.is_some() || !resuming {
+        return Ok(None);
+    }
+    let device = parse_device(&cfg.model.device)?;
+    let dtype = parse_dtype(&cfg.model.dtype)?;
+    for phase in ["grpo", "sft"] {
+        let dir = cfg.run.out_dir.join(phase);
+        let mut candidates = crate::checkpoint::all(&dir)?; // newest first
+        if let Some(named) = crate::checkpoint::latest_named(&dir)? {
+            candidates.insert(0, named);
+        }
+        if let Some(policy) = candidates
+            .iter()
+            .find_map(|c| Policy::load(c, dtype, &device).ok())
+        {
+            return Ok(Some(policy));
+        }
+    }
+    Ok(None)
 }
 
 /// Runs the phases on the config's tasks ([`task_setup`]); `on_step` sees
@@ -339,7 +382,10 @@ pub fn run_with(
         // Before any work: a GRPO phase needs a step count.
         cfg.grpo.total_steps(setup.train.len())?;
     }
-    let mut policy = build_policy(cfg, &setup)?;
+    let mut policy = match resumed_builtin(cfg, resuming)? {
+        Some(p) => p,
+        None => build_policy(cfg, &setup)?,
+    };
     let mut report = PipelineReport::default();
     // The config is recorded once the first phase has opened (and loaded
     // its checkpoint when resuming): a resume that fails, `--force` or not,

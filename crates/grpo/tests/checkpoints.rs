@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgym_grpo::{BuiltinPolicy, SftConfig, SftTrainer};
-use toolgym_model::candle_core::DType;
+use toolgym_model::candle_core::{DType, Device};
 
 fn config(steps: usize) -> SftConfig {
     SftConfig {
@@ -137,6 +137,45 @@ fn run_error(cfg: &toolgym_grpo::TrainConfig, phases: toolgym_grpo::pipeline::Ph
     toolgym_grpo::pipeline::run_with(cfg, setup, phases, |_| {})
         .unwrap_err()
         .to_string()
+}
+
+/// A resumed run of the built-in model keeps the tokenizer its checkpoints
+/// hold: the corpus a rebuilt one would learn from may come out otherwise
+/// (an env that timed out the first time, replies that depend on the
+/// clock), and a model of another vocabulary refused the run's own
+/// checkpoints ("tensor model.embed_tokens.weight has shape …").
+#[test]
+fn a_resumed_builtin_run_keeps_its_checkpointed_tokenizer() {
+    use toolgym_grpo::pipeline::{run_with, Phases, TaskSetup};
+    let gen = tasks();
+    let dir = run_dir("resume-tokenizer");
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.clone();
+    cfg.model.builtin = builtin_spec();
+    cfg.sft.steps = 2;
+    cfg.sft.batch_size = 2;
+    let setup = |corpus: Vec<String>| TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: Some(corpus),
+    };
+    let full = gen.tokenizer_corpus(spec().template.as_ref(), 300);
+    run_with(&cfg, setup(full.clone()), Phases::Sft, |_| {}).unwrap();
+    let vocab = |d: &Path| {
+        toolgym_grpo::Policy::load(d, DType::F32, &Device::Cpu)
+            .unwrap()
+            .model
+            .config()
+            .vocab_size
+    };
+    let trained = vocab(&dir.join("final"));
+    // The same run again, its envs now giving a much smaller corpus: it
+    // resumes (finished, it saves the same final policy) instead of
+    // refusing its checkpoint.
+    run_with(&cfg, setup(vec!["ab".into()]), Phases::Sft, |_| {}).unwrap();
+    assert_eq!(vocab(&dir.join("final")), trained);
+    fs::remove_dir_all(&dir).ok();
 }
 
 /// A phase of no steps is refused before any model is written: it would

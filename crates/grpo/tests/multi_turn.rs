@@ -1181,6 +1181,10 @@ fn failing_envs_and_tools_do_not_stop_training() {
             assert!(m.reasons.contains_key("env_error"), "{m:?}");
             assert!(m.end_reasons.contains_key("env_error"));
         }
+        // One reason per episode (4 prompts × G = 3), as validation counts
+        // them, whatever number of turns or verdicts each had.
+        assert_eq!(m.reasons.values().sum::<usize>(), 12, "{m:?}");
+        assert_eq!(m.reasons.get("env_error"), m.end_reasons.get("env_error"));
     }
     assert!(failures > 0, "some replies made the env panic");
 
@@ -1343,6 +1347,9 @@ impl ToolEnv for CountingEnv {
     fn task(&self) -> &Arc<Task> {
         self.inner.task()
     }
+    fn demonstration(&self) -> Option<String> {
+        self.inner.demonstration()
+    }
 }
 
 impl CountingEnv {
@@ -1356,8 +1363,10 @@ impl EnvFactory for Curriculum {
     type Env = CountingEnv;
     fn make(&self, task: Arc<Task>) -> CountingEnv {
         let taken = self.steps_taken.load(std::sync::atomic::Ordering::SeqCst);
+        let mut inner = EchoEnv::new(task, if taken >= self.after { 2 } else { 1 });
+        inner.demo = Some("one".into());
         CountingEnv {
-            inner: EchoEnv::new(task, if taken >= self.after { 2 } else { 1 }),
+            inner,
             steps_taken: self.steps_taken.clone(),
         }
     }
@@ -1374,6 +1383,34 @@ impl EnvFactory for Curriculum {
             .store(taken as usize, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// The built-in tokenizer's corpus steps envs through demonstration
+/// episodes outside training order: a curriculum's state is given back as
+/// it was, as around validation.
+#[test]
+fn the_tokenizer_corpus_leaves_a_curriculum_as_it_was() {
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(5));
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(Curriculum {
+        steps_taken: taken.clone(),
+        after: 12,
+        fail_save: false,
+    });
+    let corpus =
+        toolgym_grpo::pipeline::demonstration_corpus(&factory, echo_tasks(4).as_ref(), 4, None);
+    let load = std::sync::atomic::Ordering::SeqCst;
+    // The corpus alone runs the episodes (each ends once).
+    assert_eq!((corpus.len(), taken.load(load)), (4, 9));
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.model.builtin = builtin_spec();
+    let setup = toolgym_grpo::pipeline::TaskSetup {
+        factory,
+        train: echo_tasks(4),
+        validation: vec![],
+        tokenizer_corpus: None,
+    };
+    toolgym_grpo::pipeline::build_policy(&cfg, &setup).unwrap();
+    assert_eq!(taken.load(load), 9);
 }
 
 /// A factory with state of its own (a curriculum) is checkpointed with the

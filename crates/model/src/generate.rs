@@ -3,8 +3,9 @@
 //!
 //! * **Log-probs**: `Completion::logprobs[i]` is `log softmax(logits)[token_i]`
 //!   at temperature 1, whatever the sampling temperature / top-k / top-p: the
-//!   model's own distribution, which is what GRPO's `old_log_prob` recomputes
-//!   (see [`crate::scoring::score`] with temperature 1).
+//!   model's own distribution (for logs and checks). GRPO does not use them:
+//!   its old, reference and current log-probs are recomputed by
+//!   [`crate::scoring::score`] at the rollout temperature, as verl does.
 //! * **Seeds**: sample `s` of a request draws from the stream
 //!   `Rng::with_stream(request.seed, s)`, one uniform per token, so a
 //!   completion depends only on its request, never on what else is in the

@@ -264,8 +264,9 @@ impl Step {
 /// [`ToolEnv::truncate`] when its own turn or token limit cuts an episode
 /// short, and [`ToolEnv::demonstration`] for supervised warm starts.
 /// A trainer catches panics of every method (and of `Drop`) at this
-/// boundary, and gives `reset`, `step`, `step_cut` and `truncate` (and the
-/// [`EnvFactory`]'s `make`) a time limit: the
+/// boundary, and gives `reset`, `step`, `step_cut`, `truncate` and
+/// `demonstration` (and the [`EnvFactory`]'s `make`, with the env's
+/// `name`) a time limit (`Drop` is not waited for): the
 /// episode then ends with [`EndReason::EnvError`] (as it does when the env
 /// reports that reason itself) and training goes on. By default such an
 /// episode is left out of the update; toolgym-grpo's `env_failures =

@@ -48,10 +48,10 @@ pub use trajectory::{EpisodeReward, StepOutcome, Trajectory};
 
 use crate::TrainError;
 use rayon::prelude::*;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
+use toolgym_env::catch_quietly;
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::{EndReason, Step, Task, ToolEnv};
 use toolgym_model::Tokenizer;
@@ -371,7 +371,7 @@ pub(crate) fn timed<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, CallFailure> {
     let Some(limit) = timeout else {
-        return catch_unwind(AssertUnwindSafe(f)).map_err(panicked);
+        return catch_quietly(f).map_err(panicked);
     };
     const RUNNING: u8 = 0;
     const DONE: u8 = 1;
@@ -380,11 +380,11 @@ pub(crate) fn timed<T: Send + 'static>(
     let theirs = state.clone();
     let (tx, rx) = mpsc::sync_channel(1);
     let spawned = spawn_or_leak("toolgym-env", f, move |f| {
-        let result = catch_unwind(AssertUnwindSafe(f));
+        let result = catch_quietly(f);
         if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
             // Nobody waits: drop what it returned here (a panic in an
             // env's `Drop` ends only this thread).
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(result)));
+            let _ = catch_quietly(move || drop(result));
             STUCK_CALLS.fetch_sub(1, Ordering::Relaxed);
         } else {
             let _ = tx.send(result);
@@ -423,7 +423,7 @@ pub(crate) fn call_env<T: Send + 'static>(
     f: impl FnOnce(&mut dyn ToolEnv) -> T + Send + 'static,
 ) -> (Option<Box<dyn ToolEnv>>, Result<T, CallFailure>) {
     let ran = timed(timeout, move || {
-        let result = catch_unwind(AssertUnwindSafe(|| f(env.as_mut())));
+        let result = catch_quietly(|| f(env.as_mut()));
         (env, result)
     });
     match ran {
@@ -636,7 +636,7 @@ fn start(
     let made = timed(limits.env_timeout, move || {
         let env = factory.make_env(task);
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        let name = catch_unwind(AssertUnwindSafe(|| env.name().to_string()))
+        let name = catch_quietly(|| env.name().to_string())
             .map_err(|panic| toolgym_env::panic_message(&panic).to_string());
         (env, name)
     });
@@ -737,6 +737,7 @@ fn record(s: &mut Slot, step: Step) -> bool {
         let detail = step
             .info
             .main_verdict()
+            .filter(|v| !v.detail.is_empty())
             .map(|v| format!(": {}", v.detail))
             .unwrap_or_default();
         format!(
