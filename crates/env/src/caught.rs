@@ -5,26 +5,36 @@
 //! backtrace under `RUST_BACKTRACE=1`: an env that panics on one seed in
 //! three printed thousands of them in one run. [`catch_quietly`] lets the
 //! first caught panic of the process print as usual (its backtrace is what
-//! a user debugging the env needs), says that later ones are not printed,
-//! and keeps the rest quiet; what failed is still reported by the caller
-//! (the trainer says the first failure of each step). Panics outside
-//! these calls print as before: the hook wraps whatever hook was set.
+//! a user debugging the env needs), gives the next few a line each, and
+//! then only counts; what failed is still reported by the caller (the
+//! trainer says the first failure of each step). Panics outside these
+//! calls print as before: the hook wraps whatever hook was set first.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 thread_local! {
     /// Whether this thread is inside [`catch_quietly`].
     static CATCHING: Cell<bool> = const { Cell::new(false) };
+    /// Whether a panic is unwinding inside this thread's [`catch_quietly`]:
+    /// a second one then (a `Drop` panicking during the unwind) aborts
+    /// the process, and is printed in full.
+    static UNWINDING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether a caught panic has been printed in this process.
-static SHOWN: AtomicBool = AtomicBool::new(false);
+/// Panics caught by [`catch_quietly`] in this process.
+static CAUGHT: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs `f`, catching a panic (as `catch_unwind`); a caught panic is
-/// printed by the panic hook only if it is the first of the process.
+/// Caught panics after the first that get a line of their own.
+const LINES: usize = 20;
+
+/// Runs `f`, catching a panic (as `catch_unwind`). The first caught panic
+/// of the process is printed by the panic hook as usual (with its
+/// backtrace under `RUST_BACKTRACE=1`); the next 20 get one line
+/// each (where, and the message), and later ones only a count at 100,
+/// 1,000, 10,000…
 ///
 /// ```
 /// let r = toolgym_env::catch_quietly(|| -> u32 { panic!("a bug in my env") });
@@ -33,24 +43,47 @@ static SHOWN: AtomicBool = AtomicBool::new(false);
 /// ```
 pub fn catch_quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     static HOOK: Once = Once::new();
+    if std::thread::panicking() {
+        // Called while this thread unwinds (from a `Drop`): installing the
+        // hook would panic (`take_hook`) and poison it for good.
+        return catch_unwind(AssertUnwindSafe(f));
+    }
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let caught = CATCHING.with(Cell::get);
-            if !caught {
+            if !CATCHING.with(Cell::get) || UNWINDING.with(|u| u.replace(true)) {
                 previous(info);
-            } else if !SHOWN.swap(true, Ordering::Relaxed) {
+                return;
+            }
+            let n = CAUGHT.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 {
                 previous(info);
                 eprintln!(
                     "toolgym: that panic was caught (it fails only its call or episode); later \
-                     panics in env and tool code are caught without being printed"
+                     panics caught in env and tool code print one line each, the first {LINES}"
                 );
+            } else if n <= LINES + 1 {
+                let place = info
+                    .location()
+                    .map(|l| format!(" at {l}"))
+                    .unwrap_or_default();
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".into());
+                eprintln!("toolgym: caught panic {n}{place}: {message}");
+            } else if n >= 100 && 10usize.pow(n.ilog10()) == n {
+                eprintln!("toolgym: {n} panics caught in env and tool code so far");
             }
         }));
     });
     let was = CATCHING.with(|c| c.replace(true));
+    let was_unwinding = UNWINDING.with(|u| u.replace(false));
     let out = catch_unwind(AssertUnwindSafe(f));
     CATCHING.with(|c| c.set(was));
+    UNWINDING.with(|u| u.set(was_unwinding));
     out
 }
 

@@ -38,8 +38,11 @@ pub struct StepMetrics {
     /// failures after a reply, as unsolved).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
-    /// Rollouts per reward reason: each episode once, by the reason of
-    /// its verdict ([`Trajectory::verdict`]), as validation counts them.
+    /// Verdicts per reason: every rule verdict of every step of every
+    /// rollout (weight-0 rules kept for logging included, passing ones
+    /// too), or an episode's own verdict where it has none or failed in
+    /// its env. A single-turn rollout with one rule gives one; validation's
+    /// summary counts each episode once instead.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, usize>,
     /// Share of groups whose rewards all agree (no learning signal), over
@@ -265,11 +268,9 @@ impl EpisodeStats {
         let mut tool_errors = BTreeMap::new();
         let mut ok = 0;
         for e in episodes {
-            // One per episode, as validation counts them: its verdict's
-            // reason (the main verdict of its last step, or its failure).
-            *reasons
-                .entry(e.verdict().reason.as_str().to_string())
-                .or_default() += 1;
+            for v in e.all_verdicts() {
+                *reasons.entry(v.reason.as_str().to_string()).or_default() += 1;
+            }
             let end = e.end.map_or("stopped", EndReason::as_str);
             *end_reasons.entry(end.to_string()).or_default() += 1;
             for kind in e.tool_errors() {

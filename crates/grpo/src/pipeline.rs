@@ -314,10 +314,30 @@ fn resumed_builtin(cfg: &TrainConfig, resuming: bool) -> Result<Option<Policy>, 
             .iter()
             .find_map(|c| Policy::load(c, dtype, &device).ok())
         {
-            return Ok(Some(policy));
+            // A checkpoint of another shape than `model.builtin` says (a
+            // changed config resumed with --force, another run's phase
+            // left in the directory) is not taken: the model built from
+            // the config then refuses it by shape, as before.
+            return Ok(fits_builtin(policy.model.config(), &cfg.model.builtin).then_some(policy));
         }
     }
     Ok(None)
+}
+
+/// Whether a checkpointed model has the shape `b` describes (its
+/// vocabulary is the tokenizer's, at least `padded_vocab_size`). Without a
+/// `head_dim`, `hidden_size / heads`, or 32: every built-in model had
+/// 32-wide heads before 2026-12-06, and its runs resume.
+fn fits_builtin(c: &toolgym_model::Qwen2Config, b: &crate::BuiltinPolicy) -> bool {
+    let head_dim = match b.head_dim {
+        Some(d) => c.head_dim == d,
+        None => c.head_dim == b.hidden_size / b.heads.max(1) || c.head_dim == 32,
+    };
+    head_dim
+        && (c.hidden_size, c.intermediate_size, c.num_hidden_layers)
+            == (b.hidden_size, b.intermediate_size, b.layers)
+        && (c.num_attention_heads, c.num_key_value_heads) == (b.heads, b.kv_heads)
+        && c.vocab_size >= b.padded_vocab_size
 }
 
 /// Runs the phases on the config's tasks ([`task_setup`]); `on_step` sees

@@ -175,6 +175,14 @@ fn a_resumed_builtin_run_keeps_its_checkpointed_tokenizer() {
     // refusing its checkpoint.
     run_with(&cfg, setup(vec!["ab".into()]), Phases::Sft, |_| {}).unwrap();
     assert_eq!(vocab(&dir.join("final")), trained);
+    // A model of another shape than the config's is still refused by
+    // shape (here resumed with --force past the recorded-config check).
+    cfg.model.builtin.intermediate_size *= 2;
+    cfg.run.force = true;
+    let e = run_with(&cfg, setup(full), Phases::Sft, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has shape") && e.contains("mlp"), "{e}");
     fs::remove_dir_all(&dir).ok();
 }
 

@@ -1181,10 +1181,6 @@ fn failing_envs_and_tools_do_not_stop_training() {
             assert!(m.reasons.contains_key("env_error"), "{m:?}");
             assert!(m.end_reasons.contains_key("env_error"));
         }
-        // One reason per episode (4 prompts × G = 3), as validation counts
-        // them, whatever number of turns or verdicts each had.
-        assert_eq!(m.reasons.values().sum::<usize>(), 12, "{m:?}");
-        assert_eq!(m.reasons.get("env_error"), m.end_reasons.get("env_error"));
     }
     assert!(failures > 0, "some replies made the env panic");
 

@@ -162,6 +162,20 @@ impl Trajectory {
         self.verdict().is_ok()
     }
 
+    /// Every verdict of every step (for reason histograms), with the
+    /// engine's own failure when there was one.
+    pub fn all_verdicts(&self) -> Vec<Verdict> {
+        let mut out: Vec<Verdict> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.info.verdicts.iter().map(|v| v.verdict.clone()))
+            .collect();
+        if out.is_empty() || self.error.is_some() {
+            out.push(self.verdict());
+        }
+        out
+    }
+
     /// Failed tool calls by kind (`unknown_tool`, `invalid_arguments`,
     /// `tool_error`, `tool_crashed`, `not_executable`).
     pub fn tool_errors(&self) -> impl Iterator<Item = &'static str> + '_ {
