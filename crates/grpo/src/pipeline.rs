@@ -386,6 +386,20 @@ pub fn run_with(
                 .into(),
         ));
     }
+    if phases == Phases::Sft && !cfg.run.resume {
+        // Starting over redoes every phase: a GRPO phase that started from
+        // the earlier SFT result would otherwise be resumed by a later
+        // `train grpo`, on top of another SFT.
+        let root = crate::checkpoint::checkpoints_dir(&cfg.run.out_dir.join("grpo"));
+        if root.is_dir() {
+            eprintln!(
+                "sft: starting over: removing the GRPO phase that started from the earlier run's \
+                 SFT result ({})",
+                root.display()
+            );
+            std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
+        }
+    }
     if phases == Phases::Sft && grpo_started {
         return Err(TrainError::Config(format!(
             "{} holds a GRPO phase that started from its SFT result: SFT is done there (start \

@@ -210,6 +210,34 @@ fn a_phase_of_no_steps_is_refused() {
     fs::remove_dir_all(&dir).ok();
 }
 
+/// `train sft` starting over (`run.resume = false`) redoes every phase:
+/// the GRPO phase that started from the earlier SFT result goes, so a
+/// later `train grpo` starts from the new SFT instead of resuming it.
+#[test]
+fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
+    use toolgym_grpo::pipeline::{run_with, Phases, TaskSetup};
+    let gen = tasks();
+    let dir = run_dir("sft-over");
+    fs::create_dir_all(dir.join("grpo/checkpoints/step-00000001")).unwrap();
+    fs::write(dir.join("grpo/checkpoints/latest"), "step-00000001").unwrap();
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.clone();
+    cfg.run.resume = false;
+    cfg.model.builtin = builtin_spec();
+    cfg.sft.steps = 1;
+    cfg.sft.batch_size = 2;
+    let setup = TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: Some(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
+    };
+    run_with(&cfg, setup, Phases::Sft, |_| {}).unwrap();
+    assert!(!toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
+    assert!(toolgym_grpo::checkpoint::exists(&dir.join("sft")));
+    fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn sft_is_refused_where_grpo_has_started_from_it() {
     // Re-running `train sft` there would have saved the untrained model as
