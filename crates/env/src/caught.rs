@@ -67,12 +67,7 @@ pub fn catch_quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
                     .location()
                     .map(|l| format!(" at {l}"))
                     .unwrap_or_default();
-                let message = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(no message)".into());
+                let message = payload_message(info.payload());
                 eprintln!("toolgym: caught panic {n}{place}: {message}");
             } else if n >= 100 && 10usize.pow(n.ilog10()) == n {
                 eprintln!("toolgym: {n} panics caught in env and tool code so far");
@@ -90,6 +85,11 @@ pub fn catch_quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
 /// The message of a caught panic (`catch_unwind`'s payload), or
 /// `(no message)` when it carries none.
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    payload_message(panic.as_ref())
+}
+
+/// [`panic_message`] of a payload as the panic hook sees it.
+fn payload_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {

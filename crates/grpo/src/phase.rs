@@ -53,6 +53,9 @@ pub(crate) struct Phase {
     pub env_failures: String,
 }
 
+/// [`Phase::env_failures`] where failed episodes are left out.
+pub(crate) const LEFT_OUT: &str = "left out of the update";
+
 /// Runs one of the env factory's state hooks; its error or panic is a
 /// [`TrainError::Env`] naming the hook (a checkpoint without the state, or
 /// a resume without it, would not continue the run exactly).

@@ -329,10 +329,7 @@ fn resumed_builtin(cfg: &TrainConfig, resuming: bool) -> Result<Option<Policy>, 
 /// `head_dim`, `hidden_size / heads`, or 32: every built-in model had
 /// 32-wide heads before 2026-12-06, and its runs resume.
 fn fits_builtin(c: &toolgym_model::Qwen2Config, b: &crate::BuiltinPolicy) -> bool {
-    let head_dim = match b.head_dim {
-        Some(d) => c.head_dim == d,
-        None => c.head_dim == b.hidden_size / b.heads.max(1) || c.head_dim == 32,
-    };
+    let head_dim = c.head_dim == b.head_width() || (b.head_dim.is_none() && c.head_dim == 32);
     head_dim
         && (c.hidden_size, c.intermediate_size, c.num_hidden_layers)
             == (b.hidden_size, b.intermediate_size, b.layers)

@@ -66,6 +66,15 @@ pub struct BuiltinPolicy {
     pub pre_tokenizer: PreTokenizer,
 }
 
+impl BuiltinPolicy {
+    /// The width of each attention head: `head_dim`, else
+    /// `hidden_size / heads`.
+    pub fn head_width(&self) -> usize {
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.heads.max(1))
+    }
+}
+
 impl Default for BuiltinPolicy {
     fn default() -> Self {
         Self {
@@ -173,19 +182,13 @@ impl Policy {
         }
         let tokenizer = train_bpe_tokenizer_with(corpus, &opts)?;
         let vocab = tokenizer.vocab_size().max(b.padded_vocab_size);
-        let tiny = Qwen2Config::tiny_default(vocab);
-        let mut cfg = Qwen2Config::with_dims(
-            vocab,
-            b.hidden_size,
-            b.intermediate_size,
-            b.layers,
-            (b.heads, b.kv_heads),
-            tiny.rope_theta,
-            tiny.tie_word_embeddings,
-        );
-        if let Some(d) = b.head_dim {
-            cfg.head_dim = d;
-        }
+        let mut cfg = Qwen2Config::tiny_default(vocab);
+        cfg.hidden_size = b.hidden_size;
+        cfg.intermediate_size = b.intermediate_size;
+        cfg.num_hidden_layers = b.layers;
+        cfg.num_attention_heads = b.heads;
+        cfg.num_key_value_heads = b.kv_heads;
+        cfg.head_dim = b.head_width();
         cfg.max_position_embeddings = 4096;
         cfg.eos_token_id = tokenizer.eos_token_ids().to_vec();
         cfg.initializer_range = b

@@ -65,7 +65,7 @@ impl SftTrainer {
             total_steps: config.steps,
             eval_limits,
             train_tasks: None,
-            env_failures: "left out of the update".into(),
+            env_failures: crate::phase::LEFT_OUT.into(),
         })?;
         Ok(Self { config, phase })
     }

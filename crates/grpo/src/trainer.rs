@@ -147,7 +147,7 @@ impl GrpoTrainer {
             eval_limits: config.rollout_limits(),
             train_tasks,
             env_failures: match config.env_failures {
-                EnvFailures::LeaveOut => "left out of the update".into(),
+                EnvFailures::LeaveOut => crate::phase::LEFT_OUT.into(),
                 EnvFailures::Scored => format!(
                     "scored grpo.env_failure_reward = {} and trained on, but for those before a \
                      first reply, left out",

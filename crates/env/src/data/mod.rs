@@ -623,7 +623,7 @@ pub(crate) fn json_field(record: &Value, field: &str) -> Result<Value, String> {
         Some(Value::String(s)) => {
             let value = serde_json::from_str(s)
                 .map_err(|e| format!("field {field:?} is not valid JSON: {e}"))?;
-            exactly_read(s, &value).map_err(|e| format!("field {field:?}: {e}"))?;
+            exactly_read(s.as_bytes(), &value).map_err(|e| format!("field {field:?}: {e}"))?;
             Ok(value)
         }
         Some(v) => Ok(v.clone()),
@@ -633,9 +633,9 @@ pub(crate) fn json_field(record: &Value, field: &str) -> Result<Value, String> {
 
 /// `Ok` when `value`, parsed from the JSON text `text`, holds what the
 /// text says: else the [`wide_integer_drop`] of an integer literal past 64
-/// bits, which serde_json read as a float. (Only a value holding a float
-/// is searched.)
-pub(crate) fn exactly_read(text: &str, value: &Value) -> Result<(), String> {
+/// bits, which serde_json read as a float. (Only the text of a value
+/// holding a float is searched.)
+pub(crate) fn exactly_read(text: &[u8], value: &Value) -> Result<(), String> {
     fn has_float(v: &Value) -> bool {
         match v {
             Value::Number(n) => n.is_f64(),
@@ -644,7 +644,11 @@ pub(crate) fn exactly_read(text: &str, value: &Value) -> Result<(), String> {
             _ => false,
         }
     }
-    match has_float(value).then(|| wide_integer(text)).flatten() {
+    if !has_float(value) {
+        return Ok(());
+    }
+    // `value` parsed from it: the text is UTF-8.
+    match wide_integer(std::str::from_utf8(text).unwrap_or_default()) {
         Some(n) => Err(wide_integer_drop(n)),
         None => Ok(()),
     }
@@ -654,8 +658,7 @@ pub(crate) fn exactly_read(text: &str, value: &Value) -> Result<(), String> {
 /// ([`exactly_read`]).
 fn read_record(text: &[u8]) -> Result<Value, String> {
     let value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
-    // Valid JSON is UTF-8.
-    exactly_read(std::str::from_utf8(text).unwrap_or_default(), &value)?;
+    exactly_read(text, &value)?;
     Ok(value)
 }
 

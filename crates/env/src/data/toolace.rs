@@ -88,7 +88,7 @@ pub fn tools_from_system(system: &str) -> Result<(String, Vec<ToolSpec>), (DropR
     let list = match stream.next() {
         Some(Ok(v)) => {
             let text = &rest[open..open + stream.byte_offset()];
-            super::exactly_read(text, &v)
+            super::exactly_read(text.as_bytes(), &v)
                 .map_err(|e| (DropReason::BadTools, format!("tool list: {e}")))?;
             v
         }
