@@ -45,21 +45,48 @@ impl Tokenizer {
     /// (`eos_token`, `pad_token`), else the Qwen2 conventions: eos =
     /// `<|im_end|>` (or `<|endoftext|>` when the vocabulary has no ChatML
     /// tokens), pad = `<|endoftext|>`.
-    pub fn new(inner: tokenizers::Tokenizer, tokenizer_config: Option<Value>) -> Self {
-        let lookup = |name: &str| -> Option<u32> {
-            let v = tokenizer_config.as_ref()?.get(name)?;
-            inner.token_to_id(token_content(v)?)
-        };
-        let eos = lookup("eos_token")
+    ///
+    /// # Errors
+    /// An `eos_token` or `pad_token` the config names that the vocabulary
+    /// lacks ([`ModelError::InvalidConfig`]): falling back to another token
+    /// would stop generation elsewhere, or pad with another id.
+    pub fn new(inner: tokenizers::Tokenizer, tokenizer_config: Option<Value>) -> Result<Self> {
+        Self::checked(inner, tokenizer_config, None, "the vocabulary")
+    }
+
+    /// [`Tokenizer::new`], naming `location` (the config's file) and
+    /// `vocabulary` (the tokenizer's) in its error.
+    fn checked(
+        inner: tokenizers::Tokenizer,
+        tokenizer_config: Option<Value>,
+        location: Option<std::path::PathBuf>,
+        vocabulary: &str,
+    ) -> Result<Self> {
+        let named = |key: &str| tokenizer_config.as_ref()?.get(key).and_then(token_content);
+        let mut ids = [None, None];
+        for (id, key) in ids.iter_mut().zip(["eos_token", "pad_token"]) {
+            if let Some(token) = named(key) {
+                *id = Some(
+                    inner
+                        .token_to_id(token)
+                        .ok_or_else(|| ModelError::InvalidConfig {
+                            location: location.clone(),
+                            reason: format!("{key} {token:?} is not a token of {vocabulary}"),
+                        })?,
+                );
+            }
+        }
+        let [eos, pad] = ids;
+        let eos = eos
             .or_else(|| inner.token_to_id(IM_END))
             .or_else(|| inner.token_to_id(ENDOFTEXT));
-        let pad = lookup("pad_token").or_else(|| inner.token_to_id(ENDOFTEXT));
-        Tokenizer {
+        let pad = pad.or_else(|| inner.token_to_id(ENDOFTEXT));
+        Ok(Tokenizer {
             eos_token_ids: eos.into_iter().collect(),
             pad_token_id: pad,
             inner,
             config: tokenizer_config,
-        }
+        })
     }
 
     /// Loads `tokenizer.json` (and `tokenizer_config.json` next to it, when present).
@@ -86,20 +113,12 @@ impl Tokenizer {
         } else {
             None
         };
-        // A named token the vocabulary lacks would otherwise fall back to
-        // another (generation would stop elsewhere, or pad with another id).
-        for key in ["eos_token", "pad_token"] {
-            let named = config.as_ref().and_then(|c: &Value| c.get(key));
-            if let Some(token) = named.and_then(token_content) {
-                if inner.token_to_id(token).is_none() {
-                    return Err(ModelError::InvalidConfig {
-                        location: Some(config_path),
-                        reason: format!("{key} {token:?} is not a token of {}", path.display()),
-                    });
-                }
-            }
-        }
-        Ok(Self::new(inner, config))
+        Self::checked(
+            inner,
+            config,
+            Some(config_path),
+            &path.display().to_string(),
+        )
     }
 
     /// The largest id of the vocabulary proper (added tokens left out):

@@ -136,3 +136,35 @@ fn words_apart_gives_a_value_one_token_in_the_query_and_the_call() {
     let json = apart.to_json_string().unwrap();
     assert!(json.contains(r"\\p{L}+|\\p{N}"), "split regex not saved");
 }
+
+#[test]
+fn new_refuses_a_config_token_the_vocabulary_lacks() {
+    let tk = train_bpe_tokenizer(&corpus(200), 400, &[]).unwrap();
+    let inner = || tk.inner().clone();
+    // Named tokens are taken; a missing one is refused by key and token,
+    // never replaced by another id.
+    let named =
+        serde_json::json!({"eos_token": {"content": "<|endoftext|>"}, "pad_token": "<|im_end|>"});
+    let ok = Tokenizer::new(inner(), Some(named)).unwrap();
+    assert_eq!(
+        ok.eos_token_ids(),
+        &[tk.token_to_id("<|endoftext|>").unwrap()]
+    );
+    assert_eq!(ok.pad_token_id(), tk.token_to_id("<|im_end|>"));
+    for key in ["eos_token", "pad_token"] {
+        let Err(e) = Tokenizer::new(inner(), Some(serde_json::json!({key: "<|eot_id|>"}))) else {
+            panic!("{key} naming a missing token was taken");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains(&format!(
+                "{key} \"<|eot_id|>\" is not a token of the vocabulary"
+            )),
+            "{e}"
+        );
+    }
+    // Without a config: the Qwen2 conventions.
+    let plain = Tokenizer::new(inner(), None).unwrap();
+    assert_eq!(plain.eos_token_ids(), tk.eos_token_ids());
+    assert_eq!(plain.pad_token_id(), tk.pad_token_id());
+}
