@@ -45,6 +45,13 @@ pub enum SchemaError {
     /// The parameters are not a JSON object (nor null).
     #[error("parameters must be a JSON object, found {0}")]
     NotAnObject(&'static str),
+    /// Keywords [`normalize_parameters`] would drop or read as "any value"
+    /// (a type name it does not know, a non-list `required`, a negative
+    /// `minLength`…), each as `/json/pointer: what`. Only
+    /// [`normalize_parameters_strict`] refuses them: data in the wild is
+    /// read leniently, tools written by hand are not.
+    #[error("the parameters are not a well-formed schema: {}", .0.join("; "))]
+    Malformed(Vec<String>),
 }
 
 /// The result of [`normalize_parameters`].
@@ -80,10 +87,43 @@ pub fn empty_object_schema() -> Value {
 /// assert_eq!(n.schema["properties"]["x"]["type"], "number");
 /// ```
 pub fn normalize_parameters(params: &Value) -> Result<Normalized, SchemaError> {
+    normalize_noting(params, &mut Vec::new())
+}
+
+/// [`normalize_parameters`] for parameters written by hand (a Python
+/// `Tool`): the same dialects are read (BFCL's `"dict"`, xLAM's map,
+/// draft-07 tuples), but a keyword it would drop, or a type it would read
+/// as "any value", is refused ([`SchemaError::Malformed`], every one
+/// listed by its JSON pointer) instead of loosening the tool's checks
+/// silently: `"required": "x"` would make `x` optional, `"type": "strng"`
+/// would take anything.
+///
+/// ```
+/// use serde_json::json;
+/// use toolgym_env::schema::normalize_parameters_strict;
+/// let typo = json!({"type": "object", "properties": {"x": {"type": "strng"}}, "required": "x"});
+/// let e = normalize_parameters_strict(&typo).unwrap_err().to_string();
+/// assert!(e.contains("/properties/x/type") && e.contains("/required"), "{e}");
+/// let bfcl = json!({"type": "dict", "properties": {"x": {"type": "float"}}, "required": ["x"]});
+/// assert!(normalize_parameters_strict(&bfcl).is_ok());
+/// ```
+pub fn normalize_parameters_strict(params: &Value) -> Result<Normalized, SchemaError> {
+    let mut notes = Vec::new();
+    let normalized = normalize_noting(params, &mut notes)?;
+    if notes.is_empty() {
+        Ok(normalized)
+    } else {
+        Err(SchemaError::Malformed(notes))
+    }
+}
+
+/// [`normalize_parameters`], noting in `notes` what it drops or reads as
+/// "any value".
+fn normalize_noting(params: &Value, notes: &mut Vec<String>) -> Result<Normalized, SchemaError> {
     let schema = match params {
         Value::Null => empty_object_schema(),
         Value::Object(map) if looks_like_json_schema(map) => {
-            let mut s = normalize_schema(params);
+            let mut s = normalize_at(params, &mut String::new(), notes);
             if let Value::Object(m) = &mut s {
                 // An arguments schema must describe an object.
                 if !m.contains_key("type") && !m.contains_key("anyOf") {
@@ -92,7 +132,7 @@ pub fn normalize_parameters(params: &Value) -> Result<Normalized, SchemaError> {
             }
             s
         }
-        Value::Object(map) => xlam_parameters(map),
+        Value::Object(map) => xlam_parameters(map, notes),
         other => {
             return Err(SchemaError::NotAnObject(toolgym_reward::json_type_name(
                 other,
@@ -101,6 +141,20 @@ pub fn normalize_parameters(params: &Value) -> Result<Normalized, SchemaError> {
     };
     let changed = &schema != params;
     Ok(Normalized { schema, changed })
+}
+
+/// Notes that the value at JSON pointer `at` + `/key` is `what`.
+fn note(notes: &mut Vec<String>, at: &str, key: &str, what: impl std::fmt::Display) {
+    notes.push(format!("{at}/{}: {what}", pointer_token(key)));
+}
+
+/// `key` as a JSON pointer reference token (`~` → `~0`, `/` → `~1`).
+fn pointer_token(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains(['~', '/']) {
+        key.replace('~', "~0").replace('/', "~1").into()
+    } else {
+        key.into()
+    }
 }
 
 /// Whether an object is a JSON Schema rather than xLAM's per-parameter map:
@@ -122,14 +176,35 @@ fn looks_like_json_schema(map: &Map<String, Value>) -> bool {
     typed || has_props
 }
 
-fn xlam_parameters(map: &Map<String, Value>) -> Value {
+fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for (name, entry) in map {
+        let known = |type_text: &str, notes: &mut Vec<String>| {
+            let (schema, optional) = python_annotation(type_text);
+            if schema == json!({}) && !is_any(type_text) {
+                note(
+                    notes,
+                    "",
+                    name,
+                    format_args!("{type_text:?} is not a type name"),
+                );
+            }
+            (schema, optional)
+        };
         let (schema, optional) = match entry {
             Value::Object(e) => {
-                let type_text = e.get("type").and_then(Value::as_str).unwrap_or("");
-                let (mut schema, optional) = python_annotation(type_text);
+                let type_text = match e.get("type") {
+                    None => "",
+                    Some(Value::String(t)) => t,
+                    Some(other) => {
+                        let found = toolgym_reward::json_type_name(other);
+                        let (at, what) = (format!("/{}", pointer_token(name)), "type");
+                        note(notes, &at, what, format_args!("{found} is not a type name"));
+                        ""
+                    }
+                };
+                let (mut schema, optional) = known(type_text, notes);
                 if let Value::Object(s) = &mut schema {
                     for (k, v) in e {
                         if k != "type" {
@@ -140,8 +215,12 @@ fn xlam_parameters(map: &Map<String, Value>) -> Value {
                 (schema, optional || e.contains_key("default"))
             }
             // A bare type string as the entry.
-            Value::String(t) => python_annotation(t),
-            _ => (json!({}), true),
+            Value::String(t) => known(t, notes),
+            other => {
+                let found = toolgym_reward::json_type_name(other);
+                note(notes, "", name, format_args!("{found} is not a parameter"));
+                (json!({}), true)
+            }
         };
         if !optional {
             required.push(Value::String(name.clone()));
@@ -159,16 +238,31 @@ fn xlam_parameters(map: &Map<String, Value>) -> Value {
 
 /// Normalises one (sub)schema in the JSON-Schema-like forms.
 pub fn normalize_schema(s: &Value) -> Value {
+    normalize_at(s, &mut String::new(), &mut Vec::new())
+}
+
+/// [`normalize_schema`] of the subschema at JSON pointer `at`, noting in
+/// `notes` each keyword it drops or reads as "any value".
+fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
     let map = match s {
         Value::Bool(_) => return s.clone(),
         Value::Object(m) => m,
-        _ => return json!({}),
+        other => {
+            let found = toolgym_reward::json_type_name(other);
+            notes.push(format!("{at}: {found} is not a schema"));
+            return json!({});
+        }
     };
     let mut out = Map::new();
     for (k, v) in map {
+        let found = toolgym_reward::json_type_name(v);
         match k.as_str() {
             "type" => match v {
-                Value::String(t) => merge_type(&mut out, t),
+                Value::String(t) => {
+                    if !merge_type(&mut out, t) {
+                        note(notes, at, k, format_args!("{t:?} is not a type name"));
+                    }
+                }
                 Value::Array(ts) => {
                     let names: Vec<Value> = ts
                         .iter()
@@ -178,63 +272,85 @@ pub fn normalize_schema(s: &Value) -> Value {
                         .collect();
                     if !names.is_empty() && names.len() == ts.len() {
                         out.insert("type".into(), Value::Array(names));
+                    } else {
+                        note(notes, at, k, "not a non-empty list of type names");
                     }
                 }
-                _ => {}
+                _ => note(notes, at, k, format_args!("{found} is not a type name")),
             },
             "properties" | "patternProperties" | "$defs" | "definitions" => {
                 if let Value::Object(props) = v {
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(k);
                     let props = props
                         .iter()
-                        .map(|(name, p)| (name.clone(), normalize_schema(p)))
+                        .map(|(name, p)| (name.clone(), sub_at(p, at, name, None, notes)))
                         .collect();
+                    at.truncate(len);
                     out.insert(k.clone(), Value::Object(props));
+                } else {
+                    note(
+                        notes,
+                        at,
+                        k,
+                        format_args!("{found}, not an object of schemas"),
+                    );
                 }
             }
             "items" => match v {
                 Value::Array(list) => {
-                    out.insert(
-                        "prefixItems".into(),
-                        Value::Array(list.iter().map(normalize_schema).collect()),
-                    );
+                    let items = list
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| sub_at(item, at, k, Some(i), notes))
+                        .collect();
+                    out.insert("prefixItems".into(), Value::Array(items));
                 }
                 Value::Object(_) | Value::Bool(_) => {
-                    out.insert(k.clone(), normalize_schema(v));
+                    out.insert(k.clone(), sub_at(v, at, k, None, notes));
                 }
-                _ => {}
+                _ => note(notes, at, k, format_args!("{found} is not a schema")),
             },
             // Beside a list of `items` (a tuple, now `prefixItems`),
             // `additionalItems` says what may follow: 2020-12's `items`.
             "additionalItems" if map.get("items").is_some_and(Value::is_array) => {
                 if v.is_object() || v.is_boolean() {
-                    out.insert("items".into(), normalize_schema(v));
+                    out.insert("items".into(), sub_at(v, at, k, None, notes));
+                } else {
+                    note(notes, at, k, format_args!("{found} is not a schema"));
                 }
             }
             "additionalProperties" | "additionalItems" | "not" | "contains" => {
                 if v.is_object() || v.is_boolean() {
-                    out.insert(k.clone(), normalize_schema(v));
+                    out.insert(k.clone(), sub_at(v, at, k, None, notes));
+                } else {
+                    note(notes, at, k, format_args!("{found} is not a schema"));
                 }
             }
-            "prefixItems" | "anyOf" | "oneOf" | "allOf" => {
-                if let Value::Array(list) = v {
-                    if !list.is_empty() {
-                        out.insert(
-                            k.clone(),
-                            Value::Array(list.iter().map(normalize_schema).collect()),
-                        );
-                    }
+            "prefixItems" | "anyOf" | "oneOf" | "allOf" => match v {
+                Value::Array(list) if !list.is_empty() => {
+                    let list = list
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| sub_at(item, at, k, Some(i), notes))
+                        .collect();
+                    out.insert(k.clone(), Value::Array(list));
                 }
-            }
+                _ => note(notes, at, k, "not a non-empty list of schemas"),
+            },
             "required" => {
-                if let Value::Array(list) = v {
-                    if list.iter().all(Value::is_string) {
-                        out.insert(k.clone(), v.clone());
-                    }
+                if v.as_array().is_some_and(|l| l.iter().all(Value::is_string)) {
+                    out.insert(k.clone(), v.clone());
+                } else {
+                    note(notes, at, k, "not a list of property names");
                 }
             }
             "enum" => {
                 if v.is_array() {
                     out.insert(k.clone(), v.clone());
+                } else {
+                    note(notes, at, k, format_args!("{found}, not a list of values"));
                 }
             }
             "$ref" => {
@@ -242,22 +358,35 @@ pub fn normalize_schema(s: &Value) -> Value {
                 // offline and would fail to compile.
                 if v.as_str().is_some_and(|r| r.starts_with('#')) {
                     out.insert(k.clone(), v.clone());
+                } else {
+                    note(notes, at, k, "not a local reference (\"#...\")");
                 }
             }
             "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => {
                 if v.is_number() {
                     out.insert(k.clone(), v.clone());
+                } else {
+                    note(notes, at, k, format_args!("{found} is not a number"));
                 }
             }
             "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties"
             | "maxProperties" => {
                 if v.as_u64().is_some() {
                     out.insert(k.clone(), v.clone());
+                } else {
+                    note(
+                        notes,
+                        at,
+                        k,
+                        format_args!("{v} is not a count (an integer >= 0)"),
+                    );
                 }
             }
             "pattern" => {
                 if v.is_string() {
                     out.insert(k.clone(), v.clone());
+                } else {
+                    note(notes, at, k, format_args!("{found} is not a pattern"));
                 }
             }
             _ => {
@@ -268,21 +397,46 @@ pub fn normalize_schema(s: &Value) -> Value {
     Value::Object(out)
 }
 
-/// Puts the JSON Schema reading of type name `t` into `out`.
-fn merge_type(out: &mut Map<String, Value>, t: &str) {
+/// [`normalize_at`] of the subschema under `key` (and `index` within a
+/// list) of the schema at `at`.
+fn sub_at(
+    v: &Value,
+    at: &mut String,
+    key: &str,
+    index: Option<usize>,
+    notes: &mut Vec<String>,
+) -> Value {
+    let len = at.len();
+    at.push('/');
+    at.push_str(&pointer_token(key));
+    if let Some(i) = index {
+        at.push_str(&format!("/{i}"));
+    }
+    let out = normalize_at(v, at, notes);
+    at.truncate(len);
+    out
+}
+
+/// Puts the JSON Schema reading of type name `t` into `out`; false when
+/// it reads as nothing (an unknown name: any value).
+fn merge_type(out: &mut Map<String, Value>, t: &str) -> bool {
     if let Some(simple) = simple_type(t) {
         out.insert("type".into(), json!(simple));
-        return;
+        return true;
     }
     if is_any(t) {
-        return;
+        return true;
     }
     // A Python annotation such as "List[int]" or "str, optional".
     let (schema, _) = python_annotation(t);
-    if let Value::Object(m) = schema {
-        for (k, v) in m {
-            out.entry(k).or_insert(v);
+    match schema {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                out.entry(k).or_insert(v);
+            }
+            true
         }
+        _ => false,
     }
 }
 
@@ -733,6 +887,77 @@ mod tests {
         assert_eq!(
             normalize_parameters(&json!({})).unwrap().schema,
             empty_object_schema()
+        );
+    }
+
+    #[test]
+    fn strict_reading_refuses_what_lenient_reading_drops() {
+        let p = json!({"type": "object", "required": "x", "properties": {
+            "x": {"type": "strng"},
+            "a/b": {"type": "string", "minLength": -1, "pattern": 5, "maximum": "3"},
+            "list": {"type": "array", "items": "string", "prefixItems": []},
+            "either": {"anyOf": [], "type": ["string", "text?"]},
+            "remote": {"$ref": "http://example.com/s.json"},
+            "bare": "string",
+            "obj": {"type": "object", "properties": [], "additionalProperties": 1, "enum": 2}
+        }});
+        let SchemaError::Malformed(notes) = normalize_parameters_strict(&p).unwrap_err() else {
+            panic!("not Malformed");
+        };
+        let expected = [
+            "/properties/a~1b/maximum: a string is not a number",
+            "/properties/a~1b/minLength: -1 is not a count (an integer >= 0)",
+            "/properties/a~1b/pattern: a number is not a pattern",
+            "/properties/bare: a string is not a schema",
+            "/properties/either/anyOf: not a non-empty list of schemas",
+            "/properties/either/type: not a non-empty list of type names",
+            "/properties/list/items: a string is not a schema",
+            "/properties/list/prefixItems: not a non-empty list of schemas",
+            "/properties/obj/additionalProperties: a number is not a schema",
+            "/properties/obj/enum: a number, not a list of values",
+            "/properties/obj/properties: a list, not an object of schemas",
+            "/properties/remote/$ref: not a local reference (\"#...\")",
+            "/properties/x/type: \"strng\" is not a type name",
+            "/required: not a list of property names",
+        ];
+        let mut sorted = notes.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected);
+        // What the lenient reading gives is unchanged by the notes.
+        let lenient = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(lenient["properties"]["x"], json!({}));
+        assert!(lenient.get("required").is_none());
+
+        // Dialects it reads in full pass: BFCL types, Python annotations,
+        // draft-07 tuples, xLAM maps, `any`.
+        for ok in [
+            json!({"type": "dict", "properties": {"x": {"type": "float"}, "y": {"type": "any"}}}),
+            json!({"type": "object", "properties": {"t": {"type": "array", "items": [{"type": "integer"}],
+                   "additionalItems": false}, "l": {"type": "List[int]"}}}),
+            json!({"nums": {"type": "List[int]", "description": "Numbers."}, "k": "int, optional"}),
+            json!({"type": "object", "properties": {"n": {"$ref": "#/$defs/n"}}, "$defs": {"n": {"type": "integer"}}}),
+            Value::Null,
+        ] {
+            assert_eq!(
+                normalize_parameters_strict(&ok),
+                normalize_parameters(&ok),
+                "{ok}"
+            );
+        }
+        // xLAM maps: an unknown annotation or a non-parameter is named.
+        let xlam = json!({"a": {"type": "strng"}, "b": 3, "c": {"type": 5}});
+        let SchemaError::Malformed(mut notes) = normalize_parameters_strict(&xlam).unwrap_err()
+        else {
+            panic!("not Malformed");
+        };
+        notes.sort();
+        assert_eq!(
+            notes,
+            [
+                "/a: \"strng\" is not a type name",
+                "/b: a number is not a parameter",
+                "/c/type: a number is not a type name"
+            ]
         );
     }
 }

@@ -122,6 +122,33 @@ impl ToolSpec {
     /// assert_eq!(spec.original_parameters.as_ref(), Some(&xlam["parameters"]));
     /// ```
     pub fn from_json(value: &Value) -> Result<Self, SpecError> {
+        Self::read(value, schema::normalize_parameters)
+    }
+
+    /// [`ToolSpec::from_json`] for a tool written by hand (a Python
+    /// `Tool`): the parameters are normalised by
+    /// [`schema::normalize_parameters_strict`], which refuses what the
+    /// lenient reading of data drops (a non-list `required`, an unknown
+    /// type name, a negative `minLength`…) instead of loosening the tool's
+    /// checks.
+    ///
+    /// ```
+    /// use toolgym_env::ToolSpec;
+    /// use serde_json::json;
+    /// let typo = json!({"name": "f", "parameters": {"type": "object",
+    ///                   "properties": {"x": {"type": "string"}}, "required": "x"}});
+    /// assert!(ToolSpec::from_json(&typo).is_ok()); // x silently optional
+    /// let e = ToolSpec::from_json_strict(&typo).unwrap_err().to_string();
+    /// assert!(e.contains("/required: not a list of property names"), "{e}");
+    /// ```
+    pub fn from_json_strict(value: &Value) -> Result<Self, SpecError> {
+        Self::read(value, schema::normalize_parameters_strict)
+    }
+
+    fn read(
+        value: &Value,
+        normalize: fn(&Value) -> Result<schema::Normalized, SchemaError>,
+    ) -> Result<Self, SpecError> {
         let obj =
             value
                 .as_object()
@@ -142,11 +169,10 @@ impl ToolSpec {
             Some(_) => return Err(SpecError::BadDescription(name)),
         };
         let raw = obj.get("parameters").cloned().unwrap_or(Value::Null);
-        let normalized =
-            schema::normalize_parameters(&raw).map_err(|source| SpecError::Parameters {
-                name: name.clone(),
-                source,
-            })?;
+        let normalized = normalize(&raw).map_err(|source| SpecError::Parameters {
+            name: name.clone(),
+            source,
+        })?;
         Ok(Self {
             name,
             description,

@@ -238,7 +238,7 @@ impl PyTool {
         if !handler.is_callable() {
             return Err(PyTypeError::new_err("handler must be callable"));
         }
-        let spec = ToolSpec::from_json(&json!({
+        let spec = ToolSpec::from_json_strict(&json!({
             "name": name,
             "description": description,
             "parameters": to_json(parameters, Label::Arg("parameters"))?,
@@ -325,7 +325,7 @@ fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<Py
         )));
     }
     d.del_item("handler")?;
-    let spec = ToolSpec::from_json(&to_json(d.as_any(), what)?)
+    let spec = ToolSpec::from_json_strict(&to_json(d.as_any(), what)?)
         .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
     Ok((spec, handler.unbind()))
 }

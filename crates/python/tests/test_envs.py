@@ -264,6 +264,32 @@ def test_a_keyboard_interrupt_in_a_tool_is_raised_not_swallowed():
         toolgym.Tool("f", "", {"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}, lambda a: a)
 
 
+def test_a_hand_written_tool_schema_is_read_strictly():
+    # What the lenient reading of data drops would loosen the tool's checks
+    # silently: `required` as a string made `x` optional, an unknown type
+    # took anything. Each problem is named by its JSON pointer.
+    bad = {
+        "type": "object",
+        "properties": {"x": {"type": "strng"}, "n": {"type": "integer", "minimum": "3"},
+                       "s": {"type": "string", "minLength": -1}},
+        "required": "x",
+    }
+    with pytest.raises(ValueError) as e:
+        toolgym.Tool("f", "", bad, lambda **k: 1)
+    message = str(e.value)
+    assert message.startswith('tool "f": the parameters are not a well-formed schema: '), message
+    for problem in ['/properties/x/type: "strng" is not a type name', "/properties/n/minimum: a string is not a number",
+                    "/properties/s/minLength: -1 is not a count", "/required: not a list of property names"]:
+        assert problem in message, (problem, message)
+    # The same through a dict tool (how verl and TRL bridges read tools).
+    with pytest.raises(ValueError, match=r"^tools\[0\]: tool \"f\": the parameters are not a well-formed"):
+        toolgym.MultiTurnEnv(bank_task(), [{"name": "f", "parameters": bad, "handler": lambda **k: 1}])
+    # Dialects read in full still pass: BFCL types, Python annotations.
+    ok = toolgym.Tool("f", "", {"type": "dict", "properties": {"x": {"type": "float"}, "l": {"type": "List[int]"}},
+                                "required": ["x"]}, lambda **k: 1)
+    assert ok.to_openai()["function"]["parameters"]["properties"]["x"] == {"type": "number"}
+
+
 def test_synthetic_tasks_refuses_absurd_sizes():
     with pytest.raises(ValueError, match="at most"):
         toolgym.synthetic_tasks(10**11)

@@ -184,7 +184,10 @@ class SingleTurnEnv:
     def demonstration(self) -> Optional[str]: ...
 
 class Tool:
-    """A Python tool: JSON-Schema ``parameters`` (checked in Rust) and a
+    """A Python tool: JSON-Schema ``parameters`` (checked in Rust; read
+    strictly: a malformed keyword or an unknown type name is a
+    ``ValueError`` naming it by JSON pointer, where task files' tools are
+    read leniently) and a
     ``handler(**arguments)`` whose exceptions (``Exception`` subclasses)
     become tool-error results; any other ``BaseException``
     (``KeyboardInterrupt``, ``SystemExit``, ``asyncio.CancelledError``,
