@@ -95,8 +95,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut overrides: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
     overrides.extend(args.run.overrides(&out, true));
     let cfg = TrainConfig::load(None, &overrides)?;
-    // Loaded means checked: only now may --fresh remove anything.
-    args.run.start_fresh(&out)?;
 
     // The environment, its training stream and held-out tasks: that is all
     // the trainer needs.

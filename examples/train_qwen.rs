@@ -114,8 +114,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let out = args.run.out_dir("runs/train_qwen");
     overrides.extend(args.run.overrides(&out, builtin));
     let cfg = TrainConfig::load(args.config.as_deref(), &overrides)?;
-    // Loaded means checked: only now may --fresh remove anything.
-    args.run.start_fresh(&out)?;
     let phases = if builtin || cfg.data.train.is_none() {
         Phases::SftThenGrpo
     } else {

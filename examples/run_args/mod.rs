@@ -18,7 +18,9 @@ pub struct RunArgs {
     /// Run directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Start over instead of resuming from checkpoints in the run directory.
+    /// Start over instead of resuming from checkpoints in the run directory
+    /// (`run.resume=false`: each phase replaces the earlier run's
+    /// checkpoints and metrics as it starts; nothing else is removed).
     #[arg(long)]
     pub fresh: bool,
     /// Resume even though the run directory was started with other settings.
@@ -50,32 +52,5 @@ impl RunArgs {
         }
         o.extend(self.overrides.iter().cloned());
         o
-    }
-
-    /// With `--fresh`, removes the run directory `out`, once the config is
-    /// known to be good: only a run directory (one that holds the config
-    /// file a run records) or an empty one, never another folder given by
-    /// mistake.
-    pub fn start_fresh(&self, out: &Path) -> Result<(), String> {
-        if !self.fresh || !out.exists() {
-            return Ok(());
-        }
-        let is_run = out.join(toolgym_grpo::config::CONFIG_FILE).is_file();
-        // Empty, but for the lock a run that stopped early left.
-        let is_empty = std::fs::read_dir(out)
-            .map(|d| {
-                d.flatten()
-                    .all(|e| e.file_name() == toolgym_grpo::run_lock::LOCK_FILE)
-            })
-            .unwrap_or(false);
-        if !is_run && !is_empty {
-            return Err(format!(
-                "--fresh: {} is not a run directory (no {}); not removing it",
-                out.display(),
-                toolgym_grpo::config::CONFIG_FILE
-            ));
-        }
-        std::fs::remove_dir_all(out)
-            .map_err(|e| format!("--fresh: removing {}: {e}", out.display()))
     }
 }
