@@ -334,4 +334,23 @@ fn irrelevance_and_relevance() {
         assert_eq!(rule.score(ok, &rel).reason, Reason::MissingCall, "{ok}");
     }
     assert_eq!(rule.score(call, &rel).reward, 1.0);
+    for ok in [none, empty, broken] {
+        assert_eq!(rule.score(ok, &irr).detail, "", "{ok}");
+    }
+
+    // A call this decoder cannot finish, where the official one may read
+    // it (a call inside arithmetic, a \N{...} escape): judged as no call,
+    // but said in the verdict, not silently paid.
+    let python = bfcl_rule_by_name("bfcl-ast-python").unwrap();
+    for gap in ["[f(a=int('1')+0)]", "[f(a='\\N{BULLET}')]"] {
+        let v = python.score(gap, &irr);
+        assert_eq!((v.reward, v.reason), (1.0, Reason::Ok), "{gap}");
+        assert!(
+            v.detail.starts_with("decoder gap: ")
+                && v.detail.contains("irrelevance_error:decoder_success"),
+            "{gap}: {}",
+            v.detail
+        );
+    }
+    assert_eq!(python.score("[f(a=1)]", &irr).reason, Reason::ExtraCall);
 }

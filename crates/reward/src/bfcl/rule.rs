@@ -136,9 +136,23 @@ impl RewardRule<BfclExpected> for BfclAstRule {
                 return Verdict::fail(crate::Reason::FormatError, "no <think> block");
             }
         }
-        let out = self.check(completion, truth);
+        let decoded = decode(completion, self.decoder);
+        let out = check(truth, decoded.as_ref(), &self.options);
         if out.valid {
-            Verdict::ok()
+            match decoded {
+                // Judged as holding no call (an irrelevance case passes)
+                // where the official decoder may read one: said, not
+                // silent (`eval bfcl` marks it `decoder_gap`).
+                Err(e) if e.is_unsupported() => Verdict::new(
+                    1.0,
+                    crate::Reason::Ok,
+                    format!(
+                        "decoder gap: {e}; judged as no call here, where the official decoder \
+                         may read a call (then irrelevance_error:decoder_success)"
+                    ),
+                ),
+                _ => Verdict::ok(),
+            }
         } else {
             Verdict::fail(out.reason, out.detail())
         }
