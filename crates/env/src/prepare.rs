@@ -26,6 +26,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// How much of a drop's detail the printed summary shows per example.
+const EXAMPLE_CHARS: usize = 160;
 /// One input file and the source that reads it.
 #[derive(Clone)]
 pub struct SourceInput {
@@ -725,7 +727,12 @@ impl fmt::Display for PrepareReport {
                         .as_ref()
                         .map(|p| format!(" of {p}"))
                         .unwrap_or_default();
-                    let detail: String = e.detail.chars().take(100).collect();
+                    // One line, cut visibly (dropped.jsonl has it whole).
+                    let mut detail: String = e.detail.chars().take(EXAMPLE_CHARS).collect();
+                    if detail.len() < e.detail.len() {
+                        detail.push('…');
+                    }
+                    let detail = detail.replace(['\n', '\r'], " ");
                     writeln!(
                         f,
                         "      e.g. record #{}{file}{id}{turn}: {detail}",

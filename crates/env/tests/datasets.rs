@@ -714,6 +714,20 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
+    // A one-line list (json.dumps without indent) so broken: the rest is
+    // not read, said with its size, and the file is not called cut off.
+    let text = format!("[{}]", lines.join(", "));
+    let rest = text.len() - text.find(lines[3].as_str()).unwrap();
+    std::fs::write(&list, &text).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(loaded.raw_records, 4, "{:?}", loaded.dropped);
+    let detail = &loaded.dropped[0].detail;
+    assert!(
+        detail.contains(&format!(
+            "the rest of this one-line list ({rest} bytes) is not read"
+        )) && !detail.contains("cut-off"),
+        "{detail}"
+    );
     // An indented list cut off inside its last record is a cut-off file.
     let mut cut = pretty_list.clone();
     cut.truncate(pretty_list.len() - 40);
@@ -932,6 +946,28 @@ fn an_xlam_integer_past_64_bits_is_dropped_not_turned_into_a_float() {
         let written = serde_json::to_string(&task.ground_truth[0].arguments["x"]).unwrap();
         assert_eq!(written, x);
     }
+    // In an `arguments` string, or a list given as a string within the
+    // field's string, too: each is JSON text decoded on the way.
+    for answers in [
+        json!("[{\"name\": \"f\", \"arguments\": \"{\\\"x\\\": 12345678901234567890123}\"}]"),
+        json!([{"name": "f", "arguments": "{\"x\": 12345678901234567890123}"}]),
+        json!(
+            json!("[{\"name\": \"f\", \"arguments\": {\"x\": 12345678901234567890123}}]")
+                .to_string()
+        ),
+    ] {
+        record["answers"] = answers.clone();
+        let d = xlam::convert_record(0, &record).unwrap_err();
+        assert_eq!(d.reason, DropReason::BadAnswers, "{answers}");
+        assert!(
+            d.detail.contains("12345678901234567890123, past 64 bits"),
+            "{answers}: {}",
+            d.detail
+        );
+    }
+    record["answers"] = json!([{"name": "f", "arguments": "{\"x\": 12}"}]);
+    let task = xlam::convert_record(0, &record).unwrap();
+    assert_eq!(task.ground_truth[0].arguments["x"], json!(12));
     // In the tools' text too (an enum or default).
     let mut record = xlam_record(json!(1), "q");
     record["tools"] = json!("[{\"name\": \"f\", \"description\": \"\", \"parameters\": {\"x\": {\"type\": \"int\", \"default\": 18446744073709551616}}}]");
@@ -1094,6 +1130,23 @@ fn a_toolace_integer_past_64_bits_drops_its_step_not_turned_into_a_float() {
     });
     let c = toolace::convert_record(0, &record, ToolAceOptions::default());
     assert!(c.tasks.is_empty(), "{:?}", c.tasks);
+    // In a function call's `arguments` string too.
+    let nested = json!({
+        "system": system,
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": "function_call", "value": "[{\"name\": \"f\", \"arguments\": \"{\\\"order\\\": 123456789012345678901}\"}]"},
+        ],
+    });
+    let c = toolace::convert_record(0, &nested, ToolAceOptions::default());
+    assert!(c.tasks.is_empty(), "{:?}", c.tasks);
+    assert!(
+        c.dropped[0]
+            .detail
+            .contains("123456789012345678901, past 64 bits"),
+        "{:?}",
+        c.dropped
+    );
     // In the system prompt's tool list (an enum), the whole record goes:
     // its tools would not be the record's.
     let wide_tools = system.replace(
@@ -1125,4 +1178,95 @@ fn an_xlam_record_with_no_answer_is_dropped_as_an_empty_call_list() {
     let d = xlam::convert_record(0, &record).unwrap_err();
     assert_eq!(d.reason, DropReason::EmptyCallList);
     assert!(d.detail.contains("empty call list"), "{}", d.detail);
+}
+
+/// A ToolACE record with one tool `f(x: string)`, the system prompt's
+/// lines ending in `newline`.
+fn toolace_record(newline: &str, user: &str, call: &str) -> serde_json::Value {
+    let tools = r#"[{"name": "f", "description": "d", "parameters": {"type": "dict", "properties": {"x": {"type": "string"}}, "required": []}}]"#;
+    let system = [
+        "You are an expert in composing functions.",
+        "Here is a list of functions in JSON format that you can invoke:",
+        &format!("{tools}. "),
+        "Should you decide to return the function call(s). ",
+        "NO other text MUST be included. ",
+        "",
+    ]
+    .join(newline);
+    json!({"system": system, "conversations": [
+        {"from": "user", "value": user}, {"from": "assistant", "value": call}]})
+}
+
+#[test]
+fn toolace_calls_keep_unicode_and_need_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("toolace.json");
+    let records = json!([
+        // Escaped surrogate pairs (json.dumps writes emoji so) are the
+        // emoji; a lone surrogate is dropped by name, not made U+FFFD.
+        toolace_record("\n", "Say it", r#"[f(x="\ud83d\ude00")]"#),
+        toolace_record("\n", "Say it", r#"[f(x='\ud800')]"#),
+        // CRLF line ends: the line break after the marker stays.
+        toolace_record("\r\n", "Say it", "[f(x='1')]"),
+        // A blank user turn is no request (as xLAM's empty query).
+        toolace_record("\n", " ", "[f(x='1')]"),
+    ]);
+    std::fs::write(&path, records.to_string()).unwrap();
+    let loaded = toolace::load(&path, ToolAceOptions::default()).unwrap();
+    let ids: Vec<&str> = loaded.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["toolace-0-1", "toolace-2-1"]);
+    assert_eq!(loaded.tasks[0].ground_truth[0].arguments["x"], json!("😀"));
+    let system = &loaded.tasks[1].messages[0].content;
+    assert!(system.ends_with("that you can invoke:\r\n"), "{system:?}");
+    let drops: Vec<(DropReason, &str)> = loaded
+        .dropped
+        .iter()
+        .map(|d| (d.reason, d.detail.as_str()))
+        .collect();
+    assert_eq!(drops.len(), 2, "{drops:?}");
+    assert_eq!(drops[0].0, DropReason::CallParseError);
+    assert!(
+        drops[0]
+            .1
+            .starts_with("a lone surrogate \\ud800 is not Unicode text"),
+        "{drops:?}"
+    );
+    assert_eq!(drops[1].0, DropReason::BadConversation);
+    assert!(drops[1].1.contains("user turn with a request"), "{drops:?}");
+}
+
+/// The printed summary shows each example's detail on one line, cut
+/// visibly (dropped.jsonl keeps it whole): a number cut short would say
+/// another line.
+#[test]
+fn the_summary_cuts_long_details_visibly_on_one_line() {
+    let drop = |detail: String| toolgym_env::data::Dropped {
+        source: "xlam".into(),
+        index: 7,
+        id: None,
+        turn: None,
+        reason: DropReason::BadRecord,
+        detail,
+        file: None,
+    };
+    let long = format!("{} read on from line 120008", "x".repeat(150));
+    let report = toolgym_env::prepare::PrepareReport {
+        sources: vec![toolgym_env::prepare::SourceCounts {
+            source: "xlam".into(),
+            dropped: BTreeMap::from([(DropReason::BadRecord, 2)]),
+            ..Default::default()
+        }],
+        examples: vec![drop(long.clone()), drop("a\ncall\r\nexcerpt".into())],
+        ..Default::default()
+    };
+    let table = report.to_string();
+    let examples: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("e.g. record"))
+        .collect();
+    assert_eq!(examples.len(), 2, "{table}");
+    let shown = examples[0].split(": ").nth(1).unwrap();
+    assert_eq!(shown.chars().count(), 161, "{shown}");
+    assert!(shown.ends_with('…') && long.starts_with(shown.trim_end_matches('…')));
+    assert!(examples[1].ends_with("a call  excerpt"), "{}", examples[1]);
 }

@@ -845,9 +845,11 @@ struct Lexer<'a> {
     /// The first capability gap met (reported only if the text has no
     /// syntax error, as CPython would report that one).
     deferred: Option<PyCallError>,
+    /// [`CallSyntax::unicode_text`].
+    unicode_text: bool,
 }
 
-fn lex(src: &str) -> PResult<(Vec<Token>, Option<PyCallError>)> {
+fn lex(src: &str, unicode_text: bool) -> PResult<(Vec<Token>, Option<PyCallError>)> {
     if let Some(i) = src.find('\0') {
         return Err(PyCallError::syntax(
             "source code string cannot contain null bytes",
@@ -860,6 +862,7 @@ fn lex(src: &str) -> PResult<(Vec<Token>, Option<PyCallError>)> {
         stack: Vec::new(),
         tokens: Vec::new(),
         deferred: None,
+        unicode_text,
     };
     lx.run()?;
     Ok((lx.tokens, lx.deferred))
@@ -1199,6 +1202,26 @@ impl Lexer<'_> {
         Ok(())
     }
 
+    /// The low surrogate a `\uXXXX` or `\UXXXXXXXX` escape right at
+    /// `self.pos` holds, consumed; `None` (nothing consumed) otherwise.
+    fn low_surrogate(&mut self) -> Option<u32> {
+        let rest = &self.src[self.pos..];
+        let len = match rest.get(..2)? {
+            "\\u" => 4,
+            "\\U" => 8,
+            _ => return None,
+        };
+        let digits = rest.get(2..2 + len)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let v = u32::from_str_radix(digits, 16).ok()?;
+        (0xDC00..0xE000).contains(&v).then(|| {
+            self.pos += 2 + len;
+            v
+        })
+    }
+
     /// One escape sequence; `self.pos` is just after the backslash.
     fn escape(
         &mut self,
@@ -1272,6 +1295,27 @@ impl Lexer<'_> {
                 let v = hex(self, len, what)?;
                 if v > 0x10FFFF {
                     return Err(PyCallError::syntax("illegal Unicode character", at));
+                }
+                if self.unicode_text && (0xD800..0xE000).contains(&v) {
+                    // A pair of escapes is one character (as `json.dumps`
+                    // then `json.loads` of the value give it); a lone
+                    // surrogate is no Unicode text.
+                    let low = if v < 0xDC00 {
+                        self.low_surrogate()
+                    } else {
+                        None
+                    };
+                    let Some(low) = low else {
+                        return Err(PyCallError::new(
+                            PyCallErrorKind::NotJson(format!(
+                                "a lone surrogate \\u{v:04x} is not Unicode text"
+                            )),
+                            at,
+                        ));
+                    };
+                    let joined = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00);
+                    text.push(char::from_u32(joined).unwrap_or('\u{FFFD}'));
+                    return Ok(());
                 }
                 text.push(char::from_u32(v).unwrap_or('\u{FFFD}'));
             }
@@ -2321,7 +2365,13 @@ impl Parser {
 /// assert!(parse_expression("[f(x=1)").is_err());
 /// ```
 pub fn parse_expression(src: &str) -> Result<Expr, PyCallError> {
-    let (toks, lex_deferred) = lex(src)?;
+    parse_expression_in(src, false)
+}
+
+/// [`parse_expression`], with [`CallSyntax::unicode_text`] when
+/// `unicode_text`.
+fn parse_expression_in(src: &str, unicode_text: bool) -> Result<Expr, PyCallError> {
+    let (toks, lex_deferred) = lex(src, unicode_text)?;
     let mut p = Parser {
         toks,
         i: 0,
@@ -2921,6 +2971,13 @@ pub struct CallSyntax {
     /// The names `true`, `false` and `null` in values read as `True`,
     /// `False` and `None`.
     pub json_constants: bool,
+    /// Strings are Unicode text, as JSON holds them: a `\uD83D\uDE00`
+    /// pair of surrogate escapes is one character (what `json.dumps` then
+    /// `json.loads` of the value give, so a data set's call keeps its
+    /// emoji), and a lone surrogate is an error
+    /// ([`PyCallErrorKind::NotJson`]). Off, a surrogate reads as U+FFFD
+    /// (Python's string would hold it as it is).
+    pub unicode_text: bool,
 }
 
 impl CallSyntax {
@@ -2929,6 +2986,7 @@ impl CallSyntax {
         Self {
             free_names: false,
             json_constants: false,
+            unicode_text: false,
         }
     }
 
@@ -2937,6 +2995,7 @@ impl CallSyntax {
         Self {
             free_names: true,
             json_constants: true,
+            unicode_text: true,
         }
     }
 }
@@ -2980,7 +3039,7 @@ pub fn parse_calls_with(text: &str, syntax: CallSyntax) -> Result<Vec<PyCall>, P
         last = end;
     }
     placeheld.push_str(&src[last..]);
-    let e = parse_expression(&placeheld).map_err(shift)?;
+    let e = parse_expression_in(&placeheld, syntax.unicode_text).map_err(shift)?;
     let calls = match &e.kind {
         ExprKind::Call { .. } => vec![call_of(&e, &how)],
         ExprKind::List(items) | ExprKind::Tuple(items) => {
@@ -3170,7 +3229,7 @@ pub fn parse_literal(text: &str) -> Result<PyVal, PyCallError> {
 pub fn parse_literal_with(text: &str, syntax: CallSyntax) -> Result<PyVal, PyCallError> {
     let trimmed = text.trim_start();
     let lead = text.len() - trimmed.len();
-    parse_expression(trimmed.trim_end())
+    parse_expression_in(trimmed.trim_end(), syntax.unicode_text)
         .and_then(|e| e.literal(syntax.json_constants))
         .map_err(|mut e| {
             e.offset += lead;

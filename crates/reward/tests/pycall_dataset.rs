@@ -79,8 +79,8 @@ fn offsets_point_into_the_original_text() {
 #[test]
 fn json_constants_only_when_asked() {
     let with = CallSyntax {
-        free_names: false,
         json_constants: true,
+        ..CallSyntax::python()
     };
     let c = parse_calls_with("[f(a=true, b=[false, null], c={'k': null})]", with).unwrap();
     assert_eq!(c[0].args[0].1, PyVal::Bool(true));
@@ -124,4 +124,43 @@ fn python_syntax_is_unchanged_by_default() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn dataset_strings_are_unicode_text() {
+    // A pair of surrogate escapes is one character, as json.dumps then
+    // json.loads of the value give it; Python's own syntax keeps reading
+    // a surrogate as U+FFFD (a Rust string cannot hold it).
+    for text in [
+        r#"[f(x="\ud83d\ude00 ok")]"#,
+        r#"[f(x='\uD83D\U0000DE00 ok')]"#,
+    ] {
+        let c = parse_calls_with(text, CallSyntax::dataset()).unwrap();
+        assert_eq!(c[0].args[0].1, PyVal::Str("😀 ok".into()), "{text}");
+        let c = parse_calls(text).unwrap();
+        assert_eq!(
+            c[0].args[0].1,
+            PyVal::Str("\u{FFFD}\u{FFFD} ok".into()),
+            "{text}"
+        );
+    }
+    // A lone surrogate (high, low, or a high one before something else) is
+    // refused by name where the data set's value would be changed.
+    for (text, lone) in [
+        (r#"[f(x='\ud800')]"#, "d800"),
+        (r#"[f(x='\udc00')]"#, "dc00"),
+        (r#"[f(x='\ud83d\u0041')]"#, "d83d"),
+        (r#"[f(x='\ud83d' '\ude00')]"#, "d83d"),
+    ] {
+        let e = parse_calls_with(text, CallSyntax::dataset()).unwrap_err();
+        assert_eq!(
+            e.kind,
+            PyCallErrorKind::NotJson(format!("a lone surrogate \\u{lone} is not Unicode text")),
+            "{text}"
+        );
+        assert!(parse_calls(text).is_ok(), "{text}");
+    }
+    // Raw strings hold no escapes.
+    let c = parse_calls_with(r#"[f(x=r'\ud800')]"#, CallSyntax::dataset()).unwrap();
+    assert_eq!(c[0].args[0].1, PyVal::Str(r"\ud800".into()));
 }

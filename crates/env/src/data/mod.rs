@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toolgym_reward::jsonl::{is_blank, LineReader, MAX_LINE_BYTES, UTF8_BOM};
+use toolgym_reward::Call;
 
 /// Why a record (or one step of it) did not become a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -424,8 +425,23 @@ fn for_each_element(
                             .count();
                         // An indented record with no later start at its
                         // indentation: every line after it is inside it.
-                        let indented = at > 0 && matches!(bytes[at - 1], b' ' | b'\t');
-                        let why = if after == 0 || indented {
+                        let line_start = bytes[..at]
+                            .iter()
+                            .rposition(|&b| b == b'\n')
+                            .map_or(0, |i| i + 1);
+                        let indented = at > line_start
+                            && bytes[line_start..at]
+                                .iter()
+                                .all(|&b| matches!(b, b' ' | b'\t'));
+                        // The list closes at the end: not a cut-off file.
+                        let closed = bytes.trim_ascii_end().ends_with(b"]");
+                        let why = if after == 0 && closed && !indented {
+                            format!(
+                                "a string, list or object in it is not closed (an unescaped \
+                                 quote?): the rest of this one-line list ({} bytes) is not read",
+                                bytes.len() - at
+                            )
+                        } else if after == 0 || indented {
                             "the file ends inside it (a cut-off file?)".to_string()
                         } else {
                             format!(
@@ -652,6 +668,34 @@ pub(crate) fn exactly_read(text: &[u8], value: &Value) -> Result<(), String> {
         Some(n) => Err(wide_integer_drop(n)),
         None => Ok(()),
     }
+}
+
+/// Calls read from `answers` ([`Call::list_from_value`]), refused where a
+/// JSON text it decodes on the way (the list given as a string, an
+/// `arguments` string) holds an integer past 64 bits: the record's own
+/// text was checked by [`exactly_read`], which cannot see into strings.
+pub(crate) fn calls_exactly_read(answers: Value) -> Result<Vec<Call>, String> {
+    fn check(v: &Value) -> Result<(), String> {
+        let text_ok = |s: &str| wide_integer(s).map_or(Ok(()), |n| Err(wide_integer_drop(n)));
+        match v {
+            Value::String(s) => {
+                text_ok(s)?;
+                // Its own calls' `arguments` strings, a level further in.
+                serde_json::from_str::<Value>(s).map_or(Ok(()), |inner| match inner {
+                    Value::String(_) => Ok(()),
+                    inner => check(&inner),
+                })
+            }
+            Value::Array(items) => items.iter().try_for_each(check),
+            Value::Object(call) => match call.get("arguments") {
+                Some(Value::String(a)) => text_ok(a),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+    check(&answers)?;
+    Call::list_from_value(answers).map_err(|e| e.to_string())
 }
 
 /// A record's JSON text parsed, refused where serde_json would change it

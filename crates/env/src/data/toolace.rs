@@ -70,8 +70,13 @@ pub fn tools_from_system(system: &str) -> Result<(String, Vec<ToolSpec>), (DropR
         ));
     };
     let mut end = at + TOOLS_MARKER.len();
-    if system[end..].starts_with('\n') {
-        end += 1;
+    // The line break after the marker stays with the preamble, in either
+    // convention.
+    if let Some(nl) = ["\r\n", "\n"]
+        .into_iter()
+        .find(|nl| system[end..].starts_with(nl))
+    {
+        end += nl.len();
     }
     let preamble = system[..end].to_string();
     let rest = &system[end..];
@@ -176,7 +181,10 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
     }
     let known = |c: &Call| tools.iter().any(|t| t.name == c.name);
     for (i, (role, json_call, text)) in parsed.into_iter().enumerate() {
-        let has_user = context.iter().any(|m| m.role == Role::User);
+        // A request to answer: a user turn with text (as xLAM's query).
+        let has_user = context
+            .iter()
+            .any(|m| m.role == Role::User && !m.content.trim().is_empty());
         if role != Role::Assistant {
             context.push(Message::new(role, text));
             continue;
@@ -194,7 +202,9 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         let calls = if json_call {
             match super::wide_integer(trimmed) {
                 Some(n) => Err(super::wide_integer_drop(n)),
-                None => Call::list_from_json(trimmed).map_err(|e| e.to_string()),
+                None => serde_json::from_str(trimmed)
+                    .map_err(|e| format!("invalid JSON: {e}"))
+                    .and_then(super::calls_exactly_read),
             }
         } else {
             pycall::parse_calls(trimmed).map_err(|e| e.to_string())
@@ -222,7 +232,7 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
                     out.dropped.push(drop(
                         Some(i),
                         DropReason::BadConversation,
-                        "a call before any user turn".into(),
+                        "a call before any user turn with a request (blank ones are none)".into(),
                     ));
                 } else {
                     let t = task(index, i, &tools, &context, calls.clone());

@@ -12,7 +12,6 @@ use crate::task::Task;
 use crate::tool::ToolSpec;
 use serde_json::Value;
 use std::path::Path;
-use toolgym_reward::Call;
 
 /// The `source` of xLAM tasks.
 pub const SOURCE: &str = "xlam";
@@ -74,8 +73,7 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
     // record's: `json_field` refuses it (and the record reader does, for
     // fields given as JSON rather than as text).
     let answers = json_field(record, "answers").map_err(|e| drop(DropReason::BadAnswers, e))?;
-    let calls =
-        Call::list_from_value(answers).map_err(|e| drop(DropReason::BadAnswers, e.to_string()))?;
+    let calls = super::calls_exactly_read(answers).map_err(|e| drop(DropReason::BadAnswers, e))?;
     if calls.is_empty() {
         // As ToolACE's empty call turns: a task with no call to make is
         // not what the record means to teach (irrelevance tasks are made
