@@ -97,6 +97,12 @@
 //! - the integer `-0` becomes the float -0.0 (serde_json's reading), so
 //!   only a reply's `-0.0` matches it, where the script reads the integer
 //!   0, matched by `0` and `-0` and not by `-0.0`.
+//!
+//! And in the completion: one that is not Unicode text (a lone surrogate,
+//! from Python, or a `\udc00` escape in a JSON Lines record) is an input
+//! error, where the script scores it as it reads it (a surrogate in the
+//! `<think>` text, which it never parses, can score 1). A tokenizer's
+//! decoded output never holds one.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
