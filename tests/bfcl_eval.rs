@@ -445,6 +445,44 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         ),
         "{e}"
     );
+    // A possible answer the checker cannot read is named with its own
+    // file and line; a bad test entry with the category file's.
+    let broken: Vec<String> = answers
+        .lines()
+        .map(|l| match l.contains("\"simple_python_27\"") {
+            true => r#"{"id": "simple_python_27", "ground_truth": {"x": 1}}"#.to_string(),
+            false => l.to_string(),
+        })
+        .collect();
+    std::fs::write(data.join("possible_answer").join(name), broken.join("\n")).unwrap();
+    let e = run(&["--data-dir", d]);
+    assert!(
+        e.contains(
+            "possible_answer/BFCL_v4_simple_python.json:2: case simple_python_27: no \"ground_truth\" list"
+        ),
+        "{e}"
+    );
+    std::fs::write(data.join("possible_answer").join(name), &answers).unwrap();
+    let questions = std::fs::read_to_string(data.join(name)).unwrap();
+    let bad_doc: Vec<String> = questions
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["id"] == "simple_python_16" {
+                v["function"] = json!("not a list");
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(data.join(name), bad_doc.join("\n")).unwrap();
+    let e = run(&["--data-dir", d]);
+    assert!(
+        e.contains(
+            "/BFCL_v4_simple_python.json:1: case simple_python_16: \"function\" is not a list"
+        ) && !e.contains("possible_answer"),
+        "{e}"
+    );
+    std::fs::copy(Path::new(DATA).join(name), data.join(name)).unwrap();
     let e = run(&["--data-dir", d, "--categories", "live_simple"]);
     assert!(e.contains("no BFCL_v<N>_live_simple.json"), "{e}");
     let e = run(&["--data-dir", fx.path("nowhere").to_str().unwrap()]);

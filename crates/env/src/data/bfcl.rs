@@ -43,6 +43,11 @@ pub struct BfclCase {
     pub possible_answer: Option<Value>,
     /// The whole test entry, raw.
     pub raw: Value,
+    /// The entry's line in its category file (1-based).
+    pub line: usize,
+    /// The possible answer's line in `possible_answer/` (1-based), when it
+    /// has one.
+    pub answer_line: Option<usize>,
 }
 
 /// Reading a BFCL file or converting a case failed.
@@ -167,8 +172,11 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
             return Err(entry_err(format!("id {id:?} repeats line {first}")));
         }
         let question = read_question(entry.get("question")).map_err(entry_err)?;
+        let answer = answers.remove(&id);
         cases.push(BfclCase {
-            possible_answer: answers.remove(&id).map(|(_, truth)| truth),
+            answer_line: answer.as_ref().map(|(line, _)| *line),
+            possible_answer: answer.map(|(_, truth)| truth),
+            line,
             id,
             category: category.clone(),
             functions: entry.get("function").cloned().unwrap_or(Value::Null),

@@ -102,10 +102,12 @@ pub enum EvalError {
     )]
     NoData(PathBuf),
     /// A case cannot be judged (e.g. its possible answer is missing).
-    #[error("{path}: case {id}: {message}")]
+    #[error("{}{}: case {id}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Case {
         /// The file at fault.
         path: PathBuf,
+        /// The line at fault (none for an answer that is missing).
+        line: Option<usize>,
         /// The case id.
         id: String,
         /// What is wrong.
@@ -234,14 +236,16 @@ pub fn load_cases(
         let mut cases = load_file(&path)?;
         cases.truncate(limit.unwrap_or(usize::MAX));
         for case in cases {
-            let case_err = |path: &Path, message: String| EvalError::Case {
+            let case_err = |path: &Path, line: Option<usize>, message: String| EvalError::Case {
                 path: path.to_path_buf(),
+                line,
                 id: case.id.clone(),
                 message,
             };
             if category.has_answers() && case.possible_answer.is_none() {
                 return Err(case_err(
                     &answers,
+                    None,
                     "no possible answer with this id (the AST categories need one)".into(),
                 ));
             }
@@ -251,7 +255,10 @@ pub fn load_cases(
                 &case.functions,
                 case.possible_answer.as_ref(),
             )
-            .map_err(|e| case_err(&path, e.what))?;
+            .map_err(|e| match e.in_answer {
+                true => case_err(&answers, case.answer_line, e.what),
+                false => case_err(&path, Some(case.line), e.what),
+            })?;
             out.push(EvalCase { case, expected });
         }
     }

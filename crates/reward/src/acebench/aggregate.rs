@@ -275,9 +275,20 @@ fn unweighted(scores: &BTreeMap<AceCategory, CategoryScore>, cats: &[AceCategory
 pub fn summarize_scores(scores: &BTreeMap<AceCategory, CategoryScore>) -> AceSummary {
     use AceCategory as C;
     let atoms: Vec<C> = C::ALL.into_iter().filter(|c| c.is_atom()).collect();
-    let normal: Vec<C> = C::ALL.into_iter().filter(|c| !c.is_special()).collect();
     let special = unweighted(scores, &[C::Incomplete, C::ErrorParam, C::Irrelevant]);
-    let normal = unweighted(scores, &normal);
+    // In `generate_result_csv`'s order: the sum's rounding, and so a mean
+    // on a .xxx5 boundary, depends on it.
+    let normal = [
+        C::SingleFunction,
+        C::ParallelFunction,
+        C::MultiTurnUserSwitch,
+        C::MultiTurnUserAdjust,
+        C::SimilarApi,
+        C::Preference,
+    ]
+    .into_iter()
+    .chain(atoms.iter().copied());
+    let normal = unweighted(scores, &normal.collect::<Vec<_>>());
     AceSummary {
         atom: unweighted(scores, &atoms),
         single_turn: unweighted(scores, &[C::SingleFunction, C::ParallelFunction]),

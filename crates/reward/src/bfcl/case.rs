@@ -271,6 +271,9 @@ pub struct CaseError {
     pub id: String,
     /// What is wrong, and where.
     pub what: String,
+    /// Whether the fault is in the possible answer (its `ground_truth`),
+    /// not in the test entry: which file a loader names.
+    pub in_answer: bool,
 }
 
 impl BfclExpected {
@@ -294,10 +297,12 @@ impl BfclExpected {
             .ok_or_else(|| CaseError {
                 id: "?".into(),
                 what: "entry has no string \"id\"".into(),
+                in_answer: false,
             })?;
         let category = Category::from_id(id).ok_or_else(|| CaseError {
             id: id.into(),
             what: "the id does not name a supported category".into(),
+            in_answer: false,
         })?;
         if let Some(a) = answer {
             let aid = a.get("id").and_then(Value::as_str);
@@ -305,6 +310,7 @@ impl BfclExpected {
                 return Err(CaseError {
                     id: id.into(),
                     what: format!("possible answer belongs to {:?}", aid.unwrap_or("")),
+                    in_answer: true,
                 });
             }
         }
@@ -327,6 +333,12 @@ impl BfclExpected {
         let err = |what: String| CaseError {
             id: id.to_string(),
             what,
+            in_answer: false,
+        };
+        // Past the function docs, what is wrong is in the possible answer.
+        let answer_err = |what: String| CaseError {
+            in_answer: true,
+            ..err(what)
         };
         if !category.has_answers() {
             return Ok(Self {
@@ -348,15 +360,16 @@ impl BfclExpected {
             return Err(err("no function docs".into()));
         }
         let Some(Value::Array(calls)) = ground_truth else {
-            return Err(err("no \"ground_truth\" list".into()));
+            return Err(answer_err("no \"ground_truth\" list".into()));
         };
         let mut possible_answer = Vec::with_capacity(calls.len());
         for (i, c) in calls.iter().enumerate() {
-            let call = expected_call(c).map_err(|w| err(format!("ground_truth #{i}: {w}")))?;
+            let call =
+                expected_call(c).map_err(|w| answer_err(format!("ground_truth #{i}: {w}")))?;
             if category.checker() != CheckerKind::Simple
                 && !functions.iter().any(|f| f.name == call.name)
             {
-                return Err(err(format!(
+                return Err(answer_err(format!(
                     "ground_truth #{i}: function {:?} has no doc",
                     call.name
                 )));
@@ -364,7 +377,7 @@ impl BfclExpected {
             possible_answer.push(call);
         }
         if possible_answer.is_empty() {
-            return Err(err("empty ground_truth".into()));
+            return Err(answer_err("empty ground_truth".into()));
         }
         Ok(Self {
             id: id.into(),
