@@ -354,3 +354,43 @@ fn irrelevance_and_relevance() {
     }
     assert_eq!(python.score("[f(a=1)]", &irr).reason, Reason::ExtraCall);
 }
+
+/// Allowed values of an odd shape (hand-made data) are judged as Python
+/// judges them: `range(len(x))` and `x[i]` on an empty dict pass, on
+/// another dict raise (an input error here), and `"" in x` on a dict
+/// looks at its keys (checked against bfcl-eval 2026.3.23's checker).
+#[test]
+fn odd_allowed_values_are_judged_as_python_judges_them() {
+    let dict = case(
+        Category::SimplePython,
+        json!({"x": {"type": "dict"}}),
+        json!(["x"]),
+        json!([{"f": {"x": [{"b": {}}, {}]}}]),
+    );
+    // {"b": {}}: the model's {} lacks b and `"" in {}` is false; {} passes.
+    assert!(both(&dict, json!([{"f": {"x": {}}}])).0);
+    let keyed = case(
+        Category::SimplePython,
+        json!({"x": {"type": "dict"}}),
+        json!(["x"]),
+        json!([{"f": {"x": [{"b": {"": 1}}]}}]),
+    );
+    // `"" in {"": 1}`: b is optional.
+    assert!(both(&keyed, json!([{"f": {"x": {}}}])).0);
+    let indexed = case(
+        Category::SimplePython,
+        json!({"x": {"type": "dict"}}),
+        json!(["x"]),
+        json!([{"f": {"x": [{"b": {"z": 1}}]}}]),
+    );
+    let out = PyVal::from_json(&json!([{"f": {"x": {"b": "z"}}}]));
+    let o = check(&indexed, Ok(&out), &CheckOptions::official());
+    assert_eq!(o.reason, toolgym_reward::Reason::InputError, "{o:?}");
+    let list = case(
+        Category::SimplePython,
+        json!({"x": {"type": "array", "items": {"type": "integer"}}}),
+        json!(["x"]),
+        json!([{"f": {"x": [[1], {}]}}]),
+    );
+    assert!(both(&list, json!([{"f": {"x": []}}])).0);
+}

@@ -388,6 +388,10 @@ fn answer_type(allowed: &[PyVal]) -> Option<PyType> {
 fn as_seq(v: &PyVal) -> Option<Cow<'_, [PyVal]>> {
     match v {
         PyVal::List(items) | PyVal::Tuple(items) => Some(Cow::Borrowed(items)),
+        // The checker indexes `x[i]` for `i in range(len(x))`: an empty
+        // dict or set passes (no index is taken), another raises.
+        PyVal::Dict(entries) if entries.is_empty() => Some(Cow::Borrowed(&[])),
+        PyVal::Set(items) if items.is_empty() => Some(Cow::Borrowed(&[])),
         PyVal::Str(s) => Some(Cow::Owned(
             s.chars().map(|c| PyVal::Str(c.to_string())).collect(),
         )),
@@ -395,10 +399,14 @@ fn as_seq(v: &PyVal) -> Option<Cow<'_, [PyVal]>> {
     }
 }
 
-/// Python's `"" in x` for a list (element) or a string (substring).
+/// Python's `"" in x` for a list, tuple or set (element), a dict (key) or
+/// a string (substring).
 fn has_marker(v: &PyVal) -> Option<bool> {
     match v {
-        PyVal::List(items) | PyVal::Tuple(items) => Some(items.iter().any(is_marker)),
+        PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => {
+            Some(items.iter().any(is_marker))
+        }
+        PyVal::Dict(entries) => Some(entries.iter().any(|(k, _)| is_marker(k))),
         PyVal::Str(_) => Some(true),
         _ => None,
     }
@@ -549,7 +557,7 @@ impl Ctx<'_> {
                 continue;
             }
             let Some(seq) = as_seq(a) else {
-                return crash("list_checker: an allowed value has no len()");
+                return crash("list_checker: an allowed value cannot be indexed (Python raises)");
             };
             candidates.push(PyVal::List(seq.iter().map(|e| self.std_top(e)).collect()));
         }
@@ -600,7 +608,7 @@ impl Ctx<'_> {
                 };
                 let std_v = self.std_top(v);
                 let Some(seq) = as_seq(vals) else {
-                    return crash("dict_checker: allowed values are not a list");
+                    return crash("dict_checker: allowed values cannot be indexed (Python raises)");
                 };
                 let std_vals: Vec<PyVal> = seq
                     .iter()
@@ -622,7 +630,7 @@ impl Ctx<'_> {
             for (k, vals) in answer {
                 if !model.iter().any(|(mk, _)| mk.py_eq(k)) {
                     let Some(optional) = has_marker(vals) else {
-                        return crash("dict_checker: allowed values are not a list");
+                        return crash("dict_checker: `\"\" in` allowed values raises in Python");
                     };
                     if !optional {
                         result
@@ -656,7 +664,9 @@ impl Ctx<'_> {
                 continue;
             }
             let Some(seq) = as_seq(a) else {
-                return crash("list_dict_checker: an allowed value has no len()");
+                return crash(
+                    "list_dict_checker: an allowed value cannot be indexed (Python raises)",
+                );
             };
             if seq.len() != model.len() {
                 result = fail(
