@@ -21,6 +21,11 @@ pub struct Policy {
     pub eos_token_ids: Vec<u32>,
     /// Padding id.
     pub pad_token_id: u32,
+    /// The model directory's `generation_config.json` (sampling defaults
+    /// such as Qwen2.5-Instruct's temperature 0.7, top-p 0.8), saved with
+    /// the policy with its eos and pad ids set to the policy's; `None`
+    /// for the built-in model or a directory without one.
+    pub generation_config: Option<serde_json::Value>,
 }
 
 /// Settings of the built-in tiny policy.
@@ -150,6 +155,7 @@ impl Policy {
             tokenizer,
             eos_token_ids: eos,
             pad_token_id: p.pad_token_id,
+            generation_config: p.generation_config,
         })
     }
 
@@ -212,17 +218,29 @@ impl Policy {
             tokenizer,
             eos_token_ids: eos,
             pad_token_id,
+            generation_config: None,
         })
     }
 
     /// Saves in Hugging Face layout (config.json, model.safetensors,
     /// tokenizer files, generation_config.json).
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        // The source's sampling defaults stay; the ids are the ones the
+        // policy generated (and was trained) with.
+        let generation_config = match &self.generation_config {
+            Some(serde_json::Value::Object(g)) => {
+                let mut g = g.clone();
+                g.insert("eos_token_id".into(), self.eos_token_ids.clone().into());
+                g.insert("pad_token_id".into(), self.pad_token_id.into());
+                Some(serde_json::Value::Object(g))
+            }
+            _ => None,
+        };
         save_pretrained(
             dir,
             &self.model,
             Some(&self.tokenizer),
-            None,
+            generation_config.as_ref(),
             &self.eos_token_ids,
         )?;
         Ok(())

@@ -389,3 +389,62 @@ fn a_run_directory_in_use_is_refused() {
     drop(held);
     fs::remove_dir_all(&dir).ok();
 }
+
+/// A model directory's sampling defaults (generation_config.json) and
+/// chat template (chat_template.jinja, where transformers 5 keeps it)
+/// survive a save of the policy loaded from it: the trained model is
+/// sampled and prompted downstream as its source was. The eos and pad ids
+/// are the policy's.
+#[test]
+fn a_saved_policy_keeps_its_sources_generation_config_and_chat_template() {
+    let (source, saved, plain) = (
+        run_dir("gc-source"),
+        run_dir("gc-saved"),
+        run_dir("gc-plain"),
+    );
+    let gen = tasks();
+    policy(&gen).save(&source).unwrap();
+    let defaults = serde_json::json!({"do_sample": true, "temperature": 0.7, "top_p": 0.8,
+        "top_k": 20, "repetition_penalty": 1.05, "eos_token_id": 1});
+    fs::write(source.join("generation_config.json"), defaults.to_string()).unwrap();
+    let template =
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+    fs::write(source.join("chat_template.jinja"), template).unwrap();
+
+    let loaded = toolgym_grpo::Policy::load(&source, DType::F32, &Device::Cpu).unwrap();
+    loaded.save(&saved).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(saved.join("generation_config.json")).unwrap())
+            .unwrap();
+    for key in [
+        "do_sample",
+        "temperature",
+        "top_p",
+        "top_k",
+        "repetition_penalty",
+    ] {
+        assert_eq!(written[key], defaults[key], "{key}");
+    }
+    assert_eq!(
+        written["eos_token_id"],
+        serde_json::json!(loaded.eos_token_ids)
+    );
+    assert_eq!(
+        written["pad_token_id"],
+        serde_json::json!(loaded.pad_token_id)
+    );
+    assert_eq!(
+        fs::read_to_string(saved.join("chat_template.jinja")).unwrap(),
+        template
+    );
+    // The built-in model has neither: a stub generation config, no template.
+    policy(&gen).save(&plain).unwrap();
+    let stub: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(plain.join("generation_config.json")).unwrap())
+            .unwrap();
+    assert!(stub.get("temperature").is_none(), "{stub}");
+    assert!(!plain.join("chat_template.jinja").exists());
+    for d in [source, saved, plain] {
+        let _ = fs::remove_dir_all(d);
+    }
+}

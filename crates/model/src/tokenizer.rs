@@ -22,7 +22,13 @@ pub struct Tokenizer {
     pad_token_id: Option<u32>,
     /// tokenizer_config.json as read (written back on save).
     config: Option<Value>,
+    /// `chat_template.jinja` as read next to tokenizer.json (where
+    /// transformers 5 writes the chat template), written back on save.
+    chat_template_file: Option<String>,
 }
+
+/// The file transformers 5 keeps a tokenizer's chat template in.
+pub const CHAT_TEMPLATE_FILE: &str = "chat_template.jinja";
 
 fn tok_err(context: impl Into<String>, e: impl std::fmt::Display) -> ModelError {
     ModelError::Tokenizer {
@@ -86,10 +92,13 @@ impl Tokenizer {
             pad_token_id: pad,
             inner,
             config: tokenizer_config,
+            chat_template_file: None,
         })
     }
 
-    /// Loads `tokenizer.json` (and `tokenizer_config.json` next to it, when present).
+    /// Loads `tokenizer.json` (and `tokenizer_config.json` and
+    /// `chat_template.jinja` next to it, when present; [`Tokenizer::save`]
+    /// writes them back).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
@@ -113,12 +122,23 @@ impl Tokenizer {
         } else {
             None
         };
-        Self::checked(
-            inner,
-            config,
-            Some(config_path),
-            &path.display().to_string(),
-        )
+        let template_path = path.with_file_name(CHAT_TEMPLATE_FILE);
+        let chat_template_file = match template_path.is_file() {
+            true => Some(
+                std::fs::read_to_string(&template_path)
+                    .map_err(|e| ModelError::io("read", &template_path, e))?,
+            ),
+            false => None,
+        };
+        Ok(Self {
+            chat_template_file,
+            ..Self::checked(
+                inner,
+                config,
+                Some(config_path),
+                &path.display().to_string(),
+            )?
+        })
     }
 
     /// The largest id of the vocabulary proper (added tokens left out):
@@ -208,7 +228,12 @@ impl Tokenizer {
             path: cfg_path.clone(),
             source,
         })?;
-        std::fs::write(&cfg_path, text).map_err(|e| ModelError::io("write", &cfg_path, e))
+        std::fs::write(&cfg_path, text).map_err(|e| ModelError::io("write", &cfg_path, e))?;
+        if let Some(template) = &self.chat_template_file {
+            let path = dir.join(CHAT_TEMPLATE_FILE);
+            std::fs::write(&path, template).map_err(|e| ModelError::io("write", &path, e))?;
+        }
+        Ok(())
     }
 
     fn default_config(&self) -> Value {
