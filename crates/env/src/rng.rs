@@ -27,12 +27,55 @@ pub fn mix(seed: u64, stream: u64) -> u64 {
 
 /// 64-bit FNV-1a hash of a string (stable across platforms and runs).
 pub fn fnv1a(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    let mut h = Fnv1a::default();
+    h.update(text.as_bytes());
+    h.finish()
+}
+
+/// [`fnv1a`] fed in pieces (an [`std::io::Write`], so a value can be
+/// serialised straight into it).
+///
+/// ```
+/// use std::io::Write;
+/// use toolgym_env::rng::{fnv1a, Fnv1a};
+/// let mut h = Fnv1a::default();
+/// write!(h, "ab").unwrap();
+/// h.update(b"c");
+/// assert_eq!(h.finish(), fnv1a("abc"));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
     }
-    h
+}
+
+impl Fnv1a {
+    /// Hashes `bytes` after what came before.
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+    }
+
+    /// The hash of everything fed so far.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// xoshiro256++ pseudo-random generator, seeded through SplitMix64.

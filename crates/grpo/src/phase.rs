@@ -114,7 +114,12 @@ fn check_train_tasks(
         return Ok(());
     };
     let now = now.unwrap_or("every task of the source, unfiltered");
-    if then == now {
+    // A checkpoint of a build that recorded no content: its count and ids.
+    let same_ids = || {
+        now.strip_prefix(then)
+            .is_some_and(|r| r.starts_with(", content "))
+    };
+    if then == now || same_ids() {
         return Ok(());
     }
     let why = format!(
@@ -134,15 +139,33 @@ fn check_train_tasks(
     )))
 }
 
-/// The [`TrainerState::train_tasks`] of a list of tasks: their count and
-/// a hash of their ids in order.
+/// The [`TrainerState::train_tasks`] of a list of tasks: their count, a
+/// hash of their ids in order and one of the tasks as task files hold them.
 pub(crate) fn train_tasks_of(tasks: &[Arc<Task>]) -> String {
     let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    // Each task as a task file holds it: an edited ground truth, tool or
+    // message is another run's data.
+    let mut content = toolgym_env::rng::Fnv1a::default();
+    for t in tasks {
+        // Writing into a hash cannot fail, and a task always serialises.
+        let _ = serde_json::to_writer(&mut content, t.as_ref());
+        content.update(b"\n");
+    }
     format!(
-        "{} tasks, ids {:016x}",
+        "{} tasks, ids {:016x}, content {:016x}",
         tasks.len(),
-        toolgym_env::rng::fnv1a(&ids.join("\n"))
+        toolgym_env::rng::fnv1a(&ids.join("\n")),
+        content.finish()
     )
+}
+
+/// [`train_tasks_of`] every task of a finite source; `None` for an
+/// endless one (a generator: its tasks follow from its settings, which
+/// the recorded config holds).
+pub(crate) fn train_tasks_of_source(source: &dyn TaskSource) -> Option<String> {
+    let n = source.len()?;
+    let tasks: Vec<Arc<Task>> = (0..n as u64).filter_map(|i| source.get(i)).collect();
+    Some(train_tasks_of(&tasks))
 }
 
 /// What a phase is built from.
@@ -333,5 +356,46 @@ impl Phase {
             }
         }
         Ok(last_eval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(train_tasks: Option<&str>) -> TrainerState {
+        TrainerState {
+            phase: "grpo".into(),
+            step: 1,
+            data_position: 2,
+            seed: 0,
+            optimizer_steps: 1,
+            optimizer_updates: None,
+            finished: false,
+            env_state: None,
+            train_tasks: train_tasks.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_an_earlier_build_is_compared_by_count_and_ids() {
+        let now = "6 tasks, ids 00000000000000aa, content 00000000000000bb";
+        for then in [None, Some(now), Some("6 tasks, ids 00000000000000aa")] {
+            assert!(
+                check_train_tasks(&saved(then), Some(now), false).is_ok(),
+                "{then:?}"
+            );
+        }
+        for then in [
+            "6 tasks, ids 00000000000000ab",
+            "6 tasks, ids 00000000000000aa, content 00000000000000bc",
+            "6 tasks, ids 00000000000000a",
+        ] {
+            let e = check_train_tasks(&saved(Some(then)), Some(now), false).unwrap_err();
+            assert!(
+                e.to_string().contains("drew from other training tasks"),
+                "{e}"
+            );
+        }
     }
 }

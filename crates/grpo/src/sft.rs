@@ -54,6 +54,7 @@ impl SftTrainer {
             env_timeout: config.env_timeout(),
             env_concurrency: config.env_concurrency,
         };
+        let train_tasks = crate::phase::train_tasks_of_source(train.as_ref());
         let phase = Phase::open(PhaseSetup {
             name: "sft",
             policy,
@@ -64,7 +65,7 @@ impl SftTrainer {
             run,
             total_steps: config.steps,
             eval_limits,
-            train_tasks: None,
+            train_tasks,
             env_failures: crate::phase::LEFT_OUT.into(),
         })?;
         Ok(Self { config, phase })

@@ -34,10 +34,11 @@ pub struct TrainerState {
     /// absent for a stateless factory (and in checkpoints of older builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_state: Option<serde_json::Value>,
-    /// Which training tasks the run draws from, when the trainer chose
-    /// them at start-up (GRPO's first-prompt filter): their count and a
-    /// hash of their ids in order. Absent when the whole source is used
-    /// (and in checkpoints of older builds).
+    /// Which training tasks the run draws from (of a finite source; after
+    /// GRPO's first-prompt filter): their count, a hash of their ids in
+    /// order and one of their content. Absent for an endless source (and
+    /// in checkpoints of older builds, which recorded neither SFT's tasks
+    /// nor their content).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_tasks: Option<String>,
 }

@@ -130,6 +130,7 @@ impl GrpoTrainer {
                      the tools of those tasks",
                     config.max_prompt_tokens
                 );
+                train_tasks = crate::phase::train_tasks_of_source(train.as_ref());
                 train
             }
             None => train,

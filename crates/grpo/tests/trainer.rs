@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use std::sync::Arc;
+use toolgym_env::Task;
 use toolgym_grpo::checkpoint;
 use toolgym_grpo::metrics::read_metrics;
 use toolgym_grpo::{GrpoTrainer, Policy, SftConfig, SftTrainer};
@@ -392,7 +393,69 @@ fn overlong_prompts_are_left_out_and_counted() {
         .err()
         .expect("refused")
         .to_string();
-    assert!(e.contains("every task of the source, unfiltered"), "{e}");
+    assert!(
+        e.contains("drew from other training tasks") && e.contains("(24 tasks, ids "),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The checkpoint records what the training tasks hold, not only their
+/// ids: a task file edited in place (a ground truth changed) is another
+/// run's data, refused on resume unless forced, in SFT as in GRPO.
+#[test]
+fn a_resume_on_edited_training_tasks_is_refused() {
+    let gen = tasks();
+    let data = || gen.dataset(toolgym_env::synthetic::Split::Train, 8);
+    let edited = || {
+        let mut tasks: Vec<Task> = data().tasks().iter().map(|t| (**t).clone()).collect();
+        let args = &mut tasks[3].ground_truth[0].arguments;
+        let key = args.keys().next().cloned().unwrap();
+        args.insert(key, serde_json::json!("edited"));
+        toolgym_env::Dataset::new("synthetic", tasks)
+    };
+    let dir = run_dir("edited-tasks");
+    let sft = |source: toolgym_env::Dataset, force: bool| {
+        let mut run = run_section(dir.clone(), 0);
+        run.force = force;
+        let c = SftConfig {
+            steps: 1,
+            batch_size: 2,
+            ..SftConfig::default()
+        };
+        SftTrainer::new(policy(&gen), factory(), Arc::new(source), vec![], c, run)
+    };
+    let mut t = sft(data(), false).unwrap();
+    t.step().unwrap();
+    t.save_checkpoint().unwrap();
+    drop(t);
+    let e = sft(edited(), false).err().expect("refused").to_string();
+    assert!(
+        e.contains("drew from other training tasks") && e.contains("--force"),
+        "{e}"
+    );
+    assert_eq!(sft(edited(), true).unwrap().step_count(), 1);
+    assert_eq!(sft(data(), false).unwrap().step_count(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+
+    let dir = run_dir("edited-tasks-grpo");
+    let grpo = |source: toolgym_env::Dataset| {
+        GrpoTrainer::new(
+            policy(&gen),
+            factory(),
+            Arc::new(source),
+            vec![],
+            grpo_config(1),
+            run_section(dir.clone(), 0),
+        )
+    };
+    let mut t = grpo(data()).unwrap();
+    t.step().unwrap();
+    t.save_checkpoint().unwrap();
+    drop(t);
+    let e = grpo(edited()).err().expect("refused").to_string();
+    assert!(e.contains("drew from other training tasks"), "{e}");
+    assert_eq!(grpo(data()).unwrap().step_count(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
 
