@@ -290,6 +290,29 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
     }
 }
 
+/// What a run that starts over (`run.resume = false`) removes before its
+/// first phase opens, once its settings have passed every check: the
+/// earlier run's `final/` model (this run replaces it), and, when SFT
+/// runs again, the GRPO phase that started from the earlier SFT result
+/// (a later run would otherwise resume it on top of another SFT, were
+/// this one stopped before its own GRPO starts). Each phase removes its
+/// own earlier checkpoints as it opens.
+fn start_over(cfg: &TrainConfig, phases: Phases) -> Result<(), TrainError> {
+    let out = &cfg.run.out_dir;
+    let mut gone = vec![out.join("final")];
+    if phases != Phases::Grpo {
+        gone.push(crate::checkpoint::checkpoints_dir(&out.join("grpo")));
+    }
+    for dir in gone.into_iter().filter(|d| d.is_dir()) {
+        eprintln!(
+            "starting over (run.resume=false): removing the earlier run's {}",
+            dir.display()
+        );
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io("remove", &dir, e))?;
+    }
+    Ok(())
+}
+
 /// The built-in model of a run being resumed, as its newest readable
 /// checkpoint (GRPO's, else SFT's) holds it, tokenizer included; `None`
 /// for a model directory (`model.path`), a fresh run, or no readable
@@ -383,20 +406,6 @@ pub fn run_with(
                 .into(),
         ));
     }
-    if phases == Phases::Sft && !cfg.run.resume {
-        // Starting over redoes every phase: a GRPO phase that started from
-        // the earlier SFT result would otherwise be resumed by a later
-        // `train grpo`, on top of another SFT.
-        let root = crate::checkpoint::checkpoints_dir(&cfg.run.out_dir.join("grpo"));
-        if root.is_dir() {
-            eprintln!(
-                "sft: starting over: removing the GRPO phase that started from the earlier run's \
-                 SFT result ({})",
-                root.display()
-            );
-            std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
-        }
-    }
     if phases == Phases::Sft && grpo_started {
         return Err(TrainError::Config(format!(
             "{} holds a GRPO phase that started from its SFT result: SFT is done there (start \
@@ -412,6 +421,9 @@ pub fn run_with(
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         // Before any work: a GRPO phase needs a step count.
         cfg.grpo.total_steps(setup.train.len())?;
+    }
+    if !cfg.run.resume {
+        start_over(cfg, phases)?;
     }
     let mut policy = match resumed_builtin(cfg, resuming)? {
         Some(p) => p,
@@ -442,6 +454,13 @@ pub fn run_with(
             report.after_sft = sft.validate()?;
         }
         policy = sft.into_policy();
+    }
+    if phases == Phases::Grpo && sft_started && !cfg.run.resume {
+        eprintln!(
+            "grpo: starting over from the configured model (run.resume=false): the SFT phase in \
+             {} is not used (leave run.resume on to start GRPO from it)",
+            cfg.run.out_dir.join("sft").display()
+        );
     }
     if phases == Phases::Grpo && !grpo_started && sft_started && cfg.run.resume {
         // `train sft` then `train grpo` in one run directory: GRPO starts

@@ -232,9 +232,36 @@ fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
         validation: vec![],
         tokenizer_corpus: Some(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
     };
+    fs::create_dir_all(dir.join("final")).unwrap();
+    fs::write(dir.join("final/earlier-run.txt"), "old").unwrap();
     run_with(&cfg, setup, Phases::Sft, |_| {}).unwrap();
     assert!(!toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
     assert!(toolgym_grpo::checkpoint::exists(&dir.join("sft")));
+    // The earlier run's final model went with it; this run's replaced it.
+    assert!(!dir.join("final/earlier-run.txt").exists());
+    assert!(dir.join("final/model.safetensors").is_file());
+
+    // SFT then GRPO starting over: the earlier GRPO phase goes before SFT
+    // runs, so a run stopped before its own GRPO opens (here GRPO refuses
+    // its tasks) leaves none to be resumed on top of the new SFT.
+    fs::create_dir_all(dir.join("grpo/checkpoints/step-00000001")).unwrap();
+    fs::write(dir.join("grpo/checkpoints/latest"), "step-00000001").unwrap();
+    cfg.grpo.max_prompt_tokens = 1;
+    let setup = TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.dataset(toolgym_env::synthetic::Split::Train, 6)),
+        validation: vec![],
+        tokenizer_corpus: Some(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
+    };
+    let e = run_with(&cfg, setup, Phases::SftThenGrpo, |_| {})
+        .err()
+        .expect("GRPO refuses its tasks")
+        .to_string();
+    assert!(
+        e.contains("first prompt over grpo.max_prompt_tokens"),
+        "{e}"
+    );
+    assert!(!toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
     fs::remove_dir_all(&dir).ok();
 }
 
