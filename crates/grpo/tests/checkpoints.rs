@@ -254,8 +254,7 @@ fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
         tokenizer_corpus: Some(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
     };
     let e = run_with(&cfg, setup, Phases::SftThenGrpo, |_| {})
-        .err()
-        .expect("GRPO refuses its tasks")
+        .expect_err("GRPO refuses its tasks")
         .to_string();
     assert!(
         e.contains("first prompt over grpo.max_prompt_tokens"),
