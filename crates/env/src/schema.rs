@@ -180,18 +180,9 @@ fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for (name, entry) in map {
-        let known = |type_text: &str, notes: &mut Vec<String>| {
-            let (schema, optional) = python_annotation(type_text);
-            if schema == json!({}) && !is_any(type_text) {
-                note(
-                    notes,
-                    "",
-                    name,
-                    format_args!("{type_text:?} is not a type name"),
-                );
-            }
-            (schema, optional)
-        };
+        // Type names are data's own here (`pd.DataFrame`): read, not
+        // judged, even strictly (a tool copied from a task's list).
+        let known = |type_text: &str, _: &mut Vec<String>| python_annotation(type_text);
         let (schema, optional) = match entry {
             Value::Object(e) => {
                 let type_text = match e.get("type") {
@@ -254,8 +245,16 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
         }
     };
     let mut out = Map::new();
+    let mut absent = Vec::new();
     for (k, v) in map {
         let found = toolgym_reward::json_type_name(v);
+        // A keyword given as null is not given: dropping it loses nothing.
+        absent.clear();
+        let notes: &mut Vec<String> = if v.is_null() {
+            &mut absent
+        } else {
+            &mut *notes
+        };
         match k.as_str() {
             "type" => match v {
                 Value::String(t) => {
@@ -371,8 +370,14 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
             }
             "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties"
             | "maxProperties" => {
-                if v.as_u64().is_some() {
-                    out.insert(k.clone(), v.clone());
+                // `10.0` is a count too (JSON Schema's integers are
+                // mathematical), written as `10`.
+                let integral = v
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..9.0e15).contains(f))
+                    .map(|f| f as u64);
+                if let Some(n) = v.as_u64().or(integral) {
+                    out.insert(k.clone(), n.into());
                 } else {
                     note(
                         notes,
@@ -428,16 +433,13 @@ fn merge_type(out: &mut Map<String, Value>, t: &str) -> bool {
         return true;
     }
     // A Python annotation such as "List[int]" or "str, optional".
-    let (schema, _) = python_annotation(t);
-    match schema {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, v) in m {
-                out.entry(k).or_insert(v);
-            }
-            true
+    let (schema, _, understood) = read_annotation(t);
+    if let Value::Object(m) = schema {
+        for (k, v) in m {
+            out.entry(k).or_insert(v);
         }
-        _ => false,
     }
+    understood
 }
 
 /// The JSON Schema type for a plain type name, if it is one.
@@ -474,6 +476,14 @@ fn is_any(t: &str) -> bool {
 /// assert_eq!(python_annotation("weird<type>").0, json!({}));
 /// ```
 pub fn python_annotation(text: &str) -> (Value, bool) {
+    let (schema, optional, _) = read_annotation(text);
+    (schema, optional)
+}
+
+/// [`python_annotation`], and whether every name in it was understood
+/// (`Optional[Any]` is; `pd.DataFrame`, `strng` or text that does not
+/// parse is not, and reads as any value).
+fn read_annotation(text: &str) -> (Value, bool, bool) {
     let mut t = text.trim();
     let mut optional = false;
     let lower = t.to_ascii_lowercase();
@@ -489,13 +499,14 @@ pub fn python_annotation(text: &str) -> (Value, bool) {
         pos: 0,
         depth: 0,
         none_at_top: false,
+        unknown: false,
     };
     let parsed = p.union();
-    let (schema, none) = match parsed {
-        Some(s) if p.at_end() => (s, p.none_at_top),
-        _ => (json!({}), false),
+    let (schema, none, understood) = match parsed {
+        Some(s) if p.at_end() => (s, p.none_at_top, !p.unknown),
+        _ => (json!({}), false, false),
     };
-    (schema, optional || none)
+    (schema, optional || none, understood)
 }
 
 /// A tiny recursive-descent reader of Python annotations: names,
@@ -508,6 +519,8 @@ struct AnnotationParser<'a> {
     /// `X | None`, `Union[X, None]`): the parameter is optional. Read
     /// here, not from the schema, where `Optional[Any]` is just `{}`.
     none_at_top: bool,
+    /// Whether a name was not understood (read as any value).
+    unknown: bool,
 }
 
 impl AnnotationParser<'_> {
@@ -704,7 +717,10 @@ impl AnnotationParser<'_> {
             "literal" => json!({}),
             _ => match simple_type(&base) {
                 Some(t) => json!({ "type": t }),
-                None => json!({}),
+                None => {
+                    self.unknown |= !is_any(&base);
+                    json!({})
+                }
             },
         })
     }
@@ -944,8 +960,9 @@ mod tests {
                 "{ok}"
             );
         }
-        // xLAM maps: an unknown annotation or a non-parameter is named.
-        let xlam = json!({"a": {"type": "strng"}, "b": 3, "c": {"type": 5}});
+        // xLAM maps are data's own form: their annotations are read, not
+        // judged (`pd.DataFrame`); a non-parameter is named.
+        let xlam = json!({"a": {"type": "pd.DataFrame"}, "b": 3, "c": {"type": 5}});
         let SchemaError::Malformed(mut notes) = normalize_parameters_strict(&xlam).unwrap_err()
         else {
             panic!("not Malformed");
@@ -954,10 +971,29 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "/a: \"strng\" is not a type name",
                 "/b: a number is not a parameter",
                 "/c/type: a number is not a type name"
             ]
+        );
+        // Annotations that read as any value on purpose are understood;
+        // a keyword given as null is not given; a count may be written as
+        // an integral float.
+        let p = json!({"type": "object", "required": null, "properties": {
+            "a": {"type": "Optional[Any]"}, "b": {"type": "Any | None"},
+            "c": {"type": "Union[Any, None]"}, "d": {"type": "Any, optional"},
+            "e": {"type": "string", "maxLength": 10.0, "pattern": null},
+            "f": {"type": "pd.DataFrame"}}});
+        let SchemaError::Malformed(notes) = normalize_parameters_strict(&p).unwrap_err() else {
+            panic!("not Malformed");
+        };
+        assert_eq!(
+            notes,
+            ["/properties/f/type: \"pd.DataFrame\" is not a type name"]
+        );
+        let n = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(
+            n["properties"]["e"],
+            json!({"type": "string", "maxLength": 10})
         );
     }
 }

@@ -57,10 +57,20 @@ pub struct Task {
 
 impl Task {
     /// `Ok` when no two of the task's tools share a name (a call could not
-    /// say which it means); else what a task file reader reports for its
-    /// line, naming the task.
+    /// say which it means) and, when it lists tools, its ground truth
+    /// calls only them (a model shown these tools could never make the
+    /// call; data preparation drops such a record as `unknown_tool`); else
+    /// what a task file reader reports for its line, naming the task.
     pub fn check_tools(&self) -> Result<(), String> {
-        ToolSpec::check_unique(&self.tools).map_err(|e| format!("task {}: {e}", self.id))
+        ToolSpec::check_unique(&self.tools).map_err(|e| format!("task {}: {e}", self.id))?;
+        let listed = |c: &&Call| self.tools.iter().any(|t| t.name == c.name);
+        match self.ground_truth.iter().find(|c| !listed(c)) {
+            Some(c) if !self.tools.is_empty() => Err(format!(
+                "task {}: its ground truth calls {:?}, which is not among its tools",
+                self.id, c.name
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// A task without reasoning or meta.

@@ -235,6 +235,37 @@ fn a_task_file_task_with_a_repeated_tool_name_is_a_bad_line() {
     assert_eq!(ids, ["a"]);
     assert_eq!(file.bad_lines.len(), 1);
     assert_eq!(file.bad_lines[0].0, 2);
+
+    // A ground truth calling a tool the task does not list is a bad line
+    // too (no model shown those tools could make the call); a task that
+    // lists no tools is left to its env.
+    let with_truth = |id: &str, tools: Vec<ToolSpec>, call: &str| {
+        let mut t = toolgym_env::Task::new(
+            id,
+            "t",
+            tools,
+            vec![toolgym_env::Message::user("hi")],
+            vec![],
+        );
+        t.ground_truth = vec![toolgym_reward::Call::new(call, serde_json::json!({})).unwrap()];
+        serde_json::to_string(&t).unwrap()
+    };
+    let lines = [
+        with_truth("a", vec![spec("f")], "f"),
+        with_truth("b", vec![spec("f")], "g"),
+        with_truth("c", vec![], "g"),
+    ];
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let file = toolgym_env::read_jsonl_lenient(&path).unwrap();
+    let ids: Vec<&str> = file.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(
+        file.bad_lines,
+        [(
+            2,
+            "task b: its ground truth calls \"g\", which is not among its tools".to_string()
+        )]
+    );
 }
 
 /// A typed handler gets what the schema let through: `30.0` is an
