@@ -412,11 +412,11 @@ fn bfcl_errors_name_file_and_line() {
     assert!(bfcl::load_file(&dir.path().join("other.json")).is_err());
     std::fs::write(&path, "{\"id\": \"a\", \"question\": [[{\"role\": \"user\", \"content\": \"q\"}], [{\"role\": \"user\", \"content\": \"r\"}]], \"function\": []}\n").unwrap();
     let cases = bfcl::load_file(&path).unwrap();
-    assert!(cases[0]
-        .to_task()
-        .unwrap_err()
-        .to_string()
-        .contains("multi-turn"));
+    let e = cases[0].to_task().unwrap_err().to_string();
+    assert!(
+        e.contains("multi-turn") && e.contains("BFCL_v4_simple_python.json:1: BFCL case a:"),
+        "{e}"
+    );
     // An id given twice, in the questions or in the answers, is named
     // with both lines (not judged against whichever came last).
     let case = |id: &str| {
@@ -438,6 +438,25 @@ fn bfcl_errors_name_file_and_line() {
     let e = bfcl::load_file(&path).unwrap_err().to_string();
     assert!(
         e.contains("possible_answer") && e.contains("repeats line 1"),
+        "{e}"
+    );
+    // A possible answer no task can be made of is named with its own file
+    // and line.
+    std::fs::write(
+        dir.path()
+            .join("possible_answer")
+            .join("BFCL_v4_simple_python.json"),
+        [
+            answer("a"),
+            "{\"id\": \"b\", \"ground_truth\": [{\"f\": {\"x\": []}}]}\n".to_string(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let cases = bfcl::load_file(&path).unwrap();
+    let e = cases[1].to_task().unwrap_err().to_string();
+    assert!(
+        e.contains("possible_answer/BFCL_v4_simple_python.json:2: BFCL case b:"),
         "{e}"
     );
     // Answers left without their question (a category file cut short) are
@@ -724,10 +743,22 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
     let detail = &loaded.dropped[0].detail;
     assert!(
         detail.contains(&format!(
-            "the rest of this one-line list ({rest} bytes) is not read"
+            "the rest of its line ({rest} bytes, to the list's end) is not read"
         )) && !detail.contains("cut-off"),
         "{detail}"
     );
+    // The same on the last line of a list that spans lines, indented or
+    // not: the list closes, so nothing was cut off.
+    for indent in ["", "  "] {
+        let text = format!("[{},\n{indent}{}]", lines[0], lines[3]);
+        std::fs::write(&list, &text).unwrap();
+        let loaded = xlam::load(&list).unwrap();
+        let detail = &loaded.dropped[0].detail;
+        assert!(
+            detail.contains("an unescaped quote?") && !detail.contains("cut-off"),
+            "{indent:?}: {detail}"
+        );
+    }
     // An indented list cut off inside its last record is a cut-off file.
     let mut cut = pretty_list.clone();
     cut.truncate(pretty_list.len() - 40);

@@ -227,20 +227,18 @@ impl Policy {
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
         // The source's sampling defaults stay; the ids are the ones the
         // policy generated (and was trained) with.
-        let generation_config = match &self.generation_config {
-            Some(serde_json::Value::Object(g)) => {
-                let mut g = g.clone();
-                g.insert("eos_token_id".into(), self.eos_token_ids.clone().into());
-                g.insert("pad_token_id".into(), self.pad_token_id.into());
-                Some(serde_json::Value::Object(g))
-            }
-            _ => None,
+        // (The built-in model has no source: its file holds the ids alone.)
+        let mut g = match &self.generation_config {
+            Some(serde_json::Value::Object(g)) => g.clone(),
+            _ => serde_json::Map::new(),
         };
+        g.insert("eos_token_id".into(), self.eos_token_ids.clone().into());
+        g.insert("pad_token_id".into(), self.pad_token_id.into());
         save_pretrained(
             dir,
             &self.model,
             Some(&self.tokenizer),
-            generation_config.as_ref(),
+            Some(&serde_json::Value::Object(g)),
             &self.eos_token_ids,
         )?;
         Ok(())

@@ -33,8 +33,10 @@
 //!   (CPython's tokenizer stops at 200 brackets too), so no input can
 //!   overflow the stack;
 //! - integers must fit in `i128` ([`PyCallErrorKind::IntTooLarge`]);
-//! - `\N{...}` escapes are unsupported (no Unicode name table); lone
-//!   surrogates from `\uD800`-style escapes become U+FFFD;
+//! - `\N{...}` escapes are unsupported (no Unicode name table);
+//!   surrogates from `\uD800`-style escapes become U+FFFD (with
+//!   [`CallSyntax::unicode_text`], a pair of such escapes in one literal is
+//!   the character they encode and a lone one is an error);
 //! - identifiers are Unicode letters, digits, `_` and common combining
 //!   marks, without NFKC normalisation.
 //!
@@ -2972,9 +2974,10 @@ pub struct CallSyntax {
     /// `False` and `None`.
     pub json_constants: bool,
     /// Strings are Unicode text, as JSON holds them: a `\uD83D\uDE00`
-    /// pair of surrogate escapes is one character (what `json.dumps` then
-    /// `json.loads` of the value give, so a data set's call keeps its
-    /// emoji), and a lone surrogate is an error
+    /// pair of surrogate escapes in one literal is one character (what
+    /// `json.dumps` then `json.loads` of the value give, so a data set's
+    /// call keeps its emoji), and any other surrogate, halves of a pair in
+    /// two literals joined by juxtaposition included, is an error
     /// ([`PyCallErrorKind::NotJson`]). Off, a surrogate reads as U+FFFD
     /// (Python's string would hold it as it is).
     pub unicode_text: bool,

@@ -357,8 +357,9 @@ fn irrelevance_and_relevance() {
 
 /// Allowed values of an odd shape (hand-made data) are judged as Python
 /// judges them: `range(len(x))` and `x[i]` on an empty dict pass, on
-/// another dict raise (an input error here), and `"" in x` on a dict
-/// looks at its keys (checked against bfcl-eval 2026.3.23's checker).
+/// another dict raise (an input error here), `"" in x` on a dict looks at
+/// its keys, and a list of dicts compares lengths before it indexes
+/// (checked against bfcl-eval 2026.3.23's checker).
 #[test]
 fn odd_allowed_values_are_judged_as_python_judges_them() {
     let dict = case(
@@ -393,4 +394,22 @@ fn odd_allowed_values_are_judged_as_python_judges_them() {
         json!([{"f": {"x": [[1], {}]}}]),
     );
     assert!(both(&list, json!([{"f": {"x": []}}])).0);
+    // A list of dicts: Python takes len() first and passes over a value
+    // of another length, a dict or a string included; one of the model's
+    // length it indexes (a string raises).
+    let dicts = |odd: Value| {
+        case(
+            Category::SimplePython,
+            json!({"x": {"type": "array", "items": {"type": "dict"}}}),
+            json!(["x"]),
+            json!([{"f": {"x": [[{"a": [1]}], odd, [{"a": [2]}]]}}]),
+        )
+    };
+    let reply = json!([{"f": {"x": [{"a": 2}]}}]);
+    for odd in [json!({"p": [1], "q": [2]}), json!("ab")] {
+        assert!(both(&dicts(odd.clone()), reply.clone()).0, "{odd}");
+    }
+    let out = PyVal::from_json(&reply);
+    let o = check(&dicts(json!("a")), Ok(&out), &CheckOptions::official());
+    assert_eq!(o.reason, toolgym_reward::Reason::InputError, "{o:?}");
 }

@@ -43,6 +43,8 @@ pub struct BfclCase {
     pub possible_answer: Option<Value>,
     /// The whole test entry, raw.
     pub raw: Value,
+    /// Its category file.
+    pub path: PathBuf,
     /// The entry's line in its category file (1-based).
     pub line: usize,
     /// The possible answer's line in `possible_answer/` (1-based), when it
@@ -75,8 +77,12 @@ pub enum BfclError {
     #[error("{0}: not a BFCL_v<N>_<category>.json file name")]
     FileName(PathBuf),
     /// A case cannot become a task.
-    #[error("BFCL case {id}: {message}")]
+    #[error("{}:{line}: BFCL case {id}: {message}", path.display())]
     Convert {
+        /// The file at fault: the category file, or its possible answers.
+        path: PathBuf,
+        /// Its line (1-based).
+        line: usize,
         /// The case.
         id: String,
         /// Why.
@@ -124,15 +130,20 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>, BfclError> {
     })
 }
 
+/// Where the possible answers of category file `path` are:
+/// `possible_answer/<same name>` in its folder.
+pub fn answer_path(path: &Path) -> PathBuf {
+    path.parent()
+        .unwrap_or(Path::new("."))
+        .join("possible_answer")
+        .join(path.file_name().unwrap_or_default())
+}
+
 /// Loads one category file and, if present, its answers from
 /// `possible_answer/<same name>` in the same folder.
 pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
     let category = category_of(path).ok_or_else(|| BfclError::FileName(path.to_path_buf()))?;
-    let answer_path = path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("possible_answer")
-        .join(path.file_name().unwrap_or_default());
+    let answer_path = answer_path(path);
     // Each id once per file: a repeated one would be judged against
     // whichever line came last.
     let mut answers: HashMap<String, (usize, Value)> = HashMap::new();
@@ -174,6 +185,7 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
         let question = read_question(entry.get("question")).map_err(entry_err)?;
         let answer = answers.remove(&id);
         cases.push(BfclCase {
+            path: path.to_path_buf(),
             answer_line: answer.as_ref().map(|(line, _)| *line),
             possible_answer: answer.map(|(_, truth)| truth),
             line,
@@ -274,8 +286,20 @@ impl BfclCase {
 
     fn task_with(&self, for_prompt: bool) -> Result<Task, BfclError> {
         let err = |message: String| BfclError::Convert {
+            path: self.path.clone(),
+            line: self.line,
             id: self.id.clone(),
             message,
+        };
+        // What is wrong with the possible answer is in its own file.
+        let answer_err = |message: String| match self.answer_line {
+            Some(line) => BfclError::Convert {
+                path: answer_path(&self.path),
+                line,
+                id: self.id.clone(),
+                message,
+            },
+            None => err(message),
         };
         if self.question.len() != 1 {
             return Err(err(format!(
@@ -290,7 +314,7 @@ impl BfclCase {
                 Ok(calls) => calls,
                 // A prompt needs no answer (BFCL's checker judges the reply).
                 Err(_) if for_prompt => Vec::new(),
-                Err(e) => return Err(err(e)),
+                Err(e) => return Err(answer_err(e)),
             },
             (None, irrelevance) if irrelevance || for_prompt => Vec::new(),
             (None, _) => return Err(err("no possible answer".into())),

@@ -228,11 +228,7 @@ pub fn load_cases(
             continue;
         };
         found += 1;
-        let answers = path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("possible_answer")
-            .join(path.file_name().unwrap_or_default());
+        let answers = super::bfcl::answer_path(&path);
         let mut cases = load_file(&path)?;
         cases.truncate(limit.unwrap_or(usize::MAX));
         for case in cases {

@@ -423,30 +423,22 @@ fn for_each_element(
                             .iter()
                             .filter(|&&b| b == b'\n')
                             .count();
-                        // An indented record with no later start at its
-                        // indentation: every line after it is inside it.
-                        let line_start = bytes[..at]
-                            .iter()
-                            .rposition(|&b| b == b'\n')
-                            .map_or(0, |i| i + 1);
-                        let indented = at > line_start
-                            && bytes[line_start..at]
-                                .iter()
-                                .all(|&b| matches!(b, b' ' | b'\t'));
-                        // The list closes at the end: not a cut-off file.
+                        // A list that closes at the end was not cut off:
+                        // something in the record is open.
                         let closed = bytes.trim_ascii_end().ends_with(b"]");
-                        let why = if after == 0 && closed && !indented {
+                        let open = "a string, list or object in it is not closed (an \
+                                    unescaped quote?)";
+                        let why = if !closed {
+                            "the file ends inside it (a cut-off file?)".to_string()
+                        } else if after == 0 {
                             format!(
-                                "a string, list or object in it is not closed (an unescaped \
-                                 quote?): the rest of this one-line list ({} bytes) is not read",
+                                "{open}: the rest of its line ({} bytes, to the list's end) \
+                                 is not read",
                                 bytes.len() - at
                             )
-                        } else if after == 0 || indented {
-                            "the file ends inside it (a cut-off file?)".to_string()
                         } else {
                             format!(
-                                "a string, list or object in it is not closed (an unescaped \
-                                 quote?), and no later record start could be told apart: the \
+                                "{open}, and no later record start could be told apart: the \
                                  {after} line(s) after line {start_line} are not read"
                             )
                         };

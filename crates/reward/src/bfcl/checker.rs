@@ -399,6 +399,17 @@ fn as_seq(v: &PyVal) -> Option<Cow<'_, [PyVal]>> {
     }
 }
 
+/// Python's `len(x)`, where it has one.
+fn py_len(v: &PyVal) -> Option<usize> {
+    match v {
+        PyVal::List(items) | PyVal::Tuple(items) | PyVal::Set(items) => Some(items.len()),
+        PyVal::Dict(entries) => Some(entries.len()),
+        PyVal::Str(s) => Some(s.chars().count()),
+        PyVal::Bytes(b) => Some(b.len()),
+        _ => None,
+    }
+}
+
 /// Python's `"" in x` for a list, tuple or set (element), a dict (key) or
 /// a string (substring).
 fn has_marker(v: &PyVal) -> Option<bool> {
@@ -663,21 +674,27 @@ impl Ctx<'_> {
             if is_marker(a) && !marker_is_value {
                 continue;
             }
-            let Some(seq) = as_seq(a) else {
-                return crash(
-                    "list_dict_checker: an allowed value cannot be indexed (Python raises)",
-                );
+            // `len()` first, and a value of another length is passed over;
+            // only one of the model's length is indexed.
+            let Some(len) = py_len(a) else {
+                return crash("list_dict_checker: an allowed value has no len()");
             };
-            if seq.len() != model.len() {
+            if len != model.len() {
                 result = fail(
                     ErrorType::ValueErrorListDictCount,
                     "Wrong number of dictionaries in the list.",
                 );
                 continue;
             }
-            if !matches!(a, PyVal::List(_) | PyVal::Tuple(_)) && !model.is_empty() {
-                return crash("list_dict_checker: an allowed value is a string");
-            }
+            let seq: &[PyVal] = match a {
+                PyVal::List(items) | PyVal::Tuple(items) => items,
+                _ if model.is_empty() => &[],
+                _ => {
+                    return crash(
+                        "list_dict_checker: an allowed value is not a list (Python raises)",
+                    )
+                }
+            };
             let mut ok = true;
             for (m, want) in model.iter().zip(seq.iter()) {
                 result = self.dict_check(m, std::slice::from_ref(want));

@@ -3,7 +3,8 @@
 
 use super::case::BfclExpected;
 use super::checker::{check, CheckOptions, CheckOutcome};
-use super::decode::{decode, Decoder};
+use super::decode::{decode, DecodeError, Decoder};
+use crate::pycall::PyVal;
 use crate::{RewardRule, UnknownRule, Verdict};
 
 /// Names accepted by [`bfcl_rule_by_name`], with a one-line description.
@@ -120,8 +121,19 @@ pub fn check_completion(
     decoder: Decoder,
     options: &CheckOptions,
 ) -> CheckOutcome {
+    decode_and_check(completion, truth, decoder, options).1
+}
+
+/// [`check_completion`], with the decoding it judged.
+fn decode_and_check(
+    completion: &str,
+    truth: &BfclExpected,
+    decoder: Decoder,
+    options: &CheckOptions,
+) -> (Result<PyVal, DecodeError>, CheckOutcome) {
     let decoded = decode(completion, decoder);
-    check(truth, decoded.as_ref(), options)
+    let outcome = check(truth, decoded.as_ref(), options);
+    (decoded, outcome)
 }
 
 impl RewardRule<BfclExpected> for BfclAstRule {
@@ -136,8 +148,7 @@ impl RewardRule<BfclExpected> for BfclAstRule {
                 return Verdict::fail(crate::Reason::FormatError, "no <think> block");
             }
         }
-        let decoded = decode(completion, self.decoder);
-        let out = check(truth, decoded.as_ref(), &self.options);
+        let (decoded, out) = decode_and_check(completion, truth, self.decoder, &self.options);
         if out.valid {
             match decoded {
                 // Judged as holding no call (an irrelevance case passes)
