@@ -470,6 +470,26 @@ fn a_saved_policy_keeps_its_sources_generation_config_and_chat_template() {
             .unwrap();
     assert!(stub.get("temperature").is_none(), "{stub}");
     assert!(!plain.join("chat_template.jinja").exists());
+    // A checkpoint's optimiser state is readable as its other files are
+    // (safetensors writes through a 0600 temporary file).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut sft = SftTrainer::new(
+            policy(&gen),
+            factory(),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            vec![],
+            config(1),
+            run_section(saved.clone(), 0),
+        )
+        .unwrap();
+        sft.step().unwrap();
+        let step = sft.save_checkpoint().unwrap();
+        let mode = |f: &str| fs::metadata(step.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("optimizer.safetensors"), mode("trainer_state.json"));
+        assert_eq!(mode("model.safetensors"), mode("trainer_state.json"));
+    }
     for d in [source, saved, plain] {
         let _ = fs::remove_dir_all(d);
     }

@@ -298,13 +298,35 @@ impl Qwen2ForCausalLM {
             .collect::<Result<_>>()?;
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
         let path = dir.join(WEIGHTS_FILE);
-        safetensors::serialize_to_file(tensors, Some(meta), &path).map_err(|e| {
-            ModelError::Safetensors {
+        safetensors::serialize_to_file(tensors, Some(meta), &path).map_err(|e| match e {
+            // A full disk is no invalid file.
+            safetensors::SafeTensorError::IoError(io) => ModelError::io("write", &path, io),
+            other => ModelError::Safetensors {
                 path: path.clone(),
-                reason: e.to_string(),
-            }
-        })
+                reason: other.to_string(),
+            },
+        })?;
+        as_created(&path).map_err(|e| ModelError::io("set the permissions of", &path, e))
     }
+}
+
+/// Gives `path` the permissions a file made by [`std::fs::File::create`]
+/// in its folder gets (the process's umask applied, 0644 under the usual
+/// 022), where its writer went through a private temporary file:
+/// `safetensors` writes through `tempfile`, whose files are 0600, so
+/// trained weights could not be read by another user (a server, a team
+/// folder). Nothing to do off Unix.
+pub fn as_created(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let probe = path.with_extension("permissions-probe");
+        let permissions = std::fs::File::create(&probe)?.metadata()?.permissions();
+        std::fs::remove_file(&probe)?;
+        std::fs::set_permissions(path, permissions)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Loads a model directory with its tokenizer and generation settings.

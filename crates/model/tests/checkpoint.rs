@@ -370,6 +370,18 @@ fn save_pretrained_round_trips_tokenizer_and_eos() {
     ] {
         assert!(tmp.path().join(f).is_file(), "{f}");
     }
+    // The weights are readable as every other file is (safetensors writes
+    // through a 0600 temporary file), and no probe is left behind.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |f: &str| {
+            let m = std::fs::metadata(tmp.path().join(f)).unwrap();
+            m.permissions().mode() & 0o777
+        };
+        assert_eq!(mode("model.safetensors"), mode("config.json"));
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 5);
+    }
     let pre = load_pretrained(tmp.path(), &ModelOptions::default()).unwrap();
     let tk2 = pre.tokenizer.unwrap();
     assert_eq!(
