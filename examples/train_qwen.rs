@@ -26,7 +26,10 @@ use toolgym::grpo::pipeline::{self, Phases};
 use toolgym::grpo::{EvalReport, StepMetrics, TrainConfig};
 
 #[derive(Parser, Debug)]
-#[command(about = "Train a Qwen2 policy with SFT + GRPO on tool-calling tasks")]
+#[command(
+    about = "Train a Qwen2 policy on tool-calling tasks: SFT then GRPO on the built-in default; \
+             GRPO alone, as the paper, on a model directory (--model) with tasks (--train)"
+)]
 struct Args {
     /// Hugging Face model directory (default: the built-in tiny model).
     #[arg(long)]

@@ -264,7 +264,10 @@ pub struct GrpoConfig {
     /// released verl config) or `truncate-left` (explicit opt-in).
     pub overlong_prompts: OverlongPrompts,
     /// Each reply stops after this many tokens, counted as truncated
-    /// (paper: 8192, Table 6; `MAX_RES=8192`).
+    /// (paper: 8192, Table 6; `MAX_RES=8192`). The pipeline's validation
+    /// runs under GRPO's limits in both phases (this one, the prompt and
+    /// episode limits), so that accuracy before and after GRPO compares:
+    /// an SFT phase's validation replies stop here too.
     pub max_response_tokens: usize,
     /// Most model turns per episode (multi-turn environments); an episode
     /// still running then is truncated and gets the reward the env gives a
@@ -827,13 +830,15 @@ impl TrainConfig {
     /// recorded config must not differ (but in bookkeeping) unless
     /// `run.force`.
     pub fn check_recorded(&self, resuming: bool) -> Result<(), TrainError> {
-        self.check_recorded_for(resuming, false)
+        self.check_recorded_for(resuming, &[])
     }
 
-    /// [`TrainConfig::check_recorded`]; with `sft_only`, only keys that
-    /// can have changed the SFT phase count (GRPO starts from a finished
-    /// SFT phase and has not run yet: its own settings are free).
-    pub fn check_recorded_for(&self, resuming: bool, sft_only: bool) -> Result<(), TrainError> {
+    /// [`TrainConfig::check_recorded`], the keys under the sections
+    /// `free` (such as `"grpo."`) left out: those of a phase that has not
+    /// run in the directory (GRPO that starts from a finished SFT phase;
+    /// SFT in a run that went to GRPO straight from the model) cannot
+    /// have changed what is recorded there.
+    pub fn check_recorded_for(&self, resuming: bool, free: &[&str]) -> Result<(), TrainError> {
         let dir = &self.run.out_dir;
         let path = dir.join(CONFIG_FILE);
         let text = match std::fs::read_to_string(&path) {
@@ -867,9 +872,7 @@ impl TrainConfig {
                 }
             };
             let mut differ = self.differing_keys(&recorded)?;
-            if sft_only {
-                differ.retain(|k| !k.starts_with("grpo."));
-            }
+            differ.retain(|k| !free.iter().any(|section| k.starts_with(section)));
             if !differ.is_empty() && !self.run.force {
                 return Err(TrainError::Config(format!(
                     "{} holds a run with a different config ({}); resume with the same \
@@ -963,21 +966,25 @@ mod tests {
         cfg.write_record().unwrap();
         let mut changed = cfg.clone();
         changed.grpo.kl_coef = 0.0;
-        changed.check_recorded_for(true, true).unwrap();
+        changed.check_recorded_for(true, &["grpo."]).unwrap();
         let e = changed
-            .check_recorded_for(true, false)
+            .check_recorded_for(true, &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("grpo.kl_coef"), "{e}");
         changed.sft.optim.lr = 1.0;
         let e = changed
-            .check_recorded_for(true, true)
+            .check_recorded_for(true, &["grpo."])
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("sft.optim.lr") && !e.contains("grpo.kl_coef"),
             "{e}"
         );
+        // SFT's keys are free where no SFT phase ran.
+        changed
+            .check_recorded_for(true, &["grpo.", "sft."])
+            .unwrap();
         std::fs::remove_dir_all(&dir).ok();
         // Errors after --set name the overrides, not only the file.
         let e = TrainConfig::parse("", "ok.toml", &["grpo.kl_coeff=0".into()])

@@ -416,8 +416,14 @@ pub fn run_with(
     let sft_started = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
     let resuming = cfg.run.resume && (grpo_started || sft_started);
     // Until GRPO has started, its own settings may change: they cannot
-    // have changed the SFT phase recorded here.
-    cfg.check_recorded_for(resuming, !grpo_started)?;
+    // have changed the SFT phase recorded here; nor can SFT's where no SFT
+    // phase ran (GRPO straight from the model).
+    let free: &[&str] = match (grpo_started, sft_started) {
+        (false, _) => &["grpo."],
+        (true, false) => &["sft."],
+        (true, true) => &[],
+    };
+    cfg.check_recorded_for(resuming, free)?;
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         // Before any work: a GRPO phase needs a step count.
         cfg.grpo.total_steps(setup.train.len())?;
