@@ -87,6 +87,21 @@ pub fn evaluate(
         .collect();
     let verdicts: Vec<Verdict> = greedy.iter().map(Trajectory::verdict).collect();
     let summary = Summary::of(&verdicts);
+    // Tasks left out for their prompt's length count as wrong: said, so
+    // that an accuracy of 0 is not read as the model's.
+    let over = greedy.iter().filter(|t| t.prompt_over_limit()).count();
+    if over > 0 {
+        let limit = crate::rollout::limit_named(
+            "max_prompt_tokens",
+            limits.max_prompt_tokens,
+            policy.token_space().max_context,
+        );
+        eprintln!(
+            "validation: {over} of {} tasks have a first prompt over {limit}: not run, they count \
+             as wrong",
+            greedy.len()
+        );
+    }
     let sampled_accuracy = match sampled {
         Some(s) if s.samples > 0 => {
             let sampling = SamplingParams {

@@ -31,7 +31,9 @@ pub fn drop_overlong(
     source: &dyn TaskSource,
     limits: &RolloutLimits,
 ) -> (Dataset, BTreeMap<String, usize>) {
-    let (max_tokens, env_timeout) = (limits.max_prompt_tokens, limits.env_timeout);
+    let max_context = policy.token_space().max_context;
+    let max_tokens = crate::rollout::prompt_limit(limits.max_prompt_tokens, max_context);
+    let env_timeout = limits.env_timeout;
     let n = source.len().unwrap_or(0) as u64;
     let gave_up = AtomicBool::new(false);
     let judge = |task: Arc<toolgym_env::Task>| {

@@ -170,12 +170,16 @@ impl SftTrainer {
                 ),
                 None => String::new(),
             };
+            let limit = crate::rollout::limit_named(
+                "sft.max_seq_tokens",
+                c.max_seq_tokens,
+                p.policy.token_space().max_context,
+            );
             return Err(TrainError::Data(format!(
-                "sft step {}: none of {} tasks has a complete demonstration within \
-                 sft.max_seq_tokens = {} and sft.max_turns = {}{failures}",
+                "sft step {}: none of {} tasks has a complete demonstration within {limit} and \
+                 sft.max_turns = {}{failures}",
                 p.step + 1,
                 tasks.len(),
-                c.max_seq_tokens,
                 c.max_turns
             )));
         }

@@ -98,6 +98,12 @@ impl GrpoTrainer {
         config.validate()?;
         let mut dropped = BTreeMap::new();
         let mut train_tasks = None;
+        // The prompt limit that applies: the setting, or the model's context.
+        let limit = crate::rollout::limit_named(
+            "grpo.max_prompt_tokens",
+            config.max_prompt_tokens,
+            policy.token_space().max_context,
+        );
         let train: Arc<dyn TaskSource> = match train.len() {
             Some(n) if config.overlong_prompts == OverlongPrompts::Drop => {
                 let (kept, d) =
@@ -106,17 +112,14 @@ impl GrpoTrainer {
                     let counts: Vec<String> = d.iter().map(|(s, k)| format!("{s} {k}")).collect();
                     eprintln!(
                         "grpo: left out {} of {n} training tasks whose first prompt is over \
-                         grpo.max_prompt_tokens = {} ({})",
+                         {limit} ({})",
                         d.values().sum::<usize>(),
-                        config.max_prompt_tokens,
                         counts.join(", ")
                     );
                 }
                 if kept.size() == 0 {
                     return Err(TrainError::Data(format!(
-                        "every one of the {n} training tasks has a first prompt over \
-                         grpo.max_prompt_tokens = {}",
-                        config.max_prompt_tokens
+                        "every one of the {n} training tasks has a first prompt over {limit}"
                     )));
                 }
                 dropped = d;
@@ -125,10 +128,9 @@ impl GrpoTrainer {
             }
             Some(_) => {
                 eprintln!(
-                    "grpo: warning: first prompts over grpo.max_prompt_tokens = {} lose their \
-                     first tokens (overlong_prompts = \"truncate-left\"): the model may not see \
-                     the tools of those tasks",
-                    config.max_prompt_tokens
+                    "grpo: warning: first prompts over {limit} lose their first tokens \
+                     (overlong_prompts = \"truncate-left\"): the model may not see the tools of \
+                     those tasks"
                 );
                 train_tasks = crate::phase::train_tasks_of_source(train.as_ref());
                 train
@@ -358,14 +360,19 @@ impl GrpoTrainer {
             // Nothing the model wrote: every episode left out for its
             // prompt's length or cut before a reply. Training on nothing
             // for the rest of the run is no run.
+            let limit = crate::rollout::limit_named(
+                "grpo.max_prompt_tokens",
+                c.max_prompt_tokens,
+                p.policy.token_space().max_context,
+            );
             return Err(TrainError::Config(format!(
                 "step {}: none of its {} episodes has a model token to train on ({} left out \
-                 as over grpo.max_prompt_tokens = {}, {} cut by the token budget): raise \
-                 grpo.max_prompt_tokens / grpo.max_episode_tokens / grpo.max_response_tokens",
+                 as over {limit}, {} cut by the token budget): raise grpo.max_prompt_tokens / \
+                 grpo.max_episode_tokens / grpo.max_response_tokens, or use a model of a longer \
+                 context",
                 p.step + 1,
                 generated.len(),
                 stats.skipped,
-                c.max_prompt_tokens,
                 stats.truncated
             )));
         }

@@ -573,3 +573,39 @@ fn a_step_with_nothing_to_train_on_stops_the_run() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A model whose context is shorter than `grpo.max_prompt_tokens`: the
+/// first-prompt filter measures against the context (one token short of
+/// it, for the reply) and says that is the limit, not the setting.
+#[test]
+fn prompts_over_the_models_context_are_left_out_naming_it() {
+    let gen = tasks();
+    let dir = run_dir("short-context");
+    let model = dir.join("model");
+    policy(&gen).save(&model).unwrap();
+    let path = model.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["max_position_embeddings"] = 48.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let short = Policy::load(&model, DType::F32, &Device::Cpu).unwrap();
+    let data = gen.dataset(toolgym_env::synthetic::Split::Train, 6);
+    let e = GrpoTrainer::new(
+        short,
+        factory(),
+        Arc::new(data),
+        vec![],
+        grpo_config(1),
+        run_section(dir.join("run"), 0),
+    )
+    .map(|_| ())
+    .expect_err("every prompt is over the context")
+    .to_string();
+    assert!(
+        e.contains(
+            "the model's context of 48 tokens (max_position_embeddings; grpo.max_prompt_tokens is"
+        ),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -311,6 +311,26 @@ fn slots_at(slots: &mut [Slot], at: impl IntoIterator<Item = usize>) -> Vec<&mut
         .collect()
 }
 
+/// The longest first prompt an episode may start from: `max_prompt_tokens`,
+/// and one token short of the model's context (a reply needs room).
+pub fn prompt_limit(max_prompt_tokens: usize, max_context: usize) -> usize {
+    max_prompt_tokens.min(max_context.saturating_sub(1))
+}
+
+/// The limit that applied, for a message: `setting = value`, or the
+/// model's context where that is the smaller (a model of 512 positions
+/// under the paper's 4096-token prompt limit).
+pub fn limit_named(setting: &str, value: usize, max_context: usize) -> String {
+    if max_context <= value {
+        format!(
+            "the model's context of {max_context} tokens (max_position_embeddings; {setting} is \
+             {value})"
+        )
+    } else {
+        format!("{setting} = {value}")
+    }
+}
+
 /// Tokens the next reply may have: the per-turn limit, capped by what is
 /// left of the episode budget and of the model's context.
 fn reply_budget(context: usize, max_context: usize, limits: &RolloutLimits) -> usize {
@@ -682,7 +702,7 @@ fn start(
         fail(s, "reset gave an empty prompt".into());
         return Ok(());
     }
-    let limit = limits.max_prompt_tokens.min(tokens.max_context);
+    let limit = prompt_limit(limits.max_prompt_tokens, tokens.max_context);
     if ids.len() > limit && limits.truncate_prompts {
         s.traj.prompt_cut = ids.len() - limit;
         s.traj.prompt = ids[ids.len() - limit..].to_vec();

@@ -128,6 +128,12 @@ impl Trajectory {
         self.end == Some(EndReason::EnvError)
     }
 
+    /// Whether the episode was not run: its first prompt is over the
+    /// prompt limit (`max_prompt_tokens`, or the model's context).
+    pub fn prompt_over_limit(&self) -> bool {
+        self.end == Some(EndReason::TokenLimit) && self.error.is_some() && self.prompt.is_empty()
+    }
+
     /// The episode as one verdict: its reward, and the reason of its last
     /// step's main verdict (an env failure is `env_error`, a prompt over
     /// the limit `token_limit`). An env that reports no verdict is judged
