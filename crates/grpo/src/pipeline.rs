@@ -290,6 +290,22 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
     }
 }
 
+/// Saves the run's final model as `out/final`, whole or not at all: it is
+/// written beside it first and put in place by a rename (a full disk or a
+/// kill while writing leaves the earlier `final/` as it was, and the
+/// half-written copy is replaced by the next save).
+fn save_final(policy: &Policy, out: &std::path::Path) -> Result<(), TrainError> {
+    let (dir, tmp) = (out.join("final"), out.join(".final.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io("remove", &tmp, e))?;
+    }
+    policy.save(&tmp)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io("remove", &dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io("rename", &tmp, e))
+}
+
 /// What a run that starts over (`run.resume = false`) removes before its
 /// first phase opens, once its settings have passed every check: the
 /// earlier run's `final/` model (this run replaces it), and, when SFT
@@ -516,9 +532,9 @@ pub fn run_with(
         let summary = grpo.run(&mut on_step)?;
         report.before_grpo = summary.before;
         report.after_grpo = summary.after;
-        grpo.policy().save(&cfg.run.out_dir.join("final"))?;
+        save_final(grpo.policy(), &cfg.run.out_dir)?;
     } else {
-        policy.save(&cfg.run.out_dir.join("final"))?;
+        save_final(&policy, &cfg.run.out_dir)?;
     }
     Ok(report)
 }

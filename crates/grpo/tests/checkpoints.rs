@@ -240,6 +240,8 @@ fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
     // The earlier run's final model went with it; this run's replaced it.
     assert!(!dir.join("final/earlier-run.txt").exists());
     assert!(dir.join("final/model.safetensors").is_file());
+    // It was written beside and renamed into place: nothing is left over.
+    assert!(!dir.join(".final.tmp").exists());
 
     // SFT then GRPO starting over: the earlier GRPO phase goes before SFT
     // runs, so a run stopped before its own GRPO opens (here GRPO refuses
