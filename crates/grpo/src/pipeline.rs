@@ -290,41 +290,47 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
     }
 }
 
-/// Saves the run's final model as `out/final`, whole or not at all: it is
-/// written beside it first and put in place by a rename (a full disk or a
-/// kill while writing leaves the earlier `final/` as it was, and the
-/// half-written copy is replaced by the next save).
+/// Saves the run's final model as `out/final`, whole or not at all: it
+/// is written beside it and swapped in by renames (a full disk or a kill
+/// while it is written leaves the earlier `final/` as it was; the
+/// half-written copy is replaced by the next save). A `final` that is a
+/// symbolic link (to a shared folder, say) is written through.
 fn save_final(policy: &Policy, out: &std::path::Path) -> Result<(), TrainError> {
-    let (dir, tmp) = (out.join("final"), out.join(".final.tmp"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io("remove", &tmp, e))?;
+    let dir = out.join("final");
+    if dir.is_symlink() {
+        return policy.save(&dir);
+    }
+    let (tmp, old) = (out.join(".final.tmp"), out.join(".final.old"));
+    for leftover in [&tmp, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).map_err(|e| TrainError::io("remove", leftover, e))?;
+        }
     }
     policy.save(&tmp)?;
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io("remove", &dir, e))?;
+        std::fs::rename(&dir, &old).map_err(|e| TrainError::io("rename", &dir, e))?;
     }
-    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io("rename", &tmp, e))
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io("remove", &old, e))?;
+    }
+    Ok(())
 }
 
-/// What a run that starts over (`run.resume = false`) removes before its
-/// first phase opens, once its settings have passed every check: the
-/// earlier run's `final/` model (this run replaces it), and, when SFT
-/// runs again, the GRPO phase that started from the earlier SFT result
-/// (a later run would otherwise resume it on top of another SFT, were
-/// this one stopped before its own GRPO starts). Each phase removes its
-/// own earlier checkpoints as it opens.
-fn start_over(cfg: &TrainConfig, phases: Phases) -> Result<(), TrainError> {
-    let out = &cfg.run.out_dir;
-    let mut gone = vec![out.join("final")];
-    if phases != Phases::Grpo {
-        gone.push(crate::checkpoint::checkpoints_dir(&out.join("grpo")));
-    }
-    for dir in gone.into_iter().filter(|d| d.is_dir()) {
+/// Starting SFT over (`run.resume = false`) in a directory where GRPO
+/// started from the earlier SFT result: that GRPO phase goes once the new
+/// SFT phase has opened (and removed the earlier SFT checkpoints), else a
+/// later run stopped before its own GRPO would resume it on top of the new
+/// SFT.
+fn drop_grpo_built_on_old_sft(cfg: &TrainConfig) -> Result<(), TrainError> {
+    let root = crate::checkpoint::checkpoints_dir(&cfg.run.out_dir.join("grpo"));
+    if root.is_dir() {
         eprintln!(
-            "starting over (run.resume=false): removing the earlier run's {}",
-            dir.display()
+            "sft: starting over: removing the GRPO phase that started from the earlier run's SFT \
+             result ({})",
+            root.display()
         );
-        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io("remove", &dir, e))?;
+        std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
     }
     Ok(())
 }
@@ -444,9 +450,6 @@ pub fn run_with(
         // Before any work: a GRPO phase needs a step count.
         cfg.grpo.total_steps(setup.train.len())?;
     }
-    if !cfg.run.resume {
-        start_over(cfg, phases)?;
-    }
     let mut policy = match resumed_builtin(cfg, resuming)? {
         Some(p) => p,
         None => build_policy(cfg, &setup)?,
@@ -468,6 +471,9 @@ pub fn run_with(
     };
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
         let mut sft = open_sft(policy)?;
+        if !cfg.run.resume {
+            drop_grpo_built_on_old_sft(cfg)?;
+        }
         cfg.write_record()?;
         recorded = true;
         sft.set_eval_limits(cfg.grpo.rollout_limits());

@@ -234,6 +234,19 @@ fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
     };
     fs::create_dir_all(dir.join("final")).unwrap();
     fs::write(dir.join("final/earlier-run.txt"), "old").unwrap();
+    // A start that fails before its SFT phase opens (no such model)
+    // removes nothing of the earlier run.
+    let mut missing = cfg.clone();
+    missing.model.path = Some(dir.join("no-such-model"));
+    let no_setup = TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: None,
+    };
+    assert!(run_with(&missing, no_setup, Phases::Sft, |_| {}).is_err());
+    assert!(dir.join("final/earlier-run.txt").is_file());
+    assert!(toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
     run_with(&cfg, setup, Phases::Sft, |_| {}).unwrap();
     assert!(!toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
     assert!(toolgym_grpo::checkpoint::exists(&dir.join("sft")));

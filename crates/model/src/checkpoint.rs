@@ -306,7 +306,8 @@ impl Qwen2ForCausalLM {
                 reason: other.to_string(),
             },
         })?;
-        as_created(&path).map_err(|e| ModelError::io("set the permissions of", &path, e))
+        as_created(&path);
+        Ok(())
     }
 }
 
@@ -315,18 +316,24 @@ impl Qwen2ForCausalLM {
 /// 022), where its writer went through a private temporary file:
 /// `safetensors` writes through `tempfile`, whose files are 0600, so
 /// trained weights could not be read by another user (a server, a team
-/// folder). Nothing to do off Unix.
-pub fn as_created(path: &Path) -> std::io::Result<()> {
+/// folder). Best effort: where permissions cannot be read or set (some
+/// network or FUSE file systems), the file stays as written. Nothing to
+/// do off Unix.
+pub fn as_created(path: &Path) {
     #[cfg(unix)]
     {
-        let probe = path.with_extension("permissions-probe");
-        let permissions = std::fs::File::create(&probe)?.metadata()?.permissions();
-        std::fs::remove_file(&probe)?;
-        std::fs::set_permissions(path, permissions)?;
+        let probe = path.with_extension(format!("permissions-probe-{}", std::process::id()));
+        let wanted = std::fs::File::create(&probe).and_then(|f| f.metadata());
+        let _ = std::fs::remove_file(&probe);
+        let now = std::fs::metadata(path).map(|m| m.permissions());
+        if let (Ok(wanted), Ok(now)) = (wanted, now) {
+            if wanted.permissions() != now {
+                let _ = std::fs::set_permissions(path, wanted.permissions());
+            }
+        }
     }
     #[cfg(not(unix))]
     let _ = path;
-    Ok(())
 }
 
 /// Loads a model directory with its tokenizer and generation settings.
