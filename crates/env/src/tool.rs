@@ -28,6 +28,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(ToolSpec::from_json(&openai).unwrap(), spec);
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredToolSpec")]
 pub struct ToolSpec {
     /// The name the model calls it by.
     pub name: String,
@@ -42,6 +43,53 @@ pub struct ToolSpec {
     /// Templates that must reproduce a dataset's prompt render these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_parameters: Option<Value>,
+}
+
+/// A spec as a task file holds it. Read into a [`ToolSpec`] with its
+/// parameters normalised, as [`ToolSpec::from_json`] reads data, unless
+/// the file kept the original beside them (it was written normalised): a
+/// hand-written task file with xLAM's per-parameter form or BFCL's types
+/// is then checked against the JSON Schema they mean, not against a map
+/// that JSON Schema would read as allowing anything.
+#[derive(Deserialize)]
+struct StoredToolSpec {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "empty_object_schema")]
+    parameters: Value,
+    #[serde(default)]
+    original_parameters: Option<Value>,
+}
+
+impl TryFrom<StoredToolSpec> for ToolSpec {
+    type Error = String;
+
+    fn try_from(s: StoredToolSpec) -> Result<Self, String> {
+        let StoredToolSpec {
+            name,
+            description,
+            parameters,
+            original_parameters,
+        } = s;
+        if original_parameters.is_some() {
+            return Ok(Self {
+                name,
+                description,
+                parameters,
+                original_parameters,
+            });
+        }
+        let normalized =
+            schema::normalize_parameters(&parameters).map_err(|e| format!("tool {name:?}: {e}"))?;
+        let original = (normalized.changed && !parameters.is_null()).then_some(parameters);
+        Ok(Self {
+            name,
+            description,
+            parameters: normalized.schema,
+            original_parameters: original,
+        })
+    }
 }
 
 /// Why a JSON value is not a tool spec.

@@ -406,3 +406,46 @@ fn many_argument_problems_are_counted_past_the_first_few() {
     assert_eq!(path.chars().count(), toolgym_env::PROBLEM_CHARS, "{path}");
     assert!(path.ends_with('…'));
 }
+
+/// A hand-written task file's tools in xLAM's or BFCL's form are read as
+/// data is read (normalised, the original kept for prompts): the model is
+/// checked against the JSON Schema they mean. A task file written by
+/// toolgym (normalised, with its original beside) reads back unchanged.
+#[test]
+fn task_file_tools_are_normalised_on_load() {
+    let line = serde_json::json!({
+        "id": "t", "source": "hand",
+        "messages": [{"role": "user", "content": "sum 1 and 2"}],
+        "tools": [{"name": "add", "description": "Adds.",
+                   "parameters": {"a": {"type": "int"}, "b": {"type": "int, optional"}}}],
+        "ground_truth": [{"name": "add", "arguments": {"a": 1, "b": 2}}]
+    });
+    let task: toolgym_env::Task = serde_json::from_value(line.clone()).unwrap();
+    let spec = &task.tools[0];
+    assert_eq!(
+        spec.parameters,
+        serde_json::json!({"type": "object", "required": ["a"],
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}})
+    );
+    assert_eq!(
+        spec.original_parameters.as_ref(),
+        Some(&line["tools"][0]["parameters"])
+    );
+    // Written and read again: the same task.
+    let again: toolgym_env::Task =
+        serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
+    assert_eq!(again, task);
+    // A JSON Schema needs nothing: no original is kept.
+    let plain: ToolSpec = serde_json::from_value(serde_json::json!({"name": "f",
+        "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}))
+    .unwrap();
+    assert!(plain.original_parameters.is_none());
+    // Parameters that are no schema at all are a bad line, named.
+    let e = serde_json::from_value::<ToolSpec>(serde_json::json!({"name": "f", "parameters": 3}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tool \"f\"") && e.contains("parameters must be a JSON object"),
+        "{e}"
+    );
+}
