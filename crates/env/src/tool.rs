@@ -46,11 +46,11 @@ pub struct ToolSpec {
 }
 
 /// A spec as a task file holds it. Read into a [`ToolSpec`] with its
-/// parameters normalised, as [`ToolSpec::from_json`] reads data, unless
-/// the file kept the original beside them (it was written normalised): a
-/// hand-written task file with xLAM's per-parameter form or BFCL's types
-/// is then checked against the JSON Schema they mean, not against a map
-/// that JSON Schema would read as allowing anything.
+/// parameters normalised, as [`ToolSpec::from_json`] reads data (the
+/// original kept when it changed, or as the file kept it): a hand-written
+/// task file with xLAM's per-parameter form or BFCL's types is then
+/// checked against the JSON Schema they mean, not against a map that JSON
+/// Schema would read as allowing anything.
 #[derive(Deserialize)]
 struct StoredToolSpec {
     name: String,
@@ -72,17 +72,13 @@ impl TryFrom<StoredToolSpec> for ToolSpec {
             parameters,
             original_parameters,
         } = s;
-        if original_parameters.is_some() {
-            return Ok(Self {
-                name,
-                description,
-                parameters,
-                original_parameters,
-            });
-        }
+        // Normalising is idempotent: what toolgym wrote reads back as it
+        // is, and parameters edited by hand beside a kept original are
+        // normalised too.
         let normalized =
             schema::normalize_parameters(&parameters).map_err(|e| format!("tool {name:?}: {e}"))?;
-        let original = (normalized.changed && !parameters.is_null()).then_some(parameters);
+        let original = original_parameters
+            .or_else(|| (normalized.changed && !parameters.is_null()).then_some(parameters));
         Ok(Self {
             name,
             description,

@@ -435,6 +435,18 @@ fn task_file_tools_are_normalised_on_load() {
     let again: toolgym_env::Task =
         serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
     assert_eq!(again, task);
+    // Parameters edited by hand beside a kept original are normalised too.
+    let mut edited = serde_json::to_value(&task).unwrap();
+    edited["tools"][0]["parameters"] = serde_json::json!({"a": {"type": "int"}});
+    let edited: toolgym_env::Task = serde_json::from_value(edited).unwrap();
+    assert_eq!(
+        edited.tools[0].parameters["properties"]["a"],
+        serde_json::json!({"type": "integer"})
+    );
+    assert_eq!(
+        edited.tools[0].original_parameters,
+        spec.original_parameters
+    );
     // A JSON Schema needs nothing: no original is kept.
     let plain: ToolSpec = serde_json::from_value(serde_json::json!({"name": "f",
         "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}))

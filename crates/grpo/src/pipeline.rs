@@ -293,14 +293,22 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
 /// Saves the run's final model as `out/final`, whole or not at all: it
 /// is written beside it and swapped in by renames (a full disk or a kill
 /// while it is written leaves the earlier `final/` as it was; the
-/// half-written copy is replaced by the next save). A `final` that is a
-/// symbolic link (to a shared folder, say) is written through.
+/// half-written copy is replaced by the next save, and an earlier model a
+/// kill left between the renames is put back first). A `final` that is a
+/// symbolic link (to a shared folder, say) is swapped where it points.
 fn save_final(policy: &Policy, out: &std::path::Path) -> Result<(), TrainError> {
-    let dir = out.join("final");
+    let mut dir = out.join("final");
     if dir.is_symlink() {
-        return policy.save(&dir);
+        dir = std::fs::canonicalize(&dir).map_err(|e| TrainError::io("resolve", &dir, e))?;
     }
-    let (tmp, old) = (out.join(".final.tmp"), out.join(".final.old"));
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("final");
+    let (tmp, old) = (
+        dir.with_file_name(format!(".{name}.tmp")),
+        dir.with_file_name(format!(".{name}.old")),
+    );
+    if !dir.exists() && old.exists() {
+        std::fs::rename(&old, &dir).map_err(|e| TrainError::io("rename", &old, e))?;
+    }
     for leftover in [&tmp, &old] {
         if leftover.exists() {
             std::fs::remove_dir_all(leftover).map_err(|e| TrainError::io("remove", leftover, e))?;
@@ -311,26 +319,37 @@ fn save_final(policy: &Policy, out: &std::path::Path) -> Result<(), TrainError> 
         std::fs::rename(&dir, &old).map_err(|e| TrainError::io("rename", &dir, e))?;
     }
     std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    // The new model is in place: a copy that will not go is said, and
+    // goes at the next save.
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io("remove", &old, e))?;
+        if let Err(e) = std::fs::remove_dir_all(&old) {
+            eprintln!(
+                "warning: could not remove the earlier final model {}: {e}",
+                old.display()
+            );
+        }
     }
     Ok(())
 }
 
 /// Starting SFT over (`run.resume = false`) in a directory where GRPO
-/// started from the earlier SFT result: that GRPO phase goes once the new
+/// started from the earlier SFT result: that GRPO phase (its directory and
+/// its metrics lines) goes once the new
 /// SFT phase has opened (and removed the earlier SFT checkpoints), else a
 /// later run stopped before its own GRPO would resume it on top of the new
 /// SFT.
 fn drop_grpo_built_on_old_sft(cfg: &TrainConfig) -> Result<(), TrainError> {
-    let root = crate::checkpoint::checkpoints_dir(&cfg.run.out_dir.join("grpo"));
+    let root = cfg.run.out_dir.join("grpo");
     if root.is_dir() {
         eprintln!(
             "sft: starting over: removing the GRPO phase that started from the earlier run's SFT \
-             result ({})",
+             result ({}: its checkpoints, KL reference and metrics lines)",
             root.display()
         );
         std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
+        // Its lines in metrics.jsonl go too: opening the log for a phase
+        // that starts over drops them.
+        crate::metrics::MetricsLog::open(&cfg.run.out_dir, "grpo", None)?;
     }
     Ok(())
 }

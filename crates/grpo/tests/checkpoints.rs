@@ -247,14 +247,24 @@ fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
     assert!(run_with(&missing, no_setup, Phases::Sft, |_| {}).is_err());
     assert!(dir.join("final/earlier-run.txt").is_file());
     assert!(toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
+    // The earlier GRPO phase's metrics lines and KL reference go with it.
+    fs::create_dir_all(dir.join("grpo/reference")).unwrap();
+    fs::write(
+        dir.join("metrics.jsonl"),
+        "{\"phase\": \"grpo\", \"step\": 1, \"elapsed_s\": 1.0}\n",
+    )
+    .unwrap();
     run_with(&cfg, setup, Phases::Sft, |_| {}).unwrap();
+    assert!(!dir.join("grpo").exists());
+    let metrics = fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert!(!metrics.contains("\"grpo\""), "{metrics}");
     assert!(!toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
     assert!(toolgym_grpo::checkpoint::exists(&dir.join("sft")));
     // The earlier run's final model went with it; this run's replaced it.
     assert!(!dir.join("final/earlier-run.txt").exists());
     assert!(dir.join("final/model.safetensors").is_file());
     // It was written beside and renamed into place: nothing is left over.
-    assert!(!dir.join(".final.tmp").exists());
+    assert!(!dir.join(".final.tmp").exists() && !dir.join(".final.old").exists());
 
     // SFT then GRPO starting over: the earlier GRPO phase goes before SFT
     // runs, so a run stopped before its own GRPO opens (here GRPO refuses
