@@ -196,12 +196,20 @@ fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
                     }
                 };
                 let (mut schema, optional) = known(type_text, notes);
-                if let Value::Object(s) = &mut schema {
-                    for (k, v) in e {
-                        if k != "type" {
-                            s.insert(k.clone(), v.clone());
-                        }
-                    }
+                // The entry's other keywords (`items`, `enum`, `default`…)
+                // are read as JSON Schema is: a nested BFCL `"dict"` or
+                // `"float"` becomes what it means.
+                let rest: Map<String, Value> = e
+                    .iter()
+                    .filter(|(k, _)| *k != "type")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let mut at = format!("/{}", pointer_token(name));
+                if let (Value::Object(s), Value::Object(rest)) = (
+                    &mut schema,
+                    normalize_at(&Value::Object(rest), &mut at, notes),
+                ) {
+                    s.extend(rest);
                 }
                 (schema, optional || e.contains_key("default"))
             }
@@ -836,6 +844,24 @@ mod tests {
         assert_eq!(n["properties"]["d"]["properties"]["f"]["type"], "number");
         assert_eq!(n["properties"]["l"]["prefixItems"][0]["type"], "string");
         assert_eq!(n["required"], json!(["t"]));
+    }
+
+    #[test]
+    fn an_xlam_entrys_other_keywords_are_read_as_json_schema() {
+        let p = json!({"rows": {"type": "List[dict]", "description": "Rows.",
+            "items": {"type": "dict", "properties": {"w": {"type": "float"}}}, "default": []}});
+        let n = normalize_parameters(&p).unwrap().schema;
+        assert_eq!(
+            n["properties"]["rows"],
+            json!({"type": "array", "description": "Rows.", "default": [],
+                   "items": {"type": "object", "properties": {"w": {"type": "number"}}}})
+        );
+        // Strictly, a malformed keyword there is named.
+        let bad = json!({"n": {"type": "int", "minimum": "3"}});
+        let SchemaError::Malformed(notes) = normalize_parameters_strict(&bad).unwrap_err() else {
+            panic!("not Malformed");
+        };
+        assert_eq!(notes, ["/n/minimum: a string is not a number"]);
     }
 
     #[test]
