@@ -211,17 +211,22 @@ fn a_task_file_task_with_a_repeated_tool_name_is_a_bad_line() {
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tasks.jsonl");
+    // The file of `lines` read back: the ids read, and the bad lines.
+    let read_back = |lines: &[String]| {
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let file = toolgym_env::read_jsonl_lenient(&path).unwrap();
+        let ids: Vec<String> = file.tasks.iter().map(|t| t.id.clone()).collect();
+        (ids, file.bad_lines)
+    };
     let lines = [
         task("a", vec![spec("f"), spec("g")]),
         task("b", vec![spec("f"), spec("g"), spec("f")]),
         task("c", vec![spec("f")]),
     ];
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let file = toolgym_env::read_jsonl_lenient(&path).unwrap();
-    let ids: Vec<&str> = file.tasks.iter().map(|t| t.id.as_str()).collect();
+    let (ids, bad_lines) = read_back(&lines);
     assert_eq!(ids, ["a", "c"]);
     assert_eq!(
-        file.bad_lines,
+        bad_lines,
         [(
             2,
             "task b: tool 2 of the list repeats the name \"f\" of tool 0".to_string()
@@ -255,12 +260,10 @@ fn a_task_file_task_with_a_repeated_tool_name_is_a_bad_line() {
         with_truth("b", vec![spec("f")], "g"),
         with_truth("c", vec![], "g"),
     ];
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let file = toolgym_env::read_jsonl_lenient(&path).unwrap();
-    let ids: Vec<&str> = file.tasks.iter().map(|t| t.id.as_str()).collect();
+    let (ids, bad_lines) = read_back(&lines);
     assert_eq!(ids, ["a", "c"]);
     assert_eq!(
-        file.bad_lines,
+        bad_lines,
         [(
             2,
             "task b: its ground truth calls \"g\", which is not among its tools".to_string()
