@@ -63,6 +63,16 @@ pub struct Normalized {
     pub changed: bool,
 }
 
+impl Normalized {
+    /// What a spec keeps of the parameters `raw` it was normalised from:
+    /// them, when normalisation changed them (a template that must
+    /// reproduce a dataset's prompt renders these), else nothing; never
+    /// an absent (`null`) one.
+    pub fn original(&self, raw: Value) -> Option<Value> {
+        (self.changed && !raw.is_null()).then_some(raw)
+    }
+}
+
 /// An empty object schema: a tool without parameters.
 pub fn empty_object_schema() -> Value {
     json!({"type": "object", "properties": {}})
@@ -180,9 +190,9 @@ fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for (name, entry) in map {
+        let mut at = format!("/{}", pointer_token(name));
         // Type names are data's own here (`pd.DataFrame`): read, not
         // judged, even strictly (a tool copied from a task's list).
-        let known = |type_text: &str, _: &mut Vec<String>| python_annotation(type_text);
         let (schema, optional) = match entry {
             Value::Object(e) => {
                 let type_text = match e.get("type") {
@@ -190,12 +200,16 @@ fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
                     Some(Value::String(t)) => t,
                     Some(other) => {
                         let found = toolgym_reward::json_type_name(other);
-                        let (at, what) = (format!("/{}", pointer_token(name)), "type");
-                        note(notes, &at, what, format_args!("{found} is not a type name"));
+                        note(
+                            notes,
+                            &at,
+                            "type",
+                            format_args!("{found} is not a type name"),
+                        );
                         ""
                     }
                 };
-                let (mut schema, optional) = known(type_text, notes);
+                let (mut schema, optional) = python_annotation(type_text);
                 // The entry's other keywords (`items`, `enum`, `default`…)
                 // are read as JSON Schema is: a nested BFCL `"dict"` or
                 // `"float"` becomes what it means.
@@ -204,7 +218,6 @@ fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
                     .filter(|(k, _)| *k != "type")
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                let mut at = format!("/{}", pointer_token(name));
                 if let (Value::Object(s), Value::Object(rest)) = (
                     &mut schema,
                     normalize_at(&Value::Object(rest), &mut at, notes),
@@ -214,10 +227,10 @@ fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
                 (schema, optional || e.contains_key("default"))
             }
             // A bare type string as the entry.
-            Value::String(t) => known(t, notes),
+            Value::String(t) => python_annotation(t),
             other => {
                 let found = toolgym_reward::json_type_name(other);
-                note(notes, "", name, format_args!("{found} is not a parameter"));
+                notes.push(format!("{at}: {found} is not a parameter"));
                 (json!({}), true)
             }
         };
@@ -253,16 +266,9 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
         }
     };
     let mut out = Map::new();
-    let mut absent = Vec::new();
     for (k, v) in map {
         let found = toolgym_reward::json_type_name(v);
-        // A keyword given as null is not given: dropping it loses nothing.
-        absent.clear();
-        let notes: &mut Vec<String> = if v.is_null() {
-            &mut absent
-        } else {
-            &mut *notes
-        };
+        let noted = notes.len();
         match k.as_str() {
             "type" => match v {
                 Value::String(t) => {
@@ -405,6 +411,10 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
             _ => {
                 out.insert(k.clone(), v.clone());
             }
+        }
+        // A keyword given as null is not given: dropping it loses nothing.
+        if v.is_null() {
+            notes.truncate(noted);
         }
     }
     Value::Object(out)

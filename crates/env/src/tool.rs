@@ -77,8 +77,7 @@ impl TryFrom<StoredToolSpec> for ToolSpec {
         // normalised too.
         let normalized =
             schema::normalize_parameters(&parameters).map_err(|e| format!("tool {name:?}: {e}"))?;
-        let original = original_parameters
-            .or_else(|| (normalized.changed && !parameters.is_null()).then_some(parameters));
+        let original = original_parameters.or_else(|| normalized.original(parameters));
         Ok(Self {
             name,
             description,
@@ -220,8 +219,8 @@ impl ToolSpec {
         Ok(Self {
             name,
             description,
+            original_parameters: normalized.original(raw),
             parameters: normalized.schema,
-            original_parameters: (normalized.changed && !raw.is_null()).then_some(raw),
         })
     }
 

@@ -356,6 +356,43 @@ pub struct MetricsLog {
     file: File,
 }
 
+/// Drops from `RUN_DIR/metrics.jsonl` the lines of `phase` past
+/// `keep_until_step` (all of them with `None`: the phase starts over), and
+/// a last line a kill cut short; other phases' lines, and lines that are
+/// no metrics line (a note, another tool's), stay as they are.
+pub(crate) fn forget_phase_lines(
+    run_dir: &Path,
+    phase: &str,
+    keep_until_step: Option<usize>,
+) -> Result<(), TrainError> {
+    let path = run_dir.join(METRICS_FILE);
+    if !path.is_file() {
+        return Ok(());
+    }
+    // A last line without its newline that is no metrics line is one
+    // a kill cut short.
+    let bytes = fs::read(&path).map_err(|e| TrainError::io("read", &path, e))?;
+    let torn_end = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = lines.len() - 1;
+    let mut text = Vec::with_capacity(bytes.len());
+    for (i, line) in lines.into_iter().enumerate() {
+        if is_blank(line) {
+            continue;
+        }
+        let keep = match serde_json::from_slice::<StepMetrics>(line) {
+            Ok(m) => m.phase != phase || keep_until_step.is_some_and(|limit| m.step <= limit),
+            Err(_) => !(torn_end && i == last),
+        };
+        if keep {
+            text.extend_from_slice(line);
+            text.push(b'\n');
+        }
+    }
+    crate::checkpoint::write_atomically(&path, &text)?;
+    Ok(())
+}
+
 impl MetricsLog {
     /// Opens `RUN_DIR/metrics.jsonl` for appending. When resuming, lines of
     /// `phase` past `keep_until_step` (written after the checkpoint the run
@@ -367,34 +404,7 @@ impl MetricsLog {
     ) -> Result<Self, TrainError> {
         fs::create_dir_all(run_dir).map_err(|e| TrainError::io("create", run_dir, e))?;
         let path = run_dir.join(METRICS_FILE);
-        if path.is_file() {
-            // Other phases' lines stay; this phase's stay up to the step the
-            // run resumes from (none when it starts over). A last line
-            // without its newline that is no metrics line is one a kill
-            // cut short: dropped. Any other line that is no metrics line
-            // (a note, another tool's) is kept as it is.
-            let bytes = fs::read(&path).map_err(|e| TrainError::io("read", &path, e))?;
-            let torn_end = !bytes.is_empty() && !bytes.ends_with(b"\n");
-            let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-            let last = lines.len() - 1;
-            let mut text = Vec::with_capacity(bytes.len());
-            for (i, line) in lines.into_iter().enumerate() {
-                if is_blank(line) {
-                    continue;
-                }
-                let keep = match serde_json::from_slice::<StepMetrics>(line) {
-                    Ok(m) => {
-                        m.phase != phase || keep_until_step.is_some_and(|limit| m.step <= limit)
-                    }
-                    Err(_) => !(torn_end && i == last),
-                };
-                if keep {
-                    text.extend_from_slice(line);
-                    text.push(b'\n');
-                }
-            }
-            crate::checkpoint::write_atomically(&path, &text)?;
-        }
+        forget_phase_lines(run_dir, phase, keep_until_step)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)

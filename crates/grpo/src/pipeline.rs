@@ -347,9 +347,7 @@ fn drop_grpo_built_on_old_sft(cfg: &TrainConfig) -> Result<(), TrainError> {
             root.display()
         );
         std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
-        // Its lines in metrics.jsonl go too: opening the log for a phase
-        // that starts over drops them.
-        crate::metrics::MetricsLog::open(&cfg.run.out_dir, "grpo", None)?;
+        crate::metrics::forget_phase_lines(&cfg.run.out_dir, "grpo", None)?;
     }
     Ok(())
 }
