@@ -244,6 +244,30 @@ impl Policy {
         Ok(())
     }
 
+    /// Fills what this policy's saved files lack of `source`'s (the run's
+    /// configured model): the sampling defaults of `generation_config.json`
+    /// and the chat template file. A checkpoint written before checkpoints
+    /// kept them holds a generation config of its eos and pad ids alone
+    /// and no `chat_template.jinja`, so a model saved from it would sample
+    /// downstream at temperature 1 and could not be prompted by
+    /// `apply_chat_template`. What the policy has stays as it is.
+    pub fn keep_source_defaults(&mut self, source: &Policy) {
+        if let Some(serde_json::Value::Object(from)) = &source.generation_config {
+            let mut g = match self.generation_config.take() {
+                Some(serde_json::Value::Object(g)) => g,
+                _ => serde_json::Map::new(),
+            };
+            for (k, v) in from {
+                g.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            self.generation_config = Some(serde_json::Value::Object(g));
+        }
+        if self.tokenizer.chat_template_file().is_none() {
+            let template = source.tokenizer.chat_template_file().map(str::to_string);
+            self.tokenizer.set_chat_template_file(template);
+        }
+    }
+
     /// What the rollout engine needs of the policy's token side: tokenizer,
     /// end-of-turn ids and context length.
     pub fn token_space(&self) -> TokenSpace<'_> {

@@ -210,8 +210,9 @@ fn load_dir(
     }
     let device = like.model.device().clone();
     let dtype: DType = like.model.dtype();
-    let policy = Policy::load(dir, dtype, &device)
+    let mut policy = Policy::load(dir, dtype, &device)
         .map_err(|e| LoadError::Corrupt(format!("{}: the model: {e}", dir.display())))?;
+    policy.keep_source_defaults(like);
     let got = shapes(&policy);
     let model_file = dir.join("model.safetensors");
     for (name, dims) in want {

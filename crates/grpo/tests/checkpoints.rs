@@ -429,6 +429,61 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
     fs::remove_dir_all(&dir).ok();
 }
 
+/// A checkpoint written before checkpoints kept their source's files (a
+/// generation config of eos and pad alone, no chat template) resumes with
+/// the configured model's sampling defaults and template, so what the run
+/// saves from it is sampled and prompted downstream as the source was.
+#[test]
+fn a_resumed_older_checkpoint_gets_its_sources_generation_config_and_template() {
+    let (source, dir, saved) = (
+        run_dir("gc-old-source"),
+        three_checkpoints("gc-old-run"),
+        run_dir("gc-old-saved"),
+    );
+    let gen = tasks();
+    policy(&gen).save(&source).unwrap();
+    let defaults = serde_json::json!({"temperature": 0.7, "top_p": 0.8, "eos_token_id": 1});
+    fs::write(source.join("generation_config.json"), defaults.to_string()).unwrap();
+    fs::write(source.join("chat_template.jinja"), "{{ messages }}").unwrap();
+    let old = step_dir(&dir, 3);
+    fs::write(
+        old.join("generation_config.json"),
+        r#"{"eos_token_id": [1], "pad_token_id": 0}"#,
+    )
+    .unwrap();
+    fs::remove_file(old.join("checksums.json")).unwrap();
+    assert!(!old.join("chat_template.jinja").exists());
+
+    let t = SftTrainer::new(
+        toolgym_grpo::Policy::load(&source, DType::F32, &Device::Cpu).unwrap(),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config(3),
+        run_section(dir.clone(), 1),
+    )
+    .unwrap();
+    assert_eq!(t.step_count(), 3);
+    t.policy().save(&saved).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(saved.join("generation_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["temperature"], 0.7, "{written}");
+    assert_eq!(written["top_p"], 0.8, "{written}");
+    // The checkpoint's own ids stay.
+    assert_eq!(
+        written["eos_token_id"],
+        serde_json::json!(t.policy().eos_token_ids)
+    );
+    assert_eq!(
+        fs::read_to_string(saved.join("chat_template.jinja")).unwrap(),
+        "{{ messages }}"
+    );
+    for d in [source, dir, saved] {
+        let _ = fs::remove_dir_all(d);
+    }
+}
+
 #[test]
 fn a_run_directory_in_use_is_refused() {
     // Two runs in one directory would overwrite each other and both exit 0.

@@ -96,6 +96,18 @@ impl Tokenizer {
         })
     }
 
+    /// The chat template read from `chat_template.jinja` beside
+    /// tokenizer.json (transformers 5's home for it), if there was one.
+    pub fn chat_template_file(&self) -> Option<&str> {
+        self.chat_template_file.as_deref()
+    }
+
+    /// Sets (or, with `None`, drops) the `chat_template.jinja` that
+    /// [`Tokenizer::save`] writes.
+    pub fn set_chat_template_file(&mut self, template: Option<String>) {
+        self.chat_template_file = template;
+    }
+
     /// Loads `tokenizer.json` (and `tokenizer_config.json` and
     /// `chat_template.jinja` next to it, when present; [`Tokenizer::save`]
     /// writes them back).
