@@ -78,9 +78,7 @@ pub fn save<S: Serialize>(
     let tmp = root.join(format!(".tmp-{name}"));
     write_model(&tmp)?;
     let opt_path = tmp.join(OPTIMIZER_FILE);
-    candle_core::safetensors::save(optimizer, &opt_path)
-        .map_err(|e| TrainError::Candle(format!("writing {}: {e}", opt_path.display())))?;
-    toolgym_model::checkpoint::as_created(&opt_path);
+    toolgym_model::checkpoint::write_safetensors(&opt_path, optimizer)?;
     let state_text = serde_json::to_string_pretty(state)
         .map_err(|e| TrainError::Checkpoint(format!("{STATE_FILE}: {e}")))?;
     let mut sums = checksums(&tmp)?;

@@ -291,24 +291,35 @@ impl Qwen2ForCausalLM {
         let cfg_path = dir.join("config.json");
         std::fs::write(&cfg_path, config.to_json_string()?)
             .map_err(|e| ModelError::io("write", &cfg_path, e))?;
-        let tensors: Vec<(String, Tensor)> = self
-            .params
-            .iter()
-            .map(|(n, t)| Ok((n.clone(), t.detach().to_device(&Device::Cpu)?.contiguous()?)))
-            .collect::<Result<_>>()?;
-        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-        let path = dir.join(WEIGHTS_FILE);
-        safetensors::serialize_to_file(tensors, Some(meta), &path).map_err(|e| match e {
-            // A full disk is no invalid file.
-            safetensors::SafeTensorError::IoError(io) => ModelError::io("write", &path, io),
-            other => ModelError::Safetensors {
-                path: path.clone(),
-                reason: other.to_string(),
-            },
-        })?;
-        as_created(&path);
-        Ok(())
+        write_safetensors(
+            &dir.join(WEIGHTS_FILE),
+            self.params.iter().map(|(n, t)| (n, t)),
+        )
     }
+}
+
+/// Writes `tensors` (on any device, in any layout) to a safetensors file
+/// at `path` with Hugging Face's `format: pt` metadata, with the
+/// permissions [`as_created`] gives. A failed write (a full disk) is an
+/// I/O error naming the file, not an invalid-file error.
+pub fn write_safetensors<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (&'a String, &'a Tensor)>,
+) -> Result<()> {
+    let tensors: Vec<(String, Tensor)> = tensors
+        .into_iter()
+        .map(|(n, t)| Ok((n.clone(), t.detach().to_device(&Device::Cpu)?.contiguous()?)))
+        .collect::<Result<_>>()?;
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize_to_file(tensors, Some(meta), path).map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(io) => ModelError::io("write", path, io),
+        other => ModelError::Safetensors {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })?;
+    as_created(path);
+    Ok(())
 }
 
 /// Gives `path` the permissions a file made by [`std::fs::File::create`]
@@ -427,4 +438,29 @@ pub fn save_pretrained(
         std::fs::write(&path, text).map_err(|e| ModelError::io("write", &path, e))?;
     }
     Ok(dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails (here: no such folder; a full disk alike) is an
+    /// I/O error naming the file, not a claim that the file is invalid.
+    #[test]
+    fn a_failed_tensor_write_is_an_io_error_naming_the_file() {
+        let path = std::env::temp_dir()
+            .join(format!("toolgym-no-such-dir-{}", std::process::id()))
+            .join("optimizer.safetensors");
+        let t = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
+        let name = "m.weight".to_string();
+        match write_safetensors(&path, [(&name, &t)]) {
+            Err(ModelError::Io {
+                action, path: p, ..
+            }) => {
+                assert_eq!(action, "write");
+                assert_eq!(p, path);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
