@@ -1,5 +1,7 @@
 //! Shell conventions of the CLI: a closed pipe ends `toolgym score`
-//! quietly (`toolgym score … | head`), and `-` reads standard input.
+//! quietly (`toolgym score … | head`), `-` reads standard input,
+//! `--output /dev/stdout` writes through the shell's stdout (a log it
+//! appends to is not replaced).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -39,4 +41,36 @@ fn score_ends_quietly_when_its_reader_goes_away() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(!err.contains("error") && !err.contains("panicked"), "{err}");
     assert!(!status.success() || err.is_empty(), "{status:?} {err}");
+}
+
+/// `--output /dev/stdout` with stdout sent to a file the shell appends to
+/// (`>> log`, a batch system's log): the verdicts follow what the log held;
+/// the file is not replaced (which unlinked the shell's log, rc 0).
+#[test]
+#[cfg(target_os = "linux")]
+fn score_to_dev_stdout_appends_to_the_shells_file() {
+    let dir = std::env::temp_dir().join(format!("toolgym-cli-devstdout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, log) = (dir.join("in.jsonl"), dir.join("log.txt"));
+    std::fs::write(&input, line(1) + &line(2)).unwrap();
+    std::fs::write(&log, "precious\n").unwrap();
+    for output in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+        let append = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_toolgym"))
+            .args(["score", "--rule", "binary", "--output", output, "--input"])
+            .arg(&input)
+            .stdout(append)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{output}: {out:?}");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("precious\n"), "{text}");
+    assert_eq!(text.matches("\"reward\"").count(), 6, "{text}");
+    assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
+    std::fs::remove_dir_all(&dir).ok();
 }

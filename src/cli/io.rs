@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-use toolgym_env::output::{resolved, same_path, AtomicFile};
+use toolgym_env::output::{open_descriptor, resolved, same_path, AtomicFile};
 use toolgym_reward::jsonl::UTF8_BOM;
 
 /// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
@@ -41,6 +41,8 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::StdoutLock<'static>>),
+    /// Standard error (`/dev/stderr`), unlocked: warnings still reach it.
+    Stderr(BufWriter<io::Stderr>),
     /// A file.
     File(AtomicFile),
 }
@@ -50,6 +52,7 @@ impl Output {
     pub fn finish(self) -> io::Result<()> {
         match self {
             Output::Stdout(mut w) => w.flush().map_err(on_stdout),
+            Output::Stderr(mut w) => w.flush(),
             Output::File(f) => f.finish(),
         }
     }
@@ -65,6 +68,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf).map_err(on_stdout),
+            Output::Stderr(w) => w.write(buf),
             Output::File(f) => f.write(buf),
         }
     }
@@ -72,6 +76,7 @@ impl Write for Output {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.write_all(buf).map_err(on_stdout),
+            Output::Stderr(w) => w.write_all(buf),
             Output::File(f) => f.write_all(buf),
         }
     }
@@ -79,6 +84,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush().map_err(on_stdout),
+            Output::Stderr(w) => w.flush(),
             Output::File(f) => f.flush(),
         }
     }
@@ -88,21 +94,39 @@ impl Write for Output {
 /// `-`: for outputs whose every line is worth keeping even when the
 /// command stops half-way (completions saved as they are generated).
 pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
-    if path.as_os_str() == "-" {
+    if is_stdout(path) {
         return Ok(Box::new(BufWriter::new(io::stdout().lock())));
     }
-    let f = File::create(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
+    // A descriptor's path (`/dev/stderr` sent to a log) is written after
+    // what its file holds: created, it would be cut to nothing.
+    let f = match open_descriptor(path) {
+        Some(_) => std::fs::OpenOptions::new().append(true).open(path),
+        None => File::create(path),
+    }
+    .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
     Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
 }
 
-/// Opens an output named on the command line ([`Output`]).
+/// Opens an output named on the command line ([`Output`]). `/dev/stdout`
+/// (and `/dev/fd/1`…) is stdout itself, written through its descriptor
+/// as `-` is, and `/dev/stderr` stderr: with stdout sent to a file, what
+/// the shell writes before and after this command (`{ echo a; toolgym …;
+/// echo b; } > log`) keeps its place. Another descriptor's path is written
+/// after what its file holds ([`AtomicFile`]).
 pub fn open_output(path: &Path) -> io::Result<Output> {
-    if path.as_os_str() == "-" {
+    if is_stdout(path) {
         Ok(Output::Stdout(BufWriter::new(io::stdout().lock())))
+    } else if open_descriptor(path) == Some(2) {
+        Ok(Output::Stderr(BufWriter::new(io::stderr())))
     } else {
         AtomicFile::create(path).map(Output::File)
     }
+}
+
+/// `-`, or a path naming this process's standard output
+/// ([`open_descriptor`]).
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-" || open_descriptor(path) == Some(1)
 }
 
 /// Refuses an `output` that is the same file as one of `inputs` (also
@@ -133,8 +157,8 @@ pub fn check_outputs(outputs: &[(&str, &Path)], data_dir: &Path) -> io::Result<(
     let refuse = |m: String| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
     let data = std::fs::canonicalize(data_dir).ok();
     for (i, (flag, path)) in outputs.iter().enumerate() {
-        if path.as_os_str() == "-" {
-            if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| p.as_os_str() == "-") {
+        if is_stdout(path) {
+            if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| is_stdout(p)) {
                 return refuse(format!(
                     "{other} and {flag} both write to stdout (-): give one of them a file"
                 ));

@@ -34,7 +34,12 @@ use std::path::{Path, PathBuf};
 /// replaced. A symbolic link to a regular file is followed, and the file
 /// it names replaced; one to a pipe or a device (`/dev/stdout` in a
 /// pipeline, a shell's `>(…)`) is written through; one that names no file
-/// is an error.
+/// is an error. A path that names one of the process's open descriptors
+/// (`/dev/stdout`, `/dev/fd/N`, [`open_descriptor`]) is written through
+/// too, after what its file holds, even where that is a regular file (the
+/// log a shell sent stdout to is not replaced). A name ending in a
+/// separator (`results/`) is refused at once, and a file replaced keeps its
+/// permissions.
 ///
 /// A killed run cannot remove its temporary; the next one that writes the
 /// same name removes those whose process is gone and whose lock no one
@@ -55,6 +60,36 @@ impl AtomicFile {
         let cannot = |e: io::Error| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         };
+        if path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::is_separator)
+        {
+            // `results/` would be written as a file `results` (its
+            // temporary is), and fail only at the rename, after the work.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot create {}: it names a directory (it ends in a separator); give a \
+                     file name",
+                    path.display()
+                ),
+            ));
+        }
+        if open_descriptor(path).is_some() {
+            // `/dev/stdout` where the shell sent stdout to a file, `>>` or
+            // a `{ …; } > log` group: replacing that file would unlink
+            // what the shell writes to. Written after what it holds.
+            let file = fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(cannot)?;
+            return Ok(Self {
+                writer: Some(BufWriter::with_capacity(1 << 20, file)),
+                dest: path.to_path_buf(),
+                tmp: None,
+            });
+        }
         let dest = match fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_symlink() => match fs::metadata(path) {
                 // A pipe or a device (`/dev/stdout` -> `pipe:[N]`, which
@@ -82,6 +117,11 @@ impl AtomicFile {
         tmp_name.push(std::process::id().to_string());
         let tmp = dest.with_file_name(tmp_name);
         let file = File::create(&tmp).map_err(cannot)?;
+        // A file replaced keeps its permissions (a private one stays
+        // private). Best effort, as a copy would be.
+        if let Ok(m) = fs::metadata(&dest) {
+            let _ = file.set_permissions(m.permissions());
+        }
         // Held until the file has its name: a sweep by another run
         // ([`remove_orphans`]) leaves a locked temporary alone. Where the
         // file system has no locks, nothing is swept.
@@ -151,6 +191,40 @@ impl Drop for AtomicFile {
             let _ = fs::remove_file(tmp);
         }
     }
+}
+
+/// The number of this process's open file descriptor that `path` names
+/// (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`, links to them), if it
+/// names one. Such a path to a regular file (stdout sent to a log) reopens
+/// that file: it is to be written through, never replaced. Linux only,
+/// where `/proc` tells; `None` elsewhere.
+pub fn open_descriptor(path: &Path) -> Option<u32> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let own = fs::canonicalize("/proc/self").ok()?;
+    let mut p = path.to_path_buf();
+    // A few links at most (`/dev/stdout` -> `/proc/self/fd/1` -> the file).
+    for _ in 0..8 {
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let number = p.file_name()?.to_str().and_then(|n| n.parse::<u32>().ok());
+        if let (Some(n), Ok(dir)) = (number, fs::canonicalize(&parent)) {
+            // `/proc/PID/fd` (`self` resolved), or a thread's
+            // `/proc/PID/task/TID/fd`.
+            let fd_dir = dir.file_name().is_some_and(|d| d == "fd")
+                && (dir.parent() == Some(own.as_path())
+                    || dir.parent().and_then(Path::parent) == Some(own.join("task").as_path()));
+            if fd_dir {
+                return Some(n);
+            }
+        }
+        let target = fs::read_link(&p).ok()?;
+        p = parent.join(target);
+    }
+    None
 }
 
 /// Whether two paths name the same file (also through a link, or as
@@ -287,6 +361,66 @@ mod tests {
         out.finish().unwrap();
         assert_eq!(reader.join().unwrap(), "through");
         fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_name_ending_in_a_separator_is_refused_before_any_work() {
+        let d = dir("slash");
+        let e = AtomicFile::create(&d.join("results/")).err().unwrap();
+        assert!(e.to_string().contains("names a directory"), "{e}");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 0, "nothing written");
+    }
+
+    /// A file replaced keeps its mode: a private output stays private.
+    #[test]
+    #[cfg(unix)]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir("mode");
+        let path = d.join("v.jsonl");
+        fs::write(&path, "old\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut out = AtomicFile::create(&path).unwrap();
+        out.write_all(b"new\n").unwrap();
+        out.finish().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    /// `/dev/stdout` and its kin, where the descriptor is a regular file
+    /// (stdout sent to a log with `>>`): the file is written after what
+    /// it holds, not replaced (which would unlink the shell's file).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_descriptor_path_is_written_through_not_replaced() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let d = dir("descriptor");
+        let log = d.join("log.txt");
+        fs::write(&log, "header\n").unwrap();
+        let held = fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let n = held.as_raw_fd();
+        let link = d.join("out-link");
+        std::os::unix::fs::symlink(format!("/proc/self/fd/{n}"), &link).unwrap();
+        for path in [
+            PathBuf::from(format!("/proc/self/fd/{n}")),
+            PathBuf::from(format!("/dev/fd/{n}")),
+            link.clone(),
+        ] {
+            assert_eq!(open_descriptor(&path), Some(n as u32), "{}", path.display());
+        }
+        assert_eq!(open_descriptor(Path::new("/dev/stdout")), Some(1));
+        assert_eq!(open_descriptor(&log), None);
+        assert_eq!(open_descriptor(&d.join("missing")), None);
+
+        let inode = fs::metadata(&log).unwrap().ino();
+        let mut out = AtomicFile::create(&link).unwrap();
+        out.write_all(b"verdicts\n").unwrap();
+        out.finish().unwrap();
+        assert_eq!(fs::read_to_string(&log).unwrap(), "header\nverdicts\n");
+        assert_eq!(fs::metadata(&log).unwrap().ino(), inode, "not replaced");
+        drop(held);
     }
 
     fn dir(name: &str) -> PathBuf {
