@@ -90,11 +90,24 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
+        write!(
             f,
             "scored {} completions: mean reward {:.4}, accuracy {:.4}",
             self.count, self.mean_reward, self.accuracy
         )?;
+        // Lines that were no record count as reward 0 (as their verdict
+        // lines say): the headline says so, not only the table below.
+        match self.reasons.get(&Reason::InputError) {
+            Some(&bad) if bad > 0 => writeln!(
+                f,
+                " ({bad} of them not usable records, each counted as reward 0; over the {} \
+                 records: accuracy {:.4})",
+                self.count - bad,
+                self.reasons.get(&Reason::Ok).copied().unwrap_or(0) as f64
+                    / (self.count - bad).max(1) as f64
+            )?,
+            _ => writeln!(f)?,
+        }
         for (reason, n) in &self.reasons {
             let share = *n as f64 / self.count.max(1) as f64 * 100.0;
             writeln!(f, "  {:<14} {:>8}  {:>6.2}%", reason.as_str(), n, share)?;
@@ -112,6 +125,32 @@ mod tests {
         for (i, reason) in Reason::ALL.into_iter().enumerate() {
             assert_eq!(reason as usize, i, "{reason}");
         }
+    }
+
+    #[test]
+    fn the_headline_says_how_many_lines_were_no_record() {
+        let mut s = Summary::default();
+        for (reward, reason) in [
+            (1.0, Reason::Ok),
+            (1.0, Reason::Ok),
+            (0.0, Reason::FormatError),
+            (0.0, Reason::InputError),
+        ] {
+            s.add_reward(reward, reason);
+        }
+        let text = s.to_string();
+        let head = text.lines().next().unwrap();
+        assert_eq!(
+            head,
+            "scored 4 completions: mean reward 0.5000, accuracy 0.5000 (1 of them not usable \
+             records, each counted as reward 0; over the 3 records: accuracy 0.6667)"
+        );
+        s = Summary::default();
+        s.add_reward(1.0, Reason::Ok);
+        assert_eq!(
+            s.to_string().lines().next().unwrap(),
+            "scored 1 completions: mean reward 1.0000, accuracy 1.0000"
+        );
     }
 
     #[test]
