@@ -258,3 +258,51 @@ fn record_parsing_is_generic_over_the_truth() {
         Some(Category::LiveMultiple)
     );
 }
+
+/// A BFCL record's errors name the field at fault as the record spells it
+/// (`functions`/`possible_answer`, or BFCL's own `function`/`ground_truth`),
+/// where they named BFCL's fields for a record that had the others.
+#[test]
+fn bfcl_record_errors_name_the_field_as_written() {
+    let doc = json!([{"name": "f", "parameters": {"type": "dict",
+        "properties": {"x": {"type": "integer"}}, "required": ["x"]}}]);
+    let error = |record: Value| {
+        let line = record.to_string();
+        match Record::parse_with(line.as_bytes(), bfcl_truth) {
+            Err((_, e)) => e.to_string(),
+            Ok(_) => panic!("{line} was read"),
+        }
+    };
+    let id = "simple_python_1";
+    let cases = [
+        (
+            json!({"id": id, "completion": "", "functions": "notalist", "possible_answer": []}),
+            "\"functions\"",
+        ),
+        (
+            json!({"id": id, "completion": "", "functions": doc, "possible_answer": "x"}),
+            "\"possible_answer\"",
+        ),
+        (
+            json!({"id": id, "completion": "", "function": "notalist", "ground_truth": []}),
+            "\"function\"",
+        ),
+        (
+            json!({"id": id, "completion": "", "function": doc, "ground_truth": "x"}),
+            "\"ground_truth\"",
+        ),
+        (
+            json!({"id": id, "completion": "", "functions": doc, "possible_answer": [{"f": 1}]}),
+            "possible_answer",
+        ),
+        (
+            json!({"id": id, "completion": "", "functions": [1], "possible_answer": []}),
+            "functions",
+        ),
+    ];
+    for (record, field) in cases {
+        let e = error(record.clone());
+        assert!(e.contains(field), "{record}: {e}");
+        assert!(!e.contains("functions/possible_answer"), "{record}: {e}");
+    }
+}

@@ -231,24 +231,42 @@ pub fn bfcl_truth(
             ),
         })?,
     };
-    let functions = record
-        .remove("functions")
-        .or_else(|| record.remove("function"))
-        .unwrap_or(Value::Null);
-    let answer = record
-        .remove("possible_answer")
-        .or_else(|| record.remove("ground_truth"));
+    // Errors name the field as the record spells it.
+    let (functions_field, functions) = match record.remove("functions") {
+        Some(f) => ("functions", f),
+        None => ("function", record.remove("function").unwrap_or(Value::Null)),
+    };
+    let (answer_field, answer) = match record.remove("possible_answer") {
+        Some(a) => ("possible_answer", Some(a)),
+        None => ("ground_truth", record.remove("ground_truth")),
+    };
     if category.has_answers() {
         if functions.is_null() {
             return Err(RecordError::MissingField("functions"));
         }
-        if answer.is_none() {
+        let Some(answer) = &answer else {
             return Err(RecordError::MissingField("possible_answer"));
+        };
+        if !functions.is_array() {
+            return Err(RecordError::WrongType {
+                field: functions_field,
+                expected: "a list of function docs",
+            });
+        }
+        if !answer.is_array() {
+            return Err(RecordError::WrongType {
+                field: answer_field,
+                expected: "a list of possible answers",
+            });
         }
     }
     let name = if id_text.is_empty() { "?" } else { &id_text };
     BfclExpected::new(name, category, &functions, answer.as_ref()).map_err(|e| RecordError::Truth {
-        field: "functions/possible_answer",
+        field: if e.in_answer {
+            answer_field
+        } else {
+            functions_field
+        },
         message: e.what,
     })
 }
