@@ -1,4 +1,4 @@
-//! Group-relative advantages (GRPO, the paper's Eq. 3): each completion's
+//! Group-relative advantages (GRPO, the paper's Eq. 4): each completion's
 //! reward is normalised by the mean and standard deviation of the rewards of
 //! its own group (the G completions of one prompt).
 
@@ -14,11 +14,17 @@
 /// let adv = toolgym_grpo::group_advantages(&[1.0, 0.0, 0.0, 0.0, 1.0], true, 1e-6);
 /// assert!((adv[0] - 1.0954).abs() < 1e-3 && (adv[1] + 0.7303).abs() < 1e-3);
 /// assert_eq!(toolgym_grpo::group_advantages(&[1.0, 1.0], true, 1e-6), vec![0.0, 0.0]);
+/// assert_eq!(toolgym_grpo::group_advantages(&[0.1; 3], true, 0.0), vec![0.0; 3]);
 /// ```
 pub fn group_advantages(rewards: &[f64], scale_by_std: bool, eps: f64) -> Vec<f64> {
     let n = rewards.len();
     if n == 0 {
         return Vec::new();
+    }
+    if n > 1 && rewards.iter().all(|&r| r == rewards[0]) {
+        // Exactly 0 whatever `eps` (the mean of equal rewards can differ
+        // from them by rounding: [0.1; 3] centres to -1.4e-17).
+        return vec![0.0; n];
     }
     let (mean, std) = if n == 1 {
         (0.0, 1.0)

@@ -54,8 +54,10 @@ impl Sequence {
 /// [`toolgym_model::score`]); a group larger than `size` is split. Groups
 /// are taken in order of their longest sequence, so that each micro-batch
 /// pads little. With distinct prompts this is a sort by length, then
-/// chunks of `size`. Gradients are summed over micro-batches, so the
-/// grouping changes the result only by float rounding.
+/// chunks of `size`. Gradients are summed over micro-batches, so with
+/// `token-mean` or `seq-mean` the grouping changes the result only by float
+/// rounding; with `verl-micro-token-mean` each micro-batch's own token
+/// count weighs its tokens, so the grouping is part of the result.
 pub fn micro_batches(indices: &[usize], seqs: &[Sequence], size: usize) -> Vec<Vec<usize>> {
     let size = size.max(1);
     let prompts: Vec<&[u32]> = indices.iter().map(|&i| seqs[i].prompt.as_slice()).collect();

@@ -42,9 +42,10 @@ pub struct ModelSection {
     /// A Hugging Face model directory (config.json, safetensors, tokenizer.json).
     /// Absent: the built-in tiny Qwen2 and tokenizer.
     pub path: Option<PathBuf>,
-    /// Weights dtype: f32, bf16 or f16 (also for the built-in model). With
-    /// bf16 / f16 the forward and backward passes run in that dtype and the
-    /// optimiser keeps f32 master weights and moments.
+    /// Weights dtype: f32 or bf16 (also for the built-in model). With bf16
+    /// the forward and backward passes run in that dtype and the optimiser
+    /// keeps f32 master weights and moments. f16 is refused: training in it
+    /// needs loss scaling, which toolgym does not do.
     pub dtype: String,
     /// cpu or cuda (cuda needs the `cuda` feature).
     pub device: String,
@@ -514,11 +515,14 @@ impl GrpoConfig {
             "finite",
         )?;
         let eps = self.advantage_eps;
+        // 0 with the std scaling would divide a group of equal rewards'
+        // 0 by 0 (or rounding noise by rounding noise): NaN advantages,
+        // every update skipped, no step trained.
         number(
             "grpo.advantage_eps",
             eps,
-            eps >= 0.0 && eps.is_finite(),
-            "≥ 0",
+            eps.is_finite() && (eps > 0.0 || (eps == 0.0 && !self.scale_rewards_by_std)),
+            "> 0 (≥ 0 with grpo.scale_rewards_by_std = false)",
         )?;
         if let Some(t) = self.score_temperature {
             number("grpo.score_temperature", t, t > 0.0 && t.is_finite(), "> 0")?;
@@ -721,6 +725,16 @@ impl TrainConfig {
         }
         let t = self.run.eval_temperature;
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
+        if crate::parse_dtype(&self.model.dtype)? == toolgym_model::candle_core::DType::F16 {
+            // No loss scaling here: a paper-scale mini-batch weighs a token
+            // 1/384k, and f16 gradients of the logits underflow (the k3
+            // term's to exactly 0 at β = 1e-3).
+            return Err(TrainError::Config(format!(
+                "model.dtype = {:?}: f16 training needs loss scaling, which toolgym does not \
+                 do (small gradients underflow to 0); train in bf16 (as the paper did) or f32",
+                self.model.dtype
+            )));
+        }
         self.grpo.validate()?;
         self.sft.validate()
     }
@@ -1136,6 +1150,8 @@ mod tests {
             ("grpo.clip_low=nan", "grpo.clip_low"),
             ("grpo.clip_high=inf", "grpo.clip_high"),
             ("grpo.advantage_eps=-1.0", "grpo.advantage_eps"),
+            ("grpo.advantage_eps=0.0", "grpo.advantage_eps"),
+            ("model.dtype=\"f16\"", "f16 training needs loss scaling"),
             ("grpo.score_temperature=0.0", "grpo.score_temperature"),
             ("grpo.temperature=inf", "grpo.temperature"),
             ("run.eval_temperature=-1.0", "run.eval_temperature"),

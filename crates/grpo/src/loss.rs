@@ -1,4 +1,4 @@
-//! The GRPO objective (the paper's Eq. 4, verl's `compute_policy_loss` and
+//! The GRPO objective (the paper's Eq. 3, verl's `compute_policy_loss` and
 //! `kl_penalty`): a clipped surrogate on the ratio π/π_old, a KL penalty to
 //! the frozen reference with the low-variance k3 estimator, and an optional
 //! entropy bonus, aggregated over tokens.
@@ -32,8 +32,11 @@ pub enum LossAgg {
     /// for micro-batches of a fixed sequence count (`use_dynamic_bsz=False`),
     /// not the paper's run: its script set `use_dynamic_bsz=True`, where
     /// verl splits each GPU's share of a mini-batch into micro-batches of
-    /// balanced token counts (`ppo_max_token_len_per_gpu=30720`), which
-    /// weighs tokens close to `token-mean`, the default.
+    /// balanced token counts (`ppo_max_token_len_per_gpu=30720`): short
+    /// replies weigh more there too, though less so (a simulation of verl
+    /// 0.9.1's partitioning at the paper's settings put a sequence's token
+    /// weight between 0.6x and 1.8x its `token-mean` weight, where this
+    /// option's reaches 3x or more); `token-mean` is the default.
     VerlMicroTokenMean,
 }
 
@@ -112,8 +115,12 @@ pub fn aggregation_weights(
 
 /// verl's `low_var_kl` (Schulman's k3): with `d = ref - logp`,
 /// `exp(d) - d - 1`, clamped to [-10, 10]. Unbiased for KL(π‖π_ref), always ≥ 0.
+/// `d` is clamped to ±20 first, as verl 0.9 does (the released verl does
+/// not): past ~88, `exp(d)` is inf in f32, and the outer clamp's zero
+/// gradient times inf made the update NaN. Within ±20 nothing changes (the
+/// outer clamp already holds k3 at 10 from d ≈ 2.6).
 pub fn low_var_kl(logprobs: &Tensor, ref_logprobs: &Tensor) -> Result<Tensor> {
-    let d = (ref_logprobs - logprobs)?;
+    let d = (ref_logprobs - logprobs)?.clamp(-20.0, 20.0)?;
     let k3 = ((d.exp()? - &d)? - 1.0)?;
     k3.clamp(-10.0, 10.0)
 }
