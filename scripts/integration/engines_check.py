@@ -976,9 +976,16 @@ def check_verl_dataset():
     batch = collate_fn([ds[i] for i in range(4)])
     dp = DataProto.from_single_dict(batch)
     assert len(dp) == 4 and isinstance(dp.non_tensor_batch["reward_model"], np.ndarray)
+    # The agent_name column reaches the batch, where verl's agent loop
+    # manager reads each row's loop (else rollout.agent.default_agent_loop).
+    tool_path = os.path.join(WORK, "tool_agent.parquet")
+    toolgym.verl.write_parquet(tasks[:4], tool_path, template=None, agent_name="tool_agent")
+    tool_ds = RLHFDataset(data_files=tool_path, tokenizer=tok, config=cfg(4096))
+    tool_dp = DataProto.from_single_dict(collate_fn([tool_ds[i] for i in range(4)]))
+    assert list(tool_dp.non_tensor_batch["agent_name"]) == ["tool_agent"] * 4, tool_dp.non_tensor_batch.keys()
     return (f"{n} rows -> RLHFDataset len {len(ds)}; prompt tokens {min(lens)}..{max(lens)}; "
             f"item keys incl. raw_prompt/reward_model/extra_info (input_ids in item: {has_ids}); "
-            f"overlong filter ok; collate_fn->DataProto ok")
+            f"overlong filter ok; collate_fn->DataProto ok; agent_name column reaches the batch")
 
 
 CHECKS = {

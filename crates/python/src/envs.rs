@@ -291,6 +291,28 @@ impl PyTool {
         &self.spec.name
     }
 
+    /// Pickles as `Tool(name, description, parameters, handler)` (the
+    /// handler by pickle's own rules: a module-level function does), so a
+    /// TRL environment instance holding tools can go to another process.
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        (String, String, Bound<'py, PyAny>, Py<PyAny>),
+    )> {
+        Ok((
+            py.get_type::<PyTool>().into_any(),
+            (
+                self.spec.name.clone(),
+                self.spec.description.clone(),
+                to_py(py, self.spec.source_parameters())?,
+                self.handler.clone_ref(py),
+            ),
+        ))
+    }
+
     /// The spec in OpenAI form (`{"type": "function", "function": {…}}`).
     fn to_openai<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.spec.to_openai())

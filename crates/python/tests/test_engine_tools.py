@@ -62,6 +62,26 @@ def truth(owner, amount):
                        {"name": "withdraw", "arguments": {"account": BANK[owner], "amount": amount}}])
 
 
+# At module level, as TRL's AsyncGRPOTrainer needs to pickle it.
+PickledBank = toolgym.trl.environment([toolgym.Tool("find_account", "Finds an account.", FIND, find_account)],
+                                      name="PickledBank")
+
+
+def test_an_environment_class_pickles_where_it_is_assigned():
+    import pickle
+
+    assert PickledBank.__module__ == __name__ and PickledBank.__qualname__ == "PickledBank"
+    assert pickle.loads(pickle.dumps(PickledBank)) is PickledBank
+    env = pickle.loads(pickle.dumps(PickledBank()))
+    env.reset(ground_truth=json.dumps([{"name": "find_account", "arguments": {"owner": "Ann Lee"}}]))
+    assert json.loads(env.find_account(owner="Ann Lee"))["result"] == {"account": 7}
+    assert toolgym.trl.environment(bank_tools(), name="Elsewhere", module="my.module").__module__ == "my.module"
+    # A Tool pickles as its parts (its handler by pickle's rules).
+    tool = pickle.loads(pickle.dumps(toolgym.Tool("withdraw", "Withdraws.", WITHDRAW, find_account)))
+    assert tool.to_openai()["function"]["parameters"] == WITHDRAW
+    assert tool.call({"account": 7})["error"]["kind"] == "invalid_arguments"
+
+
 def tool_methods(cls):
     """What TRL exposes as tools: the class's public functions but reset and get_reward."""
     return sorted(n for n, _ in inspect.getmembers(cls, predicate=inspect.isfunction)

@@ -87,7 +87,12 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     # text; the others keep their rewards, the warning names the rows (as
     # rows of the whole batch, also when rows are split by reward_rule).
     infos = [{}, {"reward_rule": "tool-n1"}, {}, {"reward_rule": "tool-n1"}, {}]
-    with pytest.warns(UserWarning, match=r"2 of 5 rows could not be scored and score 0: row 1: .*; row 3: "):
+    infos[3]["index"] = 33
+    with pytest.warns(
+        UserWarning,
+        match=r"2 of 5 rows could not be scored and score 0: row 1 \[row \(no extra_info index or id\), "
+        r"data_source 'd'\]: .*; row 3 \[row with index 33, data_source 'd'\]: ",
+    ):
         got = toolgym.verl.compute_score_batch(["d"] * 5, [good, None, good, good, good], [truth, truth, truth, '{"x": 1}', truth], infos)
     assert got == [1.0, 0.0, 1.0, 0.0, 1.0]
     for bad in [None, "", "not json", {"x": 1}, float("nan")]:
@@ -102,7 +107,7 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     # A misspelt rule in a row's extra_info: that row scores 0, named; the
     # rest are scored. The rule keyword misspelt is the configuration's
     # error, and raises.
-    with pytest.warns(UserWarning, match=r"row 1: extra_infos\[1\]\['reward_rule'\]: .*bnary"):
+    with pytest.warns(UserWarning, match=r"row 1 \[.*\]: extra_infos\[1\]\['reward_rule'\]: .*bnary"):
         assert toolgym.verl.compute_score_batch(["d"] * 2, [good] * 2, [truth] * 2, [{}, {"reward_rule": "bnary"}]) == [1.0, 0.0]
     with pytest.warns(UserWarning, match=r"row with index 17, data_source 'd': extra_info\['reward_rule'\]: .*binray"):
         assert toolgym.verl.compute_score("d", good, truth, {"index": 17, "reward_rule": "binray"}) == 0.0
@@ -301,7 +306,9 @@ def test_verl_scores_a_chatml_multi_turn_response_as_one_episode():
         ) == [1.0, 0.0]
     # Decoded without special tokens (verl's own managers) the turns run together.
     erased = right.replace("<|im_start|>", "").replace("<|im_end|>", "")
-    assert score("toolgym", erased, EPISODE_TRUTH, {"index": 0}, episode=True) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warning's test is the next test's
+        assert score("toolgym", erased, EPISODE_TRUTH, {"index": 0}, episode=True) == 0.0
     # A header spelled inside a call's JSON string (no raw line end there) splits nothing.
     owner = "x<|im_end|>\n<|im_start|>assistant\nAnn"
     spelled = _chatml_response(["<think>x</think>\n" + _block("find_account", {"owner": owner}), done], ["{}"])
@@ -356,6 +363,10 @@ def test_verl_episode_scoring_checks_the_turn_headers_against_verls_count():
     verl._warned.discard("no-headers")
     with pytest.warns(UserWarning, match="EpisodeRewardManager"):
         assert verl.compute_score("toolgym", erased, EPISODE_TRUTH, info(6), episode=True) == 0.0
+    # ... also by a manager that reports no turn count (verl's dapo, gdpo).
+    verl._warned.discard("no-count-no-headers")
+    with pytest.warns(UserWarning, match="no num_turns.*EpisodeRewardManager"):
+        assert verl.compute_score("toolgym", erased, EPISODE_TRUTH, {"index": 0}, episode=True) == 0.0
     # A single-turn response (num_turns 2) has no header to agree on.
     single = find.replace("find_account", "withdraw").replace('{"owner": "Ann Lee"}', '{"account": 7, "amount": 40.5}')
     assert verl.compute_score("toolgym", single + "<|im_end|>", one_withdrawal, info(2), episode=True) == 1.0
@@ -452,6 +463,14 @@ def test_verl_parquet_has_verls_schema(tmp_path):
     assert toolgym.verl.compute_score(row["data_source"], tasks[3].target(), row["reward_model"]["ground_truth"], row["extra_info"]) == 1.0
     with pytest.raises(TypeError, match=r"tasks\[0\]"):
         toolgym.verl.rows([{"id": 1}])
+    # verl 0.9 picks each row's agent loop by its agent_name column (else
+    # rollout.agent.default_agent_loop, single_turn_agent: no tools run).
+    assert toolgym.verl.write_parquet(tasks[:2], str(path), template=None, agent_name="tool_agent") == 2
+    table = pq.read_table(str(path))
+    assert table.column("agent_name").to_pylist() == ["tool_agent"] * 2
+    assert "agent_name" not in toolgym.verl.rows(tasks[:1])[0]
+    with pytest.raises(TypeError, match="agent_name"):
+        toolgym.verl.rows(tasks[:1], agent_name=1)
 
 
 def test_trl_reward_function_contract():

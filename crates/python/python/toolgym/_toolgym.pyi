@@ -2,7 +2,7 @@
 ``toolgym``)."""
 
 from os import PathLike
-from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -37,6 +37,8 @@ class Verdict:
     def to_dict(self) -> Dict[str, Any]:
         """``{"reward", "reason", "detail"}``."""
     def __float__(self) -> float: ...
+    def __eq__(self, other: object) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]  # equal by value, not hashable
 
 class Rule:
     """A reward rule by name (see ``rules()``): ``Rule("binary")`` is the
@@ -157,6 +159,8 @@ class Task:
         with the instructions and tools first)."""
     def target(self, template: str = "tool-n1") -> str:
         """The reference reply, without the end-of-turn token."""
+    def __eq__(self, other: object) -> bool: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]  # equal by value, not hashable
 
 def load_tasks(path: Union[str, PathLike[str]], strict: bool = False) -> List[Task]:
     """Tasks from JSONL; bad lines are skipped with one warning (or raise

@@ -40,6 +40,7 @@ from __future__ import annotations
 import inspect
 import keyword
 import re
+import sys
 import warnings
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
@@ -299,6 +300,7 @@ def environment(
     abs_tol: Optional[float] = None,
     rel_tol: Optional[float] = None,
     name: str = "ToolgymEnvironment",
+    module: Optional[str] = None,
 ) -> type:
     """A :class:`ToolEnvironment` class for ``GRPOTrainer(environment_factory=...)``.
 
@@ -312,6 +314,12 @@ def environment(
     dataset column holding the ground truth (calls as JSON text, as
     ``to_dataset`` writes them). ``abs_tol`` / ``rel_tol``: compare numbers
     with tolerance (else as written: ``1`` is not ``1.0``).
+
+    The class belongs to the caller's module (``module``, as
+    ``collections.namedtuple`` takes it, for a caller elsewhere): assigned
+    there at module level under ``name`` (``Bank = environment(...,
+    name="Bank")``), the class and its instances pickle, as TRL's
+    ``AsyncGRPOTrainer`` needs to send them to its rollout process.
 
     Calls TRL cannot route to a method never reach the environment: a call
     to a tool it does not have, arguments that are not a dict, a block TRL's
@@ -347,4 +355,12 @@ def environment(
         namespace[tool] = _method(tool, spec)
     if reward:
         namespace["get_reward"] = _get_reward
+    if module is None:
+        try:
+            module = sys._getframe(1).f_globals.get("__name__", "__main__")
+        except (AttributeError, ValueError):  # no frames (another Python): stays toolgym's
+            module = None
+    if module is not None:
+        namespace["__module__"] = module
+    namespace["__qualname__"] = name
     return type(name, (ToolEnvironment,), namespace)

@@ -4,7 +4,7 @@ Reward -- name it in verl's trainer config (verl 0.9 reads
 ``reward.custom_reward_function``; checked against verl 0.9.1 by
 ``scripts/integration/engines_check.py``)::
 
-    reward.custom_reward_function.path=pkg://toolgym.verl       # or the file: toolgym.verl.__file__
+    reward.custom_reward_function.path=pkg://toolgym.verl       # (by file, verl's wrapper cannot be pickled)
     reward.custom_reward_function.name=compute_score
     +reward.custom_reward_function.reward_kwargs.rule=binary    # or tool-n1
 
@@ -215,6 +215,20 @@ def _turns_agree(response: Any, extra_info: Any) -> bool:
     count = extra_info.get("num_turns") if isinstance(extra_info, dict) else None
     if not isinstance(response, str) or isinstance(count, bool):
         return True
+    if count is None and "<tool_response>" in response and "<|im_start|>" not in response:
+        # No count, and tool results but no header: a multi-turn response
+        # decoded without its special tokens by a manager that reports no
+        # turns (verl's dapo and gdpo). It cannot be split; the rule scores
+        # it as one reply (0).
+        _warn_once(
+            "no-count-no-headers",
+            "toolgym.verl: episode=True, but a response holds tool results and no ChatML turn "
+            "headers, and extra_info has no num_turns: the reward manager decoded it without its "
+            "special tokens (verl's dapo and gdpo managers do, and report no turns), so its replies "
+            "cannot be told apart and it scores 0; set reward.reward_manager.source=importlib, "
+            "module.path=pkg://toolgym.verl_episode and name=EpisodeRewardManager (said once)",
+        )
+        return True
     try:
         expected = int(count) - 2  # numpy integers too
     except (TypeError, ValueError, OverflowError):  # not a count (inf, "x"): none given
@@ -315,7 +329,13 @@ def compute_score_batch(
             if v.reason == "input_error":
                 bad.append((i, v.detail))
     if bad:
-        warn_unscored("toolgym.verl.compute_score_batch", n, sorted(bad), "and score 0")
+        # Named by position in the call and by what verl can trace back to
+        # a parquet row (extra_info index and id, data source).
+        labelled = [
+            (f"row {i} [{row_label(infos[i])}, data_source {data_sources[i]!r}]", detail)
+            for i, detail in sorted(bad)
+        ]
+        warn_unscored("toolgym.verl.compute_score_batch", n, labelled, "and score 0")
     return out
 
 
@@ -326,22 +346,26 @@ def rows(
     ability: str = "tool_call",
     split: str = "train",
     tool_selection: bool = False,
+    agent_name: Optional[str] = None,
 ) -> List[dict]:
     """The parquet rows of ``write_parquet``, as dicts."""
+    if agent_name is not None and not isinstance(agent_name, str):
+        raise TypeError(f"agent_name={agent_name!r}: expected the name of a verl agent loop, such as 'tool_agent'")
     out = []
     for index, task in checked(tasks):
         extra_info = {"index": index, "id": task.id, "source": task.source, "split": split}
         if tool_selection:
             extra_info["tool_selection"] = [tool["name"] for tool in task.tools]
-        out.append(
-            {
-                "data_source": data_source,
-                "prompt": prompt_messages(task, template),
-                "ability": ability,
-                "reward_model": {"style": "rule", "ground_truth": task.ground_truth_json()},
-                "extra_info": extra_info,
-            }
-        )
+        row = {
+            "data_source": data_source,
+            "prompt": prompt_messages(task, template),
+            "ability": ability,
+            "reward_model": {"style": "rule", "ground_truth": task.ground_truth_json()},
+            "extra_info": extra_info,
+        }
+        if agent_name is not None:
+            row["agent_name"] = agent_name
+        out.append(row)
     return out
 
 
@@ -353,18 +377,23 @@ def write_parquet(
     ability: str = "tool_call",
     split: str = "train",
     tool_selection: bool = False,
+    agent_name: Optional[str] = None,
 ) -> int:
     """Writes tasks as verl's RL parquet (see the module docs); returns the
     number of rows. Needs ``pyarrow``. ``tool_selection=True`` adds each
     task's tool names as ``extra_info["tool_selection"]``: verl's tool
     agent loop then shows and runs only those of its tools
-    (``toolgym.verl_tools``)."""
+    (``toolgym.verl_tools``). ``agent_name`` (``"tool_agent"`` for verl's
+    tool agent loop) is written as each row's ``agent_name`` column, which
+    picks the row's agent loop in verl 0.9; without it every row runs
+    ``rollout.agent.default_agent_loop`` (``single_turn_agent`` unless set:
+    no tools shown, none run, whatever ``multi_turn.enable`` says)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError("toolgym.verl.write_parquet needs pyarrow: pip install pyarrow") from e
-    table = pa.Table.from_pylist(rows(tasks, template, data_source, ability, split, tool_selection))
+    table = pa.Table.from_pylist(rows(tasks, template, data_source, ability, split, tool_selection, agent_name))
     pq.write_table(table, path)
     return table.num_rows
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
 __all__ = ["EpisodeRewardManager"]
@@ -59,3 +60,17 @@ class EpisodeRewardManager(NaiveRewardManager):
 
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, _SpecialTokensKept(tokenizer), compute_score, *args, **kwargs)
+
+    async def run_single(self, data: Any) -> dict:
+        # verl's run_single writes the response's turn count into the row's
+        # extra_info, then awaits the decode, then scores: the n samples of
+        # a prompt share one extra_info dict (DataProto.repeat), and scored
+        # concurrently one would read a sibling's count. Each gets its own.
+        data = data[-1:]
+        infos = data.non_tensor_batch.get("extra_info")
+        if infos is not None:
+            own = np.empty(len(infos), dtype=object)
+            for k, info in enumerate(infos):
+                own[k] = dict(info) if isinstance(info, dict) else info
+            data.non_tensor_batch["extra_info"] = own
+        return await super().run_single(data)
