@@ -377,7 +377,34 @@ fn step_rewards_do_not_pay_for_padding_turns() {
         play(&spec, task(9, 5), &script).0
     };
     assert!((total(StepRewards::MeanAtEnd, 1) - total(StepRewards::MeanAtEnd, 5)).abs() < 1e-12);
+    assert!((total(StepRewards::MinAtEnd, 1) - total(StepRewards::MinAtEnd, 5)).abs() < 1e-12);
     assert!(total(StepRewards::EveryStep, 5) > total(StepRewards::EveryStep, 1) + 0.3);
+}
+
+/// After a weak step, the mean pays for good turns that follow it (a
+/// failure diluted); the minimum does not.
+#[test]
+fn the_minimum_of_the_steps_does_not_pay_for_diluting_a_weak_step() {
+    let lookup = call("lookup", json!({"name": "lamp"}));
+    let total = |mode: StepRewards, pad: usize| {
+        let spec = spec(
+            MultiTurnConfig::empty()
+                .step_rule(1.0, ReplyFormat::default())
+                .step_rewards(mode),
+        );
+        // A call with text beside its block: it runs, and fails the format.
+        let weak = format!("{lookup}\nand some text");
+        let mut script = vec![weak.as_str()];
+        script.extend(std::iter::repeat_n(lookup.as_str(), pad));
+        play(&spec, task(9, 8), &script).0
+    };
+    let (short, padded) = (
+        total(StepRewards::MeanAtEnd, 1),
+        total(StepRewards::MeanAtEnd, 5),
+    );
+    assert!(padded > short + 0.1, "mean: {short} then {padded}");
+    assert_eq!(total(StepRewards::MinAtEnd, 1), 0.0);
+    assert_eq!(total(StepRewards::MinAtEnd, 5), 0.0);
 }
 
 #[test]

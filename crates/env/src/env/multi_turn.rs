@@ -34,10 +34,18 @@ pub enum FormatErrorPolicy {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StepRewards {
     /// Their mean over the episode's steps is paid once, at the end (the
-    /// default): taking more turns does not earn more. Intermediate steps
-    /// have reward 0 (their verdicts are still logged).
+    /// default). Intermediate steps have reward 0 (their verdicts are still
+    /// logged). Padding cannot lift an episode whose steps all score the
+    /// most above that most, but after a weak step, more turns that score
+    /// well raise the mean (`[0, 1]` gives 0.5, `[0, 1, 1, 1, 1]` 0.8): a
+    /// policy can dilute an early failure with extra turns. Use
+    /// [`StepRewards::MinAtEnd`] where that must not pay.
     #[default]
     MeanAtEnd,
+    /// Their lowest over the episode's steps is paid once, at the end: an
+    /// episode is as good as its worst step, so no number of extra turns
+    /// earns more (nor dilutes a failure).
+    MinAtEnd,
     /// Each step is paid its own step-rule reward at once (dense rewards).
     /// A policy can then earn more by padding the episode with turns.
     EveryStep,
@@ -331,7 +339,8 @@ pub struct MultiTurnEnv<S> {
     messages: Vec<Message>,
     steps: Vec<StepRecord>,
     episode_calls: Vec<Call>,
-    /// Weighted step-rule reward of each step (for [`StepRewards::MeanAtEnd`]).
+    /// Weighted step-rule reward of each step (for the rewards paid at the
+    /// end: [`StepRewards::MeanAtEnd`], [`StepRewards::MinAtEnd`]).
     step_scores: Vec<f64>,
     done: bool,
 }
@@ -443,8 +452,13 @@ impl<S> MultiTurnEnv<S> {
         self.done = true;
         let config = self.spec.config.clone();
         let mut reward = 0.0;
-        if config.step_rewards == StepRewards::MeanAtEnd && !self.step_scores.is_empty() {
-            reward += self.step_scores.iter().sum::<f64>() / self.step_scores.len() as f64;
+        if !self.step_scores.is_empty() {
+            let scores = &self.step_scores;
+            reward += match config.step_rewards {
+                StepRewards::MeanAtEnd => scores.iter().sum::<f64>() / scores.len() as f64,
+                StepRewards::MinAtEnd => scores.iter().copied().fold(f64::INFINITY, f64::min),
+                StepRewards::EveryStep => 0.0,
+            };
         }
         reward + self.score(&config.final_rules, Some(end), verdicts)
     }
@@ -542,7 +556,7 @@ impl<S> MultiTurnEnv<S> {
         let step_reward = self.score(&config.step_rules, end, &mut verdicts);
         let mut reward = match config.step_rewards {
             StepRewards::EveryStep => step_reward,
-            StepRewards::MeanAtEnd => {
+            StepRewards::MeanAtEnd | StepRewards::MinAtEnd => {
                 self.step_scores.push(step_reward);
                 0.0
             }
