@@ -25,6 +25,10 @@ pub struct EvalReport {
     pub sampled_accuracy: Option<f64>,
     /// Mean model turns of the greedy episodes.
     pub turns_mean: f64,
+    /// Greedy and sampled episodes that an env failure ended (they count
+    /// as wrong; said on stderr): a flaky env skews an accuracy silently
+    /// otherwise.
+    pub env_failures: usize,
     /// Per-task verdicts of the greedy episodes, in task order.
     #[serde(skip)]
     pub verdicts: Vec<Verdict>,
@@ -102,6 +106,8 @@ pub fn evaluate(
             greedy.len()
         );
     }
+    let (mut sampled_failures, mut sampled_episodes) = (0, 0);
+    let mut sampled_first_error: Option<String> = None;
     let sampled_accuracy = match sampled {
         Some(s) if s.samples > 0 => {
             let sampling = SamplingParams {
@@ -110,18 +116,38 @@ pub fn evaluate(
                 ..SamplingParams::default()
             };
             let all = episodes(sampling, s.samples, s.seed)?;
-            let verdicts: Vec<Verdict> = all.iter().flatten().map(Trajectory::verdict).collect();
+            let all: Vec<&Trajectory> = all.iter().flatten().collect();
+            let failed: Vec<&&Trajectory> = all.iter().filter(|t| t.env_failed()).collect();
+            sampled_failures = failed.len();
+            sampled_episodes = all.len();
+            sampled_first_error = failed.first().and_then(|t| t.error.clone());
+            let verdicts: Vec<Verdict> = all.iter().map(|t| t.verdict()).collect();
             Some(Summary::of(&verdicts).accuracy)
         }
         _ => None,
     };
     let turns = greedy.iter().map(Trajectory::turns).sum::<usize>();
+    let env_failures = greedy.iter().filter(|t| t.env_failed()).count() + sampled_failures;
+    if env_failures > 0 {
+        let first = greedy
+            .iter()
+            .find(|t| t.env_failed())
+            .and_then(|t| t.error.as_deref())
+            .or(sampled_first_error.as_deref())
+            .unwrap_or("no message");
+        eprintln!(
+            "validation: {env_failures} of {} episodes ended by an env failure: they count as \
+             wrong; the first: {first}",
+            greedy.len() + sampled_episodes
+        );
+    }
     Ok(EvalReport {
         accuracy: summary.accuracy,
         mean_reward: summary.mean_reward,
         summary,
         sampled_accuracy,
         turns_mean: turns as f64 / greedy.len().max(1) as f64,
+        env_failures,
         replies: greedy.iter().map(|t| t.last_reply().to_string()).collect(),
         verdicts,
         episodes: greedy,

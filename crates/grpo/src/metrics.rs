@@ -196,6 +196,10 @@ pub struct StepMetrics {
     /// at `run.eval_temperature`), when configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_sampled_accuracy: Option<f64>,
+    /// Validation episodes (greedy and sampled) that an env failure ended,
+    /// when any did: they count as wrong in the accuracies above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_env_failures: Option<usize>,
 }
 
 impl StepMetrics {
@@ -221,6 +225,7 @@ impl StepMetrics {
         self.val_accuracy = Some(report.accuracy);
         self.val_reward = Some(report.mean_reward);
         self.val_sampled_accuracy = report.sampled_accuracy;
+        self.val_env_failures = (report.env_failures > 0).then_some(report.env_failures);
     }
 
     /// Whether the line is a training step (not a validation-only line).

@@ -579,6 +579,10 @@ impl GrpoTrainer {
             (Some(mean), Some(var.sqrt()))
         };
         let tok = tokens.max(1) as f64;
+        // A step with no update (every group without signal, every episode
+        // failed) has no loss statistics: null, not a 0 that reads as a
+        // collapsed entropy or a perfect fit.
+        let updated = n_updates > 0;
         let mut m = StepMetrics {
             phase: "grpo".into(),
             step: p.step,
@@ -587,12 +591,20 @@ impl GrpoTrainer {
             zero_variance_groups: Some(zero_var as f64 / generated_groups.max(1) as f64),
             sampling_rounds: c.dynamic_sampling.then_some(rounds_run),
             kept_groups: c.dynamic_sampling.then_some(tasks.len()),
-            loss: loss_sum / n_updates.max(1) as f64,
-            kl: self.reference.as_ref().map(|_| kl_tok / tok),
-            clip_fraction: Some(clip_tok / tok),
-            entropy: Some(ent_tok / tok),
-            lr: last_lr,
-            grad_norm: last_norm,
+            loss: if updated {
+                loss_sum / n_updates as f64
+            } else {
+                f64::NAN
+            },
+            kl: self
+                .reference
+                .as_ref()
+                .filter(|_| updated)
+                .map(|_| kl_tok / tok),
+            clip_fraction: updated.then_some(clip_tok / tok),
+            entropy: updated.then_some(ent_tok / tok),
+            lr: if updated { last_lr } else { f64::NAN },
+            grad_norm: if updated { last_norm } else { f64::NAN },
             skipped_updates: Some(skipped_updates),
             step_seconds: start.elapsed().as_secs_f64(),
             rollout_seconds: Some(rollout_seconds),

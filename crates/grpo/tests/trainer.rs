@@ -545,6 +545,18 @@ fn dynamic_sampling_keeps_groups_with_signal() {
             "{m:?}"
         );
         assert_eq!(m.zero_variance_groups, Some(1.0));
+        // No update: no loss statistics (null), not zeros that read as a
+        // collapsed entropy.
+        assert!(
+            m.loss.is_nan() && m.grad_norm.is_nan() && m.lr.is_nan(),
+            "{m:?}"
+        );
+        assert_eq!((m.entropy, m.clip_fraction), (None, None), "{m:?}");
+        let line = serde_json::to_value(m).unwrap();
+        assert!(
+            line["loss"].is_null() && line.get("entropy").is_none(),
+            "{line}"
+        );
     }
     assert!(!changed, "no group with signal: no update");
 }
