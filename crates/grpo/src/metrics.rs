@@ -33,9 +33,12 @@ pub struct StepMetrics {
     /// Std of the same rewards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reward_std: Option<f64>,
-    /// Share of rollouts with reward 1 (reason ok), of those whose env
-    /// did not fail (and, with `grpo.env_failures = "scored"`, the
-    /// failures after a reply, as unsolved).
+    /// Share of rollouts whose verdict is `ok`, of those whose env did not
+    /// fail (and, with `grpo.env_failures = "scored"`, the failures after
+    /// a reply, as unsolved). An env that reports verdicts decides `ok`;
+    /// one that reports none (a hand-written `ToolEnv` paying rewards
+    /// alone) is `ok` on any positive reward, so partial credit counts as
+    /// solved there ([`crate::rollout::Trajectory::verdict`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
     /// Verdicts per reason: every rule verdict of every step of every
