@@ -153,7 +153,7 @@ impl Fields {
                 .map_err(|e| (Value::Null, RecordError::InvalidUtf8(e.valid_up_to())))?,
         };
         let value: Value = serde_json::from_str(text)
-            .map_err(|e| (Value::Null, RecordError::Json(e.to_string())))?;
+            .map_err(|e| (Value::Null, RecordError::Json(why_not_json(text, &e))))?;
         let Value::Object(mut rest) = value else {
             return Err((Value::Null, RecordError::NotObject));
         };
@@ -167,6 +167,27 @@ impl Fields {
             None => Err((id, RecordError::MissingField("completion"))),
         }
     }
+}
+
+/// serde's message for a line that is not JSON, with what it does not
+/// say for the two cases it names badly: a byte-order mark inside a file
+/// (files joined with `cat`; at a file's start it is skipped), and a lone
+/// UTF-16 surrogate escape (serde says "unexpected end of hex escape").
+fn why_not_json(text: &str, e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    if text.starts_with('\u{feff}') {
+        return format!(
+            "{message} (the line starts with a UTF-8 byte-order mark, U+FEFF: files joined with \
+             `cat`? only a file's first line may have one)"
+        );
+    }
+    if message.contains("hex escape") || message.contains("surrogate") {
+        return format!(
+            "{message} (a \\uD800-\\uDFFF escape not in a high-low pair is a lone UTF-16 \
+             surrogate, which is no text)"
+        );
+    }
+    message
 }
 
 /// The truth reader of the call-list rules: takes `ground_truth` (a list
@@ -1410,6 +1431,25 @@ mod tests {
             proptest::prop_assert_eq!(got, expected);
             proptest::prop_assert_eq!(report.blank_lines, blank);
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_inside_and_a_lone_surrogate_are_named() {
+        let input =
+            "{\"id\": 1, \"completion\": \"x\", \"ground_truth\": []}\n\u{feff}{\"id\": 2, \
+                     \"completion\": \"x\", \"ground_truth\": []}\n{\"id\": 3, \"completion\": \
+                     \"a\\ud83d\", \"ground_truth\": []}\n";
+        let mut out = Vec::new();
+        let rule = rule_by_name("binary").unwrap();
+        score_jsonl(&*rule, input.as_bytes(), &mut out, Default::default()).unwrap();
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let detail = |i: usize| lines[i]["detail"].as_str().unwrap().to_string();
+        assert!(detail(1).contains("byte-order mark"), "{}", detail(1));
+        assert!(detail(2).contains("lone UTF-16 surrogate"), "{}", detail(2));
     }
 
     #[test]
