@@ -77,3 +77,42 @@ fn nan_weights_are_an_error_not_a_completion() {
         );
     }
 }
+
+/// Ids past the tokenizer's vocabulary (a padded embedding) have no text:
+/// said on stderr, where the text left them out silently.
+#[test]
+fn ids_without_a_token_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model::save_tiny_model_padded(dir.path(), 300);
+    let o = toolgym(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "40",
+        "--temperature",
+        "5",
+        "--seed",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let vocab = toolgym_model::Tokenizer::from_file(model.join("tokenizer.json"))
+        .unwrap()
+        .vocab_size() as u64;
+    let past = out["token_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|id| id.as_u64().unwrap() >= vocab)
+        .count();
+    assert!(past > 0, "{out}");
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("{past} of the ")) && err.contains("no token of the tokenizer"),
+        "{err}"
+    );
+}

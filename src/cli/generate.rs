@@ -68,5 +68,13 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.sampling_place = a.sampling_place.parse()?;
     args.json = a.json;
     let out = generate(&args)?;
+    if let Some(first) = out.ids_without_text.first() {
+        eprintln!(
+            "warning: {} of the {} generated ids (the first: {first}) are no token of the \
+             tokenizer (the model's vocabulary is larger): the text leaves them out",
+            out.ids_without_text.len(),
+            out.token_ids.len()
+        );
+    }
     Ok(io::print_stdout(&format!("{}\n", out.render(args.json)?))?)
 }

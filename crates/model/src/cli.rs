@@ -83,6 +83,11 @@ pub struct GenerateOutput {
     pub text: Option<String>,
     /// `stop` or `length`.
     pub finish_reason: FinishReason,
+    /// Generated ids the tokenizer has no token for (a model whose
+    /// embedding has more rows than the tokenizer has tokens, as Qwen2.5
+    /// pads 151,665 to 151,936): they have no text, so `text` lacks them.
+    #[serde(skip)]
+    pub ids_without_text: Vec<u32>,
 }
 
 impl GenerateOutput {
@@ -209,10 +214,20 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
         .pop()
         .and_then(|mut v| v.pop())
         .ok_or_else(|| ModelError::input("generation returned nothing"))?;
+    let ids_without_text = match &pre.tokenizer {
+        Some(tk) => c
+            .token_ids
+            .iter()
+            .copied()
+            .filter(|&id| tk.id_to_token(id).is_none())
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(GenerateOutput {
         token_ids: c.token_ids,
         logprobs: c.logprobs,
         text: c.text,
         finish_reason: c.finish_reason,
+        ids_without_text,
     })
 }
