@@ -545,7 +545,7 @@ fn wrong_arguments_are_rejected() {
         ),
         (ok.replace(")]", ", extra='1')]"), "invalid_parameter_name"),
         (
-            ok.replace(&room_arg, "room_count='١'"),
+            ok.replace(&room_arg, "room_count='²'"),
             "unsupported_digits",
         ),
         ("Sure!".to_string(), "no_api_call"),

@@ -177,8 +177,8 @@ pub(crate) enum Rejected {
     Name(String),
     /// `invalid parameter type. parameter: …` (an `int` that is not digits).
     Type(String, String),
-    /// Digits outside ASCII: Python's `isdigit`/`int` may accept them; not
-    /// supported here.
+    /// Characters `isdigit` accepts but `int` cannot read (`'²'`, `'①'`):
+    /// Python raises `ValueError` in the call.
     NonAsciiDigits(String, String),
     /// A required argument is missing (`TypeError` from `call`).
     Missing(String),
@@ -191,7 +191,8 @@ impl std::fmt::Display for Rejected {
             Rejected::Type(k, v) => write!(f, "invalid parameter type. parameter: {v} (for {k})"),
             Rejected::NonAsciiDigits(k, v) => write!(
                 f,
-                "parameter {k}: {v:?} has non-ASCII digits (not supported; see docs/api_bank.md)"
+                "invalid literal for int() with base 10: {v:?} (parameter {k}: digits int() \
+                 cannot read)"
             ),
             Rejected::Missing(k) => write!(f, "call() missing 1 required argument: '{k}'"),
         }
@@ -271,20 +272,50 @@ pub(crate) fn convert(api: &ApiInfo, params: &[(String, String)]) -> Result<Args
     Ok(Args(out))
 }
 
-/// `assert v.isdigit(); int(v)`. Beyond `i128` the value becomes a float:
-/// it is then only compared with small recorded numbers or with `2` / `1`
-/// (BookHotel), where a float of that size behaves like the big integer.
+/// `assert v.isdigit(); int(v)`: digits of any script Python's `int`
+/// reads (Unicode decimal digits, category Nd: `'１'`, `'١'`, mixed
+/// scripts too). Other characters `isdigit` accepts (`'²'`, `'①'`) make
+/// `int` raise: refused (the call fails, as there). Beyond `i128` the value
+/// becomes a float: it is then only compared with small recorded numbers
+/// or with `2` / `1` (BookHotel), where a float of that size behaves like
+/// the big integer.
 fn int_value(key: &str, v: &str) -> Result<PyVal, Rejected> {
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(match v.parse::<i128>() {
+    if v.is_empty() {
+        return Err(Rejected::Type(key.into(), v.into()));
+    }
+    let ascii: Option<String> = v
+        .chars()
+        .map(|c| decimal_digit(c).map(|d| char::from(b'0' + d)))
+        .collect();
+    if let Some(digits) = ascii {
+        return Ok(match digits.parse::<i128>() {
             Ok(i) => PyVal::Int(i),
-            Err(_) => PyVal::Float(v.parse::<f64>().unwrap_or(f64::INFINITY)),
+            Err(_) => PyVal::Float(digits.parse::<f64>().unwrap_or(f64::INFINITY)),
         });
     }
-    if !v.is_empty() && v.chars().all(char::is_numeric) {
+    if v.chars().all(char::is_numeric) {
         return Err(Rejected::NonAsciiDigits(key.into(), v.into()));
     }
     Err(Rejected::Type(key.into(), v.into()))
+}
+
+/// The zero of each run of ten Unicode decimal digits (category Nd,
+/// Unicode 14, as CPython 3.11 has it), in order.
+const DECIMAL_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// A Unicode decimal digit's value (what Python's `int` reads it as).
+fn decimal_digit(c: char) -> Option<u8> {
+    let c = c as u32;
+    let i = DECIMAL_ZEROS.partition_point(|&z| z <= c).checked_sub(1)?;
+    let d = c - DECIMAL_ZEROS[i];
+    (d < 10).then_some(d as u8)
 }
 
 /// What `call` returned as `output`: a value, or (ModifyAgenda,
@@ -647,10 +678,33 @@ mod tests {
             convert(hotel, &p(&[("room_count", "one")])),
             Err(Rejected::Type(..))
         ));
-        assert!(matches!(
-            convert(hotel, &p(&[("room_count", "٣")])),
-            Err(Rejected::NonAsciiDigits(..))
-        ));
+        // Decimal digits of any script are read as Python's int reads
+        // them (fullwidth, Arabic-Indic, mixed); other digits refused.
+        for (written, value) in [("٣", 3), ("１２", 12), ("1٢", 12), ("𝟗", 9)] {
+            let args = convert(
+                hotel,
+                &p(&[
+                    ("hotel_name", "Hilton"),
+                    ("check_in_time", "2023-01-01"),
+                    ("check_out_time", "2023-01-02"),
+                    ("room_count", written),
+                    ("adult_count", "2"),
+                    ("child_count", "0"),
+                ]),
+            )
+            .unwrap();
+            assert_eq!(
+                args.get("room_count"),
+                Some(&PyVal::Int(value)),
+                "{written}"
+            );
+        }
+        for other in ["²", "①", "1²"] {
+            assert!(matches!(
+                convert(hotel, &p(&[("room_count", other)])),
+                Err(Rejected::NonAsciiDigits(..))
+            ));
+        }
         assert!(matches!(
             convert(hotel, &p(&[("x", "1")])),
             Err(Rejected::Name(_))
