@@ -131,10 +131,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_default();
         match m.reward_mean {
             Some(r) => println!(
-                "[grpo {:>3}] reward {r:.3}  acc {:.3}  kl {:.4}  len {:.1}  {:.1}s{val}",
+                "[grpo {:>3}] reward {r:.3}  acc {:.3}  kl {}  len {:.1}  {:.1}s{val}",
                 m.step,
                 m.accuracy.unwrap_or(0.0),
-                m.kl.unwrap_or(0.0),
+                // No KL on a step without an update.
+                m.kl.map_or_else(|| "-".into(), |k| format!("{k:.4}")),
                 m.response_len_mean.unwrap_or(0.0),
                 m.step_seconds
             ),

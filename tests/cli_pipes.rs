@@ -66,6 +66,37 @@ fn score_to_dev_stdout_appends_to_the_shells_file() {
     }
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.starts_with("precious\n"), "{text}");
+    // Another descriptor, opened by the shell with `>` (no append), and
+    // written by the shell after the command: written through the same
+    // descriptor, so the shell's line follows the verdicts.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("{ \"$0\" score --rule binary --input \"$1\" --output /dev/fd/3; echo AFTER >&3; } 3>\"$2\"")
+        .arg(env!("CARGO_BIN_EXE_toolgym"))
+        .arg(&input)
+        .arg(dir.join("fd3.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let fd3 = std::fs::read_to_string(dir.join("fd3.txt")).unwrap();
+    assert!(
+        fd3.ends_with("}\nAFTER\n") && fd3.lines().count() == 3,
+        "{fd3}"
+    );
+    // stdin's own file as the output (`< f --output /dev/fd/0`): refused,
+    // where verdicts fed back into the input would never end.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" score --rule binary --input - --output /dev/fd/0 < \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_toolgym"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is the input"),
+        "{err}"
+    );
     assert_eq!(text.matches("\"reward\"").count(), 6, "{text}");
     assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e
         .unwrap()

@@ -55,6 +55,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 
 # No hub, no telemetry, no tokenizer thread pools fighting the trainer.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -988,6 +989,57 @@ def check_verl_dataset():
             f"overlong filter ok; collate_fn->DataProto ok; agent_name column reaches the batch")
 
 
+def check_verl_episode_concurrent():
+    """verl's reward loop scores a batch's samples concurrently
+    (RewardLoopWorker.compute_score_batch gathers their run_single), and
+    the n samples of a prompt share one extra_info dict (DataProto.repeat):
+    verl's run_single writes the turn count into it, then awaits the
+    decode. EpisodeRewardManager gives each sample its own."""
+    import asyncio
+    from functools import partial
+
+    import numpy as np
+    import torch
+    from verl import DataProto
+    from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
+    from verl.trainer.ppo.reward import _call_with_kwargs
+    from toolgym.verl_episode import EpisodeRewardManager
+
+    calls = [{"name": "f", "arguments": {"a": 1}}]
+    block = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call><|im_end|>'
+    texts = {1: block, 2: block + "\n<|im_start|>user\n<tool_response>\n{}\n</tool_response><|im_end|>"
+             "\n<|im_start|>assistant\nDone.<|im_end|>"}
+
+    class Tok:  # the response's first id names its text
+        def decode(self, ids, skip_special_tokens=False, **kwargs):
+            return texts[int(ids[0])]
+
+    base = DataProto.from_dict(
+        tensors={"prompts": torch.tensor([[5]]), "responses": torch.tensor([[0]]),
+                 "attention_mask": torch.tensor([[1, 1]])},
+        non_tensors={"data_source": np.array(["toolgym"], dtype=object),
+                     "reward_model": np.array([{"style": "rule", "ground_truth": json.dumps(calls)}], dtype=object),
+                     "extra_info": np.array([{"index": 0}], dtype=object)})
+    data = base.repeat(repeat_times=2, interleave=True)
+    assert data.non_tensor_batch["extra_info"][0] is data.non_tensor_batch["extra_info"][1]
+    data.batch["responses"] = torch.tensor([[1], [2]])  # one reply; a tool round then an answer
+    data.non_tensor_batch["__num_turns__"] = np.array([2, 4])
+    fn = partial(_call_with_kwargs, toolgym.verl.compute_score, {"rule": "binary-no-think", "episode": True})
+
+    def concurrently(manager):
+        async def both():
+            return await asyncio.gather(*[manager.run_single(data[i:i + 1]) for i in range(2)])
+        return [o["reward_score"] for o in manager.loop.run_until_complete(both())]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = concurrently(EpisodeRewardManager(config=None, tokenizer=Tok(), compute_score=fn))
+        shared = concurrently(NaiveRewardManager(config=None, tokenizer=Tok(), compute_score=fn))
+    assert ours == [1.0, 1.0], ours
+    assert shared != [1.0, 1.0], shared  # the race the override removes
+    return f"2 samples sharing extra_info scored concurrently: EpisodeRewardManager {ours}, verl's run_single {shared}"
+
+
 CHECKS = {
     "trl-reward": check_trl_reward,
     "verl-custom-fn": check_verl_custom_fn,
@@ -999,6 +1051,7 @@ CHECKS = {
     "trl-grpo": check_trl_grpo,
     "trl-tool-episode": check_trl_tool_episode,
     "verl-episode": check_verl_episode,
+    "verl-episode-concurrent": check_verl_episode_concurrent,
     "trl-environment": check_trl_environment,
     "verl-function-tools": check_verl_function_tools,
 }

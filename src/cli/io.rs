@@ -41,8 +41,6 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::StdoutLock<'static>>),
-    /// Standard error (`/dev/stderr`), unlocked: warnings still reach it.
-    Stderr(BufWriter<io::Stderr>),
     /// A file.
     File(AtomicFile),
 }
@@ -52,7 +50,6 @@ impl Output {
     pub fn finish(self) -> io::Result<()> {
         match self {
             Output::Stdout(mut w) => w.flush().map_err(on_stdout),
-            Output::Stderr(mut w) => w.flush(),
             Output::File(f) => f.finish(),
         }
     }
@@ -68,7 +65,6 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf).map_err(on_stdout),
-            Output::Stderr(w) => w.write(buf),
             Output::File(f) => f.write(buf),
         }
     }
@@ -76,7 +72,6 @@ impl Write for Output {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.write_all(buf).map_err(on_stdout),
-            Output::Stderr(w) => w.write_all(buf),
             Output::File(f) => f.write_all(buf),
         }
     }
@@ -84,7 +79,6 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush().map_err(on_stdout),
-            Output::Stderr(w) => w.flush(),
             Output::File(f) => f.flush(),
         }
     }
@@ -97,10 +91,10 @@ pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
     if is_stdout(path) {
         return Ok(Box::new(BufWriter::new(io::stdout().lock())));
     }
-    // A descriptor's path (`/dev/stderr` sent to a log) is written after
-    // what its file holds: created, it would be cut to nothing.
+    // A descriptor's path (`/dev/stderr` sent to a log) is written through
+    // the descriptor: created again, its file would be cut to nothing.
     let f = match open_descriptor(path) {
-        Some(_) => std::fs::OpenOptions::new().append(true).open(path),
+        Some(n) => toolgym_env::output::duplicate(n),
         None => File::create(path),
     }
     .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
@@ -109,15 +103,13 @@ pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
 
 /// Opens an output named on the command line ([`Output`]). `/dev/stdout`
 /// (and `/dev/fd/1`…) is stdout itself, written through its descriptor
-/// as `-` is, and `/dev/stderr` stderr: with stdout sent to a file, what
-/// the shell writes before and after this command (`{ echo a; toolgym …;
-/// echo b; } > log`) keeps its place. Another descriptor's path is written
-/// after what its file holds ([`AtomicFile`]).
+/// as `-` is: with stdout sent to a file, what the shell writes before and
+/// after this command (`{ echo a; toolgym …; echo b; } > log`) keeps its
+/// place. Another descriptor's path (`/dev/stderr`, `/dev/fd/3`) is written
+/// through that descriptor ([`AtomicFile`]).
 pub fn open_output(path: &Path) -> io::Result<Output> {
     if is_stdout(path) {
         Ok(Output::Stdout(BufWriter::new(io::stdout().lock())))
-    } else if open_descriptor(path) == Some(2) {
-        Ok(Output::Stderr(BufWriter::new(io::stderr())))
     } else {
         AtomicFile::create(path).map(Output::File)
     }
@@ -125,18 +117,29 @@ pub fn open_output(path: &Path) -> io::Result<Output> {
 
 /// `-`, or a path naming this process's standard output
 /// ([`open_descriptor`]).
-fn is_stdout(path: &Path) -> bool {
+pub fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-" || open_descriptor(path) == Some(1)
 }
 
 /// Refuses an `output` that is the same file as one of `inputs` (also
-/// through a link): creating it would erase the input before it is read.
-/// `-` and files that do not exist yet are never the same.
+/// through a link): creating it would erase the input before it is read,
+/// and writing through its descriptor (`/dev/fd/0`) would feed the output
+/// back in. An input `-` is stdin's file where that is a regular file
+/// (`< f`); an output `-` and files that do not exist yet are never the
+/// same.
 pub fn check_not_an_input(output: &Path, inputs: &[&Path]) -> io::Result<()> {
     if output.as_os_str() == "-" {
         return Ok(());
     }
-    match inputs.iter().find(|input| same_path(output, input)) {
+    let same = |input: &Path| {
+        if input.as_os_str() == "-" {
+            let stdin = Path::new("/dev/stdin");
+            std::fs::metadata(stdin).is_ok_and(|m| m.is_file()) && same_path(output, stdin)
+        } else {
+            same_path(output, input)
+        }
+    };
+    match inputs.iter().find(|input| same(input)) {
         Some(input) => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(

@@ -62,7 +62,11 @@ pub fn run(a: TrainCmd) -> CliResult {
     let report = pipeline::run(&cfg, phase, |m| {
         bar.set_position(m.step as u64);
         let mut msg = match m.reward_mean {
-            Some(r) => format!("reward {r:.3} kl {:.4}", m.kl.unwrap_or(0.0)),
+            // No KL on a step without an update (or without a reference).
+            Some(r) => format!(
+                "reward {r:.3} kl {}",
+                m.kl.map_or_else(|| "-".into(), |k| format!("{k:.4}"))
+            ),
             None => format!("loss {:.4}", m.loss),
         };
         if let Some(v) = m.val_accuracy {

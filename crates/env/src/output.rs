@@ -76,14 +76,13 @@ impl AtomicFile {
                 ),
             ));
         }
-        if open_descriptor(path).is_some() {
+        if let Some(n) = open_descriptor(path) {
             // `/dev/stdout` where the shell sent stdout to a file, `>>` or
             // a `{ …; } > log` group: replacing that file would unlink
-            // what the shell writes to. Written after what it holds.
-            let file = fs::OpenOptions::new()
-                .append(true)
-                .open(path)
-                .map_err(cannot)?;
+            // what the shell writes to, and opening it again would write
+            // at a position of its own (over what the shell writes next).
+            // Written through the descriptor itself.
+            let file = duplicate(n).map_err(cannot)?;
             return Ok(Self {
                 writer: Some(BufWriter::with_capacity(1 << 20, file)),
                 dest: path.to_path_buf(),
@@ -217,7 +216,9 @@ pub fn open_descriptor(path: &Path) -> Option<u32> {
             let fd_dir = dir.file_name().is_some_and(|d| d == "fd")
                 && (dir.parent() == Some(own.as_path())
                     || dir.parent().and_then(Path::parent) == Some(own.join("task").as_path()));
-            if fd_dir {
+            // A closed descriptor's entry is gone: not a descriptor path
+            // then (what it names cannot be created either).
+            if fd_dir && fs::symlink_metadata(&p).is_ok() {
                 return Some(n);
             }
         }
@@ -225,6 +226,37 @@ pub fn open_descriptor(path: &Path) -> Option<u32> {
         p = parent.join(target);
     }
     None
+}
+
+/// A file of this process's own for its descriptor `n` (a duplicate): it
+/// writes where writes to `n` go, at the same position, with its flags
+/// (`O_APPEND` for `>>`).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn duplicate(n: u32) -> io::Result<File> {
+    use std::os::fd::{BorrowedFd, RawFd};
+    let raw = RawFd::try_from(n)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "no such descriptor"))?;
+    if !Path::new("/proc/self/fd").join(n.to_string()).exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("descriptor {n} is not open"),
+        ));
+    }
+    // SAFETY: descriptor `n` is open (its `/proc` entry was just found; this
+    // crate closes no descriptor it did not open), and it is borrowed only
+    // for the duplication, which gives a descriptor this `File` owns.
+    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+    Ok(File::from(fd.try_clone_to_owned()?))
+}
+
+/// [`duplicate`] off Unix: no descriptor paths are found there.
+#[cfg(not(unix))]
+pub fn duplicate(n: u32) -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("descriptor {n}: not supported here"),
+    ))
 }
 
 /// Whether two paths name the same file (also through a link, or as
@@ -398,8 +430,10 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let d = dir("descriptor");
         let log = d.join("log.txt");
-        fs::write(&log, "header\n").unwrap();
-        let held = fs::OpenOptions::new().append(true).open(&log).unwrap();
+        // Opened as a shell's `>` opens it (no append): the writes through
+        // the descriptor's path must share its position.
+        let mut held = File::create(&log).unwrap();
+        held.write_all(b"header\n").unwrap();
         let n = held.as_raw_fd();
         let link = d.join("out-link");
         std::os::unix::fs::symlink(format!("/proc/self/fd/{n}"), &link).unwrap();
@@ -418,9 +452,17 @@ mod tests {
         let mut out = AtomicFile::create(&link).unwrap();
         out.write_all(b"verdicts\n").unwrap();
         out.finish().unwrap();
-        assert_eq!(fs::read_to_string(&log).unwrap(), "header\nverdicts\n");
+        held.write_all(b"footer\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(&log).unwrap(),
+            "header\nverdicts\nfooter\n"
+        );
         assert_eq!(fs::metadata(&log).unwrap().ino(), inode, "not replaced");
         drop(held);
+        // A closed descriptor's path names nothing.
+        let closed = PathBuf::from(format!("/proc/self/fd/{n}"));
+        assert_eq!(open_descriptor(&closed), None);
+        assert!(AtomicFile::create(&closed).is_err());
     }
 
     fn dir(name: &str) -> PathBuf {

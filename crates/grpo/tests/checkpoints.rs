@@ -574,3 +574,24 @@ fn a_saved_policy_keeps_its_sources_generation_config_and_chat_template() {
         let _ = fs::remove_dir_all(d);
     }
 }
+
+/// A policy in f16 is refused by the trainers themselves, as the config's
+/// `model.dtype = "f16"` is: without loss scaling its gradients underflow.
+#[test]
+fn an_f16_policy_is_refused_for_training() {
+    let gen = tasks();
+    let dir = run_dir("f16");
+    let e = SftTrainer::new(
+        builtin_policy(&gen, &builtin_spec(), DType::F16),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        config(1),
+        run_section(dir.clone(), 0),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("f16 training needs loss scaling"), "{e}");
+    fs::remove_dir_all(&dir).ok();
+}

@@ -173,7 +173,7 @@ impl Outputs {
             summary: open(&a.summary)?,
             stdout_taken: [&a.out, &a.summary, &a.gen.save_completions]
                 .iter()
-                .any(|p| p.as_deref() == Some(Path::new("-"))),
+                .any(|p| p.as_deref().is_some_and(io::is_stdout)),
         })
     }
 }

@@ -456,7 +456,15 @@ impl<S> MultiTurnEnv<S> {
             let scores = &self.step_scores;
             reward += match config.step_rewards {
                 StepRewards::MeanAtEnd => scores.iter().sum::<f64>() / scores.len() as f64,
-                StepRewards::MinAtEnd => scores.iter().copied().fold(f64::INFINITY, f64::min),
+                // NaN (a rule's bug) passes on, as the mean passes it, to
+                // be refused as a non-finite reward; `f64::min` drops it.
+                StepRewards::MinAtEnd => scores.iter().copied().fold(f64::INFINITY, |a, b| {
+                    if a.is_nan() || b.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.min(b)
+                    }
+                }),
                 StepRewards::EveryStep => 0.0,
             };
         }

@@ -318,8 +318,9 @@ def environment(
     The class belongs to the caller's module (``module``, as
     ``collections.namedtuple`` takes it, for a caller elsewhere): assigned
     there at module level under ``name`` (``Bank = environment(...,
-    name="Bank")``), the class and its instances pickle, as TRL's
-    ``AsyncGRPOTrainer`` needs to send them to its rollout process.
+    name="Bank")``), the class pickles, as TRL's ``AsyncGRPOTrainer``
+    needs to send it to its rollout process (instances pickle where their
+    tools' handlers do: module-level functions, not closures).
 
     Calls TRL cannot route to a method never reach the environment: a call
     to a tool it does not have, arguments that are not a dict, a block TRL's

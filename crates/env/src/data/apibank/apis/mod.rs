@@ -293,7 +293,9 @@ fn int_value(key: &str, v: &str) -> Result<PyVal, Rejected> {
             Err(_) => PyVal::Float(digits.parse::<f64>().unwrap_or(f64::INFINITY)),
         });
     }
-    if v.chars().all(char::is_numeric) {
+    if v.chars()
+        .all(|c| decimal_digit(c).is_some() || other_digit(c))
+    {
         return Err(Rejected::NonAsciiDigits(key.into(), v.into()));
     }
     Err(Rejected::Type(key.into(), v.into()))
@@ -309,6 +311,39 @@ const DECIMAL_ZEROS: [u32; 66] = [
     0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
     0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
 ];
+
+/// The characters besides decimal digits whose `isdigit()` is true in
+/// CPython 3.11 (Numeric_Type=Digit: superscripts, circled digits…),
+/// as inclusive ranges. `'½'` or `'Ⅻ'` are numeric but no digits there.
+const OTHER_DIGITS: [(u32, u32); 20] = [
+    (0xB2, 0xB3),
+    (0xB9, 0xB9),
+    (0x1369, 0x1371),
+    (0x19DA, 0x19DA),
+    (0x2070, 0x2070),
+    (0x2074, 0x2079),
+    (0x2080, 0x2089),
+    (0x2460, 0x2468),
+    (0x2474, 0x247C),
+    (0x2488, 0x2490),
+    (0x24EA, 0x24EA),
+    (0x24F5, 0x24FD),
+    (0x24FF, 0x24FF),
+    (0x2776, 0x277E),
+    (0x2780, 0x2788),
+    (0x278A, 0x2792),
+    (0x10A40, 0x10A43),
+    (0x10E60, 0x10E68),
+    (0x11052, 0x1105A),
+    (0x1F100, 0x1F10A),
+];
+
+/// Whether Python's `isdigit()` holds for `c` but it is no decimal digit
+/// (`int` cannot read it).
+fn other_digit(c: char) -> bool {
+    let c = c as u32;
+    OTHER_DIGITS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
 
 /// A Unicode decimal digit's value (what Python's `int` reads it as).
 fn decimal_digit(c: char) -> Option<u8> {
@@ -703,6 +738,13 @@ mod tests {
             assert!(matches!(
                 convert(hotel, &p(&[("room_count", other)])),
                 Err(Rejected::NonAsciiDigits(..))
+            ));
+        }
+        // Numeric, but `isdigit()` is false: Python's type check refuses.
+        for numeric in ["½", "Ⅻ"] {
+            assert!(matches!(
+                convert(hotel, &p(&[("room_count", numeric)])),
+                Err(Rejected::Type(..))
             ));
         }
         assert!(matches!(
