@@ -158,6 +158,11 @@ impl Fields {
             return Err((Value::Null, RecordError::NotObject));
         };
         let id = rest.remove("id").unwrap_or(Value::Null);
+        if id.is_f64() {
+            if let Some(e) = rounded_integer_id(text, &id) {
+                return Err((Value::Null, e));
+            }
+        }
         match rest.remove("completion") {
             Some(completion) => Ok(Fields {
                 id,
@@ -167,6 +172,30 @@ impl Fields {
             None => Err((id, RecordError::MissingField("completion"))),
         }
     }
+}
+
+/// An `id` written as an integer that serde reads as a float (past 64
+/// bits, or `-0`): echoed in the verdict it would be another number
+/// (`1.2345678901234568e22`, `-0.0`), and two ids could become one.
+/// Refused, naming it; `None` when the id was written as a float.
+fn rounded_integer_id(text: &str, id: &Value) -> Option<RecordError> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: Option<&'a serde_json::value::RawValue>,
+    }
+    let raw = serde_json::from_str::<IdOnly<'_>>(text).ok()?.id?.get();
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(RecordError::Truth {
+        field: "id",
+        message: format!(
+            "the integer {raw} would be written {id} (past 64 bits, or -0: JSON readers keep such \
+             numbers as floats); write the id as a string"
+        ),
+    })
 }
 
 /// serde's message for a line that is not JSON, with what it does not
@@ -1450,6 +1479,55 @@ mod tests {
         let detail = |i: usize| lines[i]["detail"].as_str().unwrap().to_string();
         assert!(detail(1).contains("byte-order mark"), "{}", detail(1));
         assert!(detail(2).contains("lone UTF-16 surrogate"), "{}", detail(2));
+    }
+
+    /// An id written as an integer that would be echoed as another number
+    /// (past 64 bits, -0) is refused by name; floats and 64-bit integers
+    /// are echoed as before.
+    #[test]
+    fn an_integer_id_a_float_would_change_is_refused() {
+        let rec =
+            |id: &str| format!("{{\"id\": {id}, \"completion\": \"x\", \"ground_truth\": []}}\n");
+        let ids = [
+            ("12345678901234567890123", true),
+            ("12345678901234567890124", true),
+            ("-0", true),
+            ("-9223372036854775809", true),
+            ("18446744073709551615", false),
+            ("1e30", false),
+            ("-1.5", false),
+            ("7", false),
+        ];
+        let input: String = ids.iter().map(|(id, _)| rec(id)).collect();
+        let rule = rule_by_name("binary").unwrap();
+        for parallel in [false, true] {
+            let mut out = Vec::new();
+            let options = JsonlOptions {
+                parallel,
+                ..Default::default()
+            };
+            score_jsonl(&*rule, input.as_bytes(), &mut out, options).unwrap();
+            let lines: Vec<Value> = String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            for (line, (id, big)) in lines.iter().zip(ids) {
+                let refused = line["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("write the id as a string"));
+                assert_eq!(refused, big, "{id}: {line}");
+                if big {
+                    assert_eq!(line["reason"], "input_error");
+                    assert!(line["detail"].as_str().unwrap().contains(id), "{line}");
+                } else {
+                    assert_eq!(
+                        line["id"].to_string(),
+                        serde_json::from_str::<Value>(id).unwrap().to_string()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
