@@ -97,6 +97,20 @@ fn score_to_dev_stdout_appends_to_the_shells_file() {
         !out.status.success() && err.contains("is the input"),
         "{err}"
     );
+    // A descriptor open for reading only, refused before any work (it
+    // failed at the first write, after the scoring).
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" score --rule binary --input \"$1\" --output /dev/fd/0 < /dev/null")
+        .arg(env!("CARGO_BIN_EXE_toolgym"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("for reading only"),
+        "{err}"
+    );
     assert_eq!(text.matches("\"reward\"").count(), 6, "{text}");
     assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e
         .unwrap()

@@ -35,9 +35,10 @@ use std::path::{Path, PathBuf};
 /// it names replaced; one to a pipe or a device (`/dev/stdout` in a
 /// pipeline, a shell's `>(…)`) is written through; one that names no file
 /// is an error. A path that names one of the process's open descriptors
-/// (`/dev/stdout`, `/dev/fd/N`, [`open_descriptor`]) is written through
-/// too, after what its file holds, even where that is a regular file (the
-/// log a shell sent stdout to is not replaced). A name ending in a
+/// (`/dev/stdout`, `/dev/fd/N`, [`open_descriptor`]; Linux) is written
+/// through a duplicate of that descriptor ([`duplicate`]), at its position,
+/// even where that is a regular file (the log a shell sent stdout to is not
+/// replaced). A name ending in a
 /// separator (`results/`) is refused at once, and a file replaced keeps its
 /// permissions.
 ///
@@ -230,24 +231,70 @@ pub fn open_descriptor(path: &Path) -> Option<u32> {
 
 /// A file of this process's own for its descriptor `n` (a duplicate): it
 /// writes where writes to `n` go, at the same position, with its flags
-/// (`O_APPEND` for `>>`).
+/// (`O_APPEND` for `>>`). Only a descriptor this process was given (by
+/// the shell: `3>file`, stdout, stderr) and that is open for writing is
+/// taken: one it opened itself (every descriptor Rust opens is
+/// close-on-exec, which no inherited one can be) is some file of its own
+/// (`--out`'s temporary, an input), and a read-only one (`< f`) would
+/// fail at the first write, after the work. Both are refused here, at
+/// once.
 #[cfg(unix)]
 #[allow(unsafe_code)]
 pub fn duplicate(n: u32) -> io::Result<File> {
-    use std::os::fd::{BorrowedFd, RawFd};
-    let raw = RawFd::try_from(n)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "no such descriptor"))?;
-    if !Path::new("/proc/self/fd").join(n.to_string()).exists() {
-        return Err(io::Error::new(
+    use std::os::fd::{AsFd, BorrowedFd, RawFd};
+    let refuse = |kind: io::ErrorKind, why: String| Err(io::Error::new(kind, why));
+    let Some(flags) = descriptor_flags(n) else {
+        return refuse(
             io::ErrorKind::NotFound,
             format!("descriptor {n} is not open"),
-        ));
+        );
+    };
+    const O_ACCMODE: u32 = 0o3;
+    const O_RDONLY: u32 = 0o0;
+    const O_CLOEXEC: u32 = 0o2000000;
+    if flags & O_CLOEXEC != 0 {
+        return refuse(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "descriptor {n} is one this program opened itself, not one it was given: name a \
+                 file, or a descriptor the shell opens for it (3>file)"
+            ),
+        );
     }
-    // SAFETY: descriptor `n` is open (its `/proc` entry was just found; this
-    // crate closes no descriptor it did not open), and it is borrowed only
-    // for the duplication, which gives a descriptor this `File` owns.
-    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-    Ok(File::from(fd.try_clone_to_owned()?))
+    if flags & O_ACCMODE == O_RDONLY {
+        return refuse(
+            io::ErrorKind::PermissionDenied,
+            format!("descriptor {n} is open for reading only: it cannot be written"),
+        );
+    }
+    let owned = match n {
+        0 => io::stdin().as_fd().try_clone_to_owned(),
+        1 => io::stdout().as_fd().try_clone_to_owned(),
+        2 => io::stderr().as_fd().try_clone_to_owned(),
+        _ => {
+            let raw = RawFd::try_from(n)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "no such descriptor"))?;
+            // SAFETY: `n` is open (its `/proc` entry was just read) and was
+            // inherited (not close-on-exec), so no `File` or other owner in
+            // this process holds it, and nothing here closes it; it is
+            // borrowed only for the duplication, whose result this `File`
+            // owns. (A library host closing an inherited descriptor on
+            // another thread in between would race as opening
+            // `/proc/self/fd/N` by its path would.)
+            let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+            fd.try_clone_to_owned()
+        }
+    }?;
+    Ok(File::from(owned))
+}
+
+/// The `flags:` of `/proc/self/fdinfo/N` (octal: the open flags, access
+/// mode and close-on-exec among them); `None` when `n` is not open.
+#[cfg(unix)]
+fn descriptor_flags(n: u32) -> Option<u32> {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{n}")).ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    u32::from_str_radix(flags.trim(), 8).ok()
 }
 
 /// [`duplicate`] off Unix: no descriptor paths are found there.
@@ -420,20 +467,19 @@ mod tests {
         assert_eq!(mode, 0o600);
     }
 
-    /// `/dev/stdout` and its kin, where the descriptor is a regular file
-    /// (stdout sent to a log with `>>`): the file is written after what
-    /// it holds, not replaced (which would unlink the shell's file).
+    /// Paths naming descriptors are found (`/proc/self/fd/N`, `/dev/fd/N`,
+    /// links to them, `/dev/stdout`), but only a descriptor the process
+    /// was given is written through: one it opened itself (close-on-exec,
+    /// as every `File` here) is refused at once, and so is a closed one's.
+    /// Writing through an inherited descriptor, sharing its position, is
+    /// tested from a shell (`tests/cli_pipes.rs`).
     #[test]
     #[cfg(target_os = "linux")]
-    fn a_descriptor_path_is_written_through_not_replaced() {
+    fn descriptor_paths_are_found_and_only_inherited_ones_taken() {
         use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
         let d = dir("descriptor");
         let log = d.join("log.txt");
-        // Opened as a shell's `>` opens it (no append): the writes through
-        // the descriptor's path must share its position.
-        let mut held = File::create(&log).unwrap();
-        held.write_all(b"header\n").unwrap();
+        let held = File::create(&log).unwrap();
         let n = held.as_raw_fd();
         let link = d.join("out-link");
         std::os::unix::fs::symlink(format!("/proc/self/fd/{n}"), &link).unwrap();
@@ -447,17 +493,10 @@ mod tests {
         assert_eq!(open_descriptor(Path::new("/dev/stdout")), Some(1));
         assert_eq!(open_descriptor(&log), None);
         assert_eq!(open_descriptor(&d.join("missing")), None);
-
-        let inode = fs::metadata(&log).unwrap().ino();
-        let mut out = AtomicFile::create(&link).unwrap();
-        out.write_all(b"verdicts\n").unwrap();
-        out.finish().unwrap();
-        held.write_all(b"footer\n").unwrap();
-        assert_eq!(
-            fs::read_to_string(&log).unwrap(),
-            "header\nverdicts\nfooter\n"
-        );
-        assert_eq!(fs::metadata(&log).unwrap().ino(), inode, "not replaced");
+        // This process's own file (an input, another output's temporary).
+        let e = AtomicFile::create(&link).err().unwrap();
+        assert!(e.to_string().contains("opened itself"), "{e}");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "nothing written");
         drop(held);
         // A closed descriptor's path names nothing.
         let closed = PathBuf::from(format!("/proc/self/fd/{n}"));

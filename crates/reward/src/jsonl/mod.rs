@@ -179,12 +179,11 @@ impl Fields {
 /// (`1.2345678901234568e22`, `-0.0`), and two ids could become one.
 /// Refused, naming it; `None` when the id was written as a float.
 fn rounded_integer_id(text: &str, id: &Value) -> Option<RecordError> {
-    #[derive(serde::Deserialize)]
-    struct IdOnly<'a> {
-        #[serde(borrow)]
-        id: Option<&'a serde_json::value::RawValue>,
-    }
-    let raw = serde_json::from_str::<IdOnly<'_>>(text).ok()?.id?.get();
+    // Every top-level field as written: a repeated `id` is the last one,
+    // as in the `Value` read (a struct would refuse the repetition).
+    let fields: std::collections::HashMap<String, &serde_json::value::RawValue> =
+        serde_json::from_str(text).ok()?;
+    let raw = fields.get("id")?.get();
     let digits = raw.strip_prefix('-').unwrap_or(raw);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -1494,6 +1493,9 @@ mod tests {
             ("-0", true),
             ("-9223372036854775809", true),
             ("18446744073709551615", false),
+            // Repeated: the last one counts, as in the record read.
+            ("5, \"id\": 12345678901234567890123", true),
+            ("12345678901234567890123, \"id\": 5", false),
             ("1e30", false),
             ("-1.5", false),
             ("7", false),
@@ -1517,13 +1519,14 @@ mod tests {
                     .as_str()
                     .is_some_and(|d| d.contains("write the id as a string"));
                 assert_eq!(refused, big, "{id}: {line}");
+                let last = id.rsplit(' ').next().unwrap(); // the id that counts
                 if big {
                     assert_eq!(line["reason"], "input_error");
-                    assert!(line["detail"].as_str().unwrap().contains(id), "{line}");
+                    assert!(line["detail"].as_str().unwrap().contains(last), "{line}");
                 } else {
                     assert_eq!(
                         line["id"].to_string(),
-                        serde_json::from_str::<Value>(id).unwrap().to_string()
+                        serde_json::from_str::<Value>(last).unwrap().to_string()
                     );
                 }
             }
