@@ -29,6 +29,23 @@ fn nan_weights_are_an_error_not_a_completion() {
     };
     let o = generate("3");
     assert!(o.status.success(), "{}", text(&o.stderr));
+    // A sampling setting beside --greedy did nothing, silently: refused.
+    let o = toolgym(&[
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hi",
+        "--greedy",
+        "--temperature",
+        "5",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("cannot be used with"),
+        "{}",
+        text(&o.stderr)
+    );
     // No tokens to generate is refused, naming the flag (it printed an
     // empty completion), here and in eval.
     let o = generate("0");

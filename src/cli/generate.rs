@@ -24,18 +24,29 @@ pub struct GenerateCmd {
     #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     max_new_tokens: usize,
     /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with = "greedy"
+    )]
     temperature: f64,
     /// Nucleus sampling mass.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true,
+        conflicts_with = "greedy"
+    )]
     top_p: f64,
     /// Top-k sampling (0 = off).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "greedy")]
     top_k: usize,
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Greedy decoding.
+    /// Greedy decoding (the sampling settings then do nothing, and giving
+    /// one is refused).
     #[arg(long)]
     greedy: bool,
     /// Weights dtype.
