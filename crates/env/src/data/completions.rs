@@ -35,7 +35,8 @@ impl fmt::Display for BadLine {
 /// The completions of a `{"id", "completion"}` JSON Lines file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Completions {
-    /// Completion by case id (a repeated id: the last line wins).
+    /// Completion by case id (a repeated id: the last line wins; a bad
+    /// last line leaves the id without one).
     pub by_id: HashMap<String, String>,
     /// The line of each id.
     pub line_of: HashMap<String, usize>,
@@ -108,31 +109,51 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
                 }
                 out.line_of.insert(id, line);
             }
-            Err(message) => out.bad_lines.push(BadLine { line, message }),
+            Err((id, message)) => {
+                // The last line of an id wins, a bad one too: the id then
+                // has no completion (an earlier line's is not used
+                // silently in its place).
+                if let Some(id) = id {
+                    if out.by_id.remove(&id).is_some() && !out.repeated_ids.contains(&id) {
+                        out.repeated_ids.push(id.clone());
+                    }
+                    out.line_of.remove(&id);
+                }
+                out.bad_lines.push(BadLine { line, message })
+            }
         }
     }
     Ok(out)
 }
 
-/// The id, the completion's text, and whether it was a chat message.
-fn completion_line(text: &str) -> Result<(String, String, bool), String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+/// The id, the completion's text, and whether it was a chat message; or
+/// why not, with the id when it was read.
+#[allow(clippy::type_complexity)]
+fn completion_line(text: &str) -> Result<(String, String, bool), (Option<String>, String)> {
+    let v: Value = serde_json::from_str(text).map_err(|e| (None, format!("not JSON: {e}")))?;
     let Value::Object(mut obj) = v else {
-        return Err("not a JSON object".into());
+        return Err((None, "not a JSON object".into()));
     };
     let id = match obj.remove("id") {
         Some(Value::String(s)) => s,
-        Some(_) => return Err("\"id\" is not a string".into()),
-        None => return Err("no \"id\"".into()),
+        Some(_) => return Err((None, "\"id\" is not a string".into())),
+        None => return Err((None, "no \"id\"".into())),
     };
     match obj.remove("completion") {
         Some(Value::String(s)) => Ok((id, s, false)),
         // An OpenAI-style assistant message (or a transcript), read as the
         // model's text.
-        Some(message) => toolgym_reward::completion_text(&message)
-            .map(|t| (id.clone(), t.into_owned(), true))
-            .map_err(|e| format!("{id}: \"completion\": {e}")),
-        None => Err(format!("{id}: no \"completion\"")),
+        Some(message) => match toolgym_reward::completion_text(&message) {
+            Ok(t) => Ok((id, t.into_owned(), true)),
+            Err(e) => {
+                let message = format!("{id}: \"completion\": {e}");
+                Err((Some(id), message))
+            }
+        },
+        None => {
+            let message = format!("{id}: no \"completion\"");
+            Err((Some(id), message))
+        }
     }
 }
 
@@ -154,4 +175,32 @@ pub fn read_completions_file(path: &Path) -> Result<Completions, CompletionsErro
     };
     let file = std::fs::File::open(path).map_err(io_err)?;
     read_completions(io::BufReader::new(file)).map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last line of an id wins, a bad one too: the id is left without
+    /// a completion (counted missing), not given an earlier line's.
+    #[test]
+    fn a_bad_last_line_of_an_id_leaves_it_without_a_completion() {
+        let text = [
+            r#"{"id": "a", "completion": "first"}"#,
+            r#"{"id": "b", "completion": "kept"}"#,
+            r#"{"id": "a", "completion": null}"#,
+            r#"{"id": "c", "completion": "old"}"#,
+            r#"{"id": "c", "completion": 7}"#,
+            r#"{"id": "c", "completion": "new"}"#,
+        ]
+        .join("\n");
+        let done = read_completions(text.as_bytes()).unwrap();
+        assert_eq!(done.get("a"), None);
+        assert_eq!(done.get("b"), Some("kept"));
+        assert_eq!(done.get("c"), Some("new"));
+        assert_eq!(done.line_of.get("c"), Some(&6));
+        assert_eq!(done.repeated_ids, ["a", "c"]);
+        let bad: Vec<usize> = done.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(bad, [3, 5]);
+    }
 }
