@@ -43,6 +43,17 @@ fn score_ends_quietly_when_its_reader_goes_away() {
     assert!(!status.success() || err.is_empty(), "{status:?} {err}");
 }
 
+/// Runs `script` with `sh -c`, `$0` the toolgym binary and `$1`… `args`.
+fn sh(script: &str, args: &[&std::path::Path]) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_toolgym"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// `--output /dev/stdout` with stdout sent to a file the shell appends to
 /// (`>> log`, a batch system's log): the verdicts follow what the log held;
 /// the file is not replaced (which unlinked the shell's log, rc 0).
@@ -69,29 +80,23 @@ fn score_to_dev_stdout_appends_to_the_shells_file() {
     // Another descriptor, opened by the shell with `>` (no append), and
     // written by the shell after the command: written through the same
     // descriptor, so the shell's line follows the verdicts.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("{ \"$0\" score --rule binary --input \"$1\" --output /dev/fd/3; echo AFTER >&3; } 3>\"$2\"")
-        .arg(env!("CARGO_BIN_EXE_toolgym"))
-        .arg(&input)
-        .arg(dir.join("fd3.txt"))
-        .output()
-        .unwrap();
+    let fd3_file = dir.join("fd3.txt");
+    let out = sh(
+        "{ \"$0\" score --rule binary --input \"$1\" --output /dev/fd/3; echo AFTER >&3; } 3>\"$2\"",
+        &[&input, &fd3_file],
+    );
     assert!(out.status.success(), "{out:?}");
-    let fd3 = std::fs::read_to_string(dir.join("fd3.txt")).unwrap();
+    let fd3 = std::fs::read_to_string(&fd3_file).unwrap();
     assert!(
         fd3.ends_with("}\nAFTER\n") && fd3.lines().count() == 3,
         "{fd3}"
     );
     // stdin's own file as the output (`< f --output /dev/fd/0`): refused,
     // where verdicts fed back into the input would never end.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("\"$0\" score --rule binary --input - --output /dev/fd/0 < \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_toolgym"))
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out = sh(
+        "\"$0\" score --rule binary --input - --output /dev/fd/0 < \"$1\"",
+        &[&input],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("is the input"),
@@ -99,18 +104,28 @@ fn score_to_dev_stdout_appends_to_the_shells_file() {
     );
     // A descriptor open for reading only, refused before any work (it
     // failed at the first write, after the scoring).
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("\"$0\" score --rule binary --input \"$1\" --output /dev/fd/0 < /dev/null")
-        .arg(env!("CARGO_BIN_EXE_toolgym"))
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out = sh(
+        "\"$0\" score --rule binary --input \"$1\" --output /dev/fd/0 < /dev/null",
+        &[&input],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("for reading only"),
         "{err}"
     );
+    // A read-only stdout took every verdict as written (Rust's stdout
+    // counts a failed write as done): refused, for `-` and its paths.
+    for output in ["-", "/dev/stdout"] {
+        let out = sh(
+            &format!("\"$0\" score --rule binary --input \"$1\" --output {output} 1< /dev/null"),
+            &[&input],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("reading only"),
+            "{output}: {err}"
+        );
+    }
     assert_eq!(text.matches("\"reward\"").count(), 6, "{text}");
     assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e
         .unwrap()

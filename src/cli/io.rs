@@ -89,6 +89,7 @@ impl Write for Output {
 /// command stops half-way (completions saved as they are generated).
 pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
     if is_stdout(path) {
+        stdout_writable()?;
         return Ok(Box::new(BufWriter::new(io::stdout().lock())));
     }
     // A descriptor's path (`/dev/stderr` sent to a log) is written through
@@ -109,10 +110,19 @@ pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
 /// through that descriptor ([`AtomicFile`]).
 pub fn open_output(path: &Path) -> io::Result<Output> {
     if is_stdout(path) {
+        stdout_writable()?;
         Ok(Output::Stdout(BufWriter::new(io::stdout().lock())))
     } else {
         AtomicFile::create(path).map(Output::File)
     }
+}
+
+/// Refuses a stdout open for reading only (`1< f`): Rust's stdout takes
+/// its failed writes as done, and the output would be lost with success.
+fn stdout_writable() -> io::Result<()> {
+    toolgym_env::output::writable_descriptor(1)
+        .map(drop)
+        .map_err(|e| io::Error::new(e.kind(), format!("standard output: {e}")))
 }
 
 /// `-`, or a path naming this process's standard output

@@ -242,30 +242,17 @@ pub fn open_descriptor(path: &Path) -> Option<u32> {
 #[allow(unsafe_code)]
 pub fn duplicate(n: u32) -> io::Result<File> {
     use std::os::fd::{AsFd, BorrowedFd, RawFd};
-    let refuse = |kind: io::ErrorKind, why: String| Err(io::Error::new(kind, why));
-    let Some(flags) = descriptor_flags(n) else {
-        return refuse(
-            io::ErrorKind::NotFound,
-            format!("descriptor {n} is not open"),
-        );
-    };
-    const O_ACCMODE: u32 = 0o3;
-    const O_RDONLY: u32 = 0o0;
+    // O_CLOEXEC of Linux's generic ABI (x86, ARM, RISC-V…; alpha, parisc
+    // and sparc differ, and are not served here).
     const O_CLOEXEC: u32 = 0o2000000;
-    if flags & O_CLOEXEC != 0 {
-        return refuse(
+    if writable_descriptor(n)? & O_CLOEXEC != 0 {
+        return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "descriptor {n} is one this program opened itself, not one it was given: name a \
-                 file, or a descriptor the shell opens for it (3>file)"
+                "descriptor {n} was opened by this process itself (close-on-exec), not handed to \
+                 it: name the file it is open on instead"
             ),
-        );
-    }
-    if flags & O_ACCMODE == O_RDONLY {
-        return refuse(
-            io::ErrorKind::PermissionDenied,
-            format!("descriptor {n} is open for reading only: it cannot be written"),
-        );
+        ));
     }
     let owned = match n {
         0 => io::stdin().as_fd().try_clone_to_owned(),
@@ -286,6 +273,39 @@ pub fn duplicate(n: u32) -> io::Result<File> {
         }
     }?;
     Ok(File::from(owned))
+}
+
+/// Checks that descriptor `n` is open for writing (a read-only one, `< f`
+/// or `1< f`, would fail at the first write, after the work, or for stdout
+/// drop the bytes: Rust's stdout takes a failed write as done); returns its
+/// open flags. On Linux, where `/proc/self/fdinfo` tells; elsewhere
+/// nothing is checked.
+#[cfg(unix)]
+pub fn writable_descriptor(n: u32) -> io::Result<u32> {
+    if !cfg!(target_os = "linux") {
+        return Ok(0);
+    }
+    let Some(flags) = descriptor_flags(n) else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("descriptor {n} is not open"),
+        ));
+    };
+    const O_ACCMODE: u32 = 0o3;
+    const O_RDONLY: u32 = 0o0;
+    if flags & O_ACCMODE == O_RDONLY {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("descriptor {n} is open for reading only: it cannot be written"),
+        ));
+    }
+    Ok(flags)
+}
+
+/// [`writable_descriptor`] off Unix: nothing is checked.
+#[cfg(not(unix))]
+pub fn writable_descriptor(_n: u32) -> io::Result<u32> {
+    Ok(0)
 }
 
 /// The `flags:` of `/proc/self/fdinfo/N` (octal: the open flags, access
@@ -495,7 +515,7 @@ mod tests {
         assert_eq!(open_descriptor(&d.join("missing")), None);
         // This process's own file (an input, another output's temporary).
         let e = AtomicFile::create(&link).err().unwrap();
-        assert!(e.to_string().contains("opened itself"), "{e}");
+        assert!(e.to_string().contains("opened by this process itself"), "{e}");
         assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "nothing written");
         drop(held);
         // A closed descriptor's path names nothing.

@@ -429,6 +429,19 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
     fs::remove_dir_all(&dir).ok();
 }
 
+/// A model directory in `dir` with a source's sampling defaults and chat
+/// template, as a Hugging Face download has them.
+fn source_model(
+    gen: &toolgym_env::synthetic::SyntheticTasks,
+    dir: &Path,
+    defaults: &serde_json::Value,
+    template: &str,
+) {
+    policy(gen).save(dir).unwrap();
+    fs::write(dir.join("generation_config.json"), defaults.to_string()).unwrap();
+    fs::write(dir.join("chat_template.jinja"), template).unwrap();
+}
+
 /// A checkpoint written before checkpoints kept their source's files (a
 /// generation config of eos and pad alone, no chat template) resumes with
 /// the configured model's sampling defaults and template, so what the run
@@ -441,10 +454,8 @@ fn a_resumed_older_checkpoint_gets_its_sources_generation_config_and_template() 
         run_dir("gc-old-saved"),
     );
     let gen = tasks();
-    policy(&gen).save(&source).unwrap();
     let defaults = serde_json::json!({"temperature": 0.7, "top_p": 0.8, "eos_token_id": 1});
-    fs::write(source.join("generation_config.json"), defaults.to_string()).unwrap();
-    fs::write(source.join("chat_template.jinja"), "{{ messages }}").unwrap();
+    source_model(&gen, &source, &defaults, "{{ messages }}");
     let old = step_dir(&dir, 3);
     fs::write(
         old.join("generation_config.json"),
@@ -509,13 +520,11 @@ fn a_saved_policy_keeps_its_sources_generation_config_and_chat_template() {
         run_dir("gc-plain"),
     );
     let gen = tasks();
-    policy(&gen).save(&source).unwrap();
     let defaults = serde_json::json!({"do_sample": true, "temperature": 0.7, "top_p": 0.8,
         "top_k": 20, "repetition_penalty": 1.05, "eos_token_id": 1});
-    fs::write(source.join("generation_config.json"), defaults.to_string()).unwrap();
     let template =
         "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
-    fs::write(source.join("chat_template.jinja"), template).unwrap();
+    source_model(&gen, &source, &defaults, template);
 
     let loaded = toolgym_grpo::Policy::load(&source, DType::F32, &Device::Cpu).unwrap();
     loaded.save(&saved).unwrap();
