@@ -515,7 +515,10 @@ mod tests {
         assert_eq!(open_descriptor(&d.join("missing")), None);
         // This process's own file (an input, another output's temporary).
         let e = AtomicFile::create(&link).err().unwrap();
-        assert!(e.to_string().contains("opened by this process itself"), "{e}");
+        assert!(
+            e.to_string().contains("opened by this process itself"),
+            "{e}"
+        );
         assert_eq!(fs::read_dir(&d).unwrap().count(), 2, "nothing written");
         drop(held);
         // A closed descriptor's path names nothing.
