@@ -391,6 +391,16 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         e.contains("unknown BFCL category \"simple_java\"") && e.contains("live_multiple"),
         "{e}"
     );
+    // A model-only flag beside --completions did nothing, silently.
+    for flag in [
+        ["--device", "cuda:7"],
+        ["--dtype", "bf16"],
+        ["--batch-size", "99"],
+        ["--max-new-tokens", "9"],
+    ] {
+        let e = run(&["--data-dir", DATA, flag[0], flag[1]]);
+        assert!(e.contains("--model"), "{flag:?}: {e}");
+    }
     let e = run(&["--data-dir", DATA, "--rule", "binary"]);
     assert!(
         e.contains("invalid value 'binary' for '--rule <RULE>'") && e.contains("bfcl-ast-strict"),

@@ -30,22 +30,17 @@ fn nan_weights_are_an_error_not_a_completion() {
     let o = generate("3");
     assert!(o.status.success(), "{}", text(&o.stderr));
     // A sampling setting beside --greedy did nothing, silently: refused.
-    let o = toolgym(&[
-        "generate",
-        "--model",
-        m,
-        "--prompt",
-        "hi",
-        "--greedy",
-        "--temperature",
-        "5",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("cannot be used with"),
-        "{}",
-        text(&o.stderr)
-    );
+    for (flag, value) in [("--temperature", "5"), ("--seed", "9"), ("--top-k", "5")] {
+        let o = toolgym(&[
+            "generate", "--model", m, "--prompt", "hi", "--greedy", flag, value,
+        ]);
+        assert!(!o.status.success(), "{flag}");
+        assert!(
+            text(&o.stderr).contains("cannot be used with"),
+            "{flag}: {}",
+            text(&o.stderr)
+        );
+    }
     // No tokens to generate is refused, naming the flag (it printed an
     // empty completion), here and in eval.
     let o = generate("0");

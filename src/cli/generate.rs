@@ -43,7 +43,7 @@ pub struct GenerateCmd {
     #[arg(long, default_value_t = 0, conflicts_with = "greedy")]
     top_k: usize,
     /// Sampling seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "greedy")]
     seed: u64,
     /// Greedy decoding (the sampling settings then do nothing, and giving
     /// one is refused).

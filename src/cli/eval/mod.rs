@@ -186,6 +186,18 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
     if a.gen.save_completions.is_some() && a.model.is_none() {
         return Err("--save-completions needs --model (it writes what the model generates)".into());
     }
+    if a.model.is_none() {
+        let g = &a.gen;
+        let given = [
+            ("--max-new-tokens", g.max_new_tokens.is_some()),
+            ("--batch-size", g.batch_size.is_some()),
+            ("--dtype", g.dtype.is_some()),
+            ("--device", g.device.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(format!("{flag} needs --model (it sets how the model generates)").into());
+        }
+    }
     if a.skip_missing && a.completions.is_none() {
         return Err("--skip-missing needs --completions (it leaves out cases without one)".into());
     }
@@ -318,21 +330,22 @@ fn report<T: Serialize>(
     Ok(())
 }
 
-/// The flags of generation with a local model, shared by every benchmark.
+/// The flags of generation with a local model, shared by every benchmark;
+/// each given without --model is refused (it would do nothing).
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// With --model: most tokens generated per case.
-    #[arg(long, default_value_t = 1024, value_parser = crate::cli::at_least_one)]
-    pub max_new_tokens: usize,
-    /// With --model: prompts decoded together.
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
-    /// With --model: weights dtype.
-    #[arg(long, default_value = "f32", value_parser = super::dtypes(), ignore_case = true)]
-    pub dtype: String,
-    /// With --model: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// With --model: most tokens generated per case [default: 1024].
+    #[arg(long, value_parser = crate::cli::at_least_one)]
+    pub max_new_tokens: Option<usize>,
+    /// With --model: prompts decoded together [default: 8].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// With --model: weights dtype [default: f32].
+    #[arg(long, value_parser = super::dtypes(), ignore_case = true)]
+    pub dtype: Option<String>,
+    /// With --model: cpu, cuda or cuda:N [default: cpu].
+    #[arg(long)]
+    pub device: Option<String>,
     /// With --model: also write the generated {"id", "completion"} lines
     /// here (judge them again later with --completions).
     #[arg(long, requires = "model")]
@@ -477,27 +490,30 @@ fn generate_completions(
     template: &dyn ChatTemplate,
     envs: &Arc<dyn DynEnvFactory>,
 ) -> CliResult<Vec<Option<String>>> {
-    if !(1..=MAX_BATCH).contains(&a.batch_size) {
-        return Err(format!(
-            "--batch-size must be from 1 to {MAX_BATCH} (got {})",
-            a.batch_size
-        )
-        .into());
+    // The defaults the flags' help names (Options, so that one given
+    // without --model is refused: `obtain_replies`).
+    let batch_size = a.batch_size.unwrap_or(8);
+    let max_new_tokens = a.max_new_tokens.unwrap_or(1024);
+    let dtype = parse_dtype(a.dtype.as_deref().unwrap_or("f32"))?;
+    let device = parse_device(a.device.as_deref().unwrap_or("cpu"))?;
+    if !(1..=MAX_BATCH).contains(&batch_size) {
+        return Err(
+            format!("--batch-size must be from 1 to {MAX_BATCH} (got {batch_size})").into(),
+        );
     }
-    let policy = Policy::load_frozen(model_dir, parse_dtype(&a.dtype)?, &parse_device(&a.device)?)?;
+    let policy = Policy::load_frozen(model_dir, dtype, &device)?;
     let max_pos = policy.model.config().max_position_embeddings;
-    if a.max_new_tokens >= max_pos {
+    if max_new_tokens >= max_pos {
         return Err(format!(
-            "--max-new-tokens {} leaves no room for a prompt: the model's context \
-             (max_position_embeddings) is {max_pos} tokens",
-            a.max_new_tokens
+            "--max-new-tokens {max_new_tokens} leaves no room for a prompt: the model's context \
+             (max_position_embeddings) is {max_pos} tokens"
         )
         .into());
     }
     let limits = RolloutLimits {
-        max_prompt_tokens: max_pos.saturating_sub(a.max_new_tokens),
+        max_prompt_tokens: max_pos.saturating_sub(max_new_tokens),
         truncate_prompts: false,
-        max_response_tokens: a.max_new_tokens,
+        max_response_tokens: max_new_tokens,
         max_turns: 1,
         max_episode_tokens: 0,
         reward: EpisodeReward::Sum,
@@ -534,9 +550,9 @@ fn generate_completions(
         Some(p) => Some(io::open_in_place(p)?),
         None => None,
     };
-    for chunk in todo.chunks(a.batch_size * 4) {
+    for chunk in todo.chunks(batch_size * 4) {
         let batch: Vec<Arc<Task>> = chunk.iter().map(|(_, _, t)| t.clone()).collect();
-        let report = evaluate(&policy, envs, &batch, &limits, a.batch_size, None)?;
+        let report = evaluate(&policy, envs, &batch, &limits, batch_size, None)?;
         for ((i, _, _), episode) in chunk.iter().zip(&report.episodes) {
             if let Some(e) = &episode.error {
                 eprintln!("warning: {}: {e}", ids[*i]);
