@@ -5,17 +5,20 @@
 #   scripts/fuzz/run_all.sh [SECONDS] [JOBS]
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); stable Rust with
 # RUSTC_BOOTSTRAP=1. Sanitizer off (`-s none`): the code under test is safe
-# Rust, and executions are 2-3x faster without ASan.
+# Rust, and executions are 2-3x faster without ASan. Debug assertions and
+# overflow checks on (`-a`: an arithmetic overflow is a finding, where a
+# release build wraps), and an input that takes over 10 s is a finding
+# (`-timeout=10`; libFuzzer's default, 1200 s, is past a run's length).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-600}
 jobs=${2:-2}
 python3 scripts/fuzz/seed.py >/dev/null
 targets=$(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v '^toolgym-fuzz$')
-RUSTC_BOOTSTRAP=1 cargo fuzz build -O -s none >/dev/null
+RUSTC_BOOTSTRAP=1 cargo fuzz build -O -a -s none >/dev/null
 logs=$(mktemp -d)
 echo "$targets" | xargs -P "$jobs" -I{} sh -c \
-  "mkdir -p fuzz/corpus/{}; RUSTC_BOOTSTRAP=1 cargo fuzz run -O -s none {} fuzz/corpus/{} -- -max_total_time=$seconds -max_len=4096 -print_final_stats=1 >$logs/{}.log 2>&1 || true"
+  "mkdir -p fuzz/corpus/{}; RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a -s none {} fuzz/corpus/{} -- -max_total_time=$seconds -max_len=4096 -timeout=10 -print_final_stats=1 >$logs/{}.log 2>&1 || true"
 printf '| target | executions | exec/s | crashes |\n|---|---:|---:|---:|\n'
 for t in $targets; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$t.log" | tail -1)

@@ -148,6 +148,17 @@ pub fn verify_checksums(dir: &Path) -> Result<(), String> {
     let recorded: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for (name, want) in &recorded {
+        // A checkpoint's own files only: a name with a separator (`../x`,
+        // an absolute path) is no file of it.
+        let plain = Path::new(name)
+            .file_name()
+            .is_some_and(|f| f == name.as_str());
+        if !plain || name == ".." {
+            return Err(format!(
+                "{}: names {name:?}, which is no file of the checkpoint",
+                path.display()
+            ));
+        }
         let file = dir.join(name);
         let got = crc_of(&file).map_err(|e| e.to_string())?;
         if &got != want {
@@ -185,7 +196,14 @@ pub fn exists(run_dir: &Path) -> bool {
 pub fn latest_named(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     let path = checkpoints_dir(run_dir).join(LATEST);
     match fs::read_to_string(&path) {
-        Ok(name) => Ok(Some(checkpoints_dir(run_dir).join(name.trim()))),
+        // Only a step directory's own name (`step-00000042`): anything
+        // else (empty, garbage, `../other`, an absolute path) names no
+        // checkpoint of this run, and is taken as no `latest` at all (the
+        // newest step directory is then resumed from, checked as it loads)
+        // rather than a path to load from elsewhere.
+        Ok(name) => Ok(step_of(Path::new(name.trim()))
+            .filter(|&step| step_dir_name(step) == name.trim())
+            .map(|_| checkpoints_dir(run_dir).join(name.trim()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(TrainError::io("read", &path, e)),
     }

@@ -103,7 +103,8 @@ pub fn load_checkpoint(
         Ok(loaded) => {
             if !named {
                 eprintln!(
-                    "warning: {} has no `{}`; resuming from its newest checkpoint, {}",
+                    "warning: {} has no `{}` naming a step directory; resuming from its newest \
+                     checkpoint, {}",
                     checkpoint::checkpoints_dir(phase_dir).display(),
                     checkpoint::LATEST,
                     newest.display()

@@ -113,6 +113,11 @@ fn bytes_changed_in_place_are_found_by_their_checksum() {
         e.contains("trainer_state.json") && e.contains("bytes changed"),
         "{e}"
     );
+    // A checksum file naming a file outside the checkpoint is damage too.
+    let sums = step_dir(&dir, 3).join("checksums.json");
+    fs::write(&sums, r#"{"../../config.toml": "00000000"}"#).unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(e.contains("no file of the checkpoint"), "{e}");
     fs::remove_dir_all(&dir).ok();
 }
 
@@ -338,6 +343,24 @@ fn latest_naming_nothing_is_named() {
         "{e}"
     );
     assert_eq!(open(&dir, true, &builtin_spec()), Ok(3));
+    // A `latest` that is no step directory's name (garbage, a path out of
+    // the run) is no `latest`: the newest step directory is resumed from,
+    // never a directory elsewhere.
+    let elsewhere = three_checkpoints("ckpt-latest-elsewhere");
+    for name in [
+        "",
+        "garbage",
+        "../../ckpt-latest-elsewhere/sft/checkpoints/step-00000002",
+        elsewhere
+            .join("sft/checkpoints/step-00000002")
+            .to_str()
+            .unwrap(),
+        "step-2",
+    ] {
+        fs::write(dir.join("sft/checkpoints/latest"), name).unwrap();
+        assert_eq!(open(&dir, false, &builtin_spec()), Ok(3), "{name:?}");
+    }
+    fs::remove_dir_all(&elsewhere).ok();
     fs::remove_dir_all(&dir).ok();
 }
 

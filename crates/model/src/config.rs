@@ -303,6 +303,44 @@ impl Qwen2Config {
                 self.head_dim
             )));
         }
+        // Sizes no model has are refused before anything is sized from
+        // them: a few bytes of config.json could otherwise ask for names
+        // of billions of layers, or overflow a tensor's element count.
+        const MAX_LAYERS: usize = 4096;
+        const MAX_TENSOR_ELEMENTS: usize = 1 << 40;
+        if self.num_hidden_layers > MAX_LAYERS {
+            return Err(ModelError::config(format!(
+                "num_hidden_layers ({}) is past {MAX_LAYERS}",
+                self.num_hidden_layers
+            )));
+        }
+        let h = self.hidden_size;
+        let products = [
+            ("vocab_size × hidden_size", self.vocab_size.checked_mul(h)),
+            (
+                "num_attention_heads × head_dim × hidden_size",
+                self.num_attention_heads
+                    .checked_mul(self.head_dim)
+                    .and_then(|n| n.checked_mul(h)),
+            ),
+            (
+                "num_key_value_heads × head_dim × hidden_size",
+                self.num_key_value_heads
+                    .checked_mul(self.head_dim)
+                    .and_then(|n| n.checked_mul(h)),
+            ),
+            (
+                "intermediate_size × hidden_size",
+                self.intermediate_size.checked_mul(h),
+            ),
+        ];
+        for (what, n) in products {
+            if n.is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+                return Err(ModelError::config(format!(
+                    "{what} is past {MAX_TENSOR_ELEMENTS} elements for one tensor"
+                )));
+            }
+        }
         if u32::try_from(self.vocab_size).is_err() {
             return Err(ModelError::config("vocab_size does not fit in u32"));
         }
@@ -392,5 +430,45 @@ impl Qwen2Config {
         c.eos_token_id = vec![151645];
         c.max_position_embeddings = 32768;
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes no model has are refused before anything is sized from them
+    /// (a few-byte config.json asked for names of 2^60 layers, or
+    /// overflowed a tensor's element count).
+    #[test]
+    fn absurd_sizes_are_refused() {
+        let mut base = Qwen2Config::tiny_default(64);
+        base.num_hidden_layers = 2;
+        base.validate().unwrap();
+        let text = base.to_json_string().unwrap();
+        for (key, value, said) in [
+            (
+                "num_hidden_layers",
+                "1152921504606846976",
+                "num_hidden_layers",
+            ),
+            ("hidden_size", "4294967296", "× hidden_size"),
+            (
+                "num_attention_heads",
+                "18446744073709551615",
+                "num_attention_heads × head_dim",
+            ),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v[key] = serde_json::from_str(value).unwrap();
+            if key == "num_attention_heads" {
+                v["num_key_value_heads"] = serde_json::from_str(value).unwrap();
+                v["head_dim"] = 64.into();
+            }
+            let e = Qwen2Config::from_json_str(&v.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(said), "{key}: {e}");
+        }
     }
 }
