@@ -38,9 +38,8 @@ use std::path::{Path, PathBuf};
 /// (`/dev/stdout`, `/dev/fd/N`, [`open_descriptor`]; Linux) is written
 /// through a duplicate of that descriptor ([`duplicate`]), at its position,
 /// even where that is a regular file (the log a shell sent stdout to is not
-/// replaced). A name ending in a
-/// separator (`results/`) is refused at once, and a file replaced keeps its
-/// permissions.
+/// replaced). A name ending in a separator (`results/`) is refused at once,
+/// and a file replaced keeps its permissions.
 ///
 /// A killed run cannot remove its temporary; the next one that writes the
 /// same name removes those whose process is gone and whose lock no one

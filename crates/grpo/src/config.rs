@@ -726,18 +726,26 @@ impl TrainConfig {
         let t = self.run.eval_temperature;
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
         if crate::parse_dtype(&self.model.dtype)? == toolgym_model::candle_core::DType::F16 {
-            // No loss scaling here: a paper-scale mini-batch weighs a token
-            // 1/384k, and f16 gradients of the logits underflow (the k3
-            // term's to exactly 0 at β = 1e-3).
-            return Err(TrainError::Config(format!(
-                "model.dtype = {:?}: f16 training needs loss scaling, which toolgym does not \
-                 do (small gradients underflow to 0); train in bf16 (as the paper did) or f32",
+            // Refused here too, before a model is loaded for nothing.
+            return Err(f16_refused(&format!(
+                "model.dtype = {:?}",
                 self.model.dtype
             )));
         }
         self.grpo.validate()?;
         self.sft.validate()
     }
+}
+
+/// Why training in f16 is refused (`what` says where it was asked for):
+/// toolgym does no loss scaling, and at a paper-scale mini-batch (a token
+/// weighs 1/384k) f16 gradients of the logits underflow, the k3 term's to
+/// exactly 0 at β = 1e-3. The config and every trainer's phase say it.
+pub(crate) fn f16_refused(what: &str) -> TrainError {
+    TrainError::Config(format!(
+        "{what}: f16 training needs loss scaling, which toolgym does not do (small gradients \
+         underflow to 0); train in bf16 (as the paper did) or f32"
+    ))
 }
 
 /// Keys that may change between invocations of one run: where it writes,

@@ -117,10 +117,12 @@ pub fn evaluate(
             };
             let all = episodes(sampling, s.samples, s.seed)?;
             let all: Vec<&Trajectory> = all.iter().flatten().collect();
-            let failed: Vec<&&Trajectory> = all.iter().filter(|t| t.env_failed()).collect();
-            sampled_failures = failed.len();
             sampled_episodes = all.len();
-            sampled_first_error = failed.first().and_then(|t| t.error.clone());
+            sampled_failures = all.iter().filter(|t| t.env_failed()).count();
+            sampled_first_error = all
+                .iter()
+                .find(|t| t.env_failed())
+                .and_then(|t| t.error.clone());
             let verdicts: Vec<Verdict> = all.iter().map(|t| t.verdict()).collect();
             Some(Summary::of(&verdicts).accuracy)
         }

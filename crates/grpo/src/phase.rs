@@ -193,11 +193,8 @@ impl Phase {
     /// continues from it (policy, optimiser, step and data position).
     pub fn open(s: PhaseSetup) -> Result<Self, TrainError> {
         if s.policy.model.dtype() == toolgym_model::candle_core::DType::F16 {
-            // As `model.dtype = "f16"` is refused in a config: no loss
-            // scaling here, so f16 gradients underflow.
-            return Err(TrainError::Config(format!(
-                "{}: the policy is in f16, and f16 training needs loss scaling, which toolgym \
-                 does not do (small gradients underflow to 0); load it in bf16 or f32",
+            return Err(crate::config::f16_refused(&format!(
+                "{}: the policy is in f16",
                 s.name
             )));
         }

@@ -458,13 +458,8 @@ impl<S> MultiTurnEnv<S> {
                 StepRewards::MeanAtEnd => scores.iter().sum::<f64>() / scores.len() as f64,
                 // NaN (a rule's bug) passes on, as the mean passes it, to
                 // be refused as a non-finite reward; `f64::min` drops it.
-                StepRewards::MinAtEnd => scores.iter().copied().fold(f64::INFINITY, |a, b| {
-                    if a.is_nan() || b.is_nan() {
-                        f64::NAN
-                    } else {
-                        a.min(b)
-                    }
-                }),
+                StepRewards::MinAtEnd if scores.iter().any(|s| s.is_nan()) => f64::NAN,
+                StepRewards::MinAtEnd => scores.iter().copied().fold(f64::INFINITY, f64::min),
                 StepRewards::EveryStep => 0.0,
             };
         }
