@@ -1044,6 +1044,49 @@ fn an_inline_integer_past_64_bits_drops_its_record() {
     }
 }
 
+/// `-0` is read by serde as the float -0.0 (Python's `json` reads the
+/// integer 0): an argument of `-0` would be written back as `-0.0`, and a
+/// record id `-0` named the task `xlam--0.0`. Dropped, named, as a wide
+/// integer is; `-0.0` (a float already) and `0` are kept.
+#[test]
+fn an_integer_minus_zero_drops_its_record_not_turned_into_a_float() {
+    let mut record = xlam_record(json!(1), "q");
+    record["answers"] = json!("[{\"name\": \"f\", \"arguments\": {\"x\": -0}}]");
+    let d = xlam::convert_record(0, &record).unwrap_err();
+    assert_eq!(d.reason, DropReason::BadAnswers);
+    assert!(
+        d.detail
+            .contains("the integer -0: it would become the float -0.0"),
+        "{}",
+        d.detail
+    );
+    for (x, written) in [("-0.0", "-0.0"), ("0", "0")] {
+        record["answers"] = json!(format!(
+            "[{{\"name\": \"f\", \"arguments\": {{\"x\": {x}}}}}]"
+        ));
+        let task = xlam::convert_record(0, &record).unwrap();
+        let got = serde_json::to_string(&task.ground_truth[0].arguments["x"]).unwrap();
+        assert_eq!(got, written);
+    }
+    // As a record's id, in a file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.jsonl");
+    let good = serde_json::to_string(&xlam_record(json!(0), "q")).unwrap();
+    std::fs::write(
+        &path,
+        format!("{good}\n{}\n", good.replace("\"id\":0", "\"id\":-0")),
+    )
+    .unwrap();
+    let loaded = xlam::load(&path).unwrap();
+    assert_eq!((loaded.raw_records, loaded.tasks.len()), (2, 1));
+    assert_eq!(loaded.tasks[0].id, "xlam-0");
+    assert!(
+        loaded.dropped[0].detail.contains("the integer -0"),
+        "{}",
+        loaded.dropped[0].detail
+    );
+}
+
 #[test]
 fn a_call_nested_past_the_task_readers_limit_is_dropped_as_unreadable() {
     let deep = format!("[f(x={}1{})]", "[".repeat(130), "]".repeat(130));

@@ -701,12 +701,16 @@ fn read_record(text: &[u8]) -> Result<Value, String> {
 /// Why a record or step holding the integer `n` (past 64 bits, see
 /// [`wide_integer`]) is dropped: one wording for every reader.
 pub(crate) fn wide_integer_drop(n: &str) -> String {
+    if n == "-0" {
+        return "the integer -0: it would become the float -0.0 (dropped, not changed)".into();
+    }
     format!("the integer {n}, past 64 bits: it would become a float (dropped, not changed)")
 }
 
 /// The first integer literal of the JSON text `s` (outside its strings)
-/// that fits neither `i64` nor `u64`: serde_json reads such a literal as a
-/// float, so a value read from `s` would differ from the record's.
+/// that fits neither `i64` nor `u64`, or `-0`: serde_json reads such a
+/// literal as a float (`-0` as `-0.0`, where Python reads the integer 0),
+/// so a value read from `s` would differ from the record's.
 pub(crate) fn wide_integer(s: &str) -> Option<&str> {
     let b = s.as_bytes();
     let (mut i, mut in_string) = (0, false);
@@ -737,7 +741,8 @@ pub(crate) fn wide_integer(s: &str) -> Option<&str> {
             // is no integer literal).
             let digits = token.strip_prefix('-').unwrap_or(token);
             let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-            if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+            let wide = token.parse::<i64>().is_err() && token.parse::<u64>().is_err();
+            if integer && (wide || token == "-0") {
                 return Some(token);
             }
             continue;
@@ -791,5 +796,7 @@ mod tests {
         }
         // A lone minus (`-Infinity`, `1-2` in free text) is no integer.
         assert_eq!(wide_integer("[-Infinity, 1-2]"), None);
+        // serde reads `-0` as the float -0.0 too; `-0.0` is one already.
+        assert_eq!(wide_integer("[0, -0.0, -0e1, -0]"), Some("-0"));
     }
 }
