@@ -38,6 +38,19 @@ def put(target, data):
 
 
 def main():
+    # Episodes of the bank env (examples/bank): a task/seed byte, then
+    # replies split by \x01 (\x02 first: a reply cut by a length limit).
+    def call(name, args):
+        return f'<think>Look it up.</think>\n<tool_call>\n[{{"name": "{name}", "arguments": {args}}}]\n</tool_call>'
+    for head, replies in [
+        (0, [call("find_account", '{"owner": "alice"}'), call("withdraw_all", '{"account_id": "cedar"}'),
+             "<think>Done.</think>\nDone."]),
+        (9, [call("withdraw", '{"account_id": "x", "amount": 0}'), call("steal", "{}"),
+             '<think>x</think><tool_call>[{"name": "find_account"']),
+        (3, [call("find_account", '{"owner": "bob"}') + "<|im_end|>",
+             '\x02<think>part</think>\n<tool_call>\n[{"name": "close_account", "arguments": {"account_id": "ma']),
+    ]:
+        put("multi_turn_env", bytes([head]) + "\x01".join(replies).encode())
     # Model directories' config.json (the tiny transformers fixtures).
     for cfg in sorted((REPO / "crates" / "model" / "tests" / "fixtures").glob("*/config.json")):
         put("model_config", cfg.read_bytes())

@@ -305,4 +305,31 @@ fn bfcl_record_errors_name_the_field_as_written() {
         assert!(e.contains(field), "{record}: {e}");
         assert!(!e.contains("functions/possible_answer"), "{record}: {e}");
     }
+    // The message's own text too, not only the field it is filed under
+    // (it said `ground_truth #0` of a `possible_answer` record).
+    for (record, want, not) in [
+        (
+            json!({"id": id, "completion": "", "functions": doc, "possible_answer": [{"f": 1}]}),
+            "possible_answer #0",
+            "ground_truth",
+        ),
+        (
+            json!({"id": id, "completion": "", "functions": doc, "possible_answer": []}),
+            "empty possible_answer",
+            "ground_truth",
+        ),
+        (
+            json!({"id": id, "completion": "", "functions": [1], "possible_answer": []}),
+            "functions #0",
+            "function #",
+        ),
+        (
+            json!({"id": "multiple_1", "completion": "", "function": doc, "ground_truth": [{"g": {"x": [1]}}]}),
+            "ground_truth #0: function \"g\" has no doc",
+            "possible_answer",
+        ),
+    ] {
+        let e = error(record.clone());
+        assert!(e.contains(want) && !e.contains(not), "{record}: {e}");
+    }
 }

@@ -330,6 +330,26 @@ impl BfclExpected {
         functions: &Value,
         ground_truth: Option<&Value>,
     ) -> Result<Self, CaseError> {
+        Self::new_named(
+            id,
+            category,
+            functions,
+            ground_truth,
+            ["function", "ground_truth"],
+        )
+    }
+
+    /// [`BfclExpected::new`], its errors naming the two parts `fields`
+    /// (the function docs', the possible answer's) as the input spells
+    /// them (`toolgym score` records take `functions` and
+    /// `possible_answer` too).
+    pub(crate) fn new_named(
+        id: &str,
+        category: Category,
+        functions: &Value,
+        ground_truth: Option<&Value>,
+        [docs_field, answer_field]: [&str; 2],
+    ) -> Result<Self, CaseError> {
         let err = |what: String| CaseError {
             id: id.to_string(),
             what,
@@ -349,35 +369,35 @@ impl BfclExpected {
             });
         }
         let Value::Array(docs) = functions else {
-            return Err(err("\"function\" is not a list".into()));
+            return Err(err(format!("\"{docs_field}\" is not a list")));
         };
         let functions = docs
             .iter()
             .enumerate()
-            .map(|(i, d)| function_doc(d).map_err(|w| err(format!("function #{i}: {w}"))))
+            .map(|(i, d)| function_doc(d).map_err(|w| err(format!("{docs_field} #{i}: {w}"))))
             .collect::<Result<Vec<_>, _>>()?;
         if functions.is_empty() {
             return Err(err("no function docs".into()));
         }
         let Some(Value::Array(calls)) = ground_truth else {
-            return Err(answer_err("no \"ground_truth\" list".into()));
+            return Err(answer_err(format!("no \"{answer_field}\" list")));
         };
         let mut possible_answer = Vec::with_capacity(calls.len());
         for (i, c) in calls.iter().enumerate() {
             let call =
-                expected_call(c).map_err(|w| answer_err(format!("ground_truth #{i}: {w}")))?;
+                expected_call(c).map_err(|w| answer_err(format!("{answer_field} #{i}: {w}")))?;
             if category.checker() != CheckerKind::Simple
                 && !functions.iter().any(|f| f.name == call.name)
             {
                 return Err(answer_err(format!(
-                    "ground_truth #{i}: function {:?} has no doc",
+                    "{answer_field} #{i}: function {:?} has no doc",
                     call.name
                 )));
             }
             possible_answer.push(call);
         }
         if possible_answer.is_empty() {
-            return Err(answer_err("empty ground_truth".into()));
+            return Err(answer_err(format!("empty {answer_field}")));
         }
         Ok(Self {
             id: id.into(),

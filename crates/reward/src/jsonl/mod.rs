@@ -310,13 +310,16 @@ pub fn bfcl_truth(
         }
     }
     let name = if id_text.is_empty() { "?" } else { &id_text };
-    BfclExpected::new(name, category, &functions, answer.as_ref()).map_err(|e| RecordError::Truth {
-        field: if e.in_answer {
-            answer_field
-        } else {
-            functions_field
-        },
-        message: e.what,
+    let fields = [functions_field, answer_field];
+    BfclExpected::new_named(name, category, &functions, answer.as_ref(), fields).map_err(|e| {
+        RecordError::Truth {
+            field: if e.in_answer {
+                answer_field
+            } else {
+                functions_field
+            },
+            message: e.what,
+        }
     })
 }
 
