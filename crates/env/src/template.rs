@@ -141,6 +141,44 @@ pub trait ChatTemplate: Send + Sync {
         }
     }
 
+    /// The text of an assistant message as this template renders it: the
+    /// raw reply it holds (a model's completion, its calls written in it);
+    /// its calls in the canonical format when it has no text (a dataset
+    /// turn); and, in OpenAI's form (text beside calls that the text does
+    /// not hold, [`ChatTemplate::holds_calls`]), the text, a newline, then
+    /// the calls, as Qwen2.5's template renders such a message (the calls
+    /// were left out before, so the tool results after them answered calls
+    /// the model never saw).
+    ///
+    /// ```
+    /// use toolgym_env::{ChatMlTemplate, ChatTemplate, Message};
+    /// use toolgym_reward::Call;
+    /// let t = ChatMlTemplate::qwen2_5();
+    /// let call = Call::new("get_weather", serde_json::json!({"city": "Oslo"})).unwrap();
+    /// let m = Message::assistant_calls("Let me check.", vec![call]);
+    /// assert_eq!(
+    ///     t.assistant_text(&m),
+    ///     "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>"
+    /// );
+    /// ```
+    fn assistant_text(&self, m: &Message) -> String {
+        match &m.tool_calls {
+            Some(calls) if m.content.is_empty() => self.render_reply(None, calls),
+            Some(calls) if !calls.is_empty() && !self.holds_calls(&m.content, calls) => {
+                format!("{}\n{}", m.content, self.render_reply(None, calls))
+            }
+            _ => m.content.clone(),
+        }
+    }
+
+    /// Whether an assistant message's text `content` holds its `calls`
+    /// (a raw reply does; OpenAI's form does not). Default: it has a
+    /// `<tool_call>` tag.
+    fn holds_calls(&self, content: &str, calls: &[Call]) -> bool {
+        let _ = calls;
+        content.contains(toolgym_reward::TOOL_CALL_OPEN)
+    }
+
     /// The finished conversation, without the header that invites the next
     /// reply (what an episode's last observation shows). Default: the
     /// prompt; templates whose prompt ends with a generation header
@@ -568,8 +606,8 @@ impl ChatTemplate for ChatMlTemplate {
                         out.push('\n');
                     }
                 }
-                (Role::Assistant, Some(calls)) if m.content.is_empty() => {
-                    push_turn(&mut out, "assistant", &self.render_reply(None, calls));
+                (Role::Assistant, Some(_)) => {
+                    push_turn(&mut out, "assistant", &self.assistant_text(m));
                 }
                 (role, _) => push_turn(&mut out, role.as_str(), &m.content),
             }

@@ -63,11 +63,20 @@ impl Tokenizer {
     /// [`Tokenizer::new`], naming `location` (the config's file) and
     /// `vocabulary` (the tokenizer's) in its error.
     fn checked(
-        inner: tokenizers::Tokenizer,
+        mut inner: tokenizers::Tokenizer,
         tokenizer_config: Option<Value>,
         location: Option<std::path::PathBuf>,
         vocabulary: &str,
     ) -> Result<Self> {
+        // A tokenizer.json may carry the truncation or padding its last
+        // user set (transformers saves them); transformers applies them
+        // only when a call asks, so encoding here never cuts or pads (a
+        // leftover `max_length` cut every prompt, the question and the
+        // assistant header included, silently).
+        inner
+            .with_truncation(None)
+            .map_err(|e| tok_err("turning truncation off", e))?;
+        inner.with_padding(None);
         let named = |key: &str| tokenizer_config.as_ref()?.get(key).and_then(token_content);
         let mut ids = [None, None];
         for (id, key) in ids.iter_mut().zip(["eos_token", "pad_token"]) {

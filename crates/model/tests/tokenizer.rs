@@ -86,6 +86,35 @@ fn special_tokens_and_round_trips() {
     assert_eq!(back.pad_token_id(), tk.pad_token_id());
 }
 
+/// A tokenizer.json's own truncation and padding (transformers saves
+/// whatever its last call set) are not applied: transformers applies them
+/// only when a call asks. They cut every prompt to `max_length` (the
+/// question and the assistant header gone) or padded it, silently.
+#[test]
+fn a_files_truncation_and_padding_are_not_applied() {
+    let tk = train_bpe_tokenizer(&corpus(300), 500, &[]).unwrap();
+    let text = &corpus(3)[2];
+    let ids = tk.encode(text).unwrap();
+    assert!(ids.len() > 8);
+    let mut json: serde_json::Value = serde_json::from_str(&tk.to_json_string().unwrap()).unwrap();
+    json["truncation"] = serde_json::json!({"direction": "Right", "max_length": 4,
+        "strategy": "LongestFirst", "stride": 0});
+    json["padding"] = serde_json::json!({"strategy": {"Fixed": 64}, "direction": "Right",
+        "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "<|endoftext|>"});
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let loaded = Tokenizer::from_file(&path).unwrap();
+    assert_eq!(loaded.encode(text).unwrap(), ids);
+    assert_eq!(loaded.encode("hi").unwrap(), tk.encode("hi").unwrap());
+    // Saved again, the file no longer carries them.
+    let out = tempfile::tempdir().unwrap();
+    loaded.save(out.path()).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("tokenizer.json")).unwrap()).unwrap();
+    assert!(saved["truncation"].is_null() && saved["padding"].is_null());
+}
+
 #[test]
 fn options_are_checked() {
     let texts = corpus(10);

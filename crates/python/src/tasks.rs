@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use toolgym_env::synthetic::{Split, SyntheticConfig, SyntheticTasks};
 use toolgym_env::template::{template_by_name, TEMPLATES};
-use toolgym_env::{ChatMlTemplate, ChatTemplate, Message, Task, ToolSpec};
+use toolgym_env::{ChatMlTemplate, ChatTemplate, Message, Role, Task, ToolSpec};
 use toolgym_reward::Call;
 
 /// One task: `id`, `source`, candidate `tools` (JSON Schema), the
@@ -230,8 +230,8 @@ impl PyTask {
             .chat_messages(&self.inner.tools, &self.inner.messages)
             .into_iter()
             .map(|m| {
-                let content = match &m.tool_calls {
-                    Some(calls) if m.content.is_empty() => t.render_reply(None, calls),
+                let content = match m.role {
+                    Role::Assistant => t.assistant_text(&m),
                     _ => m.content,
                 };
                 serde_json::json!({"role": m.role.as_str(), "content": content})

@@ -118,6 +118,19 @@ def test_task_messages_in_openai_form():
     a = toolgym.Task([user, openai, result, {"role": "user", "content": "and 4?"}])
     b = toolgym.Task([user, flat, result, {"role": "user", "content": "and 4?"}])
     assert a.prompt() == b.prompt()
+    # Text beside the calls (not holding them): both are rendered, text
+    # first, as Qwen2.5's template renders such a message; the calls were
+    # left out before, so the result answered a call the prompt never showed.
+    said = dict(openai, content="Let me add them.")
+    c = toolgym.Task([user, said, result])
+    for template in ("qwen2.5", "tool-n1"):
+        turn = c.chat(template)[2]["content"]
+        assert turn.startswith("Let me add them.\n<tool_call>\n") and '"name": "add"' in turn, turn
+    assert "Let me add them.\n<tool_call>\n" in c.prompt()
+    # A raw reply that holds its calls is rendered as written, once.
+    raw = "<tool_call>\n[{\"name\": \"add\", \"arguments\": {\"a\": 2, \"b\": 3}}]\n</tool_call>"
+    d = toolgym.Task([user, dict(flat, content=raw), result])
+    assert d.chat()[2]["content"] == raw and d.prompt().count("<tool_call>\n[") == 1
     # A bad message is named by its place.
     with pytest.raises(ValueError, match=r"messages\[1\]\.tool_calls\[0\]"):
         toolgym.Task([user, {"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}])

@@ -225,10 +225,8 @@ impl ChatTemplate for ApiBankTemplate {
     fn render_transcript(&self, _tools: &[ToolSpec], messages: &[Message]) -> String {
         let mut out = String::new();
         for m in messages {
-            let content = match (&m.tool_calls, m.role) {
-                (Some(calls), Role::Assistant) if m.content.is_empty() => {
-                    self.render_reply(None, calls)
-                }
+            let content = match m.role {
+                Role::Assistant => self.assistant_text(m),
                 _ => m.content.clone(),
             };
             out.push_str(IM_START);
@@ -239,6 +237,13 @@ impl ChatTemplate for ApiBankTemplate {
             out.push('\n');
         }
         out
+    }
+
+    /// A raw reply in this format writes each call `Name(…)`.
+    fn holds_calls(&self, content: &str, calls: &[Call]) -> bool {
+        calls
+            .iter()
+            .all(|c| content.contains(&format!("{}(", c.name)))
     }
 
     fn render_reply(&self, _reasoning: Option<&str>, calls: &[Call]) -> String {
