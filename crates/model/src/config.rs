@@ -49,11 +49,34 @@ pub struct Qwen2Config {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Serialize, Deserialize)]
+/// A token id or a list of them (`eos_token_id`).
+#[derive(Serialize)]
 #[serde(untagged)]
 enum OneOrMany {
     One(u32),
     Many(Vec<u32>),
+}
+
+/// Read by hand: serde's untagged enums say only "data did not match any
+/// variant of untagged enum OneOrMany".
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let id = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+        let bad = |v: &Value| {
+            serde::de::Error::custom(format!(
+                "expected a token id (an integer from 0 to {}) or a list of them, found {v}",
+                u32::MAX
+            ))
+        };
+        match Value::deserialize(d)? {
+            Value::Array(items) => items
+                .iter()
+                .map(|v| id(v).ok_or_else(|| bad(v)))
+                .collect::<std::result::Result<_, _>>()
+                .map(OneOrMany::Many),
+            v => id(&v).map(OneOrMany::One).ok_or_else(|| bad(&v)),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,7 +287,17 @@ impl Qwen2Config {
 
     /// Parses and validates a config.json document.
     pub fn from_json_str(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| ModelError::config(e.to_string()))
+        // The key at fault named (serde's own message gives a column only).
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            match path.as_str() {
+                "." => ModelError::config(e.into_inner().to_string()),
+                _ => ModelError::config(format!("{path}: {}", e.into_inner())),
+            }
+        })?;
+        de.end().map_err(|e| ModelError::config(e.to_string()))?;
+        Ok(config)
     }
 
     /// Serialises to the config.json layout (pretty-printed).
@@ -470,5 +503,52 @@ mod tests {
                 .to_string();
             assert!(e.contains(said), "{key}: {e}");
         }
+    }
+
+    /// A value of the wrong type names its key (serde said a column only,
+    /// and "untagged enum OneOrMany" for a bad end-of-sequence id).
+    #[test]
+    fn type_errors_name_the_key() {
+        let text = Qwen2Config::tiny_default(32).to_json_string().unwrap();
+        for (key, value, said) in [
+            ("eos_token_id", "-1", "eos_token_id: expected a token id"),
+            ("eos_token_id", "\"2\"", "found \"2\""),
+            (
+                "eos_token_id",
+                "[1, 4294967296]",
+                "eos_token_id: expected a token id",
+            ),
+            (
+                "num_hidden_layers",
+                "1.0",
+                "num_hidden_layers: invalid type: floating point",
+            ),
+            ("rope_theta", "\"big\"", "rope_theta: invalid type: string"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v[key] = serde_json::from_str(value).unwrap();
+            let e = Qwen2Config::from_json_str(&v.to_string())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(said), "{key}={value}: {e}");
+            assert!(!e.contains("OneOrMany"), "{e}");
+        }
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["eos_token_id"] = serde_json::json!([1, 2]);
+        assert_eq!(
+            Qwen2Config::from_json_str(&v.to_string())
+                .unwrap()
+                .eos_token_id,
+            [1, 2]
+        );
+        v["eos_token_id"] = serde_json::json!(7);
+        assert_eq!(
+            Qwen2Config::from_json_str(&v.to_string())
+                .unwrap()
+                .eos_token_id,
+            [7]
+        );
+        // Trailing text after the object is still refused.
+        assert!(Qwen2Config::from_json_str(&format!("{text} x")).is_err());
     }
 }
