@@ -2,13 +2,12 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     quiet_broken_pipes();
     toolgym_grpo::configure_cpu();
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_args();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -378,6 +378,25 @@ fn thread_counts_are_capped_and_links_to_pipes_are_written_through() {
         &["score", "--input", i, "--output", "-", "--threads", "5000"],
         "--threads must be at most 1024",
     );
+    // A negative count is the flag's value, refused by its parser (clap
+    // said "unexpected argument '-1' found"), here and in other commands.
+    fails_naming(
+        &["score", "--input", i, "--threads", "-1"],
+        "invalid value '-1' for '--threads <THREADS>'",
+    );
+    fails_naming(
+        &[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            i,
+            "--completions",
+            i,
+            "--limit",
+            "-3",
+        ],
+        "invalid value '-3' for '--limit",
+    );
     // /dev/stdout of a process whose stdout is a pipe: a link to
     // `pipe:[N]`, which no path names.
     let o = toolgym(&["score", "--input", i, "--output", "/dev/stdout"]);

@@ -18,6 +18,25 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// The process's arguments, parsed. A negative number after any flag
+    /// is that flag's value, so the flag's own parser refuses it by name
+    /// ("invalid value '-1' for '--threads <THREADS>'") where clap said
+    /// "unexpected argument '-1' found".
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        fn negative_values(cmd: clap::Command) -> clap::Command {
+            cmd.mut_args(|a| match a.get_action().takes_values() {
+                true => a.allow_negative_numbers(true),
+                false => a,
+            })
+            .mut_subcommands(negative_values)
+        }
+        let matches = negative_values(Self::command()).get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Score completions (JSONL in, JSONL out) with a reward rule.
