@@ -356,6 +356,54 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
     assert!(t.prompt_cut > 0 && t.error.is_none() && t.turns() > 0);
 }
 
+/// A tool result too long to fit by its length alone (megabytes) ends the
+/// episode at the token limit, as a result tokenised and found too long
+/// does, but is not tokenised (that took seconds and memory, outside the
+/// env's time limit); a short one goes on.
+#[test]
+fn a_result_too_long_to_fit_ends_the_episode_at_the_token_limit() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let most = policy
+        .tokenizer
+        .max_bytes_per_token()
+        .expect("the test tokenizer is a byte-level BPE");
+    let run = |bytes: usize| {
+        let mut tools = ToolRegistry::<()>::new();
+        let find_vault = ToolSpec::builder("find_vault", "Finds a vault.")
+            .required("name", "string", "")
+            .build();
+        tools
+            .register_fn(find_vault, move |_| {
+                Ok(serde_json::json!("x ".repeat(bytes / 2)))
+            })
+            .unwrap();
+        let spec = MultiTurnSpec::new(
+            tools,
+            Arc::new(ChatMlTemplate::compact_multi_turn()),
+            MultiTurnConfig::empty(),
+            |_| (),
+        );
+        let mut actor = Scripted {
+            demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+            script: vec![find("red"), "<think>x</think>ok".into()],
+        };
+        one_vault_episode(spec, &mut actor, &policy, &limits())
+    };
+    let room = limits().max_episode_tokens;
+    let flood = run(room * most + 2);
+    assert_eq!((flood.turns(), flood.end), (1, Some(EndReason::TokenLimit)));
+    assert_eq!(flood.verdict().reason, Reason::TokenLimit);
+    // The reply's tokens only: no environment text was added.
+    assert!(
+        flood.train_mask.iter().all(|&m| m == 1),
+        "{:?}",
+        flood.train_mask
+    );
+    let short = run(10);
+    assert_eq!((short.turns(), short.end), (2, Some(EndReason::Answered)));
+}
+
 /// Plays the env's reference replies, cutting the one of turn `cut_turn`
 /// off at the tokens it may have (`LiveEpisode::max_tokens`), as the
 /// sampler's length limit does.

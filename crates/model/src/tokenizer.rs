@@ -25,6 +25,8 @@ pub struct Tokenizer {
     /// `chat_template.jinja` as read next to tokenizer.json (where
     /// transformers 5 writes the chat template), written back on save.
     chat_template_file: Option<String>,
+    /// [`Tokenizer::max_bytes_per_token`], worked out on first use.
+    bytes_per_token: std::sync::OnceLock<Option<usize>>,
 }
 
 /// The file transformers 5 keeps a tokenizer's chat template in.
@@ -35,6 +37,70 @@ fn tok_err(context: impl Into<String>, e: impl std::fmt::Display) -> ModelError 
         context: context.into(),
         message: e.to_string(),
     }
+}
+
+/// See [`Tokenizer::max_bytes_per_token`]: read from the tokenizer's own
+/// JSON, whose layout is the `tokenizers` format's.
+fn bytes_per_token_bound(inner: &tokenizers::Tokenizer) -> Option<usize> {
+    let json: Value = serde_json::from_str(&inner.to_string(false).ok()?).ok()?;
+    let kind = |v: &Value| v.get("type").and_then(Value::as_str).map(str::to_owned);
+    let nfc = |v: &Value| kind(v).as_deref() == Some("NFC");
+    let normalizer = &json["normalizer"];
+    let shrink = match kind(normalizer).as_deref() {
+        None if normalizer.is_null() => 1,
+        Some("NFC") => 3,
+        Some("Sequence") => {
+            let all = normalizer["normalizers"].as_array()?;
+            match all.iter().all(nfc) {
+                true if all.is_empty() => 1,
+                true => 3,
+                false => return None,
+            }
+        }
+        _ => return None,
+    };
+    let pre = &json["pre_tokenizer"];
+    let steps = match kind(pre).as_deref() {
+        Some("Sequence") => pre["pretokenizers"].as_array()?.clone(),
+        _ => vec![pre.clone()],
+    };
+    // Splits that keep every byte, and a byte-level step.
+    let keeps = |v: &Value| match kind(v).as_deref() {
+        Some("ByteLevel") => true,
+        Some("Split") => v["behavior"].as_str() != Some("Removed"),
+        _ => false,
+    };
+    if !steps.iter().all(keeps)
+        || !steps
+            .iter()
+            .any(|v| kind(v).as_deref() == Some("ByteLevel"))
+    {
+        return None;
+    }
+    let model = &json["model"];
+    if kind(model).as_deref() != Some("BPE") {
+        return None;
+    }
+    let vocab = model["vocab"].as_object()?;
+    let alphabet = tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet();
+    if !alphabet
+        .iter()
+        .all(|c| vocab.contains_key(c.encode_utf8(&mut [0; 4]) as &str))
+    {
+        return None;
+    }
+    // A vocabulary token's symbols are bytes; an added token is matched
+    // as its text.
+    let symbols = vocab.keys().map(|k| k.chars().count()).max()?;
+    let added = json["added_tokens"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["content"].as_str())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    Some(shrink * symbols.max(added).max(1))
 }
 
 /// `"<tok>"` or `{"content": "<tok>", ...}` in tokenizer_config.json.
@@ -102,7 +168,31 @@ impl Tokenizer {
             inner,
             config: tokenizer_config,
             chat_template_file: None,
+            bytes_per_token: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The most bytes of text one token of this tokenizer can stand for,
+    /// where its pipeline bounds that: a byte-level BPE (every byte one
+    /// symbol of the vocabulary, none dropped), no normaliser or NFC
+    /// (which shrinks text at most threefold: Hangul jamo, the Kelvin
+    /// sign), pre-tokenizers that drop nothing. Then text of `n` bytes
+    /// encodes to at least `n / max_bytes_per_token` tokens, known
+    /// without encoding it (a rollout refuses a tool result of megabytes
+    /// that cannot fit before tokenising it). `None` for other
+    /// pipelines (an unknown token or a dropped character can stand for
+    /// any length).
+    pub fn max_bytes_per_token(&self) -> Option<usize> {
+        *self
+            .bytes_per_token
+            .get_or_init(|| bytes_per_token_bound(&self.inner))
+    }
+
+    /// At least how many tokens `text` encodes to, without encoding it
+    /// (0 where [`Tokenizer::max_bytes_per_token`] is `None`).
+    pub fn min_tokens(&self, text: &str) -> usize {
+        self.max_bytes_per_token()
+            .map_or(0, |most| text.len().div_ceil(most))
     }
 
     /// The chat template read from `chat_template.jinja` beside

@@ -115,6 +115,51 @@ fn a_files_truncation_and_padding_are_not_applied() {
     assert!(saved["truncation"].is_null() && saved["padding"].is_null());
 }
 
+/// `min_tokens` is a true lower bound of the encoding's length on text
+/// built to make tokens long or text shrink (whitespace runs, a corpus's
+/// own long words, NFC's Hangul jamo and Kelvin sign, added tokens), and
+/// pipelines it cannot bound give none.
+#[test]
+fn min_tokens_is_a_lower_bound() {
+    let tk = train_bpe_tokenizer(&corpus(2000), 2000, &["<extra>"]).unwrap();
+    let most = tk
+        .max_bytes_per_token()
+        .expect("a byte-level BPE is bounded");
+    assert!(most >= "<|im_start|>".len(), "{most}");
+    let jamo = "\u{1100}\u{1161}\u{11a8}"; // one syllable after NFC
+    let pieces = [
+        corpus(5).concat(),
+        " ".repeat(5000),
+        "\n".repeat(3000),
+        "get_weather".repeat(400),
+        jamo.repeat(700),
+        "\u{212a}".repeat(900), // Kelvin sign: K after NFC
+        "<|im_start|><|im_end|><tool_call><extra>".repeat(100),
+        "São Paulo 東京 🚀 ".repeat(200),
+    ];
+    for text in pieces.iter().cloned().chain([pieces.concat()]) {
+        let n = tk.encode(&text).unwrap().len();
+        assert!(
+            tk.min_tokens(&text) <= n,
+            "{} > {n} for {:?}",
+            tk.min_tokens(&text),
+            &text[..40]
+        );
+        assert!(tk.min_tokens(&text) > 0);
+    }
+    assert_eq!(tk.min_tokens(""), 0);
+    // A normaliser that can drop text (lowercasing can shrink it; accents
+    // stripped) is not bounded.
+    let mut json: serde_json::Value = serde_json::from_str(&tk.to_json_string().unwrap()).unwrap();
+    json["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "StripAccents"}]});
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let stripped = Tokenizer::from_file(&path).unwrap();
+    assert_eq!(stripped.max_bytes_per_token(), None);
+    assert_eq!(stripped.min_tokens("abc"), 0);
+}
+
 #[test]
 fn options_are_checked() {
     let texts = corpus(10);

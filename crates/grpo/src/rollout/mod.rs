@@ -868,6 +868,18 @@ fn take_turn(
             return Ok(());
         }
     };
+    let room = if limits.max_episode_tokens > 0 {
+        limits.max_episode_tokens.min(tokens.max_context)
+    } else {
+        tokens.max_context
+    };
+    // Text that cannot fit by its length alone (a tool result of
+    // megabytes) is not tokenised: that took seconds and memory, outside
+    // the env's time limit, only to end the episode the same way.
+    if s.traj.len() + tokens.tokenizer.min_tokens(delta) >= room {
+        truncate(s, EndReason::TokenLimit, limits.env_timeout);
+        return Ok(());
+    }
     let added = match tokens.tokenizer.encode(delta) {
         Ok(added) => added,
         Err(e) => {
@@ -877,11 +889,6 @@ fn take_turn(
             );
             return Ok(());
         }
-    };
-    let room = if limits.max_episode_tokens > 0 {
-        limits.max_episode_tokens.min(tokens.max_context)
-    } else {
-        tokens.max_context
     };
     if s.traj.len() + added.len() >= room {
         truncate(s, EndReason::TokenLimit, limits.env_timeout);
