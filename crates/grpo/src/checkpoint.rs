@@ -18,7 +18,7 @@
 //! Loading checks what it reads (`state::load_checkpoint`, used when a trainer resumes): a
 //! truncated or corrupt file, or `latest` naming nothing, is an error naming
 //! the file; with `run.resume_fallback` the run resumes from the newest
-//! older checkpoint that loads instead. Without `latest` (a run killed
+//! other checkpoint that loads instead. Without `latest` (a run killed
 //! between renaming its first checkpoint into place and naming it), the
 //! newest step directory is resumed from.
 
@@ -85,7 +85,7 @@ pub fn save<S: Serialize>(
     sums.insert(STATE_FILE.into(), crc_hex(state_text.as_bytes()));
     write_json(&tmp.join(CHECKSUMS_FILE), &sums)?;
     write_atomically(&tmp.join(STATE_FILE), state_text.as_bytes())?;
-    sync_dir_files(&tmp)?;
+    sync_files(&tmp)?;
     let dest = root.join(&name);
     if dest.exists() {
         fs::remove_dir_all(&dest).map_err(|e| TrainError::io("remove", &dest, e))?;
@@ -94,9 +94,28 @@ pub fn save<S: Serialize>(
     sync_dir(&root)?;
     write_atomically(&root.join(LATEST), name.as_bytes())?;
     if keep > 0 {
-        prune(&root, keep)?;
+        prune(&root, step, keep)?;
     }
     Ok(dest)
+}
+
+/// Makes a model directory written outside a checkpoint (the GRPO phase's
+/// KL reference) as checkable and durable as one: its files' CRC-32s in
+/// `checksums.json` ([`verify_checksums`] checks them when it is read
+/// again), every file fsynced. The caller renames it into place, then
+/// fsyncs the parent ([`sync_parent`]).
+pub fn seal(dir: &Path) -> Result<(), TrainError> {
+    write_json(&dir.join(CHECKSUMS_FILE), &checksums(dir)?)?;
+    sync_files(dir)
+}
+
+/// Makes a rename into `path`'s directory durable (fsync of the
+/// directory; Unix only).
+pub fn sync_parent(path: &Path) -> Result<(), TrainError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
+    }
 }
 
 /// The CRC-32 of each file in `dir` (the checksum file itself and the state
@@ -209,16 +228,18 @@ pub fn latest_named(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     }
 }
 
-/// The checkpoint directories of a run (`step-*`), newest step first.
+/// The checkpoint directories of a run (named by [`step_dir_name`]),
+/// newest step first. A directory of another name (a copy named
+/// `step-best`) is none: it sorted after every step by name, and was
+/// taken for the newest.
 pub fn all(run_dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let root = checkpoints_dir(run_dir);
     if !root.is_dir() {
         return Ok(Vec::new());
     }
     let mut steps = step_dirs(&root)?;
-    steps.sort();
     steps.reverse();
-    Ok(steps)
+    Ok(steps.into_iter().map(|(_, dir)| dir).collect())
 }
 
 /// Reads the trainer state of a checkpoint.
@@ -251,10 +272,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
         .map_err(|e| TrainError::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| TrainError::io("sync", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e))?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
-        _ => sync_dir(Path::new(".")),
-    }
+    sync_parent(path)
 }
 
 /// Makes a directory's entries (renames into it) durable: fsync of the
@@ -269,7 +287,9 @@ fn sync_dir(dir: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-fn sync_dir_files(dir: &Path) -> Result<(), TrainError> {
+/// Fsyncs every file in `dir` (not the directory's own entries: see
+/// [`sync_parent`] after renaming it into place).
+pub fn sync_files(dir: &Path) -> Result<(), TrainError> {
     for entry in fs::read_dir(dir).map_err(|e| TrainError::io("list", dir, e))? {
         let path = entry.map_err(|e| TrainError::io("list", dir, e))?.path();
         if path.is_file() {
@@ -295,25 +315,103 @@ fn remove_temporaries(root: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-fn step_dirs(root: &Path) -> Result<Vec<PathBuf>, TrainError> {
-    Ok(fs::read_dir(root)
+/// The step directories under `root` (named by [`step_dir_name`]) with
+/// their steps, oldest first.
+fn step_dirs(root: &Path) -> Result<Vec<(usize, PathBuf)>, TrainError> {
+    let mut steps: Vec<(usize, PathBuf)> = fs::read_dir(root)
         .map_err(|e| TrainError::io("list", root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("step-"))
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let step = step_of(&p)?;
+            let own = p.file_name().is_some_and(|n| *n == *step_dir_name(step));
+            own.then_some((step, p))
         })
-        .collect())
+        .collect();
+    steps.sort();
+    Ok(steps)
 }
 
-fn prune(root: &Path, keep: usize) -> Result<(), TrainError> {
-    let mut steps = step_dirs(root)?;
-    steps.sort();
-    let excess = steps.len().saturating_sub(keep);
-    for old in &steps[..excess] {
+/// Rotation after the checkpoint of `step` was written and named
+/// `latest`: it stays, with the newest `keep - 1` checkpoints before it;
+/// older ones go. Directories of later steps (left by a run that resumed
+/// from an older checkpoint, written over as this one reaches them) and
+/// of other names are not touched. Rotating by sorted names removed the
+/// checkpoint just written and named whenever a later or oddly named
+/// directory sat beside it, leaving `latest` naming nothing.
+fn prune(root: &Path, step: usize, keep: usize) -> Result<(), TrainError> {
+    let before: Vec<PathBuf> = step_dirs(root)?
+        .into_iter()
+        .filter(|&(s, _)| s < step)
+        .map(|(_, dir)| dir)
+        .collect();
+    let excess = before.len().saturating_sub(keep.saturating_sub(1));
+    for old in &before[..excess] {
         fs::remove_dir_all(old).map_err(|e| TrainError::io("remove", old, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes the checkpoint of `step` in `run` with nothing but its state.
+    fn save_step(run: &Path, step: usize, keep: usize) {
+        let write = |dir: &Path| {
+            fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
+            fs::write(dir.join("model.safetensors"), b"x")
+                .map_err(|e| TrainError::io("write", dir, e))
+        };
+        save(
+            run,
+            step,
+            write,
+            &HashMap::new(),
+            &serde_json::json!({"step": step}),
+            keep,
+        )
+        .unwrap();
+    }
+
+    fn names(run: &Path) -> Vec<String> {
+        let mut out: Vec<String> = fs::read_dir(checkpoints_dir(run))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != LATEST)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Rotation keeps the checkpoint just written and named, with the
+    /// newest `keep - 1` before it; later steps (a run resumed from an
+    /// older checkpoint) and other names are left. By sorted names it
+    /// removed the one just written beside either, leaving `latest`
+    /// naming nothing.
+    #[test]
+    fn rotation_never_removes_the_checkpoint_just_written() {
+        let dir = std::env::temp_dir().join(format!("toolgym-rotation-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let run = dir.as_path();
+        for step in [1, 2, 4] {
+            save_step(run, step, 0);
+        }
+        fs::create_dir(checkpoints_dir(run).join("step-best")).unwrap();
+        save_step(run, 3, 1);
+        assert_eq!(names(run), ["step-00000003", "step-00000004", "step-best"]);
+        assert_eq!(
+            latest(run).unwrap(),
+            Some(checkpoints_dir(run).join("step-00000003"))
+        );
+        save_step(run, 4, 2);
+        assert_eq!(names(run), ["step-00000003", "step-00000004", "step-best"]);
+        save_step(run, 5, 2);
+        assert_eq!(names(run), ["step-00000004", "step-00000005", "step-best"]);
+        // `all` lists step directories only, by step, newest first.
+        let all = all(run).unwrap();
+        let steps: Vec<_> = all.iter().map(|d| step_of(d).unwrap()).collect();
+        assert_eq!(steps, [5, 4]);
+        fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -866,6 +866,16 @@ impl TrainConfig {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if resuming && path.is_file() => return Err(TrainError::io("read", &path, e)),
+            // Checkpoints without the config they were trained with: a
+            // resume could not be checked, and went on silently at any
+            // settings (another learning rate, another seed).
+            Err(_) if resuming && !self.run.force => {
+                return Err(TrainError::Config(format!(
+                    "{} holds checkpoints but no recorded config ({} is missing): the settings                      they were trained with cannot be checked against these; put the run's                      config.toml back, or pass --force to resume with these settings",
+                    dir.display(),
+                    path.display()
+                )))
+            }
             Err(_) => return Ok(()),
         };
         // A run records its config there: a file that is not such a record
@@ -1069,6 +1079,15 @@ mod tests {
         let e = other.record(true).unwrap_err().to_string();
         assert!(e.contains("grpo.kl_coef") && e.contains("run.seed"), "{e}");
         assert!(!e.contains("eval_every"), "{e}");
+        // A run whose record is gone: refused, unless forced.
+        std::fs::remove_file(dir.join(CONFIG_FILE)).unwrap();
+        let e = other.record(true).unwrap_err().to_string();
+        assert!(
+            e.contains("no recorded config") && e.contains("--force"),
+            "{e}"
+        );
+        more.record(true).unwrap_err();
+        more.record(false).unwrap();
         // Unless forced; a fresh run simply records.
         let forced = TrainConfig::load(
             None,

@@ -315,10 +315,13 @@ fn save_final(policy: &Policy, out: &std::path::Path) -> Result<(), TrainError> 
         }
     }
     policy.save(&tmp)?;
+    // Durable before it is swapped in, as a checkpoint is.
+    crate::checkpoint::sync_files(&tmp)?;
     if dir.exists() {
         std::fs::rename(&dir, &old).map_err(|e| TrainError::io("rename", &dir, e))?;
     }
     std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    crate::checkpoint::sync_parent(&dir)?;
     // The new model is in place: a copy that will not go is said, and
     // goes at the next save.
     if old.exists() {
@@ -445,14 +448,17 @@ pub fn run_with(
                 .into(),
         ));
     }
+    let sft_started = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
     if phases == Phases::Sft && grpo_started {
+        let what = match sft_started {
+            true => "a GRPO phase that started from its SFT result: SFT is done there",
+            false => "a GRPO phase that started from the model itself (no SFT phase ran there)",
+        };
         return Err(TrainError::Config(format!(
-            "{} holds a GRPO phase that started from its SFT result: SFT is done there (start \
-             over with run.resume=false, or use another run directory)",
+            "{} holds {what} (start over with run.resume=false, or use another run directory)",
             cfg.run.out_dir.display()
         )));
     }
-    let sft_started = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
     let resuming = cfg.run.resume && (grpo_started || sft_started);
     // Until GRPO has started, its own settings may change: they cannot
     // have changed the SFT phase recorded here; nor can SFT's where no SFT

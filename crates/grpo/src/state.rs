@@ -70,7 +70,7 @@ pub fn save_checkpoint(
 ///
 /// What it reads is checked: a missing, truncated or corrupt file, or
 /// `latest` naming nothing, is an error naming the file. With `fallback`
-/// (`run.resume_fallback`), the newest older checkpoint that loads is used
+/// (`run.resume_fallback`), the newest other checkpoint that loads is used
 /// instead, with a warning on stderr: resuming from it is as exact as from
 /// the newest (every random draw derives from the seed and the step), it
 /// only repeats steps. A checkpoint that loads but does not fit the run
@@ -115,17 +115,15 @@ pub fn load_checkpoint(
         Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
         Err(LoadError::Corrupt(m)) => m,
     };
-    let newest_step = checkpoint::step_of(&newest);
-    let older: Vec<PathBuf> = checkpoint::all(phase_dir)?
+    // Every other checkpoint, newest first: older ones, and any newer one
+    // (`latest` naming a checkpoint removed since, beside later complete
+    // ones; resuming from a later step of the same run is as exact).
+    let others: Vec<PathBuf> = checkpoint::all(phase_dir)?
         .into_iter()
-        .filter(|d| match (checkpoint::step_of(d), newest_step) {
-            (Some(a), Some(b)) => a < b,
-            (Some(_), None) => true,
-            _ => false,
-        })
+        .filter(|d| *d != newest)
         .collect();
     if !fallback {
-        let hint = older
+        let hint = others
             .first()
             .map(|d| {
                 format!(
@@ -139,11 +137,11 @@ pub fn load_checkpoint(
         )));
     }
     let mut failures = Vec::new();
-    for dir in &older {
+    for dir in &others {
         match load_dir(dir, like, &want, phase) {
             Ok(loaded) => {
                 eprintln!(
-                    "warning: {problem}; resuming from the previous checkpoint {} instead",
+                    "warning: {problem}; resuming from the checkpoint {} instead",
                     dir.display()
                 );
                 return resume(loaded);
@@ -152,19 +150,19 @@ pub fn load_checkpoint(
             Err(LoadError::Corrupt(m)) => failures.push(m),
         }
     }
-    let older_text = if failures.is_empty() {
-        "no older checkpoint exists".to_string()
+    let others_text = if failures.is_empty() {
+        "no other checkpoint exists".to_string()
     } else {
-        format!("no older checkpoint loads either ({})", failures.join("; "))
+        format!("no other checkpoint loads either ({})", failures.join("; "))
     };
     Err(TrainError::Checkpoint(format!(
-        "cannot resume: {problem}; {older_text}"
+        "cannot resume: {problem}; {others_text}"
     )))
 }
 
 /// Why a checkpoint cannot be resumed from.
 enum LoadError {
-    /// A file is missing, truncated or corrupt: an older checkpoint may do.
+    /// A file is missing, truncated or corrupt: another checkpoint may do.
     Corrupt(String),
     /// It loads but does not fit this run.
     Incompatible(String),
@@ -193,6 +191,12 @@ fn load_dir(
     phase: &str,
 ) -> Result<Loaded, LoadError> {
     let state_path = dir.join(checkpoint::STATE_FILE);
+    if !dir.exists() {
+        return Err(LoadError::Corrupt(format!(
+            "{} does not exist (removed since it was named)",
+            dir.display()
+        )));
+    }
     if !state_path.is_file() {
         return Err(LoadError::Corrupt(format!(
             "{} is not a complete checkpoint (no {})",

@@ -170,8 +170,16 @@ impl GrpoTrainer {
                     }
                 }
                 phase.policy.save(&tmp)?;
+                // Checksummed and fsynced as a checkpoint is: a resumed
+                // run reads it again, and changed bytes would change the
+                // penalty silently.
+                crate::checkpoint::seal(&tmp)?;
                 std::fs::rename(&tmp, &ref_dir).map_err(|e| TrainError::io("rename", &tmp, e))?;
+                crate::checkpoint::sync_parent(&ref_dir)?;
             }
+            crate::checkpoint::verify_checksums(&ref_dir).map_err(|m| {
+                TrainError::Checkpoint(format!("the KL reference model of the GRPO phase: {m}"))
+            })?;
             let opts = toolgym_model::ModelOptions {
                 dtype: phase.policy.model.dtype(),
                 device: phase.policy.model.device().clone(),

@@ -301,9 +301,18 @@ fn sft_is_refused_where_grpo_has_started_from_it() {
     let dir = run_dir("sft-after-grpo");
     fs::create_dir_all(dir.join("grpo/checkpoints")).unwrap();
     fs::write(dir.join("grpo/checkpoints/latest"), "step-00000001").unwrap();
+    // No SFT phase ran there: GRPO started from the model itself (it said
+    // "started from its SFT result").
     let e = sft_run_error(&dir);
-    assert!(e.contains("holds a GRPO phase"), "{e}");
+    assert!(
+        e.contains("holds a GRPO phase that started from the model itself"),
+        "{e}"
+    );
     assert!(!dir.join("final").exists());
+    fs::create_dir_all(dir.join("sft/checkpoints")).unwrap();
+    fs::write(dir.join("sft/checkpoints/latest"), "step-00000003").unwrap();
+    let e = sft_run_error(&dir);
+    assert!(e.contains("started from its SFT result"), "{e}");
     fs::remove_dir_all(&dir).ok();
 }
 
@@ -338,8 +347,17 @@ fn latest_naming_nothing_is_named() {
     let dir = three_checkpoints("ckpt-latest");
     fs::write(dir.join("sft/checkpoints/latest"), "step-00000009").unwrap();
     let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(e.contains("step-00000009 does not exist"), "{e}");
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(3));
+    // Naming a checkpoint removed since, beside a later complete one (the
+    // state an old rotation left): the fallback takes the newest that
+    // loads, later ones included (it looked only at older ones, and said
+    // none existed).
+    fs::write(dir.join("sft/checkpoints/latest"), "step-00000002").unwrap();
+    fs::remove_dir_all(step_dir(&dir, 2)).unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
     assert!(
-        e.contains("step-00000009 is not a complete checkpoint"),
+        e.contains("step-00000002 does not exist") && e.contains("step-00000003 instead"),
         "{e}"
     );
     assert_eq!(open(&dir, true, &builtin_spec()), Ok(3));
@@ -391,7 +409,7 @@ fn when_every_checkpoint_is_damaged_the_fallback_says_so() {
         truncate(&step_dir(&dir, step).join("optimizer.safetensors"));
     }
     let e = open(&dir, true, &builtin_spec()).unwrap_err();
-    assert!(e.contains("no older checkpoint loads either"), "{e}");
+    assert!(e.contains("no other checkpoint loads either"), "{e}");
     assert!(e.contains("step-00000001/optimizer.safetensors"), "{e}");
     fs::remove_dir_all(&dir).ok();
 }

@@ -62,6 +62,33 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
         before,
         "GRPO must change the weights"
     );
+    // The KL reference is read again on resume: bytes of it changed since
+    // (a disk error, a stray write) are found by its checksums, not taken
+    // silently for another penalty.
+    let resume = || {
+        GrpoTrainer::new(
+            common::policy(&gen),
+            factory(),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            validation(&gen),
+            grpo_config(3),
+            run_section(dir.clone(), 1),
+        )
+    };
+    assert!(resume().is_ok());
+    let weights = dir.join("grpo/reference/model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let e = resume()
+        .err()
+        .expect("a changed reference is refused")
+        .to_string();
+    assert!(
+        e.contains("KL reference") && e.contains("its bytes changed"),
+        "{e}"
+    );
     let (png, _) = toolgym_grpo::plot::plot_run(&dir, None).unwrap();
     assert!(std::fs::metadata(png).unwrap().len() > 1000);
     std::fs::remove_dir_all(&dir).ok();
