@@ -28,8 +28,8 @@ struct PhaseArgs {
     /// Overrides such as `grpo.kl_coef=0` or `run.out_dir="runs/x"`.
     #[arg(long = "set")]
     overrides: Vec<String>,
-    /// Resume even though the run directory's recorded config differs, or
-    /// the checkpoint's run drew from other training tasks
+    /// Resume even though the run directory's recorded config differs or
+    /// is missing, or the checkpoint's run drew from other training tasks
     /// (`run.force=true`).
     #[arg(long)]
     force: bool,

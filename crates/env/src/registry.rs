@@ -231,6 +231,8 @@ impl<S: 'static> ToolRegistry<S> {
         match spec.parameters.get("type") {
             None => {}
             Some(Value::String(t)) if t == "object" => {}
+            // `["object", "null"]`: arguments are an object all the same.
+            Some(Value::Array(ts)) if ts.iter().any(|t| t == "object") => {}
             Some(other) => {
                 return Err(RegistryError::NotObjectSchema {
                     name: spec.name.clone(),

@@ -139,6 +139,17 @@ fn normalize_noting(params: &Value, notes: &mut Vec<String>) -> Result<Normalize
                 if !m.contains_key("type") && !m.contains_key("anyOf") {
                     m.insert("type".into(), json!("object"));
                 }
+                // What this writes is 2020-12's vocabulary (a list of
+                // `items` became `prefixItems`): a schema that declared an
+                // older draft is validated as 2020-12 too, or the tuples
+                // it wrote would be read inverted (2020-12's `items` as
+                // the older draft's every-element schema).
+                if m.get("$schema")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d != DRAFT_2020_12)
+                {
+                    m.insert("$schema".into(), json!(DRAFT_2020_12));
+                }
             }
             s
         }
@@ -167,13 +178,19 @@ fn pointer_token(key: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The draft toolgym validates arguments with, whatever a schema declares.
+pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
 /// Whether an object is a JSON Schema rather than xLAM's per-parameter map:
 /// it has an object `type` (an arguments schema describes an object:
-/// `"object"`, BFCL's `"dict"`, or a list holding one), or `properties`
-/// whose entries are all schemas (objects or booleans). So an xLAM map
-/// with a parameter named `type` (`{"type": "str", "query": "str"}`) or
-/// `properties` (`{"properties": {"type": "str", "description": …}}`) is
-/// read as the parameters it lists.
+/// `"object"`, BFCL's `"dict"`, or a list holding one), `properties`
+/// whose entries are all schemas (objects or booleans), or a keyword only
+/// a schema has ([`schema_keyword`]: `$ref`, `required`, `anyOf`,
+/// `additionalProperties`…; such a root was read as parameters named
+/// after its keywords). So an xLAM map with a parameter named `type`
+/// (`{"type": "str", "query": "str"}`) or `properties`
+/// (`{"properties": {"type": "str", "description": …}}`) is read as the
+/// parameters it lists.
 fn looks_like_json_schema(map: &Map<String, Value>) -> bool {
     let is_object_type = |t: &Value| t.as_str().and_then(simple_type) == Some("object");
     let typed = match map.get("type") {
@@ -183,7 +200,38 @@ fn looks_like_json_schema(map: &Map<String, Value>) -> bool {
     };
     let has_props = matches!(map.get("properties"),
         Some(Value::Object(p)) if p.values().all(|v| v.is_object() || v.is_boolean()));
-    typed || has_props
+    typed || has_props || map.iter().any(|(k, v)| schema_keyword(k, v))
+}
+
+/// Whether `key: value` at a schema's root is a JSON Schema keyword no
+/// xLAM parameter map holds: a `$` name (no Python parameter has one), a
+/// list where a schema has one (`required`, `anyOf`…), a count, a map of
+/// schemas, or a subschema without the `description` every xLAM
+/// parameter entry has.
+fn schema_keyword(key: &str, value: &Value) -> bool {
+    if key.starts_with('$') {
+        return true;
+    }
+    match key {
+        "required" | "anyOf" | "oneOf" | "allOf" => value.is_array(),
+        "minProperties" | "maxProperties" => value.is_number(),
+        "patternProperties" | "dependentRequired" | "dependentSchemas" | "definitions" => {
+            value.is_object()
+        }
+        "additionalProperties"
+        | "unevaluatedProperties"
+        | "propertyNames"
+        | "not"
+        | "if"
+        | "then"
+        | "else" => {
+            value.is_boolean()
+                || value
+                    .as_object()
+                    .is_some_and(|o| !o.contains_key("description"))
+        }
+        _ => false,
+    }
 }
 
 fn xlam_parameters(map: &Map<String, Value>, notes: &mut Vec<String>) -> Value {
@@ -408,6 +456,9 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
                     note(notes, at, k, format_args!("{found} is not a pattern"));
                 }
             }
+            // An annotation given as null is not given (the validator
+            // refuses a null where its metaschema wants a string).
+            _ if v.is_null() && NULL_MEANS_ABSENT.contains(&k.as_str()) => {}
             _ => {
                 out.insert(k.clone(), v.clone());
             }
@@ -419,6 +470,23 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
     }
     Value::Object(out)
 }
+
+/// Keywords copied as they are, but for `null`, which means "not given"
+/// (`const: null` and `default: null` are values, and stay).
+const NULL_MEANS_ABSENT: [&str; 12] = [
+    "title",
+    "description",
+    "format",
+    "$comment",
+    "examples",
+    "uniqueItems",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+    "contentMediaType",
+    "contentEncoding",
+    "contentSchema",
+];
 
 /// [`normalize_at`] of the subschema under `key` (and `index` within a
 /// list) of the schema at `at`.

@@ -464,3 +464,92 @@ fn task_file_tools_are_normalised_on_load() {
         "{e}"
     );
 }
+
+/// Schemas a differential against Python's `jsonschema` found read
+/// otherwise: a root without `type` or `properties` (pydantic's `$ref`
+/// root, `additionalProperties`, `anyOf`, `required` alone) was taken for
+/// xLAM's parameter map (its keywords became parameters); a draft-07
+/// tuple was validated inverted (rewritten to 2020-12's `prefixItems`, the
+/// declared draft then read `items` as every element's schema); a root
+/// `type` list holding `object` was refused; an annotation given as null
+/// was refused. Each now agrees with `jsonschema`'s verdicts.
+#[test]
+fn schemas_read_as_jsonschema_reads_them() {
+    let verdicts = |params: Value, cases: &[(Value, bool)]| {
+        for strict in [true, false] {
+            let tool = json!({"name": "f", "description": "", "parameters": params});
+            let spec = if strict {
+                ToolSpec::from_json_strict(&tool)
+            } else {
+                ToolSpec::from_json(&tool)
+            }
+            .unwrap_or_else(|e| panic!("{params}: {e}"));
+            let mut reg: ToolRegistry = ToolRegistry::new();
+            reg.register_spec(spec)
+                .unwrap_or_else(|e| panic!("{params}: {e}"));
+            for (args, ok) in cases {
+                let got = reg.validate(&call("f", args.clone()));
+                assert_eq!(got.is_ok(), *ok, "{params} with {args}: {got:?}");
+            }
+        }
+    };
+    verdicts(
+        json!({"additionalProperties": {"type": "integer"}}),
+        &[
+            (json!({"a": 1}), true),
+            (json!({"a": "x"}), false),
+            (json!({}), true),
+        ],
+    );
+    verdicts(
+        json!({"$ref": "#/$defs/A", "$defs": {"A": {"type": "object",
+            "properties": {"n": {"type": "integer"}}, "required": ["n"]}}}),
+        &[
+            (json!({"n": 1}), true),
+            (json!({}), false),
+            (json!({"n": "1"}), false),
+        ],
+    );
+    verdicts(
+        json!({"required": ["a"]}),
+        &[(json!({"a": 0}), true), (json!({}), false)],
+    );
+    verdicts(
+        json!({"anyOf": [{"required": ["a"]}, {"required": ["b"]}]}),
+        &[(json!({"b": 0}), true), (json!({"c": 0}), false)],
+    );
+    let draft7 = |a: Value| {
+        json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "properties": {"a": a}})
+    };
+    verdicts(
+        draft7(json!({"type": "array", "items": [{"type": "integer"}]})),
+        &[(json!({"a": [1, "x"]}), true), (json!({"a": ["x"]}), false)],
+    );
+    verdicts(
+        draft7(json!({"type": "array", "items": [{"type": "integer"}],
+            "additionalItems": {"type": "string"}})),
+        &[
+            (json!({"a": [1, "x"]}), true),
+            (json!({"a": ["x"]}), false),
+            (json!({"a": [1, 2]}), false),
+        ],
+    );
+    verdicts(
+        json!({"type": ["object", "null"], "required": ["a"]}),
+        &[(json!({"a": 1}), true), (json!({}), false)],
+    );
+    verdicts(
+        json!({"type": "object", "title": null, "description": null,
+            "properties": {"a": {"type": "string", "format": null, "description": null}}}),
+        &[(json!({"a": "x"}), true), (json!({"a": 1}), false)],
+    );
+    // An xLAM map is still read as the parameters it lists, a parameter's
+    // entry with its description (here one named like a keyword).
+    let xlam = json!({"not": {"type": "str", "description": "A flag."},
+        "required": {"type": "int", "description": "N."}});
+    let spec =
+        ToolSpec::from_json(&json!({"name": "g", "description": "", "parameters": xlam})).unwrap();
+    assert_eq!(spec.parameters["properties"]["required"]["type"], "integer");
+    assert_eq!(spec.parameters["properties"]["not"]["type"], "string");
+}

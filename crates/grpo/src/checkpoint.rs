@@ -301,6 +301,25 @@ pub fn sync_files(dir: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// Removes a run's checkpoints (for a run that starts over): its step
+/// directories, `latest` and leftover temporaries. Directories of other
+/// names (a copy named `step-best`) stay, as rotation leaves them.
+pub fn remove_all(run_dir: &Path) -> Result<(), TrainError> {
+    let root = checkpoints_dir(run_dir);
+    if !root.is_dir() {
+        return Ok(());
+    }
+    remove_temporaries(&root)?;
+    for (_, dir) in step_dirs(&root)? {
+        fs::remove_dir_all(&dir).map_err(|e| TrainError::io("remove", &dir, e))?;
+    }
+    let latest = root.join(LATEST);
+    if latest.exists() {
+        fs::remove_file(&latest).map_err(|e| TrainError::io("remove", &latest, e))?;
+    }
+    Ok(())
+}
+
 fn remove_temporaries(root: &Path) -> Result<(), TrainError> {
     for entry in fs::read_dir(root).map_err(|e| TrainError::io("list", root, e))? {
         let path = entry.map_err(|e| TrainError::io("list", root, e))?.path();

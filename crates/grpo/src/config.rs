@@ -839,6 +839,26 @@ impl TrainConfig {
         Ok(out)
     }
 
+    /// Refuses to go on training a phase (`continuing`: its checkpoints are
+    /// resumed) in a run directory that holds no recorded config, unless
+    /// `run.force`: the settings its checkpoints were trained with cannot
+    /// be checked, and the run went on silently at any (another learning
+    /// rate, another seed). A phase that starts there from another's
+    /// result (GRPO from a finished SFT phase copied in) is not refused.
+    pub fn check_record_exists(&self, continuing: bool) -> Result<(), TrainError> {
+        let path = self.run.out_dir.join(CONFIG_FILE);
+        if !continuing || !self.run.resume || self.run.force || path.exists() {
+            return Ok(());
+        }
+        Err(TrainError::Config(format!(
+            "{} holds checkpoints but no recorded config ({} is missing): the settings they \
+             were trained with cannot be checked against these; put the run's config.toml \
+             back, or pass --force to resume with these settings",
+            self.run.out_dir.display(),
+            path.display()
+        )))
+    }
+
     /// Records the config in `run.out_dir/config.toml`; when the run
     /// resumes (`resuming`) and one is recorded, refuses to go on if they
     /// differ in anything but run bookkeeping (unless `run.force`), naming
@@ -866,16 +886,6 @@ impl TrainConfig {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if resuming && path.is_file() => return Err(TrainError::io("read", &path, e)),
-            // Checkpoints without the config they were trained with: a
-            // resume could not be checked, and went on silently at any
-            // settings (another learning rate, another seed).
-            Err(_) if resuming && !self.run.force => {
-                return Err(TrainError::Config(format!(
-                    "{} holds checkpoints but no recorded config ({} is missing): the settings                      they were trained with cannot be checked against these; put the run's                      config.toml back, or pass --force to resume with these settings",
-                    dir.display(),
-                    path.display()
-                )))
-            }
             Err(_) => return Ok(()),
         };
         // A run records its config there: a file that is not such a record
@@ -1079,14 +1089,16 @@ mod tests {
         let e = other.record(true).unwrap_err().to_string();
         assert!(e.contains("grpo.kl_coef") && e.contains("run.seed"), "{e}");
         assert!(!e.contains("eval_every"), "{e}");
-        // A run whose record is gone: refused, unless forced.
+        // A phase that goes on where the record is gone: refused, unless
+        // forced (the message in one line).
         std::fs::remove_file(dir.join(CONFIG_FILE)).unwrap();
-        let e = other.record(true).unwrap_err().to_string();
+        let e = other.check_record_exists(true).unwrap_err().to_string();
         assert!(
             e.contains("no recorded config") && e.contains("--force"),
             "{e}"
         );
-        more.record(true).unwrap_err();
+        assert!(!e.contains("  "), "{e}");
+        other.check_record_exists(false).unwrap();
         more.record(false).unwrap();
         // Unless forced; a fresh run simply records.
         let forced = TrainConfig::load(

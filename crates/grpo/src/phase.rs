@@ -220,20 +220,18 @@ impl Phase {
                 resumed = true;
             }
         }
-        let old = crate::checkpoint::all(&dir)?;
         // With `run.resume`, step directories were resumed from (or refused
         // by name) above; they are removed only when starting over.
-        if !s.run.resume && !old.is_empty() {
-            let root = crate::checkpoint::checkpoints_dir(&dir);
+        if !s.run.resume && crate::checkpoint::exists(&dir) {
             // Starting over: checkpoints an earlier run left here would
-            // outnumber this run's and be kept in their place (and `latest`
-            // would point at one of this run's, pruned).
+            // outnumber this run's and be kept in their place (and a
+            // `latest` of its would name one of them).
             eprintln!(
                 "{}: starting over: removing the earlier run's checkpoints in {}",
                 s.name,
-                root.display()
+                crate::checkpoint::checkpoints_dir(&dir).display()
             );
-            std::fs::remove_dir_all(&root).map_err(|e| TrainError::io("remove", &root, e))?;
+            crate::checkpoint::remove_all(&dir)?;
         }
         let params = policy.model.named_vars()?;
         let metrics = MetricsLog::open(&s.run.out_dir, s.name, resumed.then_some(step))?;

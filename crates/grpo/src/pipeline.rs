@@ -468,6 +468,8 @@ pub fn run_with(
         (true, false) => &["sft."],
         (true, true) => &[],
     };
+    // A phase to train that has checkpoints here goes on from them.
+    cfg.check_record_exists((runs_sft && sft_started) || (runs_grpo && grpo_started))?;
     cfg.check_recorded_for(resuming, free)?;
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         // Before any work: a GRPO phase needs a step count.

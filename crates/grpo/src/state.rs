@@ -115,13 +115,20 @@ pub fn load_checkpoint(
         Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
         Err(LoadError::Corrupt(m)) => m,
     };
-    // Every other checkpoint, newest first: older ones, and any newer one
-    // (`latest` naming a checkpoint removed since, beside later complete
-    // ones; resuming from a later step of the same run is as exact).
-    let others: Vec<PathBuf> = checkpoint::all(phase_dir)?
+    // The other checkpoints: older ones first, newest first; then later
+    // ones (`latest` naming a checkpoint removed since, beside later
+    // complete ones), which may hold another branch of the run (one that
+    // resumed from an older checkpoint under --force), so only when no
+    // older one loads.
+    let newest_step = checkpoint::step_of(&newest);
+    let (older, later): (Vec<PathBuf>, Vec<PathBuf>) = checkpoint::all(phase_dir)?
         .into_iter()
         .filter(|d| *d != newest)
-        .collect();
+        .partition(|d| match (checkpoint::step_of(d), newest_step) {
+            (Some(a), Some(b)) => a < b,
+            _ => true,
+        });
+    let others: Vec<PathBuf> = older.into_iter().chain(later).collect();
     if !fallback {
         let hint = others
             .first()

@@ -316,6 +316,21 @@ fn sft_is_refused_where_grpo_has_started_from_it() {
     fs::remove_dir_all(&dir).ok();
 }
 
+/// Checkpoints without the config they were trained with (config.toml
+/// gone): going on with them is refused, naming the file, unless forced;
+/// the run went on silently at any settings.
+#[test]
+fn a_phase_with_checkpoints_but_no_recorded_config_is_refused() {
+    let dir = three_checkpoints("ckpt-no-record");
+    assert!(!dir.join("config.toml").exists());
+    let e = sft_run_error(&dir);
+    assert!(
+        e.contains("no recorded config") && e.contains("config.toml is missing"),
+        "{e}"
+    );
+    fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_truncated_optimizer_file_is_named() {
     let dir = three_checkpoints("ckpt-optim");
@@ -349,17 +364,20 @@ fn latest_naming_nothing_is_named() {
     let e = open(&dir, false, &builtin_spec()).unwrap_err();
     assert!(e.contains("step-00000009 does not exist"), "{e}");
     assert_eq!(open(&dir, true, &builtin_spec()), Ok(3));
-    // Naming a checkpoint removed since, beside a later complete one (the
-    // state an old rotation left): the fallback takes the newest that
-    // loads, later ones included (it looked only at older ones, and said
-    // none existed).
+    // Naming a checkpoint removed since: the fallback takes an older one
+    // first, and a later complete one (the state an old rotation left)
+    // when none is older (it looked only at older ones, and said none
+    // existed).
     fs::write(dir.join("sft/checkpoints/latest"), "step-00000002").unwrap();
     fs::remove_dir_all(step_dir(&dir, 2)).unwrap();
     let e = open(&dir, false, &builtin_spec()).unwrap_err();
     assert!(
-        e.contains("step-00000002 does not exist") && e.contains("step-00000003 instead"),
+        e.contains("step-00000002 does not exist") && e.contains("step-00000001 instead"),
         "{e}"
     );
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(1));
+    fs::remove_dir_all(step_dir(&dir, 1)).unwrap();
+    fs::write(dir.join("sft/checkpoints/latest"), "step-00000002").unwrap();
     assert_eq!(open(&dir, true, &builtin_spec()), Ok(3));
     // A `latest` that is no step directory's name (garbage, a path out of
     // the run) is no `latest`: the newest step directory is resumed from,

@@ -27,6 +27,13 @@ pub struct Tokenizer {
     chat_template_file: Option<String>,
     /// [`Tokenizer::max_bytes_per_token`], worked out on first use.
     bytes_per_token: std::sync::OnceLock<Option<usize>>,
+    /// The truncation and padding tokenizer.json carried: not applied
+    /// here, written back on save (transformers takes them as defaults:
+    /// `padding_side`, `max_length`).
+    file_settings: (
+        Option<tokenizers::TruncationParams>,
+        Option<tokenizers::PaddingParams>,
+    ),
 }
 
 /// The file transformers 5 keeps a tokenizer's chat template in.
@@ -81,6 +88,12 @@ fn bytes_per_token_bound(inner: &tokenizers::Tokenizer) -> Option<usize> {
     if kind(model).as_deref() != Some("BPE") {
         return None;
     }
+    // A word's symbols carry a prefix or suffix in such a vocabulary
+    // (`##x`, `x</w>`): a symbol missing in that form is dropped.
+    let affix = |key: &str| model[key].as_str().is_some_and(|a| !a.is_empty());
+    if affix("continuing_subword_prefix") || affix("end_of_word_suffix") {
+        return None;
+    }
     let vocab = model["vocab"].as_object()?;
     let alphabet = tokenizers::pre_tokenizers::byte_level::ByteLevel::alphabet();
     if !alphabet
@@ -92,10 +105,14 @@ fn bytes_per_token_bound(inner: &tokenizers::Tokenizer) -> Option<usize> {
     // A vocabulary token's symbols are bytes; an added token is matched
     // as its text.
     let symbols = vocab.keys().map(|k| k.chars().count()).max()?;
-    let added = json["added_tokens"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let added_tokens = json["added_tokens"].as_array().cloned().unwrap_or_default();
+    // One that strips the whitespace beside it stands for any length of it.
+    let strips = |t: &Value| t["lstrip"] == true || t["rstrip"] == true;
+    if added_tokens.iter().any(strips) {
+        return None;
+    }
+    let added = added_tokens
+        .iter()
         .filter_map(|t| t["content"].as_str())
         .map(str::len)
         .max()
@@ -139,6 +156,10 @@ impl Tokenizer {
         // only when a call asks, so encoding here never cuts or pads (a
         // leftover `max_length` cut every prompt, the question and the
         // assistant header included, silently).
+        let file_settings = (
+            inner.get_truncation().cloned(),
+            inner.get_padding().cloned(),
+        );
         inner
             .with_truncation(None)
             .map_err(|e| tok_err("turning truncation off", e))?;
@@ -169,6 +190,7 @@ impl Tokenizer {
             config: tokenizer_config,
             chat_template_file: None,
             bytes_per_token: std::sync::OnceLock::new(),
+            file_settings,
         })
     }
 
@@ -218,8 +240,23 @@ impl Tokenizer {
                 what: "the tokenizer (tokenizer.json)".into(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| tok_err(path.display().to_string(), e))?;
+        // The library panics on some malformed files (a word prefix its
+        // merges lack overflows a length): an error naming the file.
+        let load = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(path));
+        let inner = match load {
+            Ok(read) => read.map_err(|e| tok_err(path.display().to_string(), e))?,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                return Err(tok_err(
+                    path.display().to_string(),
+                    format!("the tokenizers library could not read it ({why})"),
+                ));
+            }
+        };
         let config_path = path.with_file_name("tokenizer_config.json");
         let config = if config_path.is_file() {
             let text = std::fs::read_to_string(&config_path)
@@ -317,9 +354,17 @@ impl Tokenizer {
 
     /// Serialises tokenizer.json.
     pub fn to_json_string(&self) -> Result<String> {
-        self.inner
-            .to_string(false)
-            .map_err(|e| tok_err("serialise tokenizer.json", e))
+        let err = |e| tok_err("serialise tokenizer.json", e);
+        match &self.file_settings {
+            (None, None) => self.inner.to_string(false).map_err(err),
+            (truncation, padding) => {
+                // The file's own settings, as read (never applied here).
+                let mut inner = self.inner.clone();
+                inner.with_truncation(truncation.clone()).map_err(err)?;
+                inner.with_padding(padding.clone());
+                inner.to_string(false).map_err(err)
+            }
+        }
     }
 
     /// Writes `tokenizer.json` and `tokenizer_config.json` into `dir` (the

@@ -107,12 +107,16 @@ fn a_files_truncation_and_padding_are_not_applied() {
     let loaded = Tokenizer::from_file(&path).unwrap();
     assert_eq!(loaded.encode(text).unwrap(), ids);
     assert_eq!(loaded.encode("hi").unwrap(), tk.encode("hi").unwrap());
-    // Saved again, the file no longer carries them.
+    // Saved again, the file keeps them (transformers takes them as its
+    // defaults: padding side, max length), still not applied here.
     let out = tempfile::tempdir().unwrap();
     loaded.save(out.path()).unwrap();
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("tokenizer.json")).unwrap()).unwrap();
-    assert!(saved["truncation"].is_null() && saved["padding"].is_null());
+    assert_eq!(saved["truncation"]["max_length"], 4);
+    assert_eq!(saved["padding"]["strategy"]["Fixed"], 64);
+    let again = Tokenizer::from_file(out.path().join("tokenizer.json")).unwrap();
+    assert_eq!(again.encode(text).unwrap(), ids);
 }
 
 /// `min_tokens` is a true lower bound of the encoding's length on text
@@ -158,6 +162,39 @@ fn min_tokens_is_a_lower_bound() {
     let stripped = Tokenizer::from_file(&path).unwrap();
     assert_eq!(stripped.max_bytes_per_token(), None);
     assert_eq!(stripped.min_tokens("abc"), 0);
+    // Nor one whose added token strips the whitespace beside it (one token
+    // for any run of it), nor one whose word symbols carry a prefix or
+    // suffix (a symbol missing in that form is dropped).
+    let unbounded = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&tk.to_json_string().unwrap()).unwrap();
+        edit(&mut json);
+        std::fs::write(&path, json.to_string()).unwrap();
+        Tokenizer::from_file(&path).unwrap().max_bytes_per_token()
+    };
+    assert_eq!(
+        unbounded(&|j| j["added_tokens"][0]["rstrip"] = true.into()),
+        None
+    );
+    assert_eq!(
+        unbounded(&|j| {
+            j["model"]["continuing_subword_prefix"] = "##".into();
+            j["model"]["merges"] = serde_json::json!([]);
+        }),
+        None
+    );
+    // A prefix its merges do not carry made the tokenizers library panic
+    // (an overflow) while loading: an error naming the file instead.
+    let mut json: serde_json::Value = serde_json::from_str(&tk.to_json_string().unwrap()).unwrap();
+    json["model"]["continuing_subword_prefix"] = "#####".into();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let e = Tokenizer::from_file(&path).unwrap_err().to_string();
+    assert!(e.contains("tokenizer.json"), "{e}");
+    assert_eq!(
+        unbounded(&|j| j["model"]["end_of_word_suffix"] = "</w>".into()),
+        None
+    );
+    assert!(unbounded(&|j| j["model"]["end_of_word_suffix"] = "".into()).is_some());
 }
 
 #[test]
