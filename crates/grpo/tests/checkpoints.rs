@@ -454,6 +454,10 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
     // An earlier run left checkpoints 1-3; a new one (resume off) that
     // keeps one checkpoint must keep its own, not the earlier run's.
     let dir = three_checkpoints("start-over");
+    // A directory of the user's own beside them stays (as rotation
+    // leaves it).
+    let mine = dir.join("sft/checkpoints/step-best");
+    fs::create_dir(&mine).unwrap();
     let gen = tasks();
     let mut run = run_section(dir.clone(), 1);
     run.resume = false;
@@ -473,6 +477,7 @@ fn starting_over_in_a_run_directory_replaces_its_checkpoints() {
         !step_dir(&dir, 3).exists(),
         "the earlier run's checkpoint was kept"
     );
+    assert!(mine.is_dir());
     let mut resumed = run_section(dir.clone(), 1);
     resumed.resume = true;
     let t = SftTrainer::new(
