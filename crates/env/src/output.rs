@@ -241,10 +241,10 @@ pub fn open_descriptor(path: &Path) -> Option<u32> {
 #[allow(unsafe_code)]
 pub fn duplicate(n: u32) -> io::Result<File> {
     use std::os::fd::{AsFd, BorrowedFd, RawFd};
-    // O_CLOEXEC of Linux's generic ABI (x86, ARM, RISC-V…; alpha, parisc
-    // and sparc differ, and are not served here).
-    const O_CLOEXEC: u32 = 0o2000000;
-    if writable_descriptor(n)? & O_CLOEXEC != 0 {
+    // The flags `/proc/self/fdinfo` shows are the kernel's open flags,
+    // whose O_CLOEXEC differs by architecture (alpha, parisc, sparc).
+    let cloexec = libc::O_CLOEXEC as u32;
+    if writable_descriptor(n)? & cloexec != 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
