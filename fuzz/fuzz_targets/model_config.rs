@@ -2,9 +2,9 @@
 //! which a few bytes of a downloaded or hand-edited directory control.
 //! Contract: a config that loads names its tensors with element counts
 //! that do not overflow (a config of absurd sizes is refused before
-//! anything is sized from it), writes JSON that loads back to a config of
-//! the same tensors, and nothing panics. (Its other keys are not compared:
-//! a first run found one that does not round-trip, noted for later.)
+//! anything is sized from it), writes JSON that loads back to the same
+//! config (writing adds `model_type` and `architectures` where absent, as
+//! transformers needs them), and nothing panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,4 +28,15 @@ fuzz_target!(|data: &[u8]| {
     let written = cfg.to_json_string().expect("a loaded config writes");
     let back = Qwen2Config::from_json_str(&written).unwrap_or_else(|e| panic!("{written}\n{e}"));
     assert_eq!(expected_tensors(&back), expected_tensors(&cfg));
+    // The rest round-trips too: writing adds only what transformers needs
+    // to load the file (`model_type`, `architectures`) where it was absent.
+    let mut added = back.clone();
+    added.extra.retain(|k, _| !cfg.extra.contains_key(k));
+    assert!(
+        added.extra.keys().all(|k| k == "model_type" || k == "architectures"),
+        "{text}\n{written}"
+    );
+    let mut kept = back.clone();
+    kept.extra.retain(|k, _| cfg.extra.contains_key(k));
+    assert_eq!(kept, cfg, "{text}\n{written}");
 });
