@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
     let mut added = back.clone();
     added.extra.retain(|k, _| !cfg.extra.contains_key(k));
     assert!(
-        added.extra.keys().all(|k| k == "model_type" || k == "architectures"),
+        added
+            .extra
+            .keys()
+            .all(|k| k == "model_type" || k == "architectures"),
         "{text}\n{written}"
     );
     let mut kept = back.clone();

@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
             Some(r) => (true, r),
             None => (false, piece),
         };
-        let step = if cut { env.step_cut(reply) } else { env.step(reply) };
+        let step = if cut {
+            env.step_cut(reply)
+        } else {
+            env.step(reply)
+        };
         assert!(step.reward.is_finite(), "reward {}", step.reward);
         assert!(!(step.terminated && step.truncated));
         assert_eq!(step.done(), step.info.end.is_some(), "{:?}", step.info.end);
