@@ -534,6 +534,50 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         text(&o.stderr)
     );
     assert!(!Path::new(&inside).exists());
+    // Nor a file the data directory links to (a Hugging Face cache's
+    // snapshot is made of links): it was overwritten with verdicts.
+    #[cfg(unix)]
+    {
+        let linked = fx.path("linked-data");
+        std::fs::create_dir_all(&linked).unwrap();
+        let real = fx.path("real_simple_python.json");
+        std::fs::copy(format!("{DATA}/BFCL_v4_simple_python.json"), &real).unwrap();
+        std::os::unix::fs::symlink(&real, linked.join("BFCL_v4_simple_python.json")).unwrap();
+        // Without its answers first: the file is named as what is missing
+        // (it said the case had no answer).
+        let o = toolgym(&[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            linked.to_str().unwrap(),
+            "--write-prompts",
+            "-",
+        ]);
+        let e = text(&o.stderr);
+        assert!(e.contains("no possible-answer file here"), "{e}");
+        std::fs::create_dir_all(linked.join("possible_answer")).unwrap();
+        std::fs::copy(
+            format!("{DATA}/possible_answer/BFCL_v4_simple_python.json"),
+            linked.join("possible_answer/BFCL_v4_simple_python.json"),
+        )
+        .unwrap();
+        let before = std::fs::read(&real).unwrap();
+        let o = toolgym(&[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            linked.to_str().unwrap(),
+            "--write-prompts",
+            real.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let e = text(&o.stderr);
+        assert!(
+            e.contains("is a file of the benchmark's data (its") && e.contains("links to it"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&real).unwrap(), before);
+    }
     // A file with no completion for any case is an error, not a score of 0.
     let prompts = fx.path("prompts-by-mistake.jsonl");
     std::fs::write(&prompts, "{\"id\": \"x\", \"prompt\": \"p\"}\n").unwrap();

@@ -193,9 +193,42 @@ pub fn check_outputs(outputs: &[(&str, &Path)], data_dir: &Path) -> io::Result<(
                     data.display()
                 ));
             }
+            if let Some(link) = linked_from(data, &full) {
+                return refuse(format!(
+                    "{flag} {} is a file of the benchmark's data (its {} links to it): \
+                     writing there would replace its data; choose another place",
+                    path.display(),
+                    link.display()
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// The entry under `data` (a link, or under a linked directory, as a
+/// Hugging Face cache's snapshots are made) that resolves to `target`
+/// outside it, if any; a few levels deep.
+fn linked_from(data: &Path, target: &Path) -> Option<std::path::PathBuf> {
+    fn walk(dir: &Path, target: &Path, depth: usize) -> Option<std::path::PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let path = entry.path();
+            let Ok(real) = std::fs::canonicalize(&path) else {
+                continue; // a dangling link
+            };
+            if real == target || (target.starts_with(&real) && real.is_dir()) {
+                return Some(path);
+            }
+            let followed = entry.file_type().is_ok_and(|t| t.is_symlink());
+            if depth > 0 && real.is_dir() && !followed {
+                if let Some(found) = walk(&path, target, depth - 1) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+    walk(data, target, 3)
 }
 
 /// Writes `text` to stdout: an error (not a panic, as `print!` has) when

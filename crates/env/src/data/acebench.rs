@@ -241,6 +241,9 @@ pub fn load_cases(
     };
     let mut out = Vec::new();
     let mut found = 0;
+    // Each id once across the categories: the summary keeps one verdict
+    // per id, so a case in two files was scored by whichever came last.
+    let mut seen: std::collections::HashMap<String, (PathBuf, usize)> = Default::default();
     for &category in wanted {
         let name = format!("data_{}.json", category.as_str());
         let qpath = data.join(&name);
@@ -251,6 +254,14 @@ pub fn load_cases(
         let apath = data.join("possible_answer").join(&name);
         let questions = read_records(&qpath)?;
         let answers = read_records(&apath)?;
+        if questions.is_empty() {
+            // A broken download: its category would vanish from the table.
+            return Err(AceError::Record {
+                path: qpath,
+                line: 1,
+                message: "the category file holds no case".into(),
+            });
+        }
         if questions.len() != answers.len() {
             // The first record without a partner, or where the shorter
             // file would hold it.
@@ -270,7 +281,6 @@ pub fn load_cases(
                 ),
             });
         }
-        let mut seen: std::collections::HashMap<String, usize> = Default::default();
         for ((qline, q), (aline, a)) in questions
             .iter()
             .zip(&answers)
@@ -285,8 +295,11 @@ pub fn load_cases(
             let in_q = |message: String| bad(&qpath, *qline, message);
             let in_a = |message: String| bad(&apath, *aline, message);
             let id = text(q, "id").ok_or_else(|| in_q("no string \"id\"".into()))?;
-            if let Some(first) = seen.insert(id.clone(), *qline) {
-                return Err(in_q(format!("id {id:?} repeats line {first}")));
+            if let Some((file, first)) = seen.insert(id.clone(), (qpath.clone(), *qline)) {
+                return Err(in_q(match file == qpath {
+                    true => format!("id {id:?} repeats line {first}"),
+                    false => format!("id {id:?} is a case of {}:{first} too", file.display()),
+                }));
             }
             if text(a, "id").as_deref() != Some(id.as_str()) {
                 return Err(in_a(format!("the answer's id is not {id:?}")));
@@ -701,6 +714,46 @@ pub fn ace_envs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A category file with no case is an error (its category vanished
+    /// from the table); an id in two category files is an error naming
+    /// both (the summary keeps one verdict per id, so both were scored by
+    /// whichever came last).
+    #[test]
+    fn empty_category_files_and_ids_in_two_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data_en");
+        std::fs::create_dir_all(data.join("possible_answer")).unwrap();
+        let copy = |from: &str, to: &str| {
+            for sub in ["", "possible_answer/"] {
+                std::fs::copy(
+                    Path::new(DATA)
+                        .join("data_en")
+                        .join(format!("{sub}data_{from}.json")),
+                    data.join(format!("{sub}data_{to}.json")),
+                )
+                .unwrap();
+            }
+        };
+        copy("normal_atom_bool", "normal_atom_bool");
+        assert!(load_cases(dir.path(), &[], None).is_ok());
+        for sub in ["", "possible_answer/"] {
+            std::fs::write(data.join(format!("{sub}data_normal_atom_enum.json")), "").unwrap();
+        }
+        let e = load_cases(dir.path(), &[], None).unwrap_err().to_string();
+        assert!(
+            e.contains("data_normal_atom_enum.json:1: the category file holds no case"),
+            "{e}"
+        );
+        copy("normal_atom_bool", "normal_atom_enum");
+        let e = load_cases(dir.path(), &[], None).unwrap_err().to_string();
+        assert!(
+            e.contains("data_normal_atom_enum.json:1:")
+                && e.contains("is a case of")
+                && e.contains("data_normal_atom_bool.json:1 too"),
+            "{e}"
+        );
+    }
 
     /// A reply whose arithmetic holds a call (the official decoder `eval`s
     /// it to 3) is judged wrong here and marked: the verdict, the report's

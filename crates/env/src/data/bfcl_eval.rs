@@ -101,6 +101,14 @@ pub enum EvalError {
         "{0}: no BFCL_v<N>_<category>.json file of a supported category (is this bfcl_eval/data?)"
     )]
     NoData(PathBuf),
+    /// A category file that holds no case (a broken download): its
+    /// category would vanish from the table, and the official overall
+    /// score would count it as 0.
+    #[error("{}: the category file holds no case", path.display())]
+    EmptyCategory {
+        /// The file.
+        path: PathBuf,
+    },
     /// A case cannot be judged (e.g. its possible answer is missing).
     #[error("{}{}: case {id}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Case {
@@ -217,6 +225,9 @@ pub fn load_cases(
     };
     let mut out = Vec::new();
     let mut found = 0;
+    // Each id once across the categories (a file copied under another
+    // category's name was judged twice, one completion feeding both).
+    let mut seen: std::collections::HashMap<String, (PathBuf, usize)> = Default::default();
     for &category in wanted {
         let Some(path) = category_file(dir, category)? else {
             if explicit {
@@ -230,6 +241,9 @@ pub fn load_cases(
         found += 1;
         let answers = super::bfcl::answer_path(&path);
         let mut cases = load_file(&path)?;
+        if cases.is_empty() {
+            return Err(EvalError::EmptyCategory { path });
+        }
         cases.truncate(limit.unwrap_or(usize::MAX));
         for case in cases {
             let case_err = |path: &Path, line: Option<usize>, message: String| EvalError::Case {
@@ -238,12 +252,21 @@ pub fn load_cases(
                 id: case.id.clone(),
                 message,
             };
-            if category.has_answers() && case.possible_answer.is_none() {
+            if let Some((other, line)) = seen.insert(case.id.clone(), (path.clone(), case.line)) {
                 return Err(case_err(
-                    &answers,
-                    None,
-                    "no possible answer with this id (the AST categories need one)".into(),
+                    &path,
+                    Some(case.line),
+                    format!("the id is a case of {}:{line} too", other.display()),
                 ));
+            }
+            if category.has_answers() && case.possible_answer.is_none() {
+                // The file itself, when it is what is missing (a missing
+                // file, a directory, a dangling link named so).
+                let why = match answers.is_file() {
+                    true => "no possible answer with this id (the AST categories need one)",
+                    false => "no possible-answer file here (it is missing, or not a file)",
+                };
+                return Err(case_err(&answers, None, why.into()));
             }
             let expected = BfclExpected::new(
                 &case.id,
@@ -671,6 +694,43 @@ mod tests {
             Some("<think>t</think>\n<tool_call>\n[{\"name\":\"f\",\"arguments\":{\"x\": 1}}]\n</tool_call>")
         );
         assert!(c.bad_lines.is_empty());
+    }
+
+    /// A category file with no case (a broken download) is an error (the
+    /// category vanished from the table, the official overall score
+    /// counting it as 0); an id in two category files (one copied under
+    /// another's name) is an error naming both (it was judged twice, one
+    /// completion feeding both).
+    #[test]
+    fn empty_category_files_and_ids_in_two_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = |from: &str, to: &str| {
+            std::fs::create_dir_all(dir.path().join("possible_answer")).unwrap();
+            for sub in ["", "possible_answer/"] {
+                std::fs::copy(
+                    Path::new(DATA).join(format!("{sub}{from}")),
+                    dir.path().join(format!("{sub}{to}")),
+                )
+                .unwrap();
+            }
+        };
+        copy("BFCL_v4_simple_python.json", "BFCL_v4_simple_python.json");
+        std::fs::write(dir.path().join("BFCL_v4_irrelevance.json"), "").unwrap();
+        let e = load_cases(dir.path(), &[], None).unwrap_err().to_string();
+        assert!(
+            e.contains("BFCL_v4_irrelevance.json: the category file holds no case"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join("BFCL_v4_irrelevance.json")).unwrap();
+        assert!(load_cases(dir.path(), &[], None).is_ok());
+        copy("BFCL_v4_simple_python.json", "BFCL_v4_multiple.json");
+        let e = load_cases(dir.path(), &[], None).unwrap_err().to_string();
+        assert!(
+            e.contains("BFCL_v4_multiple.json:1: case simple_python_")
+                && e.contains("is a case of")
+                && e.contains("BFCL_v4_simple_python.json:1 too"),
+            "{e}"
+        );
     }
 
     #[test]
