@@ -578,6 +578,27 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         );
         assert_eq!(std::fs::read(&real).unwrap(), before);
     }
+    // A JSON list where JSON Lines are wanted: said once, the per-line
+    // warnings capped (a pretty-printed list gave one per line).
+    let list = fx.path("list.json");
+    let entries: Vec<String> = (0..30)
+        .map(|i| format!("  {{\"id\": \"simple_python_{i}\", \"completion\": \"x\"}},"))
+        .collect();
+    std::fs::write(&list, format!("[\n{}\n]\n", entries.join("\n"))).unwrap();
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        list.to_str().unwrap(),
+    ]);
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("not a JSON list") && e.contains("(12 not shown)"),
+        "{e}"
+    );
+    assert_eq!(e.matches(": skipped line").count(), 20, "{e}");
     // A file with no completion for any case is an error, not a score of 0.
     let prompts = fx.path("prompts-by-mistake.jsonl");
     std::fs::write(&prompts, "{\"id\": \"x\", \"prompt\": \"p\"}\n").unwrap();

@@ -363,15 +363,30 @@ fn load_completions<'a>(
     } else {
         read_completions_file(path)?
     };
-    for bad in &done.bad_lines {
+    // The first few, then a count (a pretty-printed JSON list gave one
+    // warning per line of it).
+    const SHOWN: usize = 20;
+    for bad in done.bad_lines.iter().take(SHOWN) {
         eprintln!("warning: {}: skipped {bad}", path.display());
     }
     if !done.bad_lines.is_empty() {
+        let more = done.bad_lines.len().saturating_sub(SHOWN);
         eprintln!(
-            "warning: {}: {} bad line(s) skipped",
+            "warning: {}: {} bad line(s) skipped{}",
             path.display(),
-            done.bad_lines.len()
+            done.bad_lines.len(),
+            match more {
+                0 => String::new(),
+                n => format!(" ({n} not shown)"),
+            }
         );
+        if starts_with_list(path) {
+            eprintln!(
+                "warning: {}: the file starts with `[`: completions are JSON Lines, one \
+                 {{\"id\", \"completion\"}} object per line, not a JSON list",
+                path.display()
+            );
+        }
     }
     if !done.repeated_ids.is_empty() {
         eprintln!(
@@ -395,6 +410,20 @@ fn load_completions<'a>(
         );
     }
     Ok(done)
+}
+
+/// Whether the file at `path` (not stdin) starts, after whitespace, with
+/// `[`: a JSON list where JSON Lines are wanted.
+fn starts_with_list(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'[')
 }
 
 /// The completion of each id (`None`: missing, warned about; it counts as
