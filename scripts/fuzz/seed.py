@@ -58,6 +58,28 @@ def main():
     decode = jsonl(FIX / "bfcl" / "decode.jsonl")
     toolace = json.loads((ENV_FIX / "toolace_sample.json").read_text())
     xlam = json.loads((ENV_FIX / "xlam_sample.json").read_text())
+    # Tool parameter schemas of every dialect: BFCL's functions, xLAM's
+    # per-parameter maps, and hand-written JSON Schema roots.
+    for path in sorted((FIX / "bfcl").glob("BFCL_v4_*.json"))[:4]:
+        for line in path.read_text().splitlines()[:5]:
+            for f in json.loads(line).get("function", []):
+                put("tool_schema", json.dumps(f.get("parameters")))
+    for record in xlam:
+        try:
+            tools = json.loads(record["tools"]) if isinstance(record["tools"], str) else record["tools"]
+            for t in tools:
+                put("tool_schema", json.dumps(t.get("parameters")))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass  # the sample's broken records, on purpose
+    for schema in [
+        {"additionalProperties": {"type": "integer"}},
+        {"$ref": "#/$defs/A", "$defs": {"A": {"type": "object", "properties": {"n": {"type": "integer"}}}}},
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+         "properties": {"a": {"type": "array", "items": [{"type": "integer"}], "additionalItems": False}}},
+        {"type": ["object", "null"], "required": ["a"], "properties": {"a": {"type": "Optional[List[int]]"}}},
+        {"type": "dict", "properties": {"x": {"type": "tuple", "items": {"type": "float"}, "description": None}}},
+    ]:
+        put("tool_schema", json.dumps(schema))
 
     ace = FIX / "acebench"
     for line in jsonl(ace / "verdicts.jsonl")[::5]:
