@@ -543,17 +543,13 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         let real = fx.path("real_simple_python.json");
         std::fs::copy(format!("{DATA}/BFCL_v4_simple_python.json"), &real).unwrap();
         std::os::unix::fs::symlink(&real, linked.join("BFCL_v4_simple_python.json")).unwrap();
+        let write_prompts = |to: &str| {
+            let data = linked.to_str().unwrap();
+            toolgym(&["eval", "bfcl", "--data-dir", data, "--write-prompts", to])
+        };
         // Without its answers first: the file is named as what is missing
         // (it said the case had no answer).
-        let o = toolgym(&[
-            "eval",
-            "bfcl",
-            "--data-dir",
-            linked.to_str().unwrap(),
-            "--write-prompts",
-            "-",
-        ]);
-        let e = text(&o.stderr);
+        let e = text(&write_prompts("-").stderr);
         assert!(e.contains("no possible-answer file here"), "{e}");
         std::fs::create_dir_all(linked.join("possible_answer")).unwrap();
         std::fs::copy(
@@ -562,14 +558,7 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         )
         .unwrap();
         let before = std::fs::read(&real).unwrap();
-        let o = toolgym(&[
-            "eval",
-            "bfcl",
-            "--data-dir",
-            linked.to_str().unwrap(),
-            "--write-prompts",
-            real.to_str().unwrap(),
-        ]);
+        let o = write_prompts(real.to_str().unwrap());
         assert!(!o.status.success());
         let e = text(&o.stderr);
         assert!(
