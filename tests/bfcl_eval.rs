@@ -557,6 +557,12 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
             linked.join("possible_answer/BFCL_v4_simple_python.json"),
         )
         .unwrap();
+        // A new file in a directory the data links to is no data.
+        let work = fx.path("work");
+        std::fs::create_dir_all(&work).unwrap();
+        std::os::unix::fs::symlink(&work, linked.join("extra")).unwrap();
+        let o = write_prompts(work.join("p.jsonl").to_str().unwrap());
+        assert!(o.status.success(), "{}", text(&o.stderr));
         let before = std::fs::read(&real).unwrap();
         let o = write_prompts(real.to_str().unwrap());
         assert!(!o.status.success());

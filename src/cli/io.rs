@@ -216,7 +216,9 @@ fn linked_from(data: &Path, target: &Path) -> Option<std::path::PathBuf> {
             let Ok(real) = std::fs::canonicalize(&path) else {
                 continue; // a dangling link
             };
-            if real == target || (target.starts_with(&real) && real.is_dir()) {
+            // The file itself, or an existing file under a directory the
+            // data links to (a new file there is no data).
+            if real == target || (real.is_dir() && target.starts_with(&real) && target.is_file()) {
                 return Some(path);
             }
             let followed = entry.file_type().is_ok_and(|t| t.is_symlink());

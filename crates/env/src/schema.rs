@@ -139,17 +139,6 @@ fn normalize_noting(params: &Value, notes: &mut Vec<String>) -> Result<Normalize
                 if !m.contains_key("type") && !m.contains_key("anyOf") {
                     m.insert("type".into(), json!("object"));
                 }
-                // What this writes is 2020-12's vocabulary (a list of
-                // `items` became `prefixItems`): a schema that declared an
-                // older draft is validated as 2020-12 too, or the tuples
-                // it wrote would be read inverted (2020-12's `items` as
-                // the older draft's every-element schema).
-                if m.get("$schema")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| d != DRAFT_2020_12)
-                {
-                    m.insert("$schema".into(), json!(DRAFT_2020_12));
-                }
             }
             s
         }
@@ -215,9 +204,14 @@ fn schema_keyword(key: &str, value: &Value) -> bool {
     match key {
         "required" | "anyOf" | "oneOf" | "allOf" => value.is_array(),
         "minProperties" | "maxProperties" => value.is_number(),
-        "patternProperties" | "dependentRequired" | "dependentSchemas" | "definitions" => {
-            value.is_object()
-        }
+        // A map of schemas (an xLAM entry maps to text and numbers: a
+        // parameter named `definitions` stays a parameter).
+        "patternProperties" | "dependentSchemas" | "definitions" => value
+            .as_object()
+            .is_some_and(|m| m.values().all(|v| v.is_object() || v.is_boolean())),
+        "dependentRequired" => value
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_array)),
         "additionalProperties"
         | "unevaluatedProperties"
         | "propertyNames"
@@ -318,6 +312,14 @@ fn normalize_at(s: &Value, at: &mut String, notes: &mut Vec<String>) -> Value {
         let found = toolgym_reward::json_type_name(v);
         let noted = notes.len();
         match k.as_str() {
+            // What this writes is 2020-12's vocabulary (a list of `items`
+            // became `prefixItems`): a (sub)schema that declared an older
+            // draft is validated as 2020-12 too, or the tuples it wrote
+            // would be read inverted (2020-12's `items` as the older
+            // draft's every-element schema).
+            "$schema" if v.is_string() => {
+                out.insert(k.clone(), json!(DRAFT_2020_12));
+            }
             "type" => match v {
                 Value::String(t) => {
                     if !merge_type(&mut out, t) {

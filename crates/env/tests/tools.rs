@@ -544,12 +544,27 @@ fn schemas_read_as_jsonschema_reads_them() {
             "properties": {"a": {"type": "string", "format": null, "description": null}}}),
         &[(json!({"a": "x"}), true), (json!({"a": 1}), false)],
     );
+    // A tuple under a nested draft-07 `$schema` too.
+    verdicts(
+        json!({"type": "object", "properties": {"a": {"$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "array", "items": [{"type": "integer"}], "additionalItems": false}}}),
+        &[
+            (json!({"a": [1]}), true),
+            (json!({"a": ["s"]}), false),
+            (json!({"a": [1, 2]}), false),
+        ],
+    );
     // An xLAM map is still read as the parameters it lists, a parameter's
-    // entry with its description (here one named like a keyword).
+    // entry with its description (here ones named like keywords).
     let xlam = json!({"not": {"type": "str", "description": "A flag."},
-        "required": {"type": "int", "description": "N."}});
+        "required": {"type": "int", "description": "N."},
+        "definitions": {"type": "int", "description": "How many.", "default": 3}});
     let spec =
         ToolSpec::from_json(&json!({"name": "g", "description": "", "parameters": xlam})).unwrap();
     assert_eq!(spec.parameters["properties"]["required"]["type"], "integer");
     assert_eq!(spec.parameters["properties"]["not"]["type"], "string");
+    assert_eq!(
+        spec.parameters["properties"]["definitions"]["type"],
+        "integer"
+    );
 }

@@ -354,17 +354,21 @@ impl Tokenizer {
 
     /// Serialises tokenizer.json.
     pub fn to_json_string(&self) -> Result<String> {
-        let err = |e| tok_err("serialise tokenizer.json", e);
-        match &self.file_settings {
-            (None, None) => self.inner.to_string(false).map_err(err),
-            (truncation, padding) => {
-                // The file's own settings, as read (never applied here).
-                let mut inner = self.inner.clone();
-                inner.with_truncation(truncation.clone()).map_err(err)?;
-                inner.with_padding(padding.clone());
-                inner.to_string(false).map_err(err)
-            }
-        }
+        let text = self
+            .inner
+            .to_string(false)
+            .map_err(|e| tok_err("serialise tokenizer.json", e))?;
+        let (None, None) = &self.file_settings else {
+            // The file's own settings, as read (never applied here), put
+            // back as JSON: the library's setter checks them, and a file
+            // whose settings it would refuse loaded all the same.
+            let json_err = |e: serde_json::Error| tok_err("serialise tokenizer.json", e);
+            let mut json: Value = serde_json::from_str(&text).map_err(json_err)?;
+            json["truncation"] = serde_json::to_value(&self.file_settings.0).map_err(json_err)?;
+            json["padding"] = serde_json::to_value(&self.file_settings.1).map_err(json_err)?;
+            return serde_json::to_string(&json).map_err(json_err);
+        };
+        Ok(text)
     }
 
     /// Writes `tokenizer.json` and `tokenizer_config.json` into `dir` (the

@@ -412,10 +412,14 @@ fn load_completions<'a>(
     Ok(done)
 }
 
-/// Whether the file at `path` (not stdin) starts, after whitespace, with
-/// `[`: a JSON list where JSON Lines are wanted.
+/// Whether the regular file at `path` starts, after whitespace, with
+/// `[`: a JSON list where JSON Lines are wanted. (Not a pipe or stdin,
+/// read once already: opening one again would wait for a writer.)
 fn starts_with_list(path: &Path) -> bool {
     use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = [0u8; 256];
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
