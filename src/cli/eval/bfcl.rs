@@ -11,7 +11,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use toolgym_env::data::bfcl_eval::{
-    bfcl_envs, load_cases, parse_categories, summarize, EvalCase, Judge,
+    bfcl_envs, load_cases, parse_categories, summarize, unread_entries, EvalCase, Judge,
 };
 use toolgym_env::template::{template_by_name, ChatMlTemplate, TEMPLATES};
 use toolgym_reward::bfcl::{Decoder, BFCL_RULES};
@@ -84,6 +84,9 @@ pub fn run(a: BfclArgs) -> CliResult {
     judge.options.underscore_to_dot = a.underscore_to_dot;
     let categories = parse_categories(&a.categories)?;
     let cases = load_cases(&a.data_dir, &categories, a.cases.limit)?;
+    for (path, why) in unread_entries(&a.data_dir) {
+        eprintln!("warning: {}: not read: {why}", path.display());
+    }
     if cases.is_empty() {
         return Err(format!("{}: no cases to judge", a.data_dir.display()).into());
     }

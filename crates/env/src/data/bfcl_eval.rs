@@ -182,6 +182,34 @@ pub fn category_file(dir: &Path, category: Category) -> Result<Option<PathBuf>, 
     Ok(best.map(|(_, p)| p))
 }
 
+/// Entries of a BFCL data folder named like a file of a category
+/// [`load_cases`] reads that it does not read, each with why: BFCL v3's
+/// `simple` (v4's `simple_python`), or no regular file (a directory, a
+/// dangling link). For a warning: the category is otherwise absent from
+/// the table without a word. (Files of the categories this does not judge,
+/// such as multi-turn, are not listed.)
+pub fn unread_entries(dir: &Path) -> Vec<(PathBuf, &'static str)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, &'static str)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|path| {
+            let category = category_of(&path)?;
+            let why = match Category::from_name(&category) {
+                None if category == "simple" => "BFCL v3's `simple` is v4's `simple_python`",
+                None => return None,
+                Some(_) if !path.is_file() => "not a file (a directory or a dangling link)",
+                Some(_) => return None,
+            };
+            Some((path, why))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// One test case ready to judge: the raw case (for prompts) and the
 /// checker's view of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -704,6 +732,21 @@ mod tests {
     #[test]
     fn empty_category_files_and_ids_in_two_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
+        // Entries named like data that are not read are listed.
+        std::fs::write(dir.path().join("BFCL_v3_simple.json"), "").unwrap();
+        std::fs::write(dir.path().join("BFCL_v4_memory.json"), "").unwrap();
+        std::fs::create_dir(dir.path().join("BFCL_v4_parallel.json")).unwrap();
+        let unread: Vec<_> = unread_entries(dir.path())
+            .into_iter()
+            .map(|(p, why)| (p.file_name().unwrap().to_string_lossy().into_owned(), why))
+            .collect();
+        assert_eq!(unread.len(), 2, "{unread:?}");
+        assert!(unread[0].0 == "BFCL_v3_simple.json" && unread[0].1.contains("simple_python"));
+        assert!(unread[1].0 == "BFCL_v4_parallel.json" && unread[1].1.contains("not a file"));
+        for name in ["BFCL_v3_simple.json", "BFCL_v4_memory.json"] {
+            std::fs::remove_file(dir.path().join(name)).unwrap();
+        }
+        std::fs::remove_dir(dir.path().join("BFCL_v4_parallel.json")).unwrap();
         let copy = |from: &str, to: &str| {
             std::fs::create_dir_all(dir.path().join("possible_answer")).unwrap();
             for sub in ["", "possible_answer/"] {
