@@ -399,7 +399,8 @@ fn load_completions<'a>(
     let unknown = done.unknown_ids(known);
     if !unknown.is_empty() {
         eprintln!(
-            "warning: {}: {} completion(s) for ids not among the judged cases (ignored): {}",
+            "warning: {}: {} completion(s) for ids not among the judged cases (not in the data, \
+             or left out by --limit or the categories; ignored): {}",
             path.display(),
             unknown.len(),
             preview(
