@@ -161,6 +161,31 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
         "{}",
         text(&o.stderr)
     );
+    // A message of text alone is its text: no warning (it said such
+    // completions scored 0, and they were judged as written).
+    std::fs::write(
+        &messages,
+        "{\"id\": \"special_irrelevant_0\", \"completion\": {\"role\": \"assistant\", \"content\": \"x\"}}\n",
+    )
+    .unwrap();
+    let plain = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        data,
+        "--completions",
+        messages.to_str().unwrap(),
+        "--categories",
+        "special_irrelevant",
+        "--limit",
+        "1",
+    ]);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    assert!(
+        !text(&plain.stderr).contains("chat messages"),
+        "{}",
+        text(&plain.stderr)
+    );
     let v = json_lines(&out);
     assert_eq!(v[1]["error_type"], json!("toolgym:no_completion"));
     let summary: serde_json::Value =

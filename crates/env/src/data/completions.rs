@@ -46,8 +46,10 @@ pub struct Completions {
     pub repeated_ids: Vec<String>,
     /// Blank lines skipped.
     pub blank_lines: usize,
-    /// Completions given as chat messages (read back as Tool-N1 text by
-    /// [`toolgym_reward::completion_text`]).
+    /// Completions given as chat messages whose `tool_calls` or
+    /// `reasoning_content` were written into the text as Tool-N1 blocks
+    /// ([`toolgym_reward::completion_text`]); a message of text alone is
+    /// its text, and is not counted.
     pub messages: usize,
 }
 
@@ -144,7 +146,7 @@ fn completion_line(text: &str) -> Result<(String, String, bool), (Option<String>
         // An OpenAI-style assistant message (or a transcript), read as the
         // model's text.
         Some(message) => match toolgym_reward::completion_text(&message) {
-            Ok(t) => Ok((id, t.into_owned(), true)),
+            Ok(t) => Ok((id, t.into_owned(), has_tool_n1_parts(&message))),
             Err(e) => {
                 let message = format!("{id}: \"completion\": {e}");
                 Err((Some(id), message))
@@ -154,6 +156,21 @@ fn completion_line(text: &str) -> Result<(String, String, bool), (Option<String>
             let message = format!("{id}: no \"completion\"");
             Err((Some(id), message))
         }
+    }
+}
+
+/// Whether a message, or any message of a list, has parts written into
+/// its text as Tool-N1 blocks: a non-empty `tool_calls` or
+/// `reasoning_content`.
+fn has_tool_n1_parts(v: &Value) -> bool {
+    match v {
+        Value::Array(list) => list.iter().any(has_tool_n1_parts),
+        Value::Object(m) => {
+            let calls = m.get("tool_calls").and_then(Value::as_array);
+            let reasoning = m.get("reasoning_content").and_then(Value::as_str);
+            calls.is_some_and(|c| !c.is_empty()) || reasoning.is_some_and(|r| !r.is_empty())
+        }
+        _ => false,
     }
 }
 
