@@ -138,54 +138,34 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
     // A completion given as a chat message is read back as Tool-N1 text,
     // which the official decoder does not read: said, not silent.
     let messages = dir.path().join("m.jsonl");
-    std::fs::write(
-        &messages,
-        "{\"id\": \"special_irrelevant_0\", \"completion\": {\"role\": \"assistant\", \"content\": \"x\", \"reasoning_content\": \"r\"}}\n",
-    )
-    .unwrap();
-    let o = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        data,
-        "--completions",
-        messages.to_str().unwrap(),
-        "--categories",
-        "special_irrelevant",
-        "--limit",
-        "1",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("1 completion(s) are chat messages"),
-        "{}",
+    // Judges one case whose completion is the message `m`: its stderr.
+    let judge_message = |m: &str| {
+        std::fs::write(
+            &messages,
+            format!("{{\"id\": \"special_irrelevant_0\", \"completion\": {m}}}\n"),
+        )
+        .unwrap();
+        let o = toolgym(&[
+            "eval",
+            "acebench",
+            "--data-dir",
+            data,
+            "--completions",
+            messages.to_str().unwrap(),
+            "--categories",
+            "special_irrelevant",
+            "--limit",
+            "1",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
         text(&o.stderr)
-    );
+    };
+    let e = judge_message(r#"{"role": "assistant", "content": "x", "reasoning_content": "r"}"#);
+    assert!(e.contains("1 completion(s) are chat messages"), "{e}");
     // A message of text alone is its text: no warning (it said such
     // completions scored 0, and they were judged as written).
-    std::fs::write(
-        &messages,
-        "{\"id\": \"special_irrelevant_0\", \"completion\": {\"role\": \"assistant\", \"content\": \"x\"}}\n",
-    )
-    .unwrap();
-    let plain = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        data,
-        "--completions",
-        messages.to_str().unwrap(),
-        "--categories",
-        "special_irrelevant",
-        "--limit",
-        "1",
-    ]);
-    assert!(plain.status.success(), "{}", text(&plain.stderr));
-    assert!(
-        !text(&plain.stderr).contains("chat messages"),
-        "{}",
-        text(&plain.stderr)
-    );
+    let e = judge_message(r#"{"role": "assistant", "content": "x"}"#);
+    assert!(!e.contains("chat messages"), "{e}");
     let v = json_lines(&out);
     assert_eq!(v[1]["error_type"], json!("toolgym:no_completion"));
     let summary: serde_json::Value =
