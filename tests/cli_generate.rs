@@ -75,10 +75,10 @@ fn nan_weights_are_an_error_not_a_completion() {
         .unwrap();
     tensors.insert("model.norm.weight".into(), nan);
     safetensors::save(&tensors, &file).unwrap();
-    for greedy in [false, true] {
-        let mut args = vec!["generate", "--model", m, "--prompt", "hi", "--json"];
-        if greedy {
-            args.push("--greedy");
+    for mode in ["--temperature", "--greedy"] {
+        let mut args = vec!["generate", "--model", m, "--prompt", "hi", "--json", mode];
+        if mode == "--temperature" {
+            args.push("1");
         }
         let o = toolgym(&args);
         assert!(!o.status.success(), "{}", text(&o.stdout));
@@ -127,4 +127,43 @@ fn ids_without_a_token_are_said() {
         err.contains(&format!("{past} of the ")) && err.contains("no token of the tokenizer"),
         "{err}"
     );
+}
+
+/// Sampling follows the model's generation_config.json, as transformers'
+/// `generate()` does; what the sampler does not apply is said on stderr.
+#[test]
+fn the_models_sampling_settings_are_used_and_the_rest_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model::save_tiny_model(dir.path());
+    let m = model.to_str().unwrap();
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            m,
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = toolgym(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (out["token_ids"].clone(), text(&o.stderr))
+    };
+    let gen = serde_json::json!({"do_sample": true, "temperature": 3.0, "top_k": 0,
+                                 "repetition_penalty": 1.05});
+    std::fs::write(model.join("generation_config.json"), gen.to_string()).unwrap();
+    let (from_file, err) = generate(&[]);
+    assert!(
+        err.contains("generation_config.json sets repetition_penalty 1.05"),
+        "{err}"
+    );
+    let (explicit, _) = generate(&["--temperature", "3", "--top-k", "0", "--seed", "0"]);
+    assert_eq!(from_file, explicit);
+    let (greedy, err) = generate(&["--greedy"]);
+    assert_ne!(from_file, greedy, "hot sampling and greedy differ");
+    assert!(err.contains("repetition_penalty"), "{err}");
 }

@@ -23,28 +23,26 @@ pub struct GenerateCmd {
     /// Most tokens to generate.
     #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     max_new_tokens: usize,
-    /// Sampling temperature.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        allow_negative_numbers = true,
-        conflicts_with = "greedy"
-    )]
-    temperature: f64,
-    /// Nucleus sampling mass.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        allow_negative_numbers = true,
-        conflicts_with = "greedy"
-    )]
-    top_p: f64,
-    /// Top-k sampling (0 = off).
-    #[arg(long, default_value_t = 0, conflicts_with = "greedy")]
-    top_k: usize,
-    /// Sampling seed.
-    #[arg(long, default_value_t = 0, conflicts_with = "greedy")]
-    seed: u64,
+    /// Sampling temperature. The sampling settings not given are the
+    /// model's, as transformers' `generate()` reads them from its
+    /// generation_config.json (Qwen2.5-Instruct: temperature 0.7, top-p
+    /// 0.8, top-k 20), else transformers' defaults (temperature 1, top-p 1,
+    /// top-k 50). With none of --temperature, --top-p, --top-k and --seed
+    /// the file's `do_sample` decides (absent: greedy, as in
+    /// transformers); any of them samples. Settings of the file this
+    /// sampler does not apply (repetition_penalty, min_p, ...) are said on
+    /// stderr.
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "greedy")]
+    temperature: Option<f64>,
+    /// Nucleus sampling mass (see --temperature for the default).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "greedy")]
+    top_p: Option<f64>,
+    /// Top-k sampling, 0 = off (see --temperature for the default).
+    #[arg(long, conflicts_with = "greedy")]
+    top_k: Option<usize>,
+    /// Sampling seed (default 0).
+    #[arg(long, conflicts_with = "greedy")]
+    seed: Option<u64>,
     /// Greedy decoding (the sampling settings then do nothing, and giving
     /// one is refused).
     #[arg(long)]
@@ -79,6 +77,13 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.sampling_place = a.sampling_place.parse()?;
     args.json = a.json;
     let out = generate(&args)?;
+    if !out.unapplied.is_empty() {
+        eprintln!(
+            "warning: the model's generation_config.json sets {}, which transformers applies and \
+             toolgym's sampler does not",
+            out.unapplied.join(", ")
+        );
+    }
     if let Some(first) = out.ids_without_text.first() {
         eprintln!(
             "warning: {} of the {} generated ids (the first: {first}) are no token of the \

@@ -13,7 +13,7 @@ use crate::device_sampling::SamplingPlace;
 use crate::error::{ModelError, Result};
 use crate::generate::{generate as run_generate, FinishReason, GenerateRequest, GenerationConfig};
 use crate::params::ModelOptions;
-use crate::sampling::SamplingParams;
+use crate::sampling::{unapplied_generation_settings, SamplingParams};
 
 /// Arguments of `toolgym generate`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,14 +27,15 @@ pub struct GenerateArgs {
     pub prompt_ids: Option<Vec<u32>>,
     /// `--max-new-tokens N` (default 128).
     pub max_new_tokens: usize,
-    /// `--temperature T` (default 1.0).
-    pub temperature: f64,
-    /// `--top-p P` (default 1.0).
-    pub top_p: f64,
-    /// `--top-k K` (default 0 = off).
-    pub top_k: usize,
+    /// `--temperature T`. Each sampling setting left `None` is the model's
+    /// (see [`GenerateArgs::sampling`]).
+    pub temperature: Option<f64>,
+    /// `--top-p P`.
+    pub top_p: Option<f64>,
+    /// `--top-k K` (0 = off).
+    pub top_k: Option<usize>,
     /// `--seed S` (default 0).
-    pub seed: u64,
+    pub seed: Option<u64>,
     /// `--greedy`.
     pub greedy: bool,
     /// `--dtype f32|bf16|f16` (default f32).
@@ -56,15 +57,47 @@ impl GenerateArgs {
             prompt: None,
             prompt_ids: None,
             max_new_tokens: 128,
-            temperature: 1.0,
-            top_p: 1.0,
-            top_k: 0,
-            seed: 0,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            seed: None,
             greedy: false,
             dtype: "f32".into(),
             device: "cpu".into(),
             sampling_place: SamplingPlace::Auto,
             json: false,
+        }
+    }
+
+    /// The sampling to use, given the model's own defaults (`model`, from
+    /// [`SamplingParams::from_generation_config`]: what transformers'
+    /// `generate()` would use): `--greedy` decodes greedily; any of
+    /// `--temperature`, `--top-p`, `--top-k` or `--seed` samples, each
+    /// setting not given taken from `model`; none of them follows the
+    /// model (its `do_sample`).
+    ///
+    /// ```
+    /// use toolgym_model::{cli::GenerateArgs, SamplingParams};
+    /// let qwen = SamplingParams { greedy: false, temperature: 0.7, top_p: 0.8, top_k: 20 };
+    /// let mut args = GenerateArgs::new("dir");
+    /// assert_eq!(args.sampling(&qwen), qwen);
+    /// args.temperature = Some(1.0);
+    /// assert_eq!(args.sampling(&qwen), SamplingParams { temperature: 1.0, ..qwen.clone() });
+    /// // A model whose generation_config.json does not sample.
+    /// let plain = SamplingParams { greedy: true, ..qwen.clone() };
+    /// assert!(!args.sampling(&plain).greedy);
+    /// assert!(GenerateArgs::new("dir").sampling(&plain).greedy);
+    /// ```
+    pub fn sampling(&self, model: &SamplingParams) -> SamplingParams {
+        let chosen = self.temperature.is_some()
+            || self.top_p.is_some()
+            || self.top_k.is_some()
+            || self.seed.is_some();
+        SamplingParams {
+            greedy: self.greedy || (model.greedy && !chosen),
+            temperature: self.temperature.unwrap_or(model.temperature),
+            top_p: self.top_p.unwrap_or(model.top_p),
+            top_k: self.top_k.unwrap_or(model.top_k),
         }
     }
 }
@@ -88,6 +121,14 @@ pub struct GenerateOutput {
     /// pads 151,665 to 151,936): they have no text, so `text` lacks them.
     #[serde(skip)]
     pub ids_without_text: Vec<u32>,
+    /// The sampling used ([`GenerateArgs::sampling`]).
+    #[serde(skip)]
+    pub sampling: SamplingParams,
+    /// Settings of the model's `generation_config.json` that transformers
+    /// would apply and this sampler does not
+    /// ([`crate::sampling::unapplied_generation_settings`]).
+    #[serde(skip)]
+    pub unapplied: Vec<String>,
 }
 
 impl GenerateOutput {
@@ -189,19 +230,19 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
             }
         },
     };
+    let gen = pre.generation_config.as_ref();
+    let model_sampling =
+        SamplingParams::from_generation_config(gen, &args.model.join("generation_config.json"))?;
+    let sampling = args.sampling(&model_sampling);
+    let unapplied = unapplied_generation_settings(gen, !sampling.is_greedy());
     let config = GenerationConfig {
         max_new_tokens: args.max_new_tokens,
-        sampling: SamplingParams {
-            greedy: args.greedy,
-            temperature: args.temperature,
-            top_p: args.top_p,
-            top_k: args.top_k,
-        },
+        sampling: sampling.clone(),
         eos_token_ids: pre.eos_token_ids.clone(),
         sampling_place: args.sampling_place,
         ..GenerationConfig::default()
     };
-    let request = GenerateRequest::new(prompt_ids, 1, args.seed);
+    let request = GenerateRequest::new(prompt_ids, 1, args.seed.unwrap_or(0));
     let mut out = run_generate(&pre.model, &[request], &config, pre.tokenizer.as_ref()).map_err(
         |e| match e {
             ModelError::NonFiniteLogits { .. } => {
@@ -229,5 +270,7 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
         text: c.text,
         finish_reason: c.finish_reason,
         ids_without_text,
+        sampling,
+        unapplied,
     })
 }

@@ -7,6 +7,9 @@
 //! that crosses `top_p` is kept). One uniform draw per sampled token.
 
 use std::cmp::Ordering;
+use std::path::Path;
+
+use serde_json::Value;
 
 use crate::error::{ModelError, Result};
 use crate::rng::Rng;
@@ -50,6 +53,61 @@ impl SamplingParams {
         self.greedy || self.temperature == 0.0
     }
 
+    /// What Hugging Face transformers' `generate()` samples with by
+    /// default for a model: its `generation_config.json`'s `do_sample`,
+    /// `temperature`, `top_p` and `top_k` (`gen`, read from `path`), each
+    /// absent or null key at transformers' own default (`do_sample` false,
+    /// so greedy; temperature 1, top_p 1, top_k 50). Qwen2.5-Instruct's
+    /// file samples at temperature 0.7, top_p 0.8, top_k 20. A value of
+    /// the wrong type or range is an error naming the file and the key.
+    /// What the file sets that this sampler does not apply is
+    /// [`unapplied_generation_settings`].
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use toolgym_model::SamplingParams;
+    /// let path = std::path::Path::new("generation_config.json");
+    /// let qwen = json!({"do_sample": true, "temperature": 0.7, "top_p": 0.8, "top_k": 20,
+    ///                   "repetition_penalty": 1.05});
+    /// let p = SamplingParams::from_generation_config(Some(&qwen), path).unwrap();
+    /// assert_eq!((p.greedy, p.temperature, p.top_p, p.top_k), (false, 0.7, 0.8, 20));
+    /// assert!(SamplingParams::from_generation_config(None, path).unwrap().greedy);
+    /// let e = SamplingParams::from_generation_config(Some(&json!({"top_k": -1})), path).unwrap_err();
+    /// assert!(e.to_string().contains("top_k -1"), "{e}");
+    /// ```
+    pub fn from_generation_config(gen: Option<&Value>, path: &Path) -> Result<SamplingParams> {
+        let get = |key: &str| gen.and_then(|g| g.get(key)).filter(|v| !v.is_null());
+        let bad = |reason: String| ModelError::InvalidConfig {
+            location: Some(path.to_path_buf()),
+            reason,
+        };
+        let wrong = |key: &str, v: &Value, want: &str| bad(format!("{key} {v} must be {want}"));
+        let do_sample = match get("do_sample") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(wrong("do_sample", v, "true or false")),
+        };
+        let number = |key: &str, default: f64| match get(key) {
+            None => Ok(default),
+            Some(v) => v.as_f64().ok_or_else(|| wrong(key, v, "a number")),
+        };
+        let top_k = match get("top_k") {
+            None => 50,
+            Some(v) => v
+                .as_u64()
+                .and_then(|k| usize::try_from(k).ok())
+                .ok_or_else(|| wrong("top_k", v, "a whole number >= 0"))?,
+        };
+        let params = SamplingParams {
+            greedy: !do_sample,
+            temperature: number("temperature", 1.0)?,
+            top_p: number("top_p", 1.0)?,
+            top_k,
+        };
+        params.validate().map_err(|e| bad(e.to_string()))?;
+        Ok(params)
+    }
+
     /// Rejects negative / non-finite temperatures and `top_p` outside (0, 1].
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
@@ -66,6 +124,42 @@ impl SamplingParams {
         }
         Ok(())
     }
+}
+
+/// Settings of a `generation_config.json` (`gen`) that change what
+/// transformers' `generate()` picks but that this crate's sampler does not
+/// apply, each as `key value` (for a warning): `repetition_penalty`,
+/// `encoder_repetition_penalty`, `no_repeat_ngram_size` and `num_beams`
+/// in either mode, and when `sampling`, the filters `min_p`, `typical_p`,
+/// `epsilon_cutoff` and `eta_cutoff`. A key at its neutral value (a
+/// penalty of 1, a cutoff of 0, one beam) or null is not listed.
+///
+/// ```
+/// use serde_json::json;
+/// use toolgym_model::sampling::unapplied_generation_settings;
+/// let gen = json!({"repetition_penalty": 1.05, "min_p": 0.1, "typical_p": 1.0});
+/// assert_eq!(unapplied_generation_settings(Some(&gen), true), ["repetition_penalty 1.05", "min_p 0.1"]);
+/// assert_eq!(unapplied_generation_settings(Some(&gen), false), ["repetition_penalty 1.05"]);
+/// ```
+pub fn unapplied_generation_settings(gen: Option<&Value>, sampling: bool) -> Vec<String> {
+    // (key, neutral value, applies only when sampling)
+    const KEYS: [(&str, f64, bool); 8] = [
+        ("repetition_penalty", 1.0, false),
+        ("encoder_repetition_penalty", 1.0, false),
+        ("no_repeat_ngram_size", 0.0, false),
+        ("num_beams", 1.0, false),
+        ("min_p", 0.0, true),
+        ("typical_p", 1.0, true),
+        ("epsilon_cutoff", 0.0, true),
+        ("eta_cutoff", 0.0, true),
+    ];
+    KEYS.iter()
+        .filter(|(_, _, only_sampling)| sampling || !only_sampling)
+        .filter_map(|&(key, neutral, _)| {
+            let v = gen?.get(key).filter(|v| !v.is_null())?;
+            (v.as_f64() != Some(neutral)).then(|| format!("{key} {v}"))
+        })
+        .collect()
 }
 
 /// Index of the largest logit (first on ties; NaNs ignored).

@@ -42,10 +42,10 @@ fn generates_from_ids_and_text() {
     let mut args = GenerateArgs::new(tmp.path());
     args.prompt = Some("<|im_start|>user\nhello".into());
     args.max_new_tokens = 6;
-    args.seed = 4;
-    args.top_k = 20;
-    args.top_p = 0.9;
-    args.temperature = 0.8;
+    args.seed = Some(4);
+    args.top_k = Some(20);
+    args.top_p = Some(0.9);
+    args.temperature = Some(0.8);
     let a = generate(&args).unwrap();
     let b = generate(&args).unwrap();
     assert_eq!(a, b, "seeded");
@@ -62,8 +62,8 @@ fn sampling_place_is_passed_through() {
     let mut args = GenerateArgs::new(fixture_dir("qwen2_tiny_untied"));
     args.prompt_ids = Some(vec![3, 1, 4, 1, 5]);
     args.max_new_tokens = 8;
-    args.temperature = 0.7;
-    args.seed = 11;
+    args.temperature = Some(0.7);
+    args.seed = Some(11);
     args.sampling_place = SamplingPlace::Host;
     let host = generate(&args).unwrap();
     args.sampling_place = SamplingPlace::Device;
@@ -74,6 +74,97 @@ fn sampling_place_is_passed_through() {
         "device".parse::<SamplingPlace>().unwrap(),
         SamplingPlace::Device
     );
+}
+
+/// With no sampling flag, `generate` samples as transformers' `generate()`
+/// would for the directory: its generation_config.json's `do_sample`,
+/// temperature, top-p and top-k, else transformers' defaults (greedy). A
+/// flag given samples, the settings not given from the file; settings
+/// the sampler does not apply are listed; a bad value names the file.
+#[test]
+fn sampling_defaults_are_the_models_generation_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(
+            fixture_dir("qwen2_tiny_untied").join(file),
+            tmp.path().join(file),
+        )
+        .unwrap();
+    }
+    let gen_file = tmp.path().join("generation_config.json");
+    let run = |gen: Option<serde_json::Value>, edit: &dyn Fn(&mut GenerateArgs)| {
+        match &gen {
+            Some(g) => std::fs::write(&gen_file, g.to_string()).unwrap(),
+            None => std::fs::remove_file(&gen_file).unwrap_or(()),
+        }
+        let mut args = GenerateArgs::new(tmp.path());
+        args.prompt_ids = Some(vec![3, 1, 4, 1, 5]);
+        args.max_new_tokens = 12;
+        edit(&mut args);
+        generate(&args)
+    };
+    let greedy = run(None, &|a| a.greedy = true).unwrap();
+    // No file, or one without do_sample: greedy, as transformers decodes.
+    let plain = run(None, &|_| {}).unwrap();
+    assert!(plain.sampling.greedy && plain.unapplied.is_empty());
+    assert_eq!(plain.token_ids, greedy.token_ids);
+    let no_sample = serde_json::json!({"temperature": 0.7, "repetition_penalty": 1.1});
+    let o = run(Some(no_sample.clone()), &|_| {}).unwrap();
+    assert_eq!(o.token_ids, greedy.token_ids);
+    assert_eq!(o.unapplied, ["repetition_penalty 1.1"]);
+    // Qwen2.5-Instruct's settings: sampled with them, at seed 0.
+    let qwen = serde_json::json!({"do_sample": true, "temperature": 0.7, "top_p": 0.8,
+                                  "top_k": 20, "repetition_penalty": 1.05, "min_p": null});
+    let from_file = run(Some(qwen.clone()), &|_| {}).unwrap();
+    let explicit = run(None, &|a| {
+        (a.temperature, a.top_p, a.top_k) = (Some(0.7), Some(0.8), Some(20));
+    })
+    .unwrap();
+    assert_eq!(from_file.token_ids, explicit.token_ids);
+    assert_eq!(
+        (
+            from_file.sampling.temperature,
+            from_file.sampling.top_p,
+            from_file.sampling.top_k
+        ),
+        (0.7, 0.8, 20)
+    );
+    assert_eq!(from_file.unapplied, ["repetition_penalty 1.05"]);
+    // A flag overrides its setting only; --greedy overrides do_sample, and
+    // a sampling-only filter is then not listed.
+    let hot = run(Some(qwen.clone()), &|a| a.temperature = Some(1.5)).unwrap();
+    assert_eq!((hot.sampling.temperature, hot.sampling.top_k), (1.5, 20));
+    let mut with_min_p = qwen.clone();
+    with_min_p["min_p"] = serde_json::json!(0.05);
+    let o = run(Some(with_min_p.clone()), &|_| {}).unwrap();
+    assert_eq!(o.unapplied, ["repetition_penalty 1.05", "min_p 0.05"]);
+    let o = run(Some(with_min_p), &|a| a.greedy = true).unwrap();
+    assert_eq!(o.token_ids, greedy.token_ids);
+    assert_eq!(o.unapplied, ["repetition_penalty 1.05"]);
+    // A seed alone samples, with the file's settings (transformers' top_k
+    // 50 where the file has none).
+    let seeded = run(Some(no_sample), &|a| a.seed = Some(3)).unwrap();
+    assert!(!seeded.sampling.greedy);
+    assert_eq!(
+        (seeded.sampling.temperature, seeded.sampling.top_k),
+        (0.7, 50)
+    );
+    // Values of the wrong type or range name the file and the key.
+    for (bad, key) in [
+        (serde_json::json!({"do_sample": "yes"}), "do_sample \"yes\""),
+        (
+            serde_json::json!({"temperature": "hot"}),
+            "temperature \"hot\"",
+        ),
+        (serde_json::json!({"top_k": 2.5}), "top_k 2.5"),
+        (serde_json::json!({"top_p": 0}), "top_p must be in (0, 1]"),
+    ] {
+        let e = run(Some(bad), &|_| {}).unwrap_err().to_string();
+        assert!(
+            e.contains("generation_config.json") && e.contains(key),
+            "{e}"
+        );
+    }
 }
 
 #[test]
