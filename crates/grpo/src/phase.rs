@@ -101,6 +101,30 @@ pub(crate) fn keeping_factory_state<T>(
     Ok(out)
 }
 
+/// Refuses to resume from a checkpoint of a run with another seed (unless
+/// `force`): every draw derives from the seed and the step, so the
+/// resumed run would not go on as that run would have. (`toolgym train`
+/// also compares the whole recorded config; this holds for any caller.)
+fn check_seed(saved: &TrainerState, seed: u64, force: bool) -> Result<(), TrainError> {
+    if saved.seed == seed {
+        return Ok(());
+    }
+    let why = format!(
+        "{}: the checkpoint's run has seed {} and this one {seed}: every draw derives from the \
+         seed, so resuming would not go on as that run would have",
+        saved.phase, saved.seed
+    );
+    if force {
+        eprintln!("warning: {why}; resuming anyway (run.force), with seed {seed}");
+        return Ok(());
+    }
+    Err(TrainError::Checkpoint(format!(
+        "{why}. Set run.seed={}, start a new run directory, or pass --force (run.force=true) \
+         to resume anyway",
+        saved.seed
+    )))
+}
+
 /// Refuses to resume from a checkpoint whose run drew from other training
 /// tasks than this one (unless `force`): the data position would index
 /// another list, and the run would not go on as it would have.
@@ -211,6 +235,7 @@ impl Phase {
                 load_checkpoint(&dir, &policy, &mut optimizer, s.name, fallback)?
             {
                 check_train_tasks(&state, s.train_tasks.as_deref(), s.run.force)?;
+                check_seed(&state, s.run.seed, s.run.force)?;
                 if let Some(env_state) = &state.env_state {
                     factory_hook("restore_state", || s.factory.restore_state(env_state))?;
                 }
@@ -401,5 +426,16 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_seed_is_refused_unless_forced() {
+        assert!(check_seed(&saved(None), 0, false).is_ok());
+        let e = check_seed(&saved(None), 7, false).unwrap_err().to_string();
+        assert!(
+            e.contains("seed 0 and this one 7") && e.contains("run.seed=0"),
+            "{e}"
+        );
+        assert!(check_seed(&saved(None), 7, true).is_ok());
     }
 }
