@@ -128,6 +128,21 @@ fn bad_files_are_errors_naming_file_and_line() {
     // Well-formed but without calls: no sample, not an error.
     write(&format!("{user}\n"));
     assert!(load_samples(root, None).unwrap().is_empty());
+    // An entry named like a dialogue file that cannot be read is named
+    // (it was skipped, and the benchmark judged without it).
+    let odd = level.join("Y-level-1-1.jsonl");
+    std::fs::create_dir(&odd).unwrap();
+    let e = load_samples(root, None).unwrap_err().to_string();
+    assert!(e.contains("Y-level-1-1.jsonl: not a file"), "{e}");
+    std::fs::remove_dir(&odd).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(level.join("gone"), &odd).unwrap();
+        let e = load_samples(root, None).unwrap_err().to_string();
+        assert!(e.contains("Y-level-1-1.jsonl: not a file"), "{e}");
+        std::fs::remove_file(&odd).unwrap();
+    }
+    assert!(load_samples(root, None).unwrap().is_empty());
     std::fs::remove_file(db.join("Wiki.json")).unwrap();
     let e = load_samples(root, None).unwrap_err().to_string();
     assert!(e.contains("Wiki.json"), "{e}");

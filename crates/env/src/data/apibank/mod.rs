@@ -122,6 +122,9 @@ pub enum ApiBankError {
         /// What is wrong.
         message: String,
     },
+    /// An entry named like a dialogue file is not a file.
+    #[error("{0}: not a file (a directory or a dangling link), so its dialogues cannot be read")]
+    NotAFile(PathBuf),
     /// The folder has no `.jsonl` file.
     #[error("{0}: no .jsonl dialogue files")]
     NoSamples(PathBuf),

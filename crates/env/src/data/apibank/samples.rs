@@ -335,16 +335,26 @@ fn cut(file: &str, turns: &[Turn], data: &Arc<ApiBankData>) -> Vec<ApiBankSample
     out
 }
 
-/// The `.jsonl` files of a folder, sorted by name.
+/// The `.jsonl` files of a folder, sorted by name. An entry named
+/// `*.jsonl` that is not a file (a directory, a dangling link) is an error
+/// naming it: the official evaluator stops at it too, where skipping it
+/// would judge a smaller benchmark silently.
 fn jsonl_files(dir: &Path) -> Result<Vec<PathBuf>, ApiBankError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ApiBankError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ApiBankError::Io { path, source }
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        if !path.is_file() {
+            return Err(ApiBankError::NotAFile(path));
+        }
+        files.push(path);
+    }
     files.sort();
     Ok(files)
 }
