@@ -358,7 +358,13 @@ pub struct GrpoConfig {
     /// Temperature at which log-probs are scored (verl scores at the rollout
     /// temperature). Absent: `temperature`.
     pub score_temperature: Option<f64>,
-    /// Reward rule name (see `toolgym score --list-rules`).
+    /// Reward rule name (see `toolgym score --list-rules`). Default
+    /// `binary`: the paper's rule as §2 states it (one think block, then
+    /// the calls, matched order-free), which the released script
+    /// (`compute_score_v0`, reproduced as `tool-n1`) loosens: it reads
+    /// only the last call block and finds the think tags anywhere, which a
+    /// policy can exploit. `tool-n1` trains on the script's reward exactly;
+    /// the differences are tabulated in the `toolgym-reward` crate docs.
     pub reward_rule: String,
     /// Optimiser.
     pub optim: OptimConfig,
