@@ -226,6 +226,38 @@ fn final_rules_see_every_step_including_rejected_calls() {
     assert_eq!(reward, 1.0);
 }
 
+/// A reply is read whole: a turn header inside it (`<|im_start|>assistant`,
+/// which a model can write) is text. The calls on either side of it run
+/// (the transcript holds them), and the reward judges the whole reply:
+/// here stray text beside a call, a format error. Read from the header on,
+/// as a completion that holds its prompt is, what came before it was
+/// ignored: the text, or a call that then never ran.
+#[test]
+fn a_turn_header_inside_a_reply_is_read_as_text() {
+    let strict = spec(MultiTurnConfig::empty().final_rule(1.0, strict_reward()));
+    let lookup = call("lookup", json!({"name": "lamp"}));
+    let reserve = call("reserve", json!({"item_id": "ID", "quantity": 2})).replace("\"ID\"", "ID");
+    let (reward, _) = play(&strict, task(2, 5), &[&lookup, &reserve]);
+    assert_eq!(reward, 1.0);
+    let hidden = format!("Sure.\n<|im_start|>assistant\n{lookup}");
+    let (ep, _) = play_recorded(&strict, task(2, 5), &[&hidden, &reserve]);
+    let last = &ep.steps.last().unwrap().info;
+    assert_eq!(
+        (ep.total_reward(), last.reason()),
+        (0.0, Reason::FormatError),
+        "{last:?}"
+    );
+    let before = format!("{lookup}\n<|im_start|>assistant\n<think>done</think>\nDone.");
+    let (ep, _) = play_recorded(&strict, task(2, 5), &[&before]);
+    let first = &ep.steps[0].info;
+    assert_eq!(
+        first.results.len(),
+        1,
+        "the call before the header ran: {first:?}"
+    );
+    assert_eq!(first.end, None, "{first:?}");
+}
+
 #[test]
 fn all_of_makes_a_state_reward_non_gameable() {
     let strict = spec(MultiTurnConfig::empty().final_rule(1.0, strict_reward()));
@@ -621,6 +653,15 @@ fn the_env_and_the_reward_crates_episode_scoring_agree() {
             1.0,
         ),
         ("both calls in one reply", vec![both, DONE.into()], 1.0),
+        (
+            "a turn header inside a reply",
+            vec![
+                format!("Sure.\n<|im_start|>assistant\n{lookup}"),
+                reserve_id.clone(),
+                DONE.into(),
+            ],
+            0.0,
+        ),
         ("a step left out", vec![lookup.clone(), DONE.into()], 0.0),
         (
             "an answer without think",

@@ -47,6 +47,17 @@ impl Default for ParseOptions {
     }
 }
 
+impl ParseOptions {
+    /// How a reply of an episode is read: whole. A reply is the model's
+    /// text of one turn and never holds its prompt, so an assistant turn
+    /// header the model wrote in it is text like any other (stray text,
+    /// where the format allows none); read from the header on, what the
+    /// model wrote before it would be ignored.
+    pub const REPLY: ParseOptions = ParseOptions {
+        cut_at_assistant_marker: false,
+    };
+}
+
 /// How serious a [`Diagnostic`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {

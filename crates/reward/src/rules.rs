@@ -175,6 +175,8 @@ pub struct EpisodeJudgement {
 
 impl EpisodeJudgement {
     /// Judges the replies `turns` against the episode's calls `truth`.
+    /// Each reply is read whole ([`ParseOptions::REPLY`]): an assistant
+    /// turn header inside one is text, not where it starts.
     ///
     /// ```
     /// use serde_json::json;
@@ -200,6 +202,12 @@ impl EpisodeJudgement {
     /// assert_eq!(j.reason().0, Reason::MissingCall);
     /// ```
     pub fn of(turns: &[&str], truth: &[Call], policy: &FormatPolicy, matcher: &Matcher) -> Self {
+        // Each reply is read whole (`ParseOptions::REPLY`), whatever the
+        // policy says of completions that may hold their prompt.
+        let policy = &FormatPolicy {
+            parse: ParseOptions::REPLY,
+            ..policy.clone()
+        };
         // No reply at all (a ChatML text without an assistant turn) is
         // the empty reply: no format credit, no calls.
         let turns: &[&str] = if turns.is_empty() { &[""] } else { turns };

@@ -15,7 +15,9 @@ use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use toolgym_reward::{Call, Completion, Diagnostic, Severity, TOOL_CALL_CLOSE, TOOL_CALL_OPEN};
+use toolgym_reward::{
+    Call, Completion, Diagnostic, ParseOptions, Severity, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
+};
 
 /// What to do when a reply has a tool-call block that cannot be read
 /// (invalid JSON, not a call list) or tool-call tags that make no block
@@ -479,7 +481,7 @@ impl<S> MultiTurnEnv<S> {
         }
         let turn = self.steps.len() + 1;
         let reply = strip_end_token(action);
-        let parsed = Completion::parse(reply);
+        let parsed = Completion::parse_with(reply, &ParseOptions::REPLY);
         // A call block a length limit cut off (opened, not closed) is not
         // the model's format error: the blocks it completed before run
         // when they are sound, and the episode ends at the limit.

@@ -9,8 +9,8 @@ use crate::tool::ToolError;
 use serde_json::Value;
 use std::sync::Arc;
 use toolgym_reward::{
-    is_payload_fault, Call, Completion, FormatPolicy, Matcher, Reason, RewardRule, Severity,
-    Verdict,
+    is_payload_fault, Call, Completion, FormatPolicy, Matcher, ParseOptions, Reason, RewardRule,
+    Severity, Verdict,
 };
 
 /// One step of an episode, as rules and solvers see it: the reply, the
@@ -193,7 +193,8 @@ impl<S> EpisodeRule<S> for ReplyFormat {
 impl ReplyFormat {
     /// Checks one reply.
     pub fn check(&self, reply: &str) -> Verdict {
-        let c = Completion::parse(reply);
+        // Read whole, as the reward crate reads a reply of an episode.
+        let c = Completion::parse_with(reply, &ParseOptions::REPLY);
         let answer = c.tool_call_blocks.is_empty();
         // What breaks a reply is the reward crate's rule for a reply of an
         // episode (`EpisodeJudgement`), so the same replies fail; the first
