@@ -205,8 +205,11 @@ pub enum EnvFailures {
     /// panics on the arguments the model chose) is pushed down. Right
     /// when the failures are the policy's doing; the failure reward
     /// should be at or below the env's lowest reward (else a failure
-    /// beats a wrong answer). A failure before the first reply (making or
-    /// resetting the env) is left out all the same. Written `scored`;
+    /// beats a wrong answer). A failure no reply provokes is left out all
+    /// the same: one before the first reply (making or resetting the
+    /// env), a next prompt that does not extend the last (a template
+    /// that rewrites past turns), env text that cannot be tokenised
+    /// ([`crate::Trajectory::left_out_of_update`]). Written `scored`;
     /// `zero-reward`, its first name, is read as `scored`.
     #[serde(alias = "zero-reward")]
     Scored,

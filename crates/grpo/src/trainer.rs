@@ -249,11 +249,7 @@ impl GrpoTrainer {
         let p = &mut self.phase;
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
-        // Failures before any reply (making, naming or resetting the env)
-        // are the env's in either mode: no reply provoked them.
-        let left_out = |e: &Trajectory| {
-            e.env_failed() && (c.env_failures == EnvFailures::LeaveOut || e.model_tokens() == 0)
-        };
+        let left_out = |e: &Trajectory| e.left_out_of_update(c.env_failures);
         reset_peaks(p.policy.model.device());
 
         // 1-3. Tasks, episodes, rewards: one rollout round, or with dynamic

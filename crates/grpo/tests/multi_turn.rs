@@ -12,6 +12,7 @@ use toolgym_env::{
     ChatMlTemplate, ChatTemplate, EndReason, Message, MultiTurnConfig, MultiTurnSpec, Task,
     TaskSource, ToolRegistry, ToolSpec,
 };
+use toolgym_grpo::config::EnvFailures;
 use toolgym_grpo::metrics::read_metrics;
 use toolgym_grpo::rollout::{
     run_episodes, Actor, Demonstrator, EpisodeGroup, EpisodeReward, LiveEpisode, Reply,
@@ -535,6 +536,11 @@ fn a_template_that_does_not_extend_fails_its_episode_with_a_clear_error() {
     for part in ["trimming-env", "vault-0", "turn 1", "does not extend"] {
         assert!(err.contains(part), "{part} missing from: {err}");
     }
+    // The template's fault, not the reply's: left out of the update even
+    // where failures the replies provoke are scored.
+    assert!(ep.failure_not_provoked);
+    assert!(ep.left_out_of_update(EnvFailures::Scored));
+    assert!(ep.left_out_of_update(EnvFailures::LeaveOut));
 
     /// Ends turns with a marker of its own instead of the model's end token.
     struct OwnEnd(ChatMlTemplate);
@@ -1100,6 +1106,12 @@ fn a_non_finite_reward_fails_its_episode() {
     // Finite but huge: a group's variance (f64) or advantages (f32) would
     // not be, and one such episode would make the whole update NaN.
     let eps = two_echo_episodes(|env| env.final_reward = Some(-f64::MAX), &limits());
+    // A reward the env computed from the replies: scored, where failures
+    // the replies provoke are.
+    assert!(!eps[0].failure_not_provoked && eps[0].model_tokens() > 0);
+    assert!(!eps[0].left_out_of_update(EnvFailures::Scored));
+    assert!(eps[0].left_out_of_update(EnvFailures::LeaveOut));
+    assert!(!eps[1].left_out_of_update(EnvFailures::LeaveOut));
     assert_eq!(
         (eps[0].end, eps[0].reward),
         (Some(EndReason::EnvError), 0.0)

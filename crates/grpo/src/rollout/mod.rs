@@ -549,6 +549,13 @@ fn fail(s: &mut Slot, message: String) {
     drop_env(s);
 }
 
+/// [`fail`] for a failure the rollout finds in what the env wrote, which
+/// no reply provokes ([`Trajectory::failure_not_provoked`]).
+fn fail_unprovoked(s: &mut Slot, message: String) {
+    fail(s, message);
+    s.traj.failure_not_provoked = true;
+}
+
 /// Drops the episode's env without waiting for it ([`drop_detached`]).
 fn drop_env(s: &mut Slot) {
     if let Some(env) = s.env.take() {
@@ -857,7 +864,7 @@ fn take_turn(
     let delta = match env_delta(&s.text, &reply, &next_prompt, tokens) {
         Ok(delta) => delta,
         Err(why) => {
-            fail(
+            fail_unprovoked(
                 s,
                 format!(
                     "turn {turn}: the prompt after the reply does not extend the prompt \
@@ -883,7 +890,7 @@ fn take_turn(
     let added = match tokens.tokenizer.encode(delta) {
         Ok(added) => added,
         Err(e) => {
-            fail(
+            fail_unprovoked(
                 s,
                 format!("turn {turn}: the environment's text could not be tokenised: {e}"),
             );

@@ -63,6 +63,12 @@ pub struct Trajectory {
     pub end: Option<EndReason>,
     /// What went wrong, when the env failed or the prompt was too long.
     pub error: Option<String>,
+    /// Whether the env failure is one the rollout found in what the env
+    /// wrote, which no reply provokes: a next prompt that does not extend
+    /// the last (a template that rewrites past turns), text that cannot
+    /// be tokenised. Such an episode is left out of the update in either
+    /// [`crate::config::EnvFailures`] mode.
+    pub failure_not_provoked: bool,
     /// Seconds spent inside the env (reset, step, truncate).
     pub env_seconds: f64,
 }
@@ -84,6 +90,7 @@ impl Trajectory {
             reward: 0.0,
             end: None,
             error: None,
+            failure_not_provoked: false,
             env_seconds: 0.0,
         }
     }
@@ -126,6 +133,17 @@ impl Trajectory {
     /// Whether the env failed during the episode.
     pub fn env_failed(&self) -> bool {
         self.end == Some(EndReason::EnvError)
+    }
+
+    /// Whether GRPO leaves the episode out of its group's statistics, the
+    /// loss and the logged reward: an env failure with `mode` `LeaveOut`;
+    /// with `Scored`, one no reply can have provoked (before the first
+    /// reply, or [`Trajectory::failure_not_provoked`]).
+    pub fn left_out_of_update(&self, mode: crate::config::EnvFailures) -> bool {
+        self.env_failed()
+            && (mode == crate::config::EnvFailures::LeaveOut
+                || self.model_tokens() == 0
+                || self.failure_not_provoked)
     }
 
     /// Whether the episode was not run: its first prompt is over the
