@@ -141,12 +141,8 @@ impl SftTrainer {
             p.policy.token_space(),
             &limits,
         )?;
-        let complete = |e: &crate::rollout::Trajectory| {
-            e.error.is_none()
-                && e.end.is_some_and(|end| !end.is_truncation())
-                && e.model_tokens() > 0
-                && e.len() <= c.max_seq_tokens
-        };
+        let most = c.max_seq_tokens.min(p.policy.token_space().max_context);
+        let complete = |e: &crate::rollout::Trajectory| trainable_demonstration(e, most);
         let episodes: Vec<_> = episodes.into_iter().flatten().collect();
         let mut stats = crate::metrics::EpisodeStats::of(&episodes);
         let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);
@@ -250,4 +246,18 @@ impl SftTrainer {
         }
         after
     }
+}
+
+/// Whether SFT trains on a demonstration episode: it ended on its own (no
+/// env failure, no limit), has model tokens, and holds at most `most`
+/// tokens: `sft.max_seq_tokens`, or the model's context where that is
+/// less. The rollout keeps env text within the context, but a
+/// demonstration is written, not sampled within a budget: a last reply
+/// can run past the positions the model has, where training would have
+/// RoPE extrapolate and nothing would say so.
+fn trainable_demonstration(e: &crate::rollout::Trajectory, most: usize) -> bool {
+    e.error.is_none()
+        && e.end.is_some_and(|end| !end.is_truncation())
+        && e.model_tokens() > 0
+        && e.len() <= most
 }

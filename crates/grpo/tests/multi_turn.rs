@@ -1270,6 +1270,60 @@ fn failing_envs_and_tools_do_not_stop_training() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A demonstration is written, not sampled within a budget: one whose last
+/// reply runs past the model's context (here shorter than
+/// `sft.max_seq_tokens`) is left out, naming the context, where SFT
+/// trained on positions the model does not have.
+#[test]
+fn sft_leaves_out_demonstrations_past_the_models_context() {
+    let gen = tasks();
+    let dir = run_dir("sft-short-context");
+    let full = policy(&gen);
+    let demo = |p: &Policy| {
+        let mut actor = Demonstrator::new(&p.tokenizer, &p.eos_token_ids);
+        let limits = RolloutLimits {
+            max_response_tokens: 1024,
+            ..limits()
+        };
+        one_vault_episode(vault_spec(), &mut actor, p, &limits)
+    };
+    let e = demo(&full);
+    assert_eq!(e.end, Some(EndReason::Answered), "{:?}", e.error);
+    // A context that every prompt and tool result fits in and the last
+    // reply runs past.
+    let context = e.len() - 1;
+    let model = dir.join("model");
+    full.save(&model).unwrap();
+    let path = model.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["max_position_embeddings"] = context.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let short = Policy::load(&model, DType::F32, &toolgym_model::candle_core::Device::Cpu).unwrap();
+    let cfg = SftConfig {
+        steps: 1,
+        batch_size: 2,
+        max_seq_tokens: 4096,
+        ..SftConfig::default()
+    };
+    let mut t = SftTrainer::new(
+        short,
+        Arc::new(vault_spec()),
+        vault_tasks(2),
+        vec![],
+        cfg,
+        run_section(dir.join("run"), 0),
+    )
+    .unwrap();
+    let e = t.step().unwrap_err().to_string();
+    assert!(
+        e.contains("none of 2 tasks has a complete demonstration")
+            && e.contains(&format!("the model's context of {context} tokens")),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn sft_trains_on_demonstrated_model_turns_only() {
     let gen = tasks();
