@@ -60,7 +60,16 @@ pub struct GrpoTrainer {
     /// Tasks left out as over `max_prompt_tokens`, by source, for the
     /// first step's metrics.
     dropped: BTreeMap<String, usize>,
+    /// Steps in a row, up to this one, with no model token to train on.
+    empty_steps: usize,
 }
+
+/// Steps in a row with no model token to train on (every episode left out
+/// for its prompt's length, or cut before a reply) after which the run
+/// stops: one such step can be bad luck (a source that generates its
+/// tasks, a step of one prompt), three say the limits or the model do not
+/// fit the tasks.
+const EMPTY_STEPS_STOP: usize = 3;
 
 /// What [`GrpoTrainer::run`] returns.
 #[derive(Clone, Debug)]
@@ -195,6 +204,7 @@ impl GrpoTrainer {
             reference,
             baseline: None,
             dropped,
+            empty_steps: 0,
         })
     }
 
@@ -360,25 +370,37 @@ impl GrpoTrainer {
                 stats.env_error.as_deref().unwrap_or("?")
             )));
         }
-        if stats.model_tokens == 0 && stats.skipped + stats.truncated > 0 {
+        let empty = stats.model_tokens == 0 && stats.skipped + stats.truncated > 0;
+        self.empty_steps = if empty { self.empty_steps + 1 } else { 0 };
+        if empty {
             // Nothing the model wrote: every episode left out for its
-            // prompt's length or cut before a reply. Training on nothing
-            // for the rest of the run is no run.
+            // prompt's length or cut before a reply. The step makes no
+            // update; several in a row are no run.
             let limit = crate::rollout::limit_named(
                 "grpo.max_prompt_tokens",
                 c.max_prompt_tokens,
                 p.policy.token_space().max_context,
             );
-            return Err(TrainError::Config(format!(
+            let why = format!(
                 "step {}: none of its {} episodes has a model token to train on ({} left out \
-                 as over {limit}, {} cut by the token budget): raise grpo.max_prompt_tokens / \
-                 grpo.max_episode_tokens / grpo.max_response_tokens, or use a model of a longer \
-                 context",
+                 as over {limit}, {} cut by the token budget)",
                 p.step + 1,
                 generated.len(),
                 stats.skipped,
                 stats.truncated
-            )));
+            );
+            let fix = "raise grpo.max_prompt_tokens / grpo.max_episode_tokens / \
+                       grpo.max_response_tokens, or use a model of a longer context";
+            if self.empty_steps >= EMPTY_STEPS_STOP {
+                return Err(TrainError::Config(format!(
+                    "{why}, and so had the {} steps before it: {fix}",
+                    EMPTY_STEPS_STOP - 1
+                )));
+            }
+            eprintln!(
+                "warning: {why}: no update this step (the run stops after {EMPTY_STEPS_STOP} \
+                 such steps in a row; {fix})"
+            );
         }
         // The policy's rewards: an env failure's 0 is the env's (counted
         // in env_failures), not the policy's, unless failures are scored.

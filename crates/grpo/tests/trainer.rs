@@ -589,9 +589,12 @@ fn dynamic_sampling_keeps_groups_with_signal() {
 }
 
 #[test]
-fn a_step_with_nothing_to_train_on_stops_the_run() {
-    // Every first prompt over the limit: each episode is left out, and a
-    // run that would train on nothing says so instead of exiting 0.
+fn steps_with_nothing_to_train_on_stop_the_run() {
+    // Every first prompt over the limit: each episode is left out. One
+    // such step makes no update and the run goes on (it can be bad luck:
+    // a source that generates its tasks, a step of one prompt); three in
+    // a row, a run that would train on nothing says so instead of
+    // exiting 0.
     let gen = tasks();
     let dir = run_dir("nothing-to-train");
     let mut config = grpo_config(2);
@@ -605,9 +608,19 @@ fn a_step_with_nothing_to_train_on_stops_the_run() {
         run_section(dir.clone(), 1),
     )
     .unwrap();
+    let before = params_of(t.policy());
+    for step in 1..=2 {
+        let m = t.step().unwrap();
+        assert_eq!(m.step, step);
+        assert!(m.loss.is_nan() && m.skipped_episodes.unwrap() > 0, "{m:?}");
+    }
+    assert!(params_of(t.policy()) == before, "no update");
     let e = t.step().unwrap_err().to_string();
     assert!(
-        e.contains("has a model token to train on") && e.contains("grpo.max_prompt_tokens = 4"),
+        e.contains("step 3: none of its")
+            && e.contains("has a model token to train on")
+            && e.contains("and so had the 2 steps before it")
+            && e.contains("grpo.max_prompt_tokens = 4"),
         "{e}"
     );
     std::fs::remove_dir_all(&dir).ok();
