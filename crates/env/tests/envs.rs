@@ -72,6 +72,27 @@ fn single_turn_episode() {
     }
 }
 
+/// A reply is read whole: an assistant turn header the model wrote in it
+/// is text (stray text beside the calls here), where read from the header
+/// on, what came before it was ignored. The released script's rule reads
+/// from the header on, as the script does.
+#[test]
+fn a_single_turn_reply_is_read_whole() {
+    let good = "<think>add</think>\n<tool_call>[{\"name\": \"add\", \"arguments\": {\"b\": 3, \"a\": 2}}]</tool_call>";
+    let hidden = format!("Sure, junk.\n<|im_start|>assistant\n{good}");
+    let spec = SingleTurnSpec::tool_n1();
+    assert_eq!(spec.score(&add_task(), good).reason, Reason::Ok);
+    let mut env = spec.env(add_task());
+    env.reset(None);
+    let s = env.step(&hidden);
+    assert_eq!((s.reward, s.info.reason()), (0.0, Reason::FormatError));
+    let script = SingleTurnSpec::new(
+        rule_by_name("tool-n1").unwrap().into(),
+        Arc::new(ChatMlTemplate::tool_n1()),
+    );
+    assert_eq!(script.score(&add_task(), &hidden).reward, 1.0);
+}
+
 #[test]
 fn group_scoring_is_parallel_and_ordered() {
     let spec = SingleTurnSpec::new(

@@ -51,6 +51,9 @@ pub(crate) struct Phase {
     /// What the update makes of an episode its env failed, for the
     /// step's stderr line ([`PhaseSetup::env_failures`]).
     pub env_failures: String,
+    /// GRPO steps in a row, up to the last, with no model token to train
+    /// on ([`TrainerState::empty_steps`]; carried across a resume).
+    pub empty_steps: usize,
 }
 
 /// [`Phase::env_failures`] where failed episodes are left out.
@@ -229,6 +232,7 @@ impl Phase {
         let mut policy = s.policy;
         let mut step = 0;
         let mut resumed = false;
+        let mut empty_steps = 0;
         if s.run.resume {
             let fallback = s.run.resume_fallback;
             if let Some((p, state)) =
@@ -242,6 +246,7 @@ impl Phase {
                 policy = p;
                 step = state.step;
                 sampler.set_position(state.data_position);
+                empty_steps = state.empty_steps;
                 resumed = true;
             }
         }
@@ -277,6 +282,7 @@ impl Phase {
             resumed,
             train_tasks: s.train_tasks,
             env_failures: s.env_failures,
+            empty_steps,
         })
     }
 
@@ -293,6 +299,7 @@ impl Phase {
             finished: self.step >= self.total_steps,
             env_state,
             train_tasks: self.train_tasks.clone(),
+            empty_steps: self.empty_steps,
         })
     }
 
@@ -403,6 +410,7 @@ mod tests {
             finished: false,
             env_state: None,
             train_tasks: train_tasks.map(str::to_string),
+            empty_steps: 0,
         }
     }
 

@@ -41,6 +41,14 @@ pub struct TrainerState {
     /// nor their content).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_tasks: Option<String>,
+    /// GRPO steps in a row, up to this one, with no model token to train
+    /// on (the run stops after a few; 0, and absent, otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_steps: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Saves policy, optimiser and state as one atomic checkpoint under

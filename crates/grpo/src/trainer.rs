@@ -60,8 +60,6 @@ pub struct GrpoTrainer {
     /// Tasks left out as over `max_prompt_tokens`, by source, for the
     /// first step's metrics.
     dropped: BTreeMap<String, usize>,
-    /// Steps in a row, up to this one, with no model token to train on.
-    empty_steps: usize,
 }
 
 /// Steps in a row with no model token to train on (every episode left out
@@ -161,8 +159,9 @@ impl GrpoTrainer {
             env_failures: match config.env_failures {
                 EnvFailures::LeaveOut => crate::phase::LEFT_OUT.into(),
                 EnvFailures::Scored => format!(
-                    "scored grpo.env_failure_reward = {} and trained on, but for those before a \
-                     first reply, left out",
+                    "scored grpo.env_failure_reward = {} and trained on, but for those no reply \
+                     provoked (before a first reply, a prompt that does not extend the last, env \
+                     text that cannot be tokenised), left out",
                     config.env_failure_reward
                 ),
             },
@@ -204,7 +203,6 @@ impl GrpoTrainer {
             reference,
             baseline: None,
             dropped,
-            empty_steps: 0,
         })
     }
 
@@ -370,12 +368,19 @@ impl GrpoTrainer {
                 stats.env_error.as_deref().unwrap_or("?")
             )));
         }
-        let empty = stats.model_tokens == 0 && stats.skipped + stats.truncated > 0;
-        self.empty_steps = if empty { self.empty_steps + 1 } else { 0 };
+        // Model tokens to train on: those of the episodes the update keeps.
+        let trainable_tokens: usize = generated
+            .iter()
+            .filter(|e| !left_out(e))
+            .map(Trajectory::model_tokens)
+            .sum();
+        let empty = trainable_tokens == 0 && stats.skipped + stats.truncated > 0;
+        p.empty_steps = if empty { p.empty_steps + 1 } else { 0 };
         if empty {
-            // Nothing the model wrote: every episode left out for its
-            // prompt's length or cut before a reply. The step makes no
-            // update; several in a row are no run.
+            // Nothing to train on: every episode left out for its prompt's
+            // length, cut before a reply, or a failure left out. The step
+            // makes no update; several in a row, or a run of fewer steps
+            // that trains on nothing, are no run.
             let limit = crate::rollout::limit_named(
                 "grpo.max_prompt_tokens",
                 c.max_prompt_tokens,
@@ -391,11 +396,12 @@ impl GrpoTrainer {
             );
             let fix = "raise grpo.max_prompt_tokens / grpo.max_episode_tokens / \
                        grpo.max_response_tokens, or use a model of a longer context";
-            if self.empty_steps >= EMPTY_STEPS_STOP {
-                return Err(TrainError::Config(format!(
-                    "{why}, and so had the {} steps before it: {fix}",
-                    EMPTY_STEPS_STOP - 1
-                )));
+            if p.empty_steps >= EMPTY_STEPS_STOP.min(p.total_steps) {
+                let before = match p.empty_steps - 1 {
+                    0 => String::new(),
+                    n => format!(", and so had the {n} step(s) before it"),
+                };
+                return Err(TrainError::Config(format!("{why}{before}: {fix}")));
             }
             eprintln!(
                 "warning: {why}: no update this step (the run stops after {EMPTY_STEPS_STOP} \

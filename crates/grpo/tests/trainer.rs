@@ -593,21 +593,23 @@ fn steps_with_nothing_to_train_on_stop_the_run() {
     // Every first prompt over the limit: each episode is left out. One
     // such step makes no update and the run goes on (it can be bad luck:
     // a source that generates its tasks, a step of one prompt); three in
-    // a row, a run that would train on nothing says so instead of
-    // exiting 0.
+    // a row, or a run too short for three, say so instead of exiting 0.
     let gen = tasks();
     let dir = run_dir("nothing-to-train");
-    let mut config = grpo_config(2);
-    config.max_prompt_tokens = 4;
-    let mut t = GrpoTrainer::new(
-        policy(&gen),
-        factory(),
-        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
-        vec![],
-        config,
-        run_section(dir.clone(), 1),
-    )
-    .unwrap();
+    let make = |steps: usize, dir: &std::path::Path| {
+        let mut config = grpo_config(steps);
+        config.max_prompt_tokens = 4;
+        GrpoTrainer::new(
+            policy(&gen),
+            factory(),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            vec![],
+            config,
+            run_section(dir.to_path_buf(), 1),
+        )
+        .unwrap()
+    };
+    let mut t = make(10, &dir);
     let before = params_of(t.policy());
     for step in 1..=2 {
         let m = t.step().unwrap();
@@ -615,15 +617,29 @@ fn steps_with_nothing_to_train_on_stop_the_run() {
         assert!(m.loss.is_nan() && m.skipped_episodes.unwrap() > 0, "{m:?}");
     }
     assert!(params_of(t.policy()) == before, "no update");
-    let e = t.step().unwrap_err().to_string();
+    t.save_checkpoint().unwrap();
+    drop(t);
+    // Resumed, the checkpoint carries the two empty steps: the third
+    // stops the run, as it does in one process.
+    let e = make(10, &dir).step().unwrap_err().to_string();
     assert!(
         e.contains("step 3: none of its")
             && e.contains("has a model token to train on")
-            && e.contains("and so had the 2 steps before it")
+            && e.contains("and so had the 2 step(s) before it")
             && e.contains("grpo.max_prompt_tokens = 4"),
         "{e}"
     );
+    // A run of two steps that trains on nothing stops at its last.
+    let short = run_dir("nothing-to-train-short");
+    let mut t = make(2, &short);
+    t.step().unwrap();
+    let e = t.step().unwrap_err().to_string();
+    assert!(
+        e.contains("step 2: none of its") && e.contains("and so had the 1 step(s) before it"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&short).ok();
 }
 
 /// A model whose context is shorter than `grpo.max_prompt_tokens`: the

@@ -231,8 +231,13 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
         },
     };
     let gen = pre.generation_config.as_ref();
-    let model_sampling =
-        SamplingParams::from_generation_config(gen, &args.model.join("generation_config.json"))?;
+    // `--greedy` reads nothing of the file's sampling (transformers
+    // greedy-decodes a file whose sampling values it would refuse).
+    let model_sampling = if args.greedy {
+        SamplingParams::greedy()
+    } else {
+        SamplingParams::from_generation_config(gen, &args.model.join("generation_config.json"))?
+    };
     let sampling = args.sampling(&model_sampling);
     let unapplied = unapplied_generation_settings(gen, !sampling.is_greedy());
     let config = GenerationConfig {

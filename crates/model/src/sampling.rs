@@ -105,6 +105,12 @@ impl SamplingParams {
             top_k,
         };
         params.validate().map_err(|e| bad(e.to_string()))?;
+        if do_sample && params.temperature == 0.0 {
+            // Greedy here; transformers refuses it.
+            return Err(bad(
+                "temperature 0 with do_sample true (set do_sample false to decode greedily)".into(),
+            ));
+        }
         Ok(params)
     }
 
@@ -128,11 +134,16 @@ impl SamplingParams {
 
 /// Settings of a `generation_config.json` (`gen`) that change what
 /// transformers' `generate()` picks but that this crate's sampler does not
-/// apply, each as `key value` (for a warning): `repetition_penalty`,
-/// `encoder_repetition_penalty`, `no_repeat_ngram_size` and `num_beams`
-/// in either mode, and when `sampling`, the filters `min_p`, `typical_p`,
-/// `epsilon_cutoff` and `eta_cutoff`. A key at its neutral value (a
-/// penalty of 1, a cutoff of 0, one beam) or null is not listed.
+/// apply, each as `key value` (for a warning): in either mode the
+/// penalties (`repetition_penalty`, `encoder_repetition_penalty`,
+/// `no_repeat_ngram_size`, `exponential_decay_length_penalty`,
+/// `sequence_bias`), the token bans and forcings (`bad_words_ids`,
+/// `suppress_tokens`, `begin_suppress_tokens`, `forced_bos_token_id`,
+/// `forced_eos_token_id`), the minimum lengths (`min_length`,
+/// `min_new_tokens`) and the searches (`num_beams`, `penalty_alpha`);
+/// when `sampling`, the filters `min_p`, `typical_p`, `epsilon_cutoff`
+/// and `eta_cutoff`. A key at its neutral value (a penalty of 1, a cutoff
+/// or minimum of 0, one beam, an empty list) or null is not listed.
 ///
 /// ```
 /// use serde_json::json;
@@ -142,22 +153,40 @@ impl SamplingParams {
 /// assert_eq!(unapplied_generation_settings(Some(&gen), false), ["repetition_penalty 1.05"]);
 /// ```
 pub fn unapplied_generation_settings(gen: Option<&Value>, sampling: bool) -> Vec<String> {
-    // (key, neutral value, applies only when sampling)
-    const KEYS: [(&str, f64, bool); 8] = [
+    // (key, neutral number (a list, object or text has none: only an
+    // empty one is neutral), applies only when sampling)
+    const KEYS: [(&str, f64, bool); 19] = [
         ("repetition_penalty", 1.0, false),
         ("encoder_repetition_penalty", 1.0, false),
         ("no_repeat_ngram_size", 0.0, false),
+        ("exponential_decay_length_penalty", f64::NAN, false),
+        ("sequence_bias", f64::NAN, false),
+        ("bad_words_ids", f64::NAN, false),
+        ("suppress_tokens", f64::NAN, false),
+        ("begin_suppress_tokens", f64::NAN, false),
+        ("forced_bos_token_id", f64::NAN, false),
+        ("forced_eos_token_id", f64::NAN, false),
+        ("min_length", 0.0, false),
+        ("min_new_tokens", 0.0, false),
         ("num_beams", 1.0, false),
+        ("penalty_alpha", 0.0, false),
         ("min_p", 0.0, true),
         ("typical_p", 1.0, true),
         ("epsilon_cutoff", 0.0, true),
         ("eta_cutoff", 0.0, true),
+        ("top_h", f64::NAN, true),
     ];
+    let neutral = |v: &Value, number: f64| match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        v => v.as_f64() == Some(number),
+    };
     KEYS.iter()
         .filter(|(_, _, only_sampling)| sampling || !only_sampling)
-        .filter_map(|&(key, neutral, _)| {
-            let v = gen?.get(key).filter(|v| !v.is_null())?;
-            (v.as_f64() != Some(neutral)).then(|| format!("{key} {v}"))
+        .filter_map(|&(key, number, _)| {
+            let v = gen?.get(key)?;
+            (!neutral(v, number)).then(|| format!("{key} {v}"))
         })
         .collect()
 }

@@ -141,6 +141,13 @@ fn sampling_defaults_are_the_models_generation_config() {
     let o = run(Some(with_min_p), &|a| a.greedy = true).unwrap();
     assert_eq!(o.token_ids, greedy.token_ids);
     assert_eq!(o.unapplied, ["repetition_penalty 1.05"]);
+    // --greedy reads none of the file's sampling values, which may then
+    // be ones a sampler refuses; other settings are named, empty ones not.
+    let odd = serde_json::json!({"do_sample": true, "top_k": -1, "suppress_tokens": [7],
+                                 "bad_words_ids": [], "min_new_tokens": 0});
+    let o = run(Some(odd), &|a| a.greedy = true).unwrap();
+    assert_eq!(o.token_ids, greedy.token_ids);
+    assert_eq!(o.unapplied, ["suppress_tokens [7]"]);
     // A seed alone samples, with the file's settings (transformers' top_k
     // 50 where the file has none).
     let seeded = run(Some(no_sample), &|a| a.seed = Some(3)).unwrap();
@@ -158,6 +165,10 @@ fn sampling_defaults_are_the_models_generation_config() {
         ),
         (serde_json::json!({"top_k": 2.5}), "top_k 2.5"),
         (serde_json::json!({"top_p": 0}), "top_p must be in (0, 1]"),
+        (
+            serde_json::json!({"do_sample": true, "temperature": 0}),
+            "temperature 0 with do_sample true",
+        ),
     ] {
         let e = run(Some(bad), &|_| {}).unwrap_err().to_string();
         assert!(

@@ -139,7 +139,7 @@ pub use parse::{
 pub use registry::{
     rule_by_name, rule_with_options, RuleOptionError, RuleOptions, UnknownRule, RULES,
 };
-pub use rule::{episode_verdict, scores_episodes, NoEpisodes, RewardRule};
+pub use rule::{episode_verdict, reply_verdict, scores_episodes, NoEpisodes, RewardRule};
 pub use rules::{
     is_payload_fault, AllOf, BinaryRule, EpisodeJudgement, FineGrainedRule, FormatPolicy,
     Judgement, WeightedSum,

@@ -99,6 +99,33 @@ pub fn episode_verdict(rule: &dyn RewardRule<[Call]>, turns: &[&str], truth: &[C
     })
 }
 
+/// The verdict of `rule` on a model's reply alone (the text it generated,
+/// which never holds its prompt), as a rollout scores it: a rule with
+/// episode semantics (the binary and fine-grained families) judges it as
+/// an episode of one reply, read whole, so an assistant turn header the
+/// model wrote in it is text ([`crate::ParseOptions::REPLY`]); any other
+/// rule (the released script's, which reads from the last header as the
+/// script does; a rule of one's own) scores it as a completion. For a
+/// reply without such a header, the same verdict as [`RewardRule::score`].
+///
+/// ```
+/// use serde_json::json;
+/// use toolgym_reward::{reply_verdict, rule_by_name, Call, Reason, RewardRule};
+/// let truth = [Call::new("f", json!({})).unwrap()];
+/// let ok = "<think>t</think><tool_call>[{\"name\": \"f\", \"arguments\": {}}]</tool_call>";
+/// let binary = rule_by_name("binary").unwrap();
+/// assert_eq!(reply_verdict(&*binary, ok, &truth), binary.score(ok, &truth));
+/// let hidden = format!("Sure.\n<|im_start|>assistant\n{ok}");
+/// assert_eq!(binary.score(&hidden, &truth).reason, Reason::Ok);
+/// assert_eq!(reply_verdict(&*binary, &hidden, &truth).reason, Reason::FormatError);
+/// let script = rule_by_name("tool-n1").unwrap();
+/// assert_eq!(reply_verdict(&*script, &hidden, &truth).reason, Reason::Ok);
+/// ```
+pub fn reply_verdict(rule: &dyn RewardRule<[Call]>, reply: &str, truth: &[Call]) -> Verdict {
+    rule.score_episode(&[reply], truth)
+        .unwrap_or_else(|| rule.score(reply, truth))
+}
+
 /// An episode asked of a rule that scores one reply: the error the
 /// episode scorers refuse with (the env crate's `EpisodeReward`,
 /// [`jsonl::score_jsonl_episodes`](crate::jsonl::score_jsonl_episodes),

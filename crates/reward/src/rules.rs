@@ -147,6 +147,8 @@ impl Judgement {
 ///   (only the last reply may answer).
 /// - The calls of all replies together are compared with the ground truth,
 ///   order-free, as one reply's calls are.
+/// - Each reply is read whole ([`ParseOptions::REPLY`]: a reply never
+///   holds its prompt, so an assistant turn header in it is text).
 /// - An episode of one reply is judged exactly as [`Judgement::of`] judges
 ///   that reply, so scoring episodes agrees with scoring one reply on
 ///   single-step tasks (an episode of no reply is judged as one empty

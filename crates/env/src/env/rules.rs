@@ -242,8 +242,9 @@ impl<S> EpisodeRule<S> for CallsMatch {
     }
 }
 
-/// A reward-crate rule applied to this step's completion against the
-/// task's ground truth (e.g. the paper's `binary` for the first step).
+/// A reward-crate rule applied to this step's reply against the task's
+/// ground truth (e.g. the paper's `binary` for the first step), the reply
+/// read as a reply ([`toolgym_reward::reply_verdict`]).
 pub struct StepRule(pub Arc<dyn RewardRule>);
 
 impl<S> EpisodeRule<S> for StepRule {
@@ -252,7 +253,7 @@ impl<S> EpisodeRule<S> for StepRule {
     }
 
     fn score(&self, view: &EpisodeView<'_, S>) -> Verdict {
-        self.0.score(view.action(), &view.task.ground_truth)
+        toolgym_reward::reply_verdict(&*self.0, view.action(), &view.task.ground_truth)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::task::Task;
 use crate::template::{ChatMlTemplate, ChatTemplate};
 use rayon::prelude::*;
 use std::sync::Arc;
-use toolgym_reward::{BinaryRule, Completion, RewardRule, Verdict};
+use toolgym_reward::{BinaryRule, Completion, ParseOptions, RewardRule, Verdict};
 
 /// How single-turn episodes are rendered and scored: a reward rule and a
 /// chat template. Cheap to clone; builds a [`SingleTurnEnv`] per task, and
@@ -85,9 +85,11 @@ impl SingleTurnSpec {
         self.template.target(task)
     }
 
-    /// Scores one completion of a task.
+    /// Scores one reply to a task (the model's text alone, as a rollout
+    /// gives it: [`toolgym_reward::reply_verdict`], which reads it whole
+    /// where the rule has episode semantics).
     pub fn score(&self, task: &Task, completion: &str) -> Verdict {
-        self.rule.score(completion, &task.ground_truth)
+        toolgym_reward::reply_verdict(&*self.rule, completion, &task.ground_truth)
     }
 
     /// Scores completions of one task in parallel (rayon); verdicts in input
@@ -169,7 +171,7 @@ impl ToolEnv for SingleTurnEnv {
             return Step::already_over(self.observation(), turn + 1);
         }
         let verdict = self.spec.score(&self.task, action);
-        let calls = Completion::parse(action).calls;
+        let calls = Completion::parse_with(action, &ParseOptions::REPLY).calls;
         self.reply = Some(super::strip_end_token(action).to_string());
         Step::scored(self.observation(), self.spec.rule.name(), verdict, calls)
     }

@@ -205,7 +205,8 @@ def reward_function(
       and ``EveryReply``). The ``binary`` and ``fine-grained`` rules score
       episodes; the ``tool-n1`` rules (the released script scores one
       reply) raise ``ValueError``. An episode of one reply is scored as
-      that reply is, so a lone answer in words is a "no call" reply: pass
+      that reply is (read whole: an assistant turn header in it is
+      text), so a lone answer in words is a "no call" reply: pass
       ``no_call_without_block=True`` where an episode may rightly make no
       call. Calls are compared as a multiset: nothing checks that an id
       was read from an earlier tool result rather than known beforehand.
