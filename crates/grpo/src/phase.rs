@@ -117,14 +117,20 @@ fn check_seed(saved: &TrainerState, seed: u64, force: bool) -> Result<(), TrainE
          seed, so resuming would not go on as that run would have",
         saved.phase, saved.seed
     );
+    let advice = format!("Set run.seed={}, start a new run directory", saved.seed);
+    refuse_unless_forced(why, &advice, force)
+}
+
+/// The end of a resume check that found a mismatch, `why`: with `force`,
+/// a warning and on; else an error with `advice` (what to do instead),
+/// and `--force` named.
+fn refuse_unless_forced(why: String, advice: &str, force: bool) -> Result<(), TrainError> {
     if force {
-        eprintln!("warning: {why}; resuming anyway (run.force), with seed {seed}");
+        eprintln!("warning: {why}; resuming anyway (run.force)");
         return Ok(());
     }
     Err(TrainError::Checkpoint(format!(
-        "{why}. Set run.seed={}, start a new run directory, or pass --force (run.force=true) \
-         to resume anyway",
-        saved.seed
+        "{why}. {advice}, or pass --force (run.force=true) to resume anyway"
     )))
 }
 
@@ -157,13 +163,7 @@ fn check_train_tasks(
          overlong_prompts); resuming would not go on as that run would have",
         saved.phase
     );
-    if force {
-        eprintln!("warning: {why}; resuming anyway (run.force)");
-        return Ok(());
-    }
-    Err(TrainError::Checkpoint(format!(
-        "{why}. Start a new run directory, or pass --force (run.force=true) to resume anyway"
-    )))
+    refuse_unless_forced(why, "Start a new run directory", force)
 }
 
 /// The [`TrainerState::train_tasks`] of a list of tasks: their count, a
