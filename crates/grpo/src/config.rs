@@ -301,9 +301,11 @@ pub struct GrpoConfig {
     /// 4096. SFT's is `sft.env_concurrency`.
     pub env_concurrency: usize,
     /// The run stops with an error when at least this share of a step's
-    /// episodes failed in their env (a broken env or template fails them
-    /// all; a run that went on would train on nothing). Default 1: only
-    /// when every episode failed; above 1: never.
+    /// episodes failed in their env on three steps in a row (or on every
+    /// step of a shorter run): a broken env or template fails them all,
+    /// and a run that went on would train on nothing. A step of its own
+    /// (a service down for a minute) gets a warning on stderr and the run
+    /// goes on. Default 1: only when every episode failed; above 1: never.
     pub stop_at_env_failure_share: f64,
     /// Episodes that failed in their env: `leave-out` (default; the env's
     /// bug says nothing of the policy) or `scored` (scored

@@ -54,6 +54,10 @@ pub(crate) struct Phase {
     /// GRPO steps in a row, up to the last, with no model token to train
     /// on ([`TrainerState::empty_steps`]; carried across a resume).
     pub empty_steps: usize,
+    /// GRPO steps in a row, up to the last, in which envs failed too many
+    /// episodes ([`TrainerState::env_failure_steps`]; carried across a
+    /// resume).
+    pub env_failure_steps: usize,
 }
 
 /// [`Phase::env_failures`] where failed episodes are left out.
@@ -232,7 +236,7 @@ impl Phase {
         let mut policy = s.policy;
         let mut step = 0;
         let mut resumed = false;
-        let mut empty_steps = 0;
+        let (mut empty_steps, mut env_failure_steps) = (0, 0);
         if s.run.resume {
             let fallback = s.run.resume_fallback;
             if let Some((p, state)) =
@@ -247,6 +251,7 @@ impl Phase {
                 step = state.step;
                 sampler.set_position(state.data_position);
                 empty_steps = state.empty_steps;
+                env_failure_steps = state.env_failure_steps;
                 resumed = true;
             }
         }
@@ -283,6 +288,7 @@ impl Phase {
             train_tasks: s.train_tasks,
             env_failures: s.env_failures,
             empty_steps,
+            env_failure_steps,
         })
     }
 
@@ -300,6 +306,7 @@ impl Phase {
             env_state,
             train_tasks: self.train_tasks.clone(),
             empty_steps: self.empty_steps,
+            env_failure_steps: self.env_failure_steps,
         })
     }
 
@@ -411,6 +418,7 @@ mod tests {
             env_state: None,
             train_tasks: train_tasks.map(str::to_string),
             empty_steps: 0,
+            env_failure_steps: 0,
         }
     }
 

@@ -45,6 +45,11 @@ pub struct TrainerState {
     /// on (the run stops after a few; 0, and absent, otherwise).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub empty_steps: usize,
+    /// GRPO steps in a row, up to this one, in which envs failed at least
+    /// `grpo.stop_at_env_failure_share` of the episodes (the run stops
+    /// after a few; 0, and absent, otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub env_failure_steps: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -62,12 +62,42 @@ pub struct GrpoTrainer {
     dropped: BTreeMap<String, usize>,
 }
 
-/// Steps in a row with no model token to train on (every episode left out
-/// for its prompt's length, or cut before a reply) after which the run
-/// stops: one such step can be bad luck (a source that generates its
-/// tasks, a step of one prompt), three say the limits or the model do not
-/// fit the tasks.
-const EMPTY_STEPS_STOP: usize = 3;
+/// Steps in a row after which a condition that makes a step useless stops
+/// the run: no model token to train on (every episode left out for its
+/// prompt's length, or cut before a reply), or envs failing at least
+/// `grpo.stop_at_env_failure_share` of the episodes. One such step can be
+/// bad luck (a source that generates its tasks, a step of one prompt, a
+/// service that is down for a minute); three say the limits or the model
+/// do not fit the tasks, or the env is broken.
+const STEPS_IN_A_ROW_STOP: usize = 3;
+
+/// What a step makes of a run-stopping condition ([`count_streak`]).
+enum Streak {
+    /// It did not hold: the count is back at 0.
+    Clear,
+    /// It held, fewer steps in a row than stop the run.
+    Warn,
+    /// It held on [`STEPS_IN_A_ROW_STOP`] steps in a row, or on every step
+    /// of a shorter run; with what the message adds about the steps
+    /// before this one.
+    Stop(String),
+}
+
+/// Counts this step in `count` (steps in a row, up to this one, where the
+/// condition held) and says what it makes of the run.
+fn count_streak(count: &mut usize, holds: bool, total_steps: usize) -> Streak {
+    *count = if holds { *count + 1 } else { 0 };
+    if !holds {
+        Streak::Clear
+    } else if *count >= STEPS_IN_A_ROW_STOP.min(total_steps) {
+        Streak::Stop(match *count - 1 {
+            0 => String::new(),
+            n => format!(", and so had the {n} step(s) before it"),
+        })
+    } else {
+        Streak::Warn
+    }
+}
 
 /// What [`GrpoTrainer::run`] returns.
 #[derive(Clone, Debug)]
@@ -354,19 +384,29 @@ impl GrpoTrainer {
         // Metrics describe every episode generated; the update sees the kept
         // groups.
         let stats = EpisodeStats::leaving_out(&generated, left_out);
-        if stats.env_failures > 0
-            && stats.env_failures as f64 >= c.stop_at_env_failure_share * generated.len() as f64
-        {
-            return Err(TrainError::Env(format!(
+        let env_broken = stats.env_failures > 0
+            && stats.env_failures as f64 >= c.stop_at_env_failure_share * generated.len() as f64;
+        let failing = count_streak(&mut p.env_failure_steps, env_broken, p.total_steps);
+        if env_broken {
+            let why = format!(
                 "step {}: {} of {} episodes failed in their env, at least \
-                 grpo.stop_at_env_failure_share = {} of them (a broken env or template; raise it \
-                 above 1 to go on regardless); the first: {}",
+                 grpo.stop_at_env_failure_share = {} of them",
                 p.step + 1,
                 stats.env_failures,
                 generated.len(),
                 c.stop_at_env_failure_share,
-                stats.env_error.as_deref().unwrap_or("?")
-            )));
+            );
+            let first = stats.env_error.as_deref().unwrap_or("?");
+            if let Streak::Stop(before) = failing {
+                return Err(TrainError::Env(format!(
+                    "{why}{before} (a broken env or template; raise it above 1 to go on \
+                     regardless); the first: {first}"
+                )));
+            }
+            eprintln!(
+                "warning: {why}; the first: {first} (the run stops after {STEPS_IN_A_ROW_STOP} \
+                 such steps in a row)"
+            );
         }
         // Model tokens to train on: those of the episodes the update keeps.
         let trainable_tokens: usize = generated
@@ -375,12 +415,11 @@ impl GrpoTrainer {
             .map(Trajectory::model_tokens)
             .sum();
         let empty = trainable_tokens == 0 && stats.skipped + stats.truncated > 0;
-        p.empty_steps = if empty { p.empty_steps + 1 } else { 0 };
+        let emptiness = count_streak(&mut p.empty_steps, empty, p.total_steps);
         if empty {
             // Nothing to train on: every episode left out for its prompt's
             // length, cut before a reply, or a failure left out. The step
-            // makes no update; several in a row, or a run of fewer steps
-            // that trains on nothing, are no run.
+            // makes no update.
             let limit = crate::rollout::limit_named(
                 "grpo.max_prompt_tokens",
                 c.max_prompt_tokens,
@@ -396,16 +435,12 @@ impl GrpoTrainer {
             );
             let fix = "raise grpo.max_prompt_tokens / grpo.max_episode_tokens / \
                        grpo.max_response_tokens, or use a model of a longer context";
-            if p.empty_steps >= EMPTY_STEPS_STOP.min(p.total_steps) {
-                let before = match p.empty_steps - 1 {
-                    0 => String::new(),
-                    n => format!(", and so had the {n} step(s) before it"),
-                };
+            if let Streak::Stop(before) = emptiness {
                 return Err(TrainError::Config(format!("{why}{before}: {fix}")));
             }
             eprintln!(
-                "warning: {why}: no update this step (the run stops after {EMPTY_STEPS_STOP} \
-                 such steps in a row; {fix})"
+                "warning: {why}: no update this step (the run stops after \
+                 {STEPS_IN_A_ROW_STOP} such steps in a row; {fix})"
             );
         }
         // The policy's rewards: an env failure's 0 is the env's (counted

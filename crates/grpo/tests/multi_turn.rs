@@ -682,6 +682,66 @@ fn resets_that_do_not_return_neither_stall_the_start_nor_the_step() {
 }
 
 #[test]
+fn a_step_whose_envs_all_fail_is_a_warning_three_in_a_row_stop_the_run() {
+    // A service down for a step fails every episode of it: the run goes
+    // on (a failing env must not kill a training run). Three such steps
+    // in a row say the env is broken; the count is in the checkpoint, so
+    // a resumed run stops where one process would.
+    static DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let down = |on: bool| DOWN.store(on, std::sync::atomic::Ordering::SeqCst);
+    let gen = tasks();
+    let dir = run_dir("env-down-in-a-row");
+    let make = || {
+        let factory: Arc<dyn DynEnvFactory> = Arc::new(|task: Arc<Task>| {
+            if DOWN.load(std::sync::atomic::Ordering::SeqCst) {
+                panic!("the service is down");
+            }
+            EchoEnv::new(task, 1)
+        });
+        GrpoTrainer::new(
+            policy(&gen),
+            factory,
+            echo_tasks(8),
+            vec![],
+            grpo_config(10),
+            run_section(dir.clone(), 0),
+        )
+        .unwrap()
+    };
+    let mut t = make();
+    let all_failed = |m: &toolgym_grpo::metrics::StepMetrics| m.env_failures == Some(12);
+    down(true);
+    for _ in 0..2 {
+        let m = t.step().unwrap();
+        assert!(all_failed(&m), "{m:?}");
+    }
+    // Back up: the count starts over.
+    down(false);
+    let m = t.step().unwrap();
+    assert_eq!(m.env_failures, Some(0), "{m:?}");
+    down(true);
+    for _ in 0..2 {
+        assert!(all_failed(&t.step().unwrap()));
+    }
+    t.save_checkpoint().unwrap();
+    drop(t);
+    down(false);
+    let mut t = make();
+    down(true);
+    let e = t.step().unwrap_err().to_string();
+    down(false);
+    for part in [
+        "step 6: 12 of 12 episodes failed",
+        "and so had the 2 step(s) before it",
+        "stop_at_env_failure_share",
+        "the service is down",
+    ] {
+        assert!(e.contains(part), "{part:?} not in {e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_factory_that_does_not_return_fails_only_its_episodes() {
     // `make` runs user code too (a closure factory may start a process):
     // one that hangs fails its episodes at the time limit, is counted as a
