@@ -154,16 +154,26 @@ fn the_models_sampling_settings_are_used_and_the_rest_said() {
         (out["token_ids"].clone(), text(&o.stderr))
     };
     let gen = serde_json::json!({"do_sample": true, "temperature": 3.0, "top_k": 0,
-                                 "repetition_penalty": 1.05});
+                                 "repetition_penalty": 1.05, "no_repeat_ngram_size": 3});
     std::fs::write(model.join("generation_config.json"), gen.to_string()).unwrap();
     let (from_file, err) = generate(&[]);
     assert!(
-        err.contains("generation_config.json sets repetition_penalty 1.05"),
+        err.contains("generation_config.json sets no_repeat_ngram_size 3"),
         "{err}"
     );
-    let (explicit, _) = generate(&["--temperature", "3", "--top-k", "0", "--seed", "0"]);
+    assert!(!err.contains("repetition_penalty"), "applied: {err}");
+    let (explicit, _) = generate(&[
+        "--temperature",
+        "3",
+        "--top-k",
+        "0",
+        "--seed",
+        "0",
+        "--repetition-penalty",
+        "1.05",
+    ]);
     assert_eq!(from_file, explicit);
     let (greedy, err) = generate(&["--greedy"]);
     assert_ne!(from_file, greedy, "hot sampling and greedy differ");
-    assert!(err.contains("repetition_penalty"), "{err}");
+    assert!(err.contains("no_repeat_ngram_size"), "{err}");
 }

@@ -30,8 +30,8 @@ pub struct GenerateCmd {
     /// top-k 50). With none of --temperature, --top-p, --top-k and --seed
     /// the file's `do_sample` decides (absent: greedy, as in
     /// transformers); any of them samples. Settings of the file this
-    /// sampler does not apply (repetition_penalty, min_p, ...) are said on
-    /// stderr.
+    /// sampler does not apply (no_repeat_ngram_size, min_p, ...) are said
+    /// on stderr.
     #[arg(long, allow_negative_numbers = true, conflicts_with = "greedy")]
     temperature: Option<f64>,
     /// Nucleus sampling mass (see --temperature for the default).
@@ -47,6 +47,12 @@ pub struct GenerateCmd {
     /// one is refused).
     #[arg(long)]
     greedy: bool,
+    /// transformers' repetition penalty (1 = off): the logit of a token
+    /// already in the prompt or the completion is divided by it (multiplied
+    /// when negative), greedy decoding included. Default: the file's
+    /// `repetition_penalty` (Qwen2.5-Instruct: 1.05), else 1.
+    #[arg(long, allow_negative_numbers = true)]
+    repetition_penalty: Option<f64>,
     /// Weights dtype.
     #[arg(long, default_value = "f32", value_parser = super::dtypes(), ignore_case = true)]
     dtype: String,
@@ -72,6 +78,7 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.top_k = a.top_k;
     args.seed = a.seed;
     args.greedy = a.greedy;
+    args.repetition_penalty = a.repetition_penalty;
     args.dtype = a.dtype;
     args.device = a.device;
     args.sampling_place = a.sampling_place.parse()?;

@@ -293,11 +293,13 @@ impl GrpoTrainer {
         // 1-3. Tasks, episodes, rewards: one rollout round, or with dynamic
         // sampling as many as it takes (up to `max_sampling_rounds`) to
         // collect `prompts_per_step` groups whose rewards differ.
+        // No repetition penalty: verl's rollouts (vLLM) apply none.
         let sampling = SamplingParams {
             greedy: false,
             temperature: c.temperature,
             top_p: c.top_p,
             top_k: c.top_k,
+            repetition_penalty: 1.0,
         };
         let rounds = if c.dynamic_sampling {
             c.max_sampling_rounds.max(1)

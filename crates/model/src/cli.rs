@@ -38,6 +38,9 @@ pub struct GenerateArgs {
     pub seed: Option<u64>,
     /// `--greedy`.
     pub greedy: bool,
+    /// `--repetition-penalty P` (1 = off; default: the model's, greedy
+    /// or not, as in transformers).
+    pub repetition_penalty: Option<f64>,
     /// `--dtype f32|bf16|f16` (default f32).
     pub dtype: String,
     /// `--device cpu|cuda|cuda:N` (default cpu).
@@ -62,6 +65,7 @@ impl GenerateArgs {
             top_k: None,
             seed: None,
             greedy: false,
+            repetition_penalty: None,
             dtype: "f32".into(),
             device: "cpu".into(),
             sampling_place: SamplingPlace::Auto,
@@ -74,11 +78,13 @@ impl GenerateArgs {
     /// `generate()` would use): `--greedy` decodes greedily; any of
     /// `--temperature`, `--top-p`, `--top-k` or `--seed` samples, each
     /// setting not given taken from `model`; none of them follows the
-    /// model (its `do_sample`).
+    /// model (its `do_sample`). The repetition penalty is `model`'s unless
+    /// `--repetition-penalty` is given, in either mode.
     ///
     /// ```
     /// use toolgym_model::{cli::GenerateArgs, SamplingParams};
-    /// let qwen = SamplingParams { greedy: false, temperature: 0.7, top_p: 0.8, top_k: 20 };
+    /// let qwen = SamplingParams { greedy: false, temperature: 0.7, top_p: 0.8, top_k: 20,
+    ///                             repetition_penalty: 1.05 };
     /// let mut args = GenerateArgs::new("dir");
     /// assert_eq!(args.sampling(&qwen), qwen);
     /// args.temperature = Some(1.0);
@@ -87,6 +93,8 @@ impl GenerateArgs {
     /// let plain = SamplingParams { greedy: true, ..qwen.clone() };
     /// assert!(!args.sampling(&plain).greedy);
     /// assert!(GenerateArgs::new("dir").sampling(&plain).greedy);
+    /// args.repetition_penalty = Some(1.0);
+    /// assert_eq!(args.sampling(&qwen).repetition_penalty, 1.0);
     /// ```
     pub fn sampling(&self, model: &SamplingParams) -> SamplingParams {
         let chosen = self.temperature.is_some()
@@ -98,6 +106,7 @@ impl GenerateArgs {
             temperature: self.temperature.unwrap_or(model.temperature),
             top_p: self.top_p.unwrap_or(model.top_p),
             top_k: self.top_k.unwrap_or(model.top_k),
+            repetition_penalty: self.repetition_penalty.unwrap_or(model.repetition_penalty),
         }
     }
 }
@@ -232,11 +241,16 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
     };
     let gen = pre.generation_config.as_ref();
     // `--greedy` reads nothing of the file's sampling (transformers
-    // greedy-decodes a file whose sampling values it would refuse).
+    // greedy-decodes a file whose sampling values it would refuse), but
+    // its repetition penalty, which transformers applies when greedy too.
+    let gen_path = args.model.join("generation_config.json");
     let model_sampling = if args.greedy {
-        SamplingParams::greedy()
+        SamplingParams {
+            repetition_penalty: SamplingParams::repetition_penalty_of(gen, &gen_path)?,
+            ..SamplingParams::greedy()
+        }
     } else {
-        SamplingParams::from_generation_config(gen, &args.model.join("generation_config.json"))?
+        SamplingParams::from_generation_config(gen, &gen_path)?
     };
     let sampling = args.sampling(&model_sampling);
     let unapplied = unapplied_generation_settings(gen, !sampling.is_greedy());

@@ -24,7 +24,8 @@
 //! to the neighbouring token, and log-probs agree to ~1e-6. A row whose
 //! logits are not all finite (NaN, ±inf) is left to the host sampler (the
 //! caller copies that row), which knows how to treat them. Top-k and
-//! top-p < 1 need a sort of the row, so they stay on the host.
+//! top-p < 1 need a sort of the row, so they stay on the host, as does a
+//! repetition penalty (it needs each row's sequence).
 
 use candle_core::{DType, Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -78,9 +79,12 @@ impl SamplingPlace {
 }
 
 /// Whether [`pick_tokens`] can serve `params`: greedy selection, or
-/// temperature sampling without top-k and top-p filters.
+/// temperature sampling without top-k and top-p filters, and no
+/// repetition penalty (which needs each row's sequence: the host applies
+/// it).
 pub fn reducible(params: &SamplingParams) -> bool {
-    params.is_greedy() || (params.top_k == 0 && params.top_p >= 1.0)
+    params.repetition_penalty == 1.0
+        && (params.is_greedy() || (params.top_k == 0 && params.top_p >= 1.0))
 }
 
 /// One row's chosen token and its temperature-1 log-probability.

@@ -35,7 +35,7 @@ use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
 use crate::qwen2::Qwen2ForCausalLM;
 use crate::rng::Rng;
-use crate::sampling::{sample_token_by, token_logprob, SamplingParams};
+use crate::sampling::{apply_repetition_penalty, sample_token_by, token_logprob, SamplingParams};
 use crate::tokenizer::Tokenizer;
 
 /// Settings shared by every request of a [`generate`] call.
@@ -157,6 +157,9 @@ struct Row {
     done: Option<(FinishReason, Option<StopCause>)>,
     /// Byte offset where a stop string begins in the decoded text.
     stop_at: Option<(usize, usize)>,
+    /// With a repetition penalty, the ids it applies to: the prompt's and
+    /// those generated so far (empty without one).
+    seen: Vec<u32>,
 }
 
 /// Completes every request `n` times. Returns, per request, its `n`
@@ -242,6 +245,27 @@ fn host_logits(logits: &Tensor) -> Result<Vec<f32>> {
 /// [`sample_token_by`]).
 fn host_pick(logits: &[f32], params: &SamplingParams, draw: impl FnOnce() -> f64) -> Pick {
     let token = sample_token_by(logits, params, draw);
+    Pick {
+        token,
+        logprob: token_logprob(logits, token),
+    }
+}
+
+/// [`host_pick`] after the repetition penalty over `seen`
+/// ([`apply_repetition_penalty`]); the log-prob stays the model's (of the
+/// logits before the penalty), as the other filters leave it.
+fn host_pick_penalised(
+    logits: &[f32],
+    seen: &[u32],
+    params: &SamplingParams,
+    draw: impl FnOnce() -> f64,
+) -> Pick {
+    if params.repetition_penalty == 1.0 {
+        return host_pick(logits, params, draw);
+    }
+    let mut penalised = logits.to_vec();
+    apply_repetition_penalty(&mut penalised, seen, params.repetition_penalty);
+    let token = sample_token_by(&penalised, params, draw);
     Pick {
         token,
         logprob: token_logprob(logits, token),
@@ -347,6 +371,7 @@ fn generate_batch(
     tokenizer: Option<&Tokenizer>,
 ) -> Result<Vec<Vec<Completion>>> {
     let vocab = model.config().vocab_size;
+    let penalised = config.sampling.repetition_penalty != 1.0;
     let mut rows: Vec<Row> = requests
         .iter()
         .enumerate()
@@ -359,6 +384,11 @@ fn generate_batch(
                 logprobs: Vec::new(),
                 done: None,
                 stop_at: None,
+                seen: if penalised {
+                    r.prompt_ids.clone()
+                } else {
+                    Vec::new()
+                },
             })
         })
         .collect();
@@ -408,12 +438,18 @@ fn generate_batch(
                 let (tok, logprob) = match &picks {
                     Some(p) => (p[i].token, p[i].logprob),
                     None => {
-                        let p = host_pick(logits.host_row(*slot), &config.sampling, || {
-                            row.rng.next_f64()
-                        });
+                        let p = host_pick_penalised(
+                            logits.host_row(*slot),
+                            &row.seen,
+                            &config.sampling,
+                            || row.rng.next_f64(),
+                        );
                         (p.token, p.logprob)
                     }
                 };
+                if penalised {
+                    row.seen.push(tok);
+                }
                 row.tokens.push(tok);
                 row.logprobs.push(logprob);
                 if logprob.is_nan() {

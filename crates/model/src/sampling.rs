@@ -1,7 +1,9 @@
-//! Next-token selection: greedy, temperature, top-k and top-p (nucleus).
+//! Next-token selection: greedy, temperature, top-k and top-p (nucleus),
+//! after an optional repetition penalty.
 //!
-//! Order of the filters follows transformers' logits processors: the logits
-//! are divided by the temperature, then restricted to the `top_k` largest
+//! Order of the filters follows transformers' logits processors: the
+//! repetition penalty ([`apply_repetition_penalty`], greedy decoding
+//! included) comes first; then the logits are divided by the temperature, then restricted to the `top_k` largest
 //! (ties at the k-th value kept), then to the smallest prefix of the remaining
 //! tokens, by decreasing probability, whose mass reaches `top_p` (the token
 //! that crosses `top_p` is kept). One uniform draw per sampled token.
@@ -25,6 +27,13 @@ pub struct SamplingParams {
     pub top_p: f64,
     /// Keep only the k most likely tokens; 0 disables the filter.
     pub top_k: usize,
+    /// transformers' `repetition_penalty` (> 0; 1 disables it): before any
+    /// other step, greedy decoding included, the logit of every token id
+    /// already in the sequence (prompt and completion so far) is divided
+    /// by it when positive and multiplied by it otherwise
+    /// ([`apply_repetition_penalty`]). Applied by [`crate::generate()`],
+    /// which knows the sequence; [`sample_token`] alone does not.
+    pub repetition_penalty: f64,
 }
 
 impl Default for SamplingParams {
@@ -35,6 +44,7 @@ impl Default for SamplingParams {
             temperature: 1.0,
             top_p: 1.0,
             top_k: 0,
+            repetition_penalty: 1.0,
         }
     }
 }
@@ -55,11 +65,13 @@ impl SamplingParams {
 
     /// What Hugging Face transformers' `generate()` samples with by
     /// default for a model: its `generation_config.json`'s `do_sample`,
-    /// `temperature`, `top_p` and `top_k` (`gen`, read from `path`), each
-    /// absent or null key at transformers' own default (`do_sample` false,
-    /// so greedy; temperature 1, top_p 1, top_k 50). Qwen2.5-Instruct's
-    /// file samples at temperature 0.7, top_p 0.8, top_k 20. A value of
-    /// the wrong type or range is an error naming the file and the key.
+    /// `temperature`, `top_p`, `top_k` and `repetition_penalty` (`gen`,
+    /// read from `path`), each absent or null key at transformers' own
+    /// default (`do_sample` false, so greedy; temperature 1, top_p 1,
+    /// top_k 50, no penalty). Qwen2.5-Instruct's file samples at
+    /// temperature 0.7, top_p 0.8, top_k 20 with a repetition penalty of
+    /// 1.05. A value of the wrong type or range is an error naming the
+    /// file and the key.
     /// What the file sets that this sampler does not apply is
     /// [`unapplied_generation_settings`].
     ///
@@ -71,6 +83,7 @@ impl SamplingParams {
     ///                   "repetition_penalty": 1.05});
     /// let p = SamplingParams::from_generation_config(Some(&qwen), path).unwrap();
     /// assert_eq!((p.greedy, p.temperature, p.top_p, p.top_k), (false, 0.7, 0.8, 20));
+    /// assert_eq!(p.repetition_penalty, 1.05);
     /// assert!(SamplingParams::from_generation_config(None, path).unwrap().greedy);
     /// let e = SamplingParams::from_generation_config(Some(&json!({"top_k": -1})), path).unwrap_err();
     /// assert!(e.to_string().contains("top_k -1"), "{e}");
@@ -103,6 +116,7 @@ impl SamplingParams {
             temperature: number("temperature", 1.0)?,
             top_p: number("top_p", 1.0)?,
             top_k,
+            repetition_penalty: Self::repetition_penalty_of(gen, path)?,
         };
         params.validate().map_err(|e| bad(e.to_string()))?;
         if do_sample && params.temperature == 0.0 {
@@ -114,7 +128,26 @@ impl SamplingParams {
         Ok(params)
     }
 
-    /// Rejects negative / non-finite temperatures and `top_p` outside (0, 1].
+    /// The `repetition_penalty` of a `generation_config.json` (`gen`, read
+    /// from `path`): 1 (none) when absent or null; a value that is not a
+    /// positive number is an error naming the file. transformers applies
+    /// it in greedy decoding too, so a caller that reads none of the
+    /// file's sampling values still reads this one.
+    pub fn repetition_penalty_of(gen: Option<&Value>, path: &Path) -> Result<f64> {
+        match gen.and_then(|g| g.get("repetition_penalty")) {
+            None | Some(Value::Null) => Ok(1.0),
+            Some(v) => v
+                .as_f64()
+                .filter(|p| p.is_finite() && *p > 0.0)
+                .ok_or_else(|| ModelError::InvalidConfig {
+                    location: Some(path.to_path_buf()),
+                    reason: format!("repetition_penalty {v} must be a number above 0"),
+                }),
+        }
+    }
+
+    /// Rejects negative / non-finite temperatures, `top_p` outside (0, 1]
+    /// and a repetition penalty that is not a positive number.
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return Err(ModelError::input(format!(
@@ -128,14 +161,45 @@ impl SamplingParams {
                 self.top_p
             )));
         }
+        let penalty = self.repetition_penalty;
+        if !(penalty.is_finite() && penalty > 0.0) {
+            return Err(ModelError::input(format!(
+                "repetition_penalty must be a number above 0, got {penalty}"
+            )));
+        }
         Ok(())
+    }
+}
+
+/// transformers' `RepetitionPenaltyLogitsProcessor`: the logit of each id
+/// in `seen` (the sequence so far, prompt included; an id that occurs
+/// several times is penalised once) is divided by `penalty` when it is
+/// positive and multiplied by it otherwise, in `f32` as transformers does
+/// with the float32 logits it samples from. Ids past the end of `logits`
+/// are ignored. A penalty above 1 makes a token already seen less likely.
+///
+/// ```
+/// use toolgym_model::sampling::apply_repetition_penalty;
+/// let mut logits = [2.0, -2.0, 0.0, 1.0];
+/// apply_repetition_penalty(&mut logits, &[0, 1, 2, 0, 9], 2.0);
+/// assert_eq!(logits, [1.0, -4.0, 0.0, 1.0]);
+/// ```
+pub fn apply_repetition_penalty(logits: &mut [f32], seen: &[u32], penalty: f64) {
+    let penalty = penalty as f32;
+    let mut ids: Vec<u32> = seen.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        if let Some(l) = logits.get_mut(id as usize) {
+            *l = if *l < 0.0 { *l * penalty } else { *l / penalty };
+        }
     }
 }
 
 /// Settings of a `generation_config.json` (`gen`) that change what
 /// transformers' `generate()` picks but that this crate's sampler does not
 /// apply, each as `key value` (for a warning): in either mode the
-/// penalties (`repetition_penalty`, `encoder_repetition_penalty`,
+/// penalties (`encoder_repetition_penalty`,
 /// `no_repeat_ngram_size`, `exponential_decay_length_penalty`,
 /// `sequence_bias`), the token bans and forcings (`bad_words_ids`,
 /// `suppress_tokens`, `begin_suppress_tokens`, `forced_bos_token_id`,
@@ -148,15 +212,15 @@ impl SamplingParams {
 /// ```
 /// use serde_json::json;
 /// use toolgym_model::sampling::unapplied_generation_settings;
-/// let gen = json!({"repetition_penalty": 1.05, "min_p": 0.1, "typical_p": 1.0});
-/// assert_eq!(unapplied_generation_settings(Some(&gen), true), ["repetition_penalty 1.05", "min_p 0.1"]);
-/// assert_eq!(unapplied_generation_settings(Some(&gen), false), ["repetition_penalty 1.05"]);
+/// let gen = json!({"no_repeat_ngram_size": 3, "min_p": 0.1, "typical_p": 1.0,
+///                  "repetition_penalty": 1.05});
+/// assert_eq!(unapplied_generation_settings(Some(&gen), true), ["no_repeat_ngram_size 3", "min_p 0.1"]);
+/// assert_eq!(unapplied_generation_settings(Some(&gen), false), ["no_repeat_ngram_size 3"]);
 /// ```
 pub fn unapplied_generation_settings(gen: Option<&Value>, sampling: bool) -> Vec<String> {
     // (key, neutral number (a list, object or text has none: only an
     // empty one is neutral), applies only when sampling)
-    const KEYS: [(&str, f64, bool); 19] = [
-        ("repetition_penalty", 1.0, false),
+    const KEYS: [(&str, f64, bool); 18] = [
         ("encoder_repetition_penalty", 1.0, false),
         ("no_repeat_ngram_size", 0.0, false),
         ("exponential_decay_length_penalty", f64::NAN, false),

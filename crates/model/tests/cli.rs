@@ -108,16 +108,34 @@ fn sampling_defaults_are_the_models_generation_config() {
     let plain = run(None, &|_| {}).unwrap();
     assert!(plain.sampling.greedy && plain.unapplied.is_empty());
     assert_eq!(plain.token_ids, greedy.token_ids);
-    let no_sample = serde_json::json!({"temperature": 0.7, "repetition_penalty": 1.1});
+    // The file's repetition penalty applies to greedy decoding too, as
+    // the flag gives it; a setting not applied is named.
+    let no_sample = serde_json::json!({"temperature": 0.7, "repetition_penalty": 1.1,
+                                       "no_repeat_ngram_size": 2});
     let o = run(Some(no_sample.clone()), &|_| {}).unwrap();
-    assert_eq!(o.token_ids, greedy.token_ids);
-    assert_eq!(o.unapplied, ["repetition_penalty 1.1"]);
+    let flagged = run(None, &|a| a.repetition_penalty = Some(1.1)).unwrap();
+    assert!(o.sampling.greedy && o.sampling.repetition_penalty == 1.1);
+    assert_eq!(o.token_ids, flagged.token_ids);
+    assert_eq!(o.unapplied, ["no_repeat_ngram_size 2"]);
+    let off = run(Some(no_sample.clone()), &|a| {
+        a.repetition_penalty = Some(1.0)
+    })
+    .unwrap();
+    assert_eq!(off.token_ids, greedy.token_ids);
+    let strong = run(None, &|a| a.repetition_penalty = Some(5.0)).unwrap();
+    assert_ne!(
+        strong.token_ids, greedy.token_ids,
+        "a strong penalty changes greedy decoding"
+    );
+    let e = run(None, &|a| a.repetition_penalty = Some(0.0)).unwrap_err();
+    assert!(e.to_string().contains("repetition_penalty"), "{e}");
     // Qwen2.5-Instruct's settings: sampled with them, at seed 0.
     let qwen = serde_json::json!({"do_sample": true, "temperature": 0.7, "top_p": 0.8,
                                   "top_k": 20, "repetition_penalty": 1.05, "min_p": null});
     let from_file = run(Some(qwen.clone()), &|_| {}).unwrap();
     let explicit = run(None, &|a| {
         (a.temperature, a.top_p, a.top_k) = (Some(0.7), Some(0.8), Some(20));
+        a.repetition_penalty = Some(1.05);
     })
     .unwrap();
     assert_eq!(from_file.token_ids, explicit.token_ids);
@@ -125,11 +143,12 @@ fn sampling_defaults_are_the_models_generation_config() {
         (
             from_file.sampling.temperature,
             from_file.sampling.top_p,
-            from_file.sampling.top_k
+            from_file.sampling.top_k,
+            from_file.sampling.repetition_penalty
         ),
-        (0.7, 0.8, 20)
+        (0.7, 0.8, 20, 1.05)
     );
-    assert_eq!(from_file.unapplied, ["repetition_penalty 1.05"]);
+    assert!(from_file.unapplied.is_empty(), "{:?}", from_file.unapplied);
     // A flag overrides its setting only; --greedy overrides do_sample, and
     // a sampling-only filter is then not listed.
     let hot = run(Some(qwen.clone()), &|a| a.temperature = Some(1.5)).unwrap();
@@ -137,10 +156,15 @@ fn sampling_defaults_are_the_models_generation_config() {
     let mut with_min_p = qwen.clone();
     with_min_p["min_p"] = serde_json::json!(0.05);
     let o = run(Some(with_min_p.clone()), &|_| {}).unwrap();
-    assert_eq!(o.unapplied, ["repetition_penalty 1.05", "min_p 0.05"]);
+    assert_eq!(o.unapplied, ["min_p 0.05"]);
     let o = run(Some(with_min_p), &|a| a.greedy = true).unwrap();
-    assert_eq!(o.token_ids, greedy.token_ids);
-    assert_eq!(o.unapplied, ["repetition_penalty 1.05"]);
+    let greedy_penalised = run(None, &|a| {
+        a.greedy = true;
+        a.repetition_penalty = Some(1.05);
+    })
+    .unwrap();
+    assert_eq!(o.token_ids, greedy_penalised.token_ids);
+    assert!(o.unapplied.is_empty(), "{:?}", o.unapplied);
     // --greedy reads none of the file's sampling values, which may then
     // be ones a sampler refuses; other settings are named, empty ones not.
     let odd = serde_json::json!({"do_sample": true, "top_k": -1, "suppress_tokens": [7],
@@ -153,8 +177,12 @@ fn sampling_defaults_are_the_models_generation_config() {
     let seeded = run(Some(no_sample), &|a| a.seed = Some(3)).unwrap();
     assert!(!seeded.sampling.greedy);
     assert_eq!(
-        (seeded.sampling.temperature, seeded.sampling.top_k),
-        (0.7, 50)
+        (
+            seeded.sampling.temperature,
+            seeded.sampling.top_k,
+            seeded.sampling.repetition_penalty
+        ),
+        (0.7, 50, 1.1)
     );
     // Values of the wrong type or range name the file and the key.
     for (bad, key) in [
@@ -168,6 +196,10 @@ fn sampling_defaults_are_the_models_generation_config() {
         (
             serde_json::json!({"do_sample": true, "temperature": 0}),
             "temperature 0 with do_sample true",
+        ),
+        (
+            serde_json::json!({"repetition_penalty": -1}),
+            "repetition_penalty -1 must be a number above 0",
         ),
     ] {
         let e = run(Some(bad), &|_| {}).unwrap_err().to_string();

@@ -81,6 +81,7 @@ fn seeded_sampling_is_reproducible_and_batch_independent() {
         top_p: 0.95,
         top_k: 40,
         greedy: false,
+        repetition_penalty: 1.0,
     };
     let c = cfg(10, sampling);
     let target = GenerateRequest::new(prompts()[2].clone(), 3, 1234);

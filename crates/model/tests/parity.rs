@@ -1,5 +1,7 @@
 //! Parity with Hugging Face transformers (fixtures from
-//! scripts/fixtures/qwen2_parity.py): logits, greedy tokens, log-probs.
+//! scripts/fixtures/qwen2_parity.py and qwen2_repetition_penalty.py):
+//! logits, greedy tokens (with and without a repetition penalty),
+//! log-probs.
 
 mod common;
 
@@ -71,6 +73,45 @@ fn greedy_tokens_and_logprobs_match_transformers() {
                 let n = c.logprobs.len();
                 let d = max_abs_diff(&c.logprobs, &lp[i * n..(i + 1) * n]);
                 assert!(d < TOL, "{v}: prompt {i} logprob diff {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn greedy_tokens_under_a_repetition_penalty_match_transformers() {
+    // transformers applies `repetition_penalty` when greedy too, over the
+    // prompt and the tokens generated so far; penalties above and below 1,
+    // each of which changes every prompt's tokens in the fixture.
+    for v in VARIANTS {
+        let f = fixture(v, false);
+        let path = fixture_dir(v).join("repetition_penalty.json");
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let prompts = id_lists(&r["prompts"]);
+        let reqs: Vec<_> = prompts
+            .iter()
+            .map(|p| GenerateRequest::new(p.clone(), 1, 0))
+            .collect();
+        let runs = r["runs"].as_array().unwrap();
+        assert!(runs.len() >= 3, "{v}: fixture runs");
+        for run in runs {
+            let penalty = run["penalty"].as_f64().unwrap();
+            let cfg = GenerationConfig {
+                max_new_tokens: r["max_new_tokens"].as_u64().unwrap() as usize,
+                sampling: SamplingParams {
+                    repetition_penalty: penalty,
+                    ..SamplingParams::greedy()
+                },
+                ..GenerationConfig::default()
+            };
+            let expected = id_lists(&run["tokens"]);
+            let batched = generate(&f.model, &reqs, &cfg, None).unwrap();
+            for (i, c) in batched.iter().enumerate() {
+                assert_eq!(
+                    c[0].token_ids, expected[i],
+                    "{v}: penalty {penalty}, prompt {i}"
+                );
             }
         }
     }
