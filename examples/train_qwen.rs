@@ -139,6 +139,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 m.response_len_mean.unwrap_or(0.0),
                 m.step_seconds
             ),
+            None if m.phase == "grpo" => println!(
+                "[grpo {:>3}] every episode failed in its env ({})",
+                m.step,
+                m.env_failures.unwrap_or(0)
+            ),
             None => {
                 if m.step.is_multiple_of(20) || m.val_accuracy.is_some() {
                     println!(

@@ -4,6 +4,7 @@ use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use toolgym_model::cli::{generate, parse_prompt_ids, GenerateArgs};
+use toolgym_model::SamplingPlace;
 
 #[derive(Args, Debug)]
 pub struct GenerateCmd {
@@ -84,6 +85,13 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.sampling_place = a.sampling_place.parse()?;
     args.json = a.json;
     let out = generate(&args)?;
+    if args.sampling_place == SamplingPlace::Device && out.sampling.repetition_penalty != 1.0 {
+        eprintln!(
+            "note: tokens were chosen on the host: the repetition penalty ({}) needs each \
+             row's sequence (--repetition-penalty 1 keeps them on the device)",
+            out.sampling.repetition_penalty
+        );
+    }
     if !out.unapplied.is_empty() {
         eprintln!(
             "warning: the model's generation_config.json sets {}, which transformers applies and \

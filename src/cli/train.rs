@@ -67,6 +67,10 @@ pub fn run(a: TrainCmd) -> CliResult {
                 "reward {r:.3} kl {}",
                 m.kl.map_or_else(|| "-".into(), |k| format!("{k:.4}"))
             ),
+            // A GRPO step whose episodes all failed in their env.
+            None if m.phase == "grpo" => {
+                format!("envs failed ({})", m.env_failures.unwrap_or(0))
+            }
             None => format!("loss {:.4}", m.loss),
         };
         if let Some(v) = m.val_accuracy {

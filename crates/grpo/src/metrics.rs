@@ -38,7 +38,8 @@ pub struct StepMetrics {
     /// a reply, as unsolved). An env that reports verdicts decides `ok`;
     /// one that reports none (a hand-written `ToolEnv` paying rewards
     /// alone) is `ok` on any positive reward, so partial credit counts as
-    /// solved there ([`crate::rollout::Trajectory::verdict`]).
+    /// solved there ([`crate::rollout::Trajectory::verdict`]). None when
+    /// every episode failed in its env.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
     /// Verdicts per reason: every rule verdict of every step of every
@@ -239,7 +240,9 @@ impl StepMetrics {
 
 /// What a batch of episodes did, for the metrics of the step.
 pub(crate) struct EpisodeStats {
-    pub accuracy: f64,
+    /// `None` when every episode was left out (no episode ran: a step
+    /// whose envs all failed), not an accuracy of 0.
+    pub accuracy: Option<f64>,
     pub reasons: BTreeMap<String, usize>,
     pub end_reasons: BTreeMap<String, usize>,
     pub tool_errors: BTreeMap<String, usize>,
@@ -270,7 +273,7 @@ impl EpisodeStats {
     /// failures it scores as unsolved).
     pub fn leaving_out(episodes: &[Trajectory], left_out: impl Fn(&Trajectory) -> bool) -> Self {
         let n = episodes.len().max(1) as f64;
-        let ran = episodes.iter().filter(|e| !left_out(e)).count().max(1) as f64;
+        let ran = episodes.iter().filter(|e| !left_out(e)).count();
         let mut reasons = BTreeMap::new();
         let mut end_reasons = BTreeMap::new();
         let mut tool_errors = BTreeMap::new();
@@ -289,7 +292,7 @@ impl EpisodeStats {
         let replies: usize = episodes.iter().map(Trajectory::turns).sum();
         let model_tokens: usize = episodes.iter().map(Trajectory::model_tokens).sum();
         Self {
-            accuracy: ok as f64 / ran,
+            accuracy: (ran > 0).then(|| ok as f64 / ran as f64),
             reasons,
             end_reasons,
             tool_errors,
@@ -336,7 +339,7 @@ impl EpisodeStats {
     /// Writes them into a step's metrics.
     pub fn fill(mut self, m: &mut StepMetrics) {
         self.fill_env(m);
-        m.accuracy = Some(self.accuracy);
+        m.accuracy = self.accuracy;
         m.reasons = self.reasons;
         m.tool_errors = self.tool_errors;
         m.turns_mean = Some(self.turns_mean);

@@ -84,9 +84,14 @@ enum Streak {
 }
 
 /// Counts this step in `count` (steps in a row, up to this one, where the
-/// condition held) and says what it makes of the run.
-fn count_streak(count: &mut usize, holds: bool, total_steps: usize) -> Streak {
-    *count = if holds { *count + 1 } else { 0 };
+/// condition held; a step on which only the `other` condition held leaves
+/// it as it was) and says what it makes of the run.
+fn count_streak(count: &mut usize, holds: bool, other: bool, total_steps: usize) -> Streak {
+    *count = match (holds, other) {
+        (true, _) => *count + 1,
+        (false, true) => *count,
+        (false, false) => 0,
+    };
     if !holds {
         Streak::Clear
     } else if *count >= STEPS_IN_A_ROW_STOP.min(total_steps) {
@@ -388,8 +393,21 @@ impl GrpoTrainer {
         let stats = EpisodeStats::leaving_out(&generated, left_out);
         let env_broken = stats.env_failures > 0
             && stats.env_failures as f64 >= c.stop_at_env_failure_share * generated.len() as f64;
-        let failing = count_streak(&mut p.env_failure_steps, env_broken, p.total_steps);
+        // Model tokens to train on: those of the episodes the update keeps.
+        let trainable_tokens: usize = generated
+            .iter()
+            .filter(|e| !left_out(e))
+            .map(Trajectory::model_tokens)
+            .sum();
+        let empty = trainable_tokens == 0 && stats.skipped + stats.truncated > 0;
+        // Each count goes on over a step the other condition made useless
+        // (alternating failed and empty steps are no run either).
+        let failing = count_streak(&mut p.env_failure_steps, env_broken, empty, p.total_steps);
+        let emptiness = count_streak(&mut p.empty_steps, empty, env_broken, p.total_steps);
+        let stop_after = STEPS_IN_A_ROW_STOP.min(p.total_steps);
         if env_broken {
+            // What failed is said once per step by the phase (the first
+            // message); the run goes on unless the env looks broken.
             let why = format!(
                 "step {}: {} of {} episodes failed in their env, at least \
                  grpo.stop_at_env_failure_share = {} of them",
@@ -398,26 +416,15 @@ impl GrpoTrainer {
                 generated.len(),
                 c.stop_at_env_failure_share,
             );
-            let first = stats.env_error.as_deref().unwrap_or("?");
             if let Streak::Stop(before) = failing {
+                let first = stats.env_error.as_deref().unwrap_or("?");
                 return Err(TrainError::Env(format!(
                     "{why}{before} (a broken env or template; raise it above 1 to go on \
                      regardless); the first: {first}"
                 )));
             }
-            eprintln!(
-                "warning: {why}; the first: {first} (the run stops after {STEPS_IN_A_ROW_STOP} \
-                 such steps in a row)"
-            );
+            eprintln!("warning: {why} (the run stops after {stop_after} such steps in a row)");
         }
-        // Model tokens to train on: those of the episodes the update keeps.
-        let trainable_tokens: usize = generated
-            .iter()
-            .filter(|e| !left_out(e))
-            .map(Trajectory::model_tokens)
-            .sum();
-        let empty = trainable_tokens == 0 && stats.skipped + stats.truncated > 0;
-        let emptiness = count_streak(&mut p.empty_steps, empty, p.total_steps);
         if empty {
             // Nothing to train on: every episode left out for its prompt's
             // length, cut before a reply, or a failure left out. The step
@@ -441,8 +448,8 @@ impl GrpoTrainer {
                 return Err(TrainError::Config(format!("{why}{before}: {fix}")));
             }
             eprintln!(
-                "warning: {why}: no update this step (the run stops after \
-                 {STEPS_IN_A_ROW_STOP} such steps in a row; {fix})"
+                "warning: {why}: no update this step (the run stops after {stop_after} such \
+                 steps in a row; {fix})"
             );
         }
         // The policy's rewards: an env failure's 0 is the env's (counted
@@ -727,5 +734,41 @@ impl GrpoTrainer {
             after,
             steps: self.phase.step,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count_streak, Streak};
+
+    /// Steps as (condition held, the other condition held); what the last
+    /// one makes of a run of `total` steps.
+    fn after(steps: &[(bool, bool)], total: usize) -> (usize, &'static str) {
+        let mut count = 0;
+        let mut last = "clear";
+        for &(holds, other) in steps {
+            last = match count_streak(&mut count, holds, other, total) {
+                Streak::Clear => "clear",
+                Streak::Warn => "warn",
+                Streak::Stop(_) => "stop",
+            };
+        }
+        (count, last)
+    }
+
+    #[test]
+    fn three_useless_steps_in_a_row_stop_a_run_whichever_made_them_useless() {
+        let (held, other, fine) = ((true, false), (false, true), (false, false));
+        assert_eq!(after(&[held, held], 10), (2, "warn"));
+        assert_eq!(after(&[held, held, held], 10), (3, "stop"));
+        // A good step starts the count over.
+        assert_eq!(after(&[held, held, fine, held], 10), (1, "warn"));
+        // A step the other condition made useless leaves it as it was.
+        assert_eq!(after(&[held, other, held], 10), (2, "warn"));
+        assert_eq!(after(&[held, other, held, other, held], 10), (3, "stop"));
+        // A run shorter than three steps stops when every step held.
+        assert_eq!(after(&[held], 1), (1, "stop"));
+        assert_eq!(after(&[held, held], 2), (2, "stop"));
+        assert_eq!(after(&[held, fine], 2), (0, "clear"));
     }
 }

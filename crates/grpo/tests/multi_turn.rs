@@ -651,8 +651,8 @@ fn an_env_call_that_does_not_return_fails_its_episode_at_the_timeout() {
 fn resets_that_do_not_return_neither_stall_the_start_nor_the_step() {
     // The trainer measures the first prompts before it starts (giving up
     // after one time-out), then resets each episode: both give up after
-    // the timeout. Every episode failing stops the run, unless asked not
-    // to.
+    // the timeout. Every episode failing stops a run of one step (three
+    // in a row stop a longer one), unless asked not to.
     let trainer = |share: f64| {
         let mut config = grpo_config(1);
         config.env_timeout_s = 0.2;
@@ -710,11 +710,16 @@ fn a_step_whose_envs_all_fail_is_a_warning_three_in_a_row_stop_the_run() {
     };
     let mut t = make();
     let all_failed = |m: &toolgym_grpo::metrics::StepMetrics| m.env_failures == Some(12);
+    let before = params_of(t.policy());
     down(true);
     for _ in 0..2 {
         let m = t.step().unwrap();
         assert!(all_failed(&m), "{m:?}");
+        // Nothing ran: no update, and no reward or accuracy (not 0).
+        assert!(m.loss.is_nan() && m.grad_norm.is_nan(), "{m:?}");
+        assert_eq!((m.reward_mean, m.accuracy), (None, None), "{m:?}");
     }
+    assert!(params_of(t.policy()) == before, "no update");
     // Back up: the count starts over.
     down(false);
     let m = t.step().unwrap();

@@ -245,8 +245,12 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
     // its repetition penalty, which transformers applies when greedy too.
     let gen_path = args.model.join("generation_config.json");
     let model_sampling = if args.greedy {
+        let repetition_penalty = match args.repetition_penalty {
+            Some(_) => 1.0, // the flag's, below
+            None => SamplingParams::repetition_penalty_of(gen, &gen_path)?,
+        };
         SamplingParams {
-            repetition_penalty: SamplingParams::repetition_penalty_of(gen, &gen_path)?,
+            repetition_penalty,
             ..SamplingParams::greedy()
         }
     } else {

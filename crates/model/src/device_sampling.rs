@@ -351,6 +351,13 @@ mod tests {
         assert!(!SamplingPlace::Auto.on_device(&cpu, &SamplingParams::default()));
         assert!(SamplingPlace::Device.on_device(&cpu, &SamplingParams::default()));
         assert!(!SamplingPlace::Device.on_device(&cpu, &top_p));
+        // A repetition penalty needs each row's sequence: the host's.
+        let penalised = SamplingParams {
+            repetition_penalty: 1.05,
+            ..SamplingParams::greedy()
+        };
+        assert!(!reducible(&penalised));
+        assert!(!SamplingPlace::Device.on_device(&cpu, &penalised));
     }
 
     #[test]

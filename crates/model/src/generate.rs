@@ -35,7 +35,7 @@ use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
 use crate::qwen2::Qwen2ForCausalLM;
 use crate::rng::Rng;
-use crate::sampling::{apply_repetition_penalty, sample_token_by, token_logprob, SamplingParams};
+use crate::sampling::{penalise_distinct, sample_token_by, token_logprob, SamplingParams};
 use crate::tokenizer::Tokenizer;
 
 /// Settings shared by every request of a [`generate`] call.
@@ -158,7 +158,7 @@ struct Row {
     /// Byte offset where a stop string begins in the decoded text.
     stop_at: Option<(usize, usize)>,
     /// With a repetition penalty, the ids it applies to: the prompt's and
-    /// those generated so far (empty without one).
+    /// those generated so far, sorted and distinct (empty without one).
     seen: Vec<u32>,
 }
 
@@ -251,8 +251,8 @@ fn host_pick(logits: &[f32], params: &SamplingParams, draw: impl FnOnce() -> f64
     }
 }
 
-/// [`host_pick`] after the repetition penalty over `seen`
-/// ([`apply_repetition_penalty`]); the log-prob stays the model's (of the
+/// [`host_pick`] after the repetition penalty over `seen`, distinct ids
+/// ([`crate::sampling::apply_repetition_penalty`]); the log-prob stays the model's (of the
 /// logits before the penalty), as the other filters leave it.
 fn host_pick_penalised(
     logits: &[f32],
@@ -264,7 +264,7 @@ fn host_pick_penalised(
         return host_pick(logits, params, draw);
     }
     let mut penalised = logits.to_vec();
-    apply_repetition_penalty(&mut penalised, seen, params.repetition_penalty);
+    penalise_distinct(&mut penalised, seen, params.repetition_penalty);
     let token = sample_token_by(&penalised, params, draw);
     Pick {
         token,
@@ -385,7 +385,10 @@ fn generate_batch(
                 done: None,
                 stop_at: None,
                 seen: if penalised {
-                    r.prompt_ids.clone()
+                    let mut ids = r.prompt_ids.clone();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
                 } else {
                     Vec::new()
                 },
@@ -447,8 +450,8 @@ fn generate_batch(
                         (p.token, p.logprob)
                     }
                 };
-                if penalised {
-                    row.seen.push(tok);
+                if let (true, Err(at)) = (penalised, row.seen.binary_search(&tok)) {
+                    row.seen.insert(at, tok);
                 }
                 row.tokens.push(tok);
                 row.logprobs.push(logprob);

@@ -185,11 +185,16 @@ impl SamplingParams {
 /// assert_eq!(logits, [1.0, -4.0, 0.0, 1.0]);
 /// ```
 pub fn apply_repetition_penalty(logits: &mut [f32], seen: &[u32], penalty: f64) {
-    let penalty = penalty as f32;
     let mut ids: Vec<u32> = seen.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    for id in ids {
+    penalise_distinct(logits, &ids, penalty);
+}
+
+/// [`apply_repetition_penalty`] over `ids` known to be distinct.
+pub(crate) fn penalise_distinct(logits: &mut [f32], ids: &[u32], penalty: f64) {
+    let penalty = penalty as f32;
+    for &id in ids {
         if let Some(l) = logits.get_mut(id as usize) {
             *l = if *l < 0.0 { *l * penalty } else { *l / penalty };
         }

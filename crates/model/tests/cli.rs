@@ -172,6 +172,16 @@ fn sampling_defaults_are_the_models_generation_config() {
     let o = run(Some(odd), &|a| a.greedy = true).unwrap();
     assert_eq!(o.token_ids, greedy.token_ids);
     assert_eq!(o.unapplied, ["suppress_tokens [7]"]);
+    // It reads the file's repetition penalty, unless the flag gives one.
+    let bad_penalty = serde_json::json!({"repetition_penalty": "high"});
+    let e = run(Some(bad_penalty.clone()), &|a| a.greedy = true).unwrap_err();
+    assert!(e.to_string().contains("repetition_penalty \"high\""), "{e}");
+    let o = run(Some(bad_penalty), &|a| {
+        a.greedy = true;
+        a.repetition_penalty = Some(1.0);
+    })
+    .unwrap();
+    assert_eq!(o.token_ids, greedy.token_ids);
     // A seed alone samples, with the file's settings (transformers' top_k
     // 50 where the file has none).
     let seeded = run(Some(no_sample), &|a| a.seed = Some(3)).unwrap();

@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use toolgym_model::{
-    generate, score, GenerateRequest, GenerationConfig, SamplingParams, ScoreOptions, TokenBatch,
+    generate, score, GenerateRequest, GenerationConfig, SamplingParams, SamplingPlace,
+    ScoreOptions, TokenBatch,
 };
 
 const TOL: f32 = 1e-4;
@@ -82,7 +83,9 @@ fn greedy_tokens_and_logprobs_match_transformers() {
 fn greedy_tokens_under_a_repetition_penalty_match_transformers() {
     // transformers applies `repetition_penalty` when greedy too, over the
     // prompt and the tokens generated so far; penalties above and below 1,
-    // each of which changes every prompt's tokens in the fixture.
+    // each of which changes every prompt's tokens in the fixture. The
+    // same tokens whatever the place asked for, and when sampling with
+    // top-k 1 (the sampled path applies it too).
     for v in VARIANTS {
         let f = fixture(v, false);
         let path = fixture_dir(v).join("repetition_penalty.json");
@@ -95,23 +98,36 @@ fn greedy_tokens_under_a_repetition_penalty_match_transformers() {
             .collect();
         let runs = r["runs"].as_array().unwrap();
         assert!(runs.len() >= 3, "{v}: fixture runs");
+        let greedy = SamplingParams::greedy();
+        let top1 = SamplingParams {
+            top_k: 1,
+            ..SamplingParams::default()
+        };
         for run in runs {
             let penalty = run["penalty"].as_f64().unwrap();
-            let cfg = GenerationConfig {
-                max_new_tokens: r["max_new_tokens"].as_u64().unwrap() as usize,
-                sampling: SamplingParams {
-                    repetition_penalty: penalty,
-                    ..SamplingParams::greedy()
-                },
-                ..GenerationConfig::default()
-            };
             let expected = id_lists(&run["tokens"]);
-            let batched = generate(&f.model, &reqs, &cfg, None).unwrap();
-            for (i, c) in batched.iter().enumerate() {
-                assert_eq!(
-                    c[0].token_ids, expected[i],
-                    "{v}: penalty {penalty}, prompt {i}"
-                );
+            for (sampling, place) in [
+                (&greedy, SamplingPlace::Auto),
+                (&greedy, SamplingPlace::Device),
+                (&top1, SamplingPlace::Host),
+            ] {
+                let cfg = GenerationConfig {
+                    max_new_tokens: r["max_new_tokens"].as_u64().unwrap() as usize,
+                    sampling: SamplingParams {
+                        repetition_penalty: penalty,
+                        ..sampling.clone()
+                    },
+                    sampling_place: place,
+                    ..GenerationConfig::default()
+                };
+                let batched = generate(&f.model, &reqs, &cfg, None).unwrap();
+                for (i, c) in batched.iter().enumerate() {
+                    assert_eq!(
+                        c[0].token_ids, expected[i],
+                        "{v}: penalty {penalty}, prompt {i}, top-k {}, {place:?}",
+                        sampling.top_k
+                    );
+                }
             }
         }
     }
