@@ -11,6 +11,7 @@ content.
 import hashlib
 import json
 import pathlib
+import struct
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIX = REPO / "crates" / "reward" / "tests" / "fixtures"
@@ -54,6 +55,25 @@ def main():
     # Model directories' config.json (the tiny transformers fixtures).
     for cfg in sorted((REPO / "crates" / "model" / "tests" / "fixtures").glob("*/config.json")):
         put("model_config", cfg.read_bytes())
+    # Weights files: small ones of every dtype the reader takes (f32, bf16,
+    # f16, f64; scalar and empty shapes; metadata) and one it refuses
+    # (i64); the fixtures' own are past the 4 KB the runs mutate.
+    def safetensors(tensors, meta=None):
+        header, data = {}, b""
+        for name, (dtype, shape, raw) in tensors.items():
+            header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+            data += raw
+        if meta:
+            header["__metadata__"] = meta
+        h = json.dumps(header).encode()
+        return struct.pack("<Q", len(h)) + h + data
+    put("safetensors_file", safetensors({"a": ("F32", [2, 3], struct.pack("<6f", *range(6)))}))
+    put("safetensors_file", safetensors({"w": ("BF16", [3], b"\x80\x3f\x00\x40\x40\x40"),
+                                         "h": ("F16", [1], b"\x00\x3c"),
+                                         "d": ("F64", [1], struct.pack("<d", 1.5))}, {"format": "pt"}))
+    put("safetensors_file", safetensors({"x": ("F32", [1], struct.pack("<f", 2.0)), "y": ("F32", [0], b""),
+                                         "z": ("F32", [], struct.pack("<f", 3.0))}))
+    put("safetensors_file", safetensors({"i": ("I64", [1], struct.pack("<q", 5))}))
     tooln1 = jsonl(FIX / "tooln1_parity.jsonl")
     decode = jsonl(FIX / "bfcl" / "decode.jsonl")
     toolace = json.loads((ENV_FIX / "toolace_sample.json").read_text())

@@ -88,11 +88,20 @@ pub fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>> {
             ModelError::io("read", path, e)
         }
     })?;
+    safetensors_from_bytes(&bytes, path)
+}
+
+/// [`read_safetensors`] of a file's bytes already in memory (`path` names
+/// the file in errors): a header that does not describe the bytes (a file
+/// cut short, a size or offset past its end, an element count that
+/// overflows) is an error naming the file, as is an unsupported dtype.
+/// Tensor data need not be aligned in `bytes`.
+pub fn safetensors_from_bytes(bytes: &[u8], path: &Path) -> Result<HashMap<String, Tensor>> {
     let bad = |reason: String| ModelError::Safetensors {
         path: path.to_path_buf(),
         reason,
     };
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
         let dtype = st_dtype(view.dtype()).ok_or_else(|| {
