@@ -356,8 +356,38 @@ fn skip_missing_leaves_a_conversation_with_a_missing_turn_out_whole() {
         .any(|id| id.starts_with("normal_multi_turn_user_switch_6_")));
     let err = text(&o.stderr);
     assert!(
-        err.contains("1 multi-turn conversation(s) with a turn missing left out whole"),
+        err.contains("1 multi-turn conversation(s) with a turn missing left out whole")
+            && err.contains("18 case(s) judged"),
         "{err}"
     );
     assert!(text(&o.stdout).contains("left out whole"));
+    // Completions only of the broken conversation: nothing to judge is an
+    // error, not an empty table.
+    let only = dir.path().join("only.jsonl");
+    let reply = &agg["replies"]["normal_multi_turn_user_switch_6_1"];
+    std::fs::write(
+        &only,
+        format!(
+            "{}\n",
+            json!({"id": "normal_multi_turn_user_switch_6_1", "completion": reply})
+        ),
+    )
+    .unwrap();
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        FIXTURES,
+        "--completions",
+        only.to_str().unwrap(),
+        "--categories",
+        "normal_multi_turn_user_switch",
+        "--skip-missing",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("nothing to judge"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -70,6 +70,10 @@ pub enum CompletionError {
     /// A list of messages holds no assistant message.
     #[error("the list of {0} message(s) holds no assistant message")]
     NoAssistant(usize),
+    /// A single message object whose `role` is not `assistant` (a user
+    /// or tool message is not the model's reply).
+    #[error("a completion message must be the assistant's, not role {0}")]
+    NotAssistant(String),
 }
 
 /// The raw completion text of a JSON value: a string as is, an assistant
@@ -97,7 +101,7 @@ pub enum CompletionError {
 pub fn completion_text(value: &Value) -> Result<Cow<'_, str>, CompletionError> {
     match value {
         Value::String(s) => Ok(Cow::Borrowed(s)),
-        Value::Object(message) => render_message(message).map(Cow::Owned),
+        Value::Object(message) => render_message(one_reply(message)?).map(Cow::Owned),
         Value::Array(messages) => {
             let last = messages
                 .iter()
@@ -269,6 +273,16 @@ pub fn chatml_replies(text: &str) -> Vec<&str> {
 }
 
 /// The message as an object when it is an assistant's (or has no role).
+/// A completion given as one message object: the assistant's (no `role`
+/// counts as one), else [`CompletionError::NotAssistant`].
+fn one_reply(message: &Map<String, Value>) -> Result<&Map<String, Value>, CompletionError> {
+    match message.get("role") {
+        None | Some(Value::Null) => Ok(message),
+        Some(role) if role == "assistant" => Ok(message),
+        Some(role) => Err(CompletionError::NotAssistant(role.to_string())),
+    }
+}
+
 fn assistant(message: &Value) -> Option<&Map<String, Value>> {
     let m = message.as_object()?;
     match m.get("role") {

@@ -335,6 +335,17 @@ fn a_transcript_gives_its_assistant_messages_in_order() {
     );
     assert!(episode_texts(&json!([{"role": "assistant", "tool_calls": 3}])).is_err());
     assert!(episode_texts(&json!(5)).is_err());
+    // One message that is not the assistant's is no reply (a user's text
+    // holding a call would otherwise score as the model's).
+    let user = json!({"role": "user", "content": "<tool_call>[]</tool_call>"});
+    assert_eq!(
+        episode_texts(&user),
+        Err(CompletionError::NotAssistant("\"user\"".into()))
+    );
+    assert!(toolgym_reward::completion_text(&user)
+        .unwrap_err()
+        .to_string()
+        .contains("not role \"user\""));
 }
 
 /// A multi-turn response as verl's tool agent loop lays it out with the

@@ -13,7 +13,7 @@ use toolgym_env::data::acebench::{
 };
 use toolgym_env::template::{template_by_name, ChatMlTemplate, TEMPLATES};
 use toolgym_env::ChatTemplate;
-use toolgym_reward::acebench::AceDecoder;
+use toolgym_reward::acebench::{conversation_of, AceDecoder};
 
 #[derive(Args, Debug)]
 pub struct AceArgs {
@@ -76,7 +76,7 @@ pub fn run(a: AceArgs) -> CliResult {
     let Some(mut obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());
     };
-    whole_conversations_only(&mut obtained, &cases);
+    whole_conversations_only(&mut obtained, &cases)?;
     let cases: Vec<&AceCase> = obtained.kept.iter().map(|&i| &cases[i]).collect();
     let verdicts: Vec<_> = cases
         .iter()
@@ -100,15 +100,14 @@ pub fn run(a: AceArgs) -> CliResult {
 
 /// With `--skip-missing`, a multi-turn conversation that lost a turn is
 /// left out whole: a conversation counts as solved only when every turn
-/// is, so judging the turns that are there would overstate it.
-fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) {
+/// is, so judging the turns that are there would overstate it. None left
+/// is an error (every answered turn was in a broken conversation), not an
+/// empty table.
+fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) -> CliResult {
     let conversation = |c: &AceCase| {
-        c.category.is_multi_turn().then(|| {
-            (
-                c.category,
-                c.id.rsplit('_').nth(1).unwrap_or("").to_string(),
-            )
-        })
+        c.category
+            .is_multi_turn()
+            .then(|| (c.category, conversation_of(&c.id).to_string()))
     };
     let kept: HashSet<usize> = judged.kept.iter().copied().collect();
     let broken: HashSet<_> = (0..cases.len())
@@ -116,7 +115,7 @@ fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) {
         .filter_map(|i| conversation(&cases[i]))
         .collect();
     if broken.is_empty() {
-        return;
+        return Ok(());
     }
     let before = judged.kept.len();
     let (kept, replies): (Vec<usize>, Vec<Option<String>>) = judged
@@ -126,11 +125,20 @@ fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) {
         .zip(judged.replies.drain(..))
         .filter(|(i, _)| conversation(&cases[*i]).is_none_or(|k| !broken.contains(&k)))
         .unzip();
+    if kept.is_empty() {
+        return Err(format!(
+            "--skip-missing: every case with a completion is a turn of a multi-turn \
+             conversation with a turn missing ({} conversation(s)): nothing to judge",
+            broken.len()
+        )
+        .into());
+    }
     let note = format!(
         "{} multi-turn conversation(s) with a turn missing left out whole ({} turn(s) with a \
-         completion not judged)",
+         completion not judged; {} case(s) judged)",
         broken.len(),
-        before - kept.len()
+        before - kept.len(),
+        kept.len()
     );
     eprintln!("warning: --skip-missing: {note}");
     judged.kept = kept;
@@ -139,4 +147,5 @@ fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) {
         Some(p) => format!("{p}; {note}"),
         None => note,
     });
+    Ok(())
 }

@@ -70,8 +70,9 @@ pub struct CaseArgs {
     /// stdout.
     #[arg(long)]
     pub write_prompts: Option<PathBuf>,
-    /// Judge only the first N cases of each category (API-Bank: the first
-    /// N samples, files in name order).
+    /// Judge only the first N cases of each category (ACEBench's
+    /// multi-turn ones: on to the end of the Nth case's conversation;
+    /// API-Bank: the first N samples, files in name order).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Per-case verdicts as JSON Lines (`{"id", "category", "valid",

@@ -48,7 +48,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toolgym_reward::acebench::{
-    judge, score_category, summarize_scores, AceCategory, AceDecoder, AceSummary, CategoryScore,
+    conversation_of, judge, score_category, summarize_scores, AceCategory, AceDecoder, AceSummary,
+    CategoryScore,
 };
 use toolgym_reward::pycall::PyVal;
 use toolgym_reward::{pyjson, Reason, Verdict};
@@ -221,8 +222,33 @@ fn read_records(path: &Path) -> Result<Vec<(usize, PyVal)>, AceError> {
     Ok(records)
 }
 
+/// How many of a category's records `limit` takes ([`load_cases`]):
+/// whole conversations in a multi-turn category.
+fn limited(records: &[(usize, PyVal)], category: AceCategory, limit: Option<usize>) -> usize {
+    let Some(n) = limit else {
+        return records.len();
+    };
+    let mut end = n.min(records.len());
+    if category.is_multi_turn() && end > 0 {
+        let conversation = |i: usize| {
+            records[i]
+                .1
+                .dict_get("id")
+                .and_then(PyVal::as_str)
+                .map(conversation_of)
+        };
+        while end < records.len() && conversation(end) == conversation(end - 1) {
+            end += 1;
+        }
+    }
+    end
+}
+
 /// Loads the cases of `categories` (none: every category with a file),
-/// at most `limit` per category, in file order. The question and answer
+/// at most `limit` per category, in file order (in a multi-turn category,
+/// up to the end of the conversation the `limit`th record is a turn of:
+/// the official score counts a conversation solved only when every turn
+/// is, so half a conversation could count as solved). The question and answer
 /// files are paired line by line, as the official evaluation does; a
 /// missing answer file, a count or id mismatch, an id that repeats, or a
 /// line that is not a record is an error naming the file and line (the
@@ -284,7 +310,7 @@ pub fn load_cases(
         for ((qline, q), (aline, a)) in questions
             .iter()
             .zip(&answers)
-            .take(limit.unwrap_or(usize::MAX))
+            .take(limited(&questions, category, limit))
         {
             let text = |v: &PyVal, k: &str| v.dict_get(k).and_then(PyVal::as_str).map(String::from);
             let bad = |path: &Path, line: usize, message: String| AceError::Record {
@@ -834,6 +860,28 @@ mod tests {
         let limited = load_cases(Path::new(DATA), &[AceCategory::Irrelevant], Some(2)).unwrap();
         assert_eq!(limited.len(), 2);
         assert!(tools(&limited[0]).is_ok());
+    }
+
+    /// `--limit` takes whole conversations of a multi-turn category: the
+    /// official score counts a conversation solved only when all its
+    /// turns are, so a cut one could count as solved on its first turns.
+    #[test]
+    fn a_limit_takes_whole_conversations_in_multi_turn_categories() {
+        let ids = |category: AceCategory, limit: usize| -> Vec<String> {
+            load_cases(Path::new(DATA), &[category], Some(limit))
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        // Conversation 2 has three turns: a limit of 5 ends in it.
+        let adjust = ids(AceCategory::MultiTurnUserAdjust, 5);
+        assert_eq!(adjust.len(), 7, "{adjust:?}");
+        assert_eq!(adjust.last().unwrap(), "normal_multi_turn_user_adjust_2_2");
+        // A limit at a conversation's end takes no more.
+        assert_eq!(ids(AceCategory::MultiTurnUserAdjust, 4).len(), 4);
+        // Other categories take exactly the limit.
+        assert_eq!(ids(AceCategory::AtomBool, 1).len(), 1);
     }
 
     #[test]

@@ -164,10 +164,24 @@ pub struct CategoryScore {
     pub conversations: Option<usize>,
 }
 
+/// The conversation a multi-turn record belongs to, as the official
+/// evaluation reads it from the record's id: its second-to-last
+/// `_`-separated field (`normal_multi_turn_user_adjust_8_1` → `8`; empty
+/// for an id with one field). Consecutive records with the same one are
+/// one conversation.
+///
+/// ```
+/// use toolgym_reward::acebench::conversation_of;
+/// assert_eq!(conversation_of("normal_multi_turn_user_adjust_8_1"), "8");
+/// ```
+pub fn conversation_of(id: &str) -> &str {
+    id.rsplit('_').nth(1).unwrap_or("")
+}
+
 /// Scores one category from its records' verdicts `(id, valid)`, in file
 /// order. Multi-turn records are grouped into conversations the official
 /// way: *consecutive* records whose ids share the second-to-last
-/// `_`-separated field.
+/// `_`-separated field ([`conversation_of`]).
 ///
 /// ```
 /// use toolgym_reward::acebench::{score_category, AceCategory};
@@ -189,7 +203,7 @@ pub fn score_category(category: AceCategory, verdicts: &[(&str, bool)]) -> Categ
     if category.is_multi_turn() {
         let mut groups: Vec<(&str, Vec<bool>)> = Vec::new();
         for (id, ok) in verdicts {
-            let turn = id.rsplit('_').nth(1).unwrap_or("");
+            let turn = conversation_of(id);
             match groups.last_mut() {
                 Some((t, v)) if *t == turn => v.push(*ok),
                 _ => groups.push((turn, vec![*ok])),

@@ -79,7 +79,8 @@ mod decode;
 mod special;
 
 pub use aggregate::{
-    round3, score_category, summarize_scores, AceCategory, AceSummary, CategoryScore,
+    conversation_of, round3, score_category, summarize_scores, AceCategory, AceSummary,
+    CategoryScore,
 };
 pub use checker::{normal_checker, AceOutcome, OfficialCrash};
 pub use decode::{decode, squeeze_whitespace};
