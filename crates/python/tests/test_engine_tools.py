@@ -8,6 +8,7 @@ import json
 import sys
 import types
 import typing
+import warnings
 
 import pytest
 
@@ -86,6 +87,22 @@ def tool_methods(cls):
     """What TRL exposes as tools: the class's public functions but reset and get_reward."""
     return sorted(n for n, _ in inspect.getmembers(cls, predicate=inspect.isfunction)
                   if n not in ("reset", "get_reward") and not n.startswith("_"))
+
+
+def test_trls_tool_discovery_on_a_fresh_instance_warns_nothing():
+    # TRL finds tools with inspect.getmembers(instance, inspect.ismethod), which reads every
+    # attribute, properties included: `verdict` before any reset is no episode to warn about.
+    Bank = toolgym.trl.environment(bank_tools(), name="Discovered")
+    env = Bank()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        methods = sorted(n for n, _ in inspect.getmembers(env, predicate=inspect.ismethod)
+                         if n not in ("reset", "get_reward") and not n.startswith("_"))
+    assert methods == ["find_account", "withdraw"]
+    # After a reset, a row without a ground truth is said.
+    env.reset()
+    with pytest.warns(RuntimeWarning, match="no 'ground_truth' column"):
+        assert env.get_reward() is None
 
 
 def test_the_class_has_what_trl_looks_for():

@@ -67,6 +67,8 @@ def test_verl_reward_kwargs_reach_the_rule_and_lengths_are_checked():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert toolgym.verl.compute_score(**kw, reward_router_address=None) == 0.0
+        # DAPO's reward manager always passes strict_box_verify.
+        assert toolgym.verl.compute_score(**kw, strict_box_verify=False) == 0.0
     with pytest.warns(UserWarning, match="'thnik'"):
         toolgym.verl.compute_score(**kw, thnik=False)
     with warnings.catch_warnings():

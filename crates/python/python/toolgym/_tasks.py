@@ -1,6 +1,7 @@
 """Shared by the integrations: task lists checked item by item, and the
 warning for rows a reward function could not score."""
 
+import threading
 import warnings
 from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -17,6 +18,7 @@ def checked(tasks: Iterable[_toolgym.Task]) -> Iterator[Tuple[int, _toolgym.Task
 
 
 _unscored = {"rows": 0}
+_unscored_lock = threading.Lock()
 
 
 def row_label(extra_info: Any) -> str:
@@ -59,8 +61,9 @@ def warn_unscored(
     500th… (a mixed-source run would otherwise warn for every foreign
     row). ``stacklevel`` as ``warnings.warn``'s, counted from here: 3 (the
     default) is the caller's caller."""
-    _unscored["rows"] += len(bad)
-    so_far = _unscored["rows"]
+    with _unscored_lock:  # engines score on several threads
+        _unscored["rows"] += len(bad)
+        so_far = _unscored["rows"]
     if per_row and so_far > EVERY_ROW_UP_TO and not _milestone(so_far):
         return
     thinned = f"; past {EVERY_ROW_UP_TO}, only the 50th, 100th, 200th, 500th… are warned about" if per_row else ""

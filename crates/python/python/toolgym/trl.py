@@ -13,7 +13,7 @@ toolgym tools as an ``environment_factory`` (:func:`environment`, from
         reward_funcs=[toolgym.trl.reward_function("binary")],
         train_dataset=toolgym.trl.to_dataset(tasks),
         args=GRPOConfig(num_generations=5, per_device_train_batch_size=10,  # G divides the batch
-                        temperature=0.7, beta=1e-3, epsilon=0.2, ...),
+                        temperature=0.7, beta=1e-3, epsilon=0.2),
     )
 
 The dataset's ``prompt`` column holds chat messages (a system message with

@@ -12,7 +12,7 @@
                      {"type": "object", "properties": {"owner": {"type": "string"}},
                       "required": ["owner"]},
                      find_account),
-        ...
+        # ... the bank's other tools
     ])
     trainer = GRPOTrainer(model=..., environment_factory=Bank, train_dataset=...,
                           reward_funcs=[toolgym.trl.reward_function("binary", turn="all")])
@@ -41,6 +41,7 @@ import inspect
 import keyword
 import re
 import sys
+import threading
 import warnings
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
@@ -195,6 +196,10 @@ class ToolEnvironment:
         self._results: List[Dict[str, Any]] = []
         self._truth: Any = None
         self._unreadable: Optional[str] = None
+        # No episode before the first reset: TRL's tool discovery
+        # (`inspect.getmembers` on a fresh instance) reads every property,
+        # `verdict` included, which must not warn then.
+        self._started = False
         self._load_tools()
 
     def _load_tools(self) -> None:
@@ -223,6 +228,7 @@ class ToolEnvironment:
             self._load_tools()
         self._calls, self._results, self._unreadable = [], [], None
         self._truth = row.get(type(self)._column)
+        self._started = True
         return None
 
     def _call(self, tool: str, arguments: Dict[str, Any]) -> str:
@@ -255,6 +261,8 @@ class ToolEnvironment:
         """The episode's calls against the ground truth, or ``None`` when
         the row has none or it cannot be read (said in a warning)."""
         if self._truth is None:
+            if not self._started:
+                return None  # no episode yet (TRL reading the instance's members)
             _warn("no ground truth", f"{type(self).__name__}: the row has no {type(self)._column!r} column "
                   "value; the episode is not scored (None, which TRL leaves out)")
             return None
@@ -281,13 +289,16 @@ def _get_reward(self: ToolEnvironment) -> Optional[float]:
 
 
 _warned: Dict[str, int] = {}
+_warned_lock = threading.Lock()
 
 
 def _warn(kind: str, text: str) -> None:
     """Warns about an episode of a ``kind`` of problem with a running
     count of that kind in the text (so Python's filter does not swallow
-    the repeats as one), for the first 10 and then every 100th."""
-    n = _warned[kind] = _warned.get(kind, 0) + 1
+    the repeats as one), for the first 10 and then every 100th. Counted
+    under a lock: engines score episodes on several threads."""
+    with _warned_lock:
+        n = _warned[kind] = _warned.get(kind, 0) + 1
     if n <= 10 or n % 100 == 0:
         warnings.warn(f"{text} ({kind}: {n} episodes so far)", RuntimeWarning, stacklevel=3)
 
@@ -310,7 +321,9 @@ def environment(
     in a closure (the names and parameter schemas must stay the same; descriptions
     may change, but TRL shows the first). ``reward``:
     define ``get_reward`` (TRL then logs it under ``name`` as a reward with
-    weight 1); with ``False`` only ``reward_funcs`` score. ``column``: the
+    weight 1; TRL reserves that name from huggingface/trl pull request
+    6238 on, and an older TRL would list it to the model as a tool: pass
+    ``False`` there); with ``False`` only ``reward_funcs`` score. ``column``: the
     dataset column holding the ground truth (calls as JSON text, as
     ``to_dataset`` writes them). ``abs_tol`` / ``rel_tol``: compare numbers
     with tolerance (else as written: ``1`` is not ``1.0``).

@@ -49,6 +49,7 @@ tools for its tool agent loop.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -63,8 +64,10 @@ __all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
 RULE_OPTIONS = ("think", "free_text", "no_call_without_block", "abs_tol", "rel_tol")
 #: Keyword arguments verl's reward loop passes besides ``reward_kwargs``:
 #: accepted and not used.
-ENGINE_KWARGS = ("reward_router_address", "reward_model_tokenizer", "return_dict")
+ENGINE_KWARGS = ("reward_router_address", "reward_model_tokenizer", "return_dict", "strict_box_verify")
 _warned: set = set()
+# verl's reward loop runs compute_score on an executor's threads.
+_warned_lock = threading.Lock()
 
 
 @lru_cache(maxsize=None)
@@ -77,8 +80,7 @@ def _options(kwargs: Dict[str, Any]) -> Tuple[Tuple[str, Any], ...]:
     that is neither an option nor one verl passes (a misspelt option would
     otherwise train on another reward without a word)."""
     for key in kwargs:
-        if key not in RULE_OPTIONS and key not in ENGINE_KWARGS and key not in _warned:
-            _warned.add(key)
+        if key not in RULE_OPTIONS and key not in ENGINE_KWARGS and _first_time(key):
             warnings.warn(
                 f"toolgym.verl: ignoring the unknown keyword {key!r} (reward options: rule, "
                 f"{', '.join(RULE_OPTIONS)})",
@@ -258,9 +260,17 @@ def _turns_agree(response: Any, extra_info: Any) -> bool:
     return True
 
 
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
+def _first_time(key: str) -> bool:
+    """Whether ``key`` is seen here for the first time (then noted)."""
+    with _warned_lock:
+        if key in _warned:
+            return False
         _warned.add(key)
+        return True
+
+
+def _warn_once(key: str, message: str) -> None:
+    if _first_time(key):
         warnings.warn(message, stacklevel=4)
 
 
