@@ -57,7 +57,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from toolgym import _toolgym  # absolute: verl loads this file by path, outside its package
 from toolgym._tasks import checked, prompt_messages, row_label, warn_unscored
 
-__all__ = ["compute_score", "compute_score_batch", "rows", "write_parquet"]
+__all__ = ["check_chatml", "compute_score", "compute_score_batch", "rows", "write_parquet"]
 
 
 #: ``Rule`` options a ``reward_kwargs`` entry may set (passed on to ``Rule``).
@@ -267,6 +267,26 @@ def _first_time(key: str) -> bool:
             return False
         _warned.add(key)
         return True
+
+
+def check_chatml(tokenizer: Any) -> None:
+    """Raises ``ValueError`` when ``tokenizer``'s chat template does not
+    write ChatML turn headers (``<|im_start|>``): ``episode=True`` splits a
+    response at them, so with another template (Llama 3's
+    ``<|start_header_id|>``, Mistral's ``[INST]``, Gemma's
+    ``<start_of_turn>``) every multi-turn episode would score 0. A
+    tokenizer without a template, or whose template is not text (a dict of
+    named templates is checked in each), passes: nothing to tell from."""
+    template = getattr(tokenizer, "chat_template", None)
+    texts = list(template.values()) if isinstance(template, dict) else [template]
+    texts = [t for t in texts if isinstance(t, str)]
+    if texts and not any("<|im_start|>" in t for t in texts):
+        raise ValueError(
+            "toolgym.verl: episode scoring reads a response's ChatML turn headers "
+            "(<|im_start|>), and this tokenizer's chat template writes none: every multi-turn "
+            "episode would score 0. Use a ChatML model (Qwen2.5, Hermes-style templates) or score "
+            "one reply (episode=false)"
+        )
 
 
 def _warn_once(key: str, message: str) -> None:

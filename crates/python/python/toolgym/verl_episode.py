@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from toolgym.verl import check_chatml
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
 __all__ = ["EpisodeRewardManager"]
@@ -59,6 +60,7 @@ class EpisodeRewardManager(NaiveRewardManager):
     ``toolgym.verl.compute_score`` and ``reward_kwargs.episode=true``."""
 
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any, *args: Any, **kwargs: Any) -> None:
+        check_chatml(tokenizer)  # another template's episodes would all score 0
         super().__init__(config, _SpecialTokensKept(tokenizer), compute_score, *args, **kwargs)
 
     async def run_single(self, data: Any) -> dict:
