@@ -356,8 +356,7 @@ fn skip_missing_leaves_a_conversation_with_a_missing_turn_out_whole() {
         .any(|id| id.starts_with("normal_multi_turn_user_switch_6_")));
     let err = text(&o.stderr);
     assert!(
-        err.contains("1 multi-turn conversation(s) with a turn missing left out whole")
-            && err.contains("18 case(s) judged"),
+        err.contains("18 of 20 case(s) judged, 1 without a completion left out, and 1 turn(s) of 1 multi-turn conversation(s) with a turn missing left out whole"),
         "{err}"
     );
     assert!(text(&o.stdout).contains("left out whole"));

@@ -552,15 +552,28 @@ def test_template_none_writes_past_calls_as_text_so_arrow_cannot_merge_their_arg
     assert toolgym.trl.rows([said], template=None)[0]["prompt"][1]["content"] == \
         'Let me look.\n<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>'
 
+
 def test_episode_scoring_refuses_a_tokenizer_whose_template_writes_no_chatml_headers():
-    # EpisodeRewardManager splits responses at <|im_start|>: a Llama 3 or Mistral template's
-    # episodes would all score 0, so the manager refuses such a tokenizer when it is built.
+    # EpisodeRewardManager splits responses at ChatML turn headers: a Llama 3, Mistral or
+    # Phi-4 template's episodes would all score 0, so the manager refuses such a tokenizer
+    # when it is built. The template renders a probe conversation where it can.
     class Tok:
-        def __init__(self, template):
-            self.chat_template = template
-    toolgym.verl.check_chatml(Tok("{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}"))
+        def __init__(self, template, header=None):
+            self.chat_template, self.header = template, header
+
+        def apply_chat_template(self, messages, tokenize=True):
+            if self.header is None:
+                raise ValueError("cannot render")
+            return "".join(self.header.format(role=m["role"]) + m["content"] + "<|im_end|>\n"
+                           for m in messages)
+    chatml = "<|im_start|>{role}\n"
+    toolgym.verl.check_chatml(Tok("qwen", chatml))
     toolgym.verl.check_chatml(Tok(None))  # nothing to tell from
+    # Not renderable here: the template's text decides.
+    toolgym.verl.check_chatml(Tok("{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}"))
     toolgym.verl.check_chatml(Tok({"default": "<|im_start|>", "tool_use": "x"}))
-    for llama in ["<|start_header_id|>{{ m.role }}<|end_header_id|>", {"default": "[INST]"}]:
+    for other in [Tok("phi-4", "<|im_start|>{role}<|im_sep|>"),
+                  Tok("llama", "<|start_header_id|>{role}<|end_header_id|>\n\n"),
+                  Tok("<|start_header_id|>{{ m.role }}<|end_header_id|>"), Tok({"default": "[INST]"})]:
         with pytest.raises(ValueError, match="writes none"):
-            toolgym.verl.check_chatml(Tok(llama))
+            toolgym.verl.check_chatml(other)

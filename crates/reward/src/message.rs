@@ -119,7 +119,8 @@ pub fn completion_text(value: &Value) -> Result<Cow<'_, str>, CompletionError> {
 /// a list of messages gives every assistant message (a message without
 /// `role` counts as one), in order, the tool results between them left
 /// out; a string gives its replies by [`chatml_replies`] (itself when it
-/// holds no ChatML turn header); one message gives itself. Pass the completion, what
+/// holds no ChatML turn header); one message gives itself (one whose `role`
+/// is not `assistant` is [`CompletionError::NotAssistant`]). Pass the completion, what
 /// the model wrote after the prompt (as TRL's tool loop returns it), not a
 /// transcript that repeats the prompt's earlier assistant messages.
 ///
@@ -272,7 +273,6 @@ pub fn chatml_replies(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The message as an object when it is an assistant's (or has no role).
 /// A completion given as one message object: the assistant's (no `role`
 /// counts as one), else [`CompletionError::NotAssistant`].
 fn one_reply(message: &Map<String, Value>) -> Result<&Map<String, Value>, CompletionError> {
@@ -283,6 +283,7 @@ fn one_reply(message: &Map<String, Value>) -> Result<&Map<String, Value>, Comple
     }
 }
 
+/// The message as an object when it is an assistant's (or has no role).
 fn assistant(message: &Value) -> Option<&Map<String, Value>> {
     let m = message.as_object()?;
     match m.get("role") {

@@ -110,9 +110,17 @@ fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) -> CliResult
             .then(|| (c.category, conversation_of(&c.id).to_string()))
     };
     let kept: HashSet<usize> = judged.kept.iter().copied().collect();
-    let broken: HashSet<_> = (0..cases.len())
+    let missing_a_turn: HashSet<_> = (0..cases.len())
         .filter(|i| !kept.contains(i))
         .filter_map(|i| conversation(&cases[i]))
+        .collect();
+    // Those with a turn to judge (one with no completion at all is simply
+    // missing, as the first note counts it).
+    let broken: HashSet<_> = judged
+        .kept
+        .iter()
+        .filter_map(|&i| conversation(&cases[i]))
+        .filter(|k| missing_a_turn.contains(k))
         .collect();
     if broken.is_empty() {
         return Ok(());
@@ -133,19 +141,20 @@ fn whole_conversations_only(judged: &mut Judged, cases: &[AceCase]) -> CliResult
         )
         .into());
     }
+    // In place of the first note, whose count of cases judged this changes.
     let note = format!(
-        "{} multi-turn conversation(s) with a turn missing left out whole ({} turn(s) with a \
-         completion not judged; {} case(s) judged)",
-        broken.len(),
+        "--skip-missing: {} of {} case(s) judged, {} without a completion left out, and {} \
+         turn(s) of {} multi-turn conversation(s) with a turn missing left out whole: partial \
+         scores, not comparable",
+        kept.len(),
+        cases.len(),
+        cases.len() - before,
         before - kept.len(),
-        kept.len()
+        broken.len()
     );
-    eprintln!("warning: --skip-missing: {note}");
+    eprintln!("warning: {note}");
     judged.kept = kept;
     judged.replies = replies;
-    judged.partial = Some(match judged.partial.take() {
-        Some(p) => format!("{p}; {note}"),
-        None => note,
-    });
+    judged.partial = Some(note);
     Ok(())
 }

@@ -271,16 +271,31 @@ def _first_time(key: str) -> bool:
 
 def check_chatml(tokenizer: Any) -> None:
     """Raises ``ValueError`` when ``tokenizer``'s chat template does not
-    write ChatML turn headers (``<|im_start|>``): ``episode=True`` splits a
-    response at them, so with another template (Llama 3's
-    ``<|start_header_id|>``, Mistral's ``[INST]``, Gemma's
-    ``<start_of_turn>``) every multi-turn episode would score 0. A
-    tokenizer without a template, or whose template is not text (a dict of
-    named templates is checked in each), passes: nothing to tell from."""
+    write the ChatML turn headers ``episode=True`` splits a response at
+    (``<|im_start|>assistant`` and a newline): with another template
+    (Llama 3's ``<|start_header_id|>``, Mistral's ``[INST]``, Gemma's
+    ``<start_of_turn>``, Phi-4's ``<|im_sep|>`` after the role) every
+    multi-turn episode would score 0. The template renders a probe
+    conversation (``apply_chat_template``), in which ``chatml_turns`` must
+    find an assistant turn; where it cannot render, its text must hold
+    ``<|im_start|>`` (a dict of named templates: one of them). A tokenizer
+    without a template passes: nothing to tell from."""
     template = getattr(tokenizer, "chat_template", None)
-    texts = list(template.values()) if isinstance(template, dict) else [template]
-    texts = [t for t in texts if isinstance(t, str)]
-    if texts and not any("<|im_start|>" in t for t in texts):
+    if template is None:
+        return
+    render = getattr(tokenizer, "apply_chat_template", None)
+    try:
+        probe = render([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                       tokenize=False) if callable(render) else None
+    except Exception:  # a template that needs more (tools, a system message): read its text
+        probe = None
+    if isinstance(probe, str):
+        ok = any(role == "assistant" for role, _ in _toolgym.chatml_turns(probe))
+    else:
+        texts = list(template.values()) if isinstance(template, dict) else [template]
+        ok = any("<|im_start|>" in t for t in texts if isinstance(t, str)) or not any(
+            isinstance(t, str) for t in texts)
+    if not ok:
         raise ValueError(
             "toolgym.verl: episode scoring reads a response's ChatML turn headers "
             "(<|im_start|>), and this tokenizer's chat template writes none: every multi-turn "
