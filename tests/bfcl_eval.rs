@@ -746,6 +746,9 @@ fn eval_bfcl_generates_with_a_local_model() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = tiny_model::save_tiny_model(dir.path());
     let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
+    // An earlier file of that name is replaced only when the new one is
+    // whole (written as c.jsonl.partial until then).
+    std::fs::write(&saved, "{\"id\": \"earlier\"}\n").unwrap();
     let o = toolgym(&[
         "eval",
         "bfcl",
@@ -771,6 +774,7 @@ fn eval_bfcl_generates_with_a_local_model() {
     assert_eq!(verdicts.len(), 4);
     // A random model makes no valid call: the simple cases fail.
     assert!(verdicts[..2].iter().all(|v| v["valid"] == json!(false)));
+    assert!(!dir.path().join("c.jsonl.partial").exists());
     let saved = json_lines(&saved);
     assert_eq!(saved.len(), 4);
     assert!(saved.iter().all(|c| c["completion"].is_string()));

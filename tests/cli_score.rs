@@ -137,6 +137,16 @@ fn the_input_is_never_the_output_and_a_byte_order_mark_is_skipped() {
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|v| v["reward"] == 1.0), "{lines:?}");
+    // No record at all (empty, or blank lines only) is no run: an error,
+    // not a mean reward of 0.
+    let blank = dir.path().join("blank.jsonl");
+    for body in ["", "\n\n"] {
+        std::fs::write(&blank, body).unwrap();
+        fails_naming(
+            &["score", "--input", blank.to_str().unwrap()],
+            "holds no record to score",
+        );
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toolgym_env::output::{open_descriptor, resolved, same_path, AtomicFile};
 use toolgym_reward::jsonl::UTF8_BOM;
 
@@ -84,22 +84,82 @@ impl Write for Output {
     }
 }
 
-/// A buffered file written in place (created or truncated), or stdout for
-/// `-`: for outputs whose every line is worth keeping even when the
-/// command stops half-way (completions saved as they are generated).
-pub fn open_in_place(path: &Path) -> io::Result<Box<dyn Write>> {
-    if is_stdout(path) {
-        stdout_writable()?;
-        return Ok(Box::new(BufWriter::new(io::stdout().lock())));
+/// An output whose every line is worth keeping even when the command
+/// stops half-way (completions saved as they are generated): a file is
+/// written as `<name>.partial` beside it and takes its name at
+/// [`InPlace::finish`], so an earlier file of that name is not cut to
+/// nothing by a run that then fails, and a run stopped half-way keeps
+/// what it made in the `.partial` file. Stdout (`-`) and a descriptor's
+/// path (`/dev/stderr` sent to a log) are written through.
+pub struct InPlace {
+    out: Box<dyn Write>,
+    /// (`.partial` file, final name) of a file output.
+    rename: Option<(PathBuf, PathBuf)>,
+}
+
+impl InPlace {
+    /// Opens `path` as described on [`InPlace`].
+    pub fn create(path: &Path) -> io::Result<Self> {
+        if is_stdout(path) {
+            stdout_writable()?;
+            return Ok(InPlace {
+                out: Box::new(BufWriter::new(io::stdout().lock())),
+                rename: None,
+            });
+        }
+        let cannot = |p: &Path, e: io::Error| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", p.display()))
+        };
+        // A descriptor's path is written through the descriptor: created
+        // again, its file would be cut to nothing.
+        if let Some(n) = open_descriptor(path) {
+            let f = toolgym_env::output::duplicate(n).map_err(|e| cannot(path, e))?;
+            return Ok(InPlace {
+                out: Box::new(BufWriter::with_capacity(1 << 20, f)),
+                rename: None,
+            });
+        }
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial");
+        let partial = path.with_file_name(name);
+        let f = File::create(&partial).map_err(|e| cannot(&partial, e))?;
+        Ok(InPlace {
+            out: Box::new(BufWriter::with_capacity(1 << 20, f)),
+            rename: Some((partial, path.to_path_buf())),
+        })
     }
-    // A descriptor's path (`/dev/stderr` sent to a log) is written through
-    // the descriptor: created again, its file would be cut to nothing.
-    let f = match open_descriptor(path) {
-        Some(n) => toolgym_env::output::duplicate(n),
-        None => File::create(path),
+
+    /// Writes out what is buffered and gives a file its name.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.out.flush()?;
+        if let Some((partial, path)) = self.rename.take() {
+            std::fs::rename(&partial, &path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot rename {} to {}: {e}",
+                        partial.display(),
+                        path.display()
+                    ),
+                )
+            })?;
+        }
+        Ok(())
     }
-    .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
-    Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
+}
+
+impl Write for InPlace {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Opens an output named on the command line ([`Output`]). `/dev/stdout`

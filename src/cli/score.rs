@@ -175,6 +175,16 @@ pub fn run(a: ScoreArgs) -> CliResult {
         )
         .into());
     }
+    if report.summary.count == 0 {
+        // An empty file (or only blank lines, or a closed stdin): no
+        // record to score is no run, not a mean reward of 0.
+        return Err(format!(
+            "{} holds no record to score ({} blank line(s))",
+            a.input.display(),
+            report.blank_lines
+        )
+        .into());
+    }
     Ok(())
 }
 

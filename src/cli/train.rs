@@ -22,7 +22,8 @@ enum PhaseCmd {
 
 #[derive(Args, Debug)]
 struct PhaseArgs {
-    /// TOML config; unset keys take the paper's defaults.
+    /// TOML config; unset keys take the paper's defaults. Relative paths
+    /// in it are read from the current directory, not the file's.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Overrides such as `grpo.kl_coef=0` or `run.out_dir="runs/x"`.

@@ -8,7 +8,10 @@
 //! template does (tool results grouped into a user turn of
 //! `<tool_response>` blocks); the prompt ends with `<|im_start|>assistant\n`.
 //!
-//! Three known differences from the released pipeline: JSON object keys
+//! Four known differences from the released pipeline: a ToolACE tool's
+//! own top-level keys beside its name, description and parameters (its
+//! `"required": null`) are not listed, where the released script dumped
+//! the whole tool object ([`crate::ToolSpec`] keeps those three); JSON object keys
 //! below `parameters` come out sorted (serde_json's map order); earlier
 //! assistant call turns in a task's context (ToolACE dialogues) are
 //! rendered as `<tool_call>\n[...]\n</tool_call>`, where the released

@@ -4,7 +4,10 @@
 //! against a Python reproduction of the released pipeline
 //! (`construct_prompt` of `verl/examples/data_preprocess/toolcall_preprocess.py`
 //! rendered with Qwen2.5's Jinja chat template), with parameter keys
-//! sorted as serde_json orders them: byte-identical.
+//! sorted as serde_json orders them and a ToolACE tool's top-level keys
+//! other than name, description and parameters (its `"required": null`)
+//! left out, as toolgym lists tools (`template.rs`'s known differences):
+//! byte-identical under those two.
 
 use serde_json::json;
 use std::path::{Path, PathBuf};

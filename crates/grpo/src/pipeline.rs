@@ -84,9 +84,7 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
     let rule = rule_by_name(&cfg.grpo.reward_rule)
         .map_err(|e| TrainError::Config(format!("grpo.reward_rule: {e}")))?;
     let spec = SingleTurnSpec::new(Arc::from(rule), Arc::new(template));
-    let load = |p: &std::path::Path| {
-        Dataset::from_jsonl(p).map_err(|e| TrainError::Data(format!("{}: {e}", p.display())))
-    };
+    let load = |p: &std::path::Path| read_task_file(p);
     Ok(match &cfg.data.train {
         Some(path) => {
             let train = load(path)?;
@@ -127,6 +125,43 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
             }
         }
     })
+}
+
+/// A task file for training or validation: a line that is not a task is
+/// skipped, and the count with the first few lines and why is said on
+/// stderr (one bad line in a 60k-line file does not stop a run; the rest
+/// of the file is read). The dataset is named after the file.
+fn read_task_file(path: &std::path::Path) -> Result<Dataset, TrainError> {
+    const SHOWN: usize = 3;
+    let file =
+        toolgym_env::read_jsonl_lenient(path).map_err(|e| TrainError::Data(e.to_string()))?;
+    if let Some((first, _)) = file.bad_lines.first() {
+        let shown: Vec<String> = file
+            .bad_lines
+            .iter()
+            .take(SHOWN)
+            .map(|(line, why)| format!("line {line}: {why}"))
+            .collect();
+        let more = file.bad_lines.len().saturating_sub(SHOWN);
+        eprintln!(
+            "warning: {}: {} of {} line(s) are not tasks and were skipped, the first at line \
+             {first} ({}{})",
+            path.display(),
+            file.bad_lines.len(),
+            file.lines,
+            shown.join("; "),
+            if more > 0 {
+                format!("; {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Dataset::new(name, file.tasks))
 }
 
 /// The tasks of the validation file `path`, said on stderr when there are
@@ -568,4 +603,40 @@ pub fn run_with(
         save_final(&policy, &cfg.run.out_dir)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use toolgym_env::{Message, Task};
+
+    #[test]
+    fn a_task_file_skips_lines_that_are_not_tasks_and_reads_on() {
+        let path = std::env::temp_dir().join(format!(
+            "toolgym-pipeline-tasks-{}.jsonl",
+            std::process::id()
+        ));
+        let task = |id: &str| {
+            serde_json::to_string(&Task::new(
+                id,
+                "t",
+                vec![],
+                vec![Message::user("q")],
+                vec![],
+            ))
+            .unwrap()
+        };
+        let body = [
+            task("a"),
+            "not json".into(),
+            String::new(),
+            task("b"),
+            "{\"id\": 3}".into(),
+        ]
+        .join("\n");
+        std::fs::write(&path, body).unwrap();
+        let data = super::read_task_file(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        let ids: Vec<&str> = data.tasks().iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
 }

@@ -73,7 +73,7 @@ pub struct CaseArgs {
     /// Judge only the first N cases of each category (ACEBench's
     /// multi-turn ones: on to the end of the Nth case's conversation;
     /// API-Bank: the first N samples, files in name order).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::at_least_one)]
     pub limit: Option<usize>,
     /// Per-case verdicts as JSON Lines (`{"id", "category", "valid",
     /// "error_type", …}`); `-` = stdout.
@@ -348,7 +348,10 @@ pub struct ModelArgs {
     #[arg(long)]
     pub device: Option<String>,
     /// With --model: also write the generated {"id", "completion"} lines
-    /// here (judge them again later with --completions).
+    /// here (judge them again later with --completions). Written as
+    /// FILE.partial as they are made, renamed FILE when all are in: a run
+    /// that stops half-way keeps its lines there and leaves an earlier
+    /// FILE as it was.
     #[arg(long, requires = "model")]
     pub save_completions: Option<PathBuf>,
 }
@@ -582,7 +585,7 @@ fn generate_completions(
     // Written in place as they are generated, a chunk at a time: a
     // generation stopped half-way keeps what it made.
     let mut saved = match &a.save_completions {
-        Some(p) => Some(io::open_in_place(p)?),
+        Some(p) => Some(io::InPlace::create(p)?),
         None => None,
     };
     for chunk in todo.chunks(batch_size * 4) {
@@ -613,8 +616,8 @@ fn generate_completions(
     if unusable > 0 {
         eprintln!("warning: {unusable} case(s) not generated count as wrong");
     }
-    if let Some(mut w) = saved {
-        w.flush()?;
+    if let Some(w) = saved {
+        w.finish()?;
     }
     Ok(out)
 }
