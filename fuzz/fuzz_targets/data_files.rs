@@ -4,8 +4,9 @@
 //! line that exists; every case that loads becomes a task or a clear error,
 //! and a task round-trips; the metrics reader accounts for every non-blank
 //! line (parsed or reported); the dataset reader (`for_each_record`) gives
-//! each record once, in order, and reads a valid JSON list's elements as
-//! serde_json reads the whole list.
+//! each record once, in order, with the lines they start on in order and
+//! within the file, and reads a valid JSON list's elements as serde_json
+//! reads the whole list.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -61,9 +62,20 @@ fuzz_target!(|data: &[u8]| {
     let records = d.join("records.json");
     std::fs::write(&records, data).unwrap();
     let mut seen = Vec::new();
-    if let Ok(n) = for_each_record(&records, |i, r| seen.push((i, r))) {
+    let mut lines_at = Vec::new();
+    if let Ok(n) = for_each_record(&records, |i, line, r| {
+        seen.push((i, r));
+        lines_at.extend(line);
+    }) {
         assert_eq!(n, seen.len());
         assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+        // A record's line, where given, is a line of the file, in order.
+        let file_lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+        assert!(
+            lines_at.iter().all(|&l| l >= 1 && l <= file_lines),
+            "{lines_at:?}"
+        );
+        assert!(lines_at.windows(2).all(|w| w[0] <= w[1]), "{lines_at:?}");
         let body = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
         if let Ok(list) = serde_json::from_slice::<Vec<serde_json::Value>>(body) {
             // A valid list: every element, as serde_json reads it.

@@ -733,9 +733,10 @@ impl fmt::Display for PrepareReport {
                         detail.push('…');
                     }
                     let detail = detail.replace(['\n', '\r'], " ");
+                    let line = e.line.map(|l| format!(" (line {l})")).unwrap_or_default();
                     writeln!(
                         f,
-                        "      e.g. record #{}{file}{id}{turn}: {detail}",
+                        "      e.g. record #{}{line}{file}{id}{turn}: {detail}",
                         e.index
                     )?;
                 }

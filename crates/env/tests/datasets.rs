@@ -282,7 +282,7 @@ fn prepare_writes_splits_and_counts_everything() {
         "total",
         "unknown_tool",
         "call_parse_error",
-        "record #4 of ",
+        "record #4 (line 26) of ",
         "xlam_sample.json (id 3001)",
         "train.jsonl",
     ] {
@@ -1322,6 +1322,7 @@ fn the_summary_cuts_long_details_visibly_on_one_line() {
         reason: DropReason::BadRecord,
         detail,
         file: None,
+        line: None,
     };
     let long = format!("{} read on from line 120008", "x".repeat(150));
     let report = toolgym_env::prepare::PrepareReport {

@@ -56,7 +56,7 @@ fn readers_report_a_line_over_the_limit_and_go_on() {
     );
 
     let mut records = Vec::new();
-    let n = for_each_record(f.path(), |i, r| records.push((i, r.is_ok()))).unwrap();
+    let n = for_each_record(f.path(), |i, _, r| records.push((i, r.is_ok()))).unwrap();
     assert_eq!(n, 3);
     assert_eq!(records, [(0, true), (1, false), (2, true)]);
 

@@ -125,6 +125,7 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         reason,
         detail,
         file: None,
+        line: None,
     };
     let (system, turns) = match (record.get("system"), record.get("conversations")) {
         (Some(Value::String(s)), Some(Value::Array(t))) => (s.as_str(), t),
@@ -303,11 +304,14 @@ fn excerpt(s: &str) -> String {
 pub fn load(path: &Path, options: ToolAceOptions) -> Result<Loaded, DataError> {
     let mut tasks = Vec::new();
     let mut dropped = Vec::new();
-    let raw_records = for_each_record(path, |index, record| match record {
+    let raw_records = for_each_record(path, |index, line, record| match record {
         Ok(r) => {
             let c = convert_record(index, &r, options);
             tasks.extend(c.tasks);
-            dropped.extend(c.dropped);
+            dropped.extend(c.dropped.into_iter().map(|d| Dropped {
+                line: d.line.or(line),
+                ..d
+            }));
         }
         Err(message) => dropped.push(Dropped {
             source: SOURCE.into(),
@@ -317,6 +321,7 @@ pub fn load(path: &Path, options: ToolAceOptions) -> Result<Loaded, DataError> {
             reason: DropReason::BadRecord,
             detail: message,
             file: None,
+            line: None,
         }),
     })?;
     Ok(Loaded {

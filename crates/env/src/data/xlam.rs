@@ -46,6 +46,7 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
         reason,
         detail,
         file: None,
+        line: None,
     };
     if !record.is_object() {
         return Err(drop(
@@ -104,7 +105,7 @@ pub fn convert_record(index: usize, record: &Value) -> Result<Task, Dropped> {
 /// Reads and converts an xLAM file (a JSON list, or JSON Lines).
 pub fn load(path: &Path) -> Result<Loaded, DataError> {
     let mut out = Loaded::default();
-    out.raw_records = for_each_record(path, |index, record| {
+    out.raw_records = for_each_record(path, |index, line, record| {
         let result = match record {
             Ok(r) => convert_record(index, &r),
             Err(message) => Err(Dropped {
@@ -115,11 +116,15 @@ pub fn load(path: &Path) -> Result<Loaded, DataError> {
                 reason: DropReason::BadRecord,
                 detail: message,
                 file: None,
+                line: None,
             }),
         };
         match result {
             Ok(task) => out.tasks.push(task),
-            Err(d) => out.dropped.push(d),
+            Err(d) => out.dropped.push(Dropped {
+                line: d.line.or(line),
+                ..d
+            }),
         }
     })?;
     Ok(out)
