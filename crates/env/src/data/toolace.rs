@@ -11,6 +11,19 @@
 //! parser with ToolACE's relaxations: free-form tool and parameter names,
 //! JSON constants).
 //!
+//! The released Tool-N1 data script reads these calls with regular
+//! expressions and `ast.literal_eval` per value, so its ground truths
+//! differ from this parser's on some turns: it keeps `true`/`null` as the
+//! strings `"true"`/`"null"` (JSON constants here), cuts a value at its
+//! first `)` (`q='Paris (France)'` gave `"Paris (France"` and lost the
+//! arguments after it), reads a tuple as a string, splits a quoted value
+//! at a comma, and reads a tool name with a space by its last word; and
+//! it keeps what this parser drops with `call_parse_error`: bare words
+//! (`base=CHF` as `"CHF"`), positional arguments (ignored), a repeated
+//! keyword (the last wins), `1e999` (infinity) and integers past 64 bits.
+//! Tasks kept here have the values the turn's Python means; counts of what
+//! was dropped are in `dropped.jsonl` by reason.
+//!
 //! As in the paper, every call turn becomes one single-step task whose
 //! context is the turns before it (earlier calls as structured assistant
 //! messages, tool results as tool messages). The system text before the
