@@ -828,6 +828,15 @@ fn eval_bfcl_generates_with_a_local_model() {
         args.extend([flag, value]);
         fails_naming(&args, said);
     }
+    // Room for 8 prompt tokens: no case (one per category) fits, and no
+    // completion at all is an error, not a score of 0.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model_dir.join("config.json")).unwrap())
+            .unwrap();
+    let room = (config["max_position_embeddings"].as_u64().unwrap() - 8).to_string();
+    let mut args = base.to_vec();
+    args.extend(["--max-new-tokens", &room]);
+    fails_naming(&args, "none of the 10 case(s) could be generated");
 }
 
 #[test]

@@ -501,6 +501,14 @@ fn write_prompts(
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
     }
+    if skipped > 0 && skipped == ids.len() {
+        // Nothing is written (the file gets its name only when finished).
+        return Err(format!(
+            "none of the {skipped} case(s) could be prompted (each said above): no prompt \
+             written"
+        )
+        .into());
+    }
     out.finish()?;
     eprintln!(
         "wrote {} prompt(s) ({template_name} template) to {}",
@@ -613,6 +621,15 @@ fn generate_completions(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if unusable > 0 && unusable == tasks.len() {
+        // No completion at all: the model or the settings, not a score of
+        // 0 (as --completions refuses a file that answers no case).
+        return Err(format!(
+            "none of the {unusable} case(s) could be generated (each said above); nothing to \
+             judge"
+        )
+        .into());
+    }
     if unusable > 0 {
         eprintln!("warning: {unusable} case(s) not generated count as wrong");
     }
