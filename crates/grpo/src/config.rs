@@ -708,6 +708,14 @@ impl TrainConfig {
     /// assert!(TrainConfig::parse("[grpo]\ngroup_size = -1", "inline", &[]).unwrap_err().to_string().contains("inline"));
     /// ```
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, TrainError> {
+        if overrides.is_empty() {
+            // Read from the text itself, an error names its line and
+            // column (a table read first would have lost them).
+            let cfg: TrainConfig =
+                toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
+            cfg.validate()?;
+            return Ok(cfg);
+        }
         let mut table = text
             .parse::<toml::Table>()
             .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
@@ -998,6 +1006,27 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), TrainError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_files_errors_name_the_line() {
+        let text = "[grpo]\ngroup_size = 4\n\nkl_coeff = 0.1\n";
+        let e = TrainConfig::parse(text, "c.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.toml") && e.contains("line 4") && e.contains("kl_coeff"),
+            "{e}"
+        );
+        let e = TrainConfig::parse("[run]\nseed = \"x\"\n", "c.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("seed"), "{e}");
+        // With overrides the error may be theirs: said so.
+        let e = TrainConfig::parse(text, "c.toml", &["run.seed=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("with --set run.seed=1"), "{e}");
+    }
 
     #[test]
     fn recorded_configs_are_told_from_users_and_grpo_keys_are_free_before_grpo() {
