@@ -332,19 +332,23 @@ fn skip_missing_leaves_a_conversation_with_a_missing_turn_out_whole() {
     }
     std::fs::write(&completions, lines).unwrap();
     let out = dir.path().join("v.jsonl");
-    let o = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        FIXTURES,
-        "--completions",
-        completions.to_str().unwrap(),
-        "--categories",
-        "normal_multi_turn_user_switch",
-        "--skip-missing",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    // The switch category's completions in `file`, missing ones skipped.
+    let judge = |file: &Path, more: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "acebench",
+            "--data-dir",
+            FIXTURES,
+            "--completions",
+            file.to_str().unwrap(),
+            "--categories",
+            "normal_multi_turn_user_switch",
+            "--skip-missing",
+        ];
+        args.extend(more);
+        toolgym(&args)
+    };
+    let o = judge(&completions, &["--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let ids: Vec<String> = json_lines(&out)
         .iter()
@@ -372,17 +376,7 @@ fn skip_missing_leaves_a_conversation_with_a_missing_turn_out_whole() {
         ),
     )
     .unwrap();
-    let o = toolgym(&[
-        "eval",
-        "acebench",
-        "--data-dir",
-        FIXTURES,
-        "--completions",
-        only.to_str().unwrap(),
-        "--categories",
-        "normal_multi_turn_user_switch",
-        "--skip-missing",
-    ]);
+    let o = judge(&only, &[]);
     assert!(!o.status.success());
     assert!(
         text(&o.stderr).contains("nothing to judge"),
