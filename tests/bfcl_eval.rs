@@ -573,13 +573,15 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         );
         assert_eq!(std::fs::read(&real).unwrap(), before);
     }
-    // A JSON list where JSON Lines are wanted: said once, the per-line
-    // warnings capped (a pretty-printed list gave one per line).
+    // A JSON list where JSON Lines are wanted: an error (its last element,
+    // with no comma after it, reads as a line: the rest would be judged
+    // missing), the per-line warnings capped (a pretty-printed list gave
+    // one per line).
     let list = fx.path("list.json");
     let entries: Vec<String> = (0..30)
-        .map(|i| format!("  {{\"id\": \"simple_python_{i}\", \"completion\": \"x\"}},"))
+        .map(|i| format!("  {{\"id\": \"simple_python_{i}\", \"completion\": \"x\"}}"))
         .collect();
-    std::fs::write(&list, format!("[\n{}\n]\n", entries.join("\n"))).unwrap();
+    std::fs::write(&list, format!("[\n{}\n]\n", entries.join(",\n"))).unwrap();
     let o = toolgym(&[
         "eval",
         "bfcl",
@@ -588,9 +590,10 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         "--completions",
         list.to_str().unwrap(),
     ]);
+    assert!(!o.status.success());
     let e = text(&o.stderr);
     assert!(
-        e.contains("not a JSON list") && e.contains("(12 not shown)"),
+        e.contains("error: ") && e.contains("not a JSON list") && e.contains("(11 not shown)"),
         "{e}"
     );
     assert_eq!(e.matches(": skipped line").count(), 20, "{e}");

@@ -26,7 +26,9 @@ struct PhaseArgs {
     /// in it are read from the current directory, not the file's.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Overrides such as `grpo.kl_coef=0` or `run.out_dir="runs/x"`.
+    /// Overrides such as `grpo.kl_coef=0` or `run.out_dir="runs/x"`: the
+    /// value is a TOML literal (quote a string that reads as a number,
+    /// a boolean or a date; other bare words are strings).
     #[arg(long = "set")]
     overrides: Vec<String>,
     /// Resume even though the run directory's recorded config differs or

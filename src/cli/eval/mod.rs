@@ -385,11 +385,15 @@ fn load_completions<'a>(
             }
         );
         if starts_with_list(path) {
-            eprintln!(
-                "warning: {}: the file starts with `[`: completions are JSON Lines, one \
+            // A list laid out one object per line reads its last element
+            // (no comma after it) and judges the rest missing: an error,
+            // not a score.
+            return Err(format!(
+                "{}: the file starts with `[`: completions are JSON Lines, one \
                  {{\"id\", \"completion\"}} object per line, not a JSON list",
                 path.display()
-            );
+            )
+            .into());
         }
     }
     if !done.repeated_ids.is_empty() {
