@@ -188,16 +188,26 @@ pub fn plot_run(run_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, Vec<Stri
     let rows_of_panels = panels.len().div_ceil(2);
     let err =
         |e: &dyn std::fmt::Display| TrainError::Data(format!("plotting {}: {e}", path.display()));
-    {
+    // Drawn beside it under another name (the extension kept: it picks the
+    // image format) and renamed when whole: an earlier plot is never left
+    // half written.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let ext = path.extension().unwrap_or_default().to_string_lossy();
+    let partial = path.with_file_name(format!(".{name}.partial-{}.{ext}", std::process::id()));
+    let drawn = (|| {
         let root =
-            BitMapBackend::new(&path, (1200, 450 * rows_of_panels as u32)).into_drawing_area();
+            BitMapBackend::new(&partial, (1200, 450 * rows_of_panels as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         for (area, panel) in root.split_evenly((rows_of_panels, 2)).iter().zip(&panels) {
             draw_panel(area, panel, text).map_err(|e| err(&e))?;
         }
-        root.present().map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))
+    })()
+    .and_then(|()| std::fs::rename(&partial, &path).map_err(|e| err(&e)));
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&partial);
     }
-    Ok((path, bad))
+    drawn.map(|()| (path, bad))
 }
 
 /// Trailing mean over a window of a tenth of the points (at least 1).

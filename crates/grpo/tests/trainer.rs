@@ -90,7 +90,14 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
         "{e}"
     );
     let (png, _) = toolgym_grpo::plot::plot_run(&dir, None).unwrap();
-    assert!(std::fs::metadata(png).unwrap().len() > 1000);
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    // Drawn under another name and renamed when whole: nothing else left.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
