@@ -750,7 +750,7 @@ fn eval_bfcl_generates_with_a_local_model() {
     let model_dir = tiny_model::save_tiny_model(dir.path());
     let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
     // An earlier file of that name is replaced only when the new one is
-    // whole (written as c.jsonl.partial until then).
+    // whole (written under a temporary name until then).
     std::fs::write(&saved, "{\"id\": \"earlier\"}\n").unwrap();
     let o = toolgym(&[
         "eval",
@@ -777,7 +777,12 @@ fn eval_bfcl_generates_with_a_local_model() {
     assert_eq!(verdicts.len(), 4);
     // A random model makes no valid call: the simple cases fail.
     assert!(verdicts[..2].iter().all(|v| v["valid"] == json!(false)));
-    assert!(!dir.path().join("c.jsonl.partial").exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let saved = json_lines(&saved);
     assert_eq!(saved.len(), 4);
     assert!(saved.iter().all(|c| c["completion"].is_string()));

@@ -138,14 +138,21 @@ fn the_input_is_never_the_output_and_a_byte_order_mark_is_skipped() {
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|v| v["reward"] == 1.0), "{lines:?}");
     // No record at all (empty, or blank lines only) is no run: an error,
-    // not a mean reward of 0.
+    // not a mean reward of 0, and an earlier output is kept.
     let blank = dir.path().join("blank.jsonl");
     for body in ["", "\n\n"] {
         std::fs::write(&blank, body).unwrap();
         fails_naming(
-            &["score", "--input", blank.to_str().unwrap()],
+            &[
+                "score",
+                "--input",
+                blank.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
             "holds no record to score",
         );
+        assert_eq!(json_lines(&out).len(), 2, "the earlier output is kept");
     }
 }
 

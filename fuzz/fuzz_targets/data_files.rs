@@ -65,11 +65,11 @@ fuzz_target!(|data: &[u8]| {
     let mut lines_at = Vec::new();
     if let Ok(n) = for_each_record(&records, |i, line, r| {
         seen.push((i, r));
-        lines_at.extend(line);
+        lines_at.push(line);
     }) {
         assert_eq!(n, seen.len());
         assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
-        // A record's line, where given, is a line of the file, in order.
+        // Each record's line is a line of the file, in order.
         let file_lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
         assert!(
             lines_at.iter().all(|&l| l >= 1 && l <= file_lines),

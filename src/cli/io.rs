@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toolgym_env::output::{open_descriptor, resolved, same_path, AtomicFile};
 use toolgym_reward::jsonl::UTF8_BOM;
 
@@ -85,80 +85,60 @@ impl Write for Output {
 }
 
 /// An output whose every line is worth keeping even when the command
-/// stops half-way (completions saved as they are generated): a file is
-/// written as `<name>.partial` beside it and takes its name at
-/// [`InPlace::finish`], so an earlier file of that name is not cut to
-/// nothing by a run that then fails, and a run stopped half-way keeps
-/// what it made in the `.partial` file. Stdout (`-`) and a descriptor's
-/// path (`/dev/stderr` sent to a log) are written through.
+/// stops half-way (completions saved as they are generated): stdout for
+/// `-`, otherwise an [`AtomicFile`] that keeps its temporary when the
+/// command fails (said on stderr, with where), so an earlier file of the
+/// name is not cut to nothing by a run that then fails, and what was made
+/// is not lost. Devices, pipes and descriptor paths are written through,
+/// links followed, as [`AtomicFile`] does.
 pub struct InPlace {
-    out: Box<dyn Write>,
-    /// (`.partial` file, final name) of a file output.
-    rename: Option<(PathBuf, PathBuf)>,
+    out: Option<Output>,
 }
 
 impl InPlace {
-    /// Opens `path` as described on [`InPlace`].
+    /// Opens `path` as described on [`InPlace`]; a path that cannot be
+    /// written (a directory) is an error now, not after the work.
     pub fn create(path: &Path) -> io::Result<Self> {
-        if is_stdout(path) {
-            stdout_writable()?;
-            return Ok(InPlace {
-                out: Box::new(BufWriter::new(io::stdout().lock())),
-                rename: None,
-            });
-        }
-        let cannot = |p: &Path, e: io::Error| {
-            io::Error::new(e.kind(), format!("cannot create {}: {e}", p.display()))
+        let out = match open_output(path)? {
+            Output::File(f) => Output::File(f.keeping_unfinished()),
+            stdout => stdout,
         };
-        // A descriptor's path is written through the descriptor: created
-        // again, its file would be cut to nothing.
-        if let Some(n) = open_descriptor(path) {
-            let f = toolgym_env::output::duplicate(n).map_err(|e| cannot(path, e))?;
-            return Ok(InPlace {
-                out: Box::new(BufWriter::with_capacity(1 << 20, f)),
-                rename: None,
-            });
-        }
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(".partial");
-        let partial = path.with_file_name(name);
-        let f = File::create(&partial).map_err(|e| cannot(&partial, e))?;
-        Ok(InPlace {
-            out: Box::new(BufWriter::with_capacity(1 << 20, f)),
-            rename: Some((partial, path.to_path_buf())),
-        })
+        Ok(InPlace { out: Some(out) })
     }
 
     /// Writes out what is buffered and gives a file its name.
     pub fn finish(mut self) -> io::Result<()> {
-        self.out.flush()?;
-        if let Some((partial, path)) = self.rename.take() {
-            std::fs::rename(&partial, &path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot rename {} to {}: {e}",
-                        partial.display(),
-                        path.display()
-                    ),
-                )
-            })?;
+        self.out.take().map_or(Ok(()), Output::finish)
+    }
+
+    fn out(&mut self) -> &mut Output {
+        self.out
+            .as_mut()
+            .expect("an InPlace is not written after finish")
+    }
+}
+
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        if let Some(Output::File(f)) = &self.out {
+            if let Some(tmp) = f.temporary() {
+                eprintln!("note: what was written so far is kept in {}", tmp.display());
+            }
         }
-        Ok(())
     }
 }
 
 impl Write for InPlace {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
+        self.out().write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.out.write_all(buf)
+        self.out().write_all(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.out().flush()
     }
 }
 

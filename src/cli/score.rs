@@ -140,6 +140,20 @@ pub fn run(a: ScoreArgs) -> CliResult {
             }
             Rule::Calls(r) => jsonl::score_jsonl(&**r, input, &mut output, options)?,
         };
+        if report.summary.count == 0 {
+            // An empty input (or only blank lines, or a closed stdin): no
+            // record to score is no run, not a mean reward of 0; the
+            // output is not written (an earlier file of its name stays).
+            let input = match a.input.as_os_str() == "-" {
+                true => "standard input".to_string(),
+                false => a.input.display().to_string(),
+            };
+            let blank = match report.blank_lines {
+                0 => String::new(),
+                n => format!(" (only {n} blank line(s))"),
+            };
+            return Err(format!("{input} holds no record to score{blank}").into());
+        }
         output.finish()?;
         Ok(report)
     })?;
@@ -172,16 +186,6 @@ pub fn run(a: ScoreArgs) -> CliResult {
              output says why; a record holds {fields})",
             report.input_errors,
             a.input.display()
-        )
-        .into());
-    }
-    if report.summary.count == 0 {
-        // An empty file (or only blank lines, or a closed stdin): no
-        // record to score is no run, not a mean reward of 0.
-        return Err(format!(
-            "{} holds no record to score ({} blank line(s))",
-            a.input.display(),
-            report.blank_lines
         )
         .into());
     }

@@ -52,6 +52,9 @@ pub struct AtomicFile {
     /// The temporary it is written under (`None`: written in place, or
     /// renamed already).
     tmp: Option<PathBuf>,
+    /// Dropped unfinished, the temporary is kept
+    /// ([`AtomicFile::keeping_unfinished`]).
+    keep: bool,
 }
 
 impl AtomicFile {
@@ -87,6 +90,7 @@ impl AtomicFile {
                 writer: Some(BufWriter::with_capacity(1 << 20, file)),
                 dest: path.to_path_buf(),
                 tmp: None,
+                keep: false,
             });
         }
         let dest = match fs::symlink_metadata(path) {
@@ -106,6 +110,7 @@ impl AtomicFile {
                 writer: Some(BufWriter::with_capacity(1 << 20, file)),
                 dest,
                 tmp: None,
+                keep: false,
             });
         };
         let mut prefix = std::ffi::OsString::from(".");
@@ -129,7 +134,24 @@ impl AtomicFile {
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
             dest,
             tmp: Some(tmp),
+            keep: false,
         })
+    }
+
+    /// Keeps the temporary when dropped unfinished, with what was written
+    /// to it (lines worth keeping when a long run stops half-way:
+    /// completions saved as they are generated); an earlier file of the
+    /// name stays as it was either way. The next run that writes the same
+    /// name sweeps it, as any orphan ([`AtomicFile`]).
+    pub fn keeping_unfinished(mut self) -> Self {
+        self.keep = true;
+        self
+    }
+
+    /// The temporary the file is written under, until it has its name
+    /// (`None` for a file written in place).
+    pub fn temporary(&self) -> Option<&Path> {
+        self.tmp.as_deref()
     }
 
     /// Flushes the file and gives it its name. The error names the path.
@@ -184,10 +206,13 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        // Unfinished (an error, a panic): the partial file goes.
+        // Unfinished (an error, a panic): the partial file goes, unless
+        // it is to be kept (flushed then).
         if let Some(tmp) = self.tmp.take() {
             drop(self.writer.take());
-            let _ = fs::remove_file(tmp);
+            if !self.keep {
+                let _ = fs::remove_file(tmp);
+            }
         }
     }
 }

@@ -733,7 +733,13 @@ impl fmt::Display for PrepareReport {
                         detail.push('…');
                     }
                     let detail = detail.replace(['\n', '\r'], " ");
-                    let line = e.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                    // Not said twice: a record that is not JSON names
+                    // its line in its detail.
+                    let line = e
+                        .line
+                        .filter(|l| !e.detail.contains(&format!("line {l}")))
+                        .map(|l| format!(" (line {l})"))
+                        .unwrap_or_default();
                     writeln!(
                         f,
                         "      e.g. record #{}{line}{file}{id}{turn}: {detail}",

@@ -723,11 +723,7 @@ impl TrainConfig {
             apply_override(&mut table, o)?;
         }
         // After overrides, an error may be theirs: say so.
-        let whence = if overrides.is_empty() {
-            origin.to_string()
-        } else {
-            format!("{origin} with --set {}", overrides.join(" --set "))
-        };
+        let whence = format!("{origin} with --set {}", overrides.join(" --set "));
         let cfg: TrainConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e| TrainError::Config(format!("{whence}: {e}")))?;

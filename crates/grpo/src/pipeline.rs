@@ -130,12 +130,22 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
 /// A task file for training or validation: a line that is not a task is
 /// skipped, and the count with the first few lines and why is said on
 /// stderr (one bad line in a 60k-line file does not stop a run; the rest
-/// of the file is read). The dataset is named after the file.
+/// of the file is read). A file with bad lines and no task at all is an
+/// error (the wrong file, not an empty one). The dataset is named after
+/// the file.
 fn read_task_file(path: &std::path::Path) -> Result<Dataset, TrainError> {
     const SHOWN: usize = 3;
     let file =
         toolgym_env::read_jsonl_lenient(path).map_err(|e| TrainError::Data(e.to_string()))?;
-    if let Some((first, _)) = file.bad_lines.first() {
+    if !file.bad_lines.is_empty() && file.tasks.is_empty() {
+        let (line, why) = &file.bad_lines[0];
+        return Err(TrainError::Data(format!(
+            "{}: none of its {} non-blank line(s) is a task (line {line}: {why})",
+            path.display(),
+            file.bad_lines.len()
+        )));
+    }
+    if !file.bad_lines.is_empty() {
         let shown: Vec<String> = file
             .bad_lines
             .iter()
@@ -144,8 +154,7 @@ fn read_task_file(path: &std::path::Path) -> Result<Dataset, TrainError> {
             .collect();
         let more = file.bad_lines.len().saturating_sub(SHOWN);
         eprintln!(
-            "warning: {}: {} of {} line(s) are not tasks and were skipped, the first at line \
-             {first} ({}{})",
+            "warning: {}: {} of {} line(s) are not tasks and were skipped ({}{})",
             path.display(),
             file.bad_lines.len(),
             file.lines,
@@ -635,8 +644,15 @@ mod tests {
         .join("\n");
         std::fs::write(&path, body).unwrap();
         let data = super::read_task_file(&path).unwrap();
-        std::fs::remove_file(&path).ok();
         let ids: Vec<&str> = data.tasks().iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
+        // Bad lines and no task: the wrong file, an error.
+        std::fs::write(&path, "[{\"id\": 1},\n{\"id\": 2}]\n").unwrap();
+        let e = super::read_task_file(&path).err().unwrap().to_string();
+        std::fs::remove_file(&path).ok();
+        assert!(
+            e.contains("none of its 2 non-blank line(s) is a task"),
+            "{e}"
+        );
     }
 }

@@ -348,10 +348,10 @@ pub struct ModelArgs {
     #[arg(long)]
     pub device: Option<String>,
     /// With --model: also write the generated {"id", "completion"} lines
-    /// here (judge them again later with --completions). Written as
-    /// FILE.partial as they are made, renamed FILE when all are in: a run
-    /// that stops half-way keeps its lines there and leaves an earlier
-    /// FILE as it was.
+    /// here (judge them again later with --completions). Written as they
+    /// are made under a temporary name beside it (`.FILE.partial-PID`),
+    /// renamed FILE when all are in: a run that fails half-way keeps its
+    /// lines there (said on stderr) and leaves an earlier FILE as it was.
     #[arg(long, requires = "model")]
     pub save_completions: Option<PathBuf>,
 }

@@ -121,9 +121,9 @@ pub struct Dropped {
     /// The file it is in (set by [`crate::prepare()`], which reads several).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// The 1-based line the record starts on, where known (set by the
-    /// loaders: a record of a JSON list is found by its index alone
-    /// otherwise; one that is not JSON names its line in `detail`).
+    /// The 1-based line the record starts on (set by the loaders; where a
+    /// fault between records of a list was found, that line): a record of
+    /// a JSON list is found by its index alone otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
 }
@@ -206,14 +206,14 @@ pub const MAX_DATASET_BYTES: u64 = 8 << 30;
 /// naming its index and line, and the others are read) or JSON Lines (a
 /// line that is not JSON, not UTF-8, or longer than [`MAX_LINE_BYTES`],
 /// comes as `Err(message)`; blank lines are skipped but keep their index).
-/// `f` gets each record's index, the line it starts on (for a list's
-/// element that is not JSON, `None`: the message names it) and the record.
+/// `f` gets each record's index, the line it starts on (where a fault
+/// between records is found, that line) and the record.
 /// A file whose first line is a list followed by more lines is JSON Lines.
 /// Returns the number of records. A file over [`MAX_DATASET_BYTES`], or one
 /// JSON object over several lines (not records), is an error.
 pub fn for_each_record(
     path: &Path,
-    mut f: impl FnMut(usize, Option<usize>, Result<Value, String>),
+    mut f: impl FnMut(usize, usize, Result<Value, String>),
 ) -> Result<usize, DataError> {
     let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
@@ -297,7 +297,7 @@ pub fn for_each_record(
             // and counted, like any line that is not a record.
             Err(e) => {
                 n += 1;
-                f(i, Some(line), Err(format!("line {line}: {e}")));
+                f(i, line, Err(format!("line {line}: {e}")));
                 continue;
             }
         };
@@ -307,7 +307,7 @@ pub fn for_each_record(
         n += 1;
         f(
             i,
-            Some(line),
+            line,
             read_record(text.as_bytes()).map_err(|e| format!("line {line}: {e}")),
         );
     }
@@ -376,7 +376,7 @@ fn scan_value(bytes: &[u8], start: usize) -> Scanned {
 fn for_each_element(
     bytes: &[u8],
     open: usize,
-    f: &mut impl FnMut(usize, Option<usize>, Result<Value, String>),
+    f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> usize {
     let mut at = open + 1;
     // Line numbers counted on from the last one asked for (positions
@@ -415,7 +415,7 @@ fn for_each_element(
             // allow): no record is missing, none is counted.
             Some(b']') if index > 0 && is_blank(&bytes[at + 1..]) => return index,
             None => {
-                f(index, None, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
+                f(index, start_line, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
                 return index + 1;
             }
             Some(b',' | b']') => at,
@@ -452,14 +452,14 @@ fn for_each_element(
                         };
                         f(
                             index,
-                            None,
+                            start_line,
                             Err(format!("record {index} (line {start_line}): {why}")),
                         );
                         return index + 1;
                     };
                     f(
                         index,
-                        None,
+                        start_line,
                         Err(format!(
                         "record {index} (line {start_line}): a string, list or object in it is \
                          not closed (an unescaped quote?); the list is read on from line {}",
@@ -484,7 +484,7 @@ fn for_each_element(
             if let Some(next) = next_record_start(bytes, at, one_per_line).filter(|&n| n < end) {
                 f(
                     index,
-                    None,
+                    start_line,
                     Err(format!(
                         "{e}; the list is read on from line {} (an unescaped quote?)",
                         line_of(next)
@@ -497,7 +497,7 @@ fn for_each_element(
         if parsed.is_ok() {
             one_per_line = !element.contains(&b'\n');
         }
-        f(index, Some(start_line), parsed);
+        f(index, start_line, parsed);
         index += 1;
         let record = at;
         at = end;
@@ -506,23 +506,21 @@ fn for_each_element(
             Some(b',') => at += 1,
             Some(b']') if is_blank(&bytes[at + 1..]) => return index,
             Some(b']') => {
+                let here = line_of(at);
                 f(
                     index,
-                    None,
-                    Err(format!(
-                        "line {}: text after the end of the list",
-                        line_of(at)
-                    )),
+                    here,
+                    Err(format!("line {here}: text after the end of the list")),
                 );
                 return index + 1;
             }
             None => {
+                let here = line_of(at);
                 f(
                     index,
-                    None,
+                    here,
                     Err(format!(
-                        "line {}: the list is not closed (a cut-off file?)",
-                        line_of(at)
+                        "line {here}: the list is not closed (a cut-off file?)"
                     )),
                 );
                 return index + 1;
@@ -534,13 +532,13 @@ fn for_each_element(
                     Scanned::Ends(e) => e,
                     Scanned::Open => bytes.len(),
                 };
+                let here = line_of(at);
                 f(
                     index,
-                    None,
+                    here,
                     Err(format!(
-                        "record {index} (line {}): no `,` between it and the record before \
-                         (not read)",
-                        line_of(at)
+                        "record {index} (line {here}): no `,` between it and the record \
+                         before (not read)"
                     )),
                 );
                 (index, at) = (index + 1, next_end);
@@ -553,13 +551,13 @@ fn for_each_element(
             }
             Some(_) => match next_record_start(bytes, record, one_per_line).filter(|&n| n > at) {
                 Some(next) => {
+                    let here = line_of(at);
                     f(
                         index,
-                        None,
+                        here,
                         Err(format!(
-                            "line {}: expected `,` or `]` after record {}; the list is read on \
-                             from line {}",
-                            line_of(at),
+                            "line {here}: expected `,` or `]` after record {}; the list is read \
+                             on from line {}",
                             index - 1,
                             line_of(next)
                         )),
@@ -569,7 +567,8 @@ fn for_each_element(
                 None => {
                     // Something after a value other than `,` or `]`: the
                     // rest is not a list of records; it is dropped as one.
-                    f(index, None, Err(format!("record {index} (line {}): expected `,` or `]` after the previous record", line_of(at))));
+                    let here = line_of(at);
+                    f(index, here, Err(format!("record {index} (line {here}): expected `,` or `]` after the previous record")));
                     return index + 1;
                 }
             },

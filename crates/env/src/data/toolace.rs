@@ -322,7 +322,7 @@ pub fn load(path: &Path, options: ToolAceOptions) -> Result<Loaded, DataError> {
             let c = convert_record(index, &r, options);
             tasks.extend(c.tasks);
             dropped.extend(c.dropped.into_iter().map(|d| Dropped {
-                line: d.line.or(line),
+                line: d.line.or(Some(line)),
                 ..d
             }));
         }
@@ -334,7 +334,7 @@ pub fn load(path: &Path, options: ToolAceOptions) -> Result<Loaded, DataError> {
             reason: DropReason::BadRecord,
             detail: message,
             file: None,
-            line: None,
+            line: Some(line),
         }),
     })?;
     Ok(Loaded {

@@ -116,13 +116,13 @@ pub fn load(path: &Path) -> Result<Loaded, DataError> {
                 reason: DropReason::BadRecord,
                 detail: message,
                 file: None,
-                line: None,
+                line: Some(line),
             }),
         };
         match result {
             Ok(task) => out.tasks.push(task),
             Err(d) => out.dropped.push(Dropped {
-                line: d.line.or(line),
+                line: d.line.or(Some(line)),
                 ..d
             }),
         }
