@@ -311,16 +311,23 @@ fn report<T: Serialize>(
     if let Some(note) = &judged.partial {
         table.push_str(&format!("\nnote: {note}\n"));
     }
-    if let Some(mut out) = outputs.out {
+    // Both written before either gets its name: a failed summary (a full
+    // disk) leaves no new verdicts beside an old summary.
+    let mut verdict_file = outputs.out;
+    if let Some(out) = verdict_file.as_mut() {
         for v in verdicts {
-            serde_json::to_writer(&mut out, v)?;
+            serde_json::to_writer(&mut *out, v)?;
             out.write_all(b"\n")?;
         }
-        out.finish()?;
+        out.flush()?;
     }
-    if let Some(mut out) = outputs.summary {
-        serde_json::to_writer_pretty(&mut out, &summary)?;
+    let mut summary_file = outputs.summary;
+    if let Some(out) = summary_file.as_mut() {
+        serde_json::to_writer_pretty(&mut *out, &summary)?;
         out.write_all(b"\n")?;
+        out.flush()?;
+    }
+    for out in [verdict_file, summary_file].into_iter().flatten() {
         out.finish()?;
     }
     if outputs.stdout_taken {
