@@ -65,11 +65,17 @@ impl Dataset {
     /// Reads a JSONL task file (as written by [`crate::prepare()`]).
     pub fn from_jsonl(path: impl AsRef<Path>) -> Result<Self, TaskIoError> {
         let path = path.as_ref();
+        Ok(Self::named_after(path, read_jsonl(path)?))
+    }
+
+    /// The tasks read from the file at `path`, named after it (its stem,
+    /// as [`Dataset::from_jsonl`] names a dataset).
+    pub fn named_after(path: &Path, tasks: Vec<Task>) -> Self {
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(Self::new(name, read_jsonl(path)?))
+        Self::new(name, tasks)
     }
 
     /// Writes the tasks as JSONL; returns how many.

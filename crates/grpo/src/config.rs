@@ -708,25 +708,23 @@ impl TrainConfig {
     /// assert!(TrainConfig::parse("[grpo]\ngroup_size = -1", "inline", &[]).unwrap_err().to_string().contains("inline"));
     /// ```
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, TrainError> {
-        if overrides.is_empty() {
+        let cfg: TrainConfig = if overrides.is_empty() {
             // Read from the text itself, an error names its line and
             // column (a table read first would have lost them).
-            let cfg: TrainConfig =
-                toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
-            cfg.validate()?;
-            return Ok(cfg);
-        }
-        let mut table = text
-            .parse::<toml::Table>()
-            .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
-        for o in overrides {
-            apply_override(&mut table, o)?;
-        }
-        // After overrides, an error may be theirs: say so.
-        let whence = format!("{origin} with --set {}", overrides.join(" --set "));
-        let cfg: TrainConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| TrainError::Config(format!("{whence}: {e}")))?;
+            toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?
+        } else {
+            let mut table = text
+                .parse::<toml::Table>()
+                .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
+            for o in overrides {
+                apply_override(&mut table, o)?;
+            }
+            // After overrides, an error may be theirs: say so.
+            let whence = format!("{origin} with --set {}", overrides.join(" --set "));
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e| TrainError::Config(format!("{whence}: {e}")))?
+        };
         cfg.validate()?;
         Ok(cfg)
     }

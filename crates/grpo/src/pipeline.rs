@@ -84,15 +84,14 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
     let rule = rule_by_name(&cfg.grpo.reward_rule)
         .map_err(|e| TrainError::Config(format!("grpo.reward_rule: {e}")))?;
     let spec = SingleTurnSpec::new(Arc::from(rule), Arc::new(template));
-    let load = |p: &std::path::Path| read_task_file(p);
     Ok(match &cfg.data.train {
         Some(path) => {
-            let train = load(path)?;
+            let train = read_task_file(path)?;
             if train.size() == 0 {
                 return Err(TrainError::Data(format!("{} has no tasks", path.display())));
             }
             let validation = match &cfg.data.validation {
-                Some(v) => validation_tasks(v, load(v)?),
+                Some(v) => validation_tasks(v, read_task_file(v)?),
                 None => Vec::new(),
             };
             TaskSetup {
@@ -106,7 +105,7 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
             let gen = SyntheticTasks::new(cfg.data.synthetic.to_config(cfg.run.seed)?)
                 .map_err(|e| TrainError::Config(format!("data.synthetic: {e}")))?;
             let validation = match &cfg.data.validation {
-                Some(v) => validation_tasks(v, load(v)?),
+                Some(v) => validation_tasks(v, read_task_file(v)?),
                 None => gen
                     .dataset(Split::Validation, cfg.data.synthetic.validation_tasks)
                     .tasks()
@@ -166,11 +165,7 @@ fn read_task_file(path: &std::path::Path) -> Result<Dataset, TrainError> {
             }
         );
     }
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Dataset::new(name, file.tasks))
+    Ok(Dataset::named_after(path, file.tasks))
 }
 
 /// The tasks of the validation file `path`, said on stderr when there are

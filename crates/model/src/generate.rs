@@ -240,32 +240,25 @@ fn host_logits(logits: &Tensor) -> Result<Vec<f32>> {
         .to_vec1::<f32>()?)
 }
 
-/// The host sampler's token for one row of logits, with its
-/// temperature-1 log-prob; `draw` gives the uniform (see
-/// [`sample_token_by`]).
-fn host_pick(logits: &[f32], params: &SamplingParams, draw: impl FnOnce() -> f64) -> Pick {
-    let token = sample_token_by(logits, params, draw);
-    Pick {
-        token,
-        logprob: token_logprob(logits, token),
-    }
-}
-
-/// [`host_pick`] after the repetition penalty over `seen`, distinct ids
-/// ([`crate::sampling::apply_repetition_penalty`]); the log-prob stays the model's (of the
-/// logits before the penalty), as the other filters leave it.
-fn host_pick_penalised(
+/// The host sampler's token for one row of logits, after the repetition
+/// penalty over `seen` (distinct ids;
+/// [`crate::sampling::apply_repetition_penalty`]), with its temperature-1
+/// log-prob of the model's logits (before the penalty, as the other
+/// filters leave it); `draw` gives the uniform (see [`sample_token_by`]).
+fn host_pick(
     logits: &[f32],
     seen: &[u32],
     params: &SamplingParams,
     draw: impl FnOnce() -> f64,
 ) -> Pick {
-    if params.repetition_penalty == 1.0 {
-        return host_pick(logits, params, draw);
-    }
-    let mut penalised = logits.to_vec();
-    penalise_distinct(&mut penalised, seen, params.repetition_penalty);
-    let token = sample_token_by(&penalised, params, draw);
+    let chosen_from: std::borrow::Cow<'_, [f32]> = if params.repetition_penalty == 1.0 {
+        logits.into()
+    } else {
+        let mut penalised = logits.to_vec();
+        penalise_distinct(&mut penalised, seen, params.repetition_penalty);
+        penalised.into()
+    };
+    let token = sample_token_by(&chosen_from, params, draw);
     Pick {
         token,
         logprob: token_logprob(logits, token),
@@ -353,9 +346,14 @@ impl StepLogits {
                         host = Some((host_logits(logits)?, vocab));
                     }
                     let (all, vocab) = host.as_ref().expect("just set");
-                    host_pick(&all[rows[i] * vocab..(rows[i] + 1) * vocab], params, || {
-                        uniforms[i]
-                    })
+                    // Device picks are of rows without a penalty
+                    // (`device_sampling::reducible`): no sequence to penalise.
+                    host_pick(
+                        &all[rows[i] * vocab..(rows[i] + 1) * vocab],
+                        &[],
+                        params,
+                        || uniforms[i],
+                    )
                 }
             };
             out.push(pick);
@@ -441,12 +439,10 @@ fn generate_batch(
                 let (tok, logprob) = match &picks {
                     Some(p) => (p[i].token, p[i].logprob),
                     None => {
-                        let p = host_pick_penalised(
-                            logits.host_row(*slot),
-                            &row.seen,
-                            &config.sampling,
-                            || row.rng.next_f64(),
-                        );
+                        let p =
+                            host_pick(logits.host_row(*slot), &row.seen, &config.sampling, || {
+                                row.rng.next_f64()
+                            });
                         (p.token, p.logprob)
                     }
                 };
