@@ -265,13 +265,21 @@ pub fn write_json<S: Serialize>(path: &Path, value: &S) -> Result<(), TrainError
 }
 
 /// Writes a file by writing a sibling temporary, fsyncing and renaming it.
+/// A temporary that could not be written whole (a full disk) is removed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let tmp = path.with_extension("tmp-write");
-    let mut f = File::create(&tmp).map_err(|e| TrainError::io("create", &tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| TrainError::io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| TrainError::io("sync", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e))?;
+    let written = File::create(&tmp)
+        .map_err(|e| TrainError::io("create", &tmp, e))
+        .and_then(|mut f| {
+            f.write_all(bytes)
+                .map_err(|e| TrainError::io("write", &tmp, e))?;
+            f.sync_all().map_err(|e| TrainError::io("sync", &tmp, e))
+        })
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| TrainError::io("rename", &tmp, e)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
     sync_parent(path)
 }
 
@@ -401,6 +409,29 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    /// A write that fails leaves the file as it was and no temporary
+    /// beside it (here the rename fails: the path is a directory with a
+    /// file in it).
+    #[test]
+    fn a_failed_write_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("toolgym-failed-write-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("state.json");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("inside"), b"kept").unwrap();
+        let err = write_atomically(&target, b"{}").unwrap_err().to_string();
+        assert!(err.contains("rename"), "{err}");
+        let mut left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["state.json"]);
+        assert_eq!(fs::read(target.join("inside")).unwrap(), b"kept");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Rotation keeps the checkpoint just written and named, with the
