@@ -98,6 +98,10 @@ impl std::fmt::Display for Summary {
         // Lines that were no record count as reward 0 (as their verdict
         // lines say): the headline says so, not only the table below.
         match self.reasons.get(&Reason::InputError) {
+            Some(&bad) if bad > 0 && bad == self.count => writeln!(
+                f,
+                " (none of them a usable record, each counted as reward 0)"
+            )?,
             Some(&bad) if bad > 0 => writeln!(
                 f,
                 " ({bad} of them not usable records, each counted as reward 0; over the {} \
@@ -119,6 +123,24 @@ impl std::fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// When no line was a usable record there is no accuracy over records
+    /// to give (it said "over the 0 records: accuracy 0.0000").
+    #[test]
+    fn a_summary_of_bad_lines_only_says_no_record_was_usable() {
+        let mut s = Summary::default();
+        s.add_rewards(&[(0.0, Reason::InputError), (0.0, Reason::InputError)]);
+        let text = s.to_string();
+        assert!(text.contains("none of them a usable record"), "{text}");
+        assert!(!text.contains("over the 0 records"), "{text}");
+        s.add_reward(1.0, Reason::Ok);
+        let text = s.to_string();
+        assert!(text.contains("2 of them not usable records"), "{text}");
+        assert!(
+            text.contains("over the 1 records: accuracy 1.0000"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn reasons_index_their_place_in_all() {
