@@ -42,6 +42,7 @@
 
 mod actor;
 mod trajectory;
+mod workers;
 
 pub use actor::{Actor, Demonstrator, LiveEpisode, Reply, ReplyEnd, Sampler};
 pub use trajectory::{EpisodeReward, StepOutcome, Trajectory};
@@ -87,7 +88,7 @@ pub struct RolloutLimits {
     /// included, run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
     /// With `env_timeout`, how many episodes' env calls run at once (each
-    /// call on a thread of its own, a pool worker waiting for it); 0 (the
+    /// call on a worker thread of its own, a pool worker waiting for it); 0 (the
     /// default, [`ENV_CONCURRENCY`]): one per compute thread. Raise it for
     /// envs that wait on I/O (an HTTP API, a sandbox); lower it to spare
     /// a rate-limited service. Calls of envs that compute should stay near
@@ -381,8 +382,8 @@ pub fn stuck_env_calls() -> usize {
 }
 
 /// Runs `f`, catching a panic and, with `timeout`, giving up after it:
-/// then `f` runs on a thread of its own (about 35 µs a call), which is
-/// left running if the time runs out (counted by [`stuck_env_calls`] until
+/// then `f` runs on a worker thread of its own (an idle one reused, see
+/// [`workers`]), which is left running if the time runs out (counted by [`stuck_env_calls`] until
 /// it returns; what it returns is then dropped there). When no thread can
 /// be started, `f` is leaked, not dropped: what it holds (an env whose
 /// `Drop` may hang) must not run here untimed.
@@ -399,7 +400,7 @@ pub(crate) fn timed<T: Send + 'static>(
     let state = Arc::new(AtomicU8::new(RUNNING));
     let theirs = state.clone();
     let (tx, rx) = mpsc::sync_channel(1);
-    let spawned = spawn_or_leak("toolgym-env", f, move |f| {
+    let spawned = workers::run_detached(f, move |f| {
         let result = catch_quietly(f);
         if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
             // Nobody waits: drop what it returned here (a panic in an
@@ -564,7 +565,7 @@ fn drop_env(s: &mut Slot) {
 }
 
 /// Drops an env whose episode is over, without waiting: with `timeout`,
-/// on a thread of its own that times the `Drop` ([`drop_quietly`]: one
+/// on a worker thread of its own that times the `Drop` ([`drop_quietly`]: one
 /// still running after the limit is counted by [`stuck_env_calls`]), so a
 /// `Drop` that hangs holds neither the rollout's turn nor a pool worker;
 /// without, in place. When no thread can be started the env is leaked, as
@@ -575,7 +576,7 @@ fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
         return;
     }
     DROPS_RUNNING.fetch_add(1, Ordering::AcqRel);
-    let spawned = spawn_or_leak("toolgym-env-drop", env, move |env| {
+    let spawned = workers::run_detached(env, move |env| {
         drop_quietly(env, timeout);
         DROPS_RUNNING.fetch_sub(1, Ordering::AcqRel);
     });
@@ -604,33 +605,6 @@ pub fn wait_for_env_drops(limit: Duration) -> usize {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Runs `run(value)` on a new thread named `name`. When no thread can be
-/// started, `value` is leaked, not dropped: what it holds (an env whose
-/// `Drop` may hang) must not run here untimed. (It travels in a slot both
-/// sides hold, since std drops the closure of a thread it could not start,
-/// and is taken back out of it then.)
-fn spawn_or_leak<V: Send + 'static>(
-    name: &str,
-    value: V,
-    run: impl FnOnce(V) + Send + 'static,
-) -> std::io::Result<()> {
-    let slot = Arc::new(std::sync::Mutex::new(Some(value)));
-    let theirs = slot.clone();
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let value = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(value) = value {
-                run(value);
-            }
-        });
-    if let Err(e) = spawned {
-        std::mem::forget(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
-        return Err(e);
-    }
-    Ok(())
 }
 
 /// Drops an env; a panic in its `Drop` is caught (whatever it was doing is
