@@ -88,7 +88,7 @@ pub struct RolloutLimits {
     /// included, run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
     /// With `env_timeout`, how many episodes' env calls run at once (each
-    /// call on a worker thread of its own, a pool worker waiting for it); 0 (the
+    /// call on a worker thread, a rollout pool worker waiting for it); 0 (the
     /// default, [`ENV_CONCURRENCY`]): one per compute thread. Raise it for
     /// envs that wait on I/O (an HTTP API, a sandbox); lower it to spare
     /// a rate-limited service. Calls of envs that compute should stay near
@@ -404,7 +404,7 @@ pub(crate) fn timed<T: Send + 'static>(
         let result = catch_quietly(f);
         if theirs.swap(DONE, Ordering::AcqRel) == ABANDONED {
             // Nobody waits: drop what it returned here (a panic in an
-            // env's `Drop` ends only this thread).
+            // env's `Drop` is caught; the worker goes on).
             let _ = catch_quietly(move || drop(result));
             STUCK_CALLS.fetch_sub(1, Ordering::Relaxed);
         } else {
@@ -565,9 +565,11 @@ fn drop_env(s: &mut Slot) {
 }
 
 /// Drops an env whose episode is over, without waiting: with `timeout`,
-/// on a worker thread of its own that times the `Drop` ([`drop_quietly`]: one
-/// still running after the limit is counted by [`stuck_env_calls`]), so a
-/// `Drop` that hangs holds neither the rollout's turn nor a pool worker;
+/// on a worker thread that times the `Drop` ([`drop_quietly`]: one still
+/// running after the limit is counted by [`stuck_env_calls`]), so a `Drop`
+/// that hangs holds neither the rollout's turn nor one of the rollout
+/// pool's workers (it holds two env workers, [`workers`], the timer's and
+/// the `Drop`'s);
 /// without, in place. When no thread can be started the env is leaked, as
 /// [`timed`] leaks what it cannot start.
 fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
