@@ -198,6 +198,13 @@ fn eval_bfcl_judges_completions_with_the_official_verdicts_and_aggregates() {
     assert!(stderr.contains("\"id\" is not a string"), "{stderr}");
     assert!(stderr.contains("3 bad line(s) skipped"), "{stderr}");
     assert!(stderr.contains("simple_python_99999 (line"), "{stderr}");
+    // multiple_4's bad line 2 is followed by its good line: a repeat,
+    // named with both lines.
+    assert!(fx.picks.contains_key("multiple_4"));
+    assert!(
+        stderr.contains("1 id(s) given more than once (the last line wins): multiple_4 (lines 2, "),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "1 case(s) have no completion and count as wrong: {}",

@@ -2,7 +2,7 @@
 //! writing to stdout without panicking when it cannot be written.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use toolgym_env::output::{open_descriptor, resolved, same_path, AtomicFile};
 use toolgym_reward::jsonl::UTF8_BOM;
@@ -12,7 +12,15 @@ use toolgym_reward::jsonl::UTF8_BOM;
 /// than "UTF-8").
 pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
     let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(BufReader::new(io::stdin().lock()))
+        let stdin = io::stdin();
+        if stdin.is_terminal() {
+            // `toolgym score` with no --input would otherwise wait silently.
+            eprintln!(
+                "reading JSON Lines from standard input (the terminal; Ctrl-D ends it); \
+                 --input FILE reads a file"
+            );
+        }
+        Box::new(BufReader::new(stdin.lock()))
     } else {
         let cannot =
             |e: io::Error| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));

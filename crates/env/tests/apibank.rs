@@ -143,6 +143,16 @@ fn bad_files_are_errors_naming_file_and_line() {
         std::fs::remove_file(&odd).unwrap();
     }
     assert!(load_samples(root, None).unwrap().is_empty());
+    // A database that is not JSON is named with the line and column
+    // Python's json.loads names (it gave a byte offset only).
+    std::fs::write(db.join("Wiki.json"), "{\n  \"a\": 1,\n  \"é\": }\n").unwrap();
+    let e = load_samples(root, None).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "Wiki.json: not JSON: JSONDecodeError: Expecting value: line 3 column 8 (char 19)"
+        ),
+        "{e}"
+    );
     std::fs::remove_file(db.join("Wiki.json")).unwrap();
     let e = load_samples(root, None).unwrap_err().to_string();
     assert!(e.contains("Wiki.json"), "{e}");

@@ -408,7 +408,15 @@ fn load_completions<'a>(
             "warning: {}: {} id(s) given more than once (the last line wins): {}",
             path.display(),
             done.repeated_ids.len(),
-            preview(done.repeated_ids.iter().map(String::as_str))
+            preview(done.repeated_ids.iter().map(|id| {
+                let lines = done.repeated_lines.get(id).map_or(String::new(), |ls| {
+                    ls.iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                format!("{id} (lines {lines})")
+            }))
         );
     }
     let unknown = done.unknown_ids(known);

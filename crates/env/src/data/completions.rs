@@ -44,6 +44,9 @@ pub struct Completions {
     pub bad_lines: Vec<BadLine>,
     /// Ids given more than once (each listed once, in order of repeat).
     pub repeated_ids: Vec<String>,
+    /// The lines of each id in [`Completions::repeated_ids`], in order
+    /// (the last one is the line that counts).
+    pub repeated_lines: HashMap<String, Vec<usize>>,
     /// Blank lines skipped.
     pub blank_lines: usize,
     /// Completions given as chat messages whose `tool_calls` or
@@ -54,6 +57,18 @@ pub struct Completions {
 }
 
 impl Completions {
+    /// Notes that `id`, last read on line `earlier`, is given again on
+    /// line `line`.
+    fn repeated(&mut self, id: String, earlier: usize, line: usize) {
+        match self.repeated_lines.get_mut(&id) {
+            Some(lines) => lines.push(line),
+            None => {
+                self.repeated_lines.insert(id.clone(), vec![earlier, line]);
+                self.repeated_ids.push(id);
+            }
+        }
+    }
+
     /// The completion of `id`.
     pub fn get(&self, id: &str) -> Option<&str> {
         self.by_id.get(id).map(String::as_str)
@@ -85,6 +100,8 @@ impl Completions {
 /// error fails. A UTF-8 byte-order mark at the start is skipped.
 pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
     let mut out = Completions::default();
+    // The last line of each id read, a bad line naming it too.
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut reader = LineReader::new(input, MAX_LINE_BYTES);
     while let Some((line, text)) = reader.next_line()? {
         let text = match text {
@@ -104,22 +121,22 @@ pub fn read_completions(input: impl BufRead) -> io::Result<Completions> {
         match completion_line(text) {
             Ok((id, completion, message)) => {
                 out.messages += usize::from(message);
-                if out.by_id.insert(id.clone(), completion).is_some()
-                    && !out.repeated_ids.contains(&id)
-                {
-                    out.repeated_ids.push(id.clone());
+                out.by_id.insert(id.clone(), completion);
+                out.line_of.insert(id.clone(), line);
+                if let Some(earlier) = seen.insert(id.clone(), line) {
+                    out.repeated(id, earlier, line);
                 }
-                out.line_of.insert(id, line);
             }
             Err((id, message)) => {
                 // The last line of an id wins, a bad one too: the id then
                 // has no completion (an earlier line's is not used
                 // silently in its place).
                 if let Some(id) = id {
-                    if out.by_id.remove(&id).is_some() && !out.repeated_ids.contains(&id) {
-                        out.repeated_ids.push(id.clone());
-                    }
+                    out.by_id.remove(&id);
                     out.line_of.remove(&id);
+                    if let Some(earlier) = seen.insert(id.clone(), line) {
+                        out.repeated(id, earlier, line);
+                    }
                 }
                 out.bad_lines.push(BadLine { line, message })
             }
@@ -200,6 +217,21 @@ mod tests {
 
     /// The last line of an id wins, a bad one too: the id is left without
     /// a completion (counted missing), not given an earlier line's.
+    /// An id first given on a bad line and then on a good one is a repeat
+    /// too (the good line counts).
+    #[test]
+    fn an_id_on_a_bad_line_then_a_good_one_is_repeated() {
+        let text = [
+            r#"{"id": "a", "completion": 1}"#,
+            r#"{"id": "a", "completion": "good"}"#,
+        ]
+        .join("\n");
+        let done = read_completions(text.as_bytes()).unwrap();
+        assert_eq!(done.get("a"), Some("good"));
+        assert_eq!(done.repeated_ids, ["a"]);
+        assert_eq!(done.repeated_lines["a"], [1, 2]);
+    }
+
     #[test]
     fn a_bad_last_line_of_an_id_leaves_it_without_a_completion() {
         let text = [
@@ -217,6 +249,8 @@ mod tests {
         assert_eq!(done.get("c"), Some("new"));
         assert_eq!(done.line_of.get("c"), Some(&6));
         assert_eq!(done.repeated_ids, ["a", "c"]);
+        assert_eq!(done.repeated_lines["a"], [1, 3]);
+        assert_eq!(done.repeated_lines["c"], [4, 5, 6]);
         let bad: Vec<usize> = done.bad_lines.iter().map(|b| b.line).collect();
         assert_eq!(bad, [3, 5]);
     }

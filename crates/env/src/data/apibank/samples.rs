@@ -273,6 +273,13 @@ pub(crate) fn read_dialogue(path: &Path) -> Result<Vec<Turn>, ApiBankError> {
             line: n + 1,
             message,
         };
+        if n == 0 && line.starts_with('\u{feff}') {
+            return Err(bad(
+                "not JSON: the file starts with a UTF-8 byte-order mark (the official \
+                 evaluator's json.loads refuses it too); save it without one"
+                    .into(),
+            ));
+        }
         let item = loads(line).map_err(|m| bad(format!("not JSON: {m}")))?;
         out.push(turn(&item).map_err(bad)?);
     }
@@ -449,6 +456,17 @@ mod tests {
             );
         }
         std::fs::remove_file(&path).ok();
+    }
+
+    /// A byte-order mark is named as such, on line 1.
+    #[test]
+    fn a_dialogue_with_a_byte_order_mark_says_so() {
+        let path =
+            std::env::temp_dir().join(format!("toolgym-apibank-bom-{}.jsonl", std::process::id()));
+        std::fs::write(&path, "\u{feff}{\"role\": \"User\", \"text\": \"hi\"}\n").unwrap();
+        let e = read_dialogue(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).ok();
+        assert!(e.contains(":1:") && e.contains("byte-order mark"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,33 @@ pub(crate) fn loads(text: &str) -> Result<PyVal, String> {
         .map_err(|e| e.to_string())
 }
 
+/// [`loads`] for a whole file: an error names its line and column as
+/// Python's `JSONDecodeError` does (`Expecting value: line 3 column 5
+/// (char 40)`), and gives the line.
+pub(crate) fn loads_file(text: &str) -> Result<PyVal, (String, Option<usize>)> {
+    pyjson::loads(text)
+        .map(|v| PyVal::from_pyjson(&v))
+        .map_err(|e| match e {
+            pyjson::PyJsonError::Decode { pos, msg } => {
+                let mut at = pos.min(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let before = &text[..at];
+                let line = before.matches('\n').count() + 1;
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                let column = before[line_start..].chars().count() + 1;
+                let chars = before.chars().count();
+                let message = format!(
+                    "{}: {msg}: line {line} column {column} (char {chars})",
+                    e.python_exception()
+                );
+                (message, Some(line))
+            }
+            other => (other.to_string(), None),
+        })
+}
+
 /// `repr` of a string (for messages).
 pub(crate) fn quoted(s: &str) -> String {
     str_repr(s)

@@ -3,7 +3,7 @@
 
 use super::apis::network::Recorded;
 use super::apis::search::Bm25;
-use super::value::{self, loads};
+use super::value;
 use super::ApiBankError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,9 +77,9 @@ impl ApiBankData {
                 path: path.clone(),
                 source,
             })?;
-            let v = loads(&text).map_err(|message| ApiBankError::Json {
+            let v = value::loads_file(&text).map_err(|(message, line)| ApiBankError::Json {
                 path: path.clone(),
-                line: None,
+                line,
                 message,
             })?;
             tables.insert(name.to_string(), Arc::new(v));
