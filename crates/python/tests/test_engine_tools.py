@@ -398,6 +398,11 @@ def test_verl_rows_list_each_tasks_tools_for_tool_selection():
     assert all("tool_selection" not in r["extra_info"] for r in plain)
     selected = toolgym.verl.rows(tasks, template=None, tool_selection=True)
     assert [r["extra_info"]["tool_selection"] for r in selected] == [[t["name"] for t in task.tools] for task in tasks]
+    # verl reads an empty selection as every tool: a task with none is refused, named.
+    bare = toolgym.Task("Hello.", ground_truth=[], id="chat-1")
+    assert toolgym.verl.rows([bare])[0]["extra_info"]["index"] == 0
+    with pytest.raises(ValueError, match=r"1 task\(s\) list no tools \(tasks\[3\] \(id 'chat-1'\)\)"):
+        toolgym.verl.rows(list(tasks) + [bare], tool_selection=True)
 
 
 def test_schemas_hints_cannot_say_are_written_for_the_model():

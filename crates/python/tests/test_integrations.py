@@ -300,12 +300,15 @@ def test_verl_scores_a_chatml_multi_turn_response_as_one_episode():
         warnings.simplefilter("error")
         assert score("toolgym", right, EPISODE_TRUTH, {"index": 0}, episode=True) == 1.0
         assert score("toolgym", short, EPISODE_TRUTH, {"index": 1}, episode=True) == 0.0
-        # Without episode=, the text's last reply alone is read (cut at the last
-        # assistant header): the answer, which makes no call.
-        assert score("toolgym", right, EPISODE_TRUTH, {"index": 0}) == 0.0
         assert toolgym.verl.compute_score_batch(
             ["toolgym"] * 2, [right, short], [EPISODE_TRUTH] * 2, episode=True
         ) == [1.0, 0.0]
+    # Without episode=, the text's last reply alone is read (cut at the last
+    # assistant header): the answer, which makes no call. A response of the tool
+    # loop scored so is said once, with the fix: every such rollout scores 0.
+    toolgym.verl._warned.discard("multi-turn-not-episode")
+    with pytest.warns(UserWarning, match="holds tool results.*episode=true.*EpisodeRewardManager"):
+        assert score("toolgym", right, EPISODE_TRUTH, {"index": 0}) == 0.0
     # Decoded without special tokens (verl's own managers) the turns run together.
     erased = right.replace("<|im_start|>", "").replace("<|im_end|>", "")
     with warnings.catch_warnings():
@@ -330,6 +333,31 @@ def test_verl_scores_a_chatml_multi_turn_response_as_one_episode():
             ["toolgym"] * 2, [right, right], [EPISODE_TRUTH] * 2,
             [{"index": 0}, {"index": 1, "reward_rule": "tool-n1"}], episode=True,
         ) == [1.0, 0.0]
+
+
+def test_verl_says_when_tool_loop_responses_are_scored_as_one_reply():
+    """verl's tool agent loop with episode=false (the default): a rollout that
+    called a tool is decoded with the tool round and the later replies, whose
+    text fails the format, so every such rollout scores 0. Said once, naming
+    verl's turn count, in both entry points; single-turn responses say nothing."""
+    from toolgym import verl
+
+    truth = json.dumps([{"name": "f", "arguments": {"a": 1}}])
+    call = '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+    erased = call + 'user\n<tool_response>\n{"r": 2}\n</tool_response>\nassistant\nIt is 2.'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert verl.compute_score("toolgym", call, truth, {"index": 0, "num_turns": 2}, rule="binary-no-think") == 1.0
+        assert verl.compute_score_batch(["t"], [call], [truth], [{"num_turns": 2}], rule="binary-no-think") == [1.0]
+    verl._warned.discard("multi-turn-not-episode")
+    with pytest.warns(UserWarning, match="num_turns 4.*scores 0.*episode=true"):
+        assert verl.compute_score("toolgym", erased, truth, {"index": 0, "num_turns": 4}, rule="binary-no-think") == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once
+        assert verl.compute_score("toolgym", erased, truth, {"index": 1, "num_turns": 4}, rule="binary-no-think") == 0.0
+    verl._warned.discard("multi-turn-not-episode")
+    with pytest.warns(UserWarning, match="holds tool results"):
+        assert verl.compute_score_batch(["t"] * 2, [call, erased], [truth] * 2, rule="binary-no-think") == [1.0, 0.0]
 
 
 def test_verl_episode_scoring_checks_the_turn_headers_against_verls_count():

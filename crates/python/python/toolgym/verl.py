@@ -27,7 +27,11 @@ the Tool-N1 list: for its tool loop write the dataset with
 ``template="qwen2.5"`` and score with ``binary-no-think`` (that template
 does not ask for ``<think>``)
 (or with ``template=None``, the tasks' own messages, where verl's chat
-template renders the tools of its tool config).
+template renders the tools of its tool config). A rollout of the tool loop
+that called a tool holds the tool round and the later replies, which a
+one-reply rule reads as stray text (reward 0, said once): score the tool
+loop with ``episode=true`` and ``EpisodeRewardManager`` (above), which
+also scores single-step ground truths.
 
 Dataset -- write verl's RL parquet from prepared tasks::
 
@@ -179,6 +183,8 @@ def compute_score(
             return unscored(f"extra_info['reward_rule']: {e}")
     if episode and not _turns_agree(solution_str, extra_info):
         return 0.0
+    if not episode:
+        _warn_if_multi_turn(solution_str, extra_info)
     try:
         return rule_of.score(solution_str, ground_truth, episode=episode).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
@@ -309,6 +315,34 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, stacklevel=4)
 
 
+def _warn_if_multi_turn(response: Any, extra_info: Any) -> bool:
+    """Warns (once) when a response scored as one reply comes from a loop
+    that ran tools: verl's tool agent loop counts more than the prompt and
+    one reply in ``extra_info["num_turns"]``, or the decoded response holds
+    tool results. Its text after the first reply (the results, the later
+    replies) then fails the format, so every such rollout scores 0 and the
+    step learns nothing; such responses are scored with ``episode=true``.
+    Returns whether it looked like one."""
+    count = extra_info.get("num_turns") if isinstance(extra_info, dict) else None
+    try:
+        turns = None if isinstance(count, bool) else int(count)
+    except (TypeError, ValueError, OverflowError):
+        turns = None
+    multi = (turns is not None and turns > 2) or (isinstance(response, str) and "<tool_response>" in response)
+    if multi:
+        _warn_once(
+            "multi-turn-not-episode",
+            "toolgym.verl: a response of verl's tool agent loop (tools ran: "
+            + (f"num_turns {turns}" if turns is not None else "it holds tool results")
+            + ") is scored as one reply (episode=false), so the tool results and later replies in it fail "
+            "the format and it scores 0; score such rollouts as episodes: "
+            "+reward.custom_reward_function.reward_kwargs.episode=true with "
+            "reward.reward_manager.source=importlib, module.path=pkg://toolgym.verl_episode and "
+            "name=EpisodeRewardManager, which also scores single-step ground truths (said once)",
+        )
+    return multi
+
+
 def compute_score_batch(
     data_sources: Sequence[Any],
     solution_strs: Sequence[Any],
@@ -348,6 +382,10 @@ def compute_score_batch(
     bad: List[Tuple[int, str]] = []
     _configured(rule, options, episode)  # the configuration's rule and options: their errors raise
     episode = bool(episode)
+    if not episode:
+        for i in range(n):
+            if _warn_if_multi_turn(solution_strs[i], infos[i]):
+                break
     if episode:
         # Responses whose turn headers disagree with verl's count score 0.
         agree = [_turns_agree(solution_strs[i], infos[i]) for i in range(n)]
@@ -397,10 +435,13 @@ def rows(
     if agent_name is not None and not isinstance(agent_name, str):
         raise TypeError(f"agent_name={agent_name!r}: expected the name of a verl agent loop, such as 'tool_agent'")
     out = []
+    toolless: List[str] = []
     for index, task in checked(tasks):
         extra_info = {"index": index, "id": task.id, "source": task.source, "split": split}
         if tool_selection:
             extra_info["tool_selection"] = [tool["name"] for tool in task.tools]
+            if not task.tools:
+                toolless.append(f"tasks[{index}] (id {task.id!r})")
         row = {
             "data_source": data_source,
             "prompt": prompt_messages(task, template),
@@ -411,6 +452,15 @@ def rows(
         if agent_name is not None:
             row["agent_name"] = agent_name
         out.append(row)
+    if toolless:
+        # verl's tool agent loop filters by tool_selection only when it is
+        # non-empty: such a row would be shown, and could run, every tool.
+        more = f" and {len(toolless) - 3} more" if len(toolless) > 3 else ""
+        raise ValueError(
+            f"tool_selection=True: {len(toolless)} task(s) list no tools ({', '.join(toolless[:3])}{more}); "
+            "verl's tool agent loop reads an empty tool_selection as all of its tools; leave such tasks "
+            "out or write without tool_selection"
+        )
     return out
 
 
@@ -428,7 +478,8 @@ def write_parquet(
     number of rows. Needs ``pyarrow``. ``tool_selection=True`` adds each
     task's tool names as ``extra_info["tool_selection"]``: verl's tool
     agent loop then shows and runs only those of its tools
-    (``toolgym.verl_tools``). ``agent_name`` (``"tool_agent"`` for verl's
+    (``toolgym.verl_tools``); a task that lists no tools is then a
+    ``ValueError`` (verl reads an empty selection as every tool). ``agent_name`` (``"tool_agent"`` for verl's
     tool agent loop) is written as each row's ``agent_name`` column, which
     picks the row's agent loop in verl 0.9; without it every row runs
     ``rollout.agent.default_agent_loop`` (``single_turn_agent`` unless set:
