@@ -140,8 +140,7 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
         assert f(prompts=[0] * 3, completions=[good] * 3, ground_truth=[truth, '{"x": 1}', truth]) == [1.0, None, 1.0]
     # A completion that cannot be read (TRL's parser, Python's json, lets
     # NaN or a lone surrogate into tool_calls) is the model's: 0, not None
-    # (None would be left out of the advantages, better than a wrong
-    # answer), said once; a bad ground truth beside it is still None.
+    # (the data's fault), said once; a bad ground truth beside it is still None.
     call = {"name": "x", "arguments": {"v": float("nan")}}
     nan = [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]}]
     surrogate = [{"role": "assistant", "content": "<think>\ud800</think>"}]

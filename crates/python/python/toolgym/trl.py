@@ -128,15 +128,15 @@ class RewardFunction:
             if truth_reads[key]:
                 # The completion could not be read (TRL's parser took a
                 # NaN, an infinity or a lone surrogate into its tool_calls):
-                # the model's output, scored 0 as unreadable text is. None
-                # would leave it out of the advantages, a way out of a 0.
+                # the model's output, scored 0 as unreadable text is (TRL
+                # would sum a None as 0 too, but say nothing).
                 unreadable.append((i, v.detail))
                 out.append(0.0)
             else:
                 bad.append((i, v.detail))
                 out.append(None)
         if bad:
-            warn_unscored("toolgym.trl", len(verdicts), bad, "(reward None, which TRL leaves out)")
+            warn_unscored("toolgym.trl", len(verdicts), bad, "(reward None, which TRL sums as 0)")
         # Said once; every time when no completion of a call could be read,
         # which is a changed completion format more likely than the model.
         everyone = len(unreadable) == len(verdicts)
@@ -222,13 +222,14 @@ def reward_function(
     Scoring runs in parallel in Rust (``threads``: default, one per core or
     ``RAYON_NUM_THREADS``; set it where several processes share a node). A
     row that cannot be scored (its ground truth is not a list of calls)
-    gets ``None``, which TRL leaves out of the reward, with a warning naming
+    gets ``None`` (TRL adds nothing for it to the sum of the reward
+    functions, so it counts as 0 in its group), with a warning naming
     the row: one bad row does not stop the step. A completion that cannot
     be read (TRL's response parser, Python's ``json``, lets ``NaN``,
     ``Infinity`` or a lone surrogate into its ``tool_calls``; JSON has
     none of them) is the model's output and scores 0, as the same reply
-    given as text does (said once), never ``None``: a ``None`` is left out
-    of the advantages, so it would pay better than a wrong answer. The function's
+    given as text does (said once), never ``None``, which would blame the
+    data for the model's output. The function's
     ``__name__`` (``toolgym_binary``, …) names TRL's logged metric
     (``rewards/toolgym_binary/mean``).
     """

@@ -264,7 +264,7 @@ class ToolEnvironment:
             if not self._started:
                 return None  # no episode yet (TRL reading the instance's members)
             _warn("no ground truth", f"{type(self).__name__}: the row has no {type(self)._column!r} column "
-                  "value; the episode is not scored (None, which TRL leaves out)")
+                  "value; the episode is not scored (None, which TRL sums as 0)")
             return None
         # With unreadable arguments the calls cannot match; the ground
         # truth is still read, so a row that has none readable gives None.

@@ -20,7 +20,12 @@ verl renders each tool from its JSON Schema (no signature inference), as
 far as verl 0.9's schema model keeps it: a parameter's ``type``,
 ``description`` and ``enum``; the rest (array items, an object's
 properties, bounds, defaults) is written into the description as JSON
-Schema (:func:`verl_schema`). When the model calls one, toolgym checks the arguments
+Schema (:func:`verl_schema`). verl's schema model decides what it takes:
+releases that type a parameter's ``type`` as one string and its ``enum``
+as strings refuse, at ``register``, a nullable or union parameter (given
+a list of types here) and number or ``null`` enum values;
+``scripts/integration/engines_check.py`` checks single types and string
+enums only. When the model calls one, toolgym checks the arguments
 against the schema in Rust before the handler runs, and the model reads
 toolgym's tool message, as in toolgym's own envs: the result, or the
 problems listed, or the handler's exception as a tool error. verl's
