@@ -242,6 +242,45 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
     );
 }
 
+/// Run over every category, a data folder missing some category files
+/// says which (their columns read N/A): a partial download passed for the
+/// whole benchmark. Named categories say nothing (a missing one is an error).
+#[test]
+fn eval_acebench_names_categories_without_a_data_file() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let data = dir.path().join("data_en");
+    std::fs::create_dir_all(data.join("possible_answer")).unwrap();
+    let from = Path::new(FIXTURES).join("data_en");
+    for name in ["data_normal_atom_bool.json", "data_special_incomplete.json"] {
+        for sub in ["", "possible_answer"] {
+            std::fs::copy(from.join(sub).join(name), data.join(sub).join(name)).unwrap();
+        }
+    }
+    let prompts = out.path().join("p.jsonl");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "acebench",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["--limit", "1", "--write-prompts", prompts.to_str().unwrap()]);
+        let o = toolgym(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stderr)
+    };
+    let stderr = run(&[]);
+    assert!(
+        stderr
+            .contains("no data file for 13 of the 15 categories, not judged (N/A in the table): "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("normal_atom_enum"), "{stderr}");
+    assert!(!stderr.contains("special_incomplete,"), "{stderr}");
+    assert!(!run(&["--categories", "normal_atom_bool"]).contains("no data file"));
+}
+
 #[test]
 fn eval_acebench_reports_bad_inputs_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -290,7 +290,7 @@ pub struct GrpoConfig {
     pub episode_reward: EpisodeReward,
     /// Seconds a call into an env (`make` with `name`, `reset`, `step`, `truncate`) may take before its
     /// episode fails as an env error and the run goes on without it (the
-    /// call is left running on a thread of its own); 0: no limit, calls run
+    /// call is left running on its worker thread); 0: no limit, calls run
     /// in place. Default 600.
     pub env_timeout_s: f64,
     /// With a time limit (`env_timeout_s` > 0), how many episodes' env

@@ -722,7 +722,7 @@ impl GrpoTrainer {
                 None => self.validate(),
             }
         });
-        // The last episodes' envs are dropped on threads of their own:
+        // The last episodes' envs are dropped on worker threads:
         // their clean-up gets its time before the program may end (after
         // an error too).
         if let Some(limit) = self.config.rollout_limits().env_timeout {

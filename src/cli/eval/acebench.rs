@@ -13,7 +13,7 @@ use toolgym_env::data::acebench::{
 };
 use toolgym_env::template::{template_by_name, ChatMlTemplate, TEMPLATES};
 use toolgym_env::ChatTemplate;
-use toolgym_reward::acebench::{conversation_of, AceDecoder};
+use toolgym_reward::acebench::{conversation_of, AceCategory, AceDecoder};
 
 #[derive(Args, Debug)]
 pub struct AceArgs {
@@ -60,6 +60,25 @@ pub fn run(a: AceArgs) -> CliResult {
     let cases = load_cases(&a.data_dir, &categories, a.cases.limit)?;
     if cases.is_empty() {
         return Err(format!("{}: no cases to judge", a.data_dir.display()).into());
+    }
+    if categories.is_empty() {
+        // Every category with a file is judged: say which have none (their
+        // columns read N/A), or a partial download passes for the whole.
+        let absent: Vec<&str> = AceCategory::ALL
+            .iter()
+            .filter(|c| !cases.iter().any(|case| case.category == **c))
+            .map(|c| c.as_str())
+            .collect();
+        if !absent.is_empty() {
+            eprintln!(
+                "note: {}: no data file for {} of the {} categories, not judged (N/A in the \
+                 table): {}",
+                a.data_dir.display(),
+                absent.len(),
+                AceCategory::ALL.len(),
+                absent.join(", ")
+            );
+        }
     }
     // The official prompt is two plain ChatML messages.
     let render: Arc<dyn ChatTemplate> = Arc::new(ChatMlTemplate::qwen2_5());

@@ -16,7 +16,7 @@
 //!    `step` or `truncate` that has not returned by then fails its episode
 //!    the same way (the call is abandoned on its thread and counted by
 //!    [`stuck_env_calls`] until it returns), and an env whose episode is
-//!    over is dropped on a thread of its own, not waited for (a `Drop`
+//!    over is dropped on a worker thread, not waited for (a `Drop`
 //!    still running after the limit is counted too);
 //!    a non-finite reward, or one
 //!    beyond [`MAX_EPISODE_REWARD`] in magnitude, fails it too;
@@ -79,10 +79,11 @@ pub struct RolloutLimits {
     /// Longest a call into an env (the factory's `make`, `reset`,
     /// `demonstration`, `step`, `truncate`) may take: a call
     /// still running then fails its episode ([`EndReason::EnvError`]) and
-    /// the rollout goes on without it. The call runs on a thread of its
-    /// own, which is left running (a call cannot be stopped from outside),
-    /// and the env is dropped with it. An env's `Drop` runs on a thread of
-    /// its own once its episode is over, and the rollout does not wait for
+    /// the rollout goes on without it. The call runs on a worker thread
+    /// (reused, see `rollout/workers.rs`), which is left running it (a call
+    /// cannot be stopped from outside), and the env is dropped with it. An
+    /// env's `Drop` runs on a worker thread once its episode is over, and the
+    /// rollout does not wait for
     /// it (one still running after this limit is counted by
     /// [`stuck_env_calls`], and fails nothing). `None`: calls, drops
     /// included, run in place and are waited for however long they take.
@@ -470,8 +471,8 @@ pub(crate) fn make_env(
 }
 
 /// Runs `work` where a timed env call can wait without starving the env:
-/// with a time limit, env calls run on threads of their own and the
-/// workers that wait for them block, so the waiting is done by a pool of
+/// with a time limit, env calls run on worker threads of their own
+/// ([`workers`]) and the pool threads that wait for them block, so the waiting is done by a pool of
 /// its own (of [`RolloutLimits::env_concurrency`] workers; one pool per
 /// size, kept), and rayon's global pool stays free for env code that uses
 /// rayon itself. Without a limit, `work` runs in place, and so it does,
@@ -587,11 +588,11 @@ fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
     }
 }
 
-/// Envs being dropped on their own threads ([`drop_detached`]) that have
+/// Envs being dropped on worker threads ([`drop_detached`]) that have
 /// neither finished nor run past their time limit.
 static DROPS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Waits until the envs the rollouts left to drop on their own threads
+/// Waits until the envs the rollouts left to drop on worker threads
 /// have been dropped, or have run past their time limit (then counted by
 /// [`stuck_env_calls`]), or `limit` has passed; returns how many are still
 /// being dropped. A rollout does not wait for its envs' `Drop`s, so a
@@ -610,7 +611,7 @@ pub fn wait_for_env_drops(limit: Duration) -> usize {
 }
 
 /// Drops an env; a panic in its `Drop` is caught (whatever it was doing is
-/// over anyway). With `timeout`, the drop runs on a thread of its own
+/// over anyway). With `timeout`, the drop runs on a worker thread
 /// ([`timed`]) and a `Drop` still running then is left to finish there
 /// (counted by [`stuck_env_calls`] until it does), so an env whose
 /// clean-up hangs cannot hang the rollout.
@@ -1008,7 +1009,7 @@ mod tests {
         assert!(matches!(late, Err(CallFailure::TimedOut(_))));
         assert_eq!(stuck_env_calls(), 1);
         release.send(()).unwrap();
-        // What the late call returned is dropped on its own thread.
+        // What the late call returned is dropped on its worker thread.
         was_dropped.recv_timeout(Duration::from_secs(10)).unwrap();
         let started = Instant::now();
         while stuck_env_calls() > 0 && started.elapsed() < Duration::from_secs(10) {
