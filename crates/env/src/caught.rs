@@ -88,6 +88,18 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     payload_message(panic.as_ref())
 }
 
+/// [`panic_message`] of a payload that is then dropped, a panic in its
+/// `Drop` caught (`std::panic::panic_any` can throw a value whose `Drop`
+/// panics; dropped outside `catch_unwind`, it would unwind through the
+/// caller, out of a training run). A payload that panics again is leaked.
+pub fn take_panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic_message(&panic);
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(panic))) {
+        std::mem::forget(again);
+    }
+    message
+}
+
 /// [`panic_message`] of a payload as the panic hook sees it.
 fn payload_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {

@@ -68,7 +68,7 @@ mod task;
 pub mod template;
 mod tool;
 
-pub use caught::{catch_quietly, panic_message};
+pub use caught::{catch_quietly, panic_message, take_panic_message};
 pub use env::{
     EndReason, Episode, MultiTurnConfig, MultiTurnEnv, MultiTurnSpec, Observation, SingleTurnEnv,
     SingleTurnSpec, Step, StepInfo, ToolEnv,

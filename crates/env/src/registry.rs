@@ -1,6 +1,6 @@
 //! The [`ToolRegistry`]: tool specs with compiled validators and handlers.
 
-use crate::caught::{catch_quietly, panic_message};
+use crate::caught::{catch_quietly, take_panic_message};
 use crate::tool::{ArgumentProblem, Tool, ToolError, ToolSpec};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -336,7 +336,7 @@ impl<S> ToolRegistry<S> {
             Ok(result) => result,
             Err(panic) => Err(ToolError::Panicked {
                 tool: call.name.clone(),
-                message: panic_message(&panic),
+                message: take_panic_message(panic),
             }),
         }
     }

@@ -61,3 +61,23 @@ fn caught_panics_print_in_full_once_then_a_line_each() {
     }
     assert!(err.contains("a panic of the user's own"), "{err}");
 }
+
+/// A tool whose handler throws a value whose `Drop` panics (`panic_any`)
+/// is a tool error like any panic: dropping the payload does not unwind
+/// out of the registry (it would have, out of a training run).
+#[test]
+fn a_panic_payload_that_panics_when_dropped_stays_caught() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's drop");
+        }
+    }
+    let r = toolgym_env::catch_quietly(|| -> u32 { std::panic::panic_any(Bomb) });
+    assert_eq!(
+        toolgym_env::take_panic_message(r.unwrap_err()),
+        "(no message)"
+    );
+    let r = toolgym_env::catch_quietly(|| -> u32 { panic!("plain") });
+    assert_eq!(toolgym_env::take_panic_message(r.unwrap_err()), "plain");
+}

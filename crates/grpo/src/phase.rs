@@ -78,7 +78,7 @@ fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<
         Ok(result) => result.map_err(failed),
         Err(panic) => Err(failed(format!(
             "panicked: {}",
-            toolgym_env::panic_message(&panic)
+            toolgym_env::take_panic_message(panic)
         ))),
     }
 }

@@ -15,6 +15,7 @@ use crate::evaluate::EvalReport;
 use crate::metrics::StepMetrics;
 use crate::phase::{Phase, PhaseSetup};
 use crate::rollout::{run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits};
+use crate::trainer::{count_streak, Streak, STEPS_IN_A_ROW_STOP};
 use crate::{GradAccumulator, Policy, RunSection, SftConfig, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -157,6 +158,41 @@ impl SftTrainer {
             } else {
                 skipped += 1;
             }
+        }
+        // A step whose demonstrations all failed in their env makes no
+        // update, with a warning; three in a row (or every step of a
+        // shorter run) stop the run, as in GRPO: a service down for a
+        // minute, or a time-out in a small batch, is no reason to end it.
+        let env_failed = seqs.is_empty() && stats.env_failures > 0;
+        let failing = count_streak(&mut p.env_failure_steps, env_failed, false, p.total_steps);
+        if env_failed {
+            let why = format!(
+                "sft step {}: no demonstration to train on, {} of {} episodes failed in their \
+                 env (the first: {})",
+                p.step + 1,
+                stats.env_failures,
+                tasks.len(),
+                stats.env_error.as_deref().unwrap_or("?")
+            );
+            if let Streak::Stop(before) = failing {
+                return Err(TrainError::Env(format!("{why}{before}")));
+            }
+            eprintln!(
+                "warning: {why}: no update this step (the run stops after {} such steps in a row)",
+                STEPS_IN_A_ROW_STOP.min(p.total_steps)
+            );
+            p.step += 1;
+            let mut m = StepMetrics {
+                phase: "sft".into(),
+                step: p.step,
+                skipped_updates: Some(1),
+                step_seconds: start.elapsed().as_secs_f64(),
+                skipped_episodes: Some(skipped),
+                trained_tokens: Some(0),
+                ..StepMetrics::default()
+            };
+            stats.fill_env(&mut m);
+            return Ok(m);
         }
         if seqs.is_empty() {
             let failures = match &stats.env_error {

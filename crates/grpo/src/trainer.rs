@@ -69,10 +69,10 @@ pub struct GrpoTrainer {
 /// bad luck (a source that generates its tasks, a step of one prompt, a
 /// service that is down for a minute); three say the limits or the model
 /// do not fit the tasks, or the env is broken.
-const STEPS_IN_A_ROW_STOP: usize = 3;
+pub(crate) const STEPS_IN_A_ROW_STOP: usize = 3;
 
 /// What a step makes of a run-stopping condition ([`count_streak`]).
-enum Streak {
+pub(crate) enum Streak {
     /// It did not hold: the count is back at 0.
     Clear,
     /// It held, fewer steps in a row than stop the run.
@@ -86,7 +86,12 @@ enum Streak {
 /// Counts this step in `count` (steps in a row, up to this one, where the
 /// condition held; a step on which only the `other` condition held leaves
 /// it as it was) and says what it makes of the run.
-fn count_streak(count: &mut usize, holds: bool, other: bool, total_steps: usize) -> Streak {
+pub(crate) fn count_streak(
+    count: &mut usize,
+    holds: bool,
+    other: bool,
+    total_steps: usize,
+) -> Streak {
     *count = match (holds, other) {
         (true, _) => *count + 1,
         (false, true) => *count,
@@ -269,7 +274,11 @@ impl GrpoTrainer {
 
     fn optimizer_steps_total(&self) -> usize {
         let c = &self.config;
-        self.phase.total_steps * c.epochs * c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1)
+        // Saturating: a count past usize is a schedule that never ends.
+        self.phase
+            .total_steps
+            .saturating_mul(c.epochs)
+            .saturating_mul(c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1))
     }
 
     /// Writes a checkpoint of the current state.

@@ -897,14 +897,39 @@ fn sft_says_which_demonstrations_failed_and_goes_on() {
         .contains("demonstration (turn 1)"));
     assert_eq!(m.end_reasons.get("env_error"), Some(&2), "{m:?}");
     std::fs::remove_dir_all(&dir).ok();
-    // Every solver failing (one task, drawn four times): the step's error says why.
+    // Every solver failing (one task, drawn four times): the step makes no
+    // update, with a warning; the third such step in a row stops the run
+    // (here the run's only step: a run shorter than three stops at once).
     let mut t = trainer(shared(echo_solvers(9, 9, 0)), 1);
     let err = t.step().unwrap_err().to_string();
     assert!(
-        err.contains("4 ended by an env failure, the first: ")
+        err.contains("no demonstration to train on, 4 of 4 episodes failed in their env")
             && err.contains("the echo env's solver is broken"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+    let mut t = SftTrainer::new(
+        policy(&gen),
+        shared(echo_solvers(9, 9, 0)),
+        echo_tasks(1),
+        vec![],
+        SftConfig {
+            steps: 5,
+            ..cfg.clone()
+        },
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    for step in 1..=2 {
+        let m = t.step().unwrap();
+        assert_eq!(
+            (m.step, m.skipped_updates, m.env_failures, m.trained_tokens),
+            (step, Some(1), Some(4), Some(0)),
+            "{m:?}"
+        );
+    }
+    let err = t.step().unwrap_err().to_string();
+    assert!(err.contains("and so had the 2 step(s) before it"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -1147,6 +1172,13 @@ fn an_env_that_says_it_failed_fails_its_episode() {
         assert!(!failed.success());
         assert!(eps[1].error.is_none() && !eps[1].env_failed());
     }
+    // One that answers already_over for a live episode lost it (a reused
+    // or reset env): an env failure, not a reward of 0 for the reply.
+    let eps = two_echo_episodes(|env| env.end_as = Some(EndReason::AlreadyOver), &limits());
+    assert!(eps[0].env_failed(), "{:?}", eps[0].end);
+    let err = eps[0].error.as_deref().unwrap();
+    assert!(err.contains("answered already_over"), "{err}");
+    assert!(!eps[1].env_failed());
 }
 
 #[test]

@@ -456,7 +456,7 @@ pub(crate) fn call_env<T: Send + 'static>(
 
 /// A caught panic as a call's failure.
 fn panicked(payload: Box<dyn std::any::Any + Send>) -> CallFailure {
-    CallFailure::Panicked(toolgym_env::panic_message(&payload))
+    CallFailure::Panicked(toolgym_env::take_panic_message(payload))
 }
 
 /// Makes the env for `task` ([`timed`]); `make` runs user code too (a
@@ -640,8 +640,8 @@ fn start(
     let made = timed(limits.env_timeout, move || {
         let env = factory.make_env(task);
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        let name = catch_quietly(|| env.name().to_string())
-            .map_err(|panic| toolgym_env::panic_message(&panic).to_string());
+        let name =
+            catch_quietly(|| env.name().to_string()).map_err(toolgym_env::take_panic_message);
         (env, name)
     });
     s.traj.env_seconds += started.elapsed().as_secs_f64();
@@ -737,18 +737,28 @@ fn record(s: &mut Slot, step: Step) -> bool {
     // An env that says it failed (its backend died, say) fails the episode
     // as one that panicked does: reward 0, judged `env_error`, left out of
     // the update (or scored at `grpo.env_failure_reward`).
-    let failed = (step.info.end == Some(EndReason::EnvError)).then(|| {
-        let detail = step
-            .info
-            .main_verdict()
-            .filter(|v| !v.detail.is_empty())
-            .map(|v| format!(": {}", v.detail))
-            .unwrap_or_default();
-        format!(
-            "turn {} ended the episode as env_error{detail}",
+    let failed = match step.info.end {
+        Some(EndReason::EnvError) => {
+            let detail = step
+                .info
+                .main_verdict()
+                .filter(|v| !v.detail.is_empty())
+                .map(|v| format!(": {}", v.detail))
+                .unwrap_or_default();
+            Some(format!(
+                "turn {} ended the episode as env_error{detail}",
+                step.info.turn
+            ))
+        }
+        // The rollout steps only episodes it has not seen end: an env that
+        // answers as for a step after the end lost its episode (a reused
+        // or reset env). Its reward of 0 says nothing of the reply.
+        Some(EndReason::AlreadyOver) => Some(format!(
+            "turn {}: the env answered already_over, for an episode the rollout had not seen              end",
             step.info.turn
-        )
-    });
+        )),
+        _ => None,
+    };
     s.traj.steps.push(StepOutcome {
         reward: step.reward,
         info: step.info,
