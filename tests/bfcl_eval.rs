@@ -604,6 +604,23 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         "{e}"
     );
     assert_eq!(e.matches(": skipped line").count(), 20, "{e}");
+    // So is one after a byte-order mark.
+    let text_of_list = std::fs::read(&list).unwrap();
+    std::fs::write(&list, [&b"\xEF\xBB\xBF"[..], &text_of_list].concat()).unwrap();
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--completions",
+        list.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("not a JSON list"),
+        "{}",
+        text(&o.stderr)
+    );
     // A file with no completion for any case is an error, not a score of 0.
     let prompts = fx.path("prompts-by-mistake.jsonl");
     std::fs::write(&prompts, "{\"id\": \"x\", \"prompt\": \"p\"}\n").unwrap();

@@ -436,7 +436,13 @@ impl GrpoConfig {
     pub fn total_steps(&self, tasks: Option<usize>) -> Result<usize, TrainError> {
         match (self.steps, tasks) {
             (Some(s), _) => Ok(s),
-            (None, Some(n)) => Ok((self.data_epochs * n).div_ceil(self.prompts_per_step.max(1))),
+            (None, Some(n)) => match self.data_epochs.checked_mul(n) {
+                Some(episodes) => Ok(episodes.div_ceil(self.prompts_per_step.max(1))),
+                None => Err(TrainError::Config(format!(
+                    "grpo.data_epochs = {} over {n} tasks is more prompts than can be counted",
+                    self.data_epochs
+                ))),
+            },
             (None, None) => Err(TrainError::Config(
                 "grpo.steps must be set when the training tasks come from a generator \
                  (grpo.data_epochs needs a finite task file)"
@@ -546,6 +552,17 @@ impl GrpoConfig {
         }
         if self.max_prompt_tokens == 0 || self.data_epochs == 0 {
             return bad("grpo.max_prompt_tokens and grpo.data_epochs must be positive".into());
+        }
+        // Far beyond any run, and small enough that the step and optimizer
+        // step counts made from them cannot overflow.
+        for (key, value, most) in [
+            ("grpo.steps", self.steps.unwrap_or(0), MAX_STEPS),
+            ("grpo.epochs", self.epochs, MAX_EPOCHS),
+            ("grpo.data_epochs", self.data_epochs, MAX_EPOCHS),
+        ] {
+            if value > most {
+                return bad(format!("{key} must be at most {most} (got {value})"));
+            }
         }
         check_env_concurrency("grpo.env_concurrency", self.env_concurrency)?;
         if self.max_episode_tokens != 0 && self.max_episode_tokens <= self.max_prompt_tokens {
@@ -792,6 +809,11 @@ fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
 
 /// `Ok` when `ok`, else an error naming `key`, what it must be and what it
 /// is (NaN and infinities fail every range).
+/// The most `grpo.steps` a config may ask for.
+const MAX_STEPS: usize = 1_000_000_000;
+/// The most `grpo.epochs` and `grpo.data_epochs` a config may ask for.
+const MAX_EPOCHS: usize = 1_000_000;
+
 pub(crate) fn number(key: &str, value: f64, ok: bool, must_be: &str) -> Result<(), TrainError> {
     if ok {
         Ok(())
@@ -1238,6 +1260,10 @@ mod tests {
             ("grpo.env_concurrency=100000", "grpo.env_concurrency"),
             ("sft.env_concurrency=100000", "sft.env_concurrency"),
             ("grpo.env_failure_reward=nan", "grpo.env_failure_reward"),
+            // Counts whose products would overflow the step counts.
+            ("grpo.steps=2000000000", "grpo.steps"),
+            ("grpo.epochs=10000000", "grpo.epochs"),
+            ("grpo.data_epochs=4611686018427387904", "grpo.data_epochs"),
             // Set while failures are left out: it would do nothing.
             ("grpo.env_failure_reward=-1.0", "grpo.env_failure_reward"),
         ] {

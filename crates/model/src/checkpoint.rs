@@ -140,7 +140,16 @@ pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
             path: index.clone(),
             reason: "no `weight_map` object".into(),
         })?;
-    let files: BTreeSet<&str> = map.values().filter_map(Value::as_str).collect();
+    let mut files: BTreeSet<&str> = BTreeSet::new();
+    for (tensor, file) in map {
+        let Some(file) = file.as_str() else {
+            return Err(ModelError::Safetensors {
+                path: index.clone(),
+                reason: format!("weight_map[{tensor:?}] is not a file name (got {file})"),
+            });
+        };
+        files.insert(file);
+    }
     let mut out = HashMap::new();
     for f in files {
         if f.contains("..") || Path::new(f).is_absolute() {

@@ -164,10 +164,20 @@ impl Tokenizer {
             .with_truncation(None)
             .map_err(|e| tok_err("turning truncation off", e))?;
         inner.with_padding(None);
-        let named = |key: &str| tokenizer_config.as_ref()?.get(key).and_then(token_content);
         let mut ids = [None, None];
         for (id, key) in ids.iter_mut().zip(["eos_token", "pad_token"]) {
-            if let Some(token) = named(key) {
+            let given = tokenizer_config.as_ref().and_then(|c| c.get(key));
+            let token = match given {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(token_content(v).ok_or_else(|| ModelError::InvalidConfig {
+                    location: location.clone(),
+                    // Taken as absent, the Qwen defaults would stand in.
+                    reason: format!(
+                        "{key} is neither a token's text nor {{\"content\": text}} (got {v})"
+                    ),
+                })?),
+            };
+            if let Some(token) = token {
                 *id = Some(
                     inner
                         .token_to_id(token)

@@ -191,6 +191,18 @@ fn errors_name_the_missing_file_tensor_and_shapes() {
     .unwrap();
     let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
     assert!(e.to_string().contains("shard-1.safetensors"), "{e}");
+    // An entry that names no file is refused by its tensor (it was left out).
+    std::fs::write(
+        d.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"model.norm.weight": 3}}"#,
+    )
+    .unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("weight_map[\"model.norm.weight\"] is not a file name (got 3)"),
+        "{e}"
+    );
 }
 
 /// Weights config.json would leave unused, a config of another

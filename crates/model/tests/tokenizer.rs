@@ -276,6 +276,20 @@ fn new_refuses_a_config_token_the_vocabulary_lacks() {
             "{e}"
         );
     }
+    // A value that names no token is refused too (it was taken as absent,
+    // and the Qwen2 conventions stood in); null is absent.
+    for bad in [
+        serde_json::json!(["<|im_end|>"]),
+        serde_json::json!({"text": "x"}),
+    ] {
+        let Err(e) = Tokenizer::new(inner(), Some(serde_json::json!({"eos_token": bad}))) else {
+            panic!("eos_token {bad} was taken");
+        };
+        let e = e.to_string();
+        assert!(e.contains("eos_token is neither a token's text"), "{e}");
+    }
+    let null = Tokenizer::new(inner(), Some(serde_json::json!({"pad_token": null}))).unwrap();
+    assert_eq!(null.pad_token_id(), tk.pad_token_id());
     // Without a config: the Qwen2 conventions.
     let plain = Tokenizer::new(inner(), None).unwrap();
     assert_eq!(plain.eos_token_ids(), tk.eos_token_ids());

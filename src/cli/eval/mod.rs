@@ -436,9 +436,10 @@ fn load_completions<'a>(
     Ok(done)
 }
 
-/// Whether the regular file at `path` starts, after whitespace, with
-/// `[`: a JSON list where JSON Lines are wanted. (Not a pipe or stdin,
-/// read once already: opening one again would wait for a writer.)
+/// Whether the regular file at `path` starts, after a byte-order mark and
+/// whitespace, with `[`: a JSON list where JSON Lines are wanted. (Not a
+/// pipe or stdin, read once already: opening one again would wait for a
+/// writer.)
 fn starts_with_list(path: &Path) -> bool {
     use std::io::Read;
     if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
@@ -448,8 +449,10 @@ fn starts_with_list(path: &Path) -> bool {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    head[..n]
-        .iter()
+    let head = &head[..n];
+    // A byte-order mark is skipped, as the completions reader skips it.
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    head.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'[')
 }

@@ -858,7 +858,7 @@ impl ChunkReader {
         }
         let average = bytes / lines + 1;
         average
-            .saturating_mul(missing + 1)
+            .saturating_mul(missing.saturating_add(1))
             .clamp(self.min_read.min(self.block), self.block)
     }
 
