@@ -223,6 +223,18 @@ impl Phase {
     /// Opens the phase; with `run.resume` and a checkpoint in its directory,
     /// continues from it (policy, optimiser, step and data position).
     pub fn open(s: PhaseSetup) -> Result<Self, TrainError> {
+        if cfg!(panic = "abort") {
+            // Env panics are caught at the rollout's boundary only when
+            // they unwind.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "warning: this program is built with panic = \"abort\": a panic in env or \
+                     tool code ends the process, not only its episode (build with the default \
+                     panic = \"unwind\" to train against envs that may panic)"
+                )
+            });
+        }
         if s.policy.model.dtype() == toolgym_model::candle_core::DType::F16 {
             return Err(crate::config::f16_refused(&format!(
                 "{}: the policy is in f16",
