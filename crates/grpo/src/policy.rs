@@ -269,12 +269,13 @@ impl Policy {
     }
 
     /// What the rollout engine needs of the policy's token side: tokenizer,
-    /// end-of-turn ids and context length.
+    /// end-of-turn ids, context length and vocabulary size.
     pub fn token_space(&self) -> TokenSpace<'_> {
         TokenSpace {
             tokenizer: &self.tokenizer,
             eos_token_ids: &self.eos_token_ids,
             max_context: self.model.config().max_position_embeddings,
+            vocab_size: self.model.config().vocab_size,
         }
     }
 }

@@ -1151,6 +1151,46 @@ fn gymnasium_truncation_without_a_reason_is_a_turn_limit() {
     }
 }
 
+/// Env text that tokenises to an id the model has no embedding for (a
+/// special token of the tokenizer past `vocab_size`) fails its episode: it
+/// failed the whole batch's generation, and the run, before.
+#[test]
+fn env_text_past_the_models_vocabulary_fails_its_episode() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let mut actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec!["one".into(), "two".into()],
+    };
+    let source = echo_tasks(2);
+    let space = policy.token_space();
+    let first = policy.tokenizer.encode("<|im_start|>").unwrap()[0];
+    let small = toolgym_grpo::rollout::TokenSpace {
+        vocab_size: first as usize,
+        ..space
+    };
+    let eps: Vec<Trajectory> = run_episodes(
+        &shared(|task| EchoEnv::new(task, 2)),
+        &groups(source.as_ref(), 2, 1),
+        &mut actor,
+        small,
+        &limits(),
+    )
+    .unwrap()
+    .into_iter()
+    .flatten()
+    .collect();
+    for e in &eps {
+        assert!(e.env_failed(), "{:?}", e.end);
+        let err = e.error.as_deref().unwrap();
+        assert!(
+            err.contains("the first prompt holds token id")
+                && err.contains(&format!("past the model's vocab_size {first}")),
+            "{err}"
+        );
+    }
+}
+
 /// An env that reports `EnvError` itself (at its end, or when the trainer
 /// cuts it short) fails the episode as a panic does: reward 0, judged
 /// `env_error`, not solved, whatever reward it gave.

@@ -129,6 +129,24 @@ pub struct TokenSpace<'a> {
     pub eos_token_ids: &'a [u32],
     /// The model's context length (`max_position_embeddings`).
     pub max_context: usize,
+    /// The model's vocabulary (`vocab_size`, its embedding rows): env text
+    /// that tokenises to an id at or past it (a special token the
+    /// tokenizer has and the model does not) fails its episode.
+    pub vocab_size: usize,
+}
+
+impl TokenSpace<'_> {
+    /// The first id of `ids` past the model's vocabulary, said as the
+    /// failure of the text `what` names.
+    fn out_of_vocabulary(&self, ids: &[u32], what: &str) -> Option<String> {
+        let bad = ids.iter().find(|&&id| id as usize >= self.vocab_size)?;
+        let token = self.tokenizer.id_to_token(*bad).unwrap_or_default();
+        Some(format!(
+            "{what} holds token id {bad} ({token:?}), past the model's vocab_size {} (a token \
+             of the tokenizer the model has no embedding for)",
+            self.vocab_size
+        ))
+    }
 }
 
 /// One episode in flight.
@@ -686,6 +704,10 @@ fn start(
         fail(s, "reset gave an empty prompt".into());
         return Ok(());
     }
+    if let Some(why) = tokens.out_of_vocabulary(&ids, "the first prompt") {
+        fail(s, why);
+        return Ok(());
+    }
     let limit = prompt_limit(limits.max_prompt_tokens, tokens.max_context);
     if ids.len() > limit && limits.truncate_prompts {
         s.traj.prompt_cut = ids.len() - limit;
@@ -884,6 +906,12 @@ fn take_turn(
             return Ok(());
         }
     };
+    if let Some(why) =
+        tokens.out_of_vocabulary(&added, &format!("turn {turn}: the environment's text"))
+    {
+        fail_unprovoked(s, why);
+        return Ok(());
+    }
     if s.traj.len() + added.len() >= room {
         truncate(s, EndReason::TokenLimit, limits.env_timeout);
         return Ok(());

@@ -68,7 +68,10 @@ impl Workers {
         loop {
             if let Some(job) = queue.jobs.pop_front() {
                 drop(queue);
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                    // Dropped where a panic in its own `Drop` is caught too.
+                    toolgym_env::take_panic_message(panic);
+                }
                 queue = self.lock();
                 continue;
             }
