@@ -63,10 +63,18 @@ pub(crate) struct Phase {
 /// [`Phase::env_failures`] where failed episodes are left out.
 pub(crate) const LEFT_OUT: &str = "left out of the update";
 
-/// Runs one of the env factory's state hooks; its error or panic is a
-/// [`TrainError::Env`] naming the hook (a checkpoint without the state, or
-/// a resume without it, would not continue the run exactly).
-fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, TrainError> {
+/// Runs one of the env factory's state hooks, `f` on `factory`, timed as
+/// an env call ([`timed`](crate::rollout::timed): with `timeout`, a hook
+/// still running then is left on its worker thread); its error, panic or
+/// time-out is a [`TrainError::Env`] naming the hook (a checkpoint without
+/// the state, or a resume without it, would not continue the run exactly;
+/// a hook that hangs hung the run at every validation and checkpoint).
+fn factory_hook<T: Send + 'static>(
+    hook: &str,
+    factory: &Arc<dyn DynEnvFactory>,
+    timeout: Option<std::time::Duration>,
+    f: impl FnOnce(&dyn DynEnvFactory) -> Result<T, String> + Send + 'static,
+) -> Result<T, TrainError> {
     let failed = |why: String| {
         TrainError::Env(format!(
             "the env factory's {hook} failed: {why} (the run's checkpoints hold the factory's \
@@ -74,12 +82,10 @@ fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<
              found it)"
         ))
     };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    let factory = factory.clone();
+    match crate::rollout::timed(timeout, move || f(factory.as_ref())) {
         Ok(result) => result.map_err(failed),
-        Err(panic) => Err(failed(format!(
-            "panicked: {}",
-            toolgym_env::take_panic_message(panic)
-        ))),
+        Err(failure) => Err(failed(failure.describe("it"))),
     }
 }
 
@@ -93,16 +99,20 @@ fn factory_hook<T>(hook: &str, f: impl FnOnce() -> Result<T, String>) -> Result<
 /// [`EnvFactory::checkpoint_state`]: toolgym_env::env::EnvFactory::checkpoint_state
 pub(crate) fn keeping_factory_state<T>(
     factory: &Arc<dyn DynEnvFactory>,
+    timeout: Option<std::time::Duration>,
     what: &str,
     episodes: impl FnOnce() -> T,
 ) -> Result<T, TrainError> {
     let hook = |name: &str| format!("{name} (around {what})");
-    let before = factory_hook(&hook("checkpoint_state"), || factory.checkpoint_state())?;
+    let snapshot = |f: &dyn DynEnvFactory| f.checkpoint_state();
+    let before = factory_hook(&hook("checkpoint_state"), factory, timeout, snapshot)?;
     let out = episodes();
-    if let Some(state) = &before {
-        let after = factory_hook(&hook("checkpoint_state"), || factory.checkpoint_state())?;
-        if after.as_ref() != Some(state) {
-            factory_hook(&hook("restore_state"), || factory.restore_state(state))?;
+    if let Some(state) = before {
+        let after = factory_hook(&hook("checkpoint_state"), factory, timeout, snapshot)?;
+        if after.as_ref() != Some(&state) {
+            factory_hook(&hook("restore_state"), factory, timeout, move |f| {
+                f.restore_state(&state)
+            })?;
         }
     }
     Ok(out)
@@ -256,8 +266,13 @@ impl Phase {
             {
                 check_train_tasks(&state, s.train_tasks.as_deref(), s.run.force)?;
                 check_seed(&state, s.run.seed, s.run.force)?;
-                if let Some(env_state) = &state.env_state {
-                    factory_hook("restore_state", || s.factory.restore_state(env_state))?;
+                if let Some(env_state) = state.env_state.clone() {
+                    factory_hook(
+                        "restore_state",
+                        &s.factory,
+                        s.eval_limits.env_timeout,
+                        move |f| f.restore_state(&env_state),
+                    )?;
                 }
                 policy = p;
                 step = state.step;
@@ -306,7 +321,12 @@ impl Phase {
 
     /// The state a checkpoint records (the env factory's included).
     pub fn state(&self) -> Result<TrainerState, TrainError> {
-        let env_state = factory_hook("checkpoint_state", || self.factory.checkpoint_state())?;
+        let env_state = factory_hook(
+            "checkpoint_state",
+            &self.factory,
+            self.eval_limits.env_timeout,
+            |f| f.checkpoint_state(),
+        )?;
         Ok(TrainerState {
             phase: self.name.into(),
             step: self.step,
@@ -354,7 +374,8 @@ impl Phase {
             temperature: self.run.eval_temperature,
             seed: mix_seed(self.run.seed, 0x0076_616c),
         });
-        let report = keeping_factory_state(&self.factory, "validation", || {
+        let timeout = self.eval_limits.env_timeout;
+        let report = keeping_factory_state(&self.factory, timeout, "validation", || {
             evaluate(
                 &self.policy,
                 &self.factory,

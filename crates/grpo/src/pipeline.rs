@@ -305,6 +305,7 @@ pub fn build_policy(cfg: &TrainConfig, setup: &TaskSetup) -> Result<Policy, Trai
                     // (a curriculum's level, say) is given back as it was.
                     crate::phase::keeping_factory_state(
                         &setup.factory,
+                        timeout,
                         "the built-in tokenizer's corpus",
                         || {
                             demonstration_corpus(

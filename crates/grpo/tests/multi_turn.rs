@@ -1772,7 +1772,39 @@ fn a_curriculum_factory_resumes_with_its_state() {
         e.contains("checkpoint_state failed: cannot serialise the curriculum"),
         "{e}"
     );
-    for d in [dir, full_dir, fail_dir, saves_dir] {
+    // A hook that hangs is an env call like any: past env_timeout_s it is
+    // an error naming the hook (it hung the run at every checkpoint).
+    struct HangsOnSave;
+    impl EnvFactory for HangsOnSave {
+        type Env = EchoEnv;
+        fn make(&self, task: Arc<Task>) -> EchoEnv {
+            EchoEnv::new(task, 1)
+        }
+        fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            Ok(None)
+        }
+    }
+    let hang_dir = run_dir("curriculum-hangs");
+    let mut c = grpo_config(3);
+    c.env_timeout_s = 0.3;
+    let t = GrpoTrainer::new(
+        policy(&gen),
+        Arc::new(HangsOnSave),
+        echo_tasks(16),
+        vec![],
+        c,
+        run_section(hang_dir.clone(), 1),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let e = t.save_checkpoint().unwrap_err().to_string();
+    assert!(started.elapsed().as_secs() < 20, "waited for the hook");
+    assert!(
+        e.contains("checkpoint_state failed: it did not return within 0.3 s"),
+        "{e}"
+    );
+    for d in [dir, full_dir, fail_dir, saves_dir, hang_dir] {
         std::fs::remove_dir_all(&d).ok();
     }
 }

@@ -373,7 +373,9 @@ pub trait EnvFactory: Send + Sync {
     /// The trainers also take it before and after each validation, and
     /// restore it when validation moved it. `Ok(None)`, the default, is a
     /// stateless factory. An error stops the run where it was asked,
-    /// naming it: a checkpoint without the state would resume another run.
+    /// naming it: a checkpoint without the state would resume another run;
+    /// so does a panic, or a call still running after the trainer's env
+    /// time limit (`env_timeout_s`: the hooks are timed as env calls are).
     fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
         Ok(None)
     }
@@ -381,8 +383,8 @@ pub trait EnvFactory: Send + Sync {
     /// Restores what [`EnvFactory::checkpoint_state`] saved: when a run
     /// resumes from a checkpoint holding it, before any episode of the
     /// resumed run, and mid-run after a validation that changed the state
-    /// (so it may be called more than once in a live run). An error stops
-    /// the run, naming it.
+    /// (so it may be called more than once in a live run). An error, a
+    /// panic or a time-out stops the run, naming it.
     fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
         let _ = state;
         Err(NO_STATE.into())
