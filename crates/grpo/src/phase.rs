@@ -325,7 +325,14 @@ impl Phase {
             "checkpoint_state",
             &self.factory,
             self.eval_limits.env_timeout,
-            |f| f.checkpoint_state(),
+            |f| match f.checkpoint_state()? {
+                // Written as null, it would read back as no state, and a
+                // resumed run would never restore it.
+                Some(serde_json::Value::Null) => Err("it returned Some(null): a state must \
+                    be a JSON value other than null (Ok(None) says the factory has none)"
+                    .into()),
+                state => Ok(state),
+            },
         )?;
         Ok(TrainerState {
             phase: self.name.into(),

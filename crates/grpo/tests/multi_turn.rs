@@ -1804,6 +1804,31 @@ fn a_curriculum_factory_resumes_with_its_state() {
         e.contains("checkpoint_state failed: it did not return within 0.3 s"),
         "{e}"
     );
+    // A state of null would read back as none: refused when saved.
+    struct SavesNull;
+    impl EnvFactory for SavesNull {
+        type Env = EchoEnv;
+        fn make(&self, task: Arc<Task>) -> EchoEnv {
+            EchoEnv::new(task, 1)
+        }
+        fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+            Ok(Some(serde_json::Value::Null))
+        }
+    }
+    let t = GrpoTrainer::new(
+        policy(&gen),
+        Arc::new(SavesNull),
+        echo_tasks(16),
+        vec![],
+        grpo_config(3),
+        run_section(hang_dir.clone(), 1),
+    )
+    .unwrap();
+    let e = t.save_checkpoint().unwrap_err().to_string();
+    assert!(
+        e.contains("checkpoint_state failed: it returned Some(null)"),
+        "{e}"
+    );
     for d in [dir, full_dir, fail_dir, saves_dir, hang_dir] {
         std::fs::remove_dir_all(&d).ok();
     }

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use toolgym_env::{EndReason, StepInfo, Task};
 use toolgym_reward::{Reason, Verdict};
 
+/// The most bytes of an env failure's message kept in a trajectory.
+const MAX_ERROR_BYTES: usize = 2048;
+
 /// How an episode's reward is made from its steps' rewards.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -123,6 +126,18 @@ impl Trajectory {
     /// Ends the episode as an env failure: `message` (prefixed with the
     /// env and the task) is its error.
     pub(crate) fn fail_env(&mut self, message: impl std::fmt::Display) {
+        let mut message = message.to_string();
+        if message.len() > MAX_ERROR_BYTES {
+            // A panic message of megabytes went into every metrics line
+            // and error that quotes it.
+            let total = message.len();
+            let mut cut = MAX_ERROR_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(&format!("… ({total} bytes in all)"));
+        }
         self.error = Some(format!(
             "env {} on task {}: {message}",
             self.env, self.task.id
@@ -211,5 +226,30 @@ impl Trajectory {
     /// The last reply (empty when there is none).
     pub fn last_reply(&self) -> &str {
         self.replies.last().map_or("", String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failure's message is kept to its first 2 KiB (at a character
+    /// boundary), with its length said: a panic message of megabytes went
+    /// into every metrics line quoting it.
+    #[test]
+    fn a_long_failure_message_is_cut() {
+        let task = Arc::new(Task::new("t-1", "test", vec![], vec![], vec![]));
+        let mut t = Trajectory::new(task, 0);
+        t.fail_env(format!("x{}", "é".repeat(100_000)));
+        let error = t.error.as_deref().unwrap();
+        assert!(error.len() < MAX_ERROR_BYTES + 200, "{}", error.len());
+        assert!(error.ends_with("… (200001 bytes in all)"), "{error}");
+        assert_eq!(t.end, Some(EndReason::EnvError));
+        let mut short = Trajectory::new(
+            Arc::new(Task::new("t-2", "test", vec![], vec![], vec![])),
+            0,
+        );
+        short.fail_env("short");
+        assert!(short.error.as_deref().unwrap().ends_with(": short"));
     }
 }
