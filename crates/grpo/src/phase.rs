@@ -437,10 +437,32 @@ impl Phase {
             if due(p.step, p.run.save_every, last) {
                 p.save_checkpoint()?;
             }
+            // The step's checkpoint, when due, is written first.
+            too_many_stuck_calls(&m)?;
         }
         Ok(last_eval)
     }
 }
+
+/// Stops a run once [`MAX_STUCK_ENV_CALLS`] env calls are still running
+/// past their time limit after a step: each holds a thread and its env for
+/// good, and an env that hangs in some of its episodes would go on until
+/// the process ran out of threads or memory.
+fn too_many_stuck_calls(m: &StepMetrics) -> Result<(), TrainError> {
+    match m.env_calls_stuck {
+        Some(n @ MAX_STUCK_ENV_CALLS..) => Err(TrainError::Env(format!(
+            "{} step {}: {n} env calls ran past env_timeout and are still running (the run \
+             stops at {MAX_STUCK_ENV_CALLS}): the env hangs; each stuck call holds a thread and \
+             its env",
+            m.phase, m.step
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Env calls still running past their time limit ([`StepMetrics::env_calls_stuck`])
+/// at which a run stops.
+pub(crate) const MAX_STUCK_ENV_CALLS: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -482,6 +504,25 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_run_stops_when_too_many_env_calls_are_stuck() {
+        let at = |n: Option<usize>| StepMetrics {
+            phase: "grpo".into(),
+            step: 4,
+            env_calls_stuck: n,
+            ..StepMetrics::default()
+        };
+        assert!(super::too_many_stuck_calls(&at(None)).is_ok());
+        assert!(super::too_many_stuck_calls(&at(Some(MAX_STUCK_ENV_CALLS - 1))).is_ok());
+        let e = super::too_many_stuck_calls(&at(Some(MAX_STUCK_ENV_CALLS)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("grpo step 4: 256 env calls ran past env_timeout"),
+            "{e}"
+        );
     }
 
     #[test]
