@@ -807,13 +807,13 @@ fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
         .filter(|d| !d.is_zero())
 }
 
-/// `Ok` when `ok`, else an error naming `key`, what it must be and what it
-/// is (NaN and infinities fail every range).
 /// The most `grpo.steps` a config may ask for.
 const MAX_STEPS: usize = 1_000_000_000;
 /// The most `grpo.epochs` and `grpo.data_epochs` a config may ask for.
 const MAX_EPOCHS: usize = 1_000_000;
 
+/// `Ok` when `ok`, else an error naming `key`, what it must be and what it
+/// is (NaN and infinities fail every range).
 pub(crate) fn number(key: &str, value: f64, ok: bool, must_be: &str) -> Result<(), TrainError> {
     if ok {
         Ok(())

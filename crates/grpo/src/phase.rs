@@ -54,10 +54,12 @@ pub(crate) struct Phase {
     /// GRPO steps in a row, up to the last, with no model token to train
     /// on ([`TrainerState::empty_steps`]; carried across a resume).
     pub empty_steps: usize,
-    /// GRPO steps in a row, up to the last, in which envs failed too many
-    /// episodes ([`TrainerState::env_failure_steps`]; carried across a
-    /// resume).
+    /// Steps in a row, up to the last, in which envs failed too many
+    /// episodes (GRPO's share, or every episode in SFT;
+    /// [`TrainerState::env_failure_steps`]; carried across a resume).
     pub env_failure_steps: usize,
+    /// [`PhaseSetup::env_timeout`].
+    pub env_timeout: Option<std::time::Duration>,
 }
 
 /// [`Phase::env_failures`] where failed episodes are left out.
@@ -227,6 +229,9 @@ pub(crate) struct PhaseSetup {
     /// What the update makes of an episode its env failed ("left out of
     /// the update", or how GRPO's `env_failures = "scored"` scores it).
     pub env_failures: String,
+    /// The phase's own env time limit (`env_timeout_s`), for the env
+    /// factory's state hooks.
+    pub env_timeout: Option<std::time::Duration>,
 }
 
 impl Phase {
@@ -267,12 +272,9 @@ impl Phase {
                 check_train_tasks(&state, s.train_tasks.as_deref(), s.run.force)?;
                 check_seed(&state, s.run.seed, s.run.force)?;
                 if let Some(env_state) = state.env_state.clone() {
-                    factory_hook(
-                        "restore_state",
-                        &s.factory,
-                        s.eval_limits.env_timeout,
-                        move |f| f.restore_state(&env_state),
-                    )?;
+                    factory_hook("restore_state", &s.factory, s.env_timeout, move |f| {
+                        f.restore_state(&env_state)
+                    })?;
                 }
                 policy = p;
                 step = state.step;
@@ -316,24 +318,26 @@ impl Phase {
             env_failures: s.env_failures,
             empty_steps,
             env_failure_steps,
+            env_timeout: s.env_timeout,
         })
     }
 
     /// The state a checkpoint records (the env factory's included).
     pub fn state(&self) -> Result<TrainerState, TrainError> {
-        let env_state = factory_hook(
-            "checkpoint_state",
-            &self.factory,
-            self.eval_limits.env_timeout,
-            |f| match f.checkpoint_state()? {
-                // Written as null, it would read back as no state, and a
-                // resumed run would never restore it.
-                Some(serde_json::Value::Null) => Err("it returned Some(null): a state must \
+        let env_state =
+            factory_hook(
+                "checkpoint_state",
+                &self.factory,
+                self.env_timeout,
+                |f| match f.checkpoint_state()? {
+                    // Written as null, it would read back as no state, and a
+                    // resumed run would never restore it.
+                    Some(serde_json::Value::Null) => Err("it returned Some(null): a state must \
                     be a JSON value other than null (Ok(None) says the factory has none)"
-                    .into()),
-                state => Ok(state),
-            },
-        )?;
+                        .into()),
+                    state => Ok(state),
+                },
+            )?;
         Ok(TrainerState {
             phase: self.name.into(),
             step: self.step,
@@ -381,8 +385,7 @@ impl Phase {
             temperature: self.run.eval_temperature,
             seed: mix_seed(self.run.seed, 0x0076_616c),
         });
-        let timeout = self.eval_limits.env_timeout;
-        let report = keeping_factory_state(&self.factory, timeout, "validation", || {
+        let report = keeping_factory_state(&self.factory, self.env_timeout, "validation", || {
             evaluate(
                 &self.policy,
                 &self.factory,
@@ -437,8 +440,11 @@ impl Phase {
             if due(p.step, p.run.save_every, last) {
                 p.save_checkpoint()?;
             }
-            // The step's checkpoint, when due, is written first.
-            too_many_stuck_calls(&m)?;
+            // The step's checkpoint, when due, is written first; a run that
+            // is over ends as it is.
+            if !last {
+                too_many_stuck_calls(&m)?;
+            }
         }
         Ok(last_eval)
     }

@@ -68,6 +68,7 @@ impl SftTrainer {
             eval_limits,
             train_tasks,
             env_failures: crate::phase::LEFT_OUT.into(),
+            env_timeout: config.env_timeout(),
         })?;
         Ok(Self { config, phase })
     }
@@ -104,7 +105,9 @@ impl SftTrainer {
 
     /// One optimiser step on `batch_size` demonstration episodes. Examples
     /// over `max_seq_tokens`, and tasks whose env has no complete
-    /// demonstration, are left out and counted (`skipped_episodes`).
+    /// demonstration, are left out and counted (`skipped_episodes`). A
+    /// step whose every episode failed in its env makes no update (a
+    /// warning; three in a row stop the run).
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let p = &mut self.phase;
@@ -145,6 +148,7 @@ impl SftTrainer {
         let most = c.max_seq_tokens.min(p.policy.token_space().max_context);
         let complete = |e: &crate::rollout::Trajectory| trainable_demonstration(e, most);
         let episodes: Vec<_> = episodes.into_iter().flatten().collect();
+        let ran = episodes.len();
         let mut stats = crate::metrics::EpisodeStats::of(&episodes);
         let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);
         for e in episodes {
@@ -163,7 +167,7 @@ impl SftTrainer {
         // update, with a warning; three in a row (or every step of a
         // shorter run) stop the run, as in GRPO: a service down for a
         // minute, or a time-out in a small batch, is no reason to end it.
-        let env_failed = seqs.is_empty() && stats.env_failures > 0;
+        let env_failed = seqs.is_empty() && ran > 0 && stats.env_failures == ran;
         let failing = count_streak(&mut p.env_failure_steps, env_failed, false, p.total_steps);
         if env_failed {
             let why = format!(
@@ -182,10 +186,15 @@ impl SftTrainer {
                 STEPS_IN_A_ROW_STOP.min(p.total_steps)
             );
             p.step += 1;
+            // No loss statistics (null, not a 0 that reads as a perfect
+            // fit), as a GRPO step with no update.
             let mut m = StepMetrics {
                 phase: "sft".into(),
                 step: p.step,
-                skipped_updates: Some(1),
+                loss: f64::NAN,
+                lr: f64::NAN,
+                grad_norm: f64::NAN,
+                skipped_updates: Some(0),
                 step_seconds: start.elapsed().as_secs_f64(),
                 skipped_episodes: Some(skipped),
                 trained_tokens: Some(0),

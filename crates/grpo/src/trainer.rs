@@ -205,6 +205,7 @@ impl GrpoTrainer {
                     config.env_failure_reward
                 ),
             },
+            env_timeout: config.rollout_limits().env_timeout,
         })?;
         let reference = if config.kl_coef != 0.0 {
             let ref_dir = phase.dir.join("reference");

@@ -924,9 +924,10 @@ fn sft_says_which_demonstrations_failed_and_goes_on() {
         let m = t.step().unwrap();
         assert_eq!(
             (m.step, m.skipped_updates, m.env_failures, m.trained_tokens),
-            (step, Some(1), Some(4), Some(0)),
+            (step, Some(0), Some(4), Some(0)),
             "{m:?}"
         );
+        assert!(m.loss.is_nan() && m.lr.is_nan(), "{m:?}");
     }
     let err = t.step().unwrap_err().to_string();
     assert!(err.contains("and so had the 2 step(s) before it"), "{err}");
@@ -1189,6 +1190,46 @@ fn env_text_past_the_models_vocabulary_fails_its_episode() {
             "{err}"
         );
     }
+    // A vocabulary that holds the first prompt but not a written reply
+    // (a demonstration): the reply of turn 1 fails the episode (it failed
+    // the whole SFT batch).
+    let mut env = EchoEnv::new(source.tasks()[0].clone(), 2);
+    let prompt = toolgym_env::ToolEnv::reset(&mut env, Some(0)).prompt;
+    let tok = &policy.tokenizer;
+    let most = *tok.encode(&prompt).unwrap().iter().max().unwrap();
+    // Text whose tokens go past the prompt's: a plain token of a higher id.
+    let rare = (most + 1..tok.vocab_size() as u32)
+        .rev()
+        .filter_map(|id| tok.decode(&[id], true).ok())
+        .find(|text| {
+            !text.trim().is_empty() && tok.encode(text).unwrap().iter().any(|&id| id > most)
+        })
+        .expect("a token past the prompt's");
+    let mut rare_actor = Scripted {
+        demo: Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids),
+        script: vec![rare.clone()],
+    };
+    let just_the_prompt = toolgym_grpo::rollout::TokenSpace {
+        vocab_size: most as usize + 1,
+        ..space
+    };
+    let eps: Vec<Trajectory> = run_episodes(
+        &shared(|task| EchoEnv::new(task, 2)),
+        &groups(source.as_ref(), 1, 1),
+        &mut rare_actor,
+        just_the_prompt,
+        &limits(),
+    )
+    .unwrap()
+    .into_iter()
+    .flatten()
+    .collect();
+    let err = eps[0].error.as_deref().unwrap_or_default();
+    assert!(
+        eps[0].env_failed() && err.contains("turn 1: the reply holds token id"),
+        "{rare:?} {:?}: {err}",
+        eps[0].end
+    );
 }
 
 /// An env that reports `EnvError` itself (at its end, or when the trainer
@@ -1217,7 +1258,10 @@ fn an_env_that_says_it_failed_fails_its_episode() {
     let eps = two_echo_episodes(|env| env.end_as = Some(EndReason::AlreadyOver), &limits());
     assert!(eps[0].env_failed(), "{:?}", eps[0].end);
     let err = eps[0].error.as_deref().unwrap();
-    assert!(err.contains("answered already_over"), "{err}");
+    assert!(
+        err.contains("answered already_over, for an episode the rollout had not seen end"),
+        "{err}"
+    );
     assert!(!eps[1].env_failed());
 }
 

@@ -215,8 +215,6 @@ pub fn read_completions_file(path: &Path) -> Result<Completions, CompletionsErro
 mod tests {
     use super::*;
 
-    /// The last line of an id wins, a bad one too: the id is left without
-    /// a completion (counted missing), not given an earlier line's.
     /// An id first given on a bad line and then on a good one is a repeat
     /// too (the good line counts).
     #[test]
@@ -232,6 +230,8 @@ mod tests {
         assert_eq!(done.repeated_lines["a"], [1, 2]);
     }
 
+    /// The last line of an id wins, a bad one too: the id is left without
+    /// a completion (counted missing), not given an earlier line's.
     #[test]
     fn a_bad_last_line_of_an_id_leaves_it_without_a_completion() {
         let text = [

@@ -704,11 +704,20 @@ fn start(
         fail(s, "reset gave an empty prompt".into());
         return Ok(());
     }
-    if let Some(why) = tokens.out_of_vocabulary(&ids, "the first prompt") {
+    let limit = prompt_limit(limits.max_prompt_tokens, tokens.max_context);
+    // Only the ids the model reads are checked: a prompt left out for its
+    // length, or the part of one cut off, is not the model's to embed.
+    let kept = if ids.len() > limit && limits.truncate_prompts {
+        &ids[ids.len() - limit..]
+    } else if ids.len() > limit {
+        &[]
+    } else {
+        &ids[..]
+    };
+    if let Some(why) = tokens.out_of_vocabulary(kept, "the first prompt") {
         fail(s, why);
         return Ok(());
     }
-    let limit = prompt_limit(limits.max_prompt_tokens, tokens.max_context);
     if ids.len() > limit && limits.truncate_prompts {
         s.traj.prompt_cut = ids.len() - limit;
         s.traj.prompt = ids[ids.len() - limit..].to_vec();
@@ -776,7 +785,8 @@ fn record(s: &mut Slot, step: Step) -> bool {
         // answers as for a step after the end lost its episode (a reused
         // or reset env). Its reward of 0 says nothing of the reply.
         Some(EndReason::AlreadyOver) => Some(format!(
-            "turn {}: the env answered already_over, for an episode the rollout had not seen              end",
+            "turn {}: the env answered already_over, for an episode the rollout had not seen \
+             end",
             step.info.turn
         )),
         _ => None,
@@ -828,6 +838,13 @@ fn take_turn(
             lp.len(),
             s.traj.task.id
         )));
+    }
+    // A sampled reply is within the vocabulary; a written one (an env's
+    // demonstration) may not be, and would fail the whole SFT batch.
+    let what = format!("turn {turn}: the reply");
+    if let Some(why) = tokens.out_of_vocabulary(&reply.tokens, &what) {
+        fail_unprovoked(s, why);
+        return Ok(());
     }
     s.traj.tokens.extend_from_slice(&reply.tokens);
     s.traj.train_mask.extend(std::iter::repeat_n(1u8, n));

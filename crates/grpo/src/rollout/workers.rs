@@ -209,28 +209,38 @@ mod tests {
     }
 
     /// Jobs that block hold their workers; jobs given meanwhile get
-    /// workers of their own, all running at once (each waits for all).
-    /// More jobs are given than workers wait: those beyond need new ones.
+    /// workers of their own, all running at once (each is held until all
+    /// have started). More jobs are given than workers wait: those beyond
+    /// need new ones.
     #[test]
     fn jobs_that_block_do_not_hold_up_the_others() {
         until_a_worker_is_idle();
         let n = idle_workers() + 6;
-        let all_in = Arc::new(std::sync::Barrier::new(n + 1));
-        let (done_tx, done) = mpsc::channel();
+        let (started_tx, started) = mpsc::channel();
+        let mut releases = Vec::new();
         for i in 0..n {
-            let (all_in, done_tx) = (all_in.clone(), done_tx.clone());
+            let (release, held) = mpsc::channel::<()>();
+            releases.push(release);
+            let started_tx = started_tx.clone();
             run_detached(i, move |i| {
-                all_in.wait();
-                done_tx.send(i).unwrap();
+                started_tx.send(i).unwrap();
+                // Until released (or the test ends: the sender dropped).
+                let _ = held.recv();
             })
             .unwrap();
         }
-        // A job given while all of them block runs too.
-        assert_eq!(on_a_worker(|| 7), 7);
-        all_in.wait();
-        let mut got: Vec<usize> = (0..n).map(|_| done.recv_timeout(PROMPT).unwrap()).collect();
+        let mut got: Vec<usize> = (0..n)
+            .map(|_| {
+                started
+                    .recv_timeout(PROMPT)
+                    .expect("a job waited behind blocked ones")
+            })
+            .collect();
         got.sort_unstable();
         assert_eq!(got, (0..n).collect::<Vec<_>>());
+        // A job given while all of them block runs too.
+        assert_eq!(on_a_worker(|| 7), 7);
+        drop(releases);
     }
 
     #[test]
