@@ -589,16 +589,20 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
         .map(|i| format!("  {{\"id\": \"simple_python_{i}\", \"completion\": \"x\"}}"))
         .collect();
     std::fs::write(&list, format!("[\n{}\n]\n", entries.join(",\n"))).unwrap();
-    let o = toolgym(&[
-        "eval",
-        "bfcl",
-        "--data-dir",
-        DATA,
-        "--completions",
-        list.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let e = text(&o.stderr);
+    // Judging `completions` fails; what it says.
+    let refused = |completions: &std::path::Path| {
+        let o = toolgym(&[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            DATA,
+            "--completions",
+            completions.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        text(&o.stderr)
+    };
+    let e = refused(&list);
     assert!(
         e.contains("error: ") && e.contains("not a JSON list") && e.contains("(11 not shown)"),
         "{e}"
@@ -607,36 +611,15 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     // So is one after a byte-order mark.
     let text_of_list = std::fs::read(&list).unwrap();
     std::fs::write(&list, [&b"\xEF\xBB\xBF"[..], &text_of_list].concat()).unwrap();
-    let o = toolgym(&[
-        "eval",
-        "bfcl",
-        "--data-dir",
-        DATA,
-        "--completions",
-        list.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o.stderr).contains("not a JSON list"),
-        "{}",
-        text(&o.stderr)
-    );
+    let e = refused(&list);
+    assert!(e.contains("not a JSON list"), "{e}");
     // A file with no completion for any case is an error, not a score of 0.
     let prompts = fx.path("prompts-by-mistake.jsonl");
     std::fs::write(&prompts, "{\"id\": \"x\", \"prompt\": \"p\"}\n").unwrap();
-    let o = toolgym(&[
-        "eval",
-        "bfcl",
-        "--data-dir",
-        DATA,
-        "--completions",
-        prompts.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
+    let e = refused(&prompts);
     assert!(
-        text(&o.stderr).contains("no completion for any of the selected cases"),
-        "{}",
-        text(&o.stderr)
+        e.contains("no completion for any of the selected cases"),
+        "{e}"
     );
     // A run that fails after its outputs were opened leaves what was there
     // before (an output gets its name only when it is complete).
