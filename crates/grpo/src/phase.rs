@@ -91,6 +91,19 @@ fn factory_hook<T: Send + 'static>(
     }
 }
 
+/// The factory's state for a checkpoint. `Some(null)` is refused: written
+/// as null, it would read back as no state, and a resumed run would never
+/// restore it.
+fn savable_state(f: &dyn DynEnvFactory) -> Result<Option<serde_json::Value>, String> {
+    match f.checkpoint_state()? {
+        Some(serde_json::Value::Null) => Err("it returned Some(null): a state must be a JSON \
+                                              value other than null (Ok(None) says the factory \
+                                              has none)"
+            .into()),
+        state => Ok(state),
+    }
+}
+
 /// Runs `episodes` (validation, the built-in tokenizer's corpus: episodes
 /// outside training order) and gives the env factory back the state it
 /// had before ([`EnvFactory::checkpoint_state`]), restored only where
@@ -324,20 +337,12 @@ impl Phase {
 
     /// The state a checkpoint records (the env factory's included).
     pub fn state(&self) -> Result<TrainerState, TrainError> {
-        let env_state =
-            factory_hook(
-                "checkpoint_state",
-                &self.factory,
-                self.env_timeout,
-                |f| match f.checkpoint_state()? {
-                    // Written as null, it would read back as no state, and a
-                    // resumed run would never restore it.
-                    Some(serde_json::Value::Null) => Err("it returned Some(null): a state must \
-                    be a JSON value other than null (Ok(None) says the factory has none)"
-                        .into()),
-                    state => Ok(state),
-                },
-            )?;
+        let env_state = factory_hook(
+            "checkpoint_state",
+            &self.factory,
+            self.env_timeout,
+            savable_state,
+        )?;
         Ok(TrainerState {
             phase: self.name.into(),
             step: self.step,
@@ -447,6 +452,54 @@ impl Phase {
             }
         }
         Ok(last_eval)
+    }
+}
+
+/// Steps in a row after which a condition that makes a step useless stops
+/// the run: no model token to train on (every episode left out for its
+/// prompt's length, or cut before a reply), or envs failing at least
+/// `grpo.stop_at_env_failure_share` of the episodes (in SFT, every
+/// demonstration). One such step can be
+/// bad luck (a source that generates its tasks, a step of one prompt, a
+/// service that is down for a minute); three say the limits or the model
+/// do not fit the tasks, or the env is broken.
+pub(crate) const STEPS_IN_A_ROW_STOP: usize = 3;
+
+/// What a step makes of a run-stopping condition ([`count_streak`]).
+pub(crate) enum Streak {
+    /// It did not hold: the count is back at 0.
+    Clear,
+    /// It held, fewer steps in a row than stop the run.
+    Warn,
+    /// It held on [`STEPS_IN_A_ROW_STOP`] steps in a row, or on every step
+    /// of a shorter run; with what the message adds about the steps
+    /// before this one.
+    Stop(String),
+}
+
+/// Counts this step in `count` (steps in a row, up to this one, where the
+/// condition held; a step on which only the `other` condition held leaves
+/// it as it was) and says what it makes of the run.
+pub(crate) fn count_streak(
+    count: &mut usize,
+    holds: bool,
+    other: bool,
+    total_steps: usize,
+) -> Streak {
+    *count = match (holds, other) {
+        (true, _) => *count + 1,
+        (false, true) => *count,
+        (false, false) => 0,
+    };
+    if !holds {
+        Streak::Clear
+    } else if *count >= STEPS_IN_A_ROW_STOP.min(total_steps) {
+        Streak::Stop(match *count - 1 {
+            0 => String::new(),
+            n => format!(", and so had the {n} step(s) before it"),
+        })
+    } else {
+        Streak::Warn
     }
 }
 

@@ -13,9 +13,8 @@ use crate::batching::{
 };
 use crate::evaluate::EvalReport;
 use crate::metrics::StepMetrics;
-use crate::phase::{Phase, PhaseSetup};
+use crate::phase::{count_streak, Phase, PhaseSetup, Streak, STEPS_IN_A_ROW_STOP};
 use crate::rollout::{run_episodes, Demonstrator, EpisodeGroup, EpisodeReward, RolloutLimits};
-use crate::trainer::{count_streak, Streak, STEPS_IN_A_ROW_STOP};
 use crate::{GradAccumulator, Policy, RunSection, SftConfig, TrainError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,7 +166,7 @@ impl SftTrainer {
         // update, with a warning; three in a row (or every step of a
         // shorter run) stop the run, as in GRPO: a service down for a
         // minute, or a time-out in a small batch, is no reason to end it.
-        let env_failed = seqs.is_empty() && ran > 0 && stats.env_failures == ran;
+        let env_failed = ran > 0 && stats.env_failures == ran;
         let failing = count_streak(&mut p.env_failure_steps, env_failed, false, p.total_steps);
         if env_failed {
             let why = format!(

@@ -28,7 +28,7 @@ use crate::config::{EnvFailures, OverlongPrompts};
 use crate::evaluate::EvalReport;
 use crate::metrics::{EpisodeStats, StepMetrics};
 use crate::optim::WarmupStyle;
-use crate::phase::{Phase, PhaseSetup};
+use crate::phase::{count_streak, Phase, PhaseSetup, Streak, STEPS_IN_A_ROW_STOP};
 use crate::prompt_filter::drop_overlong;
 use crate::rollout::{run_episodes, EpisodeGroup, Sampler, Trajectory};
 use crate::{
@@ -60,53 +60,6 @@ pub struct GrpoTrainer {
     /// Tasks left out as over `max_prompt_tokens`, by source, for the
     /// first step's metrics.
     dropped: BTreeMap<String, usize>,
-}
-
-/// Steps in a row after which a condition that makes a step useless stops
-/// the run: no model token to train on (every episode left out for its
-/// prompt's length, or cut before a reply), or envs failing at least
-/// `grpo.stop_at_env_failure_share` of the episodes. One such step can be
-/// bad luck (a source that generates its tasks, a step of one prompt, a
-/// service that is down for a minute); three say the limits or the model
-/// do not fit the tasks, or the env is broken.
-pub(crate) const STEPS_IN_A_ROW_STOP: usize = 3;
-
-/// What a step makes of a run-stopping condition ([`count_streak`]).
-pub(crate) enum Streak {
-    /// It did not hold: the count is back at 0.
-    Clear,
-    /// It held, fewer steps in a row than stop the run.
-    Warn,
-    /// It held on [`STEPS_IN_A_ROW_STOP`] steps in a row, or on every step
-    /// of a shorter run; with what the message adds about the steps
-    /// before this one.
-    Stop(String),
-}
-
-/// Counts this step in `count` (steps in a row, up to this one, where the
-/// condition held; a step on which only the `other` condition held leaves
-/// it as it was) and says what it makes of the run.
-pub(crate) fn count_streak(
-    count: &mut usize,
-    holds: bool,
-    other: bool,
-    total_steps: usize,
-) -> Streak {
-    *count = match (holds, other) {
-        (true, _) => *count + 1,
-        (false, true) => *count,
-        (false, false) => 0,
-    };
-    if !holds {
-        Streak::Clear
-    } else if *count >= STEPS_IN_A_ROW_STOP.min(total_steps) {
-        Streak::Stop(match *count - 1 {
-            0 => String::new(),
-            n => format!(", and so had the {n} step(s) before it"),
-        })
-    } else {
-        Streak::Warn
-    }
 }
 
 /// What [`GrpoTrainer::run`] returns.
@@ -749,7 +702,7 @@ impl GrpoTrainer {
 
 #[cfg(test)]
 mod tests {
-    use super::{count_streak, Streak};
+    use crate::phase::{count_streak, Streak};
 
     /// Steps as (condition held, the other condition held); what the last
     /// one makes of a run of `total` steps.

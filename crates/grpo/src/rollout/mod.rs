@@ -82,9 +82,8 @@ pub struct RolloutLimits {
     /// the rollout goes on without it. The call runs on a worker thread
     /// (reused, see `rollout/workers.rs`), which is left running it (a call
     /// cannot be stopped from outside), and the env is dropped with it. An
-    /// env's `Drop` runs on a worker thread once its episode is over, and the
-    /// rollout does not wait for
-    /// it (one still running after this limit is counted by
+    /// env's `Drop` runs on a worker thread once its episode is over, and
+    /// the rollout does not wait for it (one still running after this limit is counted by
     /// [`stuck_env_calls`], and fails nothing). `None`: calls, drops
     /// included, run in place and are waited for however long they take.
     pub env_timeout: Option<Duration>,
@@ -402,8 +401,9 @@ pub fn stuck_env_calls() -> usize {
 
 /// Runs `f`, catching a panic and, with `timeout`, giving up after it:
 /// then `f` runs on a worker thread of its own (an idle one reused, see
-/// [`workers`]), which is left running if the time runs out (counted by [`stuck_env_calls`] until
-/// it returns; what it returns is then dropped there). When no thread can
+/// [`workers`]), which is left running if the time runs out (counted by
+/// [`stuck_env_calls`] until it returns; what it returns is then dropped
+/// there). When no thread can
 /// be started, `f` is leaked, not dropped: what it holds (an env whose
 /// `Drop` may hang) must not run here untimed.
 pub(crate) fn timed<T: Send + 'static>(
@@ -490,8 +490,8 @@ pub(crate) fn make_env(
 
 /// Runs `work` where a timed env call can wait without starving the env:
 /// with a time limit, env calls run on worker threads of their own
-/// ([`workers`]) and the pool threads that wait for them block, so the waiting is done by a pool of
-/// its own (of [`RolloutLimits::env_concurrency`] workers; one pool per
+/// ([`workers`]) and the pool threads that wait for them block, so the
+/// waiting is done by a pool of its own (of [`RolloutLimits::env_concurrency`] workers; one pool per
 /// size, kept), and rayon's global pool stays free for env code that uses
 /// rayon itself. Without a limit, `work` runs in place, and so it does,
 /// said once on stderr, when the pool cannot be built.
