@@ -76,7 +76,7 @@ pub use env::{
 pub use message::{Message, Role};
 pub use prepare::{prepare, PrepareError, PrepareOptions, PrepareReport};
 pub use registry::{RegistryError, ToolRegistry, ToolResult};
-pub use source::{Dataset, Generator, Sampler, TaskSource};
+pub use source::{try_get, Dataset, Generator, Sampler, SkippedTasks, SourceFailure, TaskSource};
 pub use task::{read_jsonl, read_jsonl_lenient, write_jsonl, Task, TaskFile, TaskIoError};
 pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};
 pub use tool::{

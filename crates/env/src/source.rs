@@ -1,8 +1,10 @@
 //! Where tasks come from: finite datasets and unbounded generators behind
 //! one [`TaskSource`] trait, and a seeded, resumable [`Sampler`].
 
+use crate::caught::{catch_quietly, take_panic_message};
 use crate::rng::{mix, Rng};
 use crate::task::{read_jsonl, write_jsonl, Task, TaskIoError};
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,7 +28,70 @@ pub trait TaskSource: Send + Sync {
 
     /// The task at `index` (`None` past the end of a finite source). The
     /// same index always gives the same task.
+    ///
+    /// The trainer calls this through [`try_get`]: a panic here, or `None`
+    /// inside a finite source's length, skips that task (counted and
+    /// said), it does not end the run.
     fn get(&self, index: u64) -> Option<Arc<Task>>;
+}
+
+/// A task source that failed to give the task at one index: its
+/// [`TaskSource::get`] panicked, or a finite source gave none inside its
+/// length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFailure {
+    /// The source's [`TaskSource::name`].
+    pub source: String,
+    /// The index asked for.
+    pub index: u64,
+    /// What went wrong (a panic's message).
+    pub message: String,
+}
+
+impl fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task source {:?} at index {}: {}",
+            self.source, self.index, self.message
+        )
+    }
+}
+
+impl std::error::Error for SourceFailure {}
+
+/// `source.get(index)` with a panic caught (printed as env panics are, see
+/// [`catch_quietly`]): `Ok(None)` only past the end of a finite source; a
+/// panic, or no task at an index inside a finite source's length, is a
+/// [`SourceFailure`].
+///
+/// ```
+/// use toolgym_env::{try_get, Generator, Message, Task};
+/// let tasks = Generator::new("odd", |i| {
+///     assert!(i % 2 == 0, "no task {i}");
+///     Task::new(format!("t{i}"), "odd", vec![], vec![Message::user("q")], vec![])
+/// });
+/// assert_eq!(try_get(&tasks, 2).unwrap().unwrap().id, "t2");
+/// let failure = try_get(&tasks, 3).unwrap_err();
+/// assert_eq!((failure.index, failure.message.as_str()), (3, "panicked: no task 3"));
+/// ```
+pub fn try_get(source: &dyn TaskSource, index: u64) -> Result<Option<Arc<Task>>, SourceFailure> {
+    let failure = |message: String| SourceFailure {
+        source: source.name().to_string(),
+        index,
+        message,
+    };
+    match catch_quietly(|| source.get(index)) {
+        Ok(Some(task)) => Ok(Some(task)),
+        Ok(None) => match source.len() {
+            Some(n) if index >= n as u64 => Ok(None),
+            Some(n) => Err(failure(format!("gave no task inside its length ({n})"))),
+            None => Err(failure(
+                "gave no task (a source with no length must give one at every index)".into(),
+            )),
+        },
+        Err(panic) => Err(failure(format!("panicked: {}", take_panic_message(panic)))),
+    }
 }
 
 /// A finite, in-memory list of tasks.
@@ -210,6 +275,10 @@ impl<T: TaskSource + ?Sized> TaskSource for Arc<T> {
 /// seeded pseudo-random indices. The state is one number
 /// ([`Sampler::position`]), so a run can be resumed exactly.
 ///
+/// A task the source fails to give ([`try_get`]: a panic in its `get`, or
+/// none inside its length) is skipped: the next draw takes its place, and
+/// the failures are kept for [`Sampler::take_failures`].
+///
 /// ```
 /// use std::sync::Arc;
 /// use toolgym_env::{Dataset, Message, Sampler, Task};
@@ -229,6 +298,17 @@ pub struct Sampler {
     seed: u64,
     position: u64,
     epoch_order: Option<(u64, Vec<u64>)>,
+    failures: usize,
+    first_failure: Option<SourceFailure>,
+}
+
+/// Tasks a [`Sampler`] skipped because its source failed to give them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedTasks {
+    /// How many.
+    pub count: usize,
+    /// The first of them.
+    pub first: SourceFailure,
 }
 
 impl Sampler {
@@ -239,7 +319,19 @@ impl Sampler {
             seed,
             position: 0,
             epoch_order: None,
+            failures: 0,
+            first_failure: None,
         }
+    }
+
+    /// The tasks skipped since the last call because the source failed to
+    /// give them (`None` if none).
+    pub fn take_failures(&mut self) -> Option<SkippedTasks> {
+        let first = self.first_failure.take()?;
+        Some(SkippedTasks {
+            count: std::mem::take(&mut self.failures),
+            first,
+        })
     }
 
     /// How many tasks were drawn so far.
@@ -260,8 +352,15 @@ impl Sampler {
         }
     }
 
-    /// The next task; `None` only for an empty finite source.
+    /// The next task; `None` for an empty finite source, or when the
+    /// source failed to give it (see [`Sampler::take_failures`]).
     pub fn next_task(&mut self) -> Option<Arc<Task>> {
+        self.next_batch(1).pop()
+    }
+
+    /// The next draw's task, or its source's failure (recorded); `None`
+    /// only for an empty finite source.
+    fn draw(&mut self) -> Option<Result<Arc<Task>, ()>> {
         let index = match self.source.len() {
             None => mix(self.seed, self.position),
             Some(0) => return None,
@@ -280,11 +379,151 @@ impl Sampler {
             }
         };
         self.position += 1;
-        self.source.get(index)
+        let got = try_get(self.source.as_ref(), index).and_then(|task| {
+            // Past the end of a finite source: not an index a draw makes,
+            // unless the source's length shrank since.
+            task.ok_or_else(|| SourceFailure {
+                source: self.source.name().to_string(),
+                index,
+                message: "gave no task: its length shrank under the sampler".into(),
+            })
+        });
+        match got {
+            Ok(task) => Some(Ok(task)),
+            Err(failure) => {
+                self.failures += 1;
+                self.first_failure.get_or_insert(failure);
+                Some(Err(()))
+            }
+        }
     }
 
-    /// The next `n` tasks (fewer only for an empty source).
+    /// The next `n` tasks: fewer for an empty source, or when the source
+    /// failed to give more than `n` of the tasks drawn (each failed draw is
+    /// replaced by the next; see [`Sampler::take_failures`]).
     pub fn next_batch(&mut self, n: usize) -> Vec<Arc<Task>> {
-        (0..n).map_while(|_| self.next_task()).collect()
+        let mut batch = Vec::with_capacity(n);
+        let mut failed = 0;
+        while batch.len() < n && failed < n {
+            match self.draw() {
+                None => break,
+                Some(Ok(task)) => batch.push(task),
+                Some(Err(())) => failed += 1,
+            }
+        }
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Message;
+
+    fn task(i: u64) -> Task {
+        Task::new(
+            format!("t{i}"),
+            "s",
+            vec![],
+            vec![Message::user("q")],
+            vec![],
+        )
+    }
+
+    /// A finite source of `n` tasks with bugs: `get` panics at multiples
+    /// of `panics_every` and gives nothing at index 1.
+    struct Faulty {
+        n: usize,
+        panics_every: u64,
+    }
+
+    impl TaskSource for Faulty {
+        fn name(&self) -> &str {
+            "faulty"
+        }
+        fn len(&self) -> Option<usize> {
+            Some(self.n)
+        }
+        fn get(&self, index: u64) -> Option<Arc<Task>> {
+            assert!(!index.is_multiple_of(self.panics_every), "bad index {index}");
+            (index != 1 && index < self.n as u64).then(|| Arc::new(task(index)))
+        }
+    }
+
+    #[test]
+    fn try_get_names_every_way_a_source_fails() {
+        let f = Faulty {
+            n: 10,
+            panics_every: 3,
+        };
+        assert_eq!(try_get(&f, 2).unwrap().unwrap().id, "t2");
+        // Past the end of a finite source: no task, no failure.
+        assert_eq!(try_get(&f, 10), Ok(None));
+        let none = try_get(&f, 1).unwrap_err();
+        assert_eq!(
+            none.to_string(),
+            "task source \"faulty\" at index 1: gave no task inside its length (10)"
+        );
+        let panic = try_get(&f, 6).unwrap_err();
+        assert_eq!(
+            (panic.index, panic.message.as_str()),
+            (6, "panicked: bad index 6")
+        );
+        // A source with no length has a task at every index.
+        let g = Generator::new("gaps", task);
+        assert!(try_get(&g, u64::MAX).unwrap().is_some());
+        struct Gappy;
+        impl TaskSource for Gappy {
+            fn name(&self) -> &str {
+                "gappy"
+            }
+            fn len(&self) -> Option<usize> {
+                None
+            }
+            fn get(&self, _: u64) -> Option<Arc<Task>> {
+                None
+            }
+        }
+        assert!(try_get(&Gappy, 5)
+            .unwrap_err()
+            .message
+            .starts_with("gave no task (a source with no length"));
+    }
+
+    #[test]
+    fn the_sampler_skips_what_the_source_fails_to_give() {
+        let f: Arc<dyn TaskSource> = Arc::new(Faulty {
+            n: 12,
+            panics_every: 4,
+        });
+        let mut s = Sampler::new(f.clone(), 3);
+        // One epoch: 12 draws of which 4 fail (0, 4, 8 panic; 1 is empty);
+        // each failed draw is replaced by the next.
+        let batch = s.next_batch(8);
+        assert_eq!(batch.len(), 8);
+        let mut ids: Vec<&str> = batch.iter().map(|t| t.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["t10", "t11", "t2", "t3", "t5", "t6", "t7", "t9"]);
+        assert_eq!(s.position(), 12);
+        let skipped = s.take_failures().unwrap();
+        assert_eq!(skipped.count, 4);
+        assert_eq!(skipped.first.source, "faulty");
+        assert_eq!(s.take_failures(), None, "taken");
+        // The position holds the skipped draws: a resume draws the same.
+        let next = s.next_batch(3);
+        let mut again = Sampler::new(f, 3);
+        again.set_position(12);
+        assert_eq!(again.next_batch(3), next);
+        // A source that fails at every draw gives an empty batch after as
+        // many failures as tasks asked for, not a loop without end.
+        let broken: Arc<dyn TaskSource> = Arc::new(Faulty {
+            n: 12,
+            panics_every: 1,
+        });
+        let mut s = Sampler::new(broken, 3);
+        assert!(s.next_batch(5).is_empty());
+        assert_eq!(s.position(), 5);
+        assert_eq!(s.take_failures().unwrap().count, 5);
+        assert_eq!(s.next_task(), None);
     }
 }

@@ -128,6 +128,14 @@ pub struct StepMetrics {
     /// its env; [`crate::rollout::stuck_env_calls`]). Written when not 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_calls_stuck: Option<usize>,
+    /// Training tasks the task source failed to give this step (its `get`
+    /// panicked, or gave no task inside its length): each was skipped and
+    /// a later draw took its place. Written when not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_failures: Option<usize>,
+    /// The first such failure (source, index, message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_error: Option<String>,
     /// Seconds spent inside environments (summed over worker threads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_seconds: Option<f64>,

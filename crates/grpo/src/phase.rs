@@ -60,6 +60,16 @@ pub(crate) struct Phase {
     pub env_failure_steps: usize,
     /// [`PhaseSetup::env_timeout`].
     pub env_timeout: Option<std::time::Duration>,
+    /// Training tasks the source failed to give in the current step.
+    pub source_skips: SourceSkips,
+}
+
+/// Training tasks the task source failed to give in a step
+/// ([`Phase::next_tasks`]).
+#[derive(Default)]
+pub(crate) struct SourceSkips {
+    pub count: usize,
+    pub first: Option<String>,
 }
 
 /// [`Phase::env_failures`] where failed episodes are left out.
@@ -220,7 +230,11 @@ pub(crate) fn train_tasks_of(tasks: &[Arc<Task>]) -> String {
 /// the recorded config holds).
 pub(crate) fn train_tasks_of_source(source: &dyn TaskSource) -> Option<String> {
     let n = source.len()?;
-    let tasks: Vec<Arc<Task>> = (0..n as u64).filter_map(|i| source.get(i)).collect();
+    // A task the source fails to give is not trained on: not part of
+    // what the run trains on either (the sampler skips it too).
+    let tasks: Vec<Arc<Task>> = (0..n as u64)
+        .filter_map(|i| toolgym_env::try_get(source, i).ok().flatten())
+        .collect();
     Some(train_tasks_of(&tasks))
 }
 
@@ -332,7 +346,46 @@ impl Phase {
             empty_steps,
             env_failure_steps,
             env_timeout: s.env_timeout,
+            source_skips: SourceSkips::default(),
         })
+    }
+
+    /// The next `n` training tasks. Tasks the source fails to give (a panic
+    /// in its `get`, or none inside its length) are skipped, later draws
+    /// taking their place, and counted for the step's metrics
+    /// ([`Phase::report_source_skips`]). Fewer than `n` only for an empty
+    /// source, or one that failed more than `n` times.
+    pub fn next_tasks(&mut self, n: usize) -> Vec<Arc<Task>> {
+        let batch = self.sampler.next_batch(n);
+        if let Some(skipped) = self.sampler.take_failures() {
+            self.source_skips.count += skipped.count;
+            self.source_skips
+                .first
+                .get_or_insert_with(|| skipped.first.to_string());
+        }
+        batch
+    }
+
+    /// The error for a step [`Phase::next_tasks`] found no task for.
+    pub fn no_tasks(&self) -> TrainError {
+        let s = &self.source_skips;
+        match &s.first {
+            None => TrainError::Data("the training source has no tasks".into()),
+            Some(first) => TrainError::Data(format!(
+                "the training source failed to give every task drawn for {} step {} ({} \
+                 failures); the first: {first}",
+                self.name,
+                self.step + 1,
+                s.count
+            )),
+        }
+    }
+
+    /// Moves the step's [`SourceSkips`] into its metrics.
+    pub fn report_source_skips(&mut self, m: &mut StepMetrics) {
+        let s = std::mem::take(&mut self.source_skips);
+        m.source_failures = (s.count > 0).then_some(s.count);
+        m.source_error = s.first;
     }
 
     /// The state a checkpoint records (the env factory's included).
@@ -432,6 +485,13 @@ impl Phase {
                 eprintln!(
                     "{}: step {}: {n} episode(s) ended by an env failure ({}); the first: {first}",
                     m.phase, m.step, p.env_failures
+                );
+            }
+            if let (Some(n), Some(first)) = (m.source_failures, &m.source_error) {
+                eprintln!(
+                    "{}: step {}: the training source failed to give {n} task(s), each \
+                     replaced by a later draw; the first: {first}",
+                    m.phase, m.step
                 );
             }
             if let Some(n) = m.env_calls_stuck {

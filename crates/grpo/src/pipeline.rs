@@ -188,7 +188,8 @@ fn validation_tasks(path: &std::path::Path, data: Dataset) -> Vec<Arc<Task>> {
 ///
 /// Each call into an env is made as the rollout makes it (caught, and
 /// with `timeout` timed: making the env, `reset`, `demonstration`, `step`,
-/// its `Drop`). A task whose env panics is left out; at a time-out the
+/// its `Drop`). A task whose env panics, or that the source fails to give
+/// ([`toolgym_env::try_get`]), is left out; at a time-out the
 /// corpus ends there (each later task could wait as long). Both are said
 /// on stderr.
 pub fn demonstration_corpus(
@@ -199,7 +200,16 @@ pub fn demonstration_corpus(
 ) -> Vec<String> {
     let mut corpus = Vec::new();
     let (mut failed, mut first_failure) = (0, None);
-    for (i, task) in (0..n as u64).map_while(|i| source.get(i).map(|t| (i, t))) {
+    for i in 0..n as u64 {
+        let task = match toolgym_env::try_get(source, i) {
+            Ok(Some(task)) => task,
+            Ok(None) => break,
+            Err(failure) => {
+                failed += 1;
+                first_failure.get_or_insert_with(|| failure.to_string());
+                continue;
+            }
+        };
         let what = format!("a call in the demonstration episode of task {}", task.id);
         match corpus_episode(factory, task, i, timeout) {
             Ok(text) => corpus.push(text),
@@ -219,8 +229,8 @@ pub fn demonstration_corpus(
     }
     if let Some(first) = first_failure {
         eprintln!(
-            "{failed} task(s) left out of the built-in tokenizer's corpus, their env failed; \
-             the first: {first}"
+            "{failed} task(s) left out of the built-in tokenizer's corpus, their env or the \
+             task source failed; the first: {first}"
         );
     }
     corpus

@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use toolgym_env::env::DynEnvFactory;
-use toolgym_env::{Dataset, TaskSource};
+use toolgym_env::{try_get, Dataset, SourceFailure, TaskSource};
 
 /// The tasks of a finite `source` whose first prompt (the env's reset
 /// observation, tokenised by `policy`) fits in `limits.max_prompt_tokens`,
 /// and the number left out per task source (`Task::source`). Env calls
 /// run as in a rollout with `limits` (`env_timeout`, `env_concurrency`).
-/// A task whose env panics when made or reset, or does not return within
-/// `env_timeout`, is kept:
+/// A task the source fails to give (its `get` panics) is left out, said
+/// on stderr. A task whose env panics when made or reset, or does not
+/// return within `env_timeout`, is kept:
 /// the rollout engine reports that failure itself. After the first such
 /// time-out, the remaining tasks are kept without being measured.
 ///
@@ -69,12 +70,21 @@ pub fn drop_overlong(
         });
         (task, fits)
     };
-    let judged: Vec<(Arc<toolgym_env::Task>, bool)> = in_env_pool(limits, || {
+    let fetched: Vec<Result<Arc<toolgym_env::Task>, SourceFailure>> = in_env_pool(limits, || {
         (0..n)
             .into_par_iter()
-            .filter_map(|i| source.get(i))
-            .map(judge)
+            .filter_map(|i| try_get(source, i).transpose())
             .collect()
+    });
+    let (tasks, failures): (Vec<_>, Vec<_>) = fetched.into_iter().partition(Result::is_ok);
+    if let Some(Err(first)) = failures.first() {
+        eprintln!(
+            "grpo: left out {} training task(s) the source failed to give; the first: {first}",
+            failures.len()
+        );
+    }
+    let judged: Vec<(Arc<toolgym_env::Task>, bool)> = in_env_pool(limits, || {
+        tasks.into_par_iter().flatten().map(judge).collect()
     });
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     let mut kept = Vec::with_capacity(judged.len());

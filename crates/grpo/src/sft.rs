@@ -111,9 +111,9 @@ impl SftTrainer {
         let start = Instant::now();
         let p = &mut self.phase;
         let c = &self.config;
-        let tasks = p.sampler.next_batch(c.batch_size);
+        let tasks = p.next_tasks(c.batch_size);
         if tasks.is_empty() {
-            return Err(TrainError::Data("the training source has no tasks".into()));
+            return Err(p.no_tasks());
         }
         let step_seed = mix_seed(p.run.seed, 0x0073_6674_0000 + p.step as u64);
         let groups: Vec<EpisodeGroup> = tasks
@@ -200,6 +200,7 @@ impl SftTrainer {
                 ..StepMetrics::default()
             };
             stats.fill_env(&mut m);
+            p.report_source_skips(&mut m);
             return Ok(m);
         }
         if seqs.is_empty() {
@@ -274,6 +275,7 @@ impl SftTrainer {
         // Env failures (a demonstration, step or reset that panicked or
         // ran past sft.env_timeout_s) are said in the step's metrics.
         stats.fill_env(&mut m);
+        p.report_source_skips(&mut m);
         Ok(m)
     }
 

@@ -286,10 +286,10 @@ impl GrpoTrainer {
             if round > 0 && tasks.len() >= c.prompts_per_step {
                 break;
             }
-            let batch = p.sampler.next_batch(c.prompts_per_step);
+            let batch = p.next_tasks(c.prompts_per_step);
             if batch.is_empty() {
                 if round == 0 {
-                    return Err(TrainError::Data("the training source has no tasks".into()));
+                    return Err(p.no_tasks());
                 }
                 break;
             }
@@ -662,6 +662,7 @@ impl GrpoTrainer {
             m.device_mem_reserved_gb = Some(gigabytes(mem.reserved));
         }
         m.dropped_overlong = std::mem::take(&mut self.dropped);
+        self.phase.report_source_skips(&mut m);
         Ok(m)
     }
 

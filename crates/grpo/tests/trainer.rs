@@ -684,3 +684,144 @@ fn prompts_over_the_models_context_are_left_out_naming_it() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A user's task source with bugs: its `get` panics at every index in
+/// `panics_every`, and (a finite source) gives no task at index 1.
+struct FaultySource {
+    tasks: Arc<toolgym_env::Dataset>,
+    panics_every: u64,
+}
+
+impl toolgym_env::TaskSource for FaultySource {
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn len(&self) -> Option<usize> {
+        self.tasks.len()
+    }
+    fn get(&self, index: u64) -> Option<Arc<Task>> {
+        assert!(!index.is_multiple_of(self.panics_every), "no task {index} today");
+        (index != 1).then(|| self.tasks.get(index)).flatten()
+    }
+}
+
+/// A task source whose `get` panics (or gives no task inside its length)
+/// does not end the run: the task is skipped, a later draw takes its
+/// place, and the step's metrics count it. A source that fails at every
+/// draw stops the run, naming the source and its panic.
+#[test]
+fn task_source_failures_skip_tasks_not_the_run() {
+    use toolgym_env::TaskSource;
+    let gen = tasks();
+    let dir = run_dir("faulty-source");
+    let tasks = Arc::new(gen.dataset(toolgym_env::synthetic::Split::Train, 24));
+    let source = FaultySource {
+        tasks: tasks.clone(),
+        panics_every: 3,
+    };
+    // What the run trains on is read from the source before training: the
+    // tasks it fails to give are left out there (said on stderr), so the
+    // sampler never draws them.
+    assert_eq!(
+        toolgym_env::try_get(&source, 4).unwrap().unwrap().id,
+        tasks.get(4).unwrap().id
+    );
+    let mut config = grpo_config(2);
+    config.overlong_prompts = toolgym_grpo::config::OverlongPrompts::TruncateLeft;
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(source),
+        vec![],
+        config.clone(),
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let (mut skipped, mut first) = (0, None);
+    for step in 1..=2 {
+        let m = t.step().unwrap();
+        assert_eq!(m.step, step);
+        // Every step still has its 4 prompts × G = 3.
+        assert_eq!(m.reasons.values().sum::<usize>(), 12, "{m:?}");
+        skipped += m.source_failures.unwrap_or(0);
+        first = first.or(m.source_error.clone());
+    }
+    // 2 steps draw at least 8 of the 24 tasks; 9 of them fail.
+    assert!(skipped > 0, "no failure in two steps");
+    let first = first.unwrap();
+    assert!(
+        first.starts_with("task source \"faulty\" at index ")
+            && (first.contains(": panicked: no task ") || first.contains("inside its length (24)")),
+        "{first}"
+    );
+    // With the default first-prompt filter, the tasks the source fails
+    // to give are left out before training: no step meets them.
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(FaultySource {
+            tasks: tasks.clone(),
+            panics_every: 3,
+        }),
+        vec![],
+        grpo_config(2),
+        run_section(run_dir("faulty-source-filtered"), 0),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let m = t.step().unwrap();
+        assert_eq!(
+            (m.reasons.values().sum::<usize>(), m.source_failures),
+            (12, None)
+        );
+    }
+    std::fs::remove_dir_all(run_dir("faulty-source-filtered")).ok();
+    // A source that fails everywhere stops the run with what it said.
+    let broken = FaultySource {
+        tasks,
+        panics_every: 1,
+    };
+    let e = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(broken),
+        vec![],
+        config,
+        run_section(run_dir("broken-source"), 0),
+    )
+    .unwrap()
+    .step()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(
+            "the training source failed to give every task drawn for grpo step 1 (4 failures)"
+        ) && e.contains("panicked: no task"),
+        "{e}"
+    );
+    // SFT skips the same way.
+    let sft = SftConfig {
+        steps: 2,
+        batch_size: 6,
+        micro_batch_seqs: 6,
+        ..SftConfig::default()
+    };
+    let source = FaultySource {
+        tasks: Arc::new(gen.dataset(toolgym_env::synthetic::Split::Train, 24)),
+        panics_every: 2,
+    };
+    let mut t = SftTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(source),
+        vec![],
+        sft,
+        run_section(run_dir("faulty-source-sft"), 0),
+    )
+    .unwrap();
+    let m = t.step().unwrap();
+    assert!(m.source_failures.is_some_and(|n| n > 0), "{m:?}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(run_dir("broken-source")).ok();
+    std::fs::remove_dir_all(run_dir("faulty-source-sft")).ok();
+}
