@@ -445,7 +445,10 @@ mod tests {
             Some(self.n)
         }
         fn get(&self, index: u64) -> Option<Arc<Task>> {
-            assert!(!index.is_multiple_of(self.panics_every), "bad index {index}");
+            assert!(
+                !index.is_multiple_of(self.panics_every),
+                "bad index {index}"
+            );
             (index != 1 && index < self.n as u64).then(|| Arc::new(task(index)))
         }
     }

@@ -130,9 +130,13 @@ pub(crate) fn keeping_factory_state<T>(
 ) -> Result<T, TrainError> {
     let hook = |name: &str| format!("{name} (around {what})");
     let snapshot = |f: &dyn DynEnvFactory| f.checkpoint_state();
+    // Earlier episodes' envs still being dropped move the state before the
+    // snapshot, and these episodes' envs before the second one, not after.
+    settle_env_drops(timeout);
     let before = factory_hook(&hook("checkpoint_state"), factory, timeout, snapshot)?;
     let out = episodes();
     if let Some(state) = before {
+        settle_env_drops(timeout);
         let after = factory_hook(&hook("checkpoint_state"), factory, timeout, snapshot)?;
         if after.as_ref() != Some(&state) {
             factory_hook(&hook("restore_state"), factory, timeout, move |f| {
@@ -141,6 +145,20 @@ pub(crate) fn keeping_factory_state<T>(
         }
     }
     Ok(out)
+}
+
+/// Waits (with `timeout`, up to it) for the envs the rollouts left to
+/// drop on worker threads ([`crate::rollout::wait_for_env_drops`]), before
+/// the factory's state is read: an env's `Drop` may move it (a curriculum
+/// counting ended episodes, a pool taking its env back). Drops that hang
+/// are waited for until their own time limit, once: after it they are
+/// counted as stuck and no longer waited for. Calls given up on after the
+/// limit can still move the state later. Without a limit, envs are
+/// dropped in place, and nothing is pending.
+fn settle_env_drops(timeout: Option<std::time::Duration>) {
+    if let Some(limit) = timeout {
+        crate::rollout::wait_for_env_drops(limit);
+    }
 }
 
 /// Refuses to resume from a checkpoint of a run with another seed (unless
@@ -390,6 +408,7 @@ impl Phase {
 
     /// The state a checkpoint records (the env factory's included).
     pub fn state(&self) -> Result<TrainerState, TrainError> {
+        settle_env_drops(self.env_timeout);
         let env_state = factory_hook(
             "checkpoint_state",
             &self.factory,

@@ -1678,6 +1678,99 @@ impl EnvFactory for Curriculum {
     }
 }
 
+/// A factory whose state counts its envs' `Drop`s, which take a while
+/// (as a sandbox's clean-up or a pool taking a connection back does).
+struct DropCounting {
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+struct SlowDropEnv {
+    inner: EchoEnv,
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for SlowDropEnv {
+    fn drop(&mut self) {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        self.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl ToolEnv for SlowDropEnv {
+    fn reset(&mut self, seed: Option<u64>) -> toolgym_env::Observation {
+        self.inner.reset(seed)
+    }
+    fn step(&mut self, action: &str) -> toolgym_env::Step {
+        self.inner.step(action)
+    }
+    fn task(&self) -> &Arc<Task> {
+        self.inner.task()
+    }
+}
+
+impl EnvFactory for DropCounting {
+    type Env = SlowDropEnv;
+    fn make(&self, task: Arc<Task>) -> SlowDropEnv {
+        SlowDropEnv {
+            inner: EchoEnv::new(task, 1),
+            dropped: self.dropped.clone(),
+        }
+    }
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+        let n = self.dropped.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(serde_json::json!({ "dropped": n })))
+    }
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        let n = state["dropped"].as_u64().ok_or("no dropped")?;
+        self.dropped
+            .store(n as usize, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Envs are dropped on worker threads after their episodes, without
+/// waiting. A checkpoint waits for the drops still running, so its
+/// factory state holds what they did; validation waits for them before
+/// its snapshot and for its own episodes' drops before it gives the
+/// state back, so none of them lands afterwards.
+#[test]
+fn factory_state_is_read_after_the_envs_being_dropped() {
+    let gen = tasks();
+    let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let factory: Arc<dyn DynEnvFactory> = Arc::new(DropCounting {
+        dropped: dropped.clone(),
+    });
+    let dir = run_dir("slow-drops");
+    let t = GrpoTrainer::new(
+        policy(&gen),
+        factory,
+        echo_tasks(16),
+        echo_tasks(2).tasks().to_vec(),
+        grpo_config(2),
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let mut t = t;
+    let load = std::sync::atomic::Ordering::SeqCst;
+    // The first-prompt filter's envs, dropped before it returns.
+    let base = dropped.load(load);
+    t.step().unwrap();
+    let saved = t.save_checkpoint().unwrap();
+    let state = std::fs::read_to_string(saved.join("trainer_state.json")).unwrap();
+    // A step ends 4 prompts x 3 samples = 12 episodes.
+    let want = format!("\"dropped\": {}", base + 12);
+    assert!(state.contains(&want), "{want} in {state}");
+    t.validate().unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        dropped.load(load),
+        base + 12,
+        "validation's drops given back"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The built-in tokenizer's corpus steps envs through demonstration
 /// episodes outside training order: a curriculum's state is given back as
 /// it was, as around validation.

@@ -700,7 +700,10 @@ impl toolgym_env::TaskSource for FaultySource {
         self.tasks.len()
     }
     fn get(&self, index: u64) -> Option<Arc<Task>> {
-        assert!(!index.is_multiple_of(self.panics_every), "no task {index} today");
+        assert!(
+            !index.is_multiple_of(self.panics_every),
+            "no task {index} today"
+        );
         (index != 1).then(|| self.tasks.get(index)).flatten()
     }
 }
