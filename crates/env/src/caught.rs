@@ -1,5 +1,6 @@
-//! Panics of user code (env methods, tool handlers) caught at the
-//! boundary: each fails only its call or episode, and the run goes on.
+//! Panics of user code (env methods, tool handlers, task sources) caught
+//! at the boundary: each fails only its call, episode or task, and the run
+//! goes on.
 //!
 //! Rust's panic hook prints every panic before it is caught, with a
 //! backtrace under `RUST_BACKTRACE=1`: an env that panics on one seed in
@@ -59,8 +60,9 @@ pub fn catch_quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
             if n == 1 {
                 previous(info);
                 eprintln!(
-                    "toolgym: that panic was caught (it fails only its call or episode); later \
-                     panics caught in env and tool code print one line each, the first {LINES}"
+                    "toolgym: that panic was caught (it fails only its call, episode or task); \
+                     later panics caught in env, tool and task-source code print one line each, \
+                     the first {LINES}"
                 );
             } else if n <= LINES + 1 {
                 let place = info
@@ -70,7 +72,7 @@ pub fn catch_quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
                 let message = payload_message(info.payload());
                 eprintln!("toolgym: caught panic {n}{place}: {message}");
             } else if n >= 100 && 10usize.pow(n.ilog10()) == n {
-                eprintln!("toolgym: {n} panics caught in env and tool code so far");
+                eprintln!("toolgym: {n} panics caught in env, tool and task-source code so far");
             }
         }));
     });

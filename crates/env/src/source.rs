@@ -312,6 +312,12 @@ pub struct SkippedTasks {
 }
 
 impl Sampler {
+    /// Failed draws [`Sampler::next_batch`] replaces beyond one per task
+    /// asked for, before it gives up: a source that fails now and then
+    /// (half its draws, say) still fills every batch, and one that fails
+    /// everywhere is found within `n + 64` draws.
+    pub const MAX_FAILED_DRAWS: usize = 64;
+
     /// A sampler over `source` with `seed`, at position 0.
     pub fn new(source: Arc<dyn TaskSource>, seed: u64) -> Self {
         Self {
@@ -399,12 +405,13 @@ impl Sampler {
     }
 
     /// The next `n` tasks: fewer for an empty source, or when the source
-    /// failed to give more than `n` of the tasks drawn (each failed draw is
-    /// replaced by the next; see [`Sampler::take_failures`]).
+    /// failed to give [`Sampler::MAX_FAILED_DRAWS`] more than `n` of the
+    /// tasks drawn for them (each failed draw is replaced by the next; see
+    /// [`Sampler::take_failures`]).
     pub fn next_batch(&mut self, n: usize) -> Vec<Arc<Task>> {
         let mut batch = Vec::with_capacity(n);
         let mut failed = 0;
-        while batch.len() < n && failed < n {
+        while batch.len() < n && failed < n.saturating_add(Self::MAX_FAILED_DRAWS) {
             match self.draw() {
                 None => break,
                 Some(Ok(task)) => batch.push(task),
@@ -517,16 +524,16 @@ mod tests {
         let mut again = Sampler::new(f, 3);
         again.set_position(12);
         assert_eq!(again.next_batch(3), next);
-        // A source that fails at every draw gives an empty batch after as
-        // many failures as tasks asked for, not a loop without end.
+        // A source that fails at every draw gives an empty batch after
+        // n + 64 failures, not a loop without end.
         let broken: Arc<dyn TaskSource> = Arc::new(Faulty {
             n: 12,
             panics_every: 1,
         });
         let mut s = Sampler::new(broken, 3);
         assert!(s.next_batch(5).is_empty());
-        assert_eq!(s.position(), 5);
-        assert_eq!(s.take_failures().unwrap().count, 5);
+        assert_eq!(s.position(), 69);
+        assert_eq!(s.take_failures().unwrap().count, 69);
         assert_eq!(s.next_task(), None);
     }
 }

@@ -132,12 +132,10 @@ pub(crate) fn keeping_factory_state<T>(
     let snapshot = |f: &dyn DynEnvFactory| f.checkpoint_state();
     // Earlier episodes' envs still being dropped move the state before the
     // snapshot, and these episodes' envs before the second one, not after.
-    settle_env_drops(timeout);
-    let before = factory_hook(&hook("checkpoint_state"), factory, timeout, snapshot)?;
+    let before = settled_state(&hook("checkpoint_state"), factory, timeout, snapshot)?;
     let out = episodes();
     if let Some(state) = before {
-        settle_env_drops(timeout);
-        let after = factory_hook(&hook("checkpoint_state"), factory, timeout, snapshot)?;
+        let after = settled_state(&hook("checkpoint_state"), factory, timeout, snapshot)?;
         if after.as_ref() != Some(&state) {
             factory_hook(&hook("restore_state"), factory, timeout, move |f| {
                 f.restore_state(&state)
@@ -152,13 +150,44 @@ pub(crate) fn keeping_factory_state<T>(
 /// the factory's state is read: an env's `Drop` may move it (a curriculum
 /// counting ended episodes, a pool taking its env back). Drops that hang
 /// are waited for until their own time limit, once: after it they are
-/// counted as stuck and no longer waited for. Calls given up on after the
-/// limit can still move the state later. Without a limit, envs are
-/// dropped in place, and nothing is pending.
-fn settle_env_drops(timeout: Option<std::time::Duration>) {
-    if let Some(limit) = timeout {
-        crate::rollout::wait_for_env_drops(limit);
+/// counted as stuck and no longer waited for (a wait of over a second is
+/// said on stderr). Calls given up on after the limit can still move the
+/// state later. Without a limit, envs are dropped in place, and nothing is
+/// pending. Returns whether any drop was pending.
+fn settle_env_drops(timeout: Option<std::time::Duration>) -> bool {
+    let Some(limit) = timeout else {
+        return false;
+    };
+    let pending = crate::rollout::env_drops_running();
+    if pending == 0 {
+        return false;
     }
+    let started = std::time::Instant::now();
+    let left = crate::rollout::wait_for_env_drops(limit);
+    let waited = started.elapsed();
+    if waited >= std::time::Duration::from_secs(1) {
+        eprintln!(
+            "waited {:.1} s for {pending} env Drop(s) still running before reading the env \
+             factory's state; {left} still running",
+            waited.as_secs_f64()
+        );
+    }
+    true
+}
+
+/// The factory's state, read once the envs still being dropped are
+/// ([`settle_env_drops`]); a stateless factory (`None`) waits for nothing.
+fn settled_state<T: PartialEq + Send + 'static>(
+    hook: &str,
+    factory: &Arc<dyn DynEnvFactory>,
+    timeout: Option<std::time::Duration>,
+    read: impl Fn(&dyn DynEnvFactory) -> Result<Option<T>, String> + Send + Copy + 'static,
+) -> Result<Option<T>, TrainError> {
+    let state = factory_hook(hook, factory, timeout, read)?;
+    if state.is_some() && settle_env_drops(timeout) {
+        return factory_hook(hook, factory, timeout, read);
+    }
+    Ok(state)
 }
 
 /// Refuses to resume from a checkpoint of a run with another seed (unless
@@ -217,7 +246,8 @@ fn check_train_tasks(
          ({now}): the training data changed, or the first-prompt filter kept other tasks (an \
          env that failed or did not return within grpo.env_timeout_s while it measured, a \
          first prompt that depends on state, another max_prompt_tokens or tokenizer, another \
-         overlong_prompts); resuming would not go on as that run would have",
+         overlong_prompts), or the task source failed to give other tasks; resuming would not \
+         go on as that run would have",
         saved.phase
     );
     refuse_unless_forced(why, "Start a new run directory", force)
@@ -250,9 +280,23 @@ pub(crate) fn train_tasks_of_source(source: &dyn TaskSource) -> Option<String> {
     let n = source.len()?;
     // A task the source fails to give is not trained on: not part of
     // what the run trains on either (the sampler skips it too).
+    let (mut failed, mut first) = (0, None);
     let tasks: Vec<Arc<Task>> = (0..n as u64)
-        .filter_map(|i| toolgym_env::try_get(source, i).ok().flatten())
+        .filter_map(|i| match toolgym_env::try_get(source, i) {
+            Ok(task) => task,
+            Err(failure) => {
+                failed += 1;
+                first.get_or_insert(failure);
+                None
+            }
+        })
         .collect();
+    if let Some(first) = first {
+        eprintln!(
+            "warning: the training source failed to give {failed} of its {n} tasks (skipped \
+             when drawn); the first: {first}"
+        );
+    }
     Some(train_tasks_of(&tasks))
 }
 
@@ -372,7 +416,8 @@ impl Phase {
     /// in its `get`, or none inside its length) are skipped, later draws
     /// taking their place, and counted for the step's metrics
     /// ([`Phase::report_source_skips`]). Fewer than `n` only for an empty
-    /// source, or one that failed more than `n` times.
+    /// source, or one that failed `n` + [`Sampler::MAX_FAILED_DRAWS`]
+    /// times in this call.
     pub fn next_tasks(&mut self, n: usize) -> Vec<Arc<Task>> {
         let batch = self.sampler.next_batch(n);
         if let Some(skipped) = self.sampler.take_failures() {
@@ -408,8 +453,7 @@ impl Phase {
 
     /// The state a checkpoint records (the env factory's included).
     pub fn state(&self) -> Result<TrainerState, TrainError> {
-        settle_env_drops(self.env_timeout);
-        let env_state = factory_hook(
+        let env_state = settled_state(
             "checkpoint_state",
             &self.factory,
             self.env_timeout,
@@ -508,8 +552,8 @@ impl Phase {
             }
             if let (Some(n), Some(first)) = (m.source_failures, &m.source_error) {
                 eprintln!(
-                    "{}: step {}: the training source failed to give {n} task(s), each \
-                     replaced by a later draw; the first: {first}",
+                    "{}: step {}: the training source failed to give {n} task(s), skipped \
+                     (later draws took their place); the first: {first}",
                     m.phase, m.step
                 );
             }

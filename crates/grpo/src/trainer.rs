@@ -118,9 +118,20 @@ impl GrpoTrainer {
                     );
                 }
                 if kept.size() == 0 {
-                    return Err(TrainError::Data(format!(
-                        "every one of the {n} training tasks has a first prompt over {limit}"
-                    )));
+                    let over = d.values().sum::<usize>();
+                    return Err(TrainError::Data(if over == n {
+                        format!(
+                            "every one of the {n} training tasks has a first prompt over {limit}"
+                        )
+                    } else {
+                        // The rest the source failed to give (said on stderr).
+                        format!(
+                            "no training task is left: the source failed to give {} of its {n} \
+                             tasks (the first failure is on stderr), and {over} have a first \
+                             prompt over {limit}",
+                            n - over
+                        )
+                    }));
                 }
                 dropped = d;
                 train_tasks = Some(crate::phase::train_tasks_of(kept.tasks()));
@@ -253,6 +264,8 @@ impl GrpoTrainer {
         let c = self.config.clone();
         let total_opt_steps = self.optimizer_steps_total();
         let p = &mut self.phase;
+        // Counts of a step that ended in an error are not this one's.
+        p.source_skips = Default::default();
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
         let left_out = |e: &Trajectory| e.left_out_of_update(c.env_failures);

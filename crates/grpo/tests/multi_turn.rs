@@ -1678,20 +1678,31 @@ impl EnvFactory for Curriculum {
     }
 }
 
-/// A factory whose state counts its envs' `Drop`s, which take a while
-/// (as a sandbox's clean-up or a pool taking a connection back does).
+/// A factory whose state counts its envs' `Drop`s. A `Drop` waits until
+/// the test opens `gate` (at most 10 s), then takes a while more (as a
+/// sandbox's clean-up or a pool taking a connection back does): a step's
+/// drops are still running when the step returns, whatever the machine's
+/// speed.
 struct DropCounting {
     dropped: Arc<std::sync::atomic::AtomicUsize>,
+    gate: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct SlowDropEnv {
     inner: EchoEnv,
     dropped: Arc<std::sync::atomic::AtomicUsize>,
+    gate: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for SlowDropEnv {
     fn drop(&mut self) {
-        std::thread::sleep(std::time::Duration::from_millis(60));
+        let start = std::time::Instant::now();
+        while !self.gate.load(std::sync::atomic::Ordering::SeqCst)
+            && start.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
         self.dropped
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -1715,6 +1726,7 @@ impl EnvFactory for DropCounting {
         SlowDropEnv {
             inner: EchoEnv::new(task, 1),
             dropped: self.dropped.clone(),
+            gate: self.gate.clone(),
         }
     }
     fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
@@ -1730,19 +1742,22 @@ impl EnvFactory for DropCounting {
 }
 
 /// Envs are dropped on worker threads after their episodes, without
-/// waiting. A checkpoint waits for the drops still running, so its
-/// factory state holds what they did; validation waits for them before
-/// its snapshot and for its own episodes' drops before it gives the
-/// state back, so none of them lands afterwards.
+/// waiting. Validation waits for the drops still running before its
+/// snapshot, and for its own episodes' drops before it gives the state
+/// back, so none of them lands afterwards; a checkpoint waits for them
+/// too, so its factory state holds what they did.
 #[test]
 fn factory_state_is_read_after_the_envs_being_dropped() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
     let gen = tasks();
-    let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(AtomicBool::new(true));
     let factory: Arc<dyn DynEnvFactory> = Arc::new(DropCounting {
         dropped: dropped.clone(),
+        gate: gate.clone(),
     });
     let dir = run_dir("slow-drops");
-    let t = GrpoTrainer::new(
+    let mut t = GrpoTrainer::new(
         policy(&gen),
         factory,
         echo_tasks(16),
@@ -1751,23 +1766,29 @@ fn factory_state_is_read_after_the_envs_being_dropped() {
         run_section(dir.clone(), 0),
     )
     .unwrap();
-    let mut t = t;
-    let load = std::sync::atomic::Ordering::SeqCst;
     // The first-prompt filter's envs, dropped before it returns.
-    let base = dropped.load(load);
-    t.step().unwrap();
-    let saved = t.save_checkpoint().unwrap();
-    let state = std::fs::read_to_string(saved.join("trainer_state.json")).unwrap();
-    // A step ends 4 prompts x 3 samples = 12 episodes.
-    let want = format!("\"dropped\": {}", base + 12);
-    assert!(state.contains(&want), "{want} in {state}");
+    let base = dropped.load(SeqCst);
+    // A step ends 4 prompts x 3 samples = 12 episodes, whose drops are
+    // still running when it returns.
+    let step = |t: &mut GrpoTrainer, done: usize| {
+        gate.store(false, SeqCst);
+        t.step().unwrap();
+        assert_eq!(dropped.load(SeqCst), done, "no drop of the step done yet");
+        gate.store(true, SeqCst);
+    };
+    step(&mut t, base);
     t.validate().unwrap().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(
-        dropped.load(load),
+        dropped.load(SeqCst),
         base + 12,
-        "validation's drops given back"
+        "the step's drops kept, validation's given back"
     );
+    step(&mut t, base + 12);
+    let saved = t.save_checkpoint().unwrap();
+    let state = std::fs::read_to_string(saved.join("trainer_state.json")).unwrap();
+    let want = format!("\"dropped\": {}", base + 24);
+    assert!(state.contains(&want), "{want} in {state}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

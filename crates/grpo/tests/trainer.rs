@@ -798,8 +798,28 @@ fn task_source_failures_skip_tasks_not_the_run() {
     .to_string();
     assert!(
         e.contains(
-            "the training source failed to give every task drawn for grpo step 1 (4 failures)"
+            "the training source failed to give every task drawn for grpo step 1 (68 failures)"
         ) && e.contains("panicked: no task"),
+        "{e}"
+    );
+    // With the first-prompt filter, such a source is found before
+    // training, and the error says it was the source, not the prompts.
+    let e = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(FaultySource {
+            tasks: Arc::new(gen.dataset(toolgym_env::synthetic::Split::Train, 24)),
+            panics_every: 1,
+        }),
+        vec![],
+        grpo_config(2),
+        run_section(run_dir("broken-source"), 0),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        e.contains("no training task is left: the source failed to give 24 of its 24 tasks"),
         "{e}"
     );
     // SFT skips the same way.

@@ -610,6 +610,13 @@ fn drop_detached(env: Box<dyn ToolEnv>, timeout: Option<Duration>) {
 /// neither finished nor run past their time limit.
 static DROPS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
+/// How many envs are being dropped on worker threads and have neither
+/// finished nor run past their time limit ([`wait_for_env_drops`] waits
+/// for them).
+pub(crate) fn env_drops_running() -> usize {
+    DROPS_RUNNING.load(Ordering::Acquire)
+}
+
 /// Waits until the envs the rollouts left to drop on worker threads
 /// have been dropped, or have run past their time limit (then counted by
 /// [`stuck_env_calls`]), or `limit` has passed; returns how many are still
