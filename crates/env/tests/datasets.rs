@@ -783,6 +783,38 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
+    // Text after the closing bracket is one dropped record naming its
+    // line, whether the list is empty or not, after a trailing comma or a
+    // missing one; whitespace after it is nothing.
+    let cases = [
+        ("[\n]\ngarbage".to_string(), 0, 3),
+        ("[\n]\n]".to_string(), 0, 3),
+        (format!("[\n]\n[\n{}\n]", good[0]), 0, 3),
+        (format!("[\n{},\n]\nx", good[0]), 1, 4),
+        (
+            format!("[\n{},\n{}\n]\n\n  trailing", good[0], good[1]),
+            2,
+            6,
+        ),
+        (format!("[\n{}\n{}\n] junk", good[0], good[1]), 1, 4),
+    ];
+    for (text, kept, line) in cases {
+        std::fs::write(&list, &text).unwrap();
+        let loaded = xlam::load(&list).unwrap();
+        let details: Vec<&str> = loaded.dropped.iter().map(|d| d.detail.as_str()).collect();
+        assert_eq!(loaded.tasks.len(), kept, "{text:?}: {details:?}");
+        let last = details.last().copied().unwrap_or_default();
+        assert!(
+            last.contains(&format!("line {line}: text after the end of the list"))
+                && !details
+                    .iter()
+                    .any(|d| d.contains("no value before the comma")),
+            "{text:?}: {details:?}"
+        );
+    }
+    std::fs::write(&list, "[\n]\n \n").unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!((loaded.raw_records, loaded.dropped.len()), (0, 0));
     // On one line, a record without its comma is dropped all the same.
     std::fs::write(
         &list,

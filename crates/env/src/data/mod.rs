@@ -362,6 +362,38 @@ fn scan_value(bytes: &[u8], start: usize) -> Scanned {
     }
 }
 
+/// The number of records of a list of `index` records that closes at
+/// `bytes[close]` (`]`). Text after the bracket (junk, a second list, a
+/// stray `]`) is one more record, dropped and named by the line it starts
+/// on: nothing after the list is read, and that is said.
+fn close_list(
+    bytes: &[u8],
+    close: usize,
+    index: usize,
+    line_of: &mut impl FnMut(usize) -> usize,
+    f: &mut impl FnMut(usize, usize, Result<Value, String>),
+) -> usize {
+    let after = close + 1;
+    let Some(junk) = bytes[after..]
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    else {
+        return index;
+    };
+    // Line numbers are asked for in order (`line_of` counts on).
+    let closed = line_of(close);
+    let here = line_of(after + junk);
+    f(
+        index,
+        here,
+        Err(format!(
+            "line {here}: text after the end of the list (closed on line {closed}); it is not \
+             read"
+        )),
+    );
+    index + 1
+}
+
 /// Calls `f` for each element of the JSON list at `bytes[open]` (`[`),
 /// each parsed on its own: an element that is not valid JSON (`NaN`, a
 /// lone surrogate, a cut-off end) comes as `Err` naming its index and line,
@@ -400,7 +432,7 @@ fn for_each_element(
     };
     skip_space(&mut at);
     if bytes.get(at) == Some(&b']') {
-        return 0;
+        return close_list(bytes, at, 0, &mut line_of, f);
     }
     let mut index = 0;
     // Whether the last record read was written on one line (a list of
@@ -413,7 +445,7 @@ fn for_each_element(
         let end = match bytes.get(at) {
             // A comma before the closing bracket (as JavaScript and Python
             // allow): no record is missing, none is counted.
-            Some(b']') if index > 0 && is_blank(&bytes[at + 1..]) => return index,
+            Some(b']') if index > 0 => return close_list(bytes, at, index, &mut line_of, f),
             None => {
                 f(index, start_line, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
                 return index + 1;
@@ -504,16 +536,7 @@ fn for_each_element(
         skip_space(&mut at);
         match bytes.get(at) {
             Some(b',') => at += 1,
-            Some(b']') if is_blank(&bytes[at + 1..]) => return index,
-            Some(b']') => {
-                let here = line_of(at);
-                f(
-                    index,
-                    here,
-                    Err(format!("line {here}: text after the end of the list")),
-                );
-                return index + 1;
-            }
+            Some(b']') => return close_list(bytes, at, index, &mut line_of, f),
             None => {
                 let here = line_of(at);
                 f(
@@ -545,7 +568,7 @@ fn for_each_element(
                 skip_space(&mut at);
                 match bytes.get(at) {
                     Some(b',') => at += 1,
-                    Some(b']') if is_blank(&bytes[at + 1..]) => return index,
+                    Some(b']') => return close_list(bytes, at, index, &mut line_of, f),
                     _ => {}
                 }
             }
