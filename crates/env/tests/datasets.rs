@@ -402,6 +402,29 @@ fn bfcl_cases_load_with_answers_and_convert_to_tasks() {
     );
 }
 
+/// A folder entry named like a category file that is not a regular file
+/// (a dangling link, a directory) is an error naming it, not a category
+/// missing without a word.
+#[cfg(unix)]
+#[test]
+fn bfcl_folder_entries_that_are_no_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = "{\"id\": \"a\", \"question\": [[{\"role\": \"user\", \"content\": \"q\"}]], \"function\": []}\n";
+    std::fs::write(dir.path().join("BFCL_v4_simple_python.json"), case).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a category").unwrap();
+    assert_eq!(bfcl::load_dir(dir.path()).unwrap().len(), 1);
+    let link = dir.path().join("BFCL_v4_simple_java.json");
+    std::os::unix::fs::symlink(dir.path().join("gone.json"), &link).unwrap();
+    let e = bfcl::load_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("BFCL_v4_simple_java.json") && e.contains("not a regular file"),
+        "{e}"
+    );
+    std::fs::remove_file(&link).unwrap();
+    std::fs::create_dir(&link).unwrap();
+    assert!(bfcl::load_dir(dir.path()).is_err());
+}
+
 #[test]
 fn bfcl_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -338,11 +338,20 @@ pub fn load_cases(
                 .dict_get("function")
                 .cloned()
                 .ok_or_else(|| in_q(format!("{id}: no \"function\"")))?;
+            // Absent is empty; any other value than a string would be
+            // written into the prompt as something the data never says.
+            let optional = |k: &str| match q.dict_get(k) {
+                None => Ok(String::new()),
+                Some(v) => v
+                    .as_str()
+                    .map(String::from)
+                    .ok_or_else(|| in_q(format!("{id}: \"{k}\" is not a string"))),
+            };
             out.push(AceCase {
                 question: text(q, "question")
                     .ok_or_else(|| in_q(format!("{id}: no string \"question\"")))?,
-                time: text(q, "time").unwrap_or_default(),
-                profile: text(q, "profile").unwrap_or_default(),
+                time: optional("time")?,
+                profile: optional("profile")?,
                 id,
                 category,
                 functions,
@@ -959,6 +968,21 @@ mod tests {
                 && err.contains("2 answers for 1 questions"),
             "{err}"
         );
+        // `time` and `profile` go into the prompt: absent is empty, any
+        // value but a string is refused.
+        for (field, value) in [("time", "5"), ("profile", "{}"), ("time", "null")] {
+            let err = fails(
+                &format!(
+                    "{{\"id\": \"a\", \"question\": \"q\", \"function\": [], \"{field}\": {value}}}\n"
+                ),
+                &a("a"),
+            );
+            assert!(
+                err.contains("data_normal_atom_bool.json:1")
+                    && err.contains(&format!("a: \"{field}\" is not a string")),
+                "{err}"
+            );
+        }
         let err = fails(&format!("{}{}", q("a"), q("b")), &a("a"));
         assert!(
             err.contains("possible_answer/data_normal_atom_bool.json:2")

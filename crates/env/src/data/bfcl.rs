@@ -214,16 +214,32 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
 }
 
 /// Loads every `BFCL_v<N>_<category>.json` file of a folder (sorted by
-/// name), each with its possible answers.
+/// name), each with its possible answers. A folder entry that cannot be
+/// read, or one named like a category file that is not a regular file (a
+/// directory, a dangling link), is an error naming it: its cases would be
+/// missing without a word.
 pub fn load_dir(dir: &Path) -> Result<Vec<BfclCase>, BfclError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| BfclError::Io {
+    let io = |source| BfclError::Io {
         path: dir.to_path_buf(),
         source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && category_of(p).is_some())
-        .collect();
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if category_of(&path).is_none() {
+            continue;
+        }
+        if !path.is_file() {
+            return Err(BfclError::Io {
+                source: std::io::Error::other(
+                    "named like a BFCL category file, but not a regular file (a directory or a \
+                     dangling link)",
+                ),
+                path,
+            });
+        }
+        files.push(path);
+    }
     files.sort();
     let mut cases = Vec::new();
     for f in files {

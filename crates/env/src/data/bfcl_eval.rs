@@ -163,8 +163,14 @@ pub fn category_file(dir: &Path, category: Category) -> Result<Option<PathBuf>, 
         source,
     })?;
     let mut best: Option<(u64, PathBuf)> = None;
-    for entry in entries.flatten() {
-        let path = entry.path();
+    for entry in entries {
+        // An entry that cannot be read could be the category's file.
+        let path = entry
+            .map_err(|source| EvalError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .path();
         if !path.is_file() || category_of(&path).as_deref() != Some(category.as_str()) {
             continue;
         }
