@@ -91,8 +91,17 @@ const DEMO_OVERRIDES: &[&str] = &[
 
 fn main() {
     toolgym::grpo::configure_cpu();
-    if let Err(e) = run() {
+    // The run goes on when the reader of its output goes away
+    // (`… 2>&1 | tee run.log`, and tee ends).
+    let relay = toolgym::output::relay_piped_output()
+        .map_err(|e| eprintln!("warning: output not relayed ({e})"))
+        .ok();
+    let result = run();
+    if let Err(e) = &result {
         eprintln!("error: {e}");
+    }
+    drop(relay);
+    if result.is_err() {
         std::process::exit(1);
     }
 }

@@ -14,6 +14,8 @@
 
 #![warn(missing_docs)]
 
+pub mod output;
+
 pub use toolgym_env as env;
 pub use toolgym_grpo as grpo;
 pub use toolgym_model as model;

@@ -134,3 +134,97 @@ fn score_to_dev_stdout_appends_to_the_shells_file() {
         .contains("partial")));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The child half of `a_training_log_outlives_its_reader`: relays its
+/// output, writes lines for `TOOLGYM_RELAY_SECONDS`, then "done N", and
+/// records N in `TOOLGYM_RELAY_MARKER` once the relay is put away (a
+/// process whose writes failed would have panicked before).
+#[test]
+fn relay_child() {
+    let Some(marker) = std::env::var_os("TOOLGYM_RELAY_MARKER") else {
+        return;
+    };
+    let seconds: f64 = std::env::var("TOOLGYM_RELAY_SECONDS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let guard = toolgym::output::relay_piped_output().unwrap();
+    // `2>&1` into one pipe: one relay, lines in the order written.
+    assert_eq!(guard.relays(), 1);
+    // On a line of its own: libtest's "test relay_child ... " has none.
+    println!("\nstart");
+    let start = std::time::Instant::now();
+    let mut n = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        eprintln!("line {n}");
+        println!("out {n}");
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    println!("done {n}");
+    drop(guard);
+    std::fs::write(marker, n.to_string()).unwrap();
+    // libtest's own report would go to the closed pipe.
+    std::process::exit(0);
+}
+
+/// Runs `relay_child` with stdout and stderr into one pipe; `read` gets
+/// the pipe's reader. Returns the child's status and its marker.
+fn relayed_child(
+    seconds: f64,
+    read: impl FnOnce(BufReader<std::io::PipeReader>),
+) -> (std::process::ExitStatus, Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["relay_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("TOOLGYM_RELAY_MARKER", &marker)
+        .env("TOOLGYM_RELAY_SECONDS", seconds.to_string())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    read(BufReader::new(reader));
+    let status = child.wait().unwrap();
+    (status, std::fs::read_to_string(&marker).ok())
+}
+
+/// `toolgym train … 2>&1 | tee log` with tee gone: the run's later log
+/// lines are dropped and it goes on to its end (it used to die at the
+/// next line, with SIGPIPE or a panic in `eprintln!`). While the reader
+/// stays, every line reaches it, in order, the last ones included.
+#[test]
+fn a_training_log_outlives_its_reader() {
+    let (status, marker) = relayed_child(1.0, |mut out| {
+        let mut line = String::new();
+        while !line.starts_with("line ") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "no line came");
+        }
+        // The reader goes away, as a killed tee does.
+    });
+    assert!(status.success(), "{status:?}");
+    let written: usize = marker.expect("the child ran to its end").parse().unwrap();
+    assert!(written > 10, "{written}");
+
+    let mut lines = Vec::new();
+    let (status, marker) = relayed_child(0.2, |out| {
+        lines = out.lines().map(Result::unwrap).collect();
+    });
+    assert!(status.success(), "{status:?}");
+    let n: usize = marker.unwrap().parse().unwrap();
+    let start = lines.iter().position(|l| l == "start").expect("start");
+    let ours = &lines[start + 1..];
+    let mut want: Vec<String> = (0..n)
+        .flat_map(|i| [format!("line {i}"), format!("out {i}")])
+        .collect();
+    want.push(format!("done {n}"));
+    let first_difference = ours.iter().zip(&want).position(|(a, b)| a != b);
+    assert_eq!(
+        (ours.len(), first_difference),
+        (want.len(), None),
+        "{:?}",
+        first_difference.map(|i| (&ours[i], &want[i]))
+    );
+}

@@ -35,6 +35,13 @@ impl Cli {
         let matches = negative_values(Self::command()).get_matches();
         Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
+
+    /// Whether the command's output is a log beside what it writes to
+    /// files (a training run): it should outlive the log's reader
+    /// ([`toolgym::output`]).
+    pub fn writes_a_log(&self) -> bool {
+        matches!(self.command, Command::Train(_))
+    }
 }
 
 #[derive(Subcommand, Debug)]

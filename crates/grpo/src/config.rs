@@ -500,6 +500,17 @@ impl GrpoConfig {
                 self.temperature, self.top_p
             ));
         }
+        // Greedy sampling gives the G replies of a prompt as one: no group
+        // has a reward spread, and no step trains (a temperature near 0
+        // also overflows the scaled logits).
+        if self.temperature < 1e-3 || self.top_k == 1 {
+            return bad(format!(
+                "grpo.temperature = {} with top_k = {} samples (nearly) greedily: the {} \
+                 replies of a prompt would be the same and GRPO would learn nothing; use a \
+                 temperature of at least 0.001 (the paper: 0.7) and top_k 0 or above 1",
+                self.temperature, self.top_k, self.group_size
+            ));
+        }
         let clip_high = self.clip_high;
         number(
             "grpo.clip_low",
@@ -636,9 +647,15 @@ impl SftConfig {
 
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
-        if self.batch_size == 0 || self.micro_batch_seqs == 0 || self.max_turns == 0 {
+        if self.batch_size == 0
+            || self.micro_batch_seqs == 0
+            || self.max_turns == 0
+            || self.max_seq_tokens == 0
+        {
             return Err(TrainError::Config(
-                "sft.batch_size, sft.micro_batch_seqs and sft.max_turns must be positive".into(),
+                "sft.batch_size, sft.micro_batch_seqs, sft.max_turns and sft.max_seq_tokens must \
+                 be positive"
+                    .into(),
             ));
         }
         self.optim.validate("sft.optim")?;
@@ -755,6 +772,21 @@ impl TrainConfig {
         }
         let t = self.run.eval_temperature;
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
+        if self.run.eval_samples > 0 && t == 0.0 {
+            return Err(TrainError::Config(format!(
+                "run.eval_samples = {} with run.eval_temperature = 0: each sampled reply would \
+                 be the greedy one; set a temperature (the paper's 0.7) or eval_samples = 0",
+                self.run.eval_samples
+            )));
+        }
+        if let Some(std) = self.model.builtin.init_std {
+            number(
+                "model.builtin.init_std",
+                std,
+                std > 0.0 && std.is_finite(),
+                "> 0 and finite",
+            )?;
+        }
         if crate::parse_dtype(&self.model.dtype)? == toolgym_model::candle_core::DType::F16 {
             // Refused here too, before a model is loaded for nothing.
             return Err(f16_refused(&format!(
@@ -1266,6 +1298,15 @@ mod tests {
             ("grpo.data_epochs=4611686018427387904", "grpo.data_epochs"),
             // Set while failures are left out: it would do nothing.
             ("grpo.env_failure_reward=-1.0", "grpo.env_failure_reward"),
+            // Greedy GRPO: every group's replies the same, no signal.
+            ("grpo.temperature=0.0", "learn nothing"),
+            ("grpo.temperature=1e-40", "learn nothing"),
+            ("grpo.top_k=1", "learn nothing"),
+            // Weights scaled by 1 - lr·wd ≤ 0 each step.
+            ("sft.optim.weight_decay=2e6", "lr × weight_decay < 1"),
+            ("sft.max_seq_tokens=0", "sft.max_seq_tokens"),
+            ("model.builtin.init_std=0.0", "model.builtin.init_std"),
+            ("model.builtin.init_std=nan", "model.builtin.init_std"),
         ] {
             let e = TrainConfig::load(None, &[set.into()])
                 .unwrap_err()
@@ -1280,9 +1321,23 @@ mod tests {
             "grpo.entropy_coef=-0.01",
             "grpo.max_episode_tokens=0",
             "grpo.env_concurrency=0",
+            "grpo.temperature=0.001",
+            "grpo.top_k=2",
+            "run.eval_temperature=0.0",
         ] {
             TrainConfig::load(None, &[set.into()]).unwrap_or_else(|e| panic!("{set}: {e}"));
         }
+        // Sampled validation at temperature 0 would repeat the greedy one.
+        let e = TrainConfig::load(
+            None,
+            &[
+                "run.eval_samples=4".into(),
+                "run.eval_temperature=0.0".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("run.eval_samples = 4"), "{e}");
     }
 
     #[test]

@@ -60,6 +60,13 @@ impl OptimConfig {
         number(&key("lr"), self.lr, nonneg(self.lr), "≥ 0 and finite")?;
         let wd = self.weight_decay;
         number(&key("weight_decay"), wd, nonneg(wd), "≥ 0 and finite")?;
+        // Decoupled decay multiplies each weight by 1 - lr·wd per step.
+        number(
+            &key("weight_decay"),
+            wd,
+            self.lr * wd < 1.0,
+            &format!("such that lr × weight_decay < 1 (lr is {}; each step scales the weights by 1 - lr × weight_decay)", self.lr),
+        )?;
         for (k, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             number(&key(k), b, (0.0..1.0).contains(&b), "in [0, 1)")?;
         }

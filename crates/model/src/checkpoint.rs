@@ -37,12 +37,33 @@ pub struct Pretrained {
     pub pad_token_id: u32,
 }
 
+/// A JSON object file of a model directory (a list or a string there would
+/// read as an object without the keys, their settings lost in silence).
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io("read", path, e))?;
-    serde_json::from_str(&text).map_err(|source| ModelError::Json {
+    let value: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    match value {
+        Value::Object(_) => Ok(value),
+        other => Err(ModelError::InvalidConfig {
+            location: Some(path.to_path_buf()),
+            reason: format!("not a JSON object (got {})", json_kind(&other)),
+        }),
+    }
+}
+
+/// What kind of JSON value `v` is, for an error.
+pub(crate) fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// The token id(s) under `key` of generation_config.json: absent or null is
@@ -101,6 +122,13 @@ pub fn safetensors_from_bytes(bytes: &[u8], path: &Path) -> Result<HashMap<Strin
         path: path.to_path_buf(),
         reason,
     };
+    if bytes.starts_with(b"version https://git-lfs") {
+        return Err(bad(
+            "a Git LFS pointer, not the weights: the file was never downloaded (`git lfs pull` \
+             in the model's repository, or download it with huggingface-cli)"
+                .into(),
+        ));
+    }
     let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
@@ -158,7 +186,34 @@ pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
                 reason: format!("shard path `{f}` leaves the model directory"),
             });
         }
-        out.extend(read_safetensors(&dir.join(f))?);
+        let shard = dir.join(f);
+        for (name, tensor) in read_safetensors(&shard)? {
+            // Each tensor where the index says, once: a tensor in two
+            // shards would be whichever was read last.
+            if map.get(&name).and_then(Value::as_str) != Some(f) {
+                return Err(ModelError::Safetensors {
+                    path: shard,
+                    reason: format!(
+                        "holds tensor `{name}`, which {} puts {}",
+                        index.display(),
+                        match map.get(&name) {
+                            Some(other) => format!("in {other}"),
+                            None => "in no shard".to_string(),
+                        }
+                    ),
+                });
+            }
+            out.insert(name, tensor);
+        }
+    }
+    if let Some(name) = map.keys().find(|name| !out.contains_key(*name)) {
+        return Err(ModelError::Safetensors {
+            path: dir.join(map[name].as_str().unwrap_or_default()),
+            reason: format!(
+                "has no tensor `{name}`, which {} puts there",
+                index.display()
+            ),
+        });
     }
     Ok(out)
 }

@@ -154,20 +154,36 @@ impl TryFrom<RawConfig> for Qwen2Config {
                 return Err("layer_types other than full_attention are not supported".into());
             }
         }
-        let rope_type_ok = |v: &Value| {
-            v.is_null()
-                || matches!(
-                    v.get("rope_type")
-                        .or_else(|| v.get("type"))
-                        .and_then(Value::as_str),
-                    None | Some("default")
-                )
+        // Default rotary embeddings: null, or an object whose type is
+        // "default", or with no type and nothing else a scaling would
+        // set (`{"factor": 4.0}` without a type is not read as none).
+        let rope_type_ok = |v: &Value| match v {
+            Value::Null => true,
+            Value::Object(o) => match o.get("rope_type").or_else(|| o.get("type")) {
+                Some(t) => t.as_str() == Some("default"),
+                None => o.keys().all(|k| k == "rope_theta"),
+            },
+            _ => false,
         };
-        let params_theta = raw
+        let params_theta = match raw
             .rope_parameters
             .as_ref()
             .and_then(|p| p.get("rope_theta"))
-            .and_then(Value::as_f64);
+        {
+            None => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .ok_or_else(|| format!("rope_parameters.rope_theta = {v} is not a number"))?,
+            ),
+        };
+        if let (Some(inner), Some(top)) = (params_theta, raw.rope_theta) {
+            if inner != top {
+                return Err(format!(
+                    "rope_parameters.rope_theta ({inner}) and rope_theta ({top}) differ: which \
+                     one the model was trained with is not clear"
+                ));
+            }
+        }
         for (key, v) in [
             ("rope_parameters", &raw.rope_parameters),
             ("rope_scaling", &raw.rope_scaling),
@@ -315,6 +331,7 @@ impl Qwen2Config {
             ("num_attention_heads", self.num_attention_heads),
             ("num_key_value_heads", self.num_key_value_heads),
             ("head_dim", self.head_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -389,8 +406,12 @@ impl Qwen2Config {
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return Err(ModelError::config("rms_norm_eps must be finite and >= 0"));
         }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return Err(ModelError::config("rope_theta must be finite and positive"));
+        // Rotary frequencies are computed in f32: a larger base is inf
+        // there, and every dimension but the first would not rotate.
+        if !(self.rope_theta > 0.0 && self.rope_theta <= f64::from(f32::MAX)) {
+            return Err(ModelError::config(
+                "rope_theta must be positive and at most f32::MAX (3.4e38)",
+            ));
         }
         Ok(())
     }

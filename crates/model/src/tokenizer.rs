@@ -138,7 +138,8 @@ impl Tokenizer {
     /// # Errors
     /// An `eos_token` or `pad_token` the config names that the vocabulary
     /// lacks ([`ModelError::InvalidConfig`]): falling back to another token
-    /// would stop generation elsewhere, or pad with another id.
+    /// would stop generation elsewhere, or pad with another id. A config
+    /// that is not a JSON object.
     pub fn new(inner: tokenizers::Tokenizer, tokenizer_config: Option<Value>) -> Result<Self> {
         Self::checked(inner, tokenizer_config, None, "the vocabulary")
     }
@@ -151,6 +152,16 @@ impl Tokenizer {
         location: Option<std::path::PathBuf>,
         vocabulary: &str,
     ) -> Result<Self> {
+        if let Some(config) = tokenizer_config.as_ref().filter(|c| !c.is_object()) {
+            // Read as one without keys, its eos and pad would be lost.
+            return Err(ModelError::InvalidConfig {
+                location,
+                reason: format!(
+                    "the tokenizer config is not a JSON object (got {})",
+                    crate::checkpoint::json_kind(config)
+                ),
+            });
+        }
         // A tokenizer.json may carry the truncation or padding its last
         // user set (transformers saves them); transformers applies them
         // only when a call asks, so encoding here never cuts or pads (a

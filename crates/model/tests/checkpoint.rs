@@ -119,6 +119,40 @@ fn sharded_checkpoints_load() {
     let m = Qwen2ForCausalLM::load(tmp.path(), &options(false)).unwrap();
     let f = fixture("qwen2_tiny_untied", false);
     assert!(logits(&m) == logits(&f.model));
+
+    // Shards must hold what the index says: a tensor also in the other
+    // shard (which copy would win?) or missing from its own is refused,
+    // naming the shard and the tensor.
+    let (name, t) = shards[1]
+        .iter()
+        .next()
+        .map(|(n, t)| (n.clone(), t.clone()))
+        .unwrap();
+    let first = tmp.path().join("model-00001-of-00002.safetensors");
+    let mut doubled = shards[0].clone();
+    doubled.insert(name.clone(), t);
+    write_st(&first, &doubled);
+    let e = Qwen2ForCausalLM::load(tmp.path(), &options(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model-00001-of-00002.safetensors")
+            && e.contains(&format!("holds tensor `{name}`"))
+            && e.contains("in \"model-00002-of-00002.safetensors\""),
+        "{e}"
+    );
+    let mut short = shards[0].clone();
+    let gone = short.keys().next().unwrap().clone();
+    short.remove(&gone);
+    write_st(&first, &short);
+    let e = Qwen2ForCausalLM::load(tmp.path(), &options(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model-00001-of-00002.safetensors")
+            && e.contains(&format!("has no tensor `{gone}`")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -169,6 +203,17 @@ fn errors_name_the_missing_file_tensor_and_shapes() {
     std::fs::write(d.join("model.safetensors"), b"not a safetensors file").unwrap();
     let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
     assert!(matches!(e, ModelError::Safetensors { .. }), "{e}");
+    // A Git LFS pointer (a clone without `git lfs pull`) says so.
+    std::fs::write(
+        d.join("model.safetensors"),
+        "version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 988097824\n",
+    )
+    .unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("Git LFS pointer") && e.contains("model.safetensors"),
+        "{e}"
+    );
 
     // Invalid and inconsistent configs.
     std::fs::write(d.join("config.json"), "{ nope").unwrap();
@@ -300,6 +345,14 @@ fn a_config_that_does_not_match_its_weights_is_refused() {
     std::fs::write(&gen, r#"{"eos_token_id": 5, "pad_token_id": null}"#).unwrap();
     let pre = load_pretrained(&d, &opts).unwrap();
     assert_eq!((pre.eos_token_ids, pre.pad_token_id), (vec![5], 0));
+    // A file that is no JSON object would lose its settings in silence.
+    std::fs::write(&gen, "[5]").unwrap();
+    let e = load_pretrained(&d, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("generation_config.json") && e.contains("not a JSON object (got a list)"),
+        "{e}"
+    );
+    std::fs::remove_file(&gen).unwrap();
 
     // A file where the directory belongs; a checkpoint's `latest` names its directory.
     let latest = tmp.path().join("latest");
@@ -353,6 +406,45 @@ fn config_reads_transformers_4_and_5_layouts() {
         ),
     ] {
         assert!(Qwen2Config::from_json_str(&bad).is_err());
+    }
+    // A rotary setting that is not plainly the default is refused naming
+    // it, not read as the default: a scaling without a type, a bare name,
+    // a theta that is no number or that disagrees with the top level's,
+    // one that is inf in f32; so is a context of 0 positions.
+    let with = |key: &str, value: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(v4).unwrap();
+        v[key] = serde_json::from_str(value).unwrap();
+        Qwen2Config::from_json_str(&v.to_string()).map_err(|e| e.to_string())
+    };
+    for (key, value, said) in [
+        ("rope_scaling", "{\"factor\": 4.0}", "rope_scaling"),
+        ("rope_scaling", "\"yarn\"", "rope_scaling"),
+        (
+            "rope_parameters",
+            "{\"rope_theta\": \"1e6\"}",
+            "is not a number",
+        ),
+        ("rope_parameters", "{\"rope_theta\": 10000.0}", "differ"),
+        ("rope_theta", "1e39", "at most f32::MAX"),
+        (
+            "max_position_embeddings",
+            "0",
+            "max_position_embeddings must be positive",
+        ),
+    ] {
+        let e = with(key, value).unwrap_err();
+        assert!(e.contains(said), "{key} = {value}: {e}");
+    }
+    for (key, value) in [
+        ("rope_scaling", "null"),
+        ("rope_scaling", "{\"rope_type\": \"default\"}"),
+        (
+            "rope_parameters",
+            "{\"rope_theta\": 1000000.0, \"rope_type\": \"default\"}",
+        ),
+        ("rope_parameters", "{\"rope_theta\": 1000000.0}"),
+    ] {
+        assert_eq!(with(key, value).unwrap().rope_theta, 1e6, "{key} = {value}");
     }
 }
 

@@ -288,6 +288,14 @@ fn new_refuses_a_config_token_the_vocabulary_lacks() {
         let e = e.to_string();
         assert!(e.contains("eos_token is neither a token's text"), "{e}");
     }
+    // A config that is no object would lose every setting in silence.
+    let Err(e) = Tokenizer::new(inner(), Some(serde_json::json!(["<|im_end|>"]))) else {
+        panic!("a list was taken as a config");
+    };
+    assert!(
+        e.to_string().contains("not a JSON object (got a list)"),
+        "{e}"
+    );
     let null = Tokenizer::new(inner(), Some(serde_json::json!({"pad_token": null}))).unwrap();
     assert_eq!(null.pad_token_id(), tk.pad_token_id());
     // Without a config: the Qwen2 conventions.
