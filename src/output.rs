@@ -1,7 +1,8 @@
 //! Keeping a long run alive when the reader of its output goes away.
 //!
-//! `toolgym train … 2>&1 | tee run.log`: when `tee` ends (its terminal
-//! closed, a Ctrl-C meant for it), every later write into the pipe fails.
+//! `toolgym train … 2>&1 | tee run.log`: when `tee` ends on its own (it is
+//! killed, a log shipper restarts, the disk it writes fills), every later
+//! write into the pipe fails.
 //! With the default `SIGPIPE` action the next log line kills the run;
 //! with the signal ignored (Rust's default) `eprintln!` panics on the
 //! failed write instead. Either way hours of training since the last
@@ -14,16 +15,27 @@
 //! writes always succeed, so the run goes on; what it records in its run
 //! directory (metrics, checkpoints) is unaffected. Files and terminals are
 //! written as before (nothing is relayed).
+//!
+//! What it does not cover: a Ctrl-C in the terminal, or the terminal
+//! closing, signals the whole pipeline (toolgym too, unless it runs under
+//! `nohup`, `setsid` or tmux). And output still in the relay when the
+//! process dies without unwinding (an abort, a kill) is lost with it: the
+//! last lines before such a crash may not reach the log.
 
 use std::io;
 
 /// Standard output and error relayed by [`relay_piped_output`]. Dropping
-/// it flushes standard output, puts the original descriptors back and
-/// waits (up to 2 s) for the relay to pass on what it holds.
+/// it flushes standard output, puts the original descriptors back, waits
+/// for the relay to pass on what it holds (as long as the reader takes it;
+/// 2 s for the end of the pipe when another process still holds it), and
+/// puts back the `SIGPIPE` action it found.
 #[must_use = "the relay ends when the guard is dropped"]
 pub struct RelayGuard {
     #[cfg(unix)]
     relays: Vec<unix::Relay>,
+    /// The `SIGPIPE` action before, put back on drop.
+    #[cfg(unix)]
+    sigpipe: libc::sighandler_t,
 }
 
 impl RelayGuard {
@@ -41,11 +53,12 @@ impl RelayGuard {
 /// sockets, through a thread that drops what it cannot pass on (see the
 /// module docs), and ignores `SIGPIPE` so that the relay sees a closed
 /// reader as an error, not a signal. Keep the guard alive while the run
-/// writes; drop it before the process ends. On other platforms than Unix
-/// it does nothing.
+/// writes; drop it before the process ends. Call it once per process (a
+/// second relay would sit in front of the first). On other platforms than
+/// Unix it does nothing.
 pub fn relay_piped_output() -> io::Result<RelayGuard> {
     #[cfg(unix)]
-    return unix::relay().map(|relays| RelayGuard { relays });
+    return unix::relay();
     #[cfg(not(unix))]
     Ok(RelayGuard {})
 }
@@ -59,6 +72,10 @@ impl Drop for RelayGuard {
             for relay in self.relays.drain(..) {
                 relay.finish(std::time::Duration::from_secs(2));
             }
+            // SAFETY: puts back the action found at the start.
+            unsafe {
+                libc::signal(libc::SIGPIPE, self.sigpipe);
+            }
         }
     }
 }
@@ -66,9 +83,10 @@ impl Drop for RelayGuard {
 #[cfg(unix)]
 mod unix {
     use std::io;
-    use std::os::fd::RawFd;
-    use std::sync::mpsc;
-    use std::time::Duration;
+    use std::os::fd::{IntoRawFd, RawFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
 
     /// One pipe in front of the descriptors `fds`, which all wrote into the
     /// same pipe or socket; `saved` is that original, where the thread
@@ -76,16 +94,11 @@ mod unix {
     pub(super) struct Relay {
         fds: Vec<RawFd>,
         saved: RawFd,
+        /// Whether the thread is passing bytes on (in a write to `saved`),
+        /// as opposed to waiting for more.
+        writing: Arc<AtomicBool>,
         done: mpsc::Receiver<()>,
         thread: std::thread::JoinHandle<()>,
-    }
-
-    fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r)
-        }
     }
 
     /// The identity of what `fd` writes into, when it is a pipe or socket.
@@ -100,12 +113,14 @@ mod unix {
         (kind == libc::S_IFIFO || kind == libc::S_IFSOCK).then_some((st.st_dev, st.st_ino))
     }
 
-    pub(super) fn relay() -> io::Result<Vec<Relay>> {
+    pub(super) fn relay() -> io::Result<super::RelayGuard> {
         // SAFETY: ignoring a signal has no other effect; a write into a
         // pipe without a reader then fails with EPIPE.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        }
+        let sigpipe = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let mut guard = super::RelayGuard {
+            relays: Vec::new(),
+            sigpipe,
+        };
         let mut groups: Vec<((libc::dev_t, libc::ino_t), Vec<RawFd>)> = Vec::new();
         for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
             if let Some(id) = piped(fd) {
@@ -115,54 +130,46 @@ mod unix {
                 }
             }
         }
-        let mut relays = Vec::new();
         for (_, fds) in groups {
-            match start(fds) {
-                Ok(relay) => relays.push(relay),
-                Err(e) => {
-                    // Those started are put back by the guard's drop.
-                    drop(super::RelayGuard { relays });
-                    return Err(e);
-                }
-            }
+            // On an error, those started are put back by the guard's drop.
+            guard.relays.push(start(fds)?);
         }
-        Ok(relays)
+        Ok(guard)
     }
 
     fn start(fds: Vec<RawFd>) -> io::Result<Relay> {
         use std::io::Write;
         let _ = io::stdout().flush();
-        let mut ends = [0 as RawFd; 2];
-        // SAFETY: pipe2 writes two descriptors into the array it is given.
-        check(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) })?;
-        let [read, write] = ends;
-        let close_both = || unsafe {
-            libc::close(read);
-            libc::close(write);
-        };
+        // Both ends close on exec; the standard descriptors made from the
+        // write end below do not (dup2 clears the flag), as before.
+        let (read, write) = io::pipe()?;
         // SAFETY: duplicating a descriptor of this process.
-        let saved = match check(unsafe { libc::fcntl(fds[0], libc::F_DUPFD_CLOEXEC, 3) }) {
-            Ok(fd) => fd,
-            Err(e) => {
-                close_both();
-                return Err(e);
-            }
-        };
+        let saved = unsafe { libc::fcntl(fds[0], libc::F_DUPFD_CLOEXEC, 3) };
+        if saved < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let read = read.into_raw_fd();
         let (tx, done) = mpsc::channel();
+        let writing = Arc::new(AtomicBool::new(false));
+        let flag = writing.clone();
         let thread = std::thread::Builder::new()
             .name("toolgym-output".into())
             .spawn(move || {
-                pass_on(read, saved);
+                pass_on(read, saved, &flag);
                 let _ = tx.send(());
             });
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
-                close_both();
-                unsafe { libc::close(saved) };
+                // SAFETY: neither is used elsewhere; the thread never ran.
+                unsafe {
+                    libc::close(read);
+                    libc::close(saved);
+                }
                 return Err(e);
             }
         };
+        let write = write.into_raw_fd();
         for &fd in &fds {
             // SAFETY: replaces a standard descriptor by the pipe's write
             // end (dup2 is atomic: a write in another thread goes to one
@@ -174,15 +181,44 @@ mod unix {
         Ok(Relay {
             fds,
             saved,
+            writing,
             done,
             thread,
         })
     }
 
+    /// Writes all of `out` to `fd`: `false` once the reader is gone (or
+    /// the descriptor fails otherwise). A descriptor left non-blocking by
+    /// whoever opened it is waited on, not taken for gone.
+    fn write_all(fd: RawFd, mut out: &[u8]) -> bool {
+        while !out.is_empty() {
+            // SAFETY: writes from a slice of the given length.
+            let w = unsafe { libc::write(fd, out.as_ptr().cast(), out.len()) };
+            if w >= 0 {
+                out = &out[w as usize..];
+                continue;
+            }
+            match io::Error::last_os_error().kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => {
+                    let mut p = libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    // SAFETY: polls one descriptor of this process.
+                    unsafe { libc::poll(&mut p, 1, -1) };
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Copies what arrives on `read` to `saved` until every write end is
     /// closed; after the first failed write (the reader went away) the
     /// rest is read and dropped.
-    fn pass_on(read: RawFd, saved: RawFd) {
+    fn pass_on(read: RawFd, saved: RawFd, writing: &AtomicBool) {
         let mut buf = vec![0u8; 64 * 1024];
         let mut passing = true;
         loop {
@@ -197,17 +233,10 @@ mod unix {
                 }
                 break;
             }
-            let mut out = &buf[..n as usize];
-            while passing && !out.is_empty() {
-                // SAFETY: writes from a slice of the given length.
-                let w = unsafe { libc::write(saved, out.as_ptr().cast(), out.len()) };
-                if w < 0 {
-                    if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                        passing = false;
-                    }
-                    continue;
-                }
-                out = &out[w as usize..];
+            if passing {
+                writing.store(true, Ordering::Release);
+                passing = write_all(saved, &buf[..n as usize]);
+                writing.store(false, Ordering::Release);
             }
         }
         // SAFETY: the read end is this thread's alone.
@@ -215,20 +244,35 @@ mod unix {
     }
 
     impl Relay {
-        /// Puts the original descriptor back and waits up to `limit` for
-        /// the relay to pass on what it holds (a child process that still
-        /// holds the pipe keeps it open: then the thread is left to end
-        /// with it).
+        /// Puts the original descriptor back and waits for the relay to
+        /// pass on what it holds: as long as the reader takes it (a slow
+        /// reader gets it all, as it would have without the relay), and up
+        /// to `limit` of waiting for the pipe's end (a child process that
+        /// still holds the pipe keeps it open: then the thread is left to
+        /// end with it).
         pub(super) fn finish(self, limit: Duration) {
             for &fd in &self.fds {
                 // SAFETY: restores the descriptor saved at the start; the
                 // pipe's write end held there is closed by it.
                 unsafe { libc::dup2(self.saved, fd) };
             }
-            if self.done.recv_timeout(limit).is_ok() {
-                let _ = self.thread.join();
-                // SAFETY: the thread that wrote to it has ended.
-                unsafe { libc::close(self.saved) };
+            let mut idle_since = Instant::now();
+            loop {
+                match self.done.recv_timeout(Duration::from_millis(50)) {
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        let _ = self.thread.join();
+                        // SAFETY: the thread that wrote to it has ended.
+                        unsafe { libc::close(self.saved) };
+                        return;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if self.writing.load(Ordering::Acquire) {
+                            idle_since = Instant::now();
+                        } else if idle_since.elapsed() >= limit {
+                            return;
+                        }
+                    }
+                }
             }
         }
     }

@@ -155,6 +155,13 @@ fn relay_child() {
     println!("\nstart");
     let start = std::time::Instant::now();
     let mut n = 0;
+    // A burst of lines at once, when asked for.
+    let burst: usize = std::env::var("TOOLGYM_RELAY_BURST").map_or(0, |b| b.parse().unwrap());
+    for _ in 0..burst {
+        eprintln!("line {n}");
+        println!("out {n}");
+        n += 1;
+    }
     while start.elapsed().as_secs_f64() < seconds {
         eprintln!("line {n}");
         println!("out {n}");
@@ -170,8 +177,10 @@ fn relay_child() {
 
 /// Runs `relay_child` with stdout and stderr into one pipe; `read` gets
 /// the pipe's reader. Returns the child's status and its marker.
+#[cfg(unix)]
 fn relayed_child(
     seconds: f64,
+    burst: usize,
     read: impl FnOnce(BufReader<std::io::PipeReader>),
 ) -> (std::process::ExitStatus, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
@@ -181,6 +190,7 @@ fn relayed_child(
         .args(["relay_child", "--exact", "--nocapture", "--test-threads=1"])
         .env("TOOLGYM_RELAY_MARKER", &marker)
         .env("TOOLGYM_RELAY_SECONDS", seconds.to_string())
+        .env("TOOLGYM_RELAY_BURST", burst.to_string())
         .stdout(writer.try_clone().unwrap())
         .stderr(writer)
         .spawn()
@@ -194,9 +204,10 @@ fn relayed_child(
 /// lines are dropped and it goes on to its end (it used to die at the
 /// next line, with SIGPIPE or a panic in `eprintln!`). While the reader
 /// stays, every line reaches it, in order, the last ones included.
+#[cfg(unix)]
 #[test]
 fn a_training_log_outlives_its_reader() {
-    let (status, marker) = relayed_child(1.0, |mut out| {
+    let (status, marker) = relayed_child(1.0, 0, |mut out| {
         let mut line = String::new();
         while !line.starts_with("line ") {
             line.clear();
@@ -208,10 +219,24 @@ fn a_training_log_outlives_its_reader() {
     let written: usize = marker.expect("the child ran to its end").parse().unwrap();
     assert!(written > 10, "{written}");
 
-    let mut lines = Vec::new();
-    let (status, marker) = relayed_child(0.2, |out| {
-        lines = out.lines().map(Result::unwrap).collect();
-    });
+    // A reader that stays, and one that is slow: about 126 KB written at
+    // once (past the log's 64 KB pipe, within it and the relay's own pipe
+    // and buffer, so the run reaches its end with the relay still
+    // writing) and not read for 3 s, longer than the relay waits for a
+    // pipe's end: every line still arrives.
+    for (burst, wait) in [(0, 0), (6_000, 3)] {
+        let mut lines = Vec::new();
+        let (status, marker) = relayed_child(0.2, burst, |out| {
+            std::thread::sleep(std::time::Duration::from_secs(wait));
+            lines = out.lines().map(Result::unwrap).collect();
+        });
+        check_every_line(status, marker, &lines);
+    }
+}
+
+/// Every line `relay_child` wrote, in order, after its "start".
+#[cfg(unix)]
+fn check_every_line(status: std::process::ExitStatus, marker: Option<String>, lines: &[String]) {
     assert!(status.success(), "{status:?}");
     let n: usize = marker.unwrap().parse().unwrap();
     let start = lines.iter().position(|l| l == "start").expect("start");

@@ -772,6 +772,30 @@ impl TrainConfig {
         }
         let t = self.run.eval_temperature;
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
+        // Counts past these ask for buffers no machine has: refused here
+        // rather than a capacity overflow or an allocation failure later.
+        for (key, value, most) in [
+            ("grpo.group_size", self.grpo.group_size, 1 << 16),
+            ("grpo.prompts_per_step", self.grpo.prompts_per_step, 1 << 24),
+            (
+                "grpo.mini_batch_prompts",
+                self.grpo.mini_batch_prompts,
+                1 << 24,
+            ),
+            ("grpo.micro_batch_seqs", self.grpo.micro_batch_seqs, 1 << 24),
+            ("sft.batch_size", self.sft.batch_size, 1 << 24),
+            ("sft.micro_batch_seqs", self.sft.micro_batch_seqs, 1 << 24),
+            ("run.eval_samples", self.run.eval_samples, 1 << 16),
+        ] {
+            if value > most {
+                return Err(TrainError::Config(format!(
+                    "{key} = {value} is over {most}, more than any machine holds"
+                )));
+            }
+        }
+        if let Some(model) = &self.model.path {
+            self.check_model_outside_run(model)?;
+        }
         if self.run.eval_samples > 0 && t == 0.0 {
             return Err(TrainError::Config(format!(
                 "run.eval_samples = {} with run.eval_temperature = 0: each sampled reply would \
@@ -796,6 +820,61 @@ impl TrainConfig {
         }
         self.grpo.validate()?;
         self.sft.validate()
+    }
+}
+
+impl TrainConfig {
+    /// Sections set away from their defaults that this config's run does
+    /// not read, each said as a line for a warning: `data.synthetic` with
+    /// a task file, `model.builtin` with a model directory,
+    /// `grpo.max_sampling_rounds` without dynamic sampling.
+    pub fn unused_settings(&self) -> Vec<String> {
+        let mut unused = Vec::new();
+        if self.data.train.is_some() && self.data.synthetic != SyntheticSection::default() {
+            unused.push(
+                "data.synthetic is set but not used: the tasks come from data.train".to_string(),
+            );
+        }
+        if self.model.path.is_some() && self.model.builtin != crate::BuiltinPolicy::default() {
+            unused.push(
+                "model.builtin is set but not used: the model comes from model.path".to_string(),
+            );
+        }
+        if !self.grpo.dynamic_sampling
+            && self.grpo.max_sampling_rounds != GrpoConfig::default().max_sampling_rounds
+        {
+            unused.push(
+                "grpo.max_sampling_rounds is set but not used: grpo.dynamic_sampling is off"
+                    .to_string(),
+            );
+        }
+        unused
+    }
+
+    /// Refuses a `model.path` inside what the run writes and rewrites in
+    /// `run.out_dir` (its `final` policy, its phases' checkpoints): the
+    /// model the run starts from would be replaced or pruned under it, and
+    /// a later resume would read another model.
+    fn check_model_outside_run(&self, model: &std::path::Path) -> Result<(), TrainError> {
+        let absolute = |p: &std::path::Path| {
+            std::path::absolute(p)
+                .map(|p| p.components().collect::<std::path::PathBuf>())
+                .unwrap_or_else(|_| p.to_path_buf())
+        };
+        let model_abs = absolute(model);
+        let out = absolute(&self.run.out_dir);
+        for part in ["final", "sft", "grpo"] {
+            if model_abs.starts_with(out.join(part)) {
+                return Err(TrainError::Config(format!(
+                    "model.path {} is inside {}, which this run writes (its final policy, its \
+                     checkpoints): the model would be replaced or pruned under the run; copy it \
+                     out, or use another run.out_dir",
+                    model.display(),
+                    out.join(part).display()
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1307,6 +1386,13 @@ mod tests {
             ("sft.max_seq_tokens=0", "sft.max_seq_tokens"),
             ("model.builtin.init_std=0.0", "model.builtin.init_std"),
             ("model.builtin.init_std=nan", "model.builtin.init_std"),
+            // Buffers no machine holds (a capacity overflow, later).
+            (
+                "grpo.group_size=1000000",
+                "grpo.group_size = 1000000 is over",
+            ),
+            ("sft.batch_size=1000000000", "sft.batch_size"),
+            ("run.eval_samples=100000", "run.eval_samples"),
         ] {
             let e = TrainConfig::load(None, &[set.into()])
                 .unwrap_err()
@@ -1327,6 +1413,45 @@ mod tests {
         ] {
             TrainConfig::load(None, &[set.into()]).unwrap_or_else(|e| panic!("{set}: {e}"));
         }
+        // A model inside what the run rewrites (its final policy, its
+        // checkpoints) is refused; elsewhere in the run directory it is not.
+        for (model, refused) in [
+            ("runs/x/final", true),
+            ("./runs/x/grpo/checkpoints/step-00000002", true),
+            ("runs/x/sft", true),
+            ("runs/x/base", false),
+            ("runs/xfinal", false),
+        ] {
+            let set = [
+                format!("model.path={model:?}"),
+                "run.out_dir=\"runs/x\"".to_string(),
+            ];
+            match TrainConfig::load(None, &set) {
+                Err(e) => assert!(
+                    refused && e.to_string().contains("which this run writes"),
+                    "{model}: {e}"
+                ),
+                Ok(_) => assert!(!refused, "{model} was taken"),
+            }
+        }
+        // Settings of a section the run does not read are said.
+        let cfg = TrainConfig::load(
+            None,
+            &[
+                "data.train=\"t.jsonl\"".into(),
+                "data.synthetic.preset=\"hard\"".into(),
+                "grpo.max_sampling_rounds=9".into(),
+            ],
+        )
+        .unwrap();
+        let unused = cfg.unused_settings();
+        assert!(
+            unused.len() == 2
+                && unused[0].starts_with("data.synthetic is set")
+                && unused[1].starts_with("grpo.max_sampling_rounds"),
+            "{unused:?}"
+        );
+        assert!(TrainConfig::default().unused_settings().is_empty());
         // Sampled validation at temperature 0 would repeat the greedy one.
         let e = TrainConfig::load(
             None,

@@ -459,6 +459,9 @@ pub fn run(
     phases: Phases,
     on_step: impl FnMut(&StepMetrics),
 ) -> Result<PipelineReport, TrainError> {
+    for unused in cfg.unused_settings() {
+        eprintln!("warning: {unused}");
+    }
     run_with(cfg, task_setup(cfg)?, phases, on_step)
 }
 
@@ -521,9 +524,32 @@ pub fn run_with(
     // A phase to train that has checkpoints here goes on from them.
     cfg.check_record_exists((runs_sft && sft_started) || (runs_grpo && grpo_started))?;
     cfg.check_recorded_for(resuming, free)?;
+    let mut phase_steps = Vec::new();
+    if runs_sft {
+        phase_steps.push(("sft", cfg.sft.steps, &cfg.sft.optim));
+    }
     if matches!(phases, Phases::Grpo | Phases::SftThenGrpo) {
         // Before any work: a GRPO phase needs a step count.
-        cfg.grpo.total_steps(setup.train.len())?;
+        let steps = cfg.grpo.total_steps(setup.train.len())?;
+        let g = &cfg.grpo;
+        // Warm-up counts optimiser steps, or rollout steps in verl's style.
+        let counted = match g.optim.warmup_style {
+            crate::WarmupStyle::Verl => steps,
+            crate::WarmupStyle::Linear => steps
+                .saturating_mul(g.epochs)
+                .saturating_mul(g.prompts_per_step.div_ceil(g.mini_batch_prompts.max(1))),
+        };
+        phase_steps.push(("grpo", counted, &g.optim));
+    }
+    for (phase, steps, optim) in phase_steps {
+        if optim.warmup_steps >= steps && optim.warmup_steps > 0 {
+            eprintln!(
+                "warning: {phase}.optim.warmup_steps = {} is not below the {steps} steps the \
+                 phase's warm-up counts at most: the learning rate never reaches \
+                 {phase}.optim.lr",
+                optim.warmup_steps
+            );
+        }
     }
     let mut policy = match resumed_builtin(cfg, resuming)? {
         Some(p) => p,

@@ -188,17 +188,19 @@ pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
         }
         let shard = dir.join(f);
         for (name, tensor) in read_safetensors(&shard)? {
-            // Each tensor where the index says, once: a tensor in two
+            // Each tensor once, where the index says (one it does not list,
+            // as transformers allows, if in one shard only): a tensor in two
             // shards would be whichever was read last.
-            if map.get(&name).and_then(Value::as_str) != Some(f) {
+            let listed = map.get(&name);
+            if listed.is_some_and(|l| l.as_str() != Some(f)) || out.contains_key(&name) {
                 return Err(ModelError::Safetensors {
                     path: shard,
                     reason: format!(
                         "holds tensor `{name}`, which {} puts {}",
                         index.display(),
-                        match map.get(&name) {
+                        match listed {
                             Some(other) => format!("in {other}"),
-                            None => "in no shard".to_string(),
+                            None => "in no shard, and another shard holds too".to_string(),
                         }
                     ),
                 });
