@@ -166,6 +166,19 @@ fn bad_configs_are_rejected() {
     let mut c = SyntheticConfig::tiny(0);
     c.number_max = 1;
     assert!(SyntheticTasks::new(c).is_err());
+    // max_parallel 0 or 1 was widened to 2 without a word; a huge one
+    // asked for tasks of millions of calls.
+    for max_parallel in [0, 1, 65] {
+        let mut c = SyntheticConfig::tiny(0);
+        assert!(c.parallel_share > 0.0);
+        c.max_parallel = max_parallel;
+        assert!(
+            matches!(SyntheticTasks::new(c), Err(ConfigError::MaxParallel(n)) if n == max_parallel)
+        );
+    }
+    let mut c = SyntheticConfig::tiny(0);
+    (c.parallel_share, c.max_parallel) = (0.0, 0);
+    assert!(SyntheticTasks::new(c).is_ok(), "no parallel task asked for");
     // Refused, not capped: numbers past the listed range never appeared,
     // and a vocabulary of fewer than 2 words was widened to 2.
     let mut c = SyntheticConfig::tiny(0);

@@ -214,7 +214,14 @@ pub enum ConfigError {
     /// The distractor range is reversed.
     #[error("distractors: min {0} > max {1}")]
     Distractors(usize, usize),
+    /// `max_parallel` is below 2 while parallel tasks are asked for, or
+    /// above [`MAX_PARALLEL`].
+    #[error("max_parallel must be from 2 to {MAX_PARALLEL} when parallel_share > 0, got {0}")]
+    MaxParallel(usize),
 }
+
+/// The most calls a parallel task may ask for (`max_parallel`).
+pub const MAX_PARALLEL: usize = 64;
 
 /// The largest `number_max`: the numbers are listed once to split them
 /// into train and held-out values.
@@ -268,6 +275,9 @@ impl SyntheticTasks {
         }
         if let Some(n @ 0..2) = config.vocab_limit {
             return Err(ConfigError::VocabLimit(n));
+        }
+        if config.parallel_share > 0.0 && !(2..=MAX_PARALLEL).contains(&config.max_parallel) {
+            return Err(ConfigError::MaxParallel(config.max_parallel));
         }
         if config.distractors.0 > config.distractors.1 {
             return Err(ConfigError::Distractors(
