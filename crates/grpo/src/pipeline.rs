@@ -106,10 +106,16 @@ pub fn task_setup(cfg: &TrainConfig) -> Result<TaskSetup, TrainError> {
                 .map_err(|e| TrainError::Config(format!("data.synthetic: {e}")))?;
             let validation = match &cfg.data.validation {
                 Some(v) => validation_tasks(v, read_task_file(v)?),
-                None => gen
-                    .dataset(Split::Validation, cfg.data.synthetic.validation_tasks)
-                    .tasks()
-                    .to_vec(),
+                None => {
+                    let n = cfg.data.synthetic.validation_tasks;
+                    if n == 0 {
+                        eprintln!(
+                            "warning: data.synthetic.validation_tasks = 0: the run is not \
+                             validated"
+                        );
+                    }
+                    gen.dataset(Split::Validation, n).tasks().to_vec()
+                }
             };
             TaskSetup {
                 // Only the built-in model trains a tokenizer.

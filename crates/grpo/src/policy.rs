@@ -150,6 +150,19 @@ impl Policy {
                 dir.display()
             )));
         }
+        // The ChatML templates end a turn with <|im_end|>. A base (not
+        // Instruct) checkpoint names <|endoftext|> alone: its replies then
+        // run on past the turn's end, to the token limit.
+        if let Some(im_end) = tokenizer.token_to_id("<|im_end|>") {
+            if !eos.contains(&im_end) {
+                eprintln!(
+                    "warning: {}: <|im_end|> (id {im_end}) is not an end-of-sequence id of this \
+                     model (those are {eos:?}; a base, not Instruct, checkpoint?): replies will \
+                     not stop at the end of a ChatML turn",
+                    dir.display()
+                );
+            }
+        }
         Ok(Self {
             model: p.model,
             tokenizer,
