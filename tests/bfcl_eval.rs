@@ -787,7 +787,10 @@ fn eval_bfcl_generates_with_a_local_model() {
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.contains(".partial-") || name.contains(".unfinished-")
+        })
         .collect();
     assert!(left.is_empty(), "{left:?}");
     let saved = json_lines(&saved);

@@ -94,11 +94,12 @@ impl Write for Output {
 
 /// An output whose every line is worth keeping even when the command
 /// stops half-way (completions saved as they are generated): stdout for
-/// `-`, otherwise an [`AtomicFile`] that keeps its temporary when the
-/// command fails (said on stderr, with where), so an earlier file of the
-/// name is not cut to nothing by a run that then fails, and what was made
-/// is not lost. Devices, pipes and descriptor paths are written through,
-/// links followed, as [`AtomicFile`] does.
+/// `-`, otherwise an [`AtomicFile`] whose temporary, `NAME.unfinished-PID`,
+/// is kept when the command fails (said on stderr, with where) or is
+/// killed, so an earlier file of the name is not cut to nothing by a run
+/// that then fails, and what was made is not lost; later runs say such
+/// files are there and leave them. Devices, pipes and descriptor paths are
+/// written through, links followed, as [`AtomicFile`] does.
 pub struct InPlace {
     out: Option<Output>,
 }
@@ -107,9 +108,17 @@ impl InPlace {
     /// Opens `path` as described on [`InPlace`]; a path that cannot be
     /// written (a directory) is an error now, not after the work.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let out = match open_output(path)? {
-            Output::File(f) => Output::File(f.keeping_unfinished()),
-            stdout => stdout,
+        let out = if is_stdout(path) {
+            open_output(path)?
+        } else {
+            for earlier in AtomicFile::unfinished_beside(path) {
+                eprintln!(
+                    "note: {} is what an earlier run that did not finish had written; it is kept \
+                     (remove it when done with it)",
+                    earlier.display()
+                );
+            }
+            Output::File(AtomicFile::create_keeping_unfinished(path)?)
         };
         Ok(InPlace { out: Some(out) })
     }

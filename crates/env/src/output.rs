@@ -24,6 +24,10 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// What follows a file's name in the temporary of
+/// [`AtomicFile::create_keeping_unfinished`], before the process id.
+const UNFINISHED: &str = ".unfinished-";
+
 /// A buffered file written under a temporary name (`.NAME.partial-PID`
 /// in the same directory) and renamed to its name by
 /// [`finish`](AtomicFile::finish); dropped unfinished, the temporary is
@@ -53,13 +57,56 @@ pub struct AtomicFile {
     /// renamed already).
     tmp: Option<PathBuf>,
     /// Dropped unfinished, the temporary is kept
-    /// ([`AtomicFile::keeping_unfinished`]).
+    /// ([`AtomicFile::create_keeping_unfinished`]).
     keep: bool,
 }
 
 impl AtomicFile {
     /// Starts writing `path`. The error names the path.
     pub fn create(path: &Path) -> io::Result<Self> {
+        Self::open(path, false)
+    }
+
+    /// [`AtomicFile::create`] for lines worth keeping when a long run stops
+    /// half-way (completions saved as they are generated): the temporary
+    /// is a visible `NAME.unfinished-PID` beside it, kept when the file is
+    /// dropped unfinished or the process is killed, and never swept by a
+    /// later run (see [`AtomicFile::unfinished_beside`]); an earlier file
+    /// of the name stays as it was either way.
+    pub fn create_keeping_unfinished(path: &Path) -> io::Result<Self> {
+        Self::open(path, true)
+    }
+
+    /// The `NAME.unfinished-PID` files of earlier runs beside `path`
+    /// ([`AtomicFile::create_keeping_unfinished`]), sorted: what runs that
+    /// did not finish had written.
+    pub fn unfinished_beside(path: &Path) -> Vec<PathBuf> {
+        let (Some(name), dir) = (path.file_name(), path.parent()) else {
+            return Vec::new();
+        };
+        let dir = match dir {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut prefix = name.to_os_string();
+        prefix.push(UNFINISHED);
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .starts_with(prefix.as_encoded_bytes())
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn open(path: &Path, keep: bool) -> io::Result<Self> {
         let cannot = |e: io::Error| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         };
@@ -113,11 +160,18 @@ impl AtomicFile {
                 keep: false,
             });
         };
-        let mut prefix = std::ffi::OsString::from(".");
-        prefix.push(name);
-        prefix.push(".partial-");
-        remove_orphans(&dest, &prefix);
-        let mut tmp_name = prefix;
+        let tmp_name = if keep {
+            let mut prefix = name.to_os_string();
+            prefix.push(UNFINISHED);
+            prefix
+        } else {
+            let mut prefix = std::ffi::OsString::from(".");
+            prefix.push(name);
+            prefix.push(".partial-");
+            remove_orphans(&dest, &prefix);
+            prefix
+        };
+        let mut tmp_name = tmp_name;
         tmp_name.push(std::process::id().to_string());
         let tmp = dest.with_file_name(tmp_name);
         let file = File::create(&tmp).map_err(cannot)?;
@@ -134,18 +188,8 @@ impl AtomicFile {
             writer: Some(BufWriter::with_capacity(1 << 20, file)),
             dest,
             tmp: Some(tmp),
-            keep: false,
+            keep,
         })
-    }
-
-    /// Keeps the temporary when dropped unfinished, with what was written
-    /// to it (lines worth keeping when a long run stops half-way:
-    /// completions saved as they are generated); an earlier file of the
-    /// name stays as it was either way. The next run that writes the same
-    /// name sweeps it, as any orphan ([`AtomicFile`]).
-    pub fn keeping_unfinished(mut self) -> Self {
-        self.keep = true;
-        self
     }
 
     /// The temporary the file is written under, until it has its name
@@ -575,6 +619,42 @@ mod tests {
         out.finish().unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
         assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// What a generation that stops half-way wrote is kept beside the name,
+    /// visible, and neither the next such run nor any other writer of the
+    /// name removes it (the sweep took it, with the completions in it).
+    #[test]
+    fn a_kept_unfinished_file_survives_later_runs() {
+        let d = dir("kept");
+        let path = d.join("saved.jsonl");
+        fs::write(&path, "earlier\n").unwrap();
+        // As a killed run leaves it: another process's id.
+        let killed = d.join("saved.jsonl.unfinished-4194305");
+        fs::write(&killed, "made before the kill\n").unwrap();
+        {
+            let mut out = AtomicFile::create_keeping_unfinished(&path).unwrap();
+            out.write_all(b"half\n").unwrap();
+        }
+        let own = d.join(format!("saved.jsonl.unfinished-{}", std::process::id()));
+        assert_eq!(fs::read_to_string(&own).unwrap(), "half\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "earlier\n");
+        let mut both = [own.clone(), killed.clone()];
+        both.sort();
+        assert_eq!(AtomicFile::unfinished_beside(&path), both);
+        fs::remove_file(&own).unwrap();
+        // Plain writers of the name and a finished kept run leave it too.
+        AtomicFile::create(&path).unwrap().finish().unwrap();
+        let mut out = AtomicFile::create_keeping_unfinished(&path).unwrap();
+        out.write_all(b"new\n").unwrap();
+        out.finish().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+        assert_eq!(
+            fs::read_to_string(&killed).unwrap(),
+            "made before the kill\n"
+        );
+        assert_eq!(AtomicFile::unfinished_beside(&path), [killed]);
         fs::remove_dir_all(&d).unwrap();
     }
 
