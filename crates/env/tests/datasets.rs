@@ -412,6 +412,10 @@ fn bfcl_folder_entries_that_are_no_files_are_named() {
     let case = "{\"id\": \"a\", \"question\": [[{\"role\": \"user\", \"content\": \"q\"}]], \"function\": []}\n";
     std::fs::write(dir.path().join("BFCL_v4_simple_python.json"), case).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a category").unwrap();
+    // A folder with no category file is the wrong folder.
+    let empty = tempfile::tempdir().unwrap();
+    let e = bfcl::load_dir(empty.path()).unwrap_err().to_string();
+    assert!(e.contains("no BFCL_v<N>_<category>.json file in it"), "{e}");
     assert_eq!(bfcl::load_dir(dir.path()).unwrap().len(), 1);
     let link = dir.path().join("BFCL_v4_simple_java.json");
     std::os::unix::fs::symlink(dir.path().join("gone.json"), &link).unwrap();

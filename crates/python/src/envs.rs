@@ -381,7 +381,9 @@ fn call_handler(
         };
         let out = handler.bind(py).call((), Some(&kwargs)).map_err(|e| {
             let text = exception_text(py, &e);
-            if !e.is_instance_of::<PyException>(py) {
+            if e.is_instance_of::<PyException>(py) {
+                warn_first_failure(py, tool, &e);
+            } else {
                 let mut slot = interrupt.lock().unwrap_or_else(|p| p.into_inner());
                 slot.get_or_insert(e);
             }
@@ -393,6 +395,49 @@ fn call_handler(
             ))
         })
     })
+}
+
+/// Warns (a `UserWarning`, with the traceback) the first time in this
+/// process that `tool`'s handler raises an exception of its type: the
+/// model reads it as a tool error, so a bug in a handler (a `NameError`, a
+/// wrong signature) would otherwise fail every call of the tool without a
+/// word to whoever runs the training. Once per tool and exception type.
+fn warn_first_failure(py: Python<'_>, tool: &str, e: &PyErr) {
+    static SEEN: Mutex<std::collections::BTreeSet<(String, String)>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    let kind = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    let first = SEEN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((tool.to_string(), kind.clone()));
+    if !first {
+        return;
+    }
+    let traceback = py
+        .import("traceback")
+        .and_then(|m| {
+            m.call_method1(
+                "format_exception",
+                (e.get_type(py), e.value(py), e.traceback(py)),
+            )
+        })
+        .and_then(|lines| PyString::new(py, "").call_method1("join", (lines,)))
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| exception_text(py, e));
+    // A warnings filter set to "error" turns this into an exception: the
+    // call still fails as a tool error, and nothing more is raised.
+    let _ = crate::tasks::warn(
+        py,
+        &format!(
+            "the handler of tool {tool:?} raised {kind}; the model reads it as a tool error \
+             (said once per tool and exception type: a bug in the handler fails every such \
+             call):\n{traceback}"
+        ),
+    );
 }
 
 /// `TypeName: message` of a Python exception.
@@ -433,8 +478,15 @@ impl PyMultiTurnEnv {
         template: &str,
         max_turns: usize,
     ) -> PyResult<Self> {
-        if tools.cast::<PyString>().is_ok() {
-            return Err(PyTypeError::new_err("tools must be a list of tools"));
+        // A list (or tuple) of tools: one tool, None, text or a dict (read
+        // by its keys) said so, naming the argument.
+        if !(tools.is_instance_of::<pyo3::types::PyList>()
+            || tools.is_instance_of::<pyo3::types::PyTuple>())
+        {
+            return Err(PyTypeError::new_err(format!(
+                "tools must be a list of toolgym.Tool (or of dicts with a handler), not {}",
+                tools.get_type().name()?
+            )));
         }
         let mut registry: ToolRegistry<()> = ToolRegistry::new();
         let interrupt = Interrupt::default();

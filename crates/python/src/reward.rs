@@ -98,6 +98,19 @@ pub fn rules() -> Vec<(&'static str, &'static str)> {
     RULES.iter().chain(BFCL_RULES.iter()).copied().collect()
 }
 
+/// A tolerance argument (`abs_tol`, `rel_tol`): a number. A bool is
+/// refused: `True` reads as 1.0, a tolerance that passes nearly anything.
+fn tolerance(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if value.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name}= must be a number, not a bool"
+        )));
+    }
+    value
+        .extract::<f64>()
+        .map_err(|_| PyTypeError::new_err(format!("{name}= must be a number")))
+}
+
 /// Whether `calls` match `ground_truth` as multisets (order-free), as the
 /// multi-turn envs' `calls-match` rule compares an episode's calls:
 /// `Verdict(1.0, "ok")`, or 0 with `missing_call`, `extra_call`,
@@ -112,12 +125,12 @@ pub fn rules() -> Vec<(&'static str, &'static str)> {
 pub fn match_calls(
     calls: &Bound<'_, PyAny>,
     ground_truth: &Bound<'_, PyAny>,
-    abs_tol: Option<f64>,
-    rel_tol: Option<f64>,
+    abs_tol: Option<&Bound<'_, PyAny>>,
+    rel_tol: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyVerdict> {
     let options = RuleOptions {
-        abs_tol,
-        rel_tol,
+        abs_tol: abs_tol.map(|v| tolerance(v, "abs_tol")).transpose()?,
+        rel_tol: rel_tol.map(|v| tolerance(v, "rel_tol")).transpose()?,
         ..Default::default()
     };
     let matcher = options
@@ -302,7 +315,11 @@ impl PyRule {
                 .map(|t| TruthArg::Text(t.into_owned()))
                 .map_err(|e| PyValueError::new_err(format!("{what}: not valid Unicode ({e})")));
         }
-        convert::to_json(obj, what).map(TruthArg::Json)
+        let value = convert::to_json(obj, what)?;
+        if matches!(self.kind, Kind::Calls(_)) {
+            warn_null_arguments(obj.py(), &value);
+        }
+        Ok(TruthArg::Json(value))
     }
 
     fn parse_truth(&self, arg: &TruthArg, what: Label<'_>) -> Result<Truth, String> {
@@ -540,10 +557,7 @@ impl PyRule {
                     .map(|b| b.is_true())
                     .map_err(|_| PyTypeError::new_err(format!("option {key}= must be a bool")))
             };
-            let number = |v: &Bound<'_, PyAny>| -> PyResult<f64> {
-                v.extract::<f64>()
-                    .map_err(|_| PyTypeError::new_err(format!("option {key}= must be a number")))
-            };
+            let number = |v: &Bound<'_, PyAny>| tolerance(v, &format!("option {key}"));
             match key.as_str() {
                 "think" => opts.think = Some(flag(&value)?),
                 "free_text" => opts.free_text = Some(flag(&value)?),
@@ -708,9 +722,61 @@ impl PyRule {
     }
 }
 
+/// Warns, once in the process, when a ground truth given as Python
+/// objects (not JSON text) has a call with an argument of `None`: a parquet
+/// or `datasets` column of call dicts is stored by Arrow with every row's
+/// argument keys merged, the ones a row lacks filled with `None`, and such
+/// a ground truth matches no reply (the keys differ), so right answers
+/// score 0 without a word.
+fn warn_null_arguments(py: Python<'_>, truth: &Value) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let calls = match truth {
+        Value::Array(calls) => calls.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    let null = calls.iter().find_map(|c| {
+        let args = c.get("arguments")?.as_object()?;
+        let (key, _) = args.iter().find(|(_, v)| v.is_null())?;
+        Some((
+            c.get("name")?.as_str().unwrap_or("?").to_string(),
+            key.clone(),
+        ))
+    });
+    let Some((name, key)) = null else {
+        return;
+    };
+    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let _ = crate::tasks::warn(
+        py,
+        &format!(
+            "a ground truth's call {name:?} has the argument {key:?} = None: if the ground \
+             truths come from a parquet or datasets column of call dicts, Arrow filled the \
+             argument keys a row lacks with None, and right answers then score 0 (keep ground \
+             truths as JSON text, as toolgym.verl.rows does). Said once."
+        ),
+    );
+}
+
 /// The items of a sequence argument, or a `TypeError` naming it.
 fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    if obj.cast::<PyString>().is_ok() || obj.cast::<PyDict>().is_ok() {
+    use pyo3::types::{PyByteArray, PyBytes, PyFrozenSet, PySet};
+    // Text and dicts iterate as characters and keys; a set in no order
+    // (paired with the wrong ground truths when the lengths match), bytes
+    // as integers, a data frame as its column names.
+    let frame = obj
+        .get_type()
+        .name()
+        .is_ok_and(|n| n == "DataFrame");
+    if obj.cast::<PyString>().is_ok()
+        || obj.cast::<PyDict>().is_ok()
+        || obj.cast::<PySet>().is_ok()
+        || obj.cast::<PyFrozenSet>().is_ok()
+        || obj.cast::<PyBytes>().is_ok()
+        || obj.cast::<PyByteArray>().is_ok()
+        || frame
+    {
         return Err(PyTypeError::new_err(format!(
             "{what} must be a sequence (list, tuple, …), not {}",
             convert::type_name(obj)

@@ -125,9 +125,10 @@ impl PyTask {
             Some(t) => ToolSpec::list_from_json(&to_json(t, Label::Arg("tools"))?)
                 .map_err(|e| PyValueError::new_err(format!("tools: {e}")))?,
         };
-        Ok(Self {
-            inner: Arc::new(Task::new(id, source, tools, messages, ground_truth)),
-        })
+        // As a task read back is checked: a ground truth calling a tool the
+        // task does not offer would be written, then skipped when read (or
+        // refused when unpickled in a worker process).
+        Self::checked(Task::new(id, source, tools, messages, ground_truth))
     }
 
     /// A task from its dict form (a parsed `toolgym prepare` line).
@@ -274,7 +275,7 @@ impl PyTask {
 }
 
 /// Emits a Python warning.
-fn warn(py: Python<'_>, message: &str) -> PyResult<()> {
+pub(crate) fn warn(py: Python<'_>, message: &str) -> PyResult<()> {
     let warning = py.get_type::<PyUserWarning>();
     PyErr::warn(
         py,

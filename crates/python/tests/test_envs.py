@@ -306,3 +306,38 @@ def test_a_hand_written_tool_schema_is_read_strictly():
 def test_synthetic_tasks_refuses_absurd_sizes():
     with pytest.raises(ValueError, match="at most"):
         toolgym.synthetic_tasks(10**11)
+
+
+def test_a_handler_bug_is_warned_once_with_its_traceback():
+    # The model reads the exception as a tool error; whoever runs the
+    # training hears of it once per tool and exception type.
+    def buggy(a, b):
+        return undefined_name + a  # noqa: F821
+
+    env = toolgym.MultiTurnEnv(bank_task(), [toolgym.Tool("add", "Adds.", ADD, buggy)], max_turns=4)
+    env.reset()
+    call = reply([{"name": "add", "arguments": {"a": 2, "b": 3}}])
+    with pytest.warns(UserWarning, match=r'(?s)the handler of tool "add" raised NameError.*Traceback.*undefined_name'):
+        _, _, _, _, info = env.step(call)
+    assert info["results"][0]["error"]["kind"] == "tool_error"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env.step(call)  # the same tool and type: not said again
+
+
+def test_tools_and_tasks_given_wrongly_are_named():
+    add = toolgym.Tool("add", "Adds.", ADD, lambda a, b: a + b)
+    # One tool, None, or a dict of tools where a list belongs.
+    for tools in (add, None, {"add": add}):
+        with pytest.raises(TypeError, match="tools must be a list of toolgym.Tool"):
+            toolgym.MultiTurnEnv(bank_task(), tools)
+    # A ground truth calling a tool the task does not offer: written, it
+    # would read back as nothing.
+    with pytest.raises(ValueError, match='calls "sub", which is not among its tools'):
+        toolgym.Task("q", ground_truth=[{"name": "sub", "arguments": {}}],
+                     tools=[{"name": "add", "description": "Adds.", "parameters": ADD}])
+
+
+def test_a_folder_without_bfcl_files_is_an_error(tmp_path):
+    with pytest.raises((OSError, ValueError), match="no BFCL_v<N>_<category>.json file"):
+        toolgym.load_bfcl(str(tmp_path))

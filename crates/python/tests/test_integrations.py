@@ -561,7 +561,7 @@ def test_template_none_writes_past_calls_as_text_so_arrow_cannot_merge_their_arg
              {"role": "assistant", "content": None, "tool_calls": [{"name": "f", "arguments": args}]},
              {"role": "tool", "name": "f", "content": '{"x": 1}'}],
             [{"name": "g", "arguments": gt}],
-            [{"name": "f", "description": "", "parameters": {"type": "object", "properties": {}}}],
+            [{"name": n, "description": "", "parameters": {"type": "object", "properties": {}}} for n in ("f", "g")],
         )
 
     tasks = [task({"a": 1}, {}), task({"b": "x"}, {"c": 2})]

@@ -4,6 +4,7 @@ OpenAI-format completions, hostile inputs, threads."""
 import json
 import pickle
 import subprocess
+import sys
 
 import pytest
 
@@ -233,6 +234,36 @@ def test_wrong_types_raise_naming_the_argument():
         toolgym.Rule("tool-n1", think=False)
     with pytest.raises(ValueError, match="abs_tol"):
         toolgym.Rule("binary", abs_tol=-1.0)
+    # True reads as a tolerance of 1.0: refused, as threads=True is.
+    with pytest.raises(TypeError, match="abs_tol= must be a number, not a bool"):
+        toolgym.Rule("binary", abs_tol=True)
+    with pytest.raises(TypeError, match="rel_tol= must be a number, not a bool"):
+        toolgym.match_calls([], [], rel_tol=True)
+    # Iterables in no order, or that iterate as something else.
+    for batch in ({"a", "b"}, b"ab", frozenset(["a", "b"])):
+        with pytest.raises(TypeError, match="completions must be a sequence"):
+            rule.score_batch(batch, [[], []])
+
+
+def test_a_ground_truth_with_null_arguments_is_warned_about_once():
+    # What Arrow makes of a column of call dicts: the keys another row has
+    # filled with None. In a fresh interpreter: the warning is said once.
+    code = (
+        "import warnings, toolgym\n"
+        "warnings.simplefilter('always')\n"
+        "r = toolgym.Rule('tool-n1')\n"
+        "truth = [{'name': 'f', 'arguments': {'x': 1, 'city': None}}]\n"
+        "reply = '<think>x</think><tool_call>[{\"name\": \"f\", \"arguments\": {\"x\": 1}}]</tool_call>'\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    print(r.score(reply, truth).reward, r.score(reply, truth).reward)\n"
+        "    print(len(w), w[0].message)\n"
+        "    r.score(reply, [{'name': 'f', 'arguments': {'x': 1}}])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "0.0 0.0", out
+    assert lines[1].startswith('1 a ground truth\'s call "f" has the argument "city" = None'), out
 
 
 def test_hostile_completions_are_verdicts():

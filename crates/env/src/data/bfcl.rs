@@ -217,7 +217,7 @@ pub fn load_file(path: &Path) -> Result<Vec<BfclCase>, BfclError> {
 /// name), each with its possible answers. A folder entry that cannot be
 /// read, or one named like a category file that is not a regular file (a
 /// directory, a dangling link), is an error naming it: its cases would be
-/// missing without a word.
+/// missing without a word. So is a folder with no category file.
 pub fn load_dir(dir: &Path) -> Result<Vec<BfclCase>, BfclError> {
     let io = |source| BfclError::Io {
         path: dir.to_path_buf(),
@@ -239,6 +239,16 @@ pub fn load_dir(dir: &Path) -> Result<Vec<BfclCase>, BfclError> {
             });
         }
         files.push(path);
+    }
+    if files.is_empty() {
+        // The wrong folder, not a benchmark of no cases.
+        return Err(BfclError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no BFCL_v<N>_<category>.json file in it",
+            ),
+        });
     }
     files.sort();
     let mut cases = Vec::new();
