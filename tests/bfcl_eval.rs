@@ -613,6 +613,19 @@ fn eval_bfcl_reports_bad_inputs_clearly() {
     std::fs::write(&list, [&b"\xEF\xBB\xBF"[..], &text_of_list].concat()).unwrap();
     let e = refused(&list);
     assert!(e.contains("not a JSON list"), "{e}");
+    // And one on standard input (it was scored: one usable line, the rest
+    // judged missing).
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_toolgym"))
+        .args(["eval", "bfcl", "--data-dir", DATA, "--completions", "-"])
+        .stdin(std::fs::File::open(&list).unwrap())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("not a JSON list"),
+        "{}",
+        text(&o.stderr)
+    );
     // A file with no completion for any case is an error, not a score of 0.
     let prompts = fx.path("prompts-by-mistake.jsonl");
     std::fs::write(&prompts, "{\"id\": \"x\", \"prompt\": \"p\"}\n").unwrap();
@@ -755,6 +768,26 @@ fn score_with_a_bfcl_rule_reads_bfcl_records() {
 fn eval_bfcl_generates_with_a_local_model() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = tiny_model::save_tiny_model(dir.path());
+    // Every template asks for <tool_call> JSON: a Python-syntax decoder
+    // would score every reply 0 (and irrelevance near 100%).
+    for flags in [["--decoder", "python"], ["--rule", "bfcl-ast-python"]] {
+        let o = toolgym(&[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            DATA,
+            "--model",
+            model_dir.to_str().unwrap(),
+            flags[0],
+            flags[1],
+        ]);
+        assert!(!o.status.success());
+        let e = text(&o.stderr);
+        assert!(
+            e.contains("ask for replies in another format than the decoder"),
+            "{e}"
+        );
+    }
     let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
     // An earlier file of that name is replaced only when the new one is
     // whole (written under a temporary name until then).
@@ -891,4 +924,80 @@ fn eval_bfcl_writes_tool_n1_prompts_for_external_generation() {
         assert!(t.ends_with("<|im_end|>\n<|im_start|>assistant\n"), "{t}");
     }
     assert_eq!(prompts[0]["category"], "multiple");
+}
+
+/// A data folder with some of the default categories (a partial
+/// download): the ones without a file are named, not left out in silence.
+#[test]
+fn eval_bfcl_names_the_default_categories_it_has_no_file_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(DATA);
+    std::fs::create_dir(dir.path().join("possible_answer")).unwrap();
+    for f in [
+        "BFCL_v4_simple_python.json",
+        "possible_answer/BFCL_v4_simple_python.json",
+        "BFCL_v4_irrelevance.json",
+    ] {
+        std::fs::copy(data.join(f), dir.path().join(f)).unwrap();
+    }
+    let completions = dir.path().join("c.jsonl");
+    std::fs::write(
+        &completions,
+        "{\"id\": \"simple_python_16\", \"completion\": \"x\"}\n",
+    )
+    .unwrap();
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--completions",
+        completions.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("no data file for 8 of the 10 default categories")
+            && e.contains("multiple, parallel")
+            && !e.contains("simple_python,"),
+        "{e}"
+    );
+    // A template changes nothing for completions prompted elsewhere.
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--completions",
+        completions.to_str().unwrap(),
+        "--template",
+        "compact",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("--template compact is for --model and --write-prompts"),
+        "{e}"
+    );
+    // Two files of one category and version: which is read would follow
+    // the directory's order.
+    std::fs::copy(
+        data.join("BFCL_v4_simple_python.json"),
+        dir.path().join("BFCL_v4_simple_python.jsonl"),
+    )
+    .unwrap();
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--completions",
+        completions.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("is category simple_python of the same BFCL version"),
+        "{e}"
+    );
 }

@@ -765,10 +765,7 @@ fn sequence<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py,
     // Text and dicts iterate as characters and keys; a set in no order
     // (paired with the wrong ground truths when the lengths match), bytes
     // as integers, a data frame as its column names.
-    let frame = obj
-        .get_type()
-        .name()
-        .is_ok_and(|n| n == "DataFrame");
+    let frame = obj.get_type().name().is_ok_and(|n| n == "DataFrame");
     if obj.cast::<PyString>().is_ok()
         || obj.cast::<PyDict>().is_ok()
         || obj.cast::<PySet>().is_ok()

@@ -91,6 +91,11 @@ pub fn run(a: AceArgs) -> CliResult {
         envs: envs.clone(),
         data_dir: &a.data_dir,
         reads_tool_n1: decoder == AceDecoder::ToolN1,
+        reads_what_it_asks: matches!(
+            (&prompt, decoder),
+            (AcePrompt::Template(_), AceDecoder::ToolN1)
+                | (AcePrompt::Official, AceDecoder::Official)
+        ),
     };
     let Some(mut obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

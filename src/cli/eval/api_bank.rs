@@ -80,6 +80,13 @@ pub fn run(a: ApiBankArgs) -> CliResult {
         envs: envs.clone(),
         data_dir: &a.data_dir,
         reads_tool_n1: format != ReplyFormat::Bracket,
+        reads_what_it_asks: matches!(
+            (style, format),
+            (
+                PromptStyle::Official,
+                ReplyFormat::Bracket | ReplyFormat::Auto
+            ) | (PromptStyle::ToolN1, ReplyFormat::ToolN1 | ReplyFormat::Auto)
+        ),
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use toolgym_env::data::bfcl_eval::{
     bfcl_envs, load_cases, parse_categories, summarize, unread_entries, EvalCase, Judge,
+    DEFAULT_CATEGORIES,
 };
 use toolgym_env::template::{template_by_name, ChatMlTemplate, TEMPLATES};
 use toolgym_reward::bfcl::{Decoder, BFCL_RULES};
@@ -40,9 +41,11 @@ pub struct BfclArgs {
     /// setting of OpenAI-style FC models); off for prompt-mode models.
     #[arg(long)]
     underscore_to_dot: bool,
-    /// With --model or --write-prompts: prompt template.
-    #[arg(long, default_value = "tool-n1", value_parser = crate::cli::templates())]
-    template: String,
+    /// With --model or --write-prompts: prompt template (default
+    /// tool-n1). Completions from a file were prompted elsewhere: refused
+    /// with --completions.
+    #[arg(long, value_parser = crate::cli::templates())]
+    template: Option<String>,
     #[command(flatten)]
     cases: CaseArgs,
 }
@@ -90,16 +93,46 @@ pub fn run(a: BfclArgs) -> CliResult {
     if cases.is_empty() {
         return Err(format!("{}: no cases to judge", a.data_dir.display()).into());
     }
-    let template = Arc::new(template(&a.template)?);
+    if categories.is_empty() {
+        // The default categories that have no file here are not judged:
+        // say so, or a partial download passes for the whole benchmark
+        // (the official overall counts a missing category as 0).
+        let absent: Vec<&str> = DEFAULT_CATEGORIES
+            .iter()
+            .filter(|c| !cases.iter().any(|case| case.category() == **c))
+            .map(|c| c.as_str())
+            .collect();
+        if !absent.is_empty() {
+            eprintln!(
+                "note: {}: no data file for {} of the {} default categories, not judged (the \
+                 all rows cover only those judged): {}",
+                a.data_dir.display(),
+                absent.len(),
+                DEFAULT_CATEGORIES.len(),
+                absent.join(", ")
+            );
+        }
+    }
+    if let (Some(t), Some(_)) = (&a.template, &a.cases.completions) {
+        return Err(format!(
+            "--template {t} is for --model and --write-prompts: completions from a file were \
+             prompted elsewhere, and the template changes nothing in how they are judged"
+        )
+        .into());
+    }
+    let template_name = a.template.as_deref().unwrap_or("tool-n1");
+    let template = Arc::new(template(template_name)?);
     let envs = Arc::new(bfcl_envs(&cases, judge, template.clone()));
     let prompted = Prompted {
         ids: cases.iter().map(EvalCase::id).collect(),
         categories: cases.iter().map(|c| c.category().as_str()).collect(),
         tasks: envs.tasks(),
-        template: (template.as_ref(), &a.template),
+        template: (template.as_ref(), template_name),
         envs: envs.clone(),
         data_dir: &a.data_dir,
         reads_tool_n1: judge.decoder == Decoder::ToolN1,
+        // Every template asks for <tool_call> JSON.
+        reads_what_it_asks: judge.decoder == Decoder::ToolN1,
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

@@ -129,6 +129,10 @@ pub struct Prompted<'a> {
     /// chat message is read back as); if not, such completions are warned
     /// about.
     pub reads_tool_n1: bool,
+    /// Whether the judge's decoder reads replies in the format the prompts
+    /// ask for; if not, generating with `--model` is refused (every reply
+    /// would score 0, and a no-call category near 100%).
+    pub reads_what_it_asks: bool,
 }
 
 /// The cases to judge, their replies, and where the verdicts go.
@@ -276,6 +280,14 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 partial,
             }))
         }
+        (Some(_), None) if !p.reads_what_it_asks => Err(format!(
+            "the prompts of --template {} ask for replies in another format than the decoder \
+             reads (--decoder, --rule or --format): every reply would score 0, and a category \
+             without calls near 100%; choose a decoder that reads what the template asks for \
+             (tool-n1 for toolgym's templates)",
+            p.template.1
+        )
+        .into()),
         (Some(model), None) => {
             let replies =
                 generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, &p.envs)?;
@@ -327,8 +339,21 @@ fn report<T: Serialize>(
         out.write_all(b"\n")?;
         out.flush()?;
     }
-    for out in [verdict_file, summary_file].into_iter().flatten() {
-        out.finish()?;
+    // Renamed one after the other: a rename that fails after the first
+    // (rare, once both are written) says that the two are now of two runs.
+    let mut named = None;
+    for (flag, out) in [("--out", verdict_file), ("--summary", summary_file)] {
+        let Some(out) = out else { continue };
+        if let Err(e) = out.finish() {
+            return Err(match named {
+                Some(done) => format!(
+                    "{e}; {done} was written already: it is this run's, {flag} an earlier one's"
+                )
+                .into(),
+                None => e.into(),
+            });
+        }
+        named = Some(flag);
     }
     if outputs.stdout_taken {
         eprint!("{table}");
@@ -369,10 +394,14 @@ fn load_completions<'a>(
     path: &Path,
     known: impl IntoIterator<Item = &'a str>,
 ) -> CliResult<Completions> {
-    let done = if path.as_os_str() == "-" {
-        read_completions(std::io::stdin().lock())?
+    let (done, list) = if path.as_os_str() == "-" {
+        // Read as files are (a terminal said, a byte-order mark skipped);
+        // a list is told by the first bytes the reader holds.
+        let mut input = io::open_input(path)?;
+        let list = std::io::BufRead::fill_buf(&mut input).is_ok_and(|head| opens_a_list(head));
+        (read_completions(input)?, list)
     } else {
-        read_completions_file(path)?
+        (read_completions_file(path)?, starts_with_list(path))
     };
     // The first few, then a count (a pretty-printed JSON list gave one
     // warning per line of it).
@@ -391,7 +420,7 @@ fn load_completions<'a>(
                 n => format!(" ({n} not shown)"),
             }
         );
-        if starts_with_list(path) {
+        if list {
             // A list laid out one object per line reads its last element
             // (no comma after it) and judges the rest missing: an error,
             // not a score.
@@ -449,8 +478,12 @@ fn starts_with_list(path: &Path) -> bool {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    let head = &head[..n];
-    // A byte-order mark is skipped, as the completions reader skips it.
+    opens_a_list(&head[..n])
+}
+
+/// Whether `head`, the first bytes of a completions input, opens a JSON
+/// list (a byte-order mark skipped, as the completions reader skips it).
+fn opens_a_list(head: &[u8]) -> bool {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     head.iter()
         .find(|b| !b.is_ascii_whitespace())

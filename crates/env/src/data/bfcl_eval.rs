@@ -181,8 +181,24 @@ pub fn category_file(dir: &Path, category: Category) -> Result<Option<PathBuf>, 
             .and_then(|n| n.split('_').next())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        if best.as_ref().is_none_or(|(v, _)| version > *v) {
-            best = Some((version, path));
+        match &best {
+            // Two files of one version (`.json` and `.jsonl`): which one
+            // is read would follow the directory's order.
+            Some((v, other)) if *v == version => {
+                return Err(EvalError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} is category {} of the same BFCL version: keep one of the two",
+                            other.display(),
+                            category.as_str()
+                        ),
+                    ),
+                });
+            }
+            Some((v, _)) if *v > version => {}
+            _ => best = Some((version, path)),
         }
     }
     Ok(best.map(|(_, p)| p))
