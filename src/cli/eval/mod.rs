@@ -398,7 +398,7 @@ fn load_completions<'a>(
         // Read as files are (a terminal said, a byte-order mark skipped);
         // a list is told by the first bytes the reader holds.
         let mut input = io::open_input(path)?;
-        let list = std::io::BufRead::fill_buf(&mut input).is_ok_and(|head| opens_a_list(head));
+        let list = std::io::BufRead::fill_buf(&mut input).is_ok_and(opens_a_list);
         (read_completions(input)?, list)
     } else {
         (read_completions_file(path)?, starts_with_list(path))
