@@ -768,6 +768,34 @@ fn score_with_a_bfcl_rule_reads_bfcl_records() {
 fn eval_bfcl_generates_with_a_local_model() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = tiny_model::save_tiny_model(dir.path());
+    // --save-completions is opened with the other outputs: a path that
+    // cannot be written fails before the model loads, and a run that fails
+    // before its first completion leaves no empty file behind.
+    let gone = dir.path().join("no-such-dir/c.jsonl");
+    let missing_model = dir.path().join("no-model");
+    for (model, saved, said) in [
+        (&model_dir, &gone, "no-such-dir"),
+        (&missing_model, &dir.path().join("c0.jsonl"), "no-model"),
+    ] {
+        let o = toolgym(&[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            DATA,
+            "--model",
+            model.to_str().unwrap(),
+            "--save-completions",
+            saved.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        assert!(text(&o.stderr).contains(said), "{}", text(&o.stderr));
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".unfinished-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // Every template asks for <tool_call> JSON: a Python-syntax decoder
     // would score every reply 0 (and irrelevance near 100%).
     for flags in [["--decoder", "python"], ["--rule", "bfcl-ast-python"]] {

@@ -176,4 +176,23 @@ fn the_models_sampling_settings_are_used_and_the_rest_said() {
     let (greedy, err) = generate(&["--greedy"]);
     assert_ne!(from_file, greedy, "hot sampling and greedy differ");
     assert!(err.contains("no_repeat_ngram_size"), "{err}");
+    // Sampling asked to stay on the device names each setting that keeps
+    // it on the host (top-k and top-p too, not only the penalty).
+    let (_, err) = generate(&[
+        "--sampling-place",
+        "device",
+        "--top-k",
+        "20",
+        "--top-p",
+        "0.8",
+    ]);
+    assert!(
+        err.contains("tokens were chosen on the host")
+            && err.contains("repetition penalty 1.05 (--repetition-penalty 1)")
+            && err.contains("top-k 20 (--top-k 0)")
+            && err.contains("top-p 0.8 (--top-p 1)"),
+        "{err}"
+    );
+    let (_, err) = generate(&["--sampling-place", "device", "--repetition-penalty", "1"]);
+    assert!(!err.contains("chosen on the host"), "{err}");
 }

@@ -4,6 +4,7 @@ use super::{io, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use toolgym_model::cli::{generate, parse_prompt_ids, GenerateArgs};
+use toolgym_model::device_sampling::reducible;
 use toolgym_model::SamplingPlace;
 
 #[derive(Args, Debug)]
@@ -85,11 +86,27 @@ pub fn run(a: GenerateCmd) -> CliResult {
     args.sampling_place = a.sampling_place.parse()?;
     args.json = a.json;
     let out = generate(&args)?;
-    if args.sampling_place == SamplingPlace::Device && out.sampling.repetition_penalty != 1.0 {
+    if args.sampling_place == SamplingPlace::Device && !reducible(&out.sampling) {
+        // Each setting that keeps the choice off the device, as it stood
+        // (the flags, else the model's generation_config.json).
+        let sp = &out.sampling;
+        let mut why = Vec::new();
+        if sp.repetition_penalty != 1.0 {
+            why.push(format!(
+                "repetition penalty {} (--repetition-penalty 1)",
+                sp.repetition_penalty
+            ));
+        }
+        if !sp.is_greedy() && sp.top_k != 0 {
+            why.push(format!("top-k {} (--top-k 0)", sp.top_k));
+        }
+        if !sp.is_greedy() && sp.top_p < 1.0 {
+            why.push(format!("top-p {} (--top-p 1)", sp.top_p));
+        }
         eprintln!(
-            "note: tokens were chosen on the host: the repetition penalty ({}) needs each \
-             row's sequence (--repetition-penalty 1 keeps them on the device)",
-            out.sampling.repetition_penalty
+            "note: tokens were chosen on the host, as these settings need each row's logits or \
+             sequence there: {}",
+            why.join(", ")
         );
     }
     if !out.unapplied.is_empty() {

@@ -102,6 +102,9 @@ impl Write for Output {
 /// written through, links followed, as [`AtomicFile`] does.
 pub struct InPlace {
     out: Option<Output>,
+    /// Whether anything was written (a run that fails before its first
+    /// line keeps no empty file).
+    written: bool,
 }
 
 impl InPlace {
@@ -120,7 +123,10 @@ impl InPlace {
             }
             Output::File(AtomicFile::create_keeping_unfinished(path)?)
         };
-        Ok(InPlace { out: Some(out) })
+        Ok(InPlace {
+            out: Some(out),
+            written: false,
+        })
     }
 
     /// Writes out what is buffered and gives a file its name.
@@ -137,9 +143,14 @@ impl InPlace {
 
 impl Drop for InPlace {
     fn drop(&mut self) {
-        if let Some(Output::File(f)) = &self.out {
-            if let Some(tmp) = f.temporary() {
-                eprintln!("note: what was written so far is kept in {}", tmp.display());
+        if let Some(Output::File(f)) = self.out.take() {
+            if let Some(tmp) = f.temporary().map(Path::to_path_buf) {
+                drop(f);
+                if self.written {
+                    eprintln!("note: what was written so far is kept in {}", tmp.display());
+                } else {
+                    let _ = std::fs::remove_file(tmp);
+                }
             }
         }
     }
@@ -147,10 +158,12 @@ impl Drop for InPlace {
 
 impl Write for InPlace {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written |= !buf.is_empty();
         self.out().write(buf)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.written |= !buf.is_empty();
         self.out().write_all(buf)
     }
 

@@ -154,6 +154,9 @@ pub struct Judged {
 pub struct Outputs {
     out: Option<io::Output>,
     summary: Option<io::Output>,
+    /// `--save-completions`, opened with the others (a path that cannot be
+    /// written fails before the model loads); taken by the generation.
+    saved: Option<io::InPlace>,
     /// Whether one of them is stdout (the table then goes to stderr).
     stdout_taken: bool,
 }
@@ -170,12 +173,17 @@ impl Outputs {
                 None => Ok(None),
             }
         };
-        if let Some(p) = &a.gen.save_completions {
-            io::check_not_an_input(p, &inputs)?;
-        }
+        let saved = match &a.gen.save_completions {
+            Some(p) => {
+                io::check_not_an_input(p, &inputs)?;
+                Some(io::InPlace::create(p)?)
+            }
+            None => None,
+        };
         Ok(Self {
             out: open(&a.out)?,
             summary: open(&a.summary)?,
+            saved,
             stdout_taken: [&a.out, &a.summary, &a.gen.save_completions]
                 .iter()
                 .any(|p| p.as_deref().is_some_and(io::is_stdout)),
@@ -224,7 +232,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
         })?;
         return Ok(None);
     }
-    let outputs = Outputs::open(a)?;
+    let mut outputs = Outputs::open(a)?;
     let all: Vec<usize> = (0..p.ids.len()).collect();
     match (&a.model, &a.completions) {
         (_, Some(path)) => {
@@ -289,8 +297,9 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
         )
         .into()),
         (Some(model), None) => {
+            let saved = outputs.saved.take();
             let replies =
-                generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, &p.envs)?;
+                generate_completions(&a.gen, model, &p.ids, p.tasks, p.template.0, &p.envs, saved)?;
             Ok(Some(Judged {
                 kept: all,
                 replies,
@@ -590,6 +599,7 @@ fn generate_completions(
     tasks: &[Result<Arc<Task>, String>],
     template: &dyn ChatTemplate,
     envs: &Arc<dyn DynEnvFactory>,
+    mut saved: Option<io::InPlace>,
 ) -> CliResult<Vec<Option<String>>> {
     // The defaults the flags' help names (Options, so that one given
     // without --model is refused: `obtain_replies`).
@@ -647,10 +657,6 @@ fn generate_completions(
     let mut out: Vec<Option<String>> = vec![None; tasks.len()];
     // Written in place as they are generated, a chunk at a time: a
     // generation stopped half-way keeps what it made.
-    let mut saved = match &a.save_completions {
-        Some(p) => Some(io::InPlace::create(p)?),
-        None => None,
-    };
     for chunk in todo.chunks(batch_size * 4) {
         let batch: Vec<Arc<Task>> = chunk.iter().map(|(_, _, t)| t.clone()).collect();
         let report = evaluate(&policy, envs, &batch, &limits, batch_size, None)?;
