@@ -196,3 +196,34 @@ fn the_models_sampling_settings_are_used_and_the_rest_said() {
     let (_, err) = generate(&["--sampling-place", "device", "--repetition-penalty", "1"]);
     assert!(!err.contains("chosen on the host"), "{err}");
 }
+
+/// Prompt errors are said in the command's terms (they read "request 0:
+/// empty prompt" and "max_new_tokens … exceed").
+#[test]
+fn prompt_errors_name_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model::save_tiny_model(dir.path());
+    let m = model.to_str().unwrap();
+    let o = toolgym(&["generate", "--model", m, "--prompt", ""]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("--prompt gives no token"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = toolgym(&[
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "100000000",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("--prompt is") && e.contains("lower --max-new-tokens"),
+        "{e}"
+    );
+}

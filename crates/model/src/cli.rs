@@ -265,6 +265,26 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
         sampling_place: args.sampling_place,
         ..GenerationConfig::default()
     };
+    // Said in the command's terms, before the engine's per-request ones.
+    let what = if args.prompt.is_some() {
+        "--prompt"
+    } else {
+        "--prompt-ids"
+    };
+    if prompt_ids.is_empty() {
+        return Err(ModelError::input(format!(
+            "{what} gives no token: nothing to continue from"
+        )));
+    }
+    let max_pos = pre.model.config().max_position_embeddings;
+    if prompt_ids.len().saturating_add(config.max_new_tokens) > max_pos {
+        return Err(ModelError::input(format!(
+            "{what} is {} tokens and --max-new-tokens {}: together over the model's context of \
+             {max_pos} tokens (max_position_embeddings); lower --max-new-tokens",
+            prompt_ids.len(),
+            config.max_new_tokens
+        )));
+    }
     let request = GenerateRequest::new(prompt_ids, 1, args.seed.unwrap_or(0));
     let mut out = run_generate(&pre.model, &[request], &config, pre.tokenizer.as_ref()).map_err(
         |e| match e {
