@@ -110,7 +110,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let builtin = args.model.is_none();
     let mut overrides: Vec<String> = if builtin {
-        DEMO_OVERRIDES.iter().map(|s| s.to_string()).collect()
+        DEMO_OVERRIDES
+            .iter()
+            // The synthetic tasks' settings only where they are the tasks.
+            .filter(|o| args.train.is_none() || !o.starts_with("data.synthetic."))
+            .map(|s| s.to_string())
+            .collect()
     } else {
         vec![]
     };

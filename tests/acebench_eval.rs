@@ -319,6 +319,26 @@ fn eval_acebench_generates_with_a_local_model() {
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
     let run = |a: Vec<String>| toolgym(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // A prompt and a decoder of two formats: every reply would score 0.
+    for (template, decoder, said) in [
+        ("official", "tool-n1", "which --decoder official reads"),
+        ("tool-n1", "official", "which --decoder tool-n1 reads"),
+    ] {
+        let o = run(args(&[
+            "--model",
+            model_dir.to_str().unwrap(),
+            "--template",
+            template,
+            "--decoder",
+            decoder,
+        ]));
+        assert!(!o.status.success());
+        let e = text(&o.stderr);
+        assert!(
+            e.contains("another format than the judge reads") && e.contains(said),
+            "{e}"
+        );
+    }
     let o = run(args(&[
         "--model",
         model_dir.to_str().unwrap(),

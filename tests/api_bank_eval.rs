@@ -173,4 +173,19 @@ fn eval_api_bank_generates_with_a_local_model() {
     assert_eq!(verdicts.len(), 2);
     assert!(verdicts.iter().all(|v| v["valid"] == json!(false)));
     assert_eq!(json_lines(&saved).len(), 2);
+    // The official prompt with the Tool-N1 reader: every reply would
+    // score 0.
+    let o = toolgym(&[
+        "eval",
+        "api-bank",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--format",
+        "tool-n1",
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("which --format bracket (or auto) reads"), "{e}");
 }

@@ -769,27 +769,37 @@ fn eval_bfcl_generates_with_a_local_model() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = tiny_model::save_tiny_model(dir.path());
     // --save-completions is opened with the other outputs: a path that
-    // cannot be written fails before the model loads, and a run that fails
-    // before its first completion leaves no empty file behind.
+    // cannot be written fails before the model loads (a missing model is
+    // not what is said), and a run refused before its first completion
+    // leaves no empty file behind.
     let gone = dir.path().join("no-such-dir/c.jsonl");
     let missing_model = dir.path().join("no-model");
-    for (model, saved, said) in [
-        (&model_dir, &gone, "no-such-dir"),
-        (&missing_model, &dir.path().join("c0.jsonl"), "no-model"),
-    ] {
-        let o = toolgym(&[
-            "eval",
-            "bfcl",
-            "--data-dir",
-            DATA,
-            "--model",
-            model.to_str().unwrap(),
-            "--save-completions",
-            saved.to_str().unwrap(),
-        ]);
-        assert!(!o.status.success());
-        assert!(text(&o.stderr).contains(said), "{}", text(&o.stderr));
-    }
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--model",
+        missing_model.to_str().unwrap(),
+        "--save-completions",
+        gone.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains("no-such-dir") && !e.contains("no-model"), "{e}");
+    let o = toolgym(&[
+        "eval",
+        "bfcl",
+        "--data-dir",
+        DATA,
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--decoder",
+        "python",
+        "--save-completions",
+        dir.path().join("c0.jsonl").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -812,7 +822,8 @@ fn eval_bfcl_generates_with_a_local_model() {
         assert!(!o.status.success());
         let e = text(&o.stderr);
         assert!(
-            e.contains("ask for replies in another format than the decoder"),
+            e.contains("ask for replies in another format than the judge reads")
+                && e.contains("which --rule bfcl-ast reads"),
             "{e}"
         );
     }

@@ -138,12 +138,19 @@ fn score_to_dev_stdout_appends_to_the_shells_file() {
 /// The child half of `a_training_log_outlives_its_reader`: relays its
 /// output, writes lines for `TOOLGYM_RELAY_SECONDS`, then "done N", and
 /// records N in `TOOLGYM_RELAY_MARKER` once the relay is put away (a
-/// process whose writes failed would have panicked before).
+/// process whose writes failed would have panicked before). It starts as
+/// `toolgym` does, with the default SIGPIPE action (a test binary ignores
+/// the signal): the relay must ignore it itself, and put it back after.
+#[cfg(unix)]
 #[test]
 fn relay_child() {
     let Some(marker) = std::env::var_os("TOOLGYM_RELAY_MARKER") else {
         return;
     };
+    // SAFETY: sets a signal's action, before any relay or thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let seconds: f64 = std::env::var("TOOLGYM_RELAY_SECONDS")
         .unwrap()
         .parse()
@@ -170,7 +177,14 @@ fn relay_child() {
     }
     println!("done {n}");
     drop(guard);
-    std::fs::write(marker, n.to_string()).unwrap();
+    // The action found is back (reading it sets it: set it back again).
+    // SAFETY: as above; the relay's thread has ended.
+    let after = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let marked = match after == libc::SIG_DFL {
+        true => n.to_string(),
+        false => "the SIGPIPE action was not put back".to_string(),
+    };
+    std::fs::write(marker, marked).unwrap();
     // libtest's own report would go to the closed pipe.
     std::process::exit(0);
 }
@@ -216,7 +230,8 @@ fn a_training_log_outlives_its_reader() {
         // The reader goes away, as a killed tee does.
     });
     assert!(status.success(), "{status:?}");
-    let written: usize = marker.expect("the child ran to its end").parse().unwrap();
+    let marker = marker.expect("the child ran to its end");
+    let written: usize = marker.parse().expect(&marker);
     assert!(written > 10, "{written}");
 
     // A reader that stays, and one that is slow: about 126 KB written at
@@ -238,7 +253,8 @@ fn a_training_log_outlives_its_reader() {
 #[cfg(unix)]
 fn check_every_line(status: std::process::ExitStatus, marker: Option<String>, lines: &[String]) {
     assert!(status.success(), "{status:?}");
-    let n: usize = marker.unwrap().parse().unwrap();
+    let marker = marker.expect("the child ran to its end");
+    let n: usize = marker.parse().expect(&marker);
     let start = lines.iter().position(|l| l == "start").expect("start");
     let ours = &lines[start + 1..];
     let mut want: Vec<String> = (0..n)

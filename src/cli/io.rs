@@ -7,17 +7,18 @@ use std::path::Path;
 use toolgym_env::output::{open_descriptor, resolved, same_path, AtomicFile};
 use toolgym_reward::jsonl::UTF8_BOM;
 
-/// A buffered reader over a file, or stdin for `-`. A UTF-8 byte-order
-/// mark at the start is skipped (it is not JSON, and says nothing more
-/// than "UTF-8").
-pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead>> {
+/// A buffered reader over a file, or stdin for `-` (`flag` names the
+/// option that gives a file instead, for the note said when stdin is a
+/// terminal). A UTF-8 byte-order mark at the start is skipped (it is not
+/// JSON, and says nothing more than "UTF-8").
+pub fn open_input(path: &Path, flag: &str) -> io::Result<Box<dyn BufRead>> {
     let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         let stdin = io::stdin();
         if stdin.is_terminal() {
             // `toolgym score` with no --input would otherwise wait silently.
             eprintln!(
                 "reading JSON Lines from standard input (the terminal; Ctrl-D ends it); \
-                 --input FILE reads a file"
+                 {flag} FILE reads a file"
             );
         }
         Box::new(BufReader::new(stdin.lock()))

@@ -124,7 +124,7 @@ pub fn run(a: ScoreArgs) -> CliResult {
         .build()?;
     // stdin/stdout locks are not Send: open them on the pool's thread.
     let report = pool.install(|| -> CliResult<jsonl::RunReport> {
-        let input = io::open_input(&a.input)?;
+        let input = io::open_input(&a.input, "--input")?;
         let mut output = io::open_output(&a.output)?;
         let options = jsonl::JsonlOptions {
             max_line_bytes: a.max_line_bytes,

@@ -79,7 +79,8 @@ impl AtomicFile {
 
     /// The `NAME.unfinished-PID` files of earlier runs beside `path`
     /// ([`AtomicFile::create_keeping_unfinished`]), sorted: what runs that
-    /// did not finish had written.
+    /// did not finish had written (one a running process still writes,
+    /// which holds its lock, is not listed).
     pub fn unfinished_beside(path: &Path) -> Vec<PathBuf> {
         let (Some(name), dir) = (path.file_name(), path.parent()) else {
             return Vec::new();
@@ -101,6 +102,18 @@ impl AtomicFile {
                     .starts_with(prefix.as_encoded_bytes())
             })
             .map(|e| e.path())
+            // One a running process still writes holds its lock: not an
+            // earlier run's. A lock held only for a moment (a child being
+            // started holds a copy of its writer's descriptor until it
+            // execs) is asked for again.
+            .filter(|p| {
+                (0..5).any(|attempt| {
+                    if attempt > 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    File::open(p).is_ok_and(|f| f.try_lock().is_ok())
+                })
+            })
             .collect();
         found.sort();
         found
@@ -173,8 +186,32 @@ impl AtomicFile {
         };
         let mut tmp_name = tmp_name;
         tmp_name.push(std::process::id().to_string());
-        let tmp = dest.with_file_name(tmp_name);
-        let file = File::create(&tmp).map_err(cannot)?;
+        let (tmp, file) = if keep {
+            // A kept file of an earlier run may carry this process id (a
+            // container's main process is PID 1 every run): never opened
+            // again, a new name is taken beside it (`-PID.1`, `-PID.2`…).
+            let mut n = 0u32;
+            loop {
+                let mut name = tmp_name.clone();
+                if n > 0 {
+                    name.push(format!(".{n}"));
+                }
+                let tmp = dest.with_file_name(name);
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
+                {
+                    Ok(file) => break (tmp, file),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+                    Err(e) => return Err(cannot(e)),
+                }
+            }
+        } else {
+            let tmp = dest.with_file_name(tmp_name);
+            let file = File::create(&tmp).map_err(cannot)?;
+            (tmp, file)
+        };
         // A file replaced keeps its permissions (a private one stays
         // private). Best effort, as a copy would be.
         if let Ok(m) = fs::metadata(&dest) {
@@ -655,6 +692,20 @@ mod tests {
             "made before the kill\n"
         );
         assert_eq!(AtomicFile::unfinished_beside(&path), [killed]);
+        // A kept file of this very process id (a container's PID 1 every
+        // run) is not opened again: the new one takes a name beside it.
+        fs::write(&own, "an earlier run of this pid\n").unwrap();
+        {
+            let mut out = AtomicFile::create_keeping_unfinished(&path).unwrap();
+            out.write_all(b"this run\n").unwrap();
+            let beside =
+                own.with_file_name(format!("saved.jsonl.unfinished-{}.1", std::process::id()));
+            assert_eq!(out.temporary(), Some(beside.as_path()));
+        }
+        assert_eq!(
+            fs::read_to_string(&own).unwrap(),
+            "an earlier run of this pid\n"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 

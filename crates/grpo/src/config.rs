@@ -856,21 +856,24 @@ impl TrainConfig {
     /// model the run starts from would be replaced or pruned under it, and
     /// a later resume would read another model.
     fn check_model_outside_run(&self, model: &std::path::Path) -> Result<(), TrainError> {
-        let absolute = |p: &std::path::Path| {
-            std::path::absolute(p)
-                .map(|p| p.components().collect::<std::path::PathBuf>())
-                .unwrap_or_else(|_| p.to_path_buf())
+        // Both as the file system resolves them (`..`, links, a `final`
+        // that is a link): a model that does not exist is refused when it
+        // is loaded, and nothing exists under a part that does not.
+        let Ok(model_real) = std::fs::canonicalize(model) else {
+            return Ok(());
         };
-        let model_abs = absolute(model);
-        let out = absolute(&self.run.out_dir);
         for part in ["final", "sft", "grpo"] {
-            if model_abs.starts_with(out.join(part)) {
+            let written = self.run.out_dir.join(part);
+            let Ok(written_real) = std::fs::canonicalize(&written) else {
+                continue;
+            };
+            if model_real.starts_with(&written_real) {
                 return Err(TrainError::Config(format!(
                     "model.path {} is inside {}, which this run writes (its final policy, its \
                      checkpoints): the model would be replaced or pruned under the run; copy it \
                      out, or use another run.out_dir",
                     model.display(),
-                    out.join(part).display()
+                    written.display()
                 )));
             }
         }
@@ -1414,17 +1417,36 @@ mod tests {
             TrainConfig::load(None, &[set.into()]).unwrap_or_else(|e| panic!("{set}: {e}"));
         }
         // A model inside what the run rewrites (its final policy, its
-        // checkpoints) is refused; elsewhere in the run directory it is not.
-        for (model, refused) in [
-            ("runs/x/final", true),
-            ("./runs/x/grpo/checkpoints/step-00000002", true),
-            ("runs/x/sft", true),
-            ("runs/x/base", false),
-            ("runs/xfinal", false),
+        // checkpoints) is refused, through `..` and links too; elsewhere in
+        // the run directory it is not.
+        let root =
+            std::env::temp_dir().join(format!("toolgym-model-in-run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in [
+            "x/final",
+            "x/grpo/checkpoints/step-00000002",
+            "x/sft",
+            "x/base",
+            "xfinal",
         ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("x/final"), root.join("elsewhere")).unwrap();
+        let mut cases = vec![
+            ("x/final", true),
+            ("x/grpo/checkpoints/step-00000002", true),
+            ("x/base/../sft", true),
+            ("x/base", false),
+            ("xfinal", false),
+        ];
+        if cfg!(unix) {
+            cases.push(("elsewhere", true));
+        }
+        for (model, refused) in cases {
             let set = [
-                format!("model.path={model:?}"),
-                "run.out_dir=\"runs/x\"".to_string(),
+                format!("model.path={:?}", root.join(model).display().to_string()),
+                format!("run.out_dir={:?}", root.join("x").display().to_string()),
             ];
             match TrainConfig::load(None, &set) {
                 Err(e) => assert!(
@@ -1434,6 +1456,7 @@ mod tests {
                 Ok(_) => assert!(!refused, "{model} was taken"),
             }
         }
+        std::fs::remove_dir_all(&root).ok();
         // Settings of a section the run does not read are said.
         let cfg = TrainConfig::load(
             None,

@@ -548,9 +548,15 @@ pub fn run_with(
         phase_steps.push(("grpo", counted, &g.optim));
     }
     for (phase, steps, optim) in phase_steps {
-        if optim.warmup_steps >= steps && optim.warmup_steps > 0 {
+        // Linear warm-up's step k of n runs at lr·(k+1)/n: the last of n
+        // steps reaches lr; verl's style, k/n, does not.
+        let reached = match optim.warmup_style {
+            crate::WarmupStyle::Linear => optim.warmup_steps <= steps,
+            crate::WarmupStyle::Verl => optim.warmup_steps < steps,
+        };
+        if !reached && optim.warmup_steps > 0 {
             eprintln!(
-                "warning: {phase}.optim.warmup_steps = {} is not below the {steps} steps the \
+                "warning: {phase}.optim.warmup_steps = {} is more than the {steps} steps the \
                  phase's warm-up counts at most: the learning rate never reaches \
                  {phase}.optim.lr",
                 optim.warmup_steps

@@ -153,8 +153,10 @@ impl Policy {
         // The ChatML templates end a turn with <|im_end|>. A base (not
         // Instruct) checkpoint names <|endoftext|> alone: its replies then
         // run on past the turn's end, to the token limit.
+        static SAID: std::sync::Once = std::sync::Once::new();
         if let Some(im_end) = tokenizer.token_to_id("<|im_end|>") {
-            if !eos.contains(&im_end) {
+            if !eos.contains(&im_end) && !SAID.is_completed() {
+                SAID.call_once(|| {});
                 eprintln!(
                     "warning: {}: <|im_end|> (id {im_end}) is not an end-of-sequence id of this \
                      model (those are {eos:?}; a base, not Instruct, checkpoint?): replies will \

@@ -200,7 +200,7 @@ pub fn read_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
                         index.display(),
                         match listed {
                             Some(other) => format!("in {other}"),
-                            None => "in no shard, and another shard holds too".to_string(),
+                            None => "in no shard, and another shard holds it too".to_string(),
                         }
                     ),
                 });

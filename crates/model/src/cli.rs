@@ -278,9 +278,13 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
     }
     let max_pos = pre.model.config().max_position_embeddings;
     if prompt_ids.len().saturating_add(config.max_new_tokens) > max_pos {
+        let fix = match prompt_ids.len() >= max_pos {
+            true => "shorten the prompt",
+            false => "lower --max-new-tokens",
+        };
         return Err(ModelError::input(format!(
             "{what} is {} tokens and --max-new-tokens {}: together over the model's context of \
-             {max_pos} tokens (max_position_embeddings); lower --max-new-tokens",
+             {max_pos} tokens (max_position_embeddings); {fix}",
             prompt_ids.len(),
             config.max_new_tokens
         )));

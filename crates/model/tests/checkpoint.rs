@@ -110,7 +110,7 @@ fn sharded_checkpoints_load() {
             s,
         );
     }
-    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    let index = serde_json::json!({"metadata": {}, "weight_map": map.clone()});
     std::fs::write(
         tmp.path().join("model.safetensors.index.json"),
         index.to_string(),
@@ -151,6 +151,26 @@ fn sharded_checkpoints_load() {
     assert!(
         e.contains("model-00001-of-00002.safetensors")
             && e.contains(&format!("has no tensor `{gone}`")),
+        "{e}"
+    );
+    // A tensor the index does not list is taken from the one shard that
+    // holds it (transformers allows it); held by both, it is refused.
+    write_st(&first, &shards[0]);
+    let mut unlisted = map.clone();
+    unlisted.remove(&name);
+    std::fs::write(
+        tmp.path().join("model.safetensors.index.json"),
+        serde_json::json!({"weight_map": unlisted}).to_string(),
+    )
+    .unwrap();
+    let m = Qwen2ForCausalLM::load(tmp.path(), &options(false)).unwrap();
+    assert!(logits(&m) == logits(&f.model));
+    write_st(&first, &doubled);
+    let e = Qwen2ForCausalLM::load(tmp.path(), &options(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("holds tensor `{name}`")) && e.contains("another shard holds it too"),
         "{e}"
     );
 }

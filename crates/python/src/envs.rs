@@ -478,10 +478,14 @@ impl PyMultiTurnEnv {
         template: &str,
         max_turns: usize,
     ) -> PyResult<Self> {
-        // A list (or tuple) of tools: one tool, None, text or a dict (read
-        // by its keys) said so, naming the argument.
-        if !(tools.is_instance_of::<pyo3::types::PyList>()
-            || tools.is_instance_of::<pyo3::types::PyTuple>())
+        // Tools in any iterable (a list, a tuple, a dict's values): one
+        // tool, None, text, bytes or a dict (iterated by its keys) is said
+        // so, naming the argument.
+        if tools.is_none()
+            || tools.is_instance_of::<PyString>()
+            || tools.is_instance_of::<pyo3::types::PyBytes>()
+            || tools.is_instance_of::<PyDict>()
+            || tools.is_instance_of::<PyTool>()
         {
             return Err(PyTypeError::new_err(format!(
                 "tools must be a list of toolgym.Tool (or of dicts with a handler), not {}",

@@ -328,9 +328,12 @@ def test_a_handler_bug_is_warned_once_with_its_traceback():
 def test_tools_and_tasks_given_wrongly_are_named():
     add = toolgym.Tool("add", "Adds.", ADD, lambda a, b: a + b)
     # One tool, None, or a dict of tools where a list belongs.
-    for tools in (add, None, {"add": add}):
+    for tools in (add, None, {"add": add}, "add"):
         with pytest.raises(TypeError, match="tools must be a list of toolgym.Tool"):
             toolgym.MultiTurnEnv(bank_task(), tools)
+    # Any other iterable of tools is taken (a dict's values, a generator).
+    toolgym.MultiTurnEnv(bank_task(), {"add": add}.values())
+    toolgym.MultiTurnEnv(bank_task(), (t for t in [add]))
     # A ground truth calling a tool the task does not offer: written, it
     # would read back as nothing.
     with pytest.raises(ValueError, match='calls "sub", which is not among its tools'):

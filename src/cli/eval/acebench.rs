@@ -91,11 +91,15 @@ pub fn run(a: AceArgs) -> CliResult {
         envs: envs.clone(),
         data_dir: &a.data_dir,
         reads_tool_n1: decoder == AceDecoder::ToolN1,
-        reads_what_it_asks: matches!(
-            (&prompt, decoder),
-            (AcePrompt::Template(_), AceDecoder::ToolN1)
-                | (AcePrompt::Official, AceDecoder::Official)
-        ),
+        format_mismatch: match (&prompt, decoder) {
+            (AcePrompt::Template(_), AceDecoder::Official) => {
+                Some("toolgym's templates ask for <tool_call> JSON, which --decoder tool-n1 reads")
+            }
+            (AcePrompt::Official, AceDecoder::ToolN1) => Some(
+                "the official prompt asks for [func(key=value)], which --decoder official reads",
+            ),
+            _ => None,
+        },
     };
     let Some(mut obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

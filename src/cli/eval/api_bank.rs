@@ -80,13 +80,17 @@ pub fn run(a: ApiBankArgs) -> CliResult {
         envs: envs.clone(),
         data_dir: &a.data_dir,
         reads_tool_n1: format != ReplyFormat::Bracket,
-        reads_what_it_asks: matches!(
-            (style, format),
-            (
-                PromptStyle::Official,
-                ReplyFormat::Bracket | ReplyFormat::Auto
-            ) | (PromptStyle::ToolN1, ReplyFormat::ToolN1 | ReplyFormat::Auto)
-        ),
+        format_mismatch: match (style, format) {
+            (PromptStyle::Official, ReplyFormat::ToolN1) => Some(
+                "the official prompt asks for [ApiName(key='value')], which --format bracket (or \
+                 auto) reads",
+            ),
+            (PromptStyle::ToolN1, ReplyFormat::Bracket) => Some(
+                "toolgym's template asks for <tool_call> JSON, which --format tool-n1 (or auto) \
+                 reads",
+            ),
+            _ => None,
+        },
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

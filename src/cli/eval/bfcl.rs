@@ -132,7 +132,10 @@ pub fn run(a: BfclArgs) -> CliResult {
         data_dir: &a.data_dir,
         reads_tool_n1: judge.decoder == Decoder::ToolN1,
         // Every template asks for <tool_call> JSON.
-        reads_what_it_asks: judge.decoder == Decoder::ToolN1,
+        format_mismatch: (judge.decoder != Decoder::ToolN1).then_some(
+            "toolgym's templates ask for <tool_call> JSON, which --rule bfcl-ast reads (or \
+             --decoder tool-n1); judge replies in Python syntax from a file with --completions",
+        ),
     };
     let Some(obtained) = obtain_replies(&a.cases, &prompted)? else {
         return Ok(());

@@ -129,10 +129,11 @@ pub struct Prompted<'a> {
     /// chat message is read back as); if not, such completions are warned
     /// about.
     pub reads_tool_n1: bool,
-    /// Whether the judge's decoder reads replies in the format the prompts
-    /// ask for; if not, generating with `--model` is refused (every reply
-    /// would score 0, and a no-call category near 100%).
-    pub reads_what_it_asks: bool,
+    /// `None` when the judge's decoder reads replies in the format the
+    /// prompts ask for; else what they ask for and the flag that reads it.
+    /// Generating with `--model` is then refused (every reply would score
+    /// 0, and a no-call category near 100%).
+    pub format_mismatch: Option<&'static str>,
 }
 
 /// The cases to judge, their replies, and where the verdicts go.
@@ -288,12 +289,11 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 partial,
             }))
         }
-        (Some(_), None) if !p.reads_what_it_asks => Err(format!(
-            "the prompts of --template {} ask for replies in another format than the decoder \
-             reads (--decoder, --rule or --format): every reply would score 0, and a category \
-             without calls near 100%; choose a decoder that reads what the template asks for \
-             (tool-n1 for toolgym's templates)",
-            p.template.1
+        (Some(_), None) if p.format_mismatch.is_some() => Err(format!(
+            "the prompts of --template {} ask for replies in another format than the judge \
+             reads: every reply would score 0, and a category without calls near 100%; {}",
+            p.template.1,
+            p.format_mismatch.unwrap_or_default()
         )
         .into()),
         (Some(model), None) => {
@@ -356,7 +356,8 @@ fn report<T: Serialize>(
         if let Err(e) = out.finish() {
             return Err(match named {
                 Some(done) => format!(
-                    "{e}; {done} was written already: it is this run's, {flag} an earlier one's"
+                    "{e}; {done} was written already: it is this run's, {flag} is not (it holds \
+                     what it held before, if anything)"
                 )
                 .into(),
                 None => e.into(),
@@ -390,9 +391,10 @@ pub struct ModelArgs {
     pub device: Option<String>,
     /// With --model: also write the generated {"id", "completion"} lines
     /// here (judge them again later with --completions). Written as they
-    /// are made under a temporary name beside it (`.FILE.partial-PID`),
-    /// renamed FILE when all are in: a run that fails half-way keeps its
-    /// lines there (said on stderr) and leaves an earlier FILE as it was.
+    /// are made under a temporary name beside it (`FILE.unfinished-PID`),
+    /// renamed FILE when all are in: a run that fails or is killed
+    /// half-way keeps its lines there (said on stderr, and by the next run;
+    /// never removed) and leaves an earlier FILE as it was.
     #[arg(long, requires = "model")]
     pub save_completions: Option<PathBuf>,
 }
@@ -406,7 +408,7 @@ fn load_completions<'a>(
     let (done, list) = if path.as_os_str() == "-" {
         // Read as files are (a terminal said, a byte-order mark skipped);
         // a list is told by the first bytes the reader holds.
-        let mut input = io::open_input(path)?;
+        let mut input = io::open_input(path, "--completions")?;
         let list = std::io::BufRead::fill_buf(&mut input).is_ok_and(opens_a_list);
         (read_completions(input)?, list)
     } else {

@@ -162,7 +162,8 @@ pub fn category_file(dir: &Path, category: Category) -> Result<Option<PathBuf>, 
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut best: Option<(u64, PathBuf)> = None;
+    // The latest version's file, and a second file of that version.
+    let mut best: Option<(u64, PathBuf, Option<PathBuf>)> = None;
     for entry in entries {
         // An entry that cannot be read could be the category's file.
         let path = entry
@@ -181,27 +182,31 @@ pub fn category_file(dir: &Path, category: Category) -> Result<Option<PathBuf>, 
             .and_then(|n| n.split('_').next())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        match &best {
+        match &mut best {
+            Some((v, _, _)) if *v > version => {}
             // Two files of one version (`.json` and `.jsonl`): which one
-            // is read would follow the directory's order.
-            Some((v, other)) if *v == version => {
-                return Err(EvalError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!(
-                            "{} is category {} of the same BFCL version: keep one of the two",
-                            other.display(),
-                            category.as_str()
-                        ),
-                    ),
-                });
+            // is read would follow the directory's order (refused below
+            // if no later version is found).
+            Some((v, _, twin)) if *v == version => {
+                twin.get_or_insert(path);
             }
-            Some((v, _)) if *v > version => {}
-            _ => best = Some((version, path)),
+            _ => best = Some((version, path, None)),
         }
     }
-    Ok(best.map(|(_, p)| p))
+    match best {
+        Some((_, first, Some(twin))) => Err(EvalError::Io {
+            path: twin,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is category {} of the same BFCL version: keep one of the two",
+                    first.display(),
+                    category.as_str()
+                ),
+            ),
+        }),
+        best => Ok(best.map(|(_, p, _)| p)),
+    }
 }
 
 /// Entries of a BFCL data folder named like a file of a category
