@@ -657,6 +657,23 @@ impl PyRule {
     ) -> PyResult<Vec<f64>> {
         let verdicts =
             self.score_pairs(py, completions, ground_truths, threads, errors, episode)?;
+        // With errors="verdict" an unreadable item is a 0 like a wrong
+        // answer: without its reason, say how many there were.
+        let unread: Vec<usize> = (0..verdicts.len())
+            .filter(|&i| verdicts[i].reason == Reason::InputError)
+            .collect();
+        if let Some(&first) = unread.first() {
+            crate::tasks::warn(
+                py,
+                &format!(
+                    "rewards: {} of {} item(s) could not be read and score 0 (item {first}: {}); \
+                     score_batch gives each one's reason",
+                    unread.len(),
+                    verdicts.len(),
+                    verdicts[first].detail
+                ),
+            )?;
+        }
         Ok(verdicts.into_iter().map(|v| v.reward).collect())
     }
 

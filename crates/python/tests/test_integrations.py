@@ -160,6 +160,9 @@ def test_a_bad_row_scores_0_with_a_warning_and_the_rest_are_scored():
     # The library call still raises by default, naming the item.
     with pytest.raises(ValueError, match=r"ground_truths\[1\]"):
         toolgym.Rule("binary").rewards([good] * 2, [truth, "[1]"])
+    # With errors="verdict" such an item scores 0, and how many is said.
+    with pytest.warns(UserWarning, match=r"rewards: 1 of 2 item\(s\) could not be read and score 0 \(item 1: "):
+        assert toolgym.Rule("binary").rewards([good] * 2, [truth, "[1]"], errors="verdict") == [1.0, 0.0]
     with pytest.raises(ValueError, match="errors="):
         toolgym.Rule("binary").rewards([good], [truth], errors="ignore")
     with pytest.raises(ValueError, match="at most 1024"):

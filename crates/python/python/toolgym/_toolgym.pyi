@@ -92,7 +92,10 @@ class Rule:
         errors: Literal["raise", "verdict"] = "raise",
         episode: bool = False,
     ) -> List[float]:
-        """``score_batch``, the rewards only."""
+        """``score_batch``, the rewards only. With ``errors="verdict"`` an
+        item that cannot be read scores 0, and one ``UserWarning`` per call
+        says how many did and why the first (``score_batch`` gives each
+        one's reason)."""
 
 def rules() -> List[Tuple[str, str]]:
     """The built-in rules: ``(name, description)`` pairs."""
