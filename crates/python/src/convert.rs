@@ -120,6 +120,20 @@ fn numpy_plain<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny
     if !(from_numpy && obj.hasattr("tolist")?) {
         return Ok(None);
     }
+    // Floats narrower than 64 bits (float32 from a parquet column) are read
+    // as their shortest text, the value the data was written with: widened
+    // by `tolist()`, 0.1 would be 0.10000000149011612 and match no reply.
+    let narrow_float = obj.getattr("dtype").is_ok_and(|d| {
+        d.getattr("kind").is_ok_and(|k| k.to_string() == "f")
+            && d.getattr("itemsize")
+                .is_ok_and(|n| n.extract::<usize>().is_ok_and(|n| n < 8))
+    });
+    if narrow_float {
+        let wide = obj
+            .call_method1("astype", ("str",))?
+            .call_method1("astype", ("float64",))?;
+        return Ok(Some(wide.call_method0("tolist")?));
+    }
     let plain = obj.call_method0("tolist")?;
     // `tolist()` of a type with no Python equivalent (`longdouble`,
     // `clongdouble`) gives the numpy scalar back: not JSON.

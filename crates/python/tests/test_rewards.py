@@ -190,6 +190,12 @@ def test_numpy_values_are_read_as_the_values_they_hold():
     assert rule.score(reply, truth).reward == 1.0
     assert rule.score(reply, np.array(truth, dtype=object)).reward == 1.0
     assert rule.rewards([reply], [np.array(truth, dtype=object)]) == [1.0]
+    # A float32 (a parquet column's) is the value it was written as: 0.1,
+    # not 0.10000000149011612, alone or in an array.
+    tenth = '<think>.</think><tool_call>[{"name": "f", "arguments": {"x": 0.1, "l": [0.1, 2.5]}}]</tool_call>'
+    for dtype in (np.float32, np.float16):
+        narrow = {"x": dtype(0.1), "l": np.array([0.1, 2.5], dtype=dtype)}
+        assert rule.score(tenth, [{"name": "f", "arguments": narrow}]).reward == 1.0, dtype
     # Other objects are still refused, their type named in full.
     with pytest.raises(TypeError, match="decimal.Decimal is not JSON"):
         import decimal
