@@ -56,6 +56,15 @@ impl RelayGuard {
 /// writes; drop it before the process ends. Call it once per process (a
 /// second relay would sit in front of the first). On other platforms than
 /// Unix it does nothing.
+///
+/// ```no_run
+/// // A training program that should outlive the reader of its log.
+/// let relay = toolgym::output::relay_piped_output()
+///     .map_err(|e| eprintln!("warning: output not relayed ({e})"))
+///     .ok();
+/// eprintln!("step 1 …"); // never fails, whoever reads the pipe
+/// drop(relay); // passes on what is left before the process ends
+/// ```
 pub fn relay_piped_output() -> io::Result<RelayGuard> {
     #[cfg(unix)]
     return unix::relay();

@@ -175,7 +175,7 @@ fn settle_env_drops(timeout: Option<std::time::Duration>) -> bool {
     true
 }
 
-/// The factory's state, read once the envs still being dropped are
+/// The factory's state, read once the envs still being dropped are gone
 /// ([`settle_env_drops`]); a stateless factory (`None`) waits for nothing.
 fn settled_state<T: PartialEq + Send + 'static>(
     hook: &str,

@@ -47,22 +47,10 @@ fn read_json(path: &Path) -> Result<Value> {
     })?;
     match value {
         Value::Object(_) => Ok(value),
-        other => Err(ModelError::InvalidConfig {
+        _ => Err(ModelError::InvalidConfig {
             location: Some(path.to_path_buf()),
-            reason: format!("not a JSON object (got {})", json_kind(&other)),
+            reason: "not a JSON object".into(),
         }),
-    }
-}
-
-/// What kind of JSON value `v` is, for an error.
-pub(crate) fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

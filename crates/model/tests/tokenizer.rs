@@ -293,7 +293,8 @@ fn new_refuses_a_config_token_the_vocabulary_lacks() {
         panic!("a list was taken as a config");
     };
     assert!(
-        e.to_string().contains("not a JSON object (got a list)"),
+        e.to_string()
+            .contains("the tokenizer config is not a JSON object"),
         "{e}"
     );
     let null = Tokenizer::new(inner(), Some(serde_json::json!({"pad_token": null}))).unwrap();
