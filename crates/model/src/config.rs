@@ -201,6 +201,14 @@ impl TryFrom<RawConfig> for Qwen2Config {
         extra.insert("hidden_act".into(), Value::String(raw.hidden_act));
         extra.insert("use_sliding_window".into(), Value::Bool(false));
         let heads = raw.num_attention_heads;
+        if raw.head_dim.is_none() && heads > 0 && !raw.hidden_size.is_multiple_of(heads) {
+            // The head width is derived: name what it is derived from.
+            return Err(format!(
+                "hidden_size ({}) is not a multiple of num_attention_heads ({heads}), and no \
+                 head_dim is given",
+                raw.hidden_size
+            ));
+        }
         let cfg = Qwen2Config {
             vocab_size: raw.vocab_size,
             hidden_size: raw.hidden_size,

@@ -113,10 +113,16 @@ pub fn validate_tensors(
     for (name, shape) in expected_tensors(config) {
         match tensors.get(&name) {
             None => {
-                return Err(ModelError::MissingTensor {
-                    name,
-                    location: location.to_string(),
-                })
+                // An untied config over tied weights (`tie_word_embeddings`
+                // left out: false) says which setting to look at.
+                let location = match name.as_str() {
+                    "lm_head.weight" if !config.tie_word_embeddings => format!(
+                        "{location} (config.json has tie_word_embeddings false; a model whose \
+                         output layer is its embedding sets it true)"
+                    ),
+                    _ => location.to_string(),
+                };
+                return Err(ModelError::MissingTensor { name, location });
             }
             Some(t) if t.dims() != shape.as_slice() => {
                 return Err(ModelError::ShapeMismatch {

@@ -204,6 +204,17 @@ fn errors_name_the_missing_file_tensor_and_shapes() {
     );
     assert!(e.to_string().contains(bias));
 
+    // A missing output layer under an untied config names the setting.
+    all.insert(bias.to_string(), kept.clone());
+    let head = all.remove("lm_head.weight").unwrap();
+    write_st(&d.join("model.safetensors"), &all);
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err().to_string();
+    assert!(
+        e.contains("`lm_head.weight`") && e.contains("tie_word_embeddings false"),
+        "{e}"
+    );
+    all.insert("lm_head.weight".into(), head);
+
     // Shape mismatch: both shapes in the message.
     all.insert(bias.to_string(), kept);
     let w = "model.layers.0.mlp.up_proj.weight";
@@ -450,6 +461,12 @@ fn config_reads_transformers_4_and_5_layouts() {
             "max_position_embeddings",
             "0",
             "max_position_embeddings must be positive",
+        ),
+        // A head width derived from sizes that do not divide names them.
+        (
+            "hidden_size",
+            "900",
+            "hidden_size (900) is not a multiple of num_attention_heads (14)",
         ),
     ] {
         let e = with(key, value).unwrap_err();
