@@ -298,8 +298,8 @@ pub struct Sampler {
     seed: u64,
     position: u64,
     epoch_order: Option<(u64, Vec<u64>)>,
-    failures: usize,
-    first_failure: Option<SourceFailure>,
+    /// Draws the source failed since the last [`Sampler::take_failures`].
+    skipped: Option<SkippedTasks>,
 }
 
 /// Tasks a [`Sampler`] skipped because its source failed to give them.
@@ -325,19 +325,20 @@ impl Sampler {
             seed,
             position: 0,
             epoch_order: None,
-            failures: 0,
-            first_failure: None,
+            skipped: None,
         }
     }
 
     /// The tasks skipped since the last call because the source failed to
     /// give them (`None` if none).
     pub fn take_failures(&mut self) -> Option<SkippedTasks> {
-        let first = self.first_failure.take()?;
-        Some(SkippedTasks {
-            count: std::mem::take(&mut self.failures),
-            first,
-        })
+        self.skipped.take()
+    }
+
+    /// The tasks skipped since the last [`Sampler::take_failures`], left
+    /// in place.
+    pub fn failures(&self) -> Option<&SkippedTasks> {
+        self.skipped.as_ref()
     }
 
     /// How many tasks were drawn so far.
@@ -364,9 +365,9 @@ impl Sampler {
         self.next_batch(1).pop()
     }
 
-    /// The next draw's task, or its source's failure (recorded); `None`
-    /// only for an empty finite source.
-    fn draw(&mut self) -> Option<Result<Arc<Task>, ()>> {
+    /// The next draw's task, or its source's failure; `None` only for an
+    /// empty finite source.
+    fn draw(&mut self) -> Option<Result<Arc<Task>, SourceFailure>> {
         let index = match self.source.len() {
             None => mix(self.seed, self.position),
             Some(0) => return None,
@@ -385,7 +386,7 @@ impl Sampler {
             }
         };
         self.position += 1;
-        let got = try_get(self.source.as_ref(), index).and_then(|task| {
+        Some(try_get(self.source.as_ref(), index).and_then(|task| {
             // Past the end of a finite source: not an index a draw makes,
             // unless the source's length shrank since.
             task.ok_or_else(|| SourceFailure {
@@ -393,15 +394,7 @@ impl Sampler {
                 index,
                 message: "gave no task: its length shrank under the sampler".into(),
             })
-        });
-        match got {
-            Ok(task) => Some(Ok(task)),
-            Err(failure) => {
-                self.failures += 1;
-                self.first_failure.get_or_insert(failure);
-                Some(Err(()))
-            }
-        }
+        }))
     }
 
     /// The next `n` tasks: fewer for an empty source, or when the source
@@ -415,7 +408,18 @@ impl Sampler {
             match self.draw() {
                 None => break,
                 Some(Ok(task)) => batch.push(task),
-                Some(Err(())) => failed += 1,
+                Some(Err(failure)) => {
+                    failed += 1;
+                    match &mut self.skipped {
+                        Some(s) => s.count += 1,
+                        None => {
+                            self.skipped = Some(SkippedTasks {
+                                count: 1,
+                                first: failure,
+                            })
+                        }
+                    }
+                }
             }
         }
         batch

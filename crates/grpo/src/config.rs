@@ -570,10 +570,16 @@ impl GrpoConfig {
             ("grpo.steps", self.steps.unwrap_or(0), MAX_STEPS),
             ("grpo.epochs", self.epochs, MAX_EPOCHS),
             ("grpo.data_epochs", self.data_epochs, MAX_EPOCHS),
+            ("grpo.group_size", self.group_size, MAX_GROUP),
+            ("grpo.prompts_per_step", self.prompts_per_step, MAX_BATCH),
+            (
+                "grpo.mini_batch_prompts",
+                self.mini_batch_prompts,
+                MAX_BATCH,
+            ),
+            ("grpo.micro_batch_seqs", self.micro_batch_seqs, MAX_BATCH),
         ] {
-            if value > most {
-                return bad(format!("{key} must be at most {most} (got {value})"));
-            }
+            count_at_most(key, value, most)?;
         }
         check_env_concurrency("grpo.env_concurrency", self.env_concurrency)?;
         if self.max_episode_tokens != 0 && self.max_episode_tokens <= self.max_prompt_tokens {
@@ -658,6 +664,8 @@ impl SftConfig {
                     .into(),
             ));
         }
+        count_at_most("sft.batch_size", self.batch_size, MAX_BATCH)?;
+        count_at_most("sft.micro_batch_seqs", self.micro_batch_seqs, MAX_BATCH)?;
         self.optim.validate("sft.optim")?;
         check_env_concurrency("sft.env_concurrency", self.env_concurrency)?;
         check_env_timeout("sft.env_timeout_s", self.env_timeout_s)
@@ -774,25 +782,8 @@ impl TrainConfig {
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
         // Counts past these ask for buffers no machine has: refused here
         // rather than a capacity overflow or an allocation failure later.
-        for (key, value, most) in [
-            ("grpo.group_size", self.grpo.group_size, 1 << 16),
-            ("grpo.prompts_per_step", self.grpo.prompts_per_step, 1 << 24),
-            (
-                "grpo.mini_batch_prompts",
-                self.grpo.mini_batch_prompts,
-                1 << 24,
-            ),
-            ("grpo.micro_batch_seqs", self.grpo.micro_batch_seqs, 1 << 24),
-            ("sft.batch_size", self.sft.batch_size, 1 << 24),
-            ("sft.micro_batch_seqs", self.sft.micro_batch_seqs, 1 << 24),
-            ("run.eval_samples", self.run.eval_samples, 1 << 16),
-        ] {
-            if value > most {
-                return Err(TrainError::Config(format!(
-                    "{key} = {value} is over {most}, more than any machine holds"
-                )));
-            }
-        }
+        // A count past these asks for buffers no machine has.
+        count_at_most("run.eval_samples", self.run.eval_samples, MAX_GROUP)?;
         if let Some(model) = &self.model.path {
             self.check_model_outside_run(model)?;
         }
@@ -922,6 +913,22 @@ fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
 }
 
 /// The most `grpo.steps` a config may ask for.
+/// Refuses a count past `most`, naming `key`: step counts whose products
+/// would overflow, or buffers no machine holds (refused here rather than a
+/// capacity overflow or an allocation failure later).
+fn count_at_most(key: &str, value: usize, most: usize) -> Result<(), TrainError> {
+    if value > most {
+        return Err(TrainError::Config(format!(
+            "{key} must be at most {most} (got {value})"
+        )));
+    }
+    Ok(())
+}
+
+/// The most samples per prompt (`grpo.group_size`, `run.eval_samples`).
+const MAX_GROUP: usize = 1 << 16;
+/// The most prompts or sequences in a batch.
+const MAX_BATCH: usize = 1 << 24;
 const MAX_STEPS: usize = 1_000_000_000;
 /// The most `grpo.epochs` and `grpo.data_epochs` a config may ask for.
 const MAX_EPOCHS: usize = 1_000_000;
@@ -1392,7 +1399,7 @@ mod tests {
             // Buffers no machine holds (a capacity overflow, later).
             (
                 "grpo.group_size=1000000",
-                "grpo.group_size = 1000000 is over",
+                "grpo.group_size must be at most 65536 (got 1000000)",
             ),
             ("sft.batch_size=1000000000", "sft.batch_size"),
             ("run.eval_samples=100000", "run.eval_samples"),

@@ -60,16 +60,6 @@ pub(crate) struct Phase {
     pub env_failure_steps: usize,
     /// [`PhaseSetup::env_timeout`].
     pub env_timeout: Option<std::time::Duration>,
-    /// Training tasks the source failed to give in the current step.
-    pub source_skips: SourceSkips,
-}
-
-/// Training tasks the task source failed to give in a step
-/// ([`Phase::next_tasks`]).
-#[derive(Default)]
-pub(crate) struct SourceSkips {
-    pub count: usize,
-    pub first: Option<String>,
 }
 
 /// [`Phase::env_failures`] where failed episodes are left out.
@@ -408,47 +398,38 @@ impl Phase {
             empty_steps,
             env_failure_steps,
             env_timeout: s.env_timeout,
-            source_skips: SourceSkips::default(),
         })
     }
 
-    /// The next `n` training tasks. Tasks the source fails to give (a panic
-    /// in its `get`, or none inside its length) are skipped, later draws
-    /// taking their place, and counted for the step's metrics
-    /// ([`Phase::report_source_skips`]). Fewer than `n` only for an empty
-    /// source, or one that failed `n` + [`Sampler::MAX_FAILED_DRAWS`]
-    /// times in this call.
-    pub fn next_tasks(&mut self, n: usize) -> Vec<Arc<Task>> {
-        let batch = self.sampler.next_batch(n);
-        if let Some(skipped) = self.sampler.take_failures() {
-            self.source_skips.count += skipped.count;
-            self.source_skips
-                .first
-                .get_or_insert_with(|| skipped.first.to_string());
-        }
-        batch
+    /// Forgets skipped tasks counted before the step (by a step that
+    /// ended in an error): they are not this step's. The sampler skips
+    /// tasks its source fails to give, later draws taking their place, and
+    /// counts them until the step's metrics take the count
+    /// ([`Phase::report_source_skips`]).
+    pub fn start_step(&mut self) {
+        self.sampler.take_failures();
     }
 
-    /// The error for a step [`Phase::next_tasks`] found no task for.
+    /// The error for a step the sampler found no task for.
     pub fn no_tasks(&self) -> TrainError {
-        let s = &self.source_skips;
-        match &s.first {
+        match self.sampler.failures() {
             None => TrainError::Data("the training source has no tasks".into()),
-            Some(first) => TrainError::Data(format!(
+            Some(skipped) => TrainError::Data(format!(
                 "the training source failed to give every task drawn for {} step {} ({} \
-                 failures); the first: {first}",
+                 failures); the first: {}",
                 self.name,
                 self.step + 1,
-                s.count
+                skipped.count,
+                skipped.first
             )),
         }
     }
 
-    /// Moves the step's [`SourceSkips`] into its metrics.
+    /// Moves the step's skipped-task count into its metrics.
     pub fn report_source_skips(&mut self, m: &mut StepMetrics) {
-        let s = std::mem::take(&mut self.source_skips);
-        m.source_failures = (s.count > 0).then_some(s.count);
-        m.source_error = s.first;
+        let skipped = self.sampler.take_failures();
+        m.source_failures = skipped.as_ref().map(|s| s.count);
+        m.source_error = skipped.map(|s| s.first.to_string());
     }
 
     /// The state a checkpoint records (the env factory's included).

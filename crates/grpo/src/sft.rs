@@ -111,9 +111,8 @@ impl SftTrainer {
         let start = Instant::now();
         let p = &mut self.phase;
         let c = &self.config;
-        // Counts of a step that ended in an error are not this one's.
-        p.source_skips = Default::default();
-        let tasks = p.next_tasks(c.batch_size);
+        p.start_step();
+        let tasks = p.sampler.next_batch(c.batch_size);
         if tasks.is_empty() {
             return Err(p.no_tasks());
         }

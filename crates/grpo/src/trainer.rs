@@ -264,8 +264,7 @@ impl GrpoTrainer {
         let c = self.config.clone();
         let total_opt_steps = self.optimizer_steps_total();
         let p = &mut self.phase;
-        // Counts of a step that ended in an error are not this one's.
-        p.source_skips = Default::default();
+        p.start_step();
         let g = c.group_size;
         let step_seed = mix_seed(p.run.seed, p.step as u64 + 1);
         let left_out = |e: &Trajectory| e.left_out_of_update(c.env_failures);
@@ -299,7 +298,7 @@ impl GrpoTrainer {
             if round > 0 && tasks.len() >= c.prompts_per_step {
                 break;
             }
-            let batch = p.next_tasks(c.prompts_per_step);
+            let batch = p.sampler.next_batch(c.prompts_per_step);
             if batch.is_empty() {
                 if round == 0 {
                     return Err(p.no_tasks());

@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use toolgym_env::data::completions::{read_completions, read_completions_file, Completions};
+use toolgym_env::data::completions::{read_completions, Completions};
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::{ChatTemplate, Task};
 use toolgym_grpo::{evaluate, parse_device, parse_dtype, EpisodeReward, Policy, RolloutLimits};
@@ -405,15 +405,12 @@ fn load_completions<'a>(
     path: &Path,
     known: impl IntoIterator<Item = &'a str>,
 ) -> CliResult<Completions> {
-    let (done, list) = if path.as_os_str() == "-" {
-        // Read as files are (a terminal said, a byte-order mark skipped);
-        // a list is told by the first bytes the reader holds.
-        let mut input = io::open_input(path, "--completions")?;
-        let list = std::io::BufRead::fill_buf(&mut input).is_ok_and(opens_a_list);
-        (read_completions(input)?, list)
-    } else {
-        (read_completions_file(path)?, starts_with_list(path))
-    };
+    // A file or stdin (a terminal said, a byte-order mark skipped), read
+    // once: a JSON list is told by the first bytes the reader holds.
+    let mut input = io::open_input(path, "--completions")?;
+    let list = std::io::BufRead::fill_buf(&mut input).is_ok_and(opens_a_list);
+    let done =
+        read_completions(input).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     // The first few, then a count (a pretty-printed JSON list gave one
     // warning per line of it).
     const SHOWN: usize = 20;
@@ -476,26 +473,10 @@ fn load_completions<'a>(
     Ok(done)
 }
 
-/// Whether the regular file at `path` starts, after a byte-order mark and
-/// whitespace, with `[`: a JSON list where JSON Lines are wanted. (Not a
-/// pipe or stdin, read once already: opening one again would wait for a
-/// writer.)
-fn starts_with_list(path: &Path) -> bool {
-    use std::io::Read;
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut head = [0u8; 256];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    opens_a_list(&head[..n])
-}
-
-/// Whether `head`, the first bytes of a completions input, opens a JSON
-/// list (a byte-order mark skipped, as the completions reader skips it).
+/// Whether `head`, the first bytes of a completions input (its
+/// byte-order mark skipped by [`io::open_input`]), open a JSON list where
+/// JSON Lines are wanted.
 fn opens_a_list(head: &[u8]) -> bool {
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     head.iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'[')
