@@ -34,6 +34,9 @@ Runs, on CPU, with no network (no model hub):
                  and compute_score with episode=true.
 * verl-function-tools  toolgym.verl_tools.register in a function-tool file loaded by verl's
                  load_all_tools; the tools called as verl's tool agent loop calls function tools.
+* verl-episode-tools  toolgym.verl_tools.EpisodeTool (tools with per-episode state) in a tool config
+                 written by write_tool_config, loaded by verl's load_all_tools and run by verl's
+                 own ToolAgentLoop on a scripted server, three trajectories at once.
 * verl-dataset   toolgym.verl.write_parquet read back by
                  verl.utils.dataset.rl_dataset.RLHFDataset (+ collate_fn, DataProto).
 
@@ -923,6 +926,107 @@ def check_verl_function_tools():
             "exception as tool_error; write_parquet(tool_selection=True) read back by RLHFDataset")
 
 
+def check_verl_episode_tools():
+    """toolgym.verl_tools.EpisodeTool in verl's own ToolAgentLoop: tools with per-episode state (a
+    balance that withdrawals change) from a function named in a tool config written by
+    write_tool_config, loaded by verl's load_all_tools, run by ToolAgentLoop.run (its hermes parser,
+    its parallel calls, its Continuous Token prompt for Qwen) on a scripted server, three
+    trajectories at once. Each must see its own balance, the parallel calls of a reply in order, the
+    row's create_kwargs, and the tool text masked out of the response."""
+    import asyncio
+    import types
+
+    from omegaconf import OmegaConf
+    from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
+    from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
+    from verl.tools.tool_registry import load_all_tools
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+    from verl.workers.rollout.replica import TokenOutput
+
+    import toolgym.verl_tools
+
+    path = os.path.join(WORK, "stateful_bank.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(
+            "import toolgym\n"
+            "def bank_tools(balance=100.0):\n"
+            "    state = {'balance': float(balance)}\n"
+            "    def withdraw(amount):\n"
+            "        if amount > state['balance']:\n"
+            "            raise ValueError('insufficient funds')\n"
+            "        state['balance'] -= amount\n"
+            "        return {'balance': state['balance']}\n"
+            "    def balance():\n"
+            "        return {'balance': state['balance']}\n"
+            "    return [\n"
+            "        toolgym.Tool('withdraw', 'Withdraws money.', {'type': 'object', 'properties': "
+            "{'amount': {'type': 'number', 'minimum': 0}}, 'required': ['amount']}, withdraw),\n"
+            "        toolgym.Tool('balance', 'The balance.', {'type': 'object', 'properties': {}}, balance),\n"
+            "    ]\n"
+        )
+    config_path = os.path.join(WORK, "bank_tools.yaml")
+    assert toolgym.verl_tools.write_tool_config(config_path, f"{path}:bank_tools") == ["withdraw", "balance"]
+    tools = load_all_tools(tool_config_path=config_path, function_tool_path=None)
+    assert [type(t).__name__ for t in tools] == ["EpisodeTool"] * 2, tools
+
+    tok = qwen25_tokenizer()
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+
+    def block(name, args):
+        return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
+
+    # What each trajectory writes, reply by reply (its user message says which it is).
+    script = {
+        "A": [block("withdraw", {"amount": 30}) + "\n" + block("withdraw", {"amount": 50}),
+              block("balance", {}), "Done."],
+        "B": [block("withdraw", {"amount": 10}), block("balance", {}), "Done."],
+        "C": [block("withdraw", {"amount": 6}), "Done."],
+    }
+
+    class ScriptedServer:
+        async def generate(self, request_id, prompt_ids, sampling_params, **kwargs):
+            history = tok.decode(prompt_ids)
+            which = history.split("Trajectory ")[1][0]
+            turn = history.count("<|im_start|>assistant") - 1
+            await asyncio.sleep(0.01 * (3 - ord(which) + ord("A")))  # interleave the trajectories
+            reply = "<think>Next.</think>\n" + script[which][turn]
+            return TokenOutput(token_ids=tok(reply, add_special_tokens=False)["input_ids"] + [im_end])
+
+    cfg = OmegaConf.create({"actor_rollout_ref": {"rollout": {
+        "prompt_length": 1024, "response_length": 1024, "full_determinism": False,
+        "multi_turn": {"max_user_turns": 8, "max_assistant_turns": 8, "max_parallel_calls": 4,
+                       "max_tool_response_length": 4096, "tool_response_truncate_side": "middle",
+                       "format": "hermes"}}}})
+    async def rollouts():
+        # Made in the running event loop, as verl's worker makes it (it keeps that loop).
+        loop = ToolAgentLoop(trainer_config=DictConfigWrap(cfg), server_manager=ScriptedServer(), tokenizer=tok,
+                             processor=None, dataset_cls=RLHFDataset,
+                             data_config=DictConfigWrap(OmegaConf.create({})), hf_model_type="qwen2",
+                             tools=ToolListWrap(tools))
+        rows = [("A", {}), ("B", {}), ("C", {"toolgym": {"create_kwargs": {"balance": 5}}})]
+        return await asyncio.gather(*[
+            loop.run({}, raw_prompt=[{"role": "user", "content": f"Trajectory {name}: withdraw money."}],
+                     tools_kwargs=kwargs, extra_info={}) for name, kwargs in rows])
+
+    outputs = asyncio.run(rollouts())
+    seen = {}
+    for name, out in zip("ABC", outputs):
+        text = tok.decode(out.response_ids)
+        seen[name] = [json.loads(r.strip()) for r in
+                      [part.split("</tool_response>")[0] for part in text.split("<tool_response>")[1:]]]
+        # The model's tokens count, the tools' do not.
+        model = tok.decode([t for t, m in zip(out.response_ids, out.response_mask) if m])
+        assert "<tool_response>" not in model and "Done." in model, (name, model)
+        assert all(isinstance(k, str) for k in out.extra_fields), out.extra_fields  # nothing but verl's own
+    balances = {n: [r.get("result", r.get("error")) for r in rs] for n, rs in seen.items()}
+    assert balances["A"] == [{"balance": 70.0}, {"balance": 20.0}, {"balance": 20.0}], balances
+    assert balances["B"] == [{"balance": 90.0}, {"balance": 90.0}], balances
+    assert balances["C"] == [{"kind": "tool_error", "message": "ValueError: insufficient funds"}], balances
+    return ("write_tool_config read by verl's load_all_tools; verl's ToolAgentLoop.run on a scripted server, "
+            "3 trajectories at once: each its own balance (A 100->70->20 from two parallel calls in order, "
+            "B 100->90, C from create_kwargs 5: insufficient funds), tool text masked out of the response")
+
+
 def check_verl_dataset():
     import numpy as np
     from omegaconf import OmegaConf
@@ -1054,6 +1158,7 @@ CHECKS = {
     "verl-episode-concurrent": check_verl_episode_concurrent,
     "trl-environment": check_trl_environment,
     "verl-function-tools": check_verl_function_tools,
+    "verl-episode-tools": check_verl_episode_tools,
 }
 
 

@@ -456,3 +456,148 @@ def test_json_schema_notes_read_back_as_the_schema_checked():
         assert json.loads(note) == {k: v for k, v in props[name].items() if k != "description"}
     # A required name the properties do not list is told in the tool's description.
     assert json.loads(head.split("Parameters JSON Schema: ", 1)[1]) == {"required": ["hidden"]}
+
+
+def _verl_tool_stubs(monkeypatch):
+    """verl.tools.base_tool and verl.tools.schemas as far as EpisodeTool uses them: BaseTool's
+    constructor contract (the schema given, else get_openai_tool_schema(); the name from it) and
+    ToolResponse(text=...). scripts/integration/engines_check.py runs the real ones."""
+
+    class Function(types.SimpleNamespace):
+        pass
+
+    class Schema:
+        def __init__(self, d):
+            self.raw = d
+            self.function = Function(name=d["function"]["name"])
+
+        @classmethod
+        def model_validate(cls, d):
+            return cls(d)
+
+    class BaseTool:
+        def __init__(self, config, tool_schema):
+            self.config = config
+            self.tool_schema = tool_schema or self.get_openai_tool_schema()
+            self.name = self.tool_schema.function.name
+
+        def get_openai_tool_schema(self):
+            return self.tool_schema
+
+    base = types.ModuleType("verl.tools.base_tool")
+    base.BaseTool = BaseTool
+    schemas = types.ModuleType("verl.tools.schemas")
+    schemas.OpenAIFunctionToolSchema = Schema
+    schemas.ToolResponse = lambda text=None: types.SimpleNamespace(text=text)
+    for name, module in (("verl", types.ModuleType("verl")), ("verl.tools", types.ModuleType("verl.tools")),
+                         ("verl.tools.base_tool", base), ("verl.tools.schemas", schemas)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return Schema
+
+
+def stateful_bank(balance=100.0, log=None):
+    """An episode-tools function: each call returns tools sharing one fresh balance."""
+    state = {"balance": float(balance)}
+
+    def withdraw(amount):
+        if amount > state["balance"]:
+            raise ValueError("insufficient funds")
+        state["balance"] -= amount
+        if log is not None:
+            log.append(amount)
+        return {"balance": state["balance"]}
+
+    def balance_of():
+        return {"balance": state["balance"]}
+
+    return [
+        toolgym.Tool("withdraw", "Withdraws money.",
+                     {"type": "object", "properties": {"amount": {"type": "number", "minimum": 0}},
+                      "required": ["amount"]}, withdraw),
+        toolgym.Tool("balance", "The balance.", {"type": "object", "properties": {}}, balance_of),
+    ]
+
+
+def test_verl_episode_tools_keep_state_per_trajectory(monkeypatch, tmp_path):
+    import asyncio
+
+    Schema = _verl_tool_stubs(monkeypatch)
+    EpisodeTool = toolgym.verl_tools._episode_tool_class()
+    ref = f"{__name__}:stateful_bank"
+    # The config file verl reads: one entry per tool, schemas as verl keeps them.
+    path = tmp_path / "tools.yaml"
+    assert toolgym.verl_tools.write_tool_config(str(path), ref) == ["withdraw", "balance"]
+    config = json.loads(path.read_text())
+    assert [e["class_name"] for e in config["tools"]] == ["toolgym.verl_tools.EpisodeTool"] * 2
+    assert config["tools"][0]["config"] == {"type": "native", "tools": ref, "name": "withdraw"}
+    assert config["tools"][0]["tool_schema"] == toolgym.verl_tools.verl_schema(stateful_bank()[0].to_openai())
+    tools = {e["config"]["name"]: EpisodeTool(e["config"], Schema.model_validate(e["tool_schema"]))
+             for e in config["tools"]}
+    # Without a schema in the config, the tool's own (as verl keeps it).
+    bare = EpisodeTool({"type": "native", "tools": ref, "name": "balance"}, None)
+    assert bare.name == "balance" and bare.tool_schema.raw == config["tools"][1]["tool_schema"]
+
+    def trajectory(**create_kwargs):
+        tools_kwargs = {"toolgym": {"create_kwargs": create_kwargs}} if create_kwargs else {}
+        return types.SimpleNamespace(tools_kwargs=tools_kwargs, extra_fields={})
+
+    async def call(agent_data, name, arguments):
+        response, reward, metrics = await tools[name].execute("id", arguments, agent_data=agent_data)
+        assert (reward, metrics) == (0.0, {})
+        return json.loads(response.text)
+
+    async def episodes():
+        a, b, c = trajectory(), trajectory(), trajectory(balance=5)
+        # One reply's parallel calls (gathered, as verl's loop gathers them) run in their order.
+        first = await asyncio.gather(call(a, "withdraw", {"amount": 30}), call(a, "withdraw", {"amount": 50}),
+                                     call(b, "withdraw", {"amount": 10}))
+        later = await asyncio.gather(call(a, "balance", {}), call(b, "balance", {}), call(c, "balance", {}))
+        broke = await call(c, "withdraw", {"amount": 6})
+        invalid = await call(a, "withdraw", {"amount": -1})
+        return first, later, broke, invalid, a
+
+    with pytest.warns(UserWarning, match='handler of tool "withdraw" raised ValueError'):
+        first, later, broke, invalid, a = asyncio.run(episodes())
+    assert [r["result"]["balance"] for r in first] == [70.0, 20.0, 90.0]
+    assert [r["result"]["balance"] for r in later] == [20.0, 90.0, 5.0]  # each trajectory its own state
+    assert broke["error"] == {"kind": "tool_error", "message": "ValueError: insufficient funds"}
+    assert invalid["error"]["kind"] == "invalid_arguments"  # checked against the schema; no handler ran
+    assert a.extra_fields == {}  # the state is not put into verl's batch
+
+
+def test_verl_episode_tools_refuse_what_cannot_work(monkeypatch, tmp_path):
+    import asyncio
+
+    _verl_tool_stubs(monkeypatch)
+    EpisodeTool = toolgym.verl_tools._episode_tool_class()
+    ref = f"{__name__}:stateful_bank"
+    with pytest.raises(ValueError, match="expected 'package.module:function'"):
+        EpisodeTool({"type": "native", "tools": "stateful_bank", "name": "withdraw"}, None)
+    with pytest.raises(ValueError, match="has no function 'nothing'"):
+        EpisodeTool({"type": "native", "tools": f"{__name__}:nothing", "name": "withdraw"}, None)
+    with pytest.raises(ValueError, match=r"returns no tool named 'deposit' \(it returns \['balance', 'withdraw'\]\)"):
+        EpisodeTool({"type": "native", "tools": ref, "name": "deposit"}, None)
+    with pytest.raises(ValueError, match="names no tool"):
+        EpisodeTool({"type": "native", "tools": ref}, None)
+    # A function in a file, loaded as verl loads a function_tool_path.
+    source = tmp_path / "shop.py"
+    source.write_text("import toolgym\n"
+                      "def shop(**kw):\n"
+                      "    if kw.get('fail'):\n"
+                      "        raise RuntimeError('no shop today')\n"
+                      "    return [toolgym.Tool('buy', '', {'type': 'object'}, lambda **_: {'ok': 1})] * kw.get('n', 1)\n")
+    buy = EpisodeTool({"type": "native", "tools": f"{source}:shop", "name": "buy"}, None)
+    with pytest.raises(ValueError, match="two tools named 'buy'"):
+        toolgym.verl_tools._episode_tools(toolgym.verl_tools._factory(f"{source}:shop"), {"n": 2}, "shop")
+
+    def run(agent_data):
+        return asyncio.run(buy.execute("id", {}, agent_data=agent_data))
+
+    assert json.loads(run(types.SimpleNamespace(tools_kwargs={}))[0].text) == {"name": "buy", "result": {"ok": 1}}
+    # A function that fails fails the call (verl shows the model the error; the run goes on).
+    with pytest.raises(RuntimeError, match="no shop today"):
+        run(types.SimpleNamespace(tools_kwargs={"toolgym": {"create_kwargs": {"fail": True}}}))
+    with pytest.raises(TypeError, match="must be a mapping"):
+        run(types.SimpleNamespace(tools_kwargs={"toolgym": {"create_kwargs": [1]}}))
+    with pytest.raises(RuntimeError, match="without agent_data"):
+        asyncio.run(buy.execute("id", {}))

@@ -33,6 +33,41 @@ function tools have no per-episode state (verl calls them as plain
 functions, in a worker thread); the episode's reward comes from the
 reward manager (``toolgym.verl_episode``), not from the tools.
 
+**Tools with per-episode state** (a bank whose balances a withdrawal
+changes, a file system, a booking): give a function that returns the
+episode's tools, as ``toolgym.trl.environment`` takes one, and write verl
+a tool config for it::
+
+    # bank.py, importable by verl's workers
+    def bank_tools(balance=100.0):
+        state = {"balance": balance}         # one episode's state
+        def withdraw(amount):
+            state["balance"] -= amount
+            return {"balance": state["balance"]}
+        return [toolgym.Tool("withdraw", "Withdraws money.", WITHDRAW_SCHEMA, withdraw)]
+
+    toolgym.verl_tools.write_tool_config("bank_tools.yaml", "bank:bank_tools")
+
+::
+
+    actor_rollout_ref.rollout.multi_turn.tool_config_path=bank_tools.yaml
+
+Each entry of the file is an :class:`EpisodeTool` (a verl ``BaseTool``).
+verl's tool agent loop hands each call the trajectory's ``agent_data``;
+the first call of a trajectory calls the function there, and every later
+call of that trajectory runs on the tools it returned (kept on that
+``agent_data``, gone with it), so concurrent trajectories never share
+state. A trajectory's calls run one at a time, in the order the reply
+wrote them, each in a worker thread (a slow handler does not stall the
+other trajectories). The function is called with the row's
+``extra_info["tools_kwargs"]["toolgym"]["create_kwargs"]`` as keyword
+arguments when the row has them (verl's per-row tool arguments), with
+none otherwise (and once with none when verl loads the tools, to read
+their schemas). A function that raises, or whose tools lack the one
+called, fails that call alone: verl shows the model the error and the
+run goes on. The names and schemas must stay the same from episode to
+episode (the model is shown the first).
+
 Where tasks show different tools, register them all and write the
 dataset with ``write_parquet(tasks, path, template=None,
 tool_selection=True)``: each row's ``extra_info["tool_selection"]`` lists
@@ -41,11 +76,17 @@ its task's tools, and verl's loop shows and runs only those.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Sequence
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tool_list
 
-__all__ = ["register", "verl_schema"]
+__all__ = ["EpisodeTool", "register", "tool_config", "verl_schema", "write_tool_config"]
 
 #: What verl 0.9's ``OpenAIFunctionPropertySchema`` keeps of a parameter.
 KEPT = frozenset({"type", "description", "enum"})
@@ -140,3 +181,187 @@ def register(tools: Sequence[Any]) -> List[str]:
     for t in listed:
         function_tool(t.name, schema=verl_schema(t.to_openai()))(_function(t))
     return names
+
+
+#: The ``tools_kwargs`` entry of a dataset row whose ``create_kwargs`` an
+#: :class:`EpisodeTool`'s function is called with.
+KWARGS_KEY = "toolgym"
+
+_factories: Dict[str, Callable[..., Any]] = {}
+
+
+def _factory(ref: Any) -> Callable[..., Any]:
+    """The function ``ref`` names: ``"package.module:function"`` (imported
+    as any module), or ``"path/to/file.py:function"`` (loaded from that
+    file once per process, as verl loads a ``function_tool_path``)."""
+    if not isinstance(ref, str) or ref.count(":") < 1:
+        raise ValueError(
+            f"tools={ref!r}: expected 'package.module:function' or 'path/to/file.py:function', naming a "
+            "function that returns the episode's toolgym tools"
+        )
+    if ref in _factories:
+        return _factories[ref]
+    where, name = ref.rsplit(":", 1)
+    if where.endswith(".py"):
+        path = os.path.abspath(where)
+        if not os.path.isfile(path):
+            raise ValueError(f"tools={ref!r}: {path} is not a file")
+        module_name = f"_toolgym_episode_tools_{len(_factories)}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(where)
+    found = getattr(module, name, None)
+    if not callable(found):
+        raise ValueError(f"tools={ref!r}: {where} has no function {name!r}")
+    _factories[ref] = found
+    return found
+
+
+def _episode_tools(factory: Callable[..., Any], kwargs: Mapping[str, Any], ref: str) -> Dict[str, Any]:
+    """The tools ``factory(**kwargs)`` returns, by name."""
+    made = factory(**kwargs)
+    if inspect.isawaitable(made):
+        close = getattr(made, "close", None)
+        if close is not None:
+            close()
+        raise TypeError(f"{ref} returned an awaitable: it must return the tools (a list), not be async")
+    tools: Dict[str, Any] = {}
+    for t in tool_list(made):
+        if t.name in tools:
+            raise ValueError(f"{ref} returned two tools named {t.name!r}")
+        tools[t.name] = t
+    return tools
+
+
+def tool_config(tools: str) -> Dict[str, Any]:
+    """verl's tool config (``rollout.multi_turn.tool_config_path``'s
+    content) for the episode tools the function ``tools`` names
+    (``"package.module:function"`` or ``"path/to/file.py:function"``):
+    one :class:`EpisodeTool` entry per tool it returns (called here once,
+    without arguments), with its schema as verl keeps it
+    (:func:`verl_schema`). A file path is written as given; verl's workers
+    resolve it from their own working directory."""
+    listed = _episode_tools(_factory(tools), {}, tools)
+    if not listed:
+        raise ValueError(f"{tools} returned no tools")
+    return {
+        "tools": [
+            {
+                "class_name": "toolgym.verl_tools.EpisodeTool",
+                "config": {"type": "native", "tools": tools, "name": name},
+                "tool_schema": verl_schema(t.to_openai()),
+            }
+            for name, t in listed.items()
+        ]
+    }
+
+
+def write_tool_config(path: str, tools: str) -> List[str]:
+    """Writes :func:`tool_config` as the YAML file verl reads (JSON, which
+    YAML reads as written); returns the tools' names."""
+    import json
+
+    config = tool_config(tools)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    return [entry["config"]["name"] for entry in config["tools"]]
+
+
+class _Episode:
+    """One trajectory's tools and the lock its calls take turns on."""
+
+    def __init__(self, tools: Dict[str, Any]):
+        self.tools = tools
+        self.lock = asyncio.Lock()
+
+
+def _episode_of(agent_data: Any, ref: str, factory: Callable[..., Any]) -> _Episode:
+    """The trajectory's episode for ``ref``'s tools, made at its first
+    call (kept on ``agent_data`` itself, not in its ``extra_fields``,
+    which verl copies into the batch)."""
+    episodes = getattr(agent_data, "_toolgym_episodes", None)
+    if episodes is None:
+        episodes = {}
+        agent_data._toolgym_episodes = episodes
+    episode = episodes.get(ref)
+    if episode is None:
+        tools_kwargs = getattr(agent_data, "tools_kwargs", None) or {}
+        entry = tools_kwargs.get(KWARGS_KEY) if isinstance(tools_kwargs, Mapping) else None
+        kwargs = entry.get("create_kwargs") if isinstance(entry, Mapping) else None
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise TypeError(
+                f"tools_kwargs[{KWARGS_KEY!r}]['create_kwargs'] must be a mapping of {ref}'s keyword arguments, "
+                f"not {type(kwargs).__name__}"
+            )
+        # Made before any await: parallel calls of one reply find it.
+        episode = episodes[ref] = _Episode(_episode_tools(factory, dict(kwargs or {}), ref))
+    return episode
+
+
+def _episode_tool_class() -> type:
+    """:class:`EpisodeTool`, made on first use (it subclasses verl's
+    ``BaseTool``: toolgym imports nothing of verl until then)."""
+    from verl.tools.base_tool import BaseTool
+    from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
+
+    class EpisodeTool(BaseTool):
+        """One tool of an episode-tools function, as a verl ``BaseTool``
+        (see the module docs). Config: ``tools``, the function
+        (``"package.module:function"`` or ``"path/to/file.py:function"``);
+        ``name``, the tool's name (else the schema's). Without a
+        ``tool_schema`` in the config, the schema is the tool's as verl keeps
+        it (:func:`verl_schema`)."""
+
+        def __init__(self, config: Dict[str, Any], tool_schema: Optional[Any] = None):
+            config = dict(config or {})
+            ref = config.get("tools")
+            factory = _factory(ref)
+            probe = _episode_tools(factory, {}, ref)
+            name = config.get("name")
+            if name is None and tool_schema is not None:
+                name = tool_schema.function.name
+            if name is None:
+                raise ValueError(f"toolgym.verl_tools.EpisodeTool for {ref}: the config names no tool ('name')")
+            if tool_schema is not None and tool_schema.function.name != name:
+                raise ValueError(
+                    f"toolgym.verl_tools.EpisodeTool: config name {name!r} but tool_schema names "
+                    f"{tool_schema.function.name!r}"
+                )
+            if name not in probe:
+                raise ValueError(f"{ref} returns no tool named {name!r} (it returns {sorted(probe)})")
+            if tool_schema is None:
+                tool_schema = OpenAIFunctionToolSchema.model_validate(verl_schema(probe[name].to_openai()))
+            super().__init__(config, tool_schema)
+            self._ref = ref
+            self._factory = factory
+
+        async def execute(self, instance_id: str, parameters: Dict[str, Any], **kwargs: Any):
+            agent_data = kwargs.get("agent_data")
+            if agent_data is None:
+                raise RuntimeError(
+                    f"toolgym.verl_tools.EpisodeTool {self.name!r} was called without agent_data: its "
+                    "per-episode state lives on the trajectory verl's tool agent loop passes"
+                )
+            episode = _episode_of(agent_data, self._ref, self._factory)
+            tool = episode.tools.get(self.name)
+            if tool is None:
+                raise ValueError(f"{self._ref} returned no tool named {self.name!r} for this episode")
+            async with episode.lock:
+                _, text, _ = await asyncio.to_thread(run, tool, dict(parameters))
+            return ToolResponse(text=text), 0.0, {}
+
+    EpisodeTool.__module__ = __name__
+    EpisodeTool.__qualname__ = "EpisodeTool"
+    return EpisodeTool
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EpisodeTool":
+        cls = _episode_tool_class()
+        globals()["EpisodeTool"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
