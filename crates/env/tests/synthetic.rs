@@ -273,3 +273,33 @@ fn synthetic_tools_execute_in_multi_turn_episodes() {
     }
     assert!(seen_ok > 30);
 }
+
+#[test]
+fn integer_arguments_written_as_whole_floats_are_read_as_integers() {
+    // JSON Schema's "integer" takes 2.0: the schema check passes it, so the
+    // handlers must read it as 2 (they read 0 before, with no error).
+    let registry = synthetic::registry();
+    let mut state = synthetic::SyntheticState::default();
+    let mut call = |name: &str, args: Value| {
+        let call = toolgym_reward::Call {
+            name: name.into(),
+            arguments: args.as_object().unwrap().clone(),
+        };
+        registry.call(&call, &mut state)
+    };
+    use serde_json::json;
+    assert_eq!(call("add", json!({"a": 2.0, "b": 3})).unwrap(), json!(5));
+    assert_eq!(
+        call("multiply", json!({"a": 4.0, "b": -2.0})).unwrap(),
+        json!(-8)
+    );
+    let reminder = call("set_reminder", json!({"minutes": 30.0, "text": "tea"}));
+    assert_eq!(reminder.unwrap()["in_minutes"], json!(30));
+    let weather = call("get_weather", json!({"city": "Oslo", "days": 3.0})).unwrap();
+    assert_eq!(weather["temperatures_c"].as_array().unwrap().len(), 3);
+    // A whole number past 64 bits is an integer to the schema, not to the tool.
+    let far = call("add", json!({"a": 1e30, "b": 1}))
+        .unwrap_err()
+        .to_string();
+    assert!(far.contains("a = 1e+30 is not a 64-bit integer"), "{far}");
+}

@@ -735,29 +735,44 @@ pub struct SyntheticState {
     pub events: Vec<(String, String, Option<String>)>,
 }
 
+/// `f` as an `i64` when it is a whole number in range.
+fn whole_i64(f: f64) -> Option<i64> {
+    // Exact: the bound is a power of two.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f)).then_some(f as i64)
+}
+
 fn run(name: &str, a: &Value, state: &mut SyntheticState) -> Result<Value, ToolError> {
     let s = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let n = |k: &str| a.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let i = |k: &str| a.get(k).and_then(Value::as_i64).unwrap_or(0);
+    // JSON Schema's "integer" takes `30.0` as well as `30` (as_i64 reads
+    // only the latter: the model's `2.0 + 3.0` would have added to 0).
+    let int = |k: &str| -> Result<Option<i64>, ToolError> {
+        match a.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .or_else(|| whole_i64(v.as_f64()?))
+                .map(Some)
+                .ok_or_else(|| ToolError::failed(format!("{k} = {v} is not a 64-bit integer"))),
+        }
+    };
+    let i = |k: &str| Ok::<_, ToolError>(int(k)?.unwrap_or(0));
     let h = |k: &str| fnv1a(&s(k));
     Ok(match name {
         "get_weather" => {
-            let days = a
-                .get("days")
-                .and_then(Value::as_i64)
-                .unwrap_or(1)
-                .clamp(1, 14);
+            let days = int("days")?.unwrap_or(1).clamp(1, 14);
             let temps: Vec<i64> = (0..days)
                 .map(|d| (mix(h("city"), d as u64) % 35) as i64 - 5)
                 .collect();
             json!({"city": s("city"), "temperatures_c": temps})
         }
         "get_air_quality" => json!({"city": s("city"), "aqi": h("city") % 200}),
-        "add" => json!(i("a")
-            .checked_add(i("b"))
+        "add" => json!(i("a")?
+            .checked_add(i("b")?)
             .ok_or_else(|| ToolError::failed("overflow"))?),
-        "multiply" => json!(i("a")
-            .checked_mul(i("b"))
+        "multiply" => json!(i("a")?
+            .checked_mul(i("b")?)
             .ok_or_else(|| ToolError::failed("overflow"))?),
         "convert_units" => {
             let factor = |u: &str| match u {
@@ -812,7 +827,7 @@ fn run(name: &str, a: &Value, state: &mut SyntheticState) -> Result<Value, ToolE
             json!({"symbol": s("symbol"), "price": (h("symbol") % 50_000) as f64 / 100.0})
         }
         "send_email" => json!({"sent": true, "to": s("to")}),
-        "set_reminder" => json!({"scheduled": true, "in_minutes": i("minutes")}),
+        "set_reminder" => json!({"scheduled": true, "in_minutes": i("minutes")?}),
         "translate" => json!({"translation": format!("[{}] {}", s("language"), s("text"))}),
         "define_word" => {
             json!({"word": s("word"), "definition": format!("the meaning of {}", s("word"))})
