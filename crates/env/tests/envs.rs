@@ -329,9 +329,15 @@ fn format_errors_end_or_feed_back_and_end_condition_stops() {
     ));
     assert_eq!((s2.terminated, s2.info.end), (true, Some(EndReason::Done)));
     // Step rule binary (0 then 1: mean 0.5), then the default final rule
-    // (1.0) and the added one (0.5).
+    // (1.0) and the added one (0.5); the first step's failed step rule is
+    // the episode's reason.
     let names: Vec<&str> = s2.info.verdicts.iter().map(|v| v.rule.as_str()).collect();
-    assert_eq!(names, ["binary", "calls-match", "calls-match"]);
+    assert_eq!(
+        names,
+        ["binary", "step-rules", "calls-match", "calls-match"]
+    );
+    let reason = s2.info.main_verdict().unwrap();
+    assert!(reason.detail.starts_with("turn 1: "), "{}", reason.detail);
     assert!((s2.reward - 2.0).abs() < 1e-12, "{}", s2.reward);
 }
 

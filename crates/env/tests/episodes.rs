@@ -439,6 +439,39 @@ fn the_minimum_of_the_steps_does_not_pay_for_diluting_a_weak_step() {
     assert_eq!(total(StepRewards::MinAtEnd, 5), 0.0);
 }
 
+/// Step rewards paid at the end carry an earlier step's failure: the
+/// episode's reason (its last step's) names it, so success and accuracy
+/// do not count an episode the reward marked down (only the last step's
+/// rules decided them).
+#[test]
+fn a_failed_earlier_step_decides_the_episodes_reason_when_paid_at_the_end() {
+    let lookup = call("lookup", json!({"name": "lamp"}));
+    let weak = format!("{lookup}\nand some text");
+    let last_reason = |mode: StepRewards, script: &[&str]| {
+        let spec = spec(
+            MultiTurnConfig::empty()
+                .step_rule(1.0, ReplyFormat::default())
+                .step_rewards(mode),
+        );
+        let (ep, _) = play_recorded(&spec, task(9, 8), script);
+        let last = ep.steps.last().unwrap();
+        let v = last.info.main_verdict().unwrap().clone();
+        (ep.total_reward(), v.reason, v.detail)
+    };
+    for mode in [StepRewards::MinAtEnd, StepRewards::MeanAtEnd] {
+        let (reward, reason, detail) = last_reason(mode, &[weak.as_str(), lookup.as_str()]);
+        assert!(reward < 1.0, "{mode:?}: {reward}");
+        assert_eq!(reason, Reason::FormatError, "{mode:?}");
+        assert!(detail.starts_with("turn 1: "), "{mode:?}: {detail}");
+        // Every step well formed: ok.
+        let (reward, reason, _) = last_reason(mode, &[lookup.as_str(), lookup.as_str()]);
+        assert_eq!((reward, reason), (1.0, Reason::Ok), "{mode:?}");
+    }
+    // Paid at each step, each step's own verdict says it.
+    let (_, reason, _) = last_reason(StepRewards::EveryStep, &[weak.as_str(), lookup.as_str()]);
+    assert_eq!(reason, Reason::Ok);
+}
+
 #[test]
 fn the_last_observation_is_a_transcript() {
     let spec = spec(MultiTurnConfig::empty());

@@ -62,11 +62,13 @@ pub fn drop_overlong(
                 task.id
             );
         }
+        // Over the limit by its length alone: dropped without tokenising.
         let fits = prompt.map_or(true, |p| {
-            policy
-                .tokenizer
-                .encode(&p)
-                .map_or(true, |ids| ids.len() <= max_tokens)
+            policy.tokenizer.min_tokens(&p) <= max_tokens
+                && policy
+                    .tokenizer
+                    .encode(&p)
+                    .map_or(true, |ids| ids.len() <= max_tokens)
         });
         (task, fits)
     };

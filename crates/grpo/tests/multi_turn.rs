@@ -347,6 +347,19 @@ fn turn_and_token_limits_truncate_and_the_env_judges_the_rest() {
     });
     assert!(t.tokens.is_empty() && t.error.is_some());
     assert_eq!((t.verdict().reason, t.reward), (Reason::TokenLimit, 0.0));
+    // Over it by its length alone: the same end, without tokenising it.
+    let t = run(RolloutLimits {
+        max_prompt_tokens: 1,
+        truncate_prompts: false,
+        ..limits()
+    });
+    let error = t.error.clone().unwrap();
+    assert!(
+        error.contains("prompt of at least ") && error.ends_with("tokens is over the limit of 1"),
+        "{error}"
+    );
+    assert!(t.tokens.is_empty() && t.prompt.is_empty());
+    assert_eq!((t.verdict().reason, t.reward), (Reason::TokenLimit, 0.0));
     // Unless truncation was asked for: the prompt loses its first tokens.
     let t = run(RolloutLimits {
         max_prompt_tokens: 10,

@@ -39,6 +39,15 @@ pub struct Tokenizer {
 /// The file transformers 5 keeps a tokenizer's chat template in.
 pub const CHAT_TEMPLATE_FILE: &str = "chat_template.jinja";
 
+/// A panic's message, as far as its payload is text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic")
+}
+
 fn tok_err(context: impl Into<String>, e: impl std::fmt::Display) -> ModelError {
     ModelError::Tokenizer {
         context: context.into(),
@@ -264,14 +273,12 @@ impl Tokenizer {
         let inner = match load {
             Ok(read) => read.map_err(|e| tok_err(path.display().to_string(), e))?,
             Err(panic) => {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("a panic");
                 return Err(tok_err(
                     path.display().to_string(),
-                    format!("the tokenizers library could not read it ({why})"),
+                    format!(
+                        "the tokenizers library could not read it ({})",
+                        panic_text(&*panic)
+                    ),
                 ));
             }
         };
@@ -315,11 +322,29 @@ impl Tokenizer {
 
     /// Encodes text without adding any special token (the chat template, if
     /// any, is part of the text).
+    ///
+    /// # Errors
+    /// What the library refuses, and what makes it panic: Qwen2's split
+    /// pattern backtracks once per character of a whitespace run with no
+    /// newline, and past about ten million the regex library panics
+    /// ("retry-limit-in-match over"), as transformers' Python tokenizer
+    /// does. That is an error here, so text from an env fails its episode,
+    /// not the run.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| tok_err("encode", e))?;
+        let encode = || self.inner.encode(text, false);
+        let enc = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(encode)) {
+            Ok(enc) => enc.map_err(|e| tok_err("encode", e))?,
+            Err(panic) => {
+                return Err(tok_err(
+                    "encode",
+                    format!(
+                        "the tokenizers library failed on a text of {} bytes ({})",
+                        text.len(),
+                        panic_text(&*panic)
+                    ),
+                ))
+            }
+        };
         Ok(enc.get_ids().to_vec())
     }
 

@@ -304,3 +304,20 @@ fn new_refuses_a_config_token_the_vocabulary_lacks() {
     assert_eq!(plain.eos_token_ids(), tk.eos_token_ids());
     assert_eq!(plain.pad_token_id(), tk.pad_token_id());
 }
+
+#[test]
+fn a_text_the_regex_library_gives_up_on_is_an_error_not_a_panic() {
+    // Qwen2's split pattern backtracks once per character of a whitespace
+    // run without a newline; past ten million the regex library panics
+    // (the Python tokenizer too). An env's text like that must fail its
+    // episode, not unwind out of the rollout.
+    let tk = train_bpe_tokenizer(&corpus(200), 400, &[]).unwrap();
+    let spaces = " ".repeat(12_000_000);
+    let e = tk.encode(&spaces).unwrap_err().to_string();
+    assert!(
+        e.contains("the tokenizers library failed on a text of 12000000 bytes"),
+        "{e}"
+    );
+    // The tokenizer still works afterwards.
+    assert!(!tk.encode("hello world").unwrap().is_empty());
+}

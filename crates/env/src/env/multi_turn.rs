@@ -15,6 +15,7 @@ use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::OnceLock;
+use toolgym_reward::Verdict;
 use toolgym_reward::{
     Call, Completion, Diagnostic, ParseOptions, Severity, TOOL_CALL_CLOSE, TOOL_CALL_OPEN,
 };
@@ -106,7 +107,14 @@ fn call_block_faults<'p>(parsed: &'p Completion<'_>, cut: bool) -> Vec<&'p Diagn
 
 impl<S> Default for MultiTurnConfig<S> {
     /// 8 turns, no step rules, one final rule: the episode's calls match
-    /// the task's ground truth ([`CallsMatch`]).
+    /// the task's ground truth ([`CallsMatch`]). It judges the outcome
+    /// only: an episode whose last reply was malformed (`format_error`) or
+    /// cut off (`token_limit`) after the right calls ran is paid 1. For the
+    /// paper's rule over an episode (every reply well formed and the calls
+    /// right) add [`super::EveryReply`] in an [`super::AllOf`] with
+    /// it, or use [`super::EpisodeReward`] with `binary` (both
+    /// need the template's think requirement: a template without a think
+    /// block needs `ReplyFormat { require_think: false }`).
     fn default() -> Self {
         Self {
             max_turns: 8,
@@ -296,6 +304,7 @@ impl<S: Send + 'static> MultiTurnSpec<S> {
             steps: Vec::new(),
             episode_calls: Vec::new(),
             step_scores: Vec::new(),
+            step_failure: None,
             done: false,
         }
     }
@@ -344,6 +353,10 @@ pub struct MultiTurnEnv<S> {
     /// Weighted step-rule reward of each step (for the rewards paid at the
     /// end: [`StepRewards::MeanAtEnd`], [`StepRewards::MinAtEnd`]).
     step_scores: Vec<f64>,
+    /// The first step whose step rules failed (its turn and the failing
+    /// verdict), for the verdict of an episode whose step rewards are paid
+    /// at the end.
+    step_failure: Option<(usize, Verdict)>,
     done: bool,
 }
 
@@ -449,14 +462,21 @@ impl<S> MultiTurnEnv<S> {
     }
 
     /// The end-of-episode reward: the step rules' mean (when paid at the
-    /// end) plus the final rules.
-    fn finish(&mut self, end: EndReason, verdicts: &mut Vec<RuleVerdict>) -> f64 {
+    /// end) plus the final rules. `turn`: the step being taken, whose
+    /// step-rule verdicts are in `verdicts` already (`None` when
+    /// truncating after the last step).
+    fn finish(
+        &mut self,
+        end: EndReason,
+        turn: Option<usize>,
+        verdicts: &mut Vec<RuleVerdict>,
+    ) -> f64 {
         self.done = true;
         let config = self.spec.config.clone();
         let mut reward = 0.0;
         if !self.step_scores.is_empty() {
             let scores = &self.step_scores;
-            reward += match config.step_rewards {
+            let paid = match config.step_rewards {
                 StepRewards::MeanAtEnd => scores.iter().sum::<f64>() / scores.len() as f64,
                 // NaN (a rule's bug) passes on, as the mean passes it, to
                 // be refused as a non-finite reward; `f64::min` drops it.
@@ -464,6 +484,24 @@ impl<S> MultiTurnEnv<S> {
                 StepRewards::MinAtEnd => scores.iter().copied().fold(f64::INFINITY, f64::min),
                 StepRewards::EveryStep => 0.0,
             };
+            reward += paid;
+            // An earlier step's failed step rule is part of this reward:
+            // the episode's verdict says so (it reads this step's).
+            let weight: f64 = config.step_rules.iter().map(|(w, _)| w.abs()).sum();
+            let paid_here = config.step_rewards != StepRewards::EveryStep;
+            if let Some((failed, v)) = self.step_failure.as_ref().filter(|_| paid_here) {
+                if Some(*failed) != turn && weight != 0.0 {
+                    verdicts.push(RuleVerdict {
+                        rule: "step-rules".into(),
+                        weight,
+                        verdict: Verdict::new(
+                            paid,
+                            v.reason,
+                            format!("turn {failed}: {}", v.detail),
+                        ),
+                    });
+                }
+            }
         }
         reward + self.score(&config.final_rules, Some(end), verdicts)
     }
@@ -559,6 +597,12 @@ impl<S> MultiTurnEnv<S> {
 
         let mut verdicts = Vec::new();
         let step_reward = self.score(&config.step_rules, end, &mut verdicts);
+        if self.step_failure.is_none() {
+            let failed = verdicts
+                .iter()
+                .find(|v| v.weight != 0.0 && !v.verdict.is_ok());
+            self.step_failure = failed.map(|v| (turn, v.verdict.clone()));
+        }
         let mut reward = match config.step_rewards {
             StepRewards::EveryStep => step_reward,
             StepRewards::MeanAtEnd | StepRewards::MinAtEnd => {
@@ -567,7 +611,7 @@ impl<S> MultiTurnEnv<S> {
             }
         };
         if let Some(e) = end {
-            reward += self.finish(e, &mut verdicts);
+            reward += self.finish(e, Some(turn), &mut verdicts);
         }
         Step {
             observation: self.observation(),
@@ -602,6 +646,7 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
         self.steps.clear();
         self.episode_calls.clear();
         self.step_scores.clear();
+        self.step_failure = None;
         self.done = false;
         self.observation()
     }
@@ -627,7 +672,7 @@ impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {
             return self.over();
         }
         let mut verdicts = Vec::new();
-        let reward = self.finish(reason, &mut verdicts);
+        let reward = self.finish(reason, None, &mut verdicts);
         Step {
             observation: self.observation(),
             reward,

@@ -700,6 +700,14 @@ fn start(
     }) else {
         return Ok(());
     };
+    let limit = prompt_limit(limits.max_prompt_tokens, tokens.max_context);
+    // A prompt over the limit by its length alone (a reset that renders
+    // megabytes) is not tokenised, unless it is to be cut: as between turns.
+    let at_least = tokens.tokenizer.min_tokens(&obs.prompt);
+    if at_least > limit && !limits.truncate_prompts {
+        over_prompt_limit(s, &format!("at least {at_least}"), limit);
+        return Ok(());
+    }
     let ids = match tokens.tokenizer.encode(&obs.prompt) {
         Ok(ids) => ids,
         Err(e) => {
@@ -711,7 +719,6 @@ fn start(
         fail(s, "reset gave an empty prompt".into());
         return Ok(());
     }
-    let limit = prompt_limit(limits.max_prompt_tokens, tokens.max_context);
     // Only the ids the model reads are checked: a prompt left out for its
     // length, or the part of one cut off, is not the model's to embed.
     let kept = if ids.len() > limit && limits.truncate_prompts {
@@ -732,19 +739,23 @@ fn start(
         return Ok(());
     }
     if ids.len() > limit {
-        s.traj.error = Some(format!(
-            "task {}: prompt of {} tokens is over the limit of {limit}",
-            s.traj.task.id,
-            ids.len()
-        ));
-        s.traj.end = Some(EndReason::TokenLimit);
-        s.live = false;
-        drop_env(s);
+        over_prompt_limit(s, &ids.len().to_string(), limit);
         return Ok(());
     }
     s.traj.prompt = ids;
     s.text = obs.prompt;
     Ok(())
+}
+
+/// Ends an episode whose first prompt (of `tokens` tokens) is over `limit`.
+fn over_prompt_limit(s: &mut Slot, tokens: &str, limit: usize) {
+    s.traj.error = Some(format!(
+        "task {}: prompt of {tokens} tokens is over the limit of {limit}",
+        s.traj.task.id
+    ));
+    s.traj.end = Some(EndReason::TokenLimit);
+    s.live = false;
+    drop_env(s);
 }
 
 /// Records a step's outcome; returns whether the episode ended (a
