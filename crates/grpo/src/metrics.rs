@@ -128,6 +128,14 @@ pub struct StepMetrics {
     /// its env; [`crate::rollout::stuck_env_calls`]). Written when not 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env_calls_stuck: Option<usize>,
+    /// Env `Drop`s that panicked since the previous metrics line (caught:
+    /// their episodes were over; [`crate::rollout::take_env_drop_panics`]).
+    /// Written when not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_drop_panics: Option<usize>,
+    /// The first of those panics' message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_drop_panic: Option<String>,
     /// Training tasks the task source failed to give this step (its `get`
     /// panicked, or gave no task inside its length): each was skipped and
     /// a later draw took its place. Written when not 0.
@@ -341,6 +349,9 @@ impl EpisodeStats {
         m.env_failures = Some(self.env_failures);
         m.env_error = self.env_error.take();
         m.env_calls_stuck = Some(crate::rollout::stuck_env_calls()).filter(|&n| n > 0);
+        let (drop_panics, first) = crate::rollout::take_env_drop_panics();
+        m.env_drop_panics = Some(drop_panics).filter(|&n| n > 0);
+        m.env_drop_panic = first;
         m.env_seconds = Some(self.env_seconds);
     }
 

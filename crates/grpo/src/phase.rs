@@ -538,6 +538,13 @@ impl Phase {
                     m.phase, m.step
                 );
             }
+            if let (Some(n), Some(first)) = (m.env_drop_panics, &m.env_drop_panic) {
+                eprintln!(
+                    "{}: step {}: {n} env Drop(s) panicked (caught; the episodes were over, but \
+                     their clean-up may not have run); the first: {first}",
+                    m.phase, m.step
+                );
+            }
             if let Some(n) = m.env_calls_stuck {
                 eprintln!(
                     "{}: step {}: {n} env call(s) that ran past env_timeout are still running \

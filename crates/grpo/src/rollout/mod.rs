@@ -641,11 +641,29 @@ pub fn wait_for_env_drops(limit: Duration) -> usize {
 /// (counted by [`stuck_env_calls`] until it does), so an env whose
 /// clean-up hangs cannot hang the rollout.
 /// Returns `false` when the `Drop` was given up on.
+/// A panic is counted ([`take_env_drop_panics`]).
 pub(crate) fn drop_quietly(env: Box<dyn ToolEnv>, timeout: Option<Duration>) -> bool {
-    !matches!(
-        timed(timeout, move || drop(env)),
-        Err(CallFailure::TimedOut(_))
-    )
+    match timed(timeout, move || drop(env)) {
+        Err(CallFailure::TimedOut(_)) => false,
+        Err(CallFailure::Panicked(message)) => {
+            let mut first = DROP_PANIC.lock().unwrap_or_else(|e| e.into_inner());
+            first.0 += 1;
+            first.1.get_or_insert(message);
+            true
+        }
+        _ => true,
+    }
+}
+
+/// Env `Drop`s that panicked since last taken, and the first one's message.
+static DROP_PANIC: std::sync::Mutex<(usize, Option<String>)> = std::sync::Mutex::new((0, None));
+
+/// How many env `Drop`s panicked (caught: the episode was over) since the
+/// last call, in this process, and the first one's message. An env whose
+/// clean-up panics every time (a sandbox never stopped, a file never
+/// flushed) shows up here, in the trainers' `env_drop_panics` metric.
+pub fn take_env_drop_panics() -> (usize, Option<String>) {
+    std::mem::take(&mut *DROP_PANIC.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Makes and resets the env, and tokenises the first prompt.
@@ -1094,5 +1112,44 @@ mod tests {
         let p = timed(Some(Duration::from_secs(10)), || -> u8 { panic!("boom") });
         assert!(matches!(p, Err(CallFailure::Panicked(m)) if m.contains("boom")));
         assert_eq!(stuck_env_calls(), 0);
+    }
+
+    /// A `Drop` that panics is caught and counted (the metrics'
+    /// `env_drop_panics`), timed or not; a clean one is not.
+    #[test]
+    fn env_drops_that_panic_are_counted() {
+        use std::sync::Arc;
+        use toolgym_env::{Observation, Step, Task, ToolEnv};
+        struct Env(Arc<Task>, bool);
+        impl ToolEnv for Env {
+            fn reset(&mut self, _: Option<u64>) -> Observation {
+                unreachable!()
+            }
+            fn step(&mut self, _: &str) -> Step {
+                unreachable!()
+            }
+            fn task(&self) -> &Arc<Task> {
+                &self.0
+            }
+        }
+        impl Drop for Env {
+            fn drop(&mut self) {
+                if self.1 {
+                    panic!("the sandbox would not stop");
+                }
+            }
+        }
+        let task = Arc::new(Task::new("t", "test", vec![], vec![], vec![]));
+        let env = |panics| Box::new(Env(task.clone(), panics)) as Box<dyn ToolEnv>;
+        // The only test of this binary that drops envs: the count is ours.
+        take_env_drop_panics();
+        assert!(drop_quietly(env(false), None));
+        assert_eq!(take_env_drop_panics(), (0, None));
+        assert!(drop_quietly(env(true), None));
+        assert!(drop_quietly(env(true), Some(Duration::from_secs(10))));
+        let (n, first) = take_env_drop_panics();
+        assert_eq!(n, 2);
+        assert!(first.unwrap().contains("the sandbox would not stop"));
+        assert_eq!(take_env_drop_panics(), (0, None));
     }
 }
