@@ -361,14 +361,16 @@ impl PyRule {
         };
         // A poisoned lock only means another call panicked: the cache is
         // still a valid (text, truth) pair or empty.
-        let mut last = self.last_truth.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, truth)) = last.as_ref() {
+        let lock = || self.last_truth.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, truth)) = lock().as_ref() {
             if seen == text {
                 return Ok(truth.clone());
             }
         }
+        // Parsed without the lock: threads scoring other prompts (verl's
+        // reward loop scores on several) do not queue behind this one.
         let truth = Arc::new(self.parse_truth(arg, what)?);
-        *last = Some((text.clone(), truth.clone()));
+        *lock() = Some((text.clone(), truth.clone()));
         Ok(truth)
     }
 
