@@ -926,6 +926,10 @@ def check_verl_function_tools():
             "exception as tool_error; write_parquet(tool_selection=True) read back by RLHFDataset")
 
 
+#: A tool description with what verl's YAML loader (OmegaConf) would read otherwise.
+WITHDRAW_DESCRIPTION = "Withdraws ${AMOUNT} (not \\${HOME}) \x7f\x85 \u2028 é."
+
+
 def check_verl_episode_tools():
     """toolgym.verl_tools.EpisodeTool in verl's own ToolAgentLoop: tools with per-episode state (a
     balance that withdrawals change) from a function named in a tool config written by
@@ -948,10 +952,12 @@ def check_verl_episode_tools():
     path = os.path.join(WORK, "stateful_bank.py")
     with open(path, "w", encoding="utf-8") as f:
         f.write(
-            "import toolgym\n"
+            "import time, toolgym\n"
             "def bank_tools(balance=100.0):\n"
             "    state = {'balance': float(balance)}\n"
             "    def withdraw(amount):\n"
+            "        if amount == 30:\n"
+            "            time.sleep(0.05)  # slower than the call after it: out of order, balances differ\n"
             "        if amount > state['balance']:\n"
             "            raise ValueError('insufficient funds')\n"
             "        state['balance'] -= amount\n"
@@ -959,8 +965,8 @@ def check_verl_episode_tools():
             "    def balance():\n"
             "        return {'balance': state['balance']}\n"
             "    return [\n"
-            "        toolgym.Tool('withdraw', 'Withdraws money.', {'type': 'object', 'properties': "
-            "{'amount': {'type': 'number', 'minimum': 0}}, 'required': ['amount']}, withdraw),\n"
+            f"        toolgym.Tool('withdraw', {WITHDRAW_DESCRIPTION!r}, {{'type': 'object', 'properties': "
+            f"{{'amount': {{'type': 'number', 'minimum': 0}}}}, 'required': ['amount']}}, withdraw),\n"
             "        toolgym.Tool('balance', 'The balance.', {'type': 'object', 'properties': {}}, balance),\n"
             "    ]\n"
         )
@@ -968,6 +974,8 @@ def check_verl_episode_tools():
     assert toolgym.verl_tools.write_tool_config(config_path, f"{path}:bank_tools") == ["withdraw", "balance"]
     tools = load_all_tools(tool_config_path=config_path, function_tool_path=None)
     assert [type(t).__name__ for t in tools] == ["EpisodeTool"] * 2, tools
+    # What OmegaConf or YAML would read otherwise (an interpolation, DEL, NEL, U+2028) reads back as written.
+    assert tools[0].tool_schema.function.description == WITHDRAW_DESCRIPTION, tools[0].tool_schema
 
     tok = qwen25_tokenizer()
     im_end = tok.convert_tokens_to_ids("<|im_end|>")

@@ -421,7 +421,11 @@ impl ChatMlTemplate {
     /// `{"type": "function", "function": …}` JSON line each, non-ASCII
     /// kept), one `<tool_call>` block per call, no think block. For
     /// Qwen2.5-Instruct checkpoints used with their native format; the
-    /// paper's prompt is [`ChatMlTemplate::tool_n1`].
+    /// paper's prompt is [`ChatMlTemplate::tool_n1`]. One difference: JSON
+    /// objects (a tool's parameters, a call's arguments) are written with
+    /// their keys sorted, where the Hugging Face template (`tojson`) keeps
+    /// the order they were given in (toolgym reads them into maps that do
+    /// not keep it); the same keys and values otherwise.
     pub fn qwen2_5() -> Self {
         Self {
             name: "qwen2.5".into(),

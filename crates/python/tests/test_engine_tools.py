@@ -6,6 +6,7 @@ runs both inside the real TRL and verl."""
 import inspect
 import json
 import sys
+import time
 import types
 import typing
 import warnings
@@ -500,6 +501,10 @@ def stateful_bank(balance=100.0, log=None):
     state = {"balance": float(balance)}
 
     def withdraw(amount):
+        if amount == 30:
+            # Slower than the call after it: run out of order, the
+            # balances would say so.
+            time.sleep(0.05)
         if amount > state["balance"]:
             raise ValueError("insufficient funds")
         state["balance"] -= amount
@@ -554,6 +559,10 @@ def test_verl_episode_tools_keep_state_per_trajectory(monkeypatch, tmp_path):
         later = await asyncio.gather(call(a, "balance", {}), call(b, "balance", {}), call(c, "balance", {}))
         broke = await call(c, "withdraw", {"amount": 6})
         invalid = await call(a, "withdraw", {"amount": -1})
+        # Arguments that are not an object (verl passes what the call's JSON held).
+        listed = await call(a, "withdraw", [["amount", 5]])
+        assert listed["error"]["kind"] == "invalid_arguments", listed
+        assert (await call(a, "balance", {}))["result"] == {"balance": 20.0}  # nothing withdrawn
         return first, later, broke, invalid, a
 
     with pytest.warns(UserWarning, match='handler of tool "withdraw" raised ValueError'):
@@ -601,3 +610,24 @@ def test_verl_episode_tools_refuse_what_cannot_work(monkeypatch, tmp_path):
         run(types.SimpleNamespace(tools_kwargs={"toolgym": {"create_kwargs": [1]}}))
     with pytest.raises(RuntimeError, match="without agent_data"):
         asyncio.run(buy.execute("id", {}))
+
+
+def described_bank():
+    """A tool whose description holds what YAML or OmegaConf would read otherwise."""
+    return [toolgym.Tool("pay", "Pays ${AMOUNT} (\\${literal}) \x85 next\u2028line \x7f é", {"type": "object"},
+                         lambda **_: {"ok": True})]
+
+
+def test_the_verl_tool_config_escapes_what_omegaconf_would_read_otherwise():
+    text = toolgym.verl_tools.tool_config_text(f"{__name__}:described_bank")
+    # OmegaConf would resolve ${AMOUNT} (an error) and drop a backslash before ${;
+    # YAML refuses DEL and C1 controls and folds NEL and U+2028 as line breaks.
+    assert "\\\\${AMOUNT}" in text and "(" + "\\" * 6 + "${literal})" in text, text
+    assert all(c not in text for c in "\x7f\x85\u2028") and "\\u0085" in text and "\\u2028" in text
+    assert "é" in text  # other text is written as it is
+    try:
+        from omegaconf import OmegaConf
+    except ImportError:
+        return  # scripts/integration/engines_check.py reads it with verl's loader
+    back = OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+    assert back == toolgym.verl_tools.tool_config(f"{__name__}:described_bank")

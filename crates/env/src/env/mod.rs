@@ -32,6 +32,7 @@ mod single_turn;
 pub use compose::{AllOf, Gate, WeightedSum};
 pub use multi_turn::{
     Action, FormatErrorPolicy, MultiTurnConfig, MultiTurnEnv, MultiTurnSpec, StepRewards,
+    CARRIED_STEP_VERDICT,
 };
 pub use rules::{
     CallsMatch, EpisodeReward, EpisodeRule, EpisodeView, EveryReply, Finished, FnRule, NoLoop,

@@ -105,6 +105,13 @@ fn call_block_faults<'p>(parsed: &'p Completion<'_>, cut: bool) -> Vec<&'p Diagn
         .collect()
 }
 
+/// The rule name of the verdict that carries an earlier step's failed
+/// step rule to the last step, when step rewards are paid at the end
+/// ([`StepRewards::MinAtEnd`], [`StepRewards::MeanAtEnd`]): a copy of that
+/// step's verdict, for the episode's reason (a reason histogram over every
+/// step's verdicts skips it, having counted the original).
+pub const CARRIED_STEP_VERDICT: &str = "step-rules";
+
 impl<S> Default for MultiTurnConfig<S> {
     /// 8 turns, no step rules, one final rule: the episode's calls match
     /// the task's ground truth ([`CallsMatch`]). It judges the outcome
@@ -492,7 +499,7 @@ impl<S> MultiTurnEnv<S> {
             if let Some((failed, v)) = self.step_failure.as_ref().filter(|_| paid_here) {
                 if Some(*failed) != turn && weight != 0.0 {
                     verdicts.push(RuleVerdict {
-                        rule: "step-rules".into(),
+                        rule: CARRIED_STEP_VERDICT.into(),
                         weight,
                         verdict: Verdict::new(
                             paid,

@@ -202,12 +202,16 @@ impl Trajectory {
     }
 
     /// Every verdict of every step (for reason histograms), with the
-    /// engine's own failure when there was one.
+    /// engine's own failure when there was one; an earlier step's verdict
+    /// carried to the last ([`toolgym_env::env::CARRIED_STEP_VERDICT`]) is
+    /// counted once, at its own step.
     pub fn all_verdicts(&self) -> Vec<Verdict> {
         let mut out: Vec<Verdict> = self
             .steps
             .iter()
-            .flat_map(|s| s.info.verdicts.iter().map(|v| v.verdict.clone()))
+            .flat_map(|s| s.info.verdicts.iter())
+            .filter(|v| v.rule != toolgym_env::env::CARRIED_STEP_VERDICT)
+            .map(|v| v.verdict.clone())
             .collect();
         if out.is_empty() || self.error.is_some() {
             out.push(self.verdict());
@@ -251,5 +255,38 @@ mod tests {
         );
         short.fail_env("short");
         assert!(short.error.as_deref().unwrap().ends_with(": short"));
+    }
+
+    /// An earlier step's failure carried to the last step decides the
+    /// episode's verdict, and is counted once in the reason histogram.
+    #[test]
+    fn a_carried_step_verdict_decides_the_verdict_and_counts_once() {
+        use toolgym_env::env::{RuleVerdict, StepInfo, CARRIED_STEP_VERDICT};
+        let verdict = |rule: &str, v: Verdict| RuleVerdict {
+            rule: rule.into(),
+            weight: 1.0,
+            verdict: v,
+        };
+        let bad = Verdict::fail(Reason::FormatError, "text beside the block");
+        let step = |verdicts| StepOutcome {
+            reward: 0.0,
+            info: StepInfo {
+                verdicts,
+                ..StepInfo::default()
+            },
+        };
+        let mut t = Trajectory::new(Arc::new(Task::new("t", "test", vec![], vec![], vec![])), 0);
+        t.end = Some(EndReason::Answered);
+        t.steps = vec![
+            step(vec![verdict("reply-format", bad.clone())]),
+            step(vec![
+                verdict("reply-format", Verdict::ok()),
+                verdict(CARRIED_STEP_VERDICT, bad.clone()),
+                verdict("calls-match", Verdict::ok()),
+            ]),
+        ];
+        assert_eq!(t.verdict().reason, Reason::FormatError);
+        let reasons: Vec<Reason> = t.all_verdicts().iter().map(|v| v.reason).collect();
+        assert_eq!(reasons, [Reason::FormatError, Reason::Ok, Reason::Ok]);
     }
 }

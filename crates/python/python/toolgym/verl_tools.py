@@ -62,11 +62,17 @@ wrote them, each in a worker thread (a slow handler does not stall the
 other trajectories). The function is called with the row's
 ``extra_info["tools_kwargs"]["toolgym"]["create_kwargs"]`` as keyword
 arguments when the row has them (verl's per-row tool arguments), with
-none otherwise (and once with none when verl loads the tools, to read
-their schemas). A function that raises, or whose tools lack the one
-called, fails that call alone: verl shows the model the error and the
-run goes on. The names and schemas must stay the same from episode to
-episode (the model is shown the first).
+none otherwise, in a worker thread (a slow set-up stalls no other
+trajectory); it is also called once per process with no arguments, when
+verl loads the tools, to read their names and schemas (those tools are
+not used: a function that starts a sandbox should start it lazily). A
+function that raises, or whose tools lack the one called, fails that
+call alone (a later call of the trajectory tries again): verl shows the
+model the error and the run goes on. The names and schemas must stay the
+same from episode to episode (the model is shown the first). Rows whose
+``create_kwargs`` name different keys are written to parquet with the
+missing keys as ``None`` (Arrow merges them), passed on as such: give
+every row the same keys.
 
 Where tasks show different tools, register them all and write the
 dataset with ``write_parquet(tasks, path, template=None,
@@ -81,12 +87,15 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tool_list
 
-__all__ = ["EpisodeTool", "register", "tool_config", "verl_schema", "write_tool_config"]
+# EpisodeTool is made on first use (it needs verl): not in __all__, so a
+# star import works without verl.
+__all__ = ["register", "tool_config", "tool_config_text", "verl_schema", "write_tool_config"]
 
 #: What verl 0.9's ``OpenAIFunctionPropertySchema`` keeps of a parameter.
 KEPT = frozenset({"type", "description", "enum"})
@@ -236,6 +245,18 @@ def _episode_tools(factory: Callable[..., Any], kwargs: Mapping[str, Any], ref: 
     return tools
 
 
+_probes: Dict[str, Dict[str, Any]] = {}
+
+
+def _probe(ref: str) -> Dict[str, Any]:
+    """The tools ``ref``'s function returns without arguments, made once
+    per process (for the schemas and names: each tool entry of a config
+    asks, in every worker that loads it)."""
+    if ref not in _probes:
+        _probes[ref] = _episode_tools(_factory(ref), {}, ref)
+    return _probes[ref]
+
+
 def tool_config(tools: str) -> Dict[str, Any]:
     """verl's tool config (``rollout.multi_turn.tool_config_path``'s
     content) for the episode tools the function ``tools`` names
@@ -244,7 +265,7 @@ def tool_config(tools: str) -> Dict[str, Any]:
     without arguments), with its schema as verl keeps it
     (:func:`verl_schema`). A file path is written as given; verl's workers
     resolve it from their own working directory."""
-    listed = _episode_tools(_factory(tools), {}, tools)
+    listed = _probe(tools)
     if not listed:
         raise ValueError(f"{tools} returned no tools")
     return {
@@ -259,47 +280,94 @@ def tool_config(tools: str) -> Dict[str, Any]:
     }
 
 
-def write_tool_config(path: str, tools: str) -> List[str]:
-    """Writes :func:`tool_config` as the YAML file verl reads (JSON, which
-    YAML reads as written); returns the tools' names."""
+#: Characters YAML does not take as they are (C1 controls, DEL) or reads
+#: as line breaks (NEL, the Unicode line and paragraph separators), and the
+#: byte-order mark: written as JSON escapes, which YAML reads back.
+_YAML_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufeff]")
+#: An OmegaConf interpolation's opening, with the backslashes before it.
+_INTERPOLATION = re.compile(r"(\\*)\$\{")
+
+
+def _omegaconf_text(value: Any) -> Any:
+    r"""``value`` with every string's ``${`` escaped as OmegaConf reads it
+    back as written (``\${``, the backslashes before it doubled): verl
+    resolves interpolations in its tool config."""
+    if isinstance(value, str):
+        return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value)
+    if isinstance(value, list):
+        return [_omegaconf_text(v) for v in value]
+    if isinstance(value, dict):
+        # Keys are read as written (OmegaConf interpolates values only).
+        return {k: _omegaconf_text(v) for k, v in value.items()}
+    return value
+
+
+def tool_config_text(tools: str) -> str:
+    """:func:`tool_config` as the text of the YAML file verl reads (with
+    ``OmegaConf.load`` and ``to_container(resolve=True)``): JSON, YAML's
+    subset, with what YAML or OmegaConf would read otherwise escaped (``${``
+    in a description, control characters, line separators), so verl reads
+    back exactly the config (checked when omegaconf is installed)."""
     import json
 
     config = tool_config(tools)
+    text = json.dumps(_omegaconf_text(config), indent=2, ensure_ascii=False) + "\n"
+    text = _YAML_ESCAPED.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+    try:
+        from omegaconf import OmegaConf
+    except ImportError:
+        return text
+    read = OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+    if read != config:
+        raise ValueError(f"{tools}: the tool config would not read back as written (verl's OmegaConf reads it)")
+    return text
+
+
+def write_tool_config(path: str, tools: str) -> List[str]:
+    """Writes :func:`tool_config_text` to ``path``, the file
+    ``rollout.multi_turn.tool_config_path`` names; returns the tools'
+    names."""
+    text = tool_config_text(tools)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    return [entry["config"]["name"] for entry in config["tools"]]
+        f.write(text)
+    return [entry["config"]["name"] for entry in tool_config(tools)["tools"]]
 
 
 class _Episode:
-    """One trajectory's tools and the lock its calls take turns on."""
+    """One trajectory's tools (made by its first call) and the lock its
+    calls take turns on, in the order they came."""
 
-    def __init__(self, tools: Dict[str, Any]):
-        self.tools = tools
+    def __init__(self) -> None:
+        self.tools: Optional[Dict[str, Any]] = None
         self.lock = asyncio.Lock()
 
 
-def _episode_of(agent_data: Any, ref: str, factory: Callable[..., Any]) -> _Episode:
-    """The trajectory's episode for ``ref``'s tools, made at its first
-    call (kept on ``agent_data`` itself, not in its ``extra_fields``,
-    which verl copies into the batch)."""
+def _episode_of(agent_data: Any, ref: str) -> _Episode:
+    """The trajectory's episode for ``ref``'s tools (kept on ``agent_data``
+    itself, not in its ``extra_fields``, which verl copies into the batch).
+    Made before any await, so the parallel calls of one reply find it and
+    queue on its lock in their order."""
     episodes = getattr(agent_data, "_toolgym_episodes", None)
     if episodes is None:
         episodes = {}
         agent_data._toolgym_episodes = episodes
-    episode = episodes.get(ref)
-    if episode is None:
-        tools_kwargs = getattr(agent_data, "tools_kwargs", None) or {}
-        entry = tools_kwargs.get(KWARGS_KEY) if isinstance(tools_kwargs, Mapping) else None
-        kwargs = entry.get("create_kwargs") if isinstance(entry, Mapping) else None
-        if kwargs is not None and not isinstance(kwargs, Mapping):
-            raise TypeError(
-                f"tools_kwargs[{KWARGS_KEY!r}]['create_kwargs'] must be a mapping of {ref}'s keyword arguments, "
-                f"not {type(kwargs).__name__}"
-            )
-        # Made before any await: parallel calls of one reply find it.
-        episode = episodes[ref] = _Episode(_episode_tools(factory, dict(kwargs or {}), ref))
-    return episode
+    if ref not in episodes:
+        episodes[ref] = _Episode()
+    return episodes[ref]
+
+
+def _create_kwargs(agent_data: Any, ref: str) -> Dict[str, Any]:
+    """The row's ``tools_kwargs["toolgym"]["create_kwargs"]`` (none when
+    it has none)."""
+    tools_kwargs = getattr(agent_data, "tools_kwargs", None) or {}
+    entry = tools_kwargs.get(KWARGS_KEY) if isinstance(tools_kwargs, Mapping) else None
+    kwargs = entry.get("create_kwargs") if isinstance(entry, Mapping) else None
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise TypeError(
+            f"tools_kwargs[{KWARGS_KEY!r}]['create_kwargs'] must be a mapping of {ref}'s keyword arguments, "
+            f"not {type(kwargs).__name__}"
+        )
+    return dict(kwargs or {})
 
 
 def _episode_tool_class() -> type:
@@ -320,7 +388,7 @@ def _episode_tool_class() -> type:
             config = dict(config or {})
             ref = config.get("tools")
             factory = _factory(ref)
-            probe = _episode_tools(factory, {}, ref)
+            probe = _probe(ref)
             name = config.get("name")
             if name is None and tool_schema is not None:
                 name = tool_schema.function.name
@@ -346,12 +414,21 @@ def _episode_tool_class() -> type:
                     f"toolgym.verl_tools.EpisodeTool {self.name!r} was called without agent_data: its "
                     "per-episode state lives on the trajectory verl's tool agent loop passes"
                 )
-            episode = _episode_of(agent_data, self._ref, self._factory)
-            tool = episode.tools.get(self.name)
-            if tool is None:
-                raise ValueError(f"{self._ref} returned no tool named {self.name!r} for this episode")
+            episode = _episode_of(agent_data, self._ref)
             async with episode.lock:
-                _, text, _ = await asyncio.to_thread(run, tool, dict(parameters))
+                if episode.tools is None:
+                    # In a worker thread: a slow set-up (a sandbox
+                    # started) does not stall the other trajectories.
+                    kwargs = _create_kwargs(agent_data, self._ref)
+                    episode.tools = await asyncio.to_thread(_episode_tools, self._factory, kwargs, self._ref)
+                tool = episode.tools.get(self.name)
+                if tool is None:
+                    raise ValueError(f"{self._ref} returned no tool named {self.name!r} for this episode")
+                # Arguments that are not an object (verl passes what the
+                # call's JSON held) are refused by the schema check, as
+                # toolgym's envs refuse them.
+                arguments = dict(parameters) if isinstance(parameters, Mapping) else parameters
+                _, text, _ = await asyncio.to_thread(run, tool, arguments)
             return ToolResponse(text=text), 0.0, {}
 
     EpisodeTool.__module__ = __name__
