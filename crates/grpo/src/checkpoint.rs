@@ -94,7 +94,11 @@ pub fn save<S: Serialize>(
     sync_dir(&root)?;
     write_atomically(&root.join(LATEST), name.as_bytes())?;
     if keep > 0 {
-        prune(&root, step, keep)?;
+        // The new checkpoint is committed: an old one that will not go
+        // (a file the run may not delete) is said, not a reason to stop.
+        if let Err(e) = prune(&root, step, keep) {
+            eprintln!("checkpoints: could not remove an old checkpoint ({e}); tried again at the next save");
+        }
     }
     Ok(dest)
 }
@@ -295,8 +299,9 @@ fn sync_dir(dir: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Fsyncs every file in `dir` (not the directory's own entries: see
-/// [`sync_parent`] after renaming it into place).
+/// Fsyncs every file in `dir`, and `dir` itself (its entries; the
+/// entry naming `dir` is its parent's: see [`sync_parent`] after renaming
+/// it into place).
 pub fn sync_files(dir: &Path) -> Result<(), TrainError> {
     for entry in fs::read_dir(dir).map_err(|e| TrainError::io("list", dir, e))? {
         let path = entry.map_err(|e| TrainError::io("list", dir, e))?.path();
@@ -306,7 +311,9 @@ pub fn sync_files(dir: &Path) -> Result<(), TrainError> {
                 .map_err(|e| TrainError::io("sync", &path, e))?;
         }
     }
-    Ok(())
+    // The directory's own entries too: the files' names survive a power
+    // cut once it is renamed into place.
+    sync_dir(dir)
 }
 
 /// Removes a run's checkpoints (for a run that starts over): its step

@@ -802,6 +802,13 @@ impl TrainConfig {
                 "> 0 and finite",
             )?;
         }
+        // Read here (not opened: that is for the run), so a misspelt
+        // device is refused before the data is read.
+        toolgym_model::cli::device_ordinal(&self.model.device)
+            .map_err(|e| TrainError::Config(format!("model.device: {e}")))?;
+        if self.model.path.is_none() {
+            self.model.builtin.check()?;
+        }
         if crate::parse_dtype(&self.model.dtype)? == toolgym_model::candle_core::DType::F16 {
             // Refused here too, before a model is loaded for nothing.
             return Err(f16_refused(&format!(
@@ -1368,6 +1375,18 @@ mod tests {
             ("grpo.advantage_eps=-1.0", "grpo.advantage_eps"),
             ("grpo.advantage_eps=0.0", "grpo.advantage_eps"),
             ("model.dtype=\"f16\"", "f16 training needs loss scaling"),
+            (
+                "model.device=\"cdua\"",
+                "model.device: unknown device `cdua`",
+            ),
+            (
+                "model.builtin.kv_heads=5",
+                "model.builtin: heads (6) must be a multiple of kv_heads (5)",
+            ),
+            (
+                "model.builtin.layers=0",
+                "model.builtin: layers must be positive",
+            ),
             ("grpo.score_temperature=0.0", "grpo.score_temperature"),
             ("grpo.temperature=inf", "grpo.temperature"),
             ("run.eval_temperature=-1.0", "run.eval_temperature"),

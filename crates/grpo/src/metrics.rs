@@ -383,7 +383,6 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 /// Append-only metrics log.
 pub struct MetricsLog {
     path: PathBuf,
-    file: File,
 }
 
 /// Drops from `RUN_DIR/metrics.jsonl` the lines of `phase` past
@@ -435,21 +434,36 @@ impl MetricsLog {
         fs::create_dir_all(run_dir).map_err(|e| TrainError::io("create", run_dir, e))?;
         let path = run_dir.join(METRICS_FILE);
         forget_phase_lines(run_dir, phase, keep_until_step)?;
-        let file = OpenOptions::new()
+        let log = Self { path };
+        log.append()?; // an unwritable file is said now, not at the first step
+        Ok(log)
+    }
+
+    /// The file, opened for appending. Opened per write, not kept: the
+    /// file is rewritten by renaming a new one over it (another phase's
+    /// lines dropped when a run starts over), and a kept handle would go
+    /// on writing into the replaced file, whose lines were then lost.
+    fn append(&self) -> Result<File, TrainError> {
+        OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
-            .map_err(|e| TrainError::io("open", &path, e))?;
-        Ok(Self { path, file })
+            .open(&self.path)
+            .map_err(|e| TrainError::io("open", &self.path, e))
     }
 
     /// Appends one step.
     pub fn write(&mut self, m: &StepMetrics) -> Result<(), TrainError> {
         let line = serde_json::to_string(m).map_err(|e| TrainError::Data(e.to_string()))?;
-        writeln!(self.file, "{line}").map_err(|e| TrainError::io("write", &self.path, e))?;
-        self.file
-            .flush()
-            .map_err(|e| TrainError::io("write", &self.path, e))
+        writeln!(self.append()?, "{line}").map_err(|e| TrainError::io("write", &self.path, e))
+    }
+
+    /// Puts the lines written so far on disk (before a checkpoint is
+    /// committed: a power cut then cannot leave the checkpoint without the
+    /// lines of the steps it holds).
+    pub fn sync(&self) -> Result<(), TrainError> {
+        self.append()?
+            .sync_data()
+            .map_err(|e| TrainError::io("sync", &self.path, e))
     }
 }
 

@@ -457,6 +457,7 @@ impl Phase {
 
     /// Writes a checkpoint of the current state.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
+        self.metrics.sync()?;
         save_checkpoint(
             &self.dir,
             &self.policy,

@@ -78,6 +78,56 @@ impl BuiltinPolicy {
         self.head_dim
             .unwrap_or(self.hidden_size / self.heads.max(1))
     }
+
+    /// The model's config for a tokenizer of `vocab` ids (eos ids left to
+    /// the caller).
+    fn qwen2_config(&self, vocab: usize) -> Qwen2Config {
+        let mut cfg = Qwen2Config::tiny_default(vocab);
+        cfg.hidden_size = self.hidden_size;
+        cfg.intermediate_size = self.intermediate_size;
+        cfg.num_hidden_layers = self.layers;
+        cfg.num_attention_heads = self.heads;
+        cfg.num_key_value_heads = self.kv_heads;
+        cfg.head_dim = self.head_width();
+        cfg.max_position_embeddings = 4096;
+        cfg.initializer_range = self
+            .init_std
+            .unwrap_or(1.0 / (self.hidden_size.max(1) as f64).sqrt());
+        cfg
+    }
+
+    /// Checks the shape before anything is built from it (the config's
+    /// validation calls this, so a bad shape is refused before the data is
+    /// read and the tokenizer trained), naming `model.builtin`'s keys.
+    pub fn check(&self) -> Result<(), TrainError> {
+        if self.heads == 0 {
+            return Err(TrainError::Config(
+                "model.builtin.heads must be at least 1".into(),
+            ));
+        }
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.heads) {
+            // Each head reads hidden_size / heads of the width, as in
+            // Hugging Face's Qwen2 config.
+            return Err(TrainError::Config(format!(
+                "model.builtin.heads ({}) must divide model.builtin.hidden_size ({}), or set \
+                 model.builtin.head_dim",
+                self.heads, self.hidden_size
+            )));
+        }
+        let vocab = self.vocab_size.max(self.padded_vocab_size);
+        self.qwen2_config(vocab).validate().map_err(|e| {
+            let text = match e {
+                toolgym_model::ModelError::InvalidConfig { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            // The model's key names, as model.builtin spells them.
+            let text = text
+                .replace("num_hidden_layers", "layers")
+                .replace("num_attention_heads", "heads")
+                .replace("num_key_value_heads", "kv_heads");
+            TrainError::Config(format!("model.builtin: {text}"))
+        })
+    }
 }
 
 impl Default for BuiltinPolicy {
@@ -187,34 +237,11 @@ impl Policy {
             pre_tokenizer: b.pre_tokenizer,
             ..BpeOptions::chatml(b.vocab_size)
         };
-        if b.heads == 0 {
-            return Err(TrainError::Config(
-                "model.builtin.heads must be at least 1".into(),
-            ));
-        }
-        if b.head_dim.is_none() && !b.hidden_size.is_multiple_of(b.heads) {
-            // Each head reads hidden_size / heads of the width, as in
-            // Hugging Face's Qwen2 config.
-            return Err(TrainError::Config(format!(
-                "model.builtin.heads ({}) must divide model.builtin.hidden_size ({}), or set \
-                 model.builtin.head_dim",
-                b.heads, b.hidden_size
-            )));
-        }
+        b.check()?;
         let tokenizer = train_bpe_tokenizer_with(corpus, &opts)?;
         let vocab = tokenizer.vocab_size().max(b.padded_vocab_size);
-        let mut cfg = Qwen2Config::tiny_default(vocab);
-        cfg.hidden_size = b.hidden_size;
-        cfg.intermediate_size = b.intermediate_size;
-        cfg.num_hidden_layers = b.layers;
-        cfg.num_attention_heads = b.heads;
-        cfg.num_key_value_heads = b.kv_heads;
-        cfg.head_dim = b.head_width();
-        cfg.max_position_embeddings = 4096;
+        let mut cfg = b.qwen2_config(vocab);
         cfg.eos_token_id = tokenizer.eos_token_ids().to_vec();
-        cfg.initializer_range = b
-            .init_std
-            .unwrap_or(1.0 / (b.hidden_size.max(1) as f64).sqrt());
         let opts = ModelOptions {
             dtype,
             device: device.clone(),

@@ -224,6 +224,10 @@ fn load_dir(
             checkpoint::STATE_FILE
         )));
     }
+    // Checked first: files that read as well-formed may still hold
+    // changed bytes, and a changed name (a phase, a tensor's) would read
+    // as another run's checkpoint, which the fallback does not pass over.
+    checkpoint::verify_checksums(dir).map_err(LoadError::Corrupt)?;
     let state: TrainerState =
         checkpoint::load_state(dir).map_err(|e| LoadError::Corrupt(e.to_string()))?;
     if state.phase != phase {
@@ -273,8 +277,6 @@ fn load_dir(
             )));
         }
     }
-    // Files that read as well-formed may still hold changed bytes.
-    checkpoint::verify_checksums(dir).map_err(LoadError::Corrupt)?;
     Ok((policy, state, moments))
 }
 

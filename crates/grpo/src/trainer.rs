@@ -202,6 +202,12 @@ impl GrpoTrainer {
         } else {
             None
         };
+        // A resumed run's first step logged the drops already (said on
+        // stderr again): counted twice, a sum over the log would not be the
+        // uninterrupted run's.
+        if phase.resumed {
+            dropped.clear();
+        }
         Ok(Self {
             config,
             phase,

@@ -72,8 +72,9 @@ fn a_truncated_model_file_is_named_and_the_previous_checkpoint_resumes() {
     let dir = three_checkpoints("ckpt-model");
     truncate(&step_dir(&dir, 3).join("model.safetensors"));
     let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    // Found by its checksum, checked before anything is read.
     assert!(
-        e.contains("step-00000003") && e.contains("the model"),
+        e.contains("step-00000003/model.safetensors") && e.contains("bytes changed"),
         "{e}"
     );
     assert!(
@@ -118,6 +119,25 @@ fn bytes_changed_in_place_are_found_by_their_checksum() {
     fs::write(&sums, r#"{"../../config.toml": "00000000"}"#).unwrap();
     let e = open(&dir, false, &builtin_spec()).unwrap_err();
     assert!(e.contains("no file of the checkpoint"), "{e}");
+    fs::remove_dir_all(&dir).ok();
+}
+
+/// A changed name that still parses (the phase in the trainer state) is
+/// damage, found by its checksum before it reads as another phase's
+/// checkpoint, which the fallback would not pass over.
+#[test]
+fn a_changed_name_is_damage_and_the_fallback_passes_over_it() {
+    let dir = three_checkpoints("ckpt-name");
+    let state = step_dir(&dir, 3).join("trainer_state.json");
+    let text = fs::read_to_string(&state).unwrap();
+    assert!(text.contains("\"sft\""), "{text}");
+    fs::write(&state, text.replace("\"sft\"", "\"sfu\"")).unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("trainer_state.json") && e.contains("bytes changed"),
+        "{e}"
+    );
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(2));
     fs::remove_dir_all(&dir).ok();
 }
 
@@ -263,6 +283,9 @@ fn sft_starting_over_removes_the_grpo_phase_built_on_the_old_one() {
     assert!(!dir.join("grpo").exists());
     let metrics = fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     assert!(!metrics.contains("\"grpo\""), "{metrics}");
+    // This run's SFT lines are in the file (they went into the file the
+    // rewrite replaced, and were lost).
+    assert!(metrics.contains("\"phase\":\"sft\""), "{metrics}");
     assert!(!toolgym_grpo::checkpoint::exists(&dir.join("grpo")));
     assert!(toolgym_grpo::checkpoint::exists(&dir.join("sft")));
     // The earlier run's final model went with it; this run's replaced it.

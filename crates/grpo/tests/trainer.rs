@@ -416,7 +416,12 @@ fn overlong_prompts_are_left_out_and_counted() {
         "{e}"
     );
     assert_eq!(resume(lens[20], true).unwrap().step_count(), 1);
-    assert_eq!(resume(limit, false).unwrap().step_count(), 1);
+    let mut resumed = resume(limit, false).unwrap();
+    assert_eq!(resumed.step_count(), 1);
+    // Its first step logged the drops: the resumed run's does not again.
+    let m = resumed.step().unwrap();
+    assert!(m.dropped_overlong.is_empty(), "{m:?}");
+    drop(resumed);
     // Unfiltered (prompts cut instead) draws from every task: refused too.
     let mut c = grpo_config(1);
     c.max_prompt_tokens = limit;

@@ -191,20 +191,26 @@ pub fn parse_dtype(text: &str) -> Result<DType> {
     }
 }
 
+/// Reads a device name without opening it: `cpu` (`None`), `cuda` or
+/// `gpu` (GPU 0), or `cuda:N`.
+pub fn device_ordinal(text: &str) -> Result<Option<usize>> {
+    let lower = text.to_ascii_lowercase();
+    match lower.as_str() {
+        "cpu" => Ok(None),
+        "cuda" | "gpu" => Ok(Some(0)),
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Ok(Some(n)),
+            _ => Err(ModelError::Unsupported(format!(
+                "unknown device `{text}` (expected cpu, cuda or cuda:N)"
+            ))),
+        },
+    }
+}
+
 /// Parses `cpu`, `cuda` or `cuda:N` and opens the device.
 pub fn parse_device(text: &str) -> Result<Device> {
-    let lower = text.to_ascii_lowercase();
-    let ordinal = match lower.as_str() {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" | "gpu" => 0,
-        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => n,
-            _ => {
-                return Err(ModelError::Unsupported(format!(
-                    "unknown device `{text}` (expected cpu, cuda or cuda:N)"
-                )))
-            }
-        },
+    let Some(ordinal) = device_ordinal(text)? else {
+        return Ok(Device::Cpu);
     };
     Device::new_cuda(ordinal).map_err(|e| {
         ModelError::Unsupported(format!(
