@@ -807,7 +807,7 @@ impl TrainConfig {
         toolgym_model::cli::device_ordinal(&self.model.device)
             .map_err(|e| TrainError::Config(format!("model.device: {e}")))?;
         if self.model.path.is_none() {
-            self.model.builtin.check()?;
+            self.model.builtin.check_shape()?;
         }
         if crate::parse_dtype(&self.model.dtype)? == toolgym_model::candle_core::DType::F16 {
             // Refused here too, before a model is loaded for nothing.
@@ -1439,6 +1439,10 @@ mod tests {
             "grpo.temperature=0.001",
             "grpo.top_k=2",
             "run.eval_temperature=0.0",
+            // Heads that do not divide the width: a run of a built-in model
+            // from before 2026-12-06 (32-wide heads) resumes with it; a
+            // fresh build refuses it (Policy::builtin).
+            "model.builtin.hidden_size=100",
         ] {
             TrainConfig::load(None, &[set.into()]).unwrap_or_else(|e| panic!("{set}: {e}"));
         }

@@ -461,8 +461,13 @@ impl MetricsLog {
     /// committed: a power cut then cannot leave the checkpoint without the
     /// lines of the steps it holds).
     pub fn sync(&self) -> Result<(), TrainError> {
-        self.append()?
-            .sync_data()
+        let file = self.append()?;
+        // A device or a pipe the log was linked to has nothing to sync
+        // (and refuses it).
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Ok(());
+        }
+        file.sync_data()
             .map_err(|e| TrainError::io("sync", &self.path, e))
     }
 }

@@ -96,15 +96,29 @@ impl BuiltinPolicy {
         cfg
     }
 
-    /// Checks the shape before anything is built from it (the config's
-    /// validation calls this, so a bad shape is refused before the data is
-    /// read and the tokenizer trained), naming `model.builtin`'s keys.
-    pub fn check(&self) -> Result<(), TrainError> {
+    /// Checks what any built-in shape must hold (the config's validation
+    /// calls this, so a bad shape is refused before the data is read and
+    /// the tokenizer trained), naming `model.builtin`'s keys. The head
+    /// width a fresh model derives from `hidden_size / heads` is checked
+    /// by [`BuiltinPolicy::check`] when one is built: runs of built-in
+    /// models from before 2026-12-06 (32-wide heads whatever the width)
+    /// resume with shapes it refuses.
+    pub fn check_shape(&self) -> Result<(), TrainError> {
         if self.heads == 0 {
             return Err(TrainError::Config(
                 "model.builtin.heads must be at least 1".into(),
             ));
         }
+        let mut cfg = self.qwen2_config(self.vocab_size.max(self.padded_vocab_size));
+        // Any even width: the derived one is the fresh build's to check.
+        cfg.head_dim = self.head_dim.unwrap_or(2);
+        builtin_error(cfg.validate())
+    }
+
+    /// [`BuiltinPolicy::check_shape`], and the head width derived from
+    /// `hidden_size / heads` (a model about to be built from this shape).
+    pub fn check(&self) -> Result<(), TrainError> {
+        self.check_shape()?;
         if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.heads) {
             // Each head reads hidden_size / heads of the width, as in
             // Hugging Face's Qwen2 config.
@@ -115,19 +129,24 @@ impl BuiltinPolicy {
             )));
         }
         let vocab = self.vocab_size.max(self.padded_vocab_size);
-        self.qwen2_config(vocab).validate().map_err(|e| {
-            let text = match e {
-                toolgym_model::ModelError::InvalidConfig { reason, .. } => reason,
-                other => other.to_string(),
-            };
-            // The model's key names, as model.builtin spells them.
-            let text = text
-                .replace("num_hidden_layers", "layers")
-                .replace("num_attention_heads", "heads")
-                .replace("num_key_value_heads", "kv_heads");
-            TrainError::Config(format!("model.builtin: {text}"))
-        })
+        builtin_error(self.qwen2_config(vocab).validate())
     }
+}
+
+/// A model config's refusal in `model.builtin`'s terms.
+fn builtin_error(checked: toolgym_model::Result<()>) -> Result<(), TrainError> {
+    checked.map_err(|e| {
+        let text = match e {
+            toolgym_model::ModelError::InvalidConfig { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        // The model's key names, as model.builtin spells them.
+        let text = text
+            .replace("num_hidden_layers", "layers")
+            .replace("num_attention_heads", "heads")
+            .replace("num_key_value_heads", "kv_heads");
+        TrainError::Config(format!("model.builtin: {text}"))
+    })
 }
 
 impl Default for BuiltinPolicy {
