@@ -59,7 +59,7 @@ pub struct PrepareOptions {
     pub out_dir: PathBuf,
     /// Share of tasks held out for validation, split by source record so
     /// that the steps of one dialogue stay together. Default 0.1 (the
-    /// released pipeline's 90/10).
+    /// released pipeline's 90/10, which it cuts per step, unseeded).
     pub val_fraction: f64,
     /// Share of eligible tasks copied as irrelevance tasks: the called tools
     /// removed from the candidates, no call expected. Eligible: single-turn
