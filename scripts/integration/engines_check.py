@@ -668,8 +668,15 @@ def check_verl_custom_fn():
     ignored = get_custom_reward_fn(legacy) is None
     fn4 = get_custom_reward_fn(migrate_legacy_reward_impl(legacy))
     assert fn4(data_source="toolgym", solution_str=replies(t)[0][1], ground_truth=gt) == 1.0
+    # reward_kwargs.sources (an OmegaConf list): a gsm8k row beside toolgym's goes to verl's own scorer.
+    fn5 = get_custom_reward_fn(custom_reward_config(sources=["toolgym"]))
+    math = [fn5(data_source="openai/gsm8k", solution_str=f"So the answer is #### {a}", ground_truth="42")
+            for a in (42, 41)]
+    ours = fn5(data_source="toolgym", solution_str=replies(t)[0][1], ground_truth=gt)
+    assert (math, ours) == ([1.0, 0.0], 1.0), (math, ours)
     return (f"path={VERL_PATH[0]}; {len(got)} calls -> 1/0/0 per task; reward_kwargs rule= honoured; "
-            f"pkg:// ok; legacy top-level custom_reward_function ignored unless migrated: {ignored}")
+            f"pkg:// ok; legacy top-level custom_reward_function ignored unless migrated: {ignored}; "
+            f"sources=[toolgym]: gsm8k rows by verl's scorer {math}")
 
 
 def check_verl_naive():

@@ -49,6 +49,43 @@ def test_verl_compute_score():
     assert sum(batch) == sum(1 for i in range(50) if i % 3)
 
 
+def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch):
+    """reward_kwargs.sources: rows of other data (math beside tool calls) are scored as verl
+    scores them without a custom reward function; engines_check runs verl's own scorer."""
+    import types
+
+    seen = []
+
+    def default_compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
+        seen.append((data_source, solution_str, ground_truth, kwargs))
+        return 0.5
+
+    stub = types.ModuleType("verl.utils.reward_score")
+    stub.default_compute_score = default_compute_score
+    for name, module in (("verl", types.ModuleType("verl")), ("verl.utils", types.ModuleType("verl.utils")),
+                         ("verl.utils.reward_score", stub)):
+        monkeypatch.setitem(sys.modules, name, module)
+    task = toolgym.synthetic_tasks(1)[0]
+    truth = task.ground_truth_json()
+    score = toolgym.verl.compute_score
+    # Toolgym's rows by the rule; others by verl's scorer, with what verl passed (not the rule's options).
+    assert score("toolgym", task.target(), truth, None, sources=["toolgym"]) == 1.0
+    assert score("openai/gsm8k", "#### 42", "42", {"index": 3}, sources="toolgym", think=True,
+                 return_dict=False) == 0.5
+    assert seen == [("openai/gsm8k", "#### 42", "42", {"return_dict": False})]
+    # Unset: every row is toolgym's (a math row's "42" is no call list: 0, warned).
+    with pytest.warns(UserWarning, match="data_source 'openai/gsm8k'"):
+        assert score("openai/gsm8k", "#### 42", "42", None) == 0.0
+    assert len(seen) == 1
+    batch = toolgym.verl.compute_score_batch(
+        ["toolgym", "openai/gsm8k", "toolgym"], [task.target(), "#### 7", "x"], [truth, "7", truth],
+        sources=["toolgym"])
+    assert batch == [1.0, 0.5, 0.0] and seen[-1][:3] == ("openai/gsm8k", "#### 7", "7")
+    for bad in ([], [1], 5):
+        with pytest.raises(TypeError, match="expected a data source name or a list"):
+            score("toolgym", task.target(), truth, None, sources=bad)
+
+
 def test_verl_reward_kwargs_reach_the_rule_and_lengths_are_checked():
     task = toolgym.synthetic_tasks(1)[0]
     truth = task.ground_truth_json()

@@ -117,6 +117,7 @@ def compute_score(
     extra_info: Any = None,
     rule: str = "binary",
     episode: bool = False,
+    sources: Any = None,
     **kwargs: Any,
 ) -> float:
     """verl's reward-function contract: the reward of one response.
@@ -162,8 +163,18 @@ def compute_score(
     0, said once. The rule must score episodes (the ``binary`` and
     ``fine-grained`` families); ``tool-n1`` raises, and so does an
     ``episode`` that is not a bool.
+
+    ``sources`` (``reward_kwargs.sources``: a data source name or a list
+    of them) mixes toolgym's rows with other data: a row whose
+    ``data_source`` is not among them is scored by verl's own
+    ``default_compute_score``, as verl scores it without a custom reward
+    function (a math row by its gsm8k or MATH scorer), with the keywords
+    verl passes. Unset, every row is toolgym's (a row of other data then
+    scores 0, warned about as a ground truth that is not a list of calls).
     """
     options = _options(kwargs)
+    if not _toolgym_source(data_source, sources):
+        return _verl_default(data_source, solution_str, ground_truth, extra_info, kwargs)
     name = _rule_name(rule, extra_info)
 
     def unscored(problem: str) -> float:
@@ -189,6 +200,36 @@ def compute_score(
         return rule_of.score(solution_str, ground_truth, episode=episode).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
         return unscored(str(e))
+
+
+def _toolgym_source(data_source: Any, sources: Any) -> bool:
+    """Whether a row of ``data_source`` is toolgym's to score: always
+    without ``sources``, else when it is among them (a ``TypeError`` for
+    ``sources`` that name none: the configuration, wrong for every row)."""
+    if sources is None:
+        return True
+    names = [sources] if isinstance(sources, str) else sources
+    try:
+        names = list(names)
+    except TypeError:
+        names = None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"toolgym.verl: sources={sources!r}: expected a data source name or a list of them "
+            "(the rows toolgym scores; verl's default scorer takes the rest)"
+        )
+    return data_source in names
+
+
+def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
+                  kwargs: Dict[str, Any]) -> Any:
+    """verl's ``default_compute_score`` of a row of other data, with the
+    keywords verl passed (its own scorers take them; toolgym's options
+    are toolgym's)."""
+    from verl.utils.reward_score import default_compute_score
+
+    passed = {k: v for k, v in kwargs.items() if k not in RULE_OPTIONS}
+    return default_compute_score(data_source, solution_str, ground_truth, extra_info, **passed)
 
 
 def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: Any) -> _toolgym.Rule:
@@ -351,6 +392,7 @@ def compute_score_batch(
     rule: str = "binary",
     threads: Optional[int] = None,
     episode: bool = False,
+    sources: Any = None,
     **kwargs: Any,
 ) -> List[float]:
     """verl's batch reward-function contract, that of its legacy
@@ -364,7 +406,8 @@ def compute_score_batch(
     ``compute_score``. A row that cannot be scored scores 0, and one
     warning per call names how many and the first three (row and problem).
     The sequences must have one item per response (``ValueError`` naming
-    them otherwise)."""
+    them otherwise). ``sources`` as for ``compute_score``: rows of other
+    data sources are scored one by one by verl's ``default_compute_score``."""
     n = len(solution_strs)
     lengths = {"data_sources": len(data_sources), "ground_truths": len(ground_truths)}
     if extra_infos is not None:
@@ -378,17 +421,22 @@ def compute_score_batch(
     options = _options(kwargs)
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     names = [_rule_name(rule, info) for info in infos]
-    out = [0.0] * n
-    bad: List[Tuple[int, str]] = []
+    out: List[Any] = [0.0] * n
     _configured(rule, options, episode)  # the configuration's rule and options: their errors raise
+    ours = [_toolgym_source(data_sources[i], sources) for i in range(n)]
+    for i in range(n):
+        if not ours[i]:
+            out[i] = _verl_default(data_sources[i], solution_strs[i], ground_truths[i], infos[i], kwargs)
+            names[i] = None  # not toolgym's to score
+    bad: List[Tuple[int, str]] = []
     episode = bool(episode)
     if not episode:
         for i in range(n):
-            if _warn_if_multi_turn(solution_strs[i], infos[i]):
+            if ours[i] and _warn_if_multi_turn(solution_strs[i], infos[i]):
                 break
     if episode:
         # Responses whose turn headers disagree with verl's count score 0.
-        agree = [_turns_agree(solution_strs[i], infos[i]) for i in range(n)]
+        agree = [not ours[i] or _turns_agree(solution_strs[i], infos[i]) for i in range(n)]
         names = [m if ok else None for m, ok in zip(names, agree)]
     for name in sorted(set(m for m in names if m is not None)):
         idx = [i for i, m in enumerate(names) if m == name]
