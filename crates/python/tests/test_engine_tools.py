@@ -596,6 +596,10 @@ def test_verl_episode_tools_refuse_what_cannot_work(monkeypatch, tmp_path):
                       "        raise RuntimeError('no shop today')\n"
                       "    return [toolgym.Tool('buy', '', {'type': 'object'}, lambda **_: {'ok': 1})] * kw.get('n', 1)\n")
     buy = EpisodeTool({"type": "native", "tools": f"{source}:shop", "name": "buy"}, None)
+    # The file named another way (through a link) is the same module: one state.
+    link = tmp_path / "link.py"
+    link.symlink_to(source)
+    assert toolgym.verl_tools._factory(f"{link}:shop") is toolgym.verl_tools._factory(f"{source}:shop")
     with pytest.raises(ValueError, match="two tools named 'buy'"):
         toolgym.verl_tools._episode_tools(toolgym.verl_tools._factory(f"{source}:shop"), {"n": 2}, "shop")
 

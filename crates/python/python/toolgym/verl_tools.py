@@ -197,6 +197,9 @@ def register(tools: Sequence[Any]) -> List[str]:
 KWARGS_KEY = "toolgym"
 
 _factories: Dict[str, Callable[..., Any]] = {}
+#: Modules loaded from files, by real path: one file named two ways
+#: (relative and absolute, through a link) is one module, one state.
+_file_modules: Dict[str, Any] = {}
 
 
 def _factory(ref: Any) -> Callable[..., Any]:
@@ -212,14 +215,17 @@ def _factory(ref: Any) -> Callable[..., Any]:
         return _factories[ref]
     where, name = ref.rsplit(":", 1)
     if where.endswith(".py"):
-        path = os.path.abspath(where)
+        path = os.path.realpath(where)
         if not os.path.isfile(path):
             raise ValueError(f"tools={ref!r}: {path} is not a file")
-        module_name = f"_toolgym_episode_tools_{len(_factories)}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        module = _file_modules.get(path)
+        if module is None:
+            module_name = f"_toolgym_episode_tools_{len(_file_modules)}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+            _file_modules[path] = module
     else:
         module = importlib.import_module(where)
     found = getattr(module, name, None)
