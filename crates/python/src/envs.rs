@@ -11,10 +11,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use toolgym_env::env::EnvFactory;
+use toolgym_env::env::{AllOf, CallsMatch, EnvFactory, EveryReply, ReplyFormat};
 use toolgym_env::{
-    MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv, ToolError,
-    ToolRegistry, ToolResult, ToolSpec,
+    ChatTemplate, MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv,
+    ToolError, ToolRegistry, ToolResult, ToolSpec,
 };
 use toolgym_reward::Call;
 
@@ -454,9 +454,12 @@ fn exception_text(py: Python<'_>, e: &PyErr) -> String {
 /// handlers run, their results come back as tool messages, until the
 /// model answers without a call or `max_turns` is reached. The reward at
 /// the end is 1 when the episode's calls match the task's ground truth
-/// (order-free), like the single-turn rule over the whole episode.
+/// (order-free); with `reward="binary"`, only when every reply is also
+/// well formed (the paper's rule over the whole episode: a malformed or
+/// cut-off last reply after the right calls scores 0).
 ///
-/// `MultiTurnEnv(task, tools, template="tool-n1-multi-turn", max_turns=8)`:
+/// `MultiTurnEnv(task, tools, template="tool-n1-multi-turn", max_turns=8,
+/// reward="calls-match")`:
 /// `tools` is a list of `Tool`s or dicts with a `handler`. The tools shown
 /// to the model are the task's, or these when the task lists none; every
 /// tool the task lists must be among them with the same parameters (a
@@ -471,12 +474,13 @@ pub struct PyMultiTurnEnv {
 #[pymethods]
 impl PyMultiTurnEnv {
     #[new]
-    #[pyo3(signature = (task, tools, template = "tool-n1-multi-turn", max_turns = 8))]
+    #[pyo3(signature = (task, tools, template = "tool-n1-multi-turn", max_turns = 8, reward = "calls-match"))]
     fn new(
         task: PyRef<'_, PyTask>,
         tools: &Bound<'_, PyAny>,
         template: &str,
         max_turns: usize,
+        reward: &str,
     ) -> PyResult<Self> {
         // Tools in any iterable (a list, a tuple, a dict's values): one
         // tool, None, text, bytes or a dict (iterated by its keys) is said
@@ -526,10 +530,30 @@ impl PyMultiTurnEnv {
         if max_turns == 0 {
             return Err(PyValueError::new_err("max_turns must be at least 1"));
         }
+        let template = self::template(template)?;
+        let config = match reward {
+            "calls-match" => MultiTurnConfig::default(),
+            // The paper's rule over an episode: every reply well formed
+            // (its think block as the template asks), and the calls right.
+            "binary" => MultiTurnConfig::empty().final_rule(
+                1.0,
+                AllOf::new("binary")
+                    .with(EveryReply(ReplyFormat {
+                        require_think: template.uses_reasoning(),
+                    }))
+                    .with(CallsMatch::default()),
+            ),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "reward={other:?}: expected \"calls-match\" (the episode's calls match the \
+                     task's) or \"binary\" (every reply well formed too, the paper's rule)"
+                )))
+            }
+        };
         let spec = MultiTurnSpec::new(
             registry,
-            Arc::new(self::template(template)?),
-            MultiTurnConfig::default().max_turns(max_turns),
+            Arc::new(template),
+            config.max_turns(max_turns),
             |_| (),
         )
         .named("python");

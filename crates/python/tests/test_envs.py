@@ -199,6 +199,30 @@ def test_multi_turn_env_runs_python_tools():
     assert (reward, truncated, info["end"]) == (0.0, True, "token_limit")
 
 
+def test_multi_turn_env_binary_reward_needs_every_reply_well_formed():
+    def add(a, b):
+        return {"sum": a + b}
+
+    steps = [reply([{"name": "add", "arguments": {"a": 2, "b": 3}}]),
+             reply([{"name": "add", "arguments": {"a": 5, "b": 4}}])]
+
+    def play(last, **kw):
+        env = toolgym.MultiTurnEnv(bank_task(), [toolgym.Tool("add", "Adds two integers.", ADD, add)], **kw)
+        env.reset()
+        for s in steps:
+            env.step(s)
+        _, reward, _, _, info = env.step(last)
+        return reward, info["reason"]
+
+    good, bad = "<think>done</think>\nThe result is 9.", "The result is 9."  # the last without its think block
+    # The right calls ran either way: calls-match pays both; the paper's rule only the well-formed one.
+    assert play(good) == (1.0, "ok") and play(bad)[0] == 1.0
+    assert play(good, reward="binary") == (1.0, "ok")
+    assert play(bad, reward="binary") == (0.0, "format_error")
+    with pytest.raises(ValueError, match='reward="sum": expected "calls-match"'):
+        toolgym.MultiTurnEnv(bank_task(), [toolgym.Tool("add", "", ADD, add)], reward="sum")
+
+
 def test_tools_that_raise_or_misbehave_never_crash_the_env():
     def boom(a, b):
         raise RuntimeError("the bank is closed")

@@ -213,9 +213,11 @@ class Tool:
 
 class MultiTurnEnv:
     """A multi-turn episode with Python tools; reward 1 at the end when the
-    episode's calls match the task's ground truth. Every tool the task
-    lists must be among ``tools`` with the same parameters (else
-    ``ValueError``)."""
+    episode's calls match the task's ground truth (``reward="calls-match"``),
+    or, with ``reward="binary"``, when every reply is also well formed (the
+    paper's rule over the episode; the think block as the template asks).
+    Every tool the task lists must be among ``tools`` with the same
+    parameters (else ``ValueError``)."""
 
     def __init__(
         self,
@@ -223,6 +225,7 @@ class MultiTurnEnv:
         tools: Sequence[Union[Tool, Mapping[str, Any]]],
         template: str = "tool-n1-multi-turn",
         max_turns: int = 8,
+        reward: str = "calls-match",
     ) -> None: ...
     def reset(self, seed: Optional[int] = None) -> Tuple[Observation, Dict[str, Any]]: ...
     def step(self, action: Completion, cut: bool = False) -> StepResult:
