@@ -11,10 +11,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use toolgym_env::env::{AllOf, CallsMatch, EnvFactory, EveryReply, ReplyFormat};
+use toolgym_env::env::EnvFactory;
 use toolgym_env::{
-    ChatTemplate, MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv,
-    ToolError, ToolRegistry, ToolResult, ToolSpec,
+    MultiTurnConfig, MultiTurnSpec, Observation, SingleTurnSpec, Step, ToolEnv, ToolError,
+    ToolRegistry, ToolResult, ToolSpec,
 };
 use toolgym_reward::Call;
 
@@ -535,14 +535,7 @@ impl PyMultiTurnEnv {
             "calls-match" => MultiTurnConfig::default(),
             // The paper's rule over an episode: every reply well formed
             // (its think block as the template asks), and the calls right.
-            "binary" => MultiTurnConfig::empty().final_rule(
-                1.0,
-                AllOf::new("binary")
-                    .with(EveryReply(ReplyFormat {
-                        require_think: template.uses_reasoning(),
-                    }))
-                    .with(CallsMatch::default()),
-            ),
+            "binary" => MultiTurnConfig::binary(&template),
             other => {
                 return Err(PyValueError::new_err(format!(
                     "reward={other:?}: expected \"calls-match\" (the episode's calls match the \

@@ -118,10 +118,7 @@ impl<S> Default for MultiTurnConfig<S> {
     /// only: an episode whose last reply was malformed (`format_error`) or
     /// cut off (`token_limit`) after the right calls ran is paid 1. For the
     /// paper's rule over an episode (every reply well formed and the calls
-    /// right) add [`super::EveryReply`] in an [`super::AllOf`] with
-    /// it, or use [`super::EpisodeReward`] with `binary` (both
-    /// need the template's think requirement: a template without a think
-    /// block needs `ReplyFormat { require_think: false }`).
+    /// right) use [`MultiTurnConfig::binary`].
     fn default() -> Self {
         Self {
             max_turns: 8,
@@ -141,6 +138,29 @@ impl<S> MultiTurnConfig<S> {
             final_rules: Vec::new(),
             ..Self::default()
         }
+    }
+
+    /// The paper's rule over an episode, one final rule (`binary`): every
+    /// reply well formed ([`super::EveryReply`], a think block first when
+    /// `template` uses one) and the episode's calls right ([`CallsMatch`]).
+    ///
+    /// ```
+    /// use toolgym_env::{ChatMlTemplate, MultiTurnConfig};
+    /// let config: MultiTurnConfig<()> = MultiTurnConfig::binary(&ChatMlTemplate::tool_n1_multi_turn());
+    /// ```
+    pub fn binary(template: &dyn ChatTemplate) -> Self
+    where
+        S: 'static,
+    {
+        let format = super::ReplyFormat {
+            require_think: template.uses_reasoning(),
+        };
+        Self::empty().final_rule(
+            1.0,
+            super::AllOf::new("binary")
+                .with(super::EveryReply(format))
+                .with(CallsMatch::default()),
+        )
     }
 
     /// Sets the turn limit.
