@@ -770,6 +770,10 @@ def check_verl_episode():
     from verl.trainer.ppo.reward import load_reward_manager
     from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
 
+    # Imported before warnings become errors below: its first import warns (ray's own
+    # DeprecationWarning), which would fail a run of this check alone (--only).
+    import toolgym.verl_episode  # noqa: F401
+
     tok = qwen25_tokenizer()
     builder = create_continuous_token_builder(tok, hf_model_type="qwen2")
     assert type(builder).__name__ == "QwenContinuousTokenBuilder", type(builder)
@@ -852,9 +856,29 @@ def check_verl_episode():
         naive = scores(custom_reward_config(episode=True))
     assert naive == ("NaiveRewardManager", [0.0, 0.0]), naive
     assert any("EpisodeRewardManager" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    # Mixed data (reward_kwargs.sources=[toolgym]): a math_dapo row is decoded as verl decodes it
+    # (no <|im_end|> in the answer) and scored by verl's own scorer; toolgym's rows as before.
+    cfg = custom_reward_config(episode=True, sources=["toolgym"])
+    OmegaConf.update(cfg, "reward.reward_manager.source", "importlib")
+    OmegaConf.update(cfg, "reward.reward_manager.module.path", "pkg://toolgym.verl_episode")
+    OmegaConf.update(cfg, "reward.reward_manager.name", "EpisodeRewardManager")
+    assert scores(cfg) == ("EpisodeRewardManager", [1.0, 0.0])
+    q = tok("What is six times seven?", add_special_tokens=False)["input_ids"]
+    math = []
+    for answer in (42, 41):
+        a = tok(f"Six times seven. Answer: {answer}", add_special_tokens=False)["input_ids"] + [im_end]
+        row = DataProto.from_dict(
+            tensors={"prompts": torch.tensor([q]), "responses": torch.tensor([a]),
+                     "input_ids": torch.tensor([q + a]), "attention_mask": torch.tensor([[1] * (len(q) + len(a))])},
+            non_tensors={"data_source": obj(["math_dapo"]), "reward_model": obj([{"style": "rule", "ground_truth": "42"}]),
+                         "extra_info": obj([{"index": 9}]), "__num_turns__": np.array([2])})
+        mgr = load_reward_manager(cfg, tok)
+        math.append(mgr.loop.run_until_complete(mgr.run_single(row))["reward_score"])
+    assert math == [1.0, -1.0], math
     return (f"verl Continuous Token (Qwen) responses of {R} tokens max, 2 tool rounds: "
             f"EpisodeRewardManager (file and pkg://) -> {got[manager_file][1]}; "
-            f"NaiveRewardManager (special tokens skipped) -> {naive[1]}")
+            f"NaiveRewardManager (special tokens skipped) -> {naive[1]}; sources=[toolgym]: math_dapo "
+            f"rows by verl's scorer {math}")
 
 
 def check_verl_function_tools():

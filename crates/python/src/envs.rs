@@ -455,8 +455,9 @@ fn exception_text(py: Python<'_>, e: &PyErr) -> String {
 /// model answers without a call or `max_turns` is reached. The reward at
 /// the end is 1 when the episode's calls match the task's ground truth
 /// (order-free); with `reward="binary"`, only when every reply is also
-/// well formed (the paper's rule over the whole episode: a malformed or
-/// cut-off last reply after the right calls scores 0).
+/// well formed (the paper's rule over the whole episode: a malformed last
+/// reply after the right calls scores 0; a cut-off answer whose think
+/// block closed is well formed, as verl scores a truncated response).
 ///
 /// `MultiTurnEnv(task, tools, template="tool-n1-multi-turn", max_turns=8,
 /// reward="calls-match")`:

@@ -58,6 +58,10 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
 
     def default_compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
         seen.append((data_source, solution_str, ground_truth, kwargs))
+        if data_source == "math_dapo":  # verl's dict scorers: the reward is the score
+            return {"score": -1.0, "acc": False, "pred": "41"}
+        if data_source == "unknown":
+            raise NotImplementedError(f"Reward function is not implemented for {data_source=}")
         return 0.5
 
     stub = types.ModuleType("verl.utils.reward_score")
@@ -84,6 +88,20 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
     for bad in ([], [1], 5):
         with pytest.raises(TypeError, match="expected a data source name or a list"):
             score("toolgym", task.target(), truth, None, sources=bad)
+    # A dict scorer's row is its score, a float as toolgym's rows are (verl takes a batch's
+    # extra keys from its first row).
+    assert score("math_dapo", "Answer: 41", "42", None, sources=["toolgym"]) == -1.0
+    batch = toolgym.verl.compute_score_batch(["math_dapo", "toolgym"], ["Answer: 41", task.target()], ["42", truth],
+                                             sources=["toolgym"])
+    assert batch == [-1.0, 1.0] and all(type(x) is float for x in batch)
+    # A source verl has no scorer for says that sources left it out (a toolgym source not listed).
+    with pytest.raises(NotImplementedError, match=r"not among sources=\['toolgym'\]"):
+        score("unknown", "x", "y", None, sources=["toolgym"])
+    # verl's sandbox keywords for code rows reach its scorer without an unknown-keyword warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score("openai/gsm8k", "#### 1", "1", None, sources=["toolgym"], sandbox_fusion_url="http://sandbox")
+    assert seen[-1][3] == {"sandbox_fusion_url": "http://sandbox"}
 
 
 def test_verl_reward_kwargs_reach_the_rule_and_lengths_are_checked():

@@ -118,7 +118,9 @@ impl<S> Default for MultiTurnConfig<S> {
     /// only: an episode whose last reply was malformed (`format_error`) or
     /// cut off (`token_limit`) after the right calls ran is paid 1. For the
     /// paper's rule over an episode (every reply well formed and the calls
-    /// right) use [`MultiTurnConfig::binary`].
+    /// right) use [`MultiTurnConfig::binary`] (a malformed reply then
+    /// scores 0; a cut-off answer whose think block closed is well formed
+    /// under it too).
     fn default() -> Self {
         Self {
             max_turns: 8,

@@ -68,7 +68,9 @@ __all__ = ["check_chatml", "compute_score", "compute_score_batch", "rows", "writ
 RULE_OPTIONS = ("think", "free_text", "no_call_without_block", "abs_tol", "rel_tol")
 #: Keyword arguments verl's reward loop passes besides ``reward_kwargs``:
 #: accepted and not used.
-ENGINE_KWARGS = ("reward_router_address", "reward_model_tokenizer", "return_dict", "strict_box_verify")
+ENGINE_KWARGS = ("reward_router_address", "reward_model_tokenizer", "return_dict", "strict_box_verify",
+                 # verl's default_compute_score's, for rows of other sources (``sources``)
+                 "sandbox_fusion_url", "concurrent_semaphore", "memory_limit_mb")
 _warned: set = set()
 # verl's reward loop runs compute_score on an executor's threads.
 _warned_lock = threading.Lock()
@@ -169,12 +171,16 @@ def compute_score(
     ``data_source`` is not among them is scored by verl's own
     ``default_compute_score``, as verl scores it without a custom reward
     function (a math row by its gsm8k or MATH scorer), with the keywords
-    verl passes. Unset, every row is toolgym's (a row of other data then
-    scores 0, warned about as a ground truth that is not a list of calls).
+    verl passes, as a float (a scorer's dict gives its ``score``). verl
+    passes a custom reward function no code sandbox: code rows
+    (codecontests, apps, …) run in the reward worker unless
+    ``reward_kwargs.sandbox_fusion_url`` names one. Unset, every row is
+    toolgym's (a row of other data then scores 0, warned about as a ground
+    truth that is not a list of calls).
     """
     options = _options(kwargs)
     if not _toolgym_source(data_source, sources):
-        return _verl_default(data_source, solution_str, ground_truth, extra_info, kwargs)
+        return _verl_default(data_source, solution_str, ground_truth, extra_info, kwargs, sources)
     name = _rule_name(rule, extra_info)
 
     def unscored(problem: str) -> float:
@@ -222,14 +228,25 @@ def _toolgym_source(data_source: Any, sources: Any) -> bool:
 
 
 def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
-                  kwargs: Dict[str, Any]) -> Any:
+                  kwargs: Dict[str, Any], sources: Any) -> float:
     """verl's ``default_compute_score`` of a row of other data, with the
     keywords verl passed (its own scorers take them; toolgym's options
-    are toolgym's)."""
+    are toolgym's), as a float: the scorers that give a dict (math_dapo,
+    aime) have their ``score``, since verl's reward loop takes the extra
+    keys of a batch from its first row, and toolgym's rows give none."""
     from verl.utils.reward_score import default_compute_score
 
     passed = {k: v for k, v in kwargs.items() if k not in RULE_OPTIONS}
-    return default_compute_score(data_source, solution_str, ground_truth, extra_info, **passed)
+    try:
+        result = default_compute_score(data_source, solution_str, ground_truth, extra_info, **passed)
+    except NotImplementedError as e:
+        raise NotImplementedError(
+            f"{e} (toolgym.verl: data_source {data_source!r} is not among sources={list(sources)!r}, so verl's "
+            "own scorer was asked; add it to sources if the row is toolgym's)"
+        ) from e
+    if isinstance(result, dict):
+        result = result.get("score", 0.0)
+    return float(result)
 
 
 def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: Any) -> _toolgym.Rule:
@@ -421,12 +438,12 @@ def compute_score_batch(
     options = _options(kwargs)
     infos = list(extra_infos) if extra_infos is not None else [None] * n
     names = [_rule_name(rule, info) for info in infos]
-    out: List[Any] = [0.0] * n
+    out = [0.0] * n
     _configured(rule, options, episode)  # the configuration's rule and options: their errors raise
     ours = [_toolgym_source(data_sources[i], sources) for i in range(n)]
     for i in range(n):
         if not ours[i]:
-            out[i] = _verl_default(data_sources[i], solution_strs[i], ground_truths[i], infos[i], kwargs)
+            out[i] = _verl_default(data_sources[i], solution_strs[i], ground_truths[i], infos[i], kwargs, sources)
             names[i] = None  # not toolgym's to score
     bad: List[Tuple[int, str]] = []
     episode = bool(episode)

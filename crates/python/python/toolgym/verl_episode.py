@@ -53,6 +53,18 @@ class _SpecialTokensKept:
         return getattr(self.__dict__["_tokenizer"], name)
 
 
+def _sources_of(config: Any) -> Any:
+    """``reward.custom_reward_function.reward_kwargs.sources`` as a list of
+    names, or ``None`` when unset (every row is toolgym's)."""
+    try:
+        sources = config.reward.custom_reward_function.reward_kwargs.get("sources")
+    except AttributeError:
+        return None
+    if sources is None:
+        return None
+    return [sources] if isinstance(sources, str) else list(sources)
+
+
 class EpisodeRewardManager(NaiveRewardManager):
     """verl's ``NaiveRewardManager`` (one ``compute_score`` call per
     response, with ``data_source``, ``ground_truth`` and ``extra_info``),
@@ -62,6 +74,11 @@ class EpisodeRewardManager(NaiveRewardManager):
     def __init__(self, config: Any, tokenizer: Any, compute_score: Any, *args: Any, **kwargs: Any) -> None:
         check_chatml(tokenizer)  # another template's episodes would all score 0
         super().__init__(config, _SpecialTokensKept(tokenizer), compute_score, *args, **kwargs)
+        # Rows of other data sources (reward_kwargs.sources) are decoded as
+        # verl decodes them, for verl's own scorers: a kept <|im_end|> would
+        # be part of a math answer.
+        self._sources = _sources_of(config)
+        self._plain = NaiveRewardManager(config, tokenizer, compute_score, *args, **kwargs)
 
     async def run_single(self, data: Any) -> dict:
         # verl's run_single writes the response's turn count into the row's
@@ -69,6 +86,10 @@ class EpisodeRewardManager(NaiveRewardManager):
         # a prompt share one extra_info dict (DataProto.repeat), and scored
         # concurrently one would read a sibling's count. Each gets its own.
         data = data[-1:]
+        if self._sources is not None:
+            source = data.non_tensor_batch["data_source"][0]
+            if source not in self._sources:
+                return await self._plain.run_single(data)
         infos = data.non_tensor_batch.get("extra_info")
         if infos is not None:
             own = np.empty(len(infos), dtype=object)
