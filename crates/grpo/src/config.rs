@@ -782,7 +782,6 @@ impl TrainConfig {
         number("run.eval_temperature", t, t >= 0.0 && t.is_finite(), "≥ 0")?;
         // Counts past these ask for buffers no machine has: refused here
         // rather than a capacity overflow or an allocation failure later.
-        // A count past these asks for buffers no machine has.
         count_at_most("run.eval_samples", self.run.eval_samples, MAX_GROUP)?;
         if let Some(model) = &self.model.path {
             self.check_model_outside_run(model)?;
@@ -919,7 +918,6 @@ fn env_timeout(seconds: f64) -> Option<std::time::Duration> {
         .filter(|d| !d.is_zero())
 }
 
-/// The most `grpo.steps` a config may ask for.
 /// Refuses a count past `most`, naming `key`: step counts whose products
 /// would overflow, or buffers no machine holds (refused here rather than a
 /// capacity overflow or an allocation failure later).
@@ -936,6 +934,7 @@ fn count_at_most(key: &str, value: usize, most: usize) -> Result<(), TrainError>
 const MAX_GROUP: usize = 1 << 16;
 /// The most prompts or sequences in a batch.
 const MAX_BATCH: usize = 1 << 24;
+/// The most `grpo.steps` a config may ask for.
 const MAX_STEPS: usize = 1_000_000_000;
 /// The most `grpo.epochs` and `grpo.data_epochs` a config may ask for.
 const MAX_EPOCHS: usize = 1_000_000;

@@ -600,7 +600,7 @@ def test_verl_episode_tools_refuse_what_cannot_work(monkeypatch, tmp_path):
     link = tmp_path / "link.py"
     link.symlink_to(source)
     assert toolgym.verl_tools._factory(f"{link}:shop") is toolgym.verl_tools._factory(f"{source}:shop")
-    with pytest.raises(ValueError, match="two tools named 'buy'"):
+    with pytest.raises(ValueError, match="shop: two tools are named 'buy'"):
         toolgym.verl_tools._episode_tools(toolgym.verl_tools._factory(f"{source}:shop"), {"n": 2}, "shop")
 
     def run(agent_data):

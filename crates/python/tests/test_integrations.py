@@ -95,8 +95,9 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
                                              sources=["toolgym"])
     assert batch == [-1.0, 1.0] and all(type(x) is float for x in batch)
     # A source verl has no scorer for says that sources left it out (a toolgym source not listed).
-    with pytest.raises(NotImplementedError, match=r"not among sources=\['toolgym'\]"):
-        score("unknown", "x", "y", None, sources=["toolgym"])
+    for given in (["toolgym"], "toolgym"):  # one name is a list of one
+        with pytest.raises(NotImplementedError, match=r"not among sources=\['toolgym'\]"):
+            score("unknown", "x", "y", None, sources=given)
     # verl's sandbox keywords for code rows reach its scorer without an unknown-keyword warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")

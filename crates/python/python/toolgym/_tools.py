@@ -24,6 +24,17 @@ def tool_list(tools: Any) -> List[Any]:
     return [tool(t, i) for i, t in enumerate(tools)]
 
 
+def tools_by_name(tools: Any) -> Dict[str, Any]:
+    """:func:`tool_list` by name, in order; a ``ValueError`` naming a name
+    two tools share."""
+    out: Dict[str, Any] = {}
+    for t in tool_list(tools):
+        if t.name in out:
+            raise ValueError(f"two tools are named {t.name!r}")
+        out[t.name] = t
+    return out
+
+
 def run(tool: Any, arguments: Dict[str, Any]) -> Tuple[Dict[str, Any], str, Optional[str]]:
     """Runs one call of ``tool`` as toolgym's envs do (``Tool.call``: the
     schema first, then the handler): the result with ``ok``, the tool

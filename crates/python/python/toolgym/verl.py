@@ -179,8 +179,9 @@ def compute_score(
     truth that is not a list of calls).
     """
     options = _options(kwargs)
-    if not _toolgym_source(data_source, sources):
-        return _verl_default(data_source, solution_str, ground_truth, extra_info, kwargs, sources)
+    names = source_names(sources)
+    if names is not None and data_source not in names:
+        return _verl_default(data_source, solution_str, ground_truth, extra_info, kwargs, names)
     name = _rule_name(rule, extra_info)
 
     def unscored(problem: str) -> float:
@@ -208,12 +209,13 @@ def compute_score(
         return unscored(str(e))
 
 
-def _toolgym_source(data_source: Any, sources: Any) -> bool:
-    """Whether a row of ``data_source`` is toolgym's to score: always
-    without ``sources``, else when it is among them (a ``TypeError`` for
-    ``sources`` that name none: the configuration, wrong for every row)."""
+def source_names(sources: Any) -> Optional[List[str]]:
+    """``reward_kwargs.sources`` (a data source name or a list of them,
+    an OmegaConf list included) as a list of names; ``None`` when unset
+    (every row is toolgym's). A ``TypeError`` for ``sources`` that name
+    none: the configuration, wrong for every row."""
     if sources is None:
-        return True
+        return None
     names = [sources] if isinstance(sources, str) else sources
     try:
         names = list(names)
@@ -224,11 +226,11 @@ def _toolgym_source(data_source: Any, sources: Any) -> bool:
             f"toolgym.verl: sources={sources!r}: expected a data source name or a list of them "
             "(the rows toolgym scores; verl's default scorer takes the rest)"
         )
-    return data_source in names
+    return names
 
 
 def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any,
-                  kwargs: Dict[str, Any], sources: Any) -> float:
+                  kwargs: Dict[str, Any], sources: List[str]) -> float:
     """verl's ``default_compute_score`` of a row of other data, with the
     keywords verl passed (its own scorers take them; toolgym's options
     are toolgym's), as a float: the scorers that give a dict (math_dapo,
@@ -241,7 +243,7 @@ def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_
         result = default_compute_score(data_source, solution_str, ground_truth, extra_info, **passed)
     except NotImplementedError as e:
         raise NotImplementedError(
-            f"{e} (toolgym.verl: data_source {data_source!r} is not among sources={list(sources)!r}, so verl's "
+            f"{e} (toolgym.verl: data_source {data_source!r} is not among sources={sources!r}, so verl's "
             "own scorer was asked; add it to sources if the row is toolgym's)"
         ) from e
     if isinstance(result, dict):
@@ -440,10 +442,11 @@ def compute_score_batch(
     names = [_rule_name(rule, info) for info in infos]
     out = [0.0] * n
     _configured(rule, options, episode)  # the configuration's rule and options: their errors raise
-    ours = [_toolgym_source(data_sources[i], sources) for i in range(n)]
+    named = source_names(sources)
+    ours = [named is None or data_sources[i] in named for i in range(n)]
     for i in range(n):
         if not ours[i]:
-            out[i] = _verl_default(data_sources[i], solution_strs[i], ground_truths[i], infos[i], kwargs, sources)
+            out[i] = _verl_default(data_sources[i], solution_strs[i], ground_truths[i], infos[i], kwargs, named)
             names[i] = None  # not toolgym's to score
     bad: List[Tuple[int, str]] = []
     episode = bool(episode)

@@ -22,10 +22,10 @@ toolgym does not.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional
 
 import numpy as np
-from toolgym.verl import check_chatml
+from toolgym.verl import check_chatml, source_names
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
 __all__ = ["EpisodeRewardManager"]
@@ -53,16 +53,14 @@ class _SpecialTokensKept:
         return getattr(self.__dict__["_tokenizer"], name)
 
 
-def _sources_of(config: Any) -> Any:
-    """``reward.custom_reward_function.reward_kwargs.sources`` as a list of
-    names, or ``None`` when unset (every row is toolgym's)."""
+def _sources_of(config: Any) -> Optional[List[str]]:
+    """``reward.custom_reward_function.reward_kwargs.sources`` as
+    ``toolgym.verl.source_names`` reads it (``None`` when unset)."""
     try:
         sources = config.reward.custom_reward_function.reward_kwargs.get("sources")
     except AttributeError:
         return None
-    if sources is None:
-        return None
-    return [sources] if isinstance(sources, str) else list(sources)
+    return source_names(sources)
 
 
 class EpisodeRewardManager(NaiveRewardManager):

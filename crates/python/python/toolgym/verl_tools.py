@@ -91,7 +91,7 @@ import re
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tool_list
+from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tools_by_name
 
 # EpisodeTool is made on first use (it needs verl): not in __all__, so a
 # star import works without verl.
@@ -174,11 +174,9 @@ def register(tools: Sequence[Any]) -> List[str]:
     earlier in the process) is refused rather than silently missing."""
     from verl.tools.function_tool import FUNCTION_TOOL_REGISTRY, function_tool
 
-    listed = tool_list(tools)
+    listed = list(tools_by_name(tools).values())
     names = [t.name for t in listed]
     for name in names:
-        if names.count(name) > 1:
-            raise ValueError(f"two tools are named {name!r}")
         if name in FUNCTION_TOOL_REGISTRY:
             entry = FUNCTION_TOOL_REGISTRY[name]
             raise ValueError(
@@ -243,12 +241,10 @@ def _episode_tools(factory: Callable[..., Any], kwargs: Mapping[str, Any], ref: 
         if close is not None:
             close()
         raise TypeError(f"{ref} returned an awaitable: it must return the tools (a list), not be async")
-    tools: Dict[str, Any] = {}
-    for t in tool_list(made):
-        if t.name in tools:
-            raise ValueError(f"{ref} returned two tools named {t.name!r}")
-        tools[t.name] = t
-    return tools
+    try:
+        return tools_by_name(made)
+    except ValueError as e:
+        raise ValueError(f"{ref}: {e}") from None
 
 
 _probes: Dict[str, Dict[str, Any]] = {}
@@ -336,7 +332,7 @@ def write_tool_config(path: str, tools: str) -> List[str]:
     text = tool_config_text(tools)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-    return [entry["config"]["name"] for entry in tool_config(tools)["tools"]]
+    return list(_probe(tools))
 
 
 class _Episode:
