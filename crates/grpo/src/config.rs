@@ -222,8 +222,10 @@ pub enum OverlongPrompts {
     /// Left out: a finite task file is filtered when training starts (a
     /// count per source is printed and recorded in the first metrics line),
     /// and any prompt still over the limit at rollout is not run and is
-    /// counted (`skipped_episodes`). The released verl config does this
-    /// (`filter_overlong_prompts`, truncation `'error'`).
+    /// counted (`skipped_episodes`). Validation tasks are filtered alike
+    /// (`dropped_overlong_validation`; SFT's validation too, as its last
+    /// one is GRPO's "before"). The released verl config does this
+    /// (`filter_overlong_prompts`, truncation `'error'`, on both sets).
     #[default]
     Drop,
     /// Kept, with their first tokens cut off (so the system prompt and the

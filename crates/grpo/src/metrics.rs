@@ -95,6 +95,11 @@ pub struct StepMetrics {
     /// the phase's first step).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub dropped_overlong: BTreeMap<String, usize>,
+    /// Validation tasks left out alike (validated on the rest, as verl's
+    /// `filter_overlong_prompts` filters its validation set), by source
+    /// (written on the phase's first step).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped_overlong_validation: BTreeMap<String, usize>,
     /// Mean model turns per episode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turns_mean: Option<f64>,

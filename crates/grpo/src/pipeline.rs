@@ -583,7 +583,41 @@ pub fn run_with(
         )
     };
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
-        let mut sft = open_sft(policy)?;
+        // SFT validates with GRPO's limits, and its last validation is
+        // GRPO's "before": on the tasks GRPO validates on.
+        let validation = match cfg.grpo.overlong_prompts {
+            crate::config::OverlongPrompts::Drop => {
+                let limits = cfg.grpo.rollout_limits();
+                let (kept, dropped) = crate::prompt_filter::drop_overlong_validation(
+                    &policy,
+                    &setup.factory,
+                    &setup.validation,
+                    &limits,
+                );
+                let limit = crate::rollout::limit_named(
+                    "grpo.max_prompt_tokens",
+                    limits.max_prompt_tokens,
+                    policy.token_space().max_context,
+                );
+                crate::prompt_filter::report_dropped(
+                    "sft",
+                    "validation",
+                    setup.validation.len(),
+                    &limit,
+                    &dropped,
+                );
+                kept
+            }
+            crate::config::OverlongPrompts::TruncateLeft => setup.validation.clone(),
+        };
+        let mut sft = SftTrainer::new(
+            policy,
+            setup.factory.clone(),
+            setup.train.clone(),
+            validation,
+            cfg.sft.clone(),
+            cfg.run.clone(),
+        )?;
         if !cfg.run.resume {
             drop_grpo_built_on_old_sft(cfg)?;
         }

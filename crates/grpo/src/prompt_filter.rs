@@ -32,6 +32,57 @@ pub fn drop_overlong(
     source: &dyn TaskSource,
     limits: &RolloutLimits,
 ) -> (Dataset, BTreeMap<String, usize>) {
+    drop_overlong_of(policy, factory, source, limits, "training")
+}
+
+/// [`drop_overlong`] for validation tasks, as verl's
+/// `filter_overlong_prompts` filters its validation set too: the tasks
+/// that fit, in their order (so `run.eval_tasks` takes the first of those),
+/// and the number left out per source. Without it a task over the limit
+/// is validated as a wrong answer (its episode is not run), and accuracy
+/// reads lower than verl's by the share of such tasks.
+pub fn drop_overlong_validation(
+    policy: &Policy,
+    factory: &Arc<dyn DynEnvFactory>,
+    validation: &[Arc<toolgym_env::Task>],
+    limits: &RolloutLimits,
+) -> (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>) {
+    if validation.is_empty() {
+        return (Vec::new(), BTreeMap::new());
+    }
+    let source = Dataset::from_shared("validation", validation.to_vec());
+    let (kept, dropped) = drop_overlong_of(policy, factory, &source, limits, "validation");
+    (kept.tasks().to_vec(), dropped)
+}
+
+/// Says on stderr how many of `total` `what` tasks (training, validation)
+/// `phase` left out as over `limit` (the limit that applies, named), by
+/// source; nothing when none.
+pub fn report_dropped(
+    phase: &str,
+    what: &str,
+    total: usize,
+    limit: &str,
+    dropped: &BTreeMap<String, usize>,
+) {
+    if dropped.is_empty() {
+        return;
+    }
+    let counts: Vec<String> = dropped.iter().map(|(s, k)| format!("{s} {k}")).collect();
+    eprintln!(
+        "{phase}: left out {} of {total} {what} tasks whose first prompt is over {limit} ({})",
+        dropped.values().sum::<usize>(),
+        counts.join(", ")
+    );
+}
+
+fn drop_overlong_of(
+    policy: &Policy,
+    factory: &Arc<dyn DynEnvFactory>,
+    source: &dyn TaskSource,
+    limits: &RolloutLimits,
+    what: &str,
+) -> (Dataset, BTreeMap<String, usize>) {
     let max_context = policy.token_space().max_context;
     let max_tokens = crate::rollout::prompt_limit(limits.max_prompt_tokens, max_context);
     let env_timeout = limits.env_timeout;
@@ -81,7 +132,7 @@ pub fn drop_overlong(
     let (tasks, failures): (Vec<_>, Vec<_>) = fetched.into_iter().partition(Result::is_ok);
     if let Some(Err(first)) = failures.first() {
         eprintln!(
-            "grpo: left out {} training task(s) the source failed to give; the first: {first}",
+            "grpo: left out {} {what} task(s) the source failed to give; the first: {first}",
             failures.len()
         );
     }

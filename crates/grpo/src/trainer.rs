@@ -29,7 +29,7 @@ use crate::evaluate::EvalReport;
 use crate::metrics::{EpisodeStats, StepMetrics};
 use crate::optim::WarmupStyle;
 use crate::phase::{count_streak, Phase, PhaseSetup, Streak, STEPS_IN_A_ROW_STOP};
-use crate::prompt_filter::drop_overlong;
+use crate::prompt_filter::{drop_overlong, drop_overlong_validation, report_dropped};
 use crate::rollout::{run_episodes, EpisodeGroup, Sampler, Trajectory};
 use crate::{
     aggregation_weights, policy_loss, GradAccumulator, GrpoConfig, LossCoefs, LossInputs, Policy,
@@ -60,6 +60,8 @@ pub struct GrpoTrainer {
     /// Tasks left out as over `max_prompt_tokens`, by source, for the
     /// first step's metrics.
     dropped: BTreeMap<String, usize>,
+    /// Validation tasks left out alike, for the first step's metrics.
+    dropped_validation: BTreeMap<String, usize>,
 }
 
 /// What [`GrpoTrainer::run`] returns.
@@ -86,7 +88,9 @@ impl GrpoTrainer {
     /// A finite `train` source is filtered first: tasks whose first prompt
     /// is over `max_prompt_tokens` are left out, counted per source on
     /// stderr and in the first step's metrics (`dropped_overlong`) — unless
-    /// `overlong_prompts = "truncate-left"` was chosen.
+    /// `overlong_prompts = "truncate-left"` was chosen. Validation tasks
+    /// over the limit are left out alike (`dropped_overlong_validation`),
+    /// as verl filters its validation set.
     pub fn new(
         policy: Policy,
         factory: Arc<dyn DynEnvFactory>,
@@ -108,15 +112,7 @@ impl GrpoTrainer {
             Some(n) if config.overlong_prompts == OverlongPrompts::Drop => {
                 let (kept, d) =
                     drop_overlong(&policy, &factory, train.as_ref(), &config.rollout_limits());
-                if !d.is_empty() {
-                    let counts: Vec<String> = d.iter().map(|(s, k)| format!("{s} {k}")).collect();
-                    eprintln!(
-                        "grpo: left out {} of {n} training tasks whose first prompt is over \
-                         {limit} ({})",
-                        d.values().sum::<usize>(),
-                        counts.join(", ")
-                    );
-                }
+                report_dropped("grpo", "training", n, &limit, &d);
                 if kept.size() == 0 {
                     let over = d.values().sum::<usize>();
                     return Err(TrainError::Data(if over == n {
@@ -147,6 +143,21 @@ impl GrpoTrainer {
                 train
             }
             None => train,
+        };
+        // Validation drops them too (verl filters its validation set alike).
+        let (validation, mut dropped_validation) = match config.overlong_prompts {
+            OverlongPrompts::Drop => {
+                let n = validation.len();
+                let (kept, d) = drop_overlong_validation(
+                    &policy,
+                    &factory,
+                    &validation,
+                    &config.rollout_limits(),
+                );
+                report_dropped("grpo", "validation", n, &limit, &d);
+                (kept, d)
+            }
+            OverlongPrompts::TruncateLeft => (validation, BTreeMap::new()),
         };
         let total_steps = config.total_steps(train.len())?;
         let phase = Phase::open(PhaseSetup {
@@ -207,6 +218,7 @@ impl GrpoTrainer {
         // uninterrupted run's.
         if phase.resumed {
             dropped.clear();
+            dropped_validation.clear();
         }
         Ok(Self {
             config,
@@ -214,6 +226,7 @@ impl GrpoTrainer {
             reference,
             baseline: None,
             dropped,
+            dropped_validation,
         })
     }
 
@@ -680,6 +693,7 @@ impl GrpoTrainer {
             m.device_mem_reserved_gb = Some(gigabytes(mem.reserved));
         }
         m.dropped_overlong = std::mem::take(&mut self.dropped);
+        m.dropped_overlong_validation = std::mem::take(&mut self.dropped_validation);
         self.phase.report_source_skips(&mut m);
         Ok(m)
     }

@@ -439,6 +439,68 @@ fn overlong_prompts_are_left_out_and_counted() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Validation tasks whose first prompt is over the limit are left out as
+/// verl's `filter_overlong_prompts` leaves them out of its validation set
+/// (validated on the rest, counted in the first step's metrics), not
+/// scored as wrong answers; with `truncate-left` every task is validated.
+#[test]
+fn overlong_validation_prompts_are_left_out_and_counted() {
+    let gen = tasks();
+    let policy_of = policy;
+    let validation = gen.dataset(toolgym_env::synthetic::Split::Validation, 12);
+    let probe = policy_of(&gen);
+    let mut lens: Vec<usize> = validation
+        .tasks()
+        .iter()
+        .map(|t| probe.tokenizer.encode(&spec().prompt(t)).unwrap().len())
+        .collect();
+    lens.sort();
+    let limit = lens[6];
+    let over = lens.iter().filter(|&&l| l > limit).count();
+    assert!(over > 0 && over < 12);
+    let open = |name: &str, overlong| {
+        let mut c = grpo_config(1);
+        c.max_prompt_tokens = limit;
+        c.overlong_prompts = overlong;
+        let mut run = run_section(run_dir(name), 0);
+        run.eval_tasks = 0;
+        GrpoTrainer::new(
+            policy_of(&gen),
+            factory(),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            validation.tasks().to_vec(),
+            c,
+            run,
+        )
+        .unwrap()
+    };
+    let mut t = open("overlong-val", toolgym_grpo::config::OverlongPrompts::Drop);
+    let report = t.validate().unwrap().expect("validated");
+    assert_eq!(report.verdicts.len(), 12 - over);
+    assert!(
+        report
+            .verdicts
+            .iter()
+            .all(|v| v.reason != toolgym_reward::Reason::TokenLimit),
+        "{:?}",
+        report.summary
+    );
+    let m = t.step().unwrap();
+    assert_eq!(
+        m.dropped_overlong_validation.get("synthetic"),
+        Some(&over),
+        "{m:?}"
+    );
+    let t = open(
+        "overlong-val-truncated",
+        toolgym_grpo::config::OverlongPrompts::TruncateLeft,
+    );
+    assert_eq!(t.validate().unwrap().expect("validated").verdicts.len(), 12);
+    for name in ["overlong-val", "overlong-val-truncated"] {
+        std::fs::remove_dir_all(run_dir(name)).ok();
+    }
+}
+
 /// The checkpoint records what the training tasks hold, not only their
 /// ids: a task file edited in place (a ground truth changed) is another
 /// run's data, refused on resume unless forced, in SFT as in GRPO.
