@@ -234,6 +234,24 @@ fn errors_name_the_missing_file_tensor_and_shapes() {
     std::fs::write(d.join("model.safetensors"), b"not a safetensors file").unwrap();
     let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
     assert!(matches!(e, ModelError::Safetensors { .. }), "{e}");
+    // An empty file (it cannot be mapped) and a file cut short (the
+    // mapped read) are refused by name, not a crash.
+    std::fs::write(d.join("model.safetensors"), b"").unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(
+        matches!(e, ModelError::Safetensors { .. }) && e.to_string().contains("model.safetensors"),
+        "{e}"
+    );
+    let whole = std::fs::read(src.join("model.safetensors")).unwrap();
+    std::fs::write(d.join("model.safetensors"), &whole[..whole.len() - 7]).unwrap();
+    let e = Qwen2ForCausalLM::load(&d, &opts).unwrap_err();
+    assert!(matches!(e, ModelError::Safetensors { .. }), "{e}");
+    // Weights given as a directory: an I/O error naming it.
+    std::fs::remove_file(d.join("model.safetensors")).unwrap();
+    std::fs::create_dir(d.join("model.safetensors")).unwrap();
+    let e = read_safetensors(&d.join("model.safetensors")).unwrap_err();
+    assert!(e.to_string().contains("model.safetensors"), "{e}");
+    std::fs::remove_dir(d.join("model.safetensors")).unwrap();
     // A Git LFS pointer (a clone without `git lfs pull`) says so.
     std::fs::write(
         d.join("model.safetensors"),
