@@ -209,7 +209,7 @@ impl GrpoTrainer {
                 device: phase.policy.model.device().clone(),
                 trainable: false,
             };
-            Some(Qwen2ForCausalLM::load(&ref_dir, &opts)?)
+            Some(scoring_view(&Qwen2ForCausalLM::load(&ref_dir, &opts)?))
         } else {
             None
         };
@@ -499,7 +499,7 @@ impl GrpoTrainer {
             None
         } else {
             Some(logprobs_of(
-                &p.policy.model.detached()?,
+                &scoring_view(&p.policy.model.detached()?),
                 &seqs,
                 &trainable,
                 c.micro_batch_seqs,
@@ -730,6 +730,20 @@ impl GrpoTrainer {
             after,
             steps: self.phase.step,
         })
+    }
+}
+
+/// `model` as a step scores against the trainable policy with it (the
+/// old policy, the KL reference): in half precision computing with the
+/// training ops, so an unchanged policy's ratio is exactly 1 and an
+/// unchanged reference's KL 0 (the inference kernels round otherwise); in
+/// f32 and f64 with the faster inference kernels, which agree with them to
+/// float rounding. See [`Qwen2ForCausalLM::with_training_ops`].
+fn scoring_view(model: &Qwen2ForCausalLM) -> Qwen2ForCausalLM {
+    use toolgym_model::candle_core::DType;
+    match model.dtype() {
+        DType::BF16 | DType::F16 => model.with_training_ops(),
+        _ => model.clone(),
     }
 }
 

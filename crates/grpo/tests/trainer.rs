@@ -193,6 +193,38 @@ fn grpo_bf16_resume_after_kill_matches_uninterrupted_run() {
     );
 }
 
+/// In bf16 the old policy and the KL reference are scored with the ops
+/// the trainable policy runs: with weights that do not move (lr 0), every
+/// mini-batch's ratio is exactly 1 and the KL exactly 0. Scored with the
+/// fused inference kernels, which round otherwise in bf16, the KL was
+/// not 0 and some ratios not 1.
+#[test]
+fn bf16_old_policy_and_reference_score_as_the_trainable_policy() {
+    let gen = tasks();
+    let mut c = grpo_config(1);
+    c.optim.lr = 0.0;
+    c.kl_coef = 1e-3;
+    c.epochs = 2;
+    assert!(
+        c.mini_batch_prompts < c.prompts_per_step,
+        "old log-probs are scored"
+    );
+    let dir = run_dir("bf16-scoring");
+    let mut t = GrpoTrainer::new(
+        policy_in(&gen, DType::BF16),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        vec![],
+        c,
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let m = t.step().unwrap();
+    assert_eq!(m.kl, Some(0.0), "{m:?}");
+    assert_eq!(m.clip_fraction, Some(0.0), "{m:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Runs 4 uninterrupted steps and a killed-and-resumed run; asserts they end
 /// with identical weights and returns them.
 fn resume_after_kill(dtype: DType, lr: f64, tag: &str) -> Vec<(String, Vec<f32>)> {

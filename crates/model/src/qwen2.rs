@@ -11,9 +11,11 @@
 //! lm_head.weight                                 [vocab, hidden] (absent when tied)
 //! ```
 //!
-//! Two numerically equivalent code paths exist: when the weights are trainable
-//! `Var`s every op is one candle can differentiate; otherwise the fused
-//! candle-nn kernels are used. On the CPU, in f32 or f64, the attention
+//! Two code paths exist: when the weights are trainable `Var`s (or with
+//! [`Qwen2ForCausalLM::with_training_ops`]) every op is one candle can
+//! differentiate; otherwise the fused candle-nn kernels are used. They
+//! agree to float rounding in f32 and f64; in bf16 they round differently
+//! (RMSNorm's weight multiply before or after the rounding). On the CPU, in f32 or f64, the attention
 //! softmax, RMSNorm, SwiGLU gate and token log-probs of training run as
 //! this crate's own fused ops with their own backward passes
 //! (`crate::fused`); other devices compose them from candle ops. Attention
@@ -537,6 +539,9 @@ pub struct Qwen2ForCausalLM {
     /// Every parameter under its HF name, in state-dict order.
     pub(crate) params: Vec<(String, Tensor)>,
     pub(crate) trainable: bool,
+    /// Whether the forward pass runs the ops training differentiates
+    /// (always when `trainable`; see [`Qwen2ForCausalLM::with_training_ops`]).
+    training_ops: bool,
     dtype: DType,
     device: Device,
 }
@@ -582,6 +587,7 @@ impl Qwen2ForCausalLM {
             lm_head,
             params: reg.0,
             trainable,
+            training_ops: trainable,
         })
     }
 
@@ -603,6 +609,37 @@ impl Qwen2ForCausalLM {
     /// Whether the weights are trainable `Var`s.
     pub fn is_trainable(&self) -> bool {
         self.trainable
+    }
+
+    /// This model (sharing its weights) computing its forward pass with the
+    /// ops a trainable model runs, not the fused inference kernels, and
+    /// still building no gradient graph when its weights are frozen. For
+    /// log-probs a training step compares with its own (PPO's old policy,
+    /// the KL reference): in bf16 the two paths round differently (the
+    /// inference RMSNorm multiplies by its weight before rounding, the
+    /// training one after, as transformers does), which moved a tiny
+    /// model's logits by up to 0.16, so the ratio of an unchanged policy
+    /// was not 1 and the KL to an unchanged reference not 0. In f32 and
+    /// f64 the paths agree to float rounding and the fused kernels are
+    /// faster.
+    ///
+    /// ```no_run
+    /// # use toolgym_model::{ModelOptions, Qwen2ForCausalLM};
+    /// # let policy = Qwen2ForCausalLM::load("model", &ModelOptions::default()).unwrap();
+    /// let old_policy = policy.detached()?.with_training_ops();
+    /// # Ok::<(), toolgym_model::ModelError>(())
+    /// ```
+    pub fn with_training_ops(&self) -> Self {
+        Self {
+            training_ops: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the forward pass runs the ops of training (a trainable
+    /// model, or [`Qwen2ForCausalLM::with_training_ops`]).
+    pub fn runs_training_ops(&self) -> bool {
+        self.training_ops
     }
 
     /// Runs the decoder and returns the final-normed hidden states
@@ -632,13 +669,13 @@ impl Qwen2ForCausalLM {
         for (n, layer) in self.layers.iter().enumerate() {
             let past = shared.map_or(Past::None, |c| Past::Cache(c, n));
             x = layer
-                .forward(&x, &rope, mask.as_ref(), past, self.trainable)?
+                .forward(&x, &rope, mask.as_ref(), past, self.training_ops)?
                 .0;
         }
         if let Some(c) = cache {
             c.advance(t);
         }
-        self.norm.forward(&x, self.trainable)
+        self.norm.forward(&x, self.training_ops)
     }
 
     /// Runs a batch of prefixes (left-padded, like a prompt batch) and keeps
@@ -652,10 +689,10 @@ impl Qwen2ForCausalLM {
         let last = self.layers.len() - 1;
         for (n, layer) in self.layers.iter().enumerate() {
             let (kn, vn) = if n == last {
-                layer.keys_values(&x, &rope, self.trainable)?
+                layer.keys_values(&x, &rope, self.training_ops)?
             } else {
                 let (y, kn, vn) =
-                    layer.forward(&x, &rope, mask.as_ref(), Past::None, self.trainable)?;
+                    layer.forward(&x, &rope, mask.as_ref(), Past::None, self.training_ops)?;
                 x = y;
                 (kn, vn)
             };
@@ -721,10 +758,10 @@ impl Qwen2ForCausalLM {
         for (n, layer) in self.layers.iter().enumerate() {
             let p = Past::Prefix(&past, n);
             x = layer
-                .forward(&x, &rope, mask.as_ref(), p, self.trainable)?
+                .forward(&x, &rope, mask.as_ref(), p, self.training_ops)?
                 .0;
         }
-        self.norm.forward(&x, self.trainable)
+        self.norm.forward(&x, self.training_ops)
     }
 
     /// Checks a batch's shape and token ids.
