@@ -736,9 +736,10 @@ impl GrpoTrainer {
 /// `model` as a step scores against the trainable policy with it (the
 /// old policy, the KL reference): in half precision computing with the
 /// training ops, so an unchanged policy's ratio is exactly 1 and an
-/// unchanged reference's KL 0 (the inference kernels round otherwise); in
-/// f32 and f64 with the faster inference kernels, which agree with them to
-/// float rounding. See [`Qwen2ForCausalLM::with_training_ops`].
+/// unchanged reference's KL 0 on any device (inference kernels may round
+/// otherwise); in f32 and f64 with the faster inference kernels, which
+/// agree with them to float rounding. See
+/// [`Qwen2ForCausalLM::with_training_ops`].
 fn scoring_view(model: &Qwen2ForCausalLM) -> Qwen2ForCausalLM {
     use toolgym_model::candle_core::DType;
     match model.dtype() {

@@ -14,8 +14,11 @@
 //! Two code paths exist: when the weights are trainable `Var`s (or with
 //! [`Qwen2ForCausalLM::with_training_ops`]) every op is one candle can
 //! differentiate; otherwise the fused candle-nn kernels are used. They
-//! agree to float rounding in f32 and f64; in bf16 they round differently
-//! (RMSNorm's weight multiply before or after the rounding). On the CPU, in f32 or f64, the attention
+//! agree to float rounding in f32 and f64. In half precision the CPU runs
+//! the norms as training does (candle's kernel rounds each row's root mean
+//! square to the dtype), and a biased projection adds its bias before the
+//! product is rounded (as torch does); both paths then give the same
+//! values there, within bf16's own error of transformers' bf16 logits. On the CPU, in f32 or f64, the attention
 //! softmax, RMSNorm, SwiGLU gate and token log-probs of training run as
 //! this crate's own fused ops with their own backward passes
 //! (`crate::fused`); other devices compose them from candle ops. Attention
@@ -113,10 +116,22 @@ impl Linear {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim;
-        let y = matmul_weight_t(&x.reshape((rows, in_dim))?, &self.weight, grad)?;
+        let x2 = x.reshape((rows, in_dim))?;
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
+            // Half precision on the CPU: candle multiplies in f32 and rounds
+            // the product, then adding the bias rounds again; torch (so
+            // transformers) adds the bias before its one rounding. Here too,
+            // at the same cost (candle's CPU bf16 matmul widens both
+            // operands to f32 anyway). On the tiny bf16 fixtures this halved
+            // the distance to transformers' bf16 logits.
+            Some(b) if x.device().is_cpu() && matches!(x.dtype(), DType::BF16 | DType::F16) => {
+                let f32 = DType::F32;
+                matmul_weight_t(&x2.to_dtype(f32)?, &self.weight.to_dtype(f32)?, grad)?
+                    .broadcast_add(&b.to_dtype(f32)?)?
+                    .to_dtype(x.dtype())?
+            }
+            Some(b) => matmul_weight_t(&x2, &self.weight, grad)?.broadcast_add(b)?,
+            None => matmul_weight_t(&x2, &self.weight, grad)?,
         };
         let mut out = dims;
         let last = out.len() - 1;
@@ -166,7 +181,13 @@ impl RmsNorm {
     }
 
     fn forward(&self, x: &Tensor, grad: bool) -> Result<Tensor> {
-        if !grad {
+        // candle's CPU kernel rounds each row's root mean square to the
+        // input's dtype before dividing by it: in bf16 a whole row is
+        // scaled by up to 2^-9 off at every norm, an error that adds up
+        // layer after layer (transformers divides in f32). Half precision
+        // on the CPU takes the path below, transformers' order.
+        let half_on_cpu = x.device().is_cpu() && matches!(x.dtype(), DType::BF16 | DType::F16);
+        if !grad && !half_on_cpu {
             return Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?);
         }
         if fused::fits(x) && self.weight.dtype() == x.dtype() {
@@ -615,13 +636,13 @@ impl Qwen2ForCausalLM {
     /// ops a trainable model runs, not the fused inference kernels, and
     /// still building no gradient graph when its weights are frozen. For
     /// log-probs a training step compares with its own (PPO's old policy,
-    /// the KL reference): in bf16 the two paths round differently (the
-    /// inference RMSNorm multiplies by its weight before rounding, the
-    /// training one after, as transformers does), which moved a tiny
-    /// model's logits by up to 0.16, so the ratio of an unchanged policy
-    /// was not 1 and the KL to an unchanged reference not 0. In f32 and
-    /// f64 the paths agree to float rounding and the fused kernels are
-    /// faster.
+    /// the KL reference): in half precision the fused kernels may round
+    /// otherwise than the differentiable ops (candle's RMSNorm kernel
+    /// rounds each row's root mean square to the dtype; on the CPU the
+    /// norm takes the differentiable path in half precision for that
+    /// reason, off it the kernels run), and then an unchanged policy's
+    /// ratio is not 1 nor an unchanged reference's KL 0. In f32 and f64
+    /// the paths agree to float rounding and the fused kernels are faster.
     ///
     /// ```no_run
     /// # use toolgym_model::{ModelOptions, Qwen2ForCausalLM};
