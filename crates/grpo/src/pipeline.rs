@@ -593,7 +593,9 @@ pub fn run_with(
                     &setup.factory,
                     &setup.validation,
                     &limits,
-                );
+                    "sft",
+                    cfg.run.eval_tasks,
+                )?;
                 let limit = crate::rollout::limit_named(
                     "grpo.max_prompt_tokens",
                     limits.max_prompt_tokens,

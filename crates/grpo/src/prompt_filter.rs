@@ -32,8 +32,11 @@ pub fn drop_overlong(
     source: &dyn TaskSource,
     limits: &RolloutLimits,
 ) -> (Dataset, BTreeMap<String, usize>) {
-    drop_overlong_of(policy, factory, source, limits, "training")
+    drop_overlong_of(policy, factory, source, limits, "grpo", "training")
 }
+
+/// The tasks kept, and the number left out per source.
+pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>);
 
 /// [`drop_overlong`] for validation tasks, as verl's
 /// `filter_overlong_prompts` filters its validation set too: the tasks
@@ -41,18 +44,54 @@ pub fn drop_overlong(
 /// and the number left out per source. Without it a task over the limit
 /// is validated as a wrong answer (its episode is not run), and accuracy
 /// reads lower than verl's by the share of such tasks.
+///
+/// With `wanted` > 0 (`run.eval_tasks`) tasks are measured in order only
+/// until that many fit: the rest are kept unmeasured (never validated),
+/// and the counts are of the tasks measured. The envs made to measure
+/// leave the factory's state as it was (as validation does: a curriculum
+/// does not move). Each first prompt is measured from a reset with seed 0,
+/// as for training tasks; validation episodes reset with their own seeds,
+/// so an env whose first prompt's length depends on the seed can still
+/// give a longer one (that episode is then not run and counts as wrong).
+/// `phase` names the phase in what is said on stderr.
 pub fn drop_overlong_validation(
     policy: &Policy,
     factory: &Arc<dyn DynEnvFactory>,
     validation: &[Arc<toolgym_env::Task>],
     limits: &RolloutLimits,
-) -> (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>) {
+    phase: &str,
+    wanted: usize,
+) -> Result<Kept, crate::TrainError> {
+    let measure = || {
+        let (mut kept, mut dropped) = (Vec::new(), BTreeMap::<String, usize>::new());
+        let mut next = 0;
+        while next < validation.len() && (wanted == 0 || kept.len() < wanted) {
+            let room = validation.len() - next;
+            let take = if wanted == 0 {
+                room
+            } else {
+                (wanted - kept.len()).min(room)
+            };
+            let chunk = Dataset::from_shared("validation", validation[next..next + take].to_vec());
+            next += take;
+            let (k, d) = drop_overlong_of(policy, factory, &chunk, limits, phase, "validation");
+            kept.extend(k.tasks().iter().cloned());
+            for (source, n) in d {
+                *dropped.entry(source).or_default() += n;
+            }
+        }
+        kept.extend(validation[next..].iter().cloned());
+        (kept, dropped)
+    };
     if validation.is_empty() {
-        return (Vec::new(), BTreeMap::new());
+        return Ok((Vec::new(), BTreeMap::new()));
     }
-    let source = Dataset::from_shared("validation", validation.to_vec());
-    let (kept, dropped) = drop_overlong_of(policy, factory, &source, limits, "validation");
-    (kept.tasks().to_vec(), dropped)
+    crate::phase::keeping_factory_state(
+        factory,
+        limits.env_timeout,
+        "the validation prompts' length check",
+        measure,
+    )
 }
 
 /// Says on stderr how many of `total` `what` tasks (training, validation)
@@ -81,6 +120,7 @@ fn drop_overlong_of(
     factory: &Arc<dyn DynEnvFactory>,
     source: &dyn TaskSource,
     limits: &RolloutLimits,
+    phase: &str,
     what: &str,
 ) -> (Dataset, BTreeMap<String, usize>) {
     let max_context = policy.token_space().max_context;
@@ -107,7 +147,7 @@ fn drop_overlong_of(
         let timed_out = !dropped || matches!(prompt, Err(CallFailure::TimedOut(_)));
         if timed_out && !gave_up.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "grpo: making, resetting or dropping an env did not return within the env \
+                "{phase}: making, resetting or dropping an env did not return within the env \
                  timeout while measuring first prompts (task {}); the remaining tasks are kept \
                  unmeasured",
                 task.id
@@ -132,7 +172,7 @@ fn drop_overlong_of(
     let (tasks, failures): (Vec<_>, Vec<_>) = fetched.into_iter().partition(Result::is_ok);
     if let Some(Err(first)) = failures.first() {
         eprintln!(
-            "grpo: left out {} {what} task(s) the source failed to give; the first: {first}",
+            "{phase}: left out {} {what} task(s) the source failed to give; the first: {first}",
             failures.len()
         );
     }

@@ -153,7 +153,9 @@ impl GrpoTrainer {
                     &factory,
                     &validation,
                     &config.rollout_limits(),
-                );
+                    "grpo",
+                    run.eval_tasks,
+                )?;
                 report_dropped("grpo", "validation", n, &limit, &d);
                 (kept, d)
             }
@@ -734,17 +736,20 @@ impl GrpoTrainer {
 }
 
 /// `model` as a step scores against the trainable policy with it (the
-/// old policy, the KL reference): in half precision computing with the
-/// training ops, so an unchanged policy's ratio is exactly 1 and an
-/// unchanged reference's KL 0 on any device (inference kernels may round
-/// otherwise); in f32 and f64 with the faster inference kernels, which
-/// agree with them to float rounding. See
+/// old policy, the KL reference): in half precision off the CPU computing
+/// with the training ops, so an unchanged policy's ratio is exactly 1 and
+/// an unchanged reference's KL 0 (candle's fused kernels there may round
+/// otherwise); on the CPU, and in f32 and f64, with the faster inference
+/// kernels, which give the same values on the CPU in half precision and
+/// agree to float rounding in f32 and f64. See
 /// [`Qwen2ForCausalLM::with_training_ops`].
 fn scoring_view(model: &Qwen2ForCausalLM) -> Qwen2ForCausalLM {
     use toolgym_model::candle_core::DType;
-    match model.dtype() {
-        DType::BF16 | DType::F16 => model.with_training_ops(),
-        _ => model.clone(),
+    let half = matches!(model.dtype(), DType::BF16 | DType::F16);
+    if half && !model.device().is_cpu() {
+        model.with_training_ops()
+    } else {
+        model.clone()
     }
 }
 

@@ -477,6 +477,31 @@ fn overlong_prompts_are_left_out_and_counted() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The test spec's envs, from a factory whose state is how many it made.
+#[derive(Default)]
+struct MakeCounting {
+    made: std::sync::atomic::AtomicUsize,
+}
+
+impl toolgym_env::env::EnvFactory for MakeCounting {
+    type Env = <toolgym_env::SingleTurnSpec as toolgym_env::env::EnvFactory>::Env;
+    fn make(&self, task: Arc<Task>) -> Self::Env {
+        self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        toolgym_env::env::EnvFactory::make(&spec(), task)
+    }
+    fn checkpoint_state(&self) -> Result<Option<serde_json::Value>, String> {
+        Ok(Some(
+            self.made.load(std::sync::atomic::Ordering::SeqCst).into(),
+        ))
+    }
+    fn restore_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        let made = state.as_u64().ok_or("not a count")?;
+        self.made
+            .store(made as usize, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 /// Validation tasks whose first prompt is over the limit are left out as
 /// verl's `filter_overlong_prompts` leaves them out of its validation set
 /// (validated on the rest, counted in the first step's metrics), not
@@ -492,19 +517,20 @@ fn overlong_validation_prompts_are_left_out_and_counted() {
         .iter()
         .map(|t| probe.tokenizer.encode(&spec().prompt(t)).unwrap().len())
         .collect();
+    let lens_in_order = lens.clone();
     lens.sort();
     let limit = lens[6];
     let over = lens.iter().filter(|&&l| l > limit).count();
     assert!(over > 0 && over < 12);
-    let open = |name: &str, overlong| {
+    let open_with = |name: &str, overlong, eval_tasks: usize, factory| {
         let mut c = grpo_config(1);
         c.max_prompt_tokens = limit;
         c.overlong_prompts = overlong;
         let mut run = run_section(run_dir(name), 0);
-        run.eval_tasks = 0;
+        run.eval_tasks = eval_tasks;
         GrpoTrainer::new(
             policy_of(&gen),
-            factory(),
+            factory,
             Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
             validation.tasks().to_vec(),
             c,
@@ -512,7 +538,9 @@ fn overlong_validation_prompts_are_left_out_and_counted() {
         )
         .unwrap()
     };
-    let mut t = open("overlong-val", toolgym_grpo::config::OverlongPrompts::Drop);
+    let open = |name: &str, overlong| open_with(name, overlong, 0, factory());
+    let drop = toolgym_grpo::config::OverlongPrompts::Drop;
+    let mut t = open("overlong-val", drop);
     let report = t.validate().unwrap().expect("validated");
     assert_eq!(report.verdicts.len(), 12 - over);
     assert!(
@@ -534,7 +562,38 @@ fn overlong_validation_prompts_are_left_out_and_counted() {
         toolgym_grpo::config::OverlongPrompts::TruncateLeft,
     );
     assert_eq!(t.validate().unwrap().expect("validated").verdicts.len(), 12);
-    for name in ["overlong-val", "overlong-val-truncated"] {
+    // With run.eval_tasks, tasks are measured only until that many fit;
+    // the check leaves a stateful factory as it found it (this one counts
+    // the envs made; the training source is unbounded, so not checked).
+    let counting = Arc::new(MakeCounting::default());
+    let shared: Arc<dyn toolgym_env::env::DynEnvFactory> = counting.clone();
+    let mut t = open_with("overlong-val-few", drop, 3, shared);
+    assert_eq!(counting.made.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let report = t.validate().unwrap().expect("validated");
+    assert_eq!(report.verdicts.len(), 3);
+    let m = t.step().unwrap();
+    let measured_over = lens_in_order
+        .iter()
+        .scan(0usize, |fits, &l| {
+            let measured = *fits < 3;
+            *fits += usize::from(l <= limit);
+            Some(measured && l > limit)
+        })
+        .filter(|&o| o)
+        .count();
+    assert!(
+        measured_over > 0 && measured_over < over,
+        "a test of stopping early"
+    );
+    assert_eq!(
+        m.dropped_overlong_validation
+            .get("synthetic")
+            .copied()
+            .unwrap_or(0),
+        measured_over,
+        "{m:?}"
+    );
+    for name in ["overlong-val", "overlong-val-truncated", "overlong-val-few"] {
         std::fs::remove_dir_all(run_dir(name)).ok();
     }
 }

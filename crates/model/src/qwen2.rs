@@ -118,17 +118,16 @@ impl Linear {
         let rows = x.elem_count() / in_dim;
         let x2 = x.reshape((rows, in_dim))?;
         let y = match &self.bias {
-            // Half precision on the CPU: candle multiplies in f32 and rounds
-            // the product, then adding the bias rounds again; torch (so
-            // transformers) adds the bias before its one rounding. Here too,
-            // at the same cost (candle's CPU bf16 matmul widens both
-            // operands to f32 anyway). On the tiny bf16 fixtures this halved
-            // the distance to transformers' bf16 logits.
-            Some(b) if x.device().is_cpu() && matches!(x.dtype(), DType::BF16 | DType::F16) => {
-                let f32 = DType::F32;
-                matmul_weight_t(&x2.to_dtype(f32)?, &self.weight.to_dtype(f32)?, grad)?
-                    .broadcast_add(&b.to_dtype(f32)?)?
-                    .to_dtype(x.dtype())?
+            // An input widened to f32 for a half-precision weight
+            // ([`widened_for_bias`]): multiplied and biased in f32, rounded
+            // once, as torch (so transformers) adds the bias before its
+            // one rounding; candle's rounded product plus the bias rounded
+            // twice.
+            Some(b) if x.dtype() != self.weight.dtype() => {
+                let wide = x.dtype();
+                matmul_weight_t(&x2, &self.weight.to_dtype(wide)?, grad)?
+                    .broadcast_add(&b.to_dtype(wide)?)?
+                    .to_dtype(self.weight.dtype())?
             }
             Some(b) => matmul_weight_t(&x2, &self.weight, grad)?.broadcast_add(b)?,
             None => matmul_weight_t(&x2, &self.weight, grad)?,
@@ -163,6 +162,22 @@ fn matmul_weight_t(x: &Tensor, w: &Tensor, grad: bool) -> Result<Tensor> {
     } else {
         Ok(x.matmul(&w.t()?)?)
     }
+}
+
+/// The input of the biased projections (q, k, v), widened to f32 once for
+/// the three when it is half precision on the CPU: [`Linear::forward`] then
+/// rounds each product only after adding the bias, as torch does, at no
+/// extra cost (candle's CPU bf16 matmul widens both operands to f32
+/// anyway). On the tiny bf16 fixtures this halved the distance to
+/// transformers' bf16 logits. Elsewhere `x` itself.
+fn widened_for_bias(x: &Tensor) -> Result<Tensor> {
+    Ok(
+        if x.device().is_cpu() && matches!(x.dtype(), DType::BF16 | DType::F16) {
+            x.to_dtype(DType::F32)?
+        } else {
+            x.clone()
+        },
+    )
 }
 
 /// Root-mean-square layer norm, statistics in f32 (as transformers does).
@@ -314,6 +329,11 @@ impl Attention {
 
     /// This pass's keys (rotated) and values, `[batch, kv_heads, seq, head_dim]`.
     fn keys_values(&self, x: &Tensor, rope: &Rope, grad: bool) -> Result<(Tensor, Tensor)> {
+        self.keys_values_of(&widened_for_bias(x)?, rope, grad)
+    }
+
+    /// [`Attention::keys_values`] of an input already [`widened_for_bias`].
+    fn keys_values_of(&self, x: &Tensor, rope: &Rope, grad: bool) -> Result<(Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let (nkv, hd) = (self.num_kv_heads, self.head_dim);
         let k = self.k_proj.forward(x, grad)?.reshape((b, t, nkv, hd))?;
@@ -335,9 +355,10 @@ impl Attention {
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x, grad)?.reshape((b, t, nh, hd))?;
+        let x = widened_for_bias(x)?;
+        let q = self.q_proj.forward(&x, grad)?.reshape((b, t, nh, hd))?;
         let q = rope.apply(&q, grad)?.transpose(1, 2)?.contiguous()?;
-        let (k_new, v_new) = self.keys_values(x, rope, grad)?;
+        let (k_new, v_new) = self.keys_values_of(&x, rope, grad)?;
         let (k, v) = match past {
             Past::None => (k_new.clone(), v_new.clone()),
             Past::Cache(c, layer) => c.append(layer, &k_new, &v_new)?,

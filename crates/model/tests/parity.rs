@@ -263,3 +263,30 @@ fn bf16_logits_and_greedy_tokens_match_transformers_bf16() {
         assert_eq!(tokens, id_lists(&g["tokens"]), "{v}: bf16 greedy tokens");
     }
 }
+
+/// `with_training_ops` runs a frozen model's forward pass as a trainable
+/// one runs it (the values of training, bit for bit) without making it
+/// trainable; in f32 on the CPU the fused inference kernels differ from
+/// those ops in the last bits, so the test sees which path ran.
+#[test]
+fn with_training_ops_computes_as_the_trainable_model() {
+    for v in VARIANTS {
+        let frozen = fixture(v, false).model;
+        let trainable = fixture(v, true).model;
+        let batch =
+            TokenBatch::left_padded(&id_lists(&fixture(v, false).json["padded_prompts"]), 0)
+                .unwrap();
+        let run = |m: &toolgym_model::Qwen2ForCausalLM| flat(&m.forward(&batch, None).unwrap());
+        let view = frozen.with_training_ops();
+        assert!(view.runs_training_ops() && !view.is_trainable());
+        assert!(!frozen.runs_training_ops() && trainable.runs_training_ops());
+        assert_eq!(run(&view), run(&trainable), "{v}");
+        if frozen.device().is_cpu() {
+            assert_ne!(
+                run(&frozen),
+                run(&trainable),
+                "{v}: the paths should differ in f32"
+            );
+        }
+    }
+}
