@@ -588,7 +588,7 @@ pub fn run_with(
         let validation = match cfg.grpo.overlong_prompts {
             crate::config::OverlongPrompts::Drop => {
                 let limits = cfg.grpo.rollout_limits();
-                let (kept, dropped) = crate::prompt_filter::drop_overlong_validation(
+                let (kept, dropped, measured) = crate::prompt_filter::drop_overlong_validation(
                     &policy,
                     &setup.factory,
                     &setup.validation,
@@ -604,7 +604,7 @@ pub fn run_with(
                 crate::prompt_filter::report_dropped(
                     "sft",
                     "validation",
-                    setup.validation.len(),
+                    measured,
                     &limit,
                     &dropped,
                 );

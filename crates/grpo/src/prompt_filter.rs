@@ -32,11 +32,15 @@ pub fn drop_overlong(
     source: &dyn TaskSource,
     limits: &RolloutLimits,
 ) -> (Dataset, BTreeMap<String, usize>) {
-    drop_overlong_of(policy, factory, source, limits, "grpo", "training")
+    let gave_up = AtomicBool::new(false);
+    drop_overlong_of(
+        policy, factory, source, limits, "grpo", "training", &gave_up,
+    )
 }
 
-/// The tasks kept, and the number left out per source.
-pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>);
+/// The tasks kept, the number left out per source, and how many tasks were
+/// measured.
+pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>, usize);
 
 /// [`drop_overlong`] for validation tasks, as verl's
 /// `filter_overlong_prompts` filters its validation set too: the tasks
@@ -47,7 +51,8 @@ pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>);
 ///
 /// With `wanted` > 0 (`run.eval_tasks`) tasks are measured in order only
 /// until that many fit: the rest are kept unmeasured (never validated),
-/// and the counts are of the tasks measured. The envs made to measure
+/// and the counts are of the tasks measured (the third value; after an
+/// env time-out no more are). The envs made to measure
 /// leave the factory's state as it was (as validation does: a curriculum
 /// does not move). Each first prompt is measured from a reset with seed 0,
 /// as for training tasks; validation episodes reset with their own seeds,
@@ -65,7 +70,12 @@ pub fn drop_overlong_validation(
     let measure = || {
         let (mut kept, mut dropped) = (Vec::new(), BTreeMap::<String, usize>::new());
         let mut next = 0;
-        while next < validation.len() && (wanted == 0 || kept.len() < wanted) {
+        // One time-out ends the measuring (each chunk would wait as long).
+        let gave_up = AtomicBool::new(false);
+        while next < validation.len()
+            && (wanted == 0 || kept.len() < wanted)
+            && !gave_up.load(Ordering::Relaxed)
+        {
             let room = validation.len() - next;
             let take = if wanted == 0 {
                 room
@@ -74,17 +84,25 @@ pub fn drop_overlong_validation(
             };
             let chunk = Dataset::from_shared("validation", validation[next..next + take].to_vec());
             next += take;
-            let (k, d) = drop_overlong_of(policy, factory, &chunk, limits, phase, "validation");
+            let (k, d) = drop_overlong_of(
+                policy,
+                factory,
+                &chunk,
+                limits,
+                phase,
+                "validation",
+                &gave_up,
+            );
             kept.extend(k.tasks().iter().cloned());
             for (source, n) in d {
                 *dropped.entry(source).or_default() += n;
             }
         }
         kept.extend(validation[next..].iter().cloned());
-        (kept, dropped)
+        (kept, dropped, next)
     };
     if validation.is_empty() {
-        return Ok((Vec::new(), BTreeMap::new()));
+        return Ok((Vec::new(), BTreeMap::new(), 0));
     }
     crate::phase::keeping_factory_state(
         factory,
@@ -94,9 +112,9 @@ pub fn drop_overlong_validation(
     )
 }
 
-/// Says on stderr how many of `total` `what` tasks (training, validation)
-/// `phase` left out as over `limit` (the limit that applies, named), by
-/// source; nothing when none.
+/// Says on stderr how many of the `total` `what` tasks measured (training,
+/// validation) `phase` left out as over `limit` (the limit that applies,
+/// named), by source; nothing when none.
 pub fn report_dropped(
     phase: &str,
     what: &str,
@@ -122,12 +140,12 @@ fn drop_overlong_of(
     limits: &RolloutLimits,
     phase: &str,
     what: &str,
+    gave_up: &AtomicBool,
 ) -> (Dataset, BTreeMap<String, usize>) {
     let max_context = policy.token_space().max_context;
     let max_tokens = crate::rollout::prompt_limit(limits.max_prompt_tokens, max_context);
     let env_timeout = limits.env_timeout;
     let n = source.len().unwrap_or(0) as u64;
-    let gave_up = AtomicBool::new(false);
     let judge = |task: Arc<toolgym_env::Task>| {
         // A reset that fails (or does not return in time) keeps the task.
         // After one time-out (of the env's `make`, `reset` or `Drop`) the

@@ -147,8 +147,7 @@ impl GrpoTrainer {
         // Validation drops them too (verl filters its validation set alike).
         let (validation, mut dropped_validation) = match config.overlong_prompts {
             OverlongPrompts::Drop => {
-                let n = validation.len();
-                let (kept, d) = drop_overlong_validation(
+                let (kept, d, measured) = drop_overlong_validation(
                     &policy,
                     &factory,
                     &validation,
@@ -156,7 +155,7 @@ impl GrpoTrainer {
                     "grpo",
                     run.eval_tasks,
                 )?;
-                report_dropped("grpo", "validation", n, &limit, &d);
+                report_dropped("grpo", "validation", measured, &limit, &d);
                 (kept, d)
             }
             OverlongPrompts::TruncateLeft => (validation, BTreeMap::new()),

@@ -1933,10 +1933,35 @@ fn a_curriculum_factory_resumes_with_its_state() {
         .unwrap();
     assert!(summary.before.is_some() && summary.after.is_some());
 
-    // A checkpoint hook that fails stops the checkpoint, naming the hook.
+    // A checkpoint hook that fails stops the checkpoint, naming the hook;
+    // with validation tasks it stops the start (their length check keeps
+    // the factory's state as validation does).
     let fail_dir = run_dir("curriculum-fail");
     let (factory, _) = curriculum(true);
-    let mut t = trainer(&fail_dir, factory);
+    let open = |validation: Vec<Arc<Task>>| {
+        let mut c = grpo_config(3);
+        c.max_response_tokens = 12;
+        GrpoTrainer::new(
+            policy(&gen),
+            factory.clone(),
+            echo_tasks(16),
+            validation,
+            c,
+            run_section(fail_dir.clone(), 1),
+        )
+    };
+    let e = open(echo_tasks(2).tasks().to_vec())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains(
+            "checkpoint_state (around the validation prompts' length check) failed: \
+                    cannot serialise the curriculum"
+        ),
+        "{e}"
+    );
+    let mut t = open(vec![]).unwrap();
     t.step().unwrap();
     let e = t.save_checkpoint().unwrap_err().to_string();
     assert!(

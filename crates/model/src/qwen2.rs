@@ -657,13 +657,13 @@ impl Qwen2ForCausalLM {
     /// ops a trainable model runs, not the fused inference kernels, and
     /// still building no gradient graph when its weights are frozen. For
     /// log-probs a training step compares with its own (PPO's old policy,
-    /// the KL reference): in half precision the fused kernels may round
-    /// otherwise than the differentiable ops (candle's RMSNorm kernel
-    /// rounds each row's root mean square to the dtype; on the CPU the
-    /// norm takes the differentiable path in half precision for that
-    /// reason, off it the kernels run), and then an unchanged policy's
-    /// ratio is not 1 nor an unchanged reference's KL 0. In f32 and f64
-    /// the paths agree to float rounding and the fused kernels are faster.
+    /// the KL reference): off the CPU, in half precision, the fused kernels
+    /// may round otherwise than the differentiable ops (candle's RMSNorm
+    /// kernel rounds each row's root mean square to the dtype), and then an
+    /// unchanged policy's ratio is not 1 nor an unchanged reference's KL
+    /// 0. On the CPU, half precision already takes the same ops (the same
+    /// values both ways); in f32 and f64 the paths agree to float rounding
+    /// and the fused kernels are faster.
     ///
     /// ```no_run
     /// # use toolgym_model::{ModelOptions, Qwen2ForCausalLM};
