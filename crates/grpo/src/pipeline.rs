@@ -587,28 +587,15 @@ pub fn run_with(
         // GRPO's "before": on the tasks GRPO validates on.
         let validation = match cfg.grpo.overlong_prompts {
             crate::config::OverlongPrompts::Drop => {
-                let limits = cfg.grpo.rollout_limits();
-                let (kept, dropped, measured) = crate::prompt_filter::drop_overlong_validation(
+                crate::prompt_filter::drop_overlong_validation(
                     &policy,
                     &setup.factory,
                     &setup.validation,
-                    &limits,
+                    &cfg.grpo.rollout_limits(),
                     "sft",
                     cfg.run.eval_tasks,
-                )?;
-                let limit = crate::rollout::limit_named(
-                    "grpo.max_prompt_tokens",
-                    limits.max_prompt_tokens,
-                    policy.token_space().max_context,
-                );
-                crate::prompt_filter::report_dropped(
-                    "sft",
-                    "validation",
-                    measured,
-                    &limit,
-                    &dropped,
-                );
-                kept
+                )?
+                .0
             }
             crate::config::OverlongPrompts::TruncateLeft => setup.validation.clone(),
         };

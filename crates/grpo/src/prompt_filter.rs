@@ -38,9 +38,8 @@ pub fn drop_overlong(
     )
 }
 
-/// The tasks kept, the number left out per source, and how many tasks were
-/// measured.
-pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>, usize);
+/// The tasks kept, and the number left out per source.
+pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>);
 
 /// [`drop_overlong`] for validation tasks, as verl's
 /// `filter_overlong_prompts` filters its validation set too: the tasks
@@ -51,8 +50,8 @@ pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>, usize);
 ///
 /// With `wanted` > 0 (`run.eval_tasks`) tasks are measured in order only
 /// until that many fit: the rest are kept unmeasured (never validated),
-/// and the counts are of the tasks measured (the third value; after an
-/// env time-out no more are). The envs made to measure
+/// and the counts are of the tasks measured (after an env time-out no
+/// more are), said on stderr. The envs made to measure
 /// leave the factory's state as it was (as validation does: a curriculum
 /// does not move). Each first prompt is measured from a reset with seed 0,
 /// as for training tasks; validation episodes reset with their own seeds,
@@ -102,14 +101,21 @@ pub fn drop_overlong_validation(
         (kept, dropped, next)
     };
     if validation.is_empty() {
-        return Ok((Vec::new(), BTreeMap::new(), 0));
+        return Ok((Vec::new(), BTreeMap::new()));
     }
-    crate::phase::keeping_factory_state(
+    let (kept, dropped, measured) = crate::phase::keeping_factory_state(
         factory,
         limits.env_timeout,
         "the validation prompts' length check",
         measure,
-    )
+    )?;
+    let limit = crate::rollout::limit_named(
+        "grpo.max_prompt_tokens",
+        limits.max_prompt_tokens,
+        policy.token_space().max_context,
+    );
+    report_dropped(phase, "validation", measured, &limit, &dropped);
+    Ok((kept, dropped))
 }
 
 /// Says on stderr how many of the `total` `what` tasks measured (training,

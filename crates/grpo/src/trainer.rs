@@ -146,18 +146,14 @@ impl GrpoTrainer {
         };
         // Validation drops them too (verl filters its validation set alike).
         let (validation, mut dropped_validation) = match config.overlong_prompts {
-            OverlongPrompts::Drop => {
-                let (kept, d, measured) = drop_overlong_validation(
-                    &policy,
-                    &factory,
-                    &validation,
-                    &config.rollout_limits(),
-                    "grpo",
-                    run.eval_tasks,
-                )?;
-                report_dropped("grpo", "validation", measured, &limit, &d);
-                (kept, d)
-            }
+            OverlongPrompts::Drop => drop_overlong_validation(
+                &policy,
+                &factory,
+                &validation,
+                &config.rollout_limits(),
+                "grpo",
+                run.eval_tasks,
+            )?,
             OverlongPrompts::TruncateLeft => (validation, BTreeMap::new()),
         };
         let total_steps = config.total_steps(train.len())?;
