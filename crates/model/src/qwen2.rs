@@ -18,7 +18,8 @@
 //! the norms as training does (candle's kernel rounds each row's root mean
 //! square to the dtype), and a biased projection adds its bias before the
 //! product is rounded (as torch does); both paths then give the same
-//! values there, within bf16's own error of transformers' bf16 logits. On the CPU, in f32 or f64, the attention
+//! values there, within bf16's own error of transformers' bf16 logits.
+//! On the CPU, in f32 or f64, the attention
 //! softmax, RMSNorm, SwiGLU gate and token log-probs of training run as
 //! this crate's own fused ops with their own backward passes
 //! (`crate::fused`); other devices compose them from candle ops. Attention
