@@ -585,20 +585,14 @@ pub fn run_with(
     if matches!(phases, Phases::Sft | Phases::SftThenGrpo) && !grpo_started {
         // SFT validates with GRPO's limits, and its last validation is
         // GRPO's "before": on the tasks GRPO validates on.
-        let validation = match cfg.grpo.overlong_prompts {
-            crate::config::OverlongPrompts::Drop => {
-                crate::prompt_filter::drop_overlong_validation(
-                    &policy,
-                    &setup.factory,
-                    &setup.validation,
-                    &cfg.grpo.rollout_limits(),
-                    "sft",
-                    cfg.run.eval_tasks,
-                )?
-                .0
-            }
-            crate::config::OverlongPrompts::TruncateLeft => setup.validation.clone(),
-        };
+        let (validation, _) = crate::prompt_filter::drop_overlong_validation(
+            &policy,
+            &setup.factory,
+            &setup.validation,
+            &cfg.grpo,
+            "sft",
+            cfg.run.eval_tasks,
+        )?;
         let mut sft = SftTrainer::new(
             policy,
             setup.factory.clone(),

@@ -41,8 +41,9 @@ pub fn drop_overlong(
 /// The tasks kept, and the number left out per source.
 pub type Kept = (Vec<Arc<toolgym_env::Task>>, BTreeMap<String, usize>);
 
-/// [`drop_overlong`] for validation tasks, as verl's
-/// `filter_overlong_prompts` filters its validation set too: the tasks
+/// [`drop_overlong`] for validation tasks under `config`'s limits, as
+/// verl's `filter_overlong_prompts` filters its validation set too (with
+/// `overlong_prompts = "truncate-left"` every task is kept): the tasks
 /// that fit, in their order (so `run.eval_tasks` takes the first of those),
 /// and the number left out per source. Without it a task over the limit
 /// is validated as a wrong answer (its episode is not run), and accuracy
@@ -62,10 +63,14 @@ pub fn drop_overlong_validation(
     policy: &Policy,
     factory: &Arc<dyn DynEnvFactory>,
     validation: &[Arc<toolgym_env::Task>],
-    limits: &RolloutLimits,
+    config: &crate::GrpoConfig,
     phase: &str,
     wanted: usize,
 ) -> Result<Kept, crate::TrainError> {
+    if config.overlong_prompts == crate::config::OverlongPrompts::TruncateLeft {
+        return Ok((validation.to_vec(), BTreeMap::new()));
+    }
+    let limits = &config.rollout_limits();
     let measure = || {
         let (mut kept, mut dropped) = (Vec::new(), BTreeMap::<String, usize>::new());
         let mut next = 0;

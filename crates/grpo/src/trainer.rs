@@ -145,17 +145,14 @@ impl GrpoTrainer {
             None => train,
         };
         // Validation drops them too (verl filters its validation set alike).
-        let (validation, mut dropped_validation) = match config.overlong_prompts {
-            OverlongPrompts::Drop => drop_overlong_validation(
-                &policy,
-                &factory,
-                &validation,
-                &config.rollout_limits(),
-                "grpo",
-                run.eval_tasks,
-            )?,
-            OverlongPrompts::TruncateLeft => (validation, BTreeMap::new()),
-        };
+        let (validation, mut dropped_validation) = drop_overlong_validation(
+            &policy,
+            &factory,
+            &validation,
+            &config,
+            "grpo",
+            run.eval_tasks,
+        )?;
         let total_steps = config.total_steps(train.len())?;
         let phase = Phase::open(PhaseSetup {
             name: "grpo",
