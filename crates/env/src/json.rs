@@ -6,9 +6,10 @@
 //! `3.0`), and by default every non-ASCII character is escaped as `\uXXXX`.
 //! [`dumps`] reproduces that so rendered prompts match the released pipeline.
 //!
-//! Object keys come out in `serde_json`'s map order, which in this workspace
-//! is sorted (the `preserve_order` feature is off; the reward crate relies on
-//! it), so key order can differ from a Python dict's insertion order.
+//! Object keys come out in the order they were written in (this workspace
+//! turns on `serde_json`'s `preserve_order`), as a Python dict built by
+//! `json.loads` keeps them: a tool's parameters read from a dataset are
+//! written back in the dataset's order.
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -18,8 +19,8 @@ use std::fmt::Write as _;
 /// ```
 /// use serde_json::json;
 /// let v = json!({"b": [1, 2.5, 1e-5], "a": "é"});
-/// assert_eq!(toolgym_env::json::dumps(&v, true), r#"{"a": "\u00e9", "b": [1, 2.5, 1e-05]}"#);
-/// assert_eq!(toolgym_env::json::dumps(&v, false), r#"{"a": "é", "b": [1, 2.5, 1e-05]}"#);
+/// assert_eq!(toolgym_env::json::dumps(&v, true), r#"{"b": [1, 2.5, 1e-05], "a": "\u00e9"}"#);
+/// assert_eq!(toolgym_env::json::dumps(&v, false), r#"{"b": [1, 2.5, 1e-05], "a": "é"}"#);
 /// ```
 pub fn dumps(value: &Value, ensure_ascii: bool) -> String {
     let mut out = String::new();
@@ -155,7 +156,17 @@ mod tests {
         let v = json!([{"name": "f", "arguments": {}}, null, true]);
         assert_eq!(
             dumps(&v, true),
-            r#"[{"arguments": {}, "name": "f"}, null, true]"#
+            r#"[{"name": "f", "arguments": {}}, null, true]"#
+        );
+    }
+
+    #[test]
+    fn keys_keep_the_order_they_were_read_in() {
+        let v: Value =
+            serde_json::from_str(r#"{"z": 1, "a": {"y": 2, "b": 3}, "m": null}"#).unwrap();
+        assert_eq!(
+            dumps(&v, true),
+            r#"{"z": 1, "a": {"y": 2, "b": 3}, "m": null}"#
         );
     }
 }

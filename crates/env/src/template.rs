@@ -8,11 +8,10 @@
 //! template does (tool results grouped into a user turn of
 //! `<tool_response>` blocks); the prompt ends with `<|im_start|>assistant\n`.
 //!
-//! Four known differences from the released pipeline: a ToolACE tool's
+//! Three known differences from the released pipeline: a ToolACE tool's
 //! own top-level keys beside its name, description and parameters (its
 //! `"required": null`) are not listed, where the released script dumped
-//! the whole tool object ([`crate::ToolSpec`] keeps those three); JSON object keys
-//! below `parameters` come out sorted (serde_json's map order); earlier
+//! the whole tool object ([`crate::ToolSpec`] keeps those three); earlier
 //! assistant call turns in a task's context (ToolACE dialogues) are
 //! rendered as `<tool_call>\n[...]\n</tool_call>`, where the released
 //! script wrote them as `json.dumps` of the already JSON-encoded call list
@@ -234,7 +233,7 @@ pub fn default_reasoning(calls: &[Call]) -> String {
 /// use toolgym_reward::Call;
 /// let c = Call::new("add", serde_json::json!({"b": 2, "a": 1})).unwrap();
 /// assert_eq!(toolgym_env::template::calls_json(&[c]),
-///            r#"[{"name": "add", "arguments": {"a": 1, "b": 2}}]"#);
+///            r#"[{"name": "add", "arguments": {"b": 2, "a": 1}}]"#);
 /// let c = Call::new("say", serde_json::json!({"x": "a</tool_call> < b"})).unwrap();
 /// assert_eq!(toolgym_env::template::calls_json(&[c]),
 ///            r#"[{"name": "say", "arguments": {"x": "a\u003c/tool_call> < b"}}]"#);
@@ -421,11 +420,9 @@ impl ChatMlTemplate {
     /// `{"type": "function", "function": …}` JSON line each, non-ASCII
     /// kept), one `<tool_call>` block per call, no think block. For
     /// Qwen2.5-Instruct checkpoints used with their native format; the
-    /// paper's prompt is [`ChatMlTemplate::tool_n1`]. One difference: JSON
-    /// objects (a tool's parameters, a call's arguments) are written with
-    /// their keys sorted, where the Hugging Face template (`tojson`) keeps
-    /// the order they were given in (toolgym reads them into maps that do
-    /// not keep it); the same keys and values otherwise.
+    /// paper's prompt is [`ChatMlTemplate::tool_n1`]. JSON objects (a
+    /// tool's parameters, a call's arguments) keep the order their keys
+    /// were given in, as the Hugging Face template's `tojson` does.
     pub fn qwen2_5() -> Self {
         Self {
             name: "qwen2.5".into(),
@@ -766,7 +763,7 @@ mod tests {
             .build();
         assert_eq!(
             signature_line(&spec),
-            "convert(tags?: array[string], unit: km|mi, value: number) - Converts."
+            "convert(value: number, unit: km|mi, tags?: array[string]) - Converts."
         );
     }
 }

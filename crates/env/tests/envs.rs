@@ -226,7 +226,7 @@ fn multi_turn_episode_runs_tools_and_rewards_state() {
     assert_eq!(obs.tools.len(), 2);
     assert!(obs
         .prompt
-        .contains("transfer(amount: integer, from: string, to: string)"));
+        .contains("transfer(from: string, to: string, amount: integer)"));
 
     let s1 = env.step(&reply("check", json!([{"name": "balance", "arguments": {"account": "alice"}}, {"name": "balance", "arguments": {"account": "zed"}}])));
     assert!(!s1.done());

@@ -3,11 +3,13 @@
 //! The Tool-N1 golden files under `tests/fixtures/prompts/` were checked
 //! against a Python reproduction of the released pipeline
 //! (`construct_prompt` of `verl/examples/data_preprocess/toolcall_preprocess.py`
-//! rendered with Qwen2.5's Jinja chat template), with parameter keys
-//! sorted as serde_json orders them and a ToolACE tool's top-level keys
-//! other than name, description and parameters (its `"required": null`)
-//! left out, as toolgym lists tools (`template.rs`'s known differences):
-//! byte-identical under those two.
+//! rendered with Qwen2.5's Jinja chat template), with a ToolACE tool's
+//! top-level keys other than name, description and parameters (its
+//! `"required": null`) left out, as toolgym lists tools (`template.rs`'s
+//! known differences): byte-identical under that. Their tool lines keep
+//! the dataset's key order, as `json.dumps` of the loaded tools does
+//! (checked again with Python's `json.dumps` on 2026-12-07, and below
+//! against the dataset's own text).
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,40 @@ fn tool_n1_prompt_of_an_xlam_task_is_pinned() {
         ChatMlTemplate::tool_n1_no_reasoning().prompt(task),
         golden("tool_n1_no_think_xlam_8.txt")
     );
+}
+
+/// The released pipeline lists each tool as `json.dumps({"type":
+/// "function", "function": tool})` of the dataset's loaded tools: xLAM's
+/// `tools` text is written by `json.dumps` too, so the lines hold its
+/// tools byte for byte, keys in the dataset's order.
+#[test]
+fn tool_n1_tool_lines_keep_the_datasets_text() {
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("xlam_sample.json")).unwrap())
+            .unwrap();
+    let tasks = xlam::load(&fixture("xlam_sample.json")).unwrap().tasks;
+    let mut checked = 0;
+    for (row, task) in rows.as_array().unwrap().iter().zip(&tasks) {
+        let prompt = ChatMlTemplate::tool_n1().prompt(task);
+        let listed = prompt.split("<tools>\n").nth(1).unwrap();
+        let listed = listed.split("\n</tools>").next().unwrap();
+        let tools: Vec<&str> = listed
+            .lines()
+            .map(|l| {
+                l.strip_prefix(r#"{"type": "function", "function": "#)
+                    .and_then(|l| l.strip_suffix('}'))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            format!("[{}]", tools.join(", ")),
+            row["tools"].as_str().unwrap(),
+            "{}",
+            task.id
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2);
 }
 
 #[test]
@@ -78,8 +114,8 @@ fn demo_task() -> Task {
 fn tool_n1_prompt_with_json_schema_tools_is_pinned() {
     let p = ChatMlTemplate::tool_n1().prompt(&demo_task());
     let tools = "<tools>\n\
-{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Weather forecast for a city.\", \"parameters\": {\"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\"}}, \"required\": [\"city\"], \"type\": \"object\"}}}\n\
-{\"type\": \"function\", \"function\": {\"name\": \"add\", \"description\": \"Adds two integers.\", \"parameters\": {\"properties\": {\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"integer\"}}, \"required\": [\"a\", \"b\"], \"type\": \"object\"}}}\n\
+{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Weather forecast for a city.\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\"}}, \"required\": [\"city\"]}}}\n\
+{\"type\": \"function\", \"function\": {\"name\": \"add\", \"description\": \"Adds two integers.\", \"parameters\": {\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"integer\"}}, \"required\": [\"a\", \"b\"]}}}\n\
 </tools>";
     assert!(p.contains(tools), "{p}");
     assert!(p.starts_with("<|im_start|>system\nYou are an expert in composing functions."));

@@ -236,15 +236,19 @@ fn check_train_tasks(
          ({now}): the training data changed, or the first-prompt filter kept other tasks (an \
          env that failed or did not return within grpo.env_timeout_s while it measured, a \
          first prompt that depends on state, another max_prompt_tokens or tokenizer, another \
-         overlong_prompts), or the task source failed to give other tasks; resuming would not \
-         go on as that run would have",
+         overlong_prompts), the task source failed to give other tasks, or the checkpoint was \
+         written by a toolgym build that sorted JSON object keys (its prompts listed tool \
+         parameters sorted; they now keep the data's order); resuming would not go on as that \
+         run would have",
         saved.phase
     );
     refuse_unless_forced(why, "Start a new run directory", force)
 }
 
 /// The [`TrainerState::train_tasks`] of a list of tasks: their count, a
-/// hash of their ids in order and one of the tasks as task files hold them.
+/// hash of their ids in order and one of the tasks as task files hold them
+/// (JSON object keys in the order they were read in, which the prompts
+/// keep too).
 pub(crate) fn train_tasks_of(tasks: &[Arc<Task>]) -> String {
     let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
     // Each task as a task file holds it: an edited ground truth, tool or

@@ -243,11 +243,11 @@ impl TryFrom<RawConfig> for Qwen2Config {
 impl From<Qwen2Config> for RawConfig {
     fn from(c: Qwen2Config) -> Self {
         let mut extra = c.extra;
-        let hidden_act = match extra.remove("hidden_act") {
+        let hidden_act = match extra.shift_remove("hidden_act") {
             Some(Value::String(s)) => s,
             _ => default_act(),
         };
-        extra.remove("use_sliding_window");
+        extra.shift_remove("use_sliding_window");
         extra
             .entry("model_type")
             .or_insert_with(|| Value::String("qwen2".into()));

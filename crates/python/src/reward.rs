@@ -160,7 +160,7 @@ fn flat_calls(value: Value) -> Value {
         let Value::Object(mut call) = item else {
             return item;
         };
-        let Some(Value::Object(mut function)) = call.remove("function") else {
+        let Some(Value::Object(mut function)) = call.shift_remove("function") else {
             return Value::Object(call);
         };
         if let Some(Value::String(text)) = function.get("arguments") {
@@ -344,7 +344,7 @@ impl PyRule {
                 let Value::Object(mut case) = value else {
                     return Err(format!("{what}: a BFCL case must be a dict"));
                 };
-                let id = case.remove("id").unwrap_or(Value::Null);
+                let id = case.shift_remove("id").unwrap_or(Value::Null);
                 jsonl::bfcl_truth(&id, &mut case)
                     .map(|c| Truth::Bfcl(Box::new(c)))
                     .map_err(|e| format!("{what}: {e}"))

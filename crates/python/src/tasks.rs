@@ -61,14 +61,14 @@ fn messages_from(value: Value) -> PyResult<Vec<Message>> {
             if obj.get("content") == Some(&Value::Null) {
                 obj.insert("content".into(), Value::String(String::new()));
             }
-            match obj.remove("tool_calls") {
+            match obj.shift_remove("tool_calls") {
                 None | Some(Value::Null) => {}
                 Some(Value::Array(calls)) => {
                     let mut read = Vec::with_capacity(calls.len());
                     for (j, call) in calls.into_iter().enumerate() {
                         let body = match call {
                             Value::Object(mut c) if c.contains_key("function") => {
-                                c.remove("function").unwrap_or_default()
+                                c.shift_remove("function").unwrap_or_default()
                             }
                             other => other,
                         };

@@ -113,13 +113,13 @@ def test_the_class_has_what_trl_looks_for():
     assert callable(Bank.reset) and callable(Bank.get_reward)
     assert not hasattr(toolgym.trl.environment(bank_tools(), reward=False, name="Quiet"), "get_reward")
     env = Bank()
-    # Methods named after the tools, keyword-only parameters (in the order toolgym's own
+    # Methods named after the tools, keyword-only parameters (in the schema's order, as toolgym's
     # templates list them) with the schema's types; the optional ones default to None (so
     # they are not required when rendered).
     method = env.withdraw
     assert method.__name__ == "withdraw"
     params = inspect.signature(method).parameters
-    assert list(params) == ["account", "amount", "currency", "memo", "tags", "when"]
+    assert list(params) == ["account", "amount", "currency", "tags", "memo", "when"]
     assert [n for n, p in params.items() if p.default is inspect.Parameter.empty] == ["account", "amount"]
     hints = typing.get_type_hints(method)
     assert hints["account"] is int and hints["amount"] is float
@@ -132,9 +132,9 @@ def test_the_class_has_what_trl_looks_for():
     assert doc.startswith("Withdraws money.\n\nArgs:\n"), doc
     lines = doc.split("Args:\n", 1)[1].splitlines()
     assert lines[0] == "    account: The account number."
-    assert lines[1] == '    amount: How much. Returns : nothing JSON Schema: {"minimum":0,"type":"number"}'
+    assert lines[1] == '    amount: How much. Returns : nothing JSON Schema: {"type":"number","minimum":0}'
     assert lines[2] == "    currency: Currency."
-    assert lines[3] == '    memo: A memo. JSON Schema: {"properties":{"text":{"type":"string"}},"type":"object"}'
+    assert lines[4] == '    memo: A memo. JSON Schema: {"type":"object","properties":{"text":{"type":"string"}}}'
     assert inspect.getdoc(env.find_account).endswith("owner: The account holder's full name.")
     # transformers needs a description for every argument: one is given where the schema has none.
     bare = toolgym.Tool("f", "", {"type": "object", "properties": {"x": {"type": "string"}}}, lambda **_: 0)
@@ -275,7 +275,7 @@ def test_tool_sets_trl_cannot_express_are_refused_clearly():
             toolgym.trl.environment([tool("f", {param: {"type": "string"}})])
     # The parser is case-sensitive, and `Args:` ends nothing inside the block.
     ok = toolgym.trl.environment([tool("f", {p: {"type": "string"} for p in ("args", "kwargs", "returns", "myArgs")})])
-    assert list(inspect.signature(ok().f).parameters) == ["args", "kwargs", "myArgs", "returns"]
+    assert list(inspect.signature(ok().f).parameters) == ["args", "kwargs", "returns", "myArgs"]
     with pytest.raises(TypeError, match=r"tools\[0\] must be a toolgym.Tool"):
         toolgym.trl.environment([lambda: 0])
     with pytest.raises(ValueError, match=r'tools\[0\]: no "handler"'):
@@ -338,8 +338,8 @@ def test_verl_schema_keeps_what_verl_keeps_and_describes_the_rest():
     assert props["account"] == {"type": "integer", "description": "The account number."}
     assert props["currency"] == {"type": "string", "description": "Currency.", "enum": ["EUR", "USD"]}
     assert props["when"] == {"type": ["string", "null"], "description": "Date."}
-    assert props["amount"]["description"] == 'How much. Returns: nothing JSON Schema: {"minimum":0,"type":"number"}'
-    assert props["tags"]["description"] == 'Labels. JSON Schema: {"items":{"type":"string"},"type":"array"}'
+    assert props["amount"]["description"] == 'How much. Returns: nothing JSON Schema: {"type":"number","minimum":0}'
+    assert props["tags"]["description"] == 'Labels. JSON Schema: {"type":"array","items":{"type":"string"}}'
     # verl requires a type: taken from anyOf branches or enum values, else every JSON type.
     odd = {"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
                                             "b": {"enum": [1, "x"]}, "c": {}}}
@@ -423,11 +423,11 @@ def test_schemas_hints_cannot_say_are_written_for_the_model():
     doc = inspect.getdoc(env.ship)
     head, args = doc.split("\n\nArgs:\n")
     # The parameters object's $defs (where "to" points) are in the tool's description.
-    assert head == 'Ships. Parameters JSON Schema: {"$defs":{"Addr":{"properties":{"zip":{"type":"string"}},' \
-                   '"required":["zip"],"type":"object"}}}'
+    assert head == 'Ships. Parameters JSON Schema: {"$defs":{"Addr":{"type":"object","required":["zip"],' \
+                   '"properties":{"zip":{"type":"string"}}}}}'
     lines = dict(line.strip().split(": ", 1) for line in args.splitlines())
     assert lines["items_any"] == "No description given."
-    assert lines["ratio"] == 'JSON Schema: {"enum":[1,2],"type":"number"}'
+    assert lines["ratio"] == 'JSON Schema: {"type":"number","enum":[1,2]}'
     assert lines["titled"] == "Has a title."  # a title only annotates
     # Nothing transformers would parse as a header or an enum: `Returns :`, `(choices :`.
     assert lines["speed"] == "How fast (choices : fast or slow)"

@@ -131,9 +131,9 @@ impl Matcher {
     }
 
     /// Objects equal as maps: same keys, equal values. Walks both maps in
-    /// step (serde_json's default map iterates in key order, so equal key
-    /// sets line up) and falls back to lookups when the orders differ (as
-    /// with serde_json's `preserve_order` feature).
+    /// step (maps keep the order their keys were written in, which is
+    /// mostly the same on both sides) and falls back to lookups when the
+    /// orders differ.
     fn maps_equal(&self, x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
         if x.len() != y.len() {
             return false;
@@ -253,16 +253,23 @@ pub const GREEDY_LIMIT: usize = 32;
 /// Above this many calls, tolerant matching is greedy (see [`Matcher::compare`]).
 pub const KUHN_LIMIT: usize = 64;
 
-/// Canonical text of a value for exact comparison: keys sorted (serde_json's
-/// map is ordered), every zero written `0`, as [`Matcher::values_equal`]
-/// compares them.
+/// Canonical text of a value for exact comparison: keys sorted (maps keep
+/// the order they were written in), every zero written `0`, as
+/// [`Matcher::values_equal`] compares them.
 fn canonical(v: &Value) -> String {
     fn norm(v: &Value) -> Value {
         match v {
             Value::Number(n) if is_zero(n) => Value::from(0),
             Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
             Value::Object(o) => {
-                Value::Object(o.iter().map(|(k, v)| (k.clone(), norm(v))).collect())
+                let mut members: Vec<(&String, &Value)> = o.iter().collect();
+                members.sort_unstable_by_key(|&(k, _)| k);
+                Value::Object(
+                    members
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), norm(v)))
+                        .collect(),
+                )
             }
             other => other.clone(),
         }

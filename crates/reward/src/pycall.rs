@@ -410,7 +410,7 @@ impl PyVal {
     }
 
     /// From a JSON value (`5` is an `int`, `5.0` a `float`; object keys in
-    /// serde_json's order).
+    /// the map's order: the order they were read in).
     pub fn from_json(v: &Value) -> PyVal {
         match v {
             Value::Null => PyVal::None,

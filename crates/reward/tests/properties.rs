@@ -116,6 +116,33 @@ proptest! {
         }
     }
 
+    /// Above `matcher::GREEDY_LIMIT` calls exact matching compares sorted
+    /// canonical keys: key order must not reach them.
+    #[test]
+    fn reordering_keys_never_changes_the_reward_of_many_calls(
+        truth in prop::collection::vec(call(), 33..40),
+        perm_seed in any::<u64>(),
+        key_seed in any::<u64>(),
+    ) {
+        let mut shuffled = truth.clone();
+        let mut s = perm_seed;
+        for i in (1..shuffled.len()).rev() {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+            shuffled.swap(i, (s >> 33) as usize % (i + 1));
+        }
+        // The truth's maps in another insertion order.
+        let list = render(&truth, key_seed);
+        let list = list["<think>reasoning</think>\n<tool_call>\n".len()..]
+            .trim_end_matches("\n</tool_call>");
+        let reordered = Call::list_from_json(list).unwrap();
+        let text = render(&shuffled, key_seed ^ 1);
+        for (name, _) in RULES {
+            let rule = rule_by_name(name).unwrap();
+            prop_assert_eq!(rule.score(&text, &truth).reward, 1.0, "{}", name);
+            prop_assert_eq!(rule.score(&text, &reordered).reward, 1.0, "{}", name);
+        }
+    }
+
     #[test]
     fn scoring_is_deterministic_and_reasons_agree(
         text in "(<think>|</think>|<tool_call>|</tool_call>|\\[|\\]|\\{|\\}|\"name\"|\"arguments\"|: |, |\"add\"|1|\\s|[a-z]){0,40}",

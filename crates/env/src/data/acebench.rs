@@ -461,7 +461,7 @@ pub fn tools(case: &AceCase) -> Result<Vec<ToolSpec>, String> {
                 .map_err(|e| format!("a function is not JSON: {}", e.0))?;
             if let Some(o) = v.as_object_mut() {
                 if !o.contains_key("parameters") {
-                    if let Some(args) = o.remove("arguments") {
+                    if let Some(args) = o.shift_remove("arguments") {
                         o.insert("parameters".into(), args);
                     }
                 }

@@ -153,12 +153,12 @@ fn completion_line(text: &str) -> Result<(String, String, bool), (Option<String>
     let Value::Object(mut obj) = v else {
         return Err((None, "not a JSON object".into()));
     };
-    let id = match obj.remove("id") {
+    let id = match obj.shift_remove("id") {
         Some(Value::String(s)) => s,
         Some(_) => return Err((None, "\"id\" is not a string".into())),
         None => return Err((None, "no \"id\"".into())),
     };
-    match obj.remove("completion") {
+    match obj.shift_remove("completion") {
         Some(Value::String(s)) => Ok((id, s, false)),
         // An OpenAI-style assistant message (or a transcript), read as the
         // model's text.

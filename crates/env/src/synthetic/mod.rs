@@ -533,6 +533,8 @@ impl SyntheticTasks {
             used.push(value.clone());
             args.insert(param.name.to_string(), value);
         }
+        // Arguments by name, as the tools list their parameters.
+        args.sort_keys();
         let mut query = template.to_string();
         for (k, v) in &args {
             let text = match v {
@@ -560,9 +562,13 @@ fn vocab_name(p: &ParamDef) -> &'static str {
     }
 }
 
+/// A tool's spec, its parameters listed by name (the order the demo's
+/// figures were measured with; maps keep the order they are written in).
 fn spec_of(d: &ToolDef, config: &SyntheticConfig) -> ToolSpec {
     let mut b = ToolSpec::builder(d.name, d.description);
-    for p in d.params {
+    let mut params: Vec<&ParamDef> = d.params.iter().collect();
+    params.sort_by_key(|p| p.name);
+    for p in params {
         let mut schema = json!({"type": p.json_type});
         if p.is_enum {
             if let Values::Words(_, words) = p.values {

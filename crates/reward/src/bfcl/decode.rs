@@ -16,7 +16,6 @@ use crate::parse::{Completion, Diagnostic, Severity};
 use crate::pycall::{
     parse_expression, DictBuilder, Expr, ExprKind, PyCallError, PyCallErrorKind, PyVal,
 };
-use crate::pyjson;
 
 /// Decoding failed: what the official decoder would raise (the Python
 /// exception class, e.g. `SyntaxError`, `AssertionError`, `TypeError`),
@@ -392,82 +391,19 @@ pub fn decode_tool_n1(text: &str) -> Result<PyVal, DecodeError> {
         return Err(DecodeError::new(exception, d.to_string()));
     }
     let calls = c.calls.unwrap_or_default();
-    let sorted: Vec<(String, PyVal)> = calls
-        .iter()
-        .map(|call| {
-            let args = PyVal::Dict(
-                call.arguments
-                    .iter()
-                    .map(|(k, v)| (PyVal::Str(k.clone()), PyVal::from_json(v)))
-                    .collect(),
-            );
-            (call.name.clone(), args)
-        })
-        .collect();
-    let pairs = match ordered_calls(&c.tool_call_blocks) {
-        Some(ordered)
-            if ordered.len() == sorted.len()
-                && ordered
-                    .iter()
-                    .zip(&sorted)
-                    .all(|(a, b)| a.0 == b.0 && a.1.py_eq(&b.1)) =>
-        {
-            ordered
-        }
-        _ => sorted,
-    };
+    let pairs = calls.iter().map(|call| {
+        let args = PyVal::Dict(
+            call.arguments
+                .iter()
+                .map(|(k, v)| (PyVal::Str(k.clone()), PyVal::from_json(v)))
+                .collect(),
+        );
+        (call.name.clone(), args)
+    });
     Ok(PyVal::List(
         pairs
             .into_iter()
             .map(|(name, args)| PyVal::Dict(vec![(PyVal::Str(name), args)]))
             .collect(),
     ))
-}
-
-/// The calls of the blocks re-read with [`pyjson`] (which keeps object key
-/// order); `None` if anything does not have the expected shape.
-fn ordered_calls(blocks: &[&str]) -> Option<Vec<(String, PyVal)>> {
-    fn call(item: &pyjson::PyValue<'_>) -> Option<(String, PyVal)> {
-        let name = match item.get("name")? {
-            pyjson::PyValue::Str(s) => String::from_utf8(s.0.to_vec()).ok()?,
-            _ => return None,
-        };
-        let args = match item.get("arguments")? {
-            d @ pyjson::PyValue::Dict(_) => PyVal::from_pyjson(d),
-            pyjson::PyValue::Str(s) => {
-                let inner = String::from_utf8(s.0.to_vec()).ok()?;
-                let v = pyjson::loads(inner.trim()).ok()?;
-                match v {
-                    d @ pyjson::PyValue::Dict(_) => PyVal::from_pyjson(&d),
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        };
-        Some((name, args))
-    }
-    fn block(v: &pyjson::PyValue<'_>, out: &mut Vec<(String, PyVal)>) -> Option<()> {
-        match v {
-            pyjson::PyValue::List(items) => {
-                for i in items {
-                    out.push(call(i)?);
-                }
-            }
-            d @ pyjson::PyValue::Dict(_) => out.push(call(d)?),
-            _ => return None,
-        }
-        Some(())
-    }
-    let mut out = Vec::new();
-    for payload in blocks {
-        let v = pyjson::loads(payload.trim()).ok()?;
-        if let pyjson::PyValue::Str(s) = &v {
-            let inner = String::from_utf8(s.0.to_vec()).ok()?;
-            let v2 = pyjson::loads(inner.trim()).ok()?;
-            block(&v2, &mut out)?;
-        } else {
-            block(&v, &mut out)?;
-        }
-    }
-    Some(out)
 }

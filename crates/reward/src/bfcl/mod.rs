@@ -37,10 +37,10 @@
 //! Validity is the AND of all checks, so it never depends on the order of
 //! the model's keys. Which error is *reported* does (first failing
 //! parameter in the model's order): [`decode_tool_n1`] and
-//! [`decode_python_prompt`] keep the model's order. Values built from
-//! serde_json (`PyVal::from_json`) have sorted keys, so with those the
-//! reported error type may differ from the official one when two
-//! parameters are wrong.
+//! [`decode_python_prompt`] keep the model's order, and so do values built
+//! from serde_json (`PyVal::from_json`: this workspace's maps keep the
+//! order their keys were read in, a repeated key at its first place with
+//! its last value, as a Python dict built by `json.loads`).
 
 mod aggregate;
 mod case;

@@ -157,13 +157,13 @@ impl Fields {
         let Value::Object(mut rest) = value else {
             return Err((Value::Null, RecordError::NotObject));
         };
-        let id = rest.remove("id").unwrap_or(Value::Null);
+        let id = rest.shift_remove("id").unwrap_or(Value::Null);
         if id.is_f64() {
             if let Some(e) = rounded_integer_id(text, &id) {
                 return Err((Value::Null, e));
             }
         }
-        match rest.remove("completion") {
+        match rest.shift_remove("completion") {
             Some(completion) => Ok(Fields {
                 id,
                 completion,
@@ -223,7 +223,7 @@ fn why_not_json(text: &str, e: &serde_json::Error) -> String {
 /// Tool-N1 script reads it ([`Call::list_from_json`]): decoded, and
 /// decoded once more when that gives a string.
 pub fn call_truth(_id: &Value, record: &mut Map<String, Value>) -> Result<Vec<Call>, RecordError> {
-    match record.remove("ground_truth") {
+    match record.shift_remove("ground_truth") {
         Some(Value::String(text)) => Call::list_from_json(&text).map_err(RecordError::GroundTruth),
         Some(v) => Call::list_from_value(v).map_err(RecordError::GroundTruth),
         None => Err(RecordError::MissingField("ground_truth")),
@@ -257,7 +257,7 @@ pub fn bfcl_truth(
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let category = match record.remove("category") {
+    let category = match record.shift_remove("category") {
         Some(Value::String(name)) => {
             Category::from_name(&name).ok_or_else(|| RecordError::Truth {
                 field: "category",
@@ -281,13 +281,16 @@ pub fn bfcl_truth(
         })?,
     };
     // Errors name the field as the record spells it.
-    let (functions_field, functions) = match record.remove("functions") {
+    let (functions_field, functions) = match record.shift_remove("functions") {
         Some(f) => ("functions", f),
-        None => ("function", record.remove("function").unwrap_or(Value::Null)),
+        None => (
+            "function",
+            record.shift_remove("function").unwrap_or(Value::Null),
+        ),
     };
-    let (answer_field, answer) = match record.remove("possible_answer") {
+    let (answer_field, answer) = match record.shift_remove("possible_answer") {
         Some(a) => ("possible_answer", Some(a)),
-        None => ("ground_truth", record.remove("ground_truth")),
+        None => ("ground_truth", record.shift_remove("ground_truth")),
     };
     if category.has_answers() {
         if functions.is_null() {
