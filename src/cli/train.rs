@@ -28,7 +28,8 @@ struct PhaseArgs {
     config: Option<PathBuf>,
     /// Overrides such as `grpo.kl_coef=0` or `run.out_dir="runs/x"`: the
     /// value is a TOML literal (quote a string that reads as a number,
-    /// a boolean or a date; other bare words are strings).
+    /// a boolean or a date; other bare words are strings). Each key at
+    /// most once.
     #[arg(long = "set")]
     overrides: Vec<String>,
     /// Resume even though the run directory's recorded config differs or

@@ -54,7 +54,13 @@ fn tool_n1_tool_lines_keep_the_datasets_text() {
             .unwrap();
     let tasks = xlam::load(&fixture("xlam_sample.json")).unwrap().tasks;
     let mut checked = 0;
-    for (row, task) in rows.as_array().unwrap().iter().zip(&tasks) {
+    for task in &tasks {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| format!("xlam-{}", r["id"]) == task.id)
+            .unwrap();
         let prompt = ChatMlTemplate::tool_n1().prompt(task);
         let listed = prompt.split("<tools>\n").nth(1).unwrap();
         let listed = listed.split("\n</tools>").next().unwrap();
@@ -74,6 +80,7 @@ fn tool_n1_tool_lines_keep_the_datasets_text() {
         );
         checked += 1;
     }
+    assert_eq!(checked, tasks.len());
     assert!(checked >= 2);
 }
 

@@ -760,7 +760,18 @@ impl TrainConfig {
             let mut table = text
                 .parse::<toml::Table>()
                 .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
-            for o in overrides {
+            for (i, o) in overrides.iter().enumerate() {
+                // The same key twice is a slip (one of them is lost).
+                let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
+                if let Some(first) = key(o).and_then(|k| {
+                    overrides[..i]
+                        .iter()
+                        .find(|p| key(p).as_deref() == Some(k.as_str()))
+                }) {
+                    return Err(TrainError::Config(format!(
+                        "--set {first:?} and --set {o:?} set the same key: give it once"
+                    )));
+                }
                 apply_override(&mut table, o)?;
             }
             // After overrides, an error may be theirs: say so.
@@ -1213,6 +1224,22 @@ mod tests {
             .check_recorded_for(true, &["grpo.", "sft."])
             .unwrap();
         std::fs::remove_dir_all(&dir).ok();
+        // The same key twice is refused, naming both.
+        let e = TrainConfig::parse("", "inline", &["run.seed=1".into(), " run.seed =2".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(r#"--set "run.seed=1" and --set " run.seed =2""#),
+            "{e}"
+        );
+        let c = TrainConfig::parse("", "inline", &["run.seed=1".into(), "run.seed_x=1".into()]);
+        assert!(c.is_err_and(|e| !e.to_string().contains("same key")));
+        let c = TrainConfig::parse(
+            "",
+            "inline",
+            &["run.seed=1".into(), "grpo.group_size=4".into()],
+        );
+        assert_eq!(c.map(|c| (c.run.seed, c.grpo.group_size)).unwrap(), (1, 4));
         // Errors after --set name the overrides, not only the file.
         let e = TrainConfig::parse("", "ok.toml", &["grpo.kl_coeff=0".into()])
             .unwrap_err()

@@ -237,9 +237,8 @@ fn check_train_tasks(
          env that failed or did not return within grpo.env_timeout_s while it measured, a \
          first prompt that depends on state, another max_prompt_tokens or tokenizer, another \
          overlong_prompts), the task source failed to give other tasks, or the checkpoint was \
-         written by a toolgym build that sorted JSON object keys (its prompts listed tool \
-         parameters sorted; they now keep the data's order); resuming would not go on as that \
-         run would have",
+         written by a toolgym build that sorted JSON object keys (before 2026-12-07: its task \
+         hash wrote them sorted); resuming would not go on as that run would have",
         saved.phase
     );
     refuse_unless_forced(why, "Start a new run directory", force)

@@ -563,7 +563,8 @@ fn vocab_name(p: &ParamDef) -> &'static str {
 }
 
 /// A tool's spec, its parameters listed by name (the order the demo's
-/// figures were measured with; maps keep the order they are written in).
+/// figures were measured with; maps keep the order they are written in),
+/// `required` in the order the tool declares them.
 fn spec_of(d: &ToolDef, config: &SyntheticConfig) -> ToolSpec {
     let mut b = ToolSpec::builder(d.name, d.description);
     let mut params: Vec<&ParamDef> = d.params.iter().collect();
@@ -577,7 +578,12 @@ fn spec_of(d: &ToolDef, config: &SyntheticConfig) -> ToolSpec {
         }
         b = b.param(p.name, schema, p.required);
     }
-    b.build()
+    let mut spec = b.build();
+    if let Some(required) = spec.parameters.get_mut("required") {
+        let declared = d.params.iter().filter(|p| p.required).map(|p| p.name);
+        *required = json!(declared.collect::<Vec<_>>());
+    }
+    spec
 }
 
 fn limit<'a>(words: &'a [&'static str], config: &SyntheticConfig) -> &'a [&'static str] {

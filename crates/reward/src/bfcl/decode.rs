@@ -16,6 +16,7 @@ use crate::parse::{Completion, Diagnostic, Severity};
 use crate::pycall::{
     parse_expression, DictBuilder, Expr, ExprKind, PyCallError, PyCallErrorKind, PyVal,
 };
+use crate::pyjson;
 
 /// Decoding failed: what the official decoder would raise (the Python
 /// exception class, e.g. `SyntaxError`, `AssertionError`, `TypeError`),
@@ -379,6 +380,9 @@ fn fatal(d: &Diagnostic) -> bool {
 /// let text = "<think>ok</think>\n<tool_call>[{\"name\": \"f\", \"arguments\": {\"b\": 1, \"a\": [2]}}]</tool_call>";
 /// assert_eq!(decode_tool_n1(text).unwrap().repr(), "[{'f': {'b': 1, 'a': [2]}}]");
 /// assert!(decode_tool_n1("<tool_call>[{\"name\": \"f\"</tool_call>").is_err());
+/// // Python's values: `-0` and integers past 64 bits are `int`s.
+/// let big = "<tool_call>[{\"name\": \"f\", \"arguments\": {\"n\": -0, \"m\": [18446744073709551616]}}]</tool_call>";
+/// assert_eq!(decode_tool_n1(big).unwrap().repr(), "[{'f': {'n': 0, 'm': [18446744073709551616]}}]");
 /// ```
 pub fn decode_tool_n1(text: &str) -> Result<PyVal, DecodeError> {
     let c = Completion::parse(text);
@@ -391,19 +395,84 @@ pub fn decode_tool_n1(text: &str) -> Result<PyVal, DecodeError> {
         return Err(DecodeError::new(exception, d.to_string()));
     }
     let calls = c.calls.unwrap_or_default();
-    let pairs = calls.iter().map(|call| {
-        let args = PyVal::Dict(
-            call.arguments
-                .iter()
-                .map(|(k, v)| (PyVal::Str(k.clone()), PyVal::from_json(v)))
-                .collect(),
-        );
-        (call.name.clone(), args)
-    });
+    let from_serde: Vec<(String, PyVal)> = calls
+        .iter()
+        .map(|call| {
+            let args = PyVal::Dict(
+                call.arguments
+                    .iter()
+                    .map(|(k, v)| (PyVal::Str(k.clone()), PyVal::from_json(v)))
+                    .collect(),
+            );
+            (call.name.clone(), args)
+        })
+        .collect();
+    let pairs = match python_calls(&c.tool_call_blocks) {
+        Some(python)
+            if python.len() == from_serde.len()
+                && python
+                    .iter()
+                    .zip(&from_serde)
+                    .all(|(a, b)| a.0 == b.0 && a.1.py_eq(&b.1)) =>
+        {
+            python
+        }
+        _ => from_serde,
+    };
     Ok(PyVal::List(
         pairs
             .into_iter()
             .map(|(name, args)| PyVal::Dict(vec![(PyVal::Str(name), args)]))
             .collect(),
     ))
+}
+
+/// The calls of the blocks re-read with [`pyjson`]: Python's own values,
+/// where serde_json reads `-0` and integers past 64 bits as floats (an
+/// `int` parameter's type check then fails where Python's passes); `None`
+/// if anything does not have the expected shape.
+fn python_calls(blocks: &[&str]) -> Option<Vec<(String, PyVal)>> {
+    fn call(item: &pyjson::PyValue<'_>) -> Option<(String, PyVal)> {
+        let name = match item.get("name")? {
+            pyjson::PyValue::Str(s) => String::from_utf8(s.0.to_vec()).ok()?,
+            _ => return None,
+        };
+        let args = match item.get("arguments")? {
+            d @ pyjson::PyValue::Dict(_) => PyVal::from_pyjson(d),
+            pyjson::PyValue::Str(s) => {
+                let inner = String::from_utf8(s.0.to_vec()).ok()?;
+                let v = pyjson::loads(inner.trim()).ok()?;
+                match v {
+                    d @ pyjson::PyValue::Dict(_) => PyVal::from_pyjson(&d),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        Some((name, args))
+    }
+    fn block(v: &pyjson::PyValue<'_>, out: &mut Vec<(String, PyVal)>) -> Option<()> {
+        match v {
+            pyjson::PyValue::List(items) => {
+                for i in items {
+                    out.push(call(i)?);
+                }
+            }
+            d @ pyjson::PyValue::Dict(_) => out.push(call(d)?),
+            _ => return None,
+        }
+        Some(())
+    }
+    let mut out = Vec::new();
+    for payload in blocks {
+        let v = pyjson::loads(payload.trim()).ok()?;
+        if let pyjson::PyValue::Str(s) = &v {
+            let inner = String::from_utf8(s.0.to_vec()).ok()?;
+            let v2 = pyjson::loads(inner.trim()).ok()?;
+            block(&v2, &mut out)?;
+        } else {
+            block(&v, &mut out)?;
+        }
+    }
+    Some(out)
 }
