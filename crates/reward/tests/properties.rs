@@ -72,6 +72,17 @@ fn write_shuffled(v: &Value, seed: &mut u64, out: &mut String) {
     }
 }
 
+/// `calls` in an order decided by `seed`.
+fn permuted(calls: &[Call], seed: u64) -> Vec<Call> {
+    let mut out = calls.to_vec();
+    let mut s = seed;
+    for i in (1..out.len()).rev() {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+        out.swap(i, (s >> 33) as usize % (i + 1));
+    }
+    out
+}
+
 fn render(calls: &[Call], seed: u64) -> String {
     let list = Value::Array(
         calls
@@ -97,12 +108,7 @@ proptest! {
         key_seed_b in any::<u64>(),
     ) {
         let base = if use_truth { truth.clone() } else { predicted };
-        let mut shuffled = base.clone();
-        let mut s = perm_seed;
-        for i in (1..shuffled.len()).rev() {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-            shuffled.swap(i, (s >> 33) as usize % (i + 1));
-        }
+        let shuffled = permuted(&base, perm_seed);
         let a = render(&base, key_seed_a);
         let b = render(&shuffled, key_seed_b);
         for (name, _) in RULES {
@@ -124,12 +130,7 @@ proptest! {
         perm_seed in any::<u64>(),
         key_seed in any::<u64>(),
     ) {
-        let mut shuffled = truth.clone();
-        let mut s = perm_seed;
-        for i in (1..shuffled.len()).rev() {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-            shuffled.swap(i, (s >> 33) as usize % (i + 1));
-        }
+        let shuffled = permuted(&truth, perm_seed);
         // The truth's maps in another insertion order.
         let list = render(&truth, key_seed);
         let list = list["<think>reasoning</think>\n<tool_call>\n".len()..]
