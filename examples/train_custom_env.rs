@@ -93,7 +93,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .run
         .out_dir(format!("runs/train_custom_env/seed-{seed}"));
     let mut overrides: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
-    overrides.extend(args.run.overrides(&out, true));
+    overrides.extend(args.run.overrides(&out, true)?);
     let cfg = TrainConfig::load(None, &overrides)?;
 
     // The environment, its training stream and held-out tasks: that is all

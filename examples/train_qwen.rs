@@ -129,7 +129,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         overrides.push(format!("data.validation={:?}", v.display().to_string()));
     }
     let out = args.run.out_dir("runs/train_qwen");
-    overrides.extend(args.run.overrides(&out, builtin));
+    overrides.extend(args.run.overrides(&out, builtin)?);
     let cfg = TrainConfig::load(args.config.as_deref(), &overrides)?;
     let phases = if builtin || cfg.data.train.is_none() {
         Phases::SftThenGrpo

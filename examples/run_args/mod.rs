@@ -4,6 +4,7 @@
 use clap::Args;
 use std::path::Path;
 use std::path::PathBuf;
+use toolgym::grpo::{TrainConfig, TrainError};
 
 /// Seed, config overrides and run directory of a training example.
 #[derive(Args, Debug)]
@@ -37,8 +38,10 @@ impl RunArgs {
     /// The overrides that go after the example's own settings: the seed
     /// (`run.seed`, and `model.builtin.seed` when the model is the built-in
     /// one), the run directory, `--fresh`, `--force`, then the user's
-    /// `--set`s.
-    pub fn overrides(&self, out: &Path, builtin_model: bool) -> Vec<String> {
+    /// `--set`s, which may override the example's settings but may not set
+    /// one key twice.
+    pub fn overrides(&self, out: &Path, builtin_model: bool) -> Result<Vec<String>, TrainError> {
+        TrainConfig::check_distinct_overrides(&self.overrides)?;
         let mut o = vec![format!("run.seed={}", self.seed)];
         if builtin_model {
             o.push(format!("model.builtin.seed={}", self.seed));
@@ -51,6 +54,6 @@ impl RunArgs {
             o.push("run.force=true".into());
         }
         o.extend(self.overrides.iter().cloned());
-        o
+        Ok(o)
     }
 }

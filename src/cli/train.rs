@@ -44,6 +44,7 @@ pub fn run(a: TrainCmd) -> CliResult {
         PhaseCmd::Grpo(p) => (Phases::Grpo, p),
         PhaseCmd::Sft(p) => (Phases::Sft, p),
     };
+    TrainConfig::check_distinct_overrides(&args.overrides)?;
     let mut overrides = args.overrides;
     if args.force {
         overrides.push("run.force=true".into());

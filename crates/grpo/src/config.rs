@@ -453,6 +453,32 @@ impl GrpoConfig {
         }
     }
 
+    /// Refuses a user's overrides that set one key twice (a slip: the
+    /// last would win silently). [`TrainConfig::parse`] lets a later
+    /// override win, so a program can put the user's after its own.
+    ///
+    /// ```
+    /// use toolgym_grpo::TrainConfig;
+    /// assert!(TrainConfig::check_distinct_overrides(&["run.seed=1".into(), "grpo.steps=2".into()]).is_ok());
+    /// let e = TrainConfig::check_distinct_overrides(&["run.seed=1".into(), " run.seed =2".into()]);
+    /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
+    /// ```
+    pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
+        let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
+        for (i, o) in overrides.iter().enumerate() {
+            let Some(k) = key(o) else { continue };
+            if let Some(first) = overrides[..i]
+                .iter()
+                .find(|p| key(p).as_deref() == Some(k.as_str()))
+            {
+                return Err(TrainError::Config(format!(
+                    "--set {first:?} and --set {o:?} set the same key: give it once"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
@@ -653,6 +679,32 @@ impl SftConfig {
         env_timeout(self.env_timeout_s)
     }
 
+    /// Refuses a user's overrides that set one key twice (a slip: the
+    /// last would win silently). [`TrainConfig::parse`] lets a later
+    /// override win, so a program can put the user's after its own.
+    ///
+    /// ```
+    /// use toolgym_grpo::TrainConfig;
+    /// assert!(TrainConfig::check_distinct_overrides(&["run.seed=1".into(), "grpo.steps=2".into()]).is_ok());
+    /// let e = TrainConfig::check_distinct_overrides(&["run.seed=1".into(), " run.seed =2".into()]);
+    /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
+    /// ```
+    pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
+        let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
+        for (i, o) in overrides.iter().enumerate() {
+            let Some(k) = key(o) else { continue };
+            if let Some(first) = overrides[..i]
+                .iter()
+                .find(|p| key(p).as_deref() == Some(k.as_str()))
+            {
+                return Err(TrainError::Config(format!(
+                    "--set {first:?} and --set {o:?} set the same key: give it once"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
         if self.batch_size == 0
@@ -760,18 +812,7 @@ impl TrainConfig {
             let mut table = text
                 .parse::<toml::Table>()
                 .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
-            for (i, o) in overrides.iter().enumerate() {
-                // The same key twice is a slip (one of them is lost).
-                let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
-                if let Some(first) = key(o).and_then(|k| {
-                    overrides[..i]
-                        .iter()
-                        .find(|p| key(p).as_deref() == Some(k.as_str()))
-                }) {
-                    return Err(TrainError::Config(format!(
-                        "--set {first:?} and --set {o:?} set the same key: give it once"
-                    )));
-                }
+            for o in overrides {
                 apply_override(&mut table, o)?;
             }
             // After overrides, an error may be theirs: say so.
@@ -782,6 +823,32 @@ impl TrainConfig {
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Refuses a user's overrides that set one key twice (a slip: the
+    /// last would win silently). [`TrainConfig::parse`] lets a later
+    /// override win, so a program can put the user's after its own.
+    ///
+    /// ```
+    /// use toolgym_grpo::TrainConfig;
+    /// assert!(TrainConfig::check_distinct_overrides(&["run.seed=1".into(), "grpo.steps=2".into()]).is_ok());
+    /// let e = TrainConfig::check_distinct_overrides(&["run.seed=1".into(), " run.seed =2".into()]);
+    /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
+    /// ```
+    pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
+        let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
+        for (i, o) in overrides.iter().enumerate() {
+            let Some(k) = key(o) else { continue };
+            if let Some(first) = overrides[..i]
+                .iter()
+                .find(|p| key(p).as_deref() == Some(k.as_str()))
+            {
+                return Err(TrainError::Config(format!(
+                    "--set {first:?} and --set {o:?} set the same key: give it once"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Checks values that would make a run meaningless.
@@ -1224,22 +1291,9 @@ mod tests {
             .check_recorded_for(true, &["grpo.", "sft."])
             .unwrap();
         std::fs::remove_dir_all(&dir).ok();
-        // The same key twice is refused, naming both.
-        let e = TrainConfig::parse("", "inline", &["run.seed=1".into(), " run.seed =2".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains(r#"--set "run.seed=1" and --set " run.seed =2""#),
-            "{e}"
-        );
-        let c = TrainConfig::parse("", "inline", &["run.seed=1".into(), "run.seed_x=1".into()]);
-        assert!(c.is_err_and(|e| !e.to_string().contains("same key")));
-        let c = TrainConfig::parse(
-            "",
-            "inline",
-            &["run.seed=1".into(), "grpo.group_size=4".into()],
-        );
-        assert_eq!(c.map(|c| (c.run.seed, c.grpo.group_size)).unwrap(), (1, 4));
+        // A later override wins (programs put the user's after their own).
+        let c = TrainConfig::parse("", "inline", &["run.seed=1".into(), "run.seed=2".into()]);
+        assert_eq!(c.unwrap().run.seed, 2);
         // Errors after --set name the overrides, not only the file.
         let e = TrainConfig::parse("", "ok.toml", &["grpo.kl_coeff=0".into()])
             .unwrap_err()
