@@ -453,32 +453,6 @@ impl GrpoConfig {
         }
     }
 
-    /// Refuses a user's overrides that set one key twice (a slip: the
-    /// last would win silently). [`TrainConfig::parse`] lets a later
-    /// override win, so a program can put the user's after its own.
-    ///
-    /// ```
-    /// use toolgym_grpo::TrainConfig;
-    /// assert!(TrainConfig::check_distinct_overrides(&["run.seed=1".into(), "grpo.steps=2".into()]).is_ok());
-    /// let e = TrainConfig::check_distinct_overrides(&["run.seed=1".into(), " run.seed =2".into()]);
-    /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
-    /// ```
-    pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
-        let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
-        for (i, o) in overrides.iter().enumerate() {
-            let Some(k) = key(o) else { continue };
-            if let Some(first) = overrides[..i]
-                .iter()
-                .find(|p| key(p).as_deref() == Some(k.as_str()))
-            {
-                return Err(TrainError::Config(format!(
-                    "--set {first:?} and --set {o:?} set the same key: give it once"
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
@@ -679,32 +653,6 @@ impl SftConfig {
         env_timeout(self.env_timeout_s)
     }
 
-    /// Refuses a user's overrides that set one key twice (a slip: the
-    /// last would win silently). [`TrainConfig::parse`] lets a later
-    /// override win, so a program can put the user's after its own.
-    ///
-    /// ```
-    /// use toolgym_grpo::TrainConfig;
-    /// assert!(TrainConfig::check_distinct_overrides(&["run.seed=1".into(), "grpo.steps=2".into()]).is_ok());
-    /// let e = TrainConfig::check_distinct_overrides(&["run.seed=1".into(), " run.seed =2".into()]);
-    /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
-    /// ```
-    pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
-        let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
-        for (i, o) in overrides.iter().enumerate() {
-            let Some(k) = key(o) else { continue };
-            if let Some(first) = overrides[..i]
-                .iter()
-                .find(|p| key(p).as_deref() == Some(k.as_str()))
-            {
-                return Err(TrainError::Config(format!(
-                    "--set {first:?} and --set {o:?} set the same key: give it once"
-                )));
-            }
-        }
-        Ok(())
-    }
-
     /// Checks values that would make a run meaningless.
     pub fn validate(&self) -> Result<(), TrainError> {
         if self.batch_size == 0
@@ -836,13 +784,12 @@ impl TrainConfig {
     /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
     /// ```
     pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
-        let key = |o: &String| o.split_once('=').map(|(k, _)| k.trim().to_string());
+        fn key(o: &str) -> Option<&str> {
+            o.split_once('=').map(|(k, _)| k.trim())
+        }
         for (i, o) in overrides.iter().enumerate() {
             let Some(k) = key(o) else { continue };
-            if let Some(first) = overrides[..i]
-                .iter()
-                .find(|p| key(p).as_deref() == Some(k.as_str()))
-            {
+            if let Some(first) = overrides[..i].iter().find(|p| key(p) == Some(k)) {
                 return Err(TrainError::Config(format!(
                     "--set {first:?} and --set {o:?} set the same key: give it once"
                 )));
