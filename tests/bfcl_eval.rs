@@ -826,6 +826,27 @@ fn eval_bfcl_generates_with_a_local_model() {
                 && e.contains("which --rule bfcl-ast reads"),
             "{e}"
         );
+        // Prompts written for another program's model, to be judged with
+        // the same flags, are refused alike, and no file is written.
+        let prompts = dir.path().join("mismatched-prompts.jsonl");
+        let o = toolgym(&[
+            "eval",
+            "bfcl",
+            "--data-dir",
+            DATA,
+            "--write-prompts",
+            prompts.to_str().unwrap(),
+            flags[0],
+            flags[1],
+        ]);
+        assert!(!o.status.success());
+        let e = text(&o.stderr);
+        assert!(
+            e.contains("ask for replies in another format than the judge reads")
+                && e.contains("--write-prompts writes prompts to be judged"),
+            "{e}"
+        );
+        assert!(!prompts.exists());
     }
     let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));
     // An earlier file of that name is replaced only when the new one is

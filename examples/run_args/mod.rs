@@ -39,9 +39,23 @@ impl RunArgs {
     /// (`run.seed`, and `model.builtin.seed` when the model is the built-in
     /// one), the run directory, `--fresh`, `--force`, then the user's
     /// `--set`s, which may override the example's settings but may not set
-    /// one key twice.
+    /// one key twice, nor a key a flag sets (`--seed` sets `run.seed`
+    /// always, and `model.builtin.seed` for the built-in model; `--out`,
+    /// `--fresh` and `--force` theirs when given).
     pub fn overrides(&self, out: &Path, builtin_model: bool) -> Result<Vec<String>, TrainError> {
         TrainConfig::check_distinct_overrides(&self.overrides)?;
+        let mut flags = vec![("--seed", "run.seed")];
+        for (given, flag, key) in [
+            (builtin_model, "--seed", "model.builtin.seed"),
+            (self.out.is_some(), "--out", "run.out_dir"),
+            (self.fresh, "--fresh", "run.resume"),
+            (self.force, "--force", "run.force"),
+        ] {
+            if given {
+                flags.push((flag, key));
+            }
+        }
+        TrainConfig::check_flags_not_overridden(&flags, &self.overrides)?;
         let mut o = vec![format!("run.seed={}", self.seed)];
         if builtin_model {
             o.push(format!("model.builtin.seed={}", self.seed));

@@ -45,6 +45,9 @@ pub fn run(a: TrainCmd) -> CliResult {
         PhaseCmd::Sft(p) => (Phases::Sft, p),
     };
     TrainConfig::check_distinct_overrides(&args.overrides)?;
+    if args.force {
+        TrainConfig::check_flags_not_overridden(&[("--force", "run.force")], &args.overrides)?;
+    }
     let mut overrides = args.overrides;
     if args.force {
         overrides.push("run.force=true".into());

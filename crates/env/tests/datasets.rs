@@ -810,13 +810,38 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
-    // Text after the closing bracket is one dropped record naming its
-    // line, whether the list is empty or not, after a trailing comma or a
-    // missing one; whitespace after it is nothing.
+    // Lists written one after another (`cat a.json b.json`, an empty one
+    // among them) are read as one, records numbered on; a fault in the
+    // second is named by its record number and line.
+    std::fs::write(
+        &list,
+        format!(
+            "[\n{},\n{}\n]\n[\n]\n[\n{},\n{{\"id\": 1, \"query\": NaN}},\n{}\n]\n",
+            good[0], good[1], good[2], good[3]
+        ),
+    )
+    .unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (5, 4),
+        "{:?}",
+        loaded.dropped
+    );
+    assert_eq!(loaded.dropped.len(), 1);
+    assert_eq!(loaded.dropped[0].index, 3);
+    assert!(
+        loaded.dropped[0].detail.starts_with("record 3 (line 9)"),
+        "{:?}",
+        loaded.dropped
+    );
+    // Other text after the closing bracket is one dropped record naming
+    // its line, whether the list is empty or not, after a trailing comma
+    // or a missing one; whitespace after it is nothing.
     let cases = [
         ("[\n]\ngarbage".to_string(), 0, 3),
         ("[\n]\n]".to_string(), 0, 3),
-        (format!("[\n]\n[\n{}\n]", good[0]), 0, 3),
+        (format!("[\n]\n[\n{}\n]\n}}", good[0]), 1, 6),
         (format!("[\n{},\n]\nx", good[0]), 1, 4),
         (
             format!("[\n{},\n{}\n]\n\n  trailing", good[0], good[1]),
@@ -851,6 +876,28 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
     let loaded = xlam::load(&list).unwrap();
     assert_eq!((loaded.raw_records, loaded.tasks.len()), (4, 3));
     assert_eq!(loaded.dropped[0].index, 2);
+
+    // JSON Lines whose first line opens a list and breaks off: that line
+    // alone is dropped, not the file read as a list with every record
+    // after it missing its comma.
+    let broken_first = dir.path().join("broken-first.jsonl");
+    std::fs::write(
+        &broken_first,
+        format!("[oops\n{}\n{}\n\n{}\n", good[0], good[1], good[2]),
+    )
+    .unwrap();
+    let loaded = xlam::load(&broken_first).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len(), loaded.dropped.len()),
+        (4, 3, 1),
+        "{:?}",
+        loaded.dropped
+    );
+    assert!(
+        loaded.dropped[0].detail.starts_with("line 1:"),
+        "{:?}",
+        loaded.dropped
+    );
 
     // JSON Lines whose first line is a list; a line that is not UTF-8.
     let lines = dir.path().join("lines.jsonl");

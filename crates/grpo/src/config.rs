@@ -784,14 +784,38 @@ impl TrainConfig {
     /// assert!(e.unwrap_err().to_string().contains(r#"--set "run.seed=1" and --set " run.seed =2""#));
     /// ```
     pub fn check_distinct_overrides(overrides: &[String]) -> Result<(), TrainError> {
-        fn key(o: &str) -> Option<&str> {
-            o.split_once('=').map(|(k, _)| k.trim())
-        }
         for (i, o) in overrides.iter().enumerate() {
-            let Some(k) = key(o) else { continue };
-            if let Some(first) = overrides[..i].iter().find(|p| key(p) == Some(k)) {
+            let Some(k) = override_key(o) else { continue };
+            if let Some(first) = overrides[..i].iter().find(|p| override_key(p) == Some(k)) {
                 return Err(TrainError::Config(format!(
                     "--set {first:?} and --set {o:?} set the same key: give it once"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a user's override of a key that a command-line flag the
+    /// user gave sets too (`flags`: the flag and its key), such as
+    /// `--force` with `--set run.force=false`: one of the two would win
+    /// silently.
+    ///
+    /// ```
+    /// use toolgym_grpo::TrainConfig;
+    /// let given = [("--force", "run.force")];
+    /// assert!(TrainConfig::check_flags_not_overridden(&given, &["run.seed=1".into()]).is_ok());
+    /// let e = TrainConfig::check_flags_not_overridden(&given, &["run.force=false".into()]);
+    /// assert!(e.unwrap_err().to_string().contains(r#"--force and --set "run.force=false" both set run.force"#));
+    /// ```
+    pub fn check_flags_not_overridden(
+        flags: &[(&str, &str)],
+        overrides: &[String],
+    ) -> Result<(), TrainError> {
+        for o in overrides {
+            let Some(k) = override_key(o) else { continue };
+            if let Some((flag, key)) = flags.iter().find(|(_, key)| *key == k) {
+                return Err(TrainError::Config(format!(
+                    "{flag} and --set {o:?} both set {key}: give one"
                 )));
             }
         }
@@ -1144,6 +1168,11 @@ fn diff_tables(prefix: &str, a: &toml::Table, b: &toml::Table, out: &mut Vec<Str
             _ => {}
         }
     }
+}
+
+/// The key an override `key=value` sets, trimmed (`None` without `=`).
+fn override_key(spec: &str) -> Option<&str> {
+    spec.split_once('=').map(|(k, _)| k.trim())
 }
 
 /// Sets `a.b.c=value` in a TOML table.

@@ -101,7 +101,7 @@ pub fn evaluate(
             policy.token_space().max_context,
         );
         eprintln!(
-            "validation: {over} of {} tasks have a first prompt over {limit}: not run, they count \
+            "evaluation: {over} of {} tasks have a first prompt over {limit}: not run, they count \
              as wrong",
             greedy.len()
         );

@@ -5,16 +5,23 @@
 use crate::TrainError;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The lock file inside a run directory (it holds the owner's process id).
 pub const LOCK_FILE: &str = ".toolgym.lock";
 
 /// An exclusive lock on a run directory, held until dropped (or the
 /// process ends, however it ends: the operating system releases it).
+///
+/// A run directory the lock made (with the folders above it that it made)
+/// and that holds nothing but the lock file when the lock is dropped is
+/// removed: a run refused before it wrote anything (a config error found
+/// once the data is read) leaves no empty run directory behind.
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
+    /// The folders `acquire` made, the run directory first.
+    made: Vec<PathBuf>,
 }
 
 impl RunLock {
@@ -22,6 +29,11 @@ impl RunLock {
     /// holds it. Where the file system cannot lock, the run goes on with a
     /// warning.
     pub fn acquire(dir: &Path) -> Result<Self, TrainError> {
+        let made: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
@@ -38,7 +50,7 @@ impl RunLock {
                     .set_len(0)
                     .and_then(|()| file.rewind())
                     .and_then(|()| file.write_all(pid.as_bytes()));
-                Ok(Self { _file: file })
+                Ok(Self { _file: file, made })
             }
             Err(TryLockError::WouldBlock) => {
                 let mut owner = String::new();
@@ -59,7 +71,29 @@ impl RunLock {
                      directory at the same time",
                     path.display()
                 );
-                Ok(Self { _file: file })
+                Ok(Self { _file: file, made })
+            }
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let Some(dir) = self.made.first() else {
+            return;
+        };
+        let only_the_lock = std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .map(|e| e.map(|e| e.file_name()))
+                .all(|name| name.is_ok_and(|n| n == LOCK_FILE))
+        });
+        if !only_the_lock || std::fs::remove_file(dir.join(LOCK_FILE)).is_err() {
+            return;
+        }
+        // Each folder only while empty (`remove_dir` refuses otherwise).
+        for d in &self.made {
+            if std::fs::remove_dir(d).is_err() {
+                break;
             }
         }
     }
@@ -79,5 +113,25 @@ mod tests {
         drop(first);
         RunLock::acquire(&dir).unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_run_directory_the_lock_made_goes_when_nothing_was_written_in_it() {
+        let base = std::env::temp_dir().join(format!("toolgym-lock-made-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = base.join("runs").join("a");
+        drop(RunLock::acquire(&dir).unwrap());
+        assert!(!base.join("runs").exists());
+        assert!(base.exists());
+        // A run that wrote something keeps its directory, and the lock file.
+        let lock = RunLock::acquire(&dir).unwrap();
+        std::fs::write(dir.join("metrics.jsonl"), "").unwrap();
+        drop(lock);
+        assert!(dir.join("metrics.jsonl").exists() && dir.join(LOCK_FILE).exists());
+        // A directory that was there before stays, empty or not.
+        std::fs::remove_file(dir.join("metrics.jsonl")).unwrap();
+        drop(RunLock::acquire(&dir).unwrap());
+        assert!(dir.join(LOCK_FILE).exists());
+        std::fs::remove_dir_all(&base).ok();
     }
 }

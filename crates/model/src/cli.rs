@@ -221,6 +221,18 @@ pub fn parse_device(text: &str) -> Result<Device> {
 
 /// Runs `toolgym generate`.
 pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
+    // What the flags alone get wrong is said before the model loads (a
+    // large one takes minutes): their values over neutral ones.
+    args.sampling(&SamplingParams::default()).validate()?;
+    match (&args.prompt, &args.prompt_ids) {
+        (Some(_), Some(_)) => {
+            return Err(ModelError::input(
+                "give either --prompt or --prompt-ids, not both",
+            ))
+        }
+        (None, None) => return Err(ModelError::input("give --prompt TEXT or --prompt-ids IDS")),
+        _ => {}
+    }
     let opts = ModelOptions {
         dtype: parse_dtype(&args.dtype)?,
         device: parse_device(&args.device)?,
@@ -228,13 +240,7 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
     };
     let pre = load_pretrained(&args.model, &opts)?;
     let prompt_ids = match (&args.prompt, &args.prompt_ids) {
-        (Some(_), Some(_)) => {
-            return Err(ModelError::input(
-                "give either --prompt or --prompt-ids, not both",
-            ))
-        }
-        (None, None) => return Err(ModelError::input("give --prompt TEXT or --prompt-ids IDS")),
-        (None, Some(ids)) => ids.clone(),
+        (_, Some(ids)) => ids.clone(),
         (Some(text), None) => match &pre.tokenizer {
             Some(tk) => tk.encode(text)?,
             None => {
@@ -244,6 +250,7 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
                 })
             }
         },
+        (None, None) => unreachable!("refused above"),
     };
     let gen = pre.generation_config.as_ref();
     // `--greedy` reads nothing of the file's sampling (transformers

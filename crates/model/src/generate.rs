@@ -168,8 +168,9 @@ struct Row {
 /// A token drawn from logits that give it no log-probability (every logit
 /// NaN, or an infinite one: NaN or infinite weights) fails the call with
 /// [`ModelError::NonFiniteLogits`] instead of returning it as part of a
-/// completion that would read as a normal one. NaNs among finite logits
-/// are passed over by the sampler.
+/// completion that would read as a normal one. So does a row with a NaN
+/// among finite logits: the sampler would pass over it, but the row's
+/// log-probabilities are not known (and the weights are broken).
 pub fn generate(
     model: &Qwen2ForCausalLM,
     requests: &[GenerateRequest],

@@ -274,25 +274,33 @@ pub fn argmax(logits: &[f32]) -> u32 {
 }
 
 /// `log(sum(exp(logits)))`: f32 exponentials of the max-shifted logits,
-/// summed in f64 (NaNs ignored).
+/// summed in f64. NaN when any logit is NaN: a row with one logit that is
+/// not a number comes from broken weights or an overflow, and its
+/// normaliser is not known (transformers' sampling fails on such a row).
+///
+/// ```
+/// use toolgym_model::sampling::log_sum_exp;
+/// assert!((log_sum_exp(&[0.0, 0.0]) - 2f64.ln()).abs() < 1e-12);
+/// assert!(log_sum_exp(&[0.0, f32::NAN, 1.0]).is_nan());
+/// assert_eq!(log_sum_exp(&[f32::NEG_INFINITY; 2]), f64::NEG_INFINITY);
+/// ```
 pub fn log_sum_exp(logits: &[f32]) -> f64 {
-    let max = logits
-        .iter()
-        .copied()
-        .filter(|v| !v.is_nan())
-        .fold(f32::NEG_INFINITY, f32::max);
+    let mut max = f32::NEG_INFINITY;
+    for &v in logits {
+        if v.is_nan() {
+            return f64::NAN;
+        }
+        max = max.max(v);
+    }
     if !max.is_finite() {
         return f64::from(max);
     }
-    let s: f64 = logits
-        .iter()
-        .filter(|v| !v.is_nan())
-        .map(|&v| f64::from((v - max).exp()))
-        .sum();
+    let s: f64 = logits.iter().map(|&v| f64::from((v - max).exp())).sum();
     f64::from(max) + s.ln()
 }
 
-/// Log-probability of `token` under `softmax(logits)` (temperature 1).
+/// Log-probability of `token` under `softmax(logits)` (temperature 1):
+/// NaN when any logit is NaN ([`log_sum_exp`]).
 pub fn token_logprob(logits: &[f32], token: u32) -> f32 {
     (f64::from(logits[token as usize]) - log_sum_exp(logits)) as f32
 }

@@ -238,3 +238,40 @@ fn parses_flags() {
         .to_string()
         .contains("--features cuda"));
 }
+
+/// Flag values that are wrong whatever the model are refused before it
+/// loads: a directory that holds no model shows the flag's error, not the
+/// load's.
+#[test]
+fn bad_flags_are_refused_before_the_model_loads() {
+    let nowhere = std::env::temp_dir().join("toolgym-no-model-here");
+    let with = |edit: &dyn Fn(&mut GenerateArgs)| {
+        let mut args = GenerateArgs::new(&nowhere);
+        args.prompt_ids = Some(vec![1, 2]);
+        edit(&mut args);
+        generate(&args).unwrap_err().to_string()
+    };
+    type Edit<'a> = &'a dyn Fn(&mut GenerateArgs);
+    let cases: [(Edit, &str); 5] = [
+        (
+            &|a| a.temperature = Some(-1.0),
+            "temperature must be finite",
+        ),
+        (&|a| a.top_p = Some(2.0), "top_p must be in (0, 1]"),
+        (&|a| a.repetition_penalty = Some(0.0), "repetition_penalty"),
+        (&|a| a.prompt = Some("hi".into()), "not both"),
+        (
+            &|a| a.prompt_ids = None,
+            "give --prompt TEXT or --prompt-ids",
+        ),
+    ];
+    for (edit, want) in cases {
+        let e = with(edit);
+        assert!(
+            e.contains(want) && !e.contains("toolgym-no-model-here"),
+            "{e}"
+        );
+    }
+    // Good flags reach the load, which names the directory.
+    assert!(with(&|_| {}).contains("toolgym-no-model-here"));
+}

@@ -545,6 +545,31 @@ fn logits_that_are_not_numbers_fail_generation() {
             assert!(e.to_string().contains("logits are not finite"), "{e}");
         }
     }
+    // One logit that is not a number among finite ones (token 93's output
+    // row NaN, a token no prompt holds): the sampler could pass over it,
+    // but the row's log-probabilities are unknown, so the call fails too.
+    let one_nan_logit = edited(&model, "lm_head.weight", |t| {
+        let mut rows = t.to_vec2::<f32>().unwrap();
+        rows[93].fill(f32::NAN);
+        candle_core::Tensor::new(rows, t.device()).unwrap()
+    });
+    for sampling in [SamplingParams::greedy(), SamplingParams::default()] {
+        for place in [SamplingPlace::Host, SamplingPlace::Device] {
+            let mut c = cfg(6, sampling.clone());
+            c.sampling_place = place;
+            let e = generate(&one_nan_logit, &reqs, &c, None).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    toolgym_model::ModelError::NonFiniteLogits {
+                        request: 0,
+                        step: 0
+                    }
+                ),
+                "{sampling:?} {place:?}: {e}"
+            );
+        }
+    }
     // Only prompts holding token 95 (its embedding row NaN) fail; with two
     // rows a batch, the third request, in the second batch, is named as
     // the third of the call.

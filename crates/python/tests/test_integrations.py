@@ -62,6 +62,8 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
             return {"score": -1.0, "acc": False, "pred": "41"}
         if data_source == "unknown":
             raise NotImplementedError(f"Reward function is not implemented for {data_source=}")
+        if solution_str == "crash":  # a scorer's error on one row (a parser's, a sandbox call's)
+            raise ValueError("cannot parse the answer")
         return 0.5
 
     stub = types.ModuleType("verl.utils.reward_score")
@@ -98,6 +100,15 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
     for given in (["toolgym"], "toolgym"):  # one name is a list of one
         with pytest.raises(NotImplementedError, match=r"not among sources=\['toolgym'\]"):
             score("unknown", "x", "y", None, sources=given)
+    # verl's scorer failing on one row scores that row 0, warned with the row and the error;
+    # the rest of the batch is scored.
+    with pytest.warns(UserWarning, match=r"index 9.*data_source 'openai/gsm8k'.*ValueError: cannot parse"):
+        assert score("openai/gsm8k", "crash", "1", {"index": 9}, sources=["toolgym"]) == 0.0
+    with pytest.warns(UserWarning, match="ValueError: cannot parse"):
+        batch = toolgym.verl.compute_score_batch(["openai/gsm8k", "toolgym", "openai/gsm8k"],
+                                                 ["crash", task.target(), "#### 1"], ["1", truth, "1"],
+                                                 sources=["toolgym"])
+    assert batch == [0.0, 1.0, 0.5]
     # verl's sandbox keywords for code rows reach its scorer without an unknown-keyword warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -472,6 +483,10 @@ def test_verl_episode_scoring_checks_the_turn_headers_against_verls_count():
     # An option of the wrong type is named by the Rule, not lost in a cache's hashing.
     with pytest.raises(TypeError, match="abs_tol"):
         verl.compute_score("toolgym", right, EPISODE_TRUTH, info(6), abs_tol=[1])
+    # A bool tolerance is refused even after the rule was made with an equal number (True == 1).
+    verl.compute_score("toolgym", right, EPISODE_TRUTH, info(6), episode=True, abs_tol=1)
+    with pytest.raises(TypeError, match="not a bool"):
+        verl.compute_score("toolgym", right, EPISODE_TRUTH, info(6), episode=True, abs_tol=True)
     # episode must be a bool (Hydra's "false" is a truthy string), in both entry points.
     for bad in ("false", 1):
         with pytest.raises(TypeError, match="episode"):

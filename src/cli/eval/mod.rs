@@ -131,8 +131,9 @@ pub struct Prompted<'a> {
     pub reads_tool_n1: bool,
     /// `None` when the judge's decoder reads replies in the format the
     /// prompts ask for; else what they ask for and the flag that reads it.
-    /// Generating with `--model` is then refused (every reply would score
-    /// 0, and a no-call category near 100%).
+    /// Generating with `--model`, or writing the prompts for another
+    /// program to answer (`--write-prompts`), is then refused (every reply
+    /// would score 0, and a no-call category near 100%).
     pub format_mismatch: Option<&'static str>,
 }
 
@@ -225,7 +226,24 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
     .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
     .collect();
     io::check_outputs(&outputs, p.data_dir)?;
+    let mismatch = || {
+        format!(
+            "the prompts of --template {} ask for replies in another format than the judge \
+             reads: every reply would score 0, and a category without calls near 100%; {}",
+            p.template.1,
+            p.format_mismatch.unwrap_or_default()
+        )
+    };
     if let Some(path) = &a.write_prompts {
+        // Prompts for another program's model, judged later with these
+        // flags: refused as generating here is.
+        if p.format_mismatch.is_some() {
+            return Err(format!(
+                "{} (--write-prompts writes prompts to be judged with these flags)",
+                mismatch()
+            )
+            .into());
+        }
         write_prompts(path, &p.ids, p.tasks, p.template, |i| {
             let mut m = serde_json::Map::new();
             m.insert("category".into(), p.categories[i].into());
@@ -289,13 +307,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 partial,
             }))
         }
-        (Some(_), None) if p.format_mismatch.is_some() => Err(format!(
-            "the prompts of --template {} ask for replies in another format than the judge \
-             reads: every reply would score 0, and a category without calls near 100%; {}",
-            p.template.1,
-            p.format_mismatch.unwrap_or_default()
-        )
-        .into()),
+        (Some(_), None) if p.format_mismatch.is_some() => Err(mismatch().into()),
         (Some(model), None) => {
             let saved = outputs.saved.take();
             let replies =

@@ -266,7 +266,7 @@ pub fn for_each_record(
             {
                 return Ok(for_each_element(bytes, start, &mut f));
             }
-            Scanned::Open if bytes[start] == b'[' => {
+            Scanned::Open if bytes[start] == b'[' && !json_lines_follow(bytes, start) => {
                 return Ok(for_each_element(bytes, start, &mut f));
             }
             // One value over several lines: a pretty-printed object, not
@@ -312,6 +312,25 @@ pub fn for_each_record(
         );
     }
     Ok(n)
+}
+
+/// Whether the lines after the one holding `bytes[start]` are JSON Lines:
+/// the next two non-blank lines are each a whole JSON object. A list's
+/// records are separated by commas, so two such lines in a row are not
+/// records of a list, and a first line that opens a list without closing
+/// it is then one broken record of JSON Lines, not the start of a list.
+fn json_lines_follow(bytes: &[u8], start: usize) -> bool {
+    let Some(end) = bytes[start..].iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let whole_object = |line: &[u8]| {
+        line.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+    };
+    let mut lines = bytes[start + end + 1..]
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty());
+    matches!((lines.next(), lines.next()), (Some(a), Some(b)) if whole_object(a) && whole_object(b))
 }
 
 /// How far a JSON value starting at some byte goes.
@@ -362,24 +381,42 @@ fn scan_value(bytes: &[u8], start: usize) -> Scanned {
     }
 }
 
-/// The number of records of a list of `index` records that closes at
-/// `bytes[close]` (`]`). Text after the bracket (junk, a second list, a
-/// stray `]`) is one more record, dropped and named by the line it starts
-/// on: nothing after the list is read, and that is said.
+/// Where reading a list stopped.
+enum ListEnd {
+    /// The file's records are read: this many in all.
+    Count(usize),
+    /// The list closed and another starts at this byte (`[`): lists
+    /// written one after another (`cat a.json b.json`), read on with the
+    /// records numbered on from `index`.
+    Another { open: usize, index: usize },
+}
+
+/// How a list of `index` records (counted from the file's first list)
+/// that closes at `bytes[close]` (`]`) ends: the file's end, or another
+/// list that starts after it ([`ListEnd::Another`]). Other text after the
+/// bracket (junk, a stray `]`) is one more record, dropped and named by
+/// the line it starts on: nothing after the list is read, and that is
+/// said.
 fn close_list(
     bytes: &[u8],
     close: usize,
     index: usize,
     line_of: &mut impl FnMut(usize) -> usize,
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
-) -> usize {
+) -> ListEnd {
     let after = close + 1;
     let Some(junk) = bytes[after..]
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
     else {
-        return index;
+        return ListEnd::Count(index);
     };
+    if bytes[after + junk] == b'[' {
+        return ListEnd::Another {
+            open: after + junk,
+            index,
+        };
+    }
     // Line numbers are asked for in order (`line_of` counts on).
     let closed = line_of(close);
     let here = line_of(after + junk);
@@ -391,7 +428,7 @@ fn close_list(
              read"
         )),
     );
-    index + 1
+    ListEnd::Count(index + 1)
 }
 
 /// Calls `f` for each element of the JSON list at `bytes[open]` (`[`),
@@ -405,11 +442,30 @@ fn close_list(
 /// (an unescaped quote) is dropped and, in a list written one record per
 /// indented block (`json.dump(indent=…)`), the list is read on from the
 /// next record's first line ([`next_record_start`]).
+///
+/// Lists written one after another (`cat a.json b.json`) are read as one,
+/// their records numbered on.
 fn for_each_element(
     bytes: &[u8],
-    open: usize,
+    mut open: usize,
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> usize {
+    let mut first = 0;
+    loop {
+        match read_list(bytes, open, first, f) {
+            ListEnd::Count(n) => return n,
+            ListEnd::Another { open: next, index } => (open, first) = (next, index),
+        }
+    }
+}
+
+/// [`for_each_element`] of one list, its records numbered from `first`.
+fn read_list(
+    bytes: &[u8],
+    open: usize,
+    first: usize,
+    f: &mut impl FnMut(usize, usize, Result<Value, String>),
+) -> ListEnd {
     let mut at = open + 1;
     // Line numbers counted on from the last one asked for (positions
     // only move forward).
@@ -432,9 +488,9 @@ fn for_each_element(
     };
     skip_space(&mut at);
     if bytes.get(at) == Some(&b']') {
-        return close_list(bytes, at, 0, &mut line_of, f);
+        return close_list(bytes, at, first, &mut line_of, f);
     }
-    let mut index = 0;
+    let mut index = first;
     // Whether the last record read was written on one line (a list of
     // JSON Lines-like rows): then a broken record at a line start is
     // followed by the next line that starts as records do.
@@ -445,10 +501,10 @@ fn for_each_element(
         let end = match bytes.get(at) {
             // A comma before the closing bracket (as JavaScript and Python
             // allow): no record is missing, none is counted.
-            Some(b']') if index > 0 => return close_list(bytes, at, index, &mut line_of, f),
+            Some(b']') if index > first => return close_list(bytes, at, index, &mut line_of, f),
             None => {
                 f(index, start_line, Err(format!("record {index} (line {start_line}): the list ends here, unclosed (a cut-off file?)")));
-                return index + 1;
+                return ListEnd::Count(index + 1);
             }
             Some(b',' | b']') => at,
             Some(_) => match scan_value(bytes, at) {
@@ -487,7 +543,7 @@ fn for_each_element(
                             start_line,
                             Err(format!("record {index} (line {start_line}): {why}")),
                         );
-                        return index + 1;
+                        return ListEnd::Count(index + 1);
                     };
                     f(
                         index,
@@ -546,7 +602,7 @@ fn for_each_element(
                         "line {here}: the list is not closed (a cut-off file?)"
                     )),
                 );
-                return index + 1;
+                return ListEnd::Count(index + 1);
             }
             Some(b'{' | b'[') => {
                 // The next record, written without the `,` before it:
@@ -592,7 +648,7 @@ fn for_each_element(
                     // rest is not a list of records; it is dropped as one.
                     let here = line_of(at);
                     f(index, here, Err(format!("record {index} (line {here}): expected `,` or `]` after the previous record")));
-                    return index + 1;
+                    return ListEnd::Count(index + 1);
                 }
             },
         }

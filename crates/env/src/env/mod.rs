@@ -293,7 +293,9 @@ pub trait ToolEnv: Send {
     /// ended it as an answer without a call or as a tool-call block the
     /// limit cut open: a cut-off answer is not a finished one. A block the
     /// model closed and wrote unreadably is its own error, judged as in
-    /// `step` (a format error under `FormatErrorPolicy::End`). Override it
+    /// `step` (a format error under `FormatErrorPolicy::End`), unless a
+    /// later block is cut open too: then nothing runs and the episode ends
+    /// as [`EndReason::TokenLimit`]. Override it
     /// where a cut reply must be judged otherwise.
     fn step_cut(&mut self, action: &str) -> Step {
         self.step(action)

@@ -76,9 +76,17 @@ _warned: set = set()
 _warned_lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
 def _rule(name: str, options: Tuple[Tuple[str, Any], ...] = ()) -> _toolgym.Rule:
-    return _toolgym.Rule(name, **dict(options))
+    """Rule ``name`` with ``options``, made once per name and options. The
+    cache key holds each value's type: ``True == 1`` in Python, so without
+    it a cached ``abs_tol=1`` rule would answer ``abs_tol=True``, which
+    ``Rule`` refuses."""
+    return _typed_rule(name, tuple((k, type(v), v) for k, v in options))
+
+
+@lru_cache(maxsize=None)
+def _typed_rule(name: str, typed: Tuple[Tuple[str, type, Any], ...]) -> _toolgym.Rule:
+    return _toolgym.Rule(name, **{k: v for k, _, v in typed})
 
 
 def _options(kwargs: Dict[str, Any]) -> Tuple[Tuple[str, Any], ...]:
@@ -235,20 +243,30 @@ def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_
     keywords verl passed (its own scorers take them; toolgym's options
     are toolgym's), as a float: the scorers that give a dict (math_dapo,
     aime) have their ``score``, since verl's reward loop takes the extra
-    keys of a batch from its first row, and toolgym's rows give none."""
+    keys of a batch from its first row, and toolgym's rows give none.
+
+    A data source verl has no scorer for raises (the configuration: every
+    such row would fail). Any other error of verl's scorer on this row (a
+    parser's, a sandbox call's) scores it 0 with a warning naming the row
+    and the error: one row of other data must not stop a training step."""
     from verl.utils.reward_score import default_compute_score
 
     passed = {k: v for k, v in kwargs.items() if k not in RULE_OPTIONS}
     try:
         result = default_compute_score(data_source, solution_str, ground_truth, extra_info, **passed)
+        if isinstance(result, dict):
+            result = result.get("score", 0.0)
+        return float(result)
     except NotImplementedError as e:
         raise NotImplementedError(
             f"{e} (toolgym.verl: data_source {data_source!r} is not among sources={sources!r}, so verl's "
             "own scorer was asked; add it to sources if the row is toolgym's)"
         ) from e
-    if isinstance(result, dict):
-        result = result.get("score", 0.0)
-    return float(result)
+    except Exception as e:  # noqa: BLE001 - one row's failure, reported
+        where = f"{row_label(extra_info)}, data_source {data_source!r}"
+        warn_unscored("toolgym.verl: verl's default_compute_score", 1,
+                      [(where, f"{type(e).__name__}: {e}")], "and score 0", per_row=True, stacklevel=4)
+        return 0.0
 
 
 def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: Any) -> _toolgym.Rule:
