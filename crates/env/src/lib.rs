@@ -78,7 +78,9 @@ pub use prepare::{prepare, PrepareError, PrepareOptions, PrepareReport};
 pub use registry::{RegistryError, ToolRegistry, ToolResult};
 pub use source::{try_get, Dataset, Generator, Sampler, SkippedTasks, SourceFailure, TaskSource};
 pub use task::{read_jsonl, read_jsonl_lenient, write_jsonl, Task, TaskFile, TaskIoError};
-pub use template::{CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat};
+pub use template::{
+    escape_markup, tool_message_text, CallFormat, ChatMlTemplate, ChatTemplate, ToolFormat,
+};
 pub use tool::{
     ArgumentProblem, SpecError, Tool, ToolError, ToolSpec, ToolSpecBuilder, PROBLEMS_SHOWN,
     PROBLEM_CHARS,

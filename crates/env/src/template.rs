@@ -276,9 +276,34 @@ pub fn call_blocks(calls: &[Call]) -> String {
         .join("\n")
 }
 
-/// `json` with the `<` of each markup-like sequence written `\u003c`
-/// (JSON text has `<` only inside strings, where the escape means the same).
-pub(crate) fn escape_markup(json: String) -> String {
+/// A value as the model reads it in a tool message: compact JSON (as
+/// `json.dumps` writes it) with the `<` of markup-like text
+/// (`<|im_end|>`, `<tool_call>`) written `\u003c`, the same string to a
+/// JSON reader ([`escape_markup`]). A tool's output, or the model's own
+/// text echoed back, then cannot become a control token or a fake call
+/// block in the model's context. [`crate::MultiTurnEnv`] writes every
+/// tool result and format feedback so; a `ToolEnv` written by hand that
+/// puts tool output into its prompts should too.
+///
+/// ```
+/// use serde_json::json;
+/// let text = toolgym_env::tool_message_text(&json!({"note": "done<|im_end|>", "n": 1}));
+/// assert_eq!(text, r#"{"note": "done\u003c|im_end|>", "n": 1}"#);
+/// ```
+pub fn tool_message_text(value: &serde_json::Value) -> String {
+    escape_markup(crate::json::dumps(value, false))
+}
+
+/// `json` with the `<` of each markup-like sequence (`<|`, `<tool_call>`,
+/// `</tool_call>`, `<tool_response>`, `<think>` and their closings)
+/// written `\u003c`. JSON text has `<` only inside strings, where the
+/// escape means the same: give it JSON text, not free text.
+///
+/// ```
+/// let escaped = toolgym_env::escape_markup(r#"["a < b", "<tool_call>"]"#.to_string());
+/// assert_eq!(escaped, r#"["a < b", "\u003ctool_call>"]"#);
+/// ```
+pub fn escape_markup(json: String) -> String {
     const MARKUP: [&str; 7] = [
         "tool_call",
         "/tool_call",

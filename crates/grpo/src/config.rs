@@ -899,6 +899,42 @@ impl TrainConfig {
         unused
     }
 
+    /// The settings a caller's own [`crate::pipeline::TaskSetup`] takes
+    /// the place of, where this config sets them (`data.*`, read only to
+    /// build the config's own tasks and envs, and `grpo.reward_rule`, the
+    /// reward of those envs), each said as a line for a warning: with
+    /// [`crate::pipeline::run_with`] the setup's factory decides the
+    /// tasks, the prompt template and the reward.
+    ///
+    /// ```
+    /// use toolgym_grpo::TrainConfig;
+    /// assert!(TrainConfig::default().settings_a_task_setup_replaces().is_empty());
+    /// let cfg = TrainConfig::parse("[grpo]\nreward_rule = \"fine-grained\"", "my.toml", &[]).unwrap();
+    /// assert!(cfg.settings_a_task_setup_replaces()[0].starts_with("grpo.reward_rule is set but not used"));
+    /// ```
+    pub fn settings_a_task_setup_replaces(&self) -> Vec<String> {
+        let data = DataSection::default();
+        let set = [
+            ("data.train", self.data.train.is_some()),
+            ("data.validation", self.data.validation.is_some()),
+            ("data.template", self.data.template != data.template),
+            ("data.synthetic", self.data.synthetic != data.synthetic),
+            (
+                "grpo.reward_rule",
+                self.grpo.reward_rule != GrpoConfig::default().reward_rule,
+            ),
+        ];
+        set.into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(key, _)| {
+                format!(
+                    "{key} is set but not used: the environments and tasks given to run_with \
+                     decide the tasks, their prompt template and the reward"
+                )
+            })
+            .collect()
+    }
+
     /// Refuses a `model.path` inside what the run writes and rewrites in
     /// `run.out_dir` (its `final` policy, its phases' checkpoints): the
     /// model the run starts from would be replaced or pruned under it, and

@@ -468,7 +468,7 @@ pub fn run(
     for unused in cfg.unused_settings() {
         eprintln!("warning: {unused}");
     }
-    run_with(cfg, task_setup(cfg)?, phases, on_step)
+    run_phases(cfg, task_setup(cfg)?, phases, on_step)
 }
 
 /// Runs the phases on any environments and tasks: SFT on their
@@ -478,7 +478,26 @@ pub fn run(
 /// phase has opened, and a resumed run whose config differs in more than
 /// bookkeeping is refused before anything is done (see
 /// [`TrainConfig::check_recorded`]).
+///
+/// The setup decides the tasks, their prompt template and the reward:
+/// the config's `data.*` and `grpo.reward_rule`, which [`run`] builds its
+/// own setup from, are not read, and a warning names each one set
+/// ([`TrainConfig::settings_a_task_setup_replaces`]).
 pub fn run_with(
+    cfg: &TrainConfig,
+    setup: TaskSetup,
+    phases: Phases,
+    on_step: impl FnMut(&StepMetrics),
+) -> Result<PipelineReport, TrainError> {
+    for unused in cfg.settings_a_task_setup_replaces() {
+        eprintln!("warning: {unused}");
+    }
+    run_phases(cfg, setup, phases, on_step)
+}
+
+/// [`run_with`] without its warning ([`run`] builds the setup from the
+/// config).
+fn run_phases(
     cfg: &TrainConfig,
     setup: TaskSetup,
     phases: Phases,

@@ -149,6 +149,11 @@ impl SftTrainer {
         let complete = |e: &crate::rollout::Trajectory| trainable_demonstration(e, most);
         let episodes: Vec<_> = episodes.into_iter().flatten().collect();
         let ran = episodes.len();
+        // Episodes whose env gave no first reply: no reference solver.
+        let undemonstrated = episodes
+            .iter()
+            .filter(|e| e.replies.is_empty() && !e.env_failed())
+            .count();
         let mut stats = crate::metrics::EpisodeStats::of(&episodes);
         let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);
         for e in episodes {
@@ -204,6 +209,17 @@ impl SftTrainer {
             p.report_source_skips(&mut m);
             return Ok(m);
         }
+        if seqs.is_empty() && undemonstrated == ran {
+            return Err(TrainError::Data(format!(
+                "sft step {}: the environment gave no demonstration for any of {} tasks \
+                 (ToolEnv::demonstration returned None at the first turn: a MultiTurnSpec \
+                 without with_solver, or an env without a reference solver); SFT trains on \
+                 demonstrations: give the env a solver, or train GRPO alone (`toolgym train \
+                 grpo`, Phases::Grpo)",
+                p.step + 1,
+                tasks.len()
+            )));
+        }
         if seqs.is_empty() {
             let failures = match &stats.env_error {
                 Some(first) => format!(
@@ -211,6 +227,10 @@ impl SftTrainer {
                     stats.env_failures
                 ),
                 None => String::new(),
+            };
+            let failures = match undemonstrated {
+                0 => failures,
+                n => format!("{failures}; {n} had no demonstration (no reference solver)"),
             };
             let limit = crate::rollout::limit_named(
                 "sft.max_seq_tokens",

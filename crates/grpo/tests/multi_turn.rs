@@ -447,6 +447,48 @@ impl Actor for CutAt<'_> {
     }
 }
 
+/// A demonstration written without its end-of-turn token gets one: the
+/// model learns to end its turns, and the episode is the one a
+/// demonstration with the token gives, token for token.
+#[test]
+fn a_demonstration_without_its_end_token_gets_one() {
+    let gen = tasks();
+    let policy = policy(&gen);
+    let demo = Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids);
+    let with = demo.reply("<think>ok</think>\nNo.<|im_end|>").unwrap();
+    let without = demo.reply("<think>ok</think>\nNo.").unwrap();
+    assert_eq!(without, with);
+    assert_eq!(
+        without.end,
+        toolgym_grpo::rollout::ReplyEnd::Eos(policy.eos_token_ids[0])
+    );
+    assert_eq!(without.text, "<think>ok</think>\nNo.");
+    /// The env's reference replies, with their end tokens taken off when
+    /// `.1` is set.
+    struct Bare<'a>(Demonstrator<'a>, bool);
+    impl Actor for Bare<'_> {
+        fn act(&mut self, live: &[LiveEpisode<'_>]) -> Result<Vec<Option<Reply>>, TrainError> {
+            live.iter()
+                .map(|ep| match ep.env.demonstration() {
+                    Some(d) if self.1 => self.0.reply(d.trim_end_matches("<|im_end|>")).map(Some),
+                    Some(d) => self.0.reply(&d).map(Some),
+                    None => Ok(None),
+                })
+                .collect()
+        }
+    }
+    let episode = |bare: bool| {
+        let demo = Demonstrator::new(&policy.tokenizer, &policy.eos_token_ids);
+        one_vault_episode(vault_spec(), &mut Bare(demo, bare), &policy, &limits())
+    };
+    let (bare, whole) = (episode(true), episode(false));
+    assert_eq!((bare.end, bare.reward), (Some(EndReason::Answered), 1.0));
+    assert_eq!(
+        (&bare.tokens, &bare.train_mask),
+        (&whole.tokens, &whole.train_mask)
+    );
+}
+
 /// A reply cut off by a length limit does not end an episode as an answer
 /// (the env's `Finished` rule would pay it): it ends at the token limit;
 /// the calls a cut reply completed still run. A reply that only lacks an
@@ -1513,6 +1555,50 @@ fn sft_leaves_out_demonstrations_past_the_models_context() {
     assert!(
         e.contains("none of 2 tasks has a complete demonstration")
             && e.contains(&format!("the model's context of {context} tokens")),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SFT against an env without a reference solver says so (and how to go
+/// on), not that the demonstrations were too long.
+#[test]
+fn sft_against_an_env_without_demonstrations_says_so() {
+    /// The vault env with its solver hidden.
+    struct NoSolver(toolgym_env::MultiTurnEnv<Vaults>);
+    impl ToolEnv for NoSolver {
+        fn reset(&mut self, seed: Option<u64>) -> toolgym_env::Observation {
+            self.0.reset(seed)
+        }
+        fn step(&mut self, action: &str) -> toolgym_env::Step {
+            self.0.step(action)
+        }
+        fn task(&self) -> &Arc<Task> {
+            self.0.task()
+        }
+    }
+    let gen = tasks();
+    let dir = run_dir("sft-no-solver");
+    let spec = Arc::new(vault_spec());
+    let factory = move |task: Arc<Task>| NoSolver(spec.make(task));
+    let cfg = SftConfig {
+        steps: 1,
+        batch_size: 2,
+        ..SftConfig::default()
+    };
+    let mut t = SftTrainer::new(
+        policy(&gen),
+        shared(factory),
+        vault_tasks(2),
+        vec![],
+        cfg,
+        run_section(dir.join("run"), 0),
+    )
+    .unwrap();
+    let e = t.step().unwrap_err().to_string();
+    assert!(
+        e.contains("the environment gave no demonstration for any of 2 tasks")
+            && e.contains("train GRPO alone"),
         "{e}"
     );
     std::fs::remove_dir_all(&dir).ok();

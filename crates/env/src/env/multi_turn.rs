@@ -5,12 +5,11 @@ use super::rules::{CallsMatch, EpisodeRule, EpisodeView, StepRecord};
 use super::{
     strip_end_token, EndReason, EnvFactory, Observation, RuleVerdict, Step, StepInfo, ToolEnv,
 };
-use crate::json::dumps;
 use crate::message::Message;
 use crate::registry::{ToolRegistry, ToolResult};
 use crate::rng::fnv1a;
 use crate::task::Task;
-use crate::template::{escape_markup, ChatTemplate};
+use crate::template::{tool_message_text, ChatTemplate};
 use crate::tool::ToolSpec;
 use serde_json::json;
 use std::sync::Arc;
@@ -154,13 +153,10 @@ impl<S> MultiTurnConfig<S> {
     where
         S: 'static,
     {
-        let format = super::ReplyFormat {
-            require_think: template.uses_reasoning(),
-        };
         Self::empty().final_rule(
             1.0,
             super::AllOf::new("binary")
-                .with(super::EveryReply(format))
+                .with(super::EveryReply::for_template(template))
                 .with(CallsMatch::default()),
         )
     }
@@ -582,7 +578,8 @@ impl<S> MultiTurnEnv<S> {
                 FormatErrorPolicy::End => end = Some(EndReason::FormatError),
                 FormatErrorPolicy::Feedback => {
                     let obs = json!({"error": {"kind": "format_error", "message": problem}});
-                    self.messages.push(Message::tool("format", tool_text(&obs)));
+                    self.messages
+                        .push(Message::tool("format", tool_message_text(&obs)));
                 }
             }
         } else {
@@ -595,7 +592,7 @@ impl<S> MultiTurnEnv<S> {
                     for r in &results {
                         self.messages.push(Message::tool(
                             r.call.name.clone(),
-                            tool_text(&r.to_observation()),
+                            tool_message_text(&r.to_observation()),
                         ));
                     }
                     if cut_in_block {
@@ -656,15 +653,6 @@ impl<S> MultiTurnEnv<S> {
             },
         }
     }
-}
-
-/// A tool result (or format feedback) as the model reads it: JSON, with
-/// the `<` of markup-like text (`<|im_end|>`, `<tool_call>`) written
-/// `\u003c`, the same string to a JSON reader. A tool's output, or the
-/// model's own text echoed back (an unknown tool's name), then cannot
-/// become a control token or a fake call block in the model's context.
-fn tool_text(value: &serde_json::Value) -> String {
-    escape_markup(dumps(value, false))
 }
 
 impl<S: Send + 'static> ToolEnv for MultiTurnEnv<S> {

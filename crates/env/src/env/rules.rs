@@ -191,6 +191,22 @@ impl<S> EpisodeRule<S> for ReplyFormat {
 }
 
 impl ReplyFormat {
+    /// The format `template`'s prompts ask for: the think block required
+    /// only where the template asks for one
+    /// ([`crate::ChatTemplate::uses_reasoning`]; `ChatMlTemplate::qwen2_5()`
+    /// does not).
+    ///
+    /// ```
+    /// use toolgym_env::{env::ReplyFormat, ChatMlTemplate};
+    /// assert!(ReplyFormat::for_template(&ChatMlTemplate::compact_multi_turn()).require_think);
+    /// assert!(!ReplyFormat::for_template(&ChatMlTemplate::qwen2_5()).require_think);
+    /// ```
+    pub fn for_template(template: &dyn crate::ChatTemplate) -> Self {
+        Self {
+            require_think: template.uses_reasoning(),
+        }
+    }
+
     /// Checks one reply.
     pub fn check(&self, reply: &str) -> Verdict {
         // Read whole, as the reward crate reads a reply of an episode.
@@ -280,8 +296,19 @@ impl<S> EpisodeRule<S> for EpisodeReward {
 /// Final rule: every reply of the episode passes [`ReplyFormat`] (the first
 /// that does not decides the verdict). Use it instead of a per-step format
 /// reward, which would pay a policy for padding episodes with turns.
+///
+/// `EveryReply::default()` requires the think block (the paper's format);
+/// [`EveryReply::for_template`] asks what the prompts ask for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EveryReply(pub ReplyFormat);
+
+impl EveryReply {
+    /// Every reply in the format `template`'s prompts ask for
+    /// ([`ReplyFormat::for_template`]).
+    pub fn for_template(template: &dyn crate::ChatTemplate) -> Self {
+        Self(ReplyFormat::for_template(template))
+    }
+}
 
 impl<S> EpisodeRule<S> for EveryReply {
     fn name(&self) -> &str {

@@ -193,9 +193,14 @@ impl<'a> Demonstrator<'a> {
     }
 
     /// A demonstration as a reply: its ids, and its text without a final
-    /// end-of-turn token.
+    /// end-of-turn token. A demonstration written without one
+    /// ([`toolgym_env::ToolEnv::demonstration`] returns the reply with it)
+    /// gets the first of `eos_token_ids` appended, said once per process:
+    /// without it the template's end of turn would be read as the
+    /// environment's text, and SFT would train a model that never ends a
+    /// turn.
     pub fn reply(&self, demo: &str) -> Result<Reply, TrainError> {
-        let tokens = self.tokenizer.encode(demo)?;
+        let mut tokens = self.tokenizer.encode(demo)?;
         let last = tokens.last().copied();
         let (end, text) = match last.filter(|t| self.eos_token_ids.contains(t)) {
             Some(id) => {
@@ -203,7 +208,22 @@ impl<'a> Demonstrator<'a> {
                 let text = demo.strip_suffix(eos.as_str()).unwrap_or(demo);
                 (ReplyEnd::Eos(id), text.to_string())
             }
-            None => (ReplyEnd::Length, demo.to_string()),
+            None => match self.eos_token_ids.first() {
+                Some(&id) => {
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| {
+                        let eos = self.tokenizer.decode(&[id], false).unwrap_or_default();
+                        eprintln!(
+                            "warning: a demonstration ends without an end-of-turn token: {eos:?} \
+                             appended (ToolEnv::demonstration returns the reply with it; said \
+                             once)"
+                        );
+                    });
+                    tokens.push(id);
+                    (ReplyEnd::Eos(id), demo.to_string())
+                }
+                None => (ReplyEnd::Length, demo.to_string()),
+            },
         };
         Ok(Reply {
             tokens,
