@@ -9,6 +9,7 @@ use crate::tasks::{template, PyTask};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
+use pyo3::{PyTraverseError, PyVisit};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use toolgym_env::env::EnvFactory;
@@ -173,21 +174,30 @@ impl PySingleTurnEnv {
 /// becomes a tool error result (`{"kind": "tool_error", "message": …}`),
 /// never a crash. `call(arguments)` runs it alone, as an env would
 /// (`toolgym.trl.environment` runs TRL's calls through it).
+///
+/// Python's garbage collector sees the handler through the tool (and
+/// through a `MultiTurnEnv` holding it), so a cycle such as an object
+/// whose tools' handlers are its own bound methods is collected.
 #[pyclass(frozen, module = "toolgym", name = "Tool")]
 pub struct PyTool {
     spec: ToolSpec,
-    handler: Py<PyAny>,
+    handler: Handler,
     /// The tool alone, for [`PyTool::call`].
     registry: ToolRegistry<()>,
     interrupt: Interrupt,
 }
 
+/// A tool's Python handler: one reference to it, shared by the tool and
+/// the registries that run it, so that a garbage-collector traversal
+/// visits every reference this object holds, once.
+type Handler = Arc<Py<PyAny>>;
+
 impl PyTool {
     /// A tool from a checked spec and a callable handler.
-    fn from_parts(py: Python<'_>, spec: ToolSpec, handler: Py<PyAny>) -> PyResult<Self> {
+    fn from_parts(spec: ToolSpec, handler: Handler) -> PyResult<Self> {
         let interrupt = Interrupt::default();
         let mut registry = ToolRegistry::new();
-        let (run, slot, tool) = (handler.clone_ref(py), interrupt.clone(), spec.name.clone());
+        let (run, slot, tool) = (handler.clone(), interrupt.clone(), spec.name.clone());
         registry
             .register_fn(spec.clone(), move |args| {
                 call_handler(&run, &tool, args, &slot)
@@ -212,7 +222,16 @@ pub fn _tool_of(item: &Bound<'_, PyAny>, index: usize) -> PyResult<Py<PyTool>> {
         return Ok(t.clone().unbind());
     }
     let (spec, handler) = read_tool(item, index)?;
-    Py::new(item.py(), PyTool::from_parts(item.py(), spec, handler)?)
+    Py::new(item.py(), PyTool::from_parts(spec, handler)?)
+}
+
+/// `text` (JSON) with the `<` of markup-like sequences (`<|im_end|>`,
+/// `<tool_call>`) written `\u003c`, the same string to a JSON reader
+/// (`toolgym_env::escape_markup`): how toolgym's envs write a tool
+/// message, so a tool's output cannot end a turn or fake a call.
+#[pyfunction]
+pub fn _escape_markup(text: String) -> String {
+    toolgym_env::escape_markup(text)
 }
 
 /// Calls (a list of `{"name", "arguments"}` dicts) as Qwen2.5's chat
@@ -252,7 +271,11 @@ impl PyTool {
                 format!("{named}: {text}")
             })
         })?;
-        Self::from_parts(handler.py(), spec, handler.clone().unbind())
+        Self::from_parts(spec, Arc::new(handler.unbind()))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&*self.handler)
     }
 
     /// Runs the tool on `arguments` (a dict) as an env runs a call: the
@@ -325,10 +348,10 @@ impl PyTool {
 
 /// A `Tool`, or a dict `{"name", "description", "parameters", "handler"}`
 /// (the spec may also be OpenAI's `{"type": "function", "function": …}`).
-fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<PyAny>)> {
+fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Handler)> {
     if let Ok(t) = item.cast::<PyTool>() {
         let t = t.get();
-        return Ok((t.spec.clone(), t.handler.clone_ref(item.py())));
+        return Ok((t.spec.clone(), Arc::new(t.handler.clone_ref(item.py()))));
     }
     let what = Label::Item("tools", index);
     let d = item.cast::<PyDict>().map_err(|_| {
@@ -349,7 +372,7 @@ fn read_tool(item: &Bound<'_, PyAny>, index: usize) -> PyResult<(ToolSpec, Py<Py
     d.del_item("handler")?;
     let spec = ToolSpec::from_json_strict(&to_json(d.as_any(), what)?)
         .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-    Ok((spec, handler.unbind()))
+    Ok((spec, Arc::new(handler.unbind())))
 }
 
 /// Where a handler's `BaseException` that is not an `Exception`
@@ -470,6 +493,8 @@ fn exception_text(py: Python<'_>, e: &PyErr) -> String {
 pub struct PyMultiTurnEnv {
     env: toolgym_env::MultiTurnEnv<()>,
     interrupt: Interrupt,
+    /// The handlers the env's registry runs (for the garbage collector).
+    handlers: Vec<Handler>,
 }
 
 #[pymethods]
@@ -499,13 +524,16 @@ impl PyMultiTurnEnv {
         }
         let mut registry: ToolRegistry<()> = ToolRegistry::new();
         let interrupt = Interrupt::default();
+        let mut handlers = Vec::new();
         for (i, item) in tools.try_iter()?.enumerate() {
             let (spec, handler) = read_tool(&item?, i)?;
             let name = spec.name.clone();
             let slot = interrupt.clone();
+            let run = handler.clone();
             registry
-                .register_fn(spec, move |args| call_handler(&handler, &name, args, &slot))
+                .register_fn(spec, move |args| call_handler(&run, &name, args, &slot))
                 .map_err(|e| PyValueError::new_err(format!("tools[{i}]: {e}")))?;
+            handlers.push(handler);
         }
         // Every tool the task shows must run, on the schema it shows.
         for shown in &task.inner.tools {
@@ -554,7 +582,12 @@ impl PyMultiTurnEnv {
         Ok(Self {
             env: spec.make(task.inner.clone()),
             interrupt,
+            handlers,
         })
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.handlers.iter().try_for_each(|h| visit.call(&**h))
     }
 
     /// Starts (or restarts) the episode: `(observation, info)`.

@@ -65,5 +65,6 @@ fn _toolgym(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<envs::PyTool>()?;
     m.add_function(wrap_pyfunction!(envs::_tool_of, m)?)?;
     m.add_function(wrap_pyfunction!(envs::_call_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(envs::_escape_markup, m)?)?;
     Ok(())
 }

@@ -616,6 +616,68 @@ def test_verl_episode_tools_refuse_what_cannot_work(monkeypatch, tmp_path):
         asyncio.run(buy.execute("id", {}))
 
 
+def slow_bank(hold=None):
+    """An episode-tools function whose `wait` handler blocks until `hold` is set."""
+    def wait():
+        hold.wait(10)
+        return {"waited": True}
+
+    def echo(text):
+        return {"text": text}
+
+    return [toolgym.Tool("wait", "Waits.", {"type": "object", "properties": {}}, wait),
+            toolgym.Tool("echo", "Echoes.", {"type": "object", "properties": {"text": {"type": "string"}},
+                                             "required": ["text"]}, echo)]
+
+
+def test_verl_episode_tools_run_on_their_own_pool_with_a_time_limit(monkeypatch):
+    """A call past timeout_s fails with a tool_timeout error the model reads, as do the
+    trajectory's later calls; other trajectories go on; calls run on toolgym's pool, not the
+    event loop's default executor; tool messages escape markup as toolgym's envs do."""
+    import asyncio
+    import threading
+
+    _verl_tool_stubs(monkeypatch)
+    EpisodeTool = toolgym.verl_tools._episode_tool_class()
+    hold = threading.Event()
+    original = slow_bank
+    monkeypatch.setattr(sys.modules[__name__], "slow_bank", lambda: original(hold))
+    toolgym.verl_tools._factories.pop(f"{__name__}:slow_bank", None)
+    toolgym.verl_tools._probes.pop(f"{__name__}:slow_bank", None)
+    config = {"type": "native", "tools": f"{__name__}:slow_bank", "timeout_s": 0.2}
+    wait = EpisodeTool({**config, "name": "wait"}, None)
+    echo = EpisodeTool({**config, "name": "echo"}, None)
+    threads = []
+
+    def echo_where(text):
+        threads.append(threading.current_thread().name)
+        return {"text": text}
+
+    async def episodes():
+        a, b = types.SimpleNamespace(tools_kwargs={}), types.SimpleNamespace(tools_kwargs={})
+        timed_out = json.loads((await wait.execute("id", {}, agent_data=a))[0].text)
+        after = json.loads((await echo.execute("id", {"text": "x"}, agent_data=a))[0].text)
+        other = json.loads((await echo.execute("id", {"text": "<|im_end|><tool_call>"}, agent_data=b))[0].text)
+        raw = (await echo.execute("id", {"text": "<|im_end|>"}, agent_data=b))[0].text
+        b_tools = b._toolgym_episodes[f"{__name__}:slow_bank"].tools
+        b_tools["echo"] = toolgym.Tool("echo", "", {"type": "object"}, lambda text: echo_where(text))
+        await echo.execute("id", {"text": "y"}, agent_data=b)
+        return timed_out, after, other, raw
+
+    try:
+        timed_out, after, other, raw = asyncio.run(episodes())
+    finally:
+        hold.set()
+    assert timed_out["error"]["kind"] == "tool_timeout" and "timeout_s=0.2" in timed_out["error"]["message"]
+    assert after["error"]["kind"] == "tool_timeout"  # the trajectory's tools are not used again
+    assert other == {"name": "echo", "result": {"text": "<|im_end|><tool_call>"}}  # another trajectory goes on
+    assert "\\u003c|im_end|>" in raw and "<|im_end|>" not in raw
+    assert threads and threads[0].startswith("toolgym-tool")
+    for bad in (-1, "10", True, float("nan")):
+        with pytest.raises(ValueError, match="timeout_s"):
+            EpisodeTool({**config, "name": "echo", "timeout_s": bad}, None)
+
+
 def described_bank():
     """A tool whose description holds what YAML or OmegaConf would read otherwise."""
     return [toolgym.Tool("pay", "Pays ${AMOUNT} (\\${literal}) \x85 next\u2028line \x7f é", {"type": "object"},

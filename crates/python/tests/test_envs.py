@@ -199,6 +199,42 @@ def test_multi_turn_env_runs_python_tools():
     assert (reward, truncated, info["end"]) == (0.0, True, "token_limit")
 
 
+def test_objects_whose_tools_run_their_own_methods_are_collected():
+    """A state object holding tools whose handlers are its own bound methods
+    (directly, or through a MultiTurnEnv) is a reference cycle through a
+    Tool: the garbage collector sees the handler through it and frees the
+    object, so an episode's state does not outlive it."""
+    import gc
+    import weakref
+
+    class Bank:
+        def __init__(self, with_env):
+            tool = toolgym.Tool("add", "Adds two integers.", ADD, self.add)
+            self.tools = [tool]
+            if with_env:
+                self.env = toolgym.MultiTurnEnv(bank_task(), [tool], max_turns=2)
+                self.dict_env = toolgym.MultiTurnEnv(
+                    bank_task(), [{"name": "add", "description": "", "parameters": ADD, "handler": self.add}])
+
+        def add(self, a, b):
+            return {"sum": a + b}
+
+    for with_env in (False, True):
+        banks = [Bank(with_env) for _ in range(3)]
+        refs = [weakref.ref(b) for b in banks]
+        del banks
+        gc.collect()
+        assert [r() for r in refs] == [None, None, None], with_env
+    # A tool still in use keeps its handler.
+    bank = Bank(True)
+    env = bank.env
+    del bank
+    gc.collect()
+    obs, _ = env.reset()
+    _, _, _, _, info = env.step(reply([{"name": "add", "arguments": {"a": 2, "b": 3}}]))
+    assert info["results"][0]["result"] == {"sum": 5}
+
+
 def test_multi_turn_env_binary_reward_needs_every_reply_well_formed():
     def add(a, b):
         return {"sum": a + b}

@@ -4,7 +4,12 @@
 //! read a model's completion, find its `<think>` and `<tool_call>` blocks,
 //! parse the calls, compare them with the ground truth, and return a
 //! [`Verdict`] — a reward and a [`Reason`]. No ML dependencies; never panics;
-//! linear in the input.
+//! linear in the input, but for call matching past [`GREEDY_LIMIT`] calls
+//! (exact: sorted, `n log n`) and past [`KUHN_LIMIT`] (tolerant: quadratic
+//! in the ground truth's count). Memory is not capped: a service taking
+//! text from clients bounds its size. A model's reply alone (not a
+//! completion with its prompt) is scored with [`reply_verdict`], which
+//! reads an assistant header the model wrote as text.
 //!
 //! ```
 //! use toolgym_reward::{rule_by_name, Call, Reason};

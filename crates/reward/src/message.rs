@@ -212,12 +212,21 @@ pub fn chatml_turns(text: &str) -> Vec<ChatTurn<'_>> {
         .match_indices(TURN_START)
         .filter(|&(i, _)| i == 0 || ends_turn(&text[..i]))
         .filter_map(|(i, _)| {
+            // The role's characters, then the line end: read no further
+            // (a search for the line end would read on to the text's end
+            // from every header of a text without one: quadratic).
             let after = &text[i + TURN_START.len()..];
-            let line = after.find('\n')?;
-            let role = after[..line].strip_suffix('\r').unwrap_or(&after[..line]);
-            let plain =
-                !role.is_empty() && role.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-            plain.then_some((i, i + TURN_START.len() + line + 1, role))
+            let len = after
+                .bytes()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                .count();
+            let rest = &after[len..];
+            let eol = match () {
+                _ if rest.starts_with("\r\n") => 2,
+                _ if rest.starts_with('\n') => 1,
+                _ => return None,
+            };
+            (len > 0).then_some((i, i + TURN_START.len() + len + eol, &after[..len]))
         })
         .collect();
     let first = headers.first().map_or(text.len(), |h| h.0);

@@ -490,3 +490,50 @@ fn hostile_inputs_do_not_panic_or_hang() {
     assert_eq!(score("binary", &pred, &many_truth).0, 1.0);
     assert_eq!(score("tool-n1", &pred, &many_truth).0, 1.0);
 }
+
+/// Arguments nested deep, with two keys swapped at every level: equal as
+/// maps. Each value pair is compared once: comparing the part walked in
+/// step again after the swap doubled the work at every level (2^60 here).
+#[test]
+fn keys_reordered_at_every_level_of_deep_arguments_compare_once() {
+    fn nested(depth: usize, swapped: bool, leaf: i64) -> serde_json::Value {
+        let mut v = json!(leaf);
+        for _ in 0..depth {
+            v = if swapped {
+                json!({"a": v, "c": 1, "b": 1})
+            } else {
+                json!({"a": v, "b": 1, "c": 1})
+            };
+        }
+        v
+    }
+    let matcher = toolgym_reward::Matcher::EXACT;
+    let truth = call("f", nested(60, false, 1));
+    assert!(matcher.calls_equal(&call("f", nested(60, true, 1)), &truth));
+    assert!(!matcher.calls_equal(&call("f", nested(60, true, 2)), &truth));
+    let tolerant = toolgym_reward::Matcher::tolerant(0.5, 0.0);
+    assert!(tolerant.calls_equal(&call("f", nested(60, true, 1)), &truth));
+}
+
+/// Turn headers without a line end, one after another: the text is one
+/// turn without a role, found in one pass (each header once searched for
+/// its line end to the text's end: quadratic in the text's length).
+#[test]
+fn many_turn_headers_without_a_line_end_read_in_one_pass() {
+    let text = "<|im_end|><|im_start|>".repeat(200_000);
+    let turns = toolgym_reward::chatml_turns(&text);
+    assert_eq!(turns.len(), 1);
+    assert_eq!((turns[0].role, turns[0].text.len()), (None, text.len()));
+    // Roles end at their line end; `\r\n` too; a role must not be empty.
+    let text = "x<|im_end|><|im_start|>user\r\nhi<|im_end|><|im_start|>\nno<|im_end|>\n<|im_start|>assistant_2\nok";
+    let turns = toolgym_reward::chatml_turns(text);
+    let roles: Vec<_> = turns.iter().map(|t| (t.role, t.text)).collect();
+    assert_eq!(
+        roles,
+        [
+            (None, "x<|im_end|>"),
+            (Some("user"), "hi<|im_end|><|im_start|>\nno<|im_end|>\n"),
+            (Some("assistant_2"), "ok")
+        ]
+    );
+}

@@ -38,15 +38,18 @@ def tools_by_name(tools: Any) -> Dict[str, Any]:
 def run(tool: Any, arguments: Dict[str, Any]) -> Tuple[Dict[str, Any], str, Optional[str]]:
     """Runs one call of ``tool`` as toolgym's envs do (``Tool.call``: the
     schema first, then the handler): the result with ``ok``, the tool
-    message the model reads (the result's JSON without ``ok``), and why
-    the arguments are not JSON (NaN, a set…; no handler ran) or ``None``."""
+    message the model reads (the result's JSON without ``ok``, written as
+    toolgym's envs write it: the ``<`` of markup-like text such as
+    ``<|im_end|>`` or ``<tool_call>`` as ``\u003c``, so a tool's output
+    cannot end a turn or fake a call), and why the arguments are not JSON
+    (NaN, a set…; no handler ran) or ``None``."""
     unreadable = None
     try:
         result = tool.call(arguments)
     except (TypeError, ValueError) as e:
         unreadable = str(e)
         result = {"name": tool.name, "error": {"kind": "invalid_arguments", "message": unreadable}, "ok": False}
-    text = json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False)
+    text = _toolgym._escape_markup(json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False))
     return result, text, unreadable
 
 

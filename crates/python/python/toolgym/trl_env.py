@@ -13,7 +13,7 @@
                       "required": ["owner"]},
                      find_account),
         # ... the bank's other tools
-    ])
+    ], name="Bank")  # the name it is bound to: the class then pickles (TRL's async trainer does)
     trainer = GRPOTrainer(model=..., environment_factory=Bank, train_dataset=...,
                           reward_funcs=[toolgym.trl.reward_function("binary", turn="all")])
 

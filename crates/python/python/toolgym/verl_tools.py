@@ -46,7 +46,8 @@ a tool config for it::
             return {"balance": state["balance"]}
         return [toolgym.Tool("withdraw", "Withdraws money.", WITHDRAW_SCHEMA, withdraw)]
 
-    toolgym.verl_tools.write_tool_config("bank_tools.yaml", "bank:bank_tools")
+    if __name__ == "__main__":  # once, not in every worker importing bank.py
+        toolgym.verl_tools.write_tool_config("bank_tools.yaml", "bank:bank_tools")
 
 ::
 
@@ -58,8 +59,14 @@ the first call of a trajectory calls the function there, and every later
 call of that trajectory runs on the tools it returned (kept on that
 ``agent_data``, gone with it), so concurrent trajectories never share
 state. A trajectory's calls run one at a time, in the order the reply
-wrote them, each in a worker thread (a slow handler does not stall the
-other trajectories). The function is called with the row's
+wrote them, each in a thread of toolgym's own pool
+(``TOOLGYM_TOOL_THREADS`` threads, 64 by default; not the event loop's
+default executor, where verl decodes and parses: a slow handler stalls
+neither the other trajectories nor verl). A call (or the set-up below)
+still running after the config's ``timeout_s`` (600 by default; ``0``: no
+limit) fails with a ``tool_timeout`` error the model reads, and the
+trajectory's later calls fail too (its tools may be in the middle of a
+change; the stuck thread is left to finish). The function is called with the row's
 ``extra_info["tools_kwargs"]["toolgym"]["create_kwargs"]`` as keyword
 arguments when the row has them (verl's per-row tool arguments), with
 none otherwise, in a worker thread (a slow set-up stalls no other
@@ -83,12 +90,14 @@ its task's tools, and verl's loop shows and runs only those.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import importlib.util
 import inspect
 import os
 import re
 import sys
+import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tools_by_name
@@ -336,12 +345,65 @@ def write_tool_config(path: str, tools: str) -> List[str]:
 
 
 class _Episode:
-    """One trajectory's tools (made by its first call) and the lock its
-    calls take turns on, in the order they came."""
+    """One trajectory's tools (made by its first call), the lock its
+    calls take turns on, in the order they came, and why its tools are no
+    longer used (a call that timed out), if they are not."""
 
     def __init__(self) -> None:
         self.tools: Optional[Dict[str, Any]] = None
         self.lock = asyncio.Lock()
+        self.broken: Optional[str] = None
+
+
+#: Threads of the pool tool calls and set-ups run on (``TOOLGYM_TOOL_THREADS``).
+DEFAULT_TOOL_THREADS = 64
+#: A call's (or set-up's) time limit when the config gives no ``timeout_s``.
+DEFAULT_TIMEOUT_S = 600.0
+_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_pool_lock = threading.Lock()
+
+
+def _tool_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """toolgym's own thread pool for tool calls, made on first use (one per
+    process: a forked child makes its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            raw = os.environ.get("TOOLGYM_TOOL_THREADS", "")
+            try:
+                threads = int(raw) if raw else DEFAULT_TOOL_THREADS
+            except ValueError:
+                threads = 0
+            if threads < 1:
+                raise ValueError(f"TOOLGYM_TOOL_THREADS={raw!r}: expected a whole number of threads, at least 1")
+            _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="toolgym-tool")
+        return _pool
+
+
+def _forget_pool() -> None:
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _timeout_of(config: Mapping[str, Any]) -> Optional[float]:
+    """The config's ``timeout_s`` (``None``: the default; ``0``: no limit)."""
+    value = config.get("timeout_s", DEFAULT_TIMEOUT_S)
+    if value is None:
+        value = DEFAULT_TIMEOUT_S
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"toolgym.verl_tools.EpisodeTool: timeout_s={value!r}: expected seconds, >= 0 (0: no limit)")
+    return float(value) or None
+
+
+async def _in_pool(timeout: Optional[float], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on toolgym's pool; ``asyncio.TimeoutError`` after
+    ``timeout`` seconds (the thread is left to finish)."""
+    future = asyncio.get_running_loop().run_in_executor(_tool_pool(), fn, *args)
+    return await asyncio.wait_for(future, timeout)
 
 
 def _episode_of(agent_data: Any, ref: str) -> _Episode:
@@ -370,6 +432,23 @@ def _create_kwargs(agent_data: Any, ref: str) -> Dict[str, Any]:
             f"not {type(kwargs).__name__}"
         )
     return dict(kwargs or {})
+
+
+def _timeout_text(name: str, why: str) -> str:
+    """The tool message of a call the time limit stopped (or of a later
+    call of its trajectory): a ``tool_timeout`` error, as toolgym's envs
+    write tool errors."""
+    import json
+
+    error = {"kind": "tool_timeout",
+             "message": f"{why}; this episode's tools are not used again (they may be mid-change)"}
+    return _toolgym_escape(json.dumps({"name": name, "error": error}, ensure_ascii=False))
+
+
+def _toolgym_escape(text: str) -> str:
+    from toolgym import _toolgym
+
+    return _toolgym._escape_markup(text)
 
 
 def _episode_tool_class() -> type:
@@ -405,6 +484,7 @@ def _episode_tool_class() -> type:
                 raise ValueError(f"{ref} returns no tool named {name!r} (it returns {sorted(probe)})")
             if tool_schema is None:
                 tool_schema = OpenAIFunctionToolSchema.model_validate(verl_schema(probe[name].to_openai()))
+            self._timeout = _timeout_of(config)
             super().__init__(config, tool_schema)
             self._ref = ref
             self._factory = factory
@@ -418,19 +498,27 @@ def _episode_tool_class() -> type:
                 )
             episode = _episode_of(agent_data, self._ref)
             async with episode.lock:
-                if episode.tools is None:
-                    # In a worker thread: a slow set-up (a sandbox
-                    # started) does not stall the other trajectories.
-                    kwargs = _create_kwargs(agent_data, self._ref)
-                    episode.tools = await asyncio.to_thread(_episode_tools, self._factory, kwargs, self._ref)
-                tool = episode.tools.get(self.name)
-                if tool is None:
-                    raise ValueError(f"{self._ref} returned no tool named {self.name!r} for this episode")
-                # Arguments that are not an object (verl passes what the
-                # call's JSON held) are refused by the schema check, as
-                # toolgym's envs refuse them.
-                arguments = dict(parameters) if isinstance(parameters, Mapping) else parameters
-                _, text, _ = await asyncio.to_thread(run, tool, arguments)
+                if episode.broken is not None:
+                    return ToolResponse(text=_timeout_text(self.name, episode.broken)), 0.0, {}
+                try:
+                    if episode.tools is None:
+                        # On toolgym's pool: a slow set-up (a sandbox
+                        # started) does not stall the other trajectories.
+                        kwargs = _create_kwargs(agent_data, self._ref)
+                        episode.tools = await _in_pool(
+                            self._timeout, _episode_tools, self._factory, kwargs, self._ref)
+                    tool = episode.tools.get(self.name)
+                    if tool is None:
+                        raise ValueError(f"{self._ref} returned no tool named {self.name!r} for this episode")
+                    # Arguments that are not an object (verl passes what
+                    # the call's JSON held) are refused by the schema
+                    # check, as toolgym's envs refuse them.
+                    arguments = dict(parameters) if isinstance(parameters, Mapping) else parameters
+                    _, text, _ = await _in_pool(self._timeout, run, tool, arguments)
+                except asyncio.TimeoutError:
+                    what = "setting up the episode's tools" if episode.tools is None else f"the call of {self.name}"
+                    episode.broken = f"{what} ran past timeout_s={self._timeout:g}"
+                    return ToolResponse(text=_timeout_text(self.name, episode.broken)), 0.0, {}
             return ToolResponse(text=text), 0.0, {}
 
     EpisodeTool.__module__ = __name__
