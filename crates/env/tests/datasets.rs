@@ -835,6 +835,21 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
+    // Lists on one line each (`json.dump` without an indent), one after
+    // another on a line or on lines of their own.
+    for text in [
+        format!("[{}, {}][{}]", good[0], good[1], good[2]),
+        format!("[{}, {}]\n[{}]\n", good[0], good[1], good[2]),
+    ] {
+        std::fs::write(&list, &text).unwrap();
+        let loaded = xlam::load(&list).unwrap();
+        assert_eq!(
+            (loaded.raw_records, loaded.tasks.len()),
+            (3, 3),
+            "{text:?}: {:?}",
+            loaded.dropped
+        );
+    }
     // Other text after the closing bracket is one dropped record naming
     // its line, whether the list is empty or not, after a trailing comma
     // or a missing one; whitespace after it is nothing.

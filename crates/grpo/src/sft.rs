@@ -149,10 +149,11 @@ impl SftTrainer {
         let complete = |e: &crate::rollout::Trajectory| trainable_demonstration(e, most);
         let episodes: Vec<_> = episodes.into_iter().flatten().collect();
         let ran = episodes.len();
-        // Episodes whose env gave no first reply: no reference solver.
+        // Episodes whose env gave no first reply (run, not failed in their
+        // env nor left out for their prompt's length): no reference solver.
         let undemonstrated = episodes
             .iter()
-            .filter(|e| e.replies.is_empty() && !e.env_failed())
+            .filter(|e| e.replies.is_empty() && !e.env_failed() && !e.prompt_over_limit())
             .count();
         let mut stats = crate::metrics::EpisodeStats::of(&episodes);
         let (mut seqs, mut skipped, mut solved) = (Vec::new(), 0, 0);

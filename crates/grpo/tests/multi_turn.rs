@@ -463,6 +463,31 @@ fn a_demonstration_without_its_end_token_gets_one() {
         toolgym_grpo::rollout::ReplyEnd::Eos(policy.eos_token_ids[0])
     );
     assert_eq!(without.text, "<think>ok</think>\nNo.");
+    // One that ends with another special token, or with the end token and
+    // a line end, is left as written (no second end token).
+    let tok = &policy.tokenizer;
+    let other_end = tok.encode("x").unwrap()[0];
+    let base = Demonstrator::new(tok, &[other_end]);
+    for text in [
+        "<think>ok</think>\nNo.<|im_end|>",
+        "<think>ok</think>\nNo.<|im_end|>\n",
+    ] {
+        for (d, what) in [(&base, "base"), (&demo, "instruct")] {
+            let r = d.reply(text).unwrap();
+            if what == "instruct" && !text.ends_with('\n') {
+                continue; // the end id itself: stripped as usual
+            }
+            assert_eq!(
+                (r.tokens, r.end, r.text.as_str()),
+                (
+                    tok.encode(text).unwrap(),
+                    toolgym_grpo::rollout::ReplyEnd::Length,
+                    text
+                ),
+                "{what} {text:?}"
+            );
+        }
+    }
     /// The env's reference replies, with their end tokens taken off when
     /// `.1` is set.
     struct Bare<'a>(Demonstrator<'a>, bool);

@@ -133,7 +133,8 @@ impl TryFrom<RawConfig> for Qwen2Config {
     type Error = String;
 
     fn try_from(raw: RawConfig) -> std::result::Result<Self, String> {
-        if raw.hidden_act != "silu" {
+        // transformers' activations map "swish" to the same SiLU.
+        if raw.hidden_act != "silu" && raw.hidden_act != "swish" {
             return Err(format!(
                 "hidden_act `{}` is not supported (Qwen2 uses silu)",
                 raw.hidden_act
@@ -532,6 +533,24 @@ mod tests {
                 .to_string();
             assert!(e.contains(said), "{key}: {e}");
         }
+    }
+
+    /// transformers reads `swish` as SiLU: so does this crate, and the
+    /// name is written back as given; another activation is refused.
+    #[test]
+    fn swish_is_silu_and_other_activations_are_refused() {
+        let text = Qwen2Config::tiny_default(32).to_json_string().unwrap();
+        let with = |act: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["hidden_act"] = act.into();
+            Qwen2Config::from_json_str(&v.to_string())
+        };
+        let swish = with("swish").unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&swish.to_json_string().unwrap()).unwrap();
+        assert_eq!(back["hidden_act"], "swish");
+        let e = with("gelu").unwrap_err().to_string();
+        assert!(e.contains("hidden_act `gelu` is not supported"), "{e}");
     }
 
     /// A value of the wrong type names its key (serde said a column only,

@@ -678,6 +678,48 @@ def test_verl_episode_tools_run_on_their_own_pool_with_a_time_limit(monkeypatch)
             EpisodeTool({**config, "name": "echo", "timeout_s": bad}, None)
 
 
+def test_verl_episode_tools_waiting_for_a_thread_fail_alone(monkeypatch):
+    """With every tool thread busy past timeout_s, a call that got none is not run and fails
+    alone: its trajectory's tools stay in use, and its next call runs."""
+    import asyncio
+    import concurrent.futures
+    import threading
+
+    _verl_tool_stubs(monkeypatch)
+    EpisodeTool = toolgym.verl_tools._episode_tool_class()
+    hold = threading.Event()
+    original = slow_bank
+    monkeypatch.setattr(sys.modules[__name__], "slow_bank", lambda: original(hold))
+    toolgym.verl_tools._factories.pop(f"{__name__}:slow_bank", None)
+    toolgym.verl_tools._probes.pop(f"{__name__}:slow_bank", None)
+    one = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="toolgym-tool")
+    monkeypatch.setattr(toolgym.verl_tools, "_pool", one)
+    config = {"type": "native", "tools": f"{__name__}:slow_bank", "timeout_s": 0.3}
+    wait = EpisodeTool({**config, "name": "wait"}, None)
+    echo = EpisodeTool({**config, "name": "echo"}, None)
+
+    async def episodes():
+        a, b = types.SimpleNamespace(tools_kwargs={}), types.SimpleNamespace(tools_kwargs={})
+        # b's tools are made first (the one thread is free), then a's wait takes the thread.
+        assert json.loads((await echo.execute("id", {"text": "first"}, agent_data=b))[0].text)["result"]
+        waiting = asyncio.ensure_future(wait.execute("id", {}, agent_data=a))
+        await asyncio.sleep(0.05)
+        queued = json.loads((await echo.execute("id", {"text": "x"}, agent_data=b))[0].text)
+        hold.set()
+        await waiting
+        again = json.loads((await echo.execute("id", {"text": "y"}, agent_data=b))[0].text)
+        return queued, again
+
+    try:
+        queued, again = asyncio.run(episodes())
+    finally:
+        hold.set()
+        one.shutdown(wait=True)
+    assert queued["error"]["kind"] == "tool_timeout" and "free tool thread" in queued["error"]["message"]
+    assert "not used again" not in queued["error"]["message"]
+    assert again == {"name": "echo", "result": {"text": "y"}}
+
+
 def described_bank():
     """A tool whose description holds what YAML or OmegaConf would read otherwise."""
     return [toolgym.Tool("pay", "Pays ${AMOUNT} (\\${literal}) \x85 next\u2028line \x7f é", {"type": "object"},

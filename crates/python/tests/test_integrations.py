@@ -64,6 +64,10 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
             raise NotImplementedError(f"Reward function is not implemented for {data_source=}")
         if solution_str == "crash":  # a scorer's error on one row (a parser's, a sandbox call's)
             raise ValueError("cannot parse the answer")
+        if solution_str == "no-dependency":
+            raise ImportError("No module named 'math_verify'")
+        if solution_str == "keywords":
+            raise TypeError("compute_score() got an unexpected keyword argument 'strict'")
         return 0.5
 
     stub = types.ModuleType("verl.utils.reward_score")
@@ -109,6 +113,11 @@ def test_verl_rows_of_other_data_sources_go_to_verls_default_scorer(monkeypatch)
                                                  ["crash", task.target(), "#### 1"], ["1", truth, "1"],
                                                  sources=["toolgym"])
     assert batch == [0.0, 1.0, 0.5]
+    # What fails every such row (a missing dependency, keywords the scorer does not take) raises.
+    with pytest.raises(ImportError, match="math_verify"):
+        score("openai/gsm8k", "no-dependency", "1", None, sources=["toolgym"])
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        score("openai/gsm8k", "keywords", "1", None, sources=["toolgym"])
     # verl's sandbox keywords for code rows reach its scorer without an unknown-keyword warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -262,7 +262,9 @@ pub fn for_each_record(
             // and counted, not the whole file.
             Scanned::Ends(end)
                 if bytes[start] == b'['
-                    && (is_blank(&bytes[end..]) || bytes[start..end].contains(&b'\n')) =>
+                    && (is_blank(&bytes[end..])
+                        || bytes[start..end].contains(&b'\n')
+                        || next_is_list(&bytes[end..])) =>
             {
                 return Ok(for_each_element(bytes, start, &mut f));
             }
@@ -312,6 +314,13 @@ pub fn for_each_record(
         );
     }
     Ok(n)
+}
+
+/// Whether the first thing in `rest` but whitespace opens a list: a list
+/// written after a list on one line (`json.dump` without an indent, then
+/// another: `[…][…]` or `[…]\n[…]`).
+fn next_is_list(rest: &[u8]) -> bool {
+    rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
 }
 
 /// Whether the lines after the one holding `bytes[start]` are JSON Lines:
@@ -451,35 +460,39 @@ fn for_each_element(
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> usize {
     let mut first = 0;
+    // Line numbers counted on from the last position asked for, across
+    // the lists (positions only move forward).
+    let mut counted = (0, 1);
     loop {
-        match read_list(bytes, open, first, f) {
+        match read_list(bytes, open, first, &mut counted, f) {
             ListEnd::Count(n) => return n,
             ListEnd::Another { open: next, index } => (open, first) = (next, index),
         }
     }
 }
 
-/// [`for_each_element`] of one list, its records numbered from `first`.
+/// [`for_each_element`] of one list, its records numbered from `first`;
+/// `counted` is how far lines were counted (a byte position and the line
+/// it is on), carried from list to list.
 fn read_list(
     bytes: &[u8],
     open: usize,
     first: usize,
+    counted: &mut (usize, usize),
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> ListEnd {
     let mut at = open + 1;
-    // Line numbers counted on from the last one asked for (positions
-    // only move forward).
-    let (mut counted_to, mut lines) = (0, 1);
+    let (counted_to, lines) = counted;
     let mut line_of = |at: usize| {
-        if at < counted_to {
-            (counted_to, lines) = (0, 1);
+        if at < *counted_to {
+            (*counted_to, *lines) = (0, 1);
         }
-        lines += bytes[counted_to..at]
+        *lines += bytes[*counted_to..at]
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        counted_to = at;
-        lines
+        *counted_to = at;
+        *lines
     };
     let skip_space = |at: &mut usize| {
         while bytes.get(*at).is_some_and(u8::is_ascii_whitespace) {

@@ -198,7 +198,10 @@ impl<'a> Demonstrator<'a> {
     /// gets the first of `eos_token_ids` appended, said once per process:
     /// without it the template's end of turn would be read as the
     /// environment's text, and SFT would train a model that never ends a
-    /// turn.
+    /// turn. One that ends with another special token (then perhaps
+    /// whitespace) is left as written: a model whose end ids lack the
+    /// template's end of turn (a base checkpoint's `<|endoftext|>` against
+    /// ChatML's `<|im_end|>`) writes that token as text.
     pub fn reply(&self, demo: &str) -> Result<Reply, TrainError> {
         let mut tokens = self.tokenizer.encode(demo)?;
         let last = tokens.last().copied();
@@ -209,7 +212,7 @@ impl<'a> Demonstrator<'a> {
                 (ReplyEnd::Eos(id), text.to_string())
             }
             None => match self.eos_token_ids.first() {
-                Some(&id) => {
+                Some(&id) if !self.ends_with_special_token(demo)? => {
                     static SAID: std::sync::Once = std::sync::Once::new();
                     SAID.call_once(|| {
                         let eos = self.tokenizer.decode(&[id], false).unwrap_or_default();
@@ -222,7 +225,7 @@ impl<'a> Demonstrator<'a> {
                     tokens.push(id);
                     (ReplyEnd::Eos(id), demo.to_string())
                 }
-                None => (ReplyEnd::Length, demo.to_string()),
+                _ => (ReplyEnd::Length, demo.to_string()),
             },
         };
         Ok(Reply {
@@ -230,6 +233,18 @@ impl<'a> Demonstrator<'a> {
             logprobs: None,
             text,
             end,
+        })
+    }
+}
+
+impl Demonstrator<'_> {
+    /// Whether `text`, whitespace at its end aside, ends with a special
+    /// token (one that decoding without special tokens drops).
+    fn ends_with_special_token(&self, text: &str) -> Result<bool, TrainError> {
+        let ids = self.tokenizer.encode(text.trim_end())?;
+        Ok(match ids.last() {
+            Some(&id) => self.tokenizer.decode(&[id], true)?.is_empty(),
+            None => false,
         })
     }
 }

@@ -246,9 +246,11 @@ def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_
     keys of a batch from its first row, and toolgym's rows give none.
 
     A data source verl has no scorer for raises (the configuration: every
-    such row would fail). Any other error of verl's scorer on this row (a
-    parser's, a sandbox call's) scores it 0 with a warning naming the row
-    and the error: one row of other data must not stop a training step."""
+    such row would fail), as do a scorer's missing dependency
+    (``ImportError``) and keywords it does not take. Any other error of
+    verl's scorer on this row (a parser's, a sandbox call's) scores it 0
+    with a warning naming the row and the error: one row of other data
+    must not stop a training step."""
     from verl.utils.reward_score import default_compute_score
 
     passed = {k: v for k, v in kwargs.items() if k not in RULE_OPTIONS}
@@ -262,11 +264,23 @@ def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_
             f"{e} (toolgym.verl: data_source {data_source!r} is not among sources={sources!r}, so verl's "
             "own scorer was asked; add it to sources if the row is toolgym's)"
         ) from e
+    except ImportError:
+        raise  # a scorer's missing dependency: every such row would fail
+    except TypeError as e:
+        if "unexpected keyword argument" in str(e):
+            raise  # keywords the scorer does not take: the configuration's
+        return _unscored_foreign(data_source, extra_info, e)
     except Exception as e:  # noqa: BLE001 - one row's failure, reported
-        where = f"{row_label(extra_info)}, data_source {data_source!r}"
-        warn_unscored("toolgym.verl: verl's default_compute_score", 1,
-                      [(where, f"{type(e).__name__}: {e}")], "and score 0", per_row=True, stacklevel=4)
-        return 0.0
+        return _unscored_foreign(data_source, extra_info, e)
+
+
+def _unscored_foreign(data_source: Any, extra_info: Any, e: BaseException) -> float:
+    """0 for a row of other data that verl's scorer failed on, warned with
+    the row and the error."""
+    where = f"{row_label(extra_info)}, data_source {data_source!r}"
+    warn_unscored("toolgym.verl: verl's default_compute_score", 1,
+                  [(where, f"{type(e).__name__}: {e}")], "and score 0", per_row=True, stacklevel=5)
+    return 0.0
 
 
 def _configured(rule: str, options: Tuple[Tuple[str, Any], ...], episode: Any) -> _toolgym.Rule:

@@ -66,7 +66,9 @@ neither the other trajectories nor verl). A call (or the set-up below)
 still running after the config's ``timeout_s`` (600 by default; ``0``: no
 limit) fails with a ``tool_timeout`` error the model reads, and the
 trajectory's later calls fail too (its tools may be in the middle of a
-change; the stuck thread is left to finish). The function is called with the row's
+change; the stuck thread is left to finish, and keeps the process from
+exiting until it does). A call that waits that long for a free thread is
+not run and fails alone. The function is called with the row's
 ``extra_info["tools_kwargs"]["toolgym"]["create_kwargs"]`` as keyword
 arguments when the row has them (verl's per-row tool arguments), with
 none otherwise, in a worker thread (a slow set-up stalls no other
@@ -91,6 +93,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import importlib
 import importlib.util
 import inspect
@@ -98,6 +101,7 @@ import os
 import re
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tools_by_name
@@ -399,11 +403,43 @@ def _timeout_of(config: Mapping[str, Any]) -> Optional[float]:
     return float(value) or None
 
 
+class _Late(Exception):
+    """A call the time limit stopped: ``started`` says whether a thread had
+    begun running it (then it may still be changing the episode's tools),
+    or it waited past the limit for a free thread (then it never runs)."""
+
+    def __init__(self, started: bool) -> None:
+        super().__init__("started" if started else "queued")
+        self.started = started
+
+
 async def _in_pool(timeout: Optional[float], fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` on toolgym's pool; ``asyncio.TimeoutError`` after
-    ``timeout`` seconds (the thread is left to finish)."""
-    future = asyncio.get_running_loop().run_in_executor(_tool_pool(), fn, *args)
-    return await asyncio.wait_for(future, timeout)
+    """``fn(*args)`` on toolgym's pool, in the caller's context variables
+    (as ``asyncio.to_thread`` runs it). With a ``timeout``, waiting for a
+    free thread and running each get that long: :class:`_Late` when either
+    runs out (a call still waiting is cancelled and never runs; one that
+    runs is left to finish). Exceptions of ``fn`` are raised as they are."""
+    began: List[float] = []
+
+    def work() -> Any:
+        began.append(time.monotonic())
+        return fn(*args)
+
+    submitted = _tool_pool().submit(contextvars.copy_context().run, work)
+    future = asyncio.wrap_future(submitted)
+    if timeout is None:
+        return await future
+    done, _ = await asyncio.wait({future}, timeout=timeout)
+    if not done and submitted.cancel():
+        raise _Late(started=False)
+    if not done:
+        start = began[0] if began else time.monotonic()
+        done, _ = await asyncio.wait({future}, timeout=max(start + timeout - time.monotonic(), 0.0))
+    if not done:
+        # Its outcome, when it comes, is nobody's: not reported as unread.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise _Late(started=True)
+    return future.result()
 
 
 def _episode_of(agent_data: Any, ref: str) -> _Episode:
@@ -434,14 +470,15 @@ def _create_kwargs(agent_data: Any, ref: str) -> Dict[str, Any]:
     return dict(kwargs or {})
 
 
-def _timeout_text(name: str, why: str) -> str:
+def _timeout_text(name: str, why: str, retired: bool = True) -> str:
     """The tool message of a call the time limit stopped (or of a later
-    call of its trajectory): a ``tool_timeout`` error, as toolgym's envs
-    write tool errors."""
+    call of its trajectory, when the episode's tools are ``retired``): a
+    ``tool_timeout`` error, as toolgym's envs write tool errors."""
     import json
 
-    error = {"kind": "tool_timeout",
-             "message": f"{why}; this episode's tools are not used again (they may be mid-change)"}
+    if retired:
+        why += "; this episode's tools are not used again (they may be mid-change)"
+    error = {"kind": "tool_timeout", "message": why}
     return _toolgym_escape(json.dumps({"name": name, "error": error}, ensure_ascii=False))
 
 
@@ -515,8 +552,14 @@ def _episode_tool_class() -> type:
                     # check, as toolgym's envs refuse them.
                     arguments = dict(parameters) if isinstance(parameters, Mapping) else parameters
                     _, text, _ = await _in_pool(self._timeout, run, tool, arguments)
-                except asyncio.TimeoutError:
+                except _Late as late:
                     what = "setting up the episode's tools" if episode.tools is None else f"the call of {self.name}"
+                    if not late.started:
+                        # Nothing ran: this call fails alone (a set-up is
+                        # tried again by the trajectory's next call).
+                        why = (f"{what} waited past timeout_s={self._timeout:g} for a free tool thread "
+                               "(all busy: TOOLGYM_TOOL_THREADS sets how many)")
+                        return ToolResponse(text=_timeout_text(self.name, why, retired=False)), 0.0, {}
                     episode.broken = f"{what} ran past timeout_s={self._timeout:g}"
                     return ToolResponse(text=_timeout_text(self.name, episode.broken)), 0.0, {}
             return ToolResponse(text=text), 0.0, {}
