@@ -807,45 +807,37 @@ fn eval_bfcl_generates_with_a_local_model() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     // Every template asks for <tool_call> JSON: a Python-syntax decoder
-    // would score every reply 0 (and irrelevance near 100%).
+    // would score every reply 0 (and irrelevance near 100%). Prompts
+    // written for another program's model, to be judged with the same
+    // flags, are refused alike, and no file is written.
+    let prompts = dir.path().join("mismatched-prompts.jsonl");
     for flags in [["--decoder", "python"], ["--rule", "bfcl-ast-python"]] {
-        let o = toolgym(&[
-            "eval",
-            "bfcl",
-            "--data-dir",
-            DATA,
-            "--model",
-            model_dir.to_str().unwrap(),
-            flags[0],
-            flags[1],
-        ]);
-        assert!(!o.status.success());
-        let e = text(&o.stderr);
-        assert!(
-            e.contains("ask for replies in another format than the judge reads")
-                && e.contains("which --rule bfcl-ast reads"),
-            "{e}"
-        );
-        // Prompts written for another program's model, to be judged with
-        // the same flags, are refused alike, and no file is written.
-        let prompts = dir.path().join("mismatched-prompts.jsonl");
-        let o = toolgym(&[
-            "eval",
-            "bfcl",
-            "--data-dir",
-            DATA,
-            "--write-prompts",
-            prompts.to_str().unwrap(),
-            flags[0],
-            flags[1],
-        ]);
-        assert!(!o.status.success());
-        let e = text(&o.stderr);
-        assert!(
-            e.contains("ask for replies in another format than the judge reads")
-                && e.contains("--write-prompts writes prompts to be judged"),
-            "{e}"
-        );
+        for (source, path, said) in [
+            ("--model", &model_dir, "which --rule bfcl-ast reads"),
+            (
+                "--write-prompts",
+                &prompts,
+                "--write-prompts writes prompts to be judged",
+            ),
+        ] {
+            let o = toolgym(&[
+                "eval",
+                "bfcl",
+                "--data-dir",
+                DATA,
+                source,
+                path.to_str().unwrap(),
+                flags[0],
+                flags[1],
+            ]);
+            assert!(!o.status.success());
+            let e = text(&o.stderr);
+            assert!(
+                e.contains("ask for replies in another format than the judge reads")
+                    && e.contains(said),
+                "{e}"
+            );
+        }
         assert!(!prompts.exists());
     }
     let (out, saved) = (dir.path().join("v.jsonl"), dir.path().join("c.jsonl"));

@@ -1561,6 +1561,21 @@ fn sft_leaves_out_demonstrations_past_the_models_context() {
     config["max_position_embeddings"] = context.into();
     std::fs::write(&path, config.to_string()).unwrap();
     let short = Policy::load(&model, DType::F32, &toolgym_model::candle_core::Device::Cpu).unwrap();
+    let e = first_sft_step_error(short, Arc::new(vault_spec()), &dir);
+    assert!(
+        e.contains("none of 2 tasks has a complete demonstration")
+            && e.contains(&format!("the model's context of {context} tokens")),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The error of a first SFT step (batch of 2) on two vault tasks.
+fn first_sft_step_error(
+    policy: Policy,
+    factory: Arc<dyn DynEnvFactory>,
+    dir: &std::path::Path,
+) -> String {
     let cfg = SftConfig {
         steps: 1,
         batch_size: 2,
@@ -1568,21 +1583,15 @@ fn sft_leaves_out_demonstrations_past_the_models_context() {
         ..SftConfig::default()
     };
     let mut t = SftTrainer::new(
-        short,
-        Arc::new(vault_spec()),
+        policy,
+        factory,
         vault_tasks(2),
         vec![],
         cfg,
         run_section(dir.join("run"), 0),
     )
     .unwrap();
-    let e = t.step().unwrap_err().to_string();
-    assert!(
-        e.contains("none of 2 tasks has a complete demonstration")
-            && e.contains(&format!("the model's context of {context} tokens")),
-        "{e}"
-    );
-    std::fs::remove_dir_all(&dir).ok();
+    t.step().unwrap_err().to_string()
 }
 
 /// SFT against an env without a reference solver says so (and how to go
@@ -1606,21 +1615,7 @@ fn sft_against_an_env_without_demonstrations_says_so() {
     let dir = run_dir("sft-no-solver");
     let spec = Arc::new(vault_spec());
     let factory = move |task: Arc<Task>| NoSolver(spec.make(task));
-    let cfg = SftConfig {
-        steps: 1,
-        batch_size: 2,
-        ..SftConfig::default()
-    };
-    let mut t = SftTrainer::new(
-        policy(&gen),
-        shared(factory),
-        vault_tasks(2),
-        vec![],
-        cfg,
-        run_section(dir.join("run"), 0),
-    )
-    .unwrap();
-    let e = t.step().unwrap_err().to_string();
+    let e = first_sft_step_error(policy(&gen), shared(factory), &dir);
     assert!(
         e.contains("the environment gave no demonstration for any of 2 tasks")
             && e.contains("train GRPO alone"),

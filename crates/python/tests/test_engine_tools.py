@@ -630,6 +630,19 @@ def slow_bank(hold=None):
                                              "required": ["text"]}, echo)]
 
 
+def _slow_bank_tools(monkeypatch, hold, timeout_s):
+    """verl's stubs and the `wait` and `echo` EpisodeTools of slow_bank, `wait` held by `hold`."""
+    _verl_tool_stubs(monkeypatch)
+    EpisodeTool = toolgym.verl_tools._episode_tool_class()
+    original = slow_bank
+    monkeypatch.setattr(sys.modules[__name__], "slow_bank", lambda: original(hold))
+    toolgym.verl_tools._factories.pop(f"{__name__}:slow_bank", None)
+    toolgym.verl_tools._probes.pop(f"{__name__}:slow_bank", None)
+    config = {"type": "native", "tools": f"{__name__}:slow_bank", "timeout_s": timeout_s}
+    return EpisodeTool, config, EpisodeTool({**config, "name": "wait"}, None), \
+        EpisodeTool({**config, "name": "echo"}, None)
+
+
 def test_verl_episode_tools_run_on_their_own_pool_with_a_time_limit(monkeypatch):
     """A call past timeout_s fails with a tool_timeout error the model reads, as do the
     trajectory's later calls; other trajectories go on; calls run on toolgym's pool, not the
@@ -637,16 +650,8 @@ def test_verl_episode_tools_run_on_their_own_pool_with_a_time_limit(monkeypatch)
     import asyncio
     import threading
 
-    _verl_tool_stubs(monkeypatch)
-    EpisodeTool = toolgym.verl_tools._episode_tool_class()
     hold = threading.Event()
-    original = slow_bank
-    monkeypatch.setattr(sys.modules[__name__], "slow_bank", lambda: original(hold))
-    toolgym.verl_tools._factories.pop(f"{__name__}:slow_bank", None)
-    toolgym.verl_tools._probes.pop(f"{__name__}:slow_bank", None)
-    config = {"type": "native", "tools": f"{__name__}:slow_bank", "timeout_s": 0.2}
-    wait = EpisodeTool({**config, "name": "wait"}, None)
-    echo = EpisodeTool({**config, "name": "echo"}, None)
+    EpisodeTool, config, wait, echo = _slow_bank_tools(monkeypatch, hold, 0.2)
     threads = []
 
     def echo_where(text):
@@ -685,18 +690,10 @@ def test_verl_episode_tools_waiting_for_a_thread_fail_alone(monkeypatch):
     import concurrent.futures
     import threading
 
-    _verl_tool_stubs(monkeypatch)
-    EpisodeTool = toolgym.verl_tools._episode_tool_class()
     hold = threading.Event()
-    original = slow_bank
-    monkeypatch.setattr(sys.modules[__name__], "slow_bank", lambda: original(hold))
-    toolgym.verl_tools._factories.pop(f"{__name__}:slow_bank", None)
-    toolgym.verl_tools._probes.pop(f"{__name__}:slow_bank", None)
+    _, _, wait, echo = _slow_bank_tools(monkeypatch, hold, 0.3)
     one = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="toolgym-tool")
     monkeypatch.setattr(toolgym.verl_tools, "_pool", one)
-    config = {"type": "native", "tools": f"{__name__}:slow_bank", "timeout_s": 0.3}
-    wait = EpisodeTool({**config, "name": "wait"}, None)
-    echo = EpisodeTool({**config, "name": "echo"}, None)
 
     async def episodes():
         a, b = types.SimpleNamespace(tools_kwargs={}), types.SimpleNamespace(tools_kwargs={})
