@@ -175,12 +175,13 @@ fn eval_acebench_selects_categories_skips_missing_and_writes_prompts() {
         summary["categories"]["special_irrelevant"]["no_completion"],
         json!(2)
     );
-    // The summary says what was run.
+    // The summary says what was run, and the limit in a key of its own.
     let run = summary["run"].as_str().unwrap();
     assert!(
         run.starts_with("ACEBench ") && run.contains("--limit 3"),
         "{run}"
     );
+    assert_eq!(summary["limit"], json!(3));
 
     // Official prompts: the ACEBench system prompt, functions as a repr.
     let prompts = dir.path().join("p.jsonl");

@@ -142,7 +142,7 @@ fn wanted(task: &Task, bank: &Bank) -> Option<Call> {
 /// right final state: the account closed, or emptied and still open.
 /// Answering at once, guessing an id, sending broken calls, or closing an
 /// account that was to be emptied (even after emptying it) earns nothing.
-fn reward() -> AllOf<Bank> {
+fn reward(template: &ChatMlTemplate) -> AllOf<Bank> {
     let done = FnRule::new("job-done", |v: &EpisodeView<'_, Bank>| {
         let initial = open(v.task, v.seed);
         let want = wanted(v.task, &initial);
@@ -169,7 +169,7 @@ fn reward() -> AllOf<Bank> {
     });
     AllOf::new("bank")
         .with(Finished)
-        .with(EveryReply::default())
+        .with(EveryReply::for_template(template))
         .with(NoToolErrors::strict())
         .with(done)
 }
@@ -208,10 +208,10 @@ fn solver(shortcut_percent: usize) -> impl Fn(&EpisodeView<'_, Bank>) -> Option<
 /// reference solver, hurried in `shortcut_percent` of the `empty` episodes
 /// (0: always exact).
 pub fn spec(shortcut_percent: usize) -> MultiTurnSpec<Bank> {
+    let template = Arc::new(ChatMlTemplate::compact_multi_turn());
     let config = MultiTurnConfig::empty()
         .max_turns(6)
-        .final_rule(1.0, reward());
-    let template = Arc::new(ChatMlTemplate::compact_multi_turn());
+        .final_rule(1.0, reward(&template));
     MultiTurnSpec::seeded(tools(), template, config, open)
         .named("bank")
         .with_solver(solver(shortcut_percent))

@@ -235,7 +235,7 @@ def check_trl_environment():
     assert got["properties"]["currency"] == WITHDRAW_SCHEMA["properties"]["currency"], got
     # What a type hint cannot carry is in the description, as JSON Schema.
     assert got["properties"]["amount"] == {"type": "number", "description":
-                                           'How much to withdraw. JSON Schema: {"minimum":0,"type":"number"}'}, got
+                                           'How much to withdraw. JSON Schema: {"type":"number","minimum":0}'}, got
     memo = got["properties"]["memo"]
     assert memo["type"] == "object" and json.loads(memo["description"].split("JSON Schema: ", 1)[1]) == {
         "type": "object", "properties": {"text": {"type": "string"}}}, memo

@@ -681,6 +681,12 @@ def test_verl_episode_tools_run_on_their_own_pool_with_a_time_limit(monkeypatch)
     for bad in (-1, "10", True, float("nan")):
         with pytest.raises(ValueError, match="timeout_s"):
             EpisodeTool({**config, "name": "echo", "timeout_s": bad}, None)
+        with pytest.raises(ValueError, match="timeout_s"):
+            toolgym.verl_tools.tool_config(config["tools"], timeout_s=bad)
+    # The config file carries the limit to every entry.
+    entries = toolgym.verl_tools.tool_config(config["tools"], timeout_s=30)["tools"]
+    assert [e["config"]["timeout_s"] for e in entries] == [30, 30]
+    assert "timeout_s" not in toolgym.verl_tools.tool_config(config["tools"])["tools"][0]["config"]
 
 
 def test_verl_episode_tools_waiting_for_a_thread_fail_alone(monkeypatch):

@@ -8,8 +8,10 @@
 //! (exact: sorted, `n log n`) and past [`KUHN_LIMIT`] (tolerant: quadratic
 //! in the ground truth's count). Memory is not capped: a service taking
 //! text from clients bounds its size. A model's reply alone (not a
-//! completion with its prompt) is scored with [`reply_verdict`], which
-//! reads an assistant header the model wrote as text.
+//! completion with its prompt) is scored with [`reply_verdict`], which,
+//! under the `binary` and `fine-grained` families, reads an assistant
+//! header the model wrote as text (the `tool-n1` rules read from the last
+//! header, as the released script does).
 //!
 //! ```
 //! use toolgym_reward::{rule_by_name, Call, Reason};

@@ -149,6 +149,9 @@ pub struct Judged {
     /// Why the scores are partial (`--skip-missing` left cases out), for
     /// the table and the summary.
     pub partial: Option<String>,
+    /// `--limit`: the first N cases of each category only (the summary
+    /// says so in a key of its own, `limit`, besides the title line).
+    pub limit: Option<usize>,
 }
 
 /// `--out` and `--summary`, opened before any case is judged or generated:
@@ -305,6 +308,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 replies,
                 outputs,
                 partial,
+                limit: a.limit,
             }))
         }
         (Some(_), None) if p.format_mismatch.is_some() => Err(mismatch().into()),
@@ -317,6 +321,7 @@ fn obtain_replies(a: &CaseArgs, p: &Prompted<'_>) -> CliResult<Option<Judged>> {
                 replies,
                 outputs,
                 partial: None,
+                limit: a.limit,
             }))
         }
         (None, None) => Err("give --model DIR, --completions FILE or --write-prompts FILE".into()),
@@ -339,6 +344,9 @@ fn report<T: Serialize>(
         m.insert("run".into(), title.into());
         if let Some(note) = &judged.partial {
             m.insert("partial".into(), note.as_str().into());
+        }
+        if let Some(n) = judged.limit {
+            m.insert("limit".into(), n.into());
         }
     }
     if let Some(note) = &judged.partial {

@@ -182,7 +182,10 @@ def compute_score(
     verl passes, as a float (a scorer's dict gives its ``score``). verl
     passes a custom reward function no code sandbox: code rows
     (codecontests, apps, …) run in the reward worker unless
-    ``reward_kwargs.sandbox_fusion_url`` names one. Unset, every row is
+    ``reward_kwargs.sandbox_fusion_url`` names one. A row verl's scorer
+    fails on scores 0 with a warning naming it; what would fail every such
+    row raises (a data source verl has no scorer for, a scorer's missing
+    dependency, a keyword it does not take). Unset, every row is
     toolgym's (a row of other data then scores 0, warned about as a ground
     truth that is not a list of calls).
     """
@@ -253,7 +256,9 @@ def _verl_default(data_source: Any, solution_str: Any, ground_truth: Any, extra_
     must not stop a training step."""
     from verl.utils.reward_score import default_compute_score
 
-    passed = {k: v for k, v in kwargs.items() if k not in RULE_OPTIONS}
+    # What verl passes (its scorers take those); toolgym's options are
+    # toolgym's, and an unknown keyword was warned about as ignored.
+    passed = {k: v for k, v in kwargs.items() if k in ENGINE_KWARGS}
     try:
         result = default_compute_score(data_source, solution_str, ground_truth, extra_info, **passed)
         if isinstance(result, dict):

@@ -272,22 +272,28 @@ def _probe(ref: str) -> Dict[str, Any]:
     return _probes[ref]
 
 
-def tool_config(tools: str) -> Dict[str, Any]:
+def tool_config(tools: str, timeout_s: Optional[float] = None) -> Dict[str, Any]:
     """verl's tool config (``rollout.multi_turn.tool_config_path``'s
     content) for the episode tools the function ``tools`` names
     (``"package.module:function"`` or ``"path/to/file.py:function"``):
     one :class:`EpisodeTool` entry per tool it returns (called here once,
     without arguments), with its schema as verl keeps it
-    (:func:`verl_schema`). A file path is written as given; verl's workers
-    resolve it from their own working directory."""
+    (:func:`verl_schema`), and ``timeout_s`` in each entry's config when
+    given (else the default, 600 s; ``0``: no limit). A file path is
+    written as given; verl's workers resolve it from their own working
+    directory."""
     listed = _probe(tools)
     if not listed:
         raise ValueError(f"{tools} returned no tools")
+    config: Dict[str, Any] = {"type": "native", "tools": tools}
+    if timeout_s is not None:
+        _timeout_of({"timeout_s": timeout_s})  # refused here, not in verl's workers
+        config["timeout_s"] = timeout_s
     return {
         "tools": [
             {
                 "class_name": "toolgym.verl_tools.EpisodeTool",
-                "config": {"type": "native", "tools": tools, "name": name},
+                "config": {**config, "name": name},
                 "tool_schema": verl_schema(t.to_openai()),
             }
             for name, t in listed.items()
@@ -317,7 +323,7 @@ def _omegaconf_text(value: Any) -> Any:
     return value
 
 
-def tool_config_text(tools: str) -> str:
+def tool_config_text(tools: str, timeout_s: Optional[float] = None) -> str:
     """:func:`tool_config` as the text of the YAML file verl reads (with
     ``OmegaConf.load`` and ``to_container(resolve=True)``): JSON, YAML's
     subset, with what YAML or OmegaConf would read otherwise escaped (``${``
@@ -325,7 +331,7 @@ def tool_config_text(tools: str) -> str:
     back exactly the config (checked when omegaconf is installed)."""
     import json
 
-    config = tool_config(tools)
+    config = tool_config(tools, timeout_s)
     text = json.dumps(_omegaconf_text(config), indent=2, ensure_ascii=False) + "\n"
     text = _YAML_ESCAPED.sub(lambda m: "\\u%04x" % ord(m.group()), text)
     try:
@@ -338,11 +344,11 @@ def tool_config_text(tools: str) -> str:
     return text
 
 
-def write_tool_config(path: str, tools: str) -> List[str]:
+def write_tool_config(path: str, tools: str, timeout_s: Optional[float] = None) -> List[str]:
     """Writes :func:`tool_config_text` to ``path``, the file
     ``rollout.multi_turn.tool_config_path`` names; returns the tools'
     names."""
-    text = tool_config_text(tools)
+    text = tool_config_text(tools, timeout_s)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return list(_probe(tools))
