@@ -224,24 +224,29 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
     // What the flags alone get wrong is said before the model loads (a
     // large one takes minutes): their values over neutral ones.
     args.sampling(&SamplingParams::default()).validate()?;
-    match (&args.prompt, &args.prompt_ids) {
+    enum Prompt<'a> {
+        Text(&'a str),
+        Ids(&'a [u32]),
+    }
+    let prompt = match (&args.prompt, &args.prompt_ids) {
         (Some(_), Some(_)) => {
             return Err(ModelError::input(
                 "give either --prompt or --prompt-ids, not both",
             ))
         }
         (None, None) => return Err(ModelError::input("give --prompt TEXT or --prompt-ids IDS")),
-        _ => {}
-    }
+        (Some(text), None) => Prompt::Text(text),
+        (None, Some(ids)) => Prompt::Ids(ids),
+    };
     let opts = ModelOptions {
         dtype: parse_dtype(&args.dtype)?,
         device: parse_device(&args.device)?,
         trainable: false,
     };
     let pre = load_pretrained(&args.model, &opts)?;
-    let prompt_ids = match (&args.prompt, &args.prompt_ids) {
-        (_, Some(ids)) => ids.clone(),
-        (Some(text), None) => match &pre.tokenizer {
+    let prompt_ids = match prompt {
+        Prompt::Ids(ids) => ids.to_vec(),
+        Prompt::Text(text) => match &pre.tokenizer {
             Some(tk) => tk.encode(text)?,
             None => {
                 return Err(ModelError::MissingFile {
@@ -250,7 +255,6 @@ pub fn generate(args: &GenerateArgs) -> Result<GenerateOutput> {
                 })
             }
         },
-        (None, None) => unreachable!("refused above"),
     };
     let gen = pre.generation_config.as_ref();
     // `--greedy` reads nothing of the file's sampling (transformers

@@ -320,7 +320,13 @@ pub fn for_each_record(
 /// written after a list on one line (`json.dump` without an indent, then
 /// another: `[…][…]` or `[…]\n[…]`).
 fn next_is_list(rest: &[u8]) -> bool {
-    rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+    after_space(rest).map(|i| rest[i]) == Some(b'[')
+}
+
+/// The position of the first byte of `rest` that is not JSON whitespace.
+fn after_space(rest: &[u8]) -> Option<usize> {
+    rest.iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// Whether the lines after the one holding `bytes[start]` are JSON Lines:
@@ -414,10 +420,7 @@ fn close_list(
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> ListEnd {
     let after = close + 1;
-    let Some(junk) = bytes[after..]
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-    else {
+    let Some(junk) = after_space(&bytes[after..]) else {
         return ListEnd::Count(index);
     };
     if bytes[after + junk] == b'[' {

@@ -212,7 +212,7 @@ impl<'a> Demonstrator<'a> {
                 (ReplyEnd::Eos(id), text.to_string())
             }
             None => match self.eos_token_ids.first() {
-                Some(&id) if !self.ends_with_special_token(demo)? => {
+                Some(&id) if !self.ends_with_special_token(&tokens)? => {
                     static SAID: std::sync::Once = std::sync::Once::new();
                     SAID.call_once(|| {
                         let eos = self.tokenizer.decode(&[id], false).unwrap_or_default();
@@ -235,17 +235,19 @@ impl<'a> Demonstrator<'a> {
             end,
         })
     }
-}
 
-impl Demonstrator<'_> {
-    /// Whether `text`, whitespace at its end aside, ends with a special
-    /// token (one that decoding without special tokens drops).
-    fn ends_with_special_token(&self, text: &str) -> Result<bool, TrainError> {
-        let ids = self.tokenizer.encode(text.trim_end())?;
-        Ok(match ids.last() {
-            Some(&id) => self.tokenizer.decode(&[id], true)?.is_empty(),
-            None => false,
-        })
+    /// Whether `ids`, whitespace tokens at their end aside, end with a
+    /// special token (one that decoding without special tokens drops).
+    fn ends_with_special_token(&self, ids: &[u32]) -> Result<bool, TrainError> {
+        for &id in ids.iter().rev() {
+            if self.tokenizer.decode(&[id], true)?.is_empty() {
+                return Ok(true);
+            }
+            if !self.tokenizer.decode(&[id], false)?.trim().is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(false)
     }
 }
 

@@ -49,8 +49,14 @@ def run(tool: Any, arguments: Dict[str, Any]) -> Tuple[Dict[str, Any], str, Opti
     except (TypeError, ValueError) as e:
         unreadable = str(e)
         result = {"name": tool.name, "error": {"kind": "invalid_arguments", "message": unreadable}, "ok": False}
-    text = _toolgym._escape_markup(json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False))
-    return result, text, unreadable
+    return result, message_text(result), unreadable
+
+
+def message_text(result: Dict[str, Any]) -> str:
+    """The tool message of ``result`` (``{"name", "result"}`` or ``{"name",
+    "error"}``, an ``ok`` left out) as toolgym's envs write it: JSON with
+    the ``<`` of markup-like text as ``\u003c``."""
+    return _toolgym._escape_markup(json.dumps({k: v for k, v in result.items() if k != "ok"}, ensure_ascii=False))
 
 
 #: Schema keywords that only annotate (no engine needs to render them).

@@ -104,7 +104,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from toolgym._tools import ANNOTATIONS, parameters_note, run, schema_note, tools_by_name
+from toolgym._tools import ANNOTATIONS, message_text, parameters_note, run, schema_note, tools_by_name
 
 # EpisodeTool is made on first use (it needs verl): not in __all__, so a
 # star import works without verl.
@@ -480,18 +480,9 @@ def _timeout_text(name: str, why: str, retired: bool = True) -> str:
     """The tool message of a call the time limit stopped (or of a later
     call of its trajectory, when the episode's tools are ``retired``): a
     ``tool_timeout`` error, as toolgym's envs write tool errors."""
-    import json
-
     if retired:
         why += "; this episode's tools are not used again (they may be mid-change)"
-    error = {"kind": "tool_timeout", "message": why}
-    return _toolgym_escape(json.dumps({"name": name, "error": error}, ensure_ascii=False))
-
-
-def _toolgym_escape(text: str) -> str:
-    from toolgym import _toolgym
-
-    return _toolgym._escape_markup(text)
+    return message_text({"name": name, "error": {"kind": "tool_timeout", "message": why}})
 
 
 def _episode_tool_class() -> type:
