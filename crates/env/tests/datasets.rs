@@ -735,56 +735,61 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         "{:?}",
         loaded.dropped
     );
-    // The first record broken so (no layout seen yet): the rest is not
-    // read, and the message says so instead of blaming a cut-off file.
+    // The first record broken so (no layout seen yet): the records after
+    // it cannot be told apart, so the file is refused, naming the record
+    // (dropping the rest as one record lost nine uncounted).
     let mut first_bad = lines.clone();
     first_bad[0] = first_bad[0].replace("\"q0\"", "\"q\"0\"");
     first_bad[3] = lines[3].replace("\"q\"3\"", "\"q3\"");
-    std::fs::write(&list, format!("[\n{}\n]", first_bad.join(",\n"))).unwrap();
-    let loaded = xlam::load(&list).unwrap();
-    assert_eq!(loaded.raw_records, 1, "{:?}", loaded.dropped);
-    assert!(
-        loaded.dropped[0]
-            .detail
-            .contains("the 10 line(s) after line 2 are not read"),
-        "{:?}",
-        loaded.dropped
-    );
-    // A trailing newline is no line more.
-    std::fs::write(&list, format!("[\n{}\n]\n", first_bad.join(",\n"))).unwrap();
-    let loaded = xlam::load(&list).unwrap();
-    assert!(
-        loaded.dropped[0]
-            .detail
-            .contains("the 10 line(s) after line 2"),
-        "{:?}",
-        loaded.dropped
-    );
-    // A one-line list (json.dumps without indent) so broken: the rest is
-    // not read, said with its size, and the file is not called cut off.
-    let text = format!("[{}]", lines.join(", "));
-    let rest = text.len() - text.find(lines[3].as_str()).unwrap();
-    std::fs::write(&list, &text).unwrap();
-    let loaded = xlam::load(&list).unwrap();
-    assert_eq!(loaded.raw_records, 4, "{:?}", loaded.dropped);
-    let detail = &loaded.dropped[0].detail;
-    assert!(
-        detail.contains(&format!(
-            "the rest of its line ({rest} bytes, to the list's end) is not read"
-        )) && !detail.contains("cut-off"),
-        "{detail}"
-    );
-    // The same on the last line of a list that spans lines, indented or
-    // not: the list closes, so nothing was cut off.
-    for indent in ["", "  "] {
-        let text = format!("[{},\n{indent}{}]", lines[0], lines[3]);
-        std::fs::write(&list, &text).unwrap();
-        let loaded = xlam::load(&list).unwrap();
-        let detail = &loaded.dropped[0].detail;
+    let refused = |text: &str| {
+        std::fs::write(&list, text).unwrap();
+        match xlam::load(&list) {
+            Err(e @ toolgym_env::data::DataError::ListUnreadable { .. }) => e.to_string(),
+            Err(e) => panic!("{text:?}: another error: {e}"),
+            Ok(l) => panic!("{text:?} was read: {:?}", l.dropped),
+        }
+    };
+    for end in ["", "\n"] {
+        let e = refused(&format!("[\n{}\n]{end}", first_bad.join(",\n")));
+        // A trailing newline is no line more.
         assert!(
-            detail.contains("an unescaped quote?") && !detail.contains("cut-off"),
-            "{indent:?}: {detail}"
+            e.contains("record 0 (line 2)")
+                && e.contains("in the 10 line(s) after it")
+                && e.contains("nothing was read"),
+            "{e}"
         );
+    }
+    // A one-line list (json.dumps without indent) so broken: refused,
+    // with the record's column and the size of what follows; not called
+    // cut off.
+    let text = format!("[{}]", lines.join(", "));
+    let at = text.find(lines[3].as_str()).unwrap();
+    let e = refused(&text);
+    assert!(
+        e.contains(&format!("record 3 (line 1, column {})", at + 1))
+            && e.contains(&format!("({} bytes, to the list's end)", text.len() - at))
+            && !e.contains("cut-off"),
+        "{e}"
+    );
+    // The broken record the list's last, on a line of its own or after
+    // another, indented or not: nothing follows it, so it alone is
+    // dropped; the list closes, so nothing was cut off.
+    for indent in ["", "  "] {
+        for text in [
+            format!("[{},\n{indent}{}]", lines[0], lines[3]),
+            format!("[{}, {}]", lines[0], lines[3]),
+        ] {
+            std::fs::write(&list, &text).unwrap();
+            let loaded = xlam::load(&list).unwrap();
+            assert_eq!((loaded.raw_records, loaded.tasks.len()), (2, 1), "{text:?}");
+            let detail = &loaded.dropped[0].detail;
+            assert!(
+                detail.contains("an unescaped quote?")
+                    && detail.contains("the list's last record")
+                    && !detail.contains("cut-off"),
+                "{indent:?}: {detail}"
+            );
+        }
     }
     // An indented list cut off inside its last record is a cut-off file.
     let mut cut = pretty_list.clone();
@@ -882,6 +887,28 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
     std::fs::write(&list, "[\n]\n \n").unwrap();
     let loaded = xlam::load(&list).unwrap();
     assert_eq!((loaded.raw_records, loaded.dropped.len()), (0, 0));
+    // Text after the list that may hold records (JSON Lines appended to a
+    // list) is refused: dropped as one record, its records went uncounted.
+    let text = format!("[\n{}\n]\n{}\n{}\n", good[0], good[1], good[2]);
+    std::fs::write(&list, &text).unwrap();
+    let e = xlam::load(&list).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "line 4: text after the end of the list (closed on line 3), which may hold records"
+        ),
+        "{e}"
+    );
+    // A second list with its own byte-order mark (`cat a.json b.json`) is
+    // read on.
+    let text = format!("[{}]\n\u{feff}[{}, {}]\n", good[0], good[1], good[2]);
+    std::fs::write(&list, &text).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (3, 3),
+        "{:?}",
+        loaded.dropped
+    );
     // On one line, a record without its comma is dropped all the same.
     std::fs::write(
         &list,
@@ -1288,6 +1315,24 @@ fn a_toolace_turn_that_cannot_be_read_drops_it_and_what_follows_only() {
         reasons(&c.dropped),
         BTreeMap::from([(DropReason::NoTools, 1)])
     );
+}
+
+/// A `function_call` speaker written with spaces around it is read as
+/// one (JSON calls), as its role is: it was read as an assistant turn in
+/// Python call syntax and dropped as a parse error.
+#[test]
+fn a_toolace_function_call_speaker_with_spaces_is_read_as_json() {
+    let system = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+    let record = json!({
+        "system": system,
+        "conversations": [
+            {"from": "user", "value": "hi"},
+            {"from": " Function_Call ", "value": "[{\"name\": \"f\", \"arguments\": {}}]"},
+        ],
+    });
+    let c = toolace::convert_record(0, &record, ToolAceOptions::default());
+    assert_eq!(c.tasks.len(), 1, "{:?}", c.dropped);
+    assert_eq!(c.tasks[0].ground_truth[0].name, "f");
 }
 
 /// A ToolACE call with an integer past 64 bits drops its step, named,

@@ -88,9 +88,13 @@ pub fn save<S: Serialize>(
     sync_files(&tmp)?;
     let dest = root.join(&name);
     if dest.exists() {
-        fs::remove_dir_all(&dest).map_err(|e| TrainError::io("remove", &dest, e))?;
+        // A checkpoint of this step already (saved again after a run's
+        // last step, or right after resuming): possibly the one `latest`
+        // names, so never removed before the new one is in its place.
+        replace_dir(&tmp, &dest)?;
+    } else {
+        fs::rename(&tmp, &dest).map_err(|e| TrainError::io("rename", &tmp, e))?;
     }
-    fs::rename(&tmp, &dest).map_err(|e| TrainError::io("rename", &tmp, e))?;
     sync_dir(&root)?;
     write_atomically(&root.join(LATEST), name.as_bytes())?;
     if keep > 0 {
@@ -101,6 +105,25 @@ pub fn save<S: Serialize>(
         }
     }
     Ok(dest)
+}
+
+/// Puts the directory `new` where the directory `dest` is. On Linux the
+/// two swap names in one rename (`renameat2` with `RENAME_EXCHANGE`), so
+/// a crash at any point leaves a whole directory under `dest`, the old or
+/// the new; the old one, then under `new`'s temporary name, is removed
+/// (or by the next save, which removes temporaries). Elsewhere, or on a
+/// filesystem without the exchange, `dest` is removed first.
+fn replace_dir(new: &Path, dest: &Path) -> Result<(), TrainError> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        if renameat_with(CWD, new, CWD, dest, RenameFlags::EXCHANGE).is_ok() {
+            sync_parent(dest)?;
+            return fs::remove_dir_all(new).map_err(|e| TrainError::io("remove", new, e));
+        }
+    }
+    fs::remove_dir_all(dest).map_err(|e| TrainError::io("remove", dest, e))?;
+    fs::rename(new, dest).map_err(|e| TrainError::io("rename", new, e))
 }
 
 /// Makes a model directory written outside a checkpoint (the GRPO phase's
@@ -160,11 +183,24 @@ fn crc_hex(bytes: &[u8]) -> String {
     format!("{:08x}", crc32fast::hash(bytes))
 }
 
-/// Checks a checkpoint's files against its recorded checksums (one written
-/// before checksums were recorded passes); the error names the file.
+/// Checks a checkpoint's files against its recorded checksums; the error
+/// names the file. One without `checksums.json` (written before
+/// checksums were recorded, or the file removed since) passes with a
+/// warning naming it: its files go unchecked.
 pub fn verify_checksums(dir: &Path) -> Result<(), String> {
     let path = dir.join(CHECKSUMS_FILE);
     if !path.is_file() {
+        // Said once per directory (a resume reads a checkpoint twice).
+        static SAID: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+        let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+        if !said.iter().any(|d| d == dir) {
+            said.push(dir.to_path_buf());
+            eprintln!(
+                "warning: {} has no {CHECKSUMS_FILE} (written before toolgym recorded checksums, \
+                 or the file was removed): its files are not checked for changed bytes",
+                dir.display()
+            );
+        }
         return Ok(());
     }
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -439,6 +475,38 @@ mod tests {
         assert_eq!(left, ["state.json"]);
         assert_eq!(fs::read(target.join("inside")).unwrap(), b"kept");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A checkpoint saved again at its step (after a run's last step, or
+    /// right after resuming) replaces the one there, which `latest` may
+    /// name: swapped in one rename on Linux (never a moment with no
+    /// directory under the name), and no temporary is left.
+    #[test]
+    fn saving_a_step_again_replaces_its_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("toolgym-save-again-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let run = dir.as_path();
+        save_step(run, 1, 1);
+        let state = |v: u32| serde_json::json!({"step": 1, "v": v});
+        let write = |d: &Path| {
+            fs::create_dir_all(d).map_err(|e| TrainError::io("create", d, e))?;
+            fs::write(d.join("model.safetensors"), b"y").map_err(|e| TrainError::io("write", d, e))
+        };
+        save(run, 1, write, &HashMap::new(), &state(2), 1).unwrap();
+        assert_eq!(names(run), ["step-00000001"]);
+        let step = latest(run).unwrap().unwrap();
+        assert_eq!(load_state::<serde_json::Value>(&step).unwrap(), state(2));
+        assert_eq!(fs::read(step.join("model.safetensors")).unwrap(), b"y");
+        verify_checksums(&step).unwrap();
+        // The exchange itself: both names hold a whole directory after it.
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        for (d, f) in [(&a, "from-a"), (&b, "from-b")] {
+            fs::create_dir(d).unwrap();
+            fs::write(d.join(f), b"").unwrap();
+        }
+        replace_dir(&a, &b).unwrap();
+        assert!(!a.exists() && b.join("from-a").is_file() && !b.join("from-b").exists());
+        fs::remove_dir_all(&dir).ok();
     }
 
     /// Rotation keeps the checkpoint just written and named, with the

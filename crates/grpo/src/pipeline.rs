@@ -431,10 +431,13 @@ fn resumed_builtin(cfg: &TrainConfig, resuming: bool) -> Result<Option<Policy>, 
         if let Some(named) = crate::checkpoint::latest_named(&dir)? {
             candidates.insert(0, named);
         }
-        if let Some(policy) = candidates
-            .iter()
-            .find_map(|c| Policy::load(c, dtype, &device).ok())
-        {
+        // Checked as the phase checks it: a tokenizer whose bytes changed
+        // may still parse, and would filter the tasks otherwise than the
+        // checkpoint the phase then resumes from.
+        if let Some(policy) = candidates.iter().find_map(|c| {
+            crate::checkpoint::verify_checksums(c).ok()?;
+            Policy::load(c, dtype, &device).ok()
+        }) {
             // A checkpoint of another shape than `model.builtin` says (a
             // changed config resumed with --force, another run's phase
             // left in the directory) is not taken: the model built from

@@ -261,6 +261,14 @@ fn load_dir(
             }
         }
     }
+    // And none the run's model lacks (more layers, an untied lm_head):
+    // said here, of the model file, not later of the optimiser's moments.
+    if let Some(extra) = got.keys().filter(|name| !want.contains_key(*name)).min() {
+        return Err(LoadError::Incompatible(format!(
+            "{}: tensor {extra}, which this run's model does not have",
+            model_file.display()
+        )));
+    }
     let moments =
         checkpoint::load_optimizer(dir, &device).map_err(|e| LoadError::Corrupt(e.to_string()))?;
     let optimizer_file = dir.join(checkpoint::OPTIMIZER_FILE);

@@ -208,6 +208,23 @@ fn a_resumed_builtin_run_keeps_its_checkpointed_tokenizer() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("has shape") && e.contains("mlp"), "{e}");
+    // One layer fewer than the checkpoint's: every tensor of the run's
+    // model is there with its shape, and the layer too many is what the
+    // error names, of the model file (not later, of the optimiser's).
+    cfg.model.builtin.intermediate_size /= 2;
+    cfg.model.builtin.layers = 1;
+    let e = run_with(
+        &cfg,
+        setup(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
+        Phases::Sft,
+        |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("model.safetensors: tensor model.layers.1.") && e.contains("does not have"),
+        "{e}"
+    );
     fs::remove_dir_all(&dir).ok();
 }
 

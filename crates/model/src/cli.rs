@@ -78,8 +78,11 @@ impl GenerateArgs {
     /// `generate()` would use): `--greedy` decodes greedily; any of
     /// `--temperature`, `--top-p`, `--top-k` or `--seed` samples, each
     /// setting not given taken from `model`; none of them follows the
-    /// model (its `do_sample`). The repetition penalty is `model`'s unless
-    /// `--repetition-penalty` is given, in either mode.
+    /// model (its `do_sample`). A model that decodes greedily with
+    /// `temperature` 0 in its file samples at temperature 1 (transformers'
+    /// default) when sampling is asked for without `--temperature`: at 0
+    /// it would decode greedily after all. The repetition penalty is
+    /// `model`'s unless `--repetition-penalty` is given, in either mode.
     ///
     /// ```
     /// use toolgym_model::{cli::GenerateArgs, SamplingParams};
@@ -93,6 +96,12 @@ impl GenerateArgs {
     /// let plain = SamplingParams { greedy: true, ..qwen.clone() };
     /// assert!(!args.sampling(&plain).greedy);
     /// assert!(GenerateArgs::new("dir").sampling(&plain).greedy);
+    /// // One whose file says temperature 0 (greedy): --seed alone samples at 1.
+    /// let zero = SamplingParams { temperature: 0.0, ..plain.clone() };
+    /// let mut seeded = GenerateArgs::new("dir");
+    /// seeded.seed = Some(7);
+    /// assert_eq!(seeded.sampling(&zero).temperature, 1.0);
+    /// assert!(!seeded.sampling(&zero).greedy);
     /// args.repetition_penalty = Some(1.0);
     /// assert_eq!(args.sampling(&qwen).repetition_penalty, 1.0);
     /// ```
@@ -101,9 +110,15 @@ impl GenerateArgs {
             || self.top_p.is_some()
             || self.top_k.is_some()
             || self.seed.is_some();
+        let greedy = self.greedy || (model.greedy && !chosen);
+        let model_temperature = if !greedy && model.temperature == 0.0 {
+            1.0
+        } else {
+            model.temperature
+        };
         SamplingParams {
-            greedy: self.greedy || (model.greedy && !chosen),
-            temperature: self.temperature.unwrap_or(model.temperature),
+            greedy,
+            temperature: self.temperature.unwrap_or(model_temperature),
             top_p: self.top_p.unwrap_or(model.top_p),
             top_k: self.top_k.unwrap_or(model.top_k),
             repetition_penalty: self.repetition_penalty.unwrap_or(model.repetition_penalty),

@@ -53,7 +53,8 @@ pub struct GenerationConfig {
     /// Keep the matched stop string at the end of `text`.
     pub include_stop_str_in_output: bool,
     /// Most sequences decoded together (0: all requests in one batch).
-    /// Requests are never split across batches.
+    /// Requests are never split across batches: a request of more samples
+    /// (`n`) than this is decoded as one batch of `n` rows.
     pub max_batch_size: usize,
     /// Host or device token selection (see the module documentation).
     pub sampling_place: SamplingPlace,

@@ -5,6 +5,7 @@ runs both inside the real TRL and verl."""
 
 import inspect
 import json
+import subprocess
 import sys
 import time
 import types
@@ -693,13 +694,11 @@ def test_verl_episode_tools_waiting_for_a_thread_fail_alone(monkeypatch):
     """With every tool thread busy past timeout_s, a call that got none is not run and fails
     alone: its trajectory's tools stay in use, and its next call runs."""
     import asyncio
-    import concurrent.futures
     import threading
 
     hold = threading.Event()
     _, _, wait, echo = _slow_bank_tools(monkeypatch, hold, 0.3)
-    one = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="toolgym-tool")
-    monkeypatch.setattr(toolgym.verl_tools, "_pool", one)
+    monkeypatch.setattr(toolgym.verl_tools, "_pool", toolgym.verl_tools._DaemonPool(1))
 
     async def episodes():
         a, b = types.SimpleNamespace(tools_kwargs={}), types.SimpleNamespace(tools_kwargs={})
@@ -717,10 +716,26 @@ def test_verl_episode_tools_waiting_for_a_thread_fail_alone(monkeypatch):
         queued, again = asyncio.run(episodes())
     finally:
         hold.set()
-        one.shutdown(wait=True)
     assert queued["error"]["kind"] == "tool_timeout" and "free tool thread" in queued["error"]["message"]
     assert "not used again" not in queued["error"]["message"]
     assert again == {"name": "echo", "result": {"text": "y"}}
+
+
+def test_a_tool_call_that_never_returns_does_not_keep_the_process_from_exiting():
+    """The stuck call times out, and the process still exits (a ThreadPoolExecutor's thread
+    would be joined at exit, for ever); calls before it ran and returned on the pool."""
+    code = (
+        "import asyncio, threading, toolgym.verl_tools as vt\n"
+        "async def main():\n"
+        "    print(await vt._in_pool(5, lambda x: x + 1, 1))\n"
+        "    try:\n"
+        "        await vt._in_pool(0.1, threading.Event().wait)\n"
+        "    except vt._Late as e:\n"
+        "        print('late', e.started)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.split("\n")) == (0, ["2", "late True", ""]), done.stderr
 
 
 def described_bank():

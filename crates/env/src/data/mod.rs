@@ -157,6 +157,17 @@ pub enum DataError {
         /// serde_json's message (with line and column).
         message: String,
     },
+    /// A fault in a JSON list after which its records cannot be told
+    /// apart (an unclosed string in a list written on one line, records
+    /// in text after the list): dropping the rest as one record would
+    /// lose records uncounted, so the file is refused.
+    #[error("{path}: {message}")]
+    ListUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Which record or line, what is wrong, and what to do.
+        message: String,
+    },
 }
 
 /// Why [`read_strict_lines`] stopped.
@@ -210,7 +221,9 @@ pub const MAX_DATASET_BYTES: u64 = 8 << 30;
 /// between records is found, that line) and the record.
 /// A file whose first line is a list followed by more lines is JSON Lines.
 /// Returns the number of records. A file over [`MAX_DATASET_BYTES`], or one
-/// JSON object over several lines (not records), is an error.
+/// JSON object over several lines (not records), is an error; so is a
+/// JSON list with a fault after which its records cannot be told apart
+/// ([`DataError::ListUnreadable`]; `f` has had the records before it).
 pub fn for_each_record(
     path: &Path,
     mut f: impl FnMut(usize, usize, Result<Value, String>),
@@ -256,6 +269,10 @@ pub fn for_each_record(
             path: path.to_path_buf(),
             message,
         };
+        let unreadable = |message: String| DataError::ListUnreadable {
+            path: path.to_path_buf(),
+            message,
+        };
         match scan_value(bytes, start) {
             // A JSON list (not JSON Lines whose first record is a list):
             // each element read on its own, so one bad record is dropped
@@ -266,10 +283,10 @@ pub fn for_each_record(
                         || bytes[start..end].contains(&b'\n')
                         || next_is_list(&bytes[end..])) =>
             {
-                return Ok(for_each_element(bytes, start, &mut f));
+                return for_each_element(bytes, start, &mut f).map_err(unreadable);
             }
             Scanned::Open if bytes[start] == b'[' && !json_lines_follow(bytes, start) => {
-                return Ok(for_each_element(bytes, start, &mut f));
+                return for_each_element(bytes, start, &mut f).map_err(unreadable);
             }
             // One value over several lines: a pretty-printed object, not
             // records.
@@ -320,7 +337,18 @@ pub fn for_each_record(
 /// written after a list on one line (`json.dump` without an indent, then
 /// another: `[…][…]` or `[…]\n[…]`).
 fn next_is_list(rest: &[u8]) -> bool {
-    after_space(rest).map(|i| rest[i]) == Some(b'[')
+    next_list(rest).is_some()
+}
+
+/// Where in `rest` a list opens (`[`) after whitespace, and a byte-order
+/// mark before it (a file of its own: `cat a.json b.json`), if one does.
+fn next_list(rest: &[u8]) -> Option<usize> {
+    let mut at = after_space(rest)?;
+    if rest[at..].starts_with(UTF8_BOM) {
+        at += UTF8_BOM.len();
+        at += after_space(&rest[at..])?;
+    }
+    (rest[at] == b'[').then_some(at)
 }
 
 /// The position of the first byte of `rest` that is not JSON whitespace.
@@ -400,6 +428,9 @@ fn scan_value(bytes: &[u8], start: usize) -> Scanned {
 enum ListEnd {
     /// The file's records are read: this many in all.
     Count(usize),
+    /// A fault after which the list's records cannot be told apart: the
+    /// file is refused with this message (records may follow it).
+    Unreadable(String),
     /// The list closed and another starts at this byte (`[`): lists
     /// written one after another (`cat a.json b.json`), read on with the
     /// records numbered on from `index`.
@@ -408,10 +439,11 @@ enum ListEnd {
 
 /// How a list of `index` records (counted from the file's first list)
 /// that closes at `bytes[close]` (`]`) ends: the file's end, or another
-/// list that starts after it ([`ListEnd::Another`]). Other text after the
-/// bracket (junk, a stray `]`) is one more record, dropped and named by
-/// the line it starts on: nothing after the list is read, and that is
-/// said.
+/// list that starts after it ([`ListEnd::Another`], a byte-order mark
+/// before it passed over). Other text after the bracket (junk, a stray
+/// `]`) is one more record, dropped and named by the line it starts on:
+/// nothing after the list is read, and that is said; text that may hold
+/// records (a `{`) refuses the file ([`ListEnd::Unreadable`]).
 fn close_list(
     bytes: &[u8],
     close: usize,
@@ -420,18 +452,27 @@ fn close_list(
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> ListEnd {
     let after = close + 1;
-    let Some(junk) = after_space(&bytes[after..]) else {
-        return ListEnd::Count(index);
-    };
-    if bytes[after + junk] == b'[' {
+    if let Some(open) = next_list(&bytes[after..]) {
         return ListEnd::Another {
-            open: after + junk,
+            open: after + open,
             index,
         };
     }
+    let Some(junk) = after_space(&bytes[after..]) else {
+        return ListEnd::Count(index);
+    };
     // Line numbers are asked for in order (`line_of` counts on).
     let closed = line_of(close);
     let here = line_of(after + junk);
+    if bytes[after + junk..].contains(&b'{') {
+        // Records may be in it (JSON Lines after a list): not one record
+        // dropped, but a file to fix.
+        return ListEnd::Unreadable(format!(
+            "line {here}: text after the end of the list (closed on line {closed}), which may \
+             hold records (it has a `{{`): fix the file (one list, lists one after another, \
+             or JSON Lines); nothing was read from it"
+        ));
+    }
     f(
         index,
         here,
@@ -452,23 +493,30 @@ fn close_list(
 /// record written without the `,` before it is dropped (named) and the
 /// list read on after it; a record whose brackets or strings do not close
 /// (an unescaped quote) is dropped and, in a list written one record per
-/// indented block (`json.dump(indent=…)`), the list is read on from the
-/// next record's first line ([`next_record_start`]).
+/// indented block (`json.dump(indent=…)`) or one per line, the list is
+/// read on from the next record's first line ([`next_record_start`]).
+/// Where no next record can be told apart (a list on one line, or
+/// `indent=0`) and text follows the broken record, the file is refused
+/// (`Err`, naming the record and its line): the records in that text
+/// would be lost uncounted. Text after the list that may hold records (a
+/// `{`) is refused too; other text there (a stray bracket) is one
+/// dropped record.
 ///
-/// Lists written one after another (`cat a.json b.json`) are read as one,
-/// their records numbered on.
+/// Lists written one after another (`cat a.json b.json`, a byte-order
+/// mark before one included) are read as one, their records numbered on.
 fn for_each_element(
     bytes: &[u8],
     mut open: usize,
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
-) -> usize {
+) -> Result<usize, String> {
     let mut first = 0;
     // Line numbers counted on from the last position asked for, across
     // the lists (positions only move forward).
     let mut counted = (0, 1);
     loop {
         match read_list(bytes, open, first, &mut counted, f) {
-            ListEnd::Count(n) => return n,
+            ListEnd::Count(n) => return Ok(n),
+            ListEnd::Unreadable(message) => return Err(message),
             ListEnd::Another { open: next, index } => (open, first) = (next, index),
         }
     }
@@ -536,30 +584,48 @@ fn read_list(
                             .filter(|&&b| b == b'\n')
                             .count();
                         // A list that closes at the end was not cut off:
-                        // something in the record is open.
+                        // something in the record is open, and records
+                        // may follow it.
                         let closed = bytes.trim_ascii_end().ends_with(b"]");
                         let open = "a string, list or object in it is not closed (an \
                                     unescaped quote?)";
-                        let why = if !closed {
-                            "the file ends inside it (a cut-off file?)".to_string()
-                        } else if after == 0 {
+                        let fix = "fix the record, or write the file as JSON Lines or with \
+                                   json.dump(indent=2), where a broken record costs itself \
+                                   alone; nothing was read from it";
+                        if !closed || !another_may_follow(&bytes[at + 1..], bytes[at]) {
+                            // Cut off, or the list's last record: nothing
+                            // else is lost with it.
+                            let why = if closed {
+                                format!("{open} (the list's last record)")
+                            } else {
+                                "the file ends inside it (a cut-off file?)".into()
+                            };
+                            f(
+                                index,
+                                start_line,
+                                Err(format!("record {index} (line {start_line}): {why}")),
+                            );
+                            return ListEnd::Count(index + 1);
+                        }
+                        return ListEnd::Unreadable(if after == 0 {
                             format!(
-                                "{open}: the rest of its line ({} bytes, to the list's end) \
-                                 is not read",
+                                "record {index} (line {start_line}, column {}): {open}, and \
+                                 the records after it on its line ({} bytes, to the list's \
+                                 end) cannot be told apart: {fix}",
+                                at - bytes[..at]
+                                    .iter()
+                                    .rposition(|&b| b == b'\n')
+                                    .map_or(0, |i| i + 1)
+                                    + 1,
                                 bytes.len() - at
                             )
                         } else {
                             format!(
-                                "{open}, and no later record start could be told apart: the \
-                                 {after} line(s) after line {start_line} are not read"
+                                "record {index} (line {start_line}): {open}, and no later \
+                                 record start can be told apart in the {after} line(s) after \
+                                 it: {fix}"
                             )
-                        };
-                        f(
-                            index,
-                            start_line,
-                            Err(format!("record {index} (line {start_line}): {why}")),
-                        );
-                        return ListEnd::Count(index + 1);
+                        });
                     };
                     f(
                         index,
@@ -660,15 +726,30 @@ fn read_list(
                     (index, at) = (index + 1, next);
                 }
                 None => {
-                    // Something after a value other than `,` or `]`: the
-                    // rest is not a list of records; it is dropped as one.
+                    // Something after a value other than `,` or `]`, and
+                    // no next record to read on from: what follows may
+                    // hold records.
                     let here = line_of(at);
-                    f(index, here, Err(format!("record {index} (line {here}): expected `,` or `]` after the previous record")));
-                    return ListEnd::Count(index + 1);
+                    return ListEnd::Unreadable(format!(
+                        "line {here}: expected `,` or `]` after record {}, and no later record \
+                         start can be told apart: fix the file; nothing was read from it",
+                        index - 1
+                    ));
                 }
             },
         }
     }
+}
+
+/// Whether `rest`, the text after a broken record's opening bracket
+/// (`opener`), may hold another record of the list: somewhere a `,`, then
+/// whitespace, then the same bracket. Without one, the broken record is
+/// the list's last (its own nested values may have one, so `true` proves
+/// nothing).
+fn another_may_follow(rest: &[u8], opener: u8) -> bool {
+    rest.iter().enumerate().any(|(i, &b)| {
+        b == b',' && after_space(&rest[i + 1..]).is_some_and(|j| rest[i + 1 + j] == opener)
+    })
 }
 
 /// Where the record after the broken one at `at` starts, in a list written

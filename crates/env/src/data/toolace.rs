@@ -175,7 +175,9 @@ pub fn convert_record(index: usize, record: &Value, options: ToolAceOptions) -> 
         match (speaker, text) {
             (Some(speaker), Some(text)) => match Role::parse(speaker) {
                 Some(role) => {
-                    parsed.push((role, speaker.eq_ignore_ascii_case("function_call"), text))
+                    // Read as Role::parse reads it: spaces around aside.
+                    let json_call = speaker.trim().eq_ignore_ascii_case("function_call");
+                    parsed.push((role, json_call, text))
                 }
                 None => {
                     unreadable = Some((i, format!("unknown speaker {speaker:?}")));

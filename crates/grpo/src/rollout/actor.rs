@@ -78,11 +78,14 @@ pub trait Actor {
 }
 
 /// The policy sampling replies: one batched `generate` call per turn over
-/// every live episode. Episodes of one group whose contexts are identical
-/// (the first turn of the G episodes of a task) share one request and its
-/// prefill, sample `k` drawing from stream `k` of the group's seed; later
-/// turns draw from seeds derived from the group seed, the member and the
-/// turn. A rollout is therefore a function of its seeds alone.
+/// every live episode. Consecutive live episodes of one group whose
+/// contexts (and token limits) are identical share one request and its
+/// prefill, the `k`-th of them drawing from stream `k` of the request's
+/// seed: the G episodes of a task on their first turn (the group's seed),
+/// and on a later turn members that wrote the same replies and were told
+/// the same. A request's seed is the group's on the first turn and
+/// otherwise one derived from the group seed, the turn and its first
+/// member. A rollout is therefore a function of its seeds alone.
 pub struct Sampler<'a> {
     model: Qwen2ForCausalLM,
     tokenizer: &'a Tokenizer,

@@ -66,8 +66,9 @@ neither the other trajectories nor verl). A call (or the set-up below)
 still running after the config's ``timeout_s`` (600 by default; ``0``: no
 limit) fails with a ``tool_timeout`` error the model reads, and the
 trajectory's later calls fail too (its tools may be in the middle of a
-change; the stuck thread is left to finish, and keeps the process from
-exiting until it does). A call that waits that long for a free thread is
+change; the stuck thread is left to finish: the pool's threads are
+daemons, so one that never returns does not keep the process from
+exiting, as a ``ThreadPoolExecutor``'s would). A call that waits that long for a free thread is
 not run and fails alone. The function is called with the row's
 ``extra_info["tools_kwargs"]["toolgym"]["create_kwargs"]`` as keyword
 arguments when the row has them (verl's per-row tool arguments), with
@@ -98,6 +99,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import queue
 import re
 import sys
 import threading
@@ -369,11 +371,61 @@ class _Episode:
 DEFAULT_TOOL_THREADS = 64
 #: A call's (or set-up's) time limit when the config gives no ``timeout_s``.
 DEFAULT_TIMEOUT_S = 600.0
-_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+class _DaemonPool:
+    """A pool of at most ``threads`` daemon threads, started as calls
+    need them, each running submitted calls one after another. Unlike a
+    ``ThreadPoolExecutor``, whose threads the interpreter joins at exit,
+    a handler that never returns (a tool stuck on a socket) does not keep
+    the process from exiting once verl or the training script is done."""
+
+    def __init__(self, threads: int, name: str = "toolgym-tool") -> None:
+        self._threads = threads
+        self._name = name
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._started = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> "concurrent.futures.Future[Any]":
+        """``fn(*args)`` on a thread of the pool; its future (cancelled
+        before it starts, it never runs)."""
+        future: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        self._queue.put((future, fn, args))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if self._started < self._threads:
+                    self._started += 1
+                    threading.Thread(target=self._work, name=f"{self._name}_{self._started - 1}",
+                                     daemon=True).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            self._run(*job)
+            # Nothing of the finished call is held while the thread waits.
+            del job
+            self._idle.release()
+
+    @staticmethod
+    def _run(future: "concurrent.futures.Future[Any]", fn: Callable[..., Any], args: Any) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn(*args)
+        except BaseException as e:  # the caller's to read, as an executor's future holds it
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+
+
+_pool: Optional[_DaemonPool] = None
 _pool_lock = threading.Lock()
 
 
-def _tool_pool() -> concurrent.futures.ThreadPoolExecutor:
+def _tool_pool() -> _DaemonPool:
     """toolgym's own thread pool for tool calls, made on first use (one per
     process: a forked child makes its own)."""
     global _pool
@@ -386,7 +438,7 @@ def _tool_pool() -> concurrent.futures.ThreadPoolExecutor:
                 threads = 0
             if threads < 1:
                 raise ValueError(f"TOOLGYM_TOOL_THREADS={raw!r}: expected a whole number of threads, at least 1")
-            _pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="toolgym-tool")
+            _pool = _DaemonPool(threads)
         return _pool
 
 

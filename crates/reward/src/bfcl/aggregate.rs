@@ -371,8 +371,9 @@ pub struct PythonOnly {
     /// Unweighted mean of simple_python, multiple, parallel,
     /// parallel_multiple (simple = Python alone, not Python / 3).
     pub non_live: Metric,
-    /// The four live AST categories weighted by count (= the official live
-    /// overall).
+    /// The four live AST categories weighted by count: the official live
+    /// AST Summary (N/A unless all four were judged; the official "Live
+    /// Overall Acc" counts a missing one as 0 and equals this otherwise).
     pub live: Metric,
     /// Unweighted mean of irrelevance and live_irrelevance (= official).
     pub irrelevance: Metric,
