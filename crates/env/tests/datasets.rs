@@ -754,7 +754,7 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
         // A trailing newline is no line more.
         assert!(
             e.contains("record 0 (line 2)")
-                && e.contains("in the 10 line(s) after it")
+                && e.contains("the 10 line(s) after it may hold records")
                 && e.contains("nothing was read"),
             "{e}"
         );
@@ -785,7 +785,7 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
             let detail = &loaded.dropped[0].detail;
             assert!(
                 detail.contains("an unescaped quote?")
-                    && detail.contains("the list's last record")
+                    && detail.contains("nothing after it can be a record")
                     && !detail.contains("cut-off"),
                 "{indent:?}: {detail}"
             );
@@ -887,6 +887,39 @@ fn prepare_keeps_the_users_files_and_reads_around_bad_records() {
     std::fs::write(&list, "[\n]\n \n").unwrap();
     let loaded = xlam::load(&list).unwrap();
     assert_eq!((loaded.raw_records, loaded.dropped.len()), (0, 0));
+    // A broken last record with another list after it (`cat a.json
+    // b.json`), or a broken record written without the comma before it,
+    // may be followed by records: refused, where the records after it
+    // went uncounted (or a cut-off file was blamed).
+    for text in [
+        format!("[{}, {}]\n[{}]\n", good[0], lines[3], good[1]),
+        format!("[{} {}, {}]", good[0], lines[3], good[1]),
+    ] {
+        std::fs::write(&list, &text).unwrap();
+        let e = xlam::load(&list).unwrap_err().to_string();
+        assert!(
+            e.contains("may hold records that cannot be told apart"),
+            "{text:?}: {e}"
+        );
+    }
+    // Stray text after the last record that cannot be a record (a `}`
+    // too many) is one dropped record; the records before it are read.
+    let text = format!("[\n{},\n{}}}\n]\n", good[0], good[1]);
+    std::fs::write(&list, &text).unwrap();
+    let loaded = xlam::load(&list).unwrap();
+    assert_eq!(
+        (loaded.raw_records, loaded.tasks.len()),
+        (3, 2),
+        "{:?}",
+        loaded.dropped
+    );
+    assert!(
+        loaded.dropped[0]
+            .detail
+            .contains("expected `,` or `]` after record 1"),
+        "{:?}",
+        loaded.dropped
+    );
     // Text after the list that may hold records (JSON Lines appended to a
     // list) is refused: dropped as one record, its records went uncounted.
     let text = format!("[\n{}\n]\n{}\n{}\n", good[0], good[1], good[2]);

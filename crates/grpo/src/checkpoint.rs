@@ -119,7 +119,16 @@ fn replace_dir(new: &Path, dest: &Path) -> Result<(), TrainError> {
         use rustix::fs::{renameat_with, RenameFlags, CWD};
         if renameat_with(CWD, new, CWD, dest, RenameFlags::EXCHANGE).is_ok() {
             sync_parent(dest)?;
-            return fs::remove_dir_all(new).map_err(|e| TrainError::io("remove", new, e));
+            // The new checkpoint is in place: an old one that will not go
+            // (busy files on NFS) is said, and the next save removes it.
+            if let Err(e) = fs::remove_dir_all(new) {
+                eprintln!(
+                    "checkpoints: could not remove the replaced {} ({e}); removed at the next \
+                     save",
+                    new.display()
+                );
+            }
+            return Ok(());
         }
     }
     fs::remove_dir_all(dest).map_err(|e| TrainError::io("remove", dest, e))?;
@@ -498,7 +507,9 @@ mod tests {
         assert_eq!(load_state::<serde_json::Value>(&step).unwrap(), state(2));
         assert_eq!(fs::read(step.join("model.safetensors")).unwrap(), b"y");
         verify_checksums(&step).unwrap();
-        // The exchange itself: both names hold a whole directory after it.
+        // replace_dir itself (the exchange on Linux, else remove and
+        // rename; the end state is the same): the new directory under the
+        // name, the old one gone.
         let (a, b) = (dir.join("a"), dir.join("b"));
         for (d, f) in [(&a, "from-a"), (&b, "from-b")] {
             fs::create_dir(d).unwrap();

@@ -224,8 +224,9 @@ pub enum OverlongPrompts {
     /// and any prompt still over the limit at rollout is not run and is
     /// counted (`skipped_episodes`). Validation tasks are filtered alike
     /// (`dropped_overlong_validation`; SFT's validation too, as its last
-    /// one is GRPO's "before"). The released verl config does this
-    /// (`filter_overlong_prompts`, truncation `'error'`, on both sets).
+    /// one is GRPO's "before"). The released verl does this, with no
+    /// setting (its `RLHFDataset` drops prompts over `max_prompt_length`,
+    /// truncation `'error'`, on both sets).
     #[default]
     Drop,
     /// Kept, with their first tokens cut off (so the system prompt and the
@@ -366,7 +367,7 @@ pub struct GrpoConfig {
     /// temperature). Absent: `temperature`.
     pub score_temperature: Option<f64>,
     /// Reward rule name (see `toolgym score --list-rules`). Default
-    /// `binary`: the paper's rule as §2 states it (one think block, then
+    /// `binary`: the paper's rule as §4.3 states it (one think block, then
     /// the calls, matched order-free), which the released script
     /// (`compute_score_v0`, reproduced as `tool-n1`) loosens: it reads
     /// only the last call block and finds the think tags anywhere, which a
@@ -601,7 +602,10 @@ impl GrpoConfig {
     }
 }
 
-/// SFT hyperparameters (the paper's SFT baselines; warm starts).
+/// SFT hyperparameters (SFT baselines, warm starts). The defaults suit
+/// the built-in demo, not the paper's SFT baseline, whose released script
+/// (`qwen_sft.sh`, LLaMA-Factory) trains Qwen2.5-7B-Instruct at lr 2e-5
+/// for 20 epochs, 4 sequences per device with 8 accumulation steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SftConfig {
@@ -686,7 +690,10 @@ pub struct RunSection {
     pub save_every: usize,
     /// Checkpoints to keep (0 = all).
     pub keep_checkpoints: usize,
-    /// Validate every N steps (0 = only before and after).
+    /// Validate every N steps (0 = only before and after). The run
+    /// always validates before its first step (the "before" of its
+    /// report); the paper's script skips that (`val_before_train=False`),
+    /// which changes no update.
     pub eval_every: usize,
     /// Validation tasks to use (0 = all).
     pub eval_tasks: usize,

@@ -169,23 +169,71 @@ impl SftTrainer {
                 skipped += 1;
             }
         }
-        // A step whose demonstrations all failed in their env makes no
-        // update, with a warning; three in a row (or every step of a
-        // shorter run) stop the run, as in GRPO: a service down for a
-        // minute, or a time-out in a small batch, is no reason to end it.
-        let env_failed = ran > 0 && stats.env_failures == ran;
-        let failing = count_streak(&mut p.env_failure_steps, env_failed, false, p.total_steps);
-        if env_failed {
-            let why = format!(
-                "sft step {}: no demonstration to train on, {} of {} episodes failed in their \
-                 env (the first: {})",
+        if seqs.is_empty() && undemonstrated == ran && ran > 0 {
+            return Err(TrainError::Data(format!(
+                "sft step {}: the environment gave no demonstration for any of {} tasks \
+                 (ToolEnv::demonstration returned None at the first turn: a MultiTurnSpec \
+                 without with_solver, or an env without a reference solver); SFT trains on \
+                 demonstrations: give the env a solver, or train GRPO alone (`toolgym train \
+                 grpo`, Phases::Grpo)",
                 p.step + 1,
-                stats.env_failures,
-                tasks.len(),
-                stats.env_error.as_deref().unwrap_or("?")
-            );
-            if let Streak::Stop(before) = failing {
-                return Err(TrainError::Env(format!("{why}{before}")));
+                tasks.len()
+            )));
+        }
+        // A step with no demonstration to train on makes no update, with a
+        // warning; three such steps in a row (or every step of a shorter
+        // run) stop the run, as in GRPO: a service down for a minute, or
+        // a small batch whose demonstrations timed out or ran over
+        // sft.max_seq_tokens, is no reason to end it (resumed, the same
+        // step would fail again). Each count goes on over a step the other
+        // made useless, as GRPO's do.
+        let env_failed = ran > 0 && stats.env_failures == ran;
+        let empty = seqs.is_empty() && !env_failed;
+        let failing = count_streak(&mut p.env_failure_steps, env_failed, empty, p.total_steps);
+        let emptiness = count_streak(&mut p.empty_steps, empty, env_failed, p.total_steps);
+        if env_failed || empty {
+            let (why, streak) = if env_failed {
+                let why = format!(
+                    "sft step {}: no demonstration to train on, {} of {} episodes failed in \
+                     their env (the first: {})",
+                    p.step + 1,
+                    stats.env_failures,
+                    tasks.len(),
+                    stats.env_error.as_deref().unwrap_or("?")
+                );
+                (why, failing)
+            } else {
+                let failures = match &stats.env_error {
+                    Some(first) => format!(
+                        "; {} ended by an env failure, the first: {first}",
+                        stats.env_failures
+                    ),
+                    None => String::new(),
+                };
+                let failures = match undemonstrated {
+                    0 => failures,
+                    n => format!("{failures}; {n} had no demonstration (no reference solver)"),
+                };
+                let limit = crate::rollout::limit_named(
+                    "sft.max_seq_tokens",
+                    c.max_seq_tokens,
+                    p.policy.token_space().max_context,
+                );
+                let why = format!(
+                    "sft step {}: none of {} tasks has a complete demonstration within {limit} \
+                     and sft.max_turns = {}{failures}",
+                    p.step + 1,
+                    tasks.len(),
+                    c.max_turns
+                );
+                (why, emptiness)
+            };
+            if let Streak::Stop(before) = streak {
+                return Err(if env_failed {
+                    TrainError::Env(format!("{why}{before}"))
+                } else {
+                    TrainError::Data(format!("{why}{before}"))
+                });
             }
             eprintln!(
                 "warning: {why}: no update this step (the run stops after {} such steps in a row)",
@@ -209,42 +257,6 @@ impl SftTrainer {
             stats.fill_env(&mut m);
             p.report_source_skips(&mut m);
             return Ok(m);
-        }
-        if seqs.is_empty() && undemonstrated == ran {
-            return Err(TrainError::Data(format!(
-                "sft step {}: the environment gave no demonstration for any of {} tasks \
-                 (ToolEnv::demonstration returned None at the first turn: a MultiTurnSpec \
-                 without with_solver, or an env without a reference solver); SFT trains on \
-                 demonstrations: give the env a solver, or train GRPO alone (`toolgym train \
-                 grpo`, Phases::Grpo)",
-                p.step + 1,
-                tasks.len()
-            )));
-        }
-        if seqs.is_empty() {
-            let failures = match &stats.env_error {
-                Some(first) => format!(
-                    "; {} ended by an env failure, the first: {first}",
-                    stats.env_failures
-                ),
-                None => String::new(),
-            };
-            let failures = match undemonstrated {
-                0 => failures,
-                n => format!("{failures}; {n} had no demonstration (no reference solver)"),
-            };
-            let limit = crate::rollout::limit_named(
-                "sft.max_seq_tokens",
-                c.max_seq_tokens,
-                p.policy.token_space().max_context,
-            );
-            return Err(TrainError::Data(format!(
-                "sft step {}: none of {} tasks has a complete demonstration within {limit} and \
-                 sft.max_turns = {}{failures}",
-                p.step + 1,
-                tasks.len(),
-                c.max_turns
-            )));
         }
         let all: Vec<usize> = (0..seqs.len()).collect();
         let total_tokens: usize = seqs.iter().map(Sequence::model_tokens).sum();

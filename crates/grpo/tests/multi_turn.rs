@@ -1560,11 +1560,28 @@ fn sft_leaves_out_demonstrations_past_the_models_context() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     config["max_position_embeddings"] = context.into();
     std::fs::write(&path, config.to_string()).unwrap();
-    let short = Policy::load(&model, DType::F32, &toolgym_model::candle_core::Device::Cpu).unwrap();
-    let e = first_sft_step_error(short, Arc::new(vault_spec()), &dir);
+    let short =
+        || Policy::load(&model, DType::F32, &toolgym_model::candle_core::Device::Cpu).unwrap();
+    let e = first_sft_step_error(short(), Arc::new(vault_spec()), &dir);
     assert!(
         e.contains("none of 2 tasks has a complete demonstration")
             && e.contains(&format!("the model's context of {context} tokens")),
+        "{e}"
+    );
+    // In a longer run such a step makes no update and the run goes on
+    // (resumed, it would fail at the same step again); the third in a row
+    // stops it, with the same message.
+    std::fs::remove_dir_all(dir.join("run")).ok();
+    let mut t = sft_trainer(short(), Arc::new(vault_spec()), &dir, 5);
+    for step in 1..=2 {
+        let m = t.step().unwrap();
+        assert_eq!((m.step, m.trained_tokens), (step, Some(0)), "{m:?}");
+        assert!(m.loss.is_nan(), "{m:?}");
+    }
+    let e = t.step().unwrap_err().to_string();
+    assert!(
+        e.contains("sft step 3: none of 2 tasks has a complete demonstration")
+            && e.contains("and so had the 2 step(s) before it"),
         "{e}"
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -1576,13 +1593,25 @@ fn first_sft_step_error(
     factory: Arc<dyn DynEnvFactory>,
     dir: &std::path::Path,
 ) -> String {
+    let mut t = sft_trainer(policy, factory, dir, 1);
+    t.step().unwrap_err().to_string()
+}
+
+/// An SFT trainer of `steps` steps (batch of 2) on two vault tasks,
+/// writing under `dir/run`.
+fn sft_trainer(
+    policy: Policy,
+    factory: Arc<dyn DynEnvFactory>,
+    dir: &std::path::Path,
+    steps: usize,
+) -> SftTrainer {
     let cfg = SftConfig {
-        steps: 1,
+        steps,
         batch_size: 2,
         max_seq_tokens: 4096,
         ..SftConfig::default()
     };
-    let mut t = SftTrainer::new(
+    SftTrainer::new(
         policy,
         factory,
         vault_tasks(2),
@@ -1590,8 +1619,7 @@ fn first_sft_step_error(
         cfg,
         run_section(dir.join("run"), 0),
     )
-    .unwrap();
-    t.step().unwrap_err().to_string()
+    .unwrap()
 }
 
 /// SFT against an env without a reference solver says so (and how to go

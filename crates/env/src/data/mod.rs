@@ -575,57 +575,8 @@ fn read_list(
                 Scanned::Ends(end) => end,
                 Scanned::Open => {
                     let Some(next) = next_record_start(bytes, at, one_per_line) else {
-                        // No later record start to read on from: this
-                        // record is the last one read, and what follows
-                        // it is said, not dropped in silence.
-                        // Lines that start after the record's first one.
-                        let after = bytes[at..bytes.len().saturating_sub(1)]
-                            .iter()
-                            .filter(|&&b| b == b'\n')
-                            .count();
-                        // A list that closes at the end was not cut off:
-                        // something in the record is open, and records
-                        // may follow it.
-                        let closed = bytes.trim_ascii_end().ends_with(b"]");
-                        let open = "a string, list or object in it is not closed (an \
-                                    unescaped quote?)";
-                        let fix = "fix the record, or write the file as JSON Lines or with \
-                                   json.dump(indent=2), where a broken record costs itself \
-                                   alone; nothing was read from it";
-                        if !closed || !another_may_follow(&bytes[at + 1..], bytes[at]) {
-                            // Cut off, or the list's last record: nothing
-                            // else is lost with it.
-                            let why = if closed {
-                                format!("{open} (the list's last record)")
-                            } else {
-                                "the file ends inside it (a cut-off file?)".into()
-                            };
-                            f(
-                                index,
-                                start_line,
-                                Err(format!("record {index} (line {start_line}): {why}")),
-                            );
-                            return ListEnd::Count(index + 1);
-                        }
-                        return ListEnd::Unreadable(if after == 0 {
-                            format!(
-                                "record {index} (line {start_line}, column {}): {open}, and \
-                                 the records after it on its line ({} bytes, to the list's \
-                                 end) cannot be told apart: {fix}",
-                                at - bytes[..at]
-                                    .iter()
-                                    .rposition(|&b| b == b'\n')
-                                    .map_or(0, |i| i + 1)
-                                    + 1,
-                                bytes.len() - at
-                            )
-                        } else {
-                            format!(
-                                "record {index} (line {start_line}): {open}, and no later \
-                                 record start can be told apart in the {after} line(s) after \
-                                 it: {fix}"
-                            )
-                        });
+                        // No later record start to read on from.
+                        return rest_of_broken_record(bytes, at, index, start_line, f);
                     };
                     f(
                         index,
@@ -689,11 +640,13 @@ fn read_list(
             Some(b'{' | b'[') => {
                 // The next record, written without the `,` before it:
                 // dropped, named; the list goes on after it.
+                let here = line_of(at);
                 let next_end = match scan_value(bytes, at) {
                     Scanned::Ends(e) => e,
-                    Scanned::Open => bytes.len(),
+                    // Itself broken: what follows it, as for any record
+                    // that does not close.
+                    Scanned::Open => return rest_of_broken_record(bytes, at, index, here, f),
                 };
-                let here = line_of(at);
                 f(
                     index,
                     here,
@@ -727,13 +680,25 @@ fn read_list(
                 }
                 None => {
                     // Something after a value other than `,` or `]`, and
-                    // no next record to read on from: what follows may
-                    // hold records.
+                    // no next record to read on from: dropped as one when
+                    // nothing after it can be a record (`}}]`), refused
+                    // when something may.
                     let here = line_of(at);
-                    return ListEnd::Unreadable(format!(
-                        "line {here}: expected `,` or `]` after record {}, and no later record \
-                         start can be told apart: fix the file; nothing was read from it",
+                    let what = format!(
+                        "line {here}: expected `,` or `]` after record {}",
                         index - 1
+                    );
+                    if !another_may_follow(&bytes[at..]) {
+                        f(
+                            index,
+                            here,
+                            Err(format!("{what} (the rest of the list is not read)")),
+                        );
+                        return ListEnd::Count(index + 1);
+                    }
+                    return ListEnd::Unreadable(format!(
+                        "{what}, and no later record start can be told apart: fix the file; \
+                         nothing was read from it"
                     ));
                 }
             },
@@ -741,14 +706,72 @@ fn read_list(
     }
 }
 
-/// Whether `rest`, the text after a broken record's opening bracket
-/// (`opener`), may hold another record of the list: somewhere a `,`, then
-/// whitespace, then the same bracket. Without one, the broken record is
-/// the list's last (its own nested values may have one, so `true` proves
-/// nothing).
-fn another_may_follow(rest: &[u8], opener: u8) -> bool {
+/// What a record at `bytes[at]` that does not close costs when no next
+/// record start can be told apart (`start_line`: its line): a cut-off
+/// file, or a list's last record, is that record alone, dropped and
+/// named; where records may follow it, the file is refused
+/// ([`ListEnd::Unreadable`]), naming the record and how much follows.
+fn rest_of_broken_record(
+    bytes: &[u8],
+    at: usize,
+    index: usize,
+    start_line: usize,
+    f: &mut impl FnMut(usize, usize, Result<Value, String>),
+) -> ListEnd {
+    // A list that closes at the end was not cut off: something in the
+    // record is open.
+    let closed = bytes.trim_ascii_end().ends_with(b"]");
+    let open = "a string, list or object in it is not closed (an unescaped quote?)";
+    if !closed || !another_may_follow(&bytes[at + 1..]) {
+        let why = if closed {
+            format!("{open} (nothing after it can be a record: the list's last)")
+        } else {
+            "the file ends inside it (a cut-off file?)".into()
+        };
+        f(
+            index,
+            start_line,
+            Err(format!("record {index} (line {start_line}): {why}")),
+        );
+        return ListEnd::Count(index + 1);
+    }
+    let fix = "fix the record, or write the file as JSON Lines or with json.dump(indent=2), \
+               where a broken record costs itself alone; nothing was read from it";
+    // Lines that start after the record's first one.
+    let after = bytes[at..bytes.len().saturating_sub(1)]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    ListEnd::Unreadable(if after == 0 {
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        format!(
+            "record {index} (line {start_line}, column {}): {open}, and what follows it on its \
+             line ({} bytes, to the list's end) may hold records that cannot be told apart: \
+             {fix}",
+            at - line_start + 1,
+            bytes.len() - at
+        )
+    } else {
+        format!(
+            "record {index} (line {start_line}): {open}, and the {after} line(s) after it may \
+             hold records that cannot be told apart: {fix}"
+        )
+    })
+}
+
+/// Whether `rest`, the text after a broken record's opening bracket (or
+/// after stray text), may hold another record: somewhere a `,` then an
+/// opening bracket, or a `]` then one (another list, `cat a.json
+/// b.json`), whitespace between. Without either, nothing after it can be
+/// a record of the list (with one, the broken record's own nested values
+/// may be what was found, so `true` proves nothing).
+fn another_may_follow(rest: &[u8]) -> bool {
     rest.iter().enumerate().any(|(i, &b)| {
-        b == b',' && after_space(&rest[i + 1..]).is_some_and(|j| rest[i + 1 + j] == opener)
+        matches!(b, b',' | b']')
+            && after_space(&rest[i + 1..]).is_some_and(|j| matches!(rest[i + 1 + j], b'{' | b'['))
     })
 }
 

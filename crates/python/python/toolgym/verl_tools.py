@@ -396,9 +396,11 @@ class _DaemonPool:
         if not self._idle.acquire(blocking=False):
             with self._lock:
                 if self._started < self._threads:
-                    self._started += 1
-                    threading.Thread(target=self._work, name=f"{self._name}_{self._started - 1}",
+                    # Counted once started: a thread that could not start
+                    # (RuntimeError) takes no slot.
+                    threading.Thread(target=self._work, name=f"{self._name}_{self._started}",
                                      daemon=True).start()
+                    self._started += 1
         return future
 
     def _work(self) -> None:

@@ -1,8 +1,11 @@
 //! The released Tool-N1 reward script, reproduced bit for bit.
 //!
 //! `compute_score_v0` in `verl/verl/utils/reward_score/toolcall.py` of
-//! NVlabs/Tool-N1 is the reward the paper trained with; `v2`, `v3` and `v4`
-//! in the same file are the Table 4 ablations. [`ToolN1Rule`] replays their
+//! NVlabs/Tool-N1 is, by inference, the reward the paper trained with:
+//! the release does not ship the dispatcher that picks it (verl's
+//! `_default_compute_score`), and `v0` is the file's one binary variant
+//! that requires the think tags, as the paper's §4.3 rule does; `v2`,
+//! `v3` and `v4` in the same file are the Table 4 ablations. [`ToolN1Rule`] replays their
 //! logic on Python semantics ([`crate::pyjson`]):
 //!
 //! 1. Cut the text at the last `<|im_start|>assistant` (if present).
