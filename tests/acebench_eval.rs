@@ -444,3 +444,62 @@ fn skip_missing_leaves_a_conversation_with_a_missing_turn_out_whole() {
         text(&o.stderr)
     );
 }
+
+/// A case on which the official evaluation itself fails (a parameter of
+/// a type it does not know) is counted wrong and said on stderr, naming
+/// the case: it was counted wrong in silence.
+#[test]
+fn eval_acebench_says_which_cases_the_official_evaluation_fails_on() {
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let data = dir.path().join("data_en");
+    std::fs::create_dir_all(data.join("possible_answer")).unwrap();
+    let from = Path::new(FIXTURES).join("data_en");
+    let name = "data_normal_atom_bool.json";
+    let answers = std::fs::read_to_string(from.join("possible_answer").join(name)).unwrap();
+    let answer = answers.lines().next().unwrap();
+    std::fs::write(
+        data.join("possible_answer").join(name),
+        format!("{answer}\n"),
+    )
+    .unwrap();
+    // Every parameter of the first case's functions gets an unknown type.
+    fn retype(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                if m.get("type").is_some_and(Value::is_string) {
+                    m.insert("type".into(), json!("strng"));
+                }
+                m.values_mut().for_each(retype);
+            }
+            Value::Array(items) => items.iter_mut().for_each(retype),
+            _ => {}
+        }
+    }
+    let text_of = std::fs::read_to_string(from.join(name)).unwrap();
+    let mut first: Value = serde_json::from_str(text_of.lines().next().unwrap()).unwrap();
+    retype(&mut first["function"]);
+    std::fs::write(data.join(name), format!("{first}\n")).unwrap();
+    let agg: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(FIXTURES).join("aggregate.json")).unwrap(),
+    )
+    .unwrap();
+    let id = first["id"].as_str().unwrap();
+    let completions = out.path().join("c.jsonl");
+    let line = json!({"id": id, "completion": agg["replies"][id]});
+    std::fs::write(&completions, format!("{line}\n")).unwrap();
+    let o = toolgym(&[
+        "eval",
+        "acebench",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--completions",
+        completions.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("1 case(s) on which the official evaluation itself fails")
+            && stderr.contains(&format!("the first is {id} (normal_atom_bool)")),
+        "{stderr}"
+    );
+}

@@ -1,12 +1,15 @@
 //! Checkpoints: the policy in Hugging Face layout, the optimiser state and
 //! the trainer state (step, data position, seeds), written atomically.
 //!
-//! Layout under a run directory:
+//! Layout under a phase's directory (`RUN_DIR/sft/`, `RUN_DIR/grpo/`;
+//! the run directory itself holds `config.toml`, `metrics.jsonl`, the
+//! lock, `final/` and, for GRPO, `grpo/reference/`, the KL reference):
 //! ```text
 //! checkpoints/
 //!   step-00000020/        model files (config.json, model.safetensors, tokenizer.json, …)
 //!     optimizer.safetensors
 //!     trainer_state.json
+//!     checksums.json
 //!   latest                "step-00000020" (replaced by rename)
 //! ```
 //! A checkpoint is written to `.tmp-step-…`, its files fsynced, renamed into

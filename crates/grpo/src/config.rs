@@ -682,7 +682,10 @@ impl SftConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunSection {
-    /// Run directory (metrics.jsonl, checkpoints/, plots).
+    /// Run directory: `config.toml` (this config, recorded), `metrics.jsonl`,
+    /// `sft/checkpoints/` and `grpo/checkpoints/`, `grpo/reference/` (the
+    /// KL reference), `final/` (the trained policy), and the plots
+    /// `toolgym plot` writes.
     pub out_dir: PathBuf,
     /// Seed of everything random (data order, sampling, initialisation).
     pub seed: u64,
@@ -1174,7 +1177,9 @@ impl TrainConfig {
             if !differ.is_empty() && !self.run.force {
                 return Err(TrainError::Config(format!(
                     "{} holds a run with a different config ({}); resume with the same \
-                     settings, start a new run directory, or pass --force (run.force=true)",
+                     settings, start a new run directory (run.out_dir; --out in the examples), \
+                     start over in this one (run.resume=false; --fresh in the examples), or \
+                     resume it with these settings anyway (--force, run.force=true)",
                     dir.display(),
                     differ.join(", ")
                 )));

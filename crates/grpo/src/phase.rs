@@ -364,6 +364,14 @@ impl Phase {
                 empty_steps = state.empty_steps;
                 env_failure_steps = state.env_failure_steps;
                 resumed = true;
+                // Said, so a re-run that picks up where one stopped (or
+                // finds it finished) is not taken for a new run.
+                eprintln!(
+                    "{}: resuming after step {step} of {} (checkpoints in {})",
+                    s.name,
+                    s.total_steps,
+                    crate::checkpoint::checkpoints_dir(&dir).display()
+                );
             }
         }
         // With `run.resume`, step directories were resumed from (or refused

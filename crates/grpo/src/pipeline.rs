@@ -498,6 +498,25 @@ pub fn run_with(
     run_phases(cfg, setup, phases, on_step)
 }
 
+/// The file in `RUN_DIR/grpo/` that says what the GRPO phase begun
+/// there started from ([`START_MODEL`] or [`START_SFT`]).
+fn grpo_start_file(cfg: &TrainConfig) -> std::path::PathBuf {
+    cfg.run.out_dir.join("grpo").join("started_from")
+}
+
+/// GRPO began from the configured model.
+const START_MODEL: &str = "model";
+/// GRPO began from the SFT phase's result.
+const START_SFT: &str = "sft";
+
+/// What the GRPO phase begun in the run directory started from, if it
+/// says ([`grpo_start_file`]).
+fn grpo_start_of(cfg: &TrainConfig) -> Option<String> {
+    std::fs::read_to_string(grpo_start_file(cfg))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
 /// [`run_with`] without its warning ([`run`] builds the setup from the
 /// config).
 fn run_phases(
@@ -530,6 +549,22 @@ fn run_phases(
         ));
     }
     let sft_started = crate::checkpoint::exists(&cfg.run.out_dir.join("sft"));
+    // A GRPO phase begun here from the configured model (run.resume=false
+    // beside a finished SFT phase) that stopped before its first
+    // checkpoint goes on as it began, not from the SFT result.
+    let began_from_model = phases == Phases::Grpo
+        && !grpo_started
+        && sft_started
+        && cfg.run.resume
+        && grpo_start_of(cfg).as_deref() == Some(START_MODEL);
+    if began_from_model {
+        eprintln!(
+            "grpo: the GRPO phase begun in {} from the configured model (run.resume=false) \
+             stopped before its first checkpoint: starting it again from that model, not from \
+             the SFT phase (remove that directory to start GRPO from the SFT result)",
+            cfg.run.out_dir.join("grpo").display()
+        );
+    }
     if phases == Phases::Sft && grpo_started {
         let what = match sft_started {
             true => "a GRPO phase that started from its SFT result: SFT is done there",
@@ -585,7 +620,7 @@ fn run_phases(
             );
         }
     }
-    let mut policy = match resumed_builtin(cfg, resuming)? {
+    let mut policy = match resumed_builtin(cfg, resuming && !began_from_model)? {
         Some(p) => p,
         None => build_policy(cfg, &setup)?,
     };
@@ -642,7 +677,10 @@ fn run_phases(
             cfg.run.out_dir.join("sft").display()
         );
     }
-    if phases == Phases::Grpo && !grpo_started && sft_started && cfg.run.resume {
+    let from_sft = phases == Phases::SftThenGrpo
+        || (phases == Phases::Grpo && sft_started && cfg.run.resume && !began_from_model);
+    if phases == Phases::Grpo && !grpo_started && sft_started && cfg.run.resume && !began_from_model
+    {
         // `train sft` then `train grpo` in one run directory: GRPO starts
         // from the SFT result, as `train all` would, not from scratch.
         let sft = open_sft(policy).map_err(|e| {
@@ -680,6 +718,16 @@ fn run_phases(
         )?;
         if !recorded {
             cfg.write_record()?;
+        }
+        if grpo.step_count() == 0 {
+            // What this GRPO phase starts from, for a run that stops
+            // before its first checkpoint and is run again.
+            let start = if from_sft { START_SFT } else { START_MODEL };
+            let file = grpo_start_file(cfg);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
+            }
+            crate::checkpoint::write_atomically(&file, start.as_bytes())?;
         }
         report.grpo_resumed_at = grpo.step_count();
         if let Some(r) = &report.after_sft {

@@ -708,3 +708,47 @@ fn an_f16_policy_is_refused_for_training() {
     assert!(e.contains("f16 training needs loss scaling"), "{e}");
     fs::remove_dir_all(&dir).ok();
 }
+
+/// A GRPO phase begun from the configured model beside a finished SFT
+/// phase (`run.resume=false`) that stopped before its first checkpoint
+/// goes on from that model when run again, not from the SFT result (it
+/// switched to the SFT result, rebuilding its KL reference, with one
+/// line on stderr).
+#[test]
+fn a_grpo_phase_begun_from_the_model_goes_on_from_it() {
+    use toolgym_grpo::pipeline::{run_with, Phases, TaskSetup};
+    let gen = tasks();
+    let dir = run_dir("grpo-began-from-model");
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.clone();
+    cfg.model.builtin = builtin_spec();
+    cfg.sft.steps = 2;
+    cfg.sft.batch_size = 2;
+    cfg.grpo = grpo_config(1);
+    let setup = || TaskSetup {
+        factory: factory(),
+        train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        validation: vec![],
+        tokenizer_corpus: Some(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
+    };
+    run_with(&cfg, setup(), Phases::Sft, |_| {}).unwrap();
+    let reference = || fs::read(dir.join("grpo/reference/model.safetensors")).unwrap();
+    let started = || fs::read_to_string(dir.join("grpo/started_from")).unwrap();
+    // From SFT's result (the default), then from the model (resume off).
+    run_with(&cfg, setup(), Phases::Grpo, |_| {}).unwrap();
+    assert_eq!(started(), "sft");
+    let from_sft = reference();
+    cfg.run.resume = false;
+    run_with(&cfg, setup(), Phases::Grpo, |_| {}).unwrap();
+    assert_eq!(started(), "model");
+    let from_model = reference();
+    assert_ne!(from_model, from_sft);
+    // Stopped before its first checkpoint (here: its checkpoints gone),
+    // then run again with resume on: from the model again.
+    fs::remove_dir_all(dir.join("grpo/checkpoints")).unwrap();
+    cfg.run.resume = true;
+    run_with(&cfg, setup(), Phases::Grpo, |_| {}).unwrap();
+    assert_eq!(started(), "model");
+    assert_eq!(reference(), from_model);
+    fs::remove_dir_all(&dir).ok();
+}

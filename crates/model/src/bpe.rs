@@ -120,7 +120,8 @@ impl BpeOptions {
 /// Trains a byte-level BPE tokenizer on `texts` with the ChatML special
 /// tokens (`<|endoftext|>` = 0 = pad, `<|im_start|>` = 1, `<|im_end|>` = 2 =
 /// eos), the tool tags `<think>`, `</think>`, `<tool_call>`, `</tool_call>`,
-/// and any `extra_special_tokens`. Qwen2's text pipeline (NFC, its split
+/// and any `extra_special_tokens` (one of the tool tags among them is
+/// made special instead of a plain added token). Qwen2's text pipeline (NFC, its split
 /// regex, byte-level BPE): `decode(encode(t)) == t` for every NFC-normalised
 /// string (any bytes are representable). Deterministic: the same texts always
 /// give the same tokenizer.
@@ -132,6 +133,9 @@ pub fn train_bpe_tokenizer<S: AsRef<str>>(
     let mut opts = BpeOptions::chatml(vocab_size);
     for t in extra_special_tokens {
         if !opts.special_tokens.iter().any(|s| s == t) {
+            // Registered once, as special: also added as a plain token, it
+            // was special in memory and not in the saved file.
+            opts.added_tokens.retain(|a| a != t);
             opts.special_tokens.push(t.to_string());
         }
     }
@@ -179,6 +183,21 @@ pub fn train_bpe_tokenizer_with<S: AsRef<str>>(
         .chain(&opts.added_tokens)
         .cloned()
         .collect();
+    if let Some((i, t)) = reserved
+        .iter()
+        .enumerate()
+        .find(|(i, t)| reserved[..*i].contains(t))
+    {
+        let what = if i >= opts.special_tokens.len() && opts.special_tokens.contains(t) {
+            "both a special and an added token"
+        } else {
+            "listed twice"
+        };
+        return Err(ModelError::input(format!(
+            "BPE reserved token {t:?} is {what}: each token is reserved once (a special token \
+             is dropped by decoding with skip_special_tokens, an added one is kept)"
+        )));
+    }
     let alphabet = ByteLevel::alphabet();
     let min_vocab = alphabet.len() + reserved.len();
     if opts.vocab_size < min_vocab {

@@ -209,6 +209,36 @@ fn options_are_checked() {
     assert!(train_bpe_tokenizer_with(&texts, &too_small).is_err());
     let e = Tokenizer::from_file("/nonexistent/tokenizer.json").unwrap_err();
     assert!(e.to_string().contains("tokenizer.json"), "{e}");
+    // A token both special and added is refused, naming it.
+    let mut both = BpeOptions::chatml(400);
+    both.special_tokens.push("<think>".into());
+    let e = train_bpe_tokenizer_with(&texts, &both)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"<think>\" is both a special and an added token"),
+        "{e}"
+    );
+}
+
+/// A tool tag asked for as an extra special token is special, in memory
+/// and in the saved file alike (it was special in memory only: decoding
+/// with skip_special_tokens dropped it, and kept it once reloaded).
+#[test]
+fn a_tool_tag_made_special_stays_special_when_saved() {
+    let tok = train_bpe_tokenizer(&corpus(10), 400, &["<think>"]).unwrap();
+    let id = tok.token_to_id("<think>").unwrap();
+    assert_eq!(tok.decode(&[id], true).unwrap(), "");
+    let dir = std::env::temp_dir().join(format!("toolgym-tag-special-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    tok.save(&dir).unwrap();
+    let again = Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    assert_eq!(again.token_to_id("<think>"), Some(id));
+    assert_eq!(again.decode(&[id], true).unwrap(), "");
+    // The other tags stay plain added tokens.
+    let tag = again.token_to_id("<tool_call>").unwrap();
+    assert_eq!(again.decode(&[tag], true).unwrap(), "<tool_call>");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -374,19 +374,30 @@ impl PyRule {
         Ok(truth)
     }
 
-    /// `Ok` when `episode` is false or the rule scores episodes, else the
-    /// `ValueError` saying which rules do.
-    fn check_episode(&self, episode: bool) -> PyResult<()> {
-        if !episode || self.episodes {
-            return Ok(());
+    /// How `episode` and `reply` ask a completion to be read: `Ok` when
+    /// `episode` is false or the rule scores episodes, else the
+    /// `ValueError` saying which rules do; both at once is refused (an
+    /// episode's replies are read as replies already).
+    fn read_as(&self, episode: bool, reply: bool) -> PyResult<ReadAs> {
+        match (episode, reply) {
+            (true, true) => Err(PyValueError::new_err(
+                "episode=True and reply=True: an episode's replies are read as replies already; \
+                 pass one of them",
+            )),
+            (true, false) if !self.episodes => Err(PyValueError::new_err(
+                toolgym_reward::NoEpisodes::new(&self.name).to_string(),
+            )),
+            (true, false) => Ok(ReadAs::Episode),
+            (false, true) => Ok(ReadAs::Reply),
+            (false, false) => Ok(ReadAs::Completion),
         }
-        Err(PyValueError::new_err(
-            toolgym_reward::NoEpisodes::new(&self.name).to_string(),
-        ))
     }
 
-    /// [`PyRule::judge`], or with `episode` every assistant message of a
-    /// list of messages, or every assistant turn of a ChatML text
+    /// [`PyRule::judge`]; as a [`ReadAs::Reply`], a model's reply alone
+    /// ([`toolgym_reward::reply_verdict`]: an assistant header in it is
+    /// text for the binary and fine-grained families); as a
+    /// [`ReadAs::Episode`], every assistant message of a list of
+    /// messages, or every assistant turn of a ChatML text
     /// ([`chatml_replies`]), as one reply of an episode
     /// ([`RewardRule::score_episode`]; one message, or text without turn
     /// headers, is an episode of one reply).
@@ -394,11 +405,21 @@ impl PyRule {
         &self,
         completion: &CompletionArg,
         truth: &Truth,
-        episode: bool,
+        read_as: ReadAs,
     ) -> toolgym_reward::Verdict {
-        let (true, Kind::Calls(r), Truth::Calls(t)) = (episode, &self.kind, truth) else {
+        let (Kind::Calls(r), Truth::Calls(t)) = (&self.kind, truth) else {
             return self.judge(completion, truth);
         };
+        match read_as {
+            ReadAs::Completion => return self.judge(completion, truth),
+            ReadAs::Reply => {
+                return match completion_text_of(completion) {
+                    Ok(text) => toolgym_reward::reply_verdict(&**r, &text, t),
+                    Err(v) => v,
+                }
+            }
+            ReadAs::Episode => {}
+        }
         let turns = match completion {
             CompletionArg::Json(v) => match episode_texts(v) {
                 Ok(turns) => turns,
@@ -415,15 +436,9 @@ impl PyRule {
     }
 
     fn judge(&self, completion: &CompletionArg, truth: &Truth) -> toolgym_reward::Verdict {
-        let text = match completion {
-            CompletionArg::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
-            CompletionArg::Json(v) => match completion_text(v) {
-                Ok(t) => t,
-                Err(e) => return toolgym_reward::Verdict::fail(Reason::InputError, e.to_string()),
-            },
-            CompletionArg::Bad(why) => {
-                return toolgym_reward::Verdict::fail(Reason::InputError, why.clone())
-            }
+        let text = match completion_text_of(completion) {
+            Ok(text) => text,
+            Err(v) => return v,
         };
         match (&self.kind, truth) {
             (Kind::Calls(r), Truth::Calls(t)) => r.score(&text, t),
@@ -443,9 +458,8 @@ impl PyRule {
         ground_truths: &Bound<'_, PyAny>,
         threads: Option<Threads>,
         errors: &str,
-        episode: bool,
+        read_as: ReadAs,
     ) -> PyResult<Vec<toolgym_reward::Verdict>> {
-        self.check_episode(episode)?;
         // What an item that cannot be read gives: an error naming the first
         // such item, or an `input_error` verdict for it alone.
         let verdict_mode = match errors {
@@ -527,7 +541,7 @@ impl PyRule {
                             self.parse_truth(arg, label(*first))
                         });
                         match truth {
-                            Ok(t) => Ok(self.judge_as(c, t, episode)),
+                            Ok(t) => Ok(self.judge_as(c, t, read_as)),
                             Err(e) if verdict_mode => {
                                 Ok(toolgym_reward::Verdict::fail(Reason::InputError, e.clone()))
                             }
@@ -543,6 +557,33 @@ impl PyRule {
             pool.install(work)
         });
         scored.map_err(PyValueError::new_err)
+    }
+}
+
+/// How a completion is read ([`PyRule::read_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadAs {
+    /// As given: from its last assistant header on, when it has one.
+    Completion,
+    /// A model's reply alone ([`toolgym_reward::reply_verdict`]).
+    Reply,
+    /// A multi-step episode.
+    Episode,
+}
+
+/// The text of a completion argument, or the `input_error` verdict of
+/// one that has none.
+fn completion_text_of(
+    completion: &CompletionArg,
+) -> Result<std::borrow::Cow<'_, str>, toolgym_reward::Verdict> {
+    match completion {
+        CompletionArg::Text(t) => Ok(std::borrow::Cow::Borrowed(t.as_str())),
+        CompletionArg::Json(v) => completion_text(v)
+            .map_err(|e| toolgym_reward::Verdict::fail(Reason::InputError, e.to_string())),
+        CompletionArg::Bad(why) => Err(toolgym_reward::Verdict::fail(
+            Reason::InputError,
+            why.clone(),
+        )),
     }
 }
 
@@ -604,21 +645,32 @@ impl PyRule {
     /// or one message is an episode of one reply, scored as without
     /// `episode`. Rules without episode semantics (`tool-n1*`, `bfcl-*`)
     /// raise `ValueError`.
-    #[pyo3(signature = (completion, ground_truth, episode = false))]
+    ///
+    /// `reply=True` reads the completion as a model's reply alone (what
+    /// verl's reward managers and TRL pass: the generated text, never the
+    /// prompt): for the binary and fine-grained families an assistant turn
+    /// header in it is text, a format error, so a reply cannot hide a
+    /// wrong call before a header it wrote itself. Without it the text is
+    /// read from its last assistant header on (a prompt and its
+    /// completion together, as the released verl passed them); the
+    /// `tool-n1*` rules read from the last header either way, as the
+    /// released script does.
+    #[pyo3(signature = (completion, ground_truth, episode = false, reply = false))]
     fn score(
         &self,
         completion: &Bound<'_, PyAny>,
         ground_truth: &Bound<'_, PyAny>,
         episode: bool,
+        reply: bool,
     ) -> PyResult<PyVerdict> {
-        self.check_episode(episode)?;
+        let read_as = self.read_as(episode, reply)?;
         let c = CompletionArg::read(completion, Label::Arg("completion"))?;
         let t = self.read_truth(ground_truth, Label::Arg("ground_truth"))?;
         // Parsed and scored without the GIL: engines that score rows on
         // threads (verl 0.9's reward loop) score them at once.
         let verdict = completion.py().detach(|| {
             let truth = self.truth_of(&t)?;
-            Ok::<_, String>(self.judge_as(&c, &truth, episode))
+            Ok::<_, String>(self.judge_as(&c, &truth, read_as))
         });
         Ok(verdict.map_err(PyValueError::new_err)?.into())
     }
@@ -629,9 +681,10 @@ impl PyRule {
     /// item that cannot be read (a ground truth that is not a list of
     /// calls, a completion of another type) does: `"raise"` (default) a
     /// `ValueError` / `TypeError` naming the first such item, `"verdict"`
-    /// an `input_error` verdict (reward 0) for that item alone. `episode`:
-    /// as for `score`.
-    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise", episode = false))]
+    /// an `input_error` verdict (reward 0) for that item alone. `episode`,
+    /// `reply`: as for `score`.
+    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise", episode = false, reply = false))]
+    #[allow(clippy::too_many_arguments)]
     fn score_batch(
         &self,
         py: Python<'_>,
@@ -640,14 +693,17 @@ impl PyRule {
         threads: Option<Threads>,
         errors: &str,
         episode: bool,
+        reply: bool,
     ) -> PyResult<Vec<PyVerdict>> {
+        let read_as = self.read_as(episode, reply)?;
         let verdicts =
-            self.score_pairs(py, completions, ground_truths, threads, errors, episode)?;
+            self.score_pairs(py, completions, ground_truths, threads, errors, read_as)?;
         Ok(verdicts.into_iter().map(PyVerdict::from).collect())
     }
 
     /// Like `score_batch`, the rewards only.
-    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise", episode = false))]
+    #[pyo3(signature = (completions, ground_truths, threads = None, errors = "raise", episode = false, reply = false))]
+    #[allow(clippy::too_many_arguments)]
     fn rewards(
         &self,
         py: Python<'_>,
@@ -656,9 +712,11 @@ impl PyRule {
         threads: Option<Threads>,
         errors: &str,
         episode: bool,
+        reply: bool,
     ) -> PyResult<Vec<f64>> {
+        let read_as = self.read_as(episode, reply)?;
         let verdicts =
-            self.score_pairs(py, completions, ground_truths, threads, errors, episode)?;
+            self.score_pairs(py, completions, ground_truths, threads, errors, read_as)?;
         // With errors="verdict" an unreadable item is a 0 like a wrong
         // answer: without its reason, say how many there were.
         let unread: Vec<usize> = (0..verdicts.len())

@@ -298,7 +298,7 @@ impl<'a> Completion<'a> {
             let at = pos + rel;
             let rest = &text[at..];
             if rest.starts_with(THINK_OPEN) {
-                self.note_text(run, at, &mut text_seen);
+                self.note_text(run, at, &mut text_seen, false);
                 think_blocks += 1;
                 if think_blocks == 2 {
                     self.diagnostics
@@ -319,7 +319,7 @@ impl<'a> Completion<'a> {
                 pos = at + THINK_OPEN.len() + body.len() + THINK_CLOSE.len();
                 run = pos;
             } else if rest.starts_with(TOOL_CALL_OPEN) {
-                self.note_text(run, at, &mut text_seen);
+                self.note_text(run, at, &mut text_seen, false);
                 seen_tool_call = true;
                 let Some(body) = self.block_body(at, &TOOL_CALL_OPEN_TAG, &TOOL_CALL_CLOSE_TAG)
                 else {
@@ -334,7 +334,7 @@ impl<'a> Completion<'a> {
                 .into_iter()
                 .find(|t| rest.starts_with(t))
             {
-                self.note_text(run, at, &mut text_seen);
+                self.note_text(run, at, &mut text_seen, false);
                 self.diagnostics
                     .push(Diagnostic::StrayClosingTag { tag, offset: at });
                 pos = at + tag.len();
@@ -343,7 +343,7 @@ impl<'a> Completion<'a> {
                 pos = at + 1;
             }
         }
-        self.note_text(run, text.len(), &mut text_seen);
+        self.note_text(run, text.len(), &mut text_seen, true);
         if think_blocks == 0 {
             self.diagnostics.insert(0, Diagnostic::MissingThink);
         }
@@ -368,8 +368,10 @@ impl<'a> Completion<'a> {
         Some(body)
     }
 
-    /// Records non-whitespace text in `start..end` (end tokens excepted).
-    fn note_text(&mut self, start: usize, end: usize, text_seen: &mut bool) {
+    /// Records non-whitespace text in `start..end`; in the `trailing` run
+    /// (after the last block) end-of-turn tokens are no text, elsewhere
+    /// they are (nothing after a turn's end belongs to it).
+    fn note_text(&mut self, start: usize, end: usize, text_seen: &mut bool, trailing: bool) {
         if start >= end {
             return;
         }
@@ -379,6 +381,9 @@ impl<'a> Completion<'a> {
             let trimmed = s.trim_start();
             offset += s.len() - trimmed.len();
             s = trimmed;
+            if !trailing {
+                break;
+            }
             match END_TOKENS.iter().find(|t| s.starts_with(**t)) {
                 Some(t) => {
                     s = &s[t.len()..];

@@ -58,6 +58,10 @@ pub struct UnknownRule {
 /// let rule = toolgym_reward::rule_by_name("tool-n1").unwrap();
 /// assert_eq!(rule.name(), "tool-n1");
 /// assert!(toolgym_reward::rule_by_name("nope").is_err());
+/// // Every built-in rule goes by the name it was asked for.
+/// for (name, _) in toolgym_reward::RULES {
+///     assert_eq!(toolgym_reward::rule_by_name(name).unwrap().name(), name);
+/// }
 /// ```
 pub fn rule_by_name(name: &str) -> Result<Box<dyn RewardRule<[Call]>>, UnknownRule> {
     let tool_n1 = |variant| Box::new(ToolN1Rule { variant });

@@ -3,7 +3,7 @@
 //!
 //! For the released script's exact behaviour see [`crate::tooln1`].
 
-use crate::matcher::{MatchOutcome, Matcher};
+use crate::matcher::{MatchOutcome, Matcher, NumberMatch};
 use crate::parse::{Completion, Diagnostic, ParseOptions, Severity};
 use crate::{Call, Reason, RewardRule, Verdict};
 use std::convert::Infallible;
@@ -320,11 +320,16 @@ impl BinaryRule {
 }
 
 impl RewardRule for BinaryRule {
+    /// `binary` or `binary-no-think`, `binary-tolerant` where numbers
+    /// compare by value (`binary-tolerant-no-think` for both, which no
+    /// registered name gives).
     fn name(&self) -> &str {
-        if self.format.require_think {
-            "binary"
-        } else {
-            "binary-no-think"
+        let tolerant = matches!(self.matcher.numbers, NumberMatch::Tolerant { .. });
+        match (tolerant, self.format.require_think) {
+            (false, true) => "binary",
+            (false, false) => "binary-no-think",
+            (true, true) => "binary-tolerant",
+            (true, false) => "binary-tolerant-no-think",
         }
     }
 

@@ -91,6 +91,16 @@ fn format_errors_are_named() {
             format!("<think>a</think><think>b</think><tool_call>{good}</tool_call>"),
             |d| matches!(d, Diagnostic::RepeatedThink { .. }),
         ),
+        // An end-of-turn token before a block is text: nothing after a
+        // turn's end belongs to it (at the end it is no text).
+        (
+            format!("<think>a</think><|im_end|><tool_call>{good}</tool_call>"),
+            |d| matches!(d, Diagnostic::TextOutsideBlocks { .. }),
+        ),
+        (
+            format!("<|endoftext|><think>a</think><tool_call>{good}</tool_call>"),
+            |d| matches!(d, Diagnostic::TextOutsideBlocks { .. }),
+        ),
         (
             format!("<think>a <think> b</think><tool_call>{good}</tool_call>"),
             |d| matches!(d, Diagnostic::NestedTag { .. }),

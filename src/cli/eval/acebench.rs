@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use toolgym_env::data::acebench::{
-    ace_envs, load_cases, parse_categories, summarize, AceCase, AceJudge, AcePrompt,
+    ace_envs, load_cases, parse_categories, summarize, AceCase, AceJudge, AcePrompt, OFFICIAL_CRASH,
 };
 use toolgym_env::template::{template_by_name, ChatMlTemplate, TEMPLATES};
 use toolgym_env::ChatTemplate;
@@ -111,6 +111,21 @@ pub fn run(a: AceArgs) -> CliResult {
         .zip(&obtained.replies)
         .map(|(c, r)| judge.judge(c, r.as_deref()))
         .collect();
+    // Cases the official evaluation itself fails on (a data problem: its
+    // run stops there) are counted wrong, and said.
+    let crashed: Vec<usize> = (0..verdicts.len())
+        .filter(|&i| verdicts[i].error_type.as_deref() == Some(OFFICIAL_CRASH))
+        .collect();
+    if let Some(&first) = crashed.first() {
+        eprintln!(
+            "warning: {} case(s) on which the official evaluation itself fails (a data problem; \
+             the official run stops at the first), counted wrong: the first is {} ({}): {}",
+            crashed.len(),
+            cases[first].id,
+            cases[first].category.as_str(),
+            verdicts[first].error
+        );
+    }
     let summary = summarize(&cases, &verdicts);
     let decoder_name = match decoder {
         AceDecoder::Official => "official",

@@ -67,11 +67,17 @@ class Rule:
     def scores_episodes(self) -> bool:
         """Whether ``episode=True`` is accepted (the ``binary`` and
         ``fine-grained`` families; not ``tool-n1*`` or ``bfcl-*``)."""
-    def score(self, completion: Completion, ground_truth: GroundTruth, episode: bool = False) -> Verdict:
+    def score(
+        self, completion: Completion, ground_truth: GroundTruth, episode: bool = False, reply: bool = False
+    ) -> Verdict:
         """Scores one completion. ``episode=True``: a list of messages is one
         multi-step episode (every assistant message a reply, the calls of all
         of them against the ground truth, the last reply may answer without a
-        call)."""
+        call). ``reply=True``: the completion is a model's reply alone (what
+        verl and TRL pass): for the binary and fine-grained families an
+        assistant turn header in it is text (a format error), not where the
+        answer starts; without it, text is read from its last assistant
+        header on (a prompt and its completion together). Not both."""
     def score_batch(
         self,
         completions: Sequence[Completion],
@@ -79,11 +85,12 @@ class Rule:
         threads: Optional[int] = None,
         errors: Literal["raise", "verdict"] = "raise",
         episode: bool = False,
+        reply: bool = False,
     ) -> List[Verdict]:
         """Scores pairs in parallel without the GIL; verdicts in input order.
         ``threads``: at most 1024. ``errors="verdict"``: an item that cannot be
-        read gets an ``input_error`` verdict instead of raising. ``episode``:
-        as for ``score``."""
+        read gets an ``input_error`` verdict instead of raising. ``episode``,
+        ``reply``: as for ``score``."""
     def rewards(
         self,
         completions: Sequence[Completion],
@@ -91,6 +98,7 @@ class Rule:
         threads: Optional[int] = None,
         errors: Literal["raise", "verdict"] = "raise",
         episode: bool = False,
+        reply: bool = False,
     ) -> List[float]:
         """``score_batch``, the rewards only. With ``errors="verdict"`` an
         item that cannot be read scores 0, and one ``UserWarning`` per call

@@ -107,8 +107,10 @@ class RewardFunction:
             )
         truths = list(kwargs[self.column])
         episode = self.turn == "all"
+        # TRL passes the generated text alone: each is read as a reply (a
+        # header the model wrote in it is text, not where its answer starts).
         verdicts = self._scorer.score_batch(
-            completions, truths, threads=self.threads, errors="verdict", episode=episode
+            completions, truths, threads=self.threads, errors="verdict", episode=episode, reply=not episode
         )
         out: List[Optional[float]] = []
         bad = []

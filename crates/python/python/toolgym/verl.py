@@ -215,7 +215,9 @@ def compute_score(
     if not episode:
         _warn_if_multi_turn(solution_str, extra_info)
     try:
-        return rule_of.score(solution_str, ground_truth, episode=episode).reward
+        # verl passes the response alone: read as a reply, a header the
+        # model wrote in it is text, not where its answer starts.
+        return rule_of.score(solution_str, ground_truth, episode=episode, reply=not episode).reward
     except (TypeError, ValueError) as e:  # the row's data, not the configuration
         return unscored(str(e))
 
@@ -511,6 +513,7 @@ def compute_score_batch(
             threads=threads,
             errors="verdict",
             episode=episode,
+            reply=not episode,
         )
         for i, v in zip(idx, verdicts):
             out[i] = v.reward

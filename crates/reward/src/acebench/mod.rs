@@ -99,8 +99,21 @@ pub enum AceDecoder {
     ToolN1,
 }
 
+/// A Tool-N1 reply without its reasoning: the text after its first
+/// `</think>`; nothing for one whose `<think>` never closes (it never
+/// answered); the whole reply where there is no think block.
+fn after_reasoning(reply: &str) -> &str {
+    match reply.find(crate::parse::THINK_CLOSE) {
+        Some(i) => &reply[i + crate::parse::THINK_CLOSE.len()..],
+        None if reply.contains(crate::parse::THINK_OPEN) => "",
+        None => reply,
+    }
+}
+
 /// Judges one case the way `normal_single_turn_eval` / `special_eval` do:
-/// the special categories test the raw reply for their phrases; the
+/// the special categories test the raw reply for their phrases (with the
+/// Tool-N1 decoder, the reply after its reasoning: a phrase the model
+/// only weighed in its `<think>` block is no answer); the
 /// others decode it (failure: `wrong_output_format`) and try every
 /// possible answer (`answer` is one `{name: params}` or a list of them),
 /// the first that passes making the case correct; a wrong case reports the
@@ -116,6 +129,14 @@ pub enum AceDecoder {
 /// assert!(v.valid);
 /// let v = judge(AceCategory::SingleFunction, &functions, &answer, "play(song='Yesterday')", AceDecoder::Official).unwrap();
 /// assert_eq!(v.error_type, "wrong_output_format");
+/// // An irrelevant request: the phrase must be in the answer, not only in
+/// // the reasoning of a Tool-N1 reply.
+/// let none = PyVal::from_json(&serde_json::json!({}));
+/// let weighed = "<think>the limitations of the function? No: play fits.</think>\n\
+///                <tool_call>[{\"name\": \"play\", \"arguments\": {}}]</tool_call>";
+/// let said = "<think>no tool fits</think>\nDue to the limitations of the function, I cannot.";
+/// let irrelevant = |reply| judge(AceCategory::Irrelevant, &functions, &none, reply, AceDecoder::ToolN1).unwrap();
+/// assert!(!irrelevant(weighed).valid && irrelevant(said).valid);
 /// ```
 pub fn judge(
     category: AceCategory,
@@ -131,7 +152,11 @@ pub fn judge(
         _ => None,
     };
     if let Some(kind) = special {
-        return special_checker(kind, reply, answer);
+        let said = match decoder {
+            AceDecoder::Official => reply,
+            AceDecoder::ToolN1 => after_reasoning(reply),
+        };
+        return special_checker(kind, said, answer);
     }
     let decoded = match decoder {
         AceDecoder::Official => decode(reply),
