@@ -79,6 +79,14 @@ pub fn save<S: Serialize>(
     remove_temporaries(&root)?;
     let name = step_dir_name(step);
     let tmp = root.join(format!(".tmp-{name}"));
+    if tmp.exists() {
+        // A leftover of this very name could not be removed: writing into
+        // it would mix its files with this checkpoint's.
+        return Err(TrainError::Checkpoint(format!(
+            "{} is left over from an earlier save and could not be removed; remove it",
+            tmp.display()
+        )));
+    }
     write_model(&tmp)?;
     let opt_path = tmp.join(OPTIMIZER_FILE);
     toolgym_model::checkpoint::write_safetensors(&opt_path, optimizer)?;
@@ -391,7 +399,15 @@ fn remove_temporaries(root: &Path) -> Result<(), TrainError> {
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with(".tmp-"));
         if is_tmp && path.is_dir() {
-            fs::remove_dir_all(&path).map_err(|e| TrainError::io("remove", &path, e))?;
+            // One that will not go (busy files on NFS) is said, not a
+            // reason to stop: `save` refuses only a temporary it needs.
+            if let Err(e) = fs::remove_dir_all(&path) {
+                eprintln!(
+                    "checkpoints: could not remove the leftover {} ({e}); tried again at the \
+                     next save",
+                    path.display()
+                );
+            }
         }
     }
     Ok(())

@@ -721,13 +721,31 @@ fn run_phases(
         }
         if grpo.step_count() == 0 {
             // What this GRPO phase starts from, for a run that stops
-            // before its first checkpoint and is run again.
-            let start = if from_sft { START_SFT } else { START_MODEL };
+            // before its first checkpoint and is run again: said where a
+            // finished SFT phase was there to start from and was not used
+            // (run.resume=false); otherwise a marker of an earlier run goes
+            // (an SFT phase run since is to be started from).
+            let start = match (from_sft, sft_started) {
+                (true, _) => Some(START_SFT),
+                (false, true) => Some(START_MODEL),
+                (false, false) => None,
+            };
             let file = grpo_start_file(cfg);
-            if let Some(dir) = file.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
+            match start {
+                Some(start) => {
+                    if let Some(dir) = file.parent() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| TrainError::io("create", dir, e))?;
+                    }
+                    crate::checkpoint::write_atomically(&file, start.as_bytes())?;
+                }
+                None => match std::fs::remove_file(&file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(TrainError::io("remove", &file, e))
+                    }
+                    _ => {}
+                },
             }
-            crate::checkpoint::write_atomically(&file, start.as_bytes())?;
         }
         report.grpo_resumed_at = grpo.step_count();
         if let Some(r) = &report.after_sft {

@@ -105,8 +105,10 @@ impl SftTrainer {
     /// One optimiser step on `batch_size` demonstration episodes. Examples
     /// over `max_seq_tokens`, and tasks whose env has no complete
     /// demonstration, are left out and counted (`skipped_episodes`). A
-    /// step whose every episode failed in its env makes no update (a
-    /// warning; three in a row stop the run).
+    /// step left with no demonstration to train on (every episode failed
+    /// in its env, or none is complete within the limits) makes no update
+    /// (a warning; three such steps in a row stop the run, with the
+    /// reason).
     pub fn step(&mut self) -> Result<StepMetrics, TrainError> {
         let start = Instant::now();
         let p = &mut self.phase;

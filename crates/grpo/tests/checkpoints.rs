@@ -731,9 +731,15 @@ fn a_grpo_phase_begun_from_the_model_goes_on_from_it() {
         validation: vec![],
         tokenizer_corpus: Some(gen.tokenizer_corpus(spec().template.as_ref(), 300)),
     };
-    run_with(&cfg, setup(), Phases::Sft, |_| {}).unwrap();
     let reference = || fs::read(dir.join("grpo/reference/model.safetensors")).unwrap();
     let started = || fs::read_to_string(dir.join("grpo/started_from")).unwrap();
+    // GRPO straight from the model, no SFT phase there: nothing to say;
+    // stopped before its first checkpoint, then SFT, then GRPO: from the
+    // SFT result (a marker saying "model" skipped it).
+    run_with(&cfg, setup(), Phases::Grpo, |_| {}).unwrap();
+    assert!(!dir.join("grpo/started_from").exists());
+    fs::remove_dir_all(dir.join("grpo/checkpoints")).unwrap();
+    run_with(&cfg, setup(), Phases::Sft, |_| {}).unwrap();
     // From SFT's result (the default), then from the model (resume off).
     run_with(&cfg, setup(), Phases::Grpo, |_| {}).unwrap();
     assert_eq!(started(), "sft");

@@ -253,7 +253,7 @@ impl PyRule {
         completion: &Bound<'_, PyAny>,
         ground_truth: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
-        let v = self.score(completion, ground_truth, false)?;
+        let v = self.score(completion, ground_truth, false, false)?;
         Ok(format!("{} {} {}", v.reward, v.reason, v.detail))
     }
 
@@ -652,9 +652,11 @@ impl PyRule {
     /// header in it is text, a format error, so a reply cannot hide a
     /// wrong call before a header it wrote itself. Without it the text is
     /// read from its last assistant header on (a prompt and its
-    /// completion together, as the released verl passed them); the
+    /// completion together, as the released verl passed them). Only the
+    /// binary and fine-grained families read a reply otherwise: the
     /// `tool-n1*` rules read from the last header either way, as the
-    /// released script does.
+    /// released script does, and the `bfcl-*` rules judge the calls as
+    /// BFCL's checker does, headers or not.
     #[pyo3(signature = (completion, ground_truth, episode = false, reply = false))]
     fn score(
         &self,

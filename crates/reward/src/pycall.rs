@@ -38,8 +38,7 @@
 //!   [`CallSyntax::unicode_text`], a pair of such escapes in one literal is
 //!   the character they encode and a lone one is an error);
 //! - identifiers are Unicode letters, digits, `_` and common combining
-//!   marks (not the full XID tables), NFKC-normalised as CPython's parser
-//!   does (`ＰroteinRich` and `ﬁrewall` are `ProteinRich` and `firewall`).
+//!   marks, without NFKC normalisation.
 //!
 //! Every function returns an error with a byte offset instead of panicking.
 //!
@@ -947,12 +946,8 @@ impl Lexer<'_> {
                 let word = &self.src[start..self.pos];
                 if matches!(self.peek(), Some('\'' | '"')) && is_string_prefix(word) {
                     self.string(word, start)?;
-                } else if word.is_ascii() {
-                    self.push(Tok::Name(word.to_string()), start);
                 } else {
-                    // CPython reads identifiers in NFKC (keywords too).
-                    use unicode_normalization::UnicodeNormalization;
-                    self.push(Tok::Name(word.nfkc().collect()), start);
+                    self.push(Tok::Name(word.to_string()), start);
                 }
             } else if c.is_ascii_digit()
                 || (c == '.' && self.peek_at(1).is_some_and(|d| d.is_ascii_digit()))
@@ -3251,17 +3246,6 @@ mod tests {
 
     fn lit(s: &str) -> PyVal {
         parse_literal(s).unwrap()
-    }
-
-    /// Identifiers are read in NFKC, as CPython reads them: a fullwidth
-    /// name or a ligature in a keyword is the ASCII one (they were kept
-    /// as written, and failed to match their functions).
-    #[test]
-    fn identifiers_are_nfkc_normalised() {
-        let calls = parse_calls("[ＰroteinRich(ﬁrewall=1), a.ｂ(x=2)]").unwrap();
-        assert_eq!(calls[0].name, "ProteinRich");
-        assert_eq!(calls[0].args[0].0, "firewall");
-        assert_eq!(calls[1].name, "a.b");
     }
 
     #[test]

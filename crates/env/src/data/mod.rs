@@ -681,14 +681,14 @@ fn read_list(
                 None => {
                     // Something after a value other than `,` or `]`, and
                     // no next record to read on from: dropped as one when
-                    // nothing after it can be a record (`}}]`), refused
-                    // when something may.
+                    // no bracket follows it (`}}]`: no record can), refused
+                    // when one does.
                     let here = line_of(at);
                     let what = format!(
                         "line {here}: expected `,` or `]` after record {}",
                         index - 1
                     );
-                    if !another_may_follow(&bytes[at..]) {
+                    if !bytes[at..].iter().any(|b| matches!(b, b'{' | b'[')) {
                         f(
                             index,
                             here,
@@ -719,10 +719,16 @@ fn rest_of_broken_record(
     f: &mut impl FnMut(usize, usize, Result<Value, String>),
 ) -> ListEnd {
     // A list that closes at the end was not cut off: something in the
-    // record is open.
+    // record is open. Either way it costs itself alone only where nothing
+    // after it can be a record; otherwise (a file that does not end in
+    // `]` may have text after the list, not be cut off) it is refused.
     let closed = bytes.trim_ascii_end().ends_with(b"]");
-    let open = "a string, list or object in it is not closed (an unescaped quote?)";
-    if !closed || !another_may_follow(&bytes[at + 1..]) {
+    let open = if closed {
+        "a string, list or object in it is not closed (an unescaped quote?)"
+    } else {
+        "it does not close before the file ends (a cut-off file, or an unescaped quote?)"
+    };
+    if !another_may_follow(&bytes[at + 1..]) {
         let why = if closed {
             format!("{open} (nothing after it can be a record: the list's last)")
         } else {

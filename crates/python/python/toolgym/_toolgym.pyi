@@ -77,7 +77,9 @@ class Rule:
         verl and TRL pass): for the binary and fine-grained families an
         assistant turn header in it is text (a format error), not where the
         answer starts; without it, text is read from its last assistant
-        header on (a prompt and its completion together). Not both."""
+        header on (a prompt and its completion together). The ``tool-n1*``
+        and ``bfcl-*`` rules read a completion the same way either way.
+        Not both."""
     def score_batch(
         self,
         completions: Sequence[Completion],
