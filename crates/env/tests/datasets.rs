@@ -1320,9 +1320,12 @@ fn a_toolace_dialogue_without_a_call_is_counted() {
     );
 }
 
+/// A ToolACE system prompt offering one tool, `f`, of no parameters.
+const F_SYSTEM: &str = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+
 #[test]
 fn a_toolace_turn_that_cannot_be_read_drops_it_and_what_follows_only() {
-    let system = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+    let system = F_SYSTEM;
     let record = json!({
         "system": system,
         "conversations": [
@@ -1363,7 +1366,7 @@ fn a_toolace_turn_that_cannot_be_read_drops_it_and_what_follows_only() {
 /// Python call syntax and dropped as a parse error.
 #[test]
 fn a_toolace_function_call_speaker_with_spaces_is_read_as_json() {
-    let system = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+    let system = F_SYSTEM;
     let record = json!({
         "system": system,
         "conversations": [
@@ -1381,7 +1384,7 @@ fn a_toolace_function_call_speaker_with_spaces_is_read_as_json() {
 /// the record's value. Python call syntax and JSON function calls alike.
 #[test]
 fn a_toolace_integer_past_64_bits_drops_its_step_not_turned_into_a_float() {
-    let system = "Here is a list of functions in JSON format that you can invoke:\n[{\"name\": \"f\", \"description\": \"d\", \"parameters\": {\"type\": \"dict\", \"properties\": {}}}]";
+    let system = F_SYSTEM;
     let record = json!({
         "system": system,
         "conversations": [

@@ -164,6 +164,17 @@ fn run_error(cfg: &toolgym_grpo::TrainConfig, phases: toolgym_grpo::pipeline::Ph
         .to_string()
 }
 
+/// A run of the built-in test model in `dir`, with two SFT steps of two
+/// demonstrations.
+fn builtin_run(dir: &Path) -> toolgym_grpo::TrainConfig {
+    let mut cfg = toolgym_grpo::TrainConfig::default();
+    cfg.run.out_dir = dir.to_path_buf();
+    cfg.model.builtin = builtin_spec();
+    cfg.sft.steps = 2;
+    cfg.sft.batch_size = 2;
+    cfg
+}
+
 /// A resumed run of the built-in model keeps the tokenizer its checkpoints
 /// hold: the corpus a rebuilt one would learn from may come out otherwise
 /// (an env that timed out the first time, replies that depend on the
@@ -174,11 +185,7 @@ fn a_resumed_builtin_run_keeps_its_checkpointed_tokenizer() {
     use toolgym_grpo::pipeline::{run_with, Phases, TaskSetup};
     let gen = tasks();
     let dir = run_dir("resume-tokenizer");
-    let mut cfg = toolgym_grpo::TrainConfig::default();
-    cfg.run.out_dir = dir.clone();
-    cfg.model.builtin = builtin_spec();
-    cfg.sft.steps = 2;
-    cfg.sft.batch_size = 2;
+    let mut cfg = builtin_run(&dir);
     let setup = |corpus: Vec<String>| TaskSetup {
         factory: factory(),
         train: Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
@@ -719,11 +726,7 @@ fn a_grpo_phase_begun_from_the_model_goes_on_from_it() {
     use toolgym_grpo::pipeline::{run_with, Phases, TaskSetup};
     let gen = tasks();
     let dir = run_dir("grpo-began-from-model");
-    let mut cfg = toolgym_grpo::TrainConfig::default();
-    cfg.run.out_dir = dir.clone();
-    cfg.model.builtin = builtin_spec();
-    cfg.sft.steps = 2;
-    cfg.sft.batch_size = 2;
+    let mut cfg = builtin_run(&dir);
     cfg.grpo = grpo_config(1);
     let setup = || TaskSetup {
         factory: factory(),
