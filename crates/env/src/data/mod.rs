@@ -755,10 +755,10 @@ fn rest_of_broken_record(
             .map_or(0, |i| i + 1);
         format!(
             "record {index} (line {start_line}, column {}): {open}, and what follows it on its \
-             line ({} bytes, to the list's end) may hold records that cannot be told apart: \
-             {fix}",
+             line ({} bytes, to the {} end) may hold records that cannot be told apart: {fix}",
             at - line_start + 1,
-            bytes.len() - at
+            bytes.len() - at,
+            if closed { "list's" } else { "file's" }
         )
     } else {
         format!(
@@ -768,8 +768,8 @@ fn rest_of_broken_record(
     })
 }
 
-/// Whether `rest`, the text after a broken record's opening bracket (or
-/// after stray text), may hold another record: somewhere a `,` then an
+/// Whether `rest`, the text after a broken record's opening bracket, may
+/// hold another record: somewhere a `,` then an
 /// opening bracket, or a `]` then one (another list, `cat a.json
 /// b.json`), whitespace between. Without either, nothing after it can be
 /// a record of the list (with one, the broken record's own nested values
