@@ -679,8 +679,7 @@ fn run_phases(
     }
     let from_sft = phases == Phases::SftThenGrpo
         || (phases == Phases::Grpo && sft_started && cfg.run.resume && !began_from_model);
-    if phases == Phases::Grpo && !grpo_started && sft_started && cfg.run.resume && !began_from_model
-    {
+    if phases == Phases::Grpo && !grpo_started && from_sft {
         // `train sft` then `train grpo` in one run directory: GRPO starts
         // from the SFT result, as `train all` would, not from scratch.
         let sft = open_sft(policy).map_err(|e| {
