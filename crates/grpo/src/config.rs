@@ -693,11 +693,17 @@ pub struct RunSection {
     pub save_every: usize,
     /// Checkpoints to keep (0 = all).
     pub keep_checkpoints: usize,
-    /// Validate every N steps (0 = only before and after). The run
-    /// always validates before its first step (the "before" of its
-    /// report); the paper's script skips that (`val_before_train=False`),
-    /// which changes no update.
+    /// Validate every N steps (0 = only before and after; see
+    /// `val_before_train` for the "before").
     pub eval_every: usize,
+    /// Validate GRPO's policy before its first step (the "before" of the
+    /// report and the step-0 metrics line), and again when a run resumes.
+    /// The paper's script sets verl's `val_before_train=False`; skipping
+    /// it saves the time of one validation and changes no update (unless
+    /// the env factory keeps state that validation episodes change). When
+    /// SFT ran in the same invocation (`toolgym train all`), its last
+    /// validation is the "before" at no cost, whatever this says.
+    pub val_before_train: bool,
     /// Validation tasks to use (0 = all).
     pub eval_tasks: usize,
     /// Besides greedy replies, score this many sampled replies per
@@ -728,6 +734,7 @@ impl Default for RunSection {
             save_every: 10,
             keep_checkpoints: 3,
             eval_every: 10,
+            val_before_train: true,
             eval_tasks: 0,
             eval_samples: 0,
             eval_temperature: 0.7,
@@ -989,7 +996,7 @@ pub(crate) fn f16_refused(what: &str) -> TrainError {
 /// Keys that may change between invocations of one run: where it writes,
 /// how often it checkpoints and validates, how it reports, how long it
 /// waits for an env.
-pub const BOOKKEEPING_KEYS: [&str; 15] = [
+pub const BOOKKEEPING_KEYS: [&str; 16] = [
     "run.out_dir",
     "run.resume",
     "run.resume_fallback",
@@ -998,6 +1005,7 @@ pub const BOOKKEEPING_KEYS: [&str; 15] = [
     "run.save_every",
     "run.keep_checkpoints",
     "run.eval_every",
+    "run.val_before_train",
     "run.eval_tasks",
     "run.eval_samples",
     "run.eval_temperature",

@@ -229,8 +229,9 @@ pub struct StepMetrics {
 
 impl StepMetrics {
     /// A validation-only line: `phase` at `step` (0 = before its first step).
-    /// No update ran, so the loss, learning rate, gradient norm and step
-    /// time are NaN (`null` in `metrics.jsonl`), not 0.
+    /// No update ran, so the loss, learning rate, gradient norm, step and
+    /// update times and training throughput are NaN (`null` in
+    /// `metrics.jsonl`), not 0.
     pub fn validation_only(phase: &str, step: usize, report: &EvalReport) -> Self {
         let mut m = StepMetrics {
             phase: phase.to_string(),
@@ -239,6 +240,8 @@ impl StepMetrics {
             lr: f64::NAN,
             grad_norm: f64::NAN,
             step_seconds: f64::NAN,
+            update_seconds: f64::NAN,
+            train_tokens_per_s: f64::NAN,
             ..Default::default()
         };
         m.set_validation(report);
@@ -393,7 +396,8 @@ pub struct MetricsLog {
 /// Drops from `RUN_DIR/metrics.jsonl` the lines of `phase` past
 /// `keep_until_step` (all of them with `None`: the phase starts over), and
 /// a last line a kill cut short; other phases' lines, and lines that are
-/// no metrics line (a note, another tool's), stay as they are.
+/// no metrics line (a note, another tool's), stay as they are. The file
+/// is rewritten (a new one renamed over it) only when a line goes.
 pub(crate) fn forget_phase_lines(
     run_dir: &Path,
     phase: &str,
@@ -423,7 +427,17 @@ pub(crate) fn forget_phase_lines(
             text.push(b'\n');
         }
     }
-    crate::checkpoint::write_atomically(&path, &text)?;
+    // Nothing to drop: the file is left as it is, so a `tail -f` on it
+    // keeps following it. A link to it stays a link either way: the new
+    // file replaces the one it names.
+    if text != bytes {
+        let link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        let file = match link {
+            true => fs::canonicalize(&path).map_err(|e| TrainError::io("resolve", &path, e))?,
+            false => path,
+        };
+        crate::checkpoint::write_atomically(&file, &text)?;
+    }
     Ok(())
 }
 
@@ -571,6 +585,54 @@ mod tests {
         assert!(fs::read_to_string(&path)
             .unwrap()
             .starts_with("# my note\n{}\n"));
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn opening_a_log_with_nothing_to_drop_leaves_the_file_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("toolgym-metrics-keep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // The run's log is a link to a file elsewhere (a shared log
+        // directory); a `tail -f` follows the file's inode.
+        let target = dir.join("elsewhere.jsonl");
+        let mut log = MetricsLog::open(&dir, "sft", None).unwrap();
+        let step = |phase: &str, step| StepMetrics {
+            phase: phase.into(),
+            step,
+            ..StepMetrics::default()
+        };
+        log.write(&step("sft", 1)).unwrap();
+        log.write(&step("sft", 2)).unwrap();
+        drop(log);
+        fs::rename(dir.join(METRICS_FILE), &target).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join(METRICS_FILE)).unwrap();
+        let inode = fs::metadata(&target).unwrap().ino();
+        // Resuming after the last step written, then opening the next
+        // phase, drops nothing: the link and the file stay, and the new
+        // lines go into that file.
+        MetricsLog::open(&dir, "sft", Some(2)).unwrap();
+        let mut log = MetricsLog::open(&dir, "grpo", None).unwrap();
+        log.write(&step("grpo", 1)).unwrap();
+        let link = fs::symlink_metadata(dir.join(METRICS_FILE)).unwrap();
+        assert!(link.file_type().is_symlink());
+        assert_eq!(fs::metadata(&target).unwrap().ino(), inode);
+        let (read, bad) = read_metrics(&dir).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(read.len(), 3);
+        // A step past the checkpoint does go: the file is rewritten then.
+        MetricsLog::open(&dir, "sft", Some(1)).unwrap();
+        let link = fs::symlink_metadata(dir.join(METRICS_FILE)).unwrap();
+        assert!(link.file_type().is_symlink());
+        let (read, _) = read_metrics(&dir).unwrap();
+        assert_eq!(
+            read.iter()
+                .map(|m| (m.phase.as_str(), m.step))
+                .collect::<Vec<_>>(),
+            [("sft", 1), ("grpo", 1)]
+        );
         fs::remove_dir_all(&dir).ok();
     }
 }

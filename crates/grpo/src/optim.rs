@@ -125,10 +125,10 @@ pub enum Schedule {
     /// Constant.
     Constant,
     /// Cosine decay over the run: over the optimiser steps it plans (GRPO:
-    /// steps × epochs × mini-batches per step). A mini-batch with nothing
-    /// to train on (every episode failed) takes no step, and dynamic
-    /// sampling may keep fewer groups than a step's mini-batches hold, so
-    /// such a run ends short of the floor.
+    /// steps × epochs × mini-batches per step). A planned step that makes
+    /// no update (a mini-batch with nothing to train on, one dynamic
+    /// sampling left unfilled) still counts ([`AdamW::pass_step`]), so the
+    /// run ends at the floor.
     Cosine,
 }
 
@@ -222,8 +222,8 @@ impl GradAccumulator {
 pub struct AdamW {
     /// Settings.
     pub config: OptimConfig,
-    /// Optimiser steps taken so far (a skipped one included: the
-    /// schedule moves on).
+    /// Optimiser steps taken so far (skipped and passed ones included:
+    /// the schedule moves on).
     pub step: usize,
     /// Updates applied so far: Adam's bias correction counts these, as
     /// torch's per-parameter step does (a step skipped for a non-finite
@@ -286,6 +286,16 @@ impl AdamW {
     ) -> Result<StepStats> {
         let lr = self.config.lr_at(position, total);
         self.step_at_lr(params, grads, lr)
+    }
+
+    /// Counts an optimiser step its caller planned and had nothing to
+    /// update with (a mini-batch or an SFT batch left with no sequence to
+    /// train on, a mini-batch dynamic sampling did not fill): the
+    /// schedule moves on, as over a step skipped for a non-finite
+    /// gradient, so a warm-up or a cosine ends where the run's plan puts
+    /// it. The moments and Adam's bias correction are left as they are.
+    pub fn pass_step(&mut self) {
+        self.step += 1;
     }
 
     fn step_at_lr(
@@ -538,6 +548,36 @@ mod tests {
         let (after_skip, steps, applied) = run(true);
         assert_eq!((steps, applied), (2, 1));
         assert_eq!(after_skip.to_bits(), fresh.to_bits());
+    }
+
+    /// A passed step moves the schedule on and nothing else: the next
+    /// update reads the learning rate one step further and is, to the
+    /// bit, a fresh optimiser's first update at that rate.
+    #[test]
+    fn a_passed_step_moves_the_schedule_only() {
+        let config = OptimConfig {
+            lr: 0.1,
+            warmup_steps: 4,
+            max_grad_norm: 0.0,
+            weight_decay: 0.0,
+            ..OptimConfig::default()
+        };
+        let x = Var::from_tensor(&Tensor::new(&[3.0f32], &Device::Cpu).unwrap()).unwrap();
+        let params = vec![("x".to_string(), x.clone())];
+        let mut opt = AdamW::new(config.clone());
+        opt.pass_step();
+        opt.pass_step();
+        assert_eq!((opt.step, opt.applied), (2, 0));
+        assert!(opt.state_tensors().is_empty());
+        let mut acc = GradAccumulator::default();
+        acc.backward(&x.as_tensor().sqr().unwrap().sum_all().unwrap(), &params)
+            .unwrap();
+        let s = opt.step(&params, &acc, 10).unwrap();
+        assert_eq!(s.lr, config.lr_at(2, 10));
+        assert_eq!((opt.step, opt.applied), (3, 1));
+        // Adam's first update moves by about the learning rate.
+        let moved = 3.0 - x.as_tensor().to_vec1::<f32>().unwrap()[0] as f64;
+        assert!((moved - s.lr).abs() < 1e-6, "{moved} vs {}", s.lr);
     }
 
     /// GRPO's `verl` warm-up reads the schedule at the rollout step: every

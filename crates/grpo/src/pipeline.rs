@@ -35,7 +35,9 @@ pub struct PipelineReport {
     /// After SFT.
     pub after_sft: Option<EvalReport>,
     /// Before GRPO (the warm-started policy) — or, when GRPO resumed from
-    /// a checkpoint, the resumed policy (see `grpo_resumed_at`).
+    /// a checkpoint, the resumed policy (see `grpo_resumed_at`). `None`
+    /// without validation tasks, or with `run.val_before_train` off and
+    /// no SFT run in this invocation.
     pub before_grpo: Option<EvalReport>,
     /// The GRPO step this invocation resumed from (0: it started GRPO).
     pub grpo_resumed_at: usize,

@@ -242,6 +242,8 @@ impl SftTrainer {
                 STEPS_IN_A_ROW_STOP.min(p.total_steps)
             );
             p.step += 1;
+            // The schedule still counts the step (see `AdamW::pass_step`).
+            p.optimizer.pass_step();
             // No loss statistics (null, not a 0 that reads as a perfect
             // fit), as a GRPO step with no update.
             let mut m = StepMetrics {
@@ -250,6 +252,8 @@ impl SftTrainer {
                 loss: f64::NAN,
                 lr: f64::NAN,
                 grad_norm: f64::NAN,
+                update_seconds: f64::NAN,
+                train_tokens_per_s: f64::NAN,
                 skipped_updates: Some(0),
                 step_seconds: start.elapsed().as_secs_f64(),
                 skipped_episodes: Some(skipped),

@@ -24,8 +24,9 @@ pub struct TrainerState {
     /// Optimiser steps taken (drives the learning-rate schedule).
     pub optimizer_steps: usize,
     /// Optimiser updates applied (Adam's bias correction): fewer than
-    /// `optimizer_steps` when a non-finite gradient skipped one. Absent in
-    /// checkpoints of older builds, which counted every step.
+    /// `optimizer_steps` when a non-finite gradient skipped one, or a
+    /// planned step had nothing to train on (`AdamW::pass_step`). Absent
+    /// in checkpoints of older builds, which counted every step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer_updates: Option<usize>,
     /// Whether the phase ran to its last step.

@@ -68,7 +68,7 @@ pub struct GrpoTrainer {
 #[derive(Clone, Debug)]
 pub struct RunSummary {
     /// Validation before the first step of this invocation (None without
-    /// validation tasks).
+    /// validation tasks, or with `run.val_before_train` off).
     pub before: Option<EvalReport>,
     /// Validation after the last step.
     pub after: Option<EvalReport>,
@@ -552,6 +552,8 @@ impl GrpoTrainer {
                     .filter(|&i| is_trainable[i])
                     .collect();
                 if mb.is_empty() {
+                    // No update; the schedule still counts the step.
+                    p.optimizer.pass_step();
                     continue;
                 }
                 let mb_tokens: usize = mb.iter().map(|&i| seqs[i].model_tokens()).sum();
@@ -631,6 +633,14 @@ impl GrpoTrainer {
                 n_updates += 1;
             }
         }
+        // Dynamic sampling that kept fewer groups than a step holds (or
+        // none), or a finite source's short last batch, ran fewer
+        // mini-batches than the schedule plans per step: it counts them
+        // still, so a warm-up or a cosine ends where the plan puts it.
+        let planned = c.epochs * c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1);
+        for _ in (c.epochs * mini_batches)..planned {
+            p.optimizer.pass_step();
+        }
         let update_seconds = t_up.elapsed().as_secs_f64();
         p.step += 1;
 
@@ -693,13 +703,15 @@ impl GrpoTrainer {
     }
 
     /// Runs the remaining steps: validation before (unless a baseline was
-    /// set), every `run.eval_every` steps and after the last, checkpoints
-    /// every `run.save_every` steps and after the last. `on_step` sees each
-    /// step's metrics (for progress display).
+    /// set, or `run.val_before_train` is off), every `run.eval_every`
+    /// steps and after the last, checkpoints every `run.save_every` steps
+    /// and after the last. `on_step` sees each step's metrics (for
+    /// progress display).
     pub fn run(&mut self, on_step: impl FnMut(&StepMetrics)) -> Result<RunSummary, TrainError> {
         let before = match self.baseline.take() {
             Some(b) => Some(b),
-            None => self.validate()?,
+            None if self.phase.run.val_before_train => self.validate()?,
+            None => None,
         };
         if let (Some(b), 0) = (&before, self.phase.step) {
             self.phase

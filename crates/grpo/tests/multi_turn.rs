@@ -1576,8 +1576,16 @@ fn sft_leaves_out_demonstrations_past_the_models_context() {
     for step in 1..=2 {
         let m = t.step().unwrap();
         assert_eq!((m.step, m.trained_tokens), (step, Some(0)), "{m:?}");
-        assert!(m.loss.is_nan(), "{m:?}");
+        assert!(m.loss.is_nan() && m.update_seconds.is_nan(), "{m:?}");
     }
+    // The learning-rate schedule counted both steps (a warm-up or a cosine
+    // ends where the plan puts it); no update was applied.
+    let saved = t.save_checkpoint().unwrap();
+    let state: toolgym_grpo::TrainerState = toolgym_grpo::checkpoint::load_state(&saved).unwrap();
+    assert_eq!(
+        (state.optimizer_steps, state.optimizer_updates),
+        (2, Some(0))
+    );
     let e = t.step().unwrap_err().to_string();
     assert!(
         e.contains("sft step 3: none of 2 tasks has a complete demonstration")

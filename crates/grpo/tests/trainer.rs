@@ -8,8 +8,51 @@ use std::sync::Arc;
 use toolgym_env::Task;
 use toolgym_grpo::checkpoint;
 use toolgym_grpo::metrics::read_metrics;
-use toolgym_grpo::{GrpoTrainer, Policy, SftConfig, SftTrainer};
+use toolgym_grpo::{GrpoTrainer, Policy, RunSection, SftConfig, SftTrainer};
 use toolgym_model::candle_core::{DType, Device};
+
+#[test]
+fn skipping_the_validation_before_training_changes_no_update() {
+    let gen = tasks();
+    let run = |val_before_train: bool| {
+        let dir = run_dir(&format!("val-before-{val_before_train}"));
+        let mut t = GrpoTrainer::new(
+            policy(&gen),
+            factory(),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            validation(&gen),
+            grpo_config(2),
+            RunSection {
+                val_before_train,
+                ..run_section(dir.clone(), 0)
+            },
+        )
+        .unwrap();
+        let summary = t.run(|_| {}).unwrap();
+        let (metrics, bad) = read_metrics(&dir).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+        (summary, metrics, params_of(t.policy()))
+    };
+    let (with, with_lines, with_params) = run(true);
+    let (without, lines, params) = run(false);
+    assert!(with.before.is_some() && without.before.is_none());
+    // No step-0 line; the steps and the validation after the last are
+    // there, and the weights are those of the run that validated first
+    // (validation draws from no generator training uses).
+    assert_eq!(with_lines.len(), 3);
+    assert_eq!(
+        lines.iter().map(|m| m.step).collect::<Vec<_>>(),
+        [1, 2],
+        "{lines:?}"
+    );
+    assert_eq!(
+        without.after.unwrap().accuracy,
+        with.after.unwrap().accuracy
+    );
+    assert_eq!(lines[1].loss.to_bits(), with_lines[2].loss.to_bits());
+    assert!(params == with_params, "the weights differ");
+}
 
 #[test]
 fn grpo_smoke_run_writes_metrics_and_checkpoints() {
@@ -40,6 +83,10 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     let m0 = all[0];
     assert!(
         m0.loss.is_nan() && m0.lr.is_nan() && m0.grad_norm.is_nan() && m0.step_seconds.is_nan(),
+        "{m0:?}"
+    );
+    assert!(
+        m0.update_seconds.is_nan() && m0.train_tokens_per_s.is_nan(),
         "{m0:?}"
     );
     let grpo: Vec<_> = all.into_iter().filter(|m| m.is_step()).collect();
@@ -718,6 +765,13 @@ fn dynamic_sampling_keeps_groups_with_signal() {
         .unwrap();
         let steps = [t.step().unwrap(), t.step().unwrap()];
         let changed = params_of(t.policy()) != before;
+        // The schedule counts every optimiser step the two steps planned,
+        // those of groups dynamic sampling did not keep included.
+        let saved = t.save_checkpoint().unwrap();
+        let state: toolgym_grpo::TrainerState = checkpoint::load_state(&saved).unwrap();
+        let c = &t.config;
+        let planned = 2 * c.epochs * c.prompts_per_step.div_ceil(c.mini_batch_prompts);
+        assert_eq!(state.optimizer_steps, planned, "{name}");
         std::fs::remove_dir_all(&dir).ok();
         (steps, changed)
     };
@@ -788,7 +842,16 @@ fn steps_with_nothing_to_train_on_stop_the_run() {
         assert!(m.loss.is_nan() && m.skipped_episodes.unwrap() > 0, "{m:?}");
     }
     assert!(params_of(t.policy()) == before, "no update");
-    t.save_checkpoint().unwrap();
+    let saved = t.save_checkpoint().unwrap();
+    // The learning-rate schedule counted the optimiser steps the two
+    // steps had planned, though none updated.
+    let c = &t.config;
+    let per_step = c.epochs * c.prompts_per_step.div_ceil(c.mini_batch_prompts);
+    let state: toolgym_grpo::TrainerState = checkpoint::load_state(&saved).unwrap();
+    assert_eq!(
+        (state.optimizer_steps, state.optimizer_updates),
+        (2 * per_step, Some(0))
+    );
     drop(t);
     // Resumed, the checkpoint carries the two empty steps: the third
     // stops the run, as it does in one process.

@@ -111,6 +111,7 @@ pub fn run_section(dir: PathBuf, save_every: usize) -> RunSection {
         save_every,
         keep_checkpoints: 0,
         eval_every: 0,
+        val_before_train: true,
         eval_tasks: 2,
         eval_samples: 2,
         eval_temperature: 1.0,
