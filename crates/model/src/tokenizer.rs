@@ -55,6 +55,60 @@ fn tok_err(context: impl Into<String>, e: impl std::fmt::Display) -> ModelError 
     }
 }
 
+/// Which component of a tokenizer.json the `tokenizers` library cannot
+/// read, said with its `type` (one of a newer library, or misspelt):
+/// the library's own error is serde's "data did not match any variant of
+/// untagged enum ...", which names neither. `None` when the file is no
+/// JSON object, or every component reads on its own (the fault is
+/// elsewhere: the library's message is then the one to give).
+fn unreadable_component(path: &Path) -> Option<String> {
+    use serde::de::DeserializeOwned;
+    let json: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    /// Why `v` does not read as `T`, with the `type` of the first part
+    /// of it that does not (a `Sequence` looks into its members).
+    fn fault<T: DeserializeOwned>(v: &Value, members: &str) -> Option<(String, String)> {
+        let err = serde_json::from_value::<T>(v.clone()).err()?;
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("(none)");
+        if kind == "Sequence" {
+            let inner = v.get(members).and_then(Value::as_array);
+            for (i, m) in inner.into_iter().flatten().enumerate() {
+                if let Some((at, why)) = fault::<T>(m, members) {
+                    return Some((format!("{members}[{i}]{at}"), why));
+                }
+            }
+        }
+        Some((String::new(), format!("type {kind:?}: {err}")))
+    }
+    use tokenizers::{decoders, models, normalizers, pre_tokenizers, processors};
+    let check = |key: &str, v: &Value| match key {
+        "normalizer" => fault::<normalizers::NormalizerWrapper>(v, "normalizers"),
+        "pre_tokenizer" => fault::<pre_tokenizers::PreTokenizerWrapper>(v, "pretokenizers"),
+        "model" => fault::<models::ModelWrapper>(v, "models"),
+        "decoder" => fault::<decoders::DecoderWrapper>(v, "decoders"),
+        _ => fault::<processors::PostProcessorWrapper>(v, "processors"),
+    };
+    let parts = [
+        "normalizer",
+        "pre_tokenizer",
+        "model",
+        "decoder",
+        "post_processor",
+    ];
+    parts.iter().find_map(|key| {
+        let v = json.get(key).filter(|v| !v.is_null())?;
+        let (at, why) = check(key, v)?;
+        Some(format!(
+            "its {key}{} cannot be read by the tokenizers library this build links \
+             (a component of a newer version, or a misspelt one): {why}",
+            if at.is_empty() {
+                String::new()
+            } else {
+                format!(" ({at})")
+            }
+        ))
+    })
+}
+
 /// See [`Tokenizer::max_bytes_per_token`]: read from the tokenizer's own
 /// JSON, whose layout is the `tokenizers` format's.
 fn bytes_per_token_bound(inner: &tokenizers::Tokenizer) -> Option<usize> {
@@ -271,7 +325,10 @@ impl Tokenizer {
         // merges lack overflows a length): an error naming the file.
         let load = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(path));
         let inner = match load {
-            Ok(read) => read.map_err(|e| tok_err(path.display().to_string(), e))?,
+            Ok(read) => read.map_err(|e| {
+                let why = unreadable_component(path).unwrap_or_else(|| e.to_string());
+                tok_err(path.display().to_string(), why)
+            })?,
             Err(panic) => {
                 return Err(tok_err(
                     path.display().to_string(),

@@ -199,6 +199,44 @@ fn min_tokens_is_a_lower_bound() {
     assert!(unbounded(&|j| j["model"]["end_of_word_suffix"] = "".into()).is_some());
 }
 
+/// A component the linked tokenizers library does not know (a newer
+/// version's, a misspelt type) is named with its type and where it sits,
+/// not only serde's "did not match any variant of untagged enum".
+#[test]
+fn an_unknown_component_is_named_with_its_type() {
+    let tk = train_bpe_tokenizer(&corpus(50), 400, &[]).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&tk.to_json_string().unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tokenizer.json");
+    let error_with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = json.clone();
+        edit(&mut j);
+        std::fs::write(&path, j.to_string()).unwrap();
+        Tokenizer::from_file(&path).unwrap_err().to_string()
+    };
+    let e = error_with(&|j| {
+        j["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"}, {"type": "Wordish", "size": 3}]});
+    });
+    assert!(
+        e.contains("tokenizer.json")
+            && e.contains("its pre_tokenizer (pretokenizers[1]) cannot be read")
+            && e.contains("type \"Wordish\""),
+        "{e}"
+    );
+    let e = error_with(&|j| j["decoder"] = serde_json::json!({"type": "ByteLevl"}));
+    assert!(
+        e.contains("its decoder cannot be read") && e.contains("type \"ByteLevl\""),
+        "{e}"
+    );
+    // A fault that is no component's is the library's own message.
+    let e = error_with(&|j| j["added_tokens"] = serde_json::json!("none"));
+    assert!(
+        e.contains("tokenizer.json") && !e.contains("cannot be read by"),
+        "{e}"
+    );
+}
+
 #[test]
 fn options_are_checked() {
     let texts = corpus(10);
