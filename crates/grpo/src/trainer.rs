@@ -718,9 +718,13 @@ impl GrpoTrainer {
                 .metrics
                 .write(&StepMetrics::validation_only("grpo", 0, b))?;
         }
+        let first = self.phase.step;
         let ran = Phase::run_steps(self, |t| &mut t.phase, Self::step, on_step).and_then(|after| {
             match after {
                 Some(a) => Ok(Some(a)),
+                // A finished run started again: no step ran, the policy
+                // is the one just validated.
+                None if self.phase.step == first && before.is_some() => Ok(before.clone()),
                 None => self.validate(),
             }
         });

@@ -54,6 +54,50 @@ fn skipping_the_validation_before_training_changes_no_update() {
     assert!(params == with_params, "the weights differ");
 }
 
+/// The common factory, counting the envs it makes.
+struct CountingFactory(std::sync::atomic::AtomicUsize);
+
+impl toolgym_env::env::DynEnvFactory for CountingFactory {
+    fn make_env(&self, task: Arc<Task>) -> Box<dyn toolgym_env::env::ToolEnv> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        factory().make_env(task)
+    }
+}
+
+/// A finished run started again runs no step and validates its policy
+/// once: that one report is both its "before" and its "after".
+#[test]
+fn a_finished_run_started_again_validates_once() {
+    let gen = tasks();
+    let dir = run_dir("finished-again");
+    let counting = Arc::new(CountingFactory(Default::default()));
+    let trainer = |f: Arc<dyn toolgym_env::env::DynEnvFactory>| {
+        GrpoTrainer::new(
+            policy(&gen),
+            f,
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            validation(&gen),
+            grpo_config(1),
+            run_section(dir.clone(), 1),
+        )
+        .unwrap()
+    };
+    trainer(factory()).run(|_| {}).unwrap();
+    let mut again = trainer(counting.clone());
+    // What one validation makes: every task, greedy and sampled (the
+    // envs the constructor made to measure prompts left out).
+    counting.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    again.validate().unwrap();
+    let one = counting.0.swap(0, std::sync::atomic::Ordering::Relaxed);
+    assert!(one > 0);
+    let summary = again.run(|_| {}).unwrap();
+    assert_eq!(summary.steps, 1);
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::Relaxed), one);
+    let (before, after) = (summary.before.unwrap(), summary.after.unwrap());
+    assert_eq!(before.accuracy, after.accuracy);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     let gen = tasks();
