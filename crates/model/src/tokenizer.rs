@@ -67,17 +67,33 @@ fn unreadable_component(path: &Path) -> Option<String> {
     /// Why `v` does not read as `T`, with the `type` of the first part
     /// of it that does not (a `Sequence` looks into its members).
     fn fault<T: DeserializeOwned>(v: &Value, members: &str) -> Option<(String, String)> {
-        let err = serde_json::from_value::<T>(v.clone()).err()?;
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or("(none)");
-        if kind == "Sequence" {
+        let err = T::deserialize(v).err()?;
+        let kind = v.get("type").and_then(Value::as_str);
+        if kind == Some("Sequence") {
             let inner = v.get(members).and_then(Value::as_array);
             for (i, m) in inner.into_iter().flatten().enumerate() {
                 if let Some((at, why)) = fault::<T>(m, members) {
+                    let at = if at.is_empty() { at } else { format!(".{at}") };
                     return Some((format!("{members}[{i}]{at}"), why));
                 }
             }
         }
-        Some((String::new(), format!("type {kind:?}: {err}")))
+        let err = err.to_string();
+        // A type the library does not know, or one it knows with contents
+        // it refuses (a merge of tokens not in the vocabulary, a bad
+        // pattern): the library's own message says which.
+        let unknown = err.contains("did not match any variant") || err.contains("unknown variant");
+        let why = match (kind, unknown) {
+            (Some(kind), true) => format!(
+                "type {kind:?} is not one this build's tokenizers library knows (a component \
+                 of a newer version, or a misspelt one): {err}"
+            ),
+            (Some(kind), false) => {
+                format!("its type {kind:?} is known, its contents are not valid: {err}")
+            }
+            (None, _) => format!("it has no type the library recognises: {err}"),
+        };
+        Some((String::new(), why))
     }
     use tokenizers::{decoders, models, normalizers, pre_tokenizers, processors};
     let check = |key: &str, v: &Value| match key {
@@ -87,25 +103,24 @@ fn unreadable_component(path: &Path) -> Option<String> {
         "decoder" => fault::<decoders::DecoderWrapper>(v, "decoders"),
         _ => fault::<processors::PostProcessorWrapper>(v, "processors"),
     };
+    // The model last: the largest, and the library's reading of some
+    // malformed ones panics (caught by the caller).
     let parts = [
         "normalizer",
         "pre_tokenizer",
-        "model",
         "decoder",
         "post_processor",
+        "model",
     ];
     parts.iter().find_map(|key| {
         let v = json.get(key).filter(|v| !v.is_null())?;
         let (at, why) = check(key, v)?;
-        Some(format!(
-            "its {key}{} cannot be read by the tokenizers library this build links \
-             (a component of a newer version, or a misspelt one): {why}",
-            if at.is_empty() {
-                String::new()
-            } else {
-                format!(" ({at})")
-            }
-        ))
+        let at = if at.is_empty() {
+            at
+        } else {
+            format!(" ({at})")
+        };
+        Some(format!("its {key}{at} cannot be read: {why}"))
     })
 }
 
@@ -326,7 +341,8 @@ impl Tokenizer {
         let load = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(path));
         let inner = match load {
             Ok(read) => read.map_err(|e| {
-                let why = unreadable_component(path).unwrap_or_else(|| e.to_string());
+                let component = std::panic::catch_unwind(|| unreadable_component(path));
+                let why = component.ok().flatten().unwrap_or_else(|| e.to_string());
                 tok_err(path.display().to_string(), why)
             })?,
             Err(panic) => {

@@ -221,14 +221,33 @@ fn an_unknown_component_is_named_with_its_type() {
     assert!(
         e.contains("tokenizer.json")
             && e.contains("its pre_tokenizer (pretokenizers[1]) cannot be read")
-            && e.contains("type \"Wordish\""),
+            && e.contains("type \"Wordish\" is not one this build's tokenizers library knows"),
         "{e}"
     );
     let e = error_with(&|j| j["decoder"] = serde_json::json!({"type": "ByteLevl"}));
     assert!(
-        e.contains("its decoder cannot be read") && e.contains("type \"ByteLevl\""),
+        e.contains("its decoder cannot be read") && e.contains("type \"ByteLevl\" is not one"),
         "{e}"
     );
+    // A known type with contents the library refuses: said so, with the
+    // library's reason.
+    let e = error_with(&|j| {
+        j["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": "yes"}]}]});
+    });
+    assert!(
+        e.contains("its pre_tokenizer (pretokenizers[0].pretokenizers[0]) cannot be read")
+            && e.contains("type \"Digits\" is known, its contents are not valid"),
+        "{e}"
+    );
+    // A bad decoder in a file whose model makes the library panic as it
+    // reads it (a prefix its merges lack; the library stops at the
+    // decoder, written first): the decoder is named, nothing panics.
+    let e = error_with(&|j| {
+        j["decoder"] = serde_json::json!({"type": "ByteLevl"});
+        j["model"]["continuing_subword_prefix"] = "#####".into();
+    });
+    assert!(e.contains("its decoder cannot be read"), "{e}");
     // A fault that is no component's is the library's own message.
     let e = error_with(&|j| j["added_tokens"] = serde_json::json!("none"));
     assert!(
