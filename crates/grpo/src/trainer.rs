@@ -708,6 +708,7 @@ impl GrpoTrainer {
     /// and after the last. `on_step` sees each step's metrics (for
     /// progress display).
     pub fn run(&mut self, on_step: impl FnMut(&StepMetrics)) -> Result<RunSummary, TrainError> {
+        let validated_here = self.baseline.is_none();
         let before = match self.baseline.take() {
             Some(b) => Some(b),
             None if self.phase.run.val_before_train => self.validate()?,
@@ -723,8 +724,10 @@ impl GrpoTrainer {
             match after {
                 Some(a) => Ok(Some(a)),
                 // A finished run started again: no step ran, the policy
-                // is the one just validated.
-                None if self.phase.step == first && before.is_some() => Ok(before.clone()),
+                // is the one just validated (here, not a baseline given).
+                None if self.phase.step == first && validated_here && before.is_some() => {
+                    Ok(before.clone())
+                }
                 None => self.validate(),
             }
         });
