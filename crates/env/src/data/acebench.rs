@@ -109,6 +109,14 @@ pub enum AceError {
     /// No category file in the folder.
     #[error("{0}: no data_<category>.json of a supported category (is this ACEBench's data_en?)")]
     NoData(PathBuf),
+    /// The folder is ACEBench's Chinese data.
+    #[error(
+        "{0}: ACEBench's Chinese cases (data_zh); toolgym evaluates the English ones \
+         (data_en): its prompts and the special categories' phrases are the English \
+         evaluation's, so a score on these cases would be neither ACEBench's `--language zh` \
+         figure nor its English one. Give the data_en folder (or the ACEBench root)"
+    )]
+    Chinese(PathBuf),
     /// A completions file could not be read.
     #[error(transparent)]
     Completions(#[from] CompletionsError),
@@ -259,6 +267,14 @@ pub fn load_cases(
     limit: Option<usize>,
 ) -> Result<Vec<AceCase>, AceError> {
     let data = data_folder(dir);
+    if data.file_name().is_some_and(|n| n == "data_zh")
+        || (!data.join("possible_answer").is_dir()
+            && ["data_zh", "data_all/data_zh"]
+                .iter()
+                .any(|sub| data.join(sub).is_dir()))
+    {
+        return Err(AceError::Chinese(data));
+    }
     let explicit = !categories.is_empty();
     let wanted: &[AceCategory] = if explicit {
         categories
@@ -772,6 +788,16 @@ mod tests {
         };
         copy("normal_atom_bool", "normal_atom_bool");
         assert!(load_cases(dir.path(), &[], None).is_ok());
+        // The Chinese cases, given as their folder or as the only data of
+        // a root, are refused: English prompts and phrases would score
+        // them as neither evaluation does.
+        let zh = tempfile::tempdir().unwrap();
+        let zh_data = zh.path().join("data_all/data_zh");
+        std::fs::create_dir_all(zh_data.join("possible_answer")).unwrap();
+        for root in [zh.path().to_path_buf(), zh_data.clone()] {
+            let e = load_cases(&root, &[], None).unwrap_err().to_string();
+            assert!(e.contains("ACEBench's Chinese cases (data_zh)"), "{e}");
+        }
         for sub in ["", "possible_answer/"] {
             std::fs::write(data.join(format!("{sub}data_normal_atom_enum.json")), "").unwrap();
         }
