@@ -20,7 +20,9 @@ pub enum NumberMatch {
     Exact,
     /// Numbers compare by numeric value: `1 == 1.0`, and two numbers are
     /// equal when `|a - b| <= max(abs_tol, rel_tol * max(|a|, |b|))`.
-    /// `Tolerant { abs_tol: 0.0, rel_tol: 0.0 }` only unifies ints and floats.
+    /// `Tolerant { abs_tol: 0.0, rel_tol: 0.0 }` only unifies ints and
+    /// floats, exactly, as Python's `==` does (`2**53 + 1 != 2.0**53`,
+    /// though the integer rounds to that float).
     Tolerant {
         /// Absolute tolerance.
         abs_tol: f64,
@@ -180,10 +182,18 @@ impl Matcher {
                         || (abs_tol > 0.0 || rel_tol > 0.0)
                             && close(a as f64, b as f64, abs_tol, rel_tol);
                 }
-                match (x.as_f64(), y.as_f64()) {
-                    (Some(a), Some(b)) => a == b || close(a, b, abs_tol, rel_tol),
-                    _ => false,
-                }
+                let (Some(a), Some(b)) = (x.as_f64(), y.as_f64()) else {
+                    return false;
+                };
+                // An integer and a float are equal by value, exactly, as
+                // Python compares them: 2^53 + 1 is not the float 2^53,
+                // which it rounds to as an f64.
+                let equal = match (as_i128(x), as_i128(y)) {
+                    (Some(i), None) => int_equals_float(i, b),
+                    (None, Some(j)) => int_equals_float(j, a),
+                    _ => a == b,
+                };
+                equal || (abs_tol > 0.0 || rel_tol > 0.0) && close(a, b, abs_tol, rel_tol)
             }
         }
     }
@@ -304,6 +314,12 @@ fn as_i128(n: &Number) -> Option<i128> {
     n.as_i64()
         .map(i128::from)
         .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// Whether the float `f` is the integer `i` (a float past `i128` is
+/// none: `i` is at most `u64::MAX` here).
+fn int_equals_float(i: i128, f: f64) -> bool {
+    f.fract() == 0.0 && f.abs() < 2f64.powi(100) && f as i128 == i
 }
 
 fn close(a: f64, b: f64, abs_tol: f64, rel_tol: f64) -> bool {

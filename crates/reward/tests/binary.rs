@@ -239,6 +239,43 @@ fn numbers_exact_or_tolerant() {
         ..BinaryRule::default()
     };
     assert_eq!(loose.score(&close, &truth).reward, 1.0);
+    // An integer and a float compare exactly, as in Python: 2^53 + 1 is
+    // not the float 2^53 (which it rounds to as an f64), 2^53 is; so
+    // equality stays transitive (2^53 + 1 = 2^53 would hold through the
+    // float, 2^53 + 1 = 2^53 as integers does not).
+    let big = |x: &str| reply(&format!(r#"[{{"name": "f", "arguments": {{"x": {x}}}}}]"#));
+    let truth_int = vec![call("f", json!({"x": 9007199254740993u64}))];
+    let truth_float = vec![call("f", json!({"x": 9007199254740992.0}))];
+    assert_eq!(
+        score("binary-tolerant", &big("9007199254740992.0"), &truth_int).0,
+        0.0
+    );
+    assert_eq!(
+        score("binary-tolerant", &big("9007199254740993"), &truth_float).0,
+        0.0
+    );
+    assert_eq!(
+        score("binary-tolerant", &big("9007199254740992"), &truth_float).0,
+        1.0
+    );
+    assert_eq!(
+        score(
+            "binary-tolerant",
+            &big("18446744073709551615"),
+            &truth_float
+        )
+        .0,
+        0.0
+    );
+    assert_eq!(
+        score(
+            "binary-tolerant",
+            &big("-3"),
+            &[call("f", json!({"x": -3.0}))]
+        )
+        .0,
+        1.0
+    );
     // -0 is the integer 0; -0.0 equals 0.0 as a number.
     let zero = vec![call("f", json!({"x": 0, "y": 0.0}))];
     let neg = reply(r#"[{"name": "f", "arguments": {"x": -0, "y": -0.0}}]"#);
