@@ -3,6 +3,7 @@
 //! arguments compared as JSON values (object key order ignored, array order
 //! kept).
 
+use crate::pycall::int_float_eq;
 use crate::{Call, Reason, Verdict};
 use serde_json::{Map, Number, Value};
 
@@ -22,7 +23,10 @@ pub enum NumberMatch {
     /// equal when `|a - b| <= max(abs_tol, rel_tol * max(|a|, |b|))`.
     /// `Tolerant { abs_tol: 0.0, rel_tol: 0.0 }` only unifies ints and
     /// floats, exactly, as Python's `==` does (`2**53 + 1 != 2.0**53`,
-    /// though the integer rounds to that float).
+    /// though the integer rounds to that float), and is then an
+    /// equivalence. (An integer past 64 bits is read as a float, by
+    /// serde_json as by the Python package's conversion, so
+    /// `18446744073709551617` equals `18446744073709551616.0` here.)
     Tolerant {
         /// Absolute tolerance.
         abs_tol: f64,
@@ -189,8 +193,8 @@ impl Matcher {
                 // Python compares them: 2^53 + 1 is not the float 2^53,
                 // which it rounds to as an f64.
                 let equal = match (as_i128(x), as_i128(y)) {
-                    (Some(i), None) => int_equals_float(i, b),
-                    (None, Some(j)) => int_equals_float(j, a),
+                    (Some(i), None) => int_float_eq(i, b),
+                    (None, Some(j)) => int_float_eq(j, a),
                     _ => a == b,
                 };
                 equal || (abs_tol > 0.0 || rel_tol > 0.0) && close(a, b, abs_tol, rel_tol)
@@ -204,7 +208,8 @@ impl Matcher {
     /// Exact equality is an equivalence, so a greedy pass is optimal for small
     /// lists; long lists (more than [`GREEDY_LIMIT`] calls) are compared by
     /// sorting canonical keys, keeping the cost `O(n log n)` whatever the input.
-    /// Tolerant equality is not transitive, so it uses augmenting paths
+    /// Tolerant equality (with a tolerance above 0) is not transitive, so
+    /// it uses augmenting paths
     /// (Kuhn's algorithm), which is exact; beyond [`KUHN_LIMIT`] calls it falls
     /// back to a greedy pass, which may miss a matching that exists.
     fn perfect_matching(&self, a: &[Call], b: &[Call], names_only: bool) -> bool {
@@ -314,12 +319,6 @@ fn as_i128(n: &Number) -> Option<i128> {
     n.as_i64()
         .map(i128::from)
         .or_else(|| n.as_u64().map(i128::from))
-}
-
-/// Whether the float `f` is the integer `i` (a float past `i128` is
-/// none: `i` is at most `u64::MAX` here).
-fn int_equals_float(i: i128, f: f64) -> bool {
-    f.fract() == 0.0 && f.abs() < 2f64.powi(100) && f as i128 == i
 }
 
 fn close(a: f64, b: f64, abs_tol: f64, rel_tol: f64) -> bool {

@@ -159,7 +159,7 @@ enum Num {
 }
 
 /// `i == f` with Python's exact int/float comparison.
-fn int_float_eq(i: i128, f: f64) -> bool {
+pub(crate) fn int_float_eq(i: i128, f: f64) -> bool {
     const LIMIT: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0; // 2^127
     f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) && f as i128 == i
 }

@@ -258,15 +258,13 @@ fn numbers_exact_or_tolerant() {
         score("binary-tolerant", &big("9007199254740992"), &truth_float).0,
         1.0
     );
-    assert_eq!(
-        score(
-            "binary-tolerant",
-            &big("18446744073709551615"),
-            &truth_float
-        )
-        .0,
-        0.0
-    );
+    // u64::MAX is not the float 2^64 it rounds to; i64::MIN is -2^63.
+    let two_64 = vec![call("f", json!({"x": 18446744073709551616.0}))];
+    let u64_max = big("18446744073709551615");
+    assert_eq!(score("binary-tolerant", &u64_max, &two_64).0, 0.0);
+    let min = vec![call("f", json!({"x": -9223372036854775808.0}))];
+    let i64_min = big("-9223372036854775808");
+    assert_eq!(score("binary-tolerant", &i64_min, &min).0, 1.0);
     assert_eq!(
         score(
             "binary-tolerant",

@@ -111,10 +111,11 @@ pub enum AceError {
     NoData(PathBuf),
     /// The folder is ACEBench's Chinese data.
     #[error(
-        "{0}: ACEBench's Chinese cases (data_zh); toolgym evaluates the English ones \
-         (data_en): its prompts and the special categories' phrases are the English \
-         evaluation's, so a score on these cases would be neither ACEBench's `--language zh` \
-         figure nor its English one. Give the data_en folder (or the ACEBench root)"
+        "{0}: ACEBench's Chinese cases (data_zh), and no English ones (data_en) beside \
+         them; toolgym evaluates the English ones: its prompts and the special categories' \
+         phrases are the English evaluation's, so a score on these cases would be neither \
+         ACEBench's `--language zh` figure nor its English one. Give the data_en folder, or \
+         a folder above it that holds data_en or data_all/data_en"
     )]
     Chinese(PathBuf),
     /// A completions file could not be read.
@@ -203,6 +204,23 @@ fn data_folder(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// ACEBench's Chinese data, where `data` is that folder (by its real
+/// name: `.` or a link inside it count) or a root that holds it and no
+/// English data.
+fn chinese_data(data: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
+    if real.file_name().is_some_and(|n| n == "data_zh") {
+        return Some(data.to_path_buf());
+    }
+    if data.join("possible_answer").is_dir() {
+        return None;
+    }
+    ["data_zh", "data_all/data_zh"]
+        .iter()
+        .map(|sub| data.join(sub))
+        .find(|d| d.is_dir())
+}
+
 /// The records of a JSON Lines file, key order kept. A bad line (not JSON,
 /// not an object, not UTF-8, over
 /// [`MAX_LINE_BYTES`](toolgym_reward::jsonl::MAX_LINE_BYTES)) is an error
@@ -267,13 +285,8 @@ pub fn load_cases(
     limit: Option<usize>,
 ) -> Result<Vec<AceCase>, AceError> {
     let data = data_folder(dir);
-    if data.file_name().is_some_and(|n| n == "data_zh")
-        || (!data.join("possible_answer").is_dir()
-            && ["data_zh", "data_all/data_zh"]
-                .iter()
-                .any(|sub| data.join(sub).is_dir()))
-    {
-        return Err(AceError::Chinese(data));
+    if let Some(zh) = chinese_data(&data) {
+        return Err(AceError::Chinese(zh));
     }
     let explicit = !categories.is_empty();
     let wanted: &[AceCategory] = if explicit {
@@ -794,10 +807,17 @@ mod tests {
         let zh = tempfile::tempdir().unwrap();
         let zh_data = zh.path().join("data_all/data_zh");
         std::fs::create_dir_all(zh_data.join("possible_answer")).unwrap();
-        for root in [zh.path().to_path_buf(), zh_data.clone()] {
+        let inside = zh_data.join("possible_answer/..");
+        for root in [zh.path().to_path_buf(), zh_data.clone(), inside] {
             let e = load_cases(&root, &[], None).unwrap_err().to_string();
             assert!(e.contains("ACEBench's Chinese cases (data_zh)"), "{e}");
         }
+        // Beside English data, the English data is read.
+        let en = zh.path().join("data_all/data_en");
+        std::fs::create_dir_all(&en).unwrap();
+        std::fs::rename(&data, &en).unwrap();
+        assert!(load_cases(zh.path(), &[], None).is_ok());
+        std::fs::rename(&en, &data).unwrap();
         for sub in ["", "possible_answer/"] {
             std::fs::write(data.join(format!("{sub}data_normal_atom_enum.json")), "").unwrap();
         }
