@@ -251,12 +251,10 @@ impl GrpoTrainer {
     }
 
     fn optimizer_steps_total(&self) -> usize {
-        let c = &self.config;
         // Saturating: a count past usize is a schedule that never ends.
         self.phase
             .total_steps
-            .saturating_mul(c.epochs)
-            .saturating_mul(c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1))
+            .saturating_mul(optimizer_steps_per_step(&self.config))
     }
 
     /// Writes a checkpoint of the current state.
@@ -637,8 +635,7 @@ impl GrpoTrainer {
         // none), or a finite source's short last batch, ran fewer
         // mini-batches than the schedule plans per step: it counts them
         // still, so a warm-up or a cosine ends where the plan puts it.
-        let planned = c.epochs * c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1);
-        for _ in (c.epochs * mini_batches)..planned {
+        for _ in (c.epochs * mini_batches)..optimizer_steps_per_step(&c) {
             p.optimizer.pass_step();
         }
         let update_seconds = t_up.elapsed().as_secs_f64();
@@ -744,6 +741,13 @@ impl GrpoTrainer {
             steps: self.phase.step,
         })
     }
+}
+
+/// The optimiser steps the schedule plans per GRPO step: one per
+/// mini-batch of a full batch, per epoch.
+fn optimizer_steps_per_step(c: &GrpoConfig) -> usize {
+    c.epochs
+        .saturating_mul(c.prompts_per_step.div_ceil(c.mini_batch_prompts).max(1))
 }
 
 /// `model` as a step scores against the trainable policy with it (the
