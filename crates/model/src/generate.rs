@@ -10,7 +10,8 @@
 //!   `Rng::with_stream(request.seed, s)`, one uniform per token, so a
 //!   completion depends only on its request, never on what else is in the
 //!   batch (up to float rounding of differently shaped matmuls).
-//! * **Stop strings** are matched on the decoded completion. The returned
+//! * **Stop strings** are matched on the decoded completion (its text is
+//!   kept up to date token by token, not decoded whole at each). The returned
 //!   `token_ids` / `logprobs` hold every sampled token up to and including the
 //!   one that completed the stop string; `text` is cut *before* the stop
 //!   string unless `include_stop_str_in_output` (vLLM's convention).
@@ -36,6 +37,7 @@ use crate::kv_cache::KvCache;
 use crate::qwen2::Qwen2ForCausalLM;
 use crate::rng::Rng;
 use crate::sampling::{penalise_distinct, sample_token_by, token_logprob, SamplingParams};
+use crate::stop_strings::StopScan;
 use crate::tokenizer::Tokenizer;
 
 /// Settings shared by every request of a [`generate`] call.
@@ -158,6 +160,8 @@ struct Row {
     done: Option<(FinishReason, Option<StopCause>)>,
     /// Byte offset where a stop string begins in the decoded text.
     stop_at: Option<(usize, usize)>,
+    /// The text so far, for stop strings.
+    stop_scan: StopScan,
     /// With a repetition penalty, the ids it applies to: the prompt's and
     /// those generated so far, sorted and distinct (empty without one).
     seen: Vec<u32>,
@@ -384,6 +388,7 @@ fn generate_batch(
                 logprobs: Vec::new(),
                 done: None,
                 stop_at: None,
+                stop_scan: StopScan::default(),
                 seen: if penalised {
                     let mut ids = r.prompt_ids.clone();
                     ids.sort_unstable();
@@ -460,17 +465,13 @@ fn generate_batch(
                 } else if config.eos_token_ids.contains(&tok) {
                     row.done = Some((FinishReason::Stop, Some(StopCause::Eos(tok))));
                 } else if let Some(tk) = tokenizer.filter(|_| !config.stop_strings.is_empty()) {
-                    if let Ok(text) = tk.decode(&row.tokens, false) {
-                        let hit = config
-                            .stop_strings
-                            .iter()
-                            .filter_map(|s| text.find(s.as_str()).map(|p| (p, s)))
-                            .min_by_key(|(p, _)| *p);
-                        if let Some((p, s)) = hit {
-                            row.stop_at = Some((p, s.len()));
-                            row.done =
-                                Some((FinishReason::Stop, Some(StopCause::StopString(s.clone()))));
-                        }
+                    let stops = &config.stop_strings;
+                    if let Some((p, s)) = row.stop_scan.push(tk, &row.tokens, stops) {
+                        row.stop_at = Some((p, stops[s].len()));
+                        row.done = Some((
+                            FinishReason::Stop,
+                            Some(StopCause::StopString(stops[s].clone())),
+                        ));
                     }
                 }
                 if row.done.is_none() && row.tokens.len() >= row.limit {

@@ -34,6 +34,7 @@ pub mod rng;
 pub mod runtime;
 pub mod sampling;
 pub mod scoring;
+mod stop_strings;
 pub mod tokenizer;
 
 pub use batch::TokenBatch;
