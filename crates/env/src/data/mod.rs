@@ -1073,6 +1073,35 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_record_that_closes_before_the_next_record_start_is_that_record_alone() {
+        // A line ends inside the first record's string, and its brackets
+        // close on the next line, before the next record start that can
+        // be told apart (line 4): the record after it on that line is read.
+        let text = "[\n  {\"a\": \"x\ny\"}, {\"c\": 2},\n  {\"b\": 1}\n]\n";
+        let (mut read, mut dropped) = (Vec::new(), Vec::new());
+        let count = super::for_each_element(text.as_bytes(), 0, &mut |i, line, r| match r {
+            Ok(v) => read.push((i, line, v)),
+            Err(e) => dropped.push((i, line, e)),
+        })
+        .unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(
+            read,
+            [
+                (1, 3, serde_json::json!({"c": 2})),
+                (2, 4, serde_json::json!({"b": 1}))
+            ]
+        );
+        assert_eq!(dropped.len(), 1);
+        assert_eq!((dropped[0].0, dropped[0].1), (0, 2), "{}", dropped[0].2);
+        assert!(
+            dropped[0].2.contains("control character"),
+            "{}",
+            dropped[0].2
+        );
+    }
+
+    #[test]
     fn a_broken_record_costs_a_scan_of_itself_not_of_the_rest_of_the_file() {
         // json.dump(indent=2) of 2,000 xLAM-like records, one in ten with
         // an unescaped quote: an odd number of quotes, so the scan's idea
