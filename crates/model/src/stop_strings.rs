@@ -201,6 +201,8 @@ mod tests {
         let mut scan = StopScan::default();
         assert_eq!(scan.push(&tk, &tokens[..1], &stops), None);
         assert_eq!(scan.push(&tk, &tokens[..2], &stops), None);
+        // The half character is not kept: its token waits for the next.
+        assert_eq!((scan.text.as_str(), scan.read), ("x", 1));
         assert_eq!(scan.push(&tk, &tokens, &stops), Some((1, 0)));
         // The half character was waited for, not mended by a whole decode:
         // the one whole decode confirmed the match.
