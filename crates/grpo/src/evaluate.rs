@@ -38,6 +38,11 @@ pub struct EvalReport {
     /// The greedy episodes, in task order.
     #[serde(skip)]
     pub episodes: Vec<Trajectory>,
+    /// The ids of the tasks validated, in order: a report compared with
+    /// another ("before" and "after") is of the same tasks only when these
+    /// are the same.
+    #[serde(skip)]
+    pub task_ids: Vec<String>,
 }
 
 /// Optional sampled evaluation: `samples` episodes per task at
@@ -153,5 +158,6 @@ pub fn evaluate(
         replies: greedy.iter().map(|t| t.last_reply().to_string()).collect(),
         verdicts,
         episodes: greedy,
+        task_ids: tasks.iter().map(|t| t.id.clone()).collect(),
     })
 }

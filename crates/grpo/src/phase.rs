@@ -478,6 +478,16 @@ impl Phase {
         )
     }
 
+    /// The tasks [`Phase::validate`] runs: the first `run.eval_tasks`
+    /// validation tasks (all if 0).
+    pub fn validation_tasks(&self) -> &[Arc<Task>] {
+        let n = match self.run.eval_tasks {
+            0 => self.validation.len(),
+            n => n.min(self.validation.len()),
+        };
+        &self.validation[..n]
+    }
+
     /// Greedy validation episodes on `run.eval_tasks` validation tasks (all
     /// if 0). Validation measures and leaves the env factory's state as it
     /// found it ([`EnvFactory::checkpoint_state`] before and after,
@@ -487,13 +497,10 @@ impl Phase {
     ///
     /// [`EnvFactory::checkpoint_state`]: toolgym_env::env::EnvFactory::checkpoint_state
     pub fn validate(&self) -> Result<Option<EvalReport>, TrainError> {
-        if self.validation.is_empty() {
+        let tasks = self.validation_tasks();
+        if tasks.is_empty() {
             return Ok(None);
         }
-        let n = match self.run.eval_tasks {
-            0 => self.validation.len(),
-            n => n.min(self.validation.len()),
-        };
         let sampled = (self.run.eval_samples > 0).then(|| Sampled {
             samples: self.run.eval_samples,
             temperature: self.run.eval_temperature,
@@ -503,7 +510,7 @@ impl Phase {
             evaluate(
                 &self.policy,
                 &self.factory,
-                &self.validation[..n],
+                tasks,
                 &self.eval_limits,
                 EVAL_BATCH,
                 sampled,

@@ -225,7 +225,11 @@ impl GrpoTrainer {
     }
 
     /// Uses `report` as the validation "before" of [`GrpoTrainer::run`]
-    /// instead of computing it (e.g. the SFT warm start's final validation).
+    /// instead of computing it (e.g. the SFT warm start's final
+    /// validation), when it is of the tasks this trainer validates
+    /// ([`EvalReport::task_ids`]); of other tasks (a prompt-length check
+    /// that kept other tasks, a curriculum that moved which first prompts
+    /// fit), `run` says so and validates as without one.
     pub fn set_baseline(&mut self, report: EvalReport) {
         self.baseline = Some(report);
     }
@@ -705,8 +709,30 @@ impl GrpoTrainer {
     /// and after the last. `on_step` sees each step's metrics (for
     /// progress display).
     pub fn run(&mut self, on_step: impl FnMut(&StepMetrics)) -> Result<RunSummary, TrainError> {
-        let validated_here = self.baseline.is_none();
-        let before = match self.baseline.take() {
+        let baseline = self.baseline.take().filter(|b| {
+            let ours = self.phase.validation_tasks();
+            let same = b
+                .task_ids
+                .iter()
+                .map(String::as_str)
+                .eq(ours.iter().map(|t| t.id.as_str()));
+            if !same {
+                let instead = if self.phase.run.val_before_train {
+                    "validating them here instead"
+                } else {
+                    "no \"before\" (run.val_before_train = false)"
+                };
+                eprintln!(
+                    "grpo: the validation given as \"before\" was measured on other tasks ({} of \
+                     them) than the {} GRPO validates on, so the two would not compare: {instead}",
+                    b.task_ids.len(),
+                    ours.len()
+                );
+            }
+            same
+        });
+        let validated_here = baseline.is_none();
+        let before = match baseline {
             Some(b) => Some(b),
             None if self.phase.run.val_before_train => self.validate()?,
             None => None,

@@ -98,6 +98,51 @@ fn a_finished_run_started_again_validates_once() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A "before" handed in (SFT's last validation) stands only for the
+/// tasks it was measured on: of other tasks, GRPO validates its own.
+#[test]
+fn a_baseline_of_other_tasks_is_not_the_before() {
+    let gen = tasks();
+    let counting = Arc::new(CountingFactory(Default::default()));
+    let run = |ids: Option<Vec<String>>| {
+        let dir = run_dir(&format!("baseline-{}", ids.is_some()));
+        let mut t = GrpoTrainer::new(
+            policy(&gen),
+            counting.clone(),
+            Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+            validation(&gen),
+            grpo_config(1),
+            run_section(dir.clone(), 0),
+        )
+        .unwrap();
+        let mut given = t.validate().unwrap().unwrap();
+        given.accuracy = 0.123;
+        if let Some(ids) = ids {
+            given.task_ids = ids;
+        }
+        t.set_baseline(given);
+        counting.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        let summary = t.run(|_| {}).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        (
+            summary.before.unwrap().accuracy,
+            counting.0.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    // Of the same tasks: taken as it is.
+    let (same, made_same) = run(None);
+    assert_eq!(same, 0.123);
+    // One task fewer, or the same number of other tasks: validated here,
+    // one validation's envs more.
+    let mut ids: Vec<String> = validation(&gen).iter().map(|t| t.id.clone()).collect();
+    ids.pop();
+    let (fewer, made_fewer) = run(Some(ids.clone()));
+    ids.push("another-task".into());
+    let (other, made_other) = run(Some(ids));
+    assert!(fewer != 0.123 && other != 0.123, "{fewer} {other}");
+    assert!(made_fewer > made_same && made_other == made_fewer);
+}
+
 #[test]
 fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     let gen = tasks();
