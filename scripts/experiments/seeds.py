@@ -64,12 +64,20 @@ def run_one(example, seed, tag, overrides, args=()):
     metrics = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl")) if l.strip()]
     sft = [m for m in metrics if m["phase"] == "sft"]
     grpo = [m for m in metrics if m["phase"] == "grpo" and m["step"] > 0]
-    result["sft_loss"] = {m["step"]: round(m["loss"], 4) for m in sft if m["step"] % 40 == 0}
-    result["sft_loss_below_0.1_at"] = next((m["step"] for m in sft if m["loss"] < 0.1), None)
+    # A step with no update writes its loss as null; a step whose every
+    # episode failed in its env has no reward_mean.
+    result["sft_loss"] = {
+        m["step"]: round(m["loss"], 4) for m in sft if m["step"] % 40 == 0 and m.get("loss") is not None
+    }
+    result["sft_loss_below_0.1_at"] = next(
+        (m["step"] for m in sft if m.get("loss") is not None and m["loss"] < 0.1), None
+    )
     if grpo:
         k = max(1, len(grpo) // 10)
         result["grpo_reward_deciles"] = [
-            round(statistics.mean(m["reward_mean"] for m in grpo[i : i + k]), 3)
+            round(statistics.mean(m["reward_mean"] for m in grpo[i : i + k] if m.get("reward_mean") is not None), 3)
+            if any(m.get("reward_mean") is not None for m in grpo[i : i + k])
+            else None
             for i in range(0, len(grpo), k)
         ]
     return result
@@ -80,6 +88,14 @@ def mean_sd(xs):
     if not xs:
         return "–"
     return f"{100 * statistics.mean(xs):.1f} ± {100 * statistics.pstdev(xs):.1f}"
+
+
+def gain(r):
+    """After GRPO less before, or None where either is missing (a resumed
+    run reports "at resume" instead of "before GRPO")."""
+    if "after_GRPO" not in r or "before_GRPO" not in r:
+        return None
+    return r["after_GRPO"] - r["before_GRPO"]
 
 
 def main():
@@ -104,10 +120,11 @@ def main():
     print("|" + "---|" * (len(cols) + 4))
     for r in results:
         vals = [f"{100 * r[c]:.1f}" if c in r else "–" for c in cols]
-        gain = 100 * (r.get("after_GRPO", 0) - r.get("before_GRPO", 0))
-        print(f"| {r['seed']} | {' | '.join(vals)} | {gain:+.1f} | {r['sft_loss_below_0.1_at']} | {r.get('seconds', 0):.0f} |")
-    gains = [r.get("after_GRPO", 0) - r.get("before_GRPO", 0) for r in results]
-    print(f"| mean ± sd | {' | '.join(mean_sd([r.get(c) for r in results]) for c in cols)} | {mean_sd(gains)} | | |")
+        g = gain(r)
+        shown = "–" if g is None else f"{100 * g:+.1f}"
+        print(f"| {r['seed']} | {' | '.join(vals)} | {shown} | {r['sft_loss_below_0.1_at']} | {r.get('seconds', 0):.0f} |")
+    gains = [gain(r) for r in results]
+    print(f"| mean ± sd (population) | {' | '.join(mean_sd([r.get(c) for r in results]) for c in cols)} | {mean_sd(gains)} | | |")
     path = os.path.join("runs", "seeds", tag, "summary.json")
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
