@@ -381,12 +381,18 @@ pub fn remove_all(run_dir: &Path) -> Result<(), TrainError> {
         return Ok(());
     }
     remove_temporaries(&root)?;
-    for (_, dir) in step_dirs(&root)? {
-        fs::remove_dir_all(&dir).map_err(|e| TrainError::io("remove", &dir, e))?;
-    }
+    // `latest` first, and each step directory renamed to a temporary
+    // before its files go: a removal cut short (a kill, a full disk)
+    // leaves whole checkpoints and temporaries, never a step directory
+    // with some of its files, which a later resume would take for one.
     let latest = root.join(LATEST);
     if latest.exists() {
         fs::remove_file(&latest).map_err(|e| TrainError::io("remove", &latest, e))?;
+    }
+    for (step, dir) in step_dirs(&root)? {
+        let going = root.join(format!(".tmp-removing-{}", step_dir_name(step)));
+        fs::rename(&dir, &going).map_err(|e| TrainError::io("rename", &dir, e))?;
+        fs::remove_dir_all(&going).map_err(|e| TrainError::io("remove", &going, e))?;
     }
     Ok(())
 }
@@ -480,6 +486,31 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    /// A start-over removes every step directory, `latest` and leftovers
+    /// (one of a removal cut short among them), and leaves other
+    /// directories.
+    #[test]
+    fn removing_all_removes_leftovers_and_leaves_other_names() {
+        let run = std::env::temp_dir().join(format!("toolgym-remove-all-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&run);
+        for step in 1..=3 {
+            save_step(&run, step, 0);
+        }
+        let root = checkpoints_dir(&run);
+        fs::create_dir(root.join("step-best")).unwrap();
+        fs::create_dir(root.join(".tmp-removing-step-00000009")).unwrap();
+        fs::write(
+            root.join(".tmp-removing-step-00000009/model.safetensors"),
+            b"x",
+        )
+        .unwrap();
+        remove_all(&run).unwrap();
+        assert_eq!(names(&run), ["step-best"]);
+        assert!(!root.join(LATEST).exists());
+        assert_eq!(latest(&run).unwrap(), None);
+        fs::remove_dir_all(&run).unwrap();
     }
 
     /// A write that fails leaves the file as it was and no temporary

@@ -127,6 +127,7 @@ pub fn load_checkpoint(
             return resume(loaded);
         }
         Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
+        Err(LoadError::Unloadable(m)) => return Err(unloadable(m)),
         Err(LoadError::Corrupt(m)) => m,
     };
     // The other checkpoints: older ones first, newest first; then later
@@ -168,6 +169,7 @@ pub fn load_checkpoint(
                 return resume(loaded);
             }
             Err(LoadError::Incompatible(m)) => return Err(TrainError::Checkpoint(m)),
+            Err(LoadError::Unloadable(m)) => return Err(unloadable(m)),
             Err(LoadError::Corrupt(m)) => failures.push(m),
         }
     }
@@ -181,12 +183,25 @@ pub fn load_checkpoint(
     )))
 }
 
+/// The error of a checkpoint whose files are intact but did not load.
+fn unloadable(m: String) -> TrainError {
+    TrainError::Checkpoint(format!(
+        "cannot resume: {m} (the checkpoint's files are as written, their checksums match: \
+         fix the cause and run again)"
+    ))
+}
+
 /// Why a checkpoint cannot be resumed from.
 enum LoadError {
     /// A file is missing, truncated or corrupt: another checkpoint may do.
     Corrupt(String),
     /// It loads but does not fit this run.
     Incompatible(String),
+    /// Its files are as they were written (their checksums match), yet it
+    /// did not load: the machine's doing (memory, permissions, open
+    /// files), not the checkpoint's, so no other checkpoint is tried in
+    /// its place (that would redo steps without need).
+    Unloadable(String),
 }
 
 type Loaded = (Policy, TrainerState, HashMap<String, Tensor>);
@@ -228,9 +243,35 @@ fn load_dir(
     // Checked first: files that read as well-formed may still hold
     // changed bytes, and a changed name (a phase, a tensor's) would read
     // as another run's checkpoint, which the fallback does not pass over.
+    let checksummed = dir.join(checkpoint::CHECKSUMS_FILE).is_file();
+    if !checksummed {
+        // Builds that record `optimizer_updates` record checksums too: a
+        // checkpoint with the one and not the other lost a file since (a
+        // removal cut short), and its other files may be gone as well.
+        if let Ok(TrainerState {
+            optimizer_updates: Some(_),
+            ..
+        }) = checkpoint::load_state(dir)
+        {
+            return Err(LoadError::Corrupt(format!(
+                "{} has no {}, which the build that wrote it records: a file was removed since \
+                 (an interrupted removal?)",
+                dir.display(),
+                checkpoint::CHECKSUMS_FILE
+            )));
+        }
+    }
     checkpoint::verify_checksums(dir).map_err(LoadError::Corrupt)?;
-    let state: TrainerState =
-        checkpoint::load_state(dir).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    // From here on, a failure with every file's bytes checked is not the
+    // checkpoint's.
+    let failed = |m: String| {
+        if checksummed {
+            LoadError::Unloadable(m)
+        } else {
+            LoadError::Corrupt(m)
+        }
+    };
+    let state: TrainerState = checkpoint::load_state(dir).map_err(|e| failed(e.to_string()))?;
     if state.phase != phase {
         return Err(LoadError::Incompatible(format!(
             "{}: a checkpoint of phase {:?}, not {phase:?}",
@@ -241,7 +282,7 @@ fn load_dir(
     let device = like.model.device().clone();
     let dtype: DType = like.model.dtype();
     let mut policy = Policy::load(dir, dtype, &device)
-        .map_err(|e| LoadError::Corrupt(format!("{}: the model: {e}", dir.display())))?;
+        .map_err(|e| failed(format!("{}: the model: {e}", dir.display())))?;
     policy.keep_source_defaults(like);
     let got = shapes(&policy);
     let model_file = dir.join("model.safetensors");
@@ -270,8 +311,7 @@ fn load_dir(
             model_file.display()
         )));
     }
-    let moments =
-        checkpoint::load_optimizer(dir, &device).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    let moments = checkpoint::load_optimizer(dir, &device).map_err(|e| failed(e.to_string()))?;
     let optimizer_file = dir.join(checkpoint::OPTIMIZER_FILE);
     for (key, tensor) in &moments {
         let name = key.split_once('.').map(|(_, n)| n).unwrap_or(key);

@@ -86,6 +86,41 @@ fn a_truncated_model_file_is_named_and_the_previous_checkpoint_resumes() {
 }
 
 #[test]
+fn a_checkpoint_that_lost_its_checksums_is_damage() {
+    // A removal cut short may take `checksums.json` and leave the rest:
+    // with no checksums to check, the other files may be gone or cut too.
+    let dir = three_checkpoints("ckpt-no-sums");
+    fs::remove_file(step_dir(&dir, 3).join("checksums.json")).unwrap();
+    let e = open(&dir, false, &builtin_spec()).unwrap_err();
+    assert!(
+        e.contains("step-00000003") && e.contains("no checksums.json") && e.contains("removed"),
+        "{e}"
+    );
+    assert_eq!(open(&dir, true, &builtin_spec()), Ok(2));
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_checkpoint_whose_files_are_as_written_is_not_passed_over() {
+    // Every file's bytes match its recorded checksum, yet the model does
+    // not load (here: cut, then sealed as written): not damage after the
+    // fact, so the fallback does not resume from an older checkpoint and
+    // redo the steps since; the error says the files are intact.
+    let dir = three_checkpoints("ckpt-intact");
+    let step3 = step_dir(&dir, 3);
+    truncate(&step3.join("model.safetensors"));
+    toolgym_grpo::checkpoint::seal(&step3).unwrap();
+    for fallback in [false, true] {
+        let e = open(&dir, fallback, &builtin_spec()).unwrap_err();
+        assert!(
+            e.contains("step-00000003") && e.contains("checksums match"),
+            "{e}"
+        );
+    }
+    fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn bytes_changed_in_place_are_found_by_their_checksum() {
     // The size and the structure are intact, the values are not (a disk
     // error): found on load, not trained on.
@@ -573,7 +608,14 @@ fn a_resumed_older_checkpoint_gets_its_sources_generation_config_and_template() 
         r#"{"eos_token_id": [1], "pad_token_id": 0}"#,
     )
     .unwrap();
+    // A checkpoint of a build before checksums (and before the optimiser's
+    // update count) was recorded.
     fs::remove_file(old.join("checksums.json")).unwrap();
+    let state = old.join("trainer_state.json");
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(fields.remove("optimizer_updates").is_some());
+    fs::write(&state, serde_json::to_string(&fields).unwrap()).unwrap();
     assert!(!old.join("chat_template.jinja").exists());
 
     let t = SftTrainer::new(
