@@ -75,7 +75,17 @@ pub fn save<S: Serialize>(
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(run_dir);
+    let made: Vec<PathBuf> = root
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
     fs::create_dir_all(&root).map_err(|e| TrainError::io("create", &root, e))?;
+    // The entries of the folders just made, in their parents: without
+    // them a power cut may lose the first checkpoint's path whole.
+    for dir in &made {
+        sync_parent(dir)?;
+    }
     remove_temporaries(&root)?;
     let name = step_dir_name(step);
     let tmp = root.join(format!(".tmp-{name}"));

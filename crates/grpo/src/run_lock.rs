@@ -36,14 +36,28 @@ impl RunLock {
             .collect();
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| TrainError::io("open", &path, e))?;
-        match file.try_lock() {
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| TrainError::io("open", &path, e))
+        };
+        let mut file = open()?;
+        let mut locked = file.try_lock();
+        // A lock taken on a file that a run ending just then unlinked
+        // (its `Drop`) locks a file no one else opens any more: open the
+        // one the name now gives and lock that instead.
+        for _ in 0..8 {
+            if locked.is_err() || still_named(&file, &path) {
+                break;
+            }
+            file = open()?;
+            locked = file.try_lock();
+        }
+        match locked {
             Ok(()) => {
                 let pid = std::process::id().to_string();
                 let _ = file
@@ -74,6 +88,24 @@ impl RunLock {
                 Ok(Self { _file: file, made })
             }
         }
+    }
+}
+
+/// Whether `path` still names the file `file` has open (always, where
+/// files cannot be told apart so).
+fn still_named(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
     }
 }
 
@@ -112,6 +144,21 @@ mod tests {
         assert!(e.contains(&std::process::id().to_string()), "{e}");
         drop(first);
         RunLock::acquire(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_lock_file_unlinked_after_it_was_opened_is_not_the_lock() {
+        let dir = std::env::temp_dir().join(format!("toolgym-lock-gone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(LOCK_FILE);
+        let file = File::create(&path).unwrap();
+        assert!(still_named(&file, &path));
+        // As a run that ends unlinks it while another opens it.
+        std::fs::remove_file(&path).unwrap();
+        assert!(!still_named(&file, &path));
+        File::create(&path).unwrap();
+        assert!(!still_named(&file, &path));
         std::fs::remove_dir_all(&dir).ok();
     }
 
