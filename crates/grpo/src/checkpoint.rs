@@ -391,18 +391,24 @@ pub fn remove_all(run_dir: &Path) -> Result<(), TrainError> {
         return Ok(());
     }
     remove_temporaries(&root)?;
-    // `latest` first, and each step directory renamed to a temporary
-    // before its files go: a removal cut short (a kill, a full disk)
-    // leaves whole checkpoints and temporaries, never a step directory
-    // with some of its files, which a later resume would take for one.
+    // Each step directory, oldest first, is renamed to a temporary before
+    // its files go: a removal cut short (a kill, a full disk) leaves whole
+    // checkpoints and temporaries, never a step directory with some of its
+    // files, which a later resume would take for a checkpoint. `latest`
+    // goes last, as before.
+    for (step, dir) in step_dirs(&root)? {
+        // A name no leftover holds (one that would not go, busy files on
+        // NFS, stays until a later save removes it).
+        let going = (0..)
+            .map(|n| root.join(format!(".tmp-removing-{}-{n}", step_dir_name(step))))
+            .find(|p| !p.exists())
+            .expect("an unbounded range");
+        fs::rename(&dir, &going).map_err(|e| TrainError::io("rename", &dir, e))?;
+        fs::remove_dir_all(&going).map_err(|e| TrainError::io("remove", &going, e))?;
+    }
     let latest = root.join(LATEST);
     if latest.exists() {
         fs::remove_file(&latest).map_err(|e| TrainError::io("remove", &latest, e))?;
-    }
-    for (step, dir) in step_dirs(&root)? {
-        let going = root.join(format!(".tmp-removing-{}", step_dir_name(step)));
-        fs::rename(&dir, &going).map_err(|e| TrainError::io("rename", &dir, e))?;
-        fs::remove_dir_all(&going).map_err(|e| TrainError::io("remove", &going, e))?;
     }
     Ok(())
 }

@@ -198,9 +198,10 @@ enum LoadError {
     /// It loads but does not fit this run.
     Incompatible(String),
     /// Its files are as they were written (their checksums match), yet it
-    /// did not load: the machine's doing (memory, permissions, open
-    /// files), not the checkpoint's, so no other checkpoint is tried in
-    /// its place (that would redo steps without need).
+    /// did not load: the machine's doing (memory, open files), not the
+    /// checkpoint's, so no other checkpoint is tried in its place (that
+    /// would redo steps without need). A file that cannot be read for its
+    /// checksum (a permission) is still taken for damage.
     Unloadable(String),
 }
 

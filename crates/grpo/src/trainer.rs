@@ -723,8 +723,8 @@ impl GrpoTrainer {
                     "no \"before\" (run.val_before_train = false)"
                 };
                 eprintln!(
-                    "grpo: the validation given as \"before\" was measured on other tasks ({} of \
-                     them) than the {} GRPO validates on, so the two would not compare: {instead}",
+                    "grpo: the validation given as \"before\" was measured on {} tasks that are \
+                     not the {} GRPO validates on, so the two would not compare: {instead}",
                     b.task_ids.len(),
                     ours.len()
                 );
