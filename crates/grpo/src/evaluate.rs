@@ -4,6 +4,7 @@
 
 use crate::rollout::{run_episodes, EpisodeGroup, RolloutLimits, Sampler, Trajectory};
 use crate::{Policy, TrainError};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use toolgym_env::env::DynEnvFactory;
 use toolgym_env::Task;
@@ -38,6 +39,13 @@ pub struct EvalReport {
     /// The greedy episodes, in task order.
     #[serde(skip)]
     pub episodes: Vec<Trajectory>,
+    /// Greedy accuracy per task source ([`Task::source`]), as verl's
+    /// `val/test_score/{data_source}`: a validation set mixing sources
+    /// (xLAM and ToolACE) is otherwise read through its largest one.
+    pub accuracy_by_source: BTreeMap<String, f64>,
+    /// Tasks whose first prompt was over the prompt limit: not run, they
+    /// count as wrong in the accuracies.
+    pub over_limit: usize,
     /// The ids of the tasks validated, in order: a report compared with
     /// another ("before" and "after") is of the same tasks only when these
     /// are the same.
@@ -156,8 +164,44 @@ pub fn evaluate(
         turns_mean: turns as f64 / greedy.len().max(1) as f64,
         env_failures,
         replies: greedy.iter().map(|t| t.last_reply().to_string()).collect(),
+        accuracy_by_source: accuracy_by_source(tasks, &verdicts),
         verdicts,
         episodes: greedy,
+        over_limit: over,
         task_ids: tasks.iter().map(|t| t.id.clone()).collect(),
     })
+}
+
+/// The share of `ok` verdicts among each source's tasks (`verdicts` in
+/// task order).
+fn accuracy_by_source(tasks: &[Arc<Task>], verdicts: &[Verdict]) -> BTreeMap<String, f64> {
+    let mut by: BTreeMap<&str, Vec<&Verdict>> = BTreeMap::new();
+    for (t, v) in tasks.iter().zip(verdicts) {
+        by.entry(t.source.as_str()).or_default().push(v);
+    }
+    by.into_iter()
+        .map(|(source, v)| (source.to_string(), Summary::of(v).accuracy))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toolgym_reward::Reason;
+
+    #[test]
+    fn accuracy_by_source_counts_each_sources_own_verdicts() {
+        let task = |source: &str| Arc::new(Task::new("t", source, vec![], vec![], vec![]));
+        let tasks = [task("xlam"), task("toolace"), task("xlam"), task("xlam")];
+        let verdicts = [
+            Verdict::ok(),
+            Verdict::fail(Reason::WrongArgs, ""),
+            Verdict::fail(Reason::FormatError, ""),
+            Verdict::ok(),
+        ];
+        let by = accuracy_by_source(&tasks, &verdicts);
+        assert_eq!(by.len(), 2);
+        assert_eq!(by["xlam"], 2.0 / 3.0);
+        assert_eq!(by["toolace"], 0.0);
+    }
 }

@@ -225,6 +225,15 @@ pub struct StepMetrics {
     /// when any did: they count as wrong in the accuracies above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_env_failures: Option<usize>,
+    /// Validation tasks whose first prompt was over the prompt limit (not
+    /// run: wrong in the accuracies), when any were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_over_limit: Option<usize>,
+    /// Greedy validation accuracy per task source, when the validation
+    /// tasks come from more than one (as verl's
+    /// `val/test_score/{data_source}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub val_accuracy_by_source: BTreeMap<String, f64>,
 }
 
 impl StepMetrics {
@@ -254,6 +263,12 @@ impl StepMetrics {
         self.val_reward = Some(report.mean_reward);
         self.val_sampled_accuracy = report.sampled_accuracy;
         self.val_env_failures = (report.env_failures > 0).then_some(report.env_failures);
+        self.val_over_limit = (report.over_limit > 0).then_some(report.over_limit);
+        self.val_accuracy_by_source = if report.accuracy_by_source.len() > 1 {
+            report.accuracy_by_source.clone()
+        } else {
+            BTreeMap::new()
+        };
     }
 
     /// Whether the line is a training step (not a validation-only line).

@@ -143,6 +143,59 @@ fn a_baseline_of_other_tasks_is_not_the_before() {
     assert!(made_fewer > made_same && made_other == made_fewer);
 }
 
+/// Validation reports accuracy per task source (as verl's
+/// `val/test_score/{data_source}`), and the metrics line carries it when
+/// the tasks come from more than one.
+#[test]
+fn validation_accuracy_is_given_per_source() {
+    let gen = tasks();
+    let dir = run_dir("by-source");
+    let mut tasks = validation(&gen);
+    // Every other task of another source (validation runs the first
+    // `run.eval_tasks` of them).
+    for t in tasks.iter_mut().skip(1).step_by(2) {
+        Arc::make_mut(t).source = "other".into();
+    }
+    let mut t = GrpoTrainer::new(
+        policy(&gen),
+        factory(),
+        Arc::new(gen.split(toolgym_env::synthetic::Split::Train)),
+        tasks.clone(),
+        grpo_config(1),
+        run_section(dir.clone(), 0),
+    )
+    .unwrap();
+    let report = t.validate().unwrap().unwrap();
+    let by = &report.accuracy_by_source;
+    assert_eq!(by.keys().collect::<Vec<_>>(), ["other", "synthetic"]);
+    // Each source's share of its own tasks' verdicts.
+    let ok = |parity: usize| {
+        let of: Vec<_> = report
+            .verdicts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .collect();
+        let right = of
+            .iter()
+            .filter(|(_, v)| v.reason == toolgym_reward::Reason::Ok)
+            .count();
+        right as f64 / of.len() as f64
+    };
+    assert_eq!(by["synthetic"], ok(0));
+    assert_eq!(by["other"], ok(1));
+    assert_eq!(report.over_limit, 0);
+    let summary = t.run(|_| {}).unwrap();
+    let (metrics, _) = read_metrics(&dir).unwrap();
+    let last = metrics.last().unwrap();
+    assert_eq!(
+        last.val_accuracy_by_source,
+        summary.after.unwrap().accuracy_by_source
+    );
+    assert!(last.val_over_limit.is_none());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     let gen = tasks();
@@ -693,6 +746,31 @@ fn overlong_validation_prompts_are_left_out_and_counted() {
         Some(&over),
         "{m:?}"
     );
+    // Validated without the filter (the library's `evaluate`), the tasks
+    // over the limit are not run, count as wrong, and are counted in the
+    // report and its metrics line.
+    let mut c = grpo_config(1);
+    c.max_prompt_tokens = limit;
+    let report = toolgym_grpo::evaluate(
+        &probe,
+        &factory(),
+        validation.tasks(),
+        &c.rollout_limits(),
+        4,
+        None,
+    )
+    .unwrap();
+    assert_eq!(report.over_limit, over);
+    assert_eq!(
+        report
+            .verdicts
+            .iter()
+            .filter(|v| v.reason == toolgym_reward::Reason::TokenLimit)
+            .count(),
+        over
+    );
+    let line = toolgym_grpo::metrics::StepMetrics::validation_only("grpo", 0, &report);
+    assert_eq!(line.val_over_limit, Some(over));
     let t = open(
         "overlong-val-truncated",
         toolgym_grpo::config::OverlongPrompts::TruncateLeft,
