@@ -39,12 +39,15 @@ pub struct EvalReport {
     /// The greedy episodes, in task order.
     #[serde(skip)]
     pub episodes: Vec<Trajectory>,
-    /// Greedy accuracy per task source ([`Task::source`]), as verl's
-    /// `val/test_score/{data_source}`: a validation set mixing sources
+    /// Greedy accuracy per task source ([`Task::source`]), in the manner
+    /// of verl's `val/test_score/{data_source}` (which is the mean reward;
+    /// the two agree for 0/1 rewards): a validation set mixing sources
     /// (xLAM and ToolACE) is otherwise read through its largest one.
     pub accuracy_by_source: BTreeMap<String, f64>,
-    /// Tasks whose first prompt was over the prompt limit: not run, they
-    /// count as wrong in the accuracies.
+    /// Tasks whose first prompt was over the prompt limit when run: not
+    /// run, they count as wrong in the accuracies. (A trainer filters such
+    /// tasks out first under `overlong_prompts = "drop"`; these are the
+    /// ones past its check: a reset that gave a longer prompt.)
     pub over_limit: usize,
     /// The ids of the tasks validated, in order: a report compared with
     /// another ("before" and "after") is of the same tasks only when these

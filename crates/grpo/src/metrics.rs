@@ -225,13 +225,14 @@ pub struct StepMetrics {
     /// when any did: they count as wrong in the accuracies above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_env_failures: Option<usize>,
-    /// Validation tasks whose first prompt was over the prompt limit (not
-    /// run: wrong in the accuracies), when any were.
+    /// Validation tasks whose first prompt was over the prompt limit when
+    /// run (not run: wrong in the accuracies), when any were: those past
+    /// the filter of `dropped_overlong_validation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_over_limit: Option<usize>,
     /// Greedy validation accuracy per task source, when the validation
-    /// tasks come from more than one (as verl's
-    /// `val/test_score/{data_source}`).
+    /// tasks come from more than one (in the manner of verl's
+    /// `val/test_score/{data_source}`, which is the mean reward).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub val_accuracy_by_source: BTreeMap<String, f64>,
 }

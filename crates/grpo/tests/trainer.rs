@@ -169,12 +169,16 @@ fn validation_accuracy_is_given_per_source() {
     let by = &report.accuracy_by_source;
     assert_eq!(by.keys().collect::<Vec<_>>(), ["other", "synthetic"]);
     // Each source's share of its own tasks' verdicts.
-    let ok = |parity: usize| {
+    let source_of = |id: &str| {
+        let t = tasks.iter().find(|t| t.id == id).unwrap();
+        t.source.clone()
+    };
+    let ok = |source: &str| {
         let of: Vec<_> = report
-            .verdicts
+            .task_ids
             .iter()
-            .enumerate()
-            .filter(|(i, _)| i % 2 == parity)
+            .zip(&report.verdicts)
+            .filter(|(id, _)| source_of(id) == source)
             .collect();
         let right = of
             .iter()
@@ -182,8 +186,8 @@ fn validation_accuracy_is_given_per_source() {
             .count();
         right as f64 / of.len() as f64
     };
-    assert_eq!(by["synthetic"], ok(0));
-    assert_eq!(by["other"], ok(1));
+    assert_eq!(by["synthetic"], ok("synthetic"));
+    assert_eq!(by["other"], ok("other"));
     assert_eq!(report.over_limit, 0);
     let summary = t.run(|_| {}).unwrap();
     let (metrics, _) = read_metrics(&dir).unwrap();
@@ -221,6 +225,8 @@ fn grpo_smoke_run_writes_metrics_and_checkpoints() {
     assert_eq!(all[0].step, 0);
     assert_eq!(all[0].val_accuracy, Some(summary.before.unwrap().accuracy));
     assert!(all[0].reward_mean.is_none() && !all[0].is_step());
+    // Validation tasks of one source: no per-source accuracies.
+    assert!(all[0].val_accuracy_by_source.is_empty());
     // No update ran: nothing of one is written as if measured.
     let m0 = all[0];
     assert!(
