@@ -75,12 +75,7 @@ pub fn save<S: Serialize>(
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(run_dir);
-    let made: Vec<PathBuf> = root
-        .ancestors()
-        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-        .map(Path::to_path_buf)
-        .collect();
-    fs::create_dir_all(&root).map_err(|e| TrainError::io("create", &root, e))?;
+    let made = create_dirs(&root)?;
     // The entries of the folders just made, in their parents: without
     // them a power cut may lose the first checkpoint's path whole.
     for dir in &made {
@@ -164,6 +159,18 @@ fn replace_dir(new: &Path, dest: &Path) -> Result<(), TrainError> {
 pub fn seal(dir: &Path) -> Result<(), TrainError> {
     write_json(&dir.join(CHECKSUMS_FILE), &checksums(dir)?)?;
     sync_files(dir)
+}
+
+/// Creates `dir` and the folders above it that are missing; returns the
+/// folders it made, `dir` first.
+pub(crate) fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let made = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
+    Ok(made)
 }
 
 /// Makes a rename into `path`'s directory durable (fsync of the

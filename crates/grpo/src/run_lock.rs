@@ -29,12 +29,7 @@ impl RunLock {
     /// holds it. Where the file system cannot lock, the run goes on with a
     /// warning.
     pub fn acquire(dir: &Path) -> Result<Self, TrainError> {
-        let made: Vec<PathBuf> = dir
-            .ancestors()
-            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-            .map(Path::to_path_buf)
-            .collect();
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::io("create", dir, e))?;
+        let made = crate::checkpoint::create_dirs(dir)?;
         let path = dir.join(LOCK_FILE);
         let open = || {
             OpenOptions::new()

@@ -66,10 +66,9 @@ impl StopScan {
         // A match not found before ends in the added text, so it starts at
         // most `longest - 1` bytes before it.
         let longest = stops.iter().map(String::len).max().unwrap_or(0);
-        let mut from = checked.saturating_sub(longest.saturating_sub(1));
-        while !self.text.is_char_boundary(from) {
-            from -= 1;
-        }
+        let from = self
+            .text
+            .floor_char_boundary(checked.saturating_sub(longest.saturating_sub(1)));
         if earliest(&self.text, from, stops).is_some() {
             // Confirmed on the whole decode, whose offsets the caller cuts
             // by (the text as it was, should that decode fail).

@@ -463,20 +463,21 @@ fn scan_until(
 /// the list read on from that start, at the cost of the rest of the file
 /// per broken record.
 fn scan_record(bytes: &[u8], at: usize, one_per_line: bool) -> Record {
+    let next = || next_record_start(bytes, at, one_per_line);
     match scan_until(bytes, at, bytes.len(), true) {
         ScanStop::Value(Scanned::Ends(end)) => return Record::Ends(end),
-        ScanStop::Value(Scanned::Open) => return Record::Open,
+        ScanStop::Value(Scanned::Open) => return Record::Broken(next()),
         ScanStop::LineEndInString => {}
     }
-    let Some(next) = next_record_start(bytes, at, one_per_line) else {
+    let Some(next) = next() else {
         return match scan_value(bytes, at) {
             Scanned::Ends(end) => Record::Ends(end),
-            Scanned::Open => Record::Open,
+            Scanned::Open => Record::Broken(None),
         };
     };
     match scan_until(bytes, at, next, false) {
         ScanStop::Value(Scanned::Ends(end)) => Record::Ends(end),
-        _ => Record::Broken(next),
+        _ => Record::Broken(Some(next)),
     }
 }
 
@@ -484,11 +485,10 @@ fn scan_record(bytes: &[u8], at: usize, one_per_line: bool) -> Record {
 enum Record {
     /// It ends just before this byte (its brackets balance).
     Ends(usize),
-    /// The text ends inside it.
-    Open,
-    /// It cannot be JSON and does not close before the next record's
-    /// start, this byte.
-    Broken(usize),
+    /// It does not close (the text ends inside it), or cannot be JSON and
+    /// does not close before the next record's start: that start, where
+    /// one can be told apart ([`next_record_start`]).
+    Broken(Option<usize>),
 }
 
 /// Where reading a list stopped.
@@ -640,15 +640,11 @@ fn read_list(
             Some(b',' | b']') => at,
             Some(_) => match scan_record(bytes, at, one_per_line) {
                 Record::Ends(end) => end,
-                broken @ (Record::Open | Record::Broken(_)) => {
-                    let next = match broken {
-                        Record::Broken(next) => next,
-                        _ => match next_record_start(bytes, at, one_per_line) {
-                            Some(next) => next,
-                            // No later record start to read on from.
-                            None => return rest_of_broken_record(bytes, at, index, start_line, f),
-                        },
-                    };
+                // No later record start to read on from.
+                Record::Broken(None) => {
+                    return rest_of_broken_record(bytes, at, index, start_line, f)
+                }
+                Record::Broken(Some(next)) => {
                     f(
                         index,
                         start_line,
